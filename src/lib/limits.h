@@ -1,0 +1,49 @@
+/* limits.h: every bound minimaild puts on its input, in one place, with the
+ * unit in the name and the RFC it comes from. */
+#ifndef MM_LIMITS_H
+#define MM_LIMITS_H
+
+/* General */
+#define CONFIG_LINE_MAX_BYTES        8192
+#define CONFIG_FILE_MAX_BYTES        (1024 * 1024)
+#define ADDRESS_MAX_BYTES            320   /* RFC 5321 4.5.3.1: 64 + 1 + 255 */
+#define WORKER_THREADS_DEFAULT       4
+#define CONN_OUTPUT_HIGH_BYTES       (256 * 1024)  /* stop producing output above this */
+#define CONN_OUTPUT_LOW_BYTES        (64 * 1024)   /* resume producing below this */
+#define CONN_INPUT_MAX_BYTES         (64 * 1024)   /* read watermark per connection */
+#define CONN_SHUTDOWN_GRACE_SECS     3
+#define AUTH_FAIL_DELAY_BASE_MS      500
+#define AUTH_FAIL_DELAY_MAX_MS       10000
+#define AUTH_FAILS_BEFORE_CLOSE      5
+
+/* SMTP */
+#define SMTP_LINE_MAX_BYTES          1000  /* RFC 5321 4.5.3.1.6 (command line incl. CRLF) */
+#define SMTP_CMD_LINE_MAX_BYTES      2048  /* with ESMTP parameters, RFC 5321 4.5.3.1.4 + extensions */
+#define SMTP_TEXT_LINE_MAX_BYTES     1000  /* RFC 5321 4.5.3.1.6 (text line incl. CRLF) */
+#define SMTP_DATA_LINE_MAX_BYTES     8192  /* we are lenient up to here, refuse above */
+#define SMTP_GREETING_TIMEOUT_SECS   300   /* RFC 5321 4.5.3.2 */
+#define SMTP_CMD_TIMEOUT_SECS        300   /* RFC 5321 4.5.3.2.7 */
+#define SMTP_DATA_TIMEOUT_SECS       600   /* RFC 5321 4.5.3.2.6 */
+#define SMTP_MAX_BAD_COMMANDS        20
+
+/* IMAP */
+#define IMAP_LINE_MAX_BYTES          (64 * 1024)   /* RFC 7162 3: at least 8192 */
+#define IMAP_LITERAL_PREAUTH_MAX     1024
+#define IMAP_ARGS_MAX                1000
+#define IMAP_NESTING_MAX             16
+#define IMAP_AUTOLOGOUT_SECS         1800  /* RFC 3501 5.4: at least 30 minutes */
+#define IMAP_PREAUTH_TIMEOUT_SECS    60
+#define IMAP_IDLE_TIMEOUT_SECS       1800  /* RFC 3501 5.4 */
+#define IMAP_MAX_BAD_COMMANDS        20
+
+/* POP3 */
+#define POP3_LINE_MAX_BYTES          255   /* RFC 2449 4: 255 octets incl. CRLF */
+#define POP3_AUTOLOGOUT_SECS         600   /* RFC 1939 3: at least 10 minutes */
+#define POP3_MAX_BAD_COMMANDS        20
+
+/* MIME */
+#define MIME_NESTING_MAX             32
+#define MIME_PARTS_MAX               2000
+#define MIME_HEADER_MAX_BYTES        (256 * 1024)
+
+#endif

@@ -1,0 +1,234 @@
+/* util.c: the allocation wrappers (out of memory is fatal: a mail server
+ * that limps on after a failed malloc loses mail) and small helpers. */
+#include "lib/util.h"
+#include "lib/log.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (p == NULL)
+		fatal("out of memory (%zu bytes)", n);
+	return p;
+}
+
+void *
+xcalloc(size_t nmemb, size_t size)
+{
+	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+	if (p == NULL)
+		fatal("out of memory (%zu x %zu bytes)", nmemb, size);
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (q == NULL)
+		fatal("out of memory (%zu bytes)", n);
+	return q;
+}
+
+char *
+xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	va_start(ap, fmt);
+	int n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fatal("out of memory (asprintf)");
+	return p;
+}
+
+size_t
+mm_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t len = strlen(src);
+	if (size > 0) {
+		size_t n = len < size - 1 ? len : size - 1;
+		memcpy(dst, src, n);
+		dst[n] = '\0';
+	}
+	return len;
+}
+
+bool
+mm_strcaseeq(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++)
+		if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+			return false;
+	return *a == *b;
+}
+
+bool
+mm_strncaseeq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[i]))
+			return false;
+		if (a[i] == '\0')
+			return true;
+	}
+	return true;
+}
+
+char *
+mm_strlower(char *s)
+{
+	for (char *p = s; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return s;
+}
+
+void
+mm_buf_init(struct mm_buf *b)
+{
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void
+mm_buf_free(struct mm_buf *b)
+{
+	free(b->data);
+	mm_buf_init(b);
+}
+
+void
+mm_buf_reserve(struct mm_buf *b, size_t extra)
+{
+	if (b->len + extra + 1 <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < b->len + extra + 1)
+		cap *= 2;
+	b->data = xrealloc(b->data, cap);
+	b->cap = cap;
+}
+
+void
+mm_buf_append(struct mm_buf *b, const void *p, size_t n)
+{
+	mm_buf_reserve(b, n);
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+void
+mm_buf_appendc(struct mm_buf *b, char c)
+{
+	mm_buf_reserve(b, 1);
+	b->data[b->len++] = c;
+}
+
+void
+mm_buf_printf(struct mm_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	va_list ap2;
+	va_copy(ap2, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		va_end(ap2);
+		return;
+	}
+	mm_buf_reserve(b, (size_t)n);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
+	va_end(ap2);
+	b->len += (size_t)n;
+}
+
+char *
+mm_buf_cstr(struct mm_buf *b)
+{
+	mm_buf_reserve(b, 0);
+	b->data[b->len] = '\0';
+	return b->data;
+}
+
+void
+mm_strlist_init(struct mm_strlist *l)
+{
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+void
+mm_strlist_addn(struct mm_strlist *l, const char *s, size_t n)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 8;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n++] = xstrndup(s, n);
+}
+
+void
+mm_strlist_add(struct mm_strlist *l, const char *s)
+{
+	mm_strlist_addn(l, s, strlen(s));
+}
+
+bool
+mm_strlist_contains(const struct mm_strlist *l, const char *s)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+bool
+mm_strlist_contains_case(const struct mm_strlist *l, const char *s)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (mm_strcaseeq(l->v[i], s))
+			return true;
+	return false;
+}
+
+void
+mm_strlist_clear(struct mm_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	mm_strlist_init(l);
+}
+
+uint64_t
+mm_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,56 @@
+/* util.h: allocation wrappers that never return NULL, and small string
+ * helpers shared by every layer. Pure: no libevent, OpenSSL or db.h. */
+#ifndef MM_UTIL_H
+#define MM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* strlcpy semantics: always terminates, returns strlen(src). */
+size_t mm_strlcpy(char *dst, const char *src, size_t size);
+/* ASCII case-insensitive compare of n bytes / whole strings. */
+bool mm_strcaseeq(const char *a, const char *b);
+bool mm_strncaseeq(const char *a, const char *b, size_t n);
+/* Lower-case ASCII in place; returns s. */
+char *mm_strlower(char *s);
+
+/* A growable byte buffer. */
+struct mm_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+void mm_buf_init(struct mm_buf *b);
+void mm_buf_free(struct mm_buf *b);
+void mm_buf_reserve(struct mm_buf *b, size_t extra);
+void mm_buf_append(struct mm_buf *b, const void *p, size_t n);
+void mm_buf_appendc(struct mm_buf *b, char c);
+void mm_buf_printf(struct mm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Ensures data is NUL-terminated (not counted in len) and returns it. */
+char *mm_buf_cstr(struct mm_buf *b);
+
+/* A list of strings. */
+struct mm_strlist {
+	char **v;
+	size_t n;
+	size_t cap;
+};
+void mm_strlist_init(struct mm_strlist *l);
+void mm_strlist_add(struct mm_strlist *l, const char *s);
+void mm_strlist_addn(struct mm_strlist *l, const char *s, size_t n);
+bool mm_strlist_contains(const struct mm_strlist *l, const char *s);
+bool mm_strlist_contains_case(const struct mm_strlist *l, const char *s);
+void mm_strlist_clear(struct mm_strlist *l);
+
+/* Monotonic clock in milliseconds. */
+uint64_t mm_now_ms(void);
+
+#endif

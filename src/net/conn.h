@@ -1,0 +1,106 @@
+/* conn.h: one client connection: a bufferevent (plain, or TLS through
+ * OpenSSL), a bounded line reader, output with backpressure, timeouts,
+ * STARTTLS, and a lifetime that outlives callbacks and worker jobs.
+ *
+ * A protocol session owns a conn. The conn calls the session's module
+ * (struct proto_module) when input is there, when output has drained,
+ * and when the connection is gone. A session reads with conn_getline()
+ * and conn_read_bytes() from inside its on_input callback and must
+ * consume what it can; input that stays buffered is offered again after
+ * conn_resume().
+ *
+ * Lifetime: conn_close() never frees at once; the conn is freed on the
+ * loop after the current callback returns and after every conn_hold() has
+ * been matched by conn_release(). A session with a worker job in flight
+ * holds its conn; when the job's done function runs it checks
+ * conn_is_closed() and, if so, only releases. */
+#ifndef MM_CONN_H
+#define MM_CONN_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct conn;
+struct evbuffer;
+struct proto_module;
+
+enum conn_line {
+	CONN_LINE_OK = 0,        /* *line_r/*len_r: the line without its ending */
+	CONN_LINE_NEED_MORE,     /* no complete line buffered yet */
+	CONN_LINE_TOO_LONG,      /* a line over maxlen was swallowed up to its LF
+	                            (or is still being swallowed); reported once */
+};
+
+/* Flags describing how a line ended (set by conn_getline). */
+#define CONN_LINE_CRLF     0x1   /* ended with CRLF */
+#define CONN_LINE_BARE_LF  0x2   /* ended with LF alone */
+
+/* Gets one line of at most maxlen bytes (excluding its ending). The line
+ * stays valid until the next conn_* read call. A line containing NUL bytes
+ * is returned as is: len is authoritative. */
+enum conn_line conn_getline(struct conn *c, size_t maxlen, char **line_r,
+    size_t *len_r, unsigned *ending_r);
+/* Bytes buffered and not yet consumed. */
+size_t conn_input_len(struct conn *c);
+/* Moves up to n buffered bytes into dst (NULL: discard); returns count. */
+size_t conn_read_bytes(struct conn *c, void *dst, size_t n);
+/* The input buffer, for protocols that want to search it themselves. */
+struct evbuffer *conn_input(struct conn *c);
+
+/* Output. Never blocks; data is buffered in the bufferevent. */
+void conn_write(struct conn *c, const void *data, size_t len);
+void conn_puts(struct conn *c, const char *s);
+void conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void conn_vprintf(struct conn *c, const char *fmt, va_list ap);
+/* Bytes waiting to be sent. A session producing bulk output stops above
+ * CONN_OUTPUT_HIGH_BYTES and continues in on_drained. */
+size_t conn_output_len(struct conn *c);
+/* Ask for on_drained when output falls to CONN_OUTPUT_LOW_BYTES or below. */
+void conn_want_drained(struct conn *c);
+
+/* Stop/restart delivering input to the session (a job is in flight). On
+ * resume, buffered input is offered again from the loop (never from
+ * inside conn_resume itself). */
+void conn_pause(struct conn *c);
+void conn_resume(struct conn *c);
+
+/* Seconds of input inactivity before on_timeout (0: none). */
+void conn_set_timeout(struct conn *c, unsigned secs);
+
+/* STARTTLS: call after writing the plaintext "go ahead" reply. Discards
+ * any input already buffered (no injection across the TLS boundary), then
+ * wraps the connection. on_tls is called when the handshake completed; a
+ * failed handshake closes the connection. Returns false if TLS is not
+ * configured or already active. */
+bool conn_starttls(struct conn *c);
+bool conn_is_tls(const struct conn *c);
+/* "TLSv1.3", cipher name: only when conn_is_tls; else "". */
+const char *conn_tls_version(const struct conn *c);
+const char *conn_tls_cipher(const struct conn *c);
+
+/* Closes after pending output is flushed (bounded by a short timer).
+ * Safe to call more than once and from any callback. */
+void conn_close(struct conn *c);
+bool conn_is_closed(const struct conn *c);
+
+void conn_hold(struct conn *c);
+void conn_release(struct conn *c);
+
+/* Identity */
+uint64_t conn_id(const struct conn *c);                 /* session id for logs */
+const char *conn_peer_addr(const struct conn *c);       /* "192.0.2.1" / "2001:db8::1" */
+uint16_t conn_peer_port(const struct conn *c);
+const char *conn_local_addr(const struct conn *c);
+uint16_t conn_local_port(const struct conn *c);
+int conn_listener(const struct conn *c);                /* enum listener_id */
+struct event_base *conn_base(const struct conn *c);
+/* The daemon context (config, store, worker pool, notify hub). */
+struct mm_server *conn_server(const struct conn *c);
+
+/* The session object for this connection (set by the module's start). */
+void *conn_session(const struct conn *c);
+
+#endif

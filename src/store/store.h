@@ -1,0 +1,259 @@
+/* store.h: the mailstore, and the only way into it.
+ *
+ * One transactional Berkeley DB environment in data_dir holds users,
+ * aliases, mailboxes, the message index and message bodies. Every function
+ * here is synchronous and may block on disk: the daemon calls them only
+ * from worker threads (src/net/worker.h), minimailctl and tests call them
+ * directly. A struct store is safe to use from many threads at once.
+ *
+ * Durability: a function that changes the store returns STORE_OK only
+ * after its transaction has committed durably (log flushed to disk).
+ * Concurrent commits share log flushes (group commit).
+ *
+ * Names: user addresses are compared case-insensitively and stored
+ * lower-cased. Mailbox names are UTF-8 (the IMAP layer converts from
+ * modified UTF-7), hierarchy separator '/', and "INBOX" is
+ * case-insensitive. Every change to a mailbox calls the change hook
+ * (store_set_change_hook) after commit. */
+#ifndef MM_STORE_H
+#define MM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct store;
+
+enum store_err {
+	STORE_OK = 0,
+	STORE_NOTFOUND,      /* no such user / alias / mailbox / message */
+	STORE_EXISTS,        /* already exists */
+	STORE_INVALID,       /* bad argument (address, name syntax, ...) */
+	STORE_QUOTA,         /* would exceed quota */
+	STORE_DENIED,        /* not allowed (delete INBOX, bad password, ...) */
+	STORE_LIMIT,         /* a fixed bound was reached (keywords, nesting) */
+	STORE_LOCKED,        /* environment in use in an incompatible way */
+	STORE_CORRUPT,       /* data on disk is damaged */
+	STORE_IO,            /* any other failure; logged with detail */
+};
+const char *store_strerror(int err);
+
+/* ---- environment ---- */
+
+#define STORE_OPEN_RECOVER  0x1   /* run recovery (daemon start) */
+#define STORE_OPEN_CREATE   0x2   /* create data_dir and databases if missing */
+
+/* Opens (and with STORE_OPEN_CREATE creates) the environment. On failure
+ * returns an error and writes a one-line reason into err. */
+int store_open(const char *data_dir, int flags, struct store **st_r,
+    char *err, size_t errlen);
+void store_close(struct store **st);
+/* Checkpoint and remove log files no longer needed. Call on a timer. */
+int store_checkpoint(struct store *st);
+/* Counters for benchmarks: commits and log flushes (fsyncs) so far. */
+void store_stats(struct store *st, uint64_t *commits_r, uint64_t *log_flushes_r);
+
+/* Called after every committed change to a mailbox, from the thread that
+ * made it. user is the owner, mailbox_id the mailbox's id. */
+typedef void store_change_fn(void *arg, const char *user, uint32_t mailbox_id);
+void store_set_change_hook(struct store *st, store_change_fn *fn, void *arg);
+
+/* ---- users ---- */
+
+struct store_user {
+	char address[321];
+	char hash[256];          /* crypt(3) hash */
+	uint64_t quota_bytes;    /* 0 = unlimited */
+	uint64_t quota_messages; /* 0 = unlimited */
+};
+
+/* Creates the user with INBOX, Drafts, Sent, Trash, Junk and Archive
+ * (with their SPECIAL-USE attributes), subscribed. hash is a crypt(3)
+ * hash; a "{SHA512-CRYPT}" / "{BLF-CRYPT}" / "{CRYPT}" prefix is stripped. */
+int store_user_add(struct store *st, const char *address, const char *hash);
+int store_user_set_hash(struct store *st, const char *address, const char *hash);
+int store_user_set_quota(struct store *st, const char *address,
+    uint64_t bytes, uint64_t messages);
+/* Removes the user, all their mailboxes and messages (bodies released). */
+int store_user_del(struct store *st, const char *address);
+int store_user_get(struct store *st, const char *address, struct store_user *u_r);
+typedef int store_user_cb(void *arg, const struct store_user *u);
+int store_user_list(struct store *st, store_user_cb *cb, void *arg);
+
+/* Checks address/password with crypt_r (slow on purpose: worker thread).
+ * STORE_OK, STORE_NOTFOUND (no such user: still costs one hash) or
+ * STORE_DENIED (wrong password). */
+int store_authenticate(struct store *st, const char *address, const char *password);
+/* Makes a yescrypt hash (falls back to SHA-512-crypt) of password. */
+int store_hash_password(const char *password, char *hash_r, size_t hashlen);
+
+/* ---- aliases ---- */
+
+/* alias is "name@domain" or "@domain" (catch-all). Targets are addresses
+ * (local users or other aliases, resolved at delivery, depth-bounded). */
+int store_alias_add(struct store *st, const char *alias,
+    const char *const *targets, size_t ntargets);
+int store_alias_del(struct store *st, const char *alias);
+typedef int store_alias_cb(void *arg, const char *alias,
+    const char *const *targets, size_t ntargets);
+int store_alias_list(struct store *st, store_alias_cb *cb, void *arg);
+
+/* Resolves a recipient address to local users: exact user, alias (several
+ * targets, recursively, bounded), plus-address "user+tag@dom" -> user,
+ * then catch-all "@dom". Targets outside local users are returned in
+ * remote_r (for the outbound queue). Fills users_r with up to maxusers
+ * distinct user addresses (each char[321]); *nusers_r, *nremote_r set.
+ * STORE_NOTFOUND when nothing matches. */
+int store_resolve(struct store *st, const char *rcpt,
+    char (*users_r)[321], size_t maxusers, size_t *nusers_r,
+    char (*remote_r)[321], size_t maxremote, size_t *nremote_r);
+/* Is address (any case) the user itself or an alias whose targets resolve
+ * to that user? For "MAIL FROM must be yours" on submission. */
+bool store_address_belongs_to(struct store *st, const char *address, const char *user);
+
+/* ---- mailboxes ---- */
+
+#define STORE_MBOX_NAME_MAX 512
+
+/* SPECIAL-USE and other attributes */
+#define MBOX_ATTR_DRAFTS     0x01
+#define MBOX_ATTR_SENT       0x02
+#define MBOX_ATTR_TRASH      0x04
+#define MBOX_ATTR_JUNK       0x08
+#define MBOX_ATTR_ARCHIVE    0x10
+#define MBOX_ATTR_NOSELECT   0x20   /* a parent kept for its children */
+
+struct store_mailbox {
+	uint32_t id;               /* unique within the user, never reused */
+	char name[STORE_MBOX_NAME_MAX];
+	unsigned attrs;
+	bool subscribed;
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	uint32_t messages;
+	uint32_t unseen;           /* messages without \Seen */
+	uint32_t recent;           /* messages with \Recent */
+	uint64_t bytes;
+};
+
+typedef int store_mailbox_cb(void *arg, const struct store_mailbox *mb);
+/* All of the user's mailboxes, by name. */
+int store_mailbox_list(struct store *st, const char *user, store_mailbox_cb *cb, void *arg);
+int store_mailbox_get(struct store *st, const char *user, const char *name,
+    struct store_mailbox *mb_r);
+int store_mailbox_create(struct store *st, const char *user, const char *name,
+    unsigned attrs);
+/* Deleting a mailbox with children leaves it \Noselect (RFC 3501 6.3.4);
+ * INBOX cannot be deleted (STORE_DENIED). */
+int store_mailbox_delete(struct store *st, const char *user, const char *name);
+/* Renames name and its children. Renaming INBOX moves all its messages to
+ * the new mailbox and leaves INBOX empty (RFC 3501 6.3.5). */
+int store_mailbox_rename(struct store *st, const char *user, const char *from,
+    const char *to);
+int store_mailbox_subscribe(struct store *st, const char *user, const char *name,
+    bool subscribe);
+
+/* ---- messages ---- */
+
+/* System flags */
+#define MSG_SEEN      0x01
+#define MSG_ANSWERED  0x02
+#define MSG_FLAGGED   0x04
+#define MSG_DELETED   0x08
+#define MSG_DRAFT     0x10
+#define MSG_RECENT    0x20
+
+#define STORE_KEYWORDS_MAX 64       /* per mailbox */
+#define STORE_KEYWORD_MAX_BYTES 128
+
+struct store_msg {
+	uint32_t uid;
+	uint32_t flags;          /* MSG_* */
+	uint64_t keywords;       /* bit i = keyword i of the mailbox's table */
+	time_t internal_date;
+	uint64_t size;           /* RFC 822 size in bytes (CRLF line ends) */
+	uint64_t modseq;
+	uint64_t body_id;        /* shared body, see store_body_read */
+};
+
+/* The message index of a mailbox in UID order, plus its keyword table.
+ * Free with store_index_free. */
+struct store_index {
+	struct store_mailbox mailbox;
+	struct store_msg *msgs;
+	size_t nmsgs;
+	char **keywords;         /* keyword i's name */
+	size_t nkeywords;
+};
+int store_index_read(struct store *st, const char *user, const char *mailbox,
+    struct store_index **idx_r);
+/* Only messages with modseq > since (CONDSTORE/QRESYNC, IMAP resync after
+ * a change notification). Same shape; mailbox counters are current. */
+int store_index_read_changed(struct store *st, const char *user, const char *mailbox,
+    uint64_t since_modseq, struct store_index **idx_r);
+void store_index_free(struct store_index **idx);
+
+/* One delivery target. */
+struct store_rcpt {
+	const char *user;
+	const char *mailbox;     /* NULL means INBOX */
+	uint32_t flags;          /* initial flags (APPEND); MSG_RECENT added */
+	uint32_t uid_r;          /* out: the UID it got */
+	uint32_t uidvalidity_r;  /* out */
+	int result_r;            /* out: STORE_OK, STORE_QUOTA, STORE_NOTFOUND */
+};
+
+/* Stores the message body once and adds it to every target mailbox, in
+ * one transaction: all or nothing. cache/cachelen is the parsed-structure
+ * blob kept beside the body (src/mail produces it), may be NULL. Quota is
+ * checked per target; with all_or_nothing false, targets over quota get
+ * result_r = STORE_QUOTA and the others are delivered (SMTP); with true the
+ * whole call fails with STORE_QUOTA (APPEND). keywords are names to set
+ * (APPEND), may be NULL. */
+int store_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
+    const void *data, size_t len, time_t internal_date,
+    const void *cache, size_t cachelen,
+    const char *const *keywords, size_t nkeywords, bool all_or_nothing);
+
+enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_DEL };
+
+/* Changes flags/keywords of the given UIDs (missing UIDs are skipped).
+ * unchangedsince != 0: messages whose modseq is above it are not changed
+ * and their UIDs are returned in failed_r (CONDSTORE); may be NULL. */
+int store_flags_update(struct store *st, const char *user, const char *mailbox,
+    const uint32_t *uids, size_t nuids, enum store_flag_op op,
+    uint32_t flags, const char *const *keywords, size_t nkeywords,
+    uint64_t unchangedsince, uint32_t *failed_r, size_t *nfailed_r);
+
+/* Copies UIDs into dst; the new UIDs are written to new_uids_r (in the
+ * order of uids; 0 for a missing source) and dst's uidvalidity to
+ * *dst_uidvalidity_r. Bodies are shared (reference counted). */
+int store_copy(struct store *st, const char *user, const char *src,
+    const uint32_t *uids, size_t nuids, const char *dst,
+    uint32_t *new_uids_r, uint32_t *dst_uidvalidity_r);
+/* Same, and removes the sources, in one transaction. */
+int store_move(struct store *st, const char *user, const char *src,
+    const uint32_t *uids, size_t nuids, const char *dst,
+    uint32_t *new_uids_r, uint32_t *dst_uidvalidity_r);
+/* Removes the given UIDs (the caller chooses: \Deleted ones, UID EXPUNGE
+ * subsets, POP3 DELE). Bodies whose last reference goes are freed. */
+int store_expunge(struct store *st, const char *user, const char *mailbox,
+    const uint32_t *uids, size_t nuids);
+
+/* Reads up to len bytes of a body from offset into buf; *got_r is the
+ * number read (0 at or past the end). Does not load the whole body. */
+int store_body_read(struct store *st, uint64_t body_id, uint64_t offset,
+    void *buf, size_t len, size_t *got_r);
+/* The whole body, malloc'd (caller frees). */
+int store_body_get(struct store *st, uint64_t body_id, char **data_r, size_t *len_r);
+/* The cache blob stored at delivery (malloc'd, caller frees), or
+ * STORE_NOTFOUND when none was stored. */
+int store_body_cache(struct store *st, uint64_t body_id, char **data_r, size_t *len_r);
+
+/* Bytes and messages the user stores, across all mailboxes. */
+int store_quota_usage(struct store *st, const char *user, uint64_t *bytes_r,
+    uint64_t *messages_r);
+
+#endif
