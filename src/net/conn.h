@@ -89,6 +89,17 @@ bool conn_is_closed(const struct conn *c);
 void conn_hold(struct conn *c);
 void conn_release(struct conn *c);
 
+/* Run work(arg) on a worker thread while this session's input is paused
+ * and its conn held; then done(arg, alive) on the loop thread. alive is
+ * false when the connection closed meanwhile: done must then only free arg
+ * (the session is still allocated, but must not write). Input resumes after
+ * done returns unless done started another job or paused the conn.
+ * One job per session at a time. */
+typedef void conn_job_done_fn(void *arg, bool alive);
+void conn_run_job(struct conn *c, void (*work)(void *arg),
+    conn_job_done_fn *done, void *arg);
+bool conn_job_running(const struct conn *c);
+
 /* Identity */
 uint64_t conn_id(const struct conn *c);                 /* session id for logs */
 const char *conn_peer_addr(const struct conn *c);       /* "192.0.2.1" / "2001:db8::1" */

@@ -24,9 +24,23 @@ struct mm_server {
 	bool shutting_down;
 };
 
-/* Authentication failures per client address: the delay (ms) to wait
- * before answering a failed attempt, growing with each failure. */
-unsigned server_auth_fail(struct mm_server *srv, const char *addr);
-void server_auth_ok(struct mm_server *srv, const char *addr);
+struct conn;
+
+/* Checks user/password against the store on a worker thread (crypt is
+ * slow), as a conn job (input paused). On failure the answer is delayed by
+ * a time that grows with the client address's recent failures
+ * (AUTH_FAIL_DELAY_*). cb runs on the loop only if the conn is still open:
+ * ok true/false, and err is STORE_OK, STORE_DENIED, STORE_NOTFOUND or a
+ * store failure (STORE_IO...: answer with a temporary error). user is
+ * lower-cased into the canonical address in canon (char[321]).
+ * fails_r: this address's failure count so far (close the connection at
+ * AUTH_FAILS_BEFORE_CLOSE). */
+typedef void server_auth_cb(void *sess, bool ok, int err, const char *canon,
+    unsigned fails);
+void server_auth(struct conn *c, const char *user, const char *password,
+    server_auth_cb *cb);
+
+/* Is TLS available (certificate loaded)? */
+bool server_tls_available(struct mm_server *srv);
 
 #endif
