@@ -1,0 +1,1192 @@
+/* config.c: the /etc/minimaild.conf parser (DESIGN.md Part B).
+ *
+ * One pass over the text, line by line: each line is a comment, a
+ * "[section]" header or "key = value". Every key lives in one table,
+ * keytab[], with its section and a setter that checks the value and
+ * stores it; to add a key, add a row there (and to config_dump(), the
+ * default file etc/minimaild.conf and doc/minimaild.conf.5). Checks that
+ * involve several keys (cert/key pairs, listeners sharing a port, the
+ * required 'domains') run after the pass. Errors are collected with their
+ * line number and handed out sorted by line, so that a user sees every
+ * mistake of the file at once, in file order. */
+#include "lib/config.h"
+#include "lib/limits.h"
+#include "lib/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+const char *const config_listener_names[LSN_COUNT] = {
+	"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s",
+};
+
+static const uint16_t listen_default_ports[LSN_COUNT] = {
+	25, 587, 465, 143, 993, 110, 995,
+};
+
+#define CONFIG_DEFAULT_DATA_DIR  "/var/lib/minimaild"
+#define CONFIG_DEFAULT_RUN_AS    "minimaild"
+
+/* Bounds of [limits]. */
+#define MSG_SIZE_MIN_BYTES       1024ULL                    /* 1K */
+#define MSG_SIZE_MAX_BYTES       (2048ULL * 1024 * 1024)    /* 2G */
+#define RECIPIENTS_MAX           100000
+#define RECIPIENTS_RFC_MIN       100    /* RFC 5321 4.5.3.1.8 */
+#define CONNECTIONS_MAX          1000000
+
+#define HOSTNAME_MAX_BYTES       253    /* RFC 1035 2.3.4, without final dot */
+#define LABEL_MAX_BYTES          63
+#define USERNAME_MAX_BYTES       32
+#define QUOTE_MAX_BYTES          84     /* values quoted in messages */
+
+enum section {
+	SEC_TOP = 0, SEC_LISTEN, SEC_TLS, SEC_AUTH, SEC_LIMITS,
+	SEC_UNKNOWN,            /* after a bad [header]: keys are skipped */
+};
+
+static const char *const section_names[] = {
+	"", "listen", "tls", "auth", "limits",
+};
+
+struct parser;
+struct key;
+typedef void key_setter(struct parser *, const struct key *, const char *);
+
+struct key {
+	enum section sec;
+	const char *name;
+	key_setter *set;
+	int arg;                /* listener id, or which [limits] number */
+};
+
+/* One error or warning, kept with its line for sorting (0: whole file). */
+struct msg {
+	unsigned line;
+	size_t seq;
+	char *text;
+};
+
+struct msglist {
+	struct msg *v;
+	size_t n, cap;
+};
+
+struct parser {
+	const char *path;
+	struct config *cfg;
+	struct msglist errors;
+	struct msglist warnings;
+	enum section sec;
+	unsigned line;
+	unsigned *key_line;     /* per keytab[] row: line it was set on, 0 */
+};
+
+static key_setter set_hostname, set_domains, set_data_dir, set_run_as,
+    set_log_level, set_listen, set_path, set_min_version, set_bool,
+    set_size, set_number;
+
+enum { NUM_RECIPIENTS, NUM_CONNECTIONS, NUM_CONNECTIONS_PER_IP };
+enum { PATH_CERT, PATH_KEY };
+
+static const struct key keytab[] = {
+	{ SEC_TOP, "hostname", set_hostname, 0 },
+	{ SEC_TOP, "domains", set_domains, 0 },
+	{ SEC_TOP, "data_dir", set_data_dir, 0 },
+	{ SEC_TOP, "run_as", set_run_as, 0 },
+	{ SEC_TOP, "log_level", set_log_level, 0 },
+	{ SEC_LISTEN, "smtp", set_listen, LSN_SMTP },
+	{ SEC_LISTEN, "submission", set_listen, LSN_SUBMISSION },
+	{ SEC_LISTEN, "submissions", set_listen, LSN_SUBMISSIONS },
+	{ SEC_LISTEN, "imap", set_listen, LSN_IMAP },
+	{ SEC_LISTEN, "imaps", set_listen, LSN_IMAPS },
+	{ SEC_LISTEN, "pop3", set_listen, LSN_POP3 },
+	{ SEC_LISTEN, "pop3s", set_listen, LSN_POP3S },
+	{ SEC_TLS, "cert", set_path, PATH_CERT },
+	{ SEC_TLS, "key", set_path, PATH_KEY },
+	{ SEC_TLS, "min_version", set_min_version, 0 },
+	{ SEC_AUTH, "allow_plaintext_auth", set_bool, 0 },
+	{ SEC_LIMITS, "max_message_size", set_size, 0 },
+	{ SEC_LIMITS, "max_recipients", set_number, NUM_RECIPIENTS },
+	{ SEC_LIMITS, "max_connections", set_number, NUM_CONNECTIONS },
+	{ SEC_LIMITS, "max_connections_per_ip", set_number, NUM_CONNECTIONS_PER_IP },
+};
+#define NKEYS (sizeof(keytab) / sizeof(keytab[0]))
+
+/* ---- messages ---- */
+
+static void
+msg_vadd(struct parser *p, struct msglist *l, unsigned line, bool warning,
+    const char *fmt, va_list ap)
+{
+	char *body;
+	if (vasprintf(&body, fmt, ap) < 0)
+		fatal("out of memory (config message)");
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	struct msg *m = &l->v[l->n];
+	m->line = line;
+	m->seq = l->n++;
+	if (line > 0)
+		m->text = xasprintf("%s:%u: %s%s", p->path, line,
+		    warning ? "warning: " : "", body);
+	else
+		m->text = xasprintf("%s: %s%s", p->path,
+		    warning ? "warning: " : "", body);
+	free(body);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+perr(struct parser *p, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	msg_vadd(p, &p->errors, line, false, fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+pwarn(struct parser *p, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	msg_vadd(p, &p->warnings, line, true, fmt, ap);
+	va_end(ap);
+}
+
+static int
+msg_cmp(const void *a, const void *b)
+{
+	const struct msg *x = a, *y = b;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Sort by line (stable: by order of discovery within a line), move the
+ * texts into out and empty l. */
+static void
+msg_flush(struct msglist *l, struct mm_strlist *out)
+{
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), msg_cmp);
+	for (size_t i = 0; i < l->n; i++) {
+		mm_strlist_add(out, l->v[i].text);
+		free(l->v[i].text);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+/* A value for a message: escaped and cut at QUOTE_MAX_BYTES. */
+static const char *
+q(char buf[QUOTE_MAX_BYTES], const char *s)
+{
+	return log_escape(buf, QUOTE_MAX_BYTES, s, strlen(s));
+}
+
+void
+config_errors_init(struct config_errors *e)
+{
+	mm_strlist_init(&e->errors);
+	mm_strlist_init(&e->warnings);
+}
+
+void
+config_errors_clear(struct config_errors *e)
+{
+	mm_strlist_clear(&e->errors);
+	mm_strlist_clear(&e->warnings);
+}
+
+/* ---- value syntax ---- */
+
+static bool
+is_space(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool
+is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Decimal digits only, no sign; false on empty or overflow. */
+static bool
+parse_u64(const char *s, size_t n, uint64_t *r)
+{
+	uint64_t v = 0;
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!is_digit(s[i]))
+			return false;
+		unsigned d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*r = v;
+	return true;
+}
+
+/* A number with an optional one-letter suffix from units[] (case does not
+ * matter), multiplied by mult[]. */
+static bool
+parse_scaled(const char *s, const char *units, const uint64_t *mult,
+    uint64_t *r)
+{
+	size_t n = strlen(s);
+	uint64_t v, m = 1;
+
+	if (n > 0 && !is_digit(s[n - 1])) {
+		const char *u = strchr(units, s[n - 1] | 0x20);
+		if (u == NULL)
+			return false;
+		m = mult[u - units];
+		n--;
+	}
+	if (!parse_u64(s, n, &v))
+		return false;
+	if (v > UINT64_MAX / m)
+		return false;
+	*r = v * m;
+	return true;
+}
+
+bool
+config_parse_size(const char *s, uint64_t *bytes_r)
+{
+	static const uint64_t mult[] = {
+		1024ULL, 1024ULL * 1024, 1024ULL * 1024 * 1024,
+	};
+	return parse_scaled(s, "kmg", mult, bytes_r);
+}
+
+bool
+config_parse_duration(const char *s, uint64_t *secs_r)
+{
+	static const uint64_t mult[] = { 1, 60, 3600, 86400 };
+	return parse_scaled(s, "smhd", mult, secs_r);
+}
+
+/* RFC 1035 host name syntax (letters, digits, hyphens; labels of 1..63
+ * bytes not starting or ending with '-'), at most 253 bytes. */
+static bool
+valid_domain(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+
+	if (n == 0 || n > HOSTNAME_MAX_BYTES)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		char c = s[i];
+		if (c == '.' || c == '\0') {
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if (is_alpha(c) || is_digit(c) || c == '-') {
+			if (label == 0 && c == '-')
+				return false;
+			if (++label > LABEL_MAX_BYTES)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Portable user names: letters, digits, '.', '_', '-', not starting
+ * with '-'; a trailing '$' (Samba machine accounts) is not accepted. */
+static bool
+valid_username(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > USERNAME_MAX_BYTES || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!is_alpha(s[i]) && !is_digit(s[i]) && s[i] != '.' &&
+		    s[i] != '_' && s[i] != '-')
+			return false;
+	return true;
+}
+
+/* ---- listen addresses ---- */
+
+/* "25", "127.0.0.1:25", "[::1]:25" */
+static void
+addr_format(const struct config_addr *a, char *buf, size_t len)
+{
+	if (a->host[0] == '\0')
+		snprintf(buf, len, "%u", a->port);
+	else if (strchr(a->host, ':') != NULL)
+		snprintf(buf, len, "[%s]:%u", a->host, a->port);
+	else
+		snprintf(buf, len, "%s:%u", a->host, a->port);
+}
+
+/* Can a and b not both be bound? Same port and the same address, or one
+ * of them is a wildcard ("" and "::" take every address, "0.0.0.0" every
+ * IPv4 address). */
+static bool
+addr_conflict(const struct config_addr *a, const struct config_addr *b)
+{
+	if (a->port != b->port)
+		return false;
+	if (a->host[0] == '\0' || b->host[0] == '\0')
+		return true;
+	if (strcmp(a->host, "::") == 0 || strcmp(b->host, "::") == 0)
+		return true;
+	if (strcmp(a->host, b->host) == 0)
+		return true;
+	bool a4 = strchr(a->host, ':') == NULL, b4 = strchr(b->host, ':') == NULL;
+	if (a4 && b4 && (strcmp(a->host, "0.0.0.0") == 0 ||
+	    strcmp(b->host, "0.0.0.0") == 0))
+		return true;
+	return false;
+}
+
+static bool
+parse_port(const char *s, size_t n, uint16_t *port_r)
+{
+	uint64_t v;
+	if (n > 5 || !parse_u64(s, n, &v) || v == 0 || v > 65535)
+		return false;
+	*port_r = (uint16_t)v;
+	return true;
+}
+
+/* One token of a listen list into a. */
+static bool
+parse_listen_token(const char *tok, struct config_addr *a, char *err,
+    size_t errlen)
+{
+	char host[INET6_ADDRSTRLEN + 64], qt[QUOTE_MAX_BYTES], qh[QUOTE_MAX_BYTES];
+	const char *colon, *port;
+	size_t n = strlen(tok), hlen;
+	unsigned char bin[sizeof(struct in6_addr)];
+	int af;
+
+	q(qt, tok);
+	memset(a, 0, sizeof(*a));
+	if (tok[0] == '[') {
+		const char *rb = strchr(tok, ']');
+		if (rb == NULL) {
+			snprintf(err, errlen, "missing ']' in '%s'", qt);
+			return false;
+		}
+		if (rb[1] != ':') {
+			snprintf(err, errlen, "expected ':PORT' after ']' in '%s'", qt);
+			return false;
+		}
+		hlen = (size_t)(rb - tok - 1);
+		port = rb + 2;
+		af = AF_INET6;
+		if (hlen >= sizeof(host)) {
+			snprintf(err, errlen, "bad IPv6 address in '%s'", qt);
+			return false;
+		}
+		memcpy(host, tok + 1, hlen);
+		host[hlen] = '\0';
+	} else if ((colon = strrchr(tok, ':')) != NULL) {
+		hlen = (size_t)(colon - tok);
+		port = colon + 1;
+		af = AF_INET;
+		if (memchr(tok, ':', hlen) != NULL) {
+			snprintf(err, errlen, "IPv6 addresses must be in brackets, "
+			    "as in '[::1]:143', in '%s'", qt);
+			return false;
+		}
+		if (hlen == 0) {
+			snprintf(err, errlen, "missing address before ':' in '%s'", qt);
+			return false;
+		}
+		if (hlen >= sizeof(host)) {
+			snprintf(err, errlen, "bad IPv4 address in '%s'", qt);
+			return false;
+		}
+		memcpy(host, tok, hlen);
+		host[hlen] = '\0';
+	} else {
+		if (parse_port(tok, n, &a->port))
+			return true;
+		if (inet_pton(AF_INET, tok, bin) == 1) {
+			snprintf(err, errlen, "missing port in '%s' (write ADDRESS:PORT)", qt);
+			return false;
+		}
+		if (tok[0] != '\0' && strspn(tok, "0123456789") == n)
+			snprintf(err, errlen, "bad port '%s' (expected 1 to 65535)", qt);
+		else
+			snprintf(err, errlen, "bad listen address '%s' (expected PORT, "
+			    "IPv4:PORT or [IPv6]:PORT)", qt);
+		return false;
+	}
+
+	if (inet_pton(af, host, bin) != 1) {
+		q(qh, host);
+		if (af == AF_INET6)
+			snprintf(err, errlen, "bad IPv6 address '%s' in '%s'", qh, qt);
+		else if (strspn(host, "0123456789.") != hlen)
+			snprintf(err, errlen, "'%s' in '%s' is not an IP address "
+			    "(only literal addresses are allowed, not host names)",
+			    qh, qt);
+		else
+			snprintf(err, errlen, "bad IPv4 address '%s' in '%s'", qh, qt);
+		return false;
+	}
+	if (!parse_port(port, strlen(port), &a->port)) {
+		char qp[QUOTE_MAX_BYTES];
+		snprintf(err, errlen, "bad port '%s' in '%s' (expected 1 to 65535)",
+		    q(qp, port), qt);
+		return false;
+	}
+	/* canonical form, so that "::0001" and "::1" compare equal */
+	if (inet_ntop(af, bin, a->host, sizeof(a->host)) == NULL) {
+		snprintf(err, errlen, "bad address in '%s'", qt);
+		return false;
+	}
+	return true;
+}
+
+bool
+config_parse_listen(const char *s, struct config_listen *l_r, char *err,
+    size_t errlen)
+{
+	struct config_addr addrs[CONFIG_LISTEN_ADDRS_MAX];
+	size_t n = 0;
+	bool saw_off = false;
+	const char *p = s;
+
+	l_r->addrs = NULL;
+	l_r->naddrs = 0;
+	if (errlen > 0)
+		err[0] = '\0';
+	for (;;) {
+		while (is_space(*p))
+			p++;
+		if (*p == '\0')
+			break;
+		size_t len = 0;
+		while (p[len] != '\0' && !is_space(p[len]))
+			len++;
+		char *tok = xstrndup(p, len);
+		p += len;
+
+		if (strcmp(tok, "off") == 0) {
+			saw_off = true;
+			free(tok);
+			continue;
+		}
+		if (n == CONFIG_LISTEN_ADDRS_MAX) {
+			snprintf(err, errlen, "too many addresses (at most %d)",
+			    CONFIG_LISTEN_ADDRS_MAX);
+			free(tok);
+			return false;
+		}
+		if (!parse_listen_token(tok, &addrs[n], err, errlen)) {
+			free(tok);
+			return false;
+		}
+		free(tok);
+		for (size_t i = 0; i < n; i++) {
+			if (!addr_conflict(&addrs[i], &addrs[n]))
+				continue;
+			char a1[128], a2[128];
+			addr_format(&addrs[n], a1, sizeof(a1));
+			addr_format(&addrs[i], a2, sizeof(a2));
+			if (strcmp(a1, a2) == 0)
+				snprintf(err, errlen, "%s is listed twice", a1);
+			else
+				snprintf(err, errlen, "%s conflicts with %s", a1, a2);
+			return false;
+		}
+		n++;
+	}
+	if (saw_off && n > 0) {
+		snprintf(err, errlen, "'off' must stand alone");
+		return false;
+	}
+	if (!saw_off && n == 0) {
+		snprintf(err, errlen, "missing value (expected ports, "
+		    "ADDRESS:PORT or 'off')");
+		return false;
+	}
+	if (n > 0) {
+		l_r->addrs = xcalloc(n, sizeof(*l_r->addrs));
+		memcpy(l_r->addrs, addrs, n * sizeof(*addrs));
+		l_r->naddrs = n;
+	}
+	return true;
+}
+
+/* ---- the key setters: check one value, store it or report it ---- */
+
+static void
+set_hostname(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	if (!valid_domain(v)) {
+		perr(p, p->line, "hostname: bad host name '%s' (expected a domain "
+		    "name such as mail.example.org)", q(qv, v));
+		return;
+	}
+	free(p->cfg->hostname);
+	p->cfg->hostname = mm_strlower(xstrdup(v));
+}
+
+static void
+set_domains(struct parser *p, const struct key *k, const char *v)
+{
+	struct mm_strlist *l = &p->cfg->domains;
+	char qv[QUOTE_MAX_BYTES];
+	const char *s = v;
+
+	for (;;) {
+		while (is_space(*s))
+			s++;
+		if (*s == '\0')
+			break;
+		size_t len = 0;
+		while (s[len] != '\0' && !is_space(s[len]))
+			len++;
+		char *d = mm_strlower(xstrndup(s, len));
+		s += len;
+		if (!valid_domain(d))
+			perr(p, p->line, "domains: bad domain name '%s' (domains are "
+			    "separated by spaces; letters, digits, '-' and '.')",
+			    q(qv, d));
+		else if (mm_strlist_contains(l, d))
+			pwarn(p, p->line, "domains: '%s' is listed twice", d);
+		else
+			mm_strlist_add(l, d);
+		free(d);
+	}
+}
+
+static void
+set_data_dir(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	if (v[0] != '/' || strlen(v) >= PATH_MAX) {
+		perr(p, p->line, "data_dir: bad path '%s' (expected an absolute "
+		    "path)", q(qv, v));
+		return;
+	}
+	free(p->cfg->data_dir);
+	p->cfg->data_dir = xstrdup(v);
+}
+
+static void
+set_run_as(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	if (!valid_username(v)) {
+		perr(p, p->line, "run_as: bad user name '%s' (expected letters, "
+		    "digits, '.', '_' or '-', at most %d characters)", q(qv, v),
+		    USERNAME_MAX_BYTES);
+		return;
+	}
+	free(p->cfg->run_as);
+	p->cfg->run_as = xstrdup(v);
+}
+
+static void
+set_log_level(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	int lvl = log_level_parse(v);
+	if (lvl < 0) {
+		perr(p, p->line, "log_level: bad value '%s' (expected error, warn, "
+		    "info or debug)", q(qv, v));
+		return;
+	}
+	p->cfg->log_level = lvl;
+}
+
+static void
+set_listen(struct parser *p, const struct key *k, const char *v)
+{
+	char err[512];
+	struct config_listen l;
+
+	if (!config_parse_listen(v, &l, err, sizeof(err))) {
+		perr(p, p->line, "%s: %s", k->name, err);
+		return;
+	}
+	free(p->cfg->listen[k->arg].addrs);
+	p->cfg->listen[k->arg] = l;
+}
+
+static void
+set_path(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	char **dst = k->arg == PATH_CERT ? &p->cfg->tls_cert : &p->cfg->tls_key;
+	if (v[0] != '/' || strlen(v) >= PATH_MAX) {
+		perr(p, p->line, "%s: bad path '%s' (expected an absolute path)",
+		    k->name, q(qv, v));
+		return;
+	}
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+static void
+set_min_version(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	if (mm_strcaseeq(v, "TLSv1.2"))
+		p->cfg->tls_min_version = 0x0303;
+	else if (mm_strcaseeq(v, "TLSv1.3"))
+		p->cfg->tls_min_version = 0x0304;
+	else
+		perr(p, p->line, "min_version: bad value '%s' (expected TLSv1.2 "
+		    "or TLSv1.3)", q(qv, v));
+}
+
+static void
+set_bool(struct parser *p, const struct key *k, const char *v)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	char qv[QUOTE_MAX_BYTES];
+
+	for (size_t i = 0; i < 4; i++) {
+		if (mm_strcaseeq(v, yes[i])) {
+			p->cfg->allow_plaintext_auth = true;
+			pwarn(p, p->line, "allow_plaintext_auth = yes sends passwords "
+			    "in clear text; for tests on loopback only");
+			return;
+		}
+		if (mm_strcaseeq(v, no[i])) {
+			p->cfg->allow_plaintext_auth = false;
+			return;
+		}
+	}
+	perr(p, p->line, "%s: bad value '%s' (expected yes or no)", k->name,
+	    q(qv, v));
+}
+
+static void
+set_size(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	uint64_t n;
+
+	if (!config_parse_size(v, &n)) {
+		perr(p, p->line, "%s: bad size '%s' (expected a number with "
+		    "optional K, M or G)", k->name, q(qv, v));
+		return;
+	}
+	if (n < MSG_SIZE_MIN_BYTES || n > MSG_SIZE_MAX_BYTES) {
+		perr(p, p->line, "%s: size '%s' is out of range (expected 1K to 2G)",
+		    k->name, q(qv, v));
+		return;
+	}
+	p->cfg->max_message_size = n;
+}
+
+static void
+set_number(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	uint64_t n, max = k->arg == NUM_RECIPIENTS ? RECIPIENTS_MAX : CONNECTIONS_MAX;
+
+	if (!parse_u64(v, strlen(v), &n) || n < 1 || n > max) {
+		perr(p, p->line, "%s: bad number '%s' (expected a whole number "
+		    "from 1 to %llu)", k->name, q(qv, v), (unsigned long long)max);
+		return;
+	}
+	switch (k->arg) {
+	case NUM_RECIPIENTS:
+		p->cfg->max_recipients = (unsigned)n;
+		if (n < RECIPIENTS_RFC_MIN)
+			pwarn(p, p->line, "max_recipients below %d breaks RFC 5321 "
+			    "4.5.3.1.8 (a server must accept %d)", RECIPIENTS_RFC_MIN,
+			    RECIPIENTS_RFC_MIN);
+		break;
+	case NUM_CONNECTIONS:
+		p->cfg->max_connections = (unsigned)n;
+		break;
+	default:
+		p->cfg->max_connections_per_ip = (unsigned)n;
+		break;
+	}
+}
+
+/* ---- lines ---- */
+
+static const struct key *
+key_find(enum section sec, const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keytab[i].sec == sec && strcmp(keytab[i].name, name) == 0)
+			return &keytab[i];
+	return NULL;
+}
+
+static void
+unknown_key(struct parser *p, const char *name)
+{
+	char qn[QUOTE_MAX_BYTES], where[32] = "", hint[96] = "";
+
+	if (p->sec != SEC_TOP)
+		snprintf(where, sizeof(where), " in [%s]", section_names[p->sec]);
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcmp(keytab[i].name, name) == 0) {
+			if (keytab[i].sec == SEC_TOP)
+				snprintf(hint, sizeof(hint), " (it belongs at the top, "
+				    "before any [section])");
+			else
+				snprintf(hint, sizeof(hint), " (it belongs in [%s])",
+				    section_names[keytab[i].sec]);
+			break;
+		}
+		if (keytab[i].sec == p->sec && mm_strcaseeq(keytab[i].name, name)) {
+			snprintf(hint, sizeof(hint), " (did you mean '%s'?)",
+			    keytab[i].name);
+			break;
+		}
+	}
+	perr(p, p->line, "unknown key '%s'%s%s", q(qn, name), where, hint);
+}
+
+static void
+parse_section(struct parser *p, char *s, size_t len)
+{
+	char qn[QUOTE_MAX_BYTES];
+
+	if (s[len - 1] != ']') {
+		if (strchr(s, ']') != NULL)
+			perr(p, p->line, "text after ']' in section header");
+		else
+			perr(p, p->line, "missing ']' in section header");
+		p->sec = SEC_UNKNOWN;
+		return;
+	}
+	s[len - 1] = '\0';
+	s++;
+	while (is_space(*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && is_space(s[n - 1]))
+		s[--n] = '\0';
+	if (n == 0) {
+		perr(p, p->line, "empty section name");
+		p->sec = SEC_UNKNOWN;
+		return;
+	}
+	for (int i = SEC_LISTEN; i <= SEC_LIMITS; i++) {
+		if (strcmp(s, section_names[i]) == 0) {
+			p->sec = (enum section)i;
+			return;
+		}
+	}
+	perr(p, p->line, "unknown section [%s] (expected [listen], [tls], "
+	    "[auth] or [limits])", q(qn, s));
+	p->sec = SEC_UNKNOWN;
+}
+
+static void
+parse_line(struct parser *p, char *s, size_t len)
+{
+	/* a comment starts at a '#' at line start or after white space */
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '#' && (i == 0 || is_space(s[i - 1]))) {
+			len = i;
+			break;
+		}
+	}
+	s[len] = '\0';
+	while (len > 0 && is_space(s[len - 1]))
+		s[--len] = '\0';
+	while (is_space(*s)) {
+		s++;
+		len--;
+	}
+	if (len == 0)
+		return;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			perr(p, p->line, "control character 0x%02x in line", c);
+			return;
+		}
+	}
+	if (s[0] == '[') {
+		parse_section(p, s, len);
+		return;
+	}
+
+	char *eq = strchr(s, '=');
+	if (eq == NULL) {
+		perr(p, p->line, "expected 'key = value' or '[section]'");
+		return;
+	}
+	char *val = eq + 1;
+	*eq = '\0';
+	size_t klen = (size_t)(eq - s);
+	while (klen > 0 && is_space(s[klen - 1]))
+		s[--klen] = '\0';
+	while (is_space(*val))
+		val++;
+	if (klen == 0) {
+		perr(p, p->line, "missing key before '='");
+		return;
+	}
+	if (p->sec == SEC_UNKNOWN)
+		return;         /* the bad header was reported */
+
+	const struct key *k = key_find(p->sec, s);
+	if (k == NULL) {
+		unknown_key(p, s);
+		return;
+	}
+	unsigned *seen = &p->key_line[k - keytab];
+	if (*seen != 0) {
+		perr(p, p->line, "duplicate key '%s' (first set on line %u)",
+		    k->name, *seen);
+		return;
+	}
+	*seen = p->line;
+	if (*val == '\0') {
+		perr(p, p->line, "%s: missing value", k->name);
+		return;
+	}
+	k->set(p, k, val);
+}
+
+/* ---- whole-file checks ---- */
+
+static unsigned
+key_line(const struct parser *p, const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keytab[i].name, name) == 0)
+			return p->key_line[i];
+	return 0;
+}
+
+static void
+check_listeners(struct parser *p)
+{
+	struct config *cfg = p->cfg;
+
+	for (int j = 0; j < LSN_COUNT; j++) {
+		const struct config_listen *lj = &cfg->listen[j];
+		unsigned linej = key_line(p, config_listener_names[j]);
+		for (int i = 0; i < j; i++) {
+			const struct config_listen *li = &cfg->listen[i];
+			unsigned linei = key_line(p, config_listener_names[i]);
+			for (size_t b = 0; b < lj->naddrs; b++) {
+				for (size_t a = 0; a < li->naddrs; a++) {
+					if (!addr_conflict(&li->addrs[a], &lj->addrs[b]))
+						continue;
+					/* report it on the later line, naming the earlier */
+					int x = j, y = i;
+					const struct config_addr *ax = &lj->addrs[b], *ay = &li->addrs[a];
+					unsigned lx = linej, ly = linei;
+					if (linei > linej) {
+						x = i, y = j, ax = &li->addrs[a], ay = &lj->addrs[b];
+						lx = linei, ly = linej;
+					}
+					char sx[128], sy[128], where[32];
+					addr_format(ax, sx, sizeof(sx));
+					addr_format(ay, sy, sizeof(sy));
+					if (ly > 0)
+						snprintf(where, sizeof(where), "on line %u", ly);
+					else
+						snprintf(where, sizeof(where), "(default)");
+					perr(p, lx, "%s: %s conflicts with %s %s %s",
+					    config_listener_names[x], sx,
+					    config_listener_names[y], sy, where);
+				}
+			}
+		}
+	}
+}
+
+static void
+check_file(struct parser *p)
+{
+	struct config *cfg = p->cfg;
+	unsigned lc = key_line(p, "cert"), lk = key_line(p, "key");
+
+	if (key_line(p, "domains") == 0)
+		perr(p, 1, "missing required key 'domains' (set it at the top, "
+		    "before any [section])");
+	if (lc > 0 && lk == 0)
+		perr(p, lc, "cert without key (set both cert and key, or neither)");
+	if (lk > 0 && lc == 0)
+		perr(p, lk, "key without cert (set both cert and key, or neither)");
+	if (lc == 0 && lk == 0)
+		pwarn(p, 0, "[tls] sets no cert and key; minimaild will create a "
+		    "self-signed certificate in %s", cfg->data_dir);
+	check_listeners(p);
+
+	unsigned lpi = key_line(p, "max_connections_per_ip");
+	unsigned lmc = key_line(p, "max_connections");
+	if (cfg->max_connections_per_ip > cfg->max_connections)
+		pwarn(p, lpi > lmc ? lpi : lmc, "max_connections_per_ip (%u) is "
+		    "larger than max_connections (%u)", cfg->max_connections_per_ip,
+		    cfg->max_connections);
+}
+
+/* ---- public ---- */
+
+char *
+config_default_hostname(void)
+{
+	char name[HOSTNAME_MAX_BYTES + 2];
+	struct addrinfo hints, *res = NULL;
+
+	if (gethostname(name, sizeof(name)) != 0)
+		return xstrdup("localhost");
+	name[sizeof(name) - 1] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_flags = AI_CANONNAME;
+	if (getaddrinfo(name, NULL, &hints, &res) == 0 && res != NULL &&
+	    res->ai_canonname != NULL && valid_domain(res->ai_canonname)) {
+		char *fqdn = mm_strlower(xstrdup(res->ai_canonname));
+		freeaddrinfo(res);
+		return fqdn;
+	}
+	if (res != NULL)
+		freeaddrinfo(res);
+	if (valid_domain(name))
+		return mm_strlower(xstrdup(name));
+	return xstrdup("localhost");
+}
+
+static struct config *
+config_new_defaults(const char *path)
+{
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+
+	cfg->path = xstrdup(path);
+	mm_strlist_init(&cfg->domains);
+	cfg->data_dir = xstrdup(CONFIG_DEFAULT_DATA_DIR);
+	cfg->run_as = xstrdup(CONFIG_DEFAULT_RUN_AS);
+	cfg->log_level = LOG_LVL_INFO;
+	for (int i = 0; i < LSN_COUNT; i++) {
+		cfg->listen[i].addrs = xcalloc(1, sizeof(struct config_addr));
+		cfg->listen[i].addrs[0].port = listen_default_ports[i];
+		cfg->listen[i].naddrs = 1;
+	}
+	cfg->tls_min_version = 0x0303;
+	cfg->allow_plaintext_auth = false;
+	cfg->max_message_size = 50ULL * 1024 * 1024;
+	cfg->max_recipients = 100;
+	cfg->max_connections = 10000;
+	cfg->max_connections_per_ip = 50;
+	return cfg;
+}
+
+struct config *
+config_parse(const char *path, const char *text, size_t len,
+    struct config_errors *errs)
+{
+	struct parser p;
+	unsigned key_lines[NKEYS];
+	char buf[CONFIG_LINE_MAX_BYTES + 1];
+
+	memset(&p, 0, sizeof(p));
+	memset(key_lines, 0, sizeof(key_lines));
+	p.path = path;
+	p.key_line = key_lines;
+	p.sec = SEC_TOP;
+
+	if (len > CONFIG_FILE_MAX_BYTES) {
+		perr(&p, 0, "file too large (%zu bytes; at most %d)", len,
+		    CONFIG_FILE_MAX_BYTES);
+		msg_flush(&p.errors, &errs->errors);
+		return NULL;
+	}
+	p.cfg = config_new_defaults(path);
+
+	size_t off = 0;
+	while (off < len) {
+		const char *nl = memchr(text + off, '\n', len - off);
+		size_t n = nl ? (size_t)(nl - (text + off)) : len - off;
+		const char *s = text + off;
+		off += n + (nl != NULL);
+		p.line++;
+		if (n > 0 && s[n - 1] == '\r')
+			n--;
+		if (n > CONFIG_LINE_MAX_BYTES) {
+			perr(&p, p.line, "line too long (more than %d bytes)",
+			    CONFIG_LINE_MAX_BYTES);
+			continue;
+		}
+		if (memchr(s, '\0', n) != NULL) {
+			perr(&p, p.line, "NUL byte in line");
+			continue;
+		}
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+		parse_line(&p, buf, n);
+	}
+	check_file(&p);
+
+	bool ok = p.errors.n == 0;
+	msg_flush(&p.errors, &errs->errors);
+	msg_flush(&p.warnings, &errs->warnings);
+	if (!ok) {
+		config_free(&p.cfg);
+		return NULL;
+	}
+	if (p.cfg->hostname == NULL)
+		p.cfg->hostname = config_default_hostname();
+	return p.cfg;
+}
+
+struct config *
+config_load(const char *path, struct config_errors *errs)
+{
+	FILE *f = fopen(path, "r");
+	char *text;
+	size_t len = 0;
+
+	if (f == NULL) {
+		char *m = xasprintf("%s: %s", path, strerror(errno));
+		mm_strlist_add(&errs->errors, m);
+		free(m);
+		return NULL;
+	}
+	text = xmalloc(CONFIG_FILE_MAX_BYTES + 1);
+	for (;;) {
+		size_t n = fread(text + len, 1, CONFIG_FILE_MAX_BYTES + 1 - len, f);
+		len += n;
+		if (n == 0 || len == CONFIG_FILE_MAX_BYTES + 1)
+			break;
+	}
+	if (ferror(f)) {
+		char *m = xasprintf("%s: %s", path, strerror(errno));
+		mm_strlist_add(&errs->errors, m);
+		free(m);
+		fclose(f);
+		free(text);
+		return NULL;
+	}
+	fclose(f);
+	struct config *cfg = config_parse(path, text, len, errs);
+	free(text);
+	return cfg;
+}
+
+void
+config_free(struct config **cfgp)
+{
+	struct config *cfg = *cfgp;
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->hostname);
+	mm_strlist_clear(&cfg->domains);
+	free(cfg->data_dir);
+	free(cfg->run_as);
+	for (int i = 0; i < LSN_COUNT; i++)
+		free(cfg->listen[i].addrs);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg);
+	*cfgp = NULL;
+}
+
+bool
+config_is_local_domain(const struct config *cfg, const char *domain)
+{
+	return mm_strlist_contains_case(&cfg->domains, domain);
+}
+
+/* 52428800 -> "50M": the largest unit that divides exactly. */
+static void
+size_format(uint64_t n, char *buf, size_t len)
+{
+	static const char units[] = "GMK";
+	for (int i = 0; i < 3; i++) {
+		uint64_t m = 1ULL << (10 * (3 - i));
+		if (n != 0 && n % m == 0) {
+			snprintf(buf, len, "%llu%c", (unsigned long long)(n / m),
+			    units[i]);
+			return;
+		}
+	}
+	snprintf(buf, len, "%llu", (unsigned long long)n);
+}
+
+char *
+config_dump(const struct config *cfg)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	struct mm_buf b;
+	char tmp[128];
+
+	mm_buf_init(&b);
+	mm_buf_printf(&b, "# effective configuration of %s\n", cfg->path);
+	mm_buf_printf(&b, "hostname = %s\n", cfg->hostname ? cfg->hostname : "");
+	mm_buf_printf(&b, "domains =");
+	for (size_t i = 0; i < cfg->domains.n; i++)
+		mm_buf_printf(&b, " %s", cfg->domains.v[i]);
+	mm_buf_printf(&b, "\ndata_dir = %s\n", cfg->data_dir);
+	mm_buf_printf(&b, "run_as = %s\n", cfg->run_as);
+	mm_buf_printf(&b, "log_level = %s\n",
+	    cfg->log_level >= 0 && cfg->log_level <= 3 ? levels[cfg->log_level] : "info");
+
+	mm_buf_printf(&b, "\n[listen]\n");
+	for (int i = 0; i < LSN_COUNT; i++) {
+		const struct config_listen *l = &cfg->listen[i];
+		mm_buf_printf(&b, "%s =", config_listener_names[i]);
+		if (l->naddrs == 0)
+			mm_buf_printf(&b, " off");
+		for (size_t a = 0; a < l->naddrs; a++) {
+			addr_format(&l->addrs[a], tmp, sizeof(tmp));
+			mm_buf_printf(&b, " %s", tmp);
+		}
+		mm_buf_appendc(&b, '\n');
+	}
+
+	mm_buf_printf(&b, "\n[tls]\n");
+	if (cfg->tls_cert != NULL && cfg->tls_key != NULL) {
+		mm_buf_printf(&b, "cert = %s\n", cfg->tls_cert);
+		mm_buf_printf(&b, "key = %s\n", cfg->tls_key);
+	} else {
+		mm_buf_printf(&b, "# cert and key not set: self-signed "
+		    "certificate in data_dir\n");
+	}
+	mm_buf_printf(&b, "min_version = %s\n",
+	    cfg->tls_min_version == 0x0304 ? "TLSv1.3" : "TLSv1.2");
+
+	mm_buf_printf(&b, "\n[auth]\n");
+	mm_buf_printf(&b, "allow_plaintext_auth = %s\n",
+	    cfg->allow_plaintext_auth ? "yes" : "no");
+
+	mm_buf_printf(&b, "\n[limits]\n");
+	size_format(cfg->max_message_size, tmp, sizeof(tmp));
+	mm_buf_printf(&b, "max_message_size = %s\n", tmp);
+	mm_buf_printf(&b, "max_recipients = %u\n", cfg->max_recipients);
+	mm_buf_printf(&b, "max_connections = %u\n", cfg->max_connections);
+	mm_buf_printf(&b, "max_connections_per_ip = %u\n",
+	    cfg->max_connections_per_ip);
+	return mm_buf_cstr(&b);
+}

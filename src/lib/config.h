@@ -1,0 +1,109 @@
+/* config.h: /etc/minimaild.conf, parsed into one immutable struct config.
+ * The parser is pure (no libevent, OpenSSL or db.h) so that unit tests and
+ * fuzzers feed it bytes. It reports every error it finds, each as
+ * "FILE:LINE: message", not only the first. SIGHUP builds a new struct
+ * config and swaps it in only when it parsed cleanly. */
+#ifndef MM_CONFIG_H
+#define MM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/util.h"
+
+/* The seven listeners of [listen], in this order everywhere. */
+enum listener_id {
+	LSN_SMTP = 0,      /* 25   SMTP, STARTTLS */
+	LSN_SUBMISSION,    /* 587  SMTP, STARTTLS, AUTH required */
+	LSN_SUBMISSIONS,   /* 465  SMTP, implicit TLS, AUTH required */
+	LSN_IMAP,          /* 143  IMAP, STARTTLS */
+	LSN_IMAPS,         /* 993  IMAP, implicit TLS */
+	LSN_POP3,          /* 110  POP3, STLS */
+	LSN_POP3S,         /* 995  POP3, implicit TLS */
+	LSN_COUNT
+};
+
+/* One address to bind. host is "" for "all addresses" (a bare port). */
+struct config_addr {
+	char host[64];     /* "127.0.0.1", "::1" (no brackets), or "" */
+	uint16_t port;
+};
+
+/* At most this many addresses in one [listen] value. */
+#define CONFIG_LISTEN_ADDRS_MAX 32
+
+struct config_listen {
+	struct config_addr *addrs;
+	size_t naddrs;     /* 0 means "off" */
+};
+
+struct config {
+	char *path;                 /* the file it came from ("(embedded)" for defaults) */
+
+	/* top level */
+	char *hostname;             /* default: the machine's FQDN */
+	struct mm_strlist domains;  /* required; lower-cased */
+	char *data_dir;             /* default /var/lib/minimaild */
+	char *run_as;               /* default "minimaild" */
+	int log_level;              /* enum log_level; default info */
+
+	/* [listen] */
+	struct config_listen listen[LSN_COUNT];
+
+	/* [tls] */
+	char *tls_cert;             /* NULL: self-signed in data_dir */
+	char *tls_key;
+	int tls_min_version;        /* 0x0303 TLSv1.2 (default), 0x0304 TLSv1.3 */
+
+	/* [auth] */
+	bool allow_plaintext_auth;  /* default no */
+
+	/* [limits] */
+	uint64_t max_message_size;  /* bytes, default 50M */
+	unsigned max_recipients;    /* default 100 */
+	unsigned max_connections;   /* default 10000 */
+	unsigned max_connections_per_ip; /* default 50 */
+};
+
+/* Names as written in [listen], indexed by enum listener_id. */
+extern const char *const config_listener_names[LSN_COUNT];
+
+/* A list of "FILE:LINE: message" strings (and "FILE: warning: ..." lines). */
+struct config_errors {
+	struct mm_strlist errors;
+	struct mm_strlist warnings;
+};
+void config_errors_init(struct config_errors *e);
+void config_errors_clear(struct config_errors *e);
+
+/* Parse text (len bytes, need not be NUL-terminated) as if read from path.
+ * Returns a new config on success (no errors; warnings may be present), or
+ * NULL with every error appended to errs. */
+struct config *config_parse(const char *path, const char *text, size_t len,
+    struct config_errors *errs);
+/* Read and parse a file; an unreadable file is one error "FILE: message". */
+struct config *config_load(const char *path, struct config_errors *errs);
+void config_free(struct config **cfg);
+
+/* Values: "50M" -> 52428800 (K/M/G, powers of 1024); "30m" -> 1800 s
+ * (s/m/h/d). Return false on bad syntax or overflow. */
+bool config_parse_size(const char *s, uint64_t *bytes_r);
+bool config_parse_duration(const char *s, uint64_t *secs_r);
+/* "127.0.0.1:1143 [::1]:1143 25" or "off". On error returns false and puts
+ * a message (without FILE:LINE) in err. */
+bool config_parse_listen(const char *s, struct config_listen *l_r, char *err, size_t errlen);
+
+/* Is domain (any case) one of cfg->domains? */
+bool config_is_local_domain(const struct config *cfg, const char *domain);
+
+/* The effective config in file syntax (every key, defaults included),
+ * malloc'd; config_parse() of it gives the same config back. For
+ * "minimaild -t -v" and tests. */
+char *config_dump(const struct config *cfg);
+/* The machine's fully qualified name (gethostname + getaddrinfo
+ * AI_CANONNAME), else gethostname(), else "localhost"; malloc'd and
+ * lower-cased. May block on DNS: the default of 'hostname'. */
+char *config_default_hostname(void);
+
+#endif
