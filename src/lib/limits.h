@@ -10,7 +10,7 @@
 #define WORKER_THREADS_DEFAULT       4
 #define CONN_OUTPUT_HIGH_BYTES       (256 * 1024)  /* stop producing output above this */
 #define CONN_OUTPUT_LOW_BYTES        (64 * 1024)   /* resume producing below this */
-#define CONN_INPUT_MAX_BYTES         (64 * 1024)   /* read watermark per connection */
+#define CONN_INPUT_MAX_BYTES         (160 * 1024)  /* read watermark per connection: above every line limit */
 #define CONN_SHUTDOWN_GRACE_SECS     3
 #define AUTH_FAIL_DELAY_BASE_MS      500
 #define AUTH_FAIL_DELAY_MAX_MS       10000

@@ -28,7 +28,7 @@ struct evbuffer;
 struct proto_module;
 
 enum conn_line {
-	CONN_LINE_OK = 0,        /* *line_r/*len_r: the line without its ending */
+	CONN_LINE_OK = 0,        /* line_r, len_r: the line without its ending */
 	CONN_LINE_NEED_MORE,     /* no complete line buffered yet */
 	CONN_LINE_TOO_LONG,      /* a line over maxlen was swallowed up to its LF
 	                            (or is still being swallowed); reported once */
@@ -113,5 +113,17 @@ struct mm_server *conn_server(const struct conn *c);
 
 /* The session object for this connection (set by the module's start). */
 void *conn_session(const struct conn *c);
+
+/* ---- for the network layer itself (listener.c, minimaild.c) ---- */
+
+/* A connection accepted on listener lsn (enum listener_id). */
+void conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
+    socklen_t salen, int lsn);
+/* Shutdown: tell every session goodbye and close it. */
+void conn_shutdown_all(void);
+/* Drop every connection at once (end of the shutdown grace period). */
+void conn_abort_all(void);
+/* Live connections (accepted and not yet freed). */
+size_t conn_live_count(void);
 
 #endif

@@ -1,0 +1,377 @@
+/* minimaild.c: the daemon: config, listeners, TLS, privilege drop, store,
+ * worker pool, notify hub, signals, and the one event loop.
+ *
+ * The one idea: everything that may fail is done before READY (bind,
+ * certificate, store recovery), in an order that lets root do only what
+ * needs root (binding, reading the key) before dropping to run_as. */
+#include "lib/config.h"
+#include "lib/limits.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "net/conn.h"
+#include "net/listener.h"
+#include "net/notify.h"
+#include "net/proto.h"
+#include "net/server.h"
+#include "net/tls.h"
+#include "net/worker.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CHECKPOINT_INTERVAL_SECS 60
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+static struct mm_server srv;
+static const char *config_path = SYSCONFDIR "/minimaild.conf";
+static struct event *ev_checkpoint, *ev_grace, *ev_exitcheck;
+static struct config **old_configs;
+static size_t nold_configs;
+static bool checkpoint_running;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: minimaild [-c FILE] [-f] [-t]\n"
+	    "  -c FILE  configuration file (default %s)\n"
+	    "  -f       stay in the foreground and log to stderr\n"
+	    "  -t       check the configuration, certificate and listeners, then exit\n",
+	    SYSCONFDIR "/minimaild.conf");
+	exit(1);
+}
+
+/* ---- systemd readiness (sd_notify protocol, no libsystemd needed) ---- */
+
+static void
+sd_notify_send(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	if (path == NULL || path[0] == '\0')
+		return;
+	struct sockaddr_un sun;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	size_t len = strlen(path);
+	if (len >= sizeof(sun.sun_path))
+		return;
+	memcpy(sun.sun_path, path, len);
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	socklen_t slen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun, slen) < 0)
+		log_warn("sd_notify: %s", strerror(errno));
+	close(fd);
+}
+
+/* ---- config ---- */
+
+static void
+print_errors(const struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->errors.n; i++)
+		fprintf(stderr, "%s\n", errs->errors.v[i]);
+	for (size_t i = 0; i < errs->warnings.n; i++)
+		fprintf(stderr, "%s\n", errs->warnings.v[i]);
+}
+
+static int
+check_config(void)
+{
+	struct config_errors errs;
+	config_errors_init(&errs);
+	struct config *cfg = config_load(config_path, &errs);
+	if (cfg != NULL) {
+		tls_check(cfg, &errs);
+		listeners_check(cfg, &errs);
+	}
+	print_errors(&errs);
+	int rc = errs.errors.n ? 1 : 0;
+	if (rc == 0)
+		printf("%s: configuration ok\n", config_path);
+	config_errors_clear(&errs);
+	config_free(&cfg);
+	return rc;
+}
+
+/* ---- store ---- */
+
+static void
+store_change_hook(void *arg, const char *user, uint32_t mailbox_id)
+{
+	notify_hub_post(arg, user, mailbox_id);
+}
+
+static void
+checkpoint_work(void *arg)
+{
+	int err = store_checkpoint(srv.store);
+	if (err != STORE_OK)
+		log_warn("store: checkpoint failed: %s", store_strerror(err));
+}
+
+static void
+checkpoint_done(void *arg)
+{
+	checkpoint_running = false;
+}
+
+static void
+checkpoint_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (checkpoint_running || srv.shutting_down)
+		return;
+	checkpoint_running = true;
+	worker_submit(srv.pool, checkpoint_work, checkpoint_done, NULL);
+}
+
+/* ---- privileges ---- */
+
+static void
+prepare_data_dir(const struct config *cfg, const struct passwd *pw)
+{
+	if (mkdir(cfg->data_dir, 0750) < 0 && errno != EEXIST)
+		fatal("cannot create data_dir %s: %s", cfg->data_dir, strerror(errno));
+	if (pw && chown(cfg->data_dir, pw->pw_uid, pw->pw_gid) < 0)
+		fatal("cannot chown data_dir %s to %s: %s", cfg->data_dir, pw->pw_name,
+		    strerror(errno));
+}
+
+static void
+drop_privileges(const struct passwd *pw)
+{
+	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+		fatal("cannot drop privileges to %s: %s", pw->pw_name, strerror(errno));
+	if (setuid(0) == 0)
+		fatal("privilege drop to %s did not stick", pw->pw_name);
+	log_info("running as user %s", pw->pw_name);
+}
+
+/* ---- signals ---- */
+
+static void
+exitcheck_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (conn_live_count() == 0)
+		event_base_loopexit(srv.base, NULL);
+}
+
+static void
+grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_info("shutdown: dropping %zu remaining connections", conn_live_count());
+	conn_abort_all();
+	event_base_loopexit(srv.base, NULL);
+}
+
+static void
+on_terminate(evutil_socket_t sig, short what, void *arg)
+{
+	if (srv.shutting_down)
+		return;
+	srv.shutting_down = true;
+	sd_notify_send("STOPPING=1");
+	log_info("signal %d: shutting down", (int)sig);
+	listeners_close();
+	conn_shutdown_all();
+	struct timeval grace = { CONN_SHUTDOWN_GRACE_SECS, 0 };
+	evtimer_add(ev_grace, &grace);
+	struct timeval tick = { 0, 50000 };
+	event_add(ev_exitcheck, &tick);
+}
+
+static void
+on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct config_errors errs;
+	char err[1024];
+
+	sd_notify_send("RELOADING=1");
+	log_info("SIGHUP: reloading %s", config_path);
+	config_errors_init(&errs);
+	struct config *cfg = config_load(config_path, &errs);
+	if (cfg == NULL) {
+		for (size_t i = 0; i < errs.errors.n; i++)
+			log_error("%s", errs.errors.v[i]);
+		log_error("reload failed: keeping the running configuration");
+		goto out;
+	}
+	for (size_t i = 0; i < errs.warnings.n; i++)
+		log_warn("%s", errs.warnings.v[i]);
+	if (strcmp(cfg->data_dir, srv.cfg->data_dir) != 0)
+		log_warn("reload: data_dir changed to %s; this takes a restart, still using %s",
+		    cfg->data_dir, srv.cfg->data_dir);
+	struct tls_ctx *tls = tls_ctx_new(cfg, err, sizeof(err));
+	if (tls == NULL) {
+		log_error("reload failed: tls: %s; keeping the running configuration", err);
+		config_free(&cfg);
+		goto out;
+	}
+	if (!listeners_rebind(&srv, srv.cfg, cfg, err, sizeof(err))) {
+		log_error("reload failed: %s; keeping the running configuration", err);
+		tls_ctx_free(&tls);
+		config_free(&cfg);
+		goto out;
+	}
+	tls_ctx_free(&srv.tls);
+	srv.tls = tls;
+	/* Sessions and jobs may still read the old config: keep it until exit. */
+	old_configs = xrealloc(old_configs, (nold_configs + 1) * sizeof(*old_configs));
+	old_configs[nold_configs++] = srv.cfg;
+	srv.cfg = cfg;
+	log_set_level((enum log_level)cfg->log_level);
+	log_info("reload: done");
+out:
+	config_errors_clear(&errs);
+	sd_notify_send("READY=1");
+}
+
+int
+main(int argc, char **argv)
+{
+	bool foreground = false, test = false;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "c:fthV")) != -1) {
+		switch (ch) {
+		case 'c': config_path = optarg; break;
+		case 'f': foreground = true; break;
+		case 't': test = true; break;
+		case 'V': printf("minimaild %s\n", PACKAGE_VERSION); return 0;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	log_init("minimaild", foreground || test, LOG_LVL_INFO);
+	if (test)
+		return check_config();
+
+	struct config_errors errs;
+	config_errors_init(&errs);
+	srv.cfg = config_load(config_path, &errs);
+	if (srv.cfg == NULL) {
+		print_errors(&errs);
+		return 1;
+	}
+	for (size_t i = 0; i < errs.warnings.n; i++)
+		log_warn("%s", errs.warnings.v[i]);
+	config_errors_clear(&errs);
+	log_set_level((enum log_level)srv.cfg->log_level);
+
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() != 0)
+		fatal("libevent without pthreads support");
+	srv.base = event_base_new();
+	if (srv.base == NULL)
+		fatal("event_base_new failed");
+
+	/* Who we will run as. */
+	struct passwd *pw = NULL, pwcopy;
+	if (geteuid() == 0) {
+		if (srv.cfg->run_as == NULL || srv.cfg->run_as[0] == '\0')
+			fatal("run_as is empty: refusing to serve as root");
+		if (strcmp(srv.cfg->run_as, "root") == 0) {
+			log_warn("run_as = root: serving as root is NOT recommended (tests only)");
+		} else {
+			pw = getpwnam(srv.cfg->run_as);
+			if (pw == NULL)
+				fatal("run_as user '%s' does not exist: refusing to serve as root "
+				    "(create it: adduser --system --group %s)", srv.cfg->run_as,
+				    srv.cfg->run_as);
+			pwcopy = *pw;
+			pwcopy.pw_name = xstrdup(pw->pw_name);
+			pw = &pwcopy;
+		}
+	}
+
+	listener_set_modules(&smtp_module, &imap_module, &pop3_module);
+	char err[1024];
+	if (!listeners_bind(&srv, srv.cfg, err, sizeof(err)))
+		fatal("%s", err);
+	prepare_data_dir(srv.cfg, pw);
+	srv.tls = tls_ctx_new(srv.cfg, err, sizeof(err));
+	if (srv.tls == NULL)
+		fatal("tls: %s", err);
+	if (pw) {
+		char c[1100], k[1100];
+		tls_selfsigned_paths(srv.cfg, c, k, sizeof(c));
+		char dir[1100];
+		snprintf(dir, sizeof(dir), "%s/tls", srv.cfg->data_dir);
+		/* The self-signed pair made as root must stay readable after the drop. */
+		if (chown(dir, pw->pw_uid, pw->pw_gid) == 0) {
+			if (chown(c, pw->pw_uid, pw->pw_gid) < 0 || chown(k, pw->pw_uid, pw->pw_gid) < 0)
+				log_debug("chown of self-signed pair: %s", strerror(errno));
+		}
+		drop_privileges(pw);
+	}
+
+	struct store *st = NULL;
+	if (store_open(srv.cfg->data_dir, STORE_OPEN_RECOVER | STORE_OPEN_CREATE, &st,
+	    err, sizeof(err)) != STORE_OK)
+		fatal("store: %s", err);
+	srv.store = st;
+	srv.pool = worker_pool_new(srv.base, WORKER_THREADS_DEFAULT);
+	srv.hub = notify_hub_new(srv.base);
+	store_set_change_hook(srv.store, store_change_hook, srv.hub);
+
+	struct event *ev_term = evsignal_new(srv.base, SIGTERM, on_terminate, NULL);
+	struct event *ev_int = evsignal_new(srv.base, SIGINT, on_terminate, NULL);
+	struct event *ev_hup = evsignal_new(srv.base, SIGHUP, on_reload, NULL);
+	event_add(ev_term, NULL);
+	event_add(ev_int, NULL);
+	event_add(ev_hup, NULL);
+	ev_checkpoint = event_new(srv.base, -1, EV_PERSIST, checkpoint_cb, NULL);
+	struct timeval cp = { CHECKPOINT_INTERVAL_SECS, 0 };
+	event_add(ev_checkpoint, &cp);
+	ev_grace = evtimer_new(srv.base, grace_cb, NULL);
+	ev_exitcheck = event_new(srv.base, -1, EV_PERSIST, exitcheck_cb, NULL);
+
+	log_info("minimaild %s ready: hostname=%s data_dir=%s", PACKAGE_VERSION,
+	    srv.cfg->hostname, srv.cfg->data_dir);
+	sd_notify_send("READY=1");
+
+	event_base_dispatch(srv.base);
+
+	/* Drain: jobs finish and their done functions run (sessions are gone). */
+	listeners_close();
+	conn_abort_all();
+	worker_pool_free(&srv.pool);
+	store_set_change_hook(srv.store, NULL, NULL);
+	notify_hub_free(&srv.hub);
+	store_close(&srv.store);
+	tls_ctx_free(&srv.tls);
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+	event_free(ev_checkpoint);
+	event_free(ev_grace);
+	event_free(ev_exitcheck);
+	event_base_free(srv.base);
+	for (size_t i = 0; i < nold_configs; i++)
+		config_free(&old_configs[i]);
+	free(old_configs);
+	config_free(&srv.cfg);
+	log_info("stopped");
+	return 0;
+}

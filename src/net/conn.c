@@ -1,0 +1,748 @@
+/* conn.c: one client connection on the event loop: bufferevent (plain or
+ * OpenSSL), bounded line reader, output with backpressure, timeouts,
+ * STARTTLS, worker jobs, and a lifetime that outlives every callback.
+ *
+ * The one idea: nothing is freed inside a callback that may touch it
+ * again. conn_close() only marks the conn and schedules work; the socket
+ * goes in conn_finish() (from the conn's own events), and the session and
+ * conn are freed in conn_release() when the last hold (the open socket,
+ * a running job, an auth delay timer) is gone. Callbacks are deferred
+ * (BEV_OPT_DEFER_CALLBACKS) so a write never re-enters a session. */
+#include "net/conn.h"
+#include "net/listener.h"
+#include "net/proto.h"
+#include "net/server.h"
+#include "net/tls.h"
+#include "net/worker.h"
+#include "lib/config.h"
+#include "lib/limits.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CONN_TLS_HANDSHAKE_SECS 30
+#define CONN_WRITE_TIMEOUT_SECS 300
+
+/* deferred work */
+#define DEFER_INPUT   0x1
+#define DEFER_FINISH  0x2
+
+struct conn {
+	struct mm_server *srv;
+	struct bufferevent *bev;
+	const struct proto_module *mod;
+	void *sess;
+	uint64_t id;
+	int lsn;
+	int refs;
+	char peer[64];
+	uint16_t peer_port;
+	char local[64];
+	uint16_t local_port;
+
+	bool started;        /* module->start ran */
+	bool refused;        /* over a connection limit: busy reply, then close */
+	bool refused_per_ip;
+	bool counted;        /* counted in the per-IP table */
+	bool closed;         /* conn_close called, or peer gone */
+	bool finished;       /* socket freed */
+	bool paused;         /* by the session */
+	bool job_running;
+	bool tls;            /* handshake completed */
+	bool handshaking;
+	bool want_drained;
+	bool discarding;     /* swallowing an overlong line up to its LF */
+
+	unsigned timeout_secs;
+	unsigned defer;
+	struct event *ev_defer;
+	struct event *ev_close_timer;
+
+	char *line;
+	size_t linecap;
+
+	struct conn *prev, *next;
+};
+
+static struct conn *conn_list;
+static size_t conn_count;
+static uint64_t conn_next_id;
+
+static void conn_finish(struct conn *c);
+static void conn_readcb(struct bufferevent *bev, void *arg);
+static void conn_writecb(struct bufferevent *bev, void *arg);
+static void conn_eventcb(struct bufferevent *bev, short what, void *arg);
+
+static void
+conn_schedule(struct conn *c, unsigned what)
+{
+	c->defer |= what;
+	event_active(c->ev_defer, EV_TIMEOUT, 0);
+}
+
+static bool
+conn_deliverable(const struct conn *c)
+{
+	return c->started && !c->closed && !c->paused && !c->job_running &&
+	    !c->handshaking && c->bev != NULL;
+}
+
+static void
+conn_update_read(struct conn *c)
+{
+	if (c->bev == NULL)
+		return;
+	if (conn_deliverable(c) || c->handshaking)
+		bufferevent_enable(c->bev, EV_READ);
+	else
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+static void
+conn_apply_timeouts(struct conn *c)
+{
+	struct timeval rd, wr = { CONN_WRITE_TIMEOUT_SECS, 0 };
+	unsigned secs = c->handshaking ? CONN_TLS_HANDSHAKE_SECS : c->timeout_secs;
+	rd.tv_sec = secs;
+	rd.tv_usec = 0;
+	if (c->bev)
+		bufferevent_set_timeouts(c->bev, secs ? &rd : NULL, &wr);
+}
+
+static void
+conn_setup_bev(struct conn *c)
+{
+	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_MAX_BYTES);
+	bufferevent_setwatermark(c->bev, EV_WRITE, c->closed ? 0 : CONN_OUTPUT_LOW_BYTES, 0);
+	conn_apply_timeouts(c);
+	bufferevent_enable(c->bev, EV_WRITE);
+	conn_update_read(c);
+}
+
+/* The session starts (or, over a limit, is refused with its own words). */
+static void
+conn_start(struct conn *c)
+{
+	if (c->refused) {
+		conn_puts(c, c->mod->busy_reply(c->refused_per_ip));
+		conn_close(c);
+		return;
+	}
+	c->started = true;
+	c->sess = c->mod->start(c);
+	conn_update_read(c);
+	if (conn_input_len(c) > 0)
+		conn_schedule(c, DEFER_INPUT);
+}
+
+static void
+conn_defer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	unsigned d = c->defer;
+	c->defer = 0;
+	if (d & DEFER_FINISH) {
+		conn_finish(c);
+		return;
+	}
+	if ((d & DEFER_INPUT) && conn_deliverable(c) && conn_input_len(c) > 0)
+		c->mod->on_input(c->sess);
+}
+
+static void
+conn_close_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_finish(arg);
+}
+
+void
+conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
+    socklen_t salen, int lsn)
+{
+	const struct listener_def *def = listener_def(lsn);
+	struct conn *c = xcalloc(1, sizeof(*c));
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+
+	c->srv = srv;
+	c->mod = def->module;
+	c->lsn = lsn;
+	c->refs = 1;
+	if (conn_next_id == 0)
+		conn_next_id = ((uint64_t)getpid() << 24) ^ (uint64_t)mm_now_ms() << 8;
+	c->id = ++conn_next_id;
+	c->timeout_secs = 300;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, c->peer, sizeof(c->peer));
+		c->peer_port = ntohs(s4->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->peer, sizeof(c->peer));
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, c->peer, sizeof(c->peer));
+		c->peer_port = ntohs(s6->sin6_port);
+	} else {
+		mm_strlcpy(c->peer, "unknown", sizeof(c->peer));
+	}
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
+		if (local.ss_family == AF_INET) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&local;
+			inet_ntop(AF_INET, &s4->sin_addr, c->local, sizeof(c->local));
+			c->local_port = ntohs(s4->sin_port);
+		} else if (local.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&local;
+			inet_ntop(AF_INET6, &s6->sin6_addr, c->local, sizeof(c->local));
+			c->local_port = ntohs(s6->sin6_port);
+		}
+	}
+	(void)salen;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+	bool per_ip = false;
+	if (listener_conn_admit(srv->cfg, c->peer, &per_ip)) {
+		c->counted = true;
+	} else {
+		c->refused = true;
+		c->refused_per_ip = per_ip;
+		log_warn("conn=%llx event=refused addr=%s listener=%s reason=%s",
+		    (unsigned long long)c->id, c->peer, config_listener_names[lsn],
+		    per_ip ? "max_connections_per_ip" : "max_connections");
+	}
+
+	c->ev_defer = event_new(srv->base, -1, 0, conn_defer_cb, c);
+	c->ev_close_timer = evtimer_new(srv->base, conn_close_timer_cb, c);
+
+	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+	if (def->tls == TLS_MODE_IMPLICIT) {
+		SSL *ssl = srv->tls ? SSL_new(srv->tls->ctx) : NULL;
+		if (ssl == NULL) {
+			log_error("conn=%llx event=tls-unavailable", (unsigned long long)c->id);
+			close(fd);
+			c->bev = NULL;
+		} else {
+			c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
+			    BUFFEREVENT_SSL_ACCEPTING, opts);
+			if (c->bev)
+				bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+			c->handshaking = true;
+		}
+	} else {
+		c->bev = bufferevent_socket_new(srv->base, fd, opts);
+	}
+
+	c->next = conn_list;
+	if (conn_list)
+		conn_list->prev = c;
+	conn_list = c;
+	conn_count++;
+
+	log_debug("conn=%llx event=connect addr=%s port=%u listener=%s",
+	    (unsigned long long)c->id, c->peer, c->peer_port, config_listener_names[lsn]);
+
+	if (c->bev == NULL) {
+		c->closed = true;
+		conn_schedule(c, DEFER_FINISH);
+		return;
+	}
+	conn_setup_bev(c);
+	if (!c->handshaking)
+		conn_start(c);
+}
+
+static void
+conn_readcb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (!conn_deliverable(c)) {
+		if (c->closed)
+			evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+		return;
+	}
+	c->mod->on_input(c->sess);
+}
+
+static void
+conn_writecb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	size_t out = evbuffer_get_length(bufferevent_get_output(bev));
+
+	if (c->closed) {
+		if (out == 0)
+			conn_finish(c);
+		return;
+	}
+	if (c->want_drained && out <= CONN_OUTPUT_LOW_BYTES && c->started) {
+		c->want_drained = false;
+		if (c->mod->on_drained)
+			c->mod->on_drained(c->sess);
+	}
+}
+
+static void
+conn_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (!c->handshaking)
+			return;
+		c->handshaking = false;
+		c->tls = true;
+		log_debug("conn=%llx event=tls version=%s cipher=%s", (unsigned long long)c->id,
+		    conn_tls_version(c), conn_tls_cipher(c));
+		conn_apply_timeouts(c);
+		if (!c->started) {
+			conn_start(c);
+		} else {
+			conn_update_read(c);
+			if (c->mod->on_tls && !c->closed)
+				c->mod->on_tls(c->sess);
+		}
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if ((what & BEV_EVENT_READING) && c->started && !c->closed && !c->handshaking) {
+			log_info("conn=%llx event=timeout addr=%s", (unsigned long long)c->id, c->peer);
+			if (c->mod->on_timeout)
+				c->mod->on_timeout(c->sess);
+			conn_close(c);
+			return;
+		}
+		log_debug("conn=%llx event=timeout-drop handshake=%d", (unsigned long long)c->id,
+		    c->handshaking);
+		conn_finish(c);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		if (c->handshaking) {
+			unsigned long e = bufferevent_get_openssl_error(bev);
+			char buf[256] = "";
+			if (e)
+				ERR_error_string_n(e, buf, sizeof(buf));
+			log_info("conn=%llx event=tls-failed addr=%s error=\"%s\"",
+			    (unsigned long long)c->id, c->peer, buf[0] ? buf : "connection closed");
+		} else {
+			log_debug("conn=%llx event=disconnect eof=%d", (unsigned long long)c->id,
+			    (what & BEV_EVENT_EOF) != 0);
+		}
+		conn_finish(c);
+	}
+}
+
+static void
+conn_finish(struct conn *c)
+{
+	if (c->finished)
+		return;
+	c->finished = true;
+	c->closed = true;
+	if (c->bev) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	evtimer_del(c->ev_close_timer);
+	if (c->counted) {
+		listener_conn_gone(c->peer);
+		c->counted = false;
+	}
+	log_debug("conn=%llx event=closed", (unsigned long long)c->id);
+	conn_release(c);
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c->closed)
+		return;
+	c->closed = true;
+	c->want_drained = false;
+	if (c->bev == NULL || c->handshaking ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_schedule(c, DEFER_FINISH);
+		return;
+	}
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	struct timeval tv = { CONN_SHUTDOWN_GRACE_SECS, 0 };
+	evtimer_add(c->ev_close_timer, &tv);
+}
+
+bool
+conn_is_closed(const struct conn *c)
+{
+	return c->closed;
+}
+
+void
+conn_hold(struct conn *c)
+{
+	c->refs++;
+}
+
+void
+conn_release(struct conn *c)
+{
+	if (--c->refs > 0)
+		return;
+	if (c->started && c->mod->free)
+		c->mod->free(c->sess);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conn_list = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	conn_count--;
+	event_free(c->ev_defer);
+	event_free(c->ev_close_timer);
+	free(c->line);
+	free(c);
+}
+
+/* ---- input ---- */
+
+enum conn_line
+conn_getline(struct conn *c, size_t maxlen, char **line_r, size_t *len_r,
+    unsigned *ending_r)
+{
+	if (c->bev == NULL)
+		return CONN_LINE_NEED_MORE;
+	if (maxlen > CONN_INPUT_MAX_BYTES - 16)
+		maxlen = CONN_INPUT_MAX_BYTES - 16;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	for (;;) {
+		size_t eol_len = 0;
+		struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (p.pos < 0) {
+			size_t len = evbuffer_get_length(in);
+			if (c->discarding) {
+				evbuffer_drain(in, len);
+				return CONN_LINE_NEED_MORE;
+			}
+			if (len > maxlen + 1) {
+				evbuffer_drain(in, len);
+				c->discarding = true;
+				return CONN_LINE_TOO_LONG;
+			}
+			return CONN_LINE_NEED_MORE;
+		}
+		size_t n = (size_t)p.pos;
+		if (c->discarding) {
+			evbuffer_drain(in, n + 1);
+			c->discarding = false;
+			continue;
+		}
+		size_t content = n;
+		if (n > 0) {
+			struct evbuffer_ptr q;
+			char last = 0;
+			evbuffer_ptr_set(in, &q, n - 1, EVBUFFER_PTR_SET);
+			evbuffer_copyout_from(in, &q, &last, 1);
+			if (last == '\r')
+				content = n - 1;
+		}
+		if (content > maxlen) {
+			evbuffer_drain(in, n + 1);
+			return CONN_LINE_TOO_LONG;
+		}
+		if (c->linecap < n + 1) {
+			c->linecap = n + 1 < 256 ? 256 : n + 1;
+			c->line = xrealloc(c->line, c->linecap);
+		}
+		evbuffer_remove(in, c->line, n);
+		evbuffer_drain(in, 1);
+		unsigned ending = CONN_LINE_BARE_LF;
+		if (n > 0 && c->line[n - 1] == '\r') {
+			n--;
+			ending = CONN_LINE_CRLF;
+		}
+		c->line[n] = '\0';
+		*line_r = c->line;
+		*len_r = n;
+		if (ending_r)
+			*ending_r = ending;
+		return CONN_LINE_OK;
+	}
+}
+
+size_t
+conn_input_len(struct conn *c)
+{
+	if (c->bev == NULL)
+		return 0;
+	return evbuffer_get_length(bufferevent_get_input(c->bev));
+}
+
+size_t
+conn_read_bytes(struct conn *c, void *dst, size_t n)
+{
+	if (c->bev == NULL)
+		return 0;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t have = evbuffer_get_length(in);
+	if (n > have)
+		n = have;
+	if (dst)
+		evbuffer_remove(in, dst, n);
+	else
+		evbuffer_drain(in, n);
+	return n;
+}
+
+struct evbuffer *
+conn_input(struct conn *c)
+{
+	return c->bev ? bufferevent_get_input(c->bev) : NULL;
+}
+
+/* ---- output ---- */
+
+void
+conn_write(struct conn *c, const void *data, size_t len)
+{
+	if (c->bev == NULL || c->finished)
+		return;
+	bufferevent_write(c->bev, data, len);
+}
+
+void
+conn_puts(struct conn *c, const char *s)
+{
+	conn_write(c, s, strlen(s));
+}
+
+void
+conn_vprintf(struct conn *c, const char *fmt, va_list ap)
+{
+	if (c->bev == NULL || c->finished)
+		return;
+	evbuffer_add_vprintf(bufferevent_get_output(c->bev), fmt, ap);
+}
+
+void
+conn_printf(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	conn_vprintf(c, fmt, ap);
+	va_end(ap);
+}
+
+size_t
+conn_output_len(struct conn *c)
+{
+	if (c->bev == NULL)
+		return 0;
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+void
+conn_want_drained(struct conn *c)
+{
+	if (c->closed)
+		return;
+	c->want_drained = true;
+	/* Already below the mark: the write callback may never come. */
+	if (conn_output_len(c) <= CONN_OUTPUT_LOW_BYTES && c->bev)
+		bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* ---- flow ---- */
+
+void
+conn_pause(struct conn *c)
+{
+	c->paused = true;
+	conn_update_read(c);
+}
+
+void
+conn_resume(struct conn *c)
+{
+	c->paused = false;
+	conn_update_read(c);
+	if (conn_deliverable(c))
+		conn_schedule(c, DEFER_INPUT);
+}
+
+void
+conn_set_timeout(struct conn *c, unsigned secs)
+{
+	c->timeout_secs = secs;
+	conn_apply_timeouts(c);
+}
+
+/* ---- jobs ---- */
+
+struct conn_job {
+	struct conn *c;
+	void (*work)(void *arg);
+	conn_job_done_fn *done;
+	void *arg;
+};
+
+static void
+conn_job_work(void *arg)
+{
+	struct conn_job *j = arg;
+	j->work(j->arg);
+}
+
+static void
+conn_job_done(void *arg)
+{
+	struct conn_job *j = arg;
+	struct conn *c = j->c;
+
+	c->job_running = false;
+	bool alive = !c->closed;
+	j->done(j->arg, alive);
+	free(j);
+	if (!c->closed && !c->job_running) {
+		conn_update_read(c);
+		if (conn_deliverable(c))
+			conn_schedule(c, DEFER_INPUT);
+	}
+	conn_release(c);
+}
+
+void
+conn_run_job(struct conn *c, void (*work)(void *arg), conn_job_done_fn *done, void *arg)
+{
+	struct conn_job *j = xmalloc(sizeof(*j));
+	if (c->job_running)
+		fatal("conn=%llx: two jobs in flight", (unsigned long long)c->id);
+	j->c = c;
+	j->work = work;
+	j->done = done;
+	j->arg = arg;
+	c->job_running = true;
+	conn_hold(c);
+	conn_update_read(c);
+	worker_submit(c->srv->pool, conn_job_work, conn_job_done, j);
+}
+
+bool
+conn_job_running(const struct conn *c)
+{
+	return c->job_running;
+}
+
+/* ---- TLS ---- */
+
+bool
+conn_starttls(struct conn *c)
+{
+	if (c->tls || c->handshaking || c->closed || c->bev == NULL || c->srv->tls == NULL)
+		return false;
+	SSL *ssl = SSL_new(c->srv->tls->ctx);
+	if (ssl == NULL)
+		return false;
+	/* Whatever the client sent after STARTTLS, in clear text, is dropped:
+	 * nothing injected before the handshake may act after it. */
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t junk = evbuffer_get_length(in);
+	if (junk)
+		log_info("conn=%llx event=starttls-discard bytes=%zu", (unsigned long long)c->id, junk);
+	evbuffer_drain(in, junk);
+	c->discarding = false;
+	struct bufferevent *nb = bufferevent_openssl_filter_new(c->srv->base, c->bev, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (nb == NULL) {
+		SSL_free(ssl);
+		return false;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(nb, 1);
+	c->bev = nb;
+	c->handshaking = true;
+	conn_setup_bev(c);
+	return true;
+}
+
+bool
+conn_is_tls(const struct conn *c)
+{
+	return c->tls;
+}
+
+const char *
+conn_tls_version(const struct conn *c)
+{
+	if (!c->tls || c->bev == NULL)
+		return "";
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	return ssl ? SSL_get_version(ssl) : "";
+}
+
+const char *
+conn_tls_cipher(const struct conn *c)
+{
+	if (!c->tls || c->bev == NULL)
+		return "";
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	const char *s = ssl ? SSL_get_cipher_name(ssl) : NULL;
+	return s ? s : "";
+}
+
+/* ---- identity ---- */
+
+uint64_t conn_id(const struct conn *c) { return c->id; }
+const char *conn_peer_addr(const struct conn *c) { return c->peer; }
+uint16_t conn_peer_port(const struct conn *c) { return c->peer_port; }
+const char *conn_local_addr(const struct conn *c) { return c->local; }
+uint16_t conn_local_port(const struct conn *c) { return c->local_port; }
+int conn_listener(const struct conn *c) { return c->lsn; }
+struct event_base *conn_base(const struct conn *c) { return c->srv->base; }
+struct mm_server *conn_server(const struct conn *c) { return c->srv; }
+void *conn_session(const struct conn *c) { return c->sess; }
+
+/* ---- all connections ---- */
+
+void
+conn_shutdown_all(void)
+{
+	for (struct conn *c = conn_list; c; c = c->next) {
+		if (c->closed)
+			continue;
+		if (c->started && c->mod->on_shutdown)
+			c->mod->on_shutdown(c->sess);
+		conn_close(c);
+	}
+}
+
+void
+conn_abort_all(void)
+{
+	struct conn *c = conn_list;
+	while (c) {
+		struct conn *next = c->next;
+		/* finish may free c (when nothing else holds it) */
+		conn_finish(c);
+		c = next;
+	}
+}
+
+size_t
+conn_live_count(void)
+{
+	return conn_count;
+}

@@ -1,0 +1,461 @@
+/* listener.c: the listener table (seven names of [listen] -> module + TLS
+ * mode), binding and rebinding their addresses, and the connection limits.
+ *
+ * The one idea: a listener's sockets are replaced only after the new ones
+ * are bound, so a SIGHUP with a bad address never leaves a port dark. */
+#include "net/listener.h"
+#include "net/conn.h"
+#include "net/server.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LISTEN_BACKLOG 511
+#define PERIP_BUCKETS 4096
+
+static struct listener_def defs[LSN_COUNT];
+
+struct bound {
+	struct evconnlistener *l;
+	struct config_addr addr;
+	int lsn;
+	struct mm_server *srv;
+	struct event *ev_retry;
+};
+
+struct bound_set {
+	struct bound **v;
+	size_t n;
+};
+
+static struct bound_set bound[LSN_COUNT];
+
+void
+listener_set_modules(const struct proto_module *smtp,
+    const struct proto_module *imap, const struct proto_module *pop3)
+{
+	defs[LSN_SMTP] = (struct listener_def){ smtp, TLS_MODE_STARTTLS };
+	defs[LSN_SUBMISSION] = (struct listener_def){ smtp, TLS_MODE_STARTTLS };
+	defs[LSN_SUBMISSIONS] = (struct listener_def){ smtp, TLS_MODE_IMPLICIT };
+	defs[LSN_IMAP] = (struct listener_def){ imap, TLS_MODE_STARTTLS };
+	defs[LSN_IMAPS] = (struct listener_def){ imap, TLS_MODE_IMPLICIT };
+	defs[LSN_POP3] = (struct listener_def){ pop3, TLS_MODE_STARTTLS };
+	defs[LSN_POP3S] = (struct listener_def){ pop3, TLS_MODE_IMPLICIT };
+}
+
+const struct listener_def *
+listener_def(enum listener_id id)
+{
+	return &defs[id];
+}
+
+static void
+bound_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bound *b = arg;
+	evconnlistener_enable(b->l);
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct bound *b = arg;
+	if (b->srv->shutting_down) {
+		close(fd);
+		return;
+	}
+	conn_accept(b->srv, fd, sa, (socklen_t)salen, b->lsn);
+}
+
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct bound *b = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	log_error("listener=%s event=accept-error error=\"%s\"; pausing accepts for 1s",
+	    config_listener_names[b->lsn], strerror(err));
+	/* Out of descriptors: stop for a moment instead of spinning. */
+	evconnlistener_disable(l);
+	struct timeval tv = { 1, 0 };
+	evtimer_add(b->ev_retry, &tv);
+}
+
+static void
+addr_desc(const struct config_addr *a, char *buf, size_t len)
+{
+	if (a->host[0] == '\0')
+		snprintf(buf, len, "*:%u", a->port);
+	else if (strchr(a->host, ':'))
+		snprintf(buf, len, "[%s]:%u", a->host, a->port);
+	else
+		snprintf(buf, len, "%s:%u", a->host, a->port);
+}
+
+/* Fills ss for addr; a bare port is the IPv6 any-address with v6only off
+ * (both families), or IPv4 any when IPv6 is unavailable. */
+static bool
+addr_sockaddr(const struct config_addr *a, struct sockaddr_storage *ss,
+    socklen_t *len_r, bool v4_any)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->host[0] == '\0') {
+		if (v4_any) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+			s4->sin_family = AF_INET;
+			s4->sin_port = htons(a->port);
+			s4->sin_addr.s_addr = htonl(INADDR_ANY);
+			*len_r = sizeof(*s4);
+		} else {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+			s6->sin6_family = AF_INET6;
+			s6->sin6_port = htons(a->port);
+			s6->sin6_addr = in6addr_any;
+			*len_r = sizeof(*s6);
+		}
+		return true;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, a->host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(a->port);
+		*len_r = sizeof(*s4);
+		return true;
+	}
+	if (inet_pton(AF_INET6, a->host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(a->port);
+		*len_r = sizeof(*s6);
+		return true;
+	}
+	return false;
+}
+
+/* A bound, listening, non-blocking socket, or -1 with errno set. */
+static int
+bind_socket(const struct config_addr *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	bool v4 = false;
+
+	for (;;) {
+		if (!addr_sockaddr(a, &ss, &len, v4)) {
+			errno = EINVAL;
+			return -1;
+		}
+		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			if (a->host[0] == '\0' && !v4 && (errno == EAFNOSUPPORT)) {
+				v4 = true;
+				continue;
+			}
+			return -1;
+		}
+		int one = 1, zero = 0;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ss.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+			    a->host[0] == '\0' ? &zero : &one, sizeof(int));
+		if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			if (a->host[0] == '\0' && !v4 && e == EADDRNOTAVAIL) {
+				v4 = true;
+				continue;
+			}
+			return -1;
+		}
+		return fd;
+	}
+}
+
+static const char *
+bind_hint(int e)
+{
+	switch (e) {
+	case EADDRINUSE:
+		return " (another program is listening there: find it with `ss -ltnp`, "
+		    "or choose another port in [listen])";
+	case EACCES:
+		return " (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
+	case EADDRNOTAVAIL:
+		return " (no interface has that address)";
+	default:
+		return "";
+	}
+}
+
+static void
+bound_set_free(struct bound_set *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->v[i] == NULL)
+			continue;
+		evconnlistener_free(s->v[i]->l);
+		event_free(s->v[i]->ev_retry);
+		free(s->v[i]);
+	}
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+/* Takes a socket already bound to addr out of the sets in reuse, if any. */
+static struct bound *
+bound_take(struct bound_set *reuse, size_t nreuse, const struct config_addr *a)
+{
+	for (size_t s = 0; s < nreuse; s++)
+		for (size_t i = 0; i < reuse[s].n; i++) {
+			struct bound *b = reuse[s].v[i];
+			if (b && b->addr.port == a->port && strcmp(b->addr.host, a->host) == 0) {
+				reuse[s].v[i] = NULL;
+				return b;
+			}
+		}
+	return NULL;
+}
+
+static bool
+bind_one(struct mm_server *srv, int lsn, const struct config_listen *cl,
+    struct bound_set *reuse, size_t nreuse, struct bound_set *out,
+    char *err, size_t errlen)
+{
+	out->v = cl->naddrs ? xcalloc(cl->naddrs, sizeof(*out->v)) : NULL;
+	out->n = 0;
+	for (size_t i = 0; i < cl->naddrs; i++) {
+		char desc[96];
+		addr_desc(&cl->addrs[i], desc, sizeof(desc));
+		struct bound *old = bound_take(reuse, nreuse, &cl->addrs[i]);
+		if (old) {
+			old->lsn = lsn;
+			out->v[out->n++] = old;
+			continue;
+		}
+		int fd = bind_socket(&cl->addrs[i]);
+		if (fd < 0) {
+			int e = errno;
+			snprintf(err, errlen, "cannot listen on %s for %s: %s%s", desc,
+			    config_listener_names[lsn], strerror(e), bind_hint(e));
+			bound_set_free(out);
+			return false;
+		}
+		struct bound *b = xcalloc(1, sizeof(*b));
+		b->addr = cl->addrs[i];
+		b->lsn = lsn;
+		b->srv = srv;
+		b->ev_retry = evtimer_new(srv->base, bound_retry_cb, b);
+		b->l = evconnlistener_new(srv->base, accept_cb, b,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+		if (b->l == NULL) {
+			close(fd);
+			event_free(b->ev_retry);
+			free(b);
+			snprintf(err, errlen, "cannot listen on %s for %s", desc,
+			    config_listener_names[lsn]);
+			bound_set_free(out);
+			return false;
+		}
+		evconnlistener_set_error_cb(b->l, accept_error_cb);
+		out->v[out->n++] = b;
+		log_info("listener=%s addr=%s tls=%s", config_listener_names[lsn], desc,
+		    defs[lsn].tls == TLS_MODE_IMPLICIT ? "implicit" :
+		    defs[lsn].tls == TLS_MODE_STARTTLS ? "starttls" : "none");
+	}
+	return true;
+}
+
+bool
+listeners_bind(struct mm_server *srv, const struct config *cfg, char *err, size_t errlen)
+{
+	for (int i = 0; i < LSN_COUNT; i++) {
+		if (!bind_one(srv, i, &cfg->listen[i], NULL, 0, &bound[i], err, errlen)) {
+			for (int j = 0; j < i; j++)
+				bound_set_free(&bound[j]);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+listen_equal(const struct config_listen *a, const struct config_listen *b)
+{
+	if (a->naddrs != b->naddrs)
+		return false;
+	for (size_t i = 0; i < a->naddrs; i++)
+		if (a->addrs[i].port != b->addrs[i].port ||
+		    strcmp(a->addrs[i].host, b->addrs[i].host) != 0)
+			return false;
+	return true;
+}
+
+bool
+listeners_rebind(struct mm_server *srv, const struct config *oldcfg,
+    const struct config *newcfg, char *err, size_t errlen)
+{
+	struct bound_set fresh[LSN_COUNT], old[LSN_COUNT];
+	bool changed[LSN_COUNT];
+
+	/* The sockets of changed listeners form a pool: an address that stays
+	 * (perhaps under another listener) keeps its socket; new addresses are
+	 * bound before anything old is released, so a failure changes nothing. */
+	memset(fresh, 0, sizeof(fresh));
+	memset(old, 0, sizeof(old));
+	for (int i = 0; i < LSN_COUNT; i++) {
+		changed[i] = !listen_equal(&oldcfg->listen[i], &newcfg->listen[i]);
+		if (changed[i]) {
+			old[i].n = bound[i].n;
+			old[i].v = xcalloc(bound[i].n ? bound[i].n : 1, sizeof(*old[i].v));
+			memcpy(old[i].v, bound[i].v, bound[i].n * sizeof(*old[i].v));
+		}
+	}
+	bool ok = true;
+	for (int i = 0; i < LSN_COUNT && ok; i++) {
+		if (changed[i] && !bind_one(srv, i, &newcfg->listen[i], old, LSN_COUNT,
+		    &fresh[i], err, errlen))
+			ok = false;
+	}
+	if (!ok) {
+		/* Give the borrowed sockets back to their listeners (lsn restored). */
+		for (int i = 0; i < LSN_COUNT; i++) {
+			if (!changed[i])
+				continue;
+			for (size_t k = 0; k < bound[i].n; k++)
+				bound[i].v[k]->lsn = i;
+			for (size_t k = 0; k < fresh[i].n; k++) {
+				struct bound *b = fresh[i].v[k];
+				bool borrowed = false;
+				for (int j = 0; j < LSN_COUNT && !borrowed; j++)
+					for (size_t m = 0; m < bound[j].n; m++)
+						if (bound[j].v[m] == b)
+							borrowed = true;
+				if (borrowed)
+					fresh[i].v[k] = NULL;
+			}
+			bound_set_free(&fresh[i]);
+			free(old[i].v);
+		}
+		return false;
+	}
+	for (int i = 0; i < LSN_COUNT; i++) {
+		if (!changed[i])
+			continue;
+		/* What is left in old[i] was not taken over: close it. */
+		bound_set_free(&old[i]);
+		free(bound[i].v);
+		bound[i] = fresh[i];
+		log_info("listener=%s event=rebound addrs=%zu", config_listener_names[i], bound[i].n);
+	}
+	return true;
+}
+
+void
+listeners_close(void)
+{
+	for (int i = 0; i < LSN_COUNT; i++)
+		bound_set_free(&bound[i]);
+}
+
+void
+listeners_check(const struct config *cfg, struct config_errors *errs)
+{
+	for (int i = 0; i < LSN_COUNT; i++) {
+		const struct config_listen *cl = &cfg->listen[i];
+		for (size_t k = 0; k < cl->naddrs; k++) {
+			int fd = bind_socket(&cl->addrs[k]);
+			if (fd >= 0) {
+				close(fd);
+				continue;
+			}
+			int e = errno;
+			char desc[96], msg[512];
+			addr_desc(&cl->addrs[k], desc, sizeof(desc));
+			snprintf(msg, sizeof(msg), "%s: warning: cannot listen on %s for %s: %s%s",
+			    cfg->path, desc, config_listener_names[i], strerror(e), bind_hint(e));
+			mm_strlist_add(&errs->warnings, msg);
+		}
+	}
+}
+
+/* ---- connection limits ---- */
+
+struct perip {
+	char addr[64];
+	unsigned count;
+	struct perip *next;
+};
+
+static struct perip *perip_tab[PERIP_BUCKETS];
+static size_t total_conns;
+
+static unsigned
+perip_hash(const char *s)
+{
+	unsigned h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % PERIP_BUCKETS;
+}
+
+bool
+listener_conn_admit(const struct config *cfg, const char *addr, bool *per_ip_r)
+{
+	*per_ip_r = false;
+	if (total_conns >= cfg->max_connections)
+		return false;
+	unsigned h = perip_hash(addr);
+	struct perip *p;
+	for (p = perip_tab[h]; p; p = p->next)
+		if (strcmp(p->addr, addr) == 0)
+			break;
+	if (p && p->count >= cfg->max_connections_per_ip) {
+		*per_ip_r = true;
+		return false;
+	}
+	if (p == NULL) {
+		p = xcalloc(1, sizeof(*p));
+		mm_strlcpy(p->addr, addr, sizeof(p->addr));
+		p->next = perip_tab[h];
+		perip_tab[h] = p;
+	}
+	p->count++;
+	total_conns++;
+	return true;
+}
+
+void
+listener_conn_gone(const char *addr)
+{
+	unsigned h = perip_hash(addr);
+	for (struct perip **pp = &perip_tab[h]; *pp; pp = &(*pp)->next) {
+		struct perip *p = *pp;
+		if (strcmp(p->addr, addr) != 0)
+			continue;
+		if (--p->count == 0) {
+			*pp = p->next;
+			free(p);
+		}
+		break;
+	}
+	total_conns--;
+}
+
+size_t
+listener_conn_count(void)
+{
+	return total_conns;
+}

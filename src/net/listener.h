@@ -1,0 +1,47 @@
+/* listener.h: the listener table. Each of the seven [listen] entries is a
+ * protocol module plus a TLS mode; each address it names is one
+ * evconnlistener. Also the connection limits (total and per client
+ * address across all listeners) and the list of live connections. */
+#ifndef MM_LISTENER_H
+#define MM_LISTENER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/config.h"
+#include "net/proto.h"
+
+struct mm_server;
+struct config_errors;
+
+struct listener_def {
+	const struct proto_module *module;
+	enum tls_mode tls;
+};
+
+/* Set once at start: which module serves which listener. */
+void listener_set_modules(const struct proto_module *smtp,
+    const struct proto_module *imap, const struct proto_module *pop3);
+const struct listener_def *listener_def(enum listener_id id);
+
+/* Binds every listener of cfg; on failure returns false with the reason
+ * in err (nothing stays bound). */
+bool listeners_bind(struct mm_server *srv, const struct config *cfg,
+    char *err, size_t errlen);
+/* SIGHUP: rebinds only the listeners whose addresses changed between the
+ * running config and newcfg. On failure the old ones stay. */
+bool listeners_rebind(struct mm_server *srv, const struct config *oldcfg,
+    const struct config *newcfg, char *err, size_t errlen);
+/* Stops accepting (shutdown). */
+void listeners_close(void);
+
+/* For -t: tries to bind each listener (and releases it at once); appends
+ * "cannot listen on ADDR:PORT for NAME: reason (fix)" warnings. */
+void listeners_check(const struct config *cfg, struct config_errors *errs);
+
+/* Connection accounting, called by conn.c. */
+bool listener_conn_admit(const struct config *cfg, const char *addr, bool *per_ip_r);
+void listener_conn_gone(const char *addr);
+size_t listener_conn_count(void);
+
+#endif

@@ -1,0 +1,189 @@
+/* notify.c: the notify hub carries "mailbox changed" from the store's
+ * worker threads to the sessions on the loop that watch that mailbox.
+ *
+ * The one idea: posts are queued under a mutex and coalesced (the same
+ * mailbox posted twice before the loop runs is delivered once); the loop
+ * drains the queue in one event callback and walks a hash of watches. */
+#include "net/notify.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOTIFY_BUCKETS 1024
+#define NOTIFY_QUEUE_MAX 100000
+
+struct notify_watch {
+	char *user;
+	uint32_t mailbox_id;
+	notify_fn *fn;
+	void *arg;
+	struct notify_watch *next, **pprev;
+	struct notify_watch *grave_next;   /* freed when no dispatch is walking */
+	bool dead;
+};
+
+struct notify_post {
+	char *user;
+	uint32_t mailbox_id;
+	struct notify_post *next;
+};
+
+struct notify_hub {
+	struct event *ev;
+	pthread_mutex_t lock;
+	struct notify_post *head, *tail;
+	size_t queued;
+	struct notify_watch *tab[NOTIFY_BUCKETS];
+	int walking;             /* > 0 while callbacks run: deletions are deferred */
+	struct notify_watch *graveyard;
+};
+
+static unsigned
+notify_hash(const char *user, uint32_t id)
+{
+	unsigned h = 2166136261u ^ id;
+	for (; *user; user++)
+		h = (h ^ (unsigned char)*user) * 16777619u;
+	return h % NOTIFY_BUCKETS;
+}
+
+static void
+notify_dispatch(struct notify_hub *hub, const char *user, uint32_t id)
+{
+	hub->walking++;
+	for (struct notify_watch *w = hub->tab[notify_hash(user, id)]; w; w = w->next)
+		if (!w->dead && w->mailbox_id == id && strcmp(w->user, user) == 0)
+			w->fn(w->arg, user, id);
+	hub->walking--;
+	if (hub->walking == 0) {
+		while (hub->graveyard) {
+			struct notify_watch *w = hub->graveyard;
+			hub->graveyard = w->grave_next;
+			free(w->user);
+			free(w);
+		}
+	}
+}
+
+static void
+notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct notify_hub *hub = arg;
+	pthread_mutex_lock(&hub->lock);
+	struct notify_post *p = hub->head;
+	hub->head = hub->tail = NULL;
+	hub->queued = 0;
+	pthread_mutex_unlock(&hub->lock);
+	while (p) {
+		struct notify_post *next = p->next;
+		notify_dispatch(hub, p->user, p->mailbox_id);
+		free(p->user);
+		free(p);
+		p = next;
+	}
+}
+
+struct notify_hub *
+notify_hub_new(struct event_base *base)
+{
+	struct notify_hub *hub = xcalloc(1, sizeof(*hub));
+	pthread_mutex_init(&hub->lock, NULL);
+	hub->ev = event_new(base, -1, 0, notify_cb, hub);
+	return hub;
+}
+
+void
+notify_hub_free(struct notify_hub **hubp)
+{
+	struct notify_hub *hub = *hubp;
+	if (hub == NULL)
+		return;
+	event_free(hub->ev);
+	while (hub->head) {
+		struct notify_post *p = hub->head;
+		hub->head = p->next;
+		free(p->user);
+		free(p);
+	}
+	for (int i = 0; i < NOTIFY_BUCKETS; i++)
+		while (hub->tab[i]) {
+			struct notify_watch *w = hub->tab[i];
+			hub->tab[i] = w->next;
+			free(w->user);
+			free(w);
+		}
+	pthread_mutex_destroy(&hub->lock);
+	free(hub);
+	*hubp = NULL;
+}
+
+void
+notify_hub_post(struct notify_hub *hub, const char *user, uint32_t mailbox_id)
+{
+	pthread_mutex_lock(&hub->lock);
+	for (struct notify_post *p = hub->head; p; p = p->next)
+		if (p->mailbox_id == mailbox_id && strcmp(p->user, user) == 0) {
+			pthread_mutex_unlock(&hub->lock);
+			return;
+		}
+	if (hub->queued >= NOTIFY_QUEUE_MAX) {
+		pthread_mutex_unlock(&hub->lock);
+		log_warn("notify: queue full, change of mailbox %u dropped", mailbox_id);
+		return;
+	}
+	struct notify_post *p = xmalloc(sizeof(*p));
+	p->user = xstrdup(user);
+	p->mailbox_id = mailbox_id;
+	p->next = NULL;
+	if (hub->tail)
+		hub->tail->next = p;
+	else
+		hub->head = p;
+	hub->tail = p;
+	hub->queued++;
+	event_active(hub->ev, EV_READ, 0);
+	pthread_mutex_unlock(&hub->lock);
+}
+
+struct notify_watch *
+notify_watch_add(struct notify_hub *hub, const char *user, uint32_t mailbox_id,
+    notify_fn *fn, void *arg)
+{
+	struct notify_watch *w = xcalloc(1, sizeof(*w));
+	w->user = xstrdup(user);
+	w->mailbox_id = mailbox_id;
+	w->fn = fn;
+	w->arg = arg;
+	struct notify_watch **head = &hub->tab[notify_hash(user, mailbox_id)];
+	w->next = *head;
+	if (*head)
+		(*head)->pprev = &w->next;
+	w->pprev = head;
+	*head = w;
+	return w;
+}
+
+void
+notify_watch_del(struct notify_hub *hub, struct notify_watch **wp)
+{
+	struct notify_watch *w = *wp;
+	if (w == NULL)
+		return;
+	*wp = NULL;
+	/* Unlink; w->next stays intact for a walker standing on w. */
+	*w->pprev = w->next;
+	if (w->next)
+		w->next->pprev = w->pprev;
+	if (hub->walking) {
+		w->dead = true;
+		w->grave_next = hub->graveyard;
+		hub->graveyard = w;
+		return;
+	}
+	free(w->user);
+	free(w);
+}

@@ -1,0 +1,253 @@
+/* tls.c: OpenSSL context for implicit TLS and STARTTLS, and the checks that
+ * answer the seed's "SSL/TLS certificate errors" before a client sees them.
+ *
+ * The one idea: every connection takes its SSL from the current context;
+ * SIGHUP builds a new context and swaps it in, and SSL objects already made
+ * keep the old one alive through OpenSSL's reference counting. */
+#include "net/tls.h"
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TLS_EXPIRY_WARN_DAYS 14
+#define TLS_SELFSIGNED_DAYS  825
+
+void
+tls_selfsigned_paths(const struct config *cfg, char *cert, char *key, size_t len)
+{
+	snprintf(cert, len, "%s/tls/selfsigned-cert.pem", cfg->data_dir);
+	snprintf(key, len, "%s/tls/selfsigned-key.pem", cfg->data_dir);
+}
+
+static void
+ssl_error_string(char *err, size_t errlen, const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256] = "";
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	snprintf(err, errlen, "%s%s%s", what, e ? ": " : "", buf);
+	ERR_clear_error();
+}
+
+/* Makes a P-256 key and a self-signed certificate for hostname. */
+static bool
+tls_make_selfsigned(const struct config *cfg, const char *certpath,
+    const char *keypath, char *err, size_t errlen)
+{
+	EVP_PKEY *pkey = NULL;
+	X509 *x = NULL;
+	FILE *f = NULL;
+	bool ok = false;
+	char dir[1024];
+
+	snprintf(dir, sizeof(dir), "%s/tls", cfg->data_dir);
+	if (mkdir(cfg->data_dir, 0750) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", cfg->data_dir, strerror(errno));
+		return false;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		return false;
+	}
+	pkey = EVP_EC_gen("P-256");
+	if (pkey == NULL) {
+		ssl_error_string(err, errlen, "key generation failed");
+		goto out;
+	}
+	x = X509_new();
+	X509_set_version(x, 2);
+	unsigned char serial[16];
+	FILE *ur = fopen("/dev/urandom", "rb");
+	if (ur == NULL || fread(serial, 1, sizeof(serial), ur) != sizeof(serial)) {
+		if (ur)
+			fclose(ur);
+		snprintf(err, errlen, "cannot read /dev/urandom");
+		goto out;
+	}
+	fclose(ur);
+	serial[0] &= 0x7f;
+	BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+	BN_free(bn);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 60L * 60 * 24 * TLS_SELFSIGNED_DAYS);
+	X509_set_pubkey(x, pkey);
+	X509_NAME *name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)cfg->hostname, -1, -1, 0);
+	X509_set_issuer_name(x, name);
+	X509V3_CTX v3;
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	char san[600];
+	snprintf(san, sizeof(san), "DNS:%s", cfg->hostname);
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+	if (ext) {
+		X509_add_ext(x, ext, -1);
+		X509_EXTENSION_free(ext);
+	}
+	if (!X509_sign(x, pkey, EVP_sha256())) {
+		ssl_error_string(err, errlen, "signing the certificate failed");
+		goto out;
+	}
+	mode_t old = umask(077);
+	f = fopen(keypath, "w");
+	umask(old);
+	if (f == NULL || !PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) ||
+	    fclose(f) != 0) {
+		f = NULL;
+		snprintf(err, errlen, "cannot write %s: %s", keypath, strerror(errno));
+		goto out;
+	}
+	f = fopen(certpath, "w");
+	if (f == NULL || !PEM_write_X509(f, x) || fclose(f) != 0) {
+		f = NULL;
+		snprintf(err, errlen, "cannot write %s: %s", certpath, strerror(errno));
+		goto out;
+	}
+	f = NULL;
+	ok = true;
+out:
+	if (f)
+		fclose(f);
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+	return ok;
+}
+
+struct tls_ctx *
+tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
+{
+	char certbuf[1100], keybuf[1100];
+	const char *cert = cfg->tls_cert, *key = cfg->tls_key;
+	bool self = false;
+
+	if (cert == NULL) {
+		tls_selfsigned_paths(cfg, certbuf, keybuf, sizeof(certbuf));
+		cert = certbuf;
+		key = keybuf;
+		self = true;
+		if (access(cert, R_OK) != 0 || access(key, R_OK) != 0) {
+			if (!tls_make_selfsigned(cfg, cert, key, err, errlen))
+				return NULL;
+			log_warn("tls: no certificate configured: created a SELF-SIGNED certificate "
+			    "for %s in %s; mail clients will warn about it. Set [tls] cert and key "
+			    "for real use", cfg->hostname, cert);
+		} else {
+			log_warn("tls: no certificate configured: using the SELF-SIGNED certificate %s; "
+			    "mail clients will warn about it", cert);
+		}
+	}
+
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		ssl_error_string(err, errlen, "SSL_CTX_new failed");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, cfg->tls_min_version ? cfg->tls_min_version : TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		char what[1200];
+		snprintf(what, sizeof(what), "cannot load certificate %s", cert);
+		ssl_error_string(err, errlen, what);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		char what[1200];
+		snprintf(what, sizeof(what), "cannot load key %s", key);
+		ssl_error_string(err, errlen, what);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "certificate %s and key %s do not match", cert, key);
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	struct tls_ctx *t = xcalloc(1, sizeof(*t));
+	t->ctx = ctx;
+	t->self_signed = self;
+	return t;
+}
+
+void
+tls_ctx_free(struct tls_ctx **t)
+{
+	if (*t == NULL)
+		return;
+	SSL_CTX_free((*t)->ctx);
+	free(*t);
+	*t = NULL;
+}
+
+void
+tls_check(const struct config *cfg, struct config_errors *errs)
+{
+	char certbuf[1100], keybuf[1100], msg[1600];
+	const char *cert = cfg->tls_cert, *key = cfg->tls_key;
+
+	if (cert == NULL) {
+		tls_selfsigned_paths(cfg, certbuf, keybuf, sizeof(certbuf));
+		if (access(certbuf, R_OK) != 0) {
+			snprintf(msg, sizeof(msg), "%s: warning: [tls] names no certificate: a "
+			    "self-signed one for %s will be created in %s/tls on first start "
+			    "(mail clients will warn)", cfg->path, cfg->hostname, cfg->data_dir);
+			mm_strlist_add(&errs->warnings, msg);
+			return;
+		}
+		cert = certbuf;
+		key = keybuf;
+	}
+	char err[1500];
+	struct tls_ctx *t = tls_ctx_new(cfg, err, sizeof(err));
+	if (t == NULL) {
+		snprintf(msg, sizeof(msg), "%s: [tls] %s", cfg->path, err);
+		mm_strlist_add(&errs->errors, msg);
+		return;
+	}
+	X509 *x = SSL_CTX_get0_certificate(t->ctx);
+	if (x != NULL) {
+		if (X509_check_host(x, cfg->hostname, 0, 0, NULL) != 1) {
+			snprintf(msg, sizeof(msg), "%s: warning: certificate %s does not cover "
+			    "hostname %s: clients connecting to %s will show a certificate error; "
+			    "get a certificate for that name or set hostname to a name it covers",
+			    cfg->path, cert, cfg->hostname, cfg->hostname);
+			mm_strlist_add(&errs->warnings, msg);
+		}
+		int days = 0, secs = 0;
+		if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x))) {
+			if (days < 0 || (days == 0 && secs <= 0)) {
+				snprintf(msg, sizeof(msg), "%s: warning: certificate %s has EXPIRED; "
+				    "renew it (e.g. certbot renew) and reload with SIGHUP",
+				    cfg->path, cert);
+				mm_strlist_add(&errs->warnings, msg);
+			} else if (days < TLS_EXPIRY_WARN_DAYS) {
+				snprintf(msg, sizeof(msg), "%s: warning: certificate %s expires in %d "
+				    "days; renew it and reload with SIGHUP", cfg->path, cert, days);
+				mm_strlist_add(&errs->warnings, msg);
+			}
+		}
+	}
+	(void)key;
+	tls_ctx_free(&t);
+}

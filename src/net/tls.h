@@ -1,0 +1,32 @@
+/* tls.h: the server's one OpenSSL context, built from [tls]. When [tls]
+ * names no certificate, a self-signed one for hostname is made in
+ * data_dir/tls/ on first start (with a loud warning). */
+#ifndef MM_TLS_H
+#define MM_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct config;
+struct config_errors;
+typedef struct ssl_ctx_st SSL_CTX;
+
+struct tls_ctx {
+	SSL_CTX *ctx;
+	bool self_signed;
+};
+
+/* Builds the context (creating the self-signed pair when needed). On
+ * failure returns NULL with a one-line reason in err. */
+struct tls_ctx *tls_ctx_new(const struct config *cfg, char *err, size_t errlen);
+void tls_ctx_free(struct tls_ctx **t);
+
+/* For -t: loads certificate and key and checks that they match (error),
+ * that the certificate covers hostname and does not expire within 14
+ * days (warnings), appending to errs. Does not create anything. */
+void tls_check(const struct config *cfg, struct config_errors *errs);
+
+/* The paths of the self-signed pair in data_dir. */
+void tls_selfsigned_paths(const struct config *cfg, char *cert, char *key, size_t len);
+
+#endif

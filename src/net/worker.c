@@ -1,0 +1,196 @@
+/* worker.c: the pool of threads that run blocking work (Berkeley DB,
+ * fsync, DNS, crypt) off the event loop.
+ *
+ * The one idea: jobs go in through a mutex-protected FIFO and come back
+ * through a second FIFO that the loop drains in a single event callback;
+ * a worker thread never touches libevent except for event_active() on that
+ * one event, which libevent's pthreads support makes thread-safe. */
+#include "net/worker.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+struct worker_job {
+	worker_work_fn *work;
+	worker_done_fn *done;
+	void *arg;
+	struct worker_job *next;
+};
+
+struct job_fifo {
+	struct worker_job *head, *tail;
+};
+
+struct worker_pool {
+	struct event_base *base;
+	struct event *ev_done;
+	pthread_mutex_t lock;
+	pthread_cond_t cond_work;   /* jobs queued, or stopping */
+	pthread_cond_t cond_idle;   /* a job finished */
+	struct job_fifo queue;      /* waiting for a thread */
+	struct job_fifo done;       /* finished, waiting for the loop */
+	size_t pending;             /* queued + running + done-not-yet-called */
+	bool stopping;
+	unsigned nthreads;
+	pthread_t *threads;
+};
+
+static void
+fifo_push(struct job_fifo *f, struct worker_job *j)
+{
+	j->next = NULL;
+	if (f->tail)
+		f->tail->next = j;
+	else
+		f->head = j;
+	f->tail = j;
+}
+
+static struct worker_job *
+fifo_pop(struct job_fifo *f)
+{
+	struct worker_job *j = f->head;
+	if (j) {
+		f->head = j->next;
+		if (f->head == NULL)
+			f->tail = NULL;
+	}
+	return j;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker_pool *pool = arg;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		struct worker_job *j;
+		while ((j = fifo_pop(&pool->queue)) == NULL && !pool->stopping)
+			pthread_cond_wait(&pool->cond_work, &pool->lock);
+		if (j == NULL)
+			break;
+		pthread_mutex_unlock(&pool->lock);
+		j->work(j->arg);
+		pthread_mutex_lock(&pool->lock);
+		bool was_empty = pool->done.head == NULL;
+		fifo_push(&pool->done, j);
+		pthread_cond_broadcast(&pool->cond_idle);
+		if (was_empty)
+			event_active(pool->ev_done, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+/* Loop thread: run the done functions of every finished job. */
+static void
+worker_run_done(struct worker_pool *pool)
+{
+	struct job_fifo batch;
+
+	pthread_mutex_lock(&pool->lock);
+	batch = pool->done;
+	pool->done.head = pool->done.tail = NULL;
+	pthread_mutex_unlock(&pool->lock);
+
+	struct worker_job *j;
+	size_t n = 0;
+	while ((j = fifo_pop(&batch)) != NULL) {
+		if (j->done)
+			j->done(j->arg);
+		free(j);
+		n++;
+	}
+	if (n) {
+		pthread_mutex_lock(&pool->lock);
+		pool->pending -= n;
+		pthread_mutex_unlock(&pool->lock);
+	}
+}
+
+static void
+worker_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_run_done(arg);
+}
+
+struct worker_pool *
+worker_pool_new(struct event_base *base, unsigned nthreads)
+{
+	struct worker_pool *pool = xcalloc(1, sizeof(*pool));
+
+	pool->base = base;
+	pool->nthreads = nthreads ? nthreads : 1;
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->cond_work, NULL);
+	pthread_cond_init(&pool->cond_idle, NULL);
+	pool->ev_done = event_new(base, -1, 0, worker_done_cb, pool);
+	if (pool->ev_done == NULL)
+		fatal("worker: event_new failed");
+	pool->threads = xcalloc(pool->nthreads, sizeof(pthread_t));
+	for (unsigned i = 0; i < pool->nthreads; i++)
+		if (pthread_create(&pool->threads[i], NULL, worker_main, pool) != 0)
+			fatal("worker: pthread_create failed");
+	return pool;
+}
+
+void
+worker_submit(struct worker_pool *pool, worker_work_fn *work,
+    worker_done_fn *done, void *arg)
+{
+	struct worker_job *j = xmalloc(sizeof(*j));
+	j->work = work;
+	j->done = done;
+	j->arg = arg;
+	pthread_mutex_lock(&pool->lock);
+	fifo_push(&pool->queue, j);
+	pool->pending++;
+	pthread_cond_signal(&pool->cond_work);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+size_t
+worker_pending(struct worker_pool *pool)
+{
+	pthread_mutex_lock(&pool->lock);
+	size_t n = pool->pending;
+	pthread_mutex_unlock(&pool->lock);
+	return n;
+}
+
+void
+worker_pool_free(struct worker_pool **poolp)
+{
+	struct worker_pool *pool = *poolp;
+	if (pool == NULL)
+		return;
+	/* Drain: done functions may submit more jobs; run until none remain. */
+	for (;;) {
+		pthread_mutex_lock(&pool->lock);
+		while (pool->done.head == NULL && pool->pending > 0)
+			pthread_cond_wait(&pool->cond_idle, &pool->lock);
+		bool idle = pool->pending == 0;
+		pthread_mutex_unlock(&pool->lock);
+		if (idle)
+			break;
+		worker_run_done(pool);
+	}
+	pthread_mutex_lock(&pool->lock);
+	pool->stopping = true;
+	pthread_cond_broadcast(&pool->cond_work);
+	pthread_mutex_unlock(&pool->lock);
+	for (unsigned i = 0; i < pool->nthreads; i++)
+		pthread_join(pool->threads[i], NULL);
+	event_free(pool->ev_done);
+	pthread_cond_destroy(&pool->cond_work);
+	pthread_cond_destroy(&pool->cond_idle);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool->threads);
+	free(pool);
+	*poolp = NULL;
+}
