@@ -1,0 +1,1176 @@
+/* imap-parser.c: the incremental IMAP command parser.
+ *
+ * One byte-driven state machine reads `tag SP name [SP args] CRLF` with
+ * literals in between; the caller pushes whatever bytes arrived and the
+ * machine stops at the three points where the caller must act (command
+ * ready, synchronizing literal announced, error). Because every state
+ * transition looks at one byte only, pushing a command one byte at a time
+ * and pushing it whole give the same result; the unit tests check that at
+ * every split point. To add a syntax, add a state and make sure it counts
+ * its bytes against line_max.
+ *
+ * Limits: line_max bounds each physical line (literal data excluded),
+ * literal_max bounds the literal bytes of one command together, args_max
+ * the arguments (list members included) and nesting_max the list depth.
+ * Errors put the machine into "skip" mode, which swallows the rest of the
+ * line; a LITERAL+ literal announced at the end of a skipped line is
+ * swallowed too (the client sends it without waiting), so that its bytes
+ * are never taken for commands. */
+#include "imap/imap-parser.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum pstate {
+	ST_START = 0,       /* before the tag */
+	ST_TAG,
+	ST_NAME_START,      /* after "tag SP" */
+	ST_NAME,
+	ST_ARG_START,       /* an argument, ')' or end of line may follow */
+	ST_AFTER_ARG,       /* SP, ')' or end of line must follow */
+	ST_ATOM,
+	ST_ATOM_BRACKET,    /* inside [...] of an atom: spaces and parens allowed */
+	ST_QUOTED,
+	ST_QUOTED_ESC,
+	ST_LIT8_TILDE,      /* saw '~', expect '{' */
+	ST_LIT_SIZE,        /* in {digits */
+	ST_LIT_PLUS,        /* saw '+' in {n+ */
+	ST_LIT_CLOSE,       /* saw '}', expect CR or LF */
+	ST_LIT_DATA,        /* reading literal bytes */
+	ST_CR,              /* saw CR at an end of line, expect LF */
+	ST_DONE,            /* command complete */
+	ST_SKIP,            /* swallowing the rest of a bad line */
+	ST_SKIP_LITERAL,    /* swallowing a LITERAL+ literal of a bad command */
+	ST_FATAL,           /* cannot resynchronise: the session must close */
+};
+
+struct frame {
+	struct imap_arg *v;
+	size_t n, cap;
+};
+
+struct imap_parser {
+	struct imap_parser_limits lim;
+	enum pstate st;
+	enum pstate cr_from;        /* state that saw the CR (ST_CR) */
+	enum imap_parse_error err;
+
+	size_t line_len;            /* bytes of the current physical line */
+	struct mm_buf tok;          /* the token being read */
+	char *tag;
+	char *name;
+
+	struct frame *frames;       /* frames[0] is the command's arguments */
+	unsigned depth;
+	unsigned nargs;
+
+	uint64_t lit_size;          /* the announced literal */
+	uint64_t lit_left;
+	uint64_t lit_total;         /* literal bytes in this command */
+	bool lit_nonsync;
+	bool lit8;
+
+	/* skip mode: recognises "{n+}" at the end of the swallowed line */
+	int sk;                     /* 0 none, 1 in digits, 2 '+', 3 "{n}", 4 "{n+}" */
+	uint64_t sk_n;
+};
+
+#define DIGIT(c) ((c) >= '0' && (c) <= '9')
+
+/* ATOM-CHAR of RFC 3501 9 (we also allow 8-bit bytes, for lenient
+ * clients sending UTF-8 mailbox names, and '%' '*' which list-mailbox and
+ * sequence-set need, and '\\' which flags need). ']' is ASTRING-CHAR. */
+static bool
+is_atom_char(unsigned char c)
+{
+	if (c <= 0x20 || c == 0x7f)
+		return false;
+	switch (c) {
+	case '(': case ')': case '{': case '"':
+		return false;
+	default:
+		return true;
+	}
+}
+
+static bool
+is_tag_char(unsigned char c)
+{
+	if (c <= 0x20 || c >= 0x7f)
+		return false;
+	switch (c) {
+	case '(': case ')': case '{': case '"': case '%': case '*': case '\\':
+	case '+':
+		return false;
+	default:
+		return true;
+	}
+}
+
+static void
+args_free(struct imap_arg *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].str);
+		if (v[i].type == IMAP_ARG_LIST)
+			args_free(v[i].list, v[i].count);
+	}
+	free(v);
+}
+
+struct imap_parser *
+imap_parser_new(const struct imap_parser_limits *lim)
+{
+	struct imap_parser *p = xcalloc(1, sizeof(*p));
+	mm_buf_init(&p->tok);
+	imap_parser_set_limits(p, lim);
+	return p;
+}
+
+void
+imap_parser_set_limits(struct imap_parser *p, const struct imap_parser_limits *lim)
+{
+	assert(p->depth == 0);
+	if (p->frames != NULL && lim->nesting_max != p->lim.nesting_max) {
+		args_free(p->frames[0].v, p->frames[0].n);
+		free(p->frames);
+		p->frames = NULL;
+	}
+	p->lim = *lim;
+	if (p->frames == NULL)
+		p->frames = xcalloc(p->lim.nesting_max + 1, sizeof(*p->frames));
+}
+
+static void
+command_clear(struct imap_parser *p)
+{
+	for (unsigned d = 0; d <= p->depth; d++) {
+		args_free(p->frames[d].v, p->frames[d].n);
+		p->frames[d].v = NULL;
+		p->frames[d].n = p->frames[d].cap = 0;
+	}
+	p->depth = 0;
+	p->nargs = 0;
+	free(p->tag);
+	free(p->name);
+	p->tag = p->name = NULL;
+	p->tok.len = 0;
+	p->lit_total = 0;
+	p->line_len = 0;
+}
+
+void
+imap_parser_reset(struct imap_parser *p)
+{
+	command_clear(p);
+	p->err = IMAP_PERR_NONE;
+	if (p->st != ST_SKIP && p->st != ST_SKIP_LITERAL && p->st != ST_FATAL)
+		p->st = ST_START;
+	/* shrink a buffer a big command left behind */
+	if (p->tok.cap > 4096) {
+		mm_buf_free(&p->tok);
+		mm_buf_init(&p->tok);
+	}
+}
+
+void
+imap_parser_free(struct imap_parser **pp)
+{
+	struct imap_parser *p = *pp;
+	if (p == NULL)
+		return;
+	command_clear(p);
+	free(p->frames);
+	mm_buf_free(&p->tok);
+	free(p);
+	*pp = NULL;
+}
+
+bool
+imap_parser_idle(const struct imap_parser *p)
+{
+	return p->st == ST_START && p->line_len == 0;
+}
+
+bool
+imap_parser_skipping(const struct imap_parser *p)
+{
+	return p->st == ST_SKIP || p->st == ST_SKIP_LITERAL;
+}
+
+const char *
+imap_parser_tag(const struct imap_parser *p)
+{
+	return p->tag;
+}
+
+const char *
+imap_parser_name(const struct imap_parser *p)
+{
+	return p->name;
+}
+
+const struct imap_arg *
+imap_parser_args(const struct imap_parser *p, size_t *count_r)
+{
+	*count_r = p->frames[0].n;
+	return p->frames[0].v;
+}
+
+uint64_t
+imap_parser_literal_size(const struct imap_parser *p)
+{
+	return p->lit_size;
+}
+
+enum imap_parse_error
+imap_parser_error(const struct imap_parser *p)
+{
+	return p->err;
+}
+
+bool
+imap_parser_fatal(const struct imap_parser *p)
+{
+	return p->st == ST_FATAL;
+}
+
+const char *
+imap_parser_strerror(enum imap_parse_error e)
+{
+	switch (e) {
+	case IMAP_PERR_NONE:             return "No error";
+	case IMAP_PERR_LINE_TOO_LONG:    return "Line too long";
+	case IMAP_PERR_LITERAL_TOO_BIG:  return "Literal too big";
+	case IMAP_PERR_NESTING:          return "Lists nested too deeply";
+	case IMAP_PERR_TOO_MANY_ARGS:    return "Too many arguments";
+	case IMAP_PERR_BAD_TAG:          return "Missing or invalid tag";
+	case IMAP_PERR_NO_COMMAND:       return "Missing command";
+	case IMAP_PERR_BAD_CHAR:         return "Unexpected character";
+	case IMAP_PERR_BAD_QUOTED:       return "Invalid quoted string";
+	case IMAP_PERR_BAD_LITERAL:      return "Invalid literal";
+	case IMAP_PERR_UNCLOSED_LIST:    return "Missing ')'";
+	case IMAP_PERR_UNEXPECTED_PAREN: return "Unexpected ')'";
+	case IMAP_PERR_BAD_LINE_END:     return "CR without LF";
+	}
+	return "Unknown error";
+}
+
+/* ---- building arguments ---- */
+
+static struct imap_arg *
+arg_new(struct imap_parser *p, enum imap_arg_type type)
+{
+	struct frame *f = &p->frames[p->depth];
+	if (p->nargs >= p->lim.args_max) {
+		p->err = IMAP_PERR_TOO_MANY_ARGS;
+		return NULL;
+	}
+	p->nargs++;
+	if (f->n == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 8;
+		f->v = xrealloc(f->v, f->cap * sizeof(*f->v));
+	}
+	struct imap_arg *a = &f->v[f->n++];
+	memset(a, 0, sizeof(*a));
+	a->type = type;
+	return a;
+}
+
+/* Ends the token in p->tok as an argument of type type. */
+static bool
+arg_from_tok(struct imap_parser *p, enum imap_arg_type type)
+{
+	if (type == IMAP_ARG_ATOM && p->tok.len == 3 &&
+	    mm_strncaseeq(p->tok.data, "NIL", 3))
+		type = IMAP_ARG_NIL;
+	struct imap_arg *a = arg_new(p, type);
+	if (a == NULL)
+		return false;
+	a->str = xmalloc(p->tok.len + 1);
+	if (p->tok.len > 0)
+		memcpy(a->str, p->tok.data, p->tok.len);
+	a->str[p->tok.len] = '\0';
+	a->len = p->tok.len;
+	a->literal8 = type == IMAP_ARG_LITERAL && p->lit8;
+	p->tok.len = 0;
+	return true;
+}
+
+static bool
+list_open(struct imap_parser *p)
+{
+	if (p->depth >= p->lim.nesting_max) {
+		p->err = IMAP_PERR_NESTING;
+		return false;
+	}
+	p->depth++;
+	return true;
+}
+
+static bool
+list_close(struct imap_parser *p)
+{
+	if (p->depth == 0) {
+		p->err = IMAP_PERR_UNEXPECTED_PAREN;
+		return false;
+	}
+	struct frame child = p->frames[p->depth];
+	memset(&p->frames[p->depth], 0, sizeof(child));
+	p->depth--;
+	/* the list itself does not count again: its '(' was counted */
+	p->nargs--;
+	struct imap_arg *a = arg_new(p, IMAP_ARG_LIST);
+	assert(a != NULL);
+	a->list = child.v;
+	a->count = child.n;
+	return true;
+}
+
+/* ---- the state machine ---- */
+
+/* An end of line in state st. Returns the next state. */
+static enum pstate
+on_eol(struct imap_parser *p, enum pstate st)
+{
+	switch (st) {
+	case ST_START:
+		p->line_len = 0;
+		return ST_START;            /* empty lines are ignored */
+	case ST_TAG:
+		/* "tag CRLF": the tag is known, the command is missing */
+		p->tag = xstrndup(p->tok.data, p->tok.len);
+		p->tok.len = 0;
+		p->err = IMAP_PERR_NO_COMMAND;
+		return ST_START;
+	case ST_NAME_START:
+		p->err = IMAP_PERR_NO_COMMAND;
+		return ST_START;
+	case ST_NAME:
+		p->name = xstrndup(p->tok.data, p->tok.len);
+		p->tok.len = 0;
+		return ST_DONE;
+	case ST_ATOM:
+		if (!arg_from_tok(p, IMAP_ARG_ATOM))
+			return ST_START;
+		/* FALLTHROUGH */
+	case ST_ARG_START:
+	case ST_AFTER_ARG:
+		if (p->depth > 0) {
+			p->err = IMAP_PERR_UNCLOSED_LIST;
+			return ST_START;
+		}
+		return ST_DONE;
+	case ST_LIT_CLOSE:
+		p->line_len = 0;
+		if (p->lit_size > p->lim.literal_max ||
+		    p->lit_total + p->lit_size > p->lim.literal_max) {
+			p->err = IMAP_PERR_LITERAL_TOO_BIG;
+			if (p->lit_nonsync)
+				return ST_FATAL;
+			return ST_START;
+		}
+		if (p->nargs >= p->lim.args_max) {
+			/* refuse before the client sends the data */
+			p->err = IMAP_PERR_TOO_MANY_ARGS;
+			if (p->lit_nonsync) {
+				p->lit_left = p->lit_size;
+				return ST_SKIP_LITERAL;
+			}
+			return ST_START;
+		}
+		p->lit_total += p->lit_size;
+		p->lit_left = p->lit_size;
+		p->tok.len = 0;
+		return ST_LIT_DATA;
+	default:
+		assert(!"end of line in unexpected state");
+		return ST_START;
+	}
+}
+
+/* Error in the middle of a line: swallow the rest of it. */
+static enum pstate
+fail(struct imap_parser *p, enum imap_parse_error e)
+{
+	if (p->err == IMAP_PERR_NONE)
+		p->err = e;
+	p->sk = 0;
+	p->sk_n = 0;
+	return ST_SKIP;
+}
+
+/* Skip mode: one byte of a bad line. Returns true at its end. */
+static bool
+skip_byte(struct imap_parser *p, unsigned char c)
+{
+	if (c == '\n') {
+		if (p->sk == 4) {
+			p->lit_left = p->sk_n;
+			p->st = p->sk_n > p->lim.literal_max ? ST_FATAL : ST_SKIP_LITERAL;
+			if (p->st == ST_FATAL)
+				p->err = IMAP_PERR_LITERAL_TOO_BIG;
+			if (p->st == ST_SKIP_LITERAL && p->lit_left == 0)
+				p->st = ST_SKIP;
+			p->sk = 0;
+			return p->st == ST_FATAL;
+		}
+		p->sk = 0;
+		return true;
+	}
+	if (c == '\r')
+		return false;
+	if (c == '{') {
+		p->sk = 1;
+		p->sk_n = 0;
+	} else if (p->sk == 1 && DIGIT(c)) {
+		if (p->sk_n > (UINT64_MAX - (uint64_t)(c - '0')) / 10)
+			p->sk = 0;
+		else
+			p->sk_n = p->sk_n * 10 + (uint64_t)(c - '0');
+	} else if (p->sk == 1 && c == '+') {
+		p->sk = 2;
+	} else if ((p->sk == 1 || p->sk == 2) && c == '}') {
+		p->sk = p->sk == 1 ? 3 : 4;
+	} else {
+		p->sk = 0;
+	}
+	return false;
+}
+
+enum imap_parse_result
+imap_parser_push(struct imap_parser *p, const char *data, size_t len,
+    size_t *consumed_r)
+{
+	size_t i = 0;
+
+	if (p->st == ST_DONE)
+		imap_parser_reset(p);
+	if (p->st == ST_FATAL) {
+		*consumed_r = 0;
+		return IMAP_PARSE_ERROR;
+	}
+
+	while (i < len) {
+		unsigned char c = (unsigned char)data[i];
+		enum pstate st = p->st;
+
+		/* bulk states first */
+		if (st == ST_LIT_DATA || st == ST_SKIP_LITERAL) {
+			size_t n = len - i;
+			if (n > p->lit_left)
+				n = (size_t)p->lit_left;
+			if (st == ST_LIT_DATA)
+				mm_buf_append(&p->tok, data + i, n);
+			i += n;
+			p->lit_left -= n;
+			if (p->lit_left == 0) {
+				if (st == ST_SKIP_LITERAL) {
+					p->st = fail(p, p->err);
+				} else if (!arg_from_tok(p, IMAP_ARG_LITERAL)) {
+					p->st = fail(p, p->err);
+					*consumed_r = i;
+					return IMAP_PARSE_ERROR;
+				} else {
+					p->st = ST_AFTER_ARG;
+				}
+			}
+			continue;
+		}
+		if (st == ST_SKIP) {
+			i++;
+			if (skip_byte(p, c)) {
+				if (p->st == ST_FATAL) {
+					*consumed_r = i;
+					return IMAP_PARSE_ERROR;
+				}
+				p->st = ST_START;
+				p->line_len = 0;
+			}
+			continue;
+		}
+
+		i++;
+		if (st == ST_LIT8_TILDE && c != '{') {
+			/* not ~{n}: an atom starting with '~' */
+			mm_buf_appendc(&p->tok, '~');
+			p->st = st = ST_ATOM;
+		}
+		/* end of line */
+		if (c == '\n' || (c == '\r' && st != ST_QUOTED && st != ST_QUOTED_ESC &&
+		    st != ST_CR && st != ST_ATOM_BRACKET && st != ST_LIT_SIZE &&
+		    st != ST_LIT_PLUS)) {
+			if (c == '\r') {
+				p->cr_from = st;
+				p->st = ST_CR;
+				continue;
+			}
+			if (st == ST_QUOTED || st == ST_QUOTED_ESC) {
+				p->st = ST_START;
+				p->err = IMAP_PERR_BAD_QUOTED;
+				*consumed_r = i;
+				return IMAP_PARSE_ERROR;
+			}
+			if (st == ST_ATOM_BRACKET || st == ST_LIT_SIZE ||
+			    st == ST_LIT_PLUS) {
+				p->st = ST_START;
+				p->err = st == ST_ATOM_BRACKET ? IMAP_PERR_BAD_CHAR :
+				    IMAP_PERR_BAD_LITERAL;
+				*consumed_r = i;
+				return IMAP_PARSE_ERROR;
+			}
+			if (st == ST_CR)
+				st = p->cr_from;
+			p->st = on_eol(p, st);
+			p->line_len = 0;
+			if (p->st == ST_DONE) {
+				*consumed_r = i;
+				return IMAP_PARSE_DONE;
+			}
+			if (p->err != IMAP_PERR_NONE) {
+				*consumed_r = i;
+				return IMAP_PARSE_ERROR;
+			}
+			if (p->st == ST_LIT_DATA && !p->lit_nonsync) {
+				*consumed_r = i;
+				return IMAP_PARSE_CONTINUE;
+			}
+			if (p->st == ST_LIT_DATA && p->lit_left == 0) {
+				/* {0+} */
+				if (!arg_from_tok(p, IMAP_ARG_LITERAL)) {
+					p->st = fail(p, p->err);
+					*consumed_r = i;
+					return IMAP_PARSE_ERROR;
+				}
+				p->st = ST_AFTER_ARG;
+			}
+			continue;
+		}
+		if (st == ST_CR) {
+			/* CR not followed by LF */
+			p->st = fail(p, IMAP_PERR_BAD_LINE_END);
+			skip_byte(p, c);
+			*consumed_r = i;
+			return IMAP_PARSE_ERROR;
+		}
+
+		if (++p->line_len > p->lim.line_max) {
+			p->st = fail(p, IMAP_PERR_LINE_TOO_LONG);
+			skip_byte(p, c);
+			*consumed_r = i;
+			return IMAP_PARSE_ERROR;
+		}
+
+		enum imap_parse_error e = IMAP_PERR_NONE;
+		switch (st) {
+		case ST_START:
+			if (!is_tag_char(c)) {
+				e = IMAP_PERR_BAD_TAG;
+				break;
+			}
+			mm_buf_appendc(&p->tok, (char)c);
+			p->st = ST_TAG;
+			break;
+		case ST_TAG:
+			if (c == ' ') {
+				p->tag = xstrndup(p->tok.data, p->tok.len);
+				p->tok.len = 0;
+				p->st = ST_NAME_START;
+			} else if (is_tag_char(c)) {
+				mm_buf_appendc(&p->tok, (char)c);
+			} else {
+				e = IMAP_PERR_BAD_TAG;
+			}
+			break;
+		case ST_NAME_START:
+		case ST_NAME:
+			if (c == ' ' && st == ST_NAME) {
+				p->name = xstrndup(p->tok.data, p->tok.len);
+				p->tok.len = 0;
+				p->st = ST_ARG_START;
+			} else if (is_atom_char(c) && c != '[' && c != ']') {
+				mm_buf_appendc(&p->tok, (char)c);
+				p->st = ST_NAME;
+			} else {
+				e = st == ST_NAME_START ? IMAP_PERR_NO_COMMAND :
+				    IMAP_PERR_BAD_CHAR;
+			}
+			break;
+		case ST_ARG_START:
+		case ST_AFTER_ARG:
+			if (c == ' ') {
+				p->st = ST_ARG_START;
+			} else if (c == ')') {
+				if (!list_close(p))
+					e = p->err;
+				else
+					p->st = ST_AFTER_ARG;
+			} else if (st == ST_AFTER_ARG) {
+				e = IMAP_PERR_BAD_CHAR;
+			} else if (c == '(') {
+				if (!list_open(p))
+					e = p->err;
+				else if (p->nargs >= p->lim.args_max)
+					e = p->err = IMAP_PERR_TOO_MANY_ARGS;
+				else
+					p->nargs++;   /* the list, counted at its '(' */
+			} else if (c == '"') {
+				p->tok.len = 0;
+				p->st = ST_QUOTED;
+			} else if (c == '{') {
+				p->lit_size = 0;
+				p->lit_nonsync = false;
+				p->lit8 = false;
+				p->tok.len = 0;
+				p->st = ST_LIT_SIZE;
+			} else if (c == '~') {
+				p->tok.len = 0;
+				p->st = ST_LIT8_TILDE;
+			} else if (is_atom_char(c)) {
+				p->tok.len = 0;
+				mm_buf_appendc(&p->tok, (char)c);
+				p->st = c == '[' ? ST_ATOM_BRACKET : ST_ATOM;
+			} else {
+				e = IMAP_PERR_BAD_CHAR;
+			}
+			break;
+		case ST_ATOM:
+			if (c == ' ' || c == ')') {
+				if (!arg_from_tok(p, IMAP_ARG_ATOM)) {
+					e = p->err;
+					break;
+				}
+				if (c == ')') {
+					if (!list_close(p)) {
+						e = p->err;
+						break;
+					}
+				}
+				p->st = c == ' ' ? ST_ARG_START : ST_AFTER_ARG;
+			} else if (c == '[') {
+				mm_buf_appendc(&p->tok, (char)c);
+				p->st = ST_ATOM_BRACKET;
+			} else if (is_atom_char(c)) {
+				mm_buf_appendc(&p->tok, (char)c);
+			} else {
+				e = IMAP_PERR_BAD_CHAR;
+			}
+			break;
+		case ST_ATOM_BRACKET:
+			if (c < 0x20 || c == 0x7f) {
+				e = IMAP_PERR_BAD_CHAR;
+				break;
+			}
+			mm_buf_appendc(&p->tok, (char)c);
+			if (c == ']')
+				p->st = ST_ATOM;
+			break;
+		case ST_QUOTED:
+			if (c == '\\') {
+				p->st = ST_QUOTED_ESC;
+			} else if (c == '"') {
+				if (!arg_from_tok(p, IMAP_ARG_STRING))
+					e = p->err;
+				else
+					p->st = ST_AFTER_ARG;
+			} else if (c == '\0' || c == '\r') {
+				e = IMAP_PERR_BAD_QUOTED;
+			} else {
+				mm_buf_appendc(&p->tok, (char)c);
+			}
+			break;
+		case ST_QUOTED_ESC:
+			if (c == '\\' || c == '"') {
+				mm_buf_appendc(&p->tok, (char)c);
+				p->st = ST_QUOTED;
+			} else {
+				e = IMAP_PERR_BAD_QUOTED;
+			}
+			break;
+		case ST_LIT8_TILDE:
+			/* c is '{' (anything else became an atom above) */
+			p->lit_size = 0;
+			p->lit_nonsync = false;
+			p->lit8 = true;
+			p->tok.len = 0;     /* a digit must follow */
+			p->st = ST_LIT_SIZE;
+			break;
+		case ST_LIT_SIZE:
+			if (DIGIT(c)) {
+				if (p->lit_size > (UINT64_MAX - (uint64_t)(c - '0')) / 10) {
+					e = IMAP_PERR_LITERAL_TOO_BIG;
+					break;
+				}
+				p->lit_size = p->lit_size * 10 + (uint64_t)(c - '0');
+				p->tok.len = 1;     /* "saw a digit" */
+			} else if (p->tok.len == 0) {
+				e = IMAP_PERR_BAD_LITERAL;
+			} else if (c == '+') {
+				p->lit_nonsync = true;
+				p->st = ST_LIT_PLUS;
+			} else if (c == '}') {
+				p->st = ST_LIT_CLOSE;
+			} else {
+				e = IMAP_PERR_BAD_LITERAL;
+			}
+			break;
+		case ST_LIT_PLUS:
+			if (c == '}')
+				p->st = ST_LIT_CLOSE;
+			else
+				e = IMAP_PERR_BAD_LITERAL;
+			break;
+		case ST_LIT_CLOSE:
+			e = IMAP_PERR_BAD_LITERAL;  /* {n} must end the line */
+			break;
+		default:
+			assert(!"unreachable parser state");
+			e = IMAP_PERR_BAD_CHAR;
+		}
+		if (e != IMAP_PERR_NONE) {
+			p->st = fail(p, e);
+			skip_byte(p, c);
+			*consumed_r = i;
+			return IMAP_PARSE_ERROR;
+		}
+	}
+	*consumed_r = i;
+	return IMAP_PARSE_NEED_MORE;
+}
+
+/* ---- argument helpers ---- */
+
+bool
+imap_arg_astring(const struct imap_arg *a, const char **s_r, size_t *len_r)
+{
+	if (a->type == IMAP_ARG_LIST)
+		return false;
+	*s_r = a->str;
+	if (len_r != NULL)
+		*len_r = a->len;
+	return true;
+}
+
+bool
+imap_arg_string(const struct imap_arg *a, const char **s_r, size_t *len_r)
+{
+	if (a->type != IMAP_ARG_STRING && a->type != IMAP_ARG_LITERAL)
+		return false;
+	*s_r = a->str;
+	if (len_r != NULL)
+		*len_r = a->len;
+	return true;
+}
+
+bool
+imap_arg_nstring(const struct imap_arg *a, const char **s_r, size_t *len_r)
+{
+	if (a->type == IMAP_ARG_NIL) {
+		*s_r = NULL;
+		if (len_r != NULL)
+			*len_r = 0;
+		return true;
+	}
+	return imap_arg_string(a, s_r, len_r);
+}
+
+bool
+imap_arg_atom(const struct imap_arg *a, const char **s_r)
+{
+	if (a->type != IMAP_ARG_ATOM && a->type != IMAP_ARG_NIL)
+		return false;
+	*s_r = a->str;
+	return true;
+}
+
+bool
+imap_arg_atom_eq(const struct imap_arg *a, const char *word)
+{
+	return (a->type == IMAP_ARG_ATOM || a->type == IMAP_ARG_NIL) &&
+	    mm_strcaseeq(a->str, word);
+}
+
+bool
+imap_arg_number64(const struct imap_arg *a, uint64_t *n_r)
+{
+	uint64_t n = 0;
+	if (a->type != IMAP_ARG_ATOM || a->len == 0)
+		return false;
+	for (size_t i = 0; i < a->len; i++) {
+		if (!DIGIT(a->str[i]) ||
+		    n > (UINT64_MAX - (uint64_t)(a->str[i] - '0')) / 10)
+			return false;
+		n = n * 10 + (uint64_t)(a->str[i] - '0');
+	}
+	*n_r = n;
+	return true;
+}
+
+bool
+imap_arg_number(const struct imap_arg *a, uint32_t *n_r)
+{
+	uint64_t n;
+	if (!imap_arg_number64(a, &n) || n > UINT32_MAX)
+		return false;
+	*n_r = (uint32_t)n;
+	return true;
+}
+
+static void
+write_quoted(struct mm_buf *b, const char *s, size_t len)
+{
+	mm_buf_appendc(b, '"');
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			mm_buf_appendc(b, '\\');
+		mm_buf_appendc(b, s[i]);
+	}
+	mm_buf_appendc(b, '"');
+}
+
+void
+imap_args_write(struct mm_buf *b, const struct imap_arg *args, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		const struct imap_arg *a = &args[i];
+		if (i > 0)
+			mm_buf_appendc(b, ' ');
+		switch (a->type) {
+		case IMAP_ARG_ATOM:
+			mm_buf_append(b, a->str, a->len);
+			break;
+		case IMAP_ARG_NIL:
+			mm_buf_append(b, "NIL", 3);
+			break;
+		case IMAP_ARG_STRING:
+			write_quoted(b, a->str, a->len);
+			break;
+		case IMAP_ARG_LITERAL:
+			mm_buf_printf(b, "%s{%zu}\r\n", a->literal8 ? "~" : "", a->len);
+			mm_buf_append(b, a->str, a->len);
+			break;
+		case IMAP_ARG_LIST:
+			mm_buf_appendc(b, '(');
+			imap_args_write(b, a->list, a->count);
+			mm_buf_appendc(b, ')');
+			break;
+		}
+	}
+}
+
+/* ---- sequence sets ---- */
+
+static bool
+seq_number(const char **sp, uint32_t *n_r)
+{
+	const char *s = *sp;
+	uint64_t n = 0;
+	if (*s == '*') {
+		*n_r = IMAP_SEQ_STAR;
+		*sp = s + 1;
+		return true;
+	}
+	if (!DIGIT(*s) || *s == '0')
+		return false;
+	while (DIGIT(*s)) {
+		n = n * 10 + (uint64_t)(*s - '0');
+		if (n >= IMAP_SEQ_STAR)     /* 4294967295 would collide with '*' */
+			return false;
+		s++;
+	}
+	*n_r = (uint32_t)n;
+	*sp = s;
+	return true;
+}
+
+bool
+imap_seqset_parse(struct imap_seqset *set, const char *s)
+{
+	set->n = 0;
+	if (*s == '\0')
+		return false;
+	for (;;) {
+		struct imap_seq_range r;
+		if (!seq_number(&s, &r.lo))
+			return false;
+		r.hi = r.lo;
+		if (*s == ':') {
+			s++;
+			if (!seq_number(&s, &r.hi))
+				return false;
+		}
+		if (set->n == set->cap) {
+			set->cap = set->cap ? set->cap * 2 : 4;
+			set->r = xrealloc(set->r, set->cap * sizeof(*set->r));
+		}
+		set->r[set->n++] = r;
+		if (*s == '\0')
+			return true;
+		if (*s != ',')
+			return false;
+		s++;
+	}
+}
+
+void
+imap_seqset_free(struct imap_seqset *set)
+{
+	free(set->r);
+	set->r = NULL;
+	set->n = set->cap = 0;
+}
+
+bool
+imap_seqset_contains(const struct imap_seqset *set, uint32_t n, uint32_t star)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		uint32_t lo = set->r[i].lo == IMAP_SEQ_STAR ? star : set->r[i].lo;
+		uint32_t hi = set->r[i].hi == IMAP_SEQ_STAR ? star : set->r[i].hi;
+		if (lo > hi) {
+			uint32_t t = lo;
+			lo = hi;
+			hi = t;
+		}
+		if (n >= lo && n <= hi)
+			return true;
+	}
+	return false;
+}
+
+uint32_t
+imap_seqset_max(const struct imap_seqset *set, uint32_t star)
+{
+	uint32_t max = 0;
+	for (size_t i = 0; i < set->n; i++) {
+		uint32_t lo = set->r[i].lo == IMAP_SEQ_STAR ? star : set->r[i].lo;
+		uint32_t hi = set->r[i].hi == IMAP_SEQ_STAR ? star : set->r[i].hi;
+		if (lo > max)
+			max = lo;
+		if (hi > max)
+			max = hi;
+	}
+	return max;
+}
+
+void
+imap_seqset_write_numbers(struct mm_buf *b, const uint32_t *nums, size_t n)
+{
+	size_t i = 0;
+	bool first = true;
+	while (i < n) {
+		size_t j = i;
+		while (j + 1 < n && nums[j + 1] == nums[j] + 1)
+			j++;
+		if (!first)
+			mm_buf_appendc(b, ',');
+		first = false;
+		if (j == i)
+			mm_buf_printf(b, "%u", nums[i]);
+		else
+			mm_buf_printf(b, "%u:%u", nums[i], nums[j]);
+		i = j + 1;
+	}
+}
+
+/* ---- modified UTF-7 ---- */
+
+static const char mb64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+
+static int
+mb64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == ',')
+		return 63;
+	return -1;
+}
+
+static void
+utf8_put(struct mm_buf *out, uint32_t cp)
+{
+	char b[4];
+	size_t n;
+	if (cp < 0x80) {
+		b[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		b[0] = (char)(0xc0 | (cp >> 6));
+		b[1] = (char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		b[0] = (char)(0xe0 | (cp >> 12));
+		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		b[2] = (char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		b[0] = (char)(0xf0 | (cp >> 18));
+		b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		b[3] = (char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	mm_buf_append(out, b, n);
+}
+
+bool
+imap_mutf7_to_utf8(const char *in, size_t len, struct mm_buf *out)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = (unsigned char)in[i];
+		if (c < 0x20 || c >= 0x7f)
+			return false;
+		if (c != '&') {
+			mm_buf_appendc(out, (char)c);
+			i++;
+			continue;
+		}
+		i++;
+		if (i < len && in[i] == '-') {
+			mm_buf_appendc(out, '&');
+			i++;
+			continue;
+		}
+		/* base64 run of UTF-16BE up to '-' */
+		uint32_t bits = 0;
+		unsigned nbits = 0;
+		uint32_t high = 0;      /* pending high surrogate */
+		size_t units = 0;
+		for (;;) {
+			if (i >= len)
+				return false;           /* unterminated */
+			c = (unsigned char)in[i++];
+			if (c == '-')
+				break;
+			int v = mb64_value(c);
+			if (v < 0)
+				return false;
+			bits = (bits << 6) | (uint32_t)v;
+			nbits += 6;
+			if (nbits >= 16) {
+				nbits -= 16;
+				uint32_t u = (bits >> nbits) & 0xffff;
+				bits &= (1u << nbits) - 1;
+				units++;
+				if (high != 0) {
+					if (u < 0xdc00 || u > 0xdfff)
+						return false;
+					utf8_put(out, 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00));
+					high = 0;
+				} else if (u >= 0xd800 && u <= 0xdbff) {
+					high = u;
+				} else if (u >= 0xdc00 && u <= 0xdfff) {
+					return false;
+				} else if (u >= 0x20 && u < 0x7f) {
+					return false;   /* must be written directly */
+				} else {
+					utf8_put(out, u);
+				}
+			}
+		}
+		/* leftover bits must be zero padding of fewer than 6 bits */
+		if (units == 0 || high != 0 || nbits >= 6 || bits != 0)
+			return false;
+		/* "&...-&" is non-canonical (two adjacent runs) */
+		if (i < len && in[i] == '&' && !(i + 1 < len && in[i + 1] == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* Decodes one UTF-8 sequence at s (n bytes left); 0 on invalid. */
+static size_t
+utf8_get(const unsigned char *s, size_t n, uint32_t *cp_r)
+{
+	uint32_t cp;
+	size_t need;
+	if (s[0] < 0x80) {
+		*cp_r = s[0];
+		return 1;
+	} else if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		cp = s[0] & 0x1f;
+		need = 1;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		cp = s[0] & 0x0f;
+		need = 2;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		cp = s[0] & 0x07;
+		need = 3;
+	} else {
+		return 0;
+	}
+	if (n < need + 1)
+		return 0;
+	for (size_t k = 1; k <= need; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[k] & 0x3f);
+	}
+	if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*cp_r = cp;
+	return need + 1;
+}
+
+bool
+imap_utf8_to_mutf7(const char *in, size_t len, struct mm_buf *out)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0;
+	while (i < len) {
+		if (s[i] >= 0x20 && s[i] < 0x7f) {
+			if (s[i] == '&')
+				mm_buf_append(out, "&-", 2);
+			else
+				mm_buf_appendc(out, (char)s[i]);
+			i++;
+			continue;
+		}
+		if (s[i] < 0x80)
+			return false;   /* control characters have no place in names */
+		/* a run of non-ASCII (and control) characters */
+		uint32_t bits = 0;
+		unsigned nbits = 0;
+		mm_buf_appendc(out, '&');
+		while (i < len && !(s[i] >= 0x20 && s[i] < 0x7f)) {
+			uint32_t cp;
+			size_t k = utf8_get(s + i, len - i, &cp);
+			if (k == 0 || cp < 0x20 || cp == 0x7f)
+				return false;
+			i += k;
+			uint32_t units[2];
+			int nu = 1;
+			if (cp >= 0x10000) {
+				cp -= 0x10000;
+				units[0] = 0xd800 + (cp >> 10);
+				units[1] = 0xdc00 + (cp & 0x3ff);
+				nu = 2;
+			} else {
+				units[0] = cp;
+			}
+			for (int u = 0; u < nu; u++) {
+				bits = (bits << 16) | units[u];
+				nbits += 16;
+				while (nbits >= 6) {
+					nbits -= 6;
+					mm_buf_appendc(out, mb64[(bits >> nbits) & 0x3f]);
+				}
+				bits &= (1u << nbits) - 1;
+			}
+		}
+		if (nbits > 0)
+			mm_buf_appendc(out, mb64[(bits << (6 - nbits)) & 0x3f]);
+		mm_buf_appendc(out, '-');
+	}
+	return true;
+}

@@ -1,0 +1,452 @@
+/* check_imap_parser.c: unit tests for the IMAP command parser, sequence
+ * sets and modified UTF-7. Every command case is pushed whole, one byte
+ * at a time and split at every point; all must give the same transcript,
+ * which must equal the expected one exactly. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap/imap-parser.h"
+
+static const struct imap_parser_limits test_limits = {
+	.line_max = 100, .literal_max = 1024, .args_max = 10, .nesting_max = 3,
+};
+
+/* Pushes in[0..len) in chunks ending at the given cut points and writes
+ * one line per event: "+" (continuation), "DONE tag name args",
+ * "ERR message [tag]", "FATAL". */
+static void
+drive(const char *in, size_t len, const size_t *cuts, size_t ncuts, struct mm_buf *out)
+{
+	struct imap_parser *p = imap_parser_new(&test_limits);
+	size_t start = 0;
+	bool fatal = false;
+
+	for (size_t c = 0; c <= ncuts && !fatal; c++) {
+		size_t end = c < ncuts ? cuts[c] : len;
+		const char *d = in + start;
+		size_t left = end - start;
+		while (left > 0) {
+			size_t used = 0;
+			enum imap_parse_result r = imap_parser_push(p, d, left, &used);
+			ck_assert_uint_le(used, left);
+			d += used;
+			left -= used;
+			if (r == IMAP_PARSE_NEED_MORE) {
+				ck_assert_uint_eq(left, 0);
+				break;
+			}
+			if (r == IMAP_PARSE_CONTINUE) {
+				mm_buf_append(out, "+\n", 2);
+			} else if (r == IMAP_PARSE_DONE) {
+				size_t n;
+				const struct imap_arg *a = imap_parser_args(p, &n);
+				mm_buf_printf(out, "DONE %s %s [", imap_parser_tag(p),
+				    imap_parser_name(p));
+				imap_args_write(out, a, n);
+				mm_buf_append(out, "]\n", 2);
+				imap_parser_reset(p);
+			} else {
+				const char *tag = imap_parser_tag(p);
+				mm_buf_printf(out, "ERR %s%s%s\n",
+				    imap_parser_strerror(imap_parser_error(p)),
+				    tag ? " " : "", tag ? tag : "");
+				if (imap_parser_fatal(p)) {
+					mm_buf_append(out, "FATAL\n", 6);
+					fatal = true;
+					break;
+				}
+				imap_parser_reset(p);
+			}
+		}
+		start = end;
+	}
+	if (!fatal && !imap_parser_idle(p))
+		mm_buf_append(out, "PARTIAL\n", 8);
+	imap_parser_free(&p);
+	ck_assert_ptr_null(p);
+}
+
+struct pcase {
+	const char *in;
+	size_t len;        /* 0: strlen(in) */
+	const char *want;
+};
+
+#define LONG_LINE "a1 X aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+static const struct pcase pcases[] = {
+	{ "a1 NOOP\r\n", 0, "DONE a1 NOOP []\n" },
+	{ "a1 noop\n", 0, "DONE a1 noop []\n" },
+	{ "\r\n\r\nA.b NOOP\r\n", 0, "DONE A.b NOOP []\n" },
+	{ "a1 NOOP\r\na2 CAPABILITY\r\n", 0,
+	  "DONE a1 NOOP []\nDONE a2 CAPABILITY []\n" },
+	{ "a1 LOGIN alice \"se\\\"c\\\\ret\"\r\n", 0,
+	  "DONE a1 LOGIN [alice \"se\\\"c\\\\ret\"]\n" },
+	{ "a1 LOGIN {5}\r\nalice {6+}\r\nsecret\r\n", 0,
+	  "+\nDONE a1 LOGIN [{5}\r\nalice {6}\r\nsecret]\n" },
+	{ "a1 FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.100> UID)\r\n", 0,
+	  "DONE a1 FETCH [1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.100> UID)]\n" },
+	{ "a1 X NIL nil (NIL) \"NIL\"\r\n", 0, "DONE a1 X [NIL NIL (NIL) \"NIL\"]\n" },
+	{ "a1 X () ((a) b)\r\n", 0, "DONE a1 X [() ((a) b)]\n" },
+	{ "a1 X  a   b \r\n", 0, "DONE a1 X [a b]\n" },
+	{ "a1 STORE 1 +FLAGS (\\Seen \\Deleted $Junk)\r\n", 0,
+	  "DONE a1 STORE [1 +FLAGS (\\Seen \\Deleted $Junk)]\n" },
+	{ "a1 APPEND INBOX ~{3}\r\na\001b\r\n", 0, "+\nDONE a1 APPEND [INBOX ~{3}\r\na\001b]\n" },
+	{ "a1 SELECT ~abc ~\r\n", 0, "DONE a1 SELECT [~abc ~]\n" },
+	{ "a1 X {0}\r\n\r\n", 0, "+\nDONE a1 X [{0}\r\n]\n" },
+	{ "a1 X {0+}\r\n y\r\n", 0, "DONE a1 X [{0}\r\n y]\n" },
+	{ "a1 X {3}\r\na\r\n (b)\r\n", 0, "+\nDONE a1 X [{3}\r\na\r\n (b)]\n" },
+	{ "a1 SELECT Entw\xc3\xbcrfe\r\n", 0, "DONE a1 SELECT [Entw\xc3\xbcrfe]\n" },
+	{ "a1 LIST \"\" *\r\n", 0, "DONE a1 LIST [\"\" *]\n" },
+	{ "a1 X [a b]c d\r\n", 0, "DONE a1 X [[a b]c d]\n" },
+	/* errors, each followed by a good command to show resynchronisation */
+	{ "* NOOP\r\na2 NOOP\r\n", 0, "ERR Missing or invalid tag\nDONE a2 NOOP []\n" },
+	{ "+ NOOP\r\na2 NOOP\r\n", 0, "ERR Missing or invalid tag\nDONE a2 NOOP []\n" },
+	{ "a1\r\na2 NOOP\r\n", 0, "ERR Missing command a1\nDONE a2 NOOP []\n" },
+	{ "a1 \r\n", 0, "ERR Missing command a1\n" },
+	{ "a1  NOOP\r\na2 NOOP\r\n", 0, "ERR Missing command a1\nDONE a2 NOOP []\n" },
+	{ "a1 NO[OP\r\n", 0, "ERR Unexpected character a1\n" },
+	{ "a1 X \"ab\\c\" d\r\na2 NOOP\r\n", 0,
+	  "ERR Invalid quoted string a1\nDONE a2 NOOP []\n" },
+	{ "a1 X \"ab\r\na2 NOOP\r\n", 0, "ERR Invalid quoted string a1\nDONE a2 NOOP []\n" },
+	{ "a1 X \"ab\na2 NOOP\r\n", 0, "ERR Invalid quoted string a1\nDONE a2 NOOP []\n" },
+	{ "a1 X \"a\0b\"\r\na2 NOOP\r\n", 21, "ERR Invalid quoted string a1\nDONE a2 NOOP []\n" },
+	{ "a1 X (a b\r\na2 NOOP\r\n", 0, "ERR Missing ')' a1\nDONE a2 NOOP []\n" },
+	{ "a1 X a)\r\na2 NOOP\r\n", 0, "ERR Unexpected ')' a1\nDONE a2 NOOP []\n" },
+	{ "a1 X (a)b\r\n", 0, "ERR Unexpected character a1\n" },
+	{ "a1 X a\"b\r\n", 0, "ERR Unexpected character a1\n" },
+	{ "a1 X a\rb\r\na2 NOOP\r\n", 0, "ERR CR without LF a1\nDONE a2 NOOP []\n" },
+	{ "a1 X {5}x\r\na2 NOOP\r\n", 0, "ERR Invalid literal a1\nDONE a2 NOOP []\n" },
+	{ "a1 X {}\r\n", 0, "ERR Invalid literal a1\n" },
+	{ "a1 X {+}\r\n", 0, "ERR Invalid literal a1\n" },
+	{ "a1 X {5\r\n", 0, "ERR Invalid literal a1\n" },
+	{ "a1 X {1025}\r\na2 NOOP\r\n", 0, "ERR Literal too big a1\nDONE a2 NOOP []\n" },
+	{ "a1 X {99999999999999999999999}\r\n", 0, "ERR Literal too big a1\n" },
+	{ "a1 X {1025+}\r\na2 NOOP\r\n", 0, "ERR Literal too big a1\nFATAL\n" },
+	{ "a1 X ((((a))))\r\na2 NOOP\r\n", 0,
+	  "ERR Lists nested too deeply a1\nDONE a2 NOOP []\n" },
+	{ "a1 X (((a)))\r\n", 0, "DONE a1 X [(((a)))]\n" },
+	{ "a1 X 1 2 3 4 5 6 7 8 9 10\r\n", 0, "DONE a1 X [1 2 3 4 5 6 7 8 9 10]\n" },
+	{ "a1 X 1 2 3 4 5 6 7 8 9 10 11\r\na2 NOOP\r\n", 0,
+	  "ERR Too many arguments a1\nDONE a2 NOOP []\n" },
+	{ "a1 X (1 2 3 4) (5 6 7) 8 9\r\n", 0, "ERR Too many arguments a1\n" },
+	{ "a1 X 1 2 3 4 5 6 7 8 9 10 {3+}\r\nabc\r\na2 NOOP\r\n", 0,
+	  "ERR Too many arguments a1\nDONE a2 NOOP []\n" },
+	{ LONG_LINE "\r\na2 NOOP\r\n", 0, "ERR Line too long a1\nDONE a2 NOOP []\n" },
+	{ "a1 X {3+}\r\nabc " LONG_LINE LONG_LINE "\r\n", 0,
+	  "ERR Line too long a1\n" },
+	/* a bad line announcing a LITERAL+ literal: the literal is swallowed */
+	{ "a1 X \"\\q\" {3+}\r\na\r\n\r\na2 NOOP\r\n", 0,
+	  "ERR Invalid quoted string a1\nDONE a2 NOOP []\n" },
+	{ "a1 X \"\\q\" {2000+}\r\n", 0, "ERR Invalid quoted string a1\nERR Literal too big\nFATAL\n" },
+	/* literal bytes of one command together are bounded */
+	{ "a1 X {600+}\r\n"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  " {600}\r\na2 NOOP\r\n", 0, "ERR Literal too big a1\nDONE a2 NOOP []\n" },
+	{ "a1 NOOP", 0, "PARTIAL\n" },
+};
+
+static void
+run_case(const struct pcase *pc, struct mm_buf *whole)
+{
+	size_t len = pc->len ? pc->len : strlen(pc->in);
+	struct mm_buf b;
+
+	mm_buf_init(whole);
+	drive(pc->in, len, NULL, 0, whole);
+	ck_assert_msg(whole->len == strlen(pc->want) &&
+	    memcmp(whole->data, pc->want, whole->len) == 0,
+	    "case %s: got '%s' want '%s'", pc->in, mm_buf_cstr(whole), pc->want);
+
+	/* one byte at a time */
+	size_t *cuts = malloc((len + 1) * sizeof(*cuts));
+	for (size_t i = 0; i < len; i++)
+		cuts[i] = i + 1;
+	mm_buf_init(&b);
+	drive(pc->in, len, cuts, len, &b);
+	ck_assert_msg(b.len == whole->len && memcmp(b.data, whole->data, b.len) == 0,
+	    "case %s byte-at-a-time: got '%s'", pc->in, mm_buf_cstr(&b));
+	mm_buf_free(&b);
+
+	/* every split point */
+	for (size_t k = 0; k <= len; k++) {
+		cuts[0] = k;
+		mm_buf_init(&b);
+		drive(pc->in, len, cuts, 1, &b);
+		ck_assert_msg(b.len == whole->len && memcmp(b.data, whole->data, b.len) == 0,
+		    "case %s split at %zu: got '%s'", pc->in, k, mm_buf_cstr(&b));
+		mm_buf_free(&b);
+	}
+	free(cuts);
+}
+
+START_TEST(test_commands)
+{
+	struct mm_buf whole;
+	run_case(&pcases[_i], &whole);
+	mm_buf_free(&whole);
+}
+END_TEST
+
+/* The arguments' types and exact bytes, not only their rendering. */
+START_TEST(test_arg_types)
+{
+	static const char in[] = "t1 APPEND \"Sent\" (\\Seen) \"01-Jan-2024 10:00:00 +0000\" {4}\r\nab\0c\r\n";
+	struct imap_parser *p = imap_parser_new(&test_limits);
+	size_t used, n;
+	ck_assert_int_eq(imap_parser_push(p, in, sizeof(in) - 1, &used), IMAP_PARSE_CONTINUE);
+	size_t first = used;
+	ck_assert_uint_eq(imap_parser_literal_size(p), 4);
+	ck_assert_int_eq(imap_parser_push(p, in + first, sizeof(in) - 1 - first, &used),
+	    IMAP_PARSE_DONE);
+	ck_assert_uint_eq(first + used, sizeof(in) - 1);
+	const struct imap_arg *a = imap_parser_args(p, &n);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_int_eq(a[0].type, IMAP_ARG_STRING);
+	ck_assert_str_eq(a[0].str, "Sent");
+	ck_assert_int_eq(a[1].type, IMAP_ARG_LIST);
+	ck_assert_uint_eq(a[1].count, 1);
+	ck_assert_int_eq(a[1].list[0].type, IMAP_ARG_ATOM);
+	ck_assert_str_eq(a[1].list[0].str, "\\Seen");
+	ck_assert_int_eq(a[3].type, IMAP_ARG_LITERAL);
+	ck_assert_uint_eq(a[3].len, 4);
+	ck_assert(memcmp(a[3].str, "ab\0c", 4) == 0);
+
+	const char *s;
+	size_t sl;
+	uint32_t num;
+	ck_assert(imap_arg_astring(&a[0], &s, &sl) && sl == 4);
+	ck_assert(!imap_arg_astring(&a[1], &s, &sl));
+	ck_assert(imap_arg_string(&a[3], &s, &sl) && sl == 4);
+	ck_assert(!imap_arg_atom(&a[0], &s));
+	ck_assert(imap_arg_atom_eq(&a[1].list[0], "\\SEEN"));
+	ck_assert(!imap_arg_number(&a[0], &num));
+	imap_parser_free(&p);
+}
+END_TEST
+
+START_TEST(test_numbers)
+{
+	struct imap_parser *p = imap_parser_new(&test_limits);
+	static const char in[] = "t NUM 0 4294967295 4294967296 12a 18446744073709551615 18446744073709551616\r\n";
+	size_t used, n;
+	ck_assert_int_eq(imap_parser_push(p, in, sizeof(in) - 1, &used), IMAP_PARSE_DONE);
+	const struct imap_arg *a = imap_parser_args(p, &n);
+	uint32_t v;
+	uint64_t v64;
+	ck_assert(imap_arg_number(&a[0], &v) && v == 0);
+	ck_assert(imap_arg_number(&a[1], &v) && v == 4294967295u);
+	ck_assert(!imap_arg_number(&a[2], &v));
+	ck_assert(imap_arg_number64(&a[2], &v64) && v64 == 4294967296ull);
+	ck_assert(!imap_arg_number(&a[3], &v));
+	ck_assert(imap_arg_number64(&a[4], &v64) && v64 == UINT64_MAX);
+	ck_assert(!imap_arg_number64(&a[5], &v64));
+	imap_parser_free(&p);
+}
+END_TEST
+
+/* Limits may be raised after login (APPENDLIMIT). */
+START_TEST(test_set_limits)
+{
+	struct imap_parser *p = imap_parser_new(&test_limits);
+	struct imap_parser_limits big = test_limits;
+	size_t used;
+	ck_assert_int_eq(imap_parser_push(p, "a X {2000}\r\n", 12, &used), IMAP_PARSE_ERROR);
+	ck_assert_int_eq(imap_parser_error(p), IMAP_PERR_LITERAL_TOO_BIG);
+	ck_assert_uint_eq(imap_parser_literal_size(p), 2000);
+	imap_parser_reset(p);
+	big.literal_max = 4096;
+	big.nesting_max = 5;
+	imap_parser_set_limits(p, &big);
+	ck_assert_int_eq(imap_parser_push(p, "a X {2000}\r\n", 12, &used), IMAP_PARSE_CONTINUE);
+	imap_parser_free(&p);
+}
+END_TEST
+
+/* ---- sequence sets ---- */
+
+struct seqcase {
+	const char *s;
+	bool ok;
+	uint32_t star;
+	const char *members;   /* numbers 1..20 in the set, "1,2,..." */
+	uint32_t max;
+};
+
+static const struct seqcase seqcases[] = {
+	{ "1", true, 10, "1", 1 },
+	{ "1:3,5", true, 10, "1,2,3,5", 5 },
+	{ "3:1", true, 10, "1,2,3", 3 },
+	{ "*", true, 10, "10", 10 },
+	{ "8:*", true, 10, "8,9,10", 10 },
+	{ "*:8", true, 10, "8,9,10", 10 },
+	{ "15:*", true, 10, "10,11,12,13,14,15", 15 },   /* UID semantics */
+	{ "1,1,2:2", true, 10, "1,2", 2 },
+	{ "*", true, 0, "", 0 },
+	{ "4294967294", true, 10, "", 4294967294u },
+	{ "", false, 0, "", 0 },
+	{ "0", false, 0, "", 0 },
+	{ "1:0", false, 0, "", 0 },
+	{ "01", false, 0, "", 0 },
+	{ "1,", false, 0, "", 0 },
+	{ ",1", false, 0, "", 0 },
+	{ "1::2", false, 0, "", 0 },
+	{ "1:", false, 0, "", 0 },
+	{ "a", false, 0, "", 0 },
+	{ "1 2", false, 0, "", 0 },
+	{ "4294967295", false, 0, "", 0 },
+	{ "99999999999", false, 0, "", 0 },
+	{ "$", false, 0, "", 0 },
+};
+
+START_TEST(test_seqset)
+{
+	const struct seqcase *sc = &seqcases[_i];
+	struct imap_seqset set = { 0 };
+	ck_assert_msg(imap_seqset_parse(&set, sc->s) == sc->ok, "seqset '%s'", sc->s);
+	if (sc->ok) {
+		struct mm_buf b;
+		mm_buf_init(&b);
+		for (uint32_t n = 1; n <= 20; n++) {
+			if (imap_seqset_contains(&set, n, sc->star))
+				mm_buf_printf(&b, "%s%u", b.len ? "," : "", n);
+		}
+		ck_assert_str_eq(mm_buf_cstr(&b), sc->members);
+		ck_assert_uint_eq(imap_seqset_max(&set, sc->star), sc->max);
+		mm_buf_free(&b);
+	}
+	imap_seqset_free(&set);
+}
+END_TEST
+
+START_TEST(test_seqset_write)
+{
+	static const uint32_t nums[] = { 1, 2, 3, 5, 7, 8, 100 };
+	struct mm_buf b;
+	mm_buf_init(&b);
+	imap_seqset_write_numbers(&b, nums, 7);
+	ck_assert_str_eq(mm_buf_cstr(&b), "1:3,5,7:8,100");
+	b.len = 0;
+	imap_seqset_write_numbers(&b, nums, 0);
+	ck_assert_str_eq(mm_buf_cstr(&b), "");
+	b.len = 0;
+	imap_seqset_write_numbers(&b, nums + 6, 1);
+	ck_assert_str_eq(mm_buf_cstr(&b), "100");
+	mm_buf_free(&b);
+}
+END_TEST
+
+/* ---- modified UTF-7 ---- */
+
+struct u7case {
+	const char *utf7;
+	const char *utf8;
+};
+
+static const struct u7case u7cases[] = {
+	{ "INBOX", "INBOX" },
+	{ "Entw&APw-rfe", "Entw\xc3\xbcrfe" },
+	{ "&-", "&" },
+	{ "Tom &- Jerry", "Tom & Jerry" },
+	/* RFC 3501 5.1.3 example */
+	{ "~peter/mail/&U,BTFw-/&ZeVnLIqe-", "~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e" },
+	{ "&2D3eAA-", "\xf0\x9f\x98\x80" },     /* U+1F600, a surrogate pair */
+	{ "&AOQA9gD8-", "\xc3\xa4\xc3\xb6\xc3\xbc" },
+	{ "", "" },
+};
+
+START_TEST(test_mutf7_roundtrip)
+{
+	const struct u7case *uc = &u7cases[_i];
+	struct mm_buf b;
+	mm_buf_init(&b);
+	ck_assert(imap_mutf7_to_utf8(uc->utf7, strlen(uc->utf7), &b));
+	ck_assert_str_eq(mm_buf_cstr(&b), uc->utf8);
+	b.len = 0;
+	ck_assert(imap_utf8_to_mutf7(uc->utf8, strlen(uc->utf8), &b));
+	ck_assert_str_eq(mm_buf_cstr(&b), uc->utf7);
+	mm_buf_free(&b);
+}
+END_TEST
+
+static const char *const bad_utf7[] = {
+	"&",            /* unterminated */
+	"&U,BTFw",      /* unterminated */
+	"&U,BTFw!-",    /* bad base64 */
+	"&AGE-",        /* 'a' must not be encoded */
+	"&2D0-",        /* lone high surrogate */
+	"&3gA-",        /* lone low surrogate */
+	"&APw-&APw-",   /* two adjacent runs */
+	"&APy-",        /* non-zero padding bits */
+	"&AP-",         /* too few bits for a unit */
+	"a\x7f",        /* control */
+	"a\xc3\xbc",    /* 8-bit */
+	"a\tb",
+};
+
+START_TEST(test_mutf7_bad)
+{
+	struct mm_buf b;
+	mm_buf_init(&b);
+	ck_assert_msg(!imap_mutf7_to_utf8(bad_utf7[_i], strlen(bad_utf7[_i]), &b),
+	    "accepted '%s'", bad_utf7[_i]);
+	mm_buf_free(&b);
+}
+END_TEST
+
+static const char *const bad_utf8[] = {
+	"\xff", "a\xc3", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "a\tb",
+	"\xe0\x80\x80",
+};
+
+START_TEST(test_utf8_bad)
+{
+	struct mm_buf b;
+	mm_buf_init(&b);
+	ck_assert(!imap_utf8_to_mutf7(bad_utf8[_i], strlen(bad_utf8[_i]), &b));
+	mm_buf_free(&b);
+}
+END_TEST
+
+static Suite *
+imap_parser_suite(void)
+{
+	Suite *s = suite_create("imap_parser");
+	TCase *tc;
+
+	tc = tcase_create("commands");
+	tcase_add_loop_test(tc, test_commands, 0, sizeof(pcases) / sizeof(pcases[0]));
+	tcase_add_test(tc, test_arg_types);
+	tcase_add_test(tc, test_numbers);
+	tcase_add_test(tc, test_set_limits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("seqset");
+	tcase_add_loop_test(tc, test_seqset, 0, sizeof(seqcases) / sizeof(seqcases[0]));
+	tcase_add_test(tc, test_seqset_write);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("mutf7");
+	tcase_add_loop_test(tc, test_mutf7_roundtrip, 0, sizeof(u7cases) / sizeof(u7cases[0]));
+	tcase_add_loop_test(tc, test_mutf7_bad, 0, sizeof(bad_utf7) / sizeof(bad_utf7[0]));
+	tcase_add_loop_test(tc, test_utf8_bad, 0, sizeof(bad_utf8) / sizeof(bad_utf8[0]));
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(imap_parser_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
