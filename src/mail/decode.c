@@ -1,0 +1,512 @@
+/* decode.c: bytes to searchable UTF-8. Everything here appends to a
+ * struct mm_buf and never fails: junk is skipped or read as windows-1252,
+ * so the output is always valid UTF-8. The one idea: charset conversion
+ * works on whole runs (all adjacent encoded words of one charset are
+ * joined before conversion, so a character split across words survives). */
+#include "mail/decode.h"
+#include "mail/header.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const uint16_t cp1252_80[32] = {
+	0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
+	0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008d, 0x017d, 0x008f,
+	0x0090, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+	0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
+};
+
+static void
+put_utf8(struct mm_buf *out, uint32_t c)
+{
+	char b[4];
+	if (c < 0x80) {
+		mm_buf_appendc(out, (char)c);
+		return;
+	}
+	if (c < 0x800) {
+		b[0] = (char)(0xc0 | (c >> 6));
+		b[1] = (char)(0x80 | (c & 0x3f));
+		mm_buf_append(out, b, 2);
+	} else if (c < 0x10000) {
+		b[0] = (char)(0xe0 | (c >> 12));
+		b[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+		b[2] = (char)(0x80 | (c & 0x3f));
+		mm_buf_append(out, b, 3);
+	} else {
+		b[0] = (char)(0xf0 | (c >> 18));
+		b[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+		b[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+		b[3] = (char)(0x80 | (c & 0x3f));
+		mm_buf_append(out, b, 4);
+	}
+}
+
+static uint32_t
+cp1252(unsigned char c)
+{
+	return c >= 0x80 && c < 0xa0 ? cp1252_80[c - 0x80] : c;
+}
+
+/* Decode one UTF-8 sequence at s (n bytes left). Returns its length and
+ * the code point, or 0 when the bytes are not valid UTF-8. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n, uint32_t *c_r)
+{
+	uint32_t c;
+	size_t len;
+	if (s[0] < 0x80) {
+		*c_r = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		c = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		c = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		c = s[0] & 0x07;
+	} else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (len == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	*c_r = c;
+	return len;
+}
+
+/* Valid UTF-8 is copied, invalid bytes are read as windows-1252. */
+static void
+utf8_sanitize(const char *in, size_t len, struct mm_buf *out)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0;
+	mm_buf_reserve(out, len);
+	while (i < len) {
+		uint32_t c;
+		size_t n = utf8_seq(s + i, len - i, &c);
+		if (n == 0) {
+			put_utf8(out, cp1252(s[i]));
+			i++;
+		} else {
+			mm_buf_append(out, s + i, n);
+			i += n;
+		}
+	}
+}
+
+enum cs_kind { CS_UTF8, CS_LATIN1, CS_LATIN9, CS_CP1252, CS_OTHER };
+
+static enum cs_kind
+cs_kind(const char *cs)
+{
+	static const struct { const char *name; enum cs_kind k; } t[] = {
+		{ "utf-8", CS_UTF8 }, { "utf8", CS_UTF8 }, { "us-ascii", CS_UTF8 },
+		{ "ascii", CS_UTF8 }, { "iso-8859-1", CS_LATIN1 },
+		{ "iso8859-1", CS_LATIN1 }, { "iso_8859-1", CS_LATIN1 },
+		{ "latin1", CS_LATIN1 }, { "iso-8859-15", CS_LATIN9 },
+		{ "iso8859-15", CS_LATIN9 }, { "latin-9", CS_LATIN9 },
+		{ "windows-1252", CS_CP1252 }, { "cp1252", CS_CP1252 },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (mm_strcaseeq(cs, t[i].name))
+			return t[i].k;
+	return CS_OTHER;
+}
+
+static uint32_t
+latin9(unsigned char c)
+{
+	switch (c) {
+	case 0xa4: return 0x20ac;
+	case 0xa6: return 0x0160;
+	case 0xa8: return 0x0161;
+	case 0xb4: return 0x017d;
+	case 0xb8: return 0x017e;
+	case 0xbc: return 0x0152;
+	case 0xbd: return 0x0153;
+	case 0xbe: return 0x0178;
+	default: return c;
+	}
+}
+
+static bool
+iconv_convert(const char *cs, const char *in, size_t len, struct mm_buf *out)
+{
+	iconv_t cd = iconv_open("UTF-8", cs);
+	if (cd == (iconv_t)-1)
+		return false;
+	char *ip = (char *)in;
+	size_t il = len;
+	struct mm_buf tmp;
+	mm_buf_init(&tmp);
+	while (il > 0) {
+		char obuf[1024], *op = obuf;
+		size_t ol = sizeof(obuf);
+		size_t r = iconv(cd, &ip, &il, &op, &ol);
+		mm_buf_append(&tmp, obuf, (size_t)(op - obuf));
+		if (r == (size_t)-1) {
+			if (errno == E2BIG)
+				continue;
+			/* invalid or incomplete input: U+FFFD and skip a byte */
+			put_utf8(&tmp, 0xfffd);
+			ip++;
+			il--;
+			iconv(cd, NULL, NULL, NULL, NULL);
+		}
+	}
+	iconv_close(cd);
+	/* the converter's output is trusted only after a check */
+	utf8_sanitize(tmp.data, tmp.len, out);
+	mm_buf_free(&tmp);
+	return true;
+}
+
+bool
+mail_charset_known(const char *cs)
+{
+	if (cs_kind(cs) != CS_OTHER)
+		return true;
+	iconv_t cd = iconv_open("UTF-8", cs);
+	if (cd == (iconv_t)-1)
+		return false;
+	iconv_close(cd);
+	return true;
+}
+
+bool
+mail_charset_to_utf8(const char *cs, const char *in, size_t len, struct mm_buf *out)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	switch (cs == NULL ? CS_UTF8 : cs_kind(cs)) {
+	case CS_UTF8:
+		utf8_sanitize(in, len, out);
+		return true;
+	case CS_LATIN1:
+		for (size_t i = 0; i < len; i++)
+			put_utf8(out, s[i]);
+		return true;
+	case CS_LATIN9:
+		for (size_t i = 0; i < len; i++)
+			put_utf8(out, latin9(s[i]));
+		return true;
+	case CS_CP1252:
+		for (size_t i = 0; i < len; i++)
+			put_utf8(out, cp1252(s[i]));
+		return true;
+	case CS_OTHER:
+		break;
+	}
+	if (iconv_convert(cs, in, len, out))
+		return true;
+	utf8_sanitize(in, len, out);
+	return false;
+}
+
+static int
+b64val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z') return c - 'A';
+	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+	if (c >= '0' && c <= '9') return c - '0' + 52;
+	if (c == '+') return 62;
+	if (c == '/') return 63;
+	return -1;
+}
+
+void
+mail_decode_base64(const char *in, size_t len, struct mm_buf *out)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	mm_buf_reserve(out, len / 4 * 3 + 3);
+	for (size_t i = 0; i < len; i++) {
+		int v = b64val((unsigned char)in[i]);
+		if (v < 0)
+			continue;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			mm_buf_appendc(out, (char)((acc >> bits) & 0xff));
+		}
+	}
+}
+
+static int
+hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	return -1;
+}
+
+void
+mail_decode_qp(const char *in, size_t len, bool underscore_is_space, struct mm_buf *out)
+{
+	mm_buf_reserve(out, len);
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+		if (c == '_' && underscore_is_space) {
+			mm_buf_appendc(out, ' ');
+			continue;
+		}
+		if (c != '=') {
+			mm_buf_appendc(out, c);
+			continue;
+		}
+		if (i + 2 < len && hexval((unsigned char)in[i + 1]) >= 0 &&
+		    hexval((unsigned char)in[i + 2]) >= 0) {
+			mm_buf_appendc(out, (char)(hexval((unsigned char)in[i + 1]) * 16 +
+			    hexval((unsigned char)in[i + 2])));
+			i += 2;
+			continue;
+		}
+		/* soft line break: '=' then optional padding then line end */
+		size_t j = i + 1;
+		while (j < len && (in[j] == ' ' || in[j] == '\t'))
+			j++;
+		if (j < len && in[j] == '\r')
+			j++;
+		if (j < len && in[j] == '\n') {
+			i = j;
+			continue;
+		}
+		if (j >= len) {
+			i = len;	/* '=' at the very end */
+			continue;
+		}
+		mm_buf_appendc(out, '=');	/* a stray '=' stays */
+	}
+}
+
+/* Try to read an encoded word at s[0..n). On success returns its length,
+ * sets the charset (copied into cs, at most cslen) and appends the decoded
+ * raw bytes to out. */
+static size_t
+encoded_word(const char *s, size_t n, char *cs, size_t cslen, struct mm_buf *out)
+{
+	size_t i = 2, c0, e, t0;
+	if (n < 8 || s[0] != '=' || s[1] != '?')
+		return 0;
+	c0 = i;
+	while (i < n && s[i] != '?' && s[i] != ' ' && s[i] != '\t')
+		i++;
+	if (i >= n || s[i] != '?' || i == c0 || i - c0 >= cslen)
+		return 0;
+	memcpy(cs, s + c0, i - c0);
+	cs[i - c0] = '\0';
+	char *star = strchr(cs, '*');	/* RFC 2231 language suffix */
+	if (star)
+		*star = '\0';
+	i++;
+	if (i + 1 >= n || s[i + 1] != '?')
+		return 0;
+	e = (unsigned char)s[i] | 0x20;
+	if (e != 'b' && e != 'q')
+		return 0;
+	i += 2;
+	t0 = i;
+	while (i + 1 < n && !(s[i] == '?' && s[i + 1] == '=')) {
+		if (s[i] == ' ' || s[i] == '\t')
+			return 0;
+		i++;
+	}
+	if (i + 1 >= n)
+		return 0;
+	if (e == 'b')
+		mail_decode_base64(s + t0, i - t0, out);
+	else
+		mail_decode_qp(s + t0, i - t0, true, out);
+	return i + 2;
+}
+
+struct hdr_dec {
+	struct mm_buf *out;
+	struct mm_buf pend;	/* decoded bytes of adjacent words, one charset */
+	char pend_cs[64];
+};
+
+static void
+pend_flush(struct hdr_dec *d)
+{
+	if (d->pend.len > 0)
+		mail_charset_to_utf8(d->pend_cs, d->pend.data, d->pend.len, d->out);
+	d->pend.len = 0;
+}
+
+char *
+mail_decode_header(const char *raw, size_t len)
+{
+	struct mm_buf out, word;
+	struct hdr_dec d;
+	char cs[64];
+	size_t i = 0, raw0 = 0;
+	bool last_word = false;	/* an encoded word, then only white space */
+	char *u = mail_header_unfold(raw, len);
+
+	len = strlen(u);
+	mm_buf_init(&out);
+	mm_buf_init(&word);
+	d.out = &out;
+	mm_buf_init(&d.pend);
+	d.pend_cs[0] = '\0';
+	while (i < len) {
+		if (u[i] == '=' && i + 1 < len && u[i + 1] == '?') {
+			word.len = 0;
+			size_t n = encoded_word(u + i, len - i, cs, sizeof(cs), &word);
+			if (n > 0 && mail_charset_known(cs)) {
+				if (!last_word) {
+					pend_flush(&d);
+					utf8_sanitize(u + raw0, i - raw0, &out);
+				} /* else: white space between two words is dropped */
+				if (d.pend.len > 0 && !mm_strcaseeq(cs, d.pend_cs))
+					pend_flush(&d);
+				mm_strlcpy(d.pend_cs, cs, sizeof(d.pend_cs));
+				mm_buf_append(&d.pend, word.data, word.len);
+				i += n;
+				raw0 = i;
+				last_word = true;
+				continue;
+			}
+		}
+		if (u[i] != ' ' && u[i] != '\t')
+			last_word = false;
+		i++;
+	}
+	pend_flush(&d);
+	utf8_sanitize(u + raw0, len - raw0, &out);
+	mm_buf_free(&word);
+	mm_buf_free(&d.pend);
+	free(u);
+	char *r = xstrndup(out.data ? out.data : "", out.len);
+	mm_buf_free(&out);
+	return r;
+}
+
+char *
+mail_decode_param(const char *value, bool extended)
+{
+	struct mm_buf raw, out;
+	const char *q1, *q2;
+	char cs[64] = "utf-8";
+
+	if (!extended)
+		return mail_decode_header(value, strlen(value));
+	mm_buf_init(&raw);
+	mm_buf_init(&out);
+	q1 = strchr(value, '\'');
+	q2 = q1 ? strchr(q1 + 1, '\'') : NULL;
+	if (q1 && q2) {
+		if (q1 > value && (size_t)(q1 - value) < sizeof(cs)) {
+			memcpy(cs, value, (size_t)(q1 - value));
+			cs[q1 - value] = '\0';
+		}
+		value = q2 + 1;
+	}
+	for (const char *p = value; *p; p++) {
+		if (*p == '%' && hexval((unsigned char)p[1]) >= 0 &&
+		    hexval((unsigned char)p[2]) >= 0) {
+			mm_buf_appendc(&raw, (char)(hexval((unsigned char)p[1]) * 16 +
+			    hexval((unsigned char)p[2])));
+			p += 2;
+		} else
+			mm_buf_appendc(&raw, *p);
+	}
+	mail_charset_to_utf8(cs, raw.data ? raw.data : "", raw.len, &out);
+	char *r = xstrndup(out.data ? out.data : "", out.len);
+	mm_buf_free(&raw);
+	mm_buf_free(&out);
+	return r;
+}
+
+static uint32_t
+fold_cp(uint32_t c)
+{
+	if (c < 0x80)
+		return c >= 'A' && c <= 'Z' ? c + 32 : c;
+	if (c >= 0xc0 && c <= 0xde && c != 0xd7)
+		return c + 32;
+	if (c >= 0x100 && c <= 0x17f) {
+		if (c == 0x130)
+			return 'i';
+		if (c == 0x178)
+			return 0xff;
+		if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e))
+			return (c & 1) ? c + 1 : c;
+		if (c == 0x138 || c == 0x149 || c == 0x17f)
+			return c;
+		return (c & 1) ? c : c + 1;
+	}
+	if (c >= 0x391 && c <= 0x3a9 && c != 0x3a2)
+		return c + 32;
+	if (c == 0x3c2)
+		return 0x3c3;
+	if (c >= 0x410 && c <= 0x42f)
+		return c + 32;
+	if (c >= 0x400 && c <= 0x40f)
+		return c + 80;
+	return c;
+}
+
+void
+mail_text_fold(const char *s, size_t len, struct mm_buf *out)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+	mm_buf_reserve(out, len);
+	while (i < len) {
+		uint32_t c;
+		if (u[i] < 0x80) {
+			mm_buf_appendc(out, (char)(u[i] >= 'A' && u[i] <= 'Z' ? u[i] + 32 : u[i]));
+			i++;
+			continue;
+		}
+		size_t n = utf8_seq(u + i, len - i, &c);
+		if (n == 0) {
+			c = cp1252(u[i]);
+			n = 1;
+		}
+		put_utf8(out, fold_cp(c));
+		i += n;
+	}
+}
+
+bool
+mail_text_contains_folded(const char *hay, size_t hlen, const char *fneedle, size_t fnlen)
+{
+	struct mm_buf f;
+	bool r;
+	if (fnlen == 0)
+		return true;
+	mm_buf_init(&f);
+	mail_text_fold(hay, hlen, &f);
+	r = f.len >= fnlen && memmem(f.data, f.len, fneedle, fnlen) != NULL;
+	mm_buf_free(&f);
+	return r;
+}
+
+bool
+mail_text_contains(const char *hay, size_t hlen, const char *needle, size_t nlen)
+{
+	struct mm_buf n;
+	bool r;
+	mm_buf_init(&n);
+	mail_text_fold(needle, nlen, &n);
+	r = mail_text_contains_folded(hay, hlen, n.data ? n.data : "", n.len);
+	mm_buf_free(&n);
+	return r;
+}
