@@ -64,6 +64,8 @@ struct conn {
 	bool handshaking;
 	bool want_drained;
 	bool discarding;     /* swallowing an overlong line up to its LF */
+	bool eof;            /* the client finished sending: serve what is
+	                        buffered (pipelined QUIT), then close */
 
 	unsigned timeout_secs;
 	unsigned defer;
@@ -99,15 +101,27 @@ conn_deliverable(const struct conn *c)
 	    !c->handshaking && c->bev != NULL;
 }
 
+/* Reading stays on while a job runs or the session pauses, so that a
+ * vanished client is noticed; the read watermark bounds what is buffered,
+ * and input is offered to the session only when it is deliverable. */
 static void
 conn_update_read(struct conn *c)
 {
 	if (c->bev == NULL)
 		return;
-	if (conn_deliverable(c) || c->handshaking)
+	if (!c->closed && !c->eof)
 		bufferevent_enable(c->bev, EV_READ);
 	else
 		bufferevent_disable(c->bev, EV_READ);
+}
+
+/* After the session had its turn: a client that sent EOF is closed once
+ * nothing it sent can still be served. */
+static void
+conn_after_input(struct conn *c)
+{
+	if (c->eof && !c->closed && !c->job_running && !c->paused && c->started)
+		conn_close(c);
 }
 
 static void
@@ -160,6 +174,8 @@ conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if ((d & DEFER_INPUT) && conn_deliverable(c) && conn_input_len(c) > 0)
 		c->mod->on_input(c->sess);
+	if (d & DEFER_INPUT)
+		conn_after_input(c);
 }
 
 static void
@@ -276,6 +292,7 @@ conn_readcb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	c->mod->on_input(c->sess);
+	conn_after_input(c);
 }
 
 static void
@@ -329,6 +346,15 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 		log_debug("conn=%llx event=timeout-drop handshake=%d", (unsigned long long)c->id,
 		    c->handshaking);
 		conn_finish(c);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->started &&
+	    !c->handshaking && !c->closed) {
+		log_debug("conn=%llx event=eof buffered=%zu", (unsigned long long)c->id,
+		    conn_input_len(c));
+		c->eof = true;
+		conn_update_read(c);
+		conn_schedule(c, DEFER_INPUT);
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -580,7 +606,7 @@ conn_resume(struct conn *c)
 {
 	c->paused = false;
 	conn_update_read(c);
-	if (conn_deliverable(c))
+	if (conn_deliverable(c) || c->eof)
 		conn_schedule(c, DEFER_INPUT);
 }
 
@@ -619,7 +645,7 @@ conn_job_done(void *arg)
 	free(j);
 	if (!c->closed && !c->job_running) {
 		conn_update_read(c);
-		if (conn_deliverable(c))
+		if (conn_deliverable(c) || c->eof)
 			conn_schedule(c, DEFER_INPUT);
 	}
 	conn_release(c);
