@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs what building and testing minimaild needs on Debian 12 (as root).
+# Safe to run again: apt-get skips what is already there.
+set -e
+PKGS="autoconf automake make gcc pkg-config
+libevent-dev libssl-dev libdb5.3-dev libcrypt-dev zlib1g-dev check libsubunit-dev
+openssl python3 ca-certificates curl swaks isync fetchmail groff-base
+clang libclang-rt-14-dev systemd"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps.sh: missing packages:$missing (run as root)" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing
+fi

@@ -1,0 +1,210 @@
+"""mmtest: start the real minimaild on free loopback ports with a temporary
+data_dir, a test certificate and users, for end-to-end tests driven by real
+clients (smtplib, imaplib, poplib, curl, openssl s_client, ...).
+
+    with mmtest.Server(users={"alice@example.org": "secret"}) as srv:
+        srv.ports["imaps"], srv.ssl_context(), srv.ctl("user", "list")
+
+Environment (set by tests/local.am): MINIMAILD, MINIMAILCTL, TOP_SRCDIR.
+"""
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+LISTENERS = ["smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s"]
+MINIMAILD = os.environ.get("MINIMAILD", "./minimaild")
+MINIMAILCTL = os.environ.get("MINIMAILCTL", "./minimailctl")
+TOP_SRCDIR = os.environ.get("TOP_SRCDIR", ".")
+HOSTNAME = "mail.example.org"
+
+
+def free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1 (bound briefly, then released)."""
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def make_cert(directory, cn=HOSTNAME, days=30, names=None):
+    """A self-signed certificate + key (PEM) for cn; returns (cert, key)."""
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    san = ",".join("DNS:" + n for n in (names or [cn, "localhost"])) + ",IP:127.0.0.1"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", str(days), "-subj", "/CN=" + cn,
+                    "-addext", "subjectAltName=" + san],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
+class Server:
+    """The daemon under test. Use as a context manager."""
+
+    def __init__(self, users=None, extra_conf="", allow_plaintext=False,
+                 listen=None, limits="", tls=True, start=True):
+        self.tmp = tempfile.mkdtemp(prefix="mmtest-")
+        self.data_dir = os.path.join(self.tmp, "data")
+        self.conf_path = os.path.join(self.tmp, "minimaild.conf")
+        self.log_path = os.path.join(self.tmp, "minimaild.log")
+        self.users = {"alice@example.org": "alice-secret", "bob@example.org": "bob-secret"} \
+            if users is None else users
+        ports = free_ports(len(LISTENERS))
+        self.ports = dict(zip(LISTENERS, ports))
+        if listen:
+            self.ports.update(listen)
+        self.cert = self.key = None
+        if tls:
+            self.cert, self.key = make_cert(self.tmp)
+        self.extra_conf = extra_conf
+        self.allow_plaintext = allow_plaintext
+        self.limits = limits
+        self.proc = None
+        self.logf = None
+        self.write_conf()
+        if self.users:
+            for u, p in self.users.items():
+                self.ctl("user", "add", u, input=p + "\n", check=True)
+        if start:
+            self.start()
+
+    # ---- config ----
+    def conf_text(self):
+        lines = [
+            "hostname = " + HOSTNAME,
+            "domains = example.org example.net",
+            "data_dir = " + self.data_dir,
+            "log_level = debug",
+        ]
+        if os.getuid() == 0:
+            lines.append("run_as = root")
+        lines.append(self.extra_conf)
+        lines.append("[listen]")
+        for name in LISTENERS:
+            p = self.ports[name]
+            lines.append("%s = %s" % (name, p if isinstance(p, str) else "127.0.0.1:%d" % p))
+        if self.cert:
+            lines += ["[tls]", "cert = " + self.cert, "key = " + self.key]
+        lines += ["[auth]", "allow_plaintext_auth = " + ("yes" if self.allow_plaintext else "no")]
+        if self.limits:
+            lines += ["[limits]", self.limits]
+        return "\n".join(lines) + "\n"
+
+    def write_conf(self, text=None):
+        with open(self.conf_path, "w") as f:
+            f.write(text if text is not None else self.conf_text())
+
+    # ---- process ----
+    def start(self, wait=True):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([MINIMAILD, "-f", "-c", self.conf_path],
+                                     stdout=self.logf, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=20):
+        """Until every enabled listener accepts connections."""
+        deadline = time.time() + timeout
+        for name in LISTENERS:
+            p = self.ports[name]
+            if isinstance(p, str):
+                continue
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("minimaild exited %s:\n%s" % (self.proc.returncode, self.log()))
+                try:
+                    socket.create_connection(("127.0.0.1", p), timeout=1).close()
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise RuntimeError("listener %s:%d not up:\n%s" % (name, p, self.log()))
+                    time.sleep(0.05)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def reload(self):
+        self.signal(signal.SIGHUP)
+
+    def stop(self, timeout=10):
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def ctl(self, *args, input=None, check=False):
+        """Run minimailctl -c CONF ARGS; returns CompletedProcess (text)."""
+        r = subprocess.run([MINIMAILCTL, "-c", self.conf_path] + list(args), input=input,
+                           capture_output=True, text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise RuntimeError("minimailctl %s failed: %s" % (" ".join(args), r.stderr))
+        return r
+
+    # ---- clients ----
+    def ssl_context(self):
+        """A client context that trusts the test certificate."""
+        ctx = ssl.create_default_context(cafile=self.cert)
+        ctx.check_hostname = False
+        return ctx
+
+    def connect(self, name, timeout=10):
+        return socket.create_connection(("127.0.0.1", self.ports[name]), timeout=timeout)
+
+    def close(self):
+        try:
+            self.stop()
+        finally:
+            if self.logf:
+                self.logf.close()
+            if os.environ.get("MMTEST_KEEP"):
+                sys.stderr.write("kept %s\n" % self.tmp)
+            else:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            sys.stderr.write("---- minimaild log ----\n%s\n" % self.log()[-8000:])
+        self.close()
+
+
+def main():
+    """unittest.main that exits non-zero on failure (for automake TESTS)."""
+    unittest.main(verbosity=2)
