@@ -497,6 +497,10 @@ static const struct bad_case bad[] = {
 	  { F ":3: imap: too many addresses (at most 32)", NULL } },
 	{ D "[listen]\nimap = 25\n", 0,
 	  { F ":3: imap: 25 conflicts with smtp 25 (default)", NULL } },
+	/* a listener with a bad value is off: no second error about its
+	 * default port */
+	{ D "[listen]\nsmtp = 99999\nimap = 25\n", 0,
+	  { F ":3: smtp: bad port '99999' (expected 1 to 65535)", NULL } },
 	{ D "[listen]\nimaps = 2525\nsmtp = 2525\n", 0,
 	  { F ":4: smtp: 2525 conflicts with imaps 2525 on line 3", NULL } },
 	{ D "[listen]\nsmtp = 127.0.0.1:2525\nimap = 0.0.0.0:2525\n"

@@ -630,6 +630,10 @@ set_listen(struct parser *p, const struct key *k, const char *v)
 
 	if (!config_parse_listen(v, &l, err, sizeof(err))) {
 		perr(p, p->line, "%s: %s", k->name, err);
+		/* off, so that the default port causes no second error */
+		free(p->cfg->listen[k->arg].addrs);
+		p->cfg->listen[k->arg].addrs = NULL;
+		p->cfg->listen[k->arg].naddrs = 0;
 		return;
 	}
 	free(p->cfg->listen[k->arg].addrs);

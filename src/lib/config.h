@@ -69,7 +69,11 @@ struct config {
 /* Names as written in [listen], indexed by enum listener_id. */
 extern const char *const config_listener_names[LSN_COUNT];
 
-/* A list of "FILE:LINE: message" strings (and "FILE: warning: ..." lines). */
+/* Errors are "FILE:LINE: message", in line order; a problem of the whole
+ * file (unreadable, too large) is "FILE: message". Warnings are
+ * "FILE:LINE: warning: message" or "FILE: warning: message". A missing
+ * 'domains' is reported on line 1; a conflict between two keys on the line
+ * of the later one. */
 struct config_errors {
 	struct mm_strlist errors;
 	struct mm_strlist warnings;
