@@ -24,10 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/base64.h"
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/sasl.h"
 #include "lib/util.h"
 #include "net/conn.h"
 #include "net/proto.h"
@@ -313,86 +313,67 @@ sasl_fail(struct pop3_session *s, const char *why)
 	reply(s, "-ERR %s", why);
 }
 
-/* RFC 4616: [authzid] NUL authcid NUL passwd, in dec (declen bytes, with
- * room for one more). We log in only as ourselves: authzid must be empty
- * or the same as authcid. */
-static bool
-plain_split(char *dec, size_t declen, const char **authcid_r, const char **passwd_r)
+/* A SASL decoding error, as the client hears it. */
+static const char *
+sasl_error(enum sasl_result r)
 {
-	char *nul1 = memchr(dec, '\0', declen);
-	if (nul1 == NULL)
-		return false;
-	char *authcid = nul1 + 1;
-	char *nul2 = memchr(authcid, '\0', declen - (size_t)(authcid - dec));
-	if (nul2 == NULL)
-		return false;
-	char *passwd = nul2 + 1;
-	size_t plen = declen - (size_t)(passwd - dec);
-	if (memchr(passwd, '\0', plen) != NULL)
-		return false;
-	passwd[plen] = '\0';
-	if (nul2 == authcid || nul2 - authcid > ADDRESS_MAX_BYTES || plen == 0)
-		return false;
-	if (nul1 != dec && !mm_strcaseeq(dec, authcid))
-		return false;
-	*authcid_r = authcid;
-	*passwd_r = passwd;
-	return true;
+	switch (r) {
+	case SASL_BAD_BASE64:
+		return "Invalid base64 data";
+	case SASL_TOO_LONG:
+		return "[AUTH] Response too long";
+	case SASL_AUTHZID_MISMATCH:
+		return "[AUTH] Authorization identity must be empty or the user";
+	default:
+		return "[AUTH] Invalid response";
+	}
 }
 
 /* One client response (base64, "=" for empty) to the current step. */
 static void
 sasl_step(struct pop3_session *s, const char *b64, size_t len)
 {
-	char dec[POP3_SASL_LINE_MAX_BYTES];
-	size_t declen;
+	char pass[POP3_SASL_LINE_MAX_BYTES];
+	char user[ADDRESS_MAX_BYTES + 1];
+	enum sasl_result r;
 
-	if (len == 1 && b64[0] == '*') {
+	if (sasl_is_cancel(b64, len)) {
 		sasl_fail(s, "Authentication cancelled");
 		return;
 	}
-	if (len == 1 && b64[0] == '=') {
-		declen = 0;
-	} else if (base64_decode(b64, len, dec, sizeof(dec) - 1, &declen) != BASE64_OK) {
-		sasl_fail(s, "Invalid base64 data");
-		return;
-	}
 	switch (s->sasl) {
-	case SASL_PLAIN: {
-		const char *authcid, *passwd;
-		if (!plain_split(dec, declen, &authcid, &passwd)) {
-			explicit_bzero(dec, sizeof(dec));
-			sasl_fail(s, "[AUTH] Invalid PLAIN response");
+	case SASL_PLAIN:
+		r = sasl_plain_decode(b64, len, NULL, 0, user, sizeof(user),
+		    pass, sizeof(pass));
+		if (r != SASL_OK) {
+			sasl_fail(s, sasl_error(r));
 			return;
 		}
 		pop3_enter_state(s, POP3_STATE_AUTHORIZATION);
-		start_auth(s, authcid, passwd);
+		start_auth(s, user, pass);
 		break;
-	}
 	case SASL_LOGIN_USER:
-		if (declen == 0 || declen > ADDRESS_MAX_BYTES || memchr(dec, '\0', declen)) {
-			sasl_fail(s, "[AUTH] Invalid user name");
+		r = sasl_login_username(b64, len, s->sasl_user, sizeof(s->sasl_user));
+		if (r != SASL_OK) {
+			sasl_fail(s, sasl_error(r));
 			return;
 		}
-		memcpy(s->sasl_user, dec, declen);
-		s->sasl_user[declen] = '\0';
 		s->sasl = SASL_LOGIN_PASS;
 		pop3_enter_state(s, POP3_STATE_SASL);
-		reply(s, "+ UGFzc3dvcmQ6");          /* "Password:" */
+		reply(s, "+ " SASL_LOGIN_PASSWORD_PROMPT);
 		break;
 	case SASL_LOGIN_PASS:
-		if (memchr(dec, '\0', declen)) {
-			explicit_bzero(dec, sizeof(dec));
-			sasl_fail(s, "[AUTH] Invalid password");
+		r = sasl_login_password(b64, len, pass, sizeof(pass));
+		if (r != SASL_OK) {
+			sasl_fail(s, sasl_error(r));
 			return;
 		}
-		dec[declen] = '\0';
 		pop3_enter_state(s, POP3_STATE_AUTHORIZATION);
-		start_auth(s, s->sasl_user, dec);
+		start_auth(s, s->sasl_user, pass);
 		explicit_bzero(s->sasl_user, sizeof(s->sasl_user));
 		break;
 	}
-	explicit_bzero(dec, sizeof(dec));
+	explicit_bzero(pass, sizeof(pass));
 }
 
 static void
@@ -403,11 +384,14 @@ cmd_auth(struct pop3_session *s, struct pop3_cmd *cmd)
 		conn_puts(s->c, "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
 		return;
 	}
-	if (strcmp(cmd->arg, "PLAIN") == 0) {
+	switch (sasl_mech_parse(cmd->arg)) {
+	case SASL_MECH_PLAIN:
 		s->sasl = SASL_PLAIN;
-	} else if (strcmp(cmd->arg, "LOGIN") == 0) {
+		break;
+	case SASL_MECH_LOGIN:
 		s->sasl = SASL_LOGIN_USER;
-	} else {
+		break;
+	default:
 		reply(s, "-ERR Unsupported authentication mechanism");
 		return;
 	}
@@ -419,7 +403,7 @@ cmd_auth(struct pop3_session *s, struct pop3_cmd *cmd)
 	if (s->sasl == SASL_PLAIN)
 		reply(s, "+ ");
 	else
-		reply(s, "+ VXNlcm5hbWU6");          /* "Username:" */
+		reply(s, "+ " SASL_LOGIN_USERNAME_PROMPT);
 }
 
 /* ---- RETR / TOP streaming ---- */
