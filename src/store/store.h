@@ -43,6 +43,11 @@ const char *store_strerror(int err);
 
 #define STORE_OPEN_RECOVER  0x1   /* run recovery (daemon start) */
 #define STORE_OPEN_CREATE   0x2   /* create data_dir and databases if missing */
+/* Commit with the log flush inside DB_TXN->commit (locks held across the
+ * fsync). Only for the benchmark's comparison: the default commits with
+ * DB_TXN_NOSYNC and then waits for DB_ENV->log_flush, which is as durable
+ * and lets concurrent commits share one fsync (see store-bdb.c). */
+#define STORE_OPEN_SYNC_COMMIT 0x4
 
 /* Opens (and with STORE_OPEN_CREATE creates) the environment. On failure
  * returns an error and writes a one-line reason into err. */
@@ -81,6 +86,8 @@ int store_user_get(struct store *st, const char *address, struct store_user *u_r
 typedef int store_user_cb(void *arg, const struct store_user *u);
 int store_user_list(struct store *st, store_user_cb *cb, void *arg);
 
+#define STORE_PASSWORD_MAX_BYTES 1024
+
 /* Checks address/password with crypt_r (slow on purpose: worker thread).
  * STORE_OK, STORE_NOTFOUND (no such user: still costs one hash) or
  * STORE_DENIED (wrong password). */
@@ -92,6 +99,7 @@ int store_hash_password(const char *password, char *hash_r, size_t hashlen);
 
 /* alias is "name@domain" or "@domain" (catch-all). Targets are addresses
  * (local users or other aliases, resolved at delivery, depth-bounded). */
+#define STORE_ALIAS_TARGETS_MAX 64
 int store_alias_add(struct store *st, const char *alias,
     const char *const *targets, size_t ntargets);
 int store_alias_del(struct store *st, const char *alias);
@@ -251,6 +259,10 @@ int store_body_get(struct store *st, uint64_t body_id, char **data_r, size_t *le
 /* The cache blob stored at delivery (malloc'd, caller frees), or
  * STORE_NOTFOUND when none was stored. */
 int store_body_cache(struct store *st, uint64_t body_id, char **data_r, size_t *len_r);
+
+/* The body's reference count (STORE_NOTFOUND once it is freed). For
+ * tests and consistency checks. */
+int store_body_refs(struct store *st, uint64_t body_id, uint32_t *refs_r);
 
 /* Bytes and messages the user stores, across all mailboxes. */
 int store_quota_usage(struct store *st, const char *user, uint64_t *bytes_r,

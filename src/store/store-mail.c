@@ -1,0 +1,1351 @@
+/* store-mail.c: mailboxes and messages: create/delete/rename, delivery,
+ * the index in UID order, flags, copy, move and expunge.
+ *
+ * The one idea: a mailbox is a record in mailboxes.db keyed by
+ * (user, name) that holds its permanent id, and everything that changes on
+ * every delivery (uidnext, modseq, message/unseen/byte counts) lives in a
+ * queue record numbered by that id (record locks, not page locks, so
+ * deliveries to different mailboxes never wait for each other there).
+ * Messages are keyed (id BE32, uid BE32), so a cursor walks a mailbox in
+ * UID order and a rename only rewrites mailboxes.db. Per-user quota usage is
+ * a queue record too, numbered by the user's own number. */
+#include "store/store-int.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SDB_BULK_BYTES (256 * 1024)
+
+/* ---- names and records ---- */
+
+/* Validates a mailbox name and writes the canonical form ("INBOX" prefix
+ * upper-cased). */
+static int
+mbox_name_norm(const char *in, char out[STORE_MBOX_NAME_MAX])
+{
+	size_t n = strnlen(in, STORE_MBOX_NAME_MAX);
+	int depth = 0;
+
+	if (n == 0 || n >= STORE_MBOX_NAME_MAX || in[0] == '/' || in[n - 1] == '/')
+		return STORE_INVALID;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c < 0x20 || c == 0x7f || c == '*' || c == '%')
+			return STORE_INVALID;
+		if (c == '/') {
+			if (in[i + 1] == '/')
+				return STORE_INVALID;
+			depth++;
+		}
+	}
+	if (depth >= SDB_MBOX_DEPTH_MAX)
+		return STORE_LIMIT;
+	memcpy(out, in, n + 1);
+	if (mm_strncaseeq(out, "INBOX", 5) && (out[5] == '\0' || out[5] == '/'))
+		memcpy(out, "INBOX", 5);
+	return STORE_OK;
+}
+
+size_t
+sdb_mbox_key(const char *user, const char *name, unsigned char *key)
+{
+	size_t ul = strlen(user), nl = strlen(name);
+	memcpy(key, user, ul + 1);
+	memcpy(key + ul + 1, name, nl);
+	return ul + 1 + nl;
+}
+
+static int
+mbox_load(struct sdb_tx *tx, const char *user, const char *name,
+    struct sdb_mbox *mb, bool rmw)
+{
+	unsigned char key[SDB_KEY_MAX];
+	size_t klen = sdb_mbox_key(user, name, key), len;
+	void *data;
+	int r;
+
+	r = sdb_get_alloc(tx->st->mailboxes, tx->txn, key, klen, &data, &len,
+	    rmw ? DB_RMW : 0);
+	if (r != STORE_OK)
+		return r;
+	if (len < sizeof(mb->rec)) {
+		free(data);
+		return STORE_CORRUPT;
+	}
+	memcpy(&mb->rec, data, sizeof(mb->rec));
+	const char *p = (const char *)data + sizeof(mb->rec);
+	const char *end = (const char *)data + len;
+	if (mb->rec.nkeywords > STORE_KEYWORDS_MAX)
+		r = STORE_CORRUPT;
+	for (uint32_t i = 0; r == STORE_OK && i < mb->rec.nkeywords; i++) {
+		const char *z = memchr(p, '\0', (size_t)(end - p));
+		if (z == NULL || (size_t)(z - p) > STORE_KEYWORD_MAX_BYTES) {
+			r = STORE_CORRUPT;
+			break;
+		}
+		memcpy(mb->kw[i], p, (size_t)(z - p) + 1);
+		p = z + 1;
+	}
+	free(data);
+	return r;
+}
+
+static int
+mbox_save(struct sdb_tx *tx, const char *user, const char *name,
+    const struct sdb_mbox *mb)
+{
+	unsigned char key[SDB_KEY_MAX];
+	size_t klen = sdb_mbox_key(user, name, key);
+	struct mm_buf b;
+	int r;
+
+	mm_buf_init(&b);
+	mm_buf_append(&b, &mb->rec, sizeof(mb->rec));
+	for (uint32_t i = 0; i < mb->rec.nkeywords; i++)
+		mm_buf_append(&b, mb->kw[i], strlen(mb->kw[i]) + 1);
+	r = sdb_put(tx->st->mailboxes, tx->txn, key, klen, b.data, b.len);
+	mm_buf_free(&b);
+	return r;
+}
+
+static bool
+keyword_ok(const char *k)
+{
+	size_t n = strnlen(k, STORE_KEYWORD_MAX_BYTES + 1);
+	if (n == 0 || n > STORE_KEYWORD_MAX_BYTES || k[0] == '\\')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)k[i];
+		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c) != NULL)
+			return false;
+	}
+	return true;
+}
+
+/* Keyword names -> bits of mb's table; add: missing names are added
+ * (*dirty set), else ignored. */
+static int
+keywords_bits(struct sdb_mbox *mb, const char *const *kw, size_t nkw, bool add,
+    uint64_t *bits_r, bool *dirty)
+{
+	*bits_r = 0;
+	for (size_t i = 0; i < nkw; i++) {
+		uint32_t j;
+		for (j = 0; j < mb->rec.nkeywords; j++)
+			if (mm_strcaseeq(mb->kw[j], kw[i]))
+				break;
+		if (j == mb->rec.nkeywords) {
+			if (!add)
+				continue;
+			if (j >= STORE_KEYWORDS_MAX)
+				return STORE_LIMIT;
+			mm_strlcpy(mb->kw[j], kw[i], sizeof(mb->kw[j]));
+			mb->rec.nkeywords++;
+			*dirty = true;
+		}
+		*bits_r |= (uint64_t)1 << j;
+	}
+	return STORE_OK;
+}
+
+static int
+keywords_check(const char *const *kw, size_t nkw)
+{
+	if (nkw > STORE_KEYWORDS_MAX)
+		return STORE_LIMIT;
+	for (size_t i = 0; i < nkw; i++)
+		if (!keyword_ok(kw[i]))
+			return STORE_INVALID;
+	return STORE_OK;
+}
+
+static void
+msg_key(unsigned char key[8], uint32_t id, uint32_t uid)
+{
+	sdb_be32(key, id);
+	sdb_be32(key + 4, uid);
+}
+
+static void
+count_add(struct sdb_counters *c, const struct sdb_msg *m, int sign)
+{
+	if (sign > 0) {
+		c->messages++;
+		c->bytes += m->size;
+		c->unseen += !(m->flags & MSG_SEEN);
+		c->recent += (m->flags & MSG_RECENT) != 0;
+	} else {
+		c->messages--;
+		c->bytes -= m->size;
+		c->unseen -= !(m->flags & MSG_SEEN);
+		c->recent -= (m->flags & MSG_RECENT) != 0;
+	}
+}
+
+static int
+msg_append(struct sdb_tx *tx, uint32_t id, struct sdb_counters *c,
+    struct sdb_msg *m, uint32_t uid, uint32_t *uid_r)
+{
+	unsigned char key[8];
+	if (uid == 0) {
+		if (c->uidnext == 0 || c->uidnext == UINT32_MAX)
+			return STORE_LIMIT;
+		uid = c->uidnext++;
+	}
+	m->modseq = ++c->highestmodseq;
+	msg_key(key, id, uid);
+	count_add(c, m, 1);
+	*uid_r = uid;
+	return sdb_put(tx->st->msgs, tx->txn, key, 8, m, sizeof(*m));
+}
+
+static int
+msg_get(struct sdb_tx *tx, uint32_t id, uint32_t uid, struct sdb_msg *m, bool rmw)
+{
+	unsigned char key[8];
+	msg_key(key, id, uid);
+	return sdb_get(tx->st->msgs, tx->txn, key, 8, m, sizeof(*m), rmw ? DB_RMW : 0);
+}
+
+static int
+msg_remove(struct sdb_tx *tx, uint32_t id, struct sdb_counters *c,
+    uint32_t uid, const struct sdb_msg *m)
+{
+	unsigned char key[8];
+	msg_key(key, id, uid);
+	count_add(c, m, -1);
+	c->highestmodseq++;
+	return sdb_del(tx->st->msgs, tx->txn, key, 8);
+}
+
+static int
+usage_add(struct sdb_tx *tx, const struct sdb_user *u, int64_t bytes, int64_t msgs)
+{
+	struct sdb_counters c;
+	int r = sdb_counters_get(tx, u->no, &c, true);
+	if (r != STORE_OK)
+		return r;
+	c.bytes += (uint64_t)bytes;
+	c.messages += (uint64_t)msgs;
+	return sdb_counters_put(tx, u->no, &c);
+}
+
+static bool
+over_quota(const struct sdb_user *u, const struct sdb_counters *usage,
+    uint64_t bytes, uint64_t msgs)
+{
+	return (u->quota_bytes != 0 && usage->bytes + bytes > u->quota_bytes) ||
+	    (u->quota_messages != 0 && usage->messages + msgs > u->quota_messages);
+}
+
+static void
+mbox_fill(struct store_mailbox *out, const char *name,
+    const struct sdb_mbox_rec *rec, const struct sdb_counters *c)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = rec->id;
+	mm_strlcpy(out->name, name, sizeof(out->name));
+	out->attrs = rec->attrs;
+	out->subscribed = rec->subscribed != 0;
+	out->uidvalidity = rec->uidvalidity;
+	out->uidnext = c->uidnext;
+	out->highestmodseq = c->highestmodseq;
+	out->messages = (uint32_t)c->messages;
+	out->unseen = c->unseen;
+	out->recent = c->recent;
+	out->bytes = c->bytes;
+}
+
+/* Common arguments: the normalised user and mailbox names. */
+struct mb_arg {
+	char user[ADDRESS_MAX_BYTES + 1];
+	char name[STORE_MBOX_NAME_MAX];
+	char name2[STORE_MBOX_NAME_MAX];
+	unsigned attrs;
+	bool flag;
+	struct store_mailbox mb;
+	/* list */
+	struct store_mailbox *list;
+	size_t nlist, caplist;
+};
+
+static int
+mb_arg_init(struct mb_arg *a, const char *user, const char *name)
+{
+	memset(a, 0, sizeof(*a));
+	if (!sdb_address_norm(user, a->user))
+		return STORE_INVALID;
+	if (name != NULL)
+		return mbox_name_norm(name, a->name);
+	return STORE_OK;
+}
+
+static int
+user_exists(struct sdb_tx *tx, const char *user, struct sdb_user *u, bool rmw)
+{
+	return sdb_user_load(tx, user, u, rmw);
+}
+
+/* ---- mailboxes ---- */
+
+int
+sdb_mailbox_create_tx(struct sdb_tx *tx, const char *user, const char *name,
+    unsigned attrs, bool subscribed, bool parents)
+{
+	struct sdb_mbox mb;
+	struct sdb_counters c = { .uidnext = 1, .highestmodseq = 1 };
+	uint64_t id, uidv;
+	int r;
+
+	if (parents) {
+		char parent[STORE_MBOX_NAME_MAX];
+		for (const char *s = strchr(name, '/'); s != NULL; s = strchr(s + 1, '/')) {
+			memcpy(parent, name, (size_t)(s - name));
+			parent[s - name] = '\0';
+			r = mbox_load(tx, user, parent, &mb, false);
+			if (r == STORE_NOTFOUND)
+				r = sdb_mailbox_create_tx(tx, user, parent, 0, false, false);
+			if (r != STORE_OK)
+				return r;
+		}
+	}
+	r = mbox_load(tx, user, name, &mb, true);
+	if (r == STORE_OK) {
+		if (!(mb.rec.attrs & MBOX_ATTR_NOSELECT))
+			return STORE_EXISTS;
+		mb.rec.attrs &= ~MBOX_ATTR_NOSELECT;
+		return mbox_save(tx, user, name, &mb);
+	}
+	if (r != STORE_NOTFOUND)
+		return r;
+	if ((r = sdb_seq_next(tx->st->seq_recno, &id)) != STORE_OK ||
+	    (r = sdb_seq_next(tx->st->seq_uidvalidity, &uidv)) != STORE_OK)
+		return r;
+	memset(&mb.rec, 0, sizeof(mb.rec));
+	mb.rec.id = (uint32_t)id;
+	mb.rec.attrs = attrs & ~MBOX_ATTR_NOSELECT;
+	mb.rec.subscribed = subscribed;
+	mb.rec.uidvalidity = (uint32_t)uidv;
+	if ((r = mbox_save(tx, user, name, &mb)) != STORE_OK)
+		return r;
+	return sdb_counters_put(tx, mb.rec.id, &c);
+}
+
+/* Removes every message of mailbox id (bodies released, usage reduced);
+ * remove: also its counters, else they are reset keeping uidnext. */
+int
+sdb_mailbox_purge_tx(struct sdb_tx *tx, const char *user, struct sdb_user *u,
+    uint32_t id, bool remove)
+{
+	struct store *st = tx->st;
+	unsigned char key[8];
+	struct sdb_msg m;
+	struct sdb_counters c;
+	int64_t bytes = 0, msgs = 0;
+	DBC *cur;
+	int r, e;
+
+	if ((r = sdb_map(st->msgs->cursor(st->msgs, tx->txn, &cur, 0))) != STORE_OK)
+		return r;
+	msg_key(key, id, 0);
+	DBT k = { .data = key, .size = 8, .ulen = 8, .flags = DB_DBT_USERMEM };
+	DBT d = { .data = &m, .ulen = sizeof(m), .flags = DB_DBT_USERMEM };
+	for (int f = DB_SET_RANGE; ; f = DB_NEXT) {
+		e = cur->get(cur, &k, &d, f | DB_RMW);
+		if (e != 0 || k.size != 8 || sdb_get_be32(key) != id)
+			break;
+		if (d.size != sizeof(m)) {
+			e = DB_VERIFY_BAD;
+			break;
+		}
+		if ((e = cur->del(cur, 0)) != 0)
+			break;
+		if ((r = sdb_body_ref(tx, m.body_id, -1)) != STORE_OK)
+			break;
+		bytes += (int64_t)m.size;
+		msgs++;
+	}
+	(void)cur->close(cur);
+	if (r != STORE_OK)
+		return r;
+	if (e != 0 && e != DB_NOTFOUND)
+		return sdb_map(e);
+	if (msgs > 0 && (r = usage_add(tx, u, -bytes, -msgs)) != STORE_OK)
+		return r;
+	if (remove)
+		return sdb_counters_del(tx, id);
+	if ((r = sdb_counters_get(tx, id, &c, true)) != STORE_OK)
+		return r;
+	c.messages = c.bytes = 0;
+	c.unseen = c.recent = 0;
+	c.highestmodseq++;
+	return sdb_counters_put(tx, id, &c);
+}
+
+static int
+mbox_list_tx(struct sdb_tx *tx, void *varg)
+{
+	struct mb_arg *a = varg;
+	struct store *st = tx->st;
+	unsigned char prefix[SDB_KEY_MAX];
+	size_t plen = strlen(a->user) + 1;
+	struct sdb_user u;
+	DBC *cur;
+	int r, e;
+
+	a->nlist = 0;
+	if ((r = user_exists(tx, a->user, &u, false)) != STORE_OK)
+		return r;
+	memcpy(prefix, a->user, plen);
+	if ((r = sdb_map(st->mailboxes->cursor(st->mailboxes, tx->txn, &cur, 0))) != STORE_OK)
+		return r;
+	struct sdb_mbox_rec rec;
+	DBT k = { .data = prefix, .size = (u_int32_t)plen, .ulen = sizeof(prefix) - 1,
+	    .flags = DB_DBT_USERMEM };
+	DBT d = { .data = &rec, .ulen = sizeof(rec), .dlen = sizeof(rec),
+	    .flags = DB_DBT_USERMEM | DB_DBT_PARTIAL };
+	for (int f = DB_SET_RANGE; ; f = DB_NEXT) {
+		struct sdb_counters c;
+		e = cur->get(cur, &k, &d, f);
+		if (e != 0)
+			break;
+		if (k.size <= plen || memcmp(prefix, a->user, plen) != 0)
+			break;
+		prefix[k.size] = '\0';
+		if ((r = sdb_counters_get(tx, rec.id, &c, false)) != STORE_OK)
+			break;
+		if (a->nlist == a->caplist) {
+			a->caplist = a->caplist ? a->caplist * 2 : 16;
+			a->list = xrealloc(a->list, a->caplist * sizeof(*a->list));
+		}
+		mbox_fill(&a->list[a->nlist++], (char *)prefix + plen, &rec, &c);
+	}
+	(void)cur->close(cur);
+	if (r == STORE_OK && e != 0 && e != DB_NOTFOUND)
+		r = sdb_map(e);
+	return r;
+}
+
+int
+store_mailbox_list(struct store *st, const char *user, store_mailbox_cb *cb, void *arg)
+{
+	struct mb_arg *a = xmalloc(sizeof(*a));
+	int r = mb_arg_init(a, user, NULL);
+	if (r == STORE_OK)
+		r = sdb_run(st, false, mbox_list_tx, a);
+	for (size_t i = 0; r == STORE_OK && i < a->nlist; i++)
+		r = cb(arg, &a->list[i]);
+	free(a->list);
+	free(a);
+	return r;
+}
+
+static int
+mbox_get_tx(struct sdb_tx *tx, void *varg)
+{
+	struct mb_arg *a = varg;
+	struct sdb_mbox mb;
+	struct sdb_counters c;
+	int r = mbox_load(tx, a->user, a->name, &mb, false);
+	if (r == STORE_OK)
+		r = sdb_counters_get(tx, mb.rec.id, &c, false);
+	if (r == STORE_OK)
+		mbox_fill(&a->mb, a->name, &mb.rec, &c);
+	return r;
+}
+
+int
+store_mailbox_get(struct store *st, const char *user, const char *name,
+    struct store_mailbox *mb_r)
+{
+	struct mb_arg *a = xmalloc(sizeof(*a));
+	int r = mb_arg_init(a, user, name);
+	if (r == STORE_OK)
+		r = sdb_run(st, false, mbox_get_tx, a);
+	if (r == STORE_OK)
+		*mb_r = a->mb;
+	else
+		memset(mb_r, 0, sizeof(*mb_r));
+	free(a);
+	return r;
+}
+
+static int
+mbox_create_tx(struct sdb_tx *tx, void *varg)
+{
+	struct mb_arg *a = varg;
+	struct sdb_user u;
+	int r = user_exists(tx, a->user, &u, false);
+	if (r == STORE_OK)
+		r = sdb_mailbox_create_tx(tx, a->user, a->name, a->attrs, false, true);
+	return r;
+}
+
+int
+store_mailbox_create(struct store *st, const char *user, const char *name,
+    unsigned attrs)
+{
+	struct mb_arg *a = xmalloc(sizeof(*a));
+	int r = mb_arg_init(a, user, name);
+	a->attrs = attrs;
+	if (r == STORE_OK)
+		r = sdb_run(st, true, mbox_create_tx, a);
+	free(a);
+	return r;
+}
+
+/* Is there any mailbox below name? */
+static int
+has_children(struct sdb_tx *tx, const char *user, const char *name, bool *yes)
+{
+	unsigned char key[SDB_KEY_MAX + 1];
+	size_t klen = sdb_mbox_key(user, name, key);
+	DBC *cur;
+	int e, r;
+
+	key[klen++] = '/';
+	*yes = false;
+	if ((r = sdb_map(tx->st->mailboxes->cursor(tx->st->mailboxes, tx->txn, &cur, 0))) != STORE_OK)
+		return r;
+	unsigned char found[SDB_KEY_MAX + 1];
+	memcpy(found, key, klen);
+	DBT k = { .data = found, .size = (u_int32_t)klen, .ulen = sizeof(found),
+	    .flags = DB_DBT_USERMEM };
+	DBT d = { .flags = DB_DBT_USERMEM | DB_DBT_PARTIAL };
+	e = cur->get(cur, &k, &d, DB_SET_RANGE);
+	if (e == 0)
+		*yes = k.size > klen && memcmp(found, key, klen) == 0;
+	(void)cur->close(cur);
+	return e == 0 || e == DB_NOTFOUND ? STORE_OK : sdb_map(e);
+}
+
+static int
+mbox_delete_tx(struct sdb_tx *tx, void *varg)
+{
+	struct mb_arg *a = varg;
+	struct sdb_user u;
+	struct sdb_mbox mb;
+	bool children;
+	int r;
+
+	if ((r = user_exists(tx, a->user, &u, false)) != STORE_OK ||
+	    (r = mbox_load(tx, a->user, a->name, &mb, true)) != STORE_OK ||
+	    (r = has_children(tx, a->user, a->name, &children)) != STORE_OK)
+		return r;
+	if (children && (mb.rec.attrs & MBOX_ATTR_NOSELECT))
+		return STORE_DENIED;
+	if ((r = sdb_mailbox_purge_tx(tx, a->user, &u, mb.rec.id, !children)) != STORE_OK)
+		return r;
+	sdb_changed(tx, a->user, mb.rec.id);
+	if (children) {
+		mb.rec.attrs |= MBOX_ATTR_NOSELECT;
+		return mbox_save(tx, a->user, a->name, &mb);
+	}
+	unsigned char key[SDB_KEY_MAX];
+	size_t klen = sdb_mbox_key(a->user, a->name, key);
+	return sdb_del(tx->st->mailboxes, tx->txn, key, klen);
+}
+
+int
+store_mailbox_delete(struct store *st, const char *user, const char *name)
+{
+	struct mb_arg *a = xmalloc(sizeof(*a));
+	int r = mb_arg_init(a, user, name);
+	if (r == STORE_OK && strcmp(a->name, "INBOX") == 0)
+		r = STORE_DENIED;
+	if (r == STORE_OK)
+		r = sdb_run(st, true, mbox_delete_tx, a);
+	free(a);
+	return r;
+}
+
+/* Moves every message of mailbox from_id to to_id (same UIDs). */
+static int
+move_all(struct sdb_tx *tx, uint32_t from_id, uint32_t to_id)
+{
+	struct store *st = tx->st;
+	unsigned char key[8], nkey[8];
+	struct sdb_msg m;
+	DBC *cur;
+	int r, e;
+
+	if ((r = sdb_map(st->msgs->cursor(st->msgs, tx->txn, &cur, 0))) != STORE_OK)
+		return r;
+	msg_key(key, from_id, 0);
+	DBT k = { .data = key, .size = 8, .ulen = 8, .flags = DB_DBT_USERMEM };
+	DBT d = { .data = &m, .ulen = sizeof(m), .flags = DB_DBT_USERMEM };
+	for (int f = DB_SET_RANGE; ; f = DB_NEXT) {
+		e = cur->get(cur, &k, &d, f | DB_RMW);
+		if (e != 0 || k.size != 8 || sdb_get_be32(key) != from_id)
+			break;
+		msg_key(nkey, to_id, sdb_get_be32(key + 4));
+		if ((e = cur->del(cur, 0)) != 0)
+			break;
+		if ((r = sdb_put(st->msgs, tx->txn, nkey, 8, &m, sizeof(m))) != STORE_OK)
+			break;
+	}
+	(void)cur->close(cur);
+	if (r == STORE_OK && e != 0 && e != DB_NOTFOUND)
+		r = sdb_map(e);
+	return r;
+}
+
+static int
+rename_inbox(struct sdb_tx *tx, struct mb_arg *a, struct sdb_mbox *inbox)
+{
+	struct sdb_mbox nb;
+	struct sdb_counters ci, cn;
+	int r;
+
+	if ((r = sdb_mailbox_create_tx(tx, a->user, a->name2, 0, false, true)) != STORE_OK ||
+	    (r = mbox_load(tx, a->user, a->name2, &nb, true)) != STORE_OK ||
+	    (r = sdb_counters_get(tx, inbox->rec.id, &ci, true)) != STORE_OK ||
+	    (r = sdb_counters_get(tx, nb.rec.id, &cn, true)) != STORE_OK ||
+	    (r = move_all(tx, inbox->rec.id, nb.rec.id)) != STORE_OK)
+		return r;
+	/* the messages keep their UIDs, flags and keywords */
+	nb.rec.nkeywords = inbox->rec.nkeywords;
+	memcpy(nb.kw, inbox->kw, sizeof(nb.kw));
+	cn = ci;
+	cn.highestmodseq++;
+	ci.messages = ci.bytes = 0;
+	ci.unseen = ci.recent = 0;
+	ci.highestmodseq++;
+	if ((r = mbox_save(tx, a->user, a->name2, &nb)) != STORE_OK ||
+	    (r = sdb_counters_put(tx, inbox->rec.id, &ci)) != STORE_OK ||
+	    (r = sdb_counters_put(tx, nb.rec.id, &cn)) != STORE_OK)
+		return r;
+	sdb_changed(tx, a->user, inbox->rec.id);
+	sdb_changed(tx, a->user, nb.rec.id);
+	return STORE_OK;
+}
+
+static int
+mbox_rename_tx(struct sdb_tx *tx, void *varg)
+{
+	struct mb_arg *a = varg;
+	struct store *st = tx->st;
+	struct sdb_user u;
+	struct sdb_mbox from, to;
+	unsigned char key[SDB_KEY_MAX + 1];
+	size_t flen = strlen(a->name), ulen = strlen(a->user) + 1;
+	struct mm_strlist names;
+	DBC *cur;
+	int r, e;
+
+	if ((r = user_exists(tx, a->user, &u, false)) != STORE_OK ||
+	    (r = mbox_load(tx, a->user, a->name, &from, true)) != STORE_OK)
+		return r;
+	r = mbox_load(tx, a->user, a->name2, &to, false);
+	if (r != STORE_NOTFOUND)
+		return r == STORE_OK ? STORE_EXISTS : r;
+	if (strcmp(a->name, "INBOX") == 0)
+		return rename_inbox(tx, a, &from);
+
+	/* collect the names to move: name itself and name/... */
+	mm_strlist_init(&names);
+	mm_strlist_add(&names, a->name);
+	if ((r = sdb_map(st->mailboxes->cursor(st->mailboxes, tx->txn, &cur, 0))) != STORE_OK)
+		return r;
+	size_t plen = sdb_mbox_key(a->user, a->name, key);
+	key[plen++] = '/';
+	unsigned char prefix[SDB_KEY_MAX + 1];
+	memcpy(prefix, key, plen);
+	DBT k = { .data = key, .size = (u_int32_t)plen, .ulen = sizeof(key) - 1,
+	    .flags = DB_DBT_USERMEM };
+	DBT d = { .flags = DB_DBT_USERMEM | DB_DBT_PARTIAL };
+	for (int f = DB_SET_RANGE; ; f = DB_NEXT) {
+		e = cur->get(cur, &k, &d, f);
+		if (e != 0 || k.size <= plen || memcmp(key, prefix, plen) != 0)
+			break;
+		mm_strlist_addn(&names, (char *)key + ulen, k.size - ulen);
+	}
+	(void)cur->close(cur);
+	if (e != 0 && e != DB_NOTFOUND) {
+		mm_strlist_clear(&names);
+		return sdb_map(e);
+	}
+	/* superiors of the new name, then each record under its new key */
+	char *slash = strrchr(a->name2, '/');
+	if (slash != NULL) {
+		*slash = '\0';
+		r = mbox_load(tx, a->user, a->name2, &to, false);
+		if (r == STORE_NOTFOUND)
+			r = sdb_mailbox_create_tx(tx, a->user, a->name2, 0, false, true);
+		*slash = '/';
+	}
+	for (size_t i = 0; r == STORE_OK && i < names.n; i++) {
+		char nn[STORE_MBOX_NAME_MAX];
+		struct sdb_mbox mb;
+		size_t tl = strlen(a->name2), rest = strlen(names.v[i]) - flen;
+		if (tl + rest >= sizeof(nn)) {
+			r = STORE_INVALID;
+			break;
+		}
+		memcpy(nn, a->name2, tl);
+		memcpy(nn + tl, names.v[i] + flen, rest + 1);
+		if ((r = mbox_load(tx, a->user, names.v[i], &mb, true)) != STORE_OK)
+			break;
+		size_t klen = sdb_mbox_key(a->user, names.v[i], key);
+		if ((r = sdb_del(st->mailboxes, tx->txn, key, klen)) != STORE_OK)
+			break;
+		r = mbox_load(tx, a->user, nn, &to, false);
+		if (r != STORE_NOTFOUND) {
+			r = r == STORE_OK ? STORE_EXISTS : r;
+			break;
+		}
+		if ((r = mbox_save(tx, a->user, nn, &mb)) != STORE_OK)
+			break;
+		sdb_changed(tx, a->user, mb.rec.id);
+	}
+	mm_strlist_clear(&names);
+	return r;
+}
+
+int
+store_mailbox_rename(struct store *st, const char *user, const char *from,
+    const char *to)
+{
+	struct mb_arg *a = xmalloc(sizeof(*a));
+	int r = mb_arg_init(a, user, from);
+	if (r == STORE_OK)
+		r = mbox_name_norm(to, a->name2);
+	if (r == STORE_OK) {
+		size_t fl = strlen(a->name);
+		if (strcmp(a->name2, "INBOX") == 0 || strcmp(a->name, a->name2) == 0)
+			r = STORE_EXISTS;
+		else if (strncmp(a->name2, a->name, fl) == 0 && a->name2[fl] == '/')
+			r = STORE_INVALID;
+	}
+	if (r == STORE_OK)
+		r = sdb_run(st, true, mbox_rename_tx, a);
+	free(a);
+	return r;
+}
+
+static int
+mbox_subscribe_tx(struct sdb_tx *tx, void *varg)
+{
+	struct mb_arg *a = varg;
+	struct sdb_mbox mb;
+	int r = mbox_load(tx, a->user, a->name, &mb, true);
+	if (r != STORE_OK)
+		return r;
+	mb.rec.subscribed = a->flag;
+	return mbox_save(tx, a->user, a->name, &mb);
+}
+
+int
+store_mailbox_subscribe(struct store *st, const char *user, const char *name,
+    bool subscribe)
+{
+	struct mb_arg *a = xmalloc(sizeof(*a));
+	int r = mb_arg_init(a, user, name);
+	a->flag = subscribe;
+	if (r == STORE_OK)
+		r = sdb_run(st, true, mbox_subscribe_tx, a);
+	free(a);
+	return r;
+}
+
+/* ---- the index ---- */
+
+struct index_arg {
+	struct mb_arg mb;
+	uint64_t since;
+	struct store_index *idx;
+	char *bulk;
+};
+
+static int
+index_tx(struct sdb_tx *tx, void *varg)
+{
+	struct index_arg *a = varg;
+	struct store_index *idx = a->idx;
+	struct store *st = tx->st;
+	struct sdb_mbox mb;
+	struct sdb_counters c;
+	unsigned char key[8];
+	size_t cap = 0;
+	DBC *cur;
+	int r, e;
+
+	idx->nmsgs = 0;
+	for (size_t i = 0; i < idx->nkeywords; i++)
+		free(idx->keywords[i]);
+	idx->nkeywords = 0;
+	if ((r = mbox_load(tx, a->mb.user, a->mb.name, &mb, false)) != STORE_OK ||
+	    (r = sdb_counters_get(tx, mb.rec.id, &c, false)) != STORE_OK)
+		return r;
+	if (mb.rec.attrs & MBOX_ATTR_NOSELECT)
+		return STORE_NOTFOUND;
+	mbox_fill(&idx->mailbox, a->mb.name, &mb.rec, &c);
+	idx->keywords = xrealloc(idx->keywords, (mb.rec.nkeywords + 1) * sizeof(char *));
+	for (uint32_t i = 0; i < mb.rec.nkeywords; i++)
+		idx->keywords[i] = xstrdup(mb.kw[i]);
+	idx->nkeywords = mb.rec.nkeywords;
+	cap = c.messages + 1;
+	free(idx->msgs);
+	idx->msgs = xmalloc(cap * sizeof(*idx->msgs));
+
+	if ((r = sdb_map(st->msgs->cursor(st->msgs, tx->txn, &cur, 0))) != STORE_OK)
+		return r;
+	msg_key(key, mb.rec.id, 0);
+	DBT k = { .data = key, .size = 8, .ulen = 8, .flags = DB_DBT_USERMEM };
+	DBT d = { .data = a->bulk, .ulen = SDB_BULK_BYTES, .flags = DB_DBT_USERMEM };
+	bool done = false;
+	for (int f = DB_SET_RANGE; !done; f = DB_NEXT) {
+		void *p, *kp, *dp;
+		u_int32_t ks, ds;
+		e = cur->get(cur, &k, &d, f | DB_MULTIPLE_KEY);
+		if (e != 0)
+			break;
+		DB_MULTIPLE_INIT(p, &d);
+		for (;;) {
+			DB_MULTIPLE_KEY_NEXT(p, &d, kp, ks, dp, ds);
+			if (p == NULL)
+				break;
+			if (ks != 8 || sdb_get_be32(kp) != mb.rec.id) {
+				done = true;
+				break;
+			}
+			if (ds != sizeof(struct sdb_msg)) {
+				(void)cur->close(cur);
+				return STORE_CORRUPT;
+			}
+			struct sdb_msg m;
+			memcpy(&m, dp, sizeof(m));
+			if (m.modseq <= a->since)
+				continue;
+			if (idx->nmsgs == cap) {
+				cap *= 2;
+				idx->msgs = xrealloc(idx->msgs, cap * sizeof(*idx->msgs));
+			}
+			struct store_msg *sm = &idx->msgs[idx->nmsgs++];
+			sm->uid = sdb_get_be32((unsigned char *)kp + 4);
+			sm->flags = m.flags;
+			sm->keywords = m.keywords;
+			sm->internal_date = (time_t)m.internal_date;
+			sm->size = m.size;
+			sm->modseq = m.modseq;
+			sm->body_id = m.body_id;
+		}
+	}
+	(void)cur->close(cur);
+	if (e != 0 && e != DB_NOTFOUND)
+		return sdb_map(e);
+	return STORE_OK;
+}
+
+static int
+index_read(struct store *st, const char *user, const char *mailbox,
+    uint64_t since, struct store_index **idx_r)
+{
+	struct index_arg *a = xcalloc(1, sizeof(*a));
+	int r = mb_arg_init(&a->mb, user, mailbox);
+
+	*idx_r = NULL;
+	a->since = since;
+	a->idx = xcalloc(1, sizeof(*a->idx));
+	a->bulk = xmalloc(SDB_BULK_BYTES);
+	if (r == STORE_OK)
+		r = sdb_run(st, false, index_tx, a);
+	if (r == STORE_OK)
+		*idx_r = a->idx;
+	else
+		store_index_free(&a->idx);
+	free(a->bulk);
+	free(a);
+	return r;
+}
+
+int
+store_index_read(struct store *st, const char *user, const char *mailbox,
+    struct store_index **idx_r)
+{
+	return index_read(st, user, mailbox, 0, idx_r);
+}
+
+int
+store_index_read_changed(struct store *st, const char *user, const char *mailbox,
+    uint64_t since_modseq, struct store_index **idx_r)
+{
+	return index_read(st, user, mailbox, since_modseq, idx_r);
+}
+
+void
+store_index_free(struct store_index **idxp)
+{
+	struct store_index *idx = *idxp;
+	if (idx == NULL)
+		return;
+	for (size_t i = 0; i < idx->nkeywords; i++)
+		free(idx->keywords[i]);
+	free(idx->keywords);
+	free(idx->msgs);
+	free(idx);
+	*idxp = NULL;
+}
+
+/* ---- delivery ---- */
+
+struct deliver_arg {
+	struct store_rcpt *rcpts;
+	size_t nrcpts;
+	char (*users)[ADDRESS_MAX_BYTES + 1];
+	char (*names)[STORE_MBOX_NAME_MAX];
+	int *valid;
+	const void *data;
+	size_t len;
+	time_t date;
+	const void *cache;
+	size_t cachelen;
+	const char *const *keywords;
+	size_t nkeywords;
+	bool aon;
+};
+
+static int
+deliver_one(struct sdb_tx *tx, struct deliver_arg *a, size_t i, uint64_t body_id,
+    struct sdb_mbox *mb)
+{
+	struct store_rcpt *rc = &a->rcpts[i];
+	struct sdb_user u;
+	struct sdb_counters usage, c;
+	struct sdb_msg m = { 0 };
+	bool dirty = false;
+	int r;
+
+	if (a->valid[i] != STORE_OK)
+		return STORE_NOTFOUND;
+	if ((r = user_exists(tx, a->users[i], &u, false)) != STORE_OK ||
+	    (r = mbox_load(tx, a->users[i], a->names[i], mb, a->nkeywords > 0)) != STORE_OK)
+		return r;
+	if (mb->rec.attrs & MBOX_ATTR_NOSELECT)
+		return STORE_NOTFOUND;
+	if ((r = sdb_counters_get(tx, u.no, &usage, true)) != STORE_OK)
+		return r;
+	if (over_quota(&u, &usage, a->len, 1))
+		return STORE_QUOTA;
+	if ((r = keywords_bits(mb, a->keywords, a->nkeywords, true, &m.keywords,
+	    &dirty)) != STORE_OK)
+		return r;
+	if (dirty && (r = mbox_save(tx, a->users[i], a->names[i], mb)) != STORE_OK)
+		return r;
+	if ((r = sdb_counters_get(tx, mb->rec.id, &c, true)) != STORE_OK)
+		return r;
+	m.flags = (rc->flags & (MSG_SEEN | MSG_ANSWERED | MSG_FLAGGED | MSG_DELETED |
+	    MSG_DRAFT)) | MSG_RECENT;
+	m.internal_date = (int64_t)a->date;
+	m.size = a->len;
+	m.body_id = body_id;
+	if ((r = msg_append(tx, mb->rec.id, &c, &m, 0, &rc->uid_r)) != STORE_OK ||
+	    (r = sdb_counters_put(tx, mb->rec.id, &c)) != STORE_OK)
+		return r;
+	usage.bytes += a->len;
+	usage.messages++;
+	if ((r = sdb_counters_put(tx, u.no, &usage)) != STORE_OK)
+		return r;
+	rc->uidvalidity_r = mb->rec.uidvalidity;
+	sdb_changed(tx, a->users[i], mb->rec.id);
+	return STORE_OK;
+}
+
+static int
+deliver_tx(struct sdb_tx *tx, void *varg)
+{
+	struct deliver_arg *a = varg;
+	struct sdb_mbox *mb = xmalloc(sizeof(*mb));
+	uint64_t body_id;
+	uint32_t delivered = 0;
+	int r, first = STORE_NOTFOUND;
+
+	if ((r = sdb_seq_next(tx->st->seq_body, &body_id)) != STORE_OK)
+		goto out;
+	for (size_t i = 0; i < a->nrcpts; i++) {
+		struct store_rcpt *rc = &a->rcpts[i];
+		rc->uid_r = rc->uidvalidity_r = 0;
+		r = deliver_one(tx, a, i, body_id, mb);
+		rc->result_r = r;
+		if (r == STORE_OK) {
+			delivered++;
+			continue;
+		}
+		if (r != STORE_NOTFOUND && r != STORE_QUOTA)
+			goto out;          /* deadlock, I/O: the whole call */
+		if (a->aon)
+			goto out;
+		if (delivered == 0 && first == STORE_NOTFOUND)
+			first = r;
+	}
+	if (delivered == 0) {
+		r = first;
+		goto out;
+	}
+	r = sdb_body_put(tx, body_id, a->data, a->len, a->cache, a->cachelen, delivered);
+out:
+	free(mb);
+	return r;
+}
+
+int
+store_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
+    const void *data, size_t len, time_t internal_date,
+    const void *cache, size_t cachelen,
+    const char *const *keywords, size_t nkeywords, bool all_or_nothing)
+{
+	struct deliver_arg a = { .rcpts = rcpts, .nrcpts = nrcpts, .data = data,
+	    .len = len, .date = internal_date, .cache = cache, .cachelen = cachelen,
+	    .keywords = keywords, .nkeywords = nkeywords, .aon = all_or_nothing };
+	int r;
+
+	if (nrcpts == 0 || len > UINT32_MAX * (uint64_t)SDB_CHUNK_BYTES)
+		return STORE_INVALID;
+	if ((r = keywords_check(keywords, nkeywords)) != STORE_OK)
+		return r;
+	a.users = xmalloc(nrcpts * sizeof(*a.users));
+	a.names = xmalloc(nrcpts * sizeof(*a.names));
+	a.valid = xmalloc(nrcpts * sizeof(*a.valid));
+	for (size_t i = 0; i < nrcpts; i++) {
+		a.valid[i] = STORE_INVALID;
+		rcpts[i].result_r = STORE_NOTFOUND;
+		rcpts[i].uid_r = rcpts[i].uidvalidity_r = 0;
+		if (rcpts[i].user == NULL || !sdb_address_norm(rcpts[i].user, a.users[i]))
+			continue;
+		a.valid[i] = mbox_name_norm(rcpts[i].mailbox != NULL ?
+		    rcpts[i].mailbox : "INBOX", a.names[i]);
+	}
+	r = sdb_run(st, true, deliver_tx, &a);
+	if (r != STORE_OK)
+		for (size_t i = 0; i < nrcpts; i++)
+			if (rcpts[i].result_r == STORE_OK) {
+				rcpts[i].result_r = r;
+				rcpts[i].uid_r = rcpts[i].uidvalidity_r = 0;
+			}
+	free(a.users);
+	free(a.names);
+	free(a.valid);
+	return r;
+}
+
+/* ---- flags ---- */
+
+struct flags_arg {
+	struct mb_arg mb;
+	const uint32_t *uids;
+	size_t nuids;
+	enum store_flag_op op;
+	uint32_t flags;
+	const char *const *keywords;
+	size_t nkeywords;
+	uint64_t unchangedsince;
+	uint32_t *failed;
+	size_t nfailed;
+};
+
+static int
+flags_tx(struct sdb_tx *tx, void *varg)
+{
+	struct flags_arg *a = varg;
+	struct sdb_mbox *mb = xmalloc(sizeof(*mb));
+	struct sdb_counters c;
+	uint64_t kw;
+	bool dirty = false, changed = false;
+	int r;
+
+	a->nfailed = 0;
+	if ((r = mbox_load(tx, a->mb.user, a->mb.name, mb, a->op != STORE_FLAGS_DEL &&
+	    a->nkeywords > 0)) != STORE_OK)
+		goto out;
+	if (mb->rec.attrs & MBOX_ATTR_NOSELECT) {
+		r = STORE_NOTFOUND;
+		goto out;
+	}
+	if ((r = keywords_bits(mb, a->keywords, a->nkeywords, a->op != STORE_FLAGS_DEL,
+	    &kw, &dirty)) != STORE_OK)
+		goto out;
+	if (dirty && (r = mbox_save(tx, a->mb.user, a->mb.name, mb)) != STORE_OK)
+		goto out;
+	if ((r = sdb_counters_get(tx, mb->rec.id, &c, true)) != STORE_OK)
+		goto out;
+	for (size_t i = 0; i < a->nuids; i++) {
+		struct sdb_msg m;
+		unsigned char key[8];
+		uint32_t nf;
+		uint64_t nk;
+
+		r = msg_get(tx, mb->rec.id, a->uids[i], &m, true);
+		if (r == STORE_NOTFOUND)
+			continue;
+		if (r != STORE_OK)
+			goto out;
+		if (a->unchangedsince != 0 && m.modseq > a->unchangedsince) {
+			if (a->failed != NULL)
+				a->failed[a->nfailed] = a->uids[i];
+			a->nfailed++;
+			continue;
+		}
+		switch (a->op) {
+		case STORE_FLAGS_SET:
+			nf = (a->flags & ~MSG_RECENT) | (m.flags & MSG_RECENT);
+			nk = kw;
+			break;
+		case STORE_FLAGS_ADD:
+			nf = m.flags | a->flags;
+			nk = m.keywords | kw;
+			break;
+		default:
+			nf = m.flags & ~a->flags;
+			nk = m.keywords & ~kw;
+			break;
+		}
+		if (nf == m.flags && nk == m.keywords)
+			continue;
+		count_add(&c, &m, -1);
+		m.flags = nf;
+		m.keywords = nk;
+		count_add(&c, &m, 1);
+		m.modseq = ++c.highestmodseq;
+		msg_key(key, mb->rec.id, a->uids[i]);
+		if ((r = sdb_put(tx->st->msgs, tx->txn, key, 8, &m, sizeof(m))) != STORE_OK)
+			goto out;
+		changed = true;
+	}
+	r = STORE_OK;
+	if (changed) {
+		r = sdb_counters_put(tx, mb->rec.id, &c);
+		sdb_changed(tx, a->mb.user, mb->rec.id);
+	}
+out:
+	free(mb);
+	return r;
+}
+
+int
+store_flags_update(struct store *st, const char *user, const char *mailbox,
+    const uint32_t *uids, size_t nuids, enum store_flag_op op,
+    uint32_t flags, const char *const *keywords, size_t nkeywords,
+    uint64_t unchangedsince, uint32_t *failed_r, size_t *nfailed_r)
+{
+	struct flags_arg *a = xcalloc(1, sizeof(*a));
+	int r = mb_arg_init(&a->mb, user, mailbox);
+
+	if (nfailed_r != NULL)
+		*nfailed_r = 0;
+	if (r == STORE_OK)
+		r = keywords_check(keywords, nkeywords);
+	a->uids = uids;
+	a->nuids = nuids;
+	a->op = op;
+	a->flags = flags & (MSG_SEEN | MSG_ANSWERED | MSG_FLAGGED | MSG_DELETED |
+	    MSG_DRAFT | MSG_RECENT);
+	a->keywords = keywords;
+	a->nkeywords = nkeywords;
+	a->unchangedsince = unchangedsince;
+	a->failed = failed_r;
+	if (r == STORE_OK)
+		r = sdb_run(st, true, flags_tx, a);
+	if (r == STORE_OK && nfailed_r != NULL)
+		*nfailed_r = a->nfailed;
+	free(a);
+	return r;
+}
+
+/* ---- copy, move, expunge ---- */
+
+struct copy_arg {
+	struct mb_arg mb;          /* name: source, name2: destination */
+	const uint32_t *uids;
+	size_t nuids;
+	uint32_t *new_uids;
+	uint32_t uidvalidity;
+	bool move;
+};
+
+static int
+copy_tx(struct sdb_tx *tx, void *varg)
+{
+	struct copy_arg *a = varg;
+	struct sdb_mbox *src = xmalloc(sizeof(*src)), *dst = xmalloc(sizeof(*dst));
+	struct sdb_counters cs, cd_own, *cd, usage;
+	struct sdb_user u;
+	bool same = strcmp(a->mb.name, a->mb.name2) == 0, dirty = false, any = false;
+	int r;
+
+	if ((r = user_exists(tx, a->mb.user, &u, false)) != STORE_OK ||
+	    (r = mbox_load(tx, a->mb.user, a->mb.name, src, false)) != STORE_OK ||
+	    (r = mbox_load(tx, a->mb.user, a->mb.name2, dst, true)) != STORE_OK)
+		goto out;
+	if ((src->rec.attrs | dst->rec.attrs) & MBOX_ATTR_NOSELECT) {
+		r = STORE_NOTFOUND;
+		goto out;
+	}
+	if ((r = sdb_counters_get(tx, src->rec.id, &cs, true)) != STORE_OK ||
+	    (r = sdb_counters_get(tx, u.no, &usage, true)) != STORE_OK)
+		goto out;
+	cd = &cs;
+	if (!same) {
+		if ((r = sdb_counters_get(tx, dst->rec.id, &cd_own, true)) != STORE_OK)
+			goto out;
+		cd = &cd_own;
+	}
+	for (size_t i = 0; i < a->nuids; i++) {
+		struct sdb_msg m;
+		const char *names[STORE_KEYWORDS_MAX];
+		size_t nn = 0;
+		uint32_t uid = a->uids[i];
+
+		if (a->new_uids != NULL)
+			a->new_uids[i] = 0;
+		r = msg_get(tx, src->rec.id, uid, &m, a->move);
+		if (r == STORE_NOTFOUND)
+			continue;
+		if (r != STORE_OK)
+			goto out;
+		if (!a->move && over_quota(&u, &usage, m.size, 1)) {
+			r = STORE_QUOTA;
+			goto out;
+		}
+		for (uint32_t j = 0; j < src->rec.nkeywords; j++)
+			if (m.keywords & ((uint64_t)1 << j))
+				names[nn++] = src->kw[j];
+		if (a->move && (r = msg_remove(tx, src->rec.id, &cs, uid, &m)) != STORE_OK)
+			goto out;
+		if ((r = keywords_bits(dst, names, nn, true, &m.keywords, &dirty)) != STORE_OK)
+			goto out;
+		m.flags |= MSG_RECENT;
+		uint32_t nuid;
+		if ((r = msg_append(tx, dst->rec.id, cd, &m, 0, &nuid)) != STORE_OK)
+			goto out;
+		if (a->new_uids != NULL)
+			a->new_uids[i] = nuid;
+		if (!a->move) {
+			if ((r = sdb_body_ref(tx, m.body_id, 1)) != STORE_OK)
+				goto out;
+			usage.bytes += m.size;
+			usage.messages++;
+		}
+		any = true;
+	}
+	a->uidvalidity = dst->rec.uidvalidity;
+	r = STORE_OK;
+	if (!any)
+		goto out;
+	if (dirty && (r = mbox_save(tx, a->mb.user, a->mb.name2, dst)) != STORE_OK)
+		goto out;
+	if ((r = sdb_counters_put(tx, src->rec.id, &cs)) != STORE_OK ||
+	    (!same && (r = sdb_counters_put(tx, dst->rec.id, cd)) != STORE_OK) ||
+	    (r = sdb_counters_put(tx, u.no, &usage)) != STORE_OK)
+		goto out;
+	if (a->move)
+		sdb_changed(tx, a->mb.user, src->rec.id);
+	sdb_changed(tx, a->mb.user, dst->rec.id);
+out:
+	free(src);
+	free(dst);
+	return r;
+}
+
+static int
+copy_move(struct store *st, const char *user, const char *src,
+    const uint32_t *uids, size_t nuids, const char *dst,
+    uint32_t *new_uids_r, uint32_t *dst_uidvalidity_r, bool move)
+{
+	struct copy_arg *a = xcalloc(1, sizeof(*a));
+	int r = mb_arg_init(&a->mb, user, src);
+
+	if (r == STORE_OK)
+		r = mbox_name_norm(dst, a->mb.name2);
+	if (r == STORE_OK && move && strcmp(a->mb.name, a->mb.name2) == 0)
+		r = STORE_INVALID;
+	a->uids = uids;
+	a->nuids = nuids;
+	a->new_uids = new_uids_r;
+	a->move = move;
+	if (r == STORE_OK)
+		r = sdb_run(st, true, copy_tx, a);
+	if (dst_uidvalidity_r != NULL)
+		*dst_uidvalidity_r = r == STORE_OK ? a->uidvalidity : 0;
+	if (r != STORE_OK && new_uids_r != NULL)
+		memset(new_uids_r, 0, nuids * sizeof(*new_uids_r));
+	free(a);
+	return r;
+}
+
+int
+store_copy(struct store *st, const char *user, const char *src,
+    const uint32_t *uids, size_t nuids, const char *dst,
+    uint32_t *new_uids_r, uint32_t *dst_uidvalidity_r)
+{
+	return copy_move(st, user, src, uids, nuids, dst, new_uids_r,
+	    dst_uidvalidity_r, false);
+}
+
+int
+store_move(struct store *st, const char *user, const char *src,
+    const uint32_t *uids, size_t nuids, const char *dst,
+    uint32_t *new_uids_r, uint32_t *dst_uidvalidity_r)
+{
+	return copy_move(st, user, src, uids, nuids, dst, new_uids_r,
+	    dst_uidvalidity_r, true);
+}
+
+struct expunge_arg {
+	struct mb_arg mb;
+	const uint32_t *uids;
+	size_t nuids;
+};
+
+static int
+expunge_tx(struct sdb_tx *tx, void *varg)
+{
+	struct expunge_arg *a = varg;
+	struct sdb_mbox *mb = xmalloc(sizeof(*mb));
+	struct sdb_counters c;
+	struct sdb_user u;
+	int64_t bytes = 0, msgs = 0;
+	int r;
+
+	if ((r = user_exists(tx, a->mb.user, &u, false)) != STORE_OK ||
+	    (r = mbox_load(tx, a->mb.user, a->mb.name, mb, false)) != STORE_OK ||
+	    (r = sdb_counters_get(tx, mb->rec.id, &c, true)) != STORE_OK)
+		goto out;
+	for (size_t i = 0; i < a->nuids; i++) {
+		struct sdb_msg m;
+		r = msg_get(tx, mb->rec.id, a->uids[i], &m, true);
+		if (r == STORE_NOTFOUND)
+			continue;
+		if (r != STORE_OK ||
+		    (r = msg_remove(tx, mb->rec.id, &c, a->uids[i], &m)) != STORE_OK ||
+		    (r = sdb_body_ref(tx, m.body_id, -1)) != STORE_OK)
+			goto out;
+		bytes += (int64_t)m.size;
+		msgs++;
+	}
+	r = STORE_OK;
+	if (msgs == 0)
+		goto out;
+	if ((r = sdb_counters_put(tx, mb->rec.id, &c)) != STORE_OK ||
+	    (r = usage_add(tx, &u, -bytes, -msgs)) != STORE_OK)
+		goto out;
+	sdb_changed(tx, a->mb.user, mb->rec.id);
+out:
+	free(mb);
+	return r;
+}
+
+int
+store_expunge(struct store *st, const char *user, const char *mailbox,
+    const uint32_t *uids, size_t nuids)
+{
+	struct expunge_arg *a = xcalloc(1, sizeof(*a));
+	int r = mb_arg_init(&a->mb, user, mailbox);
+	a->uids = uids;
+	a->nuids = nuids;
+	if (r == STORE_OK)
+		r = sdb_run(st, true, expunge_tx, a);
+	free(a);
+	return r;
+}

@@ -1,0 +1,970 @@
+/* check_store.c: unit tests for the Berkeley DB mailstore (store.h).
+ * Every test opens a fresh environment in its own mkdtemp() directory
+ * and removes it afterwards; results are asserted exactly (error enums,
+ * UIDs, counters, body bytes). */
+#include <check.h>
+#include <crypt.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+#include "store/store.h"
+
+static char tmpdir[64];
+static struct store *st;
+static char hash[256];
+
+static int
+rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void
+open_store(void)
+{
+	char err[256];
+	int r = store_open(tmpdir, STORE_OPEN_CREATE | STORE_OPEN_RECOVER, &st,
+	    err, sizeof(err));
+	ck_assert_msg(r == STORE_OK, "store_open: %s", err);
+}
+
+static void
+reopen(void)
+{
+	store_close(&st);
+	ck_assert_ptr_null(st);
+	open_store();
+}
+
+static void
+setup(void)
+{
+	strcpy(tmpdir, "/tmp/check_store.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	open_store();
+	if (hash[0] == '\0')
+		ck_assert_int_eq(store_hash_password("secret", hash, sizeof(hash)), STORE_OK);
+	ck_assert_int_eq(store_user_add(st, "Alice@Example.org", hash), STORE_OK);
+	ck_assert_int_eq(store_user_add(st, "bob@example.org", hash), STORE_OK);
+}
+
+static void
+teardown(void)
+{
+	store_close(&st);
+	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Delivers text to user's mailbox (NULL = INBOX); returns the UID. */
+static uint32_t
+deliver1(const char *user, const char *mbox, const char *text)
+{
+	struct store_rcpt rc = { .user = user, .mailbox = mbox };
+	int r = store_deliver(st, &rc, 1, text, strlen(text), 1700000000, NULL, 0,
+	    NULL, 0, false);
+	ck_assert_int_eq(r, STORE_OK);
+	ck_assert_int_eq(rc.result_r, STORE_OK);
+	ck_assert_uint_gt(rc.uid_r, 0);
+	return rc.uid_r;
+}
+
+static struct store_index *
+index_of(const char *user, const char *mbox)
+{
+	struct store_index *idx = NULL;
+	ck_assert_int_eq(store_index_read(st, user, mbox, &idx), STORE_OK);
+	ck_assert_ptr_nonnull(idx);
+	return idx;
+}
+
+static void
+assert_body(uint64_t id, const char *text)
+{
+	char *data;
+	size_t len;
+	ck_assert_int_eq(store_body_get(st, id, &data, &len), STORE_OK);
+	ck_assert_uint_eq(len, strlen(text));
+	ck_assert_mem_eq(data, text, len);
+	free(data);
+}
+
+static uint32_t
+refs_of(uint64_t id)
+{
+	uint32_t refs = 0;
+	int r = store_body_refs(st, id, &refs);
+	if (r == STORE_NOTFOUND)
+		return 0;
+	ck_assert_int_eq(r, STORE_OK);
+	return refs;
+}
+
+/* ---- environment ---- */
+
+START_TEST(test_open_errors)
+{
+	struct store *s2 = NULL;
+	char err[256], path[128];
+
+	snprintf(path, sizeof(path), "%s/nope", tmpdir);
+	ck_assert_int_eq(store_open(path, 0, &s2, err, sizeof(err)), STORE_NOTFOUND);
+	ck_assert_ptr_null(s2);
+	ck_assert_ptr_nonnull(strstr(err, "nope"));
+	snprintf(path, sizeof(path), "%s/users.db", tmpdir);
+	ck_assert_int_eq(store_open(path, STORE_OPEN_CREATE, &s2, err, sizeof(err)),
+	    STORE_INVALID);
+	ck_assert_str_eq(store_strerror(STORE_QUOTA), "quota exceeded");
+}
+END_TEST
+
+START_TEST(test_checkpoint_stats)
+{
+	uint64_t c0, f0, c1, f1;
+	store_stats(st, &c0, &f0);
+	deliver1("alice@example.org", NULL, "Subject: x\r\n\r\nbody\r\n");
+	store_stats(st, &c1, &f1);
+	ck_assert_uint_eq(c1, c0 + 1);
+	ck_assert_uint_ge(f1, f0 + 1);
+	ck_assert_int_eq(store_checkpoint(st), STORE_OK);
+}
+END_TEST
+
+/* ---- users ---- */
+
+static int
+count_user(void *arg, const struct store_user *u)
+{
+	struct mm_strlist *l = arg;
+	mm_strlist_add(l, u->address);
+	return 0;
+}
+
+START_TEST(test_users)
+{
+	struct store_user u;
+	struct mm_strlist l;
+	struct store_mailbox mb;
+
+	ck_assert_int_eq(store_user_add(st, "alice@example.org", hash), STORE_EXISTS);
+	ck_assert_int_eq(store_user_add(st, "no-at-sign", hash), STORE_INVALID);
+	ck_assert_int_eq(store_user_add(st, "a b@example.org", hash), STORE_INVALID);
+	ck_assert_int_eq(store_user_add(st, "x@exa..mple.org", hash), STORE_INVALID);
+	ck_assert_int_eq(store_user_add(st, "x@example.org", "plain"), STORE_INVALID);
+	ck_assert_int_eq(store_user_add(st, "x@example.org", "$6$broken"), STORE_INVALID);
+	ck_assert_int_eq(store_user_add(st, "x@example.org", "{MD5}$1$abc"), STORE_INVALID);
+
+	ck_assert_int_eq(store_user_get(st, "ALICE@example.ORG", &u), STORE_OK);
+	ck_assert_str_eq(u.address, "alice@example.org");
+	ck_assert_str_eq(u.hash, hash);
+	ck_assert_int_eq(store_user_get(st, "carol@example.org", &u), STORE_NOTFOUND);
+
+	/* Dovecot-style prefix stripped */
+	char h6[256], pref[300];
+	struct crypt_data cd = { 0 };
+	mm_strlcpy(h6, crypt_r("pw", "$6$abcdefgh$", &cd), sizeof(h6));
+	ck_assert_int_eq(strncmp(h6, "$6$abcdefgh$", 12), 0);
+	snprintf(pref, sizeof(pref), "{SHA512-CRYPT}%s", h6);
+	ck_assert_int_eq(store_user_add(st, "carol@example.org", pref), STORE_OK);
+	ck_assert_int_eq(store_user_get(st, "carol@example.org", &u), STORE_OK);
+	ck_assert_str_eq(u.hash, h6);
+	ck_assert_int_eq(store_authenticate(st, "carol@example.org", "pw"), STORE_OK);
+
+	/* passwords */
+	ck_assert_int_eq(strncmp(hash, "$y$", 3) == 0 || strncmp(hash, "$6$", 3) == 0, 1);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret"), STORE_OK);
+	ck_assert_int_eq(store_authenticate(st, "Alice@Example.org", "secret"), STORE_OK);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "Secret"), STORE_DENIED);
+	ck_assert_int_eq(store_authenticate(st, "nobody@example.org", "secret"), STORE_NOTFOUND);
+	ck_assert_int_eq(store_user_set_hash(st, "alice@example.org", h6), STORE_OK);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "pw"), STORE_OK);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret"), STORE_DENIED);
+	ck_assert_int_eq(store_user_set_hash(st, "nobody@example.org", h6), STORE_NOTFOUND);
+
+	/* list, sorted */
+	mm_strlist_init(&l);
+	ck_assert_int_eq(store_user_list(st, count_user, &l), STORE_OK);
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_str_eq(l.v[0], "alice@example.org");
+	ck_assert_str_eq(l.v[1], "bob@example.org");
+	ck_assert_str_eq(l.v[2], "carol@example.org");
+	mm_strlist_clear(&l);
+
+	/* default mailboxes */
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "inbox", &mb), STORE_OK);
+	ck_assert_str_eq(mb.name, "INBOX");
+	ck_assert(mb.subscribed);
+	ck_assert_uint_eq(mb.uidnext, 1);
+	ck_assert_uint_gt(mb.uidvalidity, 0);
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "Sent", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.attrs, MBOX_ATTR_SENT);
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "Junk", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.attrs, MBOX_ATTR_JUNK);
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "Archive", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.attrs, MBOX_ATTR_ARCHIVE);
+
+	/* delete frees mail */
+	uint32_t uid = deliver1("carol@example.org", NULL, "hello");
+	struct store_index *idx = index_of("carol@example.org", "INBOX");
+	ck_assert_uint_eq(idx->msgs[0].uid, uid);
+	uint64_t body = idx->msgs[0].body_id;
+	store_index_free(&idx);
+	ck_assert_uint_eq(refs_of(body), 1);
+	ck_assert_int_eq(store_user_del(st, "carol@example.org"), STORE_OK);
+	ck_assert_uint_eq(refs_of(body), 0);
+	ck_assert_int_eq(store_user_del(st, "carol@example.org"), STORE_NOTFOUND);
+	ck_assert_int_eq(store_mailbox_get(st, "carol@example.org", "INBOX", &mb), STORE_NOTFOUND);
+	ck_assert_int_eq(store_authenticate(st, "carol@example.org", "pw"), STORE_NOTFOUND);
+	/* and the address can be used again, with fresh mailboxes */
+	ck_assert_int_eq(store_user_add(st, "carol@example.org", hash), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, "carol@example.org", "INBOX", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.messages, 0);
+}
+END_TEST
+
+/* ---- delivery and the index ---- */
+
+START_TEST(test_uid_order_reopen)
+{
+	char text[64];
+	struct store_mailbox mb0, mb1;
+	struct store_index *idx;
+
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "INBOX", &mb0), STORE_OK);
+	for (int i = 1; i <= 5; i++) {
+		snprintf(text, sizeof(text), "Subject: %d\r\n\r\nmessage %d\r\n", i, i);
+		ck_assert_uint_eq(deliver1("alice@example.org", NULL, text), (uint32_t)i);
+	}
+	reopen();
+	for (int i = 6; i <= 8; i++) {
+		snprintf(text, sizeof(text), "Subject: %d\r\n\r\nmessage %d\r\n", i, i);
+		ck_assert_uint_eq(deliver1("alice@example.org", NULL, text), (uint32_t)i);
+	}
+	reopen();
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "INBOX", &mb1), STORE_OK);
+	ck_assert_uint_eq(mb1.uidvalidity, mb0.uidvalidity);
+	ck_assert_uint_eq(mb1.uidnext, 9);
+	ck_assert_uint_eq(mb1.messages, 8);
+	ck_assert_uint_eq(mb1.unseen, 8);
+	ck_assert_uint_eq(mb1.recent, 8);
+	idx = index_of("alice@example.org", "INBOX");
+	ck_assert_uint_eq(idx->nmsgs, 8);
+	uint64_t bytes = 0, lastmod = 0;
+	for (size_t i = 0; i < idx->nmsgs; i++) {
+		ck_assert_uint_eq(idx->msgs[i].uid, i + 1);
+		ck_assert_uint_eq(idx->msgs[i].flags, MSG_RECENT);
+		ck_assert_int_eq(idx->msgs[i].internal_date, 1700000000);
+		ck_assert_uint_gt(idx->msgs[i].modseq, lastmod);
+		lastmod = idx->msgs[i].modseq;
+		snprintf(text, sizeof(text), "Subject: %zu\r\n\r\nmessage %zu\r\n", i + 1, i + 1);
+		ck_assert_uint_eq(idx->msgs[i].size, strlen(text));
+		assert_body(idx->msgs[i].body_id, text);
+		bytes += strlen(text);
+	}
+	ck_assert_uint_eq(idx->mailbox.bytes, bytes);
+	ck_assert_uint_le(lastmod, idx->mailbox.highestmodseq);
+	store_index_free(&idx);
+	ck_assert_ptr_null(idx);
+	/* other users' mailboxes have their own UIDs and UIDVALIDITY */
+	ck_assert_uint_eq(deliver1("bob@example.org", NULL, "x"), 1);
+	ck_assert_int_eq(store_mailbox_get(st, "bob@example.org", "INBOX", &mb1), STORE_OK);
+	ck_assert_uint_ne(mb1.uidvalidity, mb0.uidvalidity);
+}
+END_TEST
+
+START_TEST(test_deliver_errors)
+{
+	struct store_rcpt rc[3] = {
+		{ .user = "alice@example.org" },
+		{ .user = "nobody@example.org" },
+		{ .user = "bob@example.org", .mailbox = "NoSuchBox" },
+	};
+	ck_assert_int_eq(store_deliver(st, rc, 3, "m", 1, 0, NULL, 0, NULL, 0, false),
+	    STORE_OK);
+	ck_assert_int_eq(rc[0].result_r, STORE_OK);
+	ck_assert_uint_eq(rc[0].uid_r, 1);
+	ck_assert_int_eq(rc[1].result_r, STORE_NOTFOUND);
+	ck_assert_uint_eq(rc[1].uid_r, 0);
+	ck_assert_int_eq(rc[2].result_r, STORE_NOTFOUND);
+	/* all or nothing: nothing */
+	ck_assert_int_eq(store_deliver(st, rc, 3, "m", 1, 0, NULL, 0, NULL, 0, true),
+	    STORE_NOTFOUND);
+	ck_assert_uint_eq(rc[0].uid_r, 0);
+	struct store_mailbox mb;
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "INBOX", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.messages, 1);
+	ck_assert_uint_eq(mb.uidnext, 2);
+	/* nobody at all */
+	ck_assert_int_eq(store_deliver(st, &rc[1], 1, "m", 1, 0, NULL, 0, NULL, 0, false),
+	    STORE_NOTFOUND);
+	/* bad keyword */
+	const char *bad[] = { "has space" };
+	ck_assert_int_eq(store_deliver(st, rc, 1, "m", 1, 0, NULL, 0, bad, 1, true),
+	    STORE_INVALID);
+	ck_assert_int_eq(store_deliver(st, rc, 0, "m", 1, 0, NULL, 0, NULL, 0, true),
+	    STORE_INVALID);
+}
+END_TEST
+
+START_TEST(test_append_flags_keywords)
+{
+	const char *kw[] = { "$Forwarded", "Work" };
+	struct store_rcpt rc = { .user = "alice@example.org", .mailbox = "Drafts",
+	    .flags = MSG_SEEN | MSG_DRAFT };
+	struct store_index *idx;
+	ck_assert_int_eq(store_deliver(st, &rc, 1, "draft", 5, 42, "CACHE", 5, kw, 2, true),
+	    STORE_OK);
+	ck_assert_uint_eq(rc.uid_r, 1);
+	idx = index_of("alice@example.org", "Drafts");
+	ck_assert_uint_eq(idx->nmsgs, 1);
+	ck_assert_uint_eq(idx->msgs[0].flags, MSG_SEEN | MSG_DRAFT | MSG_RECENT);
+	ck_assert_uint_eq(idx->msgs[0].keywords, 3);
+	ck_assert_uint_eq(idx->nkeywords, 2);
+	ck_assert_str_eq(idx->keywords[0], "$Forwarded");
+	ck_assert_str_eq(idx->keywords[1], "Work");
+	ck_assert_int_eq(idx->msgs[0].internal_date, 42);
+	ck_assert_uint_eq(idx->mailbox.unseen, 0);
+	char *c;
+	size_t cl;
+	ck_assert_int_eq(store_body_cache(st, idx->msgs[0].body_id, &c, &cl), STORE_OK);
+	ck_assert_uint_eq(cl, 5);
+	ck_assert_str_eq(c, "CACHE");
+	free(c);
+	store_index_free(&idx);
+
+	/* flags: add, del, set; keywords; modseq; unchangedsince */
+	uint32_t u2 = deliver1("alice@example.org", "Drafts", "two");
+	uint32_t uids[] = { 1, u2, 99 };
+	const char *kw2[] = { "work", "New" };
+	ck_assert_int_eq(store_flags_update(st, "alice@example.org", "Drafts", uids, 3,
+	    STORE_FLAGS_ADD, MSG_FLAGGED | MSG_SEEN, kw2, 2, 0, NULL, NULL), STORE_OK);
+	idx = index_of("alice@example.org", "Drafts");
+	ck_assert_uint_eq(idx->nmsgs, 2);
+	ck_assert_uint_eq(idx->msgs[0].flags, MSG_SEEN | MSG_DRAFT | MSG_RECENT | MSG_FLAGGED);
+	ck_assert_uint_eq(idx->msgs[0].keywords, 1 | 2 | 4);
+	ck_assert_uint_eq(idx->msgs[1].flags, MSG_SEEN | MSG_RECENT | MSG_FLAGGED);
+	ck_assert_uint_eq(idx->msgs[1].keywords, 2 | 4);
+	ck_assert_uint_eq(idx->nkeywords, 3);
+	ck_assert_str_eq(idx->keywords[2], "New");
+	ck_assert_uint_eq(idx->mailbox.unseen, 0);
+	uint64_t m1 = idx->msgs[0].modseq, m2 = idx->msgs[1].modseq;
+	uint64_t hms = idx->mailbox.highestmodseq;
+	store_index_free(&idx);
+
+	ck_assert_int_eq(store_flags_update(st, "alice@example.org", "Drafts", uids, 1,
+	    STORE_FLAGS_DEL, MSG_SEEN | MSG_RECENT, kw, 1, 0, NULL, NULL), STORE_OK);
+	uint32_t failed[3];
+	size_t nfailed = 7;
+	ck_assert_int_eq(store_flags_update(st, "alice@example.org", "Drafts", uids, 2,
+	    STORE_FLAGS_SET, MSG_ANSWERED, NULL, 0, m2, failed, &nfailed), STORE_OK);
+	ck_assert_uint_eq(nfailed, 1);
+	ck_assert_uint_eq(failed[0], 1);
+	idx = index_of("alice@example.org", "Drafts");
+	ck_assert_uint_eq(idx->msgs[0].flags, MSG_DRAFT | MSG_FLAGGED);
+	ck_assert_uint_eq(idx->msgs[0].keywords, 2 | 4);
+	ck_assert_uint_gt(idx->msgs[0].modseq, m1);
+	ck_assert_uint_eq(idx->msgs[1].flags, MSG_ANSWERED | MSG_RECENT);
+	ck_assert_uint_eq(idx->msgs[1].keywords, 0);
+	ck_assert_uint_eq(idx->mailbox.unseen, 2);
+	ck_assert_uint_eq(idx->mailbox.recent, 1);
+	store_index_free(&idx);
+
+	ck_assert_int_eq(store_index_read_changed(st, "alice@example.org", "Drafts", hms,
+	    &idx), STORE_OK);
+	ck_assert_uint_eq(idx->nmsgs, 2);
+	uint64_t top = idx->mailbox.highestmodseq;
+	store_index_free(&idx);
+	ck_assert_int_eq(store_index_read_changed(st, "alice@example.org", "Drafts", top,
+	    &idx), STORE_OK);
+	ck_assert_uint_eq(idx->nmsgs, 0);
+	store_index_free(&idx);
+}
+END_TEST
+
+START_TEST(test_keyword_limit)
+{
+	char names[STORE_KEYWORDS_MAX + 1][16];
+	const char *p[1];
+	uint32_t uid = deliver1("alice@example.org", NULL, "k");
+	for (int i = 0; i <= STORE_KEYWORDS_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "kw%d", i);
+		p[0] = names[i];
+		ck_assert_int_eq(store_flags_update(st, "alice@example.org", "INBOX", &uid, 1,
+		    STORE_FLAGS_ADD, 0, p, 1, 0, NULL, NULL),
+		    i < STORE_KEYWORDS_MAX ? STORE_OK : STORE_LIMIT);
+	}
+}
+END_TEST
+
+/* ---- expunge, copy, move, reference counts ---- */
+
+START_TEST(test_expunge)
+{
+	struct store_index *idx;
+	uint64_t bodies[6];
+	for (int i = 1; i <= 5; i++)
+		deliver1("alice@example.org", NULL, "expunge me");
+	idx = index_of("alice@example.org", "INBOX");
+	for (int i = 0; i < 5; i++)
+		bodies[i + 1] = idx->msgs[i].body_id;
+	store_index_free(&idx);
+
+	uint32_t del[] = { 2, 4, 77 };
+	ck_assert_int_eq(store_expunge(st, "alice@example.org", "INBOX", del, 3), STORE_OK);
+	ck_assert_uint_eq(refs_of(bodies[2]), 0);
+	ck_assert_uint_eq(refs_of(bodies[4]), 0);
+	ck_assert_uint_eq(refs_of(bodies[3]), 1);
+	idx = index_of("alice@example.org", "INBOX");
+	ck_assert_uint_eq(idx->nmsgs, 3);
+	ck_assert_uint_eq(idx->msgs[0].uid, 1);
+	ck_assert_uint_eq(idx->msgs[1].uid, 3);
+	ck_assert_uint_eq(idx->msgs[2].uid, 5);
+	ck_assert_uint_eq(idx->mailbox.messages, 3);
+	ck_assert_uint_eq(idx->mailbox.bytes, 30);
+	ck_assert_uint_eq(idx->mailbox.uidnext, 6);
+	store_index_free(&idx);
+	/* UIDs are never reused */
+	ck_assert_uint_eq(deliver1("alice@example.org", NULL, "after"), 6);
+	reopen();
+	ck_assert_uint_eq(deliver1("alice@example.org", NULL, "after"), 7);
+	uint64_t b, m;
+	ck_assert_int_eq(store_quota_usage(st, "alice@example.org", &b, &m), STORE_OK);
+	ck_assert_uint_eq(b, 40);
+	ck_assert_uint_eq(m, 5);
+}
+END_TEST
+
+START_TEST(test_copy_move_refcount)
+{
+	struct store_rcpt rc[2] = { { .user = "alice@example.org" },
+	    { .user = "bob@example.org" } };
+	struct store_index *idx;
+	const char *text = "Subject: shared\r\n\r\nonce\r\n";
+	uint32_t uid, nu[2], uidv;
+
+	ck_assert_int_eq(store_deliver(st, rc, 2, text, strlen(text), 0, NULL, 0, NULL, 0,
+	    false), STORE_OK);
+	idx = index_of("alice@example.org", "INBOX");
+	uint64_t body = idx->msgs[0].body_id;
+	uid = idx->msgs[0].uid;
+	store_index_free(&idx);
+	idx = index_of("bob@example.org", "INBOX");
+	ck_assert_uint_eq(idx->msgs[0].body_id, body);        /* stored once */
+	store_index_free(&idx);
+	ck_assert_uint_eq(refs_of(body), 2);
+
+	uint32_t two[] = { uid, 1234 };
+	ck_assert_int_eq(store_copy(st, "alice@example.org", "INBOX", two, 2, "Archive",
+	    nu, &uidv), STORE_OK);
+	ck_assert_uint_eq(nu[0], 1);
+	ck_assert_uint_eq(nu[1], 0);
+	struct store_mailbox mb;
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "Archive", &mb), STORE_OK);
+	ck_assert_uint_eq(uidv, mb.uidvalidity);
+	ck_assert_uint_eq(mb.messages, 1);
+	ck_assert_uint_eq(refs_of(body), 3);
+	/* copy into the same mailbox */
+	ck_assert_int_eq(store_copy(st, "alice@example.org", "Archive", nu, 1, "Archive",
+	    &nu[1], NULL), STORE_OK);
+	ck_assert_uint_eq(nu[1], 2);
+	ck_assert_uint_eq(refs_of(body), 4);
+
+	/* move INBOX -> Trash keeps the count, moves the message */
+	ck_assert_int_eq(store_move(st, "alice@example.org", "INBOX", &uid, 1, "Trash",
+	    nu, &uidv), STORE_OK);
+	ck_assert_uint_eq(nu[0], 1);
+	ck_assert_uint_eq(refs_of(body), 4);
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "INBOX", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.messages, 0);
+	ck_assert_uint_eq(mb.bytes, 0);
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "Trash", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.messages, 1);
+	ck_assert_uint_eq(mb.bytes, strlen(text));
+	ck_assert_int_eq(store_move(st, "alice@example.org", "Trash", nu, 1, "Trash",
+	    nu, &uidv), STORE_INVALID);
+
+	uint64_t b, m;
+	ck_assert_int_eq(store_quota_usage(st, "alice@example.org", &b, &m), STORE_OK);
+	ck_assert_uint_eq(m, 3);
+	ck_assert_uint_eq(b, 3 * strlen(text));
+
+	/* the body goes exactly with its last reference */
+	uint32_t one = 1, both[] = { 1, 2 };
+	ck_assert_int_eq(store_expunge(st, "alice@example.org", "Trash", &one, 1), STORE_OK);
+	ck_assert_uint_eq(refs_of(body), 3);
+	ck_assert_int_eq(store_expunge(st, "alice@example.org", "Archive", both, 2), STORE_OK);
+	ck_assert_uint_eq(refs_of(body), 1);
+	assert_body(body, text);
+	ck_assert_int_eq(store_expunge(st, "bob@example.org", "INBOX", &one, 1), STORE_OK);
+	ck_assert_uint_eq(refs_of(body), 0);
+	char *data;
+	size_t len;
+	ck_assert_int_eq(store_body_get(st, body, &data, &len), STORE_NOTFOUND);
+	ck_assert_int_eq(store_quota_usage(st, "alice@example.org", &b, &m), STORE_OK);
+	ck_assert_uint_eq(m, 0);
+	ck_assert_uint_eq(b, 0);
+}
+END_TEST
+
+START_TEST(test_quota)
+{
+	char msg[61];
+	memset(msg, 'q', 60);
+	msg[60] = '\0';
+	ck_assert_int_eq(store_user_set_quota(st, "alice@example.org", 100, 0), STORE_OK);
+	ck_assert_int_eq(store_user_set_quota(st, "nobody@example.org", 1, 1), STORE_NOTFOUND);
+	struct store_user u;
+	ck_assert_int_eq(store_user_get(st, "alice@example.org", &u), STORE_OK);
+	ck_assert_uint_eq(u.quota_bytes, 100);
+
+	deliver1("alice@example.org", NULL, msg);
+	struct store_rcpt rc[2] = { { .user = "alice@example.org" },
+	    { .user = "bob@example.org" } };
+	ck_assert_int_eq(store_deliver(st, rc, 1, msg, 60, 0, NULL, 0, NULL, 0, false),
+	    STORE_QUOTA);
+	ck_assert_int_eq(rc[0].result_r, STORE_QUOTA);
+	/* SMTP: the others get it */
+	ck_assert_int_eq(store_deliver(st, rc, 2, msg, 60, 0, NULL, 0, NULL, 0, false),
+	    STORE_OK);
+	ck_assert_int_eq(rc[0].result_r, STORE_QUOTA);
+	ck_assert_int_eq(rc[1].result_r, STORE_OK);
+	/* APPEND: all or nothing */
+	ck_assert_int_eq(store_deliver(st, rc, 2, msg, 60, 0, NULL, 0, NULL, 0, true),
+	    STORE_QUOTA);
+	uint64_t b, m;
+	ck_assert_int_eq(store_quota_usage(st, "bob@example.org", &b, &m), STORE_OK);
+	ck_assert_uint_eq(b, 60);
+	ck_assert_uint_eq(m, 1);
+	ck_assert_int_eq(store_quota_usage(st, "alice@example.org", &b, &m), STORE_OK);
+	ck_assert_uint_eq(b, 60);
+	ck_assert_uint_eq(m, 1);
+	/* copy over quota */
+	uint32_t uid = 1;
+	ck_assert_int_eq(store_copy(st, "alice@example.org", "INBOX", &uid, 1, "Archive",
+	    NULL, NULL), STORE_QUOTA);
+	/* move is fine (usage does not change) */
+	ck_assert_int_eq(store_move(st, "alice@example.org", "INBOX", &uid, 1, "Archive",
+	    NULL, NULL), STORE_OK);
+	/* message quota */
+	ck_assert_int_eq(store_user_set_quota(st, "alice@example.org", 0, 1), STORE_OK);
+	ck_assert_int_eq(store_deliver(st, rc, 1, "x", 1, 0, NULL, 0, NULL, 0, false),
+	    STORE_QUOTA);
+	ck_assert_int_eq(store_user_set_quota(st, "alice@example.org", 0, 0), STORE_OK);
+	deliver1("alice@example.org", NULL, "x");
+	ck_assert_int_eq(store_quota_usage(st, "alice@example.org", &b, &m), STORE_OK);
+	ck_assert_uint_eq(b, 61);
+	ck_assert_uint_eq(m, 2);
+}
+END_TEST
+
+START_TEST(test_big_body_ranges)
+{
+	size_t len = 3 * 65536 + 1234;
+	char *big = xmalloc(len + 1), buf[70000];
+	for (size_t i = 0; i < len; i++)
+		big[i] = (char)('a' + (i * 7 + i / 65536) % 26);
+	big[len] = '\0';
+	struct store_rcpt rc = { .user = "alice@example.org" };
+	ck_assert_int_eq(store_deliver(st, &rc, 1, big, len, 0, NULL, 0, NULL, 0, false),
+	    STORE_OK);
+	struct store_index *idx = index_of("alice@example.org", "INBOX");
+	uint64_t id = idx->msgs[0].body_id;
+	ck_assert_uint_eq(idx->msgs[0].size, len);
+	store_index_free(&idx);
+
+	static const struct { uint64_t off; size_t n; size_t want; } cases[] = {
+		{ 0, 10, 10 }, { 65530, 20, 20 }, { 65536, 65536, 65536 },
+		{ 100, 70000, 70000 }, { 3 * 65536, 70000, 1234 },
+		{ 3 * 65536 + 1233, 5, 1 }, { 3 * 65536 + 1234, 5, 0 }, { 1u << 30, 5, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t got = 99;
+		ck_assert_int_eq(store_body_read(st, id, cases[i].off, buf, cases[i].n, &got),
+		    STORE_OK);
+		ck_assert_uint_eq(got, cases[i].want);
+		if (got > 0)
+			ck_assert_mem_eq(buf, big + cases[i].off, got);
+	}
+	char *all;
+	size_t alen;
+	ck_assert_int_eq(store_body_get(st, id, &all, &alen), STORE_OK);
+	ck_assert_uint_eq(alen, len);
+	ck_assert_mem_eq(all, big, len);
+	free(all);
+	ck_assert_int_eq(store_body_cache(st, id, &all, &alen), STORE_NOTFOUND);
+	size_t got;
+	ck_assert_int_eq(store_body_read(st, 999999, 0, buf, 10, &got), STORE_NOTFOUND);
+	free(big);
+}
+END_TEST
+
+/* ---- aliases and resolution ---- */
+
+static int
+count_alias(void *arg, const char *alias, const char *const *t, size_t n)
+{
+	struct mm_buf *b = arg;
+	mm_buf_printf(b, "%s:", alias);
+	for (size_t i = 0; i < n; i++)
+		mm_buf_printf(b, " %s", t[i]);
+	mm_buf_appendc(b, ';');
+	return 0;
+}
+
+static void
+assert_resolve(const char *rcpt, int want, const char *users, const char *remote)
+{
+	char u[8][321], rm[8][321];
+	struct mm_buf got, gotr;
+	size_t nu, nr;
+	mm_buf_init(&got);
+	mm_buf_init(&gotr);
+	ck_assert_int_eq(store_resolve(st, rcpt, u, 8, &nu, rm, 8, &nr), want);
+	for (size_t i = 0; i < nu; i++)
+		mm_buf_printf(&got, "%s%s", i ? " " : "", u[i]);
+	for (size_t i = 0; i < nr; i++)
+		mm_buf_printf(&gotr, "%s%s", i ? " " : "", rm[i]);
+	ck_assert_str_eq(mm_buf_cstr(&got), users);
+	ck_assert_str_eq(mm_buf_cstr(&gotr), remote);
+	mm_buf_free(&got);
+	mm_buf_free(&gotr);
+}
+
+START_TEST(test_resolve)
+{
+	const char *t1[] = { "alice@example.org", "Bob@Example.org", "ext@remote.test" };
+	const char *t2[] = { "team@example.org", "carol@example.org" };
+	const char *loop1[] = { "loop2@example.org", "alice@example.org" };
+	const char *loop2[] = { "loop1@example.org" };
+	const char *catch[] = { "postmaster@example.org" };
+	const char *pm[] = { "bob@example.org" };
+
+	ck_assert_int_eq(store_alias_add(st, "team@example.org", t1, 3), STORE_OK);
+	ck_assert_int_eq(store_alias_add(st, "team@example.org", t1, 3), STORE_EXISTS);
+	ck_assert_int_eq(store_alias_add(st, "alice@example.org", t1 + 1, 1), STORE_EXISTS);
+	ck_assert_int_eq(store_alias_add(st, "bad", t1, 1), STORE_INVALID);
+	ck_assert_int_eq(store_alias_add(st, "x@example.org", t1, 0), STORE_INVALID);
+	ck_assert_int_eq(store_alias_add(st, "self@example.org", (const char *[]){ "self@example.org" }, 1),
+	    STORE_INVALID);
+	ck_assert_int_eq(store_user_add(st, "team@example.org", hash), STORE_EXISTS);
+	ck_assert_int_eq(store_alias_add(st, "all@example.org", t2, 2), STORE_OK);
+	ck_assert_int_eq(store_alias_add(st, "loop1@example.org", loop1, 2), STORE_OK);
+	ck_assert_int_eq(store_alias_add(st, "loop2@example.org", loop2, 1), STORE_OK);
+
+	assert_resolve("alice@example.org", STORE_OK, "alice@example.org", "");
+	assert_resolve("ALICE@EXAMPLE.ORG", STORE_OK, "alice@example.org", "");
+	assert_resolve("team@example.org", STORE_OK, "alice@example.org bob@example.org",
+	    "ext@remote.test");
+	/* nested, and carol is not a user: remote */
+	assert_resolve("all@example.org", STORE_OK, "alice@example.org bob@example.org",
+	    "ext@remote.test carol@example.org");
+	assert_resolve("loop1@example.org", STORE_OK, "alice@example.org", "");
+	assert_resolve("alice+lists@example.org", STORE_OK, "alice@example.org", "");
+	assert_resolve("team+x@example.org", STORE_OK, "alice@example.org bob@example.org",
+	    "ext@remote.test");
+	assert_resolve("nobody@example.org", STORE_NOTFOUND, "", "");
+	assert_resolve("+@example.org", STORE_NOTFOUND, "", "");
+	assert_resolve("not an address", STORE_INVALID, "", "");
+
+	/* catch-all */
+	ck_assert_int_eq(store_alias_add(st, "@example.org", catch, 1), STORE_OK);
+	ck_assert_int_eq(store_alias_add(st, "postmaster@example.org", pm, 1), STORE_OK);
+	assert_resolve("nobody@example.org", STORE_OK, "bob@example.org", "");
+	assert_resolve("nobody@example.net", STORE_NOTFOUND, "", "");
+	assert_resolve("alice@example.org", STORE_OK, "alice@example.org", "");
+
+	/* output bound */
+	char u[1][321], rm[1][321];
+	size_t nu, nr;
+	ck_assert_int_eq(store_resolve(st, "team@example.org", u, 1, &nu, rm, 1, &nr),
+	    STORE_LIMIT);
+
+	/* belongs_to */
+	ck_assert(store_address_belongs_to(st, "Alice@example.org", "alice@example.org"));
+	ck_assert(store_address_belongs_to(st, "alice+tag@example.org", "alice@example.org"));
+	ck_assert(store_address_belongs_to(st, "team@example.org", "alice@example.org"));
+	ck_assert(!store_address_belongs_to(st, "bob@example.org", "alice@example.org"));
+	ck_assert(!store_address_belongs_to(st, "random@example.org", "bob@example.org"));
+	ck_assert(!store_address_belongs_to(st, "random@example.org", "alice@example.org"));
+
+	/* list and delete */
+	struct mm_buf b;
+	mm_buf_init(&b);
+	ck_assert_int_eq(store_alias_del(st, "loop2@example.org"), STORE_OK);
+	ck_assert_int_eq(store_alias_del(st, "loop2@example.org"), STORE_NOTFOUND);
+	ck_assert_int_eq(store_alias_del(st, "loop1@example.org"), STORE_OK);
+	ck_assert_int_eq(store_alias_list(st, count_alias, &b), STORE_OK);
+	ck_assert_str_eq(mm_buf_cstr(&b), "@example.org: postmaster@example.org;"
+	    "all@example.org: team@example.org carol@example.org;"
+	    "postmaster@example.org: bob@example.org;"
+	    "team@example.org: alice@example.org bob@example.org ext@remote.test;");
+	mm_buf_free(&b);
+}
+END_TEST
+
+/* ---- mailboxes ---- */
+
+static int
+collect_mb(void *arg, const struct store_mailbox *mb)
+{
+	struct mm_buf *b = arg;
+	mm_buf_printf(b, "%s%s%s,", mb->name, mb->attrs & MBOX_ATTR_NOSELECT ? "(ns)" : "",
+	    mb->subscribed ? "*" : "");
+	return 0;
+}
+
+static const char *
+list_of(const char *user, struct mm_buf *b)
+{
+	b->len = 0;
+	ck_assert_int_eq(store_mailbox_list(st, user, collect_mb, b), STORE_OK);
+	return mm_buf_cstr(b);
+}
+
+START_TEST(test_mailboxes)
+{
+	const char *a = "alice@example.org";
+	struct mm_buf b;
+	struct store_mailbox mb, mb2;
+	mm_buf_init(&b);
+
+	ck_assert_str_eq(list_of(a, &b), "Archive*,Drafts*,INBOX*,Junk*,Sent*,Trash*,");
+	ck_assert_int_eq(store_mailbox_create(st, a, "Work/2024/Q1", 0), STORE_OK);
+	ck_assert_int_eq(store_mailbox_create(st, a, "Work", 0), STORE_EXISTS);
+	ck_assert_int_eq(store_mailbox_create(st, a, "inbox", 0), STORE_EXISTS);
+	ck_assert_int_eq(store_mailbox_create(st, a, "/abs", 0), STORE_INVALID);
+	ck_assert_int_eq(store_mailbox_create(st, a, "a//b", 0), STORE_INVALID);
+	ck_assert_int_eq(store_mailbox_create(st, a, "trail/", 0), STORE_INVALID);
+	ck_assert_int_eq(store_mailbox_create(st, a, "", 0), STORE_INVALID);
+	ck_assert_int_eq(store_mailbox_create(st, a, "wild*", 0), STORE_INVALID);
+	ck_assert_int_eq(store_mailbox_create(st, a, "a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q", 0),
+	    STORE_LIMIT);
+	ck_assert_int_eq(store_mailbox_create(st, "nobody@example.org", "X", 0), STORE_NOTFOUND);
+	ck_assert_str_eq(list_of(a, &b), "Archive*,Drafts*,INBOX*,Junk*,Sent*,Trash*,"
+	    "Work,Work/2024,Work/2024/Q1,");
+	ck_assert_int_eq(store_mailbox_subscribe(st, a, "Work/2024", true), STORE_OK);
+	ck_assert_int_eq(store_mailbox_subscribe(st, a, "Trash", false), STORE_OK);
+	ck_assert_int_eq(store_mailbox_subscribe(st, a, "Nope", true), STORE_NOTFOUND);
+
+	/* delete with children -> \Noselect, messages gone */
+	deliver1(a, "Work", "work mail");
+	ck_assert_int_eq(store_mailbox_delete(st, a, "Work"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "Work", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.attrs & MBOX_ATTR_NOSELECT, MBOX_ATTR_NOSELECT);
+	ck_assert_uint_eq(mb.messages, 0);
+	ck_assert_int_eq(store_mailbox_delete(st, a, "Work"), STORE_DENIED);
+	struct store_index *idx;
+	ck_assert_int_eq(store_index_read(st, a, "Work", &idx), STORE_NOTFOUND);
+	struct store_rcpt rc = { .user = a, .mailbox = "Work" };
+	ck_assert_int_eq(store_deliver(st, &rc, 1, "x", 1, 0, NULL, 0, NULL, 0, false),
+	    STORE_NOTFOUND);
+	ck_assert_int_eq(store_mailbox_delete(st, a, "INBOX"), STORE_DENIED);
+	ck_assert_int_eq(store_mailbox_delete(st, a, "Inbox"), STORE_DENIED);
+	ck_assert_int_eq(store_mailbox_delete(st, a, "Nope"), STORE_NOTFOUND);
+	uint64_t bb, mm;
+	ck_assert_int_eq(store_quota_usage(st, a, &bb, &mm), STORE_OK);
+	ck_assert_uint_eq(mm, 0);
+	/* creating it again makes it selectable */
+	ck_assert_int_eq(store_mailbox_create(st, a, "Work", 0), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "Work", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.attrs & MBOX_ATTR_NOSELECT, 0);
+
+	/* rename with children keeps ids and messages */
+	deliver1(a, "Work/2024", "in 2024");
+	ck_assert_int_eq(store_mailbox_get(st, a, "Work/2024", &mb), STORE_OK);
+	ck_assert_int_eq(store_mailbox_rename(st, a, "Work", "Jobs/Old"), STORE_OK);
+	ck_assert_str_eq(list_of(a, &b), "Archive*,Drafts*,INBOX*,Jobs,Jobs/Old,"
+	    "Jobs/Old/2024*,Jobs/Old/2024/Q1,Junk*,Sent*,Trash,");
+	ck_assert_int_eq(store_mailbox_get(st, a, "Jobs/Old/2024", &mb2), STORE_OK);
+	ck_assert_uint_eq(mb2.id, mb.id);
+	ck_assert_uint_eq(mb2.uidvalidity, mb.uidvalidity);
+	ck_assert_uint_eq(mb2.messages, 1);
+	ck_assert_int_eq(store_mailbox_rename(st, a, "Jobs", "Sent"), STORE_EXISTS);
+	ck_assert_int_eq(store_mailbox_rename(st, a, "Jobs", "Jobs/Sub"), STORE_INVALID);
+	ck_assert_int_eq(store_mailbox_rename(st, a, "Nope", "Nope2"), STORE_NOTFOUND);
+	ck_assert_int_eq(store_mailbox_rename(st, a, "Jobs", "inbox"), STORE_EXISTS);
+
+	/* rename INBOX: messages move, INBOX stays, empty, UIDs not reused */
+	deliver1(a, NULL, "one");
+	deliver1(a, NULL, "two");
+	struct store_mailbox inbox0;
+	ck_assert_int_eq(store_mailbox_get(st, a, "INBOX", &inbox0), STORE_OK);
+	ck_assert_int_eq(store_mailbox_rename(st, a, "INBOX", "Old Inbox"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "INBOX", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.messages, 0);
+	ck_assert_uint_eq(mb.bytes, 0);
+	ck_assert_uint_eq(mb.id, inbox0.id);
+	ck_assert_uint_eq(mb.uidvalidity, inbox0.uidvalidity);
+	ck_assert_uint_eq(mb.uidnext, 3);
+	idx = index_of(a, "Old Inbox");
+	ck_assert_uint_eq(idx->nmsgs, 2);
+	ck_assert_uint_eq(idx->msgs[0].uid, 1);
+	ck_assert_uint_eq(idx->msgs[1].uid, 2);
+	ck_assert_uint_eq(idx->mailbox.messages, 2);
+	ck_assert_uint_eq(idx->mailbox.uidnext, 3);
+	ck_assert_uint_ne(idx->mailbox.uidvalidity, inbox0.uidvalidity);
+	assert_body(idx->msgs[1].body_id, "two");
+	store_index_free(&idx);
+	ck_assert_uint_eq(deliver1(a, NULL, "three"), 3);
+
+	/* delete a leaf */
+	ck_assert_int_eq(store_mailbox_delete(st, a, "Old Inbox"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "Old Inbox", &mb), STORE_NOTFOUND);
+	ck_assert_int_eq(store_quota_usage(st, a, &bb, &mm), STORE_OK);
+	ck_assert_uint_eq(mm, 2);   /* "in 2024" and "three" */
+	/* a re-created mailbox gets a new UIDVALIDITY */
+	ck_assert_int_eq(store_mailbox_get(st, a, "Junk", &mb), STORE_OK);
+	ck_assert_int_eq(store_mailbox_delete(st, a, "Junk"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_create(st, a, "Junk", MBOX_ATTR_JUNK), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "Junk", &mb2), STORE_OK);
+	ck_assert_uint_ne(mb.uidvalidity, mb2.uidvalidity);
+	ck_assert_uint_ne(mb.id, mb2.id);
+	ck_assert_uint_eq(mb2.attrs, MBOX_ATTR_JUNK);
+	mm_buf_free(&b);
+}
+END_TEST
+
+/* ---- change hook ---- */
+
+static uint32_t hook_ids[16];
+static int hook_n;
+
+static void
+hook(void *arg, const char *user, uint32_t id)
+{
+	ck_assert_str_eq(user, (const char *)arg);
+	if (hook_n < 16)
+		hook_ids[hook_n] = id;
+	hook_n++;
+}
+
+START_TEST(test_change_hook)
+{
+	struct store_mailbox mb;
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "INBOX", &mb), STORE_OK);
+	store_set_change_hook(st, hook, "alice@example.org");
+	uint32_t uid = deliver1("alice@example.org", NULL, "x");
+	ck_assert_int_eq(hook_n, 1);
+	ck_assert_uint_eq(hook_ids[0], mb.id);
+	ck_assert_int_eq(store_flags_update(st, "alice@example.org", "INBOX", &uid, 1,
+	    STORE_FLAGS_ADD, MSG_SEEN, NULL, 0, 0, NULL, NULL), STORE_OK);
+	ck_assert_int_eq(hook_n, 2);
+	/* no change, no call */
+	ck_assert_int_eq(store_flags_update(st, "alice@example.org", "INBOX", &uid, 1,
+	    STORE_FLAGS_ADD, MSG_SEEN, NULL, 0, 0, NULL, NULL), STORE_OK);
+	ck_assert_int_eq(hook_n, 2);
+	ck_assert_int_eq(store_expunge(st, "alice@example.org", "INBOX", &uid, 1), STORE_OK);
+	ck_assert_int_eq(hook_n, 3);
+	ck_assert_uint_eq(hook_ids[2], mb.id);
+	/* a failed call does not notify */
+	struct store_rcpt rc = { .user = "alice@example.org", .mailbox = "Nope" };
+	ck_assert_int_eq(store_deliver(st, &rc, 1, "x", 1, 0, NULL, 0, NULL, 0, false),
+	    STORE_NOTFOUND);
+	ck_assert_int_eq(hook_n, 3);
+	store_set_change_hook(st, NULL, NULL);
+}
+END_TEST
+
+/* ---- concurrency: deadlocks are retried, nothing is lost ---- */
+
+#define T_THREADS 6
+#define T_PER_THREAD 40
+
+static void *
+writer(void *arg)
+{
+	long n = (long)arg;
+	char text[64];
+	for (int i = 0; i < T_PER_THREAD; i++) {
+		/* everyone to alice's INBOX and bob's INBOX in one call, in
+		 * opposite orders half the time: lock order conflicts */
+		struct store_rcpt rc[2] = { { .user = "alice@example.org" },
+		    { .user = "bob@example.org" } };
+		if ((n + i) % 2) {
+			rc[0].user = "bob@example.org";
+			rc[1].user = "alice@example.org";
+		}
+		snprintf(text, sizeof(text), "thread %ld message %d", n, i);
+		if (store_deliver(st, rc, 2, text, strlen(text), 0, NULL, 0, NULL, 0,
+		    false) != STORE_OK || rc[0].result_r || rc[1].result_r)
+			return (void *)1;
+		uint32_t uid = rc[0].uid_r;
+		if (store_flags_update(st, rc[0].user, "INBOX", &uid, 1, STORE_FLAGS_ADD,
+		    MSG_SEEN, NULL, 0, 0, NULL, NULL) != STORE_OK)
+			return (void *)2;
+	}
+	return NULL;
+}
+
+START_TEST(test_threads)
+{
+	pthread_t t[T_THREADS];
+	for (long i = 0; i < T_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, writer, (void *)i), 0);
+	for (int i = 0; i < T_THREADS; i++) {
+		void *ret;
+		pthread_join(t[i], &ret);
+		ck_assert_ptr_null(ret);
+	}
+	const char *users[] = { "alice@example.org", "bob@example.org" };
+	for (int u = 0; u < 2; u++) {
+		struct store_index *idx = index_of(users[u], "INBOX");
+		ck_assert_uint_eq(idx->nmsgs, T_THREADS * T_PER_THREAD);
+		ck_assert_uint_eq(idx->mailbox.messages, T_THREADS * T_PER_THREAD);
+		ck_assert_uint_eq(idx->mailbox.uidnext, T_THREADS * T_PER_THREAD + 1);
+		uint32_t seen = 0;
+		for (size_t i = 0; i < idx->nmsgs; i++) {
+			ck_assert_uint_eq(idx->msgs[i].uid, i + 1);
+			ck_assert_uint_eq(refs_of(idx->msgs[i].body_id), 2);
+			seen += (idx->msgs[i].flags & MSG_SEEN) != 0;
+		}
+		ck_assert_uint_eq(idx->mailbox.unseen, idx->nmsgs - seen);
+		store_index_free(&idx);
+	}
+}
+END_TEST
+
+static Suite *
+store_suite(void)
+{
+	Suite *s = suite_create("store");
+	struct { const char *name; const TTest *t; } cases[] = {
+		{ "open", test_open_errors },
+		{ "stats", test_checkpoint_stats },
+		{ "users", test_users },
+		{ "uid_order_reopen", test_uid_order_reopen },
+		{ "deliver_errors", test_deliver_errors },
+		{ "append_flags", test_append_flags_keywords },
+		{ "keyword_limit", test_keyword_limit },
+		{ "expunge", test_expunge },
+		{ "copy_move_refcount", test_copy_move_refcount },
+		{ "quota", test_quota },
+		{ "body_ranges", test_big_body_ranges },
+		{ "resolve", test_resolve },
+		{ "mailboxes", test_mailboxes },
+		{ "change_hook", test_change_hook },
+		{ "threads", test_threads },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_set_timeout(tc, 60);
+		tcase_add_test(tc, cases[i].t);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(store_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
