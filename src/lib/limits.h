@@ -46,4 +46,9 @@
 #define MIME_PARTS_MAX               2000
 #define MIME_HEADER_MAX_BYTES        (256 * 1024)
 
+/* SMTP (added by the SMTP module) */
+#define SMTP_AUTH_LINE_MAX_BYTES     12288 /* RFC 4954 4: AUTH lines up to 12288 octets */
+#define SMTP_RCPT_USERS_MAX          64    /* local users one recipient (alias) may expand to */
+#define SMTP_BDAT_READ_BYTES         (64 * 1024) /* BDAT bytes taken from the input per step */
+
 #endif

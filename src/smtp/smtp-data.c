@@ -1,0 +1,396 @@
+/* smtp-data.c: the message of a transaction: DATA (dot-stuffed lines up
+ * to CRLF.CRLF), BDAT chunks (RFC 3030), the Return-Path: and Received:
+ * headers we prepend, and the delivery job that stores the message once
+ * for all local recipients before "250 ... queued as" is sent.
+ *
+ * The one idea: a bad message is never cut short. Whatever is wrong with
+ * it (bare LF or CR, an overlong line, too many bytes) is noted in
+ * tx->data_err, the rest is read and thrown away up to the real end of
+ * the data, and only then is it refused, once. The end of DATA is only a
+ * "." line that ends in CRLF after a line that ended in CRLF, so "<LF>.<LF>"
+ * or "<LF>.<CRLF>" can never end a message early (SMTP smuggling). */
+#include "smtp/smtp-private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "mail/cache.h"
+#include "net/conn.h"
+#include "net/server.h"
+#include "store/store.h"
+
+static const char *
+data_err_reply(enum smtp_data_err e)
+{
+	switch (e) {
+	case SMTP_DATA_BARE_LF:
+		return "550 5.6.0 Message refused: bare LF in data (lines must end with CRLF)";
+	case SMTP_DATA_BARE_CR:
+		return "550 5.6.0 Message refused: bare CR in data (lines must end with CRLF)";
+	case SMTP_DATA_LONG_LINE:
+		return "550 5.6.0 Message refused: line too long";
+	case SMTP_DATA_TOO_BIG:
+		return "552 5.3.4 Message size exceeds fixed maximum message size";
+	default:
+		return "250 2.0.0 Ok";
+	}
+}
+
+static void
+data_error(struct smtp_tx *tx, enum smtp_data_err e)
+{
+	if (tx->data_err != SMTP_DATA_OK)
+		return;
+	tx->data_err = e;
+	/* Nothing of this message will be kept: give the memory back. */
+	mm_buf_free(&tx->msg);
+	mm_buf_init(&tx->msg);
+}
+
+void
+smtp_date(time_t t, char *buf, size_t len)
+{
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+	long off;
+	char sign = '+';
+
+	localtime_r(&t, &tm);
+	off = tm.tm_gmtoff / 60;
+	if (off < 0) {
+		sign = '-';
+		off = -off;
+	}
+	snprintf(buf, len, "%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld",
+	    days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
+}
+
+/* Return-Path: and Received: (RFC 5321 4.4, protocol names RFC 3848 and
+ * RFC 6531 4.3), written at the start of the message buffer. */
+static void
+message_start(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	const char *peer = conn_peer_addr(s->c);
+	bool tls = conn_is_tls(s->c), auth = s->user[0] != '\0';
+	char date[64], with[16];
+
+	tx->started = true;
+	tx->prev_crlf = true;
+	smtp_date(time(NULL), date, sizeof(date));
+	if (!s->esmtp)
+		mm_strlcpy(with, "SMTP", sizeof(with));
+	else
+		snprintf(with, sizeof(with), "%s%s%s", tx->params.smtputf8 ? "UTF8SMTP" : "ESMTP",
+		    tls ? "S" : "", auth ? "A" : "");
+
+	mm_buf_printf(&tx->msg, "Return-Path: <%s>\r\n", tx->from);
+	mm_buf_printf(&tx->msg, "Received: from %s (%s%s%s)\r\n", s->helo,
+	    strchr(peer, ':') ? "[IPv6:" : "[", peer, "]");
+	if (tls)
+		mm_buf_printf(&tx->msg, "\t(using %s with cipher %s)\r\n",
+		    conn_tls_version(s->c), conn_tls_cipher(s->c));
+	mm_buf_printf(&tx->msg, "\tby %s (minimaild) with %s id %s", smtp_hostname(s), with, tx->id);
+	if (tx->rcpts.n == 1)
+		mm_buf_printf(&tx->msg, "\r\n\tfor <%s>", tx->rcpts.v[0]);
+	mm_buf_printf(&tx->msg, ";\r\n\t%s\r\n", date);
+}
+
+/* ---- delivery ---- */
+
+struct deliver_job {
+	struct smtp_session *s;
+	struct store *st;
+	struct mm_buf msg;
+	struct store_rcpt *rcpts;
+	char **users;
+	size_t n;
+	time_t now;
+	int err;
+};
+
+static void
+deliver_work(void *arg)
+{
+	struct deliver_job *j = arg;
+	struct mm_buf cache;
+
+	mm_buf_init(&cache);
+	mail_cache_build(j->msg.data, j->msg.len, &cache);
+	j->err = store_deliver(j->st, j->rcpts, j->n, j->msg.data, j->msg.len, j->now,
+	    cache.data, cache.len, NULL, 0, false);
+	mm_buf_free(&cache);
+}
+
+static void
+deliver_done(void *arg, bool alive)
+{
+	struct deliver_job *j = arg;
+	struct smtp_session *s = j->s;
+	struct smtp_tx *tx = s->tx;
+	size_t ok = 0, quota = 0;
+	char result[200];
+
+	if (j->err == STORE_OK) {
+		for (size_t i = 0; i < j->n; i++) {
+			if (j->rcpts[i].result_r == STORE_OK)
+				ok++;
+			else {
+				if (j->rcpts[i].result_r == STORE_QUOTA)
+					quota++;
+				/* SMTP cannot refuse one recipient after the data. */
+				log_warn("smtp session=%llx event=delivery-failed id=%s user=%s error=\"%s\"",
+				    s->id, tx ? tx->id : "-", j->users[i],
+				    store_strerror(j->rcpts[i].result_r));
+			}
+		}
+	}
+	if (j->err == STORE_OK && ok > 0)
+		snprintf(result, sizeof(result), "250 2.0.0 Ok: queued as %s", tx ? tx->id : "-");
+	else if (j->err == STORE_QUOTA || (j->err == STORE_OK && quota > 0))
+		snprintf(result, sizeof(result), "452 4.2.2 Mailbox full");
+	else {
+		log_error("smtp session=%llx event=store-failed error=\"%s\"", s->id,
+		    j->err == STORE_OK ? "no recipient delivered" : store_strerror(j->err));
+		snprintf(result, sizeof(result), "451 4.3.0 Error: local error in processing");
+	}
+	if (alive)
+		smtp_reply(s, "%s", result);
+	else {
+		char gone[260];
+		snprintf(gone, sizeof(gone), "client gone before reply: %s", result);
+		mm_strlcpy(result, gone, sizeof(result));
+	}
+	smtp_tx_end(s, result);
+	if (alive)
+		smtp_enter_ready(s);
+
+	mm_buf_free(&j->msg);
+	for (size_t i = 0; i < j->n; i++)
+		free(j->users[i]);
+	free(j->users);
+	free(j->rcpts);
+	free(j);
+}
+
+/* The end of DATA or of the LAST chunk. */
+static void
+message_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	struct deliver_job *j;
+
+	smtp_enter_ready(s);
+	if (tx->data_err != SMTP_DATA_OK) {
+		const char *r = data_err_reply(tx->data_err);
+		smtp_reply(s, "%s", r);
+		smtp_tx_end(s, r);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->st = s->srv->store;
+	j->msg = tx->msg;             /* moved: the worker owns it now */
+	mm_buf_init(&tx->msg);
+	j->now = time(NULL);
+	j->n = tx->users.n;
+	j->users = xcalloc(j->n, sizeof(*j->users));
+	j->rcpts = xcalloc(j->n, sizeof(*j->rcpts));
+	for (size_t i = 0; i < j->n; i++) {
+		j->users[i] = xstrdup(tx->users.v[i]);
+		j->rcpts[i].user = j->users[i];
+		j->rcpts[i].mailbox = NULL;
+	}
+	conn_run_job(s->c, deliver_work, deliver_done, j);
+}
+
+/* Can this transaction take a message? Replies and returns false if not. */
+static const char *
+tx_refusal(struct smtp_session *s, bool bdat)
+{
+	struct smtp_tx *tx = s->tx;
+
+	if (tx == NULL)
+		return "503 5.5.1 Error: need MAIL command";
+	if (!bdat && tx->bdat)
+		return "503 5.5.1 Error: DATA not allowed after BDAT";
+	if (tx->rcpts.n == 0)
+		return tx->rejected ? "554 5.5.1 Error: no valid recipients" :
+		    "503 5.5.1 Error: need RCPT command";
+	return NULL;
+}
+
+/* ---- DATA ---- */
+
+void
+smtp_cmd_data(struct smtp_session *s, const struct smtp_cmdline *cmd)
+{
+	const char *refusal = tx_refusal(s, false);
+
+	if (refusal != NULL) {
+		smtp_reply(s, "%s", refusal);
+		smtp_bad_command(s);
+		return;
+	}
+	message_start(s);
+	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	smtp_enter_state(s, SMTP_STATE_BODY);
+}
+
+bool
+smtp_data_input(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	char *line;
+	size_t len;
+	unsigned ending = 0;
+
+	switch (conn_getline(s->c, SMTP_DATA_LINE_MAX_BYTES, &line, &len, &ending)) {
+	case CONN_LINE_NEED_MORE:
+		return false;
+	case CONN_LINE_TOO_LONG:
+		/* Swallowed up to its LF; we cannot tell how it ended, and the
+		 * message is refused anyway. */
+		data_error(tx, SMTP_DATA_LONG_LINE);
+		tx->prev_crlf = true;
+		return true;
+	case CONN_LINE_OK:
+		break;
+	}
+	if ((ending & CONN_LINE_CRLF) && tx->prev_crlf && len == 1 && line[0] == '.') {
+		message_end(s);
+		return true;
+	}
+	if (!(ending & CONN_LINE_CRLF))
+		data_error(tx, SMTP_DATA_BARE_LF);
+	else if (memchr(line, '\r', len) != NULL)
+		data_error(tx, SMTP_DATA_BARE_CR);
+	tx->prev_crlf = (ending & CONN_LINE_CRLF) != 0;
+	if (len > 0 && line[0] == '.') {
+		line++;
+		len--;
+	}
+	tx->datalen += len + 2;
+	if (tx->datalen > tx->max_size)
+		data_error(tx, SMTP_DATA_TOO_BIG);
+	if (tx->data_err == SMTP_DATA_OK) {
+		mm_buf_append(&tx->msg, line, len);
+		mm_buf_append(&tx->msg, "\r\n", 2);
+	}
+	return true;
+}
+
+/* ---- BDAT ---- */
+
+void
+smtp_cmd_bdat(struct smtp_session *s, const struct smtp_cmdline *cmd)
+{
+	uint64_t size;
+	bool last;
+	enum smtp_perr err;
+
+	err = smtp_parse_bdat(cmd->args, cmd->argslen, &size, &last);
+	if (err != SMTP_PERR_OK) {
+		/* The chunk size is unknown: its bytes will be read as
+		 * commands and refused as such. */
+		smtp_reply(s, "%s", smtp_perr_reply(err));
+		smtp_bad_command(s);
+		return;
+	}
+	s->bdat_left = size;
+	s->bdat_last = last;
+	s->bdat_fail = tx_refusal(s, true);
+	if (s->bdat_fail == NULL && !s->tx->started) {
+		s->tx->bdat = true;
+		message_start(s);
+	}
+	smtp_enter_state(s, SMTP_STATE_BDAT);
+}
+
+/* Checks the octets of a chunk as DATA lines would be checked: only CRLF
+ * line ends, no line over SMTP_DATA_LINE_MAX_BYTES. */
+static void
+bdat_scan(struct smtp_tx *tx, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n && tx->data_err == SMTP_DATA_OK; i++) {
+		char c = p[i];
+
+		if (tx->last_cr) {
+			tx->last_cr = false;
+			if (c == '\n') {
+				tx->linelen = 0;
+				continue;
+			}
+			data_error(tx, SMTP_DATA_BARE_CR);
+			return;
+		}
+		if (c == '\r') {
+			tx->last_cr = true;
+			continue;
+		}
+		if (c == '\n') {
+			data_error(tx, SMTP_DATA_BARE_LF);
+			return;
+		}
+		if (++tx->linelen > SMTP_DATA_LINE_MAX_BYTES)
+			data_error(tx, SMTP_DATA_LONG_LINE);
+	}
+}
+
+bool
+smtp_bdat_input(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
+	while (s->bdat_left > 0) {
+		size_t want = s->bdat_left > SMTP_BDAT_READ_BYTES ? SMTP_BDAT_READ_BYTES :
+		    (size_t)s->bdat_left;
+		size_t avail = conn_input_len(s->c), got;
+
+		if (avail == 0)
+			return false;
+		if (want > avail)
+			want = avail;
+		if (s->bdat_fail == NULL && tx->data_err == SMTP_DATA_OK &&
+		    tx->datalen + want <= tx->max_size) {
+			mm_buf_reserve(&tx->msg, want);
+			got = conn_read_bytes(s->c, tx->msg.data + tx->msg.len, want);
+			tx->msg.len += got;
+			tx->datalen += got;
+			bdat_scan(tx, tx->msg.data + tx->msg.len - got, got);
+		} else {
+			got = conn_read_bytes(s->c, NULL, want);
+			if (tx != NULL && s->bdat_fail == NULL) {
+				tx->datalen += got;
+				if (tx->datalen > tx->max_size)
+					data_error(tx, SMTP_DATA_TOO_BIG);
+			}
+		}
+		s->bdat_left -= got;
+	}
+
+	/* the whole chunk is in */
+	if (s->bdat_fail != NULL) {
+		smtp_enter_ready(s);
+		smtp_reply(s, "%s", s->bdat_fail);
+		smtp_tx_end(s, s->bdat_fail);
+		s->bdat_fail = NULL;
+		smtp_bad_command(s);
+		return true;
+	}
+	if (!s->bdat_last) {
+		smtp_enter_ready(s);
+		smtp_reply(s, "250 2.0.0 %llu octets received", (unsigned long long)tx->datalen);
+		return true;
+	}
+	if (tx->last_cr)
+		data_error(tx, SMTP_DATA_BARE_CR);
+	message_end(s);
+	return true;
+}

@@ -1,0 +1,118 @@
+/* smtp-private.h: the SMTP session shared by smtp-session.c (states,
+ * command dispatch, EHLO/MAIL/RCPT), smtp-data.c (DATA, BDAT, delivery)
+ * and smtp-auth.c (AUTH PLAIN/LOGIN). Nothing here leaves src/smtp. */
+#ifndef MM_SMTP_PRIVATE_H
+#define MM_SMTP_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "lib/limits.h"
+#include "lib/util.h"
+#include "smtp/smtp-parse.h"
+
+struct conn;
+struct mm_server;
+struct config;
+
+/* Changed only by smtp_enter_state(). */
+enum smtp_state {
+	SMTP_STATE_NEW = 0,
+	SMTP_STATE_CONNECTED,      /* greeting sent, no HELO/EHLO yet */
+	SMTP_STATE_TLS,            /* STARTTLS accepted, handshake running */
+	SMTP_STATE_HELO,           /* ready for commands */
+	SMTP_STATE_AUTH_INIT,      /* AUTH PLAIN: waiting for the response */
+	SMTP_STATE_AUTH_USERNAME,  /* AUTH LOGIN: waiting for the user name */
+	SMTP_STATE_AUTH_PASSWORD,  /* AUTH LOGIN: waiting for the password */
+	SMTP_STATE_BODY,           /* reading DATA up to CRLF.CRLF */
+	SMTP_STATE_BDAT,           /* reading the bytes of a BDAT chunk */
+	SMTP_STATE_QUIT,           /* closing */
+	SMTP_STATE_COUNT
+};
+
+/* Why a message is refused at its end; the first problem wins. */
+enum smtp_data_err {
+	SMTP_DATA_OK = 0,
+	SMTP_DATA_BARE_LF,
+	SMTP_DATA_BARE_CR,
+	SMTP_DATA_LONG_LINE,
+	SMTP_DATA_TOO_BIG,
+};
+
+/* One mail transaction: MAIL FROM up to the end of its data. */
+struct smtp_tx {
+	char id[24];                  /* queue id, in Received: and the reply */
+	char from[ADDRESS_MAX_BYTES + 1];
+	bool null_sender;
+	struct smtp_mail_params params;
+	uint64_t max_size;            /* max_message_size when MAIL came */
+	struct mm_strlist rcpts;      /* accepted recipients, as given */
+	struct mm_strlist users;      /* distinct local users they resolve to */
+	unsigned rejected;            /* RCPTs refused */
+
+	/* the message */
+	bool started;                 /* headers added, data being received */
+	bool bdat;                    /* BDAT used (DATA then refused) */
+	struct mm_buf msg;            /* added headers + the data */
+	uint64_t datalen;             /* client octets (after unstuffing) */
+	enum smtp_data_err data_err;
+	bool prev_crlf;               /* DATA: the previous line ended in CRLF */
+	bool last_cr;                 /* BDAT: previous octet was CR */
+	size_t linelen;               /* BDAT: octets since the last LF */
+};
+
+struct smtp_session {
+	struct conn *c;
+	struct mm_server *srv;
+	unsigned long long id;        /* conn_id, for logs */
+	int listener;                 /* enum listener_id */
+	enum smtp_state state;
+
+	bool esmtp;                   /* EHLO (not HELO) */
+	char helo[SMTP_DOMAIN_MAX_BYTES + 1];
+	char user[ADDRESS_MAX_BYTES + 1];   /* authenticated user, "" if none */
+	char auth_login_user[ADDRESS_MAX_BYTES + 1];
+	unsigned bad_cmds;
+	unsigned auth_fails;
+	unsigned ntx;                 /* transactions so far */
+
+	struct smtp_tx *tx;
+
+	/* the BDAT chunk being read (also without a transaction: the bytes
+	 * must be swallowed, RFC 3030 2) */
+	uint64_t bdat_left;
+	bool bdat_last;
+	const char *bdat_fail;        /* reply instead of accepting the chunk */
+};
+
+/* smtp-session.c */
+void smtp_enter_state(struct smtp_session *s, enum smtp_state st);
+void smtp_reply(struct smtp_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* A client error: counts it, closes after SMTP_MAX_BAD_COMMANDS.
+ * Returns true when the session is now closing. */
+bool smtp_bad_command(struct smtp_session *s);
+/* Ends the transaction (logging it with result when it had a MAIL). */
+void smtp_tx_end(struct smtp_session *s, const char *result);
+/* The state to return to after a command: HELO if greeted. */
+void smtp_enter_ready(struct smtp_session *s);
+const struct config *smtp_cfg(const struct smtp_session *s);
+const char *smtp_hostname(const struct smtp_session *s);
+
+/* smtp-data.c */
+void smtp_cmd_data(struct smtp_session *s, const struct smtp_cmdline *cmd);
+void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_cmdline *cmd);
+/* Consume input in SMTP_STATE_BODY / SMTP_STATE_BDAT; false: need more. */
+bool smtp_data_input(struct smtp_session *s);
+bool smtp_bdat_input(struct smtp_session *s);
+/* RFC 5322 date of t in local time, e.g. "Tue, 1 Jul 2003 10:52:37 +0200". */
+void smtp_date(time_t t, char *buf, size_t len);
+
+/* smtp-auth.c */
+bool smtp_auth_offered(const struct smtp_session *s);
+void smtp_cmd_auth(struct smtp_session *s, const struct smtp_cmdline *cmd);
+/* A response line in an AUTH_* state. */
+void smtp_auth_line(struct smtp_session *s, const char *line, size_t len);
+
+#endif

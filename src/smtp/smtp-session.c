@@ -1,0 +1,757 @@
+/* smtp-session.c: the SMTP protocol module (RFC 5321, 6409, 8314, 3207):
+ * session states, the command table, EHLO, STARTTLS, MAIL and RCPT with
+ * the per-listener policy, and the one log line per transaction. DATA and
+ * BDAT live in smtp-data.c, AUTH in smtp-auth.c.
+ *
+ * The one idea: commands are taken from the input buffer one at a time,
+ * in order, and the loop stops as soon as a command started a worker job
+ * (store lookups, delivery, password checks). The conn keeps the rest of
+ * the pipelined input buffered and offers it again when the job's done
+ * function has written its reply, so replies always come out in command
+ * order (PIPELINING, RFC 2920) without any queue of our own. */
+#include "smtp/smtp-private.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "net/conn.h"
+#include "net/proto.h"
+#include "net/server.h"
+#include "store/store.h"
+
+static const char *const state_names[SMTP_STATE_COUNT] = {
+	[SMTP_STATE_NEW] = "NEW",
+	[SMTP_STATE_CONNECTED] = "CONNECTED",
+	[SMTP_STATE_TLS] = "TLS",
+	[SMTP_STATE_HELO] = "HELO",
+	[SMTP_STATE_AUTH_INIT] = "AUTH_INIT",
+	[SMTP_STATE_AUTH_USERNAME] = "AUTH_USERNAME",
+	[SMTP_STATE_AUTH_PASSWORD] = "AUTH_PASSWORD",
+	[SMTP_STATE_BODY] = "BODY",
+	[SMTP_STATE_BDAT] = "BDAT",
+	[SMTP_STATE_QUIT] = "QUIT",
+};
+
+const struct config *
+smtp_cfg(const struct smtp_session *s)
+{
+	return s->srv->cfg;
+}
+
+const char *
+smtp_hostname(const struct smtp_session *s)
+{
+	return s->srv->cfg->hostname;
+}
+
+void
+smtp_enter_state(struct smtp_session *s, enum smtp_state st)
+{
+	enum smtp_state old = s->state;
+
+	if (old != st)
+		log_debug("smtp session=%llx state %s -> %s", s->id, state_names[old],
+		    state_names[st]);
+	s->state = st;
+	if (st == SMTP_STATE_BODY || st == SMTP_STATE_BDAT) {
+		if (old != SMTP_STATE_BODY && old != SMTP_STATE_BDAT)
+			conn_set_timeout(s->c, SMTP_DATA_TIMEOUT_SECS);
+	} else if (old == SMTP_STATE_BODY || old == SMTP_STATE_BDAT || old == SMTP_STATE_NEW)
+		conn_set_timeout(s->c, SMTP_CMD_TIMEOUT_SECS);
+}
+
+void
+smtp_enter_ready(struct smtp_session *s)
+{
+	smtp_enter_state(s, s->helo[0] ? SMTP_STATE_HELO : SMTP_STATE_CONNECTED);
+}
+
+void
+smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(buf) - 3)
+		n = sizeof(buf) - 3;
+	if (log_get_level() >= LOG_LVL_DEBUG) {
+		char esc[1100];
+		log_escape(esc, sizeof(esc), buf, n);
+		log_debug("smtp session=%llx > %s", s->id, esc);
+	}
+	buf[n++] = '\r';
+	buf[n++] = '\n';
+	conn_write(s->c, buf, n);
+}
+
+bool
+smtp_bad_command(struct smtp_session *s)
+{
+	if (++s->bad_cmds < SMTP_MAX_BAD_COMMANDS)
+		return false;
+	log_info("smtp session=%llx event=too-many-errors addr=%s", s->id, conn_peer_addr(s->c));
+	smtp_reply(s, "421 4.7.0 %s Error: too many errors", smtp_hostname(s));
+	smtp_tx_end(s, "aborted: too many errors");
+	smtp_enter_state(s, SMTP_STATE_QUIT);
+	conn_close(s->c);
+	return true;
+}
+
+/* ---- transaction log ---- */
+
+static void
+tx_log(struct smtp_session *s, const char *result)
+{
+	struct smtp_tx *tx = s->tx;
+	char from[ADDRESS_MAX_BYTES * 2], user[ADDRESS_MAX_BYTES * 2], res[300];
+	struct mm_buf to;
+
+	mm_buf_init(&to);
+	for (size_t i = 0; i < tx->rcpts.n; i++) {
+		char esc[ADDRESS_MAX_BYTES * 2];
+		if (to.len > 2000) {
+			mm_buf_printf(&to, ",...");
+			break;
+		}
+		log_escape(esc, sizeof(esc), tx->rcpts.v[i], strlen(tx->rcpts.v[i]));
+		mm_buf_printf(&to, "%s<%s>", i ? "," : "", esc);
+	}
+	log_escape(from, sizeof(from), tx->from, strlen(tx->from));
+	log_escape(user, sizeof(user), s->user, strlen(s->user));
+	log_escape(res, sizeof(res), result, strlen(result));
+	log_info("smtp session=%llx event=tx id=%s addr=%s tls=%s user=\"%s\" from=<%s> "
+	    "to=\"%s\" rcpts=%zu rejected=%u size=%llu result=\"%s\"",
+	    s->id, tx->id, conn_peer_addr(s->c),
+	    conn_is_tls(s->c) ? conn_tls_version(s->c) : "no", user, from,
+	    to.len ? mm_buf_cstr(&to) : "", tx->rcpts.n, tx->rejected,
+	    (unsigned long long)tx->datalen, res);
+	mm_buf_free(&to);
+}
+
+void
+smtp_tx_end(struct smtp_session *s, const char *result)
+{
+	struct smtp_tx *tx = s->tx;
+
+	if (tx == NULL)
+		return;
+	if (result)
+		tx_log(s, result);
+	mm_strlist_clear(&tx->rcpts);
+	mm_strlist_clear(&tx->users);
+	mm_buf_free(&tx->msg);
+	free(tx);
+	s->tx = NULL;
+}
+
+/* ---- simple commands ---- */
+
+static void
+cmd_helo(struct smtp_session *s, const struct smtp_cmdline *cmd)
+{
+	char name[SMTP_DOMAIN_MAX_BYTES + 1];
+	const char *caps[12];
+	size_t n = 0;
+	char size[48];
+	enum smtp_perr err;
+
+	err = smtp_parse_helo(cmd->args, cmd->argslen, name);
+	if (err != SMTP_PERR_OK) {
+		if (err == SMTP_PERR_HELO_SYNTAX)
+			smtp_reply(s, "501 5.5.4 Syntax: %s hostname", cmd->verb_str);
+		else
+			smtp_reply(s, "%s", smtp_perr_reply(err));
+		smtp_bad_command(s);
+		return;
+	}
+	smtp_tx_end(s, "aborted: new EHLO");
+	mm_strlcpy(s->helo, name, sizeof(s->helo));
+	s->esmtp = cmd->verb == SMTP_CMD_EHLO;
+	smtp_enter_state(s, SMTP_STATE_HELO);
+	if (!s->esmtp) {
+		smtp_reply(s, "250 %s", smtp_hostname(s));
+		return;
+	}
+
+	snprintf(size, sizeof(size), "SIZE %llu", (unsigned long long)smtp_cfg(s)->max_message_size);
+	caps[n++] = "PIPELINING";
+	caps[n++] = size;
+	if (!conn_is_tls(s->c) && server_tls_available(s->srv))
+		caps[n++] = "STARTTLS";
+	if (smtp_auth_offered(s) && s->user[0] == '\0')
+		caps[n++] = "AUTH PLAIN LOGIN";
+	caps[n++] = "ENHANCEDSTATUSCODES";
+	caps[n++] = "8BITMIME";
+	caps[n++] = "SMTPUTF8";
+	caps[n++] = "CHUNKING";
+	smtp_reply(s, "250-%s", smtp_hostname(s));
+	for (size_t i = 0; i < n; i++)
+		smtp_reply(s, "250%c%s", i + 1 == n ? ' ' : '-', caps[i]);
+}
+
+static void
+cmd_rset(struct smtp_session *s, const struct smtp_cmdline *cmd)
+{
+	smtp_tx_end(s, "aborted: RSET");
+	smtp_enter_ready(s);
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_noop(struct smtp_session *s, const struct smtp_cmdline *cmd)
+{
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_quit(struct smtp_session *s, const struct smtp_cmdline *cmd)
+{
+	smtp_reply(s, "221 2.0.0 Bye");
+	smtp_tx_end(s, "aborted: QUIT");
+	smtp_enter_state(s, SMTP_STATE_QUIT);
+	conn_close(s->c);
+}
+
+static void
+cmd_vrfy(struct smtp_session *s, const struct smtp_cmdline *cmd)
+{
+	/* RFC 5321 3.5.3: 252 reveals nothing about who exists. */
+	smtp_reply(s, "252 2.0.0 Cannot %s user; send mail and delivery will be attempted",
+	    cmd->verb_str);
+}
+
+static void
+cmd_help(struct smtp_session *s, const struct smtp_cmdline *cmd)
+{
+	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT "
+	    "VRFY HELP STARTTLS AUTH");
+}
+
+static void
+cmd_starttls(struct smtp_session *s, const struct smtp_cmdline *cmd)
+{
+	if (conn_is_tls(s->c)) {
+		smtp_reply(s, "503 5.5.1 Error: TLS already active");
+		smtp_bad_command(s);
+		return;
+	}
+	if (!server_tls_available(s->srv)) {
+		smtp_reply(s, "454 4.7.0 TLS not available");
+		return;
+	}
+	smtp_reply(s, "220 2.0.0 Ready to start TLS");
+	smtp_tx_end(s, "aborted: STARTTLS");
+	if (!conn_starttls(s->c)) {
+		log_error("smtp session=%llx event=starttls-failed", s->id);
+		smtp_enter_state(s, SMTP_STATE_QUIT);
+		conn_close(s->c);
+		return;
+	}
+	smtp_enter_state(s, SMTP_STATE_TLS);
+}
+
+/* ---- MAIL ---- */
+
+static unsigned tx_counter;
+
+static void
+mail_accept(struct smtp_session *s, const struct smtp_path *path,
+    const struct smtp_mail_params *params)
+{
+	struct smtp_tx *tx = xcalloc(1, sizeof(*tx));
+
+	if (tx_counter == 0)
+		tx_counter = (unsigned)getpid() << 12;
+	snprintf(tx->id, sizeof(tx->id), "%08llX%06X",
+	    (unsigned long long)time(NULL) & 0xffffffffULL, ++tx_counter & 0xffffff);
+	mm_strlcpy(tx->from, path->addr, sizeof(tx->from));
+	tx->null_sender = path->null_path;
+	tx->params = *params;
+	tx->max_size = smtp_cfg(s)->max_message_size;
+	mm_strlist_init(&tx->rcpts);
+	mm_strlist_init(&tx->users);
+	mm_buf_init(&tx->msg);
+	s->tx = tx;
+	s->ntx++;
+	smtp_reply(s, "250 2.1.0 Ok");
+}
+
+struct mail_job {
+	struct smtp_session *s;
+	struct store *st;
+	struct smtp_path path;
+	struct smtp_mail_params params;
+	char user[ADDRESS_MAX_BYTES + 1];
+	bool ok;
+};
+
+static void
+mail_job_work(void *arg)
+{
+	struct mail_job *j = arg;
+
+	j->ok = store_address_belongs_to(j->st, j->path.addr, j->user);
+}
+
+static void
+mail_job_done(void *arg, bool alive)
+{
+	struct mail_job *j = arg;
+	struct smtp_session *s = j->s;
+
+	if (alive) {
+		if (j->ok)
+			mail_accept(s, &j->path, &j->params);
+		else {
+			char from[ADDRESS_MAX_BYTES * 2], user[ADDRESS_MAX_BYTES * 2];
+			log_escape(from, sizeof(from), j->path.addr, strlen(j->path.addr));
+			log_escape(user, sizeof(user), j->user, strlen(j->user));
+			log_info("smtp session=%llx event=sender-rejected addr=%s user=\"%s\" from=<%s>",
+			    s->id, conn_peer_addr(s->c), user, from);
+			smtp_reply(s, "553 5.7.1 <%s>: Sender address rejected: not owned by user %s",
+			    j->path.addr, s->user);
+		}
+	}
+	free(j);
+}
+
+static bool
+auth_required(const struct smtp_session *s)
+{
+	return s->listener == LSN_SUBMISSION || s->listener == LSN_SUBMISSIONS;
+}
+
+static void
+cmd_mail(struct smtp_session *s, const struct smtp_cmdline *cmd)
+{
+	struct smtp_path path;
+	struct smtp_mail_params params;
+	enum smtp_perr err;
+
+	if (s->helo[0] == '\0') {
+		smtp_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		smtp_bad_command(s);
+		return;
+	}
+	if (s->tx != NULL) {
+		smtp_reply(s, "503 5.5.1 Error: nested MAIL command");
+		smtp_bad_command(s);
+		return;
+	}
+	if (auth_required(s) && s->user[0] == '\0') {
+		if (!smtp_auth_offered(s))
+			smtp_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+		else
+			smtp_reply(s, "530 5.7.0 Authentication required");
+		return;
+	}
+	err = smtp_parse_mail(cmd->args, cmd->argslen, &path, &params);
+	if (err != SMTP_PERR_OK) {
+		smtp_reply(s, "%s", smtp_perr_reply(err));
+		smtp_bad_command(s);
+		return;
+	}
+	if (params.has_size && params.size > smtp_cfg(s)->max_message_size) {
+		smtp_reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
+		return;
+	}
+	if (s->user[0] != '\0' && !path.null_path) {
+		/* RFC 6409 6.1: an authenticated sender sends as themselves. */
+		struct mail_job *j = xcalloc(1, sizeof(*j));
+		j->s = s;
+		j->st = s->srv->store;
+		j->path = path;
+		j->params = params;
+		mm_strlcpy(j->user, s->user, sizeof(j->user));
+		conn_run_job(s->c, mail_job_work, mail_job_done, j);
+		return;
+	}
+	mail_accept(s, &path, &params);
+}
+
+/* ---- RCPT ---- */
+
+struct rcpt_job {
+	struct smtp_session *s;
+	struct store *st;
+	char rcpt[ADDRESS_MAX_BYTES + 1];      /* as given (for the reply) */
+	char lookup[ADDRESS_MAX_BYTES + 1];    /* what we resolve */
+	uint64_t declared_size;
+	int err;
+	char users[SMTP_RCPT_USERS_MAX][321];
+	size_t nusers;
+	char remote[4][321];
+	size_t nremote;
+	bool full[SMTP_RCPT_USERS_MAX];        /* over quota now */
+	bool never[SMTP_RCPT_USERS_MAX];       /* the declared size can never fit */
+};
+
+static void
+rcpt_job_work(void *arg)
+{
+	struct rcpt_job *j = arg;
+
+	j->err = store_resolve(j->st, j->lookup, j->users, SMTP_RCPT_USERS_MAX, &j->nusers,
+	    j->remote, 4, &j->nremote);
+	if (j->err != STORE_OK)
+		return;
+	for (size_t i = 0; i < j->nusers; i++) {
+		struct store_user u;
+		uint64_t bytes, msgs;
+
+		if (store_user_get(j->st, j->users[i], &u) != STORE_OK)
+			continue;
+		if (u.quota_bytes == 0 && u.quota_messages == 0)
+			continue;
+		if (store_quota_usage(j->st, j->users[i], &bytes, &msgs) != STORE_OK)
+			continue;
+		if (u.quota_bytes && j->declared_size > u.quota_bytes)
+			j->never[i] = j->full[i] = true;
+		else if ((u.quota_bytes && (bytes >= u.quota_bytes ||
+		    bytes + j->declared_size > u.quota_bytes)) ||
+		    (u.quota_messages && msgs >= u.quota_messages))
+			j->full[i] = true;
+	}
+}
+
+static void
+rcpt_job_done(void *arg, bool alive)
+{
+	struct rcpt_job *j = arg;
+	struct smtp_session *s = j->s;
+	struct smtp_tx *tx = s->tx;
+	size_t ok = 0, never = 0;
+
+	if (!alive || tx == NULL) {
+		free(j);
+		return;
+	}
+	if (j->err == STORE_NOTFOUND || (j->err == STORE_OK && j->nusers == 0 && j->nremote == 0)) {
+		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown", j->rcpt);
+		tx->rejected++;
+		goto out;
+	}
+	if (j->err != STORE_OK) {
+		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", j->rcpt);
+		tx->rejected++;
+		goto out;
+	}
+	if (j->nremote > 0) {
+		/* An alias that forwards elsewhere: the outbound queue does not
+		 * exist yet, and we never accept and drop. */
+		smtp_reply(s, "451 4.3.0 <%s>: Forwarding to remote addresses not available yet",
+		    j->rcpt);
+		tx->rejected++;
+		goto out;
+	}
+	for (size_t i = 0; i < j->nusers; i++) {
+		if (j->never[i])
+			never++;
+		if (!j->full[i])
+			ok++;
+	}
+	if (ok == 0) {
+		if (never == j->nusers)
+			smtp_reply(s, "552 5.2.2 <%s>: Mailbox full", j->rcpt);
+		else
+			smtp_reply(s, "452 4.2.2 <%s>: Mailbox full", j->rcpt);
+		tx->rejected++;
+		goto out;
+	}
+	for (size_t i = 0; i < j->nusers; i++) {
+		if (j->full[i]) {
+			log_info("smtp session=%llx event=rcpt-over-quota user=%s", s->id, j->users[i]);
+			continue;
+		}
+		if (!mm_strlist_contains_case(&tx->users, j->users[i]))
+			mm_strlist_add(&tx->users, j->users[i]);
+	}
+	mm_strlist_add(&tx->rcpts, j->rcpt);
+	smtp_reply(s, "250 2.1.5 Ok");
+out:
+	free(j);
+}
+
+static void
+cmd_rcpt(struct smtp_session *s, const struct smtp_cmdline *cmd)
+{
+	const struct config *cfg = smtp_cfg(s);
+	struct smtp_tx *tx = s->tx;
+	struct smtp_path path;
+	struct rcpt_job *j;
+	enum smtp_perr err;
+
+	if (tx == NULL) {
+		smtp_reply(s, "503 5.5.1 Error: need MAIL command");
+		smtp_bad_command(s);
+		return;
+	}
+	err = smtp_parse_rcpt(cmd->args, cmd->argslen, tx->params.smtputf8, &path);
+	if (err != SMTP_PERR_OK) {
+		smtp_reply(s, "%s", smtp_perr_reply(err));
+		tx->rejected++;
+		smtp_bad_command(s);
+		return;
+	}
+	if (tx->rcpts.n >= cfg->max_recipients) {
+		smtp_reply(s, "452 4.5.3 Error: too many recipients");
+		tx->rejected++;
+		return;
+	}
+	if (!path.postmaster && (path.literal || !config_is_local_domain(cfg, path.domain))) {
+		char esc[ADDRESS_MAX_BYTES * 2];
+		log_escape(esc, sizeof(esc), path.addr, strlen(path.addr));
+		tx->rejected++;
+		if (s->user[0] != '\0') {
+			log_info("smtp session=%llx event=relay-unavailable addr=%s rcpt=<%s>",
+			    s->id, conn_peer_addr(s->c), esc);
+			smtp_reply(s, "451 4.3.0 <%s>: Outbound delivery not available yet, "
+			    "try again later", path.addr);
+		} else {
+			log_info("smtp session=%llx event=relay-denied addr=%s rcpt=<%s>",
+			    s->id, conn_peer_addr(s->c), esc);
+			smtp_reply(s, "554 5.7.1 <%s>: Relay access denied", path.addr);
+		}
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->st = s->srv->store;
+	mm_strlcpy(j->rcpt, path.addr, sizeof(j->rcpt));
+	if (path.postmaster && cfg->domains.n > 0)
+		snprintf(j->lookup, sizeof(j->lookup), "postmaster@%s", cfg->domains.v[0]);
+	else
+		mm_strlcpy(j->lookup, path.addr, sizeof(j->lookup));
+	j->declared_size = tx->params.has_size ? tx->params.size : 0;
+	conn_run_job(s->c, rcpt_job_work, rcpt_job_done, j);
+}
+
+/* ---- dispatch ---- */
+
+static const struct {
+	enum smtp_verb verb;
+	void (*fn)(struct smtp_session *, const struct smtp_cmdline *);
+} cmd_table[] = {
+	{ SMTP_CMD_HELO, cmd_helo },
+	{ SMTP_CMD_EHLO, cmd_helo },
+	{ SMTP_CMD_MAIL, cmd_mail },
+	{ SMTP_CMD_RCPT, cmd_rcpt },
+	{ SMTP_CMD_DATA, smtp_cmd_data },
+	{ SMTP_CMD_BDAT, smtp_cmd_bdat },
+	{ SMTP_CMD_RSET, cmd_rset },
+	{ SMTP_CMD_NOOP, cmd_noop },
+	{ SMTP_CMD_QUIT, cmd_quit },
+	{ SMTP_CMD_VRFY, cmd_vrfy },
+	{ SMTP_CMD_EXPN, cmd_vrfy },
+	{ SMTP_CMD_HELP, cmd_help },
+	{ SMTP_CMD_STARTTLS, cmd_starttls },
+	{ SMTP_CMD_AUTH, smtp_cmd_auth },
+};
+
+static void
+smtp_command(struct smtp_session *s, const char *line, size_t len)
+{
+	struct smtp_cmdline cmd;
+	enum smtp_perr err;
+
+	err = smtp_parse_command(line, len, &cmd);
+	if (log_get_level() >= LOG_LVL_DEBUG) {
+		char esc[600];
+		/* never log credentials */
+		log_escape(esc, sizeof(esc), line, cmd.verb == SMTP_CMD_AUTH && len > 10 ? 10 : len);
+		log_debug("smtp session=%llx < %s", s->id, esc);
+	}
+	if (err != SMTP_PERR_OK) {
+		smtp_reply(s, "%s", smtp_perr_reply(err));
+		smtp_bad_command(s);
+		return;
+	}
+	if (cmd.verb != SMTP_CMD_AUTH && len > SMTP_CMD_LINE_MAX_BYTES) {
+		smtp_reply(s, "500 5.5.2 Error: line too long");
+		smtp_bad_command(s);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(cmd_table) / sizeof(cmd_table[0]); i++) {
+		if (cmd_table[i].verb == cmd.verb) {
+			cmd_table[i].fn(s, &cmd);
+			return;
+		}
+	}
+	smtp_reply(s, "%s", smtp_perr_reply(SMTP_PERR_UNKNOWN_CMD));
+	smtp_bad_command(s);
+}
+
+static bool
+smtp_line_input(struct smtp_session *s)
+{
+	char *line;
+	size_t len;
+	unsigned ending;
+
+	switch (conn_getline(s->c, SMTP_AUTH_LINE_MAX_BYTES, &line, &len, &ending)) {
+	case CONN_LINE_NEED_MORE:
+		return false;
+	case CONN_LINE_TOO_LONG:
+		smtp_reply(s, "500 5.5.2 Error: line too long");
+		if (s->state == SMTP_STATE_AUTH_INIT || s->state == SMTP_STATE_AUTH_USERNAME ||
+		    s->state == SMTP_STATE_AUTH_PASSWORD)
+			smtp_enter_ready(s);
+		smtp_bad_command(s);
+		return true;
+	case CONN_LINE_OK:
+		break;
+	}
+	switch (s->state) {
+	case SMTP_STATE_AUTH_INIT:
+	case SMTP_STATE_AUTH_USERNAME:
+	case SMTP_STATE_AUTH_PASSWORD:
+		smtp_auth_line(s, line, len);
+		break;
+	default:
+		smtp_command(s, line, len);
+		break;
+	}
+	return true;
+}
+
+/* ---- module callbacks ---- */
+
+static void
+smtp_on_input(void *arg)
+{
+	struct smtp_session *s = arg;
+	struct conn *c = s->c;
+
+	for (;;) {
+		bool more;
+
+		if (conn_is_closed(c) || conn_job_running(c))
+			return;
+		if (s->state == SMTP_STATE_TLS || s->state == SMTP_STATE_QUIT)
+			return;
+		if (conn_output_len(c) > CONN_OUTPUT_HIGH_BYTES) {
+			/* A client that pipelines without reading replies. */
+			conn_want_drained(c);
+			return;
+		}
+		switch (s->state) {
+		case SMTP_STATE_BODY:
+			more = smtp_data_input(s);
+			break;
+		case SMTP_STATE_BDAT:
+			more = smtp_bdat_input(s);
+			break;
+		default:
+			more = smtp_line_input(s);
+			break;
+		}
+		if (!more)
+			return;
+	}
+}
+
+static void
+smtp_on_drained(void *arg)
+{
+	smtp_on_input(arg);
+}
+
+static void *
+smtp_start(struct conn *c)
+{
+	struct smtp_session *s = xcalloc(1, sizeof(*s));
+
+	s->c = c;
+	s->srv = conn_server(c);
+	s->id = (unsigned long long)conn_id(c);
+	s->listener = conn_listener(c);
+	s->state = SMTP_STATE_NEW;
+	log_info("smtp session=%llx event=connect addr=%s port=%u listener=%s tls=%s",
+	    s->id, conn_peer_addr(c), conn_peer_port(c), config_listener_names[s->listener],
+	    conn_is_tls(c) ? conn_tls_version(c) : "no");
+	smtp_enter_state(s, SMTP_STATE_CONNECTED);
+	smtp_reply(s, "220 %s ESMTP minimaild", smtp_hostname(s));
+	return s;
+}
+
+static void
+smtp_on_tls(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	/* RFC 3207 4.2: forget everything learnt before TLS. */
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	s->user[0] = '\0';
+	s->auth_login_user[0] = '\0';
+	smtp_tx_end(s, NULL);
+	log_info("smtp session=%llx event=starttls version=%s cipher=%s", s->id,
+	    conn_tls_version(s->c), conn_tls_cipher(s->c));
+	smtp_enter_state(s, SMTP_STATE_CONNECTED);
+}
+
+static void
+smtp_on_timeout(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded", smtp_hostname(s));
+	smtp_tx_end(s, "aborted: timeout");
+	smtp_enter_state(s, SMTP_STATE_QUIT);
+}
+
+static const char *
+smtp_busy_reply(bool per_ip)
+{
+	return per_ip ?
+	    "421 4.7.0 Too many connections from your address, try again later\r\n" :
+	    "421 4.7.0 Too many connections, try again later\r\n";
+}
+
+static void
+smtp_on_shutdown(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	smtp_reply(s, "421 4.3.2 %s Service shutting down", smtp_hostname(s));
+	/* A job in flight still uses its transaction; its done logs it. */
+	if (!conn_job_running(s->c))
+		smtp_tx_end(s, "aborted: shutdown");
+	smtp_enter_state(s, SMTP_STATE_QUIT);
+}
+
+static void
+smtp_free(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (s == NULL)
+		return;
+	smtp_tx_end(s, "aborted: connection closed");
+	log_debug("smtp session=%llx event=free transactions=%u", s->id, s->ntx);
+	explicit_bzero(s->auth_login_user, sizeof(s->auth_login_user));
+	free(s);
+}
+
+const struct proto_module smtp_module = {
+	.name = "smtp",
+	.start = smtp_start,
+	.on_input = smtp_on_input,
+	.on_drained = smtp_on_drained,
+	.on_tls = smtp_on_tls,
+	.on_timeout = smtp_on_timeout,
+	.busy_reply = smtp_busy_reply,
+	.free = smtp_free,
+	.on_shutdown = smtp_on_shutdown,
+};
