@@ -107,9 +107,7 @@ read_phrase(struct ap *a, struct mm_buf *out)
 		}
 		if (*a->p != '"' && is_special(*a->p))
 			return;
-		if (out->len > 0 && out->data[out->len - 1] != '.')
-			mm_buf_appendc(out, ' ');
-		else if (out->len > 0)
+		if (out->len > 0)
 			mm_buf_appendc(out, ' ');
 		read_word(a, out);
 	}
@@ -203,9 +201,10 @@ skip_junk(struct ap *a)
 static bool
 parse_mailbox(struct ap *a, struct mail_addr_list *l, bool in_group)
 {
-	struct mm_buf phrase, local, domain;
+	struct mm_buf phrase, local, domain, route;
 	const char *start;
 
+	mm_buf_init(&route);
 	mm_buf_init(&phrase);
 	mm_buf_init(&local);
 	mm_buf_init(&domain);
@@ -218,10 +217,15 @@ parse_mailbox(struct ap *a, struct mail_addr_list *l, bool in_group)
 		skip_cfws(a);
 		if (a->p < a->e && *a->p == '@') {
 			/* obsolete route: @a,@b: */
+			const char *r0 = a->p;
 			while (a->p < a->e && *a->p != ':' && *a->p != '>')
 				a->p++;
-			if (a->p < a->e && *a->p == ':')
+			if (a->p < a->e && *a->p == ':') {
+				for (const char *q = r0; q < a->p; q++)
+					if (!is_wsp(*q))
+						mm_buf_appendc(&route, *q);
 				a->p++;
+			}
 		}
 		read_local(a, &local);
 		if (a->p < a->e && *a->p == '@') {
@@ -240,6 +244,7 @@ parse_mailbox(struct ap *a, struct mail_addr_list *l, bool in_group)
 		m->name = buf_take(&phrase);
 		m->mailbox = buf_take(&local);
 		m->host = buf_take(&domain);
+		m->route = buf_take(&route);
 		skip_cfws(a);
 		skip_junk(a);
 		return true;
@@ -331,6 +336,7 @@ mail_addr_list_free(struct mail_addr_list *l)
 		free(l->a[i].name);
 		free(l->a[i].mailbox);
 		free(l->a[i].host);
+		free(l->a[i].route);
 	}
 	free(l->a);
 	memset(l, 0, sizeof(*l));

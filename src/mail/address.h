@@ -19,6 +19,7 @@ struct mail_addr {
 	char *name;		/* display name, raw (encoded words kept), or NULL */
 	char *mailbox;		/* local part (unquoted), or NULL */
 	char *host;		/* domain, or NULL when the address had none */
+	char *route;		/* obsolete source route "@a,@b", or NULL */
 };
 
 struct mail_addr_list {

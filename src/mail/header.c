@@ -117,9 +117,12 @@ char *
 mail_header_unfold(const char *v, size_t len)
 {
 	char *s = xmalloc(len + 1), *d = s;
-	for (size_t i = 0; i < len; i++)
-		if (v[i] != '\r' && v[i] != '\n')
-			*d++ = v[i];
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] == '\r' || v[i] == '\n')
+			continue;
+		/* the TAB that folded a line reads as a space (as Dovecot) */
+		*d++ = v[i] == '\t' && i > 0 && v[i - 1] == '\n' ? ' ' : v[i];
+	}
 	while (d > s && (d[-1] == ' ' || d[-1] == '\t'))
 		d--;
 	*d = '\0';

@@ -69,7 +69,7 @@ append_addrs(struct mm_buf *b, const char *v)
 	mail_addr_parse(v, strlen(v), 0, &l);
 	for (size_t i = 0; i < l.n; i++) {
 		const struct mail_addr *a = &l.a[i];
-		mm_buf_append(b, shown++ ? " (" : "((", 2);
+		mm_buf_append(b, "((", shown++ ? 1 : 2);
 		switch (a->kind) {
 		case MAIL_ADDR_GROUP_START:
 			mm_buf_append(b, "NIL NIL ", 8);
@@ -80,12 +80,15 @@ append_addrs(struct mm_buf *b, const char *v)
 			mm_buf_append(b, "NIL NIL NIL NIL", 15);
 			break;
 		case MAIL_ADDR_MAILBOX:
-			/* a missing part must not look like a group marker */
+			/* a missing part must not look like a group marker:
+			 * the placeholders are Dovecot's */
 			mail_imap_append_nstring(b, a->name);
-			mm_buf_append(b, " NIL ", 5);
-			mail_imap_append_string(b, a->mailbox ? a->mailbox : "");
 			mm_buf_appendc(b, ' ');
-			mail_imap_append_string(b, a->host ? a->host : "");
+			mail_imap_append_nstring(b, a->route);
+			mm_buf_appendc(b, ' ');
+			mail_imap_append_string(b, a->mailbox ? a->mailbox : "MISSING_MAILBOX");
+			mm_buf_appendc(b, ' ');
+			mail_imap_append_string(b, a->host ? a->host : "MISSING_DOMAIN");
 			break;
 		}
 		mm_buf_appendc(b, ')');
@@ -184,6 +187,14 @@ append_ext_common(struct mm_buf *b, const struct mail_part *p)
 }
 
 #define EMPTY_PART "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0)"
+#define EMPTY_PART_EXT "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL)"
+
+static void
+append_empty(struct mm_buf *b, bool ext)
+{
+	const char *s = ext ? EMPTY_PART_EXT : EMPTY_PART;
+	mm_buf_append(b, s, strlen(s));
+}
 
 static void
 append_body(struct mm_buf *b, const struct mail_part *p, bool ext, int depth)
@@ -192,7 +203,7 @@ append_body(struct mm_buf *b, const struct mail_part *p, bool ext, int depth)
 		mm_buf_appendc(b, '(');
 		if (p->child == NULL) {
 			/* 1*body: a multipart without parts gets an empty one */
-			mm_buf_append(b, EMPTY_PART, strlen(EMPTY_PART));
+			append_empty(b, ext);
 		}
 		for (const struct mail_part *c = p->child; c; c = c->next)
 			append_body(b, c, ext, depth + 1);
@@ -211,10 +222,18 @@ append_body(struct mm_buf *b, const struct mail_part *p, bool ext, int depth)
 	mm_buf_appendc(b, ' ');
 	append_upper(b, p->subtype);
 	mm_buf_appendc(b, ' ');
-	/* body-fields */
-	if ((p->flags & MAIL_PART_CT_DEFAULT) && (p->flags & MAIL_PART_TEXT))
-		mm_buf_append(b, "(\"CHARSET\" \"US-ASCII\")", 22);
-	else
+	/* body-fields; text without a charset is US-ASCII (RFC 2045 5.2),
+	 * said explicitly as Dovecot does */
+	if ((p->flags & MAIL_PART_TEXT) && mail_part_param(p, "charset") == NULL) {
+		if (p->nparams == 0)
+			mm_buf_append(b, "(", 1);
+		else {
+			append_params(b, p->params, p->nparams);
+			b->len--;	/* reopen the list */
+			mm_buf_appendc(b, ' ');
+		}
+		mm_buf_append(b, "\"CHARSET\" \"US-ASCII\")", 21);
+	} else
 		append_params(b, p->params, p->nparams);
 	mm_buf_appendc(b, ' ');
 	mail_imap_append_nstring(b, p->id);
@@ -231,6 +250,14 @@ append_body(struct mm_buf *b, const struct mail_part *p, bool ext, int depth)
 		mail_imap_envelope(b, p->child->env);
 		mm_buf_appendc(b, ' ');
 		append_body(b, p->child, ext, depth + 1);
+		mm_buf_printf(b, " %zu", p->body_lines);
+	} else if (strcmp(p->type, "message") == 0 && strcmp(p->subtype, "rfc822") == 0) {
+		/* not parsed (encoded, or too deep): the grammar still wants
+		 * an envelope and a body */
+		mm_buf_append(b, " ", 1);
+		mail_imap_envelope(b, NULL);
+		mm_buf_appendc(b, ' ');
+		append_empty(b, ext);
 		mm_buf_printf(b, " %zu", p->body_lines);
 	} else if (p->flags & MAIL_PART_TEXT)
 		mm_buf_printf(b, " %zu", p->body_lines);

@@ -311,8 +311,6 @@ count_lines(struct mail_part *p, const char *msg)
 		n++;
 		s++;
 	}
-	if (p->body_end > p->body_off && msg[p->body_end - 1] != '\n')
-		n++;
 	p->body_lines = n;
 }
 
@@ -380,6 +378,27 @@ line_after(const char *msg, size_t pos, size_t end)
 	return nl ? (size_t)(nl - msg) + 1 : end;
 }
 
+/* Did part p (or the message it encapsulates) end with the close
+ * delimiter line of its own multipart, right at end? */
+static bool
+closed_at(const struct mail_part *p, size_t end)
+{
+	while ((p->flags & MAIL_PART_MESSAGE) && p->child)
+		p = p->child;
+	return (p->flags & MAIL_PART_CLOSED) && p->body_end == end;
+}
+
+/* Give that line its line end back (as Dovecot does: the CRLF after a
+ * close delimiter is the line's, not the outer delimiter's). */
+static void
+extend_end(struct mime_ctx *c, struct mail_part *p, size_t end)
+{
+	for (; p; p = (p->flags & MAIL_PART_MESSAGE) ? p->child : NULL) {
+		p->body_end = end;
+		count_lines(p, c->msg);
+	}
+}
+
 static void
 parse_multipart(struct mime_ctx *c, struct mail_part *p, int depth)
 {
@@ -414,10 +433,16 @@ parse_multipart(struct mime_ctx *c, struct mail_part *p, int depth)
 		}
 		struct mail_part *ch = part_new(c, p);
 		parse_part(c, ch, start, end, depth + 1, digest, false);
+		if (found && end < next && closed_at(ch, end))
+			extend_end(c, ch, next);
 		if (!found)
 			return;
 		line = next;
 	}
+	/* a close delimiter line running to the end of the range */
+	if (line_after(c->msg, line, be) == be &&
+	    (be == bs || c->msg[be - 1] != '\n'))
+		p->flags |= MAIL_PART_CLOSED;
 }
 
 static bool

@@ -39,6 +39,7 @@ struct mail_envelope {
 #define MAIL_PART_TEXT		0x04	/* type text: BODYSTRUCTURE has lines */
 #define MAIL_PART_CT_DEFAULT	0x08	/* no usable Content-Type header */
 #define MAIL_PART_BROKEN	0x10	/* missing boundary, truncated header... */
+#define MAIL_PART_CLOSED	0x20	/* body ends with a close delimiter line */
 
 struct mail_part {
 	struct mail_part *parent, *child, *next;
@@ -47,8 +48,8 @@ struct mail_part {
 	size_t hdr_off;		/* start of this part's header */
 	size_t body_off;	/* start of the body (after the empty line) */
 	size_t body_end;	/* end of the body (before CRLF--boundary) */
-	size_t body_lines;	/* LF count of the body, +1 if the last line
-				 * has none (RFC 3501 body-fld-lines) */
+	size_t body_lines;	/* LF count of the body (RFC 3501
+				 * body-fld-lines, counted as Dovecot does) */
 	char *type, *subtype;	/* lower case, never NULL */
 	struct mail_param *params;
 	size_t nparams;

@@ -173,10 +173,13 @@ const struct mail_part *
 mail_section_part(const struct mail_msg *m, const unsigned *nums, unsigned n)
 {
 	const struct mail_part *cur = m->root;
+	bool self = false;	/* a single part already stood for its own "1" */
 	for (unsigned i = 0; i < n && cur; i++) {
 		unsigned k = nums[i];
-		if (i > 0 && (cur->flags & MAIL_PART_MESSAGE))
+		if (i > 0 && (cur->flags & MAIL_PART_MESSAGE)) {
 			cur = cur->child;
+			self = false;
+		}
 		if (cur == NULL)
 			return NULL;
 		if (cur->flags & MAIL_PART_MULTIPART) {
@@ -184,7 +187,11 @@ mail_section_part(const struct mail_msg *m, const unsigned *nums, unsigned n)
 			for (unsigned j = 1; c && j < k; j++)
 				c = c->next;
 			cur = c;
-		} else if (k != 1)
+			self = false;
+		} else if (k == 1 && !self) {
+			self = true;	/* "1" of a one-part message, or "n.1"
+					 * of a leaf: the part itself (Dovecot) */
+		} else
 			return NULL;
 	}
 	return cur;
@@ -251,8 +258,10 @@ mail_section_fetch(const struct mail_msg *m, const char *msg, size_t len,
 		if (f->len == 0 || msg[f->off + f->len - 1] != '\n')
 			mm_buf_append(&r->data, "\r\n", 2);
 	}
+	/* the empty line, unless there was none and nothing matched */
+	if (!h.no_blank || r->data.len > 0)
+		mm_buf_append(&r->data, "\r\n", 2);
 	mail_header_free(&h);
-	mm_buf_append(&r->data, "\r\n", 2);
 	r->produced = true;
 	r->off = 0;
 	r->len = r->data.len;
