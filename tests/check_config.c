@@ -67,7 +67,7 @@ assert_list(const struct mm_strlist *got, const char *const *want,
 
 struct good_case {
 	const char *text;
-	const char *lines[16];      /* lines config_dump() must contain */
+	const char *lines[24];      /* lines config_dump() must contain */
 	const char *warnings[8];    /* exactly these warnings */
 };
 
@@ -77,7 +77,7 @@ static const struct good_case good[] = {
 	  { "domains = example.org", "data_dir = /var/lib/minimaild",
 	    "run_as = minimaild", "log_level = info", "smtp = 25",
 	    "submission = 587", "submissions = 465", "imap = 143",
-	    "imaps = 993", "pop3 = 110", "pop3s = 995",
+	    "imaps = 993", "pop3 = 110", "pop3s = 995", "http = off",
 	    "min_version = TLSv1.2", "allow_plaintext_auth = no",
 	    "max_message_size = 50M", "max_recipients = 100", NULL },
 	  { NOCERT, NULL } },
@@ -95,6 +95,7 @@ static const struct good_case good[] = {
 	  "imaps = off\n"
 	  "pop3 = 0.0.0.0:1110\n"
 	  "pop3s = [::]:1995\n"
+	  "http = 127.0.0.1:8080 [::1]:8080\n"
 	  "[tls]\n"
 	  "cert = /etc/minimaild/tls/fullchain.pem\n"
 	  "key = /etc/minimaild/tls/privkey.pem\n"
@@ -112,6 +113,7 @@ static const struct good_case good[] = {
 	    "submission = 127.0.0.1:5870", "submissions = [::1]:4650",
 	    "imap = 127.0.0.1:1143 [::1]:1143", "imaps = off",
 	    "pop3 = 0.0.0.0:1110", "pop3s = [::]:1995",
+	    "http = 127.0.0.1:8080 [::1]:8080",
 	    "cert = /etc/minimaild/tls/fullchain.pem",
 	    "key = /etc/minimaild/tls/privkey.pem", NULL },
 	  { NULL } },
@@ -171,6 +173,15 @@ static const struct good_case good[] = {
 	  { "imap = 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 "
 	    "23 24 26 27 28 29 30 31 32 33", NULL },
 	  { NULL } },
+	/* 15: http on a bare port, and 'off' written out */
+	{ "domains = a.org\n" TLS "[listen]\nhttp = 80\n",
+	  { "http = 80", "smtp = 25", NULL }, { NULL } },
+	{ "domains = a.org\n" TLS "[listen]\nhttp = off\n",
+	  { "http = off", NULL }, { NULL } },
+	/* 17: http next to the protocol listeners on other addresses */
+	{ "domains = a.org\n" TLS "[listen]\nhttp = 127.0.0.1:2525\n"
+	  "smtp = 127.0.0.2:2525\n",
+	  { "http = 127.0.0.1:2525", "smtp = 127.0.0.2:2525", NULL }, { NULL } },
 };
 
 START_TEST(test_good)
@@ -237,6 +248,8 @@ START_TEST(test_fields)
 		ck_assert_str_eq(cfg->listen[i].addrs[0].host, "");
 		ck_assert_uint_eq(cfg->listen[i].addrs[0].port, ports[i]);
 	}
+	ck_assert_uint_eq(cfg->http_listen.naddrs, 0);
+	ck_assert_ptr_null(cfg->http_listen.addrs);
 	ck_assert_ptr_null(cfg->tls_cert);
 	ck_assert_ptr_null(cfg->tls_key);
 	ck_assert_int_eq(cfg->tls_min_version, 0x0303);
@@ -275,6 +288,7 @@ START_TEST(test_fields_all)
 	const char *t =
 	    "hostname = Mx.A.org\ndomains = a.org b.org\nlog_level = error\n"
 	    "[listen]\nimap = 127.0.0.1:1143 [::1]:1143\npop3 = off\n"
+	    "http = [::1]:8080\n"
 	    "[tls]\ncert = /c\nkey = /k\nmin_version = tlsv1.3\n"
 	    "[auth]\nallow_plaintext_auth = on\n"
 	    "[limits]\nmax_message_size = 2g\nmax_recipients = 1\n"
@@ -293,6 +307,9 @@ START_TEST(test_fields_all)
 	ck_assert_uint_eq(cfg->listen[LSN_POP3].naddrs, 0);
 	ck_assert_ptr_null(cfg->listen[LSN_POP3].addrs);
 	ck_assert_uint_eq(cfg->listen[LSN_SMTP].addrs[0].port, 25);
+	ck_assert_uint_eq(cfg->http_listen.naddrs, 1);
+	ck_assert_str_eq(cfg->http_listen.addrs[0].host, "::1");
+	ck_assert_uint_eq(cfg->http_listen.addrs[0].port, 8080);
 	ck_assert_str_eq(cfg->tls_cert, "/c");
 	ck_assert_str_eq(cfg->tls_key, "/k");
 	ck_assert_int_eq(cfg->tls_min_version, 0x0304);
@@ -501,6 +518,22 @@ static const struct bad_case bad[] = {
 	 * default port */
 	{ D "[listen]\nsmtp = 99999\nimap = 25\n", 0,
 	  { F ":3: smtp: bad port '99999' (expected 1 to 65535)", NULL } },
+	/* http: same syntax, checked against every other listener */
+	{ D "[listen]\nhttp = 25\n", 0,
+	  { F ":3: http: 25 conflicts with smtp 25 (default)", NULL } },
+	{ D "[listen]\nhttp = 8080\nimap = 127.0.0.1:8080\n", 0,
+	  { F ":4: imap: 127.0.0.1:8080 conflicts with http 8080 on line 3",
+	    NULL } },
+	{ D "[listen]\nhttp = localhost:80\n", 0,
+	  { F ":3: http: 'localhost' in 'localhost:80' is not an IP address "
+	    "(only literal addresses are allowed, not host names)", NULL } },
+	{ D "[listen]\nhttp = 80 off\n", 0,
+	  { F ":3: http: 'off' must stand alone", NULL } },
+	{ D "[listen]\nhttp =\n", 0, { F ":3: http: missing value", NULL } },
+	{ D "http = 80\n", 0,
+	  { F ":2: unknown key 'http' (it belongs in [listen])", NULL } },
+	{ D "[listen]\nhttp = 80\nhttp = 81\n", 0,
+	  { F ":4: duplicate key 'http' (first set on line 3)", NULL } },
 	{ D "[listen]\nimaps = 2525\nsmtp = 2525\n", 0,
 	  { F ":4: smtp: 2525 conflicts with imaps 2525 on line 3", NULL } },
 	{ D "[listen]\nsmtp = 127.0.0.1:2525\nimap = 0.0.0.0:2525\n"
@@ -693,6 +726,7 @@ START_TEST(test_shipped_conf)
 		ck_assert_uint_eq(cfg->listen[i].naddrs, 1);
 		ck_assert_str_eq(cfg->listen[i].addrs[0].host, "");
 	}
+	ck_assert_uint_eq(cfg->http_listen.naddrs, 0);
 	ck_assert_int_eq(cfg->tls_min_version, 0x0303);
 	ck_assert(!cfg->allow_plaintext_auth);
 	ck_assert_uint_eq(cfg->max_message_size, 50 * 1024 * 1024);

@@ -32,6 +32,11 @@ static const uint16_t listen_default_ports[LSN_COUNT] = {
 	25, 587, 465, 143, 993, 110, 995,
 };
 
+/* [listen] http is not a protocol listener (no enum listener_id): the
+ * setters and checks below address it as the extra slot LISTEN_HTTP. */
+#define LISTEN_HTTP              LSN_COUNT
+#define LISTEN_SLOTS             (LSN_COUNT + 1)
+
 #define CONFIG_DEFAULT_DATA_DIR  "/var/lib/minimaild"
 #define CONFIG_DEFAULT_RUN_AS    "minimaild"
 
@@ -109,6 +114,7 @@ static const struct key keytab[] = {
 	{ SEC_LISTEN, "imaps", set_listen, LSN_IMAPS },
 	{ SEC_LISTEN, "pop3", set_listen, LSN_POP3 },
 	{ SEC_LISTEN, "pop3s", set_listen, LSN_POP3S },
+	{ SEC_LISTEN, "http", set_listen, LISTEN_HTTP },
 	{ SEC_TLS, "cert", set_path, PATH_CERT },
 	{ SEC_TLS, "key", set_path, PATH_KEY },
 	{ SEC_TLS, "min_version", set_min_version, 0 },
@@ -622,22 +628,35 @@ set_log_level(struct parser *p, const struct key *k, const char *v)
 	p->cfg->log_level = lvl;
 }
 
+/* The [listen] entry of slot id (an enum listener_id, or LISTEN_HTTP). */
+static struct config_listen *
+listen_slot(struct config *cfg, int id)
+{
+	return id == LISTEN_HTTP ? &cfg->http_listen : &cfg->listen[id];
+}
+
+static const char *
+listen_name(int id)
+{
+	return id == LISTEN_HTTP ? "http" : config_listener_names[id];
+}
+
 static void
 set_listen(struct parser *p, const struct key *k, const char *v)
 {
 	char err[512];
-	struct config_listen l;
+	struct config_listen l, *slot = listen_slot(p->cfg, k->arg);
 
 	if (!config_parse_listen(v, &l, err, sizeof(err))) {
 		perr(p, p->line, "%s: %s", k->name, err);
 		/* off, so that the default port causes no second error */
-		free(p->cfg->listen[k->arg].addrs);
-		p->cfg->listen[k->arg].addrs = NULL;
-		p->cfg->listen[k->arg].naddrs = 0;
+		free(slot->addrs);
+		slot->addrs = NULL;
+		slot->naddrs = 0;
 		return;
 	}
-	free(p->cfg->listen[k->arg].addrs);
-	p->cfg->listen[k->arg] = l;
+	free(slot->addrs);
+	*slot = l;
 }
 
 static void
@@ -895,12 +914,12 @@ check_listeners(struct parser *p)
 {
 	struct config *cfg = p->cfg;
 
-	for (int j = 0; j < LSN_COUNT; j++) {
-		const struct config_listen *lj = &cfg->listen[j];
-		unsigned linej = key_line(p, config_listener_names[j]);
+	for (int j = 0; j < LISTEN_SLOTS; j++) {
+		const struct config_listen *lj = listen_slot(cfg, j);
+		unsigned linej = key_line(p, listen_name(j));
 		for (int i = 0; i < j; i++) {
-			const struct config_listen *li = &cfg->listen[i];
-			unsigned linei = key_line(p, config_listener_names[i]);
+			const struct config_listen *li = listen_slot(cfg, i);
+			unsigned linei = key_line(p, listen_name(i));
 			for (size_t b = 0; b < lj->naddrs; b++) {
 				for (size_t a = 0; a < li->naddrs; a++) {
 					if (!addr_conflict(&li->addrs[a], &lj->addrs[b]))
@@ -921,8 +940,7 @@ check_listeners(struct parser *p)
 					else
 						snprintf(where, sizeof(where), "(default)");
 					perr(p, lx, "%s: %s conflicts with %s %s %s",
-					    config_listener_names[x], sx,
-					    config_listener_names[y], sy, where);
+					    listen_name(x), sx, listen_name(y), sy, where);
 				}
 			}
 		}
@@ -1111,6 +1129,7 @@ config_free(struct config **cfgp)
 	free(cfg->run_as);
 	for (int i = 0; i < LSN_COUNT; i++)
 		free(cfg->listen[i].addrs);
+	free(cfg->http_listen.addrs);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg);
@@ -1158,9 +1177,10 @@ config_dump(const struct config *cfg)
 	    cfg->log_level >= 0 && cfg->log_level <= 3 ? levels[cfg->log_level] : "info");
 
 	mm_buf_printf(&b, "\n[listen]\n");
-	for (int i = 0; i < LSN_COUNT; i++) {
-		const struct config_listen *l = &cfg->listen[i];
-		mm_buf_printf(&b, "%s =", config_listener_names[i]);
+	for (int i = 0; i < LISTEN_SLOTS; i++) {
+		const struct config_listen *l = i == LISTEN_HTTP ?
+		    &cfg->http_listen : &cfg->listen[i];
+		mm_buf_printf(&b, "%s =", listen_name(i));
 		if (l->naddrs == 0)
 			mm_buf_printf(&b, " off");
 		for (size_t a = 0; a < l->naddrs; a++) {

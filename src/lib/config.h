@@ -50,6 +50,10 @@ struct config {
 
 	/* [listen] */
 	struct config_listen listen[LSN_COUNT];
+	/* [listen] http: the autoconfig/autodiscover web listener (net/http.c),
+	 * off (naddrs 0) by default. Not a protocol listener, so not in enum
+	 * listener_id. */
+	struct config_listen http_listen;
 
 	/* [tls] */
 	char *tls_cert;             /* NULL: self-signed in data_dir */
