@@ -51,4 +51,13 @@
 #define SMTP_RCPT_USERS_MAX          64    /* local users one recipient (alias) may expand to */
 #define SMTP_BDAT_READ_BYTES         (64 * 1024) /* BDAT bytes taken from the input per step */
 
+/* Client onboarding: autoconfig/autodiscover over HTTP (net/http.c,
+ * lib/clientcfg.c) */
+#define CLIENTCFG_REQUEST_MAX_BYTES  (16 * 1024)  /* an Outlook request is < 1 KB */
+#define CLIENTCFG_XML_DEPTH_MAX      16    /* element nesting read in a request */
+#define CLIENTCFG_XML_NAME_MAX_BYTES 128   /* element and attribute names */
+#define HTTP_HEADERS_MAX_BYTES       8192  /* request line + headers */
+#define HTTP_BODY_MAX_BYTES          CLIENTCFG_REQUEST_MAX_BYTES
+#define HTTP_TIMEOUT_SECS            10    /* read/write per request */
+
 #endif
