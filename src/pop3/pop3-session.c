@@ -483,6 +483,8 @@ xfer_done(void *arg, bool alive)
 		x->started = true;
 	}
 	conn_write(s->c, x->out.data, x->out.len);
+	/* A client busy receiving a big message is not idle. */
+	conn_set_timeout(s->c, POP3_AUTOLOGOUT_SECS);
 	if (x->eof) {
 		xfer_free(s);
 		if (s->paused) {
