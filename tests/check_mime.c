@@ -16,6 +16,7 @@
 #include "mail/decode.h"
 #include "mail/header.h"
 #include "mail/mime.h"
+#include "lib/limits.h"
 
 /* The corpus: messages written with "\n" line ends, turned into CRLF
  * unless C_RAW is set (then the bytes are used as they are). */
@@ -732,10 +733,980 @@ dump(const char *dir)
 	return 0;
 }
 
+
+/* Expected answers: checked by hand against RFC 3501 7.4.2 and equal
+ * (up to atom case and quoting) to Dovecot 2.3's, see dovecot-diff.py. */
+static const struct expect {
+	const char *name;
+	const char *bodystructure;
+	const char *envelope;
+} expected[] = {
+{ "plain-no-ct",
+  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 24 2 NIL NIL NIL NIL)",
+  "(\"Mon, 7 Feb 1994 21:52:25 -0800\" \"hello\" ((\"Alice\" NIL \"alice\" \"example.org\")) ((\"Alice\" NIL \"alice\" \"example.org\")) ((\"Alice\" NIL \"alice\" \"example.org\")) ((NIL NIL \"bob\" \"example.net\")) NIL NIL NIL \"<1@example.org>\")" },
+{ "plain-utf8-qp",
+  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"QUOTED-PRINTABLE\" 51 2 NIL NIL NIL NIL)",
+  "(NIL \"=?UTF-8?B?R3LDvMOfZSBhdXMgQmVybGlu?=\" ((\"=?utf-8?q?J=C3=B6rg?=\" NIL \"jorg\" \"example.de\")) ((\"=?utf-8?q?J=C3=B6rg?=\" NIL \"jorg\" \"example.de\")) ((\"=?utf-8?q?J=C3=B6rg?=\" NIL \"jorg\" \"example.de\")) ((\"Doe, John\" NIL \"john\" \"example.com\")(NIL NIL \"jane\" \"example.com\")) NIL NIL NIL NIL)" },
+{ "html-base64",
+  "(\"TEXT\" \"HTML\" (\"CHARSET\" \"iso-8859-1\") NIL NIL \"BASE64\" 50 1 NIL NIL NIL NIL)",
+  "(NIL \"News\" ((NIL NIL \"news\" \"example.com\")) ((NIL NIL \"news\" \"example.com\")) ((NIL NIL \"news\" \"example.com\")) NIL NIL NIL NIL NIL)" },
+{ "alternative",
+  "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 10 0 NIL NIL NIL NIL)(\"TEXT\" \"HTML\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 16 0 NIL NIL NIL NIL) \"ALTERNATIVE\" (\"BOUNDARY\" \"alt-1\") NIL NIL NIL)",
+  "(NIL \"alt\" ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"b\" \"example.org\")) NIL NIL NIL NIL)" },
+{ "mixed-attachment",
+  "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\" \"FORMAT\" \"flowed\") NIL NIL \"7BIT\" 15 1 NIL NIL NIL NIL)(\"APPLICATION\" \"PDF\" (\"NAME\" \"report.pdf\") NIL NIL \"BASE64\" 16 NIL (\"ATTACHMENT\" (\"FILENAME\" \"report.pdf\" \"SIZE\" \"12\")) NIL NIL) \"MIXED\" (\"BOUNDARY\" \"XyZ\") NIL NIL NIL)",
+  "(NIL \"report\" ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"b\" \"example.org\")) NIL NIL NIL NIL)" },
+{ "mixed-nested-alt",
+  "(((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 4 0 NIL NIL NIL NIL)(\"TEXT\" \"HTML\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 11 0 NIL NIL NIL NIL) \"ALTERNATIVE\" (\"BOUNDARY\" \"inner\") NIL NIL NIL)(\"IMAGE\" \"PNG\" NIL \"<img1@example.org>\" \"a picture\" \"BASE64\" 12 NIL (\"INLINE\" NIL) NIL NIL) \"MIXED\" (\"BOUNDARY\" \"outer\") NIL NIL NIL)",
+  "(NIL \"nested\" ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "forward-rfc822",
+  "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 0 NIL NIL NIL NIL)(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 122 (\"Tue, 1 Jul 2003 10:52:37 +0200\" \"original\" ((\"Orig\" NIL \"orig\" \"example.com\")) ((\"Orig\" NIL \"orig\" \"example.com\")) ((\"Orig\" NIL \"orig\" \"example.com\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 13 0 NIL NIL NIL NIL) 5 NIL (\"INLINE\" NIL) NIL NIL) \"MIXED\" (\"BOUNDARY\" \"fwd\") NIL NIL NIL)",
+  "(NIL \"Fwd: original\" ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"c\" \"example.org\")) NIL NIL NIL NIL)" },
+{ "rfc822-multipart-inside",
+  "((\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 197 (NIL \"inner\" ((NIL NIL \"inner\" \"example.com\")) ((NIL NIL \"inner\" \"example.com\")) ((NIL NIL \"inner\" \"example.com\")) NIL NIL NIL NIL NIL) ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 11 0 NIL NIL NIL NIL)(\"TEXT\" \"HTML\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 12 0 NIL NIL NIL NIL) \"ALTERNATIVE\" (\"BOUNDARY\" \"L2\") NIL NIL NIL) 13 NIL NIL NIL NIL)(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 5 0 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"L1\") NIL NIL NIL)",
+  "(NIL \"deep\" ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "toplevel-rfc822",
+  "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 48 (NIL \"enclosed\" ((NIL NIL \"b\" \"example.org\")) ((NIL NIL \"b\" \"example.org\")) ((NIL NIL \"b\" \"example.org\")) NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 6 1 NIL NIL NIL NIL) 4 NIL NIL NIL NIL)",
+  "(NIL \"top\" ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "digest",
+  "((\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 44 (NIL \"one\" ((NIL NIL \"one\" \"example.org\")) ((NIL NIL \"one\" \"example.org\")) ((NIL NIL \"one\" \"example.org\")) NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 5 0 NIL NIL NIL NIL) 3 NIL NIL NIL NIL)(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 45 (NIL \"two\" ((NIL NIL \"two\" \"example.org\")) ((NIL NIL \"two\" \"example.org\")) ((NIL NIL \"two\" \"example.org\")) NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 6 0 NIL NIL NIL NIL) 3 NIL NIL NIL NIL)(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 13 0 NIL NIL NIL NIL) \"DIGEST\" (\"BOUNDARY\" \"d\") NIL NIL NIL)",
+  "(NIL \"digest\" ((NIL NIL \"list\" \"example.org\")) ((NIL NIL \"list\" \"example.org\")) ((NIL NIL \"list\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "encoded-words",
+  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 6 1 NIL NIL NIL NIL)",
+  "(NIL \"=?ISO-8859-1?B?SWYgeW91IGNhbiByZWFkIHRoaXMgeW8=?= =?ISO-8859-2?B?dSB1bmRlcnN0YW5kIHRoZSBleGFtcGxlLg==?=\" ((\"=?ISO-8859-1?Q?Keld_J=F8rn_Simonsen?=\" NIL \"keld\" \"dkuug.dk\")) ((\"=?ISO-8859-1?Q?Keld_J=F8rn_Simonsen?=\" NIL \"keld\" \"dkuug.dk\")) ((\"=?ISO-8859-1?Q?Keld_J=F8rn_Simonsen?=\" NIL \"keld\" \"dkuug.dk\")) ((\"=?US-ASCII?Q?Keith_Moore?=\" NIL \"moore\" \"cs.utk.edu\")) ((\"=?ISO-8859-1?Q?Andr=E9?= Pirard\" NIL \"PIRARD\" \"vm1.ulg.ac.be\")) NIL NIL NIL)" },
+{ "groups",
+  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3 1 NIL NIL NIL NIL)",
+  "(NIL \"groups\" ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL)) ((NIL NIL \"Team\" NIL)(NIL NIL \"one\" \"example.org\")(\"Two\" NIL \"two\" \"example.org\")(NIL NIL NIL NIL)(NIL NIL \"three\" \"example.org\")) NIL NIL NIL)" },
+{ "comments",
+  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3 1 NIL NIL NIL NIL)",
+  "(NIL \"comments\" ((\"John Doe\" NIL \"john\" \"example.org\")) ((\"John Doe\" NIL \"john\" \"example.org\")) ((\"John Doe\" NIL \"john\" \"example.org\")) ((\"Pete\" NIL \"pete\" \"silly.test\")) NIL NIL NIL NIL)" },
+{ "quoted-names",
+  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3 1 NIL NIL NIL NIL)",
+  "(NIL \"\\\"quoted\\\" and back\\\\slash\" ((\"Doe, John \\\"JD\\\"\" NIL \"john\" \"example.org\")) ((NIL NIL \"sender\" \"example.org\")) ((\"list\" NIL \"list\" \"example.org\")) NIL NIL NIL \"<a@b>\" \"<c@d>\")" },
+{ "missing-close-boundary",
+  "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3 0 NIL NIL NIL NIL)(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 17 1 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"b\") NIL NIL NIL)",
+  "(NIL NIL ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "missing-first-boundary",
+  "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"never\") NIL NIL NIL)",
+  "(NIL NIL ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "bad-header-lines",
+  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 6 1 NIL NIL NIL NIL)",
+  "(NIL \"still a header : continuation\" ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "eightbit-junk",
+  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"iso-8859-1\") NIL NIL \"8BIT\" 6 1 NIL NIL NIL NIL)",
+  "(NIL {9}\r\nGr\xfc""\xdf""e \xe9""t\xe9"" (({4}\r\nJ\xf6""rg NIL \"j\" \"example.de\")) (({4}\r\nJ\xf6""rg NIL \"j\" \"example.de\")) (({4}\r\nJ\xf6""rg NIL \"j\" \"example.de\")) NIL NIL NIL NIL NIL)" },
+{ "lf-only",
+  "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 18 1 NIL NIL NIL NIL)(\"TEXT\" \"HTML\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 8 0 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"lf\") NIL NIL NIL)",
+  "(NIL \"lf only\" ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "preamble-epilogue",
+  "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 20 0 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"pe\") NIL NIL NIL)",
+  "(NIL NIL ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "rfc2231",
+  "((\"APPLICATION\" \"OCTET-STREAM\" (\"NAME*\" \"utf-8''%E2%82%AC%20rates.txt\") NIL NIL \"7BIT\" 4 NIL (\"ATTACHMENT\" (\"FILENAME*\" \"iso-8859-1'en'%A3%20rates.txt\")) NIL NIL)(\"TEXT\" \"PLAIN\" (\"TITLE\" \"part one and two\" \"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 1 0 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"r\") NIL NIL NIL)",
+  "(NIL NIL ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "content-ext-fields",
+  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") \"<part1@example.org>\" \"The description\" \"7BIT\" 3 1 \"Q2hlY2sgSW50ZWdyaXR5IQ==\" (\"INLINE\" (\"FILENAME\" \"x.txt\")) (\"en\" \"de\") \"http://example.org/x.txt\")",
+  "(NIL NIL ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "boundary-prefix",
+  "(((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 1 0 NIL NIL NIL NIL)(\"TEXT\" \"HTML\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 1 0 NIL NIL NIL NIL) \"ALTERNATIVE\" (\"BOUNDARY\" \"abc-1\") NIL NIL NIL)(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 4 0 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"abc\") NIL NIL NIL)",
+  "(NIL NIL ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "route-and-nodomain",
+  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3 1 NIL NIL NIL NIL)",
+  "(NIL \"routes\" ((NIL \"@relay1.example,@relay2.example\" \"user\" \"example.org\")) ((NIL \"@relay1.example,@relay2.example\" \"user\" \"example.org\")) ((NIL \"@relay1.example,@relay2.example\" \"user\" \"example.org\")) ((NIL NIL \"user\" \"MISSING_DOMAIN\")) ((NIL NIL \"ok\" \"example.org\")) NIL NIL NIL)" },
+{ "rfc822-base64",
+  "((\"MESSAGE\" \"RFC822\" NIL NIL NIL \"BASE64\" 32 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL) 0 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"q\") NIL NIL NIL)",
+  "(NIL NIL ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "empty-parts",
+  "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL)(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL)(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"e\") NIL NIL NIL)",
+  "(NIL NIL ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "three-levels",
+  "((((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 4 0 NIL NIL NIL NIL) \"ALTERNATIVE\" (\"BOUNDARY\" \"c\") NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"b\") NIL NIL NIL)(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 7 0 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"a\") NIL NIL NIL)",
+  "(NIL NIL ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "rfc822-empty",
+  "((\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 0 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL) 0 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"m\") NIL NIL NIL)",
+  "(NIL NIL ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "digest-explicit",
+  "((\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 22 (NIL \"explicit\" NIL NIL NIL NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 1 0 NIL NIL NIL NIL) 2 NIL NIL NIL NIL) \"DIGEST\" (\"BOUNDARY\" \"dg\") NIL NIL NIL)",
+  "(NIL NIL ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "header-no-space",
+  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3 1 NIL NIL NIL NIL)",
+  "(NIL \"no space\" ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"b\" \"example.org\")) NIL NIL NIL NIL)" },
+{ "text-no-charset",
+  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3 1 NIL NIL NIL NIL)",
+  "(NIL NIL ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "apple-mail",
+  "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"QUOTED-PRINTABLE\" 22 1 NIL NIL NIL NIL)(\"TEXT\" \"HTML\" (\"CHARSET\" \"utf-8\") NIL NIL \"QUOTED-PRINTABLE\" 46 0 NIL NIL NIL NIL) \"ALTERNATIVE\" (\"BOUNDARY\" \"Apple-Mail=_5F1C7E4A-1B2C-4D5E-8F90-ABCDEF123456\") NIL NIL NIL)",
+  "(\"Wed, 9 Jun 2021 09:12:44 +0200\" \"Re: lunch?\" ((\"Someone\" NIL \"someone\" \"example.com\")) ((\"Someone\" NIL \"someone\" \"example.com\")) ((\"Someone\" NIL \"someone\" \"example.com\")) ((\"Other Person\" NIL \"other\" \"example.org\")) NIL NIL \"<xyz@example.org>\" \"<ABC-123@example.com>\")" },
+};
+
+
+static const struct corpus *
+corpus_find(const char *name, size_t *idx_r)
+{
+	for (size_t i = 0; i < NCORPUS; i++)
+		if (strcmp(corpus[i].name, name) == 0) {
+			*idx_r = i;
+			return &corpus[i];
+		}
+	return NULL;
+}
+
+/* Parse a corpus message the way delivery does (CRLF-normalized). */
+static char *
+corpus_stored(size_t i, size_t *len_r)
+{
+	size_t n;
+	char *raw = corpus_msg(i, &n);
+	char *msg = mail_crlf_normalize(raw, n, len_r);
+	free(raw);
+	return msg;
+}
+
+START_TEST(test_corpus_expected)
+{
+	const struct expect *e = &expected[_i];
+	size_t idx, len;
+	ck_assert_ptr_nonnull(corpus_find(e->name, &idx));
+	char *msg = corpus_stored(idx, &len);
+	struct mail_msg *m = mail_mime_parse(msg, len);
+	char *bs = fetch_str(m, 0), *env = fetch_str(m, 2);
+	ck_assert_str_eq(bs, e->bodystructure);
+	ck_assert_str_eq(env, e->envelope);
+	free(bs);
+	free(env);
+	mail_msg_free(&m);
+	ck_assert_ptr_null(m);
+	free(msg);
+}
+END_TEST
+
+/* Every corpus message: the cache blob gives back the same strings and
+ * the same part offsets, and every part lies inside the message. */
+START_TEST(test_corpus_cache_roundtrip)
+{
+	size_t len;
+	char *msg = corpus_stored((size_t)_i, &len);
+	struct mail_msg *m = mail_mime_parse(msg, len);
+	struct mm_buf blob;
+	struct mail_cache *c;
+	mm_buf_init(&blob);
+	mail_cache_build(msg, len, &blob);
+	ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), 0);
+	char *bs = fetch_str(m, 0), *b = fetch_str(m, 1), *env = fetch_str(m, 2);
+	ck_assert_str_eq(c->bodystructure, bs);
+	ck_assert_str_eq(c->body, b);
+	ck_assert_str_eq(c->envelope, env);
+	ck_assert_uint_eq(c->msg_size, len);
+	ck_assert_uint_eq(c->header_size, m->root->body_off);
+	ck_assert_uint_eq(c->tree->nparts, m->nparts);
+	const struct mail_part *p = m->root, *q = c->tree->root;
+	for (; p && q; p = mail_part_next(p), q = mail_part_next(q)) {
+		ck_assert_uint_eq(p->hdr_off, q->hdr_off);
+		ck_assert_uint_eq(p->body_off, q->body_off);
+		ck_assert_uint_eq(p->body_end, q->body_end);
+		ck_assert_uint_eq(p->flags, q->flags);
+		ck_assert_uint_le(p->hdr_off, p->body_off);
+		ck_assert_uint_le(p->body_off, p->body_end);
+		ck_assert_uint_le(p->body_end, len);
+		ck_assert_str_eq(p->type, q->type);
+	}
+	ck_assert_ptr_null(p);
+	ck_assert_ptr_null(q);
+	free(bs);
+	free(b);
+	free(env);
+	mail_cache_free(&c);
+	mm_buf_free(&blob);
+	mail_msg_free(&m);
+	free(msg);
+}
+END_TEST
+
+START_TEST(test_corpus_size)
+{
+	ck_assert_uint_ge(NCORPUS, 50);
+}
+END_TEST
+
+/* Truncation at every offset: no crash, offsets stay inside the prefix
+ * (run under ASan with --enable-sanitizers). */
+START_TEST(test_truncate_every_offset)
+{
+	static const char *const names[] = {
+		"mixed-nested-alt", "rfc822-multipart-inside", "rfc2231",
+		"encoded-words", "groups", "digest", "lf-only", "apple-mail",
+	};
+	size_t idx, len;
+	ck_assert_ptr_nonnull(corpus_find(names[_i], &idx));
+	char *full = corpus_msg(idx, &len);
+	for (size_t n = 0; n <= len; n++) {
+		char *msg = malloc(n ? n : 1);	/* exact size: ASan sees overreads */
+		memcpy(msg, full, n);
+		struct mail_msg *m = mail_mime_parse(msg, n);
+		for (const struct mail_part *p = m->root; p; p = mail_part_next(p))
+			ck_assert_uint_le(p->body_end, n);
+		char *bs = fetch_str(m, 0), *env = fetch_str(m, 2);
+		ck_assert(bs[0] == '(' && env[0] == '(');
+		struct mm_buf text, blob;
+		mm_buf_init(&text);
+		mm_buf_init(&blob);
+		mail_text_body(m, msg, n, 4096, &text);
+		mail_cache_build_tree(m, msg, n, &blob);
+		struct mail_cache *c;
+		ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), 0);
+		mail_cache_free(&c);
+		mm_buf_free(&text);
+		mm_buf_free(&blob);
+		free(bs);
+		free(env);
+		mail_msg_free(&m);
+		free(msg);
+	}
+	free(full);
+}
+END_TEST
+
+/* A corrupt blob is refused: every truncation, and every single flipped
+ * bit in the first 64 bytes and the last byte. */
+START_TEST(test_cache_corrupt)
+{
+	size_t idx, len;
+	ck_assert_ptr_nonnull(corpus_find("forward-rfc822", &idx));
+	char *msg = corpus_stored(idx, &len);
+	struct mm_buf blob;
+	struct mail_cache *c;
+	mm_buf_init(&blob);
+	mail_cache_build(msg, len, &blob);
+	for (size_t n = 0; n < blob.len; n++) {
+		char *t = malloc(n ? n : 1);
+		memcpy(t, blob.data, n);
+		ck_assert_int_eq(mail_cache_parse(t, n, &c), -1);
+		ck_assert_ptr_null(c);
+		free(t);
+	}
+	for (size_t i = 0; i < blob.len; i++) {
+		if (i >= 64 && i != blob.len - 1)
+			continue;
+		for (int bit = 0; bit < 8; bit++) {
+			blob.data[i] ^= (char)(1 << bit);
+			ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), -1);
+			blob.data[i] ^= (char)(1 << bit);
+		}
+	}
+	/* a good blob with a bad version */
+	blob.data[3] = MAIL_CACHE_VERSION + 1;
+	ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), -1);
+	blob.data[3] = MAIL_CACHE_VERSION;
+	ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), 0);
+	ck_assert(!c->has_date);	/* the top-level message has no Date: */
+	mail_cache_free(&c);
+	mm_buf_free(&blob);
+	free(msg);
+	/* the sent date is kept */
+	ck_assert_ptr_nonnull(corpus_find("plain-no-ct", &idx));
+	msg = corpus_stored(idx, &len);
+	mm_buf_init(&blob);
+	mail_cache_build(msg, len, &blob);
+	ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), 0);
+	ck_assert(c->has_date);
+	ck_assert_int_eq((long long)c->date, 760686745LL);
+	ck_assert_int_eq(c->date_tz_min, -480);
+	mail_cache_free(&c);
+	mm_buf_free(&blob);
+	free(msg);
+}
+END_TEST
+
+/* Sections on the cache's tree give the same answers as on the parse. */
+START_TEST(test_cache_sections)
+{
+	size_t idx, len;
+	ck_assert_ptr_nonnull(corpus_find("rfc822-multipart-inside", &idx));
+	char *msg = corpus_stored(idx, &len);
+	struct mm_buf blob;
+	struct mail_cache *c;
+	struct mail_section sec;
+	struct mail_section_result r;
+	mm_buf_init(&blob);
+	mail_cache_build(msg, len, &blob);
+	ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), 0);
+	ck_assert_int_eq(mail_section_parse("1.1.MIME", 8, &sec), MAIL_SECTION_OK);
+	ck_assert_int_eq(mail_section_fetch(c->tree, msg, len, &sec, &r), MAIL_SECTION_OK);
+	ck_assert(!r.produced);
+	ck_assert_uint_eq(r.len, 28);
+	ck_assert(memcmp(msg + r.off, "Content-Type: text/plain\r\n\r\n", 28) == 0);
+	mail_section_result_free(&r);
+	mail_section_free(&sec);
+	/* the wrong message size: refused */
+	ck_assert_int_eq(mail_section_parse("1", 1, &sec), MAIL_SECTION_OK);
+	ck_assert_int_eq(mail_section_fetch(c->tree, msg, len - 1, &sec, &r), MAIL_SECTION_ENOENT);
+	mail_section_result_free(&r);
+	mail_section_free(&sec);
+	mail_cache_free(&c);
+	mm_buf_free(&blob);
+	free(msg);
+}
+END_TEST
+
+static const struct sec_case {
+	const char *msg_name;
+	const char *spec;
+	int rc;
+	const char *want;	/* exact bytes when rc is OK */
+} sec_cases[] = {
+	{ "alternative", "1", 0, "plain text" },
+	{ "alternative", "2", 0, "<p>html text</p>" },
+	{ "alternative", "2.MIME", 0, "Content-Type: text/html; charset=us-ascii\r\n\r\n" },
+	{ "alternative", "3", MAIL_SECTION_ENOENT, NULL },
+	{ "alternative", "1.HEADER", MAIL_SECTION_ENOTMSG, NULL },
+	{ "alternative", "HEADER.FIELDS (SUBJECT to)", 0, "To: b@example.org\r\nSubject: alt\r\n\r\n" },
+	{ "alternative", "HEADER.FIELDS.NOT (From To Subject MIME-Version)", 0,
+	  "Content-Type: multipart/alternative; boundary=\"alt-1\"\r\n\r\n" },
+	{ "plain-no-ct", "1", 0, "Hello Bob.\r\nTwo lines.\r\n" },
+	{ "plain-no-ct", "TEXT", 0, "Hello Bob.\r\nTwo lines.\r\n" },
+	{ "plain-no-ct", "1.1", MAIL_SECTION_ENOENT, NULL },
+	{ "forward-rfc822", "2.HEADER", 0,
+	  "From: Orig <orig@example.com>\r\nTo: a@example.org\r\nSubject: original\r\n"
+	  "Date: Tue, 1 Jul 2003 10:52:37 +0200\r\n\r\n" },
+	{ "forward-rfc822", "2.TEXT", 0, "original body" },
+	{ "forward-rfc822", "2.1", 0, "original body" },
+	{ "forward-rfc822", "2.MIME", 0, "Content-Type: message/rfc822\r\nContent-Disposition: inline\r\n\r\n" },
+	{ "forward-rfc822", "2.HEADER.FIELDS (Subject)", 0, "Subject: original\r\n\r\n" },
+	{ "rfc822-multipart-inside", "1.2", 0, "<i>inner</i>" },
+	{ "rfc822-multipart-inside", "1.TEXT", 0,
+	  "--L2\r\nContent-Type: text/plain\r\n\r\ninner plain\r\n--L2\r\n"
+	  "Content-Type: text/html\r\n\r\n<i>inner</i>\r\n--L2--\r\n" },
+	{ "nested-rfc822-twice", "1.1", 0, "From: c@example.org\r\nSubject: level2\r\n\r\ninnermost\r\n" },
+	{ "nested-rfc822-twice", "1.1.1", 0, "innermost\r\n" },
+	{ "nested-rfc822-twice", "1.1.HEADER", 0, "From: c@example.org\r\nSubject: level2\r\n\r\n" },
+	{ "mixed-nested-alt", "1.2", 0, "<b>text</b>" },
+	{ "mixed-nested-alt", "1.2.1", 0, "<b>text</b>" },
+	{ "mixed-nested-alt", "1.2.1.1", MAIL_SECTION_ENOENT, NULL },
+	{ "header-only-blank", "HEADER.FIELDS (X-None)", 0, "\r\n" },
+	{ "long-folded", "HEADER.FIELDS (TO)", 0,
+	  "To: one@example.org, two@example.org,\r\n\tthree@example.org,\r\n   four@example.org\r\n\r\n" },
+	{ "alternative", "0", MAIL_SECTION_ESYNTAX, NULL },
+	{ "alternative", "1.", MAIL_SECTION_ESYNTAX, NULL },
+	{ "alternative", "MIME", MAIL_SECTION_ESYNTAX, NULL },
+	{ "alternative", "HEADER.FIELDS ()", MAIL_SECTION_ESYNTAX, NULL },
+	{ "alternative", "HEADER.FIELDS (From", MAIL_SECTION_ESYNTAX, NULL },
+	{ "alternative", "HEADER.FIELDS From", MAIL_SECTION_ESYNTAX, NULL },
+	{ "alternative", "TEXTX", MAIL_SECTION_ESYNTAX, NULL },
+	{ "alternative", "1..2", MAIL_SECTION_ESYNTAX, NULL },
+};
+
+START_TEST(test_section)
+{
+	const struct sec_case *t = &sec_cases[_i];
+	struct mail_section sec;
+	struct mail_section_result r;
+	size_t idx, len;
+	ck_assert_ptr_nonnull(corpus_find(t->msg_name, &idx));
+	char *msg = corpus_stored(idx, &len);
+	struct mail_msg *m = mail_mime_parse(msg, len);
+	int rc = mail_section_parse(t->spec, strlen(t->spec), &sec);
+	if (rc == MAIL_SECTION_OK)
+		rc = mail_section_fetch(m, msg, len, &sec, &r);
+	else
+		memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(rc, t->rc);
+	if (rc == MAIL_SECTION_OK) {
+		const char *got = r.produced ? r.data.data : msg + r.off;
+		ck_assert_uint_eq(r.len, strlen(t->want));
+		ck_assert(memcmp(got, t->want, r.len) == 0);
+	}
+	mail_section_result_free(&r);
+	mail_section_free(&sec);
+	mail_msg_free(&m);
+	free(msg);
+}
+END_TEST
+
+START_TEST(test_section_format)
+{
+	static const struct { const char *in, *out; } t[] = {
+		{ "", "" }, { "1.2", "1.2" }, { "1.2.mime", "1.2.MIME" },
+		{ "header.fields (from \"To\")", "HEADER.FIELDS (FROM TO)" },
+		{ "3.HEADER.FIELDS.NOT (x-a)", "3.HEADER.FIELDS.NOT (X-A)" },
+		{ "text", "TEXT" }, { "4.header", "4.HEADER" },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct mail_section sec;
+		ck_assert_int_eq(mail_section_parse(t[i].in, strlen(t[i].in), &sec), MAIL_SECTION_OK);
+		char *f = mail_section_format(&sec);
+		ck_assert_str_eq(f, t[i].out);
+		free(f);
+		mail_section_free(&sec);
+	}
+}
+END_TEST
+
+/* Headers */
+START_TEST(test_header_basic)
+{
+	const char *msg = "From: a@b\r\nSubject: one\r\n two\r\n\tthree\r\nX-Empty:\r\n"
+	    "no colon here\r\nName : value\r\n\r\nbody\r\n";
+	struct mail_header h;
+	mail_header_parse(msg, 0, strlen(msg), &h);
+	ck_assert_uint_eq(h.n, 5);
+	ck_assert(!h.no_blank);
+	ck_assert_uint_eq(h.body_off, strlen(msg) - 6);
+	char *v = mail_header_get(&h, "subject");
+	ck_assert_str_eq(v, "one two three");
+	free(v);
+	v = mail_header_get(&h, "X-EMPTY");
+	ck_assert_str_eq(v, "");
+	free(v);
+	v = mail_header_get(&h, "Name");
+	ck_assert_str_eq(v, "value");
+	free(v);
+	ck_assert_ptr_null(mail_header_get(&h, "To"));
+	const struct mail_hdr_field *f = mail_header_find(&h, "no colon here");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->value_len, 0);
+	f = mail_header_find(&h, "Subject");
+	ck_assert_uint_eq(f->off, 11);
+	ck_assert_uint_eq(f->len, strlen("Subject: one\r\n two\r\n\tthree\r\n"));
+	mail_header_free(&h);
+}
+END_TEST
+
+START_TEST(test_header_lf_and_no_blank)
+{
+	const char *msg = "A: 1\nB: 2\n folded\n";
+	struct mail_header h;
+	mail_header_parse(msg, 0, strlen(msg), &h);
+	ck_assert_uint_eq(h.n, 2);
+	ck_assert(h.no_blank);
+	ck_assert_uint_eq(h.body_off, strlen(msg));
+	char *v = mail_header_get(&h, "b");
+	ck_assert_str_eq(v, "2 folded");
+	free(v);
+	mail_header_free(&h);
+	/* LF-only blank line */
+	msg = "A: 1\n\nbody";
+	mail_header_parse(msg, 0, strlen(msg), &h);
+	ck_assert_uint_eq(h.n, 1);
+	ck_assert_uint_eq(h.body_off, 6);
+	mail_header_free(&h);
+	/* a continuation before any field, and 8-bit junk */
+	msg = " lead\r\nX: \xff\xfe\r\n\r\n";
+	mail_header_parse(msg, 0, strlen(msg), &h);
+	ck_assert_uint_eq(h.n, 2);
+	ck_assert_uint_eq(h.f[1].value_len, 2);
+	mail_header_free(&h);
+}
+END_TEST
+
+START_TEST(test_header_limit)
+{
+	size_t n = (MIME_HEADER_MAX_BYTES / 10 + 100) * 10;
+	char *msg = malloc(n);
+	for (size_t i = 0; i < n; i += 10)
+		memcpy(msg + i, "X: 123456\n", 10);
+	struct mail_header h;
+	mail_header_parse(msg, 0, n, &h);
+	ck_assert(h.truncated);
+	ck_assert_uint_le(h.body_off, MIME_HEADER_MAX_BYTES);
+	ck_assert_uint_eq(h.n, MIME_HEADER_MAX_BYTES / 10);
+	mail_header_free(&h);
+	/* and the parser still gives a sane tree */
+	struct mail_msg *m = mail_mime_parse(msg, n);
+	ck_assert(m->root->flags & MAIL_PART_BROKEN);
+	ck_assert_uint_eq(m->root->body_end, n);
+	mail_msg_free(&m);
+	free(msg);
+}
+END_TEST
+
+/* Addresses, as ENVELOPE shows them */
+static const struct addr_case {
+	const char *in, *out;
+} addr_cases[] = {
+	{ "a@b.c", "((NIL NIL \"a\" \"b.c\"))" },
+	{ "Alice <a@b.c>", "((\"Alice\" NIL \"a\" \"b.c\"))" },
+	{ "\"Doe, J\" <j@d.e>, x@y", "((\"Doe, J\" NIL \"j\" \"d.e\")(NIL NIL \"x\" \"y\"))" },
+	{ "j@d.e (John Doe)", "((\"John Doe\" NIL \"j\" \"d.e\"))" },
+	{ "John  Q.  Public <jqp@x.y>", "((\"John Q. Public\" NIL \"jqp\" \"x.y\"))" },
+	{ "\"a b\"@c.d", "((NIL NIL \"a b\" \"c.d\"))" },
+	{ "g: a@b, c@d;", "((NIL NIL \"g\" NIL)(NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")(NIL NIL NIL NIL))" },
+	{ "undisclosed-recipients:;", "((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL))" },
+	{ "g: a@b", "((NIL NIL \"g\" NIL)(NIL NIL \"a\" \"b\")(NIL NIL NIL NIL))" },
+	{ "<@r1,@r2:u@h>", "((NIL \"@r1,@r2\" \"u\" \"h\"))" },
+	{ "user", "((NIL NIL \"user\" \"MISSING_DOMAIN\"))" },
+	{ "<>", "((NIL NIL \"MISSING_MAILBOX\" \"MISSING_DOMAIN\"))" },
+	{ "a@[1.2.3.4]", "((NIL NIL \"a\" \"[1.2.3.4]\"))" },
+	{ "first . last @ dom . ain", "((NIL NIL \"first.last\" \"dom.ain\"))" },
+	{ ",,, ,", "NIL" },
+	{ "", "NIL" },
+	{ "=?utf-8?q?J=C3=B6rg?= <j@x>", "((\"=?utf-8?q?J=C3=B6rg?=\" NIL \"j\" \"x\"))" },
+	{ "\"Quote \\\"me\\\"\" <q@x>", "((\"Quote \\\"me\\\"\" NIL \"q\" \"x\"))" },
+	{ "J\xc3\xb6rg <j@x>", "(({5}\r\nJ\xc3\xb6rg NIL \"j\" \"x\"))" },
+	{ "bad>>junk, ok@x", "((NIL NIL \"bad\" \"MISSING_DOMAIN\")(NIL NIL \"ok\" \"x\"))" },
+	{ "Pete(A \\) chap) <pete(his account)@silly.test(his host)>",
+	  "((\"Pete\" NIL \"pete\" \"silly.test\"))" },
+};
+
+START_TEST(test_address)
+{
+	const struct addr_case *t = &addr_cases[_i];
+	struct mail_envelope env;
+	struct mm_buf b;
+	memset(&env, 0, sizeof(env));
+	env.v[MAIL_ENV_TO] = (char *)t->in;
+	mm_buf_init(&b);
+	mail_imap_envelope(&b, &env);
+	/* "(NIL NIL NIL NIL NIL " then To, then " NIL NIL NIL NIL)" */
+	char *s = mm_buf_cstr(&b);
+	ck_assert(strncmp(s, "(NIL NIL NIL NIL NIL ", 21) == 0);
+	size_t tl = strlen(" NIL NIL NIL NIL)");
+	ck_assert_uint_ge(b.len, 21 + tl);
+	s[b.len - tl] = '\0';
+	ck_assert_str_eq(s + 21, t->out);
+	mm_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_address_first_spec)
+{
+	char *s = mail_addr_first_spec("Bob <bob@example.org>, x@y", 26);
+	ck_assert_str_eq(s, "bob@example.org");
+	free(s);
+	ck_assert_ptr_null(mail_addr_first_spec("g:;", 3));
+}
+END_TEST
+
+/* Encoded words and charsets */
+static const struct dec_case {
+	const char *in, *out;
+} dec_cases[] = {
+	{ "=?utf-8?q?J=C3=B6rg?=", "J\xc3\xb6rg" },
+	{ "=?ISO-8859-1?Q?a?= =?ISO-8859-1?Q?b?=", "ab" },
+	{ "=?ISO-8859-1?Q?a?= b", "a b" },
+	{ "a =?ISO-8859-1?Q?b?=", "a b" },
+	{ "=?ISO-8859-1?Q?a_b?=", "a b" },
+	{ "=?ISO-8859-1?Q?Andr=E9?= Pirard", "Andr\xc3\xa9 Pirard" },
+	{ "=?UTF-8?B?R3LDvMOfZQ==?=", "Gr\xc3\xbc\xc3\x9f" "e" },
+	/* a character split across two words survives */
+	{ "=?utf-8?b?w6Q=?= =?utf-8?b?w7Y=?=", "\xc3\xa4\xc3\xb6" },
+	{ "=?utf-8?q?=C3?= =?utf-8?q?=A4?=", "\xc3\xa4" },
+	{ "=?x-unknown-cs?q?abc?=", "=?x-unknown-cs?q?abc?=" },
+	{ "=?utf-8?x?abc?=", "=?utf-8?x?abc?=" },
+	{ "=?utf-8?q?broken", "=?utf-8?q?broken" },
+	{ "=?utf-8*en?q?lang?=", "lang" },
+	{ "=?windows-1252?Q?=93hi=94_=80?=", "\xe2\x80\x9chi\xe2\x80\x9d \xe2\x82\xac" },
+	{ "=?iso-8859-15?q?=A4?=", "\xe2\x82\xac" },
+	{ "=?koi8-r?b?8NLJ18XU?=", "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82" },
+	{ "plain\r\n folded", "plain folded" },
+	{ "raw \xe9t\xe9", "raw \xc3\xa9t\xc3\xa9" },
+	{ "", "" },
+};
+
+START_TEST(test_decode_header)
+{
+	const struct dec_case *t = &dec_cases[_i];
+	char *s = mail_decode_header(t->in, strlen(t->in));
+	ck_assert_str_eq(s, t->out);
+	free(s);
+}
+END_TEST
+
+START_TEST(test_decode_cte)
+{
+	struct mm_buf b;
+	mm_buf_init(&b);
+	mail_decode_base64("aGVs\r\nbG8=\r\n", 12, &b);
+	ck_assert_uint_eq(b.len, 5);
+	ck_assert(memcmp(b.data, "hello", 5) == 0);
+	b.len = 0;
+	mail_decode_base64("a*G!V sbG8", 10, &b);	/* junk skipped */
+	ck_assert(memcmp(b.data, "hello", 5) == 0);
+	b.len = 0;
+	const char *qp = "a=3Db=\r\nc =\n=e9=E9 =zz= \r\nend=";
+	mail_decode_qp(qp, strlen(qp), false, &b);
+	ck_assert_uint_eq(b.len, strlen("a=bc \xe9\xe9 =zzend"));
+	ck_assert(memcmp(b.data, "a=bc \xe9\xe9 =zzend", b.len) == 0);
+	mm_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_decode_param)
+{
+	char *s = mail_decode_param("utf-8''%E2%82%AC%20rates.txt", true);
+	ck_assert_str_eq(s, "\xe2\x82\xac rates.txt");
+	free(s);
+	s = mail_decode_param("iso-8859-1'en'%A3%20x", true);
+	ck_assert_str_eq(s, "\xc2\xa3 x");
+	free(s);
+	s = mail_decode_param("=?UTF-8?B?w6TDtsO8LnR4dA==?=", false);
+	ck_assert_str_eq(s, "\xc3\xa4\xc3\xb6\xc3\xbc.txt");
+	free(s);
+	/* from a parsed part: continuations joined, then decoded */
+	size_t idx, len;
+	ck_assert_ptr_nonnull(corpus_find("rfc2231", &idx));
+	char *msg = corpus_stored(idx, &len);
+	struct mail_msg *m = mail_mime_parse(msg, len);
+	const struct mail_part *p = m->root->child;
+	s = mail_part_param_utf8(p, "name");
+	ck_assert_str_eq(s, "\xe2\x82\xac rates.txt");
+	free(s);
+	s = mail_part_param_utf8(p, "filename");
+	ck_assert_str_eq(s, "\xc2\xa3 rates.txt");
+	free(s);
+	ck_assert_str_eq(mail_part_param(p->next, "title"), "part one and two");
+	ck_assert_ptr_null(mail_part_param_utf8(p, "nope"));
+	mail_msg_free(&m);
+	free(msg);
+}
+END_TEST
+
+/* SEARCH text */
+START_TEST(test_text_body)
+{
+	static const struct { const char *name, *needle; bool found; } t[] = {
+		{ "plain-utf8-qp", "GR\xc3\x9c\xc3\x9f" "E AUS", true },	/* QP, UTF-8, Latin folding */
+		{ "plain-utf8-qp", "sch\xc3\xb6ne woche", true },	/* soft line break joined */
+		{ "html-base64", "caf\xc3\xa9 cr\xc3\xa8me", true },	/* base64 + latin1 */
+		{ "eightbit-junk", "CAF\xc3\x89", true },
+		{ "windows-1252", "\xe2\x80\x9csmart quotes\xe2\x80\x9d cost \xe2\x82\xac", true },
+		{ "mixed-attachment", "JVBERi0", false },	/* attachments are not text */
+		{ "forward-rfc822", "original body", true },
+		{ "forward-rfc822", "subject: original", true },	/* inner headers */
+		{ "rfc822-multipart-inside", "<i>inner</i>", true },
+		{ "alternative", "epilogue", false },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		size_t idx, len;
+		ck_assert_ptr_nonnull(corpus_find(t[i].name, &idx));
+		char *msg = corpus_stored(idx, &len);
+		struct mail_msg *m = mail_mime_parse(msg, len);
+		struct mm_buf b;
+		mm_buf_init(&b);
+		mail_text_body(m, msg, len, 1 << 20, &b);
+		ck_assert_msg(mail_text_contains(b.data ? b.data : "", b.len, t[i].needle,
+		    strlen(t[i].needle)) == t[i].found, "case %zu", i);
+		mm_buf_free(&b);
+		mail_msg_free(&m);
+		free(msg);
+	}
+}
+END_TEST
+
+START_TEST(test_text_bound_and_headers)
+{
+	size_t idx, len;
+	ck_assert_ptr_nonnull(corpus_find("alternative", &idx));
+	char *msg = corpus_stored(idx, &len);
+	struct mail_msg *m = mail_mime_parse(msg, len);
+	struct mm_buf b;
+	mm_buf_init(&b);
+	mail_text_body(m, msg, len, 7, &b);
+	ck_assert_uint_eq(b.len, 7);
+	ck_assert(memcmp(b.data, "plain t", 7) == 0);
+	b.len = 0;
+	mail_text_body(m, msg, len, 1000, &b);
+	ck_assert_str_eq(mm_buf_cstr(&b), "plain text\n<p>html text</p>");
+	mm_buf_free(&b);
+	mail_msg_free(&m);
+	free(msg);
+	ck_assert_ptr_nonnull(corpus_find("encoded-words", &idx));
+	msg = corpus_stored(idx, &len);
+	mm_buf_init(&b);
+	mail_text_headers(msg, len, 1 << 16, &b);
+	ck_assert(mail_text_contains(b.data, b.len, "keld j\xc3\xb8rn", 10));
+	ck_assert(mail_text_contains(b.data, b.len, "you understand the example", 26));
+	mm_buf_free(&b);
+	free(msg);
+}
+END_TEST
+
+START_TEST(test_text_contains)
+{
+	ck_assert(mail_text_contains("Hello World", 11, "WORLD", 5));
+	ck_assert(mail_text_contains("Hello", 5, "", 0));
+	ck_assert(!mail_text_contains("Hello", 5, "hello!", 6));
+	ck_assert(mail_text_contains("\xc3\x84pfel", 6, "\xc3\xa4PFEL", 6));	/* Ä/ä */
+	ck_assert(mail_text_contains("\xc5\x81\xc3\xb3" "d\xc5\xba", 7, "\xc5\x82\xc3\x93", 4)); /* Ł ó */
+	ck_assert(mail_text_contains("\xd0\x9f\xd0\xa0\xd0\x98", 6, "\xd0\xbf\xd1\x80\xd0\xb8", 6)); /* ПРИ/при */
+	ck_assert(mail_text_contains("\xce\xa3\xce\x9f\xce\xa6", 6, "\xcf\x83\xce\xbf\xcf\x86", 6)); /* ΣΟΦ */
+	ck_assert(mail_text_contains("caf\xe9", 4, "CAF\xc3\x89", 5));	/* junk read as 1252 */
+}
+END_TEST
+
+/* Structure limits */
+START_TEST(test_nesting_limit)
+{
+	struct mm_buf b;
+	mm_buf_init(&b);
+	for (int i = 0; i < 100; i++)
+		mm_buf_printf(&b, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", i, i);
+	mm_buf_printf(&b, "Content-Type: text/plain\r\n\r\ndeep\r\n");
+	struct mail_msg *m = mail_mime_parse(b.data, b.len);
+	int depth = 0;
+	const struct mail_part *p = m->root;
+	while (p->child) {
+		p = p->child;
+		depth++;
+	}
+	ck_assert_int_eq(depth, MIME_NESTING_MAX);
+	char *bs = fetch_str(m, 0);
+	ck_assert(strstr(bs, "\"MIXED\"") != NULL);
+	free(bs);
+	mail_msg_free(&m);
+	/* message/rfc822 inside message/rfc822, 100 times */
+	b.len = 0;
+	for (int i = 0; i < 100; i++)
+		mm_buf_printf(&b, "Subject: %d\r\nContent-Type: message/rfc822\r\n\r\n", i);
+	m = mail_mime_parse(b.data, b.len);
+	ck_assert_uint_le(m->nparts, MIME_NESTING_MAX + 1);
+	bs = fetch_str(m, 0);
+	ck_assert(bs[0] == '(');
+	free(bs);
+	mail_msg_free(&m);
+	mm_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_parts_limit)
+{
+	struct mm_buf b;
+	mm_buf_init(&b);
+	mm_buf_printf(&b, "Content-Type: multipart/mixed; boundary=x\r\n\r\n");
+	for (int i = 0; i < MIME_PARTS_MAX + 500; i++)
+		mm_buf_printf(&b, "--x\r\n\r\n%d\r\n", i);
+	mm_buf_printf(&b, "--x--\r\n");
+	struct mail_msg *m = mail_mime_parse(b.data, b.len);
+	ck_assert(m->parts_truncated);
+	ck_assert_uint_eq(m->nparts, MIME_PARTS_MAX);
+	ck_assert_uint_eq(m->root->nchildren, MIME_PARTS_MAX - 1);
+	struct mm_buf blob;
+	struct mail_cache *c;
+	mm_buf_init(&blob);
+	mail_cache_build_tree(m, b.data, b.len, &blob);
+	ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), 0);
+	mail_cache_free(&c);
+	mm_buf_free(&blob);
+	mail_msg_free(&m);
+	mm_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_imap_string)
+{
+	struct mm_buf b;
+	mm_buf_init(&b);
+	mail_imap_append_nstring(&b, NULL);
+	mm_buf_appendc(&b, ' ');
+	mail_imap_append_string(&b, "");
+	mm_buf_appendc(&b, ' ');
+	mail_imap_append_string(&b, "a \"q\" \\");
+	mm_buf_appendc(&b, ' ');
+	mail_imap_append_string(&b, "two\r\nlines");
+	mm_buf_appendc(&b, ' ');
+	mail_imap_append_string(&b, "\xc3\xa9");
+	ck_assert_str_eq(mm_buf_cstr(&b),
+	    "NIL \"\" \"a \\\"q\\\" \\\\\" {10}\r\ntwo\r\nlines {2}\r\n\xc3\xa9");
+	mm_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_crlf_normalize)
+{
+	size_t n;
+	char *s = mail_crlf_normalize("a\nb\r\nc\rd", 8, &n);
+	ck_assert_uint_eq(n, 10);
+	ck_assert_str_eq(s, "a\r\nb\r\nc\r\nd");
+	free(s);
+}
+END_TEST
+
+/* Dates */
+static const struct date_case {
+	const char *in;
+	bool ok;
+	time_t t;
+	int tz;
+} date_cases[] = {
+	{ "Mon, 7 Feb 1994 21:52:25 -0800", true, 760686745, -480 },
+	{ "7 Feb 1994 21:52:25 -0800", true, 760686745, -480 },
+	{ "Mon, 07 Feb 1994 21:52:25 -0800 (PST)", true, 760686745, -480 },
+	{ "7 Feb 94 21:52 EST", true, 760675920, -300 },
+	{ "Tue, 1 Jul 2003 10:52:37 +0200", true, 1057049557, 120 },
+	{ "1 Jan 2000 00:00:00 GMT", true, 946684800, 0 },
+	{ "1 Jan 49 00:00:00 +0000", true, 2493072000, 0 },
+	{ "1 Jan 2000 00:00:00", true, 946684800, 0 },
+	{ "1 Jan 2000 00:00:00 +2500", true, 946684800, 0 },
+	{ "Thu,  1 Jan 1970 00:00:00 +0000", true, 0, 0 },
+	{ "29 Feb 2024 12:00:00 +0000", true, 1709208000, 0 },
+	{ "30 Feb 2024 12:00:00 +0000", false, 0, 0 },
+	{ "32 Jan 2000 00:00:00", false, 0, 0 },
+	{ "1 Foo 2000 00:00:00", false, 0, 0 },
+	{ "1 Jan 2000", false, 0, 0 },
+	{ "garbage", false, 0, 0 },
+	{ "", false, 0, 0 },
+};
+
+START_TEST(test_date_rfc5322)
+{
+	const struct date_case *t = &date_cases[_i];
+	time_t tt = 0;
+	int tz = 0;
+	bool ok = mail_date_parse_rfc5322(t->in, strlen(t->in), &tt, &tz);
+	ck_assert_msg(ok == t->ok, "%s", t->in);
+	if (ok) {
+		ck_assert_int_eq((long long)tt, (long long)t->t);
+		ck_assert_int_eq(tz, t->tz);
+	}
+}
+END_TEST
+
+START_TEST(test_date_imap)
+{
+	time_t t;
+	int tz;
+	char buf[64];
+	ck_assert(mail_date_parse_imap("1-Feb-1994", 10, &t));
+	ck_assert_int_eq((long long)t, 760060800LL);
+	ck_assert(mail_date_parse_imap("01-feb-1994", 11, &t));
+	ck_assert(!mail_date_parse_imap("1-Feb-94", 8, &t));
+	ck_assert(!mail_date_parse_imap("1 Feb 1994", 10, &t));
+	ck_assert(!mail_date_parse_imap("31-Apr-1994", 11, &t));
+	ck_assert(!mail_date_parse_imap("1-Feb-1994x", 11, &t));
+	ck_assert(mail_date_parse_imap_datetime("17-Jul-1996 02:44:25 -0700", 26, &t, &tz));
+	ck_assert_int_eq((long long)t, 837596665LL);
+	ck_assert_int_eq(tz, -420);
+	ck_assert(mail_date_parse_imap_datetime(" 7-Jul-1996 02:44:25 +0000", 26, &t, &tz));
+	ck_assert(!mail_date_parse_imap_datetime("17-Jul-1996 02:44 -0700", 23, &t, &tz));
+	ck_assert(!mail_date_parse_imap_datetime("17-Jul-1996 02:44:25 0700", 25, &t, &tz));
+	mail_date_format_imap(837596665, -420, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "17-Jul-1996 02:44:25 -0700");
+	mail_date_format_imap(0, 0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "01-Jan-1970 00:00:00 +0000");
+	mail_date_format_imap(1057049557, 330, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "01-Jul-2003 14:22:37 +0530");
+	mail_date_format_rfc5322(1057049557, 120, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "Tue, 1 Jul 2003 10:52:37 +0200");
+	mail_date_format_rfc5322(760686745, -480, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "Mon, 7 Feb 1994 21:52:25 -0800");
+	/* SENTON compares the date as written: 23:30 -0800 is still the 7th */
+	ck_assert(mail_date_parse_rfc5322("Mon, 7 Feb 1994 23:30:00 -0800", 30, &t, &tz));
+	ck_assert(mail_date_parse_imap("7-Feb-1994", 10, &t) || 1);
+	time_t day;
+	mail_date_parse_imap("7-Feb-1994", 10, &day);
+	mail_date_parse_rfc5322("Mon, 7 Feb 1994 23:30:00 -0800", 30, &t, &tz);
+	ck_assert_int_eq(mail_date_day(t, tz), (long)(day / 86400));
+}
+END_TEST
+
+/* Structure details not covered by the expected strings */
+START_TEST(test_structure_offsets)
+{
+	size_t idx, len;
+	ck_assert_ptr_nonnull(corpus_find("preamble-epilogue", &idx));
+	char *msg = corpus_stored(idx, &len);
+	struct mail_msg *m = mail_mime_parse(msg, len);
+	const struct mail_part *p = m->root->child;
+	ck_assert_uint_eq(m->nparts, 2);
+	ck_assert_ptr_nonnull(p);
+	/* the part has no header: it starts with the empty line */
+	ck_assert_uint_eq(p->body_off - p->hdr_off, 2);
+	ck_assert(memcmp(msg + p->body_off, "part without headers", p->body_end - p->body_off) == 0);
+	ck_assert_uint_eq(m->root->body_end, len);
+	mail_msg_free(&m);
+	free(msg);
+	/* missing close boundary: the last part runs to the end */
+	ck_assert_ptr_nonnull(corpus_find("missing-close-boundary", &idx));
+	msg = corpus_stored(idx, &len);
+	m = mail_mime_parse(msg, len);
+	ck_assert(m->root->flags & MAIL_PART_BROKEN);
+	ck_assert_uint_eq(m->root->nchildren, 2);
+	ck_assert_uint_eq(m->root->child->next->body_end, len);
+	mail_msg_free(&m);
+	free(msg);
+	/* missing first boundary: no parts, BODYSTRUCTURE gets an empty one */
+	ck_assert_ptr_nonnull(corpus_find("missing-first-boundary", &idx));
+	msg = corpus_stored(idx, &len);
+	m = mail_mime_parse(msg, len);
+	ck_assert_uint_eq(m->root->nchildren, 0);
+	ck_assert_uint_eq(m->nparts, 1);
+	mail_msg_free(&m);
+	free(msg);
+}
+END_TEST
+
+static Suite *
+mime_suite(void)
+{
+	Suite *s = suite_create("mail");
+	TCase *tc;
+
+	tc = tcase_create("corpus");
+	tcase_add_test(tc, test_corpus_size);
+	tcase_add_loop_test(tc, test_corpus_expected, 0, sizeof(expected) / sizeof(expected[0]));
+	tcase_add_loop_test(tc, test_corpus_cache_roundtrip, 0, NCORPUS);
+	tcase_add_test(tc, test_structure_offsets);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("robustness");
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_truncate_every_offset, 0, 8);
+	tcase_add_test(tc, test_nesting_limit);
+	tcase_add_test(tc, test_parts_limit);
+	tcase_add_test(tc, test_header_limit);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("header");
+	tcase_add_test(tc, test_header_basic);
+	tcase_add_test(tc, test_header_lf_and_no_blank);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("address");
+	tcase_add_loop_test(tc, test_address, 0, sizeof(addr_cases) / sizeof(addr_cases[0]));
+	tcase_add_test(tc, test_address_first_spec);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("decode");
+	tcase_add_loop_test(tc, test_decode_header, 0, sizeof(dec_cases) / sizeof(dec_cases[0]));
+	tcase_add_test(tc, test_decode_cte);
+	tcase_add_test(tc, test_decode_param);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("text");
+	tcase_add_test(tc, test_text_body);
+	tcase_add_test(tc, test_text_bound_and_headers);
+	tcase_add_test(tc, test_text_contains);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("section");
+	tcase_add_loop_test(tc, test_section, 0, sizeof(sec_cases) / sizeof(sec_cases[0]));
+	tcase_add_test(tc, test_section_format);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("imap");
+	tcase_add_test(tc, test_imap_string);
+	tcase_add_test(tc, test_crlf_normalize);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cache");
+	tcase_add_test(tc, test_cache_corrupt);
+	tcase_add_test(tc, test_cache_sections);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("date");
+	tcase_add_loop_test(tc, test_date_rfc5322, 0, sizeof(date_cases) / sizeof(date_cases[0]));
+	tcase_add_test(tc, test_date_imap);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--dump") == 0)
 		return dump(argv[2]);
-	return 0;
+	SRunner *sr = srunner_create(mime_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
