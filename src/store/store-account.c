@@ -73,6 +73,13 @@ sdb_address_norm(const char *in, char out[ADDRESS_MAX_BYTES + 1])
 	return address_norm2(in, out, false);
 }
 
+bool
+store_address_valid(const char *address)
+{
+	char tmp[ADDRESS_MAX_BYTES + 1];
+	return sdb_address_norm(address, tmp);
+}
+
 /* ---- passwords ---- */
 
 static bool

@@ -373,7 +373,7 @@ store_open(const char *data_dir, int flags, struct store **st_r,
 		goto fail;
 	st->env->set_errcall(st->env, sdb_errcall);
 	(void)st->env->set_lk_detect(st->env, DB_LOCK_DEFAULT);
-	(void)st->env->set_cachesize(st->env, 0, 16 * 1024 * 1024, 1);
+	(void)st->env->set_cachesize(st->env, 0, 32 * 1024 * 1024, 1);
 	(void)st->env->set_lg_bsize(st->env, 4 * 1024 * 1024);
 	(void)st->env->set_lg_max(st->env, 16 * 1024 * 1024);
 	(void)st->env->set_lk_max_locks(st->env, 200000);

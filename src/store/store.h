@@ -73,6 +73,11 @@ struct store_user {
 	uint64_t quota_messages; /* 0 = unlimited */
 };
 
+/* Is address a syntactically valid "local@domain" (local part at most 64
+ * bytes, domain at most 255, whole at most ADDRESS_MAX_BYTES)? The store
+ * refuses anything else with STORE_INVALID. */
+bool store_address_valid(const char *address);
+
 /* Creates the user with INBOX, Drafts, Sent, Trash, Junk and Archive
  * (with their SPECIAL-USE attributes), subscribed. hash is a crypt(3)
  * hash; a "{SHA512-CRYPT}" / "{BLF-CRYPT}" / "{CRYPT}" prefix is stripped. */

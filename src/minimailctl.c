@@ -1,0 +1,569 @@
+/* minimailctl.c: the admin tool (DESIGN.md Part B): users, aliases and
+ * mailboxes of the store, and "check" of the configuration. It opens the
+ * same Berkeley DB environment as the running daemon (the store handles
+ * multi-process access), after switching to the run_as user when started
+ * as root, so no store file ever becomes root's.
+ *
+ * The one idea: every command is a small function in the table below that
+ * returns 0 or calls die(), which prints one "minimailctl: ..." line on
+ * stderr and exits 1. */
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "lib/config.h"
+#include "lib/limits.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "store/store.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+static const char *config_path = SYSCONFDIR "/minimaild.conf";
+static struct config *cfg;
+static struct store *st;
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+die(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("minimailctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	store_close(&st);
+	exit(1);
+}
+
+static void __attribute__((noreturn))
+usage_error(void)
+{
+	die("usage: minimailctl [-c FILE] user|alias|mailbox|check ... (see minimailctl -h)");
+}
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: minimailctl [-c FILE] COMMAND ...\n"
+	    "  user add [--hash HASH] ADDRESS   add a user (password from stdin or prompt)\n"
+	    "  user passwd ADDRESS              set a user's password\n"
+	    "  user del ADDRESS                 remove a user and all their mail\n"
+	    "  user list                        list users\n"
+	    "  user quota ADDRESS BYTES [MESSAGES]  set a quota (0 = unlimited; K/M/G)\n"
+	    "  alias add ALIAS TARGET...        add an alias (@domain: catch-all)\n"
+	    "  alias del ALIAS                  remove an alias\n"
+	    "  alias list                       list aliases\n"
+	    "  mailbox list ADDRESS             a user's mailboxes and their sizes\n"
+	    "  check                            check the configuration and the store\n"
+	    "The default FILE is " SYSCONFDIR "/minimaild.conf.\n", f);
+}
+
+/* ---- configuration, privileges, store ---- */
+
+static void
+load_config(void)
+{
+	struct config_errors errs;
+	config_errors_init(&errs);
+	cfg = config_load(config_path, &errs);
+	if (cfg == NULL) {
+		if (errs.errors.n == 0)
+			die("%s: cannot load", config_path);
+		if (errs.errors.n == 1)
+			die("%s", errs.errors.v[0]);
+		die("%s (and %zu more errors; see minimailctl check)", errs.errors.v[0],
+		    errs.errors.n - 1);
+	}
+	config_errors_clear(&errs);
+}
+
+/* As root: become run_as (creating data_dir for it if missing), so that
+ * every file in the store stays the daemon's. */
+static void
+drop_privileges(void)
+{
+	struct passwd *pw;
+	struct stat sb;
+
+	if (geteuid() != 0)
+		return;
+	errno = 0;
+	pw = getpwnam(cfg->run_as);
+	if (pw == NULL || pw->pw_uid == 0)
+		return;
+	if (stat(cfg->data_dir, &sb) != 0 && errno == ENOENT) {
+		if (mkdir(cfg->data_dir, 0700) != 0)
+			die("%s: %s", cfg->data_dir, strerror(errno));
+		if (chown(cfg->data_dir, pw->pw_uid, pw->pw_gid) != 0)
+			die("%s: chown: %s", cfg->data_dir, strerror(errno));
+	}
+	if (setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0)
+		die("cannot switch to user %s: %s", cfg->run_as, strerror(errno));
+	if (setuid(0) == 0)
+		die("cannot drop root privileges");
+}
+
+static void
+open_store(void)
+{
+	char err[512];
+	int r = store_open(cfg->data_dir, STORE_OPEN_CREATE | STORE_OPEN_RECOVER, &st,
+	    err, sizeof(err));
+	if (r != STORE_OK)
+		die("cannot open the store: %s (%s)", err, store_strerror(r));
+}
+
+static const char *
+store_err(int r)
+{
+	return store_strerror(r);
+}
+
+/* A user address must be valid and in one of the configured domains. */
+static void
+check_local_address(const char *addr, bool allow_catchall)
+{
+	const char *at = strrchr(addr, '@');
+	if (allow_catchall && addr[0] == '@') {
+		char tmp[ADDRESS_MAX_BYTES + 8];
+		snprintf(tmp, sizeof(tmp), "x%s", addr);
+		if (strlen(addr) > ADDRESS_MAX_BYTES || !store_address_valid(tmp))
+			die("invalid address '%s'", addr);
+	} else if (at == NULL || !store_address_valid(addr)) {
+		die("invalid address '%s' (expected local@domain)", addr);
+	}
+	if (!config_is_local_domain(cfg, at + 1))
+		die("%s: '%s' is not one of the local domains in %s", addr, at + 1,
+		    config_path);
+}
+
+/* ---- passwords ---- */
+
+static struct termios saved_tio;
+static volatile sig_atomic_t tio_saved;
+
+static void
+restore_tty(int sig)
+{
+	if (tio_saved)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tio);
+	if (sig != 0) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
+}
+
+/* One line from stdin into buf; false on EOF before any byte. */
+static bool
+read_line(char *buf, size_t size)
+{
+	size_t n = 0;
+	int c;
+	bool any = false;
+	while ((c = getchar()) != EOF) {
+		any = true;
+		if (c == '\n')
+			break;
+		if (n + 1 >= size)
+			die("password longer than %d bytes", STORE_PASSWORD_MAX_BYTES);
+		buf[n++] = (char)c;
+	}
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	return any;
+}
+
+static void
+prompt_line(const char *prompt, char *buf, size_t size)
+{
+	struct termios tio;
+	fputs(prompt, stderr);
+	fflush(stderr);
+	if (tcgetattr(STDIN_FILENO, &saved_tio) == 0) {
+		tio = saved_tio;
+		tio_saved = 1;
+		signal(SIGINT, restore_tty);
+		signal(SIGTERM, restore_tty);
+		tio.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+		tio.c_lflag |= ICANON;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio);
+	}
+	bool ok = read_line(buf, size);
+	restore_tty(0);
+	tio_saved = 0;
+	fputc('\n', stderr);
+	if (!ok)
+		die("no password given");
+}
+
+/* The password: one line of stdin, or prompted twice on a terminal. */
+static void
+get_password(char *buf, size_t size)
+{
+	if (isatty(STDIN_FILENO)) {
+		char again[STORE_PASSWORD_MAX_BYTES + 2];
+		prompt_line("New password: ", buf, size);
+		prompt_line("Retype new password: ", again, sizeof(again));
+		bool same = strcmp(buf, again) == 0;
+		explicit_bzero(again, sizeof(again));
+		if (!same)
+			die("passwords do not match");
+	} else if (!read_line(buf, size)) {
+		die("no password on standard input");
+	}
+	if (buf[0] == '\0')
+		die("empty password");
+}
+
+static void
+hash_from_stdin(char *hash, size_t hashlen)
+{
+	char pw[STORE_PASSWORD_MAX_BYTES + 2];
+	get_password(pw, sizeof(pw));
+	int r = store_hash_password(pw, hash, hashlen);
+	explicit_bzero(pw, sizeof(pw));
+	if (r != STORE_OK)
+		die("cannot hash the password: %s", store_err(r));
+}
+
+/* ---- commands ---- */
+
+static int
+cmd_user_add(int argc, char **argv)
+{
+	const char *given = NULL, *addr;
+	char hash[256];
+	int r;
+
+	if (argc == 4 && strcmp(argv[1], "--hash") == 0) {
+		given = argv[2];
+		addr = argv[3];
+	} else if (argc == 4 && strcmp(argv[2], "--hash") == 0) {
+		addr = argv[1];
+		given = argv[3];
+	} else if (argc == 2) {
+		addr = argv[1];
+	} else {
+		usage_error();
+	}
+	check_local_address(addr, false);
+	if (given != NULL) {
+		if (strlen(given) >= sizeof(hash))
+			die("hash too long");
+		mm_strlcpy(hash, given, sizeof(hash));
+	}
+	open_store();
+	struct store_user u;
+	if ((r = store_user_get(st, addr, &u)) == STORE_OK)
+		die("user %s already exists", addr);
+	if (given == NULL)
+		hash_from_stdin(hash, sizeof(hash));
+	r = store_user_add(st, addr, hash);
+	if (r == STORE_EXISTS)
+		die("%s already exists (as a user or an alias)", addr);
+	if (r == STORE_INVALID && given != NULL)
+		die("invalid hash: expected a crypt(3) hash such as {SHA512-CRYPT}$6$..., "
+		    "{BLF-CRYPT}$2y$... or $y$...");
+	if (r != STORE_OK)
+		die("cannot add %s: %s", addr, store_err(r));
+	return 0;
+}
+
+static int
+cmd_user_passwd(int argc, char **argv)
+{
+	char hash[256];
+	struct store_user u;
+	int r;
+
+	if (argc != 2)
+		usage_error();
+	if (!store_address_valid(argv[1]))
+		die("invalid address '%s'", argv[1]);
+	open_store();
+	if ((r = store_user_get(st, argv[1], &u)) != STORE_OK)
+		die(r == STORE_NOTFOUND ? "no such user: %s" : "%s: cannot read user", argv[1]);
+	hash_from_stdin(hash, sizeof(hash));
+	if ((r = store_user_set_hash(st, argv[1], hash)) != STORE_OK)
+		die("cannot set the password of %s: %s", argv[1], store_err(r));
+	return 0;
+}
+
+static int
+cmd_user_del(int argc, char **argv)
+{
+	int r;
+	if (argc != 2)
+		usage_error();
+	if (!store_address_valid(argv[1]))
+		die("invalid address '%s'", argv[1]);
+	open_store();
+	r = store_user_del(st, argv[1]);
+	if (r == STORE_NOTFOUND)
+		die("no such user: %s", argv[1]);
+	if (r != STORE_OK)
+		die("cannot delete %s: %s", argv[1], store_err(r));
+	return 0;
+}
+
+static int
+print_user(void *arg, const struct store_user *u)
+{
+	uint64_t b = 0, m = 0;
+	(void)store_quota_usage(st, u->address, &b, &m);
+	if (u->quota_bytes || u->quota_messages)
+		printf("%s\t%llu bytes\t%llu messages\tquota %llu bytes %llu messages\n",
+		    u->address, (unsigned long long)b, (unsigned long long)m,
+		    (unsigned long long)u->quota_bytes, (unsigned long long)u->quota_messages);
+	else
+		printf("%s\t%llu bytes\t%llu messages\n", u->address,
+		    (unsigned long long)b, (unsigned long long)m);
+	return 0;
+}
+
+static int
+cmd_user_list(int argc, char **argv)
+{
+	int r;
+	if (argc != 1)
+		usage_error();
+	open_store();
+	if ((r = store_user_list(st, print_user, NULL)) != STORE_OK)
+		die("cannot list users: %s", store_err(r));
+	return 0;
+}
+
+static int
+cmd_user_quota(int argc, char **argv)
+{
+	uint64_t bytes, msgs = 0;
+	int r;
+	if (argc != 3 && argc != 4)
+		usage_error();
+	if (!store_address_valid(argv[1]))
+		die("invalid address '%s'", argv[1]);
+	if (!config_parse_size(argv[2], &bytes))
+		die("invalid size '%s' (a number with an optional K, M or G)", argv[2]);
+	if (argc == 4) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(argv[3], &end, 10);
+		if (errno || *end || end == argv[3] || !isdigit((unsigned char)argv[3][0]))
+			die("invalid message count '%s'", argv[3]);
+		msgs = v;
+	}
+	open_store();
+	r = store_user_set_quota(st, argv[1], bytes, msgs);
+	if (r == STORE_NOTFOUND)
+		die("no such user: %s", argv[1]);
+	if (r != STORE_OK)
+		die("cannot set the quota of %s: %s", argv[1], store_err(r));
+	return 0;
+}
+
+static int
+cmd_alias_add(int argc, char **argv)
+{
+	int r;
+	if (argc < 3)
+		usage_error();
+	check_local_address(argv[1], true);
+	if ((size_t)(argc - 2) > STORE_ALIAS_TARGETS_MAX)
+		die("too many targets (at most %d)", STORE_ALIAS_TARGETS_MAX);
+	for (int i = 2; i < argc; i++)
+		if (!store_address_valid(argv[i]))
+			die("invalid target address '%s'", argv[i]);
+	open_store();
+	r = store_alias_add(st, argv[1], (const char *const *)argv + 2, (size_t)(argc - 2));
+	if (r == STORE_EXISTS)
+		die("%s already exists (as a user or an alias)", argv[1]);
+	if (r == STORE_INVALID)
+		die("invalid alias: an alias cannot point to itself");
+	if (r != STORE_OK)
+		die("cannot add alias %s: %s", argv[1], store_err(r));
+	return 0;
+}
+
+static int
+cmd_alias_del(int argc, char **argv)
+{
+	int r;
+	if (argc != 2)
+		usage_error();
+	open_store();
+	r = store_alias_del(st, argv[1]);
+	if (r == STORE_NOTFOUND)
+		die("no such alias: %s", argv[1]);
+	if (r == STORE_INVALID)
+		die("invalid alias '%s'", argv[1]);
+	if (r != STORE_OK)
+		die("cannot delete alias %s: %s", argv[1], store_err(r));
+	return 0;
+}
+
+static int
+print_alias(void *arg, const char *alias, const char *const *targets, size_t n)
+{
+	printf("%s\t", alias);
+	for (size_t i = 0; i < n; i++)
+		printf("%s%s", i ? " " : "", targets[i]);
+	putchar('\n');
+	return 0;
+}
+
+static int
+cmd_alias_list(int argc, char **argv)
+{
+	int r;
+	if (argc != 1)
+		usage_error();
+	open_store();
+	if ((r = store_alias_list(st, print_alias, NULL)) != STORE_OK)
+		die("cannot list aliases: %s", store_err(r));
+	return 0;
+}
+
+static int
+print_mailbox(void *arg, const struct store_mailbox *mb)
+{
+	char name[STORE_MBOX_NAME_MAX + 16];
+	snprintf(name, sizeof(name), "%s%s", mb->name,
+	    mb->attrs & MBOX_ATTR_NOSELECT ? " (noselect)" : "");
+	printf("%-32s %9u %9u %14llu\n", name, mb->messages, mb->unseen,
+	    (unsigned long long)mb->bytes);
+	return 0;
+}
+
+static int
+cmd_mailbox_list(int argc, char **argv)
+{
+	int r;
+	if (argc != 2)
+		usage_error();
+	if (!store_address_valid(argv[1]))
+		die("invalid address '%s'", argv[1]);
+	open_store();
+	struct store_user u;
+	if ((r = store_user_get(st, argv[1], &u)) != STORE_OK)
+		die(r == STORE_NOTFOUND ? "no such user: %s" : "cannot read user %s", argv[1]);
+	printf("%-32s %9s %9s %14s\n", "MAILBOX", "MESSAGES", "UNSEEN", "BYTES");
+	if ((r = store_mailbox_list(st, argv[1], print_mailbox, NULL)) != STORE_OK)
+		die("cannot list mailboxes of %s: %s", argv[1], store_err(r));
+	return 0;
+}
+
+/* TLS checks belong to the daemon's TLS layer (certificate and key load and
+ * match, as `minimaild -t` does). Hook: call it here and append its
+ * "FILE:LINE: message" errors to errs. */
+static void
+check_tls(const struct config *c, struct config_errors *errs)
+{
+	(void)c;
+	(void)errs;
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+	struct config_errors errs;
+	struct stat sb;
+
+	if (argc != 1)
+		usage_error();
+	config_errors_init(&errs);
+	cfg = config_load(config_path, &errs);
+	for (size_t i = 0; i < errs.warnings.n; i++)
+		fprintf(stderr, "%s\n", errs.warnings.v[i]);
+	if (cfg != NULL)
+		check_tls(cfg, &errs);
+	if (cfg == NULL || errs.errors.n > 0) {
+		for (size_t i = 0; i < errs.errors.n; i++)
+			fprintf(stderr, "%s\n", errs.errors.v[i]);
+		if (errs.errors.n == 0)
+			fprintf(stderr, "%s: cannot load\n", config_path);
+		config_errors_clear(&errs);
+		exit(1);
+	}
+	config_errors_clear(&errs);
+	drop_privileges();
+	if (stat(cfg->data_dir, &sb) != 0 && errno == ENOENT) {
+		fprintf(stderr, "%s: warning: data_dir %s does not exist yet; minimaild "
+		    "creates it on first start\n", config_path, cfg->data_dir);
+	} else {
+		open_store();
+		store_close(&st);
+	}
+	printf("%s: configuration OK\n", config_path);
+	return 0;
+}
+
+static const struct {
+	const char *noun, *verb;
+	int (*fn)(int, char **);
+} commands[] = {
+	{ "user", "add", cmd_user_add },
+	{ "user", "passwd", cmd_user_passwd },
+	{ "user", "del", cmd_user_del },
+	{ "user", "list", cmd_user_list },
+	{ "user", "quota", cmd_user_quota },
+	{ "alias", "add", cmd_alias_add },
+	{ "alias", "del", cmd_alias_del },
+	{ "alias", "list", cmd_alias_list },
+	{ "mailbox", "list", cmd_mailbox_list },
+};
+
+int
+main(int argc, char **argv)
+{
+	int c;
+
+	log_init("minimailctl", 1, LOG_LVL_ERROR);
+	while ((c = getopt(argc, argv, "+c:h")) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage_error();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage_error();
+	if (strcmp(argv[0], "check") == 0)
+		return cmd_check(argc, argv);
+	if (argc < 2)
+		usage_error();
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[0], commands[i].noun) != 0 ||
+		    strcmp(argv[1], commands[i].verb) != 0)
+			continue;
+		load_config();
+		drop_privileges();
+		int r = commands[i].fn(argc - 1, argv + 1);
+		store_close(&st);
+		config_free(&cfg);
+		if (fflush(stdout) != 0 || ferror(stdout))
+			die("cannot write output: %s", strerror(errno));
+		return r;
+	}
+	die("unknown command '%s %s' (see minimailctl -h)", argv[0], argv[1]);
+}
