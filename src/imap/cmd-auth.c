@@ -1,0 +1,302 @@
+/* cmd-auth.c: the commands of any state and of NOT AUTHENTICATED:
+ * CAPABILITY, NOOP, LOGOUT, ID, STARTTLS, LOGIN, AUTHENTICATE (PLAIN and
+ * LOGIN, SASL-IR), and ENABLE and NAMESPACE.
+ *
+ * The one idea: credentials are only accepted when imap_plaintext_ok()
+ * (TLS, or allow_plaintext_auth), and they are checked by server_auth()
+ * on a worker with a growing delay; its callback enters AUTHENTICATED. */
+#include "imap/imap-common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/sasl.h"
+#include "net/conn.h"
+#include "net/server.h"
+
+void
+cmd_capability(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	struct mm_buf b;
+	if (n != 0) {
+		imap_bad(s, "CAPABILITY takes no arguments");
+		return;
+	}
+	mm_buf_init(&b);
+	imap_capability_string(s, &b);
+	imap_untagged(s, "CAPABILITY %s", mm_buf_cstr(&b));
+	mm_buf_free(&b);
+	imap_ok(s, "Capability completed");
+}
+
+static void
+noop_then(struct imap_session *s)
+{
+	imap_ok(s, "NOOP completed");
+}
+
+void
+cmd_noop(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	if (n != 0) {
+		imap_bad(s, "NOOP takes no arguments");
+		return;
+	}
+	if (s->state == IMAP_STATE_SELECTED)
+		imap_sync_command(s, noop_then);
+	else
+		imap_ok(s, "NOOP completed");
+}
+
+void
+cmd_logout(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	if (n != 0) {
+		imap_bad(s, "LOGOUT takes no arguments");
+		return;
+	}
+	imap_untagged(s, "BYE Logging out");
+	imap_enter_state(s, IMAP_STATE_LOGOUT);
+	imap_ok(s, "Logout completed");
+	s->busy = true;       /* nothing more is read */
+	conn_close(s->c);
+}
+
+void
+cmd_id(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	/* RFC 2971: ID ( "key" "value" ... ) or ID NIL */
+	if (n != 1 || (args[0].type != IMAP_ARG_NIL && args[0].type != IMAP_ARG_LIST) ||
+	    (args[0].type == IMAP_ARG_LIST && (args[0].count % 2 != 0 || args[0].count > 60))) {
+		imap_bad(s, "Invalid ID arguments");
+		return;
+	}
+	imap_untagged(s, "ID (\"name\" \"minimaild\" \"version\" \"%s\")", PACKAGE_VERSION);
+	imap_ok(s, "ID completed");
+}
+
+void
+cmd_starttls(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	if (n != 0) {
+		imap_bad(s, "STARTTLS takes no arguments");
+		return;
+	}
+	if (conn_is_tls(s->c)) {
+		imap_bad(s, "TLS is already active");
+		return;
+	}
+	if (!server_tls_available(s->srv)) {
+		imap_no(s, "TLS is not available");
+		return;
+	}
+	imap_ok(s, "Begin TLS negotiation now");
+	s->tls_pending = true;
+	if (!conn_starttls(s->c)) {
+		s->tls_pending = false;
+		imap_bye(s, "TLS negotiation failed");
+	}
+}
+
+static void
+auth_cb(void *sess, bool ok, int err, const char *canon, unsigned fails)
+{
+	struct imap_session *s = sess;
+	struct mm_buf b;
+
+	if (ok) {
+		mm_strlcpy(s->user, canon, sizeof(s->user));
+		imap_enter_state(s, IMAP_STATE_AUTH);
+		mm_buf_init(&b);
+		imap_capability_string(s, &b);
+		imap_ok(s, "[CAPABILITY %s] Logged in", mm_buf_cstr(&b));
+		mm_buf_free(&b);
+		return;
+	}
+	if (err != STORE_DENIED && err != STORE_NOTFOUND && err != STORE_INVALID) {
+		imap_no(s, "[UNAVAILABLE] Temporary authentication failure");
+		return;
+	}
+	imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
+	if (fails >= AUTH_FAILS_BEFORE_CLOSE)
+		imap_bye(s, "Too many authentication failures");
+}
+
+static bool
+refuse_plaintext(struct imap_session *s)
+{
+	if (imap_plaintext_ok(s))
+		return false;
+	imap_no(s, "[PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure connections, use STARTTLS");
+	return true;
+}
+
+void
+cmd_login(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	const char *user, *pass;
+	size_t ulen, plen;
+
+	if (n != 2 || !imap_arg_astring(&args[0], &user, &ulen) ||
+	    !imap_arg_astring(&args[1], &pass, &plen)) {
+		imap_bad(s, "LOGIN needs user name and password");
+		return;
+	}
+	if (refuse_plaintext(s))
+		return;
+	if (ulen == 0 || ulen > ADDRESS_MAX_BYTES || memchr(user, '\0', ulen) ||
+	    memchr(pass, '\0', plen) || plen == 0) {
+		imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
+		return;
+	}
+	server_auth(s->c, user, pass, auth_cb);
+}
+
+static void
+sasl_plain(struct imap_session *s, const char *b64, size_t len)
+{
+	char authcid[ADDRESS_MAX_BYTES + 1], passwd[1024];
+	enum sasl_result r = sasl_plain_decode(b64, len, NULL, 0, authcid,
+	    sizeof(authcid), passwd, sizeof(passwd));
+	if (r == SASL_BAD_BASE64 || r == SASL_TOO_LONG) {
+		imap_bad(s, "Invalid SASL response: %s", sasl_result_str(r));
+		return;
+	}
+	if (r != SASL_OK) {
+		imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
+		return;
+	}
+	server_auth(s->c, authcid, passwd, auth_cb);
+	explicit_bzero(passwd, sizeof(passwd));
+}
+
+static void
+sasl_login_user(struct imap_session *s, const char *b64, size_t len)
+{
+	enum sasl_result r = sasl_login_username(b64, len, s->sasl_user,
+	    sizeof(s->sasl_user));
+	if (r == SASL_BAD_BASE64 || r == SASL_TOO_LONG) {
+		imap_bad(s, "Invalid SASL response: %s", sasl_result_str(r));
+		return;
+	}
+	if (r != SASL_OK) {
+		imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
+		return;
+	}
+	s->sasl = IMAP_SASL_LOGIN_PASS;
+	s->input = IMAP_INPUT_SASL;
+	imap_printf(s, "+ %s\r\n", SASL_LOGIN_PASSWORD_PROMPT);
+}
+
+static void
+sasl_login_pass(struct imap_session *s, const char *b64, size_t len)
+{
+	char passwd[1024];
+	enum sasl_result r = sasl_login_password(b64, len, passwd, sizeof(passwd));
+	if (r == SASL_BAD_BASE64 || r == SASL_TOO_LONG) {
+		imap_bad(s, "Invalid SASL response: %s", sasl_result_str(r));
+		return;
+	}
+	if (r != SASL_OK) {
+		imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
+		return;
+	}
+	server_auth(s->c, s->sasl_user, passwd, auth_cb);
+	explicit_bzero(passwd, sizeof(passwd));
+}
+
+void
+imap_sasl_line(struct imap_session *s, const char *line, size_t len)
+{
+	s->input = IMAP_INPUT_COMMAND;
+	if (line == NULL) {
+		imap_bad(s, "SASL response too long");
+		return;
+	}
+	if (sasl_is_cancel(line, len)) {
+		imap_bad(s, "Authentication cancelled");
+		return;
+	}
+	switch (s->sasl) {
+	case IMAP_SASL_PLAIN:
+		sasl_plain(s, line, len);
+		break;
+	case IMAP_SASL_LOGIN_USER:
+		sasl_login_user(s, line, len);
+		break;
+	case IMAP_SASL_LOGIN_PASS:
+		sasl_login_pass(s, line, len);
+		break;
+	}
+}
+
+void
+cmd_authenticate(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	const char *mech, *ir = NULL;
+	size_t irlen = 0;
+
+	if (n < 1 || n > 2 || !imap_arg_atom(&args[0], &mech) ||
+	    (n == 2 && !imap_arg_atom(&args[1], &ir))) {
+		imap_bad(s, "AUTHENTICATE needs a mechanism");
+		return;
+	}
+	if (ir != NULL)
+		irlen = args[1].len;
+	enum sasl_mech m = sasl_mech_parse(mech);
+	if (m == SASL_MECH_UNKNOWN) {
+		imap_no(s, "Unsupported authentication mechanism");
+		return;
+	}
+	if (refuse_plaintext(s))
+		return;
+	if (m == SASL_MECH_PLAIN) {
+		s->sasl = IMAP_SASL_PLAIN;
+		if (ir != NULL) {
+			sasl_plain(s, ir, irlen);
+			return;
+		}
+		s->input = IMAP_INPUT_SASL;
+		imap_printf(s, "+ \r\n");
+		return;
+	}
+	s->sasl = IMAP_SASL_LOGIN_USER;
+	if (ir != NULL) {
+		sasl_login_user(s, ir, irlen);
+		return;
+	}
+	s->input = IMAP_INPUT_SASL;
+	imap_printf(s, "+ %s\r\n", SASL_LOGIN_USERNAME_PROMPT);
+}
+
+void
+cmd_enable(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	/* RFC 5161: nothing we implement needs enabling yet; unknown
+	 * capabilities are ignored. */
+	if (n == 0) {
+		imap_bad(s, "ENABLE needs capability names");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (args[i].type != IMAP_ARG_ATOM) {
+			imap_bad(s, "Invalid capability name");
+			return;
+		}
+	}
+	imap_untagged(s, "ENABLED");
+	imap_ok(s, "Enabled");
+}
+
+void
+cmd_namespace(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	if (n != 0) {
+		imap_bad(s, "NAMESPACE takes no arguments");
+		return;
+	}
+	imap_untagged(s, "NAMESPACE ((\"\" \"/\")) NIL NIL");
+	imap_ok(s, "Namespace completed");
+}

@@ -1,0 +1,471 @@
+/* cmd-fetch.c: FETCH and UID FETCH (RFC 3501 6.4.5): FLAGS, UID,
+ * INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY, BODYSTRUCTURE, RFC822,
+ * RFC822.HEADER, RFC822.TEXT, BODY[section]<partial> and BODY.PEEK, and
+ * the ALL / FAST / FULL macros.
+ *
+ * The one idea: a FETCH is a series of jobs, each rendering a batch of
+ * messages into a buffer on a worker (reading bodies and the cache blob
+ * from the store, cutting sections with src/mail); the loop writes each
+ * batch and starts the next only when the output has drained below the
+ * low watermark, so FETCH 1:* on a big mailbox never sits in memory at
+ * once. Structure items come from the cache blob written at delivery;
+ * only a message without a usable blob is parsed again. The worker reads
+ * the view (s->msgs), which the loop does not change while a job runs. */
+#include "imap/imap-common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "mail/cache.h"
+#include "mail/date.h"
+#include "mail/header.h"
+#include "mail/mime.h"
+#include "net/conn.h"
+
+#define FETCH_BATCH_BYTES  (256 * 1024)
+#define FETCH_BATCH_MSGS   2000
+#define FETCH_ITEMS_MAX    64
+
+enum fi_kind {
+	FI_FLAGS, FI_UID, FI_INTERNALDATE, FI_RFC822_SIZE, FI_ENVELOPE,
+	FI_BODY, FI_BODYSTRUCTURE, FI_RFC822, FI_RFC822_HEADER, FI_RFC822_TEXT,
+	FI_SECTION,
+};
+
+struct fetch_item {
+	enum fi_kind kind;
+	bool peek;
+	struct mail_section sec;
+	char *name;               /* response name: "BODY[1.MIME]<0>" */
+	bool partial;
+	uint64_t poff, plen;
+};
+
+struct imap_fetch {
+	struct imap_session *s;
+	struct fetch_item items[FETCH_ITEMS_MAX];
+	size_t nitems;
+	bool need_body, need_struct, sets_seen;
+	size_t *idx;              /* view indexes to fetch */
+	size_t n, pos;
+	struct mm_buf out;
+	int err;
+	bool waiting;             /* for on_drained */
+};
+
+static void
+fetch_ctx_free(struct imap_fetch *f)
+{
+	for (size_t i = 0; i < f->nitems; i++) {
+		if (f->items[i].kind == FI_SECTION)
+			mail_section_free(&f->items[i].sec);
+		free(f->items[i].name);
+	}
+	free(f->idx);
+	mm_buf_free(&f->out);
+	free(f);
+}
+
+void
+imap_fetch_free(struct imap_session *s)
+{
+	if (s->fetch != NULL) {
+		fetch_ctx_free(s->fetch);
+		s->fetch = NULL;
+	}
+}
+
+/* ---- parsing the item list ---- */
+
+static bool
+add_item(struct imap_fetch *f, enum fi_kind kind)
+{
+	for (size_t i = 0; i < f->nitems; i++)
+		if (f->items[i].kind == kind && kind != FI_SECTION)
+			return true;
+	if (f->nitems >= FETCH_ITEMS_MAX)
+		return false;
+	memset(&f->items[f->nitems], 0, sizeof(f->items[0]));
+	f->items[f->nitems++].kind = kind;
+	switch (kind) {
+	case FI_ENVELOPE: case FI_BODY: case FI_BODYSTRUCTURE:
+		f->need_struct = true;
+		break;
+	case FI_RFC822: case FI_RFC822_TEXT:
+		f->sets_seen = true;
+		/* FALLTHROUGH */
+	case FI_RFC822_HEADER:
+		f->need_body = true;
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+/* "BODY[...]<n.m>" / "BODY.PEEK[...]" */
+static bool
+parse_section(struct imap_fetch *f, const char *a, size_t len)
+{
+	bool peek;
+	size_t p;
+	if (len >= 5 && mm_strncaseeq(a, "BODY[", 5)) {
+		peek = false;
+		p = 5;
+	} else if (len >= 10 && mm_strncaseeq(a, "BODY.PEEK[", 10)) {
+		peek = true;
+		p = 10;
+	} else {
+		return false;
+	}
+	const char *close = memchr(a + p, ']', len - p);
+	if (close == NULL)
+		return false;
+	size_t slen = (size_t)(close - (a + p));
+	const char *rest = close + 1;
+	size_t rlen = len - (size_t)(rest - a);
+	if (f->nitems >= FETCH_ITEMS_MAX)
+		return false;
+	struct fetch_item *it = &f->items[f->nitems];
+	memset(it, 0, sizeof(*it));
+	if (mail_section_parse(a + p, slen, &it->sec) != MAIL_SECTION_OK) {
+		mail_section_free(&it->sec);
+		return false;
+	}
+	if (rlen > 0) {
+		/* <offset.length> */
+		unsigned long long o, l;
+		int used = 0;
+		char tmp[64];
+		if (rlen >= sizeof(tmp))
+			goto bad;
+		memcpy(tmp, rest, rlen);
+		tmp[rlen] = '\0';
+		if (sscanf(tmp, "<%llu.%llu>%n", &o, &l, &used) != 2 || (size_t)used != rlen ||
+		    tmp[1] < '0' || tmp[1] > '9' || l == 0)
+			goto bad;
+		it->partial = true;
+		it->poff = o;
+		it->plen = l;
+	}
+	it->kind = FI_SECTION;
+	it->peek = peek;
+	char *canon = mail_section_format(&it->sec);
+	if (it->partial)
+		it->name = xasprintf("BODY[%s]<%llu>", canon, (unsigned long long)it->poff);
+	else
+		it->name = xasprintf("BODY[%s]", canon);
+	free(canon);
+	f->nitems++;
+	f->need_body = true;
+	f->need_struct = true;
+	if (!peek)
+		f->sets_seen = true;
+	return true;
+bad:
+	mail_section_free(&it->sec);
+	return false;
+}
+
+static bool
+parse_item(struct imap_fetch *f, const struct imap_arg *a)
+{
+	static const struct { const char *name; enum fi_kind kind; } simple[] = {
+		{ "FLAGS", FI_FLAGS }, { "UID", FI_UID },
+		{ "INTERNALDATE", FI_INTERNALDATE }, { "RFC822.SIZE", FI_RFC822_SIZE },
+		{ "ENVELOPE", FI_ENVELOPE }, { "BODY", FI_BODY },
+		{ "BODYSTRUCTURE", FI_BODYSTRUCTURE }, { "RFC822", FI_RFC822 },
+		{ "RFC822.HEADER", FI_RFC822_HEADER }, { "RFC822.TEXT", FI_RFC822_TEXT },
+	};
+	const char *s;
+	if (!imap_arg_atom(a, &s))
+		return false;
+	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
+		if (mm_strcaseeq(s, simple[i].name))
+			return add_item(f, simple[i].kind);
+	if (mm_strcaseeq(s, "ALL") || mm_strcaseeq(s, "FAST") || mm_strcaseeq(s, "FULL")) {
+		bool ok = add_item(f, FI_FLAGS) && add_item(f, FI_INTERNALDATE) &&
+		    add_item(f, FI_RFC822_SIZE);
+		if (!mm_strcaseeq(s, "FAST"))
+			ok = ok && add_item(f, FI_ENVELOPE);
+		if (mm_strcaseeq(s, "FULL"))
+			ok = ok && add_item(f, FI_BODY);
+		return ok;
+	}
+	return parse_section(f, s, a->len);
+}
+
+/* ---- rendering one message (worker) ---- */
+
+static void
+append_literal(struct mm_buf *b, const char *data, size_t len)
+{
+	mm_buf_printf(b, "{%zu}\r\n", len);
+	mm_buf_append(b, data, len);
+}
+
+static void
+append_partial(struct mm_buf *b, const struct fetch_item *it, const char *data, size_t len)
+{
+	if (it->partial) {
+		if (it->poff >= len) {
+			len = 0;
+		} else {
+			data += it->poff;
+			len -= (size_t)it->poff;
+			if (len > it->plen)
+				len = (size_t)it->plen;
+		}
+	}
+	append_literal(b, data, len);
+}
+
+/* Renders message i of the view; false if it cannot be read (expunged). */
+static bool
+render_msg(struct imap_fetch *f, size_t vi)
+{
+	struct imap_session *s = f->s;
+	struct imap_msg *m = &s->msgs[vi];
+	struct mm_buf *b = &f->out;
+	char *body = NULL, *blob = NULL;
+	size_t blen = 0, bloblen = 0;
+	struct mail_cache *cache = NULL;
+	struct mail_msg *parsed = NULL;
+	const struct mail_msg *tree = NULL;
+	bool add_flags = false;
+	int err;
+
+	if (m->expunged)
+		return false;
+	if (f->need_body) {
+		err = store_body_get(imap_store(s), m->body_id, &body, &blen);
+		if (err != STORE_OK)
+			return false;
+	}
+	if (f->need_struct) {
+		if (store_body_cache(imap_store(s), m->body_id, &blob, &bloblen) == STORE_OK &&
+		    mail_cache_parse(blob, bloblen, &cache) == 0 &&
+		    cache->msg_size == m->size) {
+			tree = cache->tree;
+		} else {
+			if (cache != NULL)
+				mail_cache_free(&cache);
+			if (body == NULL &&
+			    store_body_get(imap_store(s), m->body_id, &body, &blen) != STORE_OK) {
+				free(blob);
+				return false;
+			}
+			parsed = mail_mime_parse(body, blen);
+			tree = parsed;
+		}
+	}
+	if (f->sets_seen && !s->readonly && !(m->flags & MSG_SEEN)) {
+		if (store_flags_update(imap_store(s), s->user, s->mbox, &m->uid, 1,
+		    STORE_FLAGS_ADD, MSG_SEEN, NULL, 0, 0, NULL, NULL) == STORE_OK) {
+			m->flags |= MSG_SEEN;
+			add_flags = true;
+		}
+	}
+
+	mm_buf_printf(b, "* %zu FETCH (", vi + 1);
+	const char *sep = "";
+	if (s->uid) {
+		mm_buf_printf(b, "UID %u", m->uid);
+		sep = " ";
+	}
+	bool flags_done = false;
+	for (size_t i = 0; i < f->nitems; i++) {
+		const struct fetch_item *it = &f->items[i];
+		switch (it->kind) {
+		case FI_UID:
+			if (!s->uid) {
+				mm_buf_printf(b, "%sUID %u", sep, m->uid);
+				sep = " ";
+			}
+			continue;
+		case FI_FLAGS:
+			mm_buf_printf(b, "%sFLAGS ", sep);
+			imap_append_flags(s, b, m);
+			flags_done = true;
+			break;
+		case FI_INTERNALDATE: {
+			char d[MAIL_DATE_IMAP_LEN + 1];
+			mail_date_format_imap(m->idate, 0, d, sizeof(d));
+			mm_buf_printf(b, "%sINTERNALDATE \"%s\"", sep, d);
+			break;
+		}
+		case FI_RFC822_SIZE:
+			mm_buf_printf(b, "%sRFC822.SIZE %llu", sep, (unsigned long long)m->size);
+			break;
+		case FI_ENVELOPE:
+			mm_buf_printf(b, "%sENVELOPE ", sep);
+			if (cache != NULL)
+				mm_buf_printf(b, "%s", cache->envelope);
+			else
+				mail_imap_envelope(b, tree->root->env);
+			break;
+		case FI_BODY:
+		case FI_BODYSTRUCTURE: {
+			bool ext = it->kind == FI_BODYSTRUCTURE;
+			mm_buf_printf(b, "%s%s ", sep, ext ? "BODYSTRUCTURE" : "BODY");
+			if (cache != NULL)
+				mm_buf_printf(b, "%s", ext ? cache->bodystructure : cache->body);
+			else
+				mail_imap_bodystructure(b, tree->root, ext);
+			break;
+		}
+		case FI_RFC822:
+			mm_buf_printf(b, "%sRFC822 ", sep);
+			append_literal(b, body, blen);
+			break;
+		case FI_RFC822_HEADER:
+		case FI_RFC822_TEXT: {
+			struct mail_header h;
+			mail_header_parse(body, 0, blen, &h);
+			size_t hend = h.body_off <= blen ? h.body_off : blen;
+			mail_header_free(&h);
+			if (it->kind == FI_RFC822_HEADER) {
+				mm_buf_printf(b, "%sRFC822.HEADER ", sep);
+				append_literal(b, body, hend);
+			} else {
+				mm_buf_printf(b, "%sRFC822.TEXT ", sep);
+				append_literal(b, body + hend, blen - hend);
+			}
+			break;
+		}
+		case FI_SECTION: {
+			struct mail_section_result r;
+			memset(&r, 0, sizeof(r));
+			mm_buf_printf(b, "%s%s ", sep, it->name);
+			int se = mail_section_fetch(tree, body, blen, &it->sec, &r);
+			if (se != MAIL_SECTION_OK)
+				append_literal(b, "", 0);
+			else if (r.produced)
+				append_partial(b, it, r.data.data ? r.data.data : "", r.data.len);
+			else
+				append_partial(b, it, body + r.off, r.len);
+			mail_section_result_free(&r);
+			break;
+		}
+		}
+		sep = " ";
+	}
+	if (add_flags && !flags_done) {
+		mm_buf_printf(b, "%sFLAGS ", sep);
+		imap_append_flags(s, b, m);
+	}
+	mm_buf_append(b, ")\r\n", 3);
+
+	if (cache != NULL)
+		mail_cache_free(&cache);
+	if (parsed != NULL)
+		mail_msg_free(&parsed);
+	free(blob);
+	free(body);
+	return true;
+}
+
+static void
+fetch_work(void *arg)
+{
+	struct imap_fetch *f = arg;
+	size_t count = 0;
+	while (f->pos < f->n && f->out.len < FETCH_BATCH_BYTES && count < FETCH_BATCH_MSGS) {
+		(void)render_msg(f, f->idx[f->pos]);
+		f->pos++;
+		count++;
+	}
+}
+
+static void fetch_next(struct imap_session *s);
+
+static void
+fetch_finished(struct imap_session *s)
+{
+	imap_ok(s, "Fetch completed");
+}
+
+static void
+fetch_done(void *arg, bool alive)
+{
+	struct imap_fetch *f = arg;
+	struct imap_session *s = f->s;
+
+	if (!alive)
+		return;     /* imap_free frees s->fetch */
+	imap_write(s, f->out.data, f->out.len);
+	f->out.len = 0;
+	if (f->pos >= f->n) {
+		imap_fetch_free(s);
+		imap_sync_command(s, fetch_finished);
+		return;
+	}
+	if (conn_output_len(s->c) > CONN_OUTPUT_HIGH_BYTES) {
+		f->waiting = true;
+		conn_pause(s->c);
+		conn_want_drained(s->c);
+		return;
+	}
+	fetch_next(s);
+}
+
+static void
+fetch_next(struct imap_session *s)
+{
+	imap_run_job(s, fetch_work, fetch_done, s->fetch);
+}
+
+void
+imap_fetch_drained(struct imap_session *s)
+{
+	struct imap_fetch *f = s->fetch;
+	if (f == NULL || !f->waiting)
+		return;
+	f->waiting = false;
+	conn_resume(s->c);
+	fetch_next(s);
+}
+
+void
+cmd_fetch(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	const char *set;
+	struct imap_fetch *f;
+
+	if (n != 2 || !imap_arg_atom(&args[0], &set)) {
+		imap_bad(s, "FETCH needs a message set and items");
+		return;
+	}
+	f = xcalloc(1, sizeof(*f));
+	f->s = s;
+	mm_buf_init(&f->out);
+	if (args[1].type == IMAP_ARG_LIST) {
+		if (args[1].count == 0)
+			goto bad;
+		for (size_t i = 0; i < args[1].count; i++)
+			if (!parse_item(f, &args[1].list[i]))
+				goto bad;
+	} else if (!parse_item(f, &args[1])) {
+		goto bad;
+	}
+	if (s->readonly)
+		f->sets_seen = false;
+	if (!imap_view_resolve(s, set, s->uid, &f->idx, &f->n)) {
+		fetch_ctx_free(f);
+		imap_bad(s, "Invalid message set");
+		return;
+	}
+	s->fetch = f;
+	if (f->n == 0) {
+		imap_fetch_free(s);
+		imap_sync_command(s, fetch_finished);
+		return;
+	}
+	fetch_next(s);
+	return;
+bad:
+	fetch_ctx_free(f);
+	imap_bad(s, "Invalid FETCH item");
+}

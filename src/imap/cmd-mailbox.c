@@ -1,0 +1,613 @@
+/* cmd-mailbox.c: commands on mailboxes by name: LIST (with the
+ * LIST-EXTENDED selection and return options SPECIAL-USE and clients
+ * use), LSUB, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, STATUS.
+ *
+ * The one idea: names are UTF-8 in the store and modified UTF-7 on the
+ * wire; they are converted at the edges (imap_mailbox_arg on the way in,
+ * imap_append_mailbox on the way out) and matched in UTF-8. LIST reads
+ * the whole mailbox list on a worker, adds the parents a name implies,
+ * and renders there; the loop only writes the result. */
+#include "imap/imap-common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "net/conn.h"
+
+#define LIST_PATTERN_MAX_BYTES   1024
+#define LIST_PATTERNS_MAX        32
+
+/* ---- wildcard matching ('*' anything, '%' anything but '/') ---- */
+
+static bool
+wild_match(const char *p, size_t plen, const char *n, size_t nlen)
+{
+	/* dp[j]: pattern prefix matches name prefix of length j */
+	bool *dp = xcalloc(nlen + 1, sizeof(bool));
+	bool *nx = xcalloc(nlen + 1, sizeof(bool));
+	dp[0] = true;
+	for (size_t i = 0; i < plen; i++) {
+		char c = p[i];
+		if (c == '*' || c == '%') {
+			bool run = false;
+			for (size_t j = 0; j <= nlen; j++) {
+				if (j > 0 && c == '%' && n[j - 1] == '/')
+					run = false;
+				if (dp[j])
+					run = true;
+				nx[j] = run;
+			}
+		} else {
+			nx[0] = false;
+			for (size_t j = 1; j <= nlen; j++)
+				nx[j] = dp[j - 1] && n[j - 1] == c;
+		}
+		bool *t = dp;
+		dp = nx;
+		nx = t;
+	}
+	bool r = dp[nlen];
+	free(dp);
+	free(nx);
+	return r;
+}
+
+/* INBOX matches case-insensitively: upper-case an INBOX prefix. */
+static void
+canon_inbox(char *p)
+{
+	if (mm_strncaseeq(p, "INBOX", 5) && (p[5] == '\0' || p[5] == '/'))
+		memcpy(p, "INBOX", 5);
+}
+
+/* ---- LIST / LSUB ---- */
+
+struct mbox_ent {
+	char *name;
+	unsigned attrs;
+	bool subscribed;
+	bool exists;          /* false: only implied by a child */
+	bool children;
+};
+
+#define LIST_SEL_SUBSCRIBED   0x1
+#define LIST_SEL_SPECIALUSE   0x2
+#define LIST_RET_SUBSCRIBED   0x4
+#define LIST_RET_SPECIALUSE   0x8
+#define LIST_LSUB             0x10
+
+struct list_job {
+	struct imap_session *s;
+	struct mm_strlist patterns;   /* UTF-8, reference prepended */
+	unsigned opts;
+	bool empty_pattern;           /* LIST "" "": the delimiter */
+	struct mbox_ent *ents;
+	size_t nents, cap;
+	struct mm_buf out;
+	int err;
+};
+
+static int
+list_cb(void *arg, const struct store_mailbox *mb)
+{
+	struct list_job *j = arg;
+	if (j->nents == j->cap) {
+		j->cap = j->cap ? j->cap * 2 : 32;
+		j->ents = xrealloc(j->ents, j->cap * sizeof(*j->ents));
+	}
+	struct mbox_ent *e = &j->ents[j->nents++];
+	memset(e, 0, sizeof(*e));
+	e->name = xstrdup(mb->name);
+	e->attrs = mb->attrs;
+	e->subscribed = mb->subscribed;
+	e->exists = true;
+	return 0;
+}
+
+static int
+ent_cmp(const void *a, const void *b)
+{
+	const struct mbox_ent *x = a, *y = b;
+	/* INBOX first, then by name */
+	bool xi = strcmp(x->name, "INBOX") == 0, yi = strcmp(y->name, "INBOX") == 0;
+	if (xi != yi)
+		return xi ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static struct mbox_ent *
+ent_find(struct list_job *j, const char *name)
+{
+	struct mbox_ent key = { .name = (char *)name };
+	return bsearch(&key, j->ents, j->nents, sizeof(*j->ents), ent_cmp);
+}
+
+/* Adds parents implied by names ("a/b" implies "a"), then flags children. */
+static void
+add_parents(struct list_job *j)
+{
+	size_t n = j->nents;
+	qsort(j->ents, j->nents, sizeof(*j->ents), ent_cmp);
+	for (size_t i = 0; i < n; i++) {
+		char *name = xstrdup(j->ents[i].name);
+		char *slash;
+		while ((slash = strrchr(name, '/')) != NULL) {
+			*slash = '\0';
+			bool found = false;
+			for (size_t k = 0; k < j->nents && !found; k++)
+				found = strcmp(j->ents[k].name, name) == 0;
+			if (found)
+				break;
+			if (j->nents == j->cap) {
+				j->cap = j->cap ? j->cap * 2 : 32;
+				j->ents = xrealloc(j->ents, j->cap * sizeof(*j->ents));
+			}
+			struct mbox_ent *e = &j->ents[j->nents++];
+			memset(e, 0, sizeof(*e));
+			e->name = xstrdup(name);
+			e->attrs = MBOX_ATTR_NOSELECT;
+		}
+		free(name);
+	}
+	qsort(j->ents, j->nents, sizeof(*j->ents), ent_cmp);
+	for (size_t i = 0; i < j->nents; i++) {
+		char *name = xstrdup(j->ents[i].name);
+		char *slash = strrchr(name, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			struct mbox_ent *p = ent_find(j, name);
+			if (p != NULL)
+				p->children = true;
+		}
+		free(name);
+	}
+}
+
+static void
+list_render(struct list_job *j, const struct mbox_ent *e, bool lsub, bool noselect_parent)
+{
+	struct imap_session *s = j->s;
+	struct mm_buf *b = &j->out;
+	const char *sep = "";
+
+	mm_buf_printf(b, "* %s (", lsub ? "LSUB" : "LIST");
+#define ATTR(a) do { mm_buf_printf(b, "%s%s", sep, a); sep = " "; } while (0)
+	if ((e->attrs & MBOX_ATTR_NOSELECT) || noselect_parent)
+		ATTR("\\Noselect");
+	if (!lsub)
+		ATTR(e->children ? "\\HasChildren" : "\\HasNoChildren");
+	if ((j->opts & LIST_RET_SUBSCRIBED) && e->subscribed)
+		ATTR("\\Subscribed");
+	if (e->attrs & MBOX_ATTR_DRAFTS)
+		ATTR("\\Drafts");
+	if (e->attrs & MBOX_ATTR_SENT)
+		ATTR("\\Sent");
+	if (e->attrs & MBOX_ATTR_TRASH)
+		ATTR("\\Trash");
+	if (e->attrs & MBOX_ATTR_JUNK)
+		ATTR("\\Junk");
+	if (e->attrs & MBOX_ATTR_ARCHIVE)
+		ATTR("\\Archive");
+#undef ATTR
+	mm_buf_append(b, ") \"/\" ", 6);
+	imap_append_mailbox(s, b, e->name);
+	mm_buf_append(b, "\r\n", 2);
+}
+
+static bool
+matches(struct list_job *j, const char *name)
+{
+	for (size_t k = 0; k < j->patterns.n; k++) {
+		const char *p = j->patterns.v[k];
+		if (wild_match(p, strlen(p), name, strlen(name)))
+			return true;
+	}
+	return false;
+}
+
+static void
+list_work(void *arg)
+{
+	struct list_job *j = arg;
+	struct imap_session *s = j->s;
+	bool lsub = (j->opts & LIST_LSUB) != 0;
+
+	if (j->empty_pattern) {
+		mm_buf_printf(&j->out, "* %s (\\Noselect) \"/\" \"\"\r\n", lsub ? "LSUB" : "LIST");
+		if (j->patterns.n == 0)
+			return;
+	}
+	j->err = store_mailbox_list(imap_store(s), s->user, list_cb, j);
+	if (j->err != STORE_OK)
+		return;
+	add_parents(j);
+	for (size_t i = 0; i < j->nents; i++) {
+		struct mbox_ent *e = &j->ents[i];
+		bool want_sub = lsub || (j->opts & LIST_SEL_SUBSCRIBED);
+		if (!matches(j, e->name))
+			continue;
+		if (want_sub && !e->subscribed) {
+			/* LSUB %: a parent of a subscribed child is shown \Noselect */
+			bool child_sub = false;
+			size_t nl = strlen(e->name);
+			for (size_t k = 0; k < j->nents && !child_sub; k++)
+				child_sub = j->ents[k].subscribed &&
+				    strncmp(j->ents[k].name, e->name, nl) == 0 &&
+				    j->ents[k].name[nl] == '/';
+			if (!child_sub || !lsub)
+				continue;
+			list_render(j, e, lsub, true);
+			continue;
+		}
+		if (!want_sub && !e->exists && (j->opts & LIST_SEL_SPECIALUSE))
+			continue;
+		if ((j->opts & LIST_SEL_SPECIALUSE) && !(e->attrs & (MBOX_ATTR_DRAFTS |
+		    MBOX_ATTR_SENT | MBOX_ATTR_TRASH | MBOX_ATTR_JUNK | MBOX_ATTR_ARCHIVE)))
+			continue;
+		list_render(j, e, lsub, false);
+	}
+}
+
+static void
+list_job_free(struct list_job *j)
+{
+	for (size_t i = 0; i < j->nents; i++)
+		free(j->ents[i].name);
+	free(j->ents);
+	mm_strlist_clear(&j->patterns);
+	mm_buf_free(&j->out);
+	free(j);
+}
+
+static void
+list_done(void *arg, bool alive)
+{
+	struct list_job *j = arg;
+	if (alive) {
+		if (j->err != STORE_OK) {
+			imap_no_store(j->s, j->err, NULL);
+		} else {
+			imap_write(j->s, j->out.data, j->out.len);
+			imap_ok(j->s, "%s completed", (j->opts & LIST_LSUB) ? "Lsub" : "List");
+		}
+	}
+	list_job_free(j);
+}
+
+/* reference + pattern, converted to UTF-8 (wildcards pass through). */
+static bool
+add_pattern(struct list_job *j, const char *ref, size_t rlen, const struct imap_arg *a)
+{
+	const char *p;
+	size_t plen;
+	struct mm_buf w;
+
+	if (!imap_arg_astring(a, &p, &plen) || plen > LIST_PATTERN_MAX_BYTES ||
+	    memchr(p, '\0', plen))
+		return false;
+	if (plen == 0) {
+		j->empty_pattern = true;
+		return true;
+	}
+	mm_buf_init(&w);
+	if (!imap_mutf7_to_utf8(ref, rlen, &w) || !imap_mutf7_to_utf8(p, plen, &w)) {
+		/* lenient: raw UTF-8 */
+		w.len = 0;
+		mm_buf_append(&w, ref, rlen);
+		mm_buf_append(&w, p, plen);
+	}
+	char *full = mm_buf_cstr(&w);
+	canon_inbox(full);
+	mm_strlist_add(&j->patterns, full);
+	mm_buf_free(&w);
+	return true;
+}
+
+static void
+do_list(struct imap_session *s, const struct imap_arg *args, size_t n, bool lsub)
+{
+	struct list_job *j = xcalloc(1, sizeof(*j));
+	const char *ref;
+	size_t rlen, i = 0;
+
+	j->s = s;
+	mm_strlist_init(&j->patterns);
+	mm_buf_init(&j->out);
+	if (lsub)
+		j->opts |= LIST_LSUB;
+	/* LIST-EXTENDED selection options */
+	if (!lsub && n > 0 && args[0].type == IMAP_ARG_LIST) {
+		for (size_t k = 0; k < args[0].count; k++) {
+			const struct imap_arg *o = &args[0].list[k];
+			if (imap_arg_atom_eq(o, "SUBSCRIBED"))
+				j->opts |= LIST_SEL_SUBSCRIBED | LIST_RET_SUBSCRIBED;
+			else if (imap_arg_atom_eq(o, "SPECIAL-USE"))
+				j->opts |= LIST_SEL_SPECIALUSE;
+			else if (imap_arg_atom_eq(o, "REMOTE") || imap_arg_atom_eq(o, "RECURSIVEMATCH"))
+				continue;
+			else
+				goto bad;
+		}
+		i++;
+	}
+	if (i + 2 > n || !imap_arg_astring(&args[i], &ref, &rlen) ||
+	    rlen > LIST_PATTERN_MAX_BYTES)
+		goto bad;
+	i++;
+	if (!lsub && args[i].type == IMAP_ARG_LIST) {
+		if (args[i].count == 0 || args[i].count > LIST_PATTERNS_MAX)
+			goto bad;
+		for (size_t k = 0; k < args[i].count; k++)
+			if (!add_pattern(j, ref, rlen, &args[i].list[k]))
+				goto bad;
+	} else if (!add_pattern(j, ref, rlen, &args[i])) {
+		goto bad;
+	}
+	i++;
+	if (!lsub && i < n) {
+		if (i + 2 != n || !imap_arg_atom_eq(&args[i], "RETURN") ||
+		    args[i + 1].type != IMAP_ARG_LIST)
+			goto bad;
+		for (size_t k = 0; k < args[i + 1].count; k++) {
+			const struct imap_arg *o = &args[i + 1].list[k];
+			if (imap_arg_atom_eq(o, "SUBSCRIBED"))
+				j->opts |= LIST_RET_SUBSCRIBED;
+			else if (imap_arg_atom_eq(o, "SPECIAL-USE"))
+				j->opts |= LIST_RET_SPECIALUSE;
+			else if (imap_arg_atom_eq(o, "CHILDREN"))
+				continue;
+			else
+				goto bad;
+		}
+		i = n;
+	}
+	if (i != n)
+		goto bad;
+	if (j->empty_pattern && j->patterns.n > 0)
+		j->empty_pattern = false;   /* "" among real patterns adds nothing */
+	imap_run_job(s, list_work, list_done, j);
+	return;
+bad:
+	list_job_free(j);
+	imap_bad(s, "Invalid %s arguments", lsub ? "LSUB" : "LIST");
+}
+
+void
+cmd_list(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	do_list(s, args, n, false);
+}
+
+void
+cmd_lsub(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	do_list(s, args, n, true);
+}
+
+/* ---- CREATE, DELETE, RENAME, (UN)SUBSCRIBE, STATUS ---- */
+
+enum mbox_op { OP_CREATE, OP_DELETE, OP_RENAME, OP_SUBSCRIBE, OP_UNSUBSCRIBE, OP_STATUS };
+
+#define ST_MESSAGES     0x01
+#define ST_RECENT       0x02
+#define ST_UIDNEXT      0x04
+#define ST_UIDVALIDITY  0x08
+#define ST_UNSEEN       0x10
+#define ST_SIZE         0x20
+
+struct mbox_job {
+	struct imap_session *s;
+	enum mbox_op op;
+	char a[STORE_MBOX_NAME_MAX];
+	char b[STORE_MBOX_NAME_MAX];
+	unsigned items;               /* STATUS */
+	unsigned item_order[8];
+	size_t nitems;
+	struct store_mailbox mb;
+	int err;
+};
+
+static void
+mbox_work(void *arg)
+{
+	struct mbox_job *j = arg;
+	struct store *st = imap_store(j->s);
+	const char *user = j->s->user;
+
+	switch (j->op) {
+	case OP_CREATE:
+		j->err = store_mailbox_create(st, user, j->a, 0);
+		break;
+	case OP_DELETE:
+		j->err = store_mailbox_delete(st, user, j->a);
+		break;
+	case OP_RENAME:
+		j->err = store_mailbox_rename(st, user, j->a, j->b);
+		break;
+	case OP_SUBSCRIBE:
+	case OP_UNSUBSCRIBE:
+		j->err = store_mailbox_subscribe(st, user, j->a, j->op == OP_SUBSCRIBE);
+		break;
+	case OP_STATUS:
+		j->err = store_mailbox_get(st, user, j->a, &j->mb);
+		break;
+	}
+}
+
+static void
+status_reply(struct mbox_job *j)
+{
+	struct imap_session *s = j->s;
+	struct mm_buf b;
+
+	if (j->mb.attrs & MBOX_ATTR_NOSELECT) {
+		imap_no(s, "[CANNOT] Mailbox can't be selected");
+		return;
+	}
+	mm_buf_init(&b);
+	mm_buf_append(&b, "* STATUS ", 9);
+	imap_append_mailbox(s, &b, j->a);
+	mm_buf_append(&b, " (", 2);
+	for (size_t i = 0; i < j->nitems; i++) {
+		if (i > 0)
+			mm_buf_appendc(&b, ' ');
+		switch (j->item_order[i]) {
+		case ST_MESSAGES:
+			mm_buf_printf(&b, "MESSAGES %u", j->mb.messages);
+			break;
+		case ST_RECENT:
+			mm_buf_printf(&b, "RECENT %u", j->mb.recent);
+			break;
+		case ST_UIDNEXT:
+			mm_buf_printf(&b, "UIDNEXT %u", j->mb.uidnext);
+			break;
+		case ST_UIDVALIDITY:
+			mm_buf_printf(&b, "UIDVALIDITY %u", j->mb.uidvalidity);
+			break;
+		case ST_UNSEEN:
+			mm_buf_printf(&b, "UNSEEN %u", j->mb.unseen);
+			break;
+		case ST_SIZE:
+			mm_buf_printf(&b, "SIZE %llu", (unsigned long long)j->mb.bytes);
+			break;
+		}
+	}
+	mm_buf_append(&b, ")\r\n", 3);
+	imap_write(s, b.data, b.len);
+	mm_buf_free(&b);
+	imap_ok(s, "Status completed");
+}
+
+static void
+mbox_done(void *arg, bool alive)
+{
+	struct mbox_job *j = arg;
+	struct imap_session *s = j->s;
+	static const char *const names[] = {
+		"Create", "Delete", "Rename", "Subscribe", "Unsubscribe", "Status"
+	};
+
+	if (!alive)
+		goto out;
+	if (j->err == STORE_DENIED && (j->op == OP_DELETE || j->op == OP_RENAME)) {
+		imap_no(s, "[CANNOT] %s not permitted for this mailbox", names[j->op]);
+		goto out;
+	}
+	if (j->err == STORE_NOTFOUND) {
+		imap_no(s, "[NONEXISTENT] Mailbox doesn't exist");
+		goto out;
+	}
+	if (j->err != STORE_OK) {
+		imap_no_store(s, j->err, NULL);
+		goto out;
+	}
+	if (j->op == OP_STATUS) {
+		status_reply(j);
+		goto out;
+	}
+	/* a renamed selected mailbox keeps being the selected one */
+	if (j->op == OP_RENAME && s->state == IMAP_STATE_SELECTED &&
+	    strcmp(s->mbox, j->a) == 0 && strcmp(j->a, "INBOX") != 0)
+		mm_strlcpy(s->mbox, j->b, sizeof(s->mbox));
+	imap_ok(s, "%s completed", names[j->op]);
+out:
+	free(j);
+}
+
+static void
+mbox_cmd(struct imap_session *s, const struct imap_arg *args, size_t n,
+    enum mbox_op op)
+{
+	struct mbox_job *j = xcalloc(1, sizeof(*j));
+	size_t want = op == OP_RENAME || op == OP_STATUS ? 2 : 1;
+
+	j->s = s;
+	j->op = op;
+	/* CREATE may carry RFC 4466 parameters we do not use */
+	if ((n != want && !(op == OP_CREATE && n == 2 && args[1].type == IMAP_ARG_LIST)) ||
+	    !imap_mailbox_arg(&args[0], j->a, sizeof(j->a))) {
+		free(j);
+		imap_bad(s, "Invalid arguments");
+		return;
+	}
+	if (op == OP_RENAME && !imap_mailbox_arg(&args[1], j->b, sizeof(j->b))) {
+		free(j);
+		imap_bad(s, "Invalid new mailbox name");
+		return;
+	}
+	if (op == OP_CREATE && strcmp(j->a, "INBOX") == 0) {
+		free(j);
+		imap_no(s, "[ALREADYEXISTS] Mailbox already exists");
+		return;
+	}
+	if (op == OP_RENAME && strcmp(j->b, "INBOX") == 0) {
+		free(j);
+		imap_no(s, "[ALREADYEXISTS] Mailbox already exists");
+		return;
+	}
+	if (op == OP_STATUS) {
+		if (args[1].type != IMAP_ARG_LIST || args[1].count == 0) {
+			free(j);
+			imap_bad(s, "STATUS needs a list of items");
+			return;
+		}
+		for (size_t i = 0; i < args[1].count; i++) {
+			static const struct { const char *name; unsigned bit; } items[] = {
+				{ "MESSAGES", ST_MESSAGES }, { "RECENT", ST_RECENT },
+				{ "UIDNEXT", ST_UIDNEXT }, { "UIDVALIDITY", ST_UIDVALIDITY },
+				{ "UNSEEN", ST_UNSEEN }, { "SIZE", ST_SIZE },
+			};
+			size_t k;
+			for (k = 0; k < sizeof(items) / sizeof(items[0]); k++)
+				if (imap_arg_atom_eq(&args[1].list[i], items[k].name))
+					break;
+			if (k == sizeof(items) / sizeof(items[0])) {
+				free(j);
+				imap_bad(s, "Unknown STATUS item");
+				return;
+			}
+			if (!(j->items & items[k].bit) && j->nitems < 8) {
+				j->items |= items[k].bit;
+				j->item_order[j->nitems++] = items[k].bit;
+			}
+		}
+	}
+	imap_run_job(s, mbox_work, mbox_done, j);
+}
+
+void
+cmd_create(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	mbox_cmd(s, args, n, OP_CREATE);
+}
+
+void
+cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	mbox_cmd(s, args, n, OP_DELETE);
+}
+
+void
+cmd_rename(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	mbox_cmd(s, args, n, OP_RENAME);
+}
+
+void
+cmd_subscribe(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	mbox_cmd(s, args, n, OP_SUBSCRIBE);
+}
+
+void
+cmd_unsubscribe(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	mbox_cmd(s, args, n, OP_UNSUBSCRIBE);
+}
+
+void
+cmd_status(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	mbox_cmd(s, args, n, OP_STATUS);
+}

@@ -1,0 +1,334 @@
+/* cmd-select.c: entering and leaving a mailbox, and what happens to it as
+ * a whole: SELECT, EXAMINE, CLOSE, UNSELECT, CHECK, EXPUNGE (and UID
+ * EXPUNGE, RFC 4315) and IDLE (RFC 2177).
+ *
+ * The one idea: SELECT loads the view from one index read and registers
+ * a notify watch; from then on imap-sync.c keeps the view current. IDLE
+ * is a command that stays in progress: each notification runs a sync job
+ * whose untagged responses go out at once, until the client sends DONE. */
+#include "imap/imap-common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "net/conn.h"
+
+/* ---- SELECT / EXAMINE ---- */
+
+struct select_job {
+	struct imap_session *s;
+	char name[STORE_MBOX_NAME_MAX];
+	bool readonly;
+	struct store_index *idx;
+	int err;
+};
+
+static void
+select_work(void *arg)
+{
+	struct select_job *j = arg;
+	struct imap_session *s = j->s;
+
+	j->err = store_index_read(imap_store(s), s->user, j->name, &j->idx);
+	if (j->err != STORE_OK || j->readonly ||
+	    (j->idx->mailbox.attrs & MBOX_ATTR_NOSELECT))
+		return;
+	uint32_t *uids = xmalloc((j->idx->nmsgs + 1) * sizeof(*uids));
+	size_t n = 0;
+	for (size_t i = 0; i < j->idx->nmsgs; i++)
+		if (j->idx->msgs[i].flags & MSG_RECENT)
+			uids[n++] = j->idx->msgs[i].uid;
+	if (n > 0)
+		(void)store_flags_update(imap_store(s), s->user, j->name, uids, n,
+		    STORE_FLAGS_DEL, MSG_RECENT, NULL, 0, 0, NULL, NULL);
+	free(uids);
+}
+
+static void
+select_done(void *arg, bool alive)
+{
+	struct select_job *j = arg;
+	struct imap_session *s = j->s;
+
+	if (!alive)
+		goto out;
+	if (j->err != STORE_OK) {
+		imap_no_store(s, j->err, "Mailbox doesn't exist");
+		goto out;
+	}
+	if (j->idx->mailbox.attrs & MBOX_ATTR_NOSELECT) {
+		imap_no(s, "[CANNOT] Mailbox can't be selected");
+		goto out;
+	}
+	mm_strlcpy(s->mbox, j->name, sizeof(s->mbox));
+	s->readonly = j->readonly;
+	imap_view_load(s, j->idx);
+	imap_enter_state(s, IMAP_STATE_SELECTED);
+	imap_watch(s);
+
+	struct mm_buf b;
+	mm_buf_init(&b);
+	mm_buf_append(&b, "* FLAGS ", 8);
+	imap_append_flag_names(s, &b, false);
+	mm_buf_append(&b, "\r\n* OK [PERMANENTFLAGS ", 23);
+	if (s->readonly)
+		mm_buf_append(&b, "()", 2);
+	else
+		imap_append_flag_names(s, &b, true);
+	mm_buf_printf(&b, "] Flags permitted.\r\n* %zu EXISTS\r\n* %zu RECENT\r\n",
+	    s->nmsgs, s->nrecent);
+	for (size_t i = 0; i < s->nmsgs; i++) {
+		if (!(s->msgs[i].flags & MSG_SEEN)) {
+			mm_buf_printf(&b, "* OK [UNSEEN %zu] First unseen.\r\n", i + 1);
+			break;
+		}
+	}
+	mm_buf_printf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
+	    "* OK [UIDNEXT %u] Predicted next UID\r\n", s->uidvalidity, s->uidnext);
+	imap_write(s, b.data, b.len);
+	mm_buf_free(&b);
+	imap_ok(s, "[%s] %s completed", s->readonly ? "READ-ONLY" : "READ-WRITE",
+	    s->readonly ? "Examine" : "Select");
+out:
+	if (j->idx != NULL)
+		store_index_free(&j->idx);
+	free(j);
+}
+
+static void
+do_select(struct imap_session *s, const struct imap_arg *args, size_t n, bool readonly)
+{
+	struct select_job *j;
+
+	if (n != 1) {
+		/* SELECT mailbox (CONDSTORE) and friends come later */
+		imap_bad(s, "%s needs exactly one mailbox name", readonly ? "EXAMINE" : "SELECT");
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	if (!imap_mailbox_arg(&args[0], j->name, sizeof(j->name))) {
+		free(j);
+		imap_bad(s, "Invalid mailbox name");
+		return;
+	}
+	/* RFC 3501 6.3.1: the current mailbox is closed first, even when the
+	 * new SELECT fails; no expunge happens */
+	if (s->state == IMAP_STATE_SELECTED)
+		imap_enter_state(s, IMAP_STATE_AUTH);
+	j->s = s;
+	j->readonly = readonly;
+	imap_run_job(s, select_work, select_done, j);
+}
+
+void
+cmd_select(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	do_select(s, args, n, false);
+}
+
+void
+cmd_examine(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	do_select(s, args, n, true);
+}
+
+/* ---- EXPUNGE / UID EXPUNGE / CLOSE ---- */
+
+struct expunge_job {
+	struct imap_session *s;
+	struct imap_sync sy;
+	struct imap_seqset set;   /* UID EXPUNGE */
+	bool has_set;
+	bool close;               /* CLOSE: no responses, then unselect */
+	int err;
+};
+
+static void
+expunge_work(void *arg)
+{
+	struct expunge_job *j = arg;
+	struct imap_session *s = j->s;
+	struct store_index *idx = NULL;
+
+	j->err = store_index_read(imap_store(s), s->user, s->mbox, &idx);
+	if (j->err == STORE_OK) {
+		uint32_t *uids = xmalloc((idx->nmsgs + 1) * sizeof(*uids));
+		size_t n = 0;
+		uint32_t star = idx->nmsgs ? idx->msgs[idx->nmsgs - 1].uid : 0;
+		for (size_t i = 0; i < idx->nmsgs; i++) {
+			const struct store_msg *m = &idx->msgs[i];
+			if (!(m->flags & MSG_DELETED))
+				continue;
+			if (j->has_set && !imap_seqset_contains(&j->set, m->uid, star))
+				continue;
+			uids[n++] = m->uid;
+		}
+		if (n > 0)
+			j->err = store_expunge(imap_store(s), s->user, s->mbox, uids, n);
+		free(uids);
+		store_index_free(&idx);
+	}
+	if (!j->close)
+		imap_sync_work(s, &j->sy);
+}
+
+static void
+expunge_done(void *arg, bool alive)
+{
+	struct expunge_job *j = arg;
+	struct imap_session *s = j->s;
+
+	if (!alive)
+		goto out;
+	if (j->close) {
+		imap_enter_state(s, IMAP_STATE_AUTH);
+		if (j->err != STORE_OK && j->err != STORE_NOTFOUND)
+			imap_no_store(s, j->err, NULL);
+		else
+			imap_ok(s, "Close completed");
+		goto out;
+	}
+	if (!imap_sync_finish(s, &j->sy, true))
+		goto out;
+	if (j->err != STORE_OK)
+		imap_no_store(s, j->err, NULL);
+	else
+		imap_ok(s, "Expunge completed");
+out:
+	imap_sync_free(&j->sy);
+	imap_seqset_free(&j->set);
+	free(j);
+}
+
+void
+cmd_expunge(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	struct expunge_job *j;
+	const char *set = NULL;
+
+	if (s->uid ? (n != 1 || !imap_arg_atom(&args[0], &set)) : n != 0) {
+		imap_bad(s, s->uid ? "UID EXPUNGE needs a UID set" : "EXPUNGE takes no arguments");
+		return;
+	}
+	if (s->readonly) {
+		imap_no(s, "[READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	if (set != NULL) {
+		if (!imap_seqset_parse(&j->set, set)) {
+			imap_seqset_free(&j->set);
+			free(j);
+			imap_bad(s, "Invalid UID set");
+			return;
+		}
+		j->has_set = true;
+	}
+	imap_sync_prepare(s, &j->sy, true);
+	imap_run_job(s, expunge_work, expunge_done, j);
+}
+
+void
+cmd_close(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	if (n != 0) {
+		imap_bad(s, "CLOSE takes no arguments");
+		return;
+	}
+	if (s->readonly) {
+		imap_enter_state(s, IMAP_STATE_AUTH);
+		imap_ok(s, "Close completed");
+		return;
+	}
+	struct expunge_job *j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->close = true;
+	imap_run_job(s, expunge_work, expunge_done, j);
+}
+
+void
+cmd_unselect(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	if (n != 0) {
+		imap_bad(s, "UNSELECT takes no arguments");
+		return;
+	}
+	imap_enter_state(s, IMAP_STATE_AUTH);
+	imap_ok(s, "Unselect completed");
+}
+
+static void
+check_then(struct imap_session *s)
+{
+	imap_ok(s, "Check completed");
+}
+
+void
+cmd_check(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	if (n != 0) {
+		imap_bad(s, "CHECK takes no arguments");
+		return;
+	}
+	imap_sync_command(s, check_then);
+}
+
+/* ---- IDLE ---- */
+
+static void
+idle_start(struct imap_session *s)
+{
+	if (conn_is_closed(s->c))
+		return;
+	s->input = IMAP_INPUT_IDLE;
+	conn_set_timeout(s->c, IMAP_IDLE_TIMEOUT_SECS);
+	imap_printf(s, "+ idling\r\n");
+	/* a change that came while we were getting here */
+	if (s->dirty)
+		imap_idle_wake(s);
+}
+
+void
+cmd_idle(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	if (n != 0) {
+		imap_bad(s, "IDLE takes no arguments");
+		return;
+	}
+	if (s->state == IMAP_STATE_SELECTED)
+		imap_sync_command(s, idle_start);
+	else
+		idle_start(s);
+}
+
+static void
+idle_synced(struct imap_session *s)
+{
+	s->idle_sync_running = false;
+	if (s->dirty && s->input == IMAP_INPUT_IDLE)
+		imap_idle_wake(s);
+}
+
+void
+imap_idle_wake(struct imap_session *s)
+{
+	if (s->state != IMAP_STATE_SELECTED || s->idle_sync_running ||
+	    conn_job_running(s->c) || conn_is_closed(s->c))
+		return;
+	s->idle_sync_running = true;
+	imap_sync_command(s, idle_synced);
+}
+
+void
+imap_idle_line(struct imap_session *s, const char *line, size_t len)
+{
+	s->input = IMAP_INPUT_COMMAND;
+	s->idle_sync_running = false;
+	conn_set_timeout(s->c, IMAP_AUTOLOGOUT_SECS);
+	if (line != NULL && len == 4 && mm_strncaseeq(line, "DONE", 4))
+		imap_ok(s, "Idle completed");
+	else
+		imap_bad(s, "Expected DONE");
+}

@@ -1,0 +1,246 @@
+/* imap-common.h: what the IMAP session (imap-session.c), the selected
+ * mailbox view (imap-sync.c) and the command files (cmd-*.c) share.
+ * Internal to src/imap.
+ *
+ * A command function gets the parsed arguments (valid only during the
+ * call: copy what a job needs), and either answers at once with
+ * imap_ok/imap_no/imap_bad, which ends the command, or starts one conn job
+ * whose done function answers later. One command runs at a time. */
+#ifndef MM_IMAP_COMMON_H
+#define MM_IMAP_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "imap/imap-parser.h"
+#include "lib/limits.h"
+#include "lib/util.h"
+#include "store/store.h"
+
+struct conn;
+struct mm_server;
+struct notify_watch;
+
+enum imap_state {
+	IMAP_STATE_NOT_AUTH = 0,
+	IMAP_STATE_AUTH,
+	IMAP_STATE_SELECTED,
+	IMAP_STATE_LOGOUT,
+};
+#define IMAP_S_NOT_AUTH  (1u << IMAP_STATE_NOT_AUTH)
+#define IMAP_S_AUTH      (1u << IMAP_STATE_AUTH)
+#define IMAP_S_SELECTED  (1u << IMAP_STATE_SELECTED)
+#define IMAP_S_ANY       (IMAP_S_NOT_AUTH | IMAP_S_AUTH | IMAP_S_SELECTED)
+#define IMAP_S_AUTHED    (IMAP_S_AUTH | IMAP_S_SELECTED)
+
+/* What the next input line is. */
+enum imap_input {
+	IMAP_INPUT_COMMAND = 0,
+	IMAP_INPUT_SASL,          /* AUTHENTICATE: a client response line */
+	IMAP_INPUT_IDLE,          /* IDLE: waiting for DONE */
+};
+
+/* One message as this session has told the client about it. */
+struct imap_msg {
+	uint32_t uid;
+	uint32_t flags;           /* MSG_* except MSG_RECENT */
+	uint64_t keywords;
+	uint64_t size;
+	time_t idate;
+	uint64_t body_id;
+	uint64_t modseq;
+	bool recent;              /* \Recent in this session */
+	bool expunged;            /* gone from the store, EXPUNGE not yet sent */
+	bool report;              /* send its FLAGS at the next sync */
+};
+
+struct imap_session;
+typedef void imap_cmd_fn(struct imap_session *s, const struct imap_arg *args,
+    size_t nargs);
+
+#define IMAP_CMD_UID       0x1   /* has a UID form */
+#define IMAP_CMD_NOEXPUNGE 0x2   /* no EXPUNGE responses (FETCH, STORE, SEARCH) */
+
+struct imap_cmd {
+	const char *name;
+	imap_cmd_fn *fn;
+	unsigned states;          /* IMAP_S_* where it is valid */
+	unsigned flags;
+};
+
+enum sasl_step_imap { IMAP_SASL_PLAIN, IMAP_SASL_LOGIN_USER, IMAP_SASL_LOGIN_PASS };
+
+struct imap_session {
+	struct conn *c;
+	struct mm_server *srv;
+	enum imap_state state;
+	enum imap_input input;
+	struct imap_parser *parser;
+	unsigned bad_cmds;
+	bool busy;                /* a command is in progress */
+	bool tls_pending;         /* STARTTLS answered, handshake running */
+
+	/* the command in progress */
+	char *tag;
+	const struct imap_cmd *cmd;
+	bool uid;                 /* "UID " prefix */
+
+	/* authentication */
+	char user[ADDRESS_MAX_BYTES + 1];
+	enum sasl_step_imap sasl;
+	char sasl_user[ADDRESS_MAX_BYTES + 1];
+
+	/* ENABLE */
+	bool enabled_utf8;
+
+	/* the selected mailbox */
+	char mbox[STORE_MBOX_NAME_MAX];   /* UTF-8 store name */
+	uint32_t mbox_id;
+	bool readonly;
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t last_uid;                /* highest UID the client knows */
+	struct imap_msg *msgs;            /* sequence number i+1 */
+	size_t nmsgs, capmsgs;
+	size_t nrecent;
+	char **keywords;                  /* the mailbox's keyword table */
+	size_t nkeywords;
+	struct notify_watch *watch;
+	bool dirty;                       /* the hub said the mailbox changed */
+	bool idle_sync_running;
+
+	struct imap_fetch *fetch;         /* a FETCH between batches */
+};
+
+/* ---- imap-session.c ---- */
+
+/* Output. imap_printf adds nothing; the rest add CRLF. */
+void imap_printf(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imap_write(struct imap_session *s, const void *data, size_t len);
+void imap_untagged(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Tagged replies: the command is over. */
+void imap_ok(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imap_no(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imap_bad(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "NO [code] text" for a store error. */
+void imap_no_store(struct imap_session *s, int err, const char *what);
+/* Ends the command without a reply (the caller wrote it). */
+void imap_cmd_done(struct imap_session *s);
+
+void imap_enter_state(struct imap_session *s, enum imap_state st);
+/* "* BYE text", then close. */
+void imap_bye(struct imap_session *s, const char *text);
+/* The CAPABILITY list for the current state, without "* CAPABILITY ". */
+void imap_capability_string(struct imap_session *s, struct mm_buf *b);
+bool imap_plaintext_ok(struct imap_session *s);
+struct store *imap_store(struct imap_session *s);
+uint64_t imap_append_limit(struct imap_session *s);
+/* Starts a conn job for the current command. */
+void imap_run_job(struct imap_session *s, void (*work)(void *arg),
+    void (*done)(void *arg, bool alive), void *arg);
+
+/* Strings on the wire: atom when possible, else quoted, else literal. */
+void imap_append_astring(struct mm_buf *b, const char *s, size_t len);
+void imap_append_quoted_or_literal(struct mm_buf *b, const char *s, size_t len);
+/* A mailbox name (UTF-8 store name) as an astring in modified UTF-7. */
+void imap_append_mailbox(struct imap_session *s, struct mm_buf *b, const char *name);
+/* Mailbox argument (modified UTF-7 astring) to a UTF-8 store name in
+ * out (STORE_MBOX_NAME_MAX). "inbox" in any case becomes "INBOX"; a
+ * trailing '/' is removed. False on bad syntax. */
+bool imap_mailbox_arg(const struct imap_arg *a, char *out, size_t outlen);
+
+/* Flag lists. */
+void imap_append_flags(struct imap_session *s, struct mm_buf *b, const struct imap_msg *m);
+void imap_append_flag_names(struct imap_session *s, struct mm_buf *b, bool permanent);
+/* Parses a flag list (or one flag atom): system flags into *flags_r,
+ * keywords into kw (names as given). False with a BAD message set. */
+bool imap_parse_flags(const struct imap_arg *a, size_t n, uint32_t *flags_r,
+    struct mm_strlist *kw, const char **err_r);
+
+/* ---- imap-sync.c: the selected mailbox view ---- */
+
+struct imap_sync {
+	bool want;                /* read the index in the job */
+	bool claim_recent;
+	struct store_index *idx;
+	int err;
+};
+
+/* Loop, before the job: decides whether the index must be read. */
+void imap_sync_prepare(struct imap_session *s, struct imap_sync *sy, bool force);
+/* Worker: reads the index, claims \Recent. */
+void imap_sync_work(struct imap_session *s, struct imap_sync *sy);
+/* Loop, after the job: sends EXPUNGE (if allowed), FETCH FLAGS, EXISTS,
+ * RECENT, FLAGS for what changed; frees the index. False when the
+ * mailbox is gone (the session then says BYE). */
+bool imap_sync_finish(struct imap_session *s, struct imap_sync *sy, bool allow_expunge);
+void imap_sync_free(struct imap_sync *sy);
+/* SELECT: take the index as the new view. */
+void imap_view_load(struct imap_session *s, struct store_index *idx);
+void imap_view_clear(struct imap_session *s);
+/* The command's sequence set (or UID set for UID commands) to view
+ * indexes (sorted, unique). Returns false for a bad set (BAD); sequence
+ * numbers above EXISTS are an error, UIDs are not. */
+bool imap_view_resolve(struct imap_session *s, const char *set, bool uid,
+    size_t **idx_r, size_t *n_r);
+/* A sync as a command of its own: NOOP, CHECK, IDLE wake-ups. */
+void imap_sync_command(struct imap_session *s, void (*then)(struct imap_session *s));
+/* May this command's responses include EXPUNGE (RFC 3501 7.4.1)? */
+bool imap_expunge_allowed(struct imap_session *s);
+void imap_watch(struct imap_session *s);
+
+/* ---- command files ---- */
+
+/* cmd-auth.c */
+void cmd_capability(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_noop(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_logout(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_starttls(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_login(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_authenticate(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_id(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_enable(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_namespace(struct imap_session *, const struct imap_arg *, size_t);
+void imap_sasl_line(struct imap_session *s, const char *line, size_t len);
+
+/* cmd-mailbox.c */
+void cmd_list(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_lsub(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_create(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_delete(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_rename(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_subscribe(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_unsubscribe(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_status(struct imap_session *, const struct imap_arg *, size_t);
+
+/* cmd-select.c */
+void cmd_select(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_examine(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_close(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_unselect(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_check(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_expunge(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_idle(struct imap_session *, const struct imap_arg *, size_t);
+void imap_idle_line(struct imap_session *s, const char *line, size_t len);
+void imap_idle_wake(struct imap_session *s);
+
+/* cmd-append.c */
+void cmd_append(struct imap_session *, const struct imap_arg *, size_t);
+
+/* cmd-fetch.c */
+void cmd_fetch(struct imap_session *, const struct imap_arg *, size_t);
+void imap_fetch_drained(struct imap_session *s);
+void imap_fetch_free(struct imap_session *s);
+
+/* cmd-store.c */
+void cmd_store(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_copy(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_move(struct imap_session *, const struct imap_arg *, size_t);
+
+/* cmd-search.c */
+void cmd_search(struct imap_session *, const struct imap_arg *, size_t);
+
+#endif

@@ -1,0 +1,721 @@
+/* imap-session.c: the IMAP protocol module: one session per connection,
+ * its state (NOT AUTHENTICATED, AUTHENTICATED, SELECTED, LOGOUT, changed
+ * only by imap_enter_state), the input loop and the command table.
+ *
+ * The one idea: input goes through the incremental parser, which stops at
+ * each complete command; the command then runs, usually as one conn job
+ * (the loop never touches the store), and input stays paused until its
+ * tagged reply is written (s->busy). Continuation lines (AUTHENTICATE
+ * responses, IDLE's DONE) are read as plain lines instead, selected by
+ * s->input. Client mistakes get BAD and the session goes on; too many of
+ * them, or a literal the parser cannot skip, get "* BYE" and a close. */
+#include "imap/imap-common.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/sasl.h"
+#include "net/conn.h"
+#include "net/notify.h"
+#include "net/proto.h"
+#include "net/server.h"
+
+static const char *const state_names[] = {
+	"NOT_AUTH", "AUTH", "SELECTED", "LOGOUT"
+};
+
+static const struct imap_cmd imap_cmds[] = {
+	{ "CAPABILITY",   cmd_capability,   IMAP_S_ANY, 0 },
+	{ "NOOP",         cmd_noop,         IMAP_S_ANY, 0 },
+	{ "LOGOUT",       cmd_logout,       IMAP_S_ANY, 0 },
+	{ "ID",           cmd_id,           IMAP_S_ANY, 0 },
+	{ "STARTTLS",     cmd_starttls,     IMAP_S_NOT_AUTH, 0 },
+	{ "LOGIN",        cmd_login,        IMAP_S_NOT_AUTH, 0 },
+	{ "AUTHENTICATE", cmd_authenticate, IMAP_S_NOT_AUTH, 0 },
+	{ "ENABLE",       cmd_enable,       IMAP_S_AUTHED, 0 },
+	{ "NAMESPACE",    cmd_namespace,    IMAP_S_AUTHED, 0 },
+	{ "LIST",         cmd_list,         IMAP_S_AUTHED, 0 },
+	{ "LSUB",         cmd_lsub,         IMAP_S_AUTHED, 0 },
+	{ "CREATE",       cmd_create,       IMAP_S_AUTHED, 0 },
+	{ "DELETE",       cmd_delete,       IMAP_S_AUTHED, 0 },
+	{ "RENAME",       cmd_rename,       IMAP_S_AUTHED, 0 },
+	{ "SUBSCRIBE",    cmd_subscribe,    IMAP_S_AUTHED, 0 },
+	{ "UNSUBSCRIBE",  cmd_unsubscribe,  IMAP_S_AUTHED, 0 },
+	{ "STATUS",       cmd_status,       IMAP_S_AUTHED, 0 },
+	{ "SELECT",       cmd_select,       IMAP_S_AUTHED, 0 },
+	{ "EXAMINE",      cmd_examine,      IMAP_S_AUTHED, 0 },
+	{ "APPEND",       cmd_append,       IMAP_S_AUTHED, 0 },
+	{ "IDLE",         cmd_idle,         IMAP_S_AUTHED, 0 },
+	{ "CLOSE",        cmd_close,        IMAP_S_SELECTED, 0 },
+	{ "UNSELECT",     cmd_unselect,     IMAP_S_SELECTED, 0 },
+	{ "CHECK",        cmd_check,        IMAP_S_SELECTED, 0 },
+	{ "EXPUNGE",      cmd_expunge,      IMAP_S_SELECTED, IMAP_CMD_UID },
+	{ "FETCH",        cmd_fetch,        IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
+	{ "STORE",        cmd_store,        IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
+	{ "SEARCH",       cmd_search,       IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
+	{ "COPY",         cmd_copy,         IMAP_S_SELECTED, IMAP_CMD_UID },
+	{ "MOVE",         cmd_move,         IMAP_S_SELECTED, IMAP_CMD_UID },
+};
+
+static void imap_on_input(void *arg);
+
+/* ---- output ---- */
+
+void
+imap_write(struct imap_session *s, const void *data, size_t len)
+{
+	conn_write(s->c, data, len);
+}
+
+void
+imap_printf(struct imap_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	conn_vprintf(s->c, fmt, ap);
+	va_end(ap);
+}
+
+void
+imap_untagged(struct imap_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	conn_write(s->c, "* ", 2);
+	va_start(ap, fmt);
+	conn_vprintf(s->c, fmt, ap);
+	va_end(ap);
+	conn_write(s->c, "\r\n", 2);
+}
+
+static void
+tagged(struct imap_session *s, const char *what, const char *fmt, va_list ap)
+{
+	conn_printf(s->c, "%s %s ", s->tag ? s->tag : "*", what);
+	conn_vprintf(s->c, fmt, ap);
+	conn_write(s->c, "\r\n", 2);
+}
+
+void
+imap_cmd_done(struct imap_session *s)
+{
+	free(s->tag);
+	s->tag = NULL;
+	s->cmd = NULL;
+	s->uid = false;
+	s->busy = false;
+}
+
+void
+imap_ok(struct imap_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	tagged(s, "OK", fmt, ap);
+	va_end(ap);
+	imap_cmd_done(s);
+}
+
+void
+imap_no(struct imap_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	tagged(s, "NO", fmt, ap);
+	va_end(ap);
+	imap_cmd_done(s);
+}
+
+static void
+count_bad(struct imap_session *s)
+{
+	if (++s->bad_cmds >= IMAP_MAX_BAD_COMMANDS)
+		imap_bye(s, "Too many invalid commands");
+}
+
+void
+imap_bad(struct imap_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	tagged(s, "BAD", fmt, ap);
+	va_end(ap);
+	imap_cmd_done(s);
+	count_bad(s);
+}
+
+void
+imap_no_store(struct imap_session *s, int err, const char *what)
+{
+	switch (err) {
+	case STORE_NOTFOUND:
+		imap_no(s, "[NONEXISTENT] %s", what ? what : "No such mailbox");
+		break;
+	case STORE_EXISTS:
+		imap_no(s, "[ALREADYEXISTS] Mailbox already exists");
+		break;
+	case STORE_INVALID:
+		imap_no(s, "[CANNOT] Invalid mailbox name");
+		break;
+	case STORE_QUOTA:
+		imap_no(s, "[OVERQUOTA] Quota exceeded");
+		break;
+	case STORE_DENIED:
+		imap_no(s, "[CANNOT] Operation not permitted");
+		break;
+	case STORE_LIMIT:
+		imap_no(s, "[LIMIT] Too many keywords or mailboxes");
+		break;
+	default:
+		log_error("conn=%llx event=store-error error=\"%s\"",
+		    (unsigned long long)conn_id(s->c), store_strerror(err));
+		imap_no(s, "[SERVERBUG] Internal error occurred, try again later");
+		break;
+	}
+}
+
+void
+imap_bye(struct imap_session *s, const char *text)
+{
+	if (conn_is_closed(s->c))
+		return;
+	conn_printf(s->c, "* BYE %s\r\n", text);
+	imap_enter_state(s, IMAP_STATE_LOGOUT);
+	conn_close(s->c);
+}
+
+/* ---- state ---- */
+
+void
+imap_enter_state(struct imap_session *s, enum imap_state st)
+{
+	if (s->state != st)
+		log_debug("conn=%llx event=imap-state from=%s to=%s",
+		    (unsigned long long)conn_id(s->c), state_names[s->state],
+		    state_names[st]);
+	if (s->state == IMAP_STATE_SELECTED && st != IMAP_STATE_SELECTED)
+		imap_view_clear(s);
+	s->state = st;
+	switch (st) {
+	case IMAP_STATE_NOT_AUTH:
+		conn_set_timeout(s->c, IMAP_PREAUTH_TIMEOUT_SECS);
+		break;
+	case IMAP_STATE_AUTH:
+	case IMAP_STATE_SELECTED: {
+		conn_set_timeout(s->c, IMAP_AUTOLOGOUT_SECS);
+		struct imap_parser_limits lim = {
+			.line_max = IMAP_LINE_MAX_BYTES,
+			.literal_max = imap_append_limit(s),
+			.args_max = IMAP_ARGS_MAX,
+			.nesting_max = IMAP_NESTING_MAX,
+		};
+		imap_parser_set_limits(s->parser, &lim);
+		break;
+	}
+	case IMAP_STATE_LOGOUT:
+		break;
+	}
+}
+
+bool
+imap_plaintext_ok(struct imap_session *s)
+{
+	return conn_is_tls(s->c) || s->srv->cfg->allow_plaintext_auth;
+}
+
+struct store *
+imap_store(struct imap_session *s)
+{
+	return s->srv->store;
+}
+
+uint64_t
+imap_append_limit(struct imap_session *s)
+{
+	uint64_t max = s->srv->cfg->max_message_size;
+	if (max == 0 || max > UINT32_MAX)
+		max = UINT32_MAX;
+	return max;
+}
+
+void
+imap_capability_string(struct imap_session *s, struct mm_buf *b)
+{
+	mm_buf_printf(b, "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE");
+	if (s->state == IMAP_STATE_NOT_AUTH) {
+		if (!conn_is_tls(s->c) && server_tls_available(s->srv))
+			mm_buf_printf(b, " STARTTLS");
+		if (imap_plaintext_ok(s))
+			mm_buf_printf(b, " AUTH=PLAIN AUTH=LOGIN");
+		else
+			mm_buf_printf(b, " LOGINDISABLED");
+		return;
+	}
+	mm_buf_printf(b, " UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN APPENDLIMIT=%llu",
+	    (unsigned long long)imap_append_limit(s));
+}
+
+void
+imap_run_job(struct imap_session *s, void (*work)(void *arg),
+    void (*done)(void *arg, bool alive), void *arg)
+{
+	conn_run_job(s->c, work, done, arg);
+}
+
+/* ---- wire strings ---- */
+
+static bool
+is_atom_safe(const char *s, size_t len)
+{
+	if (len == 0 || (len == 3 && mm_strncaseeq(s, "NIL", 3)))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= 0x20 || c >= 0x7f)
+			return false;
+		switch (c) {
+		case '(': case ')': case '{': case '"': case '%': case '*':
+		case '\\': case ']': case '[':
+			return false;
+		}
+	}
+	return true;
+}
+
+void
+imap_append_quoted_or_literal(struct mm_buf *b, const char *s, size_t len)
+{
+	bool quotable = len < 1024;
+	for (size_t i = 0; quotable && i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\r' || c == '\n' || c == '\0' || c >= 0x80)
+			quotable = false;
+	}
+	if (!quotable) {
+		mm_buf_printf(b, "{%zu}\r\n", len);
+		mm_buf_append(b, s, len);
+		return;
+	}
+	mm_buf_appendc(b, '"');
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			mm_buf_appendc(b, '\\');
+		mm_buf_appendc(b, s[i]);
+	}
+	mm_buf_appendc(b, '"');
+}
+
+void
+imap_append_astring(struct mm_buf *b, const char *s, size_t len)
+{
+	if (is_atom_safe(s, len))
+		mm_buf_append(b, s, len);
+	else
+		imap_append_quoted_or_literal(b, s, len);
+}
+
+void
+imap_append_mailbox(struct imap_session *s, struct mm_buf *b, const char *name)
+{
+	struct mm_buf w;
+	mm_buf_init(&w);
+	if (!imap_utf8_to_mutf7(name, strlen(name), &w)) {
+		/* not valid UTF-8 in the store: show it as it is */
+		w.len = 0;
+		mm_buf_append(&w, name, strlen(name));
+	}
+	imap_append_astring(b, w.data ? w.data : "", w.len);
+	mm_buf_free(&w);
+}
+
+bool
+imap_mailbox_arg(const struct imap_arg *a, char *out, size_t outlen)
+{
+	const char *str;
+	size_t len;
+	struct mm_buf w;
+	bool ok = true;
+
+	if (!imap_arg_astring(a, &str, &len) || len == 0 || memchr(str, '\0', len))
+		return false;
+	mm_buf_init(&w);
+	if (!imap_mutf7_to_utf8(str, len, &w)) {
+		/* lenient: a client sending raw UTF-8 */
+		bool eight = false;
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)str[i];
+			if (c < 0x20 || c == 0x7f)
+				eight = false, ok = false;
+			else if (c >= 0x80)
+				eight = true;
+		}
+		struct mm_buf chk;
+		mm_buf_init(&chk);
+		if (!ok || !eight || !imap_utf8_to_mutf7(str, len, &chk))
+			ok = false;
+		mm_buf_free(&chk);
+		w.len = 0;
+		mm_buf_append(&w, str, len);
+	}
+	char *n = mm_buf_cstr(&w);
+	size_t nl = w.len;
+	while (ok && nl > 1 && n[nl - 1] == '/')
+		n[--nl] = '\0';
+	if (ok && (nl == 0 || nl >= outlen || strstr(n, "//") != NULL || n[0] == '/'))
+		ok = false;
+	if (ok) {
+		if (nl >= 5 && mm_strncaseeq(n, "INBOX", 5) && (n[5] == '\0' || n[5] == '/'))
+			memcpy(n, "INBOX", 5);
+		memcpy(out, n, nl + 1);
+	}
+	mm_buf_free(&w);
+	return ok;
+}
+
+/* ---- flags ---- */
+
+static const struct {
+	const char *name;
+	uint32_t bit;
+} sysflags[] = {
+	{ "\\Answered", MSG_ANSWERED },
+	{ "\\Flagged", MSG_FLAGGED },
+	{ "\\Deleted", MSG_DELETED },
+	{ "\\Seen", MSG_SEEN },
+	{ "\\Draft", MSG_DRAFT },
+};
+
+void
+imap_append_flags(struct imap_session *s, struct mm_buf *b, const struct imap_msg *m)
+{
+	bool first = true;
+	mm_buf_appendc(b, '(');
+	for (size_t i = 0; i < sizeof(sysflags) / sizeof(sysflags[0]); i++) {
+		if (m->flags & sysflags[i].bit) {
+			if (!first)
+				mm_buf_appendc(b, ' ');
+			mm_buf_printf(b, "%s", sysflags[i].name);
+			first = false;
+		}
+	}
+	for (size_t i = 0; i < s->nkeywords && i < 64; i++) {
+		if (m->keywords & (1ULL << i)) {
+			if (!first)
+				mm_buf_appendc(b, ' ');
+			mm_buf_printf(b, "%s", s->keywords[i]);
+			first = false;
+		}
+	}
+	if (m->recent) {
+		if (!first)
+			mm_buf_appendc(b, ' ');
+		mm_buf_printf(b, "\\Recent");
+	}
+	mm_buf_appendc(b, ')');
+}
+
+void
+imap_append_flag_names(struct imap_session *s, struct mm_buf *b, bool permanent)
+{
+	mm_buf_appendc(b, '(');
+	for (size_t i = 0; i < sizeof(sysflags) / sizeof(sysflags[0]); i++)
+		mm_buf_printf(b, "%s%s", i ? " " : "", sysflags[i].name);
+	for (size_t i = 0; i < s->nkeywords; i++)
+		mm_buf_printf(b, " %s", s->keywords[i]);
+	if (permanent && s->nkeywords < STORE_KEYWORDS_MAX)
+		mm_buf_printf(b, " \\*");
+	mm_buf_appendc(b, ')');
+}
+
+static bool
+keyword_ok(const char *k, size_t len)
+{
+	if (len == 0 || len > STORE_KEYWORD_MAX_BYTES)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)k[i];
+		if (c <= 0x20 || c >= 0x7f)
+			return false;
+		switch (c) {
+		case '(': case ')': case '{': case '"': case '%': case '*':
+		case '\\': case ']': case '[':
+			return false;
+		}
+	}
+	return true;
+}
+
+bool
+imap_parse_flags(const struct imap_arg *a, size_t n, uint32_t *flags_r,
+    struct mm_strlist *kw, const char **err_r)
+{
+	*flags_r = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *f;
+		if (!imap_arg_atom(&a[i], &f)) {
+			*err_r = "Flags must be atoms";
+			return false;
+		}
+		if (f[0] == '\\') {
+			size_t k;
+			for (k = 0; k < sizeof(sysflags) / sizeof(sysflags[0]); k++) {
+				if (mm_strcaseeq(f, sysflags[k].name)) {
+					*flags_r |= sysflags[k].bit;
+					break;
+				}
+			}
+			if (k < sizeof(sysflags) / sizeof(sysflags[0]))
+				continue;
+			if (mm_strcaseeq(f, "\\Recent")) {
+				*err_r = "\\Recent cannot be changed";
+				return false;
+			}
+			*err_r = "Invalid system flag";
+			return false;
+		}
+		if (!keyword_ok(f, a[i].len)) {
+			*err_r = "Invalid keyword";
+			return false;
+		}
+		if (!mm_strlist_contains_case(kw, f))
+			mm_strlist_add(kw, f);
+	}
+	return true;
+}
+
+/* ---- input ---- */
+
+static const struct imap_cmd *
+find_cmd(const char *name)
+{
+	for (size_t i = 0; i < sizeof(imap_cmds) / sizeof(imap_cmds[0]); i++)
+		if (mm_strcaseeq(name, imap_cmds[i].name))
+			return &imap_cmds[i];
+	return NULL;
+}
+
+static void
+dispatch(struct imap_session *s)
+{
+	size_t n;
+	const struct imap_arg *args = imap_parser_args(s->parser, &n);
+	const char *name = imap_parser_name(s->parser);
+	const struct imap_cmd *cmd;
+
+	s->tag = xstrdup(imap_parser_tag(s->parser));
+	s->busy = true;
+	s->uid = false;
+	if (mm_strcaseeq(name, "UID")) {
+		if (n == 0 || !imap_arg_atom(&args[0], &name)) {
+			imap_bad(s, "Missing UID command");
+			return;
+		}
+		args++;
+		n--;
+		s->uid = true;
+	}
+	cmd = find_cmd(name);
+	if (cmd == NULL || (s->uid && !(cmd->flags & IMAP_CMD_UID))) {
+		imap_bad(s, "Unknown command");
+		return;
+	}
+	if (!(cmd->states & (1u << s->state))) {
+		if (s->state == IMAP_STATE_NOT_AUTH)
+			imap_bad(s, "Command not valid before login");
+		else if (s->state == IMAP_STATE_AUTH && cmd->states == IMAP_S_SELECTED)
+			imap_bad(s, "No mailbox selected");
+		else
+			imap_bad(s, "Command not valid in this state");
+		return;
+	}
+	s->cmd = cmd;
+	if (log_get_level() >= LOG_LVL_DEBUG) {
+		char esc[64];
+		log_debug("conn=%llx event=imap-cmd cmd=%s%s tag=\"%s\"",
+		    (unsigned long long)conn_id(s->c), s->uid ? "UID " : "", cmd->name,
+		    log_escape(esc, sizeof(esc), s->tag, strlen(s->tag)));
+	}
+	cmd->fn(s, args, n);
+}
+
+static void
+parse_error(struct imap_session *s)
+{
+	enum imap_parse_error e = imap_parser_error(s->parser);
+	const char *tag = imap_parser_tag(s->parser);
+
+	if (imap_parser_fatal(s->parser)) {
+		imap_bye(s, "Literal too big");
+		return;
+	}
+	if (e == IMAP_PERR_LITERAL_TOO_BIG && tag != NULL) {
+		/* a synchronizing literal we refused: not a syntax error */
+		conn_printf(s->c, "%s NO [TOOBIG] Literal too big (limit %llu bytes)\r\n",
+		    tag, (unsigned long long)(s->state == IMAP_STATE_NOT_AUTH ?
+		    IMAP_LITERAL_PREAUTH_MAX : imap_append_limit(s)));
+		imap_parser_reset(s->parser);
+		return;
+	}
+	if (tag != NULL)
+		conn_printf(s->c, "%s BAD Error in IMAP command: %s\r\n", tag,
+		    imap_parser_strerror(e));
+	else
+		conn_printf(s->c, "* BAD Error in IMAP command: %s\r\n",
+		    imap_parser_strerror(e));
+	imap_parser_reset(s->parser);
+	count_bad(s);
+}
+
+/* A continuation line (AUTHENTICATE, IDLE). False: wait for more input. */
+static bool
+line_input(struct imap_session *s)
+{
+	char *line;
+	size_t len;
+	unsigned ending;
+	size_t max = s->input == IMAP_INPUT_SASL ? SASL_RESPONSE_MAX_BYTES : 64;
+
+	switch (conn_getline(s->c, max, &line, &len, &ending)) {
+	case CONN_LINE_NEED_MORE:
+		return false;
+	case CONN_LINE_TOO_LONG:
+		line = NULL;
+		len = 0;
+		break;
+	case CONN_LINE_OK:
+		break;
+	}
+	if (s->input == IMAP_INPUT_SASL)
+		imap_sasl_line(s, line, len);
+	else
+		imap_idle_line(s, line, len);
+	return true;
+}
+
+static void
+imap_on_input(void *arg)
+{
+	struct imap_session *s = arg;
+	struct evbuffer *in = conn_input(s->c);
+
+	while (!conn_is_closed(s->c) && !s->tls_pending && !conn_job_running(s->c)) {
+		if (s->input != IMAP_INPUT_COMMAND) {
+			if (!line_input(s))
+				break;
+			continue;
+		}
+		if (s->busy)
+			break;
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			break;
+		size_t used = 0;
+		enum imap_parse_result r = imap_parser_push(s->parser, v.iov_base,
+		    v.iov_len, &used);
+		evbuffer_drain(in, used);
+		switch (r) {
+		case IMAP_PARSE_NEED_MORE:
+			break;
+		case IMAP_PARSE_CONTINUE:
+			conn_puts(s->c, "+ OK\r\n");
+			break;
+		case IMAP_PARSE_ERROR:
+			parse_error(s);
+			break;
+		case IMAP_PARSE_DONE:
+			dispatch(s);
+			imap_parser_reset(s->parser);
+			break;
+		}
+	}
+}
+
+/* ---- module ---- */
+
+static void *
+imap_start(struct conn *c)
+{
+	struct imap_session *s = xcalloc(1, sizeof(*s));
+	struct imap_parser_limits lim = {
+		.line_max = IMAP_LINE_MAX_BYTES,
+		.literal_max = IMAP_LITERAL_PREAUTH_MAX,
+		.args_max = IMAP_ARGS_MAX,
+		.nesting_max = IMAP_NESTING_MAX,
+	};
+	struct mm_buf b;
+
+	s->c = c;
+	s->srv = conn_server(c);
+	s->parser = imap_parser_new(&lim);
+	s->state = IMAP_STATE_NOT_AUTH;
+	conn_set_timeout(c, IMAP_PREAUTH_TIMEOUT_SECS);
+	mm_buf_init(&b);
+	imap_capability_string(s, &b);
+	conn_printf(c, "* OK [CAPABILITY %s] minimaild ready\r\n", mm_buf_cstr(&b));
+	mm_buf_free(&b);
+	return s;
+}
+
+static void
+imap_on_tls(void *arg)
+{
+	struct imap_session *s = arg;
+	s->tls_pending = false;
+	imap_parser_reset(s->parser);
+}
+
+static void
+imap_on_drained(void *arg)
+{
+	imap_fetch_drained(arg);
+}
+
+static void
+imap_on_timeout(void *arg)
+{
+	struct imap_session *s = arg;
+	conn_puts(s->c, "* BYE Autologout; idle for too long\r\n");
+	imap_enter_state(s, IMAP_STATE_LOGOUT);
+}
+
+static const char *
+imap_busy_reply(bool per_ip)
+{
+	return per_ip ? "* BYE Too many connections from your address\r\n" :
+	    "* BYE Too many connections\r\n";
+}
+
+static void
+imap_on_shutdown(void *arg)
+{
+	struct imap_session *s = arg;
+	conn_puts(s->c, "* BYE Server shutting down\r\n");
+}
+
+static void
+imap_free(void *arg)
+{
+	struct imap_session *s = arg;
+	if (s == NULL)
+		return;
+	imap_fetch_free(s);
+	imap_view_clear(s);
+	imap_parser_free(&s->parser);
+	free(s->tag);
+	free(s);
+}
+
+const struct proto_module imap_module = {
+	.name = "imap",
+	.start = imap_start,
+	.on_input = imap_on_input,
+	.on_drained = imap_on_drained,
+	.on_tls = imap_on_tls,
+	.on_timeout = imap_on_timeout,
+	.busy_reply = imap_busy_reply,
+	.free = imap_free,
+	.on_shutdown = imap_on_shutdown,
+};

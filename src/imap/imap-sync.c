@@ -1,0 +1,443 @@
+/* imap-sync.c: the selected mailbox as this session has described it to
+ * the client (the view: sequence number i+1 is s->msgs[i]), and bringing
+ * it up to date with the store.
+ *
+ * The one idea: the view only changes here, on the loop, and every change
+ * is told to the client in the same step (EXPUNGE, FETCH FLAGS, EXISTS,
+ * RECENT, FLAGS), so sequence numbers always mean what the client was
+ * told. A command's job re-reads the index (imap_sync_work) when the
+ * notify hub said the mailbox changed; the command's done function calls
+ * imap_sync_finish before its tagged reply. When EXPUNGE responses are
+ * not allowed (during FETCH, STORE, SEARCH: RFC 3501 7.4.1) a vanished
+ * message stays in the view, marked expunged, until a command that allows
+ * them. */
+#include "imap/imap-common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "net/conn.h"
+#include "net/notify.h"
+#include "net/server.h"
+
+static void
+view_reserve(struct imap_session *s, size_t extra)
+{
+	if (s->nmsgs + extra <= s->capmsgs)
+		return;
+	size_t cap = s->capmsgs ? s->capmsgs : 64;
+	while (cap < s->nmsgs + extra)
+		cap *= 2;
+	s->msgs = xrealloc(s->msgs, cap * sizeof(*s->msgs));
+	s->capmsgs = cap;
+}
+
+static void
+msg_from_store(struct imap_msg *m, const struct store_msg *sm)
+{
+	memset(m, 0, sizeof(*m));
+	m->uid = sm->uid;
+	m->flags = sm->flags & ~(uint32_t)MSG_RECENT;
+	m->keywords = sm->keywords;
+	m->size = sm->size;
+	m->idate = sm->internal_date;
+	m->body_id = sm->body_id;
+	m->modseq = sm->modseq;
+	m->recent = (sm->flags & MSG_RECENT) != 0;
+}
+
+static void
+keywords_free(struct imap_session *s)
+{
+	for (size_t i = 0; i < s->nkeywords; i++)
+		free(s->keywords[i]);
+	free(s->keywords);
+	s->keywords = NULL;
+	s->nkeywords = 0;
+}
+
+/* Takes the index's keyword table; true when it differs from ours. */
+static bool
+keywords_take(struct imap_session *s, const struct store_index *idx)
+{
+	bool same = idx->nkeywords == s->nkeywords;
+	for (size_t i = 0; same && i < idx->nkeywords; i++)
+		same = strcmp(idx->keywords[i], s->keywords[i]) == 0;
+	if (same)
+		return false;
+	keywords_free(s);
+	s->keywords = xcalloc(idx->nkeywords ? idx->nkeywords : 1, sizeof(char *));
+	for (size_t i = 0; i < idx->nkeywords; i++)
+		s->keywords[i] = xstrdup(idx->keywords[i]);
+	s->nkeywords = idx->nkeywords;
+	return true;
+}
+
+static void
+notify_cb(void *arg, const char *user, uint32_t mailbox_id)
+{
+	struct imap_session *s = arg;
+	s->dirty = true;
+	if (s->input == IMAP_INPUT_IDLE)
+		imap_idle_wake(s);
+}
+
+void
+imap_watch(struct imap_session *s)
+{
+	if (s->watch == NULL && s->srv->hub != NULL)
+		s->watch = notify_watch_add(s->srv->hub, s->user, s->mbox_id, notify_cb, s);
+}
+
+void
+imap_view_clear(struct imap_session *s)
+{
+	if (s->watch != NULL)
+		notify_watch_del(s->srv->hub, &s->watch);
+	free(s->msgs);
+	s->msgs = NULL;
+	s->nmsgs = s->capmsgs = 0;
+	keywords_free(s);
+	s->mbox[0] = '\0';
+	s->mbox_id = 0;
+	s->last_uid = 0;
+	s->uidvalidity = s->uidnext = 0;
+	s->dirty = false;
+	s->nrecent = 0;
+}
+
+void
+imap_view_load(struct imap_session *s, struct store_index *idx)
+{
+	free(s->msgs);
+	s->msgs = NULL;
+	s->nmsgs = s->capmsgs = 0;
+	view_reserve(s, idx->nmsgs);
+	s->nrecent = 0;
+	s->last_uid = 0;
+	for (size_t i = 0; i < idx->nmsgs; i++) {
+		msg_from_store(&s->msgs[i], &idx->msgs[i]);
+		if (s->msgs[i].recent)
+			s->nrecent++;
+		if (idx->msgs[i].uid > s->last_uid)
+			s->last_uid = idx->msgs[i].uid;
+	}
+	s->nmsgs = idx->nmsgs;
+	keywords_take(s, idx);
+	s->mbox_id = idx->mailbox.id;
+	s->uidvalidity = idx->mailbox.uidvalidity;
+	s->uidnext = idx->mailbox.uidnext;
+	s->dirty = false;
+}
+
+void
+imap_sync_prepare(struct imap_session *s, struct imap_sync *sy, bool force)
+{
+	memset(sy, 0, sizeof(*sy));
+	sy->want = force || s->dirty;
+	sy->claim_recent = !s->readonly;
+	if (sy->want)
+		s->dirty = false;
+}
+
+void
+imap_sync_work(struct imap_session *s, struct imap_sync *sy)
+{
+	if (!sy->want)
+		return;
+	sy->err = store_index_read(imap_store(s), s->user, s->mbox, &sy->idx);
+	if (sy->err != STORE_OK || !sy->claim_recent)
+		return;
+	/* \Recent belongs to the first session that sees the message */
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < sy->idx->nmsgs; i++) {
+		const struct store_msg *m = &sy->idx->msgs[i];
+		if ((m->flags & MSG_RECENT) && m->uid > s->last_uid) {
+			if (uids == NULL)
+				uids = xmalloc(sy->idx->nmsgs * sizeof(*uids));
+			uids[n++] = m->uid;
+		}
+	}
+	if (n > 0)
+		(void)store_flags_update(imap_store(s), s->user, s->mbox, uids, n,
+		    STORE_FLAGS_DEL, MSG_RECENT, NULL, 0, 0, NULL, NULL);
+	free(uids);
+}
+
+void
+imap_sync_free(struct imap_sync *sy)
+{
+	if (sy->idx != NULL)
+		store_index_free(&sy->idx);
+}
+
+static void
+report_flags(struct imap_session *s, size_t i)
+{
+	struct mm_buf b;
+	mm_buf_init(&b);
+	mm_buf_printf(&b, "* %zu FETCH (UID %u FLAGS ", i + 1, s->msgs[i].uid);
+	imap_append_flags(s, &b, &s->msgs[i]);
+	mm_buf_append(&b, ")\r\n", 3);
+	imap_write(s, b.data, b.len);
+	mm_buf_free(&b);
+	s->msgs[i].report = false;
+}
+
+static void
+flush_expunges(struct imap_session *s)
+{
+	size_t n = s->nmsgs, k = 0;
+	bool any = false;
+	for (size_t i = n; i-- > 0;) {
+		if (s->msgs[i].expunged) {
+			imap_printf(s, "* %zu EXPUNGE\r\n", i + 1);
+			any = true;
+		}
+	}
+	if (!any)
+		return;
+	s->nrecent = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s->msgs[i].expunged)
+			continue;
+		if (s->msgs[i].recent)
+			s->nrecent++;
+		s->msgs[k++] = s->msgs[i];
+	}
+	s->nmsgs = k;
+}
+
+static bool
+apply(struct imap_session *s, const struct store_index *idx, bool allow_expunge)
+{
+	if (idx->mailbox.uidvalidity != s->uidvalidity) {
+		imap_bye(s, "Mailbox UIDVALIDITY changed, have to disconnect.");
+		return false;
+	}
+	if (keywords_take(s, idx)) {
+		struct mm_buf b;
+		mm_buf_init(&b);
+		mm_buf_append(&b, "* FLAGS ", 8);
+		imap_append_flag_names(s, &b, false);
+		mm_buf_append(&b, "\r\n* OK [PERMANENTFLAGS ", 23);
+		if (s->readonly)
+			mm_buf_append(&b, "()", 2);
+		else
+			imap_append_flag_names(s, &b, true);
+		mm_buf_append(&b, "] Flags permitted.\r\n", 20);
+		imap_write(s, b.data, b.len);
+		mm_buf_free(&b);
+	}
+
+	/* known messages: vanished or changed */
+	size_t j = 0;
+	for (size_t i = 0; i < s->nmsgs; i++) {
+		struct imap_msg *m = &s->msgs[i];
+		if (m->expunged)
+			continue;
+		while (j < idx->nmsgs && idx->msgs[j].uid < m->uid)
+			j++;
+		if (j >= idx->nmsgs || idx->msgs[j].uid != m->uid) {
+			m->expunged = true;
+			continue;
+		}
+		const struct store_msg *sm = &idx->msgs[j];
+		uint32_t flags = sm->flags & ~(uint32_t)MSG_RECENT;
+		if (flags != m->flags || sm->keywords != m->keywords) {
+			m->flags = flags;
+			m->keywords = sm->keywords;
+			m->report = true;
+		}
+		m->modseq = sm->modseq;
+		if (m->report)
+			report_flags(s, i);
+	}
+	if (allow_expunge)
+		flush_expunges(s);
+
+	/* new messages */
+	size_t before = s->nmsgs;
+	for (size_t k = 0; k < idx->nmsgs; k++) {
+		const struct store_msg *sm = &idx->msgs[k];
+		if (sm->uid <= s->last_uid)
+			continue;
+		view_reserve(s, 1);
+		msg_from_store(&s->msgs[s->nmsgs], sm);
+		if (s->msgs[s->nmsgs].recent)
+			s->nrecent++;
+		s->nmsgs++;
+		s->last_uid = sm->uid;
+	}
+	s->uidnext = idx->mailbox.uidnext;
+	if (s->nmsgs != before) {
+		imap_printf(s, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->nmsgs, s->nrecent);
+	}
+	return true;
+}
+
+bool
+imap_sync_finish(struct imap_session *s, struct imap_sync *sy, bool allow_expunge)
+{
+	bool ok = true;
+
+	if (s->state != IMAP_STATE_SELECTED) {
+		imap_sync_free(sy);
+		return true;
+	}
+	if (!sy->want) {
+		for (size_t i = 0; i < s->nmsgs; i++)
+			if (s->msgs[i].report && !s->msgs[i].expunged)
+				report_flags(s, i);
+		if (allow_expunge)
+			flush_expunges(s);
+	} else if (sy->err == STORE_NOTFOUND) {
+		imap_bye(s, "Selected mailbox was deleted, have to disconnect.");
+		ok = false;
+	} else if (sy->err != STORE_OK) {
+		log_error("conn=%llx event=imap-sync error=\"%s\"",
+		    (unsigned long long)conn_id(s->c), store_strerror(sy->err));
+		s->dirty = true;
+	} else {
+		ok = apply(s, sy->idx, allow_expunge);
+	}
+	imap_sync_free(sy);
+	return ok;
+}
+
+/* ---- sequence sets against the view ---- */
+
+static int
+range_cmp(const void *a, const void *b)
+{
+	const struct imap_seq_range *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+bool
+imap_view_resolve(struct imap_session *s, const char *set, bool uid,
+    size_t **idx_r, size_t *n_r)
+{
+	struct imap_seqset ss = { 0 };
+	uint32_t star;
+	size_t *out = NULL, n = 0, cap = 0;
+
+	*idx_r = NULL;
+	*n_r = 0;
+	if (!imap_seqset_parse(&ss, set)) {
+		imap_seqset_free(&ss);
+		return false;
+	}
+	if (uid)
+		star = s->nmsgs ? s->msgs[s->nmsgs - 1].uid : 0;
+	else
+		star = (uint32_t)s->nmsgs;
+	if (!uid && (star == 0 || imap_seqset_max(&ss, star) > s->nmsgs)) {
+		imap_seqset_free(&ss);
+		return false;
+	}
+	/* resolve '*', order each range, sort, then walk the view once */
+	for (size_t i = 0; i < ss.n; i++) {
+		struct imap_seq_range *r = &ss.r[i];
+		if (r->lo == IMAP_SEQ_STAR)
+			r->lo = star;
+		if (r->hi == IMAP_SEQ_STAR)
+			r->hi = star;
+		if (r->lo > r->hi) {
+			uint32_t t = r->lo;
+			r->lo = r->hi;
+			r->hi = t;
+		}
+	}
+	qsort(ss.r, ss.n, sizeof(*ss.r), range_cmp);
+	size_t pos = 0;          /* next view index that may be added */
+	for (size_t i = 0; i < ss.n; i++) {
+		uint32_t lo = ss.r[i].lo, hi = ss.r[i].hi;
+		size_t a, b;
+		if (uid) {
+			/* first message with uid >= lo (binary search) */
+			size_t l = 0, h = s->nmsgs;
+			while (l < h) {
+				size_t mid = (l + h) / 2;
+				if (s->msgs[mid].uid < lo)
+					l = mid + 1;
+				else
+					h = mid;
+			}
+			a = l;
+			b = a;
+			while (b < s->nmsgs && s->msgs[b].uid <= hi)
+				b++;
+		} else {
+			a = lo - 1;
+			b = hi;
+		}
+		if (a < pos)
+			a = pos;
+		if (b <= a)
+			continue;
+		if (n + (b - a) > cap) {
+			cap = (n + (b - a)) * 2;
+			out = xrealloc(out, cap * sizeof(*out));
+		}
+		for (size_t k = a; k < b; k++)
+			out[n++] = k;
+		pos = b;
+	}
+	imap_seqset_free(&ss);
+	*idx_r = out;
+	*n_r = n;
+	return true;
+}
+
+/* ---- a sync on its own (NOOP, CHECK, IDLE) ---- */
+
+bool
+imap_expunge_allowed(struct imap_session *s)
+{
+	return s->uid || s->cmd == NULL || !(s->cmd->flags & IMAP_CMD_NOEXPUNGE);
+}
+
+struct sync_job {
+	struct imap_session *s;
+	struct imap_sync sy;
+	void (*then)(struct imap_session *s);
+};
+
+static void
+sync_job_work(void *arg)
+{
+	struct sync_job *j = arg;
+	imap_sync_work(j->s, &j->sy);
+}
+
+static void
+sync_job_done(void *arg, bool alive)
+{
+	struct sync_job *j = arg;
+	if (alive && imap_sync_finish(j->s, &j->sy, imap_expunge_allowed(j->s)) &&
+	    j->then != NULL)
+		j->then(j->s);
+	imap_sync_free(&j->sy);
+	free(j);
+}
+
+void
+imap_sync_command(struct imap_session *s, void (*then)(struct imap_session *s))
+{
+	struct sync_job *j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->then = then;
+	imap_sync_prepare(s, &j->sy, false);
+	if (!j->sy.want) {
+		/* nothing new: answer without a round trip to a worker */
+		imap_sync_finish(s, &j->sy, imap_expunge_allowed(s));
+		free(j);
+		if (then != NULL)
+			then(s);
+		return;
+	}
+	imap_run_job(s, sync_job_work, sync_job_done, j);
+}
