@@ -95,13 +95,17 @@ def retr_bytes(lines):
 
 
 def strip_received(data):
-    """The message as delivered, without the Received: header(s) the SMTP
-    server prepended (and their continuation lines)."""
+    """The message as delivered, without the trace fields (Return-Path:,
+    Received:, with their continuation lines) the SMTP server prepended."""
     lines = data.split(b"\r\n")
     i = 0
-    while i < len(lines) and (lines[i].lower().startswith(b"received:") or
-                              (i > 0 and lines[i][:1] in (b" ", b"\t"))):
-        i += 1
+    while i < len(lines):
+        l = lines[i].lower()
+        if l.startswith(b"received:") or l.startswith(b"return-path:") or \
+                (i > 0 and lines[i][:1] in (b" ", b"\t")):
+            i += 1
+        else:
+            break
     return b"\r\n".join(lines[i:])
 
 
@@ -656,7 +660,7 @@ class Pop3Test(unittest.TestCase):
         import imaplib
         try:
             m = imaplib.IMAP4_SSL("127.0.0.1", self.srv.ports["imaps"],
-                                  ssl_context=self.srv.ssl_context(), timeout=30)
+                                  ssl_context=self.srv.ssl_context(), timeout=10)
             m.login(user, USERS[user])
             typ, data = m.select("INBOX")
         except (imaplib.IMAP4.error, OSError, EOFError) as e:
