@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""bench_smtp: durable SMTP deliveries per second, 10 KB messages, for 1, 10
+and 50 concurrent clients (the figure DESIGN.md's target is about).
+
+Starts minimaild (tests/e2e/mmtest.py: temporary data_dir on disk, loopback
+ports), then for each concurrency level starts that many client processes.
+Each keeps one connection and sends its share of the messages back to back
+the way smtp-source does: MAIL, RCPT and DATA pipelined in one write, then
+the dot-stuffed body and the final dot, then it waits for "250 ... queued"
+(sent only after the store committed the message durably) before the next
+one. The figure is messages / wall-clock seconds from the moment all clients
+are connected to the last 250. At the end every user's INBOX is counted over
+POP3S, so a message that was acknowledged but not stored fails the run.
+
+    MINIMAILD=./minimaild MINIMAILCTL=./minimailctl \\
+        python3 bench/bench_smtp.py [--messages 3000] [--size 10240] \\
+        [--clients 1,10,50] [--users 1]
+
+--port HOST:PORT benches an already running server instead (recipients
+--rcpt, default bench@example.org; no final count).
+"""
+import argparse
+import multiprocessing
+import os
+import poplib
+import random
+import socket
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+
+SENDER = "bench-sender@example.net"
+
+
+def make_message(size, seed=1):
+    rnd = random.Random(seed)
+    head = ("From: Bench <%s>\r\n"
+            "To: bench@example.org\r\n"
+            "Subject: bench message\r\n"
+            "Message-ID: <bench-%d@example.net>\r\n"
+            "MIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=us-ascii\r\n"
+            "\r\n" % (SENDER, seed)).encode()
+    lines = []
+    n = len(head)
+    k = 0
+    while n < size:
+        line = bytes(rnd.choice(b"abcdefghijklmnopqrstuvwxyz0123456789 ") for _ in range(70))
+        if k % 40 == 0:
+            line = b"." + line[1:]            # some lines need stuffing
+        line += b"\r\n"
+        lines.append(line)
+        n += len(line)
+        k += 1
+    return (head + b"".join(lines))[:size - 2] + b"\r\n"
+
+
+def stuff(msg):
+    out = msg.replace(b"\r\n.", b"\r\n..")
+    if out.startswith(b"."):
+        out = b"." + out
+    return out
+
+
+class Client:
+    def __init__(self, host, port):
+        self.sock = socket.create_connection((host, port), timeout=120)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        self.expect(b"220")
+        self.sock.sendall(b"EHLO bench.example.net\r\n")
+        self.expect(b"250")
+
+    def reply(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            while i >= 0:
+                line, self.buf = self.buf[:i], self.buf[i + 2:]
+                if len(line) < 4 or line[3:4] != b"-":
+                    return line
+                i = self.buf.find(b"\r\n")
+            d = self.sock.recv(65536)
+            if not d:
+                raise EOFError("server closed the connection")
+            self.buf += d
+
+    def expect(self, code):
+        r = self.reply()
+        if not r.startswith(code):
+            raise RuntimeError("expected %s, got %r" % (code.decode(), r))
+        return r
+
+    def send(self, envelope, data):
+        self.sock.sendall(envelope)
+        self.expect(b"250")
+        self.expect(b"250")
+        self.expect(b"354")
+        self.sock.sendall(data)
+        self.expect(b"250")
+
+    def close(self):
+        try:
+            self.sock.sendall(b"QUIT\r\n")
+            self.reply()
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def client_main(host, port, rcpts, count, data, barrier, result_q):
+    try:
+        c = Client(host, port)
+        envs = [("MAIL FROM:<%s> SIZE=%d\r\nRCPT TO:<%s>\r\nDATA\r\n"
+                 % (SENDER, len(data), r)).encode() for r in rcpts]
+        barrier.wait()
+        for i in range(count):
+            c.send(envs[i % len(envs)], data)
+        done = time.monotonic()
+        c.close()
+        result_q.put(("ok", done))
+    except Exception as e:  # report, don't hang the barrier
+        try:
+            barrier.abort()
+        except Exception:
+            pass
+        result_q.put(("error", repr(e)))
+
+
+def run_level(host, port, rcpts, nclients, total, data):
+    per = max(1, total // nclients)
+    barrier = multiprocessing.Barrier(nclients + 1)
+    q = multiprocessing.Queue()
+    procs = []
+    for k in range(nclients):
+        # spread the recipients: client k starts at a different user
+        rot = rcpts[k % len(rcpts):] + rcpts[:k % len(rcpts)]
+        p = multiprocessing.Process(target=client_main,
+                                    args=(host, port, rot, per, data, barrier, q))
+        p.start()
+        procs.append(p)
+    barrier.wait(timeout=60)
+    t0 = time.monotonic()
+    ends = []
+    for _ in procs:
+        status, val = q.get(timeout=600)
+        if status != "ok":
+            raise RuntimeError("client failed: %s" % val)
+        ends.append(val)
+    for p in procs:
+        p.join()
+    elapsed = max(ends) - t0
+    return per * nclients, elapsed
+
+
+def inbox_count(srv, user, password):
+    p = poplib.POP3_SSL("127.0.0.1", srv.ports["pop3s"], context=srv.ssl_context(), timeout=60)
+    try:
+        p.user(user)
+        p.pass_(password)
+        return p.stat()[0]
+    finally:
+        p.quit()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--messages", type=int, default=3000, help="messages per level")
+    ap.add_argument("--size", type=int, default=10240, help="message size in bytes")
+    ap.add_argument("--clients", default="1,10,50", help="concurrency levels")
+    ap.add_argument("--users", type=int, default=1, help="distinct recipients (mailboxes)")
+    ap.add_argument("--port", help="HOST:PORT of a running server (no daemon started)")
+    ap.add_argument("--rcpt", default="bench@example.org")
+    args = ap.parse_args()
+
+    levels = [int(x) for x in args.clients.split(",")]
+    data = stuff(make_message(args.size)) + b".\r\n"
+    srv = None
+    if args.port:
+        host, port = args.port.rsplit(":", 1)
+        port = int(port)
+        rcpts = [args.rcpt]
+        users = {}
+    else:
+        import mmtest
+        users = {("bench%d@example.org" % i): "bench-secret" for i in range(args.users)}
+        srv = mmtest.Server(users=users, start=False,
+                            limits="max_connections_per_ip = %d" % (max(levels) + 20))
+        # debug logging (mmtest's default) would measure the logger
+        srv.write_conf(srv.conf_text().replace("log_level = debug", "log_level = warn"))
+        srv.start()
+        host, port = "127.0.0.1", srv.ports["smtp"]
+        rcpts = sorted(users)
+    try:
+        print("bench_smtp: %d-byte messages, %d recipient mailbox(es), %d messages per level"
+              % (args.size, len(rcpts), args.messages))
+        sent = 0
+        for n in levels:
+            count, secs = run_level(host, port, rcpts, n, args.messages, data)
+            sent += count
+            print("clients=%-3d messages=%-6d seconds=%7.2f  msgs/s=%8.1f  MB/s=%6.1f"
+                  % (n, count, secs, count / secs, count * args.size / secs / 1e6), flush=True)
+        if srv is not None:
+            stored = sum(inbox_count(srv, u, p) for u, p in users.items())
+            print("stored=%d acknowledged=%d %s" % (stored, sent, "OK" if stored == sent else "MISMATCH"))
+            if stored != sent:
+                return 1
+    finally:
+        if srv is not None:
+            srv.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
