@@ -116,14 +116,36 @@ drop_privileges(void)
 		die("cannot drop root privileges");
 }
 
+/* While the store is open, signals that would kill us are held: a process
+ * that dies with the environment open makes the next opener run recovery,
+ * which forces the running daemon to reopen the store. Never prompt for
+ * input with the store open. */
 static void
 open_store(void)
 {
 	char err[512];
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGPIPE);
+	sigaddset(&set, SIGTSTP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
 	int r = store_open(cfg->data_dir, STORE_OPEN_CREATE | STORE_OPEN_RECOVER, &st,
 	    err, sizeof(err));
 	if (r != STORE_OK)
 		die("cannot open the store: %s (%s)", err, store_strerror(r));
+}
+
+static void
+close_store(void)
+{
+	sigset_t set;
+	store_close(&st);
+	sigfillset(&set);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
 static const char *
@@ -266,12 +288,14 @@ cmd_user_add(int argc, char **argv)
 			die("hash too long");
 		mm_strlcpy(hash, given, sizeof(hash));
 	}
-	open_store();
 	struct store_user u;
+	open_store();
 	if ((r = store_user_get(st, addr, &u)) == STORE_OK)
 		die("user %s already exists", addr);
+	close_store();
 	if (given == NULL)
 		hash_from_stdin(hash, sizeof(hash));
+	open_store();
 	r = store_user_add(st, addr, hash);
 	if (r == STORE_EXISTS)
 		die("%s already exists (as a user or an alias)", addr);
@@ -297,7 +321,9 @@ cmd_user_passwd(int argc, char **argv)
 	open_store();
 	if ((r = store_user_get(st, argv[1], &u)) != STORE_OK)
 		die(r == STORE_NOTFOUND ? "no such user: %s" : "%s: cannot read user", argv[1]);
+	close_store();
 	hash_from_stdin(hash, sizeof(hash));
+	open_store();
 	if ((r = store_user_set_hash(st, argv[1], hash)) != STORE_OK)
 		die("cannot set the password of %s: %s", argv[1], store_err(r));
 	return 0;
