@@ -1,0 +1,573 @@
+#!/usr/bin/env python3
+"""End-to-end IMAP tests: the real minimaild driven by Python's imaplib (and
+raw sockets where imaplib hides the bytes), over 143+STARTTLS and 993."""
+import imaplib
+import re
+import smtplib
+import socket
+import ssl
+import time
+import unittest
+
+import mmtest
+
+ALICE = ("alice@example.org", "alice-secret")
+BOB = ("bob@example.org", "bob-secret")
+
+MSG = (b"From: Bob <bob@example.org>\r\n"
+       b"To: Alice <alice@example.org>\r\n"
+       b"Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n"
+       b"Date: Tue, 1 Jul 2003 10:52:37 +0200\r\n"
+       b"Message-ID: <abc@example.org>\r\n"
+       b"MIME-Version: 1.0\r\n"
+       b"Content-Type: multipart/mixed; boundary=\"XX\"\r\n"
+       b"\r\n"
+       b"preamble\r\n"
+       b"--XX\r\n"
+       b"Content-Type: text/plain; charset=utf-8\r\n"
+       b"\r\n"
+       b"Hello Alice\r\n"
+       b"--XX\r\n"
+       b"Content-Type: application/octet-stream; name=\"a.bin\"\r\n"
+       b"Content-Transfer-Encoding: base64\r\n"
+       b"\r\n"
+       b"AAECAw==\r\n"
+       b"--XX--\r\n")
+
+
+def simple(n, subject="test"):
+    return (b"From: bob@example.org\r\nTo: alice@example.org\r\nSubject: %s %d\r\n\r\nbody %d\r\n"
+            % (subject.encode(), n, n))
+
+
+class Raw:
+    """A line-level IMAP client on a socket, for what imaplib hides."""
+
+    def __init__(self, sock):
+        self.s = sock
+        self.buf = b""
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def line(self, timeout=5):
+        self.s.settimeout(timeout)
+        while b"\r\n" not in self.buf:
+            d = self.s.recv(65536)
+            if not d:
+                raise EOFError(self.buf)
+            self.buf += d
+        ln, self.buf = self.buf.split(b"\r\n", 1)
+        return ln
+
+    def until(self, prefix, timeout=5):
+        """Lines up to and including the first starting with prefix."""
+        out = []
+        deadline = time.time() + timeout
+        while True:
+            ln = self.line(max(0.1, deadline - time.time()))
+            out.append(ln)
+            if ln.startswith(prefix):
+                return out
+
+    def cmd(self, tag, text, timeout=5):
+        self.send(tag + b" " + text + b"\r\n")
+        return self.until(tag + b" ", timeout)
+
+    def close(self):
+        self.s.close()
+
+
+class ImapTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = mmtest.Server()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def imaps(self, who=ALICE):
+        m = imaplib.IMAP4_SSL("127.0.0.1", self.srv.ports["imaps"],
+                              ssl_context=self.srv.ssl_context())
+        if who:
+            m.login(*who)
+        return m
+
+    def starttls(self, who=ALICE):
+        m = imaplib.IMAP4("127.0.0.1", self.srv.ports["imap"])
+        m.starttls(ssl_context=self.srv.ssl_context())
+        if who:
+            m.login(*who)
+        return m
+
+    def raw_tls(self):
+        s = self.srv.ssl_context().wrap_socket(self.srv.connect("imaps"))
+        r = Raw(s)
+        self.assertTrue(r.line().startswith(b"* OK [CAPABILITY IMAP4rev1 "))
+        return r
+
+    def fresh_mailbox(self, m, name):
+        m.delete(name)
+        typ, _ = m.create(name)
+        self.assertEqual(typ, "OK")
+        return name
+
+    # ---- greeting, capabilities, plaintext policy ----
+
+    def test_greeting_and_plaintext_policy(self):
+        s = self.srv.connect("imap")
+        r = Raw(s)
+        g = r.line()
+        self.assertTrue(g.startswith(b"* OK [CAPABILITY IMAP4rev1 "), g)
+        self.assertIn(b" STARTTLS", g)
+        self.assertIn(b" LOGINDISABLED", g)
+        self.assertNotIn(b"AUTH=", g)
+        self.assertTrue(g.endswith(b"] minimaild ready"), g)
+        out = r.cmd(b"a1", b"LOGIN alice@example.org alice-secret")
+        self.assertTrue(out[-1].startswith(b"a1 NO [PRIVACYREQUIRED]"), out)
+        out = r.cmd(b"a2", b"AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUub3JnAGFsaWNlLXNlY3JldA==")
+        self.assertTrue(out[-1].startswith(b"a2 NO [PRIVACYREQUIRED]"), out)
+        out = r.cmd(b"a3", b"SELECT INBOX")
+        self.assertTrue(out[-1].startswith(b"a3 BAD"), out)
+        r.close()
+
+    def test_capabilities_after_starttls_and_login(self):
+        m = self.starttls(who=None)
+        caps = m.capabilities
+        m.capabilities = ()
+        typ, data = m.capability()
+        caps = data[0].split()
+        self.assertIn(b"AUTH=PLAIN", caps)
+        self.assertIn(b"AUTH=LOGIN", caps)
+        self.assertNotIn(b"STARTTLS", caps)
+        self.assertNotIn(b"LOGINDISABLED", caps)
+        typ, data = m.login(*ALICE)
+        self.assertEqual(typ, "OK")
+        self.assertTrue(data[0].startswith(b"[CAPABILITY IMAP4rev1 "), data)
+        caps = data[0][len(b"[CAPABILITY "):data[0].index(b"]")].split(b" ")
+        for c in (b"IDLE", b"UIDPLUS", b"MOVE", b"NAMESPACE", b"ID", b"ENABLE", b"UNSELECT",
+                  b"SPECIAL-USE", b"LITERAL+", b"SASL-IR", b"CHILDREN", b"APPENDLIMIT=52428800"):
+            self.assertIn(c, caps)
+        self.assertNotIn(b"AUTH=PLAIN", caps)
+        self.assertEqual(m.noop()[0], "OK")
+        m.shutdown()
+
+    # conn.c frees the STARTTLS filter bufferevent as soon as its own output
+    # buffer is empty, before the TLS bytes reach the socket, so the last
+    # reply before a close is lost (LOGOUT's tagged OK). Remove the
+    # decorator when src/net/conn.c flushes the underlying bufferevent.
+    @unittest.expectedFailure
+    def test_logout_after_starttls(self):
+        m = self.starttls()
+        self.assertEqual(m.logout()[0], "BYE")
+
+    def test_plaintext_allowed_when_configured(self):
+        with mmtest.Server(allow_plaintext=True) as srv:
+            m = imaplib.IMAP4("127.0.0.1", srv.ports["imap"])
+            self.assertIn("AUTH=PLAIN", m.capabilities)
+            self.assertNotIn("LOGINDISABLED", m.capabilities)
+            self.assertEqual(m.login(*ALICE)[0], "OK")
+            m.logout()
+
+    # ---- authentication ----
+
+    def test_login_wrong_password(self):
+        m = imaplib.IMAP4_SSL("127.0.0.1", self.srv.ports["imaps"],
+                              ssl_context=self.srv.ssl_context())
+        with self.assertRaises(imaplib.IMAP4.error) as cm:
+            m.login("alice@example.org", "wrong")
+        self.assertIn("AUTHENTICATIONFAILED", str(cm.exception))
+        self.assertEqual(m.login(*ALICE)[0], "OK")
+        m.logout()
+
+    def test_authenticate_plain_and_login(self):
+        m = imaplib.IMAP4_SSL("127.0.0.1", self.srv.ports["imaps"],
+                              ssl_context=self.srv.ssl_context())
+        typ, _ = m.authenticate("PLAIN", lambda _: b"\0alice@example.org\0alice-secret")
+        self.assertEqual(typ, "OK")
+        m.logout()
+        r = self.raw_tls()
+        # SASL-IR
+        out = r.cmd(b"p1", b"AUTHENTICATE PLAIN AGJvYkBleGFtcGxlLm9yZwBib2Itc2VjcmV0")
+        self.assertTrue(out[-1].startswith(b"p1 OK [CAPABILITY "), out)
+        r.close()
+        r = self.raw_tls()
+        r.send(b"l1 AUTHENTICATE LOGIN\r\n")
+        self.assertEqual(r.line(), b"+ VXNlcm5hbWU6")
+        r.send(b"Ym9iQGV4YW1wbGUub3Jn\r\n")
+        self.assertEqual(r.line(), b"+ UGFzc3dvcmQ6")
+        r.send(b"Ym9iLXNlY3JldA==\r\n")
+        self.assertTrue(r.line().startswith(b"l1 OK [CAPABILITY "))
+        r.close()
+        r = self.raw_tls()
+        r.send(b"c1 AUTHENTICATE PLAIN\r\n")
+        self.assertEqual(r.line(), b"+ ")
+        r.send(b"*\r\n")
+        self.assertTrue(r.line().startswith(b"c1 BAD"))
+        out = r.cmd(b"c2", b"NOOP")
+        self.assertEqual(out[-1], b"c2 OK NOOP completed")
+        r.close()
+
+    # ---- mailboxes ----
+
+    def test_list_special_use_and_children(self):
+        m = self.imaps()
+        typ, data = m.list()
+        self.assertEqual(typ, "OK")
+        self.assertIn(b'(\\HasNoChildren) "/" INBOX', data)
+        for attr, name in ((b"\\Drafts", b"Drafts"), (b"\\Sent", b"Sent"), (b"\\Trash", b"Trash"),
+                           (b"\\Junk", b"Junk"), (b"\\Archive", b"Archive")):
+            self.assertIn(b'(\\HasNoChildren ' + attr + b') "/" ' + name, data)
+        typ, data = m.list('""', '""')
+        self.assertEqual(data, [b'(\\Noselect) "/" ""'])
+        self.fresh_mailbox(m, "Proj")
+        self.assertEqual(m.create("Proj/Sub")[0], "OK")
+        typ, data = m.list('""', "Proj*")
+        self.assertEqual(data, [b'(\\HasChildren) "/" Proj', b'(\\HasNoChildren) "/" Proj/Sub'])
+        typ, data = m.list('""', "Proj/%")
+        self.assertEqual(data, [b'(\\HasNoChildren) "/" Proj/Sub'])
+        typ, data = m.list('""', "pro%")
+        self.assertEqual(data, [None])
+        typ, data = m.list('""', "inbox")
+        self.assertEqual(data, [b'(\\HasNoChildren) "/" INBOX'])
+        typ, data = m._simple_command("LIST", "(SPECIAL-USE)", '""', "*")
+        self.assertEqual(typ, "OK")
+        listed = m.untagged_responses.pop("LIST", [])
+        self.assertEqual(len(listed), 5, listed)
+        m.delete("Proj/Sub")
+        m.delete("Proj")
+        m.logout()
+
+    def test_create_rename_delete_subscribe_status(self):
+        m = self.imaps()
+        m.delete("Renamed")
+        self.fresh_mailbox(m, "Work")
+        typ, data = m.create("Work")
+        self.assertEqual(typ, "NO")
+        self.assertIn(b"ALREADYEXISTS", data[0])
+        self.assertEqual(m.create("INBOX")[0], "NO")
+        self.assertEqual(m.rename("Work", "Renamed")[0], "OK")
+        typ, data = m.list('""', "Renamed")
+        self.assertEqual(data, [b'(\\HasNoChildren) "/" Renamed'])
+        self.assertEqual(m.subscribe("Renamed")[0], "OK")
+        typ, data = m.lsub('""', "Renamed")
+        self.assertEqual(data, [b'() "/" Renamed'])
+        self.assertEqual(m.unsubscribe("Renamed")[0], "OK")
+        typ, data = m.lsub('""', "Renamed")
+        self.assertEqual(data, [None])
+        m.append("Renamed", None, None, simple(1))
+        typ, data = m.status("Renamed", "(MESSAGES UNSEEN UIDNEXT RECENT)")
+        self.assertEqual(typ, "OK")
+        self.assertEqual(data[0], b"Renamed (MESSAGES 1 UNSEEN 1 UIDNEXT 2 RECENT 1)")
+        typ, data = m.status("Nope", "(MESSAGES)")
+        self.assertEqual(typ, "NO")
+        self.assertEqual(m.delete("Renamed")[0], "OK")
+        self.assertEqual(m.delete("Renamed")[0], "NO")
+        typ, data = m.delete("INBOX")
+        self.assertEqual(typ, "NO")
+        m.logout()
+
+    def test_utf7_names(self):
+        m = self.imaps()
+        m.delete("Entw&APw-rfe")
+        self.assertEqual(m.create("Entw&APw-rfe")[0], "OK")
+        typ, data = m.list('""', "Entw*")
+        self.assertEqual(data, [b'(\\HasNoChildren) "/" Entw&APw-rfe'])
+        typ, data = m.select("Entw&APw-rfe")
+        self.assertEqual(typ, "OK")
+        with self.assertRaisesRegex(imaplib.IMAP4.error, "BAD"):
+            m.create("Bad&Name")
+        m.logout()
+        r = self.srv.ctl("mailbox", "list", "alice@example.org")
+        self.assertIn("Entwürfe", r.stdout)
+
+    def test_namespace_id_enable(self):
+        m = self.imaps()
+        typ, data = m.namespace()
+        self.assertEqual(data, [b'(("" "/")) NIL NIL'])
+        typ, data = m.xatom("ID", '("name" "test")')
+        self.assertEqual(typ, "OK")
+        self.assertIn(b'"name" "minimaild"', m.untagged_responses.pop("ID")[0])
+        typ, data = m.enable("CONDSTORE")
+        self.assertEqual(typ, "OK")
+        m.logout()
+
+    # ---- messages ----
+
+    def test_append_fetch_byte_exact(self):
+        m = self.imaps()
+        box = self.fresh_mailbox(m, "Exact")
+        typ, data = m.append(box, r"(\Flagged $Work)", '"01-Feb-2024 10:20:30 +0100"', MSG)
+        self.assertEqual(typ, "OK")
+        mo = re.match(rb"\[APPENDUID (\d+) 1\] Append completed", data[0])
+        self.assertTrue(mo, data)
+        typ, data = m.select(box)
+        self.assertEqual(data, [b"1"])
+        self.assertIn(b"[UIDVALIDITY %s]" % mo.group(1),
+                      b" ".join(b"[UIDVALIDITY " + v + b"]" for v in m.untagged_responses["UIDVALIDITY"]))
+        typ, data = m.fetch("1", "(UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[])")
+        self.assertEqual(typ, "OK")
+        head, body = data[0]
+        self.assertEqual(body, MSG)
+        self.assertIn(b"RFC822.SIZE %d" % len(MSG), head)
+        self.assertIn(b'INTERNALDATE "01-Feb-2024 09:20:30 +0000"', head)
+        self.assertIn(b"FLAGS (\\Flagged $Work \\Recent)", head)
+        hdr_end = MSG.index(b"\r\n\r\n") + 4
+        typ, data = m.fetch("1", "(BODY.PEEK[HEADER] BODY.PEEK[TEXT] BODY.PEEK[1] "
+                                 "BODY.PEEK[2.MIME] BODY.PEEK[]<0.10> BODY.PEEK[9])")
+        parts = [p for p in data if isinstance(p, tuple)]
+        self.assertEqual(parts[0][1], MSG[:hdr_end])
+        self.assertEqual(parts[1][1], MSG[hdr_end:])
+        self.assertEqual(parts[2][1], b"Hello Alice")
+        self.assertEqual(parts[3][1], b"Content-Type: application/octet-stream; name=\"a.bin\"\r\n"
+                                      b"Content-Transfer-Encoding: base64\r\n\r\n")
+        self.assertEqual(parts[4][1], MSG[:10])
+        self.assertIn(b"BODY[]<0> {10}", parts[4][0])
+        typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (Subject To)])")
+        self.assertEqual(data[0][1], b"To: Alice <alice@example.org>\r\n"
+                                     b"Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\r\n")
+        typ, data = m.fetch("1", "(ENVELOPE BODYSTRUCTURE)")
+        flat = b"".join(p if isinstance(p, bytes) else p[0] + p[1] for p in data)
+        self.assertIn(b'ENVELOPE ("Tue, 1 Jul 2003 10:52:37 +0200" "=?UTF-8?Q?Gr=C3=BC=C3=9Fe?=" '
+                      b'(("Bob" NIL "bob" "example.org"))', flat)
+        self.assertIn(b'"<abc@example.org>")', flat)
+        self.assertIn(b'BODYSTRUCTURE (("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "7BIT" 11 0',
+                      flat.replace(b'"UTF-8"', b'"utf-8"'))
+        self.assertIn(b'"MIXED" ("BOUNDARY" "XX")', flat)
+        # PEEK does not set \Seen; BODY[] does and says so
+        typ, data = m.fetch("1", "(FLAGS)")
+        self.assertNotIn(b"\\Seen", data[0])
+        typ, data = m.fetch("1", "(BODY[TEXT])")
+        self.assertIn(b"FLAGS (\\Seen \\Flagged $Work \\Recent)".replace(b"\\Seen \\Flagged", b"\\Flagged \\Seen"),
+                      b"".join(p if isinstance(p, bytes) else p[0] for p in data))
+        typ, data = m.fetch("1", "RFC822")
+        self.assertEqual(data[0][1], MSG)
+        m.logout()
+
+    def test_append_literal_plus_and_errors(self):
+        r = self.raw_tls()
+        r.cmd(b"l", b"LOGIN alice@example.org alice-secret")
+        r.cmd(b"c", b"CREATE LitPlus")
+        msg = simple(7)
+        r.send(b"a1 APPEND LitPlus (\\Seen) {%d+}\r\n%s\r\n" % (len(msg), msg))
+        out = r.until(b"a1 ")
+        self.assertTrue(re.match(rb"a1 OK \[APPENDUID \d+ 1\] Append completed", out[-1]), out)
+        out = r.cmd(b"a2", b"APPEND NoSuchBox {3+}\r\nabc")
+        self.assertEqual(out[-1], b"a2 NO [TRYCREATE] Mailbox doesn't exist")
+        out = r.cmd(b"a3", b"APPEND LitPlus \"bad date\" {3+}\r\nabc")
+        self.assertTrue(out[-1].startswith(b"a3 BAD"), out)
+        out = r.cmd(b"a4", b"APPEND LitPlus {0+}\r\n")
+        self.assertTrue(out[-1].startswith(b"a4 NO"), out)
+        out = r.cmd(b"d", b"DELETE LitPlus")
+        self.assertEqual(out[-1], b"d OK Delete completed")
+        r.close()
+
+    def test_store_copy_move_expunge(self):
+        m = self.imaps()
+        box = self.fresh_mailbox(m, "Ops")
+        dst = self.fresh_mailbox(m, "OpsDst")
+        for i in range(1, 6):
+            m.append(box, None, None, simple(i))
+        m.select(box)
+        typ, data = m.store("1:2", "+FLAGS", r"(\Seen \Answered)")
+        self.assertEqual(sorted(data), [b"1 (UID 1 FLAGS (\\Answered \\Seen \\Recent))",
+                                        b"2 (UID 2 FLAGS (\\Answered \\Seen \\Recent))"])
+        typ, data = m.store("1", "-FLAGS.SILENT", r"(\Answered)")
+        self.assertEqual(data, [None])
+        typ, data = m.store("3", "FLAGS", "(Junk $Label1)")
+        self.assertEqual(data, [b"3 (UID 3 FLAGS (Junk $Label1 \\Recent))"])
+        typ, data = m.uid("STORE", "4", "+FLAGS", r"(\Deleted)")
+        self.assertEqual(data, [b"4 (UID 4 FLAGS (\\Deleted \\Recent))"])
+        with self.assertRaisesRegex(imaplib.IMAP4.error, "BAD.*Recent cannot be changed"):
+            m.store("1", "+FLAGS", r"(\Recent)")
+        with self.assertRaisesRegex(imaplib.IMAP4.error, "BAD"):
+            m.fetch("9", "FLAGS")
+        typ, data = m.copy("1:2", dst)
+        self.assertEqual(typ, "OK")
+        self.assertTrue(re.match(rb"\[COPYUID \d+ 1:2 1:2\] Copy completed", data[0]), data)
+        typ, data = m.copy("1", "Missing")
+        self.assertEqual(typ, "NO")
+        self.assertIn(b"TRYCREATE", data[0])
+        typ, data = m.uid("MOVE", "5", dst)
+        self.assertEqual(typ, "OK")
+        self.assertEqual(m.untagged_responses.pop("EXPUNGE"), [b"5"])
+        self.assertTrue(re.match(rb"\d+ 5 3", m.untagged_responses.pop("COPYUID")[-1]))
+        typ, data = m.expunge()
+        self.assertEqual(data, [b"4"])
+        typ, data = m.fetch("1:*", "(UID FLAGS)")
+        self.assertEqual(data, [b"1 (UID 1 FLAGS (\\Seen \\Recent))",
+                                b"2 (UID 2 FLAGS (\\Answered \\Seen \\Recent))",
+                                b"3 (UID 3 FLAGS (Junk $Label1 \\Recent))"])
+        # UID EXPUNGE only removes the named \Deleted messages
+        m.store("1:3", "+FLAGS.SILENT", r"(\Deleted)")
+        typ, data = m.uid("EXPUNGE", "2")
+        self.assertEqual(typ, "OK")
+        self.assertEqual(m.untagged_responses.pop("EXPUNGE"), [b"2"])
+        typ, data = m.status(dst, "(MESSAGES)")
+        self.assertEqual(data, [b"OpsDst (MESSAGES 3)"])
+        self.assertEqual(m.close()[0], "OK")
+        typ, data = m.status(box, "(MESSAGES)")
+        self.assertEqual(data, [b"Ops (MESSAGES 0)"])
+        m.logout()
+
+    def test_examine_is_read_only(self):
+        m = self.imaps()
+        box = self.fresh_mailbox(m, "RO")
+        m.append(box, None, None, simple(1))
+        typ, data = m.select(box, readonly=True)
+        self.assertEqual(typ, "OK")
+        self.assertIn("READ-ONLY", m.untagged_responses)
+        typ, data = m.store("1", "+FLAGS", r"(\Seen)")
+        self.assertEqual((typ, data), ("NO", [b"[READ-ONLY] Mailbox is read-only"]))
+        typ, data = m.fetch("1", "(BODY[])")
+        typ, data = m.fetch("1", "(FLAGS)")
+        self.assertNotIn(b"\\Seen", data[0])
+        self.assertEqual(m.unselect()[0], "OK")
+        m.logout()
+
+    def test_flags_persist_across_sessions_and_restart(self):
+        with mmtest.Server() as srv:
+            m = imaplib.IMAP4_SSL("127.0.0.1", srv.ports["imaps"], ssl_context=srv.ssl_context())
+            m.login(*ALICE)
+            m.append("INBOX", r"(\Flagged)", None, simple(1))
+            m.select("INBOX")
+            m.store("1", "+FLAGS", r"(\Seen $Keep)")
+            m.logout()
+            srv.restart()
+            m = imaplib.IMAP4_SSL("127.0.0.1", srv.ports["imaps"], ssl_context=srv.ssl_context())
+            m.login(*ALICE)
+            typ, data = m.select("INBOX")
+            self.assertEqual(data, [b"1"])
+            self.assertEqual(m.untagged_responses.get("RECENT"), [b"0"])
+            typ, data = m.fetch("1", "(FLAGS BODY.PEEK[])")
+            self.assertIn(b"FLAGS (\\Flagged \\Seen $Keep)", data[0][0])
+            self.assertEqual(data[0][1], simple(1))
+            m.logout()
+
+    def test_two_sessions_see_store_and_expunge(self):
+        a = self.imaps()
+        box = self.fresh_mailbox(a, "Shared")
+        for i in range(1, 4):
+            a.append(box, None, None, simple(i))
+        a.select(box)
+        b = self.imaps()
+        b.select(box)
+        a.store("2", "+FLAGS", r"(\Seen)")
+        typ, _ = b.noop()
+        self.assertEqual(b.untagged_responses.pop("FETCH", None), [b"2 (UID 2 FLAGS (\\Seen))"])
+        a.store("1", "+FLAGS", r"(\Deleted)")
+        a.expunge()
+        typ, _ = b.noop()
+        self.assertEqual(b.untagged_responses.pop("EXPUNGE", None), [b"1"])
+        # the message is gone: no FLAGS for it, only the EXPUNGE
+        self.assertIsNone(b.untagged_responses.pop("FETCH", None))
+        typ, data = b.fetch("1:*", "(UID)")
+        self.assertEqual(data, [b"1 (UID 2)", b"2 (UID 3)"])
+        # no EXPUNGE during FETCH: the expunge waits for the next NOOP
+        a.store("1", "+FLAGS", r"(\Deleted)")
+        a.expunge()
+        typ, data = b.fetch("2", "(UID)")
+        self.assertEqual(data, [b"2 (UID 3)"])
+        self.assertNotIn("EXPUNGE", b.untagged_responses)
+        b.noop()
+        self.assertEqual(b.untagged_responses.pop("EXPUNGE", None), [b"1"])
+        a.logout()
+        b.logout()
+
+    def test_idle_sees_append_within_a_second(self):
+        a = self.imaps()
+        box = self.fresh_mailbox(a, "IdleBox")
+        r = self.raw_tls()
+        r.cmd(b"l", b"LOGIN alice@example.org alice-secret")
+        r.cmd(b"s", b"SELECT IdleBox")
+        r.send(b"i IDLE\r\n")
+        self.assertEqual(r.line(), b"+ idling")
+        t0 = time.time()
+        a.append(box, None, None, simple(1))
+        lines = r.until(b"* 1 EXISTS", timeout=1.0)
+        self.assertLess(time.time() - t0, 1.0)
+        r.send(b"DONE\r\n")
+        out = r.until(b"i ")
+        self.assertEqual(out[-1], b"i OK Idle completed")
+        out = r.cmd(b"n", b"NOOP")
+        self.assertEqual(out[-1], b"n OK NOOP completed")
+        r.close()
+        a.logout()
+
+    def test_idle_sees_smtp_delivery(self):
+        r = self.raw_tls()
+        r.cmd(b"l", b"LOGIN bob@example.org bob-secret")
+        out = r.cmd(b"s", b"SELECT INBOX")
+        n = int([ln for ln in out if ln.endswith(b" EXISTS")][0].split()[1])
+        r.send(b"i IDLE\r\n")
+        self.assertEqual(r.line(), b"+ idling")
+        t0 = time.time()
+        with smtplib.SMTP("127.0.0.1", self.srv.ports["smtp"], timeout=10) as s:
+            s.sendmail("carol@example.net", ["bob@example.org"], simple(42))
+        r.until(b"* %d EXISTS" % (n + 1), timeout=1.0)
+        self.assertLess(time.time() - t0, 1.5)
+        r.send(b"DONE\r\n")
+        r.until(b"i OK")
+        r.close()
+
+    # ---- malformed input ----
+
+    def test_malformed_input_gets_bad_and_session_survives(self):
+        r = self.raw_tls()
+        cases = [
+            (b"a1 FETCH (((", b"a1 BAD"),
+            (b"a2 NOSUCHCMD", b"a2 BAD"),
+            (b"a3 LOGIN \"unterminated", b"a3 BAD"),
+            (b"a4 LOGIN a)", b"a4 BAD"),
+            (b"a5 LOGIN {5}x", b"a5 BAD"),
+            (b"a6", b"a6 BAD"),
+        ]
+        for cmd, want in cases:
+            out = r.cmd(cmd.split(b" ")[0], b" ".join(cmd.split(b" ")[1:]) if b" " in cmd else b"")
+            self.assertTrue(out[-1].startswith(want), (cmd, out))
+        r.send(b"* NOOP\r\n")
+        self.assertTrue(r.line().startswith(b"* BAD"))
+        # an oversized literal before login is refused without waiting for it
+        r.send(b"b1 LOGIN {5000}\r\n")
+        self.assertTrue(r.line().startswith(b"b1 NO [TOOBIG]"))
+        out = r.cmd(b"b2", b"NOOP")
+        self.assertEqual(out[-1], b"b2 OK NOOP completed")
+        out = r.cmd(b"b3", b"LOGIN alice@example.org alice-secret")
+        self.assertTrue(out[-1].startswith(b"b3 OK"), out)
+        out = r.cmd(b"b4", b"SELECT INBOX")
+        out = r.cmd(b"b5", b"FETCH 1:* (FLAGS BOGUS)")
+        self.assertTrue(out[-1].startswith(b"b5 BAD"), out)
+        out = r.cmd(b"b6", b"FETCH 0 FLAGS")
+        self.assertTrue(out[-1].startswith(b"b6 BAD"), out)
+        out = r.cmd(b"b7", b"NOOP")
+        self.assertEqual(out[-1], b"b7 OK NOOP completed")
+        r.close()
+
+    def test_too_many_bad_commands_bye(self):
+        r = self.raw_tls()
+        for i in range(19):
+            out = r.cmd(b"x%d" % i, b"BOGUS")
+            self.assertTrue(out[-1].startswith(b"x%d BAD" % i))
+        r.send(b"y BOGUS\r\n")
+        self.assertTrue(r.line().startswith(b"y BAD"))
+        self.assertEqual(r.line(), b"* BYE Too many invalid commands")
+        with self.assertRaises(EOFError):
+            r.line()
+        r.close()
+
+    def test_oversized_line_and_literal_plus(self):
+        r = self.raw_tls()
+        r.send(b"big " + b"X" * (70 * 1024) + b"\r\n")
+        ln = r.line(10)
+        self.assertEqual(ln, b"big BAD Error in IMAP command: Line too long")
+        out = r.cmd(b"ok1", b"NOOP")
+        self.assertEqual(out[-1], b"ok1 OK NOOP completed")
+        # a LITERAL+ literal over the pre-auth limit cannot be skipped: BYE
+        r.send(b"z LOGIN {999999+}\r\n")
+        self.assertEqual(r.line(), b"* BYE Literal too big")
+        r.close()
+
+
+if __name__ == "__main__":
+    mmtest.main()
