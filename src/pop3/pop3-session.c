@@ -756,6 +756,11 @@ cmd_authorization(struct pop3_session *s, struct pop3_cmd *cmd)
 	case POP3_VERB_STLS:
 		cmd_stls(s);
 		break;
+	case POP3_VERB_NOOP:
+		/* RFC 1939 has NOOP in TRANSACTION only; answering it before
+		 * login too is harmless and keeps probes simple. */
+		reply(s, "+OK");
+		break;
 	default:
 		bad_command(s, "Not logged in");
 		break;
