@@ -9,6 +9,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "net/conn.h"
+#include "net/http.h"
 #include "net/listener.h"
 #include "net/notify.h"
 #include "net/proto.h"
@@ -103,6 +104,7 @@ check_config(void)
 	if (cfg != NULL) {
 		tls_check(cfg, &errs);
 		listeners_check(cfg, &errs);
+		http_check(cfg, &errs);
 	}
 	print_errors(&errs);
 	int rc = errs.errors.n ? 1 : 0;
@@ -192,6 +194,7 @@ on_terminate(evutil_socket_t sig, short what, void *arg)
 	sd_notify_send("STOPPING=1");
 	log_info("signal %d: shutting down", (int)sig);
 	listeners_close();
+	http_stop();
 	conn_shutdown_all();
 	struct timeval grace = { CONN_SHUTDOWN_GRACE_SECS, 0 };
 	evtimer_add(ev_grace, &grace);
@@ -232,6 +235,8 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		config_free(&cfg);
 		goto out;
 	}
+	if (!http_reload(&srv, srv.cfg, cfg, err, sizeof(err)))
+		log_error("reload: %s; the http listener keeps its old addresses", err);
 	tls_ctx_free(&srv.tls);
 	srv.tls = tls;
 	/* Sessions and jobs may still read the old config: keep it until exit. */
@@ -309,6 +314,8 @@ main(int argc, char **argv)
 	char err[1024];
 	if (!listeners_bind(&srv, srv.cfg, err, sizeof(err)))
 		fatal("%s", err);
+	if (!http_start(&srv, srv.cfg, err, sizeof(err)))
+		fatal("%s", err);
 	prepare_data_dir(srv.cfg, pw);
 	srv.tls = tls_ctx_new(srv.cfg, err, sizeof(err));
 	if (srv.tls == NULL)
@@ -355,6 +362,7 @@ main(int argc, char **argv)
 
 	/* Drain: jobs finish and their done functions run (sessions are gone). */
 	listeners_close();
+	http_stop();
 	conn_abort_all();
 	worker_pool_free(&srv.pool);
 	store_set_change_hook(srv.store, NULL, NULL);

@@ -1,0 +1,482 @@
+/* http.c: the [listen] http listener: mail client autoconfiguration
+ * (Thunderbird autoconfig, Outlook autodiscover) over plain HTTP with
+ * libevent's evhttp, for a reverse proxy to put HTTPS in front of.
+ *
+ * The one idea: this file only routes and bounds requests; what is said
+ * comes from lib/clientcfg.c, built from srv->cfg at each request (so a
+ * SIGHUP that turns a listener off takes it out of the answers at once).
+ * To serve another path, add it to http_request_cb(). Limits (headers,
+ * body, timeout) are in lib/limits.h. */
+#include "net/http.h"
+#include "net/server.h"
+#include "lib/clientcfg.h"
+#include "lib/config.h"
+#include "lib/limits.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HTTP_BACKLOG 128
+
+#define PATH_AUTOCONFIG          "/mail/config-v1.1.xml"
+#define PATH_AUTOCONFIG_WK       "/.well-known/autoconfig/mail/config-v1.1.xml"
+#define PATH_AUTODISCOVER        "/autodiscover/autodiscover.xml"
+
+#define CT_AUTOCONFIG   "application/xml; charset=utf-8"
+#define CT_AUTODISCOVER "text/xml; charset=utf-8"
+#define CT_TEXT         "text/plain; charset=utf-8"
+
+static struct evhttp *http;
+static struct mm_server *server;
+
+/* ---- binding ---- */
+
+/* A listening socket for a (bare port: IPv6 any with v6only off, or IPv4
+ * any without IPv6), or -1 with errno set. */
+static int
+http_bind_socket(const struct config_addr *a)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len;
+	bool any = a->host[0] == '\0';
+
+	for (int v4any = 0; v4any <= 1; v4any++) {
+		memset(&ss, 0, sizeof(ss));
+		if (any && v4any) {
+			s4->sin_family = AF_INET;
+			s4->sin_addr.s_addr = htonl(INADDR_ANY);
+			s4->sin_port = htons(a->port);
+			len = sizeof(*s4);
+		} else if (any) {
+			s6->sin6_family = AF_INET6;
+			s6->sin6_addr = in6addr_any;
+			s6->sin6_port = htons(a->port);
+			len = sizeof(*s6);
+		} else if (inet_pton(AF_INET, a->host, &s4->sin_addr) == 1) {
+			s4->sin_family = AF_INET;
+			s4->sin_port = htons(a->port);
+			len = sizeof(*s4);
+		} else if (inet_pton(AF_INET6, a->host, &s6->sin6_addr) == 1) {
+			s6->sin6_family = AF_INET6;
+			s6->sin6_port = htons(a->port);
+			len = sizeof(*s6);
+		} else {
+			errno = EINVAL;
+			return -1;
+		}
+		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			if (any && !v4any && errno == EAFNOSUPPORT)
+				continue;
+			return -1;
+		}
+		int one = 1, v6only = any ? 0 : 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ss.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+			    sizeof(v6only));
+		if (bind(fd, (struct sockaddr *)&ss, len) == 0 &&
+		    listen(fd, HTTP_BACKLOG) == 0)
+			return fd;
+		int e = errno;
+		close(fd);
+		errno = e;
+		if (!(any && !v4any && e == EADDRNOTAVAIL))
+			return -1;
+	}
+	return -1;
+}
+
+static void
+addr_desc(const struct config_addr *a, char *buf, size_t len)
+{
+	if (a->host[0] == '\0')
+		snprintf(buf, len, "*:%u", a->port);
+	else if (strchr(a->host, ':') != NULL)
+		snprintf(buf, len, "[%s]:%u", a->host, a->port);
+	else
+		snprintf(buf, len, "%s:%u", a->host, a->port);
+}
+
+static const char *
+bind_hint(int e)
+{
+	switch (e) {
+	case EADDRINUSE:
+		return " (another program is listening there: find it with "
+		    "`ss -ltnp`, or choose another port for http in [listen])";
+	case EACCES:
+		return " (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
+	case EADDRNOTAVAIL:
+		return " (no interface has that address)";
+	default:
+		return "";
+	}
+}
+
+static void http_request_cb(struct evhttp_request *req, void *arg);
+
+/* A new evhttp serving every address of l, or NULL with err set. */
+static struct evhttp *
+http_new(struct event_base *base, const struct config_listen *l, char *err,
+    size_t errlen)
+{
+	struct evhttp *h = evhttp_new(base);
+	if (h == NULL) {
+		snprintf(err, errlen, "http: evhttp_new failed");
+		return NULL;
+	}
+	evhttp_set_max_headers_size(h, HTTP_HEADERS_MAX_BYTES);
+	evhttp_set_max_body_size(h, HTTP_BODY_MAX_BYTES);
+	evhttp_set_timeout(h, HTTP_TIMEOUT_SECS);
+	/* the rest (TRACE, CONNECT, PATCH) get 501 from evhttp itself */
+	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS);
+	evhttp_set_gencb(h, http_request_cb, NULL);
+	for (size_t i = 0; i < l->naddrs; i++) {
+		char desc[96];
+		int fd = http_bind_socket(&l->addrs[i]);
+		addr_desc(&l->addrs[i], desc, sizeof(desc));
+		if (fd < 0) {
+			int e = errno;
+			snprintf(err, errlen, "cannot listen on %s for http: %s%s",
+			    desc, strerror(e), bind_hint(e));
+			evhttp_free(h);
+			return NULL;
+		}
+		if (evhttp_accept_socket_with_handle(h, fd) == NULL) {
+			close(fd);
+			snprintf(err, errlen, "cannot listen on %s for http", desc);
+			evhttp_free(h);
+			return NULL;
+		}
+		log_info("listener=http addr=%s event=listening", desc);
+	}
+	return h;
+}
+
+bool
+http_start(struct mm_server *srv, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	server = srv;
+	if (cfg->http_listen.naddrs == 0)
+		return true;
+	http = http_new(srv->base, &cfg->http_listen, err, errlen);
+	return http != NULL;
+}
+
+static bool
+listen_equal(const struct config_listen *a, const struct config_listen *b)
+{
+	if (a->naddrs != b->naddrs)
+		return false;
+	for (size_t i = 0; i < a->naddrs; i++)
+		if (a->addrs[i].port != b->addrs[i].port ||
+		    strcmp(a->addrs[i].host, b->addrs[i].host) != 0)
+			return false;
+	return true;
+}
+
+bool
+http_reload(struct mm_server *srv, const struct config *oldcfg,
+    const struct config *newcfg, char *err, size_t errlen)
+{
+	server = srv;
+	if (listen_equal(&oldcfg->http_listen, &newcfg->http_listen))
+		return true;
+	if (newcfg->http_listen.naddrs == 0) {
+		http_stop();
+		log_info("listener=http event=closed");
+		return true;
+	}
+	/* New sockets first, so that a bad address leaves the old ones up;
+	 * if an address is still held by the old listener (the same port
+	 * written another way), release the old ones and try once more. */
+	struct evhttp *h = http_new(srv->base, &newcfg->http_listen, err, errlen);
+	if (h == NULL && http != NULL) {
+		http_stop();
+		h = http_new(srv->base, &newcfg->http_listen, err, errlen);
+		if (h == NULL) {
+			char err2[256];
+			http = http_new(srv->base, &oldcfg->http_listen, err2,
+			    sizeof(err2));
+			if (http == NULL)
+				log_error("http: cannot restore the old listener: %s",
+				    err2);
+			return false;
+		}
+	}
+	if (h == NULL)
+		return false;
+	http_stop();
+	http = h;
+	log_info("listener=http event=rebound addrs=%zu",
+	    newcfg->http_listen.naddrs);
+	return true;
+}
+
+void
+http_stop(void)
+{
+	if (http != NULL) {
+		evhttp_free(http);
+		http = NULL;
+	}
+}
+
+void
+http_check(const struct config *cfg, struct config_errors *errs)
+{
+	const struct config_listen *l = &cfg->http_listen;
+	for (size_t i = 0; i < l->naddrs; i++) {
+		int fd = http_bind_socket(&l->addrs[i]);
+		if (fd >= 0) {
+			close(fd);
+			continue;
+		}
+		int e = errno;
+		char desc[96], msg[512];
+		addr_desc(&l->addrs[i], desc, sizeof(desc));
+		snprintf(msg, sizeof(msg), "%s: warning: cannot listen on %s for "
+		    "http: %s%s", cfg->path, desc, strerror(e), bind_hint(e));
+		mm_strlist_add(&errs->warnings, msg);
+	}
+}
+
+/* ---- answering ---- */
+
+static const char *
+method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	default: return "OTHER";
+	}
+}
+
+/* Sends body (may be NULL) with status code and logs one line. */
+static void
+reply(struct evhttp_request *req, int code, const char *reason,
+    const char *ctype, const char *body, const char *allow, const char *note)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	struct evbuffer *buf = evbuffer_new();
+	const char *uri = evhttp_request_get_uri(req);
+	char *peer = NULL;
+	ev_uint16_t port = 0;
+	char quri[160];
+
+	if (buf == NULL)
+		fatal("out of memory (evbuffer)");
+	evhttp_add_header(out, "Content-Type", ctype);
+	evhttp_add_header(out, "Cache-Control", "no-cache");
+	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+	if (allow != NULL)
+		evhttp_add_header(out, "Allow", allow);
+	if (body != NULL)
+		evbuffer_add(buf, body, strlen(body));
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	if (evcon != NULL)
+		evhttp_connection_get_peer(evcon, &peer, &port);
+	log_escape(quri, sizeof(quri), uri ? uri : "", uri ? strlen(uri) : 0);
+	log_info("http client=%s method=%s uri=\"%s\" status=%d%s%s",
+	    peer ? peer : "?", method_name(evhttp_request_get_command(req)),
+	    quri, code, note ? " " : "", note ? note : "");
+	evhttp_send_reply(req, code, reason, buf);
+	evbuffer_free(buf);
+}
+
+static void
+reply_text(struct evhttp_request *req, int code, const char *reason,
+    const char *text, const char *allow)
+{
+	char *body = xasprintf("%s\n", text);
+	reply(req, code, reason, CT_TEXT, body, allow, NULL);
+	free(body);
+}
+
+/* "Autoconfig.Example.ORG:8080" -> "example.org" in domain_r (at least
+ * ADDRESS_MAX_BYTES + 1 bytes); false when it is not a host name. */
+static bool
+host_domain(const char *host, char *domain_r)
+{
+	char tmp[ADDRESS_MAX_BYTES + 1];
+	size_t n = strcspn(host, ":");
+
+	if (host[0] == '[' || n == 0 || n > ADDRESS_MAX_BYTES - 2)
+		return false;
+	/* check it through the address checker: "x@" + host */
+	tmp[0] = 'x';
+	tmp[1] = '@';
+	memcpy(tmp + 2, host, n);
+	tmp[n + 2] = '\0';
+	if (!clientcfg_address(tmp, n + 2, NULL, domain_r))
+		return false;
+	if (strncmp(domain_r, "autoconfig.", 11) == 0)
+		memmove(domain_r, domain_r + 11, strlen(domain_r + 11) + 1);
+	return true;
+}
+
+static void
+serve_autoconfig(struct evhttp_request *req)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+	char domain[ADDRESS_MAX_BYTES + 1];
+	struct evkeyvalq params;
+	bool have = false;
+
+	TAILQ_INIT(&params);
+	if (query != NULL) {
+		if (evhttp_parse_query_str(query, &params) != 0) {
+			evhttp_clear_headers(&params);
+			reply_text(req, 400, "Bad Request", "bad query string", NULL);
+			return;
+		}
+		const char *email = evhttp_find_header(&params, "emailaddress");
+		if (email != NULL) {
+			/* a raw '+' of "user+tag@..." arrives decoded as a space,
+			 * which no address holds: take it back */
+			char *e = xstrdup(email);
+			for (char *c = e; *c != '\0'; c++)
+				if (*c == ' ')
+					*c = '+';
+			bool ok = clientcfg_address(e, strlen(e), NULL, domain);
+			free(e);
+			if (!ok) {
+				evhttp_clear_headers(&params);
+				reply_text(req, 400, "Bad Request",
+				    "emailaddress is not a mail address", NULL);
+				return;
+			}
+			have = true;
+		}
+		evhttp_clear_headers(&params);
+	}
+	if (!have) {
+		const char *host = evhttp_find_header(
+		    evhttp_request_get_input_headers(req), "Host");
+		if (host == NULL || !host_domain(host, domain)) {
+			reply_text(req, 404, "Not Found", "unknown domain "
+			    "(add ?emailaddress=USER@DOMAIN)", NULL);
+			return;
+		}
+	}
+	char *xml = clientcfg_autoconfig(server->cfg, domain);
+	if (xml == NULL) {
+		reply_text(req, 404, "Not Found", "unknown domain", NULL);
+		return;
+	}
+	char note[ADDRESS_MAX_BYTES + 16];
+	snprintf(note, sizeof(note), "domain=%s", domain);
+	reply(req, 200, "OK", CT_AUTOCONFIG, xml, NULL, note);
+	free(xml);
+}
+
+static void
+serve_autodiscover(struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	char addr[ADDRESS_MAX_BYTES + 1];
+	char note[ADDRESS_MAX_BYTES + 64];
+	char *body;
+	enum clientcfg_req r;
+
+	if (len > HTTP_BODY_MAX_BYTES) {     /* evhttp refuses it first */
+		reply_text(req, 413, "Payload Too Large", "request too large", NULL);
+		return;
+	}
+	const char *data = len ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
+	r = clientcfg_autodiscover_parse(data, len, addr);
+	switch (r) {
+	case CLIENTCFG_REQ_OK:
+		break;
+	case CLIENTCFG_REQ_TOO_LARGE:
+		reply_text(req, 413, "Payload Too Large", "request too large", NULL);
+		return;
+	case CLIENTCFG_REQ_SCHEMA:
+		/* e.g. ActiveSync (mobilesync): not offered here */
+		body = clientcfg_autodiscover_error(601, "Provider is not available");
+		reply(req, 200, "OK", CT_AUTODISCOVER, body, NULL,
+		    "error=\"unsupported AcceptableResponseSchema\"");
+		free(body);
+		return;
+	default:
+		body = clientcfg_autodiscover_error(600, "Invalid Request");
+		snprintf(note, sizeof(note), "error=\"%s\"", clientcfg_req_str(r));
+		reply(req, 400, "Bad Request", CT_AUTODISCOVER, body, NULL, note);
+		free(body);
+		return;
+	}
+	body = clientcfg_autodiscover(server->cfg, addr);
+	if (body == NULL) {
+		reply_text(req, 404, "Not Found", "unknown domain", NULL);
+		return;
+	}
+	snprintf(note, sizeof(note), "address=%s", addr);
+	reply(req, 200, "OK", CT_AUTODISCOVER, body, NULL, note);
+	free(body);
+}
+
+static void
+http_request_cb(struct evhttp_request *req, void *arg)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+
+	if (server == NULL || server->shutting_down) {
+		reply_text(req, 503, "Service Unavailable", "shutting down", NULL);
+		return;
+	}
+	if (path == NULL) {
+		reply_text(req, 404, "Not Found", "not found", NULL);
+		return;
+	}
+	if (strcmp(path, PATH_AUTOCONFIG) == 0 ||
+	    strcmp(path, PATH_AUTOCONFIG_WK) == 0) {
+		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+			reply_text(req, 405, "Method Not Allowed",
+			    "method not allowed", "GET, HEAD");
+			return;
+		}
+		serve_autoconfig(req);
+		return;
+	}
+	/* "/autodiscover/autodiscover.xml" and "/Autodiscover/Autodiscover.xml"
+	 * (clients use both) */
+	if (mm_strcaseeq(path, PATH_AUTODISCOVER)) {
+		if (m != EVHTTP_REQ_POST) {
+			reply_text(req, 405, "Method Not Allowed",
+			    "method not allowed", "POST");
+			return;
+		}
+		serve_autodiscover(req);
+		return;
+	}
+	reply_text(req, 404, "Not Found", "not found", NULL);
+}

@@ -1,0 +1,33 @@
+/* http.h: the optional [listen] http listener (libevent evhttp) that
+ * serves mail client autoconfiguration: Thunderbird autoconfig at
+ * GET /mail/config-v1.1.xml and /.well-known/autoconfig/mail/config-v1.1.xml,
+ * Outlook POX autodiscover at POST /autodiscover/autodiscover.xml. Plain
+ * HTTP, meant to sit behind a reverse proxy that adds TLS. Answers are
+ * generated per request from the server's current config (lib/clientcfg.h),
+ * so a reload changes them at once. */
+#ifndef MM_HTTP_H
+#define MM_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct mm_server;
+struct config;
+struct config_errors;
+
+/* Binds cfg->http_listen (nothing to do when it is off). On failure
+ * returns false with the reason in err and nothing stays bound. */
+bool http_start(struct mm_server *srv, const struct config *cfg, char *err,
+    size_t errlen);
+/* SIGHUP: rebinds when the http addresses changed between oldcfg and
+ * newcfg. On failure the old listener stays and err says why. */
+bool http_reload(struct mm_server *srv, const struct config *oldcfg,
+    const struct config *newcfg, char *err, size_t errlen);
+/* Closes the listener and its connections (shutdown); safe to repeat. */
+void http_stop(void);
+
+/* For -t: tries to bind each http address (and releases it at once);
+ * appends "cannot listen on ADDR:PORT for http: reason" warnings. */
+void http_check(const struct config *cfg, struct config_errors *errs);
+
+#endif
