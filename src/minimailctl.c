@@ -20,6 +20,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "lib/clientcfg.h"
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/log.h"
@@ -67,6 +68,7 @@ usage(FILE *f)
 	    "  alias list                       list aliases\n"
 	    "  mailbox list ADDRESS             a user's mailboxes and their sizes\n"
 	    "  check                            check the configuration and the store\n"
+	    "  client-settings ADDRESS          what to type into a mail client (config only)\n"
 	    "The default FILE is " SYSCONFDIR "/minimaild.conf.\n", f);
 }
 
@@ -537,6 +539,27 @@ cmd_check(int argc, char **argv)
 	return 0;
 }
 
+/* "client-settings ADDRESS": the table a person types into a mail
+ * client, from the config alone (lib/clientcfg.c); no store needed. */
+static int
+cmd_client_settings(int argc, char **argv)
+{
+	char err[512];
+
+	if (argc != 2)
+		die("usage: minimailctl client-settings ADDRESS");
+	load_config();
+	char *table = clientcfg_table(cfg, argv[1], err, sizeof(err));
+	if (table == NULL)
+		die("%s", err);
+	fputs(table, stdout);
+	free(table);
+	config_free(&cfg);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		die("cannot write output: %s", strerror(errno));
+	return 0;
+}
+
 static const struct {
 	const char *noun, *verb;
 	int (*fn)(int, char **);
@@ -576,6 +599,8 @@ main(int argc, char **argv)
 		usage_error();
 	if (strcmp(argv[0], "check") == 0)
 		return cmd_check(argc, argv);
+	if (strcmp(argv[0], "client-settings") == 0)
+		return cmd_client_settings(argc, argv);
 	if (argc < 2)
 		usage_error();
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
