@@ -722,6 +722,29 @@ class SMTPTest(unittest.TestCase):
         self.assertEqual(c.cmd("QUIT"), "221 2.0.0 Bye")
         c.close()
 
+    def test_44_quota(self):
+        s = smtplib.SMTP("127.0.0.1", self.srv.ports["smtp"], timeout=10)
+        s.sendmail("sender@remote.example", ["u47@example.org", "u48@example.org",
+                                             "u49@example.org"], MSG)
+        s.quit()
+        self.srv.ctl("user", "quota", "u49@example.org", "100", check=True)      # over by bytes
+        self.srv.ctl("user", "quota", "u47@example.org", "0", "1", check=True)   # full by count
+        self.srv.ctl("user", "quota", "u48@example.org", "100K", check=True)
+        c = Raw(self.srv)
+        self.raw_tx(c)
+        self.assertEqual(c.cmd("RCPT TO:<u49@example.org>"),
+                         "452 4.2.2 <u49@example.org>: Mailbox full")
+        self.assertCode(c.cmd("RCPT TO:<u47@example.org>"), "452 4.2.2")
+        self.assertCode(c.cmd("RCPT TO:<u48@example.org>"), "250 2.1.5")
+        self.assertEqual(c.cmd("RSET"), "250 2.0.0 Ok")
+        # a declared size that can never fit the quota: permanent
+        c.cmd("MAIL FROM:<sender@remote.example> SIZE=200000")
+        self.assertCode(c.cmd("RCPT TO:<u48@example.org>"), "552 5.2.2")
+        c.close()
+        for u in ("u47@example.org", "u48@example.org", "u49@example.org"):
+            self.srv.ctl("user", "quota", u, "0", check=True)
+        self.assertServing()
+
 
 if __name__ == "__main__":
     mmtest.main()
