@@ -290,6 +290,14 @@ main(int argc, char **argv)
 	srv.base = event_base_new();
 	if (srv.base == NULL)
 		fatal("event_base_new failed");
+	/* Signals first: one that arrives while the store recovers is handled
+	 * as soon as the loop runs, instead of killing the process. */
+	struct event *ev_term = evsignal_new(srv.base, SIGTERM, on_terminate, NULL);
+	struct event *ev_int = evsignal_new(srv.base, SIGINT, on_terminate, NULL);
+	struct event *ev_hup = evsignal_new(srv.base, SIGHUP, on_reload, NULL);
+	event_add(ev_term, NULL);
+	event_add(ev_int, NULL);
+	event_add(ev_hup, NULL);
 
 	/* Who we will run as. */
 	struct passwd *pw = NULL, pwcopy;
@@ -342,12 +350,6 @@ main(int argc, char **argv)
 	srv.hub = notify_hub_new(srv.base);
 	store_set_change_hook(srv.store, store_change_hook, srv.hub);
 
-	struct event *ev_term = evsignal_new(srv.base, SIGTERM, on_terminate, NULL);
-	struct event *ev_int = evsignal_new(srv.base, SIGINT, on_terminate, NULL);
-	struct event *ev_hup = evsignal_new(srv.base, SIGHUP, on_reload, NULL);
-	event_add(ev_term, NULL);
-	event_add(ev_int, NULL);
-	event_add(ev_hup, NULL);
 	ev_checkpoint = event_new(srv.base, -1, EV_PERSIST, checkpoint_cb, NULL);
 	struct timeval cp = { CHECKPOINT_INTERVAL_SECS, 0 };
 	event_add(ev_checkpoint, &cp);

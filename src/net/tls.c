@@ -173,6 +173,12 @@ tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
 		char what[1200];
+		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+			snprintf(err, errlen, "certificate %s and key %s do not match", cert, key);
+			ERR_clear_error();
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
 		snprintf(what, sizeof(what), "cannot load key %s", key);
 		ssl_error_string(err, errlen, what);
 		SSL_CTX_free(ctx);

@@ -209,7 +209,7 @@ class LimitTest(unittest.TestCase):
                 expect = {"smtp": b"421 4.7.0", "imap": b"* BYE", "pop3": b"-ERR [SYS/TEMP]"}
                 for name, prefix in expect.items():
                     s = srv.connect(name)
-                    r = read_until(s, lambda d: d.endswith(b"\n") or d == b"")
+                    r = read_until(s, lambda d: d.endswith(b"\n"))
                     self.assertTrue(r.startswith(prefix), r)
                     self.assertEqual(read_until(s, lambda d: False, timeout=2), b"")
                     s.close()
