@@ -511,6 +511,68 @@ class ImapTest(unittest.TestCase):
         r.until(b"i OK")
         r.close()
 
+    def test_search(self):
+        m = self.imaps()
+        box = self.fresh_mailbox(m, "Find")
+        m.append(box, r"(\Seen)", '"01-Feb-2024 10:00:00 +0000"', MSG)
+        m.append(box, r"(\Flagged $Work)", '"05-Mar-2024 10:00:00 +0000"', simple(2, "hello world"))
+        big = simple(3, "large") + b"x" * 5000 + b"\r\n"
+        m.append(box, None, '"10-Apr-2024 10:00:00 +0000"', big)
+        m.select(box)
+        cases = [
+            ("ALL", b"1 2 3"),
+            ("SEEN", b"1"),
+            ("UNSEEN", b"2 3"),
+            ("FLAGGED", b"2"),
+            ("KEYWORD $Work", b"2"),
+            ("UNKEYWORD $Work", b"1 3"),
+            ("KEYWORD $Nope", b""),
+            ("RECENT", b"1 2 3"),
+            ("NEW", b"2 3"),
+            ("LARGER 3000", b"3"),
+            ("SMALLER 3000", b"1 2"),
+            ("BEFORE 5-Mar-2024", b"1"),
+            ("ON 5-Mar-2024", b"2"),
+            ("SINCE 5-Mar-2024", b"2 3"),
+            ("SENTON 1-Jul-2003", b"1"),
+            ("SENTBEFORE 1-Jan-2010", b"1"),
+            ("SUBJECT hello", b"2"),
+            ("FROM Bob", b"1 2 3"),
+            ('FROM "Bob <"', b"1"),
+            ('TO "alice@example.org"', b"1 2 3"),
+            ('HEADER Message-ID "<abc@"', b"1"),
+            ("HEADER X-Missing \"\"", b""),
+            ("BODY \"hello alice\"", b"1"),
+            ("TEXT hello", b"1 2"),
+            ("BODY hello", b"1"),
+            ("NOT SEEN NOT FLAGGED", b"3"),
+            ("OR SEEN FLAGGED", b"1 2"),
+            ("(OR SEEN FLAGGED) SUBJECT world", b"2"),
+            ("2:*", b"2 3"),
+            ("UID 1,3", b"1 3"),
+            ("1:2 UNSEEN", b"2"),
+        ]
+        for crit, want in cases:
+            typ, data = m.search(None, crit)
+            self.assertEqual((crit, typ, data), (crit, "OK", [want]))
+        # a UTF-8 literal matches the RFC 2047 encoded Subject
+        m.literal = "GRÜßE".encode("utf-8")
+        typ, data = m.search("UTF-8", "SUBJECT")
+        self.assertEqual(data, [b"1"])
+        typ, data = m.uid("SEARCH", "UNSEEN")
+        self.assertEqual(data, [b"2 3"])
+        typ, data = m.search("UTF-8", "ALL")
+        self.assertEqual(data, [b"1 2 3"])
+        typ, data = m.search("KOI8-R", "ALL")
+        self.assertEqual(typ, "NO")
+        with self.assertRaisesRegex(imaplib.IMAP4.error, "BAD"):
+            m.search(None, "BOGUSKEY")
+        with self.assertRaisesRegex(imaplib.IMAP4.error, "BAD"):
+            m.search(None, "OR SEEN")
+        with self.assertRaisesRegex(imaplib.IMAP4.error, "BAD"):
+            m.search(None, "SINCE 32-Foo-2020")
+        m.logout()
+
     # ---- malformed input ----
 
     def test_malformed_input_gets_bad_and_session_survives(self):
