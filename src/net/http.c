@@ -296,7 +296,8 @@ reply(struct evhttp_request *req, int code, const char *reason,
 	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
 	if (allow != NULL)
 		evhttp_add_header(out, "Allow", allow);
-	if (body != NULL)
+	/* evhttp 2.1 would send a body to HEAD too */
+	if (body != NULL && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
 		evbuffer_add(buf, body, strlen(body));
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	if (evcon != NULL)

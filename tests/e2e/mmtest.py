@@ -55,15 +55,18 @@ class Server:
     """The daemon under test. Use as a context manager."""
 
     def __init__(self, users=None, extra_conf="", allow_plaintext=False,
-                 listen=None, limits="", tls=True, start=True):
+                 listen=None, limits="", tls=True, start=True, http=False):
         self.tmp = tempfile.mkdtemp(prefix="mmtest-")
         self.data_dir = os.path.join(self.tmp, "data")
         self.conf_path = os.path.join(self.tmp, "minimaild.conf")
         self.log_path = os.path.join(self.tmp, "minimaild.log")
         self.users = {"alice@example.org": "alice-secret", "bob@example.org": "bob-secret"} \
             if users is None else users
-        ports = free_ports(len(LISTENERS))
+        ports = free_ports(len(LISTENERS) + (1 if http else 0))
         self.ports = dict(zip(LISTENERS, ports))
+        if http:
+            # [listen] http (autoconfig/autodiscover), off unless asked for
+            self.ports["http"] = ports[-1]
         if listen:
             self.ports.update(listen)
         self.cert = self.key = None
@@ -96,6 +99,9 @@ class Server:
         for name in LISTENERS:
             p = self.ports[name]
             lines.append("%s = %s" % (name, p if isinstance(p, str) else "127.0.0.1:%d" % p))
+        if "http" in self.ports:
+            p = self.ports["http"]
+            lines.append("http = %s" % (p if isinstance(p, str) else "127.0.0.1:%d" % p))
         if self.cert:
             lines += ["[tls]", "cert = " + self.cert, "key = " + self.key]
         lines += ["[auth]", "allow_plaintext_auth = " + ("yes" if self.allow_plaintext else "no")]
@@ -118,7 +124,7 @@ class Server:
     def wait_ready(self, timeout=20):
         """Until every enabled listener accepts connections."""
         deadline = time.time() + timeout
-        for name in LISTENERS:
+        for name in LISTENERS + (["http"] if "http" in self.ports else []):
             p = self.ports[name]
             if isinstance(p, str):
                 continue
