@@ -70,7 +70,8 @@ struct conn {
 	unsigned timeout_secs;
 	unsigned defer;
 	struct event *ev_defer;
-	struct event *ev_close_timer;
+	struct event *ev_close_timer;   /* polls until output is flushed */
+	uint64_t close_deadline_ms;
 
 	char *line;
 	size_t linecap;
@@ -178,10 +179,32 @@ conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_after_input(c);
 }
 
+/* Output not yet on the wire: the bufferevent's own, plus, under a TLS
+ * filter (STARTTLS), what the filter already handed to the socket below. */
+static size_t
+conn_pending_out(struct conn *c)
+{
+	if (c->bev == NULL)
+		return 0;
+	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+	if (under)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+#define CONN_CLOSE_POLL_MS 10
+
 static void
 conn_close_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	conn_finish(arg);
+	struct conn *c = arg;
+	if (conn_pending_out(c) == 0 || mm_now_ms() >= c->close_deadline_ms) {
+		conn_finish(c);
+		return;
+	}
+	struct timeval tv = { 0, CONN_CLOSE_POLL_MS * 1000 };
+	evtimer_add(c->ev_close_timer, &tv);
 }
 
 void
@@ -302,7 +325,7 @@ conn_writecb(struct bufferevent *bev, void *arg)
 	size_t out = evbuffer_get_length(bufferevent_get_output(bev));
 
 	if (c->closed) {
-		if (out == 0)
+		if (conn_pending_out(c) == 0)
 			conn_finish(c);
 		return;
 	}
@@ -400,14 +423,14 @@ conn_close(struct conn *c)
 		return;
 	c->closed = true;
 	c->want_drained = false;
-	if (c->bev == NULL || c->handshaking ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	if (c->bev == NULL || c->handshaking || conn_pending_out(c) == 0) {
 		conn_schedule(c, DEFER_FINISH);
 		return;
 	}
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	struct timeval tv = { CONN_SHUTDOWN_GRACE_SECS, 0 };
+	c->close_deadline_ms = mm_now_ms() + CONN_SHUTDOWN_GRACE_SECS * 1000ULL;
+	struct timeval tv = { 0, CONN_CLOSE_POLL_MS * 1000 };
 	evtimer_add(c->ev_close_timer, &tv);
 }
 
@@ -698,6 +721,10 @@ conn_starttls(struct conn *c)
 		return false;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(nb, 1);
+	/* Backpressure through the filter: the TLS layer stops encrypting when
+	 * the socket's buffer holds this much, so conn_want_drained still means
+	 * something under STARTTLS. */
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, CONN_OUTPUT_LOW_BYTES);
 	c->bev = nb;
 	c->handshaking = true;
 	conn_setup_bev(c);

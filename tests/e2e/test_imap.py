@@ -153,11 +153,6 @@ class ImapTest(unittest.TestCase):
         self.assertEqual(m.noop()[0], "OK")
         m.shutdown()
 
-    # conn.c frees the STARTTLS filter bufferevent as soon as its own output
-    # buffer is empty, before the TLS bytes reach the socket, so the last
-    # reply before a close is lost (LOGOUT's tagged OK). Remove the
-    # decorator when src/net/conn.c flushes the underlying bufferevent.
-    @unittest.expectedFailure
     def test_logout_after_starttls(self):
         m = self.starttls()
         self.assertEqual(m.logout()[0], "BYE")
