@@ -65,7 +65,7 @@ now_s(void)
 static double
 fsync_rate(const char *dir, double secs)
 {
-	char path[512], buf[512];
+	char path[600], buf[512];
 	memset(buf, 'f', sizeof(buf));
 	snprintf(path, sizeof(path), "%s/fsync-test", dir);
 	int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_APPEND, 0600);
