@@ -295,6 +295,47 @@ class SignalTest(unittest.TestCase):
             self.assertEqual(srv.proc.wait(15), 0, srv.log())
 
 
+@unittest.skipUnless(os.getuid() == 0, "needs root")
+class PrivilegeTest(unittest.TestCase):
+    """Started as root: bind, then serve as run_as; never serve as root by accident."""
+
+    def test_drops_to_run_as(self):
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        srv = mmtest.Server(users={}, start=False)
+        os.chmod(srv.tmp, 0o755)
+        srv.write_conf(srv.conf_text().replace("run_as = root", "run_as = nobody"))
+        # the test certificate must stay readable after the drop
+        os.chmod(srv.key, 0o644)
+        try:
+            srv.start()
+            # A greeting means the loop runs, which is after the drop.
+            s = srv.connect("imaps")
+            t = srv.ssl_context().wrap_socket(s, server_hostname="localhost")
+            self.assertTrue(line(t).startswith(b"* OK"))
+            t.close()
+            status = open("/proc/%d/status" % srv.proc.pid).read()
+            uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()
+            self.assertEqual(set(uids), {str(nobody.pw_uid)})
+            for dp, _, fs in os.walk(srv.data_dir):
+                for f in fs + ["."]:
+                    st = os.stat(os.path.join(dp, f))
+                    self.assertEqual(st.st_uid, nobody.pw_uid, os.path.join(dp, f))
+            self.assertEqual(srv.stop(), 0)
+        finally:
+            srv.close()
+
+    def test_missing_run_as_user_refuses(self):
+        srv = mmtest.Server(users={}, start=False)
+        srv.write_conf(srv.conf_text().replace("run_as = root", "run_as = no-such-user-xyz"))
+        r = subprocess.run([mmtest.MINIMAILD, "-f", "-c", srv.conf_path], capture_output=True,
+                           text=True, timeout=30)
+        srv.close()
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("run_as user 'no-such-user-xyz' does not exist: refusing to serve as root",
+                      r.stderr)
+
+
 class CheckConfigTest(unittest.TestCase):
     def run_t(self, path):
         return subprocess.run([mmtest.MINIMAILD, "-t", "-c", path], capture_output=True,
