@@ -178,7 +178,36 @@ static const struct good_case good[] = {
 	  { "http = 80", "smtp = 25", NULL }, { NULL } },
 	{ "domains = a.org\n" TLS "[listen]\nhttp = off\n",
 	  { "http = off", NULL }, { NULL } },
-	/* 17: http next to the protocol listeners on other addresses */
+	/* 17: [relay] defaults; then every key */
+	{ "domains = a.org\n" TLS,
+	  { "# smarthost not set: delivery by MX", "smarthost_tls = starttls",
+	    "smarthost_verify = yes", "require_tls = no", "queue_lifetime = 5d",
+	    "delay_warning = 4h", "retry_interval = 5m", "retry_max_interval = 4h",
+	    "max_concurrency = 20", "max_per_destination = 4", NULL }, { NULL } },
+	{ "domains = a.org\n" TLS "[relay]\nsmarthost = SMTP.Provider.net\n"
+	  "smarthost_user = me@a.org\nsmarthost_password = p w\n"
+	  "smarthost_tls = implicit\nsmarthost_verify = no\n"
+	  "smarthost_ca = /etc/ca.pem\nrequire_tls = yes\nqueue_lifetime = 2d\n"
+	  "delay_warning = 0\nretry_interval = 1s\nretry_max_interval = 90s\n"
+	  "max_concurrency = 5\nmax_per_destination = 1\n"
+	  "routes = remote.test=127.0.0.1:2525 v6.test=[::1]:2600 n.test=mx.n.test\n",
+	  { "smarthost = smtp.provider.net:465", "smarthost_user = me@a.org",
+	    "smarthost_password = p w", "smarthost_tls = implicit",
+	    "smarthost_verify = no", "smarthost_ca = /etc/ca.pem",
+	    "require_tls = yes", "queue_lifetime = 2d", "delay_warning = 0s",
+	    "retry_interval = 1s", "retry_max_interval = 90s",
+	    "max_concurrency = 5", "max_per_destination = 1",
+	    "routes = remote.test=127.0.0.1:2525 v6.test=[::1]:2600 "
+	    "n.test=mx.n.test:25", NULL }, { NULL } },
+	/* 19: smarthost ports by TLS mode; password without TLS warns */
+	{ "domains = a.org\n" TLS "[relay]\nsmarthost = 10.0.0.1\n",
+	  { "smarthost = 10.0.0.1:587", NULL }, { NULL } },
+	{ "domains = a.org\n" TLS "[relay]\nsmarthost = [2001:db8::1]\n"
+	  "smarthost_tls = none\nsmarthost_user = u\nsmarthost_password = p\n",
+	  { "smarthost = [2001:db8::1]:25", NULL },
+	  { F ":7: warning: smarthost_tls = none sends the smarthost password in "
+	    "clear text", NULL } },
+	/* 21: http next to the protocol listeners on other addresses */
 	{ "domains = a.org\n" TLS "[listen]\nhttp = 127.0.0.1:2525\n"
 	  "smtp = 127.0.0.2:2525\n",
 	  { "http = 127.0.0.1:2525", "smtp = 127.0.0.2:2525", NULL }, { NULL } },
@@ -343,12 +372,49 @@ static const struct bad_case bad[] = {
 	{ D "[listen\n", 0, { F ":2: missing ']' in section header", NULL } },
 	{ D "[listen] x\n", 0, { F ":2: text after ']' in section header", NULL } },
 	{ D "[ ]\n", 0, { F ":2: empty section name", NULL } },
-	{ D "[relay]\nhost = x\nport = 25\n", 0,
-	  { F ":2: unknown section [relay] (expected [listen], [tls], [auth] "
-	    "or [limits])", NULL } },
+	{ D "[relais]\nhost = x\nport = 25\n", 0,
+	  { F ":2: unknown section [relais] (expected [listen], [tls], [auth], "
+	    "[limits] or [relay])", NULL } },
 	{ D "[Listen]\n", 0,
-	  { F ":2: unknown section [Listen] (expected [listen], [tls], [auth] "
-	    "or [limits])", NULL } },
+	  { F ":2: unknown section [Listen] (expected [listen], [tls], [auth], "
+	    "[limits] or [relay])", NULL } },
+	/* [relay] */
+	{ D "[relay]\nhost = x\n", 0,
+	  { F ":3: unknown key 'host' in [relay]", NULL } },
+	{ D "[relay]\nsmarthost = bad_host:25\n", 0,
+	  { F ":3: smarthost: bad host name 'bad_host' in 'bad_host:25'", NULL } },
+	{ D "[relay]\nsmarthost = a.net:0\n", 0,
+	  { F ":3: smarthost: bad port in 'a.net:0' (expected 1 to 65535)", NULL } },
+	{ D "[relay]\nsmarthost = ::1:25\n", 0,
+	  { F ":3: smarthost: IPv6 addresses must be in brackets, as in "
+	    "'[::1]:25', in '::1:25'", NULL } },
+	{ D "[relay]\nsmarthost_tls = ssl\n", 0,
+	  { F ":3: smarthost_tls: bad value 'ssl' (expected starttls, implicit "
+	    "or none)", NULL } },
+	{ D "[relay]\nsmarthost = a.net\nsmarthost_user = u\n", 0,
+	  { F ":4: smarthost_user without smarthost_password", NULL } },
+	{ D "[relay]\nsmarthost_user = u\nsmarthost_password = p\n", 0,
+	  { F ":4: smarthost_user and smarthost_password need a smarthost", NULL } },
+	{ D "[relay]\nsmarthost_ca = ca.pem\n", 0,
+	  { F ":3: smarthost_ca: bad path 'ca.pem' (expected an absolute path)", NULL } },
+	{ D "[relay]\nrequire_tls = maybe\n", 0,
+	  { F ":3: require_tls: bad value 'maybe' (expected yes or no)", NULL } },
+	{ D "[relay]\nqueue_lifetime = 0\n", 0,
+	  { F ":3: queue_lifetime: must not be 0", NULL } },
+	{ D "[relay]\nqueue_lifetime = 366d\n", 0,
+	  { F ":3: queue_lifetime: bad duration '366d' (expected a number with "
+	    "optional s, m, h or d, at most 365d)", NULL } },
+	{ D "[relay]\nretry_interval = 5h\n", 0,
+	  { F ":3: retry_interval is longer than retry_max_interval", NULL } },
+	{ D "[relay]\nmax_concurrency = 0\n", 0,
+	  { F ":3: max_concurrency: bad number '0' (expected a whole number "
+	    "from 1 to 1000)", NULL } },
+	{ D "[relay]\nroutes = a.test=1.2.3.4:25 b.test\n", 0,
+	  { F ":3: routes: bad route 'b.test' (expected DOMAIN=HOST:PORT)", NULL } },
+	{ D "[relay]\nroutes = a.test=1.2.3.4 A.TEST=[::1]:26\n", 0,
+	  { F ":3: routes: 'A.TEST' is routed twice", NULL } },
+	{ D "[relay]\nroutes = a.test=[::1\n", 0,
+	  { F ":3: routes: bad host '[::1' (expected [IPv6]:PORT)", NULL } },
 	{ D "data_dir = /a\x01\n", 0,
 	  { F ":2: control character 0x01 in line", NULL } },
 	{ D "data_dir = /a\0b\n", sizeof(D "data_dir = /a\0b\n") - 1,
@@ -566,8 +632,8 @@ static const struct bad_case bad[] = {
 	    F ":9: max_message_size: bad size 'lots' (expected a number with "
 	    "optional K, M or G)",
 	    F ":11: duplicate key 'max_recipients' (first set on line 10)",
-	    F ":12: unknown section [nope] (expected [listen], [tls], [auth] or "
-	    "[limits])",
+	    F ":12: unknown section [nope] (expected [listen], [tls], [auth], "
+	    "[limits] or [relay])",
 	    F ":13: expected 'key = value' or '[section]'" } },
 };
 

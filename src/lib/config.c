@@ -53,12 +53,12 @@ static const uint16_t listen_default_ports[LSN_COUNT] = {
 #define QUOTE_MAX_BYTES          84     /* values quoted in messages */
 
 enum section {
-	SEC_TOP = 0, SEC_LISTEN, SEC_TLS, SEC_AUTH, SEC_LIMITS,
+	SEC_TOP = 0, SEC_LISTEN, SEC_TLS, SEC_AUTH, SEC_LIMITS, SEC_RELAY,
 	SEC_UNKNOWN,            /* after a bad [header]: keys are skipped */
 };
 
 static const char *const section_names[] = {
-	"", "listen", "tls", "auth", "limits",
+	"", "listen", "tls", "auth", "limits", "relay",
 };
 
 struct parser;
@@ -96,7 +96,17 @@ struct parser {
 
 static key_setter set_hostname, set_domains, set_data_dir, set_run_as,
     set_log_level, set_listen, set_path, set_min_version, set_bool,
-    set_size, set_number;
+    set_size, set_number, set_smarthost, set_relay_string, set_relay_tls,
+    set_relay_bool, set_relay_duration, set_relay_number, set_routes;
+
+enum { RSTR_USER, RSTR_PASSWORD, RSTR_CA };
+enum { RBOOL_VERIFY, RBOOL_REQUIRE_TLS };
+enum { RDUR_LIFETIME, RDUR_WARNING, RDUR_RETRY, RDUR_RETRY_MAX };
+enum { RNUM_CONCURRENCY, RNUM_PER_DEST };
+
+/* Bounds of [relay]. */
+#define RELAY_DURATION_MAX_SECS  (365ULL * 86400)
+#define RELAY_CONCURRENCY_MAX    1000
 
 enum { NUM_RECIPIENTS, NUM_CONNECTIONS, NUM_CONNECTIONS_PER_IP };
 enum { PATH_CERT, PATH_KEY };
@@ -123,6 +133,20 @@ static const struct key keytab[] = {
 	{ SEC_LIMITS, "max_recipients", set_number, NUM_RECIPIENTS },
 	{ SEC_LIMITS, "max_connections", set_number, NUM_CONNECTIONS },
 	{ SEC_LIMITS, "max_connections_per_ip", set_number, NUM_CONNECTIONS_PER_IP },
+	{ SEC_RELAY, "smarthost", set_smarthost, 0 },
+	{ SEC_RELAY, "smarthost_user", set_relay_string, RSTR_USER },
+	{ SEC_RELAY, "smarthost_password", set_relay_string, RSTR_PASSWORD },
+	{ SEC_RELAY, "smarthost_tls", set_relay_tls, 0 },
+	{ SEC_RELAY, "smarthost_verify", set_relay_bool, RBOOL_VERIFY },
+	{ SEC_RELAY, "smarthost_ca", set_relay_string, RSTR_CA },
+	{ SEC_RELAY, "require_tls", set_relay_bool, RBOOL_REQUIRE_TLS },
+	{ SEC_RELAY, "queue_lifetime", set_relay_duration, RDUR_LIFETIME },
+	{ SEC_RELAY, "delay_warning", set_relay_duration, RDUR_WARNING },
+	{ SEC_RELAY, "retry_interval", set_relay_duration, RDUR_RETRY },
+	{ SEC_RELAY, "retry_max_interval", set_relay_duration, RDUR_RETRY_MAX },
+	{ SEC_RELAY, "max_concurrency", set_relay_number, RNUM_CONCURRENCY },
+	{ SEC_RELAY, "max_per_destination", set_relay_number, RNUM_PER_DEST },
+	{ SEC_RELAY, "routes", set_routes, 0 },
 };
 #define NKEYS (sizeof(keytab) / sizeof(keytab[0]))
 
@@ -756,6 +780,229 @@ set_number(struct parser *p, const struct key *k, const char *v)
 	}
 }
 
+/* ---- [relay] ---- */
+
+bool
+config_parse_relay_host(const char *s, struct config_relay_host *h, char *err,
+    size_t errlen)
+{
+	char host[300], qs[QUOTE_MAX_BYTES];
+	const char *port = NULL, *colon;
+	size_t hlen;
+	unsigned char bin[sizeof(struct in6_addr)];
+
+	memset(h, 0, sizeof(*h));
+	q(qs, s);
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (rb == NULL || (rb[1] != '\0' && rb[1] != ':')) {
+			snprintf(err, errlen, "bad host '%s' (expected [IPv6]:PORT)", qs);
+			return false;
+		}
+		hlen = (size_t)(rb - s - 1);
+		if (hlen >= sizeof(host)) {
+			snprintf(err, errlen, "bad IPv6 address in '%s'", qs);
+			return false;
+		}
+		memcpy(host, s + 1, hlen);
+		host[hlen] = '\0';
+		if (inet_pton(AF_INET6, host, bin) != 1) {
+			snprintf(err, errlen, "bad IPv6 address in '%s'", qs);
+			return false;
+		}
+		if (rb[1] == ':')
+			port = rb + 2;
+	} else {
+		colon = strchr(s, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL) {
+			snprintf(err, errlen, "IPv6 addresses must be in brackets, as in "
+			    "'[::1]:25', in '%s'", qs);
+			return false;
+		}
+		hlen = colon != NULL ? (size_t)(colon - s) : strlen(s);
+		if (hlen >= sizeof(host) || hlen == 0) {
+			snprintf(err, errlen, "bad host '%s'", qs);
+			return false;
+		}
+		memcpy(host, s, hlen);
+		host[hlen] = '\0';
+		if (inet_pton(AF_INET, host, bin) != 1 && !valid_domain(host)) {
+			snprintf(err, errlen, "bad host name '%s' in '%s'", q(qs, host), s);
+			return false;
+		}
+		if (colon != NULL)
+			port = colon + 1;
+	}
+	if (port != NULL && !parse_port(port, strlen(port), &h->port)) {
+		snprintf(err, errlen, "bad port in '%s' (expected 1 to 65535)", qs);
+		return false;
+	}
+	mm_strlcpy(h->host, host, sizeof(h->host));
+	mm_strlower(h->host);
+	return true;
+}
+
+const struct config_route *
+config_route_find(const struct config *cfg, const char *domain)
+{
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if (mm_strcaseeq(cfg->routes[i].domain, domain))
+			return &cfg->routes[i];
+	return NULL;
+}
+
+static void
+set_smarthost(struct parser *p, const struct key *k, const char *v)
+{
+	char err[256];
+	if (!config_parse_relay_host(v, &p->cfg->smarthost, err, sizeof(err))) {
+		perr(p, p->line, "smarthost: %s", err);
+		return;
+	}
+	p->cfg->has_smarthost = true;
+}
+
+static void
+set_relay_string(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	char **dst = k->arg == RSTR_USER ? &p->cfg->smarthost_user :
+	    k->arg == RSTR_PASSWORD ? &p->cfg->smarthost_password :
+	    &p->cfg->smarthost_ca;
+
+	if (k->arg == RSTR_CA && (v[0] != '/' || strlen(v) >= PATH_MAX)) {
+		perr(p, p->line, "%s: bad path '%s' (expected an absolute path)",
+		    k->name, q(qv, v));
+		return;
+	}
+	if (strlen(v) > 255) {
+		perr(p, p->line, "%s: too long (at most 255 bytes)", k->name);
+		return;
+	}
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+static void
+set_relay_tls(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	if (mm_strcaseeq(v, "starttls"))
+		p->cfg->smarthost_tls = CONFIG_RELAY_TLS_STARTTLS;
+	else if (mm_strcaseeq(v, "implicit"))
+		p->cfg->smarthost_tls = CONFIG_RELAY_TLS_IMPLICIT;
+	else if (mm_strcaseeq(v, "none"))
+		p->cfg->smarthost_tls = CONFIG_RELAY_TLS_NONE;
+	else
+		perr(p, p->line, "%s: bad value '%s' (expected starttls, implicit "
+		    "or none)", k->name, q(qv, v));
+}
+
+static void
+set_relay_bool(struct parser *p, const struct key *k, const char *v)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	bool *dst = k->arg == RBOOL_VERIFY ? &p->cfg->smarthost_verify :
+	    &p->cfg->relay_require_tls;
+	char qv[QUOTE_MAX_BYTES];
+
+	for (size_t i = 0; i < 4; i++) {
+		if (mm_strcaseeq(v, yes[i]) || mm_strcaseeq(v, no[i])) {
+			*dst = mm_strcaseeq(v, yes[i]);
+			return;
+		}
+	}
+	perr(p, p->line, "%s: bad value '%s' (expected yes or no)", k->name,
+	    q(qv, v));
+}
+
+static void
+set_relay_duration(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	uint64_t n;
+
+	if (!config_parse_duration(v, &n) || n > RELAY_DURATION_MAX_SECS) {
+		perr(p, p->line, "%s: bad duration '%s' (expected a number with "
+		    "optional s, m, h or d, at most 365d)", k->name, q(qv, v));
+		return;
+	}
+	if (n == 0 && k->arg != RDUR_WARNING) {
+		perr(p, p->line, "%s: must not be 0", k->name);
+		return;
+	}
+	switch (k->arg) {
+	case RDUR_LIFETIME: p->cfg->queue_lifetime = n; break;
+	case RDUR_WARNING:  p->cfg->delay_warning = n; break;
+	case RDUR_RETRY:    p->cfg->retry_interval = n; break;
+	default:            p->cfg->retry_max_interval = n; break;
+	}
+}
+
+static void
+set_relay_number(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	uint64_t n;
+
+	if (!parse_u64(v, strlen(v), &n) || n < 1 || n > RELAY_CONCURRENCY_MAX) {
+		perr(p, p->line, "%s: bad number '%s' (expected a whole number "
+		    "from 1 to %d)", k->name, q(qv, v), RELAY_CONCURRENCY_MAX);
+		return;
+	}
+	if (k->arg == RNUM_CONCURRENCY)
+		p->cfg->relay_max_concurrency = (unsigned)n;
+	else
+		p->cfg->relay_max_per_destination = (unsigned)n;
+}
+
+/* "example.net=10.0.0.5:25 other.test=[::1]:2600" */
+static void
+set_routes(struct parser *p, const struct key *k, const char *v)
+{
+	struct config *cfg = p->cfg;
+	char qv[QUOTE_MAX_BYTES], err[256];
+	const char *s = v;
+
+	for (;;) {
+		while (is_space(*s))
+			s++;
+		if (*s == '\0')
+			break;
+		size_t len = 0;
+		while (s[len] != '\0' && !is_space(s[len]))
+			len++;
+		char *tok = xstrndup(s, len);
+		s += len;
+		char *eq = strchr(tok, '=');
+		struct config_route rt;
+		memset(&rt, 0, sizeof(rt));
+		if (eq == NULL || eq == tok) {
+			perr(p, p->line, "routes: bad route '%s' (expected "
+			    "DOMAIN=HOST:PORT)", q(qv, tok));
+		} else if ((*eq = '\0', !valid_domain(tok))) {
+			perr(p, p->line, "routes: bad domain '%s'", q(qv, tok));
+		} else if (!config_parse_relay_host(eq + 1, &rt.dest, err, sizeof(err))) {
+			perr(p, p->line, "routes: %s", err);
+		} else if (config_route_find(cfg, tok) != NULL) {
+			perr(p, p->line, "routes: '%s' is routed twice", q(qv, tok));
+		} else if (cfg->nroutes >= CONFIG_ROUTES_MAX) {
+			perr(p, p->line, "routes: too many routes (at most %d)",
+			    CONFIG_ROUTES_MAX);
+		} else {
+			mm_strlcpy(rt.domain, tok, sizeof(rt.domain));
+			mm_strlower(rt.domain);
+			if (rt.dest.port == 0)
+				rt.dest.port = 25;
+			cfg->routes = xrealloc(cfg->routes,
+			    (cfg->nroutes + 1) * sizeof(*cfg->routes));
+			cfg->routes[cfg->nroutes++] = rt;
+		}
+		free(tok);
+	}
+}
+
 /* ---- lines ---- */
 
 static const struct key *
@@ -818,14 +1065,14 @@ parse_section(struct parser *p, char *s, size_t len)
 		p->sec = SEC_UNKNOWN;
 		return;
 	}
-	for (int i = SEC_LISTEN; i <= SEC_LIMITS; i++) {
+	for (int i = SEC_LISTEN; i <= SEC_RELAY; i++) {
 		if (strcmp(s, section_names[i]) == 0) {
 			p->sec = (enum section)i;
 			return;
 		}
 	}
 	perr(p, p->line, "unknown section [%s] (expected [listen], [tls], "
-	    "[auth] or [limits])", q(qn, s));
+	    "[auth], [limits] or [relay])", q(qn, s));
 	p->sec = SEC_UNKNOWN;
 }
 
@@ -965,6 +1212,28 @@ check_file(struct parser *p)
 		    "self-signed certificate in %s", cfg->data_dir);
 	check_listeners(p);
 
+	unsigned lu = key_line(p, "smarthost_user");
+	unsigned lpw = key_line(p, "smarthost_password");
+	unsigned lsh = key_line(p, "smarthost");
+	if (lu > 0 && lpw == 0)
+		perr(p, lu, "smarthost_user without smarthost_password");
+	if (lpw > 0 && lu == 0)
+		perr(p, lpw, "smarthost_password without smarthost_user");
+	if ((lu > 0 || lpw > 0) && lsh == 0)
+		perr(p, lu > lpw ? lu : lpw, "smarthost_user and smarthost_password "
+		    "need a smarthost");
+	if (lu > 0 && lsh > 0 && cfg->smarthost_tls == CONFIG_RELAY_TLS_NONE)
+		pwarn(p, key_line(p, "smarthost_tls"), "smarthost_tls = none sends "
+		    "the smarthost password in clear text");
+	if (cfg->has_smarthost && cfg->smarthost.port == 0)
+		cfg->smarthost.port = cfg->smarthost_tls == CONFIG_RELAY_TLS_IMPLICIT ?
+		    465 : cfg->smarthost_tls == CONFIG_RELAY_TLS_STARTTLS ? 587 : 25;
+	if (cfg->retry_interval > cfg->retry_max_interval) {
+		unsigned lr = key_line(p, "retry_interval"), lm = key_line(p, "retry_max_interval");
+		perr(p, lr > lm ? lr : lm, "retry_interval is longer than "
+		    "retry_max_interval");
+	}
+
 	unsigned lpi = key_line(p, "max_connections_per_ip");
 	unsigned lmc = key_line(p, "max_connections");
 	if (cfg->max_connections_per_ip > cfg->max_connections)
@@ -1021,6 +1290,14 @@ config_new_defaults(const char *path)
 	cfg->max_recipients = 100;
 	cfg->max_connections = 10000;
 	cfg->max_connections_per_ip = 50;
+	cfg->smarthost_tls = CONFIG_RELAY_TLS_STARTTLS;
+	cfg->smarthost_verify = true;
+	cfg->queue_lifetime = 5 * 86400;
+	cfg->delay_warning = 4 * 3600;
+	cfg->retry_interval = 5 * 60;
+	cfg->retry_max_interval = 4 * 3600;
+	cfg->relay_max_concurrency = 20;
+	cfg->relay_max_per_destination = 4;
 	return cfg;
 }
 
@@ -1132,6 +1409,12 @@ config_free(struct config **cfgp)
 	free(cfg->http_listen.addrs);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
+	free(cfg->smarthost_user);
+	if (cfg->smarthost_password != NULL)
+		explicit_bzero(cfg->smarthost_password, strlen(cfg->smarthost_password));
+	free(cfg->smarthost_password);
+	free(cfg->smarthost_ca);
+	free(cfg->routes);
 	free(cfg);
 	*cfgp = NULL;
 }
@@ -1156,6 +1439,33 @@ size_format(uint64_t n, char *buf, size_t len)
 		}
 	}
 	snprintf(buf, len, "%llu", (unsigned long long)n);
+}
+
+/* 14400 -> "4h": the largest unit that divides exactly. */
+static void
+duration_format(uint64_t n, char *buf, size_t len)
+{
+	static const struct { uint64_t secs; char unit; } u[] = {
+		{ 86400, 'd' }, { 3600, 'h' }, { 60, 'm' },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		if (n != 0 && n % u[i].secs == 0) {
+			snprintf(buf, len, "%llu%c", (unsigned long long)(n / u[i].secs),
+			    u[i].unit);
+			return;
+		}
+	}
+	snprintf(buf, len, "%llus", (unsigned long long)n);
+}
+
+/* "host:port", "[v6]:port" */
+static void
+host_format(const struct config_relay_host *h, char *buf, size_t len)
+{
+	if (strchr(h->host, ':') != NULL)
+		snprintf(buf, len, "[%s]:%u", h->host, h->port);
+	else
+		snprintf(buf, len, "%s:%u", h->host, h->port);
 }
 
 char *
@@ -1212,5 +1522,43 @@ config_dump(const struct config *cfg)
 	mm_buf_printf(&b, "max_connections = %u\n", cfg->max_connections);
 	mm_buf_printf(&b, "max_connections_per_ip = %u\n",
 	    cfg->max_connections_per_ip);
+
+	char hbuf[300];
+	mm_buf_printf(&b, "\n[relay]\n");
+	if (cfg->has_smarthost) {
+		host_format(&cfg->smarthost, hbuf, sizeof(hbuf));
+		mm_buf_printf(&b, "smarthost = %s\n", hbuf);
+	} else {
+		mm_buf_printf(&b, "# smarthost not set: delivery by MX\n");
+	}
+	if (cfg->smarthost_user != NULL)
+		mm_buf_printf(&b, "smarthost_user = %s\n", cfg->smarthost_user);
+	if (cfg->smarthost_password != NULL)
+		mm_buf_printf(&b, "smarthost_password = %s\n", cfg->smarthost_password);
+	mm_buf_printf(&b, "smarthost_tls = %s\n",
+	    cfg->smarthost_tls == CONFIG_RELAY_TLS_IMPLICIT ? "implicit" :
+	    cfg->smarthost_tls == CONFIG_RELAY_TLS_NONE ? "none" : "starttls");
+	mm_buf_printf(&b, "smarthost_verify = %s\n", cfg->smarthost_verify ? "yes" : "no");
+	if (cfg->smarthost_ca != NULL)
+		mm_buf_printf(&b, "smarthost_ca = %s\n", cfg->smarthost_ca);
+	mm_buf_printf(&b, "require_tls = %s\n", cfg->relay_require_tls ? "yes" : "no");
+	duration_format(cfg->queue_lifetime, tmp, sizeof(tmp));
+	mm_buf_printf(&b, "queue_lifetime = %s\n", tmp);
+	duration_format(cfg->delay_warning, tmp, sizeof(tmp));
+	mm_buf_printf(&b, "delay_warning = %s\n", tmp);
+	duration_format(cfg->retry_interval, tmp, sizeof(tmp));
+	mm_buf_printf(&b, "retry_interval = %s\n", tmp);
+	duration_format(cfg->retry_max_interval, tmp, sizeof(tmp));
+	mm_buf_printf(&b, "retry_max_interval = %s\n", tmp);
+	mm_buf_printf(&b, "max_concurrency = %u\n", cfg->relay_max_concurrency);
+	mm_buf_printf(&b, "max_per_destination = %u\n", cfg->relay_max_per_destination);
+	if (cfg->nroutes > 0) {
+		mm_buf_printf(&b, "routes =");
+		for (size_t i = 0; i < cfg->nroutes; i++) {
+			host_format(&cfg->routes[i].dest, hbuf, sizeof(hbuf));
+			mm_buf_printf(&b, " %s=%s", cfg->routes[i].domain, hbuf);
+		}
+		mm_buf_appendc(&b, '\n');
+	}
 	return mm_buf_cstr(&b);
 }

@@ -38,6 +38,28 @@ struct config_listen {
 	size_t naddrs;     /* 0 means "off" */
 };
 
+/* [relay]: a host to send to. host is a domain name or an IP address
+ * (without brackets). */
+struct config_relay_host {
+	char host[256];
+	uint16_t port;
+};
+
+/* [relay] routes: mail for domain goes to dest (like a transport map). */
+struct config_route {
+	char domain[256];          /* lower-case */
+	struct config_relay_host dest;
+};
+
+#define CONFIG_ROUTES_MAX 256
+
+/* [relay] smarthost_tls */
+enum config_relay_tls {
+	CONFIG_RELAY_TLS_STARTTLS = 0,  /* default: STARTTLS, required */
+	CONFIG_RELAY_TLS_IMPLICIT,      /* TLS from the first byte (port 465) */
+	CONFIG_RELAY_TLS_NONE,          /* plain text (tests, trusted LAN) */
+};
+
 struct config {
 	char *path;                 /* the file it came from ("(embedded)" for defaults) */
 
@@ -68,7 +90,33 @@ struct config {
 	unsigned max_recipients;    /* default 100 */
 	unsigned max_connections;   /* default 10000 */
 	unsigned max_connections_per_ip; /* default 50 */
+
+	/* [relay]: outbound delivery (src/relay) */
+	bool has_smarthost;         /* smarthost set: everything goes there */
+	struct config_relay_host smarthost;  /* port default by smarthost_tls */
+	char *smarthost_user;       /* NULL: no AUTH */
+	char *smarthost_password;
+	int smarthost_tls;          /* enum config_relay_tls */
+	bool smarthost_verify;      /* default yes: check the certificate */
+	char *smarthost_ca;         /* CA file; NULL: the system's CA store */
+	bool relay_require_tls;     /* default no: STARTTLS opportunistic */
+	uint64_t queue_lifetime;    /* seconds, default 5d */
+	uint64_t delay_warning;     /* seconds, default 4h; 0 = off */
+	uint64_t retry_interval;    /* seconds, default 5m: the first retry */
+	uint64_t retry_max_interval;/* seconds, default 4h: the doubling stops here */
+	unsigned relay_max_concurrency;      /* default 20 connections */
+	unsigned relay_max_per_destination;  /* default 4 connections */
+	struct config_route *routes;
+	size_t nroutes;
 };
+
+/* The route for domain (any case), or NULL. */
+const struct config_route *config_route_find(const struct config *cfg,
+    const char *domain);
+/* "host", "host:port", "[v6]:port", "v4:port" into h (port 0 when not
+ * given). On error false and a message in err. */
+bool config_parse_relay_host(const char *s, struct config_relay_host *h,
+    char *err, size_t errlen);
 
 /* Names as written in [listen], indexed by enum listener_id. */
 extern const char *const config_listener_names[LSN_COUNT];

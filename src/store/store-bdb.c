@@ -10,12 +10,22 @@
  * other's fsyncs, and one fsync makes many commits durable (group commit).
  * Readers flush too before they return, so nothing a caller is shown can
  * vanish in a crash (no UID is ever shown twice). STORE_OPEN_SYNC_COMMIT
- * switches to plain synchronous commits, for the benchmark's comparison. */
+ * switches to plain synchronous commits, for the benchmark's comparison.
+ *
+ * Several processes share the environment (DB_REGISTER): when one dies
+ * with it open, the next opener runs recovery and every other process's
+ * handle is panicked (DB_RUNRECOVERY on every call). sdb_run() then closes
+ * and reopens the environment under st->lock taken exclusively (every
+ * operation holds it shared) and runs the whole transaction again, a
+ * bounded number of times, so a long-running daemon survives a killed
+ * minimailctl. Only a flushed commit is ever reported as success, and
+ * what was flushed before the recovery is in the recovered store. */
 #include "store/store-int.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,9 +87,11 @@ sdb_map(int dberr)
 	case DB_KEYEXIST:
 		return STORE_EXISTS;
 	case DB_LOCK_DEADLOCK:
-	case DB_LOCK_NOTGRANTED:
 		return SDB_RETRY;
+	case DB_LOCK_NOTGRANTED:
+		return SDB_TIMEOUT;
 	case DB_RUNRECOVERY:
+		return SDB_RECOVER;
 	case DB_VERIFY_BAD:
 	case DB_PAGE_NOTFOUND:
 	case DB_SECONDARY_BAD:
@@ -99,8 +111,28 @@ sdb_map(int dberr)
 static void
 sdb_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 {
+	struct store *st = env->app_private;
 	mm_strlcpy(sdb_lasterr, msg, sizeof(sdb_lasterr));
+	/* a panicked handle says so on every call until it is reopened */
+	if (st != NULL && atomic_load(&st->panicked))
+		return;
 	log_warn("store: bdb: %s", msg);
+}
+
+/* Another process ran recovery (DB_EVENT_REG_PANIC) or the environment
+ * failed (DB_EVENT_PANIC): the next operation reopens it. */
+static void
+sdb_event(DB_ENV *env, u_int32_t event, void *info)
+{
+	struct store *st = env->app_private;
+	(void)info;
+	if (st != NULL && (event == DB_EVENT_PANIC || event == DB_EVENT_REG_PANIC)) {
+		if (!atomic_exchange(&st->panicked, true))
+			log_warn("store: environment panicked (%s); reopening it",
+			    event == DB_EVENT_REG_PANIC ?
+			    "another process died with it open and it was recovered" :
+			    "fatal error");
+	}
 }
 
 /* ---- records ---- */
@@ -232,41 +264,84 @@ sdb_flush(struct store *st)
 	return sdb_map(r);
 }
 
-int
-sdb_run(struct store *st, bool write, sdb_txn_fn *fn, void *arg)
+/* Runs fn in transactions until it commits (durably) or fails, retrying
+ * deadlocks; called with st->lock held shared. SDB_RECOVER means the
+ * environment must be reopened first (a lock wait that keeps timing out
+ * asks for it too: the holder may be a dead process that nobody has
+ * recovered yet, and a reopen with DB_REGISTER recovers it). */
+static int
+sdb_run_locked(struct store *st, bool write, sdb_txn_fn *fn, void *arg,
+    struct sdb_tx *tx)
 {
-	struct sdb_tx tx = { .st = st };
-	int r;
+	int r, timeouts = 0;
 
+	if (st->env == NULL || atomic_load(&st->panicked))
+		return SDB_RECOVER;
 	for (int attempt = 0; ; attempt++) {
-		tx.nchanges = 0;
-		r = st->env->txn_begin(st->env, NULL, &tx.txn, 0);
+		bool committing = false;
+		tx->nchanges = 0;
+		r = st->env->txn_begin(st->env, NULL, &tx->txn, 0);
 		if (r != 0) {
+			tx->txn = NULL;
 			r = sdb_map(r);
-			break;
-		}
-		r = fn(&tx, arg);
-		if (r == STORE_OK) {
+		} else if ((r = fn(tx, arg)) == STORE_OK) {
 			int flags = write && st->sync_commit ? 0 : DB_TXN_NOSYNC;
-			r = sdb_map(tx.txn->commit(tx.txn, flags));
-			tx.txn = NULL;
+			committing = true;
+			r = sdb_map(tx->txn->commit(tx->txn, flags));
+			tx->txn = NULL;
 			if (r == STORE_OK && write)
 				atomic_fetch_add(&st->commits, 1);
 			if (r == STORE_OK && !(write && st->sync_commit))
 				r = sdb_flush(st);
 		} else {
-			(void)tx.txn->abort(tx.txn);
-			tx.txn = NULL;
+			(void)tx->txn->abort(tx->txn);
+			tx->txn = NULL;
 		}
-		if (r != SDB_RETRY)
-			break;
+		if (r != STORE_OK && atomic_load(&st->panicked))
+			r = SDB_RECOVER;
+		/* The commit record may or may not have reached the disk
+		 * before the recovery: the caller was told nothing yet, and
+		 * running the transaction again cannot lose it. */
+		if (r == SDB_RECOVER && write && committing)
+			tx->redo = true;
+		if (r == SDB_TIMEOUT && ++timeouts >= 2)
+			return SDB_PROBE;
+		if (r != SDB_RETRY && r != SDB_TIMEOUT)
+			return r;
 		if (attempt >= SDB_DEADLOCK_RETRIES) {
 			log_warn("store: transaction still deadlocked after %d tries",
 			    attempt + 1);
-			r = STORE_LOCKED;
-			break;
+			return STORE_LOCKED;
 		}
 		sdb_backoff(attempt);
+	}
+}
+
+static int sdb_reopen(struct store *, uint64_t);
+
+int
+sdb_run(struct store *st, bool write, sdb_txn_fn *fn, void *arg)
+{
+	struct sdb_tx tx = { .st = st };
+	uint64_t gen;
+	int r;
+
+	for (int reopens = 0; ; reopens++) {
+		pthread_rwlock_rdlock(&st->lock);
+		gen = st->generation;
+		r = sdb_run_locked(st, write, fn, arg, &tx);
+		pthread_rwlock_unlock(&st->lock);
+		if (r != SDB_RECOVER && r != SDB_PROBE)
+			break;
+		if (reopens >= SDB_REOPEN_RETRIES) {
+			log_error("store: %s after %d reopens of the environment",
+			    r == SDB_PROBE ? "lock waits still time out" :
+			    "still needs recovery", reopens);
+			r = r == SDB_PROBE ? STORE_LOCKED : STORE_CORRUPT;
+			break;
+		}
+		if ((r = sdb_reopen(st, gen)) != STORE_OK)
+			break;
 	}
 	if (r == STORE_OK && st->hook != NULL)
 		for (size_t i = 0; i < tx.nchanges; i++)
@@ -325,14 +400,16 @@ sdb_open_seq(struct store *st, DB_SEQUENCE **seq_r, const char *name,
 static void
 sdb_close_all(struct store *st)
 {
-	DB_SEQUENCE **seqs[] = { &st->seq_body, &st->seq_recno, &st->seq_uidvalidity };
+	DB_SEQUENCE **seqs[] = { &st->seq_body, &st->seq_recno, &st->seq_uidvalidity,
+	    &st->seq_queue };
 	for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++)
 		if (*seqs[i] != NULL) {
 			(void)(*seqs[i])->close(*seqs[i], 0);
 			*seqs[i] = NULL;
 		}
 	DB **dbs[] = { &st->users, &st->aliases, &st->mailboxes, &st->msgs,
-	    &st->counters, &st->bodymeta, &st->bodies, &st->cache, &st->seqdb };
+	    &st->counters, &st->bodymeta, &st->bodies, &st->cache, &st->queue,
+	    &st->seqdb };
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
 		if (*dbs[i] != NULL) {
 			(void)(*dbs[i])->close(*dbs[i], 0);
@@ -399,11 +476,14 @@ store_open(const char *data_dir, int flags, struct store **st_r,
 		{ offsetof(struct store, bodies), "bodies.db", DB_BTREE },
 		{ offsetof(struct store, cache), "cache.db", DB_BTREE },
 		{ offsetof(struct store, seqdb), "seq.db", DB_BTREE },
+		{ offsetof(struct store, queue), "queue.db", DB_BTREE },
 	};
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		what = dbs[i].file;
+		/* queue.db came later than the others: a store made before it
+		 * gets it on the first open */
 		r = sdb_open_db(st, (DB **)((char *)st + dbs[i].off), dbs[i].file,
-		    dbs[i].type, create);
+		    dbs[i].type, create || dbs[i].off == offsetof(struct store, queue));
 		if (r != 0)
 			goto fail;
 	}
@@ -415,6 +495,8 @@ store_open(const char *data_dir, int flags, struct store **st_r,
 	if (r == 0)
 		r = sdb_open_seq(st, &st->seq_uidvalidity, "uidvalidity",
 		    (db_seq_t)time(NULL), 1, (db_seq_t)UINT32_MAX, 8, true);
+	if (r == 0)
+		r = sdb_open_seq(st, &st->seq_queue, "queue", 1, 1, INT64_MAX, 16, false);
 	if (r != 0)
 		goto fail;
 	*st_r = st;

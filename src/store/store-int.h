@@ -14,7 +14,12 @@
 #include "store/store.h"
 
 #define SDB_RETRY               1000     /* internal: deadlock, run the txn again */
+#define SDB_RECOVER             1001     /* internal: DB_RUNRECOVERY, reopen and run again */
+#define SDB_TIMEOUT             1002     /* internal: a lock wait timed out, run again */
+#define SDB_PROBE               1003     /* internal: lock waits keep timing out: reopen */
 #define SDB_DEADLOCK_RETRIES    200
+#define SDB_REOPEN_RETRIES      3        /* reopens one operation may trigger */
+#define SDB_LOCK_TIMEOUT_USECS  (5 * 1000 * 1000)  /* a lock wait ends (and is retried) */
 #define SDB_CHUNK_BYTES         (64 * 1024)  /* bodies are kept in chunks of this */
 #define SDB_MBOX_DEPTH_MAX      16       /* '/' levels in a mailbox name */
 #define SDB_RESOLVE_DEPTH_MAX   8        /* alias -> alias -> ... */
@@ -23,6 +28,14 @@
 #define SDB_KEY_MAX             (ADDRESS_MAX_BYTES + 1 + STORE_MBOX_NAME_MAX)
 
 struct store {
+	/* Taken shared by every operation, exclusive by sdb_reopen(): the
+	 * handles below change only under the exclusive lock. */
+	pthread_rwlock_t lock;
+	uint64_t generation;       /* bumped by each reopen (under the lock) */
+	atomic_bool panicked;      /* DB_EVENT_PANIC / DB_EVENT_REG_PANIC seen */
+	atomic_uint_fast64_t reopens;
+	char *data_dir;
+	bool create;
 	DB_ENV *env;
 	DB *users;       /* lower(address) -> struct sdb_user */
 	DB *aliases;     /* lower(alias) -> targets, NUL-separated */
@@ -33,7 +46,9 @@ struct store {
 	DB *bodies;      /* (body id BE64, chunk BE32) -> up to SDB_CHUNK_BYTES */
 	DB *cache;       /* body id BE64 -> cache blob */
 	DB *seqdb;       /* sequences */
+	DB *queue;       /* outbound queue: entry id BE64 -> struct sdb_qhdr + strings */
 	DB_SEQUENCE *seq_body;
+	DB_SEQUENCE *seq_queue;
 	DB_SEQUENCE *seq_recno;
 	DB_SEQUENCE *seq_uidvalidity;
 	bool sync_commit;
@@ -103,6 +118,12 @@ struct sdb_change {
 struct sdb_tx {
 	struct store *st;
 	DB_TXN *txn;
+	/* An earlier attempt of this transaction may have committed: its
+	 * commit was cut short by a recovery (another process died), so the
+	 * outcome is unknown and it runs again. A function whose second run
+	 * would fail on its own first run's effect (EXISTS, NOTFOUND) may
+	 * treat that as done. */
+	bool redo;
 	struct sdb_change *changes;
 	size_t nchanges;
 	size_t capchanges;
@@ -144,5 +165,15 @@ int sdb_mailbox_create_tx(struct sdb_tx *tx, const char *user, const char *name,
 int sdb_mailbox_purge_tx(struct sdb_tx *tx, const char *user, struct sdb_user *u,
     uint32_t id, bool remove);
 size_t sdb_mbox_key(const char *user, const char *name, unsigned char *key);
+/* Delivery with extra body references: fn (may be NULL) runs inside the
+ * delivery's transaction with the new body's id, and the body is stored
+ * with extra_refs references beyond the local copies (the queue's). With
+ * extra_refs > 0 the call succeeds even when no local target took it. */
+typedef int sdb_deliver_extra_fn(struct sdb_tx *tx, uint64_t body_id, void *arg);
+int sdb_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
+    const void *data, size_t len, time_t internal_date,
+    const void *cache, size_t cachelen, const char *const *keywords,
+    size_t nkeywords, bool all_or_nothing, uint32_t extra_refs,
+    sdb_deliver_extra_fn *fn, void *fnarg);
 
 #endif

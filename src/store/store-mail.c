@@ -905,6 +905,9 @@ struct deliver_arg {
 	const char *const *keywords;
 	size_t nkeywords;
 	bool aon;
+	uint32_t extra_refs;
+	sdb_deliver_extra_fn *extra;
+	void *extra_arg;
 };
 
 static int
@@ -980,11 +983,14 @@ deliver_tx(struct sdb_tx *tx, void *varg)
 		if (delivered == 0 && first == STORE_NOTFOUND)
 			first = r;
 	}
-	if (delivered == 0) {
+	if (delivered == 0 && a->extra_refs == 0) {
 		r = first;
 		goto out;
 	}
-	r = sdb_body_put(tx, body_id, a->data, a->len, a->cache, a->cachelen, delivered);
+	if (a->extra != NULL && (r = a->extra(tx, body_id, a->extra_arg)) != STORE_OK)
+		goto out;
+	r = sdb_body_put(tx, body_id, a->data, a->len, a->cache, a->cachelen,
+	    delivered + a->extra_refs);
 out:
 	free(mb);
 	return r;
@@ -996,12 +1002,25 @@ store_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
     const void *cache, size_t cachelen,
     const char *const *keywords, size_t nkeywords, bool all_or_nothing)
 {
+	return sdb_deliver(st, rcpts, nrcpts, data, len, internal_date, cache,
+	    cachelen, keywords, nkeywords, all_or_nothing, 0, NULL, NULL);
+}
+
+int
+sdb_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
+    const void *data, size_t len, time_t internal_date,
+    const void *cache, size_t cachelen, const char *const *keywords,
+    size_t nkeywords, bool all_or_nothing, uint32_t extra_refs,
+    sdb_deliver_extra_fn *fn, void *fnarg)
+{
 	struct deliver_arg a = { .rcpts = rcpts, .nrcpts = nrcpts, .data = data,
 	    .len = len, .date = internal_date, .cache = cache, .cachelen = cachelen,
-	    .keywords = keywords, .nkeywords = nkeywords, .aon = all_or_nothing };
+	    .keywords = keywords, .nkeywords = nkeywords, .aon = all_or_nothing,
+	    .extra_refs = extra_refs, .extra = fn, .extra_arg = fnarg };
 	int r;
 
-	if (nrcpts == 0 || len > UINT32_MAX * (uint64_t)SDB_CHUNK_BYTES)
+	if ((nrcpts == 0 && extra_refs == 0) ||
+	    len > UINT32_MAX * (uint64_t)SDB_CHUNK_BYTES)
 		return STORE_INVALID;
 	if ((r = keywords_check(keywords, nkeywords)) != STORE_OK)
 		return r;

@@ -273,4 +273,88 @@ int store_body_refs(struct store *st, uint64_t body_id, uint32_t *refs_r);
 int store_quota_usage(struct store *st, const char *user, uint64_t *bytes_r,
     uint64_t *messages_r);
 
+/* ---- outbound queue (src/store/store-queue.c) ---- */
+
+/* Mail for remote recipients waits in the queue until the relay engine
+ * (src/relay) has handed it on or given up. One entry per (message,
+ * destination domain); its body is the message's one body, shared by
+ * reference count with the local copies. A recipient is marked done only
+ * after the remote server's 250, so a crash at most repeats a delivery. */
+#define STORE_QUEUE_REPLY_MAX   512     /* last reply/error kept per recipient */
+#define STORE_QUEUE_DOMAIN_MAX  256
+#define STORE_QUEUE_RCPTS_MAX   100000  /* per entry (= the largest max_recipients) */
+
+enum store_qstate {
+	STORE_Q_PENDING = 0,     /* still to be delivered */
+	STORE_Q_DONE,            /* the remote server took it (250) */
+	STORE_Q_FAILED,          /* permanent failure or expired; bounced */
+};
+
+struct store_qrcpt {
+	char address[321];
+	int state;               /* enum store_qstate */
+	char reply[STORE_QUEUE_REPLY_MAX];  /* last reply or error, "" if none */
+};
+
+#define STORE_QF_8BIT      0x01  /* the body has 8-bit bytes (needs 8BITMIME) */
+#define STORE_QF_SMTPUTF8  0x02  /* needs SMTPUTF8 (RFC 6531) */
+#define STORE_QF_WARNED    0x04  /* the delay warning was sent */
+
+struct store_qentry {
+	uint64_t id;
+	char sender[321];        /* "" is the null sender <> */
+	char domain[STORE_QUEUE_DOMAIN_MAX];  /* destination, lower-case */
+	time_t created;
+	time_t next_attempt;
+	time_t last_attempt;     /* 0: never tried */
+	uint32_t attempts;
+	uint32_t flags;          /* STORE_QF_* */
+	uint64_t body_id;
+	uint64_t skip;           /* leading body bytes not sent (our Return-Path:) */
+	uint64_t size;           /* bytes sent: body length - skip */
+	char error[STORE_QUEUE_REPLY_MAX];    /* last error of the entry */
+	char mta[STORE_QUEUE_DOMAIN_MAX];     /* last host talked to, "" if none */
+	struct store_qrcpt *rcpts;
+	size_t nrcpts;
+};
+
+/* What store_deliver_queue() queues beside the local deliveries. */
+struct store_qnew {
+	const char *sender;      /* "" or NULL: the null sender */
+	const char *const *rcpts;   /* remote addresses (local@domain) */
+	size_t nrcpts;
+	uint32_t flags;          /* STORE_QF_8BIT | STORE_QF_SMTPUTF8 */
+	uint64_t skip;           /* see struct store_qentry */
+};
+
+/* store_deliver() (never all-or-nothing) plus queue entries for q's
+ * remote recipients, one per domain, in the same transaction and sharing
+ * the one body. nrcpts may be 0 (remote only). Queue ids are written to
+ * qids_r (up to maxqids; may be NULL), their count to *nqids_r. STORE_OK
+ * when something was stored: local targets may still carry their own
+ * result_r (STORE_QUOTA...). */
+int store_deliver_queue(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
+    const void *data, size_t len, time_t internal_date,
+    const void *cache, size_t cachelen, const struct store_qnew *q,
+    uint64_t *qids_r, size_t maxqids, size_t *nqids_r);
+
+/* One entry with its recipients; free with store_qentry_free. */
+int store_queue_get(struct store *st, uint64_t id, struct store_qentry **e_r);
+void store_qentry_free(struct store_qentry **e);
+/* Every entry in id order (cb's return value != 0 stops the walk). */
+typedef int store_queue_cb(void *arg, const struct store_qentry *e);
+int store_queue_list(struct store *st, store_queue_cb *cb, void *arg);
+/* Cheap walk for the scheduler: only id and next attempt of each entry. */
+typedef int store_queue_sched_cb(void *arg, uint64_t id, time_t next_attempt);
+int store_queue_schedule(struct store *st, store_queue_sched_cb *cb, void *arg);
+/* Writes back the entry's attempt bookkeeping (attempts, times, flags,
+ * error, mta, recipient states and replies). An entry with no pending
+ * recipient left is removed and its body released. STORE_NOTFOUND when
+ * the entry was deleted meanwhile. */
+int store_queue_update(struct store *st, const struct store_qentry *e);
+/* Removes an entry (minimailctl queue delete): no bounce. */
+int store_queue_delete(struct store *st, uint64_t id);
+/* Makes the entry (id 0: every entry) due now; *n_r entries changed. */
+int store_queue_flush(struct store *st, uint64_t id, time_t now, size_t *n_r);
+
 #endif
