@@ -5,7 +5,7 @@ set -e
 PKGS="autoconf automake make gcc pkg-config
 libevent-dev libssl-dev libdb5.3-dev libcrypt-dev zlib1g-dev check libsubunit-dev
 openssl python3 ca-certificates curl swaks isync fetchmail groff-base
-clang libclang-rt-14-dev systemd"
+clang libclang-rt-14-dev systemd dovecot-imapd"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -16,6 +16,16 @@ if [ -n "$missing" ]; then
 		exit 1
 	fi
 	export DEBIAN_FRONTEND=noninteractive
+	# Packages with a daemon (dovecot-imapd: the IMAP differential test
+	# runs its own imap process) must not start a system service on
+	# 143/993 while they install: forbid it for the time of this install.
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' > "$policy"
+		chmod 755 "$policy"
+		trap 'rm -f "$policy"' EXIT
+	fi
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing
