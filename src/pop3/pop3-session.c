@@ -220,13 +220,22 @@ index_work(void *arg)
 	s->job_err = store_index_read(s->job_st, s->canon, "INBOX", &s->job_idx);
 }
 
+/* The maildrop is free once QUIT has done its work, before the answer
+ * goes out: a client that reconnects the moment it reads +OK must not
+ * find its own old session still holding the lock ([IN-USE]). */
 static void
-drop_forget(struct pop3_session *s)
+drop_unlock(struct pop3_session *s)
 {
 	if (s->holds_drop) {
 		drop_release(s->canon);
 		s->holds_drop = false;
 	}
+}
+
+static void
+drop_forget(struct pop3_session *s)
+{
+	drop_unlock(s);
 	s->canon[0] = '\0';
 }
 
@@ -544,6 +553,8 @@ expunge_done(void *arg, bool alive)
 	struct pop3_session *s = arg;
 	size_t n = s->job_nuids;
 
+	drop_unlock(s);
+
 	free(s->job_uids);
 	s->job_uids = NULL;
 	s->job_nuids = 0;
@@ -569,6 +580,7 @@ cmd_quit(struct pop3_session *s)
 		if (s->state == POP3_STATE_TRANSACTION)
 			log_info("pop3 conn=%llx event=logout user=%s deleted=0",
 			    (unsigned long long)conn_id(s->c), s->canon);
+		drop_unlock(s);
 		reply(s, "+OK minimaild POP3 server signing off");
 		conn_close(s->c);
 		return;

@@ -115,6 +115,8 @@ class Server:
 
     # ---- process ----
     def start(self, wait=True):
+        if self.logf:
+            self.logf.close()
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([MINIMAILD, "-f", "-c", self.conf_path],
                                      stdout=self.logf, stderr=subprocess.STDOUT)
@@ -157,13 +159,32 @@ class Server:
             self.proc.wait()
             raise
 
+    SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+    def check_clean(self, rc):
+        """After a SIGTERM we sent: exit 0, and no sanitizer report in the log
+        (sanitizer builds run the same tests; a report fails them)."""
+        log = self.log()
+        for mark in self.SANITIZER_MARKS:
+            if mark in log:
+                raise AssertionError("sanitizer report in minimaild log:\n" + log[-20000:])
+        if rc not in (0, None):
+            raise AssertionError("minimaild exited %s on SIGTERM:\n%s" % (rc, log[-8000:]))
+
+    def stop_checked(self):
+        """stop() and check_clean(); for a daemon the test did not kill itself."""
+        running = self.proc is not None and self.proc.poll() is None
+        rc = self.stop()
+        self.check_clean(rc if running else None)
+        return rc
+
     def kill(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
 
     def restart(self):
-        self.stop()
+        self.stop_checked()
         self.start()
 
     def log(self):
@@ -177,6 +198,10 @@ class Server:
         """Run minimailctl -c CONF ARGS; returns CompletedProcess (text)."""
         r = subprocess.run([MINIMAILCTL, "-c", self.conf_path] + list(args), input=input,
                            capture_output=True, text=True, timeout=60)
+        for mark in self.SANITIZER_MARKS:
+            if mark in r.stderr:
+                raise AssertionError("sanitizer report from minimailctl %s:\n%s"
+                                     % (" ".join(args), r.stderr))
         if check and r.returncode != 0:
             raise RuntimeError("minimailctl %s failed: %s" % (" ".join(args), r.stderr))
         return r
@@ -193,7 +218,7 @@ class Server:
 
     def close(self):
         try:
-            self.stop()
+            self.stop_checked()
         finally:
             if self.logf:
                 self.logf.close()
