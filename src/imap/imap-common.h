@@ -95,6 +95,8 @@ struct imap_session {
 
 	/* ENABLE */
 	bool enabled_utf8;
+	bool condstore;           /* RFC 7162: MODSEQ in FETCH responses */
+	bool qresync;             /* RFC 7162: VANISHED instead of EXPUNGE */
 
 	/* the selected mailbox */
 	char mbox[STORE_MBOX_NAME_MAX];   /* UTF-8 store name */
@@ -103,6 +105,7 @@ struct imap_session {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint32_t last_uid;                /* highest UID the client knows */
+	uint64_t modseq;                  /* the store's highestmodseq the view reflects */
 	struct imap_msg *msgs;            /* sequence number i+1 */
 	size_t nmsgs, capmsgs;
 	size_t nrecent;
@@ -165,7 +168,11 @@ bool imap_parse_flags(const struct imap_arg *a, size_t n, uint32_t *flags_r,
 struct imap_sync {
 	bool want;                /* read the index in the job */
 	bool claim_recent;
+	bool full;                /* idx is the whole index, not the changes */
+	uint64_t since;           /* the view's modseq when the job started */
 	struct store_index *idx;
+	uint32_t *vanished;       /* UIDs expunged since (ascending) */
+	size_t nvanished;
 	int err;
 };
 
@@ -181,6 +188,10 @@ void imap_sync_free(struct imap_sync *sy);
 /* SELECT: take the index as the new view. */
 void imap_view_load(struct imap_session *s, struct store_index *idx);
 void imap_view_clear(struct imap_session *s);
+/* The view index of uid, or (size_t)-1. */
+size_t imap_view_find(struct imap_session *s, uint32_t uid);
+/* "1:3,7" for ascending UIDs. */
+void imap_append_uid_set(struct mm_buf *b, const uint32_t *uids, size_t n);
 /* The command's sequence set (or UID set for UID commands) to view
  * indexes (sorted, unique). Returns false for a bad set (BAD); sequence
  * numbers above EXISTS are an error, UIDs are not. */

@@ -5,9 +5,14 @@
  * The one idea: the view only changes here, on the loop, and every change
  * is told to the client in the same step (EXPUNGE, FETCH FLAGS, EXISTS,
  * RECENT, FLAGS), so sequence numbers always mean what the client was
- * told. A command's job re-reads the index (imap_sync_work) when the
- * notify hub said the mailbox changed; the command's done function calls
- * imap_sync_finish before its tagged reply. When EXPUNGE responses are
+ * told. A command's job reads what changed (imap_sync_work) when the
+ * notify hub said the mailbox changed: the messages whose modseq is above
+ * the view's (store_index_read_changed) and, only when the counts say
+ * something went away, the expunge log since then (store_expunged_since);
+ * a whole index read is the fallback when the two do not add up. So a
+ * change costs what the change is, not what the mailbox is. The command's
+ * done function calls imap_sync_finish before its tagged reply. When
+ * EXPUNGE responses are
  * not allowed (during FETCH, STORE, SEARCH: RFC 3501 7.4.1) a vanished
  * message stays in the view, marked expunged, until a command that allows
  * them. */
@@ -103,6 +108,7 @@ imap_view_clear(struct imap_session *s)
 	s->mbox_id = 0;
 	s->last_uid = 0;
 	s->uidvalidity = s->uidnext = 0;
+	s->modseq = 0;
 	s->dirty = false;
 	s->nrecent = 0;
 }
@@ -128,7 +134,23 @@ imap_view_load(struct imap_session *s, struct store_index *idx)
 	s->mbox_id = idx->mailbox.id;
 	s->uidvalidity = idx->mailbox.uidvalidity;
 	s->uidnext = idx->mailbox.uidnext;
+	s->modseq = idx->mailbox.highestmodseq;
 	s->dirty = false;
+}
+
+/* View index of uid, or (size_t)-1. The view is in UID order. */
+size_t
+imap_view_find(struct imap_session *s, uint32_t uid)
+{
+	size_t l = 0, h = s->nmsgs;
+	while (l < h) {
+		size_t mid = l + (h - l) / 2;
+		if (s->msgs[mid].uid < uid)
+			l = mid + 1;
+		else
+			h = mid;
+	}
+	return l < s->nmsgs && s->msgs[l].uid == uid ? l : (size_t)-1;
 }
 
 void
@@ -137,8 +159,48 @@ imap_sync_prepare(struct imap_session *s, struct imap_sync *sy, bool force)
 	memset(sy, 0, sizeof(*sy));
 	sy->want = force || s->dirty;
 	sy->claim_recent = !s->readonly;
+	sy->since = s->modseq;
+	sy->full = s->modseq == 0;
 	if (sy->want)
 		s->dirty = false;
+}
+
+/* Worker: do the changes in sy->idx (and the expunge log) account for
+ * every message the store has? Reads the view, which the loop leaves
+ * alone while a job runs. */
+static bool
+changes_complete(struct imap_session *s, struct imap_sync *sy)
+{
+	const struct store_index *idx = sy->idx;
+	size_t live = 0, fresh = 0, gone = 0;
+
+	if (idx->mailbox.uidvalidity != s->uidvalidity || idx->mailbox.id != s->mbox_id)
+		return false;
+	for (size_t i = 0; i < s->nmsgs; i++)
+		live += !s->msgs[i].expunged;
+	for (size_t i = 0; i < idx->nmsgs; i++)
+		fresh += idx->msgs[i].uid > s->last_uid;
+	if (live + fresh == idx->mailbox.messages)
+		return true;
+	if (store_expunged_since(imap_store(s), s->mbox_id, sy->since,
+	    idx->mailbox.highestmodseq, &sy->vanished, &sy->nvanished) != STORE_OK)
+		return false;
+	for (size_t i = 0; i < sy->nvanished; i++) {
+		size_t vi = imap_view_find(s, sy->vanished[i]);
+		if (vi != (size_t)-1 && !s->msgs[vi].expunged)
+			gone++;
+	}
+	return live - gone + fresh == idx->mailbox.messages;
+}
+
+static void
+sync_reset(struct imap_sync *sy)
+{
+	if (sy->idx != NULL)
+		store_index_free(&sy->idx);
+	free(sy->vanished);
+	sy->vanished = NULL;
+	sy->nvanished = 0;
 }
 
 void
@@ -146,7 +208,16 @@ imap_sync_work(struct imap_session *s, struct imap_sync *sy)
 {
 	if (!sy->want)
 		return;
-	sy->err = store_index_read(imap_store(s), s->user, s->mbox, &sy->idx);
+	if (!sy->full) {
+		sy->err = store_index_read_changed(imap_store(s), s->user, s->mbox,
+		    sy->since, &sy->idx);
+		if (sy->err == STORE_OK && !changes_complete(s, sy)) {
+			sync_reset(sy);
+			sy->full = true;
+		}
+	}
+	if (sy->full)
+		sy->err = store_index_read(imap_store(s), s->user, s->mbox, &sy->idx);
 	if (sy->err != STORE_OK || !sy->claim_recent)
 		return;
 	/* \Recent belongs to the first session that sees the message */
@@ -169,8 +240,7 @@ imap_sync_work(struct imap_session *s, struct imap_sync *sy)
 void
 imap_sync_free(struct imap_sync *sy)
 {
-	if (sy->idx != NULL)
-		store_index_free(&sy->idx);
+	sync_reset(sy);
 }
 
 static void
@@ -180,25 +250,56 @@ report_flags(struct imap_session *s, size_t i)
 	mm_buf_init(&b);
 	mm_buf_printf(&b, "* %zu FETCH (UID %u FLAGS ", i + 1, s->msgs[i].uid);
 	imap_append_flags(s, &b, &s->msgs[i]);
+	if (s->condstore)
+		mm_buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)s->msgs[i].modseq);
 	mm_buf_append(&b, ")\r\n", 3);
 	imap_write(s, b.data, b.len);
 	mm_buf_free(&b);
 	s->msgs[i].report = false;
 }
 
+void
+imap_append_uid_set(struct mm_buf *b, const uint32_t *uids, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t e = i;
+		while (e + 1 < n && uids[e + 1] == uids[e] + 1)
+			e++;
+		mm_buf_printf(b, i ? ",%u" : "%u", uids[i]);
+		if (e > i)
+			mm_buf_printf(b, ":%u", uids[e]);
+		i = e + 1;
+	}
+}
+
 static void
 flush_expunges(struct imap_session *s)
 {
-	size_t n = s->nmsgs, k = 0;
-	bool any = false;
-	for (size_t i = n; i-- > 0;) {
-		if (s->msgs[i].expunged) {
-			imap_printf(s, "* %zu EXPUNGE\r\n", i + 1);
-			any = true;
-		}
-	}
-	if (!any)
+	size_t n = s->nmsgs, k = 0, ngone = 0;
+	for (size_t i = 0; i < n; i++)
+		ngone += s->msgs[i].expunged;
+	if (ngone == 0)
 		return;
+	if (s->qresync) {
+		/* RFC 7162 3.2.10: one VANISHED with the UIDs instead */
+		uint32_t *uids = xmalloc(ngone * sizeof(*uids));
+		struct mm_buf b;
+		for (size_t i = 0; i < n; i++)
+			if (s->msgs[i].expunged)
+				uids[k++] = s->msgs[i].uid;
+		mm_buf_init(&b);
+		mm_buf_append(&b, "* VANISHED ", 11);
+		imap_append_uid_set(&b, uids, k);
+		mm_buf_append(&b, "\r\n", 2);
+		imap_write(s, b.data, b.len);
+		mm_buf_free(&b);
+		free(uids);
+		k = 0;
+	} else {
+		for (size_t i = n; i-- > 0;)
+			if (s->msgs[i].expunged)
+				imap_printf(s, "* %zu EXPUNGE\r\n", i + 1);
+	}
 	s->nrecent = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (s->msgs[i].expunged)
@@ -210,55 +311,41 @@ flush_expunges(struct imap_session *s)
 	s->nmsgs = k;
 }
 
-static bool
-apply(struct imap_session *s, const struct store_index *idx, bool allow_expunge)
+static void
+take_keywords(struct imap_session *s, const struct store_index *idx)
 {
-	if (idx->mailbox.uidvalidity != s->uidvalidity) {
-		imap_bye(s, "Mailbox UIDVALIDITY changed, have to disconnect.");
-		return false;
-	}
-	if (keywords_take(s, idx)) {
-		struct mm_buf b;
-		mm_buf_init(&b);
-		mm_buf_append(&b, "* FLAGS ", 8);
-		imap_append_flag_names(s, &b, false);
-		mm_buf_append(&b, "\r\n* OK [PERMANENTFLAGS ", 23);
-		if (s->readonly)
-			mm_buf_append(&b, "()", 2);
-		else
-			imap_append_flag_names(s, &b, true);
-		mm_buf_append(&b, "] Flags permitted.\r\n", 20);
-		imap_write(s, b.data, b.len);
-		mm_buf_free(&b);
-	}
+	if (!keywords_take(s, idx))
+		return;
+	struct mm_buf b;
+	mm_buf_init(&b);
+	mm_buf_append(&b, "* FLAGS ", 8);
+	imap_append_flag_names(s, &b, false);
+	mm_buf_append(&b, "\r\n* OK [PERMANENTFLAGS ", 23);
+	if (s->readonly)
+		mm_buf_append(&b, "()", 2);
+	else
+		imap_append_flag_names(s, &b, true);
+	mm_buf_append(&b, "] Flags permitted.\r\n", 20);
+	imap_write(s, b.data, b.len);
+	mm_buf_free(&b);
+}
 
-	/* known messages: vanished or changed */
-	size_t j = 0;
-	for (size_t i = 0; i < s->nmsgs; i++) {
-		struct imap_msg *m = &s->msgs[i];
-		if (m->expunged)
-			continue;
-		while (j < idx->nmsgs && idx->msgs[j].uid < m->uid)
-			j++;
-		if (j >= idx->nmsgs || idx->msgs[j].uid != m->uid) {
-			m->expunged = true;
-			continue;
-		}
-		const struct store_msg *sm = &idx->msgs[j];
-		uint32_t flags = sm->flags & ~(uint32_t)MSG_RECENT;
-		if (flags != m->flags || sm->keywords != m->keywords) {
-			m->flags = flags;
-			m->keywords = sm->keywords;
-			m->report = true;
-		}
-		m->modseq = sm->modseq;
-		if (m->report)
-			report_flags(s, i);
+/* A message of the view as the store has it now. */
+static void
+update_msg(struct imap_msg *m, const struct store_msg *sm)
+{
+	uint32_t flags = sm->flags & ~(uint32_t)MSG_RECENT;
+	if (flags != m->flags || sm->keywords != m->keywords) {
+		m->flags = flags;
+		m->keywords = sm->keywords;
+		m->report = true;
 	}
-	if (allow_expunge)
-		flush_expunges(s);
+	m->modseq = sm->modseq;
+}
 
-	/* new messages */
+static void
+add_new(struct imap_session *s, const struct store_index *idx)
+{
 	size_t before = s->nmsgs;
 	for (size_t k = 0; k < idx->nmsgs; k++) {
 		const struct store_msg *sm = &idx->msgs[k];
@@ -272,10 +359,57 @@ apply(struct imap_session *s, const struct store_index *idx, bool allow_expunge)
 		s->last_uid = sm->uid;
 	}
 	s->uidnext = idx->mailbox.uidnext;
-	if (s->nmsgs != before) {
+	s->modseq = idx->mailbox.highestmodseq;
+	if (s->nmsgs != before)
 		imap_printf(s, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->nmsgs, s->nrecent);
+}
+
+/* The whole index: every message of the view is checked. */
+static void
+apply_full(struct imap_session *s, const struct store_index *idx, bool allow_expunge)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < s->nmsgs; i++) {
+		struct imap_msg *m = &s->msgs[i];
+		if (m->expunged)
+			continue;
+		while (j < idx->nmsgs && idx->msgs[j].uid < m->uid)
+			j++;
+		if (j >= idx->nmsgs || idx->msgs[j].uid != m->uid) {
+			m->expunged = true;
+			continue;
+		}
+		update_msg(m, &idx->msgs[j]);
+		if (m->report)
+			report_flags(s, i);
 	}
-	return true;
+	if (allow_expunge)
+		flush_expunges(s);
+	add_new(s, idx);
+}
+
+/* Only what changed since sy->since: the changed messages and the
+ * vanished UIDs, each found in the view by UID. */
+static void
+apply_changes(struct imap_session *s, const struct imap_sync *sy, bool allow_expunge)
+{
+	const struct store_index *idx = sy->idx;
+	for (size_t i = 0; i < sy->nvanished; i++) {
+		size_t vi = imap_view_find(s, sy->vanished[i]);
+		if (vi != (size_t)-1)
+			s->msgs[vi].expunged = true;
+	}
+	for (size_t k = 0; k < idx->nmsgs && idx->msgs[k].uid <= s->last_uid; k++) {
+		size_t vi = imap_view_find(s, idx->msgs[k].uid);
+		if (vi != (size_t)-1 && !s->msgs[vi].expunged)
+			update_msg(&s->msgs[vi], &idx->msgs[k]);
+	}
+	for (size_t i = 0; i < s->nmsgs; i++)
+		if (s->msgs[i].report && !s->msgs[i].expunged)
+			report_flags(s, i);
+	if (allow_expunge)
+		flush_expunges(s);
+	add_new(s, idx);
 }
 
 bool
@@ -300,8 +434,15 @@ imap_sync_finish(struct imap_session *s, struct imap_sync *sy, bool allow_expung
 		log_error("conn=%llx event=imap-sync error=\"%s\"",
 		    (unsigned long long)conn_id(s->c), store_strerror(sy->err));
 		s->dirty = true;
+	} else if (sy->idx->mailbox.uidvalidity != s->uidvalidity) {
+		imap_bye(s, "Mailbox UIDVALIDITY changed, have to disconnect.");
+		ok = false;
 	} else {
-		ok = apply(s, sy->idx, allow_expunge);
+		take_keywords(s, sy->idx);
+		if (sy->full)
+			apply_full(s, sy->idx, allow_expunge);
+		else
+			apply_changes(s, sy, allow_expunge);
 	}
 	imap_sync_free(sy);
 	return ok;

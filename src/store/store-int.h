@@ -40,7 +40,8 @@ struct store {
 	DB *users;       /* lower(address) -> struct sdb_user */
 	DB *aliases;     /* lower(alias) -> targets, NUL-separated */
 	DB *mailboxes;   /* user NUL name -> struct sdb_mbox + keyword names */
-	DB *msgs;        /* (mailbox id BE32, uid BE32) -> struct sdb_msg */
+	DB *msgs;        /* (mailbox id BE32, uid BE32) -> struct sdb_msg, and
+	                    the expunge log (SDB_EXPUNGE_PREFIX ...): store-expunge.c */
 	DB *counters;    /* queue: recno -> struct sdb_counters (mailbox or user usage) */
 	DB *bodymeta;    /* body id BE64 -> struct sdb_bodymeta */
 	DB *bodies;      /* (body id BE64, chunk BE32) -> up to SDB_CHUNK_BYTES */
@@ -165,6 +166,15 @@ int sdb_mailbox_create_tx(struct sdb_tx *tx, const char *user, const char *name,
 int sdb_mailbox_purge_tx(struct sdb_tx *tx, const char *user, struct sdb_user *u,
     uint32_t id, bool remove);
 size_t sdb_mbox_key(const char *user, const char *name, unsigned char *key);
+
+/* store-expunge.c: the expunge log in msgs.db, keys (SDB_EXPUNGE_PREFIX
+ * BE32, mailbox id BE32, modseq BE64, uid BE32). Mailbox ids start at 1,
+ * so the log sorts before every mailbox and forward scans from (id, 0)
+ * never meet its longer keys. */
+#define SDB_EXPUNGE_PREFIX 0u
+int sdb_expunge_log(struct sdb_tx *tx, uint32_t id, uint64_t modseq, uint32_t uid);
+/* Drops the log of a mailbox that is removed. */
+int sdb_expunge_forget(struct sdb_tx *tx, uint32_t id);
 /* Delivery with extra body references: fn (may be NULL) runs inside the
  * delivery's transaction with the new body's id, and the body is stored
  * with extra_refs references beyond the local copies (the queue's). With

@@ -214,9 +214,12 @@ msg_remove(struct sdb_tx *tx, uint32_t id, struct sdb_counters *c,
     uint32_t uid, const struct sdb_msg *m)
 {
 	unsigned char key[8];
+	int r;
 	msg_key(key, id, uid);
 	count_add(c, m, -1);
 	c->highestmodseq++;
+	if ((r = sdb_expunge_log(tx, id, c->highestmodseq, uid)) != STORE_OK)
+		return r;
 	return sdb_del(tx->st->msgs, tx->txn, key, 8);
 }
 
@@ -374,8 +377,11 @@ sdb_mailbox_purge_tx(struct sdb_tx *tx, const char *user, struct sdb_user *u,
 		return sdb_map(e);
 	if (msgs > 0 && (r = usage_add(tx, u, -bytes, -msgs)) != STORE_OK)
 		return r;
-	if (remove)
+	if (remove) {
+		if ((r = sdb_expunge_forget(tx, id)) != STORE_OK)
+			return r;
 		return sdb_counters_del(tx, id);
+	}
 	if ((r = sdb_counters_get(tx, id, &c, true)) != STORE_OK)
 		return r;
 	c.messages = c.bytes = 0;

@@ -273,6 +273,17 @@ int store_body_refs(struct store *st, uint64_t body_id, uint32_t *refs_r);
 int store_quota_usage(struct store *st, const char *user, uint64_t *bytes_r,
     uint64_t *messages_r);
 
+/* ---- the expunge log (src/store/store-expunge.c) ---- */
+
+/* UIDs that left mailbox mailbox_id (struct store_mailbox.id) by expunge
+ * or move with a modseq in (since_modseq, upto_modseq], ascending, malloc'd
+ * into *uids_r (caller frees; NULL when none). Pass the highestmodseq of
+ * an index read as upto_modseq to get exactly what that read no longer
+ * shows. Messages removed with their whole mailbox, or by renaming INBOX,
+ * are not in the log (QRESYNC VANISHED (EARLIER), IMAP resync). */
+int store_expunged_since(struct store *st, uint32_t mailbox_id,
+    uint64_t since_modseq, uint64_t upto_modseq, uint32_t **uids_r, size_t *n_r);
+
 /* ---- outbound queue (src/store/store-queue.c) ---- */
 
 /* Mail for remote recipients waits in the queue until the relay engine

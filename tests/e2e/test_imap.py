@@ -270,7 +270,7 @@ class ImapTest(unittest.TestCase):
         typ, data = m.list('""', "Entw*")
         self.assertEqual(data, [b'(\\HasNoChildren) "/" Entw&APw-rfe'])
         typ, data = m.select("Entw&APw-rfe")
-        self.assertEqual(typ, "OK")
+        self.assertEqual(typ, "OK", data)
         with self.assertRaisesRegex(imaplib.IMAP4.error, "BAD"):
             m.create("Bad&Name")
         m.logout()
@@ -469,6 +469,49 @@ class ImapTest(unittest.TestCase):
         self.assertEqual(b.untagged_responses.pop("EXPUNGE", None), [b"1"])
         a.logout()
         b.logout()
+
+    def test_sync_after_moves_expunges_and_appends(self):
+        # the other session learns changes from the expunge log and the
+        # changed messages only; its view must end up exactly like ours
+        a = self.imaps()
+        box = self.fresh_mailbox(a, "SyncLog")
+        other = self.fresh_mailbox(a, "SyncLogDst")
+        for i in range(1, 9):
+            a.append(box, None, None, simple(i))
+        a.select(box)
+        b = self.imaps()
+        b.select(box)
+        b.untagged_responses.clear()
+        a.uid("MOVE", "2", other)
+        a.uid("STORE", "3", "+FLAGS", r"(\Flagged)")
+        a.uid("STORE", "4,6", "+FLAGS", r"(\Deleted)")
+        a.expunge()
+        a.append(box, None, None, simple(9))
+        a.append(box, None, None, simple(10))
+        a.uid("STORE", "10", "+FLAGS", r"(\Deleted)")
+        a.expunge()
+        typ, _ = b.noop()
+        self.assertEqual(b.untagged_responses.pop("EXPUNGE", None), [b"6", b"4", b"2"])
+        self.assertEqual(b.untagged_responses.pop("FETCH", None), [b"3 (UID 3 FLAGS (\\Flagged))"])
+        self.assertEqual(b.untagged_responses.pop("EXISTS", None), [b"6"])
+        want = a.fetch("1:*", "(UID FLAGS)")[1]
+        self.assertEqual(b.fetch("1:*", "(UID FLAGS)")[1],
+                         [re.sub(rb" ?\\Recent", b"", w).replace(b"( ", b"(") for w in want])
+        # RENAME INBOX-like removals are not in the log: a whole read
+        b2 = self.imaps(BOB)
+        b2.append("INBOX", None, None, simple(1))
+        b2.select("INBOX")
+        n = int(b2.untagged_responses["EXISTS"][-1])
+        b3 = self.imaps(BOB)
+        b3.delete("OldInbox")
+        self.assertEqual(b3.rename("INBOX", "OldInbox")[0], "OK")
+        typ, _ = b2.noop()
+        self.assertEqual(len(b2.untagged_responses.pop("EXPUNGE", [])), n)
+        with self.assertRaisesRegex(imaplib.IMAP4.error, "BAD"):
+            b2.fetch("1:*", "UID")
+        b3.delete("OldInbox")
+        for m in (a, b, b2, b3):
+            m.logout()
 
     def test_idle_sees_append_within_a_second(self):
         a = self.imaps()
