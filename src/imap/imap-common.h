@@ -254,4 +254,9 @@ void cmd_move(struct imap_session *, const struct imap_arg *, size_t);
 /* cmd-search.c */
 void cmd_search(struct imap_session *, const struct imap_arg *, size_t);
 
+/* cmd-quota.c */
+void cmd_getquota(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_getquotaroot(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_setquota(struct imap_session *, const struct imap_arg *, size_t);
+
 #endif

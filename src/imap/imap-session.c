@@ -50,6 +50,9 @@ static const struct imap_cmd imap_cmds[] = {
 	{ "EXAMINE",      cmd_examine,      IMAP_S_AUTHED, 0 },
 	{ "APPEND",       cmd_append,       IMAP_S_AUTHED, 0 },
 	{ "IDLE",         cmd_idle,         IMAP_S_AUTHED, 0 },
+	{ "GETQUOTA",     cmd_getquota,     IMAP_S_AUTHED, 0 },
+	{ "GETQUOTAROOT", cmd_getquotaroot, IMAP_S_AUTHED, 0 },
+	{ "SETQUOTA",     cmd_setquota,     IMAP_S_AUTHED, 0 },
 	{ "CLOSE",        cmd_close,        IMAP_S_SELECTED, 0 },
 	{ "UNSELECT",     cmd_unselect,     IMAP_S_SELECTED, 0 },
 	{ "CHECK",        cmd_check,        IMAP_S_SELECTED, 0 },
@@ -254,7 +257,8 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 			mm_buf_printf(b, " LOGINDISABLED");
 		return;
 	}
-	mm_buf_printf(b, " UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN APPENDLIMIT=%llu",
+	mm_buf_printf(b, " UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN APPENDLIMIT=%llu"
+	    " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE",
 	    (unsigned long long)imap_append_limit(s));
 }
 

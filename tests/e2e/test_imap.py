@@ -611,6 +611,55 @@ class ImapTest(unittest.TestCase):
             m.search(None, "SINCE 32-Foo-2020")
         m.logout()
 
+    # ---- QUOTA (RFC 9208 / 2087) ----
+
+    def test_quota(self):
+        with mmtest.Server(users={"q@example.org": "q-secret", "free@example.org": "f"}) as srv:
+            def login(who):
+                m = imaplib.IMAP4_SSL("127.0.0.1", srv.ports["imaps"],
+                                      ssl_context=srv.ssl_context())
+                typ, data = m.login(*who)
+                return m, data[0]
+            m, caps = login(("free@example.org", "f"))
+            for c in (b"QUOTA", b"QUOTA=RES-STORAGE", b"QUOTA=RES-MESSAGE"):
+                self.assertIn(c, caps.replace(b"]", b" ").split(b" "))
+            # no limits: no quota root
+            typ, data = m.getquotaroot("INBOX")
+            self.assertEqual((typ, data), ("OK", [[b"INBOX"], [None]]))
+            typ, data = m.getquota('""')
+            self.assertEqual((typ, data), ("NO", [b"[NONEXISTENT] No such quota root"]))
+            m.logout()
+            srv.ctl("user", "quota", "q@example.org", "3K", "2", check=True)
+            m, _ = login(("q@example.org", "q-secret"))
+            msg = simple(1) + b"x" * 1000 + b"\r\n"
+            self.assertEqual(m.append("INBOX", None, None, msg)[0], "OK")
+            typ, data = m.getquotaroot("INBOX")
+            self.assertEqual(typ, "OK")
+            self.assertEqual(data, [[b'INBOX ""'], [b'"" (STORAGE 2 3 MESSAGE 1 2)']])
+            typ, data = m.getquota('""')
+            self.assertEqual((typ, data), ("OK", [b'"" (STORAGE 2 3 MESSAGE 1 2)']))
+            typ, data = m.getquotaroot("Sent")
+            self.assertEqual(data[0], [b'Sent ""'])
+            typ, data = m.getquotaroot("Nope")
+            self.assertEqual(typ, "NO")
+            self.assertEqual(data[0], [b"[NONEXISTENT] Mailbox doesn't exist"])
+            typ, data = m.getquota('"other"')
+            self.assertEqual(typ, "NO")
+            typ, data = m.setquota('""', "(STORAGE 100)")
+            self.assertEqual((typ, data), ("NO", [b"[NOPERM] Quotas are set by the administrator"]))
+            # over the byte limit, then over the message limit
+            typ, data = m.append("INBOX", None, None, msg + b"y" * 2000 + b"\r\n")
+            self.assertEqual((typ, data), ("NO", [b"[OVERQUOTA] Quota exceeded"]))
+            self.assertEqual(m.append("INBOX", None, None, simple(2))[0], "OK")
+            typ, data = m.append("INBOX", None, None, simple(3))
+            self.assertEqual((typ, data), ("NO", [b"[OVERQUOTA] Quota exceeded"]))
+            m.select("INBOX")
+            typ, data = m.copy("1", "Archive")
+            self.assertEqual((typ, data), ("NO", [b"[OVERQUOTA] Quota exceeded"]))
+            typ, data = m.getquota('""')
+            self.assertEqual(data, [b'"" (STORAGE 2 3 MESSAGE 2 2)'])
+            m.logout()
+
     # ---- malformed input ----
 
     def test_malformed_input_gets_bad_and_session_survives(self):
