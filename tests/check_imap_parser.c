@@ -386,6 +386,9 @@ static const char *const bad_utf7[] = {
 	"&APw-&APw-",   /* two adjacent runs */
 	"&APy-",        /* non-zero padding bits */
 	"&AP-",         /* too few bits for a unit */
+	"&ABk-",        /* encoded control character (found by fuzz_imap) */
+	"a&AAA-b",      /* encoded NUL */
+	"&AH8-",        /* encoded DEL */
 	"a\x7f",        /* control */
 	"a\xc3\xbc",    /* 8-bit */
 	"a\tb",

@@ -1072,6 +1072,9 @@ imap_mutf7_to_utf8(const char *in, size_t len, struct mm_buf *out)
 					return false;
 				} else if (u >= 0x20 && u < 0x7f) {
 					return false;   /* must be written directly */
+				} else if (u < 0x20 || u == 0x7f) {
+					return false;   /* control characters (NUL too)
+					                 * have no place in names */
 				} else {
 					utf8_put(out, u);
 				}
