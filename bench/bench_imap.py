@@ -1,0 +1,480 @@
+#!/usr/bin/env python3
+"""bench_imap: IMAP figures for the README (issue 5), not a test.
+
+Starts minimaild (tests/e2e/mmtest.py: temporary data_dir, loopback ports
+only) and measures, bounded in count and time:
+
+1. idle:  server memory per connection with N sessions (default 2,000) in
+   IDLE over 993 (TLS) -- VmRSS of the daemon from /proc/PID/status before
+   and after, divided by N -- and the same over 143 without TLS (plaintext
+   login allowed for this) to show what TLS costs; then the time to push
+   one new message delivered over SMTP to all N IDLE sessions: for each of
+   a few deliveries, from the moment the final "." of DATA is sent to the
+   moment each session has read its "* n EXISTS" (p50/p99/max).
+2. big:   a 50,000-message INBOX filled with pipelined LITERAL+ APPENDs on
+   several connections (how long filling took), then LOGIN+SELECT and
+   FETCH 1:* (UID FLAGS RFC822.SIZE) on it, repeated, median and max.
+3. ops:   FETCH, STORE and SEARCH operations per second with 10 and 50
+   concurrent clients on one 1,000-message mailbox, each client one
+   command at a time, for a fixed number of seconds per figure; also the
+   daemon's CPU time per operation (utime+stime from /proc/PID/stat), which
+   does not depend on how fast this Python client is.
+
+The clients are asyncio in this one process (the machine has 2 cores shared
+by client and server: client CPU is part of the wall-clock figures).
+
+    MINIMAILD=./minimaild MINIMAILCTL=./minimailctl \\
+        python3 bench/bench_imap.py [--sessions 2000] [--messages 50000] \\
+        [--clients 10,50] [--seconds 5] [--only idle,big,ops]
+"""
+import argparse
+import asyncio
+import os
+import random
+import re
+import resource
+import socket
+import ssl
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+
+PASSWORD = "bench-secret"
+USERS = ["idle@example.org", "big@example.org", "ops@example.org"]
+WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima "
+         "mike november oscar papa quebec romeo sierra tango uniform victor").split()
+DEADLINE_SECS = 1500          # the whole run stops by itself after this
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    return 0
+
+
+def cpu_secs(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def make_message(i):
+    rnd = random.Random(i)
+    subj = " ".join(rnd.choice(WORDS) for _ in range(4))
+    body = "\r\n".join(" ".join(rnd.choice(WORDS) for _ in range(10))
+                       for _ in range(rnd.randint(3, 12)))
+    return ("From: Sender %d <sender%d@example.net>\r\n"
+            "To: big@example.org\r\n"
+            "Subject: %s %d\r\n"
+            "Date: Mon, 1 Jan 2024 10:%02d:%02d +0000\r\n"
+            "Message-ID: <bench-%d@example.net>\r\n"
+            "\r\n%s\r\n" % (i % 100, i % 100, subj, i, (i // 60) % 60, i % 60, i, body)).encode()
+
+
+def pct(vals, p):
+    s = sorted(vals)
+    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
+
+
+class Client:
+    """A minimal asyncio IMAP client (one command at a time, or pipelined
+    APPENDs with send_raw/read_tagged)."""
+
+    def __init__(self, reader, writer):
+        self.r = reader
+        self.w = writer
+        self.n = 0
+
+    @classmethod
+    async def open(cls, port, ctx):
+        r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx,
+                                             server_hostname=None if ctx is None else "localhost",
+                                             limit=1 << 20)
+        c = cls(r, w)
+        g = await r.readline()
+        if not g.startswith(b"* OK"):
+            raise RuntimeError("greeting %r" % g)
+        return c
+
+    async def response(self):
+        out = await self.r.readline()
+        if not out:
+            raise EOFError("server closed the connection")
+        while out.endswith(b"}\r\n"):
+            m = re.search(rb"\{(\d+)\}\r\n$", out)
+            if not m:
+                break
+            out += await self.r.readexactly(int(m.group(1)))
+            out += await self.r.readline()
+        return out
+
+    async def cmd(self, text):
+        self.n += 1
+        tag = b"b%d " % self.n
+        self.w.write(tag + text + b"\r\n")
+        untagged = []
+        while True:
+            ln = await self.response()
+            if ln.startswith(tag):
+                if not ln[len(tag):].startswith(b"OK"):
+                    raise RuntimeError("%r -> %r" % (text[:60], ln))
+                return untagged
+            untagged.append(ln)
+
+    async def login(self, user):
+        await self.cmd(b"LOGIN %s %s" % (user.encode(), PASSWORD.encode()))
+
+    def close(self):
+        self.w.close()
+
+
+# ---------------------------------------------------------------- 1. idle
+
+async def open_idle(port, ctx, user, n, sessions, exists_at, expect):
+    """Open n sessions in IDLE on user's INBOX; each appends to exists_at
+    the monotonic time it reads '* <expect[0]> EXISTS'."""
+    sem = asyncio.Semaphore(64)
+
+    async def one():
+        async with sem:
+            c = await Client.open(port, ctx)
+            await c.login(user)
+            await c.cmd(b"SELECT INBOX")
+            c.w.write(b"i IDLE\r\n")
+            ln = await c.r.readline()
+            if not ln.startswith(b"+"):
+                raise RuntimeError("IDLE: %r" % ln)
+            sessions.append(c)
+
+        async def watch():
+            try:
+                while True:
+                    ln = await c.r.readline()
+                    if not ln:
+                        return
+                    if ln.endswith(b" EXISTS\r\n") and int(ln.split()[1]) == expect[0]:
+                        exists_at[expect[0]].append(time.monotonic())
+            except (OSError, EOFError, ssl.SSLError, asyncio.IncompleteReadError):
+                return
+        asyncio.ensure_future(watch())
+
+    await asyncio.gather(*[one() for _ in range(n)])
+
+
+def smtp_deliver(port, rcpt, i):
+    """One delivery over a raw SMTP connection; returns (t_dot, t_250)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    f = s.makefile("rb")
+
+    def reply():
+        while True:
+            ln = f.readline()
+            if len(ln) < 4 or ln[3:4] != b"-":
+                return ln
+    reply()
+    s.sendall(b"EHLO bench.example.net\r\n")
+    reply()
+    s.sendall(b"MAIL FROM:<push@example.net>\r\nRCPT TO:<%s>\r\nDATA\r\n" % rcpt.encode())
+    for code in (b"250", b"250", b"354"):
+        ln = reply()
+        if not ln.startswith(code):
+            raise RuntimeError("SMTP %r" % ln)
+    msg = make_message(900000 + i).replace(b"\r\n.", b"\r\n..")
+    s.sendall(msg)
+    t_dot = time.monotonic()
+    s.sendall(b".\r\n")
+    ln = reply()
+    t_ack = time.monotonic()
+    if not ln.startswith(b"250"):
+        raise RuntimeError("SMTP %r" % ln)
+    s.sendall(b"QUIT\r\n")
+    s.close()
+    return t_dot, t_ack
+
+
+async def bench_idle(new_server, nsess, pushes):
+    """Each variant on a fresh daemon: memory freed by one would be reused
+    by the next and hide its cost."""
+    user = USERS[0]
+    out = {}
+    for tls in (True, False):
+        srv = new_server()
+        pid = srv.proc.pid
+        label, port, ctx = (("TLS (993)", srv.ports["imaps"], srv.ssl_context()) if tls
+                            else ("no TLS (143)", srv.ports["imap"], None))
+        # warm up: the first sessions allocate what every later one shares
+        warm = []
+        await open_idle(port, ctx, user, 20, warm, {0: []}, [0])
+        for c in warm:
+            c.close()
+        await asyncio.sleep(1.0)
+        before = rss_kib(pid)
+        sessions = []
+        exists_at = {}
+        expect = [0]
+        t0 = time.monotonic()
+        await open_idle(port, ctx, user, nsess, sessions, exists_at, expect)
+        opened = time.monotonic() - t0
+        await asyncio.sleep(2.0)
+        after = rss_kib(pid)
+        per = (after - before) / float(nsess)
+        print("idle %-13s sessions=%d  opened in %.1f s  daemon RSS %d -> %d KiB  "
+              "= %.1f KiB per session" % (label, nsess, opened, before, after, per), flush=True)
+        out[label] = per
+        if ctx is not None and pushes:
+            # messages already in INBOX: the first push makes EXISTS count+1
+            count = srv_count(srv, user)
+            lat = []
+            after_ack = []
+            acks = []
+            loop = asyncio.get_running_loop()
+            for k in range(pushes):
+                expect[0] = count + k + 1
+                exists_at[expect[0]] = []
+                t_dot, t_ack = await loop.run_in_executor(None, smtp_deliver,
+                                                          srv.ports["smtp"], user, k)
+                deadline = time.monotonic() + 20
+                while len(exists_at[expect[0]]) < nsess and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
+                got = exists_at[expect[0]]
+                if len(got) < nsess:
+                    print("  push %d: only %d of %d sessions saw EXISTS within 20 s"
+                          % (k + 1, len(got), nsess))
+                lat += [(t - t_dot) * 1000 for t in got]
+                after_ack += [(t - t_ack) * 1000 for t in got]
+                acks.append((t_ack - t_dot) * 1000)
+                await asyncio.sleep(0.5)
+            print("push to %d IDLE sessions (%d deliveries, %d EXISTS seen):\n"
+                  "  from the final '.' of DATA to EXISTS  p50=%.1f ms  p99=%.1f ms  max=%.1f ms\n"
+                  "  from the SMTP 250 (durably stored, median %.1f ms after the '.') to EXISTS"
+                  "  p50=%.1f ms  p99=%.1f ms"
+                  % (nsess, pushes, len(lat), pct(lat, 50), pct(lat, 99), max(lat),
+                     statistics.median(acks), pct(after_ack, 50), pct(after_ack, 99)), flush=True)
+        for c in sessions:
+            c.close()
+        await asyncio.sleep(1.0)
+        srv.close()
+    return out
+
+
+def srv_count(srv, user):
+    import imaplib
+    m = imaplib.IMAP4_SSL("127.0.0.1", srv.ports["imaps"], ssl_context=srv.ssl_context())
+    m.login(user, PASSWORD)
+    typ, data = m.select("INBOX", readonly=True)
+    m.logout()
+    return int(data[0])
+
+
+# ---------------------------------------------------------------- 2. big
+
+async def fill(port, ctx, user, box, total, conns=4, window=64):
+    """APPEND total messages to box over conns connections, each with up to
+    window LITERAL+ APPENDs in flight. Returns seconds."""
+    next_i = [0]
+
+    async def worker():
+        c = await Client.open(port, ctx)
+        await c.login(user)
+        inflight = asyncio.Semaphore(window)
+        sent = []
+        done = asyncio.Event()
+        errors = []
+
+        async def reader():
+            got = 0
+            while got < len(sent) or not done.is_set():
+                ln = await c.response()
+                if ln.startswith(b"a"):
+                    if b" OK " not in ln:
+                        errors.append(ln)
+                    got += 1
+                    inflight.release()
+                    if done.is_set() and got == len(sent):
+                        return
+        rtask = asyncio.ensure_future(reader())
+        while True:
+            i = next_i[0]
+            if i >= total:
+                break
+            next_i[0] += 1
+            await inflight.acquire()
+            msg = make_message(i)
+            sent.append(i)
+            c.w.write(b"a%d APPEND %s {%d+}\r\n%s\r\n" % (i, box, len(msg), msg))
+            if len(sent) % 16 == 0:
+                await c.w.drain()
+        done.set()
+        await c.w.drain()
+        if sent:
+            await rtask
+        else:
+            rtask.cancel()
+        c.close()
+        if errors:
+            raise RuntimeError("APPEND failed: %r" % errors[:3])
+
+    t0 = time.monotonic()
+    await asyncio.gather(*[worker() for _ in range(conns)])
+    return time.monotonic() - t0
+
+
+async def bench_big(srv, total, reps=5):
+    port, ctx = srv.ports["imaps"], srv.ssl_context()
+    user = USERS[1]
+    secs = await fill(port, ctx, user, b"INBOX", total)
+    print("big: filled INBOX with %d messages by pipelined LITERAL+ APPEND on 4 connections "
+          "in %.1f s (%.0f msgs/s); daemon RSS %d KiB"
+          % (total, secs, total / secs, rss_kib(srv.proc.pid)), flush=True)
+    login_sel, fetch_all = [], []
+    nlines = 0
+    for _ in range(reps):
+        c = await Client.open(port, ctx)
+        t0 = time.monotonic()
+        await c.login(user)
+        u = await c.cmd(b"SELECT INBOX")
+        t1 = time.monotonic()
+        exists = [ln for ln in u if ln.endswith(b" EXISTS\r\n")]
+        if not exists or int(exists[0].split()[1]) != total:
+            raise RuntimeError("SELECT says %r" % exists)
+        u = await c.cmd(b"FETCH 1:* (UID FLAGS RFC822.SIZE)")
+        t2 = time.monotonic()
+        nlines = len(u)
+        login_sel.append((t1 - t0) * 1000)
+        fetch_all.append((t2 - t1) * 1000)
+        await c.cmd(b"LOGOUT")
+        c.close()
+    if nlines != total:
+        raise RuntimeError("FETCH 1:* returned %d lines" % nlines)
+    print("big: LOGIN+SELECT on %d messages  median %.1f ms  max %.1f ms  (%d runs)"
+          % (total, statistics.median(login_sel), max(login_sel), reps))
+    print("big: FETCH 1:* (UID FLAGS RFC822.SIZE), %d responses  median %.1f ms  max %.1f ms"
+          % (nlines, statistics.median(fetch_all), max(fetch_all)), flush=True)
+
+
+# ---------------------------------------------------------------- 3. ops
+
+async def bench_ops(srv, levels, seconds, nmsgs=1000):
+    port, ctx = srv.ports["imaps"], srv.ssl_context()
+    user = USERS[2]
+    await fill(port, ctx, user, b"INBOX", nmsgs, conns=2)
+    pid = srv.proc.pid
+    ops = {
+        "FETCH": lambda rnd: b"UID FETCH %d (FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE)])"
+                             % rnd.randint(1, nmsgs),
+        "STORE": lambda rnd: b"UID STORE %d %sFLAGS.SILENT (\\Flagged)"
+                             % (rnd.randint(1, nmsgs), rnd.choice((b"+", b"-"))),
+        "SEARCH": lambda rnd: b"SEARCH SUBJECT %s" % rnd.choice(WORDS).encode(),
+    }
+    for n in levels:
+        clients = []
+        for _ in range(n):
+            c = await Client.open(port, ctx)
+            await c.login(user)
+            await c.cmd(b"SELECT INBOX")
+            clients.append(c)
+        for name, make in ops.items():
+            stop = [False]
+            counts = [0] * n
+
+            async def run(k):
+                rnd = random.Random(k)
+                c = clients[k]
+                while not stop[0]:
+                    await c.cmd(make(rnd))
+                    counts[k] += 1
+
+            cpu0 = cpu_secs(pid)
+            t0 = time.monotonic()
+            tasks = [asyncio.ensure_future(run(k)) for k in range(n)]
+            await asyncio.sleep(seconds)
+            stop[0] = True
+            await asyncio.gather(*tasks)
+            el = time.monotonic() - t0
+            cpu = cpu_secs(pid) - cpu0
+            total = sum(counts)
+            print("ops: clients=%-3d %-6s %7.0f ops/s  (%d in %.1f s; daemon CPU %.0f us/op)"
+                  % (n, name, total / el, total, el, cpu / total * 1e6), flush=True)
+            # STORE makes untagged FETCHes for the other sessions: drain them
+            for c in clients:
+                await c.cmd(b"NOOP")
+        for c in clients:
+            c.close()
+        await asyncio.sleep(0.5)
+
+
+# ---------------------------------------------------------------- main
+
+def raise_nofile(need):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, need)) if hard != resource.RLIM_INFINITY else max(soft, need)
+    if want > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
+async def amain(args, new_server):
+    only = set(args.only.split(","))
+    if "idle" in only:
+        await bench_idle(new_server, args.sessions, args.pushes)
+    if not only & {"big", "ops"}:
+        return
+    srv = new_server()
+    if "big" in only:
+        await bench_big(srv, args.messages)
+    if "ops" in only:
+        await bench_ops(srv, [int(x) for x in args.clients.split(",")], args.seconds)
+    srv.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sessions", type=int, default=2000, help="IDLE sessions")
+    ap.add_argument("--pushes", type=int, default=3, help="deliveries pushed to the IDLE sessions")
+    ap.add_argument("--messages", type=int, default=50000, help="messages in the big mailbox")
+    ap.add_argument("--clients", default="10,50", help="concurrency levels for ops")
+    ap.add_argument("--seconds", type=float, default=5.0, help="seconds per ops figure")
+    ap.add_argument("--only", default="idle,big,ops")
+    args = ap.parse_args()
+    if args.sessions > 10000 or args.messages > 200000 or args.seconds > 60:
+        ap.error("bounded: at most 10000 sessions, 200000 messages, 60 s per figure")
+
+    # the daemon inherits the raised limit (it does not raise its own)
+    have = raise_nofile(2 * args.sessions + 200)
+    if have < args.sessions + 100:
+        print("RLIMIT_NOFILE is %d: fewer sessions" % have)
+        args.sessions = max(10, have - 100)
+
+    import mmtest
+    servers = []
+
+    def new_server():
+        srv = mmtest.Server(users={u: PASSWORD for u in USERS}, start=False, allow_plaintext=True,
+                            limits="max_connections = %d\nmax_connections_per_ip = %d"
+                            % (args.sessions + 1000, args.sessions + 500))
+        # debug logging (mmtest's default) would measure the logger
+        srv.write_conf(srv.conf_text().replace("log_level = debug", "log_level = warn"))
+        servers.append(srv)
+        srv.start()
+        print("bench_imap: minimaild pid %d on loopback, data_dir %s" % (srv.proc.pid, srv.data_dir),
+              flush=True)
+        return srv
+
+    try:
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(amain(args, new_server))
+        loop.run_until_complete(asyncio.wait_for(task, DEADLINE_SECS))
+        loop.close()
+    finally:
+        for srv in servers:
+            srv.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
