@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/clientcfg.h"
@@ -51,7 +52,7 @@ die(const char *fmt, ...)
 static void __attribute__((noreturn))
 usage_error(void)
 {
-	die("usage: minimailctl [-c FILE] user|alias|mailbox|check ... (see minimailctl -h)");
+	die("usage: minimailctl [-c FILE] user|alias|mailbox|queue|check ... (see minimailctl -h)");
 }
 
 static void
@@ -67,6 +68,10 @@ usage(FILE *f)
 	    "  alias del ALIAS                  remove an alias\n"
 	    "  alias list                       list aliases\n"
 	    "  mailbox list ADDRESS             a user's mailboxes and their sizes\n"
+	    "  queue list                       the outbound queue: entries, attempts, errors\n"
+	    "  queue show ID                    one queue entry in full\n"
+	    "  queue flush [ID]                 retry now (the daemon sends within a second)\n"
+	    "  queue delete ID                  drop a queue entry (no bounce is sent)\n"
 	    "  check                            check the configuration and the store\n"
 	    "  client-settings ADDRESS          what to type into a mail client (config only)\n"
 	    "The default FILE is " SYSCONFDIR "/minimaild.conf.\n", f);
@@ -494,6 +499,165 @@ cmd_mailbox_list(int argc, char **argv)
 	return 0;
 }
 
+/* ---- the outbound queue ---- */
+
+static uint64_t
+parse_queue_id(const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 16);
+	if (errno != 0 || end == s || *end != '\0' || v == 0 || s[0] == '-' ||
+	    strlen(s) > 16)
+		die("invalid queue id '%s' (expected the hex id that 'queue list' shows)", s);
+	return (uint64_t)v;
+}
+
+static void
+fmt_when(time_t t, time_t now, char *buf, size_t len)
+{
+	long long d = (long long)(t - now);
+	const char *pre = d >= 0 ? "in " : "";
+	const char *post = d >= 0 ? "" : " ago";
+	if (d < 0)
+		d = -d;
+	if (t == 0)
+		snprintf(buf, len, "never");
+	else if (d <= 1 && t <= now)
+		snprintf(buf, len, "now");
+	else if (d < 120)
+		snprintf(buf, len, "%s%llds%s", pre, d, post);
+	else if (d < 7200)
+		snprintf(buf, len, "%s%lldm%s", pre, d / 60, post);
+	else if (d < 2 * 86400)
+		snprintf(buf, len, "%s%lldh%s", pre, d / 3600, post);
+	else
+		snprintf(buf, len, "%s%lldd%s", pre, d / 86400, post);
+}
+
+static const char *
+qstate_name(int state)
+{
+	return state == STORE_Q_DONE ? "sent" : state == STORE_Q_FAILED ? "failed" : "pending";
+}
+
+static int
+print_queue_entry(void *arg, const struct store_qentry *e)
+{
+	size_t *n = arg;
+	time_t now = time(NULL);
+	char age[32], next[32];
+
+	fmt_when(e->created, now, age, sizeof(age));
+	fmt_when(e->next_attempt, now, next, sizeof(next));
+	printf("%llx  from=<%s>  arrived=%s  size=%llu  attempts=%u  next=%s\n",
+	    (unsigned long long)e->id, e->sender, age, (unsigned long long)e->size,
+	    e->attempts, next);
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (e->rcpts[i].state == STORE_Q_PENDING)
+			printf("    to=<%s>\n", e->rcpts[i].address);
+	if (e->error[0] != '\0')
+		printf("    error: %s\n", e->error);
+	(*n)++;
+	return 0;
+}
+
+static int
+cmd_queue_list(int argc, char **argv)
+{
+	size_t n = 0;
+	int r;
+	if (argc != 1)
+		usage_error();
+	open_store();
+	if ((r = store_queue_list(st, print_queue_entry, &n)) != STORE_OK)
+		die("cannot list the queue: %s", store_err(r));
+	if (n == 0)
+		printf("queue is empty\n");
+	else
+		printf("%zu %s\n", n, n == 1 ? "entry" : "entries");
+	return 0;
+}
+
+static int
+cmd_queue_show(int argc, char **argv)
+{
+	struct store_qentry *e;
+	time_t now = time(NULL);
+	char when[32];
+	int r;
+
+	if (argc != 2)
+		usage_error();
+	uint64_t id = parse_queue_id(argv[1]);
+	open_store();
+	if ((r = store_queue_get(st, id, &e)) != STORE_OK)
+		die(r == STORE_NOTFOUND ? "no such queue entry: %s" :
+		    "cannot read queue entry %s", argv[1]);
+	printf("id: %llx\n", (unsigned long long)e->id);
+	printf("sender: <%s>\n", e->sender);
+	printf("domain: %s\n", e->domain);
+	fmt_when(e->created, now, when, sizeof(when));
+	printf("arrived: %s\n", when);
+	printf("size: %llu\n", (unsigned long long)e->size);
+	printf("flags:%s%s%s%s\n", e->flags & STORE_QF_8BIT ? " 8bit" : "",
+	    e->flags & STORE_QF_SMTPUTF8 ? " smtputf8" : "",
+	    e->flags & STORE_QF_WARNED ? " warned" : "",
+	    e->flags ? "" : " -");
+	printf("attempts: %u\n", e->attempts);
+	fmt_when(e->last_attempt, now, when, sizeof(when));
+	printf("last attempt: %s\n", when);
+	fmt_when(e->next_attempt, now, when, sizeof(when));
+	printf("next attempt: %s\n", when);
+	if (e->mta[0] != '\0')
+		printf("remote host: %s\n", e->mta);
+	if (e->error[0] != '\0')
+		printf("error: %s\n", e->error);
+	for (size_t i = 0; i < e->nrcpts; i++)
+		printf("recipient: <%s> %s%s%s\n", e->rcpts[i].address,
+		    qstate_name(e->rcpts[i].state), e->rcpts[i].reply[0] ? ": " : "",
+		    e->rcpts[i].reply);
+	store_qentry_free(&e);
+	return 0;
+}
+
+static int
+cmd_queue_flush(int argc, char **argv)
+{
+	uint64_t id = 0;
+	size_t n = 0;
+	int r;
+
+	if (argc > 2)
+		usage_error();
+	if (argc == 2)
+		id = parse_queue_id(argv[1]);
+	open_store();
+	r = store_queue_flush(st, id, time(NULL), &n);
+	if (r == STORE_NOTFOUND)
+		die("no such queue entry: %s", argv[1]);
+	if (r != STORE_OK)
+		die("cannot flush the queue: %s", store_err(r));
+	printf("%zu %s due now\n", n, n == 1 ? "entry" : "entries");
+	return 0;
+}
+
+static int
+cmd_queue_delete(int argc, char **argv)
+{
+	int r;
+	if (argc != 2)
+		usage_error();
+	uint64_t id = parse_queue_id(argv[1]);
+	open_store();
+	r = store_queue_delete(st, id);
+	if (r == STORE_NOTFOUND)
+		die("no such queue entry: %s", argv[1]);
+	if (r != STORE_OK)
+		die("cannot delete queue entry %s: %s", argv[1], store_err(r));
+	return 0;
+}
+
 /* TLS checks belong to the daemon's TLS layer (certificate and key load and
  * match, as `minimaild -t` does). Hook: call it here and append its
  * "FILE:LINE: message" errors to errs. */
@@ -573,6 +737,10 @@ static const struct {
 	{ "alias", "del", cmd_alias_del },
 	{ "alias", "list", cmd_alias_list },
 	{ "mailbox", "list", cmd_mailbox_list },
+	{ "queue", "list", cmd_queue_list },
+	{ "queue", "show", cmd_queue_show },
+	{ "queue", "flush", cmd_queue_flush },
+	{ "queue", "delete", cmd_queue_delete },
 };
 
 int

@@ -16,6 +16,7 @@
 #include "net/server.h"
 #include "net/tls.h"
 #include "net/worker.h"
+#include "relay/relay.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -46,6 +47,10 @@ static struct event *ev_checkpoint, *ev_grace, *ev_exitcheck;
 static struct config **old_configs;
 static size_t nold_configs;
 static bool checkpoint_running;
+/* Outbound delivery (src/relay). It polls the queue once a second, so new
+ * queue entries (SMTP) and "minimailctl queue flush" (another process)
+ * need no signal: they change the store, and the next poll acts. */
+static struct relay_engine *relay;
 
 static void
 usage(void)
@@ -195,6 +200,7 @@ on_terminate(evutil_socket_t sig, short what, void *arg)
 	log_info("signal %d: shutting down", (int)sig);
 	listeners_close();
 	http_stop();
+	relay_engine_stop(relay);
 	conn_shutdown_all();
 	struct timeval grace = { CONN_SHUTDOWN_GRACE_SECS, 0 };
 	evtimer_add(ev_grace, &grace);
@@ -349,6 +355,7 @@ main(int argc, char **argv)
 	srv.pool = worker_pool_new(srv.base, WORKER_THREADS_DEFAULT);
 	srv.hub = notify_hub_new(srv.base);
 	store_set_change_hook(srv.store, store_change_hook, srv.hub);
+	relay = relay_engine_new(&srv);
 
 	ev_checkpoint = event_new(srv.base, -1, EV_PERSIST, checkpoint_cb, NULL);
 	struct timeval cp = { CHECKPOINT_INTERVAL_SECS, 0 };
@@ -366,7 +373,9 @@ main(int argc, char **argv)
 	listeners_close();
 	http_stop();
 	conn_abort_all();
+	relay_engine_stop(relay);
 	worker_pool_free(&srv.pool);
+	relay_engine_free(&relay);
 	store_set_change_hook(srv.store, NULL, NULL);
 	notify_hub_free(&srv.hub);
 	store_close(&srv.store);

@@ -60,4 +60,18 @@
 #define HTTP_BODY_MAX_BYTES          CLIENTCFG_REQUEST_MAX_BYTES
 #define HTTP_TIMEOUT_SECS            10    /* read/write per request */
 
+/* Relay: outbound SMTP client and queue (src/relay) */
+#define RELAY_ADDRS_MAX              16    /* addresses tried per destination */
+#define RELAY_MSGS_PER_CONN          20    /* queue entries one connection carries */
+#define RELAY_POLL_INTERVAL_MS       1000  /* the engine looks at the queue this often */
+#define RELAY_POLL_BATCH             200   /* due entries taken per poll */
+#define RELAY_REPLY_LINE_MAX_BYTES   2048  /* RFC 5321 4.5.3.1.5 says 512; we are lenient */
+#define RELAY_CONNECT_TIMEOUT_SECS   30
+#define RELAY_GREETING_TIMEOUT_SECS  300   /* RFC 5321 4.5.3.2.1 */
+#define RELAY_CMD_TIMEOUT_SECS       300   /* RFC 5321 4.5.3.2.2-3: MAIL, RCPT */
+#define RELAY_DATA_TIMEOUT_SECS      120   /* RFC 5321 4.5.3.2.4: DATA initiation */
+#define RELAY_BLOCK_TIMEOUT_SECS     180   /* RFC 5321 4.5.3.2.5: data block (write) */
+#define RELAY_DATA_END_TIMEOUT_SECS  600   /* RFC 5321 4.5.3.2.6: DATA termination */
+#define RELAY_DSN_HEADERS_MAX_BYTES  (64 * 1024)  /* original headers in a bounce */
+
 #endif

@@ -1,7 +1,9 @@
 /* smtp-data.c: the message of a transaction: DATA (dot-stuffed lines up
  * to CRLF.CRLF), BDAT chunks (RFC 3030), the Return-Path: and Received:
  * headers we prepend, and the delivery job that stores the message once
- * for all local recipients before "250 ... queued as" is sent.
+ * for all local recipients, and queues it for the remote ones (src/relay
+ * sends it from there), in one transaction before "250 ... queued as" is
+ * sent.
  *
  * The one idea: a bad message is never cut short. Whatever is wrong with
  * it (bare LF or CR, an overlong line, too many bytes) is noted in
@@ -111,6 +113,10 @@ struct deliver_job {
 	struct store_rcpt *rcpts;
 	char **users;
 	size_t n;
+	char **remote;                /* remote recipients, for the queue */
+	struct store_qnew q;
+	char from[ADDRESS_MAX_BYTES + 1];
+	size_t nqueued;
 	time_t now;
 	int err;
 };
@@ -123,8 +129,12 @@ deliver_work(void *arg)
 
 	mm_buf_init(&cache);
 	mail_cache_build(j->msg.data, j->msg.len, &cache);
-	j->err = store_deliver(j->st, j->rcpts, j->n, j->msg.data, j->msg.len, j->now,
-	    cache.data, cache.len, NULL, 0, false);
+	if (j->q.nrcpts > 0)
+		j->err = store_deliver_queue(j->st, j->rcpts, j->n, j->msg.data, j->msg.len,
+		    j->now, cache.data, cache.len, &j->q, NULL, 0, &j->nqueued);
+	else
+		j->err = store_deliver(j->st, j->rcpts, j->n, j->msg.data, j->msg.len, j->now,
+		    cache.data, cache.len, NULL, 0, false);
 	mm_buf_free(&cache);
 }
 
@@ -151,7 +161,10 @@ deliver_done(void *arg, bool alive)
 			}
 		}
 	}
-	if (j->err == STORE_OK && ok > 0)
+	if (j->err == STORE_OK && j->nqueued > 0)
+		log_info("smtp session=%llx event=queued id=%s remote=%zu entries=%zu",
+		    s->id, tx ? tx->id : "-", j->q.nrcpts, j->nqueued);
+	if (j->err == STORE_OK && (ok > 0 || j->nqueued > 0))
 		snprintf(result, sizeof(result), "250 2.0.0 Ok: queued as %s", tx ? tx->id : "-");
 	else if (j->err == STORE_QUOTA || (j->err == STORE_OK && quota > 0))
 		snprintf(result, sizeof(result), "452 4.2.2 Mailbox full");
@@ -175,6 +188,9 @@ deliver_done(void *arg, bool alive)
 	for (size_t i = 0; i < j->n; i++)
 		free(j->users[i]);
 	free(j->users);
+	for (size_t i = 0; i < j->q.nrcpts; i++)
+		free(j->remote[i]);
+	free(j->remote);
 	free(j->rcpts);
 	free(j);
 }
@@ -206,6 +222,28 @@ message_end(struct smtp_session *s)
 		j->users[i] = xstrdup(tx->users.v[i]);
 		j->rcpts[i].user = j->users[i];
 		j->rcpts[i].mailbox = NULL;
+	}
+	if (tx->remote.n > 0) {
+		/* The queue sends the message without our Return-Path: line
+		 * (RFC 5321 4.4: the final delivery adds it). */
+		const char *eol = memchr(j->msg.data, '\n', j->msg.len);
+		j->remote = xcalloc(tx->remote.n, sizeof(*j->remote));
+		for (size_t i = 0; i < tx->remote.n; i++)
+			j->remote[i] = xstrdup(tx->remote.v[i]);
+		j->q.rcpts = (const char *const *)j->remote;
+		j->q.nrcpts = tx->remote.n;
+		mm_strlcpy(j->from, tx->null_sender ? "" : tx->from, sizeof(j->from));
+		j->q.sender = j->from;
+		j->q.skip = eol != NULL && j->msg.len >= 12 &&
+		    memcmp(j->msg.data, "Return-Path:", 12) == 0 ?
+		    (uint64_t)(eol - j->msg.data + 1) : 0;
+		if (tx->params.smtputf8)
+			j->q.flags |= STORE_QF_SMTPUTF8;
+		for (size_t i = 0; i < j->msg.len; i++)
+			if ((unsigned char)j->msg.data[i] >= 0x80) {
+				j->q.flags |= STORE_QF_8BIT;
+				break;
+			}
 	}
 	conn_run_job(s->c, deliver_work, deliver_done, j);
 }

@@ -49,6 +49,7 @@ struct smtp_tx {
 	uint64_t max_size;            /* max_message_size when MAIL came */
 	struct mm_strlist rcpts;      /* accepted recipients, as given */
 	struct mm_strlist users;      /* distinct local users they resolve to */
+	struct mm_strlist remote;     /* distinct remote addresses, for the queue */
 	unsigned rejected;            /* RCPTs refused */
 
 	/* the message */

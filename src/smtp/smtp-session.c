@@ -150,6 +150,7 @@ smtp_tx_end(struct smtp_session *s, const char *result)
 		tx_log(s, result);
 	mm_strlist_clear(&tx->rcpts);
 	mm_strlist_clear(&tx->users);
+	mm_strlist_clear(&tx->remote);
 	mm_buf_free(&tx->msg);
 	free(tx);
 	s->tx = NULL;
@@ -281,6 +282,7 @@ mail_accept(struct smtp_session *s, const struct smtp_path *path,
 	tx->max_size = smtp_cfg(s)->max_message_size;
 	mm_strlist_init(&tx->rcpts);
 	mm_strlist_init(&tx->users);
+	mm_strlist_init(&tx->remote);
 	mm_buf_init(&tx->msg);
 	s->tx = tx;
 	s->ntx++;
@@ -391,7 +393,7 @@ struct rcpt_job {
 	int err;
 	char users[SMTP_RCPT_USERS_MAX][321];
 	size_t nusers;
-	char remote[4][321];
+	char remote[SMTP_RCPT_USERS_MAX][321];
 	size_t nremote;
 	bool full[SMTP_RCPT_USERS_MAX];        /* over quota now */
 	bool never[SMTP_RCPT_USERS_MAX];       /* the declared size can never fit */
@@ -403,7 +405,7 @@ rcpt_job_work(void *arg)
 	struct rcpt_job *j = arg;
 
 	j->err = store_resolve(j->st, j->lookup, j->users, SMTP_RCPT_USERS_MAX, &j->nusers,
-	    j->remote, 4, &j->nremote);
+	    j->remote, SMTP_RCPT_USERS_MAX, &j->nremote);
 	if (j->err != STORE_OK)
 		return;
 	for (size_t i = 0; i < j->nusers; i++) {
@@ -447,21 +449,13 @@ rcpt_job_done(void *arg, bool alive)
 		tx->rejected++;
 		goto out;
 	}
-	if (j->nremote > 0) {
-		/* An alias that forwards elsewhere: the outbound queue does not
-		 * exist yet, and we never accept and drop. */
-		smtp_reply(s, "451 4.3.0 <%s>: Forwarding to remote addresses not available yet",
-		    j->rcpt);
-		tx->rejected++;
-		goto out;
-	}
 	for (size_t i = 0; i < j->nusers; i++) {
 		if (j->never[i])
 			never++;
 		if (!j->full[i])
 			ok++;
 	}
-	if (ok == 0) {
+	if (ok == 0 && j->nremote == 0) {
 		if (never == j->nusers)
 			smtp_reply(s, "552 5.2.2 <%s>: Mailbox full", j->rcpt);
 		else
@@ -477,6 +471,11 @@ rcpt_job_done(void *arg, bool alive)
 		if (!mm_strlist_contains_case(&tx->users, j->users[i]))
 			mm_strlist_add(&tx->users, j->users[i]);
 	}
+	/* An alias that forwards elsewhere: its remote targets are queued
+	 * (src/relay) with the message's own sender. */
+	for (size_t i = 0; i < j->nremote; i++)
+		if (!mm_strlist_contains_case(&tx->remote, j->remote[i]))
+			mm_strlist_add(&tx->remote, j->remote[i]);
 	mm_strlist_add(&tx->rcpts, j->rcpt);
 	smtp_reply(s, "250 2.1.5 Ok");
 out:
@@ -512,12 +511,22 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmdline *cmd)
 	if (!path.postmaster && (path.literal || !config_is_local_domain(cfg, path.domain))) {
 		char esc[ADDRESS_MAX_BYTES * 2];
 		log_escape(esc, sizeof(esc), path.addr, strlen(path.addr));
+		if (s->user[0] != '\0' && !path.literal) {
+			/* An authenticated user's mail for another domain: it
+			 * goes into the outbound queue with the message. */
+			if (!mm_strlist_contains_case(&tx->remote, path.addr))
+				mm_strlist_add(&tx->remote, path.addr);
+			mm_strlist_add(&tx->rcpts, path.addr);
+			log_debug("smtp session=%llx event=rcpt-remote rcpt=<%s>", s->id, esc);
+			smtp_reply(s, "250 2.1.5 Ok");
+			return;
+		}
 		tx->rejected++;
 		if (s->user[0] != '\0') {
-			log_info("smtp session=%llx event=relay-unavailable addr=%s rcpt=<%s>",
+			log_info("smtp session=%llx event=relay-literal addr=%s rcpt=<%s>",
 			    s->id, conn_peer_addr(s->c), esc);
-			smtp_reply(s, "451 4.3.0 <%s>: Outbound delivery not available yet, "
-			    "try again later", path.addr);
+			smtp_reply(s, "550 5.1.2 <%s>: Address literals are not relayed",
+			    path.addr);
 		} else {
 			log_info("smtp session=%llx event=relay-denied addr=%s rcpt=<%s>",
 			    s->id, conn_peer_addr(s->c), esc);

@@ -1,0 +1,151 @@
+/* relay-int.h: what the relay's .c files share, and nothing outside
+ * src/relay includes. The one idea: a struct relay_delivery is one
+ * attempt at one destination: some queue entries (at most
+ * RELAY_MSGS_PER_CONN), the addresses to try, and one SMTP client
+ * connection at a time that carries the entries one after the other.
+ * The client writes each recipient's result into the entry; the engine
+ * saves the entries when the delivery ends. */
+#ifndef MM_RELAY_INT_H
+#define MM_RELAY_INT_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "lib/limits.h"
+#include "lib/util.h"
+#include "relay/relay.h"
+#include "store/store.h"
+
+struct bufferevent;
+struct config;
+struct config_relay_host;
+typedef struct ssl_ctx_st SSL_CTX;
+
+/* ---- relay-mx.c ---- */
+
+struct relay_addr {
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char host[256];          /* the name it came from (for TLS and logs) */
+	char ip[64];
+	uint16_t port;
+};
+
+enum relay_res {
+	RELAY_RES_OK = 0,
+	RELAY_RES_TEMP,          /* try again later */
+	RELAY_RES_PERM,          /* bounce (NXDOMAIN, null MX) */
+};
+
+/* On a worker thread: the addresses to try for domain, best first, via
+ * MX records or fixed (a smarthost or route; NULL: use DNS). err gets an
+ * SMTP-style reply ("556 5.1.10 ...") when the result is not OK. */
+int relay_resolve(const char *domain, const struct config_relay_host *fixed,
+    unsigned seed, struct relay_addr *addrs, size_t max, size_t *n_r,
+    char *err, size_t errlen);
+
+/* ---- relay-engine.c / relay-client.c ---- */
+
+struct relay_msg {
+	struct store_qentry *e;
+	int *state0;             /* each recipient's state when loaded */
+	char *body;              /* loaded just before its transaction */
+	size_t len;
+	bool tried;              /* the connection reached a result for it */
+};
+
+enum relay_cstate {
+	RC_NONE = 0,
+	RC_RESOLVING,            /* worker: relay_resolve */
+	RC_CONNECTING,
+	RC_TLS_IMPLICIT,         /* handshake before the greeting */
+	RC_GREETING,
+	RC_EHLO,
+	RC_HELO,
+	RC_STARTTLS,
+	RC_TLS,                  /* STARTTLS handshake */
+	RC_AUTH,                 /* AUTH PLAIN, or AUTH LOGIN user name */
+	RC_AUTH_LOGIN_PASS,
+	RC_AUTH_LOGIN_DONE,
+	RC_LOADING,              /* worker: the next message's body */
+	RC_TX,                   /* MAIL, RCPTs, DATA replies */
+	RC_DATA_END,             /* the reply to the end of data */
+	RC_RSET,
+	RC_QUIT,
+	RC_SAVING,               /* worker: results into the store */
+};
+
+struct relay_engine;
+
+struct relay_delivery {
+	struct relay_engine *eng;
+	struct relay_delivery *next;       /* the engine's list */
+	const struct config *cfg;          /* as at the start (kept alive until exit) */
+	char dest[STORE_QUEUE_DOMAIN_MAX + 16];  /* domain, or "[smarthost]" */
+	bool smarthost;
+	bool job_running;                  /* a worker job holds it */
+	bool dead;                         /* freed when its job returns */
+	unsigned seed;                     /* orders MX hosts of equal preference */
+
+	struct relay_msg *msgs;
+	size_t nmsgs;
+	size_t cur;                        /* message being sent */
+
+	struct relay_addr addrs[RELAY_ADDRS_MAX];
+	size_t naddrs;
+	size_t addr;                       /* address being tried */
+	int res;                           /* enum relay_res */
+	char error[STORE_QUEUE_REPLY_MAX]; /* the last connection-level error */
+
+	/* the connection */
+	struct bufferevent *bev;
+	enum relay_cstate state;
+	bool tls;
+	bool no_starttls;                  /* the TLS handshake failed here: plain */
+	bool ext_starttls, ext_pipelining, ext_8bitmime, ext_smtputf8;
+	bool ext_auth_plain, ext_auth_login, ext_size;
+	uint64_t max_size;
+	struct mm_buf reply;               /* the reply being read (bounded) */
+	int code;
+	bool in_session;                   /* greeted: QUIT before closing */
+	unsigned conn_gen;                 /* bumped when a connection closes */
+
+	/* the transaction of msgs[cur] */
+	size_t *rcpt_idx;                  /* pending recipients sent */
+	size_t nrcpt;
+	bool *accepted;
+	size_t naccepted;
+	size_t step;                       /* reply expected: 0 MAIL, 1..n RCPT, n+1 DATA */
+	int mail_code;
+	char mail_reply[STORE_QUEUE_REPLY_MAX];
+	bool need_rset;
+};
+
+/* relay-client.c: the SMTP conversation. relay_client_start connects to
+ * addrs[addr]; when the delivery is over (all messages tried or no
+ * address left) it calls relay_engine_finish(). */
+void relay_client_start(struct relay_delivery *d);
+void relay_client_close(struct relay_delivery *d);
+/* The body of msgs[cur] is loaded (or failed to load: body NULL). */
+void relay_client_body_loaded(struct relay_delivery *d, int err);
+
+/* relay-engine.c */
+struct event_base *relay_engine_base(struct relay_engine *eng);
+/* The client TLS context for d (opportunistic, or verifying for a
+ * smarthost); NULL with a reason in err if it cannot be built. */
+SSL_CTX *relay_engine_ssl_ctx(struct relay_engine *eng, struct relay_delivery *d,
+    char *err, size_t errlen);
+/* Loads msgs[cur]'s body on a worker, then relay_client_body_loaded(). */
+void relay_engine_load_body(struct relay_delivery *d);
+/* The conversation is over: save the results (worker), then free d. */
+void relay_engine_finish(struct relay_delivery *d);
+
+/* Sets recipient i of m from an SMTP reply code and text. */
+void relay_rcpt_result(struct relay_delivery *d, struct relay_msg *m, size_t i,
+    int code, const char *reply);
+
+#endif
