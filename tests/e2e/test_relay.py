@@ -459,6 +459,31 @@ class QueueTest(LogOnFailure):
         wait_queue(self.srv, lambda o: o.strip() == "queue is empty", timeout=30)
 
 
+class ExpiryTest(LogOnFailure):
+    """The sink never comes up: a delay warning, then expiry and a bounce."""
+
+    def test_01_warning_then_expiry(self):
+        port = mmtest.free_ports(1)[0]
+        self.srv = mmtest.Server(users=USERS, extra_conf=relay_conf(
+            port, "1s", "queue_lifetime = 4s\ndelay_warning = 1s\n"))
+        try:
+            submit(self.srv, "alice@example.org", ["x@remote.test"], msg("relay expiry"))
+            warn = wait_inbox(self.srv, "alice@example.org",
+                              lambda b: b"Delayed Mail (still being retried)" in b)
+            self.assertIn(b"Action: delayed\r\nStatus: 4.4.1\r\n", warn)
+            dsn = wait_inbox(self.srv, "alice@example.org",
+                             lambda b: b"Undelivered Mail Returned to Sender" in b)
+            self.assertIn(b"Final-Recipient: rfc822; x@remote.test\r\nAction: failed\r\n"
+                          b"Status: 4.4.7\r\n", dsn)
+            self.assertIn(b"Diagnostic-Code: smtp; 451 4.4.1 connect failed: "
+                          b"Connection refused", dsn)
+            self.assertIn(b"Subject: relay expiry\r\n", dsn)
+            wait_queue(self.srv, lambda o: o.strip() == "queue is empty")
+            self.assertEqual(len(inbox(self.srv, "alice@example.org")), 2)
+        finally:
+            self.srv.close()
+
+
 class SmarthostTest(LogOnFailure):
     """Everything through a smarthost with AUTH over TLS, certificate checked."""
 
