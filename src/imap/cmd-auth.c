@@ -274,8 +274,9 @@ cmd_authenticate(struct imap_session *s, const struct imap_arg *args, size_t n)
 void
 cmd_enable(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
-	/* RFC 5161: nothing we implement needs enabling yet; unknown
-	 * capabilities are ignored. */
+	/* RFC 5161: the ENABLED response names what this command enabled;
+	 * unknown capabilities are ignored. QRESYNC implies CONDSTORE. */
+	struct mm_buf b;
 	if (n == 0) {
 		imap_bad(s, "ENABLE needs capability names");
 		return;
@@ -286,7 +287,20 @@ cmd_enable(struct imap_session *s, const struct imap_arg *args, size_t n)
 			return;
 		}
 	}
-	imap_untagged(s, "ENABLED");
+	mm_buf_init(&b);
+	mm_buf_append(&b, "ENABLED", 7);
+	for (size_t i = 0; i < n; i++) {
+		if (imap_arg_atom_eq(&args[i], "CONDSTORE") && !s->condstore) {
+			mm_buf_append(&b, " CONDSTORE", 10);
+			imap_condstore_enable(s);
+		} else if (imap_arg_atom_eq(&args[i], "QRESYNC") && !s->qresync) {
+			mm_buf_append(&b, " QRESYNC", 8);
+			imap_condstore_enable(s);
+			s->qresync = true;
+		}
+	}
+	imap_untagged(s, "%s", mm_buf_cstr(&b));
+	mm_buf_free(&b);
 	imap_ok(s, "Enabled");
 }
 

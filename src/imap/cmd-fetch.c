@@ -1,7 +1,10 @@
 /* cmd-fetch.c: FETCH and UID FETCH (RFC 3501 6.4.5): FLAGS, UID,
  * INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY, BODYSTRUCTURE, RFC822,
  * RFC822.HEADER, RFC822.TEXT, BODY[section]<partial> and BODY.PEEK, and
- * the ALL / FAST / FULL macros.
+ * the ALL / FAST / FULL macros; MODSEQ and the CHANGEDSINCE and VANISHED
+ * modifiers (RFC 7162). A message expunged by another session whose
+ * EXPUNGE this session may not send yet is left out and the command ends
+ * in NO [EXPUNGEISSUED] (RFC 2180 4.1.2, RFC 9051 7.1).
  *
  * The one idea: a FETCH is a series of jobs, each rendering a batch of
  * messages into a buffer on a worker (reading bodies and the cache blob
@@ -31,7 +34,7 @@
 enum fi_kind {
 	FI_FLAGS, FI_UID, FI_INTERNALDATE, FI_RFC822_SIZE, FI_ENVELOPE,
 	FI_BODY, FI_BODYSTRUCTURE, FI_RFC822, FI_RFC822_HEADER, FI_RFC822_TEXT,
-	FI_SECTION,
+	FI_SECTION, FI_MODSEQ,
 };
 
 struct fetch_item {
@@ -53,6 +56,10 @@ struct imap_fetch {
 	struct mm_buf out;
 	int err;
 	bool waiting;             /* for on_drained */
+	uint64_t changedsince;    /* CHANGEDSINCE: only messages above it */
+	char *set;                /* the UID set, for VANISHED */
+	bool vanished;            /* VANISHED: first VANISHED (EARLIER) */
+	size_t nexpunged;         /* messages left out: gone from the store */
 };
 
 static void
@@ -64,6 +71,7 @@ fetch_ctx_free(struct imap_fetch *f)
 		free(f->items[i].name);
 	}
 	free(f->idx);
+	free(f->set);
 	mm_buf_free(&f->out);
 	free(f);
 }
@@ -169,6 +177,35 @@ bad:
 	return false;
 }
 
+/* "(CHANGEDSINCE modseq [VANISHED])" (RFC 7162 3.1.4, 3.2.6) */
+static bool
+fetch_modifiers(struct imap_fetch *f, const struct imap_arg *a)
+{
+	struct imap_session *s = f->s;
+	bool vanished = false;
+	if (a->type != IMAP_ARG_LIST || a->count == 0)
+		return false;
+	for (size_t i = 0; i < a->count; i++) {
+		const struct imap_arg *m = &a->list[i];
+		if (imap_arg_atom_eq(m, "CHANGEDSINCE") && i + 1 < a->count &&
+		    imap_arg_number64(&a->list[i + 1], &f->changedsince) &&
+		    f->changedsince != 0) {
+			i++;
+			continue;
+		}
+		if (imap_arg_atom_eq(m, "VANISHED") && s->uid && s->qresync) {
+			vanished = true;
+			continue;
+		}
+		return false;
+	}
+	if (f->changedsince == 0)
+		return false;
+	f->vanished = vanished;
+	/* CHANGEDSINCE implies MODSEQ and enables CONDSTORE */
+	return add_item(f, FI_MODSEQ);
+}
+
 static bool
 parse_item(struct imap_fetch *f, const struct imap_arg *a)
 {
@@ -178,6 +215,7 @@ parse_item(struct imap_fetch *f, const struct imap_arg *a)
 		{ "ENVELOPE", FI_ENVELOPE }, { "BODY", FI_BODY },
 		{ "BODYSTRUCTURE", FI_BODYSTRUCTURE }, { "RFC822", FI_RFC822 },
 		{ "RFC822.HEADER", FI_RFC822_HEADER }, { "RFC822.TEXT", FI_RFC822_TEXT },
+		{ "MODSEQ", FI_MODSEQ },
 	};
 	const char *s;
 	if (!imap_arg_atom(a, &s))
@@ -239,6 +277,8 @@ render_msg(struct imap_fetch *f, size_t vi)
 
 	if (m->expunged)
 		return false;
+	if (f->changedsince != 0 && m->modseq <= f->changedsince)
+		return true;
 	if (f->need_body) {
 		err = store_body_get(imap_store(s), m->body_id, &body, &blen);
 		if (err != STORE_OK)
@@ -271,7 +311,7 @@ render_msg(struct imap_fetch *f, size_t vi)
 
 	mm_buf_printf(b, "* %zu FETCH (", vi + 1);
 	const char *sep = "";
-	if (s->uid) {
+	if (s->uid || s->qresync) {
 		mm_buf_printf(b, "UID %u", m->uid);
 		sep = " ";
 	}
@@ -280,7 +320,7 @@ render_msg(struct imap_fetch *f, size_t vi)
 		const struct fetch_item *it = &f->items[i];
 		switch (it->kind) {
 		case FI_UID:
-			if (!s->uid) {
+			if (!s->uid && !s->qresync) {
 				mm_buf_printf(b, "%sUID %u", sep, m->uid);
 				sep = " ";
 			}
@@ -298,6 +338,9 @@ render_msg(struct imap_fetch *f, size_t vi)
 		}
 		case FI_RFC822_SIZE:
 			mm_buf_printf(b, "%sRFC822.SIZE %llu", sep, (unsigned long long)m->size);
+			break;
+		case FI_MODSEQ:
+			mm_buf_printf(b, "%sMODSEQ (%llu)", sep, (unsigned long long)m->modseq);
 			break;
 		case FI_ENVELOPE:
 			mm_buf_printf(b, "%sENVELOPE ", sep);
@@ -367,13 +410,44 @@ render_msg(struct imap_fetch *f, size_t vi)
 	return true;
 }
 
+/* UID FETCH ... (CHANGEDSINCE m VANISHED): the UIDs of the set expunged
+ * since m, as VANISHED (EARLIER) before the FETCH responses (RFC 7162
+ * 3.2.6). The set is the client's, not the view's: those UIDs are gone. */
+static void
+fetch_vanished(struct imap_fetch *f)
+{
+	struct imap_session *s = f->s;
+	uint32_t *uids;
+	size_t n, k = 0;
+	struct imap_seqset ss = { 0 };
+
+	if (store_expunged_since(imap_store(s), s->mbox_id, f->changedsince, s->modseq,
+	    &uids, &n) != STORE_OK || !imap_seqset_parse(&ss, f->set)) {
+		imap_seqset_free(&ss);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (imap_seqset_contains(&ss, uids[i], s->uidnext > 0 ? s->uidnext - 1 : 0))
+			uids[k++] = uids[i];
+	if (k > 0) {
+		mm_buf_append(&f->out, "* VANISHED (EARLIER) ", 21);
+		imap_append_uid_set(&f->out, uids, k);
+		mm_buf_append(&f->out, "\r\n", 2);
+	}
+	imap_seqset_free(&ss);
+	free(uids);
+}
+
 static void
 fetch_work(void *arg)
 {
 	struct imap_fetch *f = arg;
 	size_t count = 0;
+	if (f->vanished && f->pos == 0)
+		fetch_vanished(f);
 	while (f->pos < f->n && f->out.len < FETCH_BATCH_BYTES && count < FETCH_BATCH_MSGS) {
-		(void)render_msg(f, f->idx[f->pos]);
+		if (!render_msg(f, f->idx[f->pos]))
+			f->nexpunged++;
 		f->pos++;
 		count++;
 	}
@@ -388,6 +462,12 @@ fetch_finished(struct imap_session *s)
 }
 
 static void
+fetch_expungeissued(struct imap_session *s)
+{
+	imap_no(s, "[EXPUNGEISSUED] Some of the requested messages no longer exist");
+}
+
+static void
 fetch_done(void *arg, bool alive)
 {
 	struct imap_fetch *f = arg;
@@ -398,8 +478,9 @@ fetch_done(void *arg, bool alive)
 	imap_write(s, f->out.data, f->out.len);
 	f->out.len = 0;
 	if (f->pos >= f->n) {
+		bool gone = f->nexpunged > 0;
 		imap_fetch_free(s);
-		imap_sync_command(s, fetch_finished);
+		imap_sync_command(s, gone ? fetch_expungeissued : fetch_finished);
 		return;
 	}
 	if (conn_output_len(s->c) > CONN_OUTPUT_HIGH_BYTES) {
@@ -434,13 +515,15 @@ cmd_fetch(struct imap_session *s, const struct imap_arg *args, size_t n)
 	const char *set;
 	struct imap_fetch *f;
 
-	if (n != 2 || !imap_arg_atom(&args[0], &set)) {
+	if ((n != 2 && n != 3) || !imap_arg_atom(&args[0], &set)) {
 		imap_bad(s, "FETCH needs a message set and items");
 		return;
 	}
 	f = xcalloc(1, sizeof(*f));
 	f->s = s;
 	mm_buf_init(&f->out);
+	if (n == 3 && !fetch_modifiers(f, &args[2]))
+		goto bad;
 	if (args[1].type == IMAP_ARG_LIST) {
 		if (args[1].count == 0)
 			goto bad;
@@ -452,13 +535,18 @@ cmd_fetch(struct imap_session *s, const struct imap_arg *args, size_t n)
 	}
 	if (s->readonly)
 		f->sets_seen = false;
+	if (f->vanished)
+		f->set = xstrdup(set);
+	for (size_t i = 0; i < f->nitems; i++)
+		if (f->items[i].kind == FI_MODSEQ)
+			imap_condstore_enable(s);
 	if (!imap_view_resolve(s, set, s->uid, &f->idx, &f->n)) {
 		fetch_ctx_free(f);
 		imap_bad(s, "Invalid message set");
 		return;
 	}
 	s->fetch = f;
-	if (f->n == 0) {
+	if (f->n == 0 && !f->vanished) {
 		imap_fetch_free(s);
 		imap_sync_command(s, fetch_finished);
 		return;

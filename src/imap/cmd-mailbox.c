@@ -395,6 +395,7 @@ enum mbox_op { OP_CREATE, OP_DELETE, OP_RENAME, OP_SUBSCRIBE, OP_UNSUBSCRIBE, OP
 #define ST_UIDVALIDITY  0x08
 #define ST_UNSEEN       0x10
 #define ST_SIZE         0x20
+#define ST_HIGHESTMODSEQ 0x40
 
 struct mbox_job {
 	struct imap_session *s;
@@ -470,6 +471,10 @@ status_reply(struct mbox_job *j)
 			break;
 		case ST_SIZE:
 			mm_buf_printf(&b, "SIZE %llu", (unsigned long long)j->mb.bytes);
+			break;
+		case ST_HIGHESTMODSEQ:
+			mm_buf_printf(&b, "HIGHESTMODSEQ %llu",
+			    (unsigned long long)j->mb.highestmodseq);
 			break;
 		}
 	}
@@ -557,6 +562,7 @@ mbox_cmd(struct imap_session *s, const struct imap_arg *args, size_t n,
 				{ "MESSAGES", ST_MESSAGES }, { "RECENT", ST_RECENT },
 				{ "UIDNEXT", ST_UIDNEXT }, { "UIDVALIDITY", ST_UIDVALIDITY },
 				{ "UNSEEN", ST_UNSEEN }, { "SIZE", ST_SIZE },
+				{ "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },
 			};
 			size_t k;
 			for (k = 0; k < sizeof(items) / sizeof(items[0]); k++)
@@ -567,6 +573,9 @@ mbox_cmd(struct imap_session *s, const struct imap_arg *args, size_t n,
 				imap_bad(s, "Unknown STATUS item");
 				return;
 			}
+			/* RFC 7162 3.1.2: a CONDSTORE-enabling command */
+			if (items[k].bit == ST_HIGHESTMODSEQ)
+				imap_condstore_enable(s);
 			if (!(j->items & items[k].bit) && j->nitems < 8) {
 				j->items |= items[k].bit;
 				j->item_order[j->nitems++] = items[k].bit;

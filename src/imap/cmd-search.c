@@ -1,7 +1,8 @@
 /* cmd-search.c: SEARCH and UID SEARCH (RFC 3501 6.4.4): the whole key
  * grammar (flags, keywords, sequence and UID sets, sizes, internal and
  * sent dates, header fields, BODY and TEXT over decoded text, NOT, OR and
- * parenthesised lists), CHARSET UTF-8 / US-ASCII.
+ * parenthesised lists), CHARSET UTF-8 / US-ASCII, and MODSEQ (RFC 7162
+ * 3.1.5, answered with the highest MODSEQ of the hits).
  *
  * The one idea: the command is parsed into a key tree on the loop, then a
  * job evaluates it over the view on a worker. A message's body is read
@@ -28,7 +29,7 @@ enum sk {
 	SK_NEW, SK_OLD, SK_RECENT,
 	SK_SEQ, SK_UID, SK_LARGER, SK_SMALLER,
 	SK_BEFORE, SK_ON, SK_SINCE, SK_SENTBEFORE, SK_SENTON, SK_SENTSINCE,
-	SK_HEADER, SK_BODY, SK_TEXT,
+	SK_HEADER, SK_BODY, SK_TEXT, SK_MODSEQ,
 };
 
 struct skey {
@@ -49,6 +50,8 @@ struct search_job {
 	struct skey root;
 	uint32_t *hits;
 	size_t nhits;
+	bool modseq;              /* a MODSEQ key: say the hits' highest */
+	uint64_t maxmodseq;
 	struct imap_sync sy;
 };
 
@@ -77,6 +80,7 @@ kid_add(struct skey *k)
 struct sparse {
 	const struct imap_arg *a;
 	size_t n, i;
+	bool modseq;
 };
 
 static bool
@@ -156,8 +160,10 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 		return false;
 	a = &p->a[p->i++];
 	if (a->type == IMAP_ARG_LIST) {
-		struct sparse sub = { a->list, a->count, 0 };
-		return parse_list(&sub, k, depth + 1);
+		struct sparse sub = { a->list, a->count, 0, false };
+		bool ok = parse_list(&sub, k, depth + 1);
+		p->modseq |= sub.modseq;
+		return ok;
 	}
 	if (!imap_arg_atom(a, &w))
 		return false;
@@ -217,6 +223,24 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 			return false;
 		p->i++;
 		return imap_seqset_parse(&k->set, set);
+	}
+	if (mm_strcaseeq(w, "MODSEQ")) {
+		/* MODSEQ ["/flags/\\seen" priv|shared|all] modseq: we keep
+		 * one modseq per message, so the entry only has to parse */
+		k->kind = SK_MODSEQ;
+		if (p->i < p->n && p->a[p->i].type == IMAP_ARG_STRING) {
+			const char *t;
+			if (p->i + 1 >= p->n || !imap_arg_atom(&p->a[p->i + 1], &t) ||
+			    (!mm_strcaseeq(t, "priv") && !mm_strcaseeq(t, "shared") &&
+			    !mm_strcaseeq(t, "all")))
+				return false;
+			p->i += 2;
+		}
+		if (p->i >= p->n || !imap_arg_number64(&p->a[p->i], &k->num))
+			return false;
+		p->i++;
+		p->modseq = true;
+		return true;
 	}
 	if (mm_strcaseeq(w, "NOT")) {
 		k->kind = SK_NOT;
@@ -413,6 +437,8 @@ eval(struct msgctx *c, const struct skey *k)
 	case SK_BODY:
 	case SK_TEXT:
 		return match_text(c, k);
+	case SK_MODSEQ:
+		return m->modseq >= k->num;
 	}
 	return false;
 }
@@ -433,8 +459,11 @@ search_work(void *arg)
 		c.vi = i;
 		c.m = &s->msgs[i];
 		mm_buf_init(&c.text);
-		if (eval(&c, &j->root))
+		if (eval(&c, &j->root)) {
 			j->hits[j->nhits++] = s->uid ? s->msgs[i].uid : (uint32_t)(i + 1);
+			if (s->msgs[i].modseq > j->maxmodseq)
+				j->maxmodseq = s->msgs[i].modseq;
+		}
 		ctx_free(&c);
 	}
 	imap_sync_work(s, &j->sy);
@@ -452,6 +481,8 @@ search_done(void *arg, bool alive)
 		mm_buf_append(&b, "* SEARCH", 8);
 		for (size_t i = 0; i < j->nhits; i++)
 			mm_buf_printf(&b, " %u", j->hits[i]);
+		if (j->modseq && j->nhits > 0)
+			mm_buf_printf(&b, " (MODSEQ %llu)", (unsigned long long)j->maxmodseq);
 		mm_buf_append(&b, "\r\n", 2);
 		imap_write(s, b.data, b.len);
 		mm_buf_free(&b);
@@ -468,7 +499,7 @@ void
 cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
 	struct search_job *j;
-	struct sparse p = { args, n, 0 };
+	struct sparse p = { args, n, 0, false };
 
 	if (n >= 2 && imap_arg_atom_eq(&args[0], "CHARSET")) {
 		const char *cs;
@@ -491,6 +522,9 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 		imap_bad(s, "Invalid SEARCH arguments");
 		return;
 	}
+	j->modseq = p.modseq;
+	if (p.modseq)
+		imap_condstore_enable(s);
 	imap_sync_prepare(s, &j->sy, false);
 	imap_run_job(s, search_work, search_done, j);
 }

@@ -22,6 +22,14 @@ struct select_job {
 	bool readonly;
 	struct store_index *idx;
 	int err;
+	/* QRESYNC (RFC 7162 3.2.5) */
+	bool qresync;
+	uint32_t q_uidvalidity;
+	uint64_t q_modseq;
+	struct imap_seqset q_known;       /* known-uids; none: all */
+	bool has_known;
+	uint32_t *vanished;
+	size_t nvanished;
 };
 
 static void
@@ -31,8 +39,13 @@ select_work(void *arg)
 	struct imap_session *s = j->s;
 
 	j->err = store_index_read(imap_store(s), s->user, j->name, &j->idx);
-	if (j->err != STORE_OK || j->readonly ||
-	    (j->idx->mailbox.attrs & MBOX_ATTR_NOSELECT))
+	if (j->err != STORE_OK || (j->idx->mailbox.attrs & MBOX_ATTR_NOSELECT))
+		return;
+	if (j->qresync && j->q_uidvalidity == j->idx->mailbox.uidvalidity &&
+	    store_expunged_since(imap_store(s), j->idx->mailbox.id, j->q_modseq,
+	    j->idx->mailbox.highestmodseq, &j->vanished, &j->nvanished) != STORE_OK)
+		j->nvanished = 0;
+	if (j->readonly)
 		return;
 	uint32_t *uids = xmalloc((j->idx->nmsgs + 1) * sizeof(*uids));
 	size_t n = 0;
@@ -43,6 +56,34 @@ select_work(void *arg)
 		(void)store_flags_update(imap_store(s), s->user, j->name, uids, n,
 		    STORE_FLAGS_DEL, MSG_RECENT, NULL, 0, 0, NULL, NULL);
 	free(uids);
+}
+
+/* RFC 7162 3.2.5.1: what vanished and what changed since the client's
+ * modseq, among the UIDs it says it knows. */
+static void
+qresync_responses(struct select_job *j, struct mm_buf *b)
+{
+	struct imap_session *s = j->s;
+	uint32_t star = s->uidnext > 0 ? s->uidnext - 1 : 0;
+	size_t k = 0;
+
+	for (size_t i = 0; i < j->nvanished; i++)
+		if (!j->has_known || imap_seqset_contains(&j->q_known, j->vanished[i], star))
+			j->vanished[k++] = j->vanished[i];
+	if (k > 0) {
+		mm_buf_append(b, "* VANISHED (EARLIER) ", 21);
+		imap_append_uid_set(b, j->vanished, k);
+		mm_buf_append(b, "\r\n", 2);
+	}
+	for (size_t i = 0; i < s->nmsgs; i++) {
+		const struct imap_msg *m = &s->msgs[i];
+		if (m->modseq <= j->q_modseq ||
+		    (j->has_known && !imap_seqset_contains(&j->q_known, m->uid, star)))
+			continue;
+		mm_buf_printf(b, "* %zu FETCH (UID %u FLAGS ", i + 1, m->uid);
+		imap_append_flags(s, b, m);
+		mm_buf_printf(b, " MODSEQ (%llu))\r\n", (unsigned long long)m->modseq);
+	}
 }
 
 static void
@@ -85,7 +126,11 @@ select_done(void *arg, bool alive)
 		}
 	}
 	mm_buf_printf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
-	    "* OK [UIDNEXT %u] Predicted next UID\r\n", s->uidvalidity, s->uidnext);
+	    "* OK [UIDNEXT %u] Predicted next UID\r\n"
+	    "* OK [HIGHESTMODSEQ %llu] Highest\r\n", s->uidvalidity, s->uidnext,
+	    (unsigned long long)s->modseq);
+	if (j->qresync && j->q_uidvalidity == s->uidvalidity)
+		qresync_responses(j, &b);
 	imap_write(s, b.data, b.len);
 	mm_buf_free(&b);
 	imap_ok(s, "[%s] %s completed", s->readonly ? "READ-ONLY" : "READ-WRITE",
@@ -93,7 +138,65 @@ select_done(void *arg, bool alive)
 out:
 	if (j->idx != NULL)
 		store_index_free(&j->idx);
+	imap_seqset_free(&j->q_known);
+	free(j->vanished);
 	free(j);
+}
+
+/* "(CONDSTORE)" or "(QRESYNC (uidvalidity modseq [known-uids
+ * [(seq-match-data)]]))" (RFC 7162 3.1.8, 3.2.5). False: BAD. */
+static bool
+select_params(struct imap_session *s, struct select_job *j, const struct imap_arg *a,
+    const char **err_r)
+{
+	*err_r = "Invalid SELECT parameters";
+	if (a->type != IMAP_ARG_LIST)
+		return false;
+	for (size_t i = 0; i < a->count; i++) {
+		const struct imap_arg *p = &a->list[i];
+		if (imap_arg_atom_eq(p, "CONDSTORE")) {
+			/* the SELECT reply carries HIGHESTMODSEQ itself */
+			s->condstore = true;
+			continue;
+		}
+		if (!imap_arg_atom_eq(p, "QRESYNC") || i + 1 >= a->count ||
+		    a->list[i + 1].type != IMAP_ARG_LIST)
+			return false;
+		if (!s->qresync) {
+			*err_r = "QRESYNC is not enabled";
+			return false;
+		}
+		const struct imap_arg *q = a->list[++i].list;
+		size_t nq = a->list[i].count;
+		uint64_t v;
+		const char *set;
+		if (nq < 2 || nq > 4 || !imap_arg_number64(&q[0], &v) || v == 0 ||
+		    v > UINT32_MAX || !imap_arg_number64(&q[1], &j->q_modseq) ||
+		    j->q_modseq == 0)
+			return false;
+		j->q_uidvalidity = (uint32_t)v;
+		if (nq >= 3) {
+			if (q[2].type == IMAP_ARG_LIST) {
+				/* only the seq-match-data: known-uids omitted */
+				if (nq != 3)
+					return false;
+			} else {
+				if (!imap_arg_atom(&q[2], &set) ||
+				    !imap_seqset_parse(&j->q_known, set))
+					return false;
+				j->has_known = true;
+			}
+		}
+		/* seq-match-data: the expunge log is exact, so the
+		 * client's hint is not needed; only its syntax is checked */
+		const struct imap_arg *m = nq == 4 ? &q[3] : nq == 3 &&
+		    q[2].type == IMAP_ARG_LIST ? &q[2] : NULL;
+		if (m != NULL && (m->type != IMAP_ARG_LIST || m->count != 2 ||
+		    m->list[0].type != IMAP_ARG_ATOM || m->list[1].type != IMAP_ARG_ATOM))
+			return false;
+		j->qresync = true;
+	}
+	return true;
 }
 
 static void
@@ -101,9 +204,10 @@ do_select(struct imap_session *s, const struct imap_arg *args, size_t n, bool re
 {
 	struct select_job *j;
 
-	if (n != 1) {
-		/* SELECT mailbox (CONDSTORE) and friends come later */
-		imap_bad(s, "%s needs exactly one mailbox name", readonly ? "EXAMINE" : "SELECT");
+	const char *err;
+
+	if (n != 1 && n != 2) {
+		imap_bad(s, "%s needs a mailbox name", readonly ? "EXAMINE" : "SELECT");
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));
@@ -112,10 +216,20 @@ do_select(struct imap_session *s, const struct imap_arg *args, size_t n, bool re
 		imap_bad(s, "Invalid mailbox name");
 		return;
 	}
+	if (n == 2 && !select_params(s, j, &args[1], &err)) {
+		imap_seqset_free(&j->q_known);
+		free(j);
+		imap_bad(s, "%s", err);
+		return;
+	}
 	/* RFC 3501 6.3.1: the current mailbox is closed first, even when the
-	 * new SELECT fails; no expunge happens */
-	if (s->state == IMAP_STATE_SELECTED)
+	 * new SELECT fails; no expunge happens. RFC 7162 3.2.11: with QRESYNC
+	 * the client is told where the old mailbox's responses end. */
+	if (s->state == IMAP_STATE_SELECTED) {
 		imap_enter_state(s, IMAP_STATE_AUTH);
+		if (s->qresync)
+			imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
+	}
 	j->s = s;
 	j->readonly = readonly;
 	imap_run_job(s, select_work, select_done, j);

@@ -1,6 +1,7 @@
 /* cmd-store.c: changing messages of the selected mailbox: STORE
- * (FLAGS/+FLAGS/-FLAGS, .SILENT), COPY and MOVE (RFC 6851), and their UID
- * forms, answering COPYUID (RFC 4315).
+ * (FLAGS/+FLAGS/-FLAGS, .SILENT, and UNCHANGEDSINCE with [MODIFIED] from
+ * RFC 7162), COPY and MOVE (RFC 6851), and their UID forms, answering
+ * COPYUID (RFC 4315).
  *
  * The one idea: the store call and a fresh index read run in one job;
  * the done function reports flag changes through the view sync (so a
@@ -24,19 +25,66 @@ struct store_job {
 	uint32_t flags;
 	struct mm_strlist kw;
 	bool silent;
+	bool conditional;         /* UNCHANGEDSINCE given */
+	uint64_t unchangedsince;
+	uint32_t *failed;         /* UIDs that failed UNCHANGEDSINCE */
+	size_t nfailed;
 	int err;
 	struct imap_sync sy;
 };
+
+static bool
+uid_failed(const struct store_job *j, uint32_t uid)
+{
+	for (size_t i = 0; i < j->nfailed; i++)
+		if (j->failed[i] == uid)
+			return true;
+	return false;
+}
 
 static void
 store_work(void *arg)
 {
 	struct store_job *j = arg;
 	struct imap_session *s = j->s;
-	if (j->n > 0)
+	if (j->conditional && j->unchangedsince == 0) {
+		/* RFC 7162 3.1.3: every message has a modseq above 0 */
+		memcpy(j->failed, j->uids, j->n * sizeof(*j->uids));
+		j->nfailed = j->n;
+	} else if (j->n > 0) {
 		j->err = store_flags_update(imap_store(s), s->user, s->mbox, j->uids, j->n,
-		    j->op, j->flags, (const char *const *)j->kw.v, j->kw.n, 0, NULL, NULL);
+		    j->op, j->flags, (const char *const *)j->kw.v, j->kw.n,
+		    j->unchangedsince, j->failed, &j->nfailed);
+	}
 	imap_sync_work(s, &j->sy);
+}
+
+/* OK [MODIFIED set]: sequence numbers, or UIDs for UID STORE. */
+static void
+modified_reply(struct store_job *j)
+{
+	struct imap_session *s = j->s;
+	uint32_t *v = xmalloc(j->nfailed * sizeof(*v));
+	size_t k = 0;
+	struct mm_buf b;
+
+	for (size_t i = 0; i < j->nfailed; i++) {
+		size_t vi = imap_view_find(s, j->failed[i]);
+		if (vi != (size_t)-1)
+			v[k++] = s->uid ? j->failed[i] : (uint32_t)(vi + 1);
+	}
+	/* the store reports them in the order asked: ascending here too */
+	for (size_t i = 1; i < k; i++)
+		for (size_t x = i; x > 0 && v[x - 1] > v[x]; x--) {
+			uint32_t t = v[x];
+			v[x] = v[x - 1];
+			v[x - 1] = t;
+		}
+	mm_buf_init(&b);
+	imap_append_uid_set(&b, v, k);
+	imap_ok(s, "[MODIFIED %s] Conditional store failed", mm_buf_cstr(&b));
+	mm_buf_free(&b);
+	free(v);
 }
 
 static void
@@ -52,7 +100,7 @@ store_done(void *arg, bool alive)
 		size_t k = 0;
 		for (size_t i = 0; i < j->n; i++) {
 			struct imap_msg *m = &s->msgs[j->idx[i]];
-			if (m->expunged)
+			if (m->expunged || uid_failed(j, m->uid))
 				continue;
 			if (!j->silent) {
 				m->report = true;
@@ -63,6 +111,11 @@ store_done(void *arg, bool alive)
 			if (k < idx->nmsgs && idx->msgs[k].uid == m->uid) {
 				m->flags = idx->msgs[k].flags & ~(uint32_t)MSG_RECENT;
 				m->keywords = idx->msgs[k].keywords;
+				/* RFC 7162 3.1.3: .SILENT still tells the new MODSEQ */
+				if (s->condstore && idx->msgs[k].modseq > m->modseq)
+					imap_printf(s, "* %zu FETCH (UID %u MODSEQ (%llu))\r\n",
+					    j->idx[i] + 1, m->uid,
+					    (unsigned long long)idx->msgs[k].modseq);
 			}
 		}
 	}
@@ -72,9 +125,12 @@ store_done(void *arg, bool alive)
 		imap_no(s, "[LIMIT] Too many keywords");
 	else if (j->err != STORE_OK)
 		imap_no_store(s, j->err, NULL);
+	else if (j->nfailed > 0)
+		modified_reply(j);
 	else
 		imap_ok(s, "Store completed");
 out:
+	free(j->failed);
 	imap_sync_free(&j->sy);
 	mm_strlist_clear(&j->kw);
 	free(j->idx);
@@ -88,13 +144,25 @@ cmd_store(struct imap_session *s, const struct imap_arg *args, size_t n)
 	const char *set, *item, *err = "Invalid STORE arguments";
 	struct store_job *j;
 
-	if (n < 3 || !imap_arg_atom(&args[0], &set) || !imap_arg_atom(&args[1], &item)) {
+	if (n < 3 || !imap_arg_atom(&args[0], &set) ||
+	    (args[1].type != IMAP_ARG_LIST && !imap_arg_atom(&args[1], &item))) {
 		imap_bad(s, "%s", err);
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->s = s;
 	mm_strlist_init(&j->kw);
+	if (args[1].type == IMAP_ARG_LIST) {
+		/* (UNCHANGEDSINCE modseq), RFC 7162 3.1.3 */
+		const struct imap_arg *mod = &args[1];
+		if (mod->count != 2 || !imap_arg_atom_eq(&mod->list[0], "UNCHANGEDSINCE") ||
+		    !imap_arg_number64(&mod->list[1], &j->unchangedsince) ||
+		    n < 4 || !imap_arg_atom(&args[2], &item))
+			goto bad;
+		j->conditional = true;
+		args++;
+		n--;
+	}
 	const char *p = item;
 	if (*p == '+') {
 		j->op = STORE_FLAGS_ADD;
@@ -129,6 +197,10 @@ cmd_store(struct imap_session *s, const struct imap_arg *args, size_t n)
 	j->uids = xmalloc((j->n + 1) * sizeof(*j->uids));
 	for (size_t i = 0; i < j->n; i++)
 		j->uids[i] = s->msgs[j->idx[i]].uid;
+	if (j->conditional) {
+		j->failed = xmalloc((j->n + 1) * sizeof(*j->failed));
+		imap_condstore_enable(s);
+	}
 	imap_sync_prepare(s, &j->sy, true);
 	imap_run_job(s, store_work, store_done, j);
 	return;

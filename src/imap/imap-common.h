@@ -139,6 +139,8 @@ void imap_bye(struct imap_session *s, const char *text);
 /* The CAPABILITY list for the current state, without "* CAPABILITY ". */
 void imap_capability_string(struct imap_session *s, struct mm_buf *b);
 bool imap_plaintext_ok(struct imap_session *s);
+/* Turns CONDSTORE on (ENABLE, or a CONDSTORE-enabling command). */
+void imap_condstore_enable(struct imap_session *s);
 struct store *imap_store(struct imap_session *s);
 uint64_t imap_append_limit(struct imap_session *s);
 /* Starts a conn job for the current command. */

@@ -223,6 +223,17 @@ imap_enter_state(struct imap_session *s, enum imap_state st)
 	}
 }
 
+void
+imap_condstore_enable(struct imap_session *s)
+{
+	/* RFC 7162 3.1: a CONDSTORE-enabling command on a selected mailbox
+	 * tells the client the HIGHESTMODSEQ it starts from */
+	if (!s->condstore && s->state == IMAP_STATE_SELECTED)
+		imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest",
+		    (unsigned long long)s->modseq);
+	s->condstore = true;
+}
+
 bool
 imap_plaintext_ok(struct imap_session *s)
 {
@@ -258,7 +269,7 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 		return;
 	}
 	mm_buf_printf(b, " UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN APPENDLIMIT=%llu"
-	    " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE",
+	    " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE CONDSTORE QRESYNC",
 	    (unsigned long long)imap_append_limit(s));
 }
 

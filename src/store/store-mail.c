@@ -1129,10 +1129,13 @@ flags_tx(struct sdb_tx *tx, void *varg)
 		if (nf == m.flags && nk == m.keywords)
 			continue;
 		count_add(&c, &m, -1);
+		/* \Recent is no metadata change: a session taking it must not
+		 * make the message look changed to CONDSTORE (RFC 7162 3.1) */
+		if (((nf ^ m.flags) & ~(uint32_t)MSG_RECENT) != 0 || nk != m.keywords)
+			m.modseq = ++c.highestmodseq;
 		m.flags = nf;
 		m.keywords = nk;
 		count_add(&c, &m, 1);
-		m.modseq = ++c.highestmodseq;
 		msg_key(key, mb->rec.id, a->uids[i]);
 		if ((r = sdb_put(tx->st->msgs, tx->txn, key, 8, &m, sizeof(m))) != STORE_OK)
 			goto out;

@@ -147,7 +147,8 @@ class ImapTest(unittest.TestCase):
         self.assertTrue(data[0].startswith(b"[CAPABILITY IMAP4rev1 "), data)
         caps = data[0][len(b"[CAPABILITY "):data[0].index(b"]")].split(b" ")
         for c in (b"IDLE", b"UIDPLUS", b"MOVE", b"NAMESPACE", b"ID", b"ENABLE", b"UNSELECT",
-                  b"SPECIAL-USE", b"LITERAL+", b"SASL-IR", b"CHILDREN", b"APPENDLIMIT=52428800"):
+                  b"SPECIAL-USE", b"LITERAL+", b"SASL-IR", b"CHILDREN", b"APPENDLIMIT=52428800",
+                  b"CONDSTORE", b"QRESYNC", b"QUOTA"):
             self.assertIn(c, caps)
         self.assertNotIn(b"AUTH=PLAIN", caps)
         self.assertEqual(m.noop()[0], "OK")
@@ -513,6 +514,37 @@ class ImapTest(unittest.TestCase):
         for m in (a, b, b2, b3):
             m.logout()
 
+    def test_fetch_of_message_expunged_elsewhere(self):
+        # RFC 2180 4.1.2 / RFC 9051 7.1: the data that still exists, then
+        # NO [EXPUNGEISSUED]; the EXPUNGE itself waits for a later command
+        a = self.imaps()
+        box = self.fresh_mailbox(a, "Gone")
+        for i in range(1, 4):
+            a.append(box, None, None, simple(i))
+        a.select(box)
+        b = self.imaps()
+        b.select(box)
+        a.store("2", "+FLAGS.SILENT", r"(\Deleted)")
+        a.expunge()
+        b.noop()
+        b.untagged_responses.clear()
+        a.store("1", "+FLAGS.SILENT", r"(\Deleted)")
+        a.expunge()
+        typ, data = b.fetch("1:*", "(UID BODY.PEEK[HEADER.FIELDS (Subject)])")
+        self.assertEqual(typ, "NO")
+        self.assertEqual(data, [b"[EXPUNGEISSUED] Some of the requested messages no longer exist"])
+        fetched = [f for f in b.untagged_responses.pop("FETCH") if isinstance(f, tuple)]
+        self.assertEqual(len(fetched), 1)
+        self.assertEqual(fetched[0][1], b"Subject: test 3\r\n\r\n")
+        self.assertEqual(fetched[0][0], b"2 (UID 3 BODY[HEADER.FIELDS (SUBJECT)] {19}")
+        self.assertNotIn("EXPUNGE", b.untagged_responses)
+        typ, data = b.fetch("2", "(UID)")
+        self.assertEqual((typ, data), ("OK", [b"2 (UID 3)"]))
+        b.noop()
+        self.assertEqual(b.untagged_responses.pop("EXPUNGE", None), [b"1"])
+        a.logout()
+        b.logout()
+
     def test_idle_sees_append_within_a_second(self):
         a = self.imaps()
         box = self.fresh_mailbox(a, "IdleBox")
@@ -610,6 +642,137 @@ class ImapTest(unittest.TestCase):
         with self.assertRaisesRegex(imaplib.IMAP4.error, "BAD"):
             m.search(None, "SINCE 32-Foo-2020")
         m.logout()
+
+    # ---- CONDSTORE / QRESYNC (RFC 7162) ----
+
+    def login_raw(self, who=ALICE):
+        r = self.raw_tls()
+        out = r.cmd(b"l", b"LOGIN %s %s" % (who[0].encode(), who[1].encode()))
+        self.assertTrue(out[-1].startswith(b"l OK"), out)
+        return r
+
+    @staticmethod
+    def modseqs(lines):
+        return {int(m.group(1)): int(m.group(2)) for m in
+                (re.search(rb"UID (\d+) .*MODSEQ \((\d+)\)", ln) for ln in lines) if m}
+
+    def test_condstore(self):
+        a = self.imaps()
+        box = self.fresh_mailbox(a, "Cond")
+        for i in range(1, 4):
+            a.append(box, None, None, simple(i))
+        r = self.login_raw()
+        out = r.cmd(b"e", b"ENABLE CONDSTORE")
+        self.assertEqual(out, [b"* ENABLED CONDSTORE", b"e OK Enabled"])
+        out = r.cmd(b"e2", b"ENABLE CONDSTORE")
+        self.assertEqual(out, [b"* ENABLED", b"e2 OK Enabled"])
+        out = r.cmd(b"st", b"STATUS Cond (MESSAGES HIGHESTMODSEQ)")
+        mo = re.match(rb"\* STATUS Cond \(MESSAGES 3 HIGHESTMODSEQ (\d+)\)", out[0])
+        self.assertTrue(mo, out)
+        out = r.cmd(b"s", b"SELECT Cond (CONDSTORE)")
+        hms = [ln for ln in out if ln.startswith(b"* OK [HIGHESTMODSEQ ")]
+        self.assertEqual(len(hms), 1, out)
+        h0 = int(hms[0].split()[3].rstrip(b"]"))
+        self.assertGreaterEqual(h0, int(mo.group(1)))
+        out = r.cmd(b"f", b"FETCH 1:* (UID FLAGS MODSEQ)")
+        ms = self.modseqs(out)
+        self.assertEqual(sorted(ms), [1, 2, 3])
+        self.assertTrue(all(0 < v <= h0 for v in ms.values()), (ms, h0))
+        # a STORE answers with the new MODSEQ, above everything before
+        out = r.cmd(b"s1", b"STORE 1 +FLAGS (\\Seen)")
+        self.assertTrue(re.match(rb"\* 1 FETCH \(UID 1 FLAGS \(\\Seen \\Recent\) MODSEQ \((\d+)\)\)",
+                                 out[0]), out)
+        m1 = self.modseqs(out)[1]
+        self.assertGreater(m1, h0)
+        # UNCHANGEDSINCE: message 1 changed after h0, message 2 did not
+        out = r.cmd(b"s2", b"UID STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS (\\Flagged)" % h0)
+        self.assertEqual(out[-1], b"s2 OK [MODIFIED 1] Conditional store failed")
+        self.assertEqual(len(out), 2, out)
+        self.assertTrue(out[0].startswith(b"* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent) MODSEQ ("), out)
+        m2 = self.modseqs(out)[2]
+        out = r.cmd(b"s3", b"STORE 3 (UNCHANGEDSINCE 0) +FLAGS (\\Flagged)")
+        self.assertEqual(out, [b"s3 OK [MODIFIED 3] Conditional store failed"])
+        out = r.cmd(b"s4", b"STORE 3 (UNCHANGEDSINCE %d) +FLAGS.SILENT (\\Answered)" % h0)
+        self.assertEqual(len(out), 2, out)
+        self.assertTrue(re.match(rb"\* 3 FETCH \(UID 3 MODSEQ \((\d+)\)\)$", out[0]), out)
+        self.assertEqual(out[-1], b"s4 OK Store completed")
+        m3 = self.modseqs(out)[3]
+        # CHANGEDSINCE: only what changed after m1
+        out = r.cmd(b"f2", b"FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % m1)
+        self.assertEqual(sorted(int(x) for x in re.findall(rb"MODSEQ \((\d+)\)", b" ".join(out))),
+                         [m2, m3])
+        self.assertEqual(len(out), 3, out)
+        out = r.cmd(b"f3", b"UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % m3)
+        self.assertEqual(out, [b"f3 OK Fetch completed"])
+        # SEARCH MODSEQ
+        out = r.cmd(b"se", b"SEARCH MODSEQ %d" % m1)
+        self.assertEqual(out[0], b"* SEARCH 1 2 3 (MODSEQ %d)" % m3)
+        out = r.cmd(b"se2", b'SEARCH MODSEQ "/flags/\\\\draft" all %d' % (m2 + 1))
+        self.assertEqual(out[0], b"* SEARCH 3 (MODSEQ %d)" % m3)
+        out = r.cmd(b"se3", b"SEARCH MODSEQ %d" % (m3 + 1))
+        self.assertEqual(out[0], b"* SEARCH")
+        out = r.cmd(b"bad", b"FETCH 1 (FLAGS) (CHANGEDSINCE 0)")
+        self.assertTrue(out[-1].startswith(b"bad BAD"), out)
+        # another session's change is told with its MODSEQ
+        a.select(box)
+        a.store("2", "-FLAGS", "(\\Flagged)")
+        out = r.cmd(b"n", b"NOOP")
+        self.assertTrue(re.match(rb"\* 2 FETCH \(UID 2 FLAGS \(\\Recent\) MODSEQ \(\d+\)\)", out[0]), out)
+        r.close()
+        a.logout()
+
+    def test_qresync(self):
+        a = self.imaps()
+        box = self.fresh_mailbox(a, "QR")
+        for i in range(1, 6):
+            a.append(box, None, None, simple(i))
+        r = self.login_raw()
+        out = r.cmd(b"s0", b"SELECT QR (QRESYNC (1 1))")
+        self.assertEqual(out[-1], b"s0 BAD QRESYNC is not enabled")
+        out = r.cmd(b"e", b"ENABLE QRESYNC")
+        self.assertEqual(out, [b"* ENABLED QRESYNC", b"e OK Enabled"])
+        out = r.cmd(b"s1", b"SELECT QR")
+        uv = int([ln for ln in out if b"[UIDVALIDITY" in ln][0].split()[3].rstrip(b"]"))
+        h0 = int([ln for ln in out if b"[HIGHESTMODSEQ" in ln][0].split()[3].rstrip(b"]"))
+        # meanwhile elsewhere: 2 and 4 expunged, 3 flagged
+        a.select(box)
+        a.uid("STORE", "2,4", "+FLAGS.SILENT", "(\\Deleted)")
+        a.expunge()
+        a.uid("STORE", "3", "+FLAGS", "(\\Flagged)")
+        out = r.cmd(b"s2", b"SELECT QR (QRESYNC (%d %d 1:5))" % (uv, h0))
+        self.assertEqual(out[0], b"* OK [CLOSED] Previous mailbox closed")
+        self.assertIn(b"* VANISHED (EARLIER) 2,4", out)
+        fetches = [ln for ln in out if b" FETCH " in ln]
+        self.assertEqual(len(fetches), 1, out)
+        self.assertTrue(re.match(rb"\* 2 FETCH \(UID 3 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)$",
+                                 fetches[0]), fetches)
+        self.assertLess(out.index(b"* VANISHED (EARLIER) 2,4"), out.index(fetches[0]))
+        self.assertTrue(out[-1].startswith(b"s2 OK [READ-WRITE]"), out)
+        # known-uids limits what is reported; a wrong UIDVALIDITY reports nothing
+        out = r.cmd(b"s3", b"EXAMINE QR (QRESYNC (%d %d 1:3 (1:3 1:3)))" % (uv, h0))
+        self.assertIn(b"* VANISHED (EARLIER) 2", out)
+        out = r.cmd(b"s4", b"EXAMINE QR (QRESYNC (%d %d))" % (uv + 1, h0))
+        self.assertFalse([ln for ln in out if b"VANISHED" in ln or b" FETCH " in ln], out)
+        out = r.cmd(b"s5", b"SELECT QR (QRESYNC (%d))" % uv)
+        self.assertTrue(out[-1].startswith(b"s5 BAD"), out)
+        out = r.cmd(b"s6", b"SELECT QR")
+        # expunges in the selected mailbox come as VANISHED, FETCH carries UID
+        a.uid("STORE", "5", "+FLAGS.SILENT", "(\\Deleted)")
+        a.expunge()
+        out = r.cmd(b"n", b"NOOP")
+        self.assertEqual(out, [b"* VANISHED 5", b"n OK NOOP completed"])
+        out = r.cmd(b"f", b"FETCH 1 (FLAGS)")
+        self.assertEqual(out[0], b"* 1 FETCH (UID 1 FLAGS ())")
+        out = r.cmd(b"f2", b"UID FETCH 1:10 (FLAGS) (CHANGEDSINCE %d VANISHED)" % h0)
+        self.assertEqual(out[0], b"* VANISHED (EARLIER) 2,4:5")
+        self.assertEqual(len(out), 3, out)
+        out = r.cmd(b"f3", b"FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)")
+        self.assertTrue(out[-1].startswith(b"f3 BAD"), out)
+        r.cmd(b"st", b"STORE 1 +FLAGS.SILENT (\\Deleted)")
+        out = r.cmd(b"x", b"EXPUNGE")
+        self.assertEqual(out, [b"* VANISHED 1", b"x OK Expunge completed"])
+        r.close()
+        a.logout()
 
     # ---- QUOTA (RFC 9208 / 2087) ----
 
