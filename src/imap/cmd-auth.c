@@ -1,6 +1,6 @@
 /* cmd-auth.c: the commands of any state and of NOT AUTHENTICATED:
  * CAPABILITY, NOOP, LOGOUT, ID, STARTTLS, LOGIN, AUTHENTICATE (PLAIN and
- * LOGIN, SASL-IR), and ENABLE and NAMESPACE.
+ * LOGIN, SASL-IR), and ENABLE, NAMESPACE and COMPRESS (RFC 4978).
  *
  * The one idea: credentials are only accepted when imap_plaintext_ok()
  * (TLS, or allow_plaintext_auth), and they are checked by server_auth()
@@ -302,6 +302,28 @@ cmd_enable(struct imap_session *s, const struct imap_arg *args, size_t n)
 	imap_untagged(s, "%s", mm_buf_cstr(&b));
 	mm_buf_free(&b);
 	imap_ok(s, "Enabled");
+}
+
+/* COMPRESS DEFLATE (RFC 4978): the OK goes out uncompressed, then the
+ * conn puts a deflate filter on both directions. */
+void
+cmd_compress(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	if (n != 1 || args[0].type != IMAP_ARG_ATOM) {
+		imap_bad(s, "COMPRESS needs a mechanism");
+		return;
+	}
+	if (!imap_arg_atom_eq(&args[0], "DEFLATE")) {
+		imap_bad(s, "Unknown compression mechanism");
+		return;
+	}
+	if (conn_is_compressed(s->c)) {
+		imap_no(s, "[COMPRESSIONACTIVE] DEFLATE active already");
+		return;
+	}
+	imap_ok(s, "DEFLATE active");
+	if (!conn_compress_start(s->c))
+		imap_bye(s, "Compression failed");
 }
 
 void

@@ -217,6 +217,7 @@ void cmd_authenticate(struct imap_session *, const struct imap_arg *, size_t);
 void cmd_id(struct imap_session *, const struct imap_arg *, size_t);
 void cmd_enable(struct imap_session *, const struct imap_arg *, size_t);
 void cmd_namespace(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_compress(struct imap_session *, const struct imap_arg *, size_t);
 void imap_sasl_line(struct imap_session *s, const char *line, size_t len);
 
 /* cmd-mailbox.c */

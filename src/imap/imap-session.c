@@ -50,6 +50,7 @@ static const struct imap_cmd imap_cmds[] = {
 	{ "EXAMINE",      cmd_examine,      IMAP_S_AUTHED, 0 },
 	{ "APPEND",       cmd_append,       IMAP_S_AUTHED, 0 },
 	{ "IDLE",         cmd_idle,         IMAP_S_AUTHED, 0 },
+	{ "COMPRESS",     cmd_compress,     IMAP_S_AUTHED, 0 },
 	{ "GETQUOTA",     cmd_getquota,     IMAP_S_AUTHED, 0 },
 	{ "GETQUOTAROOT", cmd_getquotaroot, IMAP_S_AUTHED, 0 },
 	{ "SETQUOTA",     cmd_setquota,     IMAP_S_AUTHED, 0 },
@@ -269,7 +270,7 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 		return;
 	}
 	mm_buf_printf(b, " UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN APPENDLIMIT=%llu"
-	    " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE CONDSTORE QRESYNC",
+	    " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE CONDSTORE QRESYNC COMPRESS=DEFLATE",
 	    (unsigned long long)imap_append_limit(s));
 }
 
@@ -614,9 +615,10 @@ static void
 imap_on_input(void *arg)
 {
 	struct imap_session *s = arg;
-	struct evbuffer *in = conn_input(s->c);
 
 	while (!conn_is_closed(s->c) && !s->tls_pending && !conn_job_running(s->c)) {
+		/* looked up each time: COMPRESS puts a new buffer on top */
+		struct evbuffer *in = conn_input(s->c);
 		if (s->input != IMAP_INPUT_COMMAND) {
 			if (!line_input(s))
 				break;

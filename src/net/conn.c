@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define CONN_TLS_HANDSHAKE_SECS 30
 #define CONN_WRITE_TIMEOUT_SECS 300
@@ -76,6 +77,8 @@ struct conn {
 	char *line;
 	size_t linecap;
 
+	bool compressed;     /* COMPRESS=DEFLATE filter on top (conn_compress_start) */
+
 	struct conn *prev, *next;
 };
 
@@ -84,6 +87,7 @@ static size_t conn_count;
 static uint64_t conn_next_id;
 
 static void conn_finish(struct conn *c);
+static void conn_z_pump(struct conn *c);
 static void conn_readcb(struct bufferevent *bev, void *arg);
 static void conn_writecb(struct bufferevent *bev, void *arg);
 static void conn_eventcb(struct bufferevent *bev, short what, void *arg);
@@ -123,6 +127,8 @@ conn_after_input(struct conn *c)
 {
 	if (c->eof && !c->closed && !c->job_running && !c->paused && c->started)
 		conn_close(c);
+	if (c->compressed)
+		conn_z_pump(c);
 }
 
 static void
@@ -179,17 +185,14 @@ conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_after_input(c);
 }
 
-/* Output not yet on the wire: the bufferevent's own, plus, under a TLS
- * filter (STARTTLS), what the filter already handed to the socket below. */
+/* Output not yet on the wire: the bufferevent's own, plus, under filters
+ * (STARTTLS, COMPRESS), what each already handed to the level below. */
 static size_t
 conn_pending_out(struct conn *c)
 {
-	if (c->bev == NULL)
-		return 0;
-	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
-	struct bufferevent *under = bufferevent_get_underlying(c->bev);
-	if (under)
-		n += evbuffer_get_length(bufferevent_get_output(under));
+	size_t n = 0;
+	for (struct bufferevent *b = c->bev; b != NULL; b = bufferevent_get_underlying(b))
+		n += evbuffer_get_length(bufferevent_get_output(b));
 	return n;
 }
 
@@ -423,6 +426,8 @@ conn_close(struct conn *c)
 		return;
 	c->closed = true;
 	c->want_drained = false;
+	if (c->compressed)
+		(void)bufferevent_flush(c->bev, EV_WRITE, BEV_FLUSH);   /* the last reply */
 	if (c->bev == NULL || c->handshaking || conn_pending_out(c) == 0) {
 		conn_schedule(c, DEFER_FINISH);
 		return;
@@ -754,6 +759,181 @@ conn_tls_cipher(const struct conn *c)
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	const char *s = ssl ? SSL_get_cipher_name(ssl) : NULL;
 	return s ? s : "";
+}
+
+/* ---- COMPRESS=DEFLATE (RFC 4978) ----
+ *
+ * A filtering bufferevent with raw deflate both ways goes on top of the
+ * connection (over the socket or the TLS filter). Output is compressed
+ * without flushing as the session writes it; a zero-delay event then
+ * ends the batch with Z_SYNC_FLUSH, so every reply reaches the client
+ * whole without one flush per write. Input is inflated up to the read
+ * watermark; what stays compressed below is pumped after each turn of
+ * the session (conn_after_input), since the filter is only called again
+ * when the socket brings more. */
+
+#define CONN_Z_CHUNK_BYTES 16384
+#define CONN_Z_WINDOW_BITS 13        /* our deflate: 8 KiB window, ~48 KiB state */
+#define CONN_Z_MEM_LEVEL   5
+
+struct conn_z {
+	struct conn *c;
+	z_stream in, out;
+	struct event *ev_flush;
+	bool flush_armed;
+};
+
+static void
+conn_z_free(void *arg)
+{
+	struct conn_z *z = arg;
+	inflateEnd(&z->in);
+	deflateEnd(&z->out);
+	if (z->ev_flush != NULL)
+		event_free(z->ev_flush);
+	free(z);
+}
+
+static void
+conn_z_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn_z *z = arg;
+	z->flush_armed = false;
+	/* Output still above the compressor waits for the socket to drain
+	 * (backpressure); the filter re-arms this when it takes it. */
+	if (z->c->bev != NULL && !z->c->finished &&
+	    evbuffer_get_length(bufferevent_get_output(z->c->bev)) == 0)
+		(void)bufferevent_flush(z->c->bev, EV_WRITE, BEV_FLUSH);
+}
+
+static enum bufferevent_filter_result
+conn_z_input(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct conn_z *z = arg;
+	size_t produced = 0;
+
+	while (evbuffer_get_length(src) > 0 && (limit < 0 || produced < (size_t)limit)) {
+		struct evbuffer_iovec in, out;
+		if (evbuffer_peek(src, -1, NULL, &in, 1) < 1 ||
+		    evbuffer_reserve_space(dst, CONN_Z_CHUNK_BYTES, &out, 1) < 1)
+			return BEV_ERROR;
+		z->in.next_in = in.iov_base;
+		z->in.avail_in = (uInt)in.iov_len;
+		z->in.next_out = out.iov_base;
+		z->in.avail_out = (uInt)out.iov_len;
+		int r = inflate(&z->in, Z_SYNC_FLUSH);
+		size_t used = in.iov_len - z->in.avail_in;
+		out.iov_len -= z->in.avail_out;
+		evbuffer_drain(src, used);
+		evbuffer_commit_space(dst, &out, 1);
+		produced += out.iov_len;
+		if (r != Z_OK && r != Z_BUF_ERROR)
+			return BEV_ERROR;   /* bad data, or the client ended the stream */
+		if (used == 0 && out.iov_len == 0)
+			break;
+	}
+	return produced > 0 ? BEV_OK : BEV_NEED_MORE;
+}
+
+static enum bufferevent_filter_result
+conn_z_output(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct conn_z *z = arg;
+	int flush = mode == BEV_NORMAL ? Z_NO_FLUSH : Z_SYNC_FLUSH;
+	size_t produced = 0;
+
+	for (;;) {
+		struct evbuffer_iovec in = { NULL, 0 }, out;
+		size_t left = evbuffer_get_length(src);
+		if (left > 0 && evbuffer_peek(src, -1, NULL, &in, 1) < 1)
+			return BEV_ERROR;
+		if (evbuffer_reserve_space(dst, CONN_Z_CHUNK_BYTES, &out, 1) < 1)
+			return BEV_ERROR;
+		bool last = in.iov_len == left;
+		z->out.next_in = in.iov_base;
+		z->out.avail_in = (uInt)in.iov_len;
+		z->out.next_out = out.iov_base;
+		z->out.avail_out = (uInt)out.iov_len;
+		int r = deflate(&z->out, last ? flush : Z_NO_FLUSH);
+		size_t used = in.iov_len - z->out.avail_in;
+		bool full = z->out.avail_out == 0;
+		out.iov_len -= z->out.avail_out;
+		evbuffer_drain(src, used);
+		evbuffer_commit_space(dst, &out, 1);
+		produced += out.iov_len;
+		if (r == Z_STREAM_ERROR)
+			return BEV_ERROR;
+		/* done when every byte went in and deflate had room to spare */
+		if (last && z->out.avail_in == 0 && !full)
+			break;
+		/* the level below is full: the rest waits above (backpressure) */
+		if (mode == BEV_NORMAL && limit >= 0 && produced >= (size_t)limit)
+			break;
+	}
+	if (mode == BEV_NORMAL && !z->flush_armed) {
+		z->flush_armed = true;
+		event_active(z->ev_flush, EV_TIMEOUT, 0);
+	}
+	return BEV_OK;
+}
+
+/* Input still compressed below the filter after the session's turn. */
+static void
+conn_z_pump(struct conn *c)
+{
+	struct bufferevent *under;
+	if (c->bev == NULL || c->closed || (under = bufferevent_get_underlying(c->bev)) == NULL)
+		return;
+	size_t before = conn_input_len(c);
+	if (evbuffer_get_length(bufferevent_get_input(under)) == 0 ||
+	    before >= CONN_INPUT_MAX_BYTES)
+		return;
+	(void)bufferevent_flush(c->bev, EV_READ, BEV_NORMAL);
+	if (conn_input_len(c) > before && conn_deliverable(c))
+		conn_schedule(c, DEFER_INPUT);
+}
+
+bool
+conn_compress_start(struct conn *c)
+{
+	if (c->compressed || c->closed || c->handshaking || c->bev == NULL)
+		return false;
+	struct conn_z *z = xcalloc(1, sizeof(*z));
+	z->c = c;
+	if (inflateInit2(&z->in, -MAX_WBITS) != Z_OK) {
+		free(z);
+		return false;
+	}
+	if (deflateInit2(&z->out, Z_BEST_SPEED, Z_DEFLATED, -CONN_Z_WINDOW_BITS,
+	    CONN_Z_MEM_LEVEL, Z_DEFAULT_STRATEGY) != Z_OK) {
+		inflateEnd(&z->in);
+		free(z);
+		return false;
+	}
+	z->ev_flush = event_new(c->srv->base, -1, 0, conn_z_flush_cb, z);
+	struct bufferevent *nb = bufferevent_filter_new(c->bev, conn_z_input, conn_z_output,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS, conn_z_free, z);
+	if (z->ev_flush == NULL || nb == NULL) {
+		conn_z_free(z);
+		return false;
+	}
+	/* Backpressure through the filter, as under STARTTLS: compressed
+	 * output waits below this, so conn_output_len still means something. */
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, CONN_OUTPUT_LOW_BYTES);
+	c->bev = nb;
+	c->compressed = true;
+	conn_setup_bev(c);
+	/* what the client sent after the command is compressed already */
+	(void)bufferevent_flush(c->bev, EV_READ, BEV_NORMAL);
+	return true;
+}
+
+bool
+conn_is_compressed(const struct conn *c)
+{
+	return c->compressed;
 }
 
 /* ---- identity ---- */

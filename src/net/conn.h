@@ -77,6 +77,14 @@ void conn_set_timeout(struct conn *c, unsigned secs);
  * configured or already active. */
 bool conn_starttls(struct conn *c);
 bool conn_is_tls(const struct conn *c);
+
+/* COMPRESS=DEFLATE (RFC 4978): call after writing the uncompressed OK.
+ * From then on both directions are raw deflate (zlib); output is flushed
+ * (Z_SYNC_FLUSH) at the end of each batch the loop writes, never left
+ * sitting in the compressor. Input the client sent after the command is
+ * taken as compressed. False if already active or the conn is closing. */
+bool conn_compress_start(struct conn *c);
+bool conn_is_compressed(const struct conn *c);
 /* "TLSv1.3", cipher name: only when conn_is_tls; else "". */
 const char *conn_tls_version(const struct conn *c);
 const char *conn_tls_cipher(const struct conn *c);

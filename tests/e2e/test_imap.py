@@ -8,6 +8,7 @@ import socket
 import ssl
 import time
 import unittest
+import zlib
 
 import mmtest
 
@@ -773,6 +774,107 @@ class ImapTest(unittest.TestCase):
         self.assertEqual(out, [b"* VANISHED 1", b"x OK Expunge completed"])
         r.close()
         a.logout()
+
+    # ---- COMPRESS=DEFLATE (RFC 4978) ----
+
+    class Deflated(Raw):
+        """Raw, but raw deflate both ways after COMPRESS (each send flushed)."""
+
+        def __init__(self, raw):
+            Raw.__init__(self, raw.s)
+            self.plain = raw.buf
+            self.z_out = zlib.compressobj(6, zlib.DEFLATED, -15)
+            self.z_in = zlib.decompressobj(-15)
+            self.buf = self.z_in.decompress(self.plain)
+
+        def send(self, data):
+            self.s.sendall(self.z_out.compress(data) + self.z_out.flush(zlib.Z_SYNC_FLUSH))
+
+        def line(self, timeout=5):
+            self.s.settimeout(timeout)
+            while b"\r\n" not in self.buf:
+                d = self.s.recv(65536)
+                if not d:
+                    raise EOFError(self.buf)
+                self.buf += self.z_in.decompress(d)
+            ln, self.buf = self.buf.split(b"\r\n", 1)
+            return ln
+
+        def read_exact(self, n, timeout=10):
+            self.s.settimeout(timeout)
+            while len(self.buf) < n:
+                d = self.s.recv(65536)
+                if not d:
+                    raise EOFError(self.buf)
+                self.buf += self.z_in.decompress(d)
+            out, self.buf = self.buf[:n], self.buf[n:]
+            return out
+
+    def compressed(self, r, tag=b"z"):
+        out = r.cmd(tag, b"COMPRESS DEFLATE")
+        self.assertEqual(out, [tag + b" OK DEFLATE active"])
+        return self.Deflated(r)
+
+    def test_compress_deflate(self):
+        a = self.imaps()
+        box = self.fresh_mailbox(a, "Zip")
+        big = simple(1) + b"".join(b"line %06d of a long message\r\n" % i for i in range(20000))
+        a.append(box, None, None, big)
+        for i in range(2, 40):
+            a.append(box, None, None, simple(i))
+        a.logout()
+        # before login: not offered, not accepted
+        r = self.raw_tls()
+        out = r.cmd(b"c", b"CAPABILITY")
+        self.assertNotIn(b"COMPRESS=DEFLATE", out[0])
+        out = r.cmd(b"z0", b"COMPRESS DEFLATE")
+        self.assertTrue(out[-1].startswith(b"z0 BAD"), out)
+        out = r.cmd(b"l", b"LOGIN alice@example.org alice-secret")
+        self.assertIn(b" COMPRESS=DEFLATE", out[-1])
+        out = r.cmd(b"z1", b"COMPRESS FOO")
+        self.assertTrue(out[-1].startswith(b"z1 BAD"), out)
+        z = self.compressed(r)
+        # every reply arrives whole, at once: nothing sits in the compressor
+        out = z.cmd(b"n", b"NOOP", timeout=2)
+        self.assertEqual(out, [b"n OK NOOP completed"])
+        out = z.cmd(b"z2", b"COMPRESS DEFLATE")
+        self.assertEqual(out, [b"z2 NO [COMPRESSIONACTIVE] DEFLATE active already"])
+        out = z.cmd(b"s", b"SELECT Zip", timeout=2)
+        self.assertIn(b"* 39 EXISTS", out)
+        z.send(b"f FETCH 1 BODY.PEEK[]\r\n")
+        head = z.line()
+        self.assertEqual(head, b"* 1 FETCH (BODY[] {%d}" % len(big))
+        self.assertEqual(z.read_exact(len(big)), big)
+        self.assertEqual(z.line(), b")")
+        self.assertEqual(z.line(), b"f OK Fetch completed")
+        out = z.cmd(b"f2", b"FETCH 1:* (UID RFC822.SIZE)", timeout=2)
+        self.assertEqual(len(out), 40)
+        # pipelined commands in one compressed chunk, literals included
+        msg = simple(99)
+        z.send(b"p1 NOOP\r\np2 APPEND Zip {%d+}\r\n%s\r\np3 STATUS Zip (MESSAGES)\r\n" % (len(msg), msg))
+        out = z.until(b"p3 ", timeout=2)
+        self.assertIn(b"* STATUS Zip (MESSAGES 40)", out)
+        self.assertEqual(out[-1], b"p3 OK Status completed")
+        z.send(b"x LOGOUT\r\n")
+        self.assertEqual(z.line(), b"* BYE Logging out")
+        self.assertEqual(z.line(), b"x OK Logout completed")
+        z.close()
+
+    def test_compress_with_command_in_same_packet_and_starttls(self):
+        m = imaplib.IMAP4("127.0.0.1", self.srv.ports["imap"])
+        m.starttls(ssl_context=self.srv.ssl_context())
+        m.login(*ALICE)
+        r = Raw(m.sock)
+        # the first compressed command rides in the same write as COMPRESS
+        zo = zlib.compressobj(6, zlib.DEFLATED, -15)
+        r.send(b"z COMPRESS DEFLATE\r\n" + zo.compress(b"n NOOP\r\n") + zo.flush(zlib.Z_SYNC_FLUSH))
+        self.assertEqual(r.line(), b"z OK DEFLATE active")
+        z = self.Deflated(r)
+        z.z_out = zo
+        self.assertEqual(z.line(timeout=2), b"n OK NOOP completed")
+        out = z.cmd(b"l", b"LIST \"\" INBOX", timeout=2)
+        self.assertEqual(out[-1], b"l OK List completed")
+        z.close()
 
     # ---- QUOTA (RFC 9208 / 2087) ----
 
