@@ -140,7 +140,8 @@ open_store(void)
 	sigaddset(&set, SIGPIPE);
 	sigaddset(&set, SIGTSTP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	int r = store_open(cfg->data_dir, STORE_OPEN_CREATE | STORE_OPEN_RECOVER, &st,
+	/* not STORE_OPEN_RECOVER: the running daemon recovers the store */
+	int r = store_open(cfg->data_dir, STORE_OPEN_CREATE, &st,
 	    err, sizeof(err));
 	if (r != STORE_OK)
 		die("cannot open the store: %s (%s)", err, store_strerror(r));

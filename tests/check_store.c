@@ -6,13 +6,16 @@
 #include <crypt.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/util.h"
 #include "store/store.h"
+#include "store/store-int.h"      /* sdb_reopens(), raw handles for the lock test */
 
 static char tmpdir[64];
 static struct store *st;
@@ -928,6 +931,248 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/* ---- reopen after a recovery by another process ---- */
+
+/* A child process that opens the store (and with hold_lock starts a
+ * transaction that write-locks users.db's page), says so on a pipe and
+ * waits to be killed. Returns its pid once it holds the store. */
+static pid_t
+spawn_holder(bool hold_lock)
+{
+	int p[2];
+	char c;
+	ck_assert_int_eq(pipe(p), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct store *s2;
+		char err[256];
+		close(p[0]);
+		if (store_open(tmpdir, 0, &s2, err, sizeof(err)) != STORE_OK)
+			_exit(2);
+		if (hold_lock) {
+			DB_TXN *txn;
+			struct sdb_user u = { .version = SDB_USER_VERSION };
+			DBT k = { .data = "carol@example.org", .size = 17 };
+			DBT d = { .data = &u, .size = sizeof(u) };
+			if (s2->env->txn_begin(s2->env, NULL, &txn, 0) != 0 ||
+			    s2->users->put(s2->users, txn, &k, &d, 0) != 0)
+				_exit(3);
+		}
+		if (write(p[1], "r", 1) != 1)
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	close(p[0]);
+	return pid;
+}
+
+static void
+kill_holder(pid_t pid)
+{
+	int status;
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status));
+}
+
+/* Another process opens the store (recovery runs if nobody did: the
+ * holder died with it open), delivers one message to bob and exits
+ * cleanly. nowait: it recovers at once instead of giving us the time to. */
+static void
+run_recoverer(const char *text, bool nowait)
+{
+	int status;
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct store *s2;
+		char err[256];
+		struct store_rcpt rc = { .user = "bob@example.org" };
+		if (nowait)
+			sdb_test_flags |= SDB_TEST_NO_RECOVERY_WAIT;
+		if (store_open(tmpdir, 0, &s2, err, sizeof(err)) != STORE_OK)
+			_exit(2);
+		if (store_deliver(s2, &rc, 1, text, strlen(text), 0, NULL, 0, NULL, 0,
+		    false) != STORE_OK)
+			_exit(3);
+		store_close(&s2);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+
+/* Another process recovers the store at once: our handle is panicked,
+ * and the next call reopens it and succeeds. */
+START_TEST(test_reopen_after_recovery)
+{
+	sdb_test_flags = SDB_TEST_NO_REGISTRY_WATCH;
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(deliver1("alice@example.org", NULL, "before"), i + 1);
+	kill_holder(spawn_holder(false));
+	run_recoverer("from the recoverer", true);
+	ck_assert_uint_eq(sdb_reopens(st), 0);
+	/* our handle is panicked now: the next call reopens and succeeds */
+	ck_assert_uint_eq(deliver1("alice@example.org", NULL, "after"), 4);
+	ck_assert_uint_eq(sdb_reopens(st), 1);
+	struct store_index *idx = index_of("alice@example.org", "INBOX");
+	ck_assert_uint_eq(idx->nmsgs, 4);
+	assert_body(idx->msgs[0].body_id, "before");
+	assert_body(idx->msgs[3].body_id, "after");
+	store_index_free(&idx);
+	idx = index_of("bob@example.org", "INBOX");
+	ck_assert_uint_eq(idx->nmsgs, 1);
+	assert_body(idx->msgs[0].body_id, "from the recoverer");
+	store_index_free(&idx);
+	/* a second round, and the checkpoint path reopens too */
+	kill_holder(spawn_holder(false));
+	run_recoverer("again", true);
+	ck_assert_int_eq(store_checkpoint(st), STORE_OK);
+	ck_assert_uint_eq(sdb_reopens(st), 2);
+	ck_assert_uint_eq(deliver1("alice@example.org", NULL, "last"), 5);
+	reopen();
+	idx = index_of("alice@example.org", "INBOX");
+	ck_assert_uint_eq(idx->nmsgs, 5);
+	store_index_free(&idx);
+	sdb_test_flags = 0;
+}
+END_TEST
+
+/* The daemon's case: our watchdog sees the dead holder in the registry
+ * and recovers the store itself, while idle, before anyone else opens. */
+START_TEST(test_reopen_by_watchdog)
+{
+	deliver1("alice@example.org", NULL, "before");
+	kill_holder(spawn_holder(false));
+	for (int i = 0; i < 100 && sdb_reopens(st) == 0; i++)
+		usleep(20000);
+	ck_assert_uint_eq(sdb_reopens(st), 1);
+	/* a new opener finds nothing to recover: our handle stays good */
+	run_recoverer("recoverer", false);
+	ck_assert_uint_eq(deliver1("alice@example.org", NULL, "after"), 2);
+	ck_assert_uint_eq(sdb_reopens(st), 1);
+}
+END_TEST
+
+/* A process killed inside a write transaction leaves its lock behind and
+ * nobody else opens the store: our lock waits time out, and the reopen
+ * they trigger recovers the environment (the dead writer's change rolls
+ * back). Without the registry watch, only the timeouts find it. */
+START_TEST(test_reopen_dead_lock_holder)
+{
+	struct store_user u;
+	sdb_test_flags = SDB_TEST_NO_REGISTRY_WATCH;
+	deliver1("alice@example.org", NULL, "before");
+	kill_holder(spawn_holder(true));
+	ck_assert_int_eq(store_user_get(st, "alice@example.org", &u), STORE_OK);
+	ck_assert_uint_eq(sdb_reopens(st), 1);
+	ck_assert_int_eq(store_user_get(st, "carol@example.org", &u), STORE_NOTFOUND);
+	ck_assert_uint_eq(deliver1("alice@example.org", NULL, "after"), 2);
+}
+END_TEST
+
+static void *
+user_get_thread(void *arg)
+{
+	struct store_user u;
+	return (void *)(intptr_t)store_user_get(st, "alice@example.org", &u);
+}
+
+/* Same, but another process recovers the store while our thread waits for
+ * the dead writer's lock: the wait still ends and the call succeeds. */
+START_TEST(test_reopen_waiter_during_recovery)
+{
+	pthread_t t;
+	void *ret;
+	deliver1("alice@example.org", NULL, "before");
+	kill_holder(spawn_holder(true));
+	ck_assert_int_eq(pthread_create(&t, NULL, user_get_thread, NULL), 0);
+	usleep(300000);
+	run_recoverer("recoverer", false);
+	pthread_join(t, &ret);
+	ck_assert_int_eq((int)(intptr_t)ret, STORE_OK);
+	ck_assert_uint_eq(sdb_reopens(st), 1);
+	ck_assert_uint_eq(deliver1("alice@example.org", NULL, "after"), 2);
+}
+END_TEST
+
+/* A panic in our own process (any fatal error) is reopened the same way. */
+START_TEST(test_reopen_after_panic)
+{
+	struct store_user u;
+	deliver1("alice@example.org", NULL, "before");
+	ck_assert_int_eq(st->env->set_flags(st->env, DB_PANIC_ENVIRONMENT, 1), 0);
+	ck_assert_int_eq(store_user_get(st, "alice@example.org", &u), STORE_OK);
+	ck_assert_uint_eq(sdb_reopens(st), 1);
+	ck_assert_uint_eq(deliver1("alice@example.org", NULL, "after"), 2);
+}
+END_TEST
+
+#define R_THREADS 4
+#define R_PER_THREAD 300
+
+static atomic_int r_failures;
+
+static void *
+reopen_writer(void *arg)
+{
+	long n = (long)arg;
+	char text[64];
+	for (int i = 0; i < R_PER_THREAD; i++) {
+		struct store_rcpt rc = { .user = "alice@example.org" };
+		snprintf(text, sizeof(text), "thread %ld message %d", n, i);
+		if (store_deliver(st, &rc, 1, text, strlen(text), 0, NULL, 0, NULL, 0,
+		    false) != STORE_OK || rc.result_r != STORE_OK)
+			atomic_fetch_add(&r_failures, 1);
+	}
+	return NULL;
+}
+
+/* Deliveries from several threads while other processes die and recover
+ * the store twice: every call succeeds and every message is there. */
+START_TEST(test_reopen_concurrent)
+{
+	pthread_t t[R_THREADS];
+	for (long i = 0; i < R_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, reopen_writer, (void *)i), 0);
+	for (int round = 0; round < 3; round++) {
+		usleep(20000);
+		kill_holder(spawn_holder(false));
+		run_recoverer("recoverer", round % 2 == 0);
+	}
+	for (int i = 0; i < R_THREADS; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_eq(atomic_load(&r_failures), 0);
+	ck_assert_uint_ge(sdb_reopens(st), 1);
+	struct store_index *idx = index_of("alice@example.org", "INBOX");
+	/* a commit cut short by the recovery runs again: at least once each */
+	ck_assert_uint_ge(idx->nmsgs, R_THREADS * R_PER_THREAD);
+	ck_assert_uint_le(idx->nmsgs, R_THREADS * R_PER_THREAD + 3 * R_THREADS);
+	bool seen[R_THREADS][R_PER_THREAD] = { { false } };
+	for (size_t i = 0; i < idx->nmsgs; i++) {
+		char *data;
+		size_t len;
+		long n;
+		int m;
+		ck_assert_uint_eq(idx->msgs[i].uid, i + 1);
+		ck_assert_int_eq(store_body_get(st, idx->msgs[i].body_id, &data, &len),
+		    STORE_OK);
+		ck_assert_int_eq(sscanf(data, "thread %ld message %d", &n, &m), 2);
+		seen[n][m] = true;
+		free(data);
+	}
+	for (int n = 0; n < R_THREADS; n++)
+		for (int m = 0; m < R_PER_THREAD; m++)
+			ck_assert_msg(seen[n][m], "thread %d message %d lost", n, m);
+	store_index_free(&idx);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -948,6 +1193,12 @@ store_suite(void)
 		{ "mailboxes", test_mailboxes },
 		{ "change_hook", test_change_hook },
 		{ "threads", test_threads },
+		{ "reopen_after_recovery", test_reopen_after_recovery },
+		{ "reopen_dead_lock_holder", test_reopen_dead_lock_holder },
+		{ "reopen_by_watchdog", test_reopen_by_watchdog },
+		{ "reopen_waiter_during_recovery", test_reopen_waiter_during_recovery },
+		{ "reopen_after_panic", test_reopen_after_panic },
+		{ "reopen_concurrent", test_reopen_concurrent },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);

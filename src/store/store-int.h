@@ -19,7 +19,8 @@
 #define SDB_PROBE               1003     /* internal: lock waits keep timing out: reopen */
 #define SDB_DEADLOCK_RETRIES    200
 #define SDB_REOPEN_RETRIES      3        /* reopens one operation may trigger */
-#define SDB_LOCK_TIMEOUT_USECS  (5 * 1000 * 1000)  /* a lock wait ends (and is retried) */
+#define SDB_LOCK_TIMEOUT_USECS  (2 * 1000 * 1000)  /* a lock wait ends (and is retried) */
+#define SDB_WATCHDOG_MSECS      250      /* how often expired lock waits are ended */
 #define SDB_CHUNK_BYTES         (64 * 1024)  /* bodies are kept in chunks of this */
 #define SDB_MBOX_DEPTH_MAX      16       /* '/' levels in a mailbox name */
 #define SDB_RESOLVE_DEPTH_MAX   8        /* alias -> alias -> ... */
@@ -36,6 +37,17 @@ struct store {
 	atomic_uint_fast64_t reopens;
 	char *data_dir;
 	bool create;
+	/* The lock watchdog: ends lock waits past SDB_LOCK_TIMEOUT_USECS
+	 * (Berkeley DB checks timeouts only when some thread runs the
+	 * detector). envmu guards env against a reopen for it, since it
+	 * must not wait for st->lock behind a reopen. */
+	pthread_t watchdog;
+	pthread_mutex_t envmu;
+	pthread_cond_t wdcond;
+	bool wdstop;
+	int regfd;                 /* Berkeley DB's descriptor of __db.register */
+	bool watch_registry;       /* STORE_OPEN_RECOVER: we recover dead openers */
+	atomic_bool need_reopen;   /* a registered process died: recover */
 	DB_ENV *env;
 	DB *users;       /* lower(address) -> struct sdb_user */
 	DB *aliases;     /* lower(alias) -> targets, NUL-separated */
@@ -134,6 +146,13 @@ typedef int sdb_txn_fn(struct sdb_tx *tx, void *arg);
 
 /* store-bdb.c: environment, transactions, records, bodies */
 int sdb_run(struct store *st, bool write, sdb_txn_fn *fn, void *arg);
+/* How often the environment was reopened after a recovery (for tests). */
+uint64_t sdb_reopens(struct store *st);
+/* Test knobs: the watchdog ignores dead processes in the registry; an
+ * opener does not wait for a live process to recover a dead one. */
+#define SDB_TEST_NO_REGISTRY_WATCH 0x1
+#define SDB_TEST_NO_RECOVERY_WAIT  0x2
+extern int sdb_test_flags;
 void sdb_changed(struct sdb_tx *tx, const char *user, uint32_t id);
 int sdb_map(int dberr);
 int sdb_get(DB *db, DB_TXN *txn, const void *key, size_t klen, void *buf,

@@ -41,7 +41,9 @@ const char *store_strerror(int err);
 
 /* ---- environment ---- */
 
-#define STORE_OPEN_RECOVER  0x1   /* run recovery (daemon start) */
+#define STORE_OPEN_RECOVER  0x1   /* the daemon: recover the store when another
+                                     process dies with it open (others wait
+                                     for it a moment, then recover it) */
 #define STORE_OPEN_CREATE   0x2   /* create data_dir and databases if missing */
 /* Commit with the log flush inside DB_TXN->commit (locks held across the
  * fsync). Only for the benchmark's comparison: the default commits with
