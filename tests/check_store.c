@@ -931,6 +931,88 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/* ---- user del and aliases, the mailbox cap ---- */
+
+struct alias_seen {
+	char text[1024];
+};
+
+static int
+alias_collect(void *arg, const char *alias, const char *const *t, size_t n)
+{
+	struct alias_seen *a = arg;
+	size_t len = strlen(a->text);
+	len += snprintf(a->text + len, sizeof(a->text) - len, "%s:", alias);
+	for (size_t i = 0; i < n; i++)
+		len += snprintf(a->text + len, sizeof(a->text) - len, "%s%s", i ? "," : "",
+		    t[i]);
+	snprintf(a->text + len, sizeof(a->text) - len, ";");
+	return 0;
+}
+
+START_TEST(test_user_del_aliases)
+{
+	const char *team[] = { "alice@example.org", "bob@example.org" };
+	const char *solo[] = { "Alice@example.org" };
+	const char *ext[] = { "alice@example.org", "someone@remote.net" };
+	const char *all[] = { "alice@example.org" };
+	char users[4][321], remote[4][321];
+	size_t nu, nr;
+	struct alias_seen seen = { "" };
+
+	ck_assert_int_eq(store_alias_add(st, "team@example.org", team, 2), STORE_OK);
+	ck_assert_int_eq(store_alias_add(st, "solo@example.org", solo, 1), STORE_OK);
+	ck_assert_int_eq(store_alias_add(st, "ext@example.org", ext, 2), STORE_OK);
+	ck_assert_int_eq(store_alias_add(st, "@example.net", all, 1), STORE_OK);
+	ck_assert_int_eq(store_alias_add(st, "bobby@example.org", team + 1, 1), STORE_OK);
+	ck_assert_int_eq(store_user_del(st, "ALICE@example.org"), STORE_OK);
+	ck_assert_int_eq(store_alias_list(st, alias_collect, &seen), STORE_OK);
+	ck_assert_str_eq(seen.text, "bobby@example.org:bob@example.org;"
+	    "ext@example.org:someone@remote.net;"
+	    "team@example.org:bob@example.org;");
+	ck_assert_int_eq(store_resolve(st, "solo@example.org", users, 4, &nu, remote, 4,
+	    &nr), STORE_NOTFOUND);
+	ck_assert_int_eq(store_resolve(st, "team@example.org", users, 4, &nu, remote, 4,
+	    &nr), STORE_OK);
+	ck_assert_uint_eq(nu, 1);
+	ck_assert_str_eq(users[0], "bob@example.org");
+	/* the catch-all that only pointed to alice went with her */
+	ck_assert_int_eq(store_resolve(st, "x@example.net", users, 4, &nu, remote, 4,
+	    &nr), STORE_NOTFOUND);
+	/* the name is free again, as a user or an alias */
+	ck_assert_int_eq(store_alias_add(st, "alice@example.org", team + 1, 1), STORE_OK);
+	ck_assert_int_eq(store_user_del(st, "alice@example.org"), STORE_NOTFOUND);
+}
+END_TEST
+
+START_TEST(test_mailbox_cap)
+{
+	struct store_mailbox mb;
+	char name[32];
+	sdb_mailboxes_max = 10;          /* alice has her 6 already */
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "box%d", i);
+		ck_assert_int_eq(store_mailbox_create(st, "alice@example.org", name, 0),
+		    STORE_OK);
+	}
+	/* a missing parent counts too: "deep/child" needs 2 */
+	ck_assert_int_eq(store_mailbox_create(st, "alice@example.org", "deep/child", 0),
+	    STORE_LIMIT);
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "deep", &mb),
+	    STORE_NOTFOUND);
+	ck_assert_int_eq(store_mailbox_create(st, "alice@example.org", "box3", 0), STORE_OK);
+	ck_assert_int_eq(store_mailbox_create(st, "alice@example.org", "box4", 0),
+	    STORE_LIMIT);
+	/* another user's count is their own; a delete makes room */
+	ck_assert_int_eq(store_mailbox_create(st, "bob@example.org", "box4", 0), STORE_OK);
+	ck_assert_int_eq(store_mailbox_delete(st, "alice@example.org", "box0"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_create(st, "alice@example.org", "box4", 0), STORE_OK);
+	ck_assert_int_eq(store_mailbox_rename(st, "alice@example.org", "box4", "box5"),
+	    STORE_OK);
+	sdb_mailboxes_max = STORE_MAILBOXES_MAX;
+}
+END_TEST
+
 /* ---- reopen after a recovery by another process ---- */
 
 /* A child process that opens the store (and with hold_lock starts a
@@ -1193,6 +1275,8 @@ store_suite(void)
 		{ "mailboxes", test_mailboxes },
 		{ "change_hook", test_change_hook },
 		{ "threads", test_threads },
+		{ "user_del_aliases", test_user_del_aliases },
+		{ "mailbox_cap", test_mailbox_cap },
 		{ "reopen_after_recovery", test_reopen_after_recovery },
 		{ "reopen_dead_lock_holder", test_reopen_dead_lock_holder },
 		{ "reopen_by_watchdog", test_reopen_by_watchdog },

@@ -225,6 +225,8 @@ user_add_tx(struct sdb_tx *tx, void *varg)
 	int r;
 
 	r = sdb_user_load(tx, a->addr, &u, true);
+	if (r == STORE_OK && tx->redo && strcmp(u.hash, a->hash) == 0)
+		return STORE_OK;         /* our own first run committed */
 	if (r != STORE_NOTFOUND)
 		return r == STORE_OK ? STORE_EXISTS : r;
 	r = sdb_get_alloc(st->aliases, tx->txn, a->addr, strlen(a->addr), &data, &len, 0);
@@ -298,6 +300,84 @@ store_user_set_quota(struct store *st, const char *address,
 	return sdb_run(st, true, user_set_tx, &a);
 }
 
+static size_t split_targets(const char *data, size_t len, const char **v);
+
+/* Takes addr out of every alias's targets; an alias left with none goes. */
+static int
+aliases_forget(struct sdb_tx *tx, const char *addr)
+{
+	DB *db = tx->st->aliases;
+	const char *v[STORE_ALIAS_TARGETS_MAX];
+	DBT k = { .flags = DB_DBT_REALLOC }, d = { .flags = DB_DBT_REALLOC };
+	struct mm_buf keep;
+	DBC *c;
+	int r = STORE_OK, e;
+
+	if ((r = sdb_map(db->cursor(db, tx->txn, &c, 0))) != STORE_OK)
+		return r;
+	mm_buf_init(&keep);
+	while ((e = c->get(c, &k, &d, DB_NEXT | DB_RMW)) == 0) {
+		size_t n = split_targets(d.data, d.size, v), left = 0;
+		keep.len = 0;
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(v[i], addr) != 0) {
+				mm_buf_append(&keep, v[i], strlen(v[i]) + 1);
+				left++;
+			}
+		if (left == n)
+			continue;
+		if (left == 0) {
+			e = c->del(c, 0);
+		} else {
+			DBT nd = { .data = keep.data, .size = (u_int32_t)keep.len };
+			e = c->put(c, &k, &nd, DB_CURRENT);
+		}
+		if (e != 0)
+			break;
+	}
+	if (e != DB_NOTFOUND)
+		r = sdb_map(e);
+	(void)c->close(c);
+	mm_buf_free(&keep);
+	free(k.data);
+	free(d.data);
+	return r;
+}
+
+/* Refuses a new mailbox for user past sdb_mailboxes_max (a cursor count:
+ * creating a mailbox is rare, and the count is then exact). */
+int sdb_mailboxes_max = STORE_MAILBOXES_MAX;
+
+int
+sdb_mailbox_room(struct sdb_tx *tx, const char *user)
+{
+	DB *db = tx->st->mailboxes;
+	unsigned char key[SDB_KEY_MAX];
+	size_t plen = strlen(user) + 1;
+	int n = 0, r = STORE_OK, e;
+	DBC *c;
+
+	if ((r = sdb_map(db->cursor(db, tx->txn, &c, 0))) != STORE_OK)
+		return r;
+	memcpy(key, user, plen);
+	DBT k = { .data = key, .size = (u_int32_t)plen, .ulen = sizeof(key),
+	    .flags = DB_DBT_USERMEM };
+	DBT d = { .dlen = 0, .flags = DB_DBT_PARTIAL };
+	for (int f = DB_SET_RANGE; ; f = DB_NEXT) {
+		e = c->get(c, &k, &d, f);
+		if (e != 0 || k.size < plen || memcmp(key, user, plen) != 0)
+			break;
+		if (++n >= sdb_mailboxes_max) {
+			r = STORE_LIMIT;
+			break;
+		}
+	}
+	if (r == STORE_OK && e != 0 && e != DB_NOTFOUND)
+		r = sdb_map(e);
+	(void)c->close(c);
+	return r;
+}
+
 static int
 user_del_tx(struct sdb_tx *tx, void *varg)
 {
@@ -312,7 +392,7 @@ user_del_tx(struct sdb_tx *tx, void *varg)
 	int r;
 
 	if ((r = sdb_user_load(tx, a->addr, &u, true)) != STORE_OK)
-		return r;
+		return r == STORE_NOTFOUND && tx->redo ? STORE_OK : r;
 	memcpy(prefix, a->addr, plen);
 	if ((r = sdb_map(st->mailboxes->cursor(st->mailboxes, tx->txn, &c, 0))) != STORE_OK)
 		return r;
@@ -350,6 +430,8 @@ user_del_tx(struct sdb_tx *tx, void *varg)
 		r = sdb_counters_del(tx, u.no);
 	if (r == STORE_OK)
 		r = sdb_del(st->users, tx->txn, a->addr, strlen(a->addr));
+	if (r == STORE_OK)
+		r = aliases_forget(tx, a->addr);
 	return r;
 }
 
@@ -533,8 +615,10 @@ alias_add_tx(struct sdb_tx *tx, void *varg)
 	r = sdb_get_alloc(tx->st->aliases, tx->txn, a->alias, strlen(a->alias),
 	    &data, &len, DB_RMW);
 	if (r == STORE_OK) {
+		bool same = tx->redo && len == a->targets.len &&
+		    memcmp(data, a->targets.data, len) == 0;
 		free(data);
-		return STORE_EXISTS;
+		return same ? STORE_OK : STORE_EXISTS;
 	}
 	if (r != STORE_NOTFOUND)
 		return r;
@@ -570,7 +654,8 @@ static int
 alias_del_tx(struct sdb_tx *tx, void *varg)
 {
 	struct alias_arg *a = varg;
-	return sdb_del(tx->st->aliases, tx->txn, a->alias, strlen(a->alias));
+	int r = sdb_del(tx->st->aliases, tx->txn, a->alias, strlen(a->alias));
+	return r == STORE_NOTFOUND && tx->redo ? STORE_OK : r;
 }
 
 int

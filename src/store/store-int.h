@@ -178,6 +178,10 @@ uint32_t sdb_get_be32(const unsigned char *p);
 /* store-account.c: users, aliases, addresses */
 bool sdb_address_norm(const char *in, char out[ADDRESS_MAX_BYTES + 1]);
 int sdb_user_load(struct sdb_tx *tx, const char *addr, struct sdb_user *u_r, bool rmw);
+/* STORE_LIMIT when user already has sdb_mailboxes_max mailboxes (a
+ * variable so that tests can lower it; STORE_MAILBOXES_MAX). */
+int sdb_mailbox_room(struct sdb_tx *tx, const char *user);
+extern int sdb_mailboxes_max;
 
 /* store-mail.c: mailboxes and messages */
 int sdb_mailbox_create_tx(struct sdb_tx *tx, const char *user, const char *name,

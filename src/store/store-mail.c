@@ -323,6 +323,8 @@ sdb_mailbox_create_tx(struct sdb_tx *tx, const char *user, const char *name,
 	}
 	if (r != STORE_NOTFOUND)
 		return r;
+	if ((r = sdb_mailbox_room(tx, user)) != STORE_OK)
+		return r;
 	if ((r = sdb_seq_next(tx->st->seq_recno, &id)) != STORE_OK ||
 	    (r = sdb_seq_next(tx->st->seq_uidvalidity, &uidv)) != STORE_OK)
 		return r;

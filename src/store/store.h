@@ -130,6 +130,7 @@ bool store_address_belongs_to(struct store *st, const char *address, const char 
 /* ---- mailboxes ---- */
 
 #define STORE_MBOX_NAME_MAX 512
+#define STORE_MAILBOXES_MAX 10000 /* per user; one more is STORE_LIMIT */
 
 /* SPECIAL-USE and other attributes */
 #define MBOX_ATTR_DRAFTS     0x01
