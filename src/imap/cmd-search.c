@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mail/address.h"
 #include "mail/date.h"
 #include "mail/decode.h"
 #include "mail/header.h"
@@ -38,6 +39,7 @@ struct skey {
 	uint64_t num;
 	long day;
 	char *name;               /* header field / keyword */
+	bool addr;                /* FROM/TO/CC/BCC: the address list, not the raw text */
 	char *needle;             /* folded search text */
 	size_t nlen;
 	struct imap_seqset set;
@@ -178,6 +180,7 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 		if (mm_strcaseeq(w, headers[i].name)) {
 			k->kind = SK_HEADER;
 			k->name = xstrdup(headers[i].field);
+			k->addr = !mm_strcaseeq(w, "SUBJECT");
 			return take_needle(p, k);
 		}
 	}
@@ -310,7 +313,8 @@ match_header(struct msgctx *c, const struct skey *k)
 			continue;
 		if (k->nlen == 0)
 			return true;
-		char *v = mail_decode_header(f->value, f->value_len);
+		char *v = k->addr ? mail_addr_search_text(f->value, f->value_len) :
+		    mail_decode_header(f->value, f->value_len);
 		bool hit = mail_text_contains_folded(v, strlen(v), k->needle, k->nlen);
 		free(v);
 		if (hit)
@@ -340,7 +344,7 @@ match_text(struct msgctx *c, const struct skey *k)
 		struct mm_buf h;
 		bool hit;
 		mm_buf_init(&h);
-		mail_text_headers(c->body, c->blen, SEARCH_TEXT_MAX_BYTES, &h);
+		mail_text_all_headers(c->tree, c->body, c->blen, SEARCH_TEXT_MAX_BYTES, &h);
 		hit = mail_text_contains(h.data ? h.data : "", h.len, k->needle, k->nlen);
 		mm_buf_free(&h);
 		return hit;

@@ -4,6 +4,7 @@
  * their start as local-part "@" domain. Anything unexpected is skipped up
  * to the next ',' so one bad address never hides the others. */
 #include "mail/address.h"
+#include "mail/decode.h"
 #include "lib/util.h"
 
 #include <stdlib.h>
@@ -353,5 +354,72 @@ mail_addr_first_spec(const char *s, size_t len)
 			r = l.a[i].host ? xasprintf("%s@%s", l.a[i].mailbox, l.a[i].host) :
 			    xstrdup(l.a[i].mailbox);
 	mail_addr_list_free(&l);
+	return r;
+}
+
+/* A phrase or local part as RFC 5322 writes it: bare when it is atoms
+ * joined by dots (and, in a phrase, spaces), else quoted. */
+static void
+append_word(struct mm_buf *b, const char *s, bool phrase)
+{
+	bool bare = *s != '\0';
+	for (const char *p = s; *p && bare; p++)
+		if ((is_special(*p) && *p != '.') || (is_wsp(*p) && !(phrase && *p == ' ')))
+			bare = false;
+	if (bare) {
+		mm_buf_append(b, s, strlen(s));
+		return;
+	}
+	mm_buf_appendc(b, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			mm_buf_appendc(b, '\\');
+		mm_buf_appendc(b, *s);
+	}
+	mm_buf_appendc(b, '"');
+}
+
+char *
+mail_addr_search_text(const char *s, size_t len)
+{
+	struct mail_addr_list l;
+	struct mm_buf b;
+	const char *sep = "";
+
+	mail_addr_parse(s, len, 0, &l);
+	mm_buf_init(&b);
+	for (size_t i = 0; i < l.n; i++) {
+		const struct mail_addr *a = &l.a[i];
+		if (a->kind == MAIL_ADDR_GROUP_END) {
+			mm_buf_appendc(&b, ';');
+			sep = ", ";
+			continue;
+		}
+		mm_buf_append(&b, sep, strlen(sep));
+		if (a->kind == MAIL_ADDR_GROUP_START) {
+			append_word(&b, a->mailbox, true);
+			mm_buf_appendc(&b, ':');
+			sep = " ";
+			continue;
+		}
+		if (a->name != NULL && *a->name != '\0') {
+			/* encoded words cannot be quoted (RFC 2047 5) */
+			if (strstr(a->name, "=?") != NULL)
+				mm_buf_append(&b, a->name, strlen(a->name));
+			else
+				append_word(&b, a->name, true);
+			mm_buf_appendc(&b, ' ');
+		}
+		mm_buf_appendc(&b, '<');
+		if (a->route != NULL)
+			mm_buf_printf(&b, "%s:", a->route);
+		/* the placeholders are ENVELOPE's (imapfmt.c) */
+		append_word(&b, a->mailbox ? a->mailbox : "MISSING_MAILBOX", false);
+		mm_buf_printf(&b, "@%s>", a->host ? a->host : "MISSING_DOMAIN");
+		sep = ", ";
+	}
+	mail_addr_list_free(&l);
+	char *r = mail_decode_header(b.data ? b.data : "", b.len);
+	mm_buf_free(&b);
 	return r;
 }

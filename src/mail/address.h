@@ -33,5 +33,11 @@ void mail_addr_parse(const char *s, size_t len, size_t max, struct mail_addr_lis
 void mail_addr_list_free(struct mail_addr_list *l);
 /* The first mailbox's "local@host" (malloc'd), or NULL. */
 char *mail_addr_first_spec(const char *s, size_t len);
+/* What SEARCH FROM/TO/CC/BCC look in (RFC 3501 6.4.4: "the envelope
+ * structure's ... field"): the parsed list written out again as
+ * 'name <local@host>', groups as 'name: ...;', joined by ", ", with
+ * encoded words decoded to UTF-8 and no comments (a comment stands in
+ * for a missing display name, as in ENVELOPE). malloc'd, never NULL. */
+char *mail_addr_search_text(const char *s, size_t len);
 
 #endif

@@ -705,6 +705,23 @@ mail_text_headers(const char *msg, size_t len, size_t max, struct mm_buf *out)
 	mail_header_free(&h);
 }
 
+/* Is the body of leaf part p text a reader sees? Types text and message
+ * (delivery-status and disposition-notification are lines of header-like
+ * fields, RFC 3464 2.1, RFC 8098 3.1; global, partial, external-body...),
+ * as Dovecot searches; not other types (attachments), and not a
+ * message/rfc822 that is not parsed (encoded, against RFC 2046 5.2.1):
+ * BODYSTRUCTURE shows it as an empty message, so search finds nothing in
+ * it either. */
+static bool
+text_leaf(const struct mail_part *p)
+{
+	if (p->flags & (MAIL_PART_MULTIPART | MAIL_PART_MESSAGE))
+		return false;
+	if (p->flags & MAIL_PART_TEXT)
+		return true;
+	return strcmp(p->type, "message") == 0 && strcmp(p->subtype, "rfc822") != 0;
+}
+
 void
 mail_text_body(const struct mail_msg *m, const char *msg, size_t len,
     size_t max, struct mm_buf *out)
@@ -718,7 +735,20 @@ mail_text_body(const struct mail_msg *m, const char *msg, size_t len,
 				append_bounded(out, "\n", 1, max);
 			mail_text_headers(msg + p->hdr_off, p->body_off - p->hdr_off, max, out);
 		}
-		if ((p->flags & (MAIL_PART_TEXT | MAIL_PART_MULTIPART | MAIL_PART_MESSAGE)) == MAIL_PART_TEXT)
+		if (text_leaf(p))
 			text_part(p, msg, max, out);
+	}
+}
+
+void
+mail_text_all_headers(const struct mail_msg *m, const char *msg, size_t len,
+    size_t max, struct mm_buf *out)
+{
+	for (const struct mail_part *p = m->root; p && out->len < max; p = mail_part_next(p)) {
+		if (p->body_end > len)
+			break;	/* tree from another message: stop */
+		if (p != m->root && p->env != NULL)
+			continue;	/* mail_text_body() has it */
+		mail_text_headers(msg + p->hdr_off, p->body_off - p->hdr_off, max, out);
 	}
 }

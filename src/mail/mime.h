@@ -152,13 +152,20 @@ const struct mail_part *mail_section_part(const struct mail_msg *m,
 
 /*
  * Text for SEARCH BODY / TEXT: the decoded (transfer encoding and charset)
- * UTF-8 text of every text part, and of the headers of encapsulated
- * messages, separated by "\n", at most max_bytes appended to out.
+ * UTF-8 text of every leaf part of type text or message (not attachments),
+ * and of the headers of encapsulated messages, separated by "\n", at most
+ * max_bytes appended to out.
  */
 void mail_text_body(const struct mail_msg *m, const char *msg, size_t len,
     size_t max_bytes, struct mm_buf *out);
 /* Decoded headers (RFC 2047, unfolded) of the top-level message as
  * "Name: value\n" lines, at most max_bytes, for SEARCH TEXT / HEADER. */
 void mail_text_headers(const char *msg, size_t len, size_t max_bytes, struct mm_buf *out);
+/* For SEARCH TEXT: the same lines for the top-level header and for the
+ * MIME header of every body part (RFC 3501 6.4.4 "header or body": the
+ * body holds them), in part order. The headers of encapsulated messages
+ * are left out: mail_text_body() has them. */
+void mail_text_all_headers(const struct mail_msg *m, const char *msg, size_t len,
+    size_t max_bytes, struct mm_buf *out);
 
 #endif

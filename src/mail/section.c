@@ -1,8 +1,9 @@
 /* section.c: BODY[section] addressing (RFC 3501 6.4.5). A spec is parsed
  * once into numbers plus a kind; fetching walks the part tree (a number
  * selects a child of a multipart, or "1" of a single part; after the first
- * number, a message/rfc822 part is entered first) and answers with a byte
- * range of the message, or with produced bytes for HEADER.FIELDS[.NOT]. */
+ * number, a message/rfc822 part is entered first, and one that was not
+ * parsed holds no parts) and answers with a byte range of the message, or
+ * with produced bytes for HEADER.FIELDS[.NOT]. */
 #include "mail/mime.h"
 #include "mail/header.h"
 
@@ -179,6 +180,12 @@ mail_section_part(const struct mail_msg *m, const unsigned *nums, unsigned n)
 		if (i > 0 && (cur->flags & MAIL_PART_MESSAGE)) {
 			cur = cur->child;
 			self = false;
+		} else if (i > 0 && strcmp(cur->type, "message") == 0 &&
+		    strcmp(cur->subtype, "rfc822") == 0) {
+			/* not parsed (encoded, or too deep): BODYSTRUCTURE
+			 * shows an empty message inside, so every part in
+			 * it is empty (its header too), never this part */
+			return NULL;
 		}
 		if (cur == NULL)
 			return NULL;
