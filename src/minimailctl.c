@@ -26,6 +26,9 @@
 #include "lib/limits.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "net/http.h"
+#include "net/listener.h"
+#include "net/tls.h"
 #include "store/store.h"
 
 #ifndef SYSCONFDIR
@@ -659,16 +662,11 @@ cmd_queue_delete(int argc, char **argv)
 	return 0;
 }
 
-/* TLS checks belong to the daemon's TLS layer (certificate and key load and
- * match, as `minimaild -t` does). Hook: call it here and append its
- * "FILE:LINE: message" errors to errs. */
-static void
-check_tls(const struct config *c, struct config_errors *errs)
-{
-	(void)c;
-	(void)errs;
-}
-
+/* "check" is `minimaild -t`: the same checks (configuration, certificate
+ * and key, listeners, http listener) and the same output, errors then
+ * warnings on stderr and "FILE: configuration ok" on stdout. Then, as
+ * run_as, that the store opens (when data_dir exists: minimaild makes
+ * it); only a store that does not open adds a line (and exit 1). */
 static int
 cmd_check(int argc, char **argv)
 {
@@ -679,28 +677,30 @@ cmd_check(int argc, char **argv)
 		usage_error();
 	config_errors_init(&errs);
 	cfg = config_load(config_path, &errs);
+	if (cfg != NULL) {
+		tls_check(cfg, &errs);
+		listeners_check(cfg, &errs);
+		http_check(cfg, &errs);
+	}
+	for (size_t i = 0; i < errs.errors.n; i++)
+		fprintf(stderr, "%s\n", errs.errors.v[i]);
 	for (size_t i = 0; i < errs.warnings.n; i++)
 		fprintf(stderr, "%s\n", errs.warnings.v[i]);
-	if (cfg != NULL)
-		check_tls(cfg, &errs);
 	if (cfg == NULL || errs.errors.n > 0) {
-		for (size_t i = 0; i < errs.errors.n; i++)
-			fprintf(stderr, "%s\n", errs.errors.v[i]);
-		if (errs.errors.n == 0)
+		if (cfg == NULL && errs.errors.n == 0)
 			fprintf(stderr, "%s: cannot load\n", config_path);
 		config_errors_clear(&errs);
+		config_free(&cfg);
 		exit(1);
 	}
 	config_errors_clear(&errs);
 	drop_privileges();
-	if (stat(cfg->data_dir, &sb) != 0 && errno == ENOENT) {
-		fprintf(stderr, "%s: warning: data_dir %s does not exist yet; minimaild "
-		    "creates it on first start\n", config_path, cfg->data_dir);
-	} else {
+	if (stat(cfg->data_dir, &sb) == 0) {
 		open_store();
-		store_close(&st);
+		close_store();
 	}
-	printf("%s: configuration OK\n", config_path);
+	printf("%s: configuration ok\n", config_path);
+	config_free(&cfg);
 	return 0;
 }
 

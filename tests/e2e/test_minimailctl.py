@@ -118,7 +118,7 @@ class MinimailctlTest(unittest.TestCase):
     def test_check_and_usage(self):
         rc, out, err = self.ctl("check")
         self.assertEqual(rc, 0, err)
-        self.assertIn("configuration OK", out)
+        self.assertEqual(out, self.conf + ": configuration ok\n")
         bad = os.path.join(self.tmp, "bad.conf")
         with open(bad, "w") as f:
             f.write("domains = example.org\nno_such_key = 1\n")
@@ -135,6 +135,64 @@ class MinimailctlTest(unittest.TestCase):
         rc, out, err = self.ctl("-h")
         self.assertEqual(rc, 0)
         self.assertIn("user add", out)
+
+    def test_check_same_as_minimaild_t(self):
+        """minimailctl check prints what minimaild -t prints, byte for byte,
+        with the same exit code: good, broken, cert/key mismatch, taken port."""
+        import mmtest
+        import socket
+        a, b = os.path.join(self.tmp, "a"), os.path.join(self.tmp, "b")
+        os.mkdir(a)
+        os.mkdir(b)
+        cert, key = mmtest.make_cert(a)
+        cert_b, key_b = mmtest.make_cert(b)
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = mmtest.free_ports(1)[0]
+        off = "".join("%s = off\n" % n for n in mmtest.LISTENERS if n != "imaps")
+        base = ("hostname = mail.example.org\ndomains = example.org\ndata_dir = %s\n"
+                "run_as = %s\n" % (self.data, pwd.getpwuid(os.getuid()).pw_name))
+        cases = {
+            "good": (0, base + "[listen]\n%simaps = 127.0.0.1:%d\n[tls]\ncert = %s\n"
+                     "key = %s\n" % (off, port, cert, key)),
+            "selfsigned": (0, base + "[listen]\n%simaps = 127.0.0.1:%d\n" % (off, port)),
+            "broken": (1, base + "frobnicate = 1\n[limits]\nmax_message_size = lots\n"),
+            "mismatch": (1, base + "[listen]\n%simaps = 127.0.0.1:%d\n[tls]\ncert = %s\n"
+                         "key = %s\n" % (off, port, cert, key_b)),
+            "taken": (0, base + "[listen]\n%simaps = 127.0.0.1:%d\n[tls]\ncert = %s\n"
+                      "key = %s\n" % (off, taken.getsockname()[1], cert, key)),
+        }
+        try:
+            for name, (want, text) in cases.items():
+                path = os.path.join(self.tmp, name + ".conf")
+                with open(path, "w") as f:
+                    f.write(text)
+                d = subprocess.run([os.environ.get("MINIMAILD", "./minimaild"), "-t", "-c",
+                                    path], capture_output=True, text=True, timeout=60)
+                rc, out, err = self.ctl("check", conf=path)
+                self.assertEqual((rc, out, err), (d.returncode, d.stdout, d.stderr), name)
+                self.assertEqual(rc, want, (name, err))
+                if want == 0:
+                    self.assertEqual(out, path + ": configuration ok\n")
+                else:
+                    self.assertEqual(out, "")
+                    self.assertIn(path + ":", err)
+                if name == "mismatch":
+                    self.assertIn("key", err)
+                if name == "taken":   # a warning: the port may be free at start
+                    self.assertIn("Address already in use", err)
+        finally:
+            taken.close()
+        # a store that does not open is reported by minimailctl alone
+        os.makedirs(self.data)
+        with open(os.path.join(self.data, "users.db"), "w") as f:
+            f.write("not a database")
+        path = os.path.join(self.tmp, "good.conf")
+        rc, out, err = self.ctl("check", conf=path)
+        self.assertEqual(rc, 1)
+        self.assertEqual(out, "")
+        self.assertIn("minimailctl: cannot open the store", err)
 
 
 if __name__ == "__main__":
