@@ -626,6 +626,43 @@ static const struct corpus {
 "\n"
 "<html><body>Sure =E2=80=93 noon?</body></html>\n"
 "--Apple-Mail=_5F1C7E4A-1B2C-4D5E-8F90-ABCDEF123456--\n" },
+{ "dsn-report", 0,
+"From: MAILER-DAEMON@example.org\n"
+"Subject: Undelivered Mail\n"
+"MIME-Version: 1.0\n"
+"Content-Type: multipart/report; report-type=delivery-status; boundary=\"dsn\"\n"
+"\n"
+"--dsn\n"
+"Content-Type: text/plain\n"
+"\n"
+"Could not deliver.\n"
+"--dsn\n"
+"Content-Type: message/delivery-status\n"
+"\n"
+"Reporting-MTA: dns; mail.example.org\n"
+"\n"
+"Final-Recipient: rfc822; nobody@example.org\n"
+"Status: 5.1.1\n"
+"--dsn\n"
+"Content-Type: message/disposition-notification\n"
+"Content-Transfer-Encoding: base64\n"
+"\n"
+"UmVwb3J0aW5nLVVBOiBtdWEuZXhhbXBsZS5vcmcNCg==\n"
+"--dsn\n"
+"Content-Type: text/rfc822-headers\n"
+"\n"
+"Subject: lost\n"
+"--dsn\n"
+"Content-Type: application/octet-stream; name=\"core.bin\"\n"
+"\n"
+"BINARYDATA\n"
+"--dsn\n"
+"Content-Type: message/global\n"
+"\n"
+"Subject: global\n"
+"\n"
+"inner\n"
+"--dsn--\n" },
 };
 
 #define NCORPUS (sizeof(corpus) / sizeof(corpus[0]))
@@ -1045,6 +1082,26 @@ START_TEST(test_cache_sections)
 	mail_cache_free(&c);
 	mm_buf_free(&blob);
 	free(msg);
+
+	/* the cached tree knows an encoded message/rfc822 holds no parts */
+	ck_assert_ptr_nonnull(corpus_find("rfc822-base64", &idx));
+	msg = corpus_stored(idx, &len);
+	mm_buf_init(&blob);
+	mail_cache_build(msg, len, &blob);
+	ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), 0);
+	ck_assert_int_eq(mail_section_parse("1.1.MIME", 8, &sec), MAIL_SECTION_OK);
+	ck_assert_int_eq(mail_section_fetch(c->tree, msg, len, &sec, &r), MAIL_SECTION_ENOENT);
+	mail_section_result_free(&r);
+	mail_section_free(&sec);
+	ck_assert_int_eq(mail_section_parse("1", 1, &sec), MAIL_SECTION_OK);
+	ck_assert_int_eq(mail_section_fetch(c->tree, msg, len, &sec, &r), MAIL_SECTION_OK);
+	ck_assert_uint_eq(r.len, 32);
+	ck_assert(memcmp(msg + r.off, "RnJvbTogeEB5Lnp6DQoNCmJvZHkNCg==", 32) == 0);
+	mail_section_result_free(&r);
+	mail_section_free(&sec);
+	mail_cache_free(&c);
+	mm_buf_free(&blob);
+	free(msg);
 }
 END_TEST
 
@@ -1082,6 +1139,19 @@ static const struct sec_case {
 	{ "mixed-nested-alt", "1.2", 0, "<b>text</b>" },
 	{ "mixed-nested-alt", "1.2.1", 0, "<b>text</b>" },
 	{ "mixed-nested-alt", "1.2.1.1", MAIL_SECTION_ENOENT, NULL },
+	/* an encoded message/rfc822 is not parsed: BODYSTRUCTURE shows an
+	 * empty message inside, so everything inside it is empty */
+	{ "rfc822-base64", "1", 0, "RnJvbTogeEB5Lnp6DQoNCmJvZHkNCg==" },
+	{ "rfc822-base64", "1.MIME", 0,
+	  "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" },
+	{ "rfc822-base64", "1.HEADER", MAIL_SECTION_ENOTMSG, NULL },
+	{ "rfc822-base64", "1.TEXT", MAIL_SECTION_ENOTMSG, NULL },
+	{ "rfc822-base64", "1.1", MAIL_SECTION_ENOENT, NULL },
+	{ "rfc822-base64", "1.1.MIME", MAIL_SECTION_ENOENT, NULL },
+	{ "rfc822-base64", "1.1.HEADER", MAIL_SECTION_ENOENT, NULL },
+	{ "rfc822-base64", "1.1.1", MAIL_SECTION_ENOENT, NULL },
+	{ "toplevel-rfc822", "1.1", 0, "body\r\n" },
+	{ "toplevel-rfc822", "1.1.MIME", 0, "From: b@example.org\r\nSubject: enclosed\r\n\r\n" },
 	{ "header-only-blank", "HEADER.FIELDS (X-None)", 0, "\r\n" },
 	{ "long-folded", "HEADER.FIELDS (TO)", 0,
 	  "To: one@example.org, two@example.org,\r\n\tthree@example.org,\r\n   four@example.org\r\n\r\n" },
@@ -1267,6 +1337,38 @@ START_TEST(test_address)
 }
 END_TEST
 
+/* SEARCH FROM/TO/CC/BCC text: the ENVELOPE's list written out again */
+static const struct addr_case addr_search_cases[] = {
+	{ "\"Doe, John\" (the boss) <\"john doe\"@example.com>",
+	  "\"Doe, John\" <\"john doe\"@example.com>" },
+	{ "<@route.example:target@example.com>, (comment only) bare@example.com (trailing)",
+	  "<@route.example:target@example.com>, trailing <bare@example.com>" },
+	{ "Friends: one@example.com, Two (c2) <two@example.com>;, three@example.com",
+	  "Friends: <one@example.com>, Two <two@example.com>;, <three@example.com>" },
+	{ "undisclosed-recipients:;", "undisclosed-recipients:;" },
+	{ ": a@b;", "\"\": <a@b>;" },
+	{ "<@r1,@r2:u@h>", "<@r1,@r2:u@h>" },
+	{ "=?utf-8?q?J=C3=B6rg?= <j@x>", "J\xc3\xb6rg <j@x>" },
+	{ "\"Quote \\\"me\\\"\" <q@x>", "\"Quote \\\"me\\\"\" <q@x>" },
+	{ "M\xfcller <m@x>", "M\xc3\xbcller <m@x>" },
+	{ "John  Q.  Public <jqp@x.y>", "John Q. Public <jqp@x.y>" },
+	{ "first . last @ dom . ain", "<first.last@dom.ain>" },
+	{ "Pete(A \\) chap) <pete(his account)@silly.test(his host)>", "Pete <pete@silly.test>" },
+	{ "user", "<user@MISSING_DOMAIN>" },
+	{ "<>", "<MISSING_MAILBOX@MISSING_DOMAIN>" },
+	{ ",,, ,", "" },
+	{ "", "" },
+};
+
+START_TEST(test_address_search_text)
+{
+	const struct addr_case *t = &addr_search_cases[_i];
+	char *s = mail_addr_search_text(t->in, strlen(t->in));
+	ck_assert_str_eq(s, t->out);
+	free(s);
+}
+END_TEST
+
 START_TEST(test_address_first_spec)
 {
 	char *s = mail_addr_first_spec("Bob <bob@example.org>, x@y", 26);
@@ -1417,6 +1519,84 @@ START_TEST(test_text_bound_and_headers)
 	ck_assert(mail_text_contains(b.data, b.len, "you understand the example", 26));
 	mm_buf_free(&b);
 	free(msg);
+}
+END_TEST
+
+/* BODY searches text and message parts (a DSN's delivery-status, an
+ * MDN, message/global...), never attachments nor an encoded
+ * message/rfc822 (shown as an empty message) */
+START_TEST(test_text_body_types)
+{
+	static const struct { const char *name, *want; } t[] = {
+		{ "dsn-report",
+		  "Could not deliver.\n"
+		  "Reporting-MTA: dns; mail.example.org\r\n\r\n"
+		  "Final-Recipient: rfc822; nobody@example.org\r\nStatus: 5.1.1\n"
+		  "Reporting-UA: mua.example.org\r\n\n"
+		  "Subject: lost\n"
+		  "Subject: global\r\n\r\ninner" },
+		{ "rfc822-base64", "" },
+		{ "mixed-attachment", "See attached.\r\n" },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		size_t idx, len;
+		ck_assert_ptr_nonnull(corpus_find(t[i].name, &idx));
+		char *msg = corpus_stored(idx, &len);
+		struct mail_msg *m = mail_mime_parse(msg, len);
+		struct mm_buf b;
+		mm_buf_init(&b);
+		mail_text_body(m, msg, len, 1 << 20, &b);
+		char *got = mm_buf_cstr(&b);
+		ck_assert_str_eq(got, t[i].want);
+		free(got);
+		mail_msg_free(&m);
+		free(msg);
+	}
+}
+END_TEST
+
+/* TEXT: the message header and every part's MIME header; the headers
+ * of encapsulated messages come with mail_text_body() instead */
+START_TEST(test_text_all_headers)
+{
+	static const struct { const char *name; size_t max; const char *want; } t[] = {
+		{ "mixed-attachment", 1 << 16,
+		  "From: a@example.org\nTo: b@example.org\nSubject: report\nMIME-Version: 1.0\n"
+		  "Content-Type: multipart/mixed; boundary=XyZ\n"
+		  "Content-Type: text/plain; charset=utf-8; format=flowed\n"
+		  "Content-Transfer-Encoding: 7bit\n"
+		  "Content-Type: application/pdf; name=\"report.pdf\"\n"
+		  "Content-Transfer-Encoding: base64\n"
+		  "Content-Disposition: attachment; filename=\"report.pdf\"; size=12\n" },
+		{ "forward-rfc822", 1 << 16,
+		  "From: a@example.org\nTo: c@example.org\nSubject: Fwd: original\n"
+		  "Content-Type: multipart/mixed; boundary=\"fwd\"\n"
+		  "Content-Type: text/plain\n"
+		  "Content-Type: message/rfc822\nContent-Disposition: inline\n" },
+		{ "attachment-2047-name", 1 << 16,	/* encoded words decoded */
+		  "From: a@example.org\nContent-Type: multipart/mixed; boundary=\"n\"\n"
+		  "Content-Type: application/octet-stream; name=\"\xc3\xa4\xc3\xb6\xc3\xbc.txt\"\n"
+		  "Content-Disposition: attachment; filename=\"\xc3\xa4\xc3\xb6\xc3\xbc.txt\"\n"
+		  "Content-Transfer-Encoding: base64\n" },
+		{ "mixed-attachment", 25, "From: a@example.org\nTo: b" },	/* bounded */
+		{ "plain-no-ct", 1 << 16,
+		  "From: Alice <alice@example.org>\nTo: bob@example.net\nSubject: hello\n"
+		  "Date: Mon, 7 Feb 1994 21:52:25 -0800\nMessage-ID: <1@example.org>\n" },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		size_t idx, len;
+		ck_assert_ptr_nonnull(corpus_find(t[i].name, &idx));
+		char *msg = corpus_stored(idx, &len);
+		struct mail_msg *m = mail_mime_parse(msg, len);
+		struct mm_buf b;
+		mm_buf_init(&b);
+		mail_text_all_headers(m, msg, len, t[i].max, &b);
+		char *got = mm_buf_cstr(&b);
+		ck_assert_str_eq(got, t[i].want);
+		free(got);
+		mail_msg_free(&m);
+		free(msg);
+	}
 }
 END_TEST
 
@@ -1663,6 +1843,8 @@ mime_suite(void)
 	tc = tcase_create("address");
 	tcase_add_loop_test(tc, test_address, 0, sizeof(addr_cases) / sizeof(addr_cases[0]));
 	tcase_add_test(tc, test_address_first_spec);
+	tcase_add_loop_test(tc, test_address_search_text, 0,
+	    sizeof(addr_search_cases) / sizeof(addr_search_cases[0]));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("decode");
@@ -1675,6 +1857,8 @@ mime_suite(void)
 	tcase_add_test(tc, test_text_body);
 	tcase_add_test(tc, test_text_bound_and_headers);
 	tcase_add_test(tc, test_text_contains);
+	tcase_add_test(tc, test_text_body_types);
+	tcase_add_test(tc, test_text_all_headers);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("section");
