@@ -197,6 +197,11 @@ fail_conn(struct relay_delivery *d, const char *fmt, ...)
 	log_escape(esc, sizeof(esc), d->error, strlen(d->error));
 	log_info("relay dest=%s event=connection-failed error=\"%s\"", d->dest, esc);
 	relay_client_close(d);
+	if (d->job_running) {
+		/* a body is loading: move on when it is back (one job at a time) */
+		d->conn_lost = true;
+		return;
+	}
 	tx_reset(d);
 	if (d->cur < d->nmsgs)
 		mm_strlcpy(d->msgs[d->cur].e->mta, a->host, sizeof(d->msgs[0].e->mta));
@@ -599,6 +604,21 @@ relay_client_body_loaded(struct relay_delivery *d, int err)
 {
 	struct relay_msg *m = &d->msgs[d->cur];
 
+	if (d->conn_lost) {
+		/* the connection failed while the body loaded */
+		d->conn_lost = false;
+		free(m->body);
+		m->body = NULL;
+		tx_reset(d);
+		if (d->addr + 1 < d->naddrs) {
+			d->addr++;
+			d->no_starttls = false;
+			relay_client_start(d);
+		} else {
+			finish(d);
+		}
+		return;
+	}
 	if (d->state != RC_LOADING || d->bev == NULL)
 		return;
 	if (m->body == NULL) {

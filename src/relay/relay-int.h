@@ -113,6 +113,7 @@ struct relay_delivery {
 	int code;
 	bool in_session;                   /* greeted: QUIT before closing */
 	unsigned conn_gen;                 /* bumped when a connection closes */
+	bool conn_lost;                    /* failed while a worker job ran */
 
 	/* the transaction of msgs[cur] */
 	size_t *rcpt_idx;                  /* pending recipients sent */

@@ -420,6 +420,19 @@ class QueueTest(LogOnFailure):
         self.assertTrue(data.endswith(m))
         wait_queue(self.srv, lambda o: o.strip() == "queue is empty")
 
+    def test_04_one_connection_many_messages(self):
+        for i in range(3):
+            submit(self.srv, "alice@example.org", ["m%d@remote.test" % i], msg("relay many %d" % i))
+        wait_queue(self.srv, lambda o: o.count("attempts=1") == 3)
+        self.sink.start()
+        self.assertEqual(self.srv.ctl("queue", "flush", check=True).stdout, "3 entries due now\n")
+        got = self.sink.received(3)
+        self.assertEqual(sorted(r[0] for _, r, _ in got),
+                         ["m0@remote.test", "m1@remote.test", "m2@remote.test"])
+        # one connection (one EHLO, one QUIT) carried all three
+        self.assertEqual(sum(1 for l in self.sink.log if l.upper().startswith("EHLO")), 1)
+        self.assertEqual(sum(1 for l in self.sink.log if l.upper().startswith("MAIL")), 3)
+
     def test_02_show_delete(self):
         submit(self.srv, "alice@example.org", ["x@remote.test"], msg("relay delete"))
         wait_queue(self.srv, lambda o: "attempts=1" in o)
