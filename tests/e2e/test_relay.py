@@ -58,6 +58,7 @@ class Sink:
 
         def run():
             self.loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self.loop)
             self.server = self.loop.run_until_complete(asyncio.start_server(
                 self.session, "127.0.0.1", self.port,
                 ssl=self.ctx if self.tls == "implicit" else None))
@@ -67,7 +68,8 @@ class Sink:
             tasks = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
             for t in tasks:
                 t.cancel()
-            self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            if tasks:
+                self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             self.loop.run_until_complete(self.server.wait_closed())
             self.loop.close()
 
