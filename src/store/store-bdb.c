@@ -564,7 +564,8 @@ sdb_env_open(struct store *st, char *err, size_t errlen)
 
 	sdb_lasterr[0] = '\0';
 	st->regfd = -1;
-	sdb_wait_for_recovery(st->data_dir);
+	if (!st->watch_registry)
+		sdb_wait_for_recovery(st->data_dir);
 	r = db_env_create(&st->env, 0);
 	if (r != 0) {
 		st->env = NULL;
@@ -715,9 +716,10 @@ sdb_watchdog(void *arg)
 		    (sdb_test_flags & SDB_TEST_NO_REGISTRY_WATCH))
 			continue;
 		sdb_registry_scan(st->regfd, &live, &dead);
-		if (dead == 0 || atomic_exchange(&st->need_reopen, true))
+		if (dead > 0 && !atomic_exchange(&st->need_reopen, true))
+			log_warn("store: a process died with the store open; recovering it");
+		if (!atomic_load(&st->need_reopen))
 			continue;
-		log_warn("store: a process died with the store open; recovering it");
 		/* no operation runs: reopen now, else the next one will */
 		pthread_mutex_unlock(&st->envmu);
 		if (pthread_rwlock_trywrlock(&st->lock) == 0) {
