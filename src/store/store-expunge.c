@@ -132,7 +132,8 @@ store_expunged_since(struct store *st, uint32_t mailbox_id, uint64_t since_modse
 		return r;
 	}
 	/* in modseq order; the caller wants UIDs ascending, once each */
-	qsort(a.uids, a.n, sizeof(*a.uids), uid_cmp);
+	if (a.n > 1)             /* qsort(NULL, 0, ...) is undefined */
+		qsort(a.uids, a.n, sizeof(*a.uids), uid_cmp);
 	size_t k = 0;
 	for (size_t i = 0; i < a.n; i++)
 		if (k == 0 || a.uids[k - 1] != a.uids[i])
