@@ -499,6 +499,38 @@ class ExpiryTest(LogOnFailure):
             self.srv.close()
 
 
+class TLSPolicyTest(LogOnFailure):
+    """STARTTLS to an MX: opportunistic by default, mandatory with require_tls."""
+
+    def tearDown(self):
+        self.srv.close()
+        self.sink.stop()
+
+    def test_01_opportunistic_starttls(self):
+        self.srv = mmtest.Server(users=USERS, start=False)
+        # a certificate no one vouches for: fine for opportunistic TLS
+        self.sink = Sink(tls="starttls", cert=self.srv.cert, key=self.srv.key).start()
+        self.srv.extra_conf = relay_conf(self.sink.port)
+        self.srv.write_conf()
+        self.srv.start()
+        m = msg("relay tls")
+        submit(self.srv, "alice@example.org", ["x@remote.test"], m)
+        (_, _, data), = self.sink.received(1)
+        self.assertTrue(data.endswith(m))
+        self.assertIn("STARTTLS", self.sink.log)
+
+    def test_02_require_tls_without_starttls(self):
+        self.sink = Sink().start()
+        self.srv = mmtest.Server(users=USERS, extra_conf=relay_conf(
+            self.sink.port, "1h", "require_tls = yes\n"))
+        submit(self.srv, "alice@example.org", ["x@remote.test"], msg("relay notls"))
+        out = wait_queue(self.srv, lambda o: "attempts=1" in o)
+        self.assertIn("error: 451 4.7.4 TLS is required but the server does not offer "
+                      "STARTTLS", out)
+        self.assertEqual(self.sink.messages, [])
+        self.assertNotIn("MAIL FROM:<alice@example.org>", self.sink.log)
+
+
 class SmarthostTest(LogOnFailure):
     """Everything through a smarthost with AUTH over TLS, certificate checked."""
 
