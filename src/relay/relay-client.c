@@ -192,8 +192,10 @@ fail_conn(struct relay_delivery *d, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	sanitize(msg);
-	snprintf(d->error, sizeof(d->error), "%s (%s[%s]:%u)", msg, a->host, a->ip,
-	    a->port);
+	/* The reply is bounded; a long host name may cut it, which is fine. */
+	if (snprintf(d->error, sizeof(d->error), "%s (%s[%s]:%u)", msg, a->host, a->ip,
+	    a->port) >= (int)sizeof(d->error))
+		log_debug("relay dest=%s event=error-truncated", d->dest);
 	log_escape(esc, sizeof(esc), d->error, strlen(d->error));
 	log_info("relay dest=%s event=connection-failed error=\"%s\"", d->dest, esc);
 	relay_client_close(d);
