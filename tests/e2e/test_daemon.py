@@ -259,6 +259,37 @@ class SignalTest(unittest.TestCase):
             s = srv.connect("pop3s")
             s.close()
 
+    def test_sighup_reloads_certificate(self):
+        """New connections after SIGHUP get the new certificate; the old
+        connection goes on."""
+        with mmtest.Server(users={}) as srv:
+            def peer_cert_der():
+                raw = srv.connect("imaps")
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                t = ctx.wrap_socket(raw, server_hostname="localhost")
+                der = t.getpeercert(binary_form=True)
+                line(t)
+                return t, der
+            old_conn, old = peer_cert_der()
+            newdir = os.path.join(srv.tmp, "new")
+            os.mkdir(newdir)
+            cert, key = mmtest.make_cert(newdir, cn="renewed.example.org")
+            os.replace(cert, srv.cert)
+            os.replace(key, srv.key)
+            srv.reload()
+            deadline = time.time() + 10
+            while "reload: done" not in srv.log() and time.time() < deadline:
+                time.sleep(0.05)
+            t, new = peer_cert_der()
+            t.close()
+            self.assertNotEqual(old, new)
+            self.assertIn(b"renewed.example.org", new)
+            old_conn.sendall(b"a NOOP\r\n")
+            self.assertIn(b"a OK", read_until(old_conn, lambda d: b"a " in d))
+            old_conn.close()
+
     def test_bad_reload_keeps_running(self):
         with mmtest.Server(users={}) as srv:
             good = srv.conf_text()
