@@ -8,6 +8,7 @@
  * To serve another path, add it to http_request_cb(). Limits (headers,
  * body, timeout) are in lib/limits.h. */
 #include "net/http.h"
+#include "net/listener.h"
 #include "net/server.h"
 #include "lib/clientcfg.h"
 #include "lib/config.h"
@@ -29,7 +30,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define HTTP_BACKLOG 128
 
 #define PATH_AUTOCONFIG          "/mail/config-v1.1.xml"
 #define PATH_AUTOCONFIG_WK       "/.well-known/autoconfig/mail/config-v1.1.xml"
@@ -41,94 +41,6 @@
 
 static struct evhttp *http;
 static struct mm_server *server;
-
-/* ---- binding ---- */
-
-/* A listening socket for a (bare port: IPv6 any with v6only off, or IPv4
- * any without IPv6), or -1 with errno set. */
-static int
-http_bind_socket(const struct config_addr *a)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	socklen_t len;
-	bool any = a->host[0] == '\0';
-
-	for (int v4any = 0; v4any <= 1; v4any++) {
-		memset(&ss, 0, sizeof(ss));
-		if (any && v4any) {
-			s4->sin_family = AF_INET;
-			s4->sin_addr.s_addr = htonl(INADDR_ANY);
-			s4->sin_port = htons(a->port);
-			len = sizeof(*s4);
-		} else if (any) {
-			s6->sin6_family = AF_INET6;
-			s6->sin6_addr = in6addr_any;
-			s6->sin6_port = htons(a->port);
-			len = sizeof(*s6);
-		} else if (inet_pton(AF_INET, a->host, &s4->sin_addr) == 1) {
-			s4->sin_family = AF_INET;
-			s4->sin_port = htons(a->port);
-			len = sizeof(*s4);
-		} else if (inet_pton(AF_INET6, a->host, &s6->sin6_addr) == 1) {
-			s6->sin6_family = AF_INET6;
-			s6->sin6_port = htons(a->port);
-			len = sizeof(*s6);
-		} else {
-			errno = EINVAL;
-			return -1;
-		}
-		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			if (any && !v4any && errno == EAFNOSUPPORT)
-				continue;
-			return -1;
-		}
-		int one = 1, v6only = any ? 0 : 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (ss.ss_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
-			    sizeof(v6only));
-		if (bind(fd, (struct sockaddr *)&ss, len) == 0 &&
-		    listen(fd, HTTP_BACKLOG) == 0)
-			return fd;
-		int e = errno;
-		close(fd);
-		errno = e;
-		if (!(any && !v4any && e == EADDRNOTAVAIL))
-			return -1;
-	}
-	return -1;
-}
-
-static void
-addr_desc(const struct config_addr *a, char *buf, size_t len)
-{
-	if (a->host[0] == '\0')
-		snprintf(buf, len, "*:%u", a->port);
-	else if (strchr(a->host, ':') != NULL)
-		snprintf(buf, len, "[%s]:%u", a->host, a->port);
-	else
-		snprintf(buf, len, "%s:%u", a->host, a->port);
-}
-
-static const char *
-bind_hint(int e)
-{
-	switch (e) {
-	case EADDRINUSE:
-		return " (another program is listening there: find it with "
-		    "`ss -ltnp`, or choose another port for http in [listen])";
-	case EACCES:
-		return " (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
-	case EADDRNOTAVAIL:
-		return " (no interface has that address)";
-	default:
-		return "";
-	}
-}
 
 static void http_request_cb(struct evhttp_request *req, void *arg);
 
@@ -152,12 +64,12 @@ http_new(struct event_base *base, const struct config_listen *l, char *err,
 	evhttp_set_gencb(h, http_request_cb, NULL);
 	for (size_t i = 0; i < l->naddrs; i++) {
 		char desc[96];
-		int fd = http_bind_socket(&l->addrs[i]);
-		addr_desc(&l->addrs[i], desc, sizeof(desc));
+		int fd = listener_bind_socket(&l->addrs[i]);
+		listener_addr_desc(&l->addrs[i], desc, sizeof(desc));
 		if (fd < 0) {
 			int e = errno;
 			snprintf(err, errlen, "cannot listen on %s for http: %s%s",
-			    desc, strerror(e), bind_hint(e));
+			    desc, strerror(e), listener_bind_hint(e));
 			evhttp_free(h);
 			return NULL;
 		}
@@ -183,24 +95,12 @@ http_start(struct mm_server *srv, const struct config *cfg, char *err,
 	return http != NULL;
 }
 
-static bool
-listen_equal(const struct config_listen *a, const struct config_listen *b)
-{
-	if (a->naddrs != b->naddrs)
-		return false;
-	for (size_t i = 0; i < a->naddrs; i++)
-		if (a->addrs[i].port != b->addrs[i].port ||
-		    strcmp(a->addrs[i].host, b->addrs[i].host) != 0)
-			return false;
-	return true;
-}
-
 bool
 http_reload(struct mm_server *srv, const struct config *oldcfg,
     const struct config *newcfg, char *err, size_t errlen)
 {
 	server = srv;
-	if (listen_equal(&oldcfg->http_listen, &newcfg->http_listen))
+	if (listener_listen_equal(&oldcfg->http_listen, &newcfg->http_listen))
 		return true;
 	if (newcfg->http_listen.naddrs == 0) {
 		http_stop();
@@ -247,16 +147,16 @@ http_check(const struct config *cfg, struct config_errors *errs)
 {
 	const struct config_listen *l = &cfg->http_listen;
 	for (size_t i = 0; i < l->naddrs; i++) {
-		int fd = http_bind_socket(&l->addrs[i]);
+		int fd = listener_bind_socket(&l->addrs[i]);
 		if (fd >= 0) {
 			close(fd);
 			continue;
 		}
 		int e = errno;
 		char desc[96], msg[512];
-		addr_desc(&l->addrs[i], desc, sizeof(desc));
+		listener_addr_desc(&l->addrs[i], desc, sizeof(desc));
 		snprintf(msg, sizeof(msg), "%s: warning: cannot listen on %s for "
-		    "http: %s%s", cfg->path, desc, strerror(e), bind_hint(e));
+		    "http: %s%s", cfg->path, desc, strerror(e), listener_bind_hint(e));
 		mm_strlist_add(&errs->warnings, msg);
 	}
 }

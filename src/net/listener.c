@@ -92,8 +92,8 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	evtimer_add(b->ev_retry, &tv);
 }
 
-static void
-addr_desc(const struct config_addr *a, char *buf, size_t len)
+void
+listener_addr_desc(const struct config_addr *a, char *buf, size_t len)
 {
 	if (a->host[0] == '\0')
 		snprintf(buf, len, "*:%u", a->port);
@@ -144,8 +144,8 @@ addr_sockaddr(const struct config_addr *a, struct sockaddr_storage *ss,
 }
 
 /* A bound, listening, non-blocking socket, or -1 with errno set. */
-static int
-bind_socket(const struct config_addr *a)
+int
+listener_bind_socket(const struct config_addr *a)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -183,8 +183,8 @@ bind_socket(const struct config_addr *a)
 	}
 }
 
-static const char *
-bind_hint(int e)
+const char *
+listener_bind_hint(int e)
 {
 	switch (e) {
 	case EADDRINUSE:
@@ -238,18 +238,18 @@ bind_one(struct mm_server *srv, int lsn, const struct config_listen *cl,
 	out->n = 0;
 	for (size_t i = 0; i < cl->naddrs; i++) {
 		char desc[96];
-		addr_desc(&cl->addrs[i], desc, sizeof(desc));
+		listener_addr_desc(&cl->addrs[i], desc, sizeof(desc));
 		struct bound *old = bound_take(reuse, nreuse, &cl->addrs[i]);
 		if (old) {
 			old->lsn = lsn;
 			out->v[out->n++] = old;
 			continue;
 		}
-		int fd = bind_socket(&cl->addrs[i]);
+		int fd = listener_bind_socket(&cl->addrs[i]);
 		if (fd < 0) {
 			int e = errno;
 			snprintf(err, errlen, "cannot listen on %s for %s: %s%s", desc,
-			    config_listener_names[lsn], strerror(e), bind_hint(e));
+			    config_listener_names[lsn], strerror(e), listener_bind_hint(e));
 			bound_set_free(out);
 			return false;
 		}
@@ -291,8 +291,8 @@ listeners_bind(struct mm_server *srv, const struct config *cfg, char *err, size_
 	return true;
 }
 
-static bool
-listen_equal(const struct config_listen *a, const struct config_listen *b)
+bool
+listener_listen_equal(const struct config_listen *a, const struct config_listen *b)
 {
 	if (a->naddrs != b->naddrs)
 		return false;
@@ -316,7 +316,7 @@ listeners_rebind(struct mm_server *srv, const struct config *oldcfg,
 	memset(fresh, 0, sizeof(fresh));
 	memset(old, 0, sizeof(old));
 	for (int i = 0; i < LSN_COUNT; i++) {
-		changed[i] = !listen_equal(&oldcfg->listen[i], &newcfg->listen[i]);
+		changed[i] = !listener_listen_equal(&oldcfg->listen[i], &newcfg->listen[i]);
 		if (changed[i]) {
 			old[i].n = bound[i].n;
 			old[i].v = xcalloc(bound[i].n ? bound[i].n : 1, sizeof(*old[i].v));
@@ -376,16 +376,16 @@ listeners_check(const struct config *cfg, struct config_errors *errs)
 	for (int i = 0; i < LSN_COUNT; i++) {
 		const struct config_listen *cl = &cfg->listen[i];
 		for (size_t k = 0; k < cl->naddrs; k++) {
-			int fd = bind_socket(&cl->addrs[k]);
+			int fd = listener_bind_socket(&cl->addrs[k]);
 			if (fd >= 0) {
 				close(fd);
 				continue;
 			}
 			int e = errno;
 			char desc[96], msg[512];
-			addr_desc(&cl->addrs[k], desc, sizeof(desc));
+			listener_addr_desc(&cl->addrs[k], desc, sizeof(desc));
 			snprintf(msg, sizeof(msg), "%s: warning: cannot listen on %s for %s: %s%s",
-			    cfg->path, desc, config_listener_names[i], strerror(e), bind_hint(e));
+			    cfg->path, desc, config_listener_names[i], strerror(e), listener_bind_hint(e));
 			mm_strlist_add(&errs->warnings, msg);
 		}
 	}

@@ -39,6 +39,16 @@ void listeners_close(void);
  * "cannot listen on ADDR:PORT for NAME: reason (fix)" warnings. */
 void listeners_check(const struct config *cfg, struct config_errors *errs);
 
+/* Shared with the http listener (src/net/http.c). */
+/* A bound, listening, non-blocking socket for a (a bare port: IPv6 any with
+ * v6only off, or IPv4 any where there is no IPv6), or -1 with errno set. */
+int listener_bind_socket(const struct config_addr *a);
+/* "127.0.0.1:25", "[::1]:143", "*:993" */
+void listener_addr_desc(const struct config_addr *a, char *buf, size_t len);
+/* The fix to suggest for a bind(2) errno, with a leading space, or "". */
+const char *listener_bind_hint(int e);
+bool listener_listen_equal(const struct config_listen *a, const struct config_listen *b);
+
 /* Connection accounting, called by conn.c. */
 bool listener_conn_admit(const struct config *cfg, const char *addr, bool *per_ip_r);
 void listener_conn_gone(const char *addr);
