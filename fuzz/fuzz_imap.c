@@ -8,7 +8,8 @@
  * time, cycling); both runs must give the same transcript, as the parser
  * promises that input may arrive split anywhere. Each parsed argument is
  * fed to the argument helpers, sequence sets are re-written and re-read,
- * and mailbox names go UTF-8 -> modified UTF-7 -> UTF-8 unchanged. */
+ * mailbox names go UTF-8 -> modified UTF-7 -> UTF-8 unchanged, and a
+ * parsed command written back with imap_args_write() parses the same. */
 #include "fuzz/fuzz.h"
 
 #include "imap/imap-parser.h"
@@ -123,6 +124,49 @@ check_args(const struct imap_arg *a, size_t n, unsigned depth)
 	}
 }
 
+static void drive(const struct imap_parser_limits *lim, const char *in,
+    size_t len, const uint8_t *sizes, size_t nsizes, bool args,
+    struct mm_buf *out);
+
+/* A parsed command written back (imap_args_write) parses to the same
+ * command. */
+static void
+check_rewrite(const char *tag, const char *name, const struct imap_arg *a,
+    size_t n, const char *want, size_t wantlen)
+{
+	struct mm_buf cmd, out, done;
+	mm_buf_init(&cmd);
+	mm_buf_init(&out);
+	mm_buf_init(&done);
+	mm_buf_printf(&cmd, "%s %s", tag, name);
+	if (n > 0) {
+		mm_buf_appendc(&cmd, ' ');
+		imap_args_write(&cmd, a, n);
+	}
+	mm_buf_append(&cmd, "\r\n", 2);
+	drive(&server, cmd.data, cmd.len, NULL, 0, false, &out);
+	/* continuations of synchronizing literals ("+ n" lines), then
+	 * exactly the same DONE line */
+	size_t i = 0;
+	while (i + 2 < out.len && out.data[i] == '+' && out.data[i + 1] == ' ') {
+		size_t j = i + 2;
+		while (j < out.len && out.data[j] >= '0' && out.data[j] <= '9')
+			j++;
+		if (j == i + 2 || j >= out.len || out.data[j] != '\n')
+			break;
+		i = j + 1;
+	}
+	mm_buf_append(&done, out.data + i, out.len - i);
+	bool same = fuzz_memeq(done.data, done.len, want, wantlen);
+	if (!same)
+		fprintf(stderr, "written: %s\nparsed: %s\nwant: %.*s\n",
+		    mm_buf_cstr(&cmd), mm_buf_cstr(&done), (int)wantlen, want);
+	FUZZ_CHECK(same);
+	mm_buf_free(&cmd);
+	mm_buf_free(&out);
+	mm_buf_free(&done);
+}
+
 /* Pushes the stream in pieces; appends the events to out. sizes: piece
  * sizes to cycle through (NULL: the whole stream at once). */
 static void
@@ -161,12 +205,16 @@ drive(const struct imap_parser_limits *lim, const char *in, size_t len,
 				const struct imap_arg *a = imap_parser_args(p, &n);
 				FUZZ_CHECK(imap_parser_tag(p) != NULL);
 				FUZZ_CHECK(imap_parser_name(p) != NULL);
+				size_t at = out->len;
 				mm_buf_printf(out, "DONE %s %s [", imap_parser_tag(p),
 				    imap_parser_name(p));
 				imap_args_write(out, a, n);
 				mm_buf_append(out, "]\n", 2);
-				if (args)
+				if (args) {
 					check_args(a, n, 0);
+					check_rewrite(imap_parser_tag(p), imap_parser_name(p),
+					    a, n, out->data + at, out->len - at);
+				}
 				imap_parser_reset(p);
 				FUZZ_CHECK(imap_parser_idle(p));
 			} else {
