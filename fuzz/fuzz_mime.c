@@ -159,8 +159,13 @@ check_msg(const char *msg, size_t len)
 	for (const struct mail_part *p = m->root; p; p = mail_part_next(p)) {
 		check_part(p, len);
 		nparts++;
-		free(mail_part_param_utf8(p, "name"));
-		free(mail_part_param_utf8(p, "filename"));
+		static const char *const names[] = { "name", "filename", "boundary" };
+		for (size_t i = 0; i < 3; i++) {
+			char *v = mail_part_param_utf8(p, names[i]);
+			if (v != NULL)
+				FUZZ_CHECK(fuzz_utf8_valid((const unsigned char *)v, strlen(v)));
+			free(v);
+		}
 		(void)mail_part_param(p, "charset");
 	}
 	FUZZ_CHECK(nparts == m->nparts);
@@ -229,6 +234,7 @@ check_msg(const char *msg, size_t len)
 	mail_text_body(m, msg, len, 7, &text);
 	FUZZ_CHECK(text.len <= 7);
 	text.len = 0;
+	/* raw 8-bit header text is kept (search folds it as windows-1252) */
 	mail_text_headers(msg, len, 1 << 16, &text);
 	FUZZ_CHECK(text.len <= 1 << 16);
 	mm_buf_free(&text);
