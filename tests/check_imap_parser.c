@@ -380,6 +380,8 @@ static const char *const bad_utf7[] = {
 	"&",            /* unterminated */
 	"&U,BTFw",      /* unterminated */
 	"&U,BTFw!-",    /* bad base64 */
+	"&U/BTFw-",     /* '/' is ',' in modified base64 */
+	"&APw=-",       /* no '=' padding in modified base64 */
 	"&AGE-",        /* 'a' must not be encoded */
 	"&2D0-",        /* lone high surrogate */
 	"&3gA-",        /* lone low surrogate */

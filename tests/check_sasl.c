@@ -126,6 +126,25 @@ START_TEST(test_b64_roundtrip)
 }
 END_TEST
 
+/* Every byte value: the 64 alphabet characters map to their index, all
+ * else (padding '=', base64url's '-' and '_', mUTF-7's ',') to -1. */
+START_TEST(test_b64_char_value)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	for (int c = 0; c < 256; c++) {
+		const char *p = c == 0 ? NULL : strchr(alphabet, c);
+		int want = p != NULL ? (int)(p - alphabet) : -1;
+		ck_assert_msg(base64_char_value((unsigned char)c) == want,
+		    "byte %d: want %d", c, want);
+	}
+	ck_assert_int_eq(base64_char_value('/'), 63);
+	ck_assert_int_eq(base64_char_value('='), -1);
+	ck_assert_int_eq(base64_char_value(','), -1);
+}
+END_TEST
+
 /* ---- SASL PLAIN ---- */
 
 struct plain_case {
@@ -352,6 +371,7 @@ sasl_suite(void)
 	tcase_add_loop_test(tc, test_b64_vectors, 0, N(vectors));
 	tcase_add_loop_test(tc, test_b64_bad, 0, N(b64_bad));
 	tcase_add_test(tc, test_b64_roundtrip);
+	tcase_add_test(tc, test_b64_char_value);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sasl_plain_decode");

@@ -17,6 +17,7 @@
  * swallowed too (the client sends it without waiting), so that its bytes
  * are never taken for commands. */
 #include "imap/imap-parser.h"
+#include "lib/base64.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -978,20 +979,15 @@ imap_seqset_write_numbers(struct mm_buf *b, const uint32_t *nums, size_t n)
 static const char mb64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
+/* Modified base64 is RFC 4648 base64 with ',' in place of '/'. */
 static int
 mb64_value(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
 	if (c == ',')
 		return 63;
-	return -1;
+	if (c == '/')
+		return -1;
+	return base64_char_value(c);
 }
 
 static void

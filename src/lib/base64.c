@@ -10,9 +10,8 @@
 static const char b64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* Value of c in the alphabet, or -1. */
-static int
-b64_value(unsigned char c)
+int
+base64_char_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -63,7 +62,7 @@ base64_check(const char *src, size_t len, size_t *out_r)
 	size_t pad = 0;
 
 	for (size_t i = 0; i < len; i++)
-		if (src[i] != '=' && b64_value((unsigned char)src[i]) < 0)
+		if (src[i] != '=' && base64_char_value((unsigned char)src[i]) < 0)
 			return BASE64_BAD_CHAR;
 	if (len % 4 != 0)
 		return BASE64_BAD_LENGTH;
@@ -73,9 +72,9 @@ base64_check(const char *src, size_t len, size_t *out_r)
 	if (memchr(src, '=', len - pad) != NULL)
 		return BASE64_BAD_PADDING;
 	/* the bits the padding stands for must be zero */
-	if (pad == 2 && (b64_value((unsigned char)src[len - 3]) & 0x0f) != 0)
+	if (pad == 2 && (base64_char_value((unsigned char)src[len - 3]) & 0x0f) != 0)
 		return BASE64_BAD_PADDING;
-	if (pad == 1 && (b64_value((unsigned char)src[len - 2]) & 0x03) != 0)
+	if (pad == 1 && (base64_char_value((unsigned char)src[len - 2]) & 0x03) != 0)
 		return BASE64_BAD_PADDING;
 	*out_r = len / 4 * 3 - pad;
 	return BASE64_OK;
@@ -96,7 +95,7 @@ base64_decode(const char *src, size_t len, void *dst, size_t dstsize,
 	for (size_t i = 0; i < len; i += 4) {
 		uint32_t v = 0;
 		for (size_t j = 0; j < 4; j++) {
-			int c = b64_value((unsigned char)src[i + j]);
+			int c = base64_char_value((unsigned char)src[i + j]);
 			v = v << 6 | (uint32_t)(c < 0 ? 0 : c);
 		}
 		if (o < outlen)

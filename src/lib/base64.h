@@ -2,7 +2,9 @@
  * with '=' padding, and a strict decoder that refuses anything but the
  * canonical form (no white space, no line breaks, correct padding, zero
  * pad bits), so that one credential has exactly one encoding. MIME bodies,
- * which are lenient, have their own decoder in src/mail/decode.c. */
+ * which are lenient, have their own decoder in src/mail/decode.c, and IMAP
+ * mailbox names their modified base64 (RFC 3501 5.1.3) in
+ * src/imap/imap-parser.c; both share base64_char_value(). */
 #ifndef MM_BASE64_H
 #define MM_BASE64_H
 
@@ -34,6 +36,11 @@ enum base64_result base64_encode(const void *src, size_t n, char *dst,
  * unspecified). The empty string decodes to 0 bytes. */
 enum base64_result base64_decode(const char *src, size_t len, void *dst,
     size_t dstsize, size_t *len_r);
+
+/* Value of c in the RFC 4648 alphabet (A-Z a-z 0-9 + /: 0 to 63), or -1
+ * ('=' too). The lenient MIME decoder (src/mail/decode.c) and modified
+ * base64 of IMAP mailbox names (src/imap/imap-parser.c) read with it. */
+int base64_char_value(unsigned char c);
 
 /* A short English name of r, for logs and test messages. */
 const char *base64_result_str(enum base64_result r);

@@ -5,6 +5,7 @@
  * joined before conversion, so a character split across words survives). */
 #include "mail/decode.h"
 #include "mail/header.h"
+#include "lib/base64.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -215,17 +216,6 @@ mail_charset_to_utf8(const char *cs, const char *in, size_t len, struct mm_buf *
 	return false;
 }
 
-static int
-b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z') return c - 'A';
-	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-	if (c >= '0' && c <= '9') return c - '0' + 52;
-	if (c == '+') return 62;
-	if (c == '/') return 63;
-	return -1;
-}
-
 void
 mail_decode_base64(const char *in, size_t len, struct mm_buf *out)
 {
@@ -233,7 +223,7 @@ mail_decode_base64(const char *in, size_t len, struct mm_buf *out)
 	int bits = 0;
 	mm_buf_reserve(out, len / 4 * 3 + 3);
 	for (size_t i = 0; i < len; i++) {
-		int v = b64val((unsigned char)in[i]);
+		int v = base64_char_value((unsigned char)in[i]);
 		if (v < 0)
 			continue;
 		acc = (acc << 6) | (uint32_t)v;
