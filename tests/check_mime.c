@@ -1690,6 +1690,38 @@ START_TEST(test_imap_string)
 }
 END_TEST
 
+/* The length-counted writers src/imap uses: a NUL goes out as a literal,
+ * 1024 bytes still quoted, 1025 a literal; mail_imap_append_quoted()
+ * quotes whatever it is given. */
+START_TEST(test_imap_stringn)
+{
+	char big[1026];
+	struct mm_buf b;
+	mm_buf_init(&b);
+	mail_imap_append_stringn(&b, "a\0b", 3);
+	ck_assert_uint_eq(b.len, 8);
+	ck_assert(memcmp(b.data, "{3}\r\na\0b", 8) == 0);
+	b.len = 0;
+	mail_imap_append_stringn(&b, "x\"y", 2);
+	ck_assert_str_eq(mm_buf_cstr(&b), "\"x\\\"\"");
+	b.len = 0;
+	mail_imap_append_quoted(&b, "\xc3\xa9 \\", 4);
+	ck_assert_str_eq(mm_buf_cstr(&b), "\"\xc3\xa9 \\\\\"");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	b.len = 0;
+	mail_imap_append_stringn(&b, big, 1024);
+	ck_assert_uint_eq(b.len, 1026);
+	ck_assert_int_eq(b.data[0], '"');
+	ck_assert_int_eq(b.data[1025], '"');
+	b.len = 0;
+	mail_imap_append_string(&b, big);
+	ck_assert_uint_eq(b.len, 8 + 1025);
+	ck_assert(memcmp(b.data, "{1025}\r\n", 8) == 0);
+	mm_buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_crlf_normalize)
 {
 	size_t n;
@@ -1868,6 +1900,7 @@ mime_suite(void)
 
 	tc = tcase_create("imap");
 	tcase_add_test(tc, test_imap_string);
+	tcase_add_test(tc, test_imap_stringn);
 	tcase_add_test(tc, test_crlf_normalize);
 	suite_add_tcase(s, tc);
 

@@ -149,7 +149,6 @@ void imap_run_job(struct imap_session *s, void (*work)(void *arg),
 
 /* Strings on the wire: atom when possible, else quoted, else literal. */
 void imap_append_astring(struct mm_buf *b, const char *s, size_t len);
-void imap_append_quoted_or_literal(struct mm_buf *b, const char *s, size_t len);
 /* A mailbox name (UTF-8 store name) as an astring in modified UTF-7. */
 void imap_append_mailbox(struct imap_session *s, struct mm_buf *b, const char *name);
 /* Mailbox argument (modified UTF-7 astring) to a UTF-8 store name in

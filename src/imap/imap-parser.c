@@ -18,6 +18,7 @@
  * are never taken for commands. */
 #include "imap/imap-parser.h"
 #include "lib/base64.h"
+#include "mail/mime.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -818,18 +819,6 @@ imap_arg_number(const struct imap_arg *a, uint32_t *n_r)
 	return true;
 }
 
-static void
-write_quoted(struct mm_buf *b, const char *s, size_t len)
-{
-	mm_buf_appendc(b, '"');
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			mm_buf_appendc(b, '\\');
-		mm_buf_appendc(b, s[i]);
-	}
-	mm_buf_appendc(b, '"');
-}
-
 void
 imap_args_write(struct mm_buf *b, const struct imap_arg *args, size_t count)
 {
@@ -845,7 +834,7 @@ imap_args_write(struct mm_buf *b, const struct imap_arg *args, size_t count)
 			mm_buf_append(b, "NIL", 3);
 			break;
 		case IMAP_ARG_STRING:
-			write_quoted(b, a->str, a->len);
+			mail_imap_append_quoted(b, a->str, a->len);
 			break;
 		case IMAP_ARG_LITERAL:
 			mm_buf_printf(b, "%s{%zu}\r\n", a->literal8 ? "~" : "", a->len);

@@ -19,6 +19,7 @@
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/sasl.h"
+#include "mail/mime.h"
 #include "net/conn.h"
 #include "net/notify.h"
 #include "net/proto.h"
@@ -302,35 +303,12 @@ is_atom_safe(const char *s, size_t len)
 }
 
 void
-imap_append_quoted_or_literal(struct mm_buf *b, const char *s, size_t len)
-{
-	bool quotable = len < 1024;
-	for (size_t i = 0; quotable && i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '\r' || c == '\n' || c == '\0' || c >= 0x80)
-			quotable = false;
-	}
-	if (!quotable) {
-		mm_buf_printf(b, "{%zu}\r\n", len);
-		mm_buf_append(b, s, len);
-		return;
-	}
-	mm_buf_appendc(b, '"');
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			mm_buf_appendc(b, '\\');
-		mm_buf_appendc(b, s[i]);
-	}
-	mm_buf_appendc(b, '"');
-}
-
-void
 imap_append_astring(struct mm_buf *b, const char *s, size_t len)
 {
 	if (is_atom_safe(s, len))
 		mm_buf_append(b, s, len);
 	else
-		imap_append_quoted_or_literal(b, s, len);
+		mail_imap_append_stringn(b, s, len);
 }
 
 void

@@ -13,20 +13,8 @@
 #define QUOTED_MAX_BYTES 1024	/* longer values go out as literals */
 
 void
-mail_imap_append_string(struct mm_buf *b, const char *s)
+mail_imap_append_quoted(struct mm_buf *b, const char *s, size_t len)
 {
-	size_t len = strlen(s);
-	bool quotable = len <= QUOTED_MAX_BYTES;
-	for (size_t i = 0; i < len && quotable; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '\r' || c == '\n' || c >= 0x80)
-			quotable = false;
-	}
-	if (!quotable) {
-		mm_buf_printf(b, "{%zu}\r\n", len);
-		mm_buf_append(b, s, len);
-		return;
-	}
 	mm_buf_reserve(b, len + 2);
 	mm_buf_appendc(b, '"');
 	for (size_t i = 0; i < len; i++) {
@@ -35,6 +23,29 @@ mail_imap_append_string(struct mm_buf *b, const char *s)
 		mm_buf_appendc(b, s[i]);
 	}
 	mm_buf_appendc(b, '"');
+}
+
+void
+mail_imap_append_stringn(struct mm_buf *b, const char *s, size_t len)
+{
+	bool quotable = len <= QUOTED_MAX_BYTES;
+	for (size_t i = 0; i < len && quotable; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\r' || c == '\n' || c == '\0' || c >= 0x80)
+			quotable = false;
+	}
+	if (!quotable) {
+		mm_buf_printf(b, "{%zu}\r\n", len);
+		mm_buf_append(b, s, len);
+		return;
+	}
+	mail_imap_append_quoted(b, s, len);
+}
+
+void
+mail_imap_append_string(struct mm_buf *b, const char *s)
+{
+	mail_imap_append_stringn(b, s, strlen(s));
 }
 
 void

@@ -81,9 +81,16 @@ char *mail_part_param_utf8(const struct mail_part *p, const char *name);
 struct mail_part *mail_part_next(const struct mail_part *p);
 
 /* IMAP strings (RFC 3501 4.3, 4.5): NIL for NULL, a quoted string when it
- * can hold the value, else a literal {n}\r\n... . */
+ * can hold the value (at most 1024 bytes, no CR, LF, NUL or 8-bit), else
+ * a literal {n}\r\n... . These are the only writers of IMAP strings:
+ * src/imap uses them too. */
 void mail_imap_append_nstring(struct mm_buf *b, const char *s);
 void mail_imap_append_string(struct mm_buf *b, const char *s);
+/* The same for len bytes at s. */
+void mail_imap_append_stringn(struct mm_buf *b, const char *s, size_t len);
+/* Always a quoted string, '"' and '\\' escaped: for a caller that knows
+ * the value can be quoted (one the parser read as a quoted string). */
+void mail_imap_append_quoted(struct mm_buf *b, const char *s, size_t len);
 /* FETCH ENVELOPE / BODYSTRUCTURE (extended) / BODY (not extended) of a
  * message tree, the parenthesised value only ("(...)"). */
 void mail_imap_envelope(struct mm_buf *b, const struct mail_envelope *env);
