@@ -20,10 +20,6 @@ void
 cmd_capability(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
 	struct mm_buf b;
-	if (n != 0) {
-		imap_bad(s, "CAPABILITY takes no arguments");
-		return;
-	}
 	mm_buf_init(&b);
 	imap_capability_string(s, &b);
 	imap_untagged(s, "CAPABILITY %s", mm_buf_cstr(&b));
@@ -40,10 +36,6 @@ noop_then(struct imap_session *s)
 void
 cmd_noop(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "NOOP takes no arguments");
-		return;
-	}
 	if (s->state == IMAP_STATE_SELECTED)
 		imap_sync_command(s, noop_then);
 	else
@@ -53,10 +45,6 @@ cmd_noop(struct imap_session *s, const struct imap_arg *args, size_t n)
 void
 cmd_logout(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "LOGOUT takes no arguments");
-		return;
-	}
 	imap_untagged(s, "BYE Logging out");
 	imap_enter_state(s, IMAP_STATE_LOGOUT);
 	imap_ok(s, "Logout completed");
@@ -80,10 +68,6 @@ cmd_id(struct imap_session *s, const struct imap_arg *args, size_t n)
 void
 cmd_starttls(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "STARTTLS takes no arguments");
-		return;
-	}
 	if (conn_is_tls(s->c)) {
 		imap_bad(s, "TLS is already active");
 		return;
@@ -329,10 +313,6 @@ cmd_compress(struct imap_session *s, const struct imap_arg *args, size_t n)
 void
 cmd_namespace(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "NAMESPACE takes no arguments");
-		return;
-	}
 	imap_untagged(s, "NAMESPACE ((\"\" \"/\")) NIL NIL");
 	imap_ok(s, "Namespace completed");
 }

@@ -110,15 +110,8 @@ select_done(void *arg, bool alive)
 
 	struct mm_buf b;
 	mm_buf_init(&b);
-	mm_buf_append(&b, "* FLAGS ", 8);
-	imap_append_flag_names(s, &b, false);
-	mm_buf_append(&b, "\r\n* OK [PERMANENTFLAGS ", 23);
-	if (s->readonly)
-		mm_buf_append(&b, "()", 2);
-	else
-		imap_append_flag_names(s, &b, true);
-	mm_buf_printf(&b, "] Flags permitted.\r\n* %zu EXISTS\r\n* %zu RECENT\r\n",
-	    s->nmsgs, s->nrecent);
+	imap_append_flags_responses(s, &b);
+	mm_buf_printf(&b, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->nmsgs, s->nrecent);
 	for (size_t i = 0; i < s->nmsgs; i++) {
 		if (!(s->msgs[i].flags & MSG_SEEN)) {
 			mm_buf_printf(&b, "* OK [UNSEEN %zu] First unseen.\r\n", i + 1);
@@ -347,10 +340,6 @@ cmd_expunge(struct imap_session *s, const struct imap_arg *args, size_t n)
 void
 cmd_close(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "CLOSE takes no arguments");
-		return;
-	}
 	if (s->readonly) {
 		imap_enter_state(s, IMAP_STATE_AUTH);
 		imap_ok(s, "Close completed");
@@ -365,10 +354,6 @@ cmd_close(struct imap_session *s, const struct imap_arg *args, size_t n)
 void
 cmd_unselect(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "UNSELECT takes no arguments");
-		return;
-	}
 	imap_enter_state(s, IMAP_STATE_AUTH);
 	imap_ok(s, "Unselect completed");
 }
@@ -382,10 +367,6 @@ check_then(struct imap_session *s)
 void
 cmd_check(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "CHECK takes no arguments");
-		return;
-	}
 	imap_sync_command(s, check_then);
 }
 
@@ -407,10 +388,6 @@ idle_start(struct imap_session *s)
 void
 cmd_idle(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "IDLE takes no arguments");
-		return;
-	}
 	if (s->state == IMAP_STATE_SELECTED)
 		imap_sync_command(s, idle_start);
 	else

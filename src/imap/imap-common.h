@@ -63,6 +63,7 @@ typedef void imap_cmd_fn(struct imap_session *s, const struct imap_arg *args,
 
 #define IMAP_CMD_UID       0x1   /* has a UID form */
 #define IMAP_CMD_NOEXPUNGE 0x2   /* no EXPUNGE responses (FETCH, STORE, SEARCH) */
+#define IMAP_CMD_NOARGS    0x4   /* takes no arguments: the dispatcher says BAD */
 
 struct imap_cmd {
 	const char *name;
@@ -159,6 +160,9 @@ bool imap_mailbox_arg(const struct imap_arg *a, char *out, size_t outlen);
 /* Flag lists. */
 void imap_append_flags(struct imap_session *s, struct mm_buf *b, const struct imap_msg *m);
 void imap_append_flag_names(struct imap_session *s, struct mm_buf *b, bool permanent);
+/* The "* FLAGS" and "* OK [PERMANENTFLAGS]" untagged responses, CRLFs
+ * included: after SELECT, and when the keyword list grows. */
+void imap_append_flags_responses(struct imap_session *s, struct mm_buf *b);
 /* Parses a flag list (or one flag atom): system flags into *flags_r,
  * keywords into kw (names as given). False with a BAD message set. */
 bool imap_parse_flags(const struct imap_arg *a, size_t n, uint32_t *flags_r,

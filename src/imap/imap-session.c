@@ -30,15 +30,15 @@ static const char *const state_names[] = {
 };
 
 static const struct imap_cmd imap_cmds[] = {
-	{ "CAPABILITY",   cmd_capability,   IMAP_S_ANY, 0 },
-	{ "NOOP",         cmd_noop,         IMAP_S_ANY, 0 },
-	{ "LOGOUT",       cmd_logout,       IMAP_S_ANY, 0 },
+	{ "CAPABILITY",   cmd_capability,   IMAP_S_ANY, IMAP_CMD_NOARGS },
+	{ "NOOP",         cmd_noop,         IMAP_S_ANY, IMAP_CMD_NOARGS },
+	{ "LOGOUT",       cmd_logout,       IMAP_S_ANY, IMAP_CMD_NOARGS },
 	{ "ID",           cmd_id,           IMAP_S_ANY, 0 },
-	{ "STARTTLS",     cmd_starttls,     IMAP_S_NOT_AUTH, 0 },
+	{ "STARTTLS",     cmd_starttls,     IMAP_S_NOT_AUTH, IMAP_CMD_NOARGS },
 	{ "LOGIN",        cmd_login,        IMAP_S_NOT_AUTH, 0 },
 	{ "AUTHENTICATE", cmd_authenticate, IMAP_S_NOT_AUTH, 0 },
 	{ "ENABLE",       cmd_enable,       IMAP_S_AUTHED, 0 },
-	{ "NAMESPACE",    cmd_namespace,    IMAP_S_AUTHED, 0 },
+	{ "NAMESPACE",    cmd_namespace,    IMAP_S_AUTHED, IMAP_CMD_NOARGS },
 	{ "LIST",         cmd_list,         IMAP_S_AUTHED, 0 },
 	{ "LSUB",         cmd_lsub,         IMAP_S_AUTHED, 0 },
 	{ "CREATE",       cmd_create,       IMAP_S_AUTHED, 0 },
@@ -50,14 +50,14 @@ static const struct imap_cmd imap_cmds[] = {
 	{ "SELECT",       cmd_select,       IMAP_S_AUTHED, 0 },
 	{ "EXAMINE",      cmd_examine,      IMAP_S_AUTHED, 0 },
 	{ "APPEND",       cmd_append,       IMAP_S_AUTHED, 0 },
-	{ "IDLE",         cmd_idle,         IMAP_S_AUTHED, 0 },
+	{ "IDLE",         cmd_idle,         IMAP_S_AUTHED, IMAP_CMD_NOARGS },
 	{ "COMPRESS",     cmd_compress,     IMAP_S_AUTHED, 0 },
 	{ "GETQUOTA",     cmd_getquota,     IMAP_S_AUTHED, 0 },
 	{ "GETQUOTAROOT", cmd_getquotaroot, IMAP_S_AUTHED, 0 },
 	{ "SETQUOTA",     cmd_setquota,     IMAP_S_AUTHED, 0 },
-	{ "CLOSE",        cmd_close,        IMAP_S_SELECTED, 0 },
-	{ "UNSELECT",     cmd_unselect,     IMAP_S_SELECTED, 0 },
-	{ "CHECK",        cmd_check,        IMAP_S_SELECTED, 0 },
+	{ "CLOSE",        cmd_close,        IMAP_S_SELECTED, IMAP_CMD_NOARGS },
+	{ "UNSELECT",     cmd_unselect,     IMAP_S_SELECTED, IMAP_CMD_NOARGS },
+	{ "CHECK",        cmd_check,        IMAP_S_SELECTED, IMAP_CMD_NOARGS },
 	{ "EXPUNGE",      cmd_expunge,      IMAP_S_SELECTED, IMAP_CMD_UID },
 	{ "FETCH",        cmd_fetch,        IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
 	{ "STORE",        cmd_store,        IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
@@ -284,11 +284,11 @@ imap_run_job(struct imap_session *s, void (*work)(void *arg),
 
 /* ---- wire strings ---- */
 
+/* Are all len bytes ATOM-CHARs (RFC 3501 9), '[' and ']' excluded too?
+ * What we write as an atom, and what a flag keyword may be made of. */
 static bool
-is_atom_safe(const char *s, size_t len)
+atom_chars_only(const char *s, size_t len)
 {
-	if (len == 0 || (len == 3 && mm_strncaseeq(s, "NIL", 3)))
-		return false;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c <= 0x20 || c >= 0x7f)
@@ -300,6 +300,14 @@ is_atom_safe(const char *s, size_t len)
 		}
 	}
 	return true;
+}
+
+static bool
+is_atom_safe(const char *s, size_t len)
+{
+	if (len == 0 || (len == 3 && mm_strncaseeq(s, "NIL", 3)))
+		return false;
+	return atom_chars_only(s, len);
 }
 
 void
@@ -424,22 +432,25 @@ imap_append_flag_names(struct imap_session *s, struct mm_buf *b, bool permanent)
 	mm_buf_appendc(b, ')');
 }
 
+void
+imap_append_flags_responses(struct imap_session *s, struct mm_buf *b)
+{
+	mm_buf_append(b, "* FLAGS ", 8);
+	imap_append_flag_names(s, b, false);
+	mm_buf_append(b, "\r\n* OK [PERMANENTFLAGS ", 23);
+	if (s->readonly)
+		mm_buf_append(b, "()", 2);
+	else
+		imap_append_flag_names(s, b, true);
+	mm_buf_append(b, "] Flags permitted.\r\n", 20);
+}
+
 static bool
 keyword_ok(const char *k, size_t len)
 {
 	if (len == 0 || len > STORE_KEYWORD_MAX_BYTES)
 		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)k[i];
-		if (c <= 0x20 || c >= 0x7f)
-			return false;
-		switch (c) {
-		case '(': case ')': case '{': case '"': case '%': case '*':
-		case '\\': case ']': case '[':
-			return false;
-		}
-	}
-	return true;
+	return atom_chars_only(k, len);
 }
 
 bool
@@ -531,6 +542,10 @@ dispatch(struct imap_session *s)
 		log_debug("conn=%llx event=imap-cmd cmd=%s%s tag=\"%s\"",
 		    (unsigned long long)conn_id(s->c), s->uid ? "UID " : "", cmd->name,
 		    log_escape(esc, sizeof(esc), s->tag, strlen(s->tag)));
+	}
+	if ((cmd->flags & IMAP_CMD_NOARGS) && n != 0) {
+		imap_bad(s, "%s takes no arguments", cmd->name);
+		return;
 	}
 	cmd->fn(s, args, n);
 }

@@ -318,14 +318,7 @@ take_keywords(struct imap_session *s, const struct store_index *idx)
 		return;
 	struct mm_buf b;
 	mm_buf_init(&b);
-	mm_buf_append(&b, "* FLAGS ", 8);
-	imap_append_flag_names(s, &b, false);
-	mm_buf_append(&b, "\r\n* OK [PERMANENTFLAGS ", 23);
-	if (s->readonly)
-		mm_buf_append(&b, "()", 2);
-	else
-		imap_append_flag_names(s, &b, true);
-	mm_buf_append(&b, "] Flags permitted.\r\n", 20);
+	imap_append_flags_responses(s, &b);
 	imap_write(s, b.data, b.len);
 	mm_buf_free(&b);
 }

@@ -722,6 +722,30 @@ class ImapTest(unittest.TestCase):
         r.close()
         a.logout()
 
+    def test_commands_without_arguments(self):
+        # the dispatcher answers for every command that takes none, after
+        # the state check
+        r = self.login_raw()
+        for tag, name in ((b"c", b"CAPABILITY"), (b"n", b"NOOP"), (b"ns", b"NAMESPACE"),
+                          (b"i", b"IDLE")):
+            out = r.cmd(tag, name + b" x")
+            self.assertEqual(out, [tag + b" BAD " + name + b" takes no arguments"])
+        out = r.cmd(b"c0", b"CLOSE x")
+        self.assertEqual(out, [b"c0 BAD No mailbox selected"])
+        out = r.cmd(b"st", b"STARTTLS x")
+        self.assertEqual(out, [b"st BAD Command not valid in this state"])
+        out = r.cmd(b"s", b"SELECT INBOX")
+        self.assertTrue(out[-1].startswith(b"s OK"), out)
+        for tag, name in ((b"c1", b"CLOSE"), (b"u", b"UNSELECT"), (b"k", b"CHECK"),
+                          (b"lo", b"LOGOUT")):
+            out = r.cmd(tag, name + b" (x)")
+            self.assertEqual(out, [tag + b" BAD " + name + b" takes no arguments"])
+        out = r.cmd(b"e", b"EXPUNGE x")
+        self.assertEqual(out, [b"e BAD EXPUNGE takes no arguments"])
+        out = r.cmd(b"n2", b"NOOP")
+        self.assertEqual(out[-1], b"n2 OK NOOP completed")
+        r.close()
+
     def test_qresync(self):
         a = self.imaps()
         box = self.fresh_mailbox(a, "QR")
