@@ -710,27 +710,36 @@ set_min_version(struct parser *p, const struct key *k, const char *v)
 		    "or TLSv1.3)", q(qv, v));
 }
 
-static void
-set_bool(struct parser *p, const struct key *k, const char *v)
+/* yes/true/on/1 or no/false/off/0, any case; else an error, and false. */
+static bool
+parse_yes_no(struct parser *p, const struct key *k, const char *v, bool *r)
 {
 	static const char *const yes[] = { "yes", "true", "on", "1" };
 	static const char *const no[] = { "no", "false", "off", "0" };
 	char qv[QUOTE_MAX_BYTES];
 
 	for (size_t i = 0; i < 4; i++) {
-		if (mm_strcaseeq(v, yes[i])) {
-			p->cfg->allow_plaintext_auth = true;
-			pwarn(p, p->line, "allow_plaintext_auth = yes sends passwords "
-			    "in clear text; for tests on loopback only");
-			return;
-		}
-		if (mm_strcaseeq(v, no[i])) {
-			p->cfg->allow_plaintext_auth = false;
-			return;
+		if (mm_strcaseeq(v, yes[i]) || mm_strcaseeq(v, no[i])) {
+			*r = mm_strcaseeq(v, yes[i]);
+			return true;
 		}
 	}
 	perr(p, p->line, "%s: bad value '%s' (expected yes or no)", k->name,
 	    q(qv, v));
+	return false;
+}
+
+static void
+set_bool(struct parser *p, const struct key *k, const char *v)
+{
+	bool yes;
+
+	if (!parse_yes_no(p, k, v, &yes))
+		return;
+	p->cfg->allow_plaintext_auth = yes;
+	if (yes)
+		pwarn(p, p->line, "allow_plaintext_auth = yes sends passwords "
+		    "in clear text; for tests on loopback only");
 }
 
 static void
@@ -901,20 +910,8 @@ set_relay_tls(struct parser *p, const struct key *k, const char *v)
 static void
 set_relay_bool(struct parser *p, const struct key *k, const char *v)
 {
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
-	bool *dst = k->arg == RBOOL_VERIFY ? &p->cfg->smarthost_verify :
-	    &p->cfg->relay_require_tls;
-	char qv[QUOTE_MAX_BYTES];
-
-	for (size_t i = 0; i < 4; i++) {
-		if (mm_strcaseeq(v, yes[i]) || mm_strcaseeq(v, no[i])) {
-			*dst = mm_strcaseeq(v, yes[i]);
-			return;
-		}
-	}
-	perr(p, p->line, "%s: bad value '%s' (expected yes or no)", k->name,
-	    q(qv, v));
+	(void)parse_yes_no(p, k, v, k->arg == RBOOL_VERIFY ?
+	    &p->cfg->smarthost_verify : &p->cfg->relay_require_tls);
 }
 
 static void
