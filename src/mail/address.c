@@ -93,9 +93,11 @@ read_word(struct ap *a, struct mm_buf *out)
 	return a->p > s;
 }
 
-/* phrase = 1*(word / ".") joined with single spaces */
+/* Words and dots up to a special: a phrase, 1*(word / "."), when spaced
+ * (words joined with single spaces), or a local-part, word *("." word)
+ * with obsolete spaces and CFWS dropped. */
 static void
-read_phrase(struct ap *a, struct mm_buf *out)
+read_words(struct ap *a, struct mm_buf *out, bool spaced)
 {
 	for (;;) {
 		skip_cfws(a);
@@ -108,27 +110,8 @@ read_phrase(struct ap *a, struct mm_buf *out)
 		}
 		if (*a->p != '"' && is_special(*a->p))
 			return;
-		if (out->len > 0)
+		if (spaced && out->len > 0)
 			mm_buf_appendc(out, ' ');
-		read_word(a, out);
-	}
-}
-
-/* local-part = word *("." word), obsolete spaces and CFWS allowed */
-static void
-read_local(struct ap *a, struct mm_buf *out)
-{
-	for (;;) {
-		skip_cfws(a);
-		if (a->p >= a->e)
-			return;
-		if (*a->p == '.') {
-			mm_buf_appendc(out, '.');
-			a->p++;
-			continue;
-		}
-		if (*a->p != '"' && is_special(*a->p))
-			return;
 		read_word(a, out);
 	}
 }
@@ -212,7 +195,7 @@ parse_mailbox(struct ap *a, struct mail_addr_list *l, bool in_group)
 	a->have_comment = false;
 	skip_cfws(a);
 	start = a->p;
-	read_phrase(a, &phrase);
+	read_words(a, &phrase, true);
 	if (a->p < a->e && *a->p == '<') {
 		a->p++;
 		skip_cfws(a);
@@ -228,7 +211,7 @@ parse_mailbox(struct ap *a, struct mail_addr_list *l, bool in_group)
 				a->p++;
 			}
 		}
-		read_local(a, &local);
+		read_words(a, &local, false);
 		if (a->p < a->e && *a->p == '@') {
 			a->p++;
 			read_domain(a, &domain);
@@ -254,7 +237,7 @@ parse_mailbox(struct ap *a, struct mail_addr_list *l, bool in_group)
 	mm_buf_free(&phrase);
 	a->p = start;
 	a->have_comment = false;
-	read_local(a, &local);
+	read_words(a, &local, false);
 	if (a->p < a->e && *a->p == '@') {
 		a->p++;
 		read_domain(a, &domain);
@@ -298,7 +281,7 @@ mail_addr_parse(const char *s, size_t len, size_t max, struct mail_addr_list *l)
 		const char *start = a.p;
 		struct mm_buf phrase;
 		mm_buf_init(&phrase);
-		read_phrase(&a, &phrase);
+		read_words(&a, &phrase, true);
 		if (a.p < a.e && *a.p == ':') {
 			a.p++;
 			struct mail_addr *g = list_add(l, MAIL_ADDR_GROUP_START);

@@ -88,6 +88,21 @@ utf8_seq(const unsigned char *s, size_t n, uint32_t *c_r)
 	return len;
 }
 
+/* The character at s[*i] (len bytes in all): a UTF-8 sequence, or else
+ * one byte read as windows-1252. Moves *i past it. */
+static uint32_t
+next_char(const unsigned char *s, size_t len, size_t *i)
+{
+	uint32_t c;
+	size_t n = utf8_seq(s + *i, len - *i, &c);
+	if (n == 0) {
+		c = cp1252(s[*i]);
+		n = 1;
+	}
+	*i += n;
+	return c;
+}
+
 /* Valid UTF-8 is copied, invalid bytes are read as windows-1252. */
 static void
 utf8_sanitize(const char *in, size_t len, struct mm_buf *out)
@@ -95,17 +110,8 @@ utf8_sanitize(const char *in, size_t len, struct mm_buf *out)
 	const unsigned char *s = (const unsigned char *)in;
 	size_t i = 0;
 	mm_buf_reserve(out, len);
-	while (i < len) {
-		uint32_t c;
-		size_t n = utf8_seq(s + i, len - i, &c);
-		if (n == 0) {
-			put_utf8(out, cp1252(s[i]));
-			i++;
-		} else {
-			mm_buf_append(out, s + i, n);
-			i += n;
-		}
-	}
+	while (i < len)
+		put_utf8(out, next_char(s, len, &i));
 }
 
 enum cs_kind { CS_UTF8, CS_LATIN1, CS_LATIN9, CS_CP1252, CS_OTHER };
@@ -459,19 +465,12 @@ mail_text_fold(const char *s, size_t len, struct mm_buf *out)
 	size_t i = 0;
 	mm_buf_reserve(out, len);
 	while (i < len) {
-		uint32_t c;
 		if (u[i] < 0x80) {
 			mm_buf_appendc(out, (char)(u[i] >= 'A' && u[i] <= 'Z' ? u[i] + 32 : u[i]));
 			i++;
 			continue;
 		}
-		size_t n = utf8_seq(u + i, len - i, &c);
-		if (n == 0) {
-			c = cp1252(u[i]);
-			n = 1;
-		}
-		put_utf8(out, fold_cp(c));
-		i += n;
+		put_utf8(out, fold_cp(next_char(u, len, &i)));
 	}
 }
 
