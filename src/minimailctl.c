@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -159,10 +160,19 @@ close_store(void)
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
-static const char *
-store_err(int r)
+static void
+need_address(const char *addr)
 {
-	return store_strerror(r);
+	if (!store_address_valid(addr))
+		die("invalid address '%s'", addr);
+}
+
+/* Standard output, flushed; a write error (a full disk) is an error. */
+static void
+flush_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout))
+		die("cannot write output: %s", strerror(errno));
 }
 
 /* A user address must be valid and in one of the configured domains. */
@@ -270,7 +280,7 @@ hash_from_stdin(char *hash, size_t hashlen)
 	int r = store_hash_password(pw, hash, hashlen);
 	explicit_bzero(pw, sizeof(pw));
 	if (r != STORE_OK)
-		die("cannot hash the password: %s", store_err(r));
+		die("cannot hash the password: %s", store_strerror(r));
 }
 
 /* ---- commands ---- */
@@ -314,7 +324,7 @@ cmd_user_add(int argc, char **argv)
 		die("invalid hash: expected a crypt(3) hash such as {SHA512-CRYPT}$6$..., "
 		    "{BLF-CRYPT}$2y$... or $y$...");
 	if (r != STORE_OK)
-		die("cannot add %s: %s", addr, store_err(r));
+		die("cannot add %s: %s", addr, store_strerror(r));
 	return 0;
 }
 
@@ -325,10 +335,7 @@ cmd_user_passwd(int argc, char **argv)
 	struct store_user u;
 	int r;
 
-	if (argc != 2)
-		usage_error();
-	if (!store_address_valid(argv[1]))
-		die("invalid address '%s'", argv[1]);
+	need_address(argv[1]);
 	open_store();
 	if ((r = store_user_get(st, argv[1], &u)) != STORE_OK)
 		die(r == STORE_NOTFOUND ? "no such user: %s" : "%s: cannot read user", argv[1]);
@@ -336,7 +343,7 @@ cmd_user_passwd(int argc, char **argv)
 	hash_from_stdin(hash, sizeof(hash));
 	open_store();
 	if ((r = store_user_set_hash(st, argv[1], hash)) != STORE_OK)
-		die("cannot set the password of %s: %s", argv[1], store_err(r));
+		die("cannot set the password of %s: %s", argv[1], store_strerror(r));
 	return 0;
 }
 
@@ -344,16 +351,13 @@ static int
 cmd_user_del(int argc, char **argv)
 {
 	int r;
-	if (argc != 2)
-		usage_error();
-	if (!store_address_valid(argv[1]))
-		die("invalid address '%s'", argv[1]);
+	need_address(argv[1]);
 	open_store();
 	r = store_user_del(st, argv[1]);
 	if (r == STORE_NOTFOUND)
 		die("no such user: %s", argv[1]);
 	if (r != STORE_OK)
-		die("cannot delete %s: %s", argv[1], store_err(r));
+		die("cannot delete %s: %s", argv[1], store_strerror(r));
 	return 0;
 }
 
@@ -376,11 +380,9 @@ static int
 cmd_user_list(int argc, char **argv)
 {
 	int r;
-	if (argc != 1)
-		usage_error();
 	open_store();
 	if ((r = store_user_list(st, print_user, NULL)) != STORE_OK)
-		die("cannot list users: %s", store_err(r));
+		die("cannot list users: %s", store_strerror(r));
 	return 0;
 }
 
@@ -389,10 +391,7 @@ cmd_user_quota(int argc, char **argv)
 {
 	uint64_t bytes, msgs = 0;
 	int r;
-	if (argc != 3 && argc != 4)
-		usage_error();
-	if (!store_address_valid(argv[1]))
-		die("invalid address '%s'", argv[1]);
+	need_address(argv[1]);
 	if (!config_parse_size(argv[2], &bytes))
 		die("invalid size '%s' (a number with an optional K, M or G)", argv[2]);
 	if (argc == 4) {
@@ -408,7 +407,7 @@ cmd_user_quota(int argc, char **argv)
 	if (r == STORE_NOTFOUND)
 		die("no such user: %s", argv[1]);
 	if (r != STORE_OK)
-		die("cannot set the quota of %s: %s", argv[1], store_err(r));
+		die("cannot set the quota of %s: %s", argv[1], store_strerror(r));
 	return 0;
 }
 
@@ -416,8 +415,6 @@ static int
 cmd_alias_add(int argc, char **argv)
 {
 	int r;
-	if (argc < 3)
-		usage_error();
 	check_local_address(argv[1], true);
 	if ((size_t)(argc - 2) > STORE_ALIAS_TARGETS_MAX)
 		die("too many targets (at most %d)", STORE_ALIAS_TARGETS_MAX);
@@ -431,7 +428,7 @@ cmd_alias_add(int argc, char **argv)
 	if (r == STORE_INVALID)
 		die("invalid alias: an alias cannot point to itself");
 	if (r != STORE_OK)
-		die("cannot add alias %s: %s", argv[1], store_err(r));
+		die("cannot add alias %s: %s", argv[1], store_strerror(r));
 	return 0;
 }
 
@@ -439,8 +436,6 @@ static int
 cmd_alias_del(int argc, char **argv)
 {
 	int r;
-	if (argc != 2)
-		usage_error();
 	open_store();
 	r = store_alias_del(st, argv[1]);
 	if (r == STORE_NOTFOUND)
@@ -448,7 +443,7 @@ cmd_alias_del(int argc, char **argv)
 	if (r == STORE_INVALID)
 		die("invalid alias '%s'", argv[1]);
 	if (r != STORE_OK)
-		die("cannot delete alias %s: %s", argv[1], store_err(r));
+		die("cannot delete alias %s: %s", argv[1], store_strerror(r));
 	return 0;
 }
 
@@ -466,11 +461,9 @@ static int
 cmd_alias_list(int argc, char **argv)
 {
 	int r;
-	if (argc != 1)
-		usage_error();
 	open_store();
 	if ((r = store_alias_list(st, print_alias, NULL)) != STORE_OK)
-		die("cannot list aliases: %s", store_err(r));
+		die("cannot list aliases: %s", store_strerror(r));
 	return 0;
 }
 
@@ -489,17 +482,14 @@ static int
 cmd_mailbox_list(int argc, char **argv)
 {
 	int r;
-	if (argc != 2)
-		usage_error();
-	if (!store_address_valid(argv[1]))
-		die("invalid address '%s'", argv[1]);
+	need_address(argv[1]);
 	open_store();
 	struct store_user u;
 	if ((r = store_user_get(st, argv[1], &u)) != STORE_OK)
 		die(r == STORE_NOTFOUND ? "no such user: %s" : "cannot read user %s", argv[1]);
 	printf("%-32s %9s %9s %14s\n", "MAILBOX", "MESSAGES", "UNSEEN", "BYTES");
 	if ((r = store_mailbox_list(st, argv[1], print_mailbox, NULL)) != STORE_OK)
-		die("cannot list mailboxes of %s: %s", argv[1], store_err(r));
+		die("cannot list mailboxes of %s: %s", argv[1], store_strerror(r));
 	return 0;
 }
 
@@ -571,11 +561,9 @@ cmd_queue_list(int argc, char **argv)
 {
 	size_t n = 0;
 	int r;
-	if (argc != 1)
-		usage_error();
 	open_store();
 	if ((r = store_queue_list(st, print_queue_entry, &n)) != STORE_OK)
-		die("cannot list the queue: %s", store_err(r));
+		die("cannot list the queue: %s", store_strerror(r));
 	if (n == 0)
 		printf("queue is empty\n");
 	else
@@ -591,8 +579,6 @@ cmd_queue_show(int argc, char **argv)
 	char when[32];
 	int r;
 
-	if (argc != 2)
-		usage_error();
 	uint64_t id = parse_queue_id(argv[1]);
 	open_store();
 	if ((r = store_queue_get(st, id, &e)) != STORE_OK)
@@ -632,8 +618,6 @@ cmd_queue_flush(int argc, char **argv)
 	size_t n = 0;
 	int r;
 
-	if (argc > 2)
-		usage_error();
 	if (argc == 2)
 		id = parse_queue_id(argv[1]);
 	open_store();
@@ -641,7 +625,7 @@ cmd_queue_flush(int argc, char **argv)
 	if (r == STORE_NOTFOUND)
 		die("no such queue entry: %s", argv[1]);
 	if (r != STORE_OK)
-		die("cannot flush the queue: %s", store_err(r));
+		die("cannot flush the queue: %s", store_strerror(r));
 	printf("%zu %s due now\n", n, n == 1 ? "entry" : "entries");
 	return 0;
 }
@@ -650,15 +634,13 @@ static int
 cmd_queue_delete(int argc, char **argv)
 {
 	int r;
-	if (argc != 2)
-		usage_error();
 	uint64_t id = parse_queue_id(argv[1]);
 	open_store();
 	r = store_queue_delete(st, id);
 	if (r == STORE_NOTFOUND)
 		die("no such queue entry: %s", argv[1]);
 	if (r != STORE_OK)
-		die("cannot delete queue entry %s: %s", argv[1], store_err(r));
+		die("cannot delete queue entry %s: %s", argv[1], store_strerror(r));
 	return 0;
 }
 
@@ -720,28 +702,30 @@ cmd_client_settings(int argc, char **argv)
 	fputs(table, stdout);
 	free(table);
 	config_free(&cfg);
-	if (fflush(stdout) != 0 || ferror(stdout))
-		die("cannot write output: %s", strerror(errno));
+	flush_stdout();
 	return 0;
 }
 
+/* argc counts the verb: "user del ADDRESS" has argc 2. A count outside
+ * min_argc..max_argc is a usage error before the command runs. */
 static const struct {
 	const char *noun, *verb;
 	int (*fn)(int, char **);
+	int min_argc, max_argc;
 } commands[] = {
-	{ "user", "add", cmd_user_add },
-	{ "user", "passwd", cmd_user_passwd },
-	{ "user", "del", cmd_user_del },
-	{ "user", "list", cmd_user_list },
-	{ "user", "quota", cmd_user_quota },
-	{ "alias", "add", cmd_alias_add },
-	{ "alias", "del", cmd_alias_del },
-	{ "alias", "list", cmd_alias_list },
-	{ "mailbox", "list", cmd_mailbox_list },
-	{ "queue", "list", cmd_queue_list },
-	{ "queue", "show", cmd_queue_show },
-	{ "queue", "flush", cmd_queue_flush },
-	{ "queue", "delete", cmd_queue_delete },
+	{ "user", "add", cmd_user_add, 2, 4 },
+	{ "user", "passwd", cmd_user_passwd, 2, 2 },
+	{ "user", "del", cmd_user_del, 2, 2 },
+	{ "user", "list", cmd_user_list, 1, 1 },
+	{ "user", "quota", cmd_user_quota, 3, 4 },
+	{ "alias", "add", cmd_alias_add, 3, INT_MAX },
+	{ "alias", "del", cmd_alias_del, 2, 2 },
+	{ "alias", "list", cmd_alias_list, 1, 1 },
+	{ "mailbox", "list", cmd_mailbox_list, 2, 2 },
+	{ "queue", "list", cmd_queue_list, 1, 1 },
+	{ "queue", "show", cmd_queue_show, 2, 2 },
+	{ "queue", "flush", cmd_queue_flush, 1, 2 },
+	{ "queue", "delete", cmd_queue_delete, 2, 2 },
 };
 
 int
@@ -778,11 +762,12 @@ main(int argc, char **argv)
 			continue;
 		load_config();
 		drop_privileges();
+		if (argc - 1 < commands[i].min_argc || argc - 1 > commands[i].max_argc)
+			usage_error();
 		int r = commands[i].fn(argc - 1, argv + 1);
 		store_close(&st);
 		config_free(&cfg);
-		if (fflush(stdout) != 0 || ferror(stdout))
-			die("cannot write output: %s", strerror(errno));
+		flush_stdout();
 		return r;
 	}
 	die("unknown command '%s %s' (see minimailctl -h)", argv[0], argv[1]);

@@ -132,6 +132,18 @@ class MinimailctlTest(unittest.TestCase):
         self.assertTrue(err.startswith("minimailctl: " + bad + ":2:"), err)
         self.fails("unknown command", "user", "frobnicate")
         self.fails("usage", "user")
+        # too few or too many arguments, for every command
+        for args in (("user", "add"), ("user", "add", "a@example.org", "--hash"),
+                     ("user", "add", "--hash", "h", "a@example.org", "x"),
+                     ("user", "passwd"), ("user", "del", "a@example.org", "x"),
+                     ("user", "list", "x"), ("user", "quota", "a@example.org"),
+                     ("user", "quota", "a@example.org", "1", "2", "3"),
+                     ("alias", "add"), ("alias", "del"), ("alias", "list", "x"),
+                     ("mailbox", "list"), ("queue", "list", "x"), ("queue", "show"),
+                     ("queue", "flush", "1", "2"), ("queue", "delete"),
+                     ("check", "x")):
+            self.fails("usage: minimailctl", *args)
+        self.fails("usage: minimailctl client-settings ADDRESS", "client-settings")
         rc, out, err = self.ctl("-h")
         self.assertEqual(rc, 0)
         self.assertIn("user add", out)
