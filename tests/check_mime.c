@@ -1751,6 +1751,13 @@ static const struct date_case {
 	{ "Thu,  1 Jan 1970 00:00:00 +0000", true, 0, 0 },
 	{ "29 Feb 2024 12:00:00 +0000", true, 1709208000, 0 },
 	{ "30 Feb 2024 12:00:00 +0000", false, 0, 0 },
+	{ "29 Feb 2023 12:00:00 +0000", false, 0, 0 },  /* not 1 Mar */
+	{ "29 Feb 1900 12:00:00 +0000", false, 0, 0 },  /* century */
+	{ "29 Feb 2000 12:00:00 +0000", true, 951825600, 0 },   /* 400 years */
+	{ "31 Apr 2024 12:00:00 +0000", false, 0, 0 },
+	{ "31 Dec 2016 23:59:60 +0000", true, 1483228799, 0 },  /* leap second: :59 */
+	{ "31 Dec 2016 23:59:61 +0000", false, 0, 0 },
+	{ "31 Dec 2016 24:00:00 +0000", false, 0, 0 },
 	{ "32 Jan 2000 00:00:00", false, 0, 0 },
 	{ "1 Foo 2000 00:00:00", false, 0, 0 },
 	{ "1 Jan 2000", false, 0, 0 },
@@ -1784,6 +1791,13 @@ START_TEST(test_date_imap)
 	ck_assert(!mail_date_parse_imap("1 Feb 1994", 10, &t));
 	ck_assert(!mail_date_parse_imap("31-Apr-1994", 11, &t));
 	ck_assert(!mail_date_parse_imap("1-Feb-1994x", 11, &t));
+	ck_assert(!mail_date_parse_imap("29-Feb-2023", 11, &t));
+	ck_assert(mail_date_parse_imap("29-Feb-2024", 11, &t));
+	ck_assert_int_eq((long long)t, 1709164800LL);
+	ck_assert(!mail_date_parse_imap_datetime("29-Feb-2023 12:00:00 +0000", 26, &t, &tz));
+	ck_assert(mail_date_parse_imap_datetime("30-Jun-2015 23:59:60 +0000", 26, &t, &tz));
+	ck_assert_int_eq((long long)t, 1435708799LL);
+	ck_assert(!mail_date_parse_imap_datetime("30-Jun-2015 23:59:61 +0000", 26, &t, &tz));
 	ck_assert(mail_date_parse_imap_datetime("17-Jul-1996 02:44:25 -0700", 26, &t, &tz));
 	ck_assert_int_eq((long long)t, 837596665LL);
 	ck_assert_int_eq(tz, -420);

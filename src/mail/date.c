@@ -56,16 +56,31 @@ month_index(const char *s, size_t n)
 }
 
 static bool
+leap_year(long y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* RFC 5322 3.3: a day that its month has in that year (29 Feb in leap
+ * years only), and a time from 00:00:00 to 23:59:60 (60: a leap second). */
+static bool
 valid(long y, int mon, int d, int H, int M, int S)
 {
-	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	return y >= 1900 && y <= 9999 && mon >= 0 && mon < 12 && d >= 1 &&
-	    d <= mdays[mon] && H >= 0 && H < 24 && M >= 0 && M < 60 && S >= 0 && S <= 60;
+	static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	if (y < 1900 || y > 9999 || mon < 0 || mon >= 12)
+		return false;
+	int last = mdays[mon] + (mon == 1 && leap_year(y));
+	return d >= 1 && d <= last && H >= 0 && H < 24 && M >= 0 && M < 60 &&
+	    S >= 0 && S <= 60;
 }
 
 static time_t
 make_time(long y, int mon, int d, int H, int M, int S, int tz_min)
 {
+	/* time_t has no leap seconds: :60 is read as :59, which keeps the
+	 * minute and the date as written (23:59:60 is not the next day) */
+	if (S == 60)
+		S = 59;
 	long days = days_from_civil(y, (unsigned)mon + 1, (unsigned)d);
 	return (time_t)(days * 86400L + H * 3600L + M * 60L + S - tz_min * 60L);
 }
