@@ -1399,6 +1399,17 @@ static const struct dec_case {
 	{ "=?windows-1252?Q?=93hi=94_=80?=", "\xe2\x80\x9chi\xe2\x80\x9d \xe2\x82\xac" },
 	{ "=?iso-8859-15?q?=A4?=", "\xe2\x82\xac" },
 	{ "=?koi8-r?b?8NLJ18XU?=", "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82" },
+	/* stateful and combining charsets: what iconv holds at the end
+	 * (flushed) and before a bad byte is kept */
+	{ "=?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQg==?=",
+	  "\xe3\x81\x93\xe3\x82\x93\xe3\x81\xab\xe3\x81\xa1\xe3\x81\xaf" },
+	{ "=?iso-2022-jp?b?GyRCJDMkcyRLJEEkTw==?=",     /* no shift back */
+	  "\xe3\x81\x93\xe3\x82\x93\xe3\x81\xab\xe3\x81\xa1\xe3\x81\xaf" },
+	{ "=?ISO-2022-JP?B?GyRCJDMkcw==?= =?ISO-2022-JP?B?JEskQSRPGyhC?=",
+	  "\xe3\x81\x93\xe3\x82\x93\xe3\x81\xab\xe3\x81\xa1\xe3\x81\xaf" },
+	{ "=?windows-1255?Q?=F9=EC=E5=ED?=", "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d" },
+	{ "=?windows-1255?Q?=F9=FF?=", "\xd7\xa9\xef\xbf\xbd" },
+	{ "=?TCVN5712-1?Q?ab?=", "ab" },
 	{ "plain\r\n folded", "plain folded" },
 	{ "raw \xe9t\xe9", "raw \xc3\xa9t\xc3\xa9" },
 	{ "", "" },

@@ -149,6 +149,18 @@ latin9(unsigned char c)
 	}
 }
 
+/* The output a converter still holds, and back to its initial state:
+ * stateful and combining decoders (ISO-2022-JP, windows-1255, TCVN)
+ * keep the last character until they know what follows it. */
+static void
+iconv_flush(iconv_t cd, struct mm_buf *tmp)
+{
+	char obuf[64], *op = obuf;
+	size_t ol = sizeof(obuf);
+	(void)iconv(cd, NULL, NULL, &op, &ol);
+	mm_buf_append(tmp, obuf, (size_t)(op - obuf));
+}
+
 static bool
 iconv_convert(const char *cs, const char *in, size_t len, struct mm_buf *out)
 {
@@ -168,12 +180,13 @@ iconv_convert(const char *cs, const char *in, size_t len, struct mm_buf *out)
 			if (errno == E2BIG)
 				continue;
 			/* invalid or incomplete input: U+FFFD and skip a byte */
+			iconv_flush(cd, &tmp);
 			put_utf8(&tmp, 0xfffd);
 			ip++;
 			il--;
-			iconv(cd, NULL, NULL, NULL, NULL);
 		}
 	}
+	iconv_flush(cd, &tmp);
 	iconv_close(cd);
 	/* the converter's output is trusted only after a check */
 	utf8_sanitize(tmp.data, tmp.len, out);
