@@ -49,7 +49,7 @@ static size_t nacks;
 static char tmpdir[64];
 static int failures;
 
-static void
+static void __attribute__((format(printf, 1, 2)))
 fail(const char *fmt, ...)
 {
 	va_list ap;

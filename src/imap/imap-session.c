@@ -96,7 +96,7 @@ imap_untagged(struct imap_session *s, const char *fmt, ...)
 	conn_write(s->c, "\r\n", 2);
 }
 
-static void
+static void __attribute__((format(printf, 3, 0)))
 tagged(struct imap_session *s, const char *what, const char *fmt, va_list ap)
 {
 	conn_printf(s->c, "%s %s ", s->tag ? s->tag : "*", what);

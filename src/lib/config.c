@@ -152,7 +152,7 @@ static const struct key keytab[] = {
 
 /* ---- messages ---- */
 
-static void
+static void __attribute__((format(printf, 5, 0)))
 msg_vadd(struct parser *p, struct msglist *l, unsigned line, bool warning,
     const char *fmt, va_list ap)
 {

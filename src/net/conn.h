@@ -54,7 +54,8 @@ struct evbuffer *conn_input(struct conn *c);
 void conn_write(struct conn *c, const void *data, size_t len);
 void conn_puts(struct conn *c, const char *s);
 void conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void conn_vprintf(struct conn *c, const char *fmt, va_list ap);
+void conn_vprintf(struct conn *c, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Bytes waiting to be sent. A session producing bulk output stops above
  * CONN_OUTPUT_HIGH_BYTES and continues in on_drained. */
 size_t conn_output_len(struct conn *c);
