@@ -979,33 +979,6 @@ mb64_value(unsigned char c)
 	return base64_char_value(c);
 }
 
-static void
-utf8_put(struct mm_buf *out, uint32_t cp)
-{
-	char b[4];
-	size_t n;
-	if (cp < 0x80) {
-		b[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | (cp >> 6));
-		b[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | (cp >> 12));
-		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		b[0] = (char)(0xf0 | (cp >> 18));
-		b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	mm_buf_append(out, b, n);
-}
-
 bool
 imap_mutf7_to_utf8(const char *in, size_t len, struct mm_buf *out)
 {
@@ -1049,7 +1022,7 @@ imap_mutf7_to_utf8(const char *in, size_t len, struct mm_buf *out)
 				if (high != 0) {
 					if (u < 0xdc00 || u > 0xdfff)
 						return false;
-					utf8_put(out, 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00));
+					mm_buf_append_utf8(out, 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00));
 					high = 0;
 				} else if (u >= 0xd800 && u <= 0xdbff) {
 					high = u;
@@ -1061,7 +1034,7 @@ imap_mutf7_to_utf8(const char *in, size_t len, struct mm_buf *out)
 					return false;   /* control characters (NUL too)
 					                 * have no place in names */
 				} else {
-					utf8_put(out, u);
+					mm_buf_append_utf8(out, u);
 				}
 			}
 		}
@@ -1073,41 +1046,6 @@ imap_mutf7_to_utf8(const char *in, size_t len, struct mm_buf *out)
 			return false;
 	}
 	return true;
-}
-
-/* Decodes one UTF-8 sequence at s (n bytes left); 0 on invalid. */
-static size_t
-utf8_get(const unsigned char *s, size_t n, uint32_t *cp_r)
-{
-	uint32_t cp;
-	size_t need;
-	if (s[0] < 0x80) {
-		*cp_r = s[0];
-		return 1;
-	} else if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		cp = s[0] & 0x1f;
-		need = 1;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		cp = s[0] & 0x0f;
-		need = 2;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		cp = s[0] & 0x07;
-		need = 3;
-	} else {
-		return 0;
-	}
-	if (n < need + 1)
-		return 0;
-	for (size_t k = 1; k <= need; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[k] & 0x3f);
-	}
-	if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*cp_r = cp;
-	return need + 1;
 }
 
 bool
@@ -1132,7 +1070,7 @@ imap_utf8_to_mutf7(const char *in, size_t len, struct mm_buf *out)
 		mm_buf_appendc(out, '&');
 		while (i < len && !(s[i] >= 0x20 && s[i] < 0x7f)) {
 			uint32_t cp;
-			size_t k = utf8_get(s + i, len - i, &cp);
+			size_t k = mm_utf8_decode(s + i, len - i, &cp);
 			if (k == 0 || cp < 0x20 || cp == 0x7f)
 				return false;
 			i += k;

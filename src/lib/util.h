@@ -37,6 +37,14 @@ void mm_buf_printf(struct mm_buf *b, const char *fmt, ...) __attribute__((format
 /* Ensures data is NUL-terminated (not counted in len) and returns it. */
 char *mm_buf_cstr(struct mm_buf *b);
 
+/* UTF-8 (RFC 3629). One sequence at s (n > 0 bytes left): its length, 1
+ * to 4, and the code point in *cp_r; 0 when the bytes are not the
+ * shortest form of a scalar value (overlong, surrogate, above U+10FFFF,
+ * cut short). */
+size_t mm_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp_r);
+/* Appends cp (a scalar value) as UTF-8. */
+void mm_buf_append_utf8(struct mm_buf *b, uint32_t cp);
+
 /* A list of strings. */
 struct mm_strlist {
 	char **v;

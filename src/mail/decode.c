@@ -20,72 +20,10 @@ static const uint16_t cp1252_80[32] = {
 	0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
 };
 
-static void
-put_utf8(struct mm_buf *out, uint32_t c)
-{
-	char b[4];
-	if (c < 0x80) {
-		mm_buf_appendc(out, (char)c);
-		return;
-	}
-	if (c < 0x800) {
-		b[0] = (char)(0xc0 | (c >> 6));
-		b[1] = (char)(0x80 | (c & 0x3f));
-		mm_buf_append(out, b, 2);
-	} else if (c < 0x10000) {
-		b[0] = (char)(0xe0 | (c >> 12));
-		b[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-		b[2] = (char)(0x80 | (c & 0x3f));
-		mm_buf_append(out, b, 3);
-	} else {
-		b[0] = (char)(0xf0 | (c >> 18));
-		b[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-		b[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-		b[3] = (char)(0x80 | (c & 0x3f));
-		mm_buf_append(out, b, 4);
-	}
-}
-
 static uint32_t
 cp1252(unsigned char c)
 {
 	return c >= 0x80 && c < 0xa0 ? cp1252_80[c - 0x80] : c;
-}
-
-/* Decode one UTF-8 sequence at s (n bytes left). Returns its length and
- * the code point, or 0 when the bytes are not valid UTF-8. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n, uint32_t *c_r)
-{
-	uint32_t c;
-	size_t len;
-	if (s[0] < 0x80) {
-		*c_r = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		c = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		c = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		c = s[0] & 0x07;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
-	    (len == 4 && (c < 0x10000 || c > 0x10ffff)))
-		return 0;
-	*c_r = c;
-	return len;
 }
 
 /* The character at s[*i] (len bytes in all): a UTF-8 sequence, or else
@@ -94,7 +32,7 @@ static uint32_t
 next_char(const unsigned char *s, size_t len, size_t *i)
 {
 	uint32_t c;
-	size_t n = utf8_seq(s + *i, len - *i, &c);
+	size_t n = mm_utf8_decode(s + *i, len - *i, &c);
 	if (n == 0) {
 		c = cp1252(s[*i]);
 		n = 1;
@@ -111,7 +49,7 @@ utf8_sanitize(const char *in, size_t len, struct mm_buf *out)
 	size_t i = 0;
 	mm_buf_reserve(out, len);
 	while (i < len)
-		put_utf8(out, next_char(s, len, &i));
+		mm_buf_append_utf8(out, next_char(s, len, &i));
 }
 
 enum cs_kind { CS_UTF8, CS_LATIN1, CS_LATIN9, CS_CP1252, CS_OTHER };
@@ -181,7 +119,7 @@ iconv_convert(const char *cs, const char *in, size_t len, struct mm_buf *out)
 				continue;
 			/* invalid or incomplete input: U+FFFD and skip a byte */
 			iconv_flush(cd, &tmp);
-			put_utf8(&tmp, 0xfffd);
+			mm_buf_append_utf8(&tmp, 0xfffd);
 			ip++;
 			il--;
 		}
@@ -216,15 +154,15 @@ mail_charset_to_utf8(const char *cs, const char *in, size_t len, struct mm_buf *
 		return true;
 	case CS_LATIN1:
 		for (size_t i = 0; i < len; i++)
-			put_utf8(out, s[i]);
+			mm_buf_append_utf8(out, s[i]);
 		return true;
 	case CS_LATIN9:
 		for (size_t i = 0; i < len; i++)
-			put_utf8(out, latin9(s[i]));
+			mm_buf_append_utf8(out, latin9(s[i]));
 		return true;
 	case CS_CP1252:
 		for (size_t i = 0; i < len; i++)
-			put_utf8(out, cp1252(s[i]));
+			mm_buf_append_utf8(out, cp1252(s[i]));
 		return true;
 	case CS_OTHER:
 		break;
@@ -483,7 +421,7 @@ mail_text_fold(const char *s, size_t len, struct mm_buf *out)
 			i++;
 			continue;
 		}
-		put_utf8(out, fold_cp(next_char(u, len, &i)));
+		mm_buf_append_utf8(out, fold_cp(next_char(u, len, &i)));
 	}
 }
 
