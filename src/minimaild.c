@@ -208,52 +208,103 @@ on_terminate(evutil_socket_t sig, short what, void *arg)
 	event_add(ev_exitcheck, &tick);
 }
 
-static void
-on_reload(evutil_socket_t sig, short what, void *arg)
-{
+/* SIGHUP. Reading the file, resolving the default hostname and loading the
+ * certificate can block, so they run on a worker; binding and the swap run
+ * back on the loop. A SIGHUP during a reload is remembered and run after. */
+struct reload_job {
 	struct config_errors errs;
+	struct config *cfg;
+	struct tls_ctx *tls;
+	char err[1024];
+};
+
+static bool reload_running, reload_again;
+static void reload_start(void);
+
+static void
+reload_work(void *arg)
+{
+	struct reload_job *j = arg;
+	j->cfg = config_load(config_path, &j->errs);
+	if (j->cfg != NULL)
+		j->tls = tls_ctx_new(j->cfg, j->err, sizeof(j->err));
+}
+
+static void
+reload_done(void *arg)
+{
+	struct reload_job *j = arg;
+	struct config *cfg = j->cfg;
 	char err[1024];
 
-	sd_notify_send("RELOADING=1");
-	log_info("SIGHUP: reloading %s", config_path);
-	config_errors_init(&errs);
-	struct config *cfg = config_load(config_path, &errs);
+	reload_running = false;
+	if (srv.shutting_down)
+		goto out;
 	if (cfg == NULL) {
-		for (size_t i = 0; i < errs.errors.n; i++)
-			log_error("%s", errs.errors.v[i]);
+		for (size_t i = 0; i < j->errs.errors.n; i++)
+			log_error("%s", j->errs.errors.v[i]);
 		log_error("reload failed: keeping the running configuration");
 		goto out;
 	}
-	for (size_t i = 0; i < errs.warnings.n; i++)
-		log_warn("%s", errs.warnings.v[i]);
+	for (size_t i = 0; i < j->errs.warnings.n; i++)
+		log_warn("%s", j->errs.warnings.v[i]);
+	if (j->tls == NULL) {
+		log_error("reload failed: tls: %s; keeping the running configuration", j->err);
+		goto out;
+	}
 	if (strcmp(cfg->data_dir, srv.cfg->data_dir) != 0)
 		log_warn("reload: data_dir changed to %s; this takes a restart, still using %s",
 		    cfg->data_dir, srv.cfg->data_dir);
-	struct tls_ctx *tls = tls_ctx_new(cfg, err, sizeof(err));
-	if (tls == NULL) {
-		log_error("reload failed: tls: %s; keeping the running configuration", err);
-		config_free(&cfg);
-		goto out;
-	}
 	if (!listeners_rebind(&srv, srv.cfg, cfg, err, sizeof(err))) {
 		log_error("reload failed: %s; keeping the running configuration", err);
-		tls_ctx_free(&tls);
-		config_free(&cfg);
 		goto out;
 	}
 	if (!http_reload(&srv, srv.cfg, cfg, err, sizeof(err)))
 		log_error("reload: %s; the http listener keeps its old addresses", err);
 	tls_ctx_free(&srv.tls);
-	srv.tls = tls;
+	srv.tls = j->tls;
+	j->tls = NULL;
 	/* Sessions and jobs may still read the old config: keep it until exit. */
 	old_configs = xrealloc(old_configs, (nold_configs + 1) * sizeof(*old_configs));
 	old_configs[nold_configs++] = srv.cfg;
 	srv.cfg = cfg;
+	j->cfg = NULL;
 	log_set_level((enum log_level)cfg->log_level);
 	log_info("reload: done");
 out:
-	config_errors_clear(&errs);
+	tls_ctx_free(&j->tls);
+	config_free(&j->cfg);
+	config_errors_clear(&j->errs);
+	free(j);
 	sd_notify_send("READY=1");
+	if (reload_again && !srv.shutting_down) {
+		reload_again = false;
+		reload_start();
+	}
+}
+
+static void
+reload_start(void)
+{
+	struct reload_job *j = xcalloc(1, sizeof(*j));
+
+	sd_notify_send("RELOADING=1");
+	log_info("SIGHUP: reloading %s", config_path);
+	config_errors_init(&j->errs);
+	reload_running = true;
+	worker_submit(srv.pool, reload_work, reload_done, j);
+}
+
+static void
+on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	if (srv.shutting_down || srv.pool == NULL)
+		return;
+	if (reload_running) {
+		reload_again = true;
+		return;
+	}
+	reload_start();
 }
 
 int
