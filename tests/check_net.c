@@ -194,6 +194,9 @@ t_input(void *arg)
 		if (len == 3 && memcmp(line, "JOB", 3) == 0) {
 			s->job_started = 1;
 			conn_run_job(s->c, slow_work, slow_done, NULL);
+		} else if (len == 5 && memcmp(line, "SHORT", 5) == 0) {
+			conn_set_timeout(s->c, 1);
+			conn_puts(s->c, "short\r\n");
 		} else if (len == 4 && memcmp(line, "QUIT", 4) == 0) {
 			conn_puts(s->c, "bye\r\n");
 			conn_close(s->c);
@@ -213,6 +216,16 @@ t_free(void *arg)
 	last_sess = NULL;
 }
 
+static int timeouts;
+
+static void
+t_timeout(void *arg)
+{
+	struct tsess *s = arg;
+	timeouts++;
+	conn_puts(s->c, "idle too long\r\n");
+}
+
 static const char *
 t_busy(bool per_ip)
 {
@@ -221,7 +234,7 @@ t_busy(bool per_ip)
 
 static const struct proto_module test_module = {
 	.name = "test", .start = t_start, .on_input = t_input, .free = t_free,
-	.busy_reply = t_busy,
+	.busy_reply = t_busy, .on_timeout = t_timeout,
 };
 
 static struct mm_server tsrv;
@@ -441,6 +454,28 @@ START_TEST(test_conn_limit_per_ip)
 }
 END_TEST
 
+START_TEST(test_conn_idle_timeout)
+{
+	/* A session's idle timeout: on_timeout says goodbye, the conn closes
+	 * after flushing it, and the session is freed. */
+	conn_setup();
+	timeouts = 0;
+	open_conn();
+	peer_read(20);
+	peer_send("SHORT\r\n", 7);
+	ck_assert_str_eq(peer_read(50), "short\r\n");
+	ck_assert_int_eq(timeouts, 0);
+	ck_assert_str_eq(peer_read(1500), "idle too long\r\n");
+	ck_assert_int_eq(timeouts, 1);
+	loop_until(&sess_freed, 1000);
+	ck_assert_int_eq(sess_freed, 1);
+	char b;
+	ck_assert_int_eq(read(peer_fd, &b, 1), 0);
+	close(peer_fd);
+	conn_teardown();
+}
+END_TEST
+
 static Suite *
 net_suite(void)
 {
@@ -458,6 +493,7 @@ net_suite(void)
 	tcase_add_test(tc, test_conn_eof_during_job);
 	tcase_add_test(tc, test_conn_close_flushes);
 	tcase_add_test(tc, test_conn_limit_per_ip);
+	tcase_add_test(tc, test_conn_idle_timeout);
 	suite_add_tcase(s, tc);
 	return s;
 }
