@@ -12,11 +12,9 @@
  * vanish in a crash (no UID is ever shown twice). STORE_OPEN_SYNC_COMMIT
  * switches to plain synchronous commits, for the benchmark's comparison.
  *
- * Several processes share the environment (DB_REGISTER). When one dies
- * with it open, failchk releases what it held (see "dead processes"
- * below); only when it died inside Berkeley DB is the environment
- * recovered, and then every other process's handle is panicked
- * (DB_RUNRECOVERY on every call). sdb_run() then closes
+ * Several processes share the environment (DB_REGISTER): when one dies
+ * with it open, the next opener runs recovery and every other process's
+ * handle is panicked (DB_RUNRECOVERY on every call). sdb_run() then closes
  * and reopens the environment under st->lock taken exclusively (every
  * operation holds it shared) and runs the whole transaction again, a
  * bounded number of times, so a long-running daemon survives a killed
@@ -26,12 +24,12 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +38,6 @@
 #include <unistd.h>
 
 static __thread char sdb_lasterr[256];
-static __thread bool sdb_in_failchk;   /* its errors are expected: see sdb_failchk */
 
 const char *
 store_strerror(int err)
@@ -122,7 +119,7 @@ sdb_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 	/* a panicked handle says so on every call until it is reopened */
 	if (st != NULL && atomic_load(&st->panicked))
 		return;
-	log_msg(sdb_in_failchk ? LOG_LVL_INFO : LOG_LVL_WARN, "store: bdb: %s", msg);
+	log_warn("store: bdb: %s", msg);
 }
 
 /* Another process ran recovery (DB_EVENT_REG_PANIC) or the environment
@@ -302,10 +299,7 @@ sdb_run_locked(struct store *st, bool write, sdb_txn_fn *fn, void *arg,
 			if (r == STORE_OK && !(write && st->sync_commit))
 				r = sdb_flush(st);
 		} else {
-			/* a panicked environment is recovered elsewhere: write
-			 * nothing more into it (see sdb_wake_waiters) */
-			if (!atomic_load(&st->panicked))
-				(void)tx->txn->abort(tx->txn);
+			(void)tx->txn->abort(tx->txn);
 			tx->txn = NULL;
 		}
 		if (r != STORE_OK && atomic_load(&st->panicked))
@@ -451,95 +445,134 @@ sdb_public(int r)
 	return r;
 }
 
-/* ---- dead processes: DB_REGISTER and failchk ----
+/* ---- the DB_REGISTER registry ----
  *
- * Every opener registers in __db.register (DB_REGISTER) and tells Berkeley
- * DB how to know whether a thread is alive (DB_ENV->set_isalive). When an
- * opener finds a process that died with the environment open, DB_FAILCHK
- * makes it run DB_ENV->failchk instead of recovery: the dead process's
- * locks are released and its transactions aborted, and the other processes
- * go on undisturbed. Only when the dead process was inside Berkeley DB
- * (it may have left a region half changed or a mutex held) does failchk
- * fail; then the opener panics the environment and recovers it, and every
- * other process reopens (sdb_run). The daemon (STORE_OPEN_RECOVER) also
- * runs failchk from its watchdog, so a killed minimailctl's locks are
- * released within SDB_WATCHDOG_MSECS even when nobody else opens the
- * store; when that failchk fails, the daemon recovers between two
- * transactions. Known limit (Berkeley DB 5.3 has no way out): a thread
- * already blocked on a mutex that the dead process held stays blocked. */
+ * __db.register has one slot of SDB_REG_SLOT bytes per process that opened
+ * the environment: its pid as "%24lu\n" ("X...0\n" once it closed), and the
+ * process holds a one-byte fcntl lock at the slot's offset while it lives.
+ * A slot with a pid and no lock is a process that died with the
+ * environment open: the next DB_REGISTER|DB_RECOVER open recovers it,
+ * which panics every other process's handle. So that the daemon is not
+ * panicked in the middle of its work (a thread already waiting for a lock
+ * of the dead process could never be woken), the daemon notices the dead
+ * slot itself (its watchdog looks through Berkeley DB's own descriptor:
+ * closing any descriptor of the file would drop our own lock) and
+ * recovers between two transactions, while a new opener that sees a live
+ * process beside the dead one waits a little for it to do so. */
+#define SDB_REG_SLOT           25
+#define SDB_REG_MAX_BYTES      (256 * 1024)
+#define SDB_RECOVERY_WAIT_MSECS 3000
+#define SDB_RECOVERY_POLL_MSECS 50
 
 int sdb_test_flags;
 
-/* DB_ENV->set_isalive: a thread is alive while its process is; all our
- * own threads are (Berkeley DB asks about its own caller too). */
-static int
-sdb_is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
-{
-	int saved = errno, alive;
-
-	(void)env;
-	(void)tid;
-	(void)flags;
-	alive = pid == getpid() || kill(pid, 0) == 0 || errno == EPERM;
-	errno = saved;
-	return alive;
-}
-
-/* Berkeley DB's informational messages: what failchk released. */
+/* Counts the other processes registered alive and dead in the registry
+ * open as fd (which this process holds no lock through). */
 static void
-sdb_msgcall(const DB_ENV *env, const char *msg)
+sdb_registry_scan(int fd, int *live_r, int *dead_r)
 {
-	struct store *st = env->app_private;
-	if (st != NULL)
-		atomic_fetch_add(&st->bdb_msgs, 1);
-	log_info("store: bdb: %s", msg);
+	char slot[SDB_REG_SLOT + 1];
+	pid_t me = getpid();
+
+	*live_r = *dead_r = 0;
+	for (off_t off = 0; off < SDB_REG_MAX_BYTES; off += SDB_REG_SLOT) {
+		ssize_t n = pread(fd, slot, SDB_REG_SLOT, off);
+		if (n != SDB_REG_SLOT)
+			break;
+		slot[SDB_REG_SLOT] = '\0';
+		char *end;
+		unsigned long pid = strtoul(slot, &end, 10);
+		if (slot[0] == 'X' || pid == 0 || *end != '\n' || (pid_t)pid == me)
+			continue;
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+		    .l_start = off, .l_len = 1 };
+		if (fcntl(fd, F_GETLK, &fl) != 0)
+			continue;
+		if (fl.l_type == F_UNLCK)
+			(*dead_r)++;
+		else
+			(*live_r)++;
+	}
 }
 
-/* Runs failchk. STORE_OK, or SDB_RECOVER when a dead thread was inside
- * Berkeley DB and the environment (now panicked) must be recovered. */
-static int
-sdb_failchk(struct store *st, const char *who)
+/* Before we open (and hold no lock on the registry): if a process died
+ * with the environment open while another still has it, give the live
+ * one a moment to recover it cleanly. */
+static void
+sdb_wait_for_recovery(const char *data_dir)
 {
-	uint64_t msgs = atomic_load(&st->bdb_msgs);
-	sdb_in_failchk = true;
-	int r = st->env->failchk(st->env, 0);
+	char path[PATH_MAX];
+	int live, dead;
 
-	/* Berkeley DB 5.3 cannot destroy the mutex of a dead process's open
-	 * database (EBUSY, once per database) and stops there, having freed
-	 * it all the same: the next run goes on from there. */
-	for (int i = 0; r == EBUSY && i < SDB_FAILCHK_RETRIES; i++)
-		r = st->env->failchk(st->env, 0);
-	sdb_in_failchk = false;
-
-	if (r == 0 && atomic_load(&st->bdb_msgs) != msgs) {
-		atomic_fetch_add(&st->failchk_cleanups, 1);
-		log_warn("store: a process died with the store open; %s released "
-		    "what it held", who);
+	if (sdb_test_flags & SDB_TEST_NO_RECOVERY_WAIT)
+		return;
+	if ((size_t)snprintf(path, sizeof(path), "%s/__db.register", data_dir) >=
+	    sizeof(path))
+		return;
+	for (int waited = 0; waited < SDB_RECOVERY_WAIT_MSECS;
+	    waited += SDB_RECOVERY_POLL_MSECS) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return;
+		sdb_registry_scan(fd, &live, &dead);
+		close(fd);
+		if (dead == 0 || live == 0)
+			return;
+		if (waited == 0)
+			log_info("store: a process died with the store open; waiting "
+			    "for the running one to recover it");
+		usleep(SDB_RECOVERY_POLL_MSECS * 1000);
 	}
-	if (r == DB_RUNRECOVERY || (r != 0 && atomic_load(&st->panicked))) {
-		log_warn("store: a process died inside Berkeley DB; the store "
-		    "must be recovered");
-		return SDB_RECOVER;
-	}
-	if (r != 0)
-		log_warn("store: failchk: %s", db_strerror(r));
-	return STORE_OK;
 }
 
-/* Creates st->env, configures it and opens it with flags. */
+/* Berkeley DB's own descriptor of the registry, or -1. */
 static int
-sdb_env_create_open1(struct store *st, u_int32_t flags)
+sdb_registry_fd(const char *data_dir)
 {
-	int r = db_env_create(&st->env, 0);
+	char want[PATH_MAX], link[PATH_MAX], got[PATH_MAX];
+	int fd = -1;
+	DIR *d;
+	struct dirent *de;
+
+	if (realpath(data_dir, got) == NULL ||
+	    (size_t)snprintf(want, sizeof(want), "%s/__db.register", got) >= sizeof(want))
+		return -1;
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	while (fd < 0 && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		ssize_t n = readlink(link, got, sizeof(got) - 1);
+		if (n <= 0)
+			continue;
+		got[n] = '\0';
+		if (strcmp(got, want) == 0)
+			fd = atoi(de->d_name);
+	}
+	closedir(d);
+	return fd;
+}
+
+/* Opens the environment, databases and sequences of st->data_dir into st
+ * (whose handles are all NULL); on failure closes what it opened. */
+static int
+sdb_env_open(struct store *st, char *err, size_t errlen)
+{
+	const char *what = "open environment";
+	int r;
+
+	sdb_lasterr[0] = '\0';
+	st->regfd = -1;
+	if (!st->watch_registry)
+		sdb_wait_for_recovery(st->data_dir);
+	r = db_env_create(&st->env, 0);
 	if (r != 0) {
 		st->env = NULL;
-		return r;
+		goto fail;
 	}
 	st->env->app_private = st;
 	st->env->set_errcall(st->env, sdb_errcall);
-	st->env->set_msgcall(st->env, sdb_msgcall);
-	(void)st->env->set_thread_count(st->env, SDB_THREADS_MAX);
-	(void)st->env->set_isalive(st->env, sdb_is_alive);
 	(void)st->env->set_event_notify(st->env, sdb_event);
 	(void)st->env->set_lk_detect(st->env, DB_LOCK_DEFAULT);
 	/* A lock wait ends after this and the transaction runs again: a
@@ -554,151 +587,14 @@ sdb_env_create_open1(struct store *st, u_int32_t flags)
 	(void)st->env->set_lk_max_objects(st->env, 200000);
 	(void)st->env->set_lk_max_lockers(st->env, 20000);
 	(void)st->env->set_tx_max(st->env, 2000);
-	return st->env->open(st->env, st->data_dir, flags, 0600);
-}
-
-/* The above. A store whose region files were made by a version without
- * failchk has no thread table, and Berkeley DB allocates it only when it
- * creates the regions: remove them (this fails while any process still
- * uses them, or one died with them open) and open again. */
-static int
-sdb_env_create_open(struct store *st, u_int32_t flags)
-{
-	DB_ENV *env;
-	int r = sdb_env_create_open1(st, flags);
-
-	if (r != EINVAL || (strstr(sdb_lasterr, "thread table") == NULL &&
-	    strstr(sdb_lasterr, "thread region") == NULL))
-		return r;
-	(void)st->env->close(st->env, 0);
-	st->env = NULL;
-	if ((r = db_env_create(&env, 0)) != 0)
-		return r;
-	if ((r = env->remove(env, st->data_dir, 0)) != 0) {
-		log_error("store: %s: cannot remove the old environment regions "
-		    "(is an older minimaild or minimailctl still running?): %s",
-		    st->data_dir, db_strerror(r));
-		return r;
-	}
-	log_info("store: %s: removed the old environment regions (no thread "
-	    "table for failchk)", st->data_dir);
-	sdb_lasterr[0] = '\0';
-	return sdb_env_create_open1(st, flags);
-}
-
-/* ---- openers ----
- *
- * failchk is only for a store that live processes share: the first opener
- * after a machine crash must recover (the region files hold whatever the
- * kernel wrote of them), and an opener that is alone disturbs nobody by
- * recovering. So every opener holds a read lock on byte 0 of
- * SDB_OPENERS_FILE while it has the store open, and takes a write lock
- * while it opens: when that succeeds it is alone and opens the plain way
- * (DB_REGISTER + DB_RECOVER: recovery if a process died with the store
- * open). Otherwise it first joins the environment as it is and runs
- * failchk (which may take several runs in Berkeley DB 5.3, see
- * sdb_failchk, while the one inside DB_ENV->open gives up and recovers at
- * the first), then opens with DB_FAILCHK, which finds nothing left to
- * clean up. fcntl locks go with the process: a dead opener holds none. */
-#define SDB_OPENERS_FILE "store.lock"
-
-/* Takes the openers lock: *alone_r when no other process holds it. */
-static int
-sdb_openers_lock(struct store *st, bool *alone_r, char *err, size_t errlen)
-{
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
-	char path[PATH_MAX];
-
-	*alone_r = false;
-	if (st->lockfd < 0) {
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", st->data_dir,
-		    SDB_OPENERS_FILE) >= sizeof(path)) {
-			snprintf(err, errlen, "%s: path too long", st->data_dir);
-			return STORE_INVALID;
-		}
-		st->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (st->lockfd < 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			return sdb_map(errno);
-		}
-	}
-	if (fcntl(st->lockfd, F_SETLK, &fl) == 0) {
-		*alone_r = true;
-		return STORE_OK;
-	}
-	/* someone else has the store open (or is opening it: wait) */
-	fl.l_type = F_RDLCK;
-	while (fcntl(st->lockfd, F_SETLKW, &fl) != 0)
-		if (errno != EINTR) {
-			snprintf(err, errlen, "%s/%s: lock: %s", st->data_dir,
-			    SDB_OPENERS_FILE, strerror(errno));
-			return STORE_IO;
-		}
-	return STORE_OK;
-}
-
-/* Back to a read lock once the store is open (atomic with fcntl). */
-static void
-sdb_openers_share(struct store *st)
-{
-	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_len = 1 };
-	if (st->lockfd >= 0 && fcntl(st->lockfd, F_SETLK, &fl) != 0)
-		log_warn("store: %s/%s: lock: %s", st->data_dir, SDB_OPENERS_FILE,
-		    strerror(errno));
-}
-
-/* Not alone: join the environment as it is (no registry, no recovery)
- * and clean up after dead processes. Anything that fails here (no
- * environment yet, a panicked one) is left to the real open. */
-static void
-sdb_failchk_before_open(struct store *st)
-{
-	sdb_in_failchk = true;
-	int r = sdb_env_create_open1(st, DB_INIT_TXN | DB_INIT_LOCK |
-	    DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD);
-	sdb_in_failchk = false;
-	if (r == 0)
-		(void)sdb_failchk(st, "opening the store");
-	if (st->env != NULL)
-		(void)st->env->close(st->env, 0);
-	st->env = NULL;
-	atomic_store(&st->panicked, false);
-	sdb_lasterr[0] = '\0';
-}
-
-/* Opens the environment, databases and sequences of st->data_dir into st
- * (whose handles are all NULL); on failure closes what it opened.
- * prefailchk: unless alone, run failchk first (not when the environment
- * panicked: it is recovered, and joining it meanwhile waits seconds). */
-static int
-sdb_env_open(struct store *st, bool prefailchk, char *err, size_t errlen)
-{
-	const char *what = "open environment";
-	int r;
-
-	bool alone;
-
-	sdb_lasterr[0] = '\0';
-	if ((r = sdb_openers_lock(st, &alone, err, errlen)) != STORE_OK)
-		return r;
-	if (sdb_test_flags & SDB_TEST_RECOVER_OPEN)
-		alone = true;
-	if (!alone && prefailchk)
-		sdb_failchk_before_open(st);
-	r = sdb_env_create_open(st, DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
-	    DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD | DB_REGISTER | DB_RECOVER |
-	    (alone ? 0 : DB_FAILCHK));
-	if (alone)
-		sdb_openers_share(st);
+	/* DB_REGISTER + DB_RECOVER: recovery runs only when no other process
+	 * has the environment open, or one of them died holding it; with the
+	 * daemon running, minimailctl just joins. */
+	r = st->env->open(st->env, st->data_dir,
+	    DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG |
+	    DB_INIT_MPOOL | DB_THREAD | DB_REGISTER | DB_RECOVER, 0600);
 	if (r != 0)
 		goto fail;
-	/* a dead process whose registry slot is gone already (someone ran
-	 * failchk in its place) may still hold something */
-	what = "failchk";
-	if (sdb_failchk(st, "opening the store") != STORE_OK) {
-		r = DB_RUNRECOVERY;
-		goto fail;
-	}
 
 	static const struct { size_t off; const char *file; DBTYPE type; } dbs[] = {
 		{ offsetof(struct store, users), "users.db", DB_BTREE },
@@ -733,6 +629,7 @@ sdb_env_open(struct store *st, bool prefailchk, char *err, size_t errlen)
 		r = sdb_open_seq(st, &st->seq_queue, "queue", 1, 1, INT64_MAX, 16, false);
 	if (r != 0)
 		goto fail;
+	st->regfd = sdb_registry_fd(st->data_dir);
 	return STORE_OK;
 
 fail:
@@ -760,12 +657,10 @@ sdb_reopen_excl(struct store *st)
 	    "to recover a process that died with it open" :
 	    "lock waits keep timing out");
 	pthread_mutex_lock(&st->envmu);
-	bool prefailchk = st->env != NULL && !atomic_load(&st->panicked) &&
-	    !atomic_load(&st->need_reopen);
 	sdb_close_all(st, true);
 	atomic_store(&st->panicked, false);
 	atomic_store(&st->need_reopen, false);
-	r = sdb_env_open(st, prefailchk, err, sizeof(err));
+	r = sdb_env_open(st, err, sizeof(err));
 	/* opening a panicked region reports the panic once more */
 	atomic_store(&st->panicked, false);
 	pthread_mutex_unlock(&st->envmu);
@@ -793,8 +688,6 @@ sdb_reopen(struct store *st, uint64_t gen)
 static void
 sdb_free(struct store *st)
 {
-	if (st->lockfd >= 0)
-		close(st->lockfd);
 	pthread_cond_destroy(&st->wdcond);
 	pthread_mutex_destroy(&st->envmu);
 	pthread_rwlock_destroy(&st->lock);
@@ -802,35 +695,11 @@ sdb_free(struct store *st)
 	free(st);
 }
 
-/* The environment panicked (another process recovered it) while some of
- * our threads wait for locks that will never be released: their holders
- * are dead, or our own threads whose aborts the panic refuses. Berkeley
- * DB ends a lock wait only from its deadlock detector, which refuses to
- * run in a panicked environment too. So once the reopen has waited longer
- * than any running thread can take to notice the panic (new operations
- * queue behind the reopen), every thread still inside is blocked there:
- * run the detector with DB_NOPANIC for that one call to end the expired
- * lock waits. A woken thread returns an error and writes nothing (sdb_run
- * does not abort in a panicked environment). A thread blocked on a mutex
- * of a dead process stays blocked (Berkeley DB 5.3 has no way out). */
-static void
-sdb_wake_waiters(struct store *st)
-{
-	if (st->env->set_flags(st->env, DB_NOPANIC, 1) != 0)
-		return;
-	int n = 0;
-	(void)st->env->lock_detect(st->env, 0, DB_LOCK_EXPIRE, &n);
-	(void)st->env->set_flags(st->env, DB_NOPANIC, 0);
-	if (n > 0)
-		log_warn("store: ended %d lock wait(s) in the panicked environment", n);
-}
-
 static void *
 sdb_watchdog(void *arg)
 {
 	struct store *st = arg;
 	struct timespec ts;
-	int panicked_ticks = 0;
 
 	pthread_mutex_lock(&st->envmu);
 	while (!st->wdstop) {
@@ -839,37 +708,22 @@ sdb_watchdog(void *arg)
 		ts.tv_sec += ts.tv_nsec / 1000000000L;
 		ts.tv_nsec %= 1000000000L;
 		(void)pthread_cond_timedwait(&st->wdcond, &st->envmu, &ts);
-		if (st->wdstop || st->env == NULL)
+		if (st->wdstop || st->env == NULL || atomic_load(&st->panicked))
 			continue;
-		bool watch = st->watch_failchk &&
-		    !(sdb_test_flags & SDB_TEST_NO_FAILCHK_WATCH);
-		if (atomic_load(&st->panicked)) {
-			/* the daemon recovers while idle, before it is needed */
-			if (watch)
-				atomic_store(&st->need_reopen, true);
-			if (++panicked_ticks * SDB_WATCHDOG_MSECS * 1000 >
-			    SDB_LOCK_TIMEOUT_USECS + SDB_WATCHDOG_MSECS * 1000) {
-				pthread_mutex_unlock(&st->envmu);
-				bool busy = pthread_rwlock_trywrlock(&st->lock) != 0;
-				if (!busy)
-					pthread_rwlock_unlock(&st->lock);
-				pthread_mutex_lock(&st->envmu);
-				if (busy && st->env != NULL && atomic_load(&st->panicked))
-					sdb_wake_waiters(st);
-			}
-		} else {
-			panicked_ticks = 0;
-			(void)st->env->lock_detect(st->env, 0, DB_LOCK_EXPIRE, NULL);
-			if (watch && !atomic_load(&st->need_reopen) &&
-			    sdb_failchk(st, "failchk") != STORE_OK)
-				atomic_store(&st->need_reopen, true);
-		}
+		(void)st->env->lock_detect(st->env, 0, DB_LOCK_EXPIRE, NULL);
+		int live, dead;
+		if (st->regfd < 0 || !st->watch_registry ||
+		    (sdb_test_flags & SDB_TEST_NO_REGISTRY_WATCH))
+			continue;
+		sdb_registry_scan(st->regfd, &live, &dead);
+		if (dead > 0 && !atomic_exchange(&st->need_reopen, true))
+			log_warn("store: a process died with the store open; recovering it");
 		if (!atomic_load(&st->need_reopen))
 			continue;
 		/* no operation runs: reopen now, else the next one will */
 		pthread_mutex_unlock(&st->envmu);
 		if (pthread_rwlock_trywrlock(&st->lock) == 0) {
-			if (atomic_load(&st->need_reopen) || atomic_load(&st->panicked))
+			if (atomic_load(&st->need_reopen))
 				(void)sdb_reopen_excl(st);
 			pthread_rwlock_unlock(&st->lock);
 		}
@@ -903,9 +757,8 @@ store_open(const char *data_dir, int flags, struct store **st_r,
 	st = xcalloc(1, sizeof(*st));
 	st->sync_commit = (flags & STORE_OPEN_SYNC_COMMIT) != 0;
 	st->create = create;
-	st->watch_failchk = (flags & STORE_OPEN_RECOVER) != 0;
+	st->watch_registry = (flags & STORE_OPEN_RECOVER) != 0;
 	st->data_dir = xstrdup(data_dir);
-	st->lockfd = -1;
 	/* writers first: a reopen must not wait behind a stream of operations */
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr,
@@ -914,7 +767,7 @@ store_open(const char *data_dir, int flags, struct store **st_r,
 	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&st->envmu, NULL);
 	pthread_cond_init(&st->wdcond, NULL);
-	if ((r = sdb_env_open(st, true, err, errlen)) != STORE_OK) {
+	if ((r = sdb_env_open(st, err, errlen)) != STORE_OK) {
 		sdb_free(st);
 		return r;
 	}
@@ -997,12 +850,6 @@ uint64_t
 sdb_reopens(struct store *st)
 {
 	return atomic_load(&st->reopens);
-}
-
-uint64_t
-sdb_failchk_cleanups(struct store *st)
-{
-	return atomic_load(&st->failchk_cleanups);
 }
 
 /* ---- bodies ---- */

@@ -20,12 +20,7 @@
 #define SDB_DEADLOCK_RETRIES    200
 #define SDB_REOPEN_RETRIES      3        /* reopens one operation may trigger */
 #define SDB_LOCK_TIMEOUT_USECS  (2 * 1000 * 1000)  /* a lock wait ends (and is retried) */
-#define SDB_WATCHDOG_MSECS      250      /* how often expired lock waits are ended
-                                            (and the daemon runs failchk) */
-#define SDB_FAILCHK_RETRIES     64       /* failchk runs that may end in EBUSY
-                                            (one per database a dead process had open) */
-#define SDB_THREADS_MAX         1000     /* DB_ENV->set_thread_count: threads of
-                                            all processes in the environment */
+#define SDB_WATCHDOG_MSECS      250      /* how often expired lock waits are ended */
 #define SDB_CHUNK_BYTES         (64 * 1024)  /* bodies are kept in chunks of this */
 #define SDB_MBOX_DEPTH_MAX      16       /* '/' levels in a mailbox name */
 #define SDB_RESOLVE_DEPTH_MAX   8        /* alias -> alias -> ... */
@@ -50,12 +45,9 @@ struct store {
 	pthread_mutex_t envmu;
 	pthread_cond_t wdcond;
 	bool wdstop;
-	int lockfd;                /* SDB_OPENERS_FILE, read-locked while open */
-	bool watch_failchk;        /* STORE_OPEN_RECOVER: the watchdog runs
-	                              DB_ENV->failchk for dead processes */
-	atomic_bool need_reopen;   /* failchk said recovery is needed */
-	atomic_uint_fast64_t bdb_msgs;     /* messages Berkeley DB sent (failchk's) */
-	atomic_uint_fast64_t failchk_cleanups;  /* failchk runs that freed something */
+	int regfd;                 /* Berkeley DB's descriptor of __db.register */
+	bool watch_registry;       /* STORE_OPEN_RECOVER: we recover dead openers */
+	atomic_bool need_reopen;   /* a registered process died: recover */
 	DB_ENV *env;
 	DB *users;       /* lower(address) -> struct sdb_user */
 	DB *aliases;     /* lower(alias) -> targets, NUL-separated */
@@ -156,14 +148,10 @@ typedef int sdb_txn_fn(struct sdb_tx *tx, void *arg);
 int sdb_run(struct store *st, bool write, sdb_txn_fn *fn, void *arg);
 /* How often the environment was reopened after a recovery (for tests). */
 uint64_t sdb_reopens(struct store *st);
-/* How many of the watchdog's failchk runs released something a dead
- * process held (for tests). */
-uint64_t sdb_failchk_cleanups(struct store *st);
-/* Test knobs: the watchdog runs no failchk; an opener that finds a dead
- * process runs recovery (panicking everyone else) instead of failchk, as
- * Berkeley DB does when failchk fails. */
-#define SDB_TEST_NO_FAILCHK_WATCH  0x1
-#define SDB_TEST_RECOVER_OPEN      0x2
+/* Test knobs: the watchdog ignores dead processes in the registry; an
+ * opener does not wait for a live process to recover a dead one. */
+#define SDB_TEST_NO_REGISTRY_WATCH 0x1
+#define SDB_TEST_NO_RECOVERY_WAIT  0x2
 extern int sdb_test_flags;
 void sdb_changed(struct sdb_tx *tx, const char *user, uint32_t id);
 int sdb_map(int dberr);
