@@ -657,6 +657,13 @@ sdb_reopen_excl(struct store *st)
 	    "to recover a process that died with it open" :
 	    "lock waits keep timing out");
 	pthread_mutex_lock(&st->envmu);
+	/* The dead process may have died holding a mutex of the region (the
+	 * log's, in its fsync): closing the databases would log and wait for
+	 * it for ever. The environment is recovered next anyway (which panics
+	 * it for every process): panic it now, and closing writes nothing. */
+	if (st->env != NULL && atomic_load(&st->need_reopen) &&
+	    !atomic_load(&st->panicked))
+		(void)st->env->set_flags(st->env, DB_PANIC_ENVIRONMENT, 1);
 	sdb_close_all(st, true);
 	atomic_store(&st->panicked, false);
 	atomic_store(&st->need_reopen, false);
