@@ -299,7 +299,10 @@ sdb_run_locked(struct store *st, bool write, sdb_txn_fn *fn, void *arg,
 			if (r == STORE_OK && !(write && st->sync_commit))
 				r = sdb_flush(st);
 		} else {
-			(void)tx->txn->abort(tx->txn);
+			/* a panicked environment is recovered elsewhere: write
+			 * nothing more into it (see sdb_wake_waiters) */
+			if (!atomic_load(&st->panicked))
+				(void)tx->txn->abort(tx->txn);
 			tx->txn = NULL;
 		}
 		if (r != STORE_OK && atomic_load(&st->panicked))
@@ -702,11 +705,35 @@ sdb_free(struct store *st)
 	free(st);
 }
 
+/* The environment panicked (another process recovered it) while some of
+ * our threads wait for locks that will never be released: their holders
+ * are dead, or our own threads whose aborts the panic refuses. Berkeley
+ * DB ends a lock wait only from its deadlock detector, which refuses to
+ * run in a panicked environment too. So once the reopen has waited longer
+ * than any running thread can take to notice the panic (new operations
+ * queue behind the reopen), every thread still inside is blocked there:
+ * run the detector with DB_NOPANIC for that one call to end the expired
+ * lock waits. A woken thread returns an error and writes nothing (sdb_run
+ * does not abort in a panicked environment). A thread blocked on a mutex
+ * of a dead process stays blocked (Berkeley DB 5.3 has no way out). */
+static void
+sdb_wake_waiters(struct store *st)
+{
+	if (st->env->set_flags(st->env, DB_NOPANIC, 1) != 0)
+		return;
+	int n = 0;
+	(void)st->env->lock_detect(st->env, 0, DB_LOCK_EXPIRE, &n);
+	(void)st->env->set_flags(st->env, DB_NOPANIC, 0);
+	if (n > 0)
+		log_warn("store: ended %d lock wait(s) in the panicked environment", n);
+}
+
 static void *
 sdb_watchdog(void *arg)
 {
 	struct store *st = arg;
 	struct timespec ts;
+	int panicked_ticks = 0;
 
 	pthread_mutex_lock(&st->envmu);
 	while (!st->wdstop) {
@@ -715,8 +742,22 @@ sdb_watchdog(void *arg)
 		ts.tv_sec += ts.tv_nsec / 1000000000L;
 		ts.tv_nsec %= 1000000000L;
 		(void)pthread_cond_timedwait(&st->wdcond, &st->envmu, &ts);
-		if (st->wdstop || st->env == NULL || atomic_load(&st->panicked))
+		if (st->wdstop || st->env == NULL)
 			continue;
+		if (atomic_load(&st->panicked)) {
+			if (++panicked_ticks * SDB_WATCHDOG_MSECS * 1000 <=
+			    SDB_LOCK_TIMEOUT_USECS + SDB_WATCHDOG_MSECS * 1000)
+				continue;
+			pthread_mutex_unlock(&st->envmu);
+			bool busy = pthread_rwlock_trywrlock(&st->lock) != 0;
+			if (!busy)
+				pthread_rwlock_unlock(&st->lock);
+			pthread_mutex_lock(&st->envmu);
+			if (busy && st->env != NULL && atomic_load(&st->panicked))
+				sdb_wake_waiters(st);
+			continue;
+		}
+		panicked_ticks = 0;
 		(void)st->env->lock_detect(st->env, 0, DB_LOCK_EXPIRE, NULL);
 		int live, dead;
 		if (st->regfd < 0 || !st->watch_registry ||
