@@ -461,7 +461,17 @@ sdb_public(int r)
  * slot itself (its watchdog looks through Berkeley DB's own descriptor:
  * closing any descriptor of the file would drop our own lock) and
  * recovers between two transactions, while a new opener that sees a live
- * process beside the dead one waits a little for it to do so. */
+ * process beside the dead one waits a little for it to do so.
+ *
+ * Why not DB_ENV->failchk (set_isalive, DB_FAILCHK at open), Berkeley
+ * DB's own way (tried, see git log): in 5.3 it stops with EBUSY once per
+ * database the dead process had open (and inside DB_ENV->open it then
+ * recovers anyway); it must not run alone after a machine crash; and
+ * above all it blocks for ever itself when the process died holding a
+ * region mutex (the log's, in its fsync), where this scan never calls
+ * into Berkeley DB. Left open either way: a thread that asks for such a
+ * mutex between the death and the recovery blocks for ever (5.3 has no
+ * failchk broadcast). */
 #define SDB_REG_SLOT           25
 #define SDB_REG_MAX_BYTES      (256 * 1024)
 #define SDB_RECOVERY_WAIT_MSECS 3000
