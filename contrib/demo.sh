@@ -6,7 +6,7 @@
 set -e
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-sh contrib/deps.sh
+sh contrib/deps.sh build
 build="$top/build-demo"
 if [ ! -x "$build/minimaild" ] || [ ! -x "$build/minimailctl" ]; then
 	[ -x configure ] || ./bootstrap >/dev/null

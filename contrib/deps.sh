@@ -1,11 +1,15 @@
 #!/bin/sh
 # Installs what building and testing minimaild needs on Debian 12 (as root).
+# "deps.sh build": only what building and running it needs (contrib/demo.sh);
+# no argument: that and everything the test suite drives (.ci/run).
 # Safe to run again: apt-get skips what is already there.
 set -e
-PKGS="autoconf automake make gcc pkg-config
-libevent-dev libssl-dev libdb5.3-dev libcrypt-dev zlib1g-dev check libsubunit-dev
-openssl python3 ca-certificates curl swaks isync fetchmail groff-base
-clang libclang-rt-14-dev systemd dovecot-imapd"
+PKGS="autoconf automake make gcc pkg-config libc6-dev
+libevent-dev libssl-dev libdb5.3-dev libcrypt-dev zlib1g-dev openssl"
+if [ "${1:-}" != build ]; then
+	PKGS="$PKGS check libsubunit-dev python3 ca-certificates curl swaks isync
+fetchmail groff-base clang libclang-rt-14-dev systemd dovecot-imapd"
+fi
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
