@@ -138,20 +138,30 @@ cmd_login(struct imap_session *s, const struct imap_arg *args, size_t n)
 	server_auth(s->c, user, pass, auth_cb);
 }
 
+/* Answers a SASL response that did not decode: BAD for malformed
+ * base64 or an oversized response, NO for the rest. True when refused. */
+static bool
+sasl_refused(struct imap_session *s, enum sasl_result r)
+{
+	if (r == SASL_BAD_BASE64 || r == SASL_TOO_LONG) {
+		imap_bad(s, "Invalid SASL response: %s", sasl_result_str(r));
+		return true;
+	}
+	if (r != SASL_OK) {
+		imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
+		return true;
+	}
+	return false;
+}
+
 static void
 sasl_plain(struct imap_session *s, const char *b64, size_t len)
 {
 	char authcid[ADDRESS_MAX_BYTES + 1], passwd[1024];
 	enum sasl_result r = sasl_plain_decode(b64, len, NULL, 0, authcid,
 	    sizeof(authcid), passwd, sizeof(passwd));
-	if (r == SASL_BAD_BASE64 || r == SASL_TOO_LONG) {
-		imap_bad(s, "Invalid SASL response: %s", sasl_result_str(r));
+	if (sasl_refused(s, r))
 		return;
-	}
-	if (r != SASL_OK) {
-		imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
-		return;
-	}
 	server_auth(s->c, authcid, passwd, auth_cb);
 	explicit_bzero(passwd, sizeof(passwd));
 }
@@ -161,14 +171,8 @@ sasl_login_user(struct imap_session *s, const char *b64, size_t len)
 {
 	enum sasl_result r = sasl_login_username(b64, len, s->sasl_user,
 	    sizeof(s->sasl_user));
-	if (r == SASL_BAD_BASE64 || r == SASL_TOO_LONG) {
-		imap_bad(s, "Invalid SASL response: %s", sasl_result_str(r));
+	if (sasl_refused(s, r))
 		return;
-	}
-	if (r != SASL_OK) {
-		imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
-		return;
-	}
 	s->sasl = IMAP_SASL_LOGIN_PASS;
 	s->input = IMAP_INPUT_SASL;
 	imap_printf(s, "+ %s\r\n", SASL_LOGIN_PASSWORD_PROMPT);
@@ -179,14 +183,8 @@ sasl_login_pass(struct imap_session *s, const char *b64, size_t len)
 {
 	char passwd[1024];
 	enum sasl_result r = sasl_login_password(b64, len, passwd, sizeof(passwd));
-	if (r == SASL_BAD_BASE64 || r == SASL_TOO_LONG) {
-		imap_bad(s, "Invalid SASL response: %s", sasl_result_str(r));
+	if (sasl_refused(s, r))
 		return;
-	}
-	if (r != SASL_OK) {
-		imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
-		return;
-	}
 	server_auth(s->c, s->sasl_user, passwd, auth_cb);
 	explicit_bzero(passwd, sizeof(passwd));
 }
