@@ -11,18 +11,6 @@
 #include "mail/cache.h"
 #include "mail/mime.h"
 
-static uint32_t
-crc32(const unsigned char *p, size_t n)
-{
-	uint32_t c = 0xffffffffu;
-	for (size_t i = 0; i < n; i++) {
-		c ^= p[i];
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
-	}
-	return ~c;
-}
-
 static void
 put_u32(unsigned char *p, uint32_t v)
 {
@@ -83,7 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(blob, "MMC", 3);
 	blob[3] = MAIL_CACHE_VERSION;
 	put_u32(blob + 4, (uint32_t)size);
-	put_u32(blob + 8, crc32(data, size));
+	put_u32(blob + 8, mail_cache_crc32(data, size));
 	if (size > 0)
 		memcpy(blob + 12, data, size);
 

@@ -15,8 +15,8 @@
 
 #define HDR_BYTES 12
 
-static uint32_t
-crc32(const unsigned char *p, size_t n)
+uint32_t
+mail_cache_crc32(const unsigned char *p, size_t n)
 {
 	uint32_t c = 0xffffffffu;
 	for (size_t i = 0; i < n; i++) {
@@ -116,7 +116,7 @@ mail_cache_build_tree(const struct mail_msg *m, const char *msg, size_t len, str
 	memcpy(h, "MMC", 3);
 	h[3] = MAIL_CACHE_VERSION;
 	put_u32(h + 4, (uint32_t)p.len);
-	put_u32(h + 8, crc32((const unsigned char *)p.data, p.len));
+	put_u32(h + 8, mail_cache_crc32((const unsigned char *)p.data, p.len));
 	out->len += HDR_BYTES;
 	mm_buf_append(out, p.data, p.len);
 	mm_buf_free(&p);
@@ -179,7 +179,7 @@ mail_cache_parse(const void *blob, size_t len, struct mail_cache **c_r)
 	*c_r = NULL;
 	if (len < HDR_BYTES || memcmp(b, "MMC", 3) != 0 || b[3] != MAIL_CACHE_VERSION)
 		return -1;
-	if (get_u32(b + 4) != len - HDR_BYTES || get_u32(b + 8) != crc32(b + HDR_BYTES, len - HDR_BYTES))
+	if (get_u32(b + 4) != len - HDR_BYTES || get_u32(b + 8) != mail_cache_crc32(b + HDR_BYTES, len - HDR_BYTES))
 		return -1;
 	r.p = b + HDR_BYTES;
 	r.e = b + len;

@@ -37,4 +37,7 @@ void mail_cache_build_tree(const struct mail_msg *m, const char *msg, size_t len
 int mail_cache_parse(const void *blob, size_t len, struct mail_cache **c_r);
 void mail_cache_free(struct mail_cache **c);
 
+/* The blob's checksum: CRC-32 (IEEE 802.3, as zlib's crc32()) of n bytes. */
+uint32_t mail_cache_crc32(const unsigned char *p, size_t n);
+
 #endif
