@@ -62,13 +62,12 @@ class Server:
         self.log_path = os.path.join(self.tmp, "minimaild.log")
         self.users = {"alice@example.org": "alice-secret", "bob@example.org": "bob-secret"} \
             if users is None else users
-        ports = free_ports(len(LISTENERS) + (1 if http else 0))
-        self.ports = dict(zip(LISTENERS, ports))
-        if http:
-            # [listen] http (autoconfig/autodiscover), off unless asked for
-            self.ports["http"] = ports[-1]
-        if listen:
-            self.ports.update(listen)
+        # The ports this harness picks (and may pick again): every listener
+        # not fixed by the caller, plus [listen] http (autoconfig) if asked.
+        self.own_ports = [n for n in LISTENERS + (["http"] if http else [])
+                          if n not in (listen or {})]
+        self.ports = dict(listen or {})
+        self.ports.update(zip(self.own_ports, free_ports(len(self.own_ports))))
         self.cert = self.key = None
         if tls:
             self.cert, self.key = make_cert(self.tmp)
@@ -82,7 +81,24 @@ class Server:
             for u, p in self.users.items():
                 self.ctl("user", "add", u, input=p + "\n", check=True)
         if start:
-            self.start()
+            self.first_start()
+
+    # A port found free may be taken by another test's client or server
+    # before the daemon binds it (tests run in parallel): then pick new ones.
+    BIND_RETRIES = 5
+
+    def first_start(self):
+        for attempt in range(self.BIND_RETRIES):
+            logged = len(self.log())
+            try:
+                self.start()
+                return
+            except RuntimeError:
+                if (attempt + 1 == self.BIND_RETRIES or
+                        "Address already in use" not in self.log()[logged:]):
+                    raise
+            self.ports.update(zip(self.own_ports, free_ports(len(self.own_ports))))
+            self.write_conf()
 
     # ---- config ----
     def conf_text(self):
