@@ -113,6 +113,22 @@ spf_dns_add(struct spf_dns *d, const char *name, enum spf_qtype type,
 		e->rr[i] = xstrdup(rr[i]);
 }
 
+bool
+spf_dns_get(const struct spf_dns *d, const char *name, enum spf_qtype type,
+    enum spf_rcode *rcode_r, char *const **rr_r, size_t *nrr_r)
+{
+	char key[SPF_NAME_MAX_BYTES];
+	const struct spf_ent *e;
+
+	norm_name(key, sizeof(key), name);
+	if ((e = dns_find(d, key, type)) == NULL)
+		return false;
+	*rcode_r = e->rcode;
+	*rr_r = e->rr;
+	*nrr_r = e->nrr;
+	return true;
+}
+
 const char *
 spf_result_name(enum spf_result r)
 {

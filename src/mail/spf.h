@@ -56,6 +56,10 @@ void spf_dns_free(struct spf_dns **d);
  * stand in a valid record). Copies everything. */
 void spf_dns_add(struct spf_dns *d, const char *name, enum spf_qtype type,
     enum spf_rcode rcode, const char *const *rr, size_t nrr);
+/* The answer for name/type if known (DMARC and DKIM key lookups share
+ * the cache). */
+bool spf_dns_get(const struct spf_dns *d, const char *name, enum spf_qtype type,
+    enum spf_rcode *rcode_r, char *const **rr_r, size_t *nrr_r);
 
 struct spf_request {
 	const char *ip;         /* client address, IPv4 or IPv6 text */
