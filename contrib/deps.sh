@@ -6,10 +6,12 @@
 set -e
 PKGS="autoconf automake make gcc pkg-config libc6-dev
 libevent-dev libssl-dev libdb5.3-dev libcrypt-dev zlib1g-dev openssl
+libunbound-dev dns-root-data
 libpsl-dev publicsuffix"
 if [ "${1:-}" != build ]; then
 	PKGS="$PKGS check libsubunit-dev python3 ca-certificates curl swaks isync
 fetchmail groff-base clang libclang-rt-14-dev systemd dovecot-imapd
+python3-dnslib
 python3-yaml"
 fi
 missing=""

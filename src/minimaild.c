@@ -9,6 +9,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "net/conn.h"
+#include "net/dns.h"
 #include "net/http.h"
 #include "net/listener.h"
 #include "net/notify.h"
@@ -264,6 +265,8 @@ reload_done(void *arg)
 	tls_ctx_free(&srv.tls);
 	srv.tls = j->tls;
 	j->tls = NULL;
+	if (!dns_reconfigure(srv.dns, cfg, err, sizeof(err)))
+		log_error("reload: dns: %s; the resolver keeps its old settings", err);
 	/* Sessions and jobs may still read the old config: keep it until exit. */
 	old_configs = xrealloc(old_configs, (nold_configs + 1) * sizeof(*old_configs));
 	old_configs[nold_configs++] = srv.cfg;
@@ -405,6 +408,9 @@ main(int argc, char **argv)
 	srv.store = st;
 	srv.pool = worker_pool_new(srv.base, WORKER_THREADS_DEFAULT);
 	srv.hub = notify_hub_new(srv.base);
+	srv.dns = dns_new(srv.base, srv.cfg, err, sizeof(err));
+	if (srv.dns == NULL)
+		fatal("dns: %s", err);
 	store_set_change_hook(srv.store, store_change_hook, srv.hub);
 	relay = relay_engine_new(&srv);
 
@@ -427,6 +433,7 @@ main(int argc, char **argv)
 	relay_engine_stop(relay);
 	worker_pool_free(&srv.pool);
 	relay_engine_free(&relay);
+	dns_free(&srv.dns);
 	store_set_change_hook(srv.store, NULL, NULL);
 	notify_hub_free(&srv.hub);
 	store_close(&srv.store);

@@ -54,11 +54,13 @@ static const uint16_t listen_default_ports[LSN_COUNT] = {
 
 enum section {
 	SEC_TOP = 0, SEC_LISTEN, SEC_TLS, SEC_AUTH, SEC_LIMITS, SEC_RELAY,
+	SEC_DNS,
 	SEC_UNKNOWN,            /* after a bad [header]: keys are skipped */
 };
 
 static const char *const section_names[] = {
 	"", "listen", "tls", "auth", "limits", "relay",
+	"dns",
 };
 
 struct parser;
@@ -98,6 +100,13 @@ static key_setter set_hostname, set_domains, set_data_dir, set_run_as,
     set_log_level, set_listen, set_path, set_min_version, set_bool,
     set_size, set_number, set_smarthost, set_relay_string, set_relay_tls,
     set_relay_bool, set_relay_duration, set_relay_number, set_routes;
+/* [dns], [tls] mta_sts_mode, [relay] mx_port / mta_sts / dane (outbound
+ * policy): setters below config_parse_nameservers(). */
+static key_setter set_dns_nameservers, set_dns_timeout, set_dns_dnssec,
+    set_dns_trust_anchor, set_mta_sts_mode, set_policy_bool, set_policy_port,
+    set_mta_sts_ca;
+enum { PBOOL_MTA_STS, PBOOL_DANE };
+enum { PPORT_MX, PPORT_MTA_STS };
 
 enum { RSTR_USER, RSTR_PASSWORD, RSTR_CA };
 enum { RBOOL_VERIFY, RBOOL_REQUIRE_TLS };
@@ -147,6 +156,16 @@ static const struct key keytab[] = {
 	{ SEC_RELAY, "max_concurrency", set_relay_number, RNUM_CONCURRENCY },
 	{ SEC_RELAY, "max_per_destination", set_relay_number, RNUM_PER_DEST },
 	{ SEC_RELAY, "routes", set_routes, 0 },
+	{ SEC_DNS, "nameservers", set_dns_nameservers, 0 },
+	{ SEC_DNS, "timeout", set_dns_timeout, 0 },
+	{ SEC_DNS, "dnssec", set_dns_dnssec, 0 },
+	{ SEC_DNS, "trust_anchor", set_dns_trust_anchor, 0 },
+	{ SEC_TLS, "mta_sts_mode", set_mta_sts_mode, 0 },
+	{ SEC_RELAY, "mta_sts", set_policy_bool, PBOOL_MTA_STS },
+	{ SEC_RELAY, "dane", set_policy_bool, PBOOL_DANE },
+	{ SEC_RELAY, "mta_sts_ca", set_mta_sts_ca, 0 },
+	{ SEC_RELAY, "mx_port", set_policy_port, PPORT_MX },
+	{ SEC_RELAY, "mta_sts_port", set_policy_port, PPORT_MTA_STS },
 };
 #define NKEYS (sizeof(keytab) / sizeof(keytab[0]))
 
@@ -1000,6 +1019,203 @@ set_routes(struct parser *p, const struct key *k, const char *v)
 	}
 }
 
+/* ---- [dns] and the outbound TLS policy ---- */
+
+bool
+config_parse_nameservers(const char *s, struct mm_strlist *out, char *err,
+    size_t errlen)
+{
+	struct mm_strlist l;
+	const char *p = s;
+
+	mm_strlist_init(&l);
+	while (*p != '\0') {
+		char tok[128], host[64], ipbuf[16];
+		unsigned long port = 53;
+		size_t n;
+
+		while (is_space(*p))
+			p++;
+		if (*p == '\0')
+			break;
+		n = strcspn(p, " \t");
+		if (n >= sizeof(tok)) {
+			snprintf(err, errlen, "name server '%.40s...' too long", p);
+			goto bad;
+		}
+		memcpy(tok, p, n);
+		tok[n] = '\0';
+		p += n;
+
+		/* "IP", "IP@PORT", "IPv4:PORT", "[IPv6]", "[IPv6]:PORT" */
+		char *at = strchr(tok, '@'), *portstr = NULL;
+		if (tok[0] == '[') {
+			char *rb = strchr(tok, ']');
+			if (rb == NULL || (rb[1] != '\0' && rb[1] != ':' && rb[1] != '@'))
+				goto syntax;
+			*rb = '\0';
+			mm_strlcpy(host, tok + 1, sizeof(host));
+			if (rb[1] != '\0')
+				portstr = rb + 2;
+		} else if (at != NULL) {
+			*at = '\0';
+			mm_strlcpy(host, tok, sizeof(host));
+			portstr = at + 1;
+		} else {
+			char *colon = strchr(tok, ':');
+			if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+				*colon = '\0';         /* v4:port */
+				portstr = colon + 1;
+			}
+			mm_strlcpy(host, tok, sizeof(host));
+		}
+		if (inet_pton(AF_INET, host, ipbuf) != 1 &&
+		    inet_pton(AF_INET6, host, ipbuf) != 1) {
+			snprintf(err, errlen, "'%.64s' is not an IP address (name "
+			    "servers are given as addresses)", host);
+			goto bad;
+		}
+		if (portstr != NULL) {
+			char *end;
+			errno = 0;
+			port = strtoul(portstr, &end, 10);
+			if (portstr[0] < '0' || portstr[0] > '9' || *end != '\0' ||
+			    errno != 0 || port == 0 || port > 65535)
+				goto syntax;
+		}
+		if (l.n == CONFIG_NAMESERVERS_MAX) {
+			snprintf(err, errlen, "too many name servers (at most %d)",
+			    CONFIG_NAMESERVERS_MAX);
+			goto bad;
+		}
+		char *one = xasprintf("%s@%lu", host, port);
+		mm_strlist_add(&l, one);
+		free(one);
+		continue;
+syntax:
+		snprintf(err, errlen, "bad name server '%.80s' (expected IP, IP@PORT, "
+		    "IPv4:PORT or [IPv6]:PORT)", tok);
+		goto bad;
+	}
+	if (l.n == 0) {
+		snprintf(err, errlen, "no name server given");
+		goto bad;
+	}
+	mm_strlist_clear(out);
+	*out = l;
+	return true;
+bad:
+	mm_strlist_clear(&l);
+	return false;
+}
+
+static void
+set_dns_nameservers(struct parser *p, const struct key *k, const char *v)
+{
+	char err[256];
+	if (!config_parse_nameservers(v, &p->cfg->dns_nameservers, err, sizeof(err)))
+		perr(p, p->line, "%s: %s", k->name, err);
+}
+
+static void
+set_dns_timeout(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	uint64_t n;
+
+	if (!config_parse_duration(v, &n) || n == 0 || n > DNS_TIMEOUT_MAX_SECS) {
+		perr(p, p->line, "%s: bad duration '%s' (expected 1s to %ds)", k->name,
+		    q(qv, v), DNS_TIMEOUT_MAX_SECS);
+		return;
+	}
+	p->cfg->dns_timeout = n;
+}
+
+static void
+set_dns_dnssec(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+
+	if (strcmp(v, "off") == 0)
+		p->cfg->dns_dnssec = CONFIG_DNSSEC_OFF;
+	else if (strcmp(v, "validate") == 0)
+		p->cfg->dns_dnssec = CONFIG_DNSSEC_VALIDATE;
+	else if (strcmp(v, "trust-ad") == 0)
+		p->cfg->dns_dnssec = CONFIG_DNSSEC_TRUST_AD;
+	else
+		perr(p, p->line, "%s: bad value '%s' (expected off, validate or "
+		    "trust-ad)", k->name, q(qv, v));
+}
+
+static void
+set_abs_path(struct parser *p, const struct key *k, const char *v, char **dst)
+{
+	char qv[QUOTE_MAX_BYTES];
+
+	if (v[0] != '/' || strlen(v) >= PATH_MAX) {
+		perr(p, p->line, "%s: bad path '%s' (expected an absolute path)",
+		    k->name, q(qv, v));
+		return;
+	}
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+static void
+set_dns_trust_anchor(struct parser *p, const struct key *k, const char *v)
+{
+	set_abs_path(p, k, v, &p->cfg->dns_trust_anchor);
+}
+
+static void
+set_mta_sts_ca(struct parser *p, const struct key *k, const char *v)
+{
+	set_abs_path(p, k, v, &p->cfg->mta_sts_ca);
+}
+
+static void
+set_mta_sts_mode(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+
+	if (strcmp(v, "testing") == 0)
+		p->cfg->mta_sts_mode = CONFIG_MTA_STS_TESTING;
+	else if (strcmp(v, "enforce") == 0)
+		p->cfg->mta_sts_mode = CONFIG_MTA_STS_ENFORCE;
+	else if (strcmp(v, "none") == 0)
+		p->cfg->mta_sts_mode = CONFIG_MTA_STS_NONE;
+	else
+		perr(p, p->line, "%s: bad value '%s' (expected testing, enforce or "
+		    "none, RFC 8461 3.2)", k->name, q(qv, v));
+}
+
+static void
+set_policy_bool(struct parser *p, const struct key *k, const char *v)
+{
+	(void)parse_yes_no(p, k, v, k->arg == PBOOL_MTA_STS ?
+	    &p->cfg->relay_mta_sts : &p->cfg->relay_dane);
+}
+
+static void
+set_policy_port(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES], *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0 || n == 0 ||
+	    n > 65535) {
+		perr(p, p->line, "%s: bad port '%s' (expected 1 to 65535)", k->name,
+		    q(qv, v));
+		return;
+	}
+	if (k->arg == PPORT_MX)
+		p->cfg->relay_mx_port = (uint16_t)n;
+	else
+		p->cfg->mta_sts_port = (uint16_t)n;
+}
+
 /* ---- lines ---- */
 
 static const struct key *
@@ -1062,14 +1278,20 @@ parse_section(struct parser *p, char *s, size_t len)
 		p->sec = SEC_UNKNOWN;
 		return;
 	}
-	for (int i = SEC_LISTEN; i <= SEC_RELAY; i++) {
+	for (int i = SEC_LISTEN; i < SEC_UNKNOWN; i++) {
 		if (strcmp(s, section_names[i]) == 0) {
 			p->sec = (enum section)i;
 			return;
 		}
 	}
-	perr(p, p->line, "unknown section [%s] (expected [listen], [tls], "
-	    "[auth], [limits] or [relay])", q(qn, s));
+	/* the list is made from section_names[]: a new section joins it */
+	char list[256] = "";
+	for (int i = SEC_LISTEN; i < SEC_UNKNOWN; i++) {
+		size_t l = strlen(list);
+		snprintf(list + l, sizeof(list) - l, "%s[%s]", i == SEC_LISTEN ? "" :
+		    i + 1 == SEC_UNKNOWN ? " or " : ", ", section_names[i]);
+	}
+	perr(p, p->line, "unknown section [%s] (expected %s)", q(qn, s), list);
 	p->sec = SEC_UNKNOWN;
 }
 
@@ -1230,6 +1452,21 @@ check_file(struct parser *p)
 		perr(p, lr > lm ? lr : lm, "retry_interval is longer than "
 		    "retry_max_interval");
 	}
+	if (cfg->dns_dnssec == CONFIG_DNSSEC_TRUST_AD) {
+		/* The AD bit is only as good as the path it came over. */
+		unsigned ld = key_line(p, "dnssec");
+		if (cfg->dns_nameservers.n == 0)
+			perr(p, ld, "dnssec = trust-ad needs [dns] nameservers on "
+			    "loopback (a validating resolver on this machine)");
+		for (size_t i = 0; i < cfg->dns_nameservers.n; i++) {
+			const char *ns = cfg->dns_nameservers.v[i];
+			if (strncmp(ns, "127.", 4) != 0 && strncmp(ns, "::1@", 4) != 0) {
+				perr(p, ld, "dnssec = trust-ad: name server %s is not on "
+				    "loopback (its AD bit could be forged on the way)", ns);
+				break;
+			}
+		}
+	}
 
 	unsigned lpi = key_line(p, "max_connections_per_ip");
 	unsigned lmc = key_line(p, "max_connections");
@@ -1295,6 +1532,15 @@ config_new_defaults(const char *path)
 	cfg->retry_max_interval = 4 * 3600;
 	cfg->relay_max_concurrency = 20;
 	cfg->relay_max_per_destination = 4;
+	mm_strlist_init(&cfg->dns_nameservers);
+	cfg->dns_timeout = 5;
+	cfg->dns_dnssec = CONFIG_DNSSEC_OFF;
+	cfg->dns_trust_anchor = xstrdup(CONFIG_DEFAULT_TRUST_ANCHOR);
+	cfg->mta_sts_mode = CONFIG_MTA_STS_TESTING;
+	cfg->relay_mta_sts = true;
+	cfg->relay_dane = true;
+	cfg->relay_mx_port = 25;
+	cfg->mta_sts_port = 443;
 	return cfg;
 }
 
@@ -1412,6 +1658,9 @@ config_free(struct config **cfgp)
 	free(cfg->smarthost_password);
 	free(cfg->smarthost_ca);
 	free(cfg->routes);
+	mm_strlist_clear(&cfg->dns_nameservers);
+	free(cfg->dns_trust_anchor);
+	free(cfg->mta_sts_ca);
 	free(cfg);
 	*cfgp = NULL;
 }
@@ -1507,6 +1756,9 @@ config_dump(const struct config *cfg)
 	}
 	mm_buf_printf(&b, "min_version = %s\n",
 	    cfg->tls_min_version == 0x0304 ? "TLSv1.3" : "TLSv1.2");
+	mm_buf_printf(&b, "mta_sts_mode = %s\n",
+	    cfg->mta_sts_mode == CONFIG_MTA_STS_ENFORCE ? "enforce" :
+	    cfg->mta_sts_mode == CONFIG_MTA_STS_NONE ? "none" : "testing");
 
 	mm_buf_printf(&b, "\n[auth]\n");
 	mm_buf_printf(&b, "allow_plaintext_auth = %s\n",
@@ -1549,6 +1801,12 @@ config_dump(const struct config *cfg)
 	mm_buf_printf(&b, "retry_max_interval = %s\n", tmp);
 	mm_buf_printf(&b, "max_concurrency = %u\n", cfg->relay_max_concurrency);
 	mm_buf_printf(&b, "max_per_destination = %u\n", cfg->relay_max_per_destination);
+	mm_buf_printf(&b, "mta_sts = %s\n", cfg->relay_mta_sts ? "yes" : "no");
+	mm_buf_printf(&b, "dane = %s\n", cfg->relay_dane ? "yes" : "no");
+	if (cfg->mta_sts_ca != NULL)
+		mm_buf_printf(&b, "mta_sts_ca = %s\n", cfg->mta_sts_ca);
+	mm_buf_printf(&b, "mx_port = %u\n", cfg->relay_mx_port);
+	mm_buf_printf(&b, "mta_sts_port = %u\n", cfg->mta_sts_port);
 	if (cfg->nroutes > 0) {
 		mm_buf_printf(&b, "routes =");
 		for (size_t i = 0; i < cfg->nroutes; i++) {
@@ -1557,5 +1815,20 @@ config_dump(const struct config *cfg)
 		}
 		mm_buf_appendc(&b, '\n');
 	}
+
+	mm_buf_printf(&b, "\n[dns]\n");
+	if (cfg->dns_nameservers.n == 0)
+		mm_buf_printf(&b, "# nameservers not set: those of /etc/resolv.conf\n");
+	else {
+		mm_buf_printf(&b, "nameservers =");
+		for (size_t i = 0; i < cfg->dns_nameservers.n; i++)
+			mm_buf_printf(&b, " %s", cfg->dns_nameservers.v[i]);
+		mm_buf_appendc(&b, '\n');
+	}
+	duration_format(cfg->dns_timeout, tmp, sizeof(tmp));
+	mm_buf_printf(&b, "timeout = %s\n", tmp);
+	mm_buf_printf(&b, "dnssec = %s\n", cfg->dns_dnssec == CONFIG_DNSSEC_VALIDATE ?
+	    "validate" : cfg->dns_dnssec == CONFIG_DNSSEC_TRUST_AD ? "trust-ad" : "off");
+	mm_buf_printf(&b, "trust_anchor = %s\n", cfg->dns_trust_anchor);
 	return mm_buf_cstr(&b);
 }

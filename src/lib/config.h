@@ -60,6 +60,23 @@ enum config_relay_tls {
 	CONFIG_RELAY_TLS_NONE,          /* plain text (tests, trusted LAN) */
 };
 
+/* [dns] dnssec */
+enum config_dnssec {
+	CONFIG_DNSSEC_OFF = 0,          /* default: nothing is "secure" (no DANE) */
+	CONFIG_DNSSEC_VALIDATE,         /* libunbound validates (trust_anchor) */
+	CONFIG_DNSSEC_TRUST_AD,         /* the AD bit of loopback name servers */
+};
+
+/* [tls] mta_sts_mode: the mode of the policy we publish (RFC 8461 3.2) */
+enum config_mta_sts_mode {
+	CONFIG_MTA_STS_TESTING = 0,
+	CONFIG_MTA_STS_ENFORCE,
+	CONFIG_MTA_STS_NONE,
+};
+
+#define CONFIG_NAMESERVERS_MAX 8
+#define CONFIG_DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"   /* dns-root-data */
+
 struct config {
 	char *path;                 /* the file it came from ("(embedded)" for defaults) */
 
@@ -108,6 +125,22 @@ struct config {
 	unsigned relay_max_per_destination;  /* default 4 connections */
 	struct config_route *routes;
 	size_t nroutes;
+
+	/* [dns]: the resolver (net/dns.c) */
+	struct mm_strlist dns_nameservers;  /* "IP@PORT"; empty: /etc/resolv.conf */
+	uint64_t dns_timeout;       /* seconds per attempt (2 attempts), default 5s */
+	int dns_dnssec;             /* enum config_dnssec, default off */
+	char *dns_trust_anchor;     /* for validate; default CONFIG_DEFAULT_TRUST_ANCHOR */
+
+	/* [tls] mta_sts_mode: our published MTA-STS policy (net/http.c) */
+	int mta_sts_mode;           /* enum config_mta_sts_mode, default testing */
+
+	/* [relay]: outbound TLS policy per destination (src/relay/relay-policy.c) */
+	bool relay_mta_sts;         /* default yes: honour MTA-STS (RFC 8461) */
+	bool relay_dane;            /* default yes: DANE (RFC 7672) when DNSSEC is on */
+	char *mta_sts_ca;           /* CA file for MTA-STS; NULL: the system's store */
+	uint16_t relay_mx_port;     /* default 25; tests point MX hosts elsewhere */
+	uint16_t mta_sts_port;      /* default 443 (RFC 8461 3.3); for tests */
 };
 
 /* The route for domain (any case), or NULL. */
@@ -117,6 +150,12 @@ const struct config_route *config_route_find(const struct config *cfg,
  * given). On error false and a message in err. */
 bool config_parse_relay_host(const char *s, struct config_relay_host *h,
     char *err, size_t errlen);
+
+/* [dns] nameservers: "127.0.0.1 127.0.0.1@5353 127.0.0.1:5353 [::1]:53
+ * ::1" into out as libunbound's "IP@PORT" strings (port 53 when not
+ * given). On error false and a message in err. */
+bool config_parse_nameservers(const char *s, struct mm_strlist *out, char *err,
+    size_t errlen);
 
 /* Names as written in [listen], indexed by enum listener_id. */
 extern const char *const config_listener_names[LSN_COUNT];

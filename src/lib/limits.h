@@ -74,4 +74,23 @@
 #define RELAY_DATA_END_TIMEOUT_SECS  600   /* RFC 5321 4.5.3.2.6: DATA termination */
 #define RELAY_DSN_HEADERS_MAX_BYTES  (64 * 1024)  /* original headers in a bounce */
 
+/* DNS: the resolver (net/dns.c) and its answers */
+#define DNS_TIMEOUT_MAX_SECS         60    /* [dns] timeout at most this */
+#define DNS_ATTEMPTS                 2     /* DESIGN [dns]: timeout per query, attempts = 2 */
+#define DNS_QUERIES_INFLIGHT_MAX     256   /* queries running at once */
+#define DNS_QUERIES_WAITING_MAX      4096  /* beyond the running ones; more: DNS_ERROR */
+#define DNS_RECORDS_MAX              64    /* records kept from one answer */
+#define DNS_TXT_MAX_BYTES            4096  /* one TXT record, strings joined (SPF, DKIM keys) */
+#define DNS_ANSWER_MAX_BYTES         65535 /* RFC 1035 4.2.2: TCP length field */
+#define DNS_UDP_PAYLOAD_BYTES        1232  /* EDNS0 size we advertise (DNS flag day 2020) */
+#define DNS_CNAME_DEPTH_MAX          8     /* CNAMEs followed inside one answer */
+
+/* Outbound TLS policy: MTA-STS (RFC 8461) and DANE (RFC 7672) */
+#define MTA_STS_POLICY_MAX_BYTES     (64 * 1024)  /* RFC 8461 3.3: senders may limit; we do */
+#define MTA_STS_FETCH_TIMEOUT_SECS   60    /* RFC 8461 3.3: "a reasonable timeout" */
+#define MTA_STS_MAX_AGE_MAX_SECS     31557600 /* RFC 8461 3.2: max_age up to a year */
+#define MTA_STS_CACHE_MAX            1024  /* destinations' policies kept */
+#define MTA_STS_MX_MAX               32    /* mx: lines per policy */
+#define MTA_STS_MAX_AGE_SECS         604800 /* the max_age of the policy we publish (1 week) */
+
 #endif
