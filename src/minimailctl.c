@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl/ctl-inbound.h"
 #include "lib/clientcfg.h"
 #include "lib/config.h"
 #include "lib/limits.h"
@@ -78,6 +79,9 @@ usage(FILE *f)
 	    "  queue delete ID                  drop a queue entry (no bounce is sent)\n"
 	    "  check                            check the configuration and the store\n"
 	    "  client-settings ADDRESS          what to type into a mail client (config only)\n"
+	    "  spf-check IP MAIL-FROM HELO      the SPF result port 25 would get (RFC 7208)\n"
+	    "  auth-check [--ip IP] [--helo NAME] [--mail-from ADDR] FILE|-\n"
+	    "                                   the Authentication-Results port 25 would add\n"
 	    "The default FILE is " SYSCONFDIR "/minimaild.conf.\n", f);
 }
 
@@ -754,6 +758,13 @@ main(int argc, char **argv)
 		return cmd_check(argc, argv);
 	if (strcmp(argv[0], "client-settings") == 0)
 		return cmd_client_settings(argc, argv);
+	if (strcmp(argv[0], "spf-check") == 0 || strcmp(argv[0], "auth-check") == 0) {
+		load_config();
+		int r = argv[0][0] == 's' ? ctl_spf_check(cfg, argc, argv) :
+		    ctl_auth_check(cfg, argc, argv);
+		config_free(&cfg);
+		return r;
+	}
 	if (argc < 2)
 		usage_error();
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {

@@ -374,10 +374,17 @@ static const struct bad_case bad[] = {
 	{ D "[ ]\n", 0, { F ":2: empty section name", NULL } },
 	{ D "[relais]\nhost = x\nport = 25\n", 0,
 	  { F ":2: unknown section [relais] (expected [listen], [tls], [auth], "
-	    "[limits], [relay] or [dns])", NULL } },
+	    "[limits], [relay], [dns] or [inbound])", NULL } },
 	{ D "[Listen]\n", 0,
 	  { F ":2: unknown section [Listen] (expected [listen], [tls], [auth], "
-	    "[limits], [relay] or [dns])", NULL } },
+	    "[limits], [relay], [dns] or [inbound])", NULL } },
+	/* [inbound] */
+	{ D "[inbound]\nspf = maybe\n", 0,
+	  { F ":3: spf: bad value 'maybe' (expected yes or no)", NULL } },
+	{ D "[inbound]\ndnsbl = zen.spamhaus.org bad_zone!\n", 0,
+	  { F ":3: dnsbl: bad zone 'bad_zone!' (expected DNS zones separated by spaces, or off)", NULL } },
+	{ D "[inbound]\ndnswl = a.test b.test c.test d.test e.test f.test g.test h.test i.test\n", 0,
+	  { F ":3: dnswl: more than 8 zones", NULL } },
 	/* [relay] */
 	{ D "[relay]\nhost = x\n", 0,
 	  { F ":3: unknown key 'host' in [relay]", NULL } },
@@ -633,7 +640,7 @@ static const struct bad_case bad[] = {
 	    "optional K, M or G)",
 	    F ":11: duplicate key 'max_recipients' (first set on line 10)",
 	    F ":12: unknown section [nope] (expected [listen], [tls], [auth], "
-	    "[limits], [relay] or [dns])",
+	    "[limits], [relay], [dns] or [inbound])",
 	    F ":13: expected 'key = value' or '[section]'" } },
 };
 

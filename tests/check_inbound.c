@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/util.h"
+#include "inbound/inbound.h"
 #include "mail/authres.h"
 #include "mail/dmarc.h"
 
@@ -221,6 +222,27 @@ START_TEST(test_format)
 }
 END_TEST
 
+START_TEST(test_dnsbl)
+{
+	const char *listed[] = { "127.0.0.2" }, *refused[] = { "127.255.255.254" },
+	    *wild[] = { "192.0.2.7" }, *test[] = { "127.0.0.1" },
+	    *mixed[] = { "127.255.255.255", "127.0.0.10" };
+	char buf[256];
+
+	ck_assert_int_eq(dnsbl_interpret("zen.example", listed, 1), DNSBL_LISTED);
+	ck_assert_int_eq(dnsbl_interpret("zen.example", refused, 1), DNSBL_ERROR);
+	ck_assert_int_eq(dnsbl_interpret("zen.example", wild, 1), DNSBL_ERROR);
+	ck_assert_int_eq(dnsbl_interpret("zen.example", test, 1), DNSBL_ERROR);
+	ck_assert_int_eq(dnsbl_interpret("zen.example", mixed, 2), DNSBL_LISTED);
+	ck_assert_int_eq(dnsbl_interpret("zen.example", NULL, 0), DNSBL_NOT_LISTED);
+	ck_assert(dnsbl_query_name("192.0.2.99", "bl.example", buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "99.2.0.192.bl.example");
+	ck_assert(dnsbl_query_name("2001:db8::1", "bl.example", buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.example");
+	ck_assert(!dnsbl_query_name("not-an-ip", "bl.example", buf, sizeof(buf)));
+}
+END_TEST
+
 static Suite *
 inbound_suite(void)
 {
@@ -234,6 +256,9 @@ inbound_suite(void)
 	tcase_add_test(tc, test_authserv_id);
 	tcase_add_test(tc, test_strip);
 	tcase_add_test(tc, test_format);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dnsbl");
+	tcase_add_test(tc, test_dnsbl);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -55,12 +55,14 @@ static const uint16_t listen_default_ports[LSN_COUNT] = {
 enum section {
 	SEC_TOP = 0, SEC_LISTEN, SEC_TLS, SEC_AUTH, SEC_LIMITS, SEC_RELAY,
 	SEC_DNS,
+	SEC_INBOUND,
 	SEC_UNKNOWN,            /* after a bad [header]: keys are skipped */
 };
 
 static const char *const section_names[] = {
 	"", "listen", "tls", "auth", "limits", "relay",
 	"dns",
+	"inbound",
 };
 
 struct parser;
@@ -106,6 +108,10 @@ static key_setter set_dns_nameservers, set_dns_timeout, set_dns_dnssec,
     set_dns_trust_anchor, set_mta_sts_mode, set_policy_bool, set_policy_port,
     set_mta_sts_ca;
 enum { PBOOL_MTA_STS, PBOOL_DANE };
+/* [inbound]: setters after the [dns] ones. */
+static key_setter set_inbound_bool, set_inbound_zones;
+enum { IBOOL_SPF, IBOOL_DKIM, IBOOL_DMARC, IBOOL_DMARC_REJECT };
+enum { IZONES_DNSBL, IZONES_DNSWL };
 enum { PPORT_MX, PPORT_MTA_STS };
 
 enum { RSTR_USER, RSTR_PASSWORD, RSTR_CA };
@@ -166,6 +172,12 @@ static const struct key keytab[] = {
 	{ SEC_RELAY, "mta_sts_ca", set_mta_sts_ca, 0 },
 	{ SEC_RELAY, "mx_port", set_policy_port, PPORT_MX },
 	{ SEC_RELAY, "mta_sts_port", set_policy_port, PPORT_MTA_STS },
+	{ SEC_INBOUND, "spf", set_inbound_bool, IBOOL_SPF },
+	{ SEC_INBOUND, "dkim", set_inbound_bool, IBOOL_DKIM },
+	{ SEC_INBOUND, "dmarc", set_inbound_bool, IBOOL_DMARC },
+	{ SEC_INBOUND, "dmarc_reject", set_inbound_bool, IBOOL_DMARC_REJECT },
+	{ SEC_INBOUND, "dnsbl", set_inbound_zones, IZONES_DNSBL },
+	{ SEC_INBOUND, "dnswl", set_inbound_zones, IZONES_DNSWL },
 };
 #define NKEYS (sizeof(keytab) / sizeof(keytab[0]))
 
@@ -1503,6 +1515,51 @@ config_default_hostname(void)
 	return xstrdup("localhost");
 }
 
+/* ---- [inbound] ---- */
+
+static void
+set_inbound_bool(struct parser *p, const struct key *k, const char *v)
+{
+	bool *dst[] = { &p->cfg->inbound_spf, &p->cfg->inbound_dkim,
+	    &p->cfg->inbound_dmarc, &p->cfg->inbound_dmarc_reject };
+
+	(void)parse_yes_no(p, k, v, dst[k->arg]);
+}
+
+/* "off", or DNS zones separated by spaces (at most
+ * CONFIG_DNSBL_ZONES_MAX). */
+static void
+set_inbound_zones(struct parser *p, const struct key *k, const char *v)
+{
+	struct mm_strlist *l = k->arg == IZONES_DNSBL ? &p->cfg->inbound_dnsbl :
+	    &p->cfg->inbound_dnswl;
+	char qv[QUOTE_MAX_BYTES];
+	const char *s = v;
+
+	mm_strlist_clear(l);
+	if (strcmp(v, "off") == 0)
+		return;
+	for (;;) {
+		while (is_space(*s))
+			s++;
+		if (*s == '\0')
+			break;
+		size_t len = 0;
+		while (s[len] != '\0' && !is_space(s[len]))
+			len++;
+		char *d = mm_strlower(xstrndup(s, len));
+		s += len;
+		if (!valid_domain(d))
+			perr(p, p->line, "%s: bad zone '%s' (expected DNS zones separated "
+			    "by spaces, or off)", k->name, q(qv, d));
+		else if (l->n == CONFIG_DNSBL_ZONES_MAX)
+			perr(p, p->line, "%s: more than %d zones", k->name, CONFIG_DNSBL_ZONES_MAX);
+		else if (!mm_strlist_contains(l, d))
+			mm_strlist_add(l, d);
+		free(d);
+	}
+}
+
 static struct config *
 config_new_defaults(const char *path)
 {
@@ -1541,6 +1598,12 @@ config_new_defaults(const char *path)
 	cfg->relay_dane = true;
 	cfg->relay_mx_port = 25;
 	cfg->mta_sts_port = 443;
+	cfg->inbound_spf = true;
+	cfg->inbound_dkim = true;
+	cfg->inbound_dmarc = true;
+	cfg->inbound_dmarc_reject = true;
+	mm_strlist_init(&cfg->inbound_dnsbl);
+	mm_strlist_init(&cfg->inbound_dnswl);
 	return cfg;
 }
 
@@ -1659,6 +1722,8 @@ config_free(struct config **cfgp)
 	free(cfg->smarthost_ca);
 	free(cfg->routes);
 	mm_strlist_clear(&cfg->dns_nameservers);
+	mm_strlist_clear(&cfg->inbound_dnsbl);
+	mm_strlist_clear(&cfg->inbound_dnswl);
 	free(cfg->dns_trust_anchor);
 	free(cfg->mta_sts_ca);
 	free(cfg);
@@ -1830,5 +1895,19 @@ config_dump(const struct config *cfg)
 	mm_buf_printf(&b, "dnssec = %s\n", cfg->dns_dnssec == CONFIG_DNSSEC_VALIDATE ?
 	    "validate" : cfg->dns_dnssec == CONFIG_DNSSEC_TRUST_AD ? "trust-ad" : "off");
 	mm_buf_printf(&b, "trust_anchor = %s\n", cfg->dns_trust_anchor);
+
+	mm_buf_printf(&b, "\n[inbound]\n");
+	mm_buf_printf(&b, "spf = %s\ndkim = %s\ndmarc = %s\ndmarc_reject = %s\n",
+	    cfg->inbound_spf ? "yes" : "no", cfg->inbound_dkim ? "yes" : "no",
+	    cfg->inbound_dmarc ? "yes" : "no", cfg->inbound_dmarc_reject ? "yes" : "no");
+	for (int z = 0; z < 2; z++) {
+		const struct mm_strlist *l = z == 0 ? &cfg->inbound_dnsbl : &cfg->inbound_dnswl;
+		mm_buf_printf(&b, "%s =", z == 0 ? "dnsbl" : "dnswl");
+		if (l->n == 0)
+			mm_buf_printf(&b, " off");
+		for (size_t i = 0; i < l->n; i++)
+			mm_buf_printf(&b, " %s", l->v[i]);
+		mm_buf_appendc(&b, '\n');
+	}
 	return mm_buf_cstr(&b);
 }

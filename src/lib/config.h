@@ -141,7 +141,18 @@ struct config {
 	char *mta_sts_ca;           /* CA file for MTA-STS; NULL: the system's store */
 	uint16_t relay_mx_port;     /* default 25; tests point MX hosts elsewhere */
 	uint16_t mta_sts_port;      /* default 443 (RFC 8461 3.3); for tests */
+
+	/* [inbound]: judging mail that arrives on port 25 (src/inbound) */
+	bool inbound_spf;           /* default yes: RFC 7208 */
+	bool inbound_dkim;          /* default yes: RFC 6376, every signature */
+	bool inbound_dmarc;         /* default yes: RFC 7489 */
+	bool inbound_dmarc_reject;  /* default yes: p=reject fails get 550 5.7.1 */
+	struct mm_strlist inbound_dnsbl;  /* zones; empty: off (the default) */
+	struct mm_strlist inbound_dnswl;  /* zones whose listing skips the DNSBLs */
 };
+
+/* [inbound] dnsbl / dnswl: zones at most */
+#define CONFIG_DNSBL_ZONES_MAX 8
 
 /* The route for domain (any case), or NULL. */
 const struct config_route *config_route_find(const struct config *cfg,

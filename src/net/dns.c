@@ -661,12 +661,21 @@ dns_free(struct dns **dnsp)
 	*dnsp = NULL;
 }
 
+/* A name as callers write it (raw bytes, '.' between labels: SPF macros
+ * can make labels with spaces or '%') into the presentation format that
+ * libunbound and ns_name_pton read, escaped exactly as ns_name_ntop
+ * writes answers (RFC 1035 5.1: "\\X" for the special characters,
+ * "\\DDD" outside printable ASCII), so that the question in the answer
+ * compares equal. False for an empty label, a label over 63 bytes, a name
+ * over 253, or one whose escaped form does not fit. */
 static bool
-name_ok(const char *s)
+name_escape(const char *s, char *out, size_t size)
 {
-	size_t n = strlen(s), label = 0;
+	size_t n = strlen(s), label = 0, o = 0;
 
-	if (n == 0 || n > 254 || (n == 254 && s[253] != '.'))
+	if (n > 1 && s[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -674,11 +683,25 @@ name_ok(const char *s)
 			if (label == 0)
 				return false;
 			label = 0;
-			continue;
-		}
-		if (c <= 0x20 || c >= 0x7f || c == '\\' || ++label > 63)
+		} else if (++label > 63) {
 			return false;
+		}
+		if (o + 5 >= size)
+			return false;
+		if (c == '.')
+			out[o++] = '.';
+		else if (strchr("\"();\\@$", c) != NULL) {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c <= 0x20 || c >= 0x7f) {
+			o += (size_t)snprintf(out + o, size - o, "\\%03u", c);
+		} else {
+			out[o++] = (char)c;
+		}
 	}
+	if (label == 0)
+		return false;
+	out[o] = '\0';
 	return true;
 }
 
@@ -695,15 +718,11 @@ dns_query(struct dns *dns, const char *name, int type, dns_cb *cb, void *arg)
 	q->arg = arg;
 	q->fd = -1;
 	q->ev_timer = evtimer_new(dns->base, timer_cb, q);
-	if (!name_ok(name)) {
+	if (!name_escape(name, q->name, sizeof(q->name))) {
 		mm_strlcpy(q->name, "(bad name)", sizeof(q->name));
 		q->early_rcode = DNS_ERROR;
 		q->early_error = "bad name";
 	} else {
-		mm_strlcpy(q->name, name, sizeof(q->name));
-		size_t n = strlen(q->name);
-		if (n > 1 && q->name[n - 1] == '.')
-			q->name[n - 1] = '\0';
 		mm_strlower(q->name);
 		if (type <= 0 || type > 65535) {
 			q->early_rcode = DNS_ERROR;

@@ -17,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inbound/inbound.h"
 #include "lib/config.h"
 #include "lib/log.h"
+#include "mail/authres.h"
 #include "mail/cache.h"
 #include "net/conn.h"
 #include "net/server.h"
@@ -118,6 +120,7 @@ struct deliver_job {
 	char from[ADDRESS_MAX_BYTES + 1];
 	size_t nqueued;
 	time_t now;
+	bool junk;                    /* DMARC quarantine: into each user's Junk */
 	int err;
 };
 
@@ -135,6 +138,30 @@ deliver_work(void *arg)
 	else
 		j->err = store_deliver(j->st, j->rcpts, j->n, j->msg.data, j->msg.len, j->now,
 		    cache.data, cache.len, NULL, 0, false);
+	if (j->junk && j->err == STORE_OK) {
+		/* a user without a Junk folder gets it in INBOX: never lost */
+		size_t k = 0;
+		for (size_t i = 0; i < j->n; i++)
+			if (j->rcpts[i].result_r == STORE_NOTFOUND) {
+				j->rcpts[k] = j->rcpts[i];
+				j->rcpts[k++].mailbox = NULL;
+			}
+		if (k > 0) {
+			int r = store_deliver(j->st, j->rcpts, k, j->msg.data, j->msg.len,
+			    j->now, cache.data, cache.len, NULL, 0, false);
+			if (r != STORE_OK)
+				for (size_t i = 0; i < k; i++)
+					j->rcpts[i].result_r = r;
+		}
+	} else if (j->junk && j->err == STORE_NOTFOUND) {
+		for (size_t i = 0; i < j->n; i++)
+			j->rcpts[i].mailbox = NULL;
+		j->err = j->q.nrcpts > 0 ?
+		    store_deliver_queue(j->st, j->rcpts, j->n, j->msg.data, j->msg.len,
+		    j->now, cache.data, cache.len, &j->q, NULL, 0, &j->nqueued) :
+		    store_deliver(j->st, j->rcpts, j->n, j->msg.data, j->msg.len, j->now,
+		    cache.data, cache.len, NULL, 0, false);
+	}
 	mm_buf_free(&cache);
 }
 
@@ -195,21 +222,16 @@ deliver_done(void *arg, bool alive)
 	free(j);
 }
 
-/* The end of DATA or of the LAST chunk. */
+/* Stores the message of the transaction (and queues it for its remote
+ * recipients) on a worker; the reply comes from deliver_done. */
 static void
-message_end(struct smtp_session *s)
+deliver_start(struct smtp_session *s, bool junk)
 {
 	struct smtp_tx *tx = s->tx;
 	struct deliver_job *j;
 
-	smtp_enter_ready(s);
-	if (tx->data_err != SMTP_DATA_OK) {
-		const char *r = data_err_reply(tx->data_err);
-		smtp_reply(s, "%s", r);
-		smtp_tx_end(s, r);
-		return;
-	}
 	j = xcalloc(1, sizeof(*j));
+	j->junk = junk;
 	j->s = s;
 	j->st = s->srv->store;
 	j->msg = tx->msg;             /* moved: the worker owns it now */
@@ -221,7 +243,7 @@ message_end(struct smtp_session *s)
 	for (size_t i = 0; i < j->n; i++) {
 		j->users[i] = xstrdup(tx->users.v[i]);
 		j->rcpts[i].user = j->users[i];
-		j->rcpts[i].mailbox = NULL;
+		j->rcpts[i].mailbox = junk ? "Junk" : NULL;
 	}
 	if (tx->remote.n > 0) {
 		/* The queue sends the message without our Return-Path: line
@@ -246,6 +268,97 @@ message_end(struct smtp_session *s)
 			}
 	}
 	conn_run_job(s->c, deliver_work, deliver_done, j);
+}
+
+/* The end of the header block in msg: just after its empty line, or the
+ * whole message when it has none. */
+static size_t
+header_end(const struct mm_buf *msg)
+{
+	for (size_t i = 0; i + 3 < msg->len; i++)
+		if (memcmp(msg->data + i, "\r\n\r\n", 4) == 0)
+			return i + 4;
+	return msg->len;
+}
+
+/* Our Authentication-Results below our Return-Path:, and none that
+ * claims our authserv-id from the client (RFC 8601 5). */
+static void
+add_authres(struct smtp_session *s, const struct mm_buf *header)
+{
+	struct smtp_tx *tx = s->tx;
+	struct mm_buf out;
+	size_t hend = header_end(&tx->msg), first = 0, removed;
+	const char *eol = memchr(tx->msg.data, '\n', hend);
+
+	if (eol != NULL && hend >= 12 && memcmp(tx->msg.data, "Return-Path:", 12) == 0)
+		first = (size_t)(eol - tx->msg.data) + 1;
+	mm_buf_init(&out);
+	mm_buf_reserve(&out, tx->msg.len + header->len);
+	mm_buf_append(&out, tx->msg.data, first);
+	mm_buf_append(&out, header->data, header->len);
+	removed = authres_strip(tx->msg.data + first, hend - first, smtp_hostname(s), &out);
+	mm_buf_append(&out, tx->msg.data + hend, tx->msg.len - hend);
+	if (removed > 0)
+		log_info("smtp session=%llx event=authres-removed id=%s count=%zu", s->id,
+		    tx->id, removed);
+	mm_buf_free(&tx->msg);
+	tx->msg = out;
+}
+
+static void
+inbound_done(void *arg, struct inbound_verdict *v)
+{
+	static const char *const actions[] = { "accept", "junk", "reject", "tempfail" };
+	struct smtp_session *s = arg;
+	struct smtp_tx *tx = s->tx;
+
+	s->inbound = NULL;
+	if (conn_is_closed(s->c) || tx == NULL)
+		return;
+	conn_resume(s->c);
+	log_info("smtp session=%llx event=inbound id=%s spf=%s dmarc=%s from_domain=%s "
+	    "action=%s", s->id, tx->id, spf_result_name(v->spf), dmarc_result_name(v->dmarc),
+	    v->from_domain[0] ? v->from_domain : "-", actions[v->action]);
+	if (v->action == INBOUND_REJECT || v->action == INBOUND_TEMPFAIL) {
+		smtp_reply(s, "%s", v->reply);
+		smtp_tx_end(s, v->reply);
+		return;
+	}
+	add_authres(s, &v->header);
+	deliver_start(s, v->action == INBOUND_JUNK);
+}
+
+/* The end of DATA or of the LAST chunk. Mail from outside (port 25, not
+ * authenticated) is judged first ([inbound]); the rest is stored. */
+static void
+message_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	const struct config *cfg = smtp_cfg(s);
+
+	smtp_enter_ready(s);
+	if (tx->data_err != SMTP_DATA_OK) {
+		const char *r = data_err_reply(tx->data_err);
+		smtp_reply(s, "%s", r);
+		smtp_tx_end(s, r);
+		return;
+	}
+	if (s->listener == LSN_SMTP && s->user[0] == '\0' && s->srv->dns != NULL &&
+	    (cfg->inbound_spf || cfg->inbound_dmarc)) {
+		struct inbound_req req = {
+			.ip = conn_peer_addr(s->c), .helo = s->helo,
+			.mail_from = tx->null_sender ? "" : tx->from,
+			.authserv_id = smtp_hostname(s), .msg = tx->msg.data,
+			.len = header_end(&tx->msg), .spf = cfg->inbound_spf,
+			.dkim = cfg->inbound_dkim, .dmarc = cfg->inbound_dmarc,
+			.dmarc_reject = cfg->inbound_dmarc_reject,
+		};
+		conn_pause(s->c);
+		s->inbound = inbound_start(conn_base(s->c), s->srv->dns, &req, inbound_done, s);
+		return;
+	}
+	deliver_start(s, false);
 }
 
 /* Can this transaction take a message? Replies and returns false if not. */

@@ -13,6 +13,8 @@
 #include "smtp/smtp-parse.h"
 
 struct conn;
+struct inbound_check;
+struct dnsbl_check;
 struct mm_server;
 struct config;
 
@@ -79,6 +81,14 @@ struct smtp_session {
 	unsigned ntx;                 /* transactions so far */
 
 	struct smtp_tx *tx;
+	/* port 25: the SPF/DMARC checks of the message that just ended
+	 * (src/inbound); input waits meanwhile; cancelled by smtp_free */
+	struct inbound_check *inbound;
+	/* port 25 with [inbound] dnsbl: the greeting waits for the lists */
+	struct dnsbl_check *dnsbl, *dnswl;
+	char dnsbl_zone[256];         /* the first list that has the address, or "" */
+	char dnsbl_text[256];
+	bool dnswl_listed;
 
 	/* the BDAT chunk being read (also without a transaction: the bytes
 	 * must be swallowed, RFC 3030 2) */

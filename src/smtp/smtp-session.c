@@ -11,6 +11,8 @@
  * order (PIPELINING, RFC 2920) without any queue of our own. */
 #include "smtp/smtp-private.h"
 
+#include "inbound/inbound.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -676,6 +678,47 @@ smtp_on_drained(void *arg)
 	smtp_on_input(arg);
 }
 
+/* Both lists answered (or there was one): greet, or refuse. */
+static void
+dnsbl_decide(struct smtp_session *s)
+{
+	if (s->dnsbl != NULL || s->dnswl != NULL)
+		return;
+	conn_resume(s->c);
+	if (s->dnsbl_zone[0] != '\0' && !s->dnswl_listed) {
+		log_info("smtp session=%llx event=dnsbl-refused addr=%s zone=%s", s->id,
+		    conn_peer_addr(s->c), s->dnsbl_zone);
+		smtp_reply(s, "554 5.7.1 Service unavailable; client [%s] blocked using %s%s%s",
+		    conn_peer_addr(s->c), s->dnsbl_zone, s->dnsbl_text[0] ? ": " : "",
+		    s->dnsbl_text);
+		smtp_enter_state(s, SMTP_STATE_QUIT);
+		return;
+	}
+	smtp_reply(s, "220 %s ESMTP minimaild", smtp_hostname(s));
+}
+
+static void
+dnsbl_done(void *arg, const char *zone, const char *text)
+{
+	struct smtp_session *s = arg;
+
+	s->dnsbl = NULL;
+	mm_strlcpy(s->dnsbl_zone, zone ? zone : "", sizeof(s->dnsbl_zone));
+	mm_strlcpy(s->dnsbl_text, text ? text : "", sizeof(s->dnsbl_text));
+	dnsbl_decide(s);
+}
+
+static void
+dnswl_done(void *arg, const char *zone, const char *text)
+{
+	struct smtp_session *s = arg;
+
+	(void)text;
+	s->dnswl = NULL;
+	s->dnswl_listed = zone != NULL;
+	dnsbl_decide(s);
+}
+
 static void *
 smtp_start(struct conn *c)
 {
@@ -690,6 +733,19 @@ smtp_start(struct conn *c)
 	    s->id, conn_peer_addr(c), conn_peer_port(c), config_listener_names[s->listener],
 	    conn_is_tls(c) ? conn_tls_version(c) : "no");
 	smtp_enter_state(s, SMTP_STATE_CONNECTED);
+	const struct config *cfg = smtp_cfg(s);
+	if (s->listener == LSN_SMTP && cfg->inbound_dnsbl.n > 0 && s->srv->dns != NULL) {
+		s->dnsbl = dnsbl_start(s->srv->dns, conn_peer_addr(c),
+		    (const char *const *)cfg->inbound_dnsbl.v, cfg->inbound_dnsbl.n, dnsbl_done, s);
+		if (s->dnsbl != NULL && cfg->inbound_dnswl.n > 0)
+			s->dnswl = dnsbl_start(s->srv->dns, conn_peer_addr(c),
+			    (const char *const *)cfg->inbound_dnswl.v, cfg->inbound_dnswl.n,
+			    dnswl_done, s);
+		if (s->dnsbl != NULL) {
+			conn_pause(c);        /* the greeting waits for the lists */
+			return s;
+		}
+	}
 	smtp_reply(s, "220 %s ESMTP minimaild", smtp_hostname(s));
 	return s;
 }
@@ -747,6 +803,9 @@ smtp_free(void *arg)
 
 	if (s == NULL)
 		return;
+	inbound_cancel(&s->inbound);
+	dnsbl_cancel(&s->dnsbl);
+	dnsbl_cancel(&s->dnswl);
 	smtp_tx_end(s, "aborted: connection closed");
 	log_debug("smtp session=%llx event=free transactions=%u", s->id, s->ntx);
 	explicit_bzero(s->auth_login_user, sizeof(s->auth_login_user));

@@ -1,0 +1,180 @@
+/* ctl-inbound.c: minimailctl spf-check and auth-check.
+ *
+ * The one idea: these are the daemon's own checks, not a second
+ * implementation: a private event loop, the daemon's resolver (net/dns)
+ * built from the same [dns] settings, and the inbound module's pump,
+ * run until its one callback breaks the loop. */
+#include <errno.h>
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/ctl-inbound.h"
+#include "inbound/inbound.h"
+#include "lib/config.h"
+#include "lib/util.h"
+#include "net/dns.h"
+
+struct ctl_run {
+	struct event_base *base;
+	struct dns *dns;
+	int rc;
+};
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("minimailctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static void
+run_open(struct ctl_run *r, const struct config *cfg)
+{
+	char err[256];
+
+	r->rc = 1;
+	if ((r->base = event_base_new()) == NULL)
+		fail("cannot create an event loop");
+	if ((r->dns = dns_new(r->base, cfg, err, sizeof(err))) == NULL)
+		fail("dns: %s", err);
+}
+
+static void
+run_close(struct ctl_run *r)
+{
+	dns_free(&r->dns);
+	event_base_free(r->base);
+}
+
+static void
+spf_done(void *arg, const struct spf_outcome *o)
+{
+	struct ctl_run *r = arg;
+
+	if (o->explanation[0] != '\0')
+		printf("%s %s\n", spf_result_name(o->result), o->explanation);
+	else
+		printf("%s\n", spf_result_name(o->result));
+	r->rc = 0;
+	event_base_loopbreak(r->base);
+}
+
+int
+ctl_spf_check(const struct config *cfg, int argc, char **argv)
+{
+	struct ctl_run r;
+
+	if (argc != 4)
+		fail("usage: minimailctl spf-check IP MAIL-FROM HELO");
+	run_open(&r, cfg);
+	if (inbound_spf_start(r.base, r.dns, argv[1], argv[2], argv[3], cfg->hostname,
+	    spf_done, &r) == NULL)
+		fail("cannot start the SPF check");
+	event_base_dispatch(r.base);
+	run_close(&r);
+	if (fflush(stdout) != 0)
+		fail("writing the result: %s", strerror(errno));
+	return r.rc;
+}
+
+static void
+auth_done(void *arg, struct inbound_verdict *v)
+{
+	struct ctl_run *r = arg;
+
+	/* a terminal's and a script's lines end in LF */
+	for (size_t i = 0; i < v->header.len; i++)
+		if (v->header.data[i] != '\r')
+			putchar(v->header.data[i]);
+	r->rc = 0;
+	event_base_loopbreak(r->base);
+}
+
+/* The message as port 25 would see it: lines end in CRLF. At most
+ * max bytes (max_message_size). */
+static void
+read_message(const char *path, uint64_t max, struct mm_buf *out)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	int ch, prev = 0;
+
+	if (f == NULL)
+		fail("%s: %s", path, strerror(errno));
+	while ((ch = getc(f)) != EOF) {
+		if (ch == '\n' && prev != '\r')
+			mm_buf_appendc(out, '\r');
+		mm_buf_appendc(out, (char)ch);
+		prev = ch;
+		if (out->len > max)
+			fail("%s: larger than max_message_size (%llu bytes)", path,
+			    (unsigned long long)max);
+	}
+	if (ferror(f))
+		fail("%s: %s", path, strerror(errno));
+	if (f != stdin)
+		fclose(f);
+}
+
+int
+ctl_auth_check(const struct config *cfg, int argc, char **argv)
+{
+	struct inbound_req req = { 0 };
+	struct ctl_run r;
+	struct mm_buf msg;
+	const char *file = NULL;
+
+	req.helo = "";
+	req.mail_from = "";
+	for (int i = 1; i < argc; i++) {
+		const char **opt = NULL;
+		if (strcmp(argv[i], "--ip") == 0)
+			opt = &req.ip;
+		else if (strcmp(argv[i], "--helo") == 0)
+			opt = &req.helo;
+		else if (strcmp(argv[i], "--mail-from") == 0)
+			opt = &req.mail_from;
+		if (opt != NULL) {
+			if (++i == argc)
+				fail("%s needs a value", argv[i - 1]);
+			*opt = argv[i];
+		} else if (file == NULL && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0)) {
+			file = argv[i];
+		} else {
+			fail("usage: minimailctl auth-check [--ip IP] [--helo NAME] "
+			    "[--mail-from ADDR] FILE|-");
+		}
+	}
+	if (file == NULL)
+		fail("usage: minimailctl auth-check [--ip IP] [--helo NAME] "
+		    "[--mail-from ADDR] FILE|-");
+	mm_buf_init(&msg);
+	read_message(file, cfg->max_message_size, &msg);
+	/* without a client address there is no SPF identity to check */
+	req.spf = cfg->inbound_spf && req.ip != NULL;
+	req.dkim = cfg->inbound_dkim;
+	req.dmarc = cfg->inbound_dmarc;
+	req.dmarc_reject = cfg->inbound_dmarc_reject;
+	req.authserv_id = cfg->hostname;
+	req.msg = msg.data ? msg.data : "";
+	req.len = msg.len;
+	if (req.ip == NULL)
+		req.ip = "0.0.0.0";
+	run_open(&r, cfg);
+	if (inbound_start(r.base, r.dns, &req, auth_done, &r) == NULL)
+		fail("cannot start the checks");
+	event_base_dispatch(r.base);
+	run_close(&r);
+	mm_buf_free(&msg);
+	if (fflush(stdout) != 0)
+		fail("writing the result: %s", strerror(errno));
+	return r.rc;
+}

@@ -1,0 +1,15 @@
+/* ctl-inbound.h: minimailctl spf-check and auth-check (DESIGN round two):
+ * the port 25 checks of src/inbound, run once from the command line with
+ * the daemon's resolver settings ([dns]). */
+#ifndef MM_CTL_INBOUND_H
+#define MM_CTL_INBOUND_H
+
+struct config;
+
+/* spf-check IP MAIL-FROM HELO: prints "RESULT[ EXPLANATION]". */
+int ctl_spf_check(const struct config *cfg, int argc, char **argv);
+/* auth-check [--ip IP] [--helo NAME] [--mail-from ADDR] FILE|-: prints the
+ * Authentication-Results header port 25 would add. */
+int ctl_auth_check(const struct config *cfg, int argc, char **argv);
+
+#endif
