@@ -109,7 +109,8 @@ static key_setter set_dns_nameservers, set_dns_timeout, set_dns_dnssec,
     set_mta_sts_ca;
 enum { PBOOL_MTA_STS, PBOOL_DANE };
 /* [inbound]: setters after the [dns] ones. */
-static key_setter set_inbound_bool, set_inbound_zones;
+static key_setter set_inbound_bool, set_inbound_zones, set_milters,
+    set_milter_timeout, set_milter_default;
 enum { IBOOL_SPF, IBOOL_DKIM, IBOOL_DMARC, IBOOL_DMARC_REJECT };
 enum { IZONES_DNSBL, IZONES_DNSWL };
 enum { PPORT_MX, PPORT_MTA_STS };
@@ -178,6 +179,9 @@ static const struct key keytab[] = {
 	{ SEC_INBOUND, "dmarc_reject", set_inbound_bool, IBOOL_DMARC_REJECT },
 	{ SEC_INBOUND, "dnsbl", set_inbound_zones, IZONES_DNSBL },
 	{ SEC_INBOUND, "dnswl", set_inbound_zones, IZONES_DNSWL },
+	{ SEC_INBOUND, "milters", set_milters, 0 },
+	{ SEC_INBOUND, "milter_timeout", set_milter_timeout, 0 },
+	{ SEC_INBOUND, "milter_default_action", set_milter_default, 0 },
 };
 #define NKEYS (sizeof(keytab) / sizeof(keytab[0]))
 
@@ -1517,6 +1521,62 @@ config_default_hostname(void)
 
 /* ---- [inbound] ---- */
 
+/* "inet:HOST:PORT", "inet6:HOST:PORT", "unix:/PATH" (Postfix's syntax). */
+bool
+config_parse_milter(const char *s, struct config_milter *a, char *err, size_t errlen)
+{
+	memset(a, 0, sizeof(*a));
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (s[5] != '/' || strlen(s + 5) >= sizeof(a->path)) {
+			snprintf(err, errlen, "'%.80s': expected unix:/absolute/path", s);
+			return false;
+		}
+		a->family = AF_UNIX;
+		mm_strlcpy(a->path, s + 5, sizeof(a->path));
+		return true;
+	}
+	bool v6 = strncmp(s, "inet6:", 6) == 0;
+	if (!v6 && strncmp(s, "inet:", 5) != 0) {
+		snprintf(err, errlen, "'%.80s': expected inet:HOST:PORT, inet6:HOST:PORT "
+		    "or unix:/PATH", s);
+		return false;
+	}
+	const char *hp = s + (v6 ? 6 : 5), *colon = strrchr(hp, ':');
+	if (colon == NULL || colon == hp || (size_t)(colon - hp) >= sizeof(a->host)) {
+		snprintf(err, errlen, "'%.80s': expected a host and a port", s);
+		return false;
+	}
+	memcpy(a->host, hp, (size_t)(colon - hp));
+	if (a->host[0] == '[') {
+		size_t n = strlen(a->host);
+		if (n < 3 || a->host[n - 1] != ']') {
+			snprintf(err, errlen, "'%.80s': bad [address]", s);
+			return false;
+		}
+		memmove(a->host, a->host + 1, n - 2);
+		a->host[n - 2] = '\0';
+	}
+	unsigned char buf[16];
+	if (inet_pton(AF_INET, a->host, buf) == 1)
+		a->family = AF_INET;
+	else if (inet_pton(AF_INET6, a->host, buf) == 1)
+		a->family = AF_INET6;
+	else {
+		snprintf(err, errlen, "'%.80s': the host must be an IP address", s);
+		return false;
+	}
+	char *end;
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno || port == 0 || port > 65535) {
+		snprintf(err, errlen, "'%.80s': bad port", s);
+		return false;
+	}
+	a->port = (uint16_t)port;
+	return true;
+}
+
+
 static void
 set_inbound_bool(struct parser *p, const struct key *k, const char *v)
 {
@@ -1558,6 +1618,66 @@ set_inbound_zones(struct parser *p, const struct key *k, const char *v)
 			mm_strlist_add(l, d);
 		free(d);
 	}
+}
+
+/* Milters, space-separated, at most CONFIG_MILTERS_MAX, or "off". */
+static void
+set_milters(struct parser *p, const struct key *k, const char *v)
+{
+	char tok[256], err[256];
+	const char *s = v;
+
+	p->cfg->nmilters = 0;
+	if (strcmp(v, "off") == 0)
+		return;
+	for (;;) {
+		while (is_space(*s))
+			s++;
+		if (*s == '\0')
+			break;
+		size_t len = strcspn(s, " \t");
+		if (len >= sizeof(tok))
+			len = sizeof(tok) - 1;
+		memcpy(tok, s, len);
+		tok[len] = '\0';
+		s += strcspn(s, " \t");
+		if (p->cfg->nmilters == CONFIG_MILTERS_MAX) {
+			perr(p, p->line, "%s: more than %d milters", k->name, CONFIG_MILTERS_MAX);
+			return;
+		}
+		if (!config_parse_milter(tok, &p->cfg->milters[p->cfg->nmilters], err, sizeof(err)))
+			perr(p, p->line, "%s: %s", k->name, err);
+		else
+			p->cfg->nmilters++;
+	}
+}
+
+static void
+set_milter_timeout(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	uint64_t n;
+
+	if (!config_parse_duration(v, &n) || n == 0 || n > CONFIG_MILTER_TIMEOUT_MAX_SECS) {
+		perr(p, p->line, "%s: bad duration '%s' (expected 1s to %ds)", k->name,
+		    q(qv, v), CONFIG_MILTER_TIMEOUT_MAX_SECS);
+		return;
+	}
+	p->cfg->milter_timeout = n;
+}
+
+static void
+set_milter_default(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+
+	if (strcmp(v, "tempfail") == 0)
+		p->cfg->milter_default_accept = false;
+	else if (strcmp(v, "accept") == 0)
+		p->cfg->milter_default_accept = true;
+	else
+		perr(p, p->line, "%s: bad value '%s' (expected tempfail or accept)",
+		    k->name, q(qv, v));
 }
 
 static struct config *
@@ -1604,6 +1724,7 @@ config_new_defaults(const char *path)
 	cfg->inbound_dmarc_reject = true;
 	mm_strlist_init(&cfg->inbound_dnsbl);
 	mm_strlist_init(&cfg->inbound_dnswl);
+	cfg->milter_timeout = 30;
 	return cfg;
 }
 
@@ -1909,5 +2030,19 @@ config_dump(const struct config *cfg)
 			mm_buf_printf(&b, " %s", l->v[i]);
 		mm_buf_appendc(&b, '\n');
 	}
+	mm_buf_printf(&b, "milters =");
+	if (cfg->nmilters == 0)
+		mm_buf_printf(&b, " off");
+	for (size_t i = 0; i < cfg->nmilters; i++) {
+		const struct config_milter *m = &cfg->milters[i];
+		if (m->family == AF_UNIX)
+			mm_buf_printf(&b, " unix:%s", m->path);
+		else
+			mm_buf_printf(&b, " %s:%s:%u", m->family == AF_INET6 ? "inet6" : "inet",
+			    m->host, m->port);
+	}
+	duration_format(cfg->milter_timeout, tmp, sizeof(tmp));
+	mm_buf_printf(&b, "\nmilter_timeout = %s\nmilter_default_action = %s\n", tmp,
+	    cfg->milter_default_accept ? "accept" : "tempfail");
 	return mm_buf_cstr(&b);
 }

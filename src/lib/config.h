@@ -77,6 +77,16 @@ enum config_mta_sts_mode {
 #define CONFIG_NAMESERVERS_MAX 8
 #define CONFIG_DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"   /* dns-root-data */
 
+/* [inbound] milters: one milter's socket */
+struct config_milter {
+	int family;                 /* AF_INET, AF_INET6, AF_UNIX */
+	char host[64];
+	uint16_t port;
+	char path[108];
+};
+#define CONFIG_MILTERS_MAX 8
+#define CONFIG_MILTER_TIMEOUT_MAX_SECS 3600
+
 struct config {
 	char *path;                 /* the file it came from ("(embedded)" for defaults) */
 
@@ -149,10 +159,17 @@ struct config {
 	bool inbound_dmarc_reject;  /* default yes: p=reject fails get 550 5.7.1 */
 	struct mm_strlist inbound_dnsbl;  /* zones; empty: off (the default) */
 	struct mm_strlist inbound_dnswl;  /* zones whose listing skips the DNSBLs */
+	struct config_milter milters[CONFIG_MILTERS_MAX];  /* [inbound] milters */
+	size_t nmilters;
+	uint64_t milter_timeout;    /* seconds, each milter, each reply; default 30s */
+	bool milter_default_accept; /* a milter that fails: skip it (default: 451) */
 };
 
 /* [inbound] dnsbl / dnswl: zones at most */
 #define CONFIG_DNSBL_ZONES_MAX 8
+/* "inet:HOST:PORT", "inet6:HOST:PORT", "unix:/PATH" (Postfix's syntax);
+ * false with a reason in err. */
+bool config_parse_milter(const char *s, struct config_milter *m, char *err, size_t errlen);
 
 /* The route for domain (any case), or NULL. */
 const struct config_route *config_route_find(const struct config *cfg,

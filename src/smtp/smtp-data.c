@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "inbound/inbound.h"
+#include "inbound/milter.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "mail/authres.h"
@@ -270,6 +271,18 @@ deliver_start(struct smtp_session *s, bool junk)
 	conn_run_job(s->c, deliver_work, deliver_done, j);
 }
 
+/* Where the message after our Return-Path: begins (the milters see what
+ * the client sent, with our Received: and Authentication-Results:). */
+static size_t
+after_return_path(const struct mm_buf *msg)
+{
+	const char *eol = memchr(msg->data, '\n', msg->len);
+
+	if (eol != NULL && msg->len >= 12 && memcmp(msg->data, "Return-Path:", 12) == 0)
+		return (size_t)(eol - msg->data) + 1;
+	return 0;
+}
+
 /* The end of the header block in msg: just after its empty line, or the
  * whole message when it has none. */
 static size_t
@@ -288,11 +301,8 @@ add_authres(struct smtp_session *s, const struct mm_buf *header)
 {
 	struct smtp_tx *tx = s->tx;
 	struct mm_buf out;
-	size_t hend = header_end(&tx->msg), first = 0, removed;
-	const char *eol = memchr(tx->msg.data, '\n', hend);
+	size_t hend = header_end(&tx->msg), first = after_return_path(&tx->msg), removed;
 
-	if (eol != NULL && hend >= 12 && memcmp(tx->msg.data, "Return-Path:", 12) == 0)
-		first = (size_t)(eol - tx->msg.data) + 1;
 	mm_buf_init(&out);
 	mm_buf_reserve(&out, tx->msg.len + header->len);
 	mm_buf_append(&out, tx->msg.data, first);
@@ -304,6 +314,78 @@ add_authres(struct smtp_session *s, const struct mm_buf *header)
 		    tx->id, removed);
 	mm_buf_free(&tx->msg);
 	tx->msg = out;
+}
+
+static void
+milter_done(void *arg, struct milter_verdict *v)
+{
+	static const char *const actions[] = { "accept", "reject", "tempfail", "discard" };
+	struct smtp_session *s = arg;
+	struct smtp_tx *tx = s->tx;
+	size_t refused = 0;
+
+	s->milter = NULL;
+	if (conn_is_closed(s->c) || tx == NULL)
+		return;
+	conn_resume(s->c);
+	for (size_t i = 0; i < v->nrcpts; i++)
+		refused += v->rcpt_refused[i];
+	log_info("smtp session=%llx event=milters id=%s action=%s quarantine=%s "
+	    "modified=%s rcpts-refused=%zu", s->id, tx->id, actions[v->action],
+	    v->quarantine ? "yes" : "no", v->modified ? "yes" : "no", refused);
+	if (v->action == MILTER_ACCEPT && refused > 0 && refused == v->nrcpts) {
+		v->action = MILTER_REJECT;
+		mm_strlcpy(v->reply, "550 5.7.1 Recipients refused by a content filter",
+		    sizeof(v->reply));
+	}
+	if (v->action == MILTER_REJECT || v->action == MILTER_TEMPFAIL) {
+		smtp_reply(s, "%s", v->reply);
+		smtp_tx_end(s, v->reply);
+		return;
+	}
+	if (v->action == MILTER_DISCARD) {
+		/* accepted, as the milter asked, and stored nowhere */
+		smtp_reply(s, "250 2.0.0 Ok: queued as %s", tx->id);
+		smtp_tx_end(s, "discarded by a milter");
+		return;
+	}
+	if (v->modified) {
+		struct mm_buf out;
+		size_t first = after_return_path(&tx->msg);
+		mm_buf_init(&out);
+		mm_buf_append(&out, tx->msg.data, first);
+		mm_buf_append(&out, v->msg.data, v->msg.len);
+		mm_buf_free(&tx->msg);
+		tx->msg = out;
+	}
+	deliver_start(s, s->milter_junk || v->quarantine);
+}
+
+/* After the checks: the milters, if any, then the store. */
+static void
+filters_then_deliver(struct smtp_session *s, bool junk)
+{
+	struct smtp_tx *tx = s->tx;
+	const struct config *cfg = smtp_cfg(s);
+
+	if (s->listener != LSN_SMTP || s->user[0] != '\0' || cfg->nmilters == 0) {
+		deliver_start(s, junk);
+		return;
+	}
+	size_t first = after_return_path(&tx->msg);
+	struct milter_req req = {
+		.ip = conn_peer_addr(s->c), .port = conn_peer_port(s->c), .helo = s->helo,
+		.mail_from = tx->null_sender ? "" : tx->from,
+		.rcpts = (const char *const *)tx->rcpts.v, .nrcpts = tx->rcpts.n,
+		.queue_id = tx->id, .hostname = smtp_hostname(s),
+		.msg = tx->msg.data + first, .len = tx->msg.len - first,
+		.milters = cfg->milters, .nmilters = cfg->nmilters,
+		.timeout_secs = (unsigned)cfg->milter_timeout,
+		.default_accept = cfg->milter_default_accept,
+	};
+	s->milter_junk = junk;
+	conn_pause(s->c);
+	s->milter = milter_start(conn_base(s->c), &req, milter_done, s);
 }
 
 static void
@@ -326,7 +408,7 @@ inbound_done(void *arg, struct inbound_verdict *v)
 		return;
 	}
 	add_authres(s, &v->header);
-	deliver_start(s, v->action == INBOUND_JUNK);
+	filters_then_deliver(s, v->action == INBOUND_JUNK);
 }
 
 /* The end of DATA or of the LAST chunk. Mail from outside (port 25, not
@@ -358,7 +440,7 @@ message_end(struct smtp_session *s)
 		s->inbound = inbound_start(conn_base(s->c), s->srv->dns, &req, inbound_done, s);
 		return;
 	}
-	deliver_start(s, false);
+	filters_then_deliver(s, false);
 }
 
 /* Can this transaction take a message? Replies and returns false if not. */

@@ -15,6 +15,7 @@
 struct conn;
 struct inbound_check;
 struct dnsbl_check;
+struct milter_run;
 struct mm_server;
 struct config;
 
@@ -84,6 +85,8 @@ struct smtp_session {
 	/* port 25: the SPF/DMARC checks of the message that just ended
 	 * (src/inbound); input waits meanwhile; cancelled by smtp_free */
 	struct inbound_check *inbound;
+	struct milter_run *milter;    /* then the [inbound] milters */
+	bool milter_junk;             /* the checks said Junk before the milters ran */
 	/* port 25 with [inbound] dnsbl: the greeting waits for the lists */
 	struct dnsbl_check *dnsbl, *dnswl;
 	char dnsbl_zone[256];         /* the first list that has the address, or "" */

@@ -12,6 +12,7 @@
 #include "smtp/smtp-private.h"
 
 #include "inbound/inbound.h"
+#include "inbound/milter.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -804,6 +805,7 @@ smtp_free(void *arg)
 	if (s == NULL)
 		return;
 	inbound_cancel(&s->inbound);
+	milter_cancel(&s->milter);
 	dnsbl_cancel(&s->dnsbl);
 	dnsbl_cancel(&s->dnswl);
 	smtp_tx_end(s, "aborted: connection closed");
