@@ -149,5 +149,45 @@ class MilterTest(unittest.TestCase):
                 self.assertIn("event=failed", srv.log())
 
 
+OPENDKIM = "/usr/sbin/opendkim"
+
+
+class OpendkimTest(unittest.TestCase):
+    """A milter from Debian, as people run it: opendkim in verify mode
+    adds its own Authentication-Results (authserv-id opendkim.test) to
+    what port 25 accepts."""
+
+    def test_opendkim_verify_mode(self):
+        if not os.access(OPENDKIM, os.X_OK):
+            self.fail("opendkim is not installed (contrib/deps.sh installs it)")
+        port, = free_ports(1)
+        with Server(inbound="spf = no\ndkim = no\ndmarc = no\nmilters = inet:127.0.0.1:%d"
+                    % port, start=False) as srv:
+            conf = os.path.join(srv.tmp, "opendkim.conf")
+            with open(conf, "w") as f:
+                f.write("Mode v\nSocket inet:%d@127.0.0.1\nAuthservID opendkim.test\n"
+                        "AlwaysAddARHeader yes\nBackground no\nSyslog no\n"
+                        "PidFile %s\n" % (port, os.path.join(srv.tmp, "opendkim.pid")))
+            od = subprocess.Popen([OPENDKIM, "-f", "-x", conf])
+            try:
+                deadline = time.time() + 20
+                while time.time() < deadline:
+                    try:
+                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                        break
+                    except OSError:
+                        time.sleep(0.1)
+                srv.first_start()
+                code, text = MilterTest.send(self, srv, "unsigned mail")
+                self.assertEqual(code, 250, text)
+                raw = MilterTest.fetch(self, srv, "INBOX", "unsigned")
+                self.assertIsNotNone(raw)
+                head = raw.split(b"\r\n\r\n", 1)[0]
+                self.assertIn(b"Authentication-Results: opendkim.test", head)
+            finally:
+                od.kill()
+                od.wait()
+
+
 if __name__ == "__main__":
     unittest.main()
