@@ -39,6 +39,7 @@ static const uint16_t listen_default_ports[LSN_COUNT] = {
 
 #define CONFIG_DEFAULT_DATA_DIR  "/var/lib/minimaild"
 #define CONFIG_DEFAULT_RUN_AS    "minimaild"
+#define CONFIG_DEFAULT_DKIM_SELECTOR "mm2026"
 
 /* Bounds of [limits]. */
 #define MSG_SIZE_MIN_BYTES       1024ULL                    /* 1K */
@@ -54,11 +55,12 @@ static const uint16_t listen_default_ports[LSN_COUNT] = {
 
 enum section {
 	SEC_TOP = 0, SEC_LISTEN, SEC_TLS, SEC_AUTH, SEC_LIMITS, SEC_RELAY,
+	SEC_DKIM,
 	SEC_UNKNOWN,            /* after a bad [header]: keys are skipped */
 };
 
 static const char *const section_names[] = {
-	"", "listen", "tls", "auth", "limits", "relay",
+	"", "listen", "tls", "auth", "limits", "relay", "dkim",
 };
 
 struct parser;
@@ -97,7 +99,8 @@ struct parser {
 static key_setter set_hostname, set_domains, set_data_dir, set_run_as,
     set_log_level, set_listen, set_path, set_min_version, set_bool,
     set_size, set_number, set_smarthost, set_relay_string, set_relay_tls,
-    set_relay_bool, set_relay_duration, set_relay_number, set_routes;
+    set_relay_bool, set_relay_duration, set_relay_number, set_routes,
+    set_dkim_selector, set_dkim_sign, set_dkim_algorithms;
 
 enum { RSTR_USER, RSTR_PASSWORD, RSTR_CA };
 enum { RBOOL_VERIFY, RBOOL_REQUIRE_TLS };
@@ -147,6 +150,9 @@ static const struct key keytab[] = {
 	{ SEC_RELAY, "max_concurrency", set_relay_number, RNUM_CONCURRENCY },
 	{ SEC_RELAY, "max_per_destination", set_relay_number, RNUM_PER_DEST },
 	{ SEC_RELAY, "routes", set_routes, 0 },
+	{ SEC_DKIM, "selector", set_dkim_selector, 0 },
+	{ SEC_DKIM, "sign", set_dkim_sign, 0 },
+	{ SEC_DKIM, "algorithms", set_dkim_algorithms, 0 },
 };
 #define NKEYS (sizeof(keytab) / sizeof(keytab[0]))
 
@@ -1000,6 +1006,86 @@ set_routes(struct parser *p, const struct key *k, const char *v)
 	}
 }
 
+/* ---- [dkim] ---- */
+
+bool
+config_dkim_selector_valid(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+
+	if (n == 0 || n > DKIM_SELECTOR_MAX_BYTES)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if (is_alpha(c) || is_digit(c) || (c == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return label > 0 && s[n - 1] != '-';
+}
+
+static void
+set_dkim_selector(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+
+	if (!config_dkim_selector_valid(v)) {
+		perr(p, p->line, "selector: bad selector '%s' (letters, digits, '-' "
+		    "and dots, at most %d characters)", q(qv, v), DKIM_SELECTOR_MAX_BYTES);
+		return;
+	}
+	free(p->cfg->dkim_selector);
+	p->cfg->dkim_selector = xstrdup(v);
+}
+
+static void
+set_dkim_sign(struct parser *p, const struct key *k, const char *v)
+{
+	parse_yes_no(p, k, v, &p->cfg->dkim_sign);
+}
+
+static void
+set_dkim_algorithms(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES], word[64];
+	bool rsa = false, ed = false, ok = true;
+
+	for (const char *s = v; *s;) {
+		size_t n = 0;
+		while (*s && is_space(*s))
+			s++;
+		while (*s && !is_space(*s)) {
+			if (n < sizeof(word) - 1)
+				word[n++] = *s;
+			s++;
+		}
+		word[n] = '\0';
+		if (n == 0)
+			break;
+		if (mm_strcaseeq(word, "rsa-sha256"))
+			rsa = true;
+		else if (mm_strcaseeq(word, "ed25519-sha256"))
+			ed = true;
+		else {
+			perr(p, p->line, "algorithms: unknown algorithm '%s' (expected "
+			    "rsa-sha256 and/or ed25519-sha256)", q(qv, word));
+			ok = false;
+		}
+	}
+	if (ok && !rsa && !ed)
+		perr(p, p->line, "algorithms: no algorithm given");
+	if (!ok || (!rsa && !ed))
+		return;
+	p->cfg->dkim_rsa = rsa;
+	p->cfg->dkim_ed25519 = ed;
+}
+
 /* ---- lines ---- */
 
 static const struct key *
@@ -1062,14 +1148,20 @@ parse_section(struct parser *p, char *s, size_t len)
 		p->sec = SEC_UNKNOWN;
 		return;
 	}
-	for (int i = SEC_LISTEN; i <= SEC_RELAY; i++) {
+	for (int i = SEC_LISTEN; i < SEC_UNKNOWN; i++) {
 		if (strcmp(s, section_names[i]) == 0) {
 			p->sec = (enum section)i;
 			return;
 		}
 	}
-	perr(p, p->line, "unknown section [%s] (expected [listen], [tls], "
-	    "[auth], [limits] or [relay])", q(qn, s));
+	/* the list comes from section_names: a new section adds itself */
+	char list[256] = "";
+	size_t off = 0;
+	for (int i = SEC_LISTEN; i < SEC_UNKNOWN; i++)
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s[%s]",
+		    i == SEC_LISTEN ? "" : i + 1 == SEC_UNKNOWN ? " or " : ", ",
+		    section_names[i]);
+	perr(p, p->line, "unknown section [%s] (expected %s)", q(qn, s), list);
 	p->sec = SEC_UNKNOWN;
 }
 
@@ -1295,6 +1387,10 @@ config_new_defaults(const char *path)
 	cfg->retry_max_interval = 4 * 3600;
 	cfg->relay_max_concurrency = 20;
 	cfg->relay_max_per_destination = 4;
+	cfg->dkim_selector = xstrdup(CONFIG_DEFAULT_DKIM_SELECTOR);
+	cfg->dkim_sign = true;
+	cfg->dkim_rsa = true;
+	cfg->dkim_ed25519 = true;
 	return cfg;
 }
 
@@ -1412,6 +1508,7 @@ config_free(struct config **cfgp)
 	free(cfg->smarthost_password);
 	free(cfg->smarthost_ca);
 	free(cfg->routes);
+	free(cfg->dkim_selector);
 	free(cfg);
 	*cfgp = NULL;
 }
@@ -1557,5 +1654,11 @@ config_dump(const struct config *cfg)
 		}
 		mm_buf_appendc(&b, '\n');
 	}
+
+	mm_buf_printf(&b, "\n[dkim]\n");
+	mm_buf_printf(&b, "selector = %s\n", cfg->dkim_selector);
+	mm_buf_printf(&b, "sign = %s\n", cfg->dkim_sign ? "yes" : "no");
+	mm_buf_printf(&b, "algorithms =%s%s\n", cfg->dkim_rsa ? " rsa-sha256" : "",
+	    cfg->dkim_ed25519 ? " ed25519-sha256" : "");
 	return mm_buf_cstr(&b);
 }

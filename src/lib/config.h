@@ -108,7 +108,17 @@ struct config {
 	unsigned relay_max_per_destination;  /* default 4 connections */
 	struct config_route *routes;
 	size_t nroutes;
+
+	/* [dkim]: signing mail from local domains (src/dkim) */
+	char *dkim_selector;        /* default "mm2026": selectors S-rsa, S-ed25519 */
+	bool dkim_sign;             /* default yes */
+	bool dkim_rsa;              /* algorithms: rsa-sha256 (default on) */
+	bool dkim_ed25519;          /*   ed25519-sha256 (default on) */
 };
+
+/* A [dkim] selector: labels of letters, digits and '-' (not at either
+ * end), separated by dots, at most DKIM_SELECTOR_MAX_BYTES in all. */
+bool config_dkim_selector_valid(const char *s);
 
 /* The route for domain (any case), or NULL. */
 const struct config_route *config_route_find(const struct config *cfg,
