@@ -13,6 +13,7 @@ struct worker_pool;
 struct notify_hub;
 struct event_base;
 struct tls_ctx;
+struct dkim_keyset;
 
 struct mm_server {
 	struct event_base *base;
@@ -21,6 +22,7 @@ struct mm_server {
 	struct worker_pool *pool;
 	struct notify_hub *hub;
 	struct tls_ctx *tls;
+	struct dkim_keyset *dkim;   /* [dkim] signing keys (src/dkim); swapped on SIGHUP */
 	bool shutting_down;
 };
 

@@ -23,6 +23,7 @@
 struct bufferevent;
 struct config;
 struct config_relay_host;
+struct dkim_keyset;
 typedef struct ssl_ctx_st SSL_CTX;
 
 /* ---- relay-mx.c ---- */
@@ -85,6 +86,7 @@ struct relay_delivery {
 	struct relay_engine *eng;
 	struct relay_delivery *next;       /* the engine's list */
 	const struct config *cfg;          /* as at the start (kept alive until exit) */
+	const struct dkim_keyset *dkim;    /* signing keys, likewise (relay-dkim.c) */
 	char dest[STORE_QUEUE_DOMAIN_MAX + 16];  /* domain, or "[smarthost]" */
 	bool smarthost;
 	bool job_running;                  /* a worker job holds it */
@@ -144,6 +146,11 @@ SSL_CTX *relay_engine_ssl_ctx(struct relay_engine *eng, struct relay_delivery *d
 void relay_engine_load_body(struct relay_delivery *d);
 /* The conversation is over: save the results (worker), then free d. */
 void relay_engine_finish(struct relay_delivery *d);
+
+/* relay-dkim.c: on the worker that loaded m's body, for this
+ * destination: the DKIM-Signature fields put before its header when its
+ * sender is local and has keys (m->body and m->len replaced). */
+void relay_dkim_sign(struct relay_delivery *d, struct relay_msg *m);
 
 /* Sets recipient i of m from an SMTP reply code and text. */
 void relay_rcpt_result(struct relay_delivery *d, struct relay_msg *m, size_t i,
