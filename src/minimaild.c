@@ -413,7 +413,7 @@ main(int argc, char **argv)
 	config_errors_init(&errs);
 	srv.dkim = dkim_keyset_load(srv.cfg, &errs);
 	for (size_t i = 0; i < errs.warnings.n; i++)
-		log_warn("dkim: %s", errs.warnings.v[i]);
+		log_warn("%s", errs.warnings.v[i]);
 	if (srv.dkim == NULL) {
 		for (size_t i = 1; i < errs.errors.n; i++)
 			log_error("dkim: %s", errs.errors.v[i]);
