@@ -1,7 +1,8 @@
-/* relay-dkim.c: the relay's DKIM signing hook. After a message's body is
+/* relay-dkim.c: the bytes that go on the wire. After a message's body is
  * loaded for a transaction (on the worker, relay-engine.c load_work) and
- * before a byte of it is sent, the DKIM-Signature fields of its domain
- * (src/dkim) are put in front of its header.
+ * before a byte of it is sent, an 8-bit MIME message is made 7-bit for a
+ * server without 8BITMIME (src/mail/downgrade.c), then the DKIM-Signature
+ * fields of its domain (src/dkim) are put in front of its header.
  *
  * The one idea: sign the exact bytes that go on the wire, once the
  * destination is known (after EHLO): anything that changes them for a
@@ -22,6 +23,7 @@
 #include "lib/config.h"
 #include "lib/log.h"
 #include "mail/address.h"
+#include "mail/downgrade.h"
 #include "mail/header.h"
 
 /* The local domain to sign as, into dom (DKIM_DOMAIN_MAX_BYTES + 1). */
@@ -54,6 +56,33 @@ sign_domain(const struct config *cfg, const struct store_qentry *e, const char *
 	if (ok)
 		mm_strlower(dom);
 	return ok;
+}
+
+void
+relay_downgrade(struct relay_delivery *d, struct relay_msg *m)
+{
+	struct store_qentry *e = m->e;
+	struct mm_buf out;
+	const char *why;
+	size_t skip;
+
+	if (!(e->flags & STORE_QF_8BIT) || d->ext_8bitmime || m->body == NULL)
+		return;
+	skip = e->skip <= m->len ? (size_t)e->skip : 0;
+	mm_buf_init(&out);
+	mm_buf_append(&out, m->body, skip);
+	if (!mail_downgrade_7bit(m->body + skip, m->len - skip, &out, &why)) {
+		log_info("relay id=%llx event=no-downgrade reason=\"%s\"",
+		    (unsigned long long)e->id, why);
+		mm_buf_free(&out);
+		return;
+	}
+	log_info("relay id=%llx event=downgraded bytes=%zu->%zu", (unsigned long long)e->id,
+	    m->len - skip, out.len - skip);
+	free(m->body);
+	m->len = out.len;
+	m->body = mm_buf_cstr(&out);
+	m->downgraded = true;
 }
 
 void

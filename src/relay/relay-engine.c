@@ -144,10 +144,13 @@ load_work(void *arg)
 
 	free(m->body);
 	m->body = NULL;
+	m->downgraded = false;
 	d->res = store_body_get(d->eng->srv->store, m->e->body_id, &m->body, &m->len);
-	/* the bytes are final for this destination: sign them */
-	if (d->res == STORE_OK)
+	/* made what this server takes, then signed as it goes on the wire */
+	if (d->res == STORE_OK) {
+		relay_downgrade(d, m);
 		relay_dkim_sign(d, m);
+	}
 }
 
 static void

@@ -57,6 +57,7 @@ struct relay_msg {
 	char *body;              /* loaded just before its transaction */
 	size_t len;
 	bool tried;              /* the connection reached a result for it */
+	bool downgraded;         /* body made 7-bit for this server (relay-dkim.c) */
 };
 
 enum relay_cstate {
@@ -148,8 +149,11 @@ void relay_engine_load_body(struct relay_delivery *d);
 void relay_engine_finish(struct relay_delivery *d);
 
 /* relay-dkim.c: on the worker that loaded m's body, for this
- * destination: the DKIM-Signature fields put before its header when its
- * sender is local and has keys (m->body and m->len replaced). */
+ * destination. relay_downgrade: an 8-bit MIME message made 7-bit for a
+ * server without 8BITMIME (m->downgraded; else it bounces as before).
+ * relay_dkim_sign: the DKIM-Signature fields put before its header when
+ * its sender is local and has keys. Both replace m->body and m->len. */
+void relay_downgrade(struct relay_delivery *d, struct relay_msg *m);
 void relay_dkim_sign(struct relay_delivery *d, struct relay_msg *m);
 
 /* Sets recipient i of m from an SMTP reply code and text. */

@@ -198,6 +198,29 @@ class SigningTest(LogOnFailure):
                                b"Content-Transfer-Encoding: 8bit\r\n"),
                        options=["BODY=8BITMIME"])
 
+    def test_04b_eightbit_downgraded(self):
+        """A server without 8BITMIME: the relay makes the body
+        quoted-printable, then signs what it sends."""
+        body = "Gr\u00fc\u00dfe aus K\u00f6ln = sch\u00f6n \r\n".encode()
+        m = message("dkim downgraded", body, b"Content-Transfer-Encoding: 8bit\r\n")
+        self.sink.eightbit = False
+        try:
+            with self.sink.lock:
+                self.sink.messages.clear()
+            submit(self.srv, "alice@example.org", ["x@remote.test"], m,
+                   options=["BODY=8BITMIME"])
+            (_, _, data), = self.sink.received(1)
+        finally:
+            self.sink.eightbit = True
+        self.assertTrue(all(b < 0x80 for b in data), data)
+        self.assertTrue(data.endswith(b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+                                      b"Gr=C3=BC=C3=9Fe aus K=C3=B6ln =3D sch=C3=B6n=20\r\n"),
+                        data[-300:])
+        mail = [l for l in self.sink.log if l.startswith("MAIL FROM:")][-1]
+        self.assertEqual(mail, "MAIL FROM:<alice@example.org> SIZE=%d" % len(data))
+        self.assertEqual(verify_all(data, self.recs), (2, [True, True]))
+        self.assertIn("event=downgraded", self.srv.log())
+
     def test_05_long_folded_headers(self):
         subject = " ".join("word%d" % i for i in range(60))
         folded = b"Subject: " + subject.encode()
