@@ -18,6 +18,12 @@ POP3S, so a message that was acknowledged but not stored fails the run.
 
 --port HOST:PORT benches an already running server instead (recipients
 --rcpt, default bench@example.org; no final count).
+
+--inbound turns on port 25's checks ([inbound] spf, dkim, dmarc) against a
+loopback DNS server (tests/e2e/mmdns.py) that publishes SPF
+(ip4:127.0.0.1) and DMARC (p=reject) for the sender's domain, so every
+message is judged and passes; without it the checks are off (mmtest's
+default), which gives the two figures side by side.
 """
 import argparse
 import multiprocessing
@@ -172,11 +178,14 @@ def main():
     ap.add_argument("--users", type=int, default=1, help="distinct recipients (mailboxes)")
     ap.add_argument("--port", help="HOST:PORT of a running server (no daemon started)")
     ap.add_argument("--rcpt", default="bench@example.org")
+    ap.add_argument("--inbound", action="store_true",
+                    help="SPF+DKIM+DMARC on, against a loopback DNS server")
     args = ap.parse_args()
 
     levels = [int(x) for x in args.clients.split(",")]
     data = stuff(make_message(args.size)) + b".\r\n"
     srv = None
+    dns = None
     if args.port:
         host, port = args.port.rsplit(":", 1)
         port = int(port)
@@ -185,7 +194,15 @@ def main():
     else:
         import mmtest
         users = {("bench%d@example.org" % i): "bench-secret" for i in range(args.users)}
-        srv = mmtest.Server(users=users, start=False,
+        inbound, extra = None, ""
+        if args.inbound:
+            from mmdns import DnsServer
+            dns = DnsServer({"example.net": {"TXT": ["v=spf1 ip4:127.0.0.1 -all"]},
+                             "_dmarc.example.net": {"TXT": ["v=DMARC1; p=reject"]}})
+            dns.__enter__()
+            inbound = "spf = yes\ndkim = yes\ndmarc = yes"
+            extra = "[dns]\nnameservers = 127.0.0.1:%d\n" % dns.port
+        srv = mmtest.Server(users=users, start=False, inbound=inbound, extra_conf=extra,
                             limits="max_connections_per_ip = %d" % (max(levels) + 20))
         # debug logging (mmtest's default) would measure the logger
         srv.write_conf(srv.conf_text().replace("log_level = debug", "log_level = warn"))
@@ -193,8 +210,9 @@ def main():
         host, port = "127.0.0.1", srv.ports["smtp"]
         rcpts = sorted(users)
     try:
-        print("bench_smtp: %d-byte messages, %d recipient mailbox(es), %d messages per level"
-              % (args.size, len(rcpts), args.messages))
+        print("bench_smtp: %d-byte messages, %d recipient mailbox(es), %d messages per level%s"
+              % (args.size, len(rcpts), args.messages,
+                 ", SPF+DKIM+DMARC on" if args.inbound else ""))
         sent = 0
         for n in levels:
             count, secs = run_level(host, port, rcpts, n, args.messages, data)
@@ -209,6 +227,8 @@ def main():
     finally:
         if srv is not None:
             srv.close()
+        if dns is not None:
+            dns.__exit__(None, None, None)
     return 0
 
 

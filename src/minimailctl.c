@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "ctl/ctl-inbound.h"
+#include "ctl/ctl-dkim.h"
+#include "dkim/dkim.h"
 #include "lib/clientcfg.h"
 #include "lib/config.h"
 #include "lib/limits.h"
@@ -57,7 +59,7 @@ die(const char *fmt, ...)
 static void __attribute__((noreturn))
 usage_error(void)
 {
-	die("usage: minimailctl [-c FILE] user|alias|mailbox|queue|check ... (see minimailctl -h)");
+	die("usage: minimailctl [-c FILE] user|alias|mailbox|queue|dkim|dns|check ... (see minimailctl -h)");
 }
 
 static void
@@ -77,6 +79,8 @@ usage(FILE *f)
 	    "  queue show ID                    one queue entry in full\n"
 	    "  queue flush [ID]                 retry now (the daemon sends within a second)\n"
 	    "  queue delete ID                  drop a queue entry (no bounce is sent)\n"
+	    "  dkim keygen DOMAIN [--selector S]  make DOMAIN's DKIM keys (RSA and Ed25519)\n"
+	    "  dns DOMAIN [--selector S]        the DNS records DOMAIN needs, zone-file style\n"
 	    "  check                            check the configuration and the store\n"
 	    "  client-settings ADDRESS          what to type into a mail client (config only)\n"
 	    "  spf-check IP MAIL-FROM HELO      the SPF result port 25 would get (RFC 7208)\n"
@@ -667,6 +671,7 @@ cmd_check(int argc, char **argv)
 		tls_check(cfg, &errs);
 		listeners_check(cfg, &errs);
 		http_check(cfg, &errs);
+		dkim_check(cfg, &errs);
 	}
 	for (size_t i = 0; i < errs.errors.n; i++)
 		fprintf(stderr, "%s\n", errs.errors.v[i]);
@@ -710,6 +715,13 @@ cmd_client_settings(int argc, char **argv)
 	return 0;
 }
 
+/* "dkim keygen DOMAIN [--selector S]" (src/ctl/ctl-dkim.c). */
+static int
+cmd_dkim_keygen(int argc, char **argv)
+{
+	return ctl_dkim_keygen(cfg, argc, argv);
+}
+
 /* argc counts the verb: "user del ADDRESS" has argc 2. A count outside
  * min_argc..max_argc is a usage error before the command runs. */
 static const struct {
@@ -730,6 +742,7 @@ static const struct {
 	{ "queue", "show", cmd_queue_show, 2, 2 },
 	{ "queue", "flush", cmd_queue_flush, 1, 2 },
 	{ "queue", "delete", cmd_queue_delete, 2, 2 },
+	{ "dkim", "keygen", cmd_dkim_keygen, 2, 4 },
 };
 
 int
@@ -767,6 +780,15 @@ main(int argc, char **argv)
 	}
 	if (argc < 2)
 		usage_error();
+	if (strcmp(argv[0], "dns") == 0) {
+		/* "dns DOMAIN" has no verb: not in the table */
+		load_config();
+		drop_privileges();
+		int r = ctl_dns(cfg, argc, argv);
+		config_free(&cfg);
+		flush_stdout();
+		return r;
+	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[0], commands[i].noun) != 0 ||
 		    strcmp(argv[1], commands[i].verb) != 0)

@@ -4,6 +4,7 @@
  * The one idea: everything that may fail is done before READY (bind,
  * certificate, store recovery), in an order that lets root do only what
  * needs root (binding, reading the key) before dropping to run_as. */
+#include "dkim/dkim.h"
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/log.h"
@@ -47,6 +48,10 @@ static const char *config_path = SYSCONFDIR "/minimaild.conf";
 static struct event *ev_checkpoint, *ev_grace, *ev_exitcheck;
 static struct config **old_configs;
 static size_t nold_configs;
+/* DKIM keysets replaced by SIGHUP: deliveries in flight may still sign
+ * with them, so they are kept until exit, like old configs. */
+static struct dkim_keyset **old_dkim;
+static size_t nold_dkim;
 static bool checkpoint_running;
 /* Outbound delivery (src/relay). It polls the queue once a second, so new
  * queue entries (SMTP) and "minimailctl queue flush" (another process)
@@ -111,6 +116,7 @@ check_config(void)
 		tls_check(cfg, &errs);
 		listeners_check(cfg, &errs);
 		http_check(cfg, &errs);
+		dkim_check(cfg, &errs);
 	}
 	print_errors(&errs);
 	int rc = errs.errors.n ? 1 : 0;
@@ -216,6 +222,7 @@ struct reload_job {
 	struct config_errors errs;
 	struct config *cfg;
 	struct tls_ctx *tls;
+	struct dkim_keyset *dkim;
 	char err[1024];
 };
 
@@ -229,6 +236,8 @@ reload_work(void *arg)
 	j->cfg = config_load(config_path, &j->errs);
 	if (j->cfg != NULL)
 		j->tls = tls_ctx_new(j->cfg, j->err, sizeof(j->err));
+	if (j->cfg != NULL && j->tls != NULL)
+		j->dkim = dkim_keyset_load(j->cfg, &j->errs);
 }
 
 static void
@@ -253,6 +262,13 @@ reload_done(void *arg)
 		log_error("reload failed: tls: %s; keeping the running configuration", j->err);
 		goto out;
 	}
+	if (j->dkim == NULL) {
+		for (size_t i = 0; i < j->errs.errors.n; i++)
+			log_error("dkim: %s", j->errs.errors.v[i]);
+		log_error("reload failed: a DKIM key cannot be used; keeping the running "
+		    "configuration");
+		goto out;
+	}
 	if (strcmp(cfg->data_dir, srv.cfg->data_dir) != 0)
 		log_warn("reload: data_dir changed to %s; this takes a restart, still using %s",
 		    cfg->data_dir, srv.cfg->data_dir);
@@ -267,6 +283,10 @@ reload_done(void *arg)
 	j->tls = NULL;
 	if (!dns_reconfigure(srv.dns, cfg, err, sizeof(err)))
 		log_error("reload: dns: %s; the resolver keeps its old settings", err);
+	old_dkim = xrealloc(old_dkim, (nold_dkim + 1) * sizeof(*old_dkim));
+	old_dkim[nold_dkim++] = srv.dkim;
+	srv.dkim = j->dkim;
+	j->dkim = NULL;
 	/* Sessions and jobs may still read the old config: keep it until exit. */
 	old_configs = xrealloc(old_configs, (nold_configs + 1) * sizeof(*old_configs));
 	old_configs[nold_configs++] = srv.cfg;
@@ -276,6 +296,7 @@ reload_done(void *arg)
 	log_info("reload: done");
 out:
 	tls_ctx_free(&j->tls);
+	dkim_keyset_free(&j->dkim);
 	config_free(&j->cfg);
 	config_errors_clear(&j->errs);
 	free(j);
@@ -388,6 +409,20 @@ main(int argc, char **argv)
 	srv.tls = tls_ctx_new(srv.cfg, err, sizeof(err));
 	if (srv.tls == NULL)
 		fatal("tls: %s", err);
+	/* The signing keys, read before the privilege drop (they are run_as's,
+	 * mode 0600; root reads them too). A key that exists but cannot be
+	 * used stops the start: mail must not leave signed by the wrong key,
+	 * or silently unsigned. */
+	config_errors_init(&errs);
+	srv.dkim = dkim_keyset_load(srv.cfg, &errs);
+	for (size_t i = 0; i < errs.warnings.n; i++)
+		log_warn("%s", errs.warnings.v[i]);
+	if (srv.dkim == NULL) {
+		for (size_t i = 1; i < errs.errors.n; i++)
+			log_error("dkim: %s", errs.errors.v[i]);
+		fatal("dkim: %s", errs.errors.n > 0 ? errs.errors.v[0] : "cannot load the keys");
+	}
+	config_errors_clear(&errs);
 	if (pw) {
 		char c[1100], k[1100];
 		tls_selfsigned_paths(srv.cfg, c, k, sizeof(c));
@@ -438,6 +473,10 @@ main(int argc, char **argv)
 	notify_hub_free(&srv.hub);
 	store_close(&srv.store);
 	tls_ctx_free(&srv.tls);
+	dkim_keyset_free(&srv.dkim);
+	for (size_t i = 0; i < nold_dkim; i++)
+		dkim_keyset_free(&old_dkim[i]);
+	free(old_dkim);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);

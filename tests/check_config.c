@@ -374,10 +374,10 @@ static const struct bad_case bad[] = {
 	{ D "[ ]\n", 0, { F ":2: empty section name", NULL } },
 	{ D "[relais]\nhost = x\nport = 25\n", 0,
 	  { F ":2: unknown section [relais] (expected [listen], [tls], [auth], "
-	    "[limits], [relay], [dns] or [inbound])", NULL } },
+	    "[limits], [relay], [dns], [inbound] or [dkim])", NULL } },
 	{ D "[Listen]\n", 0,
 	  { F ":2: unknown section [Listen] (expected [listen], [tls], [auth], "
-	    "[limits], [relay], [dns] or [inbound])", NULL } },
+	    "[limits], [relay], [dns], [inbound] or [dkim])", NULL } },
 	/* [inbound] */
 	{ D "[inbound]\nspf = maybe\n", 0,
 	  { F ":3: spf: bad value 'maybe' (expected yes or no)", NULL } },
@@ -395,6 +395,24 @@ static const struct bad_case bad[] = {
 	    F ":4: milter_timeout: bad duration '0s' (expected 1s to 3600s)",
 	    F ":5: milter_default_action: bad value 'reject' (expected tempfail or accept)",
 	    NULL } },
+	/* [dkim] */
+	{ D "[dkim]\nselector = bad_sel\n", 0,
+	  { F ":3: selector: bad selector 'bad_sel' (letters, digits, '-' and dots, "
+	    "at most 55 characters)", NULL } },
+	{ D "[dkim]\nselector = -x\n", 0,
+	  { F ":3: selector: bad selector '-x' (letters, digits, '-' and dots, "
+	    "at most 55 characters)", NULL } },
+	{ D "[dkim]\nselector = a..b\n", 0,
+	  { F ":3: selector: bad selector 'a..b' (letters, digits, '-' and dots, "
+	    "at most 55 characters)", NULL } },
+	{ D "[dkim]\nselector = " "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 0,
+	  { F ":3: selector: bad selector 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' "
+	    "(letters, digits, '-' and dots, at most 55 characters)", NULL } },
+	{ D "[dkim]\nalgorithms = rsa-sha1 ed25519-sha256\n", 0,
+	  { F ":3: algorithms: unknown algorithm 'rsa-sha1' (expected rsa-sha256 "
+	    "and/or ed25519-sha256)", NULL } },
+	{ D "[dkim]\nsign = maybe\n", 0,
+	  { F ":3: sign: bad value 'maybe' (expected yes or no)", NULL } },
 	/* [relay] */
 	{ D "[relay]\nhost = x\n", 0,
 	  { F ":3: unknown key 'host' in [relay]", NULL } },
@@ -650,7 +668,7 @@ static const struct bad_case bad[] = {
 	    "optional K, M or G)",
 	    F ":11: duplicate key 'max_recipients' (first set on line 10)",
 	    F ":12: unknown section [nope] (expected [listen], [tls], [auth], "
-	    "[limits], [relay], [dns] or [inbound])",
+	    "[limits], [relay], [dns], [inbound] or [dkim])",
 	    F ":13: expected 'key = value' or '[section]'" } },
 };
 

@@ -39,6 +39,7 @@ static const uint16_t listen_default_ports[LSN_COUNT] = {
 
 #define CONFIG_DEFAULT_DATA_DIR  "/var/lib/minimaild"
 #define CONFIG_DEFAULT_RUN_AS    "minimaild"
+#define CONFIG_DEFAULT_DKIM_SELECTOR "mm2026"
 
 /* Bounds of [limits]. */
 #define MSG_SIZE_MIN_BYTES       1024ULL                    /* 1K */
@@ -56,6 +57,7 @@ enum section {
 	SEC_TOP = 0, SEC_LISTEN, SEC_TLS, SEC_AUTH, SEC_LIMITS, SEC_RELAY,
 	SEC_DNS,
 	SEC_INBOUND,
+	SEC_DKIM,
 	SEC_UNKNOWN,            /* after a bad [header]: keys are skipped */
 };
 
@@ -63,6 +65,7 @@ static const char *const section_names[] = {
 	"", "listen", "tls", "auth", "limits", "relay",
 	"dns",
 	"inbound",
+	"dkim",
 };
 
 struct parser;
@@ -114,6 +117,7 @@ static key_setter set_inbound_bool, set_inbound_zones, set_milters,
 enum { IBOOL_SPF, IBOOL_DKIM, IBOOL_DMARC, IBOOL_DMARC_REJECT };
 enum { IZONES_DNSBL, IZONES_DNSWL };
 enum { PPORT_MX, PPORT_MTA_STS };
+static key_setter set_dkim_selector, set_dkim_sign, set_dkim_algorithms;
 
 enum { RSTR_USER, RSTR_PASSWORD, RSTR_CA };
 enum { RBOOL_VERIFY, RBOOL_REQUIRE_TLS };
@@ -182,6 +186,9 @@ static const struct key keytab[] = {
 	{ SEC_INBOUND, "milters", set_milters, 0 },
 	{ SEC_INBOUND, "milter_timeout", set_milter_timeout, 0 },
 	{ SEC_INBOUND, "milter_default_action", set_milter_default, 0 },
+	{ SEC_DKIM, "selector", set_dkim_selector, 0 },
+	{ SEC_DKIM, "sign", set_dkim_sign, 0 },
+	{ SEC_DKIM, "algorithms", set_dkim_algorithms, 0 },
 };
 #define NKEYS (sizeof(keytab) / sizeof(keytab[0]))
 
@@ -1232,6 +1239,86 @@ set_policy_port(struct parser *p, const struct key *k, const char *v)
 		p->cfg->mta_sts_port = (uint16_t)n;
 }
 
+/* ---- [dkim] ---- */
+
+bool
+config_dkim_selector_valid(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+
+	if (n == 0 || n > DKIM_SELECTOR_MAX_BYTES)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if (is_alpha(c) || is_digit(c) || (c == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return label > 0 && s[n - 1] != '-';
+}
+
+static void
+set_dkim_selector(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+
+	if (!config_dkim_selector_valid(v)) {
+		perr(p, p->line, "selector: bad selector '%s' (letters, digits, '-' "
+		    "and dots, at most %d characters)", q(qv, v), DKIM_SELECTOR_MAX_BYTES);
+		return;
+	}
+	free(p->cfg->dkim_selector);
+	p->cfg->dkim_selector = xstrdup(v);
+}
+
+static void
+set_dkim_sign(struct parser *p, const struct key *k, const char *v)
+{
+	parse_yes_no(p, k, v, &p->cfg->dkim_sign);
+}
+
+static void
+set_dkim_algorithms(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES], word[64];
+	bool rsa = false, ed = false, ok = true;
+
+	for (const char *s = v; *s;) {
+		size_t n = 0;
+		while (*s && is_space(*s))
+			s++;
+		while (*s && !is_space(*s)) {
+			if (n < sizeof(word) - 1)
+				word[n++] = *s;
+			s++;
+		}
+		word[n] = '\0';
+		if (n == 0)
+			break;
+		if (mm_strcaseeq(word, "rsa-sha256"))
+			rsa = true;
+		else if (mm_strcaseeq(word, "ed25519-sha256"))
+			ed = true;
+		else {
+			perr(p, p->line, "algorithms: unknown algorithm '%s' (expected "
+			    "rsa-sha256 and/or ed25519-sha256)", q(qv, word));
+			ok = false;
+		}
+	}
+	if (ok && !rsa && !ed)
+		perr(p, p->line, "algorithms: no algorithm given");
+	if (!ok || (!rsa && !ed))
+		return;
+	p->cfg->dkim_rsa = rsa;
+	p->cfg->dkim_ed25519 = ed;
+}
+
 /* ---- lines ---- */
 
 static const struct key *
@@ -1725,6 +1812,10 @@ config_new_defaults(const char *path)
 	mm_strlist_init(&cfg->inbound_dnsbl);
 	mm_strlist_init(&cfg->inbound_dnswl);
 	cfg->milter_timeout = 30;
+	cfg->dkim_selector = xstrdup(CONFIG_DEFAULT_DKIM_SELECTOR);
+	cfg->dkim_sign = true;
+	cfg->dkim_rsa = true;
+	cfg->dkim_ed25519 = true;
 	return cfg;
 }
 
@@ -1847,6 +1938,7 @@ config_free(struct config **cfgp)
 	mm_strlist_clear(&cfg->inbound_dnswl);
 	free(cfg->dns_trust_anchor);
 	free(cfg->mta_sts_ca);
+	free(cfg->dkim_selector);
 	free(cfg);
 	*cfgp = NULL;
 }
@@ -2044,5 +2136,10 @@ config_dump(const struct config *cfg)
 	duration_format(cfg->milter_timeout, tmp, sizeof(tmp));
 	mm_buf_printf(&b, "\nmilter_timeout = %s\nmilter_default_action = %s\n", tmp,
 	    cfg->milter_default_accept ? "accept" : "tempfail");
+	mm_buf_printf(&b, "\n[dkim]\n");
+	mm_buf_printf(&b, "selector = %s\n", cfg->dkim_selector);
+	mm_buf_printf(&b, "sign = %s\n", cfg->dkim_sign ? "yes" : "no");
+	mm_buf_printf(&b, "algorithms =%s%s\n", cfg->dkim_rsa ? " rsa-sha256" : "",
+	    cfg->dkim_ed25519 ? " ed25519-sha256" : "");
 	return mm_buf_cstr(&b);
 }

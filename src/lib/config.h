@@ -163,6 +163,12 @@ struct config {
 	size_t nmilters;
 	uint64_t milter_timeout;    /* seconds, each milter, each reply; default 30s */
 	bool milter_default_accept; /* a milter that fails: skip it (default: 451) */
+
+	/* [dkim]: signing mail from local domains (src/dkim) */
+	char *dkim_selector;        /* default "mm2026": selectors S-rsa, S-ed25519 */
+	bool dkim_sign;             /* default yes */
+	bool dkim_rsa;              /* algorithms: rsa-sha256 (default on) */
+	bool dkim_ed25519;          /*   ed25519-sha256 (default on) */
 };
 
 /* [inbound] dnsbl / dnswl: zones at most */
@@ -170,6 +176,10 @@ struct config {
 /* "inet:HOST:PORT", "inet6:HOST:PORT", "unix:/PATH" (Postfix's syntax);
  * false with a reason in err. */
 bool config_parse_milter(const char *s, struct config_milter *m, char *err, size_t errlen);
+
+/* A [dkim] selector: labels of letters, digits and '-' (not at either
+ * end), separated by dots, at most DKIM_SELECTOR_MAX_BYTES in all. */
+bool config_dkim_selector_valid(const char *s);
 
 /* The route for domain (any case), or NULL. */
 const struct config_route *config_route_find(const struct config *cfg,

@@ -92,5 +92,23 @@
 #define MTA_STS_CACHE_MAX            1024  /* destinations' policies kept */
 #define MTA_STS_MX_MAX               32    /* mx: lines per policy */
 #define MTA_STS_MAX_AGE_SECS         604800 /* the max_age of the policy we publish (1 week) */
+/* DKIM (RFC 6376, RFC 8463): src/mail/dkim.c, src/dkim/ */
+#define DKIM_SIGS_MAX                8     /* signatures verified per message */
+#define DKIM_TAGS_MAX                32    /* tags in one tag-list (RFC 6376 3.2) */
+#define DKIM_SIG_FIELD_MAX_BYTES     8192  /* one DKIM-Signature field */
+#define DKIM_KEY_RECORD_MAX_BYTES    4096  /* one key record's TXT strings together */
+#define DKIM_SIGNED_FIELDS_MAX       64    /* names in h= */
+#define DKIM_FIELD_NAME_MAX_BYTES    128   /* one name in h= */
+#define DKIM_DOMAIN_MAX_BYTES        253   /* d= and s= (RFC 1035 2.3.4) */
+#define DKIM_AUID_MAX_BYTES          320   /* i= (RFC 5321 4.5.3.1) */
+#define DKIM_SELECTOR_MAX_BYTES      55    /* [dkim] selector: S-ed25519 is one 63-byte label */
+#define DKIM_SIG_MAX_BYTES           1024  /* b=: an 8192-bit RSA signature */
+#define DKIM_HASH_MAX_BYTES          32    /* bh=: SHA-256 */
+#define DKIM_PUBKEY_MAX_BYTES        1300  /* p=: an 8192-bit RSA SubjectPublicKeyInfo */
+#define DKIM_RSA_MIN_BITS            1024  /* RFC 8301 3.2: shorter keys are not verified */
+#define DKIM_RSA_MAX_BITS            8192
+#define DKIM_RSA_SIGN_BITS           2048  /* keys minimailctl dkim keygen makes */
+#define DKIM_KEY_FILE_MAX_BYTES      16384 /* a PEM private key file */
+#define DKIM_TXT_STRING_MAX_BYTES    255   /* one character-string (RFC 1035 3.3.14) */
 
 #endif

@@ -14,6 +14,7 @@ struct notify_hub;
 struct event_base;
 struct tls_ctx;
 struct dns;
+struct dkim_keyset;
 
 struct mm_server {
 	struct event_base *base;
@@ -23,6 +24,7 @@ struct mm_server {
 	struct notify_hub *hub;
 	struct tls_ctx *tls;
 	struct dns *dns;            /* the one resolver (net/dns.h) */
+	struct dkim_keyset *dkim;   /* [dkim] signing keys (src/dkim); swapped on SIGHUP */
 	bool shutting_down;
 };
 

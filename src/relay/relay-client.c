@@ -400,7 +400,7 @@ tx_begin(struct relay_delivery *d)
 	struct store_qentry *e = m->e;
 	const struct relay_addr *a = cur_addr(d);
 	bool utf8 = (e->flags & STORE_QF_SMTPUTF8) || non_ascii(e->sender);
-	bool eight = (e->flags & STORE_QF_8BIT) != 0;
+	bool eight = (e->flags & STORE_QF_8BIT) != 0 && !m->downgraded;
 	size_t skip = e->skip <= m->len ? (size_t)e->skip : 0;
 	size_t len = m->len - skip;
 	char reply[STORE_QUEUE_REPLY_MAX];

@@ -144,7 +144,13 @@ load_work(void *arg)
 
 	free(m->body);
 	m->body = NULL;
+	m->downgraded = false;
 	d->res = store_body_get(d->eng->srv->store, m->e->body_id, &m->body, &m->len);
+	/* made what this server takes, then signed as it goes on the wire */
+	if (d->res == STORE_OK) {
+		relay_downgrade(d, m);
+		relay_dkim_sign(d, m);
+	}
 }
 
 static void
@@ -426,6 +432,7 @@ dispatch(struct relay_engine *eng, struct poll_job *j)
 			d = xcalloc(1, sizeof(*d));
 			d->eng = eng;
 			d->cfg = cfg;
+			d->dkim = eng->srv->dkim;
 			mm_strlcpy(d->dest, dest, sizeof(d->dest));
 			d->smarthost = cfg->has_smarthost;
 			d->msgs = xcalloc(RELAY_MSGS_PER_CONN, sizeof(*d->msgs));

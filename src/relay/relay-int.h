@@ -23,6 +23,7 @@
 struct bufferevent;
 struct config;
 struct config_relay_host;
+struct dkim_keyset;
 typedef struct ssl_ctx_st SSL_CTX;
 
 /* ---- relay-mx.c ---- */
@@ -56,6 +57,7 @@ struct relay_msg {
 	char *body;              /* loaded just before its transaction */
 	size_t len;
 	bool tried;              /* the connection reached a result for it */
+	bool downgraded;         /* body made 7-bit for this server (relay-dkim.c) */
 };
 
 enum relay_cstate {
@@ -85,6 +87,7 @@ struct relay_delivery {
 	struct relay_engine *eng;
 	struct relay_delivery *next;       /* the engine's list */
 	const struct config *cfg;          /* as at the start (kept alive until exit) */
+	const struct dkim_keyset *dkim;    /* signing keys, likewise (relay-dkim.c) */
 	char dest[STORE_QUEUE_DOMAIN_MAX + 16];  /* domain, or "[smarthost]" */
 	bool smarthost;
 	bool job_running;                  /* a worker job holds it */
@@ -144,6 +147,14 @@ SSL_CTX *relay_engine_ssl_ctx(struct relay_engine *eng, struct relay_delivery *d
 void relay_engine_load_body(struct relay_delivery *d);
 /* The conversation is over: save the results (worker), then free d. */
 void relay_engine_finish(struct relay_delivery *d);
+
+/* relay-dkim.c: on the worker that loaded m's body, for this
+ * destination. relay_downgrade: an 8-bit MIME message made 7-bit for a
+ * server without 8BITMIME (m->downgraded; else it bounces as before).
+ * relay_dkim_sign: the DKIM-Signature fields put before its header when
+ * its sender is local and has keys. Both replace m->body and m->len. */
+void relay_downgrade(struct relay_delivery *d, struct relay_msg *m);
+void relay_dkim_sign(struct relay_delivery *d, struct relay_msg *m);
 
 /* Sets recipient i of m from an SMTP reply code and text. */
 void relay_rcpt_result(struct relay_delivery *d, struct relay_msg *m, size_t i,
