@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dkim/dkim.h"
 #include "inbound/inbound.h"
 #include "lib/limits.h"
 #include "lib/log.h"
@@ -22,7 +23,7 @@
 #include "mail/header.h"
 #include "net/dns.h"
 
-enum stage { ST_SPF, ST_DMARC, ST_DONE };
+enum stage { ST_SPF, ST_DKIM, ST_DMARC, ST_DONE };
 
 struct inbound_check {
 	struct event_base *base;
@@ -43,6 +44,9 @@ struct inbound_check {
 	struct spf_request sreq;
 	struct spf_outcome sout;
 	struct dmarc_outcome dout;
+	struct dkim_verify *dkim;
+	const struct dkim_sig_result *dres;
+	size_t ndres;
 	bool spf_only;
 
 	inbound_cb *cb;
@@ -104,6 +108,36 @@ cache_result(struct spf_dns *cache, const char *name, enum spf_qtype type,
 
 static void pump(struct inbound_check *c);
 
+/* dkim_verify_finish() asks for the key records the pump fetched. */
+static enum dkim_lookup
+key_from_cache(void *arg, const char *name, char *txt, size_t max, size_t *len_r)
+{
+	struct inbound_check *c = arg;
+	enum spf_rcode rc;
+	char *const *rr;
+	size_t nrr;
+
+	if (!spf_dns_get(c->cache, name, SPF_Q_TXT, &rc, &rr, &nrr))
+		return DKIM_LOOKUP_TEMP;
+	if (rc == SPF_DNS_TEMPFAIL)
+		return DKIM_LOOKUP_TEMP;
+	if (rc != SPF_DNS_NOERROR || nrr == 0)
+		return DKIM_LOOKUP_NONE;
+	/* several TXT records at one name: the first that looks like a key */
+	size_t pick = 0;
+	for (size_t i = 0; i < nrr; i++)
+		if (strncmp(rr[i], "v=DKIM1", 7) == 0 || strstr(rr[i], "p=") != NULL) {
+			pick = i;
+			break;
+		}
+	size_t n = strlen(rr[pick]);
+	if (n > max)
+		n = max;
+	memcpy(txt, rr[pick], n);
+	*len_r = n;
+	return DKIM_LOOKUP_OK;
+}
+
 static void
 on_answer(void *arg, const struct dns_result *r)
 {
@@ -151,6 +185,7 @@ check_free(struct inbound_check *c)
 	free(c->mail_from);
 	free(c->authserv);
 	free(c->msg);
+	dkim_verify_free(&c->dkim);
 	free(c);
 }
 
@@ -211,7 +246,8 @@ static void
 finish(struct inbound_check *c)
 {
 	struct inbound_verdict v;
-	struct authres_item it[2];
+	struct authres_item it[2 + DKIM_SIGS_MAX];
+	char reasons[DKIM_SIGS_MAX][256];
 	size_t n = 0;
 	char mailfrom[ADDRESS_MAX_BYTES + 16];
 
@@ -234,6 +270,46 @@ finish(struct inbound_check *c)
 		it[n].pvalue[0] = mailfrom;
 		n++;
 	}
+	if (c->dkim != NULL) {
+		v.ndkim = c->ndres;
+		if (c->ndres == 0) {
+			it[n].method = "dkim";
+			it[n].result = "none";
+			n++;
+		}
+		for (size_t i = 0; i < c->ndres; i++) {
+			const struct dkim_sig_result *d = &c->dres[i];
+			it[n].method = "dkim";
+			it[n].result = dkim_result_name(d->result);
+			if (d->result == DKIM_RES_PASS)
+				v.dkim_pass++;
+			/* l= is honoured, and said (RFC 6376 8.2) */
+			if (d->has_l && d->l < d->body_len)
+				snprintf(reasons[i], sizeof(reasons[i]), "%s%sl=%llu of %llu body bytes signed",
+				    d->reason, d->reason[0] ? "; " : "", (unsigned long long)d->l,
+				    (unsigned long long)d->body_len);
+			else
+				mm_strlcpy(reasons[i], d->reason, sizeof(reasons[i]));
+			it[n].reason = reasons[i][0] ? reasons[i] : NULL;
+			size_t k = 0;
+			if (d->domain[0]) {
+				it[n].ptype[k] = "header";
+				it[n].prop[k] = "d";
+				it[n].pvalue[k++] = d->domain;
+			}
+			if (d->selector[0]) {
+				it[n].ptype[k] = "header";
+				it[n].prop[k] = "s";
+				it[n].pvalue[k++] = d->selector;
+			}
+			if (d->b_prefix[0]) {
+				it[n].ptype[k] = "header";
+				it[n].prop[k] = "b";
+				it[n].pvalue[k++] = d->b_prefix;
+			}
+			n++;
+		}
+	}
 	if (c->do_dmarc) {
 		v.dmarc = c->dout.result;
 		mm_strlcpy(v.from_domain, c->dout.from_domain, sizeof(v.from_domain));
@@ -251,7 +327,10 @@ finish(struct inbound_check *c)
 				d = DMARC_P_QUARANTINE;
 			if (d == DMARC_P_REJECT) {
 				/* a check that could not finish might have passed */
-				if (c->do_spf && c->sout.result == SPF_TEMPERROR) {
+				bool dkim_temp = false;
+				for (size_t i = 0; i < c->ndres; i++)
+					dkim_temp |= c->dres[i].result == DKIM_RES_TEMPERROR;
+				if ((c->do_spf && c->sout.result == SPF_TEMPERROR) || dkim_temp) {
 					v.action = INBOUND_TEMPFAIL;
 					snprintf(v.reply, sizeof(v.reply),
 					    "451 4.7.1 DMARC policy of %s cannot be checked now, try again later",
@@ -291,9 +370,27 @@ pump(struct inbound_check *c)
 				finish_spf_only(c);
 				return;
 			} else {
+				c->stage = ST_DKIM;
+				continue;
+			}
+		} else if (c->stage == ST_DKIM) {
+			/* every key record first (the cache), then the verification */
+			size_t ns = c->dkim ? dkim_verify_count(c->dkim) : 0;
+			for (size_t i = 0; i < ns && need == NULL; i++) {
+				const char *kn = dkim_verify_key_name(c->dkim, i);
+				enum spf_rcode rc;
+				char *const *rr;
+				size_t nrr;
+				if (kn != NULL && !spf_dns_get(c->cache, kn, SPF_Q_TXT, &rc, &rr, &nrr))
+					need = kn;
+			}
+			if (need == NULL) {
+				if (c->dkim != NULL)
+					c->ndres = dkim_verify_finish(c->dkim, key_from_cache, c, &c->dres);
 				c->stage = ST_DMARC;
 				continue;
 			}
+			type = SPF_Q_TXT;
 		} else if (c->stage == ST_DMARC) {
 			if (c->do_dmarc) {
 				struct dmarc_input in = { 0 };
@@ -302,6 +399,11 @@ pump(struct inbound_check *c)
 				in.from_domain = have ? fd : NULL;
 				in.spf = c->do_spf ? c->sout.result : SPF_NONE;
 				in.spf_domain = c->sout.domain;
+				struct dmarc_dkim_pass pass[DKIM_SIGS_MAX];
+				for (size_t i = 0; i < c->ndres; i++)
+					if (c->dres[i].result == DKIM_RES_PASS)
+						pass[in.ndkim++].d = c->dres[i].domain;
+				in.dkim = pass;
 				in.sample = (unsigned)(random() % 100);
 				st = dmarc_check(&in, c->cache, &c->dout);
 			}
@@ -366,6 +468,7 @@ inbound_start(struct event_base *base, struct dns *dns, const struct inbound_req
 	c->len = req->len;
 	c->do_spf = req->spf;
 	c->do_dmarc = req->dmarc;
+	c->dkim = req->dkim_verifier;         /* ours now (inbound.h) */
 	c->dmarc_reject = req->dmarc_reject;
 	c->sreq.ip = c->ip;
 	c->sreq.mail_from = c->mail_from;

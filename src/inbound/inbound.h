@@ -44,6 +44,9 @@ struct inbound_req {
 	size_t len;
 	bool spf, dkim, dmarc;     /* [inbound] switches */
 	bool dmarc_reject;         /* [inbound] dmarc_reject */
+	/* [inbound] dkim: a verifier that has seen the header block and the
+	 * whole body (src/dkim); the check owns and frees it. NULL: no DKIM. */
+	struct dkim_verify *dkim_verifier;
 };
 
 struct inbound_verdict {
@@ -51,6 +54,7 @@ struct inbound_verdict {
 	char reply[512];           /* for REJECT / TEMPFAIL: the whole reply line */
 	enum spf_result spf;
 	char spf_explanation[SPF_EXPLANATION_MAX_BYTES];
+	size_t ndkim, dkim_pass;   /* signatures checked, and how many passed */
 	enum dmarc_result dmarc;
 	char from_domain[SPF_NAME_MAX_BYTES];
 	/* "Authentication-Results: ...\r\n" to put at the top */

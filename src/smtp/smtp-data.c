@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dkim/dkim.h"
 #include "inbound/inbound.h"
 #include "inbound/milter.h"
 #include "lib/config.h"
@@ -53,6 +54,7 @@ data_error(struct smtp_tx *tx, enum smtp_data_err e)
 	/* Nothing of this message will be kept: give the memory back. */
 	mm_buf_free(&tx->msg);
 	mm_buf_init(&tx->msg);
+	dkim_verify_free(&tx->dkim);
 }
 
 void
@@ -105,6 +107,47 @@ message_start(struct smtp_session *s)
 	if (tx->rcpts.n == 1)
 		mm_buf_printf(&tx->msg, "\r\n\tfor <%s>", tx->rcpts.v[0]);
 	mm_buf_printf(&tx->msg, ";\r\n\t%s\r\n", date);
+	if (s->listener == LSN_SMTP && !auth && smtp_cfg(s)->inbound_dkim) {
+		tx->dkim = dkim_verify_new(time(NULL));
+		tx->dkim_client_off = tx->dkim_fed = tx->msg.len;
+	}
+}
+
+/* The client's header block goes to the verifier once its empty line is
+ * in; from then on each new byte of the body, as it arrives. At the end,
+ * a message without an empty line is all header. */
+void
+smtp_dkim_tap(struct smtp_tx *tx, bool end)
+{
+	if (tx->dkim == NULL)
+		return;
+	if (!tx->dkim_header_done) {
+		size_t from = tx->dkim_fed >= tx->dkim_client_off + 3 ? tx->dkim_fed - 3 :
+		    tx->dkim_client_off;
+		if (tx->msg.len >= tx->dkim_client_off + 2 &&
+		    memcmp(tx->msg.data + tx->dkim_client_off, "\r\n", 2) == 0) {
+			/* no header fields at all: the empty line comes first */
+			tx->dkim_fed = tx->dkim_client_off + 2;
+			tx->dkim_header_done = true;
+		}
+		for (size_t i = from; !tx->dkim_header_done && i + 3 < tx->msg.len; i++)
+			if (memcmp(tx->msg.data + i, "\r\n\r\n", 4) == 0) {
+				tx->dkim_fed = i + 4;
+				tx->dkim_header_done = true;
+			}
+		if (!tx->dkim_header_done) {
+			tx->dkim_fed = tx->msg.len;
+			if (!end)
+				return;
+			tx->dkim_header_done = true;
+		}
+		dkim_verify_header(tx->dkim, tx->msg.data + tx->dkim_client_off,
+		    tx->dkim_fed - tx->dkim_client_off);
+	}
+	if (tx->msg.len > tx->dkim_fed) {
+		dkim_verify_body(tx->dkim, tx->msg.data + tx->dkim_fed, tx->msg.len - tx->dkim_fed);
+		tx->dkim_fed = tx->msg.len;
+	}
 }
 
 /* ---- delivery ---- */
@@ -427,7 +470,7 @@ message_end(struct smtp_session *s)
 		return;
 	}
 	if (s->listener == LSN_SMTP && s->user[0] == '\0' && s->srv->dns != NULL &&
-	    (cfg->inbound_spf || cfg->inbound_dmarc)) {
+	    (cfg->inbound_spf || cfg->inbound_dkim || cfg->inbound_dmarc)) {
 		struct inbound_req req = {
 			.ip = conn_peer_addr(s->c), .helo = s->helo,
 			.mail_from = tx->null_sender ? "" : tx->from,
@@ -436,6 +479,9 @@ message_end(struct smtp_session *s)
 			.dkim = cfg->inbound_dkim, .dmarc = cfg->inbound_dmarc,
 			.dmarc_reject = cfg->inbound_dmarc_reject,
 		};
+		smtp_dkim_tap(tx, true);
+		req.dkim_verifier = tx->dkim;       /* the check owns it now */
+		tx->dkim = NULL;
 		conn_pause(s->c);
 		s->inbound = inbound_start(conn_base(s->c), s->srv->dns, &req, inbound_done, s);
 		return;
@@ -515,6 +561,7 @@ smtp_data_input(struct smtp_session *s)
 	if (tx->data_err == SMTP_DATA_OK) {
 		mm_buf_append(&tx->msg, line, len);
 		mm_buf_append(&tx->msg, "\r\n", 2);
+		smtp_dkim_tap(tx, false);
 	}
 	return true;
 }
@@ -597,6 +644,8 @@ smtp_bdat_input(struct smtp_session *s)
 			tx->msg.len += got;
 			tx->datalen += got;
 			bdat_scan(tx, tx->msg.data + tx->msg.len - got, got);
+			if (tx->data_err == SMTP_DATA_OK)
+				smtp_dkim_tap(tx, false);
 		} else {
 			got = conn_read_bytes(s->c, NULL, want);
 			if (tx != NULL && s->bdat_fail == NULL) {

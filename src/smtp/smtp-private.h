@@ -13,6 +13,7 @@
 #include "smtp/smtp-parse.h"
 
 struct conn;
+struct dkim_verify;
 struct inbound_check;
 struct dnsbl_check;
 struct milter_run;
@@ -64,6 +65,13 @@ struct smtp_tx {
 	bool prev_crlf;               /* DATA: the previous line ended in CRLF */
 	bool last_cr;                 /* BDAT: previous octet was CR */
 	size_t linelen;               /* BDAT: octets since the last LF */
+
+	/* port 25, [inbound] dkim: the signatures are verified while the
+	 * message streams in (the body hashes see each byte once) */
+	struct dkim_verify *dkim;
+	size_t dkim_client_off;       /* where the client's data starts in msg */
+	size_t dkim_fed;              /* bytes of msg the verifier has seen */
+	bool dkim_header_done;
 };
 
 struct smtp_session {
@@ -120,6 +128,8 @@ void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_cmdline *cmd);
 /* Consume input in SMTP_STATE_BODY / SMTP_STATE_BDAT; false: need more. */
 bool smtp_data_input(struct smtp_session *s);
 bool smtp_bdat_input(struct smtp_session *s);
+/* Feeds the DKIM verifier what msg gained (smtp-data.c). */
+void smtp_dkim_tap(struct smtp_tx *tx, bool end);
 /* RFC 5322 date of t in local time, e.g. "Tue, 1 Jul 2003 10:52:37 +0200". */
 void smtp_date(time_t t, char *buf, size_t len);
 

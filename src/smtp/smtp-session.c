@@ -11,6 +11,7 @@
  * order (PIPELINING, RFC 2920) without any queue of our own. */
 #include "smtp/smtp-private.h"
 
+#include "dkim/dkim.h"
 #include "inbound/inbound.h"
 #include "inbound/milter.h"
 
@@ -155,6 +156,7 @@ smtp_tx_end(struct smtp_session *s, const char *result)
 	mm_strlist_clear(&tx->users);
 	mm_strlist_clear(&tx->remote);
 	mm_buf_free(&tx->msg);
+	dkim_verify_free(&tx->dkim);
 	free(tx);
 	s->tx = NULL;
 }
