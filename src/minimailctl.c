@@ -9,6 +9,7 @@
  * stderr and exits 1. */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -63,6 +64,7 @@ static void
 usage(FILE *f)
 {
 	fputs("usage: minimailctl [-c FILE] COMMAND ...\n"
+	    "       minimailctl -V | -h | --help\n"
 	    "  user add [--hash HASH] ADDRESS   add a user (password from stdin or prompt)\n"
 	    "  user passwd ADDRESS              set a user's password\n"
 	    "  user del ADDRESS                 remove a user and all their mail\n"
@@ -112,6 +114,11 @@ drop_privileges(void)
 		return;
 	errno = 0;
 	pw = getpwnam(cfg->run_as);
+	if (pw == NULL && strcmp(cfg->run_as, "root") != 0)
+		die("run_as user '%s' (%s) does not exist: nothing was changed; create it "
+		    "first (systemd-sysusers, or useradd --system --user-group --home-dir %s "
+		    "--shell /usr/sbin/nologin %s; see minimaild(8))", cfg->run_as, config_path,
+		    cfg->data_dir, cfg->run_as);
 	if (pw == NULL || pw->pw_uid == 0)
 		return;
 	if (stat(cfg->data_dir, &sb) != 0 && errno == ENOENT) {
@@ -734,13 +741,21 @@ main(int argc, char **argv)
 	int c;
 
 	log_init("minimailctl", 1, LOG_LVL_ERROR);
-	while ((c = getopt(argc, argv, "+c:h")) != -1) {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	while ((c = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config_path = optarg;
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("minimailctl %s\n", PACKAGE_VERSION);
 			return 0;
 		default:
 			usage_error();

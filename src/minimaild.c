@@ -7,6 +7,8 @@
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/pidfile.h"
+#include "lib/privcheck.h"
 #include "lib/util.h"
 #include "net/conn.h"
 #include "net/http.h"
@@ -53,14 +55,17 @@ static bool checkpoint_running;
 static struct relay_engine *relay;
 
 static void
-usage(void)
+usage(FILE *f, int status)
 {
-	fprintf(stderr, "usage: minimaild [-c FILE] [-f] [-t]\n"
+	fprintf(f, "usage: minimaild [-c FILE] [-f] [-t] [-V] [-h]\n"
 	    "  -c FILE  configuration file (default %s)\n"
 	    "  -f       stay in the foreground and log to stderr\n"
-	    "  -t       check the configuration, certificate and listeners, then exit\n",
+	    "  -t       check the configuration, certificate, listeners and what\n"
+	    "           run_as can read and write, then exit\n"
+	    "  -V       print the version and exit\n"
+	    "  -h, --help  print this and exit\n",
 	    SYSCONFDIR "/minimaild.conf");
-	exit(1);
+	exit(status);
 }
 
 /* ---- systemd readiness (sd_notify protocol, no libsystemd needed) ---- */
@@ -108,8 +113,14 @@ check_config(void)
 	struct config *cfg = config_load(config_path, &errs);
 	if (cfg != NULL) {
 		tls_check(cfg, &errs);
+		privcheck_run_as(cfg, &errs);
 		listeners_check(cfg, &errs);
 		http_check(cfg, &errs);
+		pid_t running = pidfile_running(cfg->data_dir);
+		if (running > 0)
+			printf("%s: minimaild (pid %ld) is serving from %s; the addresses it "
+			    "listens on are not reported as taken\n", config_path, (long)running,
+			    cfg->data_dir);
 	}
 	print_errors(&errs);
 	int rc = errs.errors.n ? 1 : 0;
@@ -270,6 +281,8 @@ reload_done(void *arg)
 	srv.cfg = cfg;
 	j->cfg = NULL;
 	log_set_level((enum log_level)cfg->log_level);
+	if (!pidfile_write(cfg, err, sizeof(err)))
+		log_warn("reload: %s", err);
 	log_info("reload: done");
 out:
 	tls_ctx_free(&j->tls);
@@ -313,17 +326,23 @@ main(int argc, char **argv)
 	bool foreground = false, test = false;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:fthV")) != -1) {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	while ((ch = getopt_long(argc, argv, "c:fthV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config_path = optarg; break;
 		case 'f': foreground = true; break;
 		case 't': test = true; break;
 		case 'V': printf("minimaild %s\n", PACKAGE_VERSION); return 0;
-		default: usage();
+		case 'h': usage(stdout, 0); break;
+		default: usage(stderr, 1);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(stderr, 1);
 
 	log_init("minimaild", foreground || test, LOG_LVL_INFO);
 	if (test)
@@ -416,6 +435,8 @@ main(int argc, char **argv)
 
 	log_info("minimaild %s ready: hostname=%s data_dir=%s", PACKAGE_VERSION,
 	    srv.cfg->hostname, srv.cfg->data_dir);
+	if (!pidfile_write(srv.cfg, err, sizeof(err)))
+		log_warn("%s", err);
 	sd_notify_send("READY=1");
 
 	event_base_dispatch(srv.base);
@@ -430,6 +451,7 @@ main(int argc, char **argv)
 	store_set_change_hook(srv.store, NULL, NULL);
 	notify_hub_free(&srv.hub);
 	store_close(&srv.store);
+	pidfile_remove();
 	tls_ctx_free(&srv.tls);
 	event_free(ev_term);
 	event_free(ev_int);

@@ -74,4 +74,10 @@
 #define RELAY_DATA_END_TIMEOUT_SECS  600   /* RFC 5321 4.5.3.2.6: DATA termination */
 #define RELAY_DSN_HEADERS_MAX_BYTES  (64 * 1024)  /* original headers in a bounce */
 
+/* Operations: metrics and per-user submission limits (issue 17) */
+#define SUBMIT_PER_HOUR_MAX          1000000 /* [limits] max_sent/rcpts_per_hour */
+#define SUBMIT_USERS_TRACKED_MAX     10000 /* users with an hourly count kept in memory */
+#define METRICS_REQUEST_MAX_BYTES    8192  /* request line + headers of GET /metrics */
+#define METRICS_TIMEOUT_SECS         10    /* read/write per metrics request */
+
 #endif

@@ -14,6 +14,7 @@
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/pidfile.h"
 #include "lib/util.h"
 
 #include <arpa/inet.h>
@@ -153,6 +154,8 @@ http_check(const struct config *cfg, struct config_errors *errs)
 			continue;
 		}
 		int e = errno;
+		if (e == EADDRINUSE && pidfile_lists(cfg->data_dir, &l->addrs[i]))
+			continue;  /* our own running daemon (lib/pidfile.h) */
 		char desc[96], msg[512];
 		listener_addr_desc(&l->addrs[i], desc, sizeof(desc));
 		snprintf(msg, sizeof(msg), "%s: warning: cannot listen on %s for "

@@ -7,6 +7,7 @@
 #include "net/conn.h"
 #include "net/server.h"
 #include "lib/log.h"
+#include "lib/pidfile.h"
 #include "lib/util.h"
 
 #include <arpa/inet.h>
@@ -382,6 +383,8 @@ listeners_check(const struct config *cfg, struct config_errors *errs)
 				continue;
 			}
 			int e = errno;
+			if (e == EADDRINUSE && pidfile_lists(cfg->data_dir, &cl->addrs[k]))
+				continue;  /* our own running daemon (lib/pidfile.h) */
 			char desc[96], msg[512];
 			listener_addr_desc(&cl->addrs[k], desc, sizeof(desc));
 			snprintf(msg, sizeof(msg), "%s: warning: cannot listen on %s for %s: %s%s",
