@@ -85,11 +85,36 @@ imap_printf(struct imap_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* At debug level the status replies (tagged, and untagged lines written
+ * with imap_untagged: OK, NO, BAD, BYE, CAPABILITY...) are logged, escaped
+ * and cut at IMAP_LOG_REPLY_BYTES, so that a failing client can be
+ * understood from the log; FETCH data is not. */
+#define IMAP_LOG_REPLY_BYTES 300
+
+static void __attribute__((format(printf, 3, 0)))
+log_reply(struct imap_session *s, const char *prefix, const char *fmt, va_list ap)
+{
+	char text[IMAP_LOG_REPLY_BYTES + 1], esc[IMAP_LOG_REPLY_BYTES * 4 + 8];
+	int n = vsnprintf(text, sizeof(text), fmt, ap);
+
+	if (n < 0)
+		return;
+	log_debug("conn=%llx event=imap-reply reply=\"%s %s%s\"",
+	    (unsigned long long)conn_id(s->c), prefix,
+	    log_escape(esc, sizeof(esc), text, strlen(text)),
+	    (size_t)n >= sizeof(text) ? "..." : "");
+}
+
 void
 imap_untagged(struct imap_session *s, const char *fmt, ...)
 {
 	va_list ap;
 	conn_write(s->c, "* ", 2);
+	if (log_get_level() >= LOG_LVL_DEBUG) {
+		va_start(ap, fmt);
+		log_reply(s, "*", fmt, ap);
+		va_end(ap);
+	}
 	va_start(ap, fmt);
 	conn_vprintf(s->c, fmt, ap);
 	va_end(ap);
@@ -100,6 +125,14 @@ static void __attribute__((format(printf, 3, 0)))
 tagged(struct imap_session *s, const char *what, const char *fmt, va_list ap)
 {
 	conn_printf(s->c, "%s %s ", s->tag ? s->tag : "*", what);
+	if (log_get_level() >= LOG_LVL_DEBUG) {
+		char prefix[IMAP_LOG_REPLY_BYTES];
+		va_list cp;
+		snprintf(prefix, sizeof(prefix), "%s %s", s->tag ? s->tag : "*", what);
+		va_copy(cp, ap);
+		log_reply(s, prefix, fmt, cp);
+		va_end(cp);
+	}
 	conn_vprintf(s->c, fmt, ap);
 	conn_write(s->c, "\r\n", 2);
 }

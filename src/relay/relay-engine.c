@@ -446,6 +446,9 @@ dispatch(struct relay_engine *eng, struct poll_job *j)
 		if (d->state != RC_NONE)
 			continue;
 		log_debug("relay dest=%s event=start messages=%zu", d->dest, d->nmsgs);
+		for (size_t i = 0; i < d->nmsgs; i++)
+			log_info("relay id=%llx dest=%s event=attempt",
+			    (unsigned long long)d->msgs[i].e->id, d->dest);
 		d->state = RC_RESOLVING;
 		d->job_running = true;
 		eng->seed = eng->seed * 1103515245u + 12345u;

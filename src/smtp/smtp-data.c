@@ -117,6 +117,7 @@ struct deliver_job {
 	struct store_qnew q;
 	char from[ADDRESS_MAX_BYTES + 1];
 	size_t nqueued;
+	uint64_t *qids;               /* the queue entries made (one per domain) */
 	time_t now;
 	int err;
 };
@@ -131,7 +132,7 @@ deliver_work(void *arg)
 	mail_cache_build(j->msg.data, j->msg.len, &cache);
 	if (j->q.nrcpts > 0)
 		j->err = store_deliver_queue(j->st, j->rcpts, j->n, j->msg.data, j->msg.len,
-		    j->now, cache.data, cache.len, &j->q, NULL, 0, &j->nqueued);
+		    j->now, cache.data, cache.len, &j->q, j->qids, j->q.nrcpts, &j->nqueued);
 	else
 		j->err = store_deliver(j->st, j->rcpts, j->n, j->msg.data, j->msg.len, j->now,
 		    cache.data, cache.len, NULL, 0, false);
@@ -161,11 +162,27 @@ deliver_done(void *arg, bool alive)
 			}
 		}
 	}
-	if (j->err == STORE_OK && j->nqueued > 0)
-		log_info("smtp session=%llx event=queued id=%s remote=%zu entries=%zu",
-		    s->id, tx ? tx->id : "-", j->q.nrcpts, j->nqueued);
+	/* Queued: the transaction is known by its queue entry from now on, the
+	 * id "minimailctl queue show" takes and the relay logs (id=HEX); the
+	 * Received: header keeps the id it was written with (received_id). */
+	char qids[120] = "";
+	if (j->err == STORE_OK && j->nqueued > 0) {
+		size_t n = 0;
+		for (size_t i = 0; i < j->nqueued && i < j->q.nrcpts && n + 20 < sizeof(qids); i++)
+			n += (size_t)snprintf(qids + n, sizeof(qids) - n, "%s%llx", i ? " " : "",
+			    (unsigned long long)j->qids[i]);
+		char old[32] = "-";
+		if (tx != NULL) {
+			mm_strlcpy(old, tx->id, sizeof(old));
+			snprintf(tx->id, sizeof(tx->id), "%llx", (unsigned long long)j->qids[0]);
+		}
+		log_info("smtp session=%llx event=queued id=%s remote=%zu entries=%zu "
+		    "queue=\"%s\" received_id=%s", s->id, tx ? tx->id : "-", j->q.nrcpts,
+		    j->nqueued, qids, old);
+	}
 	if (j->err == STORE_OK && (ok > 0 || j->nqueued > 0))
-		snprintf(result, sizeof(result), "250 2.0.0 Ok: queued as %s", tx ? tx->id : "-");
+		snprintf(result, sizeof(result), "250 2.0.0 Ok: queued as %s",
+		    qids[0] ? qids : tx ? tx->id : "-");
 	else if (j->err == STORE_QUOTA || (j->err == STORE_OK && quota > 0))
 		snprintf(result, sizeof(result), "452 4.2.2 Mailbox full");
 	else {
@@ -191,6 +208,7 @@ deliver_done(void *arg, bool alive)
 	for (size_t i = 0; i < j->q.nrcpts; i++)
 		free(j->remote[i]);
 	free(j->remote);
+	free(j->qids);
 	free(j->rcpts);
 	free(j);
 }
@@ -232,6 +250,7 @@ message_end(struct smtp_session *s)
 			j->remote[i] = xstrdup(tx->remote.v[i]);
 		j->q.rcpts = (const char *const *)j->remote;
 		j->q.nrcpts = tx->remote.n;
+		j->qids = xcalloc(tx->remote.n, sizeof(*j->qids));
 		mm_strlcpy(j->from, tx->null_sender ? "" : tx->from, sizeof(j->from));
 		j->q.sender = j->from;
 		j->q.skip = eol != NULL && j->msg.len >= 12 &&

@@ -3,9 +3,11 @@
 read the key and write data_dir; its own daemon's ports are not "taken";
 one self-signed warning), -V/-h/--help of both programs, and
 "minimailctl user add" as root when run_as does not exist."""
+import imaplib
 import os
 import re
 import shutil
+import smtplib
 import socket
 import subprocess
 import tempfile
@@ -124,7 +126,8 @@ class BesideItsDaemonTest(unittest.TestCase):
             deadline = time.time() + 20
             while not os.path.exists(pidfile) and time.time() < deadline:
                 time.sleep(0.05)
-            self.assertEqual(open(pidfile).readline().strip(), str(srv.proc.pid))
+            with open(pidfile) as f:
+                self.assertEqual(f.readline().strip(), str(srv.proc.pid))
             r = run(mmtest.MINIMAILD, "-t", "-c", srv.conf_path)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertNotIn("cannot listen", r.stderr)
@@ -134,7 +137,8 @@ class BesideItsDaemonTest(unittest.TestCase):
             self.assertNotIn("cannot listen", r.stderr)
             # another daemon's config (other data_dir) on the same ports: warned
             other = os.path.join(srv.tmp, "other.conf")
-            open(other, "w").write(srv.conf_text().replace(srv.data_dir, srv.data_dir + "2"))
+            with open(other, "w") as f:
+                f.write(srv.conf_text().replace(srv.data_dir, srv.data_dir + "2"))
             r = run(mmtest.MINIMAILD, "-t", "-c", other)
             self.assertEqual(r.stderr.count("cannot listen"), 8, r.stderr)
             # a port taken by another program beside the daemon: warned
@@ -155,6 +159,48 @@ class BesideItsDaemonTest(unittest.TestCase):
             # after a clean stop the pid file is gone
             srv.stop_checked()
             self.assertFalse(os.path.exists(pidfile))
+
+
+class QueueIdTest(unittest.TestCase):
+    def test_queued_as_is_the_queue_id(self):
+        closed = mmtest.free_ports(1)[0]
+        with mmtest.Server(extra_conf="") as srv:
+            srv.write_conf(srv.conf_text() + "[relay]\nroutes = remote.test=127.0.0.1:%d\n"
+                           "retry_interval = 1h\n" % closed)
+            srv.restart()
+            c = smtplib.SMTP_SSL("127.0.0.1", srv.ports["submissions"],
+                                 context=srv.ssl_context())
+            c.login("alice@example.org", "alice-secret")
+            c.mail("alice@example.org")
+            c.rcpt("x@remote.test")
+            c.rcpt("bob@example.org")
+            code, msg = c.data(b"Subject: id\r\n\r\nhello\r\n")
+            c.quit()
+            self.assertEqual(code, 250)
+            m = re.search(r"queued as ([0-9a-f]+)$", msg.decode())
+            self.assertIsNotNone(m, msg)
+            qid = m.group(1)
+            r = srv.ctl("queue", "show", qid)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("x@remote.test", r.stdout)
+            # the relay tries it (connection refused: deferred)
+            deadline = time.time() + 20
+            while "event=deferred" not in srv.log() and time.time() < deadline:
+                time.sleep(0.1)
+            lines = [l for l in srv.log().splitlines()
+                     if re.search(r"event=(queued|tx|attempt|deferred)\b", l)]
+            events = [re.search(r"event=(\S+)", l).group(1) for l in lines]
+            self.assertEqual(sorted(events), ["attempt", "deferred", "queued", "tx"], lines)
+            for l in lines:
+                self.assertRegex(l, r"\bid=%s\b" % qid)
+
+    def test_imap_replies_logged_at_debug(self):
+        with mmtest.Server() as srv:
+            m = imaplib.IMAP4_SSL("127.0.0.1", srv.ports["imaps"], ssl_context=srv.ssl_context())
+            with self.assertRaises(imaplib.IMAP4.error):
+                m.login("alice@example.org", "wrong")
+            m.logout()
+            self.assertRegex(srv.log(), r'event=imap-reply reply="\w+ NO \[AUTHENTICATIONFAILED\]')
 
 
 if __name__ == "__main__":
