@@ -708,6 +708,10 @@ cmd_client_settings(int argc, char **argv)
 		die("%s", err);
 	fputs(table, stdout);
 	free(table);
+	char *urls = clientcfg_urls(cfg, argv[1]);
+	if (urls != NULL)
+		fputs(urls, stdout);
+	free(urls);
 	config_free(&cfg);
 	flush_stdout();
 	return 0;
