@@ -10,6 +10,11 @@ if [ "${1:-}" != build ]; then
 	PKGS="$PKGS check libsubunit-dev python3 ca-certificates curl swaks isync
 fetchmail groff-base clang libclang-rt-14-dev systemd dovecot-imapd"
 fi
+# promtool (test_metrics: the /metrics output and contrib's alert rules)
+# and fail2ban-regex (test_fail2ban: contrib's filter against our log lines)
+if [ "${1:-}" != build ]; then
+	PKGS="$PKGS prometheus fail2ban"
+fi
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

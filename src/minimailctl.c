@@ -30,6 +30,7 @@
 #include "lib/util.h"
 #include "net/http.h"
 #include "net/listener.h"
+#include "net/metrics-http.h"
 #include "net/tls.h"
 #include "store/store.h"
 
@@ -670,6 +671,7 @@ cmd_check(int argc, char **argv)
 		tls_check(cfg, &errs);
 		listeners_check(cfg, &errs);
 		http_check(cfg, &errs);
+		metrics_http_check(cfg, &errs);
 	}
 	for (size_t i = 0; i < errs.errors.n; i++)
 		fprintf(stderr, "%s\n", errs.errors.v[i]);

@@ -13,6 +13,7 @@
 #include "net/conn.h"
 #include "net/http.h"
 #include "net/listener.h"
+#include "net/metrics-http.h"
 #include "net/notify.h"
 #include "net/proto.h"
 #include "net/server.h"
@@ -116,6 +117,7 @@ check_config(void)
 		privcheck_run_as(cfg, &errs);
 		listeners_check(cfg, &errs);
 		http_check(cfg, &errs);
+		metrics_http_check(cfg, &errs);
 		pid_t running = pidfile_running(cfg->data_dir);
 		if (running > 0)
 			printf("%s: minimaild (pid %ld) is serving from %s; the addresses it "
@@ -211,6 +213,7 @@ on_terminate(evutil_socket_t sig, short what, void *arg)
 	log_info("signal %d: shutting down", (int)sig);
 	listeners_close();
 	http_stop();
+	metrics_http_stop();
 	relay_engine_stop(relay);
 	conn_shutdown_all();
 	struct timeval grace = { CONN_SHUTDOWN_GRACE_SECS, 0 };
@@ -272,6 +275,8 @@ reload_done(void *arg)
 	}
 	if (!http_reload(&srv, srv.cfg, cfg, err, sizeof(err)))
 		log_error("reload: %s; the http listener keeps its old addresses", err);
+	if (!metrics_http_reload(&srv, srv.cfg, cfg, err, sizeof(err)))
+		log_error("reload: %s; the metrics listener keeps its old addresses", err);
 	tls_ctx_free(&srv.tls);
 	srv.tls = j->tls;
 	j->tls = NULL;
@@ -400,6 +405,8 @@ main(int argc, char **argv)
 		fatal("%s", err);
 	if (!http_start(&srv, srv.cfg, err, sizeof(err)))
 		fatal("%s", err);
+	if (!metrics_http_start(&srv, srv.cfg, err, sizeof(err)))
+		fatal("%s", err);
 	prepare_data_dir(srv.cfg, pw);
 	srv.tls = tls_ctx_new(srv.cfg, err, sizeof(err));
 	if (srv.tls == NULL)
@@ -444,6 +451,7 @@ main(int argc, char **argv)
 	/* Drain: jobs finish and their done functions run (sessions are gone). */
 	listeners_close();
 	http_stop();
+	metrics_http_stop();
 	conn_abort_all();
 	relay_engine_stop(relay);
 	worker_pool_free(&srv.pool);

@@ -18,6 +18,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/sasl.h"
 #include "mail/mime.h"
 #include "net/conn.h"
@@ -140,6 +141,9 @@ tagged(struct imap_session *s, const char *what, const char *fmt, va_list ap)
 void
 imap_cmd_done(struct imap_session *s)
 {
+	if (s->cmd_start_us != 0)
+		metrics_observe(MH_CMD_IMAP, metrics_now_us() - s->cmd_start_us);
+	s->cmd_start_us = 0;
 	free(s->tag);
 	s->tag = NULL;
 	s->cmd = NULL;
@@ -570,6 +574,7 @@ dispatch(struct imap_session *s)
 		return;
 	}
 	s->cmd = cmd;
+	s->cmd_start_us = metrics_now_us();
 	if (log_get_level() >= LOG_LVL_DEBUG) {
 		char esc[64];
 		log_debug("conn=%llx event=imap-cmd cmd=%s%s tag=\"%s\"",
@@ -744,6 +749,8 @@ imap_free(void *arg)
 	struct imap_session *s = arg;
 	if (s == NULL)
 		return;
+	if (s->input == IMAP_INPUT_IDLE)
+		metrics_idle(-1);
 	imap_fetch_free(s);
 	imap_view_clear(s);
 	imap_parser_free(&s->parser);

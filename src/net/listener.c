@@ -7,6 +7,7 @@
 #include "net/conn.h"
 #include "net/server.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/pidfile.h"
 #include "lib/util.h"
 
@@ -77,6 +78,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
+	metrics_connection(b->lsn);
 	conn_accept(b->srv, fd, sa, (socklen_t)salen, b->lsn);
 }
 

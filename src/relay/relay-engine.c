@@ -22,6 +22,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "mail/cache.h"
 #include "net/server.h"
 #include "net/worker.h"
@@ -264,6 +265,7 @@ save_msg(struct relay_delivery *d, struct relay_msg *m, time_t now)
 			if (rc->state != STORE_Q_PENDING)
 				continue;
 			rc->state = STORE_Q_FAILED;
+			metrics_delivery(MD_EXPIRED);
 			if (rc->reply[0] == '\0')
 				mm_strlcpy(rc->reply, "451 4.4.7 queue lifetime expired",
 				    sizeof(rc->reply));

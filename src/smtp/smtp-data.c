@@ -19,6 +19,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "mail/cache.h"
 #include "net/conn.h"
 #include "net/server.h"
@@ -189,7 +190,12 @@ deliver_done(void *arg, bool alive)
 		log_error("smtp session=%llx event=store-failed error=\"%s\"", s->id,
 		    j->err == STORE_OK ? "no recipient delivered" : store_strerror(j->err));
 		snprintf(result, sizeof(result), "451 4.3.0 Error: local error in processing");
+		metrics_refused(MR_LOCAL_ERROR);
 	}
+	if (result[0] == '2')
+		metrics_message_accepted();
+	else if (strncmp(result, "452", 3) == 0)
+		metrics_refused(MR_QUOTA);
 	if (alive)
 		smtp_reply(s, "%s", result);
 	else {
@@ -221,8 +227,10 @@ message_end(struct smtp_session *s)
 	struct deliver_job *j;
 
 	smtp_enter_ready(s);
+	s->cmd_start_us = metrics_now_us();
 	if (tx->data_err != SMTP_DATA_OK) {
 		const char *r = data_err_reply(tx->data_err);
+		metrics_refused(tx->data_err == SMTP_DATA_TOO_BIG ? MR_TOO_LARGE : MR_BAD_MESSAGE);
 		smtp_reply(s, "%s", r);
 		smtp_tx_end(s, r);
 		return;
