@@ -472,6 +472,8 @@ main(int argc, char **argv)
 		config_free(&old_configs[i]);
 	free(old_configs);
 	config_free(&srv.cfg);
+	if (pw != NULL)
+		free(pw->pw_name);  /* pwcopy's own copy of the name */
 	log_info("stopped");
 	return 0;
 }
