@@ -15,6 +15,11 @@ python3-dnslib
 python3-yaml python3-milter opendkim
 python3-dkim python3-nacl"
 fi
+# promtool (test_metrics: the /metrics output and contrib's alert rules)
+# and fail2ban-regex (test_fail2ban: contrib's filter against our log lines)
+if [ "${1:-}" != build ]; then
+	PKGS="$PKGS prometheus fail2ban"
+fi
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

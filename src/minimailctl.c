@@ -9,6 +9,7 @@
  * stderr and exits 1. */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -32,6 +33,7 @@
 #include "lib/util.h"
 #include "net/http.h"
 #include "net/listener.h"
+#include "net/metrics-http.h"
 #include "net/tls.h"
 #include "store/store.h"
 
@@ -66,6 +68,7 @@ static void
 usage(FILE *f)
 {
 	fputs("usage: minimailctl [-c FILE] COMMAND ...\n"
+	    "       minimailctl -V | -h | --help\n"
 	    "  user add [--hash HASH] ADDRESS   add a user (password from stdin or prompt)\n"
 	    "  user passwd ADDRESS              set a user's password\n"
 	    "  user del ADDRESS                 remove a user and all their mail\n"
@@ -120,6 +123,11 @@ drop_privileges(void)
 		return;
 	errno = 0;
 	pw = getpwnam(cfg->run_as);
+	if (pw == NULL && strcmp(cfg->run_as, "root") != 0)
+		die("run_as user '%s' (%s) does not exist: nothing was changed; create it "
+		    "first (systemd-sysusers, or useradd --system --user-group --home-dir %s "
+		    "--shell /usr/sbin/nologin %s; see minimaild(8))", cfg->run_as, config_path,
+		    cfg->data_dir, cfg->run_as);
 	if (pw == NULL || pw->pw_uid == 0)
 		return;
 	if (stat(cfg->data_dir, &sb) != 0 && errno == ENOENT) {
@@ -672,6 +680,7 @@ cmd_check(int argc, char **argv)
 		listeners_check(cfg, &errs);
 		http_check(cfg, &errs);
 		dkim_check(cfg, &errs);
+		metrics_http_check(cfg, &errs);
 	}
 	for (size_t i = 0; i < errs.errors.n; i++)
 		fprintf(stderr, "%s\n", errs.errors.v[i]);
@@ -710,6 +719,10 @@ cmd_client_settings(int argc, char **argv)
 		die("%s", err);
 	fputs(table, stdout);
 	free(table);
+	char *urls = clientcfg_urls(cfg, argv[1]);
+	if (urls != NULL)
+		fputs(urls, stdout);
+	free(urls);
 	config_free(&cfg);
 	flush_stdout();
 	return 0;
@@ -751,13 +764,21 @@ main(int argc, char **argv)
 	int c;
 
 	log_init("minimailctl", 1, LOG_LVL_ERROR);
-	while ((c = getopt(argc, argv, "+c:h")) != -1) {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	while ((c = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config_path = optarg;
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("minimailctl %s\n", PACKAGE_VERSION);
 			return 0;
 		default:
 			usage_error();

@@ -8,11 +8,14 @@
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/pidfile.h"
+#include "lib/privcheck.h"
 #include "lib/util.h"
 #include "net/conn.h"
 #include "net/dns.h"
 #include "net/http.h"
 #include "net/listener.h"
+#include "net/metrics-http.h"
 #include "net/notify.h"
 #include "net/proto.h"
 #include "net/server.h"
@@ -59,14 +62,17 @@ static bool checkpoint_running;
 static struct relay_engine *relay;
 
 static void
-usage(void)
+usage(FILE *f, int status)
 {
-	fprintf(stderr, "usage: minimaild [-c FILE] [-f] [-t]\n"
+	fprintf(f, "usage: minimaild [-c FILE] [-f] [-t] [-V] [-h]\n"
 	    "  -c FILE  configuration file (default %s)\n"
 	    "  -f       stay in the foreground and log to stderr\n"
-	    "  -t       check the configuration, certificate and listeners, then exit\n",
+	    "  -t       check the configuration, certificate, listeners and what\n"
+	    "           run_as can read and write, then exit\n"
+	    "  -V       print the version and exit\n"
+	    "  -h, --help  print this and exit\n",
 	    SYSCONFDIR "/minimaild.conf");
-	exit(1);
+	exit(status);
 }
 
 /* ---- systemd readiness (sd_notify protocol, no libsystemd needed) ---- */
@@ -114,9 +120,16 @@ check_config(void)
 	struct config *cfg = config_load(config_path, &errs);
 	if (cfg != NULL) {
 		tls_check(cfg, &errs);
+		privcheck_run_as(cfg, &errs);
 		listeners_check(cfg, &errs);
 		http_check(cfg, &errs);
 		dkim_check(cfg, &errs);
+		metrics_http_check(cfg, &errs);
+		pid_t running = pidfile_running(cfg->data_dir);
+		if (running > 0)
+			printf("%s: minimaild (pid %ld) is serving from %s; the addresses it "
+			    "listens on are not reported as taken\n", config_path, (long)running,
+			    cfg->data_dir);
 	}
 	print_errors(&errs);
 	int rc = errs.errors.n ? 1 : 0;
@@ -207,6 +220,7 @@ on_terminate(evutil_socket_t sig, short what, void *arg)
 	log_info("signal %d: shutting down", (int)sig);
 	listeners_close();
 	http_stop();
+	metrics_http_stop();
 	relay_engine_stop(relay);
 	conn_shutdown_all();
 	struct timeval grace = { CONN_SHUTDOWN_GRACE_SECS, 0 };
@@ -278,6 +292,8 @@ reload_done(void *arg)
 	}
 	if (!http_reload(&srv, srv.cfg, cfg, err, sizeof(err)))
 		log_error("reload: %s; the http listener keeps its old addresses", err);
+	if (!metrics_http_reload(&srv, srv.cfg, cfg, err, sizeof(err)))
+		log_error("reload: %s; the metrics listener keeps its old addresses", err);
 	tls_ctx_free(&srv.tls);
 	srv.tls = j->tls;
 	j->tls = NULL;
@@ -293,6 +309,8 @@ reload_done(void *arg)
 	srv.cfg = cfg;
 	j->cfg = NULL;
 	log_set_level((enum log_level)cfg->log_level);
+	if (!pidfile_write(cfg, err, sizeof(err)))
+		log_warn("reload: %s", err);
 	log_info("reload: done");
 out:
 	tls_ctx_free(&j->tls);
@@ -337,17 +355,23 @@ main(int argc, char **argv)
 	bool foreground = false, test = false;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:fthV")) != -1) {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	while ((ch = getopt_long(argc, argv, "c:fthV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config_path = optarg; break;
 		case 'f': foreground = true; break;
 		case 't': test = true; break;
 		case 'V': printf("minimaild %s\n", PACKAGE_VERSION); return 0;
-		default: usage();
+		case 'h': usage(stdout, 0); break;
+		default: usage(stderr, 1);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(stderr, 1);
 
 	log_init("minimaild", foreground || test, LOG_LVL_INFO);
 	if (test)
@@ -405,6 +429,8 @@ main(int argc, char **argv)
 		fatal("%s", err);
 	if (!http_start(&srv, srv.cfg, err, sizeof(err)))
 		fatal("%s", err);
+	if (!metrics_http_start(&srv, srv.cfg, err, sizeof(err)))
+		fatal("%s", err);
 	prepare_data_dir(srv.cfg, pw);
 	srv.tls = tls_ctx_new(srv.cfg, err, sizeof(err));
 	if (srv.tls == NULL)
@@ -457,6 +483,8 @@ main(int argc, char **argv)
 
 	log_info("minimaild %s ready: hostname=%s data_dir=%s", PACKAGE_VERSION,
 	    srv.cfg->hostname, srv.cfg->data_dir);
+	if (!pidfile_write(srv.cfg, err, sizeof(err)))
+		log_warn("%s", err);
 	sd_notify_send("READY=1");
 
 	event_base_dispatch(srv.base);
@@ -464,6 +492,7 @@ main(int argc, char **argv)
 	/* Drain: jobs finish and their done functions run (sessions are gone). */
 	listeners_close();
 	http_stop();
+	metrics_http_stop();
 	conn_abort_all();
 	relay_engine_stop(relay);
 	worker_pool_free(&srv.pool);
@@ -472,6 +501,7 @@ main(int argc, char **argv)
 	store_set_change_hook(srv.store, NULL, NULL);
 	notify_hub_free(&srv.hub);
 	store_close(&srv.store);
+	pidfile_remove();
 	tls_ctx_free(&srv.tls);
 	dkim_keyset_free(&srv.dkim);
 	for (size_t i = 0; i < nold_dkim; i++)
@@ -488,6 +518,8 @@ main(int argc, char **argv)
 		config_free(&old_configs[i]);
 	free(old_configs);
 	config_free(&srv.cfg);
+	if (pw != NULL)
+		free(pw->pw_name);  /* pwcopy's own copy of the name */
 	log_info("stopped");
 	return 0;
 }

@@ -587,6 +587,102 @@ START_TEST(test_req_str)
 }
 END_TEST
 
+/* ---- Autodiscover v2, the Apple profile, the URLs (issue 17) ---- */
+
+static const struct {
+	const char *addr, *protocol;
+	int status;                 /* 0: NULL (404) */
+	const char *body;
+} jsons[] = {
+	{ "alice@example.org", "AutodiscoverV1", 200, "{\"Protocol\":\"AutodiscoverV1\","
+	    "\"Url\":\"https://autodiscover.example.org/autodiscover/autodiscover.xml\"}\n" },
+	{ "Bob@Example.NET", "autodiscoverv1", 200, "{\"Protocol\":\"AutodiscoverV1\","
+	    "\"Url\":\"https://autodiscover.example.net/autodiscover/autodiscover.xml\"}\n" },
+	{ "alice@example.org", "ActiveSync", 400, NULL },
+	{ "alice@example.org", NULL, 400, NULL },
+	{ "alice@example.org", "", 400, NULL },
+	{ "alice@example.com", "AutodiscoverV1", 0, NULL },
+	{ "alice", "AutodiscoverV1", 0, NULL },
+	{ "", "AutodiscoverV1", 0, NULL },
+};
+
+START_TEST(test_autodiscover_json)
+{
+	struct config *cfg = cfg_from(BASE);
+	int status = -1;
+	char *got = clientcfg_autodiscover_json(cfg, jsons[_i].addr, jsons[_i].protocol, &status);
+	if (jsons[_i].status == 0) {
+		ck_assert_ptr_null(got);
+	} else {
+		ck_assert_ptr_nonnull(got);
+		ck_assert_int_eq(status, jsons[_i].status);
+		if (jsons[_i].body)
+			ck_assert_str_eq(got, jsons[_i].body);
+		else
+			ck_assert_ptr_nonnull(strstr(got, "\"ErrorCode\":\"InvalidProtocol\""));
+	}
+	free(got);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_mobileconfig)
+{
+	struct config *cfg = cfg_from(BASE);
+	char *a = clientcfg_mobileconfig(cfg, "Alice@Example.org");
+	char *b = clientcfg_mobileconfig(cfg, "alice@example.org");
+	char *c = clientcfg_mobileconfig(cfg, "bob@example.org");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(a, b);     /* stable: the same profile again */
+	ck_assert_str_ne(a, c);
+	ck_assert_ptr_nonnull(strstr(a, "<key>IncomingMailServerPortNumber</key>\n"
+	    "      <integer>993</integer>"));
+	ck_assert_ptr_nonnull(strstr(a, "<key>OutgoingMailServerPortNumber</key>\n"
+	    "      <integer>465</integer>"));
+	ck_assert_ptr_nonnull(strstr(a, "<string>EmailTypeIMAP</string>"));
+	ck_assert_ptr_nonnull(strstr(a, "<string>alice@example.org</string>"));
+	ck_assert_ptr_null(strstr(a, "<integer>143</integer>"));
+	ck_assert_ptr_null(strstr(a, "<integer>25</integer>"));
+	ck_assert_ptr_null(clientcfg_mobileconfig(cfg, "alice@example.com"));
+	ck_assert_ptr_null(clientcfg_mobileconfig(cfg, "not an address"));
+	free(a);
+	free(b);
+	free(c);
+	config_free(&cfg);
+	/* no secure outgoing listener: no profile (it would be half an account) */
+	cfg = cfg_from(BASE "[listen]\nsubmissions = off\nsubmission = off\n");
+	ck_assert_ptr_null(clientcfg_mobileconfig(cfg, "alice@example.org"));
+	config_free(&cfg);
+	/* POP3 only, 587 */
+	cfg = cfg_from(BASE "[listen]\nimaps = off\nsubmissions = off\n");
+	a = clientcfg_mobileconfig(cfg, "alice@example.org");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(strstr(a, "<string>EmailTypePOP</string>"));
+	ck_assert_ptr_nonnull(strstr(a, "<integer>995</integer>"));
+	ck_assert_ptr_nonnull(strstr(a, "<integer>587</integer>"));
+	free(a);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_urls)
+{
+	struct config *cfg = cfg_from(BASE);
+	char *got = clientcfg_urls(cfg, "a+b@example.org");
+	ck_assert_ptr_nonnull(got);
+	ck_assert_ptr_nonnull(strstr(got, "Automatic setup: off"));
+	free(got);
+	config_free(&cfg);
+	cfg = cfg_from(BASE "[listen]\nhttp = 127.0.0.1:8080\n");
+	got = clientcfg_urls(cfg, "a+b@example.org");
+	ck_assert_ptr_nonnull(strstr(got, "autodiscover.json?Email=a%2Bb%40example.org&"));
+	ck_assert_ptr_nonnull(strstr(got, "/apple/mobileconfig?emailaddress=a%2Bb%40example.org\n"));
+	free(got);
+	ck_assert_ptr_null(clientcfg_urls(cfg, "a@example.com"));
+	config_free(&cfg);
+}
+END_TEST
+
 static Suite *
 clientcfg_suite(void)
 {
@@ -618,6 +714,14 @@ clientcfg_suite(void)
 	tcase_add_test(tc, test_request_prefixes);
 	tcase_add_test(tc, test_request_limits);
 	tcase_add_test(tc, test_req_str);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("clientcfg_autodiscover_json");
+	tcase_add_loop_test(tc, test_autodiscover_json, 0, sizeof(jsons) / sizeof(jsons[0]));
+	suite_add_tcase(s, tc);
+	tc = tcase_create("clientcfg_mobileconfig");
+	tcase_add_test(tc, test_mobileconfig);
+	tcase_add_test(tc, test_urls);
 	suite_add_tcase(s, tc);
 	return s;
 }

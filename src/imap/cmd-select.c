@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "net/conn.h"
 
 /* ---- SELECT / EXAMINE ---- */
@@ -378,6 +379,7 @@ idle_start(struct imap_session *s)
 	if (conn_is_closed(s->c))
 		return;
 	s->input = IMAP_INPUT_IDLE;
+	metrics_idle(1);
 	conn_set_timeout(s->c, IMAP_IDLE_TIMEOUT_SECS);
 	imap_printf(s, "+ idling\r\n");
 	/* a change that came while we were getting here */
@@ -415,6 +417,7 @@ imap_idle_wake(struct imap_session *s)
 void
 imap_idle_line(struct imap_session *s, const char *line, size_t len)
 {
+	metrics_idle(-1);
 	s->input = IMAP_INPUT_COMMAND;
 	s->idle_sync_running = false;
 	conn_set_timeout(s->c, IMAP_AUTOLOGOUT_SECS);

@@ -78,6 +78,7 @@ struct imap_session {
 	struct conn *c;
 	struct mm_server *srv;
 	enum imap_state state;
+	uint64_t cmd_start_us;    /* metrics: command to tagged reply */
 	enum imap_input input;
 	struct imap_parser *parser;
 	unsigned bad_cmds;

@@ -18,6 +18,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/sasl.h"
 #include "mail/mime.h"
 #include "net/conn.h"
@@ -85,11 +86,36 @@ imap_printf(struct imap_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* At debug level the status replies (tagged, and untagged lines written
+ * with imap_untagged: OK, NO, BAD, BYE, CAPABILITY...) are logged, escaped
+ * and cut at IMAP_LOG_REPLY_BYTES, so that a failing client can be
+ * understood from the log; FETCH data is not. */
+#define IMAP_LOG_REPLY_BYTES 300
+
+static void __attribute__((format(printf, 3, 0)))
+log_reply(struct imap_session *s, const char *prefix, const char *fmt, va_list ap)
+{
+	char text[IMAP_LOG_REPLY_BYTES + 1], esc[IMAP_LOG_REPLY_BYTES * 4 + 8];
+	int n = vsnprintf(text, sizeof(text), fmt, ap);
+
+	if (n < 0)
+		return;
+	log_debug("conn=%llx event=imap-reply reply=\"%s %s%s\"",
+	    (unsigned long long)conn_id(s->c), prefix,
+	    log_escape(esc, sizeof(esc), text, strlen(text)),
+	    (size_t)n >= sizeof(text) ? "..." : "");
+}
+
 void
 imap_untagged(struct imap_session *s, const char *fmt, ...)
 {
 	va_list ap;
 	conn_write(s->c, "* ", 2);
+	if (log_get_level() >= LOG_LVL_DEBUG) {
+		va_start(ap, fmt);
+		log_reply(s, "*", fmt, ap);
+		va_end(ap);
+	}
 	va_start(ap, fmt);
 	conn_vprintf(s->c, fmt, ap);
 	va_end(ap);
@@ -100,6 +126,14 @@ static void __attribute__((format(printf, 3, 0)))
 tagged(struct imap_session *s, const char *what, const char *fmt, va_list ap)
 {
 	conn_printf(s->c, "%s %s ", s->tag ? s->tag : "*", what);
+	if (log_get_level() >= LOG_LVL_DEBUG) {
+		char prefix[IMAP_LOG_REPLY_BYTES];
+		va_list cp;
+		snprintf(prefix, sizeof(prefix), "%s %s", s->tag ? s->tag : "*", what);
+		va_copy(cp, ap);
+		log_reply(s, prefix, fmt, cp);
+		va_end(cp);
+	}
 	conn_vprintf(s->c, fmt, ap);
 	conn_write(s->c, "\r\n", 2);
 }
@@ -107,6 +141,9 @@ tagged(struct imap_session *s, const char *what, const char *fmt, va_list ap)
 void
 imap_cmd_done(struct imap_session *s)
 {
+	if (s->cmd_start_us != 0)
+		metrics_observe(MH_CMD_IMAP, metrics_now_us() - s->cmd_start_us);
+	s->cmd_start_us = 0;
 	free(s->tag);
 	s->tag = NULL;
 	s->cmd = NULL;
@@ -537,6 +574,7 @@ dispatch(struct imap_session *s)
 		return;
 	}
 	s->cmd = cmd;
+	s->cmd_start_us = metrics_now_us();
 	if (log_get_level() >= LOG_LVL_DEBUG) {
 		char esc[64];
 		log_debug("conn=%llx event=imap-cmd cmd=%s%s tag=\"%s\"",
@@ -711,6 +749,8 @@ imap_free(void *arg)
 	struct imap_session *s = arg;
 	if (s == NULL)
 		return;
+	if (s->input == IMAP_INPUT_IDLE)
+		metrics_idle(-1);
 	imap_fetch_free(s);
 	imap_view_clear(s);
 	imap_parser_free(&s->parser);

@@ -702,3 +702,203 @@ clientcfg_autodiscover_parse(const char *body, size_t len, char *addr_r)
 	free(sc);
 	return r;
 }
+
+/* ---- Autodiscover v2 (JSON) ---- */
+
+char *
+clientcfg_autodiscover_json(const struct config *cfg, const char *addr,
+    const char *protocol, int *status_r)
+{
+	char canon[ADDRESS_MAX_BYTES + 1], domain[ADDRESS_MAX_BYTES + 1];
+	struct mm_buf b;
+
+	if (!clientcfg_address(addr, strlen(addr), canon, domain) ||
+	    !config_is_local_domain(cfg, domain))
+		return NULL;
+	mm_buf_init(&b);
+	if (protocol == NULL || !mm_strcaseeq(protocol, "AutodiscoverV1")) {
+		/* what Exchange answers; the value is not echoed back */
+		*status_r = 400;
+		mm_buf_printf(&b, "{\"ErrorCode\":\"InvalidProtocol\",\"ErrorMessage\":"
+		    "\"The given protocol value is invalid. Supported values are "
+		    "'AutodiscoverV1'\"}\n");
+		return mm_buf_cstr(&b);
+	}
+	/* domain is a checked host name: [a-z0-9.-], nothing to escape */
+	*status_r = 200;
+	mm_buf_printf(&b, "{\"Protocol\":\"AutodiscoverV1\",\"Url\":"
+	    "\"https://autodiscover.%s/autodiscover/autodiscover.xml\"}\n", domain);
+	return mm_buf_cstr(&b);
+}
+
+/* ---- Apple configuration profile ---- */
+
+/* 64-bit FNV-1a of the parts, from seed. */
+static uint64_t
+fnv64(uint64_t seed, const char *a, const char *b, const char *c)
+{
+	const char *parts[3] = { a, b, c };
+	uint64_t h = seed;
+	for (int i = 0; i < 3; i++) {
+		for (const char *p = parts[i]; *p; p++)
+			h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+		h = (h ^ 0xff) * 0x100000001b3ULL;   /* separator */
+	}
+	return h;
+}
+
+/* A stable UUID for (what, addr, hostname): RFC 9562 version 8 (custom),
+ * 122 bits of two FNV-1a hashes. Not secret, only distinct and stable. */
+static void
+stable_uuid(const char *what, const char *addr, const char *host, char out[37])
+{
+	uint64_t hi = fnv64(0xcbf29ce484222325ULL, what, addr, host);
+	uint64_t lo = fnv64(0x84222325cbf29ce4ULL, host, what, addr);
+	hi = (hi & ~0xf000ULL) | 0x8000ULL;                       /* version 8 */
+	lo = (lo & ~(3ULL << 62)) | (2ULL << 62);                 /* variant 10 */
+	snprintf(out, 37, "%08llX-%04llX-%04llX-%04llX-%012llX",
+	    (unsigned long long)(hi >> 32), (unsigned long long)((hi >> 16) & 0xffff),
+	    (unsigned long long)(hi & 0xffff), (unsigned long long)(lo >> 48),
+	    (unsigned long long)(lo & 0xffffffffffffULL));
+}
+
+static void
+plist_string(struct mm_buf *b, int indent, const char *key, const char *value)
+{
+	mm_buf_printf(b, "%*s<key>%s</key>\n%*s<string>", indent, "", key, indent, "");
+	clientcfg_xml_escape(b, value);
+	mm_buf_printf(b, "</string>\n");
+}
+
+static void
+plist_int(struct mm_buf *b, int indent, const char *key, unsigned v)
+{
+	mm_buf_printf(b, "%*s<key>%s</key>\n%*s<integer>%u</integer>\n", indent, "", key,
+	    indent, "", v);
+}
+
+static void
+plist_bool(struct mm_buf *b, int indent, const char *key, bool v)
+{
+	mm_buf_printf(b, "%*s<key>%s</key>\n%*s<%s/>\n", indent, "", key, indent, "",
+	    v ? "true" : "false");
+}
+
+char *
+clientcfg_mobileconfig(const struct config *cfg, const char *addr)
+{
+	struct clientcfg_server sv[CLIENTCFG_SERVERS_MAX];
+	char canon[ADDRESS_MAX_BYTES + 1], domain[ADDRESS_MAX_BYTES + 1];
+	char uuid_profile[37], uuid_mail[37];
+	const struct clientcfg_server *in = NULL, *out = NULL;
+	struct mm_buf b;
+
+	if (!clientcfg_address(addr, strlen(addr), canon, domain) ||
+	    !config_is_local_domain(cfg, domain))
+		return NULL;
+	/* the first (preferred) incoming and outgoing choice: IMAP before
+	 * POP3, 465 before 587 */
+	size_t n = clientcfg_servers(cfg, sv);
+	for (size_t i = 0; i < n; i++) {
+		if (sv[i].proto == CLIENTCFG_SMTP) {
+			if (out == NULL)
+				out = &sv[i];
+		} else if (in == NULL) {
+			in = &sv[i];
+		}
+	}
+	if (in == NULL || out == NULL)
+		return NULL;
+	stable_uuid("profile", canon, cfg->hostname, uuid_profile);
+	stable_uuid("mail", canon, cfg->hostname, uuid_mail);
+	char *ident = xasprintf("minimaild.%s.%s", cfg->hostname, uuid_profile);
+	char *desc = xasprintf("Mail account %s on %s", canon, cfg->hostname);
+
+	mm_buf_init(&b);
+	mm_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" "
+	    "\"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n"
+	    "<plist version=\"1.0\">\n<dict>\n  <key>PayloadContent</key>\n  <array>\n"
+	    "    <dict>\n");
+	plist_string(&b, 6, "EmailAccountDescription", canon);
+	plist_string(&b, 6, "EmailAccountType",
+	    in->proto == CLIENTCFG_IMAP ? "EmailTypeIMAP" : "EmailTypePOP");
+	plist_string(&b, 6, "EmailAddress", canon);
+	plist_string(&b, 6, "IncomingMailServerAuthentication", "EmailAuthPassword");
+	plist_string(&b, 6, "IncomingMailServerHostName", cfg->hostname);
+	plist_int(&b, 6, "IncomingMailServerPortNumber", in->port);
+	plist_bool(&b, 6, "IncomingMailServerUseSSL", true);
+	plist_string(&b, 6, "IncomingMailServerUsername", canon);
+	plist_string(&b, 6, "OutgoingMailServerAuthentication", "EmailAuthPassword");
+	plist_string(&b, 6, "OutgoingMailServerHostName", cfg->hostname);
+	plist_int(&b, 6, "OutgoingMailServerPortNumber", out->port);
+	/* UseSSL is TLS either way: implicit on 465, STARTTLS on 587 */
+	plist_bool(&b, 6, "OutgoingMailServerUseSSL", true);
+	plist_string(&b, 6, "OutgoingMailServerUsername", canon);
+	plist_bool(&b, 6, "OutgoingPasswordSameAsIncomingPassword", true);
+	plist_string(&b, 6, "PayloadDescription", desc);
+	plist_string(&b, 6, "PayloadDisplayName", canon);
+	char *mail_ident = xasprintf("%s.mail", ident);
+	plist_string(&b, 6, "PayloadIdentifier", mail_ident);
+	free(mail_ident);
+	plist_string(&b, 6, "PayloadType", "com.apple.mail.managed");
+	plist_string(&b, 6, "PayloadUUID", uuid_mail);
+	plist_int(&b, 6, "PayloadVersion", 1);
+	plist_bool(&b, 6, "PreventAppSheet", false);
+	plist_bool(&b, 6, "PreventMove", false);
+	plist_bool(&b, 6, "SMIMEEnabled", false);
+	mm_buf_printf(&b, "    </dict>\n  </array>\n");
+	plist_string(&b, 2, "PayloadDescription", desc);
+	plist_string(&b, 2, "PayloadDisplayName", domain);
+	plist_string(&b, 2, "PayloadIdentifier", ident);
+	plist_string(&b, 2, "PayloadOrganization", domain);
+	plist_bool(&b, 2, "PayloadRemovalDisallowed", false);
+	plist_string(&b, 2, "PayloadType", "Configuration");
+	plist_string(&b, 2, "PayloadUUID", uuid_profile);
+	plist_int(&b, 2, "PayloadVersion", 1);
+	mm_buf_printf(&b, "</dict>\n</plist>\n");
+	free(ident);
+	free(desc);
+	return mm_buf_cstr(&b);
+}
+
+/* ---- the URLs, for client-settings ---- */
+
+char *
+clientcfg_urls(const struct config *cfg, const char *addr)
+{
+	char canon[ADDRESS_MAX_BYTES + 1], domain[ADDRESS_MAX_BYTES + 1];
+	struct mm_buf b;
+
+	if (!clientcfg_address(addr, strlen(addr), canon, domain) ||
+	    !config_is_local_domain(cfg, domain))
+		return NULL;
+	mm_buf_init(&b);
+	if (cfg->http_listen.naddrs == 0) {
+		mm_buf_printf(&b, "\nAutomatic setup: off (set [listen] http to serve "
+		    "autoconfig, autodiscover and the Apple profile)\n");
+		return mm_buf_cstr(&b);
+	}
+	/* The address goes into a query: '@' and '+' encoded, the rest of a
+	 * checked address is safe in a URL query except '%', '&', '#', '='. */
+	struct mm_buf q;
+	mm_buf_init(&q);
+	for (const char *p = canon; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '@' || c == '+' || c == '%' || c == '&' || c == '#' || c == '=' ||
+		    c >= 0x80 || c == '?' || c == '/')
+			mm_buf_printf(&q, "%%%02X", c);
+		else
+			mm_buf_appendc(&q, (char)c);
+	}
+	const char *e = mm_buf_cstr(&q);
+	mm_buf_printf(&b, "\nAutomatic setup (through the HTTPS proxy in front of [listen] http):\n"
+	    "Thunderbird  https://autoconfig.%s/mail/config-v1.1.xml?emailaddress=%s\n"
+	    "Outlook      https://autodiscover.%s/autodiscover/autodiscover.xml (POST)\n"
+	    "Outlook new  https://autodiscover.%s/autodiscover/autodiscover.json"
+	    "?Email=%s&Protocol=AutodiscoverV1\n"
+	    "Apple        https://autoconfig.%s/apple/mobileconfig?emailaddress=%s\n",
+	    domain, e, domain, domain, e, domain, e);
+	mm_buf_free(&q);
+	return mm_buf_cstr(&b);
+}

@@ -96,4 +96,28 @@ char *clientcfg_table(const struct config *cfg, const char *addr, char *err,
 struct mm_buf;
 void clientcfg_xml_escape(struct mm_buf *b, const char *s);
 
+/* Outlook's Autodiscover v2 (new Outlook, Outlook for Mac): GET
+ * /autodiscover/autodiscover.json?Email=ADDRESS&Protocol=AutodiscoverV1
+ * is answered with JSON naming the POX endpoint,
+ * {"Protocol":"AutodiscoverV1","Url":"https://autodiscover.DOMAIN/
+ * autodiscover/autodiscover.xml"}. Any other protocol (ActiveSync, EWS,
+ * REST: not served here) gets *status_r 400 and an InvalidProtocol JSON
+ * error. NULL (404) for an address that is not local. malloc'd. */
+char *clientcfg_autodiscover_json(const struct config *cfg, const char *addr,
+    const char *protocol, int *status_r);
+
+/* An Apple configuration profile (.mobileconfig, a property list) for iOS,
+ * iPadOS and macOS Mail with the account's secure IMAP (else POP3) and
+ * SMTP server; NULL when the address is not local or neither an incoming
+ * nor an outgoing secure listener is on. Its UUIDs are derived from the
+ * address and hostname, so that a profile fetched again replaces the old
+ * one. malloc'd. */
+char *clientcfg_mobileconfig(const struct config *cfg, const char *addr);
+
+/* The automatic-setup URLs for addr, for "minimailctl client-settings"
+ * (the http listener's documents, as clients fetch them through the
+ * HTTPS proxy), or a line saying that [listen] http is off. malloc'd;
+ * NULL for a bad or non-local address (clientcfg_table says why). */
+char *clientcfg_urls(const struct config *cfg, const char *addr);
+
 #endif

@@ -35,7 +35,9 @@ static const uint16_t listen_default_ports[LSN_COUNT] = {
 /* [listen] http is not a protocol listener (no enum listener_id): the
  * setters and checks below address it as the extra slot LISTEN_HTTP. */
 #define LISTEN_HTTP              LSN_COUNT
-#define LISTEN_SLOTS             (LSN_COUNT + 1)
+#define LISTEN_SLOTS             (LSN_COUNT + 2)
+/* [listen] metrics (net/metrics.c): one more slot of the same kind. */
+#define LISTEN_METRICS           (LSN_COUNT + 1)
 
 #define CONFIG_DEFAULT_DATA_DIR  "/var/lib/minimaild"
 #define CONFIG_DEFAULT_RUN_AS    "minimaild"
@@ -118,6 +120,8 @@ enum { IBOOL_SPF, IBOOL_DKIM, IBOOL_DMARC, IBOOL_DMARC_REJECT };
 enum { IZONES_DNSBL, IZONES_DNSWL };
 enum { PPORT_MX, PPORT_MTA_STS };
 static key_setter set_dkim_selector, set_dkim_sign, set_dkim_algorithms;
+static key_setter set_hourly;
+enum { HOURLY_SENT, HOURLY_RCPTS };
 
 enum { RSTR_USER, RSTR_PASSWORD, RSTR_CA };
 enum { RBOOL_VERIFY, RBOOL_REQUIRE_TLS };
@@ -145,6 +149,7 @@ static const struct key keytab[] = {
 	{ SEC_LISTEN, "pop3", set_listen, LSN_POP3 },
 	{ SEC_LISTEN, "pop3s", set_listen, LSN_POP3S },
 	{ SEC_LISTEN, "http", set_listen, LISTEN_HTTP },
+	{ SEC_LISTEN, "metrics", set_listen, LISTEN_METRICS },
 	{ SEC_TLS, "cert", set_path, PATH_CERT },
 	{ SEC_TLS, "key", set_path, PATH_KEY },
 	{ SEC_TLS, "min_version", set_min_version, 0 },
@@ -189,6 +194,8 @@ static const struct key keytab[] = {
 	{ SEC_DKIM, "selector", set_dkim_selector, 0 },
 	{ SEC_DKIM, "sign", set_dkim_sign, 0 },
 	{ SEC_DKIM, "algorithms", set_dkim_algorithms, 0 },
+	{ SEC_LIMITS, "max_sent_per_hour", set_hourly, HOURLY_SENT },
+	{ SEC_LIMITS, "max_rcpts_per_hour", set_hourly, HOURLY_RCPTS },
 };
 #define NKEYS (sizeof(keytab) / sizeof(keytab[0]))
 
@@ -698,12 +705,16 @@ set_log_level(struct parser *p, const struct key *k, const char *v)
 static struct config_listen *
 listen_slot(struct config *cfg, int id)
 {
+	if (id == LISTEN_METRICS)
+		return &cfg->metrics_listen;
 	return id == LISTEN_HTTP ? &cfg->http_listen : &cfg->listen[id];
 }
 
 static const char *
 listen_name(int id)
 {
+	if (id == LISTEN_METRICS)
+		return "metrics";
 	return id == LISTEN_HTTP ? "http" : config_listener_names[id];
 }
 
@@ -829,6 +840,24 @@ set_number(struct parser *p, const struct key *k, const char *v)
 		p->cfg->max_connections_per_ip = (unsigned)n;
 		break;
 	}
+}
+
+/* [limits] max_sent_per_hour, max_rcpts_per_hour: 0 (no limit) or more. */
+static void
+set_hourly(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	uint64_t n;
+
+	if (!parse_u64(v, strlen(v), &n) || n > SUBMIT_PER_HOUR_MAX) {
+		perr(p, p->line, "%s: bad number '%s' (expected a whole number "
+		    "from 0 (no limit) to %d)", k->name, q(qv, v), SUBMIT_PER_HOUR_MAX);
+		return;
+	}
+	if (k->arg == HOURLY_SENT)
+		p->cfg->max_sent_per_hour = (unsigned)n;
+	else
+		p->cfg->max_rcpts_per_hour = (unsigned)n;
 }
 
 /* ---- [relay] ---- */
@@ -1925,6 +1954,7 @@ config_free(struct config **cfgp)
 	for (int i = 0; i < LSN_COUNT; i++)
 		free(cfg->listen[i].addrs);
 	free(cfg->http_listen.addrs);
+	free(cfg->metrics_listen.addrs);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->smarthost_user);
@@ -2012,7 +2042,8 @@ config_dump(const struct config *cfg)
 
 	mm_buf_printf(&b, "\n[listen]\n");
 	for (int i = 0; i < LISTEN_SLOTS; i++) {
-		const struct config_listen *l = i == LISTEN_HTTP ?
+		const struct config_listen *l = i == LISTEN_METRICS ? &cfg->metrics_listen :
+		    i == LISTEN_HTTP ?
 		    &cfg->http_listen : &cfg->listen[i];
 		mm_buf_printf(&b, "%s =", listen_name(i));
 		if (l->naddrs == 0)
@@ -2049,6 +2080,8 @@ config_dump(const struct config *cfg)
 	mm_buf_printf(&b, "max_connections = %u\n", cfg->max_connections);
 	mm_buf_printf(&b, "max_connections_per_ip = %u\n",
 	    cfg->max_connections_per_ip);
+	mm_buf_printf(&b, "max_sent_per_hour = %u\n", cfg->max_sent_per_hour);
+	mm_buf_printf(&b, "max_rcpts_per_hour = %u\n", cfg->max_rcpts_per_hour);
 
 	char hbuf[300];
 	mm_buf_printf(&b, "\n[relay]\n");

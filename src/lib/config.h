@@ -103,6 +103,9 @@ struct config {
 	 * off (naddrs 0) by default. Not a protocol listener, so not in enum
 	 * listener_id. */
 	struct config_listen http_listen;
+	/* [listen] metrics: GET /metrics, Prometheus text (net/metrics.c); off
+	 * (naddrs 0) by default. */
+	struct config_listen metrics_listen;
 
 	/* [tls] */
 	char *tls_cert;             /* NULL: self-signed in data_dir */
@@ -117,6 +120,8 @@ struct config {
 	unsigned max_recipients;    /* default 100 */
 	unsigned max_connections;   /* default 10000 */
 	unsigned max_connections_per_ip; /* default 50 */
+	unsigned max_sent_per_hour;  /* per user, through the queue; 0 = no limit */
+	unsigned max_rcpts_per_hour; /* per user, through the queue; 0 = no limit */
 
 	/* [relay]: outbound delivery (src/relay) */
 	bool has_smarthost;         /* smarthost set: everything goes there */

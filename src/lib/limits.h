@@ -110,5 +110,10 @@
 #define DKIM_RSA_SIGN_BITS           2048  /* keys minimailctl dkim keygen makes */
 #define DKIM_KEY_FILE_MAX_BYTES      16384 /* a PEM private key file */
 #define DKIM_TXT_STRING_MAX_BYTES    255   /* one character-string (RFC 1035 3.3.14) */
+/* Operations: metrics and per-user submission limits (issue 17) */
+#define SUBMIT_PER_HOUR_MAX          1000000 /* [limits] max_sent/rcpts_per_hour */
+#define SUBMIT_USERS_TRACKED_MAX     10000 /* users with an hourly count kept in memory */
+#define METRICS_REQUEST_MAX_BYTES    8192  /* request line + headers of GET /metrics */
+#define METRICS_TIMEOUT_SECS         10    /* read/write per metrics request */
 
 #endif

@@ -10,6 +10,7 @@
  * (BEV_OPT_DEFER_CALLBACKS) so a write never re-enters a session. */
 #include "net/conn.h"
 #include "net/listener.h"
+#include "net/metrics-http.h"
 #include "net/proto.h"
 #include "net/server.h"
 #include "net/tls.h"
@@ -17,6 +18,7 @@
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 
 #include <arpa/inet.h>
@@ -146,6 +148,7 @@ static void
 conn_setup_bev(struct conn *c)
 {
 	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
+	metrics_watch_bev(c->bev);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_MAX_BYTES);
 	bufferevent_setwatermark(c->bev, EV_WRITE, c->closed ? 0 : CONN_OUTPUT_LOW_BYTES, 0);
 	conn_apply_timeouts(c);
@@ -349,6 +352,7 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 			return;
 		c->handshaking = false;
 		c->tls = true;
+		metrics_tls_handshake(true);
 		log_debug("conn=%llx event=tls version=%s cipher=%s", (unsigned long long)c->id,
 		    conn_tls_version(c), conn_tls_cipher(c));
 		conn_apply_timeouts(c);
@@ -389,6 +393,7 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 			char buf[256] = "";
 			if (e)
 				ERR_error_string_n(e, buf, sizeof(buf));
+			metrics_tls_handshake(false);
 			log_info("conn=%llx event=tls-failed addr=%s error=\"%s\"",
 			    (unsigned long long)c->id, c->peer, buf[0] ? buf : "connection closed");
 		} else {
@@ -730,6 +735,7 @@ conn_starttls(struct conn *c)
 	 * the socket's buffer holds this much, so conn_want_drained still means
 	 * something under STARTTLS. */
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, CONN_OUTPUT_LOW_BYTES);
+	metrics_unwatch_bev(c->bev);
 	c->bev = nb;
 	c->handshaking = true;
 	conn_setup_bev(c);
@@ -922,6 +928,7 @@ conn_compress_start(struct conn *c)
 	/* Backpressure through the filter, as under STARTTLS: compressed
 	 * output waits below this, so conn_output_len still means something. */
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, CONN_OUTPUT_LOW_BYTES);
+	metrics_unwatch_bev(c->bev);
 	c->bev = nb;
 	c->compressed = true;
 	conn_setup_bev(c);

@@ -14,6 +14,7 @@
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/pidfile.h"
 #include "lib/util.h"
 
 #include <arpa/inet.h>
@@ -153,6 +154,8 @@ http_check(const struct config *cfg, struct config_errors *errs)
 			continue;
 		}
 		int e = errno;
+		if (e == EADDRINUSE && pidfile_lists(cfg->data_dir, &l->addrs[i]))
+			continue;  /* our own running daemon (lib/pidfile.h) */
 		char desc[96], msg[512];
 		listener_addr_desc(&l->addrs[i], desc, sizeof(desc));
 		snprintf(msg, sizeof(msg), "%s: warning: cannot listen on %s for "
@@ -343,6 +346,149 @@ serve_autodiscover(struct evhttp_request *req)
 	free(body);
 }
 
+/* ---- Autodiscover v2 and the Apple profile ---- */
+
+#define PATH_AUTODISCOVER_JSON   "/autodiscover/autodiscover.json"
+#define PATH_MOBILECONFIG        "/apple/mobileconfig"
+#define CT_JSON         "application/json; charset=utf-8"
+#define CT_MOBILECONFIG "application/x-apple-aspen-config"
+
+/* The query parameter key (first match, any case of the key) into val_r
+ * (ADDRESS_MAX_BYTES + 1 bytes), '+' and spaces taken as '+': true if
+ * present and it fits; *bad_r when the query does not parse. */
+static bool
+query_param(struct evhttp_request *req, const char *key, char *val_r, bool *bad_r)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+	struct evkeyvalq params;
+	struct evkeyval *kv;
+	bool found = false;
+
+	*bad_r = false;
+	if (query == NULL)
+		return false;
+	TAILQ_INIT(&params);
+	if (evhttp_parse_query_str(query, &params) != 0) {
+		evhttp_clear_headers(&params);
+		*bad_r = true;
+		return false;
+	}
+	TAILQ_FOREACH(kv, &params, next) {
+		if (!mm_strcaseeq(kv->key, key))
+			continue;
+		if (strlen(kv->value) > ADDRESS_MAX_BYTES) {
+			*bad_r = true;
+			break;
+		}
+		mm_strlcpy(val_r, kv->value, ADDRESS_MAX_BYTES + 1);
+		for (char *c = val_r; *c != '\0'; c++)
+			if (*c == ' ')
+				*c = '+';
+		found = true;
+		break;
+	}
+	evhttp_clear_headers(&params);
+	return found;
+}
+
+/* The checked, lower-cased address of the query's key, or a 400 sent. */
+static bool
+query_address(struct evhttp_request *req, const char *key, char *addr_r)
+{
+	char raw[ADDRESS_MAX_BYTES + 1];
+	bool bad;
+
+	if (!query_param(req, key, raw, &bad) || bad ||
+	    !clientcfg_address(raw, strlen(raw), addr_r, NULL)) {
+		char msg[64];
+		snprintf(msg, sizeof(msg), "%s is missing or not a mail address", key);
+		reply_text(req, 400, "Bad Request", msg, NULL);
+		return false;
+	}
+	return true;
+}
+
+/* GET /autodiscover/autodiscover.json?Email=A&Protocol=AutodiscoverV1 and
+ * the path form /autodiscover/autodiscover.json/v1.0/A?Protocol=... */
+static void
+serve_autodiscover_json(struct evhttp_request *req, const char *path)
+{
+	char addr[ADDRESS_MAX_BYTES + 1], proto[ADDRESS_MAX_BYTES + 1], note[ADDRESS_MAX_BYTES + 16];
+	const char *rest = path + strlen(PATH_AUTODISCOVER_JSON);
+	bool bad;
+
+	if (rest[0] == '\0') {
+		if (!query_address(req, "Email", addr))
+			return;
+	} else {
+		/* "/v1.0/ADDRESS" (the address decoded: %40 for '@') */
+		char *dec = strncmp(rest, "/v1.0/", 6) == 0 ?
+		    evhttp_uridecode(rest + 6, 0, NULL) : NULL;
+		bool ok = dec != NULL && clientcfg_address(dec, strlen(dec), addr, NULL);
+		free(dec);
+		if (!ok) {
+			reply_text(req, 400, "Bad Request", "expected /v1.0/ADDRESS", NULL);
+			return;
+		}
+	}
+	if (!query_param(req, "Protocol", proto, &bad))
+		proto[0] = '\0';
+	int status = 0;
+	char *body = clientcfg_autodiscover_json(server->cfg, addr, proto, &status);
+	if (body == NULL) {
+		reply_text(req, 404, "Not Found", "unknown domain", NULL);
+		return;
+	}
+	snprintf(note, sizeof(note), "address=%s", addr);
+	reply(req, status, status == 200 ? "OK" : "Bad Request", CT_JSON, body, NULL, note);
+	free(body);
+}
+
+static void
+serve_mobileconfig(struct evhttp_request *req)
+{
+	char addr[ADDRESS_MAX_BYTES + 1], note[ADDRESS_MAX_BYTES + 16];
+	char domain[ADDRESS_MAX_BYTES + 1], disp[ADDRESS_MAX_BYTES + 64];
+
+	if (!query_address(req, "emailaddress", addr))
+		return;
+	char *body = clientcfg_mobileconfig(server->cfg, addr);
+	if (body == NULL) {
+		reply_text(req, 404, "Not Found", "unknown domain, or no secure "
+		    "incoming and outgoing listener", NULL);
+		return;
+	}
+	(void)clientcfg_address(addr, strlen(addr), NULL, domain);
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s.mobileconfig\"", domain);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Disposition", disp);
+	snprintf(note, sizeof(note), "address=%s", addr);
+	reply(req, 200, "OK", CT_MOBILECONFIG, body, NULL, note);
+	free(body);
+}
+
+/* The documents added after the first two; true if path was one. */
+static bool
+serve_more(struct evhttp_request *req, const char *path, enum evhttp_cmd_type m)
+{
+	size_t n = strlen(PATH_AUTODISCOVER_JSON);
+	bool json = mm_strncaseeq(path, PATH_AUTODISCOVER_JSON, n) &&
+	    (path[n] == '\0' || path[n] == '/');
+	bool apple = strcmp(path, PATH_MOBILECONFIG) == 0;
+
+	if (!json && !apple)
+		return false;
+	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+		reply_text(req, 405, "Method Not Allowed", "method not allowed", "GET, HEAD");
+		return true;
+	}
+	if (json)
+		serve_autodiscover_json(req, path);
+	else
+		serve_mobileconfig(req);
+	return true;
+}
+
 static void
 http_request_cb(struct evhttp_request *req, void *arg)
 {
@@ -379,5 +525,7 @@ http_request_cb(struct evhttp_request *req, void *arg)
 		serve_autodiscover(req);
 		return;
 	}
+	if (serve_more(req, path, m))
+		return;
 	reply_text(req, 404, "Not Found", "not found", NULL);
 }

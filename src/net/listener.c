@@ -7,6 +7,8 @@
 #include "net/conn.h"
 #include "net/server.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
+#include "lib/pidfile.h"
 #include "lib/util.h"
 
 #include <arpa/inet.h>
@@ -76,6 +78,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
+	metrics_connection(b->lsn);
 	conn_accept(b->srv, fd, sa, (socklen_t)salen, b->lsn);
 }
 
@@ -382,6 +385,8 @@ listeners_check(const struct config *cfg, struct config_errors *errs)
 				continue;
 			}
 			int e = errno;
+			if (e == EADDRINUSE && pidfile_lists(cfg->data_dir, &cl->addrs[k]))
+				continue;  /* our own running daemon (lib/pidfile.h) */
 			char desc[96], msg[512];
 			listener_addr_desc(&cl->addrs[k], desc, sizeof(desc));
 			snprintf(msg, sizeof(msg), "%s: warning: cannot listen on %s for %s: %s%s",

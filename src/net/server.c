@@ -9,6 +9,7 @@
 #include "net/tls.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 #include "store/store.h"
 
@@ -126,6 +127,7 @@ auth_done(void *arg, bool alive)
 		struct auth_fail *f = fail_find(addr, false);
 		if (f)
 			f->count = 0;
+		metrics_auth_listener(conn_listener(c), true);
 		log_info("conn=%llx event=auth result=ok addr=%s user=\"%s\"",
 		    (unsigned long long)conn_id(c), addr, esc);
 		if (alive)
@@ -147,6 +149,7 @@ auth_done(void *arg, bool alive)
 	f->count++;
 	f->last_ms = mm_now_ms();
 	j->fails = f->count;
+	metrics_auth_listener(conn_listener(c), false);
 	log_warn("conn=%llx event=auth result=fail addr=%s user=\"%s\" fails=%u",
 	    (unsigned long long)conn_id(c), addr, esc, f->count);
 	if (!alive) {

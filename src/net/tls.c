@@ -9,6 +9,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -26,6 +27,9 @@
 #define TLS_EXPIRY_WARN_DAYS 14
 #define TLS_SELFSIGNED_DAYS  825
 
+/* Set while tls_check() builds a context: its warnings are the check's. */
+static bool tls_quiet;
+
 void
 tls_selfsigned_paths(const struct config *cfg, char *cert, char *key, size_t len)
 {
@@ -42,6 +46,32 @@ ssl_error_string(char *err, size_t errlen, const char *what)
 		ERR_error_string_n(e, buf, sizeof(buf));
 	snprintf(err, errlen, "%s%s%s", what, e ? ": " : "", buf);
 	ERR_clear_error();
+}
+
+/* "DNS:hostname" and "IP:a" for every IP address a listener is bound to
+ * (the demo tells clients to type 127.0.0.1), each once; malloc'd. */
+static char *
+selfsigned_san(const struct config *cfg)
+{
+	struct mm_buf b;
+	struct mm_strlist seen;
+	unsigned char bin[16];
+
+	mm_buf_init(&b);
+	mm_strlist_init(&seen);
+	mm_buf_printf(&b, "DNS:%s", cfg->hostname);
+	for (int i = 0; i < LSN_COUNT; i++) {
+		for (size_t k = 0; k < cfg->listen[i].naddrs; k++) {
+			const char *h = cfg->listen[i].addrs[k].host;
+			if (h[0] == '\0' || mm_strlist_contains(&seen, h) ||
+			    (inet_pton(AF_INET, h, bin) != 1 && inet_pton(AF_INET6, h, bin) != 1))
+				continue;
+			mm_strlist_add(&seen, h);
+			mm_buf_printf(&b, ",IP:%s", h);
+		}
+	}
+	mm_strlist_clear(&seen);
+	return mm_buf_cstr(&b);
 }
 
 /* Makes a P-256 key and a self-signed certificate for hostname. */
@@ -94,9 +124,9 @@ tls_make_selfsigned(const struct config *cfg, const char *certpath,
 	X509V3_CTX v3;
 	X509V3_set_ctx_nodb(&v3);
 	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-	char san[600];
-	snprintf(san, sizeof(san), "DNS:%s", cfg->hostname);
+	char *san = selfsigned_san(cfg);
 	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+	free(san);
 	if (ext) {
 		X509_add_ext(x, ext, -1);
 		X509_EXTENSION_free(ext);
@@ -148,7 +178,7 @@ tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 			log_warn("tls: no certificate configured: created a SELF-SIGNED certificate "
 			    "for %s in %s; mail clients will warn about it. Set [tls] cert and key "
 			    "for real use", cfg->hostname, cert);
-		} else {
+		} else if (!tls_quiet) {
 			log_warn("tls: no certificate configured: using the SELF-SIGNED certificate %s; "
 			    "mail clients will warn about it", cert);
 		}
@@ -212,20 +242,19 @@ tls_check(const struct config *cfg, struct config_errors *errs)
 	char certbuf[1100], keybuf[1100], msg[1600];
 	const char *cert = cfg->tls_cert, *key = cfg->tls_key;
 
+	/* No cert and key: the config parser has warned about the self-signed
+	 * certificate already (once is enough). */
 	if (cert == NULL) {
 		tls_selfsigned_paths(cfg, certbuf, keybuf, sizeof(certbuf));
-		if (access(certbuf, R_OK) != 0) {
-			snprintf(msg, sizeof(msg), "%s: warning: [tls] names no certificate: a "
-			    "self-signed one for %s will be created in %s/tls on first start "
-			    "(mail clients will warn)", cfg->path, cfg->hostname, cfg->data_dir);
-			mm_strlist_add(&errs->warnings, msg);
+		if (access(certbuf, R_OK) != 0)
 			return;
-		}
 		cert = certbuf;
 		key = keybuf;
 	}
 	char err[1500];
+	tls_quiet = true;
 	struct tls_ctx *t = tls_ctx_new(cfg, err, sizeof(err));
+	tls_quiet = false;
 	if (t == NULL) {
 		snprintf(msg, sizeof(msg), "%s: [tls] %s", cfg->path, err);
 		mm_strlist_add(&errs->errors, msg);

@@ -7,6 +7,7 @@
  * one event, which libevent's pthreads support makes thread-safe. */
 #include "net/worker.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 
 #include <event2/event.h>
@@ -18,6 +19,7 @@ struct worker_job {
 	worker_work_fn *work;
 	worker_done_fn *done;
 	void *arg;
+	uint64_t submitted_us;        /* metrics: job latency */
 	struct worker_job *next;
 };
 
@@ -76,6 +78,7 @@ worker_main(void *arg)
 			break;
 		pthread_mutex_unlock(&pool->lock);
 		j->work(j->arg);
+		metrics_observe(MH_JOB, metrics_now_us() - j->submitted_us);
 		pthread_mutex_lock(&pool->lock);
 		bool was_empty = pool->done.head == NULL;
 		fifo_push(&pool->done, j);
@@ -147,6 +150,7 @@ worker_submit(struct worker_pool *pool, worker_work_fn *work,
 	j->work = work;
 	j->done = done;
 	j->arg = arg;
+	j->submitted_us = metrics_now_us();
 	pthread_mutex_lock(&pool->lock);
 	fifo_push(&pool->queue, j);
 	pool->pending++;

@@ -27,6 +27,7 @@
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/sasl.h"
 #include "lib/util.h"
 #include "net/conn.h"
@@ -79,6 +80,7 @@ struct pop3_session {
 	struct conn *c;
 	struct mm_server *srv;
 	enum pop3_state state;
+	uint64_t cmd_start_us;    /* metrics: command to status reply */
 	unsigned bad_cmds;
 	bool tls_pending;         /* STLS answered, handshake not done */
 	bool paused;              /* waiting for output to drain */
@@ -172,6 +174,9 @@ static void
 reply(struct pop3_session *s, const char *fmt, ...)
 {
 	va_list ap;
+	if (s->cmd_start_us != 0)
+		metrics_observe(MH_CMD_POP3, metrics_now_us() - s->cmd_start_us);
+	s->cmd_start_us = 0;
 	va_start(ap, fmt);
 	conn_vprintf(s->c, fmt, ap);
 	va_end(ap);
@@ -805,6 +810,7 @@ pop3_command(struct pop3_session *s, char *line, size_t len)
 {
 	struct pop3_cmd cmd;
 	enum pop3_parse_result r = pop3_parse(line, len, &cmd);
+	s->cmd_start_us = metrics_now_us();
 
 	if (cmd.verb == POP3_VERB_PASS || cmd.verb == POP3_VERB_AUTH)
 		explicit_bzero(line, len);

@@ -31,6 +31,7 @@
 #include "lib/base64.h"
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 
 static void begin_msgs(struct relay_delivery *d);
 static void next_msg(struct relay_delivery *d);
@@ -112,6 +113,8 @@ relay_rcpt_result(struct relay_delivery *d, struct relay_msg *m, size_t i,
 		snprintf(e->error, sizeof(e->error), "%s (%s[%s])", reply, a->host, a->ip);
 	}
 	log_escape(esc, sizeof(esc), reply, strlen(reply));
+	metrics_delivery(r->state == STORE_Q_DONE ? MD_SENT :
+	    r->state == STORE_Q_FAILED ? MD_BOUNCED : MD_DEFERRED);
 	log_info("relay id=%llx rcpt=<%s> host=%s[%s]:%u result=%s reply=\"%s\"",
 	    (unsigned long long)e->id, r->address, a->host, a->ip, a->port,
 	    r->state == STORE_Q_DONE ? "sent" : r->state == STORE_Q_FAILED ?
@@ -197,6 +200,7 @@ fail_conn(struct relay_delivery *d, const char *fmt, ...)
 	    a->port) >= (int)sizeof(d->error))
 		log_debug("relay dest=%s event=error-truncated", d->dest);
 	log_escape(esc, sizeof(esc), d->error, strlen(d->error));
+	metrics_relay_connection_failed();
 	log_info("relay dest=%s event=connection-failed error=\"%s\"", d->dest, esc);
 	relay_client_close(d);
 	if (d->job_running) {

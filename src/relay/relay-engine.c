@@ -22,6 +22,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "mail/cache.h"
 #include "net/server.h"
 #include "net/worker.h"
@@ -270,6 +271,7 @@ save_msg(struct relay_delivery *d, struct relay_msg *m, time_t now)
 			if (rc->state != STORE_Q_PENDING)
 				continue;
 			rc->state = STORE_Q_FAILED;
+			metrics_delivery(MD_EXPIRED);
 			if (rc->reply[0] == '\0')
 				mm_strlcpy(rc->reply, "451 4.4.7 queue lifetime expired",
 				    sizeof(rc->reply));
@@ -453,6 +455,9 @@ dispatch(struct relay_engine *eng, struct poll_job *j)
 		if (d->state != RC_NONE)
 			continue;
 		log_debug("relay dest=%s event=start messages=%zu", d->dest, d->nmsgs);
+		for (size_t i = 0; i < d->nmsgs; i++)
+			log_info("relay id=%llx dest=%s event=attempt",
+			    (unsigned long long)d->msgs[i].e->id, d->dest);
 		d->state = RC_RESOLVING;
 		d->job_running = true;
 		eng->seed = eng->seed * 1103515245u + 12345u;

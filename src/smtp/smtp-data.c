@@ -23,6 +23,7 @@
 #include "lib/config.h"
 #include "lib/log.h"
 #include "mail/authres.h"
+#include "lib/metrics.h"
 #include "mail/cache.h"
 #include "net/conn.h"
 #include "net/server.h"
@@ -163,6 +164,7 @@ struct deliver_job {
 	struct store_qnew q;
 	char from[ADDRESS_MAX_BYTES + 1];
 	size_t nqueued;
+	uint64_t *qids;               /* the queue entries made (one per domain) */
 	time_t now;
 	bool junk;                    /* DMARC quarantine: into each user's Junk */
 	int err;
@@ -178,7 +180,7 @@ deliver_work(void *arg)
 	mail_cache_build(j->msg.data, j->msg.len, &cache);
 	if (j->q.nrcpts > 0)
 		j->err = store_deliver_queue(j->st, j->rcpts, j->n, j->msg.data, j->msg.len,
-		    j->now, cache.data, cache.len, &j->q, NULL, 0, &j->nqueued);
+		    j->now, cache.data, cache.len, &j->q, j->qids, j->q.nrcpts, &j->nqueued);
 	else
 		j->err = store_deliver(j->st, j->rcpts, j->n, j->msg.data, j->msg.len, j->now,
 		    cache.data, cache.len, NULL, 0, false);
@@ -202,7 +204,7 @@ deliver_work(void *arg)
 			j->rcpts[i].mailbox = NULL;
 		j->err = j->q.nrcpts > 0 ?
 		    store_deliver_queue(j->st, j->rcpts, j->n, j->msg.data, j->msg.len,
-		    j->now, cache.data, cache.len, &j->q, NULL, 0, &j->nqueued) :
+		    j->now, cache.data, cache.len, &j->q, j->qids, j->q.nrcpts, &j->nqueued) :
 		    store_deliver(j->st, j->rcpts, j->n, j->msg.data, j->msg.len, j->now,
 		    cache.data, cache.len, NULL, 0, false);
 	}
@@ -232,18 +234,39 @@ deliver_done(void *arg, bool alive)
 			}
 		}
 	}
-	if (j->err == STORE_OK && j->nqueued > 0)
-		log_info("smtp session=%llx event=queued id=%s remote=%zu entries=%zu",
-		    s->id, tx ? tx->id : "-", j->q.nrcpts, j->nqueued);
+	/* Queued: the transaction is known by its queue entry from now on, the
+	 * id "minimailctl queue show" takes and the relay logs (id=HEX); the
+	 * Received: header keeps the id it was written with (received_id). */
+	char qids[120] = "";
+	if (j->err == STORE_OK && j->nqueued > 0) {
+		size_t n = 0;
+		for (size_t i = 0; i < j->nqueued && i < j->q.nrcpts && n + 20 < sizeof(qids); i++)
+			n += (size_t)snprintf(qids + n, sizeof(qids) - n, "%s%llx", i ? " " : "",
+			    (unsigned long long)j->qids[i]);
+		char old[32] = "-";
+		if (tx != NULL) {
+			mm_strlcpy(old, tx->id, sizeof(old));
+			snprintf(tx->id, sizeof(tx->id), "%llx", (unsigned long long)j->qids[0]);
+		}
+		log_info("smtp session=%llx event=queued id=%s remote=%zu entries=%zu "
+		    "queue=\"%s\" received_id=%s", s->id, tx ? tx->id : "-", j->q.nrcpts,
+		    j->nqueued, qids, old);
+	}
 	if (j->err == STORE_OK && (ok > 0 || j->nqueued > 0))
-		snprintf(result, sizeof(result), "250 2.0.0 Ok: queued as %s", tx ? tx->id : "-");
+		snprintf(result, sizeof(result), "250 2.0.0 Ok: queued as %s",
+		    qids[0] ? qids : tx ? tx->id : "-");
 	else if (j->err == STORE_QUOTA || (j->err == STORE_OK && quota > 0))
 		snprintf(result, sizeof(result), "452 4.2.2 Mailbox full");
 	else {
 		log_error("smtp session=%llx event=store-failed error=\"%s\"", s->id,
 		    j->err == STORE_OK ? "no recipient delivered" : store_strerror(j->err));
 		snprintf(result, sizeof(result), "451 4.3.0 Error: local error in processing");
+		metrics_refused(MR_LOCAL_ERROR);
 	}
+	if (result[0] == '2')
+		metrics_message_accepted();
+	else if (strncmp(result, "452", 3) == 0)
+		metrics_refused(MR_QUOTA);
 	if (alive)
 		smtp_reply(s, "%s", result);
 	else {
@@ -262,6 +285,7 @@ deliver_done(void *arg, bool alive)
 	for (size_t i = 0; i < j->q.nrcpts; i++)
 		free(j->remote[i]);
 	free(j->remote);
+	free(j->qids);
 	free(j->rcpts);
 	free(j);
 }
@@ -298,6 +322,7 @@ deliver_start(struct smtp_session *s, bool junk)
 			j->remote[i] = xstrdup(tx->remote.v[i]);
 		j->q.rcpts = (const char *const *)j->remote;
 		j->q.nrcpts = tx->remote.n;
+		j->qids = xcalloc(tx->remote.n, sizeof(*j->qids));
 		mm_strlcpy(j->from, tx->null_sender ? "" : tx->from, sizeof(j->from));
 		j->q.sender = j->from;
 		j->q.skip = eol != NULL && j->msg.len >= 12 &&
@@ -463,8 +488,10 @@ message_end(struct smtp_session *s)
 	const struct config *cfg = smtp_cfg(s);
 
 	smtp_enter_ready(s);
+	s->cmd_start_us = metrics_now_us();
 	if (tx->data_err != SMTP_DATA_OK) {
 		const char *r = data_err_reply(tx->data_err);
+		metrics_refused(tx->data_err == SMTP_DATA_TOO_BIG ? MR_TOO_LARGE : MR_BAD_MESSAGE);
 		smtp_reply(s, "%s", r);
 		smtp_tx_end(s, r);
 		return;

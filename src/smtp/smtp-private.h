@@ -72,6 +72,7 @@ struct smtp_tx {
 	size_t dkim_client_off;       /* where the client's data starts in msg */
 	size_t dkim_fed;              /* bytes of msg the verifier has seen */
 	bool dkim_header_done;
+	bool limit_counted;           /* [limits] per hour: this message counted */
 };
 
 struct smtp_session {
@@ -80,6 +81,7 @@ struct smtp_session {
 	unsigned long long id;        /* conn_id, for logs */
 	int listener;                 /* enum listener_id */
 	enum smtp_state state;
+	uint64_t cmd_start_us;        /* metrics: command (or data end) to reply */
 
 	bool esmtp;                   /* EHLO (not HELO) */
 	char helo[SMTP_DOMAIN_MAX_BYTES + 1];
@@ -138,5 +140,11 @@ bool smtp_auth_offered(const struct smtp_session *s);
 void smtp_cmd_auth(struct smtp_session *s, const struct smtp_cmdline *cmd);
 /* A response line in an AUTH_* state. */
 void smtp_auth_line(struct smtp_session *s, const char *line, size_t len);
+
+/* smtp-limits.c: an authenticated user's recipient in another domain
+ * (mail that leaves through the queue) is counted against [limits]
+ * max_sent_per_hour and max_rcpts_per_hour; false after answering
+ * 451 4.7.1 (logged with the user) when a limit is reached. */
+bool smtp_limits_allow(struct smtp_session *s, const char *rcpt);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "net/conn.h"
 #include "net/proto.h"
 #include "net/server.h"
@@ -96,6 +97,10 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	}
 	buf[n++] = '\r';
 	buf[n++] = '\n';
+	if (s->cmd_start_us != 0) {
+		metrics_observe(MH_CMD_SMTP, metrics_now_us() - s->cmd_start_us);
+		s->cmd_start_us = 0;
+	}
 	conn_write(s->c, buf, n);
 }
 
@@ -446,11 +451,13 @@ rcpt_job_done(void *arg, bool alive)
 	}
 	if (j->err == STORE_NOTFOUND || (j->err == STORE_OK && j->nusers == 0 && j->nremote == 0)) {
 		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown", j->rcpt);
+		metrics_refused(MR_UNKNOWN_USER);
 		tx->rejected++;
 		goto out;
 	}
 	if (j->err != STORE_OK) {
 		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", j->rcpt);
+		metrics_refused(MR_LOCAL_ERROR);
 		tx->rejected++;
 		goto out;
 	}
@@ -465,6 +472,7 @@ rcpt_job_done(void *arg, bool alive)
 			smtp_reply(s, "552 5.2.2 <%s>: Mailbox full", j->rcpt);
 		else
 			smtp_reply(s, "452 4.2.2 <%s>: Mailbox full", j->rcpt);
+		metrics_refused(MR_QUOTA);
 		tx->rejected++;
 		goto out;
 	}
@@ -510,6 +518,7 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmdline *cmd)
 	}
 	if (tx->rcpts.n >= cfg->max_recipients) {
 		smtp_reply(s, "452 4.5.3 Error: too many recipients");
+		metrics_refused(MR_TOO_MANY_RCPTS);
 		tx->rejected++;
 		return;
 	}
@@ -519,6 +528,8 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmdline *cmd)
 		if (s->user[0] != '\0' && !path.literal) {
 			/* An authenticated user's mail for another domain: it
 			 * goes into the outbound queue with the message. */
+			if (!smtp_limits_allow(s, path.addr))
+				return;
 			if (!mm_strlist_contains_case(&tx->remote, path.addr))
 				mm_strlist_add(&tx->remote, path.addr);
 			mm_strlist_add(&tx->rcpts, path.addr);
@@ -527,6 +538,7 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmdline *cmd)
 			return;
 		}
 		tx->rejected++;
+		metrics_refused(MR_RELAY_DENIED);
 		if (s->user[0] != '\0') {
 			log_info("smtp session=%llx event=relay-literal addr=%s rcpt=<%s>",
 			    s->id, conn_peer_addr(s->c), esc);
@@ -580,6 +592,7 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 	enum smtp_perr err;
 
 	err = smtp_parse_command(line, len, &cmd);
+	s->cmd_start_us = metrics_now_us();
 	if (log_get_level() >= LOG_LVL_DEBUG) {
 		char esc[600];
 		/* never log credentials */

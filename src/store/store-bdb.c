@@ -22,6 +22,7 @@
  * what was flushed before the recovery is in the recovered store. */
 #include "store/store-int.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 
 #include <dirent.h>
@@ -263,7 +264,9 @@ static int
 sdb_flush(struct store *st)
 {
 	atomic_fetch_add(&st->own_flushes, 1);
+	uint64_t t0 = metrics_now_us();
 	int r = st->env->log_flush(st->env, NULL);
+	metrics_observe(MH_LOG_FLUSH, metrics_now_us() - t0);
 	return sdb_map(r);
 }
 

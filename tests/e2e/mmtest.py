@@ -25,14 +25,30 @@ TOP_SRCDIR = os.environ.get("TOP_SRCDIR", ".")
 HOSTNAME = "mail.example.org"
 
 
+# Ports for daemons under test come from below the kernel's ephemeral range
+# (32768-60999 here): a port the kernel hands out on its own (every
+# client's source port, every bind to port 0) can then never be the one a
+# test picked and is about to give the daemon. Tests running in parallel
+# draw at random, so two rarely pick the same.
+PORT_RANGE = (10000, 32767)
+
+
 def free_ports(n):
     """n distinct free TCP ports on 127.0.0.1 (bound briefly, then released)."""
+    import random
     socks, ports = [], []
-    for _ in range(n):
+    while len(ports) < n:
+        port = random.randint(*PORT_RANGE)
+        if port in ports:
+            continue
         s = socket.socket()
-        s.bind(("127.0.0.1", 0))
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
         socks.append(s)
-        ports.append(s.getsockname()[1])
+        ports.append(port)
     for s in socks:
         s.close()
     return ports

@@ -155,7 +155,9 @@ class Onboarding(unittest.TestCase):
         s = self.srv
         self.assertEqual(curl(s, "/")[0], 404)
         self.assertEqual(curl(s, "/mail/config-v1.1.xml.bak")[0], 404)
-        self.assertEqual(curl(s, "/autodiscover/autodiscover.json")[0], 404)
+        # served since issue 17 (test_onboarding_more.py): without Email, 400
+        self.assertEqual(curl(s, "/autodiscover/autodiscover.json")[0], 400)
+        self.assertEqual(curl(s, "/autodiscover/autodiscover.jsonx")[0], 404)
         self.assertEqual(curl(s, AUTOCONFIG_PATHS[0], "POST", "x")[0], 405)
         self.assertEqual(curl(s, AUTODISCOVER_PATHS[0])[0], 405)
         self.assertEqual(curl(s, AUTOCONFIG_PATHS[0] + "?emailaddress=nobody")[0], 400)
@@ -193,6 +195,15 @@ class Onboarding(unittest.TestCase):
                 "SMTP      %s  %-5d  SSL/TLS   alice@example.org  normal password\n"
                 "SMTP      %s  %-5d  STARTTLS  alice@example.org  normal password\n"
                 % (h, p["imaps"], h, p["pop3s"], h, p["submissions"], h, p["submission"]))
+        want += ("\nAutomatic setup (through the HTTPS proxy in front of [listen] http):\n"
+                 "Thunderbird  https://autoconfig.example.org/mail/config-v1.1.xml"
+                 "?emailaddress=alice%40example.org\n"
+                 "Outlook      https://autodiscover.example.org/autodiscover/autodiscover.xml"
+                 " (POST)\n"
+                 "Outlook new  https://autodiscover.example.org/autodiscover/autodiscover.json"
+                 "?Email=alice%40example.org&Protocol=AutodiscoverV1\n"
+                 "Apple        https://autoconfig.example.org/apple/mobileconfig"
+                 "?emailaddress=alice%40example.org\n")
         self.assertEqual(r.stdout, want)
         r = self.srv.ctl("client-settings", "alice@example.com")
         self.assertEqual(r.returncode, 1)

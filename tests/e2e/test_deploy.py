@@ -3,6 +3,7 @@
 sd_notify protocol is spoken (READY, RELOADING, STOPPING), make install
 lays out the expected files without overwriting a config, and the man
 pages render without warnings."""
+import grp
 import os
 import re
 import shutil
@@ -106,6 +107,10 @@ class InstallTest(unittest.TestCase):
         self.assertIn("ExecStart=%s/sbin/minimaild -f" % prefix, open(units[0]).read())
         conf = dest + sysconf + "/minimaild.conf"
         self.assertTrue(os.path.exists(conf))
+        # it may hold smarthost_password: 0640, group minimaild when that exists
+        self.assertEqual(os.stat(conf).st_mode & 0o777, 0o640)
+        if subprocess.run(["getent", "group", "minimaild"], capture_output=True).returncode == 0:
+            self.assertEqual(grp.getgrgid(os.stat(conf).st_gid).gr_name, "minimaild")
         # a second install keeps an edited config
         open(conf, "a").write("# edited by the admin\n")
         r = subprocess.run(["make", "-s", "install", "DESTDIR=" + dest], cwd=TOP_BUILDDIR,

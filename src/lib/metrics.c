@@ -1,0 +1,318 @@
+/* metrics.c: counters as relaxed atomics, rendered on demand (metrics.h).
+ *
+ * The one idea: a metric is a fixed slot in a static array, known at
+ * compile time, so an increment is one atomic add and the renderer walks
+ * the same tables that name the slots. To add a family, add its slots and
+ * one render block; labels are fixed enums, never client text, so the
+ * output is bounded and needs no escaping. */
+#include "lib/metrics.h"
+#include "lib/config.h"
+#include "lib/util.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+typedef _Atomic uint64_t counter;
+
+static counter conns[LSN_COUNT];
+static counter tls_ok, tls_failed;
+static counter auth[MP_COUNT][2];           /* [proto][ok] */
+static counter accepted;
+static counter refused[MR_COUNT];
+static counter deliveries[MD_COUNT];
+static counter relay_conn_failed;
+static counter limited[2];                  /* [rcpts] */
+static _Atomic int64_t idle_sessions;
+static counter bytes_in, bytes_out;
+
+/* Upper bounds in microseconds; the last bucket is +Inf. */
+static const uint64_t bounds_us[] = {
+	500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000, 10000000,
+};
+#define NBOUNDS (sizeof(bounds_us) / sizeof(bounds_us[0]))
+
+struct hist {
+	counter buckets[NBOUNDS + 1];           /* not cumulative; [NBOUNDS] is +Inf */
+	counter sum_us, count;
+};
+static struct hist hists[MH_COUNT];
+
+static inline void
+inc(counter *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static inline uint64_t
+get(counter *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+void
+metrics_connection(int lsn)
+{
+	if (lsn >= 0 && lsn < LSN_COUNT)
+		inc(&conns[lsn], 1);
+}
+
+void
+metrics_tls_handshake(bool ok)
+{
+	inc(ok ? &tls_ok : &tls_failed, 1);
+}
+
+void
+metrics_auth(enum metrics_proto p, bool ok)
+{
+	if (p < MP_COUNT)
+		inc(&auth[p][ok ? 1 : 0], 1);
+}
+
+void
+metrics_auth_listener(int lsn, bool ok)
+{
+	metrics_auth(lsn == LSN_IMAP || lsn == LSN_IMAPS ? MP_IMAP :
+	    lsn == LSN_POP3 || lsn == LSN_POP3S ? MP_POP3 : MP_SMTP, ok);
+}
+
+void
+metrics_message_accepted(void)
+{
+	inc(&accepted, 1);
+}
+
+void
+metrics_refused(enum metrics_refusal why)
+{
+	if (why < MR_COUNT)
+		inc(&refused[why], 1);
+}
+
+void
+metrics_delivery(enum metrics_delivery result)
+{
+	if (result < MD_COUNT)
+		inc(&deliveries[result], 1);
+}
+
+void
+metrics_submission_limited(bool rcpts)
+{
+	inc(&limited[rcpts ? 1 : 0], 1);
+	inc(&refused[MR_RATE_LIMITED], 1);
+}
+
+void
+metrics_relay_connection_failed(void)
+{
+	inc(&relay_conn_failed, 1);
+}
+
+void
+metrics_idle(int delta)
+{
+	atomic_fetch_add_explicit(&idle_sessions, delta, memory_order_relaxed);
+}
+
+void
+metrics_bytes_in(uint64_t n)
+{
+	inc(&bytes_in, n);
+}
+
+void
+metrics_bytes_out(uint64_t n)
+{
+	inc(&bytes_out, n);
+}
+
+void
+metrics_observe(enum metrics_hist h, uint64_t usec)
+{
+	if (h >= MH_COUNT)
+		return;
+	size_t i = 0;
+	while (i < NBOUNDS && usec > bounds_us[i])
+		i++;
+	inc(&hists[h].buckets[i], 1);
+	inc(&hists[h].sum_us, usec);
+	inc(&hists[h].count, 1);
+}
+
+uint64_t
+metrics_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- rendering ---- */
+
+static void
+family(struct mm_buf *b, const char *name, const char *type, const char *help)
+{
+	mm_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+sample(struct mm_buf *b, const char *name, const char *labels, uint64_t v)
+{
+	if (labels != NULL)
+		mm_buf_printf(b, "%s{%s} %llu\n", name, labels, (unsigned long long)v);
+	else
+		mm_buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void
+render_hist(struct mm_buf *b, const char *name, const char *label, struct hist *h)
+{
+	uint64_t cum = 0;
+	char lb[128];
+
+	for (size_t i = 0; i <= NBOUNDS; i++) {
+		cum += get(&h->buckets[i]);
+		if (i < NBOUNDS)
+			snprintf(lb, sizeof(lb), "%s%sle=\"%g\"", label ? label : "",
+			    label ? "," : "", (double)bounds_us[i] / 1e6);
+		else
+			snprintf(lb, sizeof(lb), "%s%sle=\"+Inf\"", label ? label : "",
+			    label ? "," : "");
+		mm_buf_printf(b, "%s_bucket{%s} %llu\n", name, lb, (unsigned long long)cum);
+	}
+	/* the count is the +Inf bucket's, so that the two always agree */
+	uint64_t sum = get(&h->sum_us);
+	if (label)
+		mm_buf_printf(b, "%s_sum{%s} %llu.%06llu\n%s_count{%s} %llu\n", name, label,
+		    (unsigned long long)(sum / 1000000), (unsigned long long)(sum % 1000000),
+		    name, label, (unsigned long long)cum);
+	else
+		mm_buf_printf(b, "%s_sum %llu.%06llu\n%s_count %llu\n", name,
+		    (unsigned long long)(sum / 1000000), (unsigned long long)(sum % 1000000),
+		    name, (unsigned long long)cum);
+}
+
+void
+metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
+{
+	static const char *const protos[MP_COUNT] = { "smtp", "imap", "pop3" };
+	static const char *const reasons[MR_COUNT] = {
+		"unknown_user", "relay_denied", "too_many_recipients", "quota",
+		"rate_limited", "too_large", "bad_message", "local_error",
+	};
+	static const char *const results[MD_COUNT] = { "sent", "bounced", "deferred", "expired" };
+	char lb[96];
+
+	family(b, "minimaild_connections_total", "counter",
+	    "Connections accepted, by listener.");
+	for (int i = 0; i < LSN_COUNT; i++) {
+		snprintf(lb, sizeof(lb), "listener=\"%s\"", config_listener_names[i]);
+		sample(b, "minimaild_connections_total", lb, get(&conns[i]));
+	}
+	family(b, "minimaild_connections_open", "gauge",
+	    "Client and relay connections open now.");
+	sample(b, "minimaild_connections_open", NULL, snap->connections_open);
+
+	family(b, "minimaild_tls_handshakes_total", "counter",
+	    "TLS handshakes (implicit TLS and STARTTLS), by result.");
+	sample(b, "minimaild_tls_handshakes_total", "result=\"ok\"", get(&tls_ok));
+	sample(b, "minimaild_tls_handshakes_total", "result=\"failed\"", get(&tls_failed));
+
+	family(b, "minimaild_auth_total", "counter",
+	    "Logins, by protocol and result.");
+	for (int p = 0; p < MP_COUNT; p++)
+		for (int ok = 1; ok >= 0; ok--) {
+			snprintf(lb, sizeof(lb), "protocol=\"%s\",result=\"%s\"", protos[p],
+			    ok ? "success" : "failure");
+			sample(b, "minimaild_auth_total", lb, get(&auth[p][ok]));
+		}
+
+	family(b, "minimaild_messages_accepted_total", "counter",
+	    "Messages accepted by SMTP (250 after the data).");
+	sample(b, "minimaild_messages_accepted_total", NULL, get(&accepted));
+	family(b, "minimaild_smtp_refused_total", "counter",
+	    "Recipients and messages SMTP refused, by reason.");
+	for (int r = 0; r < MR_COUNT; r++) {
+		snprintf(lb, sizeof(lb), "reason=\"%s\"", reasons[r]);
+		sample(b, "minimaild_smtp_refused_total", lb, get(&refused[r]));
+	}
+	family(b, "minimaild_submission_limited_total", "counter",
+	    "Submissions refused by the per-user hourly limits, by limit.");
+	sample(b, "minimaild_submission_limited_total", "limit=\"messages\"", get(&limited[0]));
+	sample(b, "minimaild_submission_limited_total", "limit=\"recipients\"", get(&limited[1]));
+
+	if (snap->have_queue) {
+		family(b, "minimaild_queue_entries", "gauge",
+		    "Entries in the outbound queue.");
+		sample(b, "minimaild_queue_entries", NULL, snap->queue_entries);
+	}
+	family(b, "minimaild_relay_deliveries_total", "counter",
+	    "Outbound deliveries, per recipient, by result.");
+	for (int r = 0; r < MD_COUNT; r++) {
+		snprintf(lb, sizeof(lb), "result=\"%s\"", results[r]);
+		sample(b, "minimaild_relay_deliveries_total", lb, get(&deliveries[r]));
+	}
+	family(b, "minimaild_relay_connection_failures_total", "counter",
+	    "Outbound connections that reached no server.");
+	sample(b, "minimaild_relay_connection_failures_total", NULL, get(&relay_conn_failed));
+
+	if (snap->have_store) {
+		family(b, "minimaild_store_commits_total", "counter",
+		    "Write transactions committed in the store.");
+		sample(b, "minimaild_store_commits_total", NULL, snap->store_commits);
+		family(b, "minimaild_store_log_flushes_total", "counter",
+		    "Log writes to disk (fsync) of the store's environment.");
+		sample(b, "minimaild_store_log_flushes_total", NULL, snap->store_log_flushes);
+	}
+	family(b, "minimaild_store_log_flush_duration_seconds", "histogram",
+	    "Time a commit waited for its log flush (group commit).");
+	render_hist(b, "minimaild_store_log_flush_duration_seconds", NULL, &hists[MH_LOG_FLUSH]);
+
+	family(b, "minimaild_worker_jobs", "gauge",
+	    "Worker pool jobs queued, running or waiting for the loop.");
+	sample(b, "minimaild_worker_jobs", NULL, snap->worker_jobs);
+	family(b, "minimaild_worker_job_duration_seconds", "histogram",
+	    "Time from a job's submission to the end of its work.");
+	render_hist(b, "minimaild_worker_job_duration_seconds", NULL, &hists[MH_JOB]);
+
+	family(b, "minimaild_command_duration_seconds", "histogram",
+	    "Time from a command to its reply, by protocol.");
+	for (int p = 0; p < MP_COUNT; p++) {
+		snprintf(lb, sizeof(lb), "protocol=\"%s\"", protos[p]);
+		render_hist(b, "minimaild_command_duration_seconds", lb, &hists[MH_CMD_SMTP + p]);
+	}
+
+	family(b, "minimaild_imap_idle_sessions", "gauge", "IMAP sessions in IDLE now.");
+	int64_t idle = atomic_load_explicit(&idle_sessions, memory_order_relaxed);
+	sample(b, "minimaild_imap_idle_sessions", NULL, idle > 0 ? (uint64_t)idle : 0);
+
+	family(b, "minimaild_received_bytes_total", "counter",
+	    "Bytes read from connections (after TLS).");
+	sample(b, "minimaild_received_bytes_total", NULL, get(&bytes_in));
+	family(b, "minimaild_sent_bytes_total", "counter",
+	    "Bytes written to connections (before TLS).");
+	sample(b, "minimaild_sent_bytes_total", NULL, get(&bytes_out));
+}
+
+void
+metrics_reset(void)
+{
+	for (int i = 0; i < LSN_COUNT; i++)
+		atomic_store(&conns[i], 0);
+	atomic_store(&tls_ok, 0);
+	atomic_store(&tls_failed, 0);
+	memset(auth, 0, sizeof(auth));
+	atomic_store(&accepted, 0);
+	memset(refused, 0, sizeof(refused));
+	memset(deliveries, 0, sizeof(deliveries));
+	memset(limited, 0, sizeof(limited));
+	atomic_store(&relay_conn_failed, 0);
+	atomic_store(&idle_sessions, 0);
+	atomic_store(&bytes_in, 0);
+	atomic_store(&bytes_out, 0);
+	memset(hists, 0, sizeof(hists));
+}
