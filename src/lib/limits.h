@@ -74,4 +74,11 @@
 #define RELAY_DATA_END_TIMEOUT_SECS  600   /* RFC 5321 4.5.3.2.6: DATA termination */
 #define RELAY_DSN_HEADERS_MAX_BYTES  (64 * 1024)  /* original headers in a bounce */
 
+/* Connections: backpressure and limits before authentication (net/conn.c).
+ * Redis-style: a client that has not logged in gets less of everything. */
+#define CONN_INPUT_PREAUTH_MAX_BYTES   (32 * 1024)   /* read watermark: above SMTP_AUTH_LINE_MAX_BYTES */
+#define CONN_OUTPUT_PREAUTH_HIGH_BYTES (128 * 1024)  /* stop taking input above this */
+#define CONN_OUTPUT_PREAUTH_MAX_BYTES  (1024 * 1024) /* hard cap: close above this */
+#define CONN_OUTPUT_MAX_BYTES          (16 * 1024 * 1024) /* hard cap, plus 2 x max_message_size */
+
 #endif

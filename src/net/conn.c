@@ -7,7 +7,22 @@
  * goes in conn_finish() (from the conn's own events), and the session and
  * conn are freed in conn_release() when the last hold (the open socket,
  * a running job, an auth delay timer) is gone. Callbacks are deferred
- * (BEV_OPT_DEFER_CALLBACKS) so a write never re-enters a session. */
+ * (BEV_OPT_DEFER_CALLBACKS) so a write never re-enters a session.
+ *
+ * While a worker job runs, the loop never calls into the session: an idle
+ * timeout, a shutdown, a notification or a drained output that comes
+ * meanwhile is remembered in c->pending and delivered after the job's
+ * done function returned (conn_job_done), so a job may read session memory
+ * that only those callbacks would free or change. A hang-up only frees the
+ * socket; the session waits for the job.
+ *
+ * Backpressure, for every protocol: while the output not yet on the wire
+ * (every level: TLS, COMPRESS) is above the high watermark, input is not
+ * handed to the session (conn_getline says NEED_MORE, conn_can_input says
+ * false) and the socket is not read, so pipelined commands wait in the
+ * kernel, not here; input resumes when the output drained to the low
+ * watermark. Output that still grows past a hard cap (lower before
+ * authentication) closes the connection. */
 #include "net/conn.h"
 #include "net/listener.h"
 #include "net/proto.h"
@@ -39,6 +54,14 @@
 /* deferred work */
 #define DEFER_INPUT   0x1
 #define DEFER_FINISH  0x2
+
+/* callbacks held back while a job runs (c->pending) */
+#define PEND_TIMEOUT  0x1
+#define PEND_SHUTDOWN 0x2
+#define PEND_NOTIFY   0x4
+#define PEND_DRAINED  0x8
+
+#define CONN_BP_POLL_MS 10
 
 struct conn {
 	struct mm_server *srv;
@@ -79,6 +102,16 @@ struct conn {
 
 	bool compressed;     /* COMPRESS=DEFLATE filter on top (conn_compress_start) */
 
+	bool authed;         /* conn_set_authenticated: the wider limits */
+	bool backpressure;   /* input held back until output drains */
+	bool overflowed;     /* output passed the hard cap: dropped */
+	bool orderly;        /* closed by conn_close: TLS gets a close_notify */
+	unsigned pending;    /* PEND_*: for after the running job */
+	void (*notify_fn)(void *sess);
+	struct event *ev_idle;          /* the idle timeout (conn_set_timeout) */
+	struct event *ev_bp;            /* polls while held back under filters */
+	uint64_t last_active_ms;        /* input seen or output taken */
+
 	struct conn *prev, *next;
 };
 
@@ -103,22 +136,51 @@ static bool
 conn_deliverable(const struct conn *c)
 {
 	return c->started && !c->closed && !c->paused && !c->job_running &&
-	    !c->handshaking && c->bev != NULL;
+	    !c->handshaking && !c->backpressure && c->bev != NULL;
 }
 
 /* Reading stays on while a job runs or the session pauses, so that a
  * vanished client is noticed; the read watermark bounds what is buffered,
- * and input is offered to the session only when it is deliverable. */
+ * and input is offered to the session only when it is deliverable. Under
+ * backpressure the socket is not read at all. */
 static void
 conn_update_read(struct conn *c)
 {
 	if (c->bev == NULL)
 		return;
-	if (!c->closed && !c->eof)
+	if (!c->closed && !c->eof && !c->backpressure)
 		bufferevent_enable(c->bev, EV_READ);
 	else
 		bufferevent_disable(c->bev, EV_READ);
 }
+
+static size_t
+conn_input_max(const struct conn *c)
+{
+	return c->authed ? CONN_INPUT_MAX_BYTES : CONN_INPUT_PREAUTH_MAX_BYTES;
+}
+
+static size_t
+conn_output_high(const struct conn *c)
+{
+	return c->authed ? CONN_OUTPUT_HIGH_BYTES : CONN_OUTPUT_PREAUTH_HIGH_BYTES;
+}
+
+/* The hard cap. Authenticated, one answer may hold whole messages (a
+ * FETCH batch renders a message at once), so the cap grows with the
+ * largest message the server accepts. */
+static size_t
+conn_output_cap(const struct conn *c)
+{
+	if (!c->authed)
+		return CONN_OUTPUT_PREAUTH_MAX_BYTES;
+	uint64_t msg = c->srv->cfg ? c->srv->cfg->max_message_size : 0;
+	if (msg == 0 || msg > SIZE_MAX / 4)
+		msg = SIZE_MAX / 4;
+	return CONN_OUTPUT_MAX_BYTES + 2 * (size_t)msg;
+}
+
+static size_t conn_pending_out(struct conn *c);
 
 /* After the session had its turn: a client that sent EOF is closed once
  * nothing it sent can still be served. */
@@ -131,22 +193,72 @@ conn_after_input(struct conn *c)
 		conn_z_pump(c);
 }
 
+/* The bufferevent's read timeout bounds only the TLS handshake; the
+ * session's idle timeout is c->ev_idle (input or output progress resets
+ * it). The write timeout drops a client that takes nothing for that long. */
 static void
 conn_apply_timeouts(struct conn *c)
 {
-	struct timeval rd, wr = { CONN_WRITE_TIMEOUT_SECS, 0 };
-	unsigned secs = c->handshaking ? CONN_TLS_HANDSHAKE_SECS : c->timeout_secs;
-	rd.tv_sec = secs;
-	rd.tv_usec = 0;
+	struct timeval rd = { CONN_TLS_HANDSHAKE_SECS, 0 }, wr = { CONN_WRITE_TIMEOUT_SECS, 0 };
 	if (c->bev)
-		bufferevent_set_timeouts(c->bev, secs ? &rd : NULL, &wr);
+		bufferevent_set_timeouts(c->bev, c->handshaking ? &rd : NULL, &wr);
+}
+
+static void
+conn_active(struct conn *c)
+{
+	c->last_active_ms = mm_now_ms();
+}
+
+/* Output taken by the level below (or the socket): progress. */
+static void
+conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	if (info->n_deleted > 0)
+		conn_active(arg);
+}
+
+static void
+conn_idle_arm(struct conn *c, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	evtimer_add(c->ev_idle, &tv);
+}
+
+/* The idle timeout ran out (or is re-checked after a job): fire it, or
+ * wait for what is left since the last activity. */
+static void
+conn_idle_check(struct conn *c)
+{
+	if (c->closed || !c->started || c->timeout_secs == 0)
+		return;
+	uint64_t limit = c->timeout_secs * 1000ULL, idle = mm_now_ms() - c->last_active_ms;
+	if (idle < limit) {
+		conn_idle_arm(c, limit - idle);
+		return;
+	}
+	if (c->job_running) {
+		c->pending |= PEND_TIMEOUT;
+		return;
+	}
+	log_info("conn=%llx event=timeout addr=%s", (unsigned long long)c->id, c->peer);
+	if (c->mod->on_timeout)
+		c->mod->on_timeout(c->sess);
+	conn_close(c);
+}
+
+static void
+conn_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_idle_check(arg);
 }
 
 static void
 conn_setup_bev(struct conn *c)
 {
 	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_MAX_BYTES);
+	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, conn_input_max(c));
 	bufferevent_setwatermark(c->bev, EV_WRITE, c->closed ? 0 : CONN_OUTPUT_LOW_BYTES, 0);
 	conn_apply_timeouts(c);
 	bufferevent_enable(c->bev, EV_WRITE);
@@ -163,7 +275,10 @@ conn_start(struct conn *c)
 		return;
 	}
 	c->started = true;
+	conn_active(c);
 	c->sess = c->mod->start(c);
+	if (c->timeout_secs)
+		conn_idle_arm(c, c->timeout_secs * 1000ULL);
 	conn_update_read(c);
 	if (conn_input_len(c) > 0)
 		conn_schedule(c, DEFER_INPUT);
@@ -197,6 +312,53 @@ conn_pending_out(struct conn *c)
 }
 
 #define CONN_CLOSE_POLL_MS 10
+
+/* Is the output above the high watermark? Then input is held back until
+ * the write callback sees it drained. */
+static bool
+conn_over_high(struct conn *c)
+{
+	if (c->backpressure)
+		return true;
+	if (c->bev == NULL || conn_pending_out(c) <= conn_output_high(c))
+		return false;
+	c->backpressure = true;
+	log_debug("conn=%llx event=backpressure pending=%zu", (unsigned long long)c->id,
+	    conn_pending_out(c));
+	conn_update_read(c);
+	/* Under a filter the top buffer may already be below the low mark,
+	 * so its write callback would not come again: poll. */
+	if (conn_output_len(c) <= CONN_OUTPUT_LOW_BYTES) {
+		struct timeval tv = { 0, CONN_BP_POLL_MS * 1000 };
+		evtimer_add(c->ev_bp, &tv);
+	}
+	return true;
+}
+
+/* Output drained to the low mark (write callback or poll): input again. */
+static void
+conn_bp_release(struct conn *c)
+{
+	if (!c->backpressure || c->bev == NULL)
+		return;
+	if (conn_output_len(c) > CONN_OUTPUT_LOW_BYTES || conn_pending_out(c) > conn_output_high(c)) {
+		struct timeval tv = { 0, CONN_BP_POLL_MS * 1000 };
+		evtimer_add(c->ev_bp, &tv);
+		return;
+	}
+	c->backpressure = false;
+	conn_update_read(c);
+	if (conn_deliverable(c) || c->eof)
+		conn_schedule(c, DEFER_INPUT);
+}
+
+static void
+conn_bp_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	if (!c->closed)
+		conn_bp_release(c);
+}
 
 static void
 conn_close_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -270,6 +432,8 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 
 	c->ev_defer = event_new(srv->base, -1, 0, conn_defer_cb, c);
 	c->ev_close_timer = evtimer_new(srv->base, conn_close_timer_cb, c);
+	c->ev_idle = evtimer_new(srv->base, conn_idle_cb, c);
+	c->ev_bp = evtimer_new(srv->base, conn_bp_cb, c);
 
 	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
 	if (def->tls == TLS_MODE_IMPLICIT) {
@@ -312,6 +476,7 @@ static void
 conn_readcb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	conn_active(c);
 	if (!conn_deliverable(c)) {
 		if (c->closed)
 			evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
@@ -332,11 +497,17 @@ conn_writecb(struct bufferevent *bev, void *arg)
 			conn_finish(c);
 		return;
 	}
-	if (c->want_drained && out <= CONN_OUTPUT_LOW_BYTES && c->started) {
+	if (out > CONN_OUTPUT_LOW_BYTES)
+		return;
+	if (c->want_drained && c->started) {
 		c->want_drained = false;
-		if (c->mod->on_drained)
+		if (c->job_running)
+			c->pending |= PEND_DRAINED;
+		else if (c->mod->on_drained)
 			c->mod->on_drained(c->sess);
 	}
+	if (!c->closed)
+		conn_bp_release(c);
 }
 
 static void
@@ -362,15 +533,9 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		if ((what & BEV_EVENT_READING) && c->started && !c->closed && !c->handshaking) {
-			log_info("conn=%llx event=timeout addr=%s", (unsigned long long)c->id, c->peer);
-			if (c->mod->on_timeout)
-				c->mod->on_timeout(c->sess);
-			conn_close(c);
-			return;
-		}
-		log_debug("conn=%llx event=timeout-drop handshake=%d", (unsigned long long)c->id,
-		    c->handshaking);
+		/* the handshake took too long, or the client took no output */
+		log_info("conn=%llx event=timeout-drop addr=%s handshake=%d pending=%zu",
+		    (unsigned long long)c->id, c->peer, c->handshaking, conn_pending_out(c));
 		conn_finish(c);
 		return;
 	}
@@ -399,6 +564,30 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* An orderly close under TLS ends with a close_notify alert (RFC 8446
+ * 6.1), so the client sees the end of the stream, not a truncation. The
+ * output is flushed by now; the alert is small and goes straight to the
+ * socket (through the level below, under STARTTLS). */
+static void
+conn_close_notify(struct conn *c)
+{
+	struct bufferevent *tlsbev = c->bev;
+	if (c->compressed)
+		tlsbev = bufferevent_get_underlying(tlsbev);
+	SSL *ssl = tlsbev ? bufferevent_openssl_get_ssl(tlsbev) : NULL;
+	if (ssl == NULL)
+		return;
+	(void)SSL_shutdown(ssl);
+	ERR_clear_error();
+	struct bufferevent *under = bufferevent_get_underlying(tlsbev);
+	if (under != NULL) {
+		evutil_socket_t fd = bufferevent_getfd(under);
+		if (fd >= 0)
+			(void)evbuffer_write(bufferevent_get_output(under), fd);
+	}
+	log_debug("conn=%llx event=close-notify", (unsigned long long)c->id);
+}
+
 static void
 conn_finish(struct conn *c)
 {
@@ -407,10 +596,14 @@ conn_finish(struct conn *c)
 	c->finished = true;
 	c->closed = true;
 	if (c->bev) {
+		if (c->orderly && c->tls && !c->overflowed)
+			conn_close_notify(c);
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
 	evtimer_del(c->ev_close_timer);
+	evtimer_del(c->ev_idle);
+	evtimer_del(c->ev_bp);
 	if (c->counted) {
 		listener_conn_gone(c->peer);
 		c->counted = false;
@@ -425,6 +618,7 @@ conn_close(struct conn *c)
 	if (c->closed)
 		return;
 	c->closed = true;
+	c->orderly = true;
 	c->want_drained = false;
 	if (c->compressed)
 		(void)bufferevent_flush(c->bev, EV_WRITE, BEV_FLUSH);   /* the last reply */
@@ -467,6 +661,8 @@ conn_release(struct conn *c)
 	conn_count--;
 	event_free(c->ev_defer);
 	event_free(c->ev_close_timer);
+	event_free(c->ev_idle);
+	event_free(c->ev_bp);
 	free(c->line);
 	free(c);
 }
@@ -477,10 +673,10 @@ enum conn_line
 conn_getline(struct conn *c, size_t maxlen, char **line_r, size_t *len_r,
     unsigned *ending_r)
 {
-	if (c->bev == NULL)
+	if (c->bev == NULL || conn_over_high(c))
 		return CONN_LINE_NEED_MORE;
-	if (maxlen > CONN_INPUT_MAX_BYTES - 16)
-		maxlen = CONN_INPUT_MAX_BYTES - 16;
+	if (maxlen > conn_input_max(c) - 16)
+		maxlen = conn_input_max(c) - 16;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 
 	for (;;) {
@@ -570,12 +766,32 @@ conn_input(struct conn *c)
 
 /* ---- output ---- */
 
+/* Output past the hard cap: the client takes nothing and the session
+ * keeps answering. Logged once; the output is dropped and the connection
+ * closed without waiting for it. */
+static void
+conn_check_cap(struct conn *c)
+{
+	size_t pending = conn_pending_out(c);
+	if (pending <= conn_output_cap(c) || c->overflowed)
+		return;
+	c->overflowed = true;
+	log_warn("conn=%llx event=output-overflow addr=%s pending=%zu cap=%zu authenticated=%d",
+	    (unsigned long long)c->id, c->peer, pending, conn_output_cap(c), c->authed);
+	for (struct bufferevent *b = c->bev; b != NULL; b = bufferevent_get_underlying(b))
+		evbuffer_drain(bufferevent_get_output(b), evbuffer_get_length(bufferevent_get_output(b)));
+	c->closed = true;
+	c->want_drained = false;
+	conn_schedule(c, DEFER_FINISH);
+}
+
 void
 conn_write(struct conn *c, const void *data, size_t len)
 {
-	if (c->bev == NULL || c->finished)
+	if (c->bev == NULL || c->finished || c->overflowed)
 		return;
 	bufferevent_write(c->bev, data, len);
+	conn_check_cap(c);
 }
 
 void
@@ -587,9 +803,10 @@ conn_puts(struct conn *c, const char *s)
 void
 conn_vprintf(struct conn *c, const char *fmt, va_list ap)
 {
-	if (c->bev == NULL || c->finished)
+	if (c->bev == NULL || c->finished || c->overflowed)
 		return;
 	evbuffer_add_vprintf(bufferevent_get_output(c->bev), fmt, ap);
+	conn_check_cap(c);
 }
 
 void
@@ -642,7 +859,81 @@ void
 conn_set_timeout(struct conn *c, unsigned secs)
 {
 	c->timeout_secs = secs;
-	conn_apply_timeouts(c);
+	conn_active(c);
+	if (c->ev_idle == NULL || c->closed)
+		return;
+	if (secs)
+		conn_idle_arm(c, secs * 1000ULL);
+	else
+		evtimer_del(c->ev_idle);
+}
+
+bool
+conn_can_input(struct conn *c)
+{
+	return conn_deliverable(c) && !conn_over_high(c);
+}
+
+void
+conn_set_authenticated(struct conn *c)
+{
+	if (c->authed)
+		return;
+	c->authed = true;
+	if (c->bev)
+		bufferevent_setwatermark(c->bev, EV_READ, 0, conn_input_max(c));
+}
+
+bool
+conn_is_authenticated(const struct conn *c)
+{
+	return c->authed;
+}
+
+void
+conn_notify(struct conn *c, void (*fn)(void *sess))
+{
+	if (c->closed || !c->started)
+		return;
+	if (c->job_running) {
+		c->pending |= PEND_NOTIFY;
+		c->notify_fn = fn;
+		return;
+	}
+	fn(c->sess);
+}
+
+/* After a job's done returned: what came in meanwhile, in order of
+ * importance. A done that started another job keeps it all waiting. */
+static void
+conn_run_pending(struct conn *c)
+{
+	while (c->pending && !c->job_running && !c->closed) {
+		unsigned p = c->pending;
+		if (p & PEND_SHUTDOWN) {
+			c->pending = 0;
+			if (c->mod->on_shutdown)
+				c->mod->on_shutdown(c->sess);
+			conn_close(c);
+			return;
+		}
+		if (p & PEND_TIMEOUT) {
+			c->pending &= ~(unsigned)PEND_TIMEOUT;
+			conn_idle_check(c);
+			continue;
+		}
+		if (p & PEND_NOTIFY) {
+			c->pending &= ~(unsigned)PEND_NOTIFY;
+			c->notify_fn(c->sess);
+			continue;
+		}
+		if (p & PEND_DRAINED) {
+			c->pending &= ~(unsigned)PEND_DRAINED;
+			if (c->mod->on_drained)
+				c->mod->on_drained(c->sess);
+			continue;
+		}
+	}
 }
 
 /* ---- jobs ---- */
@@ -671,6 +962,7 @@ conn_job_done(void *arg)
 	bool alive = !c->closed;
 	j->done(j->arg, alive);
 	free(j);
+	conn_run_pending(c);
 	if (!c->closed && !c->job_running) {
 		conn_update_read(c);
 		if (conn_deliverable(c) || c->eof)
@@ -956,6 +1248,11 @@ conn_shutdown_all(void)
 	for (struct conn *c = conn_list; c; c = c->next) {
 		if (c->closed)
 			continue;
+		if (c->job_running) {
+			/* goodbye once the job's answer is out */
+			c->pending |= PEND_SHUTDOWN;
+			continue;
+		}
 		if (c->started && c->mod->on_shutdown)
 			c->mod->on_shutdown(c->sess);
 		conn_close(c);

@@ -128,8 +128,10 @@ auth_done(void *arg, bool alive)
 			f->count = 0;
 		log_info("conn=%llx event=auth result=ok addr=%s user=\"%s\"",
 		    (unsigned long long)conn_id(c), addr, esc);
-		if (alive)
+		if (alive) {
+			conn_set_authenticated(c);
 			j->cb(conn_session(c), true, STORE_OK, j->user, 0);
+		}
 		auth_job_free(j);
 		return;
 	}

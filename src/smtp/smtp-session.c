@@ -645,15 +645,12 @@ smtp_on_input(void *arg)
 	for (;;) {
 		bool more;
 
-		if (conn_is_closed(c) || conn_job_running(c))
+		/* closed, a job, or backpressure (a client that pipelines
+		 * without reading replies): the conn offers the input again */
+		if (!conn_can_input(c))
 			return;
 		if (s->state == SMTP_STATE_TLS || s->state == SMTP_STATE_QUIT)
 			return;
-		if (conn_output_len(c) > CONN_OUTPUT_HIGH_BYTES) {
-			/* A client that pipelines without reading replies. */
-			conn_want_drained(c);
-			return;
-		}
 		switch (s->state) {
 		case SMTP_STATE_BODY:
 			more = smtp_data_input(s);
