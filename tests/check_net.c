@@ -823,6 +823,56 @@ START_TEST(test_conn_timeout_output_progress)
 }
 END_TEST
 
+/* ---- limit keys: IPv6 clients grouped by [limits] ipv6_prefix ---- */
+
+static const struct {
+	const char *addr;
+	unsigned prefix;
+	const char *key;
+} limit_keys[] = {
+	{ "192.0.2.7", 64, "192.0.2.7" },
+	{ "2001:db8:1:2:3:4:5:6", 64, "2001:db8:1:2::/64" },
+	{ "2001:db8:1:2:ffff::1", 64, "2001:db8:1:2::/64" },
+	{ "2001:db8:1:3::1", 64, "2001:db8:1:3::/64" },
+	{ "2001:db8:1:2:3:4:5:6", 48, "2001:db8:1::/48" },
+	{ "2001:db8:1:2:3:4:5:6", 56, "2001:db8:1::/56" },
+	{ "2001:db8:1:2ff:3:4:5:6", 56, "2001:db8:1:200::/56" },
+	{ "2001:db8::1", 128, "2001:db8::1" },
+	{ "::1", 64, "::/64" },
+	{ "2001:db8::1", 1, "::/1" },
+	{ "unknown", 64, "unknown" },
+};
+
+START_TEST(test_limit_key)
+{
+	struct config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.ipv6_prefix = limit_keys[_i].prefix;
+	char key[80];
+	listener_limit_key(&cfg, limit_keys[_i].addr, key, sizeof(key));
+	ck_assert_str_eq(key, limit_keys[_i].key);
+}
+END_TEST
+
+START_TEST(test_user_limit)
+{
+	struct config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_connections_per_user = 2;
+	ck_assert(listener_user_admit(&cfg, "a@example.org"));
+	ck_assert(listener_user_admit(&cfg, "a@example.org"));
+	ck_assert(!listener_user_admit(&cfg, "a@example.org"));
+	ck_assert(listener_user_admit(&cfg, "b@example.org"));
+	listener_user_gone("a@example.org");
+	ck_assert(listener_user_admit(&cfg, "a@example.org"));
+	listener_user_gone("a@example.org");
+	listener_user_gone("a@example.org");
+	listener_user_gone("b@example.org");
+	/* the users' counts are apart from the addresses' */
+	ck_assert_uint_eq(listener_conn_count(), 0);
+}
+END_TEST
+
 static Suite *
 net_suite(void)
 {
@@ -847,6 +897,10 @@ net_suite(void)
 	tcase_add_test(tc, test_conn_close_during_job);
 	tcase_add_test(tc, test_conn_notify_during_job);
 	tcase_add_test(tc, test_conn_shutdown_during_job);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("limits");
+	tcase_add_loop_test(tc, test_limit_key, 0, (int)(sizeof(limit_keys) / sizeof(limit_keys[0])));
+	tcase_add_test(tc, test_user_limit);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("backpressure");
 	tcase_set_timeout(tc, 30);

@@ -90,6 +90,8 @@ struct config {
 	unsigned max_recipients;    /* default 100 */
 	unsigned max_connections;   /* default 10000 */
 	unsigned max_connections_per_ip; /* default 50 */
+	unsigned max_connections_per_user; /* default 50: logged-in sessions of one user */
+	unsigned ipv6_prefix;       /* default 64: IPv6 clients grouped by this prefix */
 
 	/* [relay]: outbound delivery (src/relay) */
 	bool has_smarthost;         /* smarthost set: everything goes there */

@@ -72,14 +72,14 @@ struct conn {
 	int lsn;
 	int refs;
 	char peer[64];
+	char limkey[80];     /* the per-address limit's key (listener_limit_key) */
+	char user[ADDRESS_MAX_BYTES + 1];   /* counted for max_connections_per_user */
 	uint16_t peer_port;
 	char local[64];
 	uint16_t local_port;
 
 	bool started;        /* module->start ran */
-	bool refused;        /* over a connection limit: busy reply, then close */
-	bool refused_per_ip;
-	bool counted;        /* counted in the per-IP table */
+	bool counted;        /* counted in the per-IP table (under limkey) */
 	bool closed;         /* conn_close called, or peer gone */
 	bool finished;       /* socket freed */
 	bool paused;         /* by the session */
@@ -269,11 +269,6 @@ conn_setup_bev(struct conn *c)
 static void
 conn_start(struct conn *c)
 {
-	if (c->refused) {
-		conn_puts(c, c->mod->busy_reply(c->refused_per_ip));
-		conn_close(c);
-		return;
-	}
 	c->started = true;
 	conn_active(c);
 	c->sess = c->mod->start(c);
@@ -372,14 +367,100 @@ conn_close_timer_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(c->ev_close_timer, &tv);
 }
 
+/* ---- refusals: over max_connections or max_connections_per_ip ----
+ *
+ * A refused client costs no conn and no TLS: on a plain or STARTTLS port
+ * it gets the module's busy line, written straight to the new socket (it
+ * has room), and the socket is closed; on an implicit-TLS port there is
+ * no way to say anything before a handshake, so it is closed at once.
+ * Each is counted; the log says it once per address per minute. */
+
+#define REFUSE_LOG_SLOTS 1024
+#define REFUSE_LOG_SECS  60
+
+static struct {
+	char key[80];
+	uint64_t last_ms;
+	unsigned quiet;          /* refusals not logged since */
+} refuse_log[REFUSE_LOG_SLOTS];
+static uint64_t refused_count;
+
+static void
+conn_refuse(int fd, const struct listener_def *def, int lsn, const char *key, bool per_ip)
+{
+	refused_count++;
+	if (def->tls != TLS_MODE_IMPLICIT && def->module->busy_reply) {
+		const char *r = def->module->busy_reply(per_ip);
+		(void)!write(fd, r, strlen(r));
+	}
+	close(fd);
+
+	unsigned h = 2166136261u;
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	h %= REFUSE_LOG_SLOTS;
+	uint64_t now = mm_now_ms();
+	if (strcmp(refuse_log[h].key, key) == 0 &&
+	    now - refuse_log[h].last_ms < REFUSE_LOG_SECS * 1000ULL) {
+		refuse_log[h].quiet++;
+		return;
+	}
+	log_warn("event=refused addr=%s listener=%s reason=%s tls=%s not_logged_before=%u "
+	    "refused_total=%llu", key, config_listener_names[lsn],
+	    per_ip ? "max_connections_per_ip" : "max_connections",
+	    def->tls == TLS_MODE_IMPLICIT ? "closed-before-handshake" : "no",
+	    strcmp(refuse_log[h].key, key) == 0 ? refuse_log[h].quiet : 0,
+	    (unsigned long long)refused_count);
+	mm_strlcpy(refuse_log[h].key, key, sizeof(refuse_log[h].key));
+	refuse_log[h].last_ms = now;
+	refuse_log[h].quiet = 0;
+}
+
+uint64_t
+conn_refused_total(void)
+{
+	return refused_count;
+}
+
 void
 conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
     socklen_t salen, int lsn)
 {
 	const struct listener_def *def = listener_def(lsn);
-	struct conn *c = xcalloc(1, sizeof(*c));
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
+	char peer[64], key[80];
+	uint16_t peer_port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, peer, sizeof(peer));
+		peer_port = ntohs(s4->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], peer, sizeof(peer));
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, peer, sizeof(peer));
+		peer_port = ntohs(s6->sin6_port);
+	} else {
+		mm_strlcpy(peer, "unknown", sizeof(peer));
+	}
+	(void)salen;
+
+	/* The limits come before anything costs: no conn, no TLS. */
+	bool per_ip = false;
+	listener_limit_key(srv->cfg, peer, key, sizeof(key));
+	if (!listener_conn_admit(srv->cfg, key, &per_ip)) {
+		conn_refuse(fd, def, lsn, key, per_ip);
+		return;
+	}
+
+	struct conn *c = xcalloc(1, sizeof(*c));
+	mm_strlcpy(c->peer, peer, sizeof(c->peer));
+	mm_strlcpy(c->limkey, key, sizeof(c->limkey));
+	c->peer_port = peer_port;
+	c->counted = true;
 
 	c->srv = srv;
 	c->mod = def->module;
@@ -390,20 +471,6 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 	c->id = ++conn_next_id;
 	c->timeout_secs = 300;
 
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &s4->sin_addr, c->peer, sizeof(c->peer));
-		c->peer_port = ntohs(s4->sin_port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->peer, sizeof(c->peer));
-		else
-			inet_ntop(AF_INET6, &s6->sin6_addr, c->peer, sizeof(c->peer));
-		c->peer_port = ntohs(s6->sin6_port);
-	} else {
-		mm_strlcpy(c->peer, "unknown", sizeof(c->peer));
-	}
 	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
 		if (local.ss_family == AF_INET) {
 			struct sockaddr_in *s4 = (struct sockaddr_in *)&local;
@@ -415,20 +482,8 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 			c->local_port = ntohs(s6->sin6_port);
 		}
 	}
-	(void)salen;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-
-	bool per_ip = false;
-	if (listener_conn_admit(srv->cfg, c->peer, &per_ip)) {
-		c->counted = true;
-	} else {
-		c->refused = true;
-		c->refused_per_ip = per_ip;
-		log_warn("conn=%llx event=refused addr=%s listener=%s reason=%s",
-		    (unsigned long long)c->id, c->peer, config_listener_names[lsn],
-		    per_ip ? "max_connections_per_ip" : "max_connections");
-	}
 
 	c->ev_defer = event_new(srv->base, -1, 0, conn_defer_cb, c);
 	c->ev_close_timer = evtimer_new(srv->base, conn_close_timer_cb, c);
@@ -579,11 +634,15 @@ conn_close_notify(struct conn *c)
 		return;
 	(void)SSL_shutdown(ssl);
 	ERR_clear_error();
+	/* Under STARTTLS the alert sits in the socket bufferevent's output,
+	 * whose front only that bufferevent drains (libevent freezes it); it
+	 * is about to be freed, so thaw it and write the alert ourselves. */
 	struct bufferevent *under = bufferevent_get_underlying(tlsbev);
 	if (under != NULL) {
+		struct evbuffer *out = bufferevent_get_output(under);
 		evutil_socket_t fd = bufferevent_getfd(under);
-		if (fd >= 0)
-			(void)evbuffer_write(bufferevent_get_output(under), fd);
+		if (fd >= 0 && evbuffer_unfreeze(out, 1) == 0)
+			(void)evbuffer_write(out, fd);
 	}
 	log_debug("conn=%llx event=close-notify", (unsigned long long)c->id);
 }
@@ -605,8 +664,12 @@ conn_finish(struct conn *c)
 	evtimer_del(c->ev_idle);
 	evtimer_del(c->ev_bp);
 	if (c->counted) {
-		listener_conn_gone(c->peer);
+		listener_conn_gone(c->limkey);
 		c->counted = false;
+	}
+	if (c->user[0] != '\0') {
+		listener_user_gone(c->user);
+		c->user[0] = '\0';
 	}
 	log_debug("conn=%llx event=closed", (unsigned long long)c->id);
 	conn_release(c);
@@ -874,14 +937,22 @@ conn_can_input(struct conn *c)
 	return conn_deliverable(c) && !conn_over_high(c);
 }
 
-void
-conn_set_authenticated(struct conn *c)
+bool
+conn_set_authenticated(struct conn *c, const char *user)
 {
 	if (c->authed)
-		return;
+		return true;
+	if (!listener_user_admit(c->srv->cfg, user)) {
+		log_warn("conn=%llx event=refused addr=%s reason=max_connections_per_user "
+		    "limit=%u", (unsigned long long)c->id, c->peer,
+		    c->srv->cfg->max_connections_per_user);
+		return false;
+	}
+	mm_strlcpy(c->user, user, sizeof(c->user));
 	c->authed = true;
 	if (c->bev)
 		bufferevent_setwatermark(c->bev, EV_READ, 0, conn_input_max(c));
+	return true;
 }
 
 bool
@@ -1232,6 +1303,7 @@ conn_is_compressed(const struct conn *c)
 
 uint64_t conn_id(const struct conn *c) { return c->id; }
 const char *conn_peer_addr(const struct conn *c) { return c->peer; }
+const char *conn_limit_key(const struct conn *c) { return c->limkey; }
 uint16_t conn_peer_port(const struct conn *c) { return c->peer_port; }
 const char *conn_local_addr(const struct conn *c) { return c->local; }
 uint16_t conn_local_port(const struct conn *c) { return c->local_port; }

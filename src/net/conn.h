@@ -86,8 +86,10 @@ bool conn_can_input(struct conn *c);
 
 /* A user logged in: the connection gets the authenticated limits
  * (CONN_INPUT_MAX_BYTES, CONN_OUTPUT_HIGH_BYTES, a larger hard cap
- * instead of the *_PREAUTH_* ones). server_auth calls it. */
-void conn_set_authenticated(struct conn *c);
+ * instead of the *_PREAUTH_* ones) and counts for the user's
+ * max_connections_per_user. False (nothing changed, logged) when the user
+ * has that many already. server_auth calls it. */
+bool conn_set_authenticated(struct conn *c, const char *user);
 bool conn_is_authenticated(const struct conn *c);
 
 /* Runs fn(session) now, or, while a job runs, after its done returned
@@ -137,6 +139,9 @@ bool conn_job_running(const struct conn *c);
 /* Identity */
 uint64_t conn_id(const struct conn *c);                 /* session id for logs */
 const char *conn_peer_addr(const struct conn *c);       /* "192.0.2.1" / "2001:db8::1" */
+/* What the per-address limits count it under: the address, or for IPv6
+ * its [limits] ipv6_prefix network ("2001:db8:1:2::/64"). */
+const char *conn_limit_key(const struct conn *c);
 uint16_t conn_peer_port(const struct conn *c);
 const char *conn_local_addr(const struct conn *c);
 uint16_t conn_local_port(const struct conn *c);
@@ -159,5 +164,8 @@ void conn_shutdown_all(void);
 void conn_abort_all(void);
 /* Live connections (accepted and not yet freed). */
 size_t conn_live_count(void);
+/* Connections refused by max_connections / max_connections_per_ip since
+ * start (closed before any TLS or session). */
+uint64_t conn_refused_total(void);
 
 #endif

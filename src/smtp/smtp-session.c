@@ -442,6 +442,8 @@ rcpt_job_done(void *arg, bool alive)
 	if (j->err == STORE_NOTFOUND || (j->err == STORE_OK && j->nusers == 0 && j->nremote == 0)) {
 		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown", j->rcpt);
 		tx->rejected++;
+		/* counts as a bad command: directory harvesting is throttled */
+		smtp_bad_command(s);
 		goto out;
 	}
 	if (j->err != STORE_OK) {
