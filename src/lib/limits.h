@@ -80,5 +80,7 @@
 #define CONN_OUTPUT_PREAUTH_HIGH_BYTES (128 * 1024)  /* stop taking input above this */
 #define CONN_OUTPUT_PREAUTH_MAX_BYTES  (1024 * 1024) /* hard cap: close above this */
 #define CONN_OUTPUT_MAX_BYTES          (16 * 1024 * 1024) /* hard cap, plus 2 x max_message_size */
+#define CONN_TURN_OUTPUT_BYTES         (32 * 1024)   /* output one session's input makes per turn */
+#define CONN_NOTSENT_LOWAT_BYTES       (128 * 1024)  /* TCP_NOTSENT_LOWAT: unsent bytes in the kernel */
 
 #endif

@@ -110,6 +110,9 @@ struct conn {
 	void (*notify_fn)(void *sess);
 	struct event *ev_idle;          /* the idle timeout (conn_set_timeout) */
 	struct event *ev_bp;            /* polls while held back under filters */
+	struct event *ev_yield;         /* the next turn (fair turns) */
+	size_t turn_mark;               /* output pending when the turn began */
+	bool yielded;        /* the turn's output share is used up */
 	uint64_t last_active_ms;        /* input seen or output taken */
 
 	struct conn *prev, *next;
@@ -120,6 +123,7 @@ static size_t conn_count;
 static uint64_t conn_next_id;
 
 static void conn_finish(struct conn *c);
+static void conn_turn(struct conn *c);
 static void conn_z_pump(struct conn *c);
 static void conn_readcb(struct bufferevent *bev, void *arg);
 static void conn_writecb(struct bufferevent *bev, void *arg);
@@ -136,7 +140,7 @@ static bool
 conn_deliverable(const struct conn *c)
 {
 	return c->started && !c->closed && !c->paused && !c->job_running &&
-	    !c->handshaking && !c->backpressure && c->bev != NULL;
+	    !c->handshaking && !c->backpressure && !c->yielded && c->bev != NULL;
 }
 
 /* Reading stays on while a job runs or the session pauses, so that a
@@ -290,7 +294,7 @@ conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if ((d & DEFER_INPUT) && conn_deliverable(c) && conn_input_len(c) > 0)
-		c->mod->on_input(c->sess);
+		conn_turn(c);
 	if (d & DEFER_INPUT)
 		conn_after_input(c);
 }
@@ -313,8 +317,16 @@ conn_pending_out(struct conn *c)
 static bool
 conn_over_high(struct conn *c)
 {
-	if (c->backpressure)
+	if (c->backpressure || c->yielded)
 		return true;
+	/* Fair turns: one session's input produces at most this much output
+	 * per turn; then the others (and the listeners) go first. */
+	if (c->bev != NULL && conn_pending_out(c) > c->turn_mark + CONN_TURN_OUTPUT_BYTES) {
+		c->yielded = true;
+		struct timeval zero = { 0, 0 };
+		evtimer_add(c->ev_yield, &zero);
+		return true;
+	}
 	if (c->bev == NULL || conn_pending_out(c) <= conn_output_high(c))
 		return false;
 	c->backpressure = true;
@@ -344,6 +356,24 @@ conn_bp_release(struct conn *c)
 	c->backpressure = false;
 	conn_update_read(c);
 	if (conn_deliverable(c) || c->eof)
+		conn_schedule(c, DEFER_INPUT);
+}
+
+/* The session's turn with its input. */
+static void
+conn_turn(struct conn *c)
+{
+	c->turn_mark = conn_pending_out(c);
+	c->mod->on_input(c->sess);
+}
+
+/* The next turn, after the loop has looked at every socket again. */
+static void
+conn_yield_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	c->yielded = false;
+	if (!c->closed && (conn_deliverable(c) || c->eof))
 		conn_schedule(c, DEFER_INPUT);
 }
 
@@ -482,13 +512,19 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 			c->local_port = ntohs(s6->sin6_port);
 		}
 	}
-	int one = 1;
+	int one = 1, lowat = CONN_NOTSENT_LOWAT_BYTES;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* The kernel keeps at most this much not yet sent for a client that
+	 * does not read (bytes in flight are not limited: long fat links keep
+	 * their speed), so such a client costs neither kernel memory nor our
+	 * CPU for answers it never takes. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
 
 	c->ev_defer = event_new(srv->base, -1, 0, conn_defer_cb, c);
 	c->ev_close_timer = evtimer_new(srv->base, conn_close_timer_cb, c);
 	c->ev_idle = evtimer_new(srv->base, conn_idle_cb, c);
 	c->ev_bp = evtimer_new(srv->base, conn_bp_cb, c);
+	c->ev_yield = evtimer_new(srv->base, conn_yield_cb, c);
 
 	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
 	if (def->tls == TLS_MODE_IMPLICIT) {
@@ -537,7 +573,7 @@ conn_readcb(struct bufferevent *bev, void *arg)
 			evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
 		return;
 	}
-	c->mod->on_input(c->sess);
+	conn_turn(c);
 	conn_after_input(c);
 }
 
@@ -663,6 +699,7 @@ conn_finish(struct conn *c)
 	evtimer_del(c->ev_close_timer);
 	evtimer_del(c->ev_idle);
 	evtimer_del(c->ev_bp);
+	evtimer_del(c->ev_yield);
 	if (c->counted) {
 		listener_conn_gone(c->limkey);
 		c->counted = false;
@@ -726,6 +763,7 @@ conn_release(struct conn *c)
 	event_free(c->ev_close_timer);
 	event_free(c->ev_idle);
 	event_free(c->ev_bp);
+	event_free(c->ev_yield);
 	free(c->line);
 	free(c);
 }

@@ -90,7 +90,7 @@ class Flood(unittest.TestCase):
 
     def setUp(self):
         self.srv = mmtest.Server(users=USERS, allow_plaintext=True,
-                                 limits="max_connections_per_ip = 300")
+                                 limits="max_connections_per_ip = 300\nmax_connections_per_user = 300")
 
     def tearDown(self):
         self.srv.close()
@@ -214,8 +214,8 @@ class Flood(unittest.TestCase):
 
     def test_imap_100_clients_fetch_all(self):
         """100 clients each FETCH 1:* BODY.PEEK[] of twenty 256 KiB
-        messages, never reading: a few MiB per client at most (bound: 3 MiB
-        per client)."""
+        messages, never reading: a few MiB per client at most (bound: 1 MiB
+        per client; about 0.3 MiB measured)."""
         self.deliver("bob@example.org", [256 * 1024] * 20)
         base = self.baseline()
         socks, errors = [], []
@@ -234,7 +234,7 @@ class Flood(unittest.TestCase):
             t.join(60)
         self.assertEqual(errors, [])
         self.assertEqual(len(socks), 100)
-        self.check("imap 143 100 clients x FETCH 1:* (20 x 256 KiB)", base, 100 * 3 * 1024,
+        self.check("imap 143 100 clients x FETCH 1:* (20 x 256 KiB)", base, 100 * 1024,
                    clients=100)
         for s in socks:
             s.close()
