@@ -507,6 +507,15 @@ listener_conn_gone(const char *addr)
 	total_conns--;
 }
 
+void
+listener_conn_extra(int delta)
+{
+	if (delta < 0 && total_conns < (size_t)-delta)
+		total_conns = 0;
+	else
+		total_conns += (size_t)(ssize_t)delta;
+}
+
 size_t
 listener_conn_count(void)
 {

@@ -60,6 +60,8 @@ void listener_user_gone(const char *user);
 
 /* Connection accounting, called by conn.c (addr: a listener_limit_key). */
 bool listener_conn_admit(const struct config *cfg, const char *addr, bool *per_ip_r);
+/* Connections counted in the total only (the http listener: +1, -1). */
+void listener_conn_extra(int delta);
 void listener_conn_gone(const char *addr);
 size_t listener_conn_count(void);
 

@@ -30,6 +30,16 @@ LOGIN_BOUND_SECS = 3.0
 SMALL_RCVBUF = 4096
 
 
+def asan_build():
+    with open(mmtest.MINIMAILD, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+# AddressSanitizer keeps freed blocks in a quarantine and pads every
+# allocation: its RSS says little about ours, so its bounds are looser.
+BOUND_FACTOR = 4 if asan_build() else 1
+
+
 def message(size, n):
     head = ("From: a@example.org\r\nTo: b@example.org\r\nSubject: m%d\r\n"
             "Message-ID: <m%d@example.org>\r\n\r\n" % (n, n)).encode()
@@ -132,9 +142,10 @@ class Flood(unittest.TestCase):
         took = self.other_login()
         grew = top - base
         print("%s: rss %d -> %d KiB (growth %d KiB, %.0f KiB per client, bound %d KiB); "
-              "other login %.3f s" % (name, base, top, grew, grew / clients, bound_kib, took),
+              "other login %.3f s" % (name, base, top, grew, grew / clients,
+                                      bound_kib * BOUND_FACTOR, took),
               file=sys.stderr)
-        self.assertLess(grew, bound_kib, name)
+        self.assertLess(grew, bound_kib * BOUND_FACTOR, name)
         self.assertLess(took, LOGIN_BOUND_SECS, name)
         self.assertIsNone(self.srv.proc.poll())
 

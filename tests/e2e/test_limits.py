@@ -147,6 +147,34 @@ class PerIpBeforeTls(unittest.TestCase):
                 k.close()
 
 
+class HttpCounted(unittest.TestCase):
+    def test_http_counts_in_max_connections(self):
+        """An HTTP connection (from its first request until it closes)
+        counts in max_connections like the mail listeners' ones."""
+        with mmtest.Server(http=True, limits="max_connections = 3\n"
+                           "max_connections_per_ip = 3") as srv:
+            settle(srv)
+            h = socket.create_connection(("127.0.0.1", srv.ports["http"]), timeout=10)
+            h.sendall(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertIn(b"404", read_until(h, b"\r\n\r\n"))
+            keep = [srv.connect("imap") for _ in range(2)]
+            for k in keep:
+                self.assertTrue(read_line(k).startswith(b"* OK"))
+            s = srv.connect("imap")
+            self.assertEqual(read_line(s), b"* BYE Too many connections\r\n")
+            s.close()
+            h.close()
+            time.sleep(0.3)
+            s = srv.connect("imap")
+            self.assertTrue(read_line(s).startswith(b"* OK"))
+            # now three mail connections: an HTTP request is turned away
+            h = socket.create_connection(("127.0.0.1", srv.ports["http"]), timeout=10)
+            h.sendall(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertIn(b"503", read_until(h, b"\r\n\r\n"))
+            for k in keep + [s, h]:
+                k.close()
+
+
 class PerUser(unittest.TestCase):
     def test_max_connections_per_user(self):
         with mmtest.Server(limits="max_connections_per_user = 2") as srv:
