@@ -760,6 +760,40 @@ START_TEST(test_conn_backpressure)
 }
 END_TEST
 
+START_TEST(test_conn_eof_after_pipelined)
+{
+	/* 300 pipelined commands of 10 KiB answers, then the client's EOF:
+	 * the session takes them in fair turns and under backpressure, and
+	 * every one is answered before the connection closes. */
+	conn_setup();
+	open_conn();
+	peer_read(20);
+	static char cmds[300 * 5];
+	for (int i = 0; i < 300; i++)
+		memcpy(cmds + i * 5, "BIG\r\n", 5);
+	peer_send(cmds, sizeof(cmds));
+	shutdown(peer_fd, SHUT_WR);
+	size_t got = 0, want = 300 * 10240;
+	static char buf[65536];
+	uint64_t end = mm_now_ms() + 20000;
+	for (;;) {
+		struct timeval tv = { 0, 2000 };
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+		ssize_t n = read(peer_fd, buf, sizeof(buf));
+		if (n > 0)
+			got += (size_t)n;
+		if (n == 0 || mm_now_ms() > end)
+			break;
+	}
+	ck_assert_uint_eq(got, want);
+	loop_until(&sess_freed, 1000);
+	ck_assert_int_eq(sess_freed, 1);
+	close(peer_fd);
+	conn_teardown();
+}
+END_TEST
+
 START_TEST(test_conn_output_cap)
 {
 	/* One answer past the hard cap before authentication: the output is
@@ -906,6 +940,7 @@ net_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_conn_backpressure);
 	tcase_add_test(tc, test_conn_output_cap);
+	tcase_add_test(tc, test_conn_eof_after_pipelined);
 	tcase_add_test(tc, test_conn_timeout_output_progress);
 	suite_add_tcase(s, tc);
 	return s;

@@ -191,7 +191,8 @@ static size_t conn_pending_out(struct conn *c);
 static void
 conn_after_input(struct conn *c)
 {
-	if (c->eof && !c->closed && !c->job_running && !c->paused && c->started)
+	if (c->eof && !c->closed && !c->job_running && !c->paused && c->started &&
+	    !c->yielded && !c->backpressure)
 		conn_close(c);
 	if (c->compressed)
 		conn_z_pump(c);

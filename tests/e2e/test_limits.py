@@ -275,6 +275,18 @@ class CloseNotify(unittest.TestCase):
         clean_eof(self, c, "SMTP QUIT")
         c.close()
 
+    def test_imaps_idle_timeout(self):
+        """The idle timeout (60 s before login) says goodbye and ends the
+        TLS stream cleanly too. The longest test here: about a minute."""
+        c = tls_line_client(self.srv, self.srv.ports["imaps"])
+        read_line(c)
+        c.settimeout(90)
+        t = time.time()
+        self.assertEqual(read_line(c), b"* BYE Autologout; idle for too long\r\n")
+        print("autologout after %.1f s" % (time.time() - t), file=sys.stderr)
+        clean_eof(self, c, "IMAP autologout")
+        c.close()
+
     def test_unwrap(self):
         """SSLSocket.unwrap(): the TLS shutdown completes both ways."""
         c = tls_line_client(self.srv, self.srv.ports["imaps"])
