@@ -61,7 +61,7 @@ def small_socket(port, tls_ctx=None):
     the TCP window stays small)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_RCVBUF)
-    s.settimeout(10)
+    s.settimeout(60)   # generous: the machine may be loaded (or a sanitizer build)
     s.connect(("127.0.0.1", port))
     if tls_ctx is not None:
         s = tls_ctx.wrap_socket(s)
@@ -242,7 +242,7 @@ class Flood(unittest.TestCase):
         for t in threads:
             t.start()
         for t in threads:
-            t.join(60)
+            t.join(180)
         self.assertEqual(errors, [])
         self.assertEqual(len(socks), 100)
         self.check("imap 143 100 clients x FETCH 1:* (20 x 256 KiB)", base, 100 * 1024,
