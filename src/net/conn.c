@@ -7,7 +7,10 @@
  * goes in conn_finish() (from the conn's own events), and the session and
  * conn are freed in conn_release() when the last hold (the open socket,
  * a running job, an auth delay timer) is gone. Callbacks are deferred
- * (BEV_OPT_DEFER_CALLBACKS) so a write never re-enters a session.
+ * (BEV_OPT_DEFER_CALLBACKS) so a write never re-enters a session. Where a
+ * connection is in its life (handshake, open, STARTTLS, EOF, closing,
+ * finished) is one enum conn_state, changed only by conn_enter_state()
+ * (logged at debug); the rest are flags beside it.
  *
  * While a worker job runs, the loop never calls into the session: an idle
  * timeout, a shutdown, a notification or a drained output that comes
@@ -63,6 +66,23 @@
 
 #define CONN_BP_POLL_MS 10
 
+/* Where a connection is in its life. Everything else about it (paused,
+ * a job, backpressure, TLS, COMPRESS, logged in) is a flag beside this. */
+enum conn_state {
+	CONN_S_NEW = 0,      /* accepted, nothing started */
+	CONN_S_HANDSHAKE,    /* implicit TLS: the handshake before the session */
+	CONN_S_OPEN,         /* the session runs */
+	CONN_S_STARTTLS,     /* the session waits for its STARTTLS handshake */
+	CONN_S_EOF,          /* the client finished sending: serve what is
+	                        buffered (pipelined QUIT), then close */
+	CONN_S_CLOSING,      /* conn_close: the last output is flushed */
+	CONN_S_FINISHED,     /* the socket is gone; freed with the last hold */
+};
+
+static const char *const conn_state_names[] = {
+	"new", "handshake", "open", "starttls", "eof", "closing", "finished",
+};
+
 struct conn {
 	struct mm_server *srv;
 	struct bufferevent *bev;
@@ -78,18 +98,14 @@ struct conn {
 	char local[64];
 	uint16_t local_port;
 
-	bool started;        /* module->start ran */
+	enum conn_state state;   /* changed only by conn_enter_state */
+	bool started;        /* module->start ran: there is a session to free */
 	bool counted;        /* counted in the per-IP table (under limkey) */
-	bool closed;         /* conn_close called, or peer gone */
-	bool finished;       /* socket freed */
 	bool paused;         /* by the session */
 	bool job_running;
 	bool tls;            /* handshake completed */
-	bool handshaking;
 	bool want_drained;
 	bool discarding;     /* swallowing an overlong line up to its LF */
-	bool eof;            /* the client finished sending: serve what is
-	                        buffered (pipelined QUIT), then close */
 
 	unsigned timeout_secs;
 	unsigned defer;
@@ -119,6 +135,29 @@ struct conn {
 };
 
 static struct conn *conn_list;
+
+/* The one place the state changes. */
+static void
+conn_enter_state(struct conn *c, enum conn_state st)
+{
+	if (c->state == st)
+		return;
+	log_debug("conn=%llx event=conn-state from=%s to=%s", (unsigned long long)c->id,
+	    conn_state_names[c->state], conn_state_names[st]);
+	c->state = st;
+}
+
+static bool
+conn_closing(const struct conn *c)
+{
+	return c->state >= CONN_S_CLOSING;
+}
+
+static bool
+conn_handshaking(const struct conn *c)
+{
+	return c->state == CONN_S_HANDSHAKE || c->state == CONN_S_STARTTLS;
+}
 static size_t conn_count;
 static uint64_t conn_next_id;
 
@@ -139,8 +178,8 @@ conn_schedule(struct conn *c, unsigned what)
 static bool
 conn_deliverable(const struct conn *c)
 {
-	return c->started && !c->closed && !c->paused && !c->job_running &&
-	    !c->handshaking && !c->backpressure && !c->yielded && c->bev != NULL;
+	return c->started && !conn_closing(c) && !c->paused && !c->job_running &&
+	    !conn_handshaking(c) && !c->backpressure && !c->yielded && c->bev != NULL;
 }
 
 /* Reading stays on while a job runs or the session pauses, so that a
@@ -152,7 +191,7 @@ conn_update_read(struct conn *c)
 {
 	if (c->bev == NULL)
 		return;
-	if (!c->closed && !c->eof && !c->backpressure)
+	if (c->state < CONN_S_EOF && !c->backpressure)
 		bufferevent_enable(c->bev, EV_READ);
 	else
 		bufferevent_disable(c->bev, EV_READ);
@@ -191,7 +230,7 @@ static size_t conn_pending_out(struct conn *c);
 static void
 conn_after_input(struct conn *c)
 {
-	if (c->eof && !c->closed && !c->job_running && !c->paused && c->started &&
+	if (c->state == CONN_S_EOF && !c->job_running && !c->paused && c->started &&
 	    !c->yielded && !c->backpressure)
 		conn_close(c);
 	if (c->compressed)
@@ -206,7 +245,7 @@ conn_apply_timeouts(struct conn *c)
 {
 	struct timeval rd = { CONN_TLS_HANDSHAKE_SECS, 0 }, wr = { CONN_WRITE_TIMEOUT_SECS, 0 };
 	if (c->bev)
-		bufferevent_set_timeouts(c->bev, c->handshaking ? &rd : NULL, &wr);
+		bufferevent_set_timeouts(c->bev, conn_handshaking(c) ? &rd : NULL, &wr);
 }
 
 static void
@@ -235,7 +274,7 @@ conn_idle_arm(struct conn *c, uint64_t ms)
 static void
 conn_idle_check(struct conn *c)
 {
-	if (c->closed || !c->started || c->timeout_secs == 0)
+	if (conn_closing(c) || !c->started || c->timeout_secs == 0)
 		return;
 	uint64_t limit = c->timeout_secs * 1000ULL, idle = mm_now_ms() - c->last_active_ms;
 	if (idle < limit) {
@@ -264,7 +303,7 @@ conn_setup_bev(struct conn *c)
 	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
 	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, conn_input_max(c));
-	bufferevent_setwatermark(c->bev, EV_WRITE, c->closed ? 0 : CONN_OUTPUT_LOW_BYTES, 0);
+	bufferevent_setwatermark(c->bev, EV_WRITE, conn_closing(c) ? 0 : CONN_OUTPUT_LOW_BYTES, 0);
 	conn_apply_timeouts(c);
 	bufferevent_enable(c->bev, EV_WRITE);
 	conn_update_read(c);
@@ -275,6 +314,7 @@ static void
 conn_start(struct conn *c)
 {
 	c->started = true;
+	conn_enter_state(c, CONN_S_OPEN);
 	conn_active(c);
 	c->sess = c->mod->start(c);
 	if (c->timeout_secs)
@@ -356,7 +396,7 @@ conn_bp_release(struct conn *c)
 	}
 	c->backpressure = false;
 	conn_update_read(c);
-	if (conn_deliverable(c) || c->eof)
+	if (conn_deliverable(c) || c->state == CONN_S_EOF)
 		conn_schedule(c, DEFER_INPUT);
 }
 
@@ -374,7 +414,7 @@ conn_yield_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	c->yielded = false;
-	if (!c->closed && (conn_deliverable(c) || c->eof))
+	if (!conn_closing(c) && (conn_deliverable(c) || c->state == CONN_S_EOF))
 		conn_schedule(c, DEFER_INPUT);
 }
 
@@ -382,7 +422,7 @@ static void
 conn_bp_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	if (!c->closed)
+	if (!conn_closing(c))
 		conn_bp_release(c);
 }
 
@@ -539,7 +579,7 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 			    BUFFEREVENT_SSL_ACCEPTING, opts);
 			if (c->bev)
 				bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-			c->handshaking = true;
+			conn_enter_state(c, CONN_S_HANDSHAKE);
 		}
 	} else {
 		c->bev = bufferevent_socket_new(srv->base, fd, opts);
@@ -555,12 +595,12 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 	    (unsigned long long)c->id, c->peer, c->peer_port, config_listener_names[lsn]);
 
 	if (c->bev == NULL) {
-		c->closed = true;
+		conn_enter_state(c, CONN_S_CLOSING);
 		conn_schedule(c, DEFER_FINISH);
 		return;
 	}
 	conn_setup_bev(c);
-	if (!c->handshaking)
+	if (!conn_handshaking(c))
 		conn_start(c);
 }
 
@@ -570,7 +610,7 @@ conn_readcb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	conn_active(c);
 	if (!conn_deliverable(c)) {
-		if (c->closed)
+		if (conn_closing(c))
 			evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
 		return;
 	}
@@ -584,7 +624,7 @@ conn_writecb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	size_t out = evbuffer_get_length(bufferevent_get_output(bev));
 
-	if (c->closed) {
+	if (conn_closing(c)) {
 		if (conn_pending_out(c) == 0)
 			conn_finish(c);
 		return;
@@ -598,7 +638,7 @@ conn_writecb(struct bufferevent *bev, void *arg)
 		else if (c->mod->on_drained)
 			c->mod->on_drained(c->sess);
 	}
-	if (!c->closed)
+	if (!conn_closing(c))
 		conn_bp_release(c);
 }
 
@@ -608,18 +648,19 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 
 	if (what & BEV_EVENT_CONNECTED) {
-		if (!c->handshaking)
+		if (!conn_handshaking(c))
 			return;
-		c->handshaking = false;
 		c->tls = true;
 		log_debug("conn=%llx event=tls version=%s cipher=%s", (unsigned long long)c->id,
 		    conn_tls_version(c), conn_tls_cipher(c));
-		conn_apply_timeouts(c);
 		if (!c->started) {
-			conn_start(c);
+			conn_start(c);   /* enters CONN_S_OPEN */
+			conn_apply_timeouts(c);
 		} else {
+			conn_enter_state(c, CONN_S_OPEN);
+			conn_apply_timeouts(c);
 			conn_update_read(c);
-			if (c->mod->on_tls && !c->closed)
+			if (c->mod->on_tls)
 				c->mod->on_tls(c->sess);
 		}
 		return;
@@ -627,21 +668,21 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_TIMEOUT) {
 		/* the handshake took too long, or the client took no output */
 		log_info("conn=%llx event=timeout-drop addr=%s handshake=%d pending=%zu",
-		    (unsigned long long)c->id, c->peer, c->handshaking, conn_pending_out(c));
+		    (unsigned long long)c->id, c->peer, conn_handshaking(c), conn_pending_out(c));
 		conn_finish(c);
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->started &&
-	    !c->handshaking && !c->closed) {
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    (c->state == CONN_S_OPEN || c->state == CONN_S_EOF)) {
 		log_debug("conn=%llx event=eof buffered=%zu", (unsigned long long)c->id,
 		    conn_input_len(c));
-		c->eof = true;
+		conn_enter_state(c, CONN_S_EOF);
 		conn_update_read(c);
 		conn_schedule(c, DEFER_INPUT);
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		if (c->handshaking) {
+		if (conn_handshaking(c)) {
 			unsigned long e = bufferevent_get_openssl_error(bev);
 			char buf[256] = "";
 			if (e)
@@ -687,10 +728,9 @@ conn_close_notify(struct conn *c)
 static void
 conn_finish(struct conn *c)
 {
-	if (c->finished)
+	if (c->state == CONN_S_FINISHED)
 		return;
-	c->finished = true;
-	c->closed = true;
+	conn_enter_state(c, CONN_S_FINISHED);
 	if (c->bev) {
 		if (c->orderly && c->tls && !c->overflowed)
 			conn_close_notify(c);
@@ -716,14 +756,15 @@ conn_finish(struct conn *c)
 void
 conn_close(struct conn *c)
 {
-	if (c->closed)
+	if (conn_closing(c))
 		return;
-	c->closed = true;
+	bool handshaking = conn_handshaking(c);
+	conn_enter_state(c, CONN_S_CLOSING);
 	c->orderly = true;
 	c->want_drained = false;
 	if (c->compressed)
 		(void)bufferevent_flush(c->bev, EV_WRITE, BEV_FLUSH);   /* the last reply */
-	if (c->bev == NULL || c->handshaking || conn_pending_out(c) == 0) {
+	if (c->bev == NULL || handshaking || conn_pending_out(c) == 0) {
 		conn_schedule(c, DEFER_FINISH);
 		return;
 	}
@@ -737,7 +778,7 @@ conn_close(struct conn *c)
 bool
 conn_is_closed(const struct conn *c)
 {
-	return c->closed;
+	return conn_closing(c);
 }
 
 void
@@ -882,7 +923,7 @@ conn_check_cap(struct conn *c)
 	    (unsigned long long)c->id, c->peer, pending, conn_output_cap(c), c->authed);
 	for (struct bufferevent *b = c->bev; b != NULL; b = bufferevent_get_underlying(b))
 		evbuffer_drain(bufferevent_get_output(b), evbuffer_get_length(bufferevent_get_output(b)));
-	c->closed = true;
+	conn_enter_state(c, CONN_S_CLOSING);
 	c->want_drained = false;
 	conn_schedule(c, DEFER_FINISH);
 }
@@ -890,7 +931,7 @@ conn_check_cap(struct conn *c)
 void
 conn_write(struct conn *c, const void *data, size_t len)
 {
-	if (c->bev == NULL || c->finished || c->overflowed)
+	if (c->bev == NULL || c->state == CONN_S_FINISHED || c->overflowed)
 		return;
 	bufferevent_write(c->bev, data, len);
 	conn_check_cap(c);
@@ -905,7 +946,7 @@ conn_puts(struct conn *c, const char *s)
 void
 conn_vprintf(struct conn *c, const char *fmt, va_list ap)
 {
-	if (c->bev == NULL || c->finished || c->overflowed)
+	if (c->bev == NULL || c->state == CONN_S_FINISHED || c->overflowed)
 		return;
 	evbuffer_add_vprintf(bufferevent_get_output(c->bev), fmt, ap);
 	conn_check_cap(c);
@@ -931,7 +972,7 @@ conn_output_len(struct conn *c)
 void
 conn_want_drained(struct conn *c)
 {
-	if (c->closed)
+	if (conn_closing(c))
 		return;
 	c->want_drained = true;
 	/* Already below the mark: the write callback may never come. */
@@ -953,7 +994,7 @@ conn_resume(struct conn *c)
 {
 	c->paused = false;
 	conn_update_read(c);
-	if (conn_deliverable(c) || c->eof)
+	if (conn_deliverable(c) || c->state == CONN_S_EOF)
 		conn_schedule(c, DEFER_INPUT);
 }
 
@@ -962,7 +1003,7 @@ conn_set_timeout(struct conn *c, unsigned secs)
 {
 	c->timeout_secs = secs;
 	conn_active(c);
-	if (c->ev_idle == NULL || c->closed)
+	if (c->ev_idle == NULL || conn_closing(c))
 		return;
 	if (secs)
 		conn_idle_arm(c, secs * 1000ULL);
@@ -1003,7 +1044,7 @@ conn_is_authenticated(const struct conn *c)
 void
 conn_notify(struct conn *c, void (*fn)(void *sess))
 {
-	if (c->closed || !c->started)
+	if (conn_closing(c) || !c->started)
 		return;
 	if (c->job_running) {
 		c->pending |= PEND_NOTIFY;
@@ -1018,7 +1059,7 @@ conn_notify(struct conn *c, void (*fn)(void *sess))
 static void
 conn_run_pending(struct conn *c)
 {
-	while (c->pending && !c->job_running && !c->closed) {
+	while (c->pending && !c->job_running && !conn_closing(c)) {
 		unsigned p = c->pending;
 		if (p & PEND_SHUTDOWN) {
 			c->pending = 0;
@@ -1069,13 +1110,13 @@ conn_job_done(void *arg)
 	struct conn *c = j->c;
 
 	c->job_running = false;
-	bool alive = !c->closed;
+	bool alive = !conn_closing(c);
 	j->done(j->arg, alive);
 	free(j);
 	conn_run_pending(c);
-	if (!c->closed && !c->job_running) {
+	if (!conn_closing(c) && !c->job_running) {
 		conn_update_read(c);
-		if (conn_deliverable(c) || c->eof)
+		if (conn_deliverable(c) || c->state == CONN_S_EOF)
 			conn_schedule(c, DEFER_INPUT);
 	}
 	conn_release(c);
@@ -1108,7 +1149,7 @@ conn_job_running(const struct conn *c)
 bool
 conn_starttls(struct conn *c)
 {
-	if (c->tls || c->handshaking || c->closed || c->bev == NULL || c->srv->tls == NULL)
+	if (c->tls || conn_handshaking(c) || conn_closing(c) || c->bev == NULL || c->srv->tls == NULL)
 		return false;
 	SSL *ssl = SSL_new(c->srv->tls->ctx);
 	if (ssl == NULL)
@@ -1133,7 +1174,7 @@ conn_starttls(struct conn *c)
 	 * something under STARTTLS. */
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, CONN_OUTPUT_LOW_BYTES);
 	c->bev = nb;
-	c->handshaking = true;
+	conn_enter_state(c, CONN_S_STARTTLS);
 	conn_setup_bev(c);
 	return true;
 }
@@ -1203,7 +1244,7 @@ conn_z_flush_cb(evutil_socket_t fd, short what, void *arg)
 	z->flush_armed = false;
 	/* Output still above the compressor waits for the socket to drain
 	 * (backpressure); the filter re-arms this when it takes it. */
-	if (z->c->bev != NULL && !z->c->finished &&
+	if (z->c->bev != NULL && z->c->state != CONN_S_FINISHED &&
 	    evbuffer_get_length(bufferevent_get_output(z->c->bev)) == 0)
 		(void)bufferevent_flush(z->c->bev, EV_WRITE, BEV_FLUSH);
 }
@@ -1286,7 +1327,7 @@ static void
 conn_z_pump(struct conn *c)
 {
 	struct bufferevent *under;
-	if (c->bev == NULL || c->closed || (under = bufferevent_get_underlying(c->bev)) == NULL)
+	if (c->bev == NULL || conn_closing(c) || (under = bufferevent_get_underlying(c->bev)) == NULL)
 		return;
 	size_t before = conn_input_len(c);
 	if (evbuffer_get_length(bufferevent_get_input(under)) == 0 ||
@@ -1300,7 +1341,7 @@ conn_z_pump(struct conn *c)
 bool
 conn_compress_start(struct conn *c)
 {
-	if (c->compressed || c->closed || c->handshaking || c->bev == NULL)
+	if (c->compressed || conn_closing(c) || conn_handshaking(c) || c->bev == NULL)
 		return false;
 	struct conn_z *z = xcalloc(1, sizeof(*z));
 	z->c = c;
@@ -1357,7 +1398,7 @@ void
 conn_shutdown_all(void)
 {
 	for (struct conn *c = conn_list; c; c = c->next) {
-		if (c->closed)
+		if (conn_closing(c))
 			continue;
 		if (c->job_running) {
 			/* goodbye once the job's answer is out */
