@@ -287,6 +287,8 @@ START_TEST(test_fields)
 	ck_assert_uint_eq(cfg->max_recipients, 100);
 	ck_assert_uint_eq(cfg->max_connections, 10000);
 	ck_assert_uint_eq(cfg->max_connections_per_ip, 50);
+	ck_assert_uint_eq(cfg->max_connections_per_user, 50);
+	ck_assert_uint_eq(cfg->ipv6_prefix, 64);
 	char *h = config_default_hostname();
 	ck_assert_str_eq(cfg->hostname, h);
 	free(h);
@@ -321,7 +323,8 @@ START_TEST(test_fields_all)
 	    "[tls]\ncert = /c\nkey = /k\nmin_version = tlsv1.3\n"
 	    "[auth]\nallow_plaintext_auth = on\n"
 	    "[limits]\nmax_message_size = 2g\nmax_recipients = 1\n"
-	    "max_connections = 1000000\nmax_connections_per_ip = 1\n";
+	    "max_connections = 1000000\nmax_connections_per_ip = 1\n"
+	    "max_connections_per_user = 3\nipv6_prefix = 48\n";
 	struct config *cfg = config_parse(F, t, strlen(t), &errs);
 	ck_assert_ptr_nonnull(cfg);
 	ck_assert_str_eq(cfg->hostname, "mx.a.org");
@@ -347,6 +350,8 @@ START_TEST(test_fields_all)
 	ck_assert_uint_eq(cfg->max_recipients, 1);
 	ck_assert_uint_eq(cfg->max_connections, 1000000);
 	ck_assert_uint_eq(cfg->max_connections_per_ip, 1);
+	ck_assert_uint_eq(cfg->max_connections_per_user, 3);
+	ck_assert_uint_eq(cfg->ipv6_prefix, 48);
 	ck_assert_uint_eq(errs.errors.n, 0);
 	ck_assert_uint_eq(errs.warnings.n, 2);  /* plaintext, recipients */
 	config_free(&cfg);
@@ -563,6 +568,12 @@ static const struct bad_case bad[] = {
 	{ D "[limits]\nmax_connections_per_ip = -1\n", 0,
 	  { F ":3: max_connections_per_ip: bad number '-1' (expected a whole "
 	    "number from 1 to 1000000)", NULL } },
+	{ D "[limits]\nmax_connections_per_user = 0\n", 0,
+	  { F ":3: max_connections_per_user: bad number '0' (expected a whole "
+	    "number from 1 to 1000000)", NULL } },
+	{ D "[limits]\nipv6_prefix = 129\n", 0,
+	  { F ":3: ipv6_prefix: bad number '129' (expected a whole "
+	    "number from 1 to 128)", NULL } },
 	/* [listen] */
 	{ D "[listen]\nimap = 0\n", 0,
 	  { F ":3: imap: bad port '0' (expected 1 to 65535)", NULL } },

@@ -1,7 +1,12 @@
 /* check_net.c: the worker pool and the conn layer without a daemon: jobs
  * run off the loop and complete on it, the pool drains at shutdown, the
  * line reader bounds lines and resynchronises, and a session whose
- * connection dies while its job runs is freed only after the job. */
+ * connection dies while its job runs is freed only after the job. While a
+ * job runs, no callback reaches the session (timeout, hang-up, shutdown,
+ * notification): the test module counts any that does, and its job reads
+ * memory that on_timeout frees, so AddressSanitizer sees a slip too.
+ * Backpressure: a peer that never reads stops the input, output stays
+ * under its bound, a runaway answer hits the hard cap. */
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/util.h"
@@ -15,6 +20,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,7 +139,31 @@ struct tsess {
 	int bare_lf;
 	int freed_flag;
 	int job_started;
+	char *view;          /* read by view_work, freed by on_timeout */
+	size_t nview;
 };
+
+static int in_job;       /* a job of the test session is running */
+static int violations;   /* callbacks that reached the session meanwhile */
+static int shutdowns, notifies, drained_calls;
+static char event_order[64];   /* "D" job done, "T" timeout, "S" shutdown, "N" notify */
+
+static void
+order_add(char e)
+{
+	size_t n = strlen(event_order);
+	if (n + 1 < sizeof(event_order)) {
+		event_order[n] = e;
+		event_order[n + 1] = '\0';
+	}
+}
+
+static void
+check_not_in_job(void)
+{
+	if (in_job)
+		violations++;
+}
 
 static struct tsess *last_sess;
 static int sess_freed;
@@ -150,9 +180,39 @@ slow_work(void *arg)
 		usleep(1000);
 }
 
+static atomic_long view_sum;
+
+/* Reads the session's view for as long as the gate is closed, as IMAP's
+ * FETCH renders from s->msgs on a worker. */
+static void
+view_work(void *arg)
+{
+	struct tsess *s = arg;
+	do {
+		long sum = 0;
+		for (size_t i = 0; i < s->nview; i++)
+			sum += s->view[i];
+		atomic_store(&view_sum, sum);
+		usleep(1000);
+	} while (!job_gate);
+}
+
+static void
+view_done(void *arg, bool alive)
+{
+	struct tsess *s = arg;
+	in_job = 0;
+	order_add('D');
+	job_done_calls++;
+	job_done_alive = alive;
+	if (alive)
+		conn_puts(s->c, "done\r\n");
+}
+
 static void
 slow_done(void *arg, bool alive)
 {
+	in_job = 0;
 	job_done_calls++;
 	job_done_alive = alive;
 	if (!sess_freed)
@@ -165,6 +225,8 @@ t_start(struct conn *c)
 	struct tsess *s = xcalloc(1, sizeof(*s));
 	s->c = c;
 	mm_strlist_init(&s->lines);
+	s->nview = 4096;
+	s->view = xcalloc(1, s->nview);
 	last_sess = s;
 	conn_puts(c, "hello\r\n");
 	return s;
@@ -177,6 +239,7 @@ t_input(void *arg)
 	char *line;
 	size_t len;
 	unsigned ending;
+	check_not_in_job();
 	for (;;) {
 		if (conn_job_running(s->c) || conn_is_closed(s->c))
 			return;
@@ -193,7 +256,26 @@ t_input(void *arg)
 		mm_strlist_addn(&s->lines, line, len);
 		if (len == 3 && memcmp(line, "JOB", 3) == 0) {
 			s->job_started = 1;
+			in_job = 1;
 			conn_run_job(s->c, slow_work, slow_done, NULL);
+		} else if (len == 8 && memcmp(line, "SHORTJOB", 8) == 0) {
+			/* a 1 s idle timeout, then a job longer than that */
+			conn_set_timeout(s->c, 1);
+			s->job_started = 1;
+			in_job = 1;
+			conn_run_job(s->c, view_work, view_done, s);
+		} else if (len == 3 && memcmp(line, "BIG", 3) == 0) {
+			/* 10 KiB of answer per line */
+			static char big[10240];
+			memset(big, 'b', sizeof(big) - 2);
+			memcpy(big + sizeof(big) - 2, "\r\n", 2);
+			conn_write(s->c, big, sizeof(big));
+		} else if (len == 4 && memcmp(line, "HUGE", 4) == 0) {
+			/* one answer past the hard cap, written in one go */
+			static char chunk[65536];
+			memset(chunk, 'h', sizeof(chunk));
+			for (size_t k = 0; k < CONN_OUTPUT_PREAUTH_MAX_BYTES / sizeof(chunk) + 2; k++)
+				conn_write(s->c, chunk, sizeof(chunk));
 		} else if (len == 5 && memcmp(line, "SHORT", 5) == 0) {
 			conn_set_timeout(s->c, 1);
 			conn_puts(s->c, "short\r\n");
@@ -210,6 +292,8 @@ static void
 t_free(void *arg)
 {
 	struct tsess *s = arg;
+	check_not_in_job();
+	free(s->view);
 	mm_strlist_clear(&s->lines);
 	free(s);
 	sess_freed = 1;
@@ -222,8 +306,39 @@ static void
 t_timeout(void *arg)
 {
 	struct tsess *s = arg;
+	check_not_in_job();
+	order_add('T');
 	timeouts++;
+	/* as imap_view_clear: what a job may be reading goes */
+	free(s->view);
+	s->view = NULL;
+	s->nview = 0;
 	conn_puts(s->c, "idle too long\r\n");
+}
+
+static void
+t_shutdown(void *arg)
+{
+	struct tsess *s = arg;
+	check_not_in_job();
+	order_add('S');
+	shutdowns++;
+	conn_puts(s->c, "shutting down\r\n");
+}
+
+static void
+t_drained(void *arg)
+{
+	check_not_in_job();
+	drained_calls++;
+}
+
+static void
+t_notify(void *arg)
+{
+	check_not_in_job();
+	order_add('N');
+	notifies++;
 }
 
 static const char *
@@ -234,7 +349,8 @@ t_busy(bool per_ip)
 
 static const struct proto_module test_module = {
 	.name = "test", .start = t_start, .on_input = t_input, .free = t_free,
-	.busy_reply = t_busy, .on_timeout = t_timeout,
+	.busy_reply = t_busy, .on_timeout = t_timeout, .on_shutdown = t_shutdown,
+	.on_drained = t_drained,
 };
 
 static struct mm_server tsrv;
@@ -255,6 +371,9 @@ conn_setup(void)
 	listener_set_modules(&test_module, &test_module, &test_module);
 	sess_freed = job_done_calls = job_done_alive = job_done_before_free = 0;
 	job_gate = 0;
+	in_job = violations = shutdowns = notifies = drained_calls = timeouts = 0;
+	event_order[0] = '\0';
+	signal(SIGPIPE, SIG_IGN);
 	test_maxlen = 100;
 }
 
@@ -476,6 +595,318 @@ START_TEST(test_conn_idle_timeout)
 }
 END_TEST
 
+/* ---- nothing reaches the session while its job runs ---- */
+
+START_TEST(test_conn_timeout_during_job)
+{
+	/* The idle timeout runs out while a job reads the session's view: the
+	 * timeout waits for the job's done, then says goodbye (after the
+	 * job's answer) and closes. */
+	conn_setup();
+	open_conn();
+	peer_read(20);
+	peer_send("SHORTJOB\r\n", 10);
+	ck_assert_str_eq(peer_read(1800), "");
+	ck_assert_int_eq(timeouts, 0);
+	ck_assert_int_eq(job_done_calls, 0);
+	job_gate = 1;
+	ck_assert_str_eq(peer_read(300), "done\r\nidle too long\r\n");
+	ck_assert_str_eq(event_order, "DT");
+	ck_assert_int_eq(job_done_alive, 1);
+	loop_until(&sess_freed, 1000);
+	ck_assert_int_eq(sess_freed, 1);
+	ck_assert_int_eq(violations, 0);
+	close(peer_fd);
+	conn_teardown();
+}
+END_TEST
+
+START_TEST(test_conn_close_during_job)
+{
+	/* The client closes its socket while the job runs: nothing is called
+	 * in the session until the job's done; then the session is freed. */
+	conn_setup();
+	open_conn();
+	peer_read(20);
+	peer_send("SHORTJOB\r\n", 10);
+	peer_read(30);
+	close(peer_fd);
+	struct timeval tv = { 0, 300000 };
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	ck_assert_int_eq(sess_freed, 0);
+	ck_assert_int_eq(job_done_calls, 0);
+	job_gate = 1;
+	loop_until(&sess_freed, 2000);
+	ck_assert_int_eq(job_done_calls, 1);
+	ck_assert_int_eq(sess_freed, 1);
+	ck_assert_int_eq(violations, 0);
+	ck_assert_uint_eq(conn_live_count(), 0);
+	conn_teardown();
+}
+END_TEST
+
+static void
+count_notify_calls(void *sess)
+{
+	t_notify(sess);
+}
+
+START_TEST(test_conn_notify_during_job)
+{
+	/* A notification (the hub, through conn_notify) while the job runs
+	 * waits for the done; two of them are delivered once. Without a job
+	 * it is delivered at once. */
+	conn_setup();
+	open_conn();
+	peer_read(20);
+	conn_notify(last_sess->c, count_notify_calls);
+	ck_assert_int_eq(notifies, 1);
+	peer_send("SHORTJOB\r\n", 10);
+	peer_read(30);
+	ck_assert_int_eq(in_job, 1);
+	conn_notify(last_sess->c, count_notify_calls);
+	conn_notify(last_sess->c, count_notify_calls);
+	peer_read(30);
+	ck_assert_int_eq(notifies, 1);
+	job_gate = 1;
+	ck_assert_str_eq(peer_read(100), "done\r\n");
+	ck_assert_int_eq(notifies, 2);
+	ck_assert_str_eq(event_order, "NDN");
+	ck_assert_int_eq(violations, 0);
+	close(peer_fd);
+	conn_teardown();
+}
+END_TEST
+
+START_TEST(test_conn_shutdown_during_job)
+{
+	/* SIGTERM's conn_shutdown_all while the job runs: the goodbye comes
+	 * after the job's answer, then the connection closes. */
+	conn_setup();
+	open_conn();
+	peer_read(20);
+	peer_send("SHORTJOB\r\n", 10);
+	peer_read(30);
+	conn_shutdown_all();
+	ck_assert_str_eq(peer_read(50), "");
+	ck_assert_int_eq(shutdowns, 0);
+	job_gate = 1;
+	ck_assert_str_eq(peer_read(100), "done\r\nshutting down\r\n");
+	ck_assert_str_eq(event_order, "DS");
+	loop_until(&sess_freed, 1000);
+	ck_assert_int_eq(sess_freed, 1);
+	ck_assert_int_eq(violations, 0);
+	char b;
+	ck_assert_int_eq(read(peer_fd, &b, 1), 0);
+	close(peer_fd);
+	conn_teardown();
+}
+END_TEST
+
+/* ---- backpressure ---- */
+
+START_TEST(test_conn_backpressure)
+{
+	/* A peer pipelines 2000 commands of 10 KiB answers each and reads
+	 * nothing: the conn stops taking input once the output is above the
+	 * high watermark, and most commands stay unread in the socket. When
+	 * the peer reads, every command is answered, in order. */
+	conn_setup();
+	open_conn();
+	peer_read(20);
+	int small = 16384;
+	setsockopt(peer_fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	static char cmds[2000 * 5];
+	for (int i = 0; i < 2000; i++)
+		memcpy(cmds + i * 5, "BIG\r\n", 5);
+	size_t off = 0;
+	uint64_t end = mm_now_ms() + 3000;
+	while (off < sizeof(cmds) && mm_now_ms() < end) {
+		ssize_t n = write(peer_fd, cmds + off, sizeof(cmds) - off);
+		if (n > 0)
+			off += (size_t)n;
+		struct timeval tv = { 0, 5000 };
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+	struct tsess *s = last_sess;
+	size_t answered = s->lines.n;
+	size_t pending = conn_output_len(s->c);
+	ck_assert_uint_lt(answered, 200);
+	ck_assert_uint_le(pending, CONN_OUTPUT_PREAUTH_HIGH_BYTES + 10240);
+	ck_assert_int_eq(sess_freed, 0);
+	/* now read: everything arrives */
+	size_t want = 2000 * 10240 + 0, got = 0;
+	static char buf[65536];
+	end = mm_now_ms() + 20000;
+	while (got < want && mm_now_ms() < end) {
+		if (off < sizeof(cmds)) {
+			ssize_t n = write(peer_fd, cmds + off, sizeof(cmds) - off);
+			if (n > 0)
+				off += (size_t)n;
+		}
+		struct timeval tv = { 0, 2000 };
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+		ssize_t n;
+		while ((n = read(peer_fd, buf, sizeof(buf))) > 0)
+			got += (size_t)n;
+	}
+	ck_assert_uint_eq(got, want);
+	ck_assert_uint_eq(last_sess->lines.n, 2000);
+	close(peer_fd);
+	conn_teardown();
+}
+END_TEST
+
+START_TEST(test_conn_eof_after_pipelined)
+{
+	/* 300 pipelined commands of 10 KiB answers, then the client's EOF:
+	 * the session takes them in fair turns and under backpressure, and
+	 * every one is answered before the connection closes. */
+	conn_setup();
+	open_conn();
+	peer_read(20);
+	static char cmds[300 * 5];
+	for (int i = 0; i < 300; i++)
+		memcpy(cmds + i * 5, "BIG\r\n", 5);
+	peer_send(cmds, sizeof(cmds));
+	shutdown(peer_fd, SHUT_WR);
+	size_t got = 0, want = 300 * 10240;
+	static char buf[65536];
+	uint64_t end = mm_now_ms() + 20000;
+	for (;;) {
+		struct timeval tv = { 0, 2000 };
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+		ssize_t n = read(peer_fd, buf, sizeof(buf));
+		if (n > 0)
+			got += (size_t)n;
+		if (n == 0 || mm_now_ms() > end)
+			break;
+	}
+	ck_assert_uint_eq(got, want);
+	loop_until(&sess_freed, 1000);
+	ck_assert_int_eq(sess_freed, 1);
+	close(peer_fd);
+	conn_teardown();
+}
+END_TEST
+
+START_TEST(test_conn_output_cap)
+{
+	/* One answer past the hard cap before authentication: the output is
+	 * dropped and the connection closed, the session freed. */
+	conn_setup();
+	open_conn();
+	peer_read(20);
+	peer_send("HUGE\r\n", 6);
+	loop_until(&sess_freed, 2000);
+	ck_assert_int_eq(sess_freed, 1);
+	ck_assert_uint_eq(conn_live_count(), 0);
+	/* what reached the socket before the cap is far below it */
+	size_t got = 0;
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(peer_fd, buf, sizeof(buf))) > 0)
+		got += (size_t)n;
+	ck_assert_int_eq(n, 0);
+	ck_assert_uint_lt(got, CONN_OUTPUT_PREAUTH_MAX_BYTES);
+	close(peer_fd);
+	conn_teardown();
+}
+END_TEST
+
+START_TEST(test_conn_timeout_output_progress)
+{
+	/* The idle clock is reset by output the client takes: a client
+	 * reading a long answer slowly for 2.5 s with a 1 s timeout is not cut
+	 * off; once it has everything and stays idle, the timeout comes. */
+	conn_setup();
+	open_conn();
+	peer_read(20);
+	int small = 16384;
+	setsockopt(peer_fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	peer_send("SHORT\r\n", 7);
+	peer_read(30);
+	/* 300 lines of 10 KiB: 3 MB, read at about 1.2 MB/s */
+	static char cmds[300 * 5];
+	for (int i = 0; i < 300; i++)
+		memcpy(cmds + i * 5, "BIG\r\n", 5);
+	peer_send(cmds, sizeof(cmds));
+	size_t got = 0, want = 300 * 10240;
+	static char buf[4096];
+	uint64_t start = mm_now_ms(), end = start + 10000;
+	while (got < want && mm_now_ms() < end && timeouts == 0) {
+		struct timeval tv = { 0, 3000 };
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+		ssize_t n = read(peer_fd, buf, sizeof(buf));
+		if (n > 0)
+			got += (size_t)n;
+	}
+	uint64_t took = mm_now_ms() - start;
+	ck_assert_int_eq(timeouts, 0);
+	ck_assert_uint_eq(got, want);
+	ck_assert_uint_gt(took, 1200);
+	ck_assert_str_eq(peer_read(1600), "idle too long\r\n");
+	ck_assert_int_eq(timeouts, 1);
+	close(peer_fd);
+	conn_teardown();
+}
+END_TEST
+
+/* ---- limit keys: IPv6 clients grouped by [limits] ipv6_prefix ---- */
+
+static const struct {
+	const char *addr;
+	unsigned prefix;
+	const char *key;
+} limit_keys[] = {
+	{ "192.0.2.7", 64, "192.0.2.7" },
+	{ "2001:db8:1:2:3:4:5:6", 64, "2001:db8:1:2::/64" },
+	{ "2001:db8:1:2:ffff::1", 64, "2001:db8:1:2::/64" },
+	{ "2001:db8:1:3::1", 64, "2001:db8:1:3::/64" },
+	{ "2001:db8:1:2:3:4:5:6", 48, "2001:db8:1::/48" },
+	{ "2001:db8:1:2:3:4:5:6", 56, "2001:db8:1::/56" },
+	{ "2001:db8:1:2ff:3:4:5:6", 56, "2001:db8:1:200::/56" },
+	{ "2001:db8::1", 128, "2001:db8::1" },
+	{ "::1", 64, "::/64" },
+	{ "2001:db8::1", 1, "::/1" },
+	{ "unknown", 64, "unknown" },
+};
+
+START_TEST(test_limit_key)
+{
+	struct config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.ipv6_prefix = limit_keys[_i].prefix;
+	char key[80];
+	listener_limit_key(&cfg, limit_keys[_i].addr, key, sizeof(key));
+	ck_assert_str_eq(key, limit_keys[_i].key);
+}
+END_TEST
+
+START_TEST(test_user_limit)
+{
+	struct config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_connections_per_user = 2;
+	ck_assert(listener_user_admit(&cfg, "a@example.org"));
+	ck_assert(listener_user_admit(&cfg, "a@example.org"));
+	ck_assert(!listener_user_admit(&cfg, "a@example.org"));
+	ck_assert(listener_user_admit(&cfg, "b@example.org"));
+	listener_user_gone("a@example.org");
+	ck_assert(listener_user_admit(&cfg, "a@example.org"));
+	listener_user_gone("a@example.org");
+	listener_user_gone("a@example.org");
+	listener_user_gone("b@example.org");
+	/* the users' counts are apart from the addresses' */
+	ck_assert_uint_eq(listener_conn_count(), 0);
+}
+END_TEST
+
 static Suite *
 net_suite(void)
 {
@@ -494,6 +925,23 @@ net_suite(void)
 	tcase_add_test(tc, test_conn_close_flushes);
 	tcase_add_test(tc, test_conn_limit_per_ip);
 	tcase_add_test(tc, test_conn_idle_timeout);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("job_isolation");
+	tcase_add_test(tc, test_conn_timeout_during_job);
+	tcase_add_test(tc, test_conn_close_during_job);
+	tcase_add_test(tc, test_conn_notify_during_job);
+	tcase_add_test(tc, test_conn_shutdown_during_job);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("limits");
+	tcase_add_loop_test(tc, test_limit_key, 0, (int)(sizeof(limit_keys) / sizeof(limit_keys[0])));
+	tcase_add_test(tc, test_user_limit);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("backpressure");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_conn_backpressure);
+	tcase_add_test(tc, test_conn_output_cap);
+	tcase_add_test(tc, test_conn_eof_after_pipelined);
+	tcase_add_test(tc, test_conn_timeout_output_progress);
 	suite_add_tcase(s, tc);
 	return s;
 }

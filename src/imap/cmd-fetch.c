@@ -484,6 +484,9 @@ fetch_done(void *arg, bool alive)
 		return;
 	}
 	if (conn_output_len(s->c) > CONN_OUTPUT_HIGH_BYTES) {
+		/* a slow client may keep us waiting: hold no batch buffer meanwhile */
+		mm_buf_free(&f->out);
+		mm_buf_init(&f->out);
 		f->waiting = true;
 		conn_pause(s->c);
 		conn_want_drained(s->c);

@@ -647,7 +647,9 @@ imap_on_input(void *arg)
 {
 	struct imap_session *s = arg;
 
-	while (!conn_is_closed(s->c) && !s->tls_pending && !conn_job_running(s->c)) {
+	/* conn_can_input: not closed, no job, output not above the high
+	 * watermark (backpressure: pipelined commands wait in the socket) */
+	while (conn_can_input(s->c) && !s->tls_pending) {
 		/* looked up each time: COMPRESS puts a new buffer on top */
 		struct evbuffer *in = conn_input(s->c);
 		if (s->input != IMAP_INPUT_COMMAND) {

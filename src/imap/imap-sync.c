@@ -80,12 +80,21 @@ keywords_take(struct imap_session *s, const struct store_index *idx)
 }
 
 static void
-notify_cb(void *arg, const char *user, uint32_t mailbox_id)
+notify_now(void *arg)
 {
 	struct imap_session *s = arg;
 	s->dirty = true;
 	if (s->input == IMAP_INPUT_IDLE)
 		imap_idle_wake(s);
+}
+
+/* From the hub, on the loop: through the conn, which holds it back while
+ * a job (that may be reading the view) runs. */
+static void
+notify_cb(void *arg, const char *user, uint32_t mailbox_id)
+{
+	struct imap_session *s = arg;
+	conn_notify(s->c, notify_now);
 }
 
 void

@@ -132,7 +132,8 @@ enum { RNUM_CONCURRENCY, RNUM_PER_DEST };
 #define RELAY_DURATION_MAX_SECS  (365ULL * 86400)
 #define RELAY_CONCURRENCY_MAX    1000
 
-enum { NUM_RECIPIENTS, NUM_CONNECTIONS, NUM_CONNECTIONS_PER_IP };
+enum { NUM_RECIPIENTS, NUM_CONNECTIONS, NUM_CONNECTIONS_PER_IP, NUM_CONNECTIONS_PER_USER,
+    NUM_IPV6_PREFIX };
 enum { PATH_CERT, PATH_KEY };
 
 static const struct key keytab[] = {
@@ -158,6 +159,8 @@ static const struct key keytab[] = {
 	{ SEC_LIMITS, "max_recipients", set_number, NUM_RECIPIENTS },
 	{ SEC_LIMITS, "max_connections", set_number, NUM_CONNECTIONS },
 	{ SEC_LIMITS, "max_connections_per_ip", set_number, NUM_CONNECTIONS_PER_IP },
+	{ SEC_LIMITS, "max_connections_per_user", set_number, NUM_CONNECTIONS_PER_USER },
+	{ SEC_LIMITS, "ipv6_prefix", set_number, NUM_IPV6_PREFIX },
 	{ SEC_RELAY, "smarthost", set_smarthost, 0 },
 	{ SEC_RELAY, "smarthost_user", set_relay_string, RSTR_USER },
 	{ SEC_RELAY, "smarthost_password", set_relay_string, RSTR_PASSWORD },
@@ -818,7 +821,8 @@ static void
 set_number(struct parser *p, const struct key *k, const char *v)
 {
 	char qv[QUOTE_MAX_BYTES];
-	uint64_t n, max = k->arg == NUM_RECIPIENTS ? RECIPIENTS_MAX : CONNECTIONS_MAX;
+	uint64_t n, max = k->arg == NUM_RECIPIENTS ? RECIPIENTS_MAX :
+	    k->arg == NUM_IPV6_PREFIX ? 128 : CONNECTIONS_MAX;
 
 	if (!parse_u64(v, strlen(v), &n) || n < 1 || n > max) {
 		perr(p, p->line, "%s: bad number '%s' (expected a whole number "
@@ -835,6 +839,12 @@ set_number(struct parser *p, const struct key *k, const char *v)
 		break;
 	case NUM_CONNECTIONS:
 		p->cfg->max_connections = (unsigned)n;
+		break;
+	case NUM_CONNECTIONS_PER_USER:
+		p->cfg->max_connections_per_user = (unsigned)n;
+		break;
+	case NUM_IPV6_PREFIX:
+		p->cfg->ipv6_prefix = (unsigned)n;
 		break;
 	default:
 		p->cfg->max_connections_per_ip = (unsigned)n;
@@ -1817,6 +1827,8 @@ config_new_defaults(const char *path)
 	cfg->max_recipients = 100;
 	cfg->max_connections = 10000;
 	cfg->max_connections_per_ip = 50;
+	cfg->max_connections_per_user = 50;
+	cfg->ipv6_prefix = 64;
 	cfg->smarthost_tls = CONFIG_RELAY_TLS_STARTTLS;
 	cfg->smarthost_verify = true;
 	cfg->queue_lifetime = 5 * 86400;
@@ -2082,6 +2094,8 @@ config_dump(const struct config *cfg)
 	    cfg->max_connections_per_ip);
 	mm_buf_printf(&b, "max_sent_per_hour = %u\n", cfg->max_sent_per_hour);
 	mm_buf_printf(&b, "max_rcpts_per_hour = %u\n", cfg->max_rcpts_per_hour);
+	mm_buf_printf(&b, "max_connections_per_user = %u\n", cfg->max_connections_per_user);
+	mm_buf_printf(&b, "ipv6_prefix = %u\n", cfg->ipv6_prefix);
 
 	char hbuf[300];
 	mm_buf_printf(&b, "\n[relay]\n");

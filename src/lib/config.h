@@ -122,6 +122,8 @@ struct config {
 	unsigned max_connections_per_ip; /* default 50 */
 	unsigned max_sent_per_hour;  /* per user, through the queue; 0 = no limit */
 	unsigned max_rcpts_per_hour; /* per user, through the queue; 0 = no limit */
+	unsigned max_connections_per_user; /* default 50: logged-in sessions of one user */
+	unsigned ipv6_prefix;       /* default 64: IPv6 clients grouped by this prefix */
 
 	/* [relay]: outbound delivery (src/relay) */
 	bool has_smarthost;         /* smarthost set: everything goes there */

@@ -115,5 +115,13 @@
 #define SUBMIT_USERS_TRACKED_MAX     10000 /* users with an hourly count kept in memory */
 #define METRICS_REQUEST_MAX_BYTES    8192  /* request line + headers of GET /metrics */
 #define METRICS_TIMEOUT_SECS         10    /* read/write per metrics request */
+/* Connections: backpressure and limits before authentication (net/conn.c).
+ * Redis-style: a client that has not logged in gets less of everything. */
+#define CONN_INPUT_PREAUTH_MAX_BYTES   (32 * 1024)   /* read watermark: above SMTP_AUTH_LINE_MAX_BYTES */
+#define CONN_OUTPUT_PREAUTH_HIGH_BYTES (128 * 1024)  /* stop taking input above this */
+#define CONN_OUTPUT_PREAUTH_MAX_BYTES  (1024 * 1024) /* hard cap: close above this */
+#define CONN_OUTPUT_MAX_BYTES          (16 * 1024 * 1024) /* hard cap, plus 2 x max_message_size */
+#define CONN_TURN_OUTPUT_BYTES         (32 * 1024)   /* output one session's input makes per turn */
+#define CONN_NOTSENT_LOWAT_BYTES       (128 * 1024)  /* TCP_NOTSENT_LOWAT: unsent bytes in the kernel */
 
 #endif

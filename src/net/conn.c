@@ -7,7 +7,25 @@
  * goes in conn_finish() (from the conn's own events), and the session and
  * conn are freed in conn_release() when the last hold (the open socket,
  * a running job, an auth delay timer) is gone. Callbacks are deferred
- * (BEV_OPT_DEFER_CALLBACKS) so a write never re-enters a session. */
+ * (BEV_OPT_DEFER_CALLBACKS) so a write never re-enters a session. Where a
+ * connection is in its life (handshake, open, STARTTLS, EOF, closing,
+ * finished) is one enum conn_state, changed only by conn_enter_state()
+ * (logged at debug); the rest are flags beside it.
+ *
+ * While a worker job runs, the loop never calls into the session: an idle
+ * timeout, a shutdown, a notification or a drained output that comes
+ * meanwhile is remembered in c->pending and delivered after the job's
+ * done function returned (conn_job_done), so a job may read session memory
+ * that only those callbacks would free or change. A hang-up only frees the
+ * socket; the session waits for the job.
+ *
+ * Backpressure, for every protocol: while the output not yet on the wire
+ * (every level: TLS, COMPRESS) is above the high watermark, input is not
+ * handed to the session (conn_getline says NEED_MORE, conn_can_input says
+ * false) and the socket is not read, so pipelined commands wait in the
+ * kernel, not here; input resumes when the output drained to the low
+ * watermark. Output that still grows past a hard cap (lower before
+ * authentication) closes the connection. */
 #include "net/conn.h"
 #include "net/listener.h"
 #include "net/metrics-http.h"
@@ -42,6 +60,31 @@
 #define DEFER_INPUT   0x1
 #define DEFER_FINISH  0x2
 
+/* callbacks held back while a job runs (c->pending) */
+#define PEND_TIMEOUT  0x1
+#define PEND_SHUTDOWN 0x2
+#define PEND_NOTIFY   0x4
+#define PEND_DRAINED  0x8
+
+#define CONN_BP_POLL_MS 10
+
+/* Where a connection is in its life. Everything else about it (paused,
+ * a job, backpressure, TLS, COMPRESS, logged in) is a flag beside this. */
+enum conn_state {
+	CONN_S_NEW = 0,      /* accepted, nothing started */
+	CONN_S_HANDSHAKE,    /* implicit TLS: the handshake before the session */
+	CONN_S_OPEN,         /* the session runs */
+	CONN_S_STARTTLS,     /* the session waits for its STARTTLS handshake */
+	CONN_S_EOF,          /* the client finished sending: serve what is
+	                        buffered (pipelined QUIT), then close */
+	CONN_S_CLOSING,      /* conn_close: the last output is flushed */
+	CONN_S_FINISHED,     /* the socket is gone; freed with the last hold */
+};
+
+static const char *const conn_state_names[] = {
+	"new", "handshake", "open", "starttls", "eof", "closing", "finished",
+};
+
 struct conn {
 	struct mm_server *srv;
 	struct bufferevent *bev;
@@ -51,24 +94,20 @@ struct conn {
 	int lsn;
 	int refs;
 	char peer[64];
+	char limkey[80];     /* the per-address limit's key (listener_limit_key) */
+	char user[ADDRESS_MAX_BYTES + 1];   /* counted for max_connections_per_user */
 	uint16_t peer_port;
 	char local[64];
 	uint16_t local_port;
 
-	bool started;        /* module->start ran */
-	bool refused;        /* over a connection limit: busy reply, then close */
-	bool refused_per_ip;
-	bool counted;        /* counted in the per-IP table */
-	bool closed;         /* conn_close called, or peer gone */
-	bool finished;       /* socket freed */
+	enum conn_state state;   /* changed only by conn_enter_state */
+	bool started;        /* module->start ran: there is a session to free */
+	bool counted;        /* counted in the per-IP table (under limkey) */
 	bool paused;         /* by the session */
 	bool job_running;
 	bool tls;            /* handshake completed */
-	bool handshaking;
 	bool want_drained;
 	bool discarding;     /* swallowing an overlong line up to its LF */
-	bool eof;            /* the client finished sending: serve what is
-	                        buffered (pipelined QUIT), then close */
 
 	unsigned timeout_secs;
 	unsigned defer;
@@ -81,14 +120,51 @@ struct conn {
 
 	bool compressed;     /* COMPRESS=DEFLATE filter on top (conn_compress_start) */
 
+	bool authed;         /* conn_set_authenticated: the wider limits */
+	bool backpressure;   /* input held back until output drains */
+	bool overflowed;     /* output passed the hard cap: dropped */
+	bool orderly;        /* closed by conn_close: TLS gets a close_notify */
+	unsigned pending;    /* PEND_*: for after the running job */
+	void (*notify_fn)(void *sess);
+	struct event *ev_idle;          /* the idle timeout (conn_set_timeout) */
+	struct event *ev_bp;            /* polls while held back under filters */
+	struct event *ev_yield;         /* the next turn (fair turns) */
+	size_t turn_mark;               /* output pending when the turn began */
+	bool yielded;        /* the turn's output share is used up */
+	uint64_t last_active_ms;        /* input seen or output taken */
+
 	struct conn *prev, *next;
 };
 
 static struct conn *conn_list;
+
+/* The one place the state changes. */
+static void
+conn_enter_state(struct conn *c, enum conn_state st)
+{
+	if (c->state == st)
+		return;
+	log_debug("conn=%llx event=conn-state from=%s to=%s", (unsigned long long)c->id,
+	    conn_state_names[c->state], conn_state_names[st]);
+	c->state = st;
+}
+
+static bool
+conn_closing(const struct conn *c)
+{
+	return c->state >= CONN_S_CLOSING;
+}
+
+static bool
+conn_handshaking(const struct conn *c)
+{
+	return c->state == CONN_S_HANDSHAKE || c->state == CONN_S_STARTTLS;
+}
 static size_t conn_count;
 static uint64_t conn_next_id;
 
 static void conn_finish(struct conn *c);
+static void conn_turn(struct conn *c);
 static void conn_z_pump(struct conn *c);
 static void conn_readcb(struct bufferevent *bev, void *arg);
 static void conn_writecb(struct bufferevent *bev, void *arg);
@@ -104,44 +180,123 @@ conn_schedule(struct conn *c, unsigned what)
 static bool
 conn_deliverable(const struct conn *c)
 {
-	return c->started && !c->closed && !c->paused && !c->job_running &&
-	    !c->handshaking && c->bev != NULL;
+	return c->started && !conn_closing(c) && !c->paused && !c->job_running &&
+	    !conn_handshaking(c) && !c->backpressure && !c->yielded && c->bev != NULL;
 }
 
 /* Reading stays on while a job runs or the session pauses, so that a
  * vanished client is noticed; the read watermark bounds what is buffered,
- * and input is offered to the session only when it is deliverable. */
+ * and input is offered to the session only when it is deliverable. Under
+ * backpressure the socket is not read at all. */
 static void
 conn_update_read(struct conn *c)
 {
 	if (c->bev == NULL)
 		return;
-	if (!c->closed && !c->eof)
+	if (c->state < CONN_S_EOF && !c->backpressure)
 		bufferevent_enable(c->bev, EV_READ);
 	else
 		bufferevent_disable(c->bev, EV_READ);
 }
+
+static size_t
+conn_input_max(const struct conn *c)
+{
+	return c->authed ? CONN_INPUT_MAX_BYTES : CONN_INPUT_PREAUTH_MAX_BYTES;
+}
+
+static size_t
+conn_output_high(const struct conn *c)
+{
+	return c->authed ? CONN_OUTPUT_HIGH_BYTES : CONN_OUTPUT_PREAUTH_HIGH_BYTES;
+}
+
+/* The hard cap. Authenticated, one answer may hold whole messages (a
+ * FETCH batch renders a message at once), so the cap grows with the
+ * largest message the server accepts. */
+static size_t
+conn_output_cap(const struct conn *c)
+{
+	if (!c->authed)
+		return CONN_OUTPUT_PREAUTH_MAX_BYTES;
+	uint64_t msg = c->srv->cfg ? c->srv->cfg->max_message_size : 0;
+	if (msg == 0 || msg > SIZE_MAX / 4)
+		msg = SIZE_MAX / 4;
+	return CONN_OUTPUT_MAX_BYTES + 2 * (size_t)msg;
+}
+
+static size_t conn_pending_out(struct conn *c);
 
 /* After the session had its turn: a client that sent EOF is closed once
  * nothing it sent can still be served. */
 static void
 conn_after_input(struct conn *c)
 {
-	if (c->eof && !c->closed && !c->job_running && !c->paused && c->started)
+	if (c->state == CONN_S_EOF && !c->job_running && !c->paused && c->started &&
+	    !c->yielded && !c->backpressure)
 		conn_close(c);
 	if (c->compressed)
 		conn_z_pump(c);
 }
 
+/* The bufferevent's read timeout bounds only the TLS handshake; the
+ * session's idle timeout is c->ev_idle (input or output progress resets
+ * it). The write timeout drops a client that takes nothing for that long. */
 static void
 conn_apply_timeouts(struct conn *c)
 {
-	struct timeval rd, wr = { CONN_WRITE_TIMEOUT_SECS, 0 };
-	unsigned secs = c->handshaking ? CONN_TLS_HANDSHAKE_SECS : c->timeout_secs;
-	rd.tv_sec = secs;
-	rd.tv_usec = 0;
+	struct timeval rd = { CONN_TLS_HANDSHAKE_SECS, 0 }, wr = { CONN_WRITE_TIMEOUT_SECS, 0 };
 	if (c->bev)
-		bufferevent_set_timeouts(c->bev, secs ? &rd : NULL, &wr);
+		bufferevent_set_timeouts(c->bev, conn_handshaking(c) ? &rd : NULL, &wr);
+}
+
+static void
+conn_active(struct conn *c)
+{
+	c->last_active_ms = mm_now_ms();
+}
+
+/* Output taken by the level below (or the socket): progress. */
+static void
+conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	if (info->n_deleted > 0)
+		conn_active(arg);
+}
+
+static void
+conn_idle_arm(struct conn *c, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	evtimer_add(c->ev_idle, &tv);
+}
+
+/* The idle timeout ran out (or is re-checked after a job): fire it, or
+ * wait for what is left since the last activity. */
+static void
+conn_idle_check(struct conn *c)
+{
+	if (conn_closing(c) || !c->started || c->timeout_secs == 0)
+		return;
+	uint64_t limit = c->timeout_secs * 1000ULL, idle = mm_now_ms() - c->last_active_ms;
+	if (idle < limit) {
+		conn_idle_arm(c, limit - idle);
+		return;
+	}
+	if (c->job_running) {
+		c->pending |= PEND_TIMEOUT;
+		return;
+	}
+	log_info("conn=%llx event=timeout addr=%s", (unsigned long long)c->id, c->peer);
+	if (c->mod->on_timeout)
+		c->mod->on_timeout(c->sess);
+	conn_close(c);
+}
+
+static void
+conn_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_idle_check(arg);
 }
 
 static void
@@ -149,8 +304,9 @@ conn_setup_bev(struct conn *c)
 {
 	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
 	metrics_watch_bev(c->bev);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_MAX_BYTES);
-	bufferevent_setwatermark(c->bev, EV_WRITE, c->closed ? 0 : CONN_OUTPUT_LOW_BYTES, 0);
+	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, conn_input_max(c));
+	bufferevent_setwatermark(c->bev, EV_WRITE, conn_closing(c) ? 0 : CONN_OUTPUT_LOW_BYTES, 0);
 	conn_apply_timeouts(c);
 	bufferevent_enable(c->bev, EV_WRITE);
 	conn_update_read(c);
@@ -160,13 +316,12 @@ conn_setup_bev(struct conn *c)
 static void
 conn_start(struct conn *c)
 {
-	if (c->refused) {
-		conn_puts(c, c->mod->busy_reply(c->refused_per_ip));
-		conn_close(c);
-		return;
-	}
 	c->started = true;
+	conn_enter_state(c, CONN_S_OPEN);
+	conn_active(c);
 	c->sess = c->mod->start(c);
+	if (c->timeout_secs)
+		conn_idle_arm(c, c->timeout_secs * 1000ULL);
 	conn_update_read(c);
 	if (conn_input_len(c) > 0)
 		conn_schedule(c, DEFER_INPUT);
@@ -183,7 +338,7 @@ conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if ((d & DEFER_INPUT) && conn_deliverable(c) && conn_input_len(c) > 0)
-		c->mod->on_input(c->sess);
+		conn_turn(c);
 	if (d & DEFER_INPUT)
 		conn_after_input(c);
 }
@@ -201,6 +356,79 @@ conn_pending_out(struct conn *c)
 
 #define CONN_CLOSE_POLL_MS 10
 
+/* Is the output above the high watermark? Then input is held back until
+ * the write callback sees it drained. */
+static bool
+conn_over_high(struct conn *c)
+{
+	if (c->backpressure || c->yielded)
+		return true;
+	/* Fair turns: one session's input produces at most this much output
+	 * per turn; then the others (and the listeners) go first. */
+	if (c->bev != NULL && conn_pending_out(c) > c->turn_mark + CONN_TURN_OUTPUT_BYTES) {
+		c->yielded = true;
+		struct timeval zero = { 0, 0 };
+		evtimer_add(c->ev_yield, &zero);
+		return true;
+	}
+	if (c->bev == NULL || conn_pending_out(c) <= conn_output_high(c))
+		return false;
+	c->backpressure = true;
+	log_debug("conn=%llx event=backpressure pending=%zu", (unsigned long long)c->id,
+	    conn_pending_out(c));
+	conn_update_read(c);
+	/* Under a filter the top buffer may already be below the low mark,
+	 * so its write callback would not come again: poll. */
+	if (conn_output_len(c) <= CONN_OUTPUT_LOW_BYTES) {
+		struct timeval tv = { 0, CONN_BP_POLL_MS * 1000 };
+		evtimer_add(c->ev_bp, &tv);
+	}
+	return true;
+}
+
+/* Output drained to the low mark (write callback or poll): input again. */
+static void
+conn_bp_release(struct conn *c)
+{
+	if (!c->backpressure || c->bev == NULL)
+		return;
+	if (conn_output_len(c) > CONN_OUTPUT_LOW_BYTES || conn_pending_out(c) > conn_output_high(c)) {
+		struct timeval tv = { 0, CONN_BP_POLL_MS * 1000 };
+		evtimer_add(c->ev_bp, &tv);
+		return;
+	}
+	c->backpressure = false;
+	conn_update_read(c);
+	if (conn_deliverable(c) || c->state == CONN_S_EOF)
+		conn_schedule(c, DEFER_INPUT);
+}
+
+/* The session's turn with its input. */
+static void
+conn_turn(struct conn *c)
+{
+	c->turn_mark = conn_pending_out(c);
+	c->mod->on_input(c->sess);
+}
+
+/* The next turn, after the loop has looked at every socket again. */
+static void
+conn_yield_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	c->yielded = false;
+	if (!conn_closing(c) && (conn_deliverable(c) || c->state == CONN_S_EOF))
+		conn_schedule(c, DEFER_INPUT);
+}
+
+static void
+conn_bp_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	if (!conn_closing(c))
+		conn_bp_release(c);
+}
+
 static void
 conn_close_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -213,14 +441,100 @@ conn_close_timer_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(c->ev_close_timer, &tv);
 }
 
+/* ---- refusals: over max_connections or max_connections_per_ip ----
+ *
+ * A refused client costs no conn and no TLS: on a plain or STARTTLS port
+ * it gets the module's busy line, written straight to the new socket (it
+ * has room), and the socket is closed; on an implicit-TLS port there is
+ * no way to say anything before a handshake, so it is closed at once.
+ * Each is counted; the log says it once per address per minute. */
+
+#define REFUSE_LOG_SLOTS 1024
+#define REFUSE_LOG_SECS  60
+
+static struct {
+	char key[80];
+	uint64_t last_ms;
+	unsigned quiet;          /* refusals not logged since */
+} refuse_log[REFUSE_LOG_SLOTS];
+static uint64_t refused_count;
+
+static void
+conn_refuse(int fd, const struct listener_def *def, int lsn, const char *key, bool per_ip)
+{
+	refused_count++;
+	if (def->tls != TLS_MODE_IMPLICIT && def->module->busy_reply) {
+		const char *r = def->module->busy_reply(per_ip);
+		(void)!write(fd, r, strlen(r));
+	}
+	close(fd);
+
+	unsigned h = 2166136261u;
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	h %= REFUSE_LOG_SLOTS;
+	uint64_t now = mm_now_ms();
+	if (strcmp(refuse_log[h].key, key) == 0 &&
+	    now - refuse_log[h].last_ms < REFUSE_LOG_SECS * 1000ULL) {
+		refuse_log[h].quiet++;
+		return;
+	}
+	log_warn("event=refused addr=%s listener=%s reason=%s tls=%s not_logged_before=%u "
+	    "refused_total=%llu", key, config_listener_names[lsn],
+	    per_ip ? "max_connections_per_ip" : "max_connections",
+	    def->tls == TLS_MODE_IMPLICIT ? "closed-before-handshake" : "no",
+	    strcmp(refuse_log[h].key, key) == 0 ? refuse_log[h].quiet : 0,
+	    (unsigned long long)refused_count);
+	mm_strlcpy(refuse_log[h].key, key, sizeof(refuse_log[h].key));
+	refuse_log[h].last_ms = now;
+	refuse_log[h].quiet = 0;
+}
+
+uint64_t
+conn_refused_total(void)
+{
+	return refused_count;
+}
+
 void
 conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
     socklen_t salen, int lsn)
 {
 	const struct listener_def *def = listener_def(lsn);
-	struct conn *c = xcalloc(1, sizeof(*c));
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
+	char peer[64], key[80];
+	uint16_t peer_port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, peer, sizeof(peer));
+		peer_port = ntohs(s4->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], peer, sizeof(peer));
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, peer, sizeof(peer));
+		peer_port = ntohs(s6->sin6_port);
+	} else {
+		mm_strlcpy(peer, "unknown", sizeof(peer));
+	}
+	(void)salen;
+
+	/* The limits come before anything costs: no conn, no TLS. */
+	bool per_ip = false;
+	listener_limit_key(srv->cfg, peer, key, sizeof(key));
+	if (!listener_conn_admit(srv->cfg, key, &per_ip)) {
+		conn_refuse(fd, def, lsn, key, per_ip);
+		return;
+	}
+
+	struct conn *c = xcalloc(1, sizeof(*c));
+	mm_strlcpy(c->peer, peer, sizeof(c->peer));
+	mm_strlcpy(c->limkey, key, sizeof(c->limkey));
+	c->peer_port = peer_port;
+	c->counted = true;
 
 	c->srv = srv;
 	c->mod = def->module;
@@ -231,20 +545,6 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 	c->id = ++conn_next_id;
 	c->timeout_secs = 300;
 
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &s4->sin_addr, c->peer, sizeof(c->peer));
-		c->peer_port = ntohs(s4->sin_port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->peer, sizeof(c->peer));
-		else
-			inet_ntop(AF_INET6, &s6->sin6_addr, c->peer, sizeof(c->peer));
-		c->peer_port = ntohs(s6->sin6_port);
-	} else {
-		mm_strlcpy(c->peer, "unknown", sizeof(c->peer));
-	}
 	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
 		if (local.ss_family == AF_INET) {
 			struct sockaddr_in *s4 = (struct sockaddr_in *)&local;
@@ -256,23 +556,19 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 			c->local_port = ntohs(s6->sin6_port);
 		}
 	}
-	(void)salen;
-	int one = 1;
+	int one = 1, lowat = CONN_NOTSENT_LOWAT_BYTES;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-
-	bool per_ip = false;
-	if (listener_conn_admit(srv->cfg, c->peer, &per_ip)) {
-		c->counted = true;
-	} else {
-		c->refused = true;
-		c->refused_per_ip = per_ip;
-		log_warn("conn=%llx event=refused addr=%s listener=%s reason=%s",
-		    (unsigned long long)c->id, c->peer, config_listener_names[lsn],
-		    per_ip ? "max_connections_per_ip" : "max_connections");
-	}
+	/* The kernel keeps at most this much not yet sent for a client that
+	 * does not read (bytes in flight are not limited: long fat links keep
+	 * their speed), so such a client costs neither kernel memory nor our
+	 * CPU for answers it never takes. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
 
 	c->ev_defer = event_new(srv->base, -1, 0, conn_defer_cb, c);
 	c->ev_close_timer = evtimer_new(srv->base, conn_close_timer_cb, c);
+	c->ev_idle = evtimer_new(srv->base, conn_idle_cb, c);
+	c->ev_bp = evtimer_new(srv->base, conn_bp_cb, c);
+	c->ev_yield = evtimer_new(srv->base, conn_yield_cb, c);
 
 	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
 	if (def->tls == TLS_MODE_IMPLICIT) {
@@ -286,7 +582,7 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 			    BUFFEREVENT_SSL_ACCEPTING, opts);
 			if (c->bev)
 				bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-			c->handshaking = true;
+			conn_enter_state(c, CONN_S_HANDSHAKE);
 		}
 	} else {
 		c->bev = bufferevent_socket_new(srv->base, fd, opts);
@@ -302,12 +598,12 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 	    (unsigned long long)c->id, c->peer, c->peer_port, config_listener_names[lsn]);
 
 	if (c->bev == NULL) {
-		c->closed = true;
+		conn_enter_state(c, CONN_S_CLOSING);
 		conn_schedule(c, DEFER_FINISH);
 		return;
 	}
 	conn_setup_bev(c);
-	if (!c->handshaking)
+	if (!conn_handshaking(c))
 		conn_start(c);
 }
 
@@ -315,12 +611,13 @@ static void
 conn_readcb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	conn_active(c);
 	if (!conn_deliverable(c)) {
-		if (c->closed)
+		if (conn_closing(c))
 			evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
 		return;
 	}
-	c->mod->on_input(c->sess);
+	conn_turn(c);
 	conn_after_input(c);
 }
 
@@ -330,16 +627,22 @@ conn_writecb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	size_t out = evbuffer_get_length(bufferevent_get_output(bev));
 
-	if (c->closed) {
+	if (conn_closing(c)) {
 		if (conn_pending_out(c) == 0)
 			conn_finish(c);
 		return;
 	}
-	if (c->want_drained && out <= CONN_OUTPUT_LOW_BYTES && c->started) {
+	if (out > CONN_OUTPUT_LOW_BYTES)
+		return;
+	if (c->want_drained && c->started) {
 		c->want_drained = false;
-		if (c->mod->on_drained)
+		if (c->job_running)
+			c->pending |= PEND_DRAINED;
+		else if (c->mod->on_drained)
 			c->mod->on_drained(c->sess);
 	}
+	if (!conn_closing(c))
+		conn_bp_release(c);
 }
 
 static void
@@ -348,47 +651,42 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 
 	if (what & BEV_EVENT_CONNECTED) {
-		if (!c->handshaking)
+		if (!conn_handshaking(c))
 			return;
-		c->handshaking = false;
 		c->tls = true;
 		metrics_tls_handshake(true);
 		log_debug("conn=%llx event=tls version=%s cipher=%s", (unsigned long long)c->id,
 		    conn_tls_version(c), conn_tls_cipher(c));
-		conn_apply_timeouts(c);
 		if (!c->started) {
-			conn_start(c);
+			conn_start(c);   /* enters CONN_S_OPEN */
+			conn_apply_timeouts(c);
 		} else {
+			conn_enter_state(c, CONN_S_OPEN);
+			conn_apply_timeouts(c);
 			conn_update_read(c);
-			if (c->mod->on_tls && !c->closed)
+			if (c->mod->on_tls)
 				c->mod->on_tls(c->sess);
 		}
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		if ((what & BEV_EVENT_READING) && c->started && !c->closed && !c->handshaking) {
-			log_info("conn=%llx event=timeout addr=%s", (unsigned long long)c->id, c->peer);
-			if (c->mod->on_timeout)
-				c->mod->on_timeout(c->sess);
-			conn_close(c);
-			return;
-		}
-		log_debug("conn=%llx event=timeout-drop handshake=%d", (unsigned long long)c->id,
-		    c->handshaking);
+		/* the handshake took too long, or the client took no output */
+		log_info("conn=%llx event=timeout-drop addr=%s handshake=%d pending=%zu",
+		    (unsigned long long)c->id, c->peer, conn_handshaking(c), conn_pending_out(c));
 		conn_finish(c);
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->started &&
-	    !c->handshaking && !c->closed) {
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    (c->state == CONN_S_OPEN || c->state == CONN_S_EOF)) {
 		log_debug("conn=%llx event=eof buffered=%zu", (unsigned long long)c->id,
 		    conn_input_len(c));
-		c->eof = true;
+		conn_enter_state(c, CONN_S_EOF);
 		conn_update_read(c);
 		conn_schedule(c, DEFER_INPUT);
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		if (c->handshaking) {
+		if (conn_handshaking(c)) {
 			unsigned long e = bufferevent_get_openssl_error(bev);
 			char buf[256] = "";
 			if (e)
@@ -404,21 +702,57 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* An orderly close under TLS ends with a close_notify alert (RFC 8446
+ * 6.1), so the client sees the end of the stream, not a truncation. The
+ * output is flushed by now; the alert is small and goes straight to the
+ * socket (through the level below, under STARTTLS). */
+static void
+conn_close_notify(struct conn *c)
+{
+	struct bufferevent *tlsbev = c->bev;
+	if (c->compressed)
+		tlsbev = bufferevent_get_underlying(tlsbev);
+	SSL *ssl = tlsbev ? bufferevent_openssl_get_ssl(tlsbev) : NULL;
+	if (ssl == NULL)
+		return;
+	(void)SSL_shutdown(ssl);
+	ERR_clear_error();
+	/* Under STARTTLS the alert sits in the socket bufferevent's output,
+	 * whose front only that bufferevent drains (libevent freezes it); it
+	 * is about to be freed, so thaw it and write the alert ourselves. */
+	struct bufferevent *under = bufferevent_get_underlying(tlsbev);
+	if (under != NULL) {
+		struct evbuffer *out = bufferevent_get_output(under);
+		evutil_socket_t fd = bufferevent_getfd(under);
+		if (fd >= 0 && evbuffer_unfreeze(out, 1) == 0)
+			(void)evbuffer_write(out, fd);
+	}
+	log_debug("conn=%llx event=close-notify", (unsigned long long)c->id);
+}
+
 static void
 conn_finish(struct conn *c)
 {
-	if (c->finished)
+	if (c->state == CONN_S_FINISHED)
 		return;
-	c->finished = true;
-	c->closed = true;
+	conn_enter_state(c, CONN_S_FINISHED);
 	if (c->bev) {
+		if (c->orderly && c->tls && !c->overflowed)
+			conn_close_notify(c);
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
 	evtimer_del(c->ev_close_timer);
+	evtimer_del(c->ev_idle);
+	evtimer_del(c->ev_bp);
+	evtimer_del(c->ev_yield);
 	if (c->counted) {
-		listener_conn_gone(c->peer);
+		listener_conn_gone(c->limkey);
 		c->counted = false;
+	}
+	if (c->user[0] != '\0') {
+		listener_user_gone(c->user);
+		c->user[0] = '\0';
 	}
 	log_debug("conn=%llx event=closed", (unsigned long long)c->id);
 	conn_release(c);
@@ -427,13 +761,15 @@ conn_finish(struct conn *c)
 void
 conn_close(struct conn *c)
 {
-	if (c->closed)
+	if (conn_closing(c))
 		return;
-	c->closed = true;
+	bool handshaking = conn_handshaking(c);
+	conn_enter_state(c, CONN_S_CLOSING);
+	c->orderly = true;
 	c->want_drained = false;
 	if (c->compressed)
 		(void)bufferevent_flush(c->bev, EV_WRITE, BEV_FLUSH);   /* the last reply */
-	if (c->bev == NULL || c->handshaking || conn_pending_out(c) == 0) {
+	if (c->bev == NULL || handshaking || conn_pending_out(c) == 0) {
 		conn_schedule(c, DEFER_FINISH);
 		return;
 	}
@@ -447,7 +783,7 @@ conn_close(struct conn *c)
 bool
 conn_is_closed(const struct conn *c)
 {
-	return c->closed;
+	return conn_closing(c);
 }
 
 void
@@ -472,6 +808,9 @@ conn_release(struct conn *c)
 	conn_count--;
 	event_free(c->ev_defer);
 	event_free(c->ev_close_timer);
+	event_free(c->ev_idle);
+	event_free(c->ev_bp);
+	event_free(c->ev_yield);
 	free(c->line);
 	free(c);
 }
@@ -482,10 +821,10 @@ enum conn_line
 conn_getline(struct conn *c, size_t maxlen, char **line_r, size_t *len_r,
     unsigned *ending_r)
 {
-	if (c->bev == NULL)
+	if (c->bev == NULL || conn_over_high(c))
 		return CONN_LINE_NEED_MORE;
-	if (maxlen > CONN_INPUT_MAX_BYTES - 16)
-		maxlen = CONN_INPUT_MAX_BYTES - 16;
+	if (maxlen > conn_input_max(c) - 16)
+		maxlen = conn_input_max(c) - 16;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 
 	for (;;) {
@@ -575,12 +914,32 @@ conn_input(struct conn *c)
 
 /* ---- output ---- */
 
+/* Output past the hard cap: the client takes nothing and the session
+ * keeps answering. Logged once; the output is dropped and the connection
+ * closed without waiting for it. */
+static void
+conn_check_cap(struct conn *c)
+{
+	size_t pending = conn_pending_out(c);
+	if (pending <= conn_output_cap(c) || c->overflowed)
+		return;
+	c->overflowed = true;
+	log_warn("conn=%llx event=output-overflow addr=%s pending=%zu cap=%zu authenticated=%d",
+	    (unsigned long long)c->id, c->peer, pending, conn_output_cap(c), c->authed);
+	for (struct bufferevent *b = c->bev; b != NULL; b = bufferevent_get_underlying(b))
+		evbuffer_drain(bufferevent_get_output(b), evbuffer_get_length(bufferevent_get_output(b)));
+	conn_enter_state(c, CONN_S_CLOSING);
+	c->want_drained = false;
+	conn_schedule(c, DEFER_FINISH);
+}
+
 void
 conn_write(struct conn *c, const void *data, size_t len)
 {
-	if (c->bev == NULL || c->finished)
+	if (c->bev == NULL || c->state == CONN_S_FINISHED || c->overflowed)
 		return;
 	bufferevent_write(c->bev, data, len);
+	conn_check_cap(c);
 }
 
 void
@@ -592,9 +951,10 @@ conn_puts(struct conn *c, const char *s)
 void
 conn_vprintf(struct conn *c, const char *fmt, va_list ap)
 {
-	if (c->bev == NULL || c->finished)
+	if (c->bev == NULL || c->state == CONN_S_FINISHED || c->overflowed)
 		return;
 	evbuffer_add_vprintf(bufferevent_get_output(c->bev), fmt, ap);
+	conn_check_cap(c);
 }
 
 void
@@ -617,7 +977,7 @@ conn_output_len(struct conn *c)
 void
 conn_want_drained(struct conn *c)
 {
-	if (c->closed)
+	if (conn_closing(c))
 		return;
 	c->want_drained = true;
 	/* Already below the mark: the write callback may never come. */
@@ -639,7 +999,7 @@ conn_resume(struct conn *c)
 {
 	c->paused = false;
 	conn_update_read(c);
-	if (conn_deliverable(c) || c->eof)
+	if (conn_deliverable(c) || c->state == CONN_S_EOF)
 		conn_schedule(c, DEFER_INPUT);
 }
 
@@ -647,7 +1007,89 @@ void
 conn_set_timeout(struct conn *c, unsigned secs)
 {
 	c->timeout_secs = secs;
-	conn_apply_timeouts(c);
+	conn_active(c);
+	if (c->ev_idle == NULL || conn_closing(c))
+		return;
+	if (secs)
+		conn_idle_arm(c, secs * 1000ULL);
+	else
+		evtimer_del(c->ev_idle);
+}
+
+bool
+conn_can_input(struct conn *c)
+{
+	return conn_deliverable(c) && !conn_over_high(c);
+}
+
+bool
+conn_set_authenticated(struct conn *c, const char *user)
+{
+	if (c->authed)
+		return true;
+	if (!listener_user_admit(c->srv->cfg, user)) {
+		log_warn("conn=%llx event=refused addr=%s reason=max_connections_per_user "
+		    "limit=%u", (unsigned long long)c->id, c->peer,
+		    c->srv->cfg->max_connections_per_user);
+		return false;
+	}
+	mm_strlcpy(c->user, user, sizeof(c->user));
+	c->authed = true;
+	if (c->bev)
+		bufferevent_setwatermark(c->bev, EV_READ, 0, conn_input_max(c));
+	return true;
+}
+
+bool
+conn_is_authenticated(const struct conn *c)
+{
+	return c->authed;
+}
+
+void
+conn_notify(struct conn *c, void (*fn)(void *sess))
+{
+	if (conn_closing(c) || !c->started)
+		return;
+	if (c->job_running) {
+		c->pending |= PEND_NOTIFY;
+		c->notify_fn = fn;
+		return;
+	}
+	fn(c->sess);
+}
+
+/* After a job's done returned: what came in meanwhile, in order of
+ * importance. A done that started another job keeps it all waiting. */
+static void
+conn_run_pending(struct conn *c)
+{
+	while (c->pending && !c->job_running && !conn_closing(c)) {
+		unsigned p = c->pending;
+		if (p & PEND_SHUTDOWN) {
+			c->pending = 0;
+			if (c->mod->on_shutdown)
+				c->mod->on_shutdown(c->sess);
+			conn_close(c);
+			return;
+		}
+		if (p & PEND_TIMEOUT) {
+			c->pending &= ~(unsigned)PEND_TIMEOUT;
+			conn_idle_check(c);
+			continue;
+		}
+		if (p & PEND_NOTIFY) {
+			c->pending &= ~(unsigned)PEND_NOTIFY;
+			c->notify_fn(c->sess);
+			continue;
+		}
+		if (p & PEND_DRAINED) {
+			c->pending &= ~(unsigned)PEND_DRAINED;
+			if (c->mod->on_drained)
+				c->mod->on_drained(c->sess);
+			continue;
+		}
+	}
 }
 
 /* ---- jobs ---- */
@@ -673,12 +1115,13 @@ conn_job_done(void *arg)
 	struct conn *c = j->c;
 
 	c->job_running = false;
-	bool alive = !c->closed;
+	bool alive = !conn_closing(c);
 	j->done(j->arg, alive);
 	free(j);
-	if (!c->closed && !c->job_running) {
+	conn_run_pending(c);
+	if (!conn_closing(c) && !c->job_running) {
 		conn_update_read(c);
-		if (conn_deliverable(c) || c->eof)
+		if (conn_deliverable(c) || c->state == CONN_S_EOF)
 			conn_schedule(c, DEFER_INPUT);
 	}
 	conn_release(c);
@@ -711,7 +1154,7 @@ conn_job_running(const struct conn *c)
 bool
 conn_starttls(struct conn *c)
 {
-	if (c->tls || c->handshaking || c->closed || c->bev == NULL || c->srv->tls == NULL)
+	if (c->tls || conn_handshaking(c) || conn_closing(c) || c->bev == NULL || c->srv->tls == NULL)
 		return false;
 	SSL *ssl = SSL_new(c->srv->tls->ctx);
 	if (ssl == NULL)
@@ -737,7 +1180,7 @@ conn_starttls(struct conn *c)
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, CONN_OUTPUT_LOW_BYTES);
 	metrics_unwatch_bev(c->bev);
 	c->bev = nb;
-	c->handshaking = true;
+	conn_enter_state(c, CONN_S_STARTTLS);
 	conn_setup_bev(c);
 	return true;
 }
@@ -807,7 +1250,7 @@ conn_z_flush_cb(evutil_socket_t fd, short what, void *arg)
 	z->flush_armed = false;
 	/* Output still above the compressor waits for the socket to drain
 	 * (backpressure); the filter re-arms this when it takes it. */
-	if (z->c->bev != NULL && !z->c->finished &&
+	if (z->c->bev != NULL && z->c->state != CONN_S_FINISHED &&
 	    evbuffer_get_length(bufferevent_get_output(z->c->bev)) == 0)
 		(void)bufferevent_flush(z->c->bev, EV_WRITE, BEV_FLUSH);
 }
@@ -890,7 +1333,7 @@ static void
 conn_z_pump(struct conn *c)
 {
 	struct bufferevent *under;
-	if (c->bev == NULL || c->closed || (under = bufferevent_get_underlying(c->bev)) == NULL)
+	if (c->bev == NULL || conn_closing(c) || (under = bufferevent_get_underlying(c->bev)) == NULL)
 		return;
 	size_t before = conn_input_len(c);
 	if (evbuffer_get_length(bufferevent_get_input(under)) == 0 ||
@@ -904,7 +1347,7 @@ conn_z_pump(struct conn *c)
 bool
 conn_compress_start(struct conn *c)
 {
-	if (c->compressed || c->closed || c->handshaking || c->bev == NULL)
+	if (c->compressed || conn_closing(c) || conn_handshaking(c) || c->bev == NULL)
 		return false;
 	struct conn_z *z = xcalloc(1, sizeof(*z));
 	z->c = c;
@@ -947,6 +1390,7 @@ conn_is_compressed(const struct conn *c)
 
 uint64_t conn_id(const struct conn *c) { return c->id; }
 const char *conn_peer_addr(const struct conn *c) { return c->peer; }
+const char *conn_limit_key(const struct conn *c) { return c->limkey; }
 uint16_t conn_peer_port(const struct conn *c) { return c->peer_port; }
 const char *conn_local_addr(const struct conn *c) { return c->local; }
 uint16_t conn_local_port(const struct conn *c) { return c->local_port; }
@@ -961,8 +1405,13 @@ void
 conn_shutdown_all(void)
 {
 	for (struct conn *c = conn_list; c; c = c->next) {
-		if (c->closed)
+		if (conn_closing(c))
 			continue;
+		if (c->job_running) {
+			/* goodbye once the job's answer is out */
+			c->pending |= PEND_SHUTDOWN;
+			continue;
+		}
 		if (c->started && c->mod->on_shutdown)
 			c->mod->on_shutdown(c->sess);
 		conn_close(c);

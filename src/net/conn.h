@@ -57,7 +57,10 @@ void conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(pri
 void conn_vprintf(struct conn *c, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 /* Bytes waiting to be sent. A session producing bulk output stops above
- * CONN_OUTPUT_HIGH_BYTES and continues in on_drained. */
+ * CONN_OUTPUT_HIGH_BYTES and continues in on_drained. Output past the hard
+ * cap (CONN_OUTPUT_PREAUTH_MAX_BYTES before authentication, else
+ * CONN_OUTPUT_MAX_BYTES plus twice max_message_size) is dropped and the
+ * connection closed (logged once). */
 size_t conn_output_len(struct conn *c);
 /* Ask for on_drained when output falls to CONN_OUTPUT_LOW_BYTES or below. */
 void conn_want_drained(struct conn *c);
@@ -68,8 +71,32 @@ void conn_want_drained(struct conn *c);
 void conn_pause(struct conn *c);
 void conn_resume(struct conn *c);
 
-/* Seconds of input inactivity before on_timeout (0: none). */
+/* Seconds of inactivity before on_timeout (0: none). Input arriving and
+ * output the client takes both count as activity, so a long answer to a
+ * slow client is not cut off. Setting it restarts the clock. A timeout
+ * that comes while a job runs waits for the job's done. */
 void conn_set_timeout(struct conn *c, unsigned secs);
+
+/* May the session take input now? False while closed, paused, a job
+ * runs, or (backpressure) the output not yet sent is above the high
+ * watermark; buffered input is offered again when that changes. A
+ * session that reads its input itself (conn_input) checks this before
+ * each command; conn_getline checks it by itself. */
+bool conn_can_input(struct conn *c);
+
+/* A user logged in: the connection gets the authenticated limits
+ * (CONN_INPUT_MAX_BYTES, CONN_OUTPUT_HIGH_BYTES, a larger hard cap
+ * instead of the *_PREAUTH_* ones) and counts for the user's
+ * max_connections_per_user. False (nothing changed, logged) when the user
+ * has that many already. server_auth calls it. */
+bool conn_set_authenticated(struct conn *c, const char *user);
+bool conn_is_authenticated(const struct conn *c);
+
+/* Runs fn(session) now, or, while a job runs, after its done returned
+ * (several calls during one job: fn once, the last one given). For
+ * events from elsewhere on the loop (the notify hub) that would change
+ * session memory a job may be reading. */
+void conn_notify(struct conn *c, void (*fn)(void *sess));
 
 /* STARTTLS: call after writing the plaintext "go ahead" reply. Discards
  * any input already buffered (no injection across the TLS boundary), then
@@ -112,6 +139,9 @@ bool conn_job_running(const struct conn *c);
 /* Identity */
 uint64_t conn_id(const struct conn *c);                 /* session id for logs */
 const char *conn_peer_addr(const struct conn *c);       /* "192.0.2.1" / "2001:db8::1" */
+/* What the per-address limits count it under: the address, or for IPv6
+ * its [limits] ipv6_prefix network ("2001:db8:1:2::/64"). */
+const char *conn_limit_key(const struct conn *c);
 uint16_t conn_peer_port(const struct conn *c);
 const char *conn_local_addr(const struct conn *c);
 uint16_t conn_local_port(const struct conn *c);
@@ -134,5 +164,8 @@ void conn_shutdown_all(void);
 void conn_abort_all(void);
 /* Live connections (accepted and not yet freed). */
 size_t conn_live_count(void);
+/* Connections refused by max_connections / max_connections_per_ip since
+ * start (closed before any TLS or session). */
+uint64_t conn_refused_total(void);
 
 #endif

@@ -45,6 +45,63 @@ static struct mm_server *server;
 
 static void http_request_cb(struct evhttp_request *req, void *arg);
 
+/* Each HTTP connection counts in max_connections like any other, from its
+ * first request until it closes (evhttp has no hook at accept: one that
+ * never sends a request is not counted and is dropped after
+ * HTTP_TIMEOUT_SECS). A request over the limit gets 503 and the connection
+ * is closed. evhttp tells the close through the connection's close
+ * callback; the set of counted connections is a small hash of pointers. */
+#define HTTP_CONN_BUCKETS 256
+
+struct http_counted {
+	struct evhttp_connection *evcon;
+	struct http_counted *next;
+};
+
+static struct http_counted *counted[HTTP_CONN_BUCKETS];
+
+static unsigned
+http_conn_hash(const struct evhttp_connection *evcon)
+{
+	return (unsigned)(((uintptr_t)evcon >> 4) % HTTP_CONN_BUCKETS);
+}
+
+static void
+http_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	for (struct http_counted **pp = &counted[http_conn_hash(evcon)]; *pp; pp = &(*pp)->next) {
+		if ((*pp)->evcon == evcon) {
+			struct http_counted *d = *pp;
+			*pp = d->next;
+			free(d);
+			listener_conn_extra(-1);
+			return;
+		}
+	}
+}
+
+/* False: over max_connections (the caller answers 503). */
+static bool
+http_conn_count(struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	if (evcon == NULL)
+		return true;
+	unsigned h = http_conn_hash(evcon);
+	for (struct http_counted *c = counted[h]; c; c = c->next)
+		if (c->evcon == evcon)
+			return true;
+	if (listener_conn_count() >= server->cfg->max_connections)
+		return false;
+	struct http_counted *c = xcalloc(1, sizeof(*c));
+	c->evcon = evcon;
+	c->next = counted[h];
+	counted[h] = c;
+	listener_conn_extra(1);
+	evhttp_connection_set_closecb(evcon, http_conn_closed, NULL);
+	return true;
+}
+
 /* A new evhttp serving every address of l, or NULL with err set. */
 static struct evhttp *
 http_new(struct event_base *base, const struct config_listen *l, char *err,
@@ -498,6 +555,11 @@ http_request_cb(struct evhttp_request *req, void *arg)
 
 	if (server == NULL || server->shutting_down) {
 		reply_text(req, 503, "Service Unavailable", "shutting down", NULL);
+		return;
+	}
+	if (!http_conn_count(req)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		reply_text(req, 503, "Service Unavailable", "too many connections", NULL);
 		return;
 	}
 	if (path == NULL) {

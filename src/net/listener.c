@@ -6,6 +6,7 @@
 #include "net/listener.h"
 #include "net/conn.h"
 #include "net/server.h"
+#include "lib/limits.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/pidfile.h"
@@ -399,13 +400,10 @@ listeners_check(const struct config *cfg, struct config_errors *errs)
 /* ---- connection limits ---- */
 
 struct perip {
-	char addr[64];
+	char addr[ADDRESS_MAX_BYTES + 2];   /* an address key, or "@user" */
 	unsigned count;
 	struct perip *next;
 };
-
-static struct perip *perip_tab[PERIP_BUCKETS];
-static size_t total_conns;
 
 static unsigned
 perip_hash(const char *s)
@@ -416,28 +414,93 @@ perip_hash(const char *s)
 	return h % PERIP_BUCKETS;
 }
 
+void
+listener_limit_key(const struct config *cfg, const char *addr, char *key, size_t keylen)
+{
+	struct in6_addr a6;
+	unsigned prefix = cfg->ipv6_prefix;
+	if (strchr(addr, ':') == NULL || prefix >= 128 || inet_pton(AF_INET6, addr, &a6) != 1) {
+		mm_strlcpy(key, addr, keylen);
+		return;
+	}
+	for (unsigned bit = prefix; bit < 128; bit++)
+		a6.s6_addr[bit / 8] &= (unsigned char)~(0x80u >> (bit % 8));
+	char net[INET6_ADDRSTRLEN];
+	inet_ntop(AF_INET6, &a6, net, sizeof(net));
+	snprintf(key, keylen, "%s/%u", net, prefix);
+}
+
+/* One table for both counts: per address key and, prefixed with '@',
+ * per user. */
+static struct perip *perip_tab[PERIP_BUCKETS];
+static size_t total_conns;
+
+
+static struct perip *
+count_find(const char *key, bool create)
+{
+	unsigned h = perip_hash(key);
+	struct perip *p;
+	for (p = perip_tab[h]; p; p = p->next)
+		if (strcmp(p->addr, key) == 0)
+			return p;
+	if (!create)
+		return NULL;
+	p = xcalloc(1, sizeof(*p));
+	mm_strlcpy(p->addr, key, sizeof(p->addr));
+	p->next = perip_tab[h];
+	perip_tab[h] = p;
+	return p;
+}
+
+static void
+count_drop(const char *key)
+{
+	unsigned h = perip_hash(key);
+	for (struct perip **pp = &perip_tab[h]; *pp; pp = &(*pp)->next) {
+		struct perip *p = *pp;
+		if (strcmp(p->addr, key) != 0)
+			continue;
+		if (--p->count == 0) {
+			*pp = p->next;
+			free(p);
+		}
+		return;
+	}
+}
+
+bool
+listener_user_admit(const struct config *cfg, const char *user)
+{
+	char key[sizeof(((struct perip *)0)->addr)];
+	snprintf(key, sizeof(key), "@%s", user);
+	struct perip *p = count_find(key, false);
+	if (p && p->count >= cfg->max_connections_per_user)
+		return false;
+	count_find(key, true)->count++;
+	return true;
+}
+
+void
+listener_user_gone(const char *user)
+{
+	char key[sizeof(((struct perip *)0)->addr)];
+	snprintf(key, sizeof(key), "@%s", user);
+	count_drop(key);
+}
+
 bool
 listener_conn_admit(const struct config *cfg, const char *addr, bool *per_ip_r)
 {
 	*per_ip_r = false;
 	if (total_conns >= cfg->max_connections)
 		return false;
-	unsigned h = perip_hash(addr);
-	struct perip *p;
-	for (p = perip_tab[h]; p; p = p->next)
-		if (strcmp(p->addr, addr) == 0)
-			break;
+	struct perip *p = count_find(addr, false);
 	if (p && p->count >= cfg->max_connections_per_ip) {
 		*per_ip_r = true;
 		return false;
 	}
-	if (p == NULL) {
-		p = xcalloc(1, sizeof(*p));
-		mm_strlcpy(p->addr, addr, sizeof(p->addr));
-		p->next = perip_tab[h];
-		perip_tab[h] = p;
-	}
-	p->count++;
+	count_find(addr, true)->count++;
 	total_conns++;
 	return true;
 }
@@ -445,18 +508,17 @@ listener_conn_admit(const struct config *cfg, const char *addr, bool *per_ip_r)
 void
 listener_conn_gone(const char *addr)
 {
-	unsigned h = perip_hash(addr);
-	for (struct perip **pp = &perip_tab[h]; *pp; pp = &(*pp)->next) {
-		struct perip *p = *pp;
-		if (strcmp(p->addr, addr) != 0)
-			continue;
-		if (--p->count == 0) {
-			*pp = p->next;
-			free(p);
-		}
-		break;
-	}
+	count_drop(addr);
 	total_conns--;
+}
+
+void
+listener_conn_extra(int delta)
+{
+	if (delta < 0 && total_conns < (size_t)-delta)
+		total_conns = 0;
+	else
+		total_conns += (size_t)(ssize_t)delta;
 }
 
 size_t

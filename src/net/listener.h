@@ -49,8 +49,19 @@ void listener_addr_desc(const struct config_addr *a, char *buf, size_t len);
 const char *listener_bind_hint(int e);
 bool listener_listen_equal(const struct config_listen *a, const struct config_listen *b);
 
-/* Connection accounting, called by conn.c. */
+/* The key a client address is counted under (max_connections_per_ip,
+ * the auth-failure delay): the address itself for IPv4, the network of
+ * its first cfg->ipv6_prefix bits for IPv6 ("2001:db8:1:2::/64"). */
+void listener_limit_key(const struct config *cfg, const char *addr, char *key,
+    size_t keylen);
+/* Logged-in connections of one user (max_connections_per_user). */
+bool listener_user_admit(const struct config *cfg, const char *user);
+void listener_user_gone(const char *user);
+
+/* Connection accounting, called by conn.c (addr: a listener_limit_key). */
 bool listener_conn_admit(const struct config *cfg, const char *addr, bool *per_ip_r);
+/* Connections counted in the total only (the http listener: +1, -1). */
+void listener_conn_extra(int delta);
 void listener_conn_gone(const char *addr);
 size_t listener_conn_count(void);
 

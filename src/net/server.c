@@ -1,7 +1,8 @@
 /* server.c: services every protocol shares through struct mm_server:
  * password checks off the loop with a growing delay after failures.
  *
- * The one idea: the failure count belongs to the client address, not the
+ * The one idea: the failure count belongs to the client address (IPv6: its
+ * [limits] ipv6_prefix network), not the
  * connection, so reconnecting does not reset the delay; it decays after
  * AUTH_FAIL_FORGET_SECS without failures. Loop thread only. */
 #include "net/server.h"
@@ -120,17 +121,20 @@ auth_done(void *arg, bool alive)
 	struct auth_job *j = arg;
 	struct conn *c = j->c;
 	const char *addr = conn_peer_addr(c);
+	const char *key = conn_limit_key(c);   /* IPv6: its prefix counts */
 	char esc[200];
 
 	log_escape(esc, sizeof(esc), j->user, strlen(j->user));
 	if (j->err == STORE_OK) {
-		struct auth_fail *f = fail_find(addr, false);
+		struct auth_fail *f = fail_find(key, false);
 		if (f)
 			f->count = 0;
 		metrics_auth_listener(conn_listener(c), true);
 		log_info("conn=%llx event=auth result=ok addr=%s user=\"%s\"",
 		    (unsigned long long)conn_id(c), addr, esc);
-		if (alive)
+		if (alive && !conn_set_authenticated(c, j->user))
+			j->cb(conn_session(c), false, STORE_LIMIT, j->user, 0);
+		else if (alive)
 			j->cb(conn_session(c), true, STORE_OK, j->user, 0);
 		auth_job_free(j);
 		return;
@@ -145,7 +149,7 @@ auth_done(void *arg, bool alive)
 		auth_job_free(j);
 		return;
 	}
-	struct auth_fail *f = fail_find(addr, true);
+	struct auth_fail *f = fail_find(key, true);
 	f->count++;
 	f->last_ms = mm_now_ms();
 	j->fails = f->count;

@@ -453,6 +453,8 @@ rcpt_job_done(void *arg, bool alive)
 		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown", j->rcpt);
 		metrics_refused(MR_UNKNOWN_USER);
 		tx->rejected++;
+		/* counts as a bad command: directory harvesting is throttled */
+		smtp_bad_command(s);
 		goto out;
 	}
 	if (j->err != STORE_OK) {
@@ -663,15 +665,12 @@ smtp_on_input(void *arg)
 	for (;;) {
 		bool more;
 
-		if (conn_is_closed(c) || conn_job_running(c))
+		/* closed, a job, or backpressure (a client that pipelines
+		 * without reading replies): the conn offers the input again */
+		if (!conn_can_input(c))
 			return;
 		if (s->state == SMTP_STATE_TLS || s->state == SMTP_STATE_QUIT)
 			return;
-		if (conn_output_len(c) > CONN_OUTPUT_HIGH_BYTES) {
-			/* A client that pipelines without reading replies. */
-			conn_want_drained(c);
-			return;
-		}
 		switch (s->state) {
 		case SMTP_STATE_BODY:
 			more = smtp_data_input(s);
