@@ -10,8 +10,9 @@
  * times and loads the entries that are due and not in flight. New mail
  * from SMTP and "minimailctl queue flush" (another process) need no other
  * signal: they make an entry due in the store, and the next poll, at most
- * a second later, sends it. Everything that touches the store or DNS is a
- * worker job; the SMTP conversation itself is in relay-client.c. */
+ * a second later, sends it. Everything that touches the store is a
+ * worker job; DNS goes through the daemon's resolver on the loop
+ * (relay-resolve.c), and the SMTP conversation is in relay-client.c. */
 #include "relay/relay-int.h"
 
 #include <event2/event.h>
@@ -45,6 +46,12 @@ relay_engine_base(struct relay_engine *eng)
 	return eng->srv->base;
 }
 
+struct mm_server *
+relay_engine_server(struct relay_engine *eng)
+{
+	return eng->srv;
+}
+
 /* ---- deliveries ---- */
 
 static void
@@ -58,6 +65,7 @@ delivery_free(struct relay_delivery *d)
 			eng->nactive--;
 			break;
 		}
+	relay_resolve_cancel(d);
 	relay_client_close(d);
 	free(d->rcpt_idx);
 	free(d->accepted);
@@ -83,33 +91,9 @@ in_flight(struct relay_engine *eng, uint64_t id)
 
 /* ---- resolving ---- */
 
-static void
-resolve_work(void *arg)
+void
+relay_engine_resolved(struct relay_delivery *d)
 {
-	struct relay_delivery *d = arg;
-	const struct config *cfg = d->cfg;
-	const struct config_relay_host *fixed = NULL;
-	const struct config_route *rt;
-	const char *domain = d->msgs[0].e->domain;
-
-	if (d->smarthost)
-		fixed = &cfg->smarthost;
-	else if ((rt = config_route_find(cfg, domain)) != NULL)
-		fixed = &rt->dest;
-	d->res = relay_resolve(domain, fixed, d->seed, d->addrs, RELAY_ADDRS_MAX,
-	    &d->naddrs, d->error, sizeof(d->error));
-}
-
-static void
-resolve_done(void *arg)
-{
-	struct relay_delivery *d = arg;
-
-	d->job_running = false;
-	if (d->dead) {
-		delivery_free(d);
-		return;
-	}
 	if (d->res == RELAY_RES_PERM) {
 		/* no such domain, null MX: every recipient bounces now */
 		for (size_t i = 0; i < d->nmsgs; i++) {
@@ -447,10 +431,9 @@ dispatch(struct relay_engine *eng, struct poll_job *j)
 			continue;
 		log_debug("relay dest=%s event=start messages=%zu", d->dest, d->nmsgs);
 		d->state = RC_RESOLVING;
-		d->job_running = true;
 		eng->seed = eng->seed * 1103515245u + 12345u;
 		d->seed = eng->seed | 1;
-		worker_submit(eng->srv->pool, resolve_work, resolve_done, d);
+		relay_resolve_start(d);
 	}
 }
 

@@ -33,6 +33,8 @@ struct relay_addr {
 	char host[256];          /* the name it came from (for TLS and logs) */
 	char ip[64];
 	uint16_t port;
+	bool mx;                 /* host came from an MX record (not fixed, not implicit) */
+	bool dnssec;             /* MX (or implicit MX) and address records were secure */
 };
 
 enum relay_res {
@@ -41,12 +43,17 @@ enum relay_res {
 	RELAY_RES_PERM,          /* bounce (NXDOMAIN, null MX) */
 };
 
-/* On a worker thread: the addresses to try for domain, best first, via
- * MX records or fixed (a smarthost or route; NULL: use DNS). err gets an
- * SMTP-style reply ("556 5.1.10 ...") when the result is not OK. */
-int relay_resolve(const char *domain, const struct config_relay_host *fixed,
-    unsigned seed, struct relay_addr *addrs, size_t max, size_t *n_r,
-    char *err, size_t errlen);
+/* ---- relay-resolve.c: where d goes, asked on the loop ---- */
+
+struct relay_resolving;
+struct relay_delivery;
+/* Fills d->addrs/naddrs (best first), d->res and, when not OK, d->error
+ * (an SMTP-style reply, "556 5.1.10 ..."), from [relay] smarthost/routes
+ * or MX then A/AAAA through the daemon's resolver; then calls
+ * relay_engine_resolved(d), always later on the loop. */
+void relay_resolve_start(struct relay_delivery *d);
+/* Drops a resolution in progress (no callback). */
+void relay_resolve_cancel(struct relay_delivery *d);
 
 /* ---- relay-engine.c / relay-client.c ---- */
 
@@ -60,7 +67,7 @@ struct relay_msg {
 
 enum relay_cstate {
 	RC_NONE = 0,
-	RC_RESOLVING,            /* worker: relay_resolve */
+	RC_RESOLVING,            /* the resolver: relay-resolve.c */
 	RC_CONNECTING,
 	RC_TLS_IMPLICIT,         /* handshake before the greeting */
 	RC_GREETING,
@@ -88,6 +95,7 @@ struct relay_delivery {
 	char dest[STORE_QUEUE_DOMAIN_MAX + 16];  /* domain, or "[smarthost]" */
 	bool smarthost;
 	bool job_running;                  /* a worker job holds it */
+	struct relay_resolving *rs;        /* DNS queries in flight */
 	bool dead;                         /* freed when its job returns */
 	unsigned seed;                     /* orders MX hosts of equal preference */
 
@@ -136,6 +144,9 @@ void relay_client_body_loaded(struct relay_delivery *d, int err);
 
 /* relay-engine.c */
 struct event_base *relay_engine_base(struct relay_engine *eng);
+struct mm_server *relay_engine_server(struct relay_engine *eng);
+/* The end of relay_resolve_start(). */
+void relay_engine_resolved(struct relay_delivery *d);
 /* The client TLS context for d (opportunistic, or verifying for a
  * smarthost); NULL with a reason in err if it cannot be built. */
 SSL_CTX *relay_engine_ssl_ctx(struct relay_engine *eng, struct relay_delivery *d,

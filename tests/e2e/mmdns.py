@@ -239,6 +239,10 @@ class DnsServer:
             return [q for q in self.queries
                     if q[0].lower() == name and (qtype is None or q[1] == qtype)]
 
+    def asked_all(self):
+        with self.lock:
+            return list(self.queries)
+
     def __enter__(self):
         return self.start()
 
