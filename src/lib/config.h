@@ -141,6 +141,7 @@ struct config {
 	char *mta_sts_ca;           /* CA file for MTA-STS; NULL: the system's store */
 	uint16_t relay_mx_port;     /* default 25; tests point MX hosts elsewhere */
 	uint16_t mta_sts_port;      /* default 443 (RFC 8461 3.3); for tests */
+	uint64_t mta_sts_timeout;   /* seconds a policy fetch may take, default 60s */
 };
 
 /* The route for domain (any case), or NULL. */

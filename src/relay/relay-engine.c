@@ -66,6 +66,7 @@ delivery_free(struct relay_delivery *d)
 			break;
 		}
 	relay_resolve_cancel(d);
+	relay_policy_free(d);
 	relay_client_close(d);
 	free(d->rcpt_idx);
 	free(d->accepted);
@@ -113,6 +114,15 @@ relay_engine_resolved(struct relay_delivery *d)
 		d->naddrs = 0;
 	} else {
 		d->error[0] = '\0';
+	}
+	/* MX destinations: MTA-STS and DANE decide each address's TLS
+	 * (relay-policy.c), which then starts the client */
+	const struct config *cfg = d->cfg;
+	if (d->res == RELAY_RES_OK && !d->smarthost &&
+	    config_route_find(cfg, d->msgs[0].e->domain) == NULL &&
+	    (cfg->relay_mta_sts || (cfg->relay_dane && cfg->dns_dnssec != CONFIG_DNSSEC_OFF))) {
+		relay_policy_start(d);
+		return;
 	}
 	/* with no address, the client finishes at once with d->error */
 	relay_client_start(d);
@@ -573,6 +583,7 @@ relay_engine_free(struct relay_engine **engp)
 	event_free(eng->ev_poll);
 	SSL_CTX_free(eng->ctx_opportunistic);
 	SSL_CTX_free(eng->ctx_verify);
+	relay_policy_shutdown();
 	free(eng);
 	*engp = NULL;
 }

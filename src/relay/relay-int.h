@@ -24,6 +24,7 @@ struct bufferevent;
 struct config;
 struct config_relay_host;
 typedef struct ssl_ctx_st SSL_CTX;
+struct ssl_st;
 
 /* ---- relay-mx.c ---- */
 
@@ -54,6 +55,40 @@ struct relay_delivery;
 void relay_resolve_start(struct relay_delivery *d);
 /* Drops a resolution in progress (no callback). */
 void relay_resolve_cancel(struct relay_delivery *d);
+
+/* ---- relay-policy.c: MTA-STS (RFC 8461) and DANE (RFC 7672) ---- */
+
+/* What the connection to one address must be. */
+enum relay_tls_policy {
+	RELAY_TLS_OPPORTUNISTIC = 0,  /* STARTTLS if offered, unverified (RFC 7435) */
+	RELAY_TLS_MTA_STS,            /* enforce: TLS, PKIX-valid for the MX name */
+	RELAY_TLS_DANE,               /* TLS, matching a TLSA record (DANE-EE/TA) */
+	RELAY_TLS_DANE_NOAUTH,        /* TLSA but none usable: TLS, unverified */
+};
+
+struct relay_tlsa {              /* one usable TLSA record (RFC 6698 2.1) */
+	uint8_t usage, selector, mtype;
+	unsigned char *data;
+	size_t len;
+};
+
+struct relay_policy;
+/* After resolving to MX hosts: looks up the destination's MTA-STS policy
+ * and the hosts' TLSA records (on the loop), drops the addresses policy
+ * forbids (d->error says why), sets each address's policy, then
+ * relay_client_start(d). Fixed hosts (smarthost, routes) skip it. */
+void relay_policy_start(struct relay_delivery *d);
+void relay_policy_free(struct relay_delivery *d);
+/* The policy of d's current address, and a name for it in errors. */
+enum relay_tls_policy relay_policy_of(const struct relay_delivery *d);
+const char *relay_policy_name(enum relay_tls_policy p);
+/* The TLS context and SSL settings (verification, SNI, TLSA) for a
+ * policy connection; false with a reason in err. */
+SSL_CTX *relay_policy_ssl_ctx(char *err, size_t errlen, const struct config *cfg);
+bool relay_policy_setup_ssl(struct relay_delivery *d, struct ssl_st *ssl, char *err,
+    size_t errlen);
+/* Frees the cached policies and the context (engine shutdown). */
+void relay_policy_shutdown(void);
 
 /* ---- relay-engine.c / relay-client.c ---- */
 
@@ -96,6 +131,10 @@ struct relay_delivery {
 	bool smarthost;
 	bool job_running;                  /* a worker job holds it */
 	struct relay_resolving *rs;        /* DNS queries in flight */
+	struct relay_policy *pol;          /* MTA-STS/DANE lookups and results */
+	enum relay_tls_policy tls_policy[RELAY_ADDRS_MAX];   /* per addrs[] */
+	struct relay_tlsa *tlsa[RELAY_ADDRS_MAX];            /* per addrs[], DANE */
+	size_t ntlsa[RELAY_ADDRS_MAX];
 	bool dead;                         /* freed when its job returns */
 	unsigned seed;                     /* orders MX hosts of equal preference */
 

@@ -123,6 +123,7 @@ class DnsServer:
             qtype = "TLSA"
         reply = req.reply()
         reply.header.ra = 1
+        reply.header.ad = 0         # reply() copies the query's flags, AD included
         with self.lock:
             node = self.zone.get(name)
             depth = 0
