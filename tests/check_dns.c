@@ -701,6 +701,38 @@ START_TEST(test_live_unbound_answer)
 }
 END_TEST
 
+START_TEST(test_live_validate)
+{
+	struct live L;
+	struct config *c;
+	char err[256];
+
+	if (access(CONFIG_DEFAULT_TRUST_ANCHOR, R_OK) != 0)
+		return;          /* no dns-root-data: nothing to validate with */
+	c = live_setup(&L, "validate");
+	ck_assert(dns_check(c, err, sizeof(err)));
+	struct dns *dns = dns_new(L.base, c, err, sizeof(err));
+	ck_assert_msg(dns != NULL, "%s", err);
+	/* our server sets AD but signs nothing: libunbound's own verdict
+	 * counts, and it is never "secure" */
+	L.answer = true;
+	L.ad = true;
+	(void)dns_query(dns, "_25._tcp.mx.example.org", DNS_T_TLSA, got_cb, &L);
+	event_base_dispatch(L.base);
+	ck_assert_int_eq(L.calls, 1);
+	ck_assert(!L.got.secure);
+	dns_free(&dns);
+
+	/* a trust anchor that does not load is refused at once */
+	free(c->dns_trust_anchor);
+	c->dns_trust_anchor = xstrdup("/nonexistent/root.key");
+	ck_assert(!dns_check(c, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "trust anchor"));
+	ck_assert_ptr_null(dns_new(L.base, c, err, sizeof(err)));
+	live_teardown(&L, c);
+}
+END_TEST
+
 static Suite *
 dns_suite(void)
 {
@@ -725,6 +757,7 @@ dns_suite(void)
 	tcase_add_test(tc, test_live_timeout_stub);
 	tcase_add_test(tc, test_live_timeout_unbound);
 	tcase_add_test(tc, test_live_unbound_answer);
+	tcase_add_test(tc, test_live_validate);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -92,6 +92,8 @@ typedef void dns_cb(void *arg, const struct dns_result *res);
  * that does not load). */
 struct dns *dns_new(struct event_base *base, const struct config *cfg,
     char *err, size_t errlen);
+/* minimaild -t: would dns_new() accept cfg (the trust anchor loads)? */
+bool dns_check(const struct config *cfg, char *err, size_t errlen);
 /* SIGHUP: new queries use cfg's [dns]; those in flight finish on the old
  * settings. False (and the old settings kept) on error. */
 bool dns_reconfigure(struct dns *dns, const struct config *cfg, char *err,
