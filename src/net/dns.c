@@ -527,7 +527,8 @@ static void
 udp_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct dns_query *q = arg;
-	unsigned char pkt[DNS_UDP_PAYLOAD_BYTES * 4];
+	/* the loop's own buffer: a datagram can be up to 64 KiB */
+	static unsigned char pkt[DNS_ANSWER_MAX_BYTES + 1];
 
 	ssize_t n = recv(fd, pkt, sizeof(pkt), 0);
 	if (n < 0) {

@@ -3,7 +3,7 @@
 libunbound in the loop) against mmdns on loopback: MX preference order
 (a dead first MX, then the live one), the implicit MX (no MX: the
 domain's A), NXDOMAIN and null MX bounce at once, SERVFAIL stays queued
-with the DNS error in "queue show". Then issue 18's DNS stall: a name
+with the DNS error in "queue show"; SIGHUP changes the name servers. Then issue 18's DNS stall: a name
 server that never answers, 30 messages queued to outside domains waiting
 on it, and meanwhile 50 local deliveries over port 25 and 20 IMAP logins,
 each within 2 s (the p99 is printed)."""
@@ -87,6 +87,34 @@ class MxTest(LogOnFailure):
         show = self.srv.ctl("queue", "show", qid, check=True).stdout
         self.assertIn("MX lookup for broken.test failed", show)
         self.srv.ctl("queue", "delete", qid, check=True)
+
+
+class ReloadTest(LogOnFailure):
+    """SIGHUP points the resolver at other name servers."""
+
+    def test_reload_nameservers(self):
+        sink = Sink().start()
+        with DnsServer({"one.test": {"MX": [(10, "mx.one.test")]},
+                        "mx.one.test": {"A": ["127.0.0.1"]}}) as a, \
+                DnsServer({"two.test": {"MX": [(10, "mx.two.test")]},
+                           "mx.two.test": {"A": ["127.0.0.1"]}}) as b:
+            self.srv = srv = mmtest.Server(users=USERS, extra_conf=dns_conf(a.port, sink.port))
+            try:
+                submit(srv, "alice@example.org", ["x@one.test"], msg("before reload"))
+                sink.received(1)
+                srv.extra_conf = dns_conf(b.port, sink.port)
+                srv.write_conf()
+                srv.reload()
+                deadline = time.time() + 10
+                while "dns: new settings" not in srv.log() and time.time() < deadline:
+                    time.sleep(0.1)
+                submit(srv, "alice@example.org", ["y@two.test"], msg("after reload"))
+                sink.received(2)
+                self.assertTrue(b.asked("two.test", "MX"))
+                self.assertFalse(a.asked("two.test", "MX"))
+            finally:
+                srv.close()
+                sink.stop()
 
 
 def p99(xs):
