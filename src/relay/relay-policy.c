@@ -143,7 +143,6 @@ struct relay_policy {
 	struct evhttp_connection *evcon;
 	struct event *ev_fetch_timeout;
 	struct event *ev_reap;       /* frees evcon outside its callbacks */
-	bool fetching;
 	/* DANE */
 	struct pol_host hosts[RELAY_ADDRS_MAX];
 	size_t nhosts;
@@ -161,7 +160,6 @@ fetch_stop(struct relay_policy *p)
 	}
 	if (p->ev_fetch_timeout != NULL)
 		evtimer_del(p->ev_fetch_timeout);
-	p->fetching = false;
 }
 
 static void
@@ -393,7 +391,6 @@ fetch_start(struct relay_policy *p, const char *ip)
 	evhttp_add_header(h, "Host", host);
 	evhttp_add_header(h, "User-Agent", "minimaild/" PACKAGE_VERSION);
 	evhttp_add_header(h, "Connection", "close");
-	p->fetching = true;
 	struct timeval tv = { (time_t)cfg->mta_sts_timeout, 0 };
 	evtimer_add(p->ev_fetch_timeout, &tv);
 	if (evhttp_make_request(p->evcon, req, EVHTTP_REQ_GET, "/.well-known/mta-sts.txt") != 0) {

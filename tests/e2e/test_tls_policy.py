@@ -9,8 +9,8 @@ MTA-STS (RFC 8461): an enforce policy naming the MX delivers over
 verified TLS; one that does not name it keeps the message queued with the
 reason in "queue show" and bounces it at expiry; testing mode delivers; an
 MX whose certificate does not match its name stays queued; a policy over
-64 KiB, one that never finishes, and one served as text/html count as no
-policy (delivered).
+64 KiB, one that never finishes, one served as text/html and one from a
+server whose certificate does not verify count as no policy (delivered).
 DANE (RFC 7672): a DANE-EE(3) TLSA record that matches the sink's key
 delivers, one that does not keeps the message queued, DANE-TA(2) of the CA
 delivers, and TLSA records without the AD bit are ignored."""
@@ -31,7 +31,7 @@ from mmdns import DnsServer
 from test_relay import USERS, LogOnFailure, Sink, msg, submit, wait_inbox, wait_queue
 
 STS = ["sts-ok", "sts-bad", "sts-testing", "sts-big", "sts-stall", "sts-html",
-       "sts-wrongcert"]
+       "sts-wrongcert", "sts-untrusted"]
 DANE = ["dane-ok", "dane-bad", "dane-ta", "dane-insecure"]
 
 
@@ -74,6 +74,8 @@ POLICIES = {
                + "#" * (70 * 1024) + "\n",
     "sts-html": "version: STSv1\nmode: enforce\nmx: mx.elsewhere.example\nmax_age: 86400\n",
     "sts-wrongcert": "version: STSv1\nmode: enforce\nmx: *.sts-wrongcert.test\nmax_age: 86400\n",
+    # served with a certificate that does not name mta-sts.sts-untrusted.test
+    "sts-untrusted": "version: STSv1\nmode: enforce\nmx: mx.elsewhere.example\nmax_age: 86400\n",
 }
 
 
@@ -138,6 +140,9 @@ def zone(pki, sink_port):
         dom = d + ".test"
         z[dom] = {"MX": [(10, "mx." + dom)]}
         z["mx." + dom] = {"A": ["127.0.0.1"]}
+    # a long unrelated TXT record: the answer is truncated over UDP and the
+    # trust-ad stub asks again over TCP
+    z["_mta-sts.sts-ok.test"]["TXT"].append("not an STS record " + "x" * 2000)
     tlsa = "_%d._tcp.mx.%%s.test" % sink_port
     z[tlsa % "dane-ok"] = {"TLSA": [(3, 1, 1, pki["ee_spki_sha256"])]}
     z[tlsa % "dane-bad"] = {"TLSA": [(3, 1, 1, "00" * 32), (1, 1, 1, pki["ee_spki_sha256"])]}
@@ -154,7 +159,7 @@ class TlsPolicyTest(LogOnFailure):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="mmtls-")
         names = ["mx.%s.test" % d for d in STS + DANE if d != "sts-wrongcert"]
-        names += ["mta-sts.%s.test" % d for d in STS]
+        names += ["mta-sts.%s.test" % d for d in STS if d != "sts-untrusted"]
         cls.pki = make_pki(cls.tmp, names)
         cls.sink = Sink(tls="starttls", cert=cls.pki["chain"], key=cls.pki["key"]).start()
         cls.https = PolicyServer(cls.pki).start()
@@ -212,6 +217,8 @@ class TlsPolicyTest(LogOnFailure):
         self.assertIn('host=mx.sts-ok.test event=tls policy="MTA-STS" verified=yes',
                       self.srv.log())
         self.assertIn(("mta-sts.sts-ok.test", "/.well-known/mta-sts.txt"), self.https.fetches)
+        self.assertEqual({t for _, _, t in self.dns.asked("_mta-sts.sts-ok.test", "TXT")},
+                         {"udp", "tcp"})
 
     def test_sts_enforce_mismatch_stays_queued_then_bounces(self):
         self.send("sts-bad")
@@ -236,14 +243,20 @@ class TlsPolicyTest(LogOnFailure):
         self.srv.ctl("queue", "delete", qid, check=True)
 
     def test_sts_bad_policies_count_as_none(self):
-        for d in ("sts-big", "sts-html", "sts-stall"):
+        bad = ("sts-big", "sts-html", "sts-stall", "sts-untrusted")
+        for d in bad:
             self.send(d)
-        for d in ("sts-big", "sts-html", "sts-stall"):
+        for d in bad:
             self.assertTrue(self.delivered("x@%s.test" % d, timeout=30), d)
         log = self.srv.log()
         self.assertIn("policy larger than 64 KiB", log)
         self.assertIn("Content-Type is not text/plain", log)
         self.assertIn("policy fetch took more than 2s", log)
+        # a policy server whose certificate does not verify is never believed
+        self.assertNotIn(("mta-sts.sts-untrusted.test", "/.well-known/mta-sts.txt"),
+                         self.https.fetches)
+        self.assertRegex(log, r"dest=sts-untrusted.test event=mta-sts-none "
+                              r"reason=\"policy fetch failed")
 
     # ---- DANE ----
 
