@@ -111,12 +111,7 @@ check_config(void)
 		tls_check(cfg, &errs);
 		listeners_check(cfg, &errs);
 		http_check(cfg, &errs);
-		char derr[512];
-		if (!dns_check(cfg, derr, sizeof(derr))) {
-			char *m = xasprintf("%s: dns: %s", config_path, derr);
-			mm_strlist_add(&errs.errors, m);
-			free(m);
-		}
+		dns_check(cfg, &errs);
 	}
 	print_errors(&errs);
 	int rc = errs.errors.n ? 1 : 0;

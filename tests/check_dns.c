@@ -710,7 +710,10 @@ START_TEST(test_live_validate)
 	if (access(CONFIG_DEFAULT_TRUST_ANCHOR, R_OK) != 0)
 		return;          /* no dns-root-data: nothing to validate with */
 	c = live_setup(&L, "validate");
-	ck_assert(dns_check(c, err, sizeof(err)));
+	struct config_errors ce;
+	config_errors_init(&ce);
+	ck_assert(dns_check(c, &ce));
+	ck_assert_uint_eq(ce.errors.n, 0);
 	struct dns *dns = dns_new(L.base, c, err, sizeof(err));
 	ck_assert_msg(dns != NULL, "%s", err);
 	/* our server sets AD but signs nothing: libunbound's own verdict
@@ -726,8 +729,11 @@ START_TEST(test_live_validate)
 	/* a trust anchor that does not load is refused at once */
 	free(c->dns_trust_anchor);
 	c->dns_trust_anchor = xstrdup("/nonexistent/root.key");
-	ck_assert(!dns_check(c, err, sizeof(err)));
-	ck_assert_ptr_nonnull(strstr(err, "trust anchor"));
+	ck_assert(!dns_check(c, &ce));
+	ck_assert_uint_eq(ce.errors.n, 1);
+	ck_assert_ptr_nonnull(strstr(ce.errors.v[0], "t.conf: dns: dnssec = validate: "
+	    "cannot read trust anchor /nonexistent/root.key"));
+	config_errors_clear(&ce);
 	ck_assert_ptr_null(dns_new(L.base, c, err, sizeof(err)));
 	live_teardown(&L, c);
 }

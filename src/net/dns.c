@@ -239,13 +239,19 @@ fail:
 }
 
 bool
-dns_check(const struct config *cfg, char *err, size_t errlen)
+dns_check(const struct config *cfg, struct config_errors *errs)
 {
+	char err[512];
+
 	if (cfg->dns_dnssec == CONFIG_DNSSEC_TRUST_AD)
 		return true;
-	struct ub_ctx *ub = ub_make(cfg, err, errlen);
-	if (ub == NULL)
+	struct ub_ctx *ub = ub_make(cfg, err, sizeof(err));
+	if (ub == NULL) {
+		char *m = xasprintf("%s: dns: %s", cfg->path, err);
+		mm_strlist_add(&errs->errors, m);
+		free(m);
 		return false;
+	}
 	ub_ctx_delete(ub);
 	return true;
 }

@@ -9,6 +9,7 @@ on it, and meanwhile 50 local deliveries over port 25 and 20 IMAP logins,
 each within 2 s (the p99 is printed)."""
 import imaplib
 import smtplib
+import subprocess
 import sys
 import threading
 import time
@@ -87,6 +88,31 @@ class MxTest(LogOnFailure):
         show = self.srv.ctl("queue", "show", qid, check=True).stdout
         self.assertIn("MX lookup for broken.test failed", show)
         self.srv.ctl("queue", "delete", qid, check=True)
+
+
+class CheckTest(unittest.TestCase):
+    """minimaild -t and minimailctl check report a trust anchor that does
+    not load, and [dns] values that do not parse, as FILE: / FILE:LINE:."""
+
+    def test_check(self):
+        srv = mmtest.Server(users={}, start=False, extra_conf=(
+            "[dns]\ndnssec = validate\ntrust_anchor = /nonexistent/root.key\n"))
+        try:
+            for cmd in ([mmtest.MINIMAILD, "-t", "-c", srv.conf_path],
+                        [mmtest.MINIMAILCTL, "-c", srv.conf_path, "check"]):
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+                self.assertEqual(r.returncode, 1, r)
+                self.assertIn("%s: dns: dnssec = validate: cannot read trust anchor "
+                              "/nonexistent/root.key" % srv.conf_path, r.stderr)
+            srv.extra_conf = "[dns]\nnameservers = dns.example.org\ndnssec = trust-ad\n"
+            srv.write_conf()
+            r = subprocess.run([mmtest.MINIMAILD, "-t", "-c", srv.conf_path],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 1)
+            self.assertRegex(r.stderr, r"minimaild.conf:\d+: nameservers: 'dns.example.org' "
+                                       r"is not an IP address")
+        finally:
+            srv.close()
 
 
 class ReloadTest(LogOnFailure):
