@@ -10,7 +10,7 @@ libunbound-dev dns-root-data"
 if [ "${1:-}" != build ]; then
 	PKGS="$PKGS check libsubunit-dev python3 ca-certificates curl swaks isync
 fetchmail groff-base clang libclang-rt-14-dev systemd dovecot-imapd
-python3-dnslib"
+python3-dnslib python3-dnspython"
 fi
 missing=""
 for p in $PKGS; do
