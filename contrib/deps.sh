@@ -11,7 +11,7 @@ libpsl-dev publicsuffix"
 if [ "${1:-}" != build ]; then
 	PKGS="$PKGS check libsubunit-dev python3 ca-certificates curl swaks isync
 fetchmail groff-base clang libclang-rt-14-dev systemd dovecot-imapd
-python3-dnslib
+python3-dnslib python3-dnspython
 python3-yaml python3-milter opendkim
 python3-dkim python3-nacl"
 fi

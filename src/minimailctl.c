@@ -31,6 +31,7 @@
 #include "lib/limits.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "net/dns.h"
 #include "net/http.h"
 #include "net/listener.h"
 #include "net/metrics-http.h"
@@ -661,7 +662,7 @@ cmd_queue_delete(int argc, char **argv)
 }
 
 /* "check" is `minimaild -t`: the same checks (configuration, certificate
- * and key, listeners, http listener) and the same output, errors then
+ * and key, listeners, http listener, the resolver's trust anchor) and the same output, errors then
  * warnings on stderr and "FILE: configuration ok" on stdout. Then, as
  * run_as, that the store opens (when data_dir exists: minimaild makes
  * it); only a store that does not open adds a line (and exit 1). */
@@ -681,6 +682,7 @@ cmd_check(int argc, char **argv)
 		http_check(cfg, &errs);
 		dkim_check(cfg, &errs);
 		metrics_http_check(cfg, &errs);
+		dns_check(cfg, &errs);
 	}
 	for (size_t i = 0; i < errs.errors.n; i++)
 		fprintf(stderr, "%s\n", errs.errors.v[i]);

@@ -130,6 +130,7 @@ check_config(void)
 			printf("%s: minimaild (pid %ld) is serving from %s; the addresses it "
 			    "listens on are not reported as taken\n", config_path, (long)running,
 			    cfg->data_dir);
+		dns_check(cfg, &errs);
 	}
 	print_errors(&errs);
 	int rc = errs.errors.n ? 1 : 0;

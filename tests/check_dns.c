@@ -701,6 +701,93 @@ START_TEST(test_live_unbound_answer)
 }
 END_TEST
 
+/* Bounded concurrency: INFLIGHT run, WAITING wait, the next is refused
+ * at once (from the loop); a cancelled running query lets a waiting one
+ * start. */
+static int overload_calls;
+static enum dns_rcode overload_rcode;
+static struct event_base *overload_base;
+
+static void
+overload_cb(void *arg, const struct dns_result *r)
+{
+	overload_calls++;
+	overload_rcode = r->rcode;
+	event_base_loopbreak(overload_base);
+}
+
+START_TEST(test_live_overload)
+{
+	struct live L;
+	struct config *c = live_setup(&L, "trust-ad");
+	char err[256];
+	struct dns *dns = dns_new(L.base, c, err, sizeof(err));
+	size_t total = DNS_QUERIES_INFLIGHT_MAX + DNS_QUERIES_WAITING_MAX;
+	struct dns_query **qs = calloc(total, sizeof(*qs));
+
+	ck_assert_ptr_nonnull(dns);
+	overload_base = L.base;
+	L.answer = false;
+	for (size_t i = 0; i < total; i++)
+		qs[i] = dns_query(dns, "stall.example.org", DNS_T_A, overload_cb, NULL);
+	ck_assert_uint_eq(dns_pending(dns), total);
+	struct dns_query *extra = dns_query(dns, "one.too.many", DNS_T_A, overload_cb, NULL);
+	(void)extra;
+	ck_assert_int_eq(overload_calls, 0);
+	event_base_dispatch(L.base);
+	ck_assert_int_eq(overload_calls, 1);
+	ck_assert_int_eq(overload_rcode, DNS_ERROR);
+	ck_assert_uint_eq(dns_pending(dns), total);
+	/* one running query cancelled: the first waiting one runs */
+	dns_cancel(&qs[0]);
+	ck_assert_uint_eq(dns_pending(dns), total - 1);
+	for (size_t i = 1; i < total; i++)
+		dns_cancel(&qs[i]);
+	ck_assert_uint_eq(dns_pending(dns), 0);
+	free(qs);
+	dns_free(&dns);
+	live_teardown(&L, c);
+}
+END_TEST
+
+START_TEST(test_live_validate)
+{
+	struct live L;
+	struct config *c;
+	char err[256];
+
+	if (access(CONFIG_DEFAULT_TRUST_ANCHOR, R_OK) != 0)
+		return;          /* no dns-root-data: nothing to validate with */
+	c = live_setup(&L, "validate");
+	struct config_errors ce;
+	config_errors_init(&ce);
+	ck_assert(dns_check(c, &ce));
+	ck_assert_uint_eq(ce.errors.n, 0);
+	struct dns *dns = dns_new(L.base, c, err, sizeof(err));
+	ck_assert_msg(dns != NULL, "%s", err);
+	/* our server sets AD but signs nothing: libunbound's own verdict
+	 * counts, and it is never "secure" */
+	L.answer = true;
+	L.ad = true;
+	(void)dns_query(dns, "_25._tcp.mx.example.org", DNS_T_TLSA, got_cb, &L);
+	event_base_dispatch(L.base);
+	ck_assert_int_eq(L.calls, 1);
+	ck_assert(!L.got.secure);
+	dns_free(&dns);
+
+	/* a trust anchor that does not load is refused at once */
+	free(c->dns_trust_anchor);
+	c->dns_trust_anchor = xstrdup("/nonexistent/root.key");
+	ck_assert(!dns_check(c, &ce));
+	ck_assert_uint_eq(ce.errors.n, 1);
+	ck_assert_ptr_nonnull(strstr(ce.errors.v[0], "t.conf: dns: dnssec = validate: "
+	    "cannot read trust anchor /nonexistent/root.key"));
+	config_errors_clear(&ce);
+	ck_assert_ptr_null(dns_new(L.base, c, err, sizeof(err)));
+	live_teardown(&L, c);
+}
+END_TEST
+
 static Suite *
 dns_suite(void)
 {
@@ -725,6 +812,8 @@ dns_suite(void)
 	tcase_add_test(tc, test_live_timeout_stub);
 	tcase_add_test(tc, test_live_timeout_unbound);
 	tcase_add_test(tc, test_live_unbound_answer);
+	tcase_add_test(tc, test_live_validate);
+	tcase_add_test(tc, test_live_overload);
 	suite_add_tcase(s, tc);
 	return s;
 }

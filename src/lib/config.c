@@ -111,7 +111,7 @@ static key_setter set_hostname, set_domains, set_data_dir, set_run_as,
  * policy): setters below config_parse_nameservers(). */
 static key_setter set_dns_nameservers, set_dns_timeout, set_dns_dnssec,
     set_dns_trust_anchor, set_mta_sts_mode, set_policy_bool, set_policy_port,
-    set_mta_sts_ca;
+    set_mta_sts_ca, set_mta_sts_timeout;
 enum { PBOOL_MTA_STS, PBOOL_DANE };
 /* [inbound]: setters after the [dns] ones. */
 static key_setter set_inbound_bool, set_inbound_zones, set_milters,
@@ -199,6 +199,7 @@ static const struct key keytab[] = {
 	{ SEC_DKIM, "algorithms", set_dkim_algorithms, 0 },
 	{ SEC_LIMITS, "max_sent_per_hour", set_hourly, HOURLY_SENT },
 	{ SEC_LIMITS, "max_rcpts_per_hour", set_hourly, HOURLY_RCPTS },
+	{ SEC_RELAY, "mta_sts_timeout", set_mta_sts_timeout, 0 },
 };
 #define NKEYS (sizeof(keytab) / sizeof(keytab[0]))
 
@@ -1194,6 +1195,20 @@ set_dns_timeout(struct parser *p, const struct key *k, const char *v)
 }
 
 static void
+set_mta_sts_timeout(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	uint64_t n;
+
+	if (!config_parse_duration(v, &n) || n == 0 || n > MTA_STS_FETCH_TIMEOUT_MAX_SECS) {
+		perr(p, p->line, "%s: bad duration '%s' (expected 1s to %ds)", k->name,
+		    q(qv, v), MTA_STS_FETCH_TIMEOUT_MAX_SECS);
+		return;
+	}
+	p->cfg->mta_sts_timeout = n;
+}
+
+static void
 set_dns_dnssec(struct parser *p, const struct key *k, const char *v)
 {
 	char qv[QUOTE_MAX_BYTES];
@@ -1857,6 +1872,7 @@ config_new_defaults(const char *path)
 	cfg->dkim_sign = true;
 	cfg->dkim_rsa = true;
 	cfg->dkim_ed25519 = true;
+	cfg->mta_sts_timeout = MTA_STS_FETCH_TIMEOUT_SECS;
 	return cfg;
 }
 
@@ -2132,6 +2148,8 @@ config_dump(const struct config *cfg)
 		mm_buf_printf(&b, "mta_sts_ca = %s\n", cfg->mta_sts_ca);
 	mm_buf_printf(&b, "mx_port = %u\n", cfg->relay_mx_port);
 	mm_buf_printf(&b, "mta_sts_port = %u\n", cfg->mta_sts_port);
+	duration_format(cfg->mta_sts_timeout, tmp, sizeof(tmp));
+	mm_buf_printf(&b, "mta_sts_timeout = %s\n", tmp);
 	if (cfg->nroutes > 0) {
 		mm_buf_printf(&b, "routes =");
 		for (size_t i = 0; i < cfg->nroutes; i++) {

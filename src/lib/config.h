@@ -176,6 +176,7 @@ struct config {
 	bool dkim_sign;             /* default yes */
 	bool dkim_rsa;              /* algorithms: rsa-sha256 (default on) */
 	bool dkim_ed25519;          /*   ed25519-sha256 (default on) */
+	uint64_t mta_sts_timeout;   /* seconds a policy fetch may take, default 60s */
 };
 
 /* [inbound] dnsbl / dnswl: zones at most */

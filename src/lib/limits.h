@@ -87,7 +87,10 @@
 
 /* Outbound TLS policy: MTA-STS (RFC 8461) and DANE (RFC 7672) */
 #define MTA_STS_POLICY_MAX_BYTES     (64 * 1024)  /* RFC 8461 3.3: senders may limit; we do */
-#define MTA_STS_FETCH_TIMEOUT_SECS   60    /* RFC 8461 3.3: "a reasonable timeout" */
+#define MTA_STS_FETCH_TIMEOUT_SECS   60    /* default [relay] mta_sts_timeout, RFC 8461 3.3 */
+#define MTA_STS_FETCH_TIMEOUT_MAX_SECS 300
+#define RELAY_TLSA_MAX               8     /* TLSA records used per MX host */
+#define RELAY_TLSA_DATA_MAX_BYTES    4096  /* one TLSA record's data (a whole certificate) */
 #define MTA_STS_MAX_AGE_MAX_SECS     31557600 /* RFC 8461 3.2: max_age up to a year */
 #define MTA_STS_CACHE_MAX            1024  /* destinations' policies kept */
 #define MTA_STS_MX_MAX               32    /* mx: lines per policy */

@@ -175,11 +175,91 @@ settings_sig(const struct config *cfg, char *sig, size_t len)
 	mm_buf_free(&b);
 }
 
+/* A libunbound context for cfg's [dns] (not trust-ad); NULL with err. */
+static struct ub_ctx *
+ub_make(const struct config *cfg, char *err, size_t errlen)
+{
+	struct ub_ctx *ub = ub_ctx_create();
+	int r;
+
+	if (ub == NULL) {
+		snprintf(err, errlen, "libunbound: cannot create a context");
+		return NULL;
+	}
+	if ((r = ub_ctx_async(ub, 1)) != 0)
+		goto fail;
+	/* a forwarder on loopback (a local resolver, the tests' server) */
+	if ((r = ub_ctx_set_option(ub, "do-not-query-localhost:", "no")) != 0)
+		goto fail;
+	if (cfg->dns_nameservers.n > 0) {
+		for (size_t i = 0; i < cfg->dns_nameservers.n; i++)
+			if ((r = ub_ctx_set_fwd(ub, cfg->dns_nameservers.v[i])) != 0)
+				goto fail;
+	} else if ((r = ub_ctx_resolvconf(ub, NULL)) != 0) {
+		/* no resolv.conf: libunbound recurses from the root itself */
+		log_warn("dns: /etc/resolv.conf: %s; resolving from the root servers",
+		    ub_strerror(r));
+	}
+	/* The name servers answer every name: libunbound's built-in RFC 6761
+	 * and private reverse zones (test., 10.in-addr.arpa., ...) would hide
+	 * what a local resolver serves. */
+	(void)ub_ctx_set_option(ub, "unblock-lan-zones:", "yes");
+	(void)ub_ctx_set_option(ub, "insecure-lan-zones:", "yes");
+	if (cfg->dns_dnssec == CONFIG_DNSSEC_VALIDATE) {
+		if (access(cfg->dns_trust_anchor, R_OK) != 0) {
+			snprintf(err, errlen, "dnssec = validate: cannot read trust anchor "
+			    "%s: %s (apt-get install dns-root-data)", cfg->dns_trust_anchor,
+			    strerror(errno));
+			ub_ctx_delete(ub);
+			return NULL;
+		}
+		if ((r = ub_ctx_add_ta_file(ub, cfg->dns_trust_anchor)) != 0)
+			goto fail_ta;
+	} else if ((r = ub_ctx_set_option(ub, "module-config:", "iterator")) != 0) {
+		goto fail;
+	}
+	/* ub_ctx_zone_add() also finalizes the context: the trust anchor is
+	 * read here, so a bad one is an error at start-up, not per query */
+	if ((r = ub_ctx_zone_add(ub, "test.", "transparent")) != 0 ||
+	    (r = ub_ctx_zone_add(ub, "invalid.", "transparent")) != 0) {
+		if (cfg->dns_dnssec == CONFIG_DNSSEC_VALIDATE)
+			goto fail_ta;
+		goto fail;
+	}
+	return ub;
+fail_ta:
+	snprintf(err, errlen, "dnssec = validate: trust anchor %s does not load: %s",
+	    cfg->dns_trust_anchor, ub_strerror(r));
+	ub_ctx_delete(ub);
+	return NULL;
+fail:
+	snprintf(err, errlen, "libunbound: %s", ub_strerror(r));
+	ub_ctx_delete(ub);
+	return NULL;
+}
+
+bool
+dns_check(const struct config *cfg, struct config_errors *errs)
+{
+	char err[512];
+
+	if (cfg->dns_dnssec == CONFIG_DNSSEC_TRUST_AD)
+		return true;
+	struct ub_ctx *ub = ub_make(cfg, err, sizeof(err));
+	if (ub == NULL) {
+		char *m = xasprintf("%s: dns: %s", cfg->path, err);
+		mm_strlist_add(&errs->errors, m);
+		free(m);
+		return false;
+	}
+	ub_ctx_delete(ub);
+	return true;
+}
+
 static struct dns_backend *
 be_new(struct dns *dns, const struct config *cfg, char *err, size_t errlen)
 {
 	struct dns_backend *be = xcalloc(1, sizeof(*be));
-	int r;
 
 	be->dns = dns;
 	be->refs = 1;
@@ -220,45 +300,11 @@ be_new(struct dns *dns, const struct config *cfg, char *err, size_t errlen)
 		return be;
 	}
 
-	be->ub = ub_ctx_create();
+	be->ub = ub_make(cfg, err, errlen);
 	if (be->ub == NULL) {
-		snprintf(err, errlen, "libunbound: cannot create a context");
 		free(be);
 		return NULL;
 	}
-	if ((r = ub_ctx_async(be->ub, 1)) != 0)
-		goto ub_fail;
-	/* a forwarder on loopback (a local resolver, the tests' server) */
-	if ((r = ub_ctx_set_option(be->ub, "do-not-query-localhost:", "no")) != 0)
-		goto ub_fail;
-	if (cfg->dns_nameservers.n > 0) {
-		for (size_t i = 0; i < cfg->dns_nameservers.n; i++)
-			if ((r = ub_ctx_set_fwd(be->ub, cfg->dns_nameservers.v[i])) != 0)
-				goto ub_fail;
-	} else if ((r = ub_ctx_resolvconf(be->ub, NULL)) != 0) {
-		/* no resolv.conf: libunbound recurses from the root itself */
-		log_warn("dns: /etc/resolv.conf: %s; resolving from the root servers",
-		    ub_strerror(r));
-	}
-	/* The name servers answer every name: libunbound's built-in RFC 6761
-	 * and private reverse zones (test., 10.in-addr.arpa., ...) would hide
-	 * what a local resolver serves. */
-	(void)ub_ctx_set_option(be->ub, "unblock-lan-zones:", "yes");
-	(void)ub_ctx_set_option(be->ub, "insecure-lan-zones:", "yes");
-	if (cfg->dns_dnssec == CONFIG_DNSSEC_VALIDATE) {
-		if ((r = ub_ctx_add_ta_file(be->ub, cfg->dns_trust_anchor)) != 0) {
-			snprintf(err, errlen, "dnssec = validate: trust anchor %s: %s",
-			    cfg->dns_trust_anchor, ub_strerror(r));
-			ub_ctx_delete(be->ub);
-			free(be);
-			return NULL;
-		}
-	} else if ((r = ub_ctx_set_option(be->ub, "module-config:", "iterator")) != 0) {
-		goto ub_fail;
-	}
-	if ((r = ub_ctx_zone_add(be->ub, "test.", "transparent")) != 0 ||
-	    (r = ub_ctx_zone_add(be->ub, "invalid.", "transparent")) != 0)
-		goto ub_fail;
 	int fd = ub_fd(be->ub);
 	if (fd < 0) {
 		snprintf(err, errlen, "libunbound: no file descriptor");
@@ -269,11 +315,6 @@ be_new(struct dns *dns, const struct config *cfg, char *err, size_t errlen)
 	be->ev_ub = event_new(dns->base, fd, EV_READ | EV_PERSIST, ub_readable, be);
 	event_add(be->ev_ub, NULL);
 	return be;
-ub_fail:
-	snprintf(err, errlen, "libunbound: %s", ub_strerror(r));
-	ub_ctx_delete(be->ub);
-	free(be);
-	return NULL;
 }
 
 /* ---- finishing ---- */
@@ -492,7 +533,8 @@ static void
 udp_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct dns_query *q = arg;
-	unsigned char pkt[DNS_UDP_PAYLOAD_BYTES * 4];
+	/* the loop's own buffer: a datagram can be up to 64 KiB */
+	static unsigned char pkt[DNS_ANSWER_MAX_BYTES + 1];
 
 	ssize_t n = recv(fd, pkt, sizeof(pkt), 0);
 	if (n < 0) {

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 struct config;
+struct config_errors;
 struct event_base;
 struct dns;
 struct dns_query;
@@ -92,6 +93,9 @@ typedef void dns_cb(void *arg, const struct dns_result *res);
  * that does not load). */
 struct dns *dns_new(struct event_base *base, const struct config *cfg,
     char *err, size_t errlen);
+/* minimaild -t, minimailctl check: would dns_new() accept cfg (the trust
+ * anchor loads)? If not, false and "FILE: dns: message" in errs. */
+bool dns_check(const struct config *cfg, struct config_errors *errs);
 /* SIGHUP: new queries use cfg's [dns]; those in flight finish on the old
  * settings. False (and the old settings kept) on error. */
 bool dns_reconfigure(struct dns *dns, const struct config *cfg, char *err,

@@ -5,6 +5,7 @@
  * The one idea: this file only routes and bounds requests; what is said
  * comes from lib/clientcfg.c, built from srv->cfg at each request (so a
  * SIGHUP that turns a listener off takes it out of the answers at once).
+ * It also serves our MTA-STS policy (RFC 8461, lib/mtasts.c).
  * To serve another path, add it to http_request_cb(). Limits (headers,
  * body, timeout) are in lib/limits.h. */
 #include "net/http.h"
@@ -15,6 +16,7 @@
 #include "lib/limits.h"
 #include "lib/log.h"
 #include "lib/pidfile.h"
+#include "lib/mtasts.h"
 #include "lib/util.h"
 
 #include <arpa/inet.h>
@@ -35,6 +37,7 @@
 #define PATH_AUTOCONFIG          "/mail/config-v1.1.xml"
 #define PATH_AUTOCONFIG_WK       "/.well-known/autoconfig/mail/config-v1.1.xml"
 #define PATH_AUTODISCOVER        "/autodiscover/autodiscover.xml"
+#define PATH_MTA_STS             "/.well-known/mta-sts.txt"   /* RFC 8461 3.3 */
 
 #define CT_AUTOCONFIG   "application/xml; charset=utf-8"
 #define CT_AUTODISCOVER "text/xml; charset=utf-8"
@@ -546,6 +549,30 @@ serve_more(struct evhttp_request *req, const char *path, enum evhttp_cmd_type m)
 	return true;
 }
 
+/* Our MTA-STS policy (RFC 8461 3.3) for Host mta-sts.DOMAIN, DOMAIN one
+ * of ours. The RFC wants HTTPS: a reverse proxy with a certificate for
+ * mta-sts.DOMAIN puts it in front of this listener. */
+static void
+serve_mta_sts(struct evhttp_request *req)
+{
+	const char *host = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Host");
+	char domain[ADDRESS_MAX_BYTES + 1];
+
+	if (host == NULL || !host_domain(host, domain) ||
+	    strncmp(domain, "mta-sts.", 8) != 0 ||
+	    !config_is_local_domain(server->cfg, domain + 8)) {
+		reply_text(req, 404, "Not Found", "no MTA-STS policy for this host "
+		    "(ask for mta-sts.DOMAIN)", NULL);
+		return;
+	}
+	char *policy = mtasts_policy_text(server->cfg);
+	char note[ADDRESS_MAX_BYTES + 16];
+	snprintf(note, sizeof(note), "domain=%s", domain + 8);
+	reply(req, 200, "OK", CT_TEXT, policy, NULL, note);
+	free(policy);
+}
+
 static void
 http_request_cb(struct evhttp_request *req, void *arg)
 {
@@ -589,5 +616,14 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	}
 	if (serve_more(req, path, m))
 		return;
+	if (strcmp(path, PATH_MTA_STS) == 0) {
+		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+			reply_text(req, 405, "Method Not Allowed",
+			    "method not allowed", "GET, HEAD");
+			return;
+		}
+		serve_mta_sts(req);
+		return;
+	}
 	reply_text(req, 404, "Not Found", "not found", NULL);
 }

@@ -237,7 +237,10 @@ start_tls(struct relay_delivery *d, enum relay_cstate st)
 {
 	const struct relay_addr *a = cur_addr(d);
 	char err[256];
-	SSL_CTX *ctx = relay_engine_ssl_ctx(d->eng, d, err, sizeof(err));
+	enum relay_tls_policy pol = relay_policy_of(d);
+	SSL_CTX *ctx = pol != RELAY_TLS_OPPORTUNISTIC ?
+	    relay_policy_ssl_ctx(err, sizeof(err), d->cfg) :
+	    relay_engine_ssl_ctx(d->eng, d, err, sizeof(err));
 	SSL *ssl;
 
 	if (ctx == NULL || (ssl = SSL_new(ctx)) == NULL) {
@@ -246,6 +249,12 @@ start_tls(struct relay_delivery *d, enum relay_cstate st)
 	}
 	if (!is_ip(a->host))
 		SSL_set_tlsext_host_name(ssl, a->host);
+	/* MTA-STS / DANE: what the certificate must match */
+	if (!relay_policy_setup_ssl(d, ssl, err, sizeof(err))) {
+		SSL_free(ssl);
+		fail_conn(d, "451 4.7.5 %s: %s", relay_policy_name(pol), err);
+		return;
+	}
 	if (d->smarthost && d->cfg->smarthost_verify) {
 		if (is_ip(a->host))
 			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), a->host);
@@ -340,13 +349,17 @@ after_ehlo(struct relay_delivery *d)
 		must = cfg->smarthost_tls == CONFIG_RELAY_TLS_STARTTLS;
 		want = must;
 	} else {
-		must = cfg->relay_require_tls;
+		must = cfg->relay_require_tls || relay_policy_of(d) != RELAY_TLS_OPPORTUNISTIC;
 		want = !d->no_starttls;
 	}
 	if (!d->tls && (must || (want && d->ext_starttls))) {
 		if (!d->ext_starttls) {
-			fail_conn(d, "451 4.7.4 TLS is required but the server does not "
-			    "offer STARTTLS");
+			if (relay_policy_of(d) != RELAY_TLS_OPPORTUNISTIC)
+				fail_conn(d, "451 4.7.4 %s requires TLS but the server does not "
+				    "offer STARTTLS", relay_policy_name(relay_policy_of(d)));
+			else
+				fail_conn(d, "451 4.7.4 TLS is required but the server does not "
+				    "offer STARTTLS");
 			return;
 		}
 		send_cmd(d, RELAY_CMD_TIMEOUT_SECS, "STARTTLS");
@@ -670,7 +683,8 @@ on_reply(struct relay_delivery *d, int code, const char *text)
 			start_tls(d, RC_TLS);
 			return;
 		}
-		if (d->smarthost || d->cfg->relay_require_tls) {
+		if (d->smarthost || d->cfg->relay_require_tls ||
+		    relay_policy_of(d) != RELAY_TLS_OPPORTUNISTIC) {
 			fail_conn(d, "451 4.7.4 STARTTLS refused: %s", text);
 			return;
 		}
@@ -837,6 +851,11 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			set_timeout(d, RELAY_GREETING_TIMEOUT_SECS);
 		} else if (d->state == RC_TLS) {
 			d->tls = true;
+			if (relay_policy_of(d) != RELAY_TLS_OPPORTUNISTIC)
+				log_info("relay dest=%s host=%s event=tls policy=\"%s\" "
+				    "verified=%s", d->dest, cur_addr(d)->host,
+				    relay_policy_name(relay_policy_of(d)),
+				    relay_policy_of(d) == RELAY_TLS_DANE_NOAUTH ? "no" : "yes");
 			send_ehlo(d);
 		}
 		return;
@@ -850,6 +869,17 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	unsigned long e = bufferevent_get_openssl_error(bev);
 	if (e != 0)
 		ERR_error_string_n(e, tlserr, sizeof(tlserr));
+	if ((d->state == RC_TLS || d->state == RC_TLS_IMPLICIT) &&
+	    relay_policy_of(d) != RELAY_TLS_OPPORTUNISTIC) {
+		/* MTA-STS / DANE: never in plain text; say what did not verify */
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+		long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+		fail_conn(d, "451 4.7.5 %s: TLS with %s failed: %s",
+		    relay_policy_name(relay_policy_of(d)), cur_addr(d)->host,
+		    vr != X509_V_OK ? X509_verify_cert_error_string(vr) :
+		    tlserr[0] ? tlserr : "handshake failed");
+		return;
+	}
 	if ((d->state == RC_TLS || d->state == RC_TLS_IMPLICIT) && !d->smarthost &&
 	    !d->cfg->relay_require_tls && !d->no_starttls) {
 		/* opportunistic TLS failed: this host again, in plain text (RFC 7435) */

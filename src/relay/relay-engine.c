@@ -10,8 +10,9 @@
  * times and loads the entries that are due and not in flight. New mail
  * from SMTP and "minimailctl queue flush" (another process) need no other
  * signal: they make an entry due in the store, and the next poll, at most
- * a second later, sends it. Everything that touches the store or DNS is a
- * worker job; the SMTP conversation itself is in relay-client.c. */
+ * a second later, sends it. Everything that touches the store is a
+ * worker job; DNS goes through the daemon's resolver on the loop
+ * (relay-resolve.c), and the SMTP conversation is in relay-client.c. */
 #include "relay/relay-int.h"
 
 #include <event2/event.h>
@@ -46,6 +47,12 @@ relay_engine_base(struct relay_engine *eng)
 	return eng->srv->base;
 }
 
+struct mm_server *
+relay_engine_server(struct relay_engine *eng)
+{
+	return eng->srv;
+}
+
 /* ---- deliveries ---- */
 
 static void
@@ -59,6 +66,8 @@ delivery_free(struct relay_delivery *d)
 			eng->nactive--;
 			break;
 		}
+	relay_resolve_cancel(d);
+	relay_policy_free(d);
 	relay_client_close(d);
 	free(d->rcpt_idx);
 	free(d->accepted);
@@ -84,33 +93,9 @@ in_flight(struct relay_engine *eng, uint64_t id)
 
 /* ---- resolving ---- */
 
-static void
-resolve_work(void *arg)
+void
+relay_engine_resolved(struct relay_delivery *d)
 {
-	struct relay_delivery *d = arg;
-	const struct config *cfg = d->cfg;
-	const struct config_relay_host *fixed = NULL;
-	const struct config_route *rt;
-	const char *domain = d->msgs[0].e->domain;
-
-	if (d->smarthost)
-		fixed = &cfg->smarthost;
-	else if ((rt = config_route_find(cfg, domain)) != NULL)
-		fixed = &rt->dest;
-	d->res = relay_resolve(domain, fixed, d->seed, d->addrs, RELAY_ADDRS_MAX,
-	    &d->naddrs, d->error, sizeof(d->error));
-}
-
-static void
-resolve_done(void *arg)
-{
-	struct relay_delivery *d = arg;
-
-	d->job_running = false;
-	if (d->dead) {
-		delivery_free(d);
-		return;
-	}
 	if (d->res == RELAY_RES_PERM) {
 		/* no such domain, null MX: every recipient bounces now */
 		for (size_t i = 0; i < d->nmsgs; i++) {
@@ -130,6 +115,15 @@ resolve_done(void *arg)
 		d->naddrs = 0;
 	} else {
 		d->error[0] = '\0';
+	}
+	/* MX destinations: MTA-STS and DANE decide each address's TLS
+	 * (relay-policy.c), which then starts the client */
+	const struct config *cfg = d->cfg;
+	if (d->res == RELAY_RES_OK && !d->smarthost &&
+	    config_route_find(cfg, d->msgs[0].e->domain) == NULL &&
+	    (cfg->relay_mta_sts || (cfg->relay_dane && cfg->dns_dnssec != CONFIG_DNSSEC_OFF))) {
+		relay_policy_start(d);
+		return;
 	}
 	/* with no address, the client finishes at once with d->error */
 	relay_client_start(d);
@@ -459,10 +453,9 @@ dispatch(struct relay_engine *eng, struct poll_job *j)
 			log_info("relay id=%llx dest=%s event=attempt",
 			    (unsigned long long)d->msgs[i].e->id, d->dest);
 		d->state = RC_RESOLVING;
-		d->job_running = true;
 		eng->seed = eng->seed * 1103515245u + 12345u;
 		d->seed = eng->seed | 1;
-		worker_submit(eng->srv->pool, resolve_work, resolve_done, d);
+		relay_resolve_start(d);
 	}
 }
 
@@ -602,6 +595,7 @@ relay_engine_free(struct relay_engine **engp)
 	event_free(eng->ev_poll);
 	SSL_CTX_free(eng->ctx_opportunistic);
 	SSL_CTX_free(eng->ctx_verify);
+	relay_policy_shutdown();
 	free(eng);
 	*engp = NULL;
 }

@@ -25,6 +25,7 @@ struct config;
 struct config_relay_host;
 struct dkim_keyset;
 typedef struct ssl_ctx_st SSL_CTX;
+struct ssl_st;
 
 /* ---- relay-mx.c ---- */
 
@@ -34,6 +35,8 @@ struct relay_addr {
 	char host[256];          /* the name it came from (for TLS and logs) */
 	char ip[64];
 	uint16_t port;
+	bool mx;                 /* host came from an MX record (not fixed, not implicit) */
+	bool dnssec;             /* MX (or implicit MX) and address records were secure */
 };
 
 enum relay_res {
@@ -42,12 +45,51 @@ enum relay_res {
 	RELAY_RES_PERM,          /* bounce (NXDOMAIN, null MX) */
 };
 
-/* On a worker thread: the addresses to try for domain, best first, via
- * MX records or fixed (a smarthost or route; NULL: use DNS). err gets an
- * SMTP-style reply ("556 5.1.10 ...") when the result is not OK. */
-int relay_resolve(const char *domain, const struct config_relay_host *fixed,
-    unsigned seed, struct relay_addr *addrs, size_t max, size_t *n_r,
-    char *err, size_t errlen);
+/* ---- relay-resolve.c: where d goes, asked on the loop ---- */
+
+struct relay_resolving;
+struct relay_delivery;
+/* Fills d->addrs/naddrs (best first), d->res and, when not OK, d->error
+ * (an SMTP-style reply, "556 5.1.10 ..."), from [relay] smarthost/routes
+ * or MX then A/AAAA through the daemon's resolver; then calls
+ * relay_engine_resolved(d), always later on the loop. */
+void relay_resolve_start(struct relay_delivery *d);
+/* Drops a resolution in progress (no callback). */
+void relay_resolve_cancel(struct relay_delivery *d);
+
+/* ---- relay-policy.c: MTA-STS (RFC 8461) and DANE (RFC 7672) ---- */
+
+/* What the connection to one address must be. */
+enum relay_tls_policy {
+	RELAY_TLS_OPPORTUNISTIC = 0,  /* STARTTLS if offered, unverified (RFC 7435) */
+	RELAY_TLS_MTA_STS,            /* enforce: TLS, PKIX-valid for the MX name */
+	RELAY_TLS_DANE,               /* TLS, matching a TLSA record (DANE-EE/TA) */
+	RELAY_TLS_DANE_NOAUTH,        /* TLSA but none usable: TLS, unverified */
+};
+
+struct relay_tlsa {              /* one usable TLSA record (RFC 6698 2.1) */
+	uint8_t usage, selector, mtype;
+	unsigned char *data;
+	size_t len;
+};
+
+struct relay_policy;
+/* After resolving to MX hosts: looks up the destination's MTA-STS policy
+ * and the hosts' TLSA records (on the loop), drops the addresses policy
+ * forbids (d->error says why), sets each address's policy, then
+ * relay_client_start(d). Fixed hosts (smarthost, routes) skip it. */
+void relay_policy_start(struct relay_delivery *d);
+void relay_policy_free(struct relay_delivery *d);
+/* The policy of d's current address, and a name for it in errors. */
+enum relay_tls_policy relay_policy_of(const struct relay_delivery *d);
+const char *relay_policy_name(enum relay_tls_policy p);
+/* The TLS context and SSL settings (verification, SNI, TLSA) for a
+ * policy connection; false with a reason in err. */
+SSL_CTX *relay_policy_ssl_ctx(char *err, size_t errlen, const struct config *cfg);
+bool relay_policy_setup_ssl(struct relay_delivery *d, struct ssl_st *ssl, char *err,
+    size_t errlen);
+/* Frees the cached policies and the context (engine shutdown). */
+void relay_policy_shutdown(void);
 
 /* ---- relay-engine.c / relay-client.c ---- */
 
@@ -62,7 +104,7 @@ struct relay_msg {
 
 enum relay_cstate {
 	RC_NONE = 0,
-	RC_RESOLVING,            /* worker: relay_resolve */
+	RC_RESOLVING,            /* the resolver: relay-resolve.c */
 	RC_CONNECTING,
 	RC_TLS_IMPLICIT,         /* handshake before the greeting */
 	RC_GREETING,
@@ -91,6 +133,11 @@ struct relay_delivery {
 	char dest[STORE_QUEUE_DOMAIN_MAX + 16];  /* domain, or "[smarthost]" */
 	bool smarthost;
 	bool job_running;                  /* a worker job holds it */
+	struct relay_resolving *rs;        /* DNS queries in flight */
+	struct relay_policy *pol;          /* MTA-STS/DANE lookups and results */
+	enum relay_tls_policy tls_policy[RELAY_ADDRS_MAX];   /* per addrs[] */
+	struct relay_tlsa *tlsa[RELAY_ADDRS_MAX];            /* per addrs[], DANE */
+	size_t ntlsa[RELAY_ADDRS_MAX];
 	bool dead;                         /* freed when its job returns */
 	unsigned seed;                     /* orders MX hosts of equal preference */
 
@@ -139,6 +186,9 @@ void relay_client_body_loaded(struct relay_delivery *d, int err);
 
 /* relay-engine.c */
 struct event_base *relay_engine_base(struct relay_engine *eng);
+struct mm_server *relay_engine_server(struct relay_engine *eng);
+/* The end of relay_resolve_start(). */
+void relay_engine_resolved(struct relay_delivery *d);
 /* The client TLS context for d (opportunistic, or verifying for a
  * smarthost); NULL with a reason in err if it cannot be built. */
 SSL_CTX *relay_engine_ssl_ctx(struct relay_engine *eng, struct relay_delivery *d,

@@ -44,6 +44,11 @@ enum relay_mx_result {
 	RELAY_MX_BAD,            /* malformed answer */
 };
 
+/* Orders hosts of equal preference in mx[0..n) (already sorted by
+ * preference) by seed: 0 keeps them; else a shuffle that seed determines
+ * (RFC 5321 5.1 asks for randomisation). */
+void relay_mx_shuffle(struct relay_mx *mx, size_t n, unsigned seed);
+
 /* Parses a DNS answer (wire format) to an MX query for domain: follows
  * CNAMEs inside the answer, sorts by preference, and orders hosts of equal
  * preference by seed (0: as in the answer; else a shuffle that seed

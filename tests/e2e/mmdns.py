@@ -123,6 +123,7 @@ class DnsServer:
             qtype = "TLSA"
         reply = req.reply()
         reply.header.ra = 1
+        reply.header.ad = 0         # reply() copies the query's flags, AD included
         with self.lock:
             node = self.zone.get(name)
             depth = 0
@@ -238,6 +239,10 @@ class DnsServer:
         with self.lock:
             return [q for q in self.queries
                     if q[0].lower() == name and (qtype is None or q[1] == qtype)]
+
+    def asked_all(self):
+        with self.lock:
+            return list(self.queries)
 
     def __enter__(self):
         return self.start()

@@ -68,6 +68,12 @@ class MmdnsTest(unittest.TestCase):
             self.assertTrue(r.flags & dns.flags.AD)
             r = self.ask("a.example.test", "A", tcp)
             self.assertFalse(r.flags & dns.flags.AD)
+            # AD in the query (RFC 6840 5.7) is not echoed for other names
+            q = dns.message.make_query("a.example.test", "A")
+            q.flags |= dns.flags.AD
+            fn = dns.query.tcp if tcp else dns.query.udp
+            self.assertFalse(fn(q, "127.0.0.1", port=self.dns.port, timeout=5).flags
+                             & dns.flags.AD)
 
     def test_rcodes(self):
         self.assertEqual(self.ask("gone.test", "MX").rcode(), dns.rcode.NXDOMAIN)
