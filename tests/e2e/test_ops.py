@@ -75,6 +75,9 @@ class RunAsTest(unittest.TestCase):
         cert, key = mmtest.make_cert(self.tmp, cn="localhost")
         os.chmod(key, 0o600)  # like certbot's privkey.pem
         conf = config(self.tmp, "nobody", "[tls]\ncert = %s\nkey = %s\n" % (cert, key))
+        r = run(mmtest.MINIMAILCTL, "-c", conf, "check")  # the same check
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("cannot be read by run_as user nobody", r.stderr)
         r = run(mmtest.MINIMAILD, "-t", "-c", conf)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         line = [l for l in r.stderr.splitlines() if key in l]
@@ -114,6 +117,9 @@ class RunAsTest(unittest.TestCase):
     def test_self_signed_warned_once(self):
         conf = config(self.tmp, "nobody")
         r = run(mmtest.MINIMAILD, "-t", "-c", conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr.lower().count("self-signed"), 1, r.stderr)
+        r = run(mmtest.MINIMAILCTL, "-c", conf, "check")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stderr.lower().count("self-signed"), 1, r.stderr)
 
