@@ -251,7 +251,7 @@ metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
 		sample(b, "minimaild_queue_entries", NULL, snap->queue_entries);
 	}
 	family(b, "minimaild_relay_deliveries_total", "counter",
-	    "Outbound deliveries, per recipient, by result.");
+	    "Outbound delivery attempts, per recipient, by result.");
 	for (int r = 0; r < MD_COUNT; r++) {
 		snprintf(lb, sizeof(lb), "result=\"%s\"", results[r]);
 		sample(b, "minimaild_relay_deliveries_total", lb, get(&deliveries[r]));

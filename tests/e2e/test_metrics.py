@@ -44,9 +44,11 @@ class MetricsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = mmtest.Server(start=False)
-        cls.mport = mmtest.free_ports(1)[0]
+        cls.mport, cls.closed = mmtest.free_ports(2)
         cls.srv.write_conf(cls.srv.conf_text() +
-                           "[listen]\nmetrics = 127.0.0.1:%d\n" % cls.mport)
+                           "[listen]\nmetrics = 127.0.0.1:%d\n" % cls.mport +
+                           "[relay]\nroutes = remote.test=127.0.0.1:%d\nretry_interval = 1h\n"
+                           % cls.closed)
         cls.srv.start()
 
     @classmethod
@@ -134,6 +136,30 @@ class MetricsTest(unittest.TestCase):
                   'minimaild_command_duration_seconds{protocol="smtp"'):
             self.assertGreater(after[h.replace("{", "_count{") + "}"], 0)
         self.assertGreater(after["minimaild_worker_job_duration_seconds_count"], 0)
+
+    def test_queue_and_deferred(self):
+        """A message to a domain whose server refuses connections: one queue
+        entry, one deferred recipient, one failed connection."""
+        before = parse(self.scrape())
+        srv = self.srv
+        c = smtplib.SMTP_SSL("127.0.0.1", srv.ports["submissions"], context=srv.ssl_context(),
+                             timeout=30)
+        c.login("bob@example.org", "bob-secret")
+        c.sendmail("bob@example.org", ["far@remote.test"], b"Subject: q\r\n\r\nq\r\n")
+        c.quit()
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            after = parse(self.scrape())
+            if after['minimaild_relay_deliveries_total{result="deferred"}'] > \
+                    before['minimaild_relay_deliveries_total{result="deferred"}']:
+                break
+            time.sleep(0.1)
+        for k, want in (('minimaild_relay_deliveries_total{result="deferred"}', 1),
+                        ('minimaild_relay_deliveries_total{result="sent"}', 0),
+                        ('minimaild_relay_deliveries_total{result="bounced"}', 0),
+                        ("minimaild_relay_connection_failures_total", 1),
+                        ("minimaild_queue_entries", 1)):
+            self.assertEqual(after[k] - before[k], want, k)
 
     def test_idle_gauge(self):
         srv = self.srv
