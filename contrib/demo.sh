@@ -125,21 +125,23 @@ while :; do
 	fi
 	sleep 0.1
 done
+row() { printf '  %-8s  %-9s  %-5s  %-9s  %-15s  %s\n' "$@"; }
 cat <<INFO
 
 minimaild demo: account $user, password $pass
 Configure your mail client (Thunderbird: "Configure manually") with:
 
-  Protocol  Server     Port  Security   Authentication   User name
-  IMAP      127.0.0.1  $p_imaps  SSL/TLS    Normal password  $user
-  IMAP      127.0.0.1  $p_imap  STARTTLS   Normal password  $user
-  POP3      127.0.0.1  $p_pop3s  SSL/TLS    Normal password  $user
-  POP3      127.0.0.1  $p_pop3  STARTTLS   Normal password  $user
-  SMTP      127.0.0.1  $p_subs  SSL/TLS    Normal password  $user
-  SMTP      127.0.0.1  $p_sub  STARTTLS   Normal password  $user
-  SMTP in   127.0.0.1  $p_smtp  STARTTLS   none: mail from other servers to @example.org
-                                (it offers AUTH after STARTTLS too, but
-                                 clients should send on $p_subs or $p_sub)
+INFO
+row Protocol Server Port Security Authentication "User name"
+row IMAP 127.0.0.1 "$p_imaps" SSL/TLS "Normal password" "$user"
+row IMAP 127.0.0.1 "$p_imap" STARTTLS "Normal password" "$user"
+row POP3 127.0.0.1 "$p_pop3s" SSL/TLS "Normal password" "$user"
+row POP3 127.0.0.1 "$p_pop3" STARTTLS "Normal password" "$user"
+row SMTP 127.0.0.1 "$p_subs" SSL/TLS "Normal password" "$user"
+row SMTP 127.0.0.1 "$p_sub" STARTTLS "Normal password" "$user"
+row "SMTP in" 127.0.0.1 "$p_smtp" STARTTLS none "(mail from other servers to @example.org;"
+row "" "" "" "" "" " AUTH after STARTTLS too, but send on $p_subs or $p_sub)"
+cat <<INFO
 
 The certificate is self-signed (for localhost and 127.0.0.1): accept it
 once in the client.

@@ -30,6 +30,7 @@
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/privcheck.h"
 #include "lib/util.h"
 #include "net/dns.h"
 #include "net/http.h"
@@ -678,6 +679,7 @@ cmd_check(int argc, char **argv)
 	cfg = config_load(config_path, &errs);
 	if (cfg != NULL) {
 		tls_check(cfg, &errs);
+		privcheck_run_as(cfg, &errs);
 		listeners_check(cfg, &errs);
 		http_check(cfg, &errs);
 		dkim_check(cfg, &errs);

@@ -417,7 +417,8 @@ imap_idle_wake(struct imap_session *s)
 void
 imap_idle_line(struct imap_session *s, const char *line, size_t len)
 {
-	metrics_idle(-1);
+	if (s->input == IMAP_INPUT_IDLE)
+		metrics_idle(-1);
 	s->input = IMAP_INPUT_COMMAND;
 	s->idle_sync_running = false;
 	conn_set_timeout(s->c, IMAP_AUTOLOGOUT_SECS);

@@ -96,12 +96,14 @@ static void __attribute__((format(printf, 3, 0)))
 log_reply(struct imap_session *s, const char *prefix, const char *fmt, va_list ap)
 {
 	char text[IMAP_LOG_REPLY_BYTES + 1], esc[IMAP_LOG_REPLY_BYTES * 4 + 8];
+	char pesc[IMAP_LOG_REPLY_BYTES * 4 + 8];
 	int n = vsnprintf(text, sizeof(text), fmt, ap);
 
 	if (n < 0)
 		return;
 	log_debug("conn=%llx event=imap-reply reply=\"%s %s%s\"",
-	    (unsigned long long)conn_id(s->c), prefix,
+	    (unsigned long long)conn_id(s->c),
+	    log_escape(pesc, sizeof(pesc), prefix, strlen(prefix)),
 	    log_escape(esc, sizeof(esc), text, strlen(text)),
 	    (size_t)n >= sizeof(text) ? "..." : "");
 }

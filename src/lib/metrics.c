@@ -214,7 +214,7 @@ metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
 		sample(b, "minimaild_connections_total", lb, get(&conns[i]));
 	}
 	family(b, "minimaild_connections_open", "gauge",
-	    "Client and relay connections open now.");
+	    "Client connections open now.");
 	sample(b, "minimaild_connections_open", NULL, snap->connections_open);
 
 	family(b, "minimaild_tls_handshakes_total", "counter",
@@ -251,7 +251,7 @@ metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
 		sample(b, "minimaild_queue_entries", NULL, snap->queue_entries);
 	}
 	family(b, "minimaild_relay_deliveries_total", "counter",
-	    "Outbound deliveries, per recipient, by result.");
+	    "Outbound delivery attempts, per recipient, by result.");
 	for (int r = 0; r < MD_COUNT; r++) {
 		snprintf(lb, sizeof(lb), "result=\"%s\"", results[r]);
 		sample(b, "minimaild_relay_deliveries_total", lb, get(&deliveries[r]));
@@ -291,10 +291,10 @@ metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
 	sample(b, "minimaild_imap_idle_sessions", NULL, idle > 0 ? (uint64_t)idle : 0);
 
 	family(b, "minimaild_received_bytes_total", "counter",
-	    "Bytes read from connections (after TLS).");
+	    "Bytes read from client connections (after TLS).");
 	sample(b, "minimaild_received_bytes_total", NULL, get(&bytes_in));
 	family(b, "minimaild_sent_bytes_total", "counter",
-	    "Bytes written to connections (before TLS).");
+	    "Bytes written to client connections (before TLS).");
 	sample(b, "minimaild_sent_bytes_total", NULL, get(&bytes_out));
 }
 

@@ -128,6 +128,9 @@ privcheck_run_as(const struct config *cfg, struct config_errors *errs)
 		snprintf(who, sizeof(who), "user %s (minimaild runs as the user that "
 		    "starts it)", me ? me->pw_name : "?");
 		try_paths(cfg, res);
+		/* the certificate and key were just loaded as this user by
+		 * tls_check(), which reports a file it cannot read */
+		res[PC_CERT] = res[PC_KEY] = 0;
 	}
 	struct group *gr = pw ? getgrgid(pw->pw_gid) : NULL;
 	static const char *const what[2] = { "certificate", "key" };

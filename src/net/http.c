@@ -474,7 +474,8 @@ query_address(struct evhttp_request *req, const char *key, char *addr_r)
 static void
 serve_autodiscover_json(struct evhttp_request *req, const char *path)
 {
-	char addr[ADDRESS_MAX_BYTES + 1], proto[ADDRESS_MAX_BYTES + 1], note[ADDRESS_MAX_BYTES + 16];
+	char addr[ADDRESS_MAX_BYTES + 1], proto[ADDRESS_MAX_BYTES + 1];
+	char note[ADDRESS_MAX_BYTES + 16];
 	const char *rest = path + strlen(PATH_AUTODISCOVER_JSON);
 	bool bad;
 

@@ -113,8 +113,6 @@ relay_rcpt_result(struct relay_delivery *d, struct relay_msg *m, size_t i,
 		snprintf(e->error, sizeof(e->error), "%s (%s[%s])", reply, a->host, a->ip);
 	}
 	log_escape(esc, sizeof(esc), reply, strlen(reply));
-	metrics_delivery(r->state == STORE_Q_DONE ? MD_SENT :
-	    r->state == STORE_Q_FAILED ? MD_BOUNCED : MD_DEFERRED);
 	log_info("relay id=%llx rcpt=<%s> host=%s[%s]:%u result=%s reply=\"%s\"",
 	    (unsigned long long)e->id, r->address, a->host, a->ip, a->port,
 	    r->state == STORE_Q_DONE ? "sent" : r->state == STORE_Q_FAILED ?

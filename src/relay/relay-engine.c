@@ -243,6 +243,20 @@ dsn_send(struct store *st, const struct config *cfg, const struct store_qentry *
 	mm_buf_free(&msg);
 }
 
+/* Metrics: what this attempt did to each recipient that was pending
+ * (a connection that failed leaves them pending: deferred). */
+static void
+relay_count_results(const struct relay_msg *m, bool expired)
+{
+	for (size_t i = 0; i < m->e->nrcpts; i++) {
+		int now = m->e->rcpts[i].state;
+		if (m->state0[i] != STORE_Q_PENDING)
+			continue;
+		metrics_delivery(now == STORE_Q_DONE ? MD_SENT : now == STORE_Q_PENDING ?
+		    MD_DEFERRED : expired ? MD_EXPIRED : MD_BOUNCED);
+	}
+}
+
 /* One entry after an attempt: expiry, bounce, warning, next attempt. */
 static void
 save_msg(struct relay_delivery *d, struct relay_msg *m, time_t now)
@@ -265,7 +279,6 @@ save_msg(struct relay_delivery *d, struct relay_msg *m, time_t now)
 			if (rc->state != STORE_Q_PENDING)
 				continue;
 			rc->state = STORE_Q_FAILED;
-			metrics_delivery(MD_EXPIRED);
 			if (rc->reply[0] == '\0')
 				mm_strlcpy(rc->reply, "451 4.4.7 queue lifetime expired",
 				    sizeof(rc->reply));
@@ -277,6 +290,7 @@ save_msg(struct relay_delivery *d, struct relay_msg *m, time_t now)
 		which[i] = m->state0[i] != STORE_Q_FAILED && e->rcpts[i].state == STORE_Q_FAILED;
 		any |= which[i];
 	}
+	relay_count_results(m, expired);
 	if (any && e->sender[0] != '\0')
 		dsn_send(st, cfg, e, which, RELAY_DSN_FAILED, expired, now);
 	else if (any)

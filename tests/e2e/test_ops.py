@@ -75,6 +75,9 @@ class RunAsTest(unittest.TestCase):
         cert, key = mmtest.make_cert(self.tmp, cn="localhost")
         os.chmod(key, 0o600)  # like certbot's privkey.pem
         conf = config(self.tmp, "nobody", "[tls]\ncert = %s\nkey = %s\n" % (cert, key))
+        r = run(mmtest.MINIMAILCTL, "-c", conf, "check")  # the same check
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("cannot be read by run_as user nobody", r.stderr)
         r = run(mmtest.MINIMAILD, "-t", "-c", conf)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         line = [l for l in r.stderr.splitlines() if key in l]
@@ -98,6 +101,25 @@ class RunAsTest(unittest.TestCase):
         self.assertRegex(r.stderr, r"data_dir %s/data is not writable by run_as user nobody"
                          % re.escape(self.tmp))
 
+    def test_not_root(self):
+        """Under systemd (User=minimaild) -t runs as that user: data_dir
+        must be writable by it; an unreadable key is one error, not two."""
+        cert, key = mmtest.make_cert(self.tmp, cn="localhost")
+        os.chmod(key, 0o600)
+        conf = config(self.tmp, "nobody", "[tls]\ncert = %s\nkey = %s\n" % (cert, key))
+        os.chmod(conf, 0o644)
+        os.mkdir(os.path.join(self.tmp, "data"), 0o755)  # root's
+        nobody = int(run("id", "-u", "nobody").stdout)
+
+        def drop():
+            os.setgid(65534)
+            os.setuid(nobody)
+        r = subprocess.run([mmtest.MINIMAILD, "-t", "-c", conf], capture_output=True,
+                           text=True, timeout=60, preexec_fn=drop)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr.count(key), 1, r.stderr)
+        self.assertIn("not writable by user nobody", r.stderr)
+
     def test_run_as_missing(self):
         conf = config(self.tmp, "mm-no-such-user")
         r = run(mmtest.MINIMAILD, "-t", "-c", conf)
@@ -114,6 +136,9 @@ class RunAsTest(unittest.TestCase):
     def test_self_signed_warned_once(self):
         conf = config(self.tmp, "nobody")
         r = run(mmtest.MINIMAILD, "-t", "-c", conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr.lower().count("self-signed"), 1, r.stderr)
+        r = run(mmtest.MINIMAILCTL, "-c", conf, "check")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stderr.lower().count("self-signed"), 1, r.stderr)
 
