@@ -278,7 +278,7 @@ imap_condstore_enable(struct imap_session *s)
 bool
 imap_plaintext_ok(struct imap_session *s)
 {
-	return conn_is_tls(s->c) || s->srv->cfg->allow_plaintext_auth;
+	return server_plaintext_auth_ok(s->c);
 }
 
 struct store *

@@ -2,12 +2,14 @@
  * password checks off the loop with a growing delay after failures.
  *
  * The one idea: the failure count belongs to the client address (IPv6: its
- * [limits] ipv6_prefix network), not the
- * connection, so reconnecting does not reset the delay; it decays after
- * AUTH_FAIL_FORGET_SECS without failures. Loop thread only. */
+ * [limits] ipv6_prefix network), not the connection, so reconnecting does
+ * not reset the delay; it decays after AUTH_FAIL_FORGET_SECS without
+ * failures. Loop thread only. The plaintext policy is here too, once for
+ * the three protocols. */
 #include "net/server.h"
 #include "net/conn.h"
 #include "net/tls.h"
+#include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -189,4 +191,10 @@ bool
 server_tls_available(struct mm_server *srv)
 {
 	return srv->tls != NULL;
+}
+
+bool
+server_plaintext_auth_ok(struct conn *c)
+{
+	return conn_is_tls(c) || conn_server(c)->cfg->allow_plaintext_auth;
 }

@@ -47,4 +47,10 @@ void server_auth(struct conn *c, const char *user, const char *password,
 /* Is TLS available (certificate loaded)? */
 bool server_tls_available(struct mm_server *srv);
 
+/* The plaintext policy, for every protocol: may this connection log in
+ * (IMAP LOGIN/AUTHENTICATE, POP3 USER/PASS/AUTH, SMTP AUTH)? Under TLS,
+ * or when [auth] allow_plaintext_auth says so (loopback is not trusted
+ * more than any other address). */
+bool server_plaintext_auth_ok(struct conn *c);
+
 #endif

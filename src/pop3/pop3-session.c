@@ -198,7 +198,7 @@ bad_command(struct pop3_session *s, const char *why)
 static bool
 plaintext_ok(struct pop3_session *s)
 {
-	return conn_is_tls(s->c) || s->srv->cfg->allow_plaintext_auth;
+	return server_plaintext_auth_ok(s->c);
 }
 
 static bool

@@ -22,7 +22,7 @@
 bool
 smtp_auth_offered(const struct smtp_session *s)
 {
-	return conn_is_tls(s->c) || smtp_cfg(s)->allow_plaintext_auth;
+	return server_plaintext_auth_ok(s->c);
 }
 
 static void
