@@ -100,7 +100,16 @@ static const struct pcase pcases[] = {
 	{ "a1 X {3}\r\na\r\n (b)\r\n", 0, "+\nDONE a1 X [{3}\r\na\r\n (b)]\n" },
 	{ "a1 SELECT Entw\xc3\xbcrfe\r\n", 0, "DONE a1 SELECT [Entw\xc3\xbcrfe]\n" },
 	{ "a1 LIST \"\" *\r\n", 0, "DONE a1 LIST [\"\" *]\n" },
+	/* '[' is an ATOM-CHAR; only a section after BODY/BINARY... is bracketed */
 	{ "a1 X [a b]c d\r\n", 0, "DONE a1 X [[a b]c d]\n" },
+	{ "a1 SELECT a[b\r\n", 0, "DONE a1 SELECT [a[b]\n" },
+	{ "a1 LIST \"\" !#$&'+,-.0123456789:;<=>?@^_`|[}%*\r\n", 0,
+	  "DONE a1 LIST [\"\" !#$&'+,-.0123456789:;<=>?@^_`|[}%*]\n" },
+	{ "a1 CREATE x[ (y)\r\n", 0, "DONE a1 CREATE [x[ (y)]\n" },
+	{ "a1 FETCH 1 (body[header.fields (A B)] BINARY.PEEK[1]<0.5>)\r\n", 0,
+	  "DONE a1 FETCH [1 (body[header.fields (A B)] BINARY.PEEK[1]<0.5>)]\n" },
+	{ "a1 FETCH 1 BODY[HEADER\r\na2 NOOP\r\n", 0,
+	  "ERR Unexpected character a1\nDONE a2 NOOP []\n" },
 	/* errors, each followed by a good command to show resynchronisation */
 	{ "* NOOP\r\na2 NOOP\r\n", 0, "ERR Missing or invalid tag\nDONE a2 NOOP []\n" },
 	{ "+ NOOP\r\na2 NOOP\r\n", 0, "ERR Missing or invalid tag\nDONE a2 NOOP []\n" },
@@ -291,6 +300,11 @@ static const struct seqcase seqcases[] = {
 	{ "1,1,2:2", true, 10, "1,2", 2 },
 	{ "*", true, 0, "", 0 },
 	{ "4294967294", true, 10, "", 4294967294u },
+	/* RFC 9051 9: numbers go up to 4294967295; '*' is not one of them */
+	{ "4294967295", true, 10, "", 4294967295u },
+	{ "1:4294967295", true, 10, "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20",
+	  4294967295u },
+	{ "4294967295:*", true, 10, "10,11,12,13,14,15,16,17,18,19,20", 4294967295u },
 	{ "", false, 0, "", 0 },
 	{ "0", false, 0, "", 0 },
 	{ "1:0", false, 0, "", 0 },
@@ -301,7 +315,7 @@ static const struct seqcase seqcases[] = {
 	{ "1:", false, 0, "", 0 },
 	{ "a", false, 0, "", 0 },
 	{ "1 2", false, 0, "", 0 },
-	{ "4294967295", false, 0, "", 0 },
+	{ "4294967296", false, 0, "", 0 },
 	{ "99999999999", false, 0, "", 0 },
 	{ "$", false, 0, "", 0 },
 };

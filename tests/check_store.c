@@ -498,8 +498,30 @@ START_TEST(test_copy_move_refcount)
 	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "Trash", &mb), STORE_OK);
 	ck_assert_uint_eq(mb.messages, 1);
 	ck_assert_uint_eq(mb.bytes, strlen(text));
+	/* move into the same mailbox (RFC 6851 3.3: copy + expunge, no
+	 * exception): a new UID, the old one gone and in the expunge log */
+	uint64_t before = mb.highestmodseq;
+	uint32_t old_uid = nu[0];
 	ck_assert_int_eq(store_move(st, "alice@example.org", "Trash", nu, 1, "Trash",
-	    nu, &uidv), STORE_INVALID);
+	    nu, &uidv), STORE_OK);
+	ck_assert_uint_eq(nu[0], old_uid + 1);
+	ck_assert_uint_eq(refs_of(body), 4);
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "Trash", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.messages, 1);
+	ck_assert_uint_eq(mb.bytes, strlen(text));
+	ck_assert_uint_eq(mb.uidnext, old_uid + 2);
+	idx = index_of("alice@example.org", "Trash");
+	ck_assert_uint_eq(idx->nmsgs, 1);
+	ck_assert_uint_eq(idx->msgs[0].uid, old_uid + 1);
+	ck_assert_uint_eq(idx->msgs[0].flags & MSG_RECENT, MSG_RECENT);
+	store_index_free(&idx);
+	uint32_t *gone;
+	size_t ngone;
+	ck_assert_int_eq(store_expunged_since(st, mb.id, before, mb.highestmodseq, &gone,
+	    &ngone), STORE_OK);
+	ck_assert_uint_eq(ngone, 1);
+	ck_assert_uint_eq(gone[0], old_uid);
+	free(gone);
 
 	uint64_t b, m;
 	ck_assert_int_eq(store_quota_usage(st, "alice@example.org", &b, &m), STORE_OK);
@@ -509,6 +531,8 @@ START_TEST(test_copy_move_refcount)
 	/* the body goes exactly with its last reference */
 	uint32_t one = 1, both[] = { 1, 2 };
 	ck_assert_int_eq(store_expunge(st, "alice@example.org", "Trash", &one, 1), STORE_OK);
+	ck_assert_uint_eq(refs_of(body), 4);     /* UID 1 moved to UID 2 above */
+	ck_assert_int_eq(store_expunge(st, "alice@example.org", "Trash", nu, 1), STORE_OK);
 	ck_assert_uint_eq(refs_of(body), 3);
 	ck_assert_int_eq(store_expunge(st, "alice@example.org", "Archive", both, 2), STORE_OK);
 	ck_assert_uint_eq(refs_of(body), 1);

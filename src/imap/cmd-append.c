@@ -97,8 +97,13 @@ cmd_append(struct imap_session *s, const struct imap_arg *args, size_t n)
 	j->s = s;
 	mm_strlist_init(&j->kw);
 	j->idate = time(NULL);
-	if (n < 2 || !imap_mailbox_arg(&args[0], j->mbox, sizeof(j->mbox)))
+	if (n < 2)
 		goto bad;
+	if (!imap_mailbox_arg_reply(s, &args[0], j->mbox, sizeof(j->mbox))) {
+		mm_strlist_clear(&j->kw);
+		free(j);
+		return;
+	}
 	if (args[i].type == IMAP_ARG_LIST) {
 		if (!imap_parse_flags(args[i].list, args[i].count, &j->flags, &j->kw, &err))
 			goto bad;

@@ -530,15 +530,14 @@ mbox_cmd(struct imap_session *s, const struct imap_arg *args, size_t n,
 	j->s = s;
 	j->op = op;
 	/* CREATE may carry RFC 4466 parameters we do not use */
-	if ((n != want && !(op == OP_CREATE && n == 2 && args[1].type == IMAP_ARG_LIST)) ||
-	    !imap_mailbox_arg(&args[0], j->a, sizeof(j->a))) {
+	if (n != want && !(op == OP_CREATE && n == 2 && args[1].type == IMAP_ARG_LIST)) {
 		free(j);
 		imap_bad(s, "Invalid arguments");
 		return;
 	}
-	if (op == OP_RENAME && !imap_mailbox_arg(&args[1], j->b, sizeof(j->b))) {
+	if (!imap_mailbox_arg_reply(s, &args[0], j->a, sizeof(j->a)) ||
+	    (op == OP_RENAME && !imap_mailbox_arg_reply(s, &args[1], j->b, sizeof(j->b)))) {
 		free(j);
-		imap_bad(s, "Invalid new mailbox name");
 		return;
 	}
 	if (op == OP_CREATE && strcmp(j->a, "INBOX") == 0) {

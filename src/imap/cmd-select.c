@@ -204,9 +204,8 @@ do_select(struct imap_session *s, const struct imap_arg *args, size_t n, bool re
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));
-	if (!imap_mailbox_arg(&args[0], j->name, sizeof(j->name))) {
+	if (!imap_mailbox_arg_reply(s, &args[0], j->name, sizeof(j->name))) {
 		free(j);
-		imap_bad(s, "Invalid mailbox name");
 		return;
 	}
 	if (n == 2 && !select_params(s, j, &args[1], &err)) {

@@ -156,6 +156,12 @@ void imap_append_mailbox(struct imap_session *s, struct mm_buf *b, const char *n
  * out (STORE_MBOX_NAME_MAX). "inbox" in any case becomes "INBOX"; a
  * trailing '/' is removed. False on bad syntax. */
 bool imap_mailbox_arg(const struct imap_arg *a, char *out, size_t outlen);
+/* The same, answering the command when it fails: BAD when the argument
+ * is no astring (a list, a NUL byte), NO [CANNOT] when it is one but no
+ * valid name (invalid modified UTF-7 or UTF-8, empty, "//", too long):
+ * RFC 3501 6.3.3 / 9051 6.3.4 make a bad name a NO, not a syntax error. */
+bool imap_mailbox_arg_reply(struct imap_session *s, const struct imap_arg *a,
+    char *out, size_t outlen);
 
 /* Flag lists. */
 void imap_append_flags(struct imap_session *s, struct mm_buf *b, const struct imap_msg *m);

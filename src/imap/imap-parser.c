@@ -82,7 +82,8 @@ struct imap_parser {
 
 /* ATOM-CHAR of RFC 3501 9 (we also allow 8-bit bytes, for lenient
  * clients sending UTF-8 mailbox names, and '%' '*' which list-mailbox and
- * sequence-set need, and '\\' which flags need). ']' is ASTRING-CHAR. */
+ * sequence-set need, and '\\' which flags need). ']' is ASTRING-CHAR;
+ * '[' is an ATOM-CHAR (only ']' is resp-special). */
 static bool
 is_atom_char(unsigned char c)
 {
@@ -94,6 +95,23 @@ is_atom_char(unsigned char c)
 	default:
 		return true;
 	}
+}
+
+/* Does the atom so far name a FETCH item with a section (RFC 3501 6.4.5,
+ * RFC 3516 4.2)? Only there does '[' open a bracket that may hold spaces
+ * and parentheses (BODY[HEADER.FIELDS (From To)]); anywhere else '[' is
+ * an ATOM-CHAR like any other (a mailbox "a[b" is one atom). */
+static bool
+section_prefix(const struct mm_buf *tok)
+{
+	static const char *const items[] = {
+		"BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE",
+	};
+	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++)
+		if (tok->len == strlen(items[i]) &&
+		    mm_strncaseeq(tok->data, items[i], tok->len))
+			return true;
+	return false;
 }
 
 static bool
@@ -632,7 +650,7 @@ imap_parser_push(struct imap_parser *p, const char *data, size_t len,
 			} else if (is_atom_char(c)) {
 				p->tok.len = 0;
 				mm_buf_appendc(&p->tok, (char)c);
-				p->st = c == '[' ? ST_ATOM_BRACKET : ST_ATOM;
+				p->st = ST_ATOM;
 			} else {
 				e = IMAP_PERR_BAD_CHAR;
 			}
@@ -650,7 +668,7 @@ imap_parser_push(struct imap_parser *p, const char *data, size_t len,
 					}
 				}
 				p->st = c == ' ' ? ST_ARG_START : ST_AFTER_ARG;
-			} else if (c == '[') {
+			} else if (c == '[' && section_prefix(&p->tok)) {
 				mm_buf_appendc(&p->tok, (char)c);
 				p->st = ST_ATOM_BRACKET;
 			} else if (is_atom_char(c)) {
@@ -865,7 +883,7 @@ seq_number(const char **sp, uint32_t *n_r)
 		return false;
 	while (DIGIT(*s)) {
 		n = n * 10 + (uint64_t)(*s - '0');
-		if (n >= IMAP_SEQ_STAR)     /* 4294967295 would collide with '*' */
+		if (n > UINT32_MAX)         /* RFC 9051 9: nz-number is 32 bits */
 			return false;
 		s++;
 	}

@@ -122,7 +122,10 @@ void imap_args_write(struct mm_buf *b, const struct imap_arg *args, size_t count
 
 /* ---- sequence sets (RFC 3501 9: sequence-set) ---- */
 
-#define IMAP_SEQ_STAR UINT32_MAX   /* "*" before it is resolved */
+/* "*" before it is resolved: 0, which no client can send (seq-number is
+ * nz-number / "*", RFC 3501 9), so every number up to 4294967295 stays
+ * representable. */
+#define IMAP_SEQ_STAR 0
 
 struct imap_seq_range {
 	uint32_t lo, hi;          /* as written; either may be IMAP_SEQ_STAR */
@@ -133,8 +136,8 @@ struct imap_seqset {
 	size_t n, cap;
 };
 
-/* Parses "1,3:5,7:*". Returns false on syntax errors (zero, overflow,
- * empty items). The set is emptied first. */
+/* Parses "1,3:5,7:*". Returns false on syntax errors (zero, numbers
+ * above 4294967295, empty items). The set is emptied first. */
 bool imap_seqset_parse(struct imap_seqset *set, const char *s);
 void imap_seqset_free(struct imap_seqset *set);
 /* Is n in the set when "*" means star (the last sequence number, or the

@@ -1288,8 +1288,6 @@ copy_move(struct store *st, const char *user, const char *src,
 
 	if (r == STORE_OK)
 		r = mbox_name_norm(dst, a->mb.name2);
-	if (r == STORE_OK && move && strcmp(a->mb.name, a->mb.name2) == 0)
-		r = STORE_INVALID;
 	a->uids = uids;
 	a->nuids = nuids;
 	a->new_uids = new_uids_r;

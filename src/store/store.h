@@ -249,7 +249,8 @@ int store_flags_update(struct store *st, const char *user, const char *mailbox,
 int store_copy(struct store *st, const char *user, const char *src,
     const uint32_t *uids, size_t nuids, const char *dst,
     uint32_t *new_uids_r, uint32_t *dst_uidvalidity_r);
-/* Same, and removes the sources, in one transaction. */
+/* Same, and removes the sources, in one transaction. dst may be src
+ * (RFC 6851 3.3: MOVE is copy + expunge): the messages get new UIDs. */
 int store_move(struct store *st, const char *user, const char *src,
     const uint32_t *uids, size_t nuids, const char *dst,
     uint32_t *new_uids_r, uint32_t *dst_uidvalidity_r);

@@ -37,13 +37,10 @@ IMAPTEST = os.path.join(IMAPTEST_DIR, "imaptest")
 SCRIPTS = os.path.join(IMAPTEST_DIR, "tests")
 USERS = {"testuser@example.org": "pass", "testuser2@example.org": "pass"}
 TIMEOUT = int(os.environ.get("IMAPTEST_TIMEOUT", "60"))
-# Scripts that fail today because of a known bug (issue 11 item 1): each
+# Scripts that fail today because of a known bug, with the bug: each
 # entry goes when its bug is fixed. They must still FAIL (not hang): a
 # script listed here that passes is reported, so the list only shrinks.
 KNOWN_FAIL = {
-    "atoms": "'[' is an ATOM-CHAR; invalid modified UTF-7 gets BAD, not NO",
-    "move": "MOVE into the selected mailbox is refused",
-    "search-sets": "4294967295 in a sequence set gets BAD",
 }
 # Stress errors of a known bug, printed but not failing (issue 11 item 2:
 # two sessions syncing at the same moment both take \Recent).

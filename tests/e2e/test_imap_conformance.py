@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""IMAP conformance cases of issue 11, byte for byte over raw sockets:
+the answers imaptest's scripts and the RFCs ask for, each pinned here so
+that they hold without imaptest installed.
+
+- sequence sets up to 4294967295 (RFC 3501 9 / RFC 9051 9: nz-number is
+  32 bits; "*" is not a number a client can send);
+- '[' is an ATOM-CHAR (only ']' is resp-special), and a name that is not
+  valid modified UTF-7 gets NO, not BAD;
+- MOVE into the selected mailbox (RFC 6851 3.3: copy + expunge, no
+  exception)."""
+import re
+import unittest
+
+import mmtest
+from test_imap import Raw
+
+ALICE = ("alice@example.org", "alice-secret")
+
+
+class ConformanceTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = mmtest.Server()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def login(self, who=ALICE):
+        s = self.srv.ssl_context().wrap_socket(self.srv.connect("imaps"))
+        r = Raw(s)
+        self.assertTrue(r.line().startswith(b"* OK "))
+        out = r.cmd(b"l", b"LOGIN %s %s" % (who[0].encode(), who[1].encode()))
+        self.assertTrue(out[-1].startswith(b"l OK"), out)
+        return r
+
+    def ok(self, r, tag, text):
+        out = r.cmd(tag, text)
+        self.assertTrue(out[-1].startswith(tag + b" OK"), out)
+        return out
+
+    def append(self, r, box, n):
+        msg = b"Subject: m%d\r\n\r\nbody %d\r\n" % (n, n)
+        r.send(b"ap APPEND %s {%d+}\r\n%s\r\n" % (box, len(msg), msg))
+        out = r.until(b"ap ")
+        self.assertTrue(out[-1].startswith(b"ap OK"), out)
+
+    def fresh(self, r, box):
+        r.cmd(b"d", b"DELETE " + box)
+        self.ok(r, b"c", b"CREATE " + box)
+
+    # ---- sequence sets ----
+
+    def test_sets_up_to_4294967295(self):
+        r = self.login()
+        self.fresh(r, b"Sets")
+        for i in range(3):
+            self.append(r, b"Sets", i)
+        self.ok(r, b"s", b"SELECT Sets")
+        out = self.ok(r, b"f1", b"UID FETCH 1:4294967295 (FLAGS)")
+        self.assertEqual(len([l for l in out if b" FETCH " in l]), 3, out)
+        out = self.ok(r, b"f2", b"UID SEARCH UID 1:4294967295")
+        self.assertIn(b"* SEARCH 1 2 3", out)
+        out = self.ok(r, b"f3", b"UID SEARCH UID 4:4294967295")
+        self.assertIn(b"* SEARCH", out)
+        out = self.ok(r, b"f4", b"UID SEARCH UID 4294967295")
+        self.assertIn(b"* SEARCH", out)
+        # "*" is the highest UID, never the number 4294967295
+        out = self.ok(r, b"f5", b"UID SEARCH UID 4294967295:*")
+        self.assertIn(b"* SEARCH 3", out)
+        self.ok(r, b"f6", b"UID STORE 2:4294967295 +FLAGS.SILENT (\\Flagged)")
+        out = self.ok(r, b"f7", b"SEARCH FLAGGED")
+        self.assertIn(b"* SEARCH 2 3", out)
+        out = self.ok(r, b"f8", b"UID COPY 3:4294967295 Sets")
+        self.assertTrue(re.search(rb"COPYUID \d+ 3 4", out[-1]), out)
+        self.ok(r, b"f9", b"UID STORE 4294967295 +FLAGS (\\Deleted)")
+        self.ok(r, b"fa", b"UID EXPUNGE 4294967295")
+        # above 32 bits, zero, and a sequence number beyond EXISTS: BAD
+        for tag, cmd in ((b"b1", b"UID FETCH 1:4294967296 FLAGS"),
+                         (b"b2", b"UID SEARCH UID 0:3"),
+                         (b"b3", b"FETCH 4294967295 FLAGS")):
+            out = r.cmd(tag, cmd)
+            self.assertTrue(out[-1].startswith(tag + b" BAD"), out)
+        r.close()
+
+    # ---- atoms and mailbox names ----
+
+    def test_bracket_is_atom_char(self):
+        r = self.login()
+        r.cmd(b"d", b"DELETE a[b")
+        self.ok(r, b"c", b"CREATE a[b")
+        out = self.ok(r, b"l", b"LIST \"\" a[b")
+        self.assertIn(b'* LIST (\\HasNoChildren) "/" "a[b"', out)
+        out = self.ok(r, b"st", b"STATUS a[b (MESSAGES)")
+        self.assertIn(b'* STATUS "a[b" (MESSAGES 0)', out)
+        out = self.ok(r, b"s", b"SELECT a[b")
+        self.assertIn(b"* 0 EXISTS", out)
+        self.ok(r, b"u", b"UNSELECT")
+        self.ok(r, b"dd", b"DELETE a[b")
+        # imaptest's atoms script: every ATOM-CHAR in one name
+        out = r.cmd(b"s2", b"SELECT !#$&'+,-.0123456789:;<=>?@^_`|[}")
+        self.assertTrue(out[-1].startswith(b"s2 NO"), out)
+        self.ok(r, b"l2", b"LIST \"\" !#$&'+,-.0123456789:;<=>?@^_`|[}%*")
+        # a section bracket still takes spaces after BODY[
+        self.append(r, b"INBOX", 1)
+        self.ok(r, b"s3", b"SELECT INBOX")
+        out = self.ok(r, b"f", b"FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])")
+        self.assertTrue(out[0].startswith(b"* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)]"), out)
+        r.close()
+
+    def test_invalid_mutf7_is_no(self):
+        r = self.login()
+        for i, name in enumerate((b"&Jjo", b"&AGE-", b"&U/BTFw-", b"\"a//b\"", b"\"\"",
+                                  b"Inv&AGE-alid")):
+            for cmd in (b"SELECT", b"EXAMINE", b"CREATE", b"DELETE", b"SUBSCRIBE",
+                        b"STATUS %s (MESSAGES)"):
+                line = cmd % name if b"%" in cmd else cmd + b" " + name
+                tag = b"t%d" % i
+                out = r.cmd(tag, line)
+                self.assertTrue(out[-1].startswith(tag + b" NO [CANNOT]"), (line, out))
+            tag = b"r%d" % i
+            out = r.cmd(tag, b"RENAME Sent " + name)
+            self.assertTrue(out[-1].startswith(tag + b" NO [CANNOT]"), out)
+        # not an astring at all is still a syntax error
+        out = r.cmd(b"x", b"SELECT (INBOX)")
+        self.assertTrue(out[-1].startswith(b"x BAD"), out)
+        r.close()
+
+    # ---- MOVE ----
+
+    def test_move_into_selected_mailbox(self):
+        r = self.login()
+        self.fresh(r, b"Same")
+        for i in range(3):
+            self.append(r, b"Same", i)
+        out = self.ok(r, b"s", b"SELECT Same")
+        v = re.search(rb"UIDVALIDITY (\d+)", b"\n".join(out)).group(1)
+        out = self.ok(r, b"m", b"MOVE 1 Same")
+        self.assertEqual(out[0], b"* OK [COPYUID %s 1 4] Moved UIDs." % v, out)
+        self.assertEqual(out[1], b"* 1 EXPUNGE", out)
+        self.assertEqual(out[2], b"* 3 EXISTS", out)
+        out = self.ok(r, b"u", b"UID MOVE 3 Same")
+        self.assertEqual(out[0], b"* OK [COPYUID %s 3 5] Moved UIDs." % v, out)
+        self.assertEqual(out[1], b"* 2 EXPUNGE", out)
+        out = self.ok(r, b"f", b"FETCH 1:* (UID FLAGS)")
+        uids = [int(x) for x in re.findall(rb"UID (\d+)", b"\n".join(out))]
+        self.assertEqual(uids, [2, 4, 5], out)
+        # the moved messages are new to this session: \Recent here
+        self.assertIn(b"* 2 FETCH (UID 4 FLAGS (\\Recent))", out)
+        out = self.ok(r, b"st", b"STATUS Same (MESSAGES UIDNEXT)")
+        self.assertIn(b"* STATUS Same (MESSAGES 3 UIDNEXT 6)", out)
+        # EXAMINE: read-only, no MOVE at all
+        self.ok(r, b"e", b"EXAMINE Same")
+        out = r.cmd(b"m2", b"MOVE 1 Same")
+        self.assertTrue(out[-1].startswith(b"m2 NO [READ-ONLY]"), out)
+        r.close()
+
+
+if __name__ == "__main__":
+    mmtest.main()
