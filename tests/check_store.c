@@ -907,6 +907,87 @@ START_TEST(test_change_hook)
 }
 END_TEST
 
+/* ---- \Recent: taken once, by exactly one caller ---- */
+
+START_TEST(test_recent_claim)
+{
+	const char *a = "alice@example.org";
+	uint32_t uids[3], got[4];
+	size_t n;
+	struct store_mailbox mb;
+
+	for (int i = 0; i < 3; i++)
+		uids[i] = deliver1(a, NULL, "recent");
+	ck_assert_int_eq(store_mailbox_get(st, a, "INBOX", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.recent, 3);
+	uint64_t modseq = mb.highestmodseq;
+	/* the first two, and a UID that does not exist */
+	uint32_t some[] = { uids[0], uids[1], 999 };
+	ck_assert_int_eq(store_recent_claim(st, a, "INBOX", some, 3, got, &n), STORE_OK);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(got[0], uids[0]);
+	ck_assert_uint_eq(got[1], uids[1]);
+	/* a second claim gets only what is left */
+	ck_assert_int_eq(store_recent_claim(st, a, "INBOX", uids, 3, got, &n), STORE_OK);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(got[0], uids[2]);
+	ck_assert_int_eq(store_recent_claim(st, a, "INBOX", uids, 3, got, &n), STORE_OK);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(store_mailbox_get(st, a, "INBOX", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.recent, 0);
+	ck_assert_uint_eq(mb.highestmodseq, modseq);      /* no CONDSTORE change */
+	struct store_index *idx = index_of(a, "INBOX");
+	for (size_t i = 0; i < idx->nmsgs; i++)
+		ck_assert_uint_eq(idx->msgs[i].flags & MSG_RECENT, 0);
+	store_index_free(&idx);
+	ck_assert_int_eq(store_recent_claim(st, a, "Nope", uids, 3, got, &n), STORE_NOTFOUND);
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+#define R_THREADS 4
+#define R_MSGS 60
+
+static uint32_t race_uids[R_MSGS];
+
+static void *
+claimer(void *arg)
+{
+	uint32_t *owned = arg;   /* owned[i]: 1 if this thread took race_uids[i] */
+	uint32_t got[R_MSGS];
+	size_t n;
+	/* one message at a time, in the order the threads race for them */
+	for (int i = 0; i < R_MSGS; i++) {
+		if (store_recent_claim(st, "alice@example.org", "INBOX", &race_uids[i], 1,
+		    got, &n) != STORE_OK)
+			return (void *)1;
+		owned[i] = (uint32_t)n;
+	}
+	return NULL;
+}
+
+START_TEST(test_recent_claim_threads)
+{
+	pthread_t t[R_THREADS];
+	uint32_t owned[R_THREADS][R_MSGS];
+	for (int i = 0; i < R_MSGS; i++)
+		race_uids[i] = deliver1("alice@example.org", NULL, "race");
+	for (int i = 0; i < R_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, claimer, owned[i]), 0);
+	for (int i = 0; i < R_THREADS; i++) {
+		void *ret;
+		pthread_join(t[i], &ret);
+		ck_assert_ptr_null(ret);
+	}
+	for (int m = 0; m < R_MSGS; m++) {
+		uint32_t owners = 0;
+		for (int i = 0; i < R_THREADS; i++)
+			owners += owned[i][m];
+		ck_assert_uint_eq(owners, 1);
+	}
+}
+END_TEST
+
 /* ---- concurrency: deadlocks are retried, nothing is lost ---- */
 
 #define T_THREADS 6
@@ -1446,6 +1527,8 @@ store_suite(void)
 		{ "mailboxes", test_mailboxes },
 		{ "change_hook", test_change_hook },
 		{ "threads", test_threads },
+		{ "recent_claim", test_recent_claim },
+		{ "recent_claim_threads", test_recent_claim_threads },
 		{ "user_del_aliases", test_user_del_aliases },
 		{ "mailbox_cap", test_mailbox_cap },
 		{ "reopen_after_recovery", test_reopen_after_recovery },

@@ -196,6 +196,11 @@ void imap_sync_work(struct imap_session *s, struct imap_sync *sy);
  * mailbox is gone (the session then says BYE). */
 bool imap_sync_finish(struct imap_session *s, struct imap_sync *sy, bool allow_expunge);
 void imap_sync_free(struct imap_sync *sy);
+/* Worker: takes \Recent for the messages of idx above after_uid that
+ * have it (store_recent_claim: atomic, so exactly one session gets each)
+ * and clears MSG_RECENT in idx on those another session took first. */
+void imap_recent_claim(struct imap_session *s, const char *mbox,
+    struct store_index *idx, uint32_t after_uid);
 /* SELECT: take the index as the new view. */
 void imap_view_load(struct imap_session *s, struct store_index *idx);
 void imap_view_clear(struct imap_session *s);

@@ -1183,6 +1183,73 @@ store_flags_update(struct store *st, const char *user, const char *mailbox,
 	return r;
 }
 
+/* ---- \Recent ---- */
+
+struct recent_arg {
+	struct mb_arg mb;
+	const uint32_t *uids;
+	size_t nuids;
+	uint32_t *claimed;
+	size_t nclaimed;
+};
+
+static int
+recent_tx(struct sdb_tx *tx, void *varg)
+{
+	struct recent_arg *a = varg;
+	struct sdb_mbox *mb = xmalloc(sizeof(*mb));
+	struct sdb_counters c;
+	int r;
+
+	a->nclaimed = 0;   /* a deadlock retry starts again */
+	if ((r = mbox_load(tx, a->mb.user, a->mb.name, mb, false)) != STORE_OK)
+		goto out;
+	if ((r = sdb_counters_get(tx, mb->rec.id, &c, true)) != STORE_OK)
+		goto out;
+	for (size_t i = 0; i < a->nuids; i++) {
+		struct sdb_msg m;
+		unsigned char key[8];
+
+		r = msg_get(tx, mb->rec.id, a->uids[i], &m, true);
+		if (r == STORE_NOTFOUND)
+			continue;
+		if (r != STORE_OK)
+			goto out;
+		if (!(m.flags & MSG_RECENT))
+			continue;
+		count_add(&c, &m, -1);
+		m.flags &= ~(uint32_t)MSG_RECENT;
+		count_add(&c, &m, 1);
+		msg_key(key, mb->rec.id, a->uids[i]);
+		if ((r = sdb_put(tx->st->msgs, tx->txn, key, 8, &m, sizeof(m))) != STORE_OK)
+			goto out;
+		a->claimed[a->nclaimed++] = a->uids[i];
+	}
+	r = a->nclaimed > 0 ? sdb_counters_put(tx, mb->rec.id, &c) : STORE_OK;
+out:
+	free(mb);
+	return r;
+}
+
+int
+store_recent_claim(struct store *st, const char *user, const char *mailbox,
+    const uint32_t *uids, size_t nuids, uint32_t *claimed_r, size_t *nclaimed_r)
+{
+	struct recent_arg *a = xcalloc(1, sizeof(*a));
+	int r = mb_arg_init(&a->mb, user, mailbox);
+
+	*nclaimed_r = 0;
+	a->uids = uids;
+	a->nuids = nuids;
+	a->claimed = claimed_r;
+	if (r == STORE_OK && nuids > 0)
+		r = sdb_run(st, true, recent_tx, a);
+	if (r == STORE_OK)
+		*nclaimed_r = a->nclaimed;
+	free(a);
+	return r;
+}
+
 /* ---- copy, move, expunge ---- */
 
 struct copy_arg {

@@ -243,6 +243,17 @@ int store_flags_update(struct store *st, const char *user, const char *mailbox,
     uint32_t flags, const char *const *keywords, size_t nkeywords,
     uint64_t unchangedsince, uint32_t *failed_r, size_t *nfailed_r);
 
+/* Takes \Recent (RFC 3501 2.3.2: a message is recent in exactly one
+ * session): clears MSG_RECENT on those of the given UIDs that still have
+ * it, in one transaction (read-modify-write under the records' write
+ * locks), and writes the UIDs it cleared, the ones the caller now owns,
+ * to claimed_r (room for nuids, ascending when uids is), their count to
+ * *nclaimed_r. Of two callers racing for a message exactly one gets it.
+ * No modseq changes (RFC 7162 3.1) and no change hook: no one else sees
+ * a difference. */
+int store_recent_claim(struct store *st, const char *user, const char *mailbox,
+    const uint32_t *uids, size_t nuids, uint32_t *claimed_r, size_t *nclaimed_r);
+
 /* Copies UIDs into dst; the new UIDs are written to new_uids_r (in the
  * order of uids; 0 for a missing source) and dst's uidvalidity to
  * *dst_uidvalidity_r. Bodies are shared (reference counted). */

@@ -8,7 +8,10 @@ that they hold without imaptest installed.
 - '[' is an ATOM-CHAR (only ']' is resp-special), and a name that is not
   valid modified UTF-7 gets NO, not BAD;
 - MOVE into the selected mailbox (RFC 6851 3.3: copy + expunge, no
-  exception)."""
+  exception);
+- \\Recent in exactly one session (RFC 3501 2.3.2), however the sessions
+  race: a third session appends, two SELECT (or NOOP) at the same moment,
+  about 200 rounds."""
 import re
 import unittest
 
@@ -155,6 +158,55 @@ class ConformanceTest(unittest.TestCase):
         out = r.cmd(b"m2", b"MOVE 1 Same")
         self.assertTrue(out[-1].startswith(b"m2 NO [READ-ONLY]"), out)
         r.close()
+
+
+    # ---- \Recent ----
+
+    def recent_of(self, out):
+        """The RECENT count of a SELECT/NOOP answer, and the UIDs a
+        FETCH FLAGS in it shows \\Recent."""
+        n = [int(m.group(1)) for l in out for m in [re.match(rb"\* (\d+) RECENT", l)] if m]
+        return n[-1] if n else None
+
+    def test_recent_race(self):
+        a, b, c = self.login(), self.login(), self.login()
+        self.fresh(c, b"Race")
+        both = []
+        for i in range(200):
+            self.append(c, b"Race", i)
+            a.send(b"s SELECT Race\r\n")
+            b.send(b"s SELECT Race\r\n")
+            ra, rb = a.until(b"s "), b.until(b"s ")
+            self.assertTrue(ra[-1].startswith(b"s OK") and rb[-1].startswith(b"s OK"))
+            na, nb = self.recent_of(ra), self.recent_of(rb)
+            # the new message is the only one not yet claimed: one each round
+            if (na, nb) not in ((1, 0), (0, 1)):
+                both.append((i, na, nb))
+            a.send(b"u UNSELECT\r\n")
+            b.send(b"u UNSELECT\r\n")
+            a.until(b"u OK")
+            b.until(b"u OK")
+        self.assertEqual(both, [], "rounds where \\Recent was not in exactly one session")
+        # both selected, each sync racing for the new message
+        self.ok(a, b"s", b"SELECT Race")
+        self.ok(b, b"s", b"SELECT Race")
+        for i in range(100):
+            self.append(c, b"Race", 1000 + i)
+            a.send(b"n NOOP\r\n")
+            b.send(b"n NOOP\r\n")
+            ra, rb = a.until(b"n "), b.until(b"n ")
+            na, nb = self.recent_of(ra), self.recent_of(rb)
+            # a session that got the EXISTS reports its RECENT count; the
+            # new one is recent in one of them only
+            fa = a.cmd(b"f", b"FETCH * FLAGS")
+            fb = b.cmd(b"f", b"FETCH * FLAGS")
+            ha = any(b"\\Recent" in l for l in fa if b" FETCH " in l)
+            hb = any(b"\\Recent" in l for l in fb if b" FETCH " in l)
+            if ha + hb != 1:
+                both.append((i, na, nb, fa, fb))
+        self.assertEqual(both, [], "new message \\Recent in both or neither session")
+        for r in (a, b, c):
+            r.close()
 
 
 if __name__ == "__main__":
