@@ -77,6 +77,10 @@ const char *mail_part_param(const struct mail_part *p, const char *name);
 /* A parameter's value decoded to UTF-8 (RFC 2231 and RFC 2047), malloc'd,
  * or NULL. Looks in Content-Type, then Content-Disposition parameters. */
 char *mail_part_param_utf8(const struct mail_part *p, const char *name);
+/* The part's charset, malloc'd, or NULL: the charset parameter, else an
+ * RFC 2231 charset*= decoded (charset*=utf-8''utf-8 is "utf-8"), if that
+ * is a token. */
+char *mail_part_charset(const struct mail_part *p);
 /* The preorder next part (for walking the whole tree), or NULL. */
 struct mail_part *mail_part_next(const struct mail_part *p);
 
