@@ -907,6 +907,60 @@ START_TEST(test_change_hook)
 }
 END_TEST
 
+/* ---- a subscription outlives its mailbox (RFC 3501 6.3.6) ---- */
+
+START_TEST(test_subscription_ghost)
+{
+	const char *a = "alice@example.org";
+	struct store_mailbox mb;
+	uint32_t old_uidv, old_id;
+
+	ck_assert_int_eq(store_mailbox_create(st, a, "Gone", 0), STORE_OK);
+	ck_assert_int_eq(store_mailbox_subscribe(st, a, "Gone", true), STORE_OK);
+	(void)deliver1(a, "Gone", "x");
+	ck_assert_int_eq(store_mailbox_get(st, a, "Gone", &mb), STORE_OK);
+	old_uidv = mb.uidvalidity;
+	old_id = mb.id;
+	ck_assert_int_eq(store_mailbox_delete(st, a, "Gone"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "Gone", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.attrs, MBOX_ATTR_NOSELECT | MBOX_ATTR_NONEXISTENT);
+	ck_assert(mb.subscribed);
+	ck_assert_uint_eq(mb.messages, 0);
+	struct store_index *idx;
+	ck_assert_int_eq(store_index_read(st, a, "Gone", &idx), STORE_NOTFOUND);
+	ck_assert_int_eq(store_mailbox_delete(st, a, "Gone"), STORE_NOTFOUND);
+	ck_assert_int_eq(store_mailbox_rename(st, a, "Gone", "Other"), STORE_NOTFOUND);
+	struct store_rcpt rc = { .user = a, .mailbox = "Gone" };
+	ck_assert_int_eq(store_deliver(st, &rc, 1, "y", 1, 0, NULL, 0, NULL, 0, true),
+	    STORE_NOTFOUND);
+	/* CREATE makes it a mailbox again; UIDs never go back */
+	ck_assert_int_eq(store_mailbox_create(st, a, "Gone", MBOX_ATTR_JUNK), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "Gone", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.attrs, MBOX_ATTR_JUNK);
+	ck_assert(mb.subscribed);
+	ck_assert_uint_ne(mb.uidvalidity, old_uidv);
+	ck_assert_uint_ne(mb.id, old_id);
+	/* UNSUBSCRIBE of a ghost removes it */
+	ck_assert_int_eq(store_mailbox_delete(st, a, "Gone"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_subscribe(st, a, "Gone", false), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "Gone", &mb), STORE_NOTFOUND);
+	/* unsubscribed: no ghost */
+	ck_assert_int_eq(store_mailbox_create(st, a, "Plain", 0), STORE_OK);
+	ck_assert_int_eq(store_mailbox_delete(st, a, "Plain"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "Plain", &mb), STORE_NOTFOUND);
+	/* RENAME onto a ghost takes its place and its subscription */
+	ck_assert_int_eq(store_mailbox_create(st, a, "G2", 0), STORE_OK);
+	ck_assert_int_eq(store_mailbox_subscribe(st, a, "G2", true), STORE_OK);
+	ck_assert_int_eq(store_mailbox_delete(st, a, "G2"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_create(st, a, "Src", 0), STORE_OK);
+	ck_assert_int_eq(store_mailbox_rename(st, a, "Src", "G2"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "G2", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.attrs, 0);
+	ck_assert(mb.subscribed);
+	ck_assert_int_eq(store_mailbox_get(st, a, "Src", &mb), STORE_NOTFOUND);
+}
+END_TEST
+
 /* ---- \Recent: taken once, by exactly one caller ---- */
 
 START_TEST(test_recent_claim)
@@ -1528,6 +1582,7 @@ store_suite(void)
 		{ "change_hook", test_change_hook },
 		{ "threads", test_threads },
 		{ "recent_claim", test_recent_claim },
+		{ "subscription_ghost", test_subscription_ghost },
 		{ "recent_claim_threads", test_recent_claim_threads },
 		{ "user_del_aliases", test_user_del_aliases },
 		{ "mailbox_cap", test_mailbox_cap },

@@ -318,19 +318,28 @@ sdb_mailbox_create_tx(struct sdb_tx *tx, const char *user, const char *name,
 	if (r == STORE_OK) {
 		if (!(mb.rec.attrs & MBOX_ATTR_NOSELECT))
 			return STORE_EXISTS;
-		mb.rec.attrs &= ~MBOX_ATTR_NOSELECT;
-		return mbox_save(tx, user, name, &mb);
+		if (!(mb.rec.attrs & MBOX_ATTR_NONEXISTENT)) {
+			/* a parent kept for its children becomes selectable */
+			mb.rec.attrs &= ~MBOX_ATTR_NOSELECT;
+			mb.rec.attrs |= attrs & ~(MBOX_ATTR_NOSELECT | MBOX_ATTR_NONEXISTENT);
+			return mbox_save(tx, user, name, &mb);
+		}
+		/* only a subscription was left: a new mailbox (new id and
+		 * UIDVALIDITY) in its place, keeping the subscription */
+		if ((r = sdb_counters_del(tx, mb.rec.id)) != STORE_OK)
+			return r;
+		subscribed = subscribed || mb.rec.subscribed;
+	} else if (r != STORE_NOTFOUND) {
+		return r;
+	} else if ((r = sdb_mailbox_room(tx, user)) != STORE_OK) {
+		return r;
 	}
-	if (r != STORE_NOTFOUND)
-		return r;
-	if ((r = sdb_mailbox_room(tx, user)) != STORE_OK)
-		return r;
 	if ((r = sdb_seq_next(tx->st->seq_recno, &id)) != STORE_OK ||
 	    (r = sdb_seq_next(tx->st->seq_uidvalidity, &uidv)) != STORE_OK)
 		return r;
 	memset(&mb.rec, 0, sizeof(mb.rec));
 	mb.rec.id = (uint32_t)id;
-	mb.rec.attrs = attrs & ~MBOX_ATTR_NOSELECT;
+	mb.rec.attrs = attrs & ~(MBOX_ATTR_NOSELECT | MBOX_ATTR_NONEXISTENT);
 	mb.rec.subscribed = subscribed;
 	mb.rec.uidvalidity = (uint32_t)uidv;
 	if ((r = mbox_save(tx, user, name, &mb)) != STORE_OK)
@@ -542,13 +551,19 @@ mbox_delete_tx(struct sdb_tx *tx, void *varg)
 	    (r = mbox_load(tx, a->user, a->name, &mb, true)) != STORE_OK ||
 	    (r = has_children(tx, a->user, a->name, &children)) != STORE_OK)
 		return r;
+	if (mb.rec.attrs & MBOX_ATTR_NONEXISTENT)
+		return STORE_NOTFOUND;
 	if (children && (mb.rec.attrs & MBOX_ATTR_NOSELECT))
 		return STORE_DENIED;
-	if ((r = sdb_mailbox_purge_tx(tx, a->user, &u, mb.rec.id, !children)) != STORE_OK)
+	/* a subscription outlives its mailbox (RFC 3501 6.3.6) */
+	bool keep = children || mb.rec.subscribed;
+	if ((r = sdb_mailbox_purge_tx(tx, a->user, &u, mb.rec.id, !keep)) != STORE_OK)
 		return r;
 	sdb_changed(tx, a->user, mb.rec.id);
-	if (children) {
+	if (keep) {
 		mb.rec.attrs |= MBOX_ATTR_NOSELECT;
+		if (!children)
+			mb.rec.attrs |= MBOX_ATTR_NONEXISTENT;
 		return mbox_save(tx, a->user, a->name, &mb);
 	}
 	unsigned char key[SDB_KEY_MAX];
@@ -646,7 +661,27 @@ mbox_rename_tx(struct sdb_tx *tx, void *varg)
 	if ((r = user_exists(tx, a->user, &u, false)) != STORE_OK ||
 	    (r = mbox_load(tx, a->user, a->name, &from, true)) != STORE_OK)
 		return r;
+	if (from.rec.attrs & MBOX_ATTR_NONEXISTENT)
+		return STORE_NOTFOUND;
 	r = mbox_load(tx, a->user, a->name2, &to, false);
+	if (r == STORE_OK && (to.rec.attrs & MBOX_ATTR_NONEXISTENT)) {
+		/* only a subscription there: the renamed mailbox takes its
+		 * place (and the subscription stays with the name) */
+		bool kids;
+		if ((r = has_children(tx, a->user, a->name2, &kids)) != STORE_OK)
+			return r;
+		if (!kids) {
+			if ((r = sdb_counters_del(tx, to.rec.id)) != STORE_OK)
+				return r;
+			size_t tk = sdb_mbox_key(a->user, a->name2, key);
+			if ((r = sdb_del(st->mailboxes, tx->txn, key, tk)) != STORE_OK)
+				return r;
+			from.rec.subscribed = true;
+			if ((r = mbox_save(tx, a->user, a->name, &from)) != STORE_OK)
+				return r;
+			r = STORE_NOTFOUND;
+		}
+	}
 	if (r != STORE_NOTFOUND)
 		return r == STORE_OK ? STORE_EXISTS : r;
 	if (strcmp(a->name, "INBOX") == 0)
@@ -738,9 +773,22 @@ mbox_subscribe_tx(struct sdb_tx *tx, void *varg)
 {
 	struct mb_arg *a = varg;
 	struct sdb_mbox mb;
+	bool kids;
 	int r = mbox_load(tx, a->user, a->name, &mb, true);
 	if (r != STORE_OK)
 		return r;
+	if (!a->flag && (mb.rec.attrs & MBOX_ATTR_NONEXISTENT)) {
+		/* the last trace of a deleted mailbox */
+		if ((r = has_children(tx, a->user, a->name, &kids)) != STORE_OK)
+			return r;
+		if (!kids) {
+			unsigned char key[SDB_KEY_MAX];
+			size_t klen = sdb_mbox_key(a->user, a->name, key);
+			if ((r = sdb_counters_del(tx, mb.rec.id)) != STORE_OK)
+				return r;
+			return sdb_del(tx->st->mailboxes, tx->txn, key, klen);
+		}
+	}
 	mb.rec.subscribed = a->flag;
 	return mbox_save(tx, a->user, a->name, &mb);
 }

@@ -139,6 +139,13 @@ bool store_address_belongs_to(struct store *st, const char *address, const char 
 #define MBOX_ATTR_JUNK       0x08
 #define MBOX_ATTR_ARCHIVE    0x10
 #define MBOX_ATTR_NOSELECT   0x20   /* a parent kept for its children */
+/* A deleted mailbox kept only as a subscription (always with NOSELECT):
+ * RFC 3501 6.3.6 "The server MUST NOT unilaterally remove an existing
+ * mailbox name from the subscription list even if a mailbox by that name
+ * no longer exists". LIST-EXTENDED shows it \NonExistent; CREATE makes it
+ * a mailbox again; UNSUBSCRIBE removes it; DELETE, RENAME, STATUS and
+ * SELECT find no mailbox there. */
+#define MBOX_ATTR_NONEXISTENT 0x40
 
 struct store_mailbox {
 	uint32_t id;               /* unique within the user, never reused */
@@ -162,6 +169,7 @@ int store_mailbox_get(struct store *st, const char *user, const char *name,
 int store_mailbox_create(struct store *st, const char *user, const char *name,
     unsigned attrs);
 /* Deleting a mailbox with children leaves it \Noselect (RFC 3501 6.3.4);
+ * a subscribed one without children stays as MBOX_ATTR_NONEXISTENT;
  * INBOX cannot be deleted (STORE_DENIED). */
 int store_mailbox_delete(struct store *st, const char *user, const char *name);
 /* Renames name and its children. Renaming INBOX moves all its messages to

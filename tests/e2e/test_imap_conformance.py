@@ -209,5 +209,116 @@ class ConformanceTest(unittest.TestCase):
             r.close()
 
 
+    # ---- LIST-EXTENDED, LIST-STATUS, CREATE-SPECIAL-USE, STATUS=SIZE ----
+
+    def test_capabilities(self):
+        r = self.login()
+        out = self.ok(r, b"c", b"CAPABILITY")
+        caps = out[0].split()
+        for c in (b"LIST-EXTENDED", b"LIST-STATUS", b"CREATE-SPECIAL-USE", b"STATUS=SIZE"):
+            self.assertIn(c, caps)
+        r.close()
+
+    def test_list_extended(self):
+        r = self.login()
+        for n in (b"lx/a/b", b"lx/c", b"lx/d"):
+            r.cmd(b"d", b"DELETE " + n)
+            self.ok(r, b"c", b"CREATE " + n)
+        self.ok(r, b"s", b"SUBSCRIBE lx/a/b")
+        self.ok(r, b"s", b"SUBSCRIBE lx/c")
+        # several patterns
+        out = self.ok(r, b"l1", b'LIST "" (lx/c lx/d)')
+        self.assertEqual(out[:-1], [b'* LIST (\\HasNoChildren) "/" lx/c',
+                                    b'* LIST (\\HasNoChildren) "/" lx/d'])
+        # RECURSIVEMATCH: lx/a is listed for its subscribed child
+        out = self.ok(r, b"l2", b'LIST (SUBSCRIBED RECURSIVEMATCH) "" lx/%')
+        self.assertEqual(out[:-1], [
+            b'* LIST (\\HasChildren) "/" lx/a ("CHILDINFO" ("SUBSCRIBED"))',
+            b'* LIST (\\HasNoChildren \\Subscribed) "/" lx/c'])
+        # and not when the child matches the pattern itself
+        out = self.ok(r, b"l3", b'LIST (SUBSCRIBED RECURSIVEMATCH) "" lx/*')
+        self.assertEqual(out[:-1], [b'* LIST (\\HasNoChildren \\Subscribed) "/" lx/a/b',
+                                    b'* LIST (\\HasNoChildren \\Subscribed) "/" lx/c'])
+        # a deleted mailbox stays subscribed (RFC 3501 6.3.6): \NonExistent
+        self.ok(r, b"d", b"DELETE lx/c")
+        out = self.ok(r, b"l4", b'LIST (SUBSCRIBED) "" lx/*')
+        self.assertIn(b'* LIST (\\NonExistent \\HasNoChildren \\Subscribed) "/" lx/c', out)
+        out = self.ok(r, b"l5", b'LIST "" lx/*')
+        self.assertNotIn(b"lx/c", b"\n".join(out))
+        out = self.ok(r, b"l6", b'LSUB "" lx/c')
+        self.assertEqual(out[0], b'* LSUB (\\Noselect) "/" lx/c')
+        for tag, cmd in ((b"n1", b"STATUS lx/c (MESSAGES)"), (b"n2", b"SELECT lx/c"),
+                         (b"n3", b"DELETE lx/c"), (b"n4", b"RENAME lx/c lx/e")):
+            out = r.cmd(tag, cmd)
+            self.assertTrue(out[-1].startswith(tag + b" NO [NONEXISTENT]"), out)
+        # CREATE brings it back (subscribed), UNSUBSCRIBE of a ghost removes it
+        self.ok(r, b"c", b"CREATE lx/c")
+        out = self.ok(r, b"l7", b'LIST "" lx/c RETURN (SUBSCRIBED)')
+        self.assertEqual(out[0], b'* LIST (\\HasNoChildren \\Subscribed) "/" lx/c')
+        self.ok(r, b"d", b"DELETE lx/c")
+        self.ok(r, b"u", b"UNSUBSCRIBE lx/c")
+        out = self.ok(r, b"l8", b'LIST (SUBSCRIBED) "" lx/c')
+        self.assertEqual(len(out), 1, out)
+        # RENAME onto a name that is only a subscription
+        self.ok(r, b"d", b"DELETE lx/a/b")
+        self.ok(r, b"m", b"RENAME lx/d lx/a/b")
+        out = self.ok(r, b"l9", b'LIST "" lx/a/b RETURN (SUBSCRIBED)')
+        self.assertEqual(out[0], b'* LIST (\\HasNoChildren \\Subscribed) "/" lx/a/b')
+        # bad option combinations and unknown options: BAD
+        for tag, cmd in ((b"b1", b'LIST (RECURSIVEMATCH) "" %'),
+                         (b"b2", b'LIST (RECURSIVEMATCH REMOTE) "" %'),
+                         (b"b3", b'LIST (BOGUS) "" %'),
+                         (b"b4", b'LIST "" % RETURN (BOGUS)'),
+                         (b"b5", b'LIST "" % RETURN (STATUS)'),
+                         (b"b6", b'LIST "" % RETURN (STATUS (BOGUS))'),
+                         (b"b7", b'LIST "" % RETURN (STATUS ())')):
+            out = r.cmd(tag, cmd)
+            self.assertTrue(out[-1].startswith(tag + b" BAD"), (cmd, out))
+        self.ok(r, b"r", b'LIST (REMOTE) "" lx')
+        r.close()
+
+    def test_list_status_and_size(self):
+        r = self.login()
+        self.fresh(r, b"ls1")
+        self.fresh(r, b"ls1/sub")
+        for i in range(2):
+            self.append(r, b"ls1", i)
+        sizes = sum(len(b"Subject: m%d\r\n\r\nbody %d\r\n" % (i, i)) for i in range(2))
+        out = self.ok(r, b"s", b"STATUS ls1 (SIZE MESSAGES)")
+        self.assertIn(b"* STATUS ls1 (SIZE %d MESSAGES 2)" % sizes, out)
+        out = self.ok(r, b"l", b'LIST "" ls1* RETURN (STATUS (MESSAGES UNSEEN SIZE))')
+        self.assertEqual(out[:-1], [
+            b'* LIST (\\HasChildren) "/" ls1',
+            b"* STATUS ls1 (MESSAGES 2 UNSEEN 2 SIZE %d)" % sizes,
+            b'* LIST (\\HasNoChildren) "/" ls1/sub',
+            b"* STATUS ls1/sub (MESSAGES 0 UNSEEN 0 SIZE 0)"])
+        # no STATUS for a \Noselect parent (RFC 5819 4)
+        self.ok(r, b"d", b"DELETE ls1")
+        out = self.ok(r, b"l2", b'LIST "" ls1* RETURN (STATUS (MESSAGES))')
+        self.assertEqual(out[:-1], [
+            b'* LIST (\\Noselect \\HasChildren) "/" ls1',
+            b'* LIST (\\HasNoChildren) "/" ls1/sub',
+            b"* STATUS ls1/sub (MESSAGES 0)"])
+        r.close()
+
+    def test_create_special_use(self):
+        r = self.login()
+        r.cmd(b"d", b"DELETE Spam2")
+        self.ok(r, b"c", b"CREATE Spam2 (USE (\\Junk \\Archive))")
+        out = self.ok(r, b"l", b'LIST "" Spam2 RETURN (SPECIAL-USE)')
+        self.assertEqual(out[0], b'* LIST (\\HasNoChildren \\Junk \\Archive) "/" Spam2')
+        out = self.ok(r, b"l2", b'LIST (SPECIAL-USE) "" Spam*')
+        self.assertIn(b'* LIST (\\HasNoChildren \\Junk \\Archive) "/" Spam2', out)
+        out = r.cmd(b"c2", b"CREATE Other (USE (\\Important))")
+        self.assertTrue(out[-1].startswith(b"c2 NO [USEATTR]"), out)
+        for tag, cmd in ((b"b1", b"CREATE Other (USE)"), (b"b2", b"CREATE Other (FOO (x))"),
+                         (b"b3", b"CREATE Other (USE (\"\\\\Junk\"))")):
+            out = r.cmd(tag, cmd)
+            self.assertTrue(out[-1].startswith(tag + b" BAD"), (cmd, out))
+        out = self.ok(r, b"l3", b'LIST "" Other')
+        self.assertEqual(len(out), 1, out)
+        r.close()
+
+
 if __name__ == "__main__":
     mmtest.main()
