@@ -907,6 +907,46 @@ START_TEST(test_change_hook)
 }
 END_TEST
 
+/* ---- MULTIAPPEND: all or nothing ---- */
+
+START_TEST(test_append_multi)
+{
+	const char *a = "alice@example.org";
+	const char *kw[] = { "$Work" };
+	struct store_append m[3] = {
+		{ .data = "Subject: 1\r\n\r\none\r\n", .len = 19, .internal_date = 1000,
+		  .flags = MSG_SEEN },
+		{ .data = "Subject: 2\r\n\r\ntwo\r\n", .len = 19, .internal_date = 2000,
+		  .keywords = kw, .nkeywords = 1 },
+		{ .data = "Subject: 3\r\n\r\nthree\r\n", .len = 21, .internal_date = 3000 },
+	};
+	uint32_t uidv;
+	ck_assert_int_eq(store_append_multi(st, a, "Drafts", m, 3, &uidv), STORE_OK);
+	ck_assert_uint_eq(m[0].uid_r, 1);
+	ck_assert_uint_eq(m[1].uid_r, 2);
+	ck_assert_uint_eq(m[2].uid_r, 3);
+	struct store_index *idx = index_of(a, "Drafts");
+	ck_assert_uint_eq(uidv, idx->mailbox.uidvalidity);
+	ck_assert_uint_eq(idx->nmsgs, 3);
+	ck_assert_uint_eq(idx->msgs[0].flags, MSG_SEEN | MSG_RECENT);
+	ck_assert_uint_eq(idx->msgs[1].keywords, 1);
+	ck_assert_int_eq(idx->msgs[2].internal_date, 3000);
+	assert_body(idx->msgs[2].body_id, "Subject: 3\r\n\r\nthree\r\n");
+	store_index_free(&idx);
+	/* over quota on the third: none stored */
+	ck_assert_int_eq(store_user_set_quota(st, a, 0, 5), STORE_OK);
+	ck_assert_int_eq(store_append_multi(st, a, "Drafts", m, 3, &uidv), STORE_QUOTA);
+	ck_assert_uint_eq(m[0].uid_r, 0);
+	idx = index_of(a, "Drafts");
+	ck_assert_uint_eq(idx->nmsgs, 3);
+	store_index_free(&idx);
+	ck_assert_int_eq(store_append_multi(st, a, "Drafts", m, 2, &uidv), STORE_OK);
+	ck_assert_uint_eq(m[1].uid_r, 5);
+	ck_assert_int_eq(store_append_multi(st, a, "Nope", m, 1, &uidv), STORE_NOTFOUND);
+	ck_assert_int_eq(store_append_multi(st, a, "Drafts", m, 0, &uidv), STORE_INVALID);
+}
+END_TEST
+
 /* ---- a subscription outlives its mailbox (RFC 3501 6.3.6) ---- */
 
 START_TEST(test_subscription_ghost)
@@ -1583,6 +1623,7 @@ store_suite(void)
 		{ "threads", test_threads },
 		{ "recent_claim", test_recent_claim },
 		{ "subscription_ghost", test_subscription_ghost },
+		{ "append_multi", test_append_multi },
 		{ "recent_claim_threads", test_recent_claim_threads },
 		{ "user_del_aliases", test_user_del_aliases },
 		{ "mailbox_cap", test_mailbox_cap },

@@ -1105,6 +1105,73 @@ sdb_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
 	return r;
 }
 
+/* ---- MULTIAPPEND: several deliveries in one transaction ---- */
+
+struct multi_arg {
+	struct deliver_arg *a;    /* one per message, one recipient each */
+	size_t n;
+};
+
+static int
+multi_tx(struct sdb_tx *tx, void *varg)
+{
+	struct multi_arg *m = varg;
+	for (size_t i = 0; i < m->n; i++) {
+		int r = deliver_tx(tx, &m->a[i]);
+		if (r != STORE_OK)
+			return r;
+		if (m->a[i].rcpts[0].result_r != STORE_OK)
+			return m->a[i].rcpts[0].result_r;
+	}
+	return STORE_OK;
+}
+
+int
+store_append_multi(struct store *st, const char *user, const char *mailbox,
+    struct store_append *msgs, size_t n, uint32_t *uidvalidity_r)
+{
+	struct multi_arg m = { .n = n };
+	char (*users)[ADDRESS_MAX_BYTES + 1] = xmalloc(sizeof(*users));
+	char (*names)[STORE_MBOX_NAME_MAX] = xmalloc(sizeof(*names));
+	struct store_rcpt *rc = xcalloc(n ? n : 1, sizeof(*rc));
+	int valid = STORE_INVALID, r = STORE_OK;
+
+	*uidvalidity_r = 0;
+	if (n == 0 || !sdb_address_norm(user, users[0]))
+		r = STORE_INVALID;
+	if (r == STORE_OK)
+		valid = mbox_name_norm(mailbox ? mailbox : "INBOX", names[0]);
+	m.a = xcalloc(n ? n : 1, sizeof(*m.a));
+	for (size_t i = 0; r == STORE_OK && i < n; i++) {
+		msgs[i].uid_r = 0;
+		if (msgs[i].len > UINT32_MAX * (uint64_t)SDB_CHUNK_BYTES)
+			r = STORE_INVALID;
+		else
+			r = keywords_check(msgs[i].keywords, msgs[i].nkeywords);
+		rc[i].user = user;
+		rc[i].mailbox = mailbox;
+		rc[i].flags = msgs[i].flags;
+		m.a[i] = (struct deliver_arg){ .rcpts = &rc[i], .nrcpts = 1,
+		    .users = users, .names = names, .valid = &valid,
+		    .data = msgs[i].data, .len = msgs[i].len, .date = msgs[i].internal_date,
+		    .cache = msgs[i].cache, .cachelen = msgs[i].cachelen,
+		    .keywords = msgs[i].keywords, .nkeywords = msgs[i].nkeywords,
+		    .aon = true };
+	}
+	if (r == STORE_OK)
+		r = sdb_run(st, true, multi_tx, &m);
+	if (r == STORE_OK) {
+		for (size_t i = 0; i < n; i++)
+			msgs[i].uid_r = rc[i].uid_r;
+		*uidvalidity_r = rc[0].uidvalidity_r;
+	}
+	free(m.a);
+	free(rc);
+	free(users);
+	free(names);
+	return r;
+}
+
 /* ---- flags ---- */
 
 struct flags_arg {

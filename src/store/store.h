@@ -241,6 +241,25 @@ int store_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
     const void *cache, size_t cachelen,
     const char *const *keywords, size_t nkeywords, bool all_or_nothing);
 
+/* One message of store_append_multi. */
+struct store_append {
+	const void *data;
+	size_t len;
+	time_t internal_date;
+	const void *cache;       /* parsed-structure blob, may be NULL */
+	size_t cachelen;
+	uint32_t flags;          /* MSG_* (MSG_RECENT added) */
+	const char *const *keywords;
+	size_t nkeywords;
+	uint32_t uid_r;          /* out */
+};
+
+/* MULTIAPPEND (RFC 3502 6.3.11): the messages into one mailbox of user
+ * in one transaction, all or nothing (quota counted over all of them);
+ * their UIDs ascend in the given order. *uidvalidity_r: the mailbox's. */
+int store_append_multi(struct store *st, const char *user, const char *mailbox,
+    struct store_append *msgs, size_t n, uint32_t *uidvalidity_r);
+
 enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_DEL };
 
 /* Changes flags/keywords of the given UIDs (missing UIDs are skipped).

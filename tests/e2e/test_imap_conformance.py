@@ -215,7 +215,8 @@ class ConformanceTest(unittest.TestCase):
         r = self.login()
         out = self.ok(r, b"c", b"CAPABILITY")
         caps = out[0].split()
-        for c in (b"LIST-EXTENDED", b"LIST-STATUS", b"CREATE-SPECIAL-USE", b"STATUS=SIZE"):
+        for c in (b"LIST-EXTENDED", b"LIST-STATUS", b"CREATE-SPECIAL-USE", b"STATUS=SIZE",
+                  b"MULTIAPPEND"):
             self.assertIn(c, caps)
         r.close()
 
@@ -318,6 +319,67 @@ class ConformanceTest(unittest.TestCase):
         out = self.ok(r, b"l3", b'LIST "" Other')
         self.assertEqual(len(out), 1, out)
         r.close()
+
+
+    # ---- MULTIAPPEND (RFC 3502) ----
+
+    def multi(self, r, tag, box, msgs, extra=b""):
+        """APPEND box with several LITERAL+ messages; msgs: (flags, bytes)."""
+        line = b"%s APPEND %s" % (tag, box)
+        for flags, m in msgs:
+            line += b" %s{%d+}\r\n%s" % (flags + b" " if flags else b"", len(m), m)
+        r.send(line + extra + b"\r\n")
+        return r.until(tag + b" ")
+
+    def test_multiappend(self):
+        r = self.login()
+        self.fresh(r, b"Multi")
+        msgs = [(b"(\\Seen)", b"Subject: one\r\n\r\n1\r\n"),
+                (b'"05-Jan-2026 10:00:00 +0000"', b"Subject: two\r\n\r\n2\r\n"),
+                (b'(\\Flagged $Work) "06-Jan-2026 11:00:00 +0100"',
+                 b"Subject: three\r\n\r\n3\r\n")]
+        out = self.multi(r, b"a1", b"Multi", msgs)
+        m = re.match(rb"a1 OK \[APPENDUID (\d+) 1:3\]", out[-1])
+        self.assertTrue(m, out)
+        out = self.ok(r, b"s", b"SELECT Multi")
+        self.assertIn(b"* 3 EXISTS", out)
+        out = self.ok(r, b"f", b"FETCH 1:* (FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        text = b"\n".join(out)
+        self.assertIn(b'FLAGS (\\Seen \\Recent)', text)
+        self.assertIn(b'INTERNALDATE "05-Jan-2026 10:00:00 +0000"', text)
+        self.assertIn(b"$Work", text)
+        self.assertEqual(re.findall(rb"Subject: (\w+)", text), [b"one", b"two", b"three"])
+        # into the selected mailbox: EXISTS before the tagged OK
+        out = self.multi(r, b"a2", b"Multi", msgs[:2])
+        self.assertIn(b"* 5 EXISTS", out)
+        self.assertTrue(re.match(rb"a2 OK \[APPENDUID \d+ 4:5\]", out[-1]), out)
+        # all or nothing: a zero-length message, a bad flag, no literal
+        for tag, bad, want in ((b"b1", [msgs[0], (b"", b"")], b" NO"),
+                               (b"b2", [msgs[0], (b"(\\Bogus)", b"x\r\n")], b" BAD"),
+                               (b"b3", [msgs[0]], b" BAD")):
+            out = self.multi(r, tag, b"Multi", bad, extra=b" (\\Seen)" if tag == b"b3" else b"")
+            self.assertTrue(out[-1].startswith(tag + want), (tag, out))
+        out = self.ok(r, b"n", b"NOOP")
+        self.assertNotIn(b"EXISTS", b"\n".join(out))
+        out = self.multi(r, b"a3", b"NoSuchBox", msgs)
+        self.assertTrue(out[-1].startswith(b"a3 NO [TRYCREATE]"), out)
+        r.close()
+
+    def test_multiappend_quota(self):
+        self.srv.ctl("user", "quota", "bob@example.org", "0", "2", check=True)
+        try:
+            r = self.login(("bob@example.org", "bob-secret"))
+            self.fresh(r, b"Q")
+            msgs = [(b"", b"Subject: q%d\r\n\r\nx\r\n" % i) for i in range(3)]
+            out = self.multi(r, b"q1", b"Q", msgs)
+            self.assertTrue(out[-1].startswith(b"q1 NO [OVERQUOTA]"), out)
+            out = self.ok(r, b"s", b"STATUS Q (MESSAGES)")
+            self.assertIn(b"* STATUS Q (MESSAGES 0)", out)
+            out = self.multi(r, b"q2", b"Q", msgs[:2])
+            self.assertTrue(out[-1].startswith(b"q2 OK"), out)
+            r.close()
+        finally:
+            self.srv.ctl("user", "quota", "bob@example.org", "0", "0", check=True)
 
 
 if __name__ == "__main__":
