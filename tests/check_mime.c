@@ -1583,6 +1583,90 @@ START_TEST(test_decode_cte)
 	mail_decode_qp(qp, strlen(qp), false, &b);
 	ck_assert_uint_eq(b.len, strlen("a=bc \xe9\xe9 =zzend"));
 	ck_assert(memcmp(b.data, "a=bc \xe9\xe9 =zzend", b.len) == 0);
+	/* RFC 2045 6.7 (3): trailing white space of a line is padding */
+	b.len = 0;
+	qp = "hello  \r\nfoo\t \tb\r\nfoo \t\nx y \r\nlast  ";
+	mail_decode_qp(qp, strlen(qp), false, &b);
+	ck_assert_uint_eq(b.len, strlen("hello\r\nfoo\t \tb\r\nfoo\nx y\r\nlast"));
+	ck_assert(memcmp(b.data, "hello\r\nfoo\t \tb\r\nfoo\nx y\r\nlast", b.len) == 0);
+	mm_buf_free(&b);
+}
+END_TEST
+
+/* BINARY[section] (RFC 3516): the transfer encoding undone */
+START_TEST(test_binary_fetch)
+{
+	static const char msg0[] =
+	    "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\nContent-Transfer-Encoding: base64\r\n\r\naGVs\r\nbG8A\r\n"
+	    "--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=3Db  \r\nc=\r\nd\r\n"
+	    "--b\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n"
+	    "--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nbody\r\n"
+	    "--b\r\n\r\nplain\r\n--b--\r\n";
+	static const struct { const char *spec; int rc; const char *want; size_t wlen; } t[] = {
+		{ "1", MAIL_SECTION_OK, "hello\0", 6 },
+		{ "2", MAIL_SECTION_OK, "a=b\r\ncd", 7 },
+		{ "3", MAIL_BINARY_EUNKNOWN_CTE, NULL, 0 },
+		{ "4", MAIL_SECTION_OK, "Subject: in\r\n\r\nbody", 19 },
+		{ "5", MAIL_SECTION_OK, "plain", 5 },
+		{ "6", MAIL_SECTION_ENOENT, NULL, 0 },
+		{ "1.MIME", MAIL_SECTION_ESYNTAX, NULL, 0 },
+		{ "HEADER", MAIL_SECTION_ESYNTAX, NULL, 0 },
+		{ "", MAIL_SECTION_OK, msg0, sizeof(msg0) - 1 },
+	};
+	struct mail_msg *m = mail_mime_parse(msg0, sizeof(msg0) - 1);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct mail_section sec;
+		struct mm_buf b;
+		mm_buf_init(&b);
+		ck_assert_int_eq(mail_section_parse(t[i].spec, strlen(t[i].spec), &sec),
+		    MAIL_SECTION_OK);
+		int rc = mail_binary_fetch(m, msg0, sizeof(msg0) - 1, &sec, &b);
+		ck_assert_msg(rc == t[i].rc, "%s: %d", t[i].spec, rc);
+		if (rc == MAIL_SECTION_OK) {
+			ck_assert_uint_eq(b.len, t[i].wlen);
+			ck_assert(memcmp(b.data, t[i].want, b.len) == 0);
+		}
+		mm_buf_free(&b);
+		mail_section_free(&sec);
+	}
+	mail_msg_free(&m);
+}
+END_TEST
+
+/* APPEND of a literal8: Content-Transfer-Encoding: binary parts become
+ * base64, and BINARY gives the bytes back */
+START_TEST(test_binary_encode)
+{
+	static const char msg[] =
+	    "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\nContent-Type: text/plain\r\n\r\ntext\r\n"
+	    "--b\r\nContent-Type: application/octet-stream\r\n"
+	    "Content-Transfer-Encoding: BINARY\r\nX-After: 1\r\n\r\n\0\x01\xff\n\r\r\n\0"
+	    "\r\n--b--\r\n";
+	static const char bin[] = "\0\x01\xff\n\r\r\n\0";
+	struct mm_buf out, b;
+	mm_buf_init(&out);
+	mm_buf_init(&b);
+	ck_assert(mail_binary_encode_parts(msg, sizeof(msg) - 1, &out));
+	ck_assert_ptr_null(memchr(out.data, '\0', out.len));
+	ck_assert_ptr_nonnull(strstr(mm_buf_cstr(&out),
+	    "Content-Type: application/octet-stream\r\n"
+	    "Content-Transfer-Encoding: base64\r\nX-After: 1\r\n\r\nAAH/Cg0NCgA=\r\n--b--\r\n"));
+	ck_assert_ptr_nonnull(strstr(out.data, "--b\r\nContent-Type: text/plain\r\n\r\ntext\r\n"));
+	struct mail_msg *m = mail_mime_parse(out.data, out.len);
+	struct mail_section sec;
+	ck_assert_int_eq(mail_section_parse("2", 1, &sec), MAIL_SECTION_OK);
+	ck_assert_int_eq(mail_binary_fetch(m, out.data, out.len, &sec, &b), MAIL_SECTION_OK);
+	ck_assert_uint_eq(b.len, sizeof(bin) - 1);
+	ck_assert(memcmp(b.data, bin, b.len) == 0);
+	mail_section_free(&sec);
+	mail_msg_free(&m);
+	/* nothing binary: nothing to do */
+	out.len = 0;
+	ck_assert(!mail_binary_encode_parts("Subject: x\r\n\r\nbody\r\n", 21, &out));
+	ck_assert_uint_eq(out.len, 0);
+	mm_buf_free(&out);
 	mm_buf_free(&b);
 }
 END_TEST
@@ -2075,6 +2159,8 @@ mime_suite(void)
 	tc = tcase_create("decode");
 	tcase_add_loop_test(tc, test_decode_header, 0, sizeof(dec_cases) / sizeof(dec_cases[0]));
 	tcase_add_test(tc, test_decode_cte);
+	tcase_add_test(tc, test_binary_fetch);
+	tcase_add_test(tc, test_binary_encode);
 	tcase_add_test(tc, test_decode_param);
 	suite_add_tcase(s, tc);
 

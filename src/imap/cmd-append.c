@@ -23,6 +23,7 @@ struct append_msg {
 	time_t idate;
 	char *data;
 	size_t len;
+	bool literal8;            /* ~{n} (RFC 3516 4.4) */
 	struct mm_buf cache;
 };
 
@@ -48,6 +49,19 @@ append_work(void *arg)
 	for (size_t i = 0; i < j->n; i++) {
 		struct append_msg *m = &j->msgs[i];
 		size_t nlen;
+		if (m->literal8) {
+			/* binary parts are kept as base64 (src/mail/binary.c),
+			 * before line ends are normalised inside them */
+			struct mm_buf enc;
+			mm_buf_init(&enc);
+			if (mail_binary_encode_parts(m->data, m->len, &enc)) {
+				free(m->data);
+				m->len = enc.len;
+				m->data = mm_buf_cstr(&enc);
+			} else {
+				mm_buf_free(&enc);
+			}
+		}
 		char *norm = mail_crlf_normalize(m->data, m->len, &nlen);
 		free(m->data);
 		m->data = norm;
@@ -136,6 +150,7 @@ append_one(const struct imap_arg *args, size_t n, size_t *i, struct append_msg *
 	if (*i >= n || args[*i].type != IMAP_ARG_LITERAL ||
 	    !imap_arg_string(&args[*i], &msg, &mlen))
 		return "APPEND needs the message as a literal";
+	m->literal8 = args[*i].literal8;
 	(*i)++;
 	m->data = xmalloc(mlen ? mlen : 1);
 	memcpy(m->data, msg, mlen);

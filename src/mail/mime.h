@@ -157,6 +157,21 @@ char *mail_section_format(const struct mail_section *sec);
 int mail_section_fetch(const struct mail_msg *m, const char *msg, size_t len,
     const struct mail_section *sec, struct mail_section_result *r);
 void mail_section_result_free(struct mail_section_result *r);
+/*
+ * BINARY (RFC 3516, src/mail/binary.c).
+ */
+#define MAIL_BINARY_EUNKNOWN_CTE (-4)	/* IMAP: NO [UNKNOWN-CTE] */
+/* BINARY[section]: the part's content with its transfer encoding undone
+ * (base64, quoted-printable; identity encodings, multiparts, messages and
+ * "" as they are), appended to out. MAIL_SECTION_OK, _ENOENT, _ESYNTAX
+ * (not a plain part number), or MAIL_BINARY_EUNKNOWN_CTE. */
+int mail_binary_fetch(const struct mail_msg *m, const char *msg, size_t len,
+    const struct mail_section *sec, struct mm_buf *out);
+/* APPEND of a literal8: rewrites every leaf part with
+ * Content-Transfer-Encoding: binary as base64 into out. False (out
+ * untouched) when there was none. */
+bool mail_binary_encode_parts(const char *msg, size_t len, struct mm_buf *out);
+
 /* The part a list of numbers points to, or NULL. */
 const struct mail_part *mail_section_part(const struct mail_msg *m,
     const unsigned *nums, unsigned n);

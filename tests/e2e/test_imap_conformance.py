@@ -216,7 +216,7 @@ class ConformanceTest(unittest.TestCase):
         out = self.ok(r, b"c", b"CAPABILITY")
         caps = out[0].split()
         for c in (b"LIST-EXTENDED", b"LIST-STATUS", b"CREATE-SPECIAL-USE", b"STATUS=SIZE",
-                  b"MULTIAPPEND"):
+                  b"MULTIAPPEND", b"BINARY"):
             self.assertIn(c, caps)
         r.close()
 
@@ -380,6 +380,61 @@ class ConformanceTest(unittest.TestCase):
             r.close()
         finally:
             self.srv.ctl("user", "quota", "bob@example.org", "0", "0", check=True)
+
+
+    # ---- BINARY (RFC 3516) ----
+
+    def test_binary(self):
+        r = self.login()
+        self.fresh(r, b"Bin")
+        msg = (b"Subject: bin\r\nMIME-Version: 1.0\r\n"
+               b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+               b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+               b"aGVsbG8gd29ybGQ=\r\n"
+               b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+               b"caf=C3=A9  \r\nsoft=\r\nbreak\r\n"
+               b"--b\r\nContent-Type: application/x-bin\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+               b"AAEC\r\n"
+               b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-bogus\r\n\r\nzz\r\n"
+               b"--b--\r\n")
+        self.append(r, b"Bin", 0)
+        r.send(b"a APPEND Bin {%d+}\r\n%s\r\n" % (len(msg), msg))
+        self.assertTrue(r.until(b"a ")[-1].startswith(b"a OK"))
+        self.ok(r, b"s", b"SELECT Bin")
+        out = self.ok(r, b"f1", b"FETCH 2 (BINARY.SIZE[1] BINARY.PEEK[1] BINARY.SIZE[2] BINARY.PEEK[2])")
+        self.assertEqual(out[0], b"* 2 FETCH (BINARY.SIZE[1] 11 BINARY[1] {11}")
+        text = b"\r\n".join(out)
+        self.assertIn(b"BINARY.SIZE[2] 16 BINARY[2] {16}\r\ncaf\xc3\xa9\r\nsoftbreak)", text)
+        # content with NUL goes out as a literal8
+        out = self.ok(r, b"f2", b"FETCH 2 (BINARY.PEEK[3] BINARY.PEEK[1]<6.100>)")
+        self.assertEqual(out[0], b"* 2 FETCH (BINARY[3] ~{3}")
+        self.assertIn(b"BINARY[1]<6> {5}", b"\r\n".join(out))
+        # an encoding we cannot undo: NO [UNKNOWN-CTE]
+        out = r.cmd(b"f3", b"FETCH 2 (BINARY.PEEK[4])")
+        self.assertTrue(out[-1].startswith(b"f3 NO [UNKNOWN-CTE]"), out)
+        # BINARY without PEEK sets \Seen
+        out = self.ok(r, b"f4", b"FETCH 2 (BINARY[1])")
+        self.assertIn(b"\\Seen", b"\n".join(out))
+        # section-binary is part numbers only; no partial on SIZE
+        for tag, cmd in ((b"b1", b"FETCH 2 BINARY[1.MIME]"), (b"b2", b"FETCH 2 BINARY[HEADER]"),
+                         (b"b3", b"FETCH 2 BINARY.SIZE[1]<0.5>"), (b"b4", b"FETCH 2 BINARY[0]")):
+            out = r.cmd(tag, cmd)
+            self.assertTrue(out[-1].startswith(tag + b" BAD"), (cmd, out))
+        out = self.ok(r, b"f5", b"FETCH 2 BINARY.SIZE[9]")
+        self.assertIn(b"* 2 FETCH (BINARY.SIZE[9] 0)", out)
+        # APPEND of a literal8 with a binary part: stored as base64
+        bmsg = (b"Content-Type: application/octet-stream\r\n"
+                b"Content-Transfer-Encoding: binary\r\n\r\n\x00\x01\xfe\n\r\x00")
+        r.send(b"a2 APPEND Bin ~{%d+}\r\n%s\r\n" % (len(bmsg), bmsg))
+        self.assertTrue(r.until(b"a2 ")[-1].startswith(b"a2 OK"))
+        self.ok(r, b"n", b"NOOP")
+        out = self.ok(r, b"f6", b"FETCH 3 (BODY.PEEK[1] BINARY.SIZE[1] BODY.PEEK[HEADER.FIELDS "
+                                b"(CONTENT-TRANSFER-ENCODING)])")
+        text = b"\r\n".join(out)
+        self.assertIn(b"AAH+Cg0A", text)
+        self.assertIn(b"BINARY.SIZE[1] 6", text)
+        self.assertIn(b"Content-Transfer-Encoding: base64", text)
+        r.close()
 
 
 if __name__ == "__main__":
