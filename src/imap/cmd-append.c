@@ -1,6 +1,8 @@
 /* cmd-append.c: APPEND (RFC 3501 6.3.11) with flags, date-time, literals
- * and LITERAL+, answering APPENDUID (RFC 4315), and MULTIAPPEND (RFC
- * 3502): several messages in one command, stored all or nothing.
+ * and LITERAL+, answering APPENDUID (RFC 4315), MULTIAPPEND (RFC 3502):
+ * several messages in one command, stored all or nothing, and CATENATE
+ * (RFC 4469): a message made of TEXT parts and IMAP URLs of parts of the
+ * user's messages, put together on the worker.
  *
  * The one idea: each message is normalised to CRLF, parsed once into the
  * cache blob (src/mail) and all are stored with store_append_multi in one
@@ -17,13 +19,26 @@
 #include "mail/mime.h"
 #include "net/conn.h"
 
+/* A CATENATE part (RFC 4469): TEXT bytes, or a URL resolved on the
+ * worker. */
+struct cat_part {
+	char *text;               /* TEXT: its bytes; URL: the URL as sent */
+	size_t len;
+	bool is_url;
+	bool bad;                 /* URL: not one we can resolve */
+	struct imap_url url;
+	char mbox[STORE_MBOX_NAME_MAX];   /* URL: its mailbox, UTF-8 */
+};
+
 struct append_msg {
 	uint32_t flags;
 	struct mm_strlist kw;
 	time_t idate;
-	char *data;
+	char *data;               /* the message (CATENATE: built on the worker) */
 	size_t len;
 	bool literal8;            /* ~{n} (RFC 3516 4.4) */
+	struct cat_part *parts;   /* CATENATE */
+	size_t nparts;
 	struct mm_buf cache;
 };
 
@@ -35,9 +50,65 @@ struct append_job {
 	uint32_t *uids;
 	uint32_t uidvalidity;
 	int err;
+	const char *badurl;       /* CATENATE: the URL that named nothing */
+	bool toobig;              /* CATENATE: the result over the limit */
+	bool empty;               /* CATENATE: the result has no bytes */
+	uint64_t limit;           /* APPENDLIMIT, taken on the loop */
 	bool sync;
 	struct imap_sync sy;
 };
+
+/* Worker: builds each CATENATE message from its parts. False with the
+ * job's error set (TRYCREATE first: RFC 4469 5 does not order them, and
+ * a missing destination is what the client can fix). */
+static bool
+catenate_build(struct append_job *j)
+{
+	struct imap_session *s = j->s;
+	struct store_mailbox mb;
+	bool any = false;
+
+	for (size_t i = 0; i < j->n; i++)
+		any = any || j->msgs[i].nparts > 0;
+	if (!any)
+		return true;
+	if ((j->err = store_mailbox_get(imap_store(s), s->user, j->mbox, &mb)) != STORE_OK)
+		return false;
+	if (mb.attrs & MBOX_ATTR_NOSELECT) {
+		j->err = STORE_NOTFOUND;
+		return false;
+	}
+	for (size_t i = 0; i < j->n; i++) {
+		struct append_msg *m = &j->msgs[i];
+		struct mm_buf b;
+		if (m->nparts == 0)
+			continue;
+		mm_buf_init(&b);
+		for (size_t k = 0; k < m->nparts; k++) {
+			struct cat_part *p = &m->parts[k];
+			if (!p->is_url) {
+				mm_buf_append(&b, p->text, p->len);
+			} else if (p->bad || imap_url_fetch(s, p->mbox, &p->url, &b) != STORE_OK) {
+				j->badurl = p->text;
+				mm_buf_free(&b);
+				return false;
+			}
+			if (b.len > j->limit) {
+				j->toobig = true;
+				mm_buf_free(&b);
+				return false;
+			}
+		}
+		free(m->data);
+		m->len = b.len;
+		m->data = mm_buf_cstr(&b);
+		if (m->len == 0) {
+			j->empty = true;
+			return false;
+		}
+	}
+	return true;
+}
 
 static void
 append_work(void *arg)
@@ -46,6 +117,8 @@ append_work(void *arg)
 	struct imap_session *s = j->s;
 	struct store_append *sa = xcalloc(j->n, sizeof(*sa));
 
+	if (!catenate_build(j))
+		goto out;
 	for (size_t i = 0; i < j->n; i++) {
 		struct append_msg *m = &j->msgs[i];
 		size_t nlen;
@@ -77,6 +150,7 @@ append_work(void *arg)
 	    &j->uidvalidity);
 	for (size_t i = 0; i < j->n; i++)
 		j->uids[i] = sa[i].uid_r;
+out:
 	free(sa);
 	if (j->sync)
 		imap_sync_work(s, &j->sy);
@@ -89,6 +163,9 @@ append_job_free(struct append_job *j)
 		mm_strlist_clear(&j->msgs[i].kw);
 		free(j->msgs[i].data);
 		mm_buf_free(&j->msgs[i].cache);
+		for (size_t k = 0; k < j->msgs[i].nparts; k++)
+			free(j->msgs[i].parts[k].text);
+		free(j->msgs[i].parts);
 	}
 	imap_sync_free(&j->sy);
 	free(j->msgs);
@@ -106,7 +183,22 @@ append_done(void *arg, bool alive)
 		goto out;
 	if (j->sync && !imap_sync_finish(s, &j->sy, true))
 		goto out;
-	if (j->err == STORE_NOTFOUND)
+	if (j->badurl != NULL) {
+		struct mm_buf b;
+		mm_buf_init(&b);
+		/* RFC 4469 5: [BADURL url] */
+		mm_buf_append(&b, j->badurl, strlen(j->badurl));
+		for (size_t i = 0; i < b.len; i++)
+			if ((unsigned char)b.data[i] < 0x20 || b.data[i] == ']')
+				b.data[i] = '?';
+		imap_no(s, "[BADURL %s] CATENATE URL names no message or part",
+		    mm_buf_cstr(&b));
+		mm_buf_free(&b);
+	} else if (j->toobig)
+		imap_no(s, "[TOOBIG] CATENATE result is over the size limit");
+	else if (j->empty)
+		imap_no(s, "Can't save a zero byte message");
+	else if (j->err == STORE_NOTFOUND)
 		imap_no(s, "[TRYCREATE] Mailbox doesn't exist");
 	else if (j->err == STORE_LIMIT)
 		imap_no(s, "[LIMIT] Too many keywords");
@@ -125,8 +217,51 @@ out:
 	append_job_free(j);
 }
 
-/* One message: [flag-list] [date-time] literal at args[*i]. NULL when
- * fine, else the BAD text. */
+/* "CATENATE (TEXT literal / URL astring ...)" (RFC 4469 4). */
+static const char *
+catenate_parts(const struct imap_arg *l, struct append_msg *m, size_t *i)
+{
+	if (l->count == 0 || l->count % 2 != 0 || l->count / 2 > IMAP_CATENATE_PARTS_MAX)
+		return "Invalid CATENATE parts";
+	m->parts = xcalloc(l->count / 2, sizeof(*m->parts));
+	for (size_t k = 0; k < l->count; k += 2) {
+		const struct imap_arg *v = &l->list[k + 1];
+		struct cat_part *p = &m->parts[m->nparts];
+		const char *str;
+		size_t len;
+		if (imap_arg_atom_eq(&l->list[k], "TEXT") && v->type == IMAP_ARG_LITERAL &&
+		    imap_arg_string(v, &str, &len)) {
+			p->is_url = false;
+		} else if (imap_arg_atom_eq(&l->list[k], "URL") && v->type != IMAP_ARG_LIST &&
+		    v->type != IMAP_ARG_NIL && imap_arg_astring(v, &str, &len)) {
+			p->is_url = true;
+		} else {
+			return "Invalid CATENATE part";
+		}
+		p->text = xmalloc(len + 1);
+		memcpy(p->text, str, len);
+		p->text[len] = '\0';
+		p->len = len;
+		m->nparts++;
+		if (p->is_url) {
+			/* one that cannot name anything is BADURL, told after
+			 * the destination is known to exist */
+			struct imap_arg a = { .type = IMAP_ARG_ATOM };
+			p->bad = !imap_url_parse(str, len, &p->url);
+			a.str = p->url.mbox;
+			a.len = strlen(p->url.mbox);
+			if (!p->bad && !imap_mailbox_arg(&a, p->mbox, sizeof(p->mbox)))
+				p->bad = true;
+		}
+	}
+	*i += 2;
+	m->data = xmalloc(1);
+	m->len = 0;
+	return NULL;
+}
+
+/* One message: [flag-list] [date-time] literal / CATENATE (...) at
+ * args[*i]. NULL when fine, else the BAD text. */
 static const char *
 append_one(const struct imap_arg *args, size_t n, size_t *i, struct append_msg *m)
 {
@@ -147,6 +282,9 @@ append_one(const struct imap_arg *args, size_t n, size_t *i, struct append_msg *
 			return "Invalid date-time";
 		(*i)++;
 	}
+	if (*i + 1 < n && imap_arg_atom_eq(&args[*i], "CATENATE") &&
+	    args[*i + 1].type == IMAP_ARG_LIST)
+		return catenate_parts(&args[*i + 1], m, i);
 	if (*i >= n || args[*i].type != IMAP_ARG_LITERAL ||
 	    !imap_arg_string(&args[*i], &msg, &mlen))
 		return "APPEND needs the message as a literal";
@@ -183,13 +321,14 @@ cmd_append(struct imap_session *s, const struct imap_arg *args, size_t n)
 			goto bad;
 	}
 	for (size_t k = 0; k < j->n; k++) {
-		if (j->msgs[k].len == 0) {
+		if (j->msgs[k].len == 0 && j->msgs[k].nparts == 0) {
 			append_job_free(j);
 			imap_no(s, "Can't save a zero byte message");
 			return;
 		}
 	}
 	j->uids = xcalloc(j->n, sizeof(*j->uids));
+	j->limit = imap_append_limit(s);
 	if (s->state == IMAP_STATE_SELECTED) {
 		j->sync = true;
 		imap_sync_prepare(s, &j->sy, strcmp(s->mbox, j->mbox) == 0);

@@ -219,6 +219,14 @@ void imap_sync_command(struct imap_session *s, void (*then)(struct imap_session 
 bool imap_expunge_allowed(struct imap_session *s);
 void imap_watch(struct imap_session *s);
 
+/* ---- imap-url.c: IMAP URLs of the user's own messages (RFC 5092) ---- */
+
+/* Worker: appends the bytes u names in mailbox mbox (its UTF-8 store
+ * name) to out; STORE_NOTFOUND when its mailbox, UIDVALIDITY, UID or
+ * section is not there. */
+int imap_url_fetch(struct imap_session *s, const char *mbox, const struct imap_url *u,
+    struct mm_buf *out);
+
 /* ---- command files ---- */
 
 /* cmd-auth.c */

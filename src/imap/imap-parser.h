@@ -149,6 +149,25 @@ uint32_t imap_seqset_max(const struct imap_seqset *set, uint32_t star);
 /* Appends a compact rendering of sorted unique numbers ("1:3,7") to b. */
 void imap_seqset_write_numbers(struct mm_buf *b, const uint32_t *nums, size_t n);
 
+/* ---- IMAP URLs (RFC 5092) ---- */
+
+#define IMAP_URL_MBOX_MAX 512
+
+struct imap_url {
+	char mbox[IMAP_URL_MBOX_MAX];     /* percent-decoded: the wire name
+	                                     (modified UTF-7), NUL-free */
+	uint32_t uidvalidity;             /* 0: not given */
+	uint32_t uid;
+	char section[256];                /* percent-decoded; "" for the whole message */
+	bool partial;
+	uint32_t poff, plen;              /* plen 0: to the end */
+};
+/* A relative URL "/mailbox[;UIDVALIDITY=n]/;UID=n[/;SECTION=s]
+ * [/;PARTIAL=o[.l]]" (what CATENATE takes, RFC 4469 5), at most
+ * IMAP_URL_MAX_BYTES; the section must be one BODY[] takes. False when it
+ * is not one. */
+bool imap_url_parse(const char *s, size_t len, struct imap_url *u);
+
 /* ---- modified UTF-7 (RFC 3501 5.1.3) ---- */
 
 /* Mailbox name from the wire to UTF-8. False on invalid modified UTF-7

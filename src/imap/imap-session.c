@@ -275,7 +275,7 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 	    (unsigned long long)imap_append_limit(s));
 	/* issue 11, part A: each only once complete and tested */
 	mm_buf_printf(b, " LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE STATUS=SIZE MULTIAPPEND"
-	    " BINARY");
+	    " BINARY CATENATE");
 }
 
 void

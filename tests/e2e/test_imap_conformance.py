@@ -216,7 +216,7 @@ class ConformanceTest(unittest.TestCase):
         out = self.ok(r, b"c", b"CAPABILITY")
         caps = out[0].split()
         for c in (b"LIST-EXTENDED", b"LIST-STATUS", b"CREATE-SPECIAL-USE", b"STATUS=SIZE",
-                  b"MULTIAPPEND", b"BINARY"):
+                  b"MULTIAPPEND", b"BINARY", b"CATENATE"):
             self.assertIn(c, caps)
         r.close()
 
@@ -434,6 +434,68 @@ class ConformanceTest(unittest.TestCase):
         self.assertIn(b"AAH+Cg0A", text)
         self.assertIn(b"BINARY.SIZE[1] 6", text)
         self.assertIn(b"Content-Transfer-Encoding: base64", text)
+        r.close()
+
+
+    # ---- CATENATE (RFC 4469) ----
+
+    def test_catenate(self):
+        r = self.login()
+        self.fresh(r, b"CatSrc")
+        self.fresh(r, b"CatDst")
+        src = (b"From: a@example.org\r\nSubject: src\r\nContent-Type: multipart/mixed; boundary=x\r\n"
+               b"\r\n--x\r\n\r\npart one\r\n--x\r\n\r\npart two\r\n--x--\r\n")
+        r.send(b"a APPEND CatSrc {%d+}\r\n%s\r\n" % (len(src), src))
+        out = r.until(b"a ")
+        uidv, uid = re.search(rb"APPENDUID (\d+) (\d+)", out[-1]).groups()
+        hdr = src[:src.index(b"\r\n\r\n") + 4]
+
+        def cat(tag, parts, box=b"CatDst", pre=b""):
+            line = tag + b" APPEND " + box + b" " + pre + b"CATENATE ("
+            for i, (kind, v) in enumerate(parts):
+                line += (b" " if i else b"") + kind + b" "
+                line += (b'"%s"' % v) if kind == b"URL" else (b"{%d+}\r\n%s" % (len(v), v))
+            r.send(line + b")\r\n")
+            return r.until(tag + b" ")
+
+        out = cat(b"c1", [(b"URL", b"/CatSrc;UIDVALIDITY=%s/;UID=%s/;SECTION=HEADER" % (uidv, uid)),
+                          (b"TEXT", b"new body\r\n")], pre=b"(\\Seen) ")
+        self.assertTrue(re.match(rb"c1 OK \[APPENDUID \d+ 1\]", out[-1]), out)
+        out = cat(b"c2", [(b"TEXT", b"Subject: two\r\n\r\n"),
+                          (b"URL", b"/CatSrc/;UID=%s/;SECTION=2" % uid),
+                          (b"TEXT", b"\r\n--\r\n"),
+                          (b"URL", b"/CatSrc/;UID=%s/;SECTION=1/;PARTIAL=5.3" % uid)])
+        self.assertTrue(out[-1].startswith(b"c2 OK"), out)
+        self.ok(r, b"s", b"SELECT CatDst")
+        out = self.ok(r, b"f", b"FETCH 1:2 (FLAGS BODY.PEEK[])")
+        text = b"\r\n".join(out)
+        self.assertIn(hdr + b"new body\r\n", text)
+        self.assertIn(b"Subject: two\r\n\r\npart two\r\n--\r\none", text)
+        self.assertIn(b"\\Seen", out[0])
+        # a URL naming nothing: NO [BADURL], nothing stored
+        for tag, url in ((b"b1", b"/CatSrc;UIDVALIDITY=1/;UID=%s" % uid),
+                         (b"b2", b"/CatSrc/;UID=999"),
+                         (b"b3", b"/NoBox/;UID=1"),
+                         (b"b4", b"/CatSrc/;UID=%s/;SECTION=7" % uid),
+                         (b"b5", b"imap://alice@localhost/CatSrc/;UID=%s" % uid),
+                         (b"b6", b"/CatSrc/;UID=x")):
+            out = cat(tag, [(b"TEXT", b"Subject: x\r\n\r\n"), (b"URL", url)])
+            self.assertTrue(out[-1].startswith(tag + b" NO [BADURL " + url + b"]"), (url, out))
+        # the destination first: TRYCREATE even with a bad URL
+        out = cat(b"t1", [(b"URL", b"/CatSrc/;UID=999")], box=b"NoSuchBox")
+        self.assertTrue(out[-1].startswith(b"t1 NO [TRYCREATE]"), out)
+        out = cat(b"e1", [(b"URL", b"/CatSrc/;UID=%s/;PARTIAL=100000" % uid)])
+        self.assertTrue(out[-1].startswith(b"e1 NO"), out)
+        for tag, line in ((b"x1", b"x1 APPEND CatDst CATENATE ()"),
+                          (b"x2", b"x2 APPEND CatDst CATENATE (TEXT)"),
+                          (b"x3", b'x3 APPEND CatDst CATENATE (TEXT "quoted")'),
+                          (b"x4", b"x4 APPEND CatDst CATENATE (BOGUS {1+}\r\nx)"),
+                          (b"x5", b"x5 APPEND CatDst CATENATE (URL (a))")):
+            r.send(line + b"\r\n")
+            out = r.until(tag + b" ")
+            self.assertTrue(out[-1].startswith(tag + b" BAD"), (line, out))
+        out = self.ok(r, b"n", b"NOOP")
+        self.assertNotIn(b"EXISTS", b"\n".join(out))
         r.close()
 
 
