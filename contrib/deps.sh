@@ -13,7 +13,8 @@ if [ "${1:-}" != build ]; then
 fetchmail groff-base clang libclang-rt-14-dev systemd dovecot-imapd
 python3-dnslib python3-dnspython
 python3-yaml python3-milter opendkim
-python3-dkim python3-nacl"
+python3-dkim python3-nacl
+dovecot-dev libtool build-essential"
 fi
 # promtool (test_metrics: the /metrics output and contrib's alert rules)
 # and fail2ban-regex (test_fail2ban: contrib's filter against our log lines)

@@ -121,6 +121,12 @@ check_args(const struct imap_arg *a, size_t n, unsigned depth)
 		(void)imap_arg_atom_eq(&a[i], "BODY[]");
 		if (imap_arg_atom(&a[i], &s))
 			check_seqset(s);
+		/* IMAP URLs (CATENATE): parsed fields stay inside their buffers */
+		struct imap_url u;
+		if (a[i].type != IMAP_ARG_LIST && imap_url_parse(a[i].str, a[i].len, &u)) {
+			FUZZ_CHECK(strlen(u.mbox) < sizeof(u.mbox) && u.uid != 0);
+			FUZZ_CHECK(strlen(u.section) < sizeof(u.section));
+		}
 	}
 }
 

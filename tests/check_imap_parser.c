@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "imap/imap-parser.h"
+#include "lib/limits.h"
 
 static const struct imap_parser_limits test_limits = {
 	.line_max = 100, .literal_max = 1024, .args_max = 10, .nesting_max = 3,
@@ -100,7 +101,16 @@ static const struct pcase pcases[] = {
 	{ "a1 X {3}\r\na\r\n (b)\r\n", 0, "+\nDONE a1 X [{3}\r\na\r\n (b)]\n" },
 	{ "a1 SELECT Entw\xc3\xbcrfe\r\n", 0, "DONE a1 SELECT [Entw\xc3\xbcrfe]\n" },
 	{ "a1 LIST \"\" *\r\n", 0, "DONE a1 LIST [\"\" *]\n" },
+	/* '[' is an ATOM-CHAR; only a section after BODY/BINARY... is bracketed */
 	{ "a1 X [a b]c d\r\n", 0, "DONE a1 X [[a b]c d]\n" },
+	{ "a1 SELECT a[b\r\n", 0, "DONE a1 SELECT [a[b]\n" },
+	{ "a1 LIST \"\" !#$&'+,-.0123456789:;<=>?@^_`|[}%*\r\n", 0,
+	  "DONE a1 LIST [\"\" !#$&'+,-.0123456789:;<=>?@^_`|[}%*]\n" },
+	{ "a1 CREATE x[ (y)\r\n", 0, "DONE a1 CREATE [x[ (y)]\n" },
+	{ "a1 FETCH 1 (body[header.fields (A B)] BINARY.PEEK[1]<0.5>)\r\n", 0,
+	  "DONE a1 FETCH [1 (body[header.fields (A B)] BINARY.PEEK[1]<0.5>)]\n" },
+	{ "a1 FETCH 1 BODY[HEADER\r\na2 NOOP\r\n", 0,
+	  "ERR Unexpected character a1\nDONE a2 NOOP []\n" },
 	/* errors, each followed by a good command to show resynchronisation */
 	{ "* NOOP\r\na2 NOOP\r\n", 0, "ERR Missing or invalid tag\nDONE a2 NOOP []\n" },
 	{ "+ NOOP\r\na2 NOOP\r\n", 0, "ERR Missing or invalid tag\nDONE a2 NOOP []\n" },
@@ -291,6 +301,11 @@ static const struct seqcase seqcases[] = {
 	{ "1,1,2:2", true, 10, "1,2", 2 },
 	{ "*", true, 0, "", 0 },
 	{ "4294967294", true, 10, "", 4294967294u },
+	/* RFC 9051 9: numbers go up to 4294967295; '*' is not one of them */
+	{ "4294967295", true, 10, "", 4294967295u },
+	{ "1:4294967295", true, 10, "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20",
+	  4294967295u },
+	{ "4294967295:*", true, 10, "10,11,12,13,14,15,16,17,18,19,20", 4294967295u },
 	{ "", false, 0, "", 0 },
 	{ "0", false, 0, "", 0 },
 	{ "1:0", false, 0, "", 0 },
@@ -301,7 +316,7 @@ static const struct seqcase seqcases[] = {
 	{ "1:", false, 0, "", 0 },
 	{ "a", false, 0, "", 0 },
 	{ "1 2", false, 0, "", 0 },
-	{ "4294967295", false, 0, "", 0 },
+	{ "4294967296", false, 0, "", 0 },
 	{ "99999999999", false, 0, "", 0 },
 	{ "$", false, 0, "", 0 },
 };
@@ -420,6 +435,79 @@ START_TEST(test_utf8_bad)
 }
 END_TEST
 
+/* ---- IMAP URLs (RFC 5092, the CATENATE form) ---- */
+
+static const struct urlcase {
+	const char *url;
+	bool ok;
+	const char *mbox;
+	uint32_t uidvalidity, uid;
+	const char *section;
+	bool partial;
+	uint32_t poff, plen;
+} urlcases[] = {
+	{ "/INBOX/;UID=5", true, "INBOX", 0, 5, "", false, 0, 0 },
+	{ "/INBOX;UIDVALIDITY=1234/;UID=7/;SECTION=HEADER", true, "INBOX", 1234, 7, "HEADER",
+	  false, 0, 0 },
+	{ "/Sent/;uid=1/;section=1.2.MIME", true, "Sent", 0, 1, "1.2.MIME", false, 0, 0 },
+	{ "/a%20b/c/;UID=3/;SECTION=HEADER.FIELDS%20(From%20To)/;PARTIAL=0.10", true, "a b/c",
+	  0, 3, "HEADER.FIELDS (From To)", true, 0, 10 },
+	{ "/Entw&APw-rfe/;UID=9/;PARTIAL=100000.1", true, "Entw&APw-rfe", 0, 9, "", true,
+	  100000, 1 },
+	{ "/X/;UID=2/;PARTIAL=5", true, "X", 0, 2, "", true, 5, 0 },
+	{ "/X/;UID=4294967295", true, "X", 0, 4294967295u, "", false, 0, 0 },
+	{ "", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "INBOX/;UID=5", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "imap://u@h/INBOX/;UID=5", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "/INBOX", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "//;UID=5", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "/INBOX/;UID=0", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "/INBOX/;UID=4294967296", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "/INBOX/;UID=5x", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "/INBOX;UIDVALIDITY=/;UID=5", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "/INBOX/;UID=5/;SECTION=", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "/INBOX/;UID=5/;SECTION=BOGUS", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "/INBOX/;UID=5/;PARTIAL=1.0", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "/INBOX/;UID=5/;PARTIAL=", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "/IN%0BOX/;UID=5", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "/IN%00BOX/;UID=5", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "/IN%4/;UID=5", false, NULL, 0, 0, NULL, false, 0, 0 },
+	{ "/INBOX/;UID=5/;URLAUTH=anonymous", false, NULL, 0, 0, NULL, false, 0, 0 },
+};
+
+START_TEST(test_url)
+{
+	const struct urlcase *c = &urlcases[_i];
+	struct imap_url u;
+	bool ok = imap_url_parse(c->url, strlen(c->url), &u);
+	ck_assert_msg(ok == c->ok, "url '%s'", c->url);
+	if (!ok)
+		return;
+	ck_assert_str_eq(u.mbox, c->mbox);
+	ck_assert_uint_eq(u.uidvalidity, c->uidvalidity);
+	ck_assert_uint_eq(u.uid, c->uid);
+	ck_assert_str_eq(u.section, c->section);
+	ck_assert_int_eq(u.partial, c->partial);
+	ck_assert_uint_eq(u.poff, c->poff);
+	ck_assert_uint_eq(u.plen, c->plen);
+}
+END_TEST
+
+START_TEST(test_url_oversized)
+{
+	struct imap_url u;
+	char *big = malloc(IMAP_URL_MAX_BYTES + 20);
+	memset(big, 'a', IMAP_URL_MAX_BYTES + 20);
+	big[0] = '/';
+	memcpy(big + IMAP_URL_MAX_BYTES + 20 - 7, "/;UID=1", 7);
+	ck_assert(!imap_url_parse(big, IMAP_URL_MAX_BYTES + 20, &u));
+	/* a mailbox name longer than the buffer, within the URL limit */
+	ck_assert(!imap_url_parse(big + IMAP_URL_MAX_BYTES + 20 - 1200, 1200, &u) ||
+	    strlen(u.mbox) < IMAP_URL_MBOX_MAX);
+	free(big);
+}
+END_TEST
+
 static Suite *
 imap_parser_suite(void)
 {
@@ -442,6 +530,11 @@ imap_parser_suite(void)
 	tcase_add_loop_test(tc, test_mutf7_roundtrip, 0, sizeof(u7cases) / sizeof(u7cases[0]));
 	tcase_add_loop_test(tc, test_mutf7_bad, 0, sizeof(bad_utf7) / sizeof(bad_utf7[0]));
 	tcase_add_loop_test(tc, test_utf8_bad, 0, sizeof(bad_utf8) / sizeof(bad_utf8[0]));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("url");
+	tcase_add_loop_test(tc, test_url, 0, sizeof(urlcases) / sizeof(urlcases[0]));
+	tcase_add_test(tc, test_url_oversized);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -626,6 +626,80 @@ static const struct corpus {
 "\n"
 "<html><body>Sure =E2=80=93 noon?</body></html>\n"
 "--Apple-Mail=_5F1C7E4A-1B2C-4D5E-8F90-ABCDEF123456--\n" },
+/* issue 11: address fields that occur more than once (three Cc:, two
+ * To:) give ENVELOPE all their addresses, as Dovecot does */
+{ "repeated-address-fields", 0,
+"From: a@example.org\n"
+"To: one@example.org\n"
+"Cc: c1@example.org\n"
+"Subject: repeated\n"
+"To: Two <two@example.org>, three@example.org\n"
+"Cc: \"C Two\" <c2@example.org>\n"
+"Cc: c3@example.org,\n"
+" c4@example.org\n"
+"Bcc:\n"
+"Bcc: hidden@example.org\n"
+"\n"
+"body\n" },
+/* issue 11: a nested multipart that reuses the outer boundary (Outlook
+ * Express for Mac): each delimiter line belongs to the innermost open
+ * multipart with that boundary, so the image after the inner close
+ * delimiter is the outer's second part (Dovecot's structure) */
+{ "nested-same-boundary", 0,
+"From: a@example.org\n"
+"Subject: oe mac\n"
+"Mime-version: 1.0\n"
+"Content-type: multipart/mixed; boundary=\"MS_Mac_OE_3071_1\"\n"
+"\n"
+"> This message is in MIME format.\n"
+"\n"
+"--MS_Mac_OE_3071_1\n"
+"Content-type: multipart/alternative; boundary=\"MS_Mac_OE_3071_1\"\n"
+"\n"
+"\n"
+"--MS_Mac_OE_3071_1\n"
+"Content-type: text/plain; charset=\"US-ASCII\"\n"
+"Content-transfer-encoding: 7bit\n"
+"\n"
+"plain text\n"
+"\n"
+"--MS_Mac_OE_3071_1\n"
+"Content-type: text/html; charset=\"US-ASCII\"\n"
+"Content-transfer-encoding: 7bit\n"
+"\n"
+"<html>html text</html>\n"
+"\n"
+"--MS_Mac_OE_3071_1--\n"
+"\n"
+"\n"
+"--MS_Mac_OE_3071_1\n"
+"Content-type: image/gif; name=\"dot.gif\"\n"
+"Content-disposition: attachment\n"
+"Content-transfer-encoding: base64\n"
+"\n"
+"R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==\n"
+"\n"
+"--MS_Mac_OE_3071_1--\n" },
+/* issue 11: charset given only as an RFC 2231 parameter: BODYSTRUCTURE
+ * also says CHARSET, decoded (as Dovecot does), so clients find it */
+{ "rfc2231-charset-only", 0,
+"From: a@example.org\n"
+"MIME-Version: 1.0\n"
+"Content-Type: multipart/mixed; boundary=c\n"
+"\n"
+"--c\n"
+"Content-Type: text/plain; charset*=utf-8''utf-8; format=flowed\n"
+"\n"
+"one\n"
+"--c\n"
+"Content-Type: text/plain; charset*0*=''iso-8859-; charset*1=1\n"
+"\n"
+"two\n"
+"--c\n"
+"Content-Type: text/plain; charset*=us-ascii'en'koi8-r; charset=\"utf-8\"\n"
+"\n"
+"three\n"
+"--c--\n" },
 { "dsn-report", 0,
 "From: MAILER-DAEMON@example.org\n"
 "Subject: Undelivered Mail\n"
@@ -871,6 +945,15 @@ static const struct expect {
 { "text-no-charset",
   "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3 1 NIL NIL NIL NIL)",
   "(NIL NIL ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "repeated-address-fields",
+  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 6 1 NIL NIL NIL NIL)",
+  "(NIL \"repeated\" ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"one\" \"example.org\")(\"Two\" NIL \"two\" \"example.org\")(NIL NIL \"three\" \"example.org\")) ((NIL NIL \"c1\" \"example.org\")(\"C Two\" NIL \"c2\" \"example.org\")(NIL NIL \"c3\" \"example.org\")(NIL NIL \"c4\" \"example.org\")) ((NIL NIL \"hidden\" \"example.org\")) NIL NIL)" },
+{ "nested-same-boundary",
+  "(((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 12 1 NIL NIL NIL NIL)(\"TEXT\" \"HTML\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 24 1 NIL NIL NIL NIL) \"ALTERNATIVE\" (\"BOUNDARY\" \"MS_Mac_OE_3071_1\") NIL NIL NIL)(\"IMAGE\" \"GIF\" (\"NAME\" \"dot.gif\") NIL NIL \"BASE64\" 62 NIL (\"ATTACHMENT\" NIL) NIL NIL) \"MIXED\" (\"BOUNDARY\" \"MS_Mac_OE_3071_1\") NIL NIL NIL)",
+  "(NIL \"oe mac\" ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
+{ "rfc2231-charset-only",
+  "((\"TEXT\" \"PLAIN\" (\"CHARSET*\" \"utf-8''utf-8\" \"FORMAT\" \"flowed\" \"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 3 0 NIL NIL NIL NIL)(\"TEXT\" \"PLAIN\" (\"CHARSET*\" \"''iso-8859-1\" \"CHARSET\" \"iso-8859-1\") NIL NIL \"7BIT\" 3 0 NIL NIL NIL NIL)(\"TEXT\" \"PLAIN\" (\"CHARSET*\" \"us-ascii'en'koi8-r\" \"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 5 0 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"c\") NIL NIL NIL)",
+  "(NIL NIL ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")) NIL NIL NIL NIL NIL)" },
 { "apple-mail",
   "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"QUOTED-PRINTABLE\" 22 1 NIL NIL NIL NIL)(\"TEXT\" \"HTML\" (\"CHARSET\" \"utf-8\") NIL NIL \"QUOTED-PRINTABLE\" 46 0 NIL NIL NIL NIL) \"ALTERNATIVE\" (\"BOUNDARY\" \"Apple-Mail=_5F1C7E4A-1B2C-4D5E-8F90-ABCDEF123456\") NIL NIL NIL)",
   "(\"Wed, 9 Jun 2021 09:12:44 +0200\" \"Re: lunch?\" ((\"Someone\" NIL \"someone\" \"example.com\")) ((\"Someone\" NIL \"someone\" \"example.com\")) ((\"Someone\" NIL \"someone\" \"example.com\")) ((\"Other Person\" NIL \"other\" \"example.org\")) NIL NIL \"<xyz@example.org>\" \"<ABC-123@example.com>\")" },
@@ -1111,6 +1194,16 @@ static const struct sec_case {
 	int rc;
 	const char *want;	/* exact bytes when rc is OK */
 } sec_cases[] = {
+	/* the inner multipart reusing the outer boundary keeps its parts,
+	 * and the image after its close delimiter is part 2 (issue 11) */
+	{ "nested-same-boundary", "1.1", 0, "plain text\r\n" },
+	{ "nested-same-boundary", "1.2", 0, "<html>html text</html>\r\n" },
+	{ "nested-same-boundary", "1.3", MAIL_SECTION_ENOENT, NULL },
+	{ "nested-same-boundary", "2", 0,
+	  "R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==\r\n" },
+	{ "nested-same-boundary", "2.MIME", 0, "Content-type: image/gif; name=\"dot.gif\"\r\n"
+	  "Content-disposition: attachment\r\nContent-transfer-encoding: base64\r\n\r\n" },
+	{ "nested-same-boundary", "3", MAIL_SECTION_ENOENT, NULL },
 	{ "alternative", "1", 0, "plain text" },
 	{ "alternative", "2", 0, "<p>html text</p>" },
 	{ "alternative", "2.MIME", 0, "Content-Type: text/html; charset=us-ascii\r\n\r\n" },
@@ -1207,6 +1300,57 @@ START_TEST(test_section_format)
 		ck_assert_str_eq(f, t[i].out);
 		free(f);
 		mail_section_free(&sec);
+	}
+}
+END_TEST
+
+/* mail_header_get_all: every occurrence, blank ones skipped */
+START_TEST(test_header_get_all)
+{
+	const char *msg = "To: a@x\r\nCc:\r\nTo: b@x,\r\n c@x\r\nCc: \r\nto: d@x\r\n"
+	    "Bcc:  \r\n\r\n";
+	struct mail_header h;
+	mail_header_parse(msg, 0, strlen(msg), &h);
+	char *v = mail_header_get_all(&h, "To");
+	ck_assert_str_eq(v, "a@x, b@x, c@x, d@x");
+	free(v);
+	v = mail_header_get_all(&h, "cc");        /* all blank: the first */
+	ck_assert_str_eq(v, "");
+	free(v);
+	v = mail_header_get_all(&h, "Bcc");
+	ck_assert_str_eq(v, "");
+	free(v);
+	ck_assert_ptr_null(mail_header_get_all(&h, "Reply-To"));
+	mail_header_free(&h);
+}
+END_TEST
+
+/* mail_part_charset: charset=, else RFC 2231 charset*= decoded */
+START_TEST(test_part_charset)
+{
+	static const struct { const char *ct, *want; } t[] = {
+		{ "text/plain; charset=ISO-8859-1", "ISO-8859-1" },
+		{ "text/plain; charset*=utf-8''utf-8", "utf-8" },
+		{ "text/plain; charset*=us-ascii'en'koi8-r", "koi8-r" },
+		{ "text/plain; charset*0*=''iso-8859-; charset*1=15", "iso-8859-15" },
+		{ "text/plain; charset*=utf-8''koi8-r; charset=utf-8", "utf-8" },
+		{ "text/plain; charset*=utf-8''%E2%82%AC", NULL },   /* no charset name */
+		{ "text/plain; charset*=utf-8''a%20b", NULL },
+		{ "text/plain; charset*=utf-8''", NULL },
+		{ "text/plain", NULL },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char *msg = xasprintf("Content-Type: %s\r\n\r\nx\r\n", t[i].ct);
+		struct mail_msg *m = mail_mime_parse(msg, strlen(msg));
+		char *cs = mail_part_charset(m->root);
+		if (t[i].want == NULL)
+			ck_assert_msg(cs == NULL, "%s: got %s", t[i].ct, cs);
+		else
+			ck_assert_msg(cs != NULL && strcmp(cs, t[i].want) == 0, "%s: got %s",
+			    t[i].ct, cs ? cs : "NULL");
+		free(cs);
+		mail_msg_free(&m);
+		free(msg);
 	}
 }
 END_TEST
@@ -1439,6 +1583,90 @@ START_TEST(test_decode_cte)
 	mail_decode_qp(qp, strlen(qp), false, &b);
 	ck_assert_uint_eq(b.len, strlen("a=bc \xe9\xe9 =zzend"));
 	ck_assert(memcmp(b.data, "a=bc \xe9\xe9 =zzend", b.len) == 0);
+	/* RFC 2045 6.7 (3): trailing white space of a line is padding */
+	b.len = 0;
+	qp = "hello  \r\nfoo\t \tb\r\nfoo \t\nx y \r\nlast  ";
+	mail_decode_qp(qp, strlen(qp), false, &b);
+	ck_assert_uint_eq(b.len, strlen("hello\r\nfoo\t \tb\r\nfoo\nx y\r\nlast"));
+	ck_assert(memcmp(b.data, "hello\r\nfoo\t \tb\r\nfoo\nx y\r\nlast", b.len) == 0);
+	mm_buf_free(&b);
+}
+END_TEST
+
+/* BINARY[section] (RFC 3516): the transfer encoding undone */
+START_TEST(test_binary_fetch)
+{
+	static const char msg0[] =
+	    "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\nContent-Transfer-Encoding: base64\r\n\r\naGVs\r\nbG8A\r\n"
+	    "--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=3Db  \r\nc=\r\nd\r\n"
+	    "--b\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n"
+	    "--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nbody\r\n"
+	    "--b\r\n\r\nplain\r\n--b--\r\n";
+	static const struct { const char *spec; int rc; const char *want; size_t wlen; } t[] = {
+		{ "1", MAIL_SECTION_OK, "hello\0", 6 },
+		{ "2", MAIL_SECTION_OK, "a=b\r\ncd", 7 },
+		{ "3", MAIL_BINARY_EUNKNOWN_CTE, NULL, 0 },
+		{ "4", MAIL_SECTION_OK, "Subject: in\r\n\r\nbody", 19 },
+		{ "5", MAIL_SECTION_OK, "plain", 5 },
+		{ "6", MAIL_SECTION_ENOENT, NULL, 0 },
+		{ "1.MIME", MAIL_SECTION_ESYNTAX, NULL, 0 },
+		{ "HEADER", MAIL_SECTION_ESYNTAX, NULL, 0 },
+		{ "", MAIL_SECTION_OK, msg0, sizeof(msg0) - 1 },
+	};
+	struct mail_msg *m = mail_mime_parse(msg0, sizeof(msg0) - 1);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct mail_section sec;
+		struct mm_buf b;
+		mm_buf_init(&b);
+		ck_assert_int_eq(mail_section_parse(t[i].spec, strlen(t[i].spec), &sec),
+		    MAIL_SECTION_OK);
+		int rc = mail_binary_fetch(m, msg0, sizeof(msg0) - 1, &sec, &b);
+		ck_assert_msg(rc == t[i].rc, "%s: %d", t[i].spec, rc);
+		if (rc == MAIL_SECTION_OK) {
+			ck_assert_uint_eq(b.len, t[i].wlen);
+			ck_assert(memcmp(b.data, t[i].want, b.len) == 0);
+		}
+		mm_buf_free(&b);
+		mail_section_free(&sec);
+	}
+	mail_msg_free(&m);
+}
+END_TEST
+
+/* APPEND of a literal8: Content-Transfer-Encoding: binary parts become
+ * base64, and BINARY gives the bytes back */
+START_TEST(test_binary_encode)
+{
+	static const char msg[] =
+	    "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\nContent-Type: text/plain\r\n\r\ntext\r\n"
+	    "--b\r\nContent-Type: application/octet-stream\r\n"
+	    "Content-Transfer-Encoding: BINARY\r\nX-After: 1\r\n\r\n\0\x01\xff\n\r\r\n\0"
+	    "\r\n--b--\r\n";
+	static const char bin[] = "\0\x01\xff\n\r\r\n\0";
+	struct mm_buf out, b;
+	mm_buf_init(&out);
+	mm_buf_init(&b);
+	ck_assert(mail_binary_encode_parts(msg, sizeof(msg) - 1, &out));
+	ck_assert_ptr_null(memchr(out.data, '\0', out.len));
+	ck_assert_ptr_nonnull(strstr(mm_buf_cstr(&out),
+	    "Content-Type: application/octet-stream\r\n"
+	    "Content-Transfer-Encoding: base64\r\nX-After: 1\r\n\r\nAAH/Cg0NCgA=\r\n--b--\r\n"));
+	ck_assert_ptr_nonnull(strstr(out.data, "--b\r\nContent-Type: text/plain\r\n\r\ntext\r\n"));
+	struct mail_msg *m = mail_mime_parse(out.data, out.len);
+	struct mail_section sec;
+	ck_assert_int_eq(mail_section_parse("2", 1, &sec), MAIL_SECTION_OK);
+	ck_assert_int_eq(mail_binary_fetch(m, out.data, out.len, &sec, &b), MAIL_SECTION_OK);
+	ck_assert_uint_eq(b.len, sizeof(bin) - 1);
+	ck_assert(memcmp(b.data, bin, b.len) == 0);
+	mail_section_free(&sec);
+	mail_msg_free(&m);
+	/* nothing binary: nothing to do */
+	out.len = 0;
+	ck_assert(!mail_binary_encode_parts("Subject: x\r\n\r\nbody\r\n", 21, &out));
+	ck_assert_uint_eq(out.len, 0);
+	mm_buf_free(&out);
 	mm_buf_free(&b);
 }
 END_TEST
@@ -1653,6 +1881,28 @@ START_TEST(test_nesting_limit)
 	bs = fetch_str(m, 0);
 	ck_assert(bs[0] == '(');
 	free(bs);
+	mail_msg_free(&m);
+	/* 100 multiparts all with the same boundary, each closed in turn:
+	 * nesting stays bounded, and every part lies inside its parent */
+	b.len = 0;
+	for (int i = 0; i < 100; i++)
+		mm_buf_printf(&b, "Content-Type: multipart/mixed; boundary=\"s\"\r\n\r\n--s\r\n");
+	mm_buf_printf(&b, "Content-Type: text/plain\r\n\r\ndeep\r\n");
+	for (int i = 0; i < 100; i++)
+		mm_buf_printf(&b, "--s--\r\n");
+	m = mail_mime_parse(b.data, b.len);
+	depth = 0;
+	for (p = m->root; p->child; p = p->child)
+		depth++;
+	ck_assert_int_le(depth, MIME_NESTING_MAX);
+	for (p = m->root; p; p = mail_part_next(p)) {
+		ck_assert_uint_le(p->hdr_off, p->body_off);
+		ck_assert_uint_le(p->body_off, p->body_end);
+		if (p->parent) {
+			ck_assert_uint_ge(p->hdr_off, p->parent->body_off);
+			ck_assert_uint_le(p->body_end, p->parent->body_end);
+		}
+	}
 	mail_msg_free(&m);
 	mm_buf_free(&b);
 }
@@ -1894,6 +2144,8 @@ mime_suite(void)
 
 	tc = tcase_create("header");
 	tcase_add_test(tc, test_header_basic);
+	tcase_add_test(tc, test_header_get_all);
+	tcase_add_test(tc, test_part_charset);
 	tcase_add_test(tc, test_header_lf_and_no_blank);
 	suite_add_tcase(s, tc);
 
@@ -1907,6 +2159,8 @@ mime_suite(void)
 	tc = tcase_create("decode");
 	tcase_add_loop_test(tc, test_decode_header, 0, sizeof(dec_cases) / sizeof(dec_cases[0]));
 	tcase_add_test(tc, test_decode_cte);
+	tcase_add_test(tc, test_binary_fetch);
+	tcase_add_test(tc, test_binary_encode);
 	tcase_add_test(tc, test_decode_param);
 	suite_add_tcase(s, tc);
 

@@ -498,8 +498,30 @@ START_TEST(test_copy_move_refcount)
 	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "Trash", &mb), STORE_OK);
 	ck_assert_uint_eq(mb.messages, 1);
 	ck_assert_uint_eq(mb.bytes, strlen(text));
+	/* move into the same mailbox (RFC 6851 3.3: copy + expunge, no
+	 * exception): a new UID, the old one gone and in the expunge log */
+	uint64_t before = mb.highestmodseq;
+	uint32_t old_uid = nu[0];
 	ck_assert_int_eq(store_move(st, "alice@example.org", "Trash", nu, 1, "Trash",
-	    nu, &uidv), STORE_INVALID);
+	    nu, &uidv), STORE_OK);
+	ck_assert_uint_eq(nu[0], old_uid + 1);
+	ck_assert_uint_eq(refs_of(body), 4);
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "Trash", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.messages, 1);
+	ck_assert_uint_eq(mb.bytes, strlen(text));
+	ck_assert_uint_eq(mb.uidnext, old_uid + 2);
+	idx = index_of("alice@example.org", "Trash");
+	ck_assert_uint_eq(idx->nmsgs, 1);
+	ck_assert_uint_eq(idx->msgs[0].uid, old_uid + 1);
+	ck_assert_uint_eq(idx->msgs[0].flags & MSG_RECENT, MSG_RECENT);
+	store_index_free(&idx);
+	uint32_t *gone;
+	size_t ngone;
+	ck_assert_int_eq(store_expunged_since(st, mb.id, before, mb.highestmodseq, &gone,
+	    &ngone), STORE_OK);
+	ck_assert_uint_eq(ngone, 1);
+	ck_assert_uint_eq(gone[0], old_uid);
+	free(gone);
 
 	uint64_t b, m;
 	ck_assert_int_eq(store_quota_usage(st, "alice@example.org", &b, &m), STORE_OK);
@@ -509,6 +531,8 @@ START_TEST(test_copy_move_refcount)
 	/* the body goes exactly with its last reference */
 	uint32_t one = 1, both[] = { 1, 2 };
 	ck_assert_int_eq(store_expunge(st, "alice@example.org", "Trash", &one, 1), STORE_OK);
+	ck_assert_uint_eq(refs_of(body), 4);     /* UID 1 moved to UID 2 above */
+	ck_assert_int_eq(store_expunge(st, "alice@example.org", "Trash", nu, 1), STORE_OK);
 	ck_assert_uint_eq(refs_of(body), 3);
 	ck_assert_int_eq(store_expunge(st, "alice@example.org", "Archive", both, 2), STORE_OK);
 	ck_assert_uint_eq(refs_of(body), 1);
@@ -880,6 +904,181 @@ START_TEST(test_change_hook)
 	    STORE_NOTFOUND);
 	ck_assert_int_eq(hook_n, 3);
 	store_set_change_hook(st, NULL, NULL);
+}
+END_TEST
+
+/* ---- MULTIAPPEND: all or nothing ---- */
+
+START_TEST(test_append_multi)
+{
+	const char *a = "alice@example.org";
+	const char *kw[] = { "$Work" };
+	struct store_append m[3] = {
+		{ .data = "Subject: 1\r\n\r\none\r\n", .len = 19, .internal_date = 1000,
+		  .flags = MSG_SEEN },
+		{ .data = "Subject: 2\r\n\r\ntwo\r\n", .len = 19, .internal_date = 2000,
+		  .keywords = kw, .nkeywords = 1 },
+		{ .data = "Subject: 3\r\n\r\nthree\r\n", .len = 21, .internal_date = 3000 },
+	};
+	uint32_t uidv;
+	ck_assert_int_eq(store_append_multi(st, a, "Drafts", m, 3, &uidv), STORE_OK);
+	ck_assert_uint_eq(m[0].uid_r, 1);
+	ck_assert_uint_eq(m[1].uid_r, 2);
+	ck_assert_uint_eq(m[2].uid_r, 3);
+	struct store_index *idx = index_of(a, "Drafts");
+	ck_assert_uint_eq(uidv, idx->mailbox.uidvalidity);
+	ck_assert_uint_eq(idx->nmsgs, 3);
+	ck_assert_uint_eq(idx->msgs[0].flags, MSG_SEEN | MSG_RECENT);
+	ck_assert_uint_eq(idx->msgs[1].keywords, 1);
+	ck_assert_int_eq(idx->msgs[2].internal_date, 3000);
+	assert_body(idx->msgs[2].body_id, "Subject: 3\r\n\r\nthree\r\n");
+	store_index_free(&idx);
+	/* over quota on the third: none stored */
+	ck_assert_int_eq(store_user_set_quota(st, a, 0, 5), STORE_OK);
+	ck_assert_int_eq(store_append_multi(st, a, "Drafts", m, 3, &uidv), STORE_QUOTA);
+	ck_assert_uint_eq(m[0].uid_r, 0);
+	idx = index_of(a, "Drafts");
+	ck_assert_uint_eq(idx->nmsgs, 3);
+	store_index_free(&idx);
+	ck_assert_int_eq(store_append_multi(st, a, "Drafts", m, 2, &uidv), STORE_OK);
+	ck_assert_uint_eq(m[1].uid_r, 5);
+	ck_assert_int_eq(store_append_multi(st, a, "Nope", m, 1, &uidv), STORE_NOTFOUND);
+	ck_assert_int_eq(store_append_multi(st, a, "Drafts", m, 0, &uidv), STORE_INVALID);
+}
+END_TEST
+
+/* ---- a subscription outlives its mailbox (RFC 3501 6.3.6) ---- */
+
+START_TEST(test_subscription_ghost)
+{
+	const char *a = "alice@example.org";
+	struct store_mailbox mb;
+	uint32_t old_uidv, old_id;
+
+	ck_assert_int_eq(store_mailbox_create(st, a, "Gone", 0), STORE_OK);
+	ck_assert_int_eq(store_mailbox_subscribe(st, a, "Gone", true), STORE_OK);
+	(void)deliver1(a, "Gone", "x");
+	ck_assert_int_eq(store_mailbox_get(st, a, "Gone", &mb), STORE_OK);
+	old_uidv = mb.uidvalidity;
+	old_id = mb.id;
+	ck_assert_int_eq(store_mailbox_delete(st, a, "Gone"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "Gone", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.attrs, MBOX_ATTR_NOSELECT | MBOX_ATTR_NONEXISTENT);
+	ck_assert(mb.subscribed);
+	ck_assert_uint_eq(mb.messages, 0);
+	struct store_index *idx;
+	ck_assert_int_eq(store_index_read(st, a, "Gone", &idx), STORE_NOTFOUND);
+	ck_assert_int_eq(store_mailbox_delete(st, a, "Gone"), STORE_NOTFOUND);
+	ck_assert_int_eq(store_mailbox_rename(st, a, "Gone", "Other"), STORE_NOTFOUND);
+	struct store_rcpt rc = { .user = a, .mailbox = "Gone" };
+	ck_assert_int_eq(store_deliver(st, &rc, 1, "y", 1, 0, NULL, 0, NULL, 0, true),
+	    STORE_NOTFOUND);
+	/* CREATE makes it a mailbox again; UIDs never go back */
+	ck_assert_int_eq(store_mailbox_create(st, a, "Gone", MBOX_ATTR_JUNK), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "Gone", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.attrs, MBOX_ATTR_JUNK);
+	ck_assert(mb.subscribed);
+	ck_assert_uint_ne(mb.uidvalidity, old_uidv);
+	ck_assert_uint_ne(mb.id, old_id);
+	/* UNSUBSCRIBE of a ghost removes it */
+	ck_assert_int_eq(store_mailbox_delete(st, a, "Gone"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_subscribe(st, a, "Gone", false), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "Gone", &mb), STORE_NOTFOUND);
+	/* unsubscribed: no ghost */
+	ck_assert_int_eq(store_mailbox_create(st, a, "Plain", 0), STORE_OK);
+	ck_assert_int_eq(store_mailbox_delete(st, a, "Plain"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "Plain", &mb), STORE_NOTFOUND);
+	/* RENAME onto a ghost takes its place and its subscription */
+	ck_assert_int_eq(store_mailbox_create(st, a, "G2", 0), STORE_OK);
+	ck_assert_int_eq(store_mailbox_subscribe(st, a, "G2", true), STORE_OK);
+	ck_assert_int_eq(store_mailbox_delete(st, a, "G2"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_create(st, a, "Src", 0), STORE_OK);
+	ck_assert_int_eq(store_mailbox_rename(st, a, "Src", "G2"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(st, a, "G2", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.attrs, 0);
+	ck_assert(mb.subscribed);
+	ck_assert_int_eq(store_mailbox_get(st, a, "Src", &mb), STORE_NOTFOUND);
+}
+END_TEST
+
+/* ---- \Recent: taken once, by exactly one caller ---- */
+
+START_TEST(test_recent_claim)
+{
+	const char *a = "alice@example.org";
+	uint32_t uids[3], got[4];
+	size_t n;
+	struct store_mailbox mb;
+
+	for (int i = 0; i < 3; i++)
+		uids[i] = deliver1(a, NULL, "recent");
+	ck_assert_int_eq(store_mailbox_get(st, a, "INBOX", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.recent, 3);
+	uint64_t modseq = mb.highestmodseq;
+	/* the first two, and a UID that does not exist */
+	uint32_t some[] = { uids[0], uids[1], 999 };
+	ck_assert_int_eq(store_recent_claim(st, a, "INBOX", some, 3, got, &n), STORE_OK);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(got[0], uids[0]);
+	ck_assert_uint_eq(got[1], uids[1]);
+	/* a second claim gets only what is left */
+	ck_assert_int_eq(store_recent_claim(st, a, "INBOX", uids, 3, got, &n), STORE_OK);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(got[0], uids[2]);
+	ck_assert_int_eq(store_recent_claim(st, a, "INBOX", uids, 3, got, &n), STORE_OK);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(store_mailbox_get(st, a, "INBOX", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.recent, 0);
+	ck_assert_uint_eq(mb.highestmodseq, modseq);      /* no CONDSTORE change */
+	struct store_index *idx = index_of(a, "INBOX");
+	for (size_t i = 0; i < idx->nmsgs; i++)
+		ck_assert_uint_eq(idx->msgs[i].flags & MSG_RECENT, 0);
+	store_index_free(&idx);
+	ck_assert_int_eq(store_recent_claim(st, a, "Nope", uids, 3, got, &n), STORE_NOTFOUND);
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+#define R_THREADS 4
+#define R_MSGS 60
+
+static uint32_t race_uids[R_MSGS];
+
+static void *
+claimer(void *arg)
+{
+	uint32_t *owned = arg;   /* owned[i]: 1 if this thread took race_uids[i] */
+	uint32_t got[R_MSGS];
+	size_t n;
+	/* one message at a time, in the order the threads race for them */
+	for (int i = 0; i < R_MSGS; i++) {
+		if (store_recent_claim(st, "alice@example.org", "INBOX", &race_uids[i], 1,
+		    got, &n) != STORE_OK)
+			return (void *)1;
+		owned[i] = (uint32_t)n;
+	}
+	return NULL;
+}
+
+START_TEST(test_recent_claim_threads)
+{
+	pthread_t t[R_THREADS];
+	uint32_t owned[R_THREADS][R_MSGS];
+	for (int i = 0; i < R_MSGS; i++)
+		race_uids[i] = deliver1("alice@example.org", NULL, "race");
+	for (int i = 0; i < R_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, claimer, owned[i]), 0);
+	for (int i = 0; i < R_THREADS; i++) {
+		void *ret;
+		pthread_join(t[i], &ret);
+		ck_assert_ptr_null(ret);
+	}
+	for (int m = 0; m < R_MSGS; m++) {
+		uint32_t owners = 0;
+		for (int i = 0; i < R_THREADS; i++)
+			owners += owned[i][m];
+		ck_assert_uint_eq(owners, 1);
+	}
 }
 END_TEST
 
@@ -1422,6 +1621,10 @@ store_suite(void)
 		{ "mailboxes", test_mailboxes },
 		{ "change_hook", test_change_hook },
 		{ "threads", test_threads },
+		{ "recent_claim", test_recent_claim },
+		{ "subscription_ghost", test_subscription_ghost },
+		{ "append_multi", test_append_multi },
+		{ "recent_claim_threads", test_recent_claim_threads },
 		{ "user_del_aliases", test_user_del_aliases },
 		{ "mailbox_cap", test_mailbox_cap },
 		{ "reopen_after_recovery", test_reopen_after_recovery },

@@ -1,10 +1,13 @@
 /* cmd-append.c: APPEND (RFC 3501 6.3.11) with flags, date-time, literals
- * and LITERAL+, answering APPENDUID (RFC 4315).
+ * and LITERAL+, answering APPENDUID (RFC 4315), MULTIAPPEND (RFC 3502):
+ * several messages in one command, stored all or nothing, and CATENATE
+ * (RFC 4469): a message made of TEXT parts and IMAP URLs of parts of the
+ * user's messages, put together on the worker.
  *
- * The one idea: the message is normalised to CRLF, parsed once into the
- * cache blob (src/mail) and stored with store_deliver in one transaction,
- * all on a worker; an APPEND to the selected mailbox then syncs, so the
- * client hears EXISTS before the tagged OK. */
+ * The one idea: each message is normalised to CRLF, parsed once into the
+ * cache blob (src/mail) and all are stored with store_append_multi in one
+ * transaction, all on a worker; an APPEND to the selected mailbox then
+ * syncs, so the client hears EXISTS before the tagged OK. */
 #include "imap/imap-common.h"
 
 #include <stdlib.h>
@@ -16,48 +19,158 @@
 #include "mail/mime.h"
 #include "net/conn.h"
 
-struct append_job {
-	struct imap_session *s;
-	char mbox[STORE_MBOX_NAME_MAX];
+/* A CATENATE part (RFC 4469): TEXT bytes, or a URL resolved on the
+ * worker. */
+struct cat_part {
+	char *text;               /* TEXT: its bytes; URL: the URL as sent */
+	size_t len;
+	bool is_url;
+	bool bad;                 /* URL: not one we can resolve */
+	struct imap_url url;
+	char mbox[STORE_MBOX_NAME_MAX];   /* URL: its mailbox, UTF-8 */
+};
+
+struct append_msg {
 	uint32_t flags;
 	struct mm_strlist kw;
 	time_t idate;
-	char *data;
+	char *data;               /* the message (CATENATE: built on the worker) */
 	size_t len;
-	uint32_t uid, uidvalidity;
+	bool literal8;            /* ~{n} (RFC 3516 4.4) */
+	struct cat_part *parts;   /* CATENATE */
+	size_t nparts;
+	struct mm_buf cache;
+};
+
+struct append_job {
+	struct imap_session *s;
+	char mbox[STORE_MBOX_NAME_MAX];
+	struct append_msg *msgs;
+	size_t n;
+	uint32_t *uids;
+	uint32_t uidvalidity;
 	int err;
+	const char *badurl;       /* CATENATE: the URL that named nothing */
+	bool toobig;              /* CATENATE: the result over the limit */
+	bool empty;               /* CATENATE: the result has no bytes */
+	uint64_t limit;           /* APPENDLIMIT, taken on the loop */
 	bool sync;
 	struct imap_sync sy;
 };
+
+/* Worker: builds each CATENATE message from its parts. False with the
+ * job's error set (TRYCREATE first: RFC 4469 5 does not order them, and
+ * a missing destination is what the client can fix). */
+static bool
+catenate_build(struct append_job *j)
+{
+	struct imap_session *s = j->s;
+	struct store_mailbox mb;
+	bool any = false;
+
+	for (size_t i = 0; i < j->n; i++)
+		any = any || j->msgs[i].nparts > 0;
+	if (!any)
+		return true;
+	if ((j->err = store_mailbox_get(imap_store(s), s->user, j->mbox, &mb)) != STORE_OK)
+		return false;
+	if (mb.attrs & MBOX_ATTR_NOSELECT) {
+		j->err = STORE_NOTFOUND;
+		return false;
+	}
+	for (size_t i = 0; i < j->n; i++) {
+		struct append_msg *m = &j->msgs[i];
+		struct mm_buf b;
+		if (m->nparts == 0)
+			continue;
+		mm_buf_init(&b);
+		for (size_t k = 0; k < m->nparts; k++) {
+			struct cat_part *p = &m->parts[k];
+			if (!p->is_url) {
+				mm_buf_append(&b, p->text, p->len);
+			} else if (p->bad || imap_url_fetch(s, p->mbox, &p->url, &b) != STORE_OK) {
+				j->badurl = p->text;
+				mm_buf_free(&b);
+				return false;
+			}
+			if (b.len > j->limit) {
+				j->toobig = true;
+				mm_buf_free(&b);
+				return false;
+			}
+		}
+		free(m->data);
+		m->len = b.len;
+		m->data = mm_buf_cstr(&b);
+		if (m->len == 0) {
+			j->empty = true;
+			return false;
+		}
+	}
+	return true;
+}
 
 static void
 append_work(void *arg)
 {
 	struct append_job *j = arg;
 	struct imap_session *s = j->s;
-	struct mm_buf cache;
-	size_t nlen;
-	char *norm = mail_crlf_normalize(j->data, j->len, &nlen);
+	struct store_append *sa = xcalloc(j->n, sizeof(*sa));
 
-	free(j->data);
-	j->data = norm;
-	j->len = nlen;
-	mm_buf_init(&cache);
-	mail_cache_build(j->data, j->len, &cache);
-	struct store_rcpt r = {
-		.user = s->user,
-		.mailbox = j->mbox,
-		.flags = j->flags,
-	};
-	j->err = store_deliver(imap_store(s), &r, 1, j->data, j->len, j->idate,
-	    cache.data, cache.len, (const char *const *)j->kw.v, j->kw.n, true);
-	if (j->err == STORE_OK && r.result_r != STORE_OK)
-		j->err = r.result_r;
-	j->uid = r.uid_r;
-	j->uidvalidity = r.uidvalidity_r;
-	mm_buf_free(&cache);
+	if (!catenate_build(j))
+		goto out;
+	for (size_t i = 0; i < j->n; i++) {
+		struct append_msg *m = &j->msgs[i];
+		size_t nlen;
+		if (m->literal8) {
+			/* binary parts are kept as base64 (src/mail/binary.c),
+			 * before line ends are normalised inside them */
+			struct mm_buf enc;
+			mm_buf_init(&enc);
+			if (mail_binary_encode_parts(m->data, m->len, &enc)) {
+				free(m->data);
+				m->len = enc.len;
+				m->data = mm_buf_cstr(&enc);
+			} else {
+				mm_buf_free(&enc);
+			}
+		}
+		char *norm = mail_crlf_normalize(m->data, m->len, &nlen);
+		free(m->data);
+		m->data = norm;
+		m->len = nlen;
+		mail_cache_build(m->data, m->len, &m->cache);
+		sa[i] = (struct store_append){ .data = m->data, .len = m->len,
+		    .internal_date = m->idate, .cache = m->cache.data,
+		    .cachelen = m->cache.len, .flags = m->flags,
+		    .keywords = (const char *const *)m->kw.v, .nkeywords = m->kw.n };
+	}
+	/* RFC 3502 6.3.11: all of them or none */
+	j->err = store_append_multi(imap_store(s), s->user, j->mbox, sa, j->n,
+	    &j->uidvalidity);
+	for (size_t i = 0; i < j->n; i++)
+		j->uids[i] = sa[i].uid_r;
+out:
+	free(sa);
 	if (j->sync)
 		imap_sync_work(s, &j->sy);
+}
+
+static void
+append_job_free(struct append_job *j)
+{
+	for (size_t i = 0; i < j->n; i++) {
+		mm_strlist_clear(&j->msgs[i].kw);
+		free(j->msgs[i].data);
+		mm_buf_free(&j->msgs[i].cache);
+		for (size_t k = 0; k < j->msgs[i].nparts; k++)
+			free(j->msgs[i].parts[k].text);
+		free(j->msgs[i].parts);
+	}
+	imap_sync_free(&j->sy);
+	free(j->msgs);
+	free(j->uids);
+	free(j);
 }
 
 static void
@@ -70,19 +183,117 @@ append_done(void *arg, bool alive)
 		goto out;
 	if (j->sync && !imap_sync_finish(s, &j->sy, true))
 		goto out;
-	if (j->err == STORE_NOTFOUND)
+	if (j->badurl != NULL) {
+		struct mm_buf b;
+		mm_buf_init(&b);
+		/* RFC 4469 5: [BADURL url] */
+		mm_buf_append(&b, j->badurl, strlen(j->badurl));
+		for (size_t i = 0; i < b.len; i++)
+			if ((unsigned char)b.data[i] < 0x20 || b.data[i] == ']')
+				b.data[i] = '?';
+		imap_no(s, "[BADURL %s] CATENATE URL names no message or part",
+		    mm_buf_cstr(&b));
+		mm_buf_free(&b);
+	} else if (j->toobig)
+		imap_no(s, "[TOOBIG] CATENATE result is over the size limit");
+	else if (j->empty)
+		imap_no(s, "Can't save a zero byte message");
+	else if (j->err == STORE_NOTFOUND)
 		imap_no(s, "[TRYCREATE] Mailbox doesn't exist");
 	else if (j->err == STORE_LIMIT)
 		imap_no(s, "[LIMIT] Too many keywords");
 	else if (j->err != STORE_OK)
 		imap_no_store(s, j->err, NULL);
-	else
-		imap_ok(s, "[APPENDUID %u %u] Append completed", j->uidvalidity, j->uid);
+	else {
+		/* RFC 4315 3: a uid-set for a MULTIAPPEND */
+		struct mm_buf b;
+		mm_buf_init(&b);
+		imap_append_uid_set(&b, j->uids, j->n);
+		imap_ok(s, "[APPENDUID %u %s] Append completed", j->uidvalidity,
+		    mm_buf_cstr(&b));
+		mm_buf_free(&b);
+	}
 out:
-	imap_sync_free(&j->sy);
-	mm_strlist_clear(&j->kw);
-	free(j->data);
-	free(j);
+	append_job_free(j);
+}
+
+/* "CATENATE (TEXT literal / URL astring ...)" (RFC 4469 4). */
+static const char *
+catenate_parts(const struct imap_arg *l, struct append_msg *m, size_t *i)
+{
+	if (l->count == 0 || l->count % 2 != 0 || l->count / 2 > IMAP_CATENATE_PARTS_MAX)
+		return "Invalid CATENATE parts";
+	m->parts = xcalloc(l->count / 2, sizeof(*m->parts));
+	for (size_t k = 0; k < l->count; k += 2) {
+		const struct imap_arg *v = &l->list[k + 1];
+		struct cat_part *p = &m->parts[m->nparts];
+		const char *str;
+		size_t len;
+		if (imap_arg_atom_eq(&l->list[k], "TEXT") && v->type == IMAP_ARG_LITERAL &&
+		    imap_arg_string(v, &str, &len)) {
+			p->is_url = false;
+		} else if (imap_arg_atom_eq(&l->list[k], "URL") && v->type != IMAP_ARG_LIST &&
+		    v->type != IMAP_ARG_NIL && imap_arg_astring(v, &str, &len)) {
+			p->is_url = true;
+		} else {
+			return "Invalid CATENATE part";
+		}
+		p->text = xmalloc(len + 1);
+		memcpy(p->text, str, len);
+		p->text[len] = '\0';
+		p->len = len;
+		m->nparts++;
+		if (p->is_url) {
+			/* one that cannot name anything is BADURL, told after
+			 * the destination is known to exist */
+			struct imap_arg a = { .type = IMAP_ARG_ATOM };
+			p->bad = !imap_url_parse(str, len, &p->url);
+			a.str = p->url.mbox;
+			a.len = strlen(p->url.mbox);
+			if (!p->bad && !imap_mailbox_arg(&a, p->mbox, sizeof(p->mbox)))
+				p->bad = true;
+		}
+	}
+	*i += 2;
+	m->data = xmalloc(1);
+	m->len = 0;
+	return NULL;
+}
+
+/* One message: [flag-list] [date-time] literal / CATENATE (...) at
+ * args[*i]. NULL when fine, else the BAD text. */
+static const char *
+append_one(const struct imap_arg *args, size_t n, size_t *i, struct append_msg *m)
+{
+	const char *err = "Invalid APPEND arguments";
+	const char *msg, *date;
+	size_t mlen, dlen;
+	int tz;
+
+	m->idate = time(NULL);
+	if (*i < n && args[*i].type == IMAP_ARG_LIST) {
+		if (!imap_parse_flags(args[*i].list, args[*i].count, &m->flags, &m->kw, &err))
+			return err;
+		(*i)++;
+	}
+	if (*i < n && args[*i].type == IMAP_ARG_STRING) {
+		if (!imap_arg_string(&args[*i], &date, &dlen) ||
+		    !mail_date_parse_imap_datetime(date, dlen, &m->idate, &tz))
+			return "Invalid date-time";
+		(*i)++;
+	}
+	if (*i + 1 < n && imap_arg_atom_eq(&args[*i], "CATENATE") &&
+	    args[*i + 1].type == IMAP_ARG_LIST)
+		return catenate_parts(&args[*i + 1], m, i);
+	if (*i >= n || args[*i].type != IMAP_ARG_LITERAL ||
+	    !imap_arg_string(&args[*i], &msg, &mlen))
+		return "APPEND needs the message as a literal";
+	m->literal8 = args[*i].literal8;
+	(*i)++;
+	m->data = xmalloc(mlen ? mlen : 1);
+	memcpy(m->data, msg, mlen);
+	m->len = mlen;
+	return NULL;
 }
 
 void
@@ -90,43 +301,34 @@ cmd_append(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
 	struct append_job *j = xcalloc(1, sizeof(*j));
 	const char *err = "Invalid APPEND arguments";
-	const char *msg, *date;
-	size_t mlen, dlen, i = 1;
-	int tz;
+	size_t i = 1;
 
 	j->s = s;
-	mm_strlist_init(&j->kw);
-	j->idate = time(NULL);
-	if (n < 2 || !imap_mailbox_arg(&args[0], j->mbox, sizeof(j->mbox)))
+	if (n < 2)
 		goto bad;
-	if (args[i].type == IMAP_ARG_LIST) {
-		if (!imap_parse_flags(args[i].list, args[i].count, &j->flags, &j->kw, &err))
-			goto bad;
-		i++;
-	}
-	if (i + 1 < n) {
-		if (args[i].type != IMAP_ARG_STRING ||
-		    !imap_arg_string(&args[i], &date, &dlen) ||
-		    !mail_date_parse_imap_datetime(date, dlen, &j->idate, &tz)) {
-			err = "Invalid date-time";
-			goto bad;
-		}
-		i++;
-	}
-	if (i + 1 != n || args[i].type != IMAP_ARG_LITERAL ||
-	    !imap_arg_string(&args[i], &msg, &mlen)) {
-		err = "APPEND needs the message as a literal";
-		goto bad;
-	}
-	if (mlen == 0) {
-		mm_strlist_clear(&j->kw);
-		free(j);
-		imap_no(s, "Can't save a zero byte message");
+	if (!imap_mailbox_arg_reply(s, &args[0], j->mbox, sizeof(j->mbox))) {
+		append_job_free(j);
 		return;
 	}
-	j->data = xmalloc(mlen);
-	memcpy(j->data, msg, mlen);
-	j->len = mlen;
+	/* MULTIAPPEND (RFC 3502): one or more messages; the parser bounds
+	 * their number (IMAP_ARGS_MAX) and bytes (the literal limit) */
+	j->msgs = xcalloc(n, sizeof(*j->msgs));
+	while (i < n) {
+		struct append_msg *m = &j->msgs[j->n++];
+		mm_strlist_init(&m->kw);
+		mm_buf_init(&m->cache);
+		if ((err = append_one(args, n, &i, m)) != NULL)
+			goto bad;
+	}
+	for (size_t k = 0; k < j->n; k++) {
+		if (j->msgs[k].len == 0 && j->msgs[k].nparts == 0) {
+			append_job_free(j);
+			imap_no(s, "Can't save a zero byte message");
+			return;
+		}
+	}
+	j->uids = xcalloc(j->n, sizeof(*j->uids));
+	j->limit = imap_append_limit(s);
 	if (s->state == IMAP_STATE_SELECTED) {
 		j->sync = true;
 		imap_sync_prepare(s, &j->sy, strcmp(s->mbox, j->mbox) == 0);
@@ -134,7 +336,6 @@ cmd_append(struct imap_session *s, const struct imap_arg *args, size_t n)
 	imap_run_job(s, append_work, append_done, j);
 	return;
 bad:
-	mm_strlist_clear(&j->kw);
-	free(j);
+	append_job_free(j);
 	imap_bad(s, "%s", err);
 }

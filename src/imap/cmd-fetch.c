@@ -1,7 +1,8 @@
 /* cmd-fetch.c: FETCH and UID FETCH (RFC 3501 6.4.5): FLAGS, UID,
  * INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY, BODYSTRUCTURE, RFC822,
- * RFC822.HEADER, RFC822.TEXT, BODY[section]<partial> and BODY.PEEK, and
- * the ALL / FAST / FULL macros; MODSEQ and the CHANGEDSINCE and VANISHED
+ * RFC822.HEADER, RFC822.TEXT, BODY[section]<partial> and BODY.PEEK,
+ * BINARY[n]<partial>, BINARY.PEEK and BINARY.SIZE (RFC 3516), and the
+ * ALL / FAST / FULL macros; MODSEQ and the CHANGEDSINCE and VANISHED
  * modifiers (RFC 7162). A message expunged by another session whose
  * EXPUNGE this session may not send yet is left out and the command ends
  * in NO [EXPUNGEISSUED] (RFC 2180 4.1.2, RFC 9051 7.1).
@@ -35,6 +36,7 @@ enum fi_kind {
 	FI_FLAGS, FI_UID, FI_INTERNALDATE, FI_RFC822_SIZE, FI_ENVELOPE,
 	FI_BODY, FI_BODYSTRUCTURE, FI_RFC822, FI_RFC822_HEADER, FI_RFC822_TEXT,
 	FI_SECTION, FI_MODSEQ,
+	FI_BINARY, FI_BINARY_SIZE,    /* RFC 3516 */
 };
 
 struct fetch_item {
@@ -51,6 +53,7 @@ struct imap_fetch {
 	struct fetch_item items[FETCH_ITEMS_MAX];
 	size_t nitems;
 	bool need_body, need_struct, sets_seen;
+	bool need_parse;          /* BINARY: encodings, which the cache lacks */
 	size_t *idx;              /* view indexes to fetch */
 	size_t n, pos;
 	struct mm_buf out;
@@ -60,13 +63,15 @@ struct imap_fetch {
 	char *set;                /* the UID set, for VANISHED */
 	bool vanished;            /* VANISHED: first VANISHED (EARLIER) */
 	size_t nexpunged;         /* messages left out: gone from the store */
+	bool unknown_cte;         /* BINARY of a part we cannot decode */
 };
 
 static void
 fetch_ctx_free(struct imap_fetch *f)
 {
 	for (size_t i = 0; i < f->nitems; i++) {
-		if (f->items[i].kind == FI_SECTION)
+		if (f->items[i].kind == FI_SECTION || f->items[i].kind == FI_BINARY ||
+		    f->items[i].kind == FI_BINARY_SIZE)
 			mail_section_free(&f->items[i].sec);
 		free(f->items[i].name);
 	}
@@ -113,21 +118,30 @@ add_item(struct imap_fetch *f, enum fi_kind kind)
 	return true;
 }
 
-/* "BODY[...]<n.m>" / "BODY.PEEK[...]" */
+/* "BODY[...]<n.m>" / "BODY.PEEK[...]", and RFC 3516's "BINARY[n]<n.m>",
+ * "BINARY.PEEK[n]", "BINARY.SIZE[n]" */
 static bool
 parse_section(struct imap_fetch *f, const char *a, size_t len)
 {
-	bool peek;
-	size_t p;
-	if (len >= 5 && mm_strncaseeq(a, "BODY[", 5)) {
-		peek = false;
-		p = 5;
-	} else if (len >= 10 && mm_strncaseeq(a, "BODY.PEEK[", 10)) {
-		peek = true;
-		p = 10;
-	} else {
-		return false;
+	static const struct { const char *pre; enum fi_kind kind; bool peek; } pres[] = {
+		{ "BODY[", FI_SECTION, false }, { "BODY.PEEK[", FI_SECTION, true },
+		{ "BINARY[", FI_BINARY, false }, { "BINARY.PEEK[", FI_BINARY, true },
+		{ "BINARY.SIZE[", FI_BINARY_SIZE, true },
+	};
+	bool peek = false;
+	size_t p = 0, k;
+	enum fi_kind kind = FI_SECTION;
+	for (k = 0; k < sizeof(pres) / sizeof(pres[0]); k++) {
+		size_t pl = strlen(pres[k].pre);
+		if (len >= pl && mm_strncaseeq(a, pres[k].pre, pl)) {
+			peek = pres[k].peek;
+			p = pl;
+			kind = pres[k].kind;
+			break;
+		}
 	}
+	if (k == sizeof(pres) / sizeof(pres[0]))
+		return false;
 	const char *close = memchr(a + p, ']', len - p);
 	if (close == NULL)
 		return false;
@@ -138,10 +152,14 @@ parse_section(struct imap_fetch *f, const char *a, size_t len)
 		return false;
 	struct fetch_item *it = &f->items[f->nitems];
 	memset(it, 0, sizeof(*it));
-	if (mail_section_parse(a + p, slen, &it->sec) != MAIL_SECTION_OK) {
+	if (mail_section_parse(a + p, slen, &it->sec) != MAIL_SECTION_OK ||
+	    (kind != FI_SECTION && it->sec.kind != MAIL_SECTION_ALL)) {
+		/* section-binary is part numbers only (RFC 3516 4.2) */
 		mail_section_free(&it->sec);
 		return false;
 	}
+	if (rlen > 0 && kind == FI_BINARY_SIZE)
+		goto bad;
 	if (rlen > 0) {
 		/* <offset.length> */
 		unsigned long long o, l;
@@ -158,17 +176,21 @@ parse_section(struct imap_fetch *f, const char *a, size_t len)
 		it->poff = o;
 		it->plen = l;
 	}
-	it->kind = FI_SECTION;
+	it->kind = kind;
 	it->peek = peek;
 	char *canon = mail_section_format(&it->sec);
+	const char *word = kind == FI_SECTION ? "BODY" : kind == FI_BINARY ? "BINARY" :
+	    "BINARY.SIZE";
 	if (it->partial)
-		it->name = xasprintf("BODY[%s]<%llu>", canon, (unsigned long long)it->poff);
+		it->name = xasprintf("%s[%s]<%llu>", word, canon, (unsigned long long)it->poff);
 	else
-		it->name = xasprintf("BODY[%s]", canon);
+		it->name = xasprintf("%s[%s]", word, canon);
 	free(canon);
 	f->nitems++;
 	f->need_body = true;
 	f->need_struct = true;
+	if (kind != FI_SECTION)
+		f->need_parse = true;
 	if (!peek)
 		f->sets_seen = true;
 	return true;
@@ -257,6 +279,9 @@ append_partial(struct mm_buf *b, const struct fetch_item *it, const char *data, 
 				len = (size_t)it->plen;
 		}
 	}
+	/* RFC 3516 4.2: content with NUL goes out as a literal8 */
+	if (it->kind == FI_BINARY && memchr(data, '\0', len) != NULL)
+		mm_buf_appendc(b, '~');
 	append_literal(b, data, len);
 }
 
@@ -284,7 +309,10 @@ render_msg(struct imap_fetch *f, size_t vi)
 		if (err != STORE_OK)
 			return false;
 	}
-	if (f->need_struct) {
+	if (f->need_parse) {
+		parsed = mail_mime_parse(body, blen);
+		tree = parsed;
+	} else if (f->need_struct) {
 		if (store_body_cache(imap_store(s), m->body_id, &blob, &bloblen) == STORE_OK &&
 		    mail_cache_parse(blob, bloblen, &cache) == 0 &&
 		    cache->msg_size == m->size) {
@@ -378,6 +406,24 @@ render_msg(struct imap_fetch *f, size_t vi)
 			}
 			break;
 		}
+		case FI_BINARY:
+		case FI_BINARY_SIZE: {
+			struct mm_buf dec;
+			mm_buf_init(&dec);
+			mm_buf_printf(b, "%s%s ", sep, it->name);
+			int be = mail_binary_fetch(tree, body, blen, &it->sec, &dec);
+			if (be == MAIL_BINARY_EUNKNOWN_CTE) {
+				f->unknown_cte = true;
+				mm_buf_append(b, "NIL", 3);
+			} else if (it->kind == FI_BINARY_SIZE) {
+				mm_buf_printf(b, "%zu", be == MAIL_SECTION_OK ? dec.len : 0);
+			} else {
+				append_partial(b, it, dec.data ? dec.data : "",
+				    be == MAIL_SECTION_OK ? dec.len : 0);
+			}
+			mm_buf_free(&dec);
+			break;
+		}
 		case FI_SECTION: {
 			struct mail_section_result r;
 			memset(&r, 0, sizeof(r));
@@ -462,6 +508,13 @@ fetch_finished(struct imap_session *s)
 }
 
 static void
+fetch_unknown_cte(struct imap_session *s)
+{
+	/* RFC 3516 4.3 */
+	imap_no(s, "[UNKNOWN-CTE] Unknown Content-Transfer-Encoding in a BINARY part");
+}
+
+static void
 fetch_expungeissued(struct imap_session *s)
 {
 	imap_no(s, "[EXPUNGEISSUED] Some of the requested messages no longer exist");
@@ -478,9 +531,10 @@ fetch_done(void *arg, bool alive)
 	imap_write(s, f->out.data, f->out.len);
 	f->out.len = 0;
 	if (f->pos >= f->n) {
-		bool gone = f->nexpunged > 0;
+		bool gone = f->nexpunged > 0, cte = f->unknown_cte;
 		imap_fetch_free(s);
-		imap_sync_command(s, gone ? fetch_expungeissued : fetch_finished);
+		imap_sync_command(s, cte ? fetch_unknown_cte : gone ? fetch_expungeissued :
+		    fetch_finished);
 		return;
 	}
 	if (conn_output_len(s->c) > CONN_OUTPUT_HIGH_BYTES) {

@@ -1,6 +1,8 @@
-/* cmd-mailbox.c: commands on mailboxes by name: LIST (with the
- * LIST-EXTENDED selection and return options SPECIAL-USE and clients
- * use), LSUB, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, STATUS.
+/* cmd-mailbox.c: commands on mailboxes by name: LIST (LIST-EXTENDED,
+ * RFC 5258: selection options SUBSCRIBED, REMOTE, RECURSIVEMATCH and
+ * SPECIAL-USE, several patterns, return options SUBSCRIBED, CHILDREN,
+ * SPECIAL-USE and STATUS, RFC 5819), LSUB, CREATE (with USE, RFC 6154),
+ * DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, STATUS (with SIZE, RFC 8438).
  *
  * The one idea: names are UTF-8 in the store and modified UTF-7 on the
  * wire; they are converted at the edges (imap_mailbox_arg on the way in,
@@ -69,6 +71,7 @@ struct mbox_ent {
 	bool subscribed;
 	bool exists;          /* false: only implied by a child */
 	bool children;
+	struct store_mailbox mb;  /* counters, for LIST-STATUS */
 };
 
 #define LIST_SEL_SUBSCRIBED   0x1
@@ -76,11 +79,36 @@ struct mbox_ent {
 #define LIST_RET_SUBSCRIBED   0x4
 #define LIST_RET_SPECIALUSE   0x8
 #define LIST_LSUB             0x10
+#define LIST_SEL_RECURSIVE    0x20    /* RFC 5258 RECURSIVEMATCH */
+#define LIST_SEL_REMOTE       0x40
+#define LIST_RET_STATUS       0x80    /* RFC 5819 */
+#define LIST_EXTENDED         0x100   /* RFC 5258 syntax used: \NonExistent */
+
+/* STATUS items (STATUS, and LIST ... RETURN (STATUS (...))) */
+#define ST_MESSAGES     0x01
+#define ST_RECENT       0x02
+#define ST_UIDNEXT      0x04
+#define ST_UIDVALIDITY  0x08
+#define ST_UNSEEN       0x10
+#define ST_SIZE         0x20
+#define ST_HIGHESTMODSEQ 0x40
+
+struct status_items {
+	unsigned items;
+	unsigned order[8];
+	size_t n;
+};
+
+static bool status_items_parse(struct imap_session *s, const struct imap_arg *a,
+    struct status_items *it);
+static void status_render(struct imap_session *s, struct mm_buf *b, const char *name,
+    const struct status_items *it, const struct store_mailbox *mb);
 
 struct list_job {
 	struct imap_session *s;
 	struct mm_strlist patterns;   /* UTF-8, reference prepended */
 	unsigned opts;
+	struct status_items status;   /* LIST_RET_STATUS */
 	bool empty_pattern;           /* LIST "" "": the delimiter */
 	struct mbox_ent *ents;
 	size_t nents, cap;
@@ -102,6 +130,7 @@ list_cb(void *arg, const struct store_mailbox *mb)
 	e->attrs = mb->attrs;
 	e->subscribed = mb->subscribed;
 	e->exists = true;
+	e->mb = *mb;
 	return 0;
 }
 
@@ -154,7 +183,8 @@ add_parents(struct list_job *j)
 	for (size_t i = 0; i < j->nents; i++) {
 		char *name = xstrdup(j->ents[i].name);
 		char *slash = strrchr(name, '/');
-		if (slash != NULL) {
+		/* a deleted mailbox kept as a subscription is no child */
+		if (slash != NULL && !(j->ents[i].attrs & MBOX_ATTR_NONEXISTENT)) {
 			*slash = '\0';
 			struct mbox_ent *p = ent_find(j, name);
 			if (p != NULL)
@@ -164,8 +194,35 @@ add_parents(struct list_job *j)
 	}
 }
 
+static bool
+matches(struct list_job *j, const char *name)
+{
+	for (size_t k = 0; k < j->patterns.n; k++) {
+		const char *p = j->patterns.v[k];
+		if (wild_match(p, strlen(p), name, strlen(name)))
+			return true;
+	}
+	return false;
+}
+
+/* Does the entry exist as a mailbox one could select? */
+static bool
+ent_selectable(const struct mbox_ent *e)
+{
+	return e->exists && !(e->attrs & MBOX_ATTR_NOSELECT);
+}
+
+/* Neither a mailbox nor a placeholder the store keeps: implied by a
+ * child, or only a subscription (RFC 5258 \NonExistent). */
+static bool
+ent_nonexistent(const struct mbox_ent *e)
+{
+	return !e->exists || (e->attrs & MBOX_ATTR_NONEXISTENT);
+}
+
 static void
-list_render(struct list_job *j, const struct mbox_ent *e, bool lsub, bool noselect_parent)
+list_render(struct list_job *j, const struct mbox_ent *e, bool lsub, bool noselect_parent,
+    bool childinfo, bool show_sub)
 {
 	struct imap_session *s = j->s;
 	struct mm_buf *b = &j->out;
@@ -173,11 +230,13 @@ list_render(struct list_job *j, const struct mbox_ent *e, bool lsub, bool nosele
 
 	mm_buf_printf(b, "* %s (", lsub ? "LSUB" : "LIST");
 #define ATTR(a) do { mm_buf_printf(b, "%s%s", sep, a); sep = " "; } while (0)
-	if ((e->attrs & MBOX_ATTR_NOSELECT) || noselect_parent)
+	if ((j->opts & LIST_EXTENDED) && ent_nonexistent(e))
+		ATTR("\\NonExistent");
+	else if ((e->attrs & MBOX_ATTR_NOSELECT) || noselect_parent)
 		ATTR("\\Noselect");
 	if (!lsub)
 		ATTR(e->children ? "\\HasChildren" : "\\HasNoChildren");
-	if ((j->opts & LIST_RET_SUBSCRIBED) && e->subscribed)
+	if ((j->opts & LIST_RET_SUBSCRIBED) && e->subscribed && show_sub)
 		ATTR("\\Subscribed");
 	if (e->attrs & MBOX_ATTR_DRAFTS)
 		ATTR("\\Drafts");
@@ -192,19 +251,32 @@ list_render(struct list_job *j, const struct mbox_ent *e, bool lsub, bool nosele
 #undef ATTR
 	mm_buf_append(b, ") \"/\" ", 6);
 	imap_append_mailbox(s, b, e->name);
+	if (childinfo)
+		mm_buf_printf(b, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 	mm_buf_append(b, "\r\n", 2);
+	/* RFC 5819 4: STATUS right after the LIST, never for \Noselect */
+	if ((j->opts & LIST_RET_STATUS) && ent_selectable(e))
+		status_render(s, b, e->name, &j->status, &e->mb);
 }
 
+/* RECURSIVEMATCH (RFC 5258 3.5): has e a subscribed descendant that
+ * no pattern matches (one that will not be listed on its own)? */
 static bool
-matches(struct list_job *j, const char *name)
+childinfo_subscribed(struct list_job *j, size_t i)
 {
-	for (size_t k = 0; k < j->patterns.n; k++) {
-		const char *p = j->patterns.v[k];
-		if (wild_match(p, strlen(p), name, strlen(name)))
+	const char *name = j->ents[i].name;
+	size_t nl = strlen(name);
+	/* sorted by name: descendants "name/..." follow (INBOX's too) */
+	for (size_t k = 0; k < j->nents; k++) {
+		const struct mbox_ent *d = &j->ents[k];
+		if (k == i || strncmp(d->name, name, nl) != 0 || d->name[nl] != '/')
+			continue;
+		if (d->subscribed && !matches(j, d->name))
 			return true;
 	}
 	return false;
 }
+
 
 static void
 list_work(void *arg)
@@ -225,9 +297,18 @@ list_work(void *arg)
 	for (size_t i = 0; i < j->nents; i++) {
 		struct mbox_ent *e = &j->ents[i];
 		bool want_sub = lsub || (j->opts & LIST_SEL_SUBSCRIBED);
+		bool recursive = (j->opts & LIST_SEL_RECURSIVE) && !lsub &&
+		    (j->opts & LIST_SEL_SUBSCRIBED);
 		if (!matches(j, e->name))
 			continue;
+		bool childinfo = recursive && childinfo_subscribed(j, i);
 		if (want_sub && !e->subscribed) {
+			if (childinfo) {
+				/* RFC 5258 3.5: not selected itself, listed
+				 * for its subscribed descendants */
+				list_render(j, e, false, false, true, false);
+				continue;
+			}
 			/* LSUB %: a parent of a subscribed child is shown \Noselect */
 			bool child_sub = false;
 			size_t nl = strlen(e->name);
@@ -237,15 +318,20 @@ list_work(void *arg)
 				    j->ents[k].name[nl] == '/';
 			if (!child_sub || !lsub)
 				continue;
-			list_render(j, e, lsub, true);
+			list_render(j, e, lsub, true, false, true);
 			continue;
 		}
+		/* a deleted mailbox kept as a subscription is only listed
+		 * among subscriptions (or as the parent it still is) */
+		if (!want_sub && (e->attrs & MBOX_ATTR_NONEXISTENT) && !e->children)
+			continue;
 		if (!want_sub && !e->exists && (j->opts & LIST_SEL_SPECIALUSE))
 			continue;
 		if ((j->opts & LIST_SEL_SPECIALUSE) && !(e->attrs & (MBOX_ATTR_DRAFTS |
 		    MBOX_ATTR_SENT | MBOX_ATTR_TRASH | MBOX_ATTR_JUNK | MBOX_ATTR_ARCHIVE)))
 			continue;
-		list_render(j, e, lsub, false);
+		list_render(j, e, lsub, lsub && (e->attrs & MBOX_ATTR_NONEXISTENT), childinfo,
+		    true);
 	}
 }
 
@@ -316,19 +402,27 @@ do_list(struct imap_session *s, const struct imap_arg *args, size_t n, bool lsub
 	mm_buf_init(&j->out);
 	if (lsub)
 		j->opts |= LIST_LSUB;
-	/* LIST-EXTENDED selection options */
+	/* LIST-EXTENDED selection options (RFC 5258 3.1, RFC 6154 5.1) */
 	if (!lsub && n > 0 && args[0].type == IMAP_ARG_LIST) {
+		j->opts |= LIST_EXTENDED;
 		for (size_t k = 0; k < args[0].count; k++) {
 			const struct imap_arg *o = &args[0].list[k];
 			if (imap_arg_atom_eq(o, "SUBSCRIBED"))
 				j->opts |= LIST_SEL_SUBSCRIBED | LIST_RET_SUBSCRIBED;
 			else if (imap_arg_atom_eq(o, "SPECIAL-USE"))
 				j->opts |= LIST_SEL_SPECIALUSE;
-			else if (imap_arg_atom_eq(o, "REMOTE") || imap_arg_atom_eq(o, "RECURSIVEMATCH"))
-				continue;
+			else if (imap_arg_atom_eq(o, "REMOTE"))
+				j->opts |= LIST_SEL_REMOTE;
+			else if (imap_arg_atom_eq(o, "RECURSIVEMATCH"))
+				j->opts |= LIST_SEL_RECURSIVE;
 			else
 				goto bad;
 		}
+		/* RFC 5258 3.1: RECURSIVEMATCH needs another selection
+		 * option, and REMOTE does not count */
+		if ((j->opts & LIST_SEL_RECURSIVE) &&
+		    !(j->opts & (LIST_SEL_SUBSCRIBED | LIST_SEL_SPECIALUSE)))
+			goto bad;
 		i++;
 	}
 	if (i + 2 > n || !imap_arg_astring(&args[i], &ref, &rlen) ||
@@ -336,6 +430,7 @@ do_list(struct imap_session *s, const struct imap_arg *args, size_t n, bool lsub
 		goto bad;
 	i++;
 	if (!lsub && args[i].type == IMAP_ARG_LIST) {
+		j->opts |= LIST_EXTENDED;
 		if (args[i].count == 0 || args[i].count > LIST_PATTERNS_MAX)
 			goto bad;
 		for (size_t k = 0; k < args[i].count; k++)
@@ -349,6 +444,7 @@ do_list(struct imap_session *s, const struct imap_arg *args, size_t n, bool lsub
 		if (i + 2 != n || !imap_arg_atom_eq(&args[i], "RETURN") ||
 		    args[i + 1].type != IMAP_ARG_LIST)
 			goto bad;
+		j->opts |= LIST_EXTENDED;
 		for (size_t k = 0; k < args[i + 1].count; k++) {
 			const struct imap_arg *o = &args[i + 1].list[k];
 			if (imap_arg_atom_eq(o, "SUBSCRIBED"))
@@ -357,7 +453,13 @@ do_list(struct imap_session *s, const struct imap_arg *args, size_t n, bool lsub
 				j->opts |= LIST_RET_SPECIALUSE;
 			else if (imap_arg_atom_eq(o, "CHILDREN"))
 				continue;
-			else
+			else if (imap_arg_atom_eq(o, "STATUS") && !(j->opts & LIST_RET_STATUS) &&
+			    k + 1 < args[i + 1].count) {
+				/* RFC 5819: STATUS (items) */
+				if (!status_items_parse(s, &args[i + 1].list[++k], &j->status))
+					goto bad;
+				j->opts |= LIST_RET_STATUS;
+			} else
 				goto bad;
 		}
 		i = n;
@@ -385,26 +487,91 @@ cmd_lsub(struct imap_session *s, const struct imap_arg *args, size_t n)
 	do_list(s, args, n, true);
 }
 
+/* ---- STATUS items ---- */
+
+/* "(MESSAGES UNSEEN ...)" into it; false for a bad list (BAD). */
+static bool
+status_items_parse(struct imap_session *s, const struct imap_arg *a,
+    struct status_items *it)
+{
+	static const struct { const char *name; unsigned bit; } items[] = {
+		{ "MESSAGES", ST_MESSAGES }, { "RECENT", ST_RECENT },
+		{ "UIDNEXT", ST_UIDNEXT }, { "UIDVALIDITY", ST_UIDVALIDITY },
+		{ "UNSEEN", ST_UNSEEN }, { "SIZE", ST_SIZE },
+		{ "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },
+	};
+	memset(it, 0, sizeof(*it));
+	if (a->type != IMAP_ARG_LIST || a->count == 0)
+		return false;
+	for (size_t i = 0; i < a->count; i++) {
+		size_t k;
+		for (k = 0; k < sizeof(items) / sizeof(items[0]); k++)
+			if (imap_arg_atom_eq(&a->list[i], items[k].name))
+				break;
+		if (k == sizeof(items) / sizeof(items[0]))
+			return false;
+		/* RFC 7162 3.1.2: a CONDSTORE-enabling command */
+		if (items[k].bit == ST_HIGHESTMODSEQ)
+			imap_condstore_enable(s);
+		if (!(it->items & items[k].bit) && it->n < 8) {
+			it->items |= items[k].bit;
+			it->order[it->n++] = items[k].bit;
+		}
+	}
+	return true;
+}
+
+/* "* STATUS name (...)\r\n" */
+static void
+status_render(struct imap_session *s, struct mm_buf *b, const char *name,
+    const struct status_items *it, const struct store_mailbox *mb)
+{
+	mm_buf_append(b, "* STATUS ", 9);
+	imap_append_mailbox(s, b, name);
+	mm_buf_append(b, " (", 2);
+	for (size_t i = 0; i < it->n; i++) {
+		if (i > 0)
+			mm_buf_appendc(b, ' ');
+		switch (it->order[i]) {
+		case ST_MESSAGES:
+			mm_buf_printf(b, "MESSAGES %u", mb->messages);
+			break;
+		case ST_RECENT:
+			mm_buf_printf(b, "RECENT %u", mb->recent);
+			break;
+		case ST_UIDNEXT:
+			mm_buf_printf(b, "UIDNEXT %u", mb->uidnext);
+			break;
+		case ST_UIDVALIDITY:
+			mm_buf_printf(b, "UIDVALIDITY %u", mb->uidvalidity);
+			break;
+		case ST_UNSEEN:
+			mm_buf_printf(b, "UNSEEN %u", mb->unseen);
+			break;
+		case ST_SIZE:
+			/* RFC 8438: the total RFC822.SIZE */
+			mm_buf_printf(b, "SIZE %llu", (unsigned long long)mb->bytes);
+			break;
+		case ST_HIGHESTMODSEQ:
+			mm_buf_printf(b, "HIGHESTMODSEQ %llu",
+			    (unsigned long long)mb->highestmodseq);
+			break;
+		}
+	}
+	mm_buf_append(b, ")\r\n", 3);
+}
+
 /* ---- CREATE, DELETE, RENAME, (UN)SUBSCRIBE, STATUS ---- */
 
 enum mbox_op { OP_CREATE, OP_DELETE, OP_RENAME, OP_SUBSCRIBE, OP_UNSUBSCRIBE, OP_STATUS };
-
-#define ST_MESSAGES     0x01
-#define ST_RECENT       0x02
-#define ST_UIDNEXT      0x04
-#define ST_UIDVALIDITY  0x08
-#define ST_UNSEEN       0x10
-#define ST_SIZE         0x20
-#define ST_HIGHESTMODSEQ 0x40
 
 struct mbox_job {
 	struct imap_session *s;
 	enum mbox_op op;
 	char a[STORE_MBOX_NAME_MAX];
 	char b[STORE_MBOX_NAME_MAX];
-	unsigned items;               /* STATUS */
-	unsigned item_order[8];
-	size_t nitems;
+	unsigned attrs;               /* CREATE (USE (...)) */
+	struct status_items status;   /* STATUS */
 	struct store_mailbox mb;
 	int err;
 };
@@ -418,7 +585,7 @@ mbox_work(void *arg)
 
 	switch (j->op) {
 	case OP_CREATE:
-		j->err = store_mailbox_create(st, user, j->a, 0);
+		j->err = store_mailbox_create(st, user, j->a, j->attrs);
 		break;
 	case OP_DELETE:
 		j->err = store_mailbox_delete(st, user, j->a);
@@ -442,43 +609,16 @@ status_reply(struct mbox_job *j)
 	struct imap_session *s = j->s;
 	struct mm_buf b;
 
+	if (j->mb.attrs & MBOX_ATTR_NONEXISTENT) {
+		imap_no(s, "[NONEXISTENT] Mailbox doesn't exist");
+		return;
+	}
 	if (j->mb.attrs & MBOX_ATTR_NOSELECT) {
 		imap_no(s, "[CANNOT] Mailbox can't be selected");
 		return;
 	}
 	mm_buf_init(&b);
-	mm_buf_append(&b, "* STATUS ", 9);
-	imap_append_mailbox(s, &b, j->a);
-	mm_buf_append(&b, " (", 2);
-	for (size_t i = 0; i < j->nitems; i++) {
-		if (i > 0)
-			mm_buf_appendc(&b, ' ');
-		switch (j->item_order[i]) {
-		case ST_MESSAGES:
-			mm_buf_printf(&b, "MESSAGES %u", j->mb.messages);
-			break;
-		case ST_RECENT:
-			mm_buf_printf(&b, "RECENT %u", j->mb.recent);
-			break;
-		case ST_UIDNEXT:
-			mm_buf_printf(&b, "UIDNEXT %u", j->mb.uidnext);
-			break;
-		case ST_UIDVALIDITY:
-			mm_buf_printf(&b, "UIDVALIDITY %u", j->mb.uidvalidity);
-			break;
-		case ST_UNSEEN:
-			mm_buf_printf(&b, "UNSEEN %u", j->mb.unseen);
-			break;
-		case ST_SIZE:
-			mm_buf_printf(&b, "SIZE %llu", (unsigned long long)j->mb.bytes);
-			break;
-		case ST_HIGHESTMODSEQ:
-			mm_buf_printf(&b, "HIGHESTMODSEQ %llu",
-			    (unsigned long long)j->mb.highestmodseq);
-			break;
-		}
-	}
-	mm_buf_append(&b, ")\r\n", 3);
+	status_render(s, &b, j->a, &j->status, &j->mb);
 	imap_write(s, b.data, b.len);
 	mm_buf_free(&b);
 	imap_ok(s, "Status completed");
@@ -520,6 +660,44 @@ out:
 	free(j);
 }
 
+/* CREATE parameters (RFC 4466 2.2): "(USE (\Drafts ...))" (RFC 6154 3).
+ * False when answered: BAD for syntax, NO [USEATTR] for a use we do not
+ * have. */
+static bool
+create_params(struct imap_session *s, const struct imap_arg *a, unsigned *attrs_r)
+{
+	static const struct { const char *name; unsigned bit; } uses[] = {
+		{ "\\Drafts", MBOX_ATTR_DRAFTS }, { "\\Sent", MBOX_ATTR_SENT },
+		{ "\\Trash", MBOX_ATTR_TRASH }, { "\\Junk", MBOX_ATTR_JUNK },
+		{ "\\Archive", MBOX_ATTR_ARCHIVE },
+	};
+	*attrs_r = 0;
+	for (size_t i = 0; i < a->count; i += 2) {
+		if (i + 1 >= a->count || !imap_arg_atom_eq(&a->list[i], "USE") ||
+		    a->list[i + 1].type != IMAP_ARG_LIST) {
+			imap_bad(s, "Unknown CREATE parameter");
+			return false;
+		}
+		const struct imap_arg *l = &a->list[i + 1];
+		for (size_t k = 0; k < l->count; k++) {
+			size_t u;
+			if (l->list[k].type != IMAP_ARG_ATOM) {
+				imap_bad(s, "Invalid USE attribute");
+				return false;
+			}
+			for (u = 0; u < sizeof(uses) / sizeof(uses[0]); u++)
+				if (imap_arg_atom_eq(&l->list[k], uses[u].name))
+					break;
+			if (u == sizeof(uses) / sizeof(uses[0])) {
+				imap_no(s, "[USEATTR] Unsupported special-use attribute");
+				return false;
+			}
+			*attrs_r |= uses[u].bit;
+		}
+	}
+	return true;
+}
+
 static void
 mbox_cmd(struct imap_session *s, const struct imap_arg *args, size_t n,
     enum mbox_op op)
@@ -529,16 +707,19 @@ mbox_cmd(struct imap_session *s, const struct imap_arg *args, size_t n,
 
 	j->s = s;
 	j->op = op;
-	/* CREATE may carry RFC 4466 parameters we do not use */
-	if ((n != want && !(op == OP_CREATE && n == 2 && args[1].type == IMAP_ARG_LIST)) ||
-	    !imap_mailbox_arg(&args[0], j->a, sizeof(j->a))) {
+	/* CREATE may carry RFC 4466 parameters: USE (RFC 6154 3) */
+	if (n != want && !(op == OP_CREATE && n == 2 && args[1].type == IMAP_ARG_LIST)) {
 		free(j);
 		imap_bad(s, "Invalid arguments");
 		return;
 	}
-	if (op == OP_RENAME && !imap_mailbox_arg(&args[1], j->b, sizeof(j->b))) {
+	if (op == OP_CREATE && n == 2 && !create_params(s, &args[1], &j->attrs)) {
 		free(j);
-		imap_bad(s, "Invalid new mailbox name");
+		return;
+	}
+	if (!imap_mailbox_arg_reply(s, &args[0], j->a, sizeof(j->a)) ||
+	    (op == OP_RENAME && !imap_mailbox_arg_reply(s, &args[1], j->b, sizeof(j->b)))) {
+		free(j);
 		return;
 	}
 	if (op == OP_CREATE && strcmp(j->a, "INBOX") == 0) {
@@ -551,36 +732,10 @@ mbox_cmd(struct imap_session *s, const struct imap_arg *args, size_t n,
 		imap_no(s, "[ALREADYEXISTS] Mailbox already exists");
 		return;
 	}
-	if (op == OP_STATUS) {
-		if (args[1].type != IMAP_ARG_LIST || args[1].count == 0) {
-			free(j);
-			imap_bad(s, "STATUS needs a list of items");
-			return;
-		}
-		for (size_t i = 0; i < args[1].count; i++) {
-			static const struct { const char *name; unsigned bit; } items[] = {
-				{ "MESSAGES", ST_MESSAGES }, { "RECENT", ST_RECENT },
-				{ "UIDNEXT", ST_UIDNEXT }, { "UIDVALIDITY", ST_UIDVALIDITY },
-				{ "UNSEEN", ST_UNSEEN }, { "SIZE", ST_SIZE },
-				{ "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },
-			};
-			size_t k;
-			for (k = 0; k < sizeof(items) / sizeof(items[0]); k++)
-				if (imap_arg_atom_eq(&args[1].list[i], items[k].name))
-					break;
-			if (k == sizeof(items) / sizeof(items[0])) {
-				free(j);
-				imap_bad(s, "Unknown STATUS item");
-				return;
-			}
-			/* RFC 7162 3.1.2: a CONDSTORE-enabling command */
-			if (items[k].bit == ST_HIGHESTMODSEQ)
-				imap_condstore_enable(s);
-			if (!(j->items & items[k].bit) && j->nitems < 8) {
-				j->items |= items[k].bit;
-				j->item_order[j->nitems++] = items[k].bit;
-			}
-		}
+	if (op == OP_STATUS && !status_items_parse(s, &args[1], &j->status)) {
+		free(j);
+		imap_bad(s, "Invalid STATUS items");
+		return;
 	}
 	imap_run_job(s, mbox_work, mbox_done, j);
 }

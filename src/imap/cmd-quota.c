@@ -134,9 +134,13 @@ cmd_getquotaroot(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
 	struct quota_job *j = xcalloc(1, sizeof(*j));
 
-	if (n != 1 || !imap_mailbox_arg(&args[0], j->mbox, sizeof(j->mbox))) {
+	if (n != 1) {
 		free(j);
 		imap_bad(s, "GETQUOTAROOT needs a mailbox name");
+		return;
+	}
+	if (!imap_mailbox_arg_reply(s, &args[0], j->mbox, sizeof(j->mbox))) {
+		free(j);
 		return;
 	}
 	j->s = s;

@@ -46,17 +46,8 @@ select_work(void *arg)
 	    store_expunged_since(imap_store(s), j->idx->mailbox.id, j->q_modseq,
 	    j->idx->mailbox.highestmodseq, &j->vanished, &j->nvanished) != STORE_OK)
 		j->nvanished = 0;
-	if (j->readonly)
-		return;
-	uint32_t *uids = xmalloc((j->idx->nmsgs + 1) * sizeof(*uids));
-	size_t n = 0;
-	for (size_t i = 0; i < j->idx->nmsgs; i++)
-		if (j->idx->msgs[i].flags & MSG_RECENT)
-			uids[n++] = j->idx->msgs[i].uid;
-	if (n > 0)
-		(void)store_flags_update(imap_store(s), s->user, j->name, uids, n,
-		    STORE_FLAGS_DEL, MSG_RECENT, NULL, 0, 0, NULL, NULL);
-	free(uids);
+	if (!j->readonly)
+		imap_recent_claim(s, j->name, j->idx, 0);
 }
 
 /* RFC 7162 3.2.5.1: what vanished and what changed since the client's
@@ -205,9 +196,8 @@ do_select(struct imap_session *s, const struct imap_arg *args, size_t n, bool re
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));
-	if (!imap_mailbox_arg(&args[0], j->name, sizeof(j->name))) {
+	if (!imap_mailbox_arg_reply(s, &args[0], j->name, sizeof(j->name))) {
 		free(j);
-		imap_bad(s, "Invalid mailbox name");
 		return;
 	}
 	if (n == 2 && !select_params(s, j, &args[1], &err)) {

@@ -333,9 +333,8 @@ do_copy(struct imap_session *s, const struct imap_arg *args, size_t n, bool move
 	j = xcalloc(1, sizeof(*j));
 	j->s = s;
 	j->move = move;
-	if (!imap_mailbox_arg(&args[1], j->dst, sizeof(j->dst))) {
+	if (!imap_mailbox_arg_reply(s, &args[1], j->dst, sizeof(j->dst))) {
 		free(j);
-		imap_bad(s, "Invalid mailbox name");
 		return;
 	}
 	if (!imap_view_resolve(s, set, s->uid, &idx, &nidx)) {

@@ -157,6 +157,12 @@ void imap_append_mailbox(struct imap_session *s, struct mm_buf *b, const char *n
  * out (STORE_MBOX_NAME_MAX). "inbox" in any case becomes "INBOX"; a
  * trailing '/' is removed. False on bad syntax. */
 bool imap_mailbox_arg(const struct imap_arg *a, char *out, size_t outlen);
+/* The same, answering the command when it fails: BAD when the argument
+ * is no astring (a list, a NUL byte), NO [CANNOT] when it is one but no
+ * valid name (invalid modified UTF-7 or UTF-8, empty, "//", too long):
+ * RFC 3501 6.3.3 / 9051 6.3.4 make a bad name a NO, not a syntax error. */
+bool imap_mailbox_arg_reply(struct imap_session *s, const struct imap_arg *a,
+    char *out, size_t outlen);
 
 /* Flag lists. */
 void imap_append_flags(struct imap_session *s, struct mm_buf *b, const struct imap_msg *m);
@@ -191,6 +197,11 @@ void imap_sync_work(struct imap_session *s, struct imap_sync *sy);
  * mailbox is gone (the session then says BYE). */
 bool imap_sync_finish(struct imap_session *s, struct imap_sync *sy, bool allow_expunge);
 void imap_sync_free(struct imap_sync *sy);
+/* Worker: takes \Recent for the messages of idx above after_uid that
+ * have it (store_recent_claim: atomic, so exactly one session gets each)
+ * and clears MSG_RECENT in idx on those another session took first. */
+void imap_recent_claim(struct imap_session *s, const char *mbox,
+    struct store_index *idx, uint32_t after_uid);
 /* SELECT: take the index as the new view. */
 void imap_view_load(struct imap_session *s, struct store_index *idx);
 void imap_view_clear(struct imap_session *s);
@@ -208,6 +219,14 @@ void imap_sync_command(struct imap_session *s, void (*then)(struct imap_session 
 /* May this command's responses include EXPUNGE (RFC 3501 7.4.1)? */
 bool imap_expunge_allowed(struct imap_session *s);
 void imap_watch(struct imap_session *s);
+
+/* ---- imap-url.c: IMAP URLs of the user's own messages (RFC 5092) ---- */
+
+/* Worker: appends the bytes u names in mailbox mbox (its UTF-8 store
+ * name) to out; STORE_NOTFOUND when its mailbox, UIDVALIDITY, UID or
+ * section is not there. */
+int imap_url_fetch(struct imap_session *s, const char *mbox, const struct imap_url *u,
+    struct mm_buf *out);
 
 /* ---- command files ---- */
 

@@ -18,6 +18,7 @@
  * are never taken for commands. */
 #include "imap/imap-parser.h"
 #include "lib/base64.h"
+#include "lib/limits.h"
 #include "mail/mime.h"
 
 #include <assert.h>
@@ -82,7 +83,8 @@ struct imap_parser {
 
 /* ATOM-CHAR of RFC 3501 9 (we also allow 8-bit bytes, for lenient
  * clients sending UTF-8 mailbox names, and '%' '*' which list-mailbox and
- * sequence-set need, and '\\' which flags need). ']' is ASTRING-CHAR. */
+ * sequence-set need, and '\\' which flags need). ']' is ASTRING-CHAR;
+ * '[' is an ATOM-CHAR (only ']' is resp-special). */
 static bool
 is_atom_char(unsigned char c)
 {
@@ -94,6 +96,23 @@ is_atom_char(unsigned char c)
 	default:
 		return true;
 	}
+}
+
+/* Does the atom so far name a FETCH item with a section (RFC 3501 6.4.5,
+ * RFC 3516 4.2)? Only there does '[' open a bracket that may hold spaces
+ * and parentheses (BODY[HEADER.FIELDS (From To)]); anywhere else '[' is
+ * an ATOM-CHAR like any other (a mailbox "a[b" is one atom). */
+static bool
+section_prefix(const struct mm_buf *tok)
+{
+	static const char *const items[] = {
+		"BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE",
+	};
+	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++)
+		if (tok->len == strlen(items[i]) &&
+		    mm_strncaseeq(tok->data, items[i], tok->len))
+			return true;
+	return false;
 }
 
 static bool
@@ -632,7 +651,7 @@ imap_parser_push(struct imap_parser *p, const char *data, size_t len,
 			} else if (is_atom_char(c)) {
 				p->tok.len = 0;
 				mm_buf_appendc(&p->tok, (char)c);
-				p->st = c == '[' ? ST_ATOM_BRACKET : ST_ATOM;
+				p->st = ST_ATOM;
 			} else {
 				e = IMAP_PERR_BAD_CHAR;
 			}
@@ -650,7 +669,7 @@ imap_parser_push(struct imap_parser *p, const char *data, size_t len,
 					}
 				}
 				p->st = c == ' ' ? ST_ARG_START : ST_AFTER_ARG;
-			} else if (c == '[') {
+			} else if (c == '[' && section_prefix(&p->tok)) {
 				mm_buf_appendc(&p->tok, (char)c);
 				p->st = ST_ATOM_BRACKET;
 			} else if (is_atom_char(c)) {
@@ -865,7 +884,7 @@ seq_number(const char **sp, uint32_t *n_r)
 		return false;
 	while (DIGIT(*s)) {
 		n = n * 10 + (uint64_t)(*s - '0');
-		if (n >= IMAP_SEQ_STAR)     /* 4294967295 would collide with '*' */
+		if (n > UINT32_MAX)         /* RFC 9051 9: nz-number is 32 bits */
 			return false;
 		s++;
 	}
@@ -961,6 +980,137 @@ imap_seqset_write_numbers(struct mm_buf *b, const uint32_t *nums, size_t n)
 			mm_buf_printf(b, "%u:%u", nums[i], nums[j]);
 		i = j + 1;
 	}
+}
+
+/* ---- IMAP URLs (RFC 5092), the relative form CATENATE takes ---- */
+
+static int
+url_hexv(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes s[0..len) into out (room for outlen - 1 bytes). */
+static bool
+pct_decode(const char *s, size_t len, char *out, size_t outlen, size_t *outlen_r)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (c == '%') {
+			if (i + 2 >= len || url_hexv(s[i + 1]) < 0 || url_hexv(s[i + 2]) < 0)
+				return false;
+			c = (char)(url_hexv(s[i + 1]) * 16 + url_hexv(s[i + 2]));
+			i += 2;
+		}
+		/* no control characters in names or sections */
+		if ((unsigned char)c < 0x20 || c == 0x7f || k + 1 >= outlen)
+			return false;
+		out[k++] = c;
+	}
+	out[k] = '\0';
+	*outlen_r = k;
+	return true;
+}
+
+static bool
+number32(const char *s, size_t len, uint32_t *n_r)
+{
+	uint64_t n = 0;
+	if (len == 0 || len > 10 || s[0] == '0')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		n = n * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (n == 0 || n > UINT32_MAX)
+		return false;
+	*n_r = (uint32_t)n;
+	return true;
+}
+
+/* Does s (len) start with the word (case-insensitive)? */
+static bool
+starts(const char *s, size_t len, const char *word)
+{
+	size_t n = strlen(word);
+	return len >= n && mm_strncaseeq(s, word, n);
+}
+
+bool
+imap_url_parse(const char *s, size_t len, struct imap_url *u)
+{
+	char name[IMAP_URL_MBOX_MAX];
+	size_t nlen;
+	const char *e = s + len, *p;
+
+	memset(u, 0, sizeof(*u));
+	if (len == 0 || len > IMAP_URL_MAX_BYTES || s[0] != '/' || memchr(s, '\0', len))
+		return false;
+	s++;
+	/* enc-mailbox up to ";UIDVALIDITY=" or "/;UID=" */
+	for (p = s; p < e; p++)
+		if ((*p == ';' && starts(p, (size_t)(e - p), ";UIDVALIDITY=")) ||
+		    (*p == '/' && starts(p, (size_t)(e - p), "/;UID=")))
+			break;
+	if (p == s || p == e || !pct_decode(s, (size_t)(p - s), name, sizeof(name), &nlen))
+		return false;
+	memcpy(u->mbox, name, nlen + 1);
+	if (*p == ';') {
+		const char *v = p + 13, *ve = v;
+		while (ve < e && *ve != '/')
+			ve++;
+		if (!number32(v, (size_t)(ve - v), &u->uidvalidity))
+			return false;
+		p = ve;
+	}
+	if (!starts(p, (size_t)(e - p), "/;UID="))
+		return false;
+	const char *v = p + 6, *ve = v;
+	while (ve < e && *ve != '/')
+		ve++;
+	if (!number32(v, (size_t)(ve - v), &u->uid))
+		return false;
+	p = ve;
+	if (starts(p, (size_t)(e - p), "/;SECTION=")) {
+		v = p + 10;
+		for (ve = v; ve < e && !starts(ve, (size_t)(e - ve), "/;PARTIAL="); ve++)
+			;
+		if (ve == v || !pct_decode(v, (size_t)(ve - v), u->section, sizeof(u->section),
+		    &nlen))
+			return false;
+		struct mail_section sec;
+		int r = mail_section_parse(u->section, nlen, &sec);
+		mail_section_free(&sec);
+		if (r != MAIL_SECTION_OK)
+			return false;
+		p = ve;
+	}
+	if (starts(p, (size_t)(e - p), "/;PARTIAL=")) {
+		uint32_t o = 0, l = 0;
+		v = p + 10;
+		for (ve = v; ve < e && *ve != '.'; ve++)
+			;
+		/* partial-range = number ["." nz-number]; 0 is a fine offset */
+		if (ve - v == 1 && *v == '0')
+			o = 0;
+		else if (!number32(v, (size_t)(ve - v), &o))
+			return false;
+		if (ve < e && !number32(ve + 1, (size_t)(e - ve - 1), &l))
+			return false;
+		u->partial = true;
+		u->poff = o;
+		u->plen = l;
+		p = e;
+	}
+	return p == e;
 }
 
 /* ---- modified UTF-7 ---- */

@@ -122,7 +122,10 @@ void imap_args_write(struct mm_buf *b, const struct imap_arg *args, size_t count
 
 /* ---- sequence sets (RFC 3501 9: sequence-set) ---- */
 
-#define IMAP_SEQ_STAR UINT32_MAX   /* "*" before it is resolved */
+/* "*" before it is resolved: 0, which no client can send (seq-number is
+ * nz-number / "*", RFC 3501 9), so every number up to 4294967295 stays
+ * representable. */
+#define IMAP_SEQ_STAR 0
 
 struct imap_seq_range {
 	uint32_t lo, hi;          /* as written; either may be IMAP_SEQ_STAR */
@@ -133,8 +136,8 @@ struct imap_seqset {
 	size_t n, cap;
 };
 
-/* Parses "1,3:5,7:*". Returns false on syntax errors (zero, overflow,
- * empty items). The set is emptied first. */
+/* Parses "1,3:5,7:*". Returns false on syntax errors (zero, numbers
+ * above 4294967295, empty items). The set is emptied first. */
 bool imap_seqset_parse(struct imap_seqset *set, const char *s);
 void imap_seqset_free(struct imap_seqset *set);
 /* Is n in the set when "*" means star (the last sequence number, or the
@@ -145,6 +148,25 @@ bool imap_seqset_contains(const struct imap_seqset *set, uint32_t n, uint32_t st
 uint32_t imap_seqset_max(const struct imap_seqset *set, uint32_t star);
 /* Appends a compact rendering of sorted unique numbers ("1:3,7") to b. */
 void imap_seqset_write_numbers(struct mm_buf *b, const uint32_t *nums, size_t n);
+
+/* ---- IMAP URLs (RFC 5092) ---- */
+
+#define IMAP_URL_MBOX_MAX 512
+
+struct imap_url {
+	char mbox[IMAP_URL_MBOX_MAX];     /* percent-decoded: the wire name
+	                                     (modified UTF-7), NUL-free */
+	uint32_t uidvalidity;             /* 0: not given */
+	uint32_t uid;
+	char section[256];                /* percent-decoded; "" for the whole message */
+	bool partial;
+	uint32_t poff, plen;              /* plen 0: to the end */
+};
+/* A relative URL "/mailbox[;UIDVALIDITY=n]/;UID=n[/;SECTION=s]
+ * [/;PARTIAL=o[.l]]" (what CATENATE takes, RFC 4469 5), at most
+ * IMAP_URL_MAX_BYTES; the section must be one BODY[] takes. False when it
+ * is not one. */
+bool imap_url_parse(const char *s, size_t len, struct imap_url *u);
 
 /* ---- modified UTF-7 (RFC 3501 5.1.3) ---- */
 

@@ -312,6 +312,9 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 	mm_buf_printf(b, " UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN APPENDLIMIT=%llu"
 	    " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE CONDSTORE QRESYNC COMPRESS=DEFLATE",
 	    (unsigned long long)imap_append_limit(s));
+	/* issue 11, part A: each only once complete and tested */
+	mm_buf_printf(b, " LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE STATUS=SIZE MULTIAPPEND"
+	    " BINARY CATENATE");
 }
 
 void
@@ -372,16 +375,20 @@ imap_append_mailbox(struct imap_session *s, struct mm_buf *b, const char *name)
 	mm_buf_free(&w);
 }
 
-bool
-imap_mailbox_arg(const struct imap_arg *a, char *out, size_t outlen)
+enum mbox_arg { MBOX_ARG_OK, MBOX_ARG_SYNTAX, MBOX_ARG_NAME };
+
+static enum mbox_arg
+mailbox_arg(const struct imap_arg *a, char *out, size_t outlen)
 {
 	const char *str;
 	size_t len;
 	struct mm_buf w;
 	bool ok = true;
 
-	if (!imap_arg_astring(a, &str, &len) || len == 0 || memchr(str, '\0', len))
-		return false;
+	if (!imap_arg_astring(a, &str, &len) || memchr(str, '\0', len))
+		return MBOX_ARG_SYNTAX;
+	if (len == 0)
+		return MBOX_ARG_NAME;
 	mm_buf_init(&w);
 	if (!imap_mutf7_to_utf8(str, len, &w)) {
 		/* lenient: a client sending raw UTF-8 */
@@ -413,7 +420,30 @@ imap_mailbox_arg(const struct imap_arg *a, char *out, size_t outlen)
 		memcpy(out, n, nl + 1);
 	}
 	mm_buf_free(&w);
-	return ok;
+	return ok ? MBOX_ARG_OK : MBOX_ARG_NAME;
+}
+
+bool
+imap_mailbox_arg(const struct imap_arg *a, char *out, size_t outlen)
+{
+	return mailbox_arg(a, out, outlen) == MBOX_ARG_OK;
+}
+
+bool
+imap_mailbox_arg_reply(struct imap_session *s, const struct imap_arg *a,
+    char *out, size_t outlen)
+{
+	switch (mailbox_arg(a, out, outlen)) {
+	case MBOX_ARG_OK:
+		return true;
+	case MBOX_ARG_SYNTAX:
+		imap_bad(s, "Invalid mailbox name");
+		return false;
+	case MBOX_ARG_NAME:
+		break;
+	}
+	imap_no(s, "[CANNOT] Invalid mailbox name");
+	return false;
 }
 
 /* ---- flags ---- */

@@ -229,21 +229,44 @@ imap_sync_work(struct imap_session *s, struct imap_sync *sy)
 		sy->err = store_index_read(imap_store(s), s->user, s->mbox, &sy->idx);
 	if (sy->err != STORE_OK || !sy->claim_recent)
 		return;
-	/* \Recent belongs to the first session that sees the message */
-	uint32_t *uids = NULL;
-	size_t n = 0;
-	for (size_t i = 0; i < sy->idx->nmsgs; i++) {
-		const struct store_msg *m = &sy->idx->msgs[i];
-		if ((m->flags & MSG_RECENT) && m->uid > s->last_uid) {
+	imap_recent_claim(s, s->mbox, sy->idx, s->last_uid);
+}
+
+void
+imap_recent_claim(struct imap_session *s, const char *mbox, struct store_index *idx,
+    uint32_t after_uid)
+{
+	uint32_t *uids = NULL, *claimed = NULL;
+	size_t n = 0, nclaimed = 0;
+
+	for (size_t i = 0; i < idx->nmsgs; i++) {
+		const struct store_msg *m = &idx->msgs[i];
+		if ((m->flags & MSG_RECENT) && m->uid > after_uid) {
 			if (uids == NULL)
-				uids = xmalloc(sy->idx->nmsgs * sizeof(*uids));
+				uids = xmalloc(idx->nmsgs * sizeof(*uids));
 			uids[n++] = m->uid;
 		}
 	}
-	if (n > 0)
-		(void)store_flags_update(imap_store(s), s->user, s->mbox, uids, n,
-		    STORE_FLAGS_DEL, MSG_RECENT, NULL, 0, 0, NULL, NULL);
+	if (n == 0)
+		return;
+	claimed = xmalloc(n * sizeof(*claimed));
+	if (store_recent_claim(imap_store(s), s->user, mbox, uids, n, claimed,
+	    &nclaimed) != STORE_OK)
+		nclaimed = 0;   /* unknown who has it: better none than two */
+	/* the index read showed \Recent; it is ours only where we took it
+	 * (both lists ascend with the index) */
+	size_t k = 0;
+	for (size_t i = 0; i < idx->nmsgs; i++) {
+		struct store_msg *m = &idx->msgs[i];
+		if (!(m->flags & MSG_RECENT) || m->uid <= after_uid)
+			continue;
+		while (k < nclaimed && claimed[k] < m->uid)
+			k++;
+		if (k >= nclaimed || claimed[k] != m->uid)
+			m->flags &= ~(uint32_t)MSG_RECENT;
+	}
 	free(uids);
+	free(claimed);
 }
 
 void

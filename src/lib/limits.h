@@ -35,6 +35,8 @@
 #define IMAP_PREAUTH_TIMEOUT_SECS    60
 #define IMAP_IDLE_TIMEOUT_SECS       1800  /* RFC 3501 5.4 */
 #define IMAP_MAX_BAD_COMMANDS        20
+#define IMAP_URL_MAX_BYTES           2048  /* an IMAP URL (RFC 5092) in CATENATE */
+#define IMAP_CATENATE_PARTS_MAX      100   /* TEXT/URL parts of one message (RFC 4469) */
 
 /* POP3 */
 #define POP3_LINE_MAX_BYTES          255   /* RFC 2449 4: 255 octets incl. CRLF */

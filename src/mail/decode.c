@@ -211,6 +211,21 @@ mail_decode_qp(const char *in, size_t len, bool underscore_is_space, struct mm_b
 			mm_buf_appendc(out, ' ');
 			continue;
 		}
+		if (c == ' ' || c == '\t') {
+			/* RFC 2045 6.7 (3): white space at the end of an
+			 * encoded line is padding, deleted by the decoder */
+			size_t j = i;
+			while (j < len && (in[j] == ' ' || in[j] == '\t'))
+				j++;
+			if (j >= len || in[j] == '\n' || (in[j] == '\r' && j + 1 < len &&
+			    in[j + 1] == '\n')) {
+				i = j - 1;
+				continue;
+			}
+			mm_buf_append(out, in + i, j - i);
+			i = j - 1;
+			continue;
+		}
 		if (c != '=') {
 			mm_buf_appendc(out, c);
 			continue;

@@ -136,6 +136,45 @@ mail_header_get(const struct mail_header *h, const char *name)
 	return f ? mail_header_unfold(f->value, f->value_len) : NULL;
 }
 
+static bool
+blank(const char *s)
+{
+	for (; *s; s++)
+		if (*s != ' ' && *s != '\t')
+			return false;
+	return true;
+}
+
+char *
+mail_header_get_all(const struct mail_header *h, const char *name)
+{
+	size_t nl = strlen(name);
+	char *first = NULL;
+	struct mm_buf b;
+
+	mm_buf_init(&b);
+	for (size_t i = 0; i < h->n; i++) {
+		const struct mail_hdr_field *f = &h->f[i];
+		if (f->name_len != nl || !mm_strncaseeq(f->name, name, nl))
+			continue;
+		char *v = mail_header_unfold(f->value, f->value_len);
+		if (first == NULL)
+			first = xstrdup(v);
+		if (!blank(v)) {
+			if (b.len > 0)
+				mm_buf_append(&b, ", ", 2);
+			mm_buf_append(&b, v, strlen(v));
+		}
+		free(v);
+	}
+	if (first == NULL || b.len == 0) {
+		mm_buf_free(&b);
+		return first;
+	}
+	free(first);
+	return mm_buf_cstr(&b);
+}
+
 bool
 mail_header_name_in(const char *name, size_t len, const char *const *names, size_t n)
 {

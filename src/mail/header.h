@@ -37,6 +37,12 @@ const struct mail_hdr_field *mail_header_find(const struct mail_header *h, const
 /* Unfolded copy of the first value named name (CR and LF removed, trailing
  * WSP trimmed), malloc'd; NULL when absent. */
 char *mail_header_get(const struct mail_header *h, const char *name);
+/* Every value named name, unfolded and joined with ", " (for address
+ * fields that occur more than once: RFC 5322 3.6 allows one, but real
+ * mail has two To: or three Cc:, and readers show all of them). Blank
+ * values are skipped unless all are blank (then the first). malloc'd;
+ * NULL when absent. */
+char *mail_header_get_all(const struct mail_header *h, const char *name);
 /* Unfolded, NUL-terminated copy of a raw value, malloc'd. */
 char *mail_header_unfold(const char *v, size_t len);
 /* Is name (len bytes) equal to any of the NUL-terminated names? */

@@ -168,6 +168,16 @@ append_params(struct mm_buf *b, const struct mail_param *ps, size_t n)
 	mm_buf_appendc(b, ')');
 }
 
+/* Is there a parameter named exactly name (not name*)? */
+static bool
+has_plain_param(const struct mail_part *p, const char *name)
+{
+	for (size_t i = 0; i < p->nparams; i++)
+		if (mm_strcaseeq(p->params[i].name, name))
+			return true;
+	return false;
+}
+
 /* body-fld-dsp SP body-fld-lang SP body-fld-loc */
 static void
 append_ext_common(struct mm_buf *b, const struct mail_part *p)
@@ -234,8 +244,11 @@ append_body(struct mm_buf *b, const struct mail_part *p, bool ext, int depth)
 	append_upper(b, p->subtype);
 	mm_buf_appendc(b, ' ');
 	/* body-fields; text without a charset is US-ASCII (RFC 2045 5.2),
-	 * said explicitly as Dovecot does */
-	if ((p->flags & MAIL_PART_TEXT) && mail_part_param(p, "charset") == NULL) {
+	 * said explicitly as Dovecot does; one given only as an RFC 2231
+	 * charset*= is said as a plain CHARSET too, decoded, so that
+	 * clients that look for CHARSET find it */
+	if ((p->flags & MAIL_PART_TEXT) && !has_plain_param(p, "charset")) {
+		char *cs = mail_part_charset(p);
 		if (p->nparams == 0)
 			mm_buf_append(b, "(", 1);
 		else {
@@ -243,7 +256,10 @@ append_body(struct mm_buf *b, const struct mail_part *p, bool ext, int depth)
 			b->len--;	/* reopen the list */
 			mm_buf_appendc(b, ' ');
 		}
-		mm_buf_append(b, "\"CHARSET\" \"US-ASCII\")", 21);
+		mm_buf_append(b, "\"CHARSET\" ", 10);
+		mail_imap_append_string(b, cs ? cs : "US-ASCII");
+		mm_buf_appendc(b, ')');
+		free(cs);
 	} else
 		append_params(b, p->params, p->nparams);
 	mm_buf_appendc(b, ' ');

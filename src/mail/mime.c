@@ -17,6 +17,9 @@ struct mime_ctx {
 	const char *msg;
 	size_t len;
 	struct mail_msg *m;
+	size_t close_line;	/* where the multipart parse_multipart() just
+				 * finished saw its close delimiter line, or
+				 * SIZE_MAX when it had none */
 };
 
 static bool
@@ -298,8 +301,13 @@ static void
 fill_envelope(struct mail_part *p, const struct mail_header *h)
 {
 	p->env = xcalloc(1, sizeof(*p->env));
-	for (int i = 0; i < MAIL_ENV_COUNT; i++)
-		p->env->v[i] = mail_header_get(h, env_names[i]);
+	for (int i = 0; i < MAIL_ENV_COUNT; i++) {
+		/* address fields: every occurrence counts (as Dovecot and
+		 * mail readers do); the rest: the first */
+		bool addr = i >= MAIL_ENV_FROM && i <= MAIL_ENV_BCC;
+		p->env->v[i] = addr ? mail_header_get_all(h, env_names[i]) :
+		    mail_header_get(h, env_names[i]);
+	}
 }
 
 static void
@@ -399,6 +407,37 @@ extend_end(struct mime_ctx *c, struct mail_part *p, size_t end)
 	}
 }
 
+/* Does the body part whose header starts at start declare itself a
+ * multipart with boundary b (the same as its parent's)? */
+static bool
+same_boundary(struct mime_ctx *c, size_t start, size_t end, const char *b)
+{
+	struct mail_header h;
+	struct mail_part t;
+	bool same = false;
+
+	mail_header_parse(c->msg, start, end, &h);
+	const struct mail_hdr_field *f = mail_header_find(&h, "Content-Type");
+	if (f != NULL) {
+		memset(&t, 0, sizeof(t));
+		char *v = mail_header_unfold(f->value, f->value_len);
+		parse_content_type(&t, v, strlen(v));
+		const char *tb = mail_part_param(&t, "boundary");
+		same = t.type != NULL && strcmp(t.type, "multipart") == 0 &&
+		    tb != NULL && strcmp(tb, b) == 0;
+		free(v);
+		free(t.type);
+		free(t.subtype);
+		for (size_t i = 0; i < t.nparams; i++) {
+			free(t.params[i].name);
+			free(t.params[i].value);
+		}
+		free(t.params);
+	}
+	mail_header_free(&h);
+	return same;
+}
+
 static void
 parse_multipart(struct mime_ctx *c, struct mail_part *p, int depth)
 {
@@ -407,6 +446,7 @@ parse_multipart(struct mime_ctx *c, struct mail_part *p, int depth)
 	size_t bs = p->body_off, be = p->body_end, line;
 	bool close, digest = strcmp(p->subtype, "digest") == 0;
 
+	c->close_line = SIZE_MAX;
 	if (bl == 0 || bl > 200 || !find_delim(c->msg, bs, bs, be, b, bl, &line, &close)) {
 		/* no boundary, or never used: no body parts at all */
 		p->flags |= MAIL_PART_BROKEN;
@@ -417,7 +457,48 @@ parse_multipart(struct mime_ctx *c, struct mail_part *p, int depth)
 		bool found;
 		if (c->m->nparts >= MIME_PARTS_MAX) {
 			c->m->parts_truncated = true;
+			c->close_line = SIZE_MAX;
 			return;
+		}
+		if (depth + 1 < MIME_NESTING_MAX && same_boundary(c, start, be, b)) {
+			/* A delimiter line belongs to the innermost open
+			 * multipart with its boundary (Dovecot's rule, and
+			 * what Outlook Express for Mac meant): the child
+			 * takes the lines up to its own close delimiter,
+			 * and ours go on after it. */
+			struct mail_part *ch = part_new(c, p);
+			c->close_line = SIZE_MAX;
+			parse_part(c, ch, start, be, depth + 1, digest, false);
+			size_t cl = c->close_line, after;
+			if (cl == SIZE_MAX) {
+				/* never closed: it ran to our end, so do we */
+				p->flags |= MAIL_PART_BROKEN;
+				c->close_line = SIZE_MAX;
+				return;
+			}
+			after = line_after(c->msg, cl, be);
+			found = find_delim(c->msg, bs, after, be, b, bl, &next, &close);
+			end = found ? next : be;
+			if (found && end > after && c->msg[end - 1] == '\n')
+				end--;
+			if (found && end > after && c->msg[end - 1] == '\r')
+				end--;
+			ch->body_end = end < after ? after : end;
+			count_lines(ch, c->msg);
+			/* a close line right at the end keeps its line end */
+			if (found && line_after(c->msg, cl, ch->body_end) == ch->body_end &&
+			    c->msg[ch->body_end - 1] != '\n') {
+				ch->flags |= MAIL_PART_CLOSED;
+				if (ch->body_end < next)
+					extend_end(c, ch, next);
+			}
+			if (!found) {
+				p->flags |= MAIL_PART_BROKEN;
+				c->close_line = SIZE_MAX;
+				return;
+			}
+			line = next;
+			continue;
 		}
 		found = find_delim(c->msg, bs, start, be, b, bl, &next, &close);
 		if (found) {
@@ -435,10 +516,13 @@ parse_multipart(struct mime_ctx *c, struct mail_part *p, int depth)
 		parse_part(c, ch, start, end, depth + 1, digest, false);
 		if (found && end < next && closed_at(ch, end))
 			extend_end(c, ch, next);
-		if (!found)
+		if (!found) {
+			c->close_line = SIZE_MAX;
 			return;
+		}
 		line = next;
 	}
+	c->close_line = line;
 	/* a close delimiter line running to the end of the range */
 	if (line_after(c->msg, line, be) == be &&
 	    (be == bs || c->msg[be - 1] != '\n'))
@@ -620,6 +704,30 @@ mail_part_param_utf8(const struct mail_part *p, const char *name)
 	return mail_decode_param(r->value, l > 0 && r->name[l - 1] == '*');
 }
 
+char *
+mail_part_charset(const struct mail_part *p)
+{
+	const struct mail_param *r = NULL;
+	/* a plain charset= first, then an RFC 2231 charset*= */
+	for (size_t i = 0; i < p->nparams && r == NULL; i++)
+		if (mm_strcaseeq(p->params[i].name, "charset"))
+			r = &p->params[i];
+	if (r != NULL)
+		return xstrdup(r->value);
+	if ((r = param_find(p->params, p->nparams, "charset")) == NULL)
+		return NULL;
+	char *v = mail_decode_param(r->value, true);
+	/* a charset name is a token (RFC 2978 2.3): anything else is junk */
+	bool ok = v != NULL && v[0] != '\0' && strlen(v) <= 64;
+	for (const char *q = v; ok && *q; q++)
+		ok = (unsigned char)*q > ' ' && (unsigned char)*q < 0x7f && !tspecial(*q);
+	if (!ok) {
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
 struct mail_part *
 mail_part_next(const struct mail_part *p)
 {
@@ -681,7 +789,9 @@ text_part(const struct mail_part *p, const char *msg, size_t max, struct mm_buf 
 		body = dec.data ? dec.data : "";
 		blen = dec.len;
 	}
-	mail_charset_to_utf8(mail_part_param(p, "charset"), body, blen, &u);
+	char *cs = mail_part_charset(p);
+	mail_charset_to_utf8(cs, body, blen, &u);
+	free(cs);
 	if (out->len > 0)
 		append_bounded(out, "\n", 1, max);
 	append_bounded(out, u.data ? u.data : "", u.len, max);

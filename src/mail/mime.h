@@ -77,6 +77,10 @@ const char *mail_part_param(const struct mail_part *p, const char *name);
 /* A parameter's value decoded to UTF-8 (RFC 2231 and RFC 2047), malloc'd,
  * or NULL. Looks in Content-Type, then Content-Disposition parameters. */
 char *mail_part_param_utf8(const struct mail_part *p, const char *name);
+/* The part's charset, malloc'd, or NULL: the charset parameter, else an
+ * RFC 2231 charset*= decoded (charset*=utf-8''utf-8 is "utf-8"), if that
+ * is a token. */
+char *mail_part_charset(const struct mail_part *p);
 /* The preorder next part (for walking the whole tree), or NULL. */
 struct mail_part *mail_part_next(const struct mail_part *p);
 
@@ -153,6 +157,21 @@ char *mail_section_format(const struct mail_section *sec);
 int mail_section_fetch(const struct mail_msg *m, const char *msg, size_t len,
     const struct mail_section *sec, struct mail_section_result *r);
 void mail_section_result_free(struct mail_section_result *r);
+/*
+ * BINARY (RFC 3516, src/mail/binary.c).
+ */
+#define MAIL_BINARY_EUNKNOWN_CTE (-4)	/* IMAP: NO [UNKNOWN-CTE] */
+/* BINARY[section]: the part's content with its transfer encoding undone
+ * (base64, quoted-printable; identity encodings, multiparts, messages and
+ * "" as they are), appended to out. MAIL_SECTION_OK, _ENOENT, _ESYNTAX
+ * (not a plain part number), or MAIL_BINARY_EUNKNOWN_CTE. */
+int mail_binary_fetch(const struct mail_msg *m, const char *msg, size_t len,
+    const struct mail_section *sec, struct mm_buf *out);
+/* APPEND of a literal8: rewrites every leaf part with
+ * Content-Transfer-Encoding: binary as base64 into out. False (out
+ * untouched) when there was none. */
+bool mail_binary_encode_parts(const char *msg, size_t len, struct mm_buf *out);
+
 /* The part a list of numbers points to, or NULL. */
 const struct mail_part *mail_section_part(const struct mail_msg *m,
     const unsigned *nums, unsigned n);

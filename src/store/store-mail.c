@@ -318,19 +318,28 @@ sdb_mailbox_create_tx(struct sdb_tx *tx, const char *user, const char *name,
 	if (r == STORE_OK) {
 		if (!(mb.rec.attrs & MBOX_ATTR_NOSELECT))
 			return STORE_EXISTS;
-		mb.rec.attrs &= ~MBOX_ATTR_NOSELECT;
-		return mbox_save(tx, user, name, &mb);
+		if (!(mb.rec.attrs & MBOX_ATTR_NONEXISTENT)) {
+			/* a parent kept for its children becomes selectable */
+			mb.rec.attrs &= ~MBOX_ATTR_NOSELECT;
+			mb.rec.attrs |= attrs & ~(MBOX_ATTR_NOSELECT | MBOX_ATTR_NONEXISTENT);
+			return mbox_save(tx, user, name, &mb);
+		}
+		/* only a subscription was left: a new mailbox (new id and
+		 * UIDVALIDITY) in its place, keeping the subscription */
+		if ((r = sdb_counters_del(tx, mb.rec.id)) != STORE_OK)
+			return r;
+		subscribed = subscribed || mb.rec.subscribed;
+	} else if (r != STORE_NOTFOUND) {
+		return r;
+	} else if ((r = sdb_mailbox_room(tx, user)) != STORE_OK) {
+		return r;
 	}
-	if (r != STORE_NOTFOUND)
-		return r;
-	if ((r = sdb_mailbox_room(tx, user)) != STORE_OK)
-		return r;
 	if ((r = sdb_seq_next(tx->st->seq_recno, &id)) != STORE_OK ||
 	    (r = sdb_seq_next(tx->st->seq_uidvalidity, &uidv)) != STORE_OK)
 		return r;
 	memset(&mb.rec, 0, sizeof(mb.rec));
 	mb.rec.id = (uint32_t)id;
-	mb.rec.attrs = attrs & ~MBOX_ATTR_NOSELECT;
+	mb.rec.attrs = attrs & ~(MBOX_ATTR_NOSELECT | MBOX_ATTR_NONEXISTENT);
 	mb.rec.subscribed = subscribed;
 	mb.rec.uidvalidity = (uint32_t)uidv;
 	if ((r = mbox_save(tx, user, name, &mb)) != STORE_OK)
@@ -542,13 +551,19 @@ mbox_delete_tx(struct sdb_tx *tx, void *varg)
 	    (r = mbox_load(tx, a->user, a->name, &mb, true)) != STORE_OK ||
 	    (r = has_children(tx, a->user, a->name, &children)) != STORE_OK)
 		return r;
+	if (mb.rec.attrs & MBOX_ATTR_NONEXISTENT)
+		return STORE_NOTFOUND;
 	if (children && (mb.rec.attrs & MBOX_ATTR_NOSELECT))
 		return STORE_DENIED;
-	if ((r = sdb_mailbox_purge_tx(tx, a->user, &u, mb.rec.id, !children)) != STORE_OK)
+	/* a subscription outlives its mailbox (RFC 3501 6.3.6) */
+	bool keep = children || mb.rec.subscribed;
+	if ((r = sdb_mailbox_purge_tx(tx, a->user, &u, mb.rec.id, !keep)) != STORE_OK)
 		return r;
 	sdb_changed(tx, a->user, mb.rec.id);
-	if (children) {
+	if (keep) {
 		mb.rec.attrs |= MBOX_ATTR_NOSELECT;
+		if (!children)
+			mb.rec.attrs |= MBOX_ATTR_NONEXISTENT;
 		return mbox_save(tx, a->user, a->name, &mb);
 	}
 	unsigned char key[SDB_KEY_MAX];
@@ -646,7 +661,27 @@ mbox_rename_tx(struct sdb_tx *tx, void *varg)
 	if ((r = user_exists(tx, a->user, &u, false)) != STORE_OK ||
 	    (r = mbox_load(tx, a->user, a->name, &from, true)) != STORE_OK)
 		return r;
+	if (from.rec.attrs & MBOX_ATTR_NONEXISTENT)
+		return STORE_NOTFOUND;
 	r = mbox_load(tx, a->user, a->name2, &to, false);
+	if (r == STORE_OK && (to.rec.attrs & MBOX_ATTR_NONEXISTENT)) {
+		/* only a subscription there: the renamed mailbox takes its
+		 * place (and the subscription stays with the name) */
+		bool kids;
+		if ((r = has_children(tx, a->user, a->name2, &kids)) != STORE_OK)
+			return r;
+		if (!kids) {
+			if ((r = sdb_counters_del(tx, to.rec.id)) != STORE_OK)
+				return r;
+			size_t tk = sdb_mbox_key(a->user, a->name2, key);
+			if ((r = sdb_del(st->mailboxes, tx->txn, key, tk)) != STORE_OK)
+				return r;
+			from.rec.subscribed = true;
+			if ((r = mbox_save(tx, a->user, a->name, &from)) != STORE_OK)
+				return r;
+			r = STORE_NOTFOUND;
+		}
+	}
 	if (r != STORE_NOTFOUND)
 		return r == STORE_OK ? STORE_EXISTS : r;
 	if (strcmp(a->name, "INBOX") == 0)
@@ -738,9 +773,22 @@ mbox_subscribe_tx(struct sdb_tx *tx, void *varg)
 {
 	struct mb_arg *a = varg;
 	struct sdb_mbox mb;
+	bool kids;
 	int r = mbox_load(tx, a->user, a->name, &mb, true);
 	if (r != STORE_OK)
 		return r;
+	if (!a->flag && (mb.rec.attrs & MBOX_ATTR_NONEXISTENT)) {
+		/* the last trace of a deleted mailbox */
+		if ((r = has_children(tx, a->user, a->name, &kids)) != STORE_OK)
+			return r;
+		if (!kids) {
+			unsigned char key[SDB_KEY_MAX];
+			size_t klen = sdb_mbox_key(a->user, a->name, key);
+			if ((r = sdb_counters_del(tx, mb.rec.id)) != STORE_OK)
+				return r;
+			return sdb_del(tx->st->mailboxes, tx->txn, key, klen);
+		}
+	}
 	mb.rec.subscribed = a->flag;
 	return mbox_save(tx, a->user, a->name, &mb);
 }
@@ -1057,6 +1105,73 @@ sdb_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
 	return r;
 }
 
+/* ---- MULTIAPPEND: several deliveries in one transaction ---- */
+
+struct multi_arg {
+	struct deliver_arg *a;    /* one per message, one recipient each */
+	size_t n;
+};
+
+static int
+multi_tx(struct sdb_tx *tx, void *varg)
+{
+	struct multi_arg *m = varg;
+	for (size_t i = 0; i < m->n; i++) {
+		int r = deliver_tx(tx, &m->a[i]);
+		if (r != STORE_OK)
+			return r;
+		if (m->a[i].rcpts[0].result_r != STORE_OK)
+			return m->a[i].rcpts[0].result_r;
+	}
+	return STORE_OK;
+}
+
+int
+store_append_multi(struct store *st, const char *user, const char *mailbox,
+    struct store_append *msgs, size_t n, uint32_t *uidvalidity_r)
+{
+	struct multi_arg m = { .n = n };
+	char (*users)[ADDRESS_MAX_BYTES + 1] = xmalloc(sizeof(*users));
+	char (*names)[STORE_MBOX_NAME_MAX] = xmalloc(sizeof(*names));
+	struct store_rcpt *rc = xcalloc(n ? n : 1, sizeof(*rc));
+	int valid = STORE_INVALID, r = STORE_OK;
+
+	*uidvalidity_r = 0;
+	if (n == 0 || !sdb_address_norm(user, users[0]))
+		r = STORE_INVALID;
+	if (r == STORE_OK)
+		valid = mbox_name_norm(mailbox ? mailbox : "INBOX", names[0]);
+	m.a = xcalloc(n ? n : 1, sizeof(*m.a));
+	for (size_t i = 0; r == STORE_OK && i < n; i++) {
+		msgs[i].uid_r = 0;
+		if (msgs[i].len > UINT32_MAX * (uint64_t)SDB_CHUNK_BYTES)
+			r = STORE_INVALID;
+		else
+			r = keywords_check(msgs[i].keywords, msgs[i].nkeywords);
+		rc[i].user = user;
+		rc[i].mailbox = mailbox;
+		rc[i].flags = msgs[i].flags;
+		m.a[i] = (struct deliver_arg){ .rcpts = &rc[i], .nrcpts = 1,
+		    .users = users, .names = names, .valid = &valid,
+		    .data = msgs[i].data, .len = msgs[i].len, .date = msgs[i].internal_date,
+		    .cache = msgs[i].cache, .cachelen = msgs[i].cachelen,
+		    .keywords = msgs[i].keywords, .nkeywords = msgs[i].nkeywords,
+		    .aon = true };
+	}
+	if (r == STORE_OK)
+		r = sdb_run(st, true, multi_tx, &m);
+	if (r == STORE_OK) {
+		for (size_t i = 0; i < n; i++)
+			msgs[i].uid_r = rc[i].uid_r;
+		*uidvalidity_r = rc[0].uidvalidity_r;
+	}
+	free(m.a);
+	free(rc);
+	free(users);
+	free(names);
+	return r;
+}
+
 /* ---- flags ---- */
 
 struct flags_arg {
@@ -1183,6 +1298,73 @@ store_flags_update(struct store *st, const char *user, const char *mailbox,
 	return r;
 }
 
+/* ---- \Recent ---- */
+
+struct recent_arg {
+	struct mb_arg mb;
+	const uint32_t *uids;
+	size_t nuids;
+	uint32_t *claimed;
+	size_t nclaimed;
+};
+
+static int
+recent_tx(struct sdb_tx *tx, void *varg)
+{
+	struct recent_arg *a = varg;
+	struct sdb_mbox *mb = xmalloc(sizeof(*mb));
+	struct sdb_counters c;
+	int r;
+
+	a->nclaimed = 0;   /* a deadlock retry starts again */
+	if ((r = mbox_load(tx, a->mb.user, a->mb.name, mb, false)) != STORE_OK)
+		goto out;
+	if ((r = sdb_counters_get(tx, mb->rec.id, &c, true)) != STORE_OK)
+		goto out;
+	for (size_t i = 0; i < a->nuids; i++) {
+		struct sdb_msg m;
+		unsigned char key[8];
+
+		r = msg_get(tx, mb->rec.id, a->uids[i], &m, true);
+		if (r == STORE_NOTFOUND)
+			continue;
+		if (r != STORE_OK)
+			goto out;
+		if (!(m.flags & MSG_RECENT))
+			continue;
+		count_add(&c, &m, -1);
+		m.flags &= ~(uint32_t)MSG_RECENT;
+		count_add(&c, &m, 1);
+		msg_key(key, mb->rec.id, a->uids[i]);
+		if ((r = sdb_put(tx->st->msgs, tx->txn, key, 8, &m, sizeof(m))) != STORE_OK)
+			goto out;
+		a->claimed[a->nclaimed++] = a->uids[i];
+	}
+	r = a->nclaimed > 0 ? sdb_counters_put(tx, mb->rec.id, &c) : STORE_OK;
+out:
+	free(mb);
+	return r;
+}
+
+int
+store_recent_claim(struct store *st, const char *user, const char *mailbox,
+    const uint32_t *uids, size_t nuids, uint32_t *claimed_r, size_t *nclaimed_r)
+{
+	struct recent_arg *a = xcalloc(1, sizeof(*a));
+	int r = mb_arg_init(&a->mb, user, mailbox);
+
+	*nclaimed_r = 0;
+	a->uids = uids;
+	a->nuids = nuids;
+	a->claimed = claimed_r;
+	if (r == STORE_OK && nuids > 0)
+		r = sdb_run(st, true, recent_tx, a);
+	if (r == STORE_OK)
+		*nclaimed_r = a->nclaimed;
+	free(a);
+	return r;
+}
+
 /* ---- copy, move, expunge ---- */
 
 struct copy_arg {
@@ -1288,8 +1470,6 @@ copy_move(struct store *st, const char *user, const char *src,
 
 	if (r == STORE_OK)
 		r = mbox_name_norm(dst, a->mb.name2);
-	if (r == STORE_OK && move && strcmp(a->mb.name, a->mb.name2) == 0)
-		r = STORE_INVALID;
 	a->uids = uids;
 	a->nuids = nuids;
 	a->new_uids = new_uids_r;

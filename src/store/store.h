@@ -139,6 +139,13 @@ bool store_address_belongs_to(struct store *st, const char *address, const char 
 #define MBOX_ATTR_JUNK       0x08
 #define MBOX_ATTR_ARCHIVE    0x10
 #define MBOX_ATTR_NOSELECT   0x20   /* a parent kept for its children */
+/* A deleted mailbox kept only as a subscription (always with NOSELECT):
+ * RFC 3501 6.3.6 "The server MUST NOT unilaterally remove an existing
+ * mailbox name from the subscription list even if a mailbox by that name
+ * no longer exists". LIST-EXTENDED shows it \NonExistent; CREATE makes it
+ * a mailbox again; UNSUBSCRIBE removes it; DELETE, RENAME, STATUS and
+ * SELECT find no mailbox there. */
+#define MBOX_ATTR_NONEXISTENT 0x40
 
 struct store_mailbox {
 	uint32_t id;               /* unique within the user, never reused */
@@ -162,6 +169,7 @@ int store_mailbox_get(struct store *st, const char *user, const char *name,
 int store_mailbox_create(struct store *st, const char *user, const char *name,
     unsigned attrs);
 /* Deleting a mailbox with children leaves it \Noselect (RFC 3501 6.3.4);
+ * a subscribed one without children stays as MBOX_ATTR_NONEXISTENT;
  * INBOX cannot be deleted (STORE_DENIED). */
 int store_mailbox_delete(struct store *st, const char *user, const char *name);
 /* Renames name and its children. Renaming INBOX moves all its messages to
@@ -233,6 +241,25 @@ int store_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
     const void *cache, size_t cachelen,
     const char *const *keywords, size_t nkeywords, bool all_or_nothing);
 
+/* One message of store_append_multi. */
+struct store_append {
+	const void *data;
+	size_t len;
+	time_t internal_date;
+	const void *cache;       /* parsed-structure blob, may be NULL */
+	size_t cachelen;
+	uint32_t flags;          /* MSG_* (MSG_RECENT added) */
+	const char *const *keywords;
+	size_t nkeywords;
+	uint32_t uid_r;          /* out */
+};
+
+/* MULTIAPPEND (RFC 3502 6.3.11): the messages into one mailbox of user
+ * in one transaction, all or nothing (quota counted over all of them);
+ * their UIDs ascend in the given order. *uidvalidity_r: the mailbox's. */
+int store_append_multi(struct store *st, const char *user, const char *mailbox,
+    struct store_append *msgs, size_t n, uint32_t *uidvalidity_r);
+
 enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_DEL };
 
 /* Changes flags/keywords of the given UIDs (missing UIDs are skipped).
@@ -243,13 +270,25 @@ int store_flags_update(struct store *st, const char *user, const char *mailbox,
     uint32_t flags, const char *const *keywords, size_t nkeywords,
     uint64_t unchangedsince, uint32_t *failed_r, size_t *nfailed_r);
 
+/* Takes \Recent (RFC 3501 2.3.2: a message is recent in exactly one
+ * session): clears MSG_RECENT on those of the given UIDs that still have
+ * it, in one transaction (read-modify-write under the records' write
+ * locks), and writes the UIDs it cleared, the ones the caller now owns,
+ * to claimed_r (room for nuids, ascending when uids is), their count to
+ * *nclaimed_r. Of two callers racing for a message exactly one gets it.
+ * No modseq changes (RFC 7162 3.1) and no change hook: no one else sees
+ * a difference. */
+int store_recent_claim(struct store *st, const char *user, const char *mailbox,
+    const uint32_t *uids, size_t nuids, uint32_t *claimed_r, size_t *nclaimed_r);
+
 /* Copies UIDs into dst; the new UIDs are written to new_uids_r (in the
  * order of uids; 0 for a missing source) and dst's uidvalidity to
  * *dst_uidvalidity_r. Bodies are shared (reference counted). */
 int store_copy(struct store *st, const char *user, const char *src,
     const uint32_t *uids, size_t nuids, const char *dst,
     uint32_t *new_uids_r, uint32_t *dst_uidvalidity_r);
-/* Same, and removes the sources, in one transaction. */
+/* Same, and removes the sources, in one transaction. dst may be src
+ * (RFC 6851 3.3: MOVE is copy + expunge): the messages get new UIDs. */
 int store_move(struct store *st, const char *user, const char *src,
     const uint32_t *uids, size_t nuids, const char *dst,
     uint32_t *new_uids_r, uint32_t *dst_uidvalidity_r);

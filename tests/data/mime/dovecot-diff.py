@@ -103,6 +103,11 @@ KNOWN = {
         "no encapsulated header (RFC 2046 5.2.1: 7bit/8bit/binary only)",
     ("033", "BODY[1.1.MIME]"): "same",
     ("033", "BODY[1.1]"): "same",
+    ("059", "BODYSTRUCTURE"): "charset*=utf-8''utf-8 alone: RFC 2231 4 makes "
+        "it the charset parameter (value utf-8), which we also say as a plain "
+        "CHARSET \"utf-8\" for clients; Dovecot adds the default \"us-ascii\", "
+        "contradicting it (and lists plain parameters before extended ones)",
+    ("059", "BODY"): "same as BODYSTRUCTURE",
     ("023", "BODY[HEADER.FIELDS (FROM SUBJECT)]"): "empty message: no header "
         "and no empty line, so nothing to return (Dovecot answers CRLF here but "
         "\"\" for HEADER.FIELDS.NOT)",
