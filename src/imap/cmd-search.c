@@ -8,8 +8,14 @@
  * job evaluates it over the view on a worker. A message's body is read
  * and parsed only when a key needs it (header, text or sent-date keys),
  * once per message, and text matching goes through src/mail's decoding
- * and case folding, so BODY/TEXT match what the user reads. */
-#include "imap/imap-common.h"
+ * and case folding, so BODY/TEXT match what the user reads.
+ *
+ * RETURN (RFC 4731 ESEARCH: MIN MAX ALL COUNT, RFC 5182 SAVE, RFC 5267
+ * PARTIAL) only changes what is said about the hits, so the same job
+ * answers both forms; SORT and THREAD use the parser and the evaluation
+ * through imap-search.h. "$" (SEARCHRES) is the saved result, kept as
+ * UIDs so expunges cannot shift it. */
+#include "imap/imap-search.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +36,7 @@ enum sk {
 	SK_NEW, SK_OLD, SK_RECENT,
 	SK_SEQ, SK_UID, SK_LARGER, SK_SMALLER,
 	SK_BEFORE, SK_ON, SK_SINCE, SK_SENTBEFORE, SK_SENTON, SK_SENTSINCE,
-	SK_HEADER, SK_BODY, SK_TEXT, SK_MODSEQ,
+	SK_HEADER, SK_BODY, SK_TEXT, SK_MODSEQ, SK_SAVED,
 };
 
 struct skey {
@@ -47,13 +53,18 @@ struct skey {
 	size_t nkids;
 };
 
+struct imap_search {
+	struct skey root;
+	bool modseq;              /* a MODSEQ key */
+};
+
 struct search_job {
 	struct imap_session *s;
-	struct skey root;
-	uint32_t *hits;
+	struct imap_search *q;
+	size_t *vidx;             /* hits: view indexes */
 	size_t nhits;
-	bool modseq;              /* a MODSEQ key: say the hits' highest */
-	uint64_t maxmodseq;
+	bool ret;                 /* RETURN given: answer ESEARCH */
+	struct imap_searchret r;
 	struct imap_sync sy;
 };
 
@@ -225,6 +236,10 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 		if (p->i >= p->n || !imap_arg_atom(&p->a[p->i], &set))
 			return false;
 		p->i++;
+		if (strcmp(set, "$") == 0) {
+			k->kind = SK_SAVED;
+			return true;
+		}
 		return imap_seqset_parse(&k->set, set);
 	}
 	if (mm_strcaseeq(w, "MODSEQ")) {
@@ -253,6 +268,10 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 		k->kind = SK_OR;
 		return parse_key(p, kid_add(k), depth + 1) &&
 		    parse_key(p, kid_add(k), depth + 1);
+	}
+	if (strcmp(w, "$") == 0) {
+		k->kind = SK_SAVED;
+		return true;
 	}
 	k->kind = SK_SEQ;
 	return imap_seqset_parse(&k->set, w);
@@ -381,6 +400,20 @@ keyword_index(struct imap_session *s, const char *name)
 	return -1;
 }
 
+static int
+uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static bool
+searchres_has(struct imap_session *s, uint32_t uid)
+{
+	return s->nsearchres > 0 &&
+	    bsearch(&uid, s->searchres, s->nsearchres, sizeof(uid), uid_cmp) != NULL;
+}
+
 static bool
 eval(struct msgctx *c, const struct skey *k)
 {
@@ -443,17 +476,47 @@ eval(struct msgctx *c, const struct skey *k)
 		return match_text(c, k);
 	case SK_MODSEQ:
 		return m->modseq >= k->num;
+	case SK_SAVED:
+		return searchres_has(s, m->uid);
 	}
 	return false;
 }
 
-static void
-search_work(void *arg)
-{
-	struct search_job *j = arg;
-	struct imap_session *s = j->s;
+/* ---- the program, for SEARCH, SORT and THREAD ---- */
 
-	j->hits = xmalloc((s->nmsgs + 1) * sizeof(*j->hits));
+struct imap_search *
+imap_search_parse(const struct imap_arg *args, size_t n)
+{
+	struct imap_search *q = xcalloc(1, sizeof(*q));
+	struct sparse p = { args, n, 0, false };
+	if (n == 0 || !parse_list(&p, &q->root, 0)) {
+		imap_search_free(&q);
+		return NULL;
+	}
+	q->modseq = p.modseq;
+	return q;
+}
+
+void
+imap_search_free(struct imap_search **q)
+{
+	if (*q == NULL)
+		return;
+	skey_free(&(*q)->root);
+	free(*q);
+	*q = NULL;
+}
+
+bool
+imap_search_has_modseq(const struct imap_search *q)
+{
+	return q->modseq;
+}
+
+size_t
+imap_search_run(struct imap_session *s, struct imap_search *q, size_t *vidx)
+{
+	size_t n = 0;
 	for (size_t i = 0; i < s->nmsgs; i++) {
 		struct msgctx c;
 		if (s->msgs[i].expunged)
@@ -463,13 +526,106 @@ search_work(void *arg)
 		c.vi = i;
 		c.m = &s->msgs[i];
 		mm_buf_init(&c.text);
-		if (eval(&c, &j->root)) {
-			j->hits[j->nhits++] = s->uid ? s->msgs[i].uid : (uint32_t)(i + 1);
-			if (s->msgs[i].modseq > j->maxmodseq)
-				j->maxmodseq = s->msgs[i].modseq;
-		}
+		if (eval(&c, &q->root))
+			vidx[n++] = i;
 		ctx_free(&c);
 	}
+	return n;
+}
+
+bool
+imap_search_charset(struct imap_session *s, const struct imap_arg *a)
+{
+	const char *cs;
+	size_t cl;
+	if (!imap_arg_astring(a, &cs, &cl)) {
+		imap_bad(s, "Invalid CHARSET");
+		return false;
+	}
+	if (!mm_strcaseeq(cs, "UTF-8") && !mm_strcaseeq(cs, "US-ASCII")) {
+		imap_no(s, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		return false;
+	}
+	return true;
+}
+
+/* ---- SEARCHRES ---- */
+
+void
+imap_searchres_clear(struct imap_session *s)
+{
+	free(s->searchres);
+	s->searchres = NULL;
+	s->nsearchres = 0;
+}
+
+void
+imap_searchres_set(struct imap_session *s, const uint32_t *uids, size_t n)
+{
+	imap_searchres_clear(s);
+	if (n == 0)
+		return;
+	s->searchres = xmalloc(n * sizeof(*uids));
+	memcpy(s->searchres, uids, n * sizeof(*uids));
+	qsort(s->searchres, n, sizeof(*uids), uid_cmp);
+	s->nsearchres = n;
+}
+
+bool
+imap_searchres_resolve(struct imap_session *s, size_t **idx_r, size_t *n_r)
+{
+	size_t *out = NULL, n = 0;
+	if (s->nsearchres > 0)
+		out = xmalloc(s->nsearchres * sizeof(*out));
+	for (size_t i = 0; i < s->nsearchres; i++) {
+		size_t vi = imap_view_find(s, s->searchres[i]);
+		if (vi != (size_t)-1)
+			out[n++] = vi;
+	}
+	if (n == 0) {
+		free(out);
+		out = NULL;
+	}
+	*idx_r = out;
+	*n_r = n;
+	return true;
+}
+
+void
+imap_search_return(struct imap_session *s, const struct imap_searchret *r,
+    const uint32_t *nums, const uint32_t *uids, size_t n, const uint64_t *modseqs)
+{
+	if (r->opts & IMAP_SR_SAVE) {
+		bool *keep = xcalloc(n ? n : 1, sizeof(*keep));
+		uint32_t *saved = xmalloc((n ? n : 1) * sizeof(*saved));
+		size_t ns = 0;
+		imap_searchret_saved(r, n, keep);
+		for (size_t i = 0; i < n; i++)
+			if (keep[i])
+				saved[ns++] = uids[i];
+		imap_searchres_set(s, saved, ns);
+		free(saved);
+		free(keep);
+	}
+	if (imap_searchret_answers(r)) {
+		struct mm_buf b;
+		mm_buf_init(&b);
+		imap_esearch_write(&b, s->tag, s->uid, r, nums, n, modseqs);
+		imap_write(s, b.data, b.len);
+		mm_buf_free(&b);
+	}
+}
+
+/* ---- SEARCH ---- */
+
+static void
+search_work(void *arg)
+{
+	struct search_job *j = arg;
+	struct imap_session *s = j->s;
+
+	j->vidx = xmalloc((s->nmsgs + 1) * sizeof(*j->vidx));
+	j->nhits = imap_search_run(s, j->q, j->vidx);
 	imap_sync_work(s, &j->sy);
 }
 
@@ -480,22 +636,43 @@ search_done(void *arg, bool alive)
 	struct imap_session *s = j->s;
 
 	if (alive) {
-		struct mm_buf b;
-		mm_buf_init(&b);
-		mm_buf_append(&b, "* SEARCH", 8);
-		for (size_t i = 0; i < j->nhits; i++)
-			mm_buf_printf(&b, " %u", j->hits[i]);
-		if (j->modseq && j->nhits > 0)
-			mm_buf_printf(&b, " (MODSEQ %llu)", (unsigned long long)j->maxmodseq);
-		mm_buf_append(&b, "\r\n", 2);
-		imap_write(s, b.data, b.len);
-		mm_buf_free(&b);
+		/* the view has not changed yet: sync comes after the answer */
+		uint32_t *nums = xmalloc((j->nhits + 1) * sizeof(*nums));
+		uint32_t *uids = xmalloc((j->nhits + 1) * sizeof(*uids));
+		uint64_t *ms = xmalloc((j->nhits + 1) * sizeof(*ms));
+		uint64_t maxmodseq = 0;
+		for (size_t i = 0; i < j->nhits; i++) {
+			const struct imap_msg *m = &s->msgs[j->vidx[i]];
+			uids[i] = m->uid;
+			nums[i] = s->uid ? m->uid : (uint32_t)(j->vidx[i] + 1);
+			ms[i] = m->modseq;
+			if (m->modseq > maxmodseq)
+				maxmodseq = m->modseq;
+		}
+		if (j->ret) {
+			imap_search_return(s, &j->r, nums, uids, j->nhits,
+			    j->q->modseq ? ms : NULL);
+		} else {
+			struct mm_buf b;
+			mm_buf_init(&b);
+			mm_buf_append(&b, "* SEARCH", 8);
+			for (size_t i = 0; i < j->nhits; i++)
+				mm_buf_printf(&b, " %u", nums[i]);
+			if (j->q->modseq && j->nhits > 0)
+				mm_buf_printf(&b, " (MODSEQ %llu)", (unsigned long long)maxmodseq);
+			mm_buf_append(&b, "\r\n", 2);
+			imap_write(s, b.data, b.len);
+			mm_buf_free(&b);
+		}
+		free(nums);
+		free(uids);
+		free(ms);
 		if (imap_sync_finish(s, &j->sy, imap_expunge_allowed(s)))
 			imap_ok(s, "Search completed");
 	}
 	imap_sync_free(&j->sy);
-	skey_free(&j->root);
-	free(j->hits);
+	imap_search_free(&j->q);
+	free(j->vidx);
 	free(j);
 }
 
@@ -503,31 +680,42 @@ void
 cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
 	struct search_job *j;
-	struct sparse p = { args, n, 0, false };
+	struct imap_searchret r;
+	bool ret = false;
+	size_t i = 0;
 
-	if (n >= 2 && imap_arg_atom_eq(&args[0], "CHARSET")) {
-		const char *cs;
-		size_t cl;
-		if (!imap_arg_astring(&args[1], &cs, &cl)) {
-			imap_bad(s, "Invalid CHARSET");
+	if (n >= 2 && imap_arg_atom_eq(&args[0], "RETURN")) {
+		if (args[1].type != IMAP_ARG_LIST ||
+		    !imap_searchret_parse(args[1].list, args[1].count, &r)) {
+			imap_bad(s, "Invalid SEARCH RETURN options");
 			return;
 		}
-		if (!mm_strcaseeq(cs, "UTF-8") && !mm_strcaseeq(cs, "US-ASCII")) {
-			imap_no(s, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		ret = true;
+		i = 2;
+	}
+	if (n >= i + 2 && imap_arg_atom_eq(&args[i], "CHARSET")) {
+		if (!imap_search_charset(s, &args[i + 1])) {
+			if (ret && (r.opts & IMAP_SR_SAVE))
+				imap_searchres_clear(s);
 			return;
 		}
-		p.i = 2;
+		i += 2;
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->s = s;
-	if (p.i >= n || !parse_list(&p, &j->root, 0)) {
-		skey_free(&j->root);
+	j->q = imap_search_parse(args + i, n - i);
+	if (j->q == NULL) {
+		/* RFC 5182 2.1: a failed SEARCH SAVE empties "$" */
+		if (ret && (r.opts & IMAP_SR_SAVE))
+			imap_searchres_clear(s);
 		free(j);
 		imap_bad(s, "Invalid SEARCH arguments");
 		return;
 	}
-	j->modseq = p.modseq;
-	if (p.modseq)
+	j->ret = ret;
+	if (ret)
+		j->r = r;
+	if (j->q->modseq)
 		imap_condstore_enable(s);
 	imap_sync_prepare(s, &j->sy, false);
 	imap_run_job(s, search_work, search_done, j);

@@ -117,6 +117,10 @@ struct imap_session {
 	bool idle_sync_running;
 
 	struct imap_fetch *fetch;         /* a FETCH between batches */
+
+	/* SEARCHRES (RFC 5182): the saved result "$", UIDs ascending */
+	uint32_t *searchres;
+	size_t nsearchres;
 };
 
 /* ---- imap-session.c ---- */
@@ -259,6 +263,8 @@ void cmd_move(struct imap_session *, const struct imap_arg *, size_t);
 
 /* cmd-search.c */
 void cmd_search(struct imap_session *, const struct imap_arg *, size_t);
+/* Forgets the saved result "$" (SELECT, EXAMINE, leaving the mailbox). */
+void imap_searchres_clear(struct imap_session *s);
 
 /* cmd-quota.c */
 void cmd_getquota(struct imap_session *, const struct imap_arg *, size_t);

@@ -273,6 +273,7 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 	mm_buf_printf(b, " UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN APPENDLIMIT=%llu"
 	    " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE CONDSTORE QRESYNC COMPRESS=DEFLATE",
 	    (unsigned long long)imap_append_limit(s));
+	mm_buf_printf(b, " ESEARCH SEARCHRES");
 }
 
 void

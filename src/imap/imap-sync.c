@@ -17,6 +17,7 @@
  * message stays in the view, marked expunged, until a command that allows
  * them. */
 #include "imap/imap-common.h"
+#include "imap/imap-search.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,7 @@ imap_view_clear(struct imap_session *s)
 	s->modseq = 0;
 	s->dirty = false;
 	s->nrecent = 0;
+	imap_searchres_clear(s);
 }
 
 void
@@ -136,6 +138,7 @@ imap_view_load(struct imap_session *s, struct store_index *idx)
 	s->uidnext = idx->mailbox.uidnext;
 	s->modseq = idx->mailbox.highestmodseq;
 	s->dirty = false;
+	imap_searchres_clear(s);
 }
 
 /* View index of uid, or (size_t)-1. The view is in UID order. */
@@ -460,6 +463,8 @@ imap_view_resolve(struct imap_session *s, const char *set, bool uid,
 
 	*idx_r = NULL;
 	*n_r = 0;
+	if (strcmp(set, "$") == 0)       /* SEARCHRES (RFC 5182) */
+		return imap_searchres_resolve(s, idx_r, n_r);
 	if (!imap_seqset_parse(&ss, set)) {
 		imap_seqset_free(&ss);
 		return false;

