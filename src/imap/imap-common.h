@@ -266,6 +266,10 @@ void cmd_search(struct imap_session *, const struct imap_arg *, size_t);
 /* Forgets the saved result "$" (SELECT, EXAMINE, leaving the mailbox). */
 void imap_searchres_clear(struct imap_session *s);
 
+/* cmd-sort.c, cmd-thread.c */
+void cmd_sort(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_thread(struct imap_session *, const struct imap_arg *, size_t);
+
 /* cmd-quota.c */
 void cmd_getquota(struct imap_session *, const struct imap_arg *, size_t);
 void cmd_getquotaroot(struct imap_session *, const struct imap_arg *, size_t);

@@ -7,6 +7,7 @@
 
 #include "imap/imap-common.h"
 #include "imap/imap-searchret.h"
+#include "mail/header.h"
 
 struct imap_search;
 
@@ -31,6 +32,13 @@ void imap_searchres_clear(struct imap_session *s);
 /* "$" as a command's message set: the saved messages still in the view,
  * as view indexes (ascending, malloc'd, *idx_r NULL when none). */
 bool imap_searchres_resolve(struct imap_session *s, size_t **idx_r, size_t *n_r);
+
+/* Worker: the header of m read from the store (the first
+ * IMAP_SORT_HEADER_READ_BYTES, more up to MIME_HEADER_MAX_BYTES only when
+ * the header is longer) and parsed into h, which points into *buf_r
+ * (free both). False on a store error. */
+bool imap_msg_header(struct imap_session *s, const struct imap_msg *m, char **buf_r,
+    struct mail_header *h);
 
 /* Loop, after a SEARCH/SORT with RETURN: SAVE the result (uids in result
  * order) and write the ESEARCH response when one is due. */

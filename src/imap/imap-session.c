@@ -62,6 +62,8 @@ static const struct imap_cmd imap_cmds[] = {
 	{ "FETCH",        cmd_fetch,        IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
 	{ "STORE",        cmd_store,        IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
 	{ "SEARCH",       cmd_search,       IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
+	{ "SORT",         cmd_sort,         IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
+	{ "THREAD",       cmd_thread,       IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
 	{ "COPY",         cmd_copy,         IMAP_S_SELECTED, IMAP_CMD_UID },
 	{ "MOVE",         cmd_move,         IMAP_S_SELECTED, IMAP_CMD_UID },
 };
@@ -273,7 +275,8 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 	mm_buf_printf(b, " UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN APPENDLIMIT=%llu"
 	    " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE CONDSTORE QRESYNC COMPRESS=DEFLATE",
 	    (unsigned long long)imap_append_limit(s));
-	mm_buf_printf(b, " ESEARCH SEARCHRES");
+	mm_buf_printf(b, " ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT"
+	    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 }
 
 void

@@ -35,6 +35,12 @@
 #define IMAP_PREAUTH_TIMEOUT_SECS    60
 #define IMAP_IDLE_TIMEOUT_SECS       1800  /* RFC 3501 5.4 */
 #define IMAP_MAX_BAD_COMMANDS        20
+#define IMAP_SORT_CRITERIA_MAX       16    /* SORT keys in one command (RFC 5256 has no limit) */
+#define IMAP_SORT_KEY_MAX_BYTES      256   /* of a subject/address compared by SORT and THREAD */
+#define IMAP_THREAD_REFS_MAX         64    /* References ids used per message (the last ones) */
+#define IMAP_THREAD_DEPTH_MAX        256   /* ancestors walked per THREAD link: deeper is a loop */
+#define IMAP_MSGID_MAX_BYTES         998   /* RFC 5322 2.1.1: a line */
+#define IMAP_SORT_HEADER_READ_BYTES  (16 * 1024) /* first read of a header for SORT/THREAD */
 
 /* POP3 */
 #define POP3_LINE_MAX_BYTES          255   /* RFC 2449 4: 255 octets incl. CRLF */

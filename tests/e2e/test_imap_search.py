@@ -102,7 +102,8 @@ class SearchTest(unittest.TestCase):
     def test_capabilities(self):
         c = self.conn()
         caps = c.one(b"CAPABILITY", b"* CAPABILITY").split()
-        for cap in ("ESEARCH", "SEARCHRES"):
+        for cap in ("ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "ESORT",
+                    "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"):
             self.assertIn(cap, caps)
 
     def test_esearch(self):
@@ -142,6 +143,65 @@ class SearchTest(unittest.TestCase):
         c.ok(b"SEARCH RETURN (SAVE) 1")
         c.ok(b"SELECT S")
         self.assertEqual(c.one(b"SEARCH $", b"* SEARCH"), "* SEARCH")
+
+    def test_sort(self):
+        c = self.conn()
+        cases = [
+            (b"(ARRIVAL)", "1 2 3 4 5"),
+            (b"(REVERSE ARRIVAL)", "5 4 3 2 1"),
+            # 5's Date is garbage: its internal date (the latest) counts
+            (b"(DATE)", "3 2 1 4 5"),
+            (b"(SUBJECT)", "2 4 1 3 5"),
+            (b"(SUBJECT REVERSE DATE)", "4 2 1 3 5"),
+            (b"(FROM)", "2 3 5 4 1"),
+            (b"(DISPLAYFROM)", "2 4 3 5 1"),
+            (b"(TO)", "5 3 1 2 4"),
+            (b"(DISPLAYTO)", "5 3 1 2 4"),
+            (b"(CC ARRIVAL)", "1 2 3 4 5"),
+            (b"(SIZE)", None),
+        ]
+        for crit, want in cases:
+            got = c.one(b"SORT %s UTF-8 ALL" % crit, b"* SORT")
+            if want is not None:
+                self.assertEqual(got, ("* SORT " + want).strip(), crit)
+        self.assertEqual(c.one(b"UID SORT (SUBJECT) US-ASCII NOT 4", b"* SORT"), "* SORT 2 1 3 5")
+        self.assertEqual(c.one(b"SORT (SUBJECT) UTF-8 SUBJECT nothing", b"* SORT"), "* SORT")
+        # ESORT and PARTIAL: MIN/MAX are first/last in sort order
+        self.assertEqual(c.one(b"SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL",
+                               b"* ESEARCH"),
+                         '* ESEARCH (TAG "T") MIN 2 MAX 5 ALL 2,4,1,3,5 COUNT 5')
+        self.assertEqual(c.one(b"SORT RETURN (PARTIAL 2:3) (SUBJECT) UTF-8 ALL", b"* ESEARCH"),
+                         '* ESEARCH (TAG "T") PARTIAL (2:3 4,1)')
+        out, st = c.cmd(b"SORT (SUBJECT) ISO-8859-99 ALL")
+        self.assertTrue(st.startswith(b"NO [BADCHARSET"), st)
+        for bad in (b"SORT () UTF-8 ALL", b"SORT (REVERSE) UTF-8 ALL",
+                    b"SORT (REVERSE REVERSE DATE) UTF-8 ALL", b"SORT (FOO) UTF-8 ALL",
+                    b"SORT SUBJECT UTF-8 ALL", b"SORT (SUBJECT) UTF-8",
+                    b"SORT (SUBJECT)", b"SORT ((SUBJECT)) UTF-8 ALL",
+                    b"SORT (" + b"DATE " * 17 + b") UTF-8 ALL",
+                    b"SORT (DATE) UTF-8 FOO", b"SORT RETURN (X) (DATE) UTF-8 ALL"):
+            self.assertTrue(c.cmd(bad)[1].startswith(b"BAD"), bad)
+        self.assertEqual(c.one(b"SORT (" + b"DATE " * 16 + b") UTF-8 ALL", b"* SORT"),
+                         "* SORT 3 2 1 4 5")
+
+    def test_thread(self):
+        c = self.conn()
+        # 3 <1@x>; 1 <2@x> References <1@x>; 2 <3@x>; 4 In-Reply-To <3@x>;
+        # 5 alone
+        self.assertEqual(c.one(b"THREAD REFERENCES UTF-8 ALL", b"* THREAD"),
+                         "* THREAD (3 1)(2 4)(5)")
+        self.assertEqual(c.one(b"UID THREAD REFERENCES UTF-8 NOT 3", b"* THREAD"),
+                         "* THREAD (2 4)(1)(5)")
+        self.assertEqual(c.one(b"THREAD ORDEREDSUBJECT UTF-8 ALL", b"* THREAD"),
+                         "* THREAD (3 1)(2 4)(5)")
+        self.assertEqual(c.one(b"THREAD ORDEREDSUBJECT UTF-8 SUBJECT nothing", b"* THREAD"),
+                         "* THREAD")
+        out, st = c.cmd(b"THREAD REFERENCES KOI9 ALL")
+        self.assertTrue(st.startswith(b"NO [BADCHARSET"), st)
+        for bad in (b"THREAD", b"THREAD REFERENCES", b"THREAD REFERENCES UTF-8",
+                    b"THREAD JWZ UTF-8 ALL", b"THREAD REFERENCES UTF-8 FOO",
+                    b"THREAD (REFERENCES) UTF-8 ALL"):
+            self.assertTrue(c.cmd(bad)[1].startswith(b"BAD"), bad)
 
 
 if __name__ == "__main__":
