@@ -1,7 +1,7 @@
 /* cmd-search.c: SEARCH and UID SEARCH (RFC 3501 6.4.4): the whole key
  * grammar (flags, keywords, sequence and UID sets, sizes, internal and
  * sent dates, header fields, BODY and TEXT over decoded text, NOT, OR and
- * parenthesised lists), CHARSET UTF-8 / US-ASCII, and MODSEQ (RFC 7162
+ * parenthesised lists, WITHIN's YOUNGER and OLDER (RFC 5032)), CHARSET UTF-8 / US-ASCII, and MODSEQ (RFC 7162
  * 3.1.5, answered with the highest MODSEQ of the hits).
  *
  * The one idea: the command is parsed into a key tree on the loop, then a
@@ -19,6 +19,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mail/address.h"
 #include "mail/date.h"
@@ -37,6 +38,7 @@ enum sk {
 	SK_SEQ, SK_UID, SK_LARGER, SK_SMALLER,
 	SK_BEFORE, SK_ON, SK_SINCE, SK_SENTBEFORE, SK_SENTON, SK_SENTSINCE,
 	SK_HEADER, SK_BODY, SK_TEXT, SK_MODSEQ, SK_SAVED,
+	SK_YOUNGER, SK_OLDER,
 };
 
 struct skey {
@@ -241,6 +243,16 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 			return true;
 		}
 		return imap_seqset_parse(&k->set, set);
+	}
+	if (mm_strcaseeq(w, "YOUNGER") || mm_strcaseeq(w, "OLDER")) {
+		/* WITHIN (RFC 5032): internal date against now, in seconds */
+		uint32_t secs;
+		k->kind = mm_strcaseeq(w, "YOUNGER") ? SK_YOUNGER : SK_OLDER;
+		if (p->i >= p->n || !imap_arg_number(&p->a[p->i], &secs) || secs == 0)
+			return false;
+		p->i++;
+		k->day = (long)(time(NULL) - (time_t)secs);   /* the cut-off, in seconds */
+		return true;
 	}
 	if (mm_strcaseeq(w, "MODSEQ")) {
 		/* MODSEQ ["/flags/\\seen" priv|shared|all] modseq: we keep
@@ -478,6 +490,10 @@ eval(struct msgctx *c, const struct skey *k)
 		return m->modseq >= k->num;
 	case SK_SAVED:
 		return searchres_has(s, m->uid);
+	case SK_YOUNGER:
+		return (long)m->idate > k->day;
+	case SK_OLDER:
+		return (long)m->idate <= k->day;
 	}
 	return false;
 }

@@ -276,7 +276,7 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 	    " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE CONDSTORE QRESYNC COMPRESS=DEFLATE",
 	    (unsigned long long)imap_append_limit(s));
 	mm_buf_printf(b, " ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT"
-	    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
+	    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN");
 }
 
 void

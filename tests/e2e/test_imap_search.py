@@ -103,7 +103,7 @@ class SearchTest(unittest.TestCase):
         c = self.conn()
         caps = c.one(b"CAPABILITY", b"* CAPABILITY").split()
         for cap in ("ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "ESORT",
-                    "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"):
+                    "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "WITHIN"):
             self.assertIn(cap, caps)
 
     def test_esearch(self):
@@ -143,6 +143,20 @@ class SearchTest(unittest.TestCase):
         c.ok(b"SEARCH RETURN (SAVE) 1")
         c.ok(b"SELECT S")
         self.assertEqual(c.one(b"SEARCH $", b"* SEARCH"), "* SEARCH")
+
+    def test_within(self):
+        c = self.conn()
+        c.ok(b"CREATE W")
+        c.ok(b'APPEND W "01-Feb-2024 10:00:00 +0000"', MSGS[0])
+        c.ok(b"APPEND W", MSGS[1])                  # internal date: now
+        c.ok(b"SELECT W")
+        self.assertEqual(c.one(b"SEARCH YOUNGER 3600", b"* SEARCH"), "* SEARCH 2")
+        self.assertEqual(c.one(b"SEARCH OLDER 3600", b"* SEARCH"), "* SEARCH 1")
+        self.assertEqual(c.one(b"SEARCH OLDER 4000000000", b"* SEARCH"), "* SEARCH")
+        self.assertEqual(c.one(b"SEARCH YOUNGER 4000000000", b"* SEARCH"), "* SEARCH 1 2")
+        for bad in (b"SEARCH YOUNGER", b"SEARCH YOUNGER 0", b"SEARCH OLDER -5",
+                    b"SEARCH OLDER 4294967296", b"SEARCH YOUNGER abc"):
+            self.assertTrue(c.cmd(bad)[1].startswith(b"BAD"), bad)
 
     def test_sort(self):
         c = self.conn()
