@@ -127,6 +127,16 @@ static const struct rcase rcases[] = {
 	    "* ESEARCH (TAG \"t1\") MIN 5 COUNT 5\r\nsaved 5 3 4 2 1" },
 	{ "a SEARCH RETURN (SAVE MAX) ALL\r\n", false, NULL, 0, NULL,
 	    "* ESEARCH (TAG \"t1\")\r\nsaved" },
+	/* RFC 5267: UPDATE and CONTEXT alone answer ALL */
+	{ "a SEARCH RETURN (UPDATE) ALL\r\n", false, N(asc), NULL,
+	    "* ESEARCH (TAG \"t1\") ALL 1:3,5,7:9\r\n" },
+	{ "a SEARCH RETURN (CONTEXT UPDATE) ALL\r\n", false, N(asc), NULL,
+	    "* ESEARCH (TAG \"t1\") ALL 1:3,5,7:9\r\n" },
+	{ "a SEARCH RETURN (UPDATE COUNT) ALL\r\n", false, N(asc), NULL,
+	    "* ESEARCH (TAG \"t1\") COUNT 7\r\n" },
+	{ "a SEARCH RETURN (CONTEXT PARTIAL 1:2) ALL\r\n", false, N(asc), NULL,
+	    "* ESEARCH (TAG \"t1\") PARTIAL (1:2 1:2)\r\n" },
+	{ "a SEARCH RETURN (UPDATE SAVE) ALL\r\n", false, NULL, 0, NULL, "BAD" },
 	/* bad input */
 	{ "a SEARCH RETURN (FOO) ALL\r\n", false, NULL, 0, NULL, "BAD" },
 	{ "a SEARCH RETURN (MIN \"MAX\") ALL\r\n", false, NULL, 0, NULL, "BAD" },

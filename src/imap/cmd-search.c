@@ -60,6 +60,31 @@ struct imap_search {
 	bool modseq;              /* a MODSEQ key */
 };
 
+/* A SEARCH RETURN (UPDATE) context (RFC 5267 4.3): the program and the
+ * current result, as UIDs ascending. */
+struct imap_search_ctx {
+	struct imap_search_ctx *next;
+	char *tag;
+	bool uid;                 /* UID SEARCH: updates name UIDs */
+	struct imap_search *q;
+	uint32_t *res;
+	size_t nres;
+};
+
+/* What the worker found for one context: the UIDs evaluated that match
+ * and those that do not (ascending, as the index is). */
+struct upd_ctx {
+	uint32_t *match, *nomatch;
+	size_t nmatch, nnomatch;
+};
+
+struct imap_search_upd {
+	struct upd_ctx *c;        /* parallel to the session's context list */
+	size_t n;
+	uint32_t last_uid;        /* the view's before the changes */
+	uint32_t *added;          /* per context, phase 2: new UIDs that match */
+};
+
 struct search_job {
 	struct imap_session *s;
 	struct imap_search *q;
@@ -567,8 +592,18 @@ imap_search_charset(struct imap_session *s, const struct imap_arg *a)
 
 /* ---- SEARCHRES ---- */
 
-void
-imap_searchres_clear(struct imap_session *s)
+static void
+sctx_free(struct imap_search_ctx **c)
+{
+	imap_search_free(&(*c)->q);
+	free((*c)->tag);
+	free((*c)->res);
+	free(*c);
+	*c = NULL;
+}
+
+static void
+searchres_only_clear(struct imap_session *s)
 {
 	free(s->searchres);
 	s->searchres = NULL;
@@ -576,9 +611,21 @@ imap_searchres_clear(struct imap_session *s)
 }
 
 void
+imap_searchres_clear(struct imap_session *s)
+{
+	searchres_only_clear(s);
+	while (s->sctx != NULL) {
+		struct imap_search_ctx *c = s->sctx;
+		s->sctx = c->next;
+		sctx_free(&c);
+	}
+	s->nsctx = 0;
+}
+
+void
 imap_searchres_set(struct imap_session *s, const uint32_t *uids, size_t n)
 {
-	imap_searchres_clear(s);
+	searchres_only_clear(s);
 	if (n == 0)
 		return;
 	s->searchres = xmalloc(n * sizeof(*uids));
@@ -632,6 +679,8 @@ imap_search_return(struct imap_session *s, const struct imap_searchret *r,
 	}
 }
 
+static struct imap_search_ctx *sctx_find(struct imap_session *s, const char *tag);
+
 /* ---- SEARCH ---- */
 
 static void
@@ -680,16 +729,258 @@ search_done(void *arg, bool alive)
 			imap_write(s, b.data, b.len);
 			mm_buf_free(&b);
 		}
+		bool noupdate = false;
+		if (j->ret && (j->r.opts & IMAP_SR_UPDATE)) {
+			if (s->nsctx >= IMAP_SEARCH_UPDATES_MAX || sctx_find(s, s->tag) != NULL) {
+				noupdate = true;
+			} else {
+				/* ascending UIDs: the hits are in view order */
+				struct imap_search_ctx *c = xcalloc(1, sizeof(*c));
+				c->tag = xstrdup(s->tag);
+				c->uid = s->uid;
+				c->q = j->q;
+				j->q = NULL;
+				c->res = uids;
+				c->nres = j->nhits;
+				uids = NULL;
+				c->next = s->sctx;
+				s->sctx = c;
+				s->nsctx++;
+			}
+		}
 		free(nums);
 		free(uids);
 		free(ms);
-		if (imap_sync_finish(s, &j->sy, imap_expunge_allowed(s)))
-			imap_ok(s, "Search completed");
+		if (imap_sync_finish(s, &j->sy, imap_expunge_allowed(s))) {
+			if (noupdate)      /* RFC 5267 4.3 */
+				imap_ok(s, "[NOUPDATE \"%s\"] Search completed, no updates", s->tag);
+			else
+				imap_ok(s, "Search completed");
+		}
 	}
 	imap_sync_free(&j->sy);
 	imap_search_free(&j->q);
 	free(j->vidx);
 	free(j);
+}
+
+/* ---- CONTEXT=SEARCH updates (RFC 5267 4.3) ---- */
+
+static struct imap_search_ctx *
+sctx_find(struct imap_session *s, const char *tag)
+{
+	for (struct imap_search_ctx *c = s->sctx; c != NULL; c = c->next)
+		if (strcmp(c->tag, tag) == 0)
+			return c;
+	return NULL;
+}
+
+static void
+uids_add(uint32_t **v, size_t *n, uint32_t uid)
+{
+	if ((*n & (*n - 1)) == 0 || *n == 0)     /* grows at powers of two */
+		*v = xrealloc(*v, (*n ? *n * 2 : 8) * sizeof(**v));
+	(*v)[(*n)++] = uid;
+}
+
+static bool
+uids_has(const uint32_t *v, size_t n, uint32_t uid)
+{
+	return n > 0 && bsearch(&uid, v, n, sizeof(uid), uid_cmp) != NULL;
+}
+
+void
+imap_search_update_work(struct imap_session *s, struct imap_sync *sy)
+{
+	const struct store_index *idx = sy->idx;
+	struct imap_search_upd *u;
+	size_t nnew = 0;
+
+	if (s->nsctx == 0 || idx == NULL)
+		return;
+	u = xcalloc(1, sizeof(*u));
+	u->n = s->nsctx;
+	u->c = xcalloc(u->n, sizeof(*u->c));
+	u->last_uid = s->last_uid;
+	for (size_t k = 0; k < idx->nmsgs; k++) {
+		const struct store_msg *sm = &idx->msgs[k];
+		struct imap_msg tm;
+		size_t vi = sm->uid <= s->last_uid ? imap_view_find(s, sm->uid) : (size_t)-1;
+		if (sm->uid <= s->last_uid && (vi == (size_t)-1 || s->msgs[vi].expunged))
+			continue;
+		memset(&tm, 0, sizeof(tm));
+		tm.uid = sm->uid;
+		tm.flags = sm->flags & ~(uint32_t)MSG_RECENT;
+		tm.keywords = sm->keywords;
+		tm.size = sm->size;
+		tm.idate = sm->internal_date;
+		tm.body_id = sm->body_id;
+		tm.modseq = sm->modseq;
+		tm.recent = vi != (size_t)-1 ? s->msgs[vi].recent : (sm->flags & MSG_RECENT) != 0;
+		if (vi == (size_t)-1)
+			vi = s->nmsgs + nnew++;         /* where it will be */
+		size_t ci = 0;
+		for (struct imap_search_ctx *c = s->sctx; c != NULL; c = c->next, ci++) {
+			struct msgctx mc;
+			struct upd_ctx *uc = &u->c[ci];
+			memset(&mc, 0, sizeof(mc));
+			mc.s = s;
+			mc.vi = vi;
+			mc.m = &tm;
+			mm_buf_init(&mc.text);
+			if (eval(&mc, &c->q->root))
+				uids_add(&uc->match, &uc->nmatch, sm->uid);
+			else
+				uids_add(&uc->nomatch, &uc->nnomatch, sm->uid);
+			ctx_free(&mc);
+		}
+	}
+	sy->upd = u;
+}
+
+void
+imap_search_update_free(struct imap_sync *sy)
+{
+	struct imap_search_upd *u = sy->upd;
+	if (u == NULL)
+		return;
+	for (size_t i = 0; i < u->n; i++) {
+		free(u->c[i].match);
+		free(u->c[i].nomatch);
+	}
+	free(u->c);
+	free(u);
+	sy->upd = NULL;
+}
+
+/* "* ESEARCH (TAG "t") [UID] ADDTO|REMOVEFROM (0 set)": UIDs, or the
+ * sequence numbers of the view as it is now. Position 0: SEARCH results
+ * have no order to place them in. */
+static void
+write_update(struct imap_session *s, const struct imap_search_ctx *c, const char *what,
+    const uint32_t *uids, size_t n)
+{
+	struct mm_buf b;
+	uint32_t *nums;
+	size_t k = 0;
+	if (n == 0)
+		return;
+	nums = xmalloc(n * sizeof(*nums));
+	for (size_t i = 0; i < n; i++) {
+		size_t vi = imap_view_find(s, uids[i]);
+		if (c->uid)
+			nums[k++] = uids[i];
+		else if (vi != (size_t)-1)
+			nums[k++] = (uint32_t)(vi + 1);
+	}
+	if (k > 0) {
+		mm_buf_init(&b);
+		mm_buf_append(&b, "* ESEARCH (TAG ", 15);
+		mail_imap_append_quoted(&b, c->tag, strlen(c->tag));
+		mm_buf_printf(&b, ")%s %s (0 ", c->uid ? " UID" : "", what);
+		imap_seqset_write_numbers(&b, nums, k);
+		mm_buf_append(&b, ")\r\n", 3);
+		imap_write(s, b.data, b.len);
+		mm_buf_free(&b);
+	}
+	free(nums);
+}
+
+/* The result set becomes (res - del) + add; all ascending. */
+static void
+result_apply(struct imap_search_ctx *c, const uint32_t *del, size_t ndel,
+    const uint32_t *add, size_t nadd)
+{
+	uint32_t *out = xmalloc((c->nres + nadd + 1) * sizeof(*out));
+	size_t i = 0, j = 0, n = 0;
+	while (i < c->nres || j < nadd) {
+		if (j >= nadd || (i < c->nres && c->res[i] < add[j])) {
+			if (!uids_has(del, ndel, c->res[i]))
+				out[n++] = c->res[i];
+			i++;
+		} else {
+			if (i < c->nres && c->res[i] == add[j])
+				i++;
+			out[n++] = add[j++];
+		}
+	}
+	free(c->res);
+	c->res = out;
+	c->nres = n;
+}
+
+void
+imap_search_update_notify(struct imap_session *s, struct imap_sync *sy, bool after)
+{
+	struct imap_search_upd *u = sy->upd;
+	size_t ci = 0;
+
+	if (u == NULL)
+		return;
+	for (struct imap_search_ctx *c = s->sctx; c != NULL && ci < u->n; c = c->next, ci++) {
+		struct upd_ctx *uc = &u->c[ci];
+		uint32_t *add = NULL, *del = NULL;
+		size_t nadd = 0, ndel = 0;
+		for (size_t i = 0; i < uc->nmatch; i++) {
+			uint32_t uid = uc->match[i];
+			if ((uid > u->last_uid) == after && !uids_has(c->res, c->nres, uid))
+				uids_add(&add, &nadd, uid);
+		}
+		if (!after) {
+			/* no longer matching, expunged, or (a whole index read)
+			 * missing from the index */
+			for (size_t i = 0; i < c->nres; i++) {
+				uint32_t uid = c->res[i];
+				bool gone = uids_has(uc->nomatch, uc->nnomatch, uid) ||
+				    uids_has(sy->vanished, sy->nvanished, uid);
+				if (!gone && sy->full)
+					gone = !uids_has(uc->match, uc->nmatch, uid);
+				if (!gone) {
+					size_t vi = imap_view_find(s, uid);
+					gone = vi == (size_t)-1 || s->msgs[vi].expunged;
+				}
+				if (gone)
+					uids_add(&del, &ndel, uid);
+			}
+			write_update(s, c, "REMOVEFROM", del, ndel);
+		}
+		write_update(s, c, "ADDTO", add, nadd);
+		result_apply(c, del, ndel, add, nadd);
+		free(add);
+		free(del);
+	}
+}
+
+void
+cmd_cancelupdate(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	if (n == 0) {
+		imap_bad(s, "CANCELUPDATE needs context tags");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *t;
+		size_t len;
+		if (!imap_arg_string(&args[i], &t, &len) || sctx_find(s, t) == NULL) {
+			imap_bad(s, "Unknown update context");
+			return;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *t;
+		size_t len;
+		(void)imap_arg_string(&args[i], &t, &len);
+		for (struct imap_search_ctx **pc = &s->sctx; *pc != NULL; pc = &(*pc)->next) {
+			if (strcmp((*pc)->tag, t) == 0) {
+				struct imap_search_ctx *c = *pc;
+				*pc = c->next;
+				sctx_free(&c);
+				s->nsctx--;
+				break;
+			}
+		}
+	}
+	imap_ok(s, "Updates cancelled");
 }
 
 void
@@ -712,7 +1003,7 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 	if (n >= i + 2 && imap_arg_atom_eq(&args[i], "CHARSET")) {
 		if (!imap_search_charset(s, &args[i + 1])) {
 			if (ret && (r.opts & IMAP_SR_SAVE))
-				imap_searchres_clear(s);
+				searchres_only_clear(s);
 			return;
 		}
 		i += 2;
@@ -723,7 +1014,7 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 	if (j->q == NULL) {
 		/* RFC 5182 2.1: a failed SEARCH SAVE empties "$" */
 		if (ret && (r.opts & IMAP_SR_SAVE))
-			imap_searchres_clear(s);
+			searchres_only_clear(s);
 		free(j);
 		imap_bad(s, "Invalid SEARCH arguments");
 		return;

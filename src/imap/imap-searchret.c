@@ -48,6 +48,7 @@ imap_searchret_parse(const struct imap_arg *list, size_t n, struct imap_searchre
 	static const struct { const char *name; unsigned opt; } words[] = {
 		{ "MIN", IMAP_SR_MIN }, { "MAX", IMAP_SR_MAX }, { "ALL", IMAP_SR_ALL },
 		{ "COUNT", IMAP_SR_COUNT }, { "SAVE", IMAP_SR_SAVE },
+		{ "UPDATE", IMAP_SR_UPDATE }, { "CONTEXT", IMAP_SR_CONTEXT },
 	};
 	memset(r, 0, sizeof(*r));
 	for (size_t i = 0; i < n; i++) {
@@ -69,15 +70,17 @@ imap_searchret_parse(const struct imap_arg *list, size_t n, struct imap_searchre
 		r->opts |= IMAP_SR_PARTIAL;
 		i++;
 	}
-	if (r->opts == 0)
-		r->opts = IMAP_SR_ALL;
+	if ((r->opts & IMAP_SR_UPDATE) && (r->opts & IMAP_SR_SAVE))
+		return false;
+	if ((r->opts & ~(unsigned)(IMAP_SR_UPDATE | IMAP_SR_CONTEXT)) == 0)
+		r->opts |= IMAP_SR_ALL;
 	return true;
 }
 
 bool
 imap_searchret_answers(const struct imap_searchret *r)
 {
-	return (r->opts & ~(unsigned)IMAP_SR_SAVE) != 0;
+	return (r->opts & ~(unsigned)(IMAP_SR_SAVE | IMAP_SR_CONTEXT)) != 0;
 }
 
 void

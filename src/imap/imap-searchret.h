@@ -19,15 +19,19 @@
 #define IMAP_SR_COUNT    0x08
 #define IMAP_SR_SAVE     0x10     /* RFC 5182 */
 #define IMAP_SR_PARTIAL  0x20     /* RFC 5267 4.4 */
+#define IMAP_SR_UPDATE   0x40     /* RFC 5267 4.3: keep the result live */
+#define IMAP_SR_CONTEXT  0x80     /* RFC 5267 4.2: a hint, nothing to do */
 
 struct imap_searchret {
 	unsigned opts;            /* IMAP_SR_* */
 	uint32_t plo, phi;        /* PARTIAL lo:hi, lo <= hi, both >= 1 */
 };
 
-/* The members of the RETURN list. "RETURN ()" means ALL (RFC 4731 3.1).
- * False for an unknown option, a PARTIAL without a valid "n:m" range
- * (RFC 5267 4.4: two nz-numbers, "*" not allowed), or PARTIAL twice. */
+/* The members of the RETURN list. "RETURN ()" means ALL (RFC 4731 3.1),
+ * and so does a list of only UPDATE and CONTEXT (the client needs the
+ * result the updates apply to). False for an unknown option, a PARTIAL
+ * without a valid "n:m" range (RFC 5267 4.4: two nz-numbers, "*" not
+ * allowed), PARTIAL twice, or UPDATE with SAVE. */
 bool imap_searchret_parse(const struct imap_arg *list, size_t n,
     struct imap_searchret *r);
 

@@ -64,6 +64,7 @@ static const struct imap_cmd imap_cmds[] = {
 	{ "SEARCH",       cmd_search,       IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
 	{ "SORT",         cmd_sort,         IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
 	{ "THREAD",       cmd_thread,       IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
+	{ "CANCELUPDATE", cmd_cancelupdate, IMAP_S_SELECTED, 0 },
 	{ "COPY",         cmd_copy,         IMAP_S_SELECTED, IMAP_CMD_UID },
 	{ "MOVE",         cmd_move,         IMAP_S_SELECTED, IMAP_CMD_UID },
 };
@@ -276,7 +277,7 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 	    " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE CONDSTORE QRESYNC COMPRESS=DEFLATE",
 	    (unsigned long long)imap_append_limit(s));
 	mm_buf_printf(b, " ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT"
-	    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN");
+	    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN CONTEXT=SEARCH");
 }
 
 void

@@ -199,6 +199,7 @@ changes_complete(struct imap_session *s, struct imap_sync *sy)
 static void
 sync_reset(struct imap_sync *sy)
 {
+	imap_search_update_free(sy);
 	if (sy->idx != NULL)
 		store_index_free(&sy->idx);
 	free(sy->vanished);
@@ -221,6 +222,8 @@ imap_sync_work(struct imap_session *s, struct imap_sync *sy)
 	}
 	if (sy->full)
 		sy->err = store_index_read(imap_store(s), s->user, s->mbox, &sy->idx);
+	if (sy->err == STORE_OK)
+		imap_search_update_work(s, sy);
 	if (sy->err != STORE_OK || !sy->claim_recent)
 		return;
 	/* \Recent belongs to the first session that sees the message */
@@ -434,11 +437,13 @@ imap_sync_finish(struct imap_session *s, struct imap_sync *sy, bool allow_expung
 		imap_bye(s, "Mailbox UIDVALIDITY changed, have to disconnect.");
 		ok = false;
 	} else {
+		imap_search_update_notify(s, sy, false);
 		take_keywords(s, sy->idx);
 		if (sy->full)
 			apply_full(s, sy->idx, allow_expunge);
 		else
 			apply_changes(s, sy, allow_expunge);
+		imap_search_update_notify(s, sy, true);
 	}
 	imap_sync_free(sy);
 	return ok;

@@ -103,7 +103,7 @@ class SearchTest(unittest.TestCase):
         c = self.conn()
         caps = c.one(b"CAPABILITY", b"* CAPABILITY").split()
         for cap in ("ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "ESORT",
-                    "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "WITHIN"):
+                    "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "WITHIN", "CONTEXT=SEARCH"):
             self.assertIn(cap, caps)
 
     def test_esearch(self):
@@ -143,6 +143,54 @@ class SearchTest(unittest.TestCase):
         c.ok(b"SEARCH RETURN (SAVE) 1")
         c.ok(b"SELECT S")
         self.assertEqual(c.one(b"SEARCH $", b"* SEARCH"), "* SEARCH")
+
+    def test_context_update(self):
+        a = self.conn()
+        a.ok(b"CREATE U")
+        for m in MSGS[:3]:
+            a.ok(b"APPEND U", m)
+        a.ok(b"SELECT U")
+        b = Conn(self.srv.ports["imap"])
+        self.addCleanup(b.s.close)
+        b.ok(b"LOGIN %s %s" % tuple(x.encode() for x in USER))
+        b.ok(b"SELECT U")
+        out = a.ok(b"UID SEARCH RETURN (UPDATE) FLAGGED")
+        self.assertEqual(out, ['* ESEARCH (TAG "t%d") UID'.encode() % a.n])
+        ctx = a.n
+        out = a.ok(b"SEARCH RETURN (UPDATE ALL) SUBJECT alpha")
+        self.assertEqual(out, ['* ESEARCH (TAG "t%d") ALL 2'.encode() % a.n])
+        ctx2 = a.n
+        # another session's change reaches this one at its next command
+        b.ok(b"STORE 1,3 +FLAGS (\\Flagged)")
+        out = a.ok(b"NOOP")
+        self.assertIn(b'* ESEARCH (TAG "t%d") UID ADDTO (0 1,3)' % ctx, out)
+        b.ok(b"APPEND U", MSGS[3])                     # "[list] Fwd: alpha"
+        out = a.ok(b"NOOP")
+        self.assertEqual(out[0], b"* 4 EXISTS")
+        self.assertIn(b'* ESEARCH (TAG "t%d") ADDTO (0 4)' % ctx2, out)
+        b.ok(b"STORE 1 -FLAGS (\\Flagged)")
+        b.ok(b"STORE 3 +FLAGS (\\Deleted)")
+        b.ok(b"EXPUNGE")
+        out = a.ok(b"NOOP")
+        self.assertIn(b'* ESEARCH (TAG "t%d") UID REMOVEFROM (0 1,3)' % ctx, out)
+        self.assertIn(b"* 3 EXPUNGE", out)
+        # cancelled: no more updates; unknown tags are refused
+        a.ok(b'CANCELUPDATE "t%d" "t%d"' % (ctx, ctx2))
+        b.ok(b"STORE 1 +FLAGS (\\Flagged)")
+        out = a.ok(b"NOOP")
+        self.assertFalse([ln for ln in out if b"ESEARCH" in ln], out)
+        for bad in (b'CANCELUPDATE "t%d"' % ctx, b"CANCELUPDATE", b"CANCELUPDATE t1",
+                    b'CANCELUPDATE "nosuch"'):
+            self.assertTrue(a.cmd(bad)[1].startswith(b"BAD"), bad)
+        # bounded: the ninth context is refused with NOUPDATE
+        for i in range(8):
+            a.ok(b"SEARCH RETURN (UPDATE) ALL")
+        out, st = a.cmd(b"SEARCH RETURN (UPDATE) ALL")
+        self.assertTrue(st.startswith(b'OK [NOUPDATE "t%d"]' % a.n), st)
+        self.assertTrue(a.cmd(b"SEARCH RETURN (UPDATE SAVE) ALL")[1].startswith(b"BAD"))
+        # SELECT ends them all
+        a.ok(b"SELECT U")
+        a.ok(b"SEARCH RETURN (UPDATE) ALL")
 
     def test_within(self):
         c = self.conn()
