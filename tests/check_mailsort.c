@@ -63,6 +63,7 @@ static const struct bcase bcases[] = {
 	{ "Re: =?utf-8?q?b?=", "b", true },
 	{ "=?iso-8859-1?q?_?=", "", false },
 	{ "=?utf-8?q?Gr=C3=BC=C3=9Fe?= (fwd)", "Gr\xc3\xbc\xc3\x9f" "e", true },
+	{ "R\xc3\xa9: x", "R\xc3\xa9: x", false },
 };
 
 START_TEST(test_base_subject)
@@ -85,11 +86,19 @@ END_TEST
 START_TEST(test_sort_text)
 {
 	char *t = mail_sort_text("aBc[_]\xc3\x89t\xc3\xa9", 11, 100);
-	ck_assert_str_eq(t, "ABC[_]\xc3\xa9T\xc3\xa9");
+	ck_assert_str_eq(t, "ABC[_]E\xcc\x81TE\xcc\x81");
+	free(t);
+	/* RFC 5051 casemap: titlecase, then decomposed; others kept */
+	t = mail_sort_text("\xc3\xa5sa \xc3\x9f \xc3\xa6 \xc5\x82 \xce\xa3", 16, 100);
+	ck_assert_str_eq(t, "A\xcc\x8aSA \xc3\x9f \xc3\x86 \xc5\x81 \xcf\x83");
+	free(t);
+	/* invalid UTF-8 is read as windows-1252 */
+	t = mail_sort_text("\xe5sa", 3, 100);
+	ck_assert_str_eq(t, "A\xcc\x8aSA");
 	free(t);
 	/* cut on a character boundary */
-	t = mail_sort_text("ab\xc3\xa9", 4, 3);
-	ck_assert_str_eq(t, "AB");
+	t = mail_sort_text("ab\xc3\xa9", 4, 4);
+	ck_assert_str_eq(t, "ABE");
 	free(t);
 	t = mail_sort_text("", 0, 3);
 	ck_assert_str_eq(t, "");

@@ -21,10 +21,12 @@
  * for THREAD. malloc'd, never NULL. */
 char *mail_base_subject(const char *raw, size_t len, bool *reply_r);
 
-/* Text in the form SORT compares (the i;ascii-casemap idea carried to
- * UTF-8): case folded as SEARCH folds, then ASCII letters in upper case,
- * so "[" sorts after letters and "_" after "[" as in Dovecot; cut to
- * max_bytes (on a character boundary). malloc'd. */
+/* Text in the form SORT compares: case folded as SEARCH folds, then
+ * ASCII letters in upper case (i;ascii-casemap, RFC 5256 2.1: "[" sorts
+ * after letters and "_" after "["), Latin-1 and Latin Extended-A letters
+ * in upper case and decomposed as i;unicode-casemap does (RFC 5051), so
+ * the order is Dovecot's; cut to max_bytes (on a character boundary).
+ * malloc'd. */
 char *mail_sort_text(const char *utf8, size_t len, size_t max_bytes);
 
 /* RFC 5256 FROM/TO/CC: the first address's addr-mailbox (a group's name
