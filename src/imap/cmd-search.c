@@ -26,6 +26,7 @@
 #include "mail/decode.h"
 #include "mail/header.h"
 #include "mail/mime.h"
+#include "mail/sort.h"
 #include "net/conn.h"
 
 #define SEARCH_TEXT_MAX_BYTES   (4 * 1024 * 1024)   /* decoded text searched per message */
@@ -69,6 +70,12 @@ struct imap_search_ctx {
 	struct imap_search *q;
 	uint32_t *res;
 	size_t nres;
+	/* CONTEXT=SORT: the result in sort order, each rec's seq its UID */
+	bool sort;
+	struct mail_sort_crit crit[IMAP_SORT_CRITERIA_MAX];
+	size_t ncrit;
+	struct mail_sort_rec **order;
+	size_t norder;
 };
 
 /* What the worker found for one context: the UIDs evaluated that match
@@ -76,6 +83,8 @@ struct imap_search_ctx {
 struct upd_ctx {
 	uint32_t *match, *nomatch;
 	size_t nmatch, nnomatch;
+	struct mail_sort_rec **recs;   /* sort contexts: a rec per match not in the result */
+	size_t nrecs;
 };
 
 struct imap_search_upd {
@@ -593,8 +602,20 @@ imap_search_charset(struct imap_session *s, const struct imap_arg *a)
 /* ---- SEARCHRES ---- */
 
 static void
+recs_free(struct mail_sort_rec **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] != NULL)
+			mail_sort_rec_free(v[i]);
+		free(v[i]);
+	}
+	free(v);
+}
+
+static void
 sctx_free(struct imap_search_ctx **c)
 {
+	recs_free((*c)->order, (*c)->norder);
 	imap_search_free(&(*c)->q);
 	free((*c)->tag);
 	free((*c)->res);
@@ -789,6 +810,29 @@ uids_has(const uint32_t *v, size_t n, uint32_t uid)
 	return n > 0 && bsearch(&uid, v, n, sizeof(uid), uid_cmp) != NULL;
 }
 
+/* Worker: the sort keys of m, a new member of sort context c. */
+static void
+sort_rec_add(struct imap_session *s, struct upd_ctx *uc, const struct imap_search_ctx *c,
+    const struct imap_msg *m)
+{
+	struct mail_sort_rec *r = xcalloc(1, sizeof(*r));
+	r->seq = m->uid;
+	r->size = m->size;
+	r->arrival = r->date = m->idate;
+	if (mail_sort_needs_header(c->crit, c->ncrit)) {
+		char *buf;
+		struct mail_header h;
+		if (imap_msg_header(s, m, &buf, &h)) {
+			mail_sort_rec_fill(r, &h, c->crit, c->ncrit, IMAP_SORT_KEY_MAX_BYTES);
+			mail_header_free(&h);
+			free(buf);
+		}
+	}
+	if ((uc->nrecs & (uc->nrecs - 1)) == 0)
+		uc->recs = xrealloc(uc->recs, (uc->nrecs ? uc->nrecs * 2 : 1) * sizeof(*uc->recs));
+	uc->recs[uc->nrecs++] = r;
+}
+
 void
 imap_search_update_work(struct imap_session *s, struct imap_sync *sy)
 {
@@ -828,10 +872,13 @@ imap_search_update_work(struct imap_session *s, struct imap_sync *sy)
 			mc.vi = vi;
 			mc.m = &tm;
 			mm_buf_init(&mc.text);
-			if (eval(&mc, &c->q->root))
+			if (eval(&mc, &c->q->root)) {
 				uids_add(&uc->match, &uc->nmatch, sm->uid);
-			else
+				if (c->sort && !uids_has(c->res, c->nres, sm->uid))
+					sort_rec_add(s, uc, c, &tm);
+			} else {
 				uids_add(&uc->nomatch, &uc->nnomatch, sm->uid);
+			}
 			ctx_free(&mc);
 		}
 	}
@@ -847,6 +894,7 @@ imap_search_update_free(struct imap_sync *sy)
 	for (size_t i = 0; i < u->n; i++) {
 		free(u->c[i].match);
 		free(u->c[i].nomatch);
+		recs_free(u->c[i].recs, u->c[i].nrecs);
 	}
 	free(u->c);
 	free(u);
@@ -909,6 +957,122 @@ result_apply(struct imap_search_ctx *c, const uint32_t *del, size_t ndel,
 	c->nres = n;
 }
 
+/* The number the client knows uid by (UID, or the sequence number now) */
+static bool
+ctx_num(struct imap_session *s, const struct imap_search_ctx *c, uint32_t uid, uint32_t *n_r)
+{
+	size_t vi;
+	if (c->uid) {
+		*n_r = uid;
+		return true;
+	}
+	vi = imap_view_find(s, uid);
+	*n_r = (uint32_t)(vi + 1);
+	return vi != (size_t)-1;
+}
+
+/* One ESEARCH line of "WHAT (pos num)" items, or nothing. */
+struct upd_line {
+	struct mm_buf b;
+	size_t items;
+};
+
+static void
+line_item(struct imap_session *s, const struct imap_search_ctx *c, struct upd_line *l,
+    const char *what, size_t pos, uint32_t num)
+{
+	if (l->items == 0) {
+		mm_buf_init(&l->b);
+		mm_buf_append(&l->b, "* ESEARCH (TAG ", 15);
+		mail_imap_append_quoted(&l->b, c->tag, strlen(c->tag));
+		mm_buf_printf(&l->b, ")%s", c->uid ? " UID" : "");
+	}
+	mm_buf_printf(&l->b, " %s (%zu %u)", what, pos, num);
+	if (++l->items == 500) {         /* keep lines short */
+		mm_buf_append(&l->b, "\r\n", 2);
+		imap_write(s, l->b.data, l->b.len);
+		mm_buf_free(&l->b);
+		l->items = 0;
+	}
+}
+
+static void
+line_end(struct imap_session *s, struct upd_line *l)
+{
+	if (l->items > 0) {
+		mm_buf_append(&l->b, "\r\n", 2);
+		imap_write(s, l->b.data, l->b.len);
+		mm_buf_free(&l->b);
+	}
+	l->items = 0;
+}
+
+/* CONTEXT=SORT removals (RFC 5267 4.3): in sort order, each position
+ * counted after the ones before it are gone, so applying them in turn
+ * gives the new list. */
+static void
+sort_remove(struct imap_session *s, struct imap_search_ctx *c, const uint32_t *del, size_t ndel)
+{
+	struct upd_line l = { .items = 0 };
+	size_t k = 0;
+	if (ndel == 0)
+		return;
+	for (size_t i = 0; i < c->norder; i++) {
+		struct mail_sort_rec *r = c->order[i];
+		uint32_t num;
+		if (!uids_has(del, ndel, r->seq)) {
+			c->order[k++] = r;
+			continue;
+		}
+		if (ctx_num(s, c, r->seq, &num))
+			line_item(s, c, &l, "REMOVEFROM", k + 1, num);
+		mail_sort_rec_free(r);
+		free(r);
+	}
+	c->norder = k;
+	line_end(s, &l);
+}
+
+/* Additions: merged into the order; each told with its final position,
+ * in increasing order, which is also right when applied one by one. */
+static void
+sort_add(struct imap_session *s, struct imap_search_ctx *c, struct upd_ctx *uc,
+    const uint32_t *add, size_t nadd)
+{
+	struct mail_sort_rec **v = xmalloc((nadd + 1) * sizeof(*v));
+	size_t nv = 0;
+	for (size_t i = 0; i < uc->nrecs; i++) {
+		if (uc->recs[i] != NULL && uids_has(add, nadd, uc->recs[i]->seq)) {
+			v[nv++] = uc->recs[i];
+			uc->recs[i] = NULL;         /* taken */
+		}
+	}
+	if (nv == 0) {
+		free(v);
+		return;
+	}
+	mail_sort(v, nv, c->crit, c->ncrit);
+	struct mail_sort_rec **out = xmalloc((c->norder + nv) * sizeof(*out));
+	struct upd_line l = { .items = 0 };
+	size_t i = 0, j = 0, n = 0;
+	while (i < c->norder || j < nv) {
+		if (j >= nv || (i < c->norder &&
+		    mail_sort_cmp(c->order[i], v[j], c->crit, c->ncrit) < 0)) {
+			out[n++] = c->order[i++];
+			continue;
+		}
+		uint32_t num;
+		if (ctx_num(s, c, v[j]->seq, &num))
+			line_item(s, c, &l, "ADDTO", n + 1, num);
+		out[n++] = v[j++];
+	}
+	line_end(s, &l);
+	free(c->order);
+	c->order = out;
+	c->norder = n;
+	free(v);
+}
+
 void
 imap_search_update_notify(struct imap_session *s, struct imap_sync *sy, bool after)
 {
@@ -942,13 +1106,52 @@ imap_search_update_notify(struct imap_session *s, struct imap_sync *sy, bool aft
 				if (gone)
 					uids_add(&del, &ndel, uid);
 			}
-			write_update(s, c, "REMOVEFROM", del, ndel);
+			if (c->sort)
+				sort_remove(s, c, del, ndel);
+			else
+				write_update(s, c, "REMOVEFROM", del, ndel);
 		}
-		write_update(s, c, "ADDTO", add, nadd);
+		if (c->sort)
+			sort_add(s, c, uc, add, nadd);
+		else
+			write_update(s, c, "ADDTO", add, nadd);
 		result_apply(c, del, ndel, add, nadd);
 		free(add);
 		free(del);
 	}
+}
+
+bool
+imap_sort_ctx_add(struct imap_session *s, struct imap_search **q,
+    const struct mail_sort_crit *crit, size_t ncrit, struct mail_sort_rec ***recs,
+    size_t n)
+{
+	size_t nsort = 0;
+	for (struct imap_search_ctx *c = s->sctx; c != NULL; c = c->next)
+		nsort += c->sort;
+	if (s->nsctx >= IMAP_SEARCH_UPDATES_MAX || nsort >= IMAP_SORT_UPDATES_MAX ||
+	    sctx_find(s, s->tag) != NULL || ncrit > IMAP_SORT_CRITERIA_MAX)
+		return false;
+	struct imap_search_ctx *c = xcalloc(1, sizeof(*c));
+	c->tag = xstrdup(s->tag);
+	c->uid = s->uid;
+	c->q = *q;
+	*q = NULL;
+	c->sort = true;
+	memcpy(c->crit, crit, ncrit * sizeof(*crit));
+	c->ncrit = ncrit;
+	c->order = *recs;
+	c->norder = n;
+	*recs = NULL;
+	c->res = xmalloc((n + 1) * sizeof(*c->res));
+	for (size_t i = 0; i < n; i++)
+		c->res[i] = c->order[i]->seq;
+	c->nres = n;
+	qsort(c->res, n, sizeof(*c->res), uid_cmp);
+	c->next = s->sctx;
+	s->sctx = c;
+	s->nsctx++;
+	return true;
 }
 
 void

@@ -1,8 +1,9 @@
 /* cmd-sort.c: SORT and UID SORT (RFC 5256 3: ARRIVAL CC DATE FROM
  * REVERSE SIZE SUBJECT TO), SORT=DISPLAY (RFC 5957: DISPLAYFROM
- * DISPLAYTO), and ESORT (RFC 5267 3: SORT RETURN (MIN MAX ALL COUNT
- * PARTIAL SAVE) answered with ESEARCH, MIN and MAX being the first and
- * last in sort order).
+ * DISPLAYTO), ESORT (RFC 5267 3: SORT RETURN (MIN MAX ALL COUNT SAVE)
+ * answered with ESEARCH, MIN and MAX being the first and last in sort
+ * order) and CONTEXT=SORT (RFC 5267 4: PARTIAL, and UPDATE, whose context
+ * cmd-search.c keeps with the sort keys of its messages).
  *
  * The one idea: one job on a worker runs the search program (shared with
  * SEARCH), reads only the header of each hit (and no header at all when
@@ -26,6 +27,7 @@ struct sort_job {
 	struct imap_searchret r;
 	size_t *vidx;             /* hits in sort order: view indexes */
 	size_t nhits;
+	struct mail_sort_rec **recs;  /* RETURN (UPDATE): the keys, in sort order */
 	struct imap_sync sy;
 };
 
@@ -67,11 +69,10 @@ sort_work(void *arg)
 
 	j->vidx = xmalloc((s->nmsgs + 1) * sizeof(*j->vidx));
 	j->nhits = imap_search_run(s, j->q, j->vidx);
-	struct mail_sort_rec *recs = xcalloc(j->nhits + 1, sizeof(*recs));
 	struct mail_sort_rec **v = xmalloc((j->nhits + 1) * sizeof(*v));
 	for (size_t i = 0; i < j->nhits; i++) {
 		const struct imap_msg *m = &s->msgs[j->vidx[i]];
-		struct mail_sort_rec *r = &recs[i];
+		struct mail_sort_rec *r = xcalloc(1, sizeof(*r));
 		r->seq = (uint32_t)j->vidx[i];
 		r->size = m->size;
 		r->arrival = m->idate;
@@ -91,10 +92,15 @@ sort_work(void *arg)
 	mail_sort(v, j->nhits, j->crit, j->ncrit);
 	for (size_t i = 0; i < j->nhits; i++)
 		j->vidx[i] = v[i]->seq;
-	for (size_t i = 0; i < j->nhits; i++)
-		mail_sort_rec_free(&recs[i]);
-	free(v);
-	free(recs);
+	if (j->ret && (j->r.opts & IMAP_SR_UPDATE)) {
+		j->recs = v;            /* the context's, if the loop makes one */
+	} else {
+		for (size_t i = 0; i < j->nhits; i++) {
+			mail_sort_rec_free(v[i]);
+			free(v[i]);
+		}
+		free(v);
+	}
 	imap_sync_work(s, &j->sy);
 }
 
@@ -132,11 +138,30 @@ sort_done(void *arg, bool alive)
 			imap_write(s, b.data, b.len);
 			mm_buf_free(&b);
 		}
+		bool noupdate = false;
+		if (j->recs != NULL) {
+			/* the context keeps UIDs: the view moves on */
+			for (size_t i = 0; i < j->nhits; i++)
+				j->recs[i]->seq = uids[i];
+			noupdate = !imap_sort_ctx_add(s, &j->q, j->crit, j->ncrit, &j->recs,
+			    j->nhits);
+		}
 		free(nums);
 		free(uids);
 		free(ms);
-		if (imap_sync_finish(s, &j->sy, imap_expunge_allowed(s)))
-			imap_ok(s, "Sort completed");
+		if (imap_sync_finish(s, &j->sy, imap_expunge_allowed(s))) {
+			if (noupdate)      /* RFC 5267 4.3 */
+				imap_ok(s, "[NOUPDATE \"%s\"] Sort completed, no updates", s->tag);
+			else
+				imap_ok(s, "Sort completed");
+		}
+	}
+	if (j->recs != NULL) {
+		for (size_t i = 0; i < j->nhits; i++) {
+			mail_sort_rec_free(j->recs[i]);
+			free(j->recs[i]);
+		}
+		free(j->recs);
 	}
 	imap_sync_free(&j->sy);
 	imap_search_free(&j->q);

@@ -8,6 +8,7 @@
 #include "imap/imap-common.h"
 #include "imap/imap-searchret.h"
 #include "mail/header.h"
+#include "mail/sort.h"
 
 struct imap_search;
 
@@ -39,6 +40,15 @@ bool imap_searchres_resolve(struct imap_session *s, size_t **idx_r, size_t *n_r)
  * (free both). False on a store error. */
 bool imap_msg_header(struct imap_session *s, const struct imap_msg *m, char **buf_r,
     struct mail_header *h);
+
+/* CONTEXT=SORT: a SORT RETURN (UPDATE) context for the current command's
+ * tag: the program and criteria, the result in sort order (each rec's seq
+ * holding its UID), all taken over (set to NULL). False when the session
+ * has too many contexts, or one with this tag (the caller says
+ * NOUPDATE); nothing is taken then. */
+bool imap_sort_ctx_add(struct imap_session *s, struct imap_search **q,
+    const struct mail_sort_crit *crit, size_t ncrit, struct mail_sort_rec ***recs,
+    size_t n);
 
 /* Loop, after a SEARCH/SORT with RETURN: SAVE the result (uids in result
  * order) and write the ESEARCH response when one is due. */

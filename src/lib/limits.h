@@ -41,6 +41,7 @@
 #define IMAP_THREAD_DEPTH_MAX        256   /* ancestors walked per THREAD link: deeper is a loop */
 #define IMAP_MSGID_MAX_BYTES         998   /* RFC 5322 2.1.1: a line */
 #define IMAP_SEARCH_UPDATES_MAX      8     /* RFC 5267 4.3 UPDATE contexts per session (more: NOUPDATE) */
+#define IMAP_SORT_UPDATES_MAX        2     /* of them SORT contexts (each keeps its sort keys) */
 #define IMAP_SORT_HEADER_READ_BYTES  (16 * 1024) /* first read of a header for SORT/THREAD */
 
 /* POP3 */

@@ -416,6 +416,13 @@ rec_cmp(const struct mail_sort_rec *a, const struct mail_sort_rec *b,
 	return num_cmp(a->seq, b->seq);
 }
 
+int
+mail_sort_cmp(const struct mail_sort_rec *a, const struct mail_sort_rec *b,
+    const struct mail_sort_crit *crit, size_t ncrit)
+{
+	return rec_cmp(a, b, crit, ncrit);
+}
+
 static void
 merge_sort(struct mail_sort_rec **v, struct mail_sort_rec **tmp, size_t n,
     const struct mail_sort_crit *crit, size_t ncrit)

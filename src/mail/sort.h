@@ -73,6 +73,9 @@ bool mail_sort_needs_header(const struct mail_sort_crit *crit, size_t ncrit);
  * unknown. */
 bool mail_sort_key_parse(const char *name, enum mail_sort_key *key_r);
 
+/* <0, 0, >0 as a sorts before, with, after b (the sequence number last). */
+int mail_sort_cmp(const struct mail_sort_rec *a, const struct mail_sort_rec *b,
+    const struct mail_sort_crit *crit, size_t ncrit);
 /* Orders recs[0..n) by the criteria, then by sequence number. */
 void mail_sort(struct mail_sort_rec **recs, size_t n,
     const struct mail_sort_crit *crit, size_t ncrit);

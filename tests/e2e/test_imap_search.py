@@ -103,7 +103,7 @@ class SearchTest(unittest.TestCase):
         c = self.conn()
         caps = c.one(b"CAPABILITY", b"* CAPABILITY").split()
         for cap in ("ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "ESORT",
-                    "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "WITHIN", "CONTEXT=SEARCH"):
+                    "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "WITHIN", "CONTEXT=SEARCH", "CONTEXT=SORT"):
             self.assertIn(cap, caps)
 
     def test_esearch(self):
@@ -191,6 +191,42 @@ class SearchTest(unittest.TestCase):
         # SELECT ends them all
         a.ok(b"SELECT U")
         a.ok(b"SEARCH RETURN (UPDATE) ALL")
+
+    def test_context_sort(self):
+        a = self.conn()
+        a.ok(b"CREATE V")
+        # subjects: beta, alpha, beta, alpha (base), gamma
+        for m in MSGS:
+            a.ok(b"APPEND V", m)
+        a.ok(b"SELECT V")
+        b = Conn(self.srv.ports["imap"])
+        self.addCleanup(b.s.close)
+        b.ok(b"LOGIN %s %s" % tuple(x.encode() for x in USER))
+        b.ok(b"SELECT V")
+        out = a.ok(b"UID SORT RETURN (UPDATE) (SUBJECT) UTF-8 UNSEEN")
+        self.assertEqual(out, ['* ESEARCH (TAG "t%d") UID ALL 2,4,1,3,5'.encode() % a.n])
+        ctx = a.n
+        # 1 and 4 go (positions counted as each goes), 1 comes back
+        b.ok(b"STORE 1,4 +FLAGS (\\Seen)")
+        out = a.ok(b"NOOP")
+        self.assertIn(b'* ESEARCH (TAG "t%d") UID REMOVEFROM (2 4) REMOVEFROM (2 1)' % ctx, out)
+        b.ok(b"STORE 1 -FLAGS (\\Seen)")
+        out = a.ok(b"NOOP")
+        self.assertIn(b'* ESEARCH (TAG "t%d") UID ADDTO (2 1)' % ctx, out)
+        # new mail: placed by its subject, after EXISTS
+        b.ok(b"APPEND V", MSGS[1])               # alpha
+        b.ok(b"APPEND V", MSGS[4])               # gamma
+        out = a.ok(b"NOOP")
+        self.assertEqual(out[0], b"* 7 EXISTS")
+        self.assertIn(b'* ESEARCH (TAG "t%d") UID ADDTO (2 6) ADDTO (6 7)' % ctx, out)
+        # the list is now 2,6,1,3,5,7: a sequence-number context agrees
+        out = a.ok(b"SORT RETURN (UPDATE) (SUBJECT) UTF-8 UNSEEN")
+        self.assertEqual(out, ['* ESEARCH (TAG "t%d") ALL 2,6,1,3,5,7'.encode() % a.n])
+        # two SORT contexts at most
+        out, st = a.cmd(b"SORT RETURN (UPDATE) (ARRIVAL) UTF-8 ALL")
+        self.assertTrue(st.startswith(b'OK [NOUPDATE "t%d"]' % a.n), st)
+        a.ok(b'CANCELUPDATE "t%d"' % ctx)
+        a.ok(b"SORT RETURN (UPDATE) (ARRIVAL) UTF-8 ALL")
 
     def test_within(self):
         c = self.conn()
