@@ -701,6 +701,7 @@ imap_search_return(struct imap_session *s, const struct imap_searchret *r,
 }
 
 static struct imap_search_ctx *sctx_find(struct imap_session *s, const char *tag);
+static void sctx_append(struct imap_session *s, struct imap_search_ctx *c);
 
 /* ---- SEARCH ---- */
 
@@ -713,6 +714,14 @@ search_work(void *arg)
 	j->vidx = xmalloc((s->nmsgs + 1) * sizeof(*j->vidx));
 	j->nhits = imap_search_run(s, j->q, j->vidx);
 	imap_sync_work(s, &j->sy);
+	if (j->ret && (j->r.opts & IMAP_SR_UPDATE)) {
+		/* the context this makes sees the changes the sync brings */
+		uint32_t *uids = xmalloc((j->nhits + 1) * sizeof(*uids));
+		for (size_t i = 0; i < j->nhits; i++)
+			uids[i] = s->msgs[j->vidx[i]].uid;
+		imap_search_update_pending(s, &j->sy, j->q, NULL, 0, uids, j->nhits);
+		free(uids);
+	}
 }
 
 static void
@@ -764,9 +773,7 @@ search_done(void *arg, bool alive)
 				c->res = uids;
 				c->nres = j->nhits;
 				uids = NULL;
-				c->next = s->sctx;
-				s->sctx = c;
-				s->nsctx++;
+				sctx_append(s, c);
 			}
 		}
 		free(nums);
@@ -810,20 +817,20 @@ uids_has(const uint32_t *v, size_t n, uint32_t uid)
 	return n > 0 && bsearch(&uid, v, n, sizeof(uid), uid_cmp) != NULL;
 }
 
-/* Worker: the sort keys of m, a new member of sort context c. */
+/* Worker: the sort keys of m, a new member of a sort context. */
 static void
-sort_rec_add(struct imap_session *s, struct upd_ctx *uc, const struct imap_search_ctx *c,
-    const struct imap_msg *m)
+sort_rec_add(struct imap_session *s, struct upd_ctx *uc, const struct mail_sort_crit *crit,
+    size_t ncrit, const struct imap_msg *m)
 {
 	struct mail_sort_rec *r = xcalloc(1, sizeof(*r));
 	r->seq = m->uid;
 	r->size = m->size;
 	r->arrival = r->date = m->idate;
-	if (mail_sort_needs_header(c->crit, c->ncrit)) {
+	if (mail_sort_needs_header(crit, ncrit)) {
 		char *buf;
 		struct mail_header h;
 		if (imap_msg_header(s, m, &buf, &h)) {
-			mail_sort_rec_fill(r, &h, c->crit, c->ncrit, IMAP_SORT_KEY_MAX_BYTES);
+			mail_sort_rec_fill(r, &h, crit, ncrit, IMAP_SORT_KEY_MAX_BYTES);
 			mail_header_free(&h);
 			free(buf);
 		}
@@ -833,22 +840,19 @@ sort_rec_add(struct imap_session *s, struct upd_ctx *uc, const struct imap_searc
 	uc->recs[uc->nrecs++] = r;
 }
 
-void
-imap_search_update_work(struct imap_session *s, struct imap_sync *sy)
+/* Worker: judges every message of the sync's index (changed or new, not
+ * yet expunged from the view) against one context's program. */
+static void
+upd_judge(struct imap_session *s, const struct imap_sync *sy, struct upd_ctx *uc,
+    struct imap_search *q, const struct mail_sort_crit *crit, size_t ncrit,
+    const uint32_t *res, size_t nres)
 {
 	const struct store_index *idx = sy->idx;
-	struct imap_search_upd *u;
 	size_t nnew = 0;
-
-	if (s->nsctx == 0 || idx == NULL)
-		return;
-	u = xcalloc(1, sizeof(*u));
-	u->n = s->nsctx;
-	u->c = xcalloc(u->n, sizeof(*u->c));
-	u->last_uid = s->last_uid;
 	for (size_t k = 0; k < idx->nmsgs; k++) {
 		const struct store_msg *sm = &idx->msgs[k];
 		struct imap_msg tm;
+		struct msgctx mc;
 		size_t vi = sm->uid <= s->last_uid ? imap_view_find(s, sm->uid) : (size_t)-1;
 		if (sm->uid <= s->last_uid && (vi == (size_t)-1 || s->msgs[vi].expunged))
 			continue;
@@ -863,26 +867,65 @@ imap_search_update_work(struct imap_session *s, struct imap_sync *sy)
 		tm.recent = vi != (size_t)-1 ? s->msgs[vi].recent : (sm->flags & MSG_RECENT) != 0;
 		if (vi == (size_t)-1)
 			vi = s->nmsgs + nnew++;         /* where it will be */
-		size_t ci = 0;
-		for (struct imap_search_ctx *c = s->sctx; c != NULL; c = c->next, ci++) {
-			struct msgctx mc;
-			struct upd_ctx *uc = &u->c[ci];
-			memset(&mc, 0, sizeof(mc));
-			mc.s = s;
-			mc.vi = vi;
-			mc.m = &tm;
-			mm_buf_init(&mc.text);
-			if (eval(&mc, &c->q->root)) {
-				uids_add(&uc->match, &uc->nmatch, sm->uid);
-				if (c->sort && !uids_has(c->res, c->nres, sm->uid))
-					sort_rec_add(s, uc, c, &tm);
-			} else {
-				uids_add(&uc->nomatch, &uc->nnomatch, sm->uid);
-			}
-			ctx_free(&mc);
+		memset(&mc, 0, sizeof(mc));
+		mc.s = s;
+		mc.vi = vi;
+		mc.m = &tm;
+		mm_buf_init(&mc.text);
+		if (eval(&mc, &q->root)) {
+			uids_add(&uc->match, &uc->nmatch, sm->uid);
+			if (ncrit > 0 && !uids_has(res, nres, sm->uid))
+				sort_rec_add(s, uc, crit, ncrit, &tm);
+		} else {
+			uids_add(&uc->nomatch, &uc->nnomatch, sm->uid);
 		}
+		ctx_free(&mc);
 	}
-	sy->upd = u;
+}
+
+static struct upd_ctx *
+upd_grow(struct imap_session *s, struct imap_sync *sy)
+{
+	struct imap_search_upd *u = sy->upd;
+	if (u == NULL) {
+		u = sy->upd = xcalloc(1, sizeof(*u));
+		u->last_uid = s->last_uid;
+	}
+	u->c = xrealloc(u->c, (u->n + 1) * sizeof(*u->c));
+	memset(&u->c[u->n], 0, sizeof(u->c[0]));
+	return &u->c[u->n++];
+}
+
+void
+imap_search_update_work(struct imap_session *s, struct imap_sync *sy)
+{
+	if (sy->idx == NULL)
+		return;
+	for (struct imap_search_ctx *c = s->sctx; c != NULL; c = c->next)
+		upd_judge(s, sy, upd_grow(s, sy), c->q, c->crit, c->sort ? c->ncrit : 0,
+		    c->res, c->nres);
+}
+
+void
+imap_search_update_pending(struct imap_session *s, struct imap_sync *sy,
+    struct imap_search *q, const struct mail_sort_crit *crit, size_t ncrit,
+    const uint32_t *res, size_t nres)
+{
+	if (sy->idx == NULL || sy->err != STORE_OK)
+		return;
+	upd_judge(s, sy, upd_grow(s, sy), q, crit, ncrit, res, nres);
+}
+
+/* The new context goes last: the sync's judgements are in list order. */
+static void
+sctx_append(struct imap_session *s, struct imap_search_ctx *c)
+{
+	struct imap_search_ctx **pc = &s->sctx;
+	while (*pc != NULL)
+		pc = &(*pc)->next;
+	c->next = NULL;
+	*pc = c;
+	s->nsctx++;
 }
 
 void
@@ -1148,9 +1191,7 @@ imap_sort_ctx_add(struct imap_session *s, struct imap_search **q,
 		c->res[i] = c->order[i]->seq;
 	c->nres = n;
 	qsort(c->res, n, sizeof(*c->res), uid_cmp);
-	c->next = s->sctx;
-	s->sctx = c;
-	s->nsctx++;
+	sctx_append(s, c);
 	return true;
 }
 

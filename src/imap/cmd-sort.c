@@ -18,6 +18,13 @@
 #include "mail/header.h"
 #include "mail/sort.h"
 
+static int
+uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 struct sort_job {
 	struct imap_session *s;
 	struct imap_search *q;
@@ -94,6 +101,14 @@ sort_work(void *arg)
 		j->vidx[i] = v[i]->seq;
 	if (j->ret && (j->r.opts & IMAP_SR_UPDATE)) {
 		j->recs = v;            /* the context's, if the loop makes one */
+		imap_sync_work(s, &j->sy);
+		uint32_t *uids = xmalloc((j->nhits + 1) * sizeof(*uids));
+		for (size_t i = 0; i < j->nhits; i++)
+			uids[i] = s->msgs[j->vidx[i]].uid;
+		qsort(uids, j->nhits, sizeof(*uids), uid_cmp);
+		imap_search_update_pending(s, &j->sy, j->q, j->crit, j->ncrit, uids, j->nhits);
+		free(uids);
+		return;
 	} else {
 		for (size_t i = 0; i < j->nhits; i++) {
 			mail_sort_rec_free(v[i]);

@@ -50,6 +50,15 @@ bool imap_sort_ctx_add(struct imap_session *s, struct imap_search **q,
     const struct mail_sort_crit *crit, size_t ncrit, struct mail_sort_rec ***recs,
     size_t n);
 
+/* Worker, in a SEARCH/SORT RETURN (UPDATE) job after imap_sync_work:
+ * judges the sync's changes for the context the command is about to make
+ * (crit/ncrit for SORT, NULL/0 for SEARCH; res its hits as UIDs
+ * ascending), so the first changes reach it too. The context must then be
+ * made (or refused) in the same command. */
+void imap_search_update_pending(struct imap_session *s, struct imap_sync *sy,
+    struct imap_search *q, const struct mail_sort_crit *crit, size_t ncrit,
+    const uint32_t *res, size_t nres);
+
 /* Loop, after a SEARCH/SORT with RETURN: SAVE the result (uids in result
  * order) and write the ESEARCH response when one is due. */
 void imap_search_return(struct imap_session *s, const struct imap_searchret *r,

@@ -192,6 +192,30 @@ class SearchTest(unittest.TestCase):
         a.ok(b"SELECT U")
         a.ok(b"SEARCH RETURN (UPDATE) ALL")
 
+    def test_context_first_sync(self):
+        """A change this session has not seen yet when its SEARCH/SORT
+        RETURN (UPDATE) runs is told right after the answer."""
+        a = self.conn()
+        a.ok(b"CREATE X")
+        for m in MSGS[:3]:
+            a.ok(b"APPEND X", m)
+        a.ok(b"SELECT X")
+        b = Conn(self.srv.ports["imap"])
+        self.addCleanup(b.s.close)
+        b.ok(b"LOGIN %s %s" % tuple(x.encode() for x in USER))
+        b.ok(b"SELECT X")
+        b.ok(b"STORE 2 +FLAGS (\\Flagged)")
+        out = a.ok(b"SEARCH RETURN (UPDATE) FLAGGED")
+        self.assertEqual(out[0], b'* ESEARCH (TAG "t%d")' % a.n)   # the view's answer
+        self.assertEqual(sorted(out[1:]), [b"* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))",
+                                           b'* ESEARCH (TAG "t%d") ADDTO (0 2)' % a.n])
+        b.ok(b"STORE 3 +FLAGS (\\Flagged)")
+        out = a.ok(b"UID SORT RETURN (UPDATE) (SUBJECT) UTF-8 FLAGGED")
+        self.assertEqual(out[0], b'* ESEARCH (TAG "t%d") UID ALL 2' % a.n)
+        self.assertEqual(sorted(out[1:]), [b"* 3 FETCH (UID 3 FLAGS (\\Flagged \\Recent))",
+                                           b'* ESEARCH (TAG "t%d") ADDTO (0 3)' % (a.n - 1),
+                                           b'* ESEARCH (TAG "t%d") UID ADDTO (2 3)' % a.n])
+
     def test_context_sort(self):
         a = self.conn()
         a.ok(b"CREATE V")
