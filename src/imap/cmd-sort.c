@@ -241,6 +241,8 @@ cmd_sort(struct imap_session *s, const struct imap_arg *args, size_t n)
 		return;
 	}
 	if (!imap_search_charset(s, &args[i])) {
+		if (j->ret && (j->r.opts & IMAP_SR_SAVE))
+			imap_searchres_set(s, NULL, 0);      /* RFC 5182 2.1 */
 		free(j);
 		return;
 	}
@@ -248,7 +250,7 @@ cmd_sort(struct imap_session *s, const struct imap_arg *args, size_t n)
 	j->q = imap_search_parse(args + i, n - i);
 	if (j->q == NULL) {
 		if (j->ret && (j->r.opts & IMAP_SR_SAVE))
-			imap_searchres_clear(s);
+			imap_searchres_set(s, NULL, 0);      /* RFC 5182 2.1 */
 		free(j);
 		imap_bad(s, "Invalid SORT search keys");
 		return;

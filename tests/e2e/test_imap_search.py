@@ -188,6 +188,12 @@ class SearchTest(unittest.TestCase):
         out, st = a.cmd(b"SEARCH RETURN (UPDATE) ALL")
         self.assertTrue(st.startswith(b'OK [NOUPDATE "t%d"]' % a.n), st)
         self.assertTrue(a.cmd(b"SEARCH RETURN (UPDATE SAVE) ALL")[1].startswith(b"BAD"))
+        # a failed SORT SAVE empties "$" but leaves the contexts alone
+        a.ok(b"SEARCH RETURN (SAVE) 1")
+        last = a.n - 3                  # the eighth context (the ninth was refused)
+        self.assertTrue(a.cmd(b"SORT RETURN (SAVE) (DATE) UTF-8 FOO")[1].startswith(b"BAD"))
+        self.assertEqual(a.one(b"SEARCH $", b"* SEARCH"), "* SEARCH")
+        a.ok(b'CANCELUPDATE "t%d"' % last)
         # SELECT ends them all
         a.ok(b"SELECT U")
         a.ok(b"SEARCH RETURN (UPDATE) ALL")
