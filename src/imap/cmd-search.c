@@ -632,7 +632,7 @@ searchres_only_clear(struct imap_session *s)
 }
 
 void
-imap_searchres_clear(struct imap_session *s)
+imap_search_state_clear(struct imap_session *s)
 {
 	searchres_only_clear(s);
 	while (s->sctx != NULL) {

@@ -269,7 +269,7 @@ void cmd_move(struct imap_session *, const struct imap_arg *, size_t);
 void cmd_search(struct imap_session *, const struct imap_arg *, size_t);
 /* Forgets the saved result "$" and the update contexts (SELECT,
  * EXAMINE, leaving the mailbox). */
-void imap_searchres_clear(struct imap_session *s);
+void imap_search_state_clear(struct imap_session *s);
 void cmd_cancelupdate(struct imap_session *, const struct imap_arg *, size_t);
 /* CONTEXT=SEARCH updates, called by imap-sync.c: on the worker after the
  * index was read (which changed messages match each context), then on

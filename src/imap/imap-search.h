@@ -27,9 +27,9 @@ size_t imap_search_run(struct imap_session *s, struct imap_search *q, size_t *vi
  * string) or NO [BADCHARSET] and returns false. */
 bool imap_search_charset(struct imap_session *s, const struct imap_arg *a);
 
-/* SEARCHRES: replace the saved result with uids (any order, n may be 0). */
+/* SEARCHRES: replace the saved result with uids (any order; n 0 empties
+ * it). imap_search_state_clear (imap-common.h) also ends the contexts. */
 void imap_searchres_set(struct imap_session *s, const uint32_t *uids, size_t n);
-void imap_searchres_clear(struct imap_session *s);
 /* "$" as a command's message set: the saved messages still in the view,
  * as view indexes (ascending, malloc'd, *idx_r NULL when none). */
 bool imap_searchres_resolve(struct imap_session *s, size_t **idx_r, size_t *n_r);

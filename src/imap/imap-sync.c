@@ -112,7 +112,7 @@ imap_view_clear(struct imap_session *s)
 	s->modseq = 0;
 	s->dirty = false;
 	s->nrecent = 0;
-	imap_searchres_clear(s);
+	imap_search_state_clear(s);
 }
 
 void
@@ -138,7 +138,7 @@ imap_view_load(struct imap_session *s, struct store_index *idx)
 	s->uidnext = idx->mailbox.uidnext;
 	s->modseq = idx->mailbox.highestmodseq;
 	s->dirty = false;
-	imap_searchres_clear(s);
+	imap_search_state_clear(s);
 }
 
 /* View index of uid, or (size_t)-1. The view is in UID order. */
