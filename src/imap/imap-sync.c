@@ -15,7 +15,9 @@
  * EXPUNGE responses are
  * not allowed (during FETCH, STORE, SEARCH: RFC 3501 7.4.1) a vanished
  * message stays in the view, marked expunged, until a command that allows
- * them. */
+ * them. SEARCH/SORT RETURN (UPDATE) contexts (cmd-search.c) ride on the
+ * same sync: the worker judges the changed messages for them, and the
+ * loop tells ADDTO/REMOVEFROM around the view's update. */
 #include "imap/imap-common.h"
 #include "imap/imap-search.h"
 
