@@ -363,6 +363,12 @@ static const struct thcase thcases[] = {
 		{ 1, 100, "<3@b>", "<1@b>", NULL },
 		{ 2, 100, "<4@b>", "<2@b>", NULL },
 		{ 3, 100, "<5@b>", "<2@b>", NULL } }, 3, "(1)((2)(3))", "(1 (2)(3))" },
+	/* a dummy root's subject is its oldest child's (as step 6 orders
+	 * them), not the first one linked */
+	{ "dummy-subject-oldest", {
+		{ 1, 200, "<a@x>", "<d@x>", "zeta" },
+		{ 2, 100, "<b@x>", "<d@x>", "eta" },
+		{ 3, 300, "<c@x>", NULL, "eta" } }, 3, "((2)(1)(3))", "(2 3)(1)" },
 	/* a message referencing itself */
 	{ "self", { { 1, 100, "<a@b>", "<a@b>", NULL } }, 1, "(1)", "(1)" },
 };

@@ -477,12 +477,21 @@ mail_thread_orderedsubject(const struct mail_thread_msg *msgs, size_t n,
 
 /* ---- REFERENCES (RFC 5256 3) ---- */
 
+/* Step 5B's subject: the message's, or for a dummy its first child's in
+ * the order step 6 will give them (the earliest), as Dovecot takes it. */
 static const char *
 thread_subject(const struct forest *f, int x)
 {
 	const struct node *n = &f->v[x];
-	if (n->msg == NONE && n->child != NONE)
-		n = &f->v[n->child];
+	if (n->msg == NONE) {
+		const struct node *first = NULL;
+		for (int c = n->child; c != NONE; c = f->v[c].next)
+			if (f->v[c].msg != NONE && (first == NULL || node_before(&f->v[c], first)))
+				first = &f->v[c];
+		if (first == NULL)
+			return "";
+		n = first;
+	}
 	if (n->msg == NONE)
 		return "";
 	const char *s = f->msgs[n->msg].subject;
