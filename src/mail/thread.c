@@ -603,6 +603,26 @@ mail_thread_references(const struct mail_thread_msg *msgs, size_t n,
 	}
 	nroots = k;
 
+	/* the root set in step 6's order (a dummy by its oldest child)
+	 * before step 5 walks it, as Dovecot does: which message of a
+	 * subject the table ends with depends on that order */
+	for (size_t r = 0; r < nroots; r++) {
+		struct node *x = &f.v[roots[r]];
+		if (x->msg != NONE)
+			continue;
+		const struct node *first = NULL;
+		for (int c = x->child; c != NONE; c = f.v[c].next)
+			if (first == NULL || node_before(&f.v[c], first))
+				first = &f.v[c];
+		if (first != NULL) {
+			x->date = first->date;
+			x->num = first->num;
+		}
+	}
+	int *rtmp = xmalloc((nroots + 1) * sizeof(*rtmp));
+	sort_nodes(&f, roots, rtmp, nroots);
+	free(rtmp);
+
 	/* (5) group the root set by base subject */
 	struct table subj = { 0 };
 	for (size_t r = 0; r < nroots; r++) {                 /* (5B) */

@@ -29,6 +29,7 @@ RFC text that makes ours right. Skips if dovecot's imap binary is missing
 """
 import os
 import pwd
+import random
 import re
 import shutil
 import subprocess
@@ -764,6 +765,40 @@ class DovecotDiffTest(unittest.TestCase):
         self.assertEqual(diffs, [], "%d of %d THREAD answers differ:\n%s"
                          % (len(diffs), 2 * len(THREADS), "\n".join(diffs)))
 
+    def test_thread_random(self):
+        """THREAD and SORT on generated mailboxes that stress the RFC 5256
+        rules: random References and In-Reply-To (loops, missing parents,
+        forward references), duplicate and missing Message-IDs, reply and
+        forward prefixes, equal and missing dates."""
+        diffs = []
+        for seed in (1, 2, 3):
+            box = b"Rand%d" % seed
+            for sess in (self.ours, self.dovecot):
+                _, t = sess.cmd(b"CREATE " + box)
+                self.assertTrue(t.startswith(b"OK"), t)
+            for i, msg in enumerate(random_corpus(seed)):
+                cmd = b"APPEND %s %s {%d+}\r\n%s" % (box, DATES[i % len(DATES)].encode(),
+                                                     len(msg), msg)
+                for sess in (self.ours, self.dovecot):
+                    _, t = sess.cmd(cmd)
+                    self.assertTrue(t.startswith(b"OK"), t)
+            for sess in (self.ours, self.dovecot):
+                _, t = sess.cmd(b"EXAMINE " + box)
+                self.assertTrue(t.startswith(b"OK"), t)
+            for q in ("THREAD REFERENCES UTF-8 ALL", "THREAD ORDEREDSUBJECT UTF-8 ALL",
+                      "THREAD REFERENCES UTF-8 NOT 1:20", "SORT (SUBJECT) UTF-8 ALL",
+                      "SORT (DATE) UTF-8 ALL", "SORT (REVERSE FROM DATE) UTF-8 ALL"):
+                (ou, ot), (du, dt) = self.both(q.encode())
+                pick = thread_line if q.startswith("THREAD") else sort_list
+                o = pick(ou) if ot.startswith(b"OK") else ot
+                d = pick(du) if dt.startswith(b"OK") else dt
+                self.compare(diffs, ("seed %d" % seed, q), o, d)
+        for sess in (self.ours, self.dovecot):
+            _, t = sess.cmd(b"EXAMINE INBOX")
+            self.assertTrue(t.startswith(b"OK"), t)
+        self.assertEqual(diffs, [], "%d generated-mailbox answers differ:\n%s"
+                         % (len(diffs), "\n".join(diffs)))
+
     def test_esearch(self):
         diffs = []
         for q in ESEARCHES:
@@ -879,6 +914,32 @@ def search_set(untagged):
         if r.startswith(b"* SEARCH"):
             out |= {int(x) for x in r[8:].split()}
     return sorted(out)
+
+
+def random_corpus(seed, n=120):
+    """Messages for test_thread_random, the same for a given seed."""
+    rnd = random.Random(seed)
+    subjects = ["alpha", "beta", "gamma", "delta report", "[list] news", "x"]
+    prefixes = ["", "", "Re: ", "RE: ", "Fwd: ", "Re: Re: ", "[list] Re: ", "Fw: "]
+    out = []
+    for i in range(n):
+        h = "From: u%d@example.com\n" % rnd.randint(1, 9)
+        if rnd.random() < 0.9:
+            h += "Subject: %s%s%s\n" % (rnd.choice(prefixes), rnd.choice(subjects),
+                                       " (fwd)" if rnd.random() < 0.05 else "")
+        mid = rnd.randint(0, n * 2) if rnd.random() < 0.1 else i
+        if rnd.random() < 0.92:
+            h += "Message-ID: <m%d@x>\n" % mid
+        if i and rnd.random() < 0.6:
+            refs = sorted(rnd.sample(range(max(0, i - 30), i + 5), rnd.randint(1, 4)))
+            h += "References: %s\n" % " ".join("<m%d@x>" % r for r in refs)
+        elif i and rnd.random() < 0.3:
+            h += "In-Reply-To: <m%d@x>\n" % rnd.randint(0, i + 3)
+        if rnd.random() < 0.85:
+            h += "Date: Mon, %d Jan 2024 %02d:00:00 +0000\n" % (rnd.randint(1, 3),
+                                                             rnd.randint(0, 3))
+        out.append(crlf(h + "\nbody %d\n" % i))
+    return out
 
 
 def sort_list(untagged):
