@@ -13,7 +13,10 @@ only) and measures, bounded in count and time:
    moment each session has read its "* n EXISTS" (p50/p99/max).
 2. big:   a 50,000-message INBOX filled with pipelined LITERAL+ APPENDs on
    several connections (how long filling took), then LOGIN+SELECT and
-   FETCH 1:* (UID FLAGS RFC822.SIZE) on it, repeated, median and max.
+   FETCH 1:* (UID FLAGS RFC822.SIZE) on it, repeated, median and max; then
+   on the same mailbox SORT (ARRIVAL), (DATE), (SUBJECT), (FROM) and
+   THREAD REFERENCES, each a fresh session's first command after SELECT
+   (nothing cached between commands), median and max.
 3. ops:   FETCH, STORE and SEARCH operations per second with 10 and 50
    concurrent clients on one 1,000-message mailbox, each client one
    command at a time, for a fixed number of seconds per figure; also the
@@ -68,12 +71,15 @@ def make_message(i):
     subj = " ".join(rnd.choice(WORDS) for _ in range(4))
     body = "\r\n".join(" ".join(rnd.choice(WORDS) for _ in range(10))
                        for _ in range(rnd.randint(3, 12)))
+    # threads of four: each message after the first refers to its start
+    refs = "References: <bench-%d@example.net>\r\n" % (i - i % 4) if i % 4 else ""
     return ("From: Sender %d <sender%d@example.net>\r\n"
             "To: big@example.org\r\n"
             "Subject: %s %d\r\n"
             "Date: Mon, 1 Jan 2024 10:%02d:%02d +0000\r\n"
-            "Message-ID: <bench-%d@example.net>\r\n"
-            "\r\n%s\r\n" % (i % 100, i % 100, subj, i, (i // 60) % 60, i % 60, i, body)).encode()
+            "Message-ID: <bench-%d@example.net>\r\n%s"
+            "\r\n%s\r\n" % (i % 100, i % 100, subj, i, (i // 60) % 60, i % 60, i, refs,
+                              body)).encode()
 
 
 def pct(vals, p):
@@ -355,6 +361,25 @@ async def bench_big(srv, total, reps=5):
           % (total, statistics.median(login_sel), max(login_sel), reps))
     print("big: FETCH 1:* (UID FLAGS RFC822.SIZE), %d responses  median %.1f ms  max %.1f ms"
           % (nlines, statistics.median(fetch_all), max(fetch_all)), flush=True)
+    for cmd in (b"SORT (ARRIVAL) UTF-8 ALL", b"SORT (DATE) UTF-8 ALL",
+                b"SORT (SUBJECT) UTF-8 ALL", b"SORT (FROM) UTF-8 ALL",
+                b"THREAD REFERENCES UTF-8 ALL"):
+        times = []
+        for _ in range(3):
+            c = await Client.open(port, ctx)
+            await c.login(user)
+            await c.cmd(b"SELECT INBOX")
+            t0 = time.monotonic()
+            u = await c.cmd(cmd)
+            times.append((time.monotonic() - t0) * 1000)
+            if (len(u) != 1 or not u[0].startswith((b"* SORT ", b"* THREAD (")) or
+                    (u[0].startswith(b"* SORT ") and len(u[0].split()) != total + 2)):
+                raise RuntimeError("%r: %r" % (cmd, u[0][:100] if u else u))
+            await c.cmd(b"LOGOUT")
+            c.close()
+        print("big: %-30s on %d messages  median %.1f ms  max %.1f ms  (%d runs)"
+              % (cmd.decode(), total, statistics.median(times), max(times), len(times)),
+              flush=True)
 
 
 # ---------------------------------------------------------------- 3. ops

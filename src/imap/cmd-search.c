@@ -1,24 +1,32 @@
 /* cmd-search.c: SEARCH and UID SEARCH (RFC 3501 6.4.4): the whole key
  * grammar (flags, keywords, sequence and UID sets, sizes, internal and
  * sent dates, header fields, BODY and TEXT over decoded text, NOT, OR and
- * parenthesised lists), CHARSET UTF-8 / US-ASCII, and MODSEQ (RFC 7162
+ * parenthesised lists, WITHIN's YOUNGER and OLDER (RFC 5032)), CHARSET UTF-8 / US-ASCII, and MODSEQ (RFC 7162
  * 3.1.5, answered with the highest MODSEQ of the hits).
  *
  * The one idea: the command is parsed into a key tree on the loop, then a
  * job evaluates it over the view on a worker. A message's body is read
  * and parsed only when a key needs it (header, text or sent-date keys),
  * once per message, and text matching goes through src/mail's decoding
- * and case folding, so BODY/TEXT match what the user reads. */
-#include "imap/imap-common.h"
+ * and case folding, so BODY/TEXT match what the user reads.
+ *
+ * RETURN (RFC 4731 ESEARCH: MIN MAX ALL COUNT, RFC 5182 SAVE, RFC 5267
+ * PARTIAL) only changes what is said about the hits, so the same job
+ * answers both forms; SORT and THREAD use the parser and the evaluation
+ * through imap-search.h. "$" (SEARCHRES) is the saved result, kept as
+ * UIDs so expunges cannot shift it. */
+#include "imap/imap-search.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mail/address.h"
 #include "mail/date.h"
 #include "mail/decode.h"
 #include "mail/header.h"
 #include "mail/mime.h"
+#include "mail/sort.h"
 #include "net/conn.h"
 
 #define SEARCH_TEXT_MAX_BYTES   (4 * 1024 * 1024)   /* decoded text searched per message */
@@ -30,7 +38,8 @@ enum sk {
 	SK_NEW, SK_OLD, SK_RECENT,
 	SK_SEQ, SK_UID, SK_LARGER, SK_SMALLER,
 	SK_BEFORE, SK_ON, SK_SINCE, SK_SENTBEFORE, SK_SENTON, SK_SENTSINCE,
-	SK_HEADER, SK_BODY, SK_TEXT, SK_MODSEQ,
+	SK_HEADER, SK_BODY, SK_TEXT, SK_MODSEQ, SK_SAVED,
+	SK_YOUNGER, SK_OLDER,
 };
 
 struct skey {
@@ -47,13 +56,51 @@ struct skey {
 	size_t nkids;
 };
 
+struct imap_search {
+	struct skey root;
+	bool modseq;              /* a MODSEQ key */
+};
+
+/* A SEARCH RETURN (UPDATE) context (RFC 5267 4.3): the program and the
+ * current result, as UIDs ascending. */
+struct imap_search_ctx {
+	struct imap_search_ctx *next;
+	char *tag;
+	bool uid;                 /* UID SEARCH: updates name UIDs */
+	struct imap_search *q;
+	uint32_t *res;
+	size_t nres;
+	/* CONTEXT=SORT: the result in sort order, each rec's seq its UID */
+	bool sort;
+	struct mail_sort_crit crit[IMAP_SORT_CRITERIA_MAX];
+	size_t ncrit;
+	struct mail_sort_rec **order;
+	size_t norder;
+};
+
+/* What the worker found for one context: the UIDs evaluated that match
+ * and those that do not (ascending, as the index is). */
+struct upd_ctx {
+	uint32_t *match, *nomatch;
+	size_t nmatch, nnomatch;
+	struct mail_sort_rec **recs;   /* sort contexts: a rec per match not in the result */
+	size_t nrecs;
+};
+
+struct imap_search_upd {
+	struct upd_ctx *c;        /* parallel to the session's context list */
+	size_t n;
+	uint32_t last_uid;        /* the view's before the changes */
+	uint32_t *added;          /* per context, phase 2: new UIDs that match */
+};
+
 struct search_job {
 	struct imap_session *s;
-	struct skey root;
-	uint32_t *hits;
+	struct imap_search *q;
+	size_t *vidx;             /* hits: view indexes */
 	size_t nhits;
-	bool modseq;              /* a MODSEQ key: say the hits' highest */
-	uint64_t maxmodseq;
+	bool ret;                 /* RETURN given: answer ESEARCH */
+	struct imap_searchret r;
 	struct imap_sync sy;
 };
 
@@ -225,7 +272,21 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 		if (p->i >= p->n || !imap_arg_atom(&p->a[p->i], &set))
 			return false;
 		p->i++;
+		if (strcmp(set, "$") == 0) {
+			k->kind = SK_SAVED;
+			return true;
+		}
 		return imap_seqset_parse(&k->set, set);
+	}
+	if (mm_strcaseeq(w, "YOUNGER") || mm_strcaseeq(w, "OLDER")) {
+		/* WITHIN (RFC 5032): internal date against now, in seconds */
+		uint32_t secs;
+		k->kind = mm_strcaseeq(w, "YOUNGER") ? SK_YOUNGER : SK_OLDER;
+		if (p->i >= p->n || !imap_arg_number(&p->a[p->i], &secs) || secs == 0)
+			return false;
+		p->i++;
+		k->day = (long)(time(NULL) - (time_t)secs);   /* the cut-off, in seconds */
+		return true;
 	}
 	if (mm_strcaseeq(w, "MODSEQ")) {
 		/* MODSEQ ["/flags/\\seen" priv|shared|all] modseq: we keep
@@ -253,6 +314,10 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 		k->kind = SK_OR;
 		return parse_key(p, kid_add(k), depth + 1) &&
 		    parse_key(p, kid_add(k), depth + 1);
+	}
+	if (strcmp(w, "$") == 0) {
+		k->kind = SK_SAVED;
+		return true;
 	}
 	k->kind = SK_SEQ;
 	return imap_seqset_parse(&k->set, w);
@@ -381,6 +446,20 @@ keyword_index(struct imap_session *s, const char *name)
 	return -1;
 }
 
+static int
+uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static bool
+searchres_has(struct imap_session *s, uint32_t uid)
+{
+	return s->nsearchres > 0 &&
+	    bsearch(&uid, s->searchres, s->nsearchres, sizeof(uid), uid_cmp) != NULL;
+}
+
 static bool
 eval(struct msgctx *c, const struct skey *k)
 {
@@ -443,17 +522,51 @@ eval(struct msgctx *c, const struct skey *k)
 		return match_text(c, k);
 	case SK_MODSEQ:
 		return m->modseq >= k->num;
+	case SK_SAVED:
+		return searchres_has(s, m->uid);
+	case SK_YOUNGER:
+		return (long)m->idate > k->day;
+	case SK_OLDER:
+		return (long)m->idate <= k->day;
 	}
 	return false;
 }
 
-static void
-search_work(void *arg)
-{
-	struct search_job *j = arg;
-	struct imap_session *s = j->s;
+/* ---- the program, for SEARCH, SORT and THREAD ---- */
 
-	j->hits = xmalloc((s->nmsgs + 1) * sizeof(*j->hits));
+struct imap_search *
+imap_search_parse(const struct imap_arg *args, size_t n)
+{
+	struct imap_search *q = xcalloc(1, sizeof(*q));
+	struct sparse p = { args, n, 0, false };
+	if (n == 0 || !parse_list(&p, &q->root, 0)) {
+		imap_search_free(&q);
+		return NULL;
+	}
+	q->modseq = p.modseq;
+	return q;
+}
+
+void
+imap_search_free(struct imap_search **q)
+{
+	if (*q == NULL)
+		return;
+	skey_free(&(*q)->root);
+	free(*q);
+	*q = NULL;
+}
+
+bool
+imap_search_has_modseq(const struct imap_search *q)
+{
+	return q->modseq;
+}
+
+size_t
+imap_search_run(struct imap_session *s, struct imap_search *q, size_t *vidx)
+{
+	size_t n = 0;
 	for (size_t i = 0; i < s->nmsgs; i++) {
 		struct msgctx c;
 		if (s->msgs[i].expunged)
@@ -463,14 +576,152 @@ search_work(void *arg)
 		c.vi = i;
 		c.m = &s->msgs[i];
 		mm_buf_init(&c.text);
-		if (eval(&c, &j->root)) {
-			j->hits[j->nhits++] = s->uid ? s->msgs[i].uid : (uint32_t)(i + 1);
-			if (s->msgs[i].modseq > j->maxmodseq)
-				j->maxmodseq = s->msgs[i].modseq;
-		}
+		if (eval(&c, &q->root))
+			vidx[n++] = i;
 		ctx_free(&c);
 	}
+	return n;
+}
+
+bool
+imap_search_charset(struct imap_session *s, const struct imap_arg *a)
+{
+	const char *cs;
+	size_t cl;
+	if (!imap_arg_astring(a, &cs, &cl)) {
+		imap_bad(s, "Invalid CHARSET");
+		return false;
+	}
+	if (!mm_strcaseeq(cs, "UTF-8") && !mm_strcaseeq(cs, "US-ASCII")) {
+		imap_no(s, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		return false;
+	}
+	return true;
+}
+
+/* ---- SEARCHRES ---- */
+
+static void
+recs_free(struct mail_sort_rec **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] != NULL)
+			mail_sort_rec_free(v[i]);
+		free(v[i]);
+	}
+	free(v);
+}
+
+static void
+sctx_free(struct imap_search_ctx **c)
+{
+	recs_free((*c)->order, (*c)->norder);
+	imap_search_free(&(*c)->q);
+	free((*c)->tag);
+	free((*c)->res);
+	free(*c);
+	*c = NULL;
+}
+
+static void
+searchres_only_clear(struct imap_session *s)
+{
+	free(s->searchres);
+	s->searchres = NULL;
+	s->nsearchres = 0;
+}
+
+void
+imap_search_state_clear(struct imap_session *s)
+{
+	searchres_only_clear(s);
+	while (s->sctx != NULL) {
+		struct imap_search_ctx *c = s->sctx;
+		s->sctx = c->next;
+		sctx_free(&c);
+	}
+	s->nsctx = 0;
+}
+
+void
+imap_searchres_set(struct imap_session *s, const uint32_t *uids, size_t n)
+{
+	searchres_only_clear(s);
+	if (n == 0)
+		return;
+	s->searchres = xmalloc(n * sizeof(*uids));
+	memcpy(s->searchres, uids, n * sizeof(*uids));
+	qsort(s->searchres, n, sizeof(*uids), uid_cmp);
+	s->nsearchres = n;
+}
+
+bool
+imap_searchres_resolve(struct imap_session *s, size_t **idx_r, size_t *n_r)
+{
+	size_t *out = NULL, n = 0;
+	if (s->nsearchres > 0)
+		out = xmalloc(s->nsearchres * sizeof(*out));
+	for (size_t i = 0; i < s->nsearchres; i++) {
+		size_t vi = imap_view_find(s, s->searchres[i]);
+		if (vi != (size_t)-1)
+			out[n++] = vi;
+	}
+	if (n == 0) {
+		free(out);
+		out = NULL;
+	}
+	*idx_r = out;
+	*n_r = n;
+	return true;
+}
+
+void
+imap_search_return(struct imap_session *s, const struct imap_searchret *r,
+    const uint32_t *nums, const uint32_t *uids, size_t n, const uint64_t *modseqs)
+{
+	if (r->opts & IMAP_SR_SAVE) {
+		bool *keep = xcalloc(n ? n : 1, sizeof(*keep));
+		uint32_t *saved = xmalloc((n ? n : 1) * sizeof(*saved));
+		size_t ns = 0;
+		imap_searchret_saved(r, n, keep);
+		for (size_t i = 0; i < n; i++)
+			if (keep[i])
+				saved[ns++] = uids[i];
+		imap_searchres_set(s, saved, ns);
+		free(saved);
+		free(keep);
+	}
+	if (imap_searchret_answers(r)) {
+		struct mm_buf b;
+		mm_buf_init(&b);
+		imap_esearch_write(&b, s->tag, s->uid, r, nums, n, modseqs);
+		imap_write(s, b.data, b.len);
+		mm_buf_free(&b);
+	}
+}
+
+static struct imap_search_ctx *sctx_find(struct imap_session *s, const char *tag);
+static void sctx_append(struct imap_session *s, struct imap_search_ctx *c);
+
+/* ---- SEARCH ---- */
+
+static void
+search_work(void *arg)
+{
+	struct search_job *j = arg;
+	struct imap_session *s = j->s;
+
+	j->vidx = xmalloc((s->nmsgs + 1) * sizeof(*j->vidx));
+	j->nhits = imap_search_run(s, j->q, j->vidx);
 	imap_sync_work(s, &j->sy);
+	if (j->ret && (j->r.opts & IMAP_SR_UPDATE)) {
+		/* the context this makes sees the changes the sync brings */
+		uint32_t *uids = xmalloc((j->nhits + 1) * sizeof(*uids));
+		for (size_t i = 0; i < j->nhits; i++)
+			uids[i] = s->msgs[j->vidx[i]].uid;
+		imap_search_update_pending(s, &j->sy, j->q, NULL, 0, uids, j->nhits);
+		free(uids);
+	}
 }
 
 static void
@@ -480,54 +731,542 @@ search_done(void *arg, bool alive)
 	struct imap_session *s = j->s;
 
 	if (alive) {
-		struct mm_buf b;
-		mm_buf_init(&b);
-		mm_buf_append(&b, "* SEARCH", 8);
-		for (size_t i = 0; i < j->nhits; i++)
-			mm_buf_printf(&b, " %u", j->hits[i]);
-		if (j->modseq && j->nhits > 0)
-			mm_buf_printf(&b, " (MODSEQ %llu)", (unsigned long long)j->maxmodseq);
-		mm_buf_append(&b, "\r\n", 2);
-		imap_write(s, b.data, b.len);
-		mm_buf_free(&b);
-		if (imap_sync_finish(s, &j->sy, imap_expunge_allowed(s)))
-			imap_ok(s, "Search completed");
+		/* the view has not changed yet: sync comes after the answer */
+		uint32_t *nums = xmalloc((j->nhits + 1) * sizeof(*nums));
+		uint32_t *uids = xmalloc((j->nhits + 1) * sizeof(*uids));
+		uint64_t *ms = xmalloc((j->nhits + 1) * sizeof(*ms));
+		uint64_t maxmodseq = 0;
+		for (size_t i = 0; i < j->nhits; i++) {
+			const struct imap_msg *m = &s->msgs[j->vidx[i]];
+			uids[i] = m->uid;
+			nums[i] = s->uid ? m->uid : (uint32_t)(j->vidx[i] + 1);
+			ms[i] = m->modseq;
+			if (m->modseq > maxmodseq)
+				maxmodseq = m->modseq;
+		}
+		if (j->ret) {
+			imap_search_return(s, &j->r, nums, uids, j->nhits,
+			    j->q->modseq ? ms : NULL);
+		} else {
+			struct mm_buf b;
+			mm_buf_init(&b);
+			mm_buf_append(&b, "* SEARCH", 8);
+			for (size_t i = 0; i < j->nhits; i++)
+				mm_buf_printf(&b, " %u", nums[i]);
+			if (j->q->modseq && j->nhits > 0)
+				mm_buf_printf(&b, " (MODSEQ %llu)", (unsigned long long)maxmodseq);
+			mm_buf_append(&b, "\r\n", 2);
+			imap_write(s, b.data, b.len);
+			mm_buf_free(&b);
+		}
+		bool noupdate = false;
+		if (j->ret && (j->r.opts & IMAP_SR_UPDATE)) {
+			if (s->nsctx >= IMAP_SEARCH_UPDATES_MAX || sctx_find(s, s->tag) != NULL) {
+				noupdate = true;
+			} else {
+				/* ascending UIDs: the hits are in view order */
+				struct imap_search_ctx *c = xcalloc(1, sizeof(*c));
+				c->tag = xstrdup(s->tag);
+				c->uid = s->uid;
+				c->q = j->q;
+				j->q = NULL;
+				c->res = uids;
+				c->nres = j->nhits;
+				uids = NULL;
+				sctx_append(s, c);
+			}
+		}
+		free(nums);
+		free(uids);
+		free(ms);
+		if (imap_sync_finish(s, &j->sy, imap_expunge_allowed(s))) {
+			if (noupdate)      /* RFC 5267 4.3 */
+				imap_ok(s, "[NOUPDATE \"%s\"] Search completed, no updates", s->tag);
+			else
+				imap_ok(s, "Search completed");
+		}
 	}
 	imap_sync_free(&j->sy);
-	skey_free(&j->root);
-	free(j->hits);
+	imap_search_free(&j->q);
+	free(j->vidx);
 	free(j);
+}
+
+/* ---- CONTEXT=SEARCH updates (RFC 5267 4.3) ---- */
+
+static struct imap_search_ctx *
+sctx_find(struct imap_session *s, const char *tag)
+{
+	for (struct imap_search_ctx *c = s->sctx; c != NULL; c = c->next)
+		if (strcmp(c->tag, tag) == 0)
+			return c;
+	return NULL;
+}
+
+static void
+uids_add(uint32_t **v, size_t *n, uint32_t uid)
+{
+	if ((*n & (*n - 1)) == 0 || *n == 0)     /* grows at powers of two */
+		*v = xrealloc(*v, (*n ? *n * 2 : 8) * sizeof(**v));
+	(*v)[(*n)++] = uid;
+}
+
+static bool
+uids_has(const uint32_t *v, size_t n, uint32_t uid)
+{
+	return n > 0 && bsearch(&uid, v, n, sizeof(uid), uid_cmp) != NULL;
+}
+
+/* Worker: the sort keys of m, a new member of a sort context. */
+static void
+sort_rec_add(struct imap_session *s, struct upd_ctx *uc, const struct mail_sort_crit *crit,
+    size_t ncrit, const struct imap_msg *m)
+{
+	struct mail_sort_rec *r = xcalloc(1, sizeof(*r));
+	r->seq = m->uid;
+	r->size = m->size;
+	r->arrival = r->date = m->idate;
+	if (mail_sort_needs_header(crit, ncrit)) {
+		char *buf;
+		struct mail_header h;
+		if (imap_msg_header(s, m, &buf, &h)) {
+			mail_sort_rec_fill(r, &h, crit, ncrit, IMAP_SORT_KEY_MAX_BYTES);
+			mail_header_free(&h);
+			free(buf);
+		}
+	}
+	if ((uc->nrecs & (uc->nrecs - 1)) == 0)
+		uc->recs = xrealloc(uc->recs, (uc->nrecs ? uc->nrecs * 2 : 1) * sizeof(*uc->recs));
+	uc->recs[uc->nrecs++] = r;
+}
+
+/* Worker: judges every message of the sync's index (changed or new, not
+ * yet expunged from the view) against one context's program. */
+static void
+upd_judge(struct imap_session *s, const struct imap_sync *sy, struct upd_ctx *uc,
+    struct imap_search *q, const struct mail_sort_crit *crit, size_t ncrit,
+    const uint32_t *res, size_t nres)
+{
+	const struct store_index *idx = sy->idx;
+	size_t nnew = 0;
+	for (size_t k = 0; k < idx->nmsgs; k++) {
+		const struct store_msg *sm = &idx->msgs[k];
+		struct imap_msg tm;
+		struct msgctx mc;
+		size_t vi = sm->uid <= s->last_uid ? imap_view_find(s, sm->uid) : (size_t)-1;
+		if (sm->uid <= s->last_uid && (vi == (size_t)-1 || s->msgs[vi].expunged))
+			continue;
+		memset(&tm, 0, sizeof(tm));
+		tm.uid = sm->uid;
+		tm.flags = sm->flags & ~(uint32_t)MSG_RECENT;
+		tm.keywords = sm->keywords;
+		tm.size = sm->size;
+		tm.idate = sm->internal_date;
+		tm.body_id = sm->body_id;
+		tm.modseq = sm->modseq;
+		tm.recent = vi != (size_t)-1 ? s->msgs[vi].recent : (sm->flags & MSG_RECENT) != 0;
+		if (vi == (size_t)-1)
+			vi = s->nmsgs + nnew++;         /* where it will be */
+		memset(&mc, 0, sizeof(mc));
+		mc.s = s;
+		mc.vi = vi;
+		mc.m = &tm;
+		mm_buf_init(&mc.text);
+		if (eval(&mc, &q->root)) {
+			uids_add(&uc->match, &uc->nmatch, sm->uid);
+			if (ncrit > 0 && !uids_has(res, nres, sm->uid))
+				sort_rec_add(s, uc, crit, ncrit, &tm);
+		} else {
+			uids_add(&uc->nomatch, &uc->nnomatch, sm->uid);
+		}
+		ctx_free(&mc);
+	}
+}
+
+static struct upd_ctx *
+upd_grow(struct imap_session *s, struct imap_sync *sy)
+{
+	struct imap_search_upd *u = sy->upd;
+	if (u == NULL) {
+		u = sy->upd = xcalloc(1, sizeof(*u));
+		u->last_uid = s->last_uid;
+	}
+	u->c = xrealloc(u->c, (u->n + 1) * sizeof(*u->c));
+	memset(&u->c[u->n], 0, sizeof(u->c[0]));
+	return &u->c[u->n++];
+}
+
+void
+imap_search_update_work(struct imap_session *s, struct imap_sync *sy)
+{
+	if (sy->idx == NULL)
+		return;
+	for (struct imap_search_ctx *c = s->sctx; c != NULL; c = c->next)
+		upd_judge(s, sy, upd_grow(s, sy), c->q, c->crit, c->sort ? c->ncrit : 0,
+		    c->res, c->nres);
+}
+
+void
+imap_search_update_pending(struct imap_session *s, struct imap_sync *sy,
+    struct imap_search *q, const struct mail_sort_crit *crit, size_t ncrit,
+    const uint32_t *res, size_t nres)
+{
+	if (sy->idx == NULL || sy->err != STORE_OK)
+		return;
+	upd_judge(s, sy, upd_grow(s, sy), q, crit, ncrit, res, nres);
+}
+
+/* The new context goes last: the sync's judgements are in list order. */
+static void
+sctx_append(struct imap_session *s, struct imap_search_ctx *c)
+{
+	struct imap_search_ctx **pc = &s->sctx;
+	while (*pc != NULL)
+		pc = &(*pc)->next;
+	c->next = NULL;
+	*pc = c;
+	s->nsctx++;
+}
+
+void
+imap_search_update_free(struct imap_sync *sy)
+{
+	struct imap_search_upd *u = sy->upd;
+	if (u == NULL)
+		return;
+	for (size_t i = 0; i < u->n; i++) {
+		free(u->c[i].match);
+		free(u->c[i].nomatch);
+		recs_free(u->c[i].recs, u->c[i].nrecs);
+	}
+	free(u->c);
+	free(u);
+	sy->upd = NULL;
+}
+
+/* "* ESEARCH (TAG "t") [UID] ADDTO|REMOVEFROM (0 set)": UIDs, or the
+ * sequence numbers of the view as it is now. Position 0: SEARCH results
+ * have no order to place them in. */
+static void
+write_update(struct imap_session *s, const struct imap_search_ctx *c, const char *what,
+    const uint32_t *uids, size_t n)
+{
+	struct mm_buf b;
+	uint32_t *nums;
+	size_t k = 0;
+	if (n == 0)
+		return;
+	nums = xmalloc(n * sizeof(*nums));
+	for (size_t i = 0; i < n; i++) {
+		size_t vi = imap_view_find(s, uids[i]);
+		if (c->uid)
+			nums[k++] = uids[i];
+		else if (vi != (size_t)-1)
+			nums[k++] = (uint32_t)(vi + 1);
+	}
+	if (k > 0) {
+		mm_buf_init(&b);
+		mm_buf_append(&b, "* ESEARCH (TAG ", 15);
+		mail_imap_append_quoted(&b, c->tag, strlen(c->tag));
+		mm_buf_printf(&b, ")%s %s (0 ", c->uid ? " UID" : "", what);
+		imap_seqset_write_numbers(&b, nums, k);
+		mm_buf_append(&b, ")\r\n", 3);
+		imap_write(s, b.data, b.len);
+		mm_buf_free(&b);
+	}
+	free(nums);
+}
+
+/* The result set becomes (res - del) + add; all ascending. */
+static void
+result_apply(struct imap_search_ctx *c, const uint32_t *del, size_t ndel,
+    const uint32_t *add, size_t nadd)
+{
+	uint32_t *out = xmalloc((c->nres + nadd + 1) * sizeof(*out));
+	size_t i = 0, j = 0, n = 0;
+	while (i < c->nres || j < nadd) {
+		if (j >= nadd || (i < c->nres && c->res[i] < add[j])) {
+			if (!uids_has(del, ndel, c->res[i]))
+				out[n++] = c->res[i];
+			i++;
+		} else {
+			if (i < c->nres && c->res[i] == add[j])
+				i++;
+			out[n++] = add[j++];
+		}
+	}
+	free(c->res);
+	c->res = out;
+	c->nres = n;
+}
+
+/* The number the client knows uid by (UID, or the sequence number now) */
+static bool
+ctx_num(struct imap_session *s, const struct imap_search_ctx *c, uint32_t uid, uint32_t *n_r)
+{
+	size_t vi;
+	if (c->uid) {
+		*n_r = uid;
+		return true;
+	}
+	vi = imap_view_find(s, uid);
+	*n_r = (uint32_t)(vi + 1);
+	return vi != (size_t)-1;
+}
+
+/* One ESEARCH line of "WHAT (pos num)" items, or nothing. */
+struct upd_line {
+	struct mm_buf b;
+	size_t items;
+};
+
+static void
+line_item(struct imap_session *s, const struct imap_search_ctx *c, struct upd_line *l,
+    const char *what, size_t pos, uint32_t num)
+{
+	if (l->items == 0) {
+		mm_buf_init(&l->b);
+		mm_buf_append(&l->b, "* ESEARCH (TAG ", 15);
+		mail_imap_append_quoted(&l->b, c->tag, strlen(c->tag));
+		mm_buf_printf(&l->b, ")%s", c->uid ? " UID" : "");
+	}
+	mm_buf_printf(&l->b, " %s (%zu %u)", what, pos, num);
+	if (++l->items == 500) {         /* keep lines short */
+		mm_buf_append(&l->b, "\r\n", 2);
+		imap_write(s, l->b.data, l->b.len);
+		mm_buf_free(&l->b);
+		l->items = 0;
+	}
+}
+
+static void
+line_end(struct imap_session *s, struct upd_line *l)
+{
+	if (l->items > 0) {
+		mm_buf_append(&l->b, "\r\n", 2);
+		imap_write(s, l->b.data, l->b.len);
+		mm_buf_free(&l->b);
+	}
+	l->items = 0;
+}
+
+/* CONTEXT=SORT removals (RFC 5267 4.3): in sort order, each position
+ * counted after the ones before it are gone, so applying them in turn
+ * gives the new list. */
+static void
+sort_remove(struct imap_session *s, struct imap_search_ctx *c, const uint32_t *del, size_t ndel)
+{
+	struct upd_line l = { .items = 0 };
+	size_t k = 0;
+	if (ndel == 0)
+		return;
+	for (size_t i = 0; i < c->norder; i++) {
+		struct mail_sort_rec *r = c->order[i];
+		uint32_t num;
+		if (!uids_has(del, ndel, r->seq)) {
+			c->order[k++] = r;
+			continue;
+		}
+		if (ctx_num(s, c, r->seq, &num))
+			line_item(s, c, &l, "REMOVEFROM", k + 1, num);
+		mail_sort_rec_free(r);
+		free(r);
+	}
+	c->norder = k;
+	line_end(s, &l);
+}
+
+/* Additions: merged into the order; each told with its final position,
+ * in increasing order, which is also right when applied one by one. */
+static void
+sort_add(struct imap_session *s, struct imap_search_ctx *c, struct upd_ctx *uc,
+    const uint32_t *add, size_t nadd)
+{
+	struct mail_sort_rec **v = xmalloc((nadd + 1) * sizeof(*v));
+	size_t nv = 0;
+	for (size_t i = 0; i < uc->nrecs; i++) {
+		if (uc->recs[i] != NULL && uids_has(add, nadd, uc->recs[i]->seq)) {
+			v[nv++] = uc->recs[i];
+			uc->recs[i] = NULL;         /* taken */
+		}
+	}
+	if (nv == 0) {
+		free(v);
+		return;
+	}
+	mail_sort(v, nv, c->crit, c->ncrit);
+	struct mail_sort_rec **out = xmalloc((c->norder + nv) * sizeof(*out));
+	struct upd_line l = { .items = 0 };
+	size_t i = 0, j = 0, n = 0;
+	while (i < c->norder || j < nv) {
+		if (j >= nv || (i < c->norder &&
+		    mail_sort_cmp(c->order[i], v[j], c->crit, c->ncrit) < 0)) {
+			out[n++] = c->order[i++];
+			continue;
+		}
+		uint32_t num;
+		if (ctx_num(s, c, v[j]->seq, &num))
+			line_item(s, c, &l, "ADDTO", n + 1, num);
+		out[n++] = v[j++];
+	}
+	line_end(s, &l);
+	free(c->order);
+	c->order = out;
+	c->norder = n;
+	free(v);
+}
+
+void
+imap_search_update_notify(struct imap_session *s, struct imap_sync *sy, bool after)
+{
+	struct imap_search_upd *u = sy->upd;
+	size_t ci = 0;
+
+	if (u == NULL)
+		return;
+	for (struct imap_search_ctx *c = s->sctx; c != NULL && ci < u->n; c = c->next, ci++) {
+		struct upd_ctx *uc = &u->c[ci];
+		uint32_t *add = NULL, *del = NULL;
+		size_t nadd = 0, ndel = 0;
+		for (size_t i = 0; i < uc->nmatch; i++) {
+			uint32_t uid = uc->match[i];
+			if ((uid > u->last_uid) == after && !uids_has(c->res, c->nres, uid))
+				uids_add(&add, &nadd, uid);
+		}
+		if (!after) {
+			/* no longer matching, expunged, or (a whole index read)
+			 * missing from the index */
+			for (size_t i = 0; i < c->nres; i++) {
+				uint32_t uid = c->res[i];
+				bool gone = uids_has(uc->nomatch, uc->nnomatch, uid) ||
+				    uids_has(sy->vanished, sy->nvanished, uid);
+				if (!gone && sy->full)
+					gone = !uids_has(uc->match, uc->nmatch, uid);
+				if (!gone) {
+					size_t vi = imap_view_find(s, uid);
+					gone = vi == (size_t)-1 || s->msgs[vi].expunged;
+				}
+				if (gone)
+					uids_add(&del, &ndel, uid);
+			}
+			if (c->sort)
+				sort_remove(s, c, del, ndel);
+			else
+				write_update(s, c, "REMOVEFROM", del, ndel);
+		}
+		if (c->sort)
+			sort_add(s, c, uc, add, nadd);
+		else
+			write_update(s, c, "ADDTO", add, nadd);
+		result_apply(c, del, ndel, add, nadd);
+		free(add);
+		free(del);
+	}
+}
+
+bool
+imap_sort_ctx_add(struct imap_session *s, struct imap_search **q,
+    const struct mail_sort_crit *crit, size_t ncrit, struct mail_sort_rec ***recs,
+    size_t n)
+{
+	size_t nsort = 0;
+	for (struct imap_search_ctx *c = s->sctx; c != NULL; c = c->next)
+		nsort += c->sort;
+	if (s->nsctx >= IMAP_SEARCH_UPDATES_MAX || nsort >= IMAP_SORT_UPDATES_MAX ||
+	    sctx_find(s, s->tag) != NULL || ncrit > IMAP_SORT_CRITERIA_MAX)
+		return false;
+	struct imap_search_ctx *c = xcalloc(1, sizeof(*c));
+	c->tag = xstrdup(s->tag);
+	c->uid = s->uid;
+	c->q = *q;
+	*q = NULL;
+	c->sort = true;
+	memcpy(c->crit, crit, ncrit * sizeof(*crit));
+	c->ncrit = ncrit;
+	c->order = *recs;
+	c->norder = n;
+	*recs = NULL;
+	c->res = xmalloc((n + 1) * sizeof(*c->res));
+	for (size_t i = 0; i < n; i++)
+		c->res[i] = c->order[i]->seq;
+	c->nres = n;
+	qsort(c->res, n, sizeof(*c->res), uid_cmp);
+	sctx_append(s, c);
+	return true;
+}
+
+void
+cmd_cancelupdate(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	if (n == 0) {
+		imap_bad(s, "CANCELUPDATE needs context tags");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *t;
+		size_t len;
+		if (!imap_arg_string(&args[i], &t, &len) || sctx_find(s, t) == NULL) {
+			imap_bad(s, "Unknown update context");
+			return;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *t;
+		size_t len;
+		(void)imap_arg_string(&args[i], &t, &len);
+		for (struct imap_search_ctx **pc = &s->sctx; *pc != NULL; pc = &(*pc)->next) {
+			if (strcmp((*pc)->tag, t) == 0) {
+				struct imap_search_ctx *c = *pc;
+				*pc = c->next;
+				sctx_free(&c);
+				s->nsctx--;
+				break;
+			}
+		}
+	}
+	imap_ok(s, "Updates cancelled");
 }
 
 void
 cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
 	struct search_job *j;
-	struct sparse p = { args, n, 0, false };
+	struct imap_searchret r;
+	bool ret = false;
+	size_t i = 0;
 
-	if (n >= 2 && imap_arg_atom_eq(&args[0], "CHARSET")) {
-		const char *cs;
-		size_t cl;
-		if (!imap_arg_astring(&args[1], &cs, &cl)) {
-			imap_bad(s, "Invalid CHARSET");
+	if (n >= 2 && imap_arg_atom_eq(&args[0], "RETURN")) {
+		if (args[1].type != IMAP_ARG_LIST ||
+		    !imap_searchret_parse(args[1].list, args[1].count, &r)) {
+			imap_bad(s, "Invalid SEARCH RETURN options");
 			return;
 		}
-		if (!mm_strcaseeq(cs, "UTF-8") && !mm_strcaseeq(cs, "US-ASCII")) {
-			imap_no(s, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		ret = true;
+		i = 2;
+	}
+	if (n >= i + 2 && imap_arg_atom_eq(&args[i], "CHARSET")) {
+		if (!imap_search_charset(s, &args[i + 1])) {
+			if (ret && (r.opts & IMAP_SR_SAVE))
+				searchres_only_clear(s);
 			return;
 		}
-		p.i = 2;
+		i += 2;
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->s = s;
-	if (p.i >= n || !parse_list(&p, &j->root, 0)) {
-		skey_free(&j->root);
+	j->q = imap_search_parse(args + i, n - i);
+	if (j->q == NULL) {
+		/* RFC 5182 2.1: a failed SEARCH SAVE empties "$" */
+		if (ret && (r.opts & IMAP_SR_SAVE))
+			searchres_only_clear(s);
 		free(j);
 		imap_bad(s, "Invalid SEARCH arguments");
 		return;
 	}
-	j->modseq = p.modseq;
-	if (p.modseq)
+	j->ret = ret;
+	if (ret)
+		j->r = r;
+	if (j->q->modseq)
 		imap_condstore_enable(s);
 	imap_sync_prepare(s, &j->sy, false);
 	imap_run_job(s, search_work, search_done, j);

@@ -118,6 +118,13 @@ struct imap_session {
 	bool idle_sync_running;
 
 	struct imap_fetch *fetch;         /* a FETCH between batches */
+
+	/* SEARCHRES (RFC 5182): the saved result "$", UIDs ascending */
+	uint32_t *searchres;
+	size_t nsearchres;
+	/* CONTEXT=SEARCH (RFC 5267): SEARCH RETURN (UPDATE) results kept live */
+	struct imap_search_ctx *sctx;     /* a list, cmd-search.c */
+	size_t nsctx;
 };
 
 /* ---- imap-session.c ---- */
@@ -186,6 +193,7 @@ struct imap_sync {
 	uint32_t *vanished;       /* UIDs expunged since (ascending) */
 	size_t nvanished;
 	int err;
+	struct imap_search_upd *upd;  /* the update contexts judged on the worker */
 };
 
 /* Loop, before the job: decides whether the index must be read. */
@@ -279,6 +287,22 @@ void cmd_move(struct imap_session *, const struct imap_arg *, size_t);
 
 /* cmd-search.c */
 void cmd_search(struct imap_session *, const struct imap_arg *, size_t);
+/* Forgets the saved result "$" and the update contexts (SELECT,
+ * EXAMINE, leaving the mailbox). */
+void imap_search_state_clear(struct imap_session *s);
+void cmd_cancelupdate(struct imap_session *, const struct imap_arg *, size_t);
+/* CONTEXT=SEARCH updates, called by imap-sync.c: on the worker after the
+ * index was read (which changed messages match each context), then on
+ * the loop before the view takes the changes (REMOVEFROM, ADDTO for
+ * known messages, with the sequence numbers the client still has) and
+ * after (ADDTO for new ones, after EXISTS). */
+void imap_search_update_work(struct imap_session *s, struct imap_sync *sy);
+void imap_search_update_notify(struct imap_session *s, struct imap_sync *sy, bool after);
+void imap_search_update_free(struct imap_sync *sy);
+
+/* cmd-sort.c, cmd-thread.c */
+void cmd_sort(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_thread(struct imap_session *, const struct imap_arg *, size_t);
 
 /* cmd-quota.c */
 void cmd_getquota(struct imap_session *, const struct imap_arg *, size_t);

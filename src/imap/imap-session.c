@@ -63,6 +63,9 @@ static const struct imap_cmd imap_cmds[] = {
 	{ "FETCH",        cmd_fetch,        IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
 	{ "STORE",        cmd_store,        IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
 	{ "SEARCH",       cmd_search,       IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
+	{ "SORT",         cmd_sort,         IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
+	{ "THREAD",       cmd_thread,       IMAP_S_SELECTED, IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
+	{ "CANCELUPDATE", cmd_cancelupdate, IMAP_S_SELECTED, 0 },
 	{ "COPY",         cmd_copy,         IMAP_S_SELECTED, IMAP_CMD_UID },
 	{ "MOVE",         cmd_move,         IMAP_S_SELECTED, IMAP_CMD_UID },
 };
@@ -315,6 +318,8 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 	/* issue 11, part A: each only once complete and tested */
 	mm_buf_printf(b, " LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE STATUS=SIZE MULTIAPPEND"
 	    " BINARY CATENATE");
+	mm_buf_printf(b, " ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT"
+	    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN CONTEXT=SEARCH CONTEXT=SORT");
 }
 
 void

@@ -15,8 +15,11 @@
  * EXPUNGE responses are
  * not allowed (during FETCH, STORE, SEARCH: RFC 3501 7.4.1) a vanished
  * message stays in the view, marked expunged, until a command that allows
- * them. */
+ * them. SEARCH/SORT RETURN (UPDATE) contexts (cmd-search.c) ride on the
+ * same sync: the worker judges the changed messages for them, and the
+ * loop tells ADDTO/REMOVEFROM around the view's update. */
 #include "imap/imap-common.h"
+#include "imap/imap-search.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +123,7 @@ imap_view_clear(struct imap_session *s)
 	s->modseq = 0;
 	s->dirty = false;
 	s->nrecent = 0;
+	imap_search_state_clear(s);
 }
 
 void
@@ -145,6 +149,7 @@ imap_view_load(struct imap_session *s, struct store_index *idx)
 	s->uidnext = idx->mailbox.uidnext;
 	s->modseq = idx->mailbox.highestmodseq;
 	s->dirty = false;
+	imap_search_state_clear(s);
 }
 
 /* View index of uid, or (size_t)-1. The view is in UID order. */
@@ -205,6 +210,7 @@ changes_complete(struct imap_session *s, struct imap_sync *sy)
 static void
 sync_reset(struct imap_sync *sy)
 {
+	imap_search_update_free(sy);
 	if (sy->idx != NULL)
 		store_index_free(&sy->idx);
 	free(sy->vanished);
@@ -227,6 +233,8 @@ imap_sync_work(struct imap_session *s, struct imap_sync *sy)
 	}
 	if (sy->full)
 		sy->err = store_index_read(imap_store(s), s->user, s->mbox, &sy->idx);
+	if (sy->err == STORE_OK)
+		imap_search_update_work(s, sy);
 	if (sy->err != STORE_OK || !sy->claim_recent)
 		return;
 	imap_recent_claim(s, s->mbox, sy->idx, s->last_uid);
@@ -463,11 +471,13 @@ imap_sync_finish(struct imap_session *s, struct imap_sync *sy, bool allow_expung
 		imap_bye(s, "Mailbox UIDVALIDITY changed, have to disconnect.");
 		ok = false;
 	} else {
+		imap_search_update_notify(s, sy, false);
 		take_keywords(s, sy->idx);
 		if (sy->full)
 			apply_full(s, sy->idx, allow_expunge);
 		else
 			apply_changes(s, sy, allow_expunge);
+		imap_search_update_notify(s, sy, true);
 	}
 	imap_sync_free(sy);
 	return ok;
@@ -492,6 +502,8 @@ imap_view_resolve(struct imap_session *s, const char *set, bool uid,
 
 	*idx_r = NULL;
 	*n_r = 0;
+	if (strcmp(set, "$") == 0)       /* SEARCHRES (RFC 5182) */
+		return imap_searchres_resolve(s, idx_r, n_r);
 	if (!imap_seqset_parse(&ss, set)) {
 		imap_seqset_free(&ss);
 		return false;

@@ -37,6 +37,14 @@
 #define IMAP_MAX_BAD_COMMANDS        20
 #define IMAP_URL_MAX_BYTES           2048  /* an IMAP URL (RFC 5092) in CATENATE */
 #define IMAP_CATENATE_PARTS_MAX      100   /* TEXT/URL parts of one message (RFC 4469) */
+#define IMAP_SORT_CRITERIA_MAX       16    /* SORT keys in one command (RFC 5256 has no limit) */
+#define IMAP_SORT_KEY_MAX_BYTES      256   /* of a subject/address compared by SORT and THREAD */
+#define IMAP_THREAD_REFS_MAX         64    /* References ids used per message (the last ones) */
+#define IMAP_THREAD_DEPTH_MAX        256   /* ancestors walked per THREAD link: deeper is a loop */
+#define IMAP_MSGID_MAX_BYTES         998   /* RFC 5322 2.1.1: a line */
+#define IMAP_SEARCH_UPDATES_MAX      8     /* RFC 5267 4.3 UPDATE contexts per session (more: NOUPDATE) */
+#define IMAP_SORT_UPDATES_MAX        2     /* of them SORT contexts (each keeps its sort keys) */
+#define IMAP_SORT_HEADER_READ_BYTES  (16 * 1024) /* first read of a header for SORT/THREAD */
 
 /* POP3 */
 #define POP3_LINE_MAX_BYTES          255   /* RFC 2449 4: 255 octets incl. CRLF */

@@ -9,7 +9,10 @@ process on a pipe with its own config and a Maildir in a temporary
 directory (no daemon, no port, nothing left running). Then, message by
 message, FETCH BODYSTRUCTURE, ENVELOPE, BODY.PEEK[n.m.MIME], BODY.PEEK[n.m],
 BODY.PEEK[n.HEADER] of message/rfc822 parts, BODY.PEEK[TEXT]<0.100> and a
-set of SEARCH queries are asked of both and compared answer by answer.
+set of SEARCH queries are asked of both and compared answer by answer;
+so are SORT (every key, REVERSE, several keys, with search keys), THREAD
+(REFERENCES and ORDEREDSUBJECT) and ESEARCH (SEARCH RETURN (MIN MAX COUNT
+ALL)) answers, the last five messages of the corpus making threads.
 
 Normalised, because the RFCs leave them free:
 - a string is a string, quoted or literal (RFC 3501 4.3);
@@ -18,13 +21,15 @@ Normalised, because the RFCs leave them free:
   tags: RFC 2045 5.1 "The type, subtype, and parameter names are not case
   sensitive", RFC 2046 4.1.2 "The 'charset' parameter ... case-insensitive",
   RFC 2045 6.1 (encodings), RFC 2183 2.8, RFC 5646 2.1.1;
-- SEARCH results as sets: RFC 3501 7.2.5 does not order them.
+- SEARCH results as sets: RFC 3501 7.2.5 does not order them; ESEARCH
+  items as a map with ALL as a set (RFC 4731 3.1 does not order them).
 Every other difference is a failure, unless it is in KNOWN below with the
 RFC text that makes ours right. Skips if dovecot's imap binary is missing
 (contrib/deps.sh installs dovecot-imapd).
 """
 import os
 import pwd
+import random
 import re
 import shutil
 import subprocess
@@ -255,6 +260,18 @@ CORPUS = [
     # 41 the charset only as an RFC 2231 charset*=
     ("From: c@example.org\nSubject: rfc2231 charset\nMIME-Version: 1.0\n"
      "Content-Type: text/plain; charset*=utf-8''utf-8\n\neuro\n"),
+    # 42-46 threads: a References chain with a missing middle, a reply by
+    # In-Reply-To only, a duplicate Message-ID, subject-only replies
+    ("From: t1@example.com\nSubject: thread start\nMessage-ID: <t1@example.com>\n"
+     "Date: Tue, 9 Jan 2024 08:00:00 +0000\n\nfirst\n"),
+    ("From: t2@example.com\nSubject: Re: thread start\nMessage-ID: <t3@example.com>\n"
+     "References: <t1@example.com> <t2@example.com>\nDate: Tue, 9 Jan 2024 10:00:00 +0000\n\nthird\n"),
+    ("From: t4@example.com\nSubject: RE: [list] thread start\nMessage-ID: <t4@example.com>\n"
+     "In-Reply-To: <t1@example.com> (t1's message)\nDate: Tue, 9 Jan 2024 09:00:00 +0000\n\nfourth\n"),
+    ("From: t5@example.com\nSubject: Fwd: thread start (fwd)\nMessage-ID: <t1@example.com>\n"
+     "Date: Tue, 9 Jan 2024 07:00:00 +0000\n\nduplicate id\n"),
+    ("From: t6@example.com\nSubject: Re: plain hello\nDate: Wed, 10 Jan 2024 07:00:00 +0000\n\n"
+     "a reply by subject only\n"),
 ]
 
 FLAGS = ["(\\Seen)", "()", "(\\Flagged)", "(\\Seen \\Answered)", "($Label1)", "(\\Draft)",
@@ -279,6 +296,22 @@ SEARCHES = [
     "BEFORE 1-Feb-2024", "ON 15-Mar-2024", "SINCE 2-Feb-2024", "ON 16-Mar-2024",
     "OR SUBJECT plain FROM carol", "NOT BODY needle", "OR OR SEEN FLAGGED DRAFT",
     "CHARSET UTF-8 SUBJECT \"Grüße\"", "CHARSET UTF-8 BODY \"Käse\"",
+]
+SORTS = [
+    "(ARRIVAL) UTF-8 ALL", "(REVERSE ARRIVAL) UTF-8 ALL", "(DATE) UTF-8 ALL",
+    "(REVERSE DATE) UTF-8 ALL", "(SIZE) UTF-8 ALL", "(SUBJECT) UTF-8 ALL",
+    "(REVERSE SUBJECT) UTF-8 ALL", "(FROM) UTF-8 ALL", "(TO) UTF-8 ALL", "(CC) UTF-8 ALL",
+    "(DISPLAYFROM) UTF-8 ALL", "(DISPLAYTO) UTF-8 ALL", "(SUBJECT DATE) UTF-8 ALL",
+    "(REVERSE SUBJECT REVERSE ARRIVAL) UTF-8 ALL", "(FROM REVERSE SIZE) UTF-8 ALL",
+    "(DATE) UTF-8 UNSEEN", "(SUBJECT) US-ASCII OR FLAGGED SEEN", "(ARRIVAL) UTF-8 SUBJECT thread",
+]
+THREADS = [
+    "REFERENCES UTF-8 ALL", "ORDEREDSUBJECT UTF-8 ALL", "REFERENCES UTF-8 NOT 39",
+    "REFERENCES UTF-8 UNSEEN", "ORDEREDSUBJECT UTF-8 SEEN",
+]
+ESEARCHES = [
+    "ALL", "SEEN", "UNSEEN", "FLAGGED", "1:5", "SUBJECT thread", "SUBJECT nothing-matches",
+    "UID 10:*", "NOT SEEN LARGER 300",
 ]
 # the SEARCHes with non-ASCII text go as UTF-8 with CHARSET UTF-8
 SEARCH_CHARSET = "CHARSET UTF-8 "
@@ -734,6 +767,76 @@ class DovecotDiffTest(unittest.TestCase):
         self.assertEqual(diffs, [], "%d of %d SEARCH answers differ:\n%s"
                          % (len(diffs), len(SEARCHES), "\n".join(diffs)))
 
+    def test_sort(self):
+        diffs = []
+        for q in SORTS:
+            for uid in (b"", b"UID "):
+                (ou, ot), (du, dt) = self.both(uid + b"SORT " + q.encode())
+                o = sort_list(ou) if ot.startswith(b"OK") else ot.split(b" ", 1)[0]
+                d = sort_list(du) if dt.startswith(b"OK") else dt.split(b" ", 1)[0]
+                self.compare(diffs, (uid.decode() + "SORT", q), o, d)
+        self.assertEqual(diffs, [], "%d of %d SORT answers differ:\n%s"
+                         % (len(diffs), 2 * len(SORTS), "\n".join(diffs)))
+
+    def test_thread(self):
+        diffs = []
+        for q in THREADS:
+            for uid in (b"", b"UID "):
+                (ou, ot), (du, dt) = self.both(uid + b"THREAD " + q.encode())
+                o = thread_line(ou) if ot.startswith(b"OK") else ot.split(b" ", 1)[0]
+                d = thread_line(du) if dt.startswith(b"OK") else dt.split(b" ", 1)[0]
+                self.compare(diffs, (uid.decode() + "THREAD", q), o, d)
+        self.assertEqual(diffs, [], "%d of %d THREAD answers differ:\n%s"
+                         % (len(diffs), 2 * len(THREADS), "\n".join(diffs)))
+
+    def test_thread_random(self):
+        """THREAD and SORT on generated mailboxes that stress the RFC 5256
+        rules: random References and In-Reply-To (loops, missing parents,
+        forward references), duplicate and missing Message-IDs, reply and
+        forward prefixes, equal and missing dates."""
+        diffs = []
+        for seed in (1, 2, 3):
+            box = b"Rand%d" % seed
+            for sess in (self.ours, self.dovecot):
+                _, t = sess.cmd(b"CREATE " + box)
+                self.assertTrue(t.startswith(b"OK"), t)
+            for i, msg in enumerate(random_corpus(seed)):
+                cmd = b"APPEND %s %s {%d+}\r\n%s" % (box, DATES[i % len(DATES)].encode(),
+                                                     len(msg), msg)
+                for sess in (self.ours, self.dovecot):
+                    _, t = sess.cmd(cmd)
+                    self.assertTrue(t.startswith(b"OK"), t)
+            for sess in (self.ours, self.dovecot):
+                _, t = sess.cmd(b"EXAMINE " + box)
+                self.assertTrue(t.startswith(b"OK"), t)
+            for q in ("THREAD REFERENCES UTF-8 ALL", "THREAD ORDEREDSUBJECT UTF-8 ALL",
+                      "THREAD REFERENCES UTF-8 NOT 1:20", "SORT (SUBJECT) UTF-8 ALL",
+                      "SORT (DATE) UTF-8 ALL", "SORT (REVERSE FROM DATE) UTF-8 ALL"):
+                (ou, ot), (du, dt) = self.both(q.encode())
+                pick = thread_line if q.startswith("THREAD") else sort_list
+                o = pick(ou) if ot.startswith(b"OK") else ot
+                d = pick(du) if dt.startswith(b"OK") else dt
+                self.compare(diffs, ("seed %d" % seed, q), o, d)
+        for sess in (self.ours, self.dovecot):
+            _, t = sess.cmd(b"EXAMINE INBOX")
+            self.assertTrue(t.startswith(b"OK"), t)
+        self.assertEqual(diffs, [], "%d generated-mailbox answers differ:\n%s"
+                         % (len(diffs), "\n".join(diffs)))
+
+    def test_esearch(self):
+        diffs = []
+        for q in ESEARCHES:
+            for uid in (b"", b"UID "):
+                for ret in (b"()", b"(MIN MAX COUNT ALL)", b"(COUNT)", b"(MIN)",
+                            b"(PARTIAL 2:4)"):
+                    text = uid + b"SEARCH RETURN " + ret + b" " + q.encode()
+                    (ou, ot), (du, dt) = self.both(text)
+                    o = esearch_map(ou) if ot.startswith(b"OK") else ot.split(b" ", 1)[0]
+                    d = esearch_map(du) if dt.startswith(b"OK") else dt.split(b" ", 1)[0]
+                    self.compare(diffs, ("ESEARCH", text.decode()), o, d)
+        self.assertEqual(diffs, [], "%d ESEARCH answers differ:\n%s"
+                         % (len(diffs), "\n".join(diffs)))
+
     def test_corpus_is_varied(self):
         self.assertGreaterEqual(len(self.msgs), 30)
         _, t = self.ours.cmd(b"NOOP")
@@ -835,6 +938,86 @@ def search_set(untagged):
         if r.startswith(b"* SEARCH"):
             out |= {int(x) for x in r[8:].split()}
     return sorted(out)
+
+
+def random_corpus(seed, n=120):
+    """Messages for test_thread_random, the same for a given seed."""
+    rnd = random.Random(seed)
+    subjects = ["alpha", "beta", "gamma", "delta report", "[list] news", "x"]
+    prefixes = ["", "", "Re: ", "RE: ", "Fwd: ", "Re: Re: ", "[list] Re: ", "Fw: "]
+    out = []
+    for i in range(n):
+        h = "From: u%d@example.com\n" % rnd.randint(1, 9)
+        if rnd.random() < 0.9:
+            h += "Subject: %s%s%s\n" % (rnd.choice(prefixes), rnd.choice(subjects),
+                                       " (fwd)" if rnd.random() < 0.05 else "")
+        mid = rnd.randint(0, n * 2) if rnd.random() < 0.1 else i
+        if rnd.random() < 0.92:
+            h += "Message-ID: <m%d@x>\n" % mid
+        if i and rnd.random() < 0.6:
+            refs = sorted(rnd.sample(range(max(0, i - 30), i + 5), rnd.randint(1, 4)))
+            h += "References: %s\n" % " ".join("<m%d@x>" % r for r in refs)
+        elif i and rnd.random() < 0.3:
+            h += "In-Reply-To: <m%d@x>\n" % rnd.randint(0, i + 3)
+        if rnd.random() < 0.85:
+            h += "Date: Mon, %d Jan 2024 %02d:00:00 +0000\n" % (rnd.randint(1, 3),
+                                                             rnd.randint(0, 3))
+        out.append(crlf(h + "\nbody %d\n" % i))
+    return out
+
+
+def sort_list(untagged):
+    out = []
+    for r in untagged:
+        if r.startswith(b"* SORT"):
+            out += [int(x) for x in r[6:].split()]
+    return out
+
+
+def thread_line(untagged):
+    for r in untagged:
+        if r.startswith(b"* THREAD"):
+            return r[8:].strip()
+    return None
+
+
+def expand_set(s):
+    out = []
+    for part in s.split(b","):
+        if b":" in part:
+            a, b = (int(x) for x in part.split(b":"))
+            out += list(range(min(a, b), max(a, b) + 1))
+        else:
+            out.append(int(part))
+    return out
+
+
+def esearch_map(untagged):
+    """{item: value} of the one ESEARCH response, the tag correlator
+    dropped, ALL and PARTIAL's set expanded."""
+    lines = [r for r in untagged if r.upper().startswith(b"* ESEARCH")]
+    if len(lines) != 1:
+        return ("ESEARCH lines", len(lines))
+    v = parse(lines[0][9:])
+    out = {}
+    i = 0
+    while i < len(v):
+        if isinstance(v[i], list):          # (TAG "...")
+            i += 1
+            continue
+        key = v[i].upper()
+        if key == b"UID":
+            out[key] = True
+            i += 1
+            continue
+        val = v[i + 1] if i + 1 < len(v) else None
+        if key == b"ALL":
+            val = sorted(expand_set(val))
+        elif key == b"PARTIAL":
+            val = (val[0], None if val[1].upper() == b"NIL" else expand_set(val[1]))
+        out[key] = val
+        i += 2
+    return out
 
 
 if __name__ == "__main__":

@@ -1,0 +1,262 @@
+/* cmd-sort.c: SORT and UID SORT (RFC 5256 3: ARRIVAL CC DATE FROM
+ * REVERSE SIZE SUBJECT TO), SORT=DISPLAY (RFC 5957: DISPLAYFROM
+ * DISPLAYTO), ESORT (RFC 5267 3: SORT RETURN (MIN MAX ALL COUNT SAVE)
+ * answered with ESEARCH, MIN and MAX being the first and last in sort
+ * order) and CONTEXT=SORT (RFC 5267 4: PARTIAL, and UPDATE, whose context
+ * cmd-search.c keeps with the sort keys of its messages).
+ *
+ * The one idea: one job on a worker runs the search program (shared with
+ * SEARCH), reads only the header of each hit (and no header at all when
+ * the criteria are ARRIVAL and SIZE), turns it into plain sort keys with
+ * src/mail/sort.c, and sorts; the loop only writes the answer. The
+ * header reader here serves THREAD too (cmd-thread.c). */
+#include "imap/imap-search.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mail/header.h"
+#include "mail/sort.h"
+
+static int
+uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct sort_job {
+	struct imap_session *s;
+	struct imap_search *q;
+	struct mail_sort_crit crit[IMAP_SORT_CRITERIA_MAX];
+	size_t ncrit;
+	bool ret;
+	struct imap_searchret r;
+	size_t *vidx;             /* hits in sort order: view indexes */
+	size_t nhits;
+	struct mail_sort_rec **recs;  /* RETURN (UPDATE): the keys, in sort order */
+	struct imap_sync sy;
+};
+
+bool
+imap_msg_header(struct imap_session *s, const struct imap_msg *m, char **buf_r,
+    struct mail_header *h)
+{
+	size_t want = IMAP_SORT_HEADER_READ_BYTES, got = 0;
+	char *buf = NULL;
+
+	for (;;) {
+		if (want > m->size)
+			want = (size_t)m->size;
+		buf = xrealloc(buf, want + 1);
+		if (store_body_read(imap_store(s), m->body_id, 0, buf, want, &got) != STORE_OK) {
+			free(buf);
+			*buf_r = NULL;
+			return false;
+		}
+		buf[got] = '\0';
+		mail_header_parse(buf, 0, got, h);
+		/* the whole header read, or all we will read of it */
+		if (!h->no_blank || got < want || want >= MIME_HEADER_MAX_BYTES ||
+		    want >= m->size)
+			break;
+		mail_header_free(h);
+		want = MIME_HEADER_MAX_BYTES;
+	}
+	*buf_r = buf;
+	return true;
+}
+
+static void
+sort_work(void *arg)
+{
+	struct sort_job *j = arg;
+	struct imap_session *s = j->s;
+	bool header = mail_sort_needs_header(j->crit, j->ncrit);
+
+	j->vidx = xmalloc((s->nmsgs + 1) * sizeof(*j->vidx));
+	j->nhits = imap_search_run(s, j->q, j->vidx);
+	struct mail_sort_rec **v = xmalloc((j->nhits + 1) * sizeof(*v));
+	for (size_t i = 0; i < j->nhits; i++) {
+		const struct imap_msg *m = &s->msgs[j->vidx[i]];
+		struct mail_sort_rec *r = xcalloc(1, sizeof(*r));
+		r->seq = (uint32_t)j->vidx[i];
+		r->size = m->size;
+		r->arrival = m->idate;
+		r->date = m->idate;
+		v[i] = r;
+		if (header) {
+			char *buf;
+			struct mail_header h;
+			if (imap_msg_header(s, m, &buf, &h)) {
+				mail_sort_rec_fill(r, &h, j->crit, j->ncrit,
+				    IMAP_SORT_KEY_MAX_BYTES);
+				mail_header_free(&h);
+				free(buf);
+			}
+		}
+	}
+	mail_sort(v, j->nhits, j->crit, j->ncrit);
+	for (size_t i = 0; i < j->nhits; i++)
+		j->vidx[i] = v[i]->seq;
+	if (j->ret && (j->r.opts & IMAP_SR_UPDATE)) {
+		j->recs = v;            /* the context's, if the loop makes one */
+		imap_sync_work(s, &j->sy);
+		uint32_t *uids = xmalloc((j->nhits + 1) * sizeof(*uids));
+		for (size_t i = 0; i < j->nhits; i++)
+			uids[i] = s->msgs[j->vidx[i]].uid;
+		qsort(uids, j->nhits, sizeof(*uids), uid_cmp);
+		imap_search_update_pending(s, &j->sy, j->q, j->crit, j->ncrit, uids, j->nhits);
+		free(uids);
+		return;
+	} else {
+		for (size_t i = 0; i < j->nhits; i++) {
+			mail_sort_rec_free(v[i]);
+			free(v[i]);
+		}
+		free(v);
+	}
+	imap_sync_work(s, &j->sy);
+}
+
+static void
+sort_done(void *arg, bool alive)
+{
+	struct sort_job *j = arg;
+	struct imap_session *s = j->s;
+
+	if (alive) {
+		uint32_t *nums = xmalloc((j->nhits + 1) * sizeof(*nums));
+		uint32_t *uids = xmalloc((j->nhits + 1) * sizeof(*uids));
+		uint64_t *ms = xmalloc((j->nhits + 1) * sizeof(*ms));
+		uint64_t maxmodseq = 0;
+		bool modseq = imap_search_has_modseq(j->q);
+		for (size_t i = 0; i < j->nhits; i++) {
+			const struct imap_msg *m = &s->msgs[j->vidx[i]];
+			uids[i] = m->uid;
+			nums[i] = s->uid ? m->uid : (uint32_t)(j->vidx[i] + 1);
+			ms[i] = m->modseq;
+			if (m->modseq > maxmodseq)
+				maxmodseq = m->modseq;
+		}
+		if (j->ret) {
+			imap_search_return(s, &j->r, nums, uids, j->nhits, modseq ? ms : NULL);
+		} else {
+			struct mm_buf b;
+			mm_buf_init(&b);
+			mm_buf_append(&b, "* SORT", 6);
+			for (size_t i = 0; i < j->nhits; i++)
+				mm_buf_printf(&b, " %u", nums[i]);
+			if (modseq && j->nhits > 0)       /* RFC 7162 3.1.5 */
+				mm_buf_printf(&b, " (MODSEQ %llu)", (unsigned long long)maxmodseq);
+			mm_buf_append(&b, "\r\n", 2);
+			imap_write(s, b.data, b.len);
+			mm_buf_free(&b);
+		}
+		bool noupdate = false;
+		if (j->recs != NULL) {
+			/* the context keeps UIDs: the view moves on */
+			for (size_t i = 0; i < j->nhits; i++)
+				j->recs[i]->seq = uids[i];
+			noupdate = !imap_sort_ctx_add(s, &j->q, j->crit, j->ncrit, &j->recs,
+			    j->nhits);
+		}
+		free(nums);
+		free(uids);
+		free(ms);
+		if (imap_sync_finish(s, &j->sy, imap_expunge_allowed(s))) {
+			if (noupdate)      /* RFC 5267 4.3 */
+				imap_ok(s, "[NOUPDATE \"%s\"] Sort completed, no updates", s->tag);
+			else
+				imap_ok(s, "Sort completed");
+		}
+	}
+	if (j->recs != NULL) {
+		for (size_t i = 0; i < j->nhits; i++) {
+			mail_sort_rec_free(j->recs[i]);
+			free(j->recs[i]);
+		}
+		free(j->recs);
+	}
+	imap_sync_free(&j->sy);
+	imap_search_free(&j->q);
+	free(j->vidx);
+	free(j);
+}
+
+/* "(REVERSE DATE SUBJECT)" */
+static bool
+parse_criteria(const struct imap_arg *a, struct sort_job *j)
+{
+	bool reverse = false;
+	if (a->type != IMAP_ARG_LIST || a->count == 0)
+		return false;
+	for (size_t i = 0; i < a->count; i++) {
+		const char *w;
+		enum mail_sort_key k;
+		if (!imap_arg_atom(&a->list[i], &w))
+			return false;
+		if (mm_strcaseeq(w, "REVERSE")) {
+			if (reverse)
+				return false;
+			reverse = true;
+			continue;
+		}
+		if (!mail_sort_key_parse(w, &k) || j->ncrit >= IMAP_SORT_CRITERIA_MAX)
+			return false;
+		j->crit[j->ncrit].key = k;
+		j->crit[j->ncrit].reverse = reverse;
+		j->ncrit++;
+		reverse = false;
+	}
+	return !reverse;
+}
+
+void
+cmd_sort(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	struct sort_job *j = xcalloc(1, sizeof(*j));
+	size_t i = 0;
+
+	j->s = s;
+	if (n >= 2 && imap_arg_atom_eq(&args[0], "RETURN")) {
+		if (args[1].type != IMAP_ARG_LIST ||
+		    !imap_searchret_parse(args[1].list, args[1].count, &j->r)) {
+			free(j);
+			imap_bad(s, "Invalid SORT RETURN options");
+			return;
+		}
+		j->ret = true;
+		i = 2;
+	}
+	if (i >= n || !parse_criteria(&args[i], j)) {
+		free(j);
+		imap_bad(s, "Invalid SORT criteria");
+		return;
+	}
+	i++;
+	if (i >= n) {
+		free(j);
+		imap_bad(s, "Missing SORT charset");
+		return;
+	}
+	if (!imap_search_charset(s, &args[i])) {
+		if (j->ret && (j->r.opts & IMAP_SR_SAVE))
+			imap_searchres_set(s, NULL, 0);      /* RFC 5182 2.1 */
+		free(j);
+		return;
+	}
+	i++;
+	j->q = imap_search_parse(args + i, n - i);
+	if (j->q == NULL) {
+		if (j->ret && (j->r.opts & IMAP_SR_SAVE))
+			imap_searchres_set(s, NULL, 0);      /* RFC 5182 2.1 */
+		free(j);
+		imap_bad(s, "Invalid SORT search keys");
+		return;
+	}
+	if (imap_search_has_modseq(j->q))
+		imap_condstore_enable(s);
+	imap_sync_prepare(s, &j->sy, false);
+	imap_run_job(s, sort_work, sort_done, j);
+}
