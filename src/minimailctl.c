@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl/ctl.h"
 #include "lib/clientcfg.h"
 #include "lib/config.h"
 #include "lib/limits.h"
@@ -78,6 +79,9 @@ usage(FILE *f)
 	    "  queue delete ID                  drop a queue entry (no bounce is sent)\n"
 	    "  check                            check the configuration and the store\n"
 	    "  client-settings ADDRESS          what to type into a mail client (config only)\n"
+	    "  backup DIR [--full]              hot backup of the store (incremental when DIR has one)\n"
+	    "  restore DIR                      restore a backup into an empty data_dir\n"
+	    "  verify [--repair]                check the store end to end (safe while it runs)\n"
 	    "The default FILE is " SYSCONFDIR "/minimaild.conf.\n", f);
 }
 
@@ -728,6 +732,16 @@ static const struct {
 	{ "queue", "delete", cmd_queue_delete, 2, 2 },
 };
 
+/* Commands of one word implemented in src/ctl (ctl.h). */
+static const struct {
+	const char *name;
+	int (*fn)(struct config *, int, char **);
+} ctl_commands[] = {
+	{ "backup", ctl_backup },
+	{ "restore", ctl_restore },
+	{ "verify", ctl_verify },
+};
+
 int
 main(int argc, char **argv)
 {
@@ -754,6 +768,16 @@ main(int argc, char **argv)
 		return cmd_check(argc, argv);
 	if (strcmp(argv[0], "client-settings") == 0)
 		return cmd_client_settings(argc, argv);
+	for (size_t i = 0; i < sizeof(ctl_commands) / sizeof(ctl_commands[0]); i++) {
+		if (strcmp(argv[0], ctl_commands[i].name) != 0)
+			continue;
+		load_config();
+		drop_privileges();
+		int r = ctl_commands[i].fn(cfg, argc, argv);
+		config_free(&cfg);
+		flush_stdout();
+		return r;
+	}
 	if (argc < 2)
 		usage_error();
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {

@@ -1108,3 +1108,23 @@ store_body_cache(struct store *st, uint64_t body_id, char **data_r, size_t *len_
 	*len_r = a.len;
 	return STORE_OK;
 }
+
+/* ---- for store-backup.c and store-verify.c ---- */
+
+const char *
+sdb_last_error(void)
+{
+	return sdb_lasterr;
+}
+
+void
+sdb_last_error_clear(void)
+{
+	sdb_lasterr[0] = '\0';
+}
+
+int
+sdb_reopen_gen(struct store *st, uint64_t gen)
+{
+	return sdb_reopen(st, gen);
+}

@@ -209,4 +209,15 @@ int sdb_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
     size_t nkeywords, bool all_or_nothing, uint32_t extra_refs,
     sdb_deliver_extra_fn *fn, void *fnarg);
 
+/* store-bdb.c, for the files below: the thread's last Berkeley DB error
+ * message; a reopen unless another thread did one since generation gen. */
+const char *sdb_last_error(void);
+void sdb_last_error_clear(void);
+int sdb_reopen_gen(struct store *st, uint64_t gen);
+
+/* store-backup.c: catastrophic recovery of the environment files in dir
+ * (a private environment nothing else has open), then a checkpoint and
+ * the log files no longer needed removed. */
+int sdb_recover_fatal(const char *dir, char *err, size_t errlen);
+
 #endif
