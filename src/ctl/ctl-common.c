@@ -105,7 +105,7 @@ ctl_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
 		ctl_fmt_bytes(total, b, sizeof(b));
 		if (newphase && prog_bar)
 			fputc('\n', stderr);
-		if (strcmp(phase, "recovering") == 0)
+		if (total <= 1)
 			fprintf(stderr, "\r%-14s %s", phase, done >= total ? "done" : "...");
 		else
 			fprintf(stderr, "\r%-14s [%-30.*s] %3d%% %s / %s", phase, w,
@@ -114,7 +114,7 @@ ctl_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
 		fflush(stderr);
 	} else if (newphase) {
 		ctl_fmt_bytes(total, b, sizeof(b));
-		if (strcmp(phase, "recovering") == 0)
+		if (total <= 1)
 			printf("%s\n", phase);
 		else
 			printf("%s %s\n", phase, b);

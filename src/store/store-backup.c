@@ -329,6 +329,30 @@ fail:
 	    STORE_IO : sdb_map(r);
 }
 
+int
+sdb_snapshot(struct store *st, const char *dir, char *err, size_t errlen)
+{
+	int r;
+	for (int reopens = 0; ; reopens++) {
+		uint64_t gen;
+		pthread_rwlock_rdlock(&st->lock);
+		gen = st->generation;
+		r = bk_copy(st, dir, DB_BACKUP_CLEAN, err, errlen);
+		pthread_rwlock_unlock(&st->lock);
+		if (r != SDB_RECOVER || reopens >= SDB_REOPEN_RETRIES)
+			break;
+		if ((r = sdb_reopen_gen(st, gen)) != STORE_OK)
+			break;
+	}
+	if (r == SDB_RECOVER) {
+		snprintf(err, errlen, "%s: the store needs recovery", st->data_dir);
+		return STORE_CORRUPT;
+	}
+	if (r != STORE_OK)
+		return r;
+	return sdb_recover_fatal(dir, err, errlen);
+}
+
 /* The live environment's data_dir bytes and lowest log file number. */
 static int
 live_scan(struct store *st, struct dir_scan *s, char *err, size_t errlen)

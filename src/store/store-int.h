@@ -219,5 +219,11 @@ int sdb_reopen_gen(struct store *st, uint64_t gen);
  * (a private environment nothing else has open), then a checkpoint and
  * the log files no longer needed removed. */
 int sdb_recover_fatal(const char *dir, char *err, size_t errlen);
+/* A consistent copy of the live store in dir (which must exist, empty):
+ * DB_ENV->backup, then sdb_recover_fatal(). */
+int sdb_snapshot(struct store *st, const char *dir, char *err, size_t errlen);
+
+/* store-queue.c: the body a queue record references (0: record too short). */
+uint64_t sdb_queue_body(const void *data, size_t len);
 
 #endif

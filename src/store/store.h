@@ -405,4 +405,27 @@ int store_restore(const char *backup_dir, const char *data_dir,
     store_progress_fn *fn, void *arg, struct store_backup_stats *stats_r,
     char *err, size_t errlen);
 
+/* ---- verify (src/store/store-verify.c) ---- */
+
+/* One problem found, as a line of text. */
+typedef void store_problem_fn(void *arg, const char *problem);
+
+struct store_verify_stats {
+	uint64_t files, users, mailboxes, messages, bodies;
+	uint64_t problems;       /* left after repairs */
+	uint64_t repaired;
+	uint64_t msecs;
+};
+
+/* Checks the store end to end on a consistent snapshot taken into a new
+ * directory under tmpdir (removed afterwards; it needs as much room as
+ * the store): Berkeley DB's verify of each database, then reference
+ * counts, bodies and their chunks, UIDs, modseqs, mailbox counters and
+ * quota usage. Each problem goes to fn. With repair, wrong counters and
+ * reference counts are fixed in the live store. STORE_OK when the check
+ * ran (s->problems says what it found). Safe while the daemon runs. */
+int store_verify(struct store *st, const char *tmpdir, bool repair,
+    store_problem_fn *fn, void *arg, store_progress_fn *pfn, void *parg,
+    struct store_verify_stats *s, char *err, size_t errlen);
+
 #endif
