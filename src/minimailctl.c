@@ -82,6 +82,7 @@ usage(FILE *f)
 	    "  backup DIR [--full]              hot backup of the store (incremental when DIR has one)\n"
 	    "  restore DIR                      restore a backup into an empty data_dir\n"
 	    "  verify [--repair]                check the store end to end (safe while it runs)\n"
+	    "  import ADDRESS PATH [--mailbox NAME] [--mboxo]  a Maildir tree or an mbox file\n"
 	    "The default FILE is " SYSCONFDIR "/minimaild.conf.\n", f);
 }
 
@@ -740,6 +741,7 @@ static const struct {
 	{ "backup", ctl_backup },
 	{ "restore", ctl_restore },
 	{ "verify", ctl_verify },
+	{ "import", ctl_import },
 };
 
 int

@@ -30,5 +30,6 @@ void ctl_fmt_bytes(uint64_t n, char *buf, size_t len);
 int ctl_backup(struct config *cfg, int argc, char **argv);
 int ctl_restore(struct config *cfg, int argc, char **argv);
 int ctl_verify(struct config *cfg, int argc, char **argv);
+int ctl_import(struct config *cfg, int argc, char **argv);
 
 #endif

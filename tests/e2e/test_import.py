@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""minimailctl import (issue 16): an mbox file and a real Dovecot's Maildir.
+
+mbox: mboxrd quoting, Status/X-Status/X-Keywords flags, From_ dates and a
+last message without a final newline; each message comes out over IMAP
+byte for byte as it was before it went into the mbox. Maildir: a private
+Dovecot (dovecot-imapd run as a PREAUTH imap process on a pipe, as in
+test_imap_dovecot.py) gets a corpus APPENDed into INBOX, a nested folder, a
+non-ASCII one and Sent, with flags, keywords and internal dates; its
+Maildir is imported and every folder compared message by message (bytes,
+flags, keywords, internal date, UID order), subscriptions included. A
+second run imports nothing. Bad input: a path that does not exist, a file
+that is not an mbox, a Maildir holding a file that is not a message, an
+unknown user: one line, exit 1, nothing imported.
+Environment: MINIMAILD, MINIMAILCTL (tests/local.am)."""
+import base64
+import imaplib
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+from datetime import datetime
+
+import mmtest
+from test_imap_dovecot import DOVECOT_IMAP, Session
+
+ALICE = ("alice@example.org", "alice-secret")
+
+
+def mutf7(s):
+    """RFC 3501 5.1.3 modified UTF-7."""
+    out, buf = [], ""
+
+    def flush():
+        if buf:
+            b = base64.b64encode(buf.encode("utf-16-be")).decode().rstrip("=")
+            out.append("&" + b.replace("/", ",") + "-")
+    for ch in s:
+        if 0x20 <= ord(ch) <= 0x7e:
+            flush()
+            buf = ""
+            out.append("&-" if ch == "&" else ch)
+        else:
+            buf += ch
+    flush()
+    return "".join(out)
+
+
+def ours_fetch(srv, mailbox, who=ALICE):
+    """[(uid, flags set, internaldate epoch, bytes)] of a mailbox over IMAP."""
+    m = imaplib.IMAP4_SSL("127.0.0.1", srv.ports["imaps"], ssl_context=srv.ssl_context())
+    try:
+        m.login(*who)
+        typ, _ = m.select('"%s"' % mutf7(mailbox), readonly=True)
+        assert typ == "OK", mailbox
+        typ, data = m.uid("FETCH", "1:*", "(UID FLAGS INTERNALDATE BODY.PEEK[])")
+        out = []
+        for d in data:
+            if not isinstance(d, tuple):
+                continue
+            meta = d[0].decode()
+            uid = int(re.search(r"UID (\d+)", meta).group(1))
+            flags = set(re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split())
+            flags.discard("\\Recent")
+            date = re.search(r'INTERNALDATE "([^"]+)"', meta).group(1)
+            t = datetime.strptime(date.strip(), "%d-%b-%Y %H:%M:%S %z").timestamp()
+            out.append((uid, flags, int(t), d[1]))
+        return out
+    finally:
+        m.logout()
+
+
+MBOX_MSGS = [
+    # (text before quoting, flags, From_ date)
+    (b"From: a@example.net\r\nSubject: one\r\nMessage-ID: <m1@example.net>\r\n\r\n"
+     b"From the start of a line\r\n>From quoted already\r\nend\r\n",
+     {"\\Seen", "\\Answered"}, "Mon Jan  1 10:00:00 2024"),
+    (b"From: b@example.net\r\nSubject: two\r\nMessage-ID: <m2@example.net>\r\n\r\n"
+     b"ends with an empty line\r\n\r\n",
+     {"\\Flagged", "work"}, "Tue Feb 13 01:02:03 2024"),
+    (b"From: c@example.net\r\nSubject: three\r\nMessage-ID: <m3@example.net>\r\n\r\n"
+     b"no newline at the end",
+     set(), "Wed Mar  6 23:59:59 2024"),
+]
+MBOX_HDRS = [b"Status: RO\nX-Status: A\n", b"Status: O\nX-Status: F\nX-Keywords: work\n", b""]
+
+
+def make_mbox():
+    out = b""
+    for (msg, _, date), hdrs in zip(MBOX_MSGS, MBOX_HDRS):
+        lf = msg.replace(b"\r\n", b"\n")
+        head, body = lf.split(b"\n\n", 1)
+        body = re.sub(rb"(?m)^(>*From )", rb">\1", body)
+        out += b"From sender@example.net " + date.encode() + b"\n" + head + b"\n" + hdrs + \
+            b"\n" + body + (b"\n" if body.endswith(b"\n") else b"")
+    return out
+
+
+def epoch(asctime):
+    return int(datetime.strptime(asctime + " +0000", "%a %b %d %H:%M:%S %Y %z").timestamp())
+
+
+class ImportMboxTest(unittest.TestCase):
+    def test_mbox_byte_exact_and_idempotent(self):
+        with mmtest.Server() as srv:
+            path = os.path.join(srv.tmp, "old.mbox")
+            with open(path, "wb") as f:
+                f.write(make_mbox())
+            r = srv.ctl("import", ALICE[0], path, "--mailbox", "Old mail")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("import: 3 messages imported", r.stdout)
+            got = ours_fetch(srv, "Old mail")
+            self.assertEqual(len(got), 3)
+            for (uid, flags, t, data), (msg, want_flags, date) in zip(got, MBOX_MSGS):
+                self.assertEqual(data, msg)
+                self.assertEqual(flags, want_flags)
+                self.assertEqual(t, epoch(date))
+            r = srv.ctl("import", ALICE[0], path, "--mailbox", "Old mail")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("import: 0 messages imported (0 B), 3 already there", r.stdout)
+            self.assertEqual(len(ours_fetch(srv, "Old mail")), 3)
+            r = srv.ctl("verify")
+            self.assertEqual(r.returncode, 0, r.stdout)
+
+    def test_bad_input(self):
+        with mmtest.Server() as srv:
+            def refused(args, text):
+                r = srv.ctl("import", *args)
+                self.assertEqual(r.returncode, 1, r.stdout)
+                self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+                self.assertIn(text, r.stderr)
+            refused([ALICE[0], os.path.join(srv.tmp, "nope")], "No such file or directory")
+            notmbox = os.path.join(srv.tmp, "notes.txt")
+            with open(notmbox, "wb") as f:
+                f.write(b"Dear diary,\n\nFrom today on...\n")
+            refused([ALICE[0], notmbox], "not an mbox file")
+            empty = os.path.join(srv.tmp, "empty")
+            open(empty, "wb").close()
+            refused([ALICE[0], empty], "empty, no message")
+            md = os.path.join(srv.tmp, "Maildir")
+            for d in ("cur", "new", "tmp"):
+                os.makedirs(os.path.join(md, d))
+            with open(os.path.join(md, "cur", "1.a:2,S"), "wb") as f:
+                f.write(b"Subject: fine\n\nok\n")
+            with open(os.path.join(md, "cur", "2.b:2,"), "wb") as f:
+                f.write(b"\x89PNG\r\n\x1a\n not a message")
+            refused([ALICE[0], md], "not a message")
+            os.unlink(os.path.join(md, "cur", "2.b:2,"))
+            refused(["nobody@example.org", md], "no such user")
+            refused([ALICE[0], srv.tmp], "not a Maildir")
+            big = os.path.join(srv.tmp, "big.mbox")
+            with open(big, "wb") as f:
+                f.write(b"From x Mon Jan  1 10:00:00 2024\nSubject: big\n\n" +
+                        (b"x" * 999 + b"\n") * 1100)
+            srv.limits = "max_message_size = 1M"
+            srv.write_conf()
+            refused([ALICE[0], big], "larger than max_message_size")
+            # nothing of it all went in
+            out = srv.ctl("mailbox", "list", ALICE[0], check=True).stdout
+            self.assertRegex(out, r"INBOX\s+0\s+0\s+0")
+            r = srv.ctl("import", ALICE[0], md)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("1 messages imported", r.stdout)
+
+
+CORPUS = [
+    ("INBOX", b"From: a@example.org\r\nSubject: hello\r\nMessage-ID: <d1@x>\r\n\r\nhi\r\n",
+     "(\\Seen)", '"01-Jan-2024 10:00:00 +0000"'),
+    ("INBOX", b"From: b@example.org\r\nSubject: flagged\r\nMessage-ID: <d2@x>\r\n\r\nhi 2\r\n",
+     "(\\Flagged \\Answered $Work)", '"02-Jan-2024 11:30:00 +0100"'),
+    ("INBOX", b"From: c@example.org\r\nSubject: unseen\r\nMessage-ID: <d3@x>\r\n\r\nhi 3\r\n",
+     "()", '"03-Jan-2024 12:00:00 +0000"'),
+    ("Work/Projects", b"From: d@example.org\r\nSubject: nested\r\n\r\nnested body\r\n",
+     "(\\Seen $Work Later)", '"04-Jan-2024 08:00:00 +0000"'),
+    ("Work/Projects", b"From: e@example.org\r\nSubject: draft\r\n\r\ndraft body\r\n",
+     "(\\Draft)", '"05-Jan-2024 08:00:00 +0000"'),
+    ("Ünïcode ☃", b"From: f@example.org\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n\r\ncaf\xc3\xa9\r\n",
+     "(\\Seen \\Deleted)", '"06-Jan-2024 08:00:00 +0000"'),
+    ("Sent", b"From: alice@example.org\r\nTo: z@example.net\r\nSubject: sent\r\n\r\nsent\r\n",
+     "(\\Seen)", '"07-Jan-2024 08:00:00 +0000"'),
+]
+
+
+class ImportDovecotTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(DOVECOT_IMAP, os.X_OK):
+            raise unittest.SkipTest("dovecot-imapd is not installed (%s)" % DOVECOT_IMAP)
+        cls.work = tempfile.mkdtemp(prefix="mmdovecot-import-")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def dovecot(self):
+        w = self.work
+        os.chmod(w, 0o755)
+        for d in ("Maildir", "run", "state"):
+            os.makedirs(os.path.join(w, d), exist_ok=True)
+        if os.getuid() == 0:
+            user, group = "nobody", "nogroup"
+        else:
+            pw = pwd.getpwuid(os.getuid())
+            user, group = pw.pw_name, str(os.getgid())
+        conf = os.path.join(w, "dovecot.conf")
+        with open(conf, "w") as f:
+            f.write("protocols = imap\nssl = no\n"
+                    "mail_location = maildir:%(w)s/Maildir\n"
+                    "log_path = %(w)s/dovecot.log\nbase_dir = %(w)s/run\nstate_dir = %(w)s/state\n"
+                    "first_valid_uid = 1\nfirst_valid_gid = 1\n"
+                    "mail_uid = %(u)s\nmail_gid = %(g)s\n"
+                    "passdb {\n driver = static\n args = password=unused\n}\n"
+                    "userdb {\n driver = static\n args = uid=%(u)s gid=%(g)s home=%(w)s\n}\n"
+                    % {"w": w, "u": user, "g": group})
+        if os.getuid() == 0:
+            subprocess.run(["chown", "-R", "%s:%s" % (user, group), w], check=True)
+        env = {"PATH": "/usr/bin:/bin", "USER": user, "HOME": w}
+        proc = subprocess.Popen([DOVECOT_IMAP, "-c", conf], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+        def send(b):
+            proc.stdin.write(b)
+            proc.stdin.flush()
+        sess = Session(send, lambda: proc.stdout.read1(65536))
+        g = sess.greeting()
+        self.assertTrue(g.startswith(b"* PREAUTH"), g)
+        return proc, sess
+
+    def test_dovecot_maildir(self):
+        proc, d = self.dovecot()
+        try:
+            for box in ("Work", "Work/Projects", "Ünïcode ☃", "Sent"):
+                _, t = d.cmd(b'CREATE "%s"' % mutf7(box.replace("/", ".")).encode())
+                self.assertTrue(t.startswith(b"OK"), t)
+            _, t = d.cmd(b'SUBSCRIBE "Work.Projects"')
+            for box, msg, flags, date in CORPUS:
+                cmd = b'APPEND "%s" %s %s {%d+}\r\n%s' % (
+                    mutf7(box.replace("/", ".")).encode(), flags.encode(), date.encode(),
+                    len(msg), msg)
+                _, t = d.cmd(cmd)
+                self.assertTrue(t.startswith(b"OK"), t)
+            d.cmd(b"LOGOUT")
+        finally:
+            proc.stdin.close()
+            proc.wait(10)
+            proc.stdout.close()
+            proc.stderr.close()
+        maildir = os.path.join(self.work, "Maildir")
+        with mmtest.Server() as srv:
+            r = srv.ctl("import", ALICE[0], maildir)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("import: %d messages imported" % len(CORPUS), r.stdout)
+            for box in ("INBOX", "Work/Projects", "Ünïcode ☃", "Sent"):
+                want = [c for c in CORPUS if c[0] == box]
+                got = ours_fetch(srv, box)
+                self.assertEqual(len(got), len(want), box)
+                for n, ((uid, flags, t, data), (_, msg, wflags, wdate)) in enumerate(zip(got, want)):
+                    self.assertEqual(uid, n + 1)
+                    self.assertEqual(data, msg, box)
+                    self.assertEqual(flags, set(wflags.strip("()").split()), box)
+                    wt = datetime.strptime(wdate.strip('"'), "%d-%b-%Y %H:%M:%S %z").timestamp()
+                    self.assertEqual(t, int(wt), box)
+            m = imaplib.IMAP4_SSL("127.0.0.1", srv.ports["imaps"], ssl_context=srv.ssl_context())
+            m.login(*ALICE)
+            typ, lsub = m.lsub()
+            m.logout()
+            lsub = b"\n".join(lsub)
+            self.assertIn(b'"/" Work/Projects', lsub)
+            self.assertIn(b'() "/" Work\n', lsub)     # a real mailbox, not \Noselect
+            r = srv.ctl("import", ALICE[0], maildir)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("import: 0 messages imported (0 B), %d already there" % len(CORPUS),
+                          r.stdout)
+            r = srv.ctl("verify")
+            self.assertEqual(r.returncode, 0, r.stdout)
+
+
+if __name__ == "__main__":
+    mmtest.main()
