@@ -11,7 +11,9 @@
  * which skips every message whose content (Message-ID included) is
  * already in the target mailbox: SHA-256 of the stored bytes, computed for
  * the existing messages of the same size only. So a run cut short is
- * simply run again, and a second run imports nothing. The file formats
+ * simply run again, and a second run imports nothing. A mailbox that is
+ * new (or already has the other server's UIDVALIDITY: a rerun) keeps the
+ * dovecot-uidlist UIDVALIDITY and UIDs (store-import.c). The file formats
  * are read by the pure src/mail/mbox.c. */
 #include "ctl/ctl.h"
 #include "imap/imap-parser.h"
@@ -47,8 +49,10 @@ struct imp {
 	uint64_t total_bytes, done_bytes;
 	uint64_t imported, skipped, bytes_imported;
 	size_t mailboxes;
+	size_t uids_kept;          /* mailboxes that kept UIDs and UIDVALIDITY */
 	/* the target mailbox's existing messages, for idempotency */
 	char target[STORE_MBOX_NAME_MAX];
+	bool target_new;           /* created by us, or never used: UIDs kept */
 	struct store_index *idx;
 	unsigned char (*hashes)[32];
 	bool *hashed;
@@ -92,11 +96,14 @@ target_open(struct imp *im, const char *name)
 	if (r != STORE_OK && r != STORE_EXISTS)
 		ctl_die("cannot create mailbox %s of %s: %s", name, im->user,
 		    store_strerror(r));
-	if (r == STORE_OK)
+	bool created = r == STORE_OK;
+	if (created)
 		(void)store_mailbox_subscribe(im->st, im->user, name, true);
 	if ((r = store_index_read(im->st, im->user, name, &im->idx)) != STORE_OK)
 		ctl_die("cannot read mailbox %s of %s: %s", name, im->user,
 		    store_strerror(r));
+	im->target_new = created ||
+	    (im->idx->nmsgs == 0 && im->idx->mailbox.uidnext == 1);
 	im->hashes = xcalloc(im->idx->nmsgs + 1, sizeof(*im->hashes));
 	im->hashed = xcalloc(im->idx->nmsgs + 1, sizeof(*im->hashed));
 	mm_strlcpy(im->target, name, sizeof(im->target));
@@ -329,7 +336,7 @@ struct folder_meta {
 	char *keywords[26];
 	struct uid_ent { char *base; uint32_t uid; } *uids;
 	size_t nuids, capuids;
-	uint32_t uidvalidity;
+	uint32_t uidvalidity, nextuid;
 };
 
 static void
@@ -348,11 +355,12 @@ static void
 uid_line(void *arg, const char *line, size_t len, size_t no)
 {
 	struct folder_meta *fm = arg;
-	uint32_t uid, nextuid;
+	uint32_t uid;
 	const char *base;
 	size_t blen;
 	if (no == 0) {
-		(void)maildir_uidlist_header(line, len, &fm->uidvalidity, &nextuid);
+		if (!maildir_uidlist_header(line, len, &fm->uidvalidity, &fm->nextuid))
+			fm->uidvalidity = fm->nextuid = 0;
 		return;
 	}
 	if (!maildir_uidlist_line(line, len, &uid, &base, &blen))
@@ -466,6 +474,18 @@ import_folder(struct imp *im, const char *dir, const char *mailbox)
 	list_dir(dir, "new", &files, &n, &cap, &fm);
 	qsort(files, n, sizeof(*files), cmp_mfile);
 	target_open(im, mailbox);
+	/* a new mailbox keeps the other server's UIDVALIDITY and UIDs */
+	bool keep_uids = !im->check_only && fm.uidvalidity != 0 && (im->target_new ||
+	    im->idx->mailbox.uidvalidity == fm.uidvalidity);   /* a rerun resumes */
+	if (keep_uids) {
+		int r = store_mailbox_import_uids(im->st, im->user, mailbox, fm.uidvalidity, 0);
+		if (r == STORE_EXISTS)
+			keep_uids = false;
+		else if (r != STORE_OK)
+			ctl_die("cannot set UIDVALIDITY of %s: %s", mailbox, store_strerror(r));
+		else
+			im->uids_kept++;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct mfile *f = &files[i];
 		if (im->check_only) {
@@ -502,10 +522,19 @@ import_folder(struct imp *im, const char *dir, const char *mailbox)
 		for (int b = 0; b < 26; b++)
 			if ((f->kwbits & (1u << b)) && fm.keywords[b] != NULL)
 				kw[nkw++] = fm.keywords[b];
+		if (keep_uids && f->uid != 0) {
+			int r = store_mailbox_import_uids(im->st, im->user, mailbox, 0, f->uid);
+			if (r != STORE_OK)
+				ctl_die("cannot keep UID %u in %s: %s", f->uid, mailbox,
+				    store_strerror(r));
+		}
 		import_one(im, f->path, data, len, f->mtime, f->flags, kw, nkw);
 		free(data);
 		progress(im, f->size);
 	}
+	if (keep_uids && fm.nextuid > 1 &&
+	    store_mailbox_import_uids(im->st, im->user, mailbox, 0, fm.nextuid) != STORE_OK)
+		ctl_die("cannot set UIDNEXT of %s", mailbox);
 	for (size_t i = 0; i < n; i++)
 		free(files[i].path);
 	free(files);
@@ -757,9 +786,10 @@ ctl_import(struct config *cfg, int argc, char **argv)
 	double secs = (mm_now_ms() - start) / 1000.0;
 	char b[32];
 	ctl_fmt_bytes(im.bytes_imported, b, sizeof(b));
-	printf("import: %llu messages imported (%s), %llu already there, %zu mailboxes, "
-	    "in %.1f s (%.0f messages/s)\n", (unsigned long long)im.imported, b,
-	    (unsigned long long)im.skipped, im.mailboxes, secs,
+	printf("import: %llu messages imported (%s), %llu already there, %zu mailboxes "
+	    "(%zu kept their UIDs), in %.1f s (%.0f messages/s)\n",
+	    (unsigned long long)im.imported, b, (unsigned long long)im.skipped,
+	    im.mailboxes, im.uids_kept, secs,
 	    secs > 0 ? im.imported / secs : 0.0);
 	ctl_flush();
 	return 0;

@@ -428,4 +428,13 @@ int store_verify(struct store *st, const char *tmpdir, bool repair,
     store_problem_fn *fn, void *arg, store_progress_fn *pfn, void *parg,
     struct store_verify_stats *s, char *err, size_t errlen);
 
+/* ---- import (src/store/store-import.c) ---- */
+
+/* Another server's UIDs in mailbox name: uidvalidity != 0 sets its
+ * UIDVALIDITY, only while it holds no message and has never held one
+ * (else STORE_EXISTS); uidnext raises its UIDNEXT (never lowers it), so
+ * that the next delivery gets that UID. */
+int store_mailbox_import_uids(struct store *st, const char *user, const char *name,
+    uint32_t uidvalidity, uint32_t uidnext);
+
 #endif

@@ -73,6 +73,18 @@ def ours_fetch(srv, mailbox, who=ALICE):
         m.logout()
 
 
+def mailbox_status(srv, mailbox, who=ALICE):
+    m = imaplib.IMAP4_SSL("127.0.0.1", srv.ports["imaps"], ssl_context=srv.ssl_context())
+    try:
+        m.login(*who)
+        typ, data = m.status('"%s"' % mutf7(mailbox), "(UIDVALIDITY UIDNEXT)")
+        s = data[0].decode()
+        return (int(re.search(r"UIDVALIDITY (\d+)", s).group(1)),
+                int(re.search(r"UIDNEXT (\d+)", s).group(1)))
+    finally:
+        m.logout()
+
+
 MBOX_MSGS = [
     # (text before quoting, flags, From_ date)
     (b"From: a@example.net\r\nSubject: one\r\nMessage-ID: <m1@example.net>\r\n\r\n"
@@ -236,12 +248,30 @@ class ImportDovecotTest(unittest.TestCase):
                 _, t = d.cmd(b'CREATE "%s"' % mutf7(box.replace("/", ".")).encode())
                 self.assertTrue(t.startswith(b"OK"), t)
             _, t = d.cmd(b'SUBSCRIBE "Work.Projects"')
+            # a gap in INBOX's UIDs: UID 1 appended and expunged
+            d.cmd(b"APPEND INBOX {5+}\r\nX: y\r\n")
+            d.cmd(b"SELECT INBOX")
+            d.cmd(b"STORE 1 +FLAGS (\\Deleted)")
+            _, t = d.cmd(b"EXPUNGE")
+            self.assertTrue(t.startswith(b"OK"), t)
+            d.cmd(b"UNSELECT")
             for box, msg, flags, date in CORPUS:
                 cmd = b'APPEND "%s" %s %s {%d+}\r\n%s' % (
                     mutf7(box.replace("/", ".")).encode(), flags.encode(), date.encode(),
                     len(msg), msg)
                 _, t = d.cmd(cmd)
                 self.assertTrue(t.startswith(b"OK"), t)
+            # what Dovecot says: UIDVALIDITY, UIDNEXT and UIDs per folder
+            theirs = {}
+            for box in ("INBOX", "Work/Projects", "Ünïcode ☃", "Sent"):
+                name = mutf7(box.replace("/", ".")).encode()
+                u, _ = d.cmd(b'STATUS "%s" (UIDVALIDITY UIDNEXT)' % name)
+                st = b"".join(u).decode()
+                d.cmd(b'EXAMINE "%s"' % name)
+                u, _ = d.cmd(b"UID SEARCH ALL")
+                uids = sorted(int(x) for x in b"".join(u).decode().split()[2:])
+                theirs[box] = (int(re.search(r"UIDVALIDITY (\d+)", st).group(1)),
+                               int(re.search(r"UIDNEXT (\d+)", st).group(1)), uids)
             d.cmd(b"LOGOUT")
         finally:
             proc.stdin.close()
@@ -254,11 +284,13 @@ class ImportDovecotTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("import: %d messages imported" % len(CORPUS), r.stdout)
             for box in ("INBOX", "Work/Projects", "Ünïcode ☃", "Sent"):
+                uidvalidity, uidnext, duids = theirs[box]
+                self.assertEqual(mailbox_status(srv, box), (uidvalidity, uidnext), box)
                 want = [c for c in CORPUS if c[0] == box]
                 got = ours_fetch(srv, box)
                 self.assertEqual(len(got), len(want), box)
                 for n, ((uid, flags, t, data), (_, msg, wflags, wdate)) in enumerate(zip(got, want)):
-                    self.assertEqual(uid, n + 1)
+                    self.assertEqual(uid, duids[n])
                     self.assertEqual(data, msg, box)
                     self.assertEqual(flags, set(wflags.strip("()").split()), box)
                     wt = datetime.strptime(wdate.strip('"'), "%d-%b-%Y %H:%M:%S %z").timestamp()
@@ -272,7 +304,7 @@ class ImportDovecotTest(unittest.TestCase):
             self.assertIn(b'() "/" Work\n', lsub)     # a real mailbox, not \Noselect
             r = srv.ctl("import", ALICE[0], maildir)
             self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertIn("import: 0 messages imported (0 B), %d already there" % len(CORPUS),
+            self.assertIn("import: 0 messages imported (0 B), %d already there, 5 mailboxes (" % len(CORPUS),
                           r.stdout)
             r = srv.ctl("verify")
             self.assertEqual(r.returncode, 0, r.stdout)
