@@ -28,6 +28,7 @@ import mmtest
 from test_imap_dovecot import DOVECOT_IMAP, Session
 
 ALICE = ("alice@example.org", "alice-secret")
+BOB = ("bob@example.org", "bob-secret")
 
 
 def mutf7(s):
@@ -196,6 +197,42 @@ CORPUS = [
 ]
 
 
+def start_dovecot(w):
+    """A PREAUTH Dovecot imap process on a pipe, mail in w/Maildir."""
+    os.chmod(w, 0o755)
+    for d in ("Maildir", "run", "state"):
+        os.makedirs(os.path.join(w, d), exist_ok=True)
+    if os.getuid() == 0:
+        user, group = "nobody", "nogroup"
+    else:
+        pw = pwd.getpwuid(os.getuid())
+        user, group = pw.pw_name, str(os.getgid())
+    conf = os.path.join(w, "dovecot.conf")
+    with open(conf, "w") as f:
+        f.write("protocols = imap\nssl = no\n"
+                "mail_location = maildir:%(w)s/Maildir\n"
+                "log_path = %(w)s/dovecot.log\nbase_dir = %(w)s/run\nstate_dir = %(w)s/state\n"
+                "first_valid_uid = 1\nfirst_valid_gid = 1\n"
+                "mail_uid = %(u)s\nmail_gid = %(g)s\n"
+                "passdb {\n driver = static\n args = password=unused\n}\n"
+                "userdb {\n driver = static\n args = uid=%(u)s gid=%(g)s home=%(w)s\n}\n"
+                % {"w": w, "u": user, "g": group})
+    if os.getuid() == 0:
+        subprocess.run(["chown", "-R", "%s:%s" % (user, group), w], check=True)
+    env = {"PATH": "/usr/bin:/bin", "USER": user, "HOME": w}
+    proc = subprocess.Popen([DOVECOT_IMAP, "-c", conf], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+    def send(b):
+        proc.stdin.write(b)
+        proc.stdin.flush()
+    sess = Session(send, lambda: proc.stdout.read1(65536))
+    g = sess.greeting()
+    if not g.startswith(b"* PREAUTH"):
+        raise RuntimeError("dovecot: %r" % g)
+    return proc, sess
+
+
 class ImportDovecotTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -208,37 +245,7 @@ class ImportDovecotTest(unittest.TestCase):
         shutil.rmtree(cls.work, ignore_errors=True)
 
     def dovecot(self):
-        w = self.work
-        os.chmod(w, 0o755)
-        for d in ("Maildir", "run", "state"):
-            os.makedirs(os.path.join(w, d), exist_ok=True)
-        if os.getuid() == 0:
-            user, group = "nobody", "nogroup"
-        else:
-            pw = pwd.getpwuid(os.getuid())
-            user, group = pw.pw_name, str(os.getgid())
-        conf = os.path.join(w, "dovecot.conf")
-        with open(conf, "w") as f:
-            f.write("protocols = imap\nssl = no\n"
-                    "mail_location = maildir:%(w)s/Maildir\n"
-                    "log_path = %(w)s/dovecot.log\nbase_dir = %(w)s/run\nstate_dir = %(w)s/state\n"
-                    "first_valid_uid = 1\nfirst_valid_gid = 1\n"
-                    "mail_uid = %(u)s\nmail_gid = %(g)s\n"
-                    "passdb {\n driver = static\n args = password=unused\n}\n"
-                    "userdb {\n driver = static\n args = uid=%(u)s gid=%(g)s home=%(w)s\n}\n"
-                    % {"w": w, "u": user, "g": group})
-        if os.getuid() == 0:
-            subprocess.run(["chown", "-R", "%s:%s" % (user, group), w], check=True)
-        env = {"PATH": "/usr/bin:/bin", "USER": user, "HOME": w}
-        proc = subprocess.Popen([DOVECOT_IMAP, "-c", conf], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-
-        def send(b):
-            proc.stdin.write(b)
-            proc.stdin.flush()
-        sess = Session(send, lambda: proc.stdout.read1(65536))
-        g = sess.greeting()
-        self.assertTrue(g.startswith(b"* PREAUTH"), g)
+        proc, sess = start_dovecot(self.work)
         return proc, sess
 
     def test_dovecot_maildir(self):
@@ -308,6 +315,87 @@ class ImportDovecotTest(unittest.TestCase):
                           r.stdout)
             r = srv.ctl("verify")
             self.assertEqual(r.returncode, 0, r.stdout)
+
+
+def dovecot_fetch(sess, mailbox):
+    """Like ours_fetch, from the Dovecot session."""
+    _, t = sess.cmd(b'EXAMINE "%s"' % mutf7(mailbox.replace("/", ".")).encode())
+    assert t.startswith(b"OK"), (mailbox, t)
+    untagged, t = sess.cmd(b"UID FETCH 1:* (UID FLAGS INTERNALDATE BODY.PEEK[])")
+    out = []
+    for u in untagged:
+        m = re.search(rb"BODY\[\] \{(\d+)\}\r\n", u)
+        if not m:
+            continue
+        head = u[:m.start()].decode()
+        data = u[m.end():m.end() + int(m.group(1))]
+        uid = int(re.search(r"UID (\d+)", head).group(1))
+        flags = set(re.search(r"FLAGS \(([^)]*)\)", head).group(1).split())
+        flags.discard("\\Recent")
+        date = re.search(r'INTERNALDATE "([^"]+)"', head).group(1)
+        t = datetime.strptime(date.strip(), "%d-%b-%Y %H:%M:%S %z").timestamp()
+        out.append((uid, flags, int(t), data))
+    return sorted(out)
+
+
+class ExportTest(unittest.TestCase):
+    BOXES = ["INBOX", "Work", "Work/Projects", "Ünïcode ☃", "Sent"]
+
+    def fill(self, srv):
+        m = imaplib.IMAP4_SSL("127.0.0.1", srv.ports["imaps"], ssl_context=srv.ssl_context())
+        m.login(*ALICE)
+        for box in ("Work", "Work/Projects", "Ünïcode ☃"):
+            m.create('"%s"' % mutf7(box))
+        for i, (box, msg, flags, date) in enumerate(CORPUS):
+            typ, _ = m.append('"%s"' % mutf7(box), flags, date, msg)
+            self.assertEqual(typ, "OK")
+        # a gap in INBOX's UIDs
+        m.select("INBOX")
+        m.uid("STORE", "2", "+FLAGS", "(\\Deleted)")
+        m.expunge()
+        m.logout()
+
+    def test_round_trip_and_dovecot_reads_it(self):
+        work = tempfile.mkdtemp(prefix="mmexport-")
+        try:
+            with mmtest.Server() as srv:
+                self.fill(srv)
+                export = os.path.join(work, "Maildir")
+                r = srv.ctl("export", ALICE[0], export)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("export: %d messages" % (len(CORPUS) - 1), r.stdout)
+                r = srv.ctl("export", ALICE[0], export)
+                self.assertEqual(r.returncode, 1)
+                self.assertIn("already exists", r.stderr)
+                # re-imported as bob: identical, UIDs and UIDVALIDITY too
+                r = srv.ctl("import", BOB[0], export)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                alice = {b: ours_fetch(srv, b) for b in self.BOXES}
+                for box in self.BOXES:
+                    self.assertEqual(ours_fetch(srv, box, BOB), alice[box], box)
+                    self.assertEqual(mailbox_status(srv, box, BOB),
+                                     mailbox_status(srv, box), box)
+                # the mbox way: INBOX out and back in
+                mbox = os.path.join(work, "inbox.mbox")
+                r = srv.ctl("export", ALICE[0], "--mbox", mbox)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                r = srv.ctl("import", BOB[0], mbox, "--mailbox", "From mbox")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual([g[1:] for g in ours_fetch(srv, "From mbox", BOB)],
+                                 [a[1:] for a in alice["INBOX"]])
+            # Dovecot opens the export and shows the same
+            proc, d = start_dovecot(work)
+            try:
+                for box in self.BOXES:
+                    self.assertEqual(dovecot_fetch(d, box), alice[box], box)
+                d.cmd(b"LOGOUT")
+            finally:
+                proc.stdin.close()
+                proc.wait(10)
+                proc.stdout.close()
+                proc.stderr.close()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
