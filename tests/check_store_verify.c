@@ -2,7 +2,8 @@
  * and store_backup()/store_restore() (store-backup.c). A store gets a few
  * deliveries and copies, then its counters and reference counts are made
  * wrong through the raw handles; verify must name each problem, --repair
- * must fix them, and a second verify must be clean. */
+ * must fix them, and a second verify must be clean. Backups: full, then
+ * incremental, also across log files removed by checkpoints. */
 #include <check.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -241,6 +242,45 @@ START_TEST(test_backup_restore)
 }
 END_TEST
 
+/* Checkpoints between two backups remove the log files the second one
+ * needs unless the store keeps them for it: it must stay incremental
+ * across several log files and a checkpoint. */
+START_TEST(test_incremental_across_checkpoints)
+{
+	char bdir[160], rdir[160], err[512];
+	struct store_backup_stats bs;
+	snprintf(bdir, sizeof(bdir), "%s/backup", tmpdir);
+	snprintf(rdir, sizeof(rdir), "%s/restored", tmpdir);
+	ck_assert_int_eq(store_backup(st, bdir, false, NULL, NULL, &bs, err,
+	    sizeof(err)), STORE_OK);
+	unsigned first = bs.log_last;
+	size_t len = 1024 * 1024;
+	char *big = xmalloc(len);
+	for (int i = 0; i < 40; i++) {
+		int n = snprintf(big, len, "Subject: big %d\r\n\r\n", i);
+		memset(big + n, 'a' + i % 26, len - (size_t)n);
+		struct store_rcpt rc = { .user = "alice@example.org" };
+		ck_assert_int_eq(store_deliver(st, &rc, 1, big, len, 7, NULL, 0, NULL, 0,
+		    false), STORE_OK);
+		if (i % 10 == 9)
+			ck_assert_int_eq(store_checkpoint(st), STORE_OK);
+	}
+	free(big);
+	ck_assert_int_eq(store_backup(st, bdir, false, NULL, NULL, &bs, err,
+	    sizeof(err)), STORE_OK);
+	ck_assert_msg(bs.incremental, "full backup: %s", bs.reason ? bs.reason : "?");
+	ck_assert_uint_gt(bs.log_last, first + 1);
+	ck_assert_int_eq(store_restore(bdir, rdir, NULL, NULL, &bs, err, sizeof(err)),
+	    STORE_OK);
+	struct store *r2;
+	struct store_mailbox mb;
+	ck_assert_int_eq(store_open(rdir, 0, &r2, err, sizeof(err)), STORE_OK);
+	ck_assert_int_eq(store_mailbox_get(r2, "alice@example.org", "INBOX", &mb), STORE_OK);
+	ck_assert_uint_eq(mb.messages, 45);
+	store_close(&r2);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -256,6 +296,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_backup_restore);
+	tcase_add_test(tc, test_incremental_across_checkpoints);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

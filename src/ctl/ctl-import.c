@@ -469,10 +469,12 @@ import_folder(struct imp *im, const char *dir, const char *mailbox)
 	(void)read_lines(path, kw_line, &fm);
 	snprintf(path, sizeof(path), "%s/dovecot-uidlist", dir);
 	(void)read_lines(path, uid_line, &fm);
-	qsort(fm.uids, fm.nuids, sizeof(*fm.uids), cmp_uid_ent);
+	if (fm.nuids > 0)
+		qsort(fm.uids, fm.nuids, sizeof(*fm.uids), cmp_uid_ent);
 	list_dir(dir, "cur", &files, &n, &cap, &fm);
 	list_dir(dir, "new", &files, &n, &cap, &fm);
-	qsort(files, n, sizeof(*files), cmp_mfile);
+	if (n > 0)
+		qsort(files, n, sizeof(*files), cmp_mfile);
 	target_open(im, mailbox);
 	/* a new mailbox keeps the other server's UIDVALIDITY and UIDs */
 	bool keep_uids = !im->check_only && fm.uidvalidity != 0 && (im->target_new ||
@@ -660,7 +662,8 @@ import_maildir(struct imp *im, const char *path, const char *root)
 		mm_strlist_add(&names, de->d_name);
 	}
 	closedir(d);
-	qsort(names.v, names.n, sizeof(*names.v), cmp_str);
+	if (names.n > 0)
+		qsort(names.v, names.n, sizeof(*names.v), cmp_str);
 	for (size_t i = 0; i < names.n; i++) {
 		char sub[PATH_MAX], name[STORE_MBOX_NAME_MAX * 2];
 		snprintf(sub, sizeof(sub), "%s/%s", path, names.v[i]);

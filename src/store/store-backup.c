@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #define BACKUP_MARKER        "MINIMAILD-BACKUP"
+#define BACKUP_KEEP_FILE     "minimaild-backup-log"  /* in data_dir: logs kept from */
 #define BACKUP_COPY_BYTES    (1024 * 1024)
 #define BACKUP_POLL_MSECS    200
 #define BACKUP_FILES_MAX     100000   /* files one directory may hold */
@@ -58,6 +59,8 @@ is_region_file(const char *name)
 {
 	return strncmp(name, "__db", 4) == 0;
 }
+
+static void keep_set(const char *data_dir, unsigned no);
 
 struct dir_scan {
 	uint64_t bytes;          /* regular files, all */
@@ -584,9 +587,85 @@ out:
 	if (r == STORE_OK && scan_dir(dir, &prev) == 0) {
 		stats_r->backup_bytes = prev.bytes;
 		stats_r->log_last = prev.log_max;
+		/* checkpoints keep the log files the next run needs */
+		keep_set(st->data_dir, prev.log_max);
 	}
 	stats_r->msecs = mm_now_ms() - start;
 	return r;
+}
+
+/* ---- log files kept for the next incremental backup ---- */
+
+static unsigned
+keep_from(const char *data_dir)
+{
+	char path[PATH_MAX], buf[32];
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", data_dir, BACKUP_KEEP_FILE) >=
+	    sizeof(path))
+		return 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return (unsigned)strtoul(buf, NULL, 10);
+}
+
+static void
+keep_set(const char *data_dir, unsigned no)
+{
+	char path[PATH_MAX], tmp[PATH_MAX], buf[32];
+	snprintf(path, sizeof(path), "%s/%s", data_dir, BACKUP_KEEP_FILE);
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", data_dir, BACKUP_KEEP_FILE);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	int n = snprintf(buf, sizeof(buf), "%u\n", no);
+	bool ok = write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
+	close(fd);
+	if (!ok || rename(tmp, path) != 0)
+		(void)unlink(tmp);
+}
+
+int
+sdb_archive_logs(struct store *st)
+{
+	unsigned from = keep_from(st->data_dir);
+	char **names = NULL;
+	int r;
+
+	if (from == 0)
+		return st->env->log_archive(st->env, NULL, DB_ARCH_REMOVE);
+	/* the log files no longer needed for recovery */
+	if ((r = st->env->log_archive(st->env, &names, 0)) != 0 || names == NULL)
+		return r;
+	size_t kept = 0;
+	for (char **p = names; *p != NULL; p++) {
+		unsigned no;
+		if (is_log_file(*p, &no) && no >= from)
+			kept++;
+	}
+	if (kept > SDB_BACKUP_KEEP_LOGS_MAX) {
+		/* no backup for too long: the next one is a full one */
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/%s", st->data_dir, BACKUP_KEEP_FILE);
+		(void)unlink(path);
+		from = UINT_MAX;
+	}
+	for (char **p = names; *p != NULL; p++) {
+		char path[PATH_MAX];
+		unsigned no;
+		if (!is_log_file(*p, &no) || no >= from)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", st->data_dir, *p) <
+		    sizeof(path) && unlink(path) != 0 && errno != ENOENT)
+			log_warn("store: cannot remove %s: %s", path, strerror(errno));
+	}
+	free(names);
+	return 0;
 }
 
 /* ---- restore ---- */
@@ -695,7 +774,8 @@ store_restore(const char *backup_dir, const char *data_dir,
 	while (r == STORE_OK && (de = readdir(dp)) != NULL) {
 		char from[PATH_MAX], to[PATH_MAX];
 		if (de->d_name[0] == '.' || is_region_file(de->d_name) ||
-		    strncmp(de->d_name, BACKUP_MARKER, strlen(BACKUP_MARKER)) == 0)
+		    strncmp(de->d_name, BACKUP_MARKER, strlen(BACKUP_MARKER)) == 0 ||
+		    strncmp(de->d_name, BACKUP_KEEP_FILE, strlen(BACKUP_KEEP_FILE)) == 0)
 			continue;
 		if ((size_t)snprintf(from, sizeof(from), "%s/%s", backup_dir,
 		    de->d_name) >= sizeof(from) ||

@@ -868,7 +868,7 @@ store_checkpoint(struct store *st)
 		} else {
 			r = st->env->txn_checkpoint(st->env, 0, 0, 0);
 			if (r == 0)
-				r = st->env->log_archive(st->env, NULL, DB_ARCH_REMOVE);
+				r = sdb_archive_logs(st);   /* store-backup.c */
 			if (r != 0 && atomic_load(&st->panicked))
 				r = DB_RUNRECOVERY;
 		}

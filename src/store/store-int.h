@@ -219,6 +219,12 @@ int sdb_reopen_gen(struct store *st, uint64_t gen);
  * (a private environment nothing else has open), then a checkpoint and
  * the log files no longer needed removed. */
 int sdb_recover_fatal(const char *dir, char *err, size_t errlen);
+/* Removes the log files no longer needed (store_checkpoint), except
+ * those the next incremental backup needs (from the last backup's last
+ * log file on), up to SDB_BACKUP_KEEP_LOGS_MAX of them. Returns a Berkeley
+ * DB error code. Called with st->lock held shared. */
+#define SDB_BACKUP_KEEP_LOGS_MAX 64      /* 1 GB of 16 MB log files */
+int sdb_archive_logs(struct store *st);
 /* A consistent copy of the live store in dir (which must exist, empty):
  * DB_ENV->backup, then sdb_recover_fatal(). */
 int sdb_snapshot(struct store *st, const char *dir, char *err, size_t errlen);

@@ -198,6 +198,8 @@ static struct vmbox *
 find_mb(struct vstate *vs, uint32_t id)
 {
 	struct vmbox key = { .id = id };
+	if (vs->nmb == 0)
+		return NULL;
 	return bsearch(&key, vs->mb, vs->nmb, sizeof(*vs->mb), cmp_mb);
 }
 
@@ -315,7 +317,8 @@ scan_mailboxes(struct vctx *v, struct store *st, struct vstate *vs)
 	(void)cur->close(cur);
 	if (e != DB_NOTFOUND)
 		return sdb_map(e);
-	qsort(vs->mb, vs->nmb, sizeof(*vs->mb), cmp_mb);
+	if (vs->nmb > 0)
+		qsort(vs->mb, vs->nmb, sizeof(*vs->mb), cmp_mb);
 	for (size_t i = 1; i < vs->nmb; i++)
 		if (vs->mb[i].id == vs->mb[i - 1].id)
 			problem(v, "mailboxes %s and %s share the id %u", vs->mb[i].name,
@@ -500,7 +503,8 @@ check_counts(struct vctx *v, struct vstate *vs)
 static void
 check_refs(struct vctx *v, struct vstate *vs)
 {
-	qsort(vs->refs, vs->nrefs, sizeof(*vs->refs), cmp_ref);
+	if (vs->nrefs > 0)
+		qsort(vs->refs, vs->nrefs, sizeof(*vs->refs), cmp_ref);
 	for (size_t i = 0; i < vs->nrefs; i++) {
 		const struct vref *r = &vs->refs[i];
 		struct vbody *b = find_body(vs, r->body_id);
@@ -767,7 +771,8 @@ repair(struct vctx *v, struct store *st, struct vstate *vs)
 			note(v, "repaired: quota usage of %s", u->address);
 		}
 	}
-	qsort(vs->bad_bodies, vs->nbad, sizeof(*vs->bad_bodies), cmp_u64);
+	if (vs->nbad > 0)
+		qsort(vs->bad_bodies, vs->nbad, sizeof(*vs->bad_bodies), cmp_u64);
 	for (size_t off = 0; off < vs->nbad; off += VERIFY_REPAIR_BATCH) {
 		struct repair_refs_arg a = { .ids = vs->bad_bodies + off,
 		    .n = vs->nbad - off < VERIFY_REPAIR_BATCH ? vs->nbad - off :
