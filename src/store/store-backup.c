@@ -491,12 +491,15 @@ bk_incremental(struct store *st, const char *dir, const struct dir_scan *prev,
 		if (d != NULL)
 			closedir(d);
 	}
+	/* DB_BACKUP_CLEAN with DB_BACKUP_UPDATE: the backup's log files are
+	 * replaced by the live ones from its last one on (Berkeley DB checks
+	 * that they overlap); its recovered databases stay */
 	progress_start(&p, fn, arg, "copying logs", dir, prev->bytes, logbytes);
 	for (int reopens = 0; ; reopens++) {
 		uint64_t gen;
 		pthread_rwlock_rdlock(&st->lock);
 		gen = st->generation;
-		r = bk_copy(st, dir, DB_BACKUP_UPDATE, err, errlen);
+		r = bk_copy(st, dir, DB_BACKUP_UPDATE | DB_BACKUP_CLEAN, err, errlen);
 		pthread_rwlock_unlock(&st->lock);
 		if (r != SDB_RECOVER || reopens >= SDB_REOPEN_RETRIES)
 			break;
