@@ -83,6 +83,8 @@ usage(FILE *f)
 	    "  restore DIR                      restore a backup into an empty data_dir\n"
 	    "  verify [--repair]                check the store end to end (safe while it runs)\n"
 	    "  import ADDRESS PATH [--mailbox NAME] [--mboxo]  a Maildir tree or an mbox file\n"
+	    "  import-imap ADDRESS --host HOST[:PORT] --user USER --password-file FILE\n"
+	    "      [--starttls|--tls] [--cafile FILE] [--mailbox NAME...]  pull from an IMAP server\n"
 	    "  export ADDRESS DIR               all mailboxes as a Maildir tree Dovecot reads\n"
 	    "  export ADDRESS --mbox FILE [--mailbox NAME]  one mailbox as an mbox file\n"
 	    "The default FILE is " SYSCONFDIR "/minimaild.conf.\n", f);
@@ -745,6 +747,7 @@ static const struct {
 	{ "verify", ctl_verify },
 	{ "import", ctl_import },
 	{ "export", ctl_export },
+	{ "import-imap", ctl_import_imap },
 };
 
 int

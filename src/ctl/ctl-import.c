@@ -16,6 +16,7 @@
  * dovecot-uidlist UIDVALIDITY and UIDs (store-import.c). The file formats
  * are read by the pure src/mail/mbox.c. */
 #include "ctl/ctl.h"
+#include "ctl/ctl-import.h"
 #include "imap/imap-parser.h"
 #include "lib/limits.h"
 #include "lib/util.h"
@@ -39,26 +40,6 @@
 #define IMPORT_READ_BYTES      (256 * 1024)
 #define IMPORT_META_LINE_MAX   4096     /* dovecot-uidlist, -keywords, subscriptions */
 
-struct imp {
-	struct store *st;
-	const char *user;
-	uint64_t max_size;
-	enum mbox_quoting quoting;
-	bool check_only;           /* the first pass */
-	/* totals */
-	uint64_t total_bytes, done_bytes;
-	uint64_t imported, skipped, bytes_imported;
-	size_t mailboxes;
-	size_t uids_kept;          /* mailboxes that kept UIDs and UIDVALIDITY */
-	/* the target mailbox's existing messages, for idempotency */
-	char target[STORE_MBOX_NAME_MAX];
-	bool target_new;           /* created by us, or never used: UIDs kept */
-	struct store_index *idx;
-	unsigned char (*hashes)[32];
-	bool *hashed;
-	unsigned char (*added)[32];   /* imported in this run */
-	size_t nadded, capadded;
-};
 
 static void
 sha256(const char *p, size_t n, unsigned char out[32])
@@ -68,8 +49,8 @@ sha256(const char *p, size_t n, unsigned char out[32])
 		ctl_die("SHA-256 failed");
 }
 
-static void
-target_close(struct imp *im)
+void
+ctl_import_target_close(struct imp *im)
 {
 	store_index_free(&im->idx);
 	free(im->hashes);
@@ -83,13 +64,13 @@ target_close(struct imp *im)
 }
 
 /* Makes name the target mailbox (created when missing). */
-static void
-target_open(struct imp *im, const char *name)
+void
+ctl_import_target(struct imp *im, const char *name)
 {
 	int r;
 	if (strcmp(im->target, name) == 0)
 		return;
-	target_close(im);
+	ctl_import_target_close(im);
 	if (im->check_only)
 		return;
 	r = store_mailbox_create(im->st, im->user, name, 0);
@@ -139,8 +120,8 @@ already_there(struct imp *im, const char *data, size_t len, unsigned char h[32])
 }
 
 /* One message (the file's bytes) into the target mailbox. */
-static void
-import_one(struct imp *im, const char *what, char *raw, size_t rawlen,
+void
+ctl_import_message(struct imp *im, const char *what, char *raw, size_t rawlen,
     time_t date, uint32_t flags, const char *const *kw, size_t nkw)
 {
 	struct mm_buf msg, cache;
@@ -241,7 +222,7 @@ mb_end(void *arg)
 	const char *kw[MBOX_META_KEYWORDS_MAX];
 	for (size_t i = 0; i < meta.nkeywords; i++)
 		kw[i] = meta.keywords[i];
-	import_one(im, what, m->msg.data, len, m->date ? m->date : time(NULL),
+	ctl_import_message(im, what, m->msg.data, len, m->date ? m->date : time(NULL),
 	    meta.flags, kw, meta.nkeywords);
 	progress(im, 0);
 }
@@ -259,7 +240,7 @@ import_mbox(struct imp *im, const char *path, const char *mailbox)
 	if (fd < 0)
 		ctl_die("%s: %s", path, strerror(errno));
 	mm_buf_init(&m.msg);
-	target_open(im, mailbox);
+	ctl_import_target(im, mailbox);
 	mbox_parser_init(&p, im->quoting, &mbox_cbs, &m);
 	for (;;) {
 		ssize_t n = read(fd, buf, IMPORT_READ_BYTES);
@@ -475,7 +456,7 @@ import_folder(struct imp *im, const char *dir, const char *mailbox)
 	list_dir(dir, "new", &files, &n, &cap, &fm);
 	if (n > 0)
 		qsort(files, n, sizeof(*files), cmp_mfile);
-	target_open(im, mailbox);
+	ctl_import_target(im, mailbox);
 	/* a new mailbox keeps the other server's UIDVALIDITY and UIDs */
 	bool keep_uids = !im->check_only && fm.uidvalidity != 0 && (im->target_new ||
 	    im->idx->mailbox.uidvalidity == fm.uidvalidity);   /* a rerun resumes */
@@ -530,7 +511,7 @@ import_folder(struct imp *im, const char *dir, const char *mailbox)
 				ctl_die("cannot keep UID %u in %s: %s", f->uid, mailbox,
 				    store_strerror(r));
 		}
-		import_one(im, f->path, data, len, f->mtime, f->flags, kw, nkw);
+		ctl_import_message(im, f->path, data, len, f->mtime, f->flags, kw, nkw);
 		free(data);
 		progress(im, f->size);
 	}
@@ -766,7 +747,7 @@ ctl_import(struct config *cfg, int argc, char **argv)
 		im.total_bytes = (uint64_t)sb.st_size;
 		import_mbox(&im, path, mailbox ? mailbox : "INBOX");
 	}
-	target_close(&im);
+	ctl_import_target_close(&im);
 	im.check_only = false;
 	im.done_bytes = 0;
 	im.mailboxes = 0;
@@ -783,7 +764,7 @@ ctl_import(struct config *cfg, int argc, char **argv)
 	} else {
 		import_mbox(&im, path, mailbox ? mailbox : "INBOX");
 	}
-	target_close(&im);
+	ctl_import_target_close(&im);
 	ctl_progress_end();
 	ctl_close_store();
 	double secs = (mm_now_ms() - start) / 1000.0;

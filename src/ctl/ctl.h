@@ -32,5 +32,6 @@ int ctl_restore(struct config *cfg, int argc, char **argv);
 int ctl_verify(struct config *cfg, int argc, char **argv);
 int ctl_import(struct config *cfg, int argc, char **argv);
 int ctl_export(struct config *cfg, int argc, char **argv);
+int ctl_import_imap(struct config *cfg, int argc, char **argv);
 
 #endif

@@ -9,7 +9,10 @@ test_imap_dovecot.py) gets a corpus APPENDed into INBOX, a nested folder, a
 non-ASCII one and Sent, with flags, keywords and internal dates; its
 Maildir is imported and every folder compared message by message (bytes,
 flags, keywords, internal date, UID order), subscriptions included. A
-second run imports nothing. Bad input: a path that does not exist, a file
+second run imports nothing. import-imap pulls the same corpus from that
+Dovecot over TLS (a TLS front on loopback runs it per connection), a
+connection dropped mid-way fails with one line and the rerun completes,
+a third run imports nothing, an unknown CA is refused. Bad input: a path that does not exist, a file
 that is not an mbox, a Maildir holding a file that is not a message, an
 unknown user: one line, exit 1, nothing imported.
 Environment: MINIMAILD, MINIMAILCTL (tests/local.am)."""
@@ -19,8 +22,11 @@ import os
 import pwd
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
+import threading
 import unittest
 from datetime import datetime
 
@@ -394,6 +400,155 @@ class ExportTest(unittest.TestCase):
                 proc.wait(10)
                 proc.stdout.close()
                 proc.stderr.close()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+class TLSFront(threading.Thread):
+    """A TLS listener on 127.0.0.1 that runs a fresh PREAUTH Dovecot imap
+    process for each connection and relays bytes both ways; with
+    drop_after, the first connection is cut after that many bytes from the
+    server (a provider dropping the line mid-way)."""
+
+    def __init__(self, work, cert, key, drop_after=None):
+        super().__init__(daemon=True)
+        self.work, self.drop_after = work, drop_after
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.procs = []
+
+    def run(self):
+        while True:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                conn = self.ctx.wrap_socket(raw, server_side=True)
+            except (ssl.SSLError, OSError):
+                raw.close()
+                continue
+            proc, sess = start_dovecot(self.work)
+            self.procs.append(proc)
+            conn.sendall(b"* PREAUTH ready\r\n" + sess.buf)
+            drop, self.drop_after = self.drop_after, None
+            threading.Thread(target=self.relay, args=(conn, proc, drop), daemon=True).start()
+
+    def relay(self, conn, proc, drop):
+        """One thread per connection: an SSL socket is not safe to read
+        and write from two threads."""
+        import select
+        out = proc.stdout.fileno()
+        sent = 0
+        try:
+            while True:
+                ready = [conn] if conn.pending() else \
+                    select.select([conn, out], [], [], 30)[0]
+                if not ready:
+                    break
+                if conn in ready:
+                    d = conn.recv(65536)
+                    if not d:
+                        break
+                    proc.stdin.write(d)
+                    proc.stdin.flush()
+                if out in ready:
+                    d = os.read(out, 65536)
+                    if not d:
+                        break
+                    if drop is not None and sent + len(d) >= drop:
+                        conn.sendall(d[:max(0, drop - sent)])
+                        break
+                    conn.sendall(d)
+                    sent += len(d)
+        except (OSError, ValueError):
+            pass
+        try:
+            conn.close()
+        except OSError:
+            pass
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+
+    def close(self):
+        self.sock.close()
+        for p in self.procs:
+            try:
+                p.stdin.close()
+            except OSError:
+                pass
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+
+
+class ImportImapTest(unittest.TestCase):
+    def test_pull_from_dovecot_resumable(self):
+        if not os.access(DOVECOT_IMAP, os.X_OK):
+            self.skipTest("dovecot-imapd is not installed (%s)" % DOVECOT_IMAP)
+        work = tempfile.mkdtemp(prefix="mmimapc-")
+        try:
+            proc, d = start_dovecot(work)
+            try:
+                for box in ("Work", "Work/Projects", "Ünïcode ☃", "Sent"):
+                    d.cmd(b'CREATE "%s"' % mutf7(box.replace("/", ".")).encode())
+                for box, msg, flags, date in CORPUS:
+                    _, t = d.cmd(b'APPEND "%s" %s %s {%d+}\r\n%s' % (
+                        mutf7(box.replace("/", ".")).encode(), flags.encode(),
+                        date.encode(), len(msg), msg))
+                    self.assertTrue(t.startswith(b"OK"), t)
+                d.cmd(b"LOGOUT")
+            finally:
+                proc.stdin.close()
+                proc.wait(10)
+                proc.stdout.close()
+                proc.stderr.close()
+            with mmtest.Server() as srv:
+                pwf = os.path.join(srv.tmp, "pw")
+                with open(pwf, "w") as f:
+                    f.write("unused\n")
+                front = TLSFront(work, srv.cert, srv.key, drop_after=1500)
+                front.start()
+                try:
+                    args = ["import-imap", ALICE[0], "--host", "localhost:%d" % front.port,
+                            "--user", "someone", "--password-file", pwf, "--tls",
+                            "--cafile", srv.cert]
+                    r = srv.ctl(*args)
+                    self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                    self.assertIn("connection lost", r.stderr)
+                    self.assertEqual(r.stderr.count("\n"), 1)
+                    r = srv.ctl(*args)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    self.assertIn("import-imap: ", r.stdout)
+                    for box in ("INBOX", "Work/Projects", "Ünïcode ☃", "Sent"):
+                        want = [c for c in CORPUS if c[0] == box]
+                        got = ours_fetch(srv, box)
+                        self.assertEqual(len(got), len(want), box)
+                        for (uid, flags, t, data), (_, msg, wflags, wdate) in zip(got, want):
+                            self.assertEqual(data, msg, box)
+                            self.assertEqual(flags, set(wflags.strip("()").split()), box)
+                            wt = datetime.strptime(wdate.strip('"'),
+                                                   "%d-%b-%Y %H:%M:%S %z").timestamp()
+                            self.assertEqual(t, int(wt), box)
+                    r = srv.ctl(*args)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    self.assertIn("import-imap: 0 messages imported (0 B), %d already there"
+                                  % len(CORPUS), r.stdout)
+                    r = srv.ctl(*(args[:-2]))     # the system CAs do not know this one
+                    self.assertEqual(r.returncode, 1)
+                    self.assertIn("TLS failed", r.stderr)
+                finally:
+                    front.close()
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
