@@ -185,6 +185,32 @@ class ImportMboxTest(unittest.TestCase):
             self.assertIn("1 messages imported", r.stdout)
 
 
+class ImportLayoutFsTest(unittest.TestCase):
+    def test_layout_fs_and_special_names(self):
+        """Dovecot's LAYOUT=fs (Folder/Sub directories, each a maildir) and
+        another server's special-use names ("Sent Items") mapped to ours."""
+        with mmtest.Server() as srv:
+            md = os.path.join(srv.tmp, "mail")
+            msgs = {"": b"Subject: inbox\r\n\r\n1\r\n",
+                    "Work": b"Subject: work\r\n\r\n2\r\n",
+                    "Work/Projects": b"Subject: nested\r\n\r\n3\r\n",
+                    "Sent Items": b"Subject: sent\r\n\r\n4\r\n"}
+            for rel, msg in msgs.items():
+                d = os.path.join(md, rel) if rel else md
+                for sub in ("cur", "new", "tmp"):
+                    os.makedirs(os.path.join(d, sub), exist_ok=True)
+                with open(os.path.join(d, "new", "17.x.host"), "wb") as f:
+                    f.write(msg)
+            r = srv.ctl("import", ALICE[0], md)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("import: 4 messages imported", r.stdout)
+            for box, rel in (("INBOX", ""), ("Work", "Work"),
+                             ("Work/Projects", "Work/Projects"), ("Sent", "Sent Items")):
+                got = ours_fetch(srv, box)
+                self.assertEqual([g[3] for g in got], [msgs[rel]], box)
+                self.assertEqual(got[0][1], set(), box)    # new/: unseen
+
+
 CORPUS = [
     ("INBOX", b"From: a@example.org\r\nSubject: hello\r\nMessage-ID: <d1@x>\r\n\r\nhi\r\n",
      "(\\Seen)", '"01-Jan-2024 10:00:00 +0000"'),
