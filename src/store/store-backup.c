@@ -64,6 +64,7 @@ static void keep_set(const char *data_dir, unsigned no);
 
 struct dir_scan {
 	uint64_t bytes;          /* regular files, all */
+	uint64_t log_bytes;      /* of which log files */
 	size_t files;
 	unsigned log_min, log_max;
 	size_t nlogs;
@@ -108,6 +109,7 @@ scan_dir(const char *dir, struct dir_scan *s)
 				s->complete = strstr(buf, "\nstate complete\n") != NULL;
 			}
 		} else if (is_log_file(de->d_name, &no)) {
+			s->log_bytes += (uint64_t)sb.st_size;
 			if (s->nlogs == 0 || no < s->log_min)
 				s->log_min = no;
 			if (no > s->log_max)
@@ -494,7 +496,8 @@ bk_incremental(struct store *st, const char *dir, const struct dir_scan *prev,
 	/* DB_BACKUP_CLEAN with DB_BACKUP_UPDATE: the backup's log files are
 	 * replaced by the live ones from its last one on (Berkeley DB checks
 	 * that they overlap); its recovered databases stay */
-	progress_start(&p, fn, arg, "copying logs", dir, prev->bytes, logbytes);
+	progress_start(&p, fn, arg, "copying logs", dir, prev->bytes - prev->log_bytes,
+	    logbytes);
 	for (int reopens = 0; ; reopens++) {
 		uint64_t gen;
 		pthread_rwlock_rdlock(&st->lock);
