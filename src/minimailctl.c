@@ -26,6 +26,7 @@
 #include "ctl/ctl-inbound.h"
 #include "ctl/ctl-dkim.h"
 #include "dkim/dkim.h"
+#include "ctl/ctl.h"
 #include "lib/clientcfg.h"
 #include "lib/config.h"
 #include "lib/limits.h"
@@ -91,6 +92,14 @@ usage(FILE *f)
 	    "  spf-check IP MAIL-FROM HELO      the SPF result port 25 would get (RFC 7208)\n"
 	    "  auth-check [--ip IP] [--helo NAME] [--mail-from ADDR] FILE|-\n"
 	    "                                   the Authentication-Results port 25 would add\n"
+	    "  backup DIR [--full]              hot backup of the store (incremental when DIR has one)\n"
+	    "  restore DIR                      restore a backup into an empty data_dir\n"
+	    "  verify [--repair]                check the store end to end (safe while it runs)\n"
+	    "  import ADDRESS PATH [--mailbox NAME] [--mboxo]  a Maildir tree or an mbox file\n"
+	    "  import-imap ADDRESS --host HOST[:PORT] --user USER --password-file FILE\n"
+	    "      [--starttls|--tls] [--cafile FILE] [--mailbox NAME...]  pull from an IMAP server\n"
+	    "  export ADDRESS DIR               all mailboxes as a Maildir tree Dovecot reads\n"
+	    "  export ADDRESS --mbox FILE [--mailbox NAME]  one mailbox as an mbox file\n"
 	    "The default FILE is " SYSCONFDIR "/minimaild.conf.\n", f);
 }
 
@@ -762,6 +771,19 @@ static const struct {
 	{ "dkim", "keygen", cmd_dkim_keygen, 2, 4 },
 };
 
+/* Commands of one word implemented in src/ctl (ctl.h). */
+static const struct {
+	const char *name;
+	int (*fn)(struct config *, int, char **);
+} ctl_commands[] = {
+	{ "backup", ctl_backup },
+	{ "restore", ctl_restore },
+	{ "verify", ctl_verify },
+	{ "import", ctl_import },
+	{ "export", ctl_export },
+	{ "import-imap", ctl_import_imap },
+};
+
 int
 main(int argc, char **argv)
 {
@@ -801,6 +823,16 @@ main(int argc, char **argv)
 		int r = argv[0][0] == 's' ? ctl_spf_check(cfg, argc, argv) :
 		    ctl_auth_check(cfg, argc, argv);
 		config_free(&cfg);
+		return r;
+	}
+	for (size_t i = 0; i < sizeof(ctl_commands) / sizeof(ctl_commands[0]); i++) {
+		if (strcmp(argv[0], ctl_commands[i].name) != 0)
+			continue;
+		load_config();
+		drop_privileges();
+		int r = ctl_commands[i].fn(cfg, argc, argv);
+		config_free(&cfg);
+		flush_stdout();
 		return r;
 	}
 	if (argc < 2)

@@ -871,7 +871,7 @@ store_checkpoint(struct store *st)
 		} else {
 			r = st->env->txn_checkpoint(st->env, 0, 0, 0);
 			if (r == 0)
-				r = st->env->log_archive(st->env, NULL, DB_ARCH_REMOVE);
+				r = sdb_archive_logs(st);   /* store-backup.c */
 			if (r != 0 && atomic_load(&st->panicked))
 				r = DB_RUNRECOVERY;
 		}
@@ -1110,4 +1110,24 @@ store_body_cache(struct store *st, uint64_t body_id, char **data_r, size_t *len_
 	*data_r = p;
 	*len_r = a.len;
 	return STORE_OK;
+}
+
+/* ---- for store-backup.c and store-verify.c ---- */
+
+const char *
+sdb_last_error(void)
+{
+	return sdb_lasterr;
+}
+
+void
+sdb_last_error_clear(void)
+{
+	sdb_lasterr[0] = '\0';
+}
+
+int
+sdb_reopen_gen(struct store *st, uint64_t gen)
+{
+	return sdb_reopen(st, gen);
 }

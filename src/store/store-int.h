@@ -209,4 +209,27 @@ int sdb_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
     size_t nkeywords, bool all_or_nothing, uint32_t extra_refs,
     sdb_deliver_extra_fn *fn, void *fnarg);
 
+/* store-bdb.c, for the files below: the thread's last Berkeley DB error
+ * message; a reopen unless another thread did one since generation gen. */
+const char *sdb_last_error(void);
+void sdb_last_error_clear(void);
+int sdb_reopen_gen(struct store *st, uint64_t gen);
+
+/* store-backup.c: catastrophic recovery of the environment files in dir
+ * (a private environment nothing else has open), then a checkpoint and
+ * the log files no longer needed removed. */
+int sdb_recover_fatal(const char *dir, char *err, size_t errlen);
+/* Removes the log files no longer needed (store_checkpoint), except
+ * those the next incremental backup needs (from the last backup's last
+ * log file on), up to SDB_BACKUP_KEEP_LOGS_MAX of them. Returns a Berkeley
+ * DB error code. Called with st->lock held shared. */
+#define SDB_BACKUP_KEEP_LOGS_MAX 64      /* 1 GB of 16 MB log files */
+int sdb_archive_logs(struct store *st);
+/* A consistent copy of the live store in dir (which must exist, empty):
+ * DB_ENV->backup, then sdb_recover_fatal(). */
+int sdb_snapshot(struct store *st, const char *dir, char *err, size_t errlen);
+
+/* store-queue.c: the body a queue record references (0: record too short). */
+uint64_t sdb_queue_body(const void *data, size_t len);
+
 #endif

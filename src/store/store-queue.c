@@ -556,3 +556,15 @@ store_queue_flush(struct store *st, uint64_t id, time_t now, size_t *n_r)
 		*n_r = r == STORE_OK ? a.n : 0;
 	return r;
 }
+
+/* For store-verify.c: the body a queue record holds a reference on, or 0
+ * when the record is too short to say. */
+uint64_t
+sdb_queue_body(const void *data, size_t len)
+{
+	struct sdb_qhdr h;
+	if (len < sizeof(h))
+		return 0;
+	memcpy(&h, data, sizeof(h));
+	return h.body_id;
+}

@@ -410,4 +410,70 @@ int store_queue_delete(struct store *st, uint64_t id);
 /* Makes the entry (id 0: every entry) due now; *n_r entries changed. */
 int store_queue_flush(struct store *st, uint64_t id, time_t now, size_t *n_r);
 
+/* ---- backup and restore (src/store/store-backup.c) ---- */
+
+/* Progress of a long operation: phase ("copying", "recovering", ...),
+ * done of total units (bytes for copies). Called from another thread. */
+typedef void store_progress_fn(void *arg, const char *phase, uint64_t done,
+    uint64_t total);
+
+struct store_backup_stats {
+	bool incremental;        /* only log files were copied */
+	const char *reason;      /* why a full backup (static text), or NULL */
+	uint64_t copied_bytes;
+	uint64_t copied_files;
+	uint64_t backup_bytes;   /* the backup (or restored data_dir) now */
+	unsigned log_last;       /* its last log file number */
+	uint64_t msecs;
+};
+
+/* A hot backup of the open store into dir while others keep working on
+ * it (DB_ENV->backup, then catastrophic recovery of the copy): it holds
+ * every transaction committed before it started. A complete earlier
+ * backup in dir is brought up to date with the new log files only, unless
+ * full or the live store no longer has the log files it needs; a full one
+ * is built in dir.partial and then replaces dir. dir must be missing,
+ * empty, or an earlier backup (else STORE_EXISTS). fn may be NULL. */
+int store_backup(struct store *st, const char *dir, bool full,
+    store_progress_fn *fn, void *arg, struct store_backup_stats *stats_r,
+    char *err, size_t errlen);
+/* Copies a complete backup into data_dir, which must be missing or empty
+ * (else STORE_EXISTS), runs catastrophic recovery there and checks that
+ * the result opens. */
+int store_restore(const char *backup_dir, const char *data_dir,
+    store_progress_fn *fn, void *arg, struct store_backup_stats *stats_r,
+    char *err, size_t errlen);
+
+/* ---- verify (src/store/store-verify.c) ---- */
+
+/* One problem found, as a line of text. */
+typedef void store_problem_fn(void *arg, const char *problem);
+
+struct store_verify_stats {
+	uint64_t files, users, mailboxes, messages, bodies;
+	uint64_t problems;       /* left after repairs */
+	uint64_t repaired;
+	uint64_t msecs;
+};
+
+/* Checks the store end to end on a consistent snapshot taken into a new
+ * directory under tmpdir (removed afterwards; it needs as much room as
+ * the store): Berkeley DB's verify of each database, then reference
+ * counts, bodies and their chunks, UIDs, modseqs, mailbox counters and
+ * quota usage. Each problem goes to fn. With repair, wrong counters and
+ * reference counts are fixed in the live store. STORE_OK when the check
+ * ran (s->problems says what it found). Safe while the daemon runs. */
+int store_verify(struct store *st, const char *tmpdir, bool repair,
+    store_problem_fn *fn, void *arg, store_progress_fn *pfn, void *parg,
+    struct store_verify_stats *s, char *err, size_t errlen);
+
+/* ---- import (src/store/store-import.c) ---- */
+
+/* Another server's UIDs in mailbox name: uidvalidity != 0 sets its
+ * UIDVALIDITY, only while it holds no message and has never held one
+ * (else STORE_EXISTS); uidnext raises its UIDNEXT (never lowers it), so
+ * that the next delivery gets that UID. */
+int store_mailbox_import_uids(struct store *st, const char *user, const char *name,
+    uint32_t uidvalidity, uint32_t uidnext);
+
 #endif
