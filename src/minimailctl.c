@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl/ctl-sieve.h"
 #include "lib/clientcfg.h"
 #include "lib/config.h"
 #include "lib/limits.h"
@@ -78,6 +79,8 @@ usage(FILE *f)
 	    "  queue delete ID                  drop a queue entry (no bounce is sent)\n"
 	    "  check                            check the configuration and the store\n"
 	    "  client-settings ADDRESS          what to type into a mail client (config only)\n"
+	    "  sieve test SCRIPT MESSAGE [--from ADDR] [--to ADDR]\n"
+	    "                                   what a Sieve script does with a message (no delivery)\n"
 	    "The default FILE is " SYSCONFDIR "/minimaild.conf.\n", f);
 }
 
@@ -754,6 +757,8 @@ main(int argc, char **argv)
 		return cmd_check(argc, argv);
 	if (strcmp(argv[0], "client-settings") == 0)
 		return cmd_client_settings(argc, argv);
+	if (argc >= 2 && strcmp(argv[0], "sieve") == 0 && strcmp(argv[1], "test") == 0)
+		return ctl_sieve_test(argc - 1, argv + 1);
 	if (argc < 2)
 		usage_error();
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {

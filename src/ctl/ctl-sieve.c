@@ -1,0 +1,132 @@
+/* ctl-sieve.c: "minimailctl sieve test": compile a script file, run it on
+ * a message file without delivering, and print what delivery would do,
+ * one action a line, in the contract's form (sieve_action_format): keep,
+ * fileinto "MAILBOX", redirect "ADDRESS", discard, reject "REASON",
+ * vacation "ADDRESS" "SUBJECT", flags after keep and fileinto. A script
+ * that does not compile prints "error LINE: message" and exits 1. It runs
+ * the same pure code as delivery (src/sieve) with the [sieve] defaults;
+ * vacation is shown as the script asks for it: the rules that hold a
+ * reply back (lists, auto-replies, the once-per-:days record) are
+ * delivery's, and "sieve test" does not look at the store. */
+#include "ctl/ctl-sieve.h"
+#include "mail/mime.h"
+#include "sieve/sieve.h"
+#include "lib/limits.h"
+#include "lib/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Reads a whole file (at most max bytes); NULL with errno set. */
+static char *
+read_file(const char *path, size_t max, size_t *len_r)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	struct mm_buf b;
+	mm_buf_init(&b);
+	char tmp[65536];
+	size_t n;
+	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0) {
+		if (b.len + n > max) {
+			mm_buf_free(&b);
+			if (f != stdin)
+				fclose(f);
+			errno = EFBIG;
+			return NULL;
+		}
+		mm_buf_append(&b, tmp, n);
+	}
+	bool err = ferror(f);
+	if (f != stdin)
+		fclose(f);
+	if (err) {
+		mm_buf_free(&b);
+		errno = EIO;
+		return NULL;
+	}
+	*len_r = b.len;
+	mm_buf_cstr(&b);
+	return b.data;
+}
+
+int
+ctl_sieve_test(int argc, char **argv)
+{
+	const char *script = NULL, *message = NULL, *from = NULL, *to = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
+			from = argv[++i];
+		} else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) {
+			to = argv[++i];
+		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
+			fprintf(stderr, "minimailctl: unknown option %s\n", argv[i]);
+			return 1;
+		} else if (script == NULL) {
+			script = argv[i];
+		} else if (message == NULL) {
+			message = argv[i];
+		} else {
+			script = NULL;
+			break;
+		}
+	}
+	if (script == NULL || message == NULL) {
+		fputs("minimailctl: usage: minimailctl sieve test SCRIPT MESSAGE [--from ADDR] [--to ADDR]\n",
+		    stderr);
+		return 1;
+	}
+	struct sieve_limits lim;
+	sieve_limits_default(&lim);
+	size_t slen, mlen;
+	char *stext = read_file(script, lim.max_script_bytes + 1, &slen);
+	if (stext == NULL) {
+		fprintf(stderr, "minimailctl: %s: %s\n", script, strerror(errno));
+		return 1;
+	}
+	char *mraw = read_file(message, (size_t)1 << 30, &mlen);
+	if (mraw == NULL) {
+		fprintf(stderr, "minimailctl: %s: %s\n", message, strerror(errno));
+		free(stext);
+		return 1;
+	}
+	/* as delivery stores it: CRLF line ends */
+	size_t len;
+	char *msg = mail_crlf_normalize(mraw, mlen, &len);
+	free(mraw);
+
+	struct sieve_script *s;
+	struct sieve_error err;
+	if (!sieve_compile(stext, slen, &lim, NULL, &s, &err)) {
+		printf("error %u: %s\n", err.line, err.msg);
+		free(stext);
+		free(msg);
+		fflush(stdout);
+		return 1;
+	}
+	struct sieve_msg *m = sieve_msg_new(msg, len, from, to);
+	struct sieve_result r;
+	sieve_run(s, sieve_msg_if(m), &lim, &r);
+	if (r.error)
+		fprintf(stderr, "minimailctl: run-time error (line %u): %s: the message is kept\n",
+		    r.errline, r.errmsg);
+	struct mm_buf out;
+	mm_buf_init(&out);
+	for (size_t i = 0; i < r.n; i++) {
+		out.len = 0;
+		sieve_action_format(&r.a[i], &out);
+		mm_buf_appendc(&out, '\n');
+		fwrite(out.data, 1, out.len, stdout);
+	}
+	mm_buf_free(&out);
+	sieve_result_free(&r);
+	sieve_msg_free(&m);
+	sieve_script_free(&s);
+	free(stext);
+	free(msg);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
