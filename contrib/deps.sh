@@ -8,7 +8,8 @@ PKGS="autoconf automake make gcc pkg-config libc6-dev
 libevent-dev libssl-dev libdb5.3-dev libcrypt-dev zlib1g-dev openssl"
 if [ "${1:-}" != build ]; then
 	PKGS="$PKGS check libsubunit-dev python3 ca-certificates curl swaks isync
-fetchmail groff-base clang libclang-rt-14-dev systemd dovecot-imapd"
+fetchmail groff-base clang libclang-rt-14-dev systemd dovecot-imapd
+dovecot-sieve dovecot-managesieved sieve-connect"
 fi
 missing=""
 for p in $PKGS; do

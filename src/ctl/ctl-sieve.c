@@ -54,12 +54,36 @@ read_file(const char *path, size_t max, size_t *len_r)
 	return b.data;
 }
 
+/* include: personal scripts are NAME.sieve in the personal directory
+ * (the script's own by default), global ones in --global-dir. */
+struct inc_dirs {
+	const char *personal, *global;
+};
+
+static bool
+inc_lookup(void *ctx, bool global, const char *name, char **text_r, size_t *len_r)
+{
+	const struct inc_dirs *d = ctx;
+	const char *dir = global ? d->global : d->personal;
+	if (dir == NULL)
+		return false;
+	char *path = xasprintf("%s/%s.sieve", dir, name);
+	*text_r = read_file(path, SIEVE_SCRIPT_MAX_BYTES + 1, len_r);
+	free(path);
+	return *text_r != NULL;
+}
+
 int
 ctl_sieve_test(int argc, char **argv)
 {
 	const char *script = NULL, *message = NULL, *from = NULL, *to = NULL;
+	struct inc_dirs dirs = { NULL, NULL };
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
+		if (strcmp(argv[i], "--include-dir") == 0 && i + 1 < argc) {
+			dirs.personal = argv[++i];
+		} else if (strcmp(argv[i], "--global-dir") == 0 && i + 1 < argc) {
+			dirs.global = argv[++i];
+		} else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
 			from = argv[++i];
 		} else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) {
 			to = argv[++i];
@@ -76,21 +100,30 @@ ctl_sieve_test(int argc, char **argv)
 		}
 	}
 	if (script == NULL || message == NULL) {
-		fputs("minimailctl: usage: minimailctl sieve test SCRIPT MESSAGE [--from ADDR] [--to ADDR]\n",
-		    stderr);
+		fputs("minimailctl: usage: minimailctl sieve test SCRIPT MESSAGE [--from ADDR] [--to ADDR]\n"
+		    "       [--include-dir DIR] [--global-dir DIR]\n", stderr);
 		return 1;
 	}
+	char *sdir = NULL;
+	if (dirs.personal == NULL) {
+		const char *slash = strrchr(script, '/');
+		sdir = slash ? xstrndup(script, (size_t)(slash - script)) : xstrdup(".");
+		dirs.personal = sdir;
+	}
+	struct sieve_include_if inc = { &dirs, inc_lookup };
 	struct sieve_limits lim;
 	sieve_limits_default(&lim);
 	size_t slen, mlen;
 	char *stext = read_file(script, lim.max_script_bytes + 1, &slen);
 	if (stext == NULL) {
 		fprintf(stderr, "minimailctl: %s: %s\n", script, strerror(errno));
+		free(sdir);
 		return 1;
 	}
 	char *mraw = read_file(message, (size_t)1 << 30, &mlen);
 	if (mraw == NULL) {
 		fprintf(stderr, "minimailctl: %s: %s\n", message, strerror(errno));
+		free(sdir);
 		free(stext);
 		return 1;
 	}
@@ -101,8 +134,9 @@ ctl_sieve_test(int argc, char **argv)
 
 	struct sieve_script *s;
 	struct sieve_error err;
-	if (!sieve_compile(stext, slen, &lim, NULL, &s, &err)) {
+	if (!sieve_compile(stext, slen, &lim, &inc, &s, &err)) {
 		printf("error %u: %s\n", err.line, err.msg);
+		free(sdir);
 		free(stext);
 		free(msg);
 		fflush(stdout);
@@ -126,6 +160,7 @@ ctl_sieve_test(int argc, char **argv)
 	sieve_result_free(&r);
 	sieve_msg_free(&m);
 	sieve_script_free(&s);
+	free(sdir);
 	free(stext);
 	free(msg);
 	return fflush(stdout) == 0 ? 0 : 1;

@@ -31,6 +31,12 @@ static enum sv_tok
 lex_error(struct sv_lexer *lx, const char *msg)
 {
 	snprintf(lx->err, sizeof(lx->err), "%s", msg);
+	if (lx->p >= lx->end && lx->line != lx->tok_line) {
+		/* cut off by the end of the script: the error is there (as
+		 * Pigeonhole reports it), and the message says where it began */
+		snprintf(lx->err, sizeof(lx->err), "%s (started at line %u)", msg, lx->tok_line);
+		lx->tok_line = lx->line;
+	}
 	lx->tok = SV_T_ERROR;
 	return SV_T_ERROR;
 }
@@ -179,10 +185,9 @@ enum sv_tok
 sv_lex_next(struct sv_lexer *lx)
 {
 	lx->text.len = 0;
-	if (!skip_space(lx)) {
-		lx->tok_line = lx->line;
+	lx->tok_line = lx->line;
+	if (!skip_space(lx))
 		return lex_error(lx, "unterminated comment");
-	}
 	lx->tok_line = lx->line;
 	if (lx->p >= lx->end) {
 		lx->tok = SV_T_EOF;
