@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "ctl/ctl-sieve.h"
+#include "sieve/sieve.h"
 #include "lib/clientcfg.h"
 #include "lib/config.h"
 #include "lib/limits.h"
@@ -79,6 +80,11 @@ usage(FILE *f)
 	    "  queue delete ID                  drop a queue entry (no bounce is sent)\n"
 	    "  check                            check the configuration and the store\n"
 	    "  client-settings ADDRESS          what to type into a mail client (config only)\n"
+	    "  sieve list ADDRESS               a user's Sieve scripts (the active one: ACTIVE)\n"
+	    "  sieve get ADDRESS NAME           print a script\n"
+	    "  sieve put ADDRESS NAME FILE      store a script (it must compile; FILE - is stdin)\n"
+	    "  sieve del ADDRESS NAME           remove a script (not the active one)\n"
+	    "  sieve activate ADDRESS [NAME]    run NAME at delivery (no NAME: none)\n"
 	    "  sieve test SCRIPT MESSAGE [--from ADDR] [--to ADDR]\n"
 	    "                                   what a Sieve script does with a message (no delivery)\n"
 	    "The default FILE is " SYSCONFDIR "/minimaild.conf.\n", f);
@@ -709,6 +715,20 @@ cmd_client_settings(int argc, char **argv)
 	return 0;
 }
 
+/* sieve list|get|put|del|activate: src/ctl/ctl-sieve.c, on the store */
+static int
+cmd_sieve(int argc, char **argv)
+{
+	struct sieve_limits lim;
+	sieve_limits_default(&lim);
+	lim.max_script_bytes = (size_t)cfg->sieve_max_script_size;
+	lim.max_actions = cfg->sieve_max_actions;
+	lim.max_redirects = cfg->sieve_max_redirects;
+	lim.vacation_min_days = cfg->sieve_vacation_min_days;
+	open_store();
+	return ctl_sieve_cmd(st, &lim, argc, argv);
+}
+
 /* argc counts the verb: "user del ADDRESS" has argc 2. A count outside
  * min_argc..max_argc is a usage error before the command runs. */
 static const struct {
@@ -729,6 +749,11 @@ static const struct {
 	{ "queue", "show", cmd_queue_show, 2, 2 },
 	{ "queue", "flush", cmd_queue_flush, 1, 2 },
 	{ "queue", "delete", cmd_queue_delete, 2, 2 },
+	{ "sieve", "list", cmd_sieve, 2, 2 },
+	{ "sieve", "get", cmd_sieve, 3, 3 },
+	{ "sieve", "put", cmd_sieve, 4, 4 },
+	{ "sieve", "del", cmd_sieve, 3, 3 },
+	{ "sieve", "activate", cmd_sieve, 2, 3 },
 };
 
 int

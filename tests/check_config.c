@@ -374,10 +374,10 @@ static const struct bad_case bad[] = {
 	{ D "[ ]\n", 0, { F ":2: empty section name", NULL } },
 	{ D "[relais]\nhost = x\nport = 25\n", 0,
 	  { F ":2: unknown section [relais] (expected [listen], [tls], [auth], "
-	    "[limits] or [relay])", NULL } },
+	    "[limits], [relay] or [sieve])", NULL } },
 	{ D "[Listen]\n", 0,
 	  { F ":2: unknown section [Listen] (expected [listen], [tls], [auth], "
-	    "[limits] or [relay])", NULL } },
+	    "[limits], [relay] or [sieve])", NULL } },
 	/* [relay] */
 	{ D "[relay]\nhost = x\n", 0,
 	  { F ":3: unknown key 'host' in [relay]", NULL } },
@@ -633,7 +633,7 @@ static const struct bad_case bad[] = {
 	    "optional K, M or G)",
 	    F ":11: duplicate key 'max_recipients' (first set on line 10)",
 	    F ":12: unknown section [nope] (expected [listen], [tls], [auth], "
-	    "[limits] or [relay])",
+	    "[limits], [relay] or [sieve])",
 	    F ":13: expected 'key = value' or '[section]'" } },
 };
 

@@ -13,8 +13,10 @@
 #include "sieve/sieve.h"
 #include "lib/limits.h"
 #include "lib/util.h"
+#include "store/store.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,4 +166,121 @@ ctl_sieve_test(int argc, char **argv)
 	free(stext);
 	free(msg);
 	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* ---- scripts in the store ---- */
+
+static int
+list_cb(void *arg, const char *name, bool active)
+{
+	(void)arg;
+	printf("%s%s\n", name, active ? " ACTIVE" : "");
+	return 0;
+}
+
+struct store_inc {
+	struct store *st;
+	const char *user;
+};
+
+/* include :personal finds the user's other scripts; :global none (there
+ * are no global scripts in the store yet). */
+static bool
+store_lookup(void *ctx, bool global, const char *name, char **text_r, size_t *len_r)
+{
+	const struct store_inc *si = ctx;
+	if (global || !store_sieve_name_valid(name))
+		return false;
+	return store_sieve_get(si->st, si->user, name, text_r, len_r) == STORE_OK;
+}
+
+static int __attribute__((format(printf, 1, 2)))
+fail(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "minimailctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int
+ctl_sieve_cmd(struct store *st, const struct sieve_limits *lim, int argc, char **argv)
+{
+	const char *verb = argv[0], *user = argc > 1 ? argv[1] : "";
+	const char *name = argc > 2 ? argv[2] : NULL;
+	int r;
+	if (!store_address_valid(user))
+		return fail("invalid address '%s'", user);
+	struct store_user u;
+	if ((r = store_user_get(st, user, &u)) == STORE_NOTFOUND)
+		return fail("no such user: %s", user);
+	if (r != STORE_OK)
+		return fail("cannot read user %s: %s", user, store_strerror(r));
+	if (name && !store_sieve_name_valid(name))
+		return fail("invalid script name '%s' (1 to %d bytes, no control characters or '/')",
+		    name, STORE_SIEVE_NAME_MAX);
+	if (strcmp(verb, "list") == 0) {
+		if ((r = store_sieve_list(st, user, list_cb, NULL)) != STORE_OK)
+			return fail("cannot list the scripts of %s: %s", user, store_strerror(r));
+		return 0;
+	}
+	if (strcmp(verb, "get") == 0) {
+		char *text;
+		size_t len;
+		if ((r = store_sieve_get(st, user, name, &text, &len)) == STORE_NOTFOUND)
+			return fail("%s has no script '%s'", user, name);
+		if (r != STORE_OK)
+			return fail("cannot read the script of %s: %s", user, store_strerror(r));
+		fwrite(text, 1, len, stdout);
+		free(text);
+		return 0;
+	}
+	if (strcmp(verb, "put") == 0) {
+		size_t len;
+		char *text = read_file(argv[3], lim->max_script_bytes, &len);
+		if (text == NULL && errno == EFBIG)
+			return fail("%s: larger than [sieve] max_script_size (%zu bytes)", argv[3],
+			    lim->max_script_bytes);
+		if (text == NULL)
+			return fail("%s: %s", argv[3], strerror(errno));
+		struct store_inc si = { st, user };
+		struct sieve_include_if inc = { &si, store_lookup };
+		struct sieve_script *s;
+		struct sieve_error err;
+		if (!sieve_compile(text, len, lim, &inc, &s, &err)) {
+			printf("error %u: %s\n", err.line, err.msg);
+			free(text);
+			return 1;
+		}
+		sieve_script_free(&s);
+		r = store_sieve_put(st, user, name, text, len);
+		free(text);
+		if (r == STORE_LIMIT)
+			return fail("%s has too many scripts (at most %d)", user, STORE_SIEVE_SCRIPTS_MAX);
+		if (r != STORE_OK)
+			return fail("cannot store the script of %s: %s", user, store_strerror(r));
+		return 0;
+	}
+	if (strcmp(verb, "del") == 0) {
+		r = store_sieve_del(st, user, name);
+		if (r == STORE_DENIED)
+			return fail("'%s' is the active script of %s: activate another first", name, user);
+		if (r == STORE_NOTFOUND)
+			return fail("%s has no script '%s'", user, name);
+		if (r != STORE_OK)
+			return fail("cannot delete the script of %s: %s", user, store_strerror(r));
+		return 0;
+	}
+	if (strcmp(verb, "activate") == 0) {
+		r = store_sieve_activate(st, user, name);
+		if (r == STORE_NOTFOUND)
+			return fail("%s has no script '%s'", user, name ? name : "");
+		if (r != STORE_OK)
+			return fail("cannot activate the script of %s: %s", user, store_strerror(r));
+		return 0;
+	}
+	return fail("unknown command 'sieve %s'", verb);
 }

@@ -9,4 +9,12 @@
  * Needs no configuration and no store. */
 int ctl_sieve_test(int argc, char **argv);
 
+struct store;
+struct sieve_limits;
+/* minimailctl sieve list|get|put|del|activate ADDRESS [NAME] [FILE] on an
+ * open store: argv[0] is the verb. put compiles the script first and
+ * refuses one that does not compile ("error LINE: message" on stdout).
+ * Errors are one "minimailctl: ..." line on stderr; returns the exit code. */
+int ctl_sieve_cmd(struct store *st, const struct sieve_limits *lim, int argc, char **argv);
+
 #endif

@@ -54,11 +54,12 @@ static const uint16_t listen_default_ports[LSN_COUNT] = {
 
 enum section {
 	SEC_TOP = 0, SEC_LISTEN, SEC_TLS, SEC_AUTH, SEC_LIMITS, SEC_RELAY,
+	SEC_SIEVE,
 	SEC_UNKNOWN,            /* after a bad [header]: keys are skipped */
 };
 
 static const char *const section_names[] = {
-	"", "listen", "tls", "auth", "limits", "relay",
+	"", "listen", "tls", "auth", "limits", "relay", "sieve",
 };
 
 struct parser;
@@ -93,6 +94,9 @@ struct parser {
 	unsigned line;
 	unsigned *key_line;     /* per keytab[] row: line it was set on, 0 */
 };
+
+static key_setter set_sieve;
+enum { SIEVE_K_SCRIPT_SIZE, SIEVE_K_ACTIONS, SIEVE_K_REDIRECTS, SIEVE_K_VACATION_DAYS };
 
 static key_setter set_hostname, set_domains, set_data_dir, set_run_as,
     set_log_level, set_listen, set_path, set_min_version, set_bool,
@@ -147,6 +151,10 @@ static const struct key keytab[] = {
 	{ SEC_RELAY, "max_concurrency", set_relay_number, RNUM_CONCURRENCY },
 	{ SEC_RELAY, "max_per_destination", set_relay_number, RNUM_PER_DEST },
 	{ SEC_RELAY, "routes", set_routes, 0 },
+	{ SEC_SIEVE, "max_script_size", set_sieve, SIEVE_K_SCRIPT_SIZE },
+	{ SEC_SIEVE, "max_actions", set_sieve, SIEVE_K_ACTIONS },
+	{ SEC_SIEVE, "max_redirects", set_sieve, SIEVE_K_REDIRECTS },
+	{ SEC_SIEVE, "vacation_min_days", set_sieve, SIEVE_K_VACATION_DAYS },
 };
 #define NKEYS (sizeof(keytab) / sizeof(keytab[0]))
 
@@ -789,6 +797,43 @@ set_number(struct parser *p, const struct key *k, const char *v)
 	}
 }
 
+/* ---- [sieve] ---- */
+
+/* Bounds of [sieve] (the defaults are in limits.h). */
+#define SIEVE_CFG_SCRIPT_MAX_BYTES (1024ULL * 1024)	/* 1M */
+#define SIEVE_CFG_ACTIONS_MAX      1000
+#define SIEVE_CFG_REDIRECTS_MAX    100
+
+static void
+set_sieve(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	uint64_t n;
+
+	if (k->arg == SIEVE_K_SCRIPT_SIZE) {
+		if (!config_parse_size(v, &n) || n < 1024 || n > SIEVE_CFG_SCRIPT_MAX_BYTES) {
+			perr(p, p->line, "%s: bad size '%s' (expected 1K to 1M)", k->name, q(qv, v));
+			return;
+		}
+		p->cfg->sieve_max_script_size = n;
+		return;
+	}
+	uint64_t min = k->arg == SIEVE_K_ACTIONS ? 1 : 0;
+	uint64_t max = k->arg == SIEVE_K_ACTIONS ? SIEVE_CFG_ACTIONS_MAX :
+	    k->arg == SIEVE_K_REDIRECTS ? SIEVE_CFG_REDIRECTS_MAX : SIEVE_VACATION_MAX_DAYS;
+	if (!parse_u64(v, strlen(v), &n) || n < min || n > max) {
+		perr(p, p->line, "%s: bad number '%s' (expected a whole number from %llu to %llu)",
+		    k->name, q(qv, v), (unsigned long long)min, (unsigned long long)max);
+		return;
+	}
+	if (k->arg == SIEVE_K_ACTIONS)
+		p->cfg->sieve_max_actions = (unsigned)n;
+	else if (k->arg == SIEVE_K_REDIRECTS)
+		p->cfg->sieve_max_redirects = (unsigned)n;
+	else
+		p->cfg->sieve_vacation_min_days = (unsigned)n;
+}
+
 /* ---- [relay] ---- */
 
 bool
@@ -1062,14 +1107,14 @@ parse_section(struct parser *p, char *s, size_t len)
 		p->sec = SEC_UNKNOWN;
 		return;
 	}
-	for (int i = SEC_LISTEN; i <= SEC_RELAY; i++) {
+	for (int i = SEC_LISTEN; i < SEC_UNKNOWN; i++) {
 		if (strcmp(s, section_names[i]) == 0) {
 			p->sec = (enum section)i;
 			return;
 		}
 	}
 	perr(p, p->line, "unknown section [%s] (expected [listen], [tls], "
-	    "[auth], [limits] or [relay])", q(qn, s));
+	    "[auth], [limits], [relay] or [sieve])", q(qn, s));
 	p->sec = SEC_UNKNOWN;
 }
 
@@ -1295,6 +1340,10 @@ config_new_defaults(const char *path)
 	cfg->retry_max_interval = 4 * 3600;
 	cfg->relay_max_concurrency = 20;
 	cfg->relay_max_per_destination = 4;
+	cfg->sieve_max_script_size = SIEVE_SCRIPT_MAX_BYTES;
+	cfg->sieve_max_actions = SIEVE_ACTIONS_MAX;
+	cfg->sieve_max_redirects = SIEVE_REDIRECTS_MAX;
+	cfg->sieve_vacation_min_days = SIEVE_VACATION_MIN_DAYS;
 	return cfg;
 }
 
@@ -1519,6 +1568,13 @@ config_dump(const struct config *cfg)
 	mm_buf_printf(&b, "max_connections = %u\n", cfg->max_connections);
 	mm_buf_printf(&b, "max_connections_per_ip = %u\n",
 	    cfg->max_connections_per_ip);
+
+	mm_buf_printf(&b, "\n[sieve]\n");
+	size_format(cfg->sieve_max_script_size, tmp, sizeof(tmp));
+	mm_buf_printf(&b, "max_script_size = %s\n", tmp);
+	mm_buf_printf(&b, "max_actions = %u\n", cfg->sieve_max_actions);
+	mm_buf_printf(&b, "max_redirects = %u\n", cfg->sieve_max_redirects);
+	mm_buf_printf(&b, "vacation_min_days = %u\n", cfg->sieve_vacation_min_days);
 
 	char hbuf[300];
 	mm_buf_printf(&b, "\n[relay]\n");

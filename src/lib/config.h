@@ -108,6 +108,12 @@ struct config {
 	unsigned relay_max_per_destination;  /* default 4 connections */
 	struct config_route *routes;
 	size_t nroutes;
+
+	/* [sieve]: filtering at delivery (src/sieve) */
+	uint64_t sieve_max_script_size; /* bytes, default 64K */
+	unsigned sieve_max_actions;     /* default 32 */
+	unsigned sieve_max_redirects;   /* default 4 */
+	unsigned sieve_vacation_min_days; /* default 1 */
 };
 
 /* The route for domain (any case), or NULL. */

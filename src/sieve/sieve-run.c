@@ -687,7 +687,7 @@ eval_test(struct sv_run *rt, const struct sv_node *n)
 		expand_list(rt, n->pos[0], &l);
 		ok = true;
 		for (size_t i = 0; i < l.n && ok; i++)
-			ok = rt->m->mailbox_exists ? rt->m->mailbox_exists(rt->m->ctx, l.v[i]) :
+			ok = rt->m->mailbox_exists ? rt->m->mailbox_exists(rt->m->mailbox_ctx, l.v[i]) :
 			    mm_strcaseeq(l.v[i], "INBOX");
 		mm_strlist_clear(&l);
 		return ok;

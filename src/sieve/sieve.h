@@ -75,8 +75,9 @@ struct sieve_msg_if {
 	void (*body)(void *ctx, enum sieve_body_transform t,
 	    const struct mm_strlist *types, size_t max, struct mm_strlist *out);
 	size_t size;		/* message size in bytes */
-	/* mailboxexists; NULL: only INBOX exists */
-	bool (*mailbox_exists)(void *ctx, const char *name);
+	/* mailboxexists, called with mailbox_ctx; NULL: only INBOX exists */
+	bool (*mailbox_exists)(void *mailbox_ctx, const char *name);
+	void *mailbox_ctx;
 	time_t now;		/* currentdate */
 	int now_tz_min;		/* local zone, minutes east */
 };
