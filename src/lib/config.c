@@ -26,10 +26,11 @@
 
 const char *const config_listener_names[LSN_COUNT] = {
 	"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s",
+	"managesieve",
 };
 
 static const uint16_t listen_default_ports[LSN_COUNT] = {
-	25, 587, 465, 143, 993, 110, 995,
+	25, 587, 465, 143, 993, 110, 995, 4190,
 };
 
 /* [listen] http is not a protocol listener (no enum listener_id): the
@@ -128,6 +129,7 @@ static const struct key keytab[] = {
 	{ SEC_LISTEN, "imaps", set_listen, LSN_IMAPS },
 	{ SEC_LISTEN, "pop3", set_listen, LSN_POP3 },
 	{ SEC_LISTEN, "pop3s", set_listen, LSN_POP3S },
+	{ SEC_LISTEN, "managesieve", set_listen, LSN_MANAGESIEVE },
 	{ SEC_LISTEN, "http", set_listen, LISTEN_HTTP },
 	{ SEC_TLS, "cert", set_path, PATH_CERT },
 	{ SEC_TLS, "key", set_path, PATH_KEY },
@@ -1326,6 +1328,8 @@ config_new_defaults(const char *path)
 		cfg->listen[i].addrs[0].port = listen_default_ports[i];
 		cfg->listen[i].naddrs = 1;
 	}
+	/* ManageSieve is off unless [listen] managesieve names a port */
+	cfg->listen[LSN_MANAGESIEVE].naddrs = 0;
 	cfg->tls_min_version = 0x0303;
 	cfg->allow_plaintext_auth = false;
 	cfg->max_message_size = 50ULL * 1024 * 1024;

@@ -12,7 +12,7 @@
 
 #include "lib/util.h"
 
-/* The seven listeners of [listen], in this order everywhere. */
+/* The listeners of [listen], in this order everywhere. */
 enum listener_id {
 	LSN_SMTP = 0,      /* 25   SMTP, STARTTLS */
 	LSN_SUBMISSION,    /* 587  SMTP, STARTTLS, AUTH required */
@@ -21,6 +21,7 @@ enum listener_id {
 	LSN_IMAPS,         /* 993  IMAP, implicit TLS */
 	LSN_POP3,          /* 110  POP3, STLS */
 	LSN_POP3S,         /* 995  POP3, implicit TLS */
+	LSN_MANAGESIEVE,   /* 4190 ManageSieve, STARTTLS; off by default */
 	LSN_COUNT
 };
 
