@@ -67,7 +67,9 @@ list(const char *user)
 	struct mm_buf b;
 	mm_buf_init(&b);
 	ck_assert_int_eq(store_sieve_list(st, user, collect, &b), STORE_OK);
-	return xstrdup(mm_buf_cstr(&b));
+	char *s = xstrdup(mm_buf_cstr(&b));
+	mm_buf_free(&b);
+	return s;
 }
 
 #define LIST_IS(user, want) do { \

@@ -217,9 +217,9 @@ deliver_done(void *arg, bool alive)
 
 	if (j->rejected) {
 		/* RFC 5429 2.1.1: every recipient's script refused it at DATA */
-		char reason[300];
+		char reason[160];
 		size_t w = 0;
-		for (const char *p = j->sieve.reject_reason; *p && w + 1 < sizeof(reason) && w < 200; p++)
+		for (const char *p = j->sieve.reject_reason; *p && w + 1 < sizeof(reason); p++)
 			reason[w++] = (*p == '\r' || *p == '\n' || (unsigned char)*p < 0x20) ? ' ' : *p;
 		reason[w] = '\0';
 		snprintf(result, sizeof(result), "550 5.7.1 %s", w ? reason : "Message refused by the recipient's filter");
