@@ -69,8 +69,10 @@ ms_parse(const char *buf, size_t len, struct ms_cmd *cmd, char *err, size_t errl
 	for (;;) {
 		if (i + 2 == len && buf[i] == '\r' && buf[i + 1] == '\n')
 			return true;
-		if (i >= len)
+		if (i >= len) {
+			ms_cmd_free(cmd);
 			return fail(err, errlen, "Missing CRLF");
+		}
 		if (buf[i] != ' ')
 			goto bad;
 		i++;
