@@ -133,6 +133,13 @@ class ManageSieveTest(unittest.TestCase):
         r = self.sieve_connect("--list")
         self.assertEqual(r.stdout, "")
 
+    def test_client_settings(self):
+        r = self.srv.ctl("client-settings", USER)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        line = [l for l in r.stdout.splitlines() if l.startswith("Sieve")]
+        self.assertEqual(len(line), 1, r.stdout)
+        self.assertEqual(line[0].split()[:4], ["Sieve", mmtest.HOSTNAME, str(self.port), "STARTTLS"])
+
     def test_raw_protocol(self):
         c = Conn(self.port)
         caps, last = c.response()
