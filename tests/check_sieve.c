@@ -554,6 +554,7 @@ static const struct {
 	{ "To: alice@example.org\r\nAuto-Submitted: no\r\n\r\n", "bob@example.com", true, NULL },
 	{ "To: carol@example.org\r\n\r\n", "bob@example.com", false, "not-a-recipient" },
 	{ "To: carol@example.org\r\nCc: Alice <ALICE@example.org>\r\n\r\n", "bob@example.com", true, NULL },
+	{ "To: alice+lists@example.org\r\n\r\n", "bob@example.com", true, NULL },
 };
 
 START_TEST(test_vacation_rules)

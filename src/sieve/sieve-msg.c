@@ -256,9 +256,15 @@ sieve_vacation_allowed(const struct sieve_msg_if *m, const char *sender,
 				if (a->kind != MAIL_ADDR_MAILBOX || a->mailbox == NULL || a->host == NULL)
 					continue;
 				char *spec = xasprintf("%s@%s", a->mailbox, a->host);
+				/* user+detail@domain is the user's too (RFC 5233) */
+				const char *plus = strchr(a->mailbox, '+');
+				char *base = plus ? xasprintf("%.*s@%s", (int)(plus - a->mailbox),
+				    a->mailbox, a->host) : NULL;
 				for (size_t o = 0; o < own->n && !found; o++)
-					found = mm_strcaseeq(spec, own->v[o]);
+					found = mm_strcaseeq(spec, own->v[o]) ||
+					    (base && mm_strcaseeq(base, own->v[o]));
 				free(spec);
+				free(base);
 			}
 			mail_addr_list_free(&al);
 		}

@@ -121,6 +121,7 @@ struct deliver_job {
 	time_t now;
 	int err;
 	struct smtp_sieve sieve;      /* Sieve at delivery: smtp-sieve.c */
+	struct mm_strlist rcpts_given; /* RCPT addresses, Sieve's envelope "to" */
 	struct mm_strlist domains;    /* copies for the worker (a reload */
 	char hostname[256];           /* may free the config meanwhile) */
 	char id[24];
@@ -270,6 +271,7 @@ deliver_done(void *arg, bool alive)
 out:
 	smtp_sieve_free(&j->sieve);
 	mm_strlist_clear(&j->domains);
+	mm_strlist_clear(&j->rcpts_given);
 	mm_buf_free(&j->msg);
 	for (size_t i = 0; i < j->n; i++)
 		free(j->users[i]);
@@ -344,6 +346,10 @@ message_end(struct smtp_session *s)
 	mm_strlcpy(j->hostname, smtp_hostname(s), sizeof(j->hostname));
 	mm_strlcpy(j->id, tx->id, sizeof(j->id));
 	j->sieve.domains = &j->domains;
+	mm_strlist_init(&j->rcpts_given);
+	for (size_t i = 0; i < tx->rcpts.n; i++)
+		mm_strlist_add(&j->rcpts_given, tx->rcpts.v[i]);
+	j->sieve.given = &j->rcpts_given;
 	j->sieve.hostname = j->hostname;
 	mm_strlcpy(j->from, tx->null_sender ? "" : tx->from, sizeof(j->from));
 	j->sieve.env_from = j->from;

@@ -31,6 +31,7 @@
 #include "mail/mime.h"
 
 #define REDIRECT_HEADER "X-Sieve-Redirected-By"
+#define SMTP_SIEVE_RESOLVE_MAX 16	/* users one alias may expand to, looked at */
 
 static const char *
 keep_str(struct smtp_sieve *j, const char *s)
@@ -261,6 +262,37 @@ vacation(struct smtp_sieve *j, const char *user, const struct sieve_action *a,
 	mm_strlist_clear(&own);
 }
 
+/* The envelope recipient a user got the message as: the RCPT address
+ * that names the user, or user+detail, or resolves to the user (an
+ * alias); else the user's address. */
+static const char *
+env_to_of(struct smtp_sieve *j, const char *user)
+{
+	if (j->given == NULL)
+		return user;
+	const char *uat = strrchr(user, '@');
+	for (size_t i = 0; i < j->given->n; i++) {
+		const char *r = j->given->v[i], *rat = strrchr(r, '@');
+		if (mm_strcaseeq(r, user))
+			return r;
+		const char *plus = strchr(r, '+');
+		if (plus && rat && uat && plus < rat && (size_t)(plus - r) == (size_t)(uat - user) &&
+		    mm_strncaseeq(r, user, (size_t)(plus - r)) && mm_strcaseeq(rat, uat))
+			return r;
+	}
+	for (size_t i = 0; i < j->given->n; i++) {
+		char users_r[SMTP_SIEVE_RESOLVE_MAX][321], remote_r[1][321];
+		size_t nu = 0, nr = 0;
+		if (store_resolve(j->st, j->given->v[i], users_r, SMTP_SIEVE_RESOLVE_MAX, &nu,
+		    remote_r, 1, &nr) != STORE_OK)
+			continue;
+		for (size_t k = 0; k < nu; k++)
+			if (mm_strcaseeq(users_r[k], user))
+				return j->given->v[i];
+	}
+	return user;
+}
+
 /* One user's script. false: keep the INBOX default. */
 static bool
 run_user(struct smtp_sieve *j, struct mm_buf *msg, const char *user, bool *kw_differ,
@@ -287,7 +319,7 @@ run_user(struct smtp_sieve *j, struct mm_buf *msg, const char *user, bool *kw_di
 		free(text);
 		return false;
 	}
-	struct sieve_msg *m = sieve_msg_new(msg->data, msg->len, j->env_from, user);
+	struct sieve_msg *m = sieve_msg_new(msg->data, msg->len, j->env_from, env_to_of(j, user));
 	struct sieve_msg_if mif2 = *sieve_msg_if(m);
 	/* mailboxexists asks the store; everything else the message */
 	mif2.mailbox_exists = mailbox_exists;

@@ -23,6 +23,7 @@ struct smtp_sieve {
 	const struct mm_strlist *domains;	/* local domains */
 	const char *hostname;
 	const char *env_from;	/* "" for the null sender */
+	const struct mm_strlist *given;	/* RCPT addresses as given (envelope "to") */
 	const char *id;		/* transaction id, for logs */
 	unsigned long long session;
 	time_t now;

@@ -158,6 +158,13 @@ class SieveTest(unittest.TestCase):
         c.logout()
         self.assertIn("event=discard", self.srv.log())
 
+    def test_10b_subaddress_envelope(self):
+        self.put("alice@example.org", "main",
+                 'require ["fileinto", "mailbox", "envelope", "subaddress", "variables"];\n'
+                 'if envelope :detail :matches "to" "*" { fileinto :create "Plus/${1}"; }\n')
+        self.send(message("plus", to="alice+shop@example.org"), rcpts=["alice+shop@example.org"])
+        self.assertEqual(self.count("Plus/shop"), 1)
+
     def test_11_redirect_byte_exact(self):
         self.put("alice@example.org", "main", 'require "copy";\nredirect :copy "fwd@remote.test";\n')
         m = message("redirect me")
