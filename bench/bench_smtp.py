@@ -16,6 +16,10 @@ POP3S, so a message that was acknowledged but not stored fails the run.
         python3 bench/bench_smtp.py [--messages 3000] [--size 10240] \\
         [--clients 1,10,50] [--users 1]
 
+--sieve-rules N gives every recipient an active Sieve script of N rules
+(N - 1 that do not match, of the usual kinds, and a last one that flags
+and keeps the message), to compare with the rate without one.
+
 --port HOST:PORT benches an already running server instead (recipients
 --rcpt, default bench@example.org; no final count).
 
@@ -170,6 +174,23 @@ def inbox_count(srv, user, password):
         p.quit()
 
 
+def sieve_script(rules):
+    """N rules: header/address/exists/size tests that do not match the
+    bench message, then one that matches and keeps it flagged."""
+    kinds = [
+        'if header :contains "subject" "nomatch-%d" { fileinto "Rule%d"; stop; }',
+        'if address :domain :is "from" "nomatch-%d.example" { fileinto "Rule%d"; stop; }',
+        'if header :matches "x-nomatch-%d" "*" { fileinto "Rule%d"; stop; }',
+        'if exists "x-list-%d" { fileinto "Rule%d"; stop; }',
+        'if allof (size :over 5M, header :contains "to" "nomatch-%d") { fileinto "Rule%d"; stop; }',
+    ]
+    lines = ['require ["fileinto", "imap4flags"];']
+    for i in range(rules - 1):
+        lines.append(kinds[i % len(kinds)] % (i, i))
+    lines.append('if header :matches "subject" "bench *" { addflag "\\\\Seen"; keep; }')
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=3000, help="messages per level")
@@ -180,6 +201,8 @@ def main():
     ap.add_argument("--rcpt", default="bench@example.org")
     ap.add_argument("--inbound", action="store_true",
                     help="SPF+DKIM+DMARC on, against a loopback DNS server")
+    ap.add_argument("--sieve-rules", type=int, default=0,
+                    help="an active Sieve script of N rules for every recipient")
     args = ap.parse_args()
 
     levels = [int(x) for x in args.clients.split(",")]
@@ -206,13 +229,21 @@ def main():
                             limits="max_connections_per_ip = %d" % (max(levels) + 20))
         # debug logging (mmtest's default) would measure the logger
         srv.write_conf(srv.conf_text().replace("log_level = debug", "log_level = warn"))
+        if args.sieve_rules > 0:
+            path = os.path.join(srv.tmp, "bench.sieve")
+            with open(path, "w") as f:
+                f.write(sieve_script(args.sieve_rules))
+            for u in users:
+                srv.ctl("sieve", "put", u, "bench", path, check=True)
+                srv.ctl("sieve", "activate", u, "bench", check=True)
         srv.start()
         host, port = "127.0.0.1", srv.ports["smtp"]
         rcpts = sorted(users)
     try:
         print("bench_smtp: %d-byte messages, %d recipient mailbox(es), %d messages per level%s"
               % (args.size, len(rcpts), args.messages,
-                 ", SPF+DKIM+DMARC on" if args.inbound else ""))
+                 (", SPF+DKIM+DMARC on" if args.inbound else "") +
+                 (", Sieve script of %d rules" % args.sieve_rules if args.sieve_rules else "")))
         sent = 0
         for n in levels:
             count, secs = run_level(host, port, rcpts, n, args.messages, data)

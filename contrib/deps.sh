@@ -14,7 +14,8 @@ fetchmail groff-base clang libclang-rt-14-dev systemd dovecot-imapd
 python3-dnslib python3-dnspython
 python3-yaml python3-milter opendkim
 python3-dkim python3-nacl
-dovecot-dev libtool build-essential"
+dovecot-dev libtool build-essential
+dovecot-sieve dovecot-managesieved sieve-connect"
 fi
 # promtool (test_metrics: the /metrics output and contrib's alert rules)
 # and fail2ban-regex (test_fail2ban: contrib's filter against our log lines)

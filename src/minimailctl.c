@@ -27,6 +27,8 @@
 #include "ctl/ctl-dkim.h"
 #include "dkim/dkim.h"
 #include "ctl/ctl.h"
+#include "ctl/ctl-sieve.h"
+#include "sieve/sieve.h"
 #include "lib/clientcfg.h"
 #include "lib/config.h"
 #include "lib/limits.h"
@@ -100,6 +102,13 @@ usage(FILE *f)
 	    "      [--starttls|--tls] [--cafile FILE] [--mailbox NAME...]  pull from an IMAP server\n"
 	    "  export ADDRESS DIR               all mailboxes as a Maildir tree Dovecot reads\n"
 	    "  export ADDRESS --mbox FILE [--mailbox NAME]  one mailbox as an mbox file\n"
+	    "  sieve list ADDRESS               a user's Sieve scripts (the active one: ACTIVE)\n"
+	    "  sieve get ADDRESS NAME           print a script\n"
+	    "  sieve put ADDRESS NAME FILE      store a script (it must compile; FILE - is stdin)\n"
+	    "  sieve del ADDRESS NAME           remove a script (not the active one)\n"
+	    "  sieve activate ADDRESS [NAME]    run NAME at delivery (no NAME: none)\n"
+	    "  sieve test SCRIPT MESSAGE [--from ADDR] [--to ADDR]\n"
+	    "                                   what a Sieve script does with a message (no delivery)\n"
 	    "The default FILE is " SYSCONFDIR "/minimaild.conf.\n", f);
 }
 
@@ -748,6 +757,20 @@ cmd_dkim_keygen(int argc, char **argv)
 	return ctl_dkim_keygen(cfg, argc, argv);
 }
 
+/* sieve list|get|put|del|activate: src/ctl/ctl-sieve.c, on the store */
+static int
+cmd_sieve(int argc, char **argv)
+{
+	struct sieve_limits lim;
+	sieve_limits_default(&lim);
+	lim.max_script_bytes = (size_t)cfg->sieve_max_script_size;
+	lim.max_actions = cfg->sieve_max_actions;
+	lim.max_redirects = cfg->sieve_max_redirects;
+	lim.vacation_min_days = cfg->sieve_vacation_min_days;
+	open_store();
+	return ctl_sieve_cmd(st, &lim, argc, argv);
+}
+
 /* argc counts the verb: "user del ADDRESS" has argc 2. A count outside
  * min_argc..max_argc is a usage error before the command runs. */
 static const struct {
@@ -769,6 +792,11 @@ static const struct {
 	{ "queue", "flush", cmd_queue_flush, 1, 2 },
 	{ "queue", "delete", cmd_queue_delete, 2, 2 },
 	{ "dkim", "keygen", cmd_dkim_keygen, 2, 4 },
+	{ "sieve", "list", cmd_sieve, 2, 2 },
+	{ "sieve", "get", cmd_sieve, 3, 3 },
+	{ "sieve", "put", cmd_sieve, 4, 4 },
+	{ "sieve", "del", cmd_sieve, 3, 3 },
+	{ "sieve", "activate", cmd_sieve, 2, 3 },
 };
 
 /* Commands of one word implemented in src/ctl (ctl.h). */
@@ -835,6 +863,8 @@ main(int argc, char **argv)
 		flush_stdout();
 		return r;
 	}
+	if (argc >= 2 && strcmp(argv[0], "sieve") == 0 && strcmp(argv[1], "test") == 0)
+		return ctl_sieve_test(argc - 1, argv + 1);
 	if (argc < 2)
 		usage_error();
 	if (strcmp(argv[0], "dns") == 0) {

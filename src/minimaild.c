@@ -425,6 +425,7 @@ main(int argc, char **argv)
 	}
 
 	listener_set_modules(&smtp_module, &imap_module, &pop3_module);
+	listener_set_managesieve(&managesieve_module);
 	char err[1024];
 	if (!listeners_bind(&srv, srv.cfg, err, sizeof(err)))
 		fatal("%s", err);

@@ -271,8 +271,9 @@ START_TEST(test_fields)
 	ck_assert_str_eq(cfg->data_dir, "/var/lib/minimaild");
 	ck_assert_str_eq(cfg->run_as, "minimaild");
 	ck_assert_int_eq(cfg->log_level, LOG_LVL_INFO);
-	static const uint16_t ports[LSN_COUNT] = { 25, 587, 465, 143, 993, 110, 995 };
-	for (int i = 0; i < LSN_COUNT; i++) {
+	static const uint16_t ports[LSN_COUNT] = { 25, 587, 465, 143, 993, 110, 995, 4190 };
+	ck_assert_uint_eq(cfg->listen[LSN_MANAGESIEVE].naddrs, 0);
+	for (int i = 0; i < LSN_MANAGESIEVE; i++) {
 		ck_assert_uint_eq(cfg->listen[i].naddrs, 1);
 		ck_assert_str_eq(cfg->listen[i].addrs[0].host, "");
 		ck_assert_uint_eq(cfg->listen[i].addrs[0].port, ports[i]);
@@ -379,10 +380,10 @@ static const struct bad_case bad[] = {
 	{ D "[ ]\n", 0, { F ":2: empty section name", NULL } },
 	{ D "[relais]\nhost = x\nport = 25\n", 0,
 	  { F ":2: unknown section [relais] (expected [listen], [tls], [auth], "
-	    "[limits], [relay], [dns], [inbound] or [dkim])", NULL } },
+	    "[limits], [relay], [dns], [inbound], [dkim] or [sieve])", NULL } },
 	{ D "[Listen]\n", 0,
 	  { F ":2: unknown section [Listen] (expected [listen], [tls], [auth], "
-	    "[limits], [relay], [dns], [inbound] or [dkim])", NULL } },
+	    "[limits], [relay], [dns], [inbound], [dkim] or [sieve])", NULL } },
 	/* [inbound] */
 	{ D "[inbound]\nspf = maybe\n", 0,
 	  { F ":3: spf: bad value 'maybe' (expected yes or no)", NULL } },
@@ -679,7 +680,7 @@ static const struct bad_case bad[] = {
 	    "optional K, M or G)",
 	    F ":11: duplicate key 'max_recipients' (first set on line 10)",
 	    F ":12: unknown section [nope] (expected [listen], [tls], [auth], "
-	    "[limits], [relay], [dns], [inbound] or [dkim])",
+	    "[limits], [relay], [dns], [inbound], [dkim] or [sieve])",
 	    F ":13: expected 'key = value' or '[section]'" } },
 };
 
@@ -834,10 +835,11 @@ START_TEST(test_shipped_conf)
 	ck_assert_str_eq(cfg->data_dir, "/var/lib/minimaild");
 	ck_assert_str_eq(cfg->run_as, "minimaild");
 	ck_assert_int_eq(cfg->log_level, LOG_LVL_INFO);
-	for (int i = 0; i < LSN_COUNT; i++) {
+	for (int i = 0; i < LSN_MANAGESIEVE; i++) {
 		ck_assert_uint_eq(cfg->listen[i].naddrs, 1);
 		ck_assert_str_eq(cfg->listen[i].addrs[0].host, "");
 	}
+	ck_assert_uint_eq(cfg->listen[LSN_MANAGESIEVE].naddrs, 0);
 	ck_assert_uint_eq(cfg->http_listen.naddrs, 0);
 	ck_assert_int_eq(cfg->tls_min_version, 0x0303);
 	ck_assert(!cfg->allow_plaintext_auth);

@@ -317,6 +317,12 @@ clientcfg_table(const struct config *cfg, const char *addr, char *err,
 			    p == CLIENTCFG_POP3 ? "pop3s is off" :
 			    "submissions and submission are off");
 	}
+	/* ManageSieve (RFC 5804) when it is on: for filter managers (the
+	 * autoconfig formats have no element for it) */
+	const struct config_listen *ms = &cfg->listen[LSN_MANAGESIEVE];
+	if (ms->naddrs > 0)
+		mm_buf_printf(&b, "%-8s  %-*s  %-5u  %-8s  %-*s  %s\n", "Sieve", wsrv,
+		    cfg->hostname, ms->addrs[0].port, "STARTTLS", wuser, canon, "normal password");
 	return mm_buf_cstr(&b);
 }
 

@@ -26,10 +26,11 @@
 
 const char *const config_listener_names[LSN_COUNT] = {
 	"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s",
+	"managesieve",
 };
 
 static const uint16_t listen_default_ports[LSN_COUNT] = {
-	25, 587, 465, 143, 993, 110, 995,
+	25, 587, 465, 143, 993, 110, 995, 4190,
 };
 
 /* [listen] http is not a protocol listener (no enum listener_id): the
@@ -60,6 +61,7 @@ enum section {
 	SEC_DNS,
 	SEC_INBOUND,
 	SEC_DKIM,
+	SEC_SIEVE,
 	SEC_UNKNOWN,            /* after a bad [header]: keys are skipped */
 };
 
@@ -68,6 +70,7 @@ static const char *const section_names[] = {
 	"dns",
 	"inbound",
 	"dkim",
+	"sieve",
 };
 
 struct parser;
@@ -102,6 +105,9 @@ struct parser {
 	unsigned line;
 	unsigned *key_line;     /* per keytab[] row: line it was set on, 0 */
 };
+
+static key_setter set_sieve;
+enum { SIEVE_K_SCRIPT_SIZE, SIEVE_K_ACTIONS, SIEVE_K_REDIRECTS, SIEVE_K_VACATION_DAYS };
 
 static key_setter set_hostname, set_domains, set_data_dir, set_run_as,
     set_log_level, set_listen, set_path, set_min_version, set_bool,
@@ -149,6 +155,7 @@ static const struct key keytab[] = {
 	{ SEC_LISTEN, "imaps", set_listen, LSN_IMAPS },
 	{ SEC_LISTEN, "pop3", set_listen, LSN_POP3 },
 	{ SEC_LISTEN, "pop3s", set_listen, LSN_POP3S },
+	{ SEC_LISTEN, "managesieve", set_listen, LSN_MANAGESIEVE },
 	{ SEC_LISTEN, "http", set_listen, LISTEN_HTTP },
 	{ SEC_LISTEN, "metrics", set_listen, LISTEN_METRICS },
 	{ SEC_TLS, "cert", set_path, PATH_CERT },
@@ -200,6 +207,10 @@ static const struct key keytab[] = {
 	{ SEC_LIMITS, "max_sent_per_hour", set_hourly, HOURLY_SENT },
 	{ SEC_LIMITS, "max_rcpts_per_hour", set_hourly, HOURLY_RCPTS },
 	{ SEC_RELAY, "mta_sts_timeout", set_mta_sts_timeout, 0 },
+	{ SEC_SIEVE, "max_script_size", set_sieve, SIEVE_K_SCRIPT_SIZE },
+	{ SEC_SIEVE, "max_actions", set_sieve, SIEVE_K_ACTIONS },
+	{ SEC_SIEVE, "max_redirects", set_sieve, SIEVE_K_REDIRECTS },
+	{ SEC_SIEVE, "vacation_min_days", set_sieve, SIEVE_K_VACATION_DAYS },
 };
 #define NKEYS (sizeof(keytab) / sizeof(keytab[0]))
 
@@ -871,6 +882,43 @@ set_hourly(struct parser *p, const struct key *k, const char *v)
 		p->cfg->max_rcpts_per_hour = (unsigned)n;
 }
 
+/* ---- [sieve] ---- */
+
+/* Bounds of [sieve] (the defaults are in limits.h). */
+#define SIEVE_CFG_SCRIPT_MAX_BYTES (1024ULL * 1024)	/* 1M */
+#define SIEVE_CFG_ACTIONS_MAX      1000
+#define SIEVE_CFG_REDIRECTS_MAX    100
+
+static void
+set_sieve(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	uint64_t n;
+
+	if (k->arg == SIEVE_K_SCRIPT_SIZE) {
+		if (!config_parse_size(v, &n) || n < 1024 || n > SIEVE_CFG_SCRIPT_MAX_BYTES) {
+			perr(p, p->line, "%s: bad size '%s' (expected 1K to 1M)", k->name, q(qv, v));
+			return;
+		}
+		p->cfg->sieve_max_script_size = n;
+		return;
+	}
+	uint64_t min = k->arg == SIEVE_K_ACTIONS ? 1 : 0;
+	uint64_t max = k->arg == SIEVE_K_ACTIONS ? SIEVE_CFG_ACTIONS_MAX :
+	    k->arg == SIEVE_K_REDIRECTS ? SIEVE_CFG_REDIRECTS_MAX : SIEVE_VACATION_MAX_DAYS;
+	if (!parse_u64(v, strlen(v), &n) || n < min || n > max) {
+		perr(p, p->line, "%s: bad number '%s' (expected a whole number from %llu to %llu)",
+		    k->name, q(qv, v), (unsigned long long)min, (unsigned long long)max);
+		return;
+	}
+	if (k->arg == SIEVE_K_ACTIONS)
+		p->cfg->sieve_max_actions = (unsigned)n;
+	else if (k->arg == SIEVE_K_REDIRECTS)
+		p->cfg->sieve_max_redirects = (unsigned)n;
+	else
+		p->cfg->sieve_vacation_min_days = (unsigned)n;
+}
+
 /* ---- [relay] ---- */
 
 bool
@@ -1449,6 +1497,8 @@ parse_section(struct parser *p, char *s, size_t len)
 		    i + 1 == SEC_UNKNOWN ? " or " : ", ", section_names[i]);
 	}
 	perr(p, p->line, "unknown section [%s] (expected %s)", q(qn, s), list);
+	perr(p, p->line, "unknown section [%s] (expected [listen], [tls], "
+	    "[auth], [limits], [relay] or [sieve])", q(qn, s));
 	p->sec = SEC_UNKNOWN;
 }
 
@@ -1836,6 +1886,8 @@ config_new_defaults(const char *path)
 		cfg->listen[i].addrs[0].port = listen_default_ports[i];
 		cfg->listen[i].naddrs = 1;
 	}
+	/* ManageSieve is off unless [listen] managesieve names a port */
+	cfg->listen[LSN_MANAGESIEVE].naddrs = 0;
 	cfg->tls_min_version = 0x0303;
 	cfg->allow_plaintext_auth = false;
 	cfg->max_message_size = 50ULL * 1024 * 1024;
@@ -1873,6 +1925,10 @@ config_new_defaults(const char *path)
 	cfg->dkim_rsa = true;
 	cfg->dkim_ed25519 = true;
 	cfg->mta_sts_timeout = MTA_STS_FETCH_TIMEOUT_SECS;
+	cfg->sieve_max_script_size = SIEVE_SCRIPT_MAX_BYTES;
+	cfg->sieve_max_actions = SIEVE_ACTIONS_MAX;
+	cfg->sieve_max_redirects = SIEVE_REDIRECTS_MAX;
+	cfg->sieve_vacation_min_days = SIEVE_VACATION_MIN_DAYS;
 	return cfg;
 }
 
@@ -2112,6 +2168,13 @@ config_dump(const struct config *cfg)
 	mm_buf_printf(&b, "max_rcpts_per_hour = %u\n", cfg->max_rcpts_per_hour);
 	mm_buf_printf(&b, "max_connections_per_user = %u\n", cfg->max_connections_per_user);
 	mm_buf_printf(&b, "ipv6_prefix = %u\n", cfg->ipv6_prefix);
+
+	mm_buf_printf(&b, "\n[sieve]\n");
+	size_format(cfg->sieve_max_script_size, tmp, sizeof(tmp));
+	mm_buf_printf(&b, "max_script_size = %s\n", tmp);
+	mm_buf_printf(&b, "max_actions = %u\n", cfg->sieve_max_actions);
+	mm_buf_printf(&b, "max_redirects = %u\n", cfg->sieve_max_redirects);
+	mm_buf_printf(&b, "vacation_min_days = %u\n", cfg->sieve_vacation_min_days);
 
 	char hbuf[300];
 	mm_buf_printf(&b, "\n[relay]\n");

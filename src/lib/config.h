@@ -12,7 +12,7 @@
 
 #include "lib/util.h"
 
-/* The seven listeners of [listen], in this order everywhere. */
+/* The listeners of [listen], in this order everywhere. */
 enum listener_id {
 	LSN_SMTP = 0,      /* 25   SMTP, STARTTLS */
 	LSN_SUBMISSION,    /* 587  SMTP, STARTTLS, AUTH required */
@@ -21,6 +21,7 @@ enum listener_id {
 	LSN_IMAPS,         /* 993  IMAP, implicit TLS */
 	LSN_POP3,          /* 110  POP3, STLS */
 	LSN_POP3S,         /* 995  POP3, implicit TLS */
+	LSN_MANAGESIEVE,   /* 4190 ManageSieve, STARTTLS; off by default */
 	LSN_COUNT
 };
 
@@ -177,6 +178,11 @@ struct config {
 	bool dkim_rsa;              /* algorithms: rsa-sha256 (default on) */
 	bool dkim_ed25519;          /*   ed25519-sha256 (default on) */
 	uint64_t mta_sts_timeout;   /* seconds a policy fetch may take, default 60s */
+	/* [sieve]: filtering at delivery (src/sieve) */
+	uint64_t sieve_max_script_size; /* bytes, default 64K */
+	unsigned sieve_max_actions;     /* default 32 */
+	unsigned sieve_max_redirects;   /* default 4 */
+	unsigned sieve_vacation_min_days; /* default 1 */
 };
 
 /* [inbound] dnsbl / dnswl: zones at most */

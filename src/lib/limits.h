@@ -136,5 +136,24 @@
 #define CONN_OUTPUT_MAX_BYTES          (16 * 1024 * 1024) /* hard cap, plus 2 x max_message_size */
 #define CONN_TURN_OUTPUT_BYTES         (32 * 1024)   /* output one session's input makes per turn */
 #define CONN_NOTSENT_LOWAT_BYTES       (128 * 1024)  /* TCP_NOTSENT_LOWAT: unsent bytes in the kernel */
+/* Sieve (src/sieve, RFC 5228) and ManageSieve (RFC 5804) */
+#define SIEVE_SCRIPT_MAX_BYTES       (64 * 1024)  /* [sieve] max_script_size default */
+#define SIEVE_ACTIONS_MAX            32    /* [sieve] max_actions default */
+#define SIEVE_REDIRECTS_MAX          4     /* [sieve] max_redirects default */
+#define SIEVE_VACATION_MIN_DAYS      1     /* [sieve] vacation_min_days default, RFC 5230 4.1 */
+#define SIEVE_VACATION_DEFAULT_DAYS  7     /* RFC 5230 4.1: default :days */
+#define SIEVE_VACATION_MAX_DAYS      60    /* Pigeonhole's sieve_vacation_max_period */
+#define SIEVE_NESTING_MAX            32    /* blocks and tests inside each other */
+#define SIEVE_NODES_MAX              20000 /* commands and tests in one script */
+#define SIEVE_LIST_MAX               1024  /* strings in one string list */
+#define SIEVE_STEPS_MAX              200000 /* CPU: tests, comparisons, match steps per run */
+#define SIEVE_TEST_HEADER_MAX_BYTES  (64 * 1024)  /* header bytes one test looks at */
+#define SIEVE_TEST_BODY_MAX_BYTES    (256 * 1024) /* body bytes the body test looks at */
+#define SIEVE_VARIABLES_MAX          256   /* RFC 5229 6: at least 128 */
+#define SIEVE_VARIABLE_MAX_BYTES     4096  /* RFC 5229 6: at least 4000 */
+#define SIEVE_VAR_NAME_MAX_BYTES     64    /* RFC 5229 6: at least 32 */
+#define SIEVE_INCLUDE_DEPTH_MAX      10    /* RFC 6609 3.2: implementations limit it */
+#define SIEVE_REGEX_MAX_BYTES        1024  /* one :regex key */
+#define SIEVE_ERROR_MAX_BYTES        256   /* one compile or run-time error */
 
 #endif

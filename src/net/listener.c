@@ -57,6 +57,12 @@ listener_set_modules(const struct proto_module *smtp,
 	defs[LSN_POP3S] = (struct listener_def){ pop3, TLS_MODE_IMPLICIT };
 }
 
+void
+listener_set_managesieve(const struct proto_module *m)
+{
+	defs[LSN_MANAGESIEVE] = (struct listener_def){ m, TLS_MODE_STARTTLS };
+}
+
 const struct listener_def *
 listener_def(enum listener_id id)
 {

@@ -22,6 +22,8 @@ struct listener_def {
 /* Set once at start: which module serves which listener. */
 void listener_set_modules(const struct proto_module *smtp,
     const struct proto_module *imap, const struct proto_module *pop3);
+/* The ManageSieve module for [listen] managesieve (STARTTLS). */
+void listener_set_managesieve(const struct proto_module *m);
 const struct listener_def *listener_def(enum listener_id id);
 
 /* Binds every listener of cfg; on failure returns false with the reason

@@ -37,5 +37,6 @@ struct proto_module {
 extern const struct proto_module smtp_module;
 extern const struct proto_module imap_module;
 extern const struct proto_module pop3_module;
+extern const struct proto_module managesieve_module;
 
 #endif

@@ -28,6 +28,7 @@
 #include "net/conn.h"
 #include "net/server.h"
 #include "store/store.h"
+#include "smtp/smtp-sieve.h"
 
 static const char *
 data_err_reply(enum smtp_data_err e)
@@ -168,24 +169,32 @@ struct deliver_job {
 	time_t now;
 	bool junk;                    /* DMARC quarantine: into each user's Junk */
 	int err;
+	struct smtp_sieve sieve;      /* Sieve at delivery: smtp-sieve.c */
+	struct mm_strlist rcpts_given; /* RCPT addresses, Sieve's envelope "to" */
+	struct mm_strlist domains;    /* copies for the worker (a reload */
+	char hostname[256];           /* may free the config meanwhile) */
+	char id[24];
+	uint32_t q_flags;
+	bool q_smtputf8;
+	bool rejected;                /* every recipient's script rejected */
 };
 
+/* Quarantined by the checks (DMARC p=quarantine, a milter): into each
+ * user's Junk, without Sieve (no script files, forwards or answers mail
+ * the checks held back); a user without a Junk folder gets it in INBOX,
+ * so nothing is lost. */
 static void
-deliver_work(void *arg)
+deliver_junk(struct deliver_job *j, const struct mm_buf *cache)
 {
-	struct deliver_job *j = arg;
-	struct mm_buf cache;
+	size_t maxq = j->q.nrcpts;
 
-	mm_buf_init(&cache);
-	mail_cache_build(j->msg.data, j->msg.len, &cache);
 	if (j->q.nrcpts > 0)
 		j->err = store_deliver_queue(j->st, j->rcpts, j->n, j->msg.data, j->msg.len,
-		    j->now, cache.data, cache.len, &j->q, j->qids, j->q.nrcpts, &j->nqueued);
+		    j->now, cache->data, cache->len, &j->q, j->qids, maxq, &j->nqueued);
 	else
 		j->err = store_deliver(j->st, j->rcpts, j->n, j->msg.data, j->msg.len, j->now,
-		    cache.data, cache.len, NULL, 0, false);
-	if (j->junk && j->err == STORE_OK) {
-		/* a user without a Junk folder gets it in INBOX: never lost */
+		    cache->data, cache->len, NULL, 0, false);
+	if (j->err == STORE_OK) {
 		size_t k = 0;
 		for (size_t i = 0; i < j->n; i++)
 			if (j->rcpts[i].result_r == STORE_NOTFOUND) {
@@ -194,21 +203,104 @@ deliver_work(void *arg)
 			}
 		if (k > 0) {
 			int r = store_deliver(j->st, j->rcpts, k, j->msg.data, j->msg.len,
-			    j->now, cache.data, cache.len, NULL, 0, false);
+			    j->now, cache->data, cache->len, NULL, 0, false);
 			if (r != STORE_OK)
 				for (size_t i = 0; i < k; i++)
 					j->rcpts[i].result_r = r;
 		}
-	} else if (j->junk && j->err == STORE_NOTFOUND) {
+	} else if (j->err == STORE_NOTFOUND) {
 		for (size_t i = 0; i < j->n; i++)
 			j->rcpts[i].mailbox = NULL;
 		j->err = j->q.nrcpts > 0 ?
 		    store_deliver_queue(j->st, j->rcpts, j->n, j->msg.data, j->msg.len,
-		    j->now, cache.data, cache.len, &j->q, j->qids, j->q.nrcpts, &j->nqueued) :
+		    j->now, cache->data, cache->len, &j->q, j->qids, maxq, &j->nqueued) :
 		    store_deliver(j->st, j->rcpts, j->n, j->msg.data, j->msg.len, j->now,
-		    cache.data, cache.len, NULL, 0, false);
+		    cache->data, cache->len, NULL, 0, false);
+	}
+}
+
+static void
+deliver_work(void *arg)
+{
+	struct deliver_job *j = arg;
+	struct mm_buf cache;
+
+	mm_buf_init(&cache);
+	if (j->junk) {
+		mail_cache_build(j->msg.data, j->msg.len, &cache);
+		deliver_junk(j, &cache);
+		mm_buf_free(&cache);
+		return;
+	}
+	/* Sieve: each user's script turns its INBOX into its targets */
+	smtp_sieve_apply(&j->sieve, &j->msg, j->users, j->n);
+	if (j->sieve.rejects > 0 && j->sieve.rejects == j->n && j->q.nrcpts == 0 &&
+	    j->sieve.redirects.n == 0) {
+		j->rejected = true;
+		return;
+	}
+	struct store_rcpt *rcpts = j->sieve.rcpts;
+	size_t nrcpts = j->sieve.n;
+	/* redirects join the queue recipients of the same transaction; the
+	 * queue ids kept (for "queued as") are those of the SMTP recipients */
+	const char **qr = NULL;
+	size_t q_orig = j->q.nrcpts;
+	if (j->sieve.redirects.n > 0) {
+		qr = xcalloc(j->q.nrcpts + j->sieve.redirects.n, sizeof(*qr));
+		for (size_t i = 0; i < j->q.nrcpts; i++)
+			qr[i] = j->q.rcpts[i];
+		for (size_t i = 0; i < j->sieve.redirects.n; i++)
+			qr[j->q.nrcpts + i] = j->sieve.redirects.v[i];
+		j->q.rcpts = qr;
+		j->q.nrcpts += j->sieve.redirects.n;
+		j->q.sender = j->from;
+		const char *eol = memchr(j->msg.data, '\n', j->msg.len);
+		j->q.skip = eol != NULL && j->msg.len >= 12 &&
+		    memcmp(j->msg.data, "Return-Path:", 12) == 0 ?
+		    (uint64_t)(eol - j->msg.data + 1) : 0;
+		j->q.flags = j->q_smtputf8 ? STORE_QF_SMTPUTF8 : 0;
+		for (size_t i = 0; i < j->msg.len; i++)
+			if ((unsigned char)j->msg.data[i] >= 0x80) {
+				j->q.flags |= STORE_QF_8BIT;
+				break;
+			}
+	}
+	mail_cache_build(j->msg.data, j->msg.len, &cache);
+	const char *const *kw = (const char *const *)j->sieve.keywords.v;
+	size_t nkw = j->sieve.keywords.n;
+	if (j->q.nrcpts > 0 && nkw == 0)
+		j->err = store_deliver_queue(j->st, rcpts, nrcpts, j->msg.data, j->msg.len,
+		    j->now, cache.data, cache.len, &j->q, j->qids, q_orig, &j->nqueued);
+	else if (j->q.nrcpts == 0 || nrcpts == 0)
+		j->err = nrcpts == 0 && j->q.nrcpts == 0 ? STORE_OK :
+		    nrcpts == 0 ? store_deliver_queue(j->st, NULL, 0, j->msg.data, j->msg.len,
+		    j->now, cache.data, cache.len, &j->q, j->qids, q_orig, &j->nqueued) :
+		    store_deliver(j->st, rcpts, nrcpts, j->msg.data, j->msg.len, j->now,
+		    cache.data, cache.len, kw, nkw, false);
+	else {
+		/* keywords and the queue: the store takes keywords only in a
+		 * plain delivery; the flags stay, the keywords go (logged) */
+		log_warn("smtp event=sieve-keywords-dropped id=%s: keywords with a queued copy",
+		    j->sieve.id);
+		j->err = store_deliver_queue(j->st, rcpts, nrcpts, j->msg.data, j->msg.len,
+		    j->now, cache.data, cache.len, &j->q, j->qids, q_orig, &j->nqueued);
 	}
 	mm_buf_free(&cache);
+	if (qr != NULL) {
+		/* deliver_done frees the job's own remote list */
+		j->q.rcpts = (const char *const *)j->remote;
+		j->q.nrcpts = q_orig;
+		free(qr);
+	}
+	if (j->err == STORE_OK)
+		smtp_sieve_send_vacations(&j->sieve);
+	/* the job's own target list answers for the users in deliver_done */
+	for (size_t i = 0; i < j->n; i++) {
+		j->rcpts[i].result_r = STORE_OK;
+		for (size_t k = 0; k < nrcpts; k++)
+			if (mm_strcaseeq(rcpts[k].user, j->users[i]) && rcpts[k].result_r != STORE_OK)
+				j->rcpts[i].result_r = rcpts[k].result_r;
+	}
 }
 
 static void
@@ -220,6 +312,22 @@ deliver_done(void *arg, bool alive)
 	size_t ok = 0, quota = 0;
 	char result[200];
 
+	if (j->rejected) {
+		/* RFC 5429 2.1.1: every recipient's script refused it at DATA */
+		char reason[160];
+		size_t w = 0;
+		for (const char *p = j->sieve.reject_reason; *p && w + 1 < sizeof(reason); p++)
+			reason[w++] = (*p == '\r' || *p == '\n' || (unsigned char)*p < 0x20) ? ' ' : *p;
+		reason[w] = '\0';
+		snprintf(result, sizeof(result), "550 5.7.1 %s", w ? reason : "Message refused by the recipient's filter");
+		log_info("smtp session=%llx event=sieve-reject id=%s", s->id, tx ? tx->id : "-");
+		if (alive)
+			smtp_reply(s, "%s", result);
+		smtp_tx_end(s, result);
+		if (alive)
+			smtp_enter_ready(s);
+		goto out;
+	}
 	if (j->err == STORE_OK) {
 		for (size_t i = 0; i < j->n; i++) {
 			if (j->rcpts[i].result_r == STORE_OK)
@@ -238,7 +346,7 @@ deliver_done(void *arg, bool alive)
 	 * id "minimailctl queue show" takes and the relay logs (id=HEX); the
 	 * Received: header keeps the id it was written with (received_id). */
 	char qids[120] = "";
-	if (j->err == STORE_OK && j->nqueued > 0) {
+	if (j->err == STORE_OK && j->nqueued > 0 && j->qids != NULL) {
 		size_t n = 0;
 		for (size_t i = 0; i < j->nqueued && i < j->q.nrcpts && n + 20 < sizeof(qids); i++)
 			n += (size_t)snprintf(qids + n, sizeof(qids) - n, "%s%llx", i ? " " : "",
@@ -277,7 +385,10 @@ deliver_done(void *arg, bool alive)
 	smtp_tx_end(s, result);
 	if (alive)
 		smtp_enter_ready(s);
-
+out:
+	smtp_sieve_free(&j->sieve);
+	mm_strlist_clear(&j->domains);
+	mm_strlist_clear(&j->rcpts_given);
 	mm_buf_free(&j->msg);
 	for (size_t i = 0; i < j->n; i++)
 		free(j->users[i]);
@@ -336,6 +447,30 @@ deliver_start(struct smtp_session *s, bool junk)
 				break;
 			}
 	}
+	const struct config *cfg = smtp_cfg(s);
+	sieve_limits_default(&j->sieve.lim);
+	j->sieve.lim.max_script_bytes = (size_t)cfg->sieve_max_script_size;
+	j->sieve.lim.max_actions = cfg->sieve_max_actions;
+	j->sieve.lim.max_redirects = cfg->sieve_max_redirects;
+	j->sieve.lim.vacation_min_days = cfg->sieve_vacation_min_days;
+	j->sieve.st = j->st;
+	mm_strlist_init(&j->domains);
+	for (size_t i = 0; i < cfg->domains.n; i++)
+		mm_strlist_add(&j->domains, cfg->domains.v[i]);
+	mm_strlcpy(j->hostname, smtp_hostname(s), sizeof(j->hostname));
+	mm_strlcpy(j->id, tx->id, sizeof(j->id));
+	j->sieve.domains = &j->domains;
+	mm_strlist_init(&j->rcpts_given);
+	for (size_t i = 0; i < tx->rcpts.n; i++)
+		mm_strlist_add(&j->rcpts_given, tx->rcpts.v[i]);
+	j->sieve.given = &j->rcpts_given;
+	j->sieve.hostname = j->hostname;
+	mm_strlcpy(j->from, tx->null_sender ? "" : tx->from, sizeof(j->from));
+	j->sieve.env_from = j->from;
+	j->sieve.id = j->id;
+	j->sieve.session = s->id;
+	j->sieve.now = j->now;
+	j->q_smtputf8 = tx->params.smtputf8;
 	conn_run_job(s->c, deliver_work, deliver_done, j);
 }
 

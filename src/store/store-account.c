@@ -432,6 +432,8 @@ user_del_tx(struct sdb_tx *tx, void *varg)
 		r = sdb_del(st->users, tx->txn, a->addr, strlen(a->addr));
 	if (r == STORE_OK)
 		r = aliases_forget(tx, a->addr);
+	if (r == STORE_OK)
+		r = sdb_sieve_forget(tx, a->addr);
 	return r;
 }
 

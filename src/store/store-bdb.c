@@ -424,7 +424,7 @@ sdb_close_all(struct store *st, bool nosync)
 		}
 	DB **dbs[] = { &st->users, &st->aliases, &st->mailboxes, &st->msgs,
 	    &st->counters, &st->bodymeta, &st->bodies, &st->cache, &st->queue,
-	    &st->seqdb };
+	    &st->sieve, &st->seqdb };
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
 		if (*dbs[i] != NULL) {
 			(void)(*dbs[i])->close(*dbs[i], nosync ? DB_NOSYNC : 0);
@@ -623,13 +623,15 @@ sdb_env_open(struct store *st, char *err, size_t errlen)
 		{ offsetof(struct store, cache), "cache.db", DB_BTREE },
 		{ offsetof(struct store, seqdb), "seq.db", DB_BTREE },
 		{ offsetof(struct store, queue), "queue.db", DB_BTREE },
+		{ offsetof(struct store, sieve), "sieve.db", DB_BTREE },
 	};
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		what = dbs[i].file;
 		r = sdb_open_db(st, (DB **)((char *)st + dbs[i].off), dbs[i].file,
 		    dbs[i].type, st->create ||
 		    /* the outbound queue came later: older stores get it now */
-		    dbs[i].off == offsetof(struct store, queue));
+		    dbs[i].off == offsetof(struct store, queue) ||
+		    dbs[i].off == offsetof(struct store, sieve));
 		if (r != 0)
 			goto fail;
 	}

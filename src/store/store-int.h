@@ -60,6 +60,7 @@ struct store {
 	DB *cache;       /* body id BE64 -> cache blob */
 	DB *seqdb;       /* sequences */
 	DB *queue;       /* outbound queue: entry id BE64 -> struct sdb_qhdr + strings */
+	DB *sieve;       /* Sieve scripts and vacation records: store-sieve.c */
 	DB_SEQUENCE *seq_body;
 	DB_SEQUENCE *seq_queue;
 	DB_SEQUENCE *seq_recno;
@@ -182,6 +183,9 @@ int sdb_user_load(struct sdb_tx *tx, const char *addr, struct sdb_user *u_r, boo
  * variable so that tests can lower it; STORE_MAILBOXES_MAX). */
 int sdb_mailbox_room(struct sdb_tx *tx, const char *user);
 extern int sdb_mailboxes_max;
+
+/* store-sieve.c: drops a removed user's scripts and vacation records. */
+int sdb_sieve_forget(struct sdb_tx *tx, const char *user);
 
 /* store-mail.c: mailboxes and messages */
 int sdb_mailbox_create_tx(struct sdb_tx *tx, const char *user, const char *name,

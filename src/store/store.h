@@ -475,5 +475,39 @@ int store_verify(struct store *st, const char *tmpdir, bool repair,
  * that the next delivery gets that UID. */
 int store_mailbox_import_uids(struct store *st, const char *user, const char *name,
     uint32_t uidvalidity, uint32_t uidnext);
+/* ---- Sieve scripts (src/store/store-sieve.c) ---- */
+
+/* Each user has named scripts, at most one of them active (run at
+ * delivery), and vacation records (one reply per sender and handle per
+ * period). Scripts are bytes here: compiling them is the caller's. */
+#define STORE_SIEVE_NAME_MAX     128     /* bytes of a script name */
+#define STORE_SIEVE_SCRIPTS_MAX  64      /* per user; one more is STORE_LIMIT */
+
+/* A name: 1..STORE_SIEVE_NAME_MAX bytes, no control character or '/'. */
+bool store_sieve_name_valid(const char *name);
+/* Creates or replaces a script (STORE_NOTFOUND: no such user). */
+int store_sieve_put(struct store *st, const char *user, const char *name,
+    const char *text, size_t len);
+/* The script's text, malloc'd and NUL-terminated (caller frees). */
+int store_sieve_get(struct store *st, const char *user, const char *name,
+    char **text_r, size_t *len_r);
+/* STORE_DENIED for the active script (RFC 5804 2.10). */
+int store_sieve_del(struct store *st, const char *user, const char *name);
+/* STORE_EXISTS when to exists; the active script stays active. */
+int store_sieve_rename(struct store *st, const char *user, const char *from,
+    const char *to);
+/* Makes name the active script; NULL or "" deactivates. */
+int store_sieve_activate(struct store *st, const char *user, const char *name);
+/* Every script of the user by name; cb's non-zero return stops. */
+typedef int store_sieve_cb(void *arg, const char *name, bool active);
+int store_sieve_list(struct store *st, const char *user, store_sieve_cb *cb, void *arg);
+/* The active script (name and text malloc'd; name_r may be NULL), or
+ * STORE_NOTFOUND when none is active. */
+int store_sieve_active(struct store *st, const char *user, char **name_r,
+    char **text_r, size_t *len_r);
+/* Vacation (RFC 5230 4.2): *send_r is true, and now is recorded, when no
+ * reply for (user, handle, sender) was recorded within seconds of now. */
+int store_sieve_vacation(struct store *st, const char *user, const char *handle,
+    const char *sender, time_t now, unsigned long seconds, bool *send_r);
 
 #endif

@@ -1,0 +1,1 @@
+if header :comparator "i;frob" "a" "b" { keep; }

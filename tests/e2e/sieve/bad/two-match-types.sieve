@@ -1,0 +1,1 @@
+if header :is :contains "a" "b" { keep; }

@@ -1,0 +1,3 @@
+require ["include", "variables"];
+global "dest";
+set "dest" "FromGlobal";

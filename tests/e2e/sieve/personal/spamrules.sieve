@@ -1,0 +1,2 @@
+require "imap4flags";
+if exists "x-spam-flag" { addflag "Junk"; }

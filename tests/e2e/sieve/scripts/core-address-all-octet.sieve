@@ -1,0 +1,1 @@
+if address :all :comparator "i;octet" :is "from" "bob@example.com" { discard; }

@@ -1,0 +1,2 @@
+if address :domain :is "from" "example.com" { redirect "com@example.net"; }
+elsif address :domain :is "from" "example.org" { redirect "org@example.net"; }

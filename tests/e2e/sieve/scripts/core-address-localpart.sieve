@@ -1,0 +1,1 @@
+if address :localpart :is ["to", "cc"] "dave" { discard; }

@@ -1,0 +1,2 @@
+if exists ["list-id", "list-unsubscribe"] { redirect "lists@example.net"; stop; }
+if exists "x-spam-flag" { discard; }

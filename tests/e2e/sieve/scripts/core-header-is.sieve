@@ -1,0 +1,1 @@
+if header :is "subject" "Lunch tomorrow?" { discard; } else { redirect "archive@example.net"; }

@@ -1,0 +1,1 @@
+if header :matches "subject" "*report*" { redirect "reports@example.net"; }

@@ -1,0 +1,2 @@
+if true { redirect "first@example.net"; stop; }
+redirect "never@example.net";

@@ -1,0 +1,2 @@
+require "ereject";
+if header :is "x-spam-flag" "YES" { ereject "spam refused"; }

@@ -1,0 +1,3 @@
+require ["fileinto", "copy"];
+if address :is "from" "carol@example.org" { fileinto :copy "Carol"; }
+redirect :copy "backup@example.net";

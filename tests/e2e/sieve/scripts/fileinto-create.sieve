@@ -1,0 +1,2 @@
+require ["fileinto", "mailbox"];
+if header :contains "subject" "newsletter" { fileinto :create "Newsletters/Garden"; }

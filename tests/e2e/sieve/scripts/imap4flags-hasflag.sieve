@@ -1,0 +1,3 @@
+require ["imap4flags", "fileinto"];
+addflag "$label1";
+if hasflag :is "$label1" { fileinto "Labelled"; }

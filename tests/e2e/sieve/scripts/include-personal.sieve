@@ -1,0 +1,3 @@
+require ["include", "fileinto"];
+include :personal "spamrules";
+if header :contains "subject" "lunch" { fileinto "Food"; }

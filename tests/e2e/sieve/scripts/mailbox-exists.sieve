@@ -1,0 +1,3 @@
+require ["mailbox", "fileinto"];
+if mailboxexists "INBOX" { fileinto "HaveInbox"; }
+if mailboxexists "Nonexistent/Folder" { discard; }

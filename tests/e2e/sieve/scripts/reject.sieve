@@ -1,0 +1,2 @@
+require "reject";
+if header :contains "subject" "WON" { reject "No lottery mail, thanks."; }

@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""End-to-end tests of Sieve (issue 15): minimailctl sieve
+list|get|put|del|activate|test, and scripts run at delivery over port 25
+against the real daemon: fileinto :create into a new folder (seen over
+IMAP), discard, imap4flags flags visible over IMAP, redirect received by
+an SMTP sink ([relay] routes) byte-exact after the added headers,
+vacation sent once per sender within :days and never to a list message,
+reject as a 550 at DATA, and a script failing at run time keeping the
+message with a log line."""
+import imaplib
+import os
+import smtplib
+import tempfile
+import time
+import unittest
+
+import mmtest
+from test_relay import Sink, relay_conf
+
+USERS = {"alice@example.org": "alice-secret", "bob@example.org": "bob-secret"}
+
+
+def message(subject, sender="carol@remote.test", to="alice@example.org", extra=b"",
+            body=b"Hello Alice.\r\n"):
+    return (b"From: Carol <" + sender.encode() + b">\r\n"
+            b"To: <" + to.encode() + b">\r\n"
+            b"Subject: " + subject.encode() + b"\r\n"
+            b"Message-ID: <" + subject.replace(" ", ".").encode() + b"@remote.test>\r\n"
+            + extra + b"\r\n" + body)
+
+
+class SieveTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sink = Sink().start()
+        cls.srv = mmtest.Server(users=USERS, allow_plaintext=True, extra_conf=relay_conf(
+            cls.sink.port) + "[sieve]\nmax_redirects = 2\nvacation_min_days = 1\n")
+        cls.tmp = tempfile.mkdtemp(prefix="mm-sieve-e2e-")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+        cls.sink.stop()
+
+    def setUp(self):
+        with self.sink.lock:
+            self.sink.messages.clear()
+
+    def put(self, user, name, text, activate=True):
+        path = os.path.join(self.tmp, name + ".sieve")
+        with open(path, "w") as f:
+            f.write(text)
+        r = self.srv.ctl("sieve", "put", user, name, path)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        if activate:
+            r = self.srv.ctl("sieve", "activate", user, name)
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def send(self, data, sender="carol@remote.test", rcpts=("alice@example.org",)):
+        with smtplib.SMTP("127.0.0.1", self.srv.ports["smtp"], timeout=20) as c:
+            c.ehlo("remote.test")
+            return c.sendmail(sender, list(rcpts), data)
+
+    def imap(self, user="alice@example.org"):
+        c = imaplib.IMAP4("127.0.0.1", self.srv.ports["imap"])
+        c.login(user, USERS[user])
+        return c
+
+    def count(self, mailbox, user="alice@example.org"):
+        c = self.imap(user)
+        typ, data = c.status('"%s"' % mailbox, "(MESSAGES)")
+        c.logout()
+        if typ != "OK":
+            return None
+        return int(data[0].decode().split("MESSAGES ")[1].rstrip(")"))
+
+    # ---- minimailctl ----
+    def test_01_ctl(self):
+        u = "bob@example.org"
+        self.put(u, "first", 'require "fileinto";\nfileinto "X";\n', activate=False)
+        self.put(u, "second", "keep;\n", activate=False)
+        self.assertEqual(self.srv.ctl("sieve", "list", u).stdout, "first\nsecond\n")
+        self.assertEqual(self.srv.ctl("sieve", "activate", u, "second").returncode, 0)
+        self.assertEqual(self.srv.ctl("sieve", "list", u).stdout, "first\nsecond ACTIVE\n")
+        self.assertEqual(self.srv.ctl("sieve", "get", u, "first").stdout,
+                         'require "fileinto";\nfileinto "X";\n')
+        r = self.srv.ctl("sieve", "del", u, "second")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("is the active script", r.stderr)
+        self.assertEqual(self.srv.ctl("sieve", "del", u, "first").returncode, 0)
+        self.assertEqual(self.srv.ctl("sieve", "activate", u).returncode, 0)
+        self.assertEqual(self.srv.ctl("sieve", "list", u).stdout, "second\n")
+        self.assertEqual(self.srv.ctl("sieve", "del", u, "second").returncode, 0)
+        # a broken script is refused with its line
+        path = os.path.join(self.tmp, "bad.sieve")
+        with open(path, "w") as f:
+            f.write("keep;\nif frob { }\n")
+        r = self.srv.ctl("sieve", "put", u, "bad", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout, "error 2: unknown test 'frob'\n")
+        self.assertEqual(self.srv.ctl("sieve", "list", u).stdout, "")
+        r = self.srv.ctl("sieve", "get", u, "nope")
+        self.assertEqual((r.returncode, r.stderr), (1, "minimailctl: bob@example.org has no script 'nope'\n"))
+        r = self.srv.ctl("sieve", "list", "nobody@example.org")
+        self.assertEqual((r.returncode, r.stderr), (1, "minimailctl: no such user: nobody@example.org\n"))
+        r = self.srv.ctl("sieve", "put", u, "x")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("usage", r.stderr)
+        # [sieve] max_script_size
+        with open(path, "w") as f:
+            f.write("# " + "x" * 70000 + "\nkeep;\n")
+        r = self.srv.ctl("sieve", "put", u, "big", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("max_script_size", r.stderr)
+
+    def test_02_ctl_test(self):
+        script = os.path.join(self.tmp, "t.sieve")
+        msg = os.path.join(self.tmp, "m.eml")
+        with open(script, "w") as f:
+            f.write('require ["fileinto", "imap4flags", "vacation", "envelope"];\n'
+                    'if envelope :is "from" "carol@remote.test" { addflag "\\\\Seen"; fileinto "C"; }\n'
+                    'vacation :subject "Away" "Back soon";\nredirect "x@remote.test";\n')
+        with open(msg, "wb") as f:
+            f.write(message("hello"))
+        r = subprocess_ctl(self.srv, "sieve", "test", script, msg, "--from", "carol@remote.test",
+                           "--to", "alice@example.org")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, 'fileinto "C" flags "\\\\Seen"\n'
+                         'vacation "carol@remote.test" "Away"\nredirect "x@remote.test"\n')
+        with open(script, "w") as f:
+            f.write("keep;\nfileinto \"x\";\n")
+        r = subprocess_ctl(self.srv, "sieve", "test", script, msg)
+        self.assertEqual((r.returncode, r.stdout), (1, "error 2: 'fileinto' needs require \"fileinto\"\n"))
+
+    # ---- delivery ----
+    def test_10_fileinto_create_discard_flags(self):
+        self.put("alice@example.org", "main",
+                 'require ["fileinto", "mailbox", "imap4flags"];\n'
+                 'if header :contains "list-id" "dev.lists" { fileinto :create "Lists/dev"; stop; }\n'
+                 'if header :contains "subject" "junk" { discard; stop; }\n'
+                 'if header :contains "subject" "important" { addflag ["\\\\Flagged", "\\\\Seen"]; }\n')
+        self.assertIsNone(self.count("Lists/dev"))
+        inbox = self.count("INBOX")
+        self.send(message("list one", extra=b"List-Id: Dev <dev.lists.remote.test>\r\n"))
+        self.send(message("junk offer"))
+        self.send(message("important news"))
+        self.assertEqual(self.count("Lists/dev"), 1)
+        self.assertEqual(self.count("INBOX"), inbox + 1)
+        c = self.imap()
+        c.select("INBOX")
+        typ, data = c.fetch("*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        self.assertIn(b"important news", data[0][1])
+        self.assertIn(b"\\Flagged", data[0][0])
+        self.assertIn(b"\\Seen", data[0][0])
+        c.select('"Lists/dev"')
+        typ, data = c.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        self.assertIn(b"list one", data[0][1])
+        c.logout()
+        self.assertIn("event=discard", self.srv.log())
+
+    def test_10b_subaddress_envelope(self):
+        self.put("alice@example.org", "main",
+                 'require ["fileinto", "mailbox", "envelope", "subaddress", "variables"];\n'
+                 'if envelope :detail :matches "to" "*" { fileinto :create "Plus/${1}"; }\n')
+        self.send(message("plus", to="alice+shop@example.org"), rcpts=["alice+shop@example.org"])
+        self.assertEqual(self.count("Plus/shop"), 1)
+
+    def test_11_redirect_byte_exact(self):
+        self.put("alice@example.org", "main", 'require "copy";\nredirect :copy "fwd@remote.test";\n')
+        m = message("redirect me")
+        inbox = self.count("INBOX")
+        self.send(m)
+        (mail, rcpts, data), = self.sink.received(1)
+        self.assertEqual(rcpts, ["fwd@remote.test"])
+        self.assertEqual(mail, "carol@remote.test")
+        # the added headers (ours), then exactly the bytes sent
+        self.assertTrue(data.endswith(m), data)
+        head = data[:-len(m)]
+        self.assertTrue(head.startswith(b"X-Sieve-Redirected-By: alice@example.org\r\nReceived: "), head)
+        self.assertNotIn(b"Return-Path", data)
+        self.assertEqual(self.count("INBOX"), inbox + 1)   # :copy keeps it
+
+    def test_12_redirect_loop_and_limits(self):
+        # a message already redirected by alice is kept, not sent again
+        self.put("alice@example.org", "main", 'redirect "fwd@remote.test";\n')
+        inbox = self.count("INBOX")
+        self.send(message("looped", extra=b"X-Sieve-Redirected-By: alice@example.org\r\n"))
+        self.assertEqual(self.count("INBOX"), inbox + 1)
+        self.assertIn("event=redirect-loop", self.srv.log())
+        # three redirects with max_redirects = 2: a run-time error, kept
+        self.put("alice@example.org", "main",
+                 'redirect "a@remote.test"; redirect "b@remote.test"; redirect "c@remote.test";\n')
+        self.send(message("too many"))
+        self.assertEqual(self.count("INBOX"), inbox + 2)
+        self.assertIn("too many redirects (at most 2)", self.srv.log())
+        time.sleep(1.5)
+        with self.sink.lock:
+            self.assertEqual(self.sink.messages, [])
+
+    def test_13_vacation(self):
+        self.put("alice@example.org", "main",
+                 'require "vacation";\nvacation :days 1 :subject "Out of office" "I am away.";\n')
+        self.send(message("first", sender="dan@remote.test"), sender="dan@remote.test")
+        (mail, rcpts, data), = self.sink.received(1)
+        self.assertEqual((mail, rcpts), ("", ["dan@remote.test"]))
+        self.assertIn(b"\r\nAuto-Submitted: auto-replied", data)
+        self.assertIn(b"\r\nIn-Reply-To: <first@remote.test>\r\n", data)
+        self.assertIn(b"\r\nReferences: <first@remote.test>\r\n", data)
+        self.assertIn(b"\r\nSubject: Out of office\r\n", data)
+        self.assertIn(b"\r\nTo: <dan@remote.test>\r\n", data)
+        self.assertTrue(data.endswith(b"\r\n\r\nI am away.\r\n"), data)
+        # the same sender within :days: no second reply
+        self.send(message("second", sender="dan@remote.test"), sender="dan@remote.test")
+        # a list message, an auto-reply: never
+        self.send(message("list", sender="eve@remote.test",
+                          extra=b"List-Id: <x.remote.test>\r\n"), sender="eve@remote.test")
+        self.send(message("auto", sender="fay@remote.test",
+                          extra=b"Auto-Submitted: auto-replied\r\n"), sender="fay@remote.test")
+        # another sender: a reply
+        self.send(message("third", sender="gil@remote.test"), sender="gil@remote.test")
+        msgs = self.sink.received(2)
+        time.sleep(1.5)
+        with self.sink.lock:
+            self.assertEqual([m[1] for m in self.sink.messages],
+                             [["dan@remote.test"], ["gil@remote.test"]])
+        log = self.srv.log()
+        self.assertIn("reason=already-replied", log)
+        self.assertIn("reason=list", log)
+        self.assertIn("reason=auto-submitted", log)
+        del msgs
+
+    def test_14_reject_at_data(self):
+        self.put("bob@example.org", "main",
+                 'require "reject";\nif header :contains "subject" "unwanted" { reject "Not here, thanks"; }\n')
+        with smtplib.SMTP("127.0.0.1", self.srv.ports["smtp"], timeout=20) as c:
+            c.ehlo("remote.test")
+            c.mail("carol@remote.test")
+            c.rcpt("bob@example.org")
+            code, text = c.data(message("unwanted thing", to="bob@example.org"))
+        self.assertEqual((code, text), (550, b"5.7.1 Not here, thanks"))
+        before = self.count("INBOX", "bob@example.org")
+        self.send(message("wanted thing", to="bob@example.org"), rcpts=["bob@example.org"])
+        self.assertEqual(self.count("INBOX", "bob@example.org"), before + 1)
+        self.srv.ctl("sieve", "activate", "bob@example.org")
+
+    def test_15_runtime_failure_keeps(self):
+        self.put("alice@example.org", "main",
+                 'require ["fileinto", "variables"];\nset "box" "";\nfileinto "${box}";\n')
+        inbox = self.count("INBOX")
+        self.send(message("kept anyway"))
+        self.assertEqual(self.count("INBOX"), inbox + 1)
+        self.assertIn("event=keep error=\"line 3: fileinto: bad mailbox name\"", self.srv.log())
+
+
+def subprocess_ctl(srv, *args):
+    import subprocess
+    return subprocess.run([mmtest.MINIMAILCTL] + list(args), capture_output=True, text=True,
+                          timeout=60)
+
+
+if __name__ == "__main__":
+    unittest.main()
