@@ -1497,8 +1497,6 @@ parse_section(struct parser *p, char *s, size_t len)
 		    i + 1 == SEC_UNKNOWN ? " or " : ", ", section_names[i]);
 	}
 	perr(p, p->line, "unknown section [%s] (expected %s)", q(qn, s), list);
-	perr(p, p->line, "unknown section [%s] (expected [listen], [tls], "
-	    "[auth], [limits], [relay] or [sieve])", q(qn, s));
 	p->sec = SEC_UNKNOWN;
 }
 
