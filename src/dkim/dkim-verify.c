@@ -348,6 +348,31 @@ check_one(struct dkim_verify *v, struct vsig *s, dkim_lookup_fn *lookup, void *a
 	EVP_PKEY_free(pkey);
 }
 
+void
+dkim_result_format(const struct dkim_sig_result *r, struct mm_buf *out)
+{
+	mm_buf_printf(out, "dkim=%s", dkim_result_name(r->result));
+	if (r->reason[0] != '\0') {
+		mm_buf_printf(out, " reason=\"");
+		for (const char *p = r->reason; *p; p++)
+			if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20 &&
+			    (unsigned char)*p < 0x7f)
+				mm_buf_appendc(out, *p);
+		mm_buf_appendc(out, '"');
+	}
+	if (r->has_l)
+		mm_buf_printf(out, " (l=%llu of %llu bytes signed)", (unsigned long long)r->l,
+		    (unsigned long long)r->body_len);
+	if (r->testing)
+		mm_buf_printf(out, " (test key)");
+	if (r->domain[0] != '\0')
+		mm_buf_printf(out, " header.d=%s", r->domain);
+	if (r->selector[0] != '\0')
+		mm_buf_printf(out, " header.s=%s", r->selector);
+	if (r->b_prefix[0] != '\0')
+		mm_buf_printf(out, " header.b=%s", r->b_prefix);
+}
+
 size_t
 dkim_verify_finish(struct dkim_verify *v, dkim_lookup_fn *lookup, void *arg,
     const struct dkim_sig_result **res_r)
