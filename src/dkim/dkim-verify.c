@@ -62,7 +62,6 @@ dkim_verify_new(time_t now)
 {
 	struct dkim_verify *v = xcalloc(1, sizeof(*v));
 	v->now = now;
-	v->sigs = xcalloc(DKIM_SIGS_MAX, sizeof(*v->sigs));
 	return v;
 }
 
@@ -134,6 +133,13 @@ dkim_verify_header(struct dkim_verify *v, const char *hdr, size_t len)
 		return;
 	v->have_header = true;
 	mail_header_parse(hdr, 0, len, &h);
+	/* a signature costs about 10 KB: only as many as there are */
+	size_t want = 0;
+	for (size_t i = 0; i < h.n; i++)
+		want += h.f[i].name_len == 14 && mm_strncaseeq(h.f[i].name, "DKIM-Signature", 14);
+	if (want > DKIM_SIGS_MAX)
+		want = DKIM_SIGS_MAX;
+	v->sigs = want > 0 ? xcalloc(want, sizeof(*v->sigs)) : NULL;
 	for (size_t i = 0; i < h.n; i++) {
 		const struct mail_hdr_field *f = &h.f[i];
 		if (f->name_len != 14 || !mm_strncaseeq(f->name, "DKIM-Signature", 14))
