@@ -360,5 +360,46 @@ class BadKeyTest(LogOnFailure):
             self.srv.close()
 
 
+@unittest.skipUnless(os.getuid() == 0, "needs root")
+class RunAsTest(LogOnFailure):
+    """Run as root: keygen makes the keys as run_as, and the daemon, which
+    reads them before it drops to run_as and again on SIGHUP after it,
+    signs with them."""
+
+    def test_01_keys_belong_to_run_as(self):
+        import pwd
+        import time
+        nobody = pwd.getpwnam("nobody")
+        self.srv = mmtest.Server(users={}, start=False)
+        os.chmod(self.srv.tmp, 0o755)
+        os.chmod(self.srv.key, 0o644)
+        self.srv.write_conf(self.srv.conf_text().replace("run_as = root", "run_as = nobody"))
+        saved = os.environ.get("ASAN_OPTIONS")
+        os.environ["ASAN_OPTIONS"] = (saved + ":" if saved else "") + "detect_leaks=0"
+        try:
+            self.srv.ctl("dkim", "keygen", "example.org", check=True)
+            for alg in ("rsa", "ed25519"):
+                st = os.stat(os.path.join(self.srv.data_dir, "dkim",
+                                          "example.org.mm2026-%s.key" % alg))
+                self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (nobody.pw_uid, 0o600))
+            self.assertEqual(os.stat(os.path.join(self.srv.data_dir, "dkim")).st_uid,
+                             nobody.pw_uid)
+            self.srv.start()
+            logged = len(self.srv.log())
+            self.srv.reload()
+            deadline = time.time() + 10
+            while "reload: done" not in self.srv.log()[logged:] and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertIn("reload: done", self.srv.log()[logged:])
+            self.assertNotIn("reload failed", self.srv.log()[logged:])
+            self.assertEqual(self.srv.stop(), 0, self.srv.log())
+        finally:
+            if saved is None:
+                del os.environ["ASAN_OPTIONS"]
+            else:
+                os.environ["ASAN_OPTIONS"] = saved
+            self.srv.close()
+
+
 if __name__ == "__main__":
     mmtest.main()
