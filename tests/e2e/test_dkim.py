@@ -316,6 +316,35 @@ class SigningTest(LogOnFailure):
 
 
 class BadKeyTest(LogOnFailure):
+    def test_02_damaged_key_on_reload(self):
+        """A key damaged while the daemon runs: the reload fails, the
+        running keys go on signing."""
+        import time
+        sink = Sink().start()
+        self.srv = mmtest.Server(users=USERS, extra_conf=relay_conf(sink.port), start=False)
+        try:
+            self.srv.ctl("dkim", "keygen", "example.org", check=True)
+            recs, _ = records(self.srv)
+            self.srv.first_start()
+            path = os.path.join(self.srv.data_dir, "dkim", "example.org.mm2026-ed25519.key")
+            with open(path, "w") as f:
+                f.write("garbage\n")
+            logged = len(self.srv.log())
+            self.srv.reload()
+            deadline = time.time() + 10
+            while "reload failed" not in self.srv.log()[logged:] and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertIn("dkim: " + path + ": not a PEM private key", self.srv.log()[logged:])
+            self.assertIn("reload failed: a DKIM key cannot be used; keeping the running "
+                          "configuration", self.srv.log()[logged:])
+            m = message("dkim after bad reload")
+            submit(self.srv, "alice@example.org", ["x@remote.test"], m)
+            (_, _, data), = sink.received(1)
+            self.assertEqual(verify_all(data, recs), (2, [True, True]))
+        finally:
+            self.srv.close()
+            sink.stop()
+
     def test_01_damaged_key(self):
         self.srv = mmtest.Server(users=USERS, start=False)
         try:
