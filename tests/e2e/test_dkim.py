@@ -326,6 +326,10 @@ class BadKeyTest(LogOnFailure):
             self.srv.ctl("dkim", "keygen", "example.org", check=True)
             recs, _ = records(self.srv)
             self.srv.first_start()
+            # listeners accept before the keys are read: wait for READY
+            deadline = time.time() + 20
+            while " ready: hostname=" not in self.srv.log() and time.time() < deadline:
+                time.sleep(0.05)
             path = os.path.join(self.srv.data_dir, "dkim", "example.org.mm2026-ed25519.key")
             with open(path, "w") as f:
                 f.write("garbage\n")
@@ -414,6 +418,10 @@ class RunAsTest(LogOnFailure):
             self.assertEqual(os.stat(os.path.join(self.srv.data_dir, "dkim")).st_uid,
                              nobody.pw_uid)
             self.srv.start()
+            # listeners accept before the loop runs: wait for READY
+            deadline = time.time() + 20
+            while " ready: hostname=" not in self.srv.log() and time.time() < deadline:
+                time.sleep(0.05)
             logged = len(self.srv.log())
             self.srv.reload()
             deadline = time.time() + 10
