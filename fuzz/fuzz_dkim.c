@@ -7,10 +7,13 @@
  * domain, From in h=, a 32-byte bh=); stripping b= never grows a field;
  * the body canonicalizer gives the same bytes in two pieces as at once,
  * and its relaxed output has no TAB, no WSP before a CRLF, and no empty
- * line at the end; its simple output always ends in CRLF. */
+ * line at the end; its simple output always ends in CRLF. The 8BITMIME
+ * downgrade (downgrade.c) either refuses with a reason or gives 7-bit
+ * bytes, and copies a 7-bit message unchanged. */
 #include "fuzz/fuzz.h"
 
 #include "mail/dkim.h"
+#include "mail/downgrade.h"
 
 static void
 collect(void *arg, const char *p, size_t n)
@@ -114,6 +117,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				FUZZ_CHECK(i + 1 < a.len && a.data[i + 1] != ' ' &&
 				    !(a.data[i + 1] == '\r' && i + 2 < a.len && a.data[i + 2] == '\n'));
 		}
+	}
+	const char *why = NULL;
+	bool eight = false;
+	for (size_t i = 0; i < len; i++)
+		eight |= (unsigned char)s[i] >= 0x80;
+	a.len = 0;
+	if (mail_downgrade_7bit(s, len, &a, &why)) {
+		FUZZ_CHECK(why == NULL);
+		for (size_t i = 0; i < a.len; i++)
+			FUZZ_CHECK((unsigned char)a.data[i] < 0x80);
+		FUZZ_CHECK(eight || fuzz_memeq(a.data, a.len, s, len));
+	} else {
+		FUZZ_CHECK(why != NULL && eight && a.len == 0);
 	}
 	mm_buf_free(&a);
 	mm_buf_free(&b);

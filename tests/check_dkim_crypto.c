@@ -426,6 +426,21 @@ START_TEST(test_fixture)
 		ck_assert_str_eq(r[0].domain, "example.com");
 		if (n == 2)
 			ck_assert_msg(r[1].result == fixtures[_i].r1, "%s", r[1].reason);
+		struct mm_buf ar;
+		mm_buf_init(&ar);
+		dkim_result_format(&r[0], &ar);
+		ck_assert_msg(strncmp(mm_buf_cstr(&ar), "dkim=", 5) == 0 &&
+		    strstr(ar.data, " header.d=example.com") != NULL, "%s", ar.data);
+		if (strcmp(fixtures[_i].file, "rsa-relaxed") == 0)
+			ck_assert_msg(strncmp(ar.data, "dkim=pass header.d=example.com "
+			    "header.s=r2048 header.b=", 55) == 0 && ar.len == 63, "%s", ar.data);
+		if (strcmp(fixtures[_i].file, "altered-body") == 0)
+			ck_assert_msg(strncmp(ar.data, "dkim=fail reason=\"body hash did not "
+			    "verify\" header.d=example.com header.s=r2048 header.b=", 89) == 0,
+			    "%s", ar.data);
+		if (strcmp(fixtures[_i].file, "rsa-l") == 0)
+			ck_assert_ptr_nonnull(strstr(ar.data, "dkim=pass (l="));
+		mm_buf_free(&ar);
 		if (strcmp(fixtures[_i].file, "rsa-l") == 0) {
 			ck_assert(r[0].has_l);
 			ck_assert_uint_lt(r[0].l, r[0].body_len);

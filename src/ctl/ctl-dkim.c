@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctl/ctl-inbound.h"
 #include "dkim/dkim.h"
 #include "lib/config.h"
 #include "lib/util.h"
@@ -166,9 +167,12 @@ ctl_dns(const struct config *cfg, int argc, char **argv)
 	const char *sel, *host = cfg->hostname;
 	int rc = 0;
 
-	if (argc >= 2 && strcmp(argv[1], "check") == 0)
-		return fail("dns check needs the daemon's DNS resolver, which this build "
-		    "does not have yet");
+	if (argc >= 2 && strcmp(argv[1], "check") == 0) {
+		if (args(cfg, argc - 1, argv + 1, "dns check DOMAIN [--selector S]", dom,
+		    sizeof(dom), &sel) != 0)
+			return 1;
+		return ctl_dns_check_resolver(cfg, dom, sel);
+	}
 	if (args(cfg, argc, argv, "dns DOMAIN [--selector S]", dom, sizeof(dom), &sel) != 0)
 		return 1;
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ctl/ctl-dnscheck.h"
 #include "ctl/ctl-inbound.h"
 #include "dkim/dkim.h"
 #include "inbound/inbound.h"
@@ -189,4 +190,73 @@ ctl_auth_check(const struct config *cfg, int argc, char **argv)
 	if (fflush(stdout) != 0)
 		fail("writing the result: %s", strerror(errno));
 	return r.rc;
+}
+
+/* ---- dns check: one question at a time through the resolver ---- */
+
+struct sync_q {
+	struct event_base *base;
+	int type;
+	bool done;
+	enum ctl_dns_answer answer;
+	struct mm_strlist *out;
+};
+
+static void
+sync_done(void *arg, const struct dns_result *r)
+{
+	struct sync_q *q = arg;
+	char line[DNS_NAME_MAX_BYTES + 16];
+
+	q->done = true;
+	event_base_loopbreak(q->base);
+	if (r->rcode == DNS_NXDOMAIN) {
+		q->answer = CTL_DNS_NONE;
+		return;
+	}
+	if (r->rcode != DNS_NOERROR) {
+		q->answer = CTL_DNS_TEMP;
+		return;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const struct dns_rr *x = &r->rr[i];
+		if (x->type != q->type)
+			continue;
+		if (x->type == DNS_T_A || x->type == DNS_T_AAAA)
+			mm_strlist_add(q->out, x->ip);
+		else if (x->type == DNS_T_MX) {
+			snprintf(line, sizeof(line), "%u %s", x->pref, x->name);
+			mm_strlist_add(q->out, line);
+		} else if (x->type == DNS_T_PTR)
+			mm_strlist_add(q->out, x->name);
+		else if (x->type == DNS_T_TXT)
+			mm_strlist_addn(q->out, (const char *)x->data, x->len);
+	}
+	q->answer = q->out->n > 0 ? CTL_DNS_OK : CTL_DNS_NONE;
+}
+
+static enum ctl_dns_answer
+sync_lookup(void *arg, enum ctl_rr type, const char *name, struct mm_strlist *out)
+{
+	static const int types[] = { DNS_T_A, DNS_T_AAAA, DNS_T_MX, DNS_T_TXT, DNS_T_PTR };
+	struct ctl_run *r = arg;
+	struct sync_q q = { r->base, types[type], false, CTL_DNS_TEMP, out };
+
+	(void)dns_query(r->dns, name, q.type, sync_done, &q);
+	while (!q.done)
+		event_base_loop(r->base, EVLOOP_ONCE);
+	return q.answer;
+}
+
+int
+ctl_dns_check_resolver(const struct config *cfg, const char *domain, const char *selector)
+{
+	struct ctl_run r;
+
+	run_open(&r, cfg);
+	int rc = ctl_dns_check(cfg, domain, selector, sync_lookup, &r, stdout);
+	run_close(&r);
+	if (fflush(stdout) != 0)
+		fail("writing the result: %s", strerror(errno));
+	return rc;
 }

@@ -12,4 +12,9 @@ int ctl_spf_check(const struct config *cfg, int argc, char **argv);
  * Authentication-Results header port 25 would add. */
 int ctl_auth_check(const struct config *cfg, int argc, char **argv);
 
+/* dns check DOMAIN: ctl_dns_check() (ctl-dnscheck.c) with its lookups
+ * answered by the daemon's resolver, one at a time. */
+int ctl_dns_check_resolver(const struct config *cfg, const char *domain,
+    const char *selector);
+
 #endif

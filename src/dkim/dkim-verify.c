@@ -62,7 +62,6 @@ dkim_verify_new(time_t now)
 {
 	struct dkim_verify *v = xcalloc(1, sizeof(*v));
 	v->now = now;
-	v->sigs = xcalloc(DKIM_SIGS_MAX, sizeof(*v->sigs));
 	return v;
 }
 
@@ -134,6 +133,13 @@ dkim_verify_header(struct dkim_verify *v, const char *hdr, size_t len)
 		return;
 	v->have_header = true;
 	mail_header_parse(hdr, 0, len, &h);
+	/* a signature costs about 10 KB: only as many as there are */
+	size_t want = 0;
+	for (size_t i = 0; i < h.n; i++)
+		want += h.f[i].name_len == 14 && mm_strncaseeq(h.f[i].name, "DKIM-Signature", 14);
+	if (want > DKIM_SIGS_MAX)
+		want = DKIM_SIGS_MAX;
+	v->sigs = want > 0 ? xcalloc(want, sizeof(*v->sigs)) : NULL;
 	for (size_t i = 0; i < h.n; i++) {
 		const struct mail_hdr_field *f = &h.f[i];
 		if (f->name_len != 14 || !mm_strncaseeq(f->name, "DKIM-Signature", 14))
@@ -346,6 +352,31 @@ check_one(struct dkim_verify *v, struct vsig *s, dkim_lookup_fn *lookup, void *a
 	else
 		result(s, DKIM_RES_PASS, "%s", "");
 	EVP_PKEY_free(pkey);
+}
+
+void
+dkim_result_format(const struct dkim_sig_result *r, struct mm_buf *out)
+{
+	mm_buf_printf(out, "dkim=%s", dkim_result_name(r->result));
+	if (r->reason[0] != '\0') {
+		mm_buf_printf(out, " reason=\"");
+		for (const char *p = r->reason; *p; p++)
+			if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20 &&
+			    (unsigned char)*p < 0x7f)
+				mm_buf_appendc(out, *p);
+		mm_buf_appendc(out, '"');
+	}
+	if (r->has_l)
+		mm_buf_printf(out, " (l=%llu of %llu bytes signed)", (unsigned long long)r->l,
+		    (unsigned long long)r->body_len);
+	if (r->testing)
+		mm_buf_printf(out, " (test key)");
+	if (r->domain[0] != '\0')
+		mm_buf_printf(out, " header.d=%s", r->domain);
+	if (r->selector[0] != '\0')
+		mm_buf_printf(out, " header.s=%s", r->selector);
+	if (r->b_prefix[0] != '\0')
+		mm_buf_printf(out, " header.b=%s", r->b_prefix);
 }
 
 size_t

@@ -146,6 +146,12 @@ const char *dkim_verify_key_name(const struct dkim_verify *v, size_t i);
  * Returns the number of results (dkim_verify_count), *res_r points into v. */
 size_t dkim_verify_finish(struct dkim_verify *v, dkim_lookup_fn *lookup, void *arg,
     const struct dkim_sig_result **res_r);
+/* One result as an Authentication-Results method (RFC 8601 2.2, RFC 6008):
+ * 'dkim=pass header.d=D header.s=S header.b=PREFIX', with 'reason="..."'
+ * after the result when there is one and a '(l=N of M bytes signed)' or
+ * '(test key)' comment, appended to out. Values are already restricted to
+ * what a header may hold (domains, base64). */
+void dkim_result_format(const struct dkim_sig_result *r, struct mm_buf *out);
 /* Signatures past DKIM_SIGS_MAX, not looked at. */
 size_t dkim_verify_ignored(const struct dkim_verify *v);
 void dkim_verify_free(struct dkim_verify **v);

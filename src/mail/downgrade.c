@@ -169,7 +169,8 @@ mail_downgrade_7bit(const char *msg, size_t len, struct mm_buf *out, const char 
 		mail_qp_encode(msg + p->body_off, p->body_end - p->body_off,
 		    &edit_add(&ed, &ned, p->body_off, p->body_end)->text);
 	}
-	qsort(ed, ned, sizeof(*ed), edit_cmp);
+	if (ned > 1)
+		qsort(ed, ned, sizeof(*ed), edit_cmp);
 	size_t pos = 0;
 	for (size_t i = 0; i < ned; i++) {
 		if (ed[i].start < pos) {

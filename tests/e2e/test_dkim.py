@@ -316,6 +316,39 @@ class SigningTest(LogOnFailure):
 
 
 class BadKeyTest(LogOnFailure):
+    def test_02_damaged_key_on_reload(self):
+        """A key damaged while the daemon runs: the reload fails, the
+        running keys go on signing."""
+        import time
+        sink = Sink().start()
+        self.srv = mmtest.Server(users=USERS, extra_conf=relay_conf(sink.port), start=False)
+        try:
+            self.srv.ctl("dkim", "keygen", "example.org", check=True)
+            recs, _ = records(self.srv)
+            self.srv.first_start()
+            # listeners accept before the keys are read: wait for READY
+            deadline = time.time() + 20
+            while " ready: hostname=" not in self.srv.log() and time.time() < deadline:
+                time.sleep(0.05)
+            path = os.path.join(self.srv.data_dir, "dkim", "example.org.mm2026-ed25519.key")
+            with open(path, "w") as f:
+                f.write("garbage\n")
+            logged = len(self.srv.log())
+            self.srv.reload()
+            deadline = time.time() + 10
+            while "reload failed" not in self.srv.log()[logged:] and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertIn("dkim: " + path + ": not a PEM private key", self.srv.log()[logged:])
+            self.assertIn("reload failed: a DKIM key cannot be used; keeping the running "
+                          "configuration", self.srv.log()[logged:])
+            m = message("dkim after bad reload")
+            submit(self.srv, "alice@example.org", ["x@remote.test"], m)
+            (_, _, data), = sink.received(1)
+            self.assertEqual(verify_all(data, recs), (2, [True, True]))
+        finally:
+            self.srv.close()
+            sink.stop()
+
     def test_01_damaged_key(self):
         self.srv = mmtest.Server(users=USERS, start=False)
         try:
@@ -357,6 +390,51 @@ class BadKeyTest(LogOnFailure):
             self.assertEqual(r.returncode, 0)
             self.assertNotIn("DKIM", r.stderr)
         finally:
+            self.srv.close()
+
+
+@unittest.skipUnless(os.getuid() == 0, "needs root")
+class RunAsTest(LogOnFailure):
+    """Run as root: keygen makes the keys as run_as, and the daemon, which
+    reads them before it drops to run_as and again on SIGHUP after it,
+    signs with them."""
+
+    def test_01_keys_belong_to_run_as(self):
+        import pwd
+        import time
+        nobody = pwd.getpwnam("nobody")
+        self.srv = mmtest.Server(users={}, start=False)
+        os.chmod(self.srv.tmp, 0o755)
+        os.chmod(self.srv.key, 0o644)
+        self.srv.write_conf(self.srv.conf_text().replace("run_as = root", "run_as = nobody"))
+        saved = os.environ.get("ASAN_OPTIONS")
+        os.environ["ASAN_OPTIONS"] = (saved + ":" if saved else "") + "detect_leaks=0"
+        try:
+            self.srv.ctl("dkim", "keygen", "example.org", check=True)
+            for alg in ("rsa", "ed25519"):
+                st = os.stat(os.path.join(self.srv.data_dir, "dkim",
+                                          "example.org.mm2026-%s.key" % alg))
+                self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (nobody.pw_uid, 0o600))
+            self.assertEqual(os.stat(os.path.join(self.srv.data_dir, "dkim")).st_uid,
+                             nobody.pw_uid)
+            self.srv.start()
+            # listeners accept before the loop runs: wait for READY
+            deadline = time.time() + 20
+            while " ready: hostname=" not in self.srv.log() and time.time() < deadline:
+                time.sleep(0.05)
+            logged = len(self.srv.log())
+            self.srv.reload()
+            deadline = time.time() + 10
+            while "reload: done" not in self.srv.log()[logged:] and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertIn("reload: done", self.srv.log()[logged:])
+            self.assertNotIn("reload failed", self.srv.log()[logged:])
+            self.assertEqual(self.srv.stop(), 0, self.srv.log())
+        finally:
+            if saved is None:
+                del os.environ["ASAN_OPTIONS"]
+            else:
+                os.environ["ASAN_OPTIONS"] = saved
             self.srv.close()
 
 
