@@ -453,9 +453,11 @@ class QueueTest(LogOnFailure):
         self.assertEqual(self.srv.ctl("queue", "flush").stdout, "0 entries due now\n")
 
     def test_03_sigkill_with_queued_mail(self):
-        # the sink holds each end of data for a while: the daemon is killed
-        # with deliveries in the air and others waiting
-        self.sink.hold = 3
+        # the sink holds each end of data far longer than the submissions
+        # take (about 1 s each under the sanitizers on a loaded machine:
+        # 3 s let the first delivery finish before the kill): the daemon is
+        # killed with deliveries in the air and others waiting
+        self.sink.hold = 60
         self.sink.start()
         sent = []
         for i in range(6):
