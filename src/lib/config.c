@@ -1228,32 +1228,33 @@ set_dns_nameservers(struct parser *p, const struct key *k, const char *v)
 		perr(p, p->line, "%s: %s", k->name, err);
 }
 
+/* A timeout: a duration from 1s to max_secs into *dst, else an error
+ * that names the range. */
 static void
-set_dns_timeout(struct parser *p, const struct key *k, const char *v)
+set_timeout_secs(struct parser *p, const struct key *k, const char *v, int max_secs,
+    uint64_t *dst)
 {
 	char qv[QUOTE_MAX_BYTES];
 	uint64_t n;
 
-	if (!config_parse_duration(v, &n) || n == 0 || n > DNS_TIMEOUT_MAX_SECS) {
+	if (!config_parse_duration(v, &n) || n == 0 || n > (uint64_t)max_secs) {
 		perr(p, p->line, "%s: bad duration '%s' (expected 1s to %ds)", k->name,
-		    q(qv, v), DNS_TIMEOUT_MAX_SECS);
+		    q(qv, v), max_secs);
 		return;
 	}
-	p->cfg->dns_timeout = n;
+	*dst = n;
+}
+
+static void
+set_dns_timeout(struct parser *p, const struct key *k, const char *v)
+{
+	set_timeout_secs(p, k, v, DNS_TIMEOUT_MAX_SECS, &p->cfg->dns_timeout);
 }
 
 static void
 set_mta_sts_timeout(struct parser *p, const struct key *k, const char *v)
 {
-	char qv[QUOTE_MAX_BYTES];
-	uint64_t n;
-
-	if (!config_parse_duration(v, &n) || n == 0 || n > MTA_STS_FETCH_TIMEOUT_MAX_SECS) {
-		perr(p, p->line, "%s: bad duration '%s' (expected 1s to %ds)", k->name,
-		    q(qv, v), MTA_STS_FETCH_TIMEOUT_MAX_SECS);
-		return;
-	}
-	p->cfg->mta_sts_timeout = n;
+	set_timeout_secs(p, k, v, MTA_STS_FETCH_TIMEOUT_MAX_SECS, &p->cfg->mta_sts_timeout);
 }
 
 static void
@@ -1844,15 +1845,7 @@ set_milters(struct parser *p, const struct key *k, const char *v)
 static void
 set_milter_timeout(struct parser *p, const struct key *k, const char *v)
 {
-	char qv[QUOTE_MAX_BYTES];
-	uint64_t n;
-
-	if (!config_parse_duration(v, &n) || n == 0 || n > CONFIG_MILTER_TIMEOUT_MAX_SECS) {
-		perr(p, p->line, "%s: bad duration '%s' (expected 1s to %ds)", k->name,
-		    q(qv, v), CONFIG_MILTER_TIMEOUT_MAX_SECS);
-		return;
-	}
-	p->cfg->milter_timeout = n;
+	set_timeout_secs(p, k, v, CONFIG_MILTER_TIMEOUT_MAX_SECS, &p->cfg->milter_timeout);
 }
 
 static void
