@@ -267,6 +267,12 @@ deliver_done(void *arg, bool alive)
 		metrics_message_accepted();
 	else if (strncmp(result, "452", 3) == 0)
 		metrics_refused(MR_QUOTA);
+	/* The disk failed under the commit: not acknowledged, not stored
+	 * again, and this session ends like every new one (421). */
+	bool failing = j->err == STORE_IO && store_failed(j->st);
+	if (failing)
+		snprintf(result, sizeof(result), "421 4.3.0 %s Error: mail storage is "
+		    "failing, try again later", smtp_hostname(s));
 	if (alive)
 		smtp_reply(s, "%s", result);
 	else {
@@ -275,7 +281,10 @@ deliver_done(void *arg, bool alive)
 		mm_strlcpy(result, gone, sizeof(result));
 	}
 	smtp_tx_end(s, result);
-	if (alive)
+	if (alive && failing) {
+		smtp_enter_state(s, SMTP_STATE_QUIT);
+		conn_close(s->c);
+	} else if (alive)
 		smtp_enter_ready(s);
 
 	mm_buf_free(&j->msg);

@@ -260,6 +260,26 @@ sdb_backoff(int attempt)
 	usleep(50 + rand_r(&seed) % cap);
 }
 
+sdb_commit_hook_fn *sdb_test_commit_hook;
+
+static void
+sdb_disk_failed(struct store *st, int err)
+{
+	if (atomic_exchange(&st->failed, true))
+		return;
+	log_error("store: DISK FAILURE: the log flush after a commit failed (%s%s%s): "
+	    "that commit is not acknowledged, and every write is refused until "
+	    "minimaild is restarted; check the disk under %s",
+	    err >= SDB_RETRY ? "internal error" : db_strerror(err),
+	    sdb_lasterr[0] ? ": " : "", sdb_lasterr, st->data_dir);
+}
+
+bool
+store_failed(struct store *st)
+{
+	return atomic_load(&st->failed);
+}
+
 static int
 sdb_flush(struct store *st)
 {
@@ -294,13 +314,26 @@ sdb_run_locked(struct store *st, bool write, sdb_txn_fn *fn, void *arg,
 			r = sdb_map(r);
 		} else if ((r = fn(tx, arg)) == STORE_OK) {
 			int flags = write && st->sync_commit ? 0 : DB_TXN_NOSYNC;
+			int hr = 0;
 			committing = true;
 			r = sdb_map(tx->txn->commit(tx->txn, flags));
 			tx->txn = NULL;
 			if (r == STORE_OK && write)
 				atomic_fetch_add(&st->commits, 1);
+			if (r == STORE_OK && write && sdb_test_commit_hook != NULL)
+				hr = sdb_test_commit_hook(st);
 			if (r == STORE_OK && !(write && st->sync_commit))
-				r = sdb_flush(st);
+				r = hr != 0 ? sdb_map(hr) : sdb_flush(st);
+			/* The commit is visible but its log did not reach the
+			 * disk, and a later flush that succeeds proves nothing
+			 * (the kernel may have dropped the pages it could not
+			 * write): the disk is failing. Not acknowledged, not run
+			 * again, and no more writes until a restart. */
+			if (r != STORE_OK && r != SDB_RECOVER &&
+			    !atomic_load(&st->panicked)) {
+				sdb_disk_failed(st, hr != 0 ? hr : r);
+				return STORE_IO;
+			}
 		} else {
 			/* a panicked environment is recovered elsewhere: write
 			 * nothing more into it (see sdb_wake_waiters) */
@@ -339,6 +372,10 @@ sdb_run(struct store *st, bool write, sdb_txn_fn *fn, void *arg)
 	int r;
 
 	for (int reopens = 0; ; reopens++) {
+		if (write && atomic_load(&st->failed)) {
+			r = STORE_IO;
+			break;
+		}
 		pthread_rwlock_rdlock(&st->lock);
 		gen = st->generation;
 		r = sdb_run_locked(st, write, fn, arg, &tx);
@@ -424,7 +461,7 @@ sdb_close_all(struct store *st, bool nosync)
 		}
 	DB **dbs[] = { &st->users, &st->aliases, &st->mailboxes, &st->msgs,
 	    &st->counters, &st->bodymeta, &st->bodies, &st->cache, &st->queue,
-	    &st->seqdb };
+	    &st->tokens, &st->seqdb };
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
 		if (*dbs[i] != NULL) {
 			(void)(*dbs[i])->close(*dbs[i], nosync ? DB_NOSYNC : 0);
@@ -623,13 +660,16 @@ sdb_env_open(struct store *st, char *err, size_t errlen)
 		{ offsetof(struct store, cache), "cache.db", DB_BTREE },
 		{ offsetof(struct store, seqdb), "seq.db", DB_BTREE },
 		{ offsetof(struct store, queue), "queue.db", DB_BTREE },
+		{ offsetof(struct store, tokens), "tokens.db", DB_BTREE },
 	};
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		what = dbs[i].file;
 		r = sdb_open_db(st, (DB **)((char *)st + dbs[i].off), dbs[i].file,
 		    dbs[i].type, st->create ||
-		    /* the outbound queue came later: older stores get it now */
-		    dbs[i].off == offsetof(struct store, queue));
+		    /* the outbound queue and the tokens came later: older
+		     * stores get them now */
+		    dbs[i].off == offsetof(struct store, queue) ||
+		    dbs[i].off == offsetof(struct store, tokens));
 		if (r != 0)
 			goto fail;
 	}
@@ -863,6 +903,7 @@ store_checkpoint(struct store *st)
 	uint64_t gen;
 	int r;
 
+	(void)sdb_tokens_prune(st);
 	for (int reopens = 0; ; reopens++) {
 		pthread_rwlock_rdlock(&st->lock);
 		gen = st->generation;

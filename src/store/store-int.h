@@ -26,6 +26,10 @@
 #define SDB_RESOLVE_DEPTH_MAX   8        /* alias -> alias -> ... */
 #define SDB_ADDR_LOCAL_MAX      64       /* RFC 5321 4.5.3.1.1 */
 #define SDB_ADDR_DOMAIN_MAX     255      /* RFC 5321 4.5.3.1.2 */
+/* How long a delivery's token is kept: far longer than one sdb_run can
+ * take (a few reopens of a few seconds); a rerun older than this whose
+ * token is gone fails instead of guessing. */
+#define SDB_TOKEN_KEEP_SECS     600
 #define SDB_KEY_MAX             (ADDRESS_MAX_BYTES + 1 + STORE_MBOX_NAME_MAX)
 
 struct store {
@@ -60,6 +64,8 @@ struct store {
 	DB *cache;       /* body id BE64 -> cache blob */
 	DB *seqdb;       /* sequences */
 	DB *queue;       /* outbound queue: entry id BE64 -> struct sdb_qhdr + strings */
+	DB *tokens;      /* delivery tokens (struct sdb_token_key) -> what the
+	                    delivery stored: store-mail.c, "exactly once" */
 	DB_SEQUENCE *seq_body;
 	DB_SEQUENCE *seq_queue;
 	DB_SEQUENCE *seq_recno;
@@ -69,6 +75,9 @@ struct store {
 	void *hook_arg;
 	atomic_uint_fast64_t commits;
 	atomic_uint_fast64_t own_flushes;
+	/* A log flush failed after a commit: the disk is failing. Writes are
+	 * refused until the process restarts (store_failed). */
+	atomic_bool failed;
 };
 
 /* On-disk records (host byte order: the environment is not portable
@@ -153,6 +162,14 @@ uint64_t sdb_reopens(struct store *st);
 #define SDB_TEST_NO_REGISTRY_WATCH 0x1
 #define SDB_TEST_NO_RECOVERY_WAIT  0x2
 extern int sdb_test_flags;
+/* Fault injection for the check programs, NULL in the daemon (nothing
+ * sets it but a test's own code): called after a write transaction's
+ * no-sync commit and before its log flush. A non-zero return is taken as
+ * the flush's result (a Berkeley DB error: the flush failed) and the real
+ * flush is skipped; 0 flushes as usual. The hook may panic the
+ * environment to force the reopen-and-rerun path. */
+typedef int sdb_commit_hook_fn(struct store *st);
+extern sdb_commit_hook_fn *sdb_test_commit_hook;
 void sdb_changed(struct sdb_tx *tx, const char *user, uint32_t id);
 int sdb_map(int dberr);
 int sdb_get(DB *db, DB_TXN *txn, const void *key, size_t klen, void *buf,
@@ -203,10 +220,15 @@ int sdb_expunge_forget(struct sdb_tx *tx, uint32_t id);
  * with extra_refs references beyond the local copies (the queue's). With
  * extra_refs > 0 the call succeeds even when no local target took it. */
 typedef int sdb_deliver_extra_fn(struct sdb_tx *tx, uint64_t body_id, void *arg);
+/* memo[0..nmemo): ids fn writes (the queue entries'), kept in the
+ * delivery's token so that a rerun that finds the first run durable
+ * gives them back without running fn again. */
 int sdb_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
     const void *data, size_t len, time_t internal_date,
     const void *cache, size_t cachelen, const char *const *keywords,
     size_t nkeywords, bool all_or_nothing, uint32_t extra_refs,
-    sdb_deliver_extra_fn *fn, void *fnarg);
+    sdb_deliver_extra_fn *fn, void *fnarg, uint64_t *memo, size_t nmemo);
+/* Deletes delivery tokens older than SDB_TOKEN_KEEP_SECS (checkpoints). */
+int sdb_tokens_prune(struct store *st);
 
 #endif

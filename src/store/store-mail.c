@@ -13,8 +13,11 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define SDB_BULK_BYTES (256 * 1024)
 
@@ -897,7 +900,38 @@ store_index_free(struct store_index **idxp)
 	*idxp = NULL;
 }
 
-/* ---- delivery ---- */
+/* ---- delivery ----
+ *
+ * Exactly once: each sdb_deliver() call has a token (time, pid, counter),
+ * and its transaction writes, beside the message, a record in tokens.db
+ * under that token with what it stored (each recipient's result, UID,
+ * UIDVALIDITY and mailbox, the queue ids). When sdb_run() runs the
+ * transaction again because a recovery cut its commit short (tx->redo),
+ * the rerun first looks for its token: found, the first run is durable
+ * and its results are given back without storing a second copy; absent,
+ * the first run was lost with the log it had not flushed and the rerun
+ * stores the message. Tokens are pruned at checkpoints once older than
+ * SDB_TOKEN_KEEP_SECS. */
+
+struct sdb_token_key {
+	unsigned char when[8];     /* BE64 seconds: pruning walks from the oldest */
+	unsigned char pid[4];
+	unsigned char seq[4];
+};
+
+struct sdb_token_rec {
+	uint64_t body_id;
+	uint32_t nrcpts;
+	uint32_t nmemo;
+	/* followed by nrcpts struct sdb_token_rcpt, then nmemo uint64_t */
+};
+
+struct sdb_token_rcpt {
+	int32_t result;
+	uint32_t uid;
+	uint32_t uidvalidity;
+	uint32_t mbox_id;
+};
 
 struct deliver_arg {
 	struct store_rcpt *rcpts;
@@ -916,7 +950,138 @@ struct deliver_arg {
 	uint32_t extra_refs;
 	sdb_deliver_extra_fn *extra;
 	void *extra_arg;
+	uint64_t *memo;
+	size_t nmemo;
+	struct sdb_token_key token;
+	time_t token_time;
+	uint32_t *mbox_ids;        /* per recipient, for the token */
 };
+
+static int
+token_save(struct sdb_tx *tx, struct deliver_arg *a, uint64_t body_id)
+{
+	size_t len = sizeof(struct sdb_token_rec) +
+	    a->nrcpts * sizeof(struct sdb_token_rcpt) + a->nmemo * sizeof(uint64_t);
+	unsigned char *buf = xcalloc(1, len);
+	struct sdb_token_rec rec = { .body_id = body_id,
+	    .nrcpts = (uint32_t)a->nrcpts, .nmemo = (uint32_t)a->nmemo };
+	unsigned char *p = buf;
+
+	memcpy(p, &rec, sizeof(rec));
+	p += sizeof(rec);
+	for (size_t i = 0; i < a->nrcpts; i++) {
+		struct sdb_token_rcpt tr = { .result = a->rcpts[i].result_r,
+		    .uid = a->rcpts[i].uid_r, .uidvalidity = a->rcpts[i].uidvalidity_r,
+		    .mbox_id = a->mbox_ids[i] };
+		memcpy(p, &tr, sizeof(tr));
+		p += sizeof(tr);
+	}
+	if (a->nmemo > 0)
+		memcpy(p, a->memo, a->nmemo * sizeof(uint64_t));
+	int r = sdb_put(tx->st->tokens, tx->txn, &a->token, sizeof(a->token), buf, len);
+	free(buf);
+	return r;
+}
+
+/* The rerun's question: did the first run commit durably? STORE_OK (and
+ * its results given back), STORE_NOTFOUND (run again), or an error. */
+static int
+token_replay(struct sdb_tx *tx, struct deliver_arg *a)
+{
+	void *data;
+	size_t len;
+	struct sdb_token_rec rec;
+	int r = sdb_get_alloc(tx->st->tokens, tx->txn, &a->token, sizeof(a->token),
+	    &data, &len, 0);
+
+	if (r != STORE_OK)
+		return r;
+	memcpy(&rec, data, len < sizeof(rec) ? len : sizeof(rec));
+	if (len < sizeof(rec) || rec.nrcpts != a->nrcpts || rec.nmemo != a->nmemo ||
+	    len != sizeof(rec) + a->nrcpts * sizeof(struct sdb_token_rcpt) +
+	    a->nmemo * sizeof(uint64_t)) {
+		free(data);
+		return STORE_CORRUPT;
+	}
+	const unsigned char *p = (const unsigned char *)data + sizeof(rec);
+	for (size_t i = 0; i < a->nrcpts; i++) {
+		struct sdb_token_rcpt tr;
+		memcpy(&tr, p, sizeof(tr));
+		p += sizeof(tr);
+		a->rcpts[i].result_r = tr.result;
+		a->rcpts[i].uid_r = tr.uid;
+		a->rcpts[i].uidvalidity_r = tr.uidvalidity;
+		if (tr.result == STORE_OK)
+			sdb_changed(tx, a->users[i], tr.mbox_id);
+	}
+	if (a->nmemo > 0)
+		memcpy(a->memo, p, a->nmemo * sizeof(uint64_t));
+	free(data);
+	log_warn("store: a delivery cut short by a recovery was already durable "
+	    "(body %llu): not stored again", (unsigned long long)rec.body_id);
+	return STORE_OK;
+}
+
+static void
+token_make(struct deliver_arg *a)
+{
+	static atomic_uint seq;
+	a->token_time = time(NULL);
+	sdb_be64(a->token.when, (uint64_t)a->token_time);
+	sdb_be32(a->token.pid, (uint32_t)getpid());
+	sdb_be32(a->token.seq, atomic_fetch_add(&seq, 1));
+}
+
+struct prune_arg {
+	uint64_t cutoff;
+	size_t deleted;
+};
+
+#define SDB_PRUNE_BATCH 2000
+
+static int
+prune_tx(struct sdb_tx *tx, void *varg)
+{
+	struct prune_arg *a = varg;
+	DBC *dbc;
+	int r;
+
+	a->deleted = 0;
+	if ((r = tx->st->tokens->cursor(tx->st->tokens, tx->txn, &dbc, 0)) != 0)
+		return sdb_map(r);
+	for (;;) {
+		DBT k = { .flags = DB_DBT_MALLOC }, d = { .flags = DB_DBT_MALLOC };
+		r = dbc->get(dbc, &k, &d, DB_NEXT | DB_RMW);
+		if (r != 0)
+			break;
+		bool old = k.size == sizeof(struct sdb_token_key) &&
+		    ((uint64_t)sdb_get_be32(k.data) << 32 |
+		    sdb_get_be32((unsigned char *)k.data + 4)) < a->cutoff;
+		free(k.data);
+		free(d.data);
+		if (!old || a->deleted >= SDB_PRUNE_BATCH)
+			break;
+		if ((r = dbc->del(dbc, 0)) != 0)
+			break;
+		a->deleted++;
+	}
+	(void)dbc->close(dbc);
+	return r == 0 || r == DB_NOTFOUND ? STORE_OK : sdb_map(r);
+}
+
+int
+sdb_tokens_prune(struct store *st)
+{
+	time_t now = time(NULL);
+	struct prune_arg a = { .cutoff = now > SDB_TOKEN_KEEP_SECS ?
+	    (uint64_t)(now - SDB_TOKEN_KEEP_SECS) : 0 };
+	int r;
+
+	do
+		r = sdb_run(st, true, prune_tx, &a);
+	while (r == STORE_OK && a.deleted >= SDB_PRUNE_BATCH);
+	return r;
+}
 
 static int
 deliver_one(struct sdb_tx *tx, struct deliver_arg *a, size_t i, uint64_t body_id,
@@ -960,6 +1125,7 @@ deliver_one(struct sdb_tx *tx, struct deliver_arg *a, size_t i, uint64_t body_id
 	if ((r = sdb_counters_put(tx, u.no, &usage)) != STORE_OK)
 		return r;
 	rc->uidvalidity_r = mb->rec.uidvalidity;
+	a->mbox_ids[i] = mb->rec.id;
 	sdb_changed(tx, a->users[i], mb->rec.id);
 	return STORE_OK;
 }
@@ -973,11 +1139,26 @@ deliver_tx(struct sdb_tx *tx, void *varg)
 	uint32_t delivered = 0;
 	int r, first = STORE_NOTFOUND;
 
+	if (tx->redo) {
+		/* the first run's commit was cut short: is it durable? */
+		r = token_replay(tx, a);
+		if (r != STORE_NOTFOUND)
+			goto out;
+		if (time(NULL) - a->token_time > SDB_TOKEN_KEEP_SECS) {
+			/* its token may be pruned already: outcome unknown */
+			log_error("store: a delivery rerun after %lld s cannot tell "
+			    "whether its first run is stored; not storing it again",
+			    (long long)(time(NULL) - a->token_time));
+			r = STORE_IO;
+			goto out;
+		}
+	}
 	if ((r = sdb_seq_next(tx->st->seq_body, &body_id)) != STORE_OK)
 		goto out;
 	for (size_t i = 0; i < a->nrcpts; i++) {
 		struct store_rcpt *rc = &a->rcpts[i];
 		rc->uid_r = rc->uidvalidity_r = 0;
+		a->mbox_ids[i] = 0;
 		r = deliver_one(tx, a, i, body_id, mb);
 		rc->result_r = r;
 		if (r == STORE_OK) {
@@ -999,6 +1180,8 @@ deliver_tx(struct sdb_tx *tx, void *varg)
 		goto out;
 	r = sdb_body_put(tx, body_id, a->data, a->len, a->cache, a->cachelen,
 	    delivered + a->extra_refs);
+	if (r == STORE_OK)
+		r = token_save(tx, a, body_id);
 out:
 	free(mb);
 	return r;
@@ -1011,7 +1194,7 @@ store_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
     const char *const *keywords, size_t nkeywords, bool all_or_nothing)
 {
 	return sdb_deliver(st, rcpts, nrcpts, data, len, internal_date, cache,
-	    cachelen, keywords, nkeywords, all_or_nothing, 0, NULL, NULL);
+	    cachelen, keywords, nkeywords, all_or_nothing, 0, NULL, NULL, NULL, 0);
 }
 
 int
@@ -1019,12 +1202,13 @@ sdb_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
     const void *data, size_t len, time_t internal_date,
     const void *cache, size_t cachelen, const char *const *keywords,
     size_t nkeywords, bool all_or_nothing, uint32_t extra_refs,
-    sdb_deliver_extra_fn *fn, void *fnarg)
+    sdb_deliver_extra_fn *fn, void *fnarg, uint64_t *memo, size_t nmemo)
 {
 	struct deliver_arg a = { .rcpts = rcpts, .nrcpts = nrcpts, .data = data,
 	    .len = len, .date = internal_date, .cache = cache, .cachelen = cachelen,
 	    .keywords = keywords, .nkeywords = nkeywords, .aon = all_or_nothing,
-	    .extra_refs = extra_refs, .extra = fn, .extra_arg = fnarg };
+	    .extra_refs = extra_refs, .extra = fn, .extra_arg = fnarg,
+	    .memo = memo, .nmemo = memo != NULL ? nmemo : 0 };
 	int r;
 
 	if ((nrcpts == 0 && extra_refs == 0) ||
@@ -1035,6 +1219,8 @@ sdb_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
 	a.users = xmalloc(nrcpts * sizeof(*a.users));
 	a.names = xmalloc(nrcpts * sizeof(*a.names));
 	a.valid = xmalloc(nrcpts * sizeof(*a.valid));
+	a.mbox_ids = xcalloc(nrcpts ? nrcpts : 1, sizeof(*a.mbox_ids));
+	token_make(&a);
 	for (size_t i = 0; i < nrcpts; i++) {
 		a.valid[i] = STORE_INVALID;
 		rcpts[i].result_r = STORE_NOTFOUND;
@@ -1054,6 +1240,7 @@ sdb_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
 	free(a.users);
 	free(a.names);
 	free(a.valid);
+	free(a.mbox_ids);
 	return r;
 }
 
