@@ -599,9 +599,10 @@ END_TEST
 
 START_TEST(test_conn_timeout_during_job)
 {
-	/* The idle timeout runs out while a job reads the session's view: the
-	 * timeout waits for the job's done, then says goodbye (after the
-	 * job's answer) and closes. */
+	/* The idle timeout runs out while a job reads the session's view: it
+	 * never fires while the job runs; the idle time counts again from the
+	 * job's done (the client was waiting for us), then the timeout says
+	 * goodbye and closes. */
 	conn_setup();
 	open_conn();
 	peer_read(20);
@@ -610,11 +611,38 @@ START_TEST(test_conn_timeout_during_job)
 	ck_assert_int_eq(timeouts, 0);
 	ck_assert_int_eq(job_done_calls, 0);
 	job_gate = 1;
-	ck_assert_str_eq(peer_read(300), "done\r\nidle too long\r\n");
+	ck_assert_str_eq(peer_read(300), "done\r\n");
+	ck_assert_int_eq(timeouts, 0);
+	ck_assert_str_eq(peer_read(1500), "idle too long\r\n");
 	ck_assert_str_eq(event_order, "DT");
 	ck_assert_int_eq(job_done_alive, 1);
 	loop_until(&sess_freed, 1000);
 	ck_assert_int_eq(sess_freed, 1);
+	ck_assert_int_eq(violations, 0);
+	close(peer_fd);
+	conn_teardown();
+}
+END_TEST
+
+/* Same while the job waits in the queue behind others that hold every
+ * thread: the timeout waits for it too (issue 18: SMTP's command timeout
+ * never fires while the session's job is queued or running). */
+START_TEST(test_conn_timeout_while_queued)
+{
+	conn_setup();
+	for (int i = 0; i < 2; i++)          /* the pool has 2 threads */
+		worker_submit(tsrv.pool, slow_work, NULL, NULL);
+	open_conn();
+	peer_read(20);
+	peer_send("SHORTJOB\r\n", 10);
+	ck_assert_str_eq(peer_read(2500), "");
+	ck_assert_int_eq(timeouts, 0);
+	ck_assert_int_eq(job_done_calls, 0);
+	job_gate = 1;
+	ck_assert_str_eq(peer_read(300), "done\r\n");
+	ck_assert_int_eq(timeouts, 0);
+	ck_assert_int_eq(job_done_alive, 1);
+	ck_assert_str_eq(peer_read(1500), "idle too long\r\n");
 	ck_assert_int_eq(violations, 0);
 	close(peer_fd);
 	conn_teardown();
@@ -927,7 +955,9 @@ net_suite(void)
 	tcase_add_test(tc, test_conn_idle_timeout);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("job_isolation");
+	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_conn_timeout_during_job);
+	tcase_add_test(tc, test_conn_timeout_while_queued);
 	tcase_add_test(tc, test_conn_close_during_job);
 	tcase_add_test(tc, test_conn_notify_during_job);
 	tcase_add_test(tc, test_conn_shutdown_during_job);

@@ -1115,6 +1115,10 @@ conn_job_done(void *arg)
 	struct conn *c = j->c;
 
 	c->job_running = false;
+	/* The time a job waited in a queue or ran is ours, not the client's
+	 * idleness: the idle timeout counts again from its end (so SMTP's
+	 * command timeout never answers 421 to a client that waits for us). */
+	conn_active(c);
 	bool alive = !conn_closing(c);
 	j->done(j->arg, alive);
 	free(j);
