@@ -1132,7 +1132,8 @@ conn_job_done(void *arg)
 }
 
 void
-conn_run_job(struct conn *c, void (*work)(void *arg), conn_job_done_fn *done, void *arg)
+conn_run_job(struct conn *c, enum worker_lane lane, void (*work)(void *arg),
+    conn_job_done_fn *done, void *arg)
 {
 	struct conn_job *j = xmalloc(sizeof(*j));
 	if (c->job_running)
@@ -1144,7 +1145,7 @@ conn_run_job(struct conn *c, void (*work)(void *arg), conn_job_done_fn *done, vo
 	c->job_running = true;
 	conn_hold(c);
 	conn_update_read(c);
-	worker_submit(c->srv->pool, conn_job_work, conn_job_done, j);
+	worker_submit(c->srv->pool, lane, conn_job_work, conn_job_done, j);
 }
 
 bool

@@ -345,7 +345,7 @@ deliver_start(struct smtp_session *s, bool junk)
 				break;
 			}
 	}
-	conn_run_job(s->c, deliver_work, deliver_done, j);
+	conn_run_job(s->c, WORKER_LANE_COMMIT, deliver_work, deliver_done, j);
 }
 
 /* Where the message after our Return-Path: begins (the milters see what

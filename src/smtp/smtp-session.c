@@ -401,7 +401,7 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmdline *cmd)
 		j->path = path;
 		j->params = params;
 		mm_strlcpy(j->user, s->user, sizeof(j->user));
-		conn_run_job(s->c, mail_job_work, mail_job_done, j);
+		conn_run_job(s->c, WORKER_LANE_COMMIT, mail_job_work, mail_job_done, j);
 		return;
 	}
 	mail_accept(s, &path, &params);
@@ -577,7 +577,7 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmdline *cmd)
 	else
 		mm_strlcpy(j->lookup, path.addr, sizeof(j->lookup));
 	j->declared_size = tx->params.has_size ? tx->params.size : 0;
-	conn_run_job(s->c, rcpt_job_work, rcpt_job_done, j);
+	conn_run_job(s->c, WORKER_LANE_COMMIT, rcpt_job_work, rcpt_job_done, j);
 }
 
 /* ---- dispatch ---- */
