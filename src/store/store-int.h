@@ -153,8 +153,13 @@ struct sdb_tx {
 
 typedef int sdb_txn_fn(struct sdb_tx *tx, void *arg);
 
-/* store-bdb.c: environment, transactions, records, bodies */
+/* store-bdb.c: transactions, records */
 int sdb_run(struct store *st, bool write, sdb_txn_fn *fn, void *arg);
+/* Berkeley DB's last error message on this thread (its errcall). */
+extern __thread char sdb_lasterr[256];
+/* store-env.c: reopens the environment (recovering it) unless another
+ * thread did since generation gen; takes st->lock exclusively. */
+int sdb_reopen(struct store *st, uint64_t gen);
 /* How often the environment was reopened after a recovery (for tests). */
 uint64_t sdb_reopens(struct store *st);
 /* Test knobs: the watchdog ignores dead processes in the registry; an
@@ -184,6 +189,7 @@ int sdb_counters_get(struct sdb_tx *tx, uint32_t recno, struct sdb_counters *c_r
     bool rmw);
 int sdb_counters_put(struct sdb_tx *tx, uint32_t recno, const struct sdb_counters *c);
 int sdb_counters_del(struct sdb_tx *tx, uint32_t recno);
+/* store-body.c */
 int sdb_body_put(struct sdb_tx *tx, uint64_t id, const void *data, size_t len,
     const void *cache, size_t cachelen, uint32_t refs);
 /* Adds delta to the body's reference count; frees it when it reaches 0. */
