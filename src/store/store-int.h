@@ -212,6 +212,31 @@ int sdb_mailbox_create_tx(struct sdb_tx *tx, const char *user, const char *name,
 int sdb_mailbox_purge_tx(struct sdb_tx *tx, const char *user, struct sdb_user *u,
     uint32_t id, bool remove);
 size_t sdb_mbox_key(const char *user, const char *name, unsigned char *key);
+/* store-mail.c: the record helpers store-mailbox.c shares (their names
+ * predate the split; nothing outside src/store sees them). */
+/* Common arguments: the normalised user and mailbox names. */
+struct mb_arg {
+	char user[ADDRESS_MAX_BYTES + 1];
+	char name[STORE_MBOX_NAME_MAX];
+	char name2[STORE_MBOX_NAME_MAX];
+	unsigned attrs;
+	bool flag;
+	struct store_mailbox mb;
+	/* list */
+	struct store_mailbox *list;
+	size_t nlist, caplist;
+};
+int mbox_name_norm(const char *in, char out[STORE_MBOX_NAME_MAX]);
+int mbox_load(struct sdb_tx *tx, const char *user, const char *name,
+    struct sdb_mbox *mb, bool rmw);
+int mbox_save(struct sdb_tx *tx, const char *user, const char *name,
+    const struct sdb_mbox *mb);
+void msg_key(unsigned char key[8], uint32_t id, uint32_t uid);
+int usage_add(struct sdb_tx *tx, const struct sdb_user *u, int64_t bytes, int64_t msgs);
+void mbox_fill(struct store_mailbox *out, const char *name,
+    const struct sdb_mbox_rec *rec, const struct sdb_counters *c);
+int mb_arg_init(struct mb_arg *a, const char *user, const char *name);
+int user_exists(struct sdb_tx *tx, const char *user, struct sdb_user *u, bool rmw);
 
 /* store-expunge.c: the expunge log in msgs.db, keys (SDB_EXPUNGE_PREFIX
  * BE32, mailbox id BE32, modseq BE64, uid BE32). Mailbox ids start at 1,
