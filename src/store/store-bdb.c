@@ -239,15 +239,14 @@ sdb_backoff(int attempt)
 sdb_commit_hook_fn *sdb_test_commit_hook;
 
 static void
-sdb_disk_failed(struct store *st, int err)
+sdb_disk_failed(struct store *st, const char *why)
 {
 	if (atomic_exchange(&st->failed, true))
 		return;
 	log_error("store: DISK FAILURE: the log flush after a commit failed (%s%s%s): "
 	    "that commit is not acknowledged, and every write is refused until "
 	    "minimaild is restarted; check the disk under %s",
-	    err >= SDB_RETRY ? "internal error" : db_strerror(err),
-	    sdb_lasterr[0] ? ": " : "", sdb_lasterr, st->data_dir);
+	    why, sdb_lasterr[0] ? ": " : "", sdb_lasterr, st->data_dir);
 }
 
 bool
@@ -307,7 +306,8 @@ sdb_run_locked(struct store *st, bool write, sdb_txn_fn *fn, void *arg,
 			 * again, and no more writes until a restart. */
 			if (r != STORE_OK && r != SDB_RECOVER &&
 			    !atomic_load(&st->panicked)) {
-				sdb_disk_failed(st, hr != 0 ? hr : r);
+				sdb_disk_failed(st, hr != 0 ? db_strerror(hr) :
+				    store_strerror(r));
 				return STORE_IO;
 			}
 		} else {
@@ -336,7 +336,6 @@ sdb_run_locked(struct store *st, bool write, sdb_txn_fn *fn, void *arg,
 		sdb_backoff(attempt);
 	}
 }
-
 
 int
 sdb_run(struct store *st, bool write, sdb_txn_fn *fn, void *arg)
