@@ -169,7 +169,7 @@ checkpoint_cb(evutil_socket_t fd, short what, void *arg)
 	if (checkpoint_running || srv.shutting_down)
 		return;
 	checkpoint_running = true;
-	worker_submit(srv.pool, checkpoint_work, checkpoint_done, NULL);
+	worker_submit(srv.pool, WORKER_LANE_SLOW, checkpoint_work, checkpoint_done, NULL);
 }
 
 /* ---- privileges ---- */
@@ -335,7 +335,7 @@ reload_start(void)
 	log_info("SIGHUP: reloading %s", config_path);
 	config_errors_init(&j->errs);
 	reload_running = true;
-	worker_submit(srv.pool, reload_work, reload_done, j);
+	worker_submit(srv.pool, WORKER_LANE_SLOW, reload_work, reload_done, j);
 }
 
 static void

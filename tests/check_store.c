@@ -4,6 +4,7 @@
  * UIDs, counters, body bytes). */
 #include <check.h>
 #include <crypt.h>
+#include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1405,6 +1406,151 @@ START_TEST(test_reopen_after_panic)
 }
 END_TEST
 
+/* ---- exactly once (issue 18 item 4) ---- */
+
+static int hook_mode;        /* 0: flush, then panic; 1: panic; 2: fail the flush */
+static int hook_calls;
+
+/* Fires once, after the no-sync commit of the next write transaction. */
+static int
+commit_hook(struct store *s)
+{
+	if (hook_calls++ > 0)
+		return 0;
+	if (hook_mode == 2)
+		return EIO;
+	if (hook_mode == 0)
+		ck_assert_int_eq(s->env->log_flush(s->env, NULL), 0);
+	ck_assert_int_eq(s->env->set_flags(s->env, DB_PANIC_ENVIRONMENT, 1), 0);
+	return 0;
+}
+
+static int
+count_queue(void *arg, const struct store_qentry *e)
+{
+	uint64_t *v = arg;
+	v[0]++;
+	v[1] = e->id;
+	return 0;
+}
+
+/* A panic cuts the delivery's commit short, sdb_run reopens the
+ * environment and runs it again: whether the first run reached the disk
+ * (loop 0: its log was flushed before the panic) or not (loop 1), the
+ * message is stored once, with its queue entry once, and the caller gets
+ * the UID and queue id that are in the store. */
+START_TEST(test_exactly_once_panic)
+{
+	static const char *const remote[] = { "far@remote.example" };
+	struct store_qnew q = { .sender = "alice@example.org", .rcpts = remote, .nrcpts = 1 };
+	struct store_rcpt rc = { .user = "alice@example.org" };
+	uint64_t qid = 0, qcount[2] = { 0, 0 };
+	size_t nq = 0;
+	const char *text = "Subject: once\r\n\r\nexactly once\r\n";
+
+	sdb_test_flags = SDB_TEST_NO_REGISTRY_WATCH;
+	hook_mode = _i;
+	hook_calls = 0;
+	sdb_test_commit_hook = commit_hook;
+	int r = store_deliver_queue(st, &rc, 1, text, strlen(text), 1700000000, NULL, 0,
+	    &q, &qid, 1, &nq);
+	sdb_test_commit_hook = NULL;
+	sdb_test_flags = 0;
+	ck_assert_int_eq(r, STORE_OK);
+	ck_assert_int_ge(hook_calls, 2);            /* it ran again */
+	ck_assert_uint_eq(sdb_reopens(st), 1);
+	ck_assert_int_eq(rc.result_r, STORE_OK);
+	ck_assert_uint_eq(rc.uid_r, 1);
+	ck_assert_uint_eq(nq, 1);
+	for (int round = 0; round < 2; round++) {
+		struct store_index *idx = index_of("alice@example.org", "INBOX");
+		ck_assert_uint_eq(idx->nmsgs, 1);
+		ck_assert_uint_eq(idx->msgs[0].uid, 1);
+		assert_body(idx->msgs[0].body_id, text);
+		uint32_t refs;
+		ck_assert_int_eq(store_body_refs(st, idx->msgs[0].body_id, &refs), STORE_OK);
+		ck_assert_uint_eq(refs, 2);               /* INBOX and the queue */
+		store_index_free(&idx);
+		qcount[0] = 0;
+		ck_assert_int_eq(store_queue_list(st, count_queue, qcount), STORE_OK);
+		ck_assert_uint_eq(qcount[0], 1);
+		ck_assert_uint_eq(qcount[1], qid);
+		reopen();                                  /* and after a restart */
+	}
+	ck_assert_uint_eq(deliver1("alice@example.org", NULL, "next"), 2);
+}
+END_TEST
+
+/* The log flush after the commit fails: the delivery is not acknowledged,
+ * not stored again, and the store refuses every write until it is
+ * reopened (the daemon restarted); reads go on. */
+START_TEST(test_flush_failure)
+{
+	struct store_rcpt rc = { .user = "alice@example.org" };
+	const char *text = "Subject: lost?\r\n\r\nthe disk failed\r\n";
+
+	hook_mode = 2;
+	hook_calls = 0;
+	sdb_test_commit_hook = commit_hook;
+	int r = store_deliver(st, &rc, 1, text, strlen(text), 1700000000, NULL, 0,
+	    NULL, 0, false);
+	ck_assert_int_eq(hook_calls, 1);             /* never run again */
+	ck_assert_int_eq(r, STORE_IO);
+	ck_assert_int_ne(rc.result_r, STORE_OK);
+	ck_assert_uint_eq(rc.uid_r, 0);
+	ck_assert(store_failed(st));
+	/* every write is refused now, without reaching the disk */
+	struct store_rcpt rc2 = { .user = "bob@example.org" };
+	ck_assert_int_eq(store_deliver(st, &rc2, 1, "x", 1, 0, NULL, 0, NULL, 0, false),
+	    STORE_IO);
+	ck_assert_int_eq(store_user_add(st, "carol@example.org", hash), STORE_IO);
+	ck_assert_int_eq(hook_calls, 1);
+	sdb_test_commit_hook = NULL;
+	struct store_user u;
+	ck_assert_int_eq(store_user_get(st, "bob@example.org", &u), STORE_OK);
+	/* restarted: the message is there at most once, writes work again */
+	reopen();
+	ck_assert(!store_failed(st));
+	struct store_index *idx = index_of("alice@example.org", "INBOX");
+	ck_assert_uint_le(idx->nmsgs, 1);
+	uint32_t next = idx->nmsgs + 1;
+	store_index_free(&idx);
+	idx = index_of("bob@example.org", "INBOX");
+	ck_assert_uint_eq(idx->nmsgs, 0);
+	store_index_free(&idx);
+	ck_assert_uint_eq(deliver1("alice@example.org", NULL, "after"), next);
+}
+END_TEST
+
+static size_t
+count_tokens(void)
+{
+	DBC *dbc;
+	DBT k = { 0 }, d = { 0 };
+	size_t n = 0;
+	ck_assert_int_eq(st->tokens->cursor(st->tokens, NULL, &dbc, 0), 0);
+	while (dbc->get(dbc, &k, &d, DB_NEXT) == 0)
+		n++;
+	dbc->close(dbc);
+	return n;
+}
+
+/* Every delivery leaves a token; checkpoints drop the old ones only. */
+START_TEST(test_tokens_pruned)
+{
+	unsigned char key[16] = { 0, 0, 0, 0, 0, 0, 0, 1 };   /* 1970 */
+	DBT k = { .data = key, .size = sizeof(key) }, d = { .data = "", .size = 0 };
+	size_t before = count_tokens();
+	deliver1("alice@example.org", NULL, "one");
+	deliver1("bob@example.org", NULL, "two");
+	ck_assert_uint_eq(count_tokens(), before + 2);
+	ck_assert_int_eq(st->tokens->put(st->tokens, NULL, &k, &d, DB_AUTO_COMMIT), 0);
+	ck_assert_uint_eq(count_tokens(), before + 3);
+	ck_assert_int_eq(store_checkpoint(st), STORE_OK);
+	ck_assert_uint_eq(count_tokens(), before + 2);
+}
+END_TEST
+
 #define R_THREADS 4
 #define R_PER_THREAD 300
 
@@ -1634,6 +1780,8 @@ store_suite(void)
 		{ "reopen_after_panic", test_reopen_after_panic },
 		{ "reopen_concurrent", test_reopen_concurrent },
 		{ "kill_inside_bdb", test_kill_inside_bdb },
+		{ "flush_failure", test_flush_failure },
+		{ "tokens_pruned", test_tokens_pruned },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
@@ -1642,6 +1790,11 @@ store_suite(void)
 		tcase_add_test(tc, cases[i].t);
 		suite_add_tcase(s, tc);
 	}
+	TCase *tc = tcase_create("exactly_once_panic");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_exactly_once_panic, 0, 2);
+	suite_add_tcase(s, tc);
 	return s;
 }
 

@@ -8,7 +8,17 @@
  * given, every message in the store is a whole message (bodies are
  * generated from the id they carry, so any partial body is caught), UIDs
  * strictly ascend and are never given twice, and the mailbox counters,
- * quota usage and body reference counts agree with the index. */
+ * quota usage and body reference counts agree with the index.
+ *
+ * And that a delivery is acknowledged only after the log was synced: the
+ * program interposes fdatasync(2)/fsync(2) (Berkeley DB's log sync calls
+ * them through the dynamic linker, so the definitions here win, as an
+ * LD_PRELOAD shim would) and numbers every sync of a log.* file. A
+ * delivery that returns STORE_OK without a log sync that started after
+ * the call began (so after nothing of it was in the log) and finished
+ * before it returned is reported to the parent (a line "nosync"), and the
+ * test fails. Remove the flush before the acknowledgement and nearly
+ * every delivery is reported. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -22,6 +32,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdatomic.h>
 
 #include "lib/util.h"
 #include "store/store.h"
@@ -46,6 +60,7 @@ struct ack {
 
 static struct ack *acks;
 static size_t nacks;
+static size_t nosync;        /* acknowledgements without a log sync */
 static char tmpdir[64];
 static int failures;
 
@@ -116,6 +131,57 @@ targets_of(uint64_t id, uint8_t *u, uint8_t *b)
 	return 2;
 }
 
+/* ---- log syncs between the commit and the acknowledgement ---- */
+
+static atomic_uint_fast64_t sync_started;   /* log syncs begun */
+static atomic_uint_fast64_t sync_covered;   /* highest number of a finished one */
+
+static bool
+is_log_fd(int fd)
+{
+	char path[64], target[PATH_MAX];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return false;
+	target[n] = '\0';
+	const char *base = strrchr(target, '/');
+	return base != NULL && strncmp(base + 1, "log.", 4) == 0;
+}
+
+static int
+counted_sync(int fd, const char *name)
+{
+	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, name);
+	if (real == NULL)
+		abort();
+	if (!is_log_fd(fd))
+		return real(fd);
+	uint64_t no = atomic_fetch_add(&sync_started, 1) + 1;
+	int r = real(fd);
+	if (r == 0) {
+		uint64_t cur = atomic_load(&sync_covered);
+		while (cur < no && !atomic_compare_exchange_weak(&sync_covered, &cur, no))
+			;
+	}
+	return r;
+}
+
+int fdatasync(int fd);
+int fsync(int fd);
+
+int
+fdatasync(int fd)
+{
+	return counted_sync(fd, "fdatasync");
+}
+
+int
+fsync(int fd)
+{
+	return counted_sync(fd, "fsync");
+}
+
 /* ---- the child ---- */
 
 static struct store *cst;
@@ -134,12 +200,16 @@ child_thread(void *arg)
 		char *msg = gen_message(id, &len);
 		for (size_t i = 0; i < n; i++)
 			rc[i] = (struct store_rcpt){ .user = users[u[i]], .mailbox = boxes[b[i]] };
+		uint64_t mark = atomic_load(&sync_started);
 		int r = store_deliver(cst, rc, n, msg, len, time(NULL), "cache", 5,
 		    NULL, 0, false);
 		if (r != STORE_OK) {
 			fprintf(stderr, "child: deliver: %s\n", store_strerror(r));
 			_exit(3);
 		}
+		if (atomic_load(&sync_covered) <= mark &&
+		    write(ackfd, "nosync\n", 7) != 7)
+			_exit(4);
 		uint64_t h = fnv1a(msg, len);
 		for (size_t i = 0; i < n; i++) {
 			char line[160];
@@ -184,6 +254,13 @@ read_acks(int fd)
 		while ((nl = memchr(p, '\n', have - (size_t)(p - buf))) != NULL) {
 			*nl = '\0';
 			struct ack a;
+			if (strcmp(p, "nosync") == 0) {
+				if (nosync++ == 0)
+					fail("a delivery was acknowledged before a log sync "
+					    "that started after it began had finished");
+				p = nl + 1;
+				continue;
+			}
 			unsigned u, b;
 			if (sscanf(p, "%" SCNu64 " %u %u %u %u %" SCNu64, &a.id, &u, &b,
 			    &a.uid, &a.uidvalidity, &a.hash) != 6 || nacks >= MAX_ACKS) {
@@ -390,8 +467,9 @@ main(void)
 		store_close(&st);
 	}
 	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-	printf("crash_store: %d kill cycles, %zu acknowledged deliveries checked, %.1f s\n",
-	    cycles, nacks, (double)(mm_now_ms() - t0) / 1000.0);
+	printf("crash_store: %d kill cycles, %zu acknowledged deliveries checked, "
+	    "%zu without a log sync, %.1f s\n",
+	    cycles, nacks, nosync, (double)(mm_now_ms() - t0) / 1000.0);
 	if (cycles < CYCLES_MIN && failures == 0)
 		fail("only %d cycles", cycles);
 	if (nacks == 0)

@@ -333,7 +333,7 @@ cmd_append(struct imap_session *s, const struct imap_arg *args, size_t n)
 		j->sync = true;
 		imap_sync_prepare(s, &j->sy, strcmp(s->mbox, j->mbox) == 0);
 	}
-	imap_run_job(s, append_work, append_done, j);
+	imap_run_job(s, WORKER_LANE_COMMIT, append_work, append_done, j);
 	return;
 bad:
 	append_job_free(j);

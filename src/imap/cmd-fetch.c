@@ -552,7 +552,7 @@ fetch_done(void *arg, bool alive)
 static void
 fetch_next(struct imap_session *s)
 {
-	imap_run_job(s, fetch_work, fetch_done, s->fetch);
+	imap_run_job(s, WORKER_LANE_READ, fetch_work, fetch_done, s->fetch);
 }
 
 void

@@ -468,7 +468,7 @@ do_list(struct imap_session *s, const struct imap_arg *args, size_t n, bool lsub
 		goto bad;
 	if (j->empty_pattern && j->patterns.n > 0)
 		j->empty_pattern = false;   /* "" among real patterns adds nothing */
-	imap_run_job(s, list_work, list_done, j);
+	imap_run_job(s, WORKER_LANE_READ, list_work, list_done, j);
 	return;
 bad:
 	list_job_free(j);
@@ -737,7 +737,8 @@ mbox_cmd(struct imap_session *s, const struct imap_arg *args, size_t n,
 		imap_bad(s, "Invalid STATUS items");
 		return;
 	}
-	imap_run_job(s, mbox_work, mbox_done, j);
+	imap_run_job(s, j->op == OP_STATUS ? WORKER_LANE_READ : WORKER_LANE_COMMIT,
+	    mbox_work, mbox_done, j);
 }
 
 void

@@ -126,7 +126,7 @@ cmd_getquota(struct imap_session *s, const struct imap_arg *args, size_t n)
 	struct quota_job *j = xcalloc(1, sizeof(*j));
 	j->s = s;
 	j->op = Q_GETQUOTA;
-	imap_run_job(s, quota_work, quota_done, j);
+	imap_run_job(s, WORKER_LANE_READ, quota_work, quota_done, j);
 }
 
 void
@@ -145,7 +145,7 @@ cmd_getquotaroot(struct imap_session *s, const struct imap_arg *args, size_t n)
 	}
 	j->s = s;
 	j->op = Q_GETQUOTAROOT;
-	imap_run_job(s, quota_work, quota_done, j);
+	imap_run_job(s, WORKER_LANE_READ, quota_work, quota_done, j);
 }
 
 void

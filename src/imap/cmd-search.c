@@ -104,6 +104,19 @@ struct search_job {
 	struct imap_sync sy;
 };
 
+/* Does evaluating k read message bodies (not just the index)? */
+static bool
+skey_reads_body(const struct skey *k)
+{
+	if (k->kind == SK_HEADER || k->kind == SK_BODY || k->kind == SK_TEXT ||
+	    k->kind == SK_SENTBEFORE || k->kind == SK_SENTON || k->kind == SK_SENTSINCE)
+		return true;
+	for (size_t i = 0; i < k->nkids; i++)
+		if (skey_reads_body(&k->kids[i]))
+			return true;
+	return false;
+}
+
 static void
 skey_free(struct skey *k)
 {
@@ -1269,5 +1282,8 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 	if (j->q->modseq)
 		imap_condstore_enable(s);
 	imap_sync_prepare(s, &j->sy, false);
-	imap_run_job(s, search_work, search_done, j);
+	/* reading every body of a big mailbox is slow work: not a read
+	 * that FETCH and SELECT should wait behind */
+	imap_run_job(s, s->nmsgs >= IMAP_SEARCH_SLOW_MSGS && skey_reads_body(&j->q->root) ?
+	    WORKER_LANE_SLOW : WORKER_LANE_READ, search_work, search_done, j);
 }

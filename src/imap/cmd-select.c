@@ -216,7 +216,7 @@ do_select(struct imap_session *s, const struct imap_arg *args, size_t n, bool re
 	}
 	j->s = s;
 	j->readonly = readonly;
-	imap_run_job(s, select_work, select_done, j);
+	imap_run_job(s, WORKER_LANE_READ, select_work, select_done, j);
 }
 
 void
@@ -325,7 +325,7 @@ cmd_expunge(struct imap_session *s, const struct imap_arg *args, size_t n)
 		j->has_set = true;
 	}
 	imap_sync_prepare(s, &j->sy, true);
-	imap_run_job(s, expunge_work, expunge_done, j);
+	imap_run_job(s, WORKER_LANE_COMMIT, expunge_work, expunge_done, j);
 }
 
 void
@@ -339,7 +339,7 @@ cmd_close(struct imap_session *s, const struct imap_arg *args, size_t n)
 	struct expunge_job *j = xcalloc(1, sizeof(*j));
 	j->s = s;
 	j->close = true;
-	imap_run_job(s, expunge_work, expunge_done, j);
+	imap_run_job(s, WORKER_LANE_COMMIT, expunge_work, expunge_done, j);
 }
 
 void

@@ -258,5 +258,8 @@ cmd_sort(struct imap_session *s, const struct imap_arg *args, size_t n)
 	if (imap_search_has_modseq(j->q))
 		imap_condstore_enable(s);
 	imap_sync_prepare(s, &j->sy, false);
-	imap_run_job(s, sort_work, sort_done, j);
+	/* every message's header fields are read: in a big mailbox that is
+	 * slow work, which commits and FETCH must not wait behind */
+	imap_run_job(s, s->nmsgs >= IMAP_SEARCH_SLOW_MSGS ? WORKER_LANE_SLOW : WORKER_LANE_READ,
+	    sort_work, sort_done, j);
 }

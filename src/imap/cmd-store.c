@@ -202,7 +202,7 @@ cmd_store(struct imap_session *s, const struct imap_arg *args, size_t n)
 		imap_condstore_enable(s);
 	}
 	imap_sync_prepare(s, &j->sy, true);
-	imap_run_job(s, store_work, store_done, j);
+	imap_run_job(s, WORKER_LANE_COMMIT, store_work, store_done, j);
 	return;
 bad:
 	mm_strlist_clear(&j->kw);
@@ -355,7 +355,7 @@ do_copy(struct imap_session *s, const struct imap_arg *args, size_t n, bool move
 			j->uids[j->n++] = s->msgs[idx[i]].uid;
 	free(idx);
 	imap_sync_prepare(s, &j->sy, move || strcmp(j->dst, s->mbox) == 0);
-	imap_run_job(s, copy_work, copy_done, j);
+	imap_run_job(s, WORKER_LANE_COMMIT, copy_work, copy_done, j);
 }
 
 void

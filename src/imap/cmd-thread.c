@@ -107,5 +107,8 @@ cmd_thread(struct imap_session *s, const struct imap_arg *args, size_t n)
 		return;
 	}
 	imap_sync_prepare(s, &j->sy, false);
-	imap_run_job(s, thread_work, thread_done, j);
+	/* every message's header fields are read: in a big mailbox that is
+	 * slow work, which commits and FETCH must not wait behind */
+	imap_run_job(s, s->nmsgs >= IMAP_SEARCH_SLOW_MSGS ? WORKER_LANE_SLOW : WORKER_LANE_READ,
+	    thread_work, thread_done, j);
 }

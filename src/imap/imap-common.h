@@ -18,6 +18,7 @@
 #include "imap/imap-parser.h"
 #include "lib/limits.h"
 #include "lib/util.h"
+#include "net/worker.h"
 #include "store/store.h"
 
 struct conn;
@@ -153,8 +154,8 @@ void imap_condstore_enable(struct imap_session *s);
 struct store *imap_store(struct imap_session *s);
 uint64_t imap_append_limit(struct imap_session *s);
 /* Starts a conn job for the current command. */
-void imap_run_job(struct imap_session *s, void (*work)(void *arg),
-    void (*done)(void *arg, bool alive), void *arg);
+void imap_run_job(struct imap_session *s, enum worker_lane lane,
+    void (*work)(void *arg), void (*done)(void *arg, bool alive), void *arg);
 
 /* Strings on the wire: atom when possible, else quoted, else literal. */
 void imap_append_astring(struct mm_buf *b, const char *s, size_t len);

@@ -323,10 +323,10 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 }
 
 void
-imap_run_job(struct imap_session *s, void (*work)(void *arg),
-    void (*done)(void *arg, bool alive), void *arg)
+imap_run_job(struct imap_session *s, enum worker_lane lane,
+    void (*work)(void *arg), void (*done)(void *arg, bool alive), void *arg)
 {
-	conn_run_job(s->c, work, done, arg);
+	conn_run_job(s->c, lane, work, done, arg);
 }
 
 /* ---- wire strings ---- */

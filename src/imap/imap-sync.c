@@ -617,5 +617,5 @@ imap_sync_command(struct imap_session *s, void (*then)(struct imap_session *s))
 			then(s);
 		return;
 	}
-	imap_run_job(s, sync_job_work, sync_job_done, j);
+	imap_run_job(s, WORKER_LANE_READ, sync_job_work, sync_job_done, j);
 }

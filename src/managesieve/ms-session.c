@@ -334,7 +334,8 @@ static void
 start_job(struct ms_session *s, struct ms_job *j)
 {
 	s->job = j;
-	conn_run_job(s->c, job_work, job_done, j);
+	/* scripts are small; PUTSCRIPT and SETACTIVE write: the commit lane */
+	conn_run_job(s->c, WORKER_LANE_COMMIT, job_work, job_done, j);
 }
 
 /* ---- authentication ---- */

@@ -1115,6 +1115,10 @@ conn_job_done(void *arg)
 	struct conn *c = j->c;
 
 	c->job_running = false;
+	/* The time a job waited in a queue or ran is ours, not the client's
+	 * idleness: the idle timeout counts again from its end (so SMTP's
+	 * command timeout never answers 421 to a client that waits for us). */
+	conn_active(c);
 	bool alive = !conn_closing(c);
 	j->done(j->arg, alive);
 	free(j);
@@ -1128,7 +1132,8 @@ conn_job_done(void *arg)
 }
 
 void
-conn_run_job(struct conn *c, void (*work)(void *arg), conn_job_done_fn *done, void *arg)
+conn_run_job(struct conn *c, enum worker_lane lane, void (*work)(void *arg),
+    conn_job_done_fn *done, void *arg)
 {
 	struct conn_job *j = xmalloc(sizeof(*j));
 	if (c->job_running)
@@ -1140,7 +1145,7 @@ conn_run_job(struct conn *c, void (*work)(void *arg), conn_job_done_fn *done, vo
 	c->job_running = true;
 	conn_hold(c);
 	conn_update_read(c);
-	worker_submit(c->srv->pool, conn_job_work, conn_job_done, j);
+	worker_submit(c->srv->pool, lane, conn_job_work, conn_job_done, j);
 }
 
 bool

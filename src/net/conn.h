@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "net/worker.h"
+
 struct conn;
 struct evbuffer;
 struct proto_module;
@@ -132,7 +134,7 @@ void conn_release(struct conn *c);
  * done returns unless done started another job or paused the conn.
  * One job per session at a time. */
 typedef void conn_job_done_fn(void *arg, bool alive);
-void conn_run_job(struct conn *c, void (*work)(void *arg),
+void conn_run_job(struct conn *c, enum worker_lane lane, void (*work)(void *arg),
     conn_job_done_fn *done, void *arg);
 bool conn_job_running(const struct conn *c);
 

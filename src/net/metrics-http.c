@@ -288,5 +288,5 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 	sc->evcon = evhttp_request_get_connection(req);
 	if (sc->evcon != NULL)
 		evhttp_connection_set_closecb(sc->evcon, scrape_gone_cb, sc);
-	worker_submit(server->pool, scrape_work, scrape_done, sc);
+	worker_submit(server->pool, WORKER_LANE_READ, scrape_work, scrape_done, sc);
 }

@@ -184,7 +184,7 @@ server_auth(struct conn *c, const char *user, const char *password, server_auth_
 	mm_strlcpy(j->user, user, sizeof(j->user));
 	mm_strlower(j->user);
 	j->password = xstrdup(password);
-	conn_run_job(c, auth_work, auth_done, j);
+	conn_run_job(c, WORKER_LANE_COMMIT, auth_work, auth_done, j);
 }
 
 bool

@@ -1,11 +1,22 @@
 /* worker.c: the pool of threads that run blocking work (Berkeley DB,
  * fsync, DNS, crypt) off the event loop.
  *
- * The one idea: jobs go in through a mutex-protected FIFO and come back
- * through a second FIFO that the loop drains in a single event callback;
- * a worker thread never touches libevent except for event_active() on that
- * one event, which libevent's pthreads support makes thread-safe. */
+ * The one idea: jobs go in through mutex-protected FIFOs, one per lane
+ * (worker.h), and come back through a second FIFO that the loop drains in
+ * a single event callback; a worker thread never touches libevent except
+ * for event_active() on that one event, which libevent's pthreads support
+ * makes thread-safe.
+ *
+ * Lanes: a free thread takes the commit lane's first job if there is one;
+ * else, while the read and slow lanes together run fewer than nthreads - 1
+ * jobs (one thread stays for commits), the slow lane's job if the slow
+ * lane runs none, else a read job, else a slow job while the slow lane
+ * runs fewer than its share. So four big SEARCHes or a stuck checkpoint
+ * never put a 250 or a login behind them, and reads never starve the slow
+ * lane. Any thread runs any lane: nothing is idle by reservation when
+ * only commits come. */
 #include "net/worker.h"
+#include "lib/limits.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/util.h"
@@ -16,6 +27,7 @@
 #include <stdlib.h>
 
 struct worker_job {
+	enum worker_lane lane;
 	worker_work_fn *work;
 	worker_done_fn *done;
 	void *arg;
@@ -33,7 +45,10 @@ struct worker_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond_work;   /* jobs queued, or stopping */
 	pthread_cond_t cond_idle;   /* a job finished */
-	struct job_fifo queue;      /* waiting for a thread */
+	struct job_fifo queue[WORKER_LANES];   /* waiting for a thread */
+	unsigned running[WORKER_LANES];
+	unsigned other_max;         /* read + slow at most (nthreads - 1) */
+	unsigned slow_max;
 	struct job_fifo done;       /* finished, waiting for the loop */
 	size_t pending;             /* queued + running + done-not-yet-called */
 	bool stopping;
@@ -64,6 +79,30 @@ fifo_pop(struct job_fifo *f)
 	return j;
 }
 
+/* The next job a free thread may take (pool->lock held), or NULL. */
+static struct worker_job *
+worker_pick(struct worker_pool *pool)
+{
+	struct job_fifo *q = pool->queue;
+	unsigned other = pool->running[WORKER_LANE_READ] + pool->running[WORKER_LANE_SLOW];
+
+	if (q[WORKER_LANE_COMMIT].head != NULL)
+		return fifo_pop(&q[WORKER_LANE_COMMIT]);
+	if (other >= pool->other_max)
+		return NULL;
+	if (q[WORKER_LANE_SLOW].head != NULL && pool->running[WORKER_LANE_SLOW] == 0)
+		return fifo_pop(&q[WORKER_LANE_SLOW]);
+	/* reads leave the slow lane its one thread while it has work */
+	if (q[WORKER_LANE_READ].head != NULL &&
+	    (pool->running[WORKER_LANE_SLOW] > 0 || q[WORKER_LANE_SLOW].head == NULL ||
+	    other + 1 < pool->other_max))
+		return fifo_pop(&q[WORKER_LANE_READ]);
+	if (q[WORKER_LANE_SLOW].head != NULL &&
+	    pool->running[WORKER_LANE_SLOW] < pool->slow_max)
+		return fifo_pop(&q[WORKER_LANE_SLOW]);
+	return NULL;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -72,14 +111,19 @@ worker_main(void *arg)
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
 		struct worker_job *j;
-		while ((j = fifo_pop(&pool->queue)) == NULL && !pool->stopping)
+		while ((j = worker_pick(pool)) == NULL && !pool->stopping)
 			pthread_cond_wait(&pool->cond_work, &pool->lock);
 		if (j == NULL)
 			break;
+		pool->running[j->lane]++;
 		pthread_mutex_unlock(&pool->lock);
 		j->work(j->arg);
 		metrics_observe(MH_JOB, metrics_now_us() - j->submitted_us);
 		pthread_mutex_lock(&pool->lock);
+		pool->running[j->lane]--;
+		/* the lane's slot is free: a thread waiting for it may go */
+		if (j->lane != WORKER_LANE_COMMIT)
+			pthread_cond_signal(&pool->cond_work);
 		bool was_empty = pool->done.head == NULL;
 		fifo_push(&pool->done, j);
 		pthread_cond_broadcast(&pool->cond_idle);
@@ -129,6 +173,11 @@ worker_pool_new(struct event_base *base, unsigned nthreads)
 
 	pool->base = base;
 	pool->nthreads = nthreads ? nthreads : 1;
+	/* with one thread there is nothing to keep back */
+	pool->other_max = pool->nthreads > 1 ? pool->nthreads - 1 : 1;
+	pool->slow_max = pool->other_max * WORKER_SLOW_SHARE_PERCENT / 100;
+	if (pool->slow_max == 0)
+		pool->slow_max = 1;
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->cond_work, NULL);
 	pthread_cond_init(&pool->cond_idle, NULL);
@@ -143,16 +192,19 @@ worker_pool_new(struct event_base *base, unsigned nthreads)
 }
 
 void
-worker_submit(struct worker_pool *pool, worker_work_fn *work,
-    worker_done_fn *done, void *arg)
+worker_submit(struct worker_pool *pool, enum worker_lane lane,
+    worker_work_fn *work, worker_done_fn *done, void *arg)
 {
 	struct worker_job *j = xmalloc(sizeof(*j));
+	if ((unsigned)lane >= WORKER_LANES)
+		fatal("worker: no lane %d", (int)lane);
+	j->lane = lane;
 	j->work = work;
 	j->done = done;
 	j->arg = arg;
 	j->submitted_us = metrics_now_us();
 	pthread_mutex_lock(&pool->lock);
-	fifo_push(&pool->queue, j);
+	fifo_push(&pool->queue[lane], j);
 	pool->pending++;
 	pthread_cond_signal(&pool->cond_work);
 	pthread_mutex_unlock(&pool->lock);

@@ -10,14 +10,27 @@
 struct event_base;
 struct worker_pool;
 
+/* Lanes: each has its own queue, and no lane can take every thread. The
+ * commit lane (durable commits, logins, SMTP's lookups) always has a
+ * thread: the other lanes together hold at most nthreads - 1; the slow
+ * lane (big SEARCH, checkpoints, relay, reloads) holds at most
+ * WORKER_SLOW_SHARE of them and is never starved by reads (while it has
+ * work, one thread is kept for it). FIFO within a lane. */
+enum worker_lane {
+	WORKER_LANE_COMMIT = 0,   /* SMTP delivery and lookups, AUTH, IMAP/POP3 writes */
+	WORKER_LANE_READ,         /* FETCH, SEARCH, SELECT and sync, POP3 RETR */
+	WORKER_LANE_SLOW,         /* big SEARCH, import, checkpoints, relay */
+	WORKER_LANES
+};
+
 typedef void worker_work_fn(void *arg);   /* on a worker thread */
 typedef void worker_done_fn(void *arg);   /* on the loop thread, after work */
 
 /* Requires evthread_use_pthreads() to have been called. */
 struct worker_pool *worker_pool_new(struct event_base *base, unsigned nthreads);
-/* Queues a job. done may be NULL. Never blocks. */
-void worker_submit(struct worker_pool *pool, worker_work_fn *work,
-    worker_done_fn *done, void *arg);
+/* Queues a job on a lane. done may be NULL. Never blocks. */
+void worker_submit(struct worker_pool *pool, enum worker_lane lane,
+    worker_work_fn *work, worker_done_fn *done, void *arg);
 /* Jobs queued or running (for tests and shutdown). */
 size_t worker_pending(struct worker_pool *pool);
 /* Waits for every queued job to finish and runs their done functions on

@@ -307,7 +307,7 @@ auth_done(void *arg, bool ok, int err, const char *canon, unsigned fails)
 	mm_strlcpy(s->canon, canon, sizeof(s->canon));
 	s->holds_drop = true;
 	s->job_st = s->srv->store;
-	conn_run_job(s->c, index_work, index_done, s);
+	conn_run_job(s->c, WORKER_LANE_READ, index_work, index_done, s);
 }
 
 static void
@@ -461,7 +461,7 @@ static void xfer_done(void *arg, bool alive);
 static void
 xfer_next(struct pop3_session *s)
 {
-	conn_run_job(s->c, xfer_work, xfer_done, s);
+	conn_run_job(s->c, WORKER_LANE_READ, xfer_work, xfer_done, s);
 }
 
 static void
@@ -597,7 +597,7 @@ cmd_quit(struct pop3_session *s)
 		if (s->msgs[i].deleted)
 			s->job_uids[s->job_nuids++] = s->msgs[i].uid;
 	s->job_st = s->srv->store;
-	conn_run_job(s->c, expunge_work, expunge_done, s);
+	conn_run_job(s->c, WORKER_LANE_COMMIT, expunge_work, expunge_done, s);
 }
 
 /* ---- TRANSACTION commands ---- */

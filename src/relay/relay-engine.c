@@ -165,7 +165,7 @@ void
 relay_engine_load_body(struct relay_delivery *d)
 {
 	d->job_running = true;
-	worker_submit(d->eng->srv->pool, load_work, load_done, d);
+	worker_submit(d->eng->srv->pool, WORKER_LANE_SLOW, load_work, load_done, d);
 }
 
 /* ---- results ---- */
@@ -349,7 +349,7 @@ relay_engine_finish(struct relay_delivery *d)
 {
 	d->state = RC_SAVING;
 	d->job_running = true;
-	worker_submit(d->eng->srv->pool, save_work, save_done, d);
+	worker_submit(d->eng->srv->pool, WORKER_LANE_SLOW, save_work, save_done, d);
 }
 
 /* ---- polling ---- */
@@ -512,7 +512,7 @@ poll_cb(evutil_socket_t fd, short what, void *arg)
 	for (struct relay_delivery *d = eng->list; d != NULL; d = d->next)
 		for (size_t i = 0; i < d->nmsgs; i++)
 			j->skip[j->nskip++] = d->msgs[i].e->id;
-	worker_submit(eng->srv->pool, poll_work, poll_done, j);
+	worker_submit(eng->srv->pool, WORKER_LANE_SLOW, poll_work, poll_done, j);
 }
 
 /* ---- TLS ---- */

@@ -375,6 +375,12 @@ deliver_done(void *arg, bool alive)
 		metrics_message_accepted();
 	else if (strncmp(result, "452", 3) == 0)
 		metrics_refused(MR_QUOTA);
+	/* The disk failed under the commit: not acknowledged, not stored
+	 * again, and this session ends like every new one (421). */
+	bool failing = j->err == STORE_IO && store_failed(j->st);
+	if (failing)
+		snprintf(result, sizeof(result), "421 4.3.0 %s Error: mail storage is "
+		    "failing, try again later", smtp_hostname(s));
 	if (alive)
 		smtp_reply(s, "%s", result);
 	else {
@@ -383,7 +389,10 @@ deliver_done(void *arg, bool alive)
 		mm_strlcpy(result, gone, sizeof(result));
 	}
 	smtp_tx_end(s, result);
-	if (alive)
+	if (alive && failing) {
+		smtp_enter_state(s, SMTP_STATE_QUIT);
+		conn_close(s->c);
+	} else if (alive)
 		smtp_enter_ready(s);
 out:
 	smtp_sieve_free(&j->sieve);
@@ -471,7 +480,7 @@ deliver_start(struct smtp_session *s, bool junk)
 	j->sieve.session = s->id;
 	j->sieve.now = j->now;
 	j->q_smtputf8 = tx->params.smtputf8;
-	conn_run_job(s->c, deliver_work, deliver_done, j);
+	conn_run_job(s->c, WORKER_LANE_COMMIT, deliver_work, deliver_done, j);
 }
 
 /* Where the message after our Return-Path: begins (the milters see what

@@ -117,6 +117,8 @@ void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 /* A client error: counts it, closes after SMTP_MAX_BAD_COMMANDS.
  * Returns true when the session is now closing. */
 bool smtp_bad_command(struct smtp_session *s);
+/* The store's disk failed (store_failed): answers 421, closes, true. */
+bool smtp_store_failing(struct smtp_session *s);
 /* Ends the transaction (logging it with result when it had a MAIL). */
 void smtp_tx_end(struct smtp_session *s, const char *result);
 /* The state to return to after a command: HELO if greeted. */

@@ -117,6 +117,21 @@ smtp_bad_command(struct smtp_session *s)
 	return true;
 }
 
+bool
+smtp_store_failing(struct smtp_session *s)
+{
+	if (s->srv->store == NULL || !store_failed(s->srv->store))
+		return false;
+	log_error("smtp session=%llx event=refused reason=store-failed addr=%s", s->id,
+	    conn_peer_addr(s->c));
+	smtp_reply(s, "421 4.3.0 %s Error: mail storage is failing, try again later",
+	    smtp_hostname(s));
+	smtp_tx_end(s, "aborted: store failed");
+	smtp_enter_state(s, SMTP_STATE_QUIT);
+	conn_close(s->c);
+	return true;
+}
+
 /* ---- transaction log ---- */
 
 static void
@@ -386,7 +401,7 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmdline *cmd)
 		j->path = path;
 		j->params = params;
 		mm_strlcpy(j->user, s->user, sizeof(j->user));
-		conn_run_job(s->c, mail_job_work, mail_job_done, j);
+		conn_run_job(s->c, WORKER_LANE_COMMIT, mail_job_work, mail_job_done, j);
 		return;
 	}
 	mail_accept(s, &path, &params);
@@ -562,7 +577,7 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmdline *cmd)
 	else
 		mm_strlcpy(j->lookup, path.addr, sizeof(j->lookup));
 	j->declared_size = tx->params.has_size ? tx->params.size : 0;
-	conn_run_job(s->c, rcpt_job_work, rcpt_job_done, j);
+	conn_run_job(s->c, WORKER_LANE_COMMIT, rcpt_job_work, rcpt_job_done, j);
 }
 
 /* ---- dispatch ---- */
@@ -595,6 +610,8 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 
 	err = smtp_parse_command(line, len, &cmd);
 	s->cmd_start_us = metrics_now_us();
+	if (smtp_store_failing(s))
+		return;
 	if (log_get_level() >= LOG_LVL_DEBUG) {
 		char esc[600];
 		/* never log credentials */
@@ -761,6 +778,8 @@ smtp_start(struct conn *c)
 			return s;
 		}
 	}
+	if (smtp_store_failing(s))
+		return s;
 	smtp_reply(s, "220 %s ESMTP minimaild", smtp_hostname(s));
 	return s;
 }

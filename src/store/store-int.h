@@ -26,6 +26,10 @@
 #define SDB_RESOLVE_DEPTH_MAX   8        /* alias -> alias -> ... */
 #define SDB_ADDR_LOCAL_MAX      64       /* RFC 5321 4.5.3.1.1 */
 #define SDB_ADDR_DOMAIN_MAX     255      /* RFC 5321 4.5.3.1.2 */
+/* How long a delivery's token is kept: far longer than one sdb_run can
+ * take (a few reopens of a few seconds); a rerun older than this whose
+ * token is gone fails instead of guessing. */
+#define SDB_TOKEN_KEEP_SECS     600
 #define SDB_KEY_MAX             (ADDRESS_MAX_BYTES + 1 + STORE_MBOX_NAME_MAX)
 
 struct store {
@@ -61,6 +65,8 @@ struct store {
 	DB *seqdb;       /* sequences */
 	DB *queue;       /* outbound queue: entry id BE64 -> struct sdb_qhdr + strings */
 	DB *sieve;       /* Sieve scripts and vacation records: store-sieve.c */
+	DB *tokens;      /* delivery tokens (struct sdb_token_key) -> what the
+	                    delivery stored: store-mail.c, "exactly once" */
 	DB_SEQUENCE *seq_body;
 	DB_SEQUENCE *seq_queue;
 	DB_SEQUENCE *seq_recno;
@@ -70,6 +76,9 @@ struct store {
 	void *hook_arg;
 	atomic_uint_fast64_t commits;
 	atomic_uint_fast64_t own_flushes;
+	/* A log flush failed after a commit: the disk is failing. Writes are
+	 * refused until the process restarts (store_failed). */
+	atomic_bool failed;
 };
 
 /* On-disk records (host byte order: the environment is not portable
@@ -145,8 +154,13 @@ struct sdb_tx {
 
 typedef int sdb_txn_fn(struct sdb_tx *tx, void *arg);
 
-/* store-bdb.c: environment, transactions, records, bodies */
+/* store-bdb.c: transactions, records */
 int sdb_run(struct store *st, bool write, sdb_txn_fn *fn, void *arg);
+/* Berkeley DB's last error message on this thread (its errcall). */
+extern __thread char sdb_lasterr[256];
+/* store-env.c: reopens the environment (recovering it) unless another
+ * thread did since generation gen; takes st->lock exclusively. */
+int sdb_reopen(struct store *st, uint64_t gen);
 /* How often the environment was reopened after a recovery (for tests). */
 uint64_t sdb_reopens(struct store *st);
 /* Test knobs: the watchdog ignores dead processes in the registry; an
@@ -154,6 +168,14 @@ uint64_t sdb_reopens(struct store *st);
 #define SDB_TEST_NO_REGISTRY_WATCH 0x1
 #define SDB_TEST_NO_RECOVERY_WAIT  0x2
 extern int sdb_test_flags;
+/* Fault injection for the check programs, NULL in the daemon (nothing
+ * sets it but a test's own code): called after a write transaction's
+ * no-sync commit and before its log flush. A non-zero return is taken as
+ * the flush's result (a Berkeley DB error: the flush failed) and the real
+ * flush is skipped; 0 flushes as usual. The hook may panic the
+ * environment to force the reopen-and-rerun path. */
+typedef int sdb_commit_hook_fn(struct store *st);
+extern sdb_commit_hook_fn *sdb_test_commit_hook;
 void sdb_changed(struct sdb_tx *tx, const char *user, uint32_t id);
 int sdb_map(int dberr);
 int sdb_get(DB *db, DB_TXN *txn, const void *key, size_t klen, void *buf,
@@ -168,6 +190,7 @@ int sdb_counters_get(struct sdb_tx *tx, uint32_t recno, struct sdb_counters *c_r
     bool rmw);
 int sdb_counters_put(struct sdb_tx *tx, uint32_t recno, const struct sdb_counters *c);
 int sdb_counters_del(struct sdb_tx *tx, uint32_t recno);
+/* store-body.c */
 int sdb_body_put(struct sdb_tx *tx, uint64_t id, const void *data, size_t len,
     const void *cache, size_t cachelen, uint32_t refs);
 /* Adds delta to the body's reference count; frees it when it reaches 0. */
@@ -193,6 +216,31 @@ int sdb_mailbox_create_tx(struct sdb_tx *tx, const char *user, const char *name,
 int sdb_mailbox_purge_tx(struct sdb_tx *tx, const char *user, struct sdb_user *u,
     uint32_t id, bool remove);
 size_t sdb_mbox_key(const char *user, const char *name, unsigned char *key);
+/* store-mail.c: the record helpers store-mailbox.c shares (their names
+ * predate the split; nothing outside src/store sees them). */
+/* Common arguments: the normalised user and mailbox names. */
+struct mb_arg {
+	char user[ADDRESS_MAX_BYTES + 1];
+	char name[STORE_MBOX_NAME_MAX];
+	char name2[STORE_MBOX_NAME_MAX];
+	unsigned attrs;
+	bool flag;
+	struct store_mailbox mb;
+	/* list */
+	struct store_mailbox *list;
+	size_t nlist, caplist;
+};
+int mbox_name_norm(const char *in, char out[STORE_MBOX_NAME_MAX]);
+int mbox_load(struct sdb_tx *tx, const char *user, const char *name,
+    struct sdb_mbox *mb, bool rmw);
+int mbox_save(struct sdb_tx *tx, const char *user, const char *name,
+    const struct sdb_mbox *mb);
+void msg_key(unsigned char key[8], uint32_t id, uint32_t uid);
+int usage_add(struct sdb_tx *tx, const struct sdb_user *u, int64_t bytes, int64_t msgs);
+void mbox_fill(struct store_mailbox *out, const char *name,
+    const struct sdb_mbox_rec *rec, const struct sdb_counters *c);
+int mb_arg_init(struct mb_arg *a, const char *user, const char *name);
+int user_exists(struct sdb_tx *tx, const char *user, struct sdb_user *u, bool rmw);
 
 /* store-expunge.c: the expunge log in msgs.db, keys (SDB_EXPUNGE_PREFIX
  * BE32, mailbox id BE32, modseq BE64, uid BE32). Mailbox ids start at 1,
@@ -207,11 +255,16 @@ int sdb_expunge_forget(struct sdb_tx *tx, uint32_t id);
  * with extra_refs references beyond the local copies (the queue's). With
  * extra_refs > 0 the call succeeds even when no local target took it. */
 typedef int sdb_deliver_extra_fn(struct sdb_tx *tx, uint64_t body_id, void *arg);
+/* memo[0..nmemo): ids fn writes (the queue entries'), kept in the
+ * delivery's token so that a rerun that finds the first run durable
+ * gives them back without running fn again. */
 int sdb_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
     const void *data, size_t len, time_t internal_date,
     const void *cache, size_t cachelen, const char *const *keywords,
     size_t nkeywords, bool all_or_nothing, uint32_t extra_refs,
-    sdb_deliver_extra_fn *fn, void *fnarg);
+    sdb_deliver_extra_fn *fn, void *fnarg, uint64_t *memo, size_t nmemo);
+/* Deletes delivery tokens older than SDB_TOKEN_KEEP_SECS (checkpoints). */
+int sdb_tokens_prune(struct store *st);
 
 /* store-bdb.c, for the files below: the thread's last Berkeley DB error
  * message; a reopen unless another thread did one since generation gen. */

@@ -60,6 +60,11 @@ void store_close(struct store **st);
 int store_checkpoint(struct store *st);
 /* Counters for benchmarks: commits and log flushes (fsyncs) so far. */
 void store_stats(struct store *st, uint64_t *commits_r, uint64_t *log_flushes_r);
+/* True once a log flush failed after a commit: the disk is failing. The
+ * store then refuses every write (STORE_IO) until the process restarts,
+ * and the delivery whose flush failed was reported as STORE_IO, never as
+ * done (it may or may not be on disk: it is never stored again by us). */
+bool store_failed(struct store *st);
 
 /* Called after every committed change to a mailbox, from the thread that
  * made it. user is the owner, mailbox_id the mailbox's id. */

@@ -1,0 +1,224 @@
+/* store-body.c: message bodies, stored once per delivery in chunks of
+ * SDB_CHUNK_BYTES and reference-counted across the mailboxes (and queue
+ * entries) that hold them, and their parsed-structure cache.
+ *
+ * The one idea: a body is (bodymeta: length, refs) plus chunks keyed (id
+ * BE64, chunk BE32), so a range read touches only the chunks it needs and
+ * the last reference frees them all in the same transaction. */
+#include "store/store-int.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "lib/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+
+/* ---- bodies ---- */
+
+static size_t
+sdb_chunk_key(unsigned char key[12], uint64_t id, uint32_t chunk)
+{
+	sdb_be64(key, id);
+	sdb_be32(key + 8, chunk);
+	return 12;
+}
+
+int
+sdb_body_put(struct sdb_tx *tx, uint64_t id, const void *data, size_t len,
+    const void *cache, size_t cachelen, uint32_t refs)
+{
+	struct store *st = tx->st;
+	unsigned char key[12];
+	struct sdb_bodymeta m = { .len = len, .refs = refs,
+	    .has_cache = cache != NULL };
+	int r;
+
+	sdb_be64(key, id);
+	r = sdb_put(st->bodymeta, tx->txn, key, 8, &m, sizeof(m));
+	for (size_t off = 0, c = 0; r == STORE_OK && off < len;
+	    off += SDB_CHUNK_BYTES, c++) {
+		size_t n = len - off < SDB_CHUNK_BYTES ? len - off : SDB_CHUNK_BYTES;
+		sdb_chunk_key(key, id, (uint32_t)c);
+		r = sdb_put(st->bodies, tx->txn, key, 12, (const char *)data + off, n);
+	}
+	if (r == STORE_OK && cache != NULL) {
+		sdb_be64(key, id);
+		r = sdb_put(st->cache, tx->txn, key, 8, cache, cachelen);
+	}
+	return r;
+}
+
+int
+sdb_body_ref(struct sdb_tx *tx, uint64_t id, int delta)
+{
+	struct store *st = tx->st;
+	struct sdb_bodymeta m;
+	unsigned char key[12];
+	int r;
+
+	sdb_be64(key, id);
+	r = sdb_get(st->bodymeta, tx->txn, key, 8, &m, sizeof(m), DB_RMW);
+	if (r != STORE_OK)
+		return r;
+	if (delta < 0 && m.refs < (uint32_t)-delta)
+		return STORE_CORRUPT;
+	m.refs += delta;
+	if (m.refs > 0)
+		return sdb_put(st->bodymeta, tx->txn, key, 8, &m, sizeof(m));
+	r = sdb_del(st->bodymeta, tx->txn, key, 8);
+	for (uint64_t off = 0, c = 0; r == STORE_OK && off < m.len;
+	    off += SDB_CHUNK_BYTES, c++) {
+		sdb_chunk_key(key, id, (uint32_t)c);
+		r = sdb_del(st->bodies, tx->txn, key, 12);
+	}
+	if (r == STORE_OK && m.has_cache) {
+		sdb_be64(key, id);
+		r = sdb_del(st->cache, tx->txn, key, 8);
+		if (r == STORE_NOTFOUND)
+			r = STORE_OK;
+	}
+	return r;
+}
+
+struct body_read_arg {
+	uint64_t id;
+	uint64_t offset;
+	char *buf;
+	size_t len;
+	size_t got;
+	bool whole;          /* store_body_get: allocate and read all */
+	size_t total;
+	uint32_t refs;
+};
+
+static int
+body_read_tx(struct sdb_tx *tx, void *varg)
+{
+	struct body_read_arg *a = varg;
+	struct store *st = tx->st;
+	struct sdb_bodymeta m;
+	unsigned char key[12];
+	int r;
+
+	a->got = 0;
+	sdb_be64(key, a->id);
+	r = sdb_get(st->bodymeta, tx->txn, key, 8, &m, sizeof(m), 0);
+	if (r != STORE_OK)
+		return r;
+	a->refs = m.refs;
+	a->total = m.len;
+	if (a->whole) {
+		free(a->buf);
+		a->buf = xmalloc(m.len + 1);
+		a->offset = 0;
+		a->len = m.len;
+	}
+	while (a->got < a->len && a->offset + a->got < m.len) {
+		uint64_t pos = a->offset + a->got;
+		uint32_t chunk = (uint32_t)(pos / SDB_CHUNK_BYTES);
+		uint32_t coff = (uint32_t)(pos % SDB_CHUNK_BYTES);
+		size_t want = a->len - a->got;
+		if (want > SDB_CHUNK_BYTES - coff)
+			want = SDB_CHUNK_BYTES - coff;
+		if (want > m.len - pos)
+			want = m.len - pos;
+		DBT k = { .data = key, .size = 12 };
+		DBT d = { .data = a->buf + a->got, .ulen = (u_int32_t)want,
+		    .dlen = (u_int32_t)want, .doff = coff,
+		    .flags = DB_DBT_USERMEM | DB_DBT_PARTIAL };
+		sdb_chunk_key(key, a->id, chunk);
+		r = st->bodies->get(st->bodies, tx->txn, &k, &d, 0);
+		if (r != 0)
+			return r == DB_NOTFOUND ? STORE_CORRUPT : sdb_map(r);
+		if (d.size != want)
+			return STORE_CORRUPT;
+		a->got += want;
+	}
+	return STORE_OK;
+}
+
+int
+store_body_read(struct store *st, uint64_t body_id, uint64_t offset,
+    void *buf, size_t len, size_t *got_r)
+{
+	struct body_read_arg a = { .id = body_id, .offset = offset, .buf = buf,
+	    .len = len };
+	int r = sdb_run(st, false, body_read_tx, &a);
+	*got_r = r == STORE_OK ? a.got : 0;
+	return r;
+}
+
+int
+store_body_get(struct store *st, uint64_t body_id, char **data_r, size_t *len_r)
+{
+	struct body_read_arg a = { .id = body_id, .whole = true };
+	int r = sdb_run(st, false, body_read_tx, &a);
+	if (r != STORE_OK) {
+		free(a.buf);
+		*data_r = NULL;
+		*len_r = 0;
+		return r;
+	}
+	a.buf[a.got] = '\0';
+	*data_r = a.buf;
+	*len_r = a.got;
+	return STORE_OK;
+}
+
+int
+store_body_refs(struct store *st, uint64_t body_id, uint32_t *refs_r)
+{
+	struct body_read_arg a = { .id = body_id, .len = 0 };
+	int r = sdb_run(st, false, body_read_tx, &a);
+	*refs_r = r == STORE_OK ? a.refs : 0;
+	return r;
+}
+
+struct cache_arg {
+	uint64_t id;
+	void *data;
+	size_t len;
+};
+
+static int
+cache_tx(struct sdb_tx *tx, void *varg)
+{
+	struct cache_arg *a = varg;
+	unsigned char key[8];
+	free(a->data);
+	a->data = NULL;
+	sdb_be64(key, a->id);
+	return sdb_get_alloc(tx->st->cache, tx->txn, key, 8, &a->data, &a->len, 0);
+}
+
+int
+store_body_cache(struct store *st, uint64_t body_id, char **data_r, size_t *len_r)
+{
+	struct cache_arg a = { .id = body_id };
+	int r = sdb_run(st, false, cache_tx, &a);
+	if (r != STORE_OK) {
+		free(a.data);
+		*data_r = NULL;
+		*len_r = 0;
+		return r;
+	}
+	/* BDB's malloc'd buffer; give the caller a NUL-terminated xmalloc copy */
+	char *p = xmalloc(a.len + 1);
+	memcpy(p, a.data, a.len);
+	p[a.len] = '\0';
+	free(a.data);
+	*data_r = p;
+	*len_r = a.len;
+	return STORE_OK;
+}
