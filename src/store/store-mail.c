@@ -794,6 +794,7 @@ store_append_multi(struct store *st, const char *user, const char *mailbox,
 	char (*users)[ADDRESS_MAX_BYTES + 1] = xmalloc(sizeof(*users));
 	char (*names)[STORE_MBOX_NAME_MAX] = xmalloc(sizeof(*names));
 	struct store_rcpt *rc = xcalloc(n ? n : 1, sizeof(*rc));
+	uint32_t *mbox_ids = xcalloc(n ? n : 1, sizeof(*mbox_ids));
 	int valid = STORE_INVALID, r = STORE_OK;
 
 	*uidvalidity_r = 0;
@@ -816,7 +817,9 @@ store_append_multi(struct store *st, const char *user, const char *mailbox,
 		    .data = msgs[i].data, .len = msgs[i].len, .date = msgs[i].internal_date,
 		    .cache = msgs[i].cache, .cachelen = msgs[i].cachelen,
 		    .keywords = msgs[i].keywords, .nkeywords = msgs[i].nkeywords,
-		    .aon = true };
+		    .aon = true, .mbox_ids = &mbox_ids[i] };
+		/* each message its own token: a rerun stores none twice */
+		token_make(&m.a[i]);
 	}
 	if (r == STORE_OK)
 		r = sdb_run(st, true, multi_tx, &m);
@@ -827,6 +830,7 @@ store_append_multi(struct store *st, const char *user, const char *mailbox,
 	}
 	free(m.a);
 	free(rc);
+	free(mbox_ids);
 	free(users);
 	free(names);
 	return r;
