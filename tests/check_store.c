@@ -1402,6 +1402,69 @@ START_TEST(test_kill_inside_bdb)
 }
 END_TEST
 
+/* ---- the auth cache ---- */
+
+START_TEST(test_auth_cache)
+{
+	uint64_t h0, m0, h, m;
+	char h2[256];
+
+	ck_assert(!store_auth_cache_set_ttl(AUTH_CACHE_TTL_MAX_SECS + 1));
+	/* off (the default): no lookups at all */
+	store_auth_cache_stats(&h0, &m0);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret"), STORE_OK);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret"), STORE_OK);
+	store_auth_cache_stats(&h, &m);
+	ck_assert_uint_eq(h, h0);
+	ck_assert_uint_eq(m, m0);
+
+	ck_assert(store_auth_cache_set_ttl(60));
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret"), STORE_OK);
+	store_auth_cache_stats(&h, &m);
+	ck_assert_uint_eq(h, h0);
+	ck_assert_uint_eq(m, m0 + 1);
+	ck_assert_int_eq(store_authenticate(st, "ALICE@example.org", "secret"), STORE_OK);
+	store_auth_cache_stats(&h, &m);
+	ck_assert_uint_eq(h, h0 + 1);
+	/* a wrong password is a miss, and is not remembered */
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "Secret"), STORE_DENIED);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "Secret"), STORE_DENIED);
+	ck_assert_int_eq(store_authenticate(st, "bob@example.org", "nope"), STORE_DENIED);
+	store_auth_cache_stats(&h, &m);
+	ck_assert_uint_eq(h, h0 + 1);
+
+	/* a new password (even the same one: a new salt) makes the old entry
+	 * unreachable at once */
+	ck_assert_int_eq(store_hash_password("secret2", h2, sizeof(h2)), STORE_OK);
+	ck_assert_int_eq(store_user_set_hash(st, "alice@example.org", h2), STORE_OK);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret"), STORE_DENIED);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret2"), STORE_OK);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret2"), STORE_OK);
+	store_auth_cache_stats(&h, &m);
+	ck_assert_uint_eq(h, h0 + 2);
+	ck_assert_int_eq(store_hash_password("secret2", h2, sizeof(h2)), STORE_OK);
+	ck_assert_int_eq(store_user_set_hash(st, "alice@example.org", h2), STORE_OK);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret2"), STORE_OK);
+	store_auth_cache_stats(&h, &m);
+	ck_assert_uint_eq(h, h0 + 2);
+
+	/* a deleted user is not found, cached or not */
+	ck_assert_int_eq(store_user_del(st, "alice@example.org"), STORE_OK);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret2"), STORE_NOTFOUND);
+
+	/* 0 turns it off and forgets */
+	ck_assert_int_eq(store_authenticate(st, "bob@example.org", "secret"), STORE_OK);
+	ck_assert(store_auth_cache_set_ttl(0));
+	ck_assert(store_auth_cache_set_ttl(60));
+	store_auth_cache_stats(&h0, &m0);
+	ck_assert_int_eq(store_authenticate(st, "bob@example.org", "secret"), STORE_OK);
+	store_auth_cache_stats(&h, &m);
+	ck_assert_uint_eq(h, h0);
+	ck_assert_uint_eq(m, m0 + 1);
+	ck_assert(store_auth_cache_set_ttl(0));
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -1410,6 +1473,7 @@ store_suite(void)
 		{ "open", test_open_errors },
 		{ "stats", test_checkpoint_stats },
 		{ "users", test_users },
+		{ "auth_cache", test_auth_cache },
 		{ "uid_order_reopen", test_uid_order_reopen },
 		{ "deliver_errors", test_deliver_errors },
 		{ "append_flags", test_append_flags_keywords },

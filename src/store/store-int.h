@@ -183,6 +183,11 @@ int sdb_user_load(struct sdb_tx *tx, const char *addr, struct sdb_user *u_r, boo
 int sdb_mailbox_room(struct sdb_tx *tx, const char *user);
 extern int sdb_mailboxes_max;
 
+/* store-authcache.c: successful password checks, keyed by an HMAC of
+ * address, stored hash and password (store_auth_cache_set_ttl). */
+bool sdb_auth_cache_lookup(const char *addr, const char *hash, const char *password);
+void sdb_auth_cache_insert(const char *addr, const char *hash, const char *password);
+
 /* store-mail.c: mailboxes and messages */
 int sdb_mailbox_create_tx(struct sdb_tx *tx, const char *user, const char *name,
     unsigned attrs, bool subscribed, bool parents);
