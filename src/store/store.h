@@ -217,7 +217,10 @@ struct store_index {
 int store_index_read(struct store *st, const char *user, const char *mailbox,
     struct store_index **idx_r);
 /* Only messages with modseq > since (CONDSTORE/QRESYNC, IMAP resync after
- * a change notification). Same shape; mailbox counters are current. */
+ * a change notification). Same shape; mailbox counters are current. With
+ * since > 0 it reads only what changed, not the mailbox (the change log,
+ * store-modseq.c): the messages after the last one unchanged since, and
+ * the logged flag changes below it. since = 0 is a whole read. */
 int store_index_read_changed(struct store *st, const char *user, const char *mailbox,
     uint64_t since_modseq, struct store_index **idx_r);
 void store_index_free(struct store_index **idx);
