@@ -136,7 +136,8 @@ sdb_auth_cache_lookup(const char *addr, const char *hash, const char *password)
 	if (ac_table != NULL) {
 		struct ac_entry *e = ac_set(key);
 		for (int i = 0; i < AUTH_CACHE_WAYS; i++)
-			if (e[i].expires_ms > now &&
+			/* a TTL shortened by a reload applies to old entries too */
+			if (e[i].expires_ms > now && e[i].expires_ms <= now + ac_ttl_ms &&
 			    CRYPTO_memcmp(e[i].key, key, sizeof(key)) == 0) {
 				hit = true;
 				break;
@@ -146,8 +147,11 @@ sdb_auth_cache_lookup(const char *addr, const char *hash, const char *password)
 	explicit_bzero(key, sizeof(key));
 	atomic_fetch_add(hit ? &ac_hits : &ac_misses, 1);
 	metrics_auth_cache(hit);
-	if (hit)
-		log_debug("auth cache hit user=%s", addr);
+	if (hit && log_get_level() >= LOG_LVL_DEBUG) {
+		char esc[2 * ADDRESS_MAX_BYTES];
+		log_escape(esc, sizeof(esc), addr, strlen(addr));
+		log_debug("auth cache hit user=%s", esc);
+	}
 	return hit;
 }
 
