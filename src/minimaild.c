@@ -310,6 +310,8 @@ reload_done(void *arg)
 	srv.cfg = cfg;
 	j->cfg = NULL;
 	log_set_level((enum log_level)cfg->log_level);
+	if (!store_auth_cache_set_ttl(cfg->auth_cache_ttl))
+		log_warn("reload: the auth cache could not be turned on");
 	if (!pidfile_write(cfg, err, sizeof(err)))
 		log_warn("reload: %s", err);
 	log_info("reload: done");
@@ -475,6 +477,8 @@ main(int argc, char **argv)
 	if (srv.dns == NULL)
 		fatal("dns: %s", err);
 	store_set_change_hook(srv.store, store_change_hook, srv.hub);
+	if (!store_auth_cache_set_ttl(srv.cfg->auth_cache_ttl))
+		log_warn("the auth cache could not be turned on; every login runs crypt(3)");
 	relay = relay_engine_new(&srv);
 
 	ev_checkpoint = event_new(srv.base, -1, EV_PERSIST, checkpoint_cb, NULL);

@@ -79,7 +79,7 @@ static const struct good_case good[] = {
 	    "submission = 587", "submissions = 465", "imap = 143",
 	    "imaps = 993", "pop3 = 110", "pop3s = 995", "http = off",
 	    "min_version = TLSv1.2", "allow_plaintext_auth = no",
-	    "max_message_size = 50M", "max_recipients = 100", NULL },
+	    "cache_ttl = 5m", "max_message_size = 50M", "max_recipients = 100", NULL },
 	  { NOCERT, NULL } },
 	/* 1: every key set */
 	{ "hostname = Mail.Example.ORG\n"
@@ -211,6 +211,13 @@ static const struct good_case good[] = {
 	{ "domains = a.org\n" TLS "[listen]\nhttp = 127.0.0.1:2525\n"
 	  "smtp = 127.0.0.2:2525\n",
 	  { "http = 127.0.0.1:2525", "smtp = 127.0.0.2:2525", NULL }, { NULL } },
+	/* [auth] cache_ttl: default 5m (in case 0), 0 turns it off, 1d the most */
+	{ "domains = a.org\n" TLS "[auth]\ncache_ttl = 0\n",
+	  { "cache_ttl = 0s", NULL }, { NULL } },
+	{ "domains = a.org\n" TLS "[auth]\ncache_ttl = 1d\n",
+	  { "cache_ttl = 1d", NULL }, { NULL } },
+	{ "domains = a.org\n" TLS "[auth]\ncache_ttl = 90\n",
+	  { "cache_ttl = 90s", NULL }, { NULL } },
 };
 
 START_TEST(test_good)
@@ -532,6 +539,18 @@ static const struct bad_case bad[] = {
 	{ D "[auth]\nallow_plaintext_auth = maybe\n", 0,
 	  { F ":3: allow_plaintext_auth: bad value 'maybe' (expected yes or no)",
 	    NULL } },
+	{ D "[auth]\ncache_ttl = 2d\n", 0,
+	  { F ":3: cache_ttl: bad duration '2d' (expected 0 (off) to 86400s, with optional s, m, h or d)", NULL } },
+	{ D "[auth]\ncache_ttl = 86401\n", 0,
+	  { F ":3: cache_ttl: bad duration '86401' (expected 0 (off) to 86400s, with optional s, m, h or d)", NULL } },
+	{ D "[auth]\ncache_ttl = -1\n", 0,
+	  { F ":3: cache_ttl: bad duration '-1' (expected 0 (off) to 86400s, with optional s, m, h or d)", NULL } },
+	{ D "[auth]\ncache_ttl = 5x\n", 0,
+	  { F ":3: cache_ttl: bad duration '5x' (expected 0 (off) to 86400s, with optional s, m, h or d)", NULL } },
+	{ D "[auth]\ncache_ttl = 1.5m\n", 0,
+	  { F ":3: cache_ttl: bad duration '1.5m' (expected 0 (off) to 86400s, with optional s, m, h or d)", NULL } },
+	{ D "[auth]\ncache_ttl = 99999999999999999999\n", 0,
+	  { F ":3: cache_ttl: bad duration '99999999999999999999' (expected 0 (off) to 86400s, with optional s, m, h or d)", NULL } },
 	/* [limits] */
 	{ D "[limits]\nmax_message_size = abc\n", 0,
 	  { F ":3: max_message_size: bad size 'abc' (expected a number with "

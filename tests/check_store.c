@@ -1747,6 +1747,172 @@ START_TEST(test_kill_inside_bdb)
 }
 END_TEST
 
+/* ---- the change log: read_changed reads what changed ---- */
+
+/* read_changed(since) must give exactly the messages of a whole read whose
+ * modseq is above since, in UID order, for every since. */
+static void
+changed_matches_scan(const char *user, const char *mbox)
+{
+	struct store_index *all = index_of(user, mbox);
+	for (uint64_t since = 0; since <= all->mailbox.highestmodseq + 1; since++) {
+		struct store_index *ch = NULL;
+		ck_assert_int_eq(store_index_read_changed(st, user, mbox, since, &ch), STORE_OK);
+		ck_assert_uint_eq(ch->mailbox.highestmodseq, all->mailbox.highestmodseq);
+		size_t k = 0;
+		for (size_t i = 0; i < all->nmsgs; i++) {
+			if (all->msgs[i].modseq <= since)
+				continue;
+			ck_assert_msg(k < ch->nmsgs, "since %llu: uid %u missing",
+			    (unsigned long long)since, all->msgs[i].uid);
+			ck_assert_msg(ch->msgs[k].uid == all->msgs[i].uid, "since %llu of %llu: uid %u, want %u", (unsigned long long)since, (unsigned long long)all->mailbox.highestmodseq, ch->msgs[k].uid, all->msgs[i].uid);
+			ck_assert_uint_eq(ch->msgs[k].modseq, all->msgs[i].modseq);
+			ck_assert_uint_eq(ch->msgs[k].flags, all->msgs[i].flags);
+			ck_assert_uint_eq(ch->msgs[k].keywords, all->msgs[i].keywords);
+			ck_assert_uint_eq(ch->msgs[k].body_id, all->msgs[i].body_id);
+			k++;
+		}
+		ck_assert_msg(k == ch->nmsgs, "since %llu: %zu extra messages",
+		    (unsigned long long)since, ch->nmsgs - k);
+		store_index_free(&ch);
+	}
+	store_index_free(&all);
+}
+
+START_TEST(test_read_changed)
+{
+	const char *u = "alice@example.org";
+	const char *kw[] = { "$Label1" };
+	uint32_t uids[40], nu[4], uv;
+
+	changed_matches_scan(u, "INBOX");           /* empty */
+	for (int i = 0; i < 40; i++)
+		uids[i] = deliver1(u, NULL, "Subject: x\r\n\r\nbody\r\n");
+	deliver1("bob@example.org", NULL, "Subject: y\r\n\r\nbody\r\n");
+	changed_matches_scan(u, "INBOX");
+	/* flags on old and new messages, twice on some, keywords, \Recent off */
+	for (int i = 0; i < 40; i += 3)
+		ck_assert_int_eq(store_flags_update(st, u, "INBOX", &uids[i], 1,
+		    STORE_FLAGS_ADD, MSG_SEEN, NULL, 0, 0, NULL, NULL), STORE_OK);
+	changed_matches_scan(u, "INBOX");
+	ck_assert_int_eq(store_flags_update(st, u, "INBOX", &uids[3], 10,
+	    STORE_FLAGS_ADD, MSG_FLAGGED, kw, 1, 0, NULL, NULL), STORE_OK);
+	ck_assert_int_eq(store_flags_update(st, u, "INBOX", &uids[0], 1,
+	    STORE_FLAGS_DEL, MSG_SEEN, NULL, 0, 0, NULL, NULL), STORE_OK);
+	changed_matches_scan(u, "INBOX");
+	/* expunge a changed one, an unchanged one, the last one */
+	uint32_t gone[3] = { uids[6], uids[7], uids[39] };
+	ck_assert_int_eq(store_expunge(st, u, "INBOX", gone, 3), STORE_OK);
+	changed_matches_scan(u, "INBOX");
+	/* move and copy out and in */
+	ck_assert_int_eq(store_move(st, u, "INBOX", &uids[9], 2, "Archive", nu, &uv), STORE_OK);
+	ck_assert_int_eq(store_copy(st, u, "Archive", nu, 2, "INBOX", nu + 2, &uv), STORE_OK);
+	ck_assert_int_eq(store_flags_update(st, u, "Archive", nu, 1,
+	    STORE_FLAGS_ADD, MSG_ANSWERED, NULL, 0, 0, NULL, NULL), STORE_OK);
+	changed_matches_scan(u, "INBOX");
+	changed_matches_scan(u, "Archive");
+	for (int i = 0; i < 5; i++)
+		deliver1(u, NULL, "Subject: z\r\n\r\nbody\r\n");
+	ck_assert_int_eq(store_flags_update(st, u, "INBOX", &uids[1], 1,
+	    STORE_FLAGS_ADD, MSG_DELETED, NULL, 0, 0, NULL, NULL), STORE_OK);
+	changed_matches_scan(u, "INBOX");
+	/* a renamed INBOX and a deleted-and-made-again mailbox start clean */
+	ck_assert_int_eq(store_mailbox_rename(st, u, "INBOX", "Old"), STORE_OK);
+	changed_matches_scan(u, "INBOX");
+	changed_matches_scan(u, "Old");
+	deliver1(u, NULL, "Subject: n\r\n\r\nbody\r\n");
+	changed_matches_scan(u, "INBOX");
+	ck_assert_int_eq(store_mailbox_delete(st, u, "Archive"), STORE_OK);
+	ck_assert_int_eq(store_mailbox_create(st, u, "Archive", MBOX_ATTR_ARCHIVE), STORE_OK);
+	deliver1(u, "Archive", "Subject: a\r\n\r\nbody\r\n");
+	changed_matches_scan(u, "Archive");
+	changed_matches_scan("bob@example.org", "INBOX");
+}
+END_TEST
+
+/* A read-only transaction on a log synced to its end needs no flush. */
+START_TEST(test_read_no_flush)
+{
+	uint64_t f0, s0, f1, s1, c0, l0, c1, l1;
+	struct store_index *idx;
+	deliver1("alice@example.org", NULL, "Subject: x\r\n\r\nbody\r\n");
+	sdb_read_flush_stats(st, &f0, &s0);
+	store_stats(st, &c0, &l0);
+	for (int i = 0; i < 20; i++) {
+		idx = index_of("alice@example.org", "INBOX");
+		store_index_free(&idx);
+	}
+	sdb_read_flush_stats(st, &f1, &s1);
+	store_stats(st, &c1, &l1);
+	ck_assert_uint_eq(f1, f0);
+	ck_assert_uint_ge(s1, s0 + 20);
+	ck_assert_uint_eq(l1, l0);
+}
+END_TEST
+
+/* ---- the auth cache ---- */
+
+START_TEST(test_auth_cache)
+{
+	uint64_t h0, m0, h, m;
+	char h2[256];
+
+	ck_assert(!store_auth_cache_set_ttl(AUTH_CACHE_TTL_MAX_SECS + 1));
+	/* off (the default): no lookups at all */
+	store_auth_cache_stats(&h0, &m0);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret"), STORE_OK);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret"), STORE_OK);
+	store_auth_cache_stats(&h, &m);
+	ck_assert_uint_eq(h, h0);
+	ck_assert_uint_eq(m, m0);
+
+	ck_assert(store_auth_cache_set_ttl(60));
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret"), STORE_OK);
+	store_auth_cache_stats(&h, &m);
+	ck_assert_uint_eq(h, h0);
+	ck_assert_uint_eq(m, m0 + 1);
+	ck_assert_int_eq(store_authenticate(st, "ALICE@example.org", "secret"), STORE_OK);
+	store_auth_cache_stats(&h, &m);
+	ck_assert_uint_eq(h, h0 + 1);
+	/* a wrong password is a miss, and is not remembered */
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "Secret"), STORE_DENIED);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "Secret"), STORE_DENIED);
+	ck_assert_int_eq(store_authenticate(st, "bob@example.org", "nope"), STORE_DENIED);
+	store_auth_cache_stats(&h, &m);
+	ck_assert_uint_eq(h, h0 + 1);
+
+	/* a new password (even the same one: a new salt) makes the old entry
+	 * unreachable at once */
+	ck_assert_int_eq(store_hash_password("secret2", h2, sizeof(h2)), STORE_OK);
+	ck_assert_int_eq(store_user_set_hash(st, "alice@example.org", h2), STORE_OK);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret"), STORE_DENIED);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret2"), STORE_OK);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret2"), STORE_OK);
+	store_auth_cache_stats(&h, &m);
+	ck_assert_uint_eq(h, h0 + 2);
+	ck_assert_int_eq(store_hash_password("secret2", h2, sizeof(h2)), STORE_OK);
+	ck_assert_int_eq(store_user_set_hash(st, "alice@example.org", h2), STORE_OK);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret2"), STORE_OK);
+	store_auth_cache_stats(&h, &m);
+	ck_assert_uint_eq(h, h0 + 2);
+
+	/* a deleted user is not found, cached or not */
+	ck_assert_int_eq(store_user_del(st, "alice@example.org"), STORE_OK);
+	ck_assert_int_eq(store_authenticate(st, "alice@example.org", "secret2"), STORE_NOTFOUND);
+
+	/* 0 turns it off and forgets */
+	ck_assert_int_eq(store_authenticate(st, "bob@example.org", "secret"), STORE_OK);
+	ck_assert(store_auth_cache_set_ttl(0));
+	ck_assert(store_auth_cache_set_ttl(60));
+	store_auth_cache_stats(&h0, &m0);
+	ck_assert_int_eq(store_authenticate(st, "bob@example.org", "secret"), STORE_OK);
+	store_auth_cache_stats(&h, &m);
+	ck_assert_uint_eq(h, h0);
+	ck_assert_uint_eq(m, m0 + 1);
+	ck_assert(store_auth_cache_set_ttl(0));
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -1755,6 +1921,9 @@ store_suite(void)
 		{ "open", test_open_errors },
 		{ "stats", test_checkpoint_stats },
 		{ "users", test_users },
+		{ "auth_cache", test_auth_cache },
+		{ "read_changed", test_read_changed },
+		{ "read_no_flush", test_read_no_flush },
 		{ "uid_order_reopen", test_uid_order_reopen },
 		{ "deliver_errors", test_deliver_errors },
 		{ "append_flags", test_append_flags_keywords },

@@ -31,6 +31,7 @@
 #define FETCH_BATCH_BYTES  (256 * 1024)
 #define FETCH_BATCH_MSGS   2000
 #define FETCH_ITEMS_MAX    64
+#define FETCH_SEEN_TXN_MSGS 5000   /* \Seen set in one transaction, at most */
 
 enum fi_kind {
 	FI_FLAGS, FI_UID, FI_INTERNALDATE, FI_RFC822_SIZE, FI_ENVELOPE,
@@ -64,6 +65,7 @@ struct imap_fetch {
 	bool vanished;            /* VANISHED: first VANISHED (EARLIER) */
 	size_t nexpunged;         /* messages left out: gone from the store */
 	bool unknown_cte;         /* BINARY of a part we cannot decode */
+	bool *newseen;            /* [n]: this FETCH set \Seen (show FLAGS) */
 };
 
 static void
@@ -76,6 +78,7 @@ fetch_ctx_free(struct imap_fetch *f)
 		free(f->items[i].name);
 	}
 	free(f->idx);
+	free(f->newseen);
 	free(f->set);
 	mm_buf_free(&f->out);
 	free(f);
@@ -329,13 +332,8 @@ render_msg(struct imap_fetch *f, size_t vi)
 			tree = parsed;
 		}
 	}
-	if (f->sets_seen && !s->readonly && !(m->flags & MSG_SEEN)) {
-		if (store_flags_update(imap_store(s), s->user, s->mbox, &m->uid, 1,
-		    STORE_FLAGS_ADD, MSG_SEEN, NULL, 0, 0, NULL, NULL) == STORE_OK) {
-			m->flags |= MSG_SEEN;
-			add_flags = true;
-		}
-	}
+	if (f->newseen != NULL && f->newseen[f->pos])
+		add_flags = true;
 
 	mm_buf_printf(b, "* %zu FETCH (", vi + 1);
 	const char *sep = "";
@@ -484,11 +482,48 @@ fetch_vanished(struct imap_fetch *f)
 	free(uids);
 }
 
+/* \Seen for every message of the FETCH that a non-PEEK body item reads,
+ * set before the first response in one store transaction per
+ * FETCH_SEEN_TXN_MSGS messages (one for any usual FETCH), not one commit
+ * and fsync per message. A message the update did not find (expunged by
+ * another session) is left out when it is rendered, as before. */
+static void
+fetch_set_seen(struct imap_fetch *f)
+{
+	struct imap_session *s = f->s;
+	uint32_t *uids = xmalloc(FETCH_SEEN_TXN_MSGS * sizeof(*uids));
+	size_t *at = xmalloc(FETCH_SEEN_TXN_MSGS * sizeof(*at));
+
+	f->newseen = xcalloc(f->n ? f->n : 1, sizeof(*f->newseen));
+	for (size_t i = 0; i < f->n; ) {
+		size_t k = 0;
+		for (; i < f->n && k < FETCH_SEEN_TXN_MSGS; i++) {
+			const struct imap_msg *m = &s->msgs[f->idx[i]];
+			if (m->expunged || (m->flags & MSG_SEEN) ||
+			    (f->changedsince != 0 && m->modseq <= f->changedsince))
+				continue;
+			uids[k] = m->uid;
+			at[k++] = i;
+		}
+		if (k == 0 || store_flags_update(imap_store(s), s->user, s->mbox, uids, k,
+		    STORE_FLAGS_ADD, MSG_SEEN, NULL, 0, 0, NULL, NULL) != STORE_OK)
+			continue;
+		for (size_t j = 0; j < k; j++) {
+			s->msgs[f->idx[at[j]]].flags |= MSG_SEEN;
+			f->newseen[at[j]] = true;
+		}
+	}
+	free(uids);
+	free(at);
+}
+
 static void
 fetch_work(void *arg)
 {
 	struct imap_fetch *f = arg;
 	size_t count = 0;
+	if (f->pos == 0 && f->sets_seen && !f->s->readonly && f->newseen == NULL)
+		fetch_set_seen(f);
 	if (f->vanished && f->pos == 0)
 		fetch_vanished(f);
 	while (f->pos < f->n && f->out.len < FETCH_BATCH_BYTES && count < FETCH_BATCH_MSGS) {

@@ -113,6 +113,8 @@ static key_setter set_hostname, set_domains, set_data_dir, set_run_as,
     set_log_level, set_listen, set_path, set_min_version, set_bool,
     set_size, set_number, set_smarthost, set_relay_string, set_relay_tls,
     set_relay_bool, set_relay_duration, set_relay_number, set_routes;
+/* [auth] cache_ttl */
+static key_setter set_auth_cache_ttl;
 /* [dns], [tls] mta_sts_mode, [relay] mx_port / mta_sts / dane (outbound
  * policy): setters below config_parse_nameservers(). */
 static key_setter set_dns_nameservers, set_dns_timeout, set_dns_dnssec,
@@ -162,6 +164,7 @@ static const struct key keytab[] = {
 	{ SEC_TLS, "key", set_path, PATH_KEY },
 	{ SEC_TLS, "min_version", set_min_version, 0 },
 	{ SEC_AUTH, "allow_plaintext_auth", set_bool, 0 },
+	{ SEC_AUTH, "cache_ttl", set_auth_cache_ttl, 0 },
 	{ SEC_LIMITS, "max_message_size", set_size, 0 },
 	{ SEC_LIMITS, "max_recipients", set_number, NUM_RECIPIENTS },
 	{ SEC_LIMITS, "max_connections", set_number, NUM_CONNECTIONS },
@@ -1044,6 +1047,22 @@ set_relay_bool(struct parser *p, const struct key *k, const char *v)
 	    &p->cfg->smarthost_verify : &p->cfg->relay_require_tls);
 }
 
+/* [auth] cache_ttl: 0 (off) up to AUTH_CACHE_TTL_MAX_SECS. */
+static void
+set_auth_cache_ttl(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	uint64_t n;
+
+	if (!config_parse_duration(v, &n) || n > AUTH_CACHE_TTL_MAX_SECS) {
+		perr(p, p->line, "%s: bad duration '%s' (expected 0 (off) to %ds, "
+		    "with optional s, m, h or d)", k->name, q(qv, v),
+		    AUTH_CACHE_TTL_MAX_SECS);
+		return;
+	}
+	p->cfg->auth_cache_ttl = (unsigned)n;
+}
+
 static void
 set_relay_duration(struct parser *p, const struct key *k, const char *v)
 {
@@ -1881,6 +1900,7 @@ config_new_defaults(const char *path)
 	cfg->listen[LSN_MANAGESIEVE].naddrs = 0;
 	cfg->tls_min_version = 0x0303;
 	cfg->allow_plaintext_auth = false;
+	cfg->auth_cache_ttl = AUTH_CACHE_TTL_DEFAULT_SECS;
 	cfg->max_message_size = 50ULL * 1024 * 1024;
 	cfg->max_recipients = 100;
 	cfg->max_connections = 10000;
@@ -2147,6 +2167,8 @@ config_dump(const struct config *cfg)
 	mm_buf_printf(&b, "\n[auth]\n");
 	mm_buf_printf(&b, "allow_plaintext_auth = %s\n",
 	    cfg->allow_plaintext_auth ? "yes" : "no");
+	duration_format(cfg->auth_cache_ttl, tmp, sizeof(tmp));
+	mm_buf_printf(&b, "cache_ttl = %s\n", tmp);
 
 	mm_buf_printf(&b, "\n[limits]\n");
 	size_format(cfg->max_message_size, tmp, sizeof(tmp));

@@ -115,6 +115,7 @@ struct config {
 
 	/* [auth] */
 	bool allow_plaintext_auth;  /* default no */
+	unsigned auth_cache_ttl;    /* seconds, default 5m; 0 = no auth cache */
 
 	/* [limits] */
 	uint64_t max_message_size;  /* bytes, default 50M */

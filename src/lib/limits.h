@@ -17,6 +17,11 @@
 #define AUTH_FAIL_DELAY_BASE_MS      500
 #define AUTH_FAIL_DELAY_MAX_MS       10000
 #define AUTH_FAILS_BEFORE_CLOSE      5
+/* The authentication cache (store/store-authcache.c): successful password
+ * checks remembered, at most this many, for at most [auth] cache_ttl. */
+#define AUTH_CACHE_ENTRIES           16384
+#define AUTH_CACHE_TTL_MAX_SECS      86400
+#define AUTH_CACHE_TTL_DEFAULT_SECS  300
 
 /* SMTP */
 #define SMTP_LINE_MAX_BYTES          1000  /* RFC 5321 4.5.3.1.6 (command line incl. CRLF) */

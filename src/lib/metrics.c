@@ -19,6 +19,7 @@ typedef _Atomic uint64_t counter;
 static counter conns[LSN_COUNT];
 static counter tls_ok, tls_failed;
 static counter auth[MP_COUNT][2];           /* [proto][ok] */
+static counter auth_cache[2];               /* [hit] */
 static counter accepted;
 static counter refused[MR_COUNT];
 static counter deliveries[MD_COUNT];
@@ -70,6 +71,12 @@ metrics_auth(enum metrics_proto p, bool ok)
 {
 	if (p < MP_COUNT)
 		inc(&auth[p][ok ? 1 : 0], 1);
+}
+
+void
+metrics_auth_cache(bool hit)
+{
+	inc(&auth_cache[hit ? 1 : 0], 1);
 }
 
 void
@@ -231,6 +238,11 @@ metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
 			sample(b, "minimaild_auth_total", lb, get(&auth[p][ok]));
 		}
 
+	family(b, "minimaild_auth_cache_total", "counter",
+	    "Password checks with the auth cache on, by result: hit (no crypt(3)) or miss.");
+	sample(b, "minimaild_auth_cache_total", "result=\"hit\"", get(&auth_cache[1]));
+	sample(b, "minimaild_auth_cache_total", "result=\"miss\"", get(&auth_cache[0]));
+
 	family(b, "minimaild_messages_accepted_total", "counter",
 	    "Messages accepted by SMTP (250 after the data).");
 	sample(b, "minimaild_messages_accepted_total", NULL, get(&accepted));
@@ -306,6 +318,7 @@ metrics_reset(void)
 	atomic_store(&tls_ok, 0);
 	atomic_store(&tls_failed, 0);
 	memset(auth, 0, sizeof(auth));
+	memset(auth_cache, 0, sizeof(auth_cache));
 	atomic_store(&accepted, 0);
 	memset(refused, 0, sizeof(refused));
 	memset(deliveries, 0, sizeof(deliveries));

@@ -43,6 +43,8 @@ void metrics_tls_handshake(bool ok);
 void metrics_auth(enum metrics_proto p, bool ok);
 /* The same, the protocol taken from the listener (enum listener_id). */
 void metrics_auth_listener(int lsn, bool ok);
+/* A password check answered from the auth cache (hit) or by crypt(3). */
+void metrics_auth_cache(bool hit);
 /* A message accepted by SMTP (the 250 after its data). */
 void metrics_message_accepted(void);
 void metrics_refused(enum metrics_refusal why);

@@ -590,7 +590,15 @@ store_authenticate(struct store *st, const char *address, const char *password)
 		(void)password_matches(password, dummy_hash);
 		return r;
 	}
-	r = password_matches(password, a.u.hash) ? STORE_OK : STORE_DENIED;
+	/* The cache is keyed with the stored hash: a changed password (or a
+	 * deleted user, NOTFOUND above) never hits an old entry. */
+	if (sdb_auth_cache_lookup(a.addr, a.u.hash, password)) {
+		r = STORE_OK;
+	} else {
+		r = password_matches(password, a.u.hash) ? STORE_OK : STORE_DENIED;
+		if (r == STORE_OK)
+			sdb_auth_cache_insert(a.addr, a.u.hash, password);
+	}
 	explicit_bzero(&a.u, sizeof(a.u));
 	return r;
 }

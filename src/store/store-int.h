@@ -79,6 +79,8 @@ struct store {
 	/* A log flush failed after a commit: the disk is failing. Writes are
 	 * refused until the process restarts (store_failed). */
 	atomic_bool failed;
+	atomic_uint_fast64_t read_flushes;         /* read-only txns that flushed */
+	atomic_uint_fast64_t read_flushes_skipped; /* ... that saw a synced log */
 };
 
 /* On-disk records (host byte order: the environment is not portable
@@ -161,6 +163,9 @@ extern __thread char sdb_lasterr[256];
 /* store-env.c: reopens the environment (recovering it) unless another
  * thread did since generation gen; takes st->lock exclusively. */
 int sdb_reopen(struct store *st, uint64_t gen);
+/* Read-only transactions that flushed the log, and that did not need to
+ * (the log was synced to its end: sdb_read_flush). For tests. */
+void sdb_read_flush_stats(struct store *st, uint64_t *flushed_r, uint64_t *skipped_r);
 /* How often the environment was reopened after a recovery (for tests). */
 uint64_t sdb_reopens(struct store *st);
 /* Test knobs: the watchdog ignores dead processes in the registry; an
@@ -209,6 +214,10 @@ extern int sdb_mailboxes_max;
 
 /* store-sieve.c: drops a removed user's scripts and vacation records. */
 int sdb_sieve_forget(struct sdb_tx *tx, const char *user);
+/* store-authcache.c: successful password checks, keyed by an HMAC of
+ * address, stored hash and password (store_auth_cache_set_ttl). */
+bool sdb_auth_cache_lookup(const char *addr, const char *hash, const char *password);
+void sdb_auth_cache_insert(const char *addr, const char *hash, const char *password);
 
 /* store-mail.c: mailboxes and messages */
 int sdb_mailbox_create_tx(struct sdb_tx *tx, const char *user, const char *name,
@@ -250,6 +259,20 @@ int user_exists(struct sdb_tx *tx, const char *user, struct sdb_user *u, bool rm
 int sdb_expunge_log(struct sdb_tx *tx, uint32_t id, uint64_t modseq, uint32_t uid);
 /* Drops the log of a mailbox that is removed. */
 int sdb_expunge_forget(struct sdb_tx *tx, uint32_t id);
+/* store-modseq.c: the change log in msgs.db, keys (0 BE32, 0 BE32,
+ * mailbox id BE32, modseq BE64, uid BE32): one entry per message whose
+ * flags or keywords changed, under its current modseq. */
+int sdb_modseq_log(struct sdb_tx *tx, uint32_t id, uint64_t old_modseq,
+    uint64_t new_modseq, uint32_t uid);
+int sdb_modseq_unlog(struct sdb_tx *tx, uint32_t id, uint64_t modseq, uint32_t uid);
+int sdb_modseq_forget(struct sdb_tx *tx, uint32_t id);
+/* Moves a message's entry, if it has one, to another mailbox (same UID). */
+int sdb_modseq_move(struct sdb_tx *tx, uint32_t from_id, uint32_t to_id,
+    uint64_t modseq, uint32_t uid);
+/* Appends the UIDs below below_uid logged above since to *uids_r (or, with
+ * del, removes the entries walked). */
+int sdb_modseq_walk(struct sdb_tx *tx, uint32_t id, uint64_t since, bool del,
+    uint32_t below_uid, uint32_t **uids_r, size_t *n_r, size_t *cap_r);
 /* Delivery with extra body references: fn (may be NULL) runs inside the
  * delivery's transaction with the new body's id, and the body is stored
  * with extra_refs references beyond the local copies (the queue's). With

@@ -222,7 +222,8 @@ msg_remove(struct sdb_tx *tx, uint32_t id, struct sdb_counters *c,
 	msg_key(key, id, uid);
 	count_add(c, m, -1);
 	c->highestmodseq++;
-	if ((r = sdb_expunge_log(tx, id, c->highestmodseq, uid)) != STORE_OK)
+	if ((r = sdb_expunge_log(tx, id, c->highestmodseq, uid)) != STORE_OK ||
+	    (r = sdb_modseq_unlog(tx, id, m->modseq, uid)) != STORE_OK)
 		return r;
 	return sdb_del(tx->st->msgs, tx->txn, key, 8);
 }
@@ -291,6 +292,133 @@ struct index_arg {
 	char *bulk;
 };
 
+/* The mailbox part of an index read: its record, counters, keywords. */
+static int
+index_head(struct sdb_tx *tx, struct index_arg *a, struct sdb_mbox *mb,
+    struct sdb_counters *c)
+{
+	struct store_index *idx = a->idx;
+	int r;
+
+	idx->nmsgs = 0;
+	for (size_t i = 0; i < idx->nkeywords; i++)
+		free(idx->keywords[i]);
+	idx->nkeywords = 0;
+	if ((r = mbox_load(tx, a->mb.user, a->mb.name, mb, false)) != STORE_OK ||
+	    (r = sdb_counters_get(tx, mb->rec.id, c, false)) != STORE_OK)
+		return r;
+	if (mb->rec.attrs & MBOX_ATTR_NOSELECT)
+		return STORE_NOTFOUND;
+	mbox_fill(&idx->mailbox, a->mb.name, &mb->rec, c);
+	idx->keywords = xrealloc(idx->keywords, (mb->rec.nkeywords + 1) * sizeof(char *));
+	for (uint32_t i = 0; i < mb->rec.nkeywords; i++)
+		idx->keywords[i] = xstrdup(mb->kw[i]);
+	idx->nkeywords = mb->rec.nkeywords;
+	return STORE_OK;
+}
+
+static void
+index_add(struct store_index *idx, size_t *cap, uint32_t uid, const struct sdb_msg *m)
+{
+	if (idx->nmsgs == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		idx->msgs = xrealloc(idx->msgs, *cap * sizeof(*idx->msgs));
+	}
+	struct store_msg *sm = &idx->msgs[idx->nmsgs++];
+	sm->uid = uid;
+	sm->flags = m->flags;
+	sm->keywords = m->keywords;
+	sm->internal_date = (time_t)m->internal_date;
+	sm->size = m->size;
+	sm->modseq = m->modseq;
+	sm->body_id = m->body_id;
+}
+
+static int
+index_msg_uid_cmp(const void *x, const void *y)
+{
+	const struct store_msg *a = x, *b = y;
+	return a->uid < b->uid ? -1 : a->uid > b->uid;
+}
+
+/* What changed since a->since (store-modseq.c has the reasoning): the tail
+ * of the mailbox read backwards until a message at or below since, then
+ * the change log's entries below that message. */
+static int
+index_changed_tx(struct sdb_tx *tx, void *varg)
+{
+	struct index_arg *a = varg;
+	struct store_index *idx = a->idx;
+	struct store *st = tx->st;
+	struct sdb_mbox mb;
+	struct sdb_counters c;
+	struct sdb_msg m;
+	unsigned char key[8];
+	uint32_t stop_uid = 0, *uids = NULL;
+	size_t cap = 0, nuids = 0, capuids = 0;
+	DBC *cur;
+	int r, e;
+
+	if ((r = index_head(tx, a, &mb, &c)) != STORE_OK)
+		return r;
+	free(idx->msgs);
+	idx->msgs = NULL;
+	if (c.highestmodseq <= a->since)
+		return STORE_OK;
+	if ((r = sdb_map(st->msgs->cursor(st->msgs, tx->txn, &cur, 0))) != STORE_OK)
+		return r;
+	msg_key(key, mb.rec.id + 1, 0);
+	DBT k = { .data = key, .size = 8, .ulen = 8, .flags = DB_DBT_USERMEM };
+	DBT d = { .data = &m, .ulen = sizeof(m), .flags = DB_DBT_USERMEM };
+	e = cur->get(cur, &k, &d, DB_SET_RANGE);
+	e = e == 0 ? cur->get(cur, &k, &d, DB_PREV) :
+	    e == DB_NOTFOUND ? cur->get(cur, &k, &d, DB_LAST) : e;
+	for (; e == 0; e = cur->get(cur, &k, &d, DB_PREV)) {
+		if (k.size != 8 || sdb_get_be32(key) != mb.rec.id)
+			break;
+		if (d.size != sizeof(m)) {
+			(void)cur->close(cur);
+			return STORE_CORRUPT;
+		}
+		uint32_t uid = sdb_get_be32(key + 4);
+		if (m.modseq <= a->since) {
+			stop_uid = uid;
+			break;
+		}
+		index_add(idx, &cap, uid, &m);
+	}
+	(void)cur->close(cur);
+	/* before the first mailbox come the logs' longer keys: the start */
+	if (e == DB_BUFFER_SMALL && k.size <= 8)
+		return STORE_CORRUPT;
+	if (e != 0 && e != DB_NOTFOUND && e != DB_BUFFER_SMALL)
+		return sdb_map(e);
+	if (stop_uid > 0) {
+		r = sdb_modseq_walk(tx, mb.rec.id, a->since, false, stop_uid, &uids,
+		    &nuids, &capuids);
+		for (size_t i = 0; r == STORE_OK && i < nuids; i++) {
+			r = msg_get(tx, mb.rec.id, uids[i], &m, false);
+			if (r == STORE_NOTFOUND) {
+				r = STORE_OK;
+				continue;
+			}
+			if (r == STORE_OK && m.modseq > a->since)
+				index_add(idx, &cap, uids[i], &m);
+		}
+		free(uids);
+		if (r != STORE_OK)
+			return r;
+	}
+	if (idx->nmsgs > 1)
+		qsort(idx->msgs, idx->nmsgs, sizeof(*idx->msgs), index_msg_uid_cmp);
+	size_t n = 0;
+	for (size_t i = 0; i < idx->nmsgs; i++)
+		if (n == 0 || idx->msgs[n - 1].uid != idx->msgs[i].uid)
+			idx->msgs[n++] = idx->msgs[i];
+	idx->nmsgs = n;
+	return STORE_OK;
+}
+
 static int
 index_tx(struct sdb_tx *tx, void *varg)
 {
@@ -304,20 +432,8 @@ index_tx(struct sdb_tx *tx, void *varg)
 	DBC *cur;
 	int r, e;
 
-	idx->nmsgs = 0;
-	for (size_t i = 0; i < idx->nkeywords; i++)
-		free(idx->keywords[i]);
-	idx->nkeywords = 0;
-	if ((r = mbox_load(tx, a->mb.user, a->mb.name, &mb, false)) != STORE_OK ||
-	    (r = sdb_counters_get(tx, mb.rec.id, &c, false)) != STORE_OK)
+	if ((r = index_head(tx, a, &mb, &c)) != STORE_OK)
 		return r;
-	if (mb.rec.attrs & MBOX_ATTR_NOSELECT)
-		return STORE_NOTFOUND;
-	mbox_fill(&idx->mailbox, a->mb.name, &mb.rec, &c);
-	idx->keywords = xrealloc(idx->keywords, (mb.rec.nkeywords + 1) * sizeof(char *));
-	for (uint32_t i = 0; i < mb.rec.nkeywords; i++)
-		idx->keywords[i] = xstrdup(mb.kw[i]);
-	idx->nkeywords = mb.rec.nkeywords;
 	cap = c.messages + 1;
 	free(idx->msgs);
 	idx->msgs = xmalloc(cap * sizeof(*idx->msgs));
@@ -383,7 +499,7 @@ index_read(struct store *st, const char *user, const char *mailbox,
 	a->idx = xcalloc(1, sizeof(*a->idx));
 	a->bulk = xmalloc(SDB_BULK_BYTES);
 	if (r == STORE_OK)
-		r = sdb_run(st, false, index_tx, a);
+		r = sdb_run(st, false, since > 0 ? index_changed_tx : index_tx, a);
 	if (r == STORE_OK)
 		*idx_r = a->idx;
 	else
@@ -912,8 +1028,13 @@ flags_tx(struct sdb_tx *tx, void *varg)
 		count_add(&c, &m, -1);
 		/* \Recent is no metadata change: a session taking it must not
 		 * make the message look changed to CONDSTORE (RFC 7162 3.1) */
-		if (((nf ^ m.flags) & ~(uint32_t)MSG_RECENT) != 0 || nk != m.keywords)
+		if (((nf ^ m.flags) & ~(uint32_t)MSG_RECENT) != 0 || nk != m.keywords) {
+			uint64_t old = m.modseq;
 			m.modseq = ++c.highestmodseq;
+			if ((r = sdb_modseq_log(tx, mb->rec.id, old, m.modseq,
+			    a->uids[i])) != STORE_OK)
+				goto out;
+		}
 		m.flags = nf;
 		m.keywords = nk;
 		count_add(&c, &m, 1);

@@ -111,6 +111,8 @@ sdb_mailbox_purge_tx(struct sdb_tx *tx, const char *user, struct sdb_user *u,
 		return sdb_map(e);
 	if (msgs > 0 && (r = usage_add(tx, u, -bytes, -msgs)) != STORE_OK)
 		return r;
+	if ((r = sdb_modseq_forget(tx, id)) != STORE_OK)
+		return r;
 	if (remove) {
 		if ((r = sdb_expunge_forget(tx, id)) != STORE_OK)
 			return r;
@@ -329,7 +331,9 @@ move_all(struct sdb_tx *tx, uint32_t from_id, uint32_t to_id)
 		msg_key(nkey, to_id, sdb_get_be32(key + 4));
 		if ((e = cur->del(cur, 0)) != 0)
 			break;
-		if ((r = sdb_put(st->msgs, tx->txn, nkey, 8, &m, sizeof(m))) != STORE_OK)
+		if ((r = sdb_put(st->msgs, tx->txn, nkey, 8, &m, sizeof(m))) != STORE_OK ||
+		    (r = sdb_modseq_move(tx, from_id, to_id, m.modseq,
+		    sdb_get_be32(key + 4))) != STORE_OK)
 			break;
 	}
 	(void)cur->close(cur);
@@ -349,7 +353,8 @@ rename_inbox(struct sdb_tx *tx, struct mb_arg *a, struct sdb_mbox *inbox)
 	    (r = mbox_load(tx, a->user, a->name2, &nb, true)) != STORE_OK ||
 	    (r = sdb_counters_get(tx, inbox->rec.id, &ci, true)) != STORE_OK ||
 	    (r = sdb_counters_get(tx, nb.rec.id, &cn, true)) != STORE_OK ||
-	    (r = move_all(tx, inbox->rec.id, nb.rec.id)) != STORE_OK)
+	    (r = move_all(tx, inbox->rec.id, nb.rec.id)) != STORE_OK ||
+	    (r = sdb_modseq_forget(tx, inbox->rec.id)) != STORE_OK)
 		return r;
 	/* the messages keep their UIDs, flags and keywords */
 	nb.rec.nkeywords = inbox->rec.nkeywords;

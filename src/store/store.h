@@ -104,6 +104,17 @@ int store_user_list(struct store *st, store_user_cb *cb, void *arg);
  * STORE_OK, STORE_NOTFOUND (no such user: still costs one hash) or
  * STORE_DENIED (wrong password). */
 int store_authenticate(struct store *st, const char *address, const char *password);
+/* The authentication cache ([auth] cache_ttl, like Dovecot's auth_cache):
+ * store_authenticate remembers a successful check for ttl_secs (at most
+ * AUTH_CACHE_TTL_MAX_SECS, else false), process-wide, keyed by an HMAC
+ * with a random per-process secret of address, stored hash and password,
+ * so the plaintext is never kept and a changed or deleted user (by any
+ * process) never matches an old entry. Failures are never cached. 0 (the
+ * default) turns it off and forgets every entry. False also when no random
+ * secret could be made (the cache stays off). */
+bool store_auth_cache_set_ttl(unsigned ttl_secs);
+/* Lookups that skipped crypt(3), and lookups that did not (for tests). */
+void store_auth_cache_stats(uint64_t *hits_r, uint64_t *misses_r);
 /* Makes a yescrypt hash (falls back to SHA-512-crypt) of password. */
 int store_hash_password(const char *password, char *hash_r, size_t hashlen);
 
@@ -219,7 +230,10 @@ struct store_index {
 int store_index_read(struct store *st, const char *user, const char *mailbox,
     struct store_index **idx_r);
 /* Only messages with modseq > since (CONDSTORE/QRESYNC, IMAP resync after
- * a change notification). Same shape; mailbox counters are current. */
+ * a change notification). Same shape; mailbox counters are current. With
+ * since > 0 it reads only what changed, not the mailbox (the change log,
+ * store-modseq.c): the messages after the last one unchanged since, and
+ * the logged flag changes below it. since = 0 is a whole read. */
 int store_index_read_changed(struct store *st, const char *user, const char *mailbox,
     uint64_t since_modseq, struct store_index **idx_r);
 void store_index_free(struct store_index **idx);
