@@ -17,6 +17,7 @@
 
 #include "imap/imap-parser.h"
 #include "lib/limits.h"
+#include "lib/sasl-session.h"
 #include "lib/util.h"
 #include "store/store.h"
 
@@ -72,8 +73,6 @@ struct imap_cmd {
 	unsigned flags;
 };
 
-enum sasl_step_imap { IMAP_SASL_PLAIN, IMAP_SASL_LOGIN_USER, IMAP_SASL_LOGIN_PASS };
-
 struct imap_session {
 	struct conn *c;
 	struct mm_server *srv;
@@ -92,8 +91,7 @@ struct imap_session {
 
 	/* authentication */
 	char user[ADDRESS_MAX_BYTES + 1];
-	enum sasl_step_imap sasl;
-	char sasl_user[ADDRESS_MAX_BYTES + 1];
+	struct sasl_session sasl; /* AUTHENTICATE: the shared step machine */
 
 	/* ENABLE */
 	bool enabled_utf8;

@@ -25,6 +25,7 @@
 #include "net/notify.h"
 #include "net/proto.h"
 #include "net/server.h"
+#include "net/session.h"
 
 static const char *const state_names[] = {
 	"NOT_AUTH", "AUTH", "SELECTED", "LOGOUT"
@@ -179,7 +180,7 @@ imap_no(struct imap_session *s, const char *fmt, ...)
 static void
 count_bad(struct imap_session *s)
 {
-	if (++s->bad_cmds >= IMAP_MAX_BAD_COMMANDS)
+	if (session_bad_command(&s->bad_cmds))
 		imap_bye(s, "Too many invalid commands");
 }
 
