@@ -116,6 +116,7 @@ struct imap_session {
 	bool idle_sync_running;
 
 	struct imap_fetch *fetch;         /* a FETCH between batches */
+	struct imap_pace *pace;           /* a LIST/SEARCH answer between pieces */
 
 	/* SEARCHRES (RFC 5182): the saved result "$", UIDs ascending */
 	uint32_t *searchres;
@@ -130,6 +131,13 @@ struct imap_session {
 /* Output. imap_printf adds nothing; the rest add CRLF. */
 void imap_printf(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void imap_write(struct imap_session *s, const void *data, size_t len);
+/* A large answer (LIST, SEARCH): writes b (taken over, left empty) in
+ * pieces that never lift the output above CONN_OUTPUT_HIGH_BYTES, each
+ * (the last too) only once the output has drained to the low watermark,
+ * input paused meanwhile; then then(s, arg, true) continues the command.
+ * If the session goes away first, then(s, arg, false) only frees arg. */
+typedef void imap_paced_fn(struct imap_session *s, void *arg, bool alive);
+void imap_write_paced(struct imap_session *s, struct mm_buf *b, imap_paced_fn *then, void *arg);
 void imap_untagged(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Tagged replies: the command is over. */
 void imap_ok(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
