@@ -4,7 +4,9 @@
  *
  * The one idea: credentials are only accepted when imap_plaintext_ok()
  * (TLS, or allow_plaintext_auth), and they are checked by server_auth()
- * on a worker with a growing delay; its callback enters AUTHENTICATED. */
+ * on a worker with a growing delay; its callback enters AUTHENTICATED.
+ * The SASL steps and the STARTTLS preamble are the shared session core's
+ * (lib/sasl-session.c, net/session.c); this file has IMAP's replies. */
 #include "imap/imap-common.h"
 
 #include <stdlib.h>
@@ -12,9 +14,10 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
-#include "lib/sasl.h"
+#include "lib/sasl-session.h"
 #include "net/conn.h"
 #include "net/server.h"
+#include "net/session.h"
 
 void
 cmd_capability(struct imap_session *s, const struct imap_arg *args, size_t n)
@@ -65,23 +68,48 @@ cmd_id(struct imap_session *s, const struct imap_arg *args, size_t n)
 	imap_ok(s, "ID completed");
 }
 
-void
-cmd_starttls(struct imap_session *s, const struct imap_arg *args, size_t n)
+/* IMAP's wording of the shared STARTTLS preamble (net/session.c) */
+static void
+starttls_refuse(void *sess, enum session_tls_refusal why)
 {
-	if (conn_is_tls(s->c)) {
+	struct imap_session *s = sess;
+
+	if (why == SESSION_TLS_ACTIVE)
 		imap_bad(s, "TLS is already active");
-		return;
-	}
-	if (!server_tls_available(s->srv)) {
+	else
 		imap_no(s, "TLS is not available");
-		return;
-	}
+}
+
+static void
+starttls_go_ahead(void *sess)
+{
+	struct imap_session *s = sess;
+
 	imap_ok(s, "Begin TLS negotiation now");
 	s->tls_pending = true;
-	if (!conn_starttls(s->c)) {
+}
+
+static void
+starttls_started(void *sess, bool ok)
+{
+	struct imap_session *s = sess;
+
+	if (!ok) {
 		s->tls_pending = false;
 		imap_bye(s, "TLS negotiation failed");
 	}
+}
+
+static const struct session_starttls_ops imap_starttls_ops = {
+	.refuse = starttls_refuse,
+	.go_ahead = starttls_go_ahead,
+	.started = starttls_started,
+};
+
+void
+cmd_starttls(struct imap_session *s, const struct imap_arg *args, size_t n)
+{
+	session_starttls(s->c, &imap_starttls_ops, s);
 }
 
 static void
@@ -90,7 +118,8 @@ auth_cb(void *sess, bool ok, int err, const char *canon, unsigned fails)
 	struct imap_session *s = sess;
 	struct mm_buf b;
 
-	if (ok) {
+	switch (session_auth_outcome(ok, err, fails)) {
+	case SESSION_AUTH_OK:
 		mm_strlcpy(s->user, canon, sizeof(s->user));
 		imap_enter_state(s, IMAP_STATE_AUTH);
 		mm_buf_init(&b);
@@ -98,14 +127,17 @@ auth_cb(void *sess, bool ok, int err, const char *canon, unsigned fails)
 		imap_ok(s, "[CAPABILITY %s] Logged in", mm_buf_cstr(&b));
 		mm_buf_free(&b);
 		return;
-	}
-	if (err != STORE_DENIED && err != STORE_NOTFOUND && err != STORE_INVALID) {
+	case SESSION_AUTH_TEMPFAIL:
 		imap_no(s, "[UNAVAILABLE] Temporary authentication failure");
 		return;
-	}
-	imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
-	if (fails >= AUTH_FAILS_BEFORE_CLOSE)
+	case SESSION_AUTH_FAILED:
+		imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
+		return;
+	case SESSION_AUTH_FAILED_CLOSE:
+		imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
 		imap_bye(s, "Too many authentication failures");
+		return;
+	}
 }
 
 static bool
@@ -138,80 +170,59 @@ cmd_login(struct imap_session *s, const struct imap_arg *args, size_t n)
 	server_auth(s->c, user, pass, auth_cb);
 }
 
-/* Answers a SASL response that did not decode: BAD for malformed
- * base64 or an oversized response, NO for the rest. True when refused. */
-static bool
-sasl_refused(struct imap_session *s, enum sasl_result r)
-{
-	if (r == SASL_BAD_BASE64 || r == SASL_TOO_LONG) {
-		imap_bad(s, "Invalid SASL response: %s", sasl_result_str(r));
-		return true;
-	}
-	if (r != SASL_OK) {
-		imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
-		return true;
-	}
-	return false;
-}
+/* ---- IMAP's wording of the shared SASL step machine ---- */
 
 static void
-sasl_plain(struct imap_session *s, const char *b64, size_t len)
+sasl_challenge(void *sess, enum sasl_session_step next, const char *b64)
 {
-	char authcid[ADDRESS_MAX_BYTES + 1], passwd[1024];
-	enum sasl_result r = sasl_plain_decode(b64, len, NULL, 0, authcid,
-	    sizeof(authcid), passwd, sizeof(passwd));
-	if (sasl_refused(s, r))
-		return;
-	server_auth(s->c, authcid, passwd, auth_cb);
-	explicit_bzero(passwd, sizeof(passwd));
-}
+	struct imap_session *s = sess;
 
-static void
-sasl_login_user(struct imap_session *s, const char *b64, size_t len)
-{
-	enum sasl_result r = sasl_login_username(b64, len, s->sasl_user,
-	    sizeof(s->sasl_user));
-	if (sasl_refused(s, r))
-		return;
-	s->sasl = IMAP_SASL_LOGIN_PASS;
 	s->input = IMAP_INPUT_SASL;
-	imap_printf(s, "+ %s\r\n", SASL_LOGIN_PASSWORD_PROMPT);
+	imap_printf(s, "+ %s\r\n", b64);
+}
+
+/* BAD for malformed base64 or an oversized response, NO for the rest. */
+static void
+sasl_failed(void *sess, enum sasl_session_end why, enum sasl_result r)
+{
+	struct imap_session *s = sess;
+
+	switch (why) {
+	case SASL_SESSION_TOO_LONG:
+		imap_bad(s, "SASL response too long");
+		return;
+	case SASL_SESSION_CANCELLED:
+		imap_bad(s, "Authentication cancelled");
+		return;
+	case SASL_SESSION_UNDECODABLE:
+		break;
+	}
+	if (r == SASL_BAD_BASE64 || r == SASL_TOO_LONG)
+		imap_bad(s, "Invalid SASL response: %s", sasl_result_str(r));
+	else
+		imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
 }
 
 static void
-sasl_login_pass(struct imap_session *s, const char *b64, size_t len)
+sasl_check(void *sess, const char *user, const char *password)
 {
-	char passwd[1024];
-	enum sasl_result r = sasl_login_password(b64, len, passwd, sizeof(passwd));
-	if (sasl_refused(s, r))
-		return;
-	server_auth(s->c, s->sasl_user, passwd, auth_cb);
-	explicit_bzero(passwd, sizeof(passwd));
+	struct imap_session *s = sess;
+
+	server_auth(s->c, user, password, auth_cb);
 }
+
+static const struct sasl_session_ops imap_sasl_ops = {
+	.challenge = sasl_challenge,
+	.failed = sasl_failed,
+	.check = sasl_check,
+	.password_max_bytes = 1023,
+};
 
 void
 imap_sasl_line(struct imap_session *s, const char *line, size_t len)
 {
 	s->input = IMAP_INPUT_COMMAND;
-	if (line == NULL) {
-		imap_bad(s, "SASL response too long");
-		return;
-	}
-	if (sasl_is_cancel(line, len)) {
-		imap_bad(s, "Authentication cancelled");
-		return;
-	}
-	switch (s->sasl) {
-	case IMAP_SASL_PLAIN:
-		sasl_plain(s, line, len);
-		break;
-	case IMAP_SASL_LOGIN_USER:
-		sasl_login_user(s, line, len);
-		break;
-	case IMAP_SASL_LOGIN_PASS:
-		sasl_login_pass(s, line, len);
-		break;
-	}
+	sasl_session_line(&s->sasl, &imap_sasl_ops, s, line, len);
 }
 
 void
@@ -234,23 +245,7 @@ cmd_authenticate(struct imap_session *s, const struct imap_arg *args, size_t n)
 	}
 	if (refuse_plaintext(s))
 		return;
-	if (m == SASL_MECH_PLAIN) {
-		s->sasl = IMAP_SASL_PLAIN;
-		if (ir != NULL) {
-			sasl_plain(s, ir, irlen);
-			return;
-		}
-		s->input = IMAP_INPUT_SASL;
-		imap_printf(s, "+ \r\n");
-		return;
-	}
-	s->sasl = IMAP_SASL_LOGIN_USER;
-	if (ir != NULL) {
-		sasl_login_user(s, ir, irlen);
-		return;
-	}
-	s->input = IMAP_INPUT_SASL;
-	imap_printf(s, "+ %s\r\n", SASL_LOGIN_USERNAME_PROMPT);
+	sasl_session_begin(&s->sasl, &imap_sasl_ops, s, m, ir, irlen);
 }
 
 void

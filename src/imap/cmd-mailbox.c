@@ -347,17 +347,25 @@ list_job_free(struct list_job *j)
 }
 
 static void
+list_finish(struct imap_session *s, void *arg, bool alive)
+{
+	struct list_job *j = arg;
+	if (alive)
+		imap_ok(s, "%s completed", (j->opts & LIST_LSUB) ? "Lsub" : "List");
+	list_job_free(j);
+}
+
+static void
 list_done(void *arg, bool alive)
 {
 	struct list_job *j = arg;
-	if (alive) {
-		if (j->err != STORE_OK) {
-			imap_no_store(j->s, j->err, NULL);
-		} else {
-			imap_write(j->s, j->out.data, j->out.len);
-			imap_ok(j->s, "%s completed", (j->opts & LIST_LSUB) ? "Lsub" : "List");
-		}
+	if (alive && j->err == STORE_OK) {
+		/* 20,000 mailboxes are a megabyte: in pieces, as the client reads */
+		imap_write_paced(j->s, &j->out, list_finish, j);
+		return;
 	}
+	if (alive)
+		imap_no_store(j->s, j->err, NULL);
 	list_job_free(j);
 }
 

@@ -102,6 +102,7 @@ struct search_job {
 	bool ret;                 /* RETURN given: answer ESEARCH */
 	struct imap_searchret r;
 	struct imap_sync sy;
+	uint32_t *uids;           /* the hits' UIDs, for a CONTEXT=SEARCH context */
 };
 
 /* Does evaluating k read message bodies (not just the index)? */
@@ -737,41 +738,13 @@ search_work(void *arg)
 	}
 }
 
+/* After the answer: a CONTEXT=SEARCH context, then the sync, then OK. */
 static void
-search_done(void *arg, bool alive)
+search_finish(struct imap_session *s, void *arg, bool alive)
 {
 	struct search_job *j = arg;
-	struct imap_session *s = j->s;
 
 	if (alive) {
-		/* the view has not changed yet: sync comes after the answer */
-		uint32_t *nums = xmalloc((j->nhits + 1) * sizeof(*nums));
-		uint32_t *uids = xmalloc((j->nhits + 1) * sizeof(*uids));
-		uint64_t *ms = xmalloc((j->nhits + 1) * sizeof(*ms));
-		uint64_t maxmodseq = 0;
-		for (size_t i = 0; i < j->nhits; i++) {
-			const struct imap_msg *m = &s->msgs[j->vidx[i]];
-			uids[i] = m->uid;
-			nums[i] = s->uid ? m->uid : (uint32_t)(j->vidx[i] + 1);
-			ms[i] = m->modseq;
-			if (m->modseq > maxmodseq)
-				maxmodseq = m->modseq;
-		}
-		if (j->ret) {
-			imap_search_return(s, &j->r, nums, uids, j->nhits,
-			    j->q->modseq ? ms : NULL);
-		} else {
-			struct mm_buf b;
-			mm_buf_init(&b);
-			mm_buf_append(&b, "* SEARCH", 8);
-			for (size_t i = 0; i < j->nhits; i++)
-				mm_buf_printf(&b, " %u", nums[i]);
-			if (j->q->modseq && j->nhits > 0)
-				mm_buf_printf(&b, " (MODSEQ %llu)", (unsigned long long)maxmodseq);
-			mm_buf_append(&b, "\r\n", 2);
-			imap_write(s, b.data, b.len);
-			mm_buf_free(&b);
-		}
 		bool noupdate = false;
 		if (j->ret && (j->r.opts & IMAP_SR_UPDATE)) {
 			if (s->nsctx >= IMAP_SEARCH_UPDATES_MAX || sctx_find(s, s->tag) != NULL) {
@@ -783,15 +756,12 @@ search_done(void *arg, bool alive)
 				c->uid = s->uid;
 				c->q = j->q;
 				j->q = NULL;
-				c->res = uids;
+				c->res = j->uids;
 				c->nres = j->nhits;
-				uids = NULL;
+				j->uids = NULL;
 				sctx_append(s, c);
 			}
 		}
-		free(nums);
-		free(uids);
-		free(ms);
 		if (imap_sync_finish(s, &j->sy, imap_expunge_allowed(s))) {
 			if (noupdate)      /* RFC 5267 4.3 */
 				imap_ok(s, "[NOUPDATE \"%s\"] Search completed, no updates", s->tag);
@@ -799,10 +769,56 @@ search_done(void *arg, bool alive)
 				imap_ok(s, "Search completed");
 		}
 	}
+	free(j->uids);
 	imap_sync_free(&j->sy);
 	imap_search_free(&j->q);
 	free(j->vidx);
 	free(j);
+}
+
+static void
+search_done(void *arg, bool alive)
+{
+	struct search_job *j = arg;
+	struct imap_session *s = j->s;
+
+	if (!alive) {
+		search_finish(s, j, false);
+		return;
+	}
+	/* the view has not changed yet: sync comes after the answer */
+	uint32_t *nums = xmalloc((j->nhits + 1) * sizeof(*nums));
+	uint64_t *ms = xmalloc((j->nhits + 1) * sizeof(*ms));
+	uint64_t maxmodseq = 0;
+	j->uids = xmalloc((j->nhits + 1) * sizeof(*j->uids));
+	for (size_t i = 0; i < j->nhits; i++) {
+		const struct imap_msg *m = &s->msgs[j->vidx[i]];
+		j->uids[i] = m->uid;
+		nums[i] = s->uid ? m->uid : (uint32_t)(j->vidx[i] + 1);
+		ms[i] = m->modseq;
+		if (m->modseq > maxmodseq)
+			maxmodseq = m->modseq;
+	}
+	if (j->ret) {
+		imap_search_return(s, &j->r, nums, j->uids, j->nhits,
+		    j->q->modseq ? ms : NULL);
+		free(nums);
+		free(ms);
+		search_finish(s, j, true);
+		return;
+	}
+	struct mm_buf b;
+	mm_buf_init(&b);
+	mm_buf_append(&b, "* SEARCH", 8);
+	for (size_t i = 0; i < j->nhits; i++)
+		mm_buf_printf(&b, " %u", nums[i]);
+	if (j->q->modseq && j->nhits > 0)
+		mm_buf_printf(&b, " (MODSEQ %llu)", (unsigned long long)maxmodseq);
+	mm_buf_append(&b, "\r\n", 2);
+	free(nums);
+	free(ms);
+	/* 100,000 hits are 600 KB: in pieces, as the client reads */
+	imap_write_paced(s, &b, search_finish, j);
 }
 
 /* ---- CONTEXT=SEARCH updates (RFC 5267 4.3) ---- */

@@ -17,6 +17,7 @@
 
 #include "imap/imap-parser.h"
 #include "lib/limits.h"
+#include "lib/sasl-session.h"
 #include "lib/util.h"
 #include "net/worker.h"
 #include "store/store.h"
@@ -73,8 +74,6 @@ struct imap_cmd {
 	unsigned flags;
 };
 
-enum sasl_step_imap { IMAP_SASL_PLAIN, IMAP_SASL_LOGIN_USER, IMAP_SASL_LOGIN_PASS };
-
 struct imap_session {
 	struct conn *c;
 	struct mm_server *srv;
@@ -93,8 +92,7 @@ struct imap_session {
 
 	/* authentication */
 	char user[ADDRESS_MAX_BYTES + 1];
-	enum sasl_step_imap sasl;
-	char sasl_user[ADDRESS_MAX_BYTES + 1];
+	struct sasl_session sasl; /* AUTHENTICATE: the shared step machine */
 
 	/* ENABLE */
 	bool enabled_utf8;
@@ -119,6 +117,7 @@ struct imap_session {
 	bool idle_sync_running;
 
 	struct imap_fetch *fetch;         /* a FETCH between batches */
+	struct imap_pace *pace;           /* a LIST/SEARCH answer between pieces */
 
 	/* SEARCHRES (RFC 5182): the saved result "$", UIDs ascending */
 	uint32_t *searchres;
@@ -133,6 +132,13 @@ struct imap_session {
 /* Output. imap_printf adds nothing; the rest add CRLF. */
 void imap_printf(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void imap_write(struct imap_session *s, const void *data, size_t len);
+/* A large answer (LIST, SEARCH): writes b (taken over, left empty) in
+ * pieces that never lift the output above CONN_OUTPUT_HIGH_BYTES, each
+ * (the last too) only once the output has drained to the low watermark,
+ * input paused meanwhile; then then(s, arg, true) continues the command.
+ * If the session goes away first, then(s, arg, false) only frees arg. */
+typedef void imap_paced_fn(struct imap_session *s, void *arg, bool alive);
+void imap_write_paced(struct imap_session *s, struct mm_buf *b, imap_paced_fn *then, void *arg);
 void imap_untagged(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Tagged replies: the command is over. */
 void imap_ok(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

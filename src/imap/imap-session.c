@@ -11,6 +11,7 @@
  * them, or a literal the parser cannot skip, get "* BYE" and a close. */
 #include "imap/imap-common.h"
 
+#include <assert.h>
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "net/notify.h"
 #include "net/proto.h"
 #include "net/server.h"
+#include "net/session.h"
 
 static const char *const state_names[] = {
 	"NOT_AUTH", "AUTH", "SELECTED", "LOGOUT"
@@ -78,6 +80,74 @@ void
 imap_write(struct imap_session *s, const void *data, size_t len)
 {
 	conn_write(s->c, data, len);
+}
+
+struct imap_pace {
+	struct mm_buf b;
+	size_t off;
+	imap_paced_fn *then;
+	void *arg;
+};
+
+/* Writes what fits under the high watermark while the output is at the
+ * low one; true when all of it is written. */
+static bool
+pace_write(struct imap_session *s, struct imap_pace *p)
+{
+	while (p->off < p->b.len) {
+		size_t out = conn_output_len(s->c);
+		if (out > CONN_OUTPUT_LOW_BYTES)
+			return false;
+		size_t n = p->b.len - p->off;
+		if (n > CONN_OUTPUT_HIGH_BYTES - out)
+			n = CONN_OUTPUT_HIGH_BYTES - out;
+		imap_write(s, p->b.data + p->off, n);
+		p->off += n;
+	}
+	return true;
+}
+
+static void
+pace_end(struct imap_session *s, bool alive)
+{
+	struct imap_pace *p = s->pace;
+
+	s->pace = NULL;
+	mm_buf_free(&p->b);
+	p->then(s, p->arg, alive);
+	free(p);
+}
+
+void
+imap_write_paced(struct imap_session *s, struct mm_buf *b, imap_paced_fn *then, void *arg)
+{
+	struct imap_pace *p = xcalloc(1, sizeof(*p));
+
+	assert(s->pace == NULL);
+	p->b = *b;
+	mm_buf_init(b);
+	p->then = then;
+	p->arg = arg;
+	s->pace = p;
+	if (pace_write(s, p)) {
+		pace_end(s, true);
+		return;
+	}
+	conn_pause(s->c);
+	conn_want_drained(s->c);
+}
+
+static void
+imap_pace_drained(struct imap_session *s)
+{
+	if (s->pace == NULL || conn_is_closed(s->c))
+		return;
+	if (!pace_write(s, s->pace)) {
+		conn_want_drained(s->c);
+		return;
+	}
+	conn_resume(s->c);
+	pace_end(s, true);
 }
 
 void
@@ -179,7 +249,7 @@ imap_no(struct imap_session *s, const char *fmt, ...)
 static void
 count_bad(struct imap_session *s)
 {
-	if (++s->bad_cmds >= IMAP_MAX_BAD_COMMANDS)
+	if (session_bad_command(&s->bad_cmds))
 		imap_bye(s, "Too many invalid commands");
 }
 
@@ -758,6 +828,7 @@ static void
 imap_on_drained(void *arg)
 {
 	imap_fetch_drained(arg);
+	imap_pace_drained(arg);
 }
 
 static void
@@ -791,6 +862,8 @@ imap_free(void *arg)
 	if (s->input == IMAP_INPUT_IDLE)
 		metrics_idle(-1);
 	imap_fetch_free(s);
+	if (s->pace != NULL)
+		pace_end(s, false);
 	imap_view_clear(s);
 	imap_parser_free(&s->parser);
 	free(s->tag);

@@ -22,6 +22,7 @@
 #define AUTH_CACHE_ENTRIES           16384
 #define AUTH_CACHE_TTL_MAX_SECS      86400
 #define AUTH_CACHE_TTL_DEFAULT_SECS  300
+#define SESSION_MAX_BAD_COMMANDS     20    /* client mistakes per session, every protocol (net/session.c) */
 
 /* SMTP */
 #define SMTP_LINE_MAX_BYTES          1000  /* RFC 5321 4.5.3.1.6 (command line incl. CRLF) */
@@ -31,7 +32,7 @@
 #define SMTP_GREETING_TIMEOUT_SECS   300   /* RFC 5321 4.5.3.2 */
 #define SMTP_CMD_TIMEOUT_SECS        300   /* RFC 5321 4.5.3.2.7 */
 #define SMTP_DATA_TIMEOUT_SECS       600   /* RFC 5321 4.5.3.2.6 */
-#define SMTP_MAX_BAD_COMMANDS        20
+#define SMTP_MAX_BAD_COMMANDS        SESSION_MAX_BAD_COMMANDS
 
 /* IMAP */
 #define IMAP_LINE_MAX_BYTES          (64 * 1024)   /* RFC 7162 3: at least 8192 */
@@ -41,7 +42,7 @@
 #define IMAP_AUTOLOGOUT_SECS         1800  /* RFC 3501 5.4: at least 30 minutes */
 #define IMAP_PREAUTH_TIMEOUT_SECS    60
 #define IMAP_IDLE_TIMEOUT_SECS       1800  /* RFC 3501 5.4 */
-#define IMAP_MAX_BAD_COMMANDS        20
+#define IMAP_MAX_BAD_COMMANDS        SESSION_MAX_BAD_COMMANDS
 #define IMAP_URL_MAX_BYTES           2048  /* an IMAP URL (RFC 5092) in CATENATE */
 #define IMAP_CATENATE_PARTS_MAX      100   /* TEXT/URL parts of one message (RFC 4469) */
 #define IMAP_SORT_CRITERIA_MAX       16    /* SORT keys in one command (RFC 5256 has no limit) */
@@ -56,7 +57,7 @@
 /* POP3 */
 #define POP3_LINE_MAX_BYTES          255   /* RFC 2449 4: 255 octets incl. CRLF */
 #define POP3_AUTOLOGOUT_SECS         600   /* RFC 1939 3: at least 10 minutes */
-#define POP3_MAX_BAD_COMMANDS        20
+#define POP3_MAX_BAD_COMMANDS        SESSION_MAX_BAD_COMMANDS
 
 /* MIME */
 #define MIME_NESTING_MAX             32

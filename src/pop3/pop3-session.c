@@ -28,11 +28,12 @@
 #include "lib/limits.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
-#include "lib/sasl.h"
+#include "lib/sasl-session.h"
 #include "lib/util.h"
 #include "net/conn.h"
 #include "net/proto.h"
 #include "net/server.h"
+#include "net/session.h"
 #include "store/store.h"
 
 #define POP3_CHUNK_BYTES     (64 * 1024)   /* one store_body_read per job */
@@ -51,8 +52,6 @@ enum pop3_state {
 static const char *const state_names[] = {
 	"AUTHORIZATION", "SASL", "TRANSACTION", "UPDATE"
 };
-
-enum sasl_step { SASL_PLAIN, SASL_LOGIN_USER, SASL_LOGIN_PASS };
 
 struct pop3_msg {
 	uint32_t uid;
@@ -88,8 +87,7 @@ struct pop3_session {
 	/* AUTHORIZATION */
 	char user[ADDRESS_MAX_BYTES + 1];      /* from USER */
 	bool have_user;
-	enum sasl_step sasl;
-	char sasl_user[ADDRESS_MAX_BYTES + 1]; /* AUTH LOGIN: the name */
+	struct sasl_session sasl;              /* AUTH: the shared step machine */
 
 	/* TRANSACTION */
 	char canon[ADDRESS_MAX_BYTES + 1];     /* the logged-in user */
@@ -188,7 +186,7 @@ static void
 bad_command(struct pop3_session *s, const char *why)
 {
 	reply(s, "-ERR %s", why);
-	if (++s->bad_cmds >= POP3_MAX_BAD_COMMANDS) {
+	if (session_bad_command(&s->bad_cmds)) {
 		log_info("pop3 conn=%llx event=too-many-bad-commands", (unsigned long long)conn_id(s->c));
 		conn_puts(s->c, "-ERR Too many invalid commands, closing connection\r\n");
 		conn_close(s->c);
@@ -288,12 +286,14 @@ auth_done(void *arg, bool ok, int err, const char *canon, unsigned fails)
 {
 	struct pop3_session *s = arg;
 
-	if (!ok) {
-		if (err == STORE_DENIED || err == STORE_NOTFOUND || err == STORE_INVALID)
-			reply(s, "-ERR [AUTH] Authentication failed");
-		else
+	enum session_auth_outcome o = session_auth_outcome(ok, err, fails);
+
+	if (o != SESSION_AUTH_OK) {
+		if (o == SESSION_AUTH_TEMPFAIL)
 			reply(s, "-ERR [SYS/TEMP] Authentication temporarily unavailable");
-		if (fails >= AUTH_FAILS_BEFORE_CLOSE) {
+		else
+			reply(s, "-ERR [AUTH] Authentication failed");
+		if (o == SESSION_AUTH_FAILED_CLOSE) {
 			conn_puts(s->c, "-ERR Too many authentication failures, closing connection\r\n");
 			conn_close(s->c);
 		}
@@ -317,14 +317,15 @@ start_auth(struct pop3_session *s, const char *user, const char *pass)
 	server_auth(s->c, user, pass, auth_done);
 }
 
-/* ---- SASL (RFC 5034) ---- */
+/* ---- SASL (RFC 5034): POP3's wording of the shared step machine ---- */
 
 static void
-sasl_fail(struct pop3_session *s, const char *why)
+sasl_challenge(void *sess, enum sasl_session_step next, const char *b64)
 {
-	explicit_bzero(s->sasl_user, sizeof(s->sasl_user));
-	pop3_enter_state(s, POP3_STATE_AUTHORIZATION);
-	reply(s, "-ERR %s", why);
+	struct pop3_session *s = sess;
+
+	pop3_enter_state(s, POP3_STATE_SASL);
+	reply(s, "+ %s", b64);
 }
 
 /* A SASL decoding error, as the client hears it. */
@@ -343,52 +344,41 @@ sasl_error(enum sasl_result r)
 	}
 }
 
-/* One client response (base64, "=" for empty) to the current step. */
 static void
-sasl_step(struct pop3_session *s, const char *b64, size_t len)
+sasl_failed(void *sess, enum sasl_session_end why, enum sasl_result r)
 {
-	char pass[POP3_SASL_LINE_MAX_BYTES];
-	char user[ADDRESS_MAX_BYTES + 1];
-	enum sasl_result r;
+	struct pop3_session *s = sess;
 
-	if (sasl_is_cancel(b64, len)) {
-		sasl_fail(s, "Authentication cancelled");
-		return;
-	}
-	switch (s->sasl) {
-	case SASL_PLAIN:
-		r = sasl_plain_decode(b64, len, NULL, 0, user, sizeof(user),
-		    pass, sizeof(pass));
-		if (r != SASL_OK) {
-			sasl_fail(s, sasl_error(r));
-			return;
-		}
-		pop3_enter_state(s, POP3_STATE_AUTHORIZATION);
-		start_auth(s, user, pass);
+	pop3_enter_state(s, POP3_STATE_AUTHORIZATION);
+	switch (why) {
+	case SASL_SESSION_CANCELLED:
+		reply(s, "-ERR Authentication cancelled");
 		break;
-	case SASL_LOGIN_USER:
-		r = sasl_login_username(b64, len, s->sasl_user, sizeof(s->sasl_user));
-		if (r != SASL_OK) {
-			sasl_fail(s, sasl_error(r));
-			return;
-		}
-		s->sasl = SASL_LOGIN_PASS;
-		pop3_enter_state(s, POP3_STATE_SASL);
-		reply(s, "+ " SASL_LOGIN_PASSWORD_PROMPT);
+	case SASL_SESSION_TOO_LONG:
+		reply(s, "-ERR Line too long");
 		break;
-	case SASL_LOGIN_PASS:
-		r = sasl_login_password(b64, len, pass, sizeof(pass));
-		if (r != SASL_OK) {
-			sasl_fail(s, sasl_error(r));
-			return;
-		}
-		pop3_enter_state(s, POP3_STATE_AUTHORIZATION);
-		start_auth(s, s->sasl_user, pass);
-		explicit_bzero(s->sasl_user, sizeof(s->sasl_user));
+	case SASL_SESSION_UNDECODABLE:
+		reply(s, "-ERR %s", sasl_error(r));
 		break;
 	}
-	explicit_bzero(pass, sizeof(pass));
 }
+
+static void
+sasl_check(void *sess, const char *user, const char *password)
+{
+	struct pop3_session *s = sess;
+
+	pop3_enter_state(s, POP3_STATE_AUTHORIZATION);
+	start_auth(s, user, password);
+}
+
+static const struct sasl_session_ops pop3_sasl_ops = {
+	.challenge = sasl_challenge,
+	.failed = sasl_failed,
+	.check = sasl_check,
+	.password_max_bytes = POP3_SASL_LINE_MAX_BYTES - 1,
+	.cancel_in_initial_response = true,
+};
 
 static void
 cmd_auth(struct pop3_session *s, struct pop3_cmd *cmd)
@@ -398,26 +388,13 @@ cmd_auth(struct pop3_session *s, struct pop3_cmd *cmd)
 		conn_puts(s->c, "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
 		return;
 	}
-	switch (sasl_mech_parse(cmd->arg)) {
-	case SASL_MECH_PLAIN:
-		s->sasl = SASL_PLAIN;
-		break;
-	case SASL_MECH_LOGIN:
-		s->sasl = SASL_LOGIN_USER;
-		break;
-	default:
+	enum sasl_mech m = sasl_mech_parse(cmd->arg);
+	if (m == SASL_MECH_UNKNOWN) {
 		reply(s, "-ERR Unsupported authentication mechanism");
 		return;
 	}
-	if (cmd->has_arg2) {
-		sasl_step(s, cmd->arg2, cmd->arg2len);
-		return;
-	}
-	pop3_enter_state(s, POP3_STATE_SASL);
-	if (s->sasl == SASL_PLAIN)
-		reply(s, "+ ");
-	else
-		reply(s, "+ " SASL_LOGIN_USERNAME_PROMPT);
+	sasl_session_begin(&s->sasl, &pop3_sasl_ops, s, m,
+	    cmd->has_arg2 ? cmd->arg2 : NULL, cmd->has_arg2 ? cmd->arg2len : 0);
 }
 
 /* ---- RETR / TOP streaming ---- */
@@ -717,25 +694,49 @@ cmd_transaction(struct pop3_session *s, struct pop3_cmd *cmd)
 
 /* ---- AUTHORIZATION commands ---- */
 
+/* POP3's wording of the shared STARTTLS preamble (net/session.c) */
 static void
-cmd_stls(struct pop3_session *s)
+stls_refuse(void *sess, enum session_tls_refusal why)
 {
-	if (conn_is_tls(s->c)) {
+	struct pop3_session *s = sess;
+
+	if (why == SESSION_TLS_ACTIVE)
 		bad_command(s, "Command not permitted when TLS active");
-		return;
-	}
-	if (!server_tls_available(s->srv)) {
+	else
 		reply(s, "-ERR TLS not available");
-		return;
-	}
+}
+
+static void
+stls_go_ahead(void *sess)
+{
+	struct pop3_session *s = sess;
+
 	reply(s, "+OK Begin TLS negotiation");
 	s->have_user = false;
-	if (!conn_starttls(s->c)) {
-		log_warn("pop3 conn=%llx event=stls-failed", (unsigned long long)conn_id(s->c));
+}
+
+static void
+stls_started(void *sess, bool ok)
+{
+	struct pop3_session *s = sess;
+
+	if (!ok) {
 		conn_close(s->c);
 		return;
 	}
 	s->tls_pending = true;
+}
+
+static const struct session_starttls_ops pop3_stls_ops = {
+	.refuse = stls_refuse,
+	.go_ahead = stls_go_ahead,
+	.started = stls_started,
+};
+
+static void
+cmd_stls(struct pop3_session *s)
+{
+	session_starttls(s->c, &pop3_stls_ops, s);
 }
 
 static void
@@ -860,13 +861,13 @@ pop3_on_input(void *arg)
 			return;
 		if (r == CONN_LINE_TOO_LONG) {
 			if (s->state == POP3_STATE_SASL)
-				sasl_fail(s, "Line too long");
+				sasl_session_line(&s->sasl, &pop3_sasl_ops, s, NULL, 0);
 			else
 				bad_command(s, "Line too long");
 			continue;
 		}
 		if (s->state == POP3_STATE_SASL) {
-			sasl_step(s, line, len);
+			sasl_session_line(&s->sasl, &pop3_sasl_ops, s, line, len);
 			explicit_bzero(line, len);
 			continue;
 		}

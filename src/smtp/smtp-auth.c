@@ -1,7 +1,9 @@
 /* smtp-auth.c: SMTP AUTH (RFC 4954) with PLAIN (RFC 4616) and LOGIN, with
- * or without an initial response. Decoding is src/lib/sasl.c; the password
- * check (crypt(3), slow on purpose) and the growing delay after failures
- * are server_auth()'s, on a worker thread.
+ * or without an initial response. The steps (initial response,
+ * continuations, cancel) are the shared lib/sasl-session.c's and decoding
+ * is src/lib/sasl.c; this file has SMTP's replies. The password check
+ * (crypt(3), slow on purpose) and the growing delay after failures are
+ * server_auth()'s, on a worker thread.
  *
  * The one idea: AUTH is never offered or accepted in clear text unless
  * allow_plaintext_auth says so, and a password never outlives the call
@@ -12,9 +14,10 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
-#include "lib/sasl.h"
+#include "lib/sasl-session.h"
 #include "net/conn.h"
 #include "net/server.h"
+#include "net/session.h"
 #include "store/store.h"
 
 #define SMTP_PASSWORD_MAX_BYTES 1024
@@ -29,19 +32,20 @@ static void
 auth_cb(void *sess, bool ok, int err, const char *canon, unsigned fails)
 {
 	struct smtp_session *s = sess;
+	enum session_auth_outcome o = session_auth_outcome(ok, err, fails);
 
-	if (ok) {
+	if (o == SESSION_AUTH_OK) {
 		mm_strlcpy(s->user, canon, sizeof(s->user));
 		smtp_reply(s, "235 2.7.0 Authentication successful");
 		return;
 	}
-	if (err != STORE_DENIED && err != STORE_NOTFOUND && err != STORE_INVALID) {
+	if (o == SESSION_AUTH_TEMPFAIL) {
 		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
 		return;
 	}
 	s->auth_fails++;
 	smtp_reply(s, "535 5.7.8 Authentication credentials invalid");
-	if (fails >= AUTH_FAILS_BEFORE_CLOSE || s->auth_fails >= AUTH_FAILS_BEFORE_CLOSE) {
+	if (o == SESSION_AUTH_FAILED_CLOSE || s->auth_fails >= AUTH_FAILS_BEFORE_CLOSE) {
 		log_info("smtp session=%llx event=auth-close addr=%s fails=%u", s->id,
 		    conn_peer_addr(s->c), fails);
 		smtp_reply(s, "421 4.7.0 %s Error: too many authentication failures",
@@ -51,18 +55,45 @@ auth_cb(void *sess, bool ok, int err, const char *canon, unsigned fails)
 	}
 }
 
+/* ---- SMTP's wording of the shared SASL step machine ---- */
+
 static void
-auth_check(struct smtp_session *s, const char *user, const char *password)
+sasl_challenge(void *sess, enum sasl_session_step next, const char *b64)
 {
-	smtp_enter_ready(s);
-	server_auth(s->c, user, password, auth_cb);
+	struct smtp_session *s = sess;
+
+	smtp_reply(s, "334 %s", b64);
+	switch (next) {
+	case SASL_SESSION_PLAIN:
+		smtp_enter_state(s, SMTP_STATE_AUTH_INIT);
+		break;
+	case SASL_SESSION_LOGIN_USER:
+		smtp_enter_state(s, SMTP_STATE_AUTH_USERNAME);
+		break;
+	default:
+		smtp_enter_state(s, SMTP_STATE_AUTH_PASSWORD);
+		break;
+	}
 }
 
 /* A response that could not be decoded: RFC 4954 4 says 501. */
 static void
-auth_bad_response(struct smtp_session *s, enum sasl_result r)
+sasl_failed(void *sess, enum sasl_session_end why, enum sasl_result r)
 {
+	struct smtp_session *s = sess;
+
 	smtp_enter_ready(s);
+	switch (why) {
+	case SASL_SESSION_CANCELLED:
+		smtp_reply(s, "501 5.7.0 Authentication cancelled");
+		return;
+	case SASL_SESSION_TOO_LONG:
+		smtp_reply(s, "500 5.5.2 Error: line too long");
+		smtp_bad_command(s);
+		return;
+	case SASL_SESSION_UNDECODABLE:
+		break;
+	}
 	if (r == SASL_AUTHZID_MISMATCH) {
 		smtp_reply(s, "535 5.7.8 Authentication credentials invalid");
 		return;
@@ -74,49 +105,20 @@ auth_bad_response(struct smtp_session *s, enum sasl_result r)
 }
 
 static void
-auth_plain(struct smtp_session *s, const char *b64, size_t len)
+sasl_check(void *sess, const char *user, const char *password)
 {
-	char authcid[ADDRESS_MAX_BYTES + 1], passwd[SMTP_PASSWORD_MAX_BYTES + 1];
-	enum sasl_result r;
+	struct smtp_session *s = sess;
 
-	r = sasl_plain_decode(b64, len, NULL, 0, authcid, sizeof(authcid), passwd, sizeof(passwd));
-	if (r != SASL_OK) {
-		auth_bad_response(s, r);
-		return;
-	}
-	auth_check(s, authcid, passwd);
-	explicit_bzero(passwd, sizeof(passwd));
+	smtp_enter_ready(s);
+	server_auth(s->c, user, password, auth_cb);
 }
 
-static void
-auth_login_user(struct smtp_session *s, const char *b64, size_t len)
-{
-	enum sasl_result r;
-
-	r = sasl_login_username(b64, len, s->auth_login_user, sizeof(s->auth_login_user));
-	if (r != SASL_OK) {
-		auth_bad_response(s, r);
-		return;
-	}
-	smtp_reply(s, "334 " SASL_LOGIN_PASSWORD_PROMPT);
-	smtp_enter_state(s, SMTP_STATE_AUTH_PASSWORD);
-}
-
-static void
-auth_login_pass(struct smtp_session *s, const char *b64, size_t len)
-{
-	char passwd[SMTP_PASSWORD_MAX_BYTES + 1];
-	enum sasl_result r;
-
-	r = sasl_login_password(b64, len, passwd, sizeof(passwd));
-	if (r != SASL_OK) {
-		auth_bad_response(s, r);
-		return;
-	}
-	auth_check(s, s->auth_login_user, passwd);
-	explicit_bzero(passwd, sizeof(passwd));
-	explicit_bzero(s->auth_login_user, sizeof(s->auth_login_user));
-}
+static const struct sasl_session_ops smtp_sasl_ops = {
+	.challenge = sasl_challenge,
+	.failed = sasl_failed,
+	.check = sasl_check,
+	.password_max_bytes = SMTP_PASSWORD_MAX_BYTES,
+};
 
 void
 smtp_cmd_auth(struct smtp_session *s, const struct smtp_cmdline *cmd)
@@ -152,49 +154,16 @@ smtp_cmd_auth(struct smtp_session *s, const struct smtp_cmdline *cmd)
 		smtp_bad_command(s);
 		return;
 	}
-	switch (sasl_mech_parse(mech)) {
-	case SASL_MECH_PLAIN:
-		if (ir != NULL) {
-			auth_plain(s, ir, irlen);
-			return;
-		}
-		smtp_reply(s, "334 ");
-		smtp_enter_state(s, SMTP_STATE_AUTH_INIT);
-		return;
-	case SASL_MECH_LOGIN:
-		if (ir != NULL) {
-			auth_login_user(s, ir, irlen);
-			return;
-		}
-		smtp_reply(s, "334 " SASL_LOGIN_USERNAME_PROMPT);
-		smtp_enter_state(s, SMTP_STATE_AUTH_USERNAME);
-		return;
-	default:
+	enum sasl_mech m = sasl_mech_parse(mech);
+	if (m == SASL_MECH_UNKNOWN) {
 		smtp_reply(s, "504 5.5.4 Unrecognized authentication type");
 		return;
 	}
+	sasl_session_begin(&s->sasl, &smtp_sasl_ops, s, m, ir, irlen);
 }
 
 void
 smtp_auth_line(struct smtp_session *s, const char *line, size_t len)
 {
-	if (sasl_is_cancel(line, len)) {
-		smtp_enter_ready(s);
-		explicit_bzero(s->auth_login_user, sizeof(s->auth_login_user));
-		smtp_reply(s, "501 5.7.0 Authentication cancelled");
-		return;
-	}
-	switch (s->state) {
-	case SMTP_STATE_AUTH_INIT:
-		auth_plain(s, line, len);
-		break;
-	case SMTP_STATE_AUTH_USERNAME:
-		auth_login_user(s, line, len);
-		break;
-	case SMTP_STATE_AUTH_PASSWORD:
-		auth_login_pass(s, line, len);
-		break;
-	default:
-		break;
-	}
+	sasl_session_line(&s->sasl, &smtp_sasl_ops, s, line, len);
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "lib/limits.h"
+#include "lib/sasl-session.h"
 #include "lib/util.h"
 #include "smtp/smtp-parse.h"
 
@@ -86,7 +87,7 @@ struct smtp_session {
 	bool esmtp;                   /* EHLO (not HELO) */
 	char helo[SMTP_DOMAIN_MAX_BYTES + 1];
 	char user[ADDRESS_MAX_BYTES + 1];   /* authenticated user, "" if none */
-	char auth_login_user[ADDRESS_MAX_BYTES + 1];
+	struct sasl_session sasl;     /* AUTH: the shared step machine */
 	unsigned bad_cmds;
 	unsigned auth_fails;
 	unsigned ntx;                 /* transactions so far */
@@ -140,7 +141,7 @@ void smtp_date(time_t t, char *buf, size_t len);
 /* smtp-auth.c */
 bool smtp_auth_offered(const struct smtp_session *s);
 void smtp_cmd_auth(struct smtp_session *s, const struct smtp_cmdline *cmd);
-/* A response line in an AUTH_* state. */
+/* A response line in an AUTH_* state; line NULL: it was too long. */
 void smtp_auth_line(struct smtp_session *s, const char *line, size_t len);
 
 /* smtp-limits.c: an authenticated user's recipient in another domain

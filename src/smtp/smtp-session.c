@@ -27,6 +27,7 @@
 #include "net/conn.h"
 #include "net/proto.h"
 #include "net/server.h"
+#include "net/session.h"
 #include "store/store.h"
 
 static const char *const state_names[SMTP_STATE_COUNT] = {
@@ -107,7 +108,7 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 bool
 smtp_bad_command(struct smtp_session *s)
 {
-	if (++s->bad_cmds < SMTP_MAX_BAD_COMMANDS)
+	if (!session_bad_command(&s->bad_cmds))
 		return false;
 	log_info("smtp session=%llx event=too-many-errors addr=%s", s->id, conn_peer_addr(s->c));
 	smtp_reply(s, "421 4.7.0 %s Error: too many errors", smtp_hostname(s));
@@ -264,27 +265,52 @@ cmd_help(struct smtp_session *s, const struct smtp_cmdline *cmd)
 	    "VRFY HELP STARTTLS AUTH");
 }
 
+/* SMTP's wording of the shared STARTTLS preamble (net/session.c) */
 static void
-cmd_starttls(struct smtp_session *s, const struct smtp_cmdline *cmd)
+starttls_refuse(void *sess, enum session_tls_refusal why)
 {
-	if (conn_is_tls(s->c)) {
+	struct smtp_session *s = sess;
+
+	if (why == SESSION_TLS_ACTIVE) {
 		smtp_reply(s, "503 5.5.1 Error: TLS already active");
 		smtp_bad_command(s);
-		return;
-	}
-	if (!server_tls_available(s->srv)) {
+	} else {
 		smtp_reply(s, "454 4.7.0 TLS not available");
-		return;
 	}
+}
+
+static void
+starttls_go_ahead(void *sess)
+{
+	struct smtp_session *s = sess;
+
 	smtp_reply(s, "220 2.0.0 Ready to start TLS");
 	smtp_tx_end(s, "aborted: STARTTLS");
-	if (!conn_starttls(s->c)) {
-		log_error("smtp session=%llx event=starttls-failed", s->id);
+}
+
+static void
+starttls_started(void *sess, bool ok)
+{
+	struct smtp_session *s = sess;
+
+	if (!ok) {
 		smtp_enter_state(s, SMTP_STATE_QUIT);
 		conn_close(s->c);
 		return;
 	}
 	smtp_enter_state(s, SMTP_STATE_TLS);
+}
+
+static const struct session_starttls_ops smtp_starttls_ops = {
+	.refuse = starttls_refuse,
+	.go_ahead = starttls_go_ahead,
+	.started = starttls_started,
+};
+
+static void
+cmd_starttls(struct smtp_session *s, const struct smtp_cmdline *cmd)
+{
+	session_starttls(s->c, &smtp_starttls_ops, s);
 }
 
 /* ---- MAIL ---- */
@@ -649,10 +675,12 @@ smtp_line_input(struct smtp_session *s)
 	case CONN_LINE_NEED_MORE:
 		return false;
 	case CONN_LINE_TOO_LONG:
-		smtp_reply(s, "500 5.5.2 Error: line too long");
 		if (s->state == SMTP_STATE_AUTH_INIT || s->state == SMTP_STATE_AUTH_USERNAME ||
-		    s->state == SMTP_STATE_AUTH_PASSWORD)
-			smtp_enter_ready(s);
+		    s->state == SMTP_STATE_AUTH_PASSWORD) {
+			smtp_auth_line(s, NULL, 0);
+			return true;
+		}
+		smtp_reply(s, "500 5.5.2 Error: line too long");
 		smtp_bad_command(s);
 		return true;
 	case CONN_LINE_OK:
@@ -793,7 +821,7 @@ smtp_on_tls(void *arg)
 	s->helo[0] = '\0';
 	s->esmtp = false;
 	s->user[0] = '\0';
-	s->auth_login_user[0] = '\0';
+	sasl_session_reset(&s->sasl);
 	smtp_tx_end(s, NULL);
 	log_info("smtp session=%llx event=starttls version=%s cipher=%s", s->id,
 	    conn_tls_version(s->c), conn_tls_cipher(s->c));
@@ -843,7 +871,7 @@ smtp_free(void *arg)
 	dnsbl_cancel(&s->dnswl);
 	smtp_tx_end(s, "aborted: connection closed");
 	log_debug("smtp session=%llx event=free transactions=%u", s->id, s->ntx);
-	explicit_bzero(s->auth_login_user, sizeof(s->auth_login_user));
+	sasl_session_reset(&s->sasl);
 	free(s);
 }
 
