@@ -198,6 +198,8 @@ size_t sdb_mbox_key(const char *user, const char *name, unsigned char *key);
 int sdb_expunge_log(struct sdb_tx *tx, uint32_t id, uint64_t modseq, uint32_t uid);
 /* Drops the log of a mailbox that is removed. */
 int sdb_expunge_forget(struct sdb_tx *tx, uint32_t id);
+/* store-urlauth.c: drops the URLAUTH key of a mailbox that is removed. */
+int sdb_urlauth_forget(struct sdb_tx *tx, uint32_t id);
 /* Delivery with extra body references: fn (may be NULL) runs inside the
  * delivery's transaction with the new body's id, and the body is stored
  * with extra_refs references beyond the local copies (the queue's). With

@@ -410,4 +410,14 @@ int store_queue_delete(struct store *st, uint64_t id);
 /* Makes the entry (id 0: every entry) due now; *n_r entries changed. */
 int store_queue_flush(struct store *st, uint64_t id, time_t now, size_t *n_r);
 
+/* ---- URLAUTH mailbox access keys (RFC 4467 7), store-urlauth.c ---- */
+
+#define STORE_URLAUTH_KEY_BYTES 32
+/* The mailbox's key into key_r. Without one: with fresh (random bytes of
+ * STORE_URLAUTH_KEY_BYTES) stores and returns that, else STORE_NOTFOUND. */
+int store_urlauth_key(struct store *st, uint32_t mailbox_id, const unsigned char *fresh,
+    unsigned char key_r[STORE_URLAUTH_KEY_BYTES]);
+/* Forgets the mailbox's key (RESETKEY): the URLs signed with it fail. */
+int store_urlauth_reset(struct store *st, uint32_t mailbox_id);
+
 #endif
