@@ -508,6 +508,90 @@ START_TEST(test_url_oversized)
 }
 END_TEST
 
+/* URLAUTH URLs (RFC 4467 2): owner, path, access, rump and token. */
+static const struct {
+	const char *in;
+	bool ok;
+	const char *owner, *mbox;
+	uint32_t uid;
+	const char *section;
+	int access;
+	const char *access_user;
+	int unused;
+	bool token, expire;
+} uacases[] = {
+	{ "imap://joe@example.com/INBOX/;uid=20;urlauth=user+fred", true,
+	  "joe@example.com", "INBOX", 20, "", IMAP_URLAUTH_USER, "fred", 55, false, false },
+	{ "imap://joe@example.com/INBOX/;UID=20/;section=1.2;URLAUTH=anonymous:INTERNAL:"
+	  "91354a473744909de610943775f92038", true,
+	  "joe@example.com", "INBOX", 20, "1.2", IMAP_URLAUTH_ANONYMOUS, "", 73, true, false },
+	{ "imap://Joe%40Example.COM@imap.example.net:143/a%20b/;uid=1;urlauth=authuser", true,
+	  "joe@example.com", "a b", 1, "", IMAP_URLAUTH_AUTHUSER, "", 75, false, false },
+	{ "imap://joe;AUTH=*@example.com/x/;uid=1;urlauth=submit+Joe%40example.com", true,
+	  "joe@example.com", "x", 1, "", IMAP_URLAUTH_SUBMIT, "joe@example.com", 70, false, false },
+	{ "imap://joe@example.com/x/;uid=1;expire=2030-01-01T00:00:00Z;urlauth=authuser", true,
+	  "joe@example.com", "x", 1, "", IMAP_URLAUTH_AUTHUSER, "", 76, false, true },
+	/* bad */
+	{ "imap://joe@example.com/INBOX/;uid=20", false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "imap://example.com/INBOX/;uid=20;urlauth=authuser", false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "imap://joe@/INBOX/;uid=20;urlauth=authuser", false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "http://joe@h/INBOX/;uid=20;urlauth=authuser", false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "imap://joe@h/INBOX/;uid=0;urlauth=authuser", false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "imap://joe@h/INBOX/;uid=1;urlauth=nobody", false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "imap://joe@h/INBOX/;uid=1;urlauth=user+", false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "imap://joe@h/INBOX/;uid=1;urlauth=authuser:INTERNAL", false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "imap://joe@h/INBOX/;uid=1;urlauth=authuser:INTERNAL:abc", false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "imap://joe@h/INBOX/;uid=1;urlauth=authuser::91354a473744909de610943775f92038",
+	  false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "imap://joe@h/INBOX/;uid=1;urlauth=authuser:INTERNAL:91354a473744909de610943775f9203x",
+	  false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "imap://joe@h/IN BOX/;uid=1;urlauth=authuser", false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "imap://joe@h/%00/;uid=1;urlauth=authuser", false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	{ "imap://jo%4@h/x/;uid=1;urlauth=authuser", false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+};
+
+START_TEST(test_urlauth)
+{
+	struct imap_urlauth ua;
+	const char *in = uacases[_i].in;
+	bool ok = imap_urlauth_parse(in, strlen(in), &ua);
+
+	ck_assert_msg(ok == uacases[_i].ok, "%s", in);
+	if (!ok)
+		return;
+	ck_assert_str_eq(ua.owner, uacases[_i].owner);
+	ck_assert_str_eq(ua.url.mbox, uacases[_i].mbox);
+	ck_assert_uint_eq(ua.url.uid, uacases[_i].uid);
+	ck_assert_str_eq(ua.url.section, uacases[_i].section);
+	ck_assert_int_eq(ua.access, uacases[_i].access);
+	ck_assert_str_eq(ua.access_user, uacases[_i].access_user);
+	/* the rump: all but ":mechanism:token" */
+	const char *mt = strstr(in, ":INTERNAL:");
+	ck_assert_uint_eq(ua.rump_len, mt != NULL ? (size_t)(mt - in) : strlen(in));
+	ck_assert(ua.has_token == uacases[_i].token);
+	ck_assert(ua.expire == uacases[_i].expire);
+	/* every prefix of a URL without a token is no URL or a shorter one */
+	for (size_t n = 0; n < strlen(in); n++) {
+		struct imap_urlauth p;
+		if (imap_urlauth_parse(in, n, &p))
+			ck_assert_uint_le(p.rump_len, n);
+	}
+}
+END_TEST
+
+START_TEST(test_urlauth_oversized)
+{
+	char big[IMAP_URL_MAX_BYTES + 64];
+	struct imap_urlauth ua;
+	const char *pre = "imap://joe@h/", *post = "/;uid=1;urlauth=authuser";
+	size_t n = strlen(pre);
+	memcpy(big, pre, n);
+	memset(big + n, 'a', IMAP_URL_MAX_BYTES - n);
+	memcpy(big + IMAP_URL_MAX_BYTES, post, strlen(post));
+	ck_assert(!imap_urlauth_parse(big, IMAP_URL_MAX_BYTES + strlen(post), &ua));
+}
+END_TEST
+
 static Suite *
 imap_parser_suite(void)
 {
@@ -535,6 +619,8 @@ imap_parser_suite(void)
 	tc = tcase_create("url");
 	tcase_add_loop_test(tc, test_url, 0, sizeof(urlcases) / sizeof(urlcases[0]));
 	tcase_add_test(tc, test_url_oversized);
+	tcase_add_loop_test(tc, test_urlauth, 0, sizeof(uacases) / sizeof(uacases[0]));
+	tcase_add_test(tc, test_urlauth_oversized);
 	suite_add_tcase(s, tc);
 	return s;
 }

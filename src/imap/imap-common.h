@@ -242,6 +242,9 @@ void imap_watch(struct imap_session *s);
  * section is not there. */
 int imap_url_fetch(struct imap_session *s, const char *mbox, const struct imap_url *u,
     struct mm_buf *out);
+/* The same in another user's mailbox (URLFETCH, RFC 4467). */
+int imap_url_fetch_user(struct store *st, const char *user, const char *mbox,
+    const struct imap_url *u, struct mm_buf *out);
 
 /* ---- command files ---- */
 
@@ -315,5 +318,10 @@ void cmd_thread(struct imap_session *, const struct imap_arg *, size_t);
 void cmd_getquota(struct imap_session *, const struct imap_arg *, size_t);
 void cmd_getquotaroot(struct imap_session *, const struct imap_arg *, size_t);
 void cmd_setquota(struct imap_session *, const struct imap_arg *, size_t);
+
+/* cmd-urlauth.c */
+void cmd_genurlauth(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_urlfetch(struct imap_session *, const struct imap_arg *, size_t);
+void cmd_resetkey(struct imap_session *, const struct imap_arg *, size_t);
 
 #endif

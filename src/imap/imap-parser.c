@@ -1113,6 +1113,130 @@ imap_url_parse(const char *s, size_t len, struct imap_url *u)
 	return p == e;
 }
 
+/* ---- URLAUTH URLs (RFC 4467) ---- */
+
+/* Case-insensitive search for word in s[0..len); NULL when absent. */
+static const char *
+find_word(const char *s, size_t len, const char *word)
+{
+	for (size_t i = 0; i < len; i++)
+		if (starts(s + i, len - i, word))
+			return s + i;
+	return NULL;
+}
+
+static bool
+url_hexdig(char c)
+{
+	return url_hexv(c) >= 0;
+}
+
+bool
+imap_urlauth_parse(const char *s, size_t len, struct imap_urlauth *ua)
+{
+	const char *e = s + len, *p, *at = NULL, *slash;
+	size_t n;
+
+	memset(ua, 0, sizeof(*ua));
+	if (len == 0 || len > IMAP_URL_MAX_BYTES || !starts(s, len, "imap://"))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+			return false;
+	p = s + 7;
+	slash = memchr(p, '/', (size_t)(e - p));
+	if (slash == NULL)
+		return false;
+	for (const char *q = p; q < slash; q++)
+		if (*q == '@')
+			at = q;
+	if (at == NULL || at == p || at + 1 == slash)
+		return false;
+	/* iuserinfo = enc-user [iauth]: the owner is the decoded user */
+	const char *ue = memchr(p, ';', (size_t)(at - p));
+	if (ue == NULL)
+		ue = at;
+	char user[IMAP_URLAUTH_USER_MAX];
+	if (ue == p || !pct_decode(p, (size_t)(ue - p), user, sizeof(user), &n))
+		return false;
+	const char *he = memchr(at + 1, ':', (size_t)(slash - at - 1));
+	if (he == NULL)
+		he = slash;
+	size_t hl = (size_t)(he - at - 1);
+	if (hl == 0)
+		return false;
+	if (memchr(user, '@', n) == NULL) {
+		/* "imap://user@host/": the user of domain host */
+		if (n + 1 + hl >= sizeof(ua->owner))
+			return false;
+		memcpy(ua->owner, user, n);
+		ua->owner[n] = '@';
+		memcpy(ua->owner + n + 1, at + 1, hl);
+		ua->owner[n + 1 + hl] = '\0';
+	} else {
+		memcpy(ua->owner, user, n + 1);
+	}
+	for (char *q = ua->owner; *q != '\0'; q++)
+		if (*q >= 'A' && *q <= 'Z')
+			*q = (char)(*q - 'A' + 'a');
+
+	/* the path up to ";EXPIRE=" or ";URLAUTH=" */
+	const char *au = find_word(slash, (size_t)(e - slash), ";URLAUTH=");
+	if (au == NULL)
+		return false;
+	const char *pe = au;
+	const char *ex = find_word(slash, (size_t)(au - slash), ";EXPIRE=");
+	if (ex != NULL) {
+		ua->expire = true;
+		pe = ex;
+	}
+	if (!imap_url_parse(slash, (size_t)(pe - slash), &ua->url))
+		return false;
+	/* access = ("submit+" / "user+") enc-user / "authuser" / "anonymous" */
+	const char *a = au + 9, *ae = memchr(a, ':', (size_t)(e - a));
+	if (ae == NULL)
+		ae = e;
+	ua->rump_len = (size_t)(ae - s);
+	size_t al = (size_t)(ae - a);
+	if (al == 8 && starts(a, al, "authuser")) {
+		ua->access = IMAP_URLAUTH_AUTHUSER;
+	} else if (al == 9 && starts(a, al, "anonymous")) {
+		ua->access = IMAP_URLAUTH_ANONYMOUS;
+	} else if (starts(a, al, "user+") || starts(a, al, "submit+")) {
+		size_t pl = (*a == 'u' || *a == 'U') ? 5 : 7;
+		ua->access = pl == 5 ? IMAP_URLAUTH_USER : IMAP_URLAUTH_SUBMIT;
+		if (al == pl || !pct_decode(a + pl, al - pl, ua->access_user,
+		    sizeof(ua->access_user), &n))
+			return false;
+		for (char *q = ua->access_user; *q != '\0'; q++)
+			if (*q >= 'A' && *q <= 'Z')
+				*q = (char)(*q - 'A' + 'a');
+	} else {
+		return false;
+	}
+	if (ae == e)
+		return true;
+	/* ":" mechanism ":" 32*HEXDIG */
+	const char *m = ae + 1, *me = memchr(m, ':', (size_t)(e - m));
+	if (me == NULL || me == m || (size_t)(me - m) >= sizeof(ua->mech))
+		return false;
+	for (const char *q = m; q < me; q++)
+		if (!((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
+		    (*q >= '0' && *q <= '9') || *q == '-' || *q == '.'))
+			return false;
+	memcpy(ua->mech, m, (size_t)(me - m));
+	const char *t = me + 1;
+	size_t tl = (size_t)(e - t);
+	if (tl < 32 || tl >= sizeof(ua->token))
+		return false;
+	for (size_t i = 0; i < tl; i++)
+		if (!url_hexdig(t[i]))
+			return false;
+	memcpy(ua->token, t, tl);
+	ua->has_token = true;
+	return true;
+}
+
 /* ---- modified UTF-7 ---- */
 
 static const char mb64[] =

@@ -168,6 +168,32 @@ struct imap_url {
  * is not one. */
 bool imap_url_parse(const char *s, size_t len, struct imap_url *u);
 
+/* ---- URLAUTH URLs (RFC 4467) ---- */
+
+#define IMAP_URLAUTH_USER_MAX 321         /* ADDRESS_MAX_BYTES + 1 */
+enum imap_urlauth_access {
+	IMAP_URLAUTH_ANONYMOUS = 0,
+	IMAP_URLAUTH_AUTHUSER,
+	IMAP_URLAUTH_USER,                /* "user+" access_user */
+	IMAP_URLAUTH_SUBMIT,              /* "submit+" access_user */
+};
+struct imap_urlauth {
+	char owner[IMAP_URLAUTH_USER_MAX];   /* "user@host", or the decoded
+	                                        user when it has an '@'; lower case */
+	struct imap_url url;
+	bool expire;                      /* ";EXPIRE=" given */
+	enum imap_urlauth_access access;
+	char access_user[IMAP_URLAUTH_USER_MAX];  /* lower case */
+	size_t rump_len;                  /* bytes up to and including the access */
+	bool has_token;                   /* ":mechanism:token" follows */
+	char mech[32];
+	char token[257];                  /* 32..256 hex digits */
+};
+/* An absolute URL "imap://user@host/mailbox/;UID=n...[;EXPIRE=..]
+ * ;URLAUTH=access[:mech:token]" (RFC 4467 2), at most IMAP_URL_MAX_BYTES.
+ * The path part is what imap_url_parse takes. False when it is not one. */
+bool imap_urlauth_parse(const char *s, size_t len, struct imap_urlauth *ua);
+
 /* ---- modified UTF-7 (RFC 3501 5.1.3) ---- */
 
 /* Mailbox name from the wire to UTF-8. False on invalid modified UTF-7

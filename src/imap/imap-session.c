@@ -58,6 +58,9 @@ static const struct imap_cmd imap_cmds[] = {
 	{ "GETQUOTA",     cmd_getquota,     IMAP_S_AUTHED, 0 },
 	{ "GETQUOTAROOT", cmd_getquotaroot, IMAP_S_AUTHED, 0 },
 	{ "SETQUOTA",     cmd_setquota,     IMAP_S_AUTHED, 0 },
+	{ "GENURLAUTH",   cmd_genurlauth,   IMAP_S_AUTHED, 0 },
+	{ "URLFETCH",     cmd_urlfetch,     IMAP_S_AUTHED, 0 },
+	{ "RESETKEY",     cmd_resetkey,     IMAP_S_AUTHED, 0 },
 	{ "CLOSE",        cmd_close,        IMAP_S_SELECTED, IMAP_CMD_NOARGS },
 	{ "UNSELECT",     cmd_unselect,     IMAP_S_SELECTED, IMAP_CMD_NOARGS },
 	{ "CHECK",        cmd_check,        IMAP_S_SELECTED, IMAP_CMD_NOARGS },
@@ -390,6 +393,7 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 	    " BINARY CATENATE");
 	mm_buf_printf(b, " ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT"
 	    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN CONTEXT=SEARCH CONTEXT=SORT");
+	mm_buf_printf(b, " URLAUTH");
 }
 
 void

@@ -18,10 +18,17 @@ int
 imap_url_fetch(struct imap_session *s, const char *mbox, const struct imap_url *u,
     struct mm_buf *out)
 {
+	return imap_url_fetch_user(imap_store(s), s->user, mbox, u, out);
+}
+
+int
+imap_url_fetch_user(struct store *st, const char *user, const char *mbox,
+    const struct imap_url *u, struct mm_buf *out)
+{
 	struct store_index *idx = NULL;
 	char *body = NULL;
 	size_t blen = 0;
-	int r = store_index_read(imap_store(s), s->user, mbox, &idx);
+	int r = store_index_read(st, user, mbox, &idx);
 
 	if (r != STORE_OK)
 		return r;
@@ -44,7 +51,7 @@ imap_url_fetch(struct imap_session *s, const char *mbox, const struct imap_url *
 	store_index_free(&idx);
 	if (!found)
 		return STORE_NOTFOUND;
-	if ((r = store_body_get(imap_store(s), body_id, &body, &blen)) != STORE_OK)
+	if ((r = store_body_get(st, body_id, &body, &blen)) != STORE_OK)
 		return r;
 
 	const char *data = body;

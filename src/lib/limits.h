@@ -44,6 +44,7 @@
 #define IMAP_IDLE_TIMEOUT_SECS       1800  /* RFC 3501 5.4 */
 #define IMAP_MAX_BAD_COMMANDS        SESSION_MAX_BAD_COMMANDS
 #define IMAP_URL_MAX_BYTES           2048  /* an IMAP URL (RFC 5092) in CATENATE */
+#define IMAP_URLFETCH_MAX_BYTES      (64 * 1024 * 1024)  /* data one URLFETCH returns (RFC 4467 has no limit) */
 #define IMAP_CATENATE_PARTS_MAX      100   /* TEXT/URL parts of one message (RFC 4469) */
 #define IMAP_SORT_CRITERIA_MAX       16    /* SORT keys in one command (RFC 5256 has no limit) */
 #define IMAP_SORT_KEY_MAX_BYTES      256   /* of a subject/address compared by SORT and THREAD */

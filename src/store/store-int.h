@@ -273,6 +273,8 @@ int sdb_modseq_move(struct sdb_tx *tx, uint32_t from_id, uint32_t to_id,
  * del, removes the entries walked). */
 int sdb_modseq_walk(struct sdb_tx *tx, uint32_t id, uint64_t since, bool del,
     uint32_t below_uid, uint32_t **uids_r, size_t *n_r, size_t *cap_r);
+/* store-urlauth.c: drops the URLAUTH key of a mailbox that is removed. */
+int sdb_urlauth_forget(struct sdb_tx *tx, uint32_t id);
 /* Delivery with extra body references: fn (may be NULL) runs inside the
  * delivery's transaction with the new body's id, and the body is stored
  * with extra_refs references beyond the local copies (the queue's). With

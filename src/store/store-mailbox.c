@@ -116,6 +116,8 @@ sdb_mailbox_purge_tx(struct sdb_tx *tx, const char *user, struct sdb_user *u,
 	if (remove) {
 		if ((r = sdb_expunge_forget(tx, id)) != STORE_OK)
 			return r;
+		if ((r = sdb_urlauth_forget(tx, id)) != STORE_OK)
+			return r;
 		return sdb_counters_del(tx, id);
 	}
 	if ((r = sdb_counters_get(tx, id, &c, true)) != STORE_OK)

@@ -528,5 +528,14 @@ int store_sieve_active(struct store *st, const char *user, char **name_r,
  * reply for (user, handle, sender) was recorded within seconds of now. */
 int store_sieve_vacation(struct store *st, const char *user, const char *handle,
     const char *sender, time_t now, unsigned long seconds, bool *send_r);
+/* ---- URLAUTH mailbox access keys (RFC 4467 7), store-urlauth.c ---- */
+
+#define STORE_URLAUTH_KEY_BYTES 32
+/* The mailbox's key into key_r. Without one: with fresh (random bytes of
+ * STORE_URLAUTH_KEY_BYTES) stores and returns that, else STORE_NOTFOUND. */
+int store_urlauth_key(struct store *st, uint32_t mailbox_id, const unsigned char *fresh,
+    unsigned char key_r[STORE_URLAUTH_KEY_BYTES]);
+/* Forgets the mailbox's key (RESETKEY): the URLs signed with it fail. */
+int store_urlauth_reset(struct store *st, uint32_t mailbox_id);
 
 #endif

@@ -646,6 +646,76 @@ class ImapTest(unittest.TestCase):
             m.search(None, "SINCE 32-Foo-2020")
         m.logout()
 
+    # ---- URLAUTH (RFC 4467) ----
+
+    def test_urlauth(self):
+        a = self.imaps()
+        box = self.fresh_mailbox(a, "Urlauth")
+        a.append(box, None, None, simple(1, "urlauth"))
+        a.logout()
+        ra, rb = self.login_raw(ALICE), self.login_raw(BOB)
+
+        def gen(r, url, mech=b"INTERNAL"):
+            out = r.cmd(b"g", b'GENURLAUTH "%s" %s' % (url, mech))
+            if not out[-1].startswith(b"g OK"):
+                return out[-1]
+            self.assertEqual(len(out), 2, out)
+            self.assertTrue(out[0].startswith(b"* GENURLAUTH "), out)
+            return out[0][13:].strip(b'"')
+
+        def fetch(r, url):
+            out = b"\r\n".join(r.cmd(b"f", b'URLFETCH "%s"' % url))
+            self.assertIn(b"\r\nf OK", out)
+            if b"%s NIL\r\n" % url in out or b'"%s" NIL\r\n' % url in out:
+                return None
+            return out
+
+        base = b"imap://alice@example.org/Urlauth/;uid=1;urlauth="
+        u = gen(ra, base + b"user+bob@example.org")
+        self.assertRegex(u, rb"^imap://alice@example.org/Urlauth/;uid=1;"
+                         rb"urlauth=user\+bob@example.org:INTERNAL:[0-9a-f]{64}$")
+        got = fetch(rb, u)
+        self.assertIsNotNone(got)
+        self.assertIn(simple(1, "urlauth"), got)
+        # a token with hex digits in upper case is the same token
+        self.assertIsNotNone(fetch(rb, u[:-64] + u[-64:].upper()))
+        # user+bob: not alice; a changed token, URL or garbage: NIL
+        self.assertIsNone(fetch(ra, u))
+        flip = b"0" if u[-1:] != b"0" else b"1"
+        self.assertIsNone(fetch(rb, u[:-1] + flip))
+        self.assertIsNone(fetch(rb, u.replace(b";uid=1;", b";uid=2;")))
+        self.assertIsNone(fetch(rb, u[:-64]))
+        self.assertIsNone(fetch(rb, b"imap://nonsense"))
+        self.assertIsNone(fetch(rb, u.replace(b"user+bob", b"authuser")))
+        # only one's own mailboxes, one mechanism, the URL's syntax
+        self.assertTrue(gen(ra, b"imap://bob@example.org/INBOX/;uid=1;urlauth=authuser")
+                        .startswith(b"g NO"))
+        self.assertTrue(gen(ra, base + b"authuser", b"XSHA").startswith(b"g NO"))
+        self.assertTrue(gen(ra, b"imap://alice@example.org/Urlauth/;uid=1")
+                        .startswith(b"g BAD"))
+        self.assertTrue(gen(ra, b"imap://alice@example.org/Nope/;uid=1;urlauth=authuser")
+                        .startswith(b"g NO"))
+        self.assertTrue(gen(ra, base[:-9] + b";expire=2099-01-01T00:00:00Z;urlauth=authuser")
+                        .startswith(b"g NO"))
+        self.assertTrue(ra.cmd(b"g", b"GENURLAUTH x")[-1].startswith(b"g BAD"))
+        self.assertTrue(rb.cmd(b"f", b"URLFETCH")[-1].startswith(b"f BAD"))
+        self.assertTrue(rb.cmd(b"f", b"URLFETCH (a b)")[-1].startswith(b"f BAD"))
+        # the same key signs every URL of the mailbox until RESETKEY
+        v = gen(ra, base + b"authuser")
+        self.assertIsNotNone(fetch(rb, v))
+        self.assertTrue(ra.cmd(b"r", b"RESETKEY Urlauth")[-1].startswith(b"r OK"))
+        self.assertIsNone(fetch(rb, u))
+        self.assertIsNone(fetch(rb, v))
+        w = gen(ra, base + b"authuser")
+        self.assertNotEqual(w, v)
+        self.assertIsNotNone(fetch(rb, w))
+        self.assertTrue(ra.cmd(b"r", b"RESETKEY")[-1].startswith(b"r OK"))
+        self.assertIsNone(fetch(rb, w))
+        self.assertTrue(ra.cmd(b"r", b"RESETKEY Nope")[-1].startswith(b"r NO"))
+        self.assertTrue(ra.cmd(b"r", b"RESETKEY Urlauth XSHA")[-1].startswith(b"r NO"))
+        ra.close()
+        rb.close()
+
     # ---- CONDSTORE / QRESYNC (RFC 7162) ----
 
     def login_raw(self, who=ALICE):

@@ -25,6 +25,7 @@ IMAPTEST_ONLY ("name name": just those scripts), IMAPTEST_STRESS_SECS;
 MINIMAILD, MINIMAILCTL (tests/local.am)."""
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,15 @@ KNOWN_FAIL = {
 # Stress errors of a known bug, printed but not failing: each entry goes
 # when its bug is fixed.
 KNOWN_STRESS = []
+# Scripts that cannot pass against any server as shipped, run from a
+# fixed copy: (the bug, the header line the copy gets after its first).
+# urlauth2 has no "messages: 2" header, so imaptest appends nothing and
+# its first command, "fetch 1:2", must get BAD in the empty mailbox (its
+# sibling urlauth has the header). Dovecot skips it (no URLAUTH), so
+# nobody met this upstream.
+SCRIPT_FIXES = {
+    "urlauth2": ("no messages header: FETCH 1:2 in an empty mailbox", "messages: 2"),
+}
 
 
 def env():
@@ -101,10 +111,20 @@ class ImaptestTest(unittest.TestCase):
         cls.srv = mmtest.Server(users=USERS, allow_plaintext=True,
                                 limits="max_connections_per_ip = 1000")
         cls.port = cls.srv.ports["imap"]
+        cls.tmp = tempfile.mkdtemp(prefix="imaptest-fixed-")
+        # Scripts with "user 2: $user2" (urlauth2) have the second user
+        # SELECT $mailbox too, but imaptest creates it for the first user
+        # only: give the second user one of that name ("imaptest").
+        import imaplib
+        c = imaplib.IMAP4("127.0.0.1", cls.port)
+        c.login("testuser2@example.org", "pass")
+        c.create("imaptest")
+        c.logout()
 
     @classmethod
     def tearDownClass(cls):
         cls.srv.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def base_args(self):
         return [IMAPTEST, "host=127.0.0.1", "port=%d" % self.port,
@@ -112,8 +132,19 @@ class ImaptestTest(unittest.TestCase):
 
     def run_script(self, name):
         """(result, output) for one scripted test."""
-        args = self.base_args() + ["user2=testuser2@example.org",
-                                   "test=" + os.path.join(SCRIPTS, name)]
+        path = os.path.join(SCRIPTS, name)
+        if name in SCRIPT_FIXES:
+            with open(path) as f:
+                lines = f.read().split("\n")
+            lines.insert(1, SCRIPT_FIXES[name][1])
+            path = os.path.join(self.tmp, name)
+            # imaptest reads the mbox beside the script
+            for mb in (name + ".mbox", "default.mbox"):
+                if os.path.exists(os.path.join(SCRIPTS, mb)):
+                    shutil.copy(os.path.join(SCRIPTS, mb), self.tmp)
+            with open(path, "w") as f:
+                f.write("\n".join(lines))
+        args = self.base_args() + ["user2=testuser2@example.org", "test=" + path]
         try:
             p = subprocess.run(args, env=env(), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, timeout=TIMEOUT)
