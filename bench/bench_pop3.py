@@ -9,7 +9,10 @@ terminators. The figure is the bytes received (message octets as listed,
 plus the stuffing and the status lines) per second of the RETR phase.
 
     MINIMAILD=./minimaild MINIMAILCTL=./minimailctl \\
-        python3 bench/bench_pop3.py [--messages 2000] [--size 100000]
+        python3 bench/bench_pop3.py [--messages 2000] [--size 100000] [--window 32]
+
+--window 1 is a client without pipelining (fetchmail, most phone apps):
+each RETR is sent when the answer to the one before has arrived.
 
 --port/--user/--password bench an already running server's maildrop
 instead (nothing is delivered; needs a CA file with --cafile or -k).
@@ -70,7 +73,7 @@ def read_line(sock, buf):
     return line, rest
 
 
-def retr_all(port, ctx, user, password):
+def retr_all(port, ctx, user, password, window=WINDOW):
     sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=120))
     buf = b""
     line, buf = read_line(sock, buf)
@@ -89,7 +92,7 @@ def retr_all(port, ctx, user, password):
     done = 0
     received = len(buf)
     tail = b""
-    while sent < min(WINDOW, count):
+    while sent < min(window, count):
         sent += 1
         sock.sendall(b"RETR %d\r\n" % sent)
     data = buf
@@ -106,7 +109,7 @@ def retr_all(port, ctx, user, password):
         if n:
             done += n
             more = b""
-            while sent < count and sent < done + WINDOW:
+            while sent < count and sent < done + window:
                 sent += 1
                 more += b"RETR %d\r\n" % sent
             if more:
@@ -125,6 +128,8 @@ def main():
     ap.add_argument("--user", default=USER)
     ap.add_argument("--password", default=PASSWORD)
     ap.add_argument("--cafile")
+    ap.add_argument("--window", type=int, default=WINDOW,
+                    help="RETR commands in flight (1: no pipelining)")
     args = ap.parse_args()
 
     if args.port:
@@ -132,17 +137,19 @@ def main():
         ctx.check_hostname = False
         if not args.cafile:
             ctx.verify_mode = ssl.CERT_NONE
-        count, octets, received, elapsed = retr_all(args.port, ctx, args.user, args.password)
+        count, octets, received, elapsed = retr_all(args.port, ctx, args.user, args.password,
+                                                    args.window)
     else:
         import mmtest
         with mmtest.Server(users={USER: PASSWORD}) as srv:
             dt = deliver(srv.ports["smtp"], args.messages, args.size)
             print("delivered %d messages of %d bytes in %.1f s" % (args.messages, args.size, dt))
             count, octets, received, elapsed = retr_all(srv.ports["pop3s"], srv.ssl_context(),
-                                                        USER, PASSWORD)
+                                                        USER, PASSWORD, args.window)
     mb = received / 1e6
-    print("pop3 RETR over TLS: %d messages, %.1f MB (%.1f MB of messages) in %.2f s: %.1f MB/s"
-          % (count, mb, octets / 1e6, elapsed, mb / elapsed))
+    print("pop3 RETR over TLS, window %d: %d messages, %.1f MB (%.1f MB of messages) in %.2f s: "
+          "%.1f MB/s, %.0f messages/s"
+          % (args.window, count, mb, octets / 1e6, elapsed, mb / elapsed, count / elapsed))
 
 
 if __name__ == "__main__":

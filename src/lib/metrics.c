@@ -20,6 +20,7 @@ static counter conns[LSN_COUNT];
 static counter tls_ok, tls_failed;
 static counter auth[MP_COUNT][2];           /* [proto][ok] */
 static counter auth_cache[2];               /* [hit] */
+static counter pop3_ahead[2];               /* [used] */
 static counter accepted;
 static counter refused[MR_COUNT];
 static counter deliveries[MD_COUNT];
@@ -77,6 +78,12 @@ void
 metrics_auth_cache(bool hit)
 {
 	inc(&auth_cache[hit ? 1 : 0], 1);
+}
+
+void
+metrics_pop3_read_ahead(bool used)
+{
+	inc(&pop3_ahead[used ? 1 : 0], 1);
 }
 
 void
@@ -243,6 +250,11 @@ metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
 	sample(b, "minimaild_auth_cache_total", "result=\"hit\"", get(&auth_cache[1]));
 	sample(b, "minimaild_auth_cache_total", "result=\"miss\"", get(&auth_cache[0]));
 
+	family(b, "minimaild_pop3_read_ahead_total", "counter",
+	    "POP3 first chunks read ahead, by whether the next RETR used them.");
+	sample(b, "minimaild_pop3_read_ahead_total", "result=\"used\"", get(&pop3_ahead[1]));
+	sample(b, "minimaild_pop3_read_ahead_total", "result=\"unused\"", get(&pop3_ahead[0]));
+
 	family(b, "minimaild_messages_accepted_total", "counter",
 	    "Messages accepted by SMTP (250 after the data).");
 	sample(b, "minimaild_messages_accepted_total", NULL, get(&accepted));
@@ -319,6 +331,7 @@ metrics_reset(void)
 	atomic_store(&tls_failed, 0);
 	memset(auth, 0, sizeof(auth));
 	memset(auth_cache, 0, sizeof(auth_cache));
+	memset(pop3_ahead, 0, sizeof(pop3_ahead));
 	atomic_store(&accepted, 0);
 	memset(refused, 0, sizeof(refused));
 	memset(deliveries, 0, sizeof(deliveries));

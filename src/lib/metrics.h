@@ -45,6 +45,8 @@ void metrics_auth(enum metrics_proto p, bool ok);
 void metrics_auth_listener(int lsn, bool ok);
 /* A password check answered from the auth cache (hit) or by crypt(3). */
 void metrics_auth_cache(bool hit);
+/* A POP3 read-ahead chunk, used by the RETR that followed or dropped. */
+void metrics_pop3_read_ahead(bool used);
 /* A message accepted by SMTP (the 250 after its data). */
 void metrics_message_accepted(void);
 void metrics_refused(enum metrics_refusal why);

@@ -10,7 +10,15 @@
  * streams: a job reads 64 KiB with store_body_read and byte-stuffs it on
  * the worker, the loop writes it, and the next job starts only once the
  * output has drained below the low watermark, so a 20 MB message never
- * sits in memory. The maildrop is the INBOX index as read at login; DELE
+ * sits in memory. When a RETR's answer is complete, one more job reads
+ * ahead the next message in the maildrop while the client reads, if it
+ * fits in one chunk, so the RETR that usually follows is answered on the
+ * loop at once: a RETR loop without pipelining costs no worker round trip
+ * per message. Only whole messages are read ahead, so an answer never
+ * starts from the read-ahead and then fails half-way (an expunge by IMAP
+ * in between); one is held, until the next RETR or TOP (a DELE in between
+ * keeps it). The maildrop is the
+ * INBOX index as read at login; DELE
  * only marks, QUIT in TRANSACTION expunges the marked UIDs in one store
  * call, and a connection that goes away any other way deletes nothing.
  * One POP3 session per user holds the maildrop (an in-process table on
@@ -106,6 +114,7 @@ struct pop3_session {
 	size_t job_nuids;
 	int job_err;
 	struct pop3_xfer *xfer;
+	struct pop3_xfer *ahead;  /* the next message's first chunk, read ahead */
 };
 
 static void pop3_on_input(void *arg);
@@ -400,22 +409,27 @@ cmd_auth(struct pop3_session *s, struct pop3_cmd *cmd)
 /* ---- RETR / TOP streaming ---- */
 
 static void
-xfer_free(struct pop3_session *s)
+xfer_release(struct pop3_xfer **xp)
 {
-	struct pop3_xfer *x = s->xfer;
+	struct pop3_xfer *x = *xp;
 	if (x == NULL)
 		return;
 	free(x->chunk);
 	mm_buf_free(&x->out);
 	free(x);
-	s->xfer = NULL;
+	*xp = NULL;
 }
 
 static void
-xfer_work(void *arg)
+xfer_free(struct pop3_session *s)
 {
-	struct pop3_session *s = arg;
-	struct pop3_xfer *x = s->xfer;
+	xfer_release(&s->xfer);
+}
+
+/* On the worker: the next chunk of x, read and byte-stuffed into x->out. */
+static void
+xfer_read_chunk(struct pop3_xfer *x)
+{
 	size_t got = 0;
 
 	x->out.len = 0;
@@ -433,7 +447,15 @@ xfer_work(void *arg)
 	}
 }
 
+static void
+xfer_work(void *arg)
+{
+	struct pop3_session *s = arg;
+	xfer_read_chunk(s->xfer);
+}
+
 static void xfer_done(void *arg, bool alive);
+static void ahead_start(struct pop3_session *s, uint32_t after);
 
 static void
 xfer_next(struct pop3_session *s)
@@ -477,11 +499,15 @@ xfer_done(void *arg, bool alive)
 	/* A client busy receiving a big message is not idle. */
 	conn_set_timeout(s->c, POP3_AUTOLOGOUT_SECS);
 	if (x->eof) {
+		bool top = x->stuff.top;
+		uint32_t msgno = x->msgno;
 		xfer_free(s);
 		if (s->paused) {
 			s->paused = false;
 			conn_resume(s->c);
 		}
+		if (!top)
+			ahead_start(s, msgno);
 		return;
 	}
 	if (conn_output_len(s->c) <= CONN_OUTPUT_LOW_BYTES) {
@@ -504,8 +530,8 @@ pop3_on_drained(void *arg)
 		xfer_next(s);
 }
 
-static void
-start_xfer(struct pop3_session *s, uint32_t msgno, bool top, uint32_t lines)
+static struct pop3_xfer *
+xfer_new(struct pop3_session *s, uint32_t msgno, bool top, uint32_t lines)
 {
 	struct pop3_msg *m = &s->msgs[msgno - 1];
 	struct pop3_xfer *x = xcalloc(1, sizeof(*x));
@@ -516,8 +542,71 @@ start_xfer(struct pop3_session *s, uint32_t msgno, bool top, uint32_t lines)
 	x->size = m->size;
 	pop3_stuff_init(&x->stuff, top, lines);
 	mm_buf_init(&x->out);
-	s->xfer = x;
+	return x;
+}
+
+static void
+start_xfer(struct pop3_session *s, uint32_t msgno, bool top, uint32_t lines)
+{
+	struct pop3_xfer *x = s->ahead;
+
+	s->ahead = NULL;
+	if (x != NULL && !top && x->msgno == msgno) {
+		/* Read ahead: the whole answer is here; write it now. */
+		metrics_pop3_read_ahead(true);
+		s->xfer = x;
+		xfer_done(s, true);
+		return;
+	}
+	if (x != NULL)
+		metrics_pop3_read_ahead(false);
+	xfer_release(&x);
+	s->xfer = xfer_new(s, msgno, top, lines);
 	xfer_next(s);
+}
+
+/* ---- read-ahead of the next message ---- */
+
+static void
+ahead_work(void *arg)
+{
+	struct pop3_session *s = arg;
+	xfer_read_chunk(s->ahead);
+}
+
+static void
+ahead_done(void *arg, bool alive)
+{
+	struct pop3_session *s = arg;
+	struct pop3_xfer *x = s->ahead;
+
+	/* A failed read is forgotten: the RETR itself will meet it again. */
+	if (!alive || x->err != STORE_OK) {
+		xfer_release(&s->ahead);
+		return;
+	}
+	/* Only the stuffed bytes wait; the read buffer goes now. */
+	free(x->chunk);
+	x->chunk = NULL;
+}
+
+/* After the answer to RETR `after`, read the next undeleted message if it
+ * fits in one chunk. Never while another job or transfer runs (one job
+ * per conn). */
+static void
+ahead_start(struct pop3_session *s, uint32_t after)
+{
+	uint32_t next = after + 1;
+
+	if (s->ahead != NULL || s->xfer != NULL || conn_job_running(s->c) ||
+	    conn_is_closed(s->c) || s->state != POP3_STATE_TRANSACTION)
+		return;
+	while (next <= s->nmsgs && s->msgs[next - 1].deleted)
+		next++;
+	if (next > s->nmsgs || s->msgs[next - 1].size > POP3_CHUNK_BYTES)
+		return;
+	s->ahead = xfer_new(s, next, false, 0);
+	conn_run_job(s->c, WORKER_LANE_READ, ahead_work, ahead_done, s);
 }
 
 /* ---- QUIT in TRANSACTION: the UPDATE state ---- */
@@ -932,6 +1021,9 @@ pop3_free(void *arg)
 		return;
 	drop_forget(s);
 	xfer_free(s);
+	if (s->ahead != NULL)
+		metrics_pop3_read_ahead(false);
+	xfer_release(&s->ahead);
 	if (s->job_idx != NULL)
 		store_index_free(&s->job_idx);
 	free(s->job_uids);
