@@ -75,6 +75,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 0)
 		memcpy(blob + 12, data, size);
 
+	struct mail_cache_search sr;
+	if (mail_cache_search_get(blob, 12 + size, &sr) == 0) {
+		FUZZ_CHECK(sr.n <= MAIL_CACHE_SEARCH_MAX);
+		for (size_t i = 0; i < sr.n; i++) {
+			FUZZ_CHECK(sr.e[i].field < MAIL_SF_COUNT);
+			FUZZ_CHECK((const unsigned char *)sr.e[i].v >= blob + 12 &&
+			    (const unsigned char *)sr.e[i].v + sr.e[i].len <= blob + 12 + size);
+		}
+	}
+
 	struct mail_cache *c = NULL;
 	if (mail_cache_parse(blob, 12 + size, &c) == 0) {
 		FUZZ_CHECK(c != NULL);

@@ -1042,6 +1042,130 @@ START_TEST(test_corpus_cache_roundtrip)
 }
 END_TEST
 
+/* Every corpus message: the search record holds exactly what SEARCH
+ * computes from the message: each Subject / Message-ID decoded, each
+ * From / To / Cc / Bcc as address text, in header order, and the sent day
+ * of the first Date:. */
+START_TEST(test_corpus_search_record)
+{
+	size_t len;
+	char *msg = corpus_stored((size_t)_i, &len);
+	struct mm_buf blob;
+	struct mail_cache_search sr;
+	struct mail_header h;
+	size_t k = 0;
+
+	mm_buf_init(&blob);
+	mail_cache_build(msg, len, &blob);
+	ck_assert_int_eq(mail_cache_search_get(blob.data, blob.len, &sr), 0);
+	mail_header_parse(msg, 0, len, &h);
+	for (size_t i = 0; i < h.n; i++) {
+		const struct mail_hdr_field *f = &h.f[i];
+		char *name = xstrndup(f->name, f->name_len);
+		int sf = mail_cache_search_field(name, false);
+		bool addr = false;
+		if (sf < 0) {
+			sf = mail_cache_search_field(name, true);
+			addr = true;
+		}
+		free(name);
+		if (sf < 0)
+			continue;
+		char *v = addr ? mail_addr_search_text(f->value, f->value_len) :
+		    mail_decode_header(f->value, f->value_len);
+		ck_assert_uint_lt(k, sr.n);
+		ck_assert_int_eq(sr.e[k].field, sf);
+		ck_assert_uint_eq(sr.e[k].len, strlen(v));
+		ck_assert(memcmp(sr.e[k].v, v, sr.e[k].len) == 0);
+		free(v);
+		k++;
+	}
+	ck_assert_uint_eq(k, sr.n);
+	char *d = mail_header_get(&h, "Date");
+	time_t t;
+	int tz;
+	bool ok = d != NULL && mail_date_parse_rfc5322(d, strlen(d), &t, &tz);
+	ck_assert_int_eq(sr.has_sent, ok);
+	if (ok)
+		ck_assert_int_eq(sr.sent_day, mail_date_day(t, tz));
+	free(d);
+	mail_header_free(&h);
+	mm_buf_free(&blob);
+	free(msg);
+}
+END_TEST
+
+/* The record's edges: a version 1 blob (stored before it existed) and a
+ * header with more indexed fields than fit have none, so SEARCH reads the
+ * message; an indexed name is found whatever its case, in the right form. */
+START_TEST(test_search_record_edges)
+{
+	struct mm_buf blob, many;
+	struct mail_cache_search sr;
+	const char *msg = "Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\nTo: A <a@x.example>\r\n"
+	    "TO: b@y.example\r\nDate: Mon, 1 Jan 2024 23:30:00 -0200\r\n\r\nbody\r\n";
+
+	mm_buf_init(&blob);
+	mail_cache_build(msg, strlen(msg), &blob);
+	ck_assert_int_eq(mail_cache_search_get(blob.data, blob.len, &sr), 0);
+	ck_assert_uint_eq(sr.n, 3);
+	ck_assert_int_eq(sr.e[0].field, MAIL_SF_SUBJECT);
+	ck_assert(sr.e[0].len == strlen("Grüße") && memcmp(sr.e[0].v, "Grüße", sr.e[0].len) == 0);
+	ck_assert_int_eq(sr.e[1].field, MAIL_SF_TO);
+	ck_assert_int_eq(sr.e[2].field, MAIL_SF_TO);
+	ck_assert(sr.has_sent);
+	ck_assert_int_eq(sr.sent_day, mail_date_day(1704159000, -120));
+	ck_assert_int_eq(mail_cache_search_field("SUBJECT", false), MAIL_SF_SUBJECT);
+	ck_assert_int_eq(mail_cache_search_field("message-id", false), MAIL_SF_MESSAGE_ID);
+	ck_assert_int_eq(mail_cache_search_field("From", true), MAIL_SF_FROM);
+	ck_assert_int_eq(mail_cache_search_field("From", false), -1);
+	ck_assert_int_eq(mail_cache_search_field("Subject", true), -1);
+	ck_assert_int_eq(mail_cache_search_field("X-Spam", false), -1);
+
+	/* a version 1 blob: built without the message (the record is then one
+	 * 0 byte at the end), that byte cut, version 1, length and CRC redone:
+	 * FETCH still parses it, SEARCH has no record */
+	struct mail_cache *c;
+	struct mail_msg *m = mail_mime_parse(msg, strlen(msg));
+	struct mm_buf v1;
+	mm_buf_init(&v1);
+	mail_cache_build_tree(m, NULL, strlen(msg), &v1);
+	ck_assert_int_eq(mail_cache_search_get(v1.data, v1.len, &sr), -1);
+	ck_assert_int_eq(v1.data[v1.len - 1], 0);
+	v1.len--;
+	v1.data[3] = 1;
+	uint32_t plen = (uint32_t)(v1.len - 12);
+	uint32_t crc = mail_cache_crc32((const unsigned char *)v1.data + 12, plen);
+	for (int i = 0; i < 4; i++) {
+		v1.data[4 + i] = (char)(plen >> (8 * i));
+		v1.data[8 + i] = (char)(crc >> (8 * i));
+	}
+	ck_assert_int_eq(mail_cache_parse(v1.data, v1.len, &c), 0);
+	ck_assert_str_eq(c->envelope, "(\"Mon, 1 Jan 2024 23:30:00 -0200\" \"=?utf-8?q?Gr=C3=BC=C3=9Fe?=\" NIL NIL NIL ((\"A\" NIL \"a\" \"x.example\")(NIL NIL \"b\" \"y.example\")) NIL NIL NIL NIL)");
+	mail_cache_free(&c);
+	ck_assert_int_eq(mail_cache_search_get(v1.data, v1.len, &sr), -1);
+	mm_buf_free(&v1);
+	mail_msg_free(&m);
+	ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), 0);
+	mail_cache_free(&c);
+
+	mm_buf_init(&many);
+	for (int i = 0; i < MAIL_CACHE_SEARCH_MAX + 1; i++)
+		mm_buf_printf(&many, "Cc: p%d@example.org\r\n", i);
+	mm_buf_printf(&many, "\r\nbody\r\n");
+	blob.len = 0;
+	mail_cache_build(many.data, many.len, &blob);
+	ck_assert_int_eq(mail_cache_search_get(blob.data, blob.len, &sr), -1);
+	ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), 0);
+	mail_cache_free(&c);
+	/* a corrupted byte is refused by both */
+	blob.data[blob.len - 1] ^= 1;
+	ck_assert_int_eq(mail_cache_search_get(blob.data, blob.len, &sr), -1);
+	mm_buf_free(&many);
+	mm_buf_free(&blob);
+}
+END_TEST
+
 START_TEST(test_corpus_size)
 {
 	ck_assert_uint_ge(NCORPUS, 50);
@@ -2131,6 +2255,8 @@ mime_suite(void)
 	tcase_add_test(tc, test_corpus_size);
 	tcase_add_loop_test(tc, test_corpus_expected, 0, sizeof(expected) / sizeof(expected[0]));
 	tcase_add_loop_test(tc, test_corpus_cache_roundtrip, 0, NCORPUS);
+	tcase_add_loop_test(tc, test_corpus_search_record, 0, NCORPUS);
+	tcase_add_test(tc, test_search_record_edges);
 	tcase_add_test(tc, test_structure_offsets);
 	suite_add_tcase(s, tc);
 

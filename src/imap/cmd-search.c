@@ -6,9 +6,15 @@
  *
  * The one idea: the command is parsed into a key tree on the loop, then a
  * job evaluates it over the view on a worker. A message's body is read
- * and parsed only when a key needs it (header, text or sent-date keys),
- * once per message, and text matching goes through src/mail's decoding
- * and case folding, so BODY/TEXT match what the user reads.
+ * and parsed only when a key needs it, once per message, and text
+ * matching goes through src/mail's decoding and case folding, so BODY/TEXT
+ * match what the user reads. SUBJECT, FROM, TO, CC, BCC, HEADER Subject /
+ * Message-ID and the SENT* keys first ask the message's search record
+ * (mail/cache.h, built at delivery by the same calls on the same bytes),
+ * which costs one small read instead of the whole message; a message
+ * without one (stored before it existed) is read as before. The
+ * environment variable MINIMAILD_SEARCH_SCAN makes every key read the
+ * message (tests/e2e/test_search_index.py compares the two).
  *
  * RETURN (RFC 4731 ESEARCH: MIN MAX ALL COUNT, RFC 5182 SAVE, RFC 5267
  * PARTIAL) only changes what is said about the hits, so the same job
@@ -17,16 +23,19 @@
  * UIDs so expunges cannot shift it. */
 #include "imap/imap-search.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "mail/address.h"
+#include "mail/cache.h"
 #include "mail/date.h"
 #include "mail/decode.h"
 #include "mail/header.h"
 #include "mail/mime.h"
 #include "mail/sort.h"
+#include "lib/metrics.h"
 #include "net/conn.h"
 
 #define SEARCH_TEXT_MAX_BYTES   (4 * 1024 * 1024)   /* decoded text searched per message */
@@ -353,7 +362,38 @@ struct msgctx {
 	bool have_sent;
 	long sent_day;
 	bool sent_ok;
+	bool srec_tried, have_srec;
+	char *blob;               /* the cache blob srec points into */
+	size_t bloblen;
+	struct mail_cache_search srec;
 };
+
+/* MINIMAILD_SEARCH_SCAN set: never use the search record (for comparing). */
+static bool
+search_scan_only(void)
+{
+	static _Atomic int v = -1;
+	int x = atomic_load_explicit(&v, memory_order_relaxed);
+	if (x < 0) {
+		x = getenv("MINIMAILD_SEARCH_SCAN") != NULL;
+		atomic_store_explicit(&v, x, memory_order_relaxed);
+	}
+	return x != 0;
+}
+
+/* The message's search record, read once; false: read the message. */
+static bool
+ctx_srec(struct msgctx *c)
+{
+	if (c->srec_tried)
+		return c->have_srec;
+	c->srec_tried = true;
+	if (!search_scan_only() && !c->loaded &&
+	    store_body_cache(imap_store(c->s), c->m->body_id, &c->blob, &c->bloblen) == STORE_OK)
+		c->have_srec = mail_cache_search_get(c->blob, c->bloblen, &c->srec) == 0;
+	metrics_search_record(c->have_srec);
+	return c->have_srec;
+}
 
 static bool
 ctx_load(struct msgctx *c)
@@ -375,6 +415,7 @@ ctx_free(struct msgctx *c)
 	if (c->loaded && !c->failed)
 		mail_header_free(&c->hdr);
 	free(c->body);
+	free(c->blob);
 	if (c->tree != NULL)
 		mail_msg_free(&c->tree);
 	mm_buf_free(&c->text);
@@ -383,6 +424,17 @@ ctx_free(struct msgctx *c)
 static bool
 match_header(struct msgctx *c, const struct skey *k)
 {
+	int sf = mail_cache_search_field(k->name, k->addr);
+	if (sf >= 0 && ctx_srec(c)) {
+		for (size_t i = 0; i < c->srec.n; i++) {
+			const struct mail_cache_search_entry *e = &c->srec.e[i];
+			if ((int)e->field != sf)
+				continue;
+			if (k->nlen == 0 || mail_text_contains_folded(e->v, e->len, k->needle, k->nlen))
+				return true;
+		}
+		return false;
+	}
 	if (!ctx_load(c))
 		return false;
 	size_t nl = strlen(k->name);
@@ -436,7 +488,10 @@ sent_day(struct msgctx *c, long *day_r)
 {
 	if (!c->have_sent) {
 		c->have_sent = true;
-		if (ctx_load(c)) {
+		if (ctx_srec(c)) {
+			c->sent_ok = c->srec.has_sent;
+			c->sent_day = c->srec.sent_day;
+		} else if (ctx_load(c)) {
 			char *d = mail_header_get(&c->hdr, "Date");
 			time_t t;
 			int tz;

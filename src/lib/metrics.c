@@ -21,6 +21,7 @@ static counter tls_ok, tls_failed;
 static counter auth[MP_COUNT][2];           /* [proto][ok] */
 static counter auth_cache[2];               /* [hit] */
 static counter pop3_ahead[2];               /* [used] */
+static counter search_rec[2];               /* [used] */
 static counter accepted;
 static counter refused[MR_COUNT];
 static counter deliveries[MD_COUNT];
@@ -84,6 +85,12 @@ void
 metrics_pop3_read_ahead(bool used)
 {
 	inc(&pop3_ahead[used ? 1 : 0], 1);
+}
+
+void
+metrics_search_record(bool used)
+{
+	inc(&search_rec[used ? 1 : 0], 1);
 }
 
 void
@@ -255,6 +262,11 @@ metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
 	sample(b, "minimaild_pop3_read_ahead_total", "result=\"used\"", get(&pop3_ahead[1]));
 	sample(b, "minimaild_pop3_read_ahead_total", "result=\"unused\"", get(&pop3_ahead[0]));
 
+	family(b, "minimaild_imap_search_record_total", "counter",
+	    "Messages whose SEARCH header and date keys were answered by the search record (used) or by reading the message (read).");
+	sample(b, "minimaild_imap_search_record_total", "result=\"used\"", get(&search_rec[1]));
+	sample(b, "minimaild_imap_search_record_total", "result=\"read\"", get(&search_rec[0]));
+
 	family(b, "minimaild_messages_accepted_total", "counter",
 	    "Messages accepted by SMTP (250 after the data).");
 	sample(b, "minimaild_messages_accepted_total", NULL, get(&accepted));
@@ -332,6 +344,7 @@ metrics_reset(void)
 	memset(auth, 0, sizeof(auth));
 	memset(auth_cache, 0, sizeof(auth_cache));
 	memset(pop3_ahead, 0, sizeof(pop3_ahead));
+	memset(search_rec, 0, sizeof(search_rec));
 	atomic_store(&accepted, 0);
 	memset(refused, 0, sizeof(refused));
 	memset(deliveries, 0, sizeof(deliveries));

@@ -47,6 +47,9 @@ void metrics_auth_listener(int lsn, bool ok);
 void metrics_auth_cache(bool hit);
 /* A POP3 read-ahead chunk, used by the RETR that followed or dropped. */
 void metrics_pop3_read_ahead(bool used);
+/* IMAP SEARCH: a message's header/date keys answered by its search
+ * record (used) or by reading the message (false). */
+void metrics_search_record(bool used);
 /* A message accepted by SMTP (the 250 after its data). */
 void metrics_message_accepted(void);
 void metrics_refused(enum metrics_refusal why);

@@ -12,7 +12,8 @@
 #include "lib/util.h"
 #include "mail/mime.h"
 
-#define MAIL_CACHE_VERSION	1
+/* 2 added the search record; version 1 blobs still parse (without it). */
+#define MAIL_CACHE_VERSION	2
 
 struct mail_cache {
 	struct mail_msg *tree;	/* offsets, flags, type/subtype; no other strings */
@@ -25,6 +26,45 @@ struct mail_cache {
 	time_t date;		/* Date: header as time_t, if has_date */
 	int date_tz_min;	/* its zone, minutes east */
 };
+
+/* The search record (version 2): what SEARCH's most used header keys read,
+ * computed at delivery exactly as the search code computes it from the
+ * message (the top-level header split by mail_header_parse; SUBJECT and
+ * HEADER Subject / Message-ID take mail_decode_header of each value, FROM,
+ * TO, CC and BCC take mail_addr_search_text), plus the sent day of the
+ * first Date:, so those keys never read the message. Each occurrence of a
+ * field is its own entry, in header order. */
+enum mail_search_field {
+	MAIL_SF_SUBJECT = 0,      /* decoded */
+	MAIL_SF_MESSAGE_ID,       /* decoded */
+	MAIL_SF_FROM,             /* address search text */
+	MAIL_SF_TO,
+	MAIL_SF_CC,
+	MAIL_SF_BCC,
+	MAIL_SF_COUNT
+};
+
+#define MAIL_CACHE_SEARCH_MAX	64	/* entries; a header with more: no record */
+
+struct mail_cache_search {
+	bool has_sent;            /* the first Date: parsed */
+	long sent_day;            /* its day (mail_date_day) */
+	size_t n;
+	struct mail_cache_search_entry {
+		enum mail_search_field field;
+		const char *v;    /* into the blob: not NUL-terminated */
+		size_t len;
+	} e[MAIL_CACHE_SEARCH_MAX];
+};
+
+/* The search record of a blob, pointing into it (no copy). 0, or -1: a
+ * version 1 blob, a message whose header had more than
+ * MAIL_CACHE_SEARCH_MAX indexed fields, or a bad blob; the caller reads
+ * the message instead. */
+int mail_cache_search_get(const void *blob, size_t len, struct mail_cache_search *out);
+/* The record field that a SEARCH header key on `name` reads (addr: the
+ * FROM/TO/CC/BCC keys' address text, else the decoded value), or -1. */
+int mail_cache_search_field(const char *name, bool addr);
 
 /* Parse msg and append its blob to out. */
 void mail_cache_build(const char *msg, size_t len, struct mm_buf *out);
