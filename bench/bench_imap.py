@@ -15,8 +15,10 @@ only) and measures, bounded in count and time:
    several connections (how long filling took), then LOGIN+SELECT and
    FETCH 1:* (UID FLAGS RFC822.SIZE) on it, repeated, median and max; then
    on the same mailbox SORT (ARRIVAL), (DATE), (SUBJECT), (FROM) and
-   THREAD REFERENCES, each a fresh session's first command after SELECT
-   (nothing cached between commands), median and max.
+   THREAD REFERENCES, then UID SEARCH SUBJECT of a one-message term,
+   UID SEARCH FROM of one sender in 100, and SEARCH BODY of a word that
+   only every 5,000th message has, each a fresh session's first command
+   after SELECT (nothing cached between commands), median and max.
 3. ops:   FETCH, STORE and SEARCH operations per second with 10 and 50
    concurrent clients on one 1,000-message mailbox, each client one
    command at a time, for a fixed number of seconds per figure; also the
@@ -73,6 +75,8 @@ def make_message(i):
                        for _ in range(rnd.randint(3, 12)))
     # threads of four: each message after the first refers to its start
     refs = "References: <bench-%d@example.net>\r\n" % (i - i % 4) if i % 4 else ""
+    if i % 5000 == 7:
+        body += "\r\nthe rare word zanzibar"
     return ("From: Sender %d <sender%d@example.net>\r\n"
             "To: big@example.org\r\n"
             "Subject: %s %d\r\n"
@@ -363,7 +367,8 @@ async def bench_big(srv, total, reps=5):
           % (nlines, statistics.median(fetch_all), max(fetch_all)), flush=True)
     for cmd in (b"SORT (ARRIVAL) UTF-8 ALL", b"SORT (DATE) UTF-8 ALL",
                 b"SORT (SUBJECT) UTF-8 ALL", b"SORT (FROM) UTF-8 ALL",
-                b"THREAD REFERENCES UTF-8 ALL"):
+                b"THREAD REFERENCES UTF-8 ALL", b"UID SEARCH SUBJECT 12345",
+                b"UID SEARCH FROM sender42@", b"SEARCH BODY zanzibar"):
         times = []
         for _ in range(3):
             c = await Client.open(port, ctx)
@@ -372,7 +377,13 @@ async def bench_big(srv, total, reps=5):
             t0 = time.monotonic()
             u = await c.cmd(cmd)
             times.append((time.monotonic() - t0) * 1000)
-            if (len(u) != 1 or not u[0].startswith((b"* SORT ", b"* THREAD (")) or
+            want = {b"UID SEARCH SUBJECT 12345": 1 if total > 12345 else 0,
+                    b"UID SEARCH FROM sender42@": (total + 57) // 100,
+                    b"SEARCH BODY zanzibar": (total + 4992) // 5000}.get(cmd)
+            if want is not None:
+                if len(u) != 1 or len(u[0].split()) != want + 2:
+                    raise RuntimeError("%r: %r (want %d hits)" % (cmd, u[0][:100] if u else u, want))
+            elif (len(u) != 1 or not u[0].startswith((b"* SORT ", b"* THREAD (")) or
                     (u[0].startswith(b"* SORT ") and len(u[0].split()) != total + 2)):
                 raise RuntimeError("%r: %r" % (cmd, u[0][:100] if u else u))
             await c.cmd(b"LOGOUT")

@@ -1123,7 +1123,8 @@ START_TEST(test_search_record_edges)
 	ck_assert_int_eq(mail_cache_search_field("X-Spam", false), -1);
 
 	/* a version 1 blob: built without the message (the record is then one
-	 * 0 byte at the end), that byte cut, version 1, length and CRC redone:
+	 * 0 byte and its 8-byte trailer at the end), those cut, version 1,
+	 * length and CRC redone:
 	 * FETCH still parses it, SEARCH has no record */
 	struct mail_cache *c;
 	struct mail_msg *m = mail_mime_parse(msg, strlen(msg));
@@ -1131,8 +1132,8 @@ START_TEST(test_search_record_edges)
 	mm_buf_init(&v1);
 	mail_cache_build_tree(m, NULL, strlen(msg), &v1);
 	ck_assert_int_eq(mail_cache_search_get(v1.data, v1.len, &sr), -1);
-	ck_assert_int_eq(v1.data[v1.len - 1], 0);
-	v1.len--;
+	ck_assert_int_eq(v1.data[v1.len - 9], 0);
+	v1.len -= 9;
 	v1.data[3] = 1;
 	uint32_t plen = (uint32_t)(v1.len - 12);
 	uint32_t crc = mail_cache_crc32((const unsigned char *)v1.data + 12, plen);
@@ -1158,9 +1159,12 @@ START_TEST(test_search_record_edges)
 	ck_assert_int_eq(mail_cache_search_get(blob.data, blob.len, &sr), -1);
 	ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), 0);
 	mail_cache_free(&c);
-	/* a corrupted byte is refused by both */
-	blob.data[blob.len - 1] ^= 1;
+	/* a corrupted byte in the record is refused by both */
+	blob.len = 0;
+	mail_cache_build(msg, strlen(msg), &blob);
+	blob.data[blob.len - 12] ^= 1;
 	ck_assert_int_eq(mail_cache_search_get(blob.data, blob.len, &sr), -1);
+	ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), -1);
 	mm_buf_free(&many);
 	mm_buf_free(&blob);
 }

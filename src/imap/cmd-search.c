@@ -363,6 +363,7 @@ struct msgctx {
 	long sent_day;
 	bool sent_ok;
 	bool srec_tried, have_srec;
+	bool prefetched;          /* blob was read with its batch (or is absent) */
 	char *blob;               /* the cache blob srec points into */
 	size_t bloblen;
 	struct mail_cache_search srec;
@@ -389,7 +390,8 @@ ctx_srec(struct msgctx *c)
 		return c->have_srec;
 	c->srec_tried = true;
 	if (!search_scan_only() && !c->loaded &&
-	    store_body_cache(imap_store(c->s), c->m->body_id, &c->blob, &c->bloblen) == STORE_OK)
+	    (c->prefetched ? c->blob != NULL :
+	    store_body_cache(imap_store(c->s), c->m->body_id, &c->blob, &c->bloblen) == STORE_OK))
 		c->have_srec = mail_cache_search_get(c->blob, c->bloblen, &c->srec) == 0;
 	metrics_search_record(c->have_srec);
 	return c->have_srec;
@@ -632,23 +634,66 @@ imap_search_has_modseq(const struct imap_search *q)
 	return q->modseq;
 }
 
+/* Does k have a key that the search record answers? */
+static bool
+skey_uses_record(const struct skey *k)
+{
+	if ((k->kind == SK_HEADER && mail_cache_search_field(k->name, k->addr) >= 0) ||
+	    k->kind == SK_SENTBEFORE || k->kind == SK_SENTON || k->kind == SK_SENTSINCE)
+		return true;
+	for (size_t i = 0; i < k->nkids; i++)
+		if (skey_uses_record(&k->kids[i]))
+			return true;
+	return false;
+}
+
+#define SEARCH_RECORD_BATCH 256   /* cache blobs read in one transaction */
+
 size_t
 imap_search_run(struct imap_session *s, struct imap_search *q, size_t *vidx)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < s->nmsgs; i++) {
-		struct msgctx c;
-		if (s->msgs[i].expunged)
-			continue;
-		memset(&c, 0, sizeof(c));
-		c.s = s;
-		c.vi = i;
-		c.m = &s->msgs[i];
-		mm_buf_init(&c.text);
-		if (eval(&c, &q->root))
-			vidx[n++] = i;
-		ctx_free(&c);
+	/* With keys the record answers, the blobs of a batch of messages are
+	 * read in one transaction instead of one each. */
+	size_t cap = skey_uses_record(&q->root) && !search_scan_only() ? SEARCH_RECORD_BATCH : 1;
+	size_t *at = xcalloc(cap, sizeof(*at));
+	uint64_t *ids = xcalloc(cap, sizeof(*ids));
+	char **blobs = xcalloc(cap, sizeof(*blobs));
+	size_t *lens = xcalloc(cap, sizeof(*lens));
+
+	for (size_t i = 0; i < s->nmsgs;) {
+		size_t nb = 0;
+		for (; i < s->nmsgs && nb < cap; i++) {
+			if (s->msgs[i].expunged)
+				continue;
+			at[nb] = i;
+			ids[nb] = s->msgs[i].body_id;
+			nb++;
+		}
+		bool have = cap > 1 && nb > 0 &&
+		    store_body_cache_many(imap_store(s), ids, nb, blobs, lens) == STORE_OK;
+		for (size_t j = 0; j < nb; j++) {
+			struct msgctx c;
+			memset(&c, 0, sizeof(c));
+			c.s = s;
+			c.vi = at[j];
+			c.m = &s->msgs[at[j]];
+			mm_buf_init(&c.text);
+			if (have) {
+				c.prefetched = true;
+				c.blob = blobs[j];
+				c.bloblen = lens[j];
+				blobs[j] = NULL;
+			}
+			if (eval(&c, &q->root))
+				vidx[n++] = at[j];
+			ctx_free(&c);
+		}
 	}
+	free(at);
+	free(ids);
+	free(blobs);
+	free(lens);
 	return n;
 }
 

@@ -202,6 +202,60 @@ cache_tx(struct sdb_tx *tx, void *varg)
 	return sdb_get_alloc(tx->st->cache, tx->txn, key, 8, &a->data, &a->len, 0);
 }
 
+struct cache_many_arg {
+	const uint64_t *ids;
+	size_t n;
+	char **data;
+	size_t *lens;
+};
+
+static int
+cache_many_tx(struct sdb_tx *tx, void *varg)
+{
+	struct cache_many_arg *a = varg;
+	unsigned char key[8];
+
+	for (size_t i = 0; i < a->n; i++) {
+		free(a->data[i]);
+		a->data[i] = NULL;
+		a->lens[i] = 0;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		void *d;
+		size_t l;
+		sdb_be64(key, a->ids[i]);
+		int r = sdb_get_alloc(tx->st->cache, tx->txn, key, 8, &d, &l, 0);
+		if (r == STORE_NOTFOUND)
+			continue;
+		if (r != STORE_OK)
+			return r;
+		a->data[i] = d;
+		a->lens[i] = l;
+	}
+	return STORE_OK;
+}
+
+int
+store_body_cache_many(struct store *st, const uint64_t *body_ids, size_t n,
+    char **data, size_t *lens)
+{
+	struct cache_many_arg a = { body_ids, n, data, lens };
+
+	for (size_t i = 0; i < n; i++) {
+		data[i] = NULL;
+		lens[i] = 0;
+	}
+	int r = sdb_run(st, false, cache_many_tx, &a);
+	if (r != STORE_OK) {
+		for (size_t i = 0; i < n; i++) {
+			free(data[i]);
+			data[i] = NULL;
+			lens[i] = 0;
+		}
+	}
+	return r;
+}
+
 int
 store_body_cache(struct store *st, uint64_t body_id, char **data_r, size_t *len_r)
 {

@@ -325,6 +325,11 @@ int store_body_get(struct store *st, uint64_t body_id, char **data_r, size_t *le
 /* The cache blob stored at delivery (malloc'd, caller frees), or
  * STORE_NOTFOUND when none was stored. */
 int store_body_cache(struct store *st, uint64_t body_id, char **data_r, size_t *len_r);
+/* The cache blobs of n bodies in one read transaction (SEARCH asks for
+ * a batch at a time): data[i] malloc'd (caller frees; not NUL-terminated)
+ * or NULL when body_ids[i] has none. On an error every data[i] is NULL. */
+int store_body_cache_many(struct store *st, const uint64_t *body_ids, size_t n,
+    char **data, size_t *lens);
 
 /* The body's reference count (STORE_NOTFOUND once it is freed). For
  * tests and consistency checks. */
