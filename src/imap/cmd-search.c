@@ -1256,6 +1256,19 @@ cmd_cancelupdate(struct imap_session *s, const struct imap_arg *args, size_t n)
 	imap_ok(s, "Updates cancelled");
 }
 
+/* Does the program use NEW, OLD or RECENT, which RFC 9051's search-key
+ * no longer has (IMAP4rev2 has no \Recent)? */
+static bool
+skey_uses_recent(const struct skey *k)
+{
+	if (k->kind == SK_NEW || k->kind == SK_OLD || k->kind == SK_RECENT)
+		return true;
+	for (size_t i = 0; i < k->nkids; i++)
+		if (skey_uses_recent(&k->kids[i]))
+			return true;
+	return false;
+}
+
 void
 cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
@@ -1291,6 +1304,20 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 		free(j);
 		imap_bad(s, "Invalid SEARCH arguments");
 		return;
+	}
+	if (imap_rev2(s) && skey_uses_recent(&j->q->root)) {
+		if (ret && (r.opts & IMAP_SR_SAVE))
+			searchres_only_clear(s);
+		imap_search_free(&j->q);
+		free(j);
+		imap_bad(s, "NEW, OLD and RECENT are not IMAP4rev2 search keys");
+		return;
+	}
+	if (!ret && imap_rev2(s)) {
+		/* RFC 9051 6.4.4: ESEARCH is the answer, ALL when no RETURN */
+		memset(&r, 0, sizeof(r));
+		r.opts = IMAP_SR_ALL;
+		ret = true;
 	}
 	j->ret = ret;
 	if (ret)
