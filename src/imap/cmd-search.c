@@ -1256,8 +1256,7 @@ cmd_cancelupdate(struct imap_session *s, const struct imap_arg *args, size_t n)
 	imap_ok(s, "Updates cancelled");
 }
 
-/* Does the program use NEW, OLD or RECENT, which RFC 9051's search-key
- * no longer has (IMAP4rev2 has no \Recent)? */
+/* NEW, OLD or RECENT anywhere in the tree under k? */
 static bool
 skey_uses_recent(const struct skey *k)
 {
@@ -1267,6 +1266,12 @@ skey_uses_recent(const struct skey *k)
 		if (skey_uses_recent(&k->kids[i]))
 			return true;
 	return false;
+}
+
+bool
+imap_search_uses_recent(const struct imap_search *q)
+{
+	return skey_uses_recent(&q->root);
 }
 
 void
@@ -1305,7 +1310,7 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 		imap_bad(s, "Invalid SEARCH arguments");
 		return;
 	}
-	if (imap_rev2(s) && skey_uses_recent(&j->q->root)) {
+	if (imap_rev2(s) && imap_search_uses_recent(j->q)) {
 		if (ret && (r.opts & IMAP_SR_SAVE))
 			searchres_only_clear(s);
 		imap_search_free(&j->q);

@@ -114,6 +114,10 @@ class Rev2Test(unittest.TestCase):
         self.bad(r, b"k2", b"SEARCH NOT NEW")
         self.bad(r, b"k3", b"SEARCH OR OLD SEEN")
         self.bad(r, b"k4", b"STATUS R2Recent (RECENT)")
+        self.bad(r, b"k6", b"SORT (ARRIVAL) UTF-8 RECENT")
+        self.bad(r, b"k7", b"THREAD REFERENCES UTF-8 NOT OLD")
+        out = self.ok(r, b"k8", b"SORT (ARRIVAL) UTF-8 ALL")
+        self.assertIn(b"* SORT 1 2", out)
         self.bad(r, b"k5", b"STORE 1 +FLAGS (\\Recent)")
         # a new message: EXISTS, no RECENT
         self.append(a, b"R2Recent", 3)
@@ -132,6 +136,10 @@ class Rev2Test(unittest.TestCase):
         self.assertIn(b"* SEARCH 1 2 3", out)
         out = self.ok(b, b"k2", b"SEARCH NEW")
         self.assertIn(b"* SEARCH 1 3", out)
+        out = self.ok(b, b"k3", b"SORT (ARRIVAL) UTF-8 NEW")
+        self.assertIn(b"* SORT 1 3", out)
+        out = self.ok(b, b"k4", b"THREAD ORDEREDSUBJECT UTF-8 RECENT")
+        self.assertTrue(any(ln.startswith(b"* THREAD (") for ln in out), out)
         out = self.ok(b, b"st", b"STATUS R2Recent (RECENT)")
         self.assertTrue(any(ln.startswith(b"* STATUS R2Recent (RECENT ") for ln in out), out)
         for c in (a, b, r):
