@@ -689,9 +689,28 @@ imap_searchres_resolve(struct imap_session *s, size_t **idx_r, size_t *n_r)
 	return true;
 }
 
+static void search_return_buf(struct imap_session *s, const struct imap_searchret *r,
+    const uint32_t *nums, const uint32_t *uids, size_t n, const uint64_t *modseqs,
+    struct mm_buf *out);
+
 void
 imap_search_return(struct imap_session *s, const struct imap_searchret *r,
     const uint32_t *nums, const uint32_t *uids, size_t n, const uint64_t *modseqs)
+{
+	struct mm_buf b;
+
+	mm_buf_init(&b);
+	search_return_buf(s, r, nums, uids, n, modseqs, &b);
+	if (b.len > 0)
+		imap_write(s, b.data, b.len);
+	mm_buf_free(&b);
+}
+
+/* imap_search_return, the ESEARCH response appended to out. */
+static void
+search_return_buf(struct imap_session *s, const struct imap_searchret *r,
+    const uint32_t *nums, const uint32_t *uids, size_t n, const uint64_t *modseqs,
+    struct mm_buf *out)
 {
 	if (r->opts & IMAP_SR_SAVE) {
 		bool *keep = xcalloc(n ? n : 1, sizeof(*keep));
@@ -705,13 +724,8 @@ imap_search_return(struct imap_session *s, const struct imap_searchret *r,
 		free(saved);
 		free(keep);
 	}
-	if (imap_searchret_answers(r)) {
-		struct mm_buf b;
-		mm_buf_init(&b);
-		imap_esearch_write(&b, s->tag, s->uid, r, nums, n, modseqs);
-		imap_write(s, b.data, b.len);
-		mm_buf_free(&b);
-	}
+	if (imap_searchret_answers(r))
+		imap_esearch_write(out, s->tag, s->uid, r, nums, n, modseqs);
 }
 
 static struct imap_search_ctx *sctx_find(struct imap_session *s, const char *tag);
@@ -799,16 +813,17 @@ search_done(void *arg, bool alive)
 		if (m->modseq > maxmodseq)
 			maxmodseq = m->modseq;
 	}
-	if (j->ret) {
-		imap_search_return(s, &j->r, nums, j->uids, j->nhits,
-		    j->q->modseq ? ms : NULL);
-		free(nums);
-		free(ms);
-		search_finish(s, j, true);
-		return;
-	}
 	struct mm_buf b;
 	mm_buf_init(&b);
+	if (j->ret) {
+		/* IMAP4rev2 answers every SEARCH so: paced like SEARCH */
+		search_return_buf(s, &j->r, nums, j->uids, j->nhits,
+		    j->q->modseq ? ms : NULL, &b);
+		free(nums);
+		free(ms);
+		imap_write_paced(s, &b, search_finish, j);
+		return;
+	}
 	mm_buf_append(&b, "* SEARCH", 8);
 	for (size_t i = 0; i < j->nhits; i++)
 		mm_buf_printf(&b, " %u", nums[i]);
