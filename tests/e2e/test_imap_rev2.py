@@ -145,6 +145,22 @@ class Rev2Test(unittest.TestCase):
         for c in (a, b, r):
             c.close()
 
+    def test_enable_while_selected(self):
+        a = self.login()
+        self.fresh(a, b"R2Late")
+        self.append(a, b"R2Late", 1)
+        out = self.ok(a, b"s", b"SELECT R2Late")
+        self.assertIn(b"* 1 RECENT", out)
+        out = self.ok(a, b"f", b"FETCH 1 FLAGS")
+        self.assertIn(b"* 1 FETCH (FLAGS (\\Recent))", out)
+        out = self.ok(a, b"e", b"ENABLE IMAP4rev2")
+        self.assertIn(b"* ENABLED IMAP4rev2", out)
+        out = self.ok(a, b"f2", b"FETCH 1 FLAGS")
+        self.assertIn(b"* 1 FETCH (FLAGS ())", out)
+        out = self.ok(a, b"k", b"SEARCH ALL")
+        self.assertIn(b'* ESEARCH (TAG "k") ALL 1', out)
+        a.close()
+
     # ---- SEARCH answers ESEARCH ----
 
     def test_search_esearch(self):
