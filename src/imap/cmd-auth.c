@@ -274,6 +274,10 @@ cmd_enable(struct imap_session *s, const struct imap_arg *args, size_t n)
 			mm_buf_append(&b, " QRESYNC", 8);
 			imap_condstore_enable(s);
 			s->qresync = true;
+		} else if (imap_arg_atom_eq(&args[i], "IMAP4rev2") && !s->rev2) {
+			/* RFC 9051 6.3.1: the session speaks IMAP4rev2 from here on */
+			mm_buf_append(&b, " IMAP4rev2", 10);
+			s->rev2 = true;
 		}
 	}
 	imap_untagged(s, "%s", mm_buf_cstr(&b));

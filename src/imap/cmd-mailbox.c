@@ -92,6 +92,7 @@ struct mbox_ent {
 #define ST_UNSEEN       0x10
 #define ST_SIZE         0x20
 #define ST_HIGHESTMODSEQ 0x40
+#define ST_DELETED      0x80    /* RFC 9051 6.3.11: IMAP4rev2 only */
 
 struct status_items {
 	unsigned items;
@@ -102,7 +103,8 @@ struct status_items {
 static bool status_items_parse(struct imap_session *s, const struct imap_arg *a,
     struct status_items *it);
 static void status_render(struct imap_session *s, struct mm_buf *b, const char *name,
-    const struct status_items *it, const struct store_mailbox *mb);
+    const struct status_items *it, const struct store_mailbox *mb, uint32_t deleted);
+static int status_count_deleted(struct imap_session *s, const char *name, uint32_t *n_r);
 
 struct list_job {
 	struct imap_session *s;
@@ -255,8 +257,13 @@ list_render(struct list_job *j, const struct mbox_ent *e, bool lsub, bool nosele
 		mm_buf_printf(b, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 	mm_buf_append(b, "\r\n", 2);
 	/* RFC 5819 4: STATUS right after the LIST, never for \Noselect */
-	if ((j->opts & LIST_RET_STATUS) && ent_selectable(e))
-		status_render(s, b, e->name, &j->status, &e->mb);
+	if ((j->opts & LIST_RET_STATUS) && ent_selectable(e)) {
+		uint32_t deleted = 0;
+		if ((j->status.items & ST_DELETED) &&
+		    status_count_deleted(s, e->name, &deleted) != STORE_OK)
+			deleted = 0;
+		status_render(s, b, e->name, &j->status, &e->mb, deleted);
+	}
 }
 
 /* RECURSIVEMATCH (RFC 5258 3.5): has e a subscribed descendant that
@@ -385,7 +392,8 @@ add_pattern(struct list_job *j, const char *ref, size_t rlen, const struct imap_
 		return true;
 	}
 	mm_buf_init(&w);
-	if (!imap_mutf7_to_utf8(ref, rlen, &w) || !imap_mutf7_to_utf8(p, plen, &w)) {
+	if (imap_utf8_names(j->s) || !imap_mutf7_to_utf8(ref, rlen, &w) ||
+	    !imap_mutf7_to_utf8(p, plen, &w)) {
 		/* lenient: raw UTF-8 */
 		w.len = 0;
 		mm_buf_append(&w, ref, rlen);
@@ -410,6 +418,8 @@ do_list(struct imap_session *s, const struct imap_arg *args, size_t n, bool lsub
 	mm_buf_init(&j->out);
 	if (lsub)
 		j->opts |= LIST_LSUB;
+	else if (imap_rev2(s))
+		j->opts |= LIST_EXTENDED;   /* RFC 9051 6.3.9: LIST-EXTENDED is base */
 	/* LIST-EXTENDED selection options (RFC 5258 3.1, RFC 6154 5.1) */
 	if (!lsub && n > 0 && args[0].type == IMAP_ARG_LIST) {
 		j->opts |= LIST_EXTENDED;
@@ -506,7 +516,7 @@ status_items_parse(struct imap_session *s, const struct imap_arg *a,
 		{ "MESSAGES", ST_MESSAGES }, { "RECENT", ST_RECENT },
 		{ "UIDNEXT", ST_UIDNEXT }, { "UIDVALIDITY", ST_UIDVALIDITY },
 		{ "UNSEEN", ST_UNSEEN }, { "SIZE", ST_SIZE },
-		{ "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },
+		{ "HIGHESTMODSEQ", ST_HIGHESTMODSEQ }, { "DELETED", ST_DELETED },
 	};
 	memset(it, 0, sizeof(*it));
 	if (a->type != IMAP_ARG_LIST || a->count == 0)
@@ -517,6 +527,9 @@ status_items_parse(struct imap_session *s, const struct imap_arg *a,
 			if (imap_arg_atom_eq(&a->list[i], items[k].name))
 				break;
 		if (k == sizeof(items) / sizeof(items[0]))
+			return false;
+		/* RFC 9051 status-att: DELETED is new, RECENT gone */
+		if (items[k].bit == (imap_rev2(s) ? ST_RECENT : ST_DELETED))
 			return false;
 		/* RFC 7162 3.1.2: a CONDSTORE-enabling command */
 		if (items[k].bit == ST_HIGHESTMODSEQ)
@@ -529,10 +542,27 @@ status_items_parse(struct imap_session *s, const struct imap_arg *a,
 	return true;
 }
 
+/* Worker: the messages with \Deleted (STATUS DELETED): the counters do
+ * not keep them, so the index is read. */
+static int
+status_count_deleted(struct imap_session *s, const char *name, uint32_t *n_r)
+{
+	struct store_index *idx = NULL;
+	int err = store_index_read(imap_store(s), s->user, name, &idx);
+
+	*n_r = 0;
+	if (err != STORE_OK)
+		return err;
+	for (size_t i = 0; i < idx->nmsgs; i++)
+		*n_r += (idx->msgs[i].flags & MSG_DELETED) != 0;
+	store_index_free(&idx);
+	return STORE_OK;
+}
+
 /* "* STATUS name (...)\r\n" */
 static void
 status_render(struct imap_session *s, struct mm_buf *b, const char *name,
-    const struct status_items *it, const struct store_mailbox *mb)
+    const struct status_items *it, const struct store_mailbox *mb, uint32_t deleted)
 {
 	mm_buf_append(b, "* STATUS ", 9);
 	imap_append_mailbox(s, b, name);
@@ -564,6 +594,9 @@ status_render(struct imap_session *s, struct mm_buf *b, const char *name,
 			mm_buf_printf(b, "HIGHESTMODSEQ %llu",
 			    (unsigned long long)mb->highestmodseq);
 			break;
+		case ST_DELETED:
+			mm_buf_printf(b, "DELETED %u", deleted);
+			break;
 		}
 	}
 	mm_buf_append(b, ")\r\n", 3);
@@ -581,6 +614,7 @@ struct mbox_job {
 	unsigned attrs;               /* CREATE (USE (...)) */
 	struct status_items status;   /* STATUS */
 	struct store_mailbox mb;
+	uint32_t deleted;             /* STATUS DELETED */
 	int err;
 };
 
@@ -607,6 +641,9 @@ mbox_work(void *arg)
 		break;
 	case OP_STATUS:
 		j->err = store_mailbox_get(st, user, j->a, &j->mb);
+		if (j->err == STORE_OK && (j->status.items & ST_DELETED) &&
+		    !(j->mb.attrs & (MBOX_ATTR_NONEXISTENT | MBOX_ATTR_NOSELECT)))
+			j->err = status_count_deleted(j->s, j->a, &j->deleted);
 		break;
 	}
 }
@@ -626,7 +663,7 @@ status_reply(struct mbox_job *j)
 		return;
 	}
 	mm_buf_init(&b);
-	status_render(s, &b, j->a, &j->status, &j->mb);
+	status_render(s, &b, j->a, &j->status, &j->mb, j->deleted);
 	imap_write(s, b.data, b.len);
 	mm_buf_free(&b);
 	imap_ok(s, "Status completed");

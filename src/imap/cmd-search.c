@@ -789,9 +789,28 @@ imap_searchres_resolve(struct imap_session *s, size_t **idx_r, size_t *n_r)
 	return true;
 }
 
+static void search_return_buf(struct imap_session *s, const struct imap_searchret *r,
+    const uint32_t *nums, const uint32_t *uids, size_t n, const uint64_t *modseqs,
+    struct mm_buf *out);
+
 void
 imap_search_return(struct imap_session *s, const struct imap_searchret *r,
     const uint32_t *nums, const uint32_t *uids, size_t n, const uint64_t *modseqs)
+{
+	struct mm_buf b;
+
+	mm_buf_init(&b);
+	search_return_buf(s, r, nums, uids, n, modseqs, &b);
+	if (b.len > 0)
+		imap_write(s, b.data, b.len);
+	mm_buf_free(&b);
+}
+
+/* imap_search_return, the ESEARCH response appended to out. */
+static void
+search_return_buf(struct imap_session *s, const struct imap_searchret *r,
+    const uint32_t *nums, const uint32_t *uids, size_t n, const uint64_t *modseqs,
+    struct mm_buf *out)
 {
 	if (r->opts & IMAP_SR_SAVE) {
 		bool *keep = xcalloc(n ? n : 1, sizeof(*keep));
@@ -805,13 +824,8 @@ imap_search_return(struct imap_session *s, const struct imap_searchret *r,
 		free(saved);
 		free(keep);
 	}
-	if (imap_searchret_answers(r)) {
-		struct mm_buf b;
-		mm_buf_init(&b);
-		imap_esearch_write(&b, s->tag, s->uid, r, nums, n, modseqs);
-		imap_write(s, b.data, b.len);
-		mm_buf_free(&b);
-	}
+	if (imap_searchret_answers(r))
+		imap_esearch_write(out, s->tag, s->uid, r, nums, n, modseqs);
 }
 
 static struct imap_search_ctx *sctx_find(struct imap_session *s, const char *tag);
@@ -899,16 +913,17 @@ search_done(void *arg, bool alive)
 		if (m->modseq > maxmodseq)
 			maxmodseq = m->modseq;
 	}
-	if (j->ret) {
-		imap_search_return(s, &j->r, nums, j->uids, j->nhits,
-		    j->q->modseq ? ms : NULL);
-		free(nums);
-		free(ms);
-		search_finish(s, j, true);
-		return;
-	}
 	struct mm_buf b;
 	mm_buf_init(&b);
+	if (j->ret) {
+		/* IMAP4rev2 answers every SEARCH so: paced like SEARCH */
+		search_return_buf(s, &j->r, nums, j->uids, j->nhits,
+		    j->q->modseq ? ms : NULL, &b);
+		free(nums);
+		free(ms);
+		imap_write_paced(s, &b, search_finish, j);
+		return;
+	}
 	mm_buf_append(&b, "* SEARCH", 8);
 	for (size_t i = 0; i < j->nhits; i++)
 		mm_buf_printf(&b, " %u", nums[i]);
@@ -1356,6 +1371,24 @@ cmd_cancelupdate(struct imap_session *s, const struct imap_arg *args, size_t n)
 	imap_ok(s, "Updates cancelled");
 }
 
+/* NEW, OLD or RECENT anywhere in the tree under k? */
+static bool
+skey_uses_recent(const struct skey *k)
+{
+	if (k->kind == SK_NEW || k->kind == SK_OLD || k->kind == SK_RECENT)
+		return true;
+	for (size_t i = 0; i < k->nkids; i++)
+		if (skey_uses_recent(&k->kids[i]))
+			return true;
+	return false;
+}
+
+bool
+imap_search_uses_recent(const struct imap_search *q)
+{
+	return skey_uses_recent(&q->root);
+}
+
 void
 cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
@@ -1391,6 +1424,20 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 		free(j);
 		imap_bad(s, "Invalid SEARCH arguments");
 		return;
+	}
+	if (imap_rev2(s) && imap_search_uses_recent(j->q)) {
+		if (ret && (r.opts & IMAP_SR_SAVE))
+			searchres_only_clear(s);
+		imap_search_free(&j->q);
+		free(j);
+		imap_bad(s, "NEW, OLD and RECENT are not IMAP4rev2 search keys");
+		return;
+	}
+	if (!ret && imap_rev2(s)) {
+		/* RFC 9051 6.4.4: ESEARCH is the answer, ALL when no RETURN */
+		memset(&r, 0, sizeof(r));
+		r.opts = IMAP_SR_ALL;
+		ret = true;
 	}
 	j->ret = ret;
 	if (ret)

@@ -46,7 +46,7 @@ select_work(void *arg)
 	    store_expunged_since(imap_store(s), j->idx->mailbox.id, j->q_modseq,
 	    j->idx->mailbox.highestmodseq, &j->vanished, &j->nvanished) != STORE_OK)
 		j->nvanished = 0;
-	if (!j->readonly)
+	if (!j->readonly && !imap_rev2(s))
 		imap_recent_claim(s, j->name, j->idx, 0);
 }
 
@@ -78,6 +78,46 @@ qresync_responses(struct select_job *j, struct mm_buf *b)
 	}
 }
 
+/* RFC 3501 6.3.1: EXISTS, RECENT and the first unseen message. */
+static void
+select_rev1_responses(struct imap_session *s, struct mm_buf *b)
+{
+	mm_buf_printf(b, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->nmsgs, s->nrecent);
+	for (size_t i = 0; i < s->nmsgs; i++) {
+		if (!(s->msgs[i].flags & MSG_SEEN)) {
+			mm_buf_printf(b, "* OK [UNSEEN %zu] First unseen.\r\n", i + 1);
+			break;
+		}
+	}
+}
+
+/* RFC 9051 6.3.2: EXISTS and a LIST response for the mailbox; no RECENT
+ * and no UNSEEN code (the client searches for unseen messages). */
+static void
+select_rev2_responses(struct imap_session *s, const struct select_job *j, struct mm_buf *b)
+{
+	static const struct { unsigned bit; const char *name; } uses[] = {
+		{ MBOX_ATTR_ARCHIVE, "\\Archive" }, { MBOX_ATTR_DRAFTS, "\\Drafts" },
+		{ MBOX_ATTR_JUNK, "\\Junk" }, { MBOX_ATTR_SENT, "\\Sent" },
+		{ MBOX_ATTR_TRASH, "\\Trash" },
+	};
+	unsigned a = j->idx->mailbox.attrs;
+	const char *sep = "";
+
+	/* the special-use attributes are all that is known without a
+	 * mailbox list; \HasChildren is only due with CHILDREN (7.3.1) */
+	mm_buf_printf(b, "* %zu EXISTS\r\n* LIST (", s->nmsgs);
+	for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++) {
+		if (a & uses[i].bit) {
+			mm_buf_printf(b, "%s%s", sep, uses[i].name);
+			sep = " ";
+		}
+	}
+	mm_buf_append(b, ") \"/\" ", 6);
+	imap_append_mailbox(s, b, s->mbox);
+	mm_buf_append(b, "\r\n", 2);
+}
+
 static void
 select_done(void *arg, bool alive)
 {
@@ -103,13 +143,10 @@ select_done(void *arg, bool alive)
 	struct mm_buf b;
 	mm_buf_init(&b);
 	imap_append_flags_responses(s, &b);
-	mm_buf_printf(&b, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->nmsgs, s->nrecent);
-	for (size_t i = 0; i < s->nmsgs; i++) {
-		if (!(s->msgs[i].flags & MSG_SEEN)) {
-			mm_buf_printf(&b, "* OK [UNSEEN %zu] First unseen.\r\n", i + 1);
-			break;
-		}
-	}
+	if (imap_rev2(s))
+		select_rev2_responses(s, j, &b);
+	else
+		select_rev1_responses(s, &b);
 	mm_buf_printf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
 	    "* OK [UIDNEXT %u] Predicted next UID\r\n"
 	    "* OK [HIGHESTMODSEQ %llu] Highest\r\n", s->uidvalidity, s->uidnext,
@@ -211,7 +248,7 @@ do_select(struct imap_session *s, const struct imap_arg *args, size_t n, bool re
 	 * the client is told where the old mailbox's responses end. */
 	if (s->state == IMAP_STATE_SELECTED) {
 		imap_enter_state(s, IMAP_STATE_AUTH);
-		if (s->qresync)
+		if (s->qresync || imap_rev2(s))   /* RFC 9051 7.1: CLOSED is base */
 			imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
 	}
 	j->s = s;

@@ -248,6 +248,8 @@ cmd_sort(struct imap_session *s, const struct imap_arg *args, size_t n)
 	}
 	i++;
 	j->q = imap_search_parse(args + i, n - i);
+	if (j->q != NULL && imap_rev2(s) && imap_search_uses_recent(j->q))
+		imap_search_free(&j->q);   /* not IMAP4rev2 syntax: BAD */
 	if (j->q == NULL) {
 		if (j->ret && (j->r.opts & IMAP_SR_SAVE))
 			imap_searchres_set(s, NULL, 0);      /* RFC 5182 2.1 */

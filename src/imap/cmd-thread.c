@@ -101,6 +101,8 @@ cmd_thread(struct imap_session *s, const struct imap_arg *args, size_t n)
 	j->references = references;
 	mm_buf_init(&j->out);
 	j->q = imap_search_parse(args + 2, n - 2);
+	if (j->q != NULL && imap_rev2(s) && imap_search_uses_recent(j->q))
+		imap_search_free(&j->q);   /* not IMAP4rev2 syntax: BAD */
 	if (j->q == NULL) {
 		free(j);
 		imap_bad(s, "Invalid THREAD search keys");

@@ -98,6 +98,7 @@ struct imap_session {
 	bool enabled_utf8;
 	bool condstore;           /* RFC 7162: MODSEQ in FETCH responses */
 	bool qresync;             /* RFC 7162: VANISHED instead of EXPUNGE */
+	bool rev2;                /* RFC 9051: ENABLE IMAP4rev2; test with imap_rev2() */
 
 	/* the selected mailbox */
 	char mbox[STORE_MBOX_NAME_MAX];   /* UTF-8 store name */
@@ -128,6 +129,17 @@ struct imap_session {
 };
 
 /* ---- imap-session.c ---- */
+
+/* Has the client switched this session to IMAP4rev2 (RFC 9051 6.3.1,
+ * ENABLE IMAP4rev2)? Every rev2 difference tests this, so that a session
+ * that never enables it behaves as IMAP4rev1, byte for byte. */
+bool imap_rev2(const struct imap_session *s);
+
+/* Are mailbox names on the wire UTF-8 (RFC 9051 5.1, and RFC 6855 3 once
+ * UTF8=ACCEPT is enabled) rather than modified UTF-7? The one hook the
+ * name conversions (imap_append_mailbox, imap_mailbox_arg_reply, LIST
+ * patterns) ask. */
+bool imap_utf8_names(const struct imap_session *s);
 
 /* Output. imap_printf adds nothing; the rest add CRLF. */
 void imap_printf(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

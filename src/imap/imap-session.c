@@ -352,6 +352,19 @@ imap_condstore_enable(struct imap_session *s)
 }
 
 bool
+imap_rev2(const struct imap_session *s)
+{
+	return s->rev2;
+}
+
+bool
+imap_utf8_names(const struct imap_session *s)
+{
+	/* UTF8=ACCEPT (RFC 6855) adds its flag here */
+	return s->rev2;
+}
+
+bool
 imap_plaintext_ok(struct imap_session *s)
 {
 	return server_plaintext_auth_ok(s->c);
@@ -375,7 +388,7 @@ imap_append_limit(struct imap_session *s)
 void
 imap_capability_string(struct imap_session *s, struct mm_buf *b)
 {
-	mm_buf_printf(b, "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE");
+	mm_buf_printf(b, "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE");
 	if (s->state == IMAP_STATE_NOT_AUTH) {
 		if (!conn_is_tls(s->c) && server_tls_available(s->srv))
 			mm_buf_printf(b, " STARTTLS");
@@ -440,10 +453,32 @@ imap_append_astring(struct mm_buf *b, const char *s, size_t len)
 		mail_imap_append_stringn(b, s, len);
 }
 
+/* A UTF-8 name as it is (RFC 9051 5.1): an atom, a quoted string (UTF-8
+ * is a QUOTED-CHAR in RFC 9051 9), or a literal when long. */
+#define IMAP_QUOTED_NAME_MAX_BYTES 1024
+
+static void
+append_utf8_mailbox(struct mm_buf *b, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (is_atom_safe(name, len))
+		mm_buf_append(b, name, len);
+	else if (len <= IMAP_QUOTED_NAME_MAX_BYTES && strpbrk(name, "\r\n") == NULL)
+		mail_imap_append_quoted(b, name, len);
+	else
+		mail_imap_append_stringn(b, name, len);
+}
+
 void
 imap_append_mailbox(struct imap_session *s, struct mm_buf *b, const char *name)
 {
 	struct mm_buf w;
+
+	if (imap_utf8_names(s)) {
+		append_utf8_mailbox(b, name);
+		return;
+	}
 	mm_buf_init(&w);
 	if (!imap_utf8_to_mutf7(name, strlen(name), &w)) {
 		/* not valid UTF-8 in the store: show it as it is */
@@ -456,8 +491,27 @@ imap_append_mailbox(struct imap_session *s, struct mm_buf *b, const char *name)
 
 enum mbox_arg { MBOX_ARG_OK, MBOX_ARG_SYNTAX, MBOX_ARG_NAME };
 
+/* Is str[0..len) UTF-8 without control characters? */
+static bool
+utf8_name_ok(const char *str, size_t len)
+{
+	struct mm_buf chk;
+	bool ok;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)str[i];
+		if (c < 0x20 || c == 0x7f)
+			return false;
+	}
+	mm_buf_init(&chk);
+	ok = imap_utf8_to_mutf7(str, len, &chk);   /* false for bad UTF-8 */
+	mm_buf_free(&chk);
+	return ok;
+}
+
+/* utf8: the name is UTF-8 as it is (RFC 9051 5.1), not modified UTF-7. */
 static enum mbox_arg
-mailbox_arg(const struct imap_arg *a, char *out, size_t outlen)
+mailbox_arg(const struct imap_arg *a, char *out, size_t outlen, bool utf8)
 {
 	const char *str;
 	size_t len;
@@ -469,7 +523,10 @@ mailbox_arg(const struct imap_arg *a, char *out, size_t outlen)
 	if (len == 0)
 		return MBOX_ARG_NAME;
 	mm_buf_init(&w);
-	if (!imap_mutf7_to_utf8(str, len, &w)) {
+	if (utf8) {
+		ok = utf8_name_ok(str, len);
+		mm_buf_append(&w, str, len);
+	} else if (!imap_mutf7_to_utf8(str, len, &w)) {
 		/* lenient: a client sending raw UTF-8 */
 		bool eight = false;
 		for (size_t i = 0; i < len; i++) {
@@ -505,14 +562,14 @@ mailbox_arg(const struct imap_arg *a, char *out, size_t outlen)
 bool
 imap_mailbox_arg(const struct imap_arg *a, char *out, size_t outlen)
 {
-	return mailbox_arg(a, out, outlen) == MBOX_ARG_OK;
+	return mailbox_arg(a, out, outlen, false) == MBOX_ARG_OK;
 }
 
 bool
 imap_mailbox_arg_reply(struct imap_session *s, const struct imap_arg *a,
     char *out, size_t outlen)
 {
-	switch (mailbox_arg(a, out, outlen)) {
+	switch (mailbox_arg(a, out, outlen, imap_utf8_names(s))) {
 	case MBOX_ARG_OK:
 		return true;
 	case MBOX_ARG_SYNTAX:
@@ -559,7 +616,8 @@ imap_append_flags(struct imap_session *s, struct mm_buf *b, const struct imap_ms
 			first = false;
 		}
 	}
-	if (m->recent) {
+	if (m->recent && !imap_rev2(s)) {
+		/* RFC 9051 2.3.2: IMAP4rev2 has no \Recent flag */
 		if (!first)
 			mm_buf_appendc(b, ' ');
 		mm_buf_printf(b, "\\Recent");

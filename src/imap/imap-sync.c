@@ -172,7 +172,9 @@ imap_sync_prepare(struct imap_session *s, struct imap_sync *sy, bool force)
 {
 	memset(sy, 0, sizeof(*sy));
 	sy->want = force || s->dirty;
-	sy->claim_recent = !s->readonly;
+	/* an IMAP4rev2 session shows no \Recent, so it takes none: the
+	 * messages stay recent for the next IMAP4rev1 session */
+	sy->claim_recent = !s->readonly && !imap_rev2(s);
 	sy->since = s->modseq;
 	sy->full = s->modseq == 0;
 	if (sy->want)
@@ -393,7 +395,9 @@ add_new(struct imap_session *s, const struct store_index *idx)
 	}
 	s->uidnext = idx->mailbox.uidnext;
 	s->modseq = idx->mailbox.highestmodseq;
-	if (s->nmsgs != before)
+	if (s->nmsgs != before && imap_rev2(s))
+		imap_printf(s, "* %zu EXISTS\r\n", s->nmsgs);   /* RFC 9051: no RECENT */
+	else if (s->nmsgs != before)
 		imap_printf(s, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->nmsgs, s->nrecent);
 }
 
