@@ -269,7 +269,7 @@ store_deliver_queue(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
 		*nqids_r = 0;
 	if (q == NULL || q->nrcpts == 0)
 		return store_deliver(st, rcpts, nrcpts, data, len, internal_date,
-		    cache, cachelen, NULL, 0, false);
+		    cache, cachelen, q ? q->keywords : NULL, q ? q->nkeywords : 0, false);
 	if (q->nrcpts > STORE_QUEUE_RCPTS_MAX)
 		return STORE_LIMIT;
 	a.addrs = xcalloc(q->nrcpts, sizeof(*a.addrs));
@@ -294,7 +294,8 @@ store_deliver_queue(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
 	}
 	a.ids = xcalloc(a.ngroups, sizeof(*a.ids));
 	r = sdb_deliver(st, rcpts, nrcpts, data, len, internal_date, cache, cachelen,
-	    NULL, 0, false, (uint32_t)a.ngroups, qadd_tx, &a, a.ids, a.ngroups);
+	    nrcpts > 0 ? q->keywords : NULL, nrcpts > 0 ? q->nkeywords : 0, false,
+	    (uint32_t)a.ngroups, qadd_tx, &a, a.ids, a.ngroups);
 	if (r == STORE_OK) {
 		for (size_t g = 0; g < a.ngroups && qids_r != NULL && g < maxqids; g++)
 			qids_r[g] = a.ids[g];

@@ -397,6 +397,8 @@ struct store_qnew {
 	size_t nrcpts;
 	uint32_t flags;          /* STORE_QF_8BIT | STORE_QF_SMTPUTF8 */
 	uint64_t skip;           /* see struct store_qentry */
+	const char *const *keywords;  /* IMAP keywords of the local copies */
+	size_t nkeywords;             /* (Sieve imap4flags), as store_deliver */
 };
 
 /* store_deliver() (never all-or-nothing) plus queue entries for q's
