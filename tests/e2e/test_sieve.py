@@ -6,7 +6,10 @@ IMAP), discard, imap4flags flags visible over IMAP, redirect received by
 an SMTP sink ([relay] routes) byte-exact after the added headers,
 vacation sent once per sender within :days and never to a list message,
 reject as a 550 at DATA, and a script failing at run time keeping the
-message with a log line."""
+message with a log line; a reject after another recipient took the
+message as a bounce (DSN) to the sender (the sink, or a local sender's
+INBOX), never to <> or for auto-submitted mail; imap4flags keywords kept
+when the same delivery queues a redirect."""
 import imaplib
 import os
 import smtplib
@@ -15,7 +18,7 @@ import time
 import unittest
 
 import mmtest
-from test_relay import Sink, relay_conf
+from test_relay import Sink, relay_conf, submit
 
 USERS = {"alice@example.org": "alice-secret", "bob@example.org": "bob-secret"}
 
@@ -322,6 +325,29 @@ class SieveTest(unittest.TestCase):
         c.logout()
         self.assertNotIn("sieve-keywords-dropped", self.srv.log())
         self.srv.ctl("sieve", "activate", "alice@example.org")
+
+    def test_18_reject_bounce_to_local_sender(self):
+        """A local sender (submission, 587) gets the rejection bounce in
+        its INBOX, not through the queue."""
+        self.srv.ctl("sieve", "activate", "alice@example.org")
+        self.put("bob@example.org", "main", 'require "reject";\nreject "No thanks.";\n')
+        a_before = self.count("INBOX")
+        m = message("to bob and me", sender="alice@example.org", to="bob@example.org")
+        self.assertEqual(submit(self.srv, "alice@example.org",
+                                ["bob@example.org", "alice@example.org"], m), {})
+        self.assertEqual(self.count("INBOX"), a_before + 2)    # her copy and the bounce
+        c = self.imap()
+        c.select("INBOX")
+        typ, data = c.search(None, "SUBJECT", '"Automatically rejected mail"')
+        self.assertEqual(len(data[0].split()), 1, data)
+        typ, body = c.fetch(data[0].split()[0], "(BODY.PEEK[])")
+        c.logout()
+        self.assertIn(b"No thanks.", body[0][1])
+        self.assertIn(b"Final-Recipient: rfc822; bob@example.org", body[0][1])
+        time.sleep(1)
+        with self.sink.lock:
+            self.assertEqual(self.sink.messages, [])
+        self.srv.ctl("sieve", "activate", "bob@example.org")
 
 
 def subprocess_ctl(srv, *args):
