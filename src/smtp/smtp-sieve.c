@@ -36,6 +36,7 @@
 #define REDIRECT_HEADER "X-Sieve-Redirected-By"
 #define SMTP_SIEVE_RESOLVE_MAX 16	/* users one alias may expand to, looked at */
 #define SMTP_SIEVE_REASON_MAX 4096	/* reject reason bytes put in a bounce */
+#define SMTP_SIEVE_KEYWORDS_MAX 16	/* imap4flags keywords stored with one message */
 
 static const char *
 keep_str(struct smtp_sieve *j, const char *s)
@@ -84,7 +85,12 @@ map_flags(struct smtp_sieve *j, const struct sieve_action *a, bool *kw_differ)
 					f |= sys[k].f;
 			continue;
 		}
-		if (strlen(fl) > STORE_KEYWORD_MAX_BYTES)
+		/* RFC 5232 3: a flag the server cannot store is ignored, not a
+		 * reason to refuse the delivery (the store refuses the whole
+		 * call for a bad keyword or too many) */
+		if (!store_keyword_valid(fl) ||
+		    (j->keywords.n >= SMTP_SIEVE_KEYWORDS_MAX &&
+		    !mm_strlist_contains_case(&j->keywords, fl)))
 			continue;
 		/* the store takes one keyword list for all targets */
 		if (!mm_strlist_contains_case(&j->keywords, fl)) {

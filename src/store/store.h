@@ -208,6 +208,10 @@ int store_mailbox_subscribe(struct store *st, const char *user, const char *name
 #define STORE_KEYWORDS_MAX 64       /* per mailbox */
 #define STORE_KEYWORD_MAX_BYTES 128
 
+/* Is k a keyword the store takes (an IMAP flag-keyword atom, at most
+ * STORE_KEYWORD_MAX_BYTES)? Deliveries with any other are refused. */
+bool store_keyword_valid(const char *k);
+
 struct store_msg {
 	uint32_t uid;
 	uint32_t flags;          /* MSG_* */

@@ -306,10 +306,11 @@ class SieveTest(unittest.TestCase):
 
     def test_17_keywords_with_queued_copy(self):
         """imap4flags keywords stay on the local copy when the same
-        transaction queues a copy (redirect :copy)."""
+        transaction queues a copy (redirect :copy); a flag the store
+        cannot take is ignored (RFC 5232 3), not a failed delivery."""
         self.put("alice@example.org", "main",
                  'require ["imap4flags", "copy", "fileinto", "mailbox"];\n'
-                 'addflag ["$Work", "\\\\Flagged"];\n'
+                 'addflag ["$Work", "\\\\Flagged", "bad(kw"];\n'
                  'redirect :copy "fwd@remote.test";\n'
                  'fileinto :create :copy "Work";\n')
         self.send(message("keyword copy"))
@@ -322,6 +323,7 @@ class SieveTest(unittest.TestCase):
             self.assertIn(b"keyword copy", data[0][1])
             self.assertIn(b"$Work", data[0][0], box)
             self.assertIn(b"\\Flagged", data[0][0], box)
+            self.assertNotIn(b"bad", data[0][0], box)   # not storable: ignored
         c.logout()
         self.assertNotIn("sieve-keywords-dropped", self.srv.log())
         self.srv.ctl("sieve", "activate", "alice@example.org")
