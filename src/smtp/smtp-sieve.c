@@ -13,10 +13,11 @@
  * exist (without :create) gives that user's INBOX and a log line. A reject
  * is a 550 at DATA when nobody else takes the message, else a bounce to
  * the envelope sender (RFC 5429 2.1.2); where no bounce may be sent (the
- * null sender, auto-submitted mail) that user's INBOX and a log line. Vacation replies are built here
- * (RFC 5230, RFC 3834: Auto-Submitted, In-Reply-To, References, the null
- * sender) after the rules (sieve_vacation_allowed) and the once-per-:days
- * record in the store, and queued after the delivery committed.
+ * null sender, auto-submitted mail) that user's INBOX and a log line.
+ * Vacation replies are built here (RFC 5230, RFC 3834: Auto-Submitted,
+ * In-Reply-To, References, the null sender) after the rules
+ * (sieve_vacation_allowed) and the once-per-:days record in the store;
+ * they and the reject bounces are queued after the delivery committed.
  * Runs on a worker thread: it may block on the store. */
 #include "smtp/smtp-sieve.h"
 
@@ -341,12 +342,12 @@ build_reject_bounce(struct smtp_sieve *j, const struct smtp_sieve_rej *r,
 	vac->what = "reject-bounce";
 	mm_buf_init(&vac->msg);
 	struct mm_buf *b = &vac->msg;
-	char date[64], boundary[160];
+	char date[64], boundary[71];	/* RFC 2046 5.1.1: at most 70 */
 	struct tm lt;
 	localtime_r(&j->now, &lt);
 	mail_date_format_rfc5322(j->now, (int)(lt.tm_gmtoff / 60), date, sizeof(date));
-	snprintf(boundary, sizeof(boundary), "%s.%llx.%lld/%s", j->id,
-	    (unsigned long long)j->nvac, (long long)j->now, j->hostname);
+	snprintf(boundary, sizeof(boundary), "sieve-reject.%.24s.%llx.%lld", j->id,
+	    (unsigned long long)j->nvac, (long long)j->now);
 	mm_buf_printf(b, "Return-Path: <>\r\n");
 	mm_buf_printf(b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", j->hostname);
 	mm_buf_printf(b, "To: <%s>\r\n", j->env_from);

@@ -10,6 +10,7 @@ message with a log line; a reject after another recipient took the
 message as a bounce (DSN) to the sender (the sink, or a local sender's
 INBOX), never to <> or for auto-submitted mail; imap4flags keywords kept
 when the same delivery queues a redirect."""
+import email
 import imaplib
 import os
 import smtplib
@@ -278,6 +279,12 @@ class SieveTest(unittest.TestCase):
         self.assertIn(b"\r\nStatus: 5.7.1\r\n", data)
         self.assertIn(b"\r\nDiagnostic-Code: smtp; 550 5.7.1 Not here, thanks. Try", data)
         self.assertIn(b"\r\nSubject: unwanted two\r\n", data)     # the original header
+        report = email.message_from_bytes(data)
+        self.assertEqual(report.get_content_type(), "multipart/report")
+        self.assertEqual(report.get_param("report-type"), "delivery-status")
+        self.assertEqual([p.get_content_type() for p in report.get_payload()],
+                         ["text/plain", "message/delivery-status", "text/rfc822-headers"])
+        self.assertLessEqual(len(report.get_boundary()), 70)
         self.assertIn("event=reject-bounce to=carol@remote.test", self.srv.log())
         # bob alone: still the 550 at DATA, no bounce
         with smtplib.SMTP("127.0.0.1", self.srv.ports["smtp"], timeout=20) as c:
