@@ -271,9 +271,14 @@ deliver_work(void *arg)
 	 * transaction queues a copy (redirect, remote recipients) */
 	j->q.keywords = (const char *const *)j->sieve.keywords.v;
 	j->q.nkeywords = j->sieve.keywords.n;
+	/* reject bounces to remote senders: in the same transaction */
+	struct store_qextra *xb = NULL;
+	if (nrcpts > 0 || j->q.nrcpts > 0)
+		j->q.nextra = smtp_sieve_bounces(&j->sieve, &xb);
+	j->q.extra = xb;
 	if (nrcpts == 0 && j->q.nrcpts == 0)
 		j->err = STORE_OK;
-	else if (j->q.nrcpts > 0)
+	else if (j->q.nrcpts > 0 || j->q.nextra > 0)
 		j->err = store_deliver_queue(j->st, rcpts, nrcpts, j->msg.data, j->msg.len,
 		    j->now, cache.data, cache.len, &j->q, j->qids, q_orig, &j->nqueued);
 	else
@@ -281,6 +286,9 @@ deliver_work(void *arg)
 		    cache.data, cache.len, j->q.keywords, j->q.nkeywords, false);
 	j->q.keywords = NULL;
 	j->q.nkeywords = 0;
+	j->q.extra = NULL;
+	j->q.nextra = 0;
+	free(xb);
 	mm_buf_free(&cache);
 	if (qr != NULL) {
 		/* deliver_done frees the job's own remote list */

@@ -16,8 +16,9 @@
  * null sender, auto-submitted mail) that user's INBOX and a log line.
  * Vacation replies are built here (RFC 5230, RFC 3834: Auto-Submitted,
  * In-Reply-To, References, the null sender) after the rules
- * (sieve_vacation_allowed) and the once-per-:days record in the store;
- * they and the reject bounces are queued after the delivery committed.
+ * (sieve_vacation_allowed) and the once-per-:days record in the store,
+ * and queued after the delivery committed; reject bounces to remote
+ * senders are queued in the delivery's own transaction.
  * Runs on a worker thread: it may block on the store. */
 #include "smtp/smtp-sieve.h"
 
@@ -197,6 +198,7 @@ build_vacation(struct smtp_sieve *j, const char *user, const struct sieve_action
 	struct smtp_sieve_vac *vac;
 	j->vac = xrealloc(j->vac, (j->nvac + 1) * sizeof(*j->vac));
 	vac = &j->vac[j->nvac++];
+	memset(vac, 0, sizeof(*vac));
 	vac->to = xstrdup(a->reply_to);
 	vac->what = "vacation";
 	mm_buf_init(&vac->msg);
@@ -338,6 +340,7 @@ build_reject_bounce(struct smtp_sieve *j, const struct smtp_sieve_rej *r,
 {
 	j->vac = xrealloc(j->vac, (j->nvac + 1) * sizeof(*j->vac));
 	struct smtp_sieve_vac *vac = &j->vac[j->nvac++];
+	memset(vac, 0, sizeof(*vac));
 	vac->to = xstrdup(j->env_from);
 	vac->what = "reject-bounce";
 	mm_buf_init(&vac->msg);
@@ -650,27 +653,61 @@ bounce_local(struct smtp_sieve *j, const struct smtp_sieve_vac *v)
 	return r;
 }
 
+static const char bounce_rp[] = "Return-Path: <>\r\n";
+
+static bool
+has_8bit(const struct mm_buf *b)
+{
+	for (size_t k = 0; k < b->len; k++)
+		if ((unsigned char)b->data[k] >= 0x80)
+			return true;
+	return false;
+}
+
+size_t
+smtp_sieve_bounces(struct smtp_sieve *j, struct store_qextra **extra_r)
+{
+	size_t n = 0;
+	*extra_r = NULL;
+	for (size_t i = 0; i < j->nvac; i++) {
+		struct smtp_sieve_vac *v = &j->vac[i];
+		if (strcmp(v->what, "reject-bounce") != 0 || local_domain(j, v->to))
+			continue;
+		if (*extra_r == NULL)
+			*extra_r = xcalloc(j->nvac, sizeof(**extra_r));
+		struct store_qextra *x = &(*extra_r)[n++];
+		x->data = v->msg.data;
+		x->len = v->msg.len;
+		x->sender = "";
+		x->rcpt = v->to;
+		x->flags = has_8bit(&v->msg) ? STORE_QF_8BIT : 0;
+		x->skip = v->msg.len >= sizeof(bounce_rp) - 1 &&
+		    memcmp(v->msg.data, bounce_rp, sizeof(bounce_rp) - 1) == 0 ?
+		    sizeof(bounce_rp) - 1 : 0;
+		v->in_tx = true;
+	}
+	return n;
+}
+
 void
 smtp_sieve_send_vacations(struct smtp_sieve *j)
 {
-	static const char rp[] = "Return-Path: <>\r\n";
 	for (size_t i = 0; i < j->nvac; i++) {
 		struct smtp_sieve_vac *v = &j->vac[i];
 		bool bounce = strcmp(v->what, "reject-bounce") == 0;
 		int r;
+		if (v->in_tx)
+			continue;
 		if (bounce && local_domain(j, v->to)) {
 			r = bounce_local(j, v);
 		} else {
 			const char *rc[1] = { v->to };
 			struct store_qnew q = { .sender = "", .rcpts = rc, .nrcpts = 1 };
-			if (bounce && v->msg.len >= sizeof(rp) - 1 &&
-			    memcmp(v->msg.data, rp, sizeof(rp) - 1) == 0)
-				q.skip = sizeof(rp) - 1;
-			for (size_t k = 0; k < v->msg.len; k++)
-				if ((unsigned char)v->msg.data[k] >= 0x80) {
-					q.flags |= STORE_QF_8BIT;
-					break;
-				}
+			if (bounce && v->msg.len >= sizeof(bounce_rp) - 1 &&
+			    memcmp(v->msg.data, bounce_rp, sizeof(bounce_rp) - 1) == 0)
+				q.skip = sizeof(bounce_rp) - 1;
+			if (has_8bit(&v->msg))
+				q.flags |= STORE_QF_8BIT;
 			size_t nq = 0;
 			r = store_deliver_queue(j->st, NULL, 0, v->msg.data, v->msg.len, j->now,
 			    NULL, 0, &q, NULL, 0, &nq);

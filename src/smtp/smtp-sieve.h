@@ -15,6 +15,7 @@ struct smtp_sieve_vac {
 	char *to;		/* the reply's recipient */
 	struct mm_buf msg;	/* the reply, CRLF */
 	const char *what;	/* "vacation" or "reject-bounce", for logs */
+	bool in_tx;		/* queued in the delivery's transaction */
 };
 
 /* A user whose script rejected the message (RFC 5429). */
@@ -67,8 +68,15 @@ struct smtp_sieve {
  * smtp_sieve_send_vacations() once the message is stored. */
 void smtp_sieve_apply(struct smtp_sieve *j, struct mm_buf *msg, char *const *users,
     size_t nusers, bool reply_open);
-/* Queues the vacation replies and reject bounces (null sender, RFC 3834
- * 3.1.5); a bounce to a local sender goes into the sender's INBOX. */
+/* The reject bounces to remote senders as extra messages of the
+ * delivery's own transaction (struct store_qnew's extra, so that a crash
+ * never loses one while the delivery stays): *extra_r is malloc'd (NULL
+ * when there are none; its data points into j) and those bounces are
+ * marked so that smtp_sieve_send_vacations() skips them. Returns how many. */
+size_t smtp_sieve_bounces(struct smtp_sieve *j, struct store_qextra **extra_r);
+/* Queues the vacation replies and the reject bounces not queued with the
+ * delivery (null sender, RFC 3834 3.1.5); a bounce to a local sender goes
+ * into the sender's INBOX. */
 void smtp_sieve_send_vacations(struct smtp_sieve *j);
 void smtp_sieve_free(struct smtp_sieve *j);
 
