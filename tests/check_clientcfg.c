@@ -83,6 +83,16 @@ static const struct ac_case acs[] = {
 	{ "[listen]\nimaps = off\npop3s = off\nsubmissions = off\n"
 	  "submission = off\n", "example.org",
 	  AC_HEAD("example.org") AC_TAIL },
+	/* ManageSieve on: after the incoming servers, STARTTLS; off (the
+	 * default, cases above): absent */
+	{ "[listen]\nmanagesieve = 127.0.0.1:4190\n", "example.org",
+	  AC_HEAD("example.org") AC_IMAP("993") AC_POP3("995")
+	  AC_SERVER("incomingServer", "managesieve", "4190", "STARTTLS")
+	  AC_SMTPS("465") AC_SUBM("587") AC_TAIL },
+	{ "[listen]\nmanagesieve = 14190\nsubmissions = off\nsubmission = off\n",
+	  "example.org",
+	  AC_HEAD("example.org") AC_IMAP("993") AC_POP3("995")
+	  AC_SERVER("incomingServer", "managesieve", "14190", "STARTTLS") AC_TAIL },
 	/* 6: not local */
 	{ "", "example.com", NULL },
 	{ "", "org", NULL },
@@ -683,6 +693,34 @@ START_TEST(test_urls)
 }
 END_TEST
 
+/* ManageSieve on: a line of the table; autodiscover, the Apple profile
+ * and the JSON answer stay as they are (no client of theirs reads it) */
+START_TEST(test_managesieve)
+{
+	char err[256];
+	struct config *off = cfg_from(BASE);
+	struct config *on = cfg_from(BASE "[listen]\nmanagesieve = 127.0.0.1:4190\n");
+	char *t = clientcfg_table(on, "alice@example.org", err, sizeof(err));
+	ck_assert_ptr_nonnull(t);
+	ck_assert_ptr_nonnull(strstr(t,
+	    "\nSieve     mail.example.org  4190   STARTTLS  alice@example.org  normal password\n"));
+	free(t);
+	t = clientcfg_table(off, "alice@example.org", err, sizeof(err));
+	ck_assert_ptr_null(strstr(t, "Sieve"));
+	free(t);
+	char *a = clientcfg_autodiscover(off, "alice@example.org");
+	char *b = clientcfg_autodiscover(on, "alice@example.org");
+	ck_assert_str_eq(a, b);
+	free(a);
+	free(b);
+	a = clientcfg_autoconfig(off, "example.org");
+	ck_assert_ptr_null(strstr(a, "managesieve"));
+	free(a);
+	config_free(&off);
+	config_free(&on);
+}
+END_TEST
+
 static Suite *
 clientcfg_suite(void)
 {
@@ -707,6 +745,7 @@ clientcfg_suite(void)
 
 	tc = tcase_create("clientcfg_table");
 	tcase_add_test(tc, test_table);
+	tcase_add_test(tc, test_managesieve);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("clientcfg_autodiscover_parse");

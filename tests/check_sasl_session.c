@@ -1,7 +1,7 @@
 /* check_sasl_session.c: unit tests of the SASL PLAIN/LOGIN step machine
- * (src/lib/sasl-session.c) that SMTP, IMAP and POP3 share, driven without
- * sockets: the callbacks write a transcript, and each case compares the
- * whole transcript and the machine's state after it. */
+ * (src/lib/sasl-session.c) that SMTP, IMAP, POP3 and ManageSieve share,
+ * driven without sockets: the callbacks write a transcript, and each case
+ * compares the whole transcript and the machine's state after it. */
 #include "lib/sasl-session.h"
 #include "lib/util.h"
 
@@ -62,6 +62,14 @@ static const struct sasl_session_ops ops_pop3 = {
 	.password_max_bytes = 8, .cancel_in_initial_response = true,
 };
 
+/* as ManageSieve's ms_sasl_ops (src/managesieve/ms-session.c): the
+ * password up to STORE_PASSWORD_MAX_BYTES, "*" cancels only a
+ * continuation */
+static const struct sasl_session_ops ops_managesieve = {
+	.challenge = on_challenge, .failed = on_failed, .check = on_check,
+	.password_max_bytes = 1024,
+};
+
 struct step_case {
 	const struct sasl_session_ops *ops;
 	enum sasl_mech mech;
@@ -103,6 +111,17 @@ static const struct step_case cases[] = {
 	{ &ops_imap, SASL_MECH_LOGIN, NULL, { "dQ==", "\x01" },
 	  "C(user,VXNlcm5hbWU6)C(pass,UGFzc3dvcmQ6)F(toolong,ok)", false },
 	{ &ops_imap, SASL_MECH_LOGIN, "!", { NULL }, "F(undecodable,bad base64)", false },
+	/* ManageSieve (RFC 5804 2.1): the responses are its strings, unquoted
+	 * by ms-parse.c before they get here */
+	{ &ops_managesieve, SASL_MECH_PLAIN, "AHUAcA==", { NULL }, "K(u,p)", false },
+	{ &ops_managesieve, SASL_MECH_PLAIN, NULL, { "AHUAcA==" }, "C(plain,)K(u,p)", false },
+	{ &ops_managesieve, SASL_MECH_PLAIN, "*", { NULL }, "F(undecodable,bad base64)", false },
+	{ &ops_managesieve, SASL_MECH_PLAIN, "", { NULL }, "F(undecodable,malformed response)", false },
+	{ &ops_managesieve, SASL_MECH_LOGIN, NULL, { "dQ==", "*" },
+	  "C(user,VXNlcm5hbWU6)C(pass,UGFzc3dvcmQ6)F(cancel,ok)", false },
+	{ &ops_managesieve, SASL_MECH_LOGIN, "dQ==", { "\x01" },
+	  "C(pass,UGFzc3dvcmQ6)F(toolong,ok)", false },
+	{ &ops_managesieve, SASL_MECH_LOGIN, "dQ==", { "cA==" }, "C(pass,UGFzc3dvcmQ6)K(u,p)", false },
 };
 
 START_TEST(test_steps)

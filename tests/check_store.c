@@ -1481,6 +1481,101 @@ START_TEST(test_exactly_once_panic)
 }
 END_TEST
 
+/* Keywords (Sieve imap4flags) with a queued copy in the same transaction:
+ * the local copies carry them, the queue entry is made as well. */
+START_TEST(test_deliver_queue_keywords)
+{
+	static const char *const remote[] = { "far@remote.example" };
+	static const char *const kw[] = { "$Work", "Later" };
+	struct store_qnew q = { .sender = "alice@example.org", .rcpts = remote, .nrcpts = 1,
+	    .keywords = kw, .nkeywords = 2 };
+	struct store_rcpt rc[2] = { { .user = "alice@example.org" },
+	    { .user = "alice@example.org", .mailbox = "Work" } };
+	uint64_t qid = 0, qcount[2] = { 0, 0 };
+	size_t nq = 0;
+	const char *text = "Subject: kw\r\n\r\nkeywords and a queued copy\r\n";
+
+	ck_assert_int_eq(store_mailbox_create(st, "alice@example.org", "Work", 0), STORE_OK);
+	ck_assert_int_eq(store_deliver_queue(st, rc, 2, text, strlen(text), 1700000000, NULL, 0,
+	    &q, &qid, 1, &nq), STORE_OK);
+	ck_assert_uint_eq(nq, 1);
+	for (int i = 0; i < 2; i++) {
+		struct store_index *idx = index_of("alice@example.org", i ? "Work" : "INBOX");
+		ck_assert_uint_eq(idx->nmsgs, 1);
+		ck_assert_uint_eq(idx->nkeywords, 2);
+		ck_assert_str_eq(idx->keywords[0], "$Work");
+		ck_assert_str_eq(idx->keywords[1], "Later");
+		ck_assert_uint_eq(idx->msgs[0].keywords, 3);
+		store_index_free(&idx);
+	}
+	ck_assert_int_eq(store_queue_list(st, count_queue, qcount), STORE_OK);
+	ck_assert_uint_eq(qcount[0], 1);
+	/* a bad keyword refuses the whole call, as store_deliver does */
+	static const char *const bad[] = { "bad keyword" };
+	q.keywords = bad;
+	q.nkeywords = 1;
+	ck_assert_int_ne(store_deliver_queue(st, rc, 1, text, strlen(text), 1700000000, NULL, 0,
+	    &q, NULL, 0, NULL), STORE_OK);
+}
+END_TEST
+
+/* Extra messages (Sieve reject bounces) ride on a delivery's transaction:
+ * each gets its own body and queue entry; a delivery that stores nothing
+ * queues none of them. */
+static int
+last_queue_entry(void *arg, const struct store_qentry *e)
+{
+	struct store_qentry *out = arg;
+	*out = *e;
+	out->rcpts = NULL;
+	ck_assert_uint_eq(e->nrcpts, 1);
+	mm_strlcpy(out->error, e->rcpts[0].address, sizeof(out->error));
+	return 0;
+}
+
+START_TEST(test_deliver_queue_extra)
+{
+	const char *bounce = "Return-Path: <>\r\nSubject: rejected\r\n\r\nno\r\n";
+	struct store_qextra x = { .data = bounce, .len = strlen(bounce), .sender = "",
+	    .rcpt = "Carol@Remote.Example", .skip = 17 };
+	struct store_qnew q = { .extra = &x, .nextra = 1 };
+	struct store_rcpt rc = { .user = "alice@example.org" };
+	const char *text = "Subject: kept\r\n\r\nfor alice\r\n";
+	uint64_t qcount[2] = { 0, 0 };
+	struct store_qentry e;
+
+	ck_assert_int_eq(store_deliver_queue(st, &rc, 1, text, strlen(text), 1700000000, NULL, 0,
+	    &q, NULL, 0, NULL), STORE_OK);
+	ck_assert_int_eq(rc.result_r, STORE_OK);
+	struct store_index *idx = index_of("alice@example.org", "INBOX");
+	ck_assert_uint_eq(idx->nmsgs, 1);
+	assert_body(idx->msgs[0].body_id, text);
+	ck_assert_uint_eq(refs_of(idx->msgs[0].body_id), 1);
+	store_index_free(&idx);
+	ck_assert_int_eq(store_queue_list(st, last_queue_entry, &e), STORE_OK);
+	ck_assert_str_eq(e.sender, "");
+	ck_assert_str_eq(e.domain, "remote.example");
+	ck_assert_str_eq(e.error, "Carol@remote.example");
+	ck_assert_uint_eq(e.skip, 17);
+	ck_assert_uint_eq(e.size, strlen(bounce) - 17);
+	assert_body(e.body_id, bounce);
+	ck_assert_uint_eq(refs_of(e.body_id), 1);
+
+	/* nobody to deliver to: nothing stored, no bounce queued */
+	struct store_rcpt nobody = { .user = "nobody@example.org" };
+	ck_assert_int_ne(store_deliver_queue(st, &nobody, 1, text, strlen(text), 1700000000,
+	    NULL, 0, &q, NULL, 0, NULL), STORE_OK);
+	ck_assert_int_eq(store_queue_list(st, count_queue, qcount), STORE_OK);
+	ck_assert_uint_eq(qcount[0], 1);
+	/* extras alone are refused, and so is a bad recipient */
+	ck_assert_int_eq(store_deliver_queue(st, NULL, 0, text, strlen(text), 1700000000,
+	    NULL, 0, &q, NULL, 0, NULL), STORE_INVALID);
+	x.rcpt = "no-at-sign";
+	ck_assert_int_eq(store_deliver_queue(st, &rc, 1, text, strlen(text), 1700000000,
+	    NULL, 0, &q, NULL, 0, NULL), STORE_INVALID);
+}
+END_TEST
+
 /* The log flush after the commit fails: the delivery is not acknowledged,
  * not stored again, and the store refuses every write until it is
  * reopened (the daemon restarted); reads go on. */
@@ -1951,6 +2046,8 @@ store_suite(void)
 		{ "kill_inside_bdb", test_kill_inside_bdb },
 		{ "flush_failure", test_flush_failure },
 		{ "tokens_pruned", test_tokens_pruned },
+		{ "deliver_queue_keywords", test_deliver_queue_keywords },
+		{ "deliver_queue_extra", test_deliver_queue_extra },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);

@@ -172,6 +172,35 @@ xml_elem_port(struct mm_buf *b, int indent, const char *tag, uint16_t port)
 	mm_buf_printf(b, "%*s<%s>%u</%s>\n", indent, "", tag, port, tag);
 }
 
+/* ManageSieve (RFC 5804), when its listener is on. Thunderbird's
+ * autoconfig format (clientConfig 1.1) has no element of its own for it,
+ * and the Sieve add-on for Thunderbird (thsmi/sieve) does not read
+ * autoconfig at all: it takes the IMAP host and probes port 4190. What
+ * does name it is the IETF mailmaint autoconfig draft
+ * (draft-ietf-mailmaint-autoconfig, "type" registry: managesieve, a TCP
+ * protocol with hostname, port, socketType, authentication, username), so
+ * that is the form given: <incomingServer type="managesieve">. Clients
+ * that do not know the type skip that one server section (the draft's
+ * must-ignore rule; Thunderbird's readFromXML() drops an incomingServer of
+ * an unknown type and keeps the others), which is why it comes after the
+ * IMAP and POP3 ones. Outlook's autodiscover (POX and JSON) and Apple's
+ * profile get nothing: their schemas have no such protocol and no client
+ * reading them speaks ManageSieve. */
+static void
+autoconfig_managesieve(struct mm_buf *b, const struct config *cfg)
+{
+	const struct config_listen *ms = &cfg->listen[LSN_MANAGESIEVE];
+	if (ms->naddrs == 0)
+		return;
+	mm_buf_printf(b, "    <incomingServer type=\"managesieve\">\n");
+	xml_elem(b, 6, "hostname", cfg->hostname);
+	xml_elem_port(b, 6, "port", ms->addrs[0].port);
+	xml_elem(b, 6, "socketType", "STARTTLS");
+	xml_elem(b, 6, "username", "%EMAILADDRESS%");
+	xml_elem(b, 6, "authentication", "password-cleartext");
+	mm_buf_printf(b, "    </incomingServer>\n");
+}
+
 char *
 clientcfg_autoconfig(const struct config *cfg, const char *domain)
 {
@@ -192,7 +221,15 @@ clientcfg_autoconfig(const struct config *cfg, const char *domain)
 	xml_elem(&b, 4, "domain", d);
 	xml_elem(&b, 4, "displayName", d);
 	xml_elem(&b, 4, "displayShortName", d);
-	for (size_t i = 0; i < n; i++) {
+	bool sieve_done = false;
+	for (size_t i = 0; i <= n; i++) {
+		if (!sieve_done && (i == n || sv[i].proto == CLIENTCFG_SMTP)) {
+			/* after the mail servers, with the incoming ones */
+			autoconfig_managesieve(&b, cfg);
+			sieve_done = true;
+		}
+		if (i == n)
+			break;
 		bool smtp = sv[i].proto == CLIENTCFG_SMTP;
 		const char *elem = smtp ? "outgoingServer" : "incomingServer";
 		mm_buf_printf(&b, "    <%s type=\"%s\">\n", elem,
@@ -318,7 +355,7 @@ clientcfg_table(const struct config *cfg, const char *addr, char *err,
 			    "submissions and submission are off");
 	}
 	/* ManageSieve (RFC 5804) when it is on: for filter managers (the
-	 * autoconfig formats have no element for it) */
+	 * autoconfig file names it too, autoconfig_managesieve()) */
 	const struct config_listen *ms = &cfg->listen[LSN_MANAGESIEVE];
 	if (ms->naddrs > 0)
 		mm_buf_printf(&b, "%-8s  %-*s  %-5u  %-8s  %-*s  %s\n", "Sieve", wsrv,

@@ -1,5 +1,5 @@
-/* sasl-session.c: the one SASL PLAIN/LOGIN step machine of SMTP, IMAP and
- * POP3 (see sasl-session.h). Decoding is sasl.c's; this file only walks
+/* sasl-session.c: the one SASL PLAIN/LOGIN step machine of SMTP, IMAP,
+ * POP3 and ManageSieve (see sasl-session.h). Decoding is sasl.c's; this file only walks
  * the steps and calls the protocol's callbacks.
  *
  * The one idea: every way out of a step (credentials, cancel, a bad or

@@ -1,13 +1,14 @@
 /* sasl-session.h: the SASL PLAIN/LOGIN step machine that SMTP AUTH
- * (RFC 4954), IMAP AUTHENTICATE (RFC 3501 6.2.2, SASL-IR RFC 4959) and
- * POP3 AUTH (RFC 5034) share: the initial response, the continuations,
- * the cancel "*", and the hand-over of decoded credentials. Pure: each
+ * (RFC 4954), IMAP AUTHENTICATE (RFC 3501 6.2.2, SASL-IR RFC 4959), POP3
+ * AUTH (RFC 5034) and ManageSieve AUTHENTICATE (RFC 5804 2.1) share: the
+ * initial response, the continuations, the cancel "*", and the hand-over
+ * of decoded credentials. Pure: each
  * protocol gives its wording and its login (server_auth) as a table of
  * callbacks; the machine sends nothing and reads nothing itself.
  *
  * The caller decides before sasl_session_begin() whether the mechanism is
  * known and whether the plaintext policy (server_plaintext_auth_ok)
- * allows a login, because the three protocols answer those in different
+ * allows a login, because the protocols answer those in different
  * orders. */
 #ifndef MM_SASL_SESSION_H
 #define MM_SASL_SESSION_H

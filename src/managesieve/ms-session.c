@@ -11,8 +11,11 @@
  * literal too large is swallowed and refused once. The store and password
  * checks run as conn jobs (input paused meanwhile, so commands are
  * answered in order); scripts are compiled (src/sieve) on the worker too.
- * The plaintext policy, SASL decoding and the growing delay after failed
- * logins are the other protocols' (server_auth, lib/sasl). */
+ * The session core is the other protocols': the SASL PLAIN/LOGIN step
+ * machine (lib/sasl-session.c), the STARTTLS preamble, the bad-command
+ * limit and the meaning of a login's result (net/session.c), the
+ * plaintext policy and the growing delay after failed logins (server.c);
+ * this file gives them ManageSieve's wording (RFC 5804 quoted strings). */
 #include "managesieve/ms-parse.h"
 
 #include <stdarg.h>
@@ -23,17 +26,18 @@
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/sasl-session.h"
 #include "lib/sasl.h"
 #include "lib/util.h"
 #include "net/conn.h"
 #include "net/proto.h"
 #include "net/server.h"
+#include "net/session.h"
 #include "sieve/sieve.h"
 #include "store/store.h"
 
 #define MS_AUTOLOGOUT_SECS   1800  /* RFC 5804 has none; as IMAP */
 #define MS_PREAUTH_SECS      60
-#define MS_MAX_BAD_COMMANDS  20
 
 enum ms_state { MS_STATE_NONAUTH = 0, MS_STATE_SASL, MS_STATE_AUTH, MS_STATE_LOGOUT };
 static const char *const state_names[] = { "NONAUTH", "SASL", "AUTH", "LOGOUT" };
@@ -70,10 +74,7 @@ struct ms_session {
 	struct mm_buf cmd;
 	uint64_t literal_left;	/* literal bytes still to read */
 	bool swallow;		/* a literal too large: drop it, then refuse */
-	/* SASL */
-	enum sasl_mech mech;
-	int login_step;		/* LOGIN: 0 user, 1 password */
-	char sasl_user[ADDRESS_MAX_BYTES + 1];
+	struct sasl_session sasl;	/* AUTHENTICATE: the shared step machine */
 	struct ms_job *job;
 };
 
@@ -110,7 +111,7 @@ limits_of(const struct ms_session *s, struct sieve_limits *l)
 static bool
 plaintext_ok(const struct ms_session *s)
 {
-	return conn_is_tls(s->c) || cfg_of(s)->allow_plaintext_auth;
+	return server_plaintext_auth_ok(s->c);
 }
 
 /* A reply line: OK / NO / BYE with an optional response code and text. */
@@ -135,7 +136,9 @@ static void
 bad_command(struct ms_session *s, const char *why)
 {
 	respond(s, "NO", NULL, why);
-	if (++s->bad_cmds >= MS_MAX_BAD_COMMANDS) {
+	if (session_bad_command(&s->bad_cmds)) {
+		log_info("managesieve conn=%llx event=too-many-bad-commands",
+		    (unsigned long long)conn_id(s->c));
 		respond(s, "BYE", NULL, "Too many invalid commands");
 		conn_close(s->c);
 	}
@@ -344,13 +347,14 @@ static void
 auth_done(void *arg, bool ok, int err, const char *canon, unsigned fails)
 {
 	struct ms_session *s = arg;
-	if (!ok) {
-		if (err == STORE_DENIED || err == STORE_NOTFOUND || err == STORE_INVALID)
-			respond(s, "NO", NULL, "Authentication failed");
-		else
+	enum session_auth_outcome o = session_auth_outcome(ok, err, fails);
+	if (o != SESSION_AUTH_OK) {
+		if (o == SESSION_AUTH_TEMPFAIL)
 			respond(s, "NO", "TRYLATER", "Authentication temporarily unavailable");
+		else
+			respond(s, "NO", NULL, "Authentication failed");
 		ms_enter_state(s, MS_STATE_NONAUTH);
-		if (fails >= AUTH_FAILS_BEFORE_CLOSE) {
+		if (o == SESSION_AUTH_FAILED_CLOSE) {
 			respond(s, "BYE", NULL, "Too many authentication failures");
 			conn_close(s->c);
 		}
@@ -364,53 +368,61 @@ auth_done(void *arg, bool ok, int err, const char *canon, unsigned fails)
 	respond(s, "OK", NULL, "Logged in");
 }
 
+/* ---- SASL (RFC 5804 2.1): ManageSieve's wording of the shared step
+ * machine: challenges and responses are strings ---- */
+
 static void
-sasl_fail(struct ms_session *s, const char *why)
+sasl_challenge(void *sess, enum sasl_session_step next, const char *b64)
 {
-	explicit_bzero(s->sasl_user, sizeof(s->sasl_user));
-	ms_enter_state(s, MS_STATE_NONAUTH);
-	bad_command(s, why);
+	struct ms_session *s = sess;
+	(void)next;
+	ms_enter_state(s, MS_STATE_SASL);
+	struct mm_buf b;
+	mm_buf_init(&b);
+	ms_append_string(&b, b64, strlen(b64));
+	mm_buf_append(&b, "\r\n", 2);
+	conn_write(s->c, b.data, b.len);
+	mm_buf_free(&b);
 }
 
-/* One SASL response (already unquoted: base64 text). */
 static void
-sasl_response(struct ms_session *s, const char *b64, size_t len)
+sasl_failed(void *sess, enum sasl_session_end why, enum sasl_result r)
 {
-	char user[ADDRESS_MAX_BYTES + 1], pass[STORE_PASSWORD_MAX_BYTES + 1];
-	enum sasl_result r;
-	if (sasl_is_cancel(b64, len)) {
-		sasl_fail(s, "Authentication cancelled");
+	struct ms_session *s = sess;
+	ms_enter_state(s, MS_STATE_NONAUTH);
+	switch (why) {
+	case SASL_SESSION_CANCELLED:
+		bad_command(s, "Authentication cancelled");
 		return;
-	}
-	if (s->mech == SASL_MECH_PLAIN) {
-		r = sasl_plain_decode(b64, len, NULL, 0, user, sizeof(user), pass, sizeof(pass));
-		if (r != SASL_OK) {
-			sasl_fail(s, "Invalid SASL PLAIN response");
-			return;
-		}
-		server_auth(s->c, user, pass, auth_done);
-		explicit_bzero(pass, sizeof(pass));
+	case SASL_SESSION_TOO_LONG:
+		bad_command(s, "SASL response too long");
 		return;
+	case SASL_SESSION_UNDECODABLE:
+		break;
 	}
-	if (s->login_step == 0) {
-		r = sasl_login_username(b64, len, s->sasl_user, sizeof(s->sasl_user));
-		if (r != SASL_OK) {
-			sasl_fail(s, "Invalid SASL LOGIN response");
-			return;
-		}
-		s->login_step = 1;
-		conn_puts(s->c, "\"" SASL_LOGIN_PASSWORD_PROMPT "\"\r\n");
-		return;
-	}
-	r = sasl_login_password(b64, len, pass, sizeof(pass));
-	if (r != SASL_OK) {
-		sasl_fail(s, "Invalid SASL LOGIN response");
-		return;
-	}
-	server_auth(s->c, s->sasl_user, pass, auth_done);
-	explicit_bzero(pass, sizeof(pass));
-	explicit_bzero(s->sasl_user, sizeof(s->sasl_user));
+	if (r == SASL_AUTHZID_MISMATCH)
+		bad_command(s, "Authorization identity must be empty or the user");
+	else
+		bad_command(s, "Invalid SASL response");
 }
+
+static void
+sasl_check(void *sess, const char *user, const char *password)
+{
+	struct ms_session *s = sess;
+	ms_enter_state(s, MS_STATE_NONAUTH);
+	server_auth(s->c, user, password, auth_done);
+}
+
+static const struct sasl_session_ops ms_sasl_ops = {
+	.challenge = sasl_challenge,
+	.failed = sasl_failed,
+	.check = sasl_check,
+	.password_max_bytes = STORE_PASSWORD_MAX_BYTES,
+	/* RFC 5804 2.1: only a continuation "*" cancels; an initial
+	 * response "*" is decoded (and refused), as in IMAP */
+	.cancel_in_initial_response = false,
+};
 
 static void
 cmd_authenticate(struct ms_session *s, const struct ms_cmd *cmd)
@@ -428,19 +440,54 @@ cmd_authenticate(struct ms_session *s, const struct ms_cmd *cmd)
 		respond(s, "NO", "ENCRYPT-NEEDED", "Plaintext authentication disallowed, use STARTTLS");
 		return;
 	}
-	s->mech = sasl_mech_parse(cmd->args[0].s);
-	if (s->mech == SASL_MECH_UNKNOWN) {
+	enum sasl_mech m = sasl_mech_parse(cmd->args[0].s);
+	if (m == SASL_MECH_UNKNOWN) {
 		bad_command(s, "Unsupported SASL mechanism");
 		return;
 	}
-	s->login_step = 0;
-	ms_enter_state(s, MS_STATE_SASL);
-	if (cmd->nargs == 2) {
-		sasl_response(s, cmd->args[1].s, cmd->args[1].len);
+	sasl_session_begin(&s->sasl, &ms_sasl_ops, s, m,
+	    cmd->nargs == 2 ? cmd->args[1].s : NULL, cmd->nargs == 2 ? cmd->args[1].len : 0);
+}
+
+/* ---- STARTTLS (RFC 5804 2.2): the shared preamble ---- */
+
+static void
+stls_refuse(void *sess, enum session_tls_refusal why)
+{
+	struct ms_session *s = sess;
+	if (why == SESSION_TLS_ACTIVE)
+		bad_command(s, "TLS is active already");
+	else
+		respond(s, "NO", NULL, "TLS not available");
+}
+
+static void
+stls_go_ahead(void *sess)
+{
+	struct ms_session *s = sess;
+	respond(s, "OK", NULL, "Begin TLS negotiation now");
+	/* nothing said before the handshake counts after it */
+	s->cmd.len = 0;
+	s->literal_left = 0;
+	s->swallow = false;
+}
+
+static void
+stls_started(void *sess, bool ok)
+{
+	struct ms_session *s = sess;
+	if (!ok) {
+		conn_close(s->c);
 		return;
 	}
-	conn_puts(s->c, s->mech == SASL_MECH_PLAIN ? "\"\"\r\n" : "\"" SASL_LOGIN_USERNAME_PROMPT "\"\r\n");
+	s->tls_pending = true;
 }
+
+static const struct session_starttls_ops ms_stls_ops = {
+	.refuse = stls_refuse,
+	.go_ahead = stls_go_ahead,
+	.started = stls_started,
+};
 
 /* ---- commands ---- */
 
@@ -499,20 +546,11 @@ ms_command(struct ms_session *s, const struct ms_cmd *cmd)
 		return;
 	}
 	if (strcmp(v, "STARTTLS") == 0) {
-		if (conn_is_tls(s->c) || s->state != MS_STATE_NONAUTH) {
+		if (s->state != MS_STATE_NONAUTH) {
 			bad_command(s, "STARTTLS not allowed now");
 			return;
 		}
-		if (!server_tls_available(s->srv)) {
-			respond(s, "NO", NULL, "TLS not available");
-			return;
-		}
-		respond(s, "OK", NULL, "Begin TLS negotiation now");
-		if (!conn_starttls(s->c)) {
-			conn_close(s->c);
-			return;
-		}
-		s->tls_pending = true;
+		session_starttls(s->c, &ms_stls_ops, s);
 		return;
 	}
 	if (strcmp(v, "AUTHENTICATE") == 0) {
@@ -598,8 +636,9 @@ command_end(struct ms_session *s)
 		s->swallow = false;
 		s->cmd.len = 0;
 		if (sasl)
-			ms_enter_state(s, MS_STATE_NONAUTH);
-		respond(s, "NO", "QUOTA/MAXSIZE", "Literal too large");
+			sasl_session_line(&s->sasl, &ms_sasl_ops, s, NULL, 0);
+		else
+			respond(s, "NO", "QUOTA/MAXSIZE", "Literal too large");
 		return;
 	}
 	if (sasl) {
@@ -619,10 +658,13 @@ command_end(struct ms_session *s)
 		if (!ok || c2.nargs != 1 || c2.args[0].k != MS_ARG_STRING) {
 			if (ok)
 				ms_cmd_free(&c2);
-			sasl_fail(s, "Expected a SASL response string");
+			sasl_session_reset(&s->sasl);
+			ms_enter_state(s, MS_STATE_NONAUTH);
+			bad_command(s, "Expected a SASL response string");
 			return;
 		}
-		sasl_response(s, c2.args[0].s, c2.args[0].len);
+		sasl_session_line(&s->sasl, &ms_sasl_ops, s, c2.args[0].s, c2.args[0].len);
+		explicit_bzero(c2.args[0].s, c2.args[0].len);
 		ms_cmd_free(&c2);
 		return;
 	}
@@ -666,7 +708,10 @@ ms_on_input(void *arg)
 		if (r == CONN_LINE_TOO_LONG) {
 			s->cmd.len = 0;
 			s->swallow = false;
-			bad_command(s, "Line too long");
+			if (s->state == MS_STATE_SASL)
+				sasl_session_line(&s->sasl, &ms_sasl_ops, s, NULL, 0);
+			else
+				bad_command(s, "Line too long");
 			continue;
 		}
 		uint64_t n;
@@ -749,6 +794,7 @@ ms_free(void *arg)
 	if (s == NULL)
 		return;
 	job_free(&s->job);
+	sasl_session_reset(&s->sasl);
 	if (s->cmd.data)
 		explicit_bzero(s->cmd.data, s->cmd.cap);
 	mm_buf_free(&s->cmd);

@@ -1,7 +1,7 @@
 /* session.c: the STARTTLS preamble, the bad-command counter and the
- * meaning of a login's result, once for SMTP, IMAP and POP3 (the SASL
- * step machine is lib/sasl-session.c; the plaintext policy and the
- * auth-failure delay are server.c's).
+ * meaning of a login's result, once for SMTP, IMAP, POP3 and ManageSieve
+ * (the SASL step machine is lib/sasl-session.c; the plaintext policy and
+ * the auth-failure delay are server.c's).
  *
  * The one idea: the decisions live here and the words live in the
  * protocol; a policy change (when STARTTLS is refused, how many mistakes

@@ -1,7 +1,7 @@
-/* session.h: the session core SMTP, IMAP and POP3 share beside the SASL
- * step machine (lib/sasl-session.h): the STARTTLS preamble, the
- * bad-command counter with its one limit, and what a login's result
- * means. A protocol keeps only its wording, given as callbacks. */
+/* session.h: the session core SMTP, IMAP, POP3 and ManageSieve share
+ * beside the SASL step machine (lib/sasl-session.h): the STARTTLS
+ * preamble, the bad-command counter with its one limit, and what a
+ * login's result means. A protocol keeps only its wording, given as callbacks. */
 #ifndef MM_SESSION_H
 #define MM_SESSION_H
 

@@ -233,9 +233,10 @@ deliver_work(void *arg)
 		return;
 	}
 	/* Sieve: each user's script turns its INBOX into its targets */
-	smtp_sieve_apply(&j->sieve, &j->msg, j->users, j->n);
-	if (j->sieve.rejects > 0 && j->sieve.rejects == j->n && j->q.nrcpts == 0 &&
-	    j->sieve.redirects.n == 0) {
+	/* the 550 at DATA is ours to give only without remote recipients
+	 * (they take the message whatever the local scripts say) */
+	smtp_sieve_apply(&j->sieve, &j->msg, j->users, j->n, j->q.nrcpts == 0);
+	if (j->sieve.rejects > 0) {
 		j->rejected = true;
 		return;
 	}
@@ -266,25 +267,28 @@ deliver_work(void *arg)
 			}
 	}
 	mail_cache_build(j->msg.data, j->msg.len, &cache);
-	const char *const *kw = (const char *const *)j->sieve.keywords.v;
-	size_t nkw = j->sieve.keywords.n;
-	if (j->q.nrcpts > 0 && nkw == 0)
+	/* imap4flags keywords go with the local copies, also when the same
+	 * transaction queues a copy (redirect, remote recipients) */
+	j->q.keywords = (const char *const *)j->sieve.keywords.v;
+	j->q.nkeywords = j->sieve.keywords.n;
+	/* reject bounces to remote senders: in the same transaction */
+	struct store_qextra *xb = NULL;
+	if (nrcpts > 0 || j->q.nrcpts > 0)
+		j->q.nextra = smtp_sieve_bounces(&j->sieve, &xb);
+	j->q.extra = xb;
+	if (nrcpts == 0 && j->q.nrcpts == 0)
+		j->err = STORE_OK;
+	else if (j->q.nrcpts > 0 || j->q.nextra > 0)
 		j->err = store_deliver_queue(j->st, rcpts, nrcpts, j->msg.data, j->msg.len,
 		    j->now, cache.data, cache.len, &j->q, j->qids, q_orig, &j->nqueued);
-	else if (j->q.nrcpts == 0 || nrcpts == 0)
-		j->err = nrcpts == 0 && j->q.nrcpts == 0 ? STORE_OK :
-		    nrcpts == 0 ? store_deliver_queue(j->st, NULL, 0, j->msg.data, j->msg.len,
-		    j->now, cache.data, cache.len, &j->q, j->qids, q_orig, &j->nqueued) :
-		    store_deliver(j->st, rcpts, nrcpts, j->msg.data, j->msg.len, j->now,
-		    cache.data, cache.len, kw, nkw, false);
-	else {
-		/* keywords and the queue: the store takes keywords only in a
-		 * plain delivery; the flags stay, the keywords go (logged) */
-		log_warn("smtp event=sieve-keywords-dropped id=%s: keywords with a queued copy",
-		    j->sieve.id);
-		j->err = store_deliver_queue(j->st, rcpts, nrcpts, j->msg.data, j->msg.len,
-		    j->now, cache.data, cache.len, &j->q, j->qids, q_orig, &j->nqueued);
-	}
+	else
+		j->err = store_deliver(j->st, rcpts, nrcpts, j->msg.data, j->msg.len, j->now,
+		    cache.data, cache.len, j->q.keywords, j->q.nkeywords, false);
+	j->q.keywords = NULL;
+	j->q.nkeywords = 0;
+	j->q.extra = NULL;
+	j->q.nextra = 0;
+	free(xb);
 	mm_buf_free(&cache);
 	if (qr != NULL) {
 		/* deliver_done frees the job's own remote list */

@@ -9,12 +9,16 @@
  * target and queue entry is stored or none is.
  *
  * The one idea: nothing a script does can lose the message. A script that
- * does not compile, fails at run time, names a mailbox that does not
- * exist (without :create), or rejects after another recipient accepted,
- * gives that user's INBOX and a log line. Vacation replies are built here
- * (RFC 5230, RFC 3834: Auto-Submitted, In-Reply-To, References, the null
- * sender) after the rules (sieve_vacation_allowed) and the once-per-:days
- * record in the store, and queued after the delivery committed.
+ * does not compile, fails at run time, or names a mailbox that does not
+ * exist (without :create) gives that user's INBOX and a log line. A reject
+ * is a 550 at DATA when nobody else takes the message, else a bounce to
+ * the envelope sender (RFC 5429 2.1.2); where no bounce may be sent (the
+ * null sender, auto-submitted mail) that user's INBOX and a log line.
+ * Vacation replies are built here (RFC 5230, RFC 3834: Auto-Submitted,
+ * In-Reply-To, References, the null sender) after the rules
+ * (sieve_vacation_allowed) and the once-per-:days record in the store,
+ * and queued after the delivery committed; reject bounces to remote
+ * senders are queued in the delivery's own transaction.
  * Runs on a worker thread: it may block on the store. */
 #include "smtp/smtp-sieve.h"
 
@@ -26,12 +30,15 @@
 #include "lib/limits.h"
 #include "lib/log.h"
 #include "mail/address.h"
+#include "mail/cache.h"
 #include "mail/date.h"
 #include "mail/header.h"
 #include "mail/mime.h"
 
 #define REDIRECT_HEADER "X-Sieve-Redirected-By"
 #define SMTP_SIEVE_RESOLVE_MAX 16	/* users one alias may expand to, looked at */
+#define SMTP_SIEVE_REASON_MAX 4096	/* reject reason bytes put in a bounce */
+#define SMTP_SIEVE_KEYWORDS_MAX 16	/* imap4flags keywords stored with one message */
 
 static const char *
 keep_str(struct smtp_sieve *j, const char *s)
@@ -80,7 +87,12 @@ map_flags(struct smtp_sieve *j, const struct sieve_action *a, bool *kw_differ)
 					f |= sys[k].f;
 			continue;
 		}
-		if (strlen(fl) > STORE_KEYWORD_MAX_BYTES)
+		/* RFC 5232 3: a flag the server cannot store is ignored, not a
+		 * reason to refuse the delivery (the store refuses the whole
+		 * call for a bad keyword or too many) */
+		if (!store_keyword_valid(fl) ||
+		    (j->keywords.n >= SMTP_SIEVE_KEYWORDS_MAX &&
+		    !mm_strlist_contains_case(&j->keywords, fl)))
 			continue;
 		/* the store takes one keyword list for all targets */
 		if (!mm_strlist_contains_case(&j->keywords, fl)) {
@@ -186,7 +198,9 @@ build_vacation(struct smtp_sieve *j, const char *user, const struct sieve_action
 	struct smtp_sieve_vac *vac;
 	j->vac = xrealloc(j->vac, (j->nvac + 1) * sizeof(*j->vac));
 	vac = &j->vac[j->nvac++];
+	memset(vac, 0, sizeof(*vac));
 	vac->to = xstrdup(a->reply_to);
+	vac->what = "vacation";
 	mm_buf_init(&vac->msg);
 	struct mm_buf *b = &vac->msg;
 	char date[64];
@@ -260,6 +274,143 @@ vacation(struct smtp_sieve *j, const char *user, const struct sieve_action *a,
 		    user, a->reply_to);
 	}
 	mm_strlist_clear(&own);
+}
+
+/* Why a rejection may not be sent as a bounce (RFC 5429 2.1.2, RFC 3834
+ * 2): to the null sender, to a mailer daemon, for auto-submitted mail;
+ * NULL when it may. */
+static const char *
+reject_nobounce(const struct smtp_sieve *j, const struct sieve_msg_if *mif)
+{
+	const char *s = j->env_from;
+	if (s == NULL || *s == '\0' || strcmp(s, "<>") == 0)
+		return "null-sender";
+	const char *at = strrchr(s, '@');
+	size_t ll = at ? (size_t)(at - s) : strlen(s);
+	if (ll == 13 && mm_strncaseeq(s, "mailer-daemon", 13))
+		return "system-sender";
+	struct mm_strlist v;
+	const char *why = NULL;
+	mm_strlist_init(&v);
+	mif->headers(mif->ctx, "auto-submitted", &v);
+	if (v.n > 0) {
+		char *u = mail_header_unfold(v.v[0], strlen(v.v[0]));
+		const char *p = u;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!(mm_strncaseeq(p, "no", 2) &&
+		    (p[2] == '\0' || p[2] == ' ' || p[2] == ';' || p[2] == '(')))
+			why = "auto-submitted";
+		free(u);
+	}
+	mm_strlist_clear(&v);
+	return why;
+}
+
+/* ASCII text for a header or a DSN field, one line: at most max bytes,
+ * runs of white space and control bytes one space, 8-bit bytes '?'. */
+static void
+ascii_text(struct mm_buf *b, const char *s, size_t max)
+{
+	size_t w = 0;
+	bool space = false;
+	for (const char *p = s; *p && w < max; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c <= 0x20 || c == 0x7f) {
+			space = w > 0;
+			continue;
+		}
+		if (space && w + 1 < max) {
+			mm_buf_appendc(b, ' ');
+			w++;
+		}
+		space = false;
+		mm_buf_appendc(b, c >= 0x80 ? '?' : (char)c);
+		w++;
+	}
+}
+
+/* The rejection bounce (RFC 5429 2.1.2: a DSN, RFC 3464): the reason as
+ * the human-readable part, the delivery status (5.7.1), the original
+ * header (RFC 3462 text/rfc822-headers; our own Return-Path: left out).
+ * The message starts with "Return-Path: <>", which the queue skips. */
+static void
+build_reject_bounce(struct smtp_sieve *j, const struct smtp_sieve_rej *r,
+    const struct mm_buf *msg)
+{
+	j->vac = xrealloc(j->vac, (j->nvac + 1) * sizeof(*j->vac));
+	struct smtp_sieve_vac *vac = &j->vac[j->nvac++];
+	memset(vac, 0, sizeof(*vac));
+	vac->to = xstrdup(j->env_from);
+	vac->what = "reject-bounce";
+	mm_buf_init(&vac->msg);
+	struct mm_buf *b = &vac->msg;
+	char date[64], boundary[71];	/* RFC 2046 5.1.1: at most 70 */
+	struct tm lt;
+	localtime_r(&j->now, &lt);
+	mail_date_format_rfc5322(j->now, (int)(lt.tm_gmtoff / 60), date, sizeof(date));
+	snprintf(boundary, sizeof(boundary), "sieve-reject.%.24s.%llx.%lld", j->id,
+	    (unsigned long long)j->nvac, (long long)j->now);
+	mm_buf_printf(b, "Return-Path: <>\r\n");
+	mm_buf_printf(b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", j->hostname);
+	mm_buf_printf(b, "To: <%s>\r\n", j->env_from);
+	mm_buf_printf(b, "Subject: Automatically rejected mail\r\n");
+	mm_buf_printf(b, "Date: %s\r\n", date);
+	mm_buf_printf(b, "Message-ID: <sieve-reject.%s.%llx@%s>\r\n", j->id,
+	    (unsigned long long)j->nvac, j->hostname);
+	mm_buf_printf(b, "Auto-Submitted: auto-replied (rejected)\r\n");
+	mm_buf_printf(b, "MIME-Version: 1.0\r\n");
+	mm_buf_printf(b, "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+	    "\tboundary=\"%s\"\r\n", boundary);
+	mm_buf_printf(b, "\r\nThis is a MIME-encapsulated message.\r\n\r\n");
+	mm_buf_printf(b, "--%s\r\nContent-Description: Notification\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n\r\n", boundary);
+	mm_buf_printf(b, "Your message to <%s> was automatically rejected by the\r\n"
+	    "recipient's mail filter, which gave this reason:\r\n\r\n", r->env_to);
+	size_t rl = strlen(r->reason), n;
+	if (rl > SMTP_SIEVE_REASON_MAX)
+		rl = SMTP_SIEVE_REASON_MAX;
+	char *reason = mail_crlf_normalize(r->reason, rl, &n);
+	mm_buf_append(b, reason, n);
+	free(reason);
+	if (b->len < 2 || memcmp(b->data + b->len - 2, "\r\n", 2) != 0)
+		mm_buf_append(b, "\r\n", 2);
+	mm_buf_printf(b, "\r\n--%s\r\nContent-Description: Delivery report\r\n"
+	    "Content-Type: message/delivery-status\r\n\r\n", boundary);
+	mm_buf_printf(b, "Reporting-MTA: dns; %s\r\n", j->hostname);
+	mm_buf_printf(b, "Arrival-Date: %s\r\n", date);
+	mm_buf_printf(b, "\r\nFinal-Recipient: rfc822; %s\r\n", r->env_to);
+	mm_buf_printf(b, "Action: failed\r\nStatus: 5.7.1\r\n");
+	mm_buf_printf(b, "Diagnostic-Code: smtp; 550 5.7.1 ");
+	ascii_text(b, *r->reason ? r->reason : "Message refused by the recipient's filter", 200);
+	mm_buf_printf(b, "\r\n\r\n--%s\r\nContent-Description: Rejected Message Headers\r\n"
+	    "Content-Type: text/rfc822-headers\r\n\r\n", boundary);
+	/* the original header, without our Return-Path: line, bounded */
+	size_t from = 0, end = msg->len;
+	if (msg->len >= 12 && memcmp(msg->data, "Return-Path:", 12) == 0) {
+		const char *eol = memchr(msg->data, '\n', msg->len);
+		from = eol ? (size_t)(eol - msg->data) + 1 : 0;
+	}
+	for (size_t i = from; i + 3 < msg->len; i++)
+		if (memcmp(msg->data + i, "\r\n\r\n", 4) == 0) {
+			end = i + 2;
+			break;
+		}
+	if (end - from > RELAY_DSN_HEADERS_MAX_BYTES)
+		end = from + RELAY_DSN_HEADERS_MAX_BYTES;
+	for (size_t i = from; i < end; i++) {
+		char c = msg->data[i];
+		if (c == '\r' && i + 1 < end && msg->data[i + 1] == '\n') {
+			mm_buf_append(b, "\r\n", 2);
+			i++;
+		} else if (c != '\r' && c != '\n') {
+			mm_buf_appendc(b, c);
+		}
+	}
+	if (b->len < 2 || b->data[b->len - 1] != '\n')
+		mm_buf_append(b, "\r\n", 2);
+	mm_buf_printf(b, "\r\n--%s--\r\n", boundary);
 }
 
 /* The envelope recipient a user got the message as: the RCPT address
@@ -369,8 +520,18 @@ run_user(struct smtp_sieve *j, struct mm_buf *msg, const char *user, bool *kw_di
 			break;
 		case SIEVE_ACT_REJECT:
 		case SIEVE_ACT_EREJECT:
+			if (*rejected)
+				break;
 			*rejected = true;
-			mm_strlcpy(j->reject_reason, a->arg ? a->arg : "", sizeof(j->reject_reason));
+			if (j->nrej == 0)
+				mm_strlcpy(j->reject_reason, a->arg ? a->arg : "",
+				    sizeof(j->reject_reason));
+			j->rej = xrealloc(j->rej, (j->nrej + 1) * sizeof(*j->rej));
+			j->rej[j->nrej].user = xstrdup(user);
+			j->rej[j->nrej].env_to = xstrdup(env_to_of(j, user));
+			j->rej[j->nrej].reason = xstrdup(a->arg ? a->arg : "");
+			j->rej[j->nrej].nobounce = reject_nobounce(j, &mif2);
+			j->nrej++;
 			break;
 		case SIEVE_ACT_VACATION:
 			if (a->reply_to)
@@ -387,12 +548,12 @@ run_user(struct smtp_sieve *j, struct mm_buf *msg, const char *user, bool *kw_di
 }
 
 void
-smtp_sieve_apply(struct smtp_sieve *j, struct mm_buf *msg, char *const *users, size_t nusers)
+smtp_sieve_apply(struct smtp_sieve *j, struct mm_buf *msg, char *const *users, size_t nusers,
+    bool reply_open)
 {
 	bool kw_differ = false;
-	struct mm_strlist pending, rejecting;
+	struct mm_strlist pending;
 	mm_strlist_init(&pending);
-	mm_strlist_init(&rejecting);
 	mm_strlist_init(&j->strings);
 	mm_strlist_init(&j->keywords);
 	mm_strlist_init(&j->redirects);
@@ -400,19 +561,36 @@ smtp_sieve_apply(struct smtp_sieve *j, struct mm_buf *msg, char *const *users, s
 		bool rejected = false;
 		if (!run_user(j, msg, users[i], &kw_differ, &rejected, &pending))
 			add_target(j, users[i], NULL, 0);
-		if (rejected)
-			mm_strlist_add(&rejecting, users[i]);
 	}
-	j->rejects = rejecting.n;
-	if (rejecting.n > 0 && rejecting.n < nusers) {
-		/* RFC 5429 2.1: after another recipient took the message, the
-		 * refusal would be a bounce; we keep it for that user instead */
-		for (size_t i = 0; i < rejecting.n; i++) {
-			log_warn("sieve session=%llx id=%s user=%s event=reject-kept reason=\"%s\"",
-			    j->session, j->id, rejecting.v[i], j->reject_reason);
-			add_target(j, rejecting.v[i], NULL, 0);
+	j->rejects = 0;
+	if (j->nrej > 0 && j->nrej == nusers && reply_open && pending.n == 0) {
+		/* RFC 5429 2.1.1: nobody took it, the reply refuses it */
+		j->rejects = j->nrej;
+	} else {
+		/* RFC 5429 2.1.2: the message was (or will be) accepted for
+		 * someone else, so each refusal is a bounce to the sender; where
+		 * none may be sent, the user keeps the message */
+		for (size_t i = 0; i < j->nrej; i++) {
+			const struct smtp_sieve_rej *r = &j->rej[i];
+			char rs[120];
+			struct mm_buf lb;
+			mm_buf_init(&lb);
+			ascii_text(&lb, r->reason, 100);
+			mm_strlcpy(rs, lb.len ? mm_buf_cstr(&lb) : "", sizeof(rs));
+			for (char *p = rs; *p; p++)
+				if (*p == '"')
+					*p = '\'';
+			mm_buf_free(&lb);
+			if (r->nobounce != NULL) {
+				log_warn("sieve session=%llx id=%s user=%s event=reject-kept "
+				    "why=%s reason=\"%s\"", j->session, j->id, r->user, r->nobounce, rs);
+				add_target(j, r->user, NULL, 0);
+			} else {
+				build_reject_bounce(j, r, msg);
+				log_info("sieve session=%llx id=%s user=%s event=reject-bounce to=%s "
+				    "reason=\"%s\"", j->session, j->id, r->user, j->env_from, rs);
+			}
 		}
-		j->rejects = 0;
 	}
 	/* redirects: local users get it in their INBOX, remote ones through
 	 * the queue, once, with the loop-protection header */
@@ -447,26 +625,96 @@ smtp_sieve_apply(struct smtp_sieve *j, struct mm_buf *msg, char *const *users, s
 		log_warn("sieve session=%llx id=%s event=keywords-merged: targets with different "
 		    "keywords get them all", j->session, j->id);
 	mm_strlist_clear(&pending);
-	mm_strlist_clear(&rejecting);
+}
+
+/* A reject bounce to a local sender: into the sender's INBOX (as the
+ * relay's own bounces, relay-engine.c dsn_send). */
+static int
+bounce_local(struct smtp_sieve *j, const struct smtp_sieve_vac *v)
+{
+	char users_r[SMTP_SIEVE_RESOLVE_MAX][321], remote_r[1][321];
+	size_t nu = 0, nr = 0;
+	int r = store_resolve(j->st, v->to, users_r, SMTP_SIEVE_RESOLVE_MAX, &nu, remote_r, 1,
+	    &nr);
+	if (r != STORE_OK)
+		return r;
+	if (nu == 0)
+		return STORE_NOTFOUND;
+	struct store_rcpt rc[SMTP_SIEVE_RESOLVE_MAX];
+	memset(rc, 0, sizeof(rc));
+	for (size_t i = 0; i < nu; i++)
+		rc[i].user = users_r[i];
+	struct mm_buf cache;
+	mm_buf_init(&cache);
+	mail_cache_build(v->msg.data, v->msg.len, &cache);
+	r = store_deliver(j->st, rc, nu, v->msg.data, v->msg.len, j->now, cache.data,
+	    cache.len, NULL, 0, false);
+	mm_buf_free(&cache);
+	return r;
+}
+
+static const char bounce_rp[] = "Return-Path: <>\r\n";
+
+static bool
+has_8bit(const struct mm_buf *b)
+{
+	for (size_t k = 0; k < b->len; k++)
+		if ((unsigned char)b->data[k] >= 0x80)
+			return true;
+	return false;
+}
+
+size_t
+smtp_sieve_bounces(struct smtp_sieve *j, struct store_qextra **extra_r)
+{
+	size_t n = 0;
+	*extra_r = NULL;
+	for (size_t i = 0; i < j->nvac; i++) {
+		struct smtp_sieve_vac *v = &j->vac[i];
+		if (strcmp(v->what, "reject-bounce") != 0 || local_domain(j, v->to))
+			continue;
+		if (*extra_r == NULL)
+			*extra_r = xcalloc(j->nvac, sizeof(**extra_r));
+		struct store_qextra *x = &(*extra_r)[n++];
+		x->data = v->msg.data;
+		x->len = v->msg.len;
+		x->sender = "";
+		x->rcpt = v->to;
+		x->flags = has_8bit(&v->msg) ? STORE_QF_8BIT : 0;
+		x->skip = v->msg.len >= sizeof(bounce_rp) - 1 &&
+		    memcmp(v->msg.data, bounce_rp, sizeof(bounce_rp) - 1) == 0 ?
+		    sizeof(bounce_rp) - 1 : 0;
+		v->in_tx = true;
+	}
+	return n;
 }
 
 void
 smtp_sieve_send_vacations(struct smtp_sieve *j)
 {
 	for (size_t i = 0; i < j->nvac; i++) {
-		const char *rc[1] = { j->vac[i].to };
-		struct store_qnew q = { .sender = "", .rcpts = rc, .nrcpts = 1 };
-		for (size_t k = 0; k < j->vac[i].msg.len; k++)
-			if ((unsigned char)j->vac[i].msg.data[k] >= 0x80) {
+		struct smtp_sieve_vac *v = &j->vac[i];
+		bool bounce = strcmp(v->what, "reject-bounce") == 0;
+		int r;
+		if (v->in_tx)
+			continue;
+		if (bounce && local_domain(j, v->to)) {
+			r = bounce_local(j, v);
+		} else {
+			const char *rc[1] = { v->to };
+			struct store_qnew q = { .sender = "", .rcpts = rc, .nrcpts = 1 };
+			if (bounce && v->msg.len >= sizeof(bounce_rp) - 1 &&
+			    memcmp(v->msg.data, bounce_rp, sizeof(bounce_rp) - 1) == 0)
+				q.skip = sizeof(bounce_rp) - 1;
+			if (has_8bit(&v->msg))
 				q.flags |= STORE_QF_8BIT;
-				break;
-			}
-		size_t nq = 0;
-		int r = store_deliver_queue(j->st, NULL, 0, j->vac[i].msg.data, j->vac[i].msg.len,
-		    j->now, NULL, 0, &q, NULL, 0, &nq);
+			size_t nq = 0;
+			r = store_deliver_queue(j->st, NULL, 0, v->msg.data, v->msg.len, j->now,
+			    NULL, 0, &q, NULL, 0, &nq);
+		}
 		if (r != STORE_OK)
-			log_warn("sieve session=%llx id=%s event=vacation-failed to=%s error=\"%s\"",
-			    j->session, j->id, j->vac[i].to, store_strerror(r));
+			log_warn("sieve session=%llx id=%s event=%s-failed to=%s error=\"%s\"",
+			    j->session, j->id, v->what, v->to, store_strerror(r));
 	}
 }
 
@@ -486,4 +734,12 @@ smtp_sieve_free(struct smtp_sieve *j)
 	free(j->vac);
 	j->vac = NULL;
 	j->nvac = 0;
+	for (size_t i = 0; i < j->nrej; i++) {
+		free(j->rej[i].user);
+		free(j->rej[i].env_to);
+		free(j->rej[i].reason);
+	}
+	free(j->rej);
+	j->rej = NULL;
+	j->nrej = 0;
 }

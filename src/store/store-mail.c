@@ -128,6 +128,12 @@ keyword_ok(const char *k)
 	return true;
 }
 
+bool
+store_keyword_valid(const char *k)
+{
+	return keyword_ok(k);
+}
+
 /* Keyword names -> bits of mb's table; add: missing names are added
  * (*dirty set), else ignored. */
 static int

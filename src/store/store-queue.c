@@ -187,6 +187,7 @@ struct qadd_arg {
 	size_t *group;          /* entry index of each address */
 	size_t ngroups;
 	uint64_t *ids;
+	char (*xaddrs)[ADDRESS_MAX_BYTES + 1];  /* the extras' recipients, normalised */
 };
 
 static const char *
@@ -253,6 +254,29 @@ qadd_tx(struct sdb_tx *tx, uint64_t body_id, void *varg)
 		r = qentry_save(tx, &e);
 		free(e.rcpts);
 	}
+	/* the extra messages: a body and an entry each */
+	for (size_t i = 0; i < q->nextra && r == STORE_OK; i++) {
+		const struct store_qextra *x = &q->extra[i];
+		struct store_qentry e;
+		struct store_qrcpt rc;
+
+		memset(&e, 0, sizeof(e));
+		memset(&rc, 0, sizeof(rc));
+		if ((r = sdb_seq_next(tx->st->seq_body, &e.body_id)) != STORE_OK ||
+		    (r = sdb_body_put(tx, e.body_id, x->data, x->len, NULL, 0, 1)) != STORE_OK ||
+		    (r = sdb_seq_next(tx->st->seq_queue, &e.id)) != STORE_OK)
+			break;
+		mm_strlcpy(e.sender, x->sender != NULL ? x->sender : "", sizeof(e.sender));
+		mm_strlcpy(e.domain, addr_domain(a->xaddrs[i]), sizeof(e.domain));
+		e.created = e.next_attempt = a->now;
+		e.flags = x->flags & (STORE_QF_8BIT | STORE_QF_SMTPUTF8);
+		e.skip = x->skip <= x->len ? x->skip : 0;
+		e.size = x->len - e.skip;
+		mm_strlcpy(rc.address, a->xaddrs[i], sizeof(rc.address));
+		e.rcpts = &rc;
+		e.nrcpts = 1;
+		r = qentry_save(tx, &e);
+	}
 	return r;
 }
 
@@ -267,13 +291,24 @@ store_deliver_queue(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
 
 	if (nqids_r != NULL)
 		*nqids_r = 0;
-	if (q == NULL || q->nrcpts == 0)
+	if (q == NULL || (q->nrcpts == 0 && q->nextra == 0))
 		return store_deliver(st, rcpts, nrcpts, data, len, internal_date,
-		    cache, cachelen, NULL, 0, false);
-	if (q->nrcpts > STORE_QUEUE_RCPTS_MAX)
+		    cache, cachelen, q ? q->keywords : NULL, q ? q->nkeywords : 0, false);
+	if (q->nrcpts > STORE_QUEUE_RCPTS_MAX || q->nextra > STORE_QUEUE_RCPTS_MAX)
 		return STORE_LIMIT;
-	a.addrs = xcalloc(q->nrcpts, sizeof(*a.addrs));
-	a.group = xcalloc(q->nrcpts, sizeof(*a.group));
+	if (q->nrcpts == 0 && nrcpts == 0)
+		return STORE_INVALID;      /* extras ride on a delivery */
+	a.addrs = xcalloc(q->nrcpts ? q->nrcpts : 1, sizeof(*a.addrs));
+	a.group = xcalloc(q->nrcpts ? q->nrcpts : 1, sizeof(*a.group));
+	a.xaddrs = xcalloc(q->nextra ? q->nextra : 1, sizeof(*a.xaddrs));
+	for (size_t i = 0; i < q->nextra; i++) {
+		if (q->extra[i].rcpt == NULL || !remote_addr_norm(q->extra[i].rcpt, a.xaddrs[i]) ||
+		    strlen(addr_domain(a.xaddrs[i])) == 0 ||
+		    strlen(addr_domain(a.xaddrs[i])) >= STORE_QUEUE_DOMAIN_MAX) {
+			r = STORE_INVALID;
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < q->nrcpts; i++) {
 		size_t dl;
 		if (q->rcpts[i] == NULL || !remote_addr_norm(q->rcpts[i], a.addrs[i]) ||
@@ -292,9 +327,10 @@ store_deliver_queue(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
 		if (a.group[i] == a.ngroups)
 			a.ngroups++;
 	}
-	a.ids = xcalloc(a.ngroups, sizeof(*a.ids));
+	a.ids = xcalloc(a.ngroups ? a.ngroups : 1, sizeof(*a.ids));
 	r = sdb_deliver(st, rcpts, nrcpts, data, len, internal_date, cache, cachelen,
-	    NULL, 0, false, (uint32_t)a.ngroups, qadd_tx, &a, a.ids, a.ngroups);
+	    nrcpts > 0 ? q->keywords : NULL, nrcpts > 0 ? q->nkeywords : 0, false,
+	    (uint32_t)a.ngroups, qadd_tx, &a, a.ids, a.ngroups);
 	if (r == STORE_OK) {
 		for (size_t g = 0; g < a.ngroups && qids_r != NULL && g < maxqids; g++)
 			qids_r[g] = a.ids[g];
@@ -305,6 +341,7 @@ store_deliver_queue(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
 out:
 	free(a.addrs);
 	free(a.group);
+	free(a.xaddrs);
 	return r;
 }
 

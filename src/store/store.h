@@ -208,6 +208,10 @@ int store_mailbox_subscribe(struct store *st, const char *user, const char *name
 #define STORE_KEYWORDS_MAX 64       /* per mailbox */
 #define STORE_KEYWORD_MAX_BYTES 128
 
+/* Is k a keyword the store takes (an IMAP flag-keyword atom, at most
+ * STORE_KEYWORD_MAX_BYTES)? Deliveries with any other are refused. */
+bool store_keyword_valid(const char *k);
+
 struct store_msg {
 	uint32_t uid;
 	uint32_t flags;          /* MSG_* */
@@ -402,11 +406,28 @@ struct store_qnew {
 	size_t nrcpts;
 	uint32_t flags;          /* STORE_QF_8BIT | STORE_QF_SMTPUTF8 */
 	uint64_t skip;           /* see struct store_qentry */
+	const char *const *keywords;  /* IMAP keywords of the local copies */
+	size_t nkeywords;             /* (Sieve imap4flags), as store_deliver */
+	const struct store_qextra *extra;  /* other messages queued in the */
+	size_t nextra;                /* same transaction (Sieve reject bounces) */
+};
+
+/* A message of its own, queued for one remote recipient in the same
+ * transaction as a delivery (struct store_qnew's extra). */
+struct store_qextra {
+	const void *data;
+	size_t len;
+	const char *sender;      /* "" or NULL: the null sender */
+	const char *rcpt;        /* the remote address */
+	uint32_t flags;          /* STORE_QF_8BIT | STORE_QF_SMTPUTF8 */
+	uint64_t skip;           /* see struct store_qentry */
 };
 
 /* store_deliver() (never all-or-nothing) plus queue entries for q's
  * remote recipients, one per domain, in the same transaction and sharing
- * the one body. nrcpts may be 0 (remote only). Queue ids are written to
+ * the one body, and one entry with its own body for each of q's extra
+ * messages (stored only when the delivery is: something was delivered or
+ * queued). nrcpts may be 0 (remote only). Queue ids are written to
  * qids_r (up to maxqids; may be NULL), their count to *nqids_r. STORE_OK
  * when something was stored: local targets may still carry their own
  * result_r (STORE_QUOTA...). */

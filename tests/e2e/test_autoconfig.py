@@ -212,6 +212,42 @@ class Onboarding(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
 
 
+class ManageSieveListed(unittest.TestCase):
+    """With the managesieve listener on, the autoconfig file names it
+    (<incomingServer type="managesieve">, the mailmaint autoconfig draft's
+    type, after the IMAP and POP3 servers) and client-settings prints a
+    Sieve line; the autodiscover answer stays without it. Off (the default,
+    the classes above): absent everywhere."""
+
+    def test_on_and_off(self):
+        port = mmtest.free_ports(1)[0]
+        with mmtest.Server(users={}, http=True,
+                           extra_conf="[listen]\nmanagesieve = 127.0.0.1:%d\n" % port) as srv:
+            code, _, body = curl(srv, AUTOCONFIG_PATHS[0] + "?emailaddress=alice%40example.org")
+            self.assertEqual(code, 200, body)
+            ac, ad = expected(srv)
+            self.assertEqual(autoconfig_servers(body)[2],
+                             ac | {("incomingServer", "managesieve", mmtest.HOSTNAME, port,
+                                    "STARTTLS")})
+            types = [s.get("type") for s in
+                     ET.fromstring(body).find("emailProvider").findall("incomingServer")]
+            self.assertEqual(types, ["imap", "pop3", "managesieve"])
+            code, _, body = curl(srv, AUTODISCOVER_PATHS[0], "POST",
+                                 ad_request("alice@example.org"))
+            self.assertEqual(code, 200, body)
+            self.assertEqual(autodiscover_protocols(body, "alice@example.org"), ad)
+            r = srv.ctl("client-settings", "alice@example.org")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("\nSieve     %s  %-5d  STARTTLS  alice@example.org  normal password\n"
+                          % (mmtest.HOSTNAME, port), r.stdout)
+        with mmtest.Server(users={}, http=True) as srv:
+            code, _, body = curl(srv, AUTOCONFIG_PATHS[0] + "?emailaddress=alice%40example.org")
+            self.assertEqual(code, 200, body)
+            self.assertNotIn(b"managesieve", body)
+            r = srv.ctl("client-settings", "alice@example.org")
+            self.assertNotIn("Sieve", r.stdout)
+
+
 class ListenerOff(unittest.TestCase):
     def fetch(self, srv):
         code, _, ac = curl(srv, AUTOCONFIG_PATHS[0] + "?emailaddress=alice%40example.org")

@@ -4,7 +4,9 @@ managesieve, driven by Debian's sieve-connect client (STARTTLS, SASL
 PLAIN): upload, list, activate, download, check a broken script (NO with
 the error), delete (the active one refused); and by a raw socket: the
 greeting's capabilities, plaintext AUTHENTICATE refused before STARTTLS
-(NO (ENCRYPT-NEEDED)), HAVESPACE, RENAMESCRIPT, literals, errors.
+(NO (ENCRYPT-NEEDED)), HAVESPACE, RENAMESCRIPT, literals, errors; the
+shared session core (SASL LOGIN steps, cancel, bad base64, STARTTLS
+twice, the bad-command limit).
 Exits 77 when sieve-connect is missing."""
 import base64
 import os
@@ -207,6 +209,51 @@ class ManageSieveTest(unittest.TestCase):
         self.assertTrue(c.response()[1].startswith(b"NO"))
         c.send(b"LOGOUT\r\n")
         self.assertTrue(c.response()[1].startswith(b"OK"))
+        c.close()
+
+    def test_sasl_session_core(self):
+        """The shared SASL step machine and STARTTLS preamble
+        (lib/sasl-session.c, net/session.c) in ManageSieve's wording:
+        LOGIN's two challenges as strings, "*" cancels, bad base64 and a
+        wrong password are refused, STARTTLS twice is refused, and the
+        bad-command limit closes the connection."""
+        c = Conn(self.port)
+        c.response()
+        ctx = ssl.create_default_context(cafile=self.srv.cert)
+        ctx.check_hostname = False
+        c.starttls(ctx)
+        c.send(b"STARTTLS\r\n")
+        self.assertEqual(c.response()[1], b'NO "TLS is active already"\r\n')
+        b64 = lambda v: base64.b64encode(v.encode())
+        # LOGIN, cancelled at the password
+        c.send(b'AUTHENTICATE "LOGIN"\r\n')
+        self.assertEqual(c.f.readline(), b'"VXNlcm5hbWU6"\r\n')     # "Username:"
+        c.send(b'"' + b64(USER) + b'"\r\n')
+        self.assertEqual(c.f.readline(), b'"UGFzc3dvcmQ6"\r\n')     # "Password:"
+        c.send(b'"*"\r\n')
+        self.assertEqual(c.response()[1], b'NO "Authentication cancelled"\r\n')
+        # bad base64, then a wrong password (after the failure delay)
+        c.send(b'AUTHENTICATE "PLAIN" "!!!"\r\n')
+        self.assertEqual(c.response()[1], b'NO "Invalid SASL response"\r\n')
+        c.send(b'AUTHENTICATE "PLAIN" "' + b64("\0" + USER + "\0wrong") + b'"\r\n')
+        self.assertEqual(c.response()[1], b'NO "Authentication failed"\r\n')
+        # LOGIN to the end, the response as a literal
+        c.send(b'AUTHENTICATE "LOGIN" "' + b64(USER) + b'"\r\n')
+        self.assertEqual(c.f.readline(), b'"UGFzc3dvcmQ6"\r\n')
+        pw = b64(PASSWORD)
+        c.send(b"{%d+}\r\n" % len(pw) + pw + b"\r\n")
+        self.assertEqual(c.response()[1], b'OK "Logged in"\r\n')
+        c.send(b"LOGOUT\r\n")
+        self.assertTrue(c.response()[1].startswith(b"OK"))
+        c.close()
+        # SESSION_MAX_BAD_COMMANDS (20) mistakes: BYE and closed
+        c = Conn(self.port)
+        c.response()
+        c.send(b"FROB\r\n" * 20)
+        for _ in range(20):
+            self.assertEqual(c.response()[1], b'NO "Authenticate first"\r\n')
+        self.assertEqual(c.response()[1], b'BYE "Too many invalid commands"\r\n')
+        self.assertEqual(c.f.readline(), b"")
         c.close()
 
 

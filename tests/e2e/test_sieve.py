@@ -6,7 +6,11 @@ IMAP), discard, imap4flags flags visible over IMAP, redirect received by
 an SMTP sink ([relay] routes) byte-exact after the added headers,
 vacation sent once per sender within :days and never to a list message,
 reject as a 550 at DATA, and a script failing at run time keeping the
-message with a log line."""
+message with a log line; a reject after another recipient took the
+message as a bounce (DSN) to the sender (the sink, or a local sender's
+INBOX), never to <> or for auto-submitted mail; imap4flags keywords kept
+when the same delivery queues a redirect."""
+import email
 import imaplib
 import os
 import smtplib
@@ -15,7 +19,7 @@ import time
 import unittest
 
 import mmtest
-from test_relay import Sink, relay_conf
+from test_relay import Sink, relay_conf, submit
 
 USERS = {"alice@example.org": "alice-secret", "bob@example.org": "bob-secret"}
 
@@ -250,6 +254,109 @@ class SieveTest(unittest.TestCase):
         self.send(message("kept anyway"))
         self.assertEqual(self.count("INBOX"), inbox + 1)
         self.assertIn("event=keep error=\"line 3: fileinto: bad mailbox name\"", self.srv.log())
+
+    def test_16_reject_after_accept_bounces(self):
+        """RFC 5429 2.1.2: bob rejects, alice takes the message: the reply
+        was 250 for both, so bob's refusal is a bounce to the sender."""
+        self.srv.ctl("sieve", "activate", "alice@example.org")
+        self.put("bob@example.org", "main",
+                 'require "reject";\nif header :contains "subject" "unwanted" '
+                 '{ reject text:\nNot here, thanks.\nTry my office address.\n.\n; }\n')
+        a_before = self.count("INBOX")
+        b_before = self.count("INBOX", "bob@example.org")
+        m = message("unwanted two", to="bob@example.org")
+        self.assertEqual(self.send(m, rcpts=["alice@example.org", "bob@example.org"]), {})
+        self.assertEqual(self.count("INBOX"), a_before + 1)
+        self.assertEqual(self.count("INBOX", "bob@example.org"), b_before)
+        (mail, rcpts, data), = self.sink.received(1)
+        self.assertEqual((mail, rcpts), ("", ["carol@remote.test"]))
+        self.assertNotIn(b"Return-Path", data)
+        self.assertIn(b"\r\nTo: <carol@remote.test>\r\n", data)
+        self.assertIn(b"\r\nAuto-Submitted: auto-replied", data)
+        self.assertIn(b"report-type=delivery-status", data)
+        self.assertIn(b"Not here, thanks.\r\nTry my office address.\r\n", data)
+        self.assertIn(b"\r\nFinal-Recipient: rfc822; bob@example.org\r\n", data)
+        self.assertIn(b"\r\nStatus: 5.7.1\r\n", data)
+        self.assertIn(b"\r\nDiagnostic-Code: smtp; 550 5.7.1 Not here, thanks. Try", data)
+        self.assertIn(b"\r\nSubject: unwanted two\r\n", data)     # the original header
+        report = email.message_from_bytes(data)
+        self.assertEqual(report.get_content_type(), "multipart/report")
+        self.assertEqual(report.get_param("report-type"), "delivery-status")
+        self.assertEqual([p.get_content_type() for p in report.get_payload()],
+                         ["text/plain", "message/delivery-status", "text/rfc822-headers"])
+        self.assertLessEqual(len(report.get_boundary()), 70)
+        self.assertIn("event=reject-bounce to=carol@remote.test", self.srv.log())
+        # bob alone: still the 550 at DATA, no bounce
+        with smtplib.SMTP("127.0.0.1", self.srv.ports["smtp"], timeout=20) as c:
+            c.ehlo("remote.test")
+            c.mail("carol@remote.test")
+            c.rcpt("bob@example.org")
+            code, text = c.data(message("unwanted alone", to="bob@example.org"))
+        self.assertEqual(code, 550, text)
+        self.assertIn(b"5.7.1 Not here, thanks.", text)
+        # never a bounce to the null sender or for auto-submitted mail:
+        # bob keeps those (nothing is lost), with a log line
+        self.assertEqual(self.send(message("unwanted null", to="bob@example.org"), sender="",
+                                   rcpts=["alice@example.org", "bob@example.org"]), {})
+        self.assertEqual(self.send(message("unwanted auto", to="bob@example.org",
+                                           extra=b"Auto-Submitted: auto-generated\r\n"),
+                                   rcpts=["alice@example.org", "bob@example.org"]), {})
+        self.assertEqual(self.count("INBOX", "bob@example.org"), b_before + 2)
+        self.assertEqual(self.count("INBOX"), a_before + 3)
+        log = self.srv.log()
+        self.assertIn("event=reject-kept why=null-sender", log)
+        self.assertIn("event=reject-kept why=auto-submitted", log)
+        time.sleep(1.5)
+        with self.sink.lock:
+            self.assertEqual(len(self.sink.messages), 1)
+        self.srv.ctl("sieve", "activate", "bob@example.org")
+
+    def test_17_keywords_with_queued_copy(self):
+        """imap4flags keywords stay on the local copy when the same
+        transaction queues a copy (redirect :copy); a flag the store
+        cannot take is ignored (RFC 5232 3), not a failed delivery."""
+        self.put("alice@example.org", "main",
+                 'require ["imap4flags", "copy", "fileinto", "mailbox"];\n'
+                 'addflag ["$Work", "\\\\Flagged", "bad(kw"];\n'
+                 'redirect :copy "fwd@remote.test";\n'
+                 'fileinto :create :copy "Work";\n')
+        self.send(message("keyword copy"))
+        (mail, rcpts, data), = self.sink.received(1)
+        self.assertEqual(rcpts, ["fwd@remote.test"])
+        c = self.imap()
+        for box in ("INBOX", "Work"):
+            c.select(box)
+            typ, data = c.fetch("*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            self.assertIn(b"keyword copy", data[0][1])
+            self.assertIn(b"$Work", data[0][0], box)
+            self.assertIn(b"\\Flagged", data[0][0], box)
+            self.assertNotIn(b"bad", data[0][0], box)   # not storable: ignored
+        c.logout()
+        self.assertNotIn("sieve-keywords-dropped", self.srv.log())
+        self.srv.ctl("sieve", "activate", "alice@example.org")
+
+    def test_18_reject_bounce_to_local_sender(self):
+        """A local sender (submission, 587) gets the rejection bounce in
+        its INBOX, not through the queue."""
+        self.srv.ctl("sieve", "activate", "alice@example.org")
+        self.put("bob@example.org", "main", 'require "reject";\nreject "No thanks.";\n')
+        a_before = self.count("INBOX")
+        m = message("to bob and me", sender="alice@example.org", to="bob@example.org")
+        self.assertEqual(submit(self.srv, "alice@example.org",
+                                ["bob@example.org", "alice@example.org"], m), {})
+        self.assertEqual(self.count("INBOX"), a_before + 2)    # her copy and the bounce
+        c = self.imap()
+        c.select("INBOX")
+        typ, data = c.search(None, "SUBJECT", '"Automatically rejected mail"')
+        self.assertEqual(len(data[0].split()), 1, data)
+        typ, body = c.fetch(data[0].split()[0], "(BODY.PEEK[])")
+        c.logout()
+        self.assertIn(b"No thanks.", body[0][1])
+        self.assertIn(b"Final-Recipient: rfc822; bob@example.org", body[0][1])
+        time.sleep(1)
+        with self.sink.lock:
+            self.assertEqual(self.sink.messages, [])
+        self.srv.ctl("sieve", "activate", "bob@example.org")
 
 
 def subprocess_ctl(srv, *args):
