@@ -245,6 +245,16 @@ int imap_url_fetch(struct imap_session *s, const char *mbox, const struct imap_u
 /* The same in another user's mailbox (URLFETCH, RFC 4467). */
 int imap_url_fetch_user(struct store *st, const char *user, const char *mbox,
     const struct imap_url *u, struct mm_buf *out);
+/* URLFETCH with RFC 5524 options: IMAP_URL_BINARY decodes the named
+ * part (and the leaves below it; undecodable: *undecodable_r, out
+ * empty), IMAP_URL_BPS puts its BODYPARTSTRUCTURE into bps (of the
+ * decoded form with BINARY); STORE_NOTFOUND when the URL names no
+ * body part (HEADER, TEXT...) and a structure was asked for. */
+#define IMAP_URL_BINARY 0x1
+#define IMAP_URL_BPS    0x2
+int imap_url_fetch_opts(struct store *st, const char *user, const char *mbox,
+    const struct imap_url *u, unsigned opts, struct mm_buf *out, struct mm_buf *bps,
+    bool *undecodable_r);
 
 /* ---- command files ---- */
 

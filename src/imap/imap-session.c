@@ -393,7 +393,7 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 	    " BINARY CATENATE");
 	mm_buf_printf(b, " ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT"
 	    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN CONTEXT=SEARCH CONTEXT=SORT");
-	mm_buf_printf(b, " URLAUTH");
+	mm_buf_printf(b, " URLAUTH URLAUTH=BINARY");
 }
 
 void
