@@ -274,6 +274,16 @@ cmd_enable(struct imap_session *s, const struct imap_arg *args, size_t n)
 			mm_buf_append(&b, " QRESYNC", 8);
 			imap_condstore_enable(s);
 			s->qresync = true;
+		} else if (imap_arg_atom_eq(&args[i], "UIDONLY") && !s->uidonly &&
+		    s->state == IMAP_STATE_AUTH) {
+			/* RFC 9586: from now on UIDs only. Not in the selected
+			 * state (RFC 5161 3.1: ENABLE comes before SELECT):
+			 * the client was given sequence numbers there already
+			 * (EXISTS, SEARCH contexts), so it is not enabled and
+			 * not named in ENABLED; the client goes on with
+			 * sequence numbers, in step with the server */
+			mm_buf_append(&b, " UIDONLY", 8);
+			s->uidonly = true;
 		}
 	}
 	imap_untagged(s, "%s", mm_buf_cstr(&b));

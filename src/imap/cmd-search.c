@@ -59,6 +59,7 @@ struct skey {
 struct imap_search {
 	struct skey root;
 	bool modseq;              /* a MODSEQ key */
+	bool seq;                 /* a sequence-set key (UIDONLY refuses it) */
 };
 
 /* A SEARCH RETURN (UPDATE) context (RFC 5267 4.3): the program and the
@@ -144,6 +145,7 @@ struct sparse {
 	const struct imap_arg *a;
 	size_t n, i;
 	bool modseq;
+	bool seq;
 };
 
 static bool
@@ -223,9 +225,10 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 		return false;
 	a = &p->a[p->i++];
 	if (a->type == IMAP_ARG_LIST) {
-		struct sparse sub = { a->list, a->count, 0, false };
+		struct sparse sub = { a->list, a->count, 0, false, false };
 		bool ok = parse_list(&sub, k, depth + 1);
 		p->modseq |= sub.modseq;
+		p->seq |= sub.seq;
 		return ok;
 	}
 	if (!imap_arg_atom(a, &w))
@@ -334,6 +337,7 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 		return true;
 	}
 	k->kind = SK_SEQ;
+	p->seq = true;
 	return imap_seqset_parse(&k->set, w);
 }
 
@@ -552,12 +556,13 @@ struct imap_search *
 imap_search_parse(const struct imap_arg *args, size_t n)
 {
 	struct imap_search *q = xcalloc(1, sizeof(*q));
-	struct sparse p = { args, n, 0, false };
+	struct sparse p = { args, n, 0, false, false };
 	if (n == 0 || !parse_list(&p, &q->root, 0)) {
 		imap_search_free(&q);
 		return NULL;
 	}
 	q->modseq = p.modseq;
+	q->seq = p.seq;
 	return q;
 }
 
@@ -575,6 +580,12 @@ bool
 imap_search_has_modseq(const struct imap_search *q)
 {
 	return q->modseq;
+}
+
+bool
+imap_search_has_seq(const struct imap_search *q)
+{
+	return q->seq;
 }
 
 size_t
@@ -1290,6 +1301,13 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 			searchres_only_clear(s);
 		free(j);
 		imap_bad(s, "Invalid SEARCH arguments");
+		return;
+	}
+	if (imap_search_has_seq(j->q) && s->uidonly) {
+		/* RFC 9586 3: sequence numbers in UID SEARCH's keys too */
+		imap_search_free(&j->q);
+		free(j);
+		imap_uid_required(s);
 		return;
 	}
 	j->ret = ret;

@@ -98,6 +98,7 @@ struct imap_session {
 	bool enabled_utf8;
 	bool condstore;           /* RFC 7162: MODSEQ in FETCH responses */
 	bool qresync;             /* RFC 7162: VANISHED instead of EXPUNGE */
+	bool uidonly;             /* RFC 9586: no sequence numbers either way */
 
 	/* the selected mailbox */
 	char mbox[STORE_MBOX_NAME_MAX];   /* UTF-8 store name */
@@ -155,6 +156,12 @@ void imap_bye(struct imap_session *s, const char *text);
 /* The CAPABILITY list for the current state, without "* CAPABILITY ". */
 void imap_capability_string(struct imap_session *s, struct mm_buf *b);
 bool imap_plaintext_ok(struct imap_session *s);
+/* UIDONLY (RFC 9586): the start of an untagged FETCH response for view
+ * index vi, "* n FETCH (" or, with UIDONLY, "* uid UIDFETCH (". */
+void imap_append_fetch_open(struct imap_session *s, struct mm_buf *b, size_t vi);
+/* With UIDONLY, a command that takes sequence numbers answers
+ * "BAD [UIDREQUIRED]" (RFC 9586 3): true when it did. */
+bool imap_uid_required(struct imap_session *s);
 /* Turns CONDSTORE on (ENABLE, or a CONDSTORE-enabling command). */
 void imap_condstore_enable(struct imap_session *s);
 struct store *imap_store(struct imap_session *s);

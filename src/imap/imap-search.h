@@ -18,6 +18,8 @@ struct imap_search *imap_search_parse(const struct imap_arg *args, size_t n);
 void imap_search_free(struct imap_search **q);
 /* Did the program use MODSEQ (RFC 7162 3.1.5)? */
 bool imap_search_has_modseq(const struct imap_search *q);
+/* Does it have a sequence-set key (UIDONLY: BAD [UIDREQUIRED])? */
+bool imap_search_has_seq(const struct imap_search *q);
 /* Worker: the view indexes of the messages that match, ascending,
  * expunged ones left out, into vidx (room for s->nmsgs). Returns how
  * many. */
