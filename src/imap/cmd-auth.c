@@ -284,6 +284,13 @@ cmd_enable(struct imap_session *s, const struct imap_arg *args, size_t n)
 			 * sequence numbers, in step with the server */
 			mm_buf_append(&b, " UIDONLY", 8);
 			s->uidonly = true;
+		} else if (imap_arg_atom_eq(&args[i], "UTF8=ACCEPT") && !s->enabled_utf8 &&
+		    s->state == IMAP_STATE_AUTH) {
+			/* RFC 6855 3: only in the authenticated state (the
+			 * selected mailbox's name was given in modified UTF-7) */
+			mm_buf_append(&b, " UTF8=ACCEPT", 12);
+			s->enabled_utf8 = true;
+			imap_parser_set_utf8(s->parser, true);
 		}
 	}
 	imap_untagged(s, "%s", mm_buf_cstr(&b));

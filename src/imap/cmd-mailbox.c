@@ -385,7 +385,9 @@ add_pattern(struct list_job *j, const char *ref, size_t rlen, const struct imap_
 		return true;
 	}
 	mm_buf_init(&w);
-	if (!imap_mutf7_to_utf8(ref, rlen, &w) || !imap_mutf7_to_utf8(p, plen, &w)) {
+	/* UTF8=ACCEPT (RFC 6855 3): the names are UTF-8 as they are */
+	if (j->s->enabled_utf8 || !imap_mutf7_to_utf8(ref, rlen, &w) ||
+	    !imap_mutf7_to_utf8(p, plen, &w)) {
 		/* lenient: raw UTF-8 */
 		w.len = 0;
 		mm_buf_append(&w, ref, rlen);

@@ -1284,6 +1284,11 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 		ret = true;
 		i = 2;
 	}
+	if (n >= i + 2 && imap_arg_atom_eq(&args[i], "CHARSET") && s->enabled_utf8) {
+		/* RFC 6855 3: after ENABLE UTF8=ACCEPT, no CHARSET */
+		imap_bad(s, "SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT");
+		return;
+	}
 	if (n >= i + 2 && imap_arg_atom_eq(&args[i], "CHARSET")) {
 		if (!imap_search_charset(s, &args[i + 1])) {
 			if (ret && (r.opts & IMAP_SR_SAVE))

@@ -426,7 +426,7 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 	mm_buf_printf(b, " ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT"
 	    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN CONTEXT=SEARCH CONTEXT=SORT");
 	mm_buf_printf(b, " URLAUTH URLAUTH=BINARY");
-	mm_buf_printf(b, " UIDONLY");
+	mm_buf_printf(b, " UIDONLY UTF8=ACCEPT");
 }
 
 void
@@ -477,6 +477,19 @@ void
 imap_append_mailbox(struct imap_session *s, struct mm_buf *b, const char *name)
 {
 	struct mm_buf w;
+	size_t nl = strlen(name);
+
+	if (s->enabled_utf8) {
+		/* UTF8=ACCEPT (RFC 6855 3): the UTF-8 name, quoted (a quoted
+		 * string may carry UTF-8 now) unless it is an atom */
+		if (is_atom_safe(name, nl))
+			mm_buf_append(b, name, nl);
+		else if (nl <= 1024 && strpbrk(name, "\r\n") == NULL)
+			mail_imap_append_quoted(b, name, nl);
+		else
+			mail_imap_append_stringn(b, name, nl);
+		return;
+	}
 	mm_buf_init(&w);
 	if (!imap_utf8_to_mutf7(name, strlen(name), &w)) {
 		/* not valid UTF-8 in the store: show it as it is */
@@ -490,7 +503,7 @@ imap_append_mailbox(struct imap_session *s, struct mm_buf *b, const char *name)
 enum mbox_arg { MBOX_ARG_OK, MBOX_ARG_SYNTAX, MBOX_ARG_NAME };
 
 static enum mbox_arg
-mailbox_arg(const struct imap_arg *a, char *out, size_t outlen)
+mailbox_arg(const struct imap_arg *a, char *out, size_t outlen, bool utf8)
 {
 	const char *str;
 	size_t len;
@@ -502,7 +515,15 @@ mailbox_arg(const struct imap_arg *a, char *out, size_t outlen)
 	if (len == 0)
 		return MBOX_ARG_NAME;
 	mm_buf_init(&w);
-	if (!imap_mutf7_to_utf8(str, len, &w)) {
+	if (utf8) {
+		/* UTF8=ACCEPT (RFC 6855 3): UTF-8 as it is, '&' included;
+		 * valid UTF-8 without controls (what mUTF-7 could carry) */
+		struct mm_buf chk;
+		mm_buf_init(&chk);
+		ok = imap_utf8_to_mutf7(str, len, &chk);
+		mm_buf_free(&chk);
+		mm_buf_append(&w, str, len);
+	} else if (!imap_mutf7_to_utf8(str, len, &w)) {
 		/* lenient: a client sending raw UTF-8 */
 		bool eight = false;
 		for (size_t i = 0; i < len; i++) {
@@ -538,14 +559,14 @@ mailbox_arg(const struct imap_arg *a, char *out, size_t outlen)
 bool
 imap_mailbox_arg(const struct imap_arg *a, char *out, size_t outlen)
 {
-	return mailbox_arg(a, out, outlen) == MBOX_ARG_OK;
+	return mailbox_arg(a, out, outlen, false) == MBOX_ARG_OK;
 }
 
 bool
 imap_mailbox_arg_reply(struct imap_session *s, const struct imap_arg *a,
     char *out, size_t outlen)
 {
-	switch (mailbox_arg(a, out, outlen)) {
+	switch (mailbox_arg(a, out, outlen, s->enabled_utf8)) {
 	case MBOX_ARG_OK:
 		return true;
 	case MBOX_ARG_SYNTAX:
