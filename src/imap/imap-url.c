@@ -130,6 +130,9 @@ imap_url_fetch_opts(struct store *st, const char *user, const char *mbox,
 			bps->len = 0;
 	}
 	if ((opts & IMAP_URL_BINARY) && part != NULL) {
+		/* the whole message: its header, then the converted body */
+		if (sec.nparts == 0)
+			mm_buf_append(&dec, body, part->body_off <= blen ? part->body_off : blen);
 		if (mail_binary_convert(body, blen, part, true, &dec) != MAIL_SECTION_OK) {
 			if (undecodable_r != NULL)
 				*undecodable_r = true;

@@ -758,8 +758,14 @@ class ImapTest(unittest.TestCase):
         self.assertIn(b'(BODYPARTSTRUCTURE ("APPLICATION" "OCTET-STREAM" NIL NIL NIL '
                       b'"BASE64" 4 NIL NIL NIL NIL) BINARY ~{4}\r\n', got)
         # the whole message decoded: leaves say binary now
-        got = fetch(b"(%s BINARY)" % gen(b""))
+        whole = gen(b"")
+        got = fetch(b"(%s BINARY)" % whole)
+        # CTE "quoted-printable" is "binary" now (-10), decoded -6 and -4
+        self.assertIn(b" (BINARY ~{%d}\r\nFrom: bob@example.org\r\nSubject: bin\r\n" % (len(msg) - 20), got)
         self.assertIn(b"Content-Transfer-Encoding: binary\r\n\r\ncaf\xc3\xa9 = ok\r\n--b", got)
+        got = fetch(b"(%s BODYPARTSTRUCTURE BINARY)" % whole)
+        self.assertIn(b'"QUOTED-PRINTABLE" 10 0 NIL NIL NIL NIL)("APPLICATION" "OCTET-STREAM" '
+                      b'NIL NIL NIL "BASE64" 4 NIL NIL NIL NIL) "MIXED" ("BOUNDARY" "b")', got)
         # a header has no structure: NIL; a plain URL stays a plain string
         self.assertIn(b"* URLFETCH %s NIL" % uh, fetch(b"(%s BODYPARTSTRUCTURE)" % uh))
         self.assertIn(b"* URLFETCH %s {8}\r\nAAEC/w==\r\n" % u2, fetch(u2))
