@@ -1,8 +1,9 @@
 /* fuzz_imap.c: libFuzzer harness for the incremental IMAP command parser,
  * sequence sets and modified UTF-7 (imap/imap-parser.c).
  *
- * Input: byte 0 holds k (low 4 bits) and the limits to use (bit 4: the
- * server's, else tiny ones that every input can exceed); then k piece
+ * Input: byte 0 holds k (low 4 bits), the limits to use (bit 4: the
+ * server's, else tiny ones that every input can exceed) and the UTF8=ACCEPT
+ * mode (bit 5: then every quoted string parsed is valid UTF-8); then k piece
  * sizes (1..256); the rest is the byte stream a client sends. The stream
  * is pushed whole and then in the given pieces (k = 0: one byte at a
  * time, cycling); both runs must give the same transcript, as the parser
@@ -18,6 +19,8 @@
 static const struct imap_parser_limits tiny = {
 	.line_max = 100, .literal_max = 1024, .args_max = 10, .nesting_max = 3,
 };
+static bool utf8_mode;      /* imap_parser_set_utf8 for every drive() */
+
 static const struct imap_parser_limits server = {
 	.line_max = IMAP_LINE_MAX_BYTES, .literal_max = 64 * 1024,
 	.args_max = IMAP_ARGS_MAX, .nesting_max = IMAP_NESTING_MAX,
@@ -104,6 +107,8 @@ check_args(const struct imap_arg *a, size_t n, unsigned depth)
 			check_args(a[i].list, a[i].count, depth + 1);
 			continue;
 		}
+		if (a[i].type == IMAP_ARG_STRING && utf8_mode)
+			FUZZ_CHECK(fuzz_utf8_valid((const unsigned char *)a[i].str, a[i].len));
 		if (a[i].type != IMAP_ARG_NIL) {
 			FUZZ_CHECK(a[i].str != NULL && a[i].str[a[i].len] == '\0');
 			if (a[i].type != IMAP_ARG_LITERAL)
@@ -183,6 +188,8 @@ drive(const struct imap_parser_limits *lim, const char *in, size_t len,
 	size_t start = 0, k = 0;
 	bool fatal = false;
 
+	imap_parser_set_utf8(p, utf8_mode);
+
 	while (start < len && !fatal) {
 		size_t piece = len - start;
 		if (sizes != NULL) {
@@ -253,6 +260,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	size_t k = data[0] & 0x0f;
 	const struct imap_parser_limits *lim = (data[0] & 0x10) ? &server : &tiny;
+	utf8_mode = (data[0] & 0x20) != 0;
 	if (size < 1 + k)
 		return 0;
 	const uint8_t *sizes = data + 1;

@@ -184,6 +184,22 @@ check_msg(const char *msg, size_t len)
 		mail_section_free(&sec);
 		mm_buf_free(&d);
 	}
+	/* URLFETCH BINARY: a part converted as a whole never grows, but for
+	 * its leaves' CTE fields rewritten to "binary" (a field is at least
+	 * "Content-Transfer-Encoding:base64\n", 2 bytes shorter) */
+	unsigned nconv = 0;
+	for (const struct mail_part *p = m->root; p != NULL && nconv < 64;
+	    p = mail_part_next(p), nconv++) {
+		struct mm_buf d;
+		size_t blen = p->body_end - p->body_off;
+		mm_buf_init(&d);
+		if (mail_binary_convert(msg, len, p, false, &d) == MAIL_SECTION_OK)
+			FUZZ_CHECK(d.len <= blen);
+		d.len = 0;
+		if (mail_binary_convert(msg, len, p, true, &d) == MAIL_SECTION_OK)
+			FUZZ_CHECK(d.len <= blen + 2 * (size_t)m->nparts);
+		mm_buf_free(&d);
+	}
 	struct mm_buf enc;
 	mm_buf_init(&enc);
 	if (mail_binary_encode_parts(msg, len, &enc)) {

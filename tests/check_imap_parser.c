@@ -17,12 +17,17 @@ static const struct imap_parser_limits test_limits = {
 /* Pushes in[0..len) in chunks ending at the given cut points and writes
  * one line per event: "+" (continuation), "DONE tag name args",
  * "ERR message [tag]", "FATAL". */
+/* The parser's UTF8=ACCEPT mode for the next drive() (test_utf8_commands). */
+static bool drive_utf8;
+
 static void
 drive(const char *in, size_t len, const size_t *cuts, size_t ncuts, struct mm_buf *out)
 {
 	struct imap_parser *p = imap_parser_new(&test_limits);
 	size_t start = 0;
 	bool fatal = false;
+
+	imap_parser_set_utf8(p, drive_utf8);
 
 	for (size_t c = 0; c <= ncuts && !fatal; c++) {
 		size_t end = c < ncuts ? cuts[c] : len;
@@ -201,6 +206,46 @@ START_TEST(test_commands)
 {
 	struct mm_buf whole;
 	run_case(&pcases[_i], &whole);
+	mm_buf_free(&whole);
+}
+END_TEST
+
+/* UTF8=ACCEPT (RFC 6855): with the mode on, quoted strings carry UTF-8
+ * and only valid UTF-8; off, their 8-bit bytes pass as before. APPEND's
+ * UTF8 (~{n}) data item parses in both. */
+static const struct {
+	bool utf8;
+	struct pcase c;
+} u8cases[] = {
+	{ true, { "a1 SELECT \"Entw\xc3\xbcrfe\"\r\n", 0,
+	  "DONE a1 SELECT [\"Entw\xc3\xbcrfe\"]\n" } },
+	{ true, { "a1 CREATE \"\xe2\x82\xac/\xf0\x9f\x93\xa7 &-\"\r\n", 0,
+	  "DONE a1 CREATE [\"\xe2\x82\xac/\xf0\x9f\x93\xa7 &-\"]\n" } },
+	{ true, { "a1 X \"a\\\"\xc3\xa4\\\\\"\r\n", 0, "DONE a1 X [\"a\\\"\xc3\xa4\\\\\"]\n" } },
+	{ true, { "a1 SELECT Entw\xc3\xbcrfe\r\n", 0, "DONE a1 SELECT [Entw\xc3\xbcrfe]\n" } },
+	{ true, { "a1 SELECT \"\xff\"\r\na2 NOOP\r\n", 0,
+	  "ERR Invalid quoted string a1\nDONE a2 NOOP []\n" } },
+	{ true, { "a1 SELECT \"a\xc0\xafb\"\r\na2 NOOP\r\n", 0,        /* overlong '/' */
+	  "ERR Invalid quoted string a1\nDONE a2 NOOP []\n" } },
+	{ true, { "a1 SELECT \"a\xc3\"\r\na2 NOOP\r\n", 0,            /* cut short */
+	  "ERR Invalid quoted string a1\nDONE a2 NOOP []\n" } },
+	{ true, { "a1 SELECT \"\xed\xa0\x80\"\r\na2 NOOP\r\n", 0,      /* a surrogate */
+	  "ERR Invalid quoted string a1\nDONE a2 NOOP []\n" } },
+	{ true, { "a1 SELECT \"\xf4\x90\x80\x80\"\r\na2 NOOP\r\n", 0, /* above U+10FFFF */
+	  "ERR Invalid quoted string a1\nDONE a2 NOOP []\n" } },
+	{ false, { "a1 SELECT \"\xff\"\r\n", 0, "DONE a1 SELECT [\"\xff\"]\n" } },
+	{ true, { "a1 APPEND INBOX (\\Seen) UTF8 (~{4}\r\n\xc3\xa4\r\n)\r\n", 0,
+	  "+\nDONE a1 APPEND [INBOX (\\Seen) UTF8 (~{4}\r\n\xc3\xa4\r\n)]\n" } },
+	{ false, { "a1 APPEND INBOX UTF8 (~{2+}\r\n\xff\x01)\r\n", 0,
+	  "DONE a1 APPEND [INBOX UTF8 (~{2}\r\n\xff\x01)]\n" } },
+};
+
+START_TEST(test_utf8_commands)
+{
+	struct mm_buf whole;
+	drive_utf8 = u8cases[_i].utf8;
+	run_case(&u8cases[_i].c, &whole);
+	drive_utf8 = false;
 	mm_buf_free(&whole);
 }
 END_TEST
@@ -603,6 +648,7 @@ imap_parser_suite(void)
 	tcase_add_test(tc, test_arg_types);
 	tcase_add_test(tc, test_numbers);
 	tcase_add_test(tc, test_set_limits);
+	tcase_add_loop_test(tc, test_utf8_commands, 0, sizeof(u8cases) / sizeof(u8cases[0]));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("seqset");

@@ -1799,6 +1799,64 @@ START_TEST(test_binary_encode)
 }
 END_TEST
 
+/* URLFETCH BINARY (RFC 5524): a message/rfc822 part converted as a whole,
+ * its base64 leaves (one with white space in every line) decoded and,
+ * with mark, their CTE field saying binary; a leaf alone; a CTE nobody
+ * knows. */
+START_TEST(test_binary_convert)
+{
+	static const char msg[] =
+	    "Content-Type: multipart/mixed; boundary=o\r\n\r\n"
+	    "--o\r\nContent-Type: message/rfc822\r\n\r\n"
+	    "Subject: in\r\nContent-Type: multipart/alternative; boundary=i\r\n\r\n"
+	    "--i\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	    "aGVs\r\nbG8=\r\n\r\n"
+	    "--i\r\nContent-Transfer-Encoding: Quoted-Printable\r\nX-A: 1\r\n\r\n"
+	    "a=3Db=\r\nc\r\n"
+	    "--i\r\nContent-Transfer-Encoding: base64\r\n\r\n  aGk=  \r\n"
+	    "--i--\r\n"
+	    "--o\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n"
+	    "--o--\r\n";
+	static const char want[] =
+	    "Subject: in\r\nContent-Type: multipart/alternative; boundary=i\r\n\r\n"
+	    "--i\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+	    "hello\r\n"
+	    "--i\r\nContent-Transfer-Encoding: binary\r\nX-A: 1\r\n\r\n"
+	    "a=bc\r\n"
+	    "--i\r\nContent-Transfer-Encoding: binary\r\n\r\nhi\r\n"
+	    "--i--\r\n";        /* as BODY[1] ends */
+	struct mail_msg *m = mail_mime_parse(msg, sizeof(msg) - 1);
+	struct mm_buf b;
+	unsigned one[] = { 1 }, two[] = { 2 }, leaf[] = { 1, 2 };
+	mm_buf_init(&b);
+	ck_assert_int_eq(mail_binary_convert(msg, sizeof(msg) - 1,
+	    mail_section_part(m, one, 1), true, &b), MAIL_SECTION_OK);
+	ck_assert_msg(b.len == sizeof(want) - 1 && memcmp(b.data, want, b.len) == 0,
+	    "got '%s'", mm_buf_cstr(&b));
+	/* without mark the header fields stay as stored */
+	b.len = 0;
+	ck_assert_int_eq(mail_binary_convert(msg, sizeof(msg) - 1,
+	    mail_section_part(m, one, 1), false, &b), MAIL_SECTION_OK);
+	ck_assert_ptr_nonnull(strstr(mm_buf_cstr(&b),
+	    "Content-Transfer-Encoding: Quoted-Printable\r\nX-A: 1\r\n\r\na=bc\r\n--i"));
+	ck_assert_ptr_null(strstr(mm_buf_cstr(&b), "binary"));
+	b.len = 0;
+	ck_assert_int_eq(mail_binary_convert(msg, sizeof(msg) - 1,
+	    mail_section_part(m, leaf, 2), true, &b), MAIL_SECTION_OK);
+	ck_assert_uint_eq(b.len, 4);
+	ck_assert(memcmp(b.data, "a=bc", 4) == 0);
+	b.len = 0;
+	ck_assert_int_eq(mail_binary_convert(msg, sizeof(msg) - 1,
+	    mail_section_part(m, two, 1), true, &b), MAIL_BINARY_EUNKNOWN_CTE);
+	/* the root: its body, with the unknown leaf below it */
+	b.len = 0;
+	ck_assert_int_eq(mail_binary_convert(msg, sizeof(msg) - 1, m->root, true, &b),
+	    MAIL_BINARY_EUNKNOWN_CTE);
+	mm_buf_free(&b);
+	mail_msg_free(&m);
+}
+END_TEST
+
 START_TEST(test_decode_param)
 {
 	char *s = mail_decode_param("utf-8''%E2%82%AC%20rates.txt", true);
@@ -2291,6 +2349,7 @@ mime_suite(void)
 	tcase_add_test(tc, test_decode_cte);
 	tcase_add_test(tc, test_binary_fetch);
 	tcase_add_test(tc, test_binary_encode);
+	tcase_add_test(tc, test_binary_convert);
 	tcase_add_test(tc, test_decode_param);
 	suite_add_tcase(s, tc);
 

@@ -285,6 +285,21 @@ append_one(const struct imap_arg *args, size_t n, size_t *i, struct append_msg *
 	if (*i + 1 < n && imap_arg_atom_eq(&args[*i], "CATENATE") &&
 	    args[*i + 1].type == IMAP_ARG_LIST)
 		return catenate_parts(&args[*i + 1], m, i);
+	if (*i < n && imap_arg_atom_eq(&args[*i], "UTF8")) {
+		/* UTF8=ACCEPT (RFC 6855 4): "UTF8 (~{n}...)", a message
+		 * whose header may be UTF-8 (RFC 6532); stored as it is */
+		const struct imap_arg *l = *i + 1 < n ? &args[*i + 1] : NULL;
+		if (l == NULL || l->type != IMAP_ARG_LIST || l->count != 1 ||
+		    l->list[0].type != IMAP_ARG_LITERAL || !l->list[0].literal8 ||
+		    !imap_arg_string(&l->list[0], &msg, &mlen))
+			return "APPEND UTF8 needs a literal8 in parentheses";
+		m->literal8 = true;
+		*i += 2;
+		m->data = xmalloc(mlen ? mlen : 1);
+		memcpy(m->data, msg, mlen);
+		m->len = mlen;
+		return NULL;
+	}
 	if (*i >= n || args[*i].type != IMAP_ARG_LITERAL ||
 	    !imap_arg_string(&args[*i], &msg, &mlen))
 		return "APPEND needs the message as a literal";

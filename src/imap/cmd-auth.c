@@ -278,6 +278,23 @@ cmd_enable(struct imap_session *s, const struct imap_arg *args, size_t n)
 			/* RFC 9051 6.3.1: the session speaks IMAP4rev2 from here on */
 			mm_buf_append(&b, " IMAP4rev2", 10);
 			s->rev2 = true;
+		} else if (imap_arg_atom_eq(&args[i], "UIDONLY") && !s->uidonly &&
+		    s->state == IMAP_STATE_AUTH) {
+			/* RFC 9586: from now on UIDs only. Not in the selected
+			 * state (RFC 5161 3.1: ENABLE comes before SELECT):
+			 * the client was given sequence numbers there already
+			 * (EXISTS, SEARCH contexts), so it is not enabled and
+			 * not named in ENABLED; the client goes on with
+			 * sequence numbers, in step with the server */
+			mm_buf_append(&b, " UIDONLY", 8);
+			s->uidonly = true;
+		} else if (imap_arg_atom_eq(&args[i], "UTF8=ACCEPT") && !s->enabled_utf8 &&
+		    s->state == IMAP_STATE_AUTH) {
+			/* RFC 6855 3: only in the authenticated state (the
+			 * selected mailbox's name was given in modified UTF-7) */
+			mm_buf_append(&b, " UTF8=ACCEPT", 12);
+			s->enabled_utf8 = true;
+			imap_parser_set_utf8(s->parser, true);
 		}
 	}
 	imap_untagged(s, "%s", mm_buf_cstr(&b));

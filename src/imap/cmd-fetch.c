@@ -335,9 +335,10 @@ render_msg(struct imap_fetch *f, size_t vi)
 	if (f->newseen != NULL && f->newseen[f->pos])
 		add_flags = true;
 
-	mm_buf_printf(b, "* %zu FETCH (", vi + 1);
+	imap_append_fetch_open(s, b, vi);
 	const char *sep = "";
-	if (s->uid || s->qresync) {
+	/* UIDONLY: the UID is the response's own; UID only when asked */
+	if ((s->uid || s->qresync) && !s->uidonly) {
 		mm_buf_printf(b, "UID %u", m->uid);
 		sep = " ";
 	}
@@ -346,7 +347,7 @@ render_msg(struct imap_fetch *f, size_t vi)
 		const struct fetch_item *it = &f->items[i];
 		switch (it->kind) {
 		case FI_UID:
-			if (!s->uid && !s->qresync) {
+			if ((!s->uid && !s->qresync) || s->uidonly) {
 				mm_buf_printf(b, "%sUID %u", sep, m->uid);
 				sep = " ";
 			}

@@ -68,6 +68,7 @@ struct skey {
 struct imap_search {
 	struct skey root;
 	bool modseq;              /* a MODSEQ key */
+	bool seq;                 /* a sequence-set key (UIDONLY refuses it) */
 };
 
 /* A SEARCH RETURN (UPDATE) context (RFC 5267 4.3): the program and the
@@ -153,6 +154,7 @@ struct sparse {
 	const struct imap_arg *a;
 	size_t n, i;
 	bool modseq;
+	bool seq;
 };
 
 static bool
@@ -232,9 +234,10 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 		return false;
 	a = &p->a[p->i++];
 	if (a->type == IMAP_ARG_LIST) {
-		struct sparse sub = { a->list, a->count, 0, false };
+		struct sparse sub = { a->list, a->count, 0, false, false };
 		bool ok = parse_list(&sub, k, depth + 1);
 		p->modseq |= sub.modseq;
+		p->seq |= sub.seq;
 		return ok;
 	}
 	if (!imap_arg_atom(a, &w))
@@ -343,6 +346,7 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 		return true;
 	}
 	k->kind = SK_SEQ;
+	p->seq = true;
 	return imap_seqset_parse(&k->set, w);
 }
 
@@ -609,12 +613,13 @@ struct imap_search *
 imap_search_parse(const struct imap_arg *args, size_t n)
 {
 	struct imap_search *q = xcalloc(1, sizeof(*q));
-	struct sparse p = { args, n, 0, false };
+	struct sparse p = { args, n, 0, false, false };
 	if (n == 0 || !parse_list(&p, &q->root, 0)) {
 		imap_search_free(&q);
 		return NULL;
 	}
 	q->modseq = p.modseq;
+	q->seq = p.seq;
 	return q;
 }
 
@@ -648,6 +653,12 @@ skey_uses_record(const struct skey *k)
 }
 
 #define SEARCH_RECORD_BATCH 256   /* cache blobs read in one transaction */
+
+bool
+imap_search_has_seq(const struct imap_search *q)
+{
+	return q->seq;
+}
 
 size_t
 imap_search_run(struct imap_session *s, struct imap_search *q, size_t *vidx)
@@ -1406,6 +1417,11 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 		ret = true;
 		i = 2;
 	}
+	if (n >= i + 2 && imap_arg_atom_eq(&args[i], "CHARSET") && s->enabled_utf8) {
+		/* RFC 6855 3: after ENABLE UTF8=ACCEPT, no CHARSET */
+		imap_bad(s, "SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT");
+		return;
+	}
 	if (n >= i + 2 && imap_arg_atom_eq(&args[i], "CHARSET")) {
 		if (!imap_search_charset(s, &args[i + 1])) {
 			if (ret && (r.opts & IMAP_SR_SAVE))
@@ -1438,6 +1454,13 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 		memset(&r, 0, sizeof(r));
 		r.opts = IMAP_SR_ALL;
 		ret = true;
+	}
+	if (imap_search_has_seq(j->q) && s->uidonly) {
+		/* RFC 9586 3: sequence numbers in UID SEARCH's keys too */
+		imap_search_free(&j->q);
+		free(j);
+		imap_uid_required(s);
+		return;
 	}
 	j->ret = ret;
 	if (ret)

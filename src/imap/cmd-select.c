@@ -72,7 +72,10 @@ qresync_responses(struct select_job *j, struct mm_buf *b)
 		if (m->modseq <= j->q_modseq ||
 		    (j->has_known && !imap_seqset_contains(&j->q_known, m->uid, star)))
 			continue;
-		mm_buf_printf(b, "* %zu FETCH (UID %u FLAGS ", i + 1, m->uid);
+		imap_append_fetch_open(s, b, i);
+		if (!s->uidonly)
+			mm_buf_printf(b, "UID %u ", m->uid);
+		mm_buf_append(b, "FLAGS ", 6);
 		imap_append_flags(s, b, m);
 		mm_buf_printf(b, " MODSEQ (%llu))\r\n", (unsigned long long)m->modseq);
 	}
@@ -83,7 +86,8 @@ static void
 select_rev1_responses(struct imap_session *s, struct mm_buf *b)
 {
 	mm_buf_printf(b, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->nmsgs, s->nrecent);
-	for (size_t i = 0; i < s->nmsgs; i++) {
+	/* UIDONLY: [UNSEEN n] is a sequence number, left out */
+	for (size_t i = 0; i < s->nmsgs && !s->uidonly; i++) {
 		if (!(s->msgs[i].flags & MSG_SEEN)) {
 			mm_buf_printf(b, "* OK [UNSEEN %zu] First unseen.\r\n", i + 1);
 			break;
@@ -216,6 +220,11 @@ select_params(struct imap_session *s, struct select_job *j, const struct imap_ar
 		if (m != NULL && (m->type != IMAP_ARG_LIST || m->count != 2 ||
 		    m->list[0].type != IMAP_ARG_ATOM || m->list[1].type != IMAP_ARG_ATOM))
 			return false;
+		if (m != NULL && s->uidonly) {
+			/* RFC 9586 3: seq-match-data is sequence numbers */
+			*err_r = "[UIDREQUIRED] No sequence numbers after ENABLE UIDONLY";
+			return false;
+		}
 		j->qresync = true;
 	}
 	return true;

@@ -257,6 +257,12 @@ cmd_sort(struct imap_session *s, const struct imap_arg *args, size_t n)
 		imap_bad(s, "Invalid SORT search keys");
 		return;
 	}
+	if (imap_search_has_seq(j->q) && s->uidonly) {
+		imap_search_free(&j->q);
+		free(j);
+		imap_uid_required(s);
+		return;
+	}
 	if (imap_search_has_modseq(j->q))
 		imap_condstore_enable(s);
 	imap_sync_prepare(s, &j->sy, false);

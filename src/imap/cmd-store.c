@@ -112,7 +112,10 @@ store_done(void *arg, bool alive)
 				m->flags = idx->msgs[k].flags & ~(uint32_t)MSG_RECENT;
 				m->keywords = idx->msgs[k].keywords;
 				/* RFC 7162 3.1.3: .SILENT still tells the new MODSEQ */
-				if (s->condstore && idx->msgs[k].modseq > m->modseq)
+				if (s->condstore && idx->msgs[k].modseq > m->modseq && s->uidonly)
+					imap_printf(s, "* %u UIDFETCH (MODSEQ (%llu))\r\n", m->uid,
+					    (unsigned long long)idx->msgs[k].modseq);
+				else if (s->condstore && idx->msgs[k].modseq > m->modseq)
 					imap_printf(s, "* %zu FETCH (UID %u MODSEQ (%llu))\r\n",
 					    j->idx[i] + 1, m->uid,
 					    (unsigned long long)idx->msgs[k].modseq);

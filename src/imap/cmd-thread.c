@@ -108,6 +108,13 @@ cmd_thread(struct imap_session *s, const struct imap_arg *args, size_t n)
 		imap_bad(s, "Invalid THREAD search keys");
 		return;
 	}
+	if (imap_search_has_seq(j->q) && s->uidonly) {
+		imap_search_free(&j->q);
+		mm_buf_free(&j->out);
+		free(j);
+		imap_uid_required(s);
+		return;
+	}
 	imap_sync_prepare(s, &j->sy, false);
 	/* every message's header fields are read: in a big mailbox that is
 	 * slow work, which commits and FETCH must not wait behind */

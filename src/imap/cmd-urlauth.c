@@ -28,6 +28,12 @@ struct ua_item {
 	char mbox[STORE_MBOX_NAME_MAX];
 	bool bad;                 /* URLFETCH: answer NIL */
 	struct mm_buf out;        /* GENURLAUTH: the URL; URLFETCH: the data */
+	/* URLFETCH (url param...) of RFC 5524 */
+	bool ext;                 /* answer "(...)" metadata, not a bare string */
+	unsigned opts;            /* IMAP_URL_BINARY, IMAP_URL_BPS */
+	bool body;                /* BODY or BINARY: the data is wanted */
+	bool undecodable;         /* BINARY NIL */
+	struct mm_buf bps;        /* BODYPARTSTRUCTURE */
 };
 
 enum ua_op { UA_GEN, UA_FETCH, UA_RESET };
@@ -49,6 +55,7 @@ ua_job_free(struct ua_job **jp)
 	for (size_t i = 0; i < j->n; i++) {
 		free(j->items[i].url);
 		mm_buf_free(&j->items[i].out);
+		mm_buf_free(&j->items[i].bps);
 	}
 	free(j->items);
 	free(j);
@@ -160,16 +167,18 @@ ua_work(void *arg)
 			    it->ua.token[k] - 'A' + 'a' : it->ua.token[k]);
 		if (gl != URLAUTH_TOKEN_HEX || CRYPTO_memcmp(given, hex, gl) != 0)
 			continue;
-		int r = imap_url_fetch_user(st, it->ua.owner, it->mbox, &it->ua.url, &it->out);
+		int r = imap_url_fetch_opts(st, it->ua.owner, it->mbox, &it->ua.url, it->opts,
+		    &it->out, &it->bps, &it->undecodable);
 		if (r == STORE_NOTFOUND) {
 			mm_buf_free(&it->out);
+			mm_buf_free(&it->bps);
 			continue;
 		}
 		if (r != STORE_OK) {
 			j->err = r;
 			return;
 		}
-		total += it->out.len;
+		total += it->out.len + it->bps.len;
 		if (total > IMAP_URLFETCH_MAX_BYTES) {
 			j->err = STORE_LIMIT;
 			return;
@@ -226,10 +235,42 @@ ua_done(void *arg, bool alive)
 			imap_write(s, b.data, b.len);
 			continue;
 		}
-		mm_buf_printf(&b, " {%zu}\r\n", it->out.len);
+		if (!it->ext) {
+			mm_buf_printf(&b, " {%zu}\r\n", it->out.len);
+			imap_write(s, b.data, b.len);
+			imap_write(s, it->out.data, it->out.len);
+			imap_write(s, "\r\n", 2);
+			continue;
+		}
+		/* RFC 5524 5: "(" the metadata asked for, then the data ")" */
+		mm_buf_append(&b, " (", 2);
+		if (it->opts & IMAP_URL_BPS) {
+			mm_buf_append(&b, "BODYPARTSTRUCTURE ", 18);
+			if (it->bps.len == 0)
+				mm_buf_append(&b, "NIL", 3);
+			else
+				mm_buf_append(&b, it->bps.data, it->bps.len);
+		}
+		if (it->body) {
+			if (it->opts & IMAP_URL_BPS)
+				mm_buf_append(&b, " ", 1);
+			mm_buf_printf(&b, "%s ", (it->opts & IMAP_URL_BINARY) ? "BINARY" : "BODY");
+			if (it->undecodable) {
+				mm_buf_append(&b, "NIL)\r\n", 6);
+				imap_write(s, b.data, b.len);
+				continue;
+			}
+			/* decoded data may hold NULs: a literal8 then */
+			bool nul = (it->opts & IMAP_URL_BINARY) && it->out.len > 0 &&
+			    memchr(it->out.data, '\0', it->out.len) != NULL;
+			mm_buf_printf(&b, "%s{%zu}\r\n", nul ? "~" : "", it->out.len);
+			imap_write(s, b.data, b.len);
+			imap_write(s, it->out.data, it->out.len);
+			imap_write(s, ")\r\n", 3);
+			continue;
+		}
+		mm_buf_append(&b, ")\r\n", 3);
 		imap_write(s, b.data, b.len);
-		imap_write(s, it->out.data, it->out.len);
-		imap_write(s, "\r\n", 2);
 	}
 	mm_buf_free(&b);
 	imap_ok(s, "Urlfetch completed");
@@ -251,6 +292,37 @@ ua_item_set(struct ua_item *it, const struct imap_arg *a)
 	it->url[len] = '\0';
 	it->len = len;
 	mm_buf_init(&it->out);
+	mm_buf_init(&it->bps);
+	return true;
+}
+
+/* URLFETCH's "(url param...)" (RFC 5524 3.1): the URL into it, the
+ * parameters into its options. False (with the BAD text) when a
+ * parameter is unknown or BODY and BINARY are both given. */
+static bool
+ua_item_set_ext(struct ua_item *it, const struct imap_arg *a, const char **err_r)
+{
+	*err_r = "URLFETCH needs URLs";
+	if (a->count == 0 || !ua_item_set(it, &a->list[0]))
+		return false;
+	it->ext = a->count > 1;
+	for (size_t k = 1; k < a->count; k++) {
+		const struct imap_arg *p = &a->list[k];
+		*err_r = "Unknown URLFETCH parameter";
+		if (imap_arg_atom_eq(p, "BODYPARTSTRUCTURE")) {
+			it->opts |= IMAP_URL_BPS;
+		} else if (imap_arg_atom_eq(p, "BINARY") || imap_arg_atom_eq(p, "BODY")) {
+			bool bin = imap_arg_atom_eq(p, "BINARY");
+			if (it->body && bin != ((it->opts & IMAP_URL_BINARY) != 0)) {
+				*err_r = "URLFETCH BODY and BINARY exclude each other";
+				return false;
+			}
+			it->body = true;
+			if (bin)
+				it->opts |= IMAP_URL_BINARY;
+		} else
+			return false;
+	}
 	return true;
 }
 
@@ -324,12 +396,16 @@ cmd_urlfetch(struct imap_session *s, const struct imap_arg *args, size_t n)
 	j->items = xcalloc(n, sizeof(*j->items));
 	for (size_t i = 0; i < n; i++) {
 		struct ua_item *it = &j->items[j->n];
-		if (!ua_item_set(it, &args[i])) {
-			imap_bad(s, "URLFETCH needs URLs");
+		const char *err = "URLFETCH needs URLs";
+		bool ok = args[i].type == IMAP_ARG_LIST ? ua_item_set_ext(it, &args[i], &err) :
+		    ua_item_set(it, &args[i]);
+		if (it->url != NULL)
+			j->n++;
+		if (!ok) {
+			imap_bad(s, "%s", err);
 			ua_job_free(&j);
 			return;
 		}
-		j->n++;
 		/* RFC 4467 6: a URL that cannot be fetched is NIL, not an error */
 		it->bad = !imap_urlauth_parse(it->url, it->len, &it->ua) ||
 		    !it->ua.has_token || it->ua.expire ||

@@ -99,6 +99,7 @@ struct imap_session {
 	bool condstore;           /* RFC 7162: MODSEQ in FETCH responses */
 	bool qresync;             /* RFC 7162: VANISHED instead of EXPUNGE */
 	bool rev2;                /* RFC 9051: ENABLE IMAP4rev2; test with imap_rev2() */
+	bool uidonly;             /* RFC 9586: no sequence numbers either way */
 
 	/* the selected mailbox */
 	char mbox[STORE_MBOX_NAME_MAX];   /* UTF-8 store name */
@@ -167,6 +168,12 @@ void imap_bye(struct imap_session *s, const char *text);
 /* The CAPABILITY list for the current state, without "* CAPABILITY ". */
 void imap_capability_string(struct imap_session *s, struct mm_buf *b);
 bool imap_plaintext_ok(struct imap_session *s);
+/* UIDONLY (RFC 9586): the start of an untagged FETCH response for view
+ * index vi, "* n FETCH (" or, with UIDONLY, "* uid UIDFETCH (". */
+void imap_append_fetch_open(struct imap_session *s, struct mm_buf *b, size_t vi);
+/* With UIDONLY, a command that takes sequence numbers answers
+ * "BAD [UIDREQUIRED]" (RFC 9586 3): true when it did. */
+bool imap_uid_required(struct imap_session *s);
 /* Turns CONDSTORE on (ENABLE, or a CONDSTORE-enabling command). */
 void imap_condstore_enable(struct imap_session *s);
 struct store *imap_store(struct imap_session *s);
@@ -257,6 +264,16 @@ int imap_url_fetch(struct imap_session *s, const char *mbox, const struct imap_u
 /* The same in another user's mailbox (URLFETCH, RFC 4467). */
 int imap_url_fetch_user(struct store *st, const char *user, const char *mbox,
     const struct imap_url *u, struct mm_buf *out);
+/* URLFETCH with RFC 5524 options: IMAP_URL_BINARY decodes the named
+ * part (and the leaves below it; undecodable: *undecodable_r, out
+ * empty), IMAP_URL_BPS puts its BODYPARTSTRUCTURE into bps (of the
+ * decoded form with BINARY); STORE_NOTFOUND when the URL names no
+ * body part (HEADER, TEXT...) and a structure was asked for. */
+#define IMAP_URL_BINARY 0x1
+#define IMAP_URL_BPS    0x2
+int imap_url_fetch_opts(struct store *st, const char *user, const char *mbox,
+    const struct imap_url *u, unsigned opts, struct mm_buf *out, struct mm_buf *bps,
+    bool *undecodable_r);
 
 /* ---- command files ---- */
 

@@ -73,6 +73,7 @@ struct imap_parser {
 	uint64_t lit_total;         /* literal bytes in this command */
 	bool lit_nonsync;
 	bool lit8;
+	bool utf8;                  /* UTF8=ACCEPT: quoted strings must be UTF-8 */
 
 	/* skip mode: recognises "{n+}" at the end of the swallowed line */
 	int sk;                     /* 0 none, 1 in digits, 2 '+', 3 "{n}", 4 "{n+}" */
@@ -297,6 +298,29 @@ arg_new(struct imap_parser *p, enum imap_arg_type type)
 	memset(a, 0, sizeof(*a));
 	a->type = type;
 	return a;
+}
+
+/* Is the token valid UTF-8 (RFC 6855 3: uQUOTED-CHAR is a QUOTED-CHAR
+ * or a UTF8-2/3/4 sequence; mm_utf8_decode refuses overlong forms and
+ * surrogates)? */
+static bool
+tok_utf8_ok(const struct mm_buf *tok)
+{
+	const unsigned char *s = (const unsigned char *)tok->data;
+	for (size_t i = 0; i < tok->len;) {
+		uint32_t cp;
+		size_t k = s[i] < 0x80 ? 1 : mm_utf8_decode(s + i, tok->len - i, &cp);
+		if (k == 0)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
+void
+imap_parser_set_utf8(struct imap_parser *p, bool on)
+{
+	p->utf8 = on;
 }
 
 /* Ends the token in p->tok as an argument of type type. */
@@ -691,7 +715,9 @@ imap_parser_push(struct imap_parser *p, const char *data, size_t len,
 			if (c == '\\') {
 				p->st = ST_QUOTED_ESC;
 			} else if (c == '"') {
-				if (!arg_from_tok(p, IMAP_ARG_STRING))
+				if (p->utf8 && !tok_utf8_ok(&p->tok))
+					e = IMAP_PERR_BAD_QUOTED;
+				else if (!arg_from_tok(p, IMAP_ARG_STRING))
 					e = p->err;
 				else
 					p->st = ST_AFTER_ARG;

@@ -74,6 +74,10 @@ struct imap_parser *imap_parser_new(const struct imap_parser_limits *lim);
 void imap_parser_free(struct imap_parser **p);
 /* Limits may change between commands (APPENDLIMIT after login). */
 void imap_parser_set_limits(struct imap_parser *p, const struct imap_parser_limits *lim);
+/* UTF8=ACCEPT (RFC 6855 3) enabled: a quoted string must be valid UTF-8
+ * (else "Invalid quoted string"). Off (the default), its 8-bit bytes are
+ * taken as they are, for lenient clients. */
+void imap_parser_set_utf8(struct imap_parser *p, bool on);
 /* Drops the current command (after DONE, to start the next one). */
 void imap_parser_reset(struct imap_parser *p);
 

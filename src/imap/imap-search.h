@@ -21,6 +21,8 @@ bool imap_search_has_modseq(const struct imap_search *q);
 /* Does it use NEW, OLD or RECENT, which RFC 9051's search-key no longer
  * has (IMAP4rev2 has no \Recent)? An IMAP4rev2 session gets BAD. */
 bool imap_search_uses_recent(const struct imap_search *q);
+/* Does it have a sequence-set key (UIDONLY: BAD [UIDREQUIRED])? */
+bool imap_search_has_seq(const struct imap_search *q);
 /* Worker: the view indexes of the messages that match, ascending,
  * expunged ones left out, into vidx (room for s->nmsgs). Returns how
  * many. */

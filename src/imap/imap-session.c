@@ -256,6 +256,16 @@ count_bad(struct imap_session *s)
 		imap_bye(s, "Too many invalid commands");
 }
 
+static void __attribute__((format(printf, 2, 3)))
+imap_bad_nocount(struct imap_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	tagged(s, "BAD", fmt, ap);
+	va_end(ap);
+	imap_cmd_done(s);
+}
+
 void
 imap_bad(struct imap_session *s, const char *fmt, ...)
 {
@@ -265,6 +275,18 @@ imap_bad(struct imap_session *s, const char *fmt, ...)
 	va_end(ap);
 	imap_cmd_done(s);
 	count_bad(s);
+}
+
+/* Not counted as a bad command: a client that enabled UIDONLY and still
+ * sends sequence numbers (Microsoft 365's sync does) is told so each
+ * time, but not disconnected for it. */
+bool
+imap_uid_required(struct imap_session *s)
+{
+	if (!s->uidonly)
+		return false;
+	imap_bad_nocount(s, "[UIDREQUIRED] Message sequence numbers are not used after ENABLE UIDONLY");
+	return true;
 }
 
 void
@@ -351,6 +373,16 @@ imap_condstore_enable(struct imap_session *s)
 	s->condstore = true;
 }
 
+void
+imap_append_fetch_open(struct imap_session *s, struct mm_buf *b, size_t vi)
+{
+	if (s->uidonly)
+		mm_buf_printf(b, "* %u UIDFETCH (", s->msgs[vi].uid);
+	else
+		mm_buf_printf(b, "* %zu FETCH (", vi + 1);
+}
+
+
 bool
 imap_rev2(const struct imap_session *s)
 {
@@ -360,8 +392,8 @@ imap_rev2(const struct imap_session *s)
 bool
 imap_utf8_names(const struct imap_session *s)
 {
-	/* UTF8=ACCEPT (RFC 6855) adds its flag here */
-	return s->rev2;
+	/* IMAP4rev2 (RFC 9051) and UTF8=ACCEPT (RFC 6855 3) */
+	return s->rev2 || s->enabled_utf8;
 }
 
 bool
@@ -406,7 +438,8 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 	    " BINARY CATENATE");
 	mm_buf_printf(b, " ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT"
 	    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN CONTEXT=SEARCH CONTEXT=SORT");
-	mm_buf_printf(b, " URLAUTH");
+	mm_buf_printf(b, " URLAUTH URLAUTH=BINARY");
+	mm_buf_printf(b, " UIDONLY UTF8=ACCEPT");
 }
 
 void
@@ -754,6 +787,11 @@ dispatch(struct imap_session *s)
 		imap_bad(s, "%s takes no arguments", cmd->name);
 		return;
 	}
+	/* UIDONLY (RFC 9586 3): the commands with a UID form take sequence
+	 * numbers without it (plain EXPUNGE takes none) */
+	if (!s->uid && (cmd->flags & IMAP_CMD_UID) && cmd->fn != cmd_expunge &&
+	    imap_uid_required(s))
+		return;
 	cmd->fn(s, args, n);
 }
 

@@ -290,7 +290,10 @@ report_flags(struct imap_session *s, size_t i)
 {
 	struct mm_buf b;
 	mm_buf_init(&b);
-	mm_buf_printf(&b, "* %zu FETCH (UID %u FLAGS ", i + 1, s->msgs[i].uid);
+	imap_append_fetch_open(s, &b, i);
+	if (!s->uidonly)
+		mm_buf_printf(&b, "UID %u ", s->msgs[i].uid);
+	mm_buf_append(&b, "FLAGS ", 6);
 	imap_append_flags(s, &b, &s->msgs[i]);
 	if (s->condstore)
 		mm_buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)s->msgs[i].modseq);
@@ -322,8 +325,9 @@ flush_expunges(struct imap_session *s)
 		ngone += s->msgs[i].expunged;
 	if (ngone == 0)
 		return;
-	if (s->qresync) {
-		/* RFC 7162 3.2.10: one VANISHED with the UIDs instead */
+	if (s->qresync || s->uidonly) {
+		/* RFC 7162 3.2.10: one VANISHED with the UIDs instead; RFC
+		 * 9586 3: UIDONLY has no EXPUNGE (a sequence number) either */
 		uint32_t *uids = xmalloc(ngone * sizeof(*uids));
 		struct mm_buf b;
 		for (size_t i = 0; i < n; i++)

@@ -112,3 +112,74 @@ mail_binary_encode_parts(const char *msg, size_t len, struct mm_buf *out)
 	mail_msg_free(&m);
 	return changed;
 }
+
+/* Is q inside the subtree of p (q != p)? */
+static bool
+part_below(const struct mail_part *q, const struct mail_part *p)
+{
+	for (q = q->parent; q != NULL; q = q->parent)
+		if (q == p)
+			return true;
+	return false;
+}
+
+/* A leaf's body with its encoding undone. */
+static int
+decode_leaf(const struct mail_part *p, const char *body, size_t blen, struct mm_buf *out)
+{
+	if (identity_cte(p->encoding)) {
+		mm_buf_append(out, body, blen);
+		return MAIL_SECTION_OK;
+	}
+	if (mm_strcaseeq(p->encoding, "base64")) {
+		mail_decode_base64(body, blen, out);
+		return MAIL_SECTION_OK;
+	}
+	if (mm_strcaseeq(p->encoding, "quoted-printable")) {
+		mail_decode_qp(body, blen, false, out);
+		return MAIL_SECTION_OK;
+	}
+	return MAIL_BINARY_EUNKNOWN_CTE;
+}
+
+int
+mail_binary_convert(const char *msg, size_t len, const struct mail_part *p, bool mark,
+    struct mm_buf *out)
+{
+	if (p->body_end > len || p->body_off > p->body_end)
+		return MAIL_SECTION_ENOENT;
+	if (!(p->flags & (MAIL_PART_MULTIPART | MAIL_PART_MESSAGE)))
+		return decode_leaf(p, msg + p->body_off, p->body_end - p->body_off, out);
+	size_t pos = p->body_off;
+	for (const struct mail_part *q = mail_part_next(p); q != NULL && part_below(q, p);
+	    q = mail_part_next(q)) {
+		if ((q->flags & (MAIL_PART_MULTIPART | MAIL_PART_MESSAGE)) ||
+		    identity_cte(q->encoding) || q->hdr_off < pos || q->body_end > p->body_end ||
+		    q->body_off > q->body_end)
+			continue;
+		size_t start = out->len;
+		if (mark) {
+			struct mail_header h;
+			mail_header_parse(msg, q->hdr_off, q->body_off, &h);
+			const struct mail_hdr_field *f =
+			    mail_header_find(&h, "Content-Transfer-Encoding");
+			if (f != NULL && f->off >= pos && f->off + f->len <= q->body_off) {
+				mm_buf_append(out, msg + pos, f->off - pos);
+				mm_buf_append(out, "Content-Transfer-Encoding: binary\r\n", 35);
+				size_t after = f->off + f->len;
+				mm_buf_append(out, msg + after, q->body_off - after);
+			} else
+				mm_buf_append(out, msg + pos, q->body_off - pos);
+			mail_header_free(&h);
+		} else
+			mm_buf_append(out, msg + pos, q->body_off - pos);
+		int r = decode_leaf(q, msg + q->body_off, q->body_end - q->body_off, out);
+		if (r != MAIL_SECTION_OK) {
+			out->len = start;
+			return r;
+		}
+		pos = q->body_end;
+	}
+	mm_buf_append(out, msg + pos, p->body_end - pos);
+	return MAIL_SECTION_OK;
+}

@@ -171,6 +171,13 @@ int mail_binary_fetch(const struct mail_msg *m, const char *msg, size_t len,
  * Content-Transfer-Encoding: binary as base64 into out. False (out
  * untouched) when there was none. */
 bool mail_binary_encode_parts(const char *msg, size_t len, struct mm_buf *out);
+/* URLFETCH BINARY (RFC 5524): the body of part p (of the tree of msg)
+ * with the transfer encoding of it, or of every leaf below it, undone;
+ * with mark, each decoded leaf's Content-Transfer-Encoding field says
+ * "binary" (the converted entity stays valid MIME). MAIL_SECTION_OK,
+ * _ENOENT or MAIL_BINARY_EUNKNOWN_CTE (out then holds a partial result). */
+int mail_binary_convert(const char *msg, size_t len, const struct mail_part *p, bool mark,
+    struct mm_buf *out);
 
 /* The part a list of numbers points to, or NULL. */
 const struct mail_part *mail_section_part(const struct mail_msg *m,

@@ -716,6 +716,66 @@ class ImapTest(unittest.TestCase):
         ra.close()
         rb.close()
 
+    def test_urlauth_binary(self):
+        # URLAUTH=BINARY (RFC 5524): URLFETCH (url BINARY / BODY /
+        # BODYPARTSTRUCTURE) answers the decoded part and its structure
+        a = self.imaps()
+        box = self.fresh_mailbox(a, "UrlBin")
+        msg = (b"From: bob@example.org\r\nSubject: bin\r\nMIME-Version: 1.0\r\n"
+               b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+               b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n"
+               b"\r\ncaf=C3=A9 =3D ok\r\n"
+               b"--b\r\nContent-Type: application/octet-stream\r\n"
+               b"Content-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n--b--\r\n")
+        a.append(box, None, None, msg)
+        a.logout()
+        ra, rb = self.login_raw(ALICE), self.login_raw(BOB)
+
+        def gen(section):
+            out = ra.cmd(b"g", b'GENURLAUTH "imap://alice@example.org/UrlBin/;uid=1%s;'
+                         b'urlauth=user+bob@example.org" INTERNAL' % section)
+            self.assertTrue(out[-1].startswith(b"g OK"), out)
+            return out[0][13:].strip(b'"')
+
+        def fetch(args):
+            out = b"\r\n".join(rb.cmd(b"f", b"URLFETCH " + args))
+            self.assertIn(b"\r\nf OK", out)
+            return out
+
+        u1, u2, uh = gen(b"/;section=1"), gen(b"/;section=2"), gen(b"/;section=HEADER")
+        got = fetch(b"(%s BINARY)" % u1)
+        self.assertIn(b"* URLFETCH %s (BINARY {10}\r\ncaf\xc3\xa9 = ok)" % u1, got)
+        # NULs in the decoded data: a literal8
+        got = fetch(b"(%s BINARY)" % u2)
+        self.assertIn(b"* URLFETCH %s (BINARY ~{4}\r\n\x00\x01\x02\xff)" % u2, got)
+        got = fetch(b"(%s BODY)" % u2)
+        self.assertIn(b"(BODY {8}\r\nAAEC/w==)", got)
+        # the structure of the part, of the decoded form with BINARY
+        got = fetch(b"(%s BODYPARTSTRUCTURE)" % u2)
+        self.assertIn(b'(BODYPARTSTRUCTURE ("APPLICATION" "OCTET-STREAM" NIL NIL NIL '
+                      b'"BASE64" 8 NIL NIL NIL NIL))', got)
+        got = fetch(b"(%s BINARY BODYPARTSTRUCTURE)" % u2)
+        self.assertIn(b'(BODYPARTSTRUCTURE ("APPLICATION" "OCTET-STREAM" NIL NIL NIL '
+                      b'"BASE64" 4 NIL NIL NIL NIL) BINARY ~{4}\r\n', got)
+        # the whole message decoded: leaves say binary now
+        whole = gen(b"")
+        got = fetch(b"(%s BINARY)" % whole)
+        # CTE "quoted-printable" is "binary" now (-10), decoded -6 and -4
+        self.assertIn(b" (BINARY ~{%d}\r\nFrom: bob@example.org\r\nSubject: bin\r\n" % (len(msg) - 20), got)
+        self.assertIn(b"Content-Transfer-Encoding: binary\r\n\r\ncaf\xc3\xa9 = ok\r\n--b", got)
+        got = fetch(b"(%s BODYPARTSTRUCTURE BINARY)" % whole)
+        self.assertIn(b'"QUOTED-PRINTABLE" 10 0 NIL NIL NIL NIL)("APPLICATION" "OCTET-STREAM" '
+                      b'NIL NIL NIL "BASE64" 4 NIL NIL NIL NIL) "MIXED" ("BOUNDARY" "b")', got)
+        # a header has no structure: NIL; a plain URL stays a plain string
+        self.assertIn(b"* URLFETCH %s NIL" % uh, fetch(b"(%s BODYPARTSTRUCTURE)" % uh))
+        self.assertIn(b"* URLFETCH %s {8}\r\nAAEC/w==\r\n" % u2, fetch(u2))
+        self.assertIn(b"* URLFETCH %s {8}\r\n" % u2, fetch(b"(%s)" % u2))
+        for bad in (b"(%s BODY BINARY)", b"(%s FOO)", b"()"):
+            out = rb.cmd(b"f", b"URLFETCH " + (bad % u1 if b"%" in bad else bad))
+            self.assertTrue(out[-1].startswith(b"f BAD"), out)
+        ra.close()
+        rb.close()
+
     # ---- CONDSTORE / QRESYNC (RFC 7162) ----
 
     def login_raw(self, who=ALICE):
