@@ -61,6 +61,7 @@ static const struct imap_cmd imap_cmds[] = {
 	{ "GENURLAUTH",   cmd_genurlauth,   IMAP_S_AUTHED, 0 },
 	{ "URLFETCH",     cmd_urlfetch,     IMAP_S_AUTHED, 0 },
 	{ "RESETKEY",     cmd_resetkey,     IMAP_S_AUTHED, 0 },
+	{ "NOTIFY",       cmd_notify,       IMAP_S_AUTHED, 0 },
 	{ "CLOSE",        cmd_close,        IMAP_S_SELECTED, IMAP_CMD_NOARGS },
 	{ "UNSELECT",     cmd_unselect,     IMAP_S_SELECTED, IMAP_CMD_NOARGS },
 	{ "CHECK",        cmd_check,        IMAP_S_SELECTED, IMAP_CMD_NOARGS },
@@ -227,6 +228,7 @@ imap_cmd_done(struct imap_session *s)
 	s->cmd = NULL;
 	s->uid = false;
 	s->busy = false;
+	imap_notify_boundary(s);
 }
 
 void
@@ -394,6 +396,7 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 	mm_buf_printf(b, " ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT"
 	    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN CONTEXT=SEARCH CONTEXT=SORT");
 	mm_buf_printf(b, " URLAUTH");
+	mm_buf_printf(b, " NOTIFY");
 }
 
 void
@@ -869,6 +872,7 @@ imap_free(void *arg)
 	if (s->pace != NULL)
 		pace_end(s, false);
 	imap_view_clear(s);
+	imap_notify_free(s);
 	imap_parser_free(&s->parser);
 	free(s->tag);
 	free(s);
