@@ -547,7 +547,7 @@ sel_synced(struct imap_session *s)
 }
 
 /* MessageNew (fetch-att): the new messages of the selected mailbox, as a
- * UID FETCH the client did not send (its completion is an untagged OK). */
+ * UID FETCH the client did not send (s->server_cmd: no tagged reply). */
 static bool
 fetch_new(struct imap_session *s, struct imap_notify *n)
 {
@@ -561,7 +561,7 @@ fetch_new(struct imap_session *s, struct imap_notify *n)
 	bool ok = false;
 
 	mm_buf_init(&cmd);
-	mm_buf_printf(&cmd, "* FETCH %u:* %s\r\n", n->fetch_mark + 1, n->fetch_atts);
+	mm_buf_printf(&cmd, "n FETCH %u:* %s\r\n", n->fetch_mark + 1, n->fetch_atts);
 	n->fetch_mark = s->last_uid;
 	p = imap_parser_new(&lim);
 	if (imap_parser_push(p, cmd.data, cmd.len, &used) == IMAP_PARSE_DONE) {
@@ -570,6 +570,7 @@ fetch_new(struct imap_session *s, struct imap_notify *n)
 		s->uid = true;
 		s->tag = NULL;
 		s->cmd = NULL;
+		s->server_cmd = true;
 		cmd_fetch(s, args, nargs);
 		ok = true;
 	}

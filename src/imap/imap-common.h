@@ -129,6 +129,8 @@ struct imap_session {
 	size_t nsctx;
 
 	struct imap_notify *notify;       /* NOTIFY (RFC 5465): cmd-notify.c */
+	bool server_cmd;                  /* a command no client sent (NOTIFY's
+	                                     MessageNew fetch-att): no tagged reply */
 };
 
 /* ---- imap-session.c ---- */

@@ -204,6 +204,8 @@ imap_untagged(struct imap_session *s, const char *fmt, ...)
 static void __attribute__((format(printf, 3, 0)))
 tagged(struct imap_session *s, const char *what, const char *fmt, va_list ap)
 {
+	if (s->server_cmd)
+		return;
 	conn_printf(s->c, "%s %s ", s->tag ? s->tag : "*", what);
 	if (log_get_level() >= LOG_LVL_DEBUG) {
 		char prefix[IMAP_LOG_REPLY_BYTES];
@@ -228,6 +230,7 @@ imap_cmd_done(struct imap_session *s)
 	s->cmd = NULL;
 	s->uid = false;
 	s->busy = false;
+	s->server_cmd = false;
 	imap_notify_boundary(s);
 }
 
