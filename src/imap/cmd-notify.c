@@ -113,6 +113,13 @@ imap_notify_free(struct imap_session *s)
 	s->notify = NULL;
 }
 
+void
+imap_notify_view_loaded(struct imap_session *s)
+{
+	if (s->notify != NULL)
+		s->notify->fetch_mark = s->last_uid;
+}
+
 bool
 imap_notify_expunge_delayed(struct imap_session *s)
 {

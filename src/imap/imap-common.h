@@ -333,6 +333,8 @@ void imap_notify_free(struct imap_session *s);
 void imap_notify_kick(struct imap_session *s);
 /* A command ended (imap_cmd_done). */
 void imap_notify_boundary(struct imap_session *s);
+/* SELECT loaded a view: MessageNew's fetch-att counts from here. */
+void imap_notify_view_loaded(struct imap_session *s);
 /* NOTIFY SET (selected-delayed ...): EXPUNGE only in a command's reply. */
 bool imap_notify_expunge_delayed(struct imap_session *s);
 /* A mailbox list change this session made (loop, after the commit): the

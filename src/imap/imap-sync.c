@@ -151,6 +151,7 @@ imap_view_load(struct imap_session *s, struct store_index *idx)
 	s->modseq = idx->mailbox.highestmodseq;
 	s->dirty = false;
 	imap_search_state_clear(s);
+	imap_notify_view_loaded(s);
 }
 
 /* View index of uid, or (size_t)-1. The view is in UID order. */

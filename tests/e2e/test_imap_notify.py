@@ -8,14 +8,18 @@ A unsolicited, read straight off its socket while no command of A runs:
 EXISTS/FETCH/EXPUNGE for the selected mailbox, STATUS for another
 mailbox, LIST for a new, renamed or (un)subscribed name. Also NOTIFY NONE
 (silence), NO [BADEVENT] for events we do not deliver, BAD for syntax the
-RFC forbids, SET STATUS's initial STATUS and MessageNew's fetch-att."""
+RFC forbids, SET STATUS's initial STATUS and MessageNew's fetch-att, and
+[NOTIFICATIONOVERFLOW]: more changes than the session may keep while a
+FETCH of A stalls on its unread output, after which NOTIFY is off."""
 import imaplib
 import re
 import select
+import socket
 import time
 import unittest
 
 import mmtest
+from test_imap import Raw
 
 ALICE = ("alice@example.org", "alice-secret")
 imaplib.Commands.setdefault("NOTIFY", ("AUTH", "SELECTED"))
@@ -182,6 +186,47 @@ class NotifyTest(unittest.TestCase):
             self.assertRegex(data[-1], rb"^\[BADEVENT \(MessageNew MessageExpunge "
                              rb"FlagChange MailboxName SubscriptionChange\)\]")
         self.assertEqual(self.notify(a, "SET", "(inboxes NONE)")[0], "OK")
+
+    def test_overflow(self):
+        b = self.session()
+        b.delete("Big")
+        self.assertEqual(b.create("Big")[0], "OK")
+        big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 1000
+        for _ in range(10):
+            self.assertEqual(b.append("Big", None, None, big)[0], "OK")
+        # A with a small receive buffer, so that a FETCH of 10 MB stalls
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+        sock.connect(("127.0.0.1", self.srv.ports["imaps"]))
+        r = Raw(self.srv.ssl_context().wrap_socket(sock, server_hostname="localhost"))
+        self.addCleanup(r.close)
+        self.assertTrue(r.line().startswith(b"* OK "))
+        self.assertTrue(r.cmd(b"l", b"LOGIN %s %s" % (ALICE[0].encode(),
+                                                     ALICE[1].encode()))[-1].startswith(b"l OK"))
+        self.assertTrue(r.cmd(b"s", b"SELECT Big")[-1].startswith(b"s OK"))
+        out = r.cmd(b"n", b"NOTIFY SET (personal (MailboxName))")
+        self.assertTrue(out[-1].startswith(b"n OK"), out)
+        r.send(b"f FETCH 1:* BODY.PEEK[]\r\n")
+        time.sleep(1)
+        # 70 new names while A's FETCH waits for A to read: more than
+        # the 64 a session keeps
+        for i in range(70):
+            b.delete("Ovf%d" % i)
+            self.assertEqual(b.create("Ovf%d" % i)[0], "OK")
+        out = r.until(b"f ", timeout=60)
+        self.assertTrue(out[-1].startswith(b"f OK"), out[-1])
+        self.assertFalse([l for l in out if l.startswith(b"* LIST")], "LIST during FETCH")
+        out = r.until(b"* OK [NOTIFICATIONOVERFLOW]", timeout=10)
+        self.assertFalse([l for l in out if l.startswith(b"* LIST")], out)
+        # NOTIFY is off now: a new name says nothing
+        b.delete("Ovf-after")
+        self.assertEqual(b.create("Ovf-after")[0], "OK")
+        out = r.cmd(b"z", b"NOOP")
+        self.assertEqual(out, [b"z OK NOOP completed"], out)
+        for i in range(70):
+            b.delete("Ovf%d" % i)
+        b.delete("Ovf-after")
+        b.delete("Big")
 
 
 if __name__ == "__main__":
