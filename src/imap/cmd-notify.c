@@ -344,12 +344,9 @@ list_line(struct imap_session *s, struct mm_buf *b, const struct ntf_name *e)
 	imap_append_mailbox(s, b, e->name);
 	if (e->kind == NOTIFY_MBOX_RENAMED) {
 		/* RFC 5465 5.4, RFC 5258 3.5: the old name as OLDNAME */
-		struct mm_buf w;
-		mm_buf_init(&w);
 		mm_buf_append(b, " (\"OLDNAME\" (", 13);
 		imap_append_mailbox(s, b, e->old);
 		mm_buf_append(b, "))", 2);
-		mm_buf_free(&w);
 	}
 	mm_buf_append(b, "\r\n", 2);
 }

@@ -265,11 +265,13 @@ void
 imap_bad(struct imap_session *s, const char *fmt, ...)
 {
 	va_list ap;
+	bool server = s->server_cmd;   /* not the client's mistake */
 	va_start(ap, fmt);
 	tagged(s, "BAD", fmt, ap);
 	va_end(ap);
 	imap_cmd_done(s);
-	count_bad(s);
+	if (!server)
+		count_bad(s);
 }
 
 void
