@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "net/conn.h"
 #include "net/notify.h"
 #include "net/server.h"
@@ -75,6 +76,11 @@ struct imap_notify {
 	size_t nnames;
 	bool overflow;
 	bool installed;                    /* s->notify is this */
+	/* IDLE, set aside while a fetch-att FETCH runs inside it */
+	bool idle_saved;
+	char *idle_tag;
+	const struct imap_cmd *idle_cmd;
+	uint64_t idle_start_us;
 };
 
 static void ntf_flush(struct imap_session *s);
@@ -103,6 +109,9 @@ ntf_free(struct imap_notify *n)
 		free(n->names[i].old);
 	}
 	free(n->fetch_atts);
+	if (n->idle_saved)
+		metrics_idle(-1);     /* the session goes while its IDLE is set aside */
+	free(n->idle_tag);
 	free(n);
 }
 
@@ -551,9 +560,12 @@ sel_synced(struct imap_session *s)
 }
 
 /* MessageNew (fetch-att): the new messages of the selected mailbox, as a
- * UID FETCH the client did not send (s->server_cmd: no tagged reply). */
+ * UID FETCH the client did not send (s->server_cmd: no tagged reply).
+ * Inside IDLE the IDLE command is set aside meanwhile (input stays
+ * paused: the session is busy with a command, so DONE waits) and comes
+ * back when the FETCH ends (imap_notify_boundary). */
 static bool
-fetch_new(struct imap_session *s, struct imap_notify *n)
+fetch_new(struct imap_session *s, struct imap_notify *n, bool idle)
 {
 	struct imap_parser_limits lim = {
 		.line_max = IMAP_LINE_MAX_BYTES, .literal_max = 0,
@@ -570,9 +582,17 @@ fetch_new(struct imap_session *s, struct imap_notify *n)
 	p = imap_parser_new(&lim);
 	if (imap_parser_push(p, cmd.data, cmd.len, &used) == IMAP_PARSE_DONE) {
 		const struct imap_arg *args = imap_parser_args(p, &nargs);
+		if (idle) {
+			n->idle_saved = true;
+			n->idle_tag = s->tag;
+			n->idle_cmd = s->cmd;
+			n->idle_start_us = s->cmd_start_us;
+			s->cmd_start_us = 0;
+			s->input = IMAP_INPUT_COMMAND;
+		}
+		s->tag = NULL;
 		s->busy = true;
 		s->uid = true;
-		s->tag = NULL;
 		s->cmd = NULL;
 		s->server_cmd = true;
 		cmd_fetch(s, args, nargs);
@@ -612,12 +632,17 @@ ntf_flush(struct imap_session *s)
 		imap_write(s, b.data, b.len);
 		mm_buf_free(&b);
 	}
-	if (s->state == IMAP_STATE_SELECTED && n->sel_events && !idle) {
+	if (s->state == IMAP_STATE_SELECTED && n->sel_events) {
 		if (s->dirty) {
-			imap_sync_command(s, sel_synced);
+			/* IDLE syncs on its own; its end kicks us again */
+			if (idle)
+				imap_idle_wake(s);
+			else
+				imap_sync_command(s, sel_synced);
 			return;
 		}
-		if (n->fetch_atts != NULL && s->last_uid > n->fetch_mark && fetch_new(s, n))
+		if (n->fetch_atts != NULL && s->last_uid > n->fetch_mark &&
+		    !s->idle_sync_running && fetch_new(s, n, idle))
 			return;
 	}
 	if (n->npend == 0 && !n->reload)
@@ -664,8 +689,20 @@ ntf_flush(struct imap_session *s)
 void
 imap_notify_boundary(struct imap_session *s)
 {
-	if (s->notify != NULL)
-		imap_notify_kick(s);
+	struct imap_notify *n = s->notify;
+	if (n == NULL)
+		return;
+	if (n->idle_saved) {
+		/* the fetch-att FETCH inside IDLE is over: IDLE goes on */
+		n->idle_saved = false;
+		s->tag = n->idle_tag;
+		n->idle_tag = NULL;
+		s->cmd = n->idle_cmd;
+		s->cmd_start_us = n->idle_start_us;
+		s->busy = true;
+		s->input = IMAP_INPUT_IDLE;
+	}
+	imap_notify_kick(s);
 }
 
 /* ---- NOTIFY ---- */

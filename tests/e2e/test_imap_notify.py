@@ -159,6 +159,18 @@ class NotifyTest(unittest.TestCase):
         got = self.unsolicited(a, rb"^\* \d+ FETCH \(UID \d+ ")
         self.assertIn(b"\\Seen", got[-1])
         self.assertIn(b"RFC822.SIZE %d" % len(MSG), got[-1])
+        # the same inside IDLE, which goes on after it
+        a.send(b"i IDLE\r\n")
+        self.unsolicited(a, rb"^\+ ")
+        self.assertEqual(b.append("INBOX", None, None, MSG)[0], "OK")
+        got = self.unsolicited(a, rb"^\* \d+ FETCH \(UID \d+ ")
+        self.assertIn(b"RFC822.SIZE %d" % len(MSG), got[-1])
+        self.assertTrue(any(re.match(rb"^\* \d+ EXISTS$", l) for l in got), got)
+        self.assertEqual(b.append("INBOX", None, None, MSG)[0], "OK")
+        got = self.unsolicited(a, rb"^\* \d+ FETCH \(UID \d+ ")
+        a.send(b"DONE\r\n")
+        got = self.unsolicited(a, rb"^i ")
+        self.assertEqual(got, [b"i OK Idle completed"])
         # a mailbox outside the filter says nothing
         b.delete("Quiet")
         b.create("Quiet")
