@@ -594,8 +594,8 @@ START_TEST(test_urlauth_oversized)
 END_TEST
 
 /* ---- NOTIFY's arguments (RFC 5465 8) ----
- * Each line goes through the command parser whole and one byte at a
- * time, then imap_notify_parse; the result is rendered as "BAD", "NONE"
+ * Each line goes through the command parser whole, one byte at a time
+ * and split at every point, then imap_notify_parse; the result is rendered as "BAD", "NONE"
  * or "SET[ STATUS] filter:events[/mN][/fN]... =all" (hex event bits,
  * mN mailbox names, fN fetch-att items). */
 
@@ -603,15 +603,20 @@ static const struct imap_parser_limits notify_limits = {
 	.line_max = 4096, .literal_max = 1024, .args_max = 1000, .nesting_max = 8,
 };
 
+/* split: 0 whole, 1 one byte at a time, k > 1 in two pieces cut at k - 1 */
 static void
-notify_drive(const char *in, bool bytewise, struct mm_buf *out)
+notify_drive(const char *in, size_t split, struct mm_buf *out)
 {
 	struct imap_parser *p = imap_parser_new(&notify_limits);
 	size_t len = strlen(in), off = 0;
 	enum imap_parse_result r = IMAP_PARSE_NEED_MORE;
 
 	while (off < len) {
-		size_t used = 0, chunk = bytewise ? 1 : len - off;
+		size_t used = 0, chunk = len - off;
+		if (split == 1)
+			chunk = 1;
+		else if (split > 1 && off < split - 1)
+			chunk = split - 1 - off;
 		r = imap_parser_push(p, in + off, chunk, &used);
 		off += used;
 		if (r == IMAP_PARSE_DONE || r == IMAP_PARSE_ERROR)
@@ -700,12 +705,18 @@ START_TEST(test_notify_args)
 	struct mm_buf whole, bytes;
 	mm_buf_init(&whole);
 	mm_buf_init(&bytes);
-	notify_drive(notify_cases[_i].in, false, &whole);
-	notify_drive(notify_cases[_i].in, true, &bytes);
+	notify_drive(notify_cases[_i].in, 0, &whole);
+	notify_drive(notify_cases[_i].in, 1, &bytes);
 	ck_assert_msg(strcmp(mm_buf_cstr(&whole), notify_cases[_i].want) == 0,
 	    "%s: got '%s' want '%s'", notify_cases[_i].in, mm_buf_cstr(&whole),
 	    notify_cases[_i].want);
 	ck_assert_str_eq(mm_buf_cstr(&bytes), mm_buf_cstr(&whole));
+	for (size_t k = 2; k <= strlen(notify_cases[_i].in); k++) {
+		bytes.len = 0;
+		notify_drive(notify_cases[_i].in, k, &bytes);
+		ck_assert_msg(strcmp(mm_buf_cstr(&bytes), mm_buf_cstr(&whole)) == 0,
+		    "%s split at %zu: got '%s'", notify_cases[_i].in, k - 1, mm_buf_cstr(&bytes));
+	}
 	mm_buf_free(&whole);
 	mm_buf_free(&bytes);
 }
@@ -721,12 +732,12 @@ START_TEST(test_notify_limits)
 	for (int i = 0; i < IMAP_NOTIFY_GROUPS_MAX; i++)
 		mm_buf_printf(&in, " (mailboxes m%d (MessageNew))", i);
 	mm_buf_printf(&in, "\r\n");
-	notify_drive(mm_buf_cstr(&in), false, &out);
+	notify_drive(mm_buf_cstr(&in), 0, &out);
 	ck_assert_str_ne(mm_buf_cstr(&out), "BAD");
 	in.len -= 2;
 	mm_buf_printf(&in, " (inboxes NONE)\r\n");
 	out.len = 0;
-	notify_drive(mm_buf_cstr(&in), false, &out);
+	notify_drive(mm_buf_cstr(&in), 0, &out);
 	ck_assert_str_eq(mm_buf_cstr(&out), "BAD");
 	/* IMAP_NOTIFY_NAMES_MAX names pass, one more is BAD */
 	in.len = 0;
@@ -735,7 +746,7 @@ START_TEST(test_notify_limits)
 		mm_buf_printf(&in, "%sn%d", i ? " " : "", i);
 	mm_buf_printf(&in, ") (MessageNew))\r\n");
 	out.len = 0;
-	notify_drive(mm_buf_cstr(&in), false, &out);
+	notify_drive(mm_buf_cstr(&in), 0, &out);
 	ck_assert_str_eq(mm_buf_cstr(&out), "SET 5:1/m100 =1");
 	in.len = 0;
 	mm_buf_printf(&in, "a NOTIFY SET (subtree (");
@@ -743,7 +754,7 @@ START_TEST(test_notify_limits)
 		mm_buf_printf(&in, "%sn%d", i ? " " : "", i);
 	mm_buf_printf(&in, ") (MessageNew))\r\n");
 	out.len = 0;
-	notify_drive(mm_buf_cstr(&in), false, &out);
+	notify_drive(mm_buf_cstr(&in), 0, &out);
 	ck_assert_str_eq(mm_buf_cstr(&out), "BAD");
 	mm_buf_free(&in);
 	mm_buf_free(&out);
