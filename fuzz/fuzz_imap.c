@@ -13,6 +13,7 @@
  * parsed command written back with imap_args_write() parses the same. */
 #include "fuzz/fuzz.h"
 
+#include "imap/imap-notify.h"
 #include "imap/imap-parser.h"
 #include "lib/limits.h"
 
@@ -135,6 +136,33 @@ check_args(const struct imap_arg *a, size_t n, unsigned depth)
 	}
 }
 
+/* NOTIFY's grammar (imap/imap-notify.c) on every command's arguments:
+ * what it accepts points into the tree and keeps the RFC's rules. */
+static void
+check_notify(const struct imap_arg *a, size_t n)
+{
+	struct imap_notify_spec spec;
+	const char *err = NULL;
+	if (!imap_notify_parse(a, n, &spec, &err)) {
+		FUZZ_CHECK(err != NULL);
+		return;
+	}
+	FUZZ_CHECK(spec.ngroups <= IMAP_NOTIFY_GROUPS_MAX);
+	FUZZ_CHECK(spec.none == (spec.ngroups == 0));
+	unsigned all = 0;
+	size_t names = 0;
+	for (size_t i = 0; i < spec.ngroups; i++) {
+		const struct imap_notify_group *g = &spec.groups[i];
+		bool sel = g->filter == IMAP_NF_SELECTED || g->filter == IMAP_NF_SELECTED_DELAYED;
+		FUZZ_CHECK(g->nfetch == 0 || (sel && g->nfetch <= IMAP_NOTIFY_FETCH_MAX));
+		FUZZ_CHECK((g->nmboxes > 0) == (g->filter == IMAP_NF_SUBTREE ||
+		    g->filter == IMAP_NF_MAILBOXES));
+		names += g->nmboxes;
+		all |= g->events;
+	}
+	FUZZ_CHECK(names <= IMAP_NOTIFY_NAMES_MAX && all == spec.events);
+}
+
 static void drive(const struct imap_parser_limits *lim, const char *in,
     size_t len, const uint8_t *sizes, size_t nsizes, bool args,
     struct mm_buf *out);
@@ -225,6 +253,7 @@ drive(const struct imap_parser_limits *lim, const char *in, size_t len,
 				mm_buf_append(out, "]\n", 2);
 				if (args) {
 					check_args(a, n, 0);
+					check_notify(a, n);
 					check_rewrite(imap_parser_tag(p), imap_parser_name(p),
 					    a, n, out->data + at, out->len - at);
 				}

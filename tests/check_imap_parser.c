@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/imap-notify.h"
 #include "imap/imap-parser.h"
 #include "lib/limits.h"
 
@@ -637,6 +638,185 @@ START_TEST(test_urlauth_oversized)
 }
 END_TEST
 
+/* ---- NOTIFY's arguments (RFC 5465 8) ----
+ * Each line goes through the command parser whole, one byte at a time
+ * and split at every point, then imap_notify_parse; the result is rendered as "BAD", "NONE"
+ * or "SET[ STATUS] filter:events[/mN][/fN]... =all" (hex event bits,
+ * mN mailbox names, fN fetch-att items). */
+
+static const struct imap_parser_limits notify_limits = {
+	.line_max = 4096, .literal_max = 1024, .args_max = 1000, .nesting_max = 8,
+};
+
+/* split: 0 whole, 1 one byte at a time, k > 1 in two pieces cut at k - 1 */
+static void
+notify_drive(const char *in, size_t split, struct mm_buf *out)
+{
+	struct imap_parser *p = imap_parser_new(&notify_limits);
+	size_t len = strlen(in), off = 0;
+	enum imap_parse_result r = IMAP_PARSE_NEED_MORE;
+
+	while (off < len) {
+		size_t used = 0, chunk = len - off;
+		if (split == 1)
+			chunk = 1;
+		else if (split > 1 && off < split - 1)
+			chunk = split - 1 - off;
+		r = imap_parser_push(p, in + off, chunk, &used);
+		off += used;
+		if (r == IMAP_PARSE_DONE || r == IMAP_PARSE_ERROR)
+			break;
+		ck_assert_uint_eq(used, chunk);
+	}
+	if (r != IMAP_PARSE_DONE) {
+		mm_buf_printf(out, "PARSE-ERROR");
+		imap_parser_free(&p);
+		return;
+	}
+	size_t n;
+	const struct imap_arg *a = imap_parser_args(p, &n);
+	struct imap_notify_spec spec;
+	const char *err = NULL;
+	if (!imap_notify_parse(a, n, &spec, &err)) {
+		ck_assert_ptr_nonnull(err);
+		mm_buf_printf(out, "BAD");
+	} else if (spec.none) {
+		mm_buf_printf(out, "NONE");
+	} else {
+		mm_buf_printf(out, "SET%s", spec.status ? " STATUS" : "");
+		for (size_t i = 0; i < spec.ngroups; i++) {
+			const struct imap_notify_group *g = &spec.groups[i];
+			mm_buf_printf(out, " %d:%x", (int)g->filter, g->events);
+			if (g->nmboxes)
+				mm_buf_printf(out, "/m%zu", g->nmboxes);
+			if (g->nfetch)
+				mm_buf_printf(out, "/f%zu", g->nfetch);
+		}
+		mm_buf_printf(out, " =%x", spec.events);
+	}
+	imap_parser_free(&p);
+}
+
+static const struct {
+	const char *in, *want;
+} notify_cases[] = {
+	{ "a NOTIFY NONE\r\n", "NONE" },
+	{ "a NOTIFY none\r\n", "NONE" },
+	{ "a NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) "
+	  "(personal (MessageNew MessageExpunge MailboxName SubscriptionChange))\r\n",
+	  "SET 0:7 3:33 =37" },
+	{ "a NOTIFY SET STATUS (mailboxes \"x y\" (MessageExpunge))\r\n", "SET STATUS 6:2/m1 =2" },
+	{ "a NOTIFY SET status (subtree (Lists \"Other\" {3+}\r\nabc) (MessageNew))\r\n",
+	  "SET STATUS 5:1/m3 =1" },
+	{ "a NOTIFY SET (selected-delayed (MessageNew (UID BODY.PEEK[HEADER.FIELDS (FROM)] "
+	  "FLAGS) MessageExpunge)) (inboxes NONE) (subscribed (FlagChange))\r\n",
+	  "SET 1:3/f3 2:0 4:4 =7" },
+	{ "a NOTIFY SET (personal (AnnotationChange MailboxMetadataChange "
+	  "ServerMetadataChange))\r\n", "SET 3:c8 =c8" },
+	{ "a NOTIFY SET (personal (MessageNew FutureEvent))\r\n", "SET 3:101 =101" },
+	{ "a NOTIFY SET (mailboxes INBOX (MessageNew)) (mailboxes (a b) (MessageNew))\r\n",
+	  "SET 6:1/m1 6:1/m2 =1" },
+	/* bad */
+	{ "a NOTIFY\r\n", "BAD" },
+	{ "a NOTIFY SET\r\n", "BAD" },
+	{ "a NOTIFY SET STATUS\r\n", "BAD" },
+	{ "a NOTIFY GET (personal (MessageNew))\r\n", "BAD" },
+	{ "a NOTIFY NONE (personal (MessageNew))\r\n", "BAD" },
+	{ "a NOTIFY SET personal\r\n", "BAD" },
+	{ "a NOTIFY SET (personal)\r\n", "BAD" },
+	{ "a NOTIFY SET (personal ())\r\n", "BAD" },
+	{ "a NOTIFY SET (personal MessageNew)\r\n", "BAD" },
+	{ "a NOTIFY SET (personal (MessageNew) extra)\r\n", "BAD" },
+	{ "a NOTIFY SET (everything (MessageNew))\r\n", "BAD" },
+	{ "a NOTIFY SET (subtree (MessageNew))\r\n", "BAD" },
+	{ "a NOTIFY SET (mailboxes () (MessageNew))\r\n", "BAD" },
+	{ "a NOTIFY SET (mailboxes NIL (MessageNew))\r\n", "BAD" },
+	{ "a NOTIFY SET (mailboxes (a (b)) (MessageNew))\r\n", "BAD" },
+	{ "a NOTIFY SET (personal (\"MessageNew\"))\r\n", "BAD" },
+	{ "a NOTIFY SET (personal ((MessageNew)))\r\n", "BAD" },
+	{ "a NOTIFY SET (personal (MessageNew (UID)))\r\n", "BAD" },
+	{ "a NOTIFY SET (selected (MessageNew (NOSUCHATT) MessageExpunge))\r\n", "BAD" },
+	{ "a NOTIFY SET (selected (MessageNew () MessageExpunge))\r\n", "BAD" },
+	{ "a NOTIFY SET (selected (MessageNew))\r\n", "BAD" },
+	{ "a NOTIFY SET (selected (MessageExpunge))\r\n", "BAD" },
+	{ "a NOTIFY SET (selected (FlagChange))\r\n", "BAD" },
+	{ "a NOTIFY SET (selected NONE) (selected-delayed NONE)\r\n", "BAD" },
+	{ "a NOTIFY SET (personal NONE) NONE\r\n", "BAD" },
+	{ "a NOTIFY SET (personal (MessageNew)\r\n", "PARSE-ERROR" },
+};
+
+START_TEST(test_notify_args)
+{
+	struct mm_buf whole, bytes;
+	mm_buf_init(&whole);
+	mm_buf_init(&bytes);
+	notify_drive(notify_cases[_i].in, 0, &whole);
+	notify_drive(notify_cases[_i].in, 1, &bytes);
+	ck_assert_msg(strcmp(mm_buf_cstr(&whole), notify_cases[_i].want) == 0,
+	    "%s: got '%s' want '%s'", notify_cases[_i].in, mm_buf_cstr(&whole),
+	    notify_cases[_i].want);
+	ck_assert_str_eq(mm_buf_cstr(&bytes), mm_buf_cstr(&whole));
+	for (size_t k = 2; k <= strlen(notify_cases[_i].in); k++) {
+		bytes.len = 0;
+		notify_drive(notify_cases[_i].in, k, &bytes);
+		ck_assert_msg(strcmp(mm_buf_cstr(&bytes), mm_buf_cstr(&whole)) == 0,
+		    "%s split at %zu: got '%s'", notify_cases[_i].in, k - 1, mm_buf_cstr(&bytes));
+	}
+	mm_buf_free(&whole);
+	mm_buf_free(&bytes);
+}
+END_TEST
+
+START_TEST(test_notify_limits)
+{
+	struct mm_buf in, out;
+	mm_buf_init(&in);
+	mm_buf_init(&out);
+	/* IMAP_NOTIFY_GROUPS_MAX groups pass, one more is BAD */
+	mm_buf_printf(&in, "a NOTIFY SET");
+	for (int i = 0; i < IMAP_NOTIFY_GROUPS_MAX; i++)
+		mm_buf_printf(&in, " (mailboxes m%d (MessageNew))", i);
+	mm_buf_printf(&in, "\r\n");
+	notify_drive(mm_buf_cstr(&in), 0, &out);
+	ck_assert_str_ne(mm_buf_cstr(&out), "BAD");
+	in.len -= 2;
+	mm_buf_printf(&in, " (inboxes NONE)\r\n");
+	out.len = 0;
+	notify_drive(mm_buf_cstr(&in), 0, &out);
+	ck_assert_str_eq(mm_buf_cstr(&out), "BAD");
+	/* IMAP_NOTIFY_NAMES_MAX names pass, one more is BAD */
+	in.len = 0;
+	mm_buf_printf(&in, "a NOTIFY SET (subtree (");
+	for (int i = 0; i < IMAP_NOTIFY_NAMES_MAX; i++)
+		mm_buf_printf(&in, "%sn%d", i ? " " : "", i);
+	mm_buf_printf(&in, ") (MessageNew))\r\n");
+	out.len = 0;
+	notify_drive(mm_buf_cstr(&in), 0, &out);
+	ck_assert_str_eq(mm_buf_cstr(&out), "SET 5:1/m100 =1");
+	in.len = 0;
+	mm_buf_printf(&in, "a NOTIFY SET (subtree (");
+	for (int i = 0; i <= IMAP_NOTIFY_NAMES_MAX; i++)
+		mm_buf_printf(&in, "%sn%d", i ? " " : "", i);
+	mm_buf_printf(&in, ") (MessageNew))\r\n");
+	out.len = 0;
+	notify_drive(mm_buf_cstr(&in), 0, &out);
+	ck_assert_str_eq(mm_buf_cstr(&out), "BAD");
+	mm_buf_free(&in);
+	mm_buf_free(&out);
+}
+END_TEST
+
+START_TEST(test_notify_event_names)
+{
+	struct mm_buf b;
+	mm_buf_init(&b);
+	imap_notify_append_events(&b, IMAP_NEV_SUPPORTED);
+	ck_assert_str_eq(mm_buf_cstr(&b),
+	    " (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)");
+	mm_buf_free(&b);
+}
+END_TEST
+
 static Suite *
 imap_parser_suite(void)
 {
@@ -667,6 +847,12 @@ imap_parser_suite(void)
 	tcase_add_test(tc, test_url_oversized);
 	tcase_add_loop_test(tc, test_urlauth, 0, sizeof(uacases) / sizeof(uacases[0]));
 	tcase_add_test(tc, test_urlauth_oversized);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("notify");
+	tcase_add_loop_test(tc, test_notify_args, 0, sizeof(notify_cases) / sizeof(notify_cases[0]));
+	tcase_add_test(tc, test_notify_limits);
+	tcase_add_test(tc, test_notify_event_names);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -700,6 +700,13 @@ mbox_done(void *arg, bool alive)
 	if (j->op == OP_RENAME && s->state == IMAP_STATE_SELECTED &&
 	    strcmp(s->mbox, j->a) == 0 && strcmp(j->a, "INBOX") != 0)
 		mm_strlcpy(s->mbox, j->b, sizeof(s->mbox));
+	/* NOTIFY (RFC 5465 5.4, 5.5): the user's other sessions */
+	if (j->op == OP_RENAME)
+		imap_notify_post_mbox(s, NOTIFY_MBOX_RENAMED, j->b, j->a);
+	else
+		imap_notify_post_mbox(s, j->op == OP_CREATE ? NOTIFY_MBOX_CREATED :
+		    j->op == OP_DELETE ? NOTIFY_MBOX_DELETED : j->op == OP_SUBSCRIBE ?
+		    NOTIFY_MBOX_SUBSCRIBED : NOTIFY_MBOX_UNSUBSCRIBED, j->a, NULL);
 	imap_ok(s, "%s completed", names[j->op]);
 out:
 	free(j);

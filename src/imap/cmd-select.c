@@ -421,6 +421,7 @@ idle_start(struct imap_session *s)
 	/* a change that came while we were getting here */
 	if (s->dirty)
 		imap_idle_wake(s);
+	imap_notify_kick(s);
 }
 
 void
@@ -438,6 +439,7 @@ idle_synced(struct imap_session *s)
 	s->idle_sync_running = false;
 	if (s->dirty && s->input == IMAP_INPUT_IDLE)
 		imap_idle_wake(s);
+	imap_notify_kick(s);
 }
 
 void

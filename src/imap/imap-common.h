@@ -19,10 +19,12 @@
 #include "lib/limits.h"
 #include "lib/sasl-session.h"
 #include "lib/util.h"
+#include "net/notify.h"
 #include "net/worker.h"
 #include "store/store.h"
 
 struct conn;
+struct imap_notify;
 struct mm_server;
 struct notify_watch;
 
@@ -127,6 +129,10 @@ struct imap_session {
 	/* CONTEXT=SEARCH (RFC 5267): SEARCH RETURN (UPDATE) results kept live */
 	struct imap_search_ctx *sctx;     /* a list, cmd-search.c */
 	size_t nsctx;
+
+	struct imap_notify *notify;       /* NOTIFY (RFC 5465): cmd-notify.c */
+	bool server_cmd;                  /* a command no client sent (NOTIFY's
+	                                     MessageNew fetch-att): no tagged reply */
 };
 
 /* ---- imap-session.c ---- */
@@ -347,6 +353,23 @@ void cmd_thread(struct imap_session *, const struct imap_arg *, size_t);
 void cmd_getquota(struct imap_session *, const struct imap_arg *, size_t);
 void cmd_getquotaroot(struct imap_session *, const struct imap_arg *, size_t);
 void cmd_setquota(struct imap_session *, const struct imap_arg *, size_t);
+
+/* cmd-notify.c: NOTIFY (RFC 5465) */
+void cmd_notify(struct imap_session *, const struct imap_arg *, size_t);
+void imap_notify_free(struct imap_session *s);
+/* Something may be waiting: flush it at the next loop turn if no command
+ * runs (or IDLE does). The hub's watches and the command's end call it. */
+void imap_notify_kick(struct imap_session *s);
+/* A command ended (imap_cmd_done). */
+void imap_notify_boundary(struct imap_session *s);
+/* SELECT loaded a view: MessageNew's fetch-att counts from here. */
+void imap_notify_view_loaded(struct imap_session *s);
+/* NOTIFY SET (selected-delayed ...): EXPUNGE only in a command's reply. */
+bool imap_notify_expunge_delayed(struct imap_session *s);
+/* A mailbox list change this session made (loop, after the commit): the
+ * user's other NOTIFY sessions get their LIST response. */
+void imap_notify_post_mbox(struct imap_session *s, enum notify_name_kind kind,
+    const char *name, const char *oldname);
 
 /* cmd-urlauth.c */
 void cmd_genurlauth(struct imap_session *, const struct imap_arg *, size_t);

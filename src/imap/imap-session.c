@@ -61,6 +61,7 @@ static const struct imap_cmd imap_cmds[] = {
 	{ "GENURLAUTH",   cmd_genurlauth,   IMAP_S_AUTHED, 0 },
 	{ "URLFETCH",     cmd_urlfetch,     IMAP_S_AUTHED, 0 },
 	{ "RESETKEY",     cmd_resetkey,     IMAP_S_AUTHED, 0 },
+	{ "NOTIFY",       cmd_notify,       IMAP_S_AUTHED, 0 },
 	{ "CLOSE",        cmd_close,        IMAP_S_SELECTED, IMAP_CMD_NOARGS },
 	{ "UNSELECT",     cmd_unselect,     IMAP_S_SELECTED, IMAP_CMD_NOARGS },
 	{ "CHECK",        cmd_check,        IMAP_S_SELECTED, IMAP_CMD_NOARGS },
@@ -203,6 +204,8 @@ imap_untagged(struct imap_session *s, const char *fmt, ...)
 static void __attribute__((format(printf, 3, 0)))
 tagged(struct imap_session *s, const char *what, const char *fmt, va_list ap)
 {
+	if (s->server_cmd)
+		return;
 	conn_printf(s->c, "%s %s ", s->tag ? s->tag : "*", what);
 	if (log_get_level() >= LOG_LVL_DEBUG) {
 		char prefix[IMAP_LOG_REPLY_BYTES];
@@ -227,6 +230,8 @@ imap_cmd_done(struct imap_session *s)
 	s->cmd = NULL;
 	s->uid = false;
 	s->busy = false;
+	s->server_cmd = false;
+	imap_notify_boundary(s);
 }
 
 void
@@ -270,11 +275,13 @@ void
 imap_bad(struct imap_session *s, const char *fmt, ...)
 {
 	va_list ap;
+	bool server = s->server_cmd;   /* not the client's mistake */
 	va_start(ap, fmt);
 	tagged(s, "BAD", fmt, ap);
 	va_end(ap);
 	imap_cmd_done(s);
-	count_bad(s);
+	if (!server)
+		count_bad(s);
 }
 
 /* Not counted as a bad command: a client that enabled UIDONLY and still
@@ -440,6 +447,7 @@ imap_capability_string(struct imap_session *s, struct mm_buf *b)
 	    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN CONTEXT=SEARCH CONTEXT=SORT");
 	mm_buf_printf(b, " URLAUTH URLAUTH=BINARY");
 	mm_buf_printf(b, " UIDONLY UTF8=ACCEPT");
+	mm_buf_printf(b, " NOTIFY");
 }
 
 void
@@ -965,6 +973,7 @@ imap_free(void *arg)
 	if (s->pace != NULL)
 		pace_end(s, false);
 	imap_view_clear(s);
+	imap_notify_free(s);
 	imap_parser_free(&s->parser);
 	free(s->tag);
 	free(s);

@@ -89,6 +89,7 @@ notify_now(void *arg)
 	s->dirty = true;
 	if (s->input == IMAP_INPUT_IDLE)
 		imap_idle_wake(s);
+	imap_notify_kick(s);
 }
 
 /* From the hub, on the loop: through the conn, which holds it back while
@@ -150,6 +151,7 @@ imap_view_load(struct imap_session *s, struct store_index *idx)
 	s->modseq = idx->mailbox.highestmodseq;
 	s->dirty = false;
 	imap_search_state_clear(s);
+	imap_notify_view_loaded(s);
 }
 
 /* View index of uid, or (size_t)-1. The view is in UID order. */
@@ -583,6 +585,8 @@ imap_view_resolve(struct imap_session *s, const char *set, bool uid,
 bool
 imap_expunge_allowed(struct imap_session *s)
 {
+	if (s->cmd == NULL && imap_notify_expunge_delayed(s))
+		return false;     /* NOTIFY selected-delayed, between commands */
 	return s->uid || s->cmd == NULL || !(s->cmd->flags & IMAP_CMD_NOEXPUNGE);
 }
 

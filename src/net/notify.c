@@ -20,6 +20,7 @@ struct notify_watch {
 	char *user;
 	uint32_t mailbox_id;
 	notify_fn *fn;
+	notify_user_fn *ufn;      /* a user-wide watch (mailbox_id 0) */
 	void *arg;
 	struct notify_watch *next, **pprev;
 	struct notify_watch *grave_next;   /* freed when no dispatch is walking */
@@ -52,13 +53,8 @@ notify_hash(const char *user, uint32_t id)
 }
 
 static void
-notify_dispatch(struct notify_hub *hub, const char *user, uint32_t id)
+notify_bury(struct notify_hub *hub)
 {
-	hub->walking++;
-	for (struct notify_watch *w = hub->tab[notify_hash(user, id)]; w; w = w->next)
-		if (!w->dead && w->mailbox_id == id && strcmp(w->user, user) == 0)
-			w->fn(w->arg, user, id);
-	hub->walking--;
 	if (hub->walking == 0) {
 		while (hub->graveyard) {
 			struct notify_watch *w = hub->graveyard;
@@ -67,6 +63,39 @@ notify_dispatch(struct notify_hub *hub, const char *user, uint32_t id)
 			free(w);
 		}
 	}
+}
+
+/* The user-wide watches of user; ev NULL: a post for mailbox id. */
+static void
+notify_dispatch_user(struct notify_hub *hub, const char *user, uint32_t id,
+    const struct notify_name_event *ev)
+{
+	hub->walking++;
+	for (struct notify_watch *w = hub->tab[notify_hash(user, 0)]; w; w = w->next)
+		if (!w->dead && w->ufn != NULL && strcmp(w->user, user) == 0)
+			w->ufn(w->arg, user, id, ev);
+	hub->walking--;
+}
+
+static void
+notify_dispatch(struct notify_hub *hub, const char *user, uint32_t id)
+{
+	hub->walking++;
+	for (struct notify_watch *w = hub->tab[notify_hash(user, id)]; w; w = w->next)
+		if (!w->dead && w->ufn == NULL && w->mailbox_id == id &&
+		    strcmp(w->user, user) == 0)
+			w->fn(w->arg, user, id);
+	hub->walking--;
+	notify_dispatch_user(hub, user, id, NULL);
+	notify_bury(hub);
+}
+
+void
+notify_hub_name_event(struct notify_hub *hub, const char *user,
+    const struct notify_name_event *ev)
+{
+	notify_dispatch_user(hub, user, 0, ev);
+	notify_bury(hub);
 }
 
 static void
@@ -164,6 +193,15 @@ notify_watch_add(struct notify_hub *hub, const char *user, uint32_t mailbox_id,
 		(*head)->pprev = &w->next;
 	w->pprev = head;
 	*head = w;
+	return w;
+}
+
+struct notify_watch *
+notify_user_watch_add(struct notify_hub *hub, const char *user, notify_user_fn *fn,
+    void *arg)
+{
+	struct notify_watch *w = notify_watch_add(hub, user, 0, NULL, arg);
+	w->ufn = fn;
 	return w;
 }
 
