@@ -36,6 +36,7 @@
 #include "lib/privcheck.h"
 #include "lib/util.h"
 #include "net/dns.h"
+#include "net/hostname.h"
 #include "net/http.h"
 #include "net/listener.h"
 #include "net/metrics-http.h"
@@ -120,6 +121,7 @@ load_config(void)
 	struct config_errors errs;
 	config_errors_init(&errs);
 	cfg = config_load(config_path, &errs);
+	hostname_config(cfg);
 	if (cfg == NULL) {
 		if (errs.errors.n == 0)
 			die("%s: cannot load", config_path);
@@ -695,6 +697,7 @@ cmd_check(int argc, char **argv)
 		usage_error();
 	config_errors_init(&errs);
 	cfg = config_load(config_path, &errs);
+	hostname_config(cfg);
 	if (cfg != NULL) {
 		tls_check(cfg, &errs);
 		privcheck_run_as(cfg, &errs);

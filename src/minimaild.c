@@ -13,6 +13,7 @@
 #include "lib/util.h"
 #include "net/conn.h"
 #include "net/dns.h"
+#include "net/hostname.h"
 #include "net/http.h"
 #include "net/listener.h"
 #include "net/metrics-http.h"
@@ -118,6 +119,7 @@ check_config(void)
 	struct config_errors errs;
 	config_errors_init(&errs);
 	struct config *cfg = config_load(config_path, &errs);
+	hostname_config(cfg);
 	if (cfg != NULL) {
 		tls_check(cfg, &errs);
 		privcheck_run_as(cfg, &errs);
@@ -249,6 +251,7 @@ reload_work(void *arg)
 {
 	struct reload_job *j = arg;
 	j->cfg = config_load(config_path, &j->errs);
+	hostname_config(j->cfg);
 	if (j->cfg != NULL)
 		j->tls = tls_ctx_new(j->cfg, j->err, sizeof(j->err));
 	if (j->cfg != NULL && j->tls != NULL)
@@ -383,6 +386,7 @@ main(int argc, char **argv)
 	struct config_errors errs;
 	config_errors_init(&errs);
 	srv.cfg = config_load(config_path, &errs);
+	hostname_config(srv.cfg);
 	if (srv.cfg == NULL) {
 		print_errors(&errs);
 		return 1;

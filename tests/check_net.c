@@ -12,6 +12,7 @@
 #include "lib/metrics.h"
 #include "lib/util.h"
 #include "net/conn.h"
+#include "net/hostname.h"
 #include "net/listener.h"
 #include "net/proto.h"
 #include "net/server.h"
@@ -1066,6 +1067,33 @@ START_TEST(test_user_limit)
 }
 END_TEST
 
+/* The default hostname: config_parse() gives gethostname() (no DNS),
+ * hostname_config() makes it the FQDN, and leaves a set one alone. */
+START_TEST(test_hostname_default)
+{
+	static const char conf[] = "domains = example.org\n";
+	static const char conf_set[] = "hostname = mx.example.org\ndomains = example.org\n";
+	struct config_errors errs;
+	config_errors_init(&errs);
+	struct config *cfg = config_parse("t.conf", conf, sizeof(conf) - 1, &errs);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert(cfg->hostname_default);
+	hostname_config(cfg);
+	char *h = hostname_default();
+	ck_assert_str_eq(cfg->hostname, h);
+	ck_assert(config_hostname_valid(h));
+	free(h);
+	config_free(&cfg);
+	cfg = config_parse("t.conf", conf_set, sizeof(conf_set) - 1, &errs);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert(!cfg->hostname_default);
+	hostname_config(cfg);
+	ck_assert_str_eq(cfg->hostname, "mx.example.org");
+	config_free(&cfg);
+	config_errors_clear(&errs);
+}
+END_TEST
+
 static Suite *
 net_suite(void)
 {
@@ -1097,6 +1125,7 @@ net_suite(void)
 	tc = tcase_create("limits");
 	tcase_add_loop_test(tc, test_limit_key, 0, (int)(sizeof(limit_keys) / sizeof(limit_keys[0])));
 	tcase_add_test(tc, test_user_limit);
+	tcase_add_test(tc, test_hostname_default);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("backpressure");
 	tcase_set_timeout(tc, 30);

@@ -1617,6 +1617,163 @@ START_TEST(test_flush_failure)
 }
 END_TEST
 
+/* Runs op with the commit hook armed in hook mode mode: the panic (or
+ * the failed flush) hits op's own commit. */
+#define WITH_HOOK(mode, op) do { \
+	sdb_test_flags = SDB_TEST_NO_REGISTRY_WATCH; \
+	hook_mode = (mode); \
+	hook_calls = 0; \
+	sdb_test_commit_hook = commit_hook; \
+	op; \
+	sdb_test_commit_hook = NULL; \
+	sdb_test_flags = 0; \
+} while (0)
+
+static const char *const once_text[3] = {
+	"Subject: one\r\n\r\nfirst\r\n",
+	"Subject: two\r\n\r\nsecond\r\n",
+	"Subject: three\r\n\r\nthird\r\n",
+};
+
+/* mailbox holds exactly the three once_text messages, UIDs first..first+2 */
+static void
+assert_three(const char *mbox, uint32_t first, uint32_t refs)
+{
+	struct store_index *idx = index_of("alice@example.org", mbox);
+	ck_assert_uint_eq(idx->nmsgs, 3);
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_uint_eq(idx->msgs[i].uid, first + i);
+		assert_body(idx->msgs[i].body_id, once_text[i]);
+		ck_assert_uint_eq(refs_of(idx->msgs[i].body_id), refs);
+	}
+	store_index_free(&idx);
+}
+
+static uint64_t
+usage_messages(void)
+{
+	uint64_t bytes, msgs;
+	ck_assert_int_eq(store_quota_usage(st, "alice@example.org", &bytes, &msgs),
+	    STORE_OK);
+	return msgs;
+}
+
+/* COPY (loop 0, 1) and MOVE (loop 2, 3) cut short by a panic after their
+ * commit, whether their log reached the disk first (even loops) or not
+ * (odd loops): sdb_run reopens and runs them again, and the messages are
+ * in the target exactly once (MOVE: gone from the source), the caller
+ * gets the UIDs that are in the store, the counters count them once, and
+ * the next UIDs follow on. */
+START_TEST(test_exactly_once_copy_move)
+{
+	bool move = _i >= 2;
+	uint32_t uids[3] = { 1, 2, 3 }, new_uids[3] = { 0 }, uidv = 0;
+	struct store_mailbox mb;
+	int r;
+
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_uint_eq(deliver1("alice@example.org", NULL, once_text[i]), i + 1);
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "Archive", &mb), STORE_OK);
+	WITH_HOOK(_i % 2, r = (move ? store_move : store_copy)(st, "alice@example.org",
+	    "INBOX", uids, 3, "Archive", new_uids, &uidv));
+	ck_assert_int_eq(r, STORE_OK);
+	ck_assert_int_ge(hook_calls, 2);            /* it ran again */
+	ck_assert_uint_eq(sdb_reopens(st), 1);
+	ck_assert_uint_eq(uidv, mb.uidvalidity);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_uint_eq(new_uids[i], i + 1);
+	for (int round = 0; round < 2; round++) {
+		assert_three("Archive", 1, move ? 1 : 2);
+		struct store_index *idx = index_of("alice@example.org", "INBOX");
+		ck_assert_uint_eq(idx->nmsgs, move ? 0 : 3);
+		store_index_free(&idx);
+		ck_assert_uint_eq(usage_messages(), move ? 3 : 6);
+		reopen();                                  /* and after a restart */
+	}
+	ck_assert_uint_eq(deliver1("alice@example.org", "Archive", "next"), 4);
+	ck_assert_uint_eq(deliver1("alice@example.org", NULL, "next"), 4);
+}
+END_TEST
+
+/* The log flush after a COPY's or MOVE's commit fails: not acknowledged
+ * (STORE_IO, no UIDs), not run again; after the restart the target holds
+ * the messages at most once and MOVE either moved them all or none. */
+START_TEST(test_copy_move_flush_failure)
+{
+	bool move = _i == 1;
+	uint32_t uids[3] = { 1, 2, 3 }, new_uids[3] = { 9, 9, 9 }, uidv = 9;
+	int r;
+
+	for (size_t i = 0; i < 3; i++)
+		deliver1("alice@example.org", NULL, once_text[i]);
+	WITH_HOOK(2, r = (move ? store_move : store_copy)(st, "alice@example.org",
+	    "INBOX", uids, 3, "Archive", new_uids, &uidv));
+	ck_assert_int_eq(r, STORE_IO);
+	ck_assert_int_eq(hook_calls, 1);
+	ck_assert_uint_eq(uidv, 0);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_uint_eq(new_uids[i], 0);
+	ck_assert(store_failed(st));
+	reopen();
+	struct store_index *a = index_of("alice@example.org", "Archive");
+	struct store_index *in = index_of("alice@example.org", "INBOX");
+	ck_assert(a->nmsgs == 0 || a->nmsgs == 3);
+	ck_assert_uint_eq(in->nmsgs, move && a->nmsgs == 3 ? 0 : 3);
+	uint32_t next = a->nmsgs + 1;
+	store_index_free(&a);
+	store_index_free(&in);
+	ck_assert_uint_eq(deliver1("alice@example.org", "Archive", "after"), next);
+}
+END_TEST
+
+/* APPEND (store_append_multi, loops 0, 1) and a Sieve fileinto (a
+ * delivery to another mailbox, loops 2, 3) carry their tokens: cut short
+ * by a panic they are stored once; so is a CREATE (it does not answer
+ * EXISTS for its own first run). */
+START_TEST(test_exactly_once_append_fileinto)
+{
+	int r;
+
+	if (_i < 2) {
+		struct store_append sa[3];
+		uint32_t uidv = 0;
+		for (size_t i = 0; i < 3; i++)
+			sa[i] = (struct store_append){ .data = once_text[i],
+			    .len = strlen(once_text[i]), .internal_date = 1700000000 };
+		WITH_HOOK(_i % 2, r = store_append_multi(st, "alice@example.org", "Archive",
+		    sa, 3, &uidv));
+		ck_assert_int_eq(r, STORE_OK);
+		for (size_t i = 0; i < 3; i++)
+			ck_assert_uint_eq(sa[i].uid_r, i + 1);
+	} else {
+		for (size_t i = 0; i < 3; i++) {
+			struct store_rcpt rc = { .user = "alice@example.org", .mailbox = "Archive" };
+			if (i == 1) {
+				WITH_HOOK(_i % 2, r = store_deliver(st, &rc, 1, once_text[i],
+				    strlen(once_text[i]), 1700000000, NULL, 0, NULL, 0, false));
+			} else {
+				r = store_deliver(st, &rc, 1, once_text[i], strlen(once_text[i]),
+				    1700000000, NULL, 0, NULL, 0, false);
+			}
+			ck_assert_int_eq(r, STORE_OK);
+			ck_assert_int_eq(rc.result_r, STORE_OK);
+			ck_assert_uint_eq(rc.uid_r, i + 1);
+		}
+	}
+	ck_assert_int_ge(hook_calls, 2);
+	ck_assert_uint_eq(sdb_reopens(st), 1);
+	assert_three("Archive", 1, 1);
+	reopen();
+	assert_three("Archive", 1, 1);
+
+	WITH_HOOK(_i % 2, r = store_mailbox_create(st, "alice@example.org", "Projects", 0));
+	ck_assert_int_eq(r, STORE_OK);
+	ck_assert_int_ge(hook_calls, 2);
+	struct store_mailbox mb;
+	ck_assert_int_eq(store_mailbox_get(st, "alice@example.org", "Projects", &mb), STORE_OK);
+}
+END_TEST
+
 static size_t
 count_tokens(void)
 {
@@ -2060,6 +2217,13 @@ store_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_exactly_once_panic, 0, 2);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("exactly_once_copy_move");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_exactly_once_copy_move, 0, 4);
+	tcase_add_loop_test(tc, test_copy_move_flush_failure, 0, 2);
+	tcase_add_loop_test(tc, test_exactly_once_append_fileinto, 0, 4);
 	suite_add_tcase(s, tc);
 	return s;
 }

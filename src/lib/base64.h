@@ -4,7 +4,7 @@
  * pad bits), so that one credential has exactly one encoding. MIME bodies,
  * which are lenient, have their own decoder in src/mail/decode.c, and IMAP
  * mailbox names their modified base64 (RFC 3501 5.1.3) in
- * src/imap/imap-parser.c; both share base64_char_value(). */
+ * src/imap/imap-mutf7.c; both share base64_char_value(). */
 #ifndef MM_BASE64_H
 #define MM_BASE64_H
 

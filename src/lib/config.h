@@ -93,6 +93,9 @@ struct config {
 
 	/* top level */
 	char *hostname;             /* default: the machine's FQDN */
+	/* 'hostname' was not set: config_parse() put gethostname() (no DNS)
+	 * there, and hostname_config() (net/hostname.h) makes it the FQDN. */
+	bool hostname_default;
 	struct mm_strlist domains;  /* required; lower-cased */
 	char *data_dir;             /* default /var/lib/minimaild */
 	char *run_as;               /* default "minimaild" */
@@ -249,9 +252,7 @@ bool config_is_local_domain(const struct config *cfg, const char *domain);
  * malloc'd; config_parse() of it gives the same config back. For
  * "minimaild -t -v" and tests. */
 char *config_dump(const struct config *cfg);
-/* The machine's fully qualified name (gethostname + getaddrinfo
- * AI_CANONNAME), else gethostname(), else "localhost"; malloc'd and
- * lower-cased. May block on DNS: the default of 'hostname'. */
-char *config_default_hostname(void);
+/* Is s a host name (RFC 1035 syntax, at most 253 bytes)? */
+bool config_hostname_valid(const char *s);
 
 #endif

@@ -23,7 +23,9 @@
  * minimailctl. Only a flushed commit is ever reported as success, and
  * what was flushed before the recovery is in the recovered store; a rerun
  * whose first run may have committed (tx->redo) must not apply it twice
- * (a delivery finds its token: store-mail.c). A flush that fails after a
+ * (a delivery finds its token: store-mail.c; COPY, MOVE, STORE, mailbox
+ * and queue changes run through sdb_run_once, which writes and looks up a
+ * token for them: sdb_once_tx). A flush that fails after a
  * commit is a failing disk: STORE_IO, no rerun, no writes until restart. */
 #include "store/store-int.h"
 #include "lib/log.h"
@@ -305,6 +307,56 @@ sdb_read_flush_stats(struct store *st, uint64_t *flushed_r, uint64_t *skipped_r)
 	*skipped_r = atomic_load(&st->read_flushes_skipped);
 }
 
+void
+sdb_token_make(struct sdb_token_key *k, time_t *when_r)
+{
+	static atomic_uint seq;
+	time_t now = time(NULL);
+	sdb_be64(k->when, (uint64_t)now);
+	sdb_be32(k->pid, (uint32_t)getpid());
+	sdb_be32(k->seq, atomic_fetch_add(&seq, 1));
+	*when_r = now;
+}
+
+/* sdb_run_once()'s transaction around fn. On a rerun after a recovery
+ * that cut the commit short, the token answers whether that commit is
+ * durable: found, it is, and nothing is applied again (the first run's
+ * results are still in arg, its changes are given back for the hook);
+ * absent, the first run is lost and this is a first run. Else fn runs
+ * and the token is written last, beside fn's records. */
+static int
+sdb_once_tx(struct sdb_tx *tx, sdb_txn_fn *fn, void *arg)
+{
+	int r;
+
+	if (tx->redo) {
+		void *data = NULL;
+		size_t len;
+		r = sdb_get_alloc(tx->st->tokens, tx->txn, &tx->token, sizeof(tx->token),
+		    &data, &len, 0);
+		free(data);
+		if (r == STORE_OK) {
+			tx->nchanges = tx->redo_nchanges;
+			log_warn("store: a transaction cut short by a recovery was already "
+			    "durable: not applied again");
+			return STORE_OK;
+		}
+		if (r != STORE_NOTFOUND)
+			return r;
+		if (time(NULL) - tx->token_time > SDB_TOKEN_KEEP_SECS) {
+			/* its token may be pruned already: outcome unknown */
+			log_error("store: a transaction rerun after %lld s cannot tell "
+			    "whether its first run is stored; not applying it again",
+			    (long long)(time(NULL) - tx->token_time));
+			return STORE_IO;
+		}
+		tx->redo = false;
+	}
+	if ((r = fn(tx, arg)) != STORE_OK)
+		return r;
+	return sdb_put(tx->st->tokens, tx->txn, &tx->token, sizeof(tx->token), "", 0);
+}
+
 /* Runs fn in transactions until it commits (durably) or fails, retrying
  * deadlocks; called with st->lock held shared. SDB_RECOVER means the
  * environment must be reopened first (a lock wait that keeps timing out
@@ -327,7 +379,8 @@ sdb_run_locked(struct store *st, bool write, sdb_txn_fn *fn, void *arg,
 		if (r != 0) {
 			tx->txn = NULL;
 			r = sdb_map(r);
-		} else if ((r = fn(tx, arg)) == STORE_OK) {
+		} else if ((r = tx->once ? sdb_once_tx(tx, fn, arg) :
+		    fn(tx, arg)) == STORE_OK) {
 			int flags = write && st->sync_commit ? 0 : DB_TXN_NOSYNC;
 			int hr = 0;
 			committing = true;
@@ -366,8 +419,10 @@ sdb_run_locked(struct store *st, bool write, sdb_txn_fn *fn, void *arg,
 		/* The commit record may or may not have reached the disk
 		 * before the recovery: the caller was told nothing yet, and
 		 * running the transaction again cannot lose it. */
-		if (r == SDB_RECOVER && write && committing)
+		if (r == SDB_RECOVER && write && committing) {
 			tx->redo = true;
+			tx->redo_nchanges = tx->nchanges;
+		}
 		if (r == SDB_TIMEOUT && ++timeouts >= 2)
 			return SDB_PROBE;
 		if (r != SDB_RETRY && r != SDB_TIMEOUT)
@@ -381,12 +436,15 @@ sdb_run_locked(struct store *st, bool write, sdb_txn_fn *fn, void *arg,
 	}
 }
 
-int
-sdb_run(struct store *st, bool write, sdb_txn_fn *fn, void *arg)
+static int
+sdb_run_tx(struct store *st, bool write, bool once, sdb_txn_fn *fn, void *arg)
 {
-	struct sdb_tx tx = { .st = st };
+	struct sdb_tx tx = { .st = st, .once = once };
 	uint64_t gen;
 	int r;
+
+	if (once)
+		sdb_token_make(&tx.token, &tx.token_time);
 
 	for (int reopens = 0; ; reopens++) {
 		if (write && atomic_load(&st->failed)) {
@@ -414,4 +472,16 @@ sdb_run(struct store *st, bool write, sdb_txn_fn *fn, void *arg)
 			st->hook(st->hook_arg, tx.changes[i].user, tx.changes[i].id);
 	free(tx.changes);
 	return r;
+}
+
+int
+sdb_run(struct store *st, bool write, sdb_txn_fn *fn, void *arg)
+{
+	return sdb_run_tx(st, write, false, fn, arg);
+}
+
+int
+sdb_run_once(struct store *st, sdb_txn_fn *fn, void *arg)
+{
+	return sdb_run_tx(st, true, true, fn, arg);
 }

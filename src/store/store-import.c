@@ -73,5 +73,5 @@ store_mailbox_import_uids(struct store *st, const char *user, const char *name,
 	if (!sdb_address_norm(user, a.norm) || strlen(name) >= STORE_MBOX_NAME_MAX ||
 	    uidnext == UINT32_MAX)
 		return STORE_INVALID;
-	return sdb_run(st, true, import_uids_tx, &a);
+	return sdb_run_once(st, import_uids_tx, &a);
 }

@@ -9,6 +9,7 @@
 #include <db.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "lib/limits.h"
 #include "store/store.h"
@@ -140,6 +141,17 @@ struct sdb_change {
 	uint32_t id;
 };
 
+/* A token in tokens.db: one per transaction that must not be applied
+ * twice (a delivery, sdb_run_once). Its key orders by time, so that
+ * checkpoints prune the old ones from the start (sdb_tokens_prune). */
+struct sdb_token_key {
+	unsigned char when[8];     /* BE64 seconds: pruning walks from the oldest */
+	unsigned char pid[4];
+	unsigned char seq[4];
+};
+/* A new token (time, pid, a process-wide counter) and its time. */
+void sdb_token_make(struct sdb_token_key *k, time_t *when_r);
+
 struct sdb_tx {
 	struct store *st;
 	DB_TXN *txn;
@@ -152,12 +164,28 @@ struct sdb_tx {
 	struct sdb_change *changes;
 	size_t nchanges;
 	size_t capchanges;
+	/* sdb_run_once(): the transaction's token, when it was made, and the
+	 * changes of the run whose commit was cut short (given back when
+	 * its token shows it durable). */
+	bool once;
+	struct sdb_token_key token;
+	time_t token_time;
+	size_t redo_nchanges;
 };
 
 typedef int sdb_txn_fn(struct sdb_tx *tx, void *arg);
 
 /* store-bdb.c: transactions, records */
 int sdb_run(struct store *st, bool write, sdb_txn_fn *fn, void *arg);
+/* A write transaction whose second run would apply it twice (COPY adds
+ * the messages again) or answer differently (MOVE finds no messages,
+ * CREATE finds the mailbox): it also writes a token in tokens.db, and a
+ * rerun after a recovery (tx->redo) that finds the token knows the first
+ * run is durable and returns STORE_OK without running fn again; fn's
+ * results in arg and its changes are those of that first run. Without
+ * the token the first run is lost and fn runs as a first run (redo
+ * false). */
+int sdb_run_once(struct store *st, sdb_txn_fn *fn, void *arg);
 /* Berkeley DB's last error message on this thread (its errcall). */
 extern __thread char sdb_lasterr[256];
 /* store-env.c: reopens the environment (recovering it) unless another

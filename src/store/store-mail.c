@@ -556,12 +556,6 @@ store_index_free(struct store_index **idxp)
  * stores the message. Tokens are pruned at checkpoints once older than
  * SDB_TOKEN_KEEP_SECS. */
 
-struct sdb_token_key {
-	unsigned char when[8];     /* BE64 seconds: pruning walks from the oldest */
-	unsigned char pid[4];
-	unsigned char seq[4];
-};
-
 struct sdb_token_rec {
 	uint64_t body_id;
 	uint32_t nrcpts;
@@ -668,11 +662,7 @@ token_replay(struct sdb_tx *tx, struct deliver_arg *a)
 static void
 token_make(struct deliver_arg *a)
 {
-	static atomic_uint seq;
-	a->token_time = time(NULL);
-	sdb_be64(a->token.when, (uint64_t)a->token_time);
-	sdb_be32(a->token.pid, (uint32_t)getpid());
-	sdb_be32(a->token.seq, atomic_fetch_add(&seq, 1));
+	sdb_token_make(&a->token, &a->token_time);
 }
 
 struct prune_arg {
@@ -1082,7 +1072,7 @@ store_flags_update(struct store *st, const char *user, const char *mailbox,
 	a->unchangedsince = unchangedsince;
 	a->failed = failed_r;
 	if (r == STORE_OK)
-		r = sdb_run(st, true, flags_tx, a);
+		r = sdb_run_once(st, flags_tx, a);
 	if (r == STORE_OK && nfailed_r != NULL)
 		*nfailed_r = a->nfailed;
 	free(a);
@@ -1149,7 +1139,7 @@ store_recent_claim(struct store *st, const char *user, const char *mailbox,
 	a->nuids = nuids;
 	a->claimed = claimed_r;
 	if (r == STORE_OK && nuids > 0)
-		r = sdb_run(st, true, recent_tx, a);
+		r = sdb_run_once(st, recent_tx, a);
 	if (r == STORE_OK)
 		*nclaimed_r = a->nclaimed;
 	free(a);
@@ -1266,7 +1256,7 @@ copy_move(struct store *st, const char *user, const char *src,
 	a->new_uids = new_uids_r;
 	a->move = move;
 	if (r == STORE_OK)
-		r = sdb_run(st, true, copy_tx, a);
+		r = sdb_run_once(st, copy_tx, a);
 	if (dst_uidvalidity_r != NULL)
 		*dst_uidvalidity_r = r == STORE_OK ? a->uidvalidity : 0;
 	if (r != STORE_OK && new_uids_r != NULL)
@@ -1346,7 +1336,7 @@ store_expunge(struct store *st, const char *user, const char *mailbox,
 	a->uids = uids;
 	a->nuids = nuids;
 	if (r == STORE_OK)
-		r = sdb_run(st, true, expunge_tx, a);
+		r = sdb_run_once(st, expunge_tx, a);
 	free(a);
 	return r;
 }

@@ -235,7 +235,7 @@ store_mailbox_create(struct store *st, const char *user, const char *name,
 	int r = mb_arg_init(a, user, name);
 	a->attrs = attrs;
 	if (r == STORE_OK)
-		r = sdb_run(st, true, mbox_create_tx, a);
+		r = sdb_run_once(st, mbox_create_tx, a);
 	free(a);
 	return r;
 }
@@ -306,7 +306,7 @@ store_mailbox_delete(struct store *st, const char *user, const char *name)
 	if (r == STORE_OK && strcmp(a->name, "INBOX") == 0)
 		r = STORE_DENIED;
 	if (r == STORE_OK)
-		r = sdb_run(st, true, mbox_delete_tx, a);
+		r = sdb_run_once(st, mbox_delete_tx, a);
 	free(a);
 	return r;
 }
@@ -493,7 +493,7 @@ store_mailbox_rename(struct store *st, const char *user, const char *from,
 			r = STORE_INVALID;
 	}
 	if (r == STORE_OK)
-		r = sdb_run(st, true, mbox_rename_tx, a);
+		r = sdb_run_once(st, mbox_rename_tx, a);
 	free(a);
 	return r;
 }
@@ -531,7 +531,7 @@ store_mailbox_subscribe(struct store *st, const char *user, const char *name,
 	int r = mb_arg_init(a, user, name);
 	a->flag = subscribe;
 	if (r == STORE_OK)
-		r = sdb_run(st, true, mbox_subscribe_tx, a);
+		r = sdb_run_once(st, mbox_subscribe_tx, a);
 	free(a);
 	return r;
 }

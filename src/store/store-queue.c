@@ -514,7 +514,7 @@ qupdate_tx(struct sdb_tx *tx, void *varg)
 int
 store_queue_update(struct store *st, const struct store_qentry *e)
 {
-	return sdb_run(st, true, qupdate_tx, (void *)e);
+	return sdb_run_once(st, qupdate_tx, (void *)e);
 }
 
 static int
@@ -534,7 +534,7 @@ qdelete_tx(struct sdb_tx *tx, void *varg)
 int
 store_queue_delete(struct store *st, uint64_t id)
 {
-	return sdb_run(st, true, qdelete_tx, &id);
+	return sdb_run_once(st, qdelete_tx, &id);
 }
 
 struct qflush_arg {
@@ -587,7 +587,7 @@ int
 store_queue_flush(struct store *st, uint64_t id, time_t now, size_t *n_r)
 {
 	struct qflush_arg a = { .id = id, .now = now };
-	int r = sdb_run(st, true, qflush_tx, &a);
+	int r = sdb_run_once(st, qflush_tx, &a);
 	qwalk_free(&a.walk);
 	if (n_r != NULL)
 		*n_r = r == STORE_OK ? a.n : 0;
