@@ -183,3 +183,32 @@ mail_header_name_in(const char *name, size_t len, const char *const *names, size
 			return true;
 	return false;
 }
+
+void
+mail_header_append_block(struct mm_buf *b, const char *msg, size_t len, size_t max)
+{
+	size_t n = len;
+
+	if (len >= 2 && msg[0] == '\r' && msg[1] == '\n')
+		n = 0;
+	else
+		for (size_t i = 0; i + 3 < len; i++)
+			if (msg[i] == '\r' && msg[i + 1] == '\n' && msg[i + 2] == '\r' &&
+			    msg[i + 3] == '\n') {
+				n = i + 2;
+				break;
+			}
+	if (n > max)
+		n = max;
+	for (size_t i = 0; i < n; i++) {
+		char c = msg[i];
+		if (c == '\r' && i + 1 < n && msg[i + 1] == '\n') {
+			mm_buf_append(b, "\r\n", 2);
+			i++;
+		} else if (c != '\r' && c != '\n') {
+			mm_buf_appendc(b, c);
+		}
+	}
+	if (b->len < 2 || b->data[b->len - 1] != '\n')
+		mm_buf_append(b, "\r\n", 2);
+}

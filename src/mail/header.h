@@ -7,6 +7,8 @@
 #define MM_MAIL_HEADER_H
 
 #include <stddef.h>
+
+struct mm_buf;
 #include <stdbool.h>
 
 struct mail_hdr_field {
@@ -47,5 +49,10 @@ char *mail_header_get_all(const struct mail_header *h, const char *name);
 char *mail_header_unfold(const char *v, size_t len);
 /* Is name (len bytes) equal to any of the NUL-terminated names? */
 bool mail_header_name_in(const char *name, size_t len, const char *const *names, size_t n);
+
+/* Appends msg's header block (up to the empty line; at most max bytes)
+ * to b as CRLF-ended lines with bare CR and LF dropped: the
+ * text/rfc822-headers part of a bounce or a rejection report. */
+void mail_header_append_block(struct mm_buf *b, const char *msg, size_t len, size_t max);
 
 #endif

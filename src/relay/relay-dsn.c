@@ -6,6 +6,7 @@
  * only the header is kept, RFC 3462 text/rfc822-headers); the engine
  * decides when to send one and where it goes. */
 #include "relay/relay-int.h"
+#include "mail/header.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,39 +18,6 @@ dsn_date(time_t t, char *buf, size_t len)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(buf, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-}
-
-/* The original header block (up to the empty line), bounded. */
-static size_t
-header_len(const char *msg, size_t len)
-{
-	if (len >= 2 && msg[0] == '\r' && msg[1] == '\n')
-		return 0;
-	for (size_t i = 0; i + 3 < len; i++)
-		if (msg[i] == '\r' && msg[i + 1] == '\n' && msg[i + 2] == '\r' &&
-		    msg[i + 3] == '\n')
-			return i + 2;
-	return len;
-}
-
-/* Header text for the report: bounded, and without bare CR or LF. */
-static void
-append_headers(struct mm_buf *b, const char *msg, size_t len)
-{
-	size_t n = header_len(msg, len);
-	if (n > RELAY_DSN_HEADERS_MAX_BYTES)
-		n = RELAY_DSN_HEADERS_MAX_BYTES;
-	for (size_t i = 0; i < n; i++) {
-		char c = msg[i];
-		if (c == '\r' && i + 1 < n && msg[i + 1] == '\n') {
-			mm_buf_append(b, "\r\n", 2);
-			i++;
-		} else if (c != '\r' && c != '\n') {
-			mm_buf_appendc(b, c);
-		}
-	}
-	if (b->len < 2 || b->data[b->len - 1] != '\n')
-		mm_buf_append(b, "\r\n", 2);
 }
 
 char *
@@ -131,7 +99,7 @@ relay_dsn_build(const char *hostname, const struct store_qentry *e,
 	/* the original headers */
 	mm_buf_printf(&b, "--%s\r\nContent-Description: Undelivered Message Headers\r\n"
 	    "Content-Type: text/rfc822-headers\r\n\r\n", boundary);
-	append_headers(&b, msg, msglen);
+	mail_header_append_block(&b, msg, msglen, RELAY_DSN_HEADERS_MAX_BYTES);
 	mm_buf_printf(&b, "\r\n--%s--\r\n", boundary);
 	*len_r = b.len;
 	return mm_buf_cstr(&b);

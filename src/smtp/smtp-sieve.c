@@ -387,29 +387,12 @@ build_reject_bounce(struct smtp_sieve *j, const struct smtp_sieve_rej *r,
 	mm_buf_printf(b, "\r\n\r\n--%s\r\nContent-Description: Rejected Message Headers\r\n"
 	    "Content-Type: text/rfc822-headers\r\n\r\n", boundary);
 	/* the original header, without our Return-Path: line, bounded */
-	size_t from = 0, end = msg->len;
+	size_t from = 0;
 	if (msg->len >= 12 && memcmp(msg->data, "Return-Path:", 12) == 0) {
 		const char *eol = memchr(msg->data, '\n', msg->len);
 		from = eol ? (size_t)(eol - msg->data) + 1 : 0;
 	}
-	for (size_t i = from; i + 3 < msg->len; i++)
-		if (memcmp(msg->data + i, "\r\n\r\n", 4) == 0) {
-			end = i + 2;
-			break;
-		}
-	if (end - from > RELAY_DSN_HEADERS_MAX_BYTES)
-		end = from + RELAY_DSN_HEADERS_MAX_BYTES;
-	for (size_t i = from; i < end; i++) {
-		char c = msg->data[i];
-		if (c == '\r' && i + 1 < end && msg->data[i + 1] == '\n') {
-			mm_buf_append(b, "\r\n", 2);
-			i++;
-		} else if (c != '\r' && c != '\n') {
-			mm_buf_appendc(b, c);
-		}
-	}
-	if (b->len < 2 || b->data[b->len - 1] != '\n')
-		mm_buf_append(b, "\r\n", 2);
+	mail_header_append_block(b, msg->data + from, msg->len - from, RELAY_DSN_HEADERS_MAX_BYTES);
 	mm_buf_printf(b, "\r\n--%s--\r\n", boundary);
 }
 
