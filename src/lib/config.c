@@ -115,6 +115,7 @@ static key_setter set_hostname, set_domains, set_data_dir, set_run_as,
     set_relay_bool, set_relay_duration, set_relay_number, set_routes;
 /* [auth] cache_ttl */
 static key_setter set_auth_cache_ttl;
+static key_setter set_max_memory;   /* [limits] max_memory (issue 18) */
 /* [dns], [tls] mta_sts_mode, [relay] mx_port / mta_sts / dane (outbound
  * policy): setters below config_parse_nameservers(). */
 static key_setter set_dns_nameservers, set_dns_timeout, set_dns_dnssec,
@@ -166,6 +167,7 @@ static const struct key keytab[] = {
 	{ SEC_AUTH, "allow_plaintext_auth", set_bool, 0 },
 	{ SEC_AUTH, "cache_ttl", set_auth_cache_ttl, 0 },
 	{ SEC_LIMITS, "max_message_size", set_size, 0 },
+	{ SEC_LIMITS, "max_memory", set_max_memory, 0 },
 	{ SEC_LIMITS, "max_recipients", set_number, NUM_RECIPIENTS },
 	{ SEC_LIMITS, "max_connections", set_number, NUM_CONNECTIONS },
 	{ SEC_LIMITS, "max_connections_per_ip", set_number, NUM_CONNECTIONS_PER_IP },
@@ -830,6 +832,26 @@ set_size(struct parser *p, const struct key *k, const char *v)
 		return;
 	}
 	p->cfg->max_message_size = n;
+}
+
+/* [limits] max_memory (issue 18): from 1M to 1T. */
+static void
+set_max_memory(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	uint64_t n;
+
+	if (!config_parse_size(v, &n)) {
+		perr(p, p->line, "%s: bad size '%s' (expected a number with "
+		    "optional K, M or G)", k->name, q(qv, v));
+		return;
+	}
+	if (n < MAX_MEMORY_MIN_BYTES || n > MAX_MEMORY_MAX_BYTES) {
+		perr(p, p->line, "%s: size '%s' is out of range (expected 1M to 1024G)",
+		    k->name, q(qv, v));
+		return;
+	}
+	p->cfg->max_memory = n;
 }
 
 static void
@@ -1902,6 +1924,7 @@ config_new_defaults(const char *path)
 	cfg->allow_plaintext_auth = false;
 	cfg->auth_cache_ttl = AUTH_CACHE_TTL_DEFAULT_SECS;
 	cfg->max_message_size = 50ULL * 1024 * 1024;
+	cfg->max_memory = MAX_MEMORY_DEFAULT_BYTES;
 	cfg->max_recipients = 100;
 	cfg->max_connections = 10000;
 	cfg->max_connections_per_ip = 50;
@@ -2173,6 +2196,8 @@ config_dump(const struct config *cfg)
 	mm_buf_printf(&b, "\n[limits]\n");
 	size_format(cfg->max_message_size, tmp, sizeof(tmp));
 	mm_buf_printf(&b, "max_message_size = %s\n", tmp);
+	size_format(cfg->max_memory, tmp, sizeof(tmp));
+	mm_buf_printf(&b, "max_memory = %s\n", tmp);
 	mm_buf_printf(&b, "max_recipients = %u\n", cfg->max_recipients);
 	mm_buf_printf(&b, "max_connections = %u\n", cfg->max_connections);
 	mm_buf_printf(&b, "max_connections_per_ip = %u\n",
