@@ -42,7 +42,7 @@ START_TEST(test_reserve)
 	/* 0: no limit */
 	membudget_set_limit(0);
 	ck_assert(membudget_reserve(UINT64_MAX / 2));
-	ck_assert_uint_eq(membudget_refusals(), 3);
+	ck_assert_uint_eq(membudget_refusals(), 4);
 }
 END_TEST
 

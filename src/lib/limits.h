@@ -174,8 +174,13 @@
 #define MSG_SPOOL_HEAD_MAX_BYTES     (1024 * 1024)
 /* the spooled tail starts here; the (rewritten) head goes just before it */
 #define MSG_SPOOL_GAP_BYTES          (4 * 1024 * 1024)
-/* what one SMTP transfer reserves of [limits] max_memory at DATA/BDAT */
-#define SMTP_TX_MEMORY_BYTES         (MSG_SPOOL_THRESHOLD_BYTES + MSG_SPOOL_CHUNK_BYTES)
+/* what one SMTP transfer reserves of [limits] max_memory at DATA/BDAT:
+ * the head, a chunk, and a read or a line over each */
+#define SMTP_TX_MEMORY_BYTES         (MSG_SPOOL_THRESHOLD_BYTES + MSG_SPOOL_CHUNK_BYTES + \
+    128 * 1024)
+/* spooled messages mapped at once by the delivery jobs (MIME cache,
+ * Sieve); a bigger one maps alone */
+#define MSG_SPOOL_MAP_MAX_BYTES      (32 * 1024 * 1024)
 #define MAX_MEMORY_DEFAULT_BYTES     (512ULL * 1024 * 1024)
 #define MAX_MEMORY_MIN_BYTES         (1024ULL * 1024)
 #define MAX_MEMORY_MAX_BYTES         (1024ULL * 1024 * 1024 * 1024)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -72,6 +73,8 @@ data_error(struct smtp_tx *tx, enum smtp_data_err e)
 }
 
 /* ---- the spool (issue 18): messages streamed, not held ---- */
+
+static void bdat_chunk_end(struct smtp_session *s);
 
 /* A transfer starts: it reserves what it may hold in RAM of [limits]
  * max_memory, or is refused for now. */
@@ -148,7 +151,7 @@ spool_done(void *arg, bool alive)
 	struct smtp_session *s = j->s;
 	struct smtp_tx *tx = alive ? s->tx : NULL;
 
-	if (tx == NULL || tx->data_err != SMTP_DATA_OK) {
+	if (tx == NULL) {
 		if (j->fd >= 0)
 			(void)close(j->fd);
 		mm_buf_free(&j->buf);
@@ -156,7 +159,13 @@ spool_done(void *arg, bool alive)
 		return;
 	}
 	tx->spool_fd = j->fd;
-	if (j->err != 0) {
+	if (tx->data_err != SMTP_DATA_OK) {
+		/* refused meanwhile: nothing of it is kept */
+		if (tx->spool_fd >= 0)
+			(void)close(tx->spool_fd);
+		tx->spool_fd = -1;
+		mm_buf_free(&j->buf);
+	} else if (j->err != 0) {
 		log_error("smtp session=%llx event=spool-failed id=%s error=\"%s\"", s->id,
 		    tx->id, strerror(j->err));
 		data_error(tx, SMTP_DATA_SPOOL);
@@ -168,6 +177,10 @@ spool_done(void *arg, bool alive)
 		tx->spill = j->buf;         /* the same memory for the next chunk */
 	}
 	free(j);
+	/* a BDAT chunk whose last bytes went out with this write: no more
+	 * input comes before its reply */
+	if (s->state == SMTP_STATE_BDAT && s->bdat_left == 0)
+		bdat_chunk_end(s);
 }
 
 /* The spill is a chunk: written on a worker while input waits. */
@@ -185,6 +198,11 @@ spool_flush(struct smtp_session *s)
 	j->off = tx->spool_len;
 	conn_run_job(s->c, WORKER_LANE_READ, spool_work, spool_done, j);
 }
+
+/* What the spill may hold: a chunk, and a BDAT read or a line over it. */
+#define SMTP_SPILL_BYTES (MSG_SPOOL_CHUNK_BYTES + \
+    (SMTP_BDAT_READ_BYTES > SMTP_DATA_LINE_MAX_BYTES + 2 ? SMTP_BDAT_READ_BYTES : \
+    SMTP_DATA_LINE_MAX_BYTES + 2))
 
 /* Where the next data bytes go. */
 static struct mm_buf *
@@ -207,6 +225,14 @@ data_added(struct smtp_session *s, size_t n)
 		    (head_complete(tx) || tx->msg.len >= MSG_SPOOL_HEAD_MAX_BYTES)) {
 			smtp_dkim_tap(tx, true);     /* the header is all in msg */
 			tx->spooling = true;
+			/* the head stays as it is; the spill takes a chunk and
+			 * one more read or line */
+			tx->msg.data = xrealloc(tx->msg.data, tx->msg.len + 1);
+			tx->msg.cap = tx->msg.len + 1;
+			if (tx->spill.cap < SMTP_SPILL_BYTES + 1) {
+				tx->spill.data = xrealloc(tx->spill.data, SMTP_SPILL_BYTES + 1);
+				tx->spill.cap = SMTP_SPILL_BYTES + 1;
+			}
 		}
 	} else {
 		if (tx->dkim != NULL)
@@ -348,6 +374,32 @@ struct deliver_job {
 	size_t maplen;
 };
 
+/* Spooled messages mapped at once, in bytes: a job waits while others
+ * hold MSG_SPOOL_MAP_MAX_BYTES (one bigger than that maps alone), so
+ * ten big deliveries at once do not map ten messages. */
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t map_cond = PTHREAD_COND_INITIALIZER;
+static size_t mapped_bytes;
+
+static void
+map_take(size_t n)
+{
+	pthread_mutex_lock(&map_lock);
+	while (mapped_bytes > 0 && mapped_bytes + n > MSG_SPOOL_MAP_MAX_BYTES)
+		pthread_cond_wait(&map_cond, &map_lock);
+	mapped_bytes += n;
+	pthread_mutex_unlock(&map_lock);
+}
+
+static void
+map_give(size_t n)
+{
+	pthread_mutex_lock(&map_lock);
+	mapped_bytes -= n;
+	pthread_cond_broadcast(&map_cond);
+	pthread_mutex_unlock(&map_lock);
+}
+
 /* Worker: the head goes before the tail in the spool file, which is
  * then mapped for the parse (cache, Sieve, 8-bit scan); the store reads
  * it in chunks (store_body_file). */
@@ -371,9 +423,11 @@ spool_finish(struct deliver_job *j)
 	uint64_t start = j->body_off / (uint64_t)pg * (uint64_t)pg;
 	j->len = j->msg.len + (size_t)j->spool_len;
 	j->maplen = j->len + (size_t)(j->body_off - start);
+	map_take(j->maplen);
 	j->map = mmap(NULL, j->maplen, PROT_READ, MAP_SHARED, j->spool_fd, (off_t)start);
 	if (j->map == MAP_FAILED) {
 		j->map = NULL;
+		map_give(j->maplen);
 		goto fail;
 	}
 	(void)madvise(j->map, j->maplen, MADV_SEQUENTIAL);
@@ -395,6 +449,7 @@ spool_unmap(struct deliver_job *j)
 		(void)madvise(j->map, j->maplen, MADV_DONTNEED);
 		(void)munmap(j->map, j->maplen);
 		j->map = NULL;
+		map_give(j->maplen);
 	}
 }
 
@@ -1114,6 +1169,7 @@ smtp_bdat_input(struct smtp_session *s)
 		size_t want = s->bdat_left > SMTP_BDAT_READ_BYTES ? SMTP_BDAT_READ_BYTES :
 		    (size_t)s->bdat_left;
 		size_t avail = conn_input_len(s->c), got;
+		bool flushed = false;
 
 		if (avail == 0)
 			return false;
@@ -1129,8 +1185,8 @@ smtp_bdat_input(struct smtp_session *s)
 			bdat_scan(tx, dst->data + dst->len - got, got);
 			if (tx->data_err == SMTP_DATA_OK) {
 				data_added(s, got);
-				if (conn_job_running(s->c))
-					return false;   /* a chunk to the spool: more after it */
+				/* a chunk to the spool: more after it */
+				flushed = conn_job_running(s->c);
 			}
 		} else {
 			got = conn_read_bytes(s->c, NULL, want);
@@ -1141,9 +1197,20 @@ smtp_bdat_input(struct smtp_session *s)
 			}
 		}
 		s->bdat_left -= got;
+		if (flushed)
+			return false;
 	}
 
-	/* the whole chunk is in */
+	bdat_chunk_end(s);
+	return true;
+}
+
+/* The whole chunk is in (and written, if it went to the spool). */
+static void
+bdat_chunk_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
 	if (s->bdat_fail != NULL) {
 		smtp_enter_ready(s);
 		smtp_reply(s, "%s", s->bdat_fail);
@@ -1152,15 +1219,14 @@ smtp_bdat_input(struct smtp_session *s)
 		s->bdat_fail = NULL;
 		if (!memory)
 			smtp_bad_command(s);
-		return true;
+		return;
 	}
 	if (!s->bdat_last) {
 		smtp_enter_ready(s);
 		smtp_reply(s, "250 2.0.0 %llu octets received", (unsigned long long)tx->datalen);
-		return true;
+		return;
 	}
 	if (tx->last_cr)
 		data_error(tx, SMTP_DATA_BARE_CR);
 	message_end(s);
-	return true;
 }
