@@ -10,7 +10,8 @@ transfers in progress fill the budget: a fourth DATA gets 452 4.3.1 and an
 APPEND NO [LIMIT], the others complete, and then both go through.
 
 Under AddressSanitizer (slow, and its RSS says little about ours) the
-messages are scaled down and the bounds loosened: the output says so."""
+messages are scaled down to 6 MB and the RSS figures printed, not
+asserted: the output says so."""
 import hashlib
 import os
 import re
@@ -42,9 +43,10 @@ NSMTP = 10
 # a third of what holding the messages would take.
 SMTP_BOUND_MB = 100
 APPEND_BOUND_MB = 2.5 * SIZE / MB        # the issue's bound for one APPEND
-if ASAN:
-    SMTP_BOUND_MB *= 3
-    APPEND_BOUND_MB *= 3
+# AddressSanitizer keeps up to 256 MB of freed blocks in its quarantine
+# and pads every allocation: its RSS says nothing about ours, so there the
+# figures are printed and not asserted.
+CHECK_RSS = not ASAN
 
 
 def say(*args):
@@ -209,7 +211,8 @@ class StreamingTest(unittest.TestCase):
         global BODY
         BODY = body(SIZE)
         if ASAN:
-            say("AddressSanitizer build: %d MB messages, bounds x3" % (SIZE // MB))
+            say("AddressSanitizer build: %d MB messages; RSS printed, not asserted "
+                "(its quarantine holds freed memory)" % (SIZE // MB))
 
     def test_smtp_and_append(self):
         with mmtest.Server(allow_plaintext=True) as srv:
@@ -234,7 +237,8 @@ class StreamingTest(unittest.TestCase):
                      NSMTP * SIZE // MB))
             for n in range(NSMTP):
                 self.assertTrue(results.get(n, b"").startswith(b"250"), (n, results.get(n)))
-            self.assertLess(growth, SMTP_BOUND_MB)
+            if CHECK_RSS:
+                self.assertLess(growth, SMTP_BOUND_MB)
             self.assertEqual(spool_fds(pid), 0)
             self.assertEqual(os.listdir(os.path.join(srv.data_dir, "spool")), [])
 
@@ -264,7 +268,8 @@ class StreamingTest(unittest.TestCase):
             say("append: %d MB, RSS before %d KiB, peak %d KiB, growth %.1f MB "
                   "(bound %.0f MB)" % (SIZE // MB, before, peak, growth, APPEND_BOUND_MB))
             self.assertTrue(r.startswith(b"p OK"), r)
-            self.assertLess(growth, APPEND_BOUND_MB)
+            if CHECK_RSS:
+                self.assertLess(growth, APPEND_BOUND_MB)
             got = fetch_all(c)
             self.assertEqual(hashlib.sha256(got["big99@example.net"][1]).hexdigest(),
                              hashlib.sha256(msg).hexdigest())
