@@ -8,6 +8,8 @@
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/membudget.h"
+#include "lib/spool.h"
 #include "lib/pidfile.h"
 #include "lib/privcheck.h"
 #include "lib/util.h"
@@ -313,6 +315,7 @@ reload_done(void *arg)
 	srv.cfg = cfg;
 	j->cfg = NULL;
 	log_set_level((enum log_level)cfg->log_level);
+	membudget_set_limit(cfg->max_memory);
 	if (!store_auth_cache_set_ttl(cfg->auth_cache_ttl))
 		log_warn("reload: the auth cache could not be turned on");
 	if (!pidfile_write(cfg, err, sizeof(err)))
@@ -469,6 +472,15 @@ main(int argc, char **argv)
 		}
 		drop_privileges(pw);
 	}
+
+	/* data_dir/spool: messages over MSG_SPOOL_THRESHOLD_BYTES while they
+	 * arrive (nameless files: only a crash in the unlink window leaves one) */
+	size_t stale = 0;
+	if (!spool_init(srv.cfg->data_dir, &stale, err, sizeof(err)))
+		fatal("%s", err);
+	if (stale > 0)
+		log_info("spool: removed %zu stale file(s)", stale);
+	membudget_set_limit(srv.cfg->max_memory);
 
 	struct store *st = NULL;
 	if (store_open(srv.cfg->data_dir, STORE_OPEN_RECOVER | STORE_OPEN_CREATE, &st,

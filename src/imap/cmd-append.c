@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/membudget.h"
 #include "mail/cache.h"
 #include "mail/date.h"
 #include "mail/mime.h"
@@ -56,7 +57,26 @@ struct append_job {
 	uint64_t limit;           /* APPENDLIMIT, taken on the loop */
 	bool sync;
 	struct imap_sync sy;
+	uint64_t mem;             /* of [limits] max_memory, held until freed */
 };
+
+/* Are all line ends CRLF already? Then the message is stored as it came,
+ * without a normalised copy. */
+static bool
+crlf_clean(const char *p, size_t n)
+{
+	const char *e = p + n, *q = p;
+
+	while ((q = memchr(q, '\n', (size_t)(e - q))) != NULL) {
+		if (q == p || q[-1] != '\r')
+			return false;
+		q++;
+	}
+	for (q = p; (q = memchr(q, '\r', (size_t)(e - q))) != NULL; q++)
+		if (q + 1 == e || q[1] != '\n')
+			return false;
+	return true;
+}
 
 /* Worker: builds each CATENATE message from its parts. False with the
  * job's error set (TRYCREATE first: RFC 4469 5 does not order them, and
@@ -135,10 +155,12 @@ append_work(void *arg)
 				mm_buf_free(&enc);
 			}
 		}
-		char *norm = mail_crlf_normalize(m->data, m->len, &nlen);
-		free(m->data);
-		m->data = norm;
-		m->len = nlen;
+		if (!crlf_clean(m->data, m->len)) {
+			char *norm = mail_crlf_normalize(m->data, m->len, &nlen);
+			free(m->data);
+			m->data = norm;
+			m->len = nlen;
+		}
 		mail_cache_build(m->data, m->len, &m->cache);
 		sa[i] = (struct store_append){ .data = m->data, .len = m->len,
 		    .internal_date = m->idate, .cache = m->cache.data,
@@ -170,6 +192,7 @@ append_job_free(struct append_job *j)
 	imap_sync_free(&j->sy);
 	free(j->msgs);
 	free(j->uids);
+	membudget_release(j->mem);
 	free(j);
 }
 
@@ -304,10 +327,9 @@ append_one(const struct imap_arg *args, size_t n, size_t *i, struct append_msg *
 	    !imap_arg_string(&args[*i], &msg, &mlen))
 		return "APPEND needs the message as a literal";
 	m->literal8 = args[*i].literal8;
+	/* the parser's buffer becomes the message: one copy (issue 18) */
+	m->data = imap_arg_take((struct imap_arg *)&args[*i], &m->len);
 	(*i)++;
-	m->data = xmalloc(mlen ? mlen : 1);
-	memcpy(m->data, msg, mlen);
-	m->len = mlen;
 	return NULL;
 }
 
@@ -341,6 +363,17 @@ cmd_append(struct imap_session *s, const struct imap_arg *args, size_t n)
 			imap_no(s, "Can't save a zero byte message");
 			return;
 		}
+	}
+	/* the literals' bytes: reserved as they were announced, or (LITERAL+)
+	 * charged now that they are in; held until the job is freed */
+	uint64_t total = 0;
+	for (size_t k = 0; k < j->n; k++)
+		total += j->msgs[k].len;
+	j->mem = s->lit_held;
+	s->lit_held = 0;
+	if (total > j->mem) {
+		membudget_charge(total - j->mem);
+		j->mem = total;
 	}
 	j->uids = xcalloc(j->n, sizeof(*j->uids));
 	j->limit = imap_append_limit(s);

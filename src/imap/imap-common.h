@@ -81,6 +81,8 @@ struct imap_session {
 	struct mm_server *srv;
 	enum imap_state state;
 	uint64_t cmd_start_us;    /* metrics: command to tagged reply */
+	uint64_t lit_held;        /* [limits] max_memory reserved for the
+	                             literals of the command being read */
 	enum imap_input input;
 	struct imap_parser *parser;
 	unsigned bad_cmds;

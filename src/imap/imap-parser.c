@@ -333,6 +333,14 @@ arg_from_tok(struct imap_parser *p, enum imap_arg_type type)
 	struct imap_arg *a = arg_new(p, type);
 	if (a == NULL)
 		return false;
+	if (type == IMAP_ARG_LITERAL) {
+		/* moved, not copied: a literal may be a whole message */
+		a->str = mm_buf_cstr(&p->tok);
+		a->len = p->tok.len;
+		a->literal8 = p->lit8;
+		mm_buf_init(&p->tok);
+		return true;
+	}
 	a->str = xmalloc(p->tok.len + 1);
 	if (p->tok.len > 0)
 		memcpy(a->str, p->tok.data, p->tok.len);
@@ -428,6 +436,9 @@ on_eol(struct imap_parser *p, enum pstate st)
 		p->lit_total += p->lit_size;
 		p->lit_left = p->lit_size;
 		p->tok.len = 0;
+		/* its bytes go into one buffer of the announced size (within
+		 * literal_max): never doubled and copied while they arrive */
+		mm_buf_reserve(&p->tok, (size_t)p->lit_size + 1);
 		return ST_LIT_DATA;
 	default:
 		assert(!"end of line in unexpected state");
@@ -787,6 +798,17 @@ imap_parser_push(struct imap_parser *p, const char *data, size_t len,
 }
 
 /* ---- argument helpers ---- */
+
+char *
+imap_arg_take(struct imap_arg *a, size_t *len_r)
+{
+	char *str = a->str;
+
+	*len_r = a->len;
+	a->str = xcalloc(1, 1);
+	a->len = 0;
+	return str;
+}
 
 bool
 imap_arg_astring(const struct imap_arg *a, const char **s_r, size_t *len_r)

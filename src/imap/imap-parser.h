@@ -111,6 +111,11 @@ const char *imap_parser_strerror(enum imap_parse_error e);
 
 /* ---- argument helpers ---- */
 
+/* Takes a's bytes (NUL-terminated, *len_r of them) from the parser: the
+ * caller frees them; a is left an empty string. For APPEND's literals,
+ * so that a message is held once (issue 18). */
+char *imap_arg_take(struct imap_arg *a, size_t *len_r);
+
 /* astring: atom, quoted string, literal (NIL counts as the atom "NIL"). */
 bool imap_arg_astring(const struct imap_arg *a, const char **s_r, size_t *len_r);
 /* string: quoted or literal only. */

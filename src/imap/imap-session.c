@@ -19,6 +19,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/membudget.h"
 #include "lib/metrics.h"
 #include "lib/sasl.h"
 #include "mail/mime.h"
@@ -831,6 +832,38 @@ parse_error(struct imap_session *s)
 	count_bad(s);
 }
 
+/* [limits] max_memory (issue 18): a synchronizing literal is taken
+ * only if the budget has room for it; else NO [LIMIT] (RFC 5530), the
+ * command dropped, and the transfers under way complete. */
+static void literal_release(struct imap_session *s);
+
+static bool
+literal_reserve(struct imap_session *s)
+{
+	uint64_t n = imap_parser_literal_size(s->parser);
+	const char *tag = imap_parser_tag(s->parser);
+
+	if (membudget_reserve(n)) {
+		s->lit_held += n;
+		return true;
+	}
+	log_warn("conn=%llx event=memory-refused literal=%llu used=%llu limit=%llu",
+	    (unsigned long long)conn_id(s->c), (unsigned long long)n,
+	    (unsigned long long)membudget_used(), (unsigned long long)membudget_limit());
+	conn_printf(s->c, "%s NO [LIMIT] Too much mail data in transit, try again later\r\n",
+	    tag != NULL ? tag : "*");
+	literal_release(s);
+	imap_parser_reset(s->parser);
+	return false;
+}
+
+static void
+literal_release(struct imap_session *s)
+{
+	membudget_release(s->lit_held);
+	s->lit_held = 0;
+}
+
 /* A continuation line (AUTHENTICATE, IDLE). False: wait for more input. */
 static bool
 line_input(struct imap_session *s)
@@ -885,13 +918,17 @@ imap_on_input(void *arg)
 		case IMAP_PARSE_NEED_MORE:
 			break;
 		case IMAP_PARSE_CONTINUE:
+			if (!literal_reserve(s))
+				break;
 			conn_puts(s->c, "+ OK\r\n");
 			break;
 		case IMAP_PARSE_ERROR:
+			literal_release(s);
 			parse_error(s);
 			break;
 		case IMAP_PARSE_DONE:
 			dispatch(s);
+			literal_release(s);    /* unless APPEND took it */
 			imap_parser_reset(s->parser);
 			break;
 		}
@@ -974,6 +1011,7 @@ imap_free(void *arg)
 		pace_end(s, false);
 	imap_view_clear(s);
 	imap_notify_free(s);
+	literal_release(s);
 	imap_parser_free(&s->parser);
 	free(s->tag);
 	free(s);

@@ -110,6 +110,8 @@ config_dump(const struct config *cfg)
 	mm_buf_printf(&b, "\n[limits]\n");
 	size_format(cfg->max_message_size, tmp, sizeof(tmp));
 	mm_buf_printf(&b, "max_message_size = %s\n", tmp);
+	size_format(cfg->max_memory, tmp, sizeof(tmp));
+	mm_buf_printf(&b, "max_memory = %s\n", tmp);
 	mm_buf_printf(&b, "max_recipients = %u\n", cfg->max_recipients);
 	mm_buf_printf(&b, "max_connections = %u\n", cfg->max_connections);
 	mm_buf_printf(&b, "max_connections_per_ip = %u\n",

@@ -87,6 +87,7 @@ key_setter set_hostname, set_domains, set_data_dir, set_run_as,
     set_relay_bool, set_relay_duration, set_relay_number, set_routes;
 /* [auth] cache_ttl */
 key_setter set_auth_cache_ttl;
+key_setter set_max_memory;   /* [limits] max_memory (issue 18) */
 /* [dns], [tls] mta_sts_mode, [relay] mx_port / mta_sts / dane (outbound
  * policy): setters below config_parse_nameservers(). */
 key_setter set_dns_nameservers, set_dns_timeout, set_dns_dnssec,

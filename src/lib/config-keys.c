@@ -398,6 +398,26 @@ set_bool(struct parser *p, const struct key *k, const char *v)
 		    "in clear text; for tests on loopback only");
 }
 
+/* [limits] max_memory (issue 18): from 1M to 1T. */
+void
+set_max_memory(struct parser *p, const struct key *k, const char *v)
+{
+	char qv[QUOTE_MAX_BYTES];
+	uint64_t n;
+
+	if (!config_parse_size(v, &n)) {
+		perr(p, p->line, "%s: bad size '%s' (expected a number with "
+		    "optional K, M or G)", k->name, q(qv, v));
+		return;
+	}
+	if (n < MAX_MEMORY_MIN_BYTES || n > MAX_MEMORY_MAX_BYTES) {
+		perr(p, p->line, "%s: size '%s' is out of range (expected 1M to 1024G)",
+		    k->name, q(qv, v));
+		return;
+	}
+	p->cfg->max_memory = n;
+}
+
 void
 set_size(struct parser *p, const struct key *k, const char *v)
 {

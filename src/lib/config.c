@@ -64,6 +64,7 @@ const struct key keytab[] = {
 	{ SEC_AUTH, "allow_plaintext_auth", set_bool, 0 },
 	{ SEC_AUTH, "cache_ttl", set_auth_cache_ttl, 0 },
 	{ SEC_LIMITS, "max_message_size", set_size, 0 },
+	{ SEC_LIMITS, "max_memory", set_max_memory, 0 },
 	{ SEC_LIMITS, "max_recipients", set_number, NUM_RECIPIENTS },
 	{ SEC_LIMITS, "max_connections", set_number, NUM_CONNECTIONS },
 	{ SEC_LIMITS, "max_connections_per_ip", set_number, NUM_CONNECTIONS_PER_IP },
@@ -507,6 +508,7 @@ config_new_defaults(const char *path)
 	cfg->allow_plaintext_auth = false;
 	cfg->auth_cache_ttl = AUTH_CACHE_TTL_DEFAULT_SECS;
 	cfg->max_message_size = 50ULL * 1024 * 1024;
+	cfg->max_memory = MAX_MEMORY_DEFAULT_BYTES;
 	cfg->max_recipients = 100;
 	cfg->max_connections = 10000;
 	cfg->max_connections_per_ip = 50;

@@ -122,6 +122,7 @@ struct config {
 
 	/* [limits] */
 	uint64_t max_message_size;  /* bytes, default 50M */
+	uint64_t max_memory;        /* [limits] message bytes in RAM, all sessions; default 512M */
 	unsigned max_recipients;    /* default 100 */
 	unsigned max_connections;   /* default 10000 */
 	unsigned max_connections_per_ip; /* default 50 */

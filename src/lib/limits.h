@@ -167,4 +167,24 @@
 #define SIEVE_REGEX_MAX_BYTES        1024  /* one :regex key */
 #define SIEVE_ERROR_MAX_BYTES        256   /* one compile or run-time error */
 
+/* Messages streamed, not held (issue 18): SMTP data is kept in RAM up to
+ * MSG_SPOOL_THRESHOLD_BYTES (its header block up to
+ * MSG_SPOOL_HEAD_MAX_BYTES), then written to data_dir/spool in chunks of
+ * MSG_SPOOL_CHUNK_BYTES on a worker; the store reads it back in chunks. */
+#define MSG_SPOOL_THRESHOLD_BYTES    (256 * 1024)
+#define MSG_SPOOL_CHUNK_BYTES        (256 * 1024)
+#define MSG_SPOOL_HEAD_MAX_BYTES     (1024 * 1024)
+/* the spooled tail starts here; the (rewritten) head goes just before it */
+#define MSG_SPOOL_GAP_BYTES          (4 * 1024 * 1024)
+/* what one SMTP transfer reserves of [limits] max_memory at DATA/BDAT:
+ * the head, a chunk, and a read or a line over each */
+#define SMTP_TX_MEMORY_BYTES         (MSG_SPOOL_THRESHOLD_BYTES + MSG_SPOOL_CHUNK_BYTES + \
+    128 * 1024)
+/* spooled messages mapped at once by the delivery jobs (MIME cache,
+ * Sieve); a bigger one maps alone */
+#define MSG_SPOOL_MAP_MAX_BYTES      (32 * 1024 * 1024)
+#define MAX_MEMORY_DEFAULT_BYTES     (512ULL * 1024 * 1024)
+#define MAX_MEMORY_MIN_BYTES         (1024ULL * 1024)
+#define MAX_MEMORY_MAX_BYTES         (1024ULL * 1024 * 1024 * 1024)
+
 #endif

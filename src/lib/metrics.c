@@ -6,6 +6,7 @@
  * one render block; labels are fixed enums, never client text, so the
  * output is bounded and needs no escaping. */
 #include "lib/metrics.h"
+#include "lib/membudget.h"
 #include "lib/config.h"
 #include "lib/util.h"
 
@@ -332,6 +333,17 @@ metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
 	family(b, "minimaild_sent_bytes_total", "counter",
 	    "Bytes written to client connections (before TLS).");
 	sample(b, "minimaild_sent_bytes_total", NULL, get(&bytes_out));
+
+	/* [limits] max_memory (lib/membudget.c) */
+	family(b, "minimaild_message_memory_bytes", "gauge",
+	    "Message bytes held in RAM across sessions (counted against max_memory).");
+	sample(b, "minimaild_message_memory_bytes", NULL, membudget_used());
+	family(b, "minimaild_message_memory_limit_bytes", "gauge",
+	    "[limits] max_memory (0: no limit).");
+	sample(b, "minimaild_message_memory_limit_bytes", NULL, membudget_limit());
+	family(b, "minimaild_message_memory_refused_total", "counter",
+	    "Transfers refused for now because max_memory was reached.");
+	sample(b, "minimaild_message_memory_refused_total", NULL, membudget_refusals());
 }
 
 void

@@ -16,12 +16,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "dkim/dkim.h"
 #include "inbound/inbound.h"
 #include "inbound/milter.h"
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/membudget.h"
+#include "lib/spool.h"
 #include "mail/authres.h"
 #include "lib/metrics.h"
 #include "mail/cache.h"
@@ -42,6 +48,8 @@ data_err_reply(enum smtp_data_err e)
 		return "550 5.6.0 Message refused: line too long";
 	case SMTP_DATA_TOO_BIG:
 		return "552 5.3.4 Message size exceeds fixed maximum message size";
+	case SMTP_DATA_SPOOL:
+		return "451 4.3.0 Error: local error in processing";
 	default:
 		return "250 2.0.0 Ok";
 	}
@@ -56,7 +64,183 @@ data_error(struct smtp_tx *tx, enum smtp_data_err e)
 	/* Nothing of this message will be kept: give the memory back. */
 	mm_buf_free(&tx->msg);
 	mm_buf_init(&tx->msg);
+	mm_buf_free(&tx->spill);
+	if (tx->spool_fd >= 0)
+		(void)close(tx->spool_fd);
+	tx->spool_fd = -1;
+	tx->spooling = false;
 	dkim_verify_free(&tx->dkim);
+}
+
+/* ---- the spool (issue 18): messages streamed, not held ---- */
+
+static void bdat_chunk_end(struct smtp_session *s);
+
+/* A transfer starts: it reserves what it may hold in RAM of [limits]
+ * max_memory, or is refused for now. */
+static bool
+data_reserve(struct smtp_tx *tx)
+{
+	if (tx->mem_held > 0)
+		return true;
+	if (!membudget_reserve(SMTP_TX_MEMORY_BYTES))
+		return false;
+	tx->mem_held = SMTP_TX_MEMORY_BYTES;
+	return true;
+}
+
+static const char memory_refusal[] =
+    "452 4.3.1 Error: too many messages in transit, try again later";
+
+/* More in RAM than reserved (a long header block, a message the milters
+ * must see): charged, the transfer goes on. */
+static void
+data_account(struct smtp_tx *tx)
+{
+	uint64_t need = tx->msg.cap + tx->spill.cap;
+
+	if (need > tx->mem_held) {
+		membudget_charge(need - tx->mem_held);
+		tx->mem_held = need;
+	}
+}
+
+/* May this message leave RAM? Not when milters will be sent it whole. */
+static bool
+may_spool(struct smtp_session *s)
+{
+	return !(s->listener == LSN_SMTP && s->user[0] == '\0' && smtp_cfg(s)->nmilters > 0);
+}
+
+/* Has msg its whole header block (its empty line)? Scanned once. */
+static bool
+head_complete(struct smtp_tx *tx)
+{
+	size_t i = tx->hdr_scan > 3 ? tx->hdr_scan - 3 : 0;
+
+	for (; !tx->hdr_done && i + 3 < tx->msg.len; i++)
+		if (memcmp(tx->msg.data + i, "\r\n\r\n", 4) == 0)
+			tx->hdr_done = true;
+	tx->hdr_scan = tx->msg.len;
+	return tx->hdr_done;
+}
+
+struct spool_job {
+	struct smtp_session *s;
+	int fd;
+	struct mm_buf buf;
+	uint64_t off;
+	int err;
+};
+
+static void
+spool_work(void *arg)
+{
+	struct spool_job *j = arg;
+
+	if (j->fd < 0 && (j->fd = spool_open()) < 0)
+		j->err = errno;
+	else if (!spool_pwrite(j->fd, j->buf.data, j->buf.len, MSG_SPOOL_GAP_BYTES + j->off))
+		j->err = errno;
+}
+
+static void
+spool_done(void *arg, bool alive)
+{
+	struct spool_job *j = arg;
+	struct smtp_session *s = j->s;
+	struct smtp_tx *tx = alive ? s->tx : NULL;
+
+	if (tx == NULL) {
+		if (j->fd >= 0)
+			(void)close(j->fd);
+		mm_buf_free(&j->buf);
+		free(j);
+		return;
+	}
+	tx->spool_fd = j->fd;
+	if (tx->data_err != SMTP_DATA_OK) {
+		/* refused meanwhile: nothing of it is kept */
+		if (tx->spool_fd >= 0)
+			(void)close(tx->spool_fd);
+		tx->spool_fd = -1;
+		mm_buf_free(&j->buf);
+	} else if (j->err != 0) {
+		log_error("smtp session=%llx event=spool-failed id=%s error=\"%s\"", s->id,
+		    tx->id, strerror(j->err));
+		data_error(tx, SMTP_DATA_SPOOL);
+		mm_buf_free(&j->buf);
+	} else {
+		tx->spool_len += j->buf.len;
+		j->buf.len = 0;
+		mm_buf_free(&tx->spill);
+		tx->spill = j->buf;         /* the same memory for the next chunk */
+	}
+	free(j);
+	/* a BDAT chunk whose last bytes went out with this write: no more
+	 * input comes before its reply */
+	if (s->state == SMTP_STATE_BDAT && s->bdat_left == 0)
+		bdat_chunk_end(s);
+}
+
+/* The spill is a chunk: written on a worker while input waits. */
+static void
+spool_flush(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	struct spool_job *j = xcalloc(1, sizeof(*j));
+
+	j->s = s;
+	j->fd = tx->spool_fd;
+	tx->spool_fd = -1;
+	j->buf = tx->spill;
+	mm_buf_init(&tx->spill);
+	j->off = tx->spool_len;
+	conn_run_job(s->c, WORKER_LANE_READ, spool_work, spool_done, j);
+}
+
+/* What the spill may hold: a chunk, and a BDAT read or a line over it. */
+#define SMTP_SPILL_BYTES (MSG_SPOOL_CHUNK_BYTES + \
+    (SMTP_BDAT_READ_BYTES > SMTP_DATA_LINE_MAX_BYTES + 2 ? SMTP_BDAT_READ_BYTES : \
+    SMTP_DATA_LINE_MAX_BYTES + 2))
+
+/* Where the next data bytes go. */
+static struct mm_buf *
+data_dst(struct smtp_tx *tx)
+{
+	return tx->spooling ? &tx->spill : &tx->msg;
+}
+
+/* The last n bytes of data_dst() are new: to the verifier, and out to
+ * the spool once the message is big enough and its header block is in
+ * (or over MSG_SPOOL_HEAD_MAX_BYTES). */
+static void
+data_added(struct smtp_session *s, size_t n)
+{
+	struct smtp_tx *tx = s->tx;
+
+	if (!tx->spooling) {
+		smtp_dkim_tap(tx, false);
+		if (tx->msg.len >= MSG_SPOOL_THRESHOLD_BYTES && may_spool(s) &&
+		    (head_complete(tx) || tx->msg.len >= MSG_SPOOL_HEAD_MAX_BYTES)) {
+			smtp_dkim_tap(tx, true);     /* the header is all in msg */
+			tx->spooling = true;
+			/* the head stays as it is; the spill takes a chunk and
+			 * one more read or line */
+			tx->msg.data = xrealloc(tx->msg.data, tx->msg.len + 1);
+			tx->msg.cap = tx->msg.len + 1;
+			if (tx->spill.cap < SMTP_SPILL_BYTES + 1) {
+				tx->spill.data = xrealloc(tx->spill.data, SMTP_SPILL_BYTES + 1);
+				tx->spill.cap = SMTP_SPILL_BYTES + 1;
+			}
+		}
+	} else {
+		if (tx->dkim != NULL)
+			dkim_verify_body(tx->dkim, tx->spill.data + tx->spill.len - n, n);
+		if (tx->spill.len >= MSG_SPOOL_CHUNK_BYTES)
+			spool_flush(s);
+	}
+	data_account(tx);
 }
 
 void
@@ -177,7 +361,105 @@ struct deliver_job {
 	uint32_t q_flags;
 	bool q_smtputf8;
 	bool rejected;                /* every recipient's script rejected */
+	/* spooled (issue 18): msg is the head, the tail is in the file */
+	int spool_fd;                 /* -1: the message is all in msg */
+	struct mm_buf spill;          /* tail bytes not written yet */
+	uint64_t spool_len;           /* tail bytes in the file */
+	uint64_t body_off;            /* where the whole message starts in it */
+	bool scan_8bit;               /* queue flags: scan the whole message */
+	/* the whole message: msg's bytes, or a view of the mapped spool */
+	const char *data;
+	size_t len;
+	void *map;
+	size_t maplen;
 };
+
+/* Spooled messages mapped at once, in bytes: a job waits while others
+ * hold MSG_SPOOL_MAP_MAX_BYTES (one bigger than that maps alone), so
+ * ten big deliveries at once do not map ten messages. */
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t map_cond = PTHREAD_COND_INITIALIZER;
+static size_t mapped_bytes;
+
+static void
+map_take(size_t n)
+{
+	pthread_mutex_lock(&map_lock);
+	while (mapped_bytes > 0 && mapped_bytes + n > MSG_SPOOL_MAP_MAX_BYTES)
+		pthread_cond_wait(&map_cond, &map_lock);
+	mapped_bytes += n;
+	pthread_mutex_unlock(&map_lock);
+}
+
+static void
+map_give(size_t n)
+{
+	pthread_mutex_lock(&map_lock);
+	mapped_bytes -= n;
+	pthread_cond_broadcast(&map_cond);
+	pthread_mutex_unlock(&map_lock);
+}
+
+/* Worker: the head goes before the tail in the spool file, which is
+ * then mapped for the parse (cache, Sieve, 8-bit scan); the store reads
+ * it in chunks (store_body_file). */
+static bool
+spool_finish(struct deliver_job *j)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+
+	if (j->spill.len > 0 && !spool_pwrite(j->spool_fd, j->spill.data, j->spill.len,
+	    MSG_SPOOL_GAP_BYTES + j->spool_len))
+		goto fail;
+	j->spool_len += j->spill.len;
+	mm_buf_free(&j->spill);
+	if (j->msg.len > MSG_SPOOL_GAP_BYTES) {
+		errno = E2BIG;
+		goto fail;
+	}
+	j->body_off = MSG_SPOOL_GAP_BYTES - j->msg.len;
+	if (!spool_pwrite(j->spool_fd, j->msg.data, j->msg.len, j->body_off))
+		goto fail;
+	uint64_t start = j->body_off / (uint64_t)pg * (uint64_t)pg;
+	j->len = j->msg.len + (size_t)j->spool_len;
+	j->maplen = j->len + (size_t)(j->body_off - start);
+	map_take(j->maplen);
+	j->map = mmap(NULL, j->maplen, PROT_READ, MAP_SHARED, j->spool_fd, (off_t)start);
+	if (j->map == MAP_FAILED) {
+		j->map = NULL;
+		map_give(j->maplen);
+		goto fail;
+	}
+	(void)madvise(j->map, j->maplen, MADV_SEQUENTIAL);
+	j->data = (const char *)j->map + (j->body_off - start);
+	/* the head is in the file now: its memory goes back */
+	mm_buf_free(&j->msg);
+	return true;
+fail:
+	log_error("smtp event=spool-failed id=%s error=\"%s\"", j->id, strerror(errno));
+	return false;
+}
+
+/* Worker: the parse is done; the mapping goes before the commit reads
+ * the file again chunk by chunk. */
+static void
+spool_unmap(struct deliver_job *j)
+{
+	if (j->map != NULL) {
+		(void)madvise(j->map, j->maplen, MADV_DONTNEED);
+		(void)munmap(j->map, j->maplen);
+		j->map = NULL;
+		map_give(j->maplen);
+	}
+}
+
+/* The body argument of the store calls: NULL when the store reads the
+ * spool (store_body_file). */
+static const void *
+job_body(const struct deliver_job *j)
+{
+	return j->spool_fd >= 0 ? NULL : j->data;
+}
 
 /* Quarantined by the checks (DMARC p=quarantine, a milter): into each
  * user's Junk, without Sieve (no script files, forwards or answers mail
@@ -189,10 +471,10 @@ deliver_junk(struct deliver_job *j, const struct mm_buf *cache)
 	size_t maxq = j->q.nrcpts;
 
 	if (j->q.nrcpts > 0)
-		j->err = store_deliver_queue(j->st, j->rcpts, j->n, j->msg.data, j->msg.len,
+		j->err = store_deliver_queue(j->st, j->rcpts, j->n, job_body(j), j->len,
 		    j->now, cache->data, cache->len, &j->q, j->qids, maxq, &j->nqueued);
 	else
-		j->err = store_deliver(j->st, j->rcpts, j->n, j->msg.data, j->msg.len, j->now,
+		j->err = store_deliver(j->st, j->rcpts, j->n, job_body(j), j->len, j->now,
 		    cache->data, cache->len, NULL, 0, false);
 	if (j->err == STORE_OK) {
 		size_t k = 0;
@@ -202,7 +484,7 @@ deliver_junk(struct deliver_job *j, const struct mm_buf *cache)
 				j->rcpts[k++].mailbox = NULL;
 			}
 		if (k > 0) {
-			int r = store_deliver(j->st, j->rcpts, k, j->msg.data, j->msg.len,
+			int r = store_deliver(j->st, j->rcpts, k, job_body(j), j->len,
 			    j->now, cache->data, cache->len, NULL, 0, false);
 			if (r != STORE_OK)
 				for (size_t i = 0; i < k; i++)
@@ -212,22 +494,24 @@ deliver_junk(struct deliver_job *j, const struct mm_buf *cache)
 		for (size_t i = 0; i < j->n; i++)
 			j->rcpts[i].mailbox = NULL;
 		j->err = j->q.nrcpts > 0 ?
-		    store_deliver_queue(j->st, j->rcpts, j->n, j->msg.data, j->msg.len,
+		    store_deliver_queue(j->st, j->rcpts, j->n, job_body(j), j->len,
 		    j->now, cache->data, cache->len, &j->q, j->qids, maxq, &j->nqueued) :
-		    store_deliver(j->st, j->rcpts, j->n, j->msg.data, j->msg.len, j->now,
+		    store_deliver(j->st, j->rcpts, j->n, job_body(j), j->len, j->now,
 		    cache->data, cache->len, NULL, 0, false);
 	}
 }
 
 static void
-deliver_work(void *arg)
+deliver_body(struct deliver_job *j)
 {
-	struct deliver_job *j = arg;
 	struct mm_buf cache;
 
 	mm_buf_init(&cache);
 	if (j->junk) {
-		mail_cache_build(j->msg.data, j->msg.len, &cache);
+		mail_cache_build(j->data, j->len, &cache);
+		spool_unmap(j);
+		if (j->spool_fd >= 0)
+			store_body_file(j->spool_fd, j->body_off);
 		deliver_junk(j, &cache);
 		mm_buf_free(&cache);
 		return;
@@ -235,7 +519,20 @@ deliver_work(void *arg)
 	/* Sieve: each user's script turns its INBOX into its targets */
 	/* the 550 at DATA is ours to give only without remote recipients
 	 * (they take the message whatever the local scripts say) */
-	smtp_sieve_apply(&j->sieve, &j->msg, j->users, j->n, j->q.nrcpts == 0);
+	struct mm_buf view = { .data = (char *)j->data, .len = j->len, .cap = 0 };
+	smtp_sieve_apply(&j->sieve, j->spool_fd >= 0 ? &view : &j->msg, j->users, j->n,
+	    j->q.nrcpts == 0);
+	if (j->spool_fd >= 0 && view.data != j->data) {
+		/* a redirect header went in: the message is in memory now */
+		spool_unmap(j);
+		(void)close(j->spool_fd);
+		j->spool_fd = -1;
+		j->msg = view;
+	}
+	if (j->spool_fd < 0) {
+		j->data = j->msg.data;
+		j->len = j->msg.len;
+	}
 	if (j->sieve.rejects > 0) {
 		j->rejected = true;
 		return;
@@ -255,18 +552,21 @@ deliver_work(void *arg)
 		j->q.rcpts = qr;
 		j->q.nrcpts += j->sieve.redirects.n;
 		j->q.sender = j->from;
-		const char *eol = memchr(j->msg.data, '\n', j->msg.len);
-		j->q.skip = eol != NULL && j->msg.len >= 12 &&
-		    memcmp(j->msg.data, "Return-Path:", 12) == 0 ?
-		    (uint64_t)(eol - j->msg.data + 1) : 0;
+		const char *eol = memchr(j->data, '\n', j->len);
+		j->q.skip = eol != NULL && j->len >= 12 &&
+		    memcmp(j->data, "Return-Path:", 12) == 0 ?
+		    (uint64_t)(eol - j->data + 1) : 0;
 		j->q.flags = j->q_smtputf8 ? STORE_QF_SMTPUTF8 : 0;
-		for (size_t i = 0; i < j->msg.len; i++)
-			if ((unsigned char)j->msg.data[i] >= 0x80) {
+		for (size_t i = 0; i < j->len; i++)
+			if ((unsigned char)j->data[i] >= 0x80) {
 				j->q.flags |= STORE_QF_8BIT;
 				break;
 			}
 	}
-	mail_cache_build(j->msg.data, j->msg.len, &cache);
+	mail_cache_build(j->data, j->len, &cache);
+	spool_unmap(j);
+	if (j->spool_fd >= 0)
+		store_body_file(j->spool_fd, j->body_off);
 	/* imap4flags keywords go with the local copies, also when the same
 	 * transaction queues a copy (redirect, remote recipients) */
 	j->q.keywords = (const char *const *)j->sieve.keywords.v;
@@ -279,10 +579,10 @@ deliver_work(void *arg)
 	if (nrcpts == 0 && j->q.nrcpts == 0)
 		j->err = STORE_OK;
 	else if (j->q.nrcpts > 0 || j->q.nextra > 0)
-		j->err = store_deliver_queue(j->st, rcpts, nrcpts, j->msg.data, j->msg.len,
+		j->err = store_deliver_queue(j->st, rcpts, nrcpts, job_body(j), j->len,
 		    j->now, cache.data, cache.len, &j->q, j->qids, q_orig, &j->nqueued);
 	else
-		j->err = store_deliver(j->st, rcpts, nrcpts, j->msg.data, j->msg.len, j->now,
+		j->err = store_deliver(j->st, rcpts, nrcpts, job_body(j), j->len, j->now,
 		    cache.data, cache.len, j->q.keywords, j->q.nkeywords, false);
 	j->q.keywords = NULL;
 	j->q.nkeywords = 0;
@@ -305,6 +605,33 @@ deliver_work(void *arg)
 			if (mm_strcaseeq(rcpts[k].user, j->users[i]) && rcpts[k].result_r != STORE_OK)
 				j->rcpts[i].result_r = rcpts[k].result_r;
 	}
+}
+
+static void
+deliver_work(void *arg)
+{
+	struct deliver_job *j = arg;
+
+	j->data = j->msg.data;
+	j->len = j->msg.len;
+	if (j->spool_fd >= 0) {
+		if (!spool_finish(j)) {
+			j->err = STORE_IO;
+			goto out;
+		}
+		for (size_t i = 0; j->scan_8bit && i < j->len; i++)
+			if ((unsigned char)j->data[i] >= 0x80) {
+				j->q.flags |= STORE_QF_8BIT;
+				break;
+			}
+	}
+	deliver_body(j);
+out:
+	spool_unmap(j);
+	store_body_file(-1, 0);
+	if (j->spool_fd >= 0)
+		(void)close(j->spool_fd);      /* nameless: the spool file is gone */
+	j->spool_fd = -1;
 }
 
 static void
@@ -403,6 +730,9 @@ out:
 	mm_strlist_clear(&j->domains);
 	mm_strlist_clear(&j->rcpts_given);
 	mm_buf_free(&j->msg);
+	mm_buf_free(&j->spill);
+	if (j->spool_fd >= 0)
+		(void)close(j->spool_fd);
 	for (size_t i = 0; i < j->n; i++)
 		free(j->users[i]);
 	free(j->users);
@@ -428,6 +758,21 @@ deliver_start(struct smtp_session *s, bool junk)
 	j->st = s->srv->store;
 	j->msg = tx->msg;             /* moved: the worker owns it now */
 	mm_buf_init(&tx->msg);
+	j->spool_fd = -1;
+	mm_buf_init(&j->spill);
+	if (tx->spooling && tx->spool_fd < 0) {
+		/* no chunk written yet: the rest is small, it joins the head */
+		mm_buf_append(&j->msg, tx->spill.data, tx->spill.len);
+		mm_buf_free(&tx->spill);
+	} else if (tx->spooling) {
+		/* and the spool file, with the tail not written yet */
+		j->spool_fd = tx->spool_fd;
+		tx->spool_fd = -1;
+		j->spill = tx->spill;
+		mm_buf_init(&tx->spill);
+		j->spool_len = tx->spool_len;
+		j->scan_8bit = true;
+	}
 	j->now = time(NULL);
 	j->n = tx->users.n;
 	j->users = xcalloc(j->n, sizeof(*j->users));
@@ -588,6 +933,13 @@ filters_then_deliver(struct smtp_session *s, bool junk)
 		deliver_start(s, junk);
 		return;
 	}
+	if (tx->spooling) {
+		/* spooled before a reload added milters: they cannot see it */
+		log_warn("smtp session=%llx event=milters-skipped id=%s: message spooled "
+		    "before the milters were configured", s->id, tx->id);
+		deliver_start(s, junk);
+		return;
+	}
 	size_t first = after_return_path(&tx->msg);
 	struct milter_req req = {
 		.ip = conn_peer_addr(s->c), .port = conn_peer_port(s->c), .helo = s->helo,
@@ -692,6 +1044,14 @@ smtp_cmd_data(struct smtp_session *s, const struct smtp_cmdline *cmd)
 		smtp_bad_command(s);
 		return;
 	}
+	if (!data_reserve(s->tx)) {
+		/* [limits] max_memory: the transfers under way complete */
+		log_warn("smtp session=%llx event=memory-refused id=%s used=%llu limit=%llu",
+		    s->id, s->tx->id, (unsigned long long)membudget_used(),
+		    (unsigned long long)membudget_limit());
+		smtp_reply(s, "%s", memory_refusal);
+		return;
+	}
 	message_start(s);
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	smtp_enter_state(s, SMTP_STATE_BODY);
@@ -734,9 +1094,10 @@ smtp_data_input(struct smtp_session *s)
 	if (tx->datalen > tx->max_size)
 		data_error(tx, SMTP_DATA_TOO_BIG);
 	if (tx->data_err == SMTP_DATA_OK) {
-		mm_buf_append(&tx->msg, line, len);
-		mm_buf_append(&tx->msg, "\r\n", 2);
-		smtp_dkim_tap(tx, false);
+		struct mm_buf *dst = data_dst(tx);
+		mm_buf_append(dst, line, len);
+		mm_buf_append(dst, "\r\n", 2);
+		data_added(s, len + 2);
 	}
 	return true;
 }
@@ -761,6 +1122,12 @@ smtp_cmd_bdat(struct smtp_session *s, const struct smtp_cmdline *cmd)
 	s->bdat_left = size;
 	s->bdat_last = last;
 	s->bdat_fail = tx_refusal(s, true);
+	if (s->bdat_fail == NULL && !data_reserve(s->tx)) {
+		log_warn("smtp session=%llx event=memory-refused id=%s used=%llu limit=%llu",
+		    s->id, s->tx->id, (unsigned long long)membudget_used(),
+		    (unsigned long long)membudget_limit());
+		s->bdat_fail = memory_refusal;
+	}
 	if (s->bdat_fail == NULL && !s->tx->started) {
 		s->tx->bdat = true;
 		message_start(s);
@@ -807,6 +1174,7 @@ smtp_bdat_input(struct smtp_session *s)
 		size_t want = s->bdat_left > SMTP_BDAT_READ_BYTES ? SMTP_BDAT_READ_BYTES :
 		    (size_t)s->bdat_left;
 		size_t avail = conn_input_len(s->c), got;
+		bool flushed = false;
 
 		if (avail == 0)
 			return false;
@@ -814,13 +1182,17 @@ smtp_bdat_input(struct smtp_session *s)
 			want = avail;
 		if (s->bdat_fail == NULL && tx->data_err == SMTP_DATA_OK &&
 		    tx->datalen + want <= tx->max_size) {
-			mm_buf_reserve(&tx->msg, want);
-			got = conn_read_bytes(s->c, tx->msg.data + tx->msg.len, want);
-			tx->msg.len += got;
+			struct mm_buf *dst = data_dst(tx);
+			mm_buf_reserve(dst, want);
+			got = conn_read_bytes(s->c, dst->data + dst->len, want);
+			dst->len += got;
 			tx->datalen += got;
-			bdat_scan(tx, tx->msg.data + tx->msg.len - got, got);
-			if (tx->data_err == SMTP_DATA_OK)
-				smtp_dkim_tap(tx, false);
+			bdat_scan(tx, dst->data + dst->len - got, got);
+			if (tx->data_err == SMTP_DATA_OK) {
+				data_added(s, got);
+				/* a chunk to the spool: more after it */
+				flushed = conn_job_running(s->c);
+			}
 		} else {
 			got = conn_read_bytes(s->c, NULL, want);
 			if (tx != NULL && s->bdat_fail == NULL) {
@@ -830,24 +1202,36 @@ smtp_bdat_input(struct smtp_session *s)
 			}
 		}
 		s->bdat_left -= got;
+		if (flushed)
+			return false;
 	}
 
-	/* the whole chunk is in */
+	bdat_chunk_end(s);
+	return true;
+}
+
+/* The whole chunk is in (and written, if it went to the spool). */
+static void
+bdat_chunk_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
 	if (s->bdat_fail != NULL) {
 		smtp_enter_ready(s);
 		smtp_reply(s, "%s", s->bdat_fail);
 		smtp_tx_end(s, s->bdat_fail);
+		bool memory = s->bdat_fail == memory_refusal;
 		s->bdat_fail = NULL;
-		smtp_bad_command(s);
-		return true;
+		if (!memory)
+			smtp_bad_command(s);
+		return;
 	}
 	if (!s->bdat_last) {
 		smtp_enter_ready(s);
 		smtp_reply(s, "250 2.0.0 %llu octets received", (unsigned long long)tx->datalen);
-		return true;
+		return;
 	}
 	if (tx->last_cr)
 		data_error(tx, SMTP_DATA_BARE_CR);
 	message_end(s);
-	return true;
 }

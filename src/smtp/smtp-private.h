@@ -43,6 +43,7 @@ enum smtp_data_err {
 	SMTP_DATA_BARE_CR,
 	SMTP_DATA_LONG_LINE,
 	SMTP_DATA_TOO_BIG,
+	SMTP_DATA_SPOOL,              /* the spool could not be written */
 };
 
 /* One mail transaction: MAIL FROM up to the end of its data. */
@@ -74,6 +75,19 @@ struct smtp_tx {
 	size_t dkim_fed;              /* bytes of msg the verifier has seen */
 	bool dkim_header_done;
 	bool limit_counted;           /* [limits] per hour: this message counted */
+
+	/* streamed (issue 18): over MSG_SPOOL_THRESHOLD_BYTES the data goes
+	 * to a spool file (lib/spool.h) in chunks written on a worker; msg
+	 * keeps the head (our lines and the client's header block), spill
+	 * the bytes not written yet. The file holds the tail from
+	 * MSG_SPOOL_GAP_BYTES on; the delivery job writes the head before it. */
+	bool spooling;
+	int spool_fd;                 /* -1: none yet, or a write job holds it */
+	struct mm_buf spill;
+	uint64_t spool_len;           /* tail bytes written */
+	size_t hdr_scan;              /* msg scanned for the header's end up to here */
+	bool hdr_done;
+	uint64_t mem_held;            /* of [limits] max_memory (lib/membudget.h) */
 };
 
 struct smtp_session {

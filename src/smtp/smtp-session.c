@@ -23,6 +23,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/membudget.h"
 #include "lib/metrics.h"
 #include "net/conn.h"
 #include "net/proto.h"
@@ -177,6 +178,10 @@ smtp_tx_end(struct smtp_session *s, const char *result)
 	mm_strlist_clear(&tx->users);
 	mm_strlist_clear(&tx->remote);
 	mm_buf_free(&tx->msg);
+	mm_buf_free(&tx->spill);
+	if (tx->spool_fd >= 0)
+		(void)close(tx->spool_fd);   /* nameless: this removes it */
+	membudget_release(tx->mem_held);
 	dkim_verify_free(&tx->dkim);
 	free(tx);
 	s->tx = NULL;
@@ -335,6 +340,8 @@ mail_accept(struct smtp_session *s, const struct smtp_path *path,
 	mm_strlist_init(&tx->users);
 	mm_strlist_init(&tx->remote);
 	mm_buf_init(&tx->msg);
+	mm_buf_init(&tx->spill);
+	tx->spool_fd = -1;
 	s->tx = tx;
 	s->ntx++;
 	smtp_reply(s, "250 2.1.0 Ok");

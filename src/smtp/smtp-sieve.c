@@ -166,7 +166,8 @@ add_redirect_header(struct mm_buf *msg, const char *user)
 	mm_buf_append(&b, msg->data, at);
 	mm_buf_printf(&b, "%s: %s\r\n", REDIRECT_HEADER, user);
 	mm_buf_append(&b, msg->data + at, msg->len - at);
-	mm_buf_free(msg);
+	if (msg->cap > 0)
+		mm_buf_free(msg);   /* cap 0: a view of the spool, not ours to free */
 	*msg = b;
 }
 

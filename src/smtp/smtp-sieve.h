@@ -64,7 +64,9 @@ struct smtp_sieve {
  * local users become their INBOX; remote ones go to j->redirects, and msg
  * gets an "X-Sieve-Redirected-By:" line after its first (Return-Path:)
  * line. A script that fails to compile or run means that user's INBOX and
- * a log line. Vacation replies are made here and sent by
+ * a log line. msg may be a view the caller owns (cap 0, a spooled
+ * message mapped): it is then replaced, never freed. Vacation replies are
+ * made here and sent by
  * smtp_sieve_send_vacations() once the message is stored. */
 void smtp_sieve_apply(struct smtp_sieve *j, struct mm_buf *msg, char *const *users,
     size_t nusers, bool reply_open);

@@ -8,6 +8,7 @@
 #include "store/store-int.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/spool.h"
 #include "lib/util.h"
 
 #include <dirent.h>
@@ -34,6 +35,17 @@ sdb_chunk_key(unsigned char key[12], uint64_t id, uint32_t chunk)
 	return 12;
 }
 
+/* store_body_file: the spooled body of this thread's next delivery */
+static _Thread_local int body_fd = -1;
+static _Thread_local uint64_t body_off;
+
+void
+store_body_file(int fd, uint64_t off)
+{
+	body_fd = fd;
+	body_off = off;
+}
+
 int
 sdb_body_put(struct sdb_tx *tx, uint64_t id, const void *data, size_t len,
     const void *cache, size_t cachelen, uint32_t refs)
@@ -42,16 +54,33 @@ sdb_body_put(struct sdb_tx *tx, uint64_t id, const void *data, size_t len,
 	unsigned char key[12];
 	struct sdb_bodymeta m = { .len = len, .refs = refs,
 	    .has_cache = cache != NULL };
+	char *chunk = NULL;
 	int r;
 
+	if (data == NULL && len > 0) {
+		/* from the spool, one chunk at a time (a rerun reads it again) */
+		if (body_fd < 0)
+			return STORE_INVALID;
+		chunk = xmalloc(SDB_CHUNK_BYTES);
+	}
 	sdb_be64(key, id);
 	r = sdb_put(st->bodymeta, tx->txn, key, 8, &m, sizeof(m));
 	for (size_t off = 0, c = 0; r == STORE_OK && off < len;
 	    off += SDB_CHUNK_BYTES, c++) {
 		size_t n = len - off < SDB_CHUNK_BYTES ? len - off : SDB_CHUNK_BYTES;
+		const char *p = (const char *)data + off;
+		if (chunk != NULL) {
+			if (!spool_pread(body_fd, chunk, n, body_off + off)) {
+				log_error("store: cannot read the spooled body: %s", strerror(errno));
+				r = STORE_IO;
+				break;
+			}
+			p = chunk;
+		}
 		sdb_chunk_key(key, id, (uint32_t)c);
-		r = sdb_put(st->bodies, tx->txn, key, 12, (const char *)data + off, n);
+		r = sdb_put(st->bodies, tx->txn, key, 12, p, n);
 	}
+	free(chunk);
 	if (r == STORE_OK && cache != NULL) {
 		sdb_be64(key, id);
 		r = sdb_put(st->cache, tx->txn, key, 8, cache, cachelen);

@@ -252,6 +252,12 @@ struct store_rcpt {
 	int result_r;            /* out: STORE_OK, STORE_QUOTA, STORE_NOTFOUND */
 };
 
+/* The body of this thread's next store_deliver / store_deliver_queue
+ * calls (passed as data NULL with its len) is len bytes at off in the
+ * spool file fd (lib/spool.h), read in chunks inside the commit instead
+ * of held in memory. store_body_file(-1, 0) after the call. */
+void store_body_file(int fd, uint64_t off);
+
 /* Stores the message body once and adds it to every target mailbox, in
  * one transaction: all or nothing. cache/cachelen is the parsed-structure
  * blob kept beside the body (src/mail produces it), may be NULL. Quota is

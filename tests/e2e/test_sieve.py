@@ -184,6 +184,25 @@ class SieveTest(unittest.TestCase):
         self.assertNotIn(b"Return-Path", data)
         self.assertEqual(self.count("INBOX"), inbox + 1)   # :copy keeps it
 
+    def test_11b_redirect_spooled(self):
+        # 1 MB: spooled while it arrives (issue 18); Sieve runs on the
+        # mapped spool and the redirect header makes an in-memory copy
+        self.put("alice@example.org", "main", 'require "copy";\nredirect :copy "fwd@remote.test";\n')
+        m = message("redirect big", body=b"".join(b"big line %06d\r\n" % i for i in range(60000)))
+        inbox = self.count("INBOX")
+        self.send(m)
+        (mail, rcpts, data), = self.sink.received(1)
+        self.assertEqual(rcpts, ["fwd@remote.test"])
+        self.assertTrue(data.endswith(m), len(data))
+        self.assertTrue(data.startswith(b"X-Sieve-Redirected-By: alice@example.org\r\n"))
+        self.assertEqual(self.count("INBOX"), inbox + 1)
+        c = self.imap()
+        c.select("INBOX", readonly=True)
+        typ, nums = c.search(None, "HEADER", "Message-ID", "redirect.big")
+        typ, got = c.fetch(nums[0].split()[-1], "(BODY.PEEK[])")
+        c.logout()
+        self.assertTrue(got[0][1].endswith(m))
+
     def test_12_redirect_loop_and_limits(self):
         # a message already redirected by alice is kept, not sent again
         self.put("alice@example.org", "main", 'redirect "fwd@remote.test";\n')

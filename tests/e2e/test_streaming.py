@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""Messages streamed, not held (issue 18, item 3). Ten concurrent 30 MB
+SMTP transfers (five DATA, five BDAT) grow the daemon's RSS (VmHWM, the
+peak, against VmRSS before, from /proc/PID/status) by less than
+SMTP_BOUND_MB, far under the 10 x 30 MB they would take held whole, and
+all are stored byte-exact (fetched back over IMAP, SHA-256 compared); a
+30 MB APPEND grows it by less than 2.5 x 30 MB; a transfer cut off in the
+middle leaves no spool file open. With [limits] max_memory = 2M, three
+transfers in progress fill the budget: a fourth DATA gets 452 4.3.1 and an
+APPEND NO [LIMIT], the others complete, and then both go through.
+
+Under AddressSanitizer (slow, and its RSS says little about ours) the
+messages are scaled down to 6 MB and the RSS figures printed, not
+asserted: the output says so."""
+import hashlib
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mmtest  # noqa: E402
+
+MB = 1024 * 1024
+
+
+def asan_build():
+    with open(mmtest.MINIMAILD, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+ASAN = asan_build()
+SIZE = (6 if ASAN else 30) * MB          # one message
+NSMTP = 10
+# 10 x 30 MB held whole would be 300 MB (more with copies). Streamed, each
+# transfer holds about 512 KiB; each delivery job maps its message while
+# the MIME cache is built (up to the 4 worker threads at once) and the
+# store has a 32 MB cache: the bound leaves room for those, and is still
+# a third of what holding the messages would take.
+SMTP_BOUND_MB = 100
+APPEND_BOUND_MB = 2.5 * SIZE / MB        # the issue's bound for one APPEND
+# AddressSanitizer keeps up to 256 MB of freed blocks in its quarantine
+# and pads every allocation: its RSS says nothing about ours, so there the
+# figures are printed and not asserted.
+CHECK_RSS = not ASAN
+
+
+def say(*args):
+    print(*args, flush=True)
+
+
+def status_kib(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            if ln.startswith(key + ":"):
+                return int(ln.split()[1])
+    raise RuntimeError("no " + key)
+
+
+def reset_peak(pid):
+    """VmHWM starts again from the current RSS (proc(5), clear_refs 5)."""
+    with open("/proc/%d/clear_refs" % pid, "w") as f:
+        f.write("5")
+
+
+def spool_fds(pid):
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if "/spool/" in os.readlink("/proc/%d/fd/%s" % (pid, fd)):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+LINE = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/0123456789ab\r\n"
+
+
+def body(size):
+    return LINE * (size // len(LINE))
+
+
+BODY = None
+
+
+def header(n):
+    return ("From: sender%d@example.net\r\nTo: alice@example.org\r\n"
+            "Subject: big %d\r\nMessage-ID: <big%d@example.net>\r\n\r\n"
+            % (n, n, n)).encode()
+
+
+class Client:
+    def __init__(self, port, timeout=120):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            d = self.s.recv(65536)
+            if not d:
+                raise AssertionError("closed: %r" % self.buf)
+            self.buf += d
+        ln, self.buf = self.buf.split(b"\r\n", 1)
+        return ln
+
+    def reply(self):
+        """The last line of an SMTP reply."""
+        while True:
+            ln = self.line()
+            if ln[3:4] != b"-":
+                return ln
+
+    def cmd(self, c):
+        self.s.sendall(c + b"\r\n")
+        return self.reply()
+
+    def tagged(self, tag):
+        while True:
+            ln = self.line()
+            if ln.startswith(tag + b" "):
+                return ln
+
+    def close(self):
+        self.s.close()
+
+
+def smtp_open(srv):
+    c = Client(srv.ports["smtp"])
+    assert c.reply().startswith(b"220")
+    assert c.cmd(b"EHLO client.example.net").startswith(b"250")
+    return c
+
+
+def smtp_send(srv, n, bdat, results):
+    try:
+        c = smtp_open(srv)
+        h = header(n)
+        assert c.cmd(b"MAIL FROM:<sender%d@example.net>" % n).startswith(b"250")
+        assert c.cmd(b"RCPT TO:<alice@example.org>").startswith(b"250")
+        if bdat:
+            c.s.sendall(b"BDAT %d\r\n" % len(h) + h)
+            assert c.reply().startswith(b"250")
+            view = memoryview(BODY)
+            step = 1 * MB
+            for off in range(0, len(BODY), step):
+                chunk = view[off:off + step]
+                last = off + step >= len(BODY)
+                c.s.sendall(b"BDAT %d%s\r\n" % (len(chunk), b" LAST" if last else b""))
+                c.s.sendall(chunk)
+                r = c.reply()
+                assert r.startswith(b"250"), r
+            results[n] = r
+        else:
+            r = c.cmd(b"DATA")
+            assert r.startswith(b"354"), r
+            c.s.sendall(h)
+            c.s.sendall(BODY)
+            c.s.sendall(b".\r\n")
+            results[n] = c.reply()
+        c.cmd(b"QUIT")
+        c.close()
+    except Exception as e:  # noqa: BLE001 - reported by the test
+        results[n] = repr(e).encode()
+
+
+def imap_login(srv):
+    c = Client(srv.ports["imap"])
+    assert c.line().startswith(b"* OK")
+    c.s.sendall(b"a LOGIN alice@example.org alice-secret\r\n")
+    r = c.tagged(b"a")
+    assert r.startswith(b"a OK"), r
+    return c
+
+
+def fetch_all(c):
+    """{Message-ID: sha256 of the literal of BODY[]} over the INBOX."""
+    c.s.sendall(b"s SELECT INBOX\r\n")
+    c.tagged(b"s")
+    c.s.sendall(b"f FETCH 1:* (BODY.PEEK[])\r\n")
+    out = {}
+    while True:
+        ln = c.line()
+        if ln.startswith(b"f "):
+            assert ln.startswith(b"f OK"), ln
+            return out
+        m = re.search(rb"\{(\d+)\}$", ln)
+        if not m:
+            continue
+        n = int(m.group(1))
+        data = bytearray(c.buf[:n])
+        c.buf = c.buf[n:]
+        while len(data) < n:
+            d = c.s.recv(min(1 << 20, n - len(data)))
+            if not d:
+                raise AssertionError("closed in a literal")
+            data += d
+        mid = re.search(rb"Message-ID: <([^>]+)>", bytes(data[:4096]))
+        key = mid.group(1).decode() if mid else "?"
+        # the client's message is the tail: ours are the lines before it
+        out[key] = (len(data), data)
+
+
+class StreamingTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        global BODY
+        BODY = body(SIZE)
+        if ASAN:
+            say("AddressSanitizer build: %d MB messages; RSS printed, not asserted "
+                "(its quarantine holds freed memory)" % (SIZE // MB))
+
+    def test_smtp_and_append(self):
+        with mmtest.Server(allow_plaintext=True) as srv:
+            pid = srv.proc.pid
+            time.sleep(0.5)
+            before = status_kib(pid, "VmRSS")
+            reset_peak(pid)
+            results = {}
+            threads = [threading.Thread(target=smtp_send, args=(srv, n, n % 2 == 1, results))
+                       for n in range(NSMTP)]
+            t0 = time.time()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(300)
+            secs = time.time() - t0
+            peak = status_kib(pid, "VmHWM")
+            growth = (peak - before) / 1024
+            say("smtp: %d x %d MB in %.1f s, RSS before %d KiB, peak %d KiB, "
+                  "growth %.1f MB (bound %d MB; held whole: %d MB)"
+                  % (NSMTP, SIZE // MB, secs, before, peak, growth, SMTP_BOUND_MB,
+                     NSMTP * SIZE // MB))
+            for n in range(NSMTP):
+                self.assertTrue(results.get(n, b"").startswith(b"250"), (n, results.get(n)))
+            if CHECK_RSS:
+                self.assertLess(growth, SMTP_BOUND_MB)
+            self.assertEqual(spool_fds(pid), 0)
+            self.assertEqual(os.listdir(os.path.join(srv.data_dir, "spool")), [])
+
+            # byte-exact: the client's message is the tail of what is stored
+            c = imap_login(srv)
+            got = fetch_all(c)
+            for n in range(NSMTP):
+                want = header(n) + BODY
+                ln, data = got["big%d@example.net" % n]
+                self.assertTrue(data.startswith(b"Return-Path: <sender%d@example.net>" % n))
+                self.assertEqual(hashlib.sha256(data[-len(want):]).hexdigest(),
+                                 hashlib.sha256(want).hexdigest(), n)
+            del got, data
+
+            # a 30 MB APPEND
+            msg = header(99) + BODY
+            time.sleep(0.5)
+            before = status_kib(pid, "VmRSS")
+            reset_peak(pid)
+            c.s.sendall(b"p APPEND INBOX {%d}\r\n" % len(msg))
+            self.assertTrue(c.line().startswith(b"+"))
+            c.s.sendall(msg)
+            c.s.sendall(b"\r\n")
+            r = c.tagged(b"p")
+            peak = status_kib(pid, "VmHWM")
+            growth = (peak - before) / 1024
+            say("append: %d MB, RSS before %d KiB, peak %d KiB, growth %.1f MB "
+                  "(bound %.0f MB)" % (SIZE // MB, before, peak, growth, APPEND_BOUND_MB))
+            self.assertTrue(r.startswith(b"p OK"), r)
+            if CHECK_RSS:
+                self.assertLess(growth, APPEND_BOUND_MB)
+            got = fetch_all(c)
+            self.assertEqual(hashlib.sha256(got["big99@example.net"][1]).hexdigest(),
+                             hashlib.sha256(msg).hexdigest())
+            del got
+            c.close()
+
+            # cut off in the middle: its spool file goes with the session
+            c = smtp_open(srv)
+            c.cmd(b"MAIL FROM:<cut@example.net>")
+            c.cmd(b"RCPT TO:<alice@example.org>")
+            self.assertTrue(c.cmd(b"DATA").startswith(b"354"))
+            c.s.sendall(header(100) + BODY[:4 * MB])
+            time.sleep(1)
+            c.close()
+            for _ in range(50):
+                if spool_fds(pid) == 0:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(spool_fds(pid), 0)
+            # and after RSET
+            c = smtp_open(srv)
+            c.cmd(b"MAIL FROM:<rset@example.net>")
+            c.cmd(b"RCPT TO:<alice@example.org>")
+            c.s.sendall(b"BDAT %d\r\n" % (4 * MB) + BODY[:4 * MB])
+            self.assertTrue(c.reply().startswith(b"250"))
+            self.assertTrue(c.cmd(b"RSET").startswith(b"250"))
+            self.assertEqual(spool_fds(pid), 0)
+            c.close()
+
+    def test_small_budget(self):
+        mport = mmtest.free_ports(1)[0]
+        srv = mmtest.Server(start=False, limits="max_memory = 2M", allow_plaintext=True)
+        srv.write_conf(srv.conf_text() + "[listen]\nmetrics = 127.0.0.1:%d\n" % mport)
+        srv.start()
+        with srv:
+            small = header(7) + body(5 * MB)
+            # three transfers in progress take the budget (640 KiB each)
+            a, b, d = smtp_open(srv), smtp_open(srv), smtp_open(srv)
+            for i, c in enumerate((a, b, d)):
+                c.cmd(b"MAIL FROM:<s%d@example.net>" % i)
+                c.cmd(b"RCPT TO:<alice@example.org>")
+            self.assertTrue(a.cmd(b"DATA").startswith(b"354"))
+            self.assertTrue(d.cmd(b"DATA").startswith(b"354"))
+            b.s.sendall(b"BDAT %d\r\n" % MB + small[:MB])
+            self.assertTrue(b.reply().startswith(b"250"))
+            # a fourth is refused for now, with a temporary code
+            c = smtp_open(srv)
+            c.cmd(b"MAIL FROM:<s3@example.net>")
+            c.cmd(b"RCPT TO:<alice@example.org>")
+            r = c.cmd(b"DATA")
+            self.assertTrue(r.startswith(b"452 4.3.1"), r)
+            c.s.sendall(b"BDAT 5\r\nhello")
+            r = c.reply()
+            self.assertTrue(r.startswith(b"452 4.3.1"), r)
+            # and so is an APPEND
+            m = imap_login(srv)
+            m.s.sendall(b"p APPEND INBOX {300000}\r\n")
+            r = m.line()
+            self.assertTrue(r.startswith(b"p NO [LIMIT]"), r)
+            # the three under way complete
+            for x in (a, d):
+                x.s.sendall(small + b".\r\n")
+                r = x.reply()
+                self.assertTrue(r.startswith(b"250"), r)
+            b.s.sendall(b"BDAT %d LAST\r\n" % (len(small) - MB) + small[MB:])
+            r = b.reply()
+            self.assertTrue(r.startswith(b"250"), r)
+            # then a new one goes through, and the APPEND
+            c.cmd(b"RSET")
+            c.cmd(b"MAIL FROM:<s3@example.net>")
+            c.cmd(b"RCPT TO:<alice@example.org>")
+            self.assertTrue(c.cmd(b"DATA").startswith(b"354"))
+            c.s.sendall(small + b".\r\n")
+            self.assertTrue(c.reply().startswith(b"250"))
+            m.s.sendall(b"q APPEND INBOX {300000}\r\n")
+            self.assertTrue(m.line().startswith(b"+"))
+            m.s.sendall(b"x" * 299998 + b"\r\n\r\n")
+            r = m.tagged(b"q")
+            self.assertTrue(r.startswith(b"q OK"), r)
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport,
+                                        timeout=20) as h:
+                text = h.read().decode()
+            refused = int(re.search(r"^minimaild_message_memory_refused_total (\d+)$",
+                                    text, re.M).group(1))
+            self.assertGreaterEqual(refused, 3)
+            self.assertIn("minimaild_message_memory_limit_bytes 2097152", text)
+            used = int(re.search(r"^minimaild_message_memory_bytes (\d+)$",
+                                 text, re.M).group(1))
+            self.assertEqual(used, 0)     # all given back
+            for x in (a, b, c, d, m):
+                x.close()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
