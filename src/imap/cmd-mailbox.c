@@ -7,8 +7,10 @@
  * The one idea: names are UTF-8 in the store and modified UTF-7 on the
  * wire; they are converted at the edges (imap_mailbox_arg on the way in,
  * imap_append_mailbox on the way out) and matched in UTF-8. LIST reads
- * the whole mailbox list on a worker, adds the parents a name implies,
- * and renders there; the loop only writes the result. */
+ * the whole mailbox list on a worker and adds the parents a name implies
+ * (names only, sorted); then the answer is rendered in batches
+ * (imap_run_batched), each written when the output has drained, so a
+ * tree of many thousand mailboxes is never held rendered whole. */
 #include "imap/imap-common.h"
 
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 
 #define LIST_PATTERN_MAX_BYTES   1024
 #define LIST_PATTERNS_MAX        32
+#define LIST_BATCH_ITEMS         2000     /* mailboxes looked at per batch */
 
 /* ---- wildcard matching ('*' anything, '%' anything but '/') ---- */
 
@@ -71,7 +74,7 @@ struct mbox_ent {
 	bool subscribed;
 	bool exists;          /* false: only implied by a child */
 	bool children;
-	struct store_mailbox mb;  /* counters, for LIST-STATUS */
+	struct store_mailbox *mb; /* counters, for LIST-STATUS only */
 };
 
 #define LIST_SEL_SUBSCRIBED   0x1
@@ -114,7 +117,9 @@ struct list_job {
 	bool empty_pattern;           /* LIST "" "": the delimiter */
 	struct mbox_ent *ents;
 	size_t nents, cap;
-	struct mm_buf out;
+	bool loaded;                  /* the first batch read the list */
+	size_t pos;                   /* the next entry to render */
+	struct mm_buf *out;           /* the batch being produced */
 	int err;
 };
 
@@ -132,7 +137,10 @@ list_cb(void *arg, const struct store_mailbox *mb)
 	e->attrs = mb->attrs;
 	e->subscribed = mb->subscribed;
 	e->exists = true;
-	e->mb = *mb;
+	if (j->opts & LIST_RET_STATUS) {
+		e->mb = xmalloc(sizeof(*e->mb));
+		*e->mb = *mb;
+	}
 	return 0;
 }
 
@@ -227,7 +235,7 @@ list_render(struct list_job *j, const struct mbox_ent *e, bool lsub, bool nosele
     bool childinfo, bool show_sub)
 {
 	struct imap_session *s = j->s;
-	struct mm_buf *b = &j->out;
+	struct mm_buf *b = j->out;
 	const char *sep = "";
 
 	mm_buf_printf(b, "* %s (", lsub ? "LSUB" : "LIST");
@@ -257,12 +265,12 @@ list_render(struct list_job *j, const struct mbox_ent *e, bool lsub, bool nosele
 		mm_buf_printf(b, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 	mm_buf_append(b, "\r\n", 2);
 	/* RFC 5819 4: STATUS right after the LIST, never for \Noselect */
-	if ((j->opts & LIST_RET_STATUS) && ent_selectable(e)) {
+	if ((j->opts & LIST_RET_STATUS) && ent_selectable(e) && e->mb != NULL) {
 		uint32_t deleted = 0;
 		if ((j->status.items & ST_DELETED) &&
 		    status_count_deleted(s, e->name, &deleted) != STORE_OK)
 			deleted = 0;
-		status_render(s, b, e->name, &j->status, &e->mb, deleted);
+		status_render(s, b, e->name, &j->status, e->mb, deleted);
 	}
 }
 
@@ -285,71 +293,90 @@ childinfo_subscribed(struct list_job *j, size_t i)
 }
 
 
+/* Renders entry i if the command lists it. */
 static void
-list_work(void *arg)
+list_one(struct list_job *j, size_t i)
+{
+	struct mbox_ent *e = &j->ents[i];
+	bool lsub = (j->opts & LIST_LSUB) != 0;
+	bool want_sub = lsub || (j->opts & LIST_SEL_SUBSCRIBED);
+	bool recursive = (j->opts & LIST_SEL_RECURSIVE) && !lsub &&
+	    (j->opts & LIST_SEL_SUBSCRIBED);
+
+	if (!matches(j, e->name))
+		return;
+	bool childinfo = recursive && childinfo_subscribed(j, i);
+	if (want_sub && !e->subscribed) {
+		if (childinfo) {
+			/* RFC 5258 3.5: not selected itself, listed
+			 * for its subscribed descendants */
+			list_render(j, e, false, false, true, false);
+			return;
+		}
+		/* LSUB %: a parent of a subscribed child is shown \Noselect */
+		bool child_sub = false;
+		size_t nl = strlen(e->name);
+		for (size_t k = 0; k < j->nents && !child_sub; k++)
+			child_sub = j->ents[k].subscribed &&
+			    strncmp(j->ents[k].name, e->name, nl) == 0 &&
+			    j->ents[k].name[nl] == '/';
+		if (!child_sub || !lsub)
+			return;
+		list_render(j, e, lsub, true, false, true);
+		return;
+	}
+	/* a deleted mailbox kept as a subscription is only listed
+	 * among subscriptions (or as the parent it still is) */
+	if (!want_sub && (e->attrs & MBOX_ATTR_NONEXISTENT) && !e->children)
+		return;
+	if (!want_sub && !e->exists && (j->opts & LIST_SEL_SPECIALUSE))
+		return;
+	if ((j->opts & LIST_SEL_SPECIALUSE) && !(e->attrs & (MBOX_ATTR_DRAFTS |
+	    MBOX_ATTR_SENT | MBOX_ATTR_TRASH | MBOX_ATTR_JUNK | MBOX_ATTR_ARCHIVE)))
+		return;
+	list_render(j, e, lsub, lsub && (e->attrs & MBOX_ATTR_NONEXISTENT), childinfo, true);
+}
+
+/* Worker, one batch: the first reads the list; each renders the next
+ * entries, up to IMAP_BATCH_BYTES or LIST_BATCH_ITEMS looked at. */
+static bool
+list_batch(struct imap_session *s, void *arg, struct mm_buf *out)
 {
 	struct list_job *j = arg;
-	struct imap_session *s = j->s;
-	bool lsub = (j->opts & LIST_LSUB) != 0;
+	size_t count = 0;
 
-	if (j->empty_pattern) {
-		mm_buf_printf(&j->out, "* %s (\\Noselect) \"/\" \"\"\r\n", lsub ? "LSUB" : "LIST");
-		if (j->patterns.n == 0)
-			return;
-	}
-	j->err = store_mailbox_list(imap_store(s), s->user, list_cb, j);
-	if (j->err != STORE_OK)
-		return;
-	add_parents(j);
-	for (size_t i = 0; i < j->nents; i++) {
-		struct mbox_ent *e = &j->ents[i];
-		bool want_sub = lsub || (j->opts & LIST_SEL_SUBSCRIBED);
-		bool recursive = (j->opts & LIST_SEL_RECURSIVE) && !lsub &&
-		    (j->opts & LIST_SEL_SUBSCRIBED);
-		if (!matches(j, e->name))
-			continue;
-		bool childinfo = recursive && childinfo_subscribed(j, i);
-		if (want_sub && !e->subscribed) {
-			if (childinfo) {
-				/* RFC 5258 3.5: not selected itself, listed
-				 * for its subscribed descendants */
-				list_render(j, e, false, false, true, false);
-				continue;
-			}
-			/* LSUB %: a parent of a subscribed child is shown \Noselect */
-			bool child_sub = false;
-			size_t nl = strlen(e->name);
-			for (size_t k = 0; k < j->nents && !child_sub; k++)
-				child_sub = j->ents[k].subscribed &&
-				    strncmp(j->ents[k].name, e->name, nl) == 0 &&
-				    j->ents[k].name[nl] == '/';
-			if (!child_sub || !lsub)
-				continue;
-			list_render(j, e, lsub, true, false, true);
-			continue;
+	j->out = out;
+	if (!j->loaded) {
+		j->loaded = true;
+		if (j->empty_pattern) {
+			mm_buf_printf(out, "* %s (\\Noselect) \"/\" \"\"\r\n",
+			    (j->opts & LIST_LSUB) ? "LSUB" : "LIST");
+			if (j->patterns.n == 0)
+				return false;
 		}
-		/* a deleted mailbox kept as a subscription is only listed
-		 * among subscriptions (or as the parent it still is) */
-		if (!want_sub && (e->attrs & MBOX_ATTR_NONEXISTENT) && !e->children)
-			continue;
-		if (!want_sub && !e->exists && (j->opts & LIST_SEL_SPECIALUSE))
-			continue;
-		if ((j->opts & LIST_SEL_SPECIALUSE) && !(e->attrs & (MBOX_ATTR_DRAFTS |
-		    MBOX_ATTR_SENT | MBOX_ATTR_TRASH | MBOX_ATTR_JUNK | MBOX_ATTR_ARCHIVE)))
-			continue;
-		list_render(j, e, lsub, lsub && (e->attrs & MBOX_ATTR_NONEXISTENT), childinfo,
-		    true);
+		j->err = store_mailbox_list(imap_store(s), s->user, list_cb, j);
+		if (j->err != STORE_OK) {
+			out->len = 0;       /* nothing but the NO */
+			return false;
+		}
+		add_parents(j);
 	}
+	for (; j->pos < j->nents && out->len < IMAP_BATCH_BYTES && count < LIST_BATCH_ITEMS;
+	    j->pos++, count++)
+		list_one(j, j->pos);
+	j->out = NULL;
+	return j->pos < j->nents;
 }
 
 static void
 list_job_free(struct list_job *j)
 {
-	for (size_t i = 0; i < j->nents; i++)
+	for (size_t i = 0; i < j->nents; i++) {
 		free(j->ents[i].name);
+		free(j->ents[i].mb);
+	}
 	free(j->ents);
 	mm_strlist_clear(&j->patterns);
-	mm_buf_free(&j->out);
 	free(j);
 }
 
@@ -357,22 +384,10 @@ static void
 list_finish(struct imap_session *s, void *arg, bool alive)
 {
 	struct list_job *j = arg;
-	if (alive)
+	if (alive && j->err != STORE_OK)
+		imap_no_store(s, j->err, NULL);
+	else if (alive)
 		imap_ok(s, "%s completed", (j->opts & LIST_LSUB) ? "Lsub" : "List");
-	list_job_free(j);
-}
-
-static void
-list_done(void *arg, bool alive)
-{
-	struct list_job *j = arg;
-	if (alive && j->err == STORE_OK) {
-		/* 20,000 mailboxes are a megabyte: in pieces, as the client reads */
-		imap_write_paced(j->s, &j->out, list_finish, j);
-		return;
-	}
-	if (alive)
-		imap_no_store(j->s, j->err, NULL);
 	list_job_free(j);
 }
 
@@ -415,7 +430,6 @@ do_list(struct imap_session *s, const struct imap_arg *args, size_t n, bool lsub
 
 	j->s = s;
 	mm_strlist_init(&j->patterns);
-	mm_buf_init(&j->out);
 	if (lsub)
 		j->opts |= LIST_LSUB;
 	else if (imap_rev2(s))
@@ -486,7 +500,8 @@ do_list(struct imap_session *s, const struct imap_arg *args, size_t n, bool lsub
 		goto bad;
 	if (j->empty_pattern && j->patterns.n > 0)
 		j->empty_pattern = false;   /* "" among real patterns adds nothing */
-	imap_run_job(s, WORKER_LANE_READ, list_work, list_done, j);
+	/* 20,000 mailboxes are a megabyte: in batches, as the client reads */
+	imap_run_batched(s, WORKER_LANE_READ, list_batch, list_finish, j);
 	return;
 bad:
 	list_job_free(j);

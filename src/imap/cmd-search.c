@@ -4,16 +4,28 @@
  * parenthesised lists, WITHIN's YOUNGER and OLDER (RFC 5032)), CHARSET UTF-8 / US-ASCII, and MODSEQ (RFC 7162
  * 3.1.5, answered with the highest MODSEQ of the hits).
  *
- * The one idea: the command is parsed into a key tree on the loop, then a
- * job evaluates it over the view on a worker. A message's body is read
- * and parsed only when a key needs it, once per message, and text
- * matching goes through src/mail's decoding and case folding, so BODY/TEXT
- * match what the user reads. SUBJECT, FROM, TO, CC, BCC, HEADER Subject /
- * Message-ID and the SENT* keys first ask the message's search record
- * (mail/cache.h, built at delivery by the same calls on the same bytes),
- * which costs one small read instead of the whole message; a message
- * without one (stored before it existed) is read as before. The
- * environment variable MINIMAILD_SEARCH_SCAN makes every key read the
+ * The one idea: the command is parsed into a key tree on the loop, then
+ * jobs evaluate it over the view on a worker, in batches that yield
+ * (imap_run_batched): a few hundred messages per job when bodies are
+ * read, so a SEARCH BODY of a big mailbox queues behind other work
+ * between batches instead of holding a thread for the whole scan. The
+ * hits so far are a bitmap over the view, in the job the session owns.
+ * What is searched is the view as the command found it: the session
+ * applies changes (EXPUNGE, EXISTS) only after the answer, so sequence
+ * numbers and UIDs stay those the client knows; a message expunged by
+ * another session before its batch, whose body can no longer be read, is
+ * left out whatever the keys; messages that arrive meanwhile are not
+ * searched (EXISTS follows the answer). The "* SEARCH" answer is then
+ * produced in batches too, each written once the output has drained.
+ * A message's body is read and parsed only when a key needs it, once per
+ * message, and text matching goes through src/mail's decoding and case
+ * folding, so BODY/TEXT match what the user reads. SUBJECT, FROM, TO, CC,
+ * BCC, HEADER Subject / Message-ID and the SENT* keys first ask the
+ * message's search record (mail/cache.h, built at delivery by the same
+ * calls on the same bytes; the blobs of up to 256 messages read in one
+ * transaction), which costs one small read instead of the whole message;
+ * a message without one (stored before it existed) is read as before.
+ * The environment variable MINIMAILD_SEARCH_SCAN makes every key read the
  * message (tests/e2e/test_search_index.py compares the two).
  *
  * RETURN (RFC 4731 ESEARCH: MIN MAX ALL COUNT, RFC 5182 SAVE, RFC 5267
@@ -40,6 +52,10 @@
 
 #define SEARCH_TEXT_MAX_BYTES   (4 * 1024 * 1024)   /* decoded text searched per message */
 #define SEARCH_DEPTH_MAX        IMAP_NESTING_MAX
+#define SEARCH_BATCH_MSGS       20000               /* evaluated per job: index keys only */
+#define SEARCH_BATCH_BODY_MSGS  250                 /* ... when the program reads bodies */
+#define SEARCH_BATCH_BODY_BYTES (8 * 1024 * 1024)   /* ... or this much of them */
+#define SEARCH_OUT_BATCH_HITS   16384               /* numbers per answer batch */
 
 enum sk {
 	SK_AND, SK_OR, SK_NOT, SK_ALL,
@@ -107,8 +123,14 @@ struct imap_search_upd {
 struct search_job {
 	struct imap_session *s;
 	struct imap_search *q;
-	size_t *vidx;             /* hits: view indexes */
+	size_t nsnap;             /* the view's length when the command started */
+	bool body;                /* the program reads bodies: small batches */
+	size_t pos;               /* the next view index to evaluate */
+	bool evaluated;           /* all of them, and the sync read */
+	uint8_t *hit;             /* hits: a bitmap over the view indexes */
 	size_t nhits;
+	uint64_t maxmodseq;       /* the hits' highest, for (MODSEQ n) */
+	size_t opos;              /* the next view index for the answer */
 	bool ret;                 /* RETURN given: answer ESEARCH */
 	struct imap_searchret r;
 	struct imap_sync sy;
@@ -660,51 +682,59 @@ imap_search_has_seq(const struct imap_search *q)
 	return q->seq;
 }
 
+/* Evaluates q on the view messages at[0..n) (none expunged, n at most
+ * SEARCH_RECORD_BATCH): hit[k] for at[k]. With keys the search record
+ * answers, their cache blobs are read in one transaction. A message whose
+ * body a key needs but can no longer be read (expunged by another session
+ * meanwhile) does not match. */
+static void
+search_some(struct imap_session *s, struct imap_search *q, const size_t *at, size_t n,
+    bool *hit)
+{
+	uint64_t ids[SEARCH_RECORD_BATCH];
+	char *blobs[SEARCH_RECORD_BATCH];
+	size_t lens[SEARCH_RECORD_BATCH];
+	bool have = false;
+
+	if (n > 1 && skey_uses_record(&q->root) && !search_scan_only()) {
+		for (size_t k = 0; k < n; k++)
+			ids[k] = s->msgs[at[k]].body_id;
+		have = store_body_cache_many(imap_store(s), ids, n, blobs, lens) == STORE_OK;
+	}
+	for (size_t k = 0; k < n; k++) {
+		struct msgctx c;
+		memset(&c, 0, sizeof(c));
+		c.s = s;
+		c.vi = at[k];
+		c.m = &s->msgs[at[k]];
+		mm_buf_init(&c.text);
+		if (have) {
+			c.prefetched = true;
+			c.blob = blobs[k];
+			c.bloblen = lens[k];
+		}
+		hit[k] = eval(&c, &q->root) && !c.failed;
+		ctx_free(&c);
+	}
+}
+
 size_t
 imap_search_run(struct imap_session *s, struct imap_search *q, size_t *vidx)
 {
 	size_t n = 0;
-	/* With keys the record answers, the blobs of a batch of messages are
-	 * read in one transaction instead of one each. */
-	size_t cap = skey_uses_record(&q->root) && !search_scan_only() ? SEARCH_RECORD_BATCH : 1;
-	size_t *at = xcalloc(cap, sizeof(*at));
-	uint64_t *ids = xcalloc(cap, sizeof(*ids));
-	char **blobs = xcalloc(cap, sizeof(*blobs));
-	size_t *lens = xcalloc(cap, sizeof(*lens));
+	size_t at[SEARCH_RECORD_BATCH];
+	bool hit[SEARCH_RECORD_BATCH];
 
 	for (size_t i = 0; i < s->nmsgs;) {
 		size_t nb = 0;
-		for (; i < s->nmsgs && nb < cap; i++) {
-			if (s->msgs[i].expunged)
-				continue;
-			at[nb] = i;
-			ids[nb] = s->msgs[i].body_id;
-			nb++;
-		}
-		bool have = cap > 1 && nb > 0 &&
-		    store_body_cache_many(imap_store(s), ids, nb, blobs, lens) == STORE_OK;
-		for (size_t j = 0; j < nb; j++) {
-			struct msgctx c;
-			memset(&c, 0, sizeof(c));
-			c.s = s;
-			c.vi = at[j];
-			c.m = &s->msgs[at[j]];
-			mm_buf_init(&c.text);
-			if (have) {
-				c.prefetched = true;
-				c.blob = blobs[j];
-				c.bloblen = lens[j];
-				blobs[j] = NULL;
-			}
-			if (eval(&c, &q->root))
-				vidx[n++] = at[j];
-			ctx_free(&c);
-		}
+		for (; i < s->nmsgs && nb < SEARCH_RECORD_BATCH; i++)
+			if (!s->msgs[i].expunged)
+				at[nb++] = i;
+		search_some(s, q, at, nb, hit);
+		for (size_t k = 0; k < nb; k++)
+			if (hit[k])
+				vidx[n++] = at[k];
 	}
-	free(at);
-	free(ids);
-	free(blobs);
-	free(lens);
 	return n;
 }
 
@@ -844,28 +874,133 @@ static void sctx_append(struct imap_session *s, struct imap_search_ctx *c);
 
 /* ---- SEARCH ---- */
 
-static void
-search_work(void *arg)
-{
-	struct search_job *j = arg;
-	struct imap_session *s = j->s;
+#define HIT_SET(j, i)  ((j)->hit[(i) / 8] |= (uint8_t)(1u << ((i) % 8)))
+#define HIT_HAS(j, i)  (((j)->hit[(i) / 8] >> ((i) % 8)) & 1u)
 
-	j->vidx = xmalloc((s->nmsgs + 1) * sizeof(*j->vidx));
-	j->nhits = imap_search_run(s, j->q, j->vidx);
+/* Worker, after the last message: the sync, and what a new CONTEXT=SEARCH
+ * context must see of its changes. */
+static void
+search_evaluated(struct imap_session *s, struct search_job *j)
+{
+	j->evaluated = true;
 	imap_sync_work(s, &j->sy);
 	if (j->ret && (j->r.opts & IMAP_SR_UPDATE)) {
 		/* the context this makes sees the changes the sync brings */
 		uint32_t *uids = xmalloc((j->nhits + 1) * sizeof(*uids));
-		for (size_t i = 0; i < j->nhits; i++)
-			uids[i] = s->msgs[j->vidx[i]].uid;
-		imap_search_update_pending(s, &j->sy, j->q, NULL, 0, uids, j->nhits);
+		size_t k = 0;
+		for (size_t i = 0; i < j->nsnap; i++)
+			if (HIT_HAS(j, i))
+				uids[k++] = s->msgs[i].uid;
+		imap_search_update_pending(s, &j->sy, j->q, NULL, 0, uids, k);
 		free(uids);
 	}
+}
+
+/* Worker, one batch: first the messages, a bounded number per job (the
+ * batch yields its thread), then the "* SEARCH" answer in pieces. */
+static bool
+search_batch(struct imap_session *s, void *arg, struct mm_buf *out)
+{
+	struct search_job *j = arg;
+	size_t count = 0;
+
+	if (!j->evaluated) {
+		size_t max = j->body ? SEARCH_BATCH_BODY_MSGS : SEARCH_BATCH_MSGS;
+		uint64_t bytes = 0;
+		size_t at[SEARCH_RECORD_BATCH];
+		bool hit[SEARCH_RECORD_BATCH];
+		while (j->pos < j->nsnap && count < max && bytes < SEARCH_BATCH_BODY_BYTES) {
+			size_t nb = 0;
+			for (; j->pos < j->nsnap && nb < SEARCH_RECORD_BATCH && count < max &&
+			    bytes < SEARCH_BATCH_BODY_BYTES; j->pos++) {
+				const struct imap_msg *m = &s->msgs[j->pos];
+				if (m->expunged)
+					continue;
+				count++;
+				if (j->body)
+					bytes += m->size;
+				at[nb++] = j->pos;
+			}
+			search_some(s, j->q, at, nb, hit);
+			for (size_t k = 0; k < nb; k++) {
+				const struct imap_msg *m = &s->msgs[at[k]];
+				if (!hit[k])
+					continue;
+				HIT_SET(j, at[k]);
+				j->nhits++;
+				if (m->modseq > j->maxmodseq)
+					j->maxmodseq = m->modseq;
+			}
+		}
+		if (j->pos < j->nsnap)
+			return true;
+		search_evaluated(s, j);
+		count = 0;
+	}
+	if (j->ret)
+		return false;     /* ESEARCH: answered by search_finish */
+	if (j->opos == 0)
+		mm_buf_append(out, "* SEARCH", 8);
+	for (; j->opos < j->nsnap && out->len < IMAP_BATCH_BYTES && count < SEARCH_OUT_BATCH_HITS;
+	    j->opos++) {
+		if (!HIT_HAS(j, j->opos))
+			continue;
+		count++;
+		mm_buf_printf(out, " %u", s->uid ? s->msgs[j->opos].uid : (uint32_t)(j->opos + 1));
+	}
+	if (j->opos < j->nsnap)
+		return true;
+	if (j->q->modseq && j->nhits > 0)
+		mm_buf_printf(out, " (MODSEQ %llu)", (unsigned long long)j->maxmodseq);
+	mm_buf_append(out, "\r\n", 2);
+	return false;
+}
+
+static void search_tail(struct imap_session *s, void *arg, bool alive);
+
+/* RETURN: the ESEARCH answer (and SAVE) from the hits, written paced;
+ * search_tail follows. */
+static void
+search_return(struct imap_session *s, struct search_job *j)
+{
+	/* the view has not changed yet: sync comes after the answer */
+	uint32_t *nums = xmalloc((j->nhits + 1) * sizeof(*nums));
+	uint64_t *ms = xmalloc((j->nhits + 1) * sizeof(*ms));
+	size_t k = 0;
+
+	j->uids = xmalloc((j->nhits + 1) * sizeof(*j->uids));
+	for (size_t i = 0; i < j->nsnap; i++) {
+		if (!HIT_HAS(j, i))
+			continue;
+		const struct imap_msg *m = &s->msgs[i];
+		j->uids[k] = m->uid;
+		nums[k] = s->uid ? m->uid : (uint32_t)(i + 1);
+		ms[k++] = m->modseq;
+	}
+	struct mm_buf b;
+	mm_buf_init(&b);
+	search_return_buf(s, &j->r, nums, j->uids, k, j->q->modseq ? ms : NULL, &b);
+	free(nums);
+	free(ms);
+	/* IMAP4rev2 answers every SEARCH so: paced like "* SEARCH" */
+	imap_write_paced(s, &b, search_tail, j);
 }
 
 /* After the answer: a CONTEXT=SEARCH context, then the sync, then OK. */
 static void
 search_finish(struct imap_session *s, void *arg, bool alive)
+{
+	struct search_job *j = arg;
+
+	if (alive && j->ret) {
+		search_return(s, j);
+		return;
+	}
+	search_tail(s, j, alive);
+}
+
+static void
+search_tail(struct imap_session *s, void *arg, bool alive)
 {
 	struct search_job *j = arg;
 
@@ -897,54 +1032,8 @@ search_finish(struct imap_session *s, void *arg, bool alive)
 	free(j->uids);
 	imap_sync_free(&j->sy);
 	imap_search_free(&j->q);
-	free(j->vidx);
+	free(j->hit);
 	free(j);
-}
-
-static void
-search_done(void *arg, bool alive)
-{
-	struct search_job *j = arg;
-	struct imap_session *s = j->s;
-
-	if (!alive) {
-		search_finish(s, j, false);
-		return;
-	}
-	/* the view has not changed yet: sync comes after the answer */
-	uint32_t *nums = xmalloc((j->nhits + 1) * sizeof(*nums));
-	uint64_t *ms = xmalloc((j->nhits + 1) * sizeof(*ms));
-	uint64_t maxmodseq = 0;
-	j->uids = xmalloc((j->nhits + 1) * sizeof(*j->uids));
-	for (size_t i = 0; i < j->nhits; i++) {
-		const struct imap_msg *m = &s->msgs[j->vidx[i]];
-		j->uids[i] = m->uid;
-		nums[i] = s->uid ? m->uid : (uint32_t)(j->vidx[i] + 1);
-		ms[i] = m->modseq;
-		if (m->modseq > maxmodseq)
-			maxmodseq = m->modseq;
-	}
-	struct mm_buf b;
-	mm_buf_init(&b);
-	if (j->ret) {
-		/* IMAP4rev2 answers every SEARCH so: paced like SEARCH */
-		search_return_buf(s, &j->r, nums, j->uids, j->nhits,
-		    j->q->modseq ? ms : NULL, &b);
-		free(nums);
-		free(ms);
-		imap_write_paced(s, &b, search_finish, j);
-		return;
-	}
-	mm_buf_append(&b, "* SEARCH", 8);
-	for (size_t i = 0; i < j->nhits; i++)
-		mm_buf_printf(&b, " %u", nums[i]);
-	if (j->q->modseq && j->nhits > 0)
-		mm_buf_printf(&b, " (MODSEQ %llu)", (unsigned long long)maxmodseq);
-	mm_buf_append(&b, "\r\n", 2);
-	free(nums);
-	free(ms);
-	/* 100,000 hits are 600 KB: in pieces, as the client reads */
-	imap_write_paced(s, &b, search_finish, j);
 }
 
 /* ---- CONTEXT=SEARCH updates (RFC 5267 4.3) ---- */
@@ -1468,8 +1557,11 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 	if (j->q->modseq)
 		imap_condstore_enable(s);
 	imap_sync_prepare(s, &j->sy, false);
+	j->nsnap = s->nmsgs;
+	j->body = skey_reads_body(&j->q->root);
+	j->hit = xcalloc(j->nsnap / 8 + 1, 1);
 	/* reading every body of a big mailbox is slow work: not a read
 	 * that FETCH and SELECT should wait behind */
-	imap_run_job(s, s->nmsgs >= IMAP_SEARCH_SLOW_MSGS && skey_reads_body(&j->q->root) ?
-	    WORKER_LANE_SLOW : WORKER_LANE_READ, search_work, search_done, j);
+	imap_run_batched(s, s->nmsgs >= IMAP_SEARCH_SLOW_MSGS && j->body ?
+	    WORKER_LANE_SLOW : WORKER_LANE_READ, search_batch, search_finish, j);
 }

@@ -124,6 +124,7 @@ struct imap_session {
 
 	struct imap_fetch *fetch;         /* a FETCH between batches */
 	struct imap_pace *pace;           /* a LIST/SEARCH answer between pieces */
+	struct imap_batch *batch;         /* an answer between batches (imap_run_batched) */
 
 	/* SEARCHRES (RFC 5182): the saved result "$", UIDs ascending */
 	uint32_t *searchres;
@@ -160,6 +161,21 @@ void imap_write(struct imap_session *s, const void *data, size_t len);
  * If the session goes away first, then(s, arg, false) only frees arg. */
 typedef void imap_paced_fn(struct imap_session *s, void *arg, bool alive);
 void imap_write_paced(struct imap_session *s, struct mm_buf *b, imap_paced_fn *then, void *arg);
+/* A large answer produced in batches (LIST, SEARCH; like FETCH): work
+ * runs as a conn job on lane and appends one bounded batch to out (at
+ * most IMAP_BATCH_BYTES and a bounded number of items; it may append
+ * nothing, a SEARCH batch that only evaluated messages), returning true
+ * while more is to come. The loop writes each batch only once the output
+ * is at CONN_OUTPUT_LOW_BYTES or below, and asks for the next only then,
+ * input paused while it waits; so the answer is never held whole. After
+ * the last batch, then(s, arg, true) continues the command; if the
+ * session goes away first, then(s, arg, false) only frees arg. work may
+ * read the session, which the loop leaves alone while a job runs, but
+ * keeps what lasts from one batch to the next in arg. */
+#define IMAP_BATCH_BYTES (128 * 1024)
+typedef bool imap_batch_fn(struct imap_session *s, void *arg, struct mm_buf *out);
+void imap_run_batched(struct imap_session *s, enum worker_lane lane, imap_batch_fn *work,
+    imap_paced_fn *then, void *arg);
 void imap_untagged(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Tagged replies: the command is over. */
 void imap_ok(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

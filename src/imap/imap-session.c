@@ -155,6 +155,113 @@ imap_pace_drained(struct imap_session *s)
 	pace_end(s, true);
 }
 
+/* ---- answers produced in batches (imap_run_batched) ---- */
+
+struct imap_batch {
+	struct imap_session *s;
+	enum worker_lane lane;
+	imap_batch_fn *work;
+	imap_paced_fn *then;
+	void *arg;
+	struct mm_buf out;        /* the batch the last job produced */
+	bool more;                /* the last job said more is to come */
+	bool waiting;             /* for on_drained, out not yet written */
+};
+
+static void
+batch_work(void *arg)
+{
+	struct imap_batch *b = arg;
+	b->more = b->work(b->s, b->arg, &b->out);
+}
+
+static void
+batch_end(struct imap_session *s, bool alive)
+{
+	struct imap_batch *b = s->batch;
+
+	s->batch = NULL;
+	mm_buf_free(&b->out);
+	b->then(s, b->arg, alive);
+	free(b);
+}
+
+static void batch_done(void *arg, bool alive);
+
+/* The batch of the last job goes out now that the output is at the low
+ * watermark; then the next job, or the end. */
+static void
+batch_write(struct imap_session *s, struct imap_batch *b)
+{
+	if (b->out.len > 0)
+		imap_write(s, b->out.data, b->out.len);
+	/* a client that does not read keeps us waiting: hold no buffer meanwhile */
+	mm_buf_free(&b->out);
+	mm_buf_init(&b->out);
+	if (!b->more) {
+		batch_end(s, true);
+		return;
+	}
+	if (conn_output_len(s->c) > CONN_OUTPUT_LOW_BYTES) {
+		b->waiting = true;
+		conn_pause(s->c);
+		conn_want_drained(s->c);
+		return;
+	}
+	imap_run_job(s, b->lane, batch_work, batch_done, b);
+}
+
+static void
+batch_done(void *arg, bool alive)
+{
+	struct imap_batch *b = arg;
+	struct imap_session *s = b->s;
+
+	if (!alive)
+		return;     /* imap_free ends the batch */
+	if (conn_output_len(s->c) > CONN_OUTPUT_LOW_BYTES) {
+		/* what an earlier answer left still waits: this batch too */
+		b->waiting = true;
+		conn_pause(s->c);
+		conn_want_drained(s->c);
+		return;
+	}
+	batch_write(s, b);
+}
+
+void
+imap_run_batched(struct imap_session *s, enum worker_lane lane, imap_batch_fn *work,
+    imap_paced_fn *then, void *arg)
+{
+	struct imap_batch *b = xcalloc(1, sizeof(*b));
+
+	assert(s->batch == NULL);
+	b->s = s;
+	b->lane = lane;
+	b->work = work;
+	b->then = then;
+	b->arg = arg;
+	mm_buf_init(&b->out);
+	s->batch = b;
+	imap_run_job(s, lane, batch_work, batch_done, b);
+}
+
+static void
+imap_batch_drained(struct imap_session *s)
+{
+	struct imap_batch *b = s->batch;
+
+	if (b == NULL || !b->waiting || conn_is_closed(s->c) || conn_job_running(s->c))
+		return;
+	if (conn_output_len(s->c) > CONN_OUTPUT_LOW_BYTES) {
+		conn_want_drained(s->c);
+		return;
+	}
+	b->waiting = false;
+	conn_resume(s->c);
+	batch_write(s, b);
+}
+
 void
 imap_printf(struct imap_session *s, const char *fmt, ...)
 {
@@ -974,6 +1081,7 @@ imap_on_drained(void *arg)
 {
 	imap_fetch_drained(arg);
 	imap_pace_drained(arg);
+	imap_batch_drained(arg);
 }
 
 static void
@@ -1009,6 +1117,8 @@ imap_free(void *arg)
 	imap_fetch_free(s);
 	if (s->pace != NULL)
 		pace_end(s, false);
+	if (s->batch != NULL)
+		batch_end(s, false);
 	imap_view_clear(s);
 	imap_notify_free(s);
 	literal_release(s);
