@@ -559,7 +559,7 @@ imap_append_flags(struct imap_session *s, struct mm_buf *b, const struct imap_ms
 			first = false;
 		}
 	}
-	if (m->recent) {
+	if (imap_msg_recent(s, m)) {
 		if (!first)
 			mm_buf_appendc(b, ' ');
 		mm_buf_printf(b, "\\Recent");
