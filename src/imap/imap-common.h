@@ -123,6 +123,7 @@ struct imap_session {
 	size_t nrecent_uids;
 	struct imap_group *group;         /* the sessions with this mailbox selected */
 	struct imap_session *gnext, *gprev;
+	void (*sync_parked)(struct imap_session *s);  /* imap_sync_command waiting for it */
 	bool dirty;                       /* the hub said the mailbox changed */
 	bool idle_sync_running;
 
@@ -217,6 +218,7 @@ struct imap_sync {
 	struct imap_snap *snap;
 	const uint32_t *claimed;  /* \Recent the refresh took for this session */
 	size_t nclaimed;
+	bool wait;                /* wait for the group's refresh, then sync */
 };
 
 /* Loop, before the job: decides whether the index must be read. */

@@ -88,6 +88,14 @@ notify_now(void *arg)
 {
 	struct imap_session *s = arg;
 	s->dirty = true;
+	if (s->sync_parked != NULL) {
+		/* the group's refresh came: the parked sync goes on */
+		void (*then)(struct imap_session *) = s->sync_parked;
+		s->sync_parked = NULL;
+		conn_resume(s->c);
+		imap_sync_command(s, then);
+		return;
+	}
 	if (s->input == IMAP_INPUT_IDLE)
 		imap_idle_wake(s);
 }
@@ -633,6 +641,15 @@ imap_sync_command(struct imap_session *s, void (*then)(struct imap_session *s))
 	j->s = s;
 	j->then = then;
 	imap_sync_prepare(s, &j->sy, false);
+	if (j->sy.wait) {
+		/* the group reads it for this session (imap-view.c): the
+		 * command goes on when the refresh is published */
+		imap_sync_free(&j->sy);
+		free(j);
+		s->sync_parked = then;
+		conn_pause(s->c);
+		return;
+	}
 	if (!j->sy.want || j->sy.delta != NULL) {
 		/* nothing new: answer without a round trip to a worker */
 		imap_sync_finish(s, &j->sy, imap_expunge_allowed(s));

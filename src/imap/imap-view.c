@@ -611,6 +611,19 @@ imap_view_prepare(struct imap_session *s, struct imap_sync *sy)
 	struct imap_group *g = s->group;
 	if (g == NULL || !s->dirty)
 		return false;
+	bool idle = s->input == IMAP_INPUT_IDLE;
+	if (!idle && g->refreshing) {
+		/* A command shows every change the hub told of before it:
+		 * one still being read is read by the session itself, as
+		 * before, unless the refresh claims \Recent for this session
+		 * (it was in IDLE when the refresh started): then it waits
+		 * for the refresh (sy->wait; s->dirty stays). */
+		if (g->owner == 0 || g->owner != conn_id(s->c))
+			return false;
+		sy->want = false;
+		sy->wait = true;
+		return true;
+	}
 	if (delta_applies(s, g)) {
 		sy->want = true;
 		sy->full = g->delta->full;
@@ -622,20 +635,14 @@ imap_view_prepare(struct imap_session *s, struct imap_sync *sy)
 		sy->nvanished = g->delta->nvanished;
 		sy->claimed = g->delta->owner == conn_id(s->c) ? g->delta->claimed : NULL;
 		sy->nclaimed = sy->claimed != NULL ? g->delta->nclaimed : 0;
+		s->dirty = g->refreshing;   /* IDLE: the next one comes */
+		return true;
+	}
+	if (view_at_cur(s, g)) {
+		/* the change is in the snapshot the view already is (or, in
+		 * IDLE, is being read: the refresh's publish wakes us) */
+		sy->want = false;
 		s->dirty = g->refreshing;
-		return true;
-	}
-	if (view_at_cur(s, g) && !g->refreshing) {
-		/* the change is in the snapshot the view already is */
-		sy->want = false;
-		s->dirty = false;
-		return true;
-	}
-	if (view_at_cur(s, g) && g->owner != 0 && g->owner == conn_id(s->c)) {
-		/* the running refresh claims \Recent for this session (it was
-		 * in IDLE): a read of its own now would lose it, so the change
-		 * waits for the refresh (s->dirty stays) */
-		sy->want = false;
 		return true;
 	}
 	return false;
