@@ -17,7 +17,14 @@
  * message stays in the view, marked expunged, until a command that allows
  * them. SEARCH/SORT RETURN (UPDATE) contexts (cmd-search.c) ride on the
  * same sync: the worker judges the changed messages for them, and the
- * loop tells ADDTO/REMOVEFROM around the view's update. */
+ * loop tells ADDTO/REMOVEFROM around the view's update.
+ *
+ * The view may be shared (imap-view.c): the sessions with one mailbox
+ * selected are a group with one watch, and one change is read once for
+ * all of them; imap_sync_prepare then takes the group's delta instead of
+ * a read, and imap_sync_finish either moves a shared view to the group's
+ * next snapshot (imap_view_advance) or applies the delta to the session's
+ * own copy like a read of its own. */
 #include "imap/imap-common.h"
 #include "imap/imap-search.h"
 
