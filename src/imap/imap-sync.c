@@ -503,7 +503,7 @@ imap_sync_finish(struct imap_session *s, struct imap_sync *sy, bool allow_expung
 	} else if (sy->idx->mailbox.uidvalidity != s->uidvalidity) {
 		imap_bye(s, "Mailbox UIDVALIDITY changed, have to disconnect.");
 		ok = false;
-	} else if (sy->delta != NULL && s->snap != NULL &&
+	} else if (sy->delta != NULL && s->snap != NULL && sy->upd == NULL &&
 	    imap_view_advance(s, sy, allow_expunge)) {
 		/* a shared view moved to the group's next snapshot */
 	} else {
