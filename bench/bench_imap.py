@@ -30,7 +30,12 @@ by client and server: client CPU is part of the wall-clock figures).
 
     MINIMAILD=./minimaild MINIMAILCTL=./minimailctl \\
         python3 bench/bench_imap.py [--sessions 2000] [--messages 50000] \\
-        [--clients 10,50] [--seconds 5] [--only idle,big,ops]
+        [--clients 10,50] [--seconds 5] [--only idle,big,ops] \\
+        [--idle-messages 0] [--idle-variants tls,plain] [--push-on tls]
+
+--idle-messages N fills the IDLE sessions' INBOX with N messages first (a
+session's cost per message of its mailbox shows: issue 19); --idle-variants
+picks TLS and/or plaintext, --push-on the variants the pushes are timed on.
 """
 import argparse
 import asyncio
@@ -207,16 +212,23 @@ def smtp_deliver(port, rcpt, i):
     return t_dot, t_ack
 
 
-async def bench_idle(new_server, nsess, pushes):
+async def bench_idle(new_server, nsess, pushes, nmsgs=0, variants=("tls", "plain"),
+                     push_on=("tls",)):
     """Each variant on a fresh daemon: memory freed by one would be reused
-    by the next and hide its cost."""
+    by the next and hide its cost. nmsgs messages are put into the INBOX
+    first (--idle-messages), so that what a session costs per message of
+    its selected mailbox shows."""
     user = USERS[0]
     out = {}
-    for tls in (True, False):
+    for tls in [v == "tls" for v in variants]:
         srv = new_server()
         pid = srv.proc.pid
         label, port, ctx = (("TLS (993)", srv.ports["imaps"], srv.ssl_context()) if tls
                             else ("no TLS (143)", srv.ports["imap"], None))
+        if nmsgs:
+            secs = await fill(port, ctx, user, b"INBOX", nmsgs)
+            print("idle %-13s INBOX filled with %d messages in %.1f s"
+                  % (label, nmsgs, secs), flush=True)
         # warm up: the first sessions allocate what every later one shares
         warm = []
         await open_idle(port, ctx, user, 20, warm, {0: []}, [0])
@@ -228,15 +240,26 @@ async def bench_idle(new_server, nsess, pushes):
         exists_at = {}
         expect = [0]
         t0 = time.monotonic()
-        await open_idle(port, ctx, user, nsess, sessions, exists_at, expect)
+        # in two halves: the second half's growth leaves out what the
+        # allocator keeps once (the worker threads' arenas that SELECT's
+        # whole-index reads grew on a big mailbox)
+        half = nsess // 2
+        await open_idle(port, ctx, user, half, sessions, exists_at, expect)
+        await asyncio.sleep(2.0)
+        mid = rss_kib(pid)
+        await open_idle(port, ctx, user, nsess - half, sessions, exists_at, expect)
         opened = time.monotonic() - t0
         await asyncio.sleep(2.0)
         after = rss_kib(pid)
         per = (after - before) / float(nsess)
         print("idle %-13s sessions=%d  opened in %.1f s  daemon RSS %d -> %d KiB  "
               "= %.1f KiB per session" % (label, nsess, opened, before, after, per), flush=True)
+        if nsess - half > 0:
+            print("idle %-13s the second %d sessions alone: RSS %d -> %d KiB = %.1f KiB per session"
+                  % (label, nsess - half, mid, after, (after - mid) / float(nsess - half)),
+                  flush=True)
         out[label] = per
-        if ctx is not None and pushes:
+        if ("tls" if tls else "plain") in push_on and pushes:
             # messages already in INBOX: the first push makes EXISTS count+1
             count = srv_count(srv, user)
             lat = []
@@ -274,7 +297,7 @@ async def bench_idle(new_server, nsess, pushes):
 
 def srv_count(srv, user):
     import imaplib
-    m = imaplib.IMAP4_SSL("127.0.0.1", srv.ports["imaps"], ssl_context=srv.ssl_context())
+    m = imaplib.IMAP4("127.0.0.1", srv.ports["imap"])
     m.login(user, PASSWORD)
     typ, data = m.select("INBOX", readonly=True)
     m.logout()
@@ -457,7 +480,8 @@ def raise_nofile(need):
 async def amain(args, new_server):
     only = set(args.only.split(","))
     if "idle" in only:
-        await bench_idle(new_server, args.sessions, args.pushes)
+        await bench_idle(new_server, args.sessions, args.pushes, args.idle_messages,
+                         args.idle_variants.split(","), args.push_on.split(","))
     if not only & {"big", "ops"}:
         return
     srv = new_server()
@@ -476,8 +500,15 @@ def main():
     ap.add_argument("--clients", default="10,50", help="concurrency levels for ops")
     ap.add_argument("--seconds", type=float, default=5.0, help="seconds per ops figure")
     ap.add_argument("--only", default="idle,big,ops")
+    ap.add_argument("--idle-messages", type=int, default=0,
+                    help="messages in the IDLE sessions' INBOX (idle)")
+    ap.add_argument("--idle-variants", default="tls,plain",
+                    help="idle: tls (993), plain (143) or both")
+    ap.add_argument("--push-on", default="tls",
+                    help="idle: the variants (tls, plain) the pushes are measured on")
     args = ap.parse_args()
-    if args.sessions > 10000 or args.messages > 200000 or args.seconds > 60:
+    if (args.sessions > 10000 or args.messages > 200000 or args.seconds > 60 or
+            args.idle_messages > 200000):
         ap.error("bounded: at most 10000 sessions, 200000 messages, 60 s per figure")
 
     # the daemon inherits the raised limit (it does not raise its own)
@@ -491,8 +522,9 @@ def main():
 
     def new_server():
         srv = mmtest.Server(users={u: PASSWORD for u in USERS}, start=False, allow_plaintext=True,
-                            limits="max_connections = %d\nmax_connections_per_ip = %d"
-                            % (args.sessions + 1000, args.sessions + 500))
+                            limits="max_connections = %d\nmax_connections_per_ip = %d\n"
+                            "max_connections_per_user = %d"
+                            % (args.sessions + 1000, args.sessions + 500, args.sessions + 500))
         # debug logging (mmtest's default) would measure the logger
         srv.write_conf(srv.conf_text().replace("log_level = debug", "log_level = warn"))
         servers.append(srv)

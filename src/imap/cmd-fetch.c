@@ -645,6 +645,10 @@ cmd_fetch(struct imap_session *s, const struct imap_arg *args, size_t n)
 		imap_bad(s, "Invalid message set");
 		return;
 	}
+	/* the job sets \Seen in the view: a shared one becomes our own */
+	for (size_t i = 0; f->sets_seen && s->snap != NULL && i < f->n; i++)
+		if (!(s->msgs[f->idx[i]].flags & MSG_SEEN))
+			imap_view_own(s);
 	s->fetch = f;
 	if (f->n == 0 && !f->vanished) {
 		imap_fetch_free(s);

@@ -586,11 +586,11 @@ eval(struct msgctx *c, const struct skey *k)
 		ki = keyword_index(s, k->name);
 		return (ki >= 0 && (m->keywords & (1ULL << ki))) == (k->kind == SK_KEYWORD);
 	case SK_NEW:
-		return m->recent && !(m->flags & MSG_SEEN);
+		return imap_msg_recent(s, m) && !(m->flags & MSG_SEEN);
 	case SK_OLD:
-		return !m->recent;
+		return !imap_msg_recent(s, m);
 	case SK_RECENT:
-		return m->recent;
+		return imap_msg_recent(s, m);
 	case SK_SEQ:
 		return imap_seqset_contains(&k->set, (uint32_t)(c->vi + 1), (uint32_t)s->nmsgs);
 	case SK_UID:
@@ -1108,7 +1108,7 @@ upd_judge(struct imap_session *s, const struct imap_sync *sy, struct upd_ctx *uc
 		tm.idate = sm->internal_date;
 		tm.body_id = sm->body_id;
 		tm.modseq = sm->modseq;
-		tm.recent = vi != (size_t)-1 ? s->msgs[vi].recent : (sm->flags & MSG_RECENT) != 0;
+		tm.recent = vi != (size_t)-1 ? imap_msg_recent(s, &s->msgs[vi]) : (sm->flags & MSG_RECENT) != 0;
 		if (vi == (size_t)-1)
 			vi = s->nmsgs + nnew++;         /* where it will be */
 		memset(&mc, 0, sizeof(mc));

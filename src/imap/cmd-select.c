@@ -418,6 +418,7 @@ idle_start(struct imap_session *s)
 	metrics_idle(1);
 	conn_set_timeout(s->c, IMAP_IDLE_TIMEOUT_SECS);
 	imap_printf(s, "+ idling\r\n");
+	imap_view_share(s);      /* an idle view costs no copy of the mailbox */
 	/* a change that came while we were getting here */
 	if (s->dirty)
 		imap_idle_wake(s);
@@ -446,7 +447,8 @@ void
 imap_idle_wake(struct imap_session *s)
 {
 	if (s->state != IMAP_STATE_SELECTED || s->idle_sync_running ||
-	    conn_job_running(s->c) || conn_is_closed(s->c))
+	    conn_job_running(s->c) || conn_is_closed(s->c) ||
+	    imap_view_wait(s))       /* the mailbox's group reads it for us */
 		return;
 	s->idle_sync_running = true;
 	imap_sync_command(s, idle_synced);

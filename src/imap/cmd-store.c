@@ -95,6 +95,7 @@ store_done(void *arg, bool alive)
 
 	if (!alive)
 		goto out;
+	imap_view_own(s);        /* the flags below are written into the view */
 	if (j->err == STORE_OK && j->sy.idx != NULL) {
 		const struct store_index *idx = j->sy.idx;
 		size_t k = 0;

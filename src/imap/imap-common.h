@@ -27,6 +27,9 @@ struct conn;
 struct imap_notify;
 struct mm_server;
 struct notify_watch;
+struct imap_snap;
+struct imap_delta;
+struct imap_group;
 
 enum imap_state {
 	IMAP_STATE_NOT_AUTH = 0,
@@ -118,7 +121,15 @@ struct imap_session {
 	size_t nrecent;
 	char **keywords;                  /* the mailbox's keyword table */
 	size_t nkeywords;
-	struct notify_watch *watch;
+	/* imap-view.c: msgs is either the session's own copy (snap NULL) or
+	 * points into the shared, read-only snapshot snap, \Recent then in
+	 * recent_uids (ascending) */
+	struct imap_snap *snap;
+	uint32_t *recent_uids;
+	size_t nrecent_uids;
+	struct imap_group *group;         /* the sessions with this mailbox selected */
+	struct imap_session *gnext, *gprev;
+	void (*sync_parked)(struct imap_session *s);  /* imap_sync_command waiting for it */
 	bool dirty;                       /* the hub said the mailbox changed */
 	bool idle_sync_running;
 
@@ -244,6 +255,13 @@ struct imap_sync {
 	size_t nvanished;
 	int err;
 	struct imap_search_upd *upd;  /* the update contexts judged on the worker */
+	/* imap-view.c: the group's delta taken instead of a read (idx and
+	 * vanished then point into it) and the snapshot it leads to */
+	struct imap_delta *delta;
+	struct imap_snap *snap;
+	const uint32_t *claimed;  /* \Recent the refresh took for this session */
+	size_t nclaimed;
+	bool wait;                /* wait for the group's refresh, then sync */
 };
 
 /* Loop, before the job: decides whether the index must be read. */
@@ -276,7 +294,39 @@ bool imap_view_resolve(struct imap_session *s, const char *set, bool uid,
 void imap_sync_command(struct imap_session *s, void (*then)(struct imap_session *s));
 /* May this command's responses include EXPUNGE (RFC 3501 7.4.1)? */
 bool imap_expunge_allowed(struct imap_session *s);
+/* The session's group watches the mailbox (imap-view.c). */
 void imap_watch(struct imap_session *s);
+/* Loop: the mailbox changed, or the group has a new snapshot: the
+ * session is dirty; in IDLE it syncs (through conn_notify). */
+void imap_sync_notify(struct imap_session *s);
+/* Takes the keyword table kw; sends FLAGS and PERMANENTFLAGS when it
+ * differs from the view's. */
+void imap_view_keywords(struct imap_session *s, char *const *kw, size_t n);
+
+/* ---- imap-view.c: one shared view per mailbox ---- */
+
+/* Is message m \Recent in this session (its own copy, or recent_uids)? */
+bool imap_msg_recent(const struct imap_session *s, const struct imap_msg *m);
+/* SELECT: joins the mailbox's group and shares its snapshot if it is
+ * what idx is (else the caller loads a private copy: false). */
+bool imap_view_join(struct imap_session *s, const struct store_index *idx);
+/* Leaves the group, drops the share (imap_view_clear). */
+void imap_view_leave(struct imap_session *s);
+/* Before writing s->msgs: a shared view becomes a private copy. */
+void imap_view_own(struct imap_session *s);
+/* A private copy equal to the group's snapshot shares it again (IDLE). */
+void imap_view_share(struct imap_session *s);
+/* True while the group reads a change and the view has nothing newer to
+ * take: an IDLE session then waits instead of reading for itself. */
+bool imap_view_wait(const struct imap_session *s);
+/* imap_sync_prepare: takes the group's delta when it starts where the view
+ * is (or nothing when the view is the group's snapshot); false: read. */
+bool imap_view_prepare(struct imap_session *s, struct imap_sync *sy);
+/* imap_sync_finish, shared view: tells the client the delta and moves to
+ * its snapshot; false when it cannot (then: imap_view_own, apply). */
+bool imap_view_advance(struct imap_session *s, struct imap_sync *sy, bool allow_expunge);
+/* Drops what a sync borrowed from the group. */
+void imap_view_sync_release(struct imap_sync *sy);
 
 /* ---- imap-url.c: IMAP URLs of the user's own messages (RFC 5092) ---- */
 

@@ -765,7 +765,7 @@ imap_append_flags(struct imap_session *s, struct mm_buf *b, const struct imap_ms
 			first = false;
 		}
 	}
-	if (m->recent && !imap_rev2(s)) {
+	if (imap_msg_recent(s, m) && !imap_rev2(s)) {
 		/* RFC 9051 2.3.2: IMAP4rev2 has no \Recent flag */
 		if (!first)
 			mm_buf_appendc(b, ' ');

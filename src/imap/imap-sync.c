@@ -17,7 +17,14 @@
  * message stays in the view, marked expunged, until a command that allows
  * them. SEARCH/SORT RETURN (UPDATE) contexts (cmd-search.c) ride on the
  * same sync: the worker judges the changed messages for them, and the
- * loop tells ADDTO/REMOVEFROM around the view's update. */
+ * loop tells ADDTO/REMOVEFROM around the view's update.
+ *
+ * The view may be shared (imap-view.c): the sessions with one mailbox
+ * selected are a group with one watch, and one change is read once for
+ * all of them; imap_sync_prepare then takes the group's delta instead of
+ * a read, and imap_sync_finish either moves a shared view to the group's
+ * next snapshot (imap_view_advance) or applies the delta to the session's
+ * own copy like a read of its own. */
 #include "imap/imap-common.h"
 #include "imap/imap-search.h"
 
@@ -25,6 +32,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "net/conn.h"
 #include "net/notify.h"
 #include "net/server.h"
@@ -65,20 +73,20 @@ keywords_free(struct imap_session *s)
 	s->nkeywords = 0;
 }
 
-/* Takes the index's keyword table; true when it differs from ours. */
+/* Takes a keyword table; true when it differs from ours. */
 static bool
-keywords_take(struct imap_session *s, const struct store_index *idx)
+keywords_take(struct imap_session *s, char *const *kw, size_t n)
 {
-	bool same = idx->nkeywords == s->nkeywords;
-	for (size_t i = 0; same && i < idx->nkeywords; i++)
-		same = strcmp(idx->keywords[i], s->keywords[i]) == 0;
+	bool same = n == s->nkeywords;
+	for (size_t i = 0; same && i < n; i++)
+		same = strcmp(kw[i], s->keywords[i]) == 0;
 	if (same)
 		return false;
 	keywords_free(s);
-	s->keywords = xcalloc(idx->nkeywords ? idx->nkeywords : 1, sizeof(char *));
-	for (size_t i = 0; i < idx->nkeywords; i++)
-		s->keywords[i] = xstrdup(idx->keywords[i]);
-	s->nkeywords = idx->nkeywords;
+	s->keywords = xcalloc(n ? n : 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		s->keywords[i] = xstrdup(kw[i]);
+	s->nkeywords = n;
 	return true;
 }
 
@@ -87,32 +95,31 @@ notify_now(void *arg)
 {
 	struct imap_session *s = arg;
 	s->dirty = true;
+	if (s->sync_parked != NULL) {
+		/* the group's refresh came: the parked sync goes on */
+		void (*then)(struct imap_session *) = s->sync_parked;
+		s->sync_parked = NULL;
+		conn_resume(s->c);
+		imap_sync_command(s, then);
+		return;
+	}
 	if (s->input == IMAP_INPUT_IDLE)
 		imap_idle_wake(s);
 	imap_notify_kick(s);
 }
 
-/* From the hub, on the loop: through the conn, which holds it back while
- * a job (that may be reading the view) runs. */
-static void
-notify_cb(void *arg, const char *user, uint32_t mailbox_id)
-{
-	struct imap_session *s = arg;
-	conn_notify(s->c, notify_now);
-}
-
+/* From the mailbox's group, on the loop: through the conn, which holds it
+ * back while a job (that may be reading the view) runs. */
 void
-imap_watch(struct imap_session *s)
+imap_sync_notify(struct imap_session *s)
 {
-	if (s->watch == NULL && s->srv->hub != NULL)
-		s->watch = notify_watch_add(s->srv->hub, s->user, s->mbox_id, notify_cb, s);
+	conn_notify(s->c, notify_now);
 }
 
 void
 imap_view_clear(struct imap_session *s)
 {
-	if (s->watch != NULL)
-		notify_watch_del(s->srv->hub, &s->watch);
+	imap_view_leave(s);
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->capmsgs = 0;
@@ -130,9 +137,21 @@ imap_view_clear(struct imap_session *s)
 void
 imap_view_load(struct imap_session *s, struct store_index *idx)
 {
+	imap_view_leave(s);
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->capmsgs = 0;
+	keywords_take(s, idx->keywords, idx->nkeywords);
+	s->mbox_id = idx->mailbox.id;
+	s->uidvalidity = idx->mailbox.uidvalidity;
+	s->uidnext = idx->mailbox.uidnext;
+	s->modseq = idx->mailbox.highestmodseq;
+	s->dirty = false;
+	imap_search_state_clear(s);
+	if (imap_view_join(s, idx)) {
+		imap_notify_view_loaded(s);
+		return;
+	}
 	view_reserve(s, idx->nmsgs);
 	s->nrecent = 0;
 	s->last_uid = 0;
@@ -144,13 +163,6 @@ imap_view_load(struct imap_session *s, struct store_index *idx)
 			s->last_uid = idx->msgs[i].uid;
 	}
 	s->nmsgs = idx->nmsgs;
-	keywords_take(s, idx);
-	s->mbox_id = idx->mailbox.id;
-	s->uidvalidity = idx->mailbox.uidvalidity;
-	s->uidnext = idx->mailbox.uidnext;
-	s->modseq = idx->mailbox.highestmodseq;
-	s->dirty = false;
-	imap_search_state_clear(s);
 	imap_notify_view_loaded(s);
 }
 
@@ -173,12 +185,15 @@ void
 imap_sync_prepare(struct imap_session *s, struct imap_sync *sy, bool force)
 {
 	memset(sy, 0, sizeof(*sy));
-	sy->want = force || s->dirty;
 	/* an IMAP4rev2 session shows no \Recent, so it takes none: the
 	 * messages stay recent for the next IMAP4rev1 session */
 	sy->claim_recent = !s->readonly && !imap_rev2(s);
 	sy->since = s->modseq;
 	sy->full = s->modseq == 0;
+	/* the group read it already (imap-view.c) */
+	if (!force && imap_view_prepare(s, sy))
+		return;
+	sy->want = force || s->dirty;
 	if (sy->want)
 		s->dirty = false;
 }
@@ -214,6 +229,7 @@ changes_complete(struct imap_session *s, struct imap_sync *sy)
 static void
 sync_reset(struct imap_sync *sy)
 {
+	imap_view_sync_release(sy);
 	imap_search_update_free(sy);
 	if (sy->idx != NULL)
 		store_index_free(&sy->idx);
@@ -225,8 +241,9 @@ sync_reset(struct imap_sync *sy)
 void
 imap_sync_work(struct imap_session *s, struct imap_sync *sy)
 {
-	if (!sy->want)
+	if (!sy->want || sy->delta != NULL)
 		return;
+	metrics_imap_view_refresh();
 	if (!sy->full) {
 		sy->err = store_index_read_changed(imap_store(s), s->user, s->mbox,
 		    sy->since, &sy->idx);
@@ -359,10 +376,10 @@ flush_expunges(struct imap_session *s)
 	s->nmsgs = k;
 }
 
-static void
-take_keywords(struct imap_session *s, const struct store_index *idx)
+void
+imap_view_keywords(struct imap_session *s, char *const *kw, size_t n)
 {
-	if (!keywords_take(s, idx))
+	if (!keywords_take(s, kw, n))
 		return;
 	struct mm_buf b;
 	mm_buf_init(&b);
@@ -384,9 +401,24 @@ update_msg(struct imap_msg *m, const struct store_msg *sm)
 	m->modseq = sm->modseq;
 }
 
-static void
-add_new(struct imap_session *s, const struct store_index *idx)
+static bool
+claimed_has(const struct imap_sync *sy, uint32_t uid)
 {
+	size_t l = 0, h = sy->nclaimed;
+	while (l < h) {
+		size_t mid = l + (h - l) / 2;
+		if (sy->claimed[mid] < uid)
+			l = mid + 1;
+		else
+			h = mid;
+	}
+	return l < sy->nclaimed && sy->claimed[l] == uid;
+}
+
+static void
+add_new(struct imap_session *s, const struct imap_sync *sy)
+{
+	const struct store_index *idx = sy->idx;
 	size_t before = s->nmsgs;
 	for (size_t k = 0; k < idx->nmsgs; k++) {
 		const struct store_msg *sm = &idx->msgs[k];
@@ -394,6 +426,8 @@ add_new(struct imap_session *s, const struct store_index *idx)
 			continue;
 		view_reserve(s, 1);
 		msg_from_store(&s->msgs[s->nmsgs], sm);
+		if (sy->claimed != NULL)      /* the group's refresh took it for us */
+			s->msgs[s->nmsgs].recent = claimed_has(sy, sm->uid);
 		if (s->msgs[s->nmsgs].recent)
 			s->nrecent++;
 		s->nmsgs++;
@@ -409,8 +443,9 @@ add_new(struct imap_session *s, const struct store_index *idx)
 
 /* The whole index: every message of the view is checked. */
 static void
-apply_full(struct imap_session *s, const struct store_index *idx, bool allow_expunge)
+apply_full(struct imap_session *s, const struct imap_sync *sy, bool allow_expunge)
 {
+	const struct store_index *idx = sy->idx;
 	size_t j = 0;
 	for (size_t i = 0; i < s->nmsgs; i++) {
 		struct imap_msg *m = &s->msgs[i];
@@ -428,7 +463,7 @@ apply_full(struct imap_session *s, const struct store_index *idx, bool allow_exp
 	}
 	if (allow_expunge)
 		flush_expunges(s);
-	add_new(s, idx);
+	add_new(s, sy);
 }
 
 /* Only what changed since sy->since: the changed messages and the
@@ -452,7 +487,7 @@ apply_changes(struct imap_session *s, const struct imap_sync *sy, bool allow_exp
 			report_flags(s, i);
 	if (allow_expunge)
 		flush_expunges(s);
-	add_new(s, idx);
+	add_new(s, sy);
 }
 
 bool
@@ -480,16 +515,22 @@ imap_sync_finish(struct imap_session *s, struct imap_sync *sy, bool allow_expung
 	} else if (sy->idx->mailbox.uidvalidity != s->uidvalidity) {
 		imap_bye(s, "Mailbox UIDVALIDITY changed, have to disconnect.");
 		ok = false;
+	} else if (sy->delta != NULL && s->snap != NULL && sy->upd == NULL &&
+	    imap_view_advance(s, sy, allow_expunge)) {
+		/* a shared view moved to the group's next snapshot */
 	} else {
+		imap_view_own(s);
 		imap_search_update_notify(s, sy, false);
-		take_keywords(s, sy->idx);
+		imap_view_keywords(s, sy->idx->keywords, sy->idx->nkeywords);
 		if (sy->full)
-			apply_full(s, sy->idx, allow_expunge);
+			apply_full(s, sy, allow_expunge);
 		else
 			apply_changes(s, sy, allow_expunge);
 		imap_search_update_notify(s, sy, true);
 	}
 	imap_sync_free(sy);
+	if (ok && s->input == IMAP_INPUT_IDLE)
+		imap_view_share(s);
 	return ok;
 }
 
@@ -621,7 +662,16 @@ imap_sync_command(struct imap_session *s, void (*then)(struct imap_session *s))
 	j->s = s;
 	j->then = then;
 	imap_sync_prepare(s, &j->sy, false);
-	if (!j->sy.want) {
+	if (j->sy.wait) {
+		/* the group reads it for this session (imap-view.c): the
+		 * command goes on when the refresh is published */
+		imap_sync_free(&j->sy);
+		free(j);
+		s->sync_parked = then;
+		conn_pause(s->c);
+		return;
+	}
+	if (!j->sy.want || j->sy.delta != NULL) {
 		/* nothing new: answer without a round trip to a worker */
 		imap_sync_finish(s, &j->sy, imap_expunge_allowed(s));
 		free(j);

@@ -27,6 +27,7 @@ static counter accepted;
 static counter refused[MR_COUNT];
 static counter deliveries[MD_COUNT];
 static counter relay_conn_failed;
+static counter view_refresh;
 static counter limited[2];                  /* [rcpts] */
 static _Atomic int64_t idle_sessions;
 static counter bytes_in, bytes_out;
@@ -132,6 +133,12 @@ void
 metrics_relay_connection_failed(void)
 {
 	inc(&relay_conn_failed, 1);
+}
+
+void
+metrics_imap_view_refresh(void)
+{
+	inc(&view_refresh, 1);
 }
 
 void
@@ -326,6 +333,10 @@ metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
 	family(b, "minimaild_imap_idle_sessions", "gauge", "IMAP sessions in IDLE now.");
 	int64_t idle = atomic_load_explicit(&idle_sessions, memory_order_relaxed);
 	sample(b, "minimaild_imap_idle_sessions", NULL, idle > 0 ? (uint64_t)idle : 0);
+	family(b, "minimaild_imap_view_refresh_total", "counter",
+	    "Index reads that bring selected mailboxes up to date: one per change for "
+	    "all the sessions that share its view, one per session that reads for itself.");
+	sample(b, "minimaild_imap_view_refresh_total", NULL, get(&view_refresh));
 
 	family(b, "minimaild_received_bytes_total", "counter",
 	    "Bytes read from client connections (after TLS).");
@@ -362,6 +373,7 @@ metrics_reset(void)
 	memset(deliveries, 0, sizeof(deliveries));
 	memset(limited, 0, sizeof(limited));
 	atomic_store(&relay_conn_failed, 0);
+	atomic_store(&view_refresh, 0);
 	atomic_store(&idle_sessions, 0);
 	atomic_store(&bytes_in, 0);
 	atomic_store(&bytes_out, 0);

@@ -59,6 +59,9 @@ void metrics_delivery(enum metrics_delivery result);
 void metrics_submission_limited(bool rcpts);
 /* An outbound connection that reached no server (every address failed). */
 void metrics_relay_connection_failed(void);
+/* An index read to bring IMAP views up to date (imap-view.c's one
+ * refresh per change of a mailbox, or a session's own sync read). */
+void metrics_imap_view_refresh(void);
 /* IMAP sessions in IDLE: +1 when one starts, -1 when it ends. */
 void metrics_idle(int delta);
 /* Application bytes read from and written to clients and servers. */
