@@ -68,18 +68,28 @@ class DnsServer:
         self.ttl = ttl
         self.queries = []
         self.lock = threading.Lock()
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", port))
-        self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.tcp.bind(("127.0.0.1", self.port))
-        except OSError:
-            self.tcp.close()
-            self.tcp = None       # the TCP port is taken: UDP only
-        else:
-            self.tcp.listen(16)
+        # UDP and TCP on one port, both ours: a random UDP port whose TCP
+        # twin belongs to another test's listener would send the
+        # resolver's TCP retries there ("name server closed the TCP
+        # connection"), so such a port is given back and another taken.
+        # With a fixed port, a TCP port already taken means UDP only.
+        for attempt in range(50):
+            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp.bind(("127.0.0.1", port))
+            self.port = self.udp.getsockname()[1]
+            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                self.tcp.bind(("127.0.0.1", self.port))
+            except OSError:
+                self.tcp.close()
+                self.tcp = None
+                if port == 0 and attempt < 49:
+                    self.udp.close()
+                    continue
+            else:
+                self.tcp.listen(16)
+            break
         self.running = False
         self.threads = []
 
