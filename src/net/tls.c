@@ -11,6 +11,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -285,4 +287,27 @@ tls_check(const struct config *cfg, struct config_errors *errs)
 	}
 	(void)key;
 	tls_ctx_free(&t);
+}
+
+/* ---- the TLS layer of a connection (conn.c, conn-client.c) ---- */
+
+struct bufferevent *
+tls_filter_new(struct event_base *base, struct bufferevent *under, SSL *ssl, bool client)
+{
+	struct bufferevent *nb = bufferevent_openssl_filter_new(base, under, ssl,
+	    client ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (nb != NULL)
+		bufferevent_openssl_set_allow_dirty_shutdown(nb, 1);
+	return nb;
+}
+
+void
+tls_bev_error(struct bufferevent *bev, char *buf, size_t len)
+{
+	unsigned long e = bufferevent_get_openssl_error(bev);
+	if (len > 0)
+		buf[0] = '\0';
+	if (e != 0 && len > 0)
+		ERR_error_string_n(e, buf, len);
 }
