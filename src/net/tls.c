@@ -291,6 +291,36 @@ tls_check(const struct config *cfg, struct config_errors *errs)
 
 /* ---- the TLS layer of a connection (conn.c, conn-client.c) ---- */
 
+SSL_CTX *
+tls_client_ctx_new(enum tls_client_verify v, const char *ca, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL) {
+		snprintf(err, errlen, "SSL_CTX_new failed");
+		return NULL;
+	}
+	if (v == TLS_CLIENT_NOVERIFY) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+		return ctx;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (v == TLS_CLIENT_PKIX)
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	else if (SSL_CTX_dane_enable(ctx) <= 0) {
+		snprintf(err, errlen, "SSL_CTX_dane_enable failed");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (ca != NULL ? SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1 :
+	    SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		snprintf(err, errlen, "cannot load CA certificates%s%s", ca ? " from " : "",
+		    ca ? ca : "");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
 struct bufferevent *
 tls_filter_new(struct event_base *base, struct bufferevent *under, SSL *ssl, bool client)
 {

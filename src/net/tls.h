@@ -38,6 +38,18 @@ void tls_selfsigned_paths(const struct config *cfg, char *cert, char *key, size_
  * shutdown allowed). NULL on failure (ssl is then not taken). */
 struct bufferevent *tls_filter_new(struct event_base *base, struct bufferevent *under,
     SSL *ssl, bool client);
+/* A client context (outbound TLS, the relay): TLS_CLIENT_NOVERIFY takes
+ * any certificate (opportunistic, RFC 7435); TLS_CLIENT_PKIX verifies
+ * against ca (a PEM file; NULL: the system's CAs), TLS 1.2 or newer;
+ * TLS_CLIENT_DANE loads the same CAs and enables DANE, each SSL setting
+ * its own verification. NULL with a reason in err. */
+enum tls_client_verify {
+	TLS_CLIENT_NOVERIFY = 0,
+	TLS_CLIENT_PKIX,
+	TLS_CLIENT_DANE,
+};
+SSL_CTX *tls_client_ctx_new(enum tls_client_verify v, const char *ca, char *err,
+    size_t errlen);
 /* OpenSSL's error for bev (the oldest queued), as text; "" if none. */
 void tls_bev_error(struct bufferevent *bev, char *buf, size_t len);
 
