@@ -15,6 +15,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -772,14 +773,17 @@ read_cb(void *arg)
 	while (d->conn_gen == gen && d->conn != NULL && awaiting_reply(d)) {
 		size_t n;
 		char *line;
-		switch (conn_client_getline(d->conn, RELAY_REPLY_LINE_MAX_BYTES, &line, &n)) {
+		/* A whole line is taken as it came (its text is cut to
+		 * STORE_QUEUE_REPLY_MAX); what is bounded is a line still
+		 * unfinished: over RELAY_REPLY_LINE_MAX_BYTES it is an error. */
+		switch (conn_client_getline(d->conn, SIZE_MAX / 2, &line, &n)) {
 		case CONN_LINE_OK:
 			reply_line(d, line, n);
 			break;
-		case CONN_LINE_TOO_LONG:
-			fail_conn(d, "451 4.5.0 protocol error: reply line too long");
-			return;
 		case CONN_LINE_NEED_MORE:
+		case CONN_LINE_TOO_LONG:
+			if (conn_client_input_len(d->conn) > RELAY_REPLY_LINE_MAX_BYTES)
+				fail_conn(d, "451 4.5.0 protocol error: reply line too long");
 			return;
 		}
 	}
