@@ -1,9 +1,10 @@
 /* relay-client.c: the outbound SMTP conversation of one delivery, on the
- * event loop on the connection layer (net/conn-client): connect, greeting, EHLO (HELO as a
- * fallback), STARTTLS (opportunistic, or required by [relay] require_tls
- * and for a smarthost), AUTH for a smarthost, then per message MAIL,
- * RCPTs and DATA (pipelined when offered, RFC 2920), RSET between
- * messages when a transaction was left open, QUIT.
+ * event loop on the connection layer (net/conn-client): connect,
+ * greeting, EHLO (HELO as a fallback), STARTTLS (opportunistic, or
+ * required by [relay] require_tls and for a smarthost), AUTH for a
+ * smarthost, then per message MAIL, RCPTs and DATA (pipelined when
+ * offered, RFC 2920), RSET between messages when a transaction was left
+ * open, QUIT.
  *
  * The one idea: every reply is read whole (all its lines) and handed to
  * on_reply(), which looks at d->state to know what it answers; a failed
