@@ -27,6 +27,7 @@
  * watermark. Output that still grows past a hard cap (lower before
  * authentication) closes the connection. */
 #include "net/conn.h"
+#include "net/conn-int.h"
 #include "net/listener.h"
 #include "net/metrics-http.h"
 #include "net/proto.h"
@@ -687,10 +688,8 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		if (conn_handshaking(c)) {
-			unsigned long e = bufferevent_get_openssl_error(bev);
-			char buf[256] = "";
-			if (e)
-				ERR_error_string_n(e, buf, sizeof(buf));
+			char buf[256];
+			tls_bev_error(bev, buf, sizeof(buf));
 			metrics_tls_handshake(false);
 			log_info("conn=%llx event=tls-failed addr=%s error=\"%s\"",
 			    (unsigned long long)c->id, c->peer, buf[0] ? buf : "connection closed");
@@ -825,28 +824,35 @@ conn_getline(struct conn *c, size_t maxlen, char **line_r, size_t *len_r,
 		return CONN_LINE_NEED_MORE;
 	if (maxlen > conn_input_max(c) - 16)
 		maxlen = conn_input_max(c) - 16;
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	return conn_evbuffer_getline(bufferevent_get_input(c->bev), maxlen,
+	    &c->discarding, &c->line, &c->linecap, line_r, len_r, ending_r);
+}
 
+/* The line reader itself, shared with conn-client.c. */
+enum conn_line
+conn_evbuffer_getline(struct evbuffer *in, size_t maxlen, bool *discarding,
+    char **buf, size_t *cap, char **line_r, size_t *len_r, unsigned *ending_r)
+{
 	for (;;) {
 		size_t eol_len = 0;
 		struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 		if (p.pos < 0) {
 			size_t len = evbuffer_get_length(in);
-			if (c->discarding) {
+			if (*discarding) {
 				evbuffer_drain(in, len);
 				return CONN_LINE_NEED_MORE;
 			}
 			if (len > maxlen + 1) {
 				evbuffer_drain(in, len);
-				c->discarding = true;
+				*discarding = true;
 				return CONN_LINE_TOO_LONG;
 			}
 			return CONN_LINE_NEED_MORE;
 		}
 		size_t n = (size_t)p.pos;
-		if (c->discarding) {
+		if (*discarding) {
 			evbuffer_drain(in, n + 1);
-			c->discarding = false;
+			*discarding = false;
 			continue;
 		}
 		size_t content = n;
@@ -862,19 +868,19 @@ conn_getline(struct conn *c, size_t maxlen, char **line_r, size_t *len_r,
 			evbuffer_drain(in, n + 1);
 			return CONN_LINE_TOO_LONG;
 		}
-		if (c->linecap < n + 1) {
-			c->linecap = n + 1 < 256 ? 256 : n + 1;
-			c->line = xrealloc(c->line, c->linecap);
+		if (*cap < n + 1) {
+			*cap = n + 1 < 256 ? 256 : n + 1;
+			*buf = xrealloc(*buf, *cap);
 		}
-		evbuffer_remove(in, c->line, n);
+		evbuffer_remove(in, *buf, n);
 		evbuffer_drain(in, 1);
 		unsigned ending = CONN_LINE_BARE_LF;
-		if (n > 0 && c->line[n - 1] == '\r') {
+		if (n > 0 && (*buf)[n - 1] == '\r') {
 			n--;
 			ending = CONN_LINE_CRLF;
 		}
-		c->line[n] = '\0';
-		*line_r = c->line;
+		(*buf)[n] = '\0';
+		*line_r = *buf;
 		*len_r = n;
 		if (ending_r)
 			*ending_r = ending;
@@ -1172,13 +1178,11 @@ conn_starttls(struct conn *c)
 		log_info("conn=%llx event=starttls-discard bytes=%zu", (unsigned long long)c->id, junk);
 	evbuffer_drain(in, junk);
 	c->discarding = false;
-	struct bufferevent *nb = bufferevent_openssl_filter_new(c->srv->base, c->bev, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	struct bufferevent *nb = tls_filter_new(c->srv->base, c->bev, ssl, false);
 	if (nb == NULL) {
 		SSL_free(ssl);
 		return false;
 	}
-	bufferevent_openssl_set_allow_dirty_shutdown(nb, 1);
 	/* Backpressure through the filter: the TLS layer stops encrypting when
 	 * the socket's buffer holds this much, so conn_want_drained still means
 	 * something under STARTTLS. */

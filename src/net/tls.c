@@ -11,6 +11,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -285,4 +287,57 @@ tls_check(const struct config *cfg, struct config_errors *errs)
 	}
 	(void)key;
 	tls_ctx_free(&t);
+}
+
+/* ---- the TLS layer of a connection (conn.c, conn-client.c) ---- */
+
+SSL_CTX *
+tls_client_ctx_new(enum tls_client_verify v, const char *ca, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL) {
+		snprintf(err, errlen, "SSL_CTX_new failed");
+		return NULL;
+	}
+	if (v == TLS_CLIENT_NOVERIFY) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+		return ctx;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (v == TLS_CLIENT_PKIX)
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	else if (SSL_CTX_dane_enable(ctx) <= 0) {
+		snprintf(err, errlen, "SSL_CTX_dane_enable failed");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (ca != NULL ? SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1 :
+	    SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		snprintf(err, errlen, "cannot load CA certificates%s%s", ca ? " from " : "",
+		    ca ? ca : "");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+struct bufferevent *
+tls_filter_new(struct event_base *base, struct bufferevent *under, SSL *ssl, bool client)
+{
+	struct bufferevent *nb = bufferevent_openssl_filter_new(base, under, ssl,
+	    client ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (nb != NULL)
+		bufferevent_openssl_set_allow_dirty_shutdown(nb, 1);
+	return nb;
+}
+
+void
+tls_bev_error(struct bufferevent *bev, char *buf, size_t len)
+{
+	unsigned long e = bufferevent_get_openssl_error(bev);
+	if (len > 0)
+		buf[0] = '\0';
+	if (e != 0 && len > 0)
+		ERR_error_string_n(e, buf, len);
 }

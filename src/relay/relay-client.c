@@ -1,9 +1,10 @@
 /* relay-client.c: the outbound SMTP conversation of one delivery, on the
- * event loop with bufferevents: connect, greeting, EHLO (HELO as a
- * fallback), STARTTLS (opportunistic, or required by [relay] require_tls
- * and for a smarthost), AUTH for a smarthost, then per message MAIL,
- * RCPTs and DATA (pipelined when offered, RFC 2920), RSET between
- * messages when a transaction was left open, QUIT.
+ * event loop on the connection layer (net/conn-client): connect,
+ * greeting, EHLO (HELO as a fallback), STARTTLS (opportunistic, or
+ * required by [relay] require_tls and for a smarthost), AUTH for a
+ * smarthost, then per message MAIL, RCPTs and DATA (pipelined when
+ * offered, RFC 2920), RSET between messages when a transaction was left
+ * open, QUIT.
  *
  * The one idea: every reply is read whole (all its lines) and handed to
  * on_reply(), which looks at d->state to know what it answers; a failed
@@ -13,17 +14,9 @@
  * cut short is retried, never lost. Timeouts are RFC 5321 4.5.3.2's. */
 #include "relay/relay-int.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/event.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +25,7 @@
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "net/conn-client.h"
 
 static void begin_msgs(struct relay_delivery *d);
 static void next_msg(struct relay_delivery *d);
@@ -122,8 +116,7 @@ relay_rcpt_result(struct relay_delivery *d, struct relay_msg *m, size_t i,
 static void
 set_timeout(struct relay_delivery *d, int secs)
 {
-	struct timeval r = { secs, 0 }, w = { RELAY_BLOCK_TIMEOUT_SECS, 0 };
-	bufferevent_set_timeouts(d->bev, &r, &w);
+	conn_client_set_timeouts(d->conn, (unsigned)secs, RELAY_BLOCK_TIMEOUT_SECS);
 }
 
 static void __attribute__((format(printf, 3, 4)))
@@ -131,18 +124,18 @@ send_cmd(struct relay_delivery *d, int timeout, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(bufferevent_get_output(d->bev), fmt, ap);
+	conn_client_vprintf(d->conn, fmt, ap);
 	va_end(ap);
-	evbuffer_add(bufferevent_get_output(d->bev), "\r\n", 2);
+	conn_client_write(d->conn, "\r\n", 2);
 	set_timeout(d, timeout);
 }
 
 void
 relay_client_close(struct relay_delivery *d)
 {
-	if (d->bev != NULL) {
-		bufferevent_free(d->bev);
-		d->bev = NULL;
+	if (d->conn != NULL) {
+		conn_client_free(d->conn);
+		d->conn = NULL;
 	}
 	d->conn_gen++;
 	d->in_session = false;
@@ -220,14 +213,14 @@ fail_conn(struct relay_delivery *d, const char *fmt, ...)
 
 /* ---- TLS ---- */
 
-static void read_cb(struct bufferevent *bev, void *arg);
-static void event_cb(struct bufferevent *bev, short what, void *arg);
+static void read_cb(void *arg);
+static void event_cb(void *arg, unsigned what);
 
+/* The certificate checks of d's policy (MTA-STS, DANE) on a new SSL. */
 static bool
-is_ip(const char *s)
+tls_setup(void *arg, SSL *ssl, char *err, size_t errlen)
 {
-	unsigned char buf[sizeof(struct in6_addr)];
-	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+	return relay_policy_setup_ssl(arg, ssl, err, errlen);
 }
 
 static void
@@ -239,42 +232,23 @@ start_tls(struct relay_delivery *d, enum relay_cstate st)
 	SSL_CTX *ctx = pol != RELAY_TLS_OPPORTUNISTIC ?
 	    relay_policy_ssl_ctx(err, sizeof(err), d->cfg) :
 	    relay_engine_ssl_ctx(d->eng, d, err, sizeof(err));
-	SSL *ssl;
 
-	if (ctx == NULL || (ssl = SSL_new(ctx)) == NULL) {
+	switch (conn_client_starttls(d->conn, ctx, a->host,
+	    d->smarthost && d->cfg->smarthost_verify, tls_setup, d, err, sizeof(err))) {
+	case CONN_CLIENT_TLS_OK:
+		break;
+	case CONN_CLIENT_TLS_NO_SSL:
 		fail_conn(d, "451 4.7.5 TLS unavailable: %s", ctx ? "SSL_new failed" : err);
 		return;
-	}
-	if (!is_ip(a->host))
-		SSL_set_tlsext_host_name(ssl, a->host);
-	/* MTA-STS / DANE: what the certificate must match */
-	if (!relay_policy_setup_ssl(d, ssl, err, sizeof(err))) {
-		SSL_free(ssl);
+	case CONN_CLIENT_TLS_SETUP:
+		/* MTA-STS / DANE: what the certificate must match */
 		fail_conn(d, "451 4.7.5 %s: %s", relay_policy_name(pol), err);
 		return;
-	}
-	if (d->smarthost && d->cfg->smarthost_verify) {
-		if (is_ip(a->host))
-			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), a->host);
-		else
-			SSL_set1_host(ssl, a->host);
-	}
-	/* no plaintext that came before the handshake survives it */
-	struct evbuffer *in = bufferevent_get_input(d->bev);
-	evbuffer_drain(in, evbuffer_get_length(in));
-	struct bufferevent *nb = bufferevent_openssl_filter_new(
-	    relay_engine_base(d->eng), d->bev, ssl, BUFFEREVENT_SSL_CONNECTING,
-	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (nb == NULL) {
-		SSL_free(ssl);
+	case CONN_CLIENT_TLS_FILTER:
 		fail_conn(d, "451 4.7.5 TLS filter failed");
 		return;
 	}
-	bufferevent_openssl_set_allow_dirty_shutdown(nb, 1);
-	d->bev = nb;
 	d->state = st;
-	bufferevent_setcb(nb, read_cb, NULL, event_cb, d);
-	bufferevent_enable(nb, EV_READ | EV_WRITE);
 	set_timeout(d, RELAY_GREETING_TIMEOUT_SECS);
 }
 
@@ -419,7 +393,7 @@ tx_begin(struct relay_delivery *d)
 	size_t skip = e->skip <= m->len ? (size_t)e->skip : 0;
 	size_t len = m->len - skip;
 	char reply[STORE_QUEUE_REPLY_MAX];
-	struct evbuffer *out = bufferevent_get_output(d->bev);
+	struct conn_client *out = d->conn;
 
 	tx_reset(d);
 	mm_strlcpy(e->mta, a->host, sizeof(e->mta));
@@ -458,16 +432,16 @@ tx_begin(struct relay_delivery *d)
 		next_msg(d);
 		return;
 	}
-	evbuffer_add_printf(out, "MAIL FROM:<%s>%s%s", e->sender,
+	conn_client_printf(out, "MAIL FROM:<%s>%s%s", e->sender,
 	    eight ? " BODY=8BITMIME" : "", utf8 ? " SMTPUTF8" : "");
 	if (d->ext_size)
-		evbuffer_add_printf(out, " SIZE=%zu", len);
-	evbuffer_add(out, "\r\n", 2);
+		conn_client_printf(out, " SIZE=%zu", len);
+	conn_client_write(out, "\r\n", 2);
 	if (d->ext_pipelining) {
 		for (size_t i = 0; i < d->nrcpt; i++)
-			evbuffer_add_printf(out, "RCPT TO:<%s>\r\n",
+			conn_client_printf(out, "RCPT TO:<%s>\r\n",
 			    e->rcpts[d->rcpt_idx[i]].address);
-		evbuffer_add_printf(out, "DATA\r\n");
+		conn_client_printf(out, "DATA\r\n");
 	}
 	set_timeout(d, RELAY_CMD_TIMEOUT_SECS);
 	d->step = 0;
@@ -493,23 +467,23 @@ static void
 send_body(struct relay_delivery *d)
 {
 	struct relay_msg *m = &d->msgs[d->cur];
-	struct evbuffer *out = bufferevent_get_output(d->bev);
+	struct conn_client *out = d->conn;
 	size_t skip = m->e->skip <= m->len ? (size_t)m->e->skip : 0;
 	const char *p = m->body + skip, *end = m->body + m->len;
 	bool bol = true;
 
 	while (p < end) {
 		if (bol && *p == '.')
-			evbuffer_add(out, ".", 1);
+			conn_client_write(out, ".", 1);
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl != NULL ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-		evbuffer_add(out, p, n);
+		conn_client_write(out, p, n);
 		p += n;
 		bol = nl != NULL;
 	}
 	if (m->len > skip && !(m->len - skip >= 2 && end[-2] == '\r' && end[-1] == '\n'))
-		evbuffer_add(out, "\r\n", 2);
-	evbuffer_add(out, ".\r\n", 3);
+		conn_client_write(out, "\r\n", 2);
+	conn_client_write(out, ".\r\n", 3);
 	set_timeout(d, RELAY_DATA_END_TIMEOUT_SECS);
 	d->state = RC_DATA_END;
 }
@@ -563,7 +537,7 @@ tx_reply(struct relay_delivery *d, int code, const char *text)
 				send_body(d);
 			else {
 				/* RFC 2920 3.1 says this cannot happen; end it empty */
-				evbuffer_add(bufferevent_get_output(d->bev), ".\r\n", 3);
+				conn_client_write(d->conn, ".\r\n", 3);
 				set_timeout(d, RELAY_DATA_END_TIMEOUT_SECS);
 				d->state = RC_DATA_END;
 			}
@@ -636,7 +610,7 @@ relay_client_body_loaded(struct relay_delivery *d, int err)
 		}
 		return;
 	}
-	if (d->state != RC_LOADING || d->bev == NULL)
+	if (d->state != RC_LOADING || d->conn == NULL)
 		return;
 	if (m->body == NULL) {
 		/* deleted from the queue meanwhile, or unreadable: no result */
@@ -792,22 +766,27 @@ awaiting_reply(const struct relay_delivery *d)
 }
 
 static void
-read_cb(struct bufferevent *bev, void *arg)
+read_cb(void *arg)
 {
 	struct relay_delivery *d = arg;
 	unsigned gen = d->conn_gen;
-	struct evbuffer *in = bufferevent_get_input(bev);
 
-	while (d->conn_gen == gen && d->bev == bev && awaiting_reply(d)) {
+	while (d->conn_gen == gen && d->conn != NULL && awaiting_reply(d)) {
 		size_t n;
-		char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
-		if (line == NULL) {
-			if (evbuffer_get_length(in) > RELAY_REPLY_LINE_MAX_BYTES)
+		char *line;
+		/* A whole line is taken as it came (its text is cut to
+		 * STORE_QUEUE_REPLY_MAX); what is bounded is a line still
+		 * unfinished: over RELAY_REPLY_LINE_MAX_BYTES it is an error. */
+		switch (conn_client_getline(d->conn, SIZE_MAX / 2, &line, &n)) {
+		case CONN_LINE_OK:
+			reply_line(d, line, n);
+			break;
+		case CONN_LINE_NEED_MORE:
+		case CONN_LINE_TOO_LONG:
+			if (conn_client_input_len(d->conn) > RELAY_REPLY_LINE_MAX_BYTES)
 				fail_conn(d, "451 4.5.0 protocol error: reply line too long");
 			return;
 		}
-		reply_line(d, line, n);
-		free(line);
 	}
 }
 
@@ -830,12 +809,12 @@ state_name(enum relay_cstate s)
 }
 
 static void
-event_cb(struct bufferevent *bev, short what, void *arg)
+event_cb(void *arg, unsigned what)
 {
 	struct relay_delivery *d = arg;
 	char tlserr[256] = "";
 
-	if (what & BEV_EVENT_CONNECTED) {
+	if (what & CONN_CLIENT_CONNECTED) {
 		if (d->state == RC_CONNECTING) {
 			if (d->smarthost && d->cfg->smarthost_tls == CONFIG_RELAY_TLS_IMPLICIT) {
 				start_tls(d, RC_TLS_IMPLICIT);
@@ -864,18 +843,14 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		finish(d);
 		return;
 	}
-	unsigned long e = bufferevent_get_openssl_error(bev);
-	if (e != 0)
-		ERR_error_string_n(e, tlserr, sizeof(tlserr));
+	conn_client_tls_error(d->conn, tlserr, sizeof(tlserr));
 	if ((d->state == RC_TLS || d->state == RC_TLS_IMPLICIT) &&
 	    relay_policy_of(d) != RELAY_TLS_OPPORTUNISTIC) {
 		/* MTA-STS / DANE: never in plain text; say what did not verify */
-		SSL *ssl = bufferevent_openssl_get_ssl(bev);
-		long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+		const char *verr = conn_client_verify_error(d->conn);
 		fail_conn(d, "451 4.7.5 %s: TLS with %s failed: %s",
 		    relay_policy_name(relay_policy_of(d)), cur_addr(d)->host,
-		    vr != X509_V_OK ? X509_verify_cert_error_string(vr) :
-		    tlserr[0] ? tlserr : "handshake failed");
+		    verr != NULL ? verr : tlserr[0] ? tlserr : "handshake failed");
 		return;
 	}
 	if ((d->state == RC_TLS || d->state == RC_TLS_IMPLICIT) && !d->smarthost &&
@@ -888,21 +863,19 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		relay_client_start(d);
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT)
+	if (what & CONN_CLIENT_TIMEOUT)
 		fail_conn(d, "451 4.4.2 timeout during %s", state_name(d->state));
 	else if (tlserr[0] != '\0')
 		fail_conn(d, "451 4.7.5 TLS failure during %s: %s", state_name(d->state),
 		    tlserr);
-	else if (what & BEV_EVENT_EOF)
+	else if (what & CONN_CLIENT_EOF)
 		fail_conn(d, "451 4.4.2 connection closed by the server during %s",
 		    state_name(d->state));
 	else if (d->state == RC_CONNECTING)
-		fail_conn(d, "451 4.4.1 connect failed: %s",
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		fail_conn(d, "451 4.4.1 connect failed: %s", conn_client_socket_error());
 	else
 		fail_conn(d, "451 4.4.2 connection error during %s: %s",
-		    state_name(d->state),
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		    state_name(d->state), conn_client_socket_error());
 }
 
 void
@@ -916,23 +889,19 @@ relay_client_start(struct relay_delivery *d)
 	relay_client_close(d);
 	tx_reset(d);
 	d->tls = false;
-	d->bev = bufferevent_socket_new(relay_engine_base(d->eng), -1,
-	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (d->bev == NULL) {
+	static const struct conn_client_cbs cbs = { read_cb, event_cb };
+	d->conn = conn_client_new(relay_engine_base(d->eng), &cbs, d);
+	if (d->conn == NULL) {
 		fail_conn(d, "451 4.3.0 cannot create a socket");
 		return;
 	}
-	bufferevent_setcb(d->bev, read_cb, NULL, event_cb, d);
-	struct timeval t = { RELAY_CONNECT_TIMEOUT_SECS, 0 };
-	bufferevent_set_timeouts(d->bev, &t, &t);
+	conn_client_set_timeouts(d->conn, RELAY_CONNECT_TIMEOUT_SECS,
+	    RELAY_CONNECT_TIMEOUT_SECS);
 	d->state = RC_CONNECTING;
 	log_debug("relay dest=%s event=connect host=%s ip=%s port=%u", d->dest,
 	    a->host, a->ip, a->port);
-	if (bufferevent_socket_connect(d->bev, (struct sockaddr *)&a->ss,
-	    (int)a->sslen) < 0) {
-		fail_conn(d, "451 4.4.1 connect failed: %s",
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	if (!conn_client_connect(d->conn, (struct sockaddr *)&a->ss, (socklen_t)a->sslen)) {
+		fail_conn(d, "451 4.4.1 connect failed: %s", conn_client_socket_error());
 		return;
 	}
-	bufferevent_enable(d->bev, EV_READ | EV_WRITE);
 }

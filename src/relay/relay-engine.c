@@ -26,6 +26,7 @@
 #include "lib/metrics.h"
 #include "mail/cache.h"
 #include "net/server.h"
+#include "net/tls.h"
 #include "net/worker.h"
 
 struct relay_engine {
@@ -526,34 +527,18 @@ relay_engine_ssl_ctx(struct relay_engine *eng, struct relay_delivery *d,
 
 	if (!d->smarthost || !cfg->smarthost_verify) {
 		if (eng->ctx_opportunistic == NULL) {
-			ctx = SSL_CTX_new(TLS_client_method());
-			if (ctx == NULL) {
-				snprintf(err, errlen, "SSL_CTX_new failed");
+			ctx = tls_client_ctx_new(TLS_CLIENT_NOVERIFY, NULL, err, errlen);
+			if (ctx == NULL)
 				return NULL;
-			}
-			SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 			eng->ctx_opportunistic = ctx;
 		}
 		return eng->ctx_opportunistic;
 	}
 	if (eng->ctx_verify != NULL && eng->ctx_verify_cfg == cfg)
 		return eng->ctx_verify;
-	ctx = SSL_CTX_new(TLS_client_method());
-	if (ctx == NULL) {
-		snprintf(err, errlen, "SSL_CTX_new failed");
+	ctx = tls_client_ctx_new(TLS_CLIENT_PKIX, cfg->smarthost_ca, err, errlen);
+	if (ctx == NULL)
 		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if (cfg->smarthost_ca != NULL ?
-	    SSL_CTX_load_verify_locations(ctx, cfg->smarthost_ca, NULL) != 1 :
-	    SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		snprintf(err, errlen, "cannot load CA certificates%s%s",
-		    cfg->smarthost_ca ? " from " : "",
-		    cfg->smarthost_ca ? cfg->smarthost_ca : "");
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
 	SSL_CTX_free(eng->ctx_verify);
 	eng->ctx_verify = ctx;
 	eng->ctx_verify_cfg = cfg;

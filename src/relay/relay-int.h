@@ -20,7 +20,7 @@
 #include "relay/relay.h"
 #include "store/store.h"
 
-struct bufferevent;
+struct conn_client;
 struct config;
 struct config_relay_host;
 struct dkim_keyset;
@@ -152,7 +152,7 @@ struct relay_delivery {
 	char error[STORE_QUEUE_REPLY_MAX]; /* the last connection-level error */
 
 	/* the connection */
-	struct bufferevent *bev;
+	struct conn_client *conn;          /* net/conn-client */
 	enum relay_cstate state;
 	bool tls;
 	bool no_starttls;                  /* the TLS handshake failed here: plain */

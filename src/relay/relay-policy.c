@@ -47,6 +47,7 @@
 #include "lib/mtasts.h"
 #include "net/dns.h"
 #include "net/server.h"
+#include "net/tls.h"
 
 /* ---- the MTA-STS cache ---- */
 
@@ -655,25 +656,9 @@ relay_policy_ssl_ctx(char *err, size_t errlen, const struct config *cfg)
 
 	if (policy_ctx != NULL && policy_ctx_cfg == cfg)
 		return policy_ctx;
-	ctx = SSL_CTX_new(TLS_client_method());
-	if (ctx == NULL) {
-		snprintf(err, errlen, "SSL_CTX_new failed");
+	ctx = tls_client_ctx_new(TLS_CLIENT_DANE, cfg->mta_sts_ca, err, errlen);
+	if (ctx == NULL)
 		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	if (SSL_CTX_dane_enable(ctx) <= 0) {
-		snprintf(err, errlen, "SSL_CTX_dane_enable failed");
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	if (cfg->mta_sts_ca != NULL ?
-	    SSL_CTX_load_verify_locations(ctx, cfg->mta_sts_ca, NULL) != 1 :
-	    SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		snprintf(err, errlen, "cannot load CA certificates%s%s",
-		    cfg->mta_sts_ca ? " from " : "", cfg->mta_sts_ca ? cfg->mta_sts_ca : "");
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
 	SSL_CTX_free(policy_ctx);
 	policy_ctx = ctx;
 	policy_ctx_cfg = cfg;
