@@ -473,6 +473,24 @@ class SMTPTest(unittest.TestCase):
             got = [n for n in self.subjects(u) if n not in before[u]]
             self.assertEqual(sorted(got), sorted(want[u]), u)
 
+    def test_10d_pipelined_over_max_recipients(self):
+        # more pipelined RCPTs than max_recipients, looked up in batches:
+        # the first MAX_RCPTS are taken, the rest get 452 4.5.3, in order
+        c = Raw(self.srv)
+        c.cmd("EHLO client.example")
+        rcpts = [MANY[i % 50] if i < 50 else "alice@example.org" if i == 50 else
+                 "bob@example.org" if i == 51 else MANY[i % 50].upper() for i in range(MAX_RCPTS + 5)]
+        c.send(b"MAIL FROM:<sender@remote.example>\r\n"
+               + b"".join(b"RCPT TO:<%s>\r\n" % r.encode() for r in rcpts) + b"RSET\r\n")
+        self.assertCode(c.reply(), "250 2.1.0")
+        for i in range(MAX_RCPTS):
+            self.assertEqual(c.reply(), "250 2.1.5 Ok", i)
+        for i in range(5):
+            self.assertEqual(c.reply(), "452 4.5.3 Error: too many recipients")
+        self.assertEqual(c.reply(), "250 2.0.0 Ok")
+        self.assertEqual(c.cmd("QUIT"), "221 2.0.0 Bye")
+        c.close()
+
     def test_11_bdat(self):
         body = MSG + b"binary-ish line \xff\xfe\r\n"
         c = Raw(self.srv)
