@@ -20,6 +20,19 @@ POP3S, so a message that was acknowledged but not stored fails the run.
 (N - 1 that do not match, of the usual kinds, and a last one that flags
 and keeps the message), to compare with the rate without one.
 
+--new-conn opens a new connection for every message (greeting, EHLO, the
+transaction, QUIT), the way most MTAs deliver, instead of one connection
+per client for all its messages.
+
+--rcpts N puts N recipients into each transaction (MAIL, N RCPTs and DATA
+pipelined in one write; with --users >= N each goes to another mailbox),
+which shows what a pipelined envelope costs.
+
+Without --port the daemon's metrics listener is on, and each level also
+prints the worker jobs it took per message (minimaild_worker_job_duration_
+seconds_count before and after the level): every job is two thread
+switches and a wake-up of the event loop.
+
 --port HOST:PORT benches an already running server instead (recipients
 --rcpt, default bench@example.org; no final count).
 
@@ -102,10 +115,11 @@ class Client:
             raise RuntimeError("expected %s, got %r" % (code.decode(), r))
         return r
 
-    def send(self, envelope, data):
+    def send(self, envelope, data, nrcpts=1):
         self.sock.sendall(envelope)
         self.expect(b"250")
-        self.expect(b"250")
+        for _ in range(nrcpts):
+            self.expect(b"250")
         self.expect(b"354")
         self.sock.sendall(data)
         self.expect(b"250")
@@ -119,16 +133,24 @@ class Client:
         self.sock.close()
 
 
-def client_main(host, port, rcpts, count, data, barrier, result_q):
+def client_main(host, port, rcpts, count, data, barrier, result_q, new_conn=False, nrcpts=1):
     try:
-        c = Client(host, port)
-        envs = [("MAIL FROM:<%s> SIZE=%d\r\nRCPT TO:<%s>\r\nDATA\r\n"
-                 % (SENDER, len(data), r)).encode() for r in rcpts]
+        envs = []
+        for k in range(len(rcpts)):
+            to = [rcpts[(k + i) % len(rcpts)] for i in range(nrcpts)]
+            envs.append(("MAIL FROM:<%s> SIZE=%d\r\n%sDATA\r\n"
+                         % (SENDER, len(data), "".join("RCPT TO:<%s>\r\n" % r for r in to))).encode())
+        c = None if new_conn else Client(host, port)
         barrier.wait()
         for i in range(count):
-            c.send(envs[i % len(envs)], data)
+            if new_conn:
+                c = Client(host, port)
+            c.send(envs[i % len(envs)], data, nrcpts)
+            if new_conn:
+                c.close()
         done = time.monotonic()
-        c.close()
+        if not new_conn:
+            c.close()
         result_q.put(("ok", done))
     except Exception as e:  # report, don't hang the barrier
         try:
@@ -138,7 +160,7 @@ def client_main(host, port, rcpts, count, data, barrier, result_q):
         result_q.put(("error", repr(e)))
 
 
-def run_level(host, port, rcpts, nclients, total, data):
+def run_level(host, port, rcpts, nclients, total, data, new_conn=False, nrcpts=1):
     per = max(1, total // nclients)
     barrier = multiprocessing.Barrier(nclients + 1)
     q = multiprocessing.Queue()
@@ -147,7 +169,7 @@ def run_level(host, port, rcpts, nclients, total, data):
         # spread the recipients: client k starts at a different user
         rot = rcpts[k % len(rcpts):] + rcpts[:k % len(rcpts)]
         p = multiprocessing.Process(target=client_main,
-                                    args=(host, port, rot, per, data, barrier, q))
+                                    args=(host, port, rot, per, data, barrier, q, new_conn, nrcpts))
         p.start()
         procs.append(p)
     barrier.wait(timeout=60)
@@ -162,6 +184,28 @@ def run_level(host, port, rcpts, nclients, total, data):
         p.join()
     elapsed = max(ends) - t0
     return per * nclients, elapsed
+
+
+def jobs_count(metrics_port):
+    """minimaild_worker_job_duration_seconds_count from /metrics, or None."""
+    if metrics_port is None:
+        return None
+    try:
+        s = socket.create_connection(("127.0.0.1", metrics_port), timeout=10)
+        s.sendall(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        buf = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            buf += d
+        s.close()
+    except OSError:
+        return None
+    for line in buf.decode("utf-8", "replace").splitlines():
+        if line.startswith("minimaild_worker_job_duration_seconds_count"):
+            return int(float(line.split()[-1]))
+    return None
 
 
 def inbox_count(srv, user, password):
@@ -199,6 +243,10 @@ def main():
     ap.add_argument("--users", type=int, default=1, help="distinct recipients (mailboxes)")
     ap.add_argument("--port", help="HOST:PORT of a running server (no daemon started)")
     ap.add_argument("--rcpt", default="bench@example.org")
+    ap.add_argument("--new-conn", action="store_true",
+                    help="a new connection (EHLO ... QUIT) for every message")
+    ap.add_argument("--rcpts", type=int, default=1,
+                    help="recipients per transaction (pipelined RCPTs)")
     ap.add_argument("--inbound", action="store_true",
                     help="SPF+DKIM+DMARC on, against a loopback DNS server")
     ap.add_argument("--sieve-rules", type=int, default=0,
@@ -214,6 +262,7 @@ def main():
         port = int(port)
         rcpts = [args.rcpt]
         users = {}
+        metrics_port = None
     else:
         import mmtest
         users = {("bench%d@example.org" % i): "bench-secret" for i in range(args.users)}
@@ -225,10 +274,15 @@ def main():
             dns.__enter__()
             inbound = "spf = yes\ndkim = yes\ndmarc = yes"
             extra = "[dns]\nnameservers = 127.0.0.1:%d\n" % dns.port
+        metrics_port = mmtest.free_ports(1)[0]
         srv = mmtest.Server(users=users, start=False, inbound=inbound, extra_conf=extra,
-                            limits="max_connections_per_ip = %d" % (max(levels) + 20))
+                            limits="max_connections_per_ip = %d" % (max(levels) * (4 if args.new_conn else 1) + 20))
+        # (with --new-conn a closed connection is counted until the server
+        # has seen its end: room for a few per client)
         # debug logging (mmtest's default) would measure the logger
-        srv.write_conf(srv.conf_text().replace("log_level = debug", "log_level = warn"))
+        conf = srv.conf_text().replace("log_level = debug", "log_level = warn")
+        conf = conf.replace("[listen]\n", "[listen]\nmetrics = 127.0.0.1:%d\n" % metrics_port, 1)
+        srv.write_conf(conf)
         if args.sieve_rules > 0:
             path = os.path.join(srv.tmp, "bench.sieve")
             with open(path, "w") as f:
@@ -240,16 +294,22 @@ def main():
         host, port = "127.0.0.1", srv.ports["smtp"]
         rcpts = sorted(users)
     try:
-        print("bench_smtp: %d-byte messages, %d recipient mailbox(es), %d messages per level%s"
-              % (args.size, len(rcpts), args.messages,
+        print("bench_smtp: %d-byte messages, %d recipient mailbox(es), %d messages per level, "
+              "%d rcpt(s) per message, %s%s"
+              % (args.size, len(rcpts), args.messages, args.rcpts,
+                 "new connection per message" if args.new_conn else "connections reused",
                  (", SPF+DKIM+DMARC on" if args.inbound else "") +
                  (", Sieve script of %d rules" % args.sieve_rules if args.sieve_rules else "")))
         sent = 0
         for n in levels:
-            count, secs = run_level(host, port, rcpts, n, args.messages, data)
-            sent += count
-            print("clients=%-3d messages=%-6d seconds=%7.2f  msgs/s=%8.1f  MB/s=%6.1f"
-                  % (n, count, secs, count / secs, count * args.size / secs / 1e6), flush=True)
+            j0 = jobs_count(metrics_port)
+            count, secs = run_level(host, port, rcpts, n, args.messages, data,
+                                    args.new_conn, args.rcpts)
+            j1 = jobs_count(metrics_port)
+            sent += count * min(args.rcpts, len(rcpts))
+            jobs = "  jobs/msg=%5.2f" % ((j1 - j0) / count) if j0 is not None and j1 is not None else ""
+            print("clients=%-3d messages=%-6d seconds=%7.2f  msgs/s=%8.1f  MB/s=%6.1f%s"
+                  % (n, count, secs, count / secs, count * args.size / secs / 1e6, jobs), flush=True)
         if srv is not None:
             stored = sum(inbox_count(srv, u, p) for u, p in users.items())
             print("stored=%d acknowledged=%d %s" % (stored, sent, "OK" if stored == sent else "MISMATCH"))

@@ -33,6 +33,8 @@
 #define SMTP_CMD_TIMEOUT_SECS        300   /* RFC 5321 4.5.3.2.7 */
 #define SMTP_DATA_TIMEOUT_SECS       600   /* RFC 5321 4.5.3.2.6 */
 #define SMTP_MAX_BAD_COMMANDS        SESSION_MAX_BAD_COMMANDS
+#define SMTP_RCPT_BATCH_MAX          16    /* pipelined RCPTs looked up in one worker job */
+#define SMTP_RCPT_PEEK_BYTES         8192  /* buffered input scanned for them */
 
 /* IMAP */
 #define IMAP_LINE_MAX_BYTES          (64 * 1024)   /* RFC 7162 3: at least 8192 */

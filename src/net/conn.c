@@ -133,6 +133,8 @@ struct conn {
 	size_t turn_mark;               /* output pending when the turn began */
 	bool yielded;        /* the turn's output share is used up */
 	uint64_t last_active_ms;        /* input seen or output taken */
+	bool coalesce_jobs;  /* conn_coalesce_output: hold output across a job */
+	bool output_held;    /* EV_WRITE off while a job runs (coalesce_jobs) */
 
 	struct conn *prev, *next;
 };
@@ -757,11 +759,24 @@ conn_finish(struct conn *c)
 	conn_release(c);
 }
 
+/* The replies held while a job ran go out (in the next loop turn, with
+ * whatever the session writes until then). */
+static void
+conn_output_release(struct conn *c)
+{
+	if (!c->output_held)
+		return;
+	c->output_held = false;
+	if (c->bev != NULL)
+		bufferevent_enable(c->bev, EV_WRITE);
+}
+
 void
 conn_close(struct conn *c)
 {
 	if (conn_closing(c))
 		return;
+	conn_output_release(c);
 	bool handshaking = conn_handshaking(c);
 	conn_enter_state(c, CONN_S_CLOSING);
 	c->orderly = true;
@@ -894,6 +909,15 @@ conn_input_len(struct conn *c)
 	if (c->bev == NULL)
 		return 0;
 	return evbuffer_get_length(bufferevent_get_input(c->bev));
+}
+
+size_t
+conn_input_peek(struct conn *c, void *dst, size_t max)
+{
+	if (c->bev == NULL || max == 0)
+		return 0;
+	ev_ssize_t n = evbuffer_copyout(bufferevent_get_input(c->bev), dst, max);
+	return n > 0 ? (size_t)n : 0;
 }
 
 size_t
@@ -1121,6 +1145,7 @@ conn_job_done(void *arg)
 	struct conn *c = j->c;
 
 	c->job_running = false;
+	conn_output_release(c);
 	/* The time a job waited in a queue or ran is ours, not the client's
 	 * idleness: the idle timeout counts again from its end (so SMTP's
 	 * command timeout never answers 421 to a client that waits for us). */
@@ -1149,9 +1174,24 @@ conn_run_job(struct conn *c, enum worker_lane lane, void (*work)(void *arg),
 	j->done = done;
 	j->arg = arg;
 	c->job_running = true;
+	/* Pipelined input is waiting behind this job: the replies written so
+	 * far go out with the job's (and the next commands'), in one write,
+	 * not one write each (RFC 2920 asks for a flush only when the input
+	 * buffer is empty). */
+	if (c->coalesce_jobs && !c->output_held && c->bev != NULL && !conn_closing(c) &&
+	    conn_input_len(c) > 0 && conn_output_len(c) > 0) {
+		bufferevent_disable(c->bev, EV_WRITE);
+		c->output_held = true;
+	}
 	conn_hold(c);
 	conn_update_read(c);
 	worker_submit(c->srv->pool, lane, conn_job_work, conn_job_done, j);
+}
+
+void
+conn_coalesce_output(struct conn *c)
+{
+	c->coalesce_jobs = true;
 }
 
 bool

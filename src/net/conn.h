@@ -137,6 +137,12 @@ typedef void conn_job_done_fn(void *arg, bool alive);
 void conn_run_job(struct conn *c, enum worker_lane lane, void (*work)(void *arg),
     conn_job_done_fn *done, void *arg);
 bool conn_job_running(const struct conn *c);
+/* While a job runs and pipelined input is already buffered, hold the
+ * output written so far, so that it leaves with the job's reply in one
+ * write (SMTP PIPELINING). Output is never held with the input empty. */
+void conn_coalesce_output(struct conn *c);
+/* Copies up to max bytes of the buffered input, not consuming it. */
+size_t conn_input_peek(struct conn *c, void *dst, size_t max);
 
 /* Identity */
 uint64_t conn_id(const struct conn *c);                 /* session id for logs */

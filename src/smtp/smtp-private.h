@@ -47,6 +47,8 @@ enum smtp_data_err {
 };
 
 /* One mail transaction: MAIL FROM up to the end of its data. */
+struct smtp_rcpt_check;
+
 struct smtp_tx {
 	char id[24];                  /* queue id, in Received: and the reply */
 	char from[ADDRESS_MAX_BYTES + 1];
@@ -123,6 +125,13 @@ struct smtp_session {
 	uint64_t bdat_left;
 	bool bdat_last;
 	const char *bdat_fail;        /* reply instead of accepting the chunk */
+
+	/* pipelined RCPTs looked up ahead, in the job of the MAIL or RCPT
+	 * before them (smtp-session.c): used in order by the RCPTs that come,
+	 * dropped at the first that does not match, and at the end of the
+	 * transaction */
+	struct smtp_rcpt_check *ahead;
+	size_t nahead, iahead;
 };
 
 /* smtp-session.c */

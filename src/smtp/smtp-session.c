@@ -8,7 +8,13 @@
  * (store lookups, delivery, password checks). The conn keeps the rest of
  * the pipelined input buffered and offers it again when the job's done
  * function has written its reply, so replies always come out in command
- * order (PIPELINING, RFC 2920) without any queue of our own. */
+ * order (PIPELINING, RFC 2920) without any queue of our own. Two things
+ * keep a pipelined transaction to few worker round trips and few writes:
+ * the RCPTs already buffered behind a MAIL or RCPT that takes a job are
+ * looked up in that same job (they are still taken as commands one by
+ * one, below), and the conn holds the replies written so far while a job
+ * runs with input buffered (conn_coalesce_output), so 250 250 354 leave
+ * in one write. */
 #include "smtp/smtp-private.h"
 
 #include "dkim/dkim.h"
@@ -134,6 +140,8 @@ smtp_store_failing(struct smtp_session *s)
 	return true;
 }
 
+static void ahead_clear(struct smtp_session *s);
+
 /* ---- transaction log ---- */
 
 static void
@@ -170,6 +178,7 @@ smtp_tx_end(struct smtp_session *s, const char *result)
 {
 	struct smtp_tx *tx = s->tx;
 
+	ahead_clear(s);
 	if (tx == NULL)
 		return;
 	if (result)
@@ -318,6 +327,145 @@ cmd_starttls(struct smtp_session *s, const struct smtp_cmdline *cmd)
 	session_starttls(s->c, &smtp_starttls_ops, s);
 }
 
+/* ---- recipient checks, looked up ahead ----
+ *
+ * A local recipient needs the store (who it resolves to, their quota): a
+ * worker job. The RCPTs a client pipelined behind a MAIL or RCPT that
+ * takes a job are already in the input buffer; they are parsed there
+ * (not consumed) and looked up in the same job. Each is then still taken
+ * as a command in order, through every check cmd_rcpt makes, and uses its
+ * looked-up answer instead of a job of its own; the first RCPT that does
+ * not match the next answer drops them all (and takes its own job). So the
+ * replies, the limits and the bad-command count are those of one job per
+ * RCPT, in fewer worker round trips. */
+
+struct smtp_rcpt_check {
+	char rcpt[ADDRESS_MAX_BYTES + 1];      /* as given (for the reply) */
+	char lookup[ADDRESS_MAX_BYTES + 1];    /* what we resolve */
+	uint64_t declared_size;
+	int err;
+	struct mm_strlist users, remote;
+	bool full[SMTP_RCPT_USERS_MAX];        /* over quota now */
+	bool never[SMTP_RCPT_USERS_MAX];       /* the declared size can never fit */
+};
+
+static void
+rcpt_check_free(struct smtp_rcpt_check *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		mm_strlist_clear(&v[i].users);
+		mm_strlist_clear(&v[i].remote);
+	}
+	free(v);
+}
+
+static void
+ahead_clear(struct smtp_session *s)
+{
+	rcpt_check_free(s->ahead, s->nahead);
+	s->ahead = NULL;
+	s->nahead = s->iahead = 0;
+}
+
+/* Worker thread. */
+static void
+rcpt_check_run(struct store *st, struct smtp_rcpt_check *k)
+{
+	char users[SMTP_RCPT_USERS_MAX][321], remote[SMTP_RCPT_USERS_MAX][321];
+	size_t nusers = 0, nremote = 0;
+
+	k->err = store_resolve(st, k->lookup, users, SMTP_RCPT_USERS_MAX, &nusers,
+	    remote, SMTP_RCPT_USERS_MAX, &nremote);
+	if (k->err != STORE_OK)
+		return;
+	for (size_t i = 0; i < nusers; i++)
+		mm_strlist_add(&k->users, users[i]);
+	for (size_t i = 0; i < nremote; i++)
+		mm_strlist_add(&k->remote, remote[i]);
+	for (size_t i = 0; i < nusers; i++) {
+		struct store_user u;
+		uint64_t bytes, msgs;
+
+		if (store_user_get(st, users[i], &u) != STORE_OK)
+			continue;
+		if (u.quota_bytes == 0 && u.quota_messages == 0)
+			continue;
+		if (store_quota_usage(st, users[i], &bytes, &msgs) != STORE_OK)
+			continue;
+		if (u.quota_bytes && k->declared_size > u.quota_bytes)
+			k->never[i] = k->full[i] = true;
+		else if ((u.quota_bytes && (bytes >= u.quota_bytes ||
+		    bytes + k->declared_size > u.quota_bytes)) ||
+		    (u.quota_messages && msgs >= u.quota_messages))
+			k->full[i] = true;
+	}
+}
+
+/* The lookup of one RCPT: false when it needs no store (refused here,
+ * or a remote recipient, which cmd_rcpt handles itself). */
+static bool
+rcpt_local_lookup(const struct config *cfg, const struct smtp_path *path, char *lookup,
+    size_t len)
+{
+	if (!path->postmaster && (path->literal || !config_is_local_domain(cfg, path->domain)))
+		return false;
+	if (path->postmaster && cfg->domains.n > 0)
+		snprintf(lookup, len, "postmaster@%s", cfg->domains.v[0]);
+	else
+		mm_strlcpy(lookup, path->addr, len);
+	return true;
+}
+
+/* Appends to v (from *n, at most max) the local RCPTs pipelined in the
+ * buffered input, up to the first other command or incomplete line. */
+static void
+rcpt_peek(struct smtp_session *s, bool smtputf8, uint64_t declared,
+    struct smtp_rcpt_check *v, size_t *n, size_t max)
+{
+	char buf[SMTP_RCPT_PEEK_BYTES];
+	size_t len = conn_input_peek(s->c, buf, sizeof(buf)), off = 0;
+
+	while (*n < max && off < len) {
+		const char *line = buf + off, *lf = memchr(line, '\n', len - off);
+		struct smtp_cmdline cmd;
+		struct smtp_path path;
+		char lookup[ADDRESS_MAX_BYTES + 1];
+
+		if (lf == NULL || lf == line || lf[-1] != '\r')
+			return;
+		size_t ll = (size_t)(lf - line) - 1;
+		off += ll + 2;
+		if (ll > SMTP_CMD_LINE_MAX_BYTES ||
+		    smtp_parse_command(line, ll, &cmd) != SMTP_PERR_OK || cmd.verb != SMTP_CMD_RCPT)
+			return;
+		if (smtp_parse_rcpt(cmd.args, cmd.argslen, smtputf8, &path) != SMTP_PERR_OK)
+			continue;        /* refused without the store */
+		if (!rcpt_local_lookup(smtp_cfg(s), &path, lookup, sizeof(lookup)))
+			continue;
+		struct smtp_rcpt_check *k = &v[(*n)++];
+		mm_strlcpy(k->rcpt, path.addr, sizeof(k->rcpt));
+		mm_strlcpy(k->lookup, lookup, sizeof(k->lookup));
+		k->declared_size = declared;
+		mm_strlist_init(&k->users);
+		mm_strlist_init(&k->remote);
+	}
+}
+
+/* The answers a job looked up beyond its own command: for the RCPTs to
+ * come. */
+static void
+ahead_keep(struct smtp_session *s, struct smtp_rcpt_check *v, size_t n)
+{
+	ahead_clear(s);
+	if (n == 0) {
+		free(v);
+		return;
+	}
+	s->ahead = v;
+	s->nahead = n;
+	s->iahead = 0;
+}
+
 /* ---- MAIL ---- */
 
 static unsigned tx_counter;
@@ -354,6 +502,8 @@ struct mail_job {
 	struct smtp_mail_params params;
 	char user[ADDRESS_MAX_BYTES + 1];
 	bool ok;
+	struct smtp_rcpt_check *ahead;     /* the RCPTs pipelined behind it */
+	size_t nahead;
 };
 
 static void
@@ -362,6 +512,8 @@ mail_job_work(void *arg)
 	struct mail_job *j = arg;
 
 	j->ok = store_address_belongs_to(j->st, j->path.addr, j->user);
+	for (size_t i = 0; j->ok && i < j->nahead; i++)
+		rcpt_check_run(j->st, &j->ahead[i]);
 }
 
 static void
@@ -371,9 +523,12 @@ mail_job_done(void *arg, bool alive)
 	struct smtp_session *s = j->s;
 
 	if (alive) {
-		if (j->ok)
+		if (j->ok) {
 			mail_accept(s, &j->path, &j->params);
-		else {
+			ahead_keep(s, j->ahead, j->nahead);
+			j->ahead = NULL;
+			j->nahead = 0;
+		} else {
 			char from[ADDRESS_MAX_BYTES * 2], user[ADDRESS_MAX_BYTES * 2];
 			log_escape(from, sizeof(from), j->path.addr, strlen(j->path.addr));
 			log_escape(user, sizeof(user), j->user, strlen(j->user));
@@ -383,6 +538,7 @@ mail_job_done(void *arg, bool alive)
 			    j->path.addr, s->user);
 		}
 	}
+	rcpt_check_free(j->ahead, j->nahead);
 	free(j);
 }
 
@@ -434,6 +590,11 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmdline *cmd)
 		j->path = path;
 		j->params = params;
 		mm_strlcpy(j->user, s->user, sizeof(j->user));
+		size_t max = smtp_cfg(s)->max_recipients < SMTP_RCPT_BATCH_MAX ?
+		    smtp_cfg(s)->max_recipients : SMTP_RCPT_BATCH_MAX;
+		j->ahead = xcalloc(SMTP_RCPT_BATCH_MAX, sizeof(*j->ahead));
+		rcpt_peek(s, params.smtputf8, params.has_size ? params.size : 0, j->ahead,
+		    &j->nahead, max);
 		conn_run_job(s->c, WORKER_LANE_COMMIT, mail_job_work, mail_job_done, j);
 		return;
 	}
@@ -445,16 +606,8 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmdline *cmd)
 struct rcpt_job {
 	struct smtp_session *s;
 	struct store *st;
-	char rcpt[ADDRESS_MAX_BYTES + 1];      /* as given (for the reply) */
-	char lookup[ADDRESS_MAX_BYTES + 1];    /* what we resolve */
-	uint64_t declared_size;
-	int err;
-	char users[SMTP_RCPT_USERS_MAX][321];
-	size_t nusers;
-	char remote[SMTP_RCPT_USERS_MAX][321];
-	size_t nremote;
-	bool full[SMTP_RCPT_USERS_MAX];        /* over quota now */
-	bool never[SMTP_RCPT_USERS_MAX];       /* the declared size can never fit */
+	struct smtp_rcpt_check *v;      /* [0] this command, then the pipelined ones */
+	size_t n;
 };
 
 static void
@@ -462,27 +615,63 @@ rcpt_job_work(void *arg)
 {
 	struct rcpt_job *j = arg;
 
-	j->err = store_resolve(j->st, j->lookup, j->users, SMTP_RCPT_USERS_MAX, &j->nusers,
-	    j->remote, SMTP_RCPT_USERS_MAX, &j->nremote);
-	if (j->err != STORE_OK)
-		return;
-	for (size_t i = 0; i < j->nusers; i++) {
-		struct store_user u;
-		uint64_t bytes, msgs;
+	for (size_t i = 0; i < j->n; i++)
+		rcpt_check_run(j->st, &j->v[i]);
+}
 
-		if (store_user_get(j->st, j->users[i], &u) != STORE_OK)
-			continue;
-		if (u.quota_bytes == 0 && u.quota_messages == 0)
-			continue;
-		if (store_quota_usage(j->st, j->users[i], &bytes, &msgs) != STORE_OK)
-			continue;
-		if (u.quota_bytes && j->declared_size > u.quota_bytes)
-			j->never[i] = j->full[i] = true;
-		else if ((u.quota_bytes && (bytes >= u.quota_bytes ||
-		    bytes + j->declared_size > u.quota_bytes)) ||
-		    (u.quota_messages && msgs >= u.quota_messages))
-			j->full[i] = true;
+/* One RCPT's answer: the reply, and the transaction's recipients. */
+static void
+rcpt_apply(struct smtp_session *s, const struct smtp_rcpt_check *k)
+{
+	struct smtp_tx *tx = s->tx;
+	size_t ok = 0, never = 0;
+
+	if (k->err == STORE_NOTFOUND || (k->err == STORE_OK && k->users.n == 0 &&
+	    k->remote.n == 0)) {
+		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown", k->rcpt);
+		metrics_refused(MR_UNKNOWN_USER);
+		tx->rejected++;
+		/* counts as a bad command: directory harvesting is throttled */
+		smtp_bad_command(s);
+		return;
 	}
+	if (k->err != STORE_OK) {
+		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", k->rcpt);
+		metrics_refused(MR_LOCAL_ERROR);
+		tx->rejected++;
+		return;
+	}
+	for (size_t i = 0; i < k->users.n; i++) {
+		if (k->never[i])
+			never++;
+		if (!k->full[i])
+			ok++;
+	}
+	if (ok == 0 && k->remote.n == 0) {
+		if (never == k->users.n)
+			smtp_reply(s, "552 5.2.2 <%s>: Mailbox full", k->rcpt);
+		else
+			smtp_reply(s, "452 4.2.2 <%s>: Mailbox full", k->rcpt);
+		metrics_refused(MR_QUOTA);
+		tx->rejected++;
+		return;
+	}
+	for (size_t i = 0; i < k->users.n; i++) {
+		if (k->full[i]) {
+			log_info("smtp session=%llx event=rcpt-over-quota user=%s", s->id,
+			    k->users.v[i]);
+			continue;
+		}
+		if (!mm_strlist_contains_case(&tx->users, k->users.v[i]))
+			mm_strlist_add(&tx->users, k->users.v[i]);
+	}
+	/* An alias that forwards elsewhere: its remote targets are queued
+	 * (src/relay) with the message's own sender. */
+	for (size_t i = 0; i < k->remote.n; i++)
+		if (!mm_strlist_contains_case(&tx->remote, k->remote.v[i]))
+			mm_strlist_add(&tx->remote, k->remote.v[i]);
+	mm_strlist_add(&tx->rcpts, k->rcpt);
+	smtp_reply(s, "250 2.1.5 Ok");
 }
 
 static void
@@ -490,58 +679,18 @@ rcpt_job_done(void *arg, bool alive)
 {
 	struct rcpt_job *j = arg;
 	struct smtp_session *s = j->s;
-	struct smtp_tx *tx = s->tx;
-	size_t ok = 0, never = 0;
 
-	if (!alive || tx == NULL) {
-		free(j);
-		return;
-	}
-	if (j->err == STORE_NOTFOUND || (j->err == STORE_OK && j->nusers == 0 && j->nremote == 0)) {
-		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown", j->rcpt);
-		metrics_refused(MR_UNKNOWN_USER);
-		tx->rejected++;
-		/* counts as a bad command: directory harvesting is throttled */
-		smtp_bad_command(s);
-		goto out;
-	}
-	if (j->err != STORE_OK) {
-		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", j->rcpt);
-		metrics_refused(MR_LOCAL_ERROR);
-		tx->rejected++;
-		goto out;
-	}
-	for (size_t i = 0; i < j->nusers; i++) {
-		if (j->never[i])
-			never++;
-		if (!j->full[i])
-			ok++;
-	}
-	if (ok == 0 && j->nremote == 0) {
-		if (never == j->nusers)
-			smtp_reply(s, "552 5.2.2 <%s>: Mailbox full", j->rcpt);
-		else
-			smtp_reply(s, "452 4.2.2 <%s>: Mailbox full", j->rcpt);
-		metrics_refused(MR_QUOTA);
-		tx->rejected++;
-		goto out;
-	}
-	for (size_t i = 0; i < j->nusers; i++) {
-		if (j->full[i]) {
-			log_info("smtp session=%llx event=rcpt-over-quota user=%s", s->id, j->users[i]);
-			continue;
+	if (alive && s->tx != NULL) {
+		rcpt_apply(s, &j->v[0]);
+		if (s->tx != NULL && !conn_is_closed(s->c) && j->n > 1) {
+			/* the rest go to the RCPTs still in the input */
+			struct smtp_rcpt_check *rest = xcalloc(j->n - 1, sizeof(*rest));
+			memcpy(rest, j->v + 1, (j->n - 1) * sizeof(*rest));
+			ahead_keep(s, rest, j->n - 1);
+			j->n = 1;
 		}
-		if (!mm_strlist_contains_case(&tx->users, j->users[i]))
-			mm_strlist_add(&tx->users, j->users[i]);
 	}
-	/* An alias that forwards elsewhere: its remote targets are queued
-	 * (src/relay) with the message's own sender. */
-	for (size_t i = 0; i < j->nremote; i++)
-		if (!mm_strlist_contains_case(&tx->remote, j->remote[i]))
-			mm_strlist_add(&tx->remote, j->remote[i]);
-	mm_strlist_add(&tx->rcpts, j->rcpt);
-	smtp_reply(s, "250 2.1.5 Ok");
-out:
+	rcpt_check_free(j->v, j->n);
 	free(j);
 }
 
@@ -553,6 +702,7 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmdline *cmd)
 	struct smtp_path path;
 	struct rcpt_job *j;
 	enum smtp_perr err;
+	char lookup[ADDRESS_MAX_BYTES + 1];
 
 	if (tx == NULL) {
 		smtp_reply(s, "503 5.5.1 Error: need MAIL command");
@@ -572,7 +722,7 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmdline *cmd)
 		tx->rejected++;
 		return;
 	}
-	if (!path.postmaster && (path.literal || !config_is_local_domain(cfg, path.domain))) {
+	if (!rcpt_local_lookup(cfg, &path, lookup, sizeof(lookup))) {
 		char esc[ADDRESS_MAX_BYTES * 2];
 		log_escape(esc, sizeof(esc), path.addr, strlen(path.addr));
 		if (s->user[0] != '\0' && !path.literal) {
@@ -601,15 +751,33 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmdline *cmd)
 		}
 		return;
 	}
+	uint64_t declared = tx->params.has_size ? tx->params.size : 0;
+	if (s->iahead < s->nahead) {
+		struct smtp_rcpt_check *k = &s->ahead[s->iahead];
+		if (strcmp(k->lookup, lookup) == 0 && strcmp(k->rcpt, path.addr) == 0 &&
+		    k->declared_size == declared) {
+			s->iahead++;
+			rcpt_apply(s, k);
+			if (s->iahead == s->nahead)
+				ahead_clear(s);
+			return;
+		}
+	}
+	ahead_clear(s);
 	j = xcalloc(1, sizeof(*j));
 	j->s = s;
 	j->st = s->srv->store;
-	mm_strlcpy(j->rcpt, path.addr, sizeof(j->rcpt));
-	if (path.postmaster && cfg->domains.n > 0)
-		snprintf(j->lookup, sizeof(j->lookup), "postmaster@%s", cfg->domains.v[0]);
-	else
-		mm_strlcpy(j->lookup, path.addr, sizeof(j->lookup));
-	j->declared_size = tx->params.has_size ? tx->params.size : 0;
+	j->v = xcalloc(SMTP_RCPT_BATCH_MAX, sizeof(*j->v));
+	j->n = 1;
+	mm_strlcpy(j->v[0].rcpt, path.addr, sizeof(j->v[0].rcpt));
+	mm_strlcpy(j->v[0].lookup, lookup, sizeof(j->v[0].lookup));
+	j->v[0].declared_size = declared;
+	mm_strlist_init(&j->v[0].users);
+	mm_strlist_init(&j->v[0].remote);
+	/* room left under max_recipients, counting this one */
+	size_t room = cfg->max_recipients - tx->rcpts.n;
+	rcpt_peek(s, tx->params.smtputf8, declared, j->v, &j->n,
+	    room < SMTP_RCPT_BATCH_MAX ? room : SMTP_RCPT_BATCH_MAX);
 	conn_run_job(s->c, WORKER_LANE_COMMIT, rcpt_job_work, rcpt_job_done, j);
 }
 
@@ -796,6 +964,7 @@ smtp_start(struct conn *c)
 	s->id = (unsigned long long)conn_id(c);
 	s->listener = conn_listener(c);
 	s->state = SMTP_STATE_NEW;
+	conn_coalesce_output(c);
 	log_info("smtp session=%llx event=connect addr=%s port=%u listener=%s tls=%s",
 	    s->id, conn_peer_addr(c), conn_peer_port(c), config_listener_names[s->listener],
 	    conn_is_tls(c) ? conn_tls_version(c) : "no");

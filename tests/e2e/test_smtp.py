@@ -376,6 +376,121 @@ class SMTPTest(unittest.TestCase):
         self.assertEqual(self.count("alice@example.org"), before + 1)
         self.assertIn("rejected=2", self.srv.log())
 
+    def pipelined_run(self, c, txs, sender, base=0):
+        """txs: [(rcpt lines, expected reply codes)], each sent as MAIL,
+        RCPTs and DATA in one write; each message's end of data goes out
+        in the same write as the next transaction's envelope. Checks every
+        reply in order; returns the subjects accepted, per transaction."""
+        def envelope(rcpts):
+            return (b"MAIL FROM:<%s>\r\n" % sender.encode()
+                    + b"".join(b"RCPT TO:<%s>\r\n" % r.encode() for r in rcpts)
+                    + b"DATA\r\n")
+
+        def body(i):
+            return (b"From: <%s>\r\nSubject: pipelined %d\r\n"
+                    b"Message-ID: <pipelined-%d-%s@remote.example>\r\n\r\nmessage %d\r\n"
+                    % (sender.encode(), i, i, sender.encode(), i))
+        c.send(envelope(txs[0][0]))
+        for i, (rcpts, codes) in enumerate(txs):
+            self.assertCode(c.reply(), "250 2.1.0")
+            for r, code in zip(rcpts, codes):
+                self.assertCode(c.reply(), code)
+            self.assertCode(c.reply(), "354")
+            nxt = envelope(txs[i + 1][0]) if i + 1 < len(txs) else b"QUIT\r\n"
+            c.send(stuff(body(base + i)) + b".\r\n" + nxt)
+            self.assertRegex(c.reply(), r"^250 2\.0\.0 Ok: queued as [0-9A-F]+$")
+        self.assertEqual(c.reply(), "221 2.0.0 Bye")
+        self.assertTrue(c.closed())
+        c.close()
+
+    def subjects(self, user):
+        out = []
+        for m in self.fetch(user):
+            mm = re.search(rb"\r\nSubject: pipelined (\d+)\r\n", m)
+            if mm:
+                out.append(int(mm.group(1)))
+        return out
+
+    def test_10b_pipelined_transactions(self):
+        # 50 transactions on one connection, each MAIL + 1..20 RCPTs + DATA
+        # in one write (more RCPTs than one lookup batch holds), some
+        # refused (unknown user, relay, a duplicate): every reply in order,
+        # every accepted message stored once per user
+        before = {u: self.subjects(u) for u in MANY}
+        txs, want = [], {u: [] for u in MANY}
+        for i in range(50):
+            rcpts, codes = [], []
+            for m in range(1 + i % 20):
+                u = MANY[(i + m) % 50]
+                rcpts.append(u)
+                codes.append("250 2.1.5")
+                if u not in want or i not in want[u]:
+                    want[u].append(i)
+                if m == 2 and i % 5 == 0:
+                    rcpts.append("nobody-%d@example.org" % i)
+                    codes.append("550 5.1.1")
+                if m == 0 and i % 7 == 0:
+                    rcpts.append("x%d@remote.example" % i)
+                    codes.append("554 5.7.1")
+            if i % 3 == 0:
+                rcpts.append(rcpts[0].upper())
+                codes.append("250 2.1.5")
+            txs.append((rcpts, codes))
+        c = Raw(self.srv)
+        self.assertTrue(c.cmd("EHLO client.example").startswith("250 "))
+        self.pipelined_run(c, txs, "sender@remote.example")
+        for u in MANY:
+            got = [n for n in self.subjects(u) if n not in before[u]]
+            self.assertEqual(sorted(got), sorted(want[u]), u)
+
+    def test_10c_pipelined_submission(self):
+        # authenticated: MAIL checks the sender on a worker, and the RCPTs
+        # pipelined behind it are looked up in that job; a MAIL refused
+        # (553) leaves its RCPTs and DATA without a transaction (503)
+        before = {u: self.subjects(u) for u in MANY[:20]}
+        c = Raw(self.srv, "submissions", tls=True)
+        c.cmd("EHLO client.example")
+        self.assertCode(c.cmd("AUTH PLAIN " + plain_b64("alice@example.org", "alice-secret")),
+                        "235 2.7.0")
+        c.send(b"MAIL FROM:<bob@example.org>\r\nRCPT TO:<u00@example.org>\r\n"
+               b"RCPT TO:<u01@example.org>\r\nDATA\r\n")
+        self.assertCode(c.reply(), "553 5.7.1")
+        self.assertCode(c.reply(), "503 5.5.1")
+        self.assertCode(c.reply(), "503 5.5.1")
+        self.assertCode(c.reply(), "503 5.5.1")
+        txs, want = [], {u: [] for u in MANY[:20]}
+        for i in range(10):
+            rcpts = [MANY[(i + m) % 20] for m in range(2 + i)]
+            codes = ["250 2.1.5"] * len(rcpts)
+            for u in rcpts:
+                want[u].append(100 + i)
+            if i % 4 == 1:
+                rcpts.insert(1, "nobody@example.org")
+                codes.insert(1, "550 5.1.1")
+            txs.append((rcpts, codes))
+        self.pipelined_run(c, txs, "alice@example.org", base=100)
+        for u in MANY[:20]:
+            got = [n for n in self.subjects(u) if n not in before[u]]
+            self.assertEqual(sorted(got), sorted(want[u]), u)
+
+    def test_10d_pipelined_over_max_recipients(self):
+        # more pipelined RCPTs than max_recipients, looked up in batches:
+        # the first MAX_RCPTS are taken, the rest get 452 4.5.3, in order
+        c = Raw(self.srv)
+        c.cmd("EHLO client.example")
+        rcpts = [MANY[i % 50] if i < 50 else "alice@example.org" if i == 50 else
+                 "bob@example.org" if i == 51 else MANY[i % 50].upper() for i in range(MAX_RCPTS + 5)]
+        c.send(b"MAIL FROM:<sender@remote.example>\r\n"
+               + b"".join(b"RCPT TO:<%s>\r\n" % r.encode() for r in rcpts) + b"RSET\r\n")
+        self.assertCode(c.reply(), "250 2.1.0")
+        for i in range(MAX_RCPTS):
+            self.assertEqual(c.reply(), "250 2.1.5 Ok", i)
+        for i in range(5):
+            self.assertEqual(c.reply(), "452 4.5.3 Error: too many recipients")
+        self.assertEqual(c.reply(), "250 2.0.0 Ok")
+        self.assertEqual(c.cmd("QUIT"), "221 2.0.0 Bye")
+        c.close()
+
     def test_11_bdat(self):
         body = MSG + b"binary-ish line \xff\xfe\r\n"
         c = Raw(self.srv)
