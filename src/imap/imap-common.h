@@ -282,6 +282,8 @@ void imap_recent_claim(struct imap_session *s, const char *mbox,
 void imap_view_load(struct imap_session *s, struct store_index *idx);
 void imap_view_clear(struct imap_session *s);
 /* The view index of uid, or (size_t)-1. */
+/* m from the store's message, \Recent included (imap-sync.c). */
+void imap_msg_from_store(struct imap_msg *m, const struct store_msg *sm);
 size_t imap_view_find(struct imap_session *s, uint32_t uid);
 /* "1:3,7" for ascending UIDs. */
 void imap_append_uid_set(struct mm_buf *b, const uint32_t *uids, size_t n);

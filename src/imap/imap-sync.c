@@ -49,8 +49,8 @@ view_reserve(struct imap_session *s, size_t extra)
 	s->capmsgs = cap;
 }
 
-static void
-msg_from_store(struct imap_msg *m, const struct store_msg *sm)
+void
+imap_msg_from_store(struct imap_msg *m, const struct store_msg *sm)
 {
 	memset(m, 0, sizeof(*m));
 	m->uid = sm->uid;
@@ -156,7 +156,7 @@ imap_view_load(struct imap_session *s, struct store_index *idx)
 	s->nrecent = 0;
 	s->last_uid = 0;
 	for (size_t i = 0; i < idx->nmsgs; i++) {
-		msg_from_store(&s->msgs[i], &idx->msgs[i]);
+		imap_msg_from_store(&s->msgs[i], &idx->msgs[i]);
 		if (s->msgs[i].recent)
 			s->nrecent++;
 		if (idx->msgs[i].uid > s->last_uid)
@@ -425,7 +425,7 @@ add_new(struct imap_session *s, const struct imap_sync *sy)
 		if (sm->uid <= s->last_uid)
 			continue;
 		view_reserve(s, 1);
-		msg_from_store(&s->msgs[s->nmsgs], sm);
+		imap_msg_from_store(&s->msgs[s->nmsgs], sm);
 		if (sy->claimed != NULL)      /* the group's refresh took it for us */
 			s->msgs[s->nmsgs].recent = claimed_has(sy, sm->uid);
 		if (s->msgs[s->nmsgs].recent)

@@ -122,17 +122,12 @@ delta_unref(struct imap_delta **dp)
 	free(d);
 }
 
+/* A snapshot's message: \Recent is per session, never in the snapshot. */
 static void
 snap_msg(struct imap_msg *m, const struct store_msg *sm)
 {
-	memset(m, 0, sizeof(*m));
-	m->uid = sm->uid;
-	m->flags = sm->flags & ~(uint32_t)MSG_RECENT;
-	m->keywords = sm->keywords;
-	m->size = sm->size;
-	m->idate = sm->internal_date;
-	m->body_id = sm->body_id;
-	m->modseq = sm->modseq;
+	imap_msg_from_store(m, sm);
+	m->recent = false;
 }
 
 static struct imap_snap *

@@ -398,43 +398,44 @@ set_bool(struct parser *p, const struct key *k, const char *v)
 		    "in clear text; for tests on loopback only");
 }
 
+/* A size key in [min, max] (range says it in words): n, or false after
+ * the error. */
+static bool
+size_in_range(struct parser *p, const struct key *k, const char *v, uint64_t min,
+    uint64_t max, const char *range, uint64_t *n_r)
+{
+	char qv[QUOTE_MAX_BYTES];
+
+	if (!config_parse_size(v, n_r)) {
+		perr(p, p->line, "%s: bad size '%s' (expected a number with "
+		    "optional K, M or G)", k->name, q(qv, v));
+		return false;
+	}
+	if (*n_r < min || *n_r > max) {
+		perr(p, p->line, "%s: size '%s' is out of range (expected %s)",
+		    k->name, q(qv, v), range);
+		return false;
+	}
+	return true;
+}
+
 /* [limits] max_memory (issue 18): from 1M to 1T. */
 void
 set_max_memory(struct parser *p, const struct key *k, const char *v)
 {
-	char qv[QUOTE_MAX_BYTES];
 	uint64_t n;
 
-	if (!config_parse_size(v, &n)) {
-		perr(p, p->line, "%s: bad size '%s' (expected a number with "
-		    "optional K, M or G)", k->name, q(qv, v));
-		return;
-	}
-	if (n < MAX_MEMORY_MIN_BYTES || n > MAX_MEMORY_MAX_BYTES) {
-		perr(p, p->line, "%s: size '%s' is out of range (expected 1M to 1024G)",
-		    k->name, q(qv, v));
-		return;
-	}
-	p->cfg->max_memory = n;
+	if (size_in_range(p, k, v, MAX_MEMORY_MIN_BYTES, MAX_MEMORY_MAX_BYTES, "1M to 1024G", &n))
+		p->cfg->max_memory = n;
 }
 
 void
 set_size(struct parser *p, const struct key *k, const char *v)
 {
-	char qv[QUOTE_MAX_BYTES];
 	uint64_t n;
 
-	if (!config_parse_size(v, &n)) {
-		perr(p, p->line, "%s: bad size '%s' (expected a number with "
-		    "optional K, M or G)", k->name, q(qv, v));
-		return;
-	}
-	if (n < MSG_SIZE_MIN_BYTES || n > MSG_SIZE_MAX_BYTES) {
-		perr(p, p->line, "%s: size '%s' is out of range (expected 1K to 2G)",
-		    k->name, q(qv, v));
-		return;
-	}
-	p->cfg->max_message_size = n;
+	if (size_in_range(p, k, v, MSG_SIZE_MIN_BYTES, MSG_SIZE_MAX_BYTES, "1K to 2G", &n))
+		p->cfg->max_message_size = n;
 }
 
 void
