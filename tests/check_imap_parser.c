@@ -226,7 +226,7 @@ static const struct {
 	{ true, { "a1 SELECT Entw\xc3\xbcrfe\r\n", 0, "DONE a1 SELECT [Entw\xc3\xbcrfe]\n" } },
 	{ true, { "a1 SELECT \"\xff\"\r\na2 NOOP\r\n", 0,
 	  "ERR Invalid quoted string a1\nDONE a2 NOOP []\n" } },
-	{ true, { "a1 SELECT \"a\xc0\xafb\"\r\na2 NOOP\r\n", 0,        /* overlong '/' */
+	{ true, { "a1 SELECT \"a\xc0\xaf" "b\"\r\na2 NOOP\r\n", 0,        /* overlong '/' */
 	  "ERR Invalid quoted string a1\nDONE a2 NOOP []\n" } },
 	{ true, { "a1 SELECT \"a\xc3\"\r\na2 NOOP\r\n", 0,            /* cut short */
 	  "ERR Invalid quoted string a1\nDONE a2 NOOP []\n" } },
