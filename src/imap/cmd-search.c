@@ -54,6 +54,7 @@
 #define SEARCH_DEPTH_MAX        IMAP_NESTING_MAX
 #define SEARCH_BATCH_MSGS       20000               /* evaluated per job: index keys only */
 #define SEARCH_BATCH_BODY_MSGS  250                 /* ... when the program reads bodies */
+#define SEARCH_BATCH_RECORD_MSGS 2560               /* ... when it reads search records only */
 #define SEARCH_BATCH_BODY_BYTES (8 * 1024 * 1024)   /* ... or this much of them */
 #define SEARCH_OUT_BATCH_HITS   16384               /* numbers per answer batch */
 
@@ -125,6 +126,7 @@ struct search_job {
 	struct imap_search *q;
 	size_t nsnap;             /* the view's length when the command started */
 	bool body;                /* the program reads bodies: small batches */
+	bool record;              /* ... or only search records: medium ones */
 	size_t pos;               /* the next view index to evaluate */
 	bool evaluated;           /* all of them, and the sync read */
 	uint8_t *hit;             /* hits: a bitmap over the view indexes */
@@ -676,6 +678,21 @@ skey_uses_record(const struct skey *k)
 
 #define SEARCH_RECORD_BATCH 256   /* cache blobs read in one transaction */
 
+/* Does k read messages beyond what their search records answer? */
+static bool
+skey_reads_message(const struct skey *k)
+{
+	if (search_scan_only())
+		return skey_reads_body(k);
+	if (k->kind == SK_BODY || k->kind == SK_TEXT ||
+	    (k->kind == SK_HEADER && mail_cache_search_field(k->name, k->addr) < 0))
+		return true;
+	for (size_t i = 0; i < k->nkids; i++)
+		if (skey_reads_message(&k->kids[i]))
+			return true;
+	return false;
+}
+
 bool
 imap_search_has_seq(const struct imap_search *q)
 {
@@ -905,7 +922,8 @@ search_batch(struct imap_session *s, void *arg, struct mm_buf *out)
 	size_t count = 0;
 
 	if (!j->evaluated) {
-		size_t max = j->body ? SEARCH_BATCH_BODY_MSGS : SEARCH_BATCH_MSGS;
+		size_t max = j->body ? SEARCH_BATCH_BODY_MSGS :
+		    j->record ? SEARCH_BATCH_RECORD_MSGS : SEARCH_BATCH_MSGS;
 		uint64_t bytes = 0;
 		size_t at[SEARCH_RECORD_BATCH];
 		bool hit[SEARCH_RECORD_BATCH];
@@ -1558,7 +1576,8 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 		imap_condstore_enable(s);
 	imap_sync_prepare(s, &j->sy, false);
 	j->nsnap = s->nmsgs;
-	j->body = skey_reads_body(&j->q->root);
+	j->body = skey_reads_message(&j->q->root);
+	j->record = !j->body && skey_uses_record(&j->q->root);
 	j->hit = xcalloc(j->nsnap / 8 + 1, 1);
 	/* reading every body of a big mailbox is slow work: not a read
 	 * that FETCH and SELECT should wait behind */
