@@ -682,8 +682,6 @@ skey_uses_record(const struct skey *k)
 static bool
 skey_reads_message(const struct skey *k)
 {
-	if (search_scan_only())
-		return skey_reads_body(k);
 	if (k->kind == SK_BODY || k->kind == SK_TEXT ||
 	    (k->kind == SK_HEADER && mail_cache_search_field(k->name, k->addr) < 0))
 		return true;
@@ -1576,8 +1574,12 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 		imap_condstore_enable(s);
 	imap_sync_prepare(s, &j->sy, false);
 	j->nsnap = s->nmsgs;
-	j->body = skey_reads_message(&j->q->root);
-	j->record = !j->body && skey_uses_record(&j->q->root);
+	if (search_scan_only()) {
+		j->body = skey_reads_body(&j->q->root);
+	} else {
+		j->body = skey_reads_message(&j->q->root);
+		j->record = !j->body && skey_uses_record(&j->q->root);
+	}
 	j->hit = xcalloc(j->nsnap / 8 + 1, 1);
 	/* reading every body of a big mailbox is slow work: not a read
 	 * that FETCH and SELECT should wait behind */

@@ -287,32 +287,32 @@ skip_str(struct rd *r, const char **v_r, size_t *len_r)
 	return true;
 }
 
-/* The search record at r: checked, and kept in out if out is not NULL.
- * false for a bad record; an absent one (flags 0) is fine, out->n then
- * says nothing and the caller sees present == false. */
-static bool
-search_skip(struct rd *r, bool *present_r)
+/* The search record at r (up to r->e) into out, pointing into the blob:
+ * 1 present, 0 absent (flags 0: built without the message, or with more
+ * fields than fit), -1 bad. The one reader of the record's layout, for
+ * mail_cache_parse and mail_cache_search_get alike. */
+static int
+record_read(struct rd *r, struct mail_cache_search *out)
 {
+	memset(out, 0, sizeof(*out));
 	uint64_t flags = get_varint(r);
-	bool dummy;
-	if (present_r == NULL)
-		present_r = &dummy;
-	*present_r = false;
 	if (r->bad || flags > 3)
-		return false;
+		return -1;
 	if (flags == 0)
-		return true;
-	get_varint(r);
+		return 0;
+	out->has_sent = (flags & 2) != 0;
+	out->sent_day = (long)(int64_t)get_varint(r);
 	uint64_t n = get_varint(r);
 	if (r->bad || n > MAIL_CACHE_SEARCH_MAX)
-		return false;
+		return -1;
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t f = get_varint(r);
-		if (r->bad || f >= MAIL_SF_COUNT || !skip_str(r, NULL, NULL))
-			return false;
+		if (r->bad || f >= MAIL_SF_COUNT || !skip_str(r, &out->e[i].v, &out->e[i].len))
+			return -1;
+		out->e[i].field = (enum mail_search_field)f;
 	}
-	*present_r = true;
-	return !r->bad;
+	out->n = (size_t)n;
+	return r->bad ? -1 : 1;
 }
 
 int
@@ -333,23 +333,11 @@ mail_cache_search_get(const void *blob, size_t len, struct mail_cache_search *ou
 	r.bad = false;
 	if (get_u32(b + len - 4) != mail_cache_crc32(r.p, rlen))
 		return -1;
-	uint64_t flags = get_varint(&r);
-	if (r.bad || flags == 0 || flags > 3)
+	if (record_read(&r, out) != 1 || r.p != r.e) {
+		memset(out, 0, sizeof(*out));
 		return -1;
-	out->has_sent = (flags & 2) != 0;
-	out->sent_day = (long)(int64_t)get_varint(&r);
-	uint64_t n = get_varint(&r);
-	if (r.bad || n > MAIL_CACHE_SEARCH_MAX)
-		return -1;
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t f = get_varint(&r);
-		if (r.bad || f >= MAIL_SF_COUNT ||
-		    !skip_str(&r, &out->e[i].v, &out->e[i].len))
-			return -1;
-		out->e[i].field = (enum mail_search_field)f;
 	}
-	out->n = (size_t)n;
-	return r.p == r.e ? 0 : -1;
+	return 0;
 }
 
 int
@@ -416,7 +404,8 @@ mail_cache_parse(const void *blob, size_t len, struct mail_cache **c_r)
 	c->date_tz_min = (int)(int64_t)get_varint(&r);
 	if (b[3] >= 2) {
 		const unsigned char *rs = r.p;
-		if (!search_skip(&r, NULL) || r.e - r.p != 8 ||
+		struct mail_cache_search rec;
+		if (record_read(&r, &rec) < 0 || r.e - r.p != 8 ||
 		    get_u32(r.p) != (uint32_t)(r.p - rs))
 			goto bad;
 		r.p += 8;

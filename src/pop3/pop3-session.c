@@ -17,8 +17,7 @@
  * per message. Only whole messages are read ahead, so an answer never
  * starts from the read-ahead and then fails half-way (an expunge by IMAP
  * in between); one is held, until the next RETR or TOP (a DELE in between
- * keeps it). The maildrop is the
- * INBOX index as read at login; DELE
+ * keeps it). The maildrop is the INBOX index as read at login; DELE
  * only marks, QUIT in TRANSACTION expunges the marked UIDs in one store
  * call, and a connection that goes away any other way deletes nothing.
  * One POP3 session per user holds the maildrop (an in-process table on
@@ -114,7 +113,7 @@ struct pop3_session {
 	size_t job_nuids;
 	int job_err;
 	struct pop3_xfer *xfer;
-	struct pop3_xfer *ahead;  /* the next message's first chunk, read ahead */
+	struct pop3_xfer *ahead;  /* the next message, read ahead whole */
 };
 
 static void pop3_on_input(void *arg);
