@@ -2165,12 +2165,56 @@ START_TEST(test_auth_cache)
 }
 END_TEST
 
+/* Processes that open a new store at the same moment (the daemon starting
+ * and minimailctl beside it) all succeed: a sequence record created by one
+ * of them while another was creating it is opened, not an error. */
+START_TEST(test_open_race)
+{
+	enum { ROUNDS = 12, PROCS = 4 };
+	for (int round = 0; round < ROUNDS; round++) {
+		char dir[sizeof(tmpdir) + 16];
+		int go[2];
+		pid_t pids[PROCS];
+		snprintf(dir, sizeof(dir), "%s/race%d", tmpdir, round);
+		ck_assert_int_eq(pipe(go), 0);
+		for (int i = 0; i < PROCS; i++) {
+			pids[i] = fork();
+			ck_assert_int_ge(pids[i], 0);
+			if (pids[i] == 0) {
+				struct store *s2;
+				char err[256], c;
+				close(go[1]);
+				if (read(go[0], &c, 1) != 0)
+					_exit(3);
+				int r = store_open(dir, STORE_OPEN_CREATE |
+				    (i == 0 ? STORE_OPEN_RECOVER : 0), &s2, err, sizeof(err));
+				if (r != STORE_OK) {
+					fprintf(stderr, "open %d: %s\n", i, err);
+					_exit(2);
+				}
+				store_close(&s2);
+				_exit(0);
+			}
+		}
+		close(go[0]);
+		close(go[1]); /* all start together */
+		for (int i = 0; i < PROCS; i++) {
+			int status;
+			ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+			ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			    "round %d: opener %d failed (status %d)", round, i, status);
+		}
+	}
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
 	Suite *s = suite_create("store");
 	struct { const char *name; const TTest *t; } cases[] = {
 		{ "open", test_open_errors },
+		{ "open_race", test_open_race },
 		{ "stats", test_checkpoint_stats },
 		{ "users", test_users },
 		{ "auth_cache", test_auth_cache },

@@ -80,23 +80,32 @@ static int
 sdb_open_seq(struct store *st, DB_SEQUENCE **seq_r, const char *name,
     db_seq_t init, db_seq_t min, db_seq_t max, int32_t cache, bool wrap)
 {
-	DB_SEQUENCE *seq;
 	DBT k = { .data = (void *)name, .size = (u_int32_t)strlen(name) };
-	int r = db_sequence_create(&seq, st->seqdb, 0);
-	if (r != 0)
-		return r;
-	(void)seq->initial_value(seq, init);
-	(void)seq->set_range(seq, min, max);
-	(void)seq->set_cachesize(seq, cache);
-	if (wrap)
-		(void)seq->set_flags(seq, DB_SEQ_WRAP);
-	r = seq->open(seq, NULL, &k, DB_CREATE | DB_THREAD);
-	if (r != 0) {
+	int r;
+	/* A sequence's record is created by the first opener; when two
+	 * processes open a new store at once (minimailctl beside the daemon),
+	 * the second one's create finds the record just written (DB_KEYEXIST)
+	 * and opens it on the next try. */
+	for (int attempt = 0;; attempt++) {
+		DB_SEQUENCE *seq;
+		r = db_sequence_create(&seq, st->seqdb, 0);
+		if (r != 0)
+			return r;
+		(void)seq->initial_value(seq, init);
+		(void)seq->set_range(seq, min, max);
+		(void)seq->set_cachesize(seq, cache);
+		if (wrap)
+			(void)seq->set_flags(seq, DB_SEQ_WRAP);
+		r = seq->open(seq, NULL, &k, DB_CREATE | DB_THREAD);
+		if (r == 0) {
+			*seq_r = seq;
+			return 0;
+		}
 		(void)seq->close(seq, 0);
-		return r;
+		if ((r != DB_KEYEXIST && r != DB_LOCK_DEADLOCK) || attempt == 3)
+			return r;
+		sdb_lasterr[0] = '\0';
 	}
-	*seq_r = seq;
-	return 0;
 }
 
 /* Closes every handle. nosync: do not write the cache's dirty pages
@@ -501,7 +510,9 @@ store_open(const char *data_dir, int flags, struct store **st_r,
 
 	*st_r = NULL;
 	if (stat(data_dir, &sb) != 0) {
-		if (errno != ENOENT || !create || mkdir(data_dir, 0700) != 0) {
+		/* EEXIST: another process created it in the meantime */
+		if (errno != ENOENT || !create ||
+		    (mkdir(data_dir, 0700) != 0 && errno != EEXIST)) {
 			snprintf(err, errlen, "%s: %s", data_dir, strerror(errno));
 			return errno == ENOENT ? STORE_NOTFOUND : sdb_map(errno);
 		}
