@@ -8,6 +8,11 @@ all are stored byte-exact (fetched back over IMAP, SHA-256 compared); a
 middle leaves no spool file open. With [limits] max_memory = 2M, three
 transfers in progress fill the budget: a fourth DATA gets 452 4.3.1 and an
 APPEND NO [LIMIT], the others complete, and then both go through.
+FETCH of a 30 MB message (BODY[], BODY[TEXT]<partial>, BODY[1] and
+items after them) by five clients at once is byte-exact and grows RSS by
+less than FETCH_BOUND_MB; a client that asks for it and never reads grows
+it by less than STALL_BOUND_MB (the output high watermark plus a chunk,
+with slack), and gets it all when it reads.
 
 Under AddressSanitizer (slow, and its RSS says little about ours) the
 messages are scaled down to 6 MB and the RSS figures printed, not
@@ -43,6 +48,16 @@ NSMTP = 10
 # a third of what holding the messages would take.
 SMTP_BOUND_MB = 100
 APPEND_BOUND_MB = 2.5 * SIZE / MB        # the issue's bound for one APPEND
+# FETCH BODY[] of one 30 MB message by NFETCH clients at once: held whole
+# that was a body and a rendered copy per client (5 x 60 MB); streamed,
+# each client holds a chunk (256 KiB) and the output high watermark
+# (256 KiB), and the store's 32 MB cache fills as the body is read.
+NFETCH = 5
+FETCH_BOUND_MB = 50
+# A client that asks for it and never reads: the daemon stops at the
+# output high watermark plus one chunk (512 KiB); the bound leaves room
+# for allocator slack, and is far from the body's size.
+STALL_BOUND_MB = 3
 # AddressSanitizer keeps up to 256 MB of freed blocks in its quarantine
 # and pads every allocation: its RSS says nothing about ours, so there the
 # figures are printed and not asserted.
@@ -205,6 +220,35 @@ def fetch_all(c):
         out[key] = (len(data), data)
 
 
+def read_fetch(c, tag):
+    """The untagged lines of a FETCH up to its tagged reply: a list of
+    (text, [literal bytes, ...]) per response, the text with each literal
+    replaced by "{}"; and the tagged line."""
+    out = []
+    while True:
+        ln = c.line()
+        if ln.startswith(tag + b" "):
+            return out, ln
+        text, lits = b"", []
+        while True:
+            m = re.search(rb"\{(\d+)\}$", ln)
+            if not m:
+                text += ln
+                break
+            text += ln[:m.start()] + b"{}"
+            n = int(m.group(1))
+            data = bytearray(c.buf[:n])
+            c.buf = c.buf[n:]
+            while len(data) < n:
+                d = c.s.recv(min(1 << 20, n - len(data)))
+                if not d:
+                    raise AssertionError("closed in a literal")
+                data += d
+            lits.append(bytes(data))
+            ln = c.line()
+        out.append((text, lits))
+
+
 class StreamingTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -298,6 +342,98 @@ class StreamingTest(unittest.TestCase):
             self.assertTrue(c.cmd(b"RSET").startswith(b"250"))
             self.assertEqual(spool_fds(pid), 0)
             c.close()
+
+    def test_fetch_streamed(self):
+        """FETCH of a large body goes out a chunk at a time: five clients
+        at once, byte-exact, with the items after the literal; and one
+        that never reads holds the daemon to about a chunk."""
+        msg = header(50) + BODY
+        hend = len(header(50))
+        with mmtest.Server(allow_plaintext=True) as srv:
+            pid = srv.proc.pid
+            c = imap_login(srv)
+            c.s.sendall(b"p APPEND INBOX (\\Seen) {%d}\r\n" % len(msg))
+            self.assertTrue(c.line().startswith(b"+"))
+            c.s.sendall(msg + b"\r\n")
+            self.assertTrue(c.tagged(b"p").startswith(b"p OK"))
+            c.close()
+            items = (b"(UID BODY.PEEK[] RFC822.SIZE BODY.PEEK[TEXT]<1000.%d> "
+                     b"BODY.PEEK[1] BODYSTRUCTURE FLAGS)" % (SIZE // 2))
+            want = [msg, msg[hend + 1000:hend + 1000 + SIZE // 2], msg[hend:]]
+
+            clients = [imap_login(srv) for _ in range(NFETCH)]
+            for x in clients:
+                x.s.sendall(b"s SELECT INBOX\r\n")
+                x.tagged(b"s")
+            time.sleep(0.5)
+            before = status_kib(pid, "VmRSS")
+            reset_peak(pid)
+            results = {}
+
+            def fetch(i, x):
+                try:
+                    x.s.sendall(b"f FETCH 1 " + items + b"\r\n")
+                    results[i] = read_fetch(x, b"f")
+                except Exception as e:  # noqa: BLE001 - reported below
+                    results[i] = e
+            threads = [threading.Thread(target=fetch, args=(i, x))
+                       for i, x in enumerate(clients)]
+            t0 = time.time()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(300)
+            secs = time.time() - t0
+            peak = status_kib(pid, "VmHWM")
+            growth = (peak - before) / 1024
+            say("fetch: %d clients x BODY[] of %d MB in %.1f s, RSS before %d KiB, "
+                "peak %d KiB, growth %.1f MB (bound %d MB; held whole: %d MB)"
+                % (NFETCH, SIZE // MB, secs, before, peak, growth, FETCH_BOUND_MB,
+                   2 * NFETCH * SIZE // MB))
+            for i in range(NFETCH):
+                r = results.get(i)
+                self.assertIsInstance(r, tuple, (i, r))
+                resp, tagged = r
+                self.assertTrue(tagged.startswith(b"f OK"), tagged)
+                self.assertEqual(len(resp), 1, resp[:2])
+                text, lits = resp[0]
+                self.assertTrue(text.startswith(b"* 1 FETCH (UID 1 BODY[] {} RFC822.SIZE %d "
+                                                b"BODY[TEXT]<1000> {} BODY[1] {} BODYSTRUCTURE ("
+                                                % len(msg)), text[:200])
+                self.assertRegex(text, rb" FLAGS \(\\Seen( \\Recent)?\)\)$")
+                self.assertEqual(len(lits), 3)
+                for got, exp in zip(lits, want):
+                    self.assertEqual(len(got), len(exp))
+                    self.assertEqual(hashlib.sha256(got).digest(),
+                                     hashlib.sha256(exp).digest())
+            if CHECK_RSS:
+                self.assertLess(growth, FETCH_BOUND_MB)
+            del results
+
+            # one that never reads: the daemon stops at the watermark
+            x = clients[0]
+            x.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            time.sleep(0.5)
+            before = status_kib(pid, "VmRSS")
+            reset_peak(pid)
+            x.s.sendall(b"g FETCH 1 (BODY.PEEK[])\r\n")
+            time.sleep(3)
+            peak = status_kib(pid, "VmHWM")
+            growth = (peak - before) / 1024
+            say("stalled fetch: %d MB body, RSS before %d KiB, peak %d KiB, growth %.2f MB "
+                "(bound %d MB)" % (SIZE // MB, before, peak, growth, STALL_BOUND_MB))
+            # another session is served meanwhile
+            y = clients[1]
+            y.s.sendall(b"n NOOP\r\n")
+            self.assertTrue(y.tagged(b"n").startswith(b"n OK"))
+            resp, tagged = read_fetch(x, b"g")
+            self.assertTrue(tagged.startswith(b"g OK"), tagged)
+            self.assertEqual(hashlib.sha256(resp[0][1][0]).digest(),
+                             hashlib.sha256(msg).digest())
+            if CHECK_RSS:
+                self.assertLess(growth, STALL_BOUND_MB)
+            for x in clients:
+                x.close()
 
     def test_small_budget(self):
         mport = mmtest.free_ports(1)[0]
