@@ -85,6 +85,12 @@ relay_downgrade(struct relay_delivery *d, struct relay_msg *m)
 	m->downgraded = true;
 }
 
+bool
+relay_dkim_may_sign(const struct relay_delivery *d)
+{
+	return d->cfg->dkim_sign && d->dkim != NULL && d->dkim->n > 0;
+}
+
 void
 relay_dkim_sign(struct relay_delivery *d, struct relay_msg *m)
 {
@@ -93,7 +99,7 @@ relay_dkim_sign(struct relay_delivery *d, struct relay_msg *m)
 	char dom[DKIM_DOMAIN_MAX_BYTES + 1], err[256];
 	size_t skip, slen = 0, nsig = 0;
 
-	if (!cfg->dkim_sign || d->dkim == NULL || d->dkim->n == 0 || m->body == NULL)
+	if (!relay_dkim_may_sign(d) || m->body == NULL)
 		return;
 	skip = e->skip <= m->len ? (size_t)e->skip : 0;
 	if (!sign_domain(cfg, e, m->body + skip, m->len - skip, dom, sizeof(dom))) {

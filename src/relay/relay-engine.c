@@ -132,6 +132,20 @@ relay_engine_resolved(struct relay_delivery *d)
 
 /* ---- bodies ---- */
 
+/* Sent as stored: no 7-bit downgrade for this server, no DKIM signature
+ * to compute over it (those read it whole), and big enough to matter. */
+static bool
+stream_wanted(const struct relay_delivery *d, const struct relay_msg *m)
+{
+	const struct store_qentry *e = m->e;
+
+	if (e->size <= RELAY_STREAM_BYTES)
+		return false;
+	if ((e->flags & STORE_QF_8BIT) && !d->ext_8bitmime)
+		return false;
+	return !relay_dkim_may_sign(d);
+}
+
 static void
 load_work(void *arg)
 {
@@ -141,6 +155,18 @@ load_work(void *arg)
 	free(m->body);
 	m->body = NULL;
 	m->downgraded = false;
+	m->streamed = false;
+	if (stream_wanted(d, m)) {
+		/* sent from the store a chunk at a time (relay-client.c) */
+		uint32_t refs;
+		d->res = store_body_refs(d->eng->srv->store, m->e->body_id, &refs);
+		if (d->res == STORE_OK) {
+			m->streamed = true;
+			m->body = xmalloc(RELAY_STREAM_BYTES);
+			m->len = (size_t)(m->e->skip + m->e->size);
+		}
+		return;
+	}
 	d->res = store_body_get(d->eng->srv->store, m->e->body_id, &m->body, &m->len);
 	/* made what this server takes, then signed as it goes on the wire */
 	if (d->res == STORE_OK) {
@@ -167,6 +193,40 @@ relay_engine_load_body(struct relay_delivery *d)
 {
 	d->job_running = true;
 	worker_submit(d->eng->srv->pool, WORKER_LANE_SLOW, load_work, load_done, d);
+}
+
+static void
+chunk_work(void *arg)
+{
+	struct relay_delivery *d = arg;
+	struct relay_msg *m = &d->msgs[d->cur];
+	size_t want = m->len - m->soff < RELAY_STREAM_BYTES ? (size_t)(m->len - m->soff) :
+	    RELAY_STREAM_BYTES;
+
+	d->res = store_body_read(d->eng->srv->store, m->e->body_id, m->soff, m->body, want,
+	    &m->chunk_len);
+	if (d->res == STORE_OK && m->chunk_len == 0)
+		d->res = STORE_CORRUPT;      /* shorter than its queue entry says */
+}
+
+static void
+chunk_done(void *arg)
+{
+	struct relay_delivery *d = arg;
+
+	d->job_running = false;
+	if (d->dead) {
+		delivery_free(d);
+		return;
+	}
+	relay_client_chunk_loaded(d, d->res);
+}
+
+void
+relay_engine_read_chunk(struct relay_delivery *d)
+{
+	d->job_running = true;
+	worker_submit(d->eng->srv->pool, WORKER_LANE_SLOW, chunk_work, chunk_done, d);
 }
 
 /* ---- results ---- */

@@ -58,6 +58,10 @@ FETCH_BOUND_MB = 50
 # output high watermark plus one chunk (512 KiB); the bound leaves room
 # for allocator slack, and is far from the body's size.
 STALL_BOUND_MB = 3
+# The relay of one 30 MB message to a sink on loopback: held whole that
+# was the body and its dot-stuffed copy in the output (2 x 30 MB);
+# streamed, a chunk and the output high watermark, with the store's cache.
+RELAY_BOUND_MB = 20
 # AddressSanitizer keeps up to 256 MB of freed blocks in its quarantine
 # and pads every allocation: its RSS says nothing about ours, so there the
 # figures are printed and not asserted.
@@ -249,6 +253,79 @@ def read_fetch(c, tag):
         out.append((text, lits))
 
 
+class BigSink:
+    """An SMTP server on loopback for big messages: takes one at a time,
+    line by line (dot-unstuffed), and records (mail from, data)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.messages = []
+        self.lock = threading.Lock()
+        self.ls = None
+
+    def start(self):
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", self.port))
+        self.ls.listen(4)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.session, args=(c,), daemon=True).start()
+
+    def session(self, c):
+        c.settimeout(60)
+        f = c.makefile("rb", buffering=1 << 16)
+        mail = None
+
+        def say(t):
+            c.sendall(t + b"\r\n")
+        try:
+            say(b"220 bigsink.test ESMTP")
+            while True:
+                ln = f.readline()
+                if not ln:
+                    return
+                verb = ln.split(b" ")[0].strip().upper()
+                if verb == b"EHLO":
+                    say(b"250-bigsink.test\r\n250-8BITMIME\r\n250 PIPELINING")
+                elif verb == b"MAIL":
+                    mail = ln
+                    say(b"250 ok")
+                elif verb == b"RCPT":
+                    say(b"250 ok")
+                elif verb == b"DATA":
+                    say(b"354 go ahead")
+                    parts = []
+                    while True:
+                        ln = f.readline()
+                        if not ln:
+                            return
+                        if ln == b".\r\n":
+                            break
+                        parts.append(ln[1:] if ln.startswith(b".") else ln)
+                    with self.lock:
+                        self.messages.append((mail, b"".join(parts)))
+                    say(b"250 queued")
+                elif verb == b"QUIT":
+                    say(b"221 bye")
+                    return
+                else:
+                    say(b"250 ok")
+        except OSError:
+            return
+        finally:
+            c.close()
+
+    def stop(self):
+        self.ls.close()
+
+
 class StreamingTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -434,6 +511,66 @@ class StreamingTest(unittest.TestCase):
                 self.assertLess(growth, STALL_BOUND_MB)
             for x in clients:
                 x.close()
+
+    def test_relay_streamed(self):
+        """A 30 MB message to a remote domain goes to the sink byte-exact
+        (dot-stuffed lines too), read from the store a chunk at a time."""
+        import smtplib
+        users = {"alice@example.org": "alice-secret"}
+        port = mmtest.free_ports(1)[0]
+        conf = ("[relay]\nroutes = remote.test=127.0.0.1:%d\n"
+                "retry_interval = 1h\nretry_max_interval = 1h\n" % port)
+        lines = []
+        dotted = b"." + LINE
+        for i in range(SIZE // len(LINE)):
+            lines.append(dotted if i % 7 == 3 else LINE)
+        msg = (b"From: Alice <alice@example.org>\r\nTo: X <x@remote.test>\r\n"
+               b"Subject: big relay\r\nMessage-ID: <bigrelay@example.org>\r\n\r\n"
+               + b"".join(lines))
+        del lines
+        sink = BigSink(port)
+        with mmtest.Server(users=users, extra_conf=conf) as srv:
+            pid = srv.proc.pid
+            s = smtplib.SMTP("127.0.0.1", srv.ports["submission"], timeout=120)
+            s.starttls(context=srv.ssl_context())
+            s.login("alice@example.org", users["alice@example.org"])
+            self.assertEqual(s.sendmail("alice@example.org", ["x@remote.test"], msg), {})
+            s.quit()
+            # the first attempt finds nobody listening; the next one is ours
+            deadline = time.time() + 60
+            while "attempts=1" not in srv.ctl("queue", "list", check=True).stdout:
+                self.assertLess(time.time(), deadline, "no first attempt")
+                time.sleep(0.2)
+            sink.start()
+            try:
+                time.sleep(0.5)
+                before = status_kib(pid, "VmRSS")
+                reset_peak(pid)
+                t0 = time.time()
+                srv.ctl("queue", "flush", check=True)
+                deadline = time.time() + 300
+                while True:
+                    with sink.lock:
+                        if sink.messages:
+                            break
+                    self.assertLess(time.time(), deadline, "the sink got nothing")
+                    time.sleep(0.1)
+                secs = time.time() - t0
+                peak = status_kib(pid, "VmHWM")
+            finally:
+                sink.stop()
+            growth = (peak - before) / 1024
+            say("relay: %d MB in %.1f s, RSS before %d KiB, peak %d KiB, growth %.1f MB "
+                "(bound %d MB; held whole: %d MB)" % (SIZE // MB, secs, before, peak, growth,
+                                                      RELAY_BOUND_MB, 2 * SIZE // MB))
+            mail, data = sink.messages[0]
+            self.assertIn(b"<alice@example.org>", mail)
+            self.assertTrue(data.startswith(b"Received: "), data[:100])
+            self.assertEqual(len(data) - data.find(b"From: Alice"), len(msg))
+            self.assertEqual(hashlib.sha256(data[-len(msg):]).digest(),
+                             hashlib.sha256(msg).digest())
+            if CHECK_RSS:
+                self.assertLess(growth, RELAY_BOUND_MB)
 
     def test_small_budget(self):
         mport = mmtest.free_ports(1)[0]
