@@ -175,17 +175,25 @@ load_work(void *arg)
 	}
 }
 
+/* A job of d is back: false when d was given up meanwhile (freed). */
+static bool
+job_back(struct relay_delivery *d)
+{
+	d->job_running = false;
+	if (d->dead) {
+		delivery_free(d);
+		return false;
+	}
+	return true;
+}
+
 static void
 load_done(void *arg)
 {
 	struct relay_delivery *d = arg;
 
-	d->job_running = false;
-	if (d->dead) {
-		delivery_free(d);
-		return;
-	}
-	relay_client_body_loaded(d, d->res);
+	if (job_back(d))
+		relay_client_body_loaded(d, d->res);
 }
 
 void
@@ -214,12 +222,8 @@ chunk_done(void *arg)
 {
 	struct relay_delivery *d = arg;
 
-	d->job_running = false;
-	if (d->dead) {
-		delivery_free(d);
-		return;
-	}
-	relay_client_chunk_loaded(d, d->res);
+	if (job_back(d))
+		relay_client_chunk_loaded(d, d->res);
 }
 
 void

@@ -86,6 +86,23 @@ def reset_peak(pid):
         f.write("5")
 
 
+def measure(pid, fns):
+    """Runs fns at once, a thread each: (seconds, VmRSS before in KiB, the
+    peak in KiB, growth in MB)."""
+    time.sleep(0.5)
+    before = status_kib(pid, "VmRSS")
+    reset_peak(pid)
+    threads = [threading.Thread(target=f) for f in fns]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    secs = time.time() - t0
+    peak = status_kib(pid, "VmHWM")
+    return secs, before, peak, (peak - before) / 1024
+
+
 def spool_fds(pid):
     n = 0
     for fd in os.listdir("/proc/%d/fd" % pid):
@@ -196,6 +213,18 @@ def imap_login(srv):
     return c
 
 
+def read_literal(c, n):
+    """The n bytes of a literal whose {n} line c just read."""
+    data = bytearray(c.buf[:n])
+    c.buf = c.buf[n:]
+    while len(data) < n:
+        d = c.s.recv(min(1 << 20, n - len(data)))
+        if not d:
+            raise AssertionError("closed in a literal")
+        data += d
+    return data
+
+
 def fetch_all(c):
     """{Message-ID: sha256 of the literal of BODY[]} over the INBOX."""
     c.s.sendall(b"s SELECT INBOX\r\n")
@@ -210,14 +239,7 @@ def fetch_all(c):
         m = re.search(rb"\{(\d+)\}$", ln)
         if not m:
             continue
-        n = int(m.group(1))
-        data = bytearray(c.buf[:n])
-        c.buf = c.buf[n:]
-        while len(data) < n:
-            d = c.s.recv(min(1 << 20, n - len(data)))
-            if not d:
-                raise AssertionError("closed in a literal")
-            data += d
+        data = read_literal(c, int(m.group(1)))
         mid = re.search(rb"Message-ID: <([^>]+)>", bytes(data[:4096]))
         key = mid.group(1).decode() if mid else "?"
         # the client's message is the tail: ours are the lines before it
@@ -240,15 +262,7 @@ def read_fetch(c, tag):
                 text += ln
                 break
             text += ln[:m.start()] + b"{}"
-            n = int(m.group(1))
-            data = bytearray(c.buf[:n])
-            c.buf = c.buf[n:]
-            while len(data) < n:
-                d = c.s.recv(min(1 << 20, n - len(data)))
-                if not d:
-                    raise AssertionError("closed in a literal")
-                data += d
-            lits.append(bytes(data))
+            lits.append(bytes(read_literal(c, int(m.group(1)))))
             ln = c.line()
         out.append((text, lits))
 
@@ -338,20 +352,9 @@ class StreamingTest(unittest.TestCase):
     def test_smtp_and_append(self):
         with mmtest.Server(allow_plaintext=True) as srv:
             pid = srv.proc.pid
-            time.sleep(0.5)
-            before = status_kib(pid, "VmRSS")
-            reset_peak(pid)
             results = {}
-            threads = [threading.Thread(target=smtp_send, args=(srv, n, n % 2 == 1, results))
-                       for n in range(NSMTP)]
-            t0 = time.time()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(300)
-            secs = time.time() - t0
-            peak = status_kib(pid, "VmHWM")
-            growth = (peak - before) / 1024
+            secs, before, peak, growth = measure(pid, [
+                lambda n=n: smtp_send(srv, n, n % 2 == 1, results) for n in range(NSMTP)])
             say("smtp: %d x %d MB in %.1f s, RSS before %d KiB, peak %d KiB, "
                   "growth %.1f MB (bound %d MB; held whole: %d MB)"
                   % (NSMTP, SIZE // MB, secs, before, peak, growth, SMTP_BOUND_MB,
@@ -442,9 +445,30 @@ class StreamingTest(unittest.TestCase):
             for x in clients:
                 x.s.sendall(b"s SELECT INBOX\r\n")
                 x.tagged(b"s")
+            # one that never reads: the daemon stops at the watermark (first,
+            # while the heap has not grown for the others)
+            x = clients[0]
+            x.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
             time.sleep(0.5)
             before = status_kib(pid, "VmRSS")
             reset_peak(pid)
+            x.s.sendall(b"g FETCH 1 (BODY.PEEK[])\r\n")
+            time.sleep(3)
+            peak = status_kib(pid, "VmHWM")
+            growth = (peak - before) / 1024
+            say("stalled fetch: %d MB body, RSS before %d KiB, peak %d KiB, growth %.2f MB "
+                "(bound %d MB)" % (SIZE // MB, before, peak, growth, STALL_BOUND_MB))
+            # another session is served meanwhile
+            y = clients[1]
+            y.s.sendall(b"n NOOP\r\n")
+            self.assertTrue(y.tagged(b"n").startswith(b"n OK"))
+            resp, tagged = read_fetch(x, b"g")
+            self.assertTrue(tagged.startswith(b"g OK"), tagged)
+            self.assertEqual(hashlib.sha256(resp[0][1][0]).digest(),
+                             hashlib.sha256(msg).digest())
+            if CHECK_RSS:
+                self.assertLess(growth, STALL_BOUND_MB)
+
             results = {}
 
             def fetch(i, x):
@@ -453,16 +477,8 @@ class StreamingTest(unittest.TestCase):
                     results[i] = read_fetch(x, b"f")
                 except Exception as e:  # noqa: BLE001 - reported below
                     results[i] = e
-            threads = [threading.Thread(target=fetch, args=(i, x))
-                       for i, x in enumerate(clients)]
-            t0 = time.time()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(300)
-            secs = time.time() - t0
-            peak = status_kib(pid, "VmHWM")
-            growth = (peak - before) / 1024
+            secs, before, peak, growth = measure(pid, [
+                lambda i=i, x=x: fetch(i, x) for i, x in enumerate(clients)])
             say("fetch: %d clients x BODY[] of %d MB in %.1f s, RSS before %d KiB, "
                 "peak %d KiB, growth %.1f MB (bound %d MB; held whole: %d MB)"
                 % (NFETCH, SIZE // MB, secs, before, peak, growth, FETCH_BOUND_MB,
@@ -487,28 +503,6 @@ class StreamingTest(unittest.TestCase):
                 self.assertLess(growth, FETCH_BOUND_MB)
             del results
 
-            # one that never reads: the daemon stops at the watermark
-            x = clients[0]
-            x.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-            time.sleep(0.5)
-            before = status_kib(pid, "VmRSS")
-            reset_peak(pid)
-            x.s.sendall(b"g FETCH 1 (BODY.PEEK[])\r\n")
-            time.sleep(3)
-            peak = status_kib(pid, "VmHWM")
-            growth = (peak - before) / 1024
-            say("stalled fetch: %d MB body, RSS before %d KiB, peak %d KiB, growth %.2f MB "
-                "(bound %d MB)" % (SIZE // MB, before, peak, growth, STALL_BOUND_MB))
-            # another session is served meanwhile
-            y = clients[1]
-            y.s.sendall(b"n NOOP\r\n")
-            self.assertTrue(y.tagged(b"n").startswith(b"n OK"))
-            resp, tagged = read_fetch(x, b"g")
-            self.assertTrue(tagged.startswith(b"g OK"), tagged)
-            self.assertEqual(hashlib.sha256(resp[0][1][0]).digest(),
-                             hashlib.sha256(msg).digest())
-            if CHECK_RSS:
-                self.assertLess(growth, STALL_BOUND_MB)
             for x in clients:
                 x.close()
 
