@@ -501,6 +501,9 @@ send_body(struct relay_delivery *d)
 	if (m->streamed) {
 		m->soff = skip;
 		m->sbol = true;
+		/* its DKIM-Signature fields (relay-dkim.c), then the message */
+		write_stuffed(d->conn, m->body + RELAY_STREAM_BYTES,
+		    m->body + RELAY_STREAM_BYTES + m->slen, &m->sbol);
 		d->stream_wait = false;
 		d->state = RC_DATA_STREAM;
 		set_timeout(d, RELAY_DATA_END_TIMEOUT_SECS);
@@ -538,7 +541,7 @@ relay_client_chunk_loaded(struct relay_delivery *d, int err)
 	}
 	m->soff += n;
 	set_timeout(d, RELAY_DATA_END_TIMEOUT_SECS);
-	if (m->soff >= m->len) {
+	if (m->soff >= m->len - m->slen) {
 		size_t skip = m->e->skip <= m->len ? (size_t)m->e->skip : 0;
 		end_body(d, m->len - skip, m->last);
 		return;

@@ -141,9 +141,7 @@ stream_wanted(const struct relay_delivery *d, const struct relay_msg *m)
 
 	if (e->size <= RELAY_STREAM_BYTES)
 		return false;
-	if ((e->flags & STORE_QF_8BIT) && !d->ext_8bitmime)
-		return false;
-	return !relay_dkim_may_sign(d);
+	return !((e->flags & STORE_QF_8BIT) && !d->ext_8bitmime);
 }
 
 static void
@@ -164,6 +162,16 @@ load_work(void *arg)
 			m->streamed = true;
 			m->body = xmalloc(RELAY_STREAM_BYTES);
 			m->len = (size_t)(m->e->skip + m->e->size);
+			m->slen = 0;
+			if (relay_dkim_may_sign(d))
+				d->res = relay_dkim_sign_streamed(d, m, d->eng->srv->store);
+		}
+		if (d->res != STORE_OK) {
+			free(m->body);
+			m->body = NULL;
+		} else {
+			log_debug("relay id=%llx event=body-streamed bytes=%zu",
+			    (unsigned long long)m->e->id, m->len - (size_t)m->e->skip);
 		}
 		return;
 	}
@@ -208,7 +216,8 @@ chunk_work(void *arg)
 {
 	struct relay_delivery *d = arg;
 	struct relay_msg *m = &d->msgs[d->cur];
-	size_t want = m->len - m->soff < RELAY_STREAM_BYTES ? (size_t)(m->len - m->soff) :
+	uint64_t end = m->len - m->slen;
+	size_t want = end - m->soff < RELAY_STREAM_BYTES ? (size_t)(end - m->soff) :
 	    RELAY_STREAM_BYTES;
 
 	d->res = store_body_read(d->eng->srv->store, m->e->body_id, m->soff, m->body, want,

@@ -100,8 +100,11 @@ struct relay_msg {
 	size_t len;
 	bool tried;              /* the connection reached a result for it */
 	bool downgraded;         /* body made 7-bit for this server (relay-dkim.c) */
-	/* streamed (issue 18): body is a chunk buffer, len the whole length */
+	/* streamed (issue 18): body is a chunk buffer of RELAY_STREAM_BYTES
+	 * and then the slen bytes of DKIM-Signature fields sent first; len
+	 * is the whole length, those included */
 	bool streamed;
+	size_t slen;
 	size_t chunk_len;        /* bytes of body read by the last chunk job */
 	uint64_t soff;           /* the next body byte to read */
 	bool sbol;               /* the bytes sent so far end a line */
@@ -226,6 +229,11 @@ void relay_dkim_sign(struct relay_delivery *d, struct relay_msg *m);
 /* Would relay_dkim_sign sign for d (signing on, keys loaded)? Then the
  * body is read whole, not streamed. */
 bool relay_dkim_may_sign(const struct relay_delivery *d);
+/* A streamed m (its body the chunk buffer): its DKIM-Signature fields
+ * computed over the body read from st a chunk at a time (the header block
+ * at most MIME_HEADER_MAX_BYTES, else sent unsigned). STORE_OK also when
+ * it is not signed; else the body could not be read. */
+int relay_dkim_sign_streamed(struct relay_delivery *d, struct relay_msg *m, struct store *st);
 
 /* Sets recipient i of m from an SMTP reply code and text. */
 void relay_rcpt_result(struct relay_delivery *d, struct relay_msg *m, size_t i,

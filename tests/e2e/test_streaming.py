@@ -558,6 +558,7 @@ class StreamingTest(unittest.TestCase):
                 "(bound %d MB; held whole: %d MB)" % (SIZE // MB, secs, before, peak, growth,
                                                       RELAY_BOUND_MB, 2 * SIZE // MB))
             mail, data = sink.messages[0]
+            self.assertIn("event=body-streamed", srv.log())
             self.assertIn(b"<alice@example.org>", mail)
             self.assertTrue(data.startswith(b"Received: "), data[:100])
             self.assertEqual(len(data) - data.find(b"From: Alice"), len(msg))
