@@ -18,7 +18,8 @@
  * A message over FETCH_STREAM_BYTES is not read whole when its blob gives
  * the ranges (RFC822*, BODY[], BODY[TEXT], BODY[n], BODY[n.MIME],
  * <partial>): its literal is a hole that later jobs fill a chunk at a
- * time (fetch-stream.c). BINARY and HEADER.FIELDS still read it whole. */
+ * time (fetch-stream.c); HEADER.FIELDS reads only the part's header.
+ * BINARY still reads it whole. */
 #include "imap/imap-common.h"
 
 #include <stdio.h>
@@ -73,7 +74,6 @@ struct imap_fetch {
 	bool unknown_cte;         /* BINARY of a part we cannot decode */
 	bool *newseen;            /* [n]: this FETCH set \Seen (show FLAGS) */
 	/* a large body's literal being streamed (fetch-stream.c) */
-	bool no_stream;           /* an item needs the body whole */
 	struct fetch_stream *hole;    /* the literal being filled */
 	struct mail_cache *hcache;    /* its message's cache, for the rest */
 	size_t hitem;             /* the item after the literal */
@@ -210,9 +210,6 @@ parse_section(struct imap_fetch *f, const char *a, size_t len)
 	f->nitems++;
 	f->need_body = true;
 	f->need_struct = true;
-	if (it->sec.kind == MAIL_SECTION_HEADER_FIELDS ||
-	    it->sec.kind == MAIL_SECTION_HEADER_FIELDS_NOT)
-		f->no_stream = true;      /* cut from the header bytes */
 	if (kind != FI_SECTION)
 		f->need_parse = true;
 	if (!peek)
@@ -365,7 +362,7 @@ render_msg(struct imap_fetch *f, size_t vi)
 		return RENDER_GONE;
 	if (f->changedsince != 0 && m->modseq <= f->changedsince)
 		return RENDER_OK;
-	if (f->need_body && !f->need_parse && !f->no_stream && fetch_stream_wanted(m->size)) {
+	if (f->need_body && !f->need_parse && fetch_stream_wanted(m->size)) {
 		/* a large body: its literals are read in chunks, its structure
 		 * comes from the cache blob (none: read whole, below) */
 		if (store_body_cache(imap_store(s), m->body_id, &blob, &bloblen) == STORE_OK &&
@@ -519,8 +516,23 @@ render:
 			struct mail_section_result r;
 			memset(&r, 0, sizeof(r));
 			mm_buf_printf(b, "%s%s ", sep, it->name);
+			if (stream && fetch_stream_header_fields(&it->sec)) {
+				/* cut from the part's header block, read alone */
+				struct mail_section hs = it->sec;
+				hs.kind = MAIL_SECTION_HEADER;
+				int se = mail_section_fetch(tree, NULL, (size_t)m->size, &hs, &r);
+				if (se == MAIL_SECTION_OK &&
+				    !fetch_stream_fields(imap_store(s), m->body_id, &it->sec, &r))
+					f->broken = true;
+				if (se != MAIL_SECTION_OK || f->broken)
+					append_literal(b, "", 0);
+				else
+					append_partial(b, it, r.data.data ? r.data.data : "", r.len);
+				mail_section_result_free(&r);
+				break;
+			}
 			if (stream) {
-				/* no HEADER.FIELDS here: the tree alone gives the range */
+				/* the tree alone gives the range */
 				int se = mail_section_fetch(tree, NULL, (size_t)m->size, &it->sec, &r);
 				bool h = stream_literal(f, it, m, se == MAIL_SECTION_OK ? r.off : 0,
 				    se == MAIL_SECTION_OK ? r.len : 0);

@@ -70,6 +70,29 @@ fetch_stream_chunk(struct store *st, struct fetch_stream *fs, struct mm_buf *b,
 	return true;
 }
 
+bool
+fetch_stream_header_fields(const struct mail_section *sec)
+{
+	return sec->kind == MAIL_SECTION_HEADER_FIELDS ||
+	    sec->kind == MAIL_SECTION_HEADER_FIELDS_NOT;
+}
+
+bool
+fetch_stream_fields(struct store *st, uint64_t body_id, const struct mail_section *sec,
+    struct mail_section_result *r)
+{
+	struct mm_buf hdr;
+	bool ok;
+
+	mm_buf_init(&hdr);
+	ok = read_into(st, &hdr, body_id, r->off, r->len);
+	mail_section_result_free(r);
+	if (ok)
+		mail_section_header_fields(hdr.data != NULL ? hdr.data : "", hdr.len, sec, r);
+	mm_buf_free(&hdr);
+	return ok;
+}
+
 void
 fetch_stream_free(struct fetch_stream **fs)
 {

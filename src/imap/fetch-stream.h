@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "lib/util.h"
+#include "mail/mime.h"
 #include "store/store.h"
 
 /* Messages above this are streamed; also the bytes one job reads. */
@@ -31,5 +32,13 @@ bool fetch_stream_literal(struct store *st, struct mm_buf *b, uint64_t body_id,
 bool fetch_stream_chunk(struct store *st, struct fetch_stream *fs, struct mm_buf *b,
     bool *done_r);
 void fetch_stream_free(struct fetch_stream **fs);
+
+/* Is sec HEADER.FIELDS[.NOT]? Those are cut from header bytes. */
+bool fetch_stream_header_fields(const struct mail_section *sec);
+/* Worker: r holds the range of the part's header (its HEADER section);
+ * it becomes HEADER.FIELDS[.NOT] of sec, from those bytes read alone.
+ * False when they cannot be read. */
+bool fetch_stream_fields(struct store *st, uint64_t body_id, const struct mail_section *sec,
+    struct mail_section_result *r);
 
 #endif

@@ -8,8 +8,8 @@ all are stored byte-exact (fetched back over IMAP, SHA-256 compared); a
 middle leaves no spool file open. With [limits] max_memory = 2M, three
 transfers in progress fill the budget: a fourth DATA gets 452 4.3.1 and an
 APPEND NO [LIMIT], the others complete, and then both go through.
-FETCH of a 30 MB message (BODY[], BODY[TEXT]<partial>, BODY[1] and
-items after them) by five clients at once is byte-exact and grows RSS by
+FETCH of a 30 MB message (BODY[], BODY[TEXT]<partial>, BODY[1],
+BODY[HEADER.FIELDS] and items after them) by five clients at once is byte-exact and grows RSS by
 less than FETCH_BOUND_MB; a client that asks for it and never reads grows
 it by less than STALL_BOUND_MB (the output high watermark plus a chunk,
 with slack), and gets it all when it reads.
@@ -438,8 +438,10 @@ class StreamingTest(unittest.TestCase):
             self.assertTrue(c.tagged(b"p").startswith(b"p OK"))
             c.close()
             items = (b"(UID BODY.PEEK[] RFC822.SIZE BODY.PEEK[TEXT]<1000.%d> "
-                     b"BODY.PEEK[1] BODYSTRUCTURE FLAGS)" % (SIZE // 2))
-            want = [msg, msg[hend + 1000:hend + 1000 + SIZE // 2], msg[hend:]]
+                     b"BODY.PEEK[1] BODY.PEEK[HEADER.FIELDS (Subject Message-ID)] "
+                     b"BODYSTRUCTURE FLAGS)" % (SIZE // 2))
+            want = [msg, msg[hend + 1000:hend + 1000 + SIZE // 2], msg[hend:],
+                    b"Subject: big 50\r\nMessage-ID: <big50@example.net>\r\n\r\n"]
 
             clients = [imap_login(srv) for _ in range(NFETCH)]
             for x in clients:
@@ -491,10 +493,12 @@ class StreamingTest(unittest.TestCase):
                 self.assertEqual(len(resp), 1, resp[:2])
                 text, lits = resp[0]
                 self.assertTrue(text.startswith(b"* 1 FETCH (UID 1 BODY[] {} RFC822.SIZE %d "
-                                                b"BODY[TEXT]<1000> {} BODY[1] {} BODYSTRUCTURE ("
+                                                b"BODY[TEXT]<1000> {} BODY[1] {} "
+                                                b"BODY[HEADER.FIELDS (SUBJECT MESSAGE-ID)] {} "
+                                                b"BODYSTRUCTURE ("
                                                 % len(msg)), text[:200])
                 self.assertRegex(text, rb" FLAGS \(\\Seen( \\Recent)?\)\)$")
-                self.assertEqual(len(lits), 3)
+                self.assertEqual(len(lits), 4)
                 for got, exp in zip(lits, want):
                     self.assertEqual(len(got), len(exp))
                     self.assertEqual(hashlib.sha256(got).digest(),
