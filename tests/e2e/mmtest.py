@@ -163,7 +163,10 @@ class Server:
             self.wait_ready()
 
     def wait_ready(self, timeout=20):
-        """Until every enabled listener accepts connections."""
+        """Until every enabled listener accepts connections and the daemon
+        says it is ready in data_dir/minimaild.pid (the store is open: the listeners are bound
+        before it, and minimailctl run in the meantime would open a new
+        store beside the daemon's first open)."""
         deadline = time.time() + timeout
         for name in LISTENERS + (["http"] if "http" in self.ports else []):
             p = self.ports[name]
@@ -179,6 +182,12 @@ class Server:
                     if time.time() > deadline:
                         raise RuntimeError("listener %s:%d not up:\n%s" % (name, p, self.log()))
                     time.sleep(0.05)
+        while not self._pidfile_is_ours():
+            if self.proc.poll() is not None:
+                raise RuntimeError("minimaild exited %s:\n%s" % (self.proc.returncode, self.log()))
+            if time.time() > deadline:
+                raise RuntimeError("minimaild not ready:\n%s" % self.log())
+            time.sleep(0.02)
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -225,6 +234,15 @@ class Server:
     def restart(self):
         self.stop_checked()
         self.start()
+
+    def _pidfile_is_ours(self):
+        """data_dir/minimaild.pid names this process: it is written right
+        after the store is open, whatever the log level."""
+        try:
+            with open(os.path.join(self.data_dir, "minimaild.pid")) as f:
+                return f.readline().split()[:1] == [str(self.proc.pid)]
+        except OSError:
+            return False
 
     def log(self):
         try:
