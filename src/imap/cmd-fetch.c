@@ -13,7 +13,9 @@
  * batch and starts the next only when the output has drained below the
  * low watermark, so FETCH 1:* on a big mailbox never sits in memory at
  * once. Structure items come from the cache blob written at delivery;
- * only a message without a usable blob is parsed again. The worker reads
+ * only a message without a usable blob is parsed again, and, in an
+ * IMAP4rev2 session, one with a message/global part (RFC 9051 7.5.2: see
+ * render_msg). The worker reads
  * the view (s->msgs), which the loop does not change while a job runs. */
 #include "imap/imap-common.h"
 
