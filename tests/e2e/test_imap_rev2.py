@@ -14,10 +14,12 @@ before) and in one that does:
 - LIST has the LIST-EXTENDED rules (\\NonExistent), LSUB still works;
 - mailbox names are UTF-8 on the wire ("A&B" is "A&B"), and a rev1
   session sees the same mailboxes in modified UTF-7;
+- a message/global part is an encapsulated message in BODYSTRUCTURE and
+  BODY[2.1] etc. (RFC 9051 7.5.2), a basic part in IMAP4rev1 as before;
 - what did not change: EXPUNGE (not VANISHED), APPENDUID/COPYUID,
   RFC822.SIZE/RFC822.HEADER (deprecated, still served), BINARY.
-Raw commands over a socket, and once through imaplib."""
-import imaplib
+Raw commands over a socket, and through imaplib (message/global, and once
+for the rest)."""
 import re
 import unittest
 
@@ -334,8 +336,7 @@ class Rev2Test(unittest.TestCase):
         self.append(a, b"R2Lib", 1)
         self.append(a, b"R2Lib", 2)
         a.close()
-        m = imaplib.IMAP4_SSL("127.0.0.1", self.srv.ports["imaps"],
-                              ssl_context=self.srv.ssl_context())
+        m = self.srv.imap()
         try:
             self.assertIn("IMAP4REV2", m.capabilities)
             m.login(*ALICE)
@@ -400,14 +401,8 @@ class Rev2Test(unittest.TestCase):
             out += d[0] + b"\r\n" + d[1] if isinstance(d, tuple) else d
         return out
 
-    def imaplib_login(self):
-        m = imaplib.IMAP4_SSL("127.0.0.1", self.srv.ports["imaps"],
-                              ssl_context=self.srv.ssl_context())
-        m.login(*ALICE)
-        return m
-
     def global_fetch(self, rev2):
-        m = self.imaplib_login()
+        m = self.srv.imap(*ALICE)
         try:
             if rev2:
                 self.assertEqual(m.enable("IMAP4rev2")[0], "OK")
@@ -429,7 +424,7 @@ class Rev2Test(unittest.TestCase):
         msg = self.GLOBAL_MSG
         part2 = msg[msg.index(b"From: J"):msg.index(b"\r\n--out--")]
         inner_hdr = part2[:part2.index(b"\r\n\r\n") + 4]
-        m = self.imaplib_login()
+        m = self.srv.imap(*ALICE)
         try:
             m.delete("R2Glob")
             self.assertEqual(m.create("R2Glob")[0], "OK")
