@@ -4,9 +4,11 @@ clients (smtplib, imaplib, poplib, curl, openssl s_client, ...).
 
     with mmtest.Server(users={"alice@example.org": "secret"}) as srv:
         srv.ports["imaps"], srv.ssl_context(), srv.ctl("user", "list")
+        m = srv.imap("alice@example.org", "secret")   # imaplib, logged in
 
 Environment (set by tests/local.am): MINIMAILD, MINIMAILCTL, TOP_SRCDIR.
 """
+import imaplib
 import os
 import shutil
 import signal
@@ -269,6 +271,21 @@ class Server:
         ctx = ssl.create_default_context(cafile=self.cert)
         ctx.check_hostname = False
         return ctx
+
+    def imap(self, user=None, password=None, tls=True, **kw):
+        """An imaplib client, logged in when user is given: over IMAPS
+        (tls=True), plain IMAP upgraded by STARTTLS (tls="starttls"), or
+        plain IMAP (tls=False). kw goes to imaplib (timeout=...)."""
+        if tls is True:
+            m = imaplib.IMAP4_SSL("127.0.0.1", self.ports["imaps"],
+                                  ssl_context=self.ssl_context(), **kw)
+        else:
+            m = imaplib.IMAP4("127.0.0.1", self.ports["imap"], **kw)
+            if tls == "starttls":
+                m.starttls(ssl_context=self.ssl_context())
+        if user is not None:
+            m.login(user, password)
+        return m
 
     def connect(self, name, timeout=10):
         return socket.create_connection(("127.0.0.1", self.ports[name]), timeout=timeout)
