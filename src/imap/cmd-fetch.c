@@ -13,7 +13,9 @@
  * batch and starts the next only when the output has drained below the
  * low watermark, so FETCH 1:* on a big mailbox never sits in memory at
  * once. Structure items come from the cache blob written at delivery;
- * only a message without a usable blob is parsed again. The worker reads
+ * only a message without a usable blob is parsed again, and, in an
+ * IMAP4rev2 session, one with a message/global part (RFC 9051 7.5.2: see
+ * render_msg). The worker reads
  * the view (s->msgs), which the loop does not change while a job runs.
  * A message over FETCH_STREAM_BYTES is not read whole when its blob gives
  * the ranges (RFC822*, BODY[], BODY[TEXT], BODY[n], BODY[n.MIME],
@@ -62,6 +64,8 @@ struct imap_fetch {
 	size_t nitems;
 	bool need_body, need_struct, sets_seen;
 	bool need_parse;          /* BINARY: encodings, which the cache lacks */
+	bool need_tree;           /* BODY, BODYSTRUCTURE, sections: the part tree */
+	bool global;              /* IMAP4rev2: message/global is a message */
 	size_t *idx;              /* view indexes to fetch */
 	size_t n, pos;
 	struct mm_buf out;
@@ -124,7 +128,10 @@ add_item(struct imap_fetch *f, enum fi_kind kind)
 	memset(&f->items[f->nitems], 0, sizeof(f->items[0]));
 	f->items[f->nitems++].kind = kind;
 	switch (kind) {
-	case FI_ENVELOPE: case FI_BODY: case FI_BODYSTRUCTURE:
+	case FI_BODY: case FI_BODYSTRUCTURE:
+		f->need_tree = true;
+		/* FALLTHROUGH */
+	case FI_ENVELOPE:
 		f->need_struct = true;
 		break;
 	case FI_RFC822: case FI_RFC822_TEXT:
@@ -210,6 +217,7 @@ parse_section(struct imap_fetch *f, const char *a, size_t len)
 	f->nitems++;
 	f->need_body = true;
 	f->need_struct = true;
+	f->need_tree = true;
 	if (kind != FI_SECTION)
 		f->need_parse = true;
 	if (!peek)
@@ -306,6 +314,16 @@ append_partial(struct mm_buf *b, const struct fetch_item *it, const char *data, 
 	append_literal(b, data, len);
 }
 
+/* Does the tree hold a message/global part? */
+static bool
+has_global(const struct mail_msg *m)
+{
+	for (const struct mail_part *p = m->root; p != NULL; p = mail_part_next(p))
+		if (strcmp(p->type, "message") == 0 && strcmp(p->subtype, "global") == 0)
+			return true;
+	return false;
+}
+
 /* The literal of a streamed message's range [off, off + len) after the
  * item's <partial>: true when it left a hole to fill (fetch-stream.c). */
 static bool
@@ -364,10 +382,12 @@ render_msg(struct imap_fetch *f, size_t vi)
 		return RENDER_OK;
 	if (f->need_body && !f->need_parse && fetch_stream_wanted(m->size)) {
 		/* a large body: its literals are read in chunks, its structure
-		 * comes from the cache blob (none: read whole, below) */
+		 * comes from the cache blob (none, or rev2 and message/global
+		 * inside: read whole and parsed, below) */
 		if (store_body_cache(imap_store(s), m->body_id, &blob, &bloblen) == STORE_OK &&
 		    mail_cache_parse(blob, bloblen, &cache) == 0 &&
-		    cache->msg_size == m->size) {
+		    cache->msg_size == m->size &&
+		    !(f->global && f->need_tree && has_global(cache->tree))) {
 			tree = cache->tree;
 			stream = true;
 		} else if (cache != NULL) {
@@ -384,13 +404,24 @@ render_msg(struct imap_fetch *f, size_t vi)
 		 * is streamed unless an item needs it whole: fetch-stream.c) */
 		membudget_charge(blen);
 	}
+	unsigned opts = f->global ? MAIL_PARSE_GLOBAL : 0;
 	if (f->need_parse) {
-		parsed = mail_mime_parse(body, blen);
+		parsed = mail_mime_parse_opts(body, blen, opts);
 		tree = parsed;
 	} else if (f->need_struct && !stream) {
+		/* IMAP4rev2 (RFC 9051 7.5.2) describes message/global as an
+		 * encapsulated message, IMAP4rev1 and the cache blob as a
+		 * leaf. The cache stays rev1's (one blob, valid for every
+		 * session and for SEARCH, no new blob version); a rev2
+		 * session that wants the tree of a message with a
+		 * message/global part parses it again here, on the worker.
+		 * Such mail is rare (RFC 6532 bounces and forwards of
+		 * EAI mail); its cost is one body read and one parse per
+		 * message per FETCH, as for a message without a blob. */
 		if (store_body_cache(imap_store(s), m->body_id, &blob, &bloblen) == STORE_OK &&
 		    mail_cache_parse(blob, bloblen, &cache) == 0 &&
-		    cache->msg_size == m->size) {
+		    cache->msg_size == m->size &&
+		    !(f->global && f->need_tree && has_global(cache->tree))) {
 			tree = cache->tree;
 		} else {
 			if (cache != NULL)
@@ -402,7 +433,7 @@ render_msg(struct imap_fetch *f, size_t vi)
 			}
 			if (!f->need_body)
 				membudget_charge(blen);
-			parsed = mail_mime_parse(body, blen);
+			parsed = mail_mime_parse_opts(body, blen, opts);
 			tree = parsed;
 		}
 	}
@@ -762,6 +793,7 @@ cmd_fetch(struct imap_session *s, const struct imap_arg *args, size_t n)
 	}
 	f = xcalloc(1, sizeof(*f));
 	f->s = s;
+	f->global = imap_rev2(s);
 	mm_buf_init(&f->out);
 	if (n == 3 && !fetch_modifiers(f, &args[2]))
 		goto bad;

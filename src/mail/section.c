@@ -1,7 +1,8 @@
 /* section.c: BODY[section] addressing (RFC 3501 6.4.5). A spec is parsed
  * once into numbers plus a kind; fetching walks the part tree (a number
  * selects a child of a multipart, or "1" of a single part; after the first
- * number, a message/rfc822 part is entered first, and one that was not
+ * number, a message/rfc822 part (or message/global, in a tree parsed
+ * with MAIL_PARSE_GLOBAL) is entered first, and one that was not
  * parsed holds no parts) and answers with a byte range of the message, or
  * with produced bytes for HEADER.FIELDS[.NOT]. */
 #include "mail/mime.h"
@@ -180,8 +181,7 @@ mail_section_part(const struct mail_msg *m, const unsigned *nums, unsigned n)
 		if (i > 0 && (cur->flags & MAIL_PART_MESSAGE)) {
 			cur = cur->child;
 			self = false;
-		} else if (i > 0 && strcmp(cur->type, "message") == 0 &&
-		    strcmp(cur->subtype, "rfc822") == 0) {
+		} else if (i > 0 && mail_part_is_message(cur)) {
 			/* not parsed (encoded, or too deep): BODYSTRUCTURE
 			 * shows an empty message inside, so every part in
 			 * it is empty (its header too), never this part */
