@@ -172,6 +172,11 @@ char *mail_section_format(const struct mail_section *sec);
 int mail_section_fetch(const struct mail_msg *m, const char *msg, size_t len,
     const struct mail_section *sec, struct mail_section_result *r);
 void mail_section_result_free(struct mail_section_result *r);
+/* HEADER.FIELDS[.NOT] of sec cut from its header block alone (hdr, len:
+ * the range mail_section_fetch gives for the same part's HEADER), for a
+ * message too big to read whole (FETCH streaming). */
+int mail_section_header_fields(const char *hdr, size_t len, const struct mail_section *sec,
+    struct mail_section_result *r);
 /*
  * BINARY (RFC 3516, src/mail/binary.c).
  */

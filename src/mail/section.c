@@ -211,6 +211,47 @@ set_range(struct mail_section_result *r, size_t off, size_t end)
 	r->len = end > off ? end - off : 0;
 }
 
+/* HEADER.FIELDS[.NOT]: the matching fields of the header block at
+ * [off, end) of msg, and the empty line. */
+static void
+header_fields(const char *msg, size_t off, size_t end, const struct mail_section *sec,
+    struct mail_section_result *r)
+{
+	struct mail_header h;
+	bool want = sec->kind == MAIL_SECTION_HEADER_FIELDS;
+	mail_header_parse(msg, off, end, &h);
+	for (size_t i = 0; i < h.n; i++) {
+		const struct mail_hdr_field *f = &h.f[i];
+		if (mail_header_name_in(f->name, f->name_len,
+		    (const char *const *)sec->fields.v, sec->fields.n) != want)
+			continue;
+		if (f->name_len == 0 && f->len <= 2)
+			continue;
+		mm_buf_append(&r->data, msg + f->off, f->len);
+		if (f->len == 0 || msg[f->off + f->len - 1] != '\n')
+			mm_buf_append(&r->data, "\r\n", 2);
+	}
+	/* the empty line, unless there was none and nothing matched */
+	if (!h.no_blank || r->data.len > 0)
+		mm_buf_append(&r->data, "\r\n", 2);
+	mail_header_free(&h);
+	r->produced = true;
+	r->off = 0;
+	r->len = r->data.len;
+}
+
+int
+mail_section_header_fields(const char *hdr, size_t len, const struct mail_section *sec,
+    struct mail_section_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	mm_buf_init(&r->data);
+	if (sec->kind != MAIL_SECTION_HEADER_FIELDS && sec->kind != MAIL_SECTION_HEADER_FIELDS_NOT)
+		return MAIL_SECTION_ESYNTAX;
+	header_fields(hdr, 0, len, sec, r);
+	return MAIL_SECTION_OK;
+}
+
 int
 mail_section_fetch(const struct mail_msg *m, const char *msg, size_t len,
     const struct mail_section *sec, struct mail_section_result *r)
@@ -251,27 +292,7 @@ mail_section_fetch(const struct mail_msg *m, const char *msg, size_t len,
 		set_range(r, target->body_off, target->body_end);
 		return MAIL_SECTION_OK;
 	}
-	struct mail_header h;
-	bool want = sec->kind == MAIL_SECTION_HEADER_FIELDS;
-	mail_header_parse(msg, target->hdr_off, target->body_off, &h);
-	for (size_t i = 0; i < h.n; i++) {
-		const struct mail_hdr_field *f = &h.f[i];
-		if (mail_header_name_in(f->name, f->name_len,
-		    (const char *const *)sec->fields.v, sec->fields.n) != want)
-			continue;
-		if (f->name_len == 0 && f->len <= 2)
-			continue;
-		mm_buf_append(&r->data, msg + f->off, f->len);
-		if (f->len == 0 || msg[f->off + f->len - 1] != '\n')
-			mm_buf_append(&r->data, "\r\n", 2);
-	}
-	/* the empty line, unless there was none and nothing matched */
-	if (!h.no_blank || r->data.len > 0)
-		mm_buf_append(&r->data, "\r\n", 2);
-	mail_header_free(&h);
-	r->produced = true;
-	r->off = 0;
-	r->len = r->data.len;
+	header_fields(msg, target->hdr_off, target->body_off, sec, r);
 	return MAIL_SECTION_OK;
 }
 
