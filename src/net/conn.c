@@ -267,11 +267,18 @@ conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg
 		conn_active(arg);
 }
 
+/* A whole idle timeout (the same few lengths for every session: 60 s
+ * before login, 30 minutes logged in or in IDLE) goes to one of libevent's
+ * common-timeout queues, kept in the order they were armed: arming is O(1)
+ * instead of an insertion into the min-heap of all the sessions' timers
+ * (event_base_init_common_timeout returns the queue already made for that
+ * length). What is left after activity (conn_idle_check) goes to the heap. */
 static void
-conn_idle_arm(struct conn *c, uint64_t ms)
+conn_idle_arm(struct conn *c, uint64_t ms, bool whole)
 {
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
-	evtimer_add(c->ev_idle, &tv);
+	const struct timeval *q = whole ? event_base_init_common_timeout(conn_base(c), &tv) : NULL;
+	evtimer_add(c->ev_idle, q ? q : &tv);
 }
 
 /* The idle timeout ran out (or is re-checked after a job): fire it, or
@@ -283,7 +290,7 @@ conn_idle_check(struct conn *c)
 		return;
 	uint64_t limit = c->timeout_secs * 1000ULL, idle = mm_now_ms() - c->last_active_ms;
 	if (idle < limit) {
-		conn_idle_arm(c, limit - idle);
+		conn_idle_arm(c, limit - idle, false);
 		return;
 	}
 	if (c->job_running) {
@@ -324,7 +331,7 @@ conn_start(struct conn *c)
 	conn_active(c);
 	c->sess = c->mod->start(c);
 	if (c->timeout_secs)
-		conn_idle_arm(c, c->timeout_secs * 1000ULL);
+		conn_idle_arm(c, c->timeout_secs * 1000ULL, true);
 	conn_update_read(c);
 	if (conn_input_len(c) > 0)
 		conn_schedule(c, DEFER_INPUT);
@@ -1041,7 +1048,7 @@ conn_set_timeout(struct conn *c, unsigned secs)
 	if (c->ev_idle == NULL || conn_closing(c))
 		return;
 	if (secs)
-		conn_idle_arm(c, secs * 1000ULL);
+		conn_idle_arm(c, secs * 1000ULL, true);
 	else
 		evtimer_del(c->ev_idle);
 }
