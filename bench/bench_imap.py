@@ -177,6 +177,20 @@ class Client:
 
 # ---------------------------------------------------------------- 1. idle
 
+async def watch_exists(c, exists_at, expect):
+    """Append to exists_at[n] the monotonic time c reads '* n EXISTS' for
+    n = expect[0]."""
+    try:
+        while True:
+            ln = await c.r.readline()
+            if not ln:
+                return
+            if ln.endswith(b" EXISTS\r\n") and int(ln.split()[1]) == expect[0]:
+                exists_at[expect[0]].append(time.monotonic())
+    except (OSError, EOFError, ssl.SSLError, asyncio.IncompleteReadError):
+        return
+
+
 async def open_idle(port, ctx, user, n, sessions, exists_at, expect):
     """Open n sessions in IDLE on user's INBOX; each appends to exists_at
     the monotonic time it reads '* <expect[0]> EXISTS'."""
@@ -193,17 +207,7 @@ async def open_idle(port, ctx, user, n, sessions, exists_at, expect):
                 raise RuntimeError("IDLE: %r" % ln)
             sessions.append(c)
 
-        async def watch():
-            try:
-                while True:
-                    ln = await c.r.readline()
-                    if not ln:
-                        return
-                    if ln.endswith(b" EXISTS\r\n") and int(ln.split()[1]) == expect[0]:
-                        exists_at[expect[0]].append(time.monotonic())
-            except (OSError, EOFError, ssl.SSLError, asyncio.IncompleteReadError):
-                return
-        asyncio.ensure_future(watch())
+        asyncio.ensure_future(watch_exists(c, exists_at, expect))
 
     await asyncio.gather(*[one() for _ in range(n)])
 
@@ -235,17 +239,7 @@ async def open_idle_slice(port, ctx, user, idxs, per_addr, sessions, exists_at, 
                 return
             sessions.append(c)
 
-        async def watch():
-            try:
-                while True:
-                    ln = await c.r.readline()
-                    if not ln:
-                        return
-                    if ln.endswith(b" EXISTS\r\n") and int(ln.split()[1]) == expect[0]:
-                        exists_at[expect[0]].append(time.monotonic())
-            except (OSError, EOFError, ssl.SSLError, asyncio.IncompleteReadError):
-                return
-        c.task = asyncio.ensure_future(watch())
+        c.task = asyncio.ensure_future(watch_exists(c, exists_at, expect))
 
     await asyncio.gather(*[one(i) for i in idxs])
 
