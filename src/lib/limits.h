@@ -14,6 +14,7 @@
 #define CONN_OUTPUT_LOW_BYTES        (64 * 1024)   /* resume producing below this */
 #define CONN_INPUT_MAX_BYTES         (160 * 1024)  /* read watermark per connection: above every line limit */
 #define CONN_SHUTDOWN_GRACE_SECS     3
+#define CONN_NOFILE_RESERVE          256  /* descriptors kept beside max_connections: store, listeners, spool, relay */
 #define AUTH_FAIL_DELAY_BASE_MS      500
 #define AUTH_FAIL_DELAY_MAX_MS       10000
 #define AUTH_FAILS_BEFORE_CLOSE      5
