@@ -22,6 +22,11 @@
 #define AUTH_CACHE_ENTRIES           16384
 #define AUTH_CACHE_TTL_MAX_SECS      86400
 #define AUTH_CACHE_TTL_DEFAULT_SECS  300
+/* The RCPT cache (store/store-rcptcache.c): resolved recipients without a
+ * quota, invalidated by any user/alias change; the TTL only bounds what a
+ * process that died in the middle of such a change can leave behind. */
+#define RCPT_CACHE_ENTRIES           1024
+#define RCPT_CACHE_TTL_MSECS         5000
 #define SESSION_MAX_BAD_COMMANDS     20    /* client mistakes per session, every protocol (net/session.c) */
 
 /* SMTP */
