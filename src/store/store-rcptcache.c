@@ -39,14 +39,6 @@ struct sdb_rcpt_entry {
 	size_t nusers, nremote;
 };
 
-static uint64_t
-rc_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void
 sdb_rcpt_cache_open(struct store *st)
 {
@@ -131,7 +123,7 @@ store_rcpt_cache_put(struct store *st, uint64_t gen, const char *rcpt,
 		mm_buf_append(&names, users[i], strlen(users[i]) + 1);
 	for (size_t i = 0; i < nremote; i++)
 		mm_buf_append(&names, remote[i], strlen(remote[i]) + 1);
-	uint64_t expires = rc_now_ms() + RCPT_CACHE_TTL_MSECS;
+	uint64_t expires = mm_now_ms() + RCPT_CACHE_TTL_MSECS;
 	pthread_mutex_lock(&st->rc_mu);
 	/* a lookup older than the latest change is not entered at all */
 	if (gen == atomic_load(st->rc_gen)) {
@@ -160,7 +152,7 @@ store_rcpt_cache_get(struct store *st, const char *rcpt,
 	*nusers_r = *nremote_r = 0;
 	if (st->rc_table == NULL || !sdb_address_norm(rcpt, key))
 		return false;
-	uint64_t now = rc_now_ms(), gen = atomic_load(st->rc_gen);
+	uint64_t now = mm_now_ms(), gen = atomic_load(st->rc_gen);
 	pthread_mutex_lock(&st->rc_mu);
 	struct sdb_rcpt_entry *e = rc_slot(st, key);
 	if (e->names != NULL && e->gen == gen && e->expires_ms > now &&
