@@ -178,7 +178,7 @@ cands(const char *mbox, const char *needle)
 	static char out[256];
 	uint32_t t[MAIL_FTS_NEEDLE_TERMS], *uids, from;
 	size_t n, nt = mail_fts_needle(needle, strlen(needle), t, MAIL_FTS_NEEDLE_TERMS);
-	int r = store_fts_candidates(st, mbox_id(mbox), t, nt, &uids, &n, &from);
+	int r = store_fts_candidates(st, mbox_id(mbox), 100000, t, nt, &uids, &n, &from);
 	if (r == STORE_NOTFOUND)
 		return strcpy(out, "-");
 	ck_assert_int_eq(r, STORE_OK);
@@ -267,6 +267,26 @@ START_TEST(store_older)
 }
 END_TEST
 
+/* Postings are kept per block of 512 UIDs: a lookup spans the blocks. */
+START_TEST(store_blocks)
+{
+	char want[256] = "";
+	size_t len = 0;
+	for (uint32_t i = 1; i <= 1300; i++) {
+		bool rare = i % 500 == 7 || i == 512 || i == 513;
+		uint32_t uid = deliver(NULL, rare ? m1 : m2);
+		ck_assert_uint_eq(uid, i);
+		if (rare)
+			len += (size_t)snprintf(want + len, sizeof(want) - len, "%s%u", len ? "," : "", i);
+	}
+	ck_assert_str_eq(cands("INBOX", "zanzibar"), want);
+	ck_assert_str_eq(want, "7,507,512,513,1007");
+	uint32_t gone = 512;
+	ck_assert_int_eq(store_expunge(st, user, "INBOX", &gone, 1), STORE_OK);
+	ck_assert_str_eq(cands("INBOX", "zanzibar"), "7,507,513,1007");
+}
+END_TEST
+
 static Suite *
 fts_suite(void)
 {
@@ -283,6 +303,7 @@ fts_suite(void)
 	tcase_add_test(tc, store_candidates);
 	tcase_add_test(tc, store_not_indexed);
 	tcase_add_test(tc, store_older);
+	tcase_add_test(tc, store_blocks);
 	suite_add_tcase(s, tc);
 	return s;
 }

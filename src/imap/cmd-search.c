@@ -958,8 +958,9 @@ search_fts(struct imap_session *s, struct search_job *j)
 		return;
 	nt = search_scan_only() ? 0 :
 	    search_fts_terms(&j->q->root, terms, MAIL_FTS_NEEDLE_TERMS);
-	j->fts = nt > 0 && store_fts_candidates(imap_store(s), s->mbox_id, terms, nt,
-	    &j->cand, &j->ncand, &j->cand_from) == STORE_OK;
+	j->fts = nt > 0 && j->nsnap > 0 &&
+	    store_fts_candidates(imap_store(s), s->mbox_id, s->msgs[j->nsnap - 1].uid,
+	    terms, nt, &j->cand, &j->ncand, &j->cand_from) == STORE_OK;
 	metrics_search_fts(j->fts);
 }
 

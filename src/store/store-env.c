@@ -68,6 +68,9 @@ sdb_open_db(struct store *st, DB **db_r, const char *file, DBTYPE type,
 		(void)db->set_pagesize(db, 16 * 1024);
 	if (strcmp(file, "fts.db") == 0)
 		(void)db->set_flags(db, DB_DUPSORT);
+	/* a body's trigram list (up to 12 KiB) stays on its leaf page */
+	if (strcmp(file, "ftsmeta.db") == 0)
+		(void)db->set_pagesize(db, 64 * 1024);
 	r = db->open(db, NULL, file, NULL, type,
 	    DB_THREAD | DB_AUTO_COMMIT | (create ? DB_CREATE : 0), 0600);
 	if (r != 0) {

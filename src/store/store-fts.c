@@ -4,8 +4,9 @@
  * The one idea: the index is written by the same transactions that add
  * and remove messages, so it and the mailbox never disagree after a
  * crash. Two files:
- *   fts.db (sorted duplicates): (mailbox id BE32, trigram 3 bytes) -> the
- *     UIDs (BE32) of the messages holding it, and (mailbox id BE32) -> the
+ *   fts.db (sorted duplicates): (mailbox id BE32, UID block BE32, trigram
+ *     3 bytes) -> the UIDs (BE32) of the block's messages holding it, and
+ *     (mailbox id BE32) -> the
  *     UIDs of the messages that are not indexed (too much text, too many
  *     trigrams, a spooled body, or copied from a body stored before the
  *     index): always candidates.
@@ -16,7 +17,13 @@
  *     which every message of the mailbox is either indexed or listed as
  *     not indexed (messages below it were stored before the index
  *     existed: always candidates). A mailbox without it (an older store's
- *     that received nothing since) is scanned. */
+ *     that received nothing since) is scanned.
+ * The UID block (FTS_BLOCK_UIDS consecutive UIDs) keeps a delivery's
+ * writes together: a mailbox's new messages touch the pages of its last
+ * block only, which stay in the cache, where keys of (mailbox, trigram)
+ * alone sent each delivery to a few hundred pages all over the file (10x
+ * slower APPENDs on a 50,000-message INBOX). A lookup costs a few
+ * cursor positionings per block. */
 #include "store/store-int.h"
 
 #include <stdlib.h>
@@ -25,15 +32,18 @@
 #include "lib/util.h"
 #include "mail/fts.h"
 
-#define FTS_POST_KEY 7
+#define FTS_POST_KEY 11
+#define FTS_BLOCK_SHIFT 9
+#define FTS_BLOCK_UIDS (1u << FTS_BLOCK_SHIFT)
 
 static void
-post_key(unsigned char k[FTS_POST_KEY], uint32_t id, uint32_t term)
+post_key(unsigned char k[FTS_POST_KEY], uint32_t id, uint32_t block, uint32_t term)
 {
 	sdb_be32(k, id);
-	k[4] = (unsigned char)(term >> 16);
-	k[5] = (unsigned char)(term >> 8);
-	k[6] = (unsigned char)term;
+	sdb_be32(k + 4, block);
+	k[8] = (unsigned char)(term >> 16);
+	k[9] = (unsigned char)(term >> 8);
+	k[10] = (unsigned char)term;
 }
 
 /* One (key, uid) pair added (an existing pair is kept) or removed. */
@@ -124,7 +134,7 @@ sdb_fts_add(struct sdb_tx *tx, uint32_t id, uint32_t uid, uint64_t body_id, bool
 	if (r == STORE_NOTFOUND)
 		return pair_put(tx, key, 4, uid);
 	for (size_t i = 0; r == STORE_OK && i < n; i++) {
-		post_key(key, id, mail_fts_term(v + 3 * i));
+		post_key(key, id, uid >> FTS_BLOCK_SHIFT, mail_fts_term(v + 3 * i));
 		r = pair_put(tx, key, FTS_POST_KEY, uid);
 	}
 	free(v);
@@ -148,7 +158,7 @@ sdb_fts_remove(struct sdb_tx *tx, uint32_t id, uint32_t uid, uint64_t body_id)
 	sdb_be32(key, id);
 	r = pair_del(cur, key, 4, uid);
 	for (size_t i = 0; r == STORE_OK && i < n; i++) {
-		post_key(key, id, mail_fts_term(v + 3 * i));
+		post_key(key, id, uid >> FTS_BLOCK_SHIFT, mail_fts_term(v + 3 * i));
 		r = pair_del(cur, key, FTS_POST_KEY, uid);
 	}
 	(void)cur->close(cur);
@@ -189,6 +199,7 @@ sdb_fts_forget(struct sdb_tx *tx, uint32_t id, bool remove)
 
 struct cand_arg {
 	uint32_t id;
+	uint32_t last_uid;
 	const uint32_t *terms;
 	size_t nterms;
 	uint32_t *uids;
@@ -227,14 +238,62 @@ uid_cmp(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
+/* The candidates of one UID block, appended. */
+static int
+cand_block(DBC *cur, struct cand_arg *a, uint32_t block)
+{
+	unsigned char key[FTS_POST_KEY], v[4];
+	size_t rare = 0, nrare = SIZE_MAX, first = a->n;
+	int e = 0, r;
+
+	/* the rarest trigram's list, then each of its UIDs checked against
+	 * the others' (a few lookups, not the common trigrams' long lists) */
+	for (size_t i = 0; i < a->nterms; i++) {
+		db_recno_t cnt = 0;
+		post_key(key, a->id, block, a->terms[i]);
+		DBT k = { .data = key, .size = FTS_POST_KEY };
+		DBT d = { .flags = DB_DBT_PARTIAL, .dlen = 0 };
+		e = cur->get(cur, &k, &d, DB_SET);
+		if (e == DB_NOTFOUND)
+			return STORE_OK;
+		if (e != 0 || (e = cur->count(cur, &cnt, 0)) != 0)
+			return sdb_map(e);
+		if (cnt < nrare) {
+			nrare = cnt;
+			rare = i;
+		}
+	}
+	post_key(key, a->id, block, a->terms[rare]);
+	if ((r = read_dups(cur, key, FTS_POST_KEY, a)) != STORE_OK)
+		return r;
+	for (size_t i = 0; i < a->nterms && a->n > first; i++) {
+		if (i == rare)
+			continue;
+		size_t kept = first;
+		post_key(key, a->id, block, a->terms[i]);
+		for (size_t c = first; c < a->n; c++) {
+			sdb_be32(v, a->uids[c]);
+			DBT k = { .data = key, .size = FTS_POST_KEY };
+			DBT d = { .data = v, .size = 4, .ulen = 4, .flags = DB_DBT_USERMEM };
+			e = cur->get(cur, &k, &d, DB_GET_BOTH);
+			if (e == DB_NOTFOUND)
+				continue;
+			if (e != 0)
+				return sdb_map(e);
+			a->uids[kept++] = a->uids[c];
+		}
+		a->n = kept;
+	}
+	return STORE_OK;
+}
+
 static int
 cand_tx(struct sdb_tx *tx, void *varg)
 {
 	struct cand_arg *a = varg;
-	unsigned char key[FTS_POST_KEY], v[4];
+	unsigned char key[4];
 	DBC *cur;
-	size_t rare = 0, nrare = SIZE_MAX;
-	int r = STORE_OK, e = 0;
+	int r;
 
 	a->n = 0;
 	sdb_be32(key, a->id);
@@ -242,67 +301,22 @@ cand_tx(struct sdb_tx *tx, void *varg)
 		return r;
 	if ((r = sdb_map(tx->st->fts->cursor(tx->st->fts, tx->txn, &cur, 0))) != STORE_OK)
 		return r;
-	/* the rarest trigram's list, then each of its UIDs checked against
-	 * the others' (a few lookups, not the common trigrams' long lists) */
-	for (size_t i = 0; i < a->nterms; i++) {
-		db_recno_t cnt = 0;
-		post_key(key, a->id, a->terms[i]);
-		DBT k = { .data = key, .size = FTS_POST_KEY };
-		DBT d = { .flags = DB_DBT_PARTIAL, .dlen = 0 };
-		e = cur->get(cur, &k, &d, DB_SET);
-		if (e == DB_NOTFOUND) {
-			nrare = 0;
-			rare = i;
-			e = 0;
-			break;
-		}
-		if (e != 0 || (e = cur->count(cur, &cnt, 0)) != 0)
-			break;
-		if (cnt < nrare) {
-			nrare = cnt;
-			rare = i;
-		}
-	}
-	if (e == 0 && nrare > 0) {
-		post_key(key, a->id, a->terms[rare]);
-		r = read_dups(cur, key, FTS_POST_KEY, a);
-	}
-	for (size_t i = 0; e == 0 && r == STORE_OK && i < a->nterms && a->n > 0; i++) {
-		if (i == rare)
-			continue;
-		size_t kept = 0;
-		post_key(key, a->id, a->terms[i]);
-		for (size_t c = 0; c < a->n; c++) {
-			sdb_be32(v, a->uids[c]);
-			DBT k = { .data = key, .size = FTS_POST_KEY };
-			DBT d = { .data = v, .size = 4, .ulen = 4, .flags = DB_DBT_USERMEM };
-			e = cur->get(cur, &k, &d, DB_GET_BOTH);
-			if (e == DB_NOTFOUND) {
-				e = 0;
-				continue;
-			}
-			if (e != 0)
-				break;
-			a->uids[kept++] = a->uids[c];
-		}
-		a->n = kept;
-	}
+	for (uint32_t b = a->from >> FTS_BLOCK_SHIFT;
+	    r == STORE_OK && b <= a->last_uid >> FTS_BLOCK_SHIFT; b++)
+		r = cand_block(cur, a, b);
 	/* and the messages that are not indexed */
-	if (e == 0 && r == STORE_OK) {
-		sdb_be32(key, a->id);
+	if (r == STORE_OK)
 		r = read_dups(cur, key, 4, a);
-	}
 	(void)cur->close(cur);
-	if (e != 0)
-		return sdb_map(e);
 	return r;
 }
 
 int
-store_fts_candidates(struct store *st, uint32_t mailbox_id, const uint32_t *terms,
-    size_t nterms, uint32_t **uids_r, size_t *n_r, uint32_t *from_r)
+store_fts_candidates(struct store *st, uint32_t mailbox_id, uint32_t last_uid,
+    const uint32_t *terms, size_t nterms, uint32_t **uids_r, size_t *n_r, uint32_t *from_r)
 {
-	struct cand_arg a = { .id = mailbox_id, .terms = terms, .nterms = nterms };
+	struct cand_arg a = { .id = mailbox_id, .last_uid = last_uid, .terms = terms,
+	    .nterms = nterms };
 	int r = nterms == 0 ? STORE_INVALID : sdb_run(st, false, cand_tx, &a);
 
 	*uids_r = NULL;
