@@ -267,7 +267,8 @@ START_TEST(store_older)
 }
 END_TEST
 
-/* Postings are kept per block of 512 UIDs: a lookup spans the blocks. */
+/* Bitmaps are kept per block of 256 UIDs, the newest block pending: a
+ * lookup spans built blocks and the pending lists; expunges clear bits. */
 START_TEST(store_blocks)
 {
 	char want[256] = "";

@@ -66,8 +66,6 @@ sdb_open_db(struct store *st, DB **db_r, const char *file, DBTYPE type,
 		(void)db->set_re_len(db, sizeof(struct sdb_counters));
 	if (strcmp(file, "bodies.db") == 0)
 		(void)db->set_pagesize(db, 16 * 1024);
-	if (strcmp(file, "fts.db") == 0)
-		(void)db->set_flags(db, DB_DUPSORT);
 	/* a body's trigram list (up to 12 KiB) stays on its leaf page */
 	if (strcmp(file, "ftsmeta.db") == 0)
 		(void)db->set_pagesize(db, 64 * 1024);

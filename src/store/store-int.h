@@ -68,8 +68,8 @@ struct store {
 	DB *sieve;       /* Sieve scripts and vacation records: store-sieve.c */
 	DB *tokens;      /* delivery tokens (struct sdb_token_key) -> what the
 	                    delivery stored: store-mail.c, "exactly once" */
-	DB *fts;         /* full-text postings (sorted duplicates): store-fts.c */
-	DB *ftsmeta;     /* each body's trigrams, each mailbox's coverage: store-fts.c */
+	DB *fts;         /* full-text bitmaps per (mailbox, UID block, trigram): store-fts.c */
+	DB *ftsmeta;     /* trigram lists of bodies and pending messages, coverage: store-fts.c */
 	DB_SEQUENCE *seq_body;
 	DB_SEQUENCE *seq_queue;
 	DB_SEQUENCE *seq_recno;

@@ -136,7 +136,7 @@ class SearchFtsTest(unittest.TestCase):
         self.srv.start()
         sess = self.session()
         msgs = ([dv.crlf(m) for m in dv.CORPUS] + [dv.crlf(m) for m in OWN] +
-                dv.random_corpus(13, 60))
+                dv.random_corpus(13, 280))
         for i, msg in enumerate(msgs):
             _, t = sess.cmd(b"APPEND INBOX %s {%d+}\r\n%s"
                             % (dv.FLAGS[i % len(dv.FLAGS)].encode(), len(msg), msg))
