@@ -167,7 +167,8 @@ block_build(struct sdb_tx *tx, uint32_t id, uint32_t b)
 		free(pairs);
 		return sdb_map(e);
 	}
-	qsort(pairs, n, sizeof(*pairs), u32_cmp);
+	if (n > 1)
+		qsort(pairs, n, sizeof(*pairs), u32_cmp);
 	r = STORE_OK;
 	for (size_t i = 0; r == STORE_OK && i < n;) {
 		uint32_t term = pairs[i] >> FTS_BLOCK_SHIFT;
@@ -444,7 +445,8 @@ store_fts_candidates(struct store *st, uint32_t mailbox_id, uint32_t last_uid,
 		free(a.uids);
 		return r;
 	}
-	qsort(a.uids, a.n, sizeof(*a.uids), u32_cmp);
+	if (a.n > 1)
+		qsort(a.uids, a.n, sizeof(*a.uids), u32_cmp);
 	*uids_r = a.uids;
 	*n_r = a.n;
 	*from_r = a.from;
