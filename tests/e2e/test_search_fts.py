@@ -16,15 +16,10 @@ metrics endpoint must show that the first daemon used the index and the
 second never did, so the test fails if the index is silently unused.
 """
 import base64
-import os
-import re
-import urllib.request
 import unittest
 
-import mmtest
 import test_imap_dovecot as dv
-
-ALICE = ("alice@example.org", "alice-secret")
+import test_search_index as si
 
 OWN = [
     "Subject: qp\nContent-Type: text/plain; charset=utf-8\n"
@@ -57,43 +52,23 @@ def queries():
 
 
 def metric(port, labels):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=20) as r:
-        for line in r.read().decode().splitlines():
-            m = re.match(r'minimaild_imap_search_fts_total\{%s\} (\S+)' % re.escape(labels), line)
-            if m:
-                return float(m.group(1))
-    raise AssertionError("no minimaild_imap_search_fts_total{%s}" % labels)
+    return si.metric(port, labels, family="minimaild_imap_search_fts_total")
 
 
 class SearchFtsTest(unittest.TestCase):
+    """The daemon, its metrics port and the session: test_search_index's."""
+    tearDownClass = si.SearchIndexTest.__dict__["tearDownClass"]
+    session = si.SearchIndexTest.session
+    start = si.SearchIndexTest.start
+
     @classmethod
     def setUpClass(cls):
-        cls.srv = mmtest.Server(users=dict([ALICE]), start=False)
-        (cls.mport,) = mmtest.free_ports(1)
-        cls.srv.write_conf(cls.srv.conf_text() + "[listen]\nmetrics = 127.0.0.1:%d\n" % cls.mport)
+        si.SearchIndexTest.__dict__["setUpClass"].__func__(cls)
         cls.queries = queries()
-
-    @classmethod
-    def tearDownClass(cls):
-        os.environ.pop("MINIMAILD_SEARCH_SCAN", None)
-        cls.srv.close()
-
-    def session(self):
-        s = self.srv.ssl_context().wrap_socket(self.srv.connect("imaps", timeout=60))
-        self.addCleanup(s.close)
-        sess = dv.Session(s.sendall, lambda: s.recv(65536))
-        sess.greeting()
-        _, t = sess.cmd(b"LOGIN %s %s" % (ALICE[0].encode(), ALICE[1].encode()))
-        self.assertTrue(t.startswith(b"OK"), t)
-        return sess
 
     def answers(self, scan, boxes):
         """{(box, query): (status, sorted UIDs)} with or without the index."""
-        if scan:
-            os.environ["MINIMAILD_SEARCH_SCAN"] = "1"
-        else:
-            os.environ.pop("MINIMAILD_SEARCH_SCAN", None)
-        self.srv.start()
+        self.start(scan)
         try:
             sess = self.session()
             used0 = metric(self.mport, 'result="used"')
