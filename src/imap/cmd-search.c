@@ -44,6 +44,7 @@
 #include "mail/cache.h"
 #include "mail/date.h"
 #include "mail/decode.h"
+#include "mail/fts.h"
 #include "mail/header.h"
 #include "mail/mime.h"
 #include "mail/sort.h"
@@ -137,6 +138,12 @@ struct search_job {
 	struct imap_searchret r;
 	struct imap_sync sy;
 	uint32_t *uids;           /* the hits' UIDs, for a CONTEXT=SEARCH context */
+	/* The full-text index's candidates (search_fts): only these, and
+	 * the UIDs below cand_from, can match; the others are skipped. */
+	bool fts, fts_tried;
+	uint32_t *cand;
+	size_t ncand, cpos;
+	uint32_t cand_from;
 };
 
 /* Does evaluating k read message bodies (not just the index)? */
@@ -911,6 +918,64 @@ search_evaluated(struct imap_session *s, struct search_job *j)
 	}
 }
 
+/* The trigrams the full-text index must find for the program to match:
+ * those of every BODY and TEXT needle ANDed at the top (a TEXT needle
+ * only when folding it again changes nothing: the header lines are
+ * matched against it folded twice). 0: the index does not help. */
+static size_t
+search_fts_terms(const struct skey *root, uint32_t *terms, size_t max)
+{
+	size_t n = 0;
+	if (root->kind != SK_AND)
+		return 0;
+	for (size_t i = 0; i < root->nkids; i++) {
+		const struct skey *k = &root->kids[i];
+		if ((k->kind != SK_BODY && k->kind != SK_TEXT) || k->nlen < 3 ||
+		    (k->kind == SK_TEXT && !mail_fts_fold_stable(k->needle, k->nlen)))
+			continue;
+		uint32_t t[MAIL_FTS_NEEDLE_TERMS];
+		size_t nt = mail_fts_needle(k->needle, k->nlen, t, MAIL_FTS_NEEDLE_TERMS);
+		for (size_t a = 0; a < nt && n < max; a++) {
+			bool seen = false;
+			for (size_t b = 0; b < n && !seen; b++)
+				seen = terms[b] == t[a];
+			if (!seen)
+				terms[n++] = t[a];
+		}
+	}
+	return n;
+}
+
+/* Worker, before the first batch of a program that reads bodies: ask the
+ * full-text index for the candidates (MINIMAILD_SEARCH_SCAN turns it off). */
+static void
+search_fts(struct imap_session *s, struct search_job *j)
+{
+	uint32_t terms[MAIL_FTS_NEEDLE_TERMS];
+	size_t nt;
+
+	if (!skey_reads_body(&j->q->root))
+		return;
+	nt = search_scan_only() ? 0 :
+	    search_fts_terms(&j->q->root, terms, MAIL_FTS_NEEDLE_TERMS);
+	j->fts = nt > 0 && j->nsnap > 0 &&
+	    store_fts_candidates(imap_store(s), s->mbox_id, s->msgs[j->nsnap - 1].uid,
+	    terms, nt, &j->cand, &j->ncand, &j->cand_from) == STORE_OK;
+	metrics_search_fts(j->fts);
+}
+
+/* Can the message at view index vi match (the index's candidates)? The
+ * view ascends by UID, so the candidates are walked once. */
+static bool
+search_candidate(struct search_job *j, const struct imap_msg *m)
+{
+	if (!j->fts || m->uid < j->cand_from)
+		return true;
+	while (j->cpos < j->ncand && j->cand[j->cpos] < m->uid)
+		j->cpos++;
+	return j->cpos < j->ncand && j->cand[j->cpos] == m->uid;
+}
+
 /* Worker, one batch: first the messages, a bounded number per job (the
  * batch yields its thread), then the "* SEARCH" answer in pieces. */
 static bool
@@ -920,6 +985,10 @@ search_batch(struct imap_session *s, void *arg, struct mm_buf *out)
 	size_t count = 0;
 
 	if (!j->evaluated) {
+		if (!j->fts_tried) {
+			j->fts_tried = true;
+			search_fts(s, j);
+		}
 		size_t max = j->body ? SEARCH_BATCH_BODY_MSGS :
 		    j->record ? SEARCH_BATCH_RECORD_MSGS : SEARCH_BATCH_MSGS;
 		uint64_t bytes = 0;
@@ -930,7 +999,7 @@ search_batch(struct imap_session *s, void *arg, struct mm_buf *out)
 			for (; j->pos < j->nsnap && nb < SEARCH_RECORD_BATCH && count < max &&
 			    bytes < SEARCH_BATCH_BODY_BYTES; j->pos++) {
 				const struct imap_msg *m = &s->msgs[j->pos];
-				if (m->expunged)
+				if (m->expunged || !search_candidate(j, m))
 					continue;
 				count++;
 				if (j->body)
@@ -1049,6 +1118,7 @@ search_tail(struct imap_session *s, void *arg, bool alive)
 	imap_sync_free(&j->sy);
 	imap_search_free(&j->q);
 	free(j->hit);
+	free(j->cand);
 	free(j);
 }
 

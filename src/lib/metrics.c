@@ -23,6 +23,7 @@ static counter auth[MP_COUNT][2];           /* [proto][ok] */
 static counter auth_cache[2];               /* [hit] */
 static counter pop3_ahead[2];               /* [used] */
 static counter search_rec[2];               /* [used] */
+static counter search_fts[2];               /* [used] */
 static counter accepted;
 static counter refused[MR_COUNT];
 static counter deliveries[MD_COUNT];
@@ -93,6 +94,12 @@ void
 metrics_search_record(bool used)
 {
 	inc(&search_rec[used ? 1 : 0], 1);
+}
+
+void
+metrics_search_fts(bool used)
+{
+	inc(&search_fts[used ? 1 : 0], 1);
 }
 
 void
@@ -274,6 +281,11 @@ metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
 	    "Messages whose SEARCH header and date keys were answered by the search record (used) or by reading the message (read).");
 	sample(b, "minimaild_imap_search_record_total", "result=\"used\"", get(&search_rec[1]));
 	sample(b, "minimaild_imap_search_record_total", "result=\"read\"", get(&search_rec[0]));
+
+	family(b, "minimaild_imap_search_fts_total", "counter",
+	    "SEARCHes with BODY or TEXT keys whose candidates the full-text index gave (used) or that read every message (scan).");
+	sample(b, "minimaild_imap_search_fts_total", "result=\"used\"", get(&search_fts[1]));
+	sample(b, "minimaild_imap_search_fts_total", "result=\"scan\"", get(&search_fts[0]));
 
 	family(b, "minimaild_messages_accepted_total", "counter",
 	    "Messages accepted by SMTP (250 after the data).");

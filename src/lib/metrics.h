@@ -50,6 +50,9 @@ void metrics_pop3_read_ahead(bool used);
 /* IMAP SEARCH: a message's header/date keys answered by its search
  * record (used) or by reading the message (false). */
 void metrics_search_record(bool used);
+/* IMAP SEARCH with BODY/TEXT keys: candidates from the full-text index
+ * (used) or every message read (false). */
+void metrics_search_fts(bool used);
 /* A message accepted by SMTP (the 250 after its data). */
 void metrics_message_accepted(void);
 void metrics_refused(enum metrics_refusal why);

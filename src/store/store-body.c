@@ -117,6 +117,8 @@ sdb_body_ref(struct sdb_tx *tx, uint64_t id, int delta)
 		if (r == STORE_NOTFOUND)
 			r = STORE_OK;
 	}
+	if (r == STORE_OK)
+		r = sdb_fts_body_forget(tx, id);
 	return r;
 }
 

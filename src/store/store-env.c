@@ -66,6 +66,9 @@ sdb_open_db(struct store *st, DB **db_r, const char *file, DBTYPE type,
 		(void)db->set_re_len(db, sizeof(struct sdb_counters));
 	if (strcmp(file, "bodies.db") == 0)
 		(void)db->set_pagesize(db, 16 * 1024);
+	/* a body's trigram list (up to 12 KiB) stays on its leaf page */
+	if (strcmp(file, "ftsmeta.db") == 0)
+		(void)db->set_pagesize(db, 64 * 1024);
 	r = db->open(db, NULL, file, NULL, type,
 	    DB_THREAD | DB_AUTO_COMMIT | (create ? DB_CREATE : 0), 0600);
 	if (r != 0) {
@@ -123,7 +126,7 @@ sdb_close_all(struct store *st, bool nosync)
 		}
 	DB **dbs[] = { &st->users, &st->aliases, &st->mailboxes, &st->msgs,
 	    &st->counters, &st->bodymeta, &st->bodies, &st->cache, &st->queue,
-	    &st->tokens, &st->sieve, &st->seqdb };
+	    &st->tokens, &st->sieve, &st->fts, &st->ftsmeta, &st->seqdb };
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
 		if (*dbs[i] != NULL) {
 			(void)(*dbs[i])->close(*dbs[i], nosync ? DB_NOSYNC : 0);
@@ -324,6 +327,8 @@ sdb_env_open(struct store *st, char *err, size_t errlen)
 		{ offsetof(struct store, queue), "queue.db", DB_BTREE },
 		{ offsetof(struct store, tokens), "tokens.db", DB_BTREE },
 		{ offsetof(struct store, sieve), "sieve.db", DB_BTREE },
+		{ offsetof(struct store, fts), "fts.db", DB_BTREE },
+		{ offsetof(struct store, ftsmeta), "ftsmeta.db", DB_BTREE },
 	};
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		what = dbs[i].file;
@@ -333,7 +338,10 @@ sdb_env_open(struct store *st, char *err, size_t errlen)
 		     * later: older stores get them now */
 		    dbs[i].off == offsetof(struct store, queue) ||
 		    dbs[i].off == offsetof(struct store, tokens) ||
-		    dbs[i].off == offsetof(struct store, sieve));
+		    dbs[i].off == offsetof(struct store, sieve) ||
+		    /* the full-text index too */
+		    dbs[i].off == offsetof(struct store, fts) ||
+		    dbs[i].off == offsetof(struct store, ftsmeta));
 		if (r != 0)
 			goto fail;
 	}

@@ -68,6 +68,8 @@ struct store {
 	DB *sieve;       /* Sieve scripts and vacation records: store-sieve.c */
 	DB *tokens;      /* delivery tokens (struct sdb_token_key) -> what the
 	                    delivery stored: store-mail.c, "exactly once" */
+	DB *fts;         /* full-text bitmaps per (mailbox, UID block, trigram): store-fts.c */
+	DB *ftsmeta;     /* trigram lists of bodies and pending messages, coverage: store-fts.c */
 	DB_SEQUENCE *seq_body;
 	DB_SEQUENCE *seq_queue;
 	DB_SEQUENCE *seq_recno;
@@ -315,6 +317,18 @@ int sdb_modseq_move(struct sdb_tx *tx, uint32_t from_id, uint32_t to_id,
  * del, removes the entries walked). */
 int sdb_modseq_walk(struct sdb_tx *tx, uint32_t id, uint64_t since, bool del,
     uint32_t below_uid, uint32_t **uids_r, size_t *n_r, size_t *cap_r);
+/* store-fts.c: the full-text index, written in the transactions that add
+ * and remove messages. A body's trigrams (mail_fts_terms) are stored with
+ * it; a body without them (not indexable) makes its messages candidates
+ * of every lookup. */
+int sdb_fts_body_put(struct sdb_tx *tx, uint64_t body_id, const uint32_t *terms, size_t n);
+int sdb_fts_body_forget(struct sdb_tx *tx, uint64_t body_id);
+/* Message uid of mailbox id, body body_id, was added / removed. fresh:
+ * the mailbox never had a message before it (its uidnext was 1). */
+int sdb_fts_add(struct sdb_tx *tx, uint32_t id, uint32_t uid, uint64_t body_id, bool fresh);
+int sdb_fts_remove(struct sdb_tx *tx, uint32_t id, uint32_t uid, uint64_t body_id);
+/* Drops every posting of mailbox id (remove: and its coverage mark). */
+int sdb_fts_forget(struct sdb_tx *tx, uint32_t id, bool remove);
 /* store-urlauth.c: drops the URLAUTH key of a mailbox that is removed. */
 int sdb_urlauth_forget(struct sdb_tx *tx, uint32_t id);
 /* Delivery with extra body references: fn (may be NULL) runs inside the

@@ -13,6 +13,7 @@
 #include "store/store-int.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "mail/fts.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -199,6 +200,8 @@ msg_append(struct sdb_tx *tx, uint32_t id, struct sdb_counters *c,
     struct sdb_msg *m, uint32_t uid, uint32_t *uid_r)
 {
 	unsigned char key[8];
+	bool fresh = c->uidnext == 1;
+	int r;
 	if (uid == 0) {
 		if (c->uidnext == 0 || c->uidnext == UINT32_MAX)
 			return STORE_LIMIT;
@@ -208,7 +211,9 @@ msg_append(struct sdb_tx *tx, uint32_t id, struct sdb_counters *c,
 	msg_key(key, id, uid);
 	count_add(c, m, 1);
 	*uid_r = uid;
-	return sdb_put(tx->st->msgs, tx->txn, key, 8, m, sizeof(*m));
+	if ((r = sdb_put(tx->st->msgs, tx->txn, key, 8, m, sizeof(*m))) != STORE_OK)
+		return r;
+	return sdb_fts_add(tx, id, uid, m->body_id, fresh);
 }
 
 static int
@@ -229,7 +234,8 @@ msg_remove(struct sdb_tx *tx, uint32_t id, struct sdb_counters *c,
 	count_add(c, m, -1);
 	c->highestmodseq++;
 	if ((r = sdb_expunge_log(tx, id, c->highestmodseq, uid)) != STORE_OK ||
-	    (r = sdb_modseq_unlog(tx, id, m->modseq, uid)) != STORE_OK)
+	    (r = sdb_modseq_unlog(tx, id, m->modseq, uid)) != STORE_OK ||
+	    (r = sdb_fts_remove(tx, id, uid, m->body_id)) != STORE_OK)
 		return r;
 	return sdb_del(tx->st->msgs, tx->txn, key, 8);
 }
@@ -592,7 +598,18 @@ struct deliver_arg {
 	struct sdb_token_key token;
 	time_t token_time;
 	uint32_t *mbox_ids;        /* per recipient, for the token */
+	bool indexed;              /* terms are the body's trigrams (mail/fts.h) */
+	uint32_t *terms;
+	size_t nterms;
 };
+
+/* Before the transaction: the body's trigrams, when it can be indexed. */
+static void
+deliver_terms(struct deliver_arg *a)
+{
+	a->indexed = a->data != NULL && a->nrcpts > 0 &&
+	    mail_fts_terms(a->data, a->len, &a->terms, &a->nterms);
+}
 
 static int
 token_save(struct sdb_tx *tx, struct deliver_arg *a, uint64_t body_id)
@@ -788,6 +805,9 @@ deliver_tx(struct sdb_tx *tx, void *varg)
 	}
 	if ((r = sdb_seq_next(tx->st->seq_body, &body_id)) != STORE_OK)
 		goto out;
+	/* before the messages: sdb_fts_add reads them */
+	if (a->indexed && (r = sdb_fts_body_put(tx, body_id, a->terms, a->nterms)) != STORE_OK)
+		goto out;
 	for (size_t i = 0; i < a->nrcpts; i++) {
 		struct store_rcpt *rc = &a->rcpts[i];
 		rc->uid_r = rc->uidvalidity_r = 0;
@@ -863,7 +883,9 @@ sdb_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
 		a.valid[i] = mbox_name_norm(rcpts[i].mailbox != NULL ?
 		    rcpts[i].mailbox : "INBOX", a.names[i]);
 	}
+	deliver_terms(&a);
 	r = sdb_run(st, true, deliver_tx, &a);
+	free(a.terms);
 	if (r != STORE_OK)
 		for (size_t i = 0; i < nrcpts; i++)
 			if (rcpts[i].result_r == STORE_OK) {
@@ -932,9 +954,12 @@ store_append_multi(struct store *st, const char *user, const char *mailbox,
 		    .aon = true, .mbox_ids = &mbox_ids[i] };
 		/* each message its own token: a rerun stores none twice */
 		token_make(&m.a[i]);
+		deliver_terms(&m.a[i]);
 	}
 	if (r == STORE_OK)
 		r = sdb_run(st, true, multi_tx, &m);
+	for (size_t i = 0; i < n; i++)
+		free(m.a[i].terms);
 	if (r == STORE_OK) {
 		for (size_t i = 0; i < n; i++)
 			msgs[i].uid_r = rc[i].uid_r;

@@ -111,7 +111,8 @@ sdb_mailbox_purge_tx(struct sdb_tx *tx, const char *user, struct sdb_user *u,
 		return sdb_map(e);
 	if (msgs > 0 && (r = usage_add(tx, u, -bytes, -msgs)) != STORE_OK)
 		return r;
-	if ((r = sdb_modseq_forget(tx, id)) != STORE_OK)
+	if ((r = sdb_modseq_forget(tx, id)) != STORE_OK ||
+	    (r = sdb_fts_forget(tx, id, remove)) != STORE_OK)
 		return r;
 	if (remove) {
 		if ((r = sdb_expunge_forget(tx, id)) != STORE_OK)

@@ -357,6 +357,15 @@ int store_body_cache(struct store *st, uint64_t body_id, char **data_r, size_t *
 int store_body_cache_many(struct store *st, const uint64_t *body_ids, size_t n,
     char **data, size_t *lens);
 
+/* The full-text index (store-fts.c, mail/fts.h): the UIDs up to last_uid
+ * of mailbox mailbox_id that may contain every trigram terms[0..nterms) (ascending,
+ * malloc'd into *uids_r: the indexed messages holding them all and the
+ * messages not indexed), and *from_r: every UID below it is a candidate
+ * too (stored before the index). STORE_NOTFOUND: the index does not cover
+ * the mailbox (scan it). */
+int store_fts_candidates(struct store *st, uint32_t mailbox_id, uint32_t last_uid,
+    const uint32_t *terms, size_t nterms, uint32_t **uids_r, size_t *n_r, uint32_t *from_r);
+
 /* The body's reference count (STORE_NOTFOUND once it is freed). For
  * tests and consistency checks. */
 int store_body_refs(struct store *st, uint64_t body_id, uint32_t *refs_r);

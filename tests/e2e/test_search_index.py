@@ -36,13 +36,13 @@ EXTRA = [
 ]
 
 
-def metric(port, labels):
+def metric(port, labels, family="minimaild_imap_search_record_total"):
     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=20) as r:
         for line in r.read().decode().splitlines():
-            m = re.match(r'minimaild_imap_search_record_total\{%s\} (\S+)' % re.escape(labels), line)
+            m = re.match(r'%s\{%s\} (\S+)' % (family, re.escape(labels)), line)
             if m:
                 return float(m.group(1))
-    raise AssertionError("no minimaild_imap_search_record_total{%s}" % labels)
+    raise AssertionError("no %s{%s}" % (family, labels))
 
 
 class SearchIndexTest(unittest.TestCase):
@@ -69,13 +69,17 @@ class SearchIndexTest(unittest.TestCase):
         self.assertTrue(t.startswith(b"OK"), t)
         return sess
 
-    def answers(self, scan):
-        """{query: sorted UIDs} from a daemon with or without the record."""
+    def start(self, scan):
+        """The daemon started with or without MINIMAILD_SEARCH_SCAN."""
         if scan:
             os.environ["MINIMAILD_SEARCH_SCAN"] = "1"
         else:
             os.environ.pop("MINIMAILD_SEARCH_SCAN", None)
         self.srv.start()
+
+    def answers(self, scan):
+        """{query: sorted UIDs} from a daemon with or without the record."""
+        self.start(scan)
         try:
             sess = self.session()
             _, t = sess.cmd(b"EXAMINE INBOX")
