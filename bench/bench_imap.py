@@ -156,6 +156,14 @@ class Client:
         self.w.close()
 
 
+async def open_selected(port, ctx, user):
+    """A logged-in client with INBOX selected."""
+    c = await Client.open(port, ctx)
+    await c.login(user)
+    await c.cmd(b"SELECT INBOX")
+    return c
+
+
 # ---------------------------------------------------------------- 1. idle
 
 async def open_idle(port, ctx, user, n, sessions, exists_at, expect):
@@ -441,10 +449,7 @@ async def bench_ops(srv, levels, seconds, nmsgs=1000):
     for n in levels:
         clients = []
         for _ in range(n):
-            c = await Client.open(port, ctx)
-            await c.login(user)
-            await c.cmd(b"SELECT INBOX")
-            clients.append(c)
+            clients.append(await open_selected(port, ctx, user))
         for name, make in ops.items():
             stop = [False]
             counts = [0] * n
@@ -520,10 +525,7 @@ async def mix_clients(port, nclients, seconds, nmsgs, seed, start_at):
     at a time until start_at + seconds; returns {kind: [latency ms]}."""
     clients = []
     for _ in range(nclients):
-        c = await Client.open(port, None)
-        await c.login(MIX_USER)
-        await c.cmd(b"SELECT INBOX")
-        clients.append(c)
+        clients.append(await open_selected(port, None, MIX_USER))
     lat = {k: [] for k in MIX_OPS}
     await asyncio.sleep(max(0.0, start_at - time.time()))
     stop_at = time.monotonic() + seconds
@@ -567,9 +569,7 @@ async def bench_mix(srv, levels, seconds, nmsgs, procs):
     pid = srv.proc.pid
     # each command alone, one client: the daemon's CPU per command (which
     # does not depend on this client's speed) and the latency unloaded
-    c = await Client.open(port, None)
-    await c.login(MIX_USER)
-    await c.cmd(b"SELECT INBOX")
+    c = await open_selected(port, None, MIX_USER)
     rnd = random.Random(7)
     for kind in MIX_OPS:
         lat = []
