@@ -25,6 +25,13 @@ only) and measures, bounded in count and time:
    daemon's CPU time per operation (utime+stime from /proc/PID/stat), which
    does not depend on how fast this Python client is.
 
+4. mix:   the everyday mix on a 2,000-message INBOX of 5-20 KB messages
+   (issue 19): 1, 10 and 50 clients spread over --procs processes, each
+   looping over FETCH n BODY.PEEK[], FETCH 1:* (FLAGS), UID STORE
+   +/-FLAGS (\Flagged), SEARCH UNSEEN, SEARCH SUBJECT x and NOOP for
+   --seconds; per command p50/p99, total ops/s, daemon CPU per op. Not
+   in the default --only (pass --only mix).
+
 The clients are asyncio (the machine has 2 cores shared by client and
 server: client CPU is part of the wall-clock figures). The IDLE sessions are
 opened by --workers client processes (default one per 5,000 sessions, at
@@ -40,7 +47,8 @@ what the daemon needs.
         python3 bench/bench_imap.py [--sessions 2000] [--messages 50000] \\
         [--clients 10,50] [--seconds 5] [--only idle,big,ops] \\
         [--idle-messages 0] [--idle-variants tls,plain] [--push-on tls] \\
-        [--workers 0] [--per-address 20000]
+        [--workers 0] [--per-address 20000] \\
+        [--only mix --mix-messages 2000 --mix-clients 1,10,50 --procs 4]
 
 --idle-messages N fills the IDLE sessions' INBOX with N messages first (a
 session's cost per message of its mailbox shows: issue 19); --idle-variants
@@ -62,7 +70,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 
 PASSWORD = "bench-secret"
-USERS = ["idle@example.org", "big@example.org", "ops@example.org"]
+USERS = ["idle@example.org", "big@example.org", "ops@example.org", "mix@example.org"]
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima "
          "mike november oscar papa quebec romeo sierra tango uniform victor").split()
 DEADLINE_SECS = 1500          # the whole run stops by itself after this
@@ -173,6 +181,14 @@ class Client:
 
     def close(self):
         self.w.close()
+
+
+async def open_selected(port, ctx, user):
+    """A logged-in client with INBOX selected."""
+    c = await Client.open(port, ctx)
+    await c.login(user)
+    await c.cmd(b"SELECT INBOX")
+    return c
 
 
 # ---------------------------------------------------------------- 1. idle
@@ -614,10 +630,7 @@ async def bench_ops(srv, levels, seconds, nmsgs=1000):
     for n in levels:
         clients = []
         for _ in range(n):
-            c = await Client.open(port, ctx)
-            await c.login(user)
-            await c.cmd(b"SELECT INBOX")
-            clients.append(c)
+            clients.append(await open_selected(port, ctx, user))
         for name, make in ops.items():
             stop = [False]
             counts = [0] * n
@@ -648,6 +661,145 @@ async def bench_ops(srv, levels, seconds, nmsgs=1000):
         await asyncio.sleep(0.5)
 
 
+# ---------------------------------------------------------------- 4. mix
+
+MIX_USER = "mix@example.org"
+MIX_OPS = ("FETCH BODY", "FETCH FLAGS", "STORE", "SEARCH UNSEEN", "SEARCH SUBJECT", "NOOP")
+
+
+def make_mix_message(i):
+    """A realistic 5-20 KB message (a few header lines more than
+    make_message, a text body of that size)."""
+    rnd = random.Random(1000003 * i)
+    hdr = make_message(i).split(b"\r\n\r\n", 1)[0]
+    want = rnd.randint(5000, 20000)
+    lines = []
+    size = 0
+    while size < want:
+        ln = " ".join(rnd.choice(WORDS) for _ in range(11))
+        lines.append(ln)
+        size += len(ln) + 2
+    return (hdr + b"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n"
+            b"Received: from relay.example.net by mx.example.org; Mon, 1 Jan 2024 10:00:00 +0000"
+            b"\r\n\r\n" + "\r\n".join(lines).encode() + b"\r\n")
+
+
+def mix_command(rnd, nmsgs):
+    """One command of the everyday mix: (kind, bytes)."""
+    r = rnd.random()
+    if r < 0.35:
+        return "FETCH BODY", b"FETCH %d BODY.PEEK[]" % rnd.randint(1, nmsgs)
+    if r < 0.50:
+        return "FETCH FLAGS", b"FETCH 1:* (FLAGS)"
+    if r < 0.70:
+        return "STORE", b"UID STORE %d %sFLAGS (\\Flagged)" % (rnd.randint(1, nmsgs),
+                                                           rnd.choice((b"+", b"-")))
+    if r < 0.78:
+        return "SEARCH UNSEEN", b"SEARCH UNSEEN"
+    if r < 0.90:
+        return "SEARCH SUBJECT", b"SEARCH SUBJECT %s" % rnd.choice(WORDS).encode()
+    return "NOOP", b"NOOP"
+
+
+async def mix_clients(port, nclients, seconds, nmsgs, seed, start_at):
+    """nclients sessions in this process, each running the mix one command
+    at a time until start_at + seconds; returns {kind: [latency ms]}."""
+    clients = []
+    for _ in range(nclients):
+        clients.append(await open_selected(port, None, MIX_USER))
+    lat = {k: [] for k in MIX_OPS}
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    stop_at = time.monotonic() + seconds
+
+    async def run(k):
+        rnd = random.Random(seed * 1000 + k)
+        c = clients[k]
+        while time.monotonic() < stop_at:
+            kind, text = mix_command(rnd, nmsgs)
+            t0 = time.perf_counter()
+            await c.cmd(text)
+            lat[kind].append((time.perf_counter() - t0) * 1000)
+    await asyncio.gather(*[run(k) for k in range(nclients)])
+    for c in clients:
+        c.close()
+    return lat
+
+
+def mix_proc(args):
+    port, nclients, seconds, nmsgs, seed, start_at = args
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(mix_clients(port, nclients, seconds, nmsgs, seed,
+                                                   start_at))
+    finally:
+        loop.close()
+
+
+async def bench_mix(srv, levels, seconds, nmsgs, procs):
+    """The everyday IMAP mix on an nmsgs-message INBOX (issue 19): each
+    client loops over FETCH n BODY.PEEK[] of a random message (35%),
+    FETCH 1:* (FLAGS) (15%), UID STORE n +FLAGS/-FLAGS (\\Flagged) (20%),
+    SEARCH UNSEEN (8%), SEARCH SUBJECT x (12%) and NOOP (10%). The
+    clients are spread over several processes (plain IMAP on 143: the
+    client's own TLS would be most of the Python time); per command
+    p50/p99, total ops/s and the daemon's CPU per op."""
+    import multiprocessing
+    port = srv.ports["imap"]
+    secs = await fill(srv.ports["imaps"], srv.ssl_context(), MIX_USER, b"INBOX", nmsgs)
+    print("mix: filled INBOX with %d messages of 5-20 KB in %.1f s" % (nmsgs, secs), flush=True)
+    pid = srv.proc.pid
+    # each command alone, one client: the daemon's CPU per command (which
+    # does not depend on this client's speed) and the latency unloaded
+    c = await open_selected(port, None, MIX_USER)
+    rnd = random.Random(7)
+    for kind in MIX_OPS:
+        lat = []
+        cpu0 = cpu_secs(pid)
+        stop_at = time.monotonic() + max(1.0, seconds / 3)
+        while time.monotonic() < stop_at:
+            while True:
+                k, text = mix_command(rnd, nmsgs)
+                if k == kind:
+                    break
+            t0 = time.perf_counter()
+            await c.cmd(text)
+            lat.append((time.perf_counter() - t0) * 1000)
+        cpu = cpu_secs(pid) - cpu0
+        print("mix: alone %-15s n=%-6d p50 %7.2f ms  p99 %7.2f ms  daemon CPU %5.0f us/op"
+              % (kind, len(lat), pct(lat, 50), pct(lat, 99), cpu / len(lat) * 1e6), flush=True)
+    await c.cmd(b"LOGOUT")
+    c.close()
+    ctx = multiprocessing.get_context("fork")
+    for n in levels:
+        np = max(1, min(procs, n))
+        share = [n // np + (1 if i < n % np else 0) for i in range(np)]
+        start_at = time.time() + 1.0 + 0.05 * n
+        with ctx.Pool(np) as pool:
+            res = pool.map_async(mix_proc, [(port, share[i], seconds, nmsgs, i + 1, start_at)
+                                            for i in range(np)])
+            await asyncio.sleep(max(0.0, start_at - time.time()))
+            cpu0 = cpu_secs(pid)
+            t0 = time.monotonic()
+            while not res.ready():
+                await asyncio.sleep(0.05)
+            el = time.monotonic() - t0
+            cpu = cpu_secs(pid) - cpu0
+            parts = res.get()
+        lat = {k: [] for k in MIX_OPS}
+        for part in parts:
+            for k, v in part.items():
+                lat[k].extend(v)
+        total = sum(len(v) for v in lat.values())
+        print("mix: clients=%-3d (%d processes) %7.0f ops/s  (%d in %.1f s; daemon CPU %.0f us/op)"
+              % (n, np, total / el, total, el, cpu / max(1, total) * 1e6), flush=True)
+        for k in MIX_OPS:
+            v = lat[k]
+            if v:
+                print("mix: clients=%-3d   %-15s n=%-6d p50 %7.2f ms  p99 %7.2f ms"
+                      % (n, k, len(v), pct(v, 50), pct(v, 99)), flush=True)
+        await asyncio.sleep(0.5)
+
+
 # ---------------------------------------------------------------- main
 
 def raise_nofile(need):
@@ -665,6 +817,11 @@ async def amain(args, new_server):
         await bench_idle(new_server, args.sessions, args.pushes, args.idle_messages,
                          args.idle_variants.split(","), args.push_on.split(","),
                          args.workers, args.per_address)
+    if "mix" in only:
+        srv = new_server()
+        await bench_mix(srv, [int(x) for x in args.mix_clients.split(",")], args.seconds,
+                        args.mix_messages, args.procs)
+        srv.close()
     if not only & {"big", "ops"}:
         return
     srv = new_server()
@@ -683,6 +840,9 @@ def main():
     ap.add_argument("--clients", default="10,50", help="concurrency levels for ops")
     ap.add_argument("--seconds", type=float, default=5.0, help="seconds per ops figure")
     ap.add_argument("--only", default="idle,big,ops")
+    ap.add_argument("--mix-messages", type=int, default=2000, help="messages in the mix INBOX")
+    ap.add_argument("--mix-clients", default="1,10,50", help="concurrency levels for mix")
+    ap.add_argument("--procs", type=int, default=4, help="client processes for mix")
     ap.add_argument("--idle-messages", type=int, default=0,
                     help="messages in the IDLE sessions' INBOX (idle)")
     ap.add_argument("--idle-variants", default="tls,plain",

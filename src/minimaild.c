@@ -5,6 +5,7 @@
  * certificate, store recovery), in an order that lets root do only what
  * needs root (binding, reading the key) before dropping to run_as. */
 #include "dkim/dkim.h"
+#include "imap/imap-bodycache.h"
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/log.h"
@@ -543,6 +544,7 @@ main(int argc, char **argv)
 	store_set_change_hook(srv.store, NULL, NULL);
 	notify_hub_free(&srv.hub);
 	store_close(&srv.store);
+	imap_bodycache_clear();
 	pidfile_remove();
 	tls_ctx_free(&srv.tls);
 	dkim_keyset_free(&srv.dkim);

@@ -2,7 +2,11 @@
  * reservations up to the limit and not beyond, refusals counted and
  * taking nothing, charges over the limit, release, the peak, no limit at
  * 0, and concurrent reservers never overshooting; lib/spool.c: a spool
- * file is nameless and holds what was written. */
+ * file is nameless and holds what was written; imap/imap-bodycache.c:
+ * the FETCH body cache is bounded, drops the least recently used first,
+ * and is counted against the budget. */
+#include "imap/imap-bodycache.h"
+#include "lib/limits.h"
 #include "lib/membudget.h"
 #include "lib/spool.h"
 
@@ -112,6 +116,59 @@ START_TEST(test_spool)
 }
 END_TEST
 
+static char *
+body_of(size_t len, char c)
+{
+	char *p = malloc(len);
+	ck_assert_ptr_nonnull(p);
+	memset(p, c, len);
+	return p;
+}
+
+START_TEST(test_bodycache)
+{
+	const char *d;
+	size_t len, each = 60 * 1024, fit = IMAP_BODY_CACHE_BYTES / each;
+
+	membudget_reset();
+	imap_bodycache_put(1, body_of(100, 'a'), 100);
+	ck_assert(imap_bodycache_get(1, &d, &len));
+	ck_assert_uint_eq(len, 100);
+	ck_assert_int_eq(d[99], 'a');
+	ck_assert_uint_eq(membudget_used(), 100);
+	ck_assert(!imap_bodycache_get(2, &d, &len));
+	/* too big for an entry: not kept */
+	imap_bodycache_put(2, body_of(IMAP_BODY_CACHE_MSG_BYTES + 1, 'b'),
+	    IMAP_BODY_CACHE_MSG_BYTES + 1);
+	ck_assert(!imap_bodycache_get(2, &d, &len));
+	/* filled past its bound: the least recently used go, 1 stays (used) */
+	for (uint64_t id = 10; id <= 10 + fit; id++) {
+		imap_bodycache_put(id, body_of(each, 'c'), each);
+		ck_assert(imap_bodycache_get(1, &d, &len));
+	}
+	ck_assert(imap_bodycache_bytes() <= IMAP_BODY_CACHE_BYTES);
+	ck_assert(imap_bodycache_get(1, &d, &len));
+	ck_assert(!imap_bodycache_get(10, &d, &len));
+	ck_assert(imap_bodycache_get(10 + fit, &d, &len));
+	ck_assert_uint_eq(membudget_used(), imap_bodycache_bytes());
+	imap_bodycache_clear();
+	ck_assert_uint_eq(imap_bodycache_bytes(), 0);
+	ck_assert_uint_eq(membudget_used(), 0);
+	/* not while the budget is more than half used */
+	membudget_set_limit(1000);
+	membudget_charge(450);
+	imap_bodycache_put(3, body_of(100, 'd'), 100);
+	ck_assert(!imap_bodycache_get(3, &d, &len));
+	imap_bodycache_put(4, body_of(50, 'e'), 50);
+	ck_assert(imap_bodycache_get(4, &d, &len));
+	ck_assert_uint_eq(membudget_used(), 500);
+	imap_bodycache_clear();
+	membudget_release(450);
+	ck_assert_uint_eq(membudget_used(), 0);
+	membudget_reset();
+}
+END_TEST
+
 static Suite *
 membudget_suite(void)
 {
@@ -120,6 +177,7 @@ membudget_suite(void)
 	tcase_add_test(tc, test_reserve);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_spool);
+	tcase_add_test(tc, test_bodycache);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;

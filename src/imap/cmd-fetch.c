@@ -23,6 +23,7 @@
  * time (fetch-stream.c); HEADER.FIELDS reads only the part's header.
  * BINARY still reads it whole. */
 #include "imap/imap-common.h"
+#include "imap/imap-bodycache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@
 #define FETCH_BATCH_MSGS   2000
 #define FETCH_ITEMS_MAX    64
 #define FETCH_SEEN_TXN_MSGS 5000   /* \Seen set in one transaction, at most */
+#define FETCH_LOOP_MSGS    2000   /* view-only FETCH rendered on the loop, at most */
+#define FETCH_CACHED_MSGS  16     /* FETCH of cached bodies on the loop, at most */
 
 enum fi_kind {
 	FI_FLAGS, FI_UID, FI_INTERNALDATE, FI_RFC822_SIZE, FI_ENVELOPE,
@@ -83,6 +86,10 @@ struct imap_fetch {
 	size_t hitem;             /* the item after the literal */
 	bool hflags_done;
 	bool broken;              /* the body could not be read mid-literal */
+	bool on_loop;             /* rendered on the loop: bodies from the cache */
+	char *keep;               /* a body read for the cache (put on the loop) */
+	size_t keeplen;
+	uint64_t keep_id;
 };
 
 enum { RENDER_OK, RENDER_GONE, RENDER_HOLE };
@@ -102,6 +109,7 @@ fetch_ctx_free(struct imap_fetch *f)
 	fetch_stream_free(&f->hole);
 	if (f->hcache != NULL)
 		mail_cache_free(&f->hcache);
+	free(f->keep);
 	mm_buf_free(&f->out);
 	free(f);
 }
@@ -144,6 +152,13 @@ add_item(struct imap_fetch *f, enum fi_kind kind)
 		break;
 	}
 	return true;
+}
+
+/* BODY[] / BODY.PEEK[] (partial or not): the whole message as stored */
+static bool
+section_whole(const struct fetch_item *it)
+{
+	return it->kind == FI_SECTION && it->sec.kind == MAIL_SECTION_ALL && it->sec.nparts == 0;
 }
 
 /* "BODY[...]<n.m>" / "BODY.PEEK[...]", and RFC 3516's "BINARY[n]<n.m>",
@@ -216,8 +231,11 @@ parse_section(struct imap_fetch *f, const char *a, size_t len)
 	free(canon);
 	f->nitems++;
 	f->need_body = true;
-	f->need_struct = true;
-	f->need_tree = true;
+	/* BODY[] and BODY[]<n.m> are the body itself: no tree, no blob */
+	if (!section_whole(it)) {
+		f->need_struct = true;
+		f->need_tree = true;
+	}
 	if (kind != FI_SECTION)
 		f->need_parse = true;
 	if (!peek)
@@ -359,7 +377,7 @@ render_msg(struct imap_fetch *f, size_t vi)
 	struct mail_cache *cache = NULL;
 	struct mail_msg *parsed = NULL;
 	const struct mail_msg *tree = NULL;
-	bool add_flags = false;
+	bool add_flags = false, cached = false;
 	bool stream = false, resumed = false, flags_done = false;
 	size_t first = 0;
 	const char *sep = "";
@@ -380,7 +398,14 @@ render_msg(struct imap_fetch *f, size_t vi)
 		return RENDER_GONE;
 	if (f->changedsince != 0 && m->modseq <= f->changedsince)
 		return RENDER_OK;
-	if (f->need_body && !f->need_parse && fetch_stream_wanted(m->size)) {
+	if (f->need_body && f->on_loop) {
+		/* fetch_next checked it is there */
+		const char *data;
+		if (!imap_bodycache_get(m->body_id, &data, &blen))
+			return RENDER_GONE;
+		cached = true;
+		body = (char *)data;
+	} else if (f->need_body && !f->need_parse && fetch_stream_wanted(m->size)) {
 		/* a large body: its literals are read in chunks, its structure
 		 * comes from the cache blob (none, or rev2 and message/global
 		 * inside: read whole and parsed, below) */
@@ -396,7 +421,7 @@ render_msg(struct imap_fetch *f, size_t vi)
 		free(blob);
 		blob = NULL;
 	}
-	if (f->need_body && !stream) {
+	if (f->need_body && !stream && !cached) {
 		err = store_body_get(imap_store(s), m->body_id, &body, &blen);
 		if (err != STORE_OK)
 			return RENDER_GONE;
@@ -445,7 +470,8 @@ render:
 		imap_append_fetch_open(s, b, vi);
 		/* UIDONLY: the UID is the response's own; UID only when asked */
 		if ((s->uid || s->qresync) && !s->uidonly) {
-			mm_buf_printf(b, "UID %u", m->uid);
+			mm_buf_append(b, "UID ", 4);
+			mm_buf_append_u64(b, m->uid);
 			sep = " ";
 		}
 	}
@@ -460,7 +486,8 @@ render:
 			}
 			continue;
 		case FI_FLAGS:
-			mm_buf_printf(b, "%sFLAGS ", sep);
+			mm_buf_append_str(b, sep);
+			mm_buf_append(b, "FLAGS ", 6);
 			imap_append_flags(s, b, m);
 			flags_done = true;
 			break;
@@ -572,6 +599,10 @@ render:
 					goto hole;
 				break;
 			}
+			if (tree == NULL && section_whole(it)) {
+				append_partial(b, it, body, blen);
+				break;
+			}
 			int se = mail_section_fetch(tree, body, blen, &it->sec, &r);
 			if (se != MAIL_SECTION_OK)
 				append_literal(b, "", 0);
@@ -596,8 +627,17 @@ render:
 	if (parsed != NULL)
 		mail_msg_free(&parsed);
 	free(blob);
+	if (cached)
+		return RENDER_OK;
 	membudget_release(blen);
-	free(body);
+	if (f->n == 1 && f->need_body && blen <= IMAP_BODY_CACHE_MSG_BYTES) {
+		/* fetch_done puts it in the cache, on the loop */
+		f->keep = body;
+		f->keeplen = blen;
+		f->keep_id = m->body_id;
+	} else {
+		free(body);
+	}
 	return RENDER_OK;
 hole:
 	/* the literal's bytes follow in later jobs, then the items after it */
@@ -734,6 +774,10 @@ fetch_done(void *arg, bool alive)
 
 	if (!alive)
 		return;     /* imap_free frees s->fetch */
+	if (f->keep != NULL) {
+		imap_bodycache_put(f->keep_id, f->keep, f->keeplen);
+		f->keep = NULL;
+	}
 	imap_write(s, f->out.data, f->out.len);
 	f->out.len = 0;
 	if (f->broken) {
@@ -764,10 +808,54 @@ fetch_done(void *arg, bool alive)
 	fetch_next(s);
 }
 
+/* FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ: all in the view, which
+ * is in memory; no store read, no \Seen to set, no VANISHED to look up. */
+static bool
+fetch_view_only(const struct imap_fetch *f)
+{
+	return !f->need_body && !f->need_struct && !f->need_parse && !f->sets_seen &&
+	    !f->vanished && f->n <= FETCH_LOOP_MSGS;
+}
+
+/* BODY.PEEK[] / RFC822.HEADER... of messages whose bodies are in the
+ * cache, in a view the hub has told no change to since its last sync:
+ * a message the view has is then still in the store (an expunge
+ * elsewhere is posted to the hub by the worker that commits it, before
+ * that command's reply), and a body never changes. \Seen is a store
+ * write, so a FETCH that sets it goes to a worker as before. */
+static bool
+fetch_cached(const struct imap_fetch *f)
+{
+	const struct imap_session *s = f->s;
+	const char *data;
+	size_t len;
+
+	if (!f->need_body || f->need_struct || f->need_parse || f->sets_seen || f->vanished ||
+	    s->dirty || f->n > FETCH_CACHED_MSGS)
+		return false;
+	for (size_t i = f->pos; i < f->n; i++) {
+		const struct imap_msg *m = &s->msgs[f->idx[i]];
+		if (m->expunged || !imap_bodycache_get(m->body_id, &data, &len))
+			return false;
+	}
+	return true;
+}
+
 static void
 fetch_next(struct imap_session *s)
 {
-	imap_run_job(s, WORKER_LANE_READ, fetch_work, fetch_done, s->fetch);
+	struct imap_fetch *f = s->fetch;
+
+	if (fetch_view_only(f) || fetch_cached(f)) {
+		f->on_loop = true;
+		/* a few hundred microseconds on the loop at most (bounded by
+		 * FETCH_LOOP_MSGS), against two thread switches and a wakeup */
+		fetch_work(f);
+		fetch_done(f, true);
+		return;
+	}
+	f->on_loop = false;
+	imap_run_job(s, WORKER_LANE_READ, fetch_work, fetch_done, f);
 }
 
 void

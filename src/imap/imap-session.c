@@ -491,10 +491,14 @@ imap_condstore_enable(struct imap_session *s)
 void
 imap_append_fetch_open(struct imap_session *s, struct mm_buf *b, size_t vi)
 {
-	if (s->uidonly)
-		mm_buf_printf(b, "* %u UIDFETCH (", s->msgs[vi].uid);
-	else
-		mm_buf_printf(b, "* %zu FETCH (", vi + 1);
+	mm_buf_append(b, "* ", 2);
+	if (s->uidonly) {
+		mm_buf_append_u64(b, s->msgs[vi].uid);
+		mm_buf_append(b, " UIDFETCH (", 11);
+	} else {
+		mm_buf_append_u64(b, vi + 1);
+		mm_buf_append(b, " FETCH (", 8);
+	}
 }
 
 
@@ -753,7 +757,7 @@ imap_append_flags(struct imap_session *s, struct mm_buf *b, const struct imap_ms
 		if (m->flags & sysflags[i].bit) {
 			if (!first)
 				mm_buf_appendc(b, ' ');
-			mm_buf_printf(b, "%s", sysflags[i].name);
+			mm_buf_append_str(b, sysflags[i].name);
 			first = false;
 		}
 	}
@@ -761,7 +765,7 @@ imap_append_flags(struct imap_session *s, struct mm_buf *b, const struct imap_ms
 		if (m->keywords & (1ULL << i)) {
 			if (!first)
 				mm_buf_appendc(b, ' ');
-			mm_buf_printf(b, "%s", s->keywords[i]);
+			mm_buf_append_str(b, s->keywords[i]);
 			first = false;
 		}
 	}
@@ -769,7 +773,7 @@ imap_append_flags(struct imap_session *s, struct mm_buf *b, const struct imap_ms
 		/* RFC 9051 2.3.2: IMAP4rev2 has no \Recent flag */
 		if (!first)
 			mm_buf_appendc(b, ' ');
-		mm_buf_printf(b, "\\Recent");
+		mm_buf_append(b, "\\Recent", 7);
 	}
 	mm_buf_appendc(b, ')');
 }

@@ -149,6 +149,8 @@ mm_buf_appendc(struct mm_buf *b, char c)
 	b->data[b->len++] = c;
 }
 
+/* One vsnprintf into the spare room when it fits (the usual case: short
+ * lines into a buffer that has grown already), a second only when not. */
 void
 mm_buf_printf(struct mm_buf *b, const char *fmt, ...)
 {
@@ -156,16 +158,40 @@ mm_buf_printf(struct mm_buf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	va_list ap2;
 	va_copy(ap2, ap);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	mm_buf_reserve(b, 64);
+	size_t room = b->cap - b->len;
+	int n = vsnprintf(b->data + b->len, room, fmt, ap);
 	va_end(ap);
 	if (n < 0) {
+		b->data[b->len] = '\0';
 		va_end(ap2);
 		return;
 	}
-	mm_buf_reserve(b, (size_t)n);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
+	if ((size_t)n >= room) {
+		mm_buf_reserve(b, (size_t)n);
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
+	}
 	va_end(ap2);
 	b->len += (size_t)n;
+}
+
+void
+mm_buf_append_str(struct mm_buf *b, const char *str)
+{
+	mm_buf_append(b, str, strlen(str));
+}
+
+void
+mm_buf_append_u64(struct mm_buf *b, uint64_t v)
+{
+	char d[20];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	mm_buf_append(b, d + i, sizeof(d) - i);
 }
 
 char *

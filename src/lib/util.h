@@ -34,6 +34,9 @@ void mm_buf_reserve(struct mm_buf *b, size_t extra);
 void mm_buf_append(struct mm_buf *b, const void *p, size_t n);
 void mm_buf_appendc(struct mm_buf *b, char c);
 void mm_buf_printf(struct mm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A C string; a number in decimal (no printf: FETCH lines by thousands). */
+void mm_buf_append_str(struct mm_buf *b, const char *str);
+void mm_buf_append_u64(struct mm_buf *b, uint64_t v);
 /* Ensures data is NUL-terminated (not counted in len) and returns it. */
 char *mm_buf_cstr(struct mm_buf *b);
 

@@ -548,6 +548,47 @@ class ImapTest(unittest.TestCase):
         a.logout()
         b.logout()
 
+    def test_fetch_body_cache(self):
+        # a body FETCH read once is answered from memory (imap-bodycache.c):
+        # the same bytes, partial ranges cut from it, \Seen still set by a
+        # non-PEEK FETCH; and a message expunged elsewhere is not served
+        # from the cache (NO [EXPUNGEISSUED], no data)
+        a = self.imaps()
+        box = self.fresh_mailbox(a, "Cached")
+        for i in range(1, 4):
+            a.append(box, None, None, simple(i))
+        a.select(box)
+        b = self.imaps()
+        b.select(box)
+        want = simple(1)
+        for _ in range(3):
+            typ, data = b.fetch("1", "(BODY.PEEK[])")
+            self.assertEqual(typ, "OK")
+            self.assertEqual(data[0][1], want)
+        typ, data = b.fetch("1", "(BODY.PEEK[]<5.10>)")
+        self.assertEqual(data[0][1], want[5:15])
+        typ, data = b.fetch("1", "(RFC822.HEADER)")
+        self.assertEqual(data[0][1], want[:want.index(b"\r\n\r\n") + 4])
+        typ, data = b.fetch("1", "(FLAGS)")
+        self.assertNotIn(b"\\Seen", data[0])
+        typ, data = b.fetch("1", "(BODY[])")
+        self.assertEqual(data[0][1], want)
+        self.assertIn(b"\\Seen", b"".join(x if isinstance(x, bytes) else x[0] for x in data))
+        typ, data = b.fetch("2", "(BODY.PEEK[])")
+        self.assertEqual(data[0][1], simple(2))
+        a.store("2", "+FLAGS.SILENT", r"(\Deleted)")
+        a.expunge()
+        b.untagged_responses.clear()
+        typ, data = b.fetch("2", "(BODY.PEEK[])")
+        self.assertEqual((typ, data), ("NO", [b"[EXPUNGEISSUED] Some of the requested messages no longer exist"]))
+        self.assertNotIn("FETCH", b.untagged_responses)
+        b.noop()
+        self.assertEqual(b.untagged_responses.pop("EXPUNGE", None), [b"2"])
+        typ, data = b.fetch("2", "(BODY.PEEK[])")
+        self.assertEqual(data[0][1], simple(3))
+        a.logout()
+        b.logout()
+
     def test_idle_sees_append_within_a_second(self):
         a = self.imaps()
         box = self.fresh_mailbox(a, "IdleBox")
