@@ -50,6 +50,8 @@ void metrics_pop3_read_ahead(bool used);
 /* IMAP SEARCH: a message's header/date keys answered by its search
  * record (used) or by reading the message (false). */
 void metrics_search_record(bool used);
+/* Bytes of search records held in memory (imap-searchmem.c): +/- delta. */
+void metrics_search_memory(int64_t delta);
 /* A message accepted by SMTP (the 250 after its data). */
 void metrics_message_accepted(void);
 void metrics_refused(enum metrics_refusal why);
