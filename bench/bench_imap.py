@@ -93,6 +93,16 @@ def make_message(i):
                               body)).encode()
 
 
+def metric(srv, name):
+    """A sample without labels from the daemon's /metrics, or None."""
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.metrics_port, timeout=20) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
+
+
 def pct(vals, p):
     s = sorted(vals)
     return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
@@ -448,7 +458,10 @@ async def bench_big(srv, total, reps=5):
         print("big: %-30s on %d messages, INBOX held  median %.1f ms  max %.1f ms  (%d runs)"
               % (cmd.decode(), total, statistics.median(times), max(times), len(times)),
               flush=True)
-    print("big: daemon RSS with INBOX held %d KiB" % rss_kib(srv.proc.pid), flush=True)
+    smem = metric(srv, "minimaild_imap_search_memory_bytes")
+    print("big: daemon RSS with INBOX held %d KiB; search records in memory %s"
+          % (rss_kib(srv.proc.pid), "(no such gauge)" if smem is None else
+             "%d bytes, %.1f bytes a message" % (smem, smem / total)), flush=True)
     await holder.cmd(b"LOGOUT")
     holder.close()
 
@@ -563,7 +576,9 @@ def main():
                             "max_connections_per_user = %d"
                             % (args.sessions + 1000, args.sessions + 500, args.sessions + 500))
         # debug logging (mmtest's default) would measure the logger
-        srv.write_conf(srv.conf_text().replace("log_level = debug", "log_level = warn"))
+        (srv.metrics_port,) = mmtest.free_ports(1)
+        srv.write_conf(srv.conf_text().replace("log_level = debug", "log_level = warn") +
+                       "[listen]\nmetrics = 127.0.0.1:%d\n" % srv.metrics_port)
         servers.append(srv)
         srv.start()
         print("bench_imap: minimaild pid %d on loopback, data_dir %s" % (srv.proc.pid, srv.data_dir),

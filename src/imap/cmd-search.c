@@ -708,11 +708,11 @@ imap_search_has_seq(const struct imap_search *q)
 /* The cache blobs of the messages at[0..n) that the records in memory
  * (v, may be NULL) do not know, in one transaction; known[k] is
  * imap_searchmem_find's answer. What was read goes into sm (if not NULL)
- * as one chunk. False: nothing read. */
+ * as one chunk. False: nothing read. *nread_r: how many were asked for. */
 static bool
 search_blobs(struct imap_session *s, struct imap_searchmem *sm,
     const struct imap_searchmem_ver *v, const size_t *at, size_t n, int *known,
-    char **blobs, size_t *lens)
+    char **blobs, size_t *lens, size_t *nread_r)
 {
 	uint64_t ids[SEARCH_RECORD_BATCH];
 	uint32_t uids[SEARCH_RECORD_BATCH];
@@ -732,6 +732,7 @@ search_blobs(struct imap_session *s, struct imap_searchmem *sm,
 			pos[nu++] = k;
 		}
 	}
+	*nread_r = nu;
 	if (nu == 0)
 		return true;
 	if (nu == 1 && n == 1)
@@ -756,8 +757,9 @@ search_blobs(struct imap_session *s, struct imap_searchmem *sm,
  * answers, the records come from memory (v, sm: NULL if none), those it
  * does not know from their cache blobs read in one transaction. A message
  * whose body a key needs but can no longer be read (expunged by another
- * session meanwhile) does not match. */
-static void
+ * session meanwhile) does not match. Returns how many records were not in
+ * memory. */
+static size_t
 search_some(struct imap_session *s, struct imap_search *q, struct imap_searchmem *sm,
     const struct imap_searchmem_ver *v, const size_t *at, size_t n, bool *hit)
 {
@@ -765,9 +767,10 @@ search_some(struct imap_session *s, struct imap_search *q, struct imap_searchmem
 	char *blobs[SEARCH_RECORD_BATCH];
 	size_t lens[SEARCH_RECORD_BATCH];
 	bool have = false;
+	size_t nread = n;
 
 	if (skey_uses_record(&q->root) && !search_scan_only())
-		have = search_blobs(s, sm, v, at, n, known, blobs, lens);
+		have = search_blobs(s, sm, v, at, n, known, blobs, lens, &nread);
 	for (size_t k = 0; k < n; k++) {
 		struct msgctx c;
 		memset(&c, 0, sizeof(c));
@@ -786,6 +789,7 @@ search_some(struct imap_session *s, struct imap_search *q, struct imap_searchmem
 		hit[k] = eval(&c, &q->root) && !c.failed;
 		ctx_free(&c);
 	}
+	return nread;
 }
 
 size_t
@@ -800,7 +804,7 @@ imap_search_run(struct imap_session *s, struct imap_search *q, size_t *vidx)
 		for (; i < s->nmsgs && nb < SEARCH_RECORD_BATCH; i++)
 			if (!s->msgs[i].expunged)
 				at[nb++] = i;
-		search_some(s, q, NULL, NULL, at, nb, hit);
+		(void)search_some(s, q, NULL, NULL, at, nb, hit);
 		for (size_t k = 0; k < nb; k++)
 			if (hit[k])
 				vidx[n++] = at[k];
@@ -995,7 +999,9 @@ search_batch(struct imap_session *s, void *arg, struct mm_buf *out)
 					bytes += m->size;
 				at[nb++] = j->pos;
 			}
-			search_some(s, j->q, j->smem, v, at, nb, hit);
+			/* records all in memory: as cheap as index keys */
+			if (search_some(s, j->q, j->smem, v, at, nb, hit) == 0 && j->record)
+				max = SEARCH_BATCH_MSGS;
 			for (size_t k = 0; k < nb; k++) {
 				const struct imap_msg *m = &s->msgs[at[k]];
 				if (!hit[k])

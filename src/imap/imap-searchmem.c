@@ -6,9 +6,10 @@
  * then the records), built once and never changed. A version is a sorted
  * array of chunk references, built once and never changed; the table
  * holds the current one under its mutex, which is taken only to take a
- * reference to it or to replace it, by workers (the loop never waits for
- * it: it only creates, closes and drops tables). Dropping expunged
- * records replaces the chunks that held them by smaller copies.
+ * reference to it or to replace it (a pointer swap: nothing is built
+ * under it but the list of a new version); the loop takes it only to close
+ * the table. Dropping expunged records replaces the chunks that held them
+ * by smaller copies, made outside the lock.
  *
  * A record: u8 has_sent, u8 n, i32 sent_day, then n times (u8 field, u16
  * length, bytes): 6 + 3 per entry + the text. A message whose record is
@@ -420,22 +421,16 @@ imap_searchmem_add(struct imap_searchmem *sm, uint32_t uidvalidity, uint32_t lo,
 	imap_searchmem_ver_unref(&old);
 }
 
-/* Drops the records of the vanished UIDs (ascending): the chunks holding
- * any are replaced by copies without them. */
-static void
-drop_vanished(struct imap_searchmem *sm, const uint32_t *vanished, size_t nvanished)
+/* v without the records of the vanished UIDs (ascending): the chunks
+ * holding any replaced by copies without them; NULL when none has any. */
+static struct imap_searchmem_ver *
+ver_without(const struct imap_searchmem_ver *v, const uint32_t *vanished, size_t nvanished)
 {
-	pthread_mutex_lock(&sm->mu);
-	struct imap_searchmem_ver *old = sm->cur;
-	if (old == NULL || old->n == 0) {
-		pthread_mutex_unlock(&sm->mu);
-		return;
-	}
-	struct imap_searchmem_ver *nv = ver_new(old->uidvalidity, old->n);
+	struct imap_searchmem_ver *nv = ver_new(v->uidvalidity, v->n);
 	size_t g = 0;
 	bool changed = false;
-	for (size_t i = 0; i < old->n; i++) {
-		struct chunk *c = old->c[i], *nc = NULL;
+	for (size_t i = 0; i < v->n; i++) {
+		struct chunk *c = v->c[i], *nc = NULL;
 		size_t g0;
 		while (g < nvanished && vanished[g] <= c->lo)
 			g++;
@@ -454,12 +449,39 @@ drop_vanished(struct imap_searchmem *sm, const uint32_t *vanished, size_t nvanis
 			atomic_fetch_add(&c->refs, 1);
 		}
 	}
-	if (changed)
-		sm->cur = nv;
-	else
-		old = nv;          /* dropped below */
-	pthread_mutex_unlock(&sm->mu);
-	imap_searchmem_ver_unref(&old);
+	if (!changed)
+		imap_searchmem_ver_unref(&nv);
+	return nv;
+}
+
+/* Drops the records of the vanished UIDs. The copies are made outside the
+ * lock, from the version current then; if a chunk was added meanwhile,
+ * again (a few times at most: what stays is only memory, the UIDs are no
+ * longer in any view that asks). */
+static void
+drop_vanished(struct imap_searchmem *sm, const uint32_t *vanished, size_t nvanished)
+{
+	for (int tries = 0; tries < 4; tries++) {
+		struct imap_searchmem_ver *v = imap_searchmem_get(sm), *nv;
+		if (v == NULL)
+			return;
+		nv = ver_without(v, vanished, nvanished);
+		if (nv == NULL) {
+			imap_searchmem_ver_unref(&v);
+			return;
+		}
+		pthread_mutex_lock(&sm->mu);
+		bool same = sm->cur == v;
+		if (same) {
+			sm->cur = nv;      /* the table's reference to v is ours now */
+			nv = v;
+		}
+		pthread_mutex_unlock(&sm->mu);
+		imap_searchmem_ver_unref(&nv);
+		imap_searchmem_ver_unref(&v);
+		if (same)
+			return;
+	}
 }
 
 void
