@@ -40,6 +40,7 @@
 #include "imap/imap-searchmem.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -468,7 +469,9 @@ match_header(struct msgctx *c, const struct skey *k)
 			const struct mail_cache_search_entry *e = &c->srec.e[i];
 			if ((int)e->field != sf)
 				continue;
-			if (k->nlen == 0 || mail_text_contains_folded(e->v, e->len, k->needle, k->nlen))
+			if (k->nlen == 0 || (c->memrec ? e->len >= k->nlen &&
+			    memmem(e->v, e->len, k->needle, k->nlen) != NULL :
+			    mail_text_contains_folded(e->v, e->len, k->needle, k->nlen)))
 				return true;
 		}
 		return false;
@@ -773,7 +776,10 @@ search_some(struct imap_session *s, struct imap_search *q, struct imap_searchmem
 		have = search_blobs(s, sm, v, at, n, known, blobs, lens, &nread);
 	for (size_t k = 0; k < n; k++) {
 		struct msgctx c;
-		memset(&c, 0, sizeof(c));
+		/* not the record's entries (1.5 KiB a message): whoever fills
+		 * it sets what it holds */
+		memset(&c, 0, offsetof(struct msgctx, srec));
+		c.srec.n = 0;
 		c.s = s;
 		c.vi = at[k];
 		c.m = &s->msgs[at[k]];

@@ -12,7 +12,9 @@
  * by smaller copies, made outside the lock.
  *
  * A record: u8 has_sent, u8 n, i32 sent_day, then n times (u8 field, u16
- * length, bytes): 6 + 3 per entry + the text. A message whose record is
+ * length, bytes): 6 + 3 per entry + the text, kept folded (mail_text_fold:
+ * what mail_text_contains_folded does to it at every comparison, done
+ * once). A message whose record is
  * absent from its blob, or has a field over 65,535 bytes, is kept as "no
  * record" (it is read, as it was before). Every byte a chunk takes is
  * counted in one global total that may not go over
@@ -29,6 +31,7 @@
 #include "lib/membudget.h"
 #include "lib/metrics.h"
 #include "lib/util.h"
+#include "mail/decode.h"
 
 #define NOREC       UINT32_MAX    /* offset of a message without a record */
 #define REC_HEAD    6
@@ -134,24 +137,34 @@ rec_encode(const char *blob, size_t len, struct mm_buf *b)
 	struct mail_cache_search r;
 	if (blob == NULL || mail_cache_search_get(blob, len, &r) != 0 || r.n > UINT8_MAX)
 		return false;
-	for (size_t i = 0; i < r.n; i++)
-		if (r.e[i].len > UINT16_MAX)
-			return false;
-	unsigned char head[REC_HEAD];
-	int32_t day = (int32_t)r.sent_day;
-	head[0] = r.has_sent;
-	head[1] = (unsigned char)r.n;
-	memcpy(head + 2, &day, sizeof(day));
-	mm_buf_append(b, head, sizeof(head));
+	struct mm_buf f[MAIL_CACHE_SEARCH_MAX];
+	bool ok = true;
 	for (size_t i = 0; i < r.n; i++) {
-		unsigned char e[REC_ENTRY];
-		uint16_t l = (uint16_t)r.e[i].len;
-		e[0] = (unsigned char)r.e[i].field;
-		memcpy(e + 1, &l, sizeof(l));
-		mm_buf_append(b, e, sizeof(e));
-		mm_buf_append(b, r.e[i].v, r.e[i].len);
+		mm_buf_init(&f[i]);
+		mail_text_fold(r.e[i].v, r.e[i].len, &f[i]);
+		ok = ok && f[i].len <= UINT16_MAX;
 	}
-	return true;
+	if (ok) {
+		unsigned char head[REC_HEAD];
+		int32_t day = (int32_t)r.sent_day;
+		head[0] = r.has_sent;
+		head[1] = (unsigned char)r.n;
+		memcpy(head + 2, &day, sizeof(day));
+		mm_buf_append(b, head, sizeof(head));
+	}
+	for (size_t i = 0; i < r.n; i++) {
+		if (ok) {
+			unsigned char e[REC_ENTRY];
+			uint16_t l = (uint16_t)f[i].len;
+			e[0] = (unsigned char)r.e[i].field;
+			memcpy(e + 1, &l, sizeof(l));
+			mm_buf_append(b, e, sizeof(e));
+			if (f[i].len > 0)
+				mm_buf_append(b, f[i].data, f[i].len);
+		}
+		mm_buf_free(&f[i]);
+	}
+	return ok;
 }
 
 static struct chunk *

@@ -41,7 +41,9 @@ struct imap_searchmem_ver *imap_searchmem_get(struct imap_searchmem *sm);
 void imap_searchmem_ver_unref(struct imap_searchmem_ver **v);
 /* Worker: what the version knows of uid (of a mailbox with uidvalidity):
  * 1 and *out filled (pointing into the version: valid while it is held;
- * out may be NULL), 0 the message has no record (read it), -1 unknown. */
+ * out may be NULL; each entry's text already folded by mail_text_fold, so
+ * a folded needle is found with memmem), 0 the message has no record
+ * (read it), -1 unknown. */
 int imap_searchmem_find(const struct imap_searchmem_ver *v, uint32_t uidvalidity, uint32_t uid,
     struct mail_cache_search *out);
 
