@@ -278,14 +278,7 @@ imap_searchmem_find(const struct imap_searchmem_ver *v, uint32_t uidvalidity, ui
 	if (ci >= v->n || v->c[ci]->lo >= uid)
 		return -1;
 	const struct chunk *c = v->c[ci];
-	size_t l = 0, h = c->n;
-	while (l < h) {
-		size_t mid = l + (h - l) / 2;
-		if (c->uids[mid] < uid)
-			l = mid + 1;
-		else
-			h = mid;
-	}
+	size_t l = mm_u32_lower(c->uids, c->n, uid);
 	if (l >= c->n || c->uids[l] != uid)
 		return -1;         /* gone before the chunk was built: read */
 	if (c->off[l] == NOREC)

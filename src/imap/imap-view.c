@@ -172,14 +172,7 @@ snap_from_index(const struct store_index *idx)
 static bool
 uid_in(const uint32_t *uids, size_t n, uint32_t uid)
 {
-	size_t l = 0, h = n;
-	while (l < h) {
-		size_t mid = l + (h - l) / 2;
-		if (uids[mid] < uid)
-			l = mid + 1;
-		else
-			h = mid;
-	}
+	size_t l = mm_u32_lower(uids, n, uid);
 	return l < n && uids[l] == uid;
 }
 

@@ -288,3 +288,17 @@ mm_now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
+
+size_t
+mm_u32_lower(const uint32_t *v, size_t n, uint32_t x)
+{
+	size_t l = 0, h = n;
+	while (l < h) {
+		size_t mid = l + (h - l) / 2;
+		if (v[mid] < x)
+			l = mid + 1;
+		else
+			h = mid;
+	}
+	return l;
+}

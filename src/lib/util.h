@@ -61,4 +61,8 @@ void mm_strlist_clear(struct mm_strlist *l);
 /* Monotonic clock in milliseconds. */
 uint64_t mm_now_ms(void);
 
+/* The first index of the ascending v[0..n) whose value is >= x (n if
+ * none). */
+size_t mm_u32_lower(const uint32_t *v, size_t n, uint32_t x);
+
 #endif

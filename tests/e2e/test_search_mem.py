@@ -21,11 +21,9 @@ import time
 import urllib.request
 import unittest
 
-import mmtest
 import test_imap_dovecot as dv
 import test_search_index as si
 
-ALICE = ("alice@example.org", "alice-secret")
 SIMPLE = 700        # plain messages besides the corpus: several chunks
 
 
@@ -47,30 +45,17 @@ def gauge(port):
 
 
 class SearchMemTest(unittest.TestCase):
+    # the server (with metrics), the queries and the sessions of
+    # test_search_index.py
+    tearDownClass = si.SearchIndexTest.__dict__["tearDownClass"]
+    session = si.SearchIndexTest.session
+
     @classmethod
     def setUpClass(cls):
-        cls.srv = mmtest.Server(users=dict([ALICE]), start=False)
-        (cls.mport,) = mmtest.free_ports(1)
-        cls.srv.write_conf(cls.srv.conf_text() + "[listen]\nmetrics = 127.0.0.1:%d\n" % cls.mport)
-        cls.queries = []
-        for q in dv.SEARCHES + si.EXTRA + ["SUBJECT note", "SUBJECT \"note 123 \"",
-                                           "FROM sender4@", "TO person3", "CC list2",
-                                           "SENTON 5-Jan-2024", "HEADER Message-ID s69"]:
-            cls.queries += [q, "NOT " + q if not q.startswith("CHARSET") else q]
-
-    @classmethod
-    def tearDownClass(cls):
-        os.environ.pop("MINIMAILD_SEARCH_SCAN", None)
-        cls.srv.close()
-
-    def session(self):
-        s = self.srv.ssl_context().wrap_socket(self.srv.connect("imaps", timeout=60))
-        self.addCleanup(s.close)
-        sess = dv.Session(s.sendall, lambda: s.recv(65536))
-        sess.greeting()
-        _, t = sess.cmd(b"LOGIN %s %s" % (ALICE[0].encode(), ALICE[1].encode()))
-        self.assertTrue(t.startswith(b"OK"), t)
-        return sess
+        si.SearchIndexTest.__dict__["setUpClass"].__func__(cls)
+        for q in ["SUBJECT note", "SUBJECT \"note 123 \"", "FROM sender4@", "TO person3",
+                  "CC list2", "SENTON 5-Jan-2024", "HEADER Message-ID s69"]:
+            cls.queries += [q, "NOT " + q]
 
     def ok(self, sess, cmd):
         u, t = sess.cmd(cmd)
