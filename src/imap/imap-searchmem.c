@@ -130,41 +130,53 @@ rec_len(const unsigned char *p)
 	return len;
 }
 
+/* Appends mail_text_fold(v) to b: ASCII (the usual header) lowercased
+ * in place, which is what mail_text_fold does to it. */
+static void
+fold_append(struct mm_buf *b, const char *v, size_t len)
+{
+	size_t i = 0;
+	while (i < len && (unsigned char)v[i] < 0x80)
+		i++;
+	if (i < len) {
+		mail_text_fold(v, len, b);
+		return;
+	}
+	mm_buf_reserve(b, len);
+	char *o = b->data + b->len;
+	for (i = 0; i < len; i++)
+		o[i] = v[i] >= 'A' && v[i] <= 'Z' ? (char)(v[i] + 32) : v[i];
+	b->len += len;
+}
+
 /* The record of a blob appended to b; false (nothing appended): none. */
 static bool
 rec_encode(const char *blob, size_t len, struct mm_buf *b)
 {
 	struct mail_cache_search r;
+	size_t start = b->len;
 	if (blob == NULL || mail_cache_search_get(blob, len, &r) != 0 || r.n > UINT8_MAX)
 		return false;
-	struct mm_buf f[MAIL_CACHE_SEARCH_MAX];
-	bool ok = true;
+	unsigned char head[REC_HEAD];
+	int32_t day = (int32_t)r.sent_day;
+	head[0] = r.has_sent;
+	head[1] = (unsigned char)r.n;
+	memcpy(head + 2, &day, sizeof(day));
+	mm_buf_append(b, head, sizeof(head));
 	for (size_t i = 0; i < r.n; i++) {
-		mm_buf_init(&f[i]);
-		mail_text_fold(r.e[i].v, r.e[i].len, &f[i]);
-		ok = ok && f[i].len <= UINT16_MAX;
-	}
-	if (ok) {
-		unsigned char head[REC_HEAD];
-		int32_t day = (int32_t)r.sent_day;
-		head[0] = r.has_sent;
-		head[1] = (unsigned char)r.n;
-		memcpy(head + 2, &day, sizeof(day));
-		mm_buf_append(b, head, sizeof(head));
-	}
-	for (size_t i = 0; i < r.n; i++) {
-		if (ok) {
-			unsigned char e[REC_ENTRY];
-			uint16_t l = (uint16_t)f[i].len;
-			e[0] = (unsigned char)r.e[i].field;
-			memcpy(e + 1, &l, sizeof(l));
-			mm_buf_append(b, e, sizeof(e));
-			if (f[i].len > 0)
-				mm_buf_append(b, f[i].data, f[i].len);
+		unsigned char e[REC_ENTRY] = { (unsigned char)r.e[i].field, 0, 0 };
+		size_t at = b->len + 1;
+		mm_buf_append(b, e, sizeof(e));
+		fold_append(b, r.e[i].v, r.e[i].len);
+		size_t fl = b->len - at - 2;
+		if (fl > UINT16_MAX) {
+			b->len = start;
+			return false;
 		}
-		mm_buf_free(&f[i]);
+		uint16_t l = (uint16_t)fl;
+		memcpy(b->data + at, &l, sizeof(l));
 	}
-	return ok;
+	return true;
 }
 
 static struct chunk *
