@@ -27,13 +27,22 @@ only) and measures, bounded in count and time:
    daemon's CPU time per operation (utime+stime from /proc/PID/stat), which
    does not depend on how fast this Python client is.
 
-The clients are asyncio in this one process (the machine has 2 cores shared
-by client and server: client CPU is part of the wall-clock figures).
+The clients are asyncio (the machine has 2 cores shared by client and
+server: client CPU is part of the wall-clock figures). The IDLE sessions are
+opened by --workers client processes (default one per 5,000 sessions, at
+most 8), each owning a slice and reporting back over a pipe; session i
+connects from 127.0.0.(2 + i // --per-address) (default 20,000 a source
+address: one address has only some 28,000 ephemeral ports toward the one
+port of the daemon, which listens on 127.0.0.1). Up to 100,000 sessions:
+the bench raises its RLIMIT_NOFILE to the hard limit (the daemon and the
+clients inherit it) and opens fewer sessions, saying so, if that is below
+what the daemon needs.
 
     MINIMAILD=./minimaild MINIMAILCTL=./minimailctl \\
         python3 bench/bench_imap.py [--sessions 2000] [--messages 50000] \\
         [--clients 10,50] [--seconds 5] [--only idle,big,ops] \\
-        [--idle-messages 0] [--idle-variants tls,plain] [--push-on tls]
+        [--idle-messages 0] [--idle-variants tls,plain] [--push-on tls] \\
+        [--workers 0] [--per-address 20000]
 
 --idle-messages N fills the IDLE sessions' INBOX with N messages first (a
 session's cost per message of its mailbox shows: issue 19); --idle-variants
@@ -59,6 +68,8 @@ USERS = ["idle@example.org", "big@example.org", "ops@example.org"]
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima "
          "mike november oscar papa quebec romeo sierra tango uniform victor").split()
 DEADLINE_SECS = 1500          # the whole run stops by itself after this
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+SESSIONS_MAX = 100000
 
 
 def rss_kib(pid):
@@ -118,10 +129,26 @@ class Client:
         self.n = 0
 
     @classmethod
-    async def open(cls, port, ctx):
-        r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx,
-                                             server_hostname=None if ctx is None else "localhost",
-                                             limit=1 << 20)
+    async def open(cls, port, ctx, src=None):
+        """src: a loopback source address (127.0.0.2, ...): one address has
+        only some 28,000 ephemeral ports toward the daemon's one port."""
+        host = None if ctx is None else "localhost"
+        if src is None:
+            r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx,
+                                                 server_hostname=host, limit=1 << 20)
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.setblocking(False)
+                # the port is picked at connect() by the whole 4-tuple
+                sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+                sock.bind((src, 0))
+                await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+            except BaseException:
+                sock.close()
+                raise
+            r, w = await asyncio.open_connection(sock=sock, ssl=ctx, server_hostname=host,
+                                                 limit=1 << 20)
         c = cls(r, w)
         g = await r.readline()
         if not g.startswith(b"* OK"):
@@ -162,6 +189,20 @@ class Client:
 
 # ---------------------------------------------------------------- 1. idle
 
+async def watch_exists(c, exists_at, expect):
+    """Append to exists_at[n] the monotonic time c reads '* n EXISTS' for
+    n = expect[0]."""
+    try:
+        while True:
+            ln = await c.r.readline()
+            if not ln:
+                return
+            if ln.endswith(b" EXISTS\r\n") and int(ln.split()[1]) == expect[0]:
+                exists_at[expect[0]].append(time.monotonic())
+    except (OSError, EOFError, ssl.SSLError, asyncio.IncompleteReadError):
+        return
+
+
 async def open_idle(port, ctx, user, n, sessions, exists_at, expect):
     """Open n sessions in IDLE on user's INBOX; each appends to exists_at
     the monotonic time it reads '* <expect[0]> EXISTS'."""
@@ -178,19 +219,147 @@ async def open_idle(port, ctx, user, n, sessions, exists_at, expect):
                 raise RuntimeError("IDLE: %r" % ln)
             sessions.append(c)
 
-        async def watch():
-            try:
-                while True:
-                    ln = await c.r.readline()
-                    if not ln:
-                        return
-                    if ln.endswith(b" EXISTS\r\n") and int(ln.split()[1]) == expect[0]:
-                        exists_at[expect[0]].append(time.monotonic())
-            except (OSError, EOFError, ssl.SSLError, asyncio.IncompleteReadError):
-                return
-        asyncio.ensure_future(watch())
+        asyncio.ensure_future(watch_exists(c, exists_at, expect))
 
     await asyncio.gather(*[one() for _ in range(n)])
+
+
+async def open_idle_slice(port, ctx, user, idxs, per_addr, sessions, exists_at, expect,
+                          errors, window=64):
+    """Like open_idle, for the session numbers idxs of the whole run: session
+    i comes from 127.0.0.(2 + i // per_addr); failures are counted, not
+    raised (100,000 sessions on a loaded machine)."""
+    sem = asyncio.Semaphore(window)
+
+    async def one(i):
+        async with sem:
+            c = None
+            try:
+                c = await asyncio.wait_for(Client.open(port, ctx, "127.0.0.%d" % (2 + i // per_addr)),
+                                           120)
+                await asyncio.wait_for(c.login(user), 120)
+                await asyncio.wait_for(c.cmd(b"SELECT INBOX"), 120)
+                c.w.write(b"i IDLE\r\n")
+                ln = await asyncio.wait_for(c.r.readline(), 120)
+                if not ln.startswith(b"+"):
+                    raise RuntimeError("IDLE: %r" % ln)
+            except (OSError, EOFError, RuntimeError, ssl.SSLError, asyncio.TimeoutError,
+                    asyncio.IncompleteReadError) as e:
+                errors.append("%s: %s" % (type(e).__name__, e))
+                if c is not None:
+                    c.close()
+                return
+            sessions.append(c)
+
+        c.task = asyncio.ensure_future(watch_exists(c, exists_at, expect))
+
+    await asyncio.gather(*[one(i) for i in idxs])
+
+
+async def idle_worker_main(conn, port, cafile, user, lo, hi, per_addr):
+    """One client process: sessions lo..hi-1 of the run, driven by the
+    parent over conn: ("open", k) opens k more, ("expect", n) arms the
+    wait for "* n EXISTS", ("seen", n, secs) answers when every session saw
+    it (or after secs) with the times, ("close",) ends."""
+    loop = asyncio.get_running_loop()
+    ctx = None
+    if cafile:
+        ctx = ssl.create_default_context(cafile=cafile)
+        ctx.check_hostname = False
+    sessions, errors, exists_at, expect = [], [], {}, [0]
+    nxt = lo
+    while True:
+        msg = await loop.run_in_executor(None, conn.recv)
+        if msg[0] == "open":
+            idxs = range(nxt, min(hi, nxt + msg[1]))
+            nxt += len(idxs)
+            await open_idle_slice(port, ctx, user, idxs, per_addr, sessions, exists_at, expect,
+                                  errors)
+            conn.send(("opened", len(sessions), len(errors), errors[-3:]))
+        elif msg[0] == "expect":
+            expect[0] = msg[1]
+            exists_at[msg[1]] = []
+            conn.send(("ready",))
+        elif msg[0] == "seen":
+            deadline = time.monotonic() + msg[2]
+            while len(exists_at[msg[1]]) < len(sessions) and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            conn.send(("seen", list(exists_at[msg[1]])))
+        else:
+            for c in sessions:
+                c.close()
+            await asyncio.sleep(0.5)
+            conn.send(("closed",))
+            return
+
+
+def idle_worker(conn, port, cafile, user, lo, hi, per_addr):
+    try:
+        asyncio.run(idle_worker_main(conn, port, cafile, user, lo, hi, per_addr))
+    except KeyboardInterrupt:
+        pass
+
+
+class IdleWorkers:
+    """nworkers client processes (one asyncio process cannot drive 100,000
+    TLS handshakes quickly), each owning a slice of the sessions."""
+
+    def __init__(self, nworkers, nsess, port, cafile, user, per_addr):
+        import multiprocessing
+        mp = multiprocessing.get_context("spawn")
+        self.procs, self.conns, self.sizes = [], [], []
+        step = (nsess + nworkers - 1) // nworkers
+        for k in range(nworkers):
+            lo, hi = k * step, min(nsess, (k + 1) * step)
+            if lo >= hi:
+                break
+            a, b = mp.Pipe()
+            p = mp.Process(target=idle_worker, args=(b, port, cafile, user, lo, hi, per_addr),
+                           daemon=True)
+            p.start()
+            b.close()
+            self.procs.append(p)
+            self.conns.append(a)
+            self.sizes.append(hi - lo)
+
+    async def ask(self, msgs, timeout):
+        """Send msgs[k] to worker k; the answers, in order."""
+        loop = asyncio.get_running_loop()
+        for c, m in zip(self.conns, msgs):
+            c.send(m)
+
+        def recv(c):
+            if not c.poll(timeout):
+                raise RuntimeError("a bench client process did not answer in %d s" % timeout)
+            return c.recv()
+        return await asyncio.gather(*[loop.run_in_executor(None, recv, c) for c in self.conns])
+
+    async def open(self, fraction_num, fraction_den, timeout=900):
+        """Open each worker's share up to fraction of its slice; returns
+        (sessions open, failures, some failure texts)."""
+        msgs = []
+        for k, n in enumerate(self.sizes):
+            want = n * fraction_num // fraction_den - n * (fraction_num - 1) // fraction_den
+            msgs.append(("open", want))
+        res = await self.ask(msgs, timeout)
+        return (sum(r[1] for r in res), sum(r[2] for r in res),
+                [e for r in res for e in r[3]][:3])
+
+    async def expect(self, n):
+        await self.ask([("expect", n)] * len(self.conns), 60)
+
+    async def seen(self, n, secs):
+        res = await self.ask([("seen", n, secs)] * len(self.conns), secs + 60)
+        return [t for r in res for t in r[1]]
+
+    async def close(self):
+        try:
+            await self.ask([("close",)] * len(self.conns), 120)
+        finally:
+            for p in self.procs:
+                p.join(10)
+                if p.is_alive():
+                    p.kill()
 
 
 def smtp_deliver(port, rcpt, i):
@@ -225,11 +394,13 @@ def smtp_deliver(port, rcpt, i):
 
 
 async def bench_idle(new_server, nsess, pushes, nmsgs=0, variants=("tls", "plain"),
-                     push_on=("tls",)):
+                     push_on=("tls",), nworkers=1, per_addr=20000):
     """Each variant on a fresh daemon: memory freed by one would be reused
     by the next and hide its cost. nmsgs messages are put into the INBOX
     first (--idle-messages), so that what a session costs per message of
-    its selected mailbox shows."""
+    its selected mailbox shows. The sessions are opened by nworkers client
+    processes, from 127.0.0.2, .3, ... (per_addr sessions each) to the
+    daemon's 127.0.0.1."""
     user = USERS[0]
     out = {}
     for tls in [v == "tls" for v in variants]:
@@ -246,62 +417,72 @@ async def bench_idle(new_server, nsess, pushes, nmsgs=0, variants=("tls", "plain
         await open_idle(port, ctx, user, 20, warm, {0: []}, [0])
         for c in warm:
             c.close()
-        await asyncio.sleep(1.0)
-        before = rss_kib(pid)
-        sessions = []
-        exists_at = {}
-        expect = [0]
-        t0 = time.monotonic()
-        # in two halves: the second half's growth leaves out what the
-        # allocator keeps once (the worker threads' arenas that SELECT's
-        # whole-index reads grew on a big mailbox)
-        half = nsess // 2
-        await open_idle(port, ctx, user, half, sessions, exists_at, expect)
-        await asyncio.sleep(2.0)
-        mid = rss_kib(pid)
-        await open_idle(port, ctx, user, nsess - half, sessions, exists_at, expect)
-        opened = time.monotonic() - t0
-        await asyncio.sleep(2.0)
-        after = rss_kib(pid)
-        per = (after - before) / float(nsess)
-        print("idle %-13s sessions=%d  opened in %.1f s  daemon RSS %d -> %d KiB  "
-              "= %.1f KiB per session" % (label, nsess, opened, before, after, per), flush=True)
-        if nsess - half > 0:
-            print("idle %-13s the second %d sessions alone: RSS %d -> %d KiB = %.1f KiB per session"
-                  % (label, nsess - half, mid, after, (after - mid) / float(nsess - half)),
-                  flush=True)
-        out[label] = per
-        if ("tls" if tls else "plain") in push_on and pushes:
-            # messages already in INBOX: the first push makes EXISTS count+1
-            count = srv_count(srv, user)
-            lat = []
-            after_ack = []
-            acks = []
-            loop = asyncio.get_running_loop()
-            for k in range(pushes):
-                expect[0] = count + k + 1
-                exists_at[expect[0]] = []
-                t_dot, t_ack = await loop.run_in_executor(None, smtp_deliver,
-                                                          srv.ports["smtp"], user, k)
-                deadline = time.monotonic() + 20
-                while len(exists_at[expect[0]]) < nsess and time.monotonic() < deadline:
-                    await asyncio.sleep(0.01)
-                got = exists_at[expect[0]]
-                if len(got) < nsess:
-                    print("  push %d: only %d of %d sessions saw EXISTS within 20 s"
-                          % (k + 1, len(got), nsess))
-                lat += [(t - t_dot) * 1000 for t in got]
-                after_ack += [(t - t_ack) * 1000 for t in got]
-                acks.append((t_ack - t_dot) * 1000)
-                await asyncio.sleep(0.5)
-            print("push to %d IDLE sessions (%d deliveries, %d EXISTS seen):\n"
-                  "  from the final '.' of DATA to EXISTS  p50=%.1f ms  p99=%.1f ms  max=%.1f ms\n"
-                  "  from the SMTP 250 (durably stored, median %.1f ms after the '.') to EXISTS"
-                  "  p50=%.1f ms  p99=%.1f ms"
-                  % (nsess, pushes, len(lat), pct(lat, 50), pct(lat, 99), max(lat),
-                     statistics.median(acks), pct(after_ack, 50), pct(after_ack, 99)), flush=True)
-        for c in sessions:
-            c.close()
+        workers = IdleWorkers(nworkers, nsess, port, srv.cert if tls else None, user, per_addr)
+        try:
+            await asyncio.sleep(1.0)
+            before = rss_kib(pid)
+            t0 = time.monotonic()
+            # in two halves: the second half's growth leaves out what the
+            # allocator keeps once (the worker threads' arenas that SELECT's
+            # whole-index reads grew on a big mailbox)
+            n1, f1, e1 = await workers.open(1, 2)
+            await asyncio.sleep(2.0)
+            mid = rss_kib(pid)
+            nopen, fails, errs = await workers.open(2, 2)
+            opened = time.monotonic() - t0
+            await asyncio.sleep(2.0)
+            after = rss_kib(pid)
+            if fails:
+                print("idle %-13s %d of %d sessions failed to open, e.g. %s"
+                      % (label, fails, nsess, "; ".join(errs)), flush=True)
+            if nopen == 0:
+                raise RuntimeError("no IDLE session opened")
+            per = (after - before) / float(nopen)
+            print("idle %-13s sessions=%d (%d client processes, %d source addresses)  "
+                  "opened in %.1f s  daemon RSS %d -> %d KiB  = %.1f KiB per session"
+                  % (label, nopen, len(workers.procs), (nsess + per_addr - 1) // per_addr,
+                     opened, before, after, per), flush=True)
+            if nopen - n1 > 0:
+                print("idle %-13s the second %d sessions alone: RSS %d -> %d KiB = %.1f KiB "
+                      "per session" % (label, nopen - n1, mid, after,
+                                       (after - mid) / float(nopen - n1)), flush=True)
+            out[label] = per
+            if ("tls" if tls else "plain") in push_on and pushes:
+                # messages already in INBOX: the first push makes EXISTS count+1
+                count = srv_count(srv, user)
+                lat, after_ack, acks, cpu = [], [], [], []
+                loop = asyncio.get_running_loop()
+                wait = max(20, nopen // 2000)
+                for k in range(pushes):
+                    n = count + k + 1
+                    await workers.expect(n)
+                    cpu0 = cpu_secs(pid)
+                    t_dot, t_ack = await loop.run_in_executor(None, smtp_deliver,
+                                                              srv.ports["smtp"], user, k)
+                    got = await workers.seen(n, wait)
+                    # the daemon's CPU for one delivery and its fan-out (the
+                    # rest of the wall clock is the client processes')
+                    cpu.append((cpu_secs(pid) - cpu0) * 1000)
+                    if len(got) < nopen:
+                        print("  push %d: only %d of %d sessions saw EXISTS within %d s"
+                              % (k + 1, len(got), nopen, wait), flush=True)
+                    lat += [(t - t_dot) * 1000 for t in got]
+                    after_ack += [(t - t_ack) * 1000 for t in got]
+                    acks.append((t_ack - t_dot) * 1000)
+                    await asyncio.sleep(0.5)
+                if lat:
+                    print("push to %d IDLE sessions (%d deliveries, %d EXISTS seen):\n"
+                          "  from the final '.' of DATA to EXISTS  p50=%.1f ms  p99=%.1f ms  "
+                          "max=%.1f ms\n"
+                          "  from the SMTP 250 (durably stored, median %.1f ms after the '.') "
+                          "to EXISTS  p50=%.1f ms  p99=%.1f ms\n"
+                          "  daemon CPU (utime+stime) per delivery with its fan-out: median %.0f ms"
+                          % (nopen, pushes, len(lat), pct(lat, 50), pct(lat, 99), max(lat),
+                             statistics.median(acks), pct(after_ack, 50), pct(after_ack, 99),
+                             statistics.median(cpu)),
+                          flush=True)
+        finally:
+            await workers.close()
         await asyncio.sleep(1.0)
         srv.close()
     return out
@@ -520,8 +701,9 @@ async def bench_ops(srv, levels, seconds, nmsgs=1000):
 # ---------------------------------------------------------------- main
 
 def raise_nofile(need):
+    """Soft RLIMIT_NOFILE to the hard limit (at least need if unlimited)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, max(soft, need)) if hard != resource.RLIM_INFINITY else max(soft, need)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, need)
     if want > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     return want
@@ -531,7 +713,8 @@ async def amain(args, new_server):
     only = set(args.only.split(","))
     if "idle" in only:
         await bench_idle(new_server, args.sessions, args.pushes, args.idle_messages,
-                         args.idle_variants.split(","), args.push_on.split(","))
+                         args.idle_variants.split(","), args.push_on.split(","),
+                         args.workers, args.per_address)
     if not only & {"big", "ops"}:
         return
     srv = new_server()
@@ -556,25 +739,44 @@ def main():
                     help="idle: tls (993), plain (143) or both")
     ap.add_argument("--push-on", default="tls",
                     help="idle: the variants (tls, plain) the pushes are measured on")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="idle: client processes (default: one per 5,000 sessions, at most 8)")
+    ap.add_argument("--per-address", type=int, default=20000,
+                    help="idle: sessions per source address 127.0.0.2, .3, ...")
     args = ap.parse_args()
-    if (args.sessions > 10000 or args.messages > 200000 or args.seconds > 60 or
-            args.idle_messages > 200000):
-        ap.error("bounded: at most 10000 sessions, 200000 messages, 60 s per figure")
+    if (args.sessions > SESSIONS_MAX or args.messages > 200000 or args.seconds > 60 or
+            args.idle_messages > 200000 or not 1000 <= args.per_address <= 28000 or
+            args.workers > 32 or (args.sessions + args.per_address - 1) // args.per_address > 200):
+        ap.error("bounded: at most %d sessions, 200000 messages, 60 s per figure, "
+                 "32 workers, 1000-28000 sessions per address" % SESSIONS_MAX)
+    if args.workers <= 0:
+        args.workers = min(8, max(1, (args.sessions + 4999) // 5000))
 
-    # the daemon inherits the raised limit (it does not raise its own)
-    have = raise_nofile(2 * args.sessions + 200)
-    if have < args.sessions + 100:
-        print("RLIMIT_NOFILE is %d: fewer sessions" % have)
-        args.sessions = max(10, have - 100)
+    # The daemon (one descriptor per session) and the client processes
+    # inherit the raised limit; the daemon also raises its own soft limit to
+    # the hard one. Beyond the hard limit (ulimit -Hn) nothing can go.
+    have = raise_nofile(args.sessions + 400)
+    if have < args.sessions + 300:
+        print("RLIMIT_NOFILE hard limit is %d: %d sessions instead of %d (the daemon holds "
+              "one descriptor per session; raise it with ulimit -Hn / LimitNOFILE)"
+              % (have, max(10, have - 300), args.sessions), flush=True)
+        args.sessions = max(10, have - 300)
+    if args.sessions // args.workers > have - 100:
+        args.workers = (args.sessions + have - 200) // (have - 100)
 
     import mmtest
     servers = []
 
     def new_server():
+        # what an operator sets for N sessions: max_connections (all of
+        # them), max_connections_per_ip (what one client address holds:
+        # here --per-address), max_connections_per_user (one user's
+        # logged-in sessions: here all of them are one user's)
         srv = mmtest.Server(users={u: PASSWORD for u in USERS}, start=False, allow_plaintext=True,
                             limits="max_connections = %d\nmax_connections_per_ip = %d\n"
                             "max_connections_per_user = %d"
-                            % (args.sessions + 1000, args.sessions + 500, args.sessions + 500))
+                            % (args.sessions + 1000, min(args.sessions, args.per_address) + 500,
+                               args.sessions + 500))
         # debug logging (mmtest's default) would measure the logger
         (srv.metrics_port,) = mmtest.free_ports(1)
         srv.write_conf(srv.conf_text().replace("log_level = debug", "log_level = warn") +

@@ -8,7 +8,8 @@
  * strings hold only 7-bit text without CR/LF, literals have their
  * length); the cache blob parses back to the same strings, offsets and
  * flags, and sections fetched on the cached tree equal those on the
- * parse. */
+ * parse. IMAP4rev2's parse (message/global as a message) gets the same
+ * tree and value checks. */
 #include "fuzz/fuzz.h"
 
 #include "mail/cache.h"
@@ -150,6 +151,53 @@ check_part(const struct mail_part *p, size_t len)
 	}
 }
 
+/* IMAP4rev2's parse (MAIL_PARSE_GLOBAL: message/global is a message):
+ * every part inside the message, well-formed FETCH values, sections and
+ * BINARY inside the message; without a message/global part it is the
+ * default parse's tree and BODYSTRUCTURE. */
+static void
+check_global(const char *msg, size_t len, const struct mail_msg *m0, const char *bs0)
+{
+	struct mail_msg *g = mail_mime_parse_opts(msg, len, MAIL_PARSE_GLOBAL);
+	bool any = false;
+	unsigned nparts = 0;
+	FUZZ_CHECK(g != NULL && g->root != NULL && g->size == len);
+	for (const struct mail_part *p = g->root; p; p = mail_part_next(p)) {
+		check_part(p, len);
+		nparts++;
+		if (p->flags & MAIL_PART_GLOBAL) {
+			any = true;
+			FUZZ_CHECK(mail_part_is_message(p));
+		}
+		if (p->flags & MAIL_PART_MESSAGE)
+			FUZZ_CHECK(p->nchildren == 1 && p->child->env != NULL);
+	}
+	FUZZ_CHECK(nparts == g->nparts);
+	char *bs = fetch_value(g, 0), *body = fetch_value(g, 1);
+	if (!any) {
+		FUZZ_CHECK(g->nparts == m0->nparts);
+		FUZZ_CHECK(strcmp(bs, bs0) == 0);
+	}
+	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		struct mail_section sec;
+		struct mail_section_result r;
+		struct mm_buf d;
+		FUZZ_CHECK(mail_section_parse(specs[i], strlen(specs[i]), &sec) == MAIL_SECTION_OK);
+		if (mail_section_fetch(g, msg, len, &sec, &r) == MAIL_SECTION_OK && !r.produced)
+			FUZZ_CHECK(r.off <= len && r.len <= len - r.off);
+		mail_section_result_free(&r);
+		mm_buf_init(&d);
+		if (sec.kind == MAIL_SECTION_ALL &&
+		    mail_binary_fetch(g, msg, len, &sec, &d) == MAIL_SECTION_OK)
+			FUZZ_CHECK(d.len <= len);
+		mm_buf_free(&d);
+		mail_section_free(&sec);
+	}
+	free(bs);
+	free(body);
+	mail_msg_free(&g);
+}
+
 static void
 check_msg(const char *msg, size_t len)
 {
@@ -210,6 +258,7 @@ check_msg(const char *msg, size_t len)
 	mm_buf_free(&enc);
 
 	char *bs = fetch_value(m, 0), *body = fetch_value(m, 1), *env = fetch_value(m, 2);
+	check_global(msg, len, m, bs);
 
 	/* the cache blob */
 	struct mm_buf blob;

@@ -176,6 +176,24 @@ checkpoint_cb(evutil_socket_t fd, short what, void *arg)
 	worker_submit(srv.pool, WORKER_LANE_SLOW, checkpoint_work, checkpoint_done, NULL);
 }
 
+/* ---- open files ---- */
+
+/* Every connection is a descriptor: the soft RLIMIT_NOFILE goes up to the
+ * hard limit (systemd's LimitNOFILE, the unit sets 200000), and the log
+ * says when max_connections cannot be reached under it. */
+static void
+nofile_check(const struct config *cfg)
+{
+	uint64_t soft = mm_nofile_raise();
+	if (soft != 0 && (uint64_t)cfg->max_connections + CONN_NOFILE_RESERVE > soft)
+		log_warn("max_connections (%u) exceeds the open-file limit: RLIMIT_NOFILE is "
+		    "%llu, about %llu connections fit beside the %u descriptors the store "
+		    "and listeners keep; raise LimitNOFILE (ulimit -n) or lower max_connections",
+		    cfg->max_connections, (unsigned long long)soft,
+		    (unsigned long long)(soft > CONN_NOFILE_RESERVE ? soft - CONN_NOFILE_RESERVE : 0),
+		    CONN_NOFILE_RESERVE);
+}
+
 /* ---- privileges ---- */
 
 static void
@@ -315,6 +333,7 @@ reload_done(void *arg)
 	srv.cfg = cfg;
 	j->cfg = NULL;
 	log_set_level((enum log_level)cfg->log_level);
+	nofile_check(cfg);
 	membudget_set_limit(cfg->max_memory);
 	if (!store_auth_cache_set_ttl(cfg->auth_cache_ttl))
 		log_warn("reload: the auth cache could not be turned on");
@@ -398,6 +417,7 @@ main(int argc, char **argv)
 		log_warn("%s", errs.warnings.v[i]);
 	config_errors_clear(&errs);
 	log_set_level((enum log_level)srv.cfg->log_level);
+	nofile_check(srv.cfg);
 
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() != 0)

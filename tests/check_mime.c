@@ -1386,28 +1386,55 @@ static const struct sec_case {
 	{ "alternative", "1..2", MAIL_SECTION_ESYNTAX, NULL },
 };
 
-START_TEST(test_section)
+/* BODY[spec] of m (the tree of msg) answers want_rc and, when that is
+ * MAIL_SECTION_OK, the want_len bytes at want. */
+static void
+check_section(const struct mail_msg *m, const char *msg, size_t len, const char *spec,
+    int want_rc, const char *want, size_t want_len)
 {
-	const struct sec_case *t = &sec_cases[_i];
 	struct mail_section sec;
 	struct mail_section_result r;
-	size_t idx, len;
-	ck_assert_ptr_nonnull(corpus_find(t->msg_name, &idx));
-	char *msg = corpus_stored(idx, &len);
-	struct mail_msg *m = mail_mime_parse(msg, len);
-	int rc = mail_section_parse(t->spec, strlen(t->spec), &sec);
+	int rc = mail_section_parse(spec, strlen(spec), &sec);
 	if (rc == MAIL_SECTION_OK)
 		rc = mail_section_fetch(m, msg, len, &sec, &r);
 	else
 		memset(&r, 0, sizeof(r));
-	ck_assert_int_eq(rc, t->rc);
+	ck_assert_int_eq(rc, want_rc);
 	if (rc == MAIL_SECTION_OK) {
 		const char *got = r.produced ? r.data.data : msg + r.off;
-		ck_assert_uint_eq(r.len, strlen(t->want));
-		ck_assert(memcmp(got, t->want, r.len) == 0);
+		ck_assert_uint_eq(r.len, want_len);
+		ck_assert(memcmp(got, want, r.len) == 0);
+	}
+	if (rc == MAIL_SECTION_OK && (sec.kind == MAIL_SECTION_HEADER_FIELDS ||
+	    sec.kind == MAIL_SECTION_HEADER_FIELDS_NOT)) {
+		/* the same from the part's header block alone (FETCH of a
+		 * body too big to read whole) */
+		struct mail_section hs = sec;
+		struct mail_section_result hr, fr;
+		hs.kind = MAIL_SECTION_HEADER;
+		ck_assert_int_eq(mail_section_fetch(m, msg, len, &hs, &hr), MAIL_SECTION_OK);
+		char *hdr = malloc(hr.len + 1);
+		memcpy(hdr, msg + hr.off, hr.len);
+		ck_assert_int_eq(mail_section_header_fields(hdr, hr.len, &sec, &fr),
+		    MAIL_SECTION_OK);
+		ck_assert_uint_eq(fr.len, want_len);
+		ck_assert(memcmp(fr.data.data, want, fr.len) == 0);
+		mail_section_result_free(&fr);
+		mail_section_result_free(&hr);
+		free(hdr);
 	}
 	mail_section_result_free(&r);
 	mail_section_free(&sec);
+}
+
+START_TEST(test_section)
+{
+	const struct sec_case *t = &sec_cases[_i];
+	size_t idx, len;
+	ck_assert_ptr_nonnull(corpus_find(t->msg_name, &idx));
+	char *msg = corpus_stored(idx, &len);
+	struct mail_msg *m = mail_mime_parse(msg, len);
+	check_section(m, msg, len, t->spec, t->rc, t->want, t->want ? strlen(t->want) : 0);
 	mail_msg_free(&m);
 	free(msg);
 }
@@ -2272,6 +2299,317 @@ START_TEST(test_date_imap)
 END_TEST
 
 /* Structure details not covered by the expected strings */
+/*
+ * message/global (RFC 6532 3.5): a leaf part for IMAP4rev1 and the cache
+ * (today's answers, Dovecot 2.3's), an encapsulated message like
+ * message/rfc822 for IMAP4rev2 (RFC 9051 7.5.2: envelope, body, lines),
+ * which FETCH gets from mail_mime_parse_opts(MAIL_PARSE_GLOBAL). One that
+ * is base64 is described as an empty message, as an encoded
+ * message/rfc822 is: its parts are not bytes BODY[n.m] could give.
+ */
+/* with a multipart and UTF-8 header fields, 8bit */
+static const char global_multi[] =
+"From: a@example.org\n"
+"Subject: fwd\n"
+"MIME-Version: 1.0\n"
+"Content-Type: multipart/mixed; boundary=\"out\"\n"
+"\n"
+"--out\n"
+"Content-Type: text/plain; charset=utf-8\n"
+"\n"
+"see below\n"
+"--out\n"
+"Content-Type: message/global\n"
+"Content-Transfer-Encoding: 8bit\n"
+"\n"
+"From: J\xc3\xb6ran <j\xc3\xb6ran@b\xc3\xbc" "cher.example>\n"
+"To: kim@example.org\n"
+"Subject: Gr\xc3\xbc\xc3\x9f" "e\n"
+"Date: Tue, 1 Dec 2026 10:00:00 +0100\n"
+"Message-ID: <g1@b\xc3\xbc" "cher.example>\n"
+"MIME-Version: 1.0\n"
+"Content-Type: multipart/alternative; boundary=\"in\"\n"
+"\n"
+"--in\n"
+"Content-Type: text/plain; charset=utf-8\n"
+"Content-Transfer-Encoding: 8bit\n"
+"\n"
+"Gr\xc3\xbc\xc3\x9f" "e\n"
+"--in\n"
+"Content-Type: text/html; charset=utf-8\n"
+"\n"
+"<p>hi</p>\n"
+"--in--\n"
+"--out--\n";
+
+/* a message/global inside a message/global */
+static const char global_nested[] =
+"From: a@example.org\n"
+"Subject: nested\n"
+"MIME-Version: 1.0\n"
+"Content-Type: multipart/mixed; boundary=\"out\"\n"
+"\n"
+"--out\n"
+"Content-Type: text/plain\n"
+"\n"
+"two levels\n"
+"--out\n"
+"Content-Type: message/global\n"
+"\n"
+"From: b@example.org\n"
+"Subject: middle\n"
+"Content-Type: message/global\n"
+"\n"
+"From: c@b\xc3\xbc" "cher.example\n"
+"Subject: inner \xc3\xa9t\xc3\xa9\n"
+"\n"
+"inner body\n"
+"--out--\n";
+
+/* base64-encoded (RFC 6532 3.5 allows any encoding) */
+static const char global_base64[] =
+"From: a@example.org\n"
+"Subject: encoded\n"
+"MIME-Version: 1.0\n"
+"Content-Type: multipart/mixed; boundary=\"out\"\n"
+"\n"
+"--out\n"
+"Content-Type: text/plain\n"
+"\n"
+"encoded below\n"
+"--out\n"
+"Content-Type: message/global\n"
+"Content-Transfer-Encoding: base64\n"
+"\n"
+"RnJvbTogSsO2cmFuIDxqw7ZyYW5Ab"
+"nVjaGVyLmV4YW1wbGU+DQpTdWJqZWN0OiBHcsO8w59lDQoNCmhpDQo=\n"
+"--out--\n";
+
+/* the envelopes (each address list of From, Sender and Reply-To) */
+#define GLOBAL_JORAN "(({6}\r\nJ\xc3\xb6ran NIL {6}\r\nj\xc3\xb6ran {15}\r\nb\xc3\xbc" "cher.example)) "
+#define GLOBAL_MULTI_ENV "(\"Tue, 1 Dec 2026 10:00:00 +0100\" {7}\r\nGr\xc3\xbc\xc3\x9f" "e " \
+	GLOBAL_JORAN GLOBAL_JORAN GLOBAL_JORAN \
+	"((NIL NIL \"kim\" \"example.org\")) NIL NIL NIL {20}\r\n<g1@b\xc3\xbc" "cher.example>)"
+#define GLOBAL_B "((NIL NIL \"b\" \"example.org\")) "
+#define GLOBAL_C "((NIL NIL \"c\" {15}\r\nb\xc3\xbc" "cher.example)) "
+#define GLOBAL_MIDDLE_ENV "(NIL \"middle\" " GLOBAL_B GLOBAL_B GLOBAL_B "NIL NIL NIL NIL NIL)"
+#define GLOBAL_INNER_ENV "(NIL {11}\r\ninner \xc3\xa9t\xc3\xa9 " GLOBAL_C GLOBAL_C GLOBAL_C \
+	"NIL NIL NIL NIL NIL)"
+#define GLOBAL_EMPTY_ENV "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
+
+static const struct global_case {
+	const char *name, *msg;
+	const char *bs_rev1, *body_rev1, *bs_rev2, *body_rev2;
+} global_cases[] = {
+	{ "multi", global_multi,
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 9 0 NIL NIL NIL NIL)"
+	    "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"8BIT\" 379 NIL NIL NIL NIL) \"MIXED\" "
+	    "(\"BOUNDARY\" \"out\") NIL NIL NIL)",
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 9 0)"
+	    "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"8BIT\" 379) \"MIXED\")",
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 9 0 NIL NIL NIL NIL)"
+	    "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"8BIT\" 381 " GLOBAL_MULTI_ENV " "
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"8BIT\" 7 0 NIL NIL NIL NIL)"
+	    "(\"TEXT\" \"HTML\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 9 0 NIL NIL NIL NIL) "
+	    "\"ALTERNATIVE\" (\"BOUNDARY\" \"in\") NIL NIL NIL) 18 NIL NIL NIL NIL) \"MIXED\" "
+	    "(\"BOUNDARY\" \"out\") NIL NIL NIL)",
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 9 0)"
+	    "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"8BIT\" 381 " GLOBAL_MULTI_ENV " "
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"8BIT\" 7 0)"
+	    "(\"TEXT\" \"HTML\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 9 0) \"ALTERNATIVE\") 18) "
+	    "\"MIXED\")" },
+	{ "nested", global_nested,
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 0 NIL NIL NIL NIL)"
+	    "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"7BIT\" 129 NIL NIL NIL NIL) \"MIXED\" "
+	    "(\"BOUNDARY\" \"out\") NIL NIL NIL)",
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 0)"
+	    "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"7BIT\" 129) \"MIXED\")",
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 0 NIL NIL NIL NIL)"
+	    "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"7BIT\" 129 " GLOBAL_MIDDLE_ENV " "
+	    "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"7BIT\" 59 " GLOBAL_INNER_ENV " "
+	    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 0 NIL NIL NIL NIL) 3 "
+	    "NIL NIL NIL NIL) 7 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"out\") NIL NIL NIL)",
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 0)"
+	    "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"7BIT\" 129 " GLOBAL_MIDDLE_ENV " "
+	    "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"7BIT\" 59 " GLOBAL_INNER_ENV " "
+	    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 0) 3) 7) \"MIXED\")" },
+	{ "base64", global_base64,
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 13 0 NIL NIL NIL NIL)"
+	    "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"BASE64\" 84 NIL NIL NIL NIL) \"MIXED\" "
+	    "(\"BOUNDARY\" \"out\") NIL NIL NIL)",
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 13 0)"
+	    "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"BASE64\" 84) \"MIXED\")",
+	    /* encoded: an empty message inside, as for message/rfc822 */
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 13 0 NIL NIL NIL NIL)"
+	    "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"BASE64\" 84 " GLOBAL_EMPTY_ENV " "
+	    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0 NIL NIL NIL NIL) 0 "
+	    "NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"out\") NIL NIL NIL)",
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 13 0)"
+	    "(\"MESSAGE\" \"GLOBAL\" NIL NIL NIL \"BASE64\" 84 " GLOBAL_EMPTY_ENV " "
+	    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0) 0) \"MIXED\")" },
+};
+
+START_TEST(test_global_structure)
+{
+	const struct global_case *t = &global_cases[_i];
+	size_t len;
+	char *msg = mail_crlf_normalize(t->msg, strlen(t->msg), &len);
+	struct mail_msg *m = mail_mime_parse(msg, len);
+	char *bs = fetch_str(m, 0), *body = fetch_str(m, 1);
+	ck_assert_str_eq(bs, t->bs_rev1);
+	ck_assert_str_eq(body, t->body_rev1);
+	for (const struct mail_part *p = m->root; p; p = mail_part_next(p))
+		ck_assert(!(p->flags & MAIL_PART_GLOBAL));
+	free(bs);
+	free(body);
+	mail_msg_free(&m);
+
+	/* the cache blob keeps IMAP4rev1's answer */
+	struct mm_buf blob;
+	struct mail_cache *c = NULL;
+	mm_buf_init(&blob);
+	mail_cache_build(msg, len, &blob);
+	ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), 0);
+	ck_assert_str_eq(c->bodystructure, t->bs_rev1);
+	ck_assert_str_eq(c->body, t->body_rev1);
+	mail_cache_free(&c);
+	mm_buf_free(&blob);
+
+	m = mail_mime_parse_opts(msg, len, MAIL_PARSE_GLOBAL);
+	bs = fetch_str(m, 0);
+	body = fetch_str(m, 1);
+	ck_assert_str_eq(bs, t->bs_rev2);
+	ck_assert_str_eq(body, t->body_rev2);
+	free(bs);
+	free(body);
+	mail_msg_free(&m);
+	free(msg);
+}
+END_TEST
+
+static const struct global_sec_case {
+	size_t msg;		/* index into global_cases */
+	unsigned opts;
+	const char *spec;
+	int rc;
+	const char *want;	/* NULL: the same bytes as BODY[2] */
+} global_sec_cases[] = {
+	/* IMAP4rev1: a leaf; "2.1" is the part itself (Dovecot) */
+	{ 0, 0, "2.1", MAIL_SECTION_OK, NULL },
+	{ 0, 0, "2.2", MAIL_SECTION_ENOENT, "" },
+	{ 0, 0, "2.HEADER", MAIL_SECTION_ENOTMSG, "" },
+	{ 0, 0, "2.TEXT", MAIL_SECTION_ENOTMSG, "" },
+	{ 0, 0, "2.MIME", MAIL_SECTION_OK,
+	    "Content-Type: message/global\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" },
+	{ 1, 0, "2.1.1", MAIL_SECTION_ENOENT, "" },
+	/* IMAP4rev2: the encapsulated message's parts */
+	{ 0, MAIL_PARSE_GLOBAL, "2.1", MAIL_SECTION_OK, "Gr\xc3\xbc\xc3\x9f" "e" },
+	{ 0, MAIL_PARSE_GLOBAL, "2.2", MAIL_SECTION_OK, "<p>hi</p>" },
+	{ 0, MAIL_PARSE_GLOBAL, "2.1.MIME", MAIL_SECTION_OK,
+	    "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" },
+	{ 0, MAIL_PARSE_GLOBAL, "2.MIME", MAIL_SECTION_OK,
+	    "Content-Type: message/global\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" },
+	{ 0, MAIL_PARSE_GLOBAL, "2.HEADER", MAIL_SECTION_OK,
+	    "From: J\xc3\xb6ran <j\xc3\xb6ran@b\xc3\xbc" "cher.example>\r\n"
+	    "To: kim@example.org\r\n"
+	    "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n"
+	    "Date: Tue, 1 Dec 2026 10:00:00 +0100\r\n"
+	    "Message-ID: <g1@b\xc3\xbc" "cher.example>\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/alternative; boundary=\"in\"\r\n\r\n" },
+	{ 0, MAIL_PARSE_GLOBAL, "2.HEADER.FIELDS (Subject)", MAIL_SECTION_OK,
+	    "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n\r\n" },
+	{ 0, MAIL_PARSE_GLOBAL, "2.TEXT", MAIL_SECTION_OK,
+	    "--in\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n\r\nGr\xc3\xbc\xc3\x9f" "e\r\n"
+	    "--in\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>hi</p>\r\n--in--\r\n" },
+	{ 0, MAIL_PARSE_GLOBAL, "2.3", MAIL_SECTION_ENOENT, "" },
+	{ 1, MAIL_PARSE_GLOBAL, "2.HEADER", MAIL_SECTION_OK,
+	    "From: b@example.org\r\nSubject: middle\r\nContent-Type: message/global\r\n\r\n" },
+	{ 1, MAIL_PARSE_GLOBAL, "2.1.HEADER", MAIL_SECTION_OK,
+	    "From: c@b\xc3\xbc" "cher.example\r\nSubject: inner \xc3\xa9t\xc3\xa9\r\n\r\n" },
+	{ 1, MAIL_PARSE_GLOBAL, "2.1.1", MAIL_SECTION_OK, "inner body" },
+	{ 1, MAIL_PARSE_GLOBAL, "2.1.TEXT", MAIL_SECTION_OK, "inner body" },
+	/* base64: an empty message inside, as for an encoded message/rfc822 */
+	{ 2, MAIL_PARSE_GLOBAL, "2.1", MAIL_SECTION_ENOENT, "" },
+	{ 2, MAIL_PARSE_GLOBAL, "2.HEADER", MAIL_SECTION_ENOTMSG, "" },
+	{ 2, MAIL_PARSE_GLOBAL, "2.1.MIME", MAIL_SECTION_ENOENT, "" },
+	{ 2, 0, "2.1", MAIL_SECTION_OK, NULL },
+};
+
+START_TEST(test_global_sections)
+{
+	const struct global_sec_case *t = &global_sec_cases[_i];
+	const char *raw = global_cases[t->msg].msg;
+	size_t len;
+	char *msg = mail_crlf_normalize(raw, strlen(raw), &len);
+	struct mail_msg *m = mail_mime_parse_opts(msg, len, t->opts);
+	if (t->want != NULL) {
+		check_section(m, msg, len, t->spec, t->rc, t->want, strlen(t->want));
+	} else {
+		/* the bytes of BODY[2] */
+		const struct mail_part *p = m->root->child->next;
+		check_section(m, msg, len, t->spec, t->rc, msg + p->body_off,
+		    p->body_end - p->body_off);
+	}
+	mail_msg_free(&m);
+	free(msg);
+}
+END_TEST
+
+/* BINARY[spec] of raw (parsed with opts) is the want_len bytes at want. */
+static void
+check_global_binary(const char *raw, unsigned opts, const char *spec, const char *want,
+    size_t want_len)
+{
+	size_t len;
+	struct mail_section sec;
+	struct mm_buf out;
+	char *msg = mail_crlf_normalize(raw, strlen(raw), &len);
+	struct mail_msg *m = mail_mime_parse_opts(msg, len, opts);
+	mm_buf_init(&out);
+	ck_assert_int_eq(mail_section_parse(spec, strlen(spec), &sec), MAIL_SECTION_OK);
+	ck_assert_int_eq(mail_binary_fetch(m, msg, len, &sec, &out), MAIL_SECTION_OK);
+	ck_assert_uint_eq(out.len, want_len);
+	ck_assert(memcmp(out.data, want, out.len) == 0);
+	mail_section_free(&sec);
+	mm_buf_free(&out);
+	mail_msg_free(&m);
+	free(msg);
+}
+
+/* BINARY (RFC 3516, base in RFC 9051): an encoded message/global is
+ * decoded whole, in both parse modes; in IMAP4rev2 BINARY[2.1] of an 8bit
+ * one is the inner part, decoded. */
+START_TEST(test_global_binary)
+{
+	static const char decoded[] =
+	    "From: J\xc3\xb6ran <j\xc3\xb6ran@nucher.example>\r\nSubject: Gr\xc3\xbc\xc3\x9f" "e\r\n\r\nhi\r\n";
+	check_global_binary(global_base64, 0, "2", decoded, strlen(decoded));
+	check_global_binary(global_base64, MAIL_PARSE_GLOBAL, "2", decoded, strlen(decoded));
+	check_global_binary(global_multi, MAIL_PARSE_GLOBAL, "2.1", "Gr\xc3\xbc\xc3\x9f" "e", 7);
+}
+END_TEST
+
+/* SEARCH reads the rev1 tree in every session (RFC 9051 leaves SEARCH
+ * as it was): a message/global is text, its body searched as a whole
+ * after its own transfer encoding is undone, base64 included. */
+START_TEST(test_global_search_text)
+{
+	size_t len;
+	struct mm_buf text;
+	char *msg = mail_crlf_normalize(global_base64, strlen(global_base64), &len);
+	struct mail_msg *m = mail_mime_parse(msg, len);
+	mm_buf_init(&text);
+	mail_text_body(m, msg, len, 1 << 16, &text);
+	mm_buf_appendc(&text, '\0');
+	ck_assert_ptr_nonnull(strstr(text.data, "Subject: Gr\xc3\xbc\xc3\x9f" "e"));
+	mm_buf_free(&text);
+	mail_msg_free(&m);
+	free(msg);
+}
+END_TEST
+
 START_TEST(test_structure_offsets)
 {
 	size_t idx, len;
@@ -2320,6 +2658,15 @@ mime_suite(void)
 	tcase_add_loop_test(tc, test_corpus_search_record, 0, NCORPUS);
 	tcase_add_test(tc, test_search_record_edges);
 	tcase_add_test(tc, test_structure_offsets);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("global");
+	tcase_add_loop_test(tc, test_global_structure, 0,
+	    sizeof(global_cases) / sizeof(global_cases[0]));
+	tcase_add_loop_test(tc, test_global_sections, 0,
+	    sizeof(global_sec_cases) / sizeof(global_sec_cases[0]));
+	tcase_add_test(tc, test_global_binary);
+	tcase_add_test(tc, test_global_search_text);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("robustness");

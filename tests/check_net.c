@@ -14,6 +14,7 @@
 #include "net/conn.h"
 #include "net/hostname.h"
 #include "net/listener.h"
+#include "net/notify.h"
 #include "net/proto.h"
 #include "net/server.h"
 #include "net/worker.h"
@@ -1094,6 +1095,57 @@ START_TEST(test_hostname_default)
 }
 END_TEST
 
+/* ---- the notify hub ---- */
+
+static int hub_calls[64];
+
+static void
+hub_count_cb(void *arg, const char *user, uint32_t mailbox_id)
+{
+	hub_calls[(intptr_t)arg]++;
+}
+
+/* 20,000 watches, each user its own (100,000 IDLE sessions of as many
+ * users): the table grows, so a post walks a short chain instead of a
+ * twentieth of all the watches (1,024 fixed buckets before); and after the
+ * growth every post still reaches exactly its watches, also once some are
+ * gone. */
+START_TEST(test_notify_hub_grows)
+{
+	struct event_base *ebase = event_base_new();
+	struct notify_hub *hub = notify_hub_new(ebase);
+	enum { N = 20000 };
+	struct notify_watch **w = xcalloc(N, sizeof(*w));
+	char user[64];
+	for (int i = 0; i < N; i++) {
+		snprintf(user, sizeof(user), "user%d@example.org", i);
+		w[i] = notify_watch_add(hub, user, 1 + (uint32_t)(i % 3), hub_count_cb,
+		    (void *)(intptr_t)(i % 64));
+	}
+	ck_assert_uint_le(notify_hub_longest_chain(hub), 16);
+	memset(hub_calls, 0, sizeof(hub_calls));
+	notify_hub_post(hub, "user130@example.org", 1 + 130 % 3);
+	notify_hub_post(hub, "user131@example.org", 1);      /* not its mailbox */
+	notify_hub_post(hub, "nobody@example.org", 1);
+	event_base_loop(ebase, EVLOOP_NONBLOCK);
+	for (int k = 0; k < 64; k++)
+		ck_assert_int_eq(hub_calls[k], k == 130 % 64 ? 1 : 0);
+	for (int i = 0; i < N; i += 2)
+		notify_watch_del(hub, &w[i]);
+	memset(hub_calls, 0, sizeof(hub_calls));
+	notify_hub_post(hub, "user130@example.org", 1 + 130 % 3);  /* deleted */
+	notify_hub_post(hub, "user19999@example.org", 1 + 19999 % 3);
+	event_base_loop(ebase, EVLOOP_NONBLOCK);
+	for (int k = 0; k < 64; k++)
+		ck_assert_int_eq(hub_calls[k], k == 19999 % 64 ? 1 : 0);
+	for (int i = 1; i < N; i += 2)
+		notify_watch_del(hub, &w[i]);
+	free(w);
+	notify_hub_free(&hub);
+	event_base_free(ebase);
+}
+END_TEST
+
 static Suite *
 net_suite(void)
 {
@@ -1126,6 +1178,9 @@ net_suite(void)
 	tcase_add_loop_test(tc, test_limit_key, 0, (int)(sizeof(limit_keys) / sizeof(limit_keys[0])));
 	tcase_add_test(tc, test_user_limit);
 	tcase_add_test(tc, test_hostname_default);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("notify");
+	tcase_add_test(tc, test_notify_hub_grows);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("backpressure");
 	tcase_set_timeout(tc, 30);

@@ -1,12 +1,14 @@
 /* check_util.c: unit tests of the UTF-8 helpers of src/lib/util.c, which
  * the MIME decoder, the IMAP mailbox name codec and the SMTPUTF8 check all
  * use: every scalar value both ways, the boundaries of each length, and
- * each kind of ill-formed sequence (RFC 3629 3 and 10). */
+ * each kind of ill-formed sequence (RFC 3629 3 and 10); and
+ * mm_nofile_raise, the daemon's open-file limit at start. */
 #include "lib/util.h"
 
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -80,6 +82,26 @@ START_TEST(test_utf8_bad)
 }
 END_TEST
 
+/* The daemon's start: a soft open-file limit below the hard one is raised
+ * to it (every connection is a descriptor). */
+START_TEST(test_nofile_raise)
+{
+	struct rlimit rl;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rlim_t hard = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1048576 : rl.rlim_max;
+	if (hard <= 64)
+		return;
+	struct rlimit low = { 64, rl.rlim_max };
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	uint64_t got = mm_nofile_raise();
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	ck_assert_uint_eq(rl.rlim_cur, hard);
+	ck_assert_uint_eq(got, (uint64_t)hard);
+	/* already at the hard limit: unchanged */
+	ck_assert_uint_eq(mm_nofile_raise(), (uint64_t)hard);
+}
+END_TEST
+
 static Suite *
 util_suite(void)
 {
@@ -93,6 +115,9 @@ util_suite(void)
 	tcase_add_loop_test(tc, test_utf8_good, 0, N(good));
 	tcase_add_loop_test(tc, test_utf8_bad, 0, N(bad));
 	suite_add_tcase(s, tc);
+	TCase *tn = tcase_create("nofile");
+	tcase_add_test(tn, test_nofile_raise);
+	suite_add_tcase(s, tn);
 	return s;
 }
 

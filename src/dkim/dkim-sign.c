@@ -77,9 +77,67 @@ field_len(const struct mail_hdr_field *f, const char *msg)
 	return n;
 }
 
+/* The body hash: relaxed, all of it, SHA-256. */
+struct dkim_sign_body {
+	EVP_MD_CTX *mc;
+	struct dkim_body body;
+};
+
+struct dkim_sign_body *
+dkim_sign_body_new(void)
+{
+	EVP_MD_CTX *mc = EVP_MD_CTX_new();
+	if (mc == NULL || EVP_DigestInit_ex(mc, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(mc);
+		return NULL;
+	}
+	struct dkim_sign_body *sb = xcalloc(1, sizeof(*sb));
+	sb->mc = mc;
+	dkim_body_init(&sb->body, DKIM_CANON_RELAXED, UINT64_MAX, md_update, mc);
+	return sb;
+}
+
+void
+dkim_sign_body_update(struct dkim_sign_body *sb, const char *p, size_t n)
+{
+	dkim_body_update(&sb->body, p, n);
+}
+
+void
+dkim_sign_body_free(struct dkim_sign_body **sb)
+{
+	if (*sb == NULL)
+		return;
+	EVP_MD_CTX_free((*sb)->mc);
+	free(*sb);
+	*sb = NULL;
+}
+
 char *
 dkim_sign(const struct dkim_keyset *ks, const char *domain, const char *msg,
     size_t len, time_t now, size_t *len_r, size_t *nsig_r, char *err, size_t errlen)
+{
+	struct mail_header h;
+	struct dkim_sign_body *sb;
+
+	*nsig_r = 0;
+	*len_r = 0;
+	err[0] = '\0';
+	if ((sb = dkim_sign_body_new()) == NULL) {
+		snprintf(err, errlen, "SHA-256 unavailable");
+		return NULL;
+	}
+	mail_header_parse(msg, 0, len, &h);
+	size_t body_off = h.body_off <= len ? h.body_off : len;
+	mail_header_free(&h);
+	dkim_sign_body_update(sb, msg + body_off, len - body_off);
+	return dkim_sign_header(ks, domain, msg, body_off, sb, now, len_r, nsig_r, err, errlen);
+}
+
+char *
+dkim_sign_header(const struct dkim_keyset *ks, const char *domain, const char *msg,
+    size_t len, struct dkim_sign_body *sb, time_t now, size_t *len_r, size_t *nsig_r,
+    char *err, size_t errlen)
 {
 	struct mail_header h;
 	struct mm_buf names, hin, out;
@@ -94,8 +152,10 @@ dkim_sign(const struct dkim_keyset *ks, const char *domain, const char *msg,
 	err[0] = '\0';
 	for (size_t i = 0; ks != NULL && i < ks->n; i++)
 		nkeys += mm_strcaseeq(ks->keys[i].domain, domain);
-	if (nkeys == 0)
+	if (nkeys == 0) {
+		dkim_sign_body_free(&sb);
 		return NULL;
+	}
 
 	mail_header_parse(msg, 0, len, &h);
 	mm_buf_init(&names);
@@ -107,18 +167,8 @@ dkim_sign(const struct dkim_keyset *ks, const char *domain, const char *msg,
 	}
 
 	/* the body hash: relaxed, all of it */
-	EVP_MD_CTX *mc = EVP_MD_CTX_new();
-	struct dkim_body body;
-	if (mc == NULL || EVP_DigestInit_ex(mc, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(mc);
-		snprintf(err, errlen, "SHA-256 unavailable");
-		goto out;
-	}
-	dkim_body_init(&body, DKIM_CANON_RELAXED, UINT64_MAX, md_update, mc);
-	dkim_body_update(&body, msg + h.body_off, len - h.body_off);
-	dkim_body_final(&body);
-	EVP_DigestFinal_ex(mc, digest, &dlen);
-	EVP_MD_CTX_free(mc);
+	dkim_body_final(&sb->body);
+	EVP_DigestFinal_ex(sb->mc, digest, &dlen);
 	base64_encode(digest, dlen, bh, sizeof(bh), &n);
 
 	/* the fields: the h= list, and their canonical form once for all keys */
@@ -183,5 +233,6 @@ out:
 	mm_buf_free(&names);
 	mm_buf_free(&hin);
 	mail_header_free(&h);
+	dkim_sign_body_free(&sb);
 	return ret;
 }

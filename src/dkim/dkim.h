@@ -82,6 +82,19 @@ extern const size_t dkim_sign_nfields;
  * reason in err. */
 char *dkim_sign(const struct dkim_keyset *ks, const char *domain, const char *msg,
     size_t len, time_t now, size_t *len_r, size_t *nsig_r, char *err, size_t errlen);
+/* dkim_sign in two steps, for a body read in chunks (the relay's
+ * streamed messages): the body hash fed the body's bytes (after the
+ * header's empty line) cut anywhere, then the signatures over hdr, the
+ * header block through its empty line (hlen bytes). dkim_sign_body_new
+ * is NULL when SHA-256 is unavailable; dkim_sign_header frees sb and
+ * answers as dkim_sign. */
+struct dkim_sign_body;
+struct dkim_sign_body *dkim_sign_body_new(void);
+void dkim_sign_body_update(struct dkim_sign_body *sb, const char *p, size_t n);
+void dkim_sign_body_free(struct dkim_sign_body **sb);
+char *dkim_sign_header(const struct dkim_keyset *ks, const char *domain, const char *hdr,
+    size_t hlen, struct dkim_sign_body *sb, time_t now, size_t *len_r, size_t *nsig_r,
+    char *err, size_t errlen);
 
 /* The signature of one key over one header hash input (for the unit
  * tests and dkim_sign): b= bytes into sig (DKIM_SIG_MAX_BYTES). */

@@ -13,8 +13,15 @@
  * batch and starts the next only when the output has drained below the
  * low watermark, so FETCH 1:* on a big mailbox never sits in memory at
  * once. Structure items come from the cache blob written at delivery;
- * only a message without a usable blob is parsed again. The worker reads
- * the view (s->msgs), which the loop does not change while a job runs. */
+ * only a message without a usable blob is parsed again, and, in an
+ * IMAP4rev2 session, one with a message/global part (RFC 9051 7.5.2: see
+ * render_msg). The worker reads
+ * the view (s->msgs), which the loop does not change while a job runs.
+ * A message over FETCH_STREAM_BYTES is not read whole when its blob gives
+ * the ranges (RFC822*, BODY[], BODY[TEXT], BODY[n], BODY[n.MIME],
+ * <partial>): its literal is a hole that later jobs fill a chunk at a
+ * time (fetch-stream.c); HEADER.FIELDS reads only the part's header.
+ * BINARY still reads it whole. */
 #include "imap/imap-common.h"
 
 #include <stdio.h>
@@ -28,6 +35,7 @@
 #include "mail/header.h"
 #include "mail/mime.h"
 #include "net/conn.h"
+#include "imap/fetch-stream.h"
 
 #define FETCH_BATCH_BYTES  (256 * 1024)
 #define FETCH_BATCH_MSGS   2000
@@ -56,6 +64,8 @@ struct imap_fetch {
 	size_t nitems;
 	bool need_body, need_struct, sets_seen;
 	bool need_parse;          /* BINARY: encodings, which the cache lacks */
+	bool need_tree;           /* BODY, BODYSTRUCTURE, sections: the part tree */
+	bool global;              /* IMAP4rev2: message/global is a message */
 	size_t *idx;              /* view indexes to fetch */
 	size_t n, pos;
 	struct mm_buf out;
@@ -67,7 +77,15 @@ struct imap_fetch {
 	size_t nexpunged;         /* messages left out: gone from the store */
 	bool unknown_cte;         /* BINARY of a part we cannot decode */
 	bool *newseen;            /* [n]: this FETCH set \Seen (show FLAGS) */
+	/* a large body's literal being streamed (fetch-stream.c) */
+	struct fetch_stream *hole;    /* the literal being filled */
+	struct mail_cache *hcache;    /* its message's cache, for the rest */
+	size_t hitem;             /* the item after the literal */
+	bool hflags_done;
+	bool broken;              /* the body could not be read mid-literal */
 };
+
+enum { RENDER_OK, RENDER_GONE, RENDER_HOLE };
 
 static void
 fetch_ctx_free(struct imap_fetch *f)
@@ -81,6 +99,9 @@ fetch_ctx_free(struct imap_fetch *f)
 	free(f->idx);
 	free(f->newseen);
 	free(f->set);
+	fetch_stream_free(&f->hole);
+	if (f->hcache != NULL)
+		mail_cache_free(&f->hcache);
 	mm_buf_free(&f->out);
 	free(f);
 }
@@ -107,7 +128,10 @@ add_item(struct imap_fetch *f, enum fi_kind kind)
 	memset(&f->items[f->nitems], 0, sizeof(f->items[0]));
 	f->items[f->nitems++].kind = kind;
 	switch (kind) {
-	case FI_ENVELOPE: case FI_BODY: case FI_BODYSTRUCTURE:
+	case FI_BODY: case FI_BODYSTRUCTURE:
+		f->need_tree = true;
+		/* FALLTHROUGH */
+	case FI_ENVELOPE:
 		f->need_struct = true;
 		break;
 	case FI_RFC822: case FI_RFC822_TEXT:
@@ -193,6 +217,7 @@ parse_section(struct imap_fetch *f, const char *a, size_t len)
 	f->nitems++;
 	f->need_body = true;
 	f->need_struct = true;
+	f->need_tree = true;
 	if (kind != FI_SECTION)
 		f->need_parse = true;
 	if (!peek)
@@ -289,8 +314,41 @@ append_partial(struct mm_buf *b, const struct fetch_item *it, const char *data, 
 	append_literal(b, data, len);
 }
 
-/* Renders message i of the view; false if it cannot be read (expunged). */
+/* Does the tree hold a message/global part? */
 static bool
+has_global(const struct mail_msg *m)
+{
+	for (const struct mail_part *p = m->root; p != NULL; p = mail_part_next(p))
+		if (strcmp(p->type, "message") == 0 && strcmp(p->subtype, "global") == 0)
+			return true;
+	return false;
+}
+
+/* The literal of a streamed message's range [off, off + len) after the
+ * item's <partial>: true when it left a hole to fill (fetch-stream.c). */
+static bool
+stream_literal(struct imap_fetch *f, const struct fetch_item *it,
+    const struct imap_msg *m, uint64_t off, uint64_t len)
+{
+	if (it != NULL && it->partial) {
+		if (it->poff >= len) {
+			len = 0;
+		} else {
+			off += it->poff;
+			len -= it->poff;
+			if (len > it->plen)
+				len = it->plen;
+		}
+	}
+	if (!fetch_stream_literal(imap_store(f->s), &f->out, m->body_id, off, len, &f->hole))
+		f->broken = true;
+	return f->hole != NULL;
+}
+
+/* Renders message i of the view: RENDER_GONE if it cannot be read
+ * (expunged), RENDER_HOLE when it stopped at a streamed literal (the
+ * next call, once the hole is filled, renders the rest). */
+static int
 render_msg(struct imap_fetch *f, size_t vi)
 {
 	struct imap_session *s = f->s;
@@ -302,27 +360,68 @@ render_msg(struct imap_fetch *f, size_t vi)
 	struct mail_msg *parsed = NULL;
 	const struct mail_msg *tree = NULL;
 	bool add_flags = false;
+	bool stream = false, resumed = false, flags_done = false;
+	size_t first = 0;
+	const char *sep = "";
 	int err;
 
-	if (m->expunged)
-		return false;
-	if (f->changedsince != 0 && m->modseq <= f->changedsince)
-		return true;
-	if (f->need_body) {
-		err = store_body_get(imap_store(s), m->body_id, &body, &blen);
-		if (err != STORE_OK)
-			return false;
-		/* [limits] max_memory counts it while it is held (not streamed
-		 * yet: issue 18 item 3, FETCH reads a body whole) */
-		membudget_charge(blen);
+	if (f->hcache != NULL) {
+		/* after a streamed literal: the rest of the items */
+		cache = f->hcache;
+		f->hcache = NULL;
+		tree = cache->tree;
+		first = f->hitem;
+		flags_done = f->hflags_done;
+		sep = " ";
+		stream = resumed = true;
+		goto render;
 	}
-	if (f->need_parse) {
-		parsed = mail_mime_parse(body, blen);
-		tree = parsed;
-	} else if (f->need_struct) {
+	if (m->expunged)
+		return RENDER_GONE;
+	if (f->changedsince != 0 && m->modseq <= f->changedsince)
+		return RENDER_OK;
+	if (f->need_body && !f->need_parse && fetch_stream_wanted(m->size)) {
+		/* a large body: its literals are read in chunks, its structure
+		 * comes from the cache blob (none, or rev2 and message/global
+		 * inside: read whole and parsed, below) */
 		if (store_body_cache(imap_store(s), m->body_id, &blob, &bloblen) == STORE_OK &&
 		    mail_cache_parse(blob, bloblen, &cache) == 0 &&
-		    cache->msg_size == m->size) {
+		    cache->msg_size == m->size &&
+		    !(f->global && f->need_tree && has_global(cache->tree))) {
+			tree = cache->tree;
+			stream = true;
+		} else if (cache != NULL) {
+			mail_cache_free(&cache);
+		}
+		free(blob);
+		blob = NULL;
+	}
+	if (f->need_body && !stream) {
+		err = store_body_get(imap_store(s), m->body_id, &body, &blen);
+		if (err != STORE_OK)
+			return RENDER_GONE;
+		/* [limits] max_memory counts it while it is held (a large one
+		 * is streamed unless an item needs it whole: fetch-stream.c) */
+		membudget_charge(blen);
+	}
+	unsigned opts = f->global ? MAIL_PARSE_GLOBAL : 0;
+	if (f->need_parse) {
+		parsed = mail_mime_parse_opts(body, blen, opts);
+		tree = parsed;
+	} else if (f->need_struct && !stream) {
+		/* IMAP4rev2 (RFC 9051 7.5.2) describes message/global as an
+		 * encapsulated message, IMAP4rev1 and the cache blob as a
+		 * leaf. The cache stays rev1's (one blob, valid for every
+		 * session and for SEARCH, no new blob version); a rev2
+		 * session that wants the tree of a message with a
+		 * message/global part parses it again here, on the worker.
+		 * Such mail is rare (RFC 6532 bounces and forwards of
+		 * EAI mail); its cost is one body read and one parse per
+		 * message per FETCH, as for a message without a blob. */
+		if (store_body_cache(imap_store(s), m->body_id, &blob, &bloblen) == STORE_OK &&
+		    mail_cache_parse(blob, bloblen, &cache) == 0 &&
+		    cache->msg_size == m->size &&
+		    !(f->global && f->need_tree && has_global(cache->tree))) {
 			tree = cache->tree;
 		} else {
 			if (cache != NULL)
@@ -330,26 +429,28 @@ render_msg(struct imap_fetch *f, size_t vi)
 			if (body == NULL &&
 			    store_body_get(imap_store(s), m->body_id, &body, &blen) != STORE_OK) {
 				free(blob);
-				return false;
+				return RENDER_GONE;
 			}
 			if (!f->need_body)
 				membudget_charge(blen);
-			parsed = mail_mime_parse(body, blen);
+			parsed = mail_mime_parse_opts(body, blen, opts);
 			tree = parsed;
 		}
 	}
+render:
 	if (f->newseen != NULL && f->newseen[f->pos])
 		add_flags = true;
 
-	imap_append_fetch_open(s, b, vi);
-	const char *sep = "";
-	/* UIDONLY: the UID is the response's own; UID only when asked */
-	if ((s->uid || s->qresync) && !s->uidonly) {
-		mm_buf_printf(b, "UID %u", m->uid);
-		sep = " ";
+	if (!resumed) {
+		imap_append_fetch_open(s, b, vi);
+		/* UIDONLY: the UID is the response's own; UID only when asked */
+		if ((s->uid || s->qresync) && !s->uidonly) {
+			mm_buf_printf(b, "UID %u", m->uid);
+			sep = " ";
+		}
 	}
-	bool flags_done = false;
-	for (size_t i = 0; i < f->nitems; i++) {
+	size_t i;
+	for (i = first; i < f->nitems; i++) {
 		const struct fetch_item *it = &f->items[i];
 		switch (it->kind) {
 		case FI_UID:
@@ -394,10 +495,23 @@ render_msg(struct imap_fetch *f, size_t vi)
 		}
 		case FI_RFC822:
 			mm_buf_printf(b, "%sRFC822 ", sep);
-			append_literal(b, body, blen);
+			if (!stream)
+				append_literal(b, body, blen);
+			else if (stream_literal(f, NULL, m, 0, m->size))
+				goto hole;
 			break;
 		case FI_RFC822_HEADER:
 		case FI_RFC822_TEXT: {
+			if (stream) {
+				uint64_t hend = tree->root->body_off <= m->size ?
+				    tree->root->body_off : m->size;
+				bool hdr = it->kind == FI_RFC822_HEADER;
+				mm_buf_printf(b, "%s%s ", sep, hdr ? "RFC822.HEADER" : "RFC822.TEXT");
+				if (stream_literal(f, NULL, m, hdr ? 0 : hend,
+				    hdr ? hend : m->size - hend))
+					goto hole;
+				break;
+			}
 			struct mail_header h;
 			mail_header_parse(body, 0, blen, &h);
 			size_t hend = h.body_off <= blen ? h.body_off : blen;
@@ -433,6 +547,31 @@ render_msg(struct imap_fetch *f, size_t vi)
 			struct mail_section_result r;
 			memset(&r, 0, sizeof(r));
 			mm_buf_printf(b, "%s%s ", sep, it->name);
+			if (stream && fetch_stream_header_fields(&it->sec)) {
+				/* cut from the part's header block, read alone */
+				struct mail_section hs = it->sec;
+				hs.kind = MAIL_SECTION_HEADER;
+				int se = mail_section_fetch(tree, NULL, (size_t)m->size, &hs, &r);
+				if (se == MAIL_SECTION_OK &&
+				    !fetch_stream_fields(imap_store(s), m->body_id, &it->sec, &r))
+					f->broken = true;
+				if (se != MAIL_SECTION_OK || f->broken)
+					append_literal(b, "", 0);
+				else
+					append_partial(b, it, r.data.data ? r.data.data : "", r.len);
+				mail_section_result_free(&r);
+				break;
+			}
+			if (stream) {
+				/* the tree alone gives the range */
+				int se = mail_section_fetch(tree, NULL, (size_t)m->size, &it->sec, &r);
+				bool h = stream_literal(f, it, m, se == MAIL_SECTION_OK ? r.off : 0,
+				    se == MAIL_SECTION_OK ? r.len : 0);
+				mail_section_result_free(&r);
+				if (h)
+					goto hole;
+				break;
+			}
 			int se = mail_section_fetch(tree, body, blen, &it->sec, &r);
 			if (se != MAIL_SECTION_OK)
 				append_literal(b, "", 0);
@@ -459,7 +598,13 @@ render_msg(struct imap_fetch *f, size_t vi)
 	free(blob);
 	membudget_release(blen);
 	free(body);
-	return true;
+	return RENDER_OK;
+hole:
+	/* the literal's bytes follow in later jobs, then the items after it */
+	f->hcache = cache;
+	f->hitem = i + 1;
+	f->hflags_done = flags_done;
+	return RENDER_HOLE;
 }
 
 /* UID FETCH ... (CHANGEDSINCE m VANISHED): the UIDs of the set expunged
@@ -534,8 +679,26 @@ fetch_work(void *arg)
 		fetch_set_seen(f);
 	if (f->vanished && f->pos == 0)
 		fetch_vanished(f);
+	if (f->hole != NULL) {
+		/* a streamed literal: this job is its next chunk */
+		bool filled;
+		if (!fetch_stream_chunk(imap_store(f->s), f->hole, &f->out, &filled)) {
+			f->broken = true;
+			return;
+		}
+		if (!filled)
+			return;
+		fetch_stream_free(&f->hole);
+		if (render_msg(f, f->idx[f->pos]) == RENDER_HOLE || f->broken)
+			return;
+		f->pos++;
+		count++;
+	}
 	while (f->pos < f->n && f->out.len < FETCH_BATCH_BYTES && count < FETCH_BATCH_MSGS) {
-		if (!render_msg(f, f->idx[f->pos]))
+		int r = render_msg(f, f->idx[f->pos]);
+		if (r == RENDER_HOLE || f->broken)
+			return;
+		if (r == RENDER_GONE)
 			f->nexpunged++;
 		f->pos++;
 		count++;
@@ -573,6 +736,15 @@ fetch_done(void *arg, bool alive)
 		return;     /* imap_free frees s->fetch */
 	imap_write(s, f->out.data, f->out.len);
 	f->out.len = 0;
+	if (f->broken) {
+		/* a literal already announced cannot be finished: the client
+		 * would read what follows as message bytes */
+		log_error("conn=%llx event=fetch-failed reason=\"body unreadable mid-literal\"",
+		    (unsigned long long)conn_id(s->c));
+		imap_fetch_free(s);
+		conn_close(s->c);
+		return;
+	}
 	if (f->pos >= f->n) {
 		bool gone = f->nexpunged > 0, cte = f->unknown_cte;
 		imap_fetch_free(s);
@@ -621,6 +793,7 @@ cmd_fetch(struct imap_session *s, const struct imap_arg *args, size_t n)
 	}
 	f = xcalloc(1, sizeof(*f));
 	f->s = s;
+	f->global = imap_rev2(s);
 	mm_buf_init(&f->out);
 	if (n == 3 && !fetch_modifiers(f, &args[2]))
 		goto bad;

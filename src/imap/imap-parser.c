@@ -65,6 +65,7 @@ struct imap_parser {
 	char *name;
 
 	struct frame *frames;       /* frames[0] is the command's arguments */
+	unsigned nframes;           /* made so far: grown as lists nest */
 	unsigned depth;
 	unsigned nargs;
 
@@ -160,8 +161,12 @@ imap_parser_set_limits(struct imap_parser *p, const struct imap_parser_limits *l
 		p->frames = NULL;
 	}
 	p->lim = *lim;
-	if (p->frames == NULL)
-		p->frames = xcalloc(p->lim.nesting_max + 1, sizeof(*p->frames));
+	/* one frame until a list opens: most commands (and every session
+	 * waiting in IDLE) need no more, nesting_max + 1 would be ~400 bytes */
+	if (p->frames == NULL) {
+		p->frames = xcalloc(1, sizeof(*p->frames));
+		p->nframes = 1;
+	}
 }
 
 static void
@@ -357,6 +362,11 @@ list_open(struct imap_parser *p)
 	if (p->depth >= p->lim.nesting_max) {
 		p->err = IMAP_PERR_NESTING;
 		return false;
+	}
+	if (p->depth + 1 >= p->nframes) {
+		p->frames = xrealloc(p->frames, (p->depth + 2) * sizeof(*p->frames));
+		memset(&p->frames[p->nframes], 0, (p->depth + 2 - p->nframes) * sizeof(*p->frames));
+		p->nframes = p->depth + 2;
 	}
 	p->depth++;
 	return true;

@@ -9,6 +9,7 @@
 #define ADDRESS_MAX_BYTES            320   /* RFC 5321 4.5.3.1: 64 + 1 + 255 */
 #define WORKER_THREADS_DEFAULT       4
 #define WORKER_SLOW_SHARE_PERCENT    50   /* of the non-commit threads, for slow work (worker.h) */
+#define WORKER_COMMIT_THREADS        8    /* more threads for commit-lane jobs only: bigger group commits (net/worker.c) */
 #define IMAP_SEARCH_SLOW_MSGS        1000 /* a SEARCH reading bodies of this many messages runs on the slow lane */
 /* Search records kept in memory beside the shared views, all mailboxes
  * together (imap/imap-searchmem.c); with [limits] max_memory set, at most
@@ -18,6 +19,7 @@
 #define CONN_OUTPUT_LOW_BYTES        (64 * 1024)   /* resume producing below this */
 #define CONN_INPUT_MAX_BYTES         (160 * 1024)  /* read watermark per connection: above every line limit */
 #define CONN_SHUTDOWN_GRACE_SECS     3
+#define CONN_NOFILE_RESERVE          256  /* descriptors kept beside max_connections: store, listeners, spool, relay */
 #define AUTH_FAIL_DELAY_BASE_MS      500
 #define AUTH_FAIL_DELAY_MAX_MS       10000
 #define AUTH_FAILS_BEFORE_CLOSE      5
@@ -26,6 +28,11 @@
 #define AUTH_CACHE_ENTRIES           16384
 #define AUTH_CACHE_TTL_MAX_SECS      86400
 #define AUTH_CACHE_TTL_DEFAULT_SECS  300
+/* The RCPT cache (store/store-rcptcache.c): resolved recipients without a
+ * quota, invalidated by any user/alias change; the TTL only bounds what a
+ * process that died in the middle of such a change can leave behind. */
+#define RCPT_CACHE_ENTRIES           1024
+#define RCPT_CACHE_TTL_MSECS         5000
 #define SESSION_MAX_BAD_COMMANDS     20    /* client mistakes per session, every protocol (net/session.c) */
 
 /* SMTP */

@@ -61,6 +61,11 @@ void mm_strlist_clear(struct mm_strlist *l);
 /* Monotonic clock in milliseconds. */
 uint64_t mm_now_ms(void);
 
+/* Raises the soft RLIMIT_NOFILE to the hard limit (an unlimited hard
+ * limit: to fs.nr_open's usual 1048576) and returns the soft limit now in
+ * force (what it was if it could not be raised; 0 if unknown). */
+uint64_t mm_nofile_raise(void);
+
 /* The first index of the ascending v[0..n) whose value is >= x (n if
  * none). */
 size_t mm_u32_lower(const uint32_t *v, size_t n, uint32_t x);

@@ -278,9 +278,10 @@ append_body(struct mm_buf *b, const struct mail_part *p, bool ext, int depth)
 		mm_buf_appendc(b, ' ');
 		append_body(b, p->child, ext, depth + 1);
 		mm_buf_printf(b, " %zu", p->body_lines);
-	} else if (strcmp(p->type, "message") == 0 && strcmp(p->subtype, "rfc822") == 0) {
+	} else if (mail_part_is_message(p)) {
 		/* not parsed (encoded, or too deep): the grammar still wants
-		 * an envelope and a body */
+		 * an envelope and a body (RFC 9051's media-message is
+		 * MESSAGE/RFC822 or MESSAGE/GLOBAL) */
 		mm_buf_append(b, " ", 1);
 		mail_imap_envelope(b, NULL);
 		mm_buf_appendc(b, ' ');

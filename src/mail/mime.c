@@ -20,6 +20,7 @@ struct mime_ctx {
 	size_t close_line;	/* where the multipart parse_multipart() just
 				 * finished saw its close delimiter line, or
 				 * SIZE_MAX when it had none */
+	unsigned opts;		/* MAIL_PARSE_* */
 };
 
 static bool
@@ -595,13 +596,18 @@ parse_part(struct mime_ctx *c, struct mail_part *p, size_t start, size_t end,
 
 	if (strcmp(p->type, "text") == 0)
 		p->flags |= MAIL_PART_TEXT;
+	/* RFC 6532 3.5 allows any transfer encoding on message/global, so
+	 * one that is encoded stays unparsed like an encoded message/rfc822:
+	 * its parts are not bytes of the message that BODY[n.m] could cut */
+	if ((c->opts & MAIL_PARSE_GLOBAL) && strcmp(p->type, "message") == 0 &&
+	    strcmp(p->subtype, "global") == 0)
+		p->flags |= MAIL_PART_GLOBAL;
 	if (strcmp(p->type, "multipart") == 0) {
 		p->flags |= MAIL_PART_MULTIPART;
 		if (depth < MIME_NESTING_MAX)
 			parse_multipart(c, p, depth);
-	} else if (strcmp(p->type, "message") == 0 && strcmp(p->subtype, "rfc822") == 0 &&
-	    is_identity_cte(p->encoding) && depth < MIME_NESTING_MAX &&
-	    c->m->nparts < MIME_PARTS_MAX) {
+	} else if (mail_part_is_message(p) && is_identity_cte(p->encoding) &&
+	    depth < MIME_NESTING_MAX && c->m->nparts < MIME_PARTS_MAX) {
 		struct mail_part *ch = part_new(c, p);
 		p->flags |= MAIL_PART_MESSAGE;
 		parse_part(c, ch, p->body_off, p->body_end, depth + 1, false, true);
@@ -612,12 +618,19 @@ parse_part(struct mime_ctx *c, struct mail_part *p, size_t start, size_t end,
 struct mail_msg *
 mail_mime_parse(const char *msg, size_t len)
 {
+	return mail_mime_parse_opts(msg, len, 0);
+}
+
+struct mail_msg *
+mail_mime_parse_opts(const char *msg, size_t len, unsigned opts)
+{
 	struct mime_ctx c;
 	struct mail_msg *m = xcalloc(1, sizeof(*m));
 
 	c.msg = msg;
 	c.len = len;
 	c.m = m;
+	c.opts = opts;
 	m->size = len;
 	m->root = part_new(&c, NULL);
 	parse_part(&c, m->root, 0, len, 0, false, true);
@@ -726,6 +739,13 @@ mail_part_charset(const struct mail_part *p)
 		return NULL;
 	}
 	return v;
+}
+
+bool
+mail_part_is_message(const struct mail_part *p)
+{
+	return (p->flags & MAIL_PART_GLOBAL) ||
+	    (strcmp(p->type, "message") == 0 && strcmp(p->subtype, "rfc822") == 0);
 }
 
 struct mail_part *

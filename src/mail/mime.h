@@ -7,8 +7,9 @@
  *
  * Part tree: the root is the whole message (its header is the message
  * header). A multipart part has its body parts as children; a parsed
- * message/rfc822 part has exactly one child, the encapsulated message
- * (a root-like part with its own header and envelope). */
+ * message/rfc822 part (and, with MAIL_PARSE_GLOBAL, message/global) has
+ * exactly one child, the encapsulated message (a root-like part with its
+ * own header and envelope). */
 #ifndef MM_MAIL_MIME_H
 #define MM_MAIL_MIME_H
 
@@ -35,11 +36,13 @@ struct mail_envelope {
 };
 
 #define MAIL_PART_MULTIPART	0x01	/* children are body parts */
-#define MAIL_PART_MESSAGE	0x02	/* message/rfc822 with a parsed child */
+#define MAIL_PART_MESSAGE	0x02	/* message/rfc822 (or global) with a parsed child */
 #define MAIL_PART_TEXT		0x04	/* type text: BODYSTRUCTURE has lines */
 #define MAIL_PART_CT_DEFAULT	0x08	/* no usable Content-Type header */
 #define MAIL_PART_BROKEN	0x10	/* missing boundary, truncated header... */
 #define MAIL_PART_CLOSED	0x20	/* body ends with a close delimiter line */
+#define MAIL_PART_GLOBAL	0x40	/* message/global described as a message
+					 * (only with MAIL_PARSE_GLOBAL) */
 
 struct mail_part {
 	struct mail_part *parent, *child, *next;
@@ -70,6 +73,14 @@ struct mail_msg {
 
 /* Parse msg (len bytes) into a tree. Never fails. */
 struct mail_msg *mail_mime_parse(const char *msg, size_t len);
+/* MAIL_PARSE_GLOBAL: a message/global part (RFC 6532 3.5) is an
+ * encapsulated message like message/rfc822 (flagged MAIL_PART_GLOBAL;
+ * parsed when its encoding is an identity one), as IMAP4rev2 describes it
+ * (RFC 9051 7.5.2). Without it, message/global is a leaf part, as
+ * IMAP4rev1 clients and Dovecot 2.3 see it; the cache blob and SEARCH use
+ * that tree, only FETCH in an IMAP4rev2 session parses with this. */
+#define MAIL_PARSE_GLOBAL	0x01
+struct mail_msg *mail_mime_parse_opts(const char *msg, size_t len, unsigned opts);
 void mail_msg_free(struct mail_msg **m);
 /* A parameter's raw value (NULL if absent); names compare case-insensitively
  * and match "name" or "name*". */
@@ -81,6 +92,10 @@ char *mail_part_param_utf8(const struct mail_part *p, const char *name);
  * RFC 2231 charset*= decoded (charset*=utf-8''utf-8 is "utf-8"), if that
  * is a token. */
 char *mail_part_charset(const struct mail_part *p);
+/* Is p of a type IMAP describes as an encapsulated message (envelope,
+ * body, lines): message/rfc822, or message/global in a tree parsed with
+ * MAIL_PARSE_GLOBAL? Parsed or not (MAIL_PART_MESSAGE says that). */
+bool mail_part_is_message(const struct mail_part *p);
 /* The preorder next part (for walking the whole tree), or NULL. */
 struct mail_part *mail_part_next(const struct mail_part *p);
 
@@ -157,6 +172,11 @@ char *mail_section_format(const struct mail_section *sec);
 int mail_section_fetch(const struct mail_msg *m, const char *msg, size_t len,
     const struct mail_section *sec, struct mail_section_result *r);
 void mail_section_result_free(struct mail_section_result *r);
+/* HEADER.FIELDS[.NOT] of sec cut from its header block alone (hdr, len:
+ * the range mail_section_fetch gives for the same part's HEADER), for a
+ * message too big to read whole (FETCH streaming). */
+int mail_section_header_fields(const char *hdr, size_t len, const struct mail_section *sec,
+    struct mail_section_result *r);
 /*
  * BINARY (RFC 3516, src/mail/binary.c).
  */

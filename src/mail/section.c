@@ -1,7 +1,8 @@
 /* section.c: BODY[section] addressing (RFC 3501 6.4.5). A spec is parsed
  * once into numbers plus a kind; fetching walks the part tree (a number
  * selects a child of a multipart, or "1" of a single part; after the first
- * number, a message/rfc822 part is entered first, and one that was not
+ * number, a message/rfc822 part (or message/global, in a tree parsed
+ * with MAIL_PARSE_GLOBAL) is entered first, and one that was not
  * parsed holds no parts) and answers with a byte range of the message, or
  * with produced bytes for HEADER.FIELDS[.NOT]. */
 #include "mail/mime.h"
@@ -180,8 +181,7 @@ mail_section_part(const struct mail_msg *m, const unsigned *nums, unsigned n)
 		if (i > 0 && (cur->flags & MAIL_PART_MESSAGE)) {
 			cur = cur->child;
 			self = false;
-		} else if (i > 0 && strcmp(cur->type, "message") == 0 &&
-		    strcmp(cur->subtype, "rfc822") == 0) {
+		} else if (i > 0 && mail_part_is_message(cur)) {
 			/* not parsed (encoded, or too deep): BODYSTRUCTURE
 			 * shows an empty message inside, so every part in
 			 * it is empty (its header too), never this part */
@@ -209,6 +209,47 @@ set_range(struct mail_section_result *r, size_t off, size_t end)
 {
 	r->off = off;
 	r->len = end > off ? end - off : 0;
+}
+
+/* HEADER.FIELDS[.NOT]: the matching fields of the header block at
+ * [off, end) of msg, and the empty line. */
+static void
+header_fields(const char *msg, size_t off, size_t end, const struct mail_section *sec,
+    struct mail_section_result *r)
+{
+	struct mail_header h;
+	bool want = sec->kind == MAIL_SECTION_HEADER_FIELDS;
+	mail_header_parse(msg, off, end, &h);
+	for (size_t i = 0; i < h.n; i++) {
+		const struct mail_hdr_field *f = &h.f[i];
+		if (mail_header_name_in(f->name, f->name_len,
+		    (const char *const *)sec->fields.v, sec->fields.n) != want)
+			continue;
+		if (f->name_len == 0 && f->len <= 2)
+			continue;
+		mm_buf_append(&r->data, msg + f->off, f->len);
+		if (f->len == 0 || msg[f->off + f->len - 1] != '\n')
+			mm_buf_append(&r->data, "\r\n", 2);
+	}
+	/* the empty line, unless there was none and nothing matched */
+	if (!h.no_blank || r->data.len > 0)
+		mm_buf_append(&r->data, "\r\n", 2);
+	mail_header_free(&h);
+	r->produced = true;
+	r->off = 0;
+	r->len = r->data.len;
+}
+
+int
+mail_section_header_fields(const char *hdr, size_t len, const struct mail_section *sec,
+    struct mail_section_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	mm_buf_init(&r->data);
+	if (sec->kind != MAIL_SECTION_HEADER_FIELDS && sec->kind != MAIL_SECTION_HEADER_FIELDS_NOT)
+		return MAIL_SECTION_ESYNTAX;
+	header_fields(hdr, 0, len, sec, r);
+	return MAIL_SECTION_OK;
 }
 
 int
@@ -251,27 +292,7 @@ mail_section_fetch(const struct mail_msg *m, const char *msg, size_t len,
 		set_range(r, target->body_off, target->body_end);
 		return MAIL_SECTION_OK;
 	}
-	struct mail_header h;
-	bool want = sec->kind == MAIL_SECTION_HEADER_FIELDS;
-	mail_header_parse(msg, target->hdr_off, target->body_off, &h);
-	for (size_t i = 0; i < h.n; i++) {
-		const struct mail_hdr_field *f = &h.f[i];
-		if (mail_header_name_in(f->name, f->name_len,
-		    (const char *const *)sec->fields.v, sec->fields.n) != want)
-			continue;
-		if (f->name_len == 0 && f->len <= 2)
-			continue;
-		mm_buf_append(&r->data, msg + f->off, f->len);
-		if (f->len == 0 || msg[f->off + f->len - 1] != '\n')
-			mm_buf_append(&r->data, "\r\n", 2);
-	}
-	/* the empty line, unless there was none and nothing matched */
-	if (!h.no_blank || r->data.len > 0)
-		mm_buf_append(&r->data, "\r\n", 2);
-	mail_header_free(&h);
-	r->produced = true;
-	r->off = 0;
-	r->len = r->data.len;
+	header_fields(msg, target->hdr_off, target->body_off, sec, r);
 	return MAIL_SECTION_OK;
 }
 

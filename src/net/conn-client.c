@@ -11,6 +11,7 @@
 #include "net/conn-int.h"
 #include "net/tls.h"
 #include "lib/util.h"
+#include "lib/limits.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -32,7 +33,45 @@ struct conn_client {
 	bool discarding;            /* the line reader swallows an overlong line */
 	char *line;
 	size_t linecap;
+	/* conn_client_want_drained: watches the socket's output, under any
+	 * TLS filter, where bulk output waits */
+	struct evbuffer_cb_entry *outcb;
+	struct event *drained_ev;
+	bool want_drained;
 };
+
+static void
+cc_drainedcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn_client *cc = arg;
+	(void)fd;
+	(void)what;
+	if (cc->cbs.on_drained != NULL)
+		cc->cbs.on_drained(cc->arg);
+}
+
+static void
+cc_outcb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn_client *cc = arg;
+	(void)buf;
+	if (cc->want_drained && info->n_deleted > 0 &&
+	    conn_client_output_len(cc) <= CONN_OUTPUT_LOW_BYTES) {
+		cc->want_drained = false;
+		event_active(cc->drained_ev, 0, 0);
+	}
+}
+
+void
+conn_client_want_drained(struct conn_client *cc)
+{
+	if (conn_client_output_len(cc) <= CONN_OUTPUT_LOW_BYTES) {
+		cc->want_drained = false;
+		event_active(cc->drained_ev, 0, 0);
+	} else {
+		cc->want_drained = true;
+	}
+}
 
 static void
 cc_readcb(struct bufferevent *bev, void *arg)
@@ -72,6 +111,12 @@ conn_client_new(struct event_base *base, const struct conn_client_cbs *cbs, void
 	cc->cbs = *cbs;
 	cc->arg = arg;
 	bufferevent_setcb(bev, cc_readcb, NULL, cc_eventcb, cc);
+	cc->drained_ev = event_new(base, -1, 0, cc_drainedcb, cc);
+	cc->outcb = evbuffer_add_cb(bufferevent_get_output(bev), cc_outcb, cc);
+	if (cc->drained_ev == NULL || cc->outcb == NULL) {
+		conn_client_free(cc);
+		return NULL;
+	}
 	return cc;
 }
 
@@ -89,6 +134,14 @@ conn_client_free(struct conn_client *cc)
 {
 	if (cc == NULL)
 		return;
+	if (cc->outcb != NULL) {
+		struct bufferevent *sock = cc->bev;
+		while (bufferevent_get_underlying(sock) != NULL)
+			sock = bufferevent_get_underlying(sock);
+		evbuffer_remove_cb_entry(bufferevent_get_output(sock), cc->outcb);
+	}
+	if (cc->drained_ev != NULL)
+		event_free(cc->drained_ev);
 	bufferevent_free(cc->bev);
 	free(cc->line);
 	free(cc);

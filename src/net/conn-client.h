@@ -32,6 +32,9 @@ typedef struct ssl_ctx_st SSL_CTX;
 struct conn_client_cbs {
 	void (*on_input)(void *arg);               /* input is buffered */
 	void (*on_event)(void *arg, unsigned what); /* CONN_CLIENT_* */
+	/* after conn_client_want_drained: output at CONN_OUTPUT_LOW_BYTES
+	 * or below (may be NULL when never asked for) */
+	void (*on_drained)(void *arg);
 };
 
 /* A new, unconnected client; NULL if no socket bufferevent can be made. */
@@ -64,6 +67,10 @@ void conn_client_vprintf(struct conn_client *cc, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 /* Output not yet on the wire, every level (TLS) counted. */
 size_t conn_client_output_len(struct conn_client *cc);
+/* Ask for on_drained once output, every level counted, is at
+ * CONN_OUTPUT_LOW_BYTES or below (at once, deferred, if it is already):
+ * a producer of bulk output (the relay's streamed body) waits for it. */
+void conn_client_want_drained(struct conn_client *cc);
 
 /* Client TLS. */
 enum conn_client_tls {

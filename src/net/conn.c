@@ -267,11 +267,18 @@ conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg
 		conn_active(arg);
 }
 
+/* A whole idle timeout (the same few lengths for every session: 60 s
+ * before login, 30 minutes logged in or in IDLE) goes to one of libevent's
+ * common-timeout queues, kept in the order they were armed: arming is O(1)
+ * instead of an insertion into the min-heap of all the sessions' timers
+ * (event_base_init_common_timeout returns the queue already made for that
+ * length). What is left after activity (conn_idle_check) goes to the heap. */
 static void
-conn_idle_arm(struct conn *c, uint64_t ms)
+conn_idle_arm(struct conn *c, uint64_t ms, bool whole)
 {
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
-	evtimer_add(c->ev_idle, &tv);
+	const struct timeval *q = whole ? event_base_init_common_timeout(conn_base(c), &tv) : NULL;
+	evtimer_add(c->ev_idle, q ? q : &tv);
 }
 
 /* The idle timeout ran out (or is re-checked after a job): fire it, or
@@ -283,7 +290,7 @@ conn_idle_check(struct conn *c)
 		return;
 	uint64_t limit = c->timeout_secs * 1000ULL, idle = mm_now_ms() - c->last_active_ms;
 	if (idle < limit) {
-		conn_idle_arm(c, limit - idle);
+		conn_idle_arm(c, limit - idle, false);
 		return;
 	}
 	if (c->job_running) {
@@ -324,7 +331,7 @@ conn_start(struct conn *c)
 	conn_active(c);
 	c->sess = c->mod->start(c);
 	if (c->timeout_secs)
-		conn_idle_arm(c, c->timeout_secs * 1000ULL);
+		conn_idle_arm(c, c->timeout_secs * 1000ULL, true);
 	conn_update_read(c);
 	if (conn_input_len(c) > 0)
 		conn_schedule(c, DEFER_INPUT);
@@ -359,6 +366,35 @@ conn_pending_out(struct conn *c)
 
 #define CONN_CLOSE_POLL_MS 10
 
+static void conn_close_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_bp_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_yield_cb(evutil_socket_t fd, short what, void *arg);
+
+/* The timers most sessions never need (the fair-turn yield, the
+ * backpressure poll, the flush at close) are made at their first use: an
+ * IDLE session does without them (about 130 bytes each). */
+static void
+conn_timer_add(struct conn *c, struct event **evp, event_callback_fn cb,
+    const struct timeval *tv)
+{
+	if (*evp == NULL)
+		*evp = evtimer_new(conn_base(c), cb, c);
+	evtimer_add(*evp, tv);
+}
+
+static void
+conn_timer_del(struct event **evp, bool free_it)
+{
+	if (*evp == NULL)
+		return;
+	if (free_it) {
+		event_free(*evp);
+		*evp = NULL;
+	} else {
+		evtimer_del(*evp);
+	}
+}
+
 /* Is the output above the high watermark? Then input is held back until
  * the write callback sees it drained. */
 static bool
@@ -371,7 +407,7 @@ conn_over_high(struct conn *c)
 	if (c->bev != NULL && conn_pending_out(c) > c->turn_mark + CONN_TURN_OUTPUT_BYTES) {
 		c->yielded = true;
 		struct timeval zero = { 0, 0 };
-		evtimer_add(c->ev_yield, &zero);
+		conn_timer_add(c, &c->ev_yield, conn_yield_cb, &zero);
 		return true;
 	}
 	if (c->bev == NULL || conn_pending_out(c) <= conn_output_high(c))
@@ -384,7 +420,7 @@ conn_over_high(struct conn *c)
 	 * so its write callback would not come again: poll. */
 	if (conn_output_len(c) <= CONN_OUTPUT_LOW_BYTES) {
 		struct timeval tv = { 0, CONN_BP_POLL_MS * 1000 };
-		evtimer_add(c->ev_bp, &tv);
+		conn_timer_add(c, &c->ev_bp, conn_bp_cb, &tv);
 	}
 	return true;
 }
@@ -397,7 +433,7 @@ conn_bp_release(struct conn *c)
 		return;
 	if (conn_output_len(c) > CONN_OUTPUT_LOW_BYTES || conn_pending_out(c) > conn_output_high(c)) {
 		struct timeval tv = { 0, CONN_BP_POLL_MS * 1000 };
-		evtimer_add(c->ev_bp, &tv);
+		conn_timer_add(c, &c->ev_bp, conn_bp_cb, &tv);
 		return;
 	}
 	c->backpressure = false;
@@ -441,7 +477,7 @@ conn_close_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	struct timeval tv = { 0, CONN_CLOSE_POLL_MS * 1000 };
-	evtimer_add(c->ev_close_timer, &tv);
+	conn_timer_add(c, &c->ev_close_timer, conn_close_timer_cb, &tv);
 }
 
 /* ---- refusals: over max_connections or max_connections_per_ip ----
@@ -568,10 +604,7 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
 
 	c->ev_defer = event_new(srv->base, -1, 0, conn_defer_cb, c);
-	c->ev_close_timer = evtimer_new(srv->base, conn_close_timer_cb, c);
 	c->ev_idle = evtimer_new(srv->base, conn_idle_cb, c);
-	c->ev_bp = evtimer_new(srv->base, conn_bp_cb, c);
-	c->ev_yield = evtimer_new(srv->base, conn_yield_cb, c);
 
 	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
 	if (def->tls == TLS_MODE_IMPLICIT) {
@@ -743,10 +776,10 @@ conn_finish(struct conn *c)
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
-	evtimer_del(c->ev_close_timer);
+	conn_timer_del(&c->ev_close_timer, false);
 	evtimer_del(c->ev_idle);
-	evtimer_del(c->ev_bp);
-	evtimer_del(c->ev_yield);
+	conn_timer_del(&c->ev_bp, false);
+	conn_timer_del(&c->ev_yield, false);
 	if (c->counted) {
 		listener_conn_gone(c->limkey);
 		c->counted = false;
@@ -791,7 +824,7 @@ conn_close(struct conn *c)
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	c->close_deadline_ms = mm_now_ms() + CONN_SHUTDOWN_GRACE_SECS * 1000ULL;
 	struct timeval tv = { 0, CONN_CLOSE_POLL_MS * 1000 };
-	evtimer_add(c->ev_close_timer, &tv);
+	conn_timer_add(c, &c->ev_close_timer, conn_close_timer_cb, &tv);
 }
 
 bool
@@ -821,10 +854,10 @@ conn_release(struct conn *c)
 		c->next->prev = c->prev;
 	conn_count--;
 	event_free(c->ev_defer);
-	event_free(c->ev_close_timer);
+	conn_timer_del(&c->ev_close_timer, true);
 	event_free(c->ev_idle);
-	event_free(c->ev_bp);
-	event_free(c->ev_yield);
+	conn_timer_del(&c->ev_bp, true);
+	conn_timer_del(&c->ev_yield, true);
 	free(c->line);
 	free(c);
 }
@@ -1041,7 +1074,7 @@ conn_set_timeout(struct conn *c, unsigned secs)
 	if (c->ev_idle == NULL || conn_closing(c))
 		return;
 	if (secs)
-		conn_idle_arm(c, secs * 1000ULL);
+		conn_idle_arm(c, secs * 1000ULL, true);
 	else
 		evtimer_del(c->ev_idle);
 }

@@ -3,7 +3,9 @@
  *
  * The one idea: posts are queued under a mutex and coalesced (the same
  * mailbox posted twice before the loop runs is delivered once); the loop
- * drains the queue in one event callback and walks a hash of watches. */
+ * drains the queue in one event callback and walks a hash of watches,
+ * which grows with them: a post costs its mailbox's watches, not a share
+ * of all the daemon's. */
 #include "net/notify.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -13,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOTIFY_BUCKETS 1024
+#define NOTIFY_BUCKETS_MIN 1024    /* the table doubles past 2 watches a bucket */
 #define NOTIFY_QUEUE_MAX 100000
 
 struct notify_watch {
@@ -38,18 +40,63 @@ struct notify_hub {
 	pthread_mutex_t lock;
 	struct notify_post *head, *tail;
 	size_t queued;
-	struct notify_watch *tab[NOTIFY_BUCKETS];
+	struct notify_watch **tab;
+	size_t nbuckets;         /* a power of two */
+	size_t nwatches;         /* in tab, dead ones not counted */
 	int walking;             /* > 0 while callbacks run: deletions are deferred */
 	struct notify_watch *graveyard;
 };
 
 static unsigned
-notify_hash(const char *user, uint32_t id)
+notify_hash_full(const char *user, uint32_t id)
 {
 	unsigned h = 2166136261u ^ id;
 	for (; *user; user++)
 		h = (h ^ (unsigned char)*user) * 16777619u;
-	return h % NOTIFY_BUCKETS;
+	return h;
+}
+
+#define notify_slot(hub, user, id) \
+	(&(hub)->tab[notify_hash_full((user), (id)) & ((hub)->nbuckets - 1)])
+
+/* More watches than twice the buckets (100,000 IDLE sessions of as many
+ * users): twice the buckets, so that a post walks a short chain, not a
+ * share of all the daemon's watches. Never while a dispatch walks. */
+static void
+notify_grow(struct notify_hub *hub)
+{
+	if (hub->walking || hub->nwatches <= 2 * hub->nbuckets)
+		return;
+	size_t n = hub->nbuckets * 2;
+	struct notify_watch **tab = xcalloc(n, sizeof(*tab));
+	for (size_t i = 0; i < hub->nbuckets; i++)
+		while (hub->tab[i]) {
+			struct notify_watch *w = hub->tab[i];
+			hub->tab[i] = w->next;
+			struct notify_watch **head = &tab[notify_hash_full(w->user, w->mailbox_id) & (n - 1)];
+			w->next = *head;
+			if (*head)
+				(*head)->pprev = &w->next;
+			w->pprev = head;
+			*head = w;
+		}
+	free(hub->tab);
+	hub->tab = tab;
+	hub->nbuckets = n;
+}
+
+size_t
+notify_hub_longest_chain(const struct notify_hub *hub)
+{
+	size_t longest = 0;
+	for (size_t i = 0; i < hub->nbuckets; i++) {
+		size_t k = 0;
+		for (const struct notify_watch *w = hub->tab[i]; w; w = w->next)
+			k++;
+		if (k > longest)
+			longest = k;
+	}
+	return longest;
 }
 
 static void
@@ -71,7 +118,7 @@ notify_dispatch_user(struct notify_hub *hub, const char *user, uint32_t id,
     const struct notify_name_event *ev)
 {
 	hub->walking++;
-	for (struct notify_watch *w = hub->tab[notify_hash(user, 0)]; w; w = w->next)
+	for (struct notify_watch *w = *notify_slot(hub, user, 0); w; w = w->next)
 		if (!w->dead && w->ufn != NULL && strcmp(w->user, user) == 0)
 			w->ufn(w->arg, user, id, ev);
 	hub->walking--;
@@ -81,7 +128,7 @@ static void
 notify_dispatch(struct notify_hub *hub, const char *user, uint32_t id)
 {
 	hub->walking++;
-	for (struct notify_watch *w = hub->tab[notify_hash(user, id)]; w; w = w->next)
+	for (struct notify_watch *w = *notify_slot(hub, user, id); w; w = w->next)
 		if (!w->dead && w->ufn == NULL && w->mailbox_id == id &&
 		    strcmp(w->user, user) == 0)
 			w->fn(w->arg, user, id);
@@ -122,6 +169,8 @@ notify_hub_new(struct event_base *base)
 	struct notify_hub *hub = xcalloc(1, sizeof(*hub));
 	pthread_mutex_init(&hub->lock, NULL);
 	hub->ev = event_new(base, -1, 0, notify_cb, hub);
+	hub->nbuckets = NOTIFY_BUCKETS_MIN;
+	hub->tab = xcalloc(hub->nbuckets, sizeof(*hub->tab));
 	return hub;
 }
 
@@ -138,13 +187,14 @@ notify_hub_free(struct notify_hub **hubp)
 		free(p->user);
 		free(p);
 	}
-	for (int i = 0; i < NOTIFY_BUCKETS; i++)
+	for (size_t i = 0; i < hub->nbuckets; i++)
 		while (hub->tab[i]) {
 			struct notify_watch *w = hub->tab[i];
 			hub->tab[i] = w->next;
 			free(w->user);
 			free(w);
 		}
+	free(hub->tab);
 	pthread_mutex_destroy(&hub->lock);
 	free(hub);
 	*hubp = NULL;
@@ -187,12 +237,14 @@ notify_watch_add(struct notify_hub *hub, const char *user, uint32_t mailbox_id,
 	w->mailbox_id = mailbox_id;
 	w->fn = fn;
 	w->arg = arg;
-	struct notify_watch **head = &hub->tab[notify_hash(user, mailbox_id)];
+	struct notify_watch **head = notify_slot(hub, user, mailbox_id);
 	w->next = *head;
 	if (*head)
 		(*head)->pprev = &w->next;
 	w->pprev = head;
 	*head = w;
+	hub->nwatches++;
+	notify_grow(hub);
 	return w;
 }
 
@@ -216,6 +268,7 @@ notify_watch_del(struct notify_hub *hub, struct notify_watch **wp)
 	*w->pprev = w->next;
 	if (w->next)
 		w->next->pprev = w->pprev;
+	hub->nwatches--;
 	if (hub->walking) {
 		w->dead = true;
 		w->grave_next = hub->graveyard;

@@ -5,6 +5,7 @@
 #ifndef MM_NOTIFY_H
 #define MM_NOTIFY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct event_base;
@@ -21,6 +22,8 @@ void notify_hub_post(struct notify_hub *hub, const char *user, uint32_t mailbox_
 struct notify_watch *notify_watch_add(struct notify_hub *hub, const char *user,
     uint32_t mailbox_id, notify_fn *fn, void *arg);
 void notify_watch_del(struct notify_hub *hub, struct notify_watch **w);
+/* The most watches in one bucket (tests: the table grows with them). */
+size_t notify_hub_longest_chain(const struct notify_hub *hub);
 
 /* IMAP NOTIFY (RFC 5465): a watch on all of a user's mailboxes. It gets
  * every post for that user (ev NULL, mailbox_id set) and the mailbox list

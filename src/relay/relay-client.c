@@ -462,30 +462,108 @@ tx_end(struct relay_delivery *d, bool rset)
 	next_msg(d);
 }
 
-/* The message, dot-stuffed (RFC 5321 4.5.2), then CRLF.CRLF. */
+/* Bytes of the message, dot-stuffed (RFC 5321 4.5.2); *bol: the bytes
+ * before them ended a line. */
 static void
-send_body(struct relay_delivery *d)
+write_stuffed(struct conn_client *out, const char *p, const char *end, bool *bol)
 {
-	struct relay_msg *m = &d->msgs[d->cur];
-	struct conn_client *out = d->conn;
-	size_t skip = m->e->skip <= m->len ? (size_t)m->e->skip : 0;
-	const char *p = m->body + skip, *end = m->body + m->len;
-	bool bol = true;
-
 	while (p < end) {
-		if (bol && *p == '.')
+		if (*bol && *p == '.')
 			conn_client_write(out, ".", 1);
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl != NULL ? (size_t)(nl - p) + 1 : (size_t)(end - p);
 		conn_client_write(out, p, n);
 		p += n;
-		bol = nl != NULL;
+		*bol = nl != NULL;
 	}
-	if (m->len > skip && !(m->len - skip >= 2 && end[-2] == '\r' && end[-1] == '\n'))
-		conn_client_write(out, "\r\n", 2);
-	conn_client_write(out, ".\r\n", 3);
+}
+
+/* After the message: CRLF unless it ended with one, and .CRLF. */
+static void
+end_body(struct relay_delivery *d, size_t sent, const char *last2)
+{
+	if (sent > 0 && !(sent >= 2 && last2[0] == '\r' && last2[1] == '\n'))
+		conn_client_write(d->conn, "\r\n", 2);
+	conn_client_write(d->conn, ".\r\n", 3);
 	set_timeout(d, RELAY_DATA_END_TIMEOUT_SECS);
 	d->state = RC_DATA_END;
+}
+
+/* The message, dot-stuffed, then CRLF.CRLF; a streamed one a chunk at a
+ * time (relay_client_chunk_loaded). */
+static void
+send_body(struct relay_delivery *d)
+{
+	struct relay_msg *m = &d->msgs[d->cur];
+	size_t skip = m->e->skip <= m->len ? (size_t)m->e->skip : 0;
+	bool bol = true;
+
+	if (m->streamed) {
+		m->soff = skip;
+		m->sbol = true;
+		/* its DKIM-Signature fields (relay-dkim.c), then the message */
+		write_stuffed(d->conn, m->body + RELAY_STREAM_BYTES,
+		    m->body + RELAY_STREAM_BYTES + m->slen, &m->sbol);
+		d->stream_wait = false;
+		d->state = RC_DATA_STREAM;
+		set_timeout(d, RELAY_DATA_END_TIMEOUT_SECS);
+		relay_engine_read_chunk(d);
+		return;
+	}
+	write_stuffed(d->conn, m->body + skip, m->body + m->len, &bol);
+	end_body(d, m->len - skip, m->len >= 2 ? m->body + m->len - 2 : "");
+}
+
+void
+relay_client_chunk_loaded(struct relay_delivery *d, int err)
+{
+	struct relay_msg *m = &d->msgs[d->cur];
+	size_t n = m->chunk_len;
+
+	if (d->conn_lost) {
+		relay_client_body_loaded(d, err);   /* the same way on */
+		return;
+	}
+	if (d->state != RC_DATA_STREAM || d->conn == NULL)
+		return;
+	if (err != STORE_OK) {
+		/* no end of data: the server drops what it got; tried again later */
+		fail_conn(d, "451 4.3.0 cannot read the message: %s", store_strerror(err));
+		return;
+	}
+	write_stuffed(d->conn, m->body, m->body + n, &m->sbol);
+	if (n >= 2) {
+		m->last[0] = m->body[n - 2];
+		m->last[1] = m->body[n - 1];
+	} else {
+		m->last[0] = m->last[1];
+		m->last[1] = m->body[0];
+	}
+	m->soff += n;
+	set_timeout(d, RELAY_DATA_END_TIMEOUT_SECS);
+	if (m->soff >= m->len - m->slen) {
+		size_t skip = m->e->skip <= m->len ? (size_t)m->e->skip : 0;
+		end_body(d, m->len - skip, m->last);
+		return;
+	}
+	if (conn_client_output_len(d->conn) > CONN_OUTPUT_HIGH_BYTES) {
+		/* the next chunk once this one is mostly on the wire */
+		d->stream_wait = true;
+		conn_client_want_drained(d->conn);
+		return;
+	}
+	relay_engine_read_chunk(d);
+}
+
+static void
+drained_cb(void *arg)
+{
+	struct relay_delivery *d = arg;
+
+	if (!d->stream_wait || d->state != RC_DATA_STREAM || d->conn == NULL)
+		return;
+	d->stream_wait = false;
+	relay_engine_read_chunk(d);
 }
 
 static void
@@ -802,6 +880,7 @@ state_name(enum relay_cstate s)
 	case RC_AUTH: case RC_AUTH_LOGIN_PASS: case RC_AUTH_LOGIN_DONE: return "AUTH";
 	case RC_TX: return "MAIL/RCPT/DATA";
 	case RC_DATA_END: return "end of data";
+	case RC_DATA_STREAM: return "data";
 	case RC_RSET: return "RSET";
 	case RC_QUIT: return "QUIT";
 	default: return "idle";
@@ -889,7 +968,7 @@ relay_client_start(struct relay_delivery *d)
 	relay_client_close(d);
 	tx_reset(d);
 	d->tls = false;
-	static const struct conn_client_cbs cbs = { read_cb, event_cb };
+	static const struct conn_client_cbs cbs = { read_cb, event_cb, drained_cb };
 	d->conn = conn_client_new(relay_engine_base(d->eng), &cbs, d);
 	if (d->conn == NULL) {
 		fail_conn(d, "451 4.3.0 cannot create a socket");

@@ -85,6 +85,31 @@ relay_downgrade(struct relay_delivery *d, struct relay_msg *m)
 	m->downgraded = true;
 }
 
+bool
+relay_dkim_may_sign(const struct relay_delivery *d)
+{
+	return d->cfg->dkim_sign && d->dkim != NULL && d->dkim->n > 0;
+}
+
+/* Logs what signing did; false when sigs is NULL (sent unsigned). */
+static bool
+signed_log(const struct store_qentry *e, const char *dom, const char *sigs, size_t nsig,
+    const char *err)
+{
+	if (sigs == NULL) {
+		if (err[0] != '\0')
+			log_warn("relay id=%llx event=dkim-error d=%s error=\"%s\" (sent unsigned)",
+			    (unsigned long long)e->id, dom, err);
+		else
+			log_debug("relay id=%llx event=dkim-skip d=%s reason=\"no key\"",
+			    (unsigned long long)e->id, dom);
+		return false;
+	}
+	log_info("relay id=%llx event=dkim-signed d=%s signatures=%zu",
+	    (unsigned long long)e->id, dom, nsig);
+	return true;
+}
+
 void
 relay_dkim_sign(struct relay_delivery *d, struct relay_msg *m)
 {
@@ -93,7 +118,7 @@ relay_dkim_sign(struct relay_delivery *d, struct relay_msg *m)
 	char dom[DKIM_DOMAIN_MAX_BYTES + 1], err[256];
 	size_t skip, slen = 0, nsig = 0;
 
-	if (!cfg->dkim_sign || d->dkim == NULL || d->dkim->n == 0 || m->body == NULL)
+	if (!relay_dkim_may_sign(d) || m->body == NULL)
 		return;
 	skip = e->skip <= m->len ? (size_t)e->skip : 0;
 	if (!sign_domain(cfg, e, m->body + skip, m->len - skip, dom, sizeof(dom))) {
@@ -103,15 +128,8 @@ relay_dkim_sign(struct relay_delivery *d, struct relay_msg *m)
 	}
 	char *sigs = dkim_sign(d->dkim, dom, m->body + skip, m->len - skip, time(NULL),
 	    &slen, &nsig, err, sizeof(err));
-	if (sigs == NULL) {
-		if (err[0] != '\0')
-			log_warn("relay id=%llx event=dkim-error d=%s error=\"%s\" (sent unsigned)",
-			    (unsigned long long)e->id, dom, err);
-		else
-			log_debug("relay id=%llx event=dkim-skip d=%s reason=\"no key\"",
-			    (unsigned long long)e->id, dom);
+	if (!signed_log(e, dom, sigs, nsig, err))
 		return;
-	}
 	char *body = xmalloc(m->len + slen);
 	memcpy(body, m->body, skip);
 	memcpy(body + skip, sigs, slen);
@@ -120,6 +138,82 @@ relay_dkim_sign(struct relay_delivery *d, struct relay_msg *m)
 	free(m->body);
 	m->body = body;
 	m->len += slen;
-	log_info("relay id=%llx event=dkim-signed d=%s signatures=%zu",
-	    (unsigned long long)e->id, dom, nsig);
+}
+
+/* Reads n bytes of e's body at off into buf. */
+static int
+read_all(struct store *st, const struct store_qentry *e, uint64_t off, char *buf, size_t n)
+{
+	for (size_t got = 0, g; got < n; got += g) {
+		int r = store_body_read(st, e->body_id, off + got, buf + got, n - got, &g);
+		if (r != STORE_OK)
+			return r;
+		if (g == 0)
+			return STORE_CORRUPT;
+	}
+	return STORE_OK;
+}
+
+int
+relay_dkim_sign_streamed(struct relay_delivery *d, struct relay_msg *m, struct store *st)
+{
+	struct store_qentry *e = m->e;
+	char dom[DKIM_DOMAIN_MAX_BYTES + 1], err[256];
+	size_t slen = 0, nsig = 0;
+	uint64_t end = m->len;
+	size_t hn = end - e->skip < MIME_HEADER_MAX_BYTES + 4 ? (size_t)(end - e->skip) :
+	    MIME_HEADER_MAX_BYTES + 4;
+	struct mail_header h;
+	int r;
+
+	/* the header block, then the body hashed a chunk at a time */
+	char *hdr = xmalloc(hn);
+	if ((r = read_all(st, e, e->skip, hdr, hn)) != STORE_OK) {
+		free(hdr);
+		return r;
+	}
+	mail_header_parse(hdr, 0, hn, &h);
+	size_t hlen = h.body_off <= hn ? h.body_off : hn;
+	bool whole = !h.truncated;
+	mail_header_free(&h);
+	if (!whole) {
+		log_warn("relay id=%llx event=dkim-error error=\"header block larger than %d "
+		    "bytes\" (sent unsigned)", (unsigned long long)e->id, MIME_HEADER_MAX_BYTES);
+		free(hdr);
+		return STORE_OK;
+	}
+	if (!sign_domain(d->cfg, e, hdr, hlen, dom, sizeof(dom))) {
+		log_debug("relay id=%llx event=dkim-skip reason=\"sender not local\"",
+		    (unsigned long long)e->id);
+		free(hdr);
+		return STORE_OK;
+	}
+	struct dkim_sign_body *sb = dkim_sign_body_new();
+	if (sb == NULL) {
+		free(hdr);
+		return STORE_OK;
+	}
+	dkim_sign_body_update(sb, hdr + hlen, hn - hlen);
+	for (uint64_t off = e->skip + hn; off < end; ) {
+		size_t n = end - off < RELAY_STREAM_BYTES ? (size_t)(end - off) : RELAY_STREAM_BYTES;
+		if ((r = read_all(st, e, off, m->body, n)) != STORE_OK) {
+			dkim_sign_body_free(&sb);
+			free(hdr);
+			return r;
+		}
+		dkim_sign_body_update(sb, m->body, n);
+		off += n;
+	}
+	char *sigs = dkim_sign_header(d->dkim, dom, hdr, hlen, sb, time(NULL), &slen, &nsig,
+	    err, sizeof(err));
+	free(hdr);
+	if (!signed_log(e, dom, sigs, nsig, err))
+		return STORE_OK;
+	/* the signatures go out first: kept after the chunk buffer */
+	m->body = xrealloc(m->body, RELAY_STREAM_BYTES + slen);
+	memcpy(m->body + RELAY_STREAM_BYTES, sigs, slen);
+	free(sigs);
+	m->slen = slen;
+	m->len += slen;
+	return STORE_OK;
 }

@@ -132,6 +132,18 @@ relay_engine_resolved(struct relay_delivery *d)
 
 /* ---- bodies ---- */
 
+/* Sent as stored: no 7-bit downgrade for this server, no DKIM signature
+ * to compute over it (those read it whole), and big enough to matter. */
+static bool
+stream_wanted(const struct relay_delivery *d, const struct relay_msg *m)
+{
+	const struct store_qentry *e = m->e;
+
+	if (e->size <= RELAY_STREAM_BYTES)
+		return false;
+	return !((e->flags & STORE_QF_8BIT) && !d->ext_8bitmime);
+}
+
 static void
 load_work(void *arg)
 {
@@ -141,6 +153,28 @@ load_work(void *arg)
 	free(m->body);
 	m->body = NULL;
 	m->downgraded = false;
+	m->streamed = false;
+	if (stream_wanted(d, m)) {
+		/* sent from the store a chunk at a time (relay-client.c) */
+		uint32_t refs;
+		d->res = store_body_refs(d->eng->srv->store, m->e->body_id, &refs);
+		if (d->res == STORE_OK) {
+			m->streamed = true;
+			m->body = xmalloc(RELAY_STREAM_BYTES);
+			m->len = (size_t)(m->e->skip + m->e->size);
+			m->slen = 0;
+			if (relay_dkim_may_sign(d))
+				d->res = relay_dkim_sign_streamed(d, m, d->eng->srv->store);
+		}
+		if (d->res != STORE_OK) {
+			free(m->body);
+			m->body = NULL;
+		} else {
+			log_debug("relay id=%llx event=body-streamed bytes=%zu",
+			    (unsigned long long)m->e->id, m->len - (size_t)m->e->skip);
+		}
+		return;
+	}
 	d->res = store_body_get(d->eng->srv->store, m->e->body_id, &m->body, &m->len);
 	/* made what this server takes, then signed as it goes on the wire */
 	if (d->res == STORE_OK) {
@@ -149,17 +183,25 @@ load_work(void *arg)
 	}
 }
 
+/* A job of d is back: false when d was given up meanwhile (freed). */
+static bool
+job_back(struct relay_delivery *d)
+{
+	d->job_running = false;
+	if (d->dead) {
+		delivery_free(d);
+		return false;
+	}
+	return true;
+}
+
 static void
 load_done(void *arg)
 {
 	struct relay_delivery *d = arg;
 
-	d->job_running = false;
-	if (d->dead) {
-		delivery_free(d);
-		return;
-	}
-	relay_client_body_loaded(d, d->res);
+	if (job_back(d))
+		relay_client_body_loaded(d, d->res);
 }
 
 void
@@ -167,6 +209,37 @@ relay_engine_load_body(struct relay_delivery *d)
 {
 	d->job_running = true;
 	worker_submit(d->eng->srv->pool, WORKER_LANE_SLOW, load_work, load_done, d);
+}
+
+static void
+chunk_work(void *arg)
+{
+	struct relay_delivery *d = arg;
+	struct relay_msg *m = &d->msgs[d->cur];
+	uint64_t end = m->len - m->slen;
+	size_t want = end - m->soff < RELAY_STREAM_BYTES ? (size_t)(end - m->soff) :
+	    RELAY_STREAM_BYTES;
+
+	d->res = store_body_read(d->eng->srv->store, m->e->body_id, m->soff, m->body, want,
+	    &m->chunk_len);
+	if (d->res == STORE_OK && m->chunk_len == 0)
+		d->res = STORE_CORRUPT;      /* shorter than its queue entry says */
+}
+
+static void
+chunk_done(void *arg)
+{
+	struct relay_delivery *d = arg;
+
+	if (job_back(d))
+		relay_client_chunk_loaded(d, d->res);
+}
+
+void
+relay_engine_read_chunk(struct relay_delivery *d)
+{
+	d->job_running = true;
+	worker_submit(d->eng->srv->pool, WORKER_LANE_SLOW, chunk_work, chunk_done, d);
 }
 
 /* ---- results ---- */

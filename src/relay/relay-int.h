@@ -100,7 +100,21 @@ struct relay_msg {
 	size_t len;
 	bool tried;              /* the connection reached a result for it */
 	bool downgraded;         /* body made 7-bit for this server (relay-dkim.c) */
+	/* streamed (issue 18): body is a chunk buffer of RELAY_STREAM_BYTES
+	 * and then the slen bytes of DKIM-Signature fields sent first; len
+	 * is the whole length, those included */
+	bool streamed;
+	size_t slen;
+	size_t chunk_len;        /* bytes of body read by the last chunk job */
+	uint64_t soff;           /* the next body byte to read */
+	bool sbol;               /* the bytes sent so far end a line */
+	char last[2];            /* the last two bytes sent */
 };
+
+/* A message whose bytes to send are over this, that needs neither a
+ * 7-bit downgrade nor a DKIM signature, is sent from the store a chunk
+ * of this size at a time instead of loaded whole. */
+#define RELAY_STREAM_BYTES (256 * 1024)
 
 enum relay_cstate {
 	RC_NONE = 0,
@@ -118,6 +132,7 @@ enum relay_cstate {
 	RC_LOADING,              /* worker: the next message's body */
 	RC_TX,                   /* MAIL, RCPTs, DATA replies */
 	RC_DATA_END,             /* the reply to the end of data */
+	RC_DATA_STREAM,          /* a streamed body going out (no reply yet) */
 	RC_RSET,
 	RC_QUIT,
 	RC_SAVING,               /* worker: results into the store */
@@ -164,6 +179,7 @@ struct relay_delivery {
 	bool in_session;                   /* greeted: QUIT before closing */
 	unsigned conn_gen;                 /* bumped when a connection closes */
 	bool conn_lost;                    /* failed while a worker job ran */
+	bool stream_wait;                  /* a streamed body waits for on_drained */
 
 	/* the transaction of msgs[cur] */
 	size_t *rcpt_idx;                  /* pending recipients sent */
@@ -183,6 +199,8 @@ void relay_client_start(struct relay_delivery *d);
 void relay_client_close(struct relay_delivery *d);
 /* The body of msgs[cur] is loaded (or failed to load: body NULL). */
 void relay_client_body_loaded(struct relay_delivery *d, int err);
+/* The next chunk of a streamed msgs[cur] is in its body (or err). */
+void relay_client_chunk_loaded(struct relay_delivery *d, int err);
 
 /* relay-engine.c */
 struct event_base *relay_engine_base(struct relay_engine *eng);
@@ -195,6 +213,9 @@ SSL_CTX *relay_engine_ssl_ctx(struct relay_engine *eng, struct relay_delivery *d
     char *err, size_t errlen);
 /* Loads msgs[cur]'s body on a worker, then relay_client_body_loaded(). */
 void relay_engine_load_body(struct relay_delivery *d);
+/* A streamed message: its next chunk at msgs[cur].soff on a worker,
+ * then relay_client_chunk_loaded(). */
+void relay_engine_read_chunk(struct relay_delivery *d);
 /* The conversation is over: save the results (worker), then free d. */
 void relay_engine_finish(struct relay_delivery *d);
 
@@ -205,6 +226,14 @@ void relay_engine_finish(struct relay_delivery *d);
  * its sender is local and has keys. Both replace m->body and m->len. */
 void relay_downgrade(struct relay_delivery *d, struct relay_msg *m);
 void relay_dkim_sign(struct relay_delivery *d, struct relay_msg *m);
+/* Would relay_dkim_sign sign for d (signing on, keys loaded)? Then the
+ * body is read whole, not streamed. */
+bool relay_dkim_may_sign(const struct relay_delivery *d);
+/* A streamed m (its body the chunk buffer): its DKIM-Signature fields
+ * computed over the body read from st a chunk at a time (the header block
+ * at most MIME_HEADER_MAX_BYTES, else sent unsigned). STORE_OK also when
+ * it is not signed; else the body could not be read. */
+int relay_dkim_sign_streamed(struct relay_delivery *d, struct relay_msg *m, struct store *st);
 
 /* Sets recipient i of m from an SMTP reply code and text. */
 void relay_rcpt_result(struct relay_delivery *d, struct relay_msg *m, size_t i,

@@ -373,6 +373,9 @@ rcpt_check_run(struct store *st, struct smtp_rcpt_check *k)
 {
 	char users[SMTP_RCPT_USERS_MAX][321], remote[SMTP_RCPT_USERS_MAX][321];
 	size_t nusers = 0, nremote = 0;
+	/* before the lookup: a change from here on keeps it out of the cache */
+	uint64_t gen = store_rcpt_cache_gen(st);
+	bool cacheable = true;
 
 	k->err = store_resolve(st, k->lookup, users, SMTP_RCPT_USERS_MAX, &nusers,
 	    remote, SMTP_RCPT_USERS_MAX, &nremote);
@@ -386,10 +389,13 @@ rcpt_check_run(struct store *st, struct smtp_rcpt_check *k)
 		struct store_user u;
 		uint64_t bytes, msgs;
 
-		if (store_user_get(st, users[i], &u) != STORE_OK)
+		if (store_user_get(st, users[i], &u) != STORE_OK) {
+			cacheable = false;
 			continue;
+		}
 		if (u.quota_bytes == 0 && u.quota_messages == 0)
 			continue;
+		cacheable = false;      /* its usage changes with every delivery */
 		if (store_quota_usage(st, users[i], &bytes, &msgs) != STORE_OK)
 			continue;
 		if (u.quota_bytes && k->declared_size > u.quota_bytes)
@@ -399,6 +405,28 @@ rcpt_check_run(struct store *st, struct smtp_rcpt_check *k)
 		    (u.quota_messages && msgs >= u.quota_messages))
 			k->full[i] = true;
 	}
+	if (cacheable)
+		store_rcpt_cache_put(st, gen, k->lookup, (const char (*)[321])users, nusers,
+		    (const char (*)[321])remote, nremote);
+}
+
+/* Loop thread: k answered from the RCPT cache without a job (the same
+ * answer rcpt_check_run gives for users without quota), or false. */
+static bool
+rcpt_check_cached(struct store *st, struct smtp_rcpt_check *k)
+{
+	char users[SMTP_RCPT_USERS_MAX][321], remote[SMTP_RCPT_USERS_MAX][321];
+	size_t nusers, nremote;
+
+	if (!store_rcpt_cache_get(st, k->lookup, users, SMTP_RCPT_USERS_MAX, &nusers,
+	    remote, SMTP_RCPT_USERS_MAX, &nremote))
+		return false;
+	k->err = STORE_OK;
+	for (size_t i = 0; i < nusers; i++)
+		mm_strlist_add(&k->users, users[i]);
+	for (size_t i = 0; i < nremote; i++)
+		mm_strlist_add(&k->remote, remote[i]);
+	return true;
 }
 
 /* The lookup of one RCPT: false when it needs no store (refused here,
@@ -764,6 +792,23 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmdline *cmd)
 		}
 	}
 	ahead_clear(s);
+	{
+		struct smtp_rcpt_check k = { .declared_size = declared };
+		mm_strlcpy(k.rcpt, path.addr, sizeof(k.rcpt));
+		mm_strlcpy(k.lookup, lookup, sizeof(k.lookup));
+		mm_strlist_init(&k.users);
+		mm_strlist_init(&k.remote);
+		bool hit = rcpt_check_cached(s->srv->store, &k);
+		if (hit) {
+			log_debug("smtp session=%llx event=rcpt-cached users=%zu remote=%zu",
+			    s->id, k.users.n, k.remote.n);
+			rcpt_apply(s, &k);
+		}
+		mm_strlist_clear(&k.users);
+		mm_strlist_clear(&k.remote);
+		if (hit)
+			return;
+	}
 	j = xcalloc(1, sizeof(*j));
 	j->s = s;
 	j->st = s->srv->store;

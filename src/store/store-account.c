@@ -252,13 +252,24 @@ user_add_tx(struct sdb_tx *tx, void *varg)
 	return r;
 }
 
+/* A change of users or aliases: the RCPT caches of every process stop
+ * using what they looked up before it (store-rcptcache.c). */
+static int
+sdb_run_account(struct store *st, sdb_txn_fn *fn, void *arg)
+{
+	sdb_rcpt_gen_bump(st);
+	int r = sdb_run(st, true, fn, arg);
+	sdb_rcpt_gen_bump(st);
+	return r;
+}
+
 int
 store_user_add(struct store *st, const char *address, const char *hash)
 {
 	struct user_arg a;
 	if (!sdb_address_norm(address, a.addr) || hash_norm(hash, a.hash) != STORE_OK)
 		return STORE_INVALID;
-	return sdb_run(st, true, user_add_tx, &a);
+	return sdb_run_account(st, user_add_tx, &a);
 }
 
 enum { USER_SET_HASH, USER_SET_QUOTA };
@@ -297,7 +308,7 @@ store_user_set_quota(struct store *st, const char *address,
 	    .quota_messages = messages };
 	if (!sdb_address_norm(address, a.addr))
 		return STORE_INVALID;
-	return sdb_run(st, true, user_set_tx, &a);
+	return sdb_run_account(st, user_set_tx, &a);
 }
 
 static size_t split_targets(const char *data, size_t len, const char **v);
@@ -443,7 +454,7 @@ store_user_del(struct store *st, const char *address)
 	struct user_arg a;
 	if (!sdb_address_norm(address, a.addr))
 		return STORE_INVALID;
-	return sdb_run(st, true, user_del_tx, &a);
+	return sdb_run_account(st, user_del_tx, &a);
 }
 
 static int
@@ -655,7 +666,7 @@ store_alias_add(struct store *st, const char *alias,
 		}
 		mm_buf_append(&a.targets, t, strlen(t) + 1);
 	}
-	r = sdb_run(st, true, alias_add_tx, &a);
+	r = sdb_run_account(st, alias_add_tx, &a);
 	mm_buf_free(&a.targets);
 	return r;
 }
@@ -674,7 +685,7 @@ store_alias_del(struct store *st, const char *alias)
 	struct alias_arg a;
 	if (!address_norm2(alias, a.alias, true))
 		return STORE_INVALID;
-	return sdb_run(st, true, alias_del_tx, &a);
+	return sdb_run_account(st, alias_del_tx, &a);
 }
 
 /* Splits a NUL-separated target list into at most STORE_ALIAS_TARGETS_MAX

@@ -82,6 +82,12 @@ struct store {
 	atomic_bool failed;
 	atomic_uint_fast64_t read_flushes;         /* read-only txns that flushed */
 	atomic_uint_fast64_t read_flushes_skipped; /* ... that saw a synced log */
+	/* The RCPT cache (store-rcptcache.c): rc_gen is the generation shared
+	 * with every process (mapped RCPT_GEN_FILE), or NULL: cache off. */
+	_Atomic uint64_t *rc_gen;
+	pthread_mutex_t rc_mu;
+	struct sdb_rcpt_entry *rc_table;    /* RCPT_CACHE_ENTRIES, under rc_mu */
+	atomic_uint_fast64_t rc_hits, rc_misses;
 };
 
 /* On-disk records (host byte order: the environment is not portable
@@ -246,6 +252,14 @@ int sdb_sieve_forget(struct sdb_tx *tx, const char *user);
  * address, stored hash and password (store_auth_cache_set_ttl). */
 bool sdb_auth_cache_lookup(const char *addr, const char *hash, const char *password);
 void sdb_auth_cache_insert(const char *addr, const char *hash, const char *password);
+
+/* store-rcptcache.c: the RCPT cache's generation file and table, set up
+ * by store_open and freed with the store; sdb_rcpt_gen_bump before and
+ * after every change of a user or an alias. */
+#define RCPT_GEN_FILE "rcpt-generation"
+void sdb_rcpt_cache_open(struct store *st);
+void sdb_rcpt_cache_close(struct store *st);
+void sdb_rcpt_gen_bump(struct store *st);
 
 /* store-mail.c: mailboxes and messages */
 int sdb_mailbox_create_tx(struct sdb_tx *tx, const char *user, const char *name,

@@ -139,6 +139,22 @@ int store_alias_list(struct store *st, store_alias_cb *cb, void *arg);
 int store_resolve(struct store *st, const char *rcpt,
     char (*users_r)[321], size_t maxusers, size_t *nusers_r,
     char (*remote_r)[321], size_t maxremote, size_t *nremote_r);
+/* The RCPT cache (store-rcptcache.c): store_resolve's answers for
+ * recipients whose users all have no quota, for RCPT_CACHE_TTL_MSECS, and
+ * only until the next change of any user or alias by any process (a
+ * generation counter shared through data_dir). A caller reads
+ * store_rcpt_cache_gen before its store_resolve and gives it to
+ * store_rcpt_cache_put with the answer; store_rcpt_cache_get (cheap: no
+ * Berkeley DB, fine on the event loop) fills the same arrays as
+ * store_resolve and is true on a hit. */
+uint64_t store_rcpt_cache_gen(struct store *st);
+void store_rcpt_cache_put(struct store *st, uint64_t gen, const char *rcpt,
+    const char (*users)[321], size_t nusers, const char (*remote)[321], size_t nremote);
+bool store_rcpt_cache_get(struct store *st, const char *rcpt,
+    char (*users_r)[321], size_t maxusers, size_t *nusers_r,
+    char (*remote_r)[321], size_t maxremote, size_t *nremote_r);
+/* Hits and misses of store_rcpt_cache_get (for tests). */
+void store_rcpt_cache_stats(struct store *st, uint64_t *hits_r, uint64_t *misses_r);
 /* Is address (any case) the user itself or an alias whose targets resolve
  * to that user? For "MAIL FROM must be yours" on submission. */
 bool store_address_belongs_to(struct store *st, const char *address, const char *user);

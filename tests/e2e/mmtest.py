@@ -4,9 +4,11 @@ clients (smtplib, imaplib, poplib, curl, openssl s_client, ...).
 
     with mmtest.Server(users={"alice@example.org": "secret"}) as srv:
         srv.ports["imaps"], srv.ssl_context(), srv.ctl("user", "list")
+        m = srv.imap("alice@example.org", "secret")   # imaplib, logged in
 
 Environment (set by tests/local.am): MINIMAILD, MINIMAILCTL, TOP_SRCDIR.
 """
+import imaplib
 import os
 import shutil
 import signal
@@ -163,7 +165,10 @@ class Server:
             self.wait_ready()
 
     def wait_ready(self, timeout=20):
-        """Until every enabled listener accepts connections."""
+        """Until every enabled listener accepts connections and the daemon
+        says it is ready in data_dir/minimaild.pid (the store is open: the listeners are bound
+        before it, and minimailctl run in the meantime would open a new
+        store beside the daemon's first open)."""
         deadline = time.time() + timeout
         for name in LISTENERS + (["http"] if "http" in self.ports else []):
             p = self.ports[name]
@@ -179,6 +184,12 @@ class Server:
                     if time.time() > deadline:
                         raise RuntimeError("listener %s:%d not up:\n%s" % (name, p, self.log()))
                     time.sleep(0.05)
+        while not self._pidfile_is_ours():
+            if self.proc.poll() is not None:
+                raise RuntimeError("minimaild exited %s:\n%s" % (self.proc.returncode, self.log()))
+            if time.time() > deadline:
+                raise RuntimeError("minimaild not ready:\n%s" % self.log())
+            time.sleep(0.02)
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -226,6 +237,15 @@ class Server:
         self.stop_checked()
         self.start()
 
+    def _pidfile_is_ours(self):
+        """data_dir/minimaild.pid names this process: it is written right
+        after the store is open, whatever the log level."""
+        try:
+            with open(os.path.join(self.data_dir, "minimaild.pid")) as f:
+                return f.readline().split()[:1] == [str(self.proc.pid)]
+        except OSError:
+            return False
+
     def log(self):
         try:
             with open(self.log_path, "rb") as f:
@@ -251,6 +271,21 @@ class Server:
         ctx = ssl.create_default_context(cafile=self.cert)
         ctx.check_hostname = False
         return ctx
+
+    def imap(self, user=None, password=None, tls=True, **kw):
+        """An imaplib client, logged in when user is given: over IMAPS
+        (tls=True), plain IMAP upgraded by STARTTLS (tls="starttls"), or
+        plain IMAP (tls=False). kw goes to imaplib (timeout=...)."""
+        if tls is True:
+            m = imaplib.IMAP4_SSL("127.0.0.1", self.ports["imaps"],
+                                  ssl_context=self.ssl_context(), **kw)
+        else:
+            m = imaplib.IMAP4("127.0.0.1", self.ports["imap"], **kw)
+            if tls == "starttls":
+                m.starttls(ssl_context=self.ssl_context())
+        if user is not None:
+            m.login(user, password)
+        return m
 
     def connect(self, name, timeout=10):
         return socket.create_connection(("127.0.0.1", self.ports[name]), timeout=timeout)

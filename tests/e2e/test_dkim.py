@@ -260,6 +260,17 @@ class SigningTest(LogOnFailure):
         self.roundtrip(message("dkim attachment", body,
                                ctype=b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n"))
 
+    def test_07b_streamed_with_trailing_blank_lines(self):
+        # over 256 KiB: relayed from the store a chunk at a time, its body
+        # hash computed over the chunks first (issue 18); spaces at line
+        # ends, dot lines, and trailing blank lines for the relaxed canon
+        line = b"Some text with  spaces \t and a tab.   \r\n"
+        body = b"".join(line if i % 5 else b"." + line for i in range(40000))
+        body += b"\r\n \r\n\r\n\t\r\n\r\n"
+        self.assertGreater(len(body), 1024 * 1024)
+        self.roundtrip(message("dkim streamed", body))
+        self.assertIn("event=body-streamed", self.srv.log())
+
     def test_08_altered_in_transit_fails(self):
         data = self.roundtrip(message("dkim altered", b"Pay 10 EUR.\r\n"))
         n, ok = verify_all(data.replace(b"Pay 10 EUR", b"Pay 99 EUR"), self.recs)

@@ -5,7 +5,6 @@ counter on the metrics listener rises by one for a FETCH of 20 unseen
 messages, by none for a FETCH of messages already seen or with BODY.PEEK;
 every message this FETCH made seen says FLAGS (\\Seen) in its response, and
 the flags are in the store (a second session sees them)."""
-import imaplib
 import re
 import unittest
 import urllib.request
@@ -35,10 +34,7 @@ class FetchSeenTest(unittest.TestCase):
         return int(m.group(1))
 
     def login(self):
-        m = imaplib.IMAP4_SSL("127.0.0.1", self.srv.ports["imaps"],
-                              ssl_context=self.srv.ssl_context())
-        m.login("alice@example.org", "alice-secret")
-        return m
+        return self.srv.imap("alice@example.org", "alice-secret")
 
     def test_one_commit_per_fetch(self):
         m = self.login()

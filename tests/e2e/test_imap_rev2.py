@@ -14,10 +14,12 @@ before) and in one that does:
 - LIST has the LIST-EXTENDED rules (\\NonExistent), LSUB still works;
 - mailbox names are UTF-8 on the wire ("A&B" is "A&B"), and a rev1
   session sees the same mailboxes in modified UTF-7;
+- a message/global part is an encapsulated message in BODYSTRUCTURE and
+  BODY[2.1] etc. (RFC 9051 7.5.2), a basic part in IMAP4rev1 as before;
 - what did not change: EXPUNGE (not VANISHED), APPENDUID/COPYUID,
   RFC822.SIZE/RFC822.HEADER (deprecated, still served), BINARY.
-Raw commands over a socket, and once through imaplib."""
-import imaplib
+Raw commands over a socket, and through imaplib (message/global, and once
+for the rest)."""
 import re
 import unittest
 
@@ -334,8 +336,7 @@ class Rev2Test(unittest.TestCase):
         self.append(a, b"R2Lib", 1)
         self.append(a, b"R2Lib", 2)
         a.close()
-        m = imaplib.IMAP4_SSL("127.0.0.1", self.srv.ports["imaps"],
-                              ssl_context=self.srv.ssl_context())
+        m = self.srv.imap()
         try:
             self.assertIn("IMAP4REV2", m.capabilities)
             m.login(*ALICE)
@@ -356,6 +357,105 @@ class Rev2Test(unittest.TestCase):
         finally:
             if m.state != "LOGOUT":
                 m.shutdown()
+
+    # ---- message/global (RFC 9051 7.5.2, RFC 6532 3.5) ----
+
+    GLOBAL_MSG = (
+        "From: a@example.org\r\nSubject: fwd\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=\"out\"\r\n\r\n"
+        "--out\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsee below\r\n"
+        "--out\r\nContent-Type: message/global\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        "From: J\u00f6ran <j\u00f6ran@b\u00fccher.example>\r\n"
+        "To: kim@example.org\r\nSubject: Gr\u00fc\u00dfe\r\n"
+        "Date: Tue, 1 Dec 2026 10:00:00 +0100\r\n"
+        "Message-ID: <g1@b\u00fccher.example>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/alternative; boundary=\"in\"\r\n\r\n"
+        "--in\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\nGr\u00fc\u00dfe\r\n"
+        "--in\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>hi</p>\r\n"
+        "--in--\r\n--out--\r\n").encode()
+    # IMAP4rev1 (and the cache blob): message/global is a leaf part
+    GLOBAL_BS_REV1 = (
+        b'(("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "7BIT" 9 0 NIL NIL NIL NIL)'
+        b'("MESSAGE" "GLOBAL" NIL NIL NIL "8BIT" 379 NIL NIL NIL NIL) "MIXED" '
+        b'("BOUNDARY" "out") NIL NIL NIL)')
+    # IMAP4rev2: an encapsulated message (envelope, structure, lines)
+    GLOBAL_BS_REV2 = (
+        '(("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "7BIT" 9 0 NIL NIL NIL NIL)'
+        '("MESSAGE" "GLOBAL" NIL NIL NIL "8BIT" 381 ("Tue, 1 Dec 2026 10:00:00 +0100" '
+        '{7}\r\nGr\u00fc\u00dfe '
+        + '(({6}\r\nJ\u00f6ran NIL {6}\r\nj\u00f6ran {15}\r\nb\u00fccher.example)) ' * 3
+        + '((NIL NIL "kim" "example.org")) NIL NIL NIL {20}\r\n<g1@b\u00fccher.example>) '
+        '(("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "8BIT" 7 0 NIL NIL NIL NIL)'
+        '("TEXT" "HTML" ("CHARSET" "utf-8") NIL NIL "7BIT" 9 0 NIL NIL NIL NIL) '
+        '"ALTERNATIVE" ("BOUNDARY" "in") NIL NIL NIL) 18 NIL NIL NIL NIL) "MIXED" '
+        '("BOUNDARY" "out") NIL NIL NIL)').encode()
+
+    @staticmethod
+    def wire(data):
+        """imaplib's FETCH data back as the bytes on the wire (a literal
+        is a (line, data) pair)."""
+        out = b""
+        for d in data:
+            out += d[0] + b"\r\n" + d[1] if isinstance(d, tuple) else d
+        return out
+
+    def global_fetch(self, rev2):
+        m = self.srv.imap(*ALICE)
+        try:
+            if rev2:
+                self.assertEqual(m.enable("IMAP4rev2")[0], "OK")
+            self.assertEqual(m.select("R2Glob")[0], "OK")
+            typ, data = m.fetch("1", "(BODYSTRUCTURE BODY.PEEK[2.1])")
+            self.assertEqual(typ, "OK")
+            one = self.wire(data)
+            typ, data = m.fetch("1", "(BODY.PEEK[2.HEADER] BODY.PEEK[2.TEXT] "
+                                "BODY.PEEK[2.MIME] BODY.PEEK[2.2] BINARY.PEEK[2.1])")
+            self.assertEqual(typ, "OK")
+            two = self.wire(data)
+            m.logout()
+        finally:
+            if m.state != "LOGOUT":
+                m.shutdown()
+        return one, two
+
+    def test_message_global(self):
+        msg = self.GLOBAL_MSG
+        part2 = msg[msg.index(b"From: J"):msg.index(b"\r\n--out--")]
+        inner_hdr = part2[:part2.index(b"\r\n\r\n") + 4]
+        m = self.srv.imap(*ALICE)
+        try:
+            m.delete("R2Glob")
+            self.assertEqual(m.create("R2Glob")[0], "OK")
+            self.assertEqual(m.append("R2Glob", None, None, msg)[0], "OK")
+            m.logout()
+        finally:
+            if m.state != "LOGOUT":
+                m.shutdown()
+
+        # IMAP4rev1: today's answers; BODY[2.1] is part 2 itself
+        one, two = self.global_fetch(rev2=False)
+        self.assertEqual(one, b"1 (BODYSTRUCTURE " + self.GLOBAL_BS_REV1 +
+                         b" BODY[2.1] {%d}\r\n" % len(part2) + part2 + b")")
+        self.assertIn(b"BODY[2.HEADER] {0}\r\n BODY[2.TEXT] {0}\r\n", two)
+        self.assertIn(b"BODY[2.2] {0}\r\n", two)
+
+        # IMAP4rev2: the encapsulated message's own parts
+        one, two = self.global_fetch(rev2=True)
+        self.assertEqual(one, b"1 (BODYSTRUCTURE " + self.GLOBAL_BS_REV2 +
+                         " BODY[2.1] {7}\r\nGr\u00fc\u00dfe)".encode())
+        self.assertIn(b"BODY[2.HEADER] {%d}\r\n" % len(inner_hdr) + inner_hdr, two)
+        text = part2[len(inner_hdr):] + b"\r\n"
+        self.assertIn(b"BODY[2.TEXT] {%d}\r\n" % len(text) + text, two)
+        mime = b"Content-Type: message/global\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        self.assertIn(b"BODY[2.MIME] {%d}\r\n" % len(mime) + mime, two)
+        self.assertIn(b"BODY[2.2] {9}\r\n<p>hi</p>", two)
+        self.assertIn("BINARY[2.1] {7}\r\nGr\u00fc\u00dfe".encode(), two)
+
+        # and a rev1 session after it still gets the cached answer
+        one, _ = self.global_fetch(rev2=False)
+        self.assertTrue(one.startswith(b"1 (BODYSTRUCTURE " + self.GLOBAL_BS_REV1), one)
 
 
 if __name__ == "__main__":

@@ -31,10 +31,7 @@ class UidonlyTest(unittest.TestCase):
         cls.srv.close()
 
     def login(self):
-        m = imaplib.IMAP4_SSL("127.0.0.1", self.srv.ports["imaps"],
-                              ssl_context=self.srv.ssl_context())
-        m.login(*ALICE)
-        return m
+        return self.srv.imap(*ALICE)
 
     def fresh(self, name, n):
         m = self.login()

@@ -6,7 +6,6 @@ UTF-7, both ways (LIST, STATUS, CREATE, SELECT), quoted strings carry
 UTF-8 (and only valid UTF-8), APPEND takes the UTF8 (~{n}) data item, and
 a message with 8-bit (RFC 6532) headers is delivered as stored, ENVELOPE
 included, to UTF-8 and other clients alike."""
-import imaplib
 import re
 import unittest
 
@@ -32,10 +31,7 @@ class Utf8Test(unittest.TestCase):
         cls.srv.close()
 
     def login(self):
-        m = imaplib.IMAP4_SSL("127.0.0.1", self.srv.ports["imaps"],
-                              ssl_context=self.srv.ssl_context())
-        m.login(*ALICE)
-        return m
+        return self.srv.imap(*ALICE)
 
     def raw(self, m, tag, data):
         """Sends data (bytes, whole lines); the lines up to the tagged one."""

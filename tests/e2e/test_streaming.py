@@ -8,6 +8,11 @@ all are stored byte-exact (fetched back over IMAP, SHA-256 compared); a
 middle leaves no spool file open. With [limits] max_memory = 2M, three
 transfers in progress fill the budget: a fourth DATA gets 452 4.3.1 and an
 APPEND NO [LIMIT], the others complete, and then both go through.
+FETCH of a 30 MB message (BODY[], BODY[TEXT]<partial>, BODY[1],
+BODY[HEADER.FIELDS] and items after them) by five clients at once is byte-exact and grows RSS by
+less than FETCH_BOUND_MB; a client that asks for it and never reads grows
+it by less than STALL_BOUND_MB (the output high watermark plus a chunk,
+with slack), and gets it all when it reads.
 
 Under AddressSanitizer (slow, and its RSS says little about ours) the
 messages are scaled down to 6 MB and the RSS figures printed, not
@@ -43,6 +48,20 @@ NSMTP = 10
 # a third of what holding the messages would take.
 SMTP_BOUND_MB = 100
 APPEND_BOUND_MB = 2.5 * SIZE / MB        # the issue's bound for one APPEND
+# FETCH BODY[] of one 30 MB message by NFETCH clients at once: held whole
+# that was a body and a rendered copy per client (5 x 60 MB); streamed,
+# each client holds a chunk (256 KiB) and the output high watermark
+# (256 KiB), and the store's 32 MB cache fills as the body is read.
+NFETCH = 5
+FETCH_BOUND_MB = 50
+# A client that asks for it and never reads: the daemon stops at the
+# output high watermark plus one chunk (512 KiB); the bound leaves room
+# for allocator slack, and is far from the body's size.
+STALL_BOUND_MB = 3
+# The relay of one 30 MB message to a sink on loopback: held whole that
+# was the body and its dot-stuffed copy in the output (2 x 30 MB);
+# streamed, a chunk and the output high watermark, with the store's cache.
+RELAY_BOUND_MB = 20
 # AddressSanitizer keeps up to 256 MB of freed blocks in its quarantine
 # and pads every allocation: its RSS says nothing about ours, so there the
 # figures are printed and not asserted.
@@ -65,6 +84,23 @@ def reset_peak(pid):
     """VmHWM starts again from the current RSS (proc(5), clear_refs 5)."""
     with open("/proc/%d/clear_refs" % pid, "w") as f:
         f.write("5")
+
+
+def measure(pid, fns):
+    """Runs fns at once, a thread each: (seconds, VmRSS before in KiB, the
+    peak in KiB, growth in MB)."""
+    time.sleep(0.5)
+    before = status_kib(pid, "VmRSS")
+    reset_peak(pid)
+    threads = [threading.Thread(target=f) for f in fns]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    secs = time.time() - t0
+    peak = status_kib(pid, "VmHWM")
+    return secs, before, peak, (peak - before) / 1024
 
 
 def spool_fds(pid):
@@ -177,6 +213,18 @@ def imap_login(srv):
     return c
 
 
+def read_literal(c, n):
+    """The n bytes of a literal whose {n} line c just read."""
+    data = bytearray(c.buf[:n])
+    c.buf = c.buf[n:]
+    while len(data) < n:
+        d = c.s.recv(min(1 << 20, n - len(data)))
+        if not d:
+            raise AssertionError("closed in a literal")
+        data += d
+    return data
+
+
 def fetch_all(c):
     """{Message-ID: sha256 of the literal of BODY[]} over the INBOX."""
     c.s.sendall(b"s SELECT INBOX\r\n")
@@ -191,18 +239,105 @@ def fetch_all(c):
         m = re.search(rb"\{(\d+)\}$", ln)
         if not m:
             continue
-        n = int(m.group(1))
-        data = bytearray(c.buf[:n])
-        c.buf = c.buf[n:]
-        while len(data) < n:
-            d = c.s.recv(min(1 << 20, n - len(data)))
-            if not d:
-                raise AssertionError("closed in a literal")
-            data += d
+        data = read_literal(c, int(m.group(1)))
         mid = re.search(rb"Message-ID: <([^>]+)>", bytes(data[:4096]))
         key = mid.group(1).decode() if mid else "?"
         # the client's message is the tail: ours are the lines before it
         out[key] = (len(data), data)
+
+
+def read_fetch(c, tag):
+    """The untagged lines of a FETCH up to its tagged reply: a list of
+    (text, [literal bytes, ...]) per response, the text with each literal
+    replaced by "{}"; and the tagged line."""
+    out = []
+    while True:
+        ln = c.line()
+        if ln.startswith(tag + b" "):
+            return out, ln
+        text, lits = b"", []
+        while True:
+            m = re.search(rb"\{(\d+)\}$", ln)
+            if not m:
+                text += ln
+                break
+            text += ln[:m.start()] + b"{}"
+            lits.append(bytes(read_literal(c, int(m.group(1)))))
+            ln = c.line()
+        out.append((text, lits))
+
+
+class BigSink:
+    """An SMTP server on loopback for big messages: takes one at a time,
+    line by line (dot-unstuffed), and records (mail from, data)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.messages = []
+        self.lock = threading.Lock()
+        self.ls = None
+
+    def start(self):
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", self.port))
+        self.ls.listen(4)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.session, args=(c,), daemon=True).start()
+
+    def session(self, c):
+        c.settimeout(60)
+        f = c.makefile("rb", buffering=1 << 16)
+        mail = None
+
+        def say(t):
+            c.sendall(t + b"\r\n")
+        try:
+            say(b"220 bigsink.test ESMTP")
+            while True:
+                ln = f.readline()
+                if not ln:
+                    return
+                verb = ln.split(b" ")[0].strip().upper()
+                if verb == b"EHLO":
+                    say(b"250-bigsink.test\r\n250-8BITMIME\r\n250 PIPELINING")
+                elif verb == b"MAIL":
+                    mail = ln
+                    say(b"250 ok")
+                elif verb == b"RCPT":
+                    say(b"250 ok")
+                elif verb == b"DATA":
+                    say(b"354 go ahead")
+                    parts = []
+                    while True:
+                        ln = f.readline()
+                        if not ln:
+                            return
+                        if ln == b".\r\n":
+                            break
+                        parts.append(ln[1:] if ln.startswith(b".") else ln)
+                    with self.lock:
+                        self.messages.append((mail, b"".join(parts)))
+                    say(b"250 queued")
+                elif verb == b"QUIT":
+                    say(b"221 bye")
+                    return
+                else:
+                    say(b"250 ok")
+        except OSError:
+            return
+        finally:
+            c.close()
+
+    def stop(self):
+        self.ls.close()
 
 
 class StreamingTest(unittest.TestCase):
@@ -217,20 +352,9 @@ class StreamingTest(unittest.TestCase):
     def test_smtp_and_append(self):
         with mmtest.Server(allow_plaintext=True) as srv:
             pid = srv.proc.pid
-            time.sleep(0.5)
-            before = status_kib(pid, "VmRSS")
-            reset_peak(pid)
             results = {}
-            threads = [threading.Thread(target=smtp_send, args=(srv, n, n % 2 == 1, results))
-                       for n in range(NSMTP)]
-            t0 = time.time()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(300)
-            secs = time.time() - t0
-            peak = status_kib(pid, "VmHWM")
-            growth = (peak - before) / 1024
+            secs, before, peak, growth = measure(pid, [
+                lambda n=n: smtp_send(srv, n, n % 2 == 1, results) for n in range(NSMTP)])
             say("smtp: %d x %d MB in %.1f s, RSS before %d KiB, peak %d KiB, "
                   "growth %.1f MB (bound %d MB; held whole: %d MB)"
                   % (NSMTP, SIZE // MB, secs, before, peak, growth, SMTP_BOUND_MB,
@@ -298,6 +422,154 @@ class StreamingTest(unittest.TestCase):
             self.assertTrue(c.cmd(b"RSET").startswith(b"250"))
             self.assertEqual(spool_fds(pid), 0)
             c.close()
+
+    def test_fetch_streamed(self):
+        """FETCH of a large body goes out a chunk at a time: five clients
+        at once, byte-exact, with the items after the literal; and one
+        that never reads holds the daemon to about a chunk."""
+        msg = header(50) + BODY
+        hend = len(header(50))
+        with mmtest.Server(allow_plaintext=True) as srv:
+            pid = srv.proc.pid
+            c = imap_login(srv)
+            c.s.sendall(b"p APPEND INBOX (\\Seen) {%d}\r\n" % len(msg))
+            self.assertTrue(c.line().startswith(b"+"))
+            c.s.sendall(msg + b"\r\n")
+            self.assertTrue(c.tagged(b"p").startswith(b"p OK"))
+            c.close()
+            items = (b"(UID BODY.PEEK[] RFC822.SIZE BODY.PEEK[TEXT]<1000.%d> "
+                     b"BODY.PEEK[1] BODY.PEEK[HEADER.FIELDS (Subject Message-ID)] "
+                     b"BODYSTRUCTURE FLAGS)" % (SIZE // 2))
+            want = [msg, msg[hend + 1000:hend + 1000 + SIZE // 2], msg[hend:],
+                    b"Subject: big 50\r\nMessage-ID: <big50@example.net>\r\n\r\n"]
+
+            clients = [imap_login(srv) for _ in range(NFETCH)]
+            for x in clients:
+                x.s.sendall(b"s SELECT INBOX\r\n")
+                x.tagged(b"s")
+            # one that never reads: the daemon stops at the watermark (first,
+            # while the heap has not grown for the others)
+            x = clients[0]
+            x.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            time.sleep(0.5)
+            before = status_kib(pid, "VmRSS")
+            reset_peak(pid)
+            x.s.sendall(b"g FETCH 1 (BODY.PEEK[])\r\n")
+            time.sleep(3)
+            peak = status_kib(pid, "VmHWM")
+            growth = (peak - before) / 1024
+            say("stalled fetch: %d MB body, RSS before %d KiB, peak %d KiB, growth %.2f MB "
+                "(bound %d MB)" % (SIZE // MB, before, peak, growth, STALL_BOUND_MB))
+            # another session is served meanwhile
+            y = clients[1]
+            y.s.sendall(b"n NOOP\r\n")
+            self.assertTrue(y.tagged(b"n").startswith(b"n OK"))
+            resp, tagged = read_fetch(x, b"g")
+            self.assertTrue(tagged.startswith(b"g OK"), tagged)
+            self.assertEqual(hashlib.sha256(resp[0][1][0]).digest(),
+                             hashlib.sha256(msg).digest())
+            if CHECK_RSS:
+                self.assertLess(growth, STALL_BOUND_MB)
+
+            results = {}
+
+            def fetch(i, x):
+                try:
+                    x.s.sendall(b"f FETCH 1 " + items + b"\r\n")
+                    results[i] = read_fetch(x, b"f")
+                except Exception as e:  # noqa: BLE001 - reported below
+                    results[i] = e
+            secs, before, peak, growth = measure(pid, [
+                lambda i=i, x=x: fetch(i, x) for i, x in enumerate(clients)])
+            say("fetch: %d clients x BODY[] of %d MB in %.1f s, RSS before %d KiB, "
+                "peak %d KiB, growth %.1f MB (bound %d MB; held whole: %d MB)"
+                % (NFETCH, SIZE // MB, secs, before, peak, growth, FETCH_BOUND_MB,
+                   2 * NFETCH * SIZE // MB))
+            for i in range(NFETCH):
+                r = results.get(i)
+                self.assertIsInstance(r, tuple, (i, r))
+                resp, tagged = r
+                self.assertTrue(tagged.startswith(b"f OK"), tagged)
+                self.assertEqual(len(resp), 1, resp[:2])
+                text, lits = resp[0]
+                self.assertTrue(text.startswith(b"* 1 FETCH (UID 1 BODY[] {} RFC822.SIZE %d "
+                                                b"BODY[TEXT]<1000> {} BODY[1] {} "
+                                                b"BODY[HEADER.FIELDS (SUBJECT MESSAGE-ID)] {} "
+                                                b"BODYSTRUCTURE ("
+                                                % len(msg)), text[:200])
+                self.assertRegex(text, rb" FLAGS \(\\Seen( \\Recent)?\)\)$")
+                self.assertEqual(len(lits), 4)
+                for got, exp in zip(lits, want):
+                    self.assertEqual(len(got), len(exp))
+                    self.assertEqual(hashlib.sha256(got).digest(),
+                                     hashlib.sha256(exp).digest())
+            if CHECK_RSS:
+                self.assertLess(growth, FETCH_BOUND_MB)
+            del results
+
+            for x in clients:
+                x.close()
+
+    def test_relay_streamed(self):
+        """A 30 MB message to a remote domain goes to the sink byte-exact
+        (dot-stuffed lines too), read from the store a chunk at a time."""
+        import smtplib
+        users = {"alice@example.org": "alice-secret"}
+        port = mmtest.free_ports(1)[0]
+        conf = ("[relay]\nroutes = remote.test=127.0.0.1:%d\n"
+                "retry_interval = 1h\nretry_max_interval = 1h\n" % port)
+        lines = []
+        dotted = b"." + LINE
+        for i in range(SIZE // len(LINE)):
+            lines.append(dotted if i % 7 == 3 else LINE)
+        msg = (b"From: Alice <alice@example.org>\r\nTo: X <x@remote.test>\r\n"
+               b"Subject: big relay\r\nMessage-ID: <bigrelay@example.org>\r\n\r\n"
+               + b"".join(lines))
+        del lines
+        sink = BigSink(port)
+        with mmtest.Server(users=users, extra_conf=conf) as srv:
+            pid = srv.proc.pid
+            s = smtplib.SMTP("127.0.0.1", srv.ports["submission"], timeout=120)
+            s.starttls(context=srv.ssl_context())
+            s.login("alice@example.org", users["alice@example.org"])
+            self.assertEqual(s.sendmail("alice@example.org", ["x@remote.test"], msg), {})
+            s.quit()
+            # the first attempt finds nobody listening; the next one is ours
+            deadline = time.time() + 60
+            while "attempts=1" not in srv.ctl("queue", "list", check=True).stdout:
+                self.assertLess(time.time(), deadline, "no first attempt")
+                time.sleep(0.2)
+            sink.start()
+            try:
+                time.sleep(0.5)
+                before = status_kib(pid, "VmRSS")
+                reset_peak(pid)
+                t0 = time.time()
+                srv.ctl("queue", "flush", check=True)
+                deadline = time.time() + 300
+                while True:
+                    with sink.lock:
+                        if sink.messages:
+                            break
+                    self.assertLess(time.time(), deadline, "the sink got nothing")
+                    time.sleep(0.1)
+                secs = time.time() - t0
+                peak = status_kib(pid, "VmHWM")
+            finally:
+                sink.stop()
+            growth = (peak - before) / 1024
+            say("relay: %d MB in %.1f s, RSS before %d KiB, peak %d KiB, growth %.1f MB "
+                "(bound %d MB; held whole: %d MB)" % (SIZE // MB, secs, before, peak, growth,
+                                                      RELAY_BOUND_MB, 2 * SIZE // MB))
+            mail, data = sink.messages[0]
+            self.assertIn("event=body-streamed", srv.log())
+            self.assertIn(b"<alice@example.org>", mail)
+            self.assertTrue(data.startswith(b"Received: "), data[:100])
+            self.assertEqual(len(data) - data.find(b"From: Alice"), len(msg))
+            self.assertEqual(hashlib.sha256(data[-len(msg):]).digest(),
+                             hashlib.sha256(msg).digest())
+            if CHECK_RSS:
+                self.assertLess(growth, RELAY_BOUND_MB)
 
     def test_small_budget(self):
         mport = mmtest.free_ports(1)[0]
