@@ -18,7 +18,9 @@ only) and measures, bounded in count and time:
    THREAD REFERENCES, then UID SEARCH SUBJECT of a one-message term,
    UID SEARCH FROM of one sender in 100, and SEARCH BODY of a word that
    only every 5,000th message has, each a fresh session's first command
-   after SELECT (nothing cached between commands), median and max.
+   after SELECT (nothing cached between commands), median and max; then
+   the two header SEARCHes again while another session keeps INBOX
+   selected (the search records stay in memory), the first apart.
 3. ops:   FETCH, STORE and SEARCH operations per second with 10 and 50
    concurrent clients on one 1,000-message mailbox, each client one
    command at a time, for a fixed number of seconds per figure; also the
@@ -108,6 +110,16 @@ def make_message(i):
             "Message-ID: <bench-%d@example.net>\r\n%s"
             "\r\n%s\r\n" % (i % 100, i % 100, subj, i, (i // 60) % 60, i % 60, i, refs,
                               body)).encode()
+
+
+def metric(srv, name):
+    """A sample without labels from the daemon's /metrics, or None."""
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.metrics_port, timeout=20) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
 
 
 def pct(vals, p):
@@ -611,6 +623,44 @@ async def bench_big(srv, total, reps=5):
         print("big: %-30s on %d messages  median %.1f ms  max %.1f ms  (%d runs)"
               % (cmd.decode(), total, statistics.median(times), max(times), len(times)),
               flush=True)
+    # The same header SEARCHes while another session keeps INBOX selected,
+    # as a mail client does: the mailbox's search records stay in memory
+    # beside its shared view (src/imap/imap-searchmem.c) between commands.
+    # The first SEARCH is timed apart (it reads the records from the
+    # store); then each command is timed 5 times in fresh sessions.
+    holder = await Client.open(port, ctx)
+    await holder.login(user)
+    await holder.cmd(b"SELECT INBOX")
+    first = None
+    for cmd, want in ((b"UID SEARCH SUBJECT 12345", 1 if total > 12345 else 0),
+                      (b"UID SEARCH FROM sender42@", (total + 57) // 100)):
+        times = []
+        for _ in range(5 if first is not None else 6):
+            c = await Client.open(port, ctx)
+            await c.login(user)
+            await c.cmd(b"SELECT INBOX")
+            t0 = time.monotonic()
+            u = await c.cmd(cmd)
+            ms = (time.monotonic() - t0) * 1000
+            if len(u) != 1 or len(u[0].split()) != want + 2:
+                raise RuntimeError("%r: %r (want %d hits)" % (cmd, u[0][:100] if u else u, want))
+            await c.cmd(b"LOGOUT")
+            c.close()
+            if first is None:
+                first = ms
+                print("big: %-30s on %d messages, INBOX held, first  %.1f ms"
+                      % (cmd.decode(), total, first), flush=True)
+            else:
+                times.append(ms)
+        print("big: %-30s on %d messages, INBOX held  median %.1f ms  max %.1f ms  (%d runs)"
+              % (cmd.decode(), total, statistics.median(times), max(times), len(times)),
+              flush=True)
+    smem = metric(srv, "minimaild_imap_search_memory_bytes")
+    print("big: daemon RSS with INBOX held %d KiB; search records in memory %s"
+          % (rss_kib(srv.proc.pid), "(no such gauge)" if smem is None else
+             "%d bytes, %.1f bytes a message" % (smem, smem / total)), flush=True)
+    await holder.cmd(b"LOGOUT")
+    holder.close()
 
 
 # ---------------------------------------------------------------- 3. ops
@@ -888,7 +938,9 @@ def main():
                             % (args.sessions + 1000, min(args.sessions, args.per_address) + 500,
                                args.sessions + 500))
         # debug logging (mmtest's default) would measure the logger
-        srv.write_conf(srv.conf_text().replace("log_level = debug", "log_level = warn"))
+        (srv.metrics_port,) = mmtest.free_ports(1)
+        srv.write_conf(srv.conf_text().replace("log_level = debug", "log_level = warn") +
+                       "[listen]\nmetrics = 127.0.0.1:%d\n" % srv.metrics_port)
         servers.append(srv)
         srv.start()
         print("bench_imap: minimaild pid %d on loopback, data_dir %s" % (srv.proc.pid, srv.data_dir),

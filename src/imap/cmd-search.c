@@ -25,6 +25,9 @@
  * calls on the same bytes; the blobs of up to 256 messages read in one
  * transaction), which costs one small read instead of the whole message;
  * a message without one (stored before it existed) is read as before.
+ * The records of a mailbox are also kept in memory beside its shared view
+ * (imap-searchmem.h): a SEARCH takes them from there, and the records it
+ * reads from the store go there for the next one.
  * The environment variable MINIMAILD_SEARCH_SCAN makes every key read the
  * message (tests/e2e/test_search_index.py compares the two).
  *
@@ -34,8 +37,10 @@
  * through imap-search.h. "$" (SEARCHRES) is the saved result, kept as
  * UIDs so expunges cannot shift it. */
 #include "imap/imap-search.h"
+#include "imap/imap-searchmem.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -144,6 +149,7 @@ struct search_job {
 	uint32_t *cand;
 	size_t ncand, cpos;
 	uint32_t cand_from;
+	struct imap_searchmem *smem;  /* the mailbox's records in memory, or NULL */
 };
 
 /* Does evaluating k read message bodies (not just the index)? */
@@ -399,6 +405,7 @@ struct msgctx {
 	bool sent_ok;
 	bool srec_tried, have_srec;
 	bool prefetched;          /* blob was read with its batch (or is absent) */
+	bool memrec;              /* srec is from the records in memory */
 	char *blob;               /* the cache blob srec points into */
 	size_t bloblen;
 	struct mail_cache_search srec;
@@ -424,7 +431,9 @@ ctx_srec(struct msgctx *c)
 	if (c->srec_tried)
 		return c->have_srec;
 	c->srec_tried = true;
-	if (!search_scan_only() && !c->loaded &&
+	if (c->memrec)
+		c->have_srec = true;
+	else if (!search_scan_only() && !c->loaded &&
 	    (c->prefetched ? c->blob != NULL :
 	    store_body_cache(imap_store(c->s), c->m->body_id, &c->blob, &c->bloblen) == STORE_OK))
 		c->have_srec = mail_cache_search_get(c->blob, c->bloblen, &c->srec) == 0;
@@ -467,7 +476,9 @@ match_header(struct msgctx *c, const struct skey *k)
 			const struct mail_cache_search_entry *e = &c->srec.e[i];
 			if ((int)e->field != sf)
 				continue;
-			if (k->nlen == 0 || mail_text_contains_folded(e->v, e->len, k->needle, k->nlen))
+			if (k->nlen == 0 || (c->memrec ? e->len >= k->nlen &&
+			    memmem(e->v, e->len, k->needle, k->nlen) != NULL :
+			    mail_text_contains_folded(e->v, e->len, k->needle, k->nlen)))
 				return true;
 		}
 		return false;
@@ -704,33 +715,86 @@ imap_search_has_seq(const struct imap_search *q)
 	return q->seq;
 }
 
-/* Evaluates q on the view messages at[0..n) (none expunged, n at most
- * SEARCH_RECORD_BATCH): hit[k] for at[k]. With keys the search record
- * answers, their cache blobs are read in one transaction. A message whose
- * body a key needs but can no longer be read (expunged by another session
- * meanwhile) does not match. */
-static void
-search_some(struct imap_session *s, struct imap_search *q, const size_t *at, size_t n,
-    bool *hit)
+/* The cache blobs of the messages at[0..n) that the records in memory
+ * (v, may be NULL) do not know, in one transaction; known[k] is
+ * imap_searchmem_find's answer. What was read goes into sm (if not NULL)
+ * as one chunk. False: nothing read. *nread_r: how many were asked for. */
+static bool
+search_blobs(struct imap_session *s, struct imap_searchmem *sm,
+    const struct imap_searchmem_ver *v, const size_t *at, size_t n, int *known,
+    char **blobs, size_t *lens, size_t *nread_r)
 {
 	uint64_t ids[SEARCH_RECORD_BATCH];
+	uint32_t uids[SEARCH_RECORD_BATCH];
+	size_t pos[SEARCH_RECORD_BATCH];
+	char *got[SEARCH_RECORD_BATCH];
+	size_t glen[SEARCH_RECORD_BATCH];
+	size_t nu = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		const struct imap_msg *m = &s->msgs[at[k]];
+		blobs[k] = NULL;
+		lens[k] = 0;
+		known[k] = imap_searchmem_find(v, s->uidvalidity, m->uid, NULL);
+		if (known[k] < 0) {
+			ids[nu] = m->body_id;
+			uids[nu] = m->uid;
+			pos[nu++] = k;
+		}
+	}
+	*nread_r = nu;
+	if (nu == 0)
+		return true;
+	if (nu == 1 && n == 1)
+		return false;      /* ctx_srec reads it alone */
+	if (store_body_cache_many(imap_store(s), ids, nu, got, glen) != STORE_OK)
+		return false;
+	if (sm != NULL) {
+		/* what the view has between the one before and the last */
+		size_t first = at[pos[0]];
+		uint32_t lo = first > 0 ? s->msgs[first - 1].uid : 0;
+		imap_searchmem_add(sm, s->uidvalidity, lo, uids[nu - 1], uids, got, glen, nu);
+	}
+	for (size_t i = 0; i < nu; i++) {
+		blobs[pos[i]] = got[i];
+		lens[pos[i]] = glen[i];
+	}
+	return true;
+}
+
+/* Evaluates q on the view messages at[0..n) (none expunged, n at most
+ * SEARCH_RECORD_BATCH): hit[k] for at[k]. With keys the search record
+ * answers, the records come from memory (v, sm: NULL if none), those it
+ * does not know from their cache blobs read in one transaction. A message
+ * whose body a key needs but can no longer be read (expunged by another
+ * session meanwhile) does not match. Returns how many records were not in
+ * memory. */
+static size_t
+search_some(struct imap_session *s, struct imap_search *q, struct imap_searchmem *sm,
+    const struct imap_searchmem_ver *v, const size_t *at, size_t n, bool *hit)
+{
+	int known[SEARCH_RECORD_BATCH];
 	char *blobs[SEARCH_RECORD_BATCH];
 	size_t lens[SEARCH_RECORD_BATCH];
 	bool have = false;
+	size_t nread = n;
 
-	if (n > 1 && skey_uses_record(&q->root) && !search_scan_only()) {
-		for (size_t k = 0; k < n; k++)
-			ids[k] = s->msgs[at[k]].body_id;
-		have = store_body_cache_many(imap_store(s), ids, n, blobs, lens) == STORE_OK;
-	}
+	if (skey_uses_record(&q->root) && !search_scan_only())
+		have = search_blobs(s, sm, v, at, n, known, blobs, lens, &nread);
 	for (size_t k = 0; k < n; k++) {
 		struct msgctx c;
-		memset(&c, 0, sizeof(c));
+		/* not the record's entries (1.5 KiB a message): whoever fills
+		 * it sets what it holds */
+		memset(&c, 0, offsetof(struct msgctx, srec));
+		c.srec.n = 0;
 		c.s = s;
 		c.vi = at[k];
 		c.m = &s->msgs[at[k]];
 		mm_buf_init(&c.text);
-		if (have) {
+		if (have && known[k] > 0 &&
+		    imap_searchmem_find(v, s->uidvalidity, c.m->uid, &c.srec) > 0) {
+			c.memrec = true;
+		} else if (have) {
 			c.prefetched = true;
 			c.blob = blobs[k];
 			c.bloblen = lens[k];
@@ -738,6 +802,7 @@ search_some(struct imap_session *s, struct imap_search *q, const size_t *at, siz
 		hit[k] = eval(&c, &q->root) && !c.failed;
 		ctx_free(&c);
 	}
+	return nread;
 }
 
 size_t
@@ -752,7 +817,7 @@ imap_search_run(struct imap_session *s, struct imap_search *q, size_t *vidx)
 		for (; i < s->nmsgs && nb < SEARCH_RECORD_BATCH; i++)
 			if (!s->msgs[i].expunged)
 				at[nb++] = i;
-		search_some(s, q, at, nb, hit);
+		(void)search_some(s, q, NULL, NULL, at, nb, hit);
 		for (size_t k = 0; k < nb; k++)
 			if (hit[k])
 				vidx[n++] = at[k];
@@ -994,6 +1059,9 @@ search_batch(struct imap_session *s, void *arg, struct mm_buf *out)
 		uint64_t bytes = 0;
 		size_t at[SEARCH_RECORD_BATCH];
 		bool hit[SEARCH_RECORD_BATCH];
+		/* the records in memory as they are now: what other jobs added
+		 * since the last batch too */
+		struct imap_searchmem_ver *v = j->smem ? imap_searchmem_get(j->smem) : NULL;
 		while (j->pos < j->nsnap && count < max && bytes < SEARCH_BATCH_BODY_BYTES) {
 			size_t nb = 0;
 			for (; j->pos < j->nsnap && nb < SEARCH_RECORD_BATCH && count < max &&
@@ -1006,7 +1074,13 @@ search_batch(struct imap_session *s, void *arg, struct mm_buf *out)
 					bytes += m->size;
 				at[nb++] = j->pos;
 			}
-			search_some(s, j->q, at, nb, hit);
+			/* records all in memory: as cheap as index keys. A batch
+			 * the full-text index thinned is not one chunk of the
+			 * table (a chunk holds every message of its UID range):
+			 * its records are read, not kept. */
+			if (search_some(s, j->q, j->fts ? NULL : j->smem, v, at, nb, hit) == 0 &&
+			    j->record)
+				max = SEARCH_BATCH_MSGS;
 			for (size_t k = 0; k < nb; k++) {
 				const struct imap_msg *m = &s->msgs[at[k]];
 				if (!hit[k])
@@ -1017,6 +1091,7 @@ search_batch(struct imap_session *s, void *arg, struct mm_buf *out)
 					j->maxmodseq = m->modseq;
 			}
 		}
+		imap_searchmem_ver_unref(&v);
 		if (j->pos < j->nsnap)
 			return true;
 		search_evaluated(s, j);
@@ -1115,6 +1190,7 @@ search_tail(struct imap_session *s, void *arg, bool alive)
 		}
 	}
 	free(j->uids);
+	imap_searchmem_unref(&j->smem);
 	imap_sync_free(&j->sy);
 	imap_search_free(&j->q);
 	free(j->hit);
@@ -1649,6 +1725,8 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 	} else {
 		j->body = skey_reads_message(&j->q->root);
 		j->record = !j->body && skey_uses_record(&j->q->root);
+		if (skey_uses_record(&j->q->root))
+			j->smem = imap_view_searchmem(s);
 	}
 	j->hit = xcalloc(j->nsnap / 8 + 1, 1);
 	/* reading every body of a big mailbox is slow work: not a read

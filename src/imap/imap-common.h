@@ -318,6 +318,10 @@ void imap_view_leave(struct imap_session *s);
 void imap_view_own(struct imap_session *s);
 /* A private copy equal to the group's snapshot shares it again (IDLE). */
 void imap_view_share(struct imap_session *s);
+/* The search records kept in memory for the session's mailbox (created
+ * empty on first use; imap-searchmem.h), a reference; NULL without a group. */
+struct imap_searchmem;
+struct imap_searchmem *imap_view_searchmem(struct imap_session *s);
 /* True while the group reads a change and the view has nothing newer to
  * take: an IDLE session then waits instead of reading for itself. */
 bool imap_view_wait(const struct imap_session *s);

@@ -23,8 +23,15 @@
  * count is atomic (a worker may read a session's snapshot through s->msgs
  * while the session holds its reference). The refresh job touches only
  * its own struct, the snapshot it started from (referenced) and the store,
- * never a session; the group outlives its job (g->job). */
+ * never a session; the group outlives its job (g->job).
+ *
+ * The group also holds the mailbox's search records in memory
+ * (imap-searchmem.h), made by the first SEARCH that uses them: the
+ * refresh job brings them up to date with the snapshot it builds (the new
+ * messages' records read, the vanished dropped), a failed refresh forgets
+ * them, and they go with the group. Jobs hold their own references. */
 #include "imap/imap-common.h"
+#include "imap/imap-searchmem.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -79,6 +86,7 @@ struct imap_group {
 	bool refreshing;                  /* a refresh job runs */
 	bool again;                       /* changed again meanwhile */
 	uint64_t owner;                   /* the running refresh claims \Recent for it */
+	struct imap_searchmem *smem;      /* search records, or NULL before a SEARCH */
 	struct imap_group *hnext;
 };
 
@@ -164,14 +172,7 @@ snap_from_index(const struct store_index *idx)
 static bool
 uid_in(const uint32_t *uids, size_t n, uint32_t uid)
 {
-	size_t l = 0, h = n;
-	while (l < h) {
-		size_t mid = l + (h - l) / 2;
-		if (uids[mid] < uid)
-			l = mid + 1;
-		else
-			h = mid;
-	}
+	size_t l = mm_u32_lower(uids, n, uid);
 	return l < n && uids[l] == uid;
 }
 
@@ -289,6 +290,9 @@ group_free(struct imap_group *g)
 	while (*pp != g)
 		pp = &(*pp)->hnext;
 	*pp = g->hnext;
+	if (g->smem != NULL)
+		imap_searchmem_close(g->smem);
+	imap_searchmem_unref(&g->smem);
 	snap_unref(&g->cur);
 	delta_unref(&g->delta);
 	free(g->user);
@@ -349,6 +353,7 @@ struct refresh_job {
 	char user[ADDRESS_MAX_BYTES + 1];
 	char mbox[STORE_MBOX_NAME_MAX];
 	struct imap_snap *base;
+	struct imap_searchmem *smem;      /* the group's, referenced, or NULL */
 	uint64_t owner;           /* claims \Recent for this conn; 0: none */
 	int err;
 	struct imap_snap *snap;
@@ -456,6 +461,9 @@ refresh_work(void *arg)
 	d->vanished = vanished;
 	d->nvanished = nvanished;
 	j->snap = full ? snap_from_index(idx) : snap_apply(j->base, idx, vanished, nvanished);
+	if (j->smem != NULL)
+		imap_searchmem_refresh(j->smem, j->st, idx, j->base->last_uid, vanished, nvanished,
+		    full);
 	if (full)
 		j->snap->last_uid = j->snap->last_uid > j->base->last_uid ?
 		    j->snap->last_uid : j->base->last_uid;
@@ -471,6 +479,9 @@ refresh_done(void *arg)
 	g->refreshing = false;
 	g->owner = 0;
 	snap_unref(&j->base);
+	if (j->err != STORE_OK && j->smem != NULL)
+		imap_searchmem_reset(j->smem);
+	imap_searchmem_unref(&j->smem);
 	if (g->nmembers == 0) {
 		snap_unref(&j->snap);
 		delta_unref(&j->delta);
@@ -507,6 +518,8 @@ group_refresh(struct imap_group *g)
 	mm_strlcpy(j->user, g->user, sizeof(j->user));
 	mm_strlcpy(j->mbox, g->mbox, sizeof(j->mbox));
 	j->base = snap_ref(g->cur);
+	if (g->smem != NULL)
+		j->smem = imap_searchmem_ref(g->smem);
 	/* \Recent of the new messages goes to a session that waits for this
 	 * refresh (in IDLE, it does not read for itself); with none, the
 	 * sessions claim for themselves as they read. Never an IMAP4rev2
@@ -918,4 +931,15 @@ imap_view_leave(struct imap_session *s)
 	s->recent_uids = NULL;
 	s->nrecent_uids = 0;
 	group_leave(s);
+}
+
+struct imap_searchmem *
+imap_view_searchmem(struct imap_session *s)
+{
+	struct imap_group *g = s->group;
+	if (g == NULL)
+		return NULL;
+	if (g->smem == NULL)
+		g->smem = imap_searchmem_new();
+	return imap_searchmem_ref(g->smem);
 }

@@ -11,6 +11,10 @@
 #define WORKER_SLOW_SHARE_PERCENT    50   /* of the non-commit threads, for slow work (worker.h) */
 #define WORKER_COMMIT_THREADS        8    /* more threads for commit-lane jobs only: bigger group commits (net/worker.c) */
 #define IMAP_SEARCH_SLOW_MSGS        1000 /* a SEARCH reading bodies of this many messages runs on the slow lane */
+/* Search records kept in memory beside the shared views, all mailboxes
+ * together (imap/imap-searchmem.c); with [limits] max_memory set, at most
+ * a quarter of it. What does not fit is read from the store. */
+#define IMAP_SEARCHMEM_MAX_BYTES     (256ULL * 1024 * 1024)
 #define CONN_OUTPUT_HIGH_BYTES       (256 * 1024)  /* stop producing output above this */
 #define CONN_OUTPUT_LOW_BYTES        (64 * 1024)   /* resume producing below this */
 #define CONN_INPUT_MAX_BYTES         (160 * 1024)  /* read watermark per connection: above every line limit */

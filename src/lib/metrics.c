@@ -31,6 +31,7 @@ static counter relay_conn_failed;
 static counter view_refresh;
 static counter limited[2];                  /* [rcpts] */
 static _Atomic int64_t idle_sessions;
+static _Atomic int64_t search_memory;
 static counter bytes_in, bytes_out;
 
 /* Upper bounds in microseconds; the last bucket is +Inf. */
@@ -100,6 +101,12 @@ void
 metrics_search_fts(bool used)
 {
 	inc(&search_fts[used ? 1 : 0], 1);
+}
+
+void
+metrics_search_memory(int64_t delta)
+{
+	atomic_fetch_add_explicit(&search_memory, delta, memory_order_relaxed);
 }
 
 void
@@ -345,6 +352,10 @@ metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
 	family(b, "minimaild_imap_idle_sessions", "gauge", "IMAP sessions in IDLE now.");
 	int64_t idle = atomic_load_explicit(&idle_sessions, memory_order_relaxed);
 	sample(b, "minimaild_imap_idle_sessions", NULL, idle > 0 ? (uint64_t)idle : 0);
+	family(b, "minimaild_imap_search_memory_bytes", "gauge",
+	    "Search records held in memory beside the selected mailboxes' shared views.");
+	int64_t smem = atomic_load_explicit(&search_memory, memory_order_relaxed);
+	sample(b, "minimaild_imap_search_memory_bytes", NULL, smem > 0 ? (uint64_t)smem : 0);
 	family(b, "minimaild_imap_view_refresh_total", "counter",
 	    "Index reads that bring selected mailboxes up to date: one per change for "
 	    "all the sessions that share its view, one per session that reads for itself.");

@@ -53,6 +53,8 @@ void metrics_search_record(bool used);
 /* IMAP SEARCH with BODY/TEXT keys: candidates from the full-text index
  * (used) or every message read (false). */
 void metrics_search_fts(bool used);
+/* Bytes of search records held in memory (imap-searchmem.c): +/- delta. */
+void metrics_search_memory(int64_t delta);
 /* A message accepted by SMTP (the 250 after its data). */
 void metrics_message_accepted(void);
 void metrics_refused(enum metrics_refusal why);

@@ -330,3 +330,17 @@ mm_nofile_raise(void)
 	}
 	return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
 }
+
+size_t
+mm_u32_lower(const uint32_t *v, size_t n, uint32_t x)
+{
+	size_t l = 0, h = n;
+	while (l < h) {
+		size_t mid = l + (h - l) / 2;
+		if (v[mid] < x)
+			l = mid + 1;
+		else
+			h = mid;
+	}
+	return l;
+}

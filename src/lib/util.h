@@ -69,4 +69,8 @@ uint64_t mm_now_ms(void);
  * force (what it was if it could not be raised; 0 if unknown). */
 uint64_t mm_nofile_raise(void);
 
+/* The first index of the ascending v[0..n) whose value is >= x (n if
+ * none). */
+size_t mm_u32_lower(const uint32_t *v, size_t n, uint32_t x);
+
 #endif
