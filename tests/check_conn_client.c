@@ -109,7 +109,7 @@ on_event(void *arg, unsigned what)
 	o->done = 1;
 }
 
-static const struct conn_client_cbs cbs = { on_input, on_event };
+static const struct conn_client_cbs cbs = { .on_input = on_input, .on_event = on_event };
 
 static void
 connect_owner(struct owner *o)
