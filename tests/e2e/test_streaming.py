@@ -435,7 +435,8 @@ class StreamingTest(unittest.TestCase):
         than APPEND_ANON_BOUND_MB, and the message is byte-exact when
         fetched back. A LITERAL+ APPEND cut off in the middle has its
         spool file open while it arrives, and leaves nothing stored and
-        no spool fd open."""
+        no spool fd open. A MULTIAPPEND of spooled and small literals is
+        stored byte-exact."""
         import imaplib
         msg = header(77) + BODY
         with mmtest.Server(allow_plaintext=True) as srv:
@@ -492,6 +493,26 @@ class StreamingTest(unittest.TestCase):
             self.assertEqual(spool_fds(pid), 0)
             typ, data = m.status("INBOX", "(MESSAGES)")
             self.assertIn(b"MESSAGES 1)", data[0])
+
+            # MULTIAPPEND: a LITERAL+ and a synchronizing literal spooled,
+            # a small one between them held; all stored, byte-exact
+            parts = [header(78) + body(MB), header(79), header(80) + body(2 * MB)]
+            c = imap_login(srv)
+            c.s.sendall(b"q APPEND INBOX {%d+}\r\n" % len(parts[0]) + parts[0] +
+                        b" (\\Seen) {%d+}\r\n" % len(parts[1]) + parts[1] +
+                        b" {%d}\r\n" % len(parts[2]))
+            self.assertTrue(c.line().startswith(b"+"))
+            c.s.sendall(parts[2] + b"\r\n")
+            r = c.tagged(b"q")
+            self.assertTrue(r.startswith(b"q OK [APPENDUID"), r)
+            c.close()
+            self.assertEqual(spool_fds(pid), 0)
+            m.noop()    # their EXISTS
+            for n, want in enumerate(parts):
+                typ, data = m.fetch("%d" % (n + 2), "(BODY.PEEK[])")
+                self.assertEqual(typ, "OK")
+                self.assertEqual(hashlib.sha256(data[0][1]).hexdigest(),
+                                 hashlib.sha256(want).hexdigest(), n)
             m.logout()
 
     def test_fetch_streamed(self):
