@@ -12,7 +12,11 @@ FETCH of a 30 MB message (BODY[], BODY[TEXT]<partial>, BODY[1],
 BODY[HEADER.FIELDS] and items after them) by five clients at once is byte-exact and grows RSS by
 less than FETCH_BOUND_MB; a client that asks for it and never reads grows
 it by less than STALL_BOUND_MB (the output high watermark plus a chunk,
-with slack), and gets it all when it reads.
+with slack), and gets it all when it reads. A 30 MB APPEND over imaplib
+goes to a spool file as it arrives: anonymous memory (RssAnon) grows by
+less than APPEND_ANON_BOUND_MB (the mapped spool file's pages are page
+cache, not counted there), byte-exact; one cut off in the middle leaves
+nothing stored and no spool fd open.
 
 Under AddressSanitizer (slow, and its RSS says little about ours) the
 messages are scaled down to 6 MB and the RSS figures printed, not
