@@ -817,6 +817,123 @@ START_TEST(test_notify_event_names)
 }
 END_TEST
 
+/* Chunked literal mode (imap_parser_set_sink): APPEND literals of at
+ * least SINK_MIN bytes outside a list go to the sink, which takes at
+ * most SINK_TAKE bytes a call; the transcript shows the sink's bytes
+ * ("|" where it was told last) and each spooled argument as
+ * "<spool idx len>". Pushed whole and one byte at a time: the same. */
+#define SINK_MIN 5
+#define SINK_TAKE 4
+
+static size_t
+test_sink(void *ctx, const char *data, size_t n, bool last)
+{
+	struct mm_buf *b = ctx;
+
+	if (n > SINK_TAKE) {
+		n = SINK_TAKE;
+		last = false;
+	}
+	mm_buf_append(b, data, n);
+	if (last)
+		mm_buf_appendc(b, '|');
+	return n;
+}
+
+static void
+sink_args_write(struct mm_buf *out, const struct imap_arg *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			mm_buf_appendc(out, ' ');
+		if (a[i].spooled)
+			mm_buf_printf(out, "<spool %u %llu>", a[i].spool_idx,
+			    (unsigned long long)a[i].spool_len);
+		else
+			imap_args_write(out, &a[i], 1);
+	}
+}
+
+static void
+sink_drive(const char *in, size_t len, size_t step, struct mm_buf *out)
+{
+	struct imap_parser *p = imap_parser_new(&test_limits);
+	struct mm_buf sunk;
+
+	mm_buf_init(&sunk);
+	imap_parser_set_sink(p, SINK_MIN, test_sink, &sunk);
+	for (size_t start = 0; start < len; start += step) {
+		const char *d = in + start;
+		size_t left = len - start < step ? len - start : step;
+		while (left > 0) {
+			size_t used = 0;
+			enum imap_parse_result r = imap_parser_push(p, d, left, &used);
+			d += used;
+			left -= used;
+			if (r == IMAP_PARSE_NEED_MORE)
+				continue;
+			if (r == IMAP_PARSE_CONTINUE) {
+				mm_buf_printf(out, "+%s\n", imap_parser_literal_spooled(p) ?
+				    " spooled" : "");
+			} else if (r == IMAP_PARSE_DONE) {
+				size_t n;
+				const struct imap_arg *a = imap_parser_args(p, &n);
+				mm_buf_printf(out, "DONE %s [", imap_parser_name(p));
+				sink_args_write(out, a, n);
+				mm_buf_append(out, "]\n", 2);
+				imap_parser_reset(p);
+			} else {
+				mm_buf_printf(out, "ERR %s\n",
+				    imap_parser_strerror(imap_parser_error(p)));
+				imap_parser_reset(p);
+			}
+		}
+	}
+	mm_buf_printf(out, "SUNK %s\n", mm_buf_cstr(&sunk));
+	mm_buf_free(&sunk);
+	imap_parser_free(&p);
+}
+
+static const struct pcase sinkcases[] = {
+	/* a synchronizing literal: the continuation, then the sink */
+	{ "a1 APPEND INBOX {10}\r\n0123456789\r\n", 0,
+	  "+ spooled\nDONE APPEND [INBOX <spool 0 10>]\nSUNK 0123456789|\n" },
+	/* MULTIAPPEND, LITERAL+: each big one spooled, a small one kept */
+	{ "a1 APPEND INBOX {6+}\r\nabcdef (\\Seen) {3+}\r\nxyz {7+}\r\n1234567\r\n", 0,
+	  "DONE APPEND [INBOX <spool 0 6> (\\Seen) {3}\r\nxyz <spool 1 7>]\n"
+	  "SUNK abcdef|1234567|\n" },
+	/* CATENATE's TEXT and UTF8's literal8 are in a list: buffered */
+	{ "a1 APPEND INBOX CATENATE (TEXT {6+}\r\nabcdef)\r\n", 0,
+	  "DONE APPEND [INBOX CATENATE (TEXT {6}\r\nabcdef)]\nSUNK \n" },
+	/* not APPEND: buffered */
+	{ "a1 X {6+}\r\nabcdef\r\n", 0, "DONE X [{6}\r\nabcdef]\nSUNK \n" },
+	/* a bad command after the literal: the error, then the next one */
+	{ "a1 APPEND INBOX {5+}\r\nhello)\r\na2 NOOP\r\n", 0,
+	  "ERR Unexpected ')'\nDONE NOOP []\nSUNK hello|\n" },
+	/* still over literal_max: refused before the data */
+	{ "a1 APPEND INBOX {2000}\r\na2 NOOP\r\n", 0,
+	  "ERR Literal too big\nDONE NOOP []\nSUNK \n" },
+};
+
+START_TEST(test_sink_commands)
+{
+	const struct pcase *pc = &sinkcases[_i];
+	size_t len = pc->len ? pc->len : strlen(pc->in);
+	struct mm_buf whole, bytes;
+
+	mm_buf_init(&whole);
+	mm_buf_init(&bytes);
+	sink_drive(pc->in, len, len, &whole);
+	ck_assert_msg(strcmp(mm_buf_cstr(&whole), pc->want) == 0,
+	    "case %s: got '%s' want '%s'", pc->in, mm_buf_cstr(&whole), pc->want);
+	sink_drive(pc->in, len, 1, &bytes);
+	ck_assert_msg(strcmp(mm_buf_cstr(&bytes), pc->want) == 0,
+	    "case %s byte-at-a-time: got '%s'", pc->in, mm_buf_cstr(&bytes));
+	mm_buf_free(&whole);
+	mm_buf_free(&bytes);
+}
+END_TEST
+
 static Suite *
 imap_parser_suite(void)
 {
@@ -829,6 +946,8 @@ imap_parser_suite(void)
 	tcase_add_test(tc, test_numbers);
 	tcase_add_test(tc, test_set_limits);
 	tcase_add_loop_test(tc, test_utf8_commands, 0, sizeof(u8cases) / sizeof(u8cases[0]));
+	tcase_add_loop_test(tc, test_sink_commands, 0,
+	    sizeof(sinkcases) / sizeof(sinkcases[0]));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("seqset");

@@ -12,7 +12,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/membudget.h"
 #include "mail/cache.h"
@@ -41,6 +43,11 @@ struct append_msg {
 	struct cat_part *parts;   /* CATENATE */
 	size_t nparts;
 	struct mm_buf cache;
+	/* spooled (imap-spool.c): data is the mapped spool file until a
+	 * normalised copy replaces it */
+	int fd;                   /* -1: not spooled */
+	void *map;
+	size_t maplen;
 };
 
 struct append_job {
@@ -130,6 +137,48 @@ catenate_build(struct append_job *j)
 	return true;
 }
 
+/* The message's bytes are now p (malloc'd, n of them). */
+static void
+msg_set_data(struct append_msg *m, char *p, size_t n)
+{
+	if (m->data != m->map)
+		free(m->data);
+	m->data = p;
+	m->len = n;
+}
+
+/* Worker: a spooled message is mapped (file-backed pages, page cache:
+ * not the process's anonymous memory) for the parse and the commit. */
+static bool
+spool_map(struct append_msg *m)
+{
+	if (m->fd < 0)
+		return true;
+	m->map = mmap(NULL, m->len, PROT_READ, MAP_SHARED, m->fd, 0);
+	if (m->map == MAP_FAILED) {
+		m->map = NULL;
+		return false;
+	}
+	(void)madvise(m->map, m->len, MADV_SEQUENTIAL);
+	m->maplen = m->len;
+	m->data = m->map;
+	return true;
+}
+
+static void
+spool_unmap(struct append_msg *m)
+{
+	if (m->map != NULL) {
+		if (m->data == m->map)
+			m->data = NULL;
+		(void)munmap(m->map, m->maplen);
+		m->map = NULL;
+	}
+	if (m->fd >= 0)
+		(void)close(m->fd);
+	m->fd = -1;
+}
+
 static void
 append_work(void *arg)
 {
@@ -142,27 +191,38 @@ append_work(void *arg)
 	for (size_t i = 0; i < j->n; i++) {
 		struct append_msg *m = &j->msgs[i];
 		size_t nlen;
+		if (!spool_map(m)) {
+			j->err = STORE_IO;
+			goto out;
+		}
 		if (m->literal8) {
 			/* binary parts are kept as base64 (src/mail/binary.c),
 			 * before line ends are normalised inside them */
 			struct mm_buf enc;
 			mm_buf_init(&enc);
 			if (mail_binary_encode_parts(m->data, m->len, &enc)) {
-				free(m->data);
-				m->len = enc.len;
-				m->data = mm_buf_cstr(&enc);
+				size_t elen = enc.len;
+				msg_set_data(m, mm_buf_cstr(&enc), elen);
 			} else {
 				mm_buf_free(&enc);
 			}
 		}
 		if (!crlf_clean(m->data, m->len)) {
 			char *norm = mail_crlf_normalize(m->data, m->len, &nlen);
-			free(m->data);
-			m->data = norm;
-			m->len = nlen;
+			msg_set_data(m, norm, nlen);
 		}
 		mail_cache_build(m->data, m->len, &m->cache);
+		/* still the spool file's bytes: the store reads them from it
+		 * in chunks, as SMTP's (store_body_file) */
+		bool spooled = m->map != NULL && m->data == m->map;
+		if (m->map != NULL) {
+			if (spooled)
+				m->data = NULL;
+			(void)munmap(m->map, m->maplen);
+			m->map = NULL;
+		}
 		sa[i] = (struct store_append){ .data = m->data, .len = m->len,
+		    .spooled = spooled, .spool_fd = m->fd,
 		    .internal_date = m->idate, .cache = m->cache.data,
 		    .cachelen = m->cache.len, .flags = m->flags,
 		    .keywords = (const char *const *)m->kw.v, .nkeywords = m->kw.n };
@@ -174,6 +234,8 @@ append_work(void *arg)
 		j->uids[i] = sa[i].uid_r;
 out:
 	free(sa);
+	for (size_t i = 0; i < j->n; i++)
+		spool_unmap(&j->msgs[i]);
 	if (j->sync)
 		imap_sync_work(s, &j->sy);
 }
@@ -183,6 +245,7 @@ append_job_free(struct append_job *j)
 {
 	for (size_t i = 0; i < j->n; i++) {
 		mm_strlist_clear(&j->msgs[i].kw);
+		spool_unmap(&j->msgs[i]);
 		free(j->msgs[i].data);
 		mm_buf_free(&j->msgs[i].cache);
 		for (size_t k = 0; k < j->msgs[i].nparts; k++)
@@ -286,7 +349,8 @@ catenate_parts(const struct imap_arg *l, struct append_msg *m, size_t *i)
 /* One message: [flag-list] [date-time] literal / CATENATE (...) at
  * args[*i]. NULL when fine, else the BAD text. */
 static const char *
-append_one(const struct imap_arg *args, size_t n, size_t *i, struct append_msg *m)
+append_one(struct imap_session *s, const struct imap_arg *args, size_t n, size_t *i,
+    struct append_msg *m)
 {
 	const char *err = "Invalid APPEND arguments";
 	const char *msg, *date;
@@ -327,6 +391,13 @@ append_one(const struct imap_arg *args, size_t n, size_t *i, struct append_msg *
 	    !imap_arg_string(&args[*i], &msg, &mlen))
 		return "APPEND needs the message as a literal";
 	m->literal8 = args[*i].literal8;
+	if (args[*i].spooled) {
+		/* in a spool file (imap-spool.c): mapped on the worker */
+		m->fd = imap_spool_take(s, args[*i].spool_idx);
+		m->len = (size_t)args[*i].spool_len;
+		(*i)++;
+		return NULL;
+	}
 	/* the parser's buffer becomes the message: one copy (issue 18) */
 	m->data = imap_arg_take((struct imap_arg *)&args[*i], &m->len);
 	(*i)++;
@@ -354,10 +425,18 @@ cmd_append(struct imap_session *s, const struct imap_arg *args, size_t n)
 		struct append_msg *m = &j->msgs[j->n++];
 		mm_strlist_init(&m->kw);
 		mm_buf_init(&m->cache);
-		if ((err = append_one(args, n, &i, m)) != NULL)
+		m->fd = -1;
+		if ((err = append_one(s, args, n, &i, m)) != NULL)
 			goto bad;
 	}
 	for (size_t k = 0; k < j->n; k++) {
+		if (j->msgs[k].map == NULL && j->msgs[k].fd < 0 && j->msgs[k].len > 0 &&
+		    j->msgs[k].data == NULL) {
+			/* its spool file could not be written (logged) */
+			append_job_free(j);
+			imap_no(s, "[UNAVAILABLE] Cannot take the message now");
+			return;
+		}
 		if (j->msgs[k].len == 0 && j->msgs[k].nparts == 0) {
 			append_job_free(j);
 			imap_no(s, "Can't save a zero byte message");
@@ -368,7 +447,8 @@ cmd_append(struct imap_session *s, const struct imap_arg *args, size_t n)
 	 * charged now that they are in; held until the job is freed */
 	uint64_t total = 0;
 	for (size_t k = 0; k < j->n; k++)
-		total += j->msgs[k].len;
+		if (j->msgs[k].data != NULL)    /* spooled ones are not in RAM */
+			total += j->msgs[k].len;
 	j->mem = s->lit_held;
 	s->lit_held = 0;
 	if (total > j->mem) {

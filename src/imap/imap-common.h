@@ -86,6 +86,16 @@ struct imap_session {
 	uint64_t cmd_start_us;    /* metrics: command to tagged reply */
 	uint64_t lit_held;        /* [limits] max_memory reserved for the
 	                             literals of the command being read */
+	/* APPEND literals over MSG_SPOOL_THRESHOLD_BYTES (imap-spool.c) */
+	struct mm_buf spool_buf;  /* the chunk not written yet */
+	int spool_fd;             /* the literal being read; -1 before its first write */
+	uint64_t spool_off;       /* its bytes written */
+	uint64_t spool_mem;       /* [limits] max_memory held for spool_buf */
+	unsigned spool_gen;       /* a write done after a reset is dropped */
+	bool spool_pending;       /* a write in flight */
+	bool spool_failed;        /* a write failed: the literal is dropped */
+	int *spool_fds;           /* the command's spooled literals, in order */
+	size_t nspool;
 	enum imap_input input;
 	struct imap_parser *parser;
 	unsigned bad_cmds;
@@ -214,6 +224,20 @@ void imap_condstore_enable(struct imap_session *s);
 struct store *imap_store(struct imap_session *s);
 uint64_t imap_append_limit(struct imap_session *s);
 /* Starts a conn job for the current command. */
+/* imap-spool.c: the parser's literal sink, writing an APPEND literal to
+ * data_dir/spool on a worker in MSG_SPOOL_CHUNK_BYTES pieces (the input
+ * pauses meanwhile). */
+void imap_spool_init(struct imap_session *s);
+size_t imap_spool_sink(void *ctx, const char *data, size_t n, bool last);
+/* A synchronizing literal announced for the sink: its buffer's share of
+ * [limits] max_memory; false when the budget has no room. */
+bool imap_spool_reserve(struct imap_session *s);
+/* The command is over (or dropped, or the session ends): every spool
+ * file not taken is closed. */
+void imap_spool_reset(struct imap_session *s);
+/* The fd of the command's idx-th spooled literal, now the caller's; -1
+ * when its writing failed. */
+int imap_spool_take(struct imap_session *s, unsigned idx);
 void imap_run_job(struct imap_session *s, enum worker_lane lane,
     void (*work)(void *arg), void (*done)(void *arg, bool alive), void *arg);
 

@@ -41,6 +41,7 @@ enum pstate {
 	ST_LIT_PLUS,        /* saw '+' in {n+ */
 	ST_LIT_CLOSE,       /* saw '}', expect CR or LF */
 	ST_LIT_DATA,        /* reading literal bytes */
+	ST_LIT_SINK,        /* handing literal bytes to the sink */
 	ST_CR,              /* saw CR at an end of line, expect LF */
 	ST_DONE,            /* command complete */
 	ST_SKIP,            /* swallowing the rest of a bad line */
@@ -75,6 +76,12 @@ struct imap_parser {
 	bool lit_nonsync;
 	bool lit8;
 	bool utf8;                  /* UTF8=ACCEPT: quoted strings must be UTF-8 */
+
+	/* chunked literal mode (imap_parser_set_sink) */
+	imap_literal_sink_fn *sink;
+	void *sink_ctx;
+	uint64_t sink_min;
+	unsigned nspooled;          /* spooled literals in this command */
 
 	/* skip mode: recognises "{n+}" at the end of the swallowed line */
 	int sk;                     /* 0 none, 1 in digits, 2 '+', 3 "{n}", 4 "{n+}" */
@@ -185,6 +192,7 @@ command_clear(struct imap_parser *p)
 	p->tok.len = 0;
 	p->lit_total = 0;
 	p->line_len = 0;
+	p->nspooled = 0;
 }
 
 void
@@ -393,6 +401,47 @@ list_close(struct imap_parser *p)
 
 /* ---- the state machine ---- */
 
+void
+imap_parser_set_sink(struct imap_parser *p, uint64_t min, imap_literal_sink_fn *sink,
+    void *ctx)
+{
+	p->sink = sink;
+	p->sink_min = min > 0 ? min : 1;
+	p->sink_ctx = ctx;
+}
+
+/* Does the literal just announced go to the sink? An APPEND message:
+ * outside any list (CATENATE's TEXT and UTF8's literal stay buffered). */
+static bool
+literal_to_sink(const struct imap_parser *p)
+{
+	return p->sink != NULL && p->lit_size >= p->sink_min && p->depth == 0 &&
+	    p->name != NULL && strlen(p->name) == 6 && mm_strncaseeq(p->name, "APPEND", 6);
+}
+
+bool
+imap_parser_literal_spooled(const struct imap_parser *p)
+{
+	return p->st == ST_LIT_SINK;
+}
+
+/* The sink's literal is complete: its argument. */
+static bool
+arg_spooled(struct imap_parser *p)
+{
+	struct imap_arg *a = arg_new(p, IMAP_ARG_LITERAL);
+
+	if (a == NULL)
+		return false;
+	a->str = xcalloc(1, 1);
+	a->len = 0;
+	a->literal8 = p->lit8;
+	a->spooled = true;
+	a->spool_idx = p->nspooled++;
+	a->spool_len = p->lit_size;
+	return true;
+}
+
 /* An end of line in state st. Returns the next state. */
 static enum pstate
 on_eol(struct imap_parser *p, enum pstate st)
@@ -446,6 +495,8 @@ on_eol(struct imap_parser *p, enum pstate st)
 		p->lit_total += p->lit_size;
 		p->lit_left = p->lit_size;
 		p->tok.len = 0;
+		if (literal_to_sink(p))
+			return ST_LIT_SINK;
 		/* its bytes go into one buffer of the announced size (within
 		 * literal_max): never doubled and copied while they arrive */
 		mm_buf_reserve(&p->tok, (size_t)p->lit_size + 1);
@@ -523,6 +574,25 @@ imap_parser_push(struct imap_parser *p, const char *data, size_t len,
 		enum pstate st = p->st;
 
 		/* bulk states first */
+		if (st == ST_LIT_SINK) {
+			size_t n = len - i;
+			if (n > p->lit_left)
+				n = (size_t)p->lit_left;
+			n = p->sink(p->sink_ctx, data + i, n, n == p->lit_left);
+			i += n;
+			p->lit_left -= n;
+			if (p->lit_left == 0) {
+				if (!arg_spooled(p)) {
+					p->st = fail(p, p->err);
+					*consumed_r = i;
+					return IMAP_PARSE_ERROR;
+				}
+				p->st = ST_AFTER_ARG;
+			}
+			/* the caller may pause here (a write in flight) */
+			*consumed_r = i;
+			return IMAP_PARSE_NEED_MORE;
+		}
 		if (st == ST_LIT_DATA || st == ST_SKIP_LITERAL) {
 			size_t n = len - i;
 			if (n > p->lit_left)
@@ -598,7 +668,7 @@ imap_parser_push(struct imap_parser *p, const char *data, size_t len,
 				*consumed_r = i;
 				return IMAP_PARSE_ERROR;
 			}
-			if (p->st == ST_LIT_DATA && !p->lit_nonsync) {
+			if ((p->st == ST_LIT_DATA || p->st == ST_LIT_SINK) && !p->lit_nonsync) {
 				*consumed_r = i;
 				return IMAP_PARSE_CONTINUE;
 			}

@@ -33,6 +33,11 @@ struct imap_arg {
 	size_t len;               /* bytes in str (literals may hold NULs) */
 	struct imap_arg *list;    /* IMAP_ARG_LIST: its members */
 	size_t count;             /* IMAP_ARG_LIST: number of members */
+	/* a literal handed to the literal sink (imap_parser_set_sink): str
+	 * is empty, len 0; its bytes are the sink's */
+	bool spooled;
+	unsigned spool_idx;       /* its ordinal among the command's spooled literals */
+	uint64_t spool_len;       /* its size */
 };
 
 enum imap_parse_result {
@@ -78,6 +83,17 @@ void imap_parser_set_limits(struct imap_parser *p, const struct imap_parser_limi
  * (else "Invalid quoted string"). Off (the default), its 8-bit bytes are
  * taken as they are, for lenient clients. */
 void imap_parser_set_utf8(struct imap_parser *p, bool on);
+/* Chunked literal mode (issue 18): an APPEND literal outside any list
+ * announced with at least min bytes is not buffered; its bytes go to
+ * sink as they arrive (last: they end it), and the argument is marked
+ * spooled. sink returns how many of the n bytes it took; after each call
+ * push returns NEED_MORE with the bytes up to those consumed, so the
+ * caller may pause (a write in flight) before pushing the rest. */
+typedef size_t imap_literal_sink_fn(void *ctx, const char *data, size_t n, bool last);
+void imap_parser_set_sink(struct imap_parser *p, uint64_t min,
+    imap_literal_sink_fn *sink, void *ctx);
+/* After CONTINUE: the announced literal goes to the sink. */
+bool imap_parser_literal_spooled(const struct imap_parser *p);
 /* Drops the current command (after DONE, to start the next one). */
 void imap_parser_reset(struct imap_parser *p);
 

@@ -954,7 +954,11 @@ literal_reserve(struct imap_session *s)
 	uint64_t n = imap_parser_literal_size(s->parser);
 	const char *tag = imap_parser_tag(s->parser);
 
-	if (membudget_reserve(n)) {
+	if (imap_parser_literal_spooled(s->parser)) {
+		/* to a spool file: one chunk in RAM */
+		if (imap_spool_reserve(s))
+			return true;
+	} else if (membudget_reserve(n)) {
 		s->lit_held += n;
 		return true;
 	}
@@ -964,6 +968,7 @@ literal_reserve(struct imap_session *s)
 	conn_printf(s->c, "%s NO [LIMIT] Too much mail data in transit, try again later\r\n",
 	    tag != NULL ? tag : "*");
 	literal_release(s);
+	imap_spool_reset(s);
 	imap_parser_reset(s->parser);
 	return false;
 }
@@ -1035,11 +1040,13 @@ imap_on_input(void *arg)
 			break;
 		case IMAP_PARSE_ERROR:
 			literal_release(s);
+			imap_spool_reset(s);
 			parse_error(s);
 			break;
 		case IMAP_PARSE_DONE:
 			dispatch(s);
 			literal_release(s);    /* unless APPEND took it */
+			imap_spool_reset(s);   /* the spool files APPEND did not take */
 			imap_parser_reset(s->parser);
 			break;
 		}
@@ -1063,6 +1070,8 @@ imap_start(struct conn *c)
 	s->c = c;
 	s->srv = conn_server(c);
 	s->parser = imap_parser_new(&lim);
+	imap_spool_init(s);
+	imap_parser_set_sink(s->parser, MSG_SPOOL_THRESHOLD_BYTES, imap_spool_sink, s);
 	s->state = IMAP_STATE_NOT_AUTH;
 	conn_set_timeout(c, IMAP_PREAUTH_TIMEOUT_SECS);
 	mm_buf_init(&b);
@@ -1127,6 +1136,7 @@ imap_free(void *arg)
 	imap_notify_free(s);
 	literal_release(s);
 	imap_parser_free(&s->parser);
+	imap_spool_reset(s);
 	free(s->tag);
 	free(s);
 }

@@ -904,6 +904,7 @@ sdb_deliver(struct store *st, struct store_rcpt *rcpts, size_t nrcpts,
 struct multi_arg {
 	struct deliver_arg *a;    /* one per message, one recipient each */
 	size_t n;
+	const struct store_append *msgs;  /* spooled bodies */
 };
 
 static int
@@ -911,7 +912,10 @@ multi_tx(struct sdb_tx *tx, void *varg)
 {
 	struct multi_arg *m = varg;
 	for (size_t i = 0; i < m->n; i++) {
+		if (m->msgs[i].spooled)
+			store_body_file(m->msgs[i].spool_fd, 0);
 		int r = deliver_tx(tx, &m->a[i]);
+		store_body_file(-1, 0);
 		if (r != STORE_OK)
 			return r;
 		if (m->a[i].rcpts[0].result_r != STORE_OK)
@@ -924,7 +928,7 @@ int
 store_append_multi(struct store *st, const char *user, const char *mailbox,
     struct store_append *msgs, size_t n, uint32_t *uidvalidity_r)
 {
-	struct multi_arg m = { .n = n };
+	struct multi_arg m = { .n = n, .msgs = msgs };
 	char (*users)[ADDRESS_MAX_BYTES + 1] = xmalloc(sizeof(*users));
 	char (*names)[STORE_MBOX_NAME_MAX] = xmalloc(sizeof(*names));
 	struct store_rcpt *rc = xcalloc(n ? n : 1, sizeof(*rc));
@@ -948,7 +952,8 @@ store_append_multi(struct store *st, const char *user, const char *mailbox,
 		rc[i].flags = msgs[i].flags;
 		m.a[i] = (struct deliver_arg){ .rcpts = &rc[i], .nrcpts = 1,
 		    .users = users, .names = names, .valid = &valid,
-		    .data = msgs[i].data, .len = msgs[i].len, .date = msgs[i].internal_date,
+		    .data = msgs[i].spooled ? NULL : msgs[i].data, .len = msgs[i].len,
+		    .date = msgs[i].internal_date,
 		    .cache = msgs[i].cache, .cachelen = msgs[i].cachelen,
 		    .keywords = msgs[i].keywords, .nkeywords = msgs[i].nkeywords,
 		    .aon = true, .mbox_ids = &mbox_ids[i] };

@@ -297,6 +297,10 @@ struct store_append {
 	const char *const *keywords;
 	size_t nkeywords;
 	uint32_t uid_r;          /* out */
+	/* spooled (issue 18): data is NULL and the body is len bytes at 0
+	 * in the spool file spool_fd, read in chunks (store_body_file) */
+	bool spooled;
+	int spool_fd;
 };
 
 /* MULTIAPPEND (RFC 3502 6.3.11): the messages into one mailbox of user
