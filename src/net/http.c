@@ -105,6 +105,30 @@ http_conn_count(struct evhttp_request *req)
 	return true;
 }
 
+bool
+http_accept_all(struct evhttp *h, const struct config_listen *l,
+    const char *name, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < l->naddrs; i++) {
+		char desc[96];
+		int fd = listener_bind_socket(&l->addrs[i]);
+		listener_addr_desc(&l->addrs[i], desc, sizeof(desc));
+		if (fd < 0) {
+			int e = errno;
+			snprintf(err, errlen, "cannot listen on %s for %s: %s%s",
+			    desc, name, strerror(e), listener_bind_hint(e));
+			return false;
+		}
+		if (evhttp_accept_socket_with_handle(h, fd) == NULL) {
+			close(fd);
+			snprintf(err, errlen, "cannot listen on %s for %s", desc, name);
+			return false;
+		}
+		log_info("listener=%s addr=%s event=listening", name, desc);
+	}
+	return true;
+}
+
 /* A new evhttp serving every address of l, or NULL with err set. */
 static struct evhttp *
 http_new(struct event_base *base, const struct config_listen *l, char *err,
@@ -123,24 +147,9 @@ http_new(struct event_base *base, const struct config_listen *l, char *err,
 	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	    EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(h, http_request_cb, NULL);
-	for (size_t i = 0; i < l->naddrs; i++) {
-		char desc[96];
-		int fd = listener_bind_socket(&l->addrs[i]);
-		listener_addr_desc(&l->addrs[i], desc, sizeof(desc));
-		if (fd < 0) {
-			int e = errno;
-			snprintf(err, errlen, "cannot listen on %s for http: %s%s",
-			    desc, strerror(e), listener_bind_hint(e));
-			evhttp_free(h);
-			return NULL;
-		}
-		if (evhttp_accept_socket_with_handle(h, fd) == NULL) {
-			close(fd);
-			snprintf(err, errlen, "cannot listen on %s for http", desc);
-			evhttp_free(h);
-			return NULL;
-		}
-		log_info("listener=http addr=%s event=listening", desc);
+	if (!http_accept_all(h, l, "http", err, errlen)) {
+		evhttp_free(h);
+		return NULL;
 	}
 	return h;
 }

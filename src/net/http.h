@@ -14,6 +14,8 @@
 struct mm_server;
 struct config;
 struct config_errors;
+struct config_listen;
+struct evhttp;
 
 /* Binds cfg->http_listen (nothing to do when it is off). On failure
  * returns false with the reason in err and nothing stays bound. */
@@ -29,5 +31,13 @@ void http_stop(void);
 /* For -t: tries to bind each http address (and releases it at once);
  * appends "cannot listen on ADDR:PORT for http: reason" warnings. */
 void http_check(const struct config *cfg, struct config_errors *errs);
+
+/* Binds every address of l and has h accept on it, logging
+ * "listener=NAME addr=... event=listening"; false with "cannot listen on
+ * ADDR for NAME..." in err at the first that fails (h keeps the ones
+ * bound so far: the caller frees it). Shared by http.c and
+ * metrics-http.c. */
+bool http_accept_all(struct evhttp *h, const struct config_listen *l,
+    const char *name, char *err, size_t errlen);
 
 #endif

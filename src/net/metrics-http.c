@@ -15,6 +15,7 @@
 #include "lib/pidfile.h"
 #include "lib/util.h"
 #include "net/conn.h"
+#include "net/http.h"
 #include "net/listener.h"
 #include "net/server.h"
 #include "net/worker.h"
@@ -92,24 +93,9 @@ metrics_new(struct event_base *base, const struct config_listen *l, char *err,
 	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(h, metrics_request_cb, NULL);
-	for (size_t i = 0; i < l->naddrs; i++) {
-		char desc[96];
-		int fd = listener_bind_socket(&l->addrs[i]);
-		listener_addr_desc(&l->addrs[i], desc, sizeof(desc));
-		if (fd < 0) {
-			int e = errno;
-			snprintf(err, errlen, "cannot listen on %s for metrics: %s%s", desc,
-			    strerror(e), listener_bind_hint(e));
-			evhttp_free(h);
-			return NULL;
-		}
-		if (evhttp_accept_socket_with_handle(h, fd) == NULL) {
-			close(fd);
-			snprintf(err, errlen, "cannot listen on %s for metrics", desc);
-			evhttp_free(h);
-			return NULL;
-		}
-		log_info("listener=metrics addr=%s event=listening", desc);
+	if (!http_accept_all(h, l, "metrics", err, errlen)) {
+		evhttp_free(h);
+		return NULL;
 	}
 	return h;
 }
