@@ -129,6 +129,51 @@ http_accept_all(struct evhttp *h, const struct config_listen *l,
 	return true;
 }
 
+static void
+http_free(struct evhttp **h)
+{
+	if (*h != NULL) {
+		evhttp_free(*h);
+		*h = NULL;
+	}
+}
+
+bool
+http_rebind(struct evhttp **cur, http_new_fn *mk, struct event_base *base,
+    const struct config_listen *old_l, const struct config_listen *new_l,
+    const char *name, char *err, size_t errlen)
+{
+	if (listener_listen_equal(old_l, new_l))
+		return true;
+	if (new_l->naddrs == 0) {
+		http_free(cur);
+		log_info("listener=%s event=closed", name);
+		return true;
+	}
+	/* New sockets first, so that a bad address leaves the old ones up;
+	 * if an address is still held by the old listener (the same port
+	 * written another way), release the old ones and try once more. */
+	struct evhttp *h = mk(base, new_l, err, errlen);
+	if (h == NULL && *cur != NULL) {
+		http_free(cur);
+		h = mk(base, new_l, err, errlen);
+		if (h == NULL) {
+			char err2[256];
+			*cur = mk(base, old_l, err2, sizeof(err2));
+			if (*cur == NULL)
+				log_error("%s: cannot restore the old listener: %s", name,
+				    err2);
+			return false;
+		}
+	}
+	if (h == NULL)
+		return false;
+	http_free(cur);
+	*cur = h;
+	log_info("listener=%s event=rebound addrs=%zu", name, new_l->naddrs);
+	return true;
+}
+
 /* A new evhttp serving every address of l, or NULL with err set. */
 static struct evhttp *
 http_new(struct event_base *base, const struct config_listen *l, char *err,
@@ -170,37 +215,8 @@ http_reload(struct mm_server *srv, const struct config *oldcfg,
     const struct config *newcfg, char *err, size_t errlen)
 {
 	server = srv;
-	if (listener_listen_equal(&oldcfg->http_listen, &newcfg->http_listen))
-		return true;
-	if (newcfg->http_listen.naddrs == 0) {
-		http_stop();
-		log_info("listener=http event=closed");
-		return true;
-	}
-	/* New sockets first, so that a bad address leaves the old ones up;
-	 * if an address is still held by the old listener (the same port
-	 * written another way), release the old ones and try once more. */
-	struct evhttp *h = http_new(srv->base, &newcfg->http_listen, err, errlen);
-	if (h == NULL && http != NULL) {
-		http_stop();
-		h = http_new(srv->base, &newcfg->http_listen, err, errlen);
-		if (h == NULL) {
-			char err2[256];
-			http = http_new(srv->base, &oldcfg->http_listen, err2,
-			    sizeof(err2));
-			if (http == NULL)
-				log_error("http: cannot restore the old listener: %s",
-				    err2);
-			return false;
-		}
-	}
-	if (h == NULL)
-		return false;
-	http_stop();
-	http = h;
-	log_info("listener=http event=rebound addrs=%zu",
-	    newcfg->http_listen.naddrs);
-	return true;
+	return http_rebind(&http, http_new, srv->base, &oldcfg->http_listen,
+	    &newcfg->http_listen, "http", err, errlen);
 }
 
 void

@@ -16,6 +16,7 @@ struct config;
 struct config_errors;
 struct config_listen;
 struct evhttp;
+struct event_base;
 
 /* Binds cfg->http_listen (nothing to do when it is off). On failure
  * returns false with the reason in err and nothing stays bound. */
@@ -38,6 +39,19 @@ void http_check(const struct config *cfg, struct config_errors *errs);
  * bound so far: the caller frees it). Shared by http.c and
  * metrics-http.c. */
 bool http_accept_all(struct evhttp *h, const struct config_listen *l,
+    const char *name, char *err, size_t errlen);
+
+/* A listener's constructor: a new evhttp serving every address of l, or
+ * NULL with err set. */
+typedef struct evhttp *http_new_fn(struct event_base *base,
+    const struct config_listen *l, char *err, size_t errlen);
+/* SIGHUP for an evhttp listener *cur: nothing when old_l and new_l are
+ * equal; closed when new_l is empty; else new sockets first (the old ones
+ * released and the new tried once more when that fails, then the old
+ * restored); false with err set when the new addresses cannot be bound.
+ * Logs "listener=NAME event=closed|rebound". */
+bool http_rebind(struct evhttp **cur, http_new_fn *mk, struct event_base *base,
+    const struct config_listen *old_l, const struct config_listen *new_l,
     const char *name, char *err, size_t errlen);
 
 #endif

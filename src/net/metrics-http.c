@@ -116,33 +116,8 @@ metrics_http_reload(struct mm_server *srv, const struct config *oldcfg,
     const struct config *newcfg, char *err, size_t errlen)
 {
 	server = srv;
-	if (listener_listen_equal(&oldcfg->metrics_listen, &newcfg->metrics_listen))
-		return true;
-	if (newcfg->metrics_listen.naddrs == 0) {
-		metrics_http_stop();
-		log_info("listener=metrics event=closed");
-		return true;
-	}
-	/* as http_reload: new sockets first; if the old ones hold an address,
-	 * release them and try once more, else restore them */
-	struct evhttp *h = metrics_new(srv->base, &newcfg->metrics_listen, err, errlen);
-	if (h == NULL && mhttp != NULL) {
-		metrics_http_stop();
-		h = metrics_new(srv->base, &newcfg->metrics_listen, err, errlen);
-		if (h == NULL) {
-			char err2[256];
-			mhttp = metrics_new(srv->base, &oldcfg->metrics_listen, err2, sizeof(err2));
-			if (mhttp == NULL)
-				log_error("metrics: cannot restore the old listener: %s", err2);
-			return false;
-		}
-	}
-	if (h == NULL)
-		return false;
-	metrics_http_stop();
-	mhttp = h;
-	log_info("listener=metrics event=rebound addrs=%zu", newcfg->metrics_listen.naddrs);
-	return true;
+	return http_rebind(&mhttp, metrics_new, srv->base, &oldcfg->metrics_listen,
+	    &newcfg->metrics_listen, "metrics", err, errlen);
 }
 
 void
