@@ -229,9 +229,9 @@ http_stop(void)
 }
 
 void
-http_check(const struct config *cfg, struct config_errors *errs)
+http_check_listen(const struct config *cfg, const struct config_listen *l,
+    const char *name, struct config_errors *errs)
 {
-	const struct config_listen *l = &cfg->http_listen;
 	for (size_t i = 0; i < l->naddrs; i++) {
 		int fd = listener_bind_socket(&l->addrs[i]);
 		if (fd >= 0) {
@@ -244,9 +244,16 @@ http_check(const struct config *cfg, struct config_errors *errs)
 		char desc[96], msg[512];
 		listener_addr_desc(&l->addrs[i], desc, sizeof(desc));
 		snprintf(msg, sizeof(msg), "%s: warning: cannot listen on %s for "
-		    "http: %s%s", cfg->path, desc, strerror(e), listener_bind_hint(e));
+		    "%s: %s%s", cfg->path, desc, name, strerror(e),
+		    listener_bind_hint(e));
 		mm_strlist_add(&errs->warnings, msg);
 	}
+}
+
+void
+http_check(const struct config *cfg, struct config_errors *errs)
+{
+	http_check_listen(cfg, &cfg->http_listen, "http", errs);
 }
 
 /* ---- answering ---- */

@@ -54,4 +54,9 @@ bool http_rebind(struct evhttp **cur, http_new_fn *mk, struct event_base *base,
     const struct config_listen *old_l, const struct config_listen *new_l,
     const char *name, char *err, size_t errlen);
 
+/* For -t: http_check for any evhttp listener: "cannot listen on ADDR for
+ * NAME: reason" warnings for the addresses of l that cannot be bound. */
+void http_check_listen(const struct config *cfg, const struct config_listen *l,
+    const char *name, struct config_errors *errs);
+
 #endif

@@ -132,22 +132,7 @@ metrics_http_stop(void)
 void
 metrics_http_check(const struct config *cfg, struct config_errors *errs)
 {
-	const struct config_listen *l = &cfg->metrics_listen;
-	for (size_t i = 0; i < l->naddrs; i++) {
-		int fd = listener_bind_socket(&l->addrs[i]);
-		if (fd >= 0) {
-			close(fd);
-			continue;
-		}
-		int e = errno;
-		if (e == EADDRINUSE && pidfile_lists(cfg->data_dir, &l->addrs[i]))
-			continue;  /* our own running daemon */
-		char desc[96], msg[512];
-		listener_addr_desc(&l->addrs[i], desc, sizeof(desc));
-		snprintf(msg, sizeof(msg), "%s: warning: cannot listen on %s for metrics: %s%s",
-		    cfg->path, desc, strerror(e), listener_bind_hint(e));
-		mm_strlist_add(&errs->warnings, msg);
-	}
+	http_check_listen(cfg, &cfg->metrics_listen, "metrics", errs);
 }
 
 /* ---- answering ---- */
