@@ -5,7 +5,7 @@
  * as root, so no store file ever becomes root's.
  *
  * The one idea: every command is a small function in the table below that
- * returns 0 or calls die(), which prints one "minimailctl: ..." line on
+ * returns 0 or calls ctl_die(), which prints one "minimailctl: ..." line on
  * stderr and exits 1. */
 #include <ctype.h>
 #include <errno.h>
@@ -14,7 +14,6 @@
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,23 +50,10 @@ static const char *config_path = SYSCONFDIR "/minimaild.conf";
 static struct config *cfg;
 static struct store *st;
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("minimailctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	store_close(&st);
-	exit(1);
-}
-
 static void __attribute__((noreturn))
 usage_error(void)
 {
-	die("usage: minimailctl [-c FILE] user|alias|mailbox|queue|dkim|dns|check ... (see minimailctl -h)");
+	ctl_die("usage: minimailctl [-c FILE] user|alias|mailbox|queue|dkim|dns|check ... (see minimailctl -h)");
 }
 
 static void
@@ -124,10 +110,10 @@ load_config(void)
 	hostname_config(cfg);
 	if (cfg == NULL) {
 		if (errs.errors.n == 0)
-			die("%s: cannot load", config_path);
+			ctl_die("%s: cannot load", config_path);
 		if (errs.errors.n == 1)
-			die("%s", errs.errors.v[0]);
-		die("%s (and %zu more errors; see minimailctl check)", errs.errors.v[0],
+			ctl_die("%s", errs.errors.v[0]);
+		ctl_die("%s (and %zu more errors; see minimailctl check)", errs.errors.v[0],
 		    errs.errors.n - 1);
 	}
 	config_errors_clear(&errs);
@@ -146,7 +132,7 @@ drop_privileges(void)
 	errno = 0;
 	pw = getpwnam(cfg->run_as);
 	if (pw == NULL && strcmp(cfg->run_as, "root") != 0)
-		die("run_as user '%s' (%s) does not exist: nothing was changed; create it "
+		ctl_die("run_as user '%s' (%s) does not exist: nothing was changed; create it "
 		    "first (systemd-sysusers, or useradd --system --user-group --home-dir %s "
 		    "--shell /usr/sbin/nologin %s; see minimaild(8))", cfg->run_as, config_path,
 		    cfg->data_dir, cfg->run_as);
@@ -154,63 +140,37 @@ drop_privileges(void)
 		return;
 	if (stat(cfg->data_dir, &sb) != 0 && errno == ENOENT) {
 		if (mkdir(cfg->data_dir, 0700) != 0)
-			die("%s: %s", cfg->data_dir, strerror(errno));
+			ctl_die("%s: %s", cfg->data_dir, strerror(errno));
 		if (chown(cfg->data_dir, pw->pw_uid, pw->pw_gid) != 0)
-			die("%s: chown: %s", cfg->data_dir, strerror(errno));
+			ctl_die("%s: chown: %s", cfg->data_dir, strerror(errno));
 	}
 	if (setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
 	    setuid(pw->pw_uid) != 0)
-		die("cannot switch to user %s: %s", cfg->run_as, strerror(errno));
+		ctl_die("cannot switch to user %s: %s", cfg->run_as, strerror(errno));
 	if (setuid(0) == 0)
-		die("cannot drop root privileges");
+		ctl_die("cannot drop root privileges");
 }
 
-/* While the store is open, signals that would kill us are held: a process
- * that dies with the environment open makes the next opener run recovery,
- * which forces the running daemon to reopen the store. Never prompt for
- * input with the store open. */
+/* The store is opened and closed with signals held (ctl_open_store). Never
+ * prompt for input with the store open. */
 static void
 open_store(void)
 {
-	char err[512];
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGPIPE);
-	sigaddset(&set, SIGTSTP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	/* not STORE_OPEN_RECOVER: the running daemon recovers the store */
-	int r = store_open(cfg->data_dir, STORE_OPEN_CREATE, &st,
-	    err, sizeof(err));
-	if (r != STORE_OK)
-		die("cannot open the store: %s (%s)", err, store_strerror(r));
+	st = ctl_open_store(cfg, true);
 }
 
 static void
 close_store(void)
 {
-	sigset_t set;
-	store_close(&st);
-	sigfillset(&set);
-	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	ctl_close_store();
+	st = NULL;
 }
 
 static void
 need_address(const char *addr)
 {
 	if (!store_address_valid(addr))
-		die("invalid address '%s'", addr);
-}
-
-/* Standard output, flushed; a write error (a full disk) is an error. */
-static void
-flush_stdout(void)
-{
-	if (fflush(stdout) != 0 || ferror(stdout))
-		die("cannot write output: %s", strerror(errno));
+		ctl_die("invalid address '%s'", addr);
 }
 
 /* A user address must be valid and in one of the configured domains. */
@@ -222,12 +182,12 @@ check_local_address(const char *addr, bool allow_catchall)
 		char tmp[ADDRESS_MAX_BYTES + 8];
 		snprintf(tmp, sizeof(tmp), "x%s", addr);
 		if (strlen(addr) > ADDRESS_MAX_BYTES || !store_address_valid(tmp))
-			die("invalid address '%s'", addr);
+			ctl_die("invalid address '%s'", addr);
 	} else if (at == NULL || !store_address_valid(addr)) {
-		die("invalid address '%s' (expected local@domain)", addr);
+		ctl_die("invalid address '%s' (expected local@domain)", addr);
 	}
 	if (!config_is_local_domain(cfg, at + 1))
-		die("%s: '%s' is not one of the local domains in %s", addr, at + 1,
+		ctl_die("%s: '%s' is not one of the local domains in %s", addr, at + 1,
 		    config_path);
 }
 
@@ -259,7 +219,7 @@ read_line(char *buf, size_t size)
 		if (c == '\n')
 			break;
 		if (n + 1 >= size)
-			die("password longer than %d bytes", STORE_PASSWORD_MAX_BYTES);
+			ctl_die("password longer than %d bytes", STORE_PASSWORD_MAX_BYTES);
 		buf[n++] = (char)c;
 	}
 	if (n > 0 && buf[n - 1] == '\r')
@@ -288,7 +248,7 @@ prompt_line(const char *prompt, char *buf, size_t size)
 	tio_saved = 0;
 	fputc('\n', stderr);
 	if (!ok)
-		die("no password given");
+		ctl_die("no password given");
 }
 
 /* The password: one line of stdin, or prompted twice on a terminal. */
@@ -302,12 +262,12 @@ get_password(char *buf, size_t size)
 		bool same = strcmp(buf, again) == 0;
 		explicit_bzero(again, sizeof(again));
 		if (!same)
-			die("passwords do not match");
+			ctl_die("passwords do not match");
 	} else if (!read_line(buf, size)) {
-		die("no password on standard input");
+		ctl_die("no password on standard input");
 	}
 	if (buf[0] == '\0')
-		die("empty password");
+		ctl_die("empty password");
 }
 
 static void
@@ -318,7 +278,7 @@ hash_from_stdin(char *hash, size_t hashlen)
 	int r = store_hash_password(pw, hash, hashlen);
 	explicit_bzero(pw, sizeof(pw));
 	if (r != STORE_OK)
-		die("cannot hash the password: %s", store_strerror(r));
+		ctl_die("cannot hash the password: %s", store_strerror(r));
 }
 
 /* ---- commands ---- */
@@ -344,25 +304,25 @@ cmd_user_add(int argc, char **argv)
 	check_local_address(addr, false);
 	if (given != NULL) {
 		if (strlen(given) >= sizeof(hash))
-			die("hash too long");
+			ctl_die("hash too long");
 		mm_strlcpy(hash, given, sizeof(hash));
 	}
 	struct store_user u;
 	open_store();
 	if ((r = store_user_get(st, addr, &u)) == STORE_OK)
-		die("user %s already exists", addr);
+		ctl_die("user %s already exists", addr);
 	close_store();
 	if (given == NULL)
 		hash_from_stdin(hash, sizeof(hash));
 	open_store();
 	r = store_user_add(st, addr, hash);
 	if (r == STORE_EXISTS)
-		die("%s already exists (as a user or an alias)", addr);
+		ctl_die("%s already exists (as a user or an alias)", addr);
 	if (r == STORE_INVALID && given != NULL)
-		die("invalid hash: expected a crypt(3) hash such as {SHA512-CRYPT}$6$..., "
+		ctl_die("invalid hash: expected a crypt(3) hash such as {SHA512-CRYPT}$6$..., "
 		    "{BLF-CRYPT}$2y$... or $y$...");
 	if (r != STORE_OK)
-		die("cannot add %s: %s", addr, store_strerror(r));
+		ctl_die("cannot add %s: %s", addr, store_strerror(r));
 	return 0;
 }
 
@@ -376,12 +336,12 @@ cmd_user_passwd(int argc, char **argv)
 	need_address(argv[1]);
 	open_store();
 	if ((r = store_user_get(st, argv[1], &u)) != STORE_OK)
-		die(r == STORE_NOTFOUND ? "no such user: %s" : "%s: cannot read user", argv[1]);
+		ctl_die(r == STORE_NOTFOUND ? "no such user: %s" : "%s: cannot read user", argv[1]);
 	close_store();
 	hash_from_stdin(hash, sizeof(hash));
 	open_store();
 	if ((r = store_user_set_hash(st, argv[1], hash)) != STORE_OK)
-		die("cannot set the password of %s: %s", argv[1], store_strerror(r));
+		ctl_die("cannot set the password of %s: %s", argv[1], store_strerror(r));
 	return 0;
 }
 
@@ -393,9 +353,9 @@ cmd_user_del(int argc, char **argv)
 	open_store();
 	r = store_user_del(st, argv[1]);
 	if (r == STORE_NOTFOUND)
-		die("no such user: %s", argv[1]);
+		ctl_die("no such user: %s", argv[1]);
 	if (r != STORE_OK)
-		die("cannot delete %s: %s", argv[1], store_strerror(r));
+		ctl_die("cannot delete %s: %s", argv[1], store_strerror(r));
 	return 0;
 }
 
@@ -420,7 +380,7 @@ cmd_user_list(int argc, char **argv)
 	int r;
 	open_store();
 	if ((r = store_user_list(st, print_user, NULL)) != STORE_OK)
-		die("cannot list users: %s", store_strerror(r));
+		ctl_die("cannot list users: %s", store_strerror(r));
 	return 0;
 }
 
@@ -431,21 +391,21 @@ cmd_user_quota(int argc, char **argv)
 	int r;
 	need_address(argv[1]);
 	if (!config_parse_size(argv[2], &bytes))
-		die("invalid size '%s' (a number with an optional K, M or G)", argv[2]);
+		ctl_die("invalid size '%s' (a number with an optional K, M or G)", argv[2]);
 	if (argc == 4) {
 		char *end;
 		errno = 0;
 		unsigned long long v = strtoull(argv[3], &end, 10);
 		if (errno || *end || end == argv[3] || !isdigit((unsigned char)argv[3][0]))
-			die("invalid message count '%s'", argv[3]);
+			ctl_die("invalid message count '%s'", argv[3]);
 		msgs = v;
 	}
 	open_store();
 	r = store_user_set_quota(st, argv[1], bytes, msgs);
 	if (r == STORE_NOTFOUND)
-		die("no such user: %s", argv[1]);
+		ctl_die("no such user: %s", argv[1]);
 	if (r != STORE_OK)
-		die("cannot set the quota of %s: %s", argv[1], store_strerror(r));
+		ctl_die("cannot set the quota of %s: %s", argv[1], store_strerror(r));
 	return 0;
 }
 
@@ -455,18 +415,18 @@ cmd_alias_add(int argc, char **argv)
 	int r;
 	check_local_address(argv[1], true);
 	if ((size_t)(argc - 2) > STORE_ALIAS_TARGETS_MAX)
-		die("too many targets (at most %d)", STORE_ALIAS_TARGETS_MAX);
+		ctl_die("too many targets (at most %d)", STORE_ALIAS_TARGETS_MAX);
 	for (int i = 2; i < argc; i++)
 		if (!store_address_valid(argv[i]))
-			die("invalid target address '%s'", argv[i]);
+			ctl_die("invalid target address '%s'", argv[i]);
 	open_store();
 	r = store_alias_add(st, argv[1], (const char *const *)argv + 2, (size_t)(argc - 2));
 	if (r == STORE_EXISTS)
-		die("%s already exists (as a user or an alias)", argv[1]);
+		ctl_die("%s already exists (as a user or an alias)", argv[1]);
 	if (r == STORE_INVALID)
-		die("invalid alias: an alias cannot point to itself");
+		ctl_die("invalid alias: an alias cannot point to itself");
 	if (r != STORE_OK)
-		die("cannot add alias %s: %s", argv[1], store_strerror(r));
+		ctl_die("cannot add alias %s: %s", argv[1], store_strerror(r));
 	return 0;
 }
 
@@ -477,11 +437,11 @@ cmd_alias_del(int argc, char **argv)
 	open_store();
 	r = store_alias_del(st, argv[1]);
 	if (r == STORE_NOTFOUND)
-		die("no such alias: %s", argv[1]);
+		ctl_die("no such alias: %s", argv[1]);
 	if (r == STORE_INVALID)
-		die("invalid alias '%s'", argv[1]);
+		ctl_die("invalid alias '%s'", argv[1]);
 	if (r != STORE_OK)
-		die("cannot delete alias %s: %s", argv[1], store_strerror(r));
+		ctl_die("cannot delete alias %s: %s", argv[1], store_strerror(r));
 	return 0;
 }
 
@@ -501,7 +461,7 @@ cmd_alias_list(int argc, char **argv)
 	int r;
 	open_store();
 	if ((r = store_alias_list(st, print_alias, NULL)) != STORE_OK)
-		die("cannot list aliases: %s", store_strerror(r));
+		ctl_die("cannot list aliases: %s", store_strerror(r));
 	return 0;
 }
 
@@ -524,10 +484,10 @@ cmd_mailbox_list(int argc, char **argv)
 	open_store();
 	struct store_user u;
 	if ((r = store_user_get(st, argv[1], &u)) != STORE_OK)
-		die(r == STORE_NOTFOUND ? "no such user: %s" : "cannot read user %s", argv[1]);
+		ctl_die(r == STORE_NOTFOUND ? "no such user: %s" : "cannot read user %s", argv[1]);
 	printf("%-32s %9s %9s %14s\n", "MAILBOX", "MESSAGES", "UNSEEN", "BYTES");
 	if ((r = store_mailbox_list(st, argv[1], print_mailbox, NULL)) != STORE_OK)
-		die("cannot list mailboxes of %s: %s", argv[1], store_strerror(r));
+		ctl_die("cannot list mailboxes of %s: %s", argv[1], store_strerror(r));
 	return 0;
 }
 
@@ -541,7 +501,7 @@ parse_queue_id(const char *s)
 	unsigned long long v = strtoull(s, &end, 16);
 	if (errno != 0 || end == s || *end != '\0' || v == 0 || s[0] == '-' ||
 	    strlen(s) > 16)
-		die("invalid queue id '%s' (expected the hex id that 'queue list' shows)", s);
+		ctl_die("invalid queue id '%s' (expected the hex id that 'queue list' shows)", s);
 	return (uint64_t)v;
 }
 
@@ -601,7 +561,7 @@ cmd_queue_list(int argc, char **argv)
 	int r;
 	open_store();
 	if ((r = store_queue_list(st, print_queue_entry, &n)) != STORE_OK)
-		die("cannot list the queue: %s", store_strerror(r));
+		ctl_die("cannot list the queue: %s", store_strerror(r));
 	if (n == 0)
 		printf("queue is empty\n");
 	else
@@ -620,7 +580,7 @@ cmd_queue_show(int argc, char **argv)
 	uint64_t id = parse_queue_id(argv[1]);
 	open_store();
 	if ((r = store_queue_get(st, id, &e)) != STORE_OK)
-		die(r == STORE_NOTFOUND ? "no such queue entry: %s" :
+		ctl_die(r == STORE_NOTFOUND ? "no such queue entry: %s" :
 		    "cannot read queue entry %s", argv[1]);
 	printf("id: %llx\n", (unsigned long long)e->id);
 	printf("sender: <%s>\n", e->sender);
@@ -661,9 +621,9 @@ cmd_queue_flush(int argc, char **argv)
 	open_store();
 	r = store_queue_flush(st, id, time(NULL), &n);
 	if (r == STORE_NOTFOUND)
-		die("no such queue entry: %s", argv[1]);
+		ctl_die("no such queue entry: %s", argv[1]);
 	if (r != STORE_OK)
-		die("cannot flush the queue: %s", store_strerror(r));
+		ctl_die("cannot flush the queue: %s", store_strerror(r));
 	printf("%zu %s due now\n", n, n == 1 ? "entry" : "entries");
 	return 0;
 }
@@ -676,9 +636,9 @@ cmd_queue_delete(int argc, char **argv)
 	open_store();
 	r = store_queue_delete(st, id);
 	if (r == STORE_NOTFOUND)
-		die("no such queue entry: %s", argv[1]);
+		ctl_die("no such queue entry: %s", argv[1]);
 	if (r != STORE_OK)
-		die("cannot delete queue entry %s: %s", argv[1], store_strerror(r));
+		ctl_die("cannot delete queue entry %s: %s", argv[1], store_strerror(r));
 	return 0;
 }
 
@@ -737,11 +697,11 @@ cmd_client_settings(int argc, char **argv)
 	char err[512];
 
 	if (argc != 2)
-		die("usage: minimailctl client-settings ADDRESS");
+		ctl_die("usage: minimailctl client-settings ADDRESS");
 	load_config();
 	char *table = clientcfg_table(cfg, argv[1], err, sizeof(err));
 	if (table == NULL)
-		die("%s", err);
+		ctl_die("%s", err);
 	fputs(table, stdout);
 	free(table);
 	char *urls = clientcfg_urls(cfg, argv[1]);
@@ -749,7 +709,7 @@ cmd_client_settings(int argc, char **argv)
 		fputs(urls, stdout);
 	free(urls);
 	config_free(&cfg);
-	flush_stdout();
+	ctl_flush();
 	return 0;
 }
 
@@ -863,7 +823,7 @@ main(int argc, char **argv)
 		drop_privileges();
 		int r = ctl_commands[i].fn(cfg, argc, argv);
 		config_free(&cfg);
-		flush_stdout();
+		ctl_flush();
 		return r;
 	}
 	if (argc >= 2 && strcmp(argv[0], "sieve") == 0 && strcmp(argv[1], "test") == 0)
@@ -876,7 +836,7 @@ main(int argc, char **argv)
 		drop_privileges();
 		int r = ctl_dns(cfg, argc, argv);
 		config_free(&cfg);
-		flush_stdout();
+		ctl_flush();
 		return r;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
@@ -888,10 +848,10 @@ main(int argc, char **argv)
 		if (argc - 1 < commands[i].min_argc || argc - 1 > commands[i].max_argc)
 			usage_error();
 		int r = commands[i].fn(argc - 1, argv + 1);
-		store_close(&st);
+		close_store();
 		config_free(&cfg);
-		flush_stdout();
+		ctl_flush();
 		return r;
 	}
-	die("unknown command '%s %s' (see minimailctl -h)", argv[0], argv[1]);
+	ctl_die("unknown command '%s %s' (see minimailctl -h)", argv[0], argv[1]);
 }

@@ -235,6 +235,23 @@ set_hostname(struct parser *p, const struct key *k, const char *v)
 	p->cfg->hostname = mm_strlower(xstrdup(v));
 }
 
+/* The next space-separated word at *sp, lowercased (xmalloc'd; the
+ * caller frees it), with *sp moved past it; NULL when none is left. */
+static char *
+next_word_lower(const char **sp)
+{
+	const char *s = *sp;
+	while (is_space(*s))
+		s++;
+	if (*s == '\0')
+		return NULL;
+	size_t len = 0;
+	while (s[len] != '\0' && !is_space(s[len]))
+		len++;
+	*sp = s + len;
+	return mm_strlower(xstrndup(s, len));
+}
+
 void
 set_domains(struct parser *p, const struct key *k, const char *v)
 {
@@ -242,16 +259,8 @@ set_domains(struct parser *p, const struct key *k, const char *v)
 	char qv[QUOTE_MAX_BYTES];
 	const char *s = v;
 
-	for (;;) {
-		while (is_space(*s))
-			s++;
-		if (*s == '\0')
-			break;
-		size_t len = 0;
-		while (s[len] != '\0' && !is_space(s[len]))
-			len++;
-		char *d = mm_strlower(xstrndup(s, len));
-		s += len;
+	char *d;
+	while ((d = next_word_lower(&s)) != NULL) {
 		if (!valid_domain(d))
 			perr(p, p->line, "domains: bad domain name '%s' (domains are "
 			    "separated by spaces; letters, digits, '-' and '.')",
@@ -706,16 +715,8 @@ set_inbound_zones(struct parser *p, const struct key *k, const char *v)
 	mm_strlist_clear(l);
 	if (strcmp(v, "off") == 0)
 		return;
-	for (;;) {
-		while (is_space(*s))
-			s++;
-		if (*s == '\0')
-			break;
-		size_t len = 0;
-		while (s[len] != '\0' && !is_space(s[len]))
-			len++;
-		char *d = mm_strlower(xstrndup(s, len));
-		s += len;
+	char *d;
+	while ((d = next_word_lower(&s)) != NULL) {
 		if (!valid_domain(d))
 			perr(p, p->line, "%s: bad zone '%s' (expected DNS zones separated "
 			    "by spaces, or off)", k->name, q(qv, d));

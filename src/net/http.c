@@ -105,6 +105,75 @@ http_conn_count(struct evhttp_request *req)
 	return true;
 }
 
+bool
+http_accept_all(struct evhttp *h, const struct config_listen *l,
+    const char *name, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < l->naddrs; i++) {
+		char desc[96];
+		int fd = listener_bind_socket(&l->addrs[i]);
+		listener_addr_desc(&l->addrs[i], desc, sizeof(desc));
+		if (fd < 0) {
+			int e = errno;
+			snprintf(err, errlen, "cannot listen on %s for %s: %s%s",
+			    desc, name, strerror(e), listener_bind_hint(e));
+			return false;
+		}
+		if (evhttp_accept_socket_with_handle(h, fd) == NULL) {
+			close(fd);
+			snprintf(err, errlen, "cannot listen on %s for %s", desc, name);
+			return false;
+		}
+		log_info("listener=%s addr=%s event=listening", name, desc);
+	}
+	return true;
+}
+
+static void
+http_free(struct evhttp **h)
+{
+	if (*h != NULL) {
+		evhttp_free(*h);
+		*h = NULL;
+	}
+}
+
+bool
+http_rebind(struct evhttp **cur, http_new_fn *mk, struct event_base *base,
+    const struct config_listen *old_l, const struct config_listen *new_l,
+    const char *name, char *err, size_t errlen)
+{
+	if (listener_listen_equal(old_l, new_l))
+		return true;
+	if (new_l->naddrs == 0) {
+		http_free(cur);
+		log_info("listener=%s event=closed", name);
+		return true;
+	}
+	/* New sockets first, so that a bad address leaves the old ones up;
+	 * if an address is still held by the old listener (the same port
+	 * written another way), release the old ones and try once more. */
+	struct evhttp *h = mk(base, new_l, err, errlen);
+	if (h == NULL && *cur != NULL) {
+		http_free(cur);
+		h = mk(base, new_l, err, errlen);
+		if (h == NULL) {
+			char err2[256];
+			*cur = mk(base, old_l, err2, sizeof(err2));
+			if (*cur == NULL)
+				log_error("%s: cannot restore the old listener: %s", name,
+				    err2);
+			return false;
+		}
+	}
+	if (h == NULL)
+		return false;
+	http_free(cur);
+	*cur = h;
+	log_info("listener=%s event=rebound addrs=%zu", name, new_l->naddrs);
+	return true;
+}
+
 /* A new evhttp serving every address of l, or NULL with err set. */
 static struct evhttp *
 http_new(struct event_base *base, const struct config_listen *l, char *err,
@@ -123,24 +192,9 @@ http_new(struct event_base *base, const struct config_listen *l, char *err,
 	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	    EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(h, http_request_cb, NULL);
-	for (size_t i = 0; i < l->naddrs; i++) {
-		char desc[96];
-		int fd = listener_bind_socket(&l->addrs[i]);
-		listener_addr_desc(&l->addrs[i], desc, sizeof(desc));
-		if (fd < 0) {
-			int e = errno;
-			snprintf(err, errlen, "cannot listen on %s for http: %s%s",
-			    desc, strerror(e), listener_bind_hint(e));
-			evhttp_free(h);
-			return NULL;
-		}
-		if (evhttp_accept_socket_with_handle(h, fd) == NULL) {
-			close(fd);
-			snprintf(err, errlen, "cannot listen on %s for http", desc);
-			evhttp_free(h);
-			return NULL;
-		}
-		log_info("listener=http addr=%s event=listening", desc);
+	if (!http_accept_all(h, l, "http", err, errlen)) {
+		evhttp_free(h);
+		return NULL;
 	}
 	return h;
 }
@@ -161,37 +215,8 @@ http_reload(struct mm_server *srv, const struct config *oldcfg,
     const struct config *newcfg, char *err, size_t errlen)
 {
 	server = srv;
-	if (listener_listen_equal(&oldcfg->http_listen, &newcfg->http_listen))
-		return true;
-	if (newcfg->http_listen.naddrs == 0) {
-		http_stop();
-		log_info("listener=http event=closed");
-		return true;
-	}
-	/* New sockets first, so that a bad address leaves the old ones up;
-	 * if an address is still held by the old listener (the same port
-	 * written another way), release the old ones and try once more. */
-	struct evhttp *h = http_new(srv->base, &newcfg->http_listen, err, errlen);
-	if (h == NULL && http != NULL) {
-		http_stop();
-		h = http_new(srv->base, &newcfg->http_listen, err, errlen);
-		if (h == NULL) {
-			char err2[256];
-			http = http_new(srv->base, &oldcfg->http_listen, err2,
-			    sizeof(err2));
-			if (http == NULL)
-				log_error("http: cannot restore the old listener: %s",
-				    err2);
-			return false;
-		}
-	}
-	if (h == NULL)
-		return false;
-	http_stop();
-	http = h;
-	log_info("listener=http event=rebound addrs=%zu",
-	    newcfg->http_listen.naddrs);
-	return true;
+	return http_rebind(&http, http_new, srv->base, &oldcfg->http_listen,
+	    &newcfg->http_listen, "http", err, errlen);
 }
 
 void
@@ -204,9 +229,9 @@ http_stop(void)
 }
 
 void
-http_check(const struct config *cfg, struct config_errors *errs)
+http_check_listen(const struct config *cfg, const struct config_listen *l,
+    const char *name, struct config_errors *errs)
 {
-	const struct config_listen *l = &cfg->http_listen;
 	for (size_t i = 0; i < l->naddrs; i++) {
 		int fd = listener_bind_socket(&l->addrs[i]);
 		if (fd >= 0) {
@@ -219,9 +244,16 @@ http_check(const struct config *cfg, struct config_errors *errs)
 		char desc[96], msg[512];
 		listener_addr_desc(&l->addrs[i], desc, sizeof(desc));
 		snprintf(msg, sizeof(msg), "%s: warning: cannot listen on %s for "
-		    "http: %s%s", cfg->path, desc, strerror(e), listener_bind_hint(e));
+		    "%s: %s%s", cfg->path, desc, name, strerror(e),
+		    listener_bind_hint(e));
 		mm_strlist_add(&errs->warnings, msg);
 	}
+}
+
+void
+http_check(const struct config *cfg, struct config_errors *errs)
+{
+	http_check_listen(cfg, &cfg->http_listen, "http", errs);
 }
 
 /* ---- answering ---- */

@@ -15,6 +15,7 @@
 #include "lib/pidfile.h"
 #include "lib/util.h"
 #include "net/conn.h"
+#include "net/http.h"
 #include "net/listener.h"
 #include "net/server.h"
 #include "net/worker.h"
@@ -92,24 +93,9 @@ metrics_new(struct event_base *base, const struct config_listen *l, char *err,
 	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(h, metrics_request_cb, NULL);
-	for (size_t i = 0; i < l->naddrs; i++) {
-		char desc[96];
-		int fd = listener_bind_socket(&l->addrs[i]);
-		listener_addr_desc(&l->addrs[i], desc, sizeof(desc));
-		if (fd < 0) {
-			int e = errno;
-			snprintf(err, errlen, "cannot listen on %s for metrics: %s%s", desc,
-			    strerror(e), listener_bind_hint(e));
-			evhttp_free(h);
-			return NULL;
-		}
-		if (evhttp_accept_socket_with_handle(h, fd) == NULL) {
-			close(fd);
-			snprintf(err, errlen, "cannot listen on %s for metrics", desc);
-			evhttp_free(h);
-			return NULL;
-		}
-		log_info("listener=metrics addr=%s event=listening", desc);
+	if (!http_accept_all(h, l, "metrics", err, errlen)) {
+		evhttp_free(h);
+		return NULL;
 	}
 	return h;
 }
@@ -130,33 +116,8 @@ metrics_http_reload(struct mm_server *srv, const struct config *oldcfg,
     const struct config *newcfg, char *err, size_t errlen)
 {
 	server = srv;
-	if (listener_listen_equal(&oldcfg->metrics_listen, &newcfg->metrics_listen))
-		return true;
-	if (newcfg->metrics_listen.naddrs == 0) {
-		metrics_http_stop();
-		log_info("listener=metrics event=closed");
-		return true;
-	}
-	/* as http_reload: new sockets first; if the old ones hold an address,
-	 * release them and try once more, else restore them */
-	struct evhttp *h = metrics_new(srv->base, &newcfg->metrics_listen, err, errlen);
-	if (h == NULL && mhttp != NULL) {
-		metrics_http_stop();
-		h = metrics_new(srv->base, &newcfg->metrics_listen, err, errlen);
-		if (h == NULL) {
-			char err2[256];
-			mhttp = metrics_new(srv->base, &oldcfg->metrics_listen, err2, sizeof(err2));
-			if (mhttp == NULL)
-				log_error("metrics: cannot restore the old listener: %s", err2);
-			return false;
-		}
-	}
-	if (h == NULL)
-		return false;
-	metrics_http_stop();
-	mhttp = h;
-	log_info("listener=metrics event=rebound addrs=%zu", newcfg->metrics_listen.naddrs);
-	return true;
+	return http_rebind(&mhttp, metrics_new, srv->base, &oldcfg->metrics_listen,
+	    &newcfg->metrics_listen, "metrics", err, errlen);
 }
 
 void
@@ -171,22 +132,7 @@ metrics_http_stop(void)
 void
 metrics_http_check(const struct config *cfg, struct config_errors *errs)
 {
-	const struct config_listen *l = &cfg->metrics_listen;
-	for (size_t i = 0; i < l->naddrs; i++) {
-		int fd = listener_bind_socket(&l->addrs[i]);
-		if (fd >= 0) {
-			close(fd);
-			continue;
-		}
-		int e = errno;
-		if (e == EADDRINUSE && pidfile_lists(cfg->data_dir, &l->addrs[i]))
-			continue;  /* our own running daemon */
-		char desc[96], msg[512];
-		listener_addr_desc(&l->addrs[i], desc, sizeof(desc));
-		snprintf(msg, sizeof(msg), "%s: warning: cannot listen on %s for metrics: %s%s",
-		    cfg->path, desc, strerror(e), listener_bind_hint(e));
-		mm_strlist_add(&errs->warnings, msg);
-	}
+	http_check_listen(cfg, &cfg->metrics_listen, "metrics", errs);
 }
 
 /* ---- answering ---- */

@@ -334,15 +334,19 @@ fail:
 	    STORE_IO : sdb_map(r);
 }
 
-int
-sdb_snapshot(struct store *st, const char *dir, char *err, size_t errlen)
+/* bk_copy under st->lock, reopening the environment (at most
+ * SDB_REOPEN_RETRIES times) when it needs recovery; a store that still
+ * needs it is STORE_CORRUPT. */
+static int
+bk_copy_live(struct store *st, const char *target, uint32_t flags, char *err,
+    size_t errlen)
 {
 	int r;
 	for (int reopens = 0; ; reopens++) {
 		uint64_t gen;
 		pthread_rwlock_rdlock(&st->lock);
 		gen = st->generation;
-		r = bk_copy(st, dir, DB_BACKUP_CLEAN, err, errlen);
+		r = bk_copy(st, target, flags, err, errlen);
 		pthread_rwlock_unlock(&st->lock);
 		if (r != SDB_RECOVER || reopens >= SDB_REOPEN_RETRIES)
 			break;
@@ -353,7 +357,14 @@ sdb_snapshot(struct store *st, const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: the store needs recovery", st->data_dir);
 		return STORE_CORRUPT;
 	}
-	if (r != STORE_OK)
+	return r;
+}
+
+int
+sdb_snapshot(struct store *st, const char *dir, char *err, size_t errlen)
+{
+	int r;
+	if ((r = bk_copy_live(st, dir, DB_BACKUP_CLEAN, err, errlen)) != STORE_OK)
 		return r;
 	return sdb_recover_fatal(dir, err, errlen);
 }
@@ -366,6 +377,24 @@ live_scan(struct store *st, struct dir_scan *s, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", st->data_dir, strerror(errno));
 		return STORE_IO;
 	}
+	return STORE_OK;
+}
+
+/* Recovers the copy in dir and marks it complete, telling fn. */
+static int
+bk_finish(const char *dir, store_progress_fn *fn, void *arg, char *err,
+    size_t errlen)
+{
+	int r;
+
+	if (fn != NULL)
+		fn(arg, "recovering", 0, 1);
+	if ((r = sdb_recover_fatal(dir, err, errlen)) != STORE_OK)
+		return r;
+	if ((r = write_marker(dir, "complete", err, errlen)) != STORE_OK)
+		return r;
+	if (fn != NULL)
+		fn(arg, "recovering", 1, 1);
 	return STORE_OK;
 }
 
@@ -395,22 +424,8 @@ bk_full(struct store *st, const char *dir, store_progress_fn *fn, void *arg,
 	if ((r = live_scan(st, &live, err, errlen)) != STORE_OK)
 		return r;
 	progress_start(&p, fn, arg, "copying", tmp, 0, live.bytes);
-	for (int reopens = 0; ; reopens++) {
-		uint64_t gen;
-		pthread_rwlock_rdlock(&st->lock);
-		gen = st->generation;
-		r = bk_copy(st, tmp, DB_CREATE | DB_BACKUP_CLEAN | DB_BACKUP_FILES,
-		    err, errlen);
-		pthread_rwlock_unlock(&st->lock);
-		if (r != SDB_RECOVER || reopens >= SDB_REOPEN_RETRIES)
-			break;
-		if ((r = sdb_reopen_gen(st, gen)) != STORE_OK)
-			break;
-	}
-	if (r == SDB_RECOVER) {
-		snprintf(err, errlen, "%s: the store needs recovery", st->data_dir);
-		r = STORE_CORRUPT;
-	}
+	r = bk_copy_live(st, tmp, DB_CREATE | DB_BACKUP_CLEAN | DB_BACKUP_FILES,
+	    err, errlen);
 	if (scan_dir(tmp, &got) != 0)
 		memset(&got, 0, sizeof(got));
 	progress_stop(&p, got.bytes);
@@ -418,14 +433,8 @@ bk_full(struct store *st, const char *dir, store_progress_fn *fn, void *arg,
 		goto fail;
 	stats->copied_bytes = got.bytes;
 	stats->copied_files = got.files;
-	if (fn != NULL)
-		fn(arg, "recovering", 0, 1);
-	if ((r = sdb_recover_fatal(tmp, err, errlen)) != STORE_OK)
+	if ((r = bk_finish(tmp, fn, arg, err, errlen)) != STORE_OK)
 		goto fail;
-	if ((r = write_marker(tmp, "complete", err, errlen)) != STORE_OK)
-		goto fail;
-	if (fn != NULL)
-		fn(arg, "recovering", 1, 1);
 	/* into place: the old backup goes only once the new one is there */
 	(void)remove_dir(old);
 	if (rename(dir, old) != 0 && errno != ENOENT) {
@@ -498,21 +507,7 @@ bk_incremental(struct store *st, const char *dir, const struct dir_scan *prev,
 	 * that they overlap); its recovered databases stay */
 	progress_start(&p, fn, arg, "copying logs", dir, prev->bytes - prev->log_bytes,
 	    logbytes);
-	for (int reopens = 0; ; reopens++) {
-		uint64_t gen;
-		pthread_rwlock_rdlock(&st->lock);
-		gen = st->generation;
-		r = bk_copy(st, dir, DB_BACKUP_UPDATE | DB_BACKUP_CLEAN, err, errlen);
-		pthread_rwlock_unlock(&st->lock);
-		if (r != SDB_RECOVER || reopens >= SDB_REOPEN_RETRIES)
-			break;
-		if ((r = sdb_reopen_gen(st, gen)) != STORE_OK)
-			break;
-	}
-	if (r == SDB_RECOVER) {
-		snprintf(err, errlen, "%s: the store needs recovery", st->data_dir);
-		r = STORE_CORRUPT;
-	}
+	r = bk_copy_live(st, dir, DB_BACKUP_UPDATE | DB_BACKUP_CLEAN, err, errlen);
 	if (scan_dir(dir, &got) != 0)
 		memset(&got, 0, sizeof(got));
 	progress_stop(&p, logbytes);
@@ -530,14 +525,8 @@ bk_incremental(struct store *st, const char *dir, const struct dir_scan *prev,
 	}
 	stats->copied_bytes = logbytes;
 	stats->copied_files = got.log_max - prev->log_max + 1;
-	if (fn != NULL)
-		fn(arg, "recovering", 0, 1);
-	if ((r = sdb_recover_fatal(dir, err, errlen)) != STORE_OK)
+	if ((r = bk_finish(dir, fn, arg, err, errlen)) != STORE_OK)
 		return r;
-	if ((r = write_marker(dir, "complete", err, errlen)) != STORE_OK)
-		return r;
-	if (fn != NULL)
-		fn(arg, "recovering", 1, 1);
 	stats->incremental = true;
 	*done_r = true;
 	return STORE_OK;
