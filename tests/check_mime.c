@@ -982,12 +982,20 @@ corpus_stored(size_t i, size_t *len_r)
 	return msg;
 }
 
+/* The corpus message called name as stored (CRLF; free it). */
+static char *
+corpus_named(const char *name, size_t *len_r)
+{
+	size_t idx;
+	ck_assert_ptr_nonnull(corpus_find(name, &idx));
+	return corpus_stored(idx, len_r);
+}
+
 START_TEST(test_corpus_expected)
 {
 	const struct expect *e = &expected[_i];
-	size_t idx, len;
-	ck_assert_ptr_nonnull(corpus_find(e->name, &idx));
-	char *msg = corpus_stored(idx, &len);
+	size_t len;
+	char *msg = corpus_named(e->name, &len);
 	struct mail_msg *m = mail_mime_parse(msg, len);
 	char *bs = fetch_str(m, 0), *env = fetch_str(m, 2);
 	ck_assert_str_eq(bs, e->bodystructure);
@@ -1218,9 +1226,8 @@ END_TEST
  * bit in the first 64 bytes and the last byte. */
 START_TEST(test_cache_corrupt)
 {
-	size_t idx, len;
-	ck_assert_ptr_nonnull(corpus_find("forward-rfc822", &idx));
-	char *msg = corpus_stored(idx, &len);
+	size_t len;
+	char *msg = corpus_named("forward-rfc822", &len);
 	struct mm_buf blob;
 	struct mail_cache *c;
 	mm_buf_init(&blob);
@@ -1251,8 +1258,7 @@ START_TEST(test_cache_corrupt)
 	mm_buf_free(&blob);
 	free(msg);
 	/* the sent date is kept */
-	ck_assert_ptr_nonnull(corpus_find("plain-no-ct", &idx));
-	msg = corpus_stored(idx, &len);
+	msg = corpus_named("plain-no-ct", &len);
 	mm_buf_init(&blob);
 	mail_cache_build(msg, len, &blob);
 	ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), 0);
@@ -1268,9 +1274,8 @@ END_TEST
 /* Sections on the cache's tree give the same answers as on the parse. */
 START_TEST(test_cache_sections)
 {
-	size_t idx, len;
-	ck_assert_ptr_nonnull(corpus_find("rfc822-multipart-inside", &idx));
-	char *msg = corpus_stored(idx, &len);
+	size_t len;
+	char *msg = corpus_named("rfc822-multipart-inside", &len);
 	struct mm_buf blob;
 	struct mail_cache *c;
 	struct mail_section sec;
@@ -1295,8 +1300,7 @@ START_TEST(test_cache_sections)
 	free(msg);
 
 	/* the cached tree knows an encoded message/rfc822 holds no parts */
-	ck_assert_ptr_nonnull(corpus_find("rfc822-base64", &idx));
-	msg = corpus_stored(idx, &len);
+	msg = corpus_named("rfc822-base64", &len);
 	mm_buf_init(&blob);
 	mail_cache_build(msg, len, &blob);
 	ck_assert_int_eq(mail_cache_parse(blob.data, blob.len, &c), 0);
@@ -1430,9 +1434,8 @@ check_section(const struct mail_msg *m, const char *msg, size_t len, const char 
 START_TEST(test_section)
 {
 	const struct sec_case *t = &sec_cases[_i];
-	size_t idx, len;
-	ck_assert_ptr_nonnull(corpus_find(t->msg_name, &idx));
-	char *msg = corpus_stored(idx, &len);
+	size_t len;
+	char *msg = corpus_named(t->msg_name, &len);
 	struct mail_msg *m = mail_mime_parse(msg, len);
 	check_section(m, msg, len, t->spec, t->rc, t->want, t->want ? strlen(t->want) : 0);
 	mail_msg_free(&m);
@@ -1896,9 +1899,8 @@ START_TEST(test_decode_param)
 	ck_assert_str_eq(s, "\xc3\xa4\xc3\xb6\xc3\xbc.txt");
 	free(s);
 	/* from a parsed part: continuations joined, then decoded */
-	size_t idx, len;
-	ck_assert_ptr_nonnull(corpus_find("rfc2231", &idx));
-	char *msg = corpus_stored(idx, &len);
+	size_t len;
+	char *msg = corpus_named("rfc2231", &len);
 	struct mail_msg *m = mail_mime_parse(msg, len);
 	const struct mail_part *p = m->root->child;
 	s = mail_part_param_utf8(p, "name");
@@ -1930,9 +1932,8 @@ START_TEST(test_text_body)
 		{ "alternative", "epilogue", false },
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		size_t idx, len;
-		ck_assert_ptr_nonnull(corpus_find(t[i].name, &idx));
-		char *msg = corpus_stored(idx, &len);
+		size_t len;
+		char *msg = corpus_named(t[i].name, &len);
 		struct mail_msg *m = mail_mime_parse(msg, len);
 		struct mm_buf b;
 		mm_buf_init(&b);
@@ -1948,9 +1949,8 @@ END_TEST
 
 START_TEST(test_text_bound_and_headers)
 {
-	size_t idx, len;
-	ck_assert_ptr_nonnull(corpus_find("alternative", &idx));
-	char *msg = corpus_stored(idx, &len);
+	size_t len;
+	char *msg = corpus_named("alternative", &len);
 	struct mail_msg *m = mail_mime_parse(msg, len);
 	struct mm_buf b;
 	mm_buf_init(&b);
@@ -1963,8 +1963,7 @@ START_TEST(test_text_bound_and_headers)
 	mm_buf_free(&b);
 	mail_msg_free(&m);
 	free(msg);
-	ck_assert_ptr_nonnull(corpus_find("encoded-words", &idx));
-	msg = corpus_stored(idx, &len);
+	msg = corpus_named("encoded-words", &len);
 	mm_buf_init(&b);
 	mail_text_headers(msg, len, 1 << 16, &b);
 	ck_assert(mail_text_contains(b.data, b.len, "keld j\xc3\xb8rn", 10));
@@ -1991,9 +1990,8 @@ START_TEST(test_text_body_types)
 		{ "mixed-attachment", "See attached.\r\n" },
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		size_t idx, len;
-		ck_assert_ptr_nonnull(corpus_find(t[i].name, &idx));
-		char *msg = corpus_stored(idx, &len);
+		size_t len;
+		char *msg = corpus_named(t[i].name, &len);
 		struct mail_msg *m = mail_mime_parse(msg, len);
 		struct mm_buf b;
 		mm_buf_init(&b);
@@ -2036,9 +2034,8 @@ START_TEST(test_text_all_headers)
 		  "Date: Mon, 7 Feb 1994 21:52:25 -0800\nMessage-ID: <1@example.org>\n" },
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		size_t idx, len;
-		ck_assert_ptr_nonnull(corpus_find(t[i].name, &idx));
-		char *msg = corpus_stored(idx, &len);
+		size_t len;
+		char *msg = corpus_named(t[i].name, &len);
 		struct mail_msg *m = mail_mime_parse(msg, len);
 		struct mm_buf b;
 		mm_buf_init(&b);
@@ -2612,9 +2609,8 @@ END_TEST
 
 START_TEST(test_structure_offsets)
 {
-	size_t idx, len;
-	ck_assert_ptr_nonnull(corpus_find("preamble-epilogue", &idx));
-	char *msg = corpus_stored(idx, &len);
+	size_t len;
+	char *msg = corpus_named("preamble-epilogue", &len);
 	struct mail_msg *m = mail_mime_parse(msg, len);
 	const struct mail_part *p = m->root->child;
 	ck_assert_uint_eq(m->nparts, 2);
@@ -2626,8 +2622,7 @@ START_TEST(test_structure_offsets)
 	mail_msg_free(&m);
 	free(msg);
 	/* missing close boundary: the last part runs to the end */
-	ck_assert_ptr_nonnull(corpus_find("missing-close-boundary", &idx));
-	msg = corpus_stored(idx, &len);
+	msg = corpus_named("missing-close-boundary", &len);
 	m = mail_mime_parse(msg, len);
 	ck_assert(m->root->flags & MAIL_PART_BROKEN);
 	ck_assert_uint_eq(m->root->nchildren, 2);
@@ -2635,8 +2630,7 @@ START_TEST(test_structure_offsets)
 	mail_msg_free(&m);
 	free(msg);
 	/* missing first boundary: no parts, BODYSTRUCTURE gets an empty one */
-	ck_assert_ptr_nonnull(corpus_find("missing-first-boundary", &idx));
-	msg = corpus_stored(idx, &len);
+	msg = corpus_named("missing-first-boundary", &len);
 	m = mail_mime_parse(msg, len);
 	ck_assert_uint_eq(m->root->nchildren, 0);
 	ck_assert_uint_eq(m->nparts, 1);

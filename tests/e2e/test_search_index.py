@@ -45,6 +45,19 @@ def metric(port, labels, family="minimaild_imap_search_record_total"):
     raise AssertionError("no %s{%s}" % (family, labels))
 
 
+def ask_all(sess, queries):
+    """{query: (status, set of UIDs)} for UID SEARCH of each query in sess
+    (non-ASCII ones with the differential's CHARSET)."""
+    out = {}
+    for q in queries:
+        raw = q.encode("utf-8")
+        if not q.isascii() and not q.startswith("CHARSET"):
+            raw = dv.SEARCH_CHARSET.encode() + raw
+        u, t = sess.cmd(b"UID SEARCH " + raw)
+        out[q] = (t.split(b" ")[0], dv.search_set(u))
+    return out
+
+
 class SearchIndexTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -85,13 +98,7 @@ class SearchIndexTest(unittest.TestCase):
             _, t = sess.cmd(b"EXAMINE INBOX")
             self.assertTrue(t.startswith(b"OK"), t)
             used0 = metric(self.mport, 'result="used"')
-            out = {}
-            for q in self.queries:
-                raw = q.encode("utf-8")
-                if not q.isascii() and not q.startswith("CHARSET"):
-                    raw = dv.SEARCH_CHARSET.encode() + raw
-                u, t = sess.cmd(b"UID SEARCH " + raw)
-                out[q] = (t.split(b" ")[0], dv.search_set(u))
+            out = ask_all(sess, self.queries)
             used = metric(self.mport, 'result="used"') - used0
             sess.cmd(b"LOGOUT")
         finally:

@@ -63,14 +63,7 @@ class SearchMemTest(unittest.TestCase):
         return u
 
     def ask(self, sess):
-        out = {}
-        for q in self.queries:
-            raw = q.encode("utf-8")
-            if not q.isascii() and not q.startswith("CHARSET"):
-                raw = dv.SEARCH_CHARSET.encode() + raw
-            u, t = sess.cmd(b"UID SEARCH " + raw)
-            out[q] = (t.split(b" ")[0], dv.search_set(u))
-        return out
+        return si.ask_all(sess, self.queries)
 
     def wait_gauge(self, pred, what):
         deadline = time.monotonic() + 20
