@@ -1226,37 +1226,87 @@ END_TEST
 
 /* ---- reopen after a recovery by another process ---- */
 
-/* A child process that opens the store (and with hold_lock starts a
- * transaction that write-locks users.db's page), says so on a pipe and
- * waits to be killed. Returns its pid once it holds the store. */
+/* The children below run in a new image (this program again, exec'd
+ * with a role as argv[1]), not in a copy of the forking test: a fork of a
+ * process whose threads are delivering may copy a lock one of them held
+ * (AddressSanitizer's allocator's, say), and the child then waits on it
+ * for ever. child_main runs the role. */
+static pid_t
+spawn_child(const char *role, const char *arg, int fd)
+{
+	char fdstr[16], flags[16];
+	char *argv[] = { "check_store", (char *)role, tmpdir, (char *)arg, fdstr, flags, NULL };
+	snprintf(fdstr, sizeof(fdstr), "%d", fd);
+	snprintf(flags, sizeof(flags), "%u", (unsigned)sdb_test_flags);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* A holder: opens the store (with arg "1" starts a transaction that
+ * write-locks users.db's page), says so on fd and waits to be killed. */
+static int
+holder_main(const char *dir, bool hold_lock, int fd)
+{
+	struct store *s2;
+	char err[256];
+	if (store_open(dir, 0, &s2, err, sizeof(err)) != STORE_OK)
+		return 2;
+	if (hold_lock) {
+		DB_TXN *txn;
+		struct sdb_user u = { .version = SDB_USER_VERSION };
+		DBT k = { .data = "carol@example.org", .size = 17 };
+		DBT d = { .data = &u, .size = sizeof(u) };
+		if (s2->env->txn_begin(s2->env, NULL, &txn, 0) != 0 ||
+		    s2->users->put(s2->users, txn, &k, &d, 0) != 0)
+			return 3;
+	}
+	if (write(fd, "r", 1) != 1)
+		return 4;
+	for (;;)
+		pause();
+}
+
+/* A recoverer: opens the store (recovery runs if nobody did: the holder
+ * died with it open), delivers text to bob and closes it. */
+static int
+recoverer_main(const char *dir, const char *text)
+{
+	struct store *s2;
+	char err[256];
+	struct store_rcpt rc = { .user = "bob@example.org" };
+	if (store_open(dir, 0, &s2, err, sizeof(err)) != STORE_OK)
+		return 2;
+	if (store_deliver(s2, &rc, 1, text, strlen(text), 0, NULL, 0, NULL, 0,
+	    false) != STORE_OK)
+		return 3;
+	store_close(&s2);
+	return 0;
+}
+
+/* argv: role, data_dir, arg, fd, sdb_test_flags */
+static int
+child_main(char **argv)
+{
+	sdb_test_flags = (unsigned)strtoul(argv[5], NULL, 10);
+	if (strcmp(argv[1], "--holder") == 0)
+		return holder_main(argv[2], strcmp(argv[3], "1") == 0, atoi(argv[4]));
+	return recoverer_main(argv[2], argv[3]);
+}
+
+/* A child process that holds the store (see holder_main). Returns its
+ * pid once it holds it. */
 static pid_t
 spawn_holder(bool hold_lock)
 {
 	int p[2];
 	char c;
 	ck_assert_int_eq(pipe(p), 0);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		struct store *s2;
-		char err[256];
-		close(p[0]);
-		if (store_open(tmpdir, 0, &s2, err, sizeof(err)) != STORE_OK)
-			_exit(2);
-		if (hold_lock) {
-			DB_TXN *txn;
-			struct sdb_user u = { .version = SDB_USER_VERSION };
-			DBT k = { .data = "carol@example.org", .size = 17 };
-			DBT d = { .data = &u, .size = sizeof(u) };
-			if (s2->env->txn_begin(s2->env, NULL, &txn, 0) != 0 ||
-			    s2->users->put(s2->users, txn, &k, &d, 0) != 0)
-				_exit(3);
-		}
-		if (write(p[1], "r", 1) != 1)
-			_exit(4);
-		for (;;)
-			pause();
-	}
+	pid_t pid = spawn_child("--holder", hold_lock ? "1" : "0", p[1]);
 	close(p[1]);
 	ck_assert_int_eq(read(p[0], &c, 1), 1);
 	close(p[0]);
@@ -1279,22 +1329,11 @@ static void
 run_recoverer(const char *text, bool nowait)
 {
 	int status;
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		struct store *s2;
-		char err[256];
-		struct store_rcpt rc = { .user = "bob@example.org" };
-		if (nowait)
-			sdb_test_flags |= SDB_TEST_NO_RECOVERY_WAIT;
-		if (store_open(tmpdir, 0, &s2, err, sizeof(err)) != STORE_OK)
-			_exit(2);
-		if (store_deliver(s2, &rc, 1, text, strlen(text), 0, NULL, 0, NULL, 0,
-		    false) != STORE_OK)
-			_exit(3);
-		store_close(&s2);
-		_exit(0);
-	}
+	unsigned saved = sdb_test_flags;
+	if (nowait)
+		sdb_test_flags |= SDB_TEST_NO_RECOVERY_WAIT;
+	pid_t pid = spawn_child("--recoverer", text, -1);
+	sdb_test_flags = saved;
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status));
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
@@ -2273,8 +2312,10 @@ store_suite(void)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+	if (argc == 6 && (strcmp(argv[1], "--holder") == 0 || strcmp(argv[1], "--recoverer") == 0))
+		_exit(child_main(argv));
 	SRunner *sr = srunner_create(store_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
