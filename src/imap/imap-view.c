@@ -236,10 +236,7 @@ msg_same(const struct imap_msg *a, const struct imap_msg *b)
 static unsigned
 group_hash(const char *user, uint32_t id)
 {
-	unsigned h = 2166136261u ^ id;
-	for (; *user; user++)
-		h = (h ^ (unsigned char)*user) * 16777619u;
-	return h % GROUP_BUCKETS;
+	return mm_fnv1a(MM_FNV_BASIS ^ id, user) % GROUP_BUCKETS;
 }
 
 static void group_refresh(struct imap_group *g);

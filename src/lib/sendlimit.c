@@ -30,10 +30,7 @@ static size_t nusers;
 static unsigned
 hash(const char *s)
 {
-	unsigned h = 2166136261u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % SENDLIMIT_BUCKETS;
+	return mm_fnv1a(MM_FNV_BASIS, s) % SENDLIMIT_BUCKETS;
 }
 
 /* Zeroes the buckets between u->minute and now (the ring turns). */

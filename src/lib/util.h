@@ -63,6 +63,10 @@ void mm_strlist_clear(struct mm_strlist *l);
 
 /* Monotonic clock in milliseconds. */
 uint64_t mm_now_ms(void);
+/* FNV-1a of the string s, going on from h (MM_FNV_BASIS to start): the
+ * hash of the daemon's small in-memory tables. */
+#define MM_FNV_BASIS 2166136261u
+uint32_t mm_fnv1a(uint32_t h, const char *s);
 
 /* Raises the soft RLIMIT_NOFILE to the hard limit (an unlimited hard
  * limit: to fs.nr_open's usual 1048576) and returns the soft limit now in

@@ -508,10 +508,7 @@ conn_refuse(int fd, const struct listener_def *def, int lsn, const char *key, bo
 	}
 	close(fd);
 
-	unsigned h = 2166136261u;
-	for (const char *p = key; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	h %= REFUSE_LOG_SLOTS;
+	unsigned h = mm_fnv1a(MM_FNV_BASIS, key) % REFUSE_LOG_SLOTS;
 	uint64_t now = mm_now_ms();
 	if (strcmp(refuse_log[h].key, key) == 0 &&
 	    now - refuse_log[h].last_ms < REFUSE_LOG_SECS * 1000ULL) {

@@ -414,10 +414,7 @@ struct perip {
 static unsigned
 perip_hash(const char *s)
 {
-	unsigned h = 2166136261u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % PERIP_BUCKETS;
+	return mm_fnv1a(MM_FNV_BASIS, s) % PERIP_BUCKETS;
 }
 
 void

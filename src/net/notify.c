@@ -50,10 +50,7 @@ struct notify_hub {
 static unsigned
 notify_hash_full(const char *user, uint32_t id)
 {
-	unsigned h = 2166136261u ^ id;
-	for (; *user; user++)
-		h = (h ^ (unsigned char)*user) * 16777619u;
-	return h;
+	return mm_fnv1a(MM_FNV_BASIS ^ id, user);
 }
 
 #define notify_slot(hub, user, id) \

@@ -130,10 +130,7 @@ static struct drop_lock *drop_table[POP3_DROP_BUCKETS];
 static unsigned
 drop_hash(const char *user)
 {
-	uint32_t h = 2166136261u;
-	for (const unsigned char *p = (const unsigned char *)user; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return h % POP3_DROP_BUCKETS;
+	return mm_fnv1a(MM_FNV_BASIS, user) % POP3_DROP_BUCKETS;
 }
 
 static bool

@@ -24,7 +24,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define AUTH_CACHE_WAYS 4
 #define AUTH_CACHE_SETS (AUTH_CACHE_ENTRIES / AUTH_CACHE_WAYS)
@@ -39,14 +38,6 @@ static struct ac_entry *ac_table;  /* AUTH_CACHE_ENTRIES, or NULL: off */
 static uint64_t ac_ttl_ms;
 static unsigned char ac_secret[32];
 static atomic_uint_fast64_t ac_hits, ac_misses;
-
-static uint64_t
-ac_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 bool
 store_auth_cache_set_ttl(unsigned ttl_secs)
@@ -131,7 +122,7 @@ sdb_auth_cache_lookup(const char *addr, const char *hash, const char *password)
 	ac_key(addr, hash, password, key);
 	if (!ac_valid(key))
 		return false;
-	uint64_t now = ac_now_ms();
+	uint64_t now = mm_now_ms();
 	pthread_mutex_lock(&ac_mu);
 	if (ac_table != NULL) {
 		struct ac_entry *e = ac_set(key);
@@ -168,7 +159,7 @@ sdb_auth_cache_insert(const char *addr, const char *hash, const char *password)
 	ac_key(addr, hash, password, key);
 	if (!ac_valid(key))
 		return;
-	uint64_t now = ac_now_ms();
+	uint64_t now = mm_now_ms();
 	pthread_mutex_lock(&ac_mu);
 	if (ac_table != NULL && ac_ttl_ms > 0) {
 		struct ac_entry *e = ac_set(key), *victim = &e[0];

@@ -103,10 +103,7 @@ store_rcpt_cache_gen(struct store *st)
 static struct sdb_rcpt_entry *
 rc_slot(struct store *st, const char *key)
 {
-	uint32_t h = 2166136261u;            /* FNV-1a */
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return &st->rc_table[h % RCPT_CACHE_ENTRIES];
+	return &st->rc_table[mm_fnv1a(MM_FNV_BASIS, key) % RCPT_CACHE_ENTRIES];
 }
 
 void
