@@ -11,7 +11,6 @@
  * comes back after a reset or with the session gone closes its own. */
 #include "imap/imap-common.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,10 +71,7 @@ write_work(void *arg)
 {
 	struct spool_write *j = arg;
 
-	if (j->fd < 0 && (j->fd = spool_open()) < 0)
-		j->err = errno;
-	else if (!spool_pwrite(j->fd, j->buf.data, j->buf.len, j->off))
-		j->err = errno;
+	j->err = spool_write_chunk(&j->fd, j->buf.data, j->buf.len, j->off);
 }
 
 static void

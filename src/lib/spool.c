@@ -91,6 +91,14 @@ spool_pwrite(int fd, const void *p, size_t n, uint64_t off)
 	return true;
 }
 
+int
+spool_write_chunk(int *fd, const void *p, size_t n, uint64_t off)
+{
+	if (*fd < 0 && (*fd = spool_open()) < 0)
+		return errno;
+	return spool_pwrite(*fd, p, n, off) ? 0 : errno;
+}
+
 bool
 spool_pread(int fd, void *p, size_t n, uint64_t off)
 {

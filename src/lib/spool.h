@@ -18,6 +18,10 @@ bool spool_init(const char *data_dir, size_t *stale_r, char *err, size_t errlen)
 int spool_open(void);
 /* Writes all n bytes at off; false on error (errno set). */
 bool spool_pwrite(int fd, const void *p, size_t n, uint64_t off);
+/* Writes all n bytes at off to *fd, opening a new spool file into *fd
+ * first when it is -1 (a chunk of a message that arrives): 0, or the
+ * errno of what failed. */
+int spool_write_chunk(int *fd, const void *p, size_t n, uint64_t off);
 /* Reads all n bytes at off; false on error or a short file. */
 bool spool_pread(int fd, void *p, size_t n, uint64_t off);
 

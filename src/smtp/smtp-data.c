@@ -138,10 +138,7 @@ spool_work(void *arg)
 {
 	struct spool_job *j = arg;
 
-	if (j->fd < 0 && (j->fd = spool_open()) < 0)
-		j->err = errno;
-	else if (!spool_pwrite(j->fd, j->buf.data, j->buf.len, MSG_SPOOL_GAP_BYTES + j->off))
-		j->err = errno;
+	j->err = spool_write_chunk(&j->fd, j->buf.data, j->buf.len, MSG_SPOOL_GAP_BYTES + j->off);
 }
 
 static void
