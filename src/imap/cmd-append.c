@@ -174,6 +174,13 @@ spool_unmap(struct append_msg *m)
 		(void)munmap(m->map, m->maplen);
 		m->map = NULL;
 	}
+}
+
+/* The spool file is not needed any more (committed, or given up). */
+static void
+spool_release(struct append_msg *m)
+{
+	spool_unmap(m);
 	if (m->fd >= 0)
 		(void)close(m->fd);
 	m->fd = -1;
@@ -215,12 +222,7 @@ append_work(void *arg)
 		/* still the spool file's bytes: the store reads them from it
 		 * in chunks, as SMTP's (store_body_file) */
 		bool spooled = m->map != NULL && m->data == m->map;
-		if (m->map != NULL) {
-			if (spooled)
-				m->data = NULL;
-			(void)munmap(m->map, m->maplen);
-			m->map = NULL;
-		}
+		spool_unmap(m);
 		sa[i] = (struct store_append){ .data = m->data, .len = m->len,
 		    .spooled = spooled, .spool_fd = m->fd,
 		    .internal_date = m->idate, .cache = m->cache.data,
@@ -235,7 +237,7 @@ append_work(void *arg)
 out:
 	free(sa);
 	for (size_t i = 0; i < j->n; i++)
-		spool_unmap(&j->msgs[i]);
+		spool_release(&j->msgs[i]);
 	if (j->sync)
 		imap_sync_work(s, &j->sy);
 }
@@ -245,7 +247,7 @@ append_job_free(struct append_job *j)
 {
 	for (size_t i = 0; i < j->n; i++) {
 		mm_strlist_clear(&j->msgs[i].kw);
-		spool_unmap(&j->msgs[i]);
+		spool_release(&j->msgs[i]);
 		free(j->msgs[i].data);
 		mm_buf_free(&j->msgs[i].cache);
 		for (size_t k = 0; k < j->msgs[i].nparts; k++)
