@@ -25,16 +25,9 @@ fetch_stream_wanted(uint64_t size)
 static bool
 read_into(struct store *st, struct mm_buf *b, uint64_t body_id, uint64_t off, size_t n)
 {
-	size_t got = 0;
-
 	mm_buf_reserve(b, n);
-	while (got < n) {
-		size_t g;
-		if (store_body_read(st, body_id, off + got, b->data + b->len + got, n - got,
-		    &g) != STORE_OK || g == 0)
-			return false;
-		got += g;
-	}
+	if (store_body_read_exact(st, body_id, off, b->data + b->len, n) != STORE_OK)
+		return false;
 	b->len += n;
 	return true;
 }

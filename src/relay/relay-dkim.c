@@ -140,20 +140,6 @@ relay_dkim_sign(struct relay_delivery *d, struct relay_msg *m)
 	m->len += slen;
 }
 
-/* Reads n bytes of e's body at off into buf. */
-static int
-read_all(struct store *st, const struct store_qentry *e, uint64_t off, char *buf, size_t n)
-{
-	for (size_t got = 0, g; got < n; got += g) {
-		int r = store_body_read(st, e->body_id, off + got, buf + got, n - got, &g);
-		if (r != STORE_OK)
-			return r;
-		if (g == 0)
-			return STORE_CORRUPT;
-	}
-	return STORE_OK;
-}
-
 int
 relay_dkim_sign_streamed(struct relay_delivery *d, struct relay_msg *m, struct store *st)
 {
@@ -168,7 +154,7 @@ relay_dkim_sign_streamed(struct relay_delivery *d, struct relay_msg *m, struct s
 
 	/* the header block, then the body hashed a chunk at a time */
 	char *hdr = xmalloc(hn);
-	if ((r = read_all(st, e, e->skip, hdr, hn)) != STORE_OK) {
+	if ((r = store_body_read_exact(st, e->body_id, e->skip, hdr, hn)) != STORE_OK) {
 		free(hdr);
 		return r;
 	}
@@ -196,7 +182,7 @@ relay_dkim_sign_streamed(struct relay_delivery *d, struct relay_msg *m, struct s
 	dkim_sign_body_update(sb, hdr + hlen, hn - hlen);
 	for (uint64_t off = e->skip + hn; off < end; ) {
 		size_t n = end - off < RELAY_STREAM_BYTES ? (size_t)(end - off) : RELAY_STREAM_BYTES;
-		if ((r = read_all(st, e, off, m->body, n)) != STORE_OK) {
+		if ((r = store_body_read_exact(st, e->body_id, off, m->body, n)) != STORE_OK) {
 			dkim_sign_body_free(&sb);
 			free(hdr);
 			return r;

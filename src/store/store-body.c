@@ -191,6 +191,20 @@ store_body_read(struct store *st, uint64_t body_id, uint64_t offset,
 }
 
 int
+store_body_read_exact(struct store *st, uint64_t body_id, uint64_t offset,
+    void *buf, size_t len)
+{
+	for (size_t got = 0, g; got < len; got += g) {
+		int r = store_body_read(st, body_id, offset + got, (char *)buf + got, len - got, &g);
+		if (r != STORE_OK)
+			return r;
+		if (g == 0)
+			return STORE_CORRUPT;
+	}
+	return STORE_OK;
+}
+
+int
 store_body_get(struct store *st, uint64_t body_id, char **data_r, size_t *len_r)
 {
 	struct body_read_arg a = { .id = body_id, .whole = true };

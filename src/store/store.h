@@ -350,6 +350,10 @@ int store_expunge(struct store *st, const char *user, const char *mailbox,
  * number read (0 at or past the end). Does not load the whole body. */
 int store_body_read(struct store *st, uint64_t body_id, uint64_t offset,
     void *buf, size_t len, size_t *got_r);
+/* Reads exactly len bytes of a body from offset into buf: STORE_CORRUPT
+ * when the body ends before them. */
+int store_body_read_exact(struct store *st, uint64_t body_id, uint64_t offset,
+    void *buf, size_t len);
 /* The whole body, malloc'd (caller frees). */
 int store_body_get(struct store *st, uint64_t body_id, char **data_r, size_t *len_r);
 /* The cache blob stored at delivery (malloc'd, caller frees), or
