@@ -2,10 +2,13 @@
  * the MIME decoder, the IMAP mailbox name codec and the SMTPUTF8 check all
  * use: every scalar value both ways, the boundaries of each length, and
  * each kind of ill-formed sequence (RFC 3629 3 and 10); and
- * mm_nofile_raise, the daemon's open-file limit at start. */
+ * mm_nofile_raise, the daemon's open-file limit at start; and the growing
+ * hash table of src/lib/htab.c. */
+#include "lib/htab.h"
 #include "lib/util.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -102,6 +105,95 @@ START_TEST(test_nofile_raise)
 }
 END_TEST
 
+/* ---- htab ---- */
+
+struct hkey {
+	char key[16];
+	struct mm_hnode node;
+};
+
+static struct hkey *
+hkey_find(const struct mm_htab *t, const char *key)
+{
+	uint32_t h = mm_fnv1a(MM_FNV_BASIS, key);
+	for (struct mm_hnode *n = mm_htab_first(t, h); n; n = n->next) {
+		struct hkey *k = mm_hentry(n, struct hkey, node);
+		if (n->hash == h && strcmp(k->key, key) == 0)
+			return k;
+	}
+	return NULL;
+}
+
+#define HTAB_KEYS 50000
+
+/* 50,000 keys in, every other one out, the rest out: each lookup right,
+ * the count right, the buckets following the keys both ways (a table
+ * that stayed at its first size would have chains of hundreds). */
+START_TEST(test_htab_grows_and_shrinks)
+{
+	struct mm_htab t = { 0 };
+	ck_assert_ptr_null(mm_htab_first(&t, 1));
+	struct hkey *keys = calloc(HTAB_KEYS, sizeof(*keys));
+	ck_assert_ptr_nonnull(keys);
+	for (int i = 0; i < HTAB_KEYS; i++) {
+		snprintf(keys[i].key, sizeof(keys[i].key), "10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+		ck_assert_ptr_null(hkey_find(&t, keys[i].key));
+		mm_htab_add(&t, &keys[i].node, mm_fnv1a(MM_FNV_BASIS, keys[i].key));
+		ck_assert_uint_eq(t.n, (size_t)i + 1);
+		ck_assert_uint_le(t.n, 2 * t.nbuckets);
+	}
+	ck_assert_uint_ge(t.nbuckets, HTAB_KEYS / 2);
+	ck_assert_uint_le(mm_htab_longest_chain(&t), 16);
+	for (int i = 0; i < HTAB_KEYS; i++)
+		ck_assert_ptr_eq(hkey_find(&t, keys[i].key), &keys[i]);
+	ck_assert_ptr_null(hkey_find(&t, "10.255.0.0"));
+	for (int i = 0; i < HTAB_KEYS; i += 2)
+		mm_htab_del(&t, &keys[i].node);
+	ck_assert_uint_eq(t.n, HTAB_KEYS / 2);
+	for (int i = 0; i < HTAB_KEYS; i++)
+		ck_assert_ptr_eq(hkey_find(&t, keys[i].key), i % 2 ? &keys[i] : NULL);
+	size_t big = t.nbuckets;
+	for (int i = 1; i < HTAB_KEYS - 100; i += 2) {
+		mm_htab_del(&t, &keys[i].node);
+		ck_assert(t.nbuckets <= 8 * t.n || t.nbuckets == MM_HTAB_MIN_BUCKETS);
+	}
+	ck_assert_uint_eq(t.n, 50);
+	ck_assert_uint_le(t.nbuckets, 256);
+	ck_assert_uint_lt(t.nbuckets, big);
+	for (int i = 0; i < HTAB_KEYS; i++)
+		ck_assert_ptr_eq(hkey_find(&t, keys[i].key),
+		    i % 2 && i >= HTAB_KEYS - 100 ? &keys[i] : NULL);
+	for (int i = HTAB_KEYS - 99; i < HTAB_KEYS; i += 2)
+		mm_htab_del(&t, &keys[i].node);
+	ck_assert_uint_eq(t.n, 0);
+	ck_assert_uint_eq(t.nbuckets, 0);       /* the last one out frees them */
+	ck_assert_ptr_null(t.tab);
+	free(keys);
+}
+END_TEST
+
+/* Keys of one hash share a chain; deleting one in the middle of it keeps
+ * the others. */
+START_TEST(test_htab_same_hash)
+{
+	struct mm_htab t = { 0 };
+	struct hkey k[3] = { { "a" }, { "b" }, { "c" } };
+	for (int i = 0; i < 3; i++)
+		mm_htab_add(&t, &k[i].node, 7);
+	ck_assert_uint_eq(mm_htab_longest_chain(&t), 3);
+	mm_htab_del(&t, &k[1].node);
+	size_t seen = 0;
+	for (struct mm_hnode *n = mm_htab_first(&t, 7); n; n = n->next) {
+		ck_assert_ptr_ne(n, &k[1].node);
+		seen++;
+	}
+	ck_assert_uint_eq(seen, 2);
+	mm_htab_del(&t, &k[0].node);
+	mm_htab_del(&t, &k[2].node);
+	ck_assert_ptr_null(mm_htab_first(&t, 7));
+}
+END_TEST
+
 static Suite *
 util_suite(void)
 {
@@ -118,6 +210,10 @@ util_suite(void)
 	TCase *tn = tcase_create("nofile");
 	tcase_add_test(tn, test_nofile_raise);
 	suite_add_tcase(s, tn);
+	TCase *th = tcase_create("htab");
+	tcase_add_test(th, test_htab_grows_and_shrinks);
+	tcase_add_test(th, test_htab_same_hash);
+	suite_add_tcase(s, th);
 	return s;
 }
 
