@@ -1068,6 +1068,54 @@ START_TEST(test_user_limit)
 }
 END_TEST
 
+/* 50,000 addresses and 50,000 users (100,000 sessions): each count is
+ * its own, the limits hold for each, the table grows so that a lookup
+ * walks a short chain (4,096 fixed buckets before: chains of ~25), and
+ * every key is gone once its connections are. */
+START_TEST(test_limit_table_grows)
+{
+	struct config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_connections = 1000000;
+	cfg.max_connections_per_ip = 2;
+	cfg.max_connections_per_user = 1;
+	enum { N = 50000 };
+	char key[64];
+	bool per_ip;
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+		ck_assert(listener_conn_admit(&cfg, key, &per_ip));
+		if (i % 2)
+			ck_assert(listener_conn_admit(&cfg, key, &per_ip));
+		snprintf(key, sizeof(key), "user%d@example.org", i);
+		ck_assert(listener_user_admit(&cfg, key));
+	}
+	size_t longest;
+	ck_assert_uint_eq(listener_limit_keys(&longest), 2 * N);
+	ck_assert_uint_le(longest, 16);
+	ck_assert_uint_eq(listener_conn_count(), N + N / 2);
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+		/* the odd ones are at their limit, the even ones one short */
+		ck_assert(listener_conn_admit(&cfg, key, &per_ip) == (i % 2 == 0));
+		ck_assert(per_ip == (i % 2 == 1));
+		snprintf(key, sizeof(key), "user%d@example.org", i);
+		ck_assert(!listener_user_admit(&cfg, key));
+	}
+	ck_assert_uint_eq(listener_conn_count(), 2 * N);
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+		listener_conn_gone(key);
+		listener_conn_gone(key);
+		snprintf(key, sizeof(key), "user%d@example.org", i);
+		listener_user_gone(key);
+	}
+	ck_assert_uint_eq(listener_conn_count(), 0);
+	ck_assert_uint_eq(listener_limit_keys(&longest), 0);
+	ck_assert_uint_eq(longest, 0);
+}
+END_TEST
+
 /* The default hostname: config_parse() gives gethostname() (no DNS),
  * hostname_config() makes it the FQDN, and leaves a set one alone. */
 START_TEST(test_hostname_default)
@@ -1177,6 +1225,7 @@ net_suite(void)
 	tc = tcase_create("limits");
 	tcase_add_loop_test(tc, test_limit_key, 0, (int)(sizeof(limit_keys) / sizeof(limit_keys[0])));
 	tcase_add_test(tc, test_user_limit);
+	tcase_add_test(tc, test_limit_table_grows);
 	tcase_add_test(tc, test_hostname_default);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("notify");

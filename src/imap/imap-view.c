@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/htab.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "net/conn.h"
@@ -71,8 +72,6 @@ struct imap_delta {
 	bool unclaimed;           /* new \Recent with no owner: claim by reading */
 };
 
-#define GROUP_BUCKETS 1024
-
 struct imap_group {
 	struct mm_server *srv;
 	char *user;
@@ -87,10 +86,12 @@ struct imap_group {
 	bool again;                       /* changed again meanwhile */
 	uint64_t owner;                   /* the running refresh claims \Recent for it */
 	struct imap_searchmem *smem;      /* search records, or NULL before a SEARCH */
-	struct imap_group *hnext;
+	struct mm_hnode node;             /* in groups */
 };
 
-static struct imap_group *groups[GROUP_BUCKETS];   /* loop thread only */
+/* Loop thread only; grows with the groups (lib/htab.h): 100,000
+ * sessions in as many mailboxes find theirs in a chain of one or two. */
+static struct mm_htab groups;
 static uint64_t snap_gen;
 
 /* ---- snapshots and deltas ---- */
@@ -233,10 +234,10 @@ msg_same(const struct imap_msg *a, const struct imap_msg *b)
 
 /* ---- groups ---- */
 
-static unsigned
+static uint32_t
 group_hash(const char *user, uint32_t id)
 {
-	return mm_fnv1a(MM_FNV_BASIS ^ id, user) % GROUP_BUCKETS;
+	return mm_fnv1a(MM_FNV_BASIS ^ id, user);
 }
 
 static void group_refresh(struct imap_group *g);
@@ -265,28 +266,26 @@ group_notify_cb(void *arg, const char *user, uint32_t mailbox_id)
 static struct imap_group *
 group_get(struct imap_session *s, uint32_t mbox_id)
 {
-	unsigned h = group_hash(s->user, mbox_id);
-	for (struct imap_group *g = groups[h]; g != NULL; g = g->hnext)
+	uint32_t h = group_hash(s->user, mbox_id);
+	for (struct mm_hnode *n = mm_htab_first(&groups, h); n != NULL; n = n->next) {
+		struct imap_group *g = mm_hentry(n, struct imap_group, node);
 		if (g->mbox_id == mbox_id && g->srv == s->srv && strcmp(g->user, s->user) == 0 &&
 		    strcmp(g->mbox, s->mbox) == 0)
 			return g;
+	}
 	struct imap_group *g = xcalloc(1, sizeof(*g));
 	g->srv = s->srv;
 	g->user = xstrdup(s->user);
 	mm_strlcpy(g->mbox, s->mbox, sizeof(g->mbox));
 	g->mbox_id = mbox_id;
-	g->hnext = groups[h];
-	groups[h] = g;
+	mm_htab_add(&groups, &g->node, h);
 	return g;
 }
 
 static void
 group_free(struct imap_group *g)
 {
-	struct imap_group **pp = &groups[group_hash(g->user, g->mbox_id)];
-	while (*pp != g)
-		pp = &(*pp)->hnext;
-	*pp = g->hnext;
+	mm_htab_del(&groups, &g->node);
 	if (g->smem != NULL)
 		imap_searchmem_close(g->smem);
 	imap_searchmem_unref(&g->smem);

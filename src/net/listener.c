@@ -6,6 +6,7 @@
 #include "net/listener.h"
 #include "net/conn.h"
 #include "net/server.h"
+#include "lib/htab.h"
 #include "lib/limits.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -25,7 +26,6 @@
 #include <unistd.h>
 
 #define LISTEN_BACKLOG 511
-#define PERIP_BUCKETS 4096
 
 static struct listener_def defs[LSN_COUNT];
 
@@ -408,14 +408,8 @@ listeners_check(const struct config *cfg, struct config_errors *errs)
 struct perip {
 	char addr[ADDRESS_MAX_BYTES + 2];   /* an address key, or "@user" */
 	unsigned count;
-	struct perip *next;
+	struct mm_hnode node;
 };
-
-static unsigned
-perip_hash(const char *s)
-{
-	return mm_fnv1a(MM_FNV_BASIS, s) % PERIP_BUCKETS;
-}
 
 void
 listener_limit_key(const struct config *cfg, const char *addr, char *key, size_t keylen)
@@ -434,42 +428,45 @@ listener_limit_key(const struct config *cfg, const char *addr, char *key, size_t
 }
 
 /* One table for both counts: per address key and, prefixed with '@',
- * per user. */
-static struct perip *perip_tab[PERIP_BUCKETS];
+ * per user. It grows with the keys (lib/htab.h): 100,000 sessions from
+ * as many addresses or users still find theirs in a chain of one or
+ * two. */
+static struct mm_htab perip_tab;
 static size_t total_conns;
-
 
 static struct perip *
 count_find(const char *key, bool create)
 {
-	unsigned h = perip_hash(key);
-	struct perip *p;
-	for (p = perip_tab[h]; p; p = p->next)
-		if (strcmp(p->addr, key) == 0)
+	uint32_t h = mm_fnv1a(MM_FNV_BASIS, key);
+	for (struct mm_hnode *n = mm_htab_first(&perip_tab, h); n; n = n->next) {
+		struct perip *p = mm_hentry(n, struct perip, node);
+		if (n->hash == h && strcmp(p->addr, key) == 0)
 			return p;
+	}
 	if (!create)
 		return NULL;
-	p = xcalloc(1, sizeof(*p));
+	struct perip *p = xcalloc(1, sizeof(*p));
 	mm_strlcpy(p->addr, key, sizeof(p->addr));
-	p->next = perip_tab[h];
-	perip_tab[h] = p;
+	mm_htab_add(&perip_tab, &p->node, h);
 	return p;
 }
 
 static void
 count_drop(const char *key)
 {
-	unsigned h = perip_hash(key);
-	for (struct perip **pp = &perip_tab[h]; *pp; pp = &(*pp)->next) {
-		struct perip *p = *pp;
-		if (strcmp(p->addr, key) != 0)
-			continue;
-		if (--p->count == 0) {
-			*pp = p->next;
-			free(p);
-		}
-		return;
+	struct perip *p = count_find(key, false);
+	if (p != NULL && --p->count == 0) {
+		mm_htab_del(&perip_tab, &p->node);
+		free(p);
 	}
+}
+
+size_t
+listener_limit_keys(size_t *longest_chain_r)
+{
+	if (longest_chain_r != NULL)
+		*longest_chain_r = mm_htab_longest_chain(&perip_tab);
+	return perip_tab.n;
 }
 
 bool

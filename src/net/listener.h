@@ -66,5 +66,8 @@ bool listener_conn_admit(const struct config *cfg, const char *addr, bool *per_i
 void listener_conn_extra(int delta);
 void listener_conn_gone(const char *addr);
 size_t listener_conn_count(void);
+/* The address and user keys counted now, and (for tests) the longest
+ * chain of their table in *longest_chain_r if not NULL. */
+size_t listener_limit_keys(size_t *longest_chain_r);
 
 #endif
