@@ -19,7 +19,13 @@
  * record" (it is read, as it was before). Every byte a chunk takes is
  * counted in one global total that may not go over
  * IMAP_SEARCHMEM_MAX_BYTES, nor a quarter of [limits] max_memory when
- * that is set: what does not fit is not kept and is read from the store. */
+ * that is set, nor what the messages in memory (lib/membudget.h) leave
+ * of max_memory. A chunk that does not fit first drops the whole tables
+ * of other mailboxes, least recently searched first, that no SEARCH holds
+ * now (they are built again by their next SEARCH); what still does not fit
+ * is not kept and is read from the store. A SEARCH that starts while the
+ * records are over the bound (max_memory is taken by messages) drops
+ * tables the same way. */
 #include "imap/imap-searchmem.h"
 
 #include <pthread.h>
@@ -59,9 +65,16 @@ struct imap_searchmem {
 	atomic_uint refs;
 	pthread_mutex_t mu;
 	struct imap_searchmem_ver *cur;   /* under mu; NULL once closed */
+	struct imap_searchmem *lru_prev, *lru_next;   /* under lru_mu */
+	bool in_lru;
 };
 
 static _Atomic uint64_t total_bytes;
+
+/* Every open table, the most recently searched first. Taken before a
+ * table's mu, never while holding one. */
+static pthread_mutex_t lru_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct imap_searchmem *lru_head, *lru_tail;
 
 uint64_t
 imap_searchmem_bytes(void)
@@ -81,29 +94,80 @@ chunk_unref(struct chunk *c)
 	free(c);
 }
 
-/* Room for bytes more in all tables? Taken if so. */
-static bool
-bytes_take(size_t bytes)
+/* What all tables may hold now. */
+static uint64_t
+bytes_cap(void)
 {
 	uint64_t cap = IMAP_SEARCHMEM_MAX_BYTES, lim = membudget_limit();
-	if (lim > 0 && lim / 4 < cap)
-		cap = lim / 4;
+	if (lim > 0) {
+		uint64_t used = membudget_used();
+		if (lim / 4 < cap)
+			cap = lim / 4;
+		/* the messages in memory come first */
+		if (used >= lim)
+			cap = 0;
+		else if (lim - used < cap)
+			cap = lim - used;
+	}
+	return cap;
+}
+
+static struct imap_searchmem_ver *ver_new(uint32_t uidvalidity, size_t n);
+
+/* Drops the records of other tables than keep, least recently searched
+ * first, until need more bytes fit under the cap or none is left to
+ * drop. A table whose current version a SEARCH holds is left alone (its
+ * records are in use; what the job holds goes with it anyway). */
+static void
+evict(const struct imap_searchmem *keep, size_t need)
+{
+	pthread_mutex_lock(&lru_mu);
+	for (struct imap_searchmem *sm = lru_tail; sm != NULL; sm = sm->lru_prev) {
+		if (atomic_load(&total_bytes) + need <= bytes_cap())
+			break;
+		if (sm == keep)
+			continue;
+		struct imap_searchmem_ver *old = NULL;
+		pthread_mutex_lock(&sm->mu);
+		if (sm->cur != NULL && sm->cur->n > 0 && atomic_load(&sm->cur->refs) == 1) {
+			old = sm->cur;
+			sm->cur = ver_new(0, 0);
+		}
+		pthread_mutex_unlock(&sm->mu);
+		imap_searchmem_ver_unref(&old);
+	}
+	pthread_mutex_unlock(&lru_mu);
+}
+
+/* Room for bytes more in all tables? Taken if so; the tables of other
+ * mailboxes than sm's give way if need be. */
+static bool
+bytes_take(const struct imap_searchmem *sm, size_t bytes)
+{
 	uint64_t now = atomic_load(&total_bytes);
+	bool evicted = false;
 	do {
-		if (now + bytes > cap)
-			return false;
+		if (now + bytes > bytes_cap()) {
+			if (evicted)
+				return false;
+			evict(sm, bytes);
+			evicted = true;
+			now = atomic_load(&total_bytes);
+			if (now + bytes > bytes_cap())
+				return false;
+		}
 	} while (!atomic_compare_exchange_weak(&total_bytes, &now, now + bytes));
 	metrics_search_memory((int64_t)bytes);
 	return true;
 }
 
-/* One allocation for n records whose text takes alen bytes; NULL when it
- * does not fit in the limit. */
+/* One allocation for n records whose text takes alen bytes, for sm; NULL
+ * when it does not fit in the limit. */
 static struct chunk *
-chunk_alloc(uint32_t lo, uint32_t hi, size_t n, size_t alen)
+chunk_alloc(const struct imap_searchmem *sm, uint32_t lo, uint32_t hi, size_t n, size_t alen)
 {
 	size_t bytes = sizeof(struct chunk) + n * 2 * sizeof(uint32_t) + alen;
-	if (!bytes_take(bytes))
+	if (!bytes_take(sm, bytes))
 		return NULL;
 	struct chunk *c = xmalloc(bytes);
 	atomic_init(&c->refs, 1);
@@ -180,8 +244,8 @@ rec_encode(const char *blob, size_t len, struct mm_buf *b)
 }
 
 static struct chunk *
-chunk_build(uint32_t lo, uint32_t hi, const uint32_t *uids, char *const *blobs,
-    const size_t *lens, size_t n)
+chunk_build(const struct imap_searchmem *sm, uint32_t lo, uint32_t hi, const uint32_t *uids,
+    char *const *blobs, const size_t *lens, size_t n)
 {
 	struct mm_buf b;
 	uint32_t *off = xmalloc((n ? n : 1) * sizeof(*off));
@@ -191,7 +255,7 @@ chunk_build(uint32_t lo, uint32_t hi, const uint32_t *uids, char *const *blobs,
 		off[k] = at <= UINT32_MAX - 1 && rec_encode(blobs[k], lens[k], &b) ?
 		    (uint32_t)at : NOREC;
 	}
-	struct chunk *c = chunk_alloc(lo, hi, n, b.len);
+	struct chunk *c = chunk_alloc(sm, lo, hi, n, b.len);
 	if (c != NULL) {
 		memcpy(c->uids, uids, n * sizeof(*uids));
 		memcpy(c->off, off, n * sizeof(*off));
@@ -206,7 +270,8 @@ chunk_build(uint32_t lo, uint32_t hi, const uint32_t *uids, char *const *blobs,
 /* c without the UIDs in gone (ascending); NULL if that does not fit (the
  * caller keeps c). */
 static struct chunk *
-chunk_without(const struct chunk *c, const uint32_t *gone, size_t ngone)
+chunk_without(const struct imap_searchmem *sm, const struct chunk *c, const uint32_t *gone,
+    size_t ngone)
 {
 	size_t keep = 0, alen = 0, g = 0;
 	bool *drop = xcalloc(c->n ? c->n : 1, sizeof(*drop));
@@ -220,7 +285,7 @@ chunk_without(const struct chunk *c, const uint32_t *gone, size_t ngone)
 		if (c->off[k] != NOREC)
 			alen += rec_len((const unsigned char *)c->arena + c->off[k]);
 	}
-	struct chunk *nc = chunk_alloc(c->lo, c->hi, keep, alen);
+	struct chunk *nc = chunk_alloc(sm, c->lo, c->hi, keep, alen);
 	if (nc != NULL) {
 		size_t j = 0, at = 0;
 		for (size_t k = 0; k < c->n; k++) {
@@ -324,7 +389,56 @@ imap_searchmem_new(void)
 	atomic_init(&sm->refs, 1);
 	pthread_mutex_init(&sm->mu, NULL);
 	sm->cur = ver_new(0, 0);
+	pthread_mutex_lock(&lru_mu);
+	sm->lru_next = lru_head;
+	if (lru_head != NULL)
+		lru_head->lru_prev = sm;
+	else
+		lru_tail = sm;
+	lru_head = sm;
+	sm->in_lru = true;
+	pthread_mutex_unlock(&lru_mu);
 	return sm;
+}
+
+static void
+lru_unlink(struct imap_searchmem *sm)
+{
+	if (!sm->in_lru)
+		return;
+	if (sm->lru_prev != NULL)
+		sm->lru_prev->lru_next = sm->lru_next;
+	else
+		lru_head = sm->lru_next;
+	if (sm->lru_next != NULL)
+		sm->lru_next->lru_prev = sm->lru_prev;
+	else
+		lru_tail = sm->lru_prev;
+	sm->lru_prev = sm->lru_next = NULL;
+	sm->in_lru = false;
+}
+
+/* A SEARCH uses sm: it goes to the head of the list. */
+static void
+lru_touch(struct imap_searchmem *sm)
+{
+	pthread_mutex_lock(&lru_mu);
+	if (sm->in_lru && lru_head != sm) {
+		lru_unlink(sm);
+		sm->lru_next = lru_head;
+		lru_head->lru_prev = sm;
+		lru_head = sm;
+		sm->in_lru = true;
+	}
+	pthread_mutex_unlock(&lru_mu);
+}
+
+static void
+lru_remove(struct imap_searchmem *sm)
+{
+	pthread_mutex_lock(&lru_mu);
+	lru_unlink(sm);
+	pthread_mutex_unlock(&lru_mu);
 }
 
 struct imap_searchmem *
@@ -341,6 +455,7 @@ imap_searchmem_unref(struct imap_searchmem **smp)
 	*smp = NULL;
 	if (sm == NULL || atomic_fetch_sub(&sm->refs, 1) != 1)
 		return;
+	lru_remove(sm);
 	imap_searchmem_ver_unref(&sm->cur);
 	pthread_mutex_destroy(&sm->mu);
 	free(sm);
@@ -366,6 +481,7 @@ publish(struct imap_searchmem *sm, struct imap_searchmem_ver *v, bool close)
 void
 imap_searchmem_close(struct imap_searchmem *sm)
 {
+	lru_remove(sm);
 	publish(sm, NULL, true);
 }
 
@@ -375,8 +491,8 @@ imap_searchmem_reset(struct imap_searchmem *sm)
 	publish(sm, ver_new(0, 0), false);
 }
 
-struct imap_searchmem_ver *
-imap_searchmem_get(struct imap_searchmem *sm)
+static struct imap_searchmem_ver *
+ver_get(struct imap_searchmem *sm)
 {
 	struct imap_searchmem_ver *v;
 	pthread_mutex_lock(&sm->mu);
@@ -385,6 +501,15 @@ imap_searchmem_get(struct imap_searchmem *sm)
 		atomic_fetch_add(&v->refs, 1);
 	pthread_mutex_unlock(&sm->mu);
 	return v;
+}
+
+struct imap_searchmem_ver *
+imap_searchmem_get(struct imap_searchmem *sm)
+{
+	lru_touch(sm);
+	if (atomic_load(&total_bytes) > bytes_cap())
+		evict(sm, 0);      /* max_memory went to messages meanwhile */
+	return ver_get(sm);
 }
 
 /* v with c inserted (taken over), or NULL (c dropped) when it overlaps a
@@ -422,7 +547,7 @@ imap_searchmem_add(struct imap_searchmem *sm, uint32_t uidvalidity, uint32_t lo,
 {
 	if (n == 0 || hi <= lo)
 		return;
-	struct chunk *c = chunk_build(lo, hi, uids, blobs, lens, n);
+	struct chunk *c = chunk_build(sm, lo, hi, uids, blobs, lens, n);
 	if (c == NULL)
 		return;            /* over the limit: the store answers */
 	pthread_mutex_lock(&sm->mu);
@@ -442,7 +567,8 @@ imap_searchmem_add(struct imap_searchmem *sm, uint32_t uidvalidity, uint32_t lo,
 /* v without the records of the vanished UIDs (ascending): the chunks
  * holding any replaced by copies without them; NULL when none has any. */
 static struct imap_searchmem_ver *
-ver_without(const struct imap_searchmem_ver *v, const uint32_t *vanished, size_t nvanished)
+ver_without(const struct imap_searchmem *sm, const struct imap_searchmem_ver *v,
+    const uint32_t *vanished, size_t nvanished)
 {
 	struct imap_searchmem_ver *nv = ver_new(v->uidvalidity, v->n);
 	size_t g = 0;
@@ -456,7 +582,7 @@ ver_without(const struct imap_searchmem_ver *v, const uint32_t *vanished, size_t
 		while (g < nvanished && vanished[g] <= c->hi)
 			g++;
 		if (g > g0)
-			nc = chunk_without(c, vanished + g0, g - g0);
+			nc = chunk_without(sm, c, vanished + g0, g - g0);
 		if (nc != NULL && nc->n < c->n) {
 			nv->c[i] = nc;
 			changed = true;
@@ -480,10 +606,10 @@ static void
 drop_vanished(struct imap_searchmem *sm, const uint32_t *vanished, size_t nvanished)
 {
 	for (int tries = 0; tries < 4; tries++) {
-		struct imap_searchmem_ver *v = imap_searchmem_get(sm), *nv;
+		struct imap_searchmem_ver *v = ver_get(sm), *nv;
 		if (v == NULL)
 			return;
-		nv = ver_without(v, vanished, nvanished);
+		nv = ver_without(sm, v, vanished, nvanished);
 		if (nv == NULL) {
 			imap_searchmem_ver_unref(&v);
 			return;

@@ -11,7 +11,9 @@
  * worker takes a version (imap_searchmem_get, under the table's mutex)
  * and reads it without locks; changes publish a new version. What the
  * table does not know is read from the store as before, so an answer
- * never depends on what it holds. */
+ * never depends on what it holds. All tables share one memory bound;
+ * a chunk that does not fit drops the records of other tables, least
+ * recently searched (imap_searchmem_get) first. */
 #ifndef MM_IMAP_SEARCHMEM_H
 #define MM_IMAP_SEARCHMEM_H
 

@@ -1,0 +1,224 @@
+/* check_searchmem.c: the search records in memory (src/imap/imap-searchmem.c)
+ * under their memory bound: a chunk that does not fit drops the whole
+ * tables of other mailboxes, least recently searched first, but not one
+ * that a SEARCH holds; messages in memory ([limits] max_memory taken by
+ * lib/membudget.h) make the tables give way at the next SEARCH; the gauge
+ * never goes over the bound, and what a table still holds answers right
+ * (what it dropped answers "unknown": the store is read). */
+#include "imap/imap-searchmem.h"
+#include "lib/membudget.h"
+#include "lib/util.h"
+#include "mail/decode.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIMIT   (4u * 1024 * 1024)     /* max_memory: the tables get 1 MiB */
+#define NMSG    300                    /* ~1 KiB records: ~310 KiB a table */
+#define UIDV    7
+
+static char *blobs[NMSG];
+static size_t lens[NMSG];
+static uint32_t uids[NMSG];
+
+/* Messages 1..NMSG of table t, each with a subject of over 1,000 bytes. */
+static void
+make_blobs(int t)
+{
+	for (int i = 0; i < NMSG; i++) {
+		struct mm_buf msg, out;
+		mm_buf_init(&msg);
+		mm_buf_init(&out);
+		mm_buf_printf(&msg, "From: a@example.org\r\nSubject: Table%d Msg%d", t, i + 1);
+		for (int k = 0; k < 100; k++)
+			mm_buf_printf(&msg, "\r\n filler%03d", k);
+		mm_buf_printf(&msg, "\r\nDate: 1 Jan 2024 10:00:00 +0000\r\n\r\nbody\r\n");
+		mail_cache_build(msg.data, msg.len, &out);
+		free(blobs[i]);
+		blobs[i] = out.data;
+		lens[i] = out.len;
+		uids[i] = (uint32_t)i + 1;
+		mm_buf_free(&msg);
+	}
+}
+
+static void
+fill(struct imap_searchmem *sm, int t)
+{
+	make_blobs(t);
+	imap_searchmem_add(sm, UIDV, 0, NMSG, uids, blobs, lens, NMSG);
+}
+
+/* 1: the table holds table t's record of every message (its subject
+ * right); 0: it holds none; anything between fails. */
+static int
+holds(struct imap_searchmem *sm, int t)
+{
+	struct imap_searchmem_ver *v = imap_searchmem_get(sm);
+	int known = 0;
+	for (int i = 0; i < NMSG; i++) {
+		struct mail_cache_search r;
+		int got = imap_searchmem_find(v, UIDV, (uint32_t)i + 1, &r);
+		if (got < 0)
+			continue;
+		ck_assert_int_eq(got, 1);
+		char want[32];
+		snprintf(want, sizeof(want), "table%d msg%d filler", t, i + 1);
+		bool found = false;
+		for (size_t e = 0; e < r.n; e++)
+			if (r.e[e].len >= strlen(want) && memcmp(r.e[e].v, want, strlen(want)) == 0)
+				found = true;
+		ck_assert_msg(found, "table %d uid %d: no subject %s", t, i + 1, want);
+		known++;
+	}
+	imap_searchmem_ver_unref(&v);
+	ck_assert(known == 0 || known == NMSG);
+	return known == NMSG;
+}
+
+static void
+setup(void)
+{
+	membudget_reset();
+	membudget_set_limit(LIMIT);
+}
+
+static void
+teardown(void)
+{
+	for (int i = 0; i < NMSG; i++) {
+		free(blobs[i]);
+		blobs[i] = NULL;
+	}
+	membudget_reset();
+}
+
+/* Three tables of ~330 KiB under a 1 MiB bound, then a fourth: the least
+ * recently searched goes, the others stay. */
+START_TEST(test_lru_evicted)
+{
+	struct imap_searchmem *t[4];
+	for (int i = 0; i < 4; i++)
+		t[i] = imap_searchmem_new();
+	for (int i = 0; i < 3; i++) {
+		fill(t[i], i);
+		ck_assert_int_eq(holds(t[i], i), 1);      /* searched now */
+	}
+	uint64_t three = imap_searchmem_bytes();
+	ck_assert_uint_gt(three, 3 * NMSG * 1000);
+	ck_assert_uint_le(three, LIMIT / 4);
+	ck_assert_int_eq(holds(t[0], 0), 1);          /* 1 is the oldest now */
+	fill(t[3], 3);
+	ck_assert_uint_le(imap_searchmem_bytes(), LIMIT / 4);
+	ck_assert_int_eq(holds(t[3], 3), 1);
+	ck_assert_int_eq(holds(t[1], 1), 0);
+	ck_assert_int_eq(holds(t[0], 0), 1);
+	ck_assert_int_eq(holds(t[2], 2), 1);
+	/* the dropped table is built again by its next SEARCH (2 goes) */
+	ck_assert_int_eq(holds(t[0], 0), 1);
+	ck_assert_int_eq(holds(t[3], 3), 1);
+	fill(t[1], 1);
+	ck_assert_int_eq(holds(t[1], 1), 1);
+	ck_assert_int_eq(holds(t[2], 2), 0);
+	ck_assert_uint_le(imap_searchmem_bytes(), LIMIT / 4);
+	for (int i = 0; i < 4; i++) {
+		imap_searchmem_close(t[i]);
+		imap_searchmem_unref(&t[i]);
+	}
+	ck_assert_uint_eq(imap_searchmem_bytes(), 0);
+}
+END_TEST
+
+/* A table whose version a SEARCH holds is not dropped for another's
+ * chunk: the next least recently searched one is. */
+START_TEST(test_held_kept)
+{
+	struct imap_searchmem *t[4];
+	for (int i = 0; i < 4; i++)
+		t[i] = imap_searchmem_new();
+	for (int i = 0; i < 3; i++) {
+		fill(t[i], i);
+		ck_assert_int_eq(holds(t[i], i), 1);
+	}
+	struct imap_searchmem_ver *held = imap_searchmem_get(t[0]);
+	ck_assert_int_eq(holds(t[1], 1), 1);
+	ck_assert_int_eq(holds(t[2], 2), 1);           /* 0 is the oldest, held */
+	fill(t[3], 3);
+	ck_assert_int_eq(holds(t[1], 1), 0);
+	ck_assert_int_eq(holds(t[2], 2), 1);
+	ck_assert_int_eq(holds(t[3], 3), 1);
+	ck_assert_int_eq(imap_searchmem_find(held, UIDV, 5, NULL), 1);
+	imap_searchmem_ver_unref(&held);
+	ck_assert_int_eq(holds(t[0], 0), 1);
+	ck_assert_uint_le(imap_searchmem_bytes(), LIMIT / 4);
+	for (int i = 0; i < 4; i++) {
+		imap_searchmem_close(t[i]);
+		imap_searchmem_unref(&t[i]);
+	}
+	ck_assert_uint_eq(imap_searchmem_bytes(), 0);
+}
+END_TEST
+
+/* Messages take max_memory: the next SEARCH leaves the tables only what
+ * the messages leave (its own table kept); a new chunk that does not fit
+ * beside a held table is not kept, and drops the table once it is not
+ * held. */
+START_TEST(test_messages_first)
+{
+	struct imap_searchmem *t[3];
+	for (int i = 0; i < 3; i++) {
+		t[i] = imap_searchmem_new();
+		fill(t[i], i);
+		ck_assert_int_eq(holds(t[i], i), 1);
+	}
+	uint64_t msgs = LIMIT - 400u * 1024;            /* 400 KiB left: one table */
+	membudget_charge(msgs);
+	ck_assert_int_eq(holds(t[1], 1), 1);            /* a SEARCH in 1 */
+	ck_assert_uint_le(imap_searchmem_bytes(), LIMIT - msgs);
+	ck_assert_int_eq(holds(t[0], 0), 0);
+	ck_assert_int_eq(holds(t[2], 2), 0);
+	struct imap_searchmem_ver *held = imap_searchmem_get(t[1]);
+	fill(t[2], 2);                  /* no room beside 1, which is held */
+	ck_assert_int_eq(holds(t[2], 2), 0);
+	ck_assert_int_eq(holds(t[1], 1), 1);
+	imap_searchmem_ver_unref(&held);
+	fill(t[2], 2);                  /* 1 is not held now: it gives way */
+	ck_assert_int_eq(holds(t[2], 2), 1);
+	ck_assert_int_eq(holds(t[1], 1), 0);
+	ck_assert_uint_le(imap_searchmem_bytes(), LIMIT - msgs);
+	membudget_release(msgs);
+	fill(t[1], 1);
+	ck_assert_int_eq(holds(t[2], 2), 1);
+	ck_assert_int_eq(holds(t[1], 1), 1);
+	for (int i = 0; i < 3; i++) {
+		imap_searchmem_close(t[i]);
+		imap_searchmem_unref(&t[i]);
+	}
+	ck_assert_uint_eq(imap_searchmem_bytes(), 0);
+}
+END_TEST
+
+static Suite *
+searchmem_suite(void)
+{
+	Suite *s = suite_create("searchmem");
+	TCase *tc = tcase_create("bound");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_lru_evicted);
+	tcase_add_test(tc, test_held_kept);
+	tcase_add_test(tc, test_messages_first);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(searchmem_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
