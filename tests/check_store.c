@@ -641,6 +641,75 @@ START_TEST(test_big_body_ranges)
 }
 END_TEST
 
+/* The cache blob of a body, one at a time and by batch: a blob, an empty
+ * one (stored, 0 bytes) and none. Berkeley DB 5.3 hands back a
+ * DB_DBT_MALLOC value of 0 bytes as a pointer, not NULL (checked here on
+ * the raw handle), so the batch read tells an empty blob (data non-NULL,
+ * length 0) from none (NULL) as store_body_cache does (STORE_OK and "",
+ * STORE_NOTFOUND), and store_body_cache is one call of it. */
+START_TEST(test_body_cache_empty)
+{
+	struct store_rcpt rc[3] = { { .user = "alice@example.org" },
+	    { .user = "alice@example.org" }, { .user = "alice@example.org" } };
+	ck_assert_int_eq(store_deliver(st, &rc[0], 1, "a", 1, 0, "CACHE", 5, NULL, 0, false),
+	    STORE_OK);
+	ck_assert_int_eq(store_deliver(st, &rc[1], 1, "b", 1, 0, "", 0, NULL, 0, false),
+	    STORE_OK);
+	ck_assert_int_eq(store_deliver(st, &rc[2], 1, "c", 1, 0, NULL, 0, NULL, 0, false),
+	    STORE_OK);
+	struct store_index *idx = index_of("alice@example.org", "INBOX");
+	ck_assert_uint_eq(idx->nmsgs, 3);
+	uint64_t ids[3] = { idx->msgs[0].body_id, idx->msgs[1].body_id, idx->msgs[2].body_id };
+	store_index_free(&idx);
+
+	/* the raw read of the empty value */
+	DB_TXN *txn;
+	ck_assert_int_eq(st->env->txn_begin(st->env, NULL, &txn, 0), 0);
+	unsigned char key[8];
+	void *d = (void *)1;
+	size_t l = 99;
+	sdb_be64(key, ids[1]);
+	ck_assert_int_eq(sdb_get_alloc(st->cache, txn, key, 8, &d, &l, 0), STORE_OK);
+	ck_assert_uint_eq(l, 0);
+	ck_assert_ptr_nonnull(d);
+	free(d);
+	sdb_be64(key, ids[2]);
+	ck_assert_int_eq(sdb_get_alloc(st->cache, txn, key, 8, &d, &l, 0), STORE_NOTFOUND);
+	ck_assert_int_eq(txn->commit(txn, 0), 0);
+
+	char *data[3];
+	size_t lens[3];
+	ck_assert_int_eq(store_body_cache_many(st, ids, 3, data, lens), STORE_OK);
+	ck_assert_uint_eq(lens[0], 5);
+	ck_assert_mem_eq(data[0], "CACHE", 5);
+	ck_assert_ptr_nonnull(data[1]);            /* empty, not none */
+	ck_assert_uint_eq(lens[1], 0);
+	ck_assert_ptr_null(data[2]);
+	ck_assert_uint_eq(lens[2], 0);
+	free(data[0]);
+	free(data[1]);
+
+	char *c = NULL;
+	size_t cl = 99;
+	ck_assert_int_eq(store_body_cache(st, ids[0], &c, &cl), STORE_OK);
+	ck_assert_uint_eq(cl, 5);
+	ck_assert_str_eq(c, "CACHE");              /* NUL-terminated */
+	free(c);
+	ck_assert_int_eq(store_body_cache(st, ids[1], &c, &cl), STORE_OK);
+	ck_assert_uint_eq(cl, 0);
+	ck_assert_str_eq(c, "");
+	free(c);
+	c = (char *)1;
+	cl = 99;
+	ck_assert_int_eq(store_body_cache(st, ids[2], &c, &cl), STORE_NOTFOUND);
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(cl, 0);
+	c = (char *)1;
+	ck_assert_int_eq(store_body_cache(st, 999999, &c, &cl), STORE_NOTFOUND);
+	ck_assert_ptr_null(c);
+}
+END_TEST
+
 /* ---- aliases and resolution ---- */
 
 static int
@@ -2267,6 +2336,7 @@ store_suite(void)
 		{ "copy_move_refcount", test_copy_move_refcount },
 		{ "quota", test_quota },
 		{ "body_ranges", test_big_body_ranges },
+		{ "body_cache_empty", test_body_cache_empty },
 		{ "resolve", test_resolve },
 		{ "mailboxes", test_mailboxes },
 		{ "change_hook", test_change_hook },
