@@ -230,23 +230,6 @@ store_body_refs(struct store *st, uint64_t body_id, uint32_t *refs_r)
 	return r;
 }
 
-struct cache_arg {
-	uint64_t id;
-	void *data;
-	size_t len;
-};
-
-static int
-cache_tx(struct sdb_tx *tx, void *varg)
-{
-	struct cache_arg *a = varg;
-	unsigned char key[8];
-	free(a->data);
-	a->data = NULL;
-	sdb_be64(key, a->id);
-	return sdb_get_alloc(tx->st->cache, tx->txn, key, 8, &a->data, &a->len, 0);
-}
-
 struct cache_many_arg {
 	const uint64_t *ids;
 	size_t n;
@@ -274,7 +257,7 @@ cache_many_tx(struct sdb_tx *tx, void *varg)
 			continue;
 		if (r != STORE_OK)
 			return r;
-		a->data[i] = d;
+		a->data[i] = d != NULL ? d : xmalloc(1);   /* empty is not none */
 		a->lens[i] = l;
 	}
 	return STORE_OK;
@@ -304,20 +287,19 @@ store_body_cache_many(struct store *st, const uint64_t *body_ids, size_t n,
 int
 store_body_cache(struct store *st, uint64_t body_id, char **data_r, size_t *len_r)
 {
-	struct cache_arg a = { .id = body_id };
-	int r = sdb_run(st, false, cache_tx, &a);
+	char *d;
+	size_t len;
+	int r = store_body_cache_many(st, &body_id, 1, &d, &len);
+	if (r == STORE_OK && d == NULL)
+		r = STORE_NOTFOUND;
 	if (r != STORE_OK) {
-		free(a.data);
 		*data_r = NULL;
 		*len_r = 0;
 		return r;
 	}
-	/* BDB's malloc'd buffer; give the caller a NUL-terminated xmalloc copy */
-	char *p = xmalloc(a.len + 1);
-	memcpy(p, a.data, a.len);
-	p[a.len] = '\0';
-	free(a.data);
-	*data_r = p;
-	*len_r = a.len;
+	d = xrealloc(d, len + 1);         /* NUL-terminated for the caller */
+	d[len] = '\0';
+	*data_r = d;
+	*len_r = len;
 	return STORE_OK;
 }

@@ -356,12 +356,13 @@ int store_body_read_exact(struct store *st, uint64_t body_id, uint64_t offset,
     void *buf, size_t len);
 /* The whole body, malloc'd (caller frees). */
 int store_body_get(struct store *st, uint64_t body_id, char **data_r, size_t *len_r);
-/* The cache blob stored at delivery (malloc'd, caller frees), or
- * STORE_NOTFOUND when none was stored. */
+/* The cache blob stored at delivery (malloc'd and NUL-terminated, caller
+ * frees; 0 bytes if an empty one was stored), or STORE_NOTFOUND when none
+ * was: store_body_cache_many of one. */
 int store_body_cache(struct store *st, uint64_t body_id, char **data_r, size_t *len_r);
 /* The cache blobs of n bodies in one read transaction (SEARCH asks for
- * a batch at a time): data[i] malloc'd (caller frees; not NUL-terminated)
- * or NULL when body_ids[i] has none. On an error every data[i] is NULL. */
+ * a batch at a time): data[i] malloc'd (caller frees; not NUL-terminated;
+ * non-NULL also for an empty blob) or NULL when body_ids[i] has none. On an error every data[i] is NULL. */
 int store_body_cache_many(struct store *st, const uint64_t *body_ids, size_t n,
     char **data, size_t *lens);
 
