@@ -78,6 +78,27 @@ holds(struct imap_searchmem *sm, int t)
 	return known == NMSG;
 }
 
+/* n new tables, each filled and searched in turn (0 the least recently). */
+static void
+open_tables(struct imap_searchmem **t, int n)
+{
+	for (int i = 0; i < n; i++) {
+		t[i] = imap_searchmem_new();
+		fill(t[i], i);
+		ck_assert_int_eq(holds(t[i], i), 1);
+	}
+}
+
+static void
+close_tables(struct imap_searchmem **t, int n)
+{
+	for (int i = 0; i < n; i++) {
+		imap_searchmem_close(t[i]);
+		imap_searchmem_unref(&t[i]);
+	}
+	ck_assert_uint_eq(imap_searchmem_bytes(), 0);
+}
+
 static void
 setup(void)
 {
@@ -100,12 +121,8 @@ teardown(void)
 START_TEST(test_lru_evicted)
 {
 	struct imap_searchmem *t[4];
-	for (int i = 0; i < 4; i++)
-		t[i] = imap_searchmem_new();
-	for (int i = 0; i < 3; i++) {
-		fill(t[i], i);
-		ck_assert_int_eq(holds(t[i], i), 1);      /* searched now */
-	}
+	open_tables(t, 3);
+	t[3] = imap_searchmem_new();
 	uint64_t three = imap_searchmem_bytes();
 	ck_assert_uint_gt(three, 3 * NMSG * 1000);
 	ck_assert_uint_le(three, LIMIT / 4);
@@ -123,11 +140,7 @@ START_TEST(test_lru_evicted)
 	ck_assert_int_eq(holds(t[1], 1), 1);
 	ck_assert_int_eq(holds(t[2], 2), 0);
 	ck_assert_uint_le(imap_searchmem_bytes(), LIMIT / 4);
-	for (int i = 0; i < 4; i++) {
-		imap_searchmem_close(t[i]);
-		imap_searchmem_unref(&t[i]);
-	}
-	ck_assert_uint_eq(imap_searchmem_bytes(), 0);
+	close_tables(t, 4);
 }
 END_TEST
 
@@ -136,12 +149,8 @@ END_TEST
 START_TEST(test_held_kept)
 {
 	struct imap_searchmem *t[4];
-	for (int i = 0; i < 4; i++)
-		t[i] = imap_searchmem_new();
-	for (int i = 0; i < 3; i++) {
-		fill(t[i], i);
-		ck_assert_int_eq(holds(t[i], i), 1);
-	}
+	open_tables(t, 3);
+	t[3] = imap_searchmem_new();
 	struct imap_searchmem_ver *held = imap_searchmem_get(t[0]);
 	ck_assert_int_eq(holds(t[1], 1), 1);
 	ck_assert_int_eq(holds(t[2], 2), 1);           /* 0 is the oldest, held */
@@ -153,11 +162,7 @@ START_TEST(test_held_kept)
 	imap_searchmem_ver_unref(&held);
 	ck_assert_int_eq(holds(t[0], 0), 1);
 	ck_assert_uint_le(imap_searchmem_bytes(), LIMIT / 4);
-	for (int i = 0; i < 4; i++) {
-		imap_searchmem_close(t[i]);
-		imap_searchmem_unref(&t[i]);
-	}
-	ck_assert_uint_eq(imap_searchmem_bytes(), 0);
+	close_tables(t, 4);
 }
 END_TEST
 
@@ -168,11 +173,7 @@ END_TEST
 START_TEST(test_messages_first)
 {
 	struct imap_searchmem *t[3];
-	for (int i = 0; i < 3; i++) {
-		t[i] = imap_searchmem_new();
-		fill(t[i], i);
-		ck_assert_int_eq(holds(t[i], i), 1);
-	}
+	open_tables(t, 3);
 	uint64_t msgs = LIMIT - 400u * 1024;            /* 400 KiB left: one table */
 	membudget_charge(msgs);
 	ck_assert_int_eq(holds(t[1], 1), 1);            /* a SEARCH in 1 */
@@ -192,11 +193,7 @@ START_TEST(test_messages_first)
 	fill(t[1], 1);
 	ck_assert_int_eq(holds(t[2], 2), 1);
 	ck_assert_int_eq(holds(t[1], 1), 1);
-	for (int i = 0; i < 3; i++) {
-		imap_searchmem_close(t[i]);
-		imap_searchmem_unref(&t[i]);
-	}
-	ck_assert_uint_eq(imap_searchmem_bytes(), 0);
+	close_tables(t, 3);
 }
 END_TEST
 

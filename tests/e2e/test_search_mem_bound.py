@@ -10,12 +10,10 @@ least recently searched tables were dropped for it: closing it lowers
 the gauge). Before, the first three mailboxes kept the memory for as
 long as they were selected and the later ones were always read from the
 store. Then the dropped ones are searched again, still right."""
-import re
-import time
 import unittest
-import urllib.request
 
 import mmtest
+import test_search_mem as sm
 
 USER = ("alice@example.org", "alice-secret")
 BOXES = 5
@@ -28,15 +26,6 @@ def message(b, i):
     needle = " needle" if i % 7 == 0 else ""
     return ("From: a@example.org\r\nSubject: Box%d Msg%d%s%s\r\n"
             "Date: 1 Jan 2024 10:00:00 +0000\r\n\r\nbody %d\r\n" % (b, i, needle, fill, i)).encode()
-
-
-def gauge(port):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=20) as r:
-        for line in r.read().decode().splitlines():
-            m = re.match(r"minimaild_imap_search_memory_bytes (\S+)", line)
-            if m:
-                return float(m.group(1))
-    raise AssertionError("no minimaild_imap_search_memory_bytes")
 
 
 class SearchMemBoundTest(unittest.TestCase):
@@ -83,19 +72,11 @@ class SearchMemBoundTest(unittest.TestCase):
                          [i for i in range(1, MSGS + 1) if i % 7 == 0])
         self.assertEqual(self.search(m, box, 'SUBJECT "box%d msg12 "' % box), [12])
         self.assertEqual(self.search(m, box, "SUBJECT box%d" % ((box + 1) % BOXES)), [])
-        g = gauge(self.mport)
+        g = sm.gauge(self.mport)
         self.assertLessEqual(g, CAP, box)
         return g
 
-    def wait_gauge(self, pred, what):
-        deadline = time.monotonic() + 20
-        while True:
-            g = gauge(self.mport)
-            if pred(g):
-                return g
-            if time.monotonic() > deadline:
-                self.fail("%s: gauge %r" % (what, g))
-            time.sleep(0.05)
+    wait_gauge = sm.SearchMemTest.wait_gauge
 
     def test_bounded_and_lru(self):
         m = self.login()
@@ -114,7 +95,7 @@ class SearchMemBoundTest(unittest.TestCase):
             peak = max(peak, self.check_answers(sess[b], b))
         self.assertGreater(peak, CAP / 2)      # the tables were used at all
         # the last one searched holds records: they go with its mailbox
-        before = gauge(self.mport)
+        before = sm.gauge(self.mport)
         sess[-1].logout()
         self.wait_gauge(lambda g: g < before - 100 * 1000,
                         "records of the last mailbox searched")
