@@ -2062,6 +2062,47 @@ START_TEST(test_text_contains)
 }
 END_TEST
 
+/* ASCII runs are copied (and folded) a run at a time: long runs across
+ * the buffer's growth, between non-ASCII and invalid bytes, appended to
+ * what the buffer already holds, give what a byte at a time gave. */
+START_TEST(test_text_ascii_runs)
+{
+	char in[700], want[800];
+	size_t n = 0, w = 0;
+	for (int k = 0; k < 3; k++) {
+		for (int i = 0; i < 200; i++) {
+			in[n++] = (char)("AbZ z09.\r\n"[i % 11]);
+			want[w++] = (char)("abz z09.\r\n"[i % 11]);
+		}
+		memcpy(in + n, "\xc3\x84\xe9", 3);       /* Ä, then junk read as 1252 */
+		n += 3;
+		memcpy(want + w, "\xc3\xa4\xc3\xa9", 4);  /* ä é */
+		w += 4;
+	}
+	struct mm_buf out;
+	mm_buf_init(&out);
+	mm_buf_append(&out, "X", 1);
+	mail_text_fold(in, n, &out);
+	ck_assert_uint_eq(out.len, w + 1);
+	ck_assert(memcmp(out.data, "X", 1) == 0 && memcmp(out.data + 1, want, w) == 0);
+	/* the same bytes unfolded: only the junk byte changes */
+	out.len = 0;
+	ck_assert(mail_charset_to_utf8("utf-8", in, n, &out));
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)in[i] == 0xe9) {
+			ck_assert(memcmp(out.data + j, "\xc3\xa9", 2) == 0);
+			j += 2;
+		} else {
+			ck_assert_int_eq(out.data[j], in[i]);
+			j++;
+		}
+	}
+	ck_assert_uint_eq(out.len, j);
+	mm_buf_free(&out);
+}
+END_TEST
+
 /* Structure limits */
 START_TEST(test_nesting_limit)
 {
@@ -2698,6 +2739,7 @@ mime_suite(void)
 	tcase_add_test(tc, test_text_body);
 	tcase_add_test(tc, test_text_bound_and_headers);
 	tcase_add_test(tc, test_text_contains);
+	tcase_add_test(tc, test_text_ascii_runs);
 	tcase_add_test(tc, test_text_body_types);
 	tcase_add_test(tc, test_text_all_headers);
 	suite_add_tcase(s, tc);

@@ -142,13 +142,6 @@ mm_buf_append(struct mm_buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
-void
-mm_buf_appendc(struct mm_buf *b, char c)
-{
-	mm_buf_reserve(b, 1);
-	b->data[b->len++] = c;
-}
-
 /* One vsnprintf into the spare room when it fits (the usual case: short
  * lines into a buffer that has grown already), a second only when not. */
 void
