@@ -1073,6 +1073,12 @@ conn_evbuffer_getline(struct evbuffer *in, size_t maxlen, bool *discarding,
 	}
 }
 
+bool
+conn_line_discarding(const struct conn *c)
+{
+	return c->discarding;
+}
+
 size_t
 conn_input_len(struct conn *c)
 {
