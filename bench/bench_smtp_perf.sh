@@ -19,6 +19,7 @@ B=${MINIMAILD:+$(dirname "$MINIMAILD")}
 B=${B:-$PWD}
 TMP=$(mktemp -d /tmp/bench-smtp-perf.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
+trap '' PIPE      # perf gone early: its control fifo must not kill us
 MINIMAILD=$B/minimaild MINIMAILCTL=$B/minimailctl TOP_SRCDIR=${TOP_SRCDIR:-$HERE/..} \
     python3 -u "$HERE/bench_smtp.py" "$@" > "$TMP/bench" 2>&1 &
 BP=$!
@@ -54,7 +55,7 @@ EV=$EV,syscalls:sys_enter_readv,syscalls:sys_enter_fdatasync,syscalls:sys_enter_
 EV=$EV,syscalls:sys_enter_close,syscalls:sys_enter_setsockopt,syscalls:sys_enter_getsockname
 EV=$EV,syscalls:sys_enter_pwrite64,syscalls:sys_enter_ioctl,context-switches,task-clock
 if [ -n "${PERF_RECORD:-}" ]; then
-	perf record -q -g -D -1 --control fifo:"$TMP/ctl" -p "$PID" -o "$PERF_RECORD" 2>/dev/null &
+	perf record -q -g -D -1 --control fifo:"$TMP/ctl" -p "$PID" -o "$PERF_RECORD" &
 else
 	perf stat -x, -D -1 --control fifo:"$TMP/ctl" -e "$EV" -p "$PID" -o "$TMP/perf" 2>/dev/null &
 fi
