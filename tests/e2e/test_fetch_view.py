@@ -111,6 +111,15 @@ class FetchViewTest(unittest.TestCase):
         c.close()
         return box
 
+    def two_sessions(self, select_b=b""):
+        """A new mailbox, selected by a (the first: its messages are
+        \\Recent there), then by b; and the untagged lines of b's SELECT."""
+        box = self.fill()
+        a = Client(self.srv)
+        a.cmd(b"SELECT " + box)
+        b = Client(self.srv)
+        return a, b, b.cmd(b"SELECT " + box + select_b)
+
     def want(self, seq, i, recent, items):
         parts = []
         for it in items:
@@ -125,11 +134,7 @@ class FetchViewTest(unittest.TestCase):
         return b"* %d FETCH (%s)" % (seq, b" ".join(parts))
 
     def test_every_line_exact(self):
-        box = self.fill()
-        a = Client(self.srv)
-        a.cmd(b"SELECT " + box)        # the first to select: all \Recent
-        b = Client(self.srv)
-        b.cmd(b"SELECT " + box)
+        a, b, _ = self.two_sessions()
         items = [b"UID", b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE"]
         got = a.cmd(b"FETCH 1:* (%s)" % b" ".join(items))
         self.assertEqual(len(got), N)
@@ -155,11 +160,7 @@ class FetchViewTest(unittest.TestCase):
         b.close()
 
     def test_expunged_elsewhere_and_own_expunge(self):
-        box = self.fill()
-        a = Client(self.srv)
-        a.cmd(b"SELECT " + box)
-        b = Client(self.srv)
-        b.cmd(b"SELECT " + box)
+        a, b, _ = self.two_sessions()
         gone = [10, 2500, 4999]            # 1-based UIDs
         b.cmd(b"UID STORE %s +FLAGS.SILENT (\\Deleted)" % b",".join(b"%d" % u for u in gone))
         b.cmd(b"EXPUNGE")
@@ -186,11 +187,7 @@ class FetchViewTest(unittest.TestCase):
         b.close()
 
     def test_changedsince_and_pipelining(self):
-        box = self.fill()
-        a = Client(self.srv)
-        a.cmd(b"SELECT " + box)
-        b = Client(self.srv)
-        sel = b.cmd(b"SELECT %s (CONDSTORE)" % box)
+        a, b, sel = self.two_sessions(b" (CONDSTORE)")
         high = int(re.search(rb"HIGHESTMODSEQ (\d+)", b"\n".join(sel)).group(1))
         a.cmd(b"STORE 5,2500,4999 +FLAGS.SILENT (\\Answered)")
         b.cmd(b"NOOP")                   # the flag changes, told once
