@@ -44,6 +44,10 @@ void mm_buf_printf(struct mm_buf *b, const char *fmt, ...) __attribute__((format
 /* A C string; a number in decimal (no printf: FETCH lines by thousands). */
 void mm_buf_append_str(struct mm_buf *b, const char *str);
 void mm_buf_append_u64(struct mm_buf *b, uint64_t v);
+/* v in decimal at p, which has MM_U64_DIGITS_MAX bytes of room; returns
+ * the end (no NUL): for lines formatted straight into reserved room. */
+#define MM_U64_DIGITS_MAX 20
+char *mm_put_u64(char *p, uint64_t v);
 /* Ensures data is NUL-terminated (not counted in len) and returns it. */
 char *mm_buf_cstr(struct mm_buf *b);
 
