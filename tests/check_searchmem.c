@@ -197,6 +197,65 @@ START_TEST(test_messages_first)
 }
 END_TEST
 
+/* imap_searchmem_find_at with one position gives what imap_searchmem_find
+ * gives, whatever the order of the UIDs: two chunks with a gap between
+ * them, UIDs missing inside one, a message without a record. */
+static void
+same_at(const struct imap_searchmem_ver *v, struct imap_searchmem_pos *pos, uint32_t uid)
+{
+	struct mail_cache_search a, b;
+	int want = imap_searchmem_find(v, UIDV, uid, &a);
+	int got = imap_searchmem_find_at(v, UIDV, uid, pos, &b);
+	ck_assert_msg(got == want, "uid %u: %d, want %d", uid, got, want);
+	if (want == 1) {
+		ck_assert_uint_eq(a.n, b.n);
+		for (size_t e = 0; e < a.n; e++)
+			ck_assert_ptr_eq(a.e[e].v, b.e[e].v);
+	}
+	ck_assert_int_eq(imap_searchmem_find_at(v, UIDV + 1, uid, pos, NULL), -1);
+}
+
+START_TEST(test_find_at)
+{
+	struct imap_searchmem *sm = imap_searchmem_new();
+	uint32_t u1[50], u2[150];
+	char *b1[50];
+	size_t l1[50];
+
+	make_blobs(0);
+	for (int i = 0; i < 50; i++) {          /* (0, 100]: the odd UIDs */
+		u1[i] = (uint32_t)(2 * i + 1);
+		b1[i] = u1[i] == 51 ? NULL : blobs[u1[i] - 1];
+		l1[i] = u1[i] == 51 ? 0 : lens[u1[i] - 1];
+	}
+	for (int i = 0; i < 150; i++)           /* (150, 300]: all */
+		u2[i] = (uint32_t)(151 + i);
+	imap_searchmem_add(sm, UIDV, 0, 100, u1, b1, l1, 50);
+	imap_searchmem_add(sm, UIDV, 150, 300, u2, blobs + 150, lens + 150, 150);
+	struct imap_searchmem_ver *v = imap_searchmem_get(sm);
+	struct imap_searchmem_pos pos = { 0, 0 };
+	int kinds[3] = { 0, 0, 0 };
+	for (uint32_t u = 1; u <= 310; u++) {
+		kinds[imap_searchmem_find(v, UIDV, u, NULL) + 1]++;
+		same_at(v, &pos, u);
+	}
+	ck_assert_int_eq(kinds[0], 50 + 50 + 10);   /* even, the gap, past the end */
+	ck_assert_int_eq(kinds[1], 1);              /* 51 */
+	ck_assert_int_eq(kinds[2], 49 + 150);
+	for (uint32_t u = 310; u >= 1; u--)
+		same_at(v, &pos, u);
+	uint32_t x = 12345;
+	for (int i = 0; i < 2000; i++) {
+		x = x * 1103515245u + 12345u;
+		same_at(v, &pos, 1 + (x >> 8) % 310);
+	}
+	imap_searchmem_ver_unref(&v);
+	imap_searchmem_close(sm);
+	imap_searchmem_unref(&sm);
+	ck_assert_uint_eq(imap_searchmem_bytes(), 0);
+}
+END_TEST
+
 static Suite *
 searchmem_suite(void)
 {
@@ -206,6 +265,7 @@ searchmem_suite(void)
 	tcase_add_test(tc, test_lru_evicted);
 	tcase_add_test(tc, test_held_kept);
 	tcase_add_test(tc, test_messages_first);
+	tcase_add_test(tc, test_find_at);
 	suite_add_tcase(s, tc);
 	return s;
 }

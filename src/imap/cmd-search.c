@@ -81,6 +81,7 @@ struct skey {
 	long day;
 	char *name;               /* header field / keyword */
 	bool addr;                /* FROM/TO/CC/BCC: the address list, not the raw text */
+	int sf;                   /* SK_HEADER: mail_cache_search_field, -1: none */
 	char *needle;             /* folded search text */
 	size_t nlen;
 	struct imap_seqset set;
@@ -291,6 +292,7 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 			k->kind = SK_HEADER;
 			k->name = xstrdup(headers[i].field);
 			k->addr = !mm_strcaseeq(w, "SUBJECT");
+			k->sf = mail_cache_search_field(k->name, k->addr);
 			return take_needle(p, k);
 		}
 	}
@@ -307,6 +309,7 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 			return false;
 		k->kind = SK_HEADER;
 		k->name = xstrndup(f, flen);
+		k->sf = mail_cache_search_field(k->name, k->addr);
 		return take_needle(p, k);
 	}
 	if (mm_strcaseeq(w, "BODY") || mm_strcaseeq(w, "TEXT")) {
@@ -404,6 +407,7 @@ struct msgctx {
 	long sent_day;
 	bool sent_ok;
 	bool srec_tried, have_srec;
+	uint64_t *tally;          /* [2]: records not had / had (metrics, per batch), or NULL */
 	bool prefetched;          /* blob was read with its batch (or is absent) */
 	bool memrec;              /* srec is from the records in memory */
 	char *blob;               /* the cache blob srec points into */
@@ -437,7 +441,10 @@ ctx_srec(struct msgctx *c)
 	    (c->prefetched ? c->blob != NULL :
 	    store_body_cache(imap_store(c->s), c->m->body_id, &c->blob, &c->bloblen) == STORE_OK))
 		c->have_srec = mail_cache_search_get(c->blob, c->bloblen, &c->srec) == 0;
-	metrics_search_record(c->have_srec);
+	if (c->tally != NULL)
+		c->tally[c->have_srec]++;
+	else
+		metrics_search_records(c->have_srec, !c->have_srec);
 	return c->have_srec;
 }
 
@@ -470,7 +477,7 @@ ctx_free(struct msgctx *c)
 static bool
 match_header(struct msgctx *c, const struct skey *k)
 {
-	int sf = mail_cache_search_field(k->name, k->addr);
+	int sf = k->sf;
 	if (sf >= 0 && ctx_srec(c)) {
 		for (size_t i = 0; i < c->srec.n; i++) {
 			const struct mail_cache_search_entry *e = &c->srec.e[i];
@@ -685,7 +692,7 @@ imap_search_has_modseq(const struct imap_search *q)
 static bool
 skey_uses_record(const struct skey *k)
 {
-	if ((k->kind == SK_HEADER && mail_cache_search_field(k->name, k->addr) >= 0) ||
+	if ((k->kind == SK_HEADER && k->sf >= 0) ||
 	    k->kind == SK_SENTBEFORE || k->kind == SK_SENTON || k->kind == SK_SENTSINCE)
 		return true;
 	for (size_t i = 0; i < k->nkids; i++)
@@ -701,7 +708,7 @@ static bool
 skey_reads_message(const struct skey *k)
 {
 	if (k->kind == SK_BODY || k->kind == SK_TEXT ||
-	    (k->kind == SK_HEADER && mail_cache_search_field(k->name, k->addr) < 0))
+	    (k->kind == SK_HEADER && k->sf < 0))
 		return true;
 	for (size_t i = 0; i < k->nkids; i++)
 		if (skey_reads_message(&k->kids[i]))
@@ -730,12 +737,13 @@ search_blobs(struct imap_session *s, struct imap_searchmem *sm,
 	char *got[SEARCH_RECORD_BATCH];
 	size_t glen[SEARCH_RECORD_BATCH];
 	size_t nu = 0;
+	struct imap_searchmem_pos mpos = { 0, 0 };
 
 	for (size_t k = 0; k < n; k++) {
 		const struct imap_msg *m = &s->msgs[at[k]];
 		blobs[k] = NULL;
 		lens[k] = 0;
-		known[k] = imap_searchmem_find(v, s->uidvalidity, m->uid, NULL);
+		known[k] = imap_searchmem_find_at(v, s->uidvalidity, m->uid, &mpos, NULL);
 		if (known[k] < 0) {
 			ids[nu] = m->body_id;
 			uids[nu] = m->uid;
@@ -778,6 +786,8 @@ search_some(struct imap_session *s, struct imap_search *q, struct imap_searchmem
 	size_t lens[SEARCH_RECORD_BATCH];
 	bool have = false;
 	size_t nread = n;
+	struct imap_searchmem_pos pos = { 0, 0 };
+	uint64_t tally[2] = { 0, 0 };
 
 	if (skey_uses_record(&q->root) && !search_scan_only())
 		have = search_blobs(s, sm, v, at, n, known, blobs, lens, &nread);
@@ -790,9 +800,10 @@ search_some(struct imap_session *s, struct imap_search *q, struct imap_searchmem
 		c.s = s;
 		c.vi = at[k];
 		c.m = &s->msgs[at[k]];
+		c.tally = tally;
 		mm_buf_init(&c.text);
 		if (have && known[k] > 0 &&
-		    imap_searchmem_find(v, s->uidvalidity, c.m->uid, &c.srec) > 0) {
+		    imap_searchmem_find_at(v, s->uidvalidity, c.m->uid, &pos, &c.srec) > 0) {
 			c.memrec = true;
 		} else if (have) {
 			c.prefetched = true;
@@ -802,6 +813,7 @@ search_some(struct imap_session *s, struct imap_search *q, struct imap_searchmem
 		hit[k] = eval(&c, &q->root) && !c.failed;
 		ctx_free(&c);
 	}
+	metrics_search_records(tally[1], tally[0]);
 	return nread;
 }
 
@@ -1106,7 +1118,8 @@ search_batch(struct imap_session *s, void *arg, struct mm_buf *out)
 		if (!HIT_HAS(j, j->opos))
 			continue;
 		count++;
-		mm_buf_printf(out, " %u", s->uid ? s->msgs[j->opos].uid : (uint32_t)(j->opos + 1));
+		mm_buf_appendc(out, ' ');
+		mm_buf_append_u64(out, s->uid ? s->msgs[j->opos].uid : (uint64_t)(j->opos + 1));
 	}
 	if (j->opos < j->nsnap)
 		return true;

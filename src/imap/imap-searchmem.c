@@ -349,13 +349,34 @@ int
 imap_searchmem_find(const struct imap_searchmem_ver *v, uint32_t uidvalidity, uint32_t uid,
     struct mail_cache_search *out)
 {
+	struct imap_searchmem_pos pos = { 0, 0 };
+	return imap_searchmem_find_at(v, uidvalidity, uid, &pos, out);
+}
+
+int
+imap_searchmem_find_at(const struct imap_searchmem_ver *v, uint32_t uidvalidity, uint32_t uid,
+    struct imap_searchmem_pos *pos, struct mail_cache_search *out)
+{
 	if (v == NULL || v->uidvalidity != uidvalidity)
 		return -1;
-	size_t ci = ver_seek(v, uid);
-	if (ci >= v->n || v->c[ci]->lo >= uid)
+	/* ascending UIDs walk the chunks and their UIDs once; a step back
+	 * (or a first call) seeks */
+	if (pos->ci >= v->n || v->c[pos->ci]->lo >= uid) {
+		pos->ci = ver_seek(v, uid);
+		pos->k = 0;
+	}
+	while (pos->ci < v->n && v->c[pos->ci]->hi < uid) {
+		pos->ci++;
+		pos->k = 0;
+	}
+	if (pos->ci >= v->n || v->c[pos->ci]->lo >= uid)
 		return -1;
-	const struct chunk *c = v->c[ci];
-	size_t l = mm_u32_lower(c->uids, c->n, uid);
+	const struct chunk *c = v->c[pos->ci];
+	if (pos->k > c->n || (pos->k > 0 && c->uids[pos->k - 1] >= uid))
+		pos->k = mm_u32_lower(c->uids, c->n, uid);
+	while (pos->k < c->n && c->uids[pos->k] < uid)
+		pos->k++;
+	size_t l = pos->k;
 	if (l >= c->n || c->uids[l] != uid)
 		return -1;         /* gone before the chunk was built: read */
 	if (c->off[l] == NOREC)

@@ -48,6 +48,15 @@ void imap_searchmem_ver_unref(struct imap_searchmem_ver **v);
  * (read it), -1 unknown. */
 int imap_searchmem_find(const struct imap_searchmem_ver *v, uint32_t uidvalidity, uint32_t uid,
     struct mail_cache_search *out);
+/* The same, for UIDs asked in ascending order (a SEARCH over the view):
+ * pos (zeroed before the first call) remembers where the last one was,
+ * so each costs a step, not two binary searches. Any order still gives
+ * the right answer (a step back seeks again). */
+struct imap_searchmem_pos {
+	size_t ci, k;
+};
+int imap_searchmem_find_at(const struct imap_searchmem_ver *v, uint32_t uidvalidity,
+    uint32_t uid, struct imap_searchmem_pos *pos, struct mail_cache_search *out);
 
 /* Worker: the records of the n messages uids[] (ascending, all of the
  * mailbox's messages with lo < uid <= hi) from their cache blobs (NULL:

@@ -92,9 +92,12 @@ metrics_pop3_read_ahead(bool used)
 }
 
 void
-metrics_search_record(bool used)
+metrics_search_records(uint64_t used, uint64_t read)
 {
-	inc(&search_rec[used ? 1 : 0], 1);
+	if (used > 0)
+		inc(&search_rec[1], used);
+	if (read > 0)
+		inc(&search_rec[0], read);
 }
 
 void

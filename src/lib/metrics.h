@@ -47,9 +47,10 @@ void metrics_auth_listener(int lsn, bool ok);
 void metrics_auth_cache(bool hit);
 /* A POP3 read-ahead chunk, used by the RETR that followed or dropped. */
 void metrics_pop3_read_ahead(bool used);
-/* IMAP SEARCH: a message's header/date keys answered by its search
- * record (used) or by reading the message (false). */
-void metrics_search_record(bool used);
+/* IMAP SEARCH, one batch: how many messages' header/date keys were
+ * answered by their search records (used) and how many by reading the
+ * message (read). */
+void metrics_search_records(uint64_t used, uint64_t read);
 /* IMAP SEARCH with BODY/TEXT keys: candidates from the full-text index
  * (used) or every message read (false). */
 void metrics_search_fts(bool used);
