@@ -913,11 +913,15 @@ fetch_view_only(const struct imap_fetch *f)
 }
 
 /* BODY.PEEK[] / RFC822.HEADER... of messages whose bodies are in the
- * cache, in a view the hub has told no change to since its last sync:
- * a message the view has is then still in the store (an expunge
- * elsewhere is posted to the hub by the worker that commits it, before
- * that command's reply), and a body never changes. \Seen is a store
- * write, so a FETCH that sets it goes to a worker as before. */
+ * cache and still in the store: either the hub has told the view no
+ * change since its last sync, or the group's snapshot, which has every
+ * change told, still has the message (imap_view_current: what is pending
+ * is then flag changes or other messages, and a body never changes). An
+ * expunge elsewhere is posted to the hub by the worker that commits it,
+ * before that command's reply, so a message expunged, or one whose
+ * change is still being read, goes to a worker, which finds the body gone
+ * (NO [EXPUNGEISSUED]) as before. \Seen is a store write, so a FETCH
+ * that sets it goes to a worker as before. */
 static bool
 fetch_cached(const struct imap_fetch *f)
 {
@@ -926,11 +930,12 @@ fetch_cached(const struct imap_fetch *f)
 	size_t len;
 
 	if (!f->need_body || f->need_struct || f->need_parse || f->sets_seen || f->vanished ||
-	    s->dirty || f->n > FETCH_CACHED_MSGS)
+	    f->n > FETCH_CACHED_MSGS)
 		return false;
 	for (size_t i = f->pos; i < f->n; i++) {
 		const struct imap_msg *m = &s->msgs[f->idx[i]];
-		if (m->expunged || !imap_bodycache_get(m->body_id, &data, &len))
+		if (m->expunged || (s->dirty && !imap_view_current(s, m->uid)) ||
+		    !imap_bodycache_get(m->body_id, &data, &len))
 			return false;
 	}
 	return true;

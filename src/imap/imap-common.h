@@ -355,6 +355,13 @@ void imap_view_share(struct imap_session *s);
  * empty on first use; imap-searchmem.h), a reference; NULL without a group. */
 struct imap_searchmem;
 struct imap_searchmem *imap_view_searchmem(struct imap_session *s);
+/* Loop: is uid still a message of the mailbox after every change the
+ * hub has told of? True when the group's snapshot has it and no refresh
+ * is reading a newer change (group_notify_cb starts one at once, before
+ * the members hear of it); false when unknown. A message body never
+ * changes, so FETCH may serve a cached body of such a message while the
+ * session has flag changes still to take. */
+bool imap_view_current(const struct imap_session *s, uint32_t uid);
 /* True while the group reads a change and the view has nothing newer to
  * take: an IDLE session then waits instead of reading for itself. */
 bool imap_view_wait(const struct imap_session *s);

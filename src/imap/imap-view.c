@@ -929,6 +929,25 @@ imap_view_leave(struct imap_session *s)
 	group_leave(s);
 }
 
+bool
+imap_view_current(const struct imap_session *s, uint32_t uid)
+{
+	const struct imap_group *g = s->group;
+	if (g == NULL || g->watch == NULL || g->refreshing || g->cur == NULL ||
+	    g->cur->uidvalidity != s->uidvalidity || g->cur->mbox_id != s->mbox_id)
+		return false;
+	const struct imap_msg *v = g->cur->msgs;
+	size_t l = 0, h = g->cur->nmsgs;
+	while (l < h) {
+		size_t mid = l + (h - l) / 2;
+		if (v[mid].uid < uid)
+			l = mid + 1;
+		else
+			h = mid;
+	}
+	return l < g->cur->nmsgs && v[l].uid == uid;
+}
+
 struct imap_searchmem *
 imap_view_searchmem(struct imap_session *s)
 {

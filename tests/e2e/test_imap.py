@@ -589,6 +589,55 @@ class ImapTest(unittest.TestCase):
         a.logout()
         b.logout()
 
+    def test_fetch_body_cache_while_changes_pending(self):
+        # another session's flag changes leave this view with a change to
+        # take, and the cached bodies are still served (imap_view_current):
+        # each FETCH gives the body of the message asked for, before and
+        # after the view takes the change; a message expunged elsewhere is
+        # never served (NO [EXPUNGEISSUED], no data), its neighbours are,
+        # and once the EXPUNGE is told the sequence numbers move with it
+        a = self.imaps()
+        box = self.fresh_mailbox(a, "CachedPending")
+        for i in range(1, 6):
+            a.append(box, None, None, simple(i))
+        a.select(box)
+        b = self.imaps()
+        b.select(box)
+
+        def body(seq, want):
+            typ, data = b.fetch(str(seq), "(BODY.PEEK[])")
+            self.assertEqual(typ, "OK")
+            got = [x for x in data if isinstance(x, tuple)]
+            self.assertEqual(len(got), 1)
+            self.assertEqual(got[0][1], want)
+
+        for i in range(1, 6):
+            body(i, simple(i))
+        for rnd in range(20):
+            k = rnd % 5 + 1
+            a.store(str(k), "+FLAGS.SILENT" if rnd % 2 else "-FLAGS.SILENT", r"(\Flagged)")
+            for j in (k, k % 5 + 1):
+                body(j, simple(j))
+        b.noop()
+        a.store("3", "+FLAGS.SILENT", r"(\Deleted \Flagged)")
+        a.expunge()
+        a.store("4", "+FLAGS.SILENT", r"(\Flagged)")
+        b.untagged_responses.clear()
+        for _ in range(3):
+            typ, data = b.fetch("3", "(BODY.PEEK[])")
+            self.assertEqual((typ, data),
+                             ("NO", [b"[EXPUNGEISSUED] Some of the requested messages no longer exist"]))
+            self.assertNotIn("FETCH", b.untagged_responses)
+            body(2, simple(2))
+            body(4, simple(4))
+            b.untagged_responses.clear()
+        b.noop()
+        self.assertEqual(b.untagged_responses.pop("EXPUNGE", None), [b"3"])
+        for seq, uid in ((1, 1), (2, 2), (3, 4), (4, 5)):
+            body(seq, simple(uid))
+        a.logout()
+        b.logout()
+
     def test_idle_sees_append_within_a_second(self):
         a = self.imaps()
         box = self.fresh_mailbox(a, "IdleBox")
