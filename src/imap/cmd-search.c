@@ -28,6 +28,11 @@
  * The records of a mailbox are also kept in memory beside its shared view
  * (imap-searchmem.h): a SEARCH takes them from there, and the records it
  * reads from the store go there for the next one.
+ * A SEARCH that would read nothing from the store (index keys, or record
+ * keys whose records are all in memory, a view of at most
+ * SEARCH_LOOP_MSGS, no change to read for its sync) runs the same batches
+ * on the loop instead of in jobs (search_loop_ok): the two thread
+ * switches and the wakeup were most of what it cost.
  * The environment variable MINIMAILD_SEARCH_SCAN makes every key read the
  * message (tests/e2e/test_search_index.py compares the two).
  *
@@ -63,6 +68,7 @@
 #define SEARCH_BATCH_RECORD_MSGS 2560               /* ... when it reads search records only */
 #define SEARCH_BATCH_BODY_BYTES (8 * 1024 * 1024)   /* ... or this much of them */
 #define SEARCH_OUT_BATCH_HITS   16384               /* numbers per answer batch */
+#define SEARCH_LOOP_MSGS        2000                /* answered on the loop, at most */
 
 enum sk {
 	SK_AND, SK_OR, SK_NOT, SK_ALL,
@@ -151,6 +157,7 @@ struct search_job {
 	size_t ncand, cpos;
 	uint32_t cand_from;
 	struct imap_searchmem *smem;  /* the mailbox's records in memory, or NULL */
+	struct imap_searchmem_ver *lv;    /* on the loop: the version that has them all */
 };
 
 /* Does evaluating k read message bodies (not just the index)? */
@@ -1073,7 +1080,8 @@ search_batch(struct imap_session *s, void *arg, struct mm_buf *out)
 		bool hit[SEARCH_RECORD_BATCH];
 		/* the records in memory as they are now: what other jobs added
 		 * since the last batch too */
-		struct imap_searchmem_ver *v = j->smem ? imap_searchmem_get(j->smem) : NULL;
+		struct imap_searchmem_ver *v = j->lv != NULL ? j->lv :
+		    j->smem ? imap_searchmem_get(j->smem) : NULL;
 		while (j->pos < j->nsnap && count < max && bytes < SEARCH_BATCH_BODY_BYTES) {
 			size_t nb = 0;
 			for (; j->pos < j->nsnap && nb < SEARCH_RECORD_BATCH && count < max &&
@@ -1103,7 +1111,8 @@ search_batch(struct imap_session *s, void *arg, struct mm_buf *out)
 					j->maxmodseq = m->modseq;
 			}
 		}
-		imap_searchmem_ver_unref(&v);
+		if (v != j->lv)
+			imap_searchmem_ver_unref(&v);
 		if (j->pos < j->nsnap)
 			return true;
 		search_evaluated(s, j);
@@ -1203,6 +1212,7 @@ search_tail(struct imap_session *s, void *arg, bool alive)
 		}
 	}
 	free(j->uids);
+	imap_searchmem_ver_unref(&j->lv);
 	imap_searchmem_unref(&j->smem);
 	imap_sync_free(&j->sy);
 	imap_search_free(&j->q);
@@ -1664,6 +1674,50 @@ imap_search_uses_recent(const struct imap_search *q)
 	return skey_uses_recent(&q->root);
 }
 
+/* Can the SEARCH be answered on the loop, without a worker round trip
+ * (two thread switches and a wakeup, most of what a SEARCH of index keys
+ * costs)? When it reads nothing from the store: no body or header it
+ * must read, no change to read for the sync, no UPDATE context to judge
+ * changes for, a view of at most SEARCH_LOOP_MSGS messages, and, for
+ * keys the search record answers, every message's record in memory (that
+ * version is held, so none can go meanwhile: j->lv). */
+static bool
+search_loop_ok(struct imap_session *s, struct search_job *j)
+{
+	if (j->body || s->nmsgs > SEARCH_LOOP_MSGS || j->sy.wait ||
+	    (j->sy.want && j->sy.delta == NULL) || (j->ret && (j->r.opts & IMAP_SR_UPDATE)))
+		return false;
+	if (!j->record)
+		return true;
+	struct imap_searchmem_ver *v = j->smem ? imap_searchmem_get(j->smem) : NULL;
+	struct imap_searchmem_pos pos = { 0, 0 };
+	for (size_t i = 0; v != NULL && i < s->nmsgs; i++) {
+		if (!s->msgs[i].expunged &&
+		    imap_searchmem_find_at(v, s->uidvalidity, s->msgs[i].uid, &pos, NULL) != 1)
+			imap_searchmem_ver_unref(&v);
+	}
+	j->lv = v;
+	return v != NULL;
+}
+
+/* The whole SEARCH on the loop: search_batch's pieces written as they
+ * come (at most SEARCH_LOOP_MSGS numbers), then search_finish. */
+static void
+search_on_loop(struct imap_session *s, struct search_job *j)
+{
+	struct mm_buf out;
+	bool more;
+	mm_buf_init(&out);
+	do {
+		more = search_batch(s, j, &out);
+		if (out.len > 0)
+			imap_write(s, out.data, out.len);
+		out.len = 0;
+	} while (more);
+	mm_buf_free(&out);
+	search_finish(s, j, true);
+}
+
 void
 cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 {
@@ -1742,6 +1796,10 @@ cmd_search(struct imap_session *s, const struct imap_arg *args, size_t n)
 			j->smem = imap_view_searchmem(s);
 	}
 	j->hit = xcalloc(j->nsnap / 8 + 1, 1);
+	if (search_loop_ok(s, j)) {
+		search_on_loop(s, j);
+		return;
+	}
 	/* reading every body of a big mailbox is slow work: not a read
 	 * that FETCH and SELECT should wait behind */
 	imap_run_batched(s, s->nmsgs >= IMAP_SEARCH_SLOW_MSGS && j->body ?

@@ -37,12 +37,12 @@ void imap_searchmem_close(struct imap_searchmem *sm);
 /* Any thread: forget every record (the view could not be refreshed). */
 void imap_searchmem_reset(struct imap_searchmem *sm);
 
-/* Worker: the current version (a reference); NULL when the table is
- * closed. */
+/* Worker, or the loop for a SEARCH answered there: the current version
+ * (a reference); NULL when the table is closed. */
 struct imap_searchmem_ver *imap_searchmem_get(struct imap_searchmem *sm);
 void imap_searchmem_ver_unref(struct imap_searchmem_ver **v);
-/* Worker: what the version knows of uid (of a mailbox with uidvalidity):
- * 1 and *out filled (pointing into the version: valid while it is held;
+/* Worker or loop: what the version knows of uid (of a mailbox with
+ * uidvalidity): 1 and *out filled (pointing into the version: valid while it is held;
  * out may be NULL; each entry's text already folded by mail_text_fold, so
  * a folded needle is found with memmem), 0 the message has no record
  * (read it), -1 unknown. */

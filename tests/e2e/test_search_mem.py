@@ -143,6 +143,64 @@ class SearchMemTest(unittest.TestCase):
         hits = sum(1 for q in self.queries if mem_a[q][1])
         self.assertGreater(hits, len(self.queries) // 3, "too few queries find anything")
 
+    def test_search_while_changes_pending(self):
+        # SEARCH of index keys and of records all in memory is answered on
+        # the loop (cmd-search.c, search_loop_ok) also while the view has
+        # another session's changes to take: the answer is the view as the
+        # command found it (sequence numbers the client knows), the changes
+        # follow it, and the next SEARCH sees them
+        self.srv.start()
+        a = self.session()
+        self.ok(a, b"CREATE Pending")
+        n = 40
+        for i in range(1, n + 1):
+            msg = simple(i)
+            self.ok(a, b"APPEND Pending {%d+}\r\n%s" % (len(msg), msg))
+        b = self.session()
+        self.ok(a, b"SELECT Pending")
+        self.ok(b, b"SELECT Pending")
+        uids = list(range(1, n + 1))
+        flagged, seen = set(), set()
+
+        def seqs(pred):
+            return {k + 1 for k, u in enumerate(uids) if pred(u)}
+
+        def search(q):
+            return set(dv.search_set(self.ok(b, b"SEARCH " + q)))
+
+        topic = seqs(lambda u: u % 11 == 3)
+        self.assertEqual(search(b"SUBJECT topic3"), topic)      # builds the table
+        for rnd in range(12):
+            u = 1 + (rnd * 7) % n
+            if rnd % 3 == 2:
+                self.ok(a, b"UID FETCH %d BODY[]" % u)          # sets \Seen
+                seen.add(u)
+            else:
+                op = b"-" if u in flagged else b"+"
+                self.ok(a, b"UID STORE %d %sFLAGS.SILENT (\\Flagged)" % (u, op))
+                flagged ^= {u}
+            self.assertEqual(search(b"SUBJECT topic3"), topic)
+            self.assertEqual(search(b"SUBJECT topic3 NOT SUBJECT note"), set())
+            self.ok(b, b"NOOP")
+            self.assertEqual(search(b"FLAGGED"), seqs(lambda x: x in flagged))
+            self.assertEqual(search(b"UNSEEN"), seqs(lambda x: x not in seen))
+            self.assertEqual(search(b"FLAGGED SUBJECT topic3"),
+                             seqs(lambda x: x in flagged and x % 11 == 3))
+        # an expunge elsewhere: the SEARCH keeps the numbers the client
+        # knows (no EXPUNGE during SEARCH), the NOOP moves them
+        gone = 14                                               # topic3
+        self.ok(a, b"UID STORE %d +FLAGS.SILENT (\\Deleted)" % gone)
+        self.ok(a, b"EXPUNGE")
+        got = search(b"SUBJECT topic3")
+        self.assertEqual(got - {uids.index(gone) + 1}, topic - {uids.index(gone) + 1})
+        self.ok(b, b"NOOP")
+        uids.remove(gone)
+        self.assertEqual(search(b"SUBJECT topic3"), seqs(lambda x: x % 11 == 3))
+        self.assertEqual(search(b"UNSEEN"), seqs(lambda x: x not in seen))
+        a.cmd(b"LOGOUT")
+        b.cmd(b"LOGOUT")
+        self.srv.stop_checked()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
