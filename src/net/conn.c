@@ -96,7 +96,7 @@ struct conn {
 	int refs;
 	char peer[64];
 	char limkey[80];     /* the per-address limit's key (listener_limit_key) */
-	char user[ADDRESS_MAX_BYTES + 1];   /* counted for max_connections_per_user */
+	char *user;          /* counted for max_connections_per_user; NULL before */
 	uint16_t peer_port;
 	char local[64];
 	uint16_t local_port;
@@ -781,9 +781,10 @@ conn_finish(struct conn *c)
 		listener_conn_gone(c->limkey);
 		c->counted = false;
 	}
-	if (c->user[0] != '\0') {
+	if (c->user != NULL) {
 		listener_user_gone(c->user);
-		c->user[0] = '\0';
+		free(c->user);
+		c->user = NULL;
 	}
 	log_debug("conn=%llx event=closed", (unsigned long long)c->id);
 	conn_release(c);
@@ -856,6 +857,7 @@ conn_release(struct conn *c)
 	conn_timer_del(&c->ev_bp, true);
 	conn_timer_del(&c->ev_yield, true);
 	free(c->line);
+	free(c->user);
 	free(c);
 }
 
@@ -1093,7 +1095,7 @@ conn_set_authenticated(struct conn *c, const char *user)
 		    c->srv->cfg->max_connections_per_user);
 		return false;
 	}
-	mm_strlcpy(c->user, user, sizeof(c->user));
+	c->user = xstrdup(user);
 	c->authed = true;
 	if (c->bev)
 		bufferevent_setwatermark(c->bev, EV_READ, 0, conn_input_max(c));
