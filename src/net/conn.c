@@ -94,11 +94,12 @@ struct conn {
 	uint64_t id;
 	int lsn;
 	int refs;
-	char peer[64];
-	char limkey[80];     /* the per-address limit's key (listener_limit_key) */
+	char peer[INET6_ADDRSTRLEN];
+	char *limkey;        /* the per-address limit's key (listener_limit_key):
+	                        peer itself, or a copy of an IPv6 prefix */
 	char *user;          /* counted for max_connections_per_user; NULL before */
 	uint16_t peer_port;
-	char local[64];
+	char local[INET6_ADDRSTRLEN];
 	uint16_t local_port;
 
 	enum conn_state state;   /* changed only by conn_enter_state */
@@ -539,7 +540,7 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 	const struct listener_def *def = listener_def(lsn);
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
-	char peer[64], key[80];
+	char peer[INET6_ADDRSTRLEN], key[80];
 	uint16_t peer_port = 0;
 
 	if (sa->sa_family == AF_INET) {
@@ -568,7 +569,7 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 
 	struct conn *c = xcalloc(1, sizeof(*c));
 	mm_strlcpy(c->peer, peer, sizeof(c->peer));
-	mm_strlcpy(c->limkey, key, sizeof(c->limkey));
+	c->limkey = strcmp(key, c->peer) == 0 ? c->peer : xstrdup(key);
 	c->peer_port = peer_port;
 	c->counted = true;
 
@@ -858,6 +859,8 @@ conn_release(struct conn *c)
 	conn_timer_del(&c->ev_yield, true);
 	free(c->line);
 	free(c->user);
+	if (c->limkey != c->peer)
+		free(c->limkey);
 	free(c);
 }
 
