@@ -260,12 +260,18 @@ conn_active(struct conn *c)
 	c->last_active_ms = mm_now_ms();
 }
 
-/* Output taken by the level below (or the socket): progress. */
+/* Output taken by the level below (or the socket): progress. Taken from
+ * the top buffer (what the session wrote, before TLS or COMPRESS), it is
+ * also what the sent-bytes counter counts. */
 static void
 conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
-	if (info->n_deleted > 0)
-		conn_active(arg);
+	struct conn *c = arg;
+	if (info->n_deleted == 0)
+		return;
+	conn_active(c);
+	if (c->bev != NULL && buf == bufferevent_get_output(c->bev))
+		metrics_bytes_out(info->n_deleted);
 }
 
 /* A whole idle timeout (the same few lengths for every session: 60 s
