@@ -168,6 +168,7 @@ static size_t conn_count;
 static uint64_t conn_next_id;
 
 static void conn_finish(struct conn *c);
+static void conn_defer_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_turn(struct conn *c);
 static void conn_z_pump(struct conn *c);
 static void conn_readcb(struct bufferevent *bev, void *arg);
@@ -178,6 +179,8 @@ static void
 conn_schedule(struct conn *c, unsigned what)
 {
 	c->defer |= what;
+	if (c->ev_defer == NULL)
+		c->ev_defer = event_new(c->srv->base, -1, 0, conn_defer_cb, c);
 	event_active(c->ev_defer, EV_TIMEOUT, 0);
 }
 
@@ -354,10 +357,19 @@ conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_finish(c);
 		return;
 	}
+	conn_hold(c);
 	if ((d & DEFER_INPUT) && conn_deliverable(c) && conn_input_len(c) > 0)
 		conn_turn(c);
 	if (d & DEFER_INPUT)
 		conn_after_input(c);
+	/* Nothing scheduled again: the event goes (made again at the next
+	 * conn_schedule), so that an IDLE session does not keep its 144
+	 * bytes. libevent allows freeing an event from its own callback. */
+	if (c->defer == 0) {
+		event_free(c->ev_defer);
+		c->ev_defer = NULL;
+	}
+	conn_release(c);
 }
 
 /* Output not yet on the wire: the bufferevent's own, plus, under filters
@@ -607,7 +619,6 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 	 * CPU for answers it never takes. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
 
-	c->ev_defer = event_new(srv->base, -1, 0, conn_defer_cb, c);
 	c->ev_idle = evtimer_new(srv->base, conn_idle_cb, c);
 
 	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
@@ -858,7 +869,8 @@ conn_release(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	conn_count--;
-	event_free(c->ev_defer);
+	if (c->ev_defer != NULL)
+		event_free(c->ev_defer);
 	conn_timer_del(&c->ev_close_timer, true);
 	event_free(c->ev_idle);
 	conn_timer_del(&c->ev_bp, true);
