@@ -2062,6 +2062,47 @@ START_TEST(test_text_contains)
 }
 END_TEST
 
+/* ASCII runs are copied (and folded) a run at a time: long runs across
+ * the buffer's growth, between non-ASCII and invalid bytes, appended to
+ * what the buffer already holds, give what a byte at a time gave. */
+START_TEST(test_text_ascii_runs)
+{
+	char in[700], want[800];
+	size_t n = 0, w = 0;
+	for (int k = 0; k < 3; k++) {
+		for (int i = 0; i < 200; i++) {
+			in[n++] = (char)("AbZ z09.\r\n"[i % 11]);
+			want[w++] = (char)("abz z09.\r\n"[i % 11]);
+		}
+		memcpy(in + n, "\xc3\x84\xe9", 3);       /* Ä, then junk read as 1252 */
+		n += 3;
+		memcpy(want + w, "\xc3\xa4\xc3\xa9", 4);  /* ä é */
+		w += 4;
+	}
+	struct mm_buf out;
+	mm_buf_init(&out);
+	mm_buf_append(&out, "X", 1);
+	mail_text_fold(in, n, &out);
+	ck_assert_uint_eq(out.len, w + 1);
+	ck_assert(memcmp(out.data, "X", 1) == 0 && memcmp(out.data + 1, want, w) == 0);
+	/* the same bytes unfolded: only the junk byte changes */
+	out.len = 0;
+	ck_assert(mail_charset_to_utf8("utf-8", in, n, &out));
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)in[i] == 0xe9) {
+			ck_assert(memcmp(out.data + j, "\xc3\xa9", 2) == 0);
+			j += 2;
+		} else {
+			ck_assert_int_eq(out.data[j], in[i]);
+			j++;
+		}
+	}
+	ck_assert_uint_eq(out.len, j);
+	mm_buf_free(&out);
+}
+END_TEST
+
 /* Structure limits */
 START_TEST(test_nesting_limit)
 {
@@ -2250,6 +2291,34 @@ START_TEST(test_date_rfc5322)
 }
 END_TEST
 
+/* mail_date_format_imap against gmtime_r and strftime (the C locale's
+ * month names) from 1970 to 9999, every 7,777,777 seconds and at each
+ * year's turn, with zones on either side of UTC. */
+START_TEST(test_date_format_imap_sweep)
+{
+	static const int zones[] = { 0, -420, 330, 840, -720, 59, -1 };
+	char buf[MAIL_DATE_IMAP_LEN + 1], want[64], date[32];
+
+	for (long long t = 0; t < 253402300800LL; t += 7777777) {
+		for (int k = -1; k <= 1; k++) {
+			time_t tt = (time_t)(t + k);
+			for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
+				struct tm tm;
+				time_t local = tt + zones[z] * 60;
+				int a = zones[z] < 0 ? -zones[z] : zones[z];
+				if (local < 0 || gmtime_r(&local, &tm) == NULL || tm.tm_year + 1900 > 9999)
+					continue;
+				strftime(date, sizeof(date), "%d-%b-%Y %H:%M:%S", &tm);
+				snprintf(want, sizeof(want), "%s %c%02d%02d", date, zones[z] < 0 ? '-' : '+',
+				    a / 60, a % 60);
+				mail_date_format_imap(tt, zones[z], buf, sizeof(buf));
+				ck_assert_str_eq(buf, want);
+			}
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_date_imap)
 {
 	time_t t;
@@ -2281,6 +2350,13 @@ START_TEST(test_date_imap)
 	ck_assert_str_eq(buf, "01-Jan-1970 00:00:00 +0000");
 	mail_date_format_imap(1057049557, 330, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "01-Jul-2003 14:22:37 +0530");
+	/* outside the years and zones written by hand: as before */
+	mail_date_format_imap(253402300800LL, 0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "01-Jan-10000 00:00:00 +0000");
+	mail_date_format_imap(1057049557, 6000, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "05-Jul-2003 12:52:37 +10000");
+	mail_date_format_imap(1057049557, 0, buf, 12);
+	ck_assert_str_eq(buf, "01-Jul-2003");
 	mail_date_format_rfc5322(1057049557, 120, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "Tue, 1 Jul 2003 10:52:37 +0200");
 	mail_date_format_rfc5322(760686745, -480, buf, sizeof(buf));
@@ -2698,6 +2774,7 @@ mime_suite(void)
 	tcase_add_test(tc, test_text_body);
 	tcase_add_test(tc, test_text_bound_and_headers);
 	tcase_add_test(tc, test_text_contains);
+	tcase_add_test(tc, test_text_ascii_runs);
 	tcase_add_test(tc, test_text_body_types);
 	tcase_add_test(tc, test_text_all_headers);
 	suite_add_tcase(s, tc);
@@ -2721,6 +2798,7 @@ mime_suite(void)
 	tc = tcase_create("date");
 	tcase_add_loop_test(tc, test_date_rfc5322, 0, sizeof(date_cases) / sizeof(date_cases[0]));
 	tcase_add_test(tc, test_date_imap);
+	tcase_add_test(tc, test_date_format_imap_sweep);
 	suite_add_tcase(s, tc);
 	return s;
 }

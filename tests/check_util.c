@@ -3,7 +3,8 @@
  * use: every scalar value both ways, the boundaries of each length, and
  * each kind of ill-formed sequence (RFC 3629 3 and 10); and
  * mm_nofile_raise, the daemon's open-file limit at start; and the growing
- * hash table of src/lib/htab.c. */
+ * hash table of src/lib/htab.c; and mm_put_u64 / mm_buf_append_u64, the
+ * decimal numbers of FETCH lines, against printf. */
 #include "lib/htab.h"
 #include "lib/util.h"
 
@@ -36,6 +37,39 @@ START_TEST(test_utf8_every_scalar)
 		if (want > 1)
 			ck_assert_uint_eq(mm_utf8_decode((const unsigned char *)b.data,
 			    want - 1, &got), 0);
+	}
+	mm_buf_free(&b);
+}
+END_TEST
+
+/* Every power of ten and its neighbours, and the extremes: the same
+ * digits as printf's, nothing written past them. */
+START_TEST(test_put_u64)
+{
+	struct mm_buf b;
+	mm_buf_init(&b);
+	uint64_t vals[3 * 20 + 2];
+	size_t nv = 0;
+	vals[nv++] = 0;
+	vals[nv++] = UINT64_MAX;
+	for (uint64_t pow = 1, k = 0; k < 20; k++, pow *= 10) {
+		vals[nv++] = pow;
+		vals[nv++] = pow - 1;
+		vals[nv++] = pow + 7;
+	}
+	for (size_t i = 0; i < nv; i++) {
+		char want[32], got[MM_U64_DIGITS_MAX + 8];
+		int n = snprintf(want, sizeof(want), "%llu", (unsigned long long)vals[i]);
+		memset(got, '#', sizeof(got));
+		char *end = mm_put_u64(got, vals[i]);
+		ck_assert_int_eq(end - got, n);
+		ck_assert_mem_eq(got, want, (size_t)n);
+		ck_assert_int_eq(got[n], '#');
+		b.len = 0;
+		mm_buf_append(&b, "x", 1);
+		mm_buf_append_u64(&b, vals[i]);
+		ck_assert_uint_eq(b.len, (size_t)n + 1);
+		ck_assert_mem_eq(b.data + 1, want, (size_t)n);
 	}
 	mm_buf_free(&b);
 }
@@ -207,6 +241,9 @@ util_suite(void)
 	tcase_add_loop_test(tc, test_utf8_good, 0, N(good));
 	tcase_add_loop_test(tc, test_utf8_bad, 0, N(bad));
 	suite_add_tcase(s, tc);
+	TCase *tu = tcase_create("u64");
+	tcase_add_test(tu, test_put_u64);
+	suite_add_tcase(s, tu);
 	TCase *tn = tcase_create("nofile");
 	tcase_add_test(tn, test_nofile_raise);
 	suite_add_tcase(s, tn);

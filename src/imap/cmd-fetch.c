@@ -21,10 +21,18 @@
  * the ranges (RFC822*, BODY[], BODY[TEXT], BODY[n], BODY[n.MIME],
  * <partial>): its literal is a hole that later jobs fill a chunk at a
  * time (fetch-stream.c); HEADER.FIELDS reads only the part's header.
- * BINARY still reads it whole. */
+ * BINARY still reads it whole.
+ *
+ * A FETCH of items the view holds alone (UID, FLAGS, INTERNALDATE,
+ * RFC822.SIZE, MODSEQ) needs no store: it is rendered on the loop, any
+ * number of messages, FETCH_LOOP_MSGS a turn (fetch_view_chunk, no printf),
+ * each chunk written once the output has drained to the low watermark, so
+ * FETCH 1:* of 50,000 messages neither holds the loop for long nor more
+ * output than a batch above the watermarks. */
 #include "imap/imap-common.h"
 #include "imap/imap-bodycache.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +50,7 @@
 #define FETCH_BATCH_MSGS   2000
 #define FETCH_ITEMS_MAX    64
 #define FETCH_SEEN_TXN_MSGS 5000   /* \Seen set in one transaction, at most */
-#define FETCH_LOOP_MSGS    2000   /* view-only FETCH rendered on the loop, at most */
+#define FETCH_LOOP_MSGS    2000   /* view-only FETCH: messages per loop turn, at most */
 #define FETCH_CACHED_MSGS  16     /* FETCH of cached bodies on the loop, at most */
 
 enum fi_kind {
@@ -306,6 +314,55 @@ parse_item(struct imap_fetch *f, const struct imap_arg *a)
 
 /* ---- rendering one message (worker) ---- */
 
+/* Room put_view_item needs, its flag list aside */
+#define VIEW_ITEM_MAX_BYTES (16 + MAIL_DATE_IMAP_LEN + MM_U64_DIGITS_MAX)
+
+/* One of the items the view holds (UID, FLAGS, INTERNALDATE, RFC822.SIZE,
+ * MODSEQ) at p, after a space if sep; p has VIEW_ITEM_MAX_BYTES of room,
+ * and imap_flags_max(s) more for FLAGS. Returns the end. No printf: FETCH
+ * 1:* writes these by the ten thousand. */
+static char *
+put_view_item(const struct imap_session *s, char *p, enum fi_kind kind,
+    const struct imap_msg *m, bool sep)
+{
+	if (sep)
+		*p++ = ' ';
+	switch (kind) {
+	case FI_UID:
+		memcpy(p, "UID ", 4);
+		return mm_put_u64(p + 4, m->uid);
+	case FI_FLAGS:
+		memcpy(p, "FLAGS ", 6);
+		return imap_put_flags(s, p + 6, m);
+	case FI_INTERNALDATE:
+		memcpy(p, "INTERNALDATE \"", 14);
+		p += 14;
+		mail_date_format_imap(m->idate, 0, p, MAIL_DATE_IMAP_LEN + 1);
+		p += strlen(p);
+		*p++ = '"';
+		return p;
+	case FI_RFC822_SIZE:
+		memcpy(p, "RFC822.SIZE ", 12);
+		return mm_put_u64(p + 12, m->size);
+	case FI_MODSEQ:
+		memcpy(p, "MODSEQ (", 8);
+		p = mm_put_u64(p + 8, m->modseq);
+		*p++ = ')';
+		return p;
+	default:
+		assert(!"not an item of the view");
+		return p;
+	}
+}
+
+static void
+append_view_item(const struct imap_session *s, struct mm_buf *b, enum fi_kind kind,
+    const struct imap_msg *m, bool sep)
+{
+	mm_buf_reserve(b, VIEW_ITEM_MAX_BYTES + (kind == FI_FLAGS ? imap_flags_max(s) : 0));
+	b->len = (size_t)(put_view_item(s, b->data + b->len, kind, m, sep) - b->data);
+}
+
 static void
 append_literal(struct mm_buf *b, const char *data, size_t len)
 {
@@ -481,27 +538,18 @@ render:
 		switch (it->kind) {
 		case FI_UID:
 			if ((!s->uid && !s->qresync) || s->uidonly) {
-				mm_buf_printf(b, "%sUID %u", sep, m->uid);
+				append_view_item(s, b, it->kind, m, *sep != '\0');
 				sep = " ";
 			}
 			continue;
 		case FI_FLAGS:
-			mm_buf_append_str(b, sep);
-			mm_buf_append(b, "FLAGS ", 6);
-			imap_append_flags(s, b, m);
+			append_view_item(s, b, it->kind, m, *sep != '\0');
 			flags_done = true;
 			break;
-		case FI_INTERNALDATE: {
-			char d[MAIL_DATE_IMAP_LEN + 1];
-			mail_date_format_imap(m->idate, 0, d, sizeof(d));
-			mm_buf_printf(b, "%sINTERNALDATE \"%s\"", sep, d);
-			break;
-		}
+		case FI_INTERNALDATE:
 		case FI_RFC822_SIZE:
-			mm_buf_printf(b, "%sRFC822.SIZE %llu", sep, (unsigned long long)m->size);
-			break;
 		case FI_MODSEQ:
-			mm_buf_printf(b, "%sMODSEQ (%llu)", sep, (unsigned long long)m->modseq);
+			append_view_item(s, b, it->kind, m, *sep != '\0');
 			break;
 		case FI_ENVELOPE:
 			mm_buf_printf(b, "%sENVELOPE ", sep);
@@ -745,6 +793,47 @@ fetch_work(void *arg)
 	}
 }
 
+/* One turn of a view-only FETCH on the loop (fetch_view_only): at most
+ * FETCH_LOOP_MSGS messages or FETCH_BATCH_BYTES of output, each line
+ * formatted into room reserved once for it, the chunk written with one
+ * imap_write (fetch_done). The same lines render_msg writes for these
+ * items: what it leaves out (expunged, not changed since CHANGEDSINCE)
+ * this does too. */
+static void
+fetch_view_chunk(struct imap_fetch *f)
+{
+	struct imap_session *s = f->s;
+	struct mm_buf *b = &f->out;
+	bool uid_first = (s->uid || s->qresync) && !s->uidonly;
+	size_t line_max = IMAP_FETCH_OPEN_MAX_BYTES + (f->nitems + 1) * VIEW_ITEM_MAX_BYTES +
+	    imap_flags_max(s) + 3;
+
+	for (size_t count = 0; f->pos < f->n && count < FETCH_LOOP_MSGS &&
+	    b->len < FETCH_BATCH_BYTES; f->pos++, count++) {
+		size_t vi = f->idx[f->pos];
+		const struct imap_msg *m = &s->msgs[vi];
+		if (m->expunged) {
+			f->nexpunged++;
+			continue;
+		}
+		if (f->changedsince != 0 && m->modseq <= f->changedsince)
+			continue;
+		mm_buf_reserve(b, line_max);
+		char *p = imap_put_fetch_open(s, b->data + b->len, vi);
+		if (uid_first)
+			p = put_view_item(s, p, FI_UID, m, false);
+		bool sep = uid_first;
+		for (size_t i = 0; i < f->nitems; i++) {
+			if (f->items[i].kind == FI_UID && uid_first)
+				continue;
+			p = put_view_item(s, p, f->items[i].kind, m, sep);
+			sep = true;
+		}
+		memcpy(p, ")\r\n", 3);
+		b->len = (size_t)(p + 3 - b->data);
+	}
+}
+
 static void fetch_next(struct imap_session *s);
 
 static void
@@ -796,10 +885,15 @@ fetch_done(void *arg, bool alive)
 		    fetch_finished);
 		return;
 	}
-	if (conn_output_len(s->c) > CONN_OUTPUT_HIGH_BYTES) {
-		/* a slow client may keep us waiting: hold no batch buffer meanwhile */
-		mm_buf_free(&f->out);
-		mm_buf_init(&f->out);
+	bool high = conn_output_len(s->c) > CONN_OUTPUT_HIGH_BYTES;
+	if (high || f->on_loop) {
+		/* a slow client may keep us waiting: hold no batch buffer
+		 * meanwhile. On the loop, the next chunk waits for the output
+		 * to drain to the low mark: the loop turns between chunks. */
+		if (high) {
+			mm_buf_free(&f->out);
+			mm_buf_init(&f->out);
+		}
 		f->waiting = true;
 		conn_pause(s->c);
 		conn_want_drained(s->c);
@@ -809,12 +903,13 @@ fetch_done(void *arg, bool alive)
 }
 
 /* FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ: all in the view, which
- * is in memory; no store read, no \Seen to set, no VANISHED to look up. */
+ * is in memory; no store read, no \Seen to set, no VANISHED to look up.
+ * Any number of messages, FETCH_LOOP_MSGS a loop turn (fetch_view_chunk). */
 static bool
 fetch_view_only(const struct imap_fetch *f)
 {
 	return !f->need_body && !f->need_struct && !f->need_parse && !f->sets_seen &&
-	    !f->vanished && f->n <= FETCH_LOOP_MSGS;
+	    !f->vanished;
 }
 
 /* BODY.PEEK[] / RFC822.HEADER... of messages whose bodies are in the
@@ -846,10 +941,18 @@ fetch_next(struct imap_session *s)
 {
 	struct imap_fetch *f = s->fetch;
 
-	if (fetch_view_only(f) || fetch_cached(f)) {
+	if (fetch_view_only(f)) {
+		/* tens of microseconds a chunk on the loop (bounded by
+		 * FETCH_LOOP_MSGS), against two thread switches, a wakeup and
+		 * printf per item on a worker */
 		f->on_loop = true;
-		/* a few hundred microseconds on the loop at most (bounded by
-		 * FETCH_LOOP_MSGS), against two thread switches and a wakeup */
+		fetch_view_chunk(f);
+		fetch_done(f, true);
+		return;
+	}
+	if (fetch_cached(f)) {
+		/* FETCH_CACHED_MSGS bodies at most: one or two calls */
+		f->on_loop = true;
 		fetch_work(f);
 		fetch_done(f, true);
 		return;

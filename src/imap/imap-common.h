@@ -219,6 +219,10 @@ bool imap_plaintext_ok(struct imap_session *s);
 /* UIDONLY (RFC 9586): the start of an untagged FETCH response for view
  * index vi, "* n FETCH (" or, with UIDONLY, "* uid UIDFETCH (". */
 void imap_append_fetch_open(struct imap_session *s, struct mm_buf *b, size_t vi);
+/* The same at p, which has IMAP_FETCH_OPEN_MAX_BYTES of room; returns
+ * the end. */
+#define IMAP_FETCH_OPEN_MAX_BYTES (2 + MM_U64_DIGITS_MAX + 11)
+char *imap_put_fetch_open(const struct imap_session *s, char *p, size_t vi);
 /* With UIDONLY, a command that takes sequence numbers answers
  * "BAD [UIDREQUIRED]" (RFC 9586 3): true when it did. */
 bool imap_uid_required(struct imap_session *s);
@@ -261,6 +265,11 @@ bool imap_mailbox_arg_reply(struct imap_session *s, const struct imap_arg *a,
 
 /* Flag lists. */
 void imap_append_flags(struct imap_session *s, struct mm_buf *b, const struct imap_msg *m);
+/* The same at p, which has imap_flags_max(s) bytes of room (the longest
+ * list with this session's keywords); returns the end. For FETCH lines by
+ * thousands, formatted into room reserved once. */
+size_t imap_flags_max(const struct imap_session *s);
+char *imap_put_flags(const struct imap_session *s, char *p, const struct imap_msg *m);
 void imap_append_flag_names(struct imap_session *s, struct mm_buf *b, bool permanent);
 /* The "* FLAGS" and "* OK [PERMANENTFLAGS]" untagged responses, CRLFs
  * included: after SELECT, and when the keyword list grows. */

@@ -496,17 +496,26 @@ imap_condstore_enable(struct imap_session *s)
 	s->condstore = true;
 }
 
+char *
+imap_put_fetch_open(const struct imap_session *s, char *p, size_t vi)
+{
+	*p++ = '*';
+	*p++ = ' ';
+	if (s->uidonly) {
+		p = mm_put_u64(p, s->msgs[vi].uid);
+		memcpy(p, " UIDFETCH (", 11);
+		return p + 11;
+	}
+	p = mm_put_u64(p, vi + 1);
+	memcpy(p, " FETCH (", 8);
+	return p + 8;
+}
+
 void
 imap_append_fetch_open(struct imap_session *s, struct mm_buf *b, size_t vi)
 {
-	mm_buf_append(b, "* ", 2);
-	if (s->uidonly) {
-		mm_buf_append_u64(b, s->msgs[vi].uid);
-		mm_buf_append(b, " UIDFETCH (", 11);
-	} else {
-		mm_buf_append_u64(b, vi + 1);
-		mm_buf_append(b, " FETCH (", 8);
-	}
+	mm_buf_reserve(b, IMAP_FETCH_OPEN_MAX_BYTES);
+	b->len = (size_t)(imap_put_fetch_open(s, b->data + b->len, vi) - b->data);
 }
 
 
@@ -747,43 +756,66 @@ imap_mailbox_arg_reply(struct imap_session *s, const struct imap_arg *a,
 
 static const struct {
 	const char *name;
+	size_t len;
 	uint32_t bit;
 } sysflags[] = {
-	{ "\\Answered", MSG_ANSWERED },
-	{ "\\Flagged", MSG_FLAGGED },
-	{ "\\Deleted", MSG_DELETED },
-	{ "\\Seen", MSG_SEEN },
-	{ "\\Draft", MSG_DRAFT },
+	{ "\\Answered", 9, MSG_ANSWERED },
+	{ "\\Flagged", 8, MSG_FLAGGED },
+	{ "\\Deleted", 8, MSG_DELETED },
+	{ "\\Seen", 5, MSG_SEEN },
+	{ "\\Draft", 6, MSG_DRAFT },
 };
+
+size_t
+imap_flags_max(const struct imap_session *s)
+{
+	/* "(", each name and a space, "\Recent", ")" */
+	size_t n = 2 + 7;
+	for (size_t i = 0; i < sizeof(sysflags) / sizeof(sysflags[0]); i++)
+		n += sysflags[i].len + 1;
+	for (size_t i = 0; i < s->nkeywords && i < 64; i++)
+		n += strlen(s->keywords[i]) + 1;
+	return n;
+}
+
+char *
+imap_put_flags(const struct imap_session *s, char *p, const struct imap_msg *m)
+{
+	char *start = p + 1;
+	*p++ = '(';
+	for (size_t i = 0; i < sizeof(sysflags) / sizeof(sysflags[0]); i++) {
+		if (m->flags & sysflags[i].bit) {
+			if (p != start)
+				*p++ = ' ';
+			memcpy(p, sysflags[i].name, sysflags[i].len);
+			p += sysflags[i].len;
+		}
+	}
+	for (size_t i = 0; m->keywords != 0 && i < s->nkeywords && i < 64; i++) {
+		if (m->keywords & (1ULL << i)) {
+			size_t n = strlen(s->keywords[i]);
+			if (p != start)
+				*p++ = ' ';
+			memcpy(p, s->keywords[i], n);
+			p += n;
+		}
+	}
+	if (imap_msg_recent(s, m) && !s->rev2) {
+		/* RFC 9051 2.3.2: IMAP4rev2 has no \Recent flag */
+		if (p != start)
+			*p++ = ' ';
+		memcpy(p, "\\Recent", 7);
+		p += 7;
+	}
+	*p++ = ')';
+	return p;
+}
 
 void
 imap_append_flags(struct imap_session *s, struct mm_buf *b, const struct imap_msg *m)
 {
-	bool first = true;
-	mm_buf_appendc(b, '(');
-	for (size_t i = 0; i < sizeof(sysflags) / sizeof(sysflags[0]); i++) {
-		if (m->flags & sysflags[i].bit) {
-			if (!first)
-				mm_buf_appendc(b, ' ');
-			mm_buf_append_str(b, sysflags[i].name);
-			first = false;
-		}
-	}
-	for (size_t i = 0; i < s->nkeywords && i < 64; i++) {
-		if (m->keywords & (1ULL << i)) {
-			if (!first)
-				mm_buf_appendc(b, ' ');
-			mm_buf_append_str(b, s->keywords[i]);
-			first = false;
-		}
-	}
-	if (imap_msg_recent(s, m) && !imap_rev2(s)) {
-		/* RFC 9051 2.3.2: IMAP4rev2 has no \Recent flag */
-		if (!first)
-			mm_buf_appendc(b, ' ');
-		mm_buf_append(b, "\\Recent", 7);
-	}
-	mm_buf_appendc(b, ')');
+	mm_buf_reserve(b, imap_flags_max(s));
+	b->len = (size_t)(imap_put_flags(s, b->data + b->len, m) - b->data);
 }
 
 void

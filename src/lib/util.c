@@ -142,13 +142,6 @@ mm_buf_append(struct mm_buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
-void
-mm_buf_appendc(struct mm_buf *b, char c)
-{
-	mm_buf_reserve(b, 1);
-	b->data[b->len++] = c;
-}
-
 /* One vsnprintf into the spare room when it fits (the usual case: short
  * lines into a buffer that has grown already), a second only when not. */
 void
@@ -181,17 +174,39 @@ mm_buf_append_str(struct mm_buf *b, const char *str)
 	mm_buf_append(b, str, strlen(str));
 }
 
+/* The length first (no division), then two digits a step from the end */
+char *
+mm_put_u64(char *p, uint64_t v)
+{
+	static const char pairs[] =
+	    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	    "8081828384858687888990919293949596979899";
+	size_t n = 1;
+	for (uint64_t pow = 10; n < MM_U64_DIGITS_MAX && v >= pow; pow *= 10)
+		n++;
+	char *end = p + n;
+	char *q = end;
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100) * 2;
+		v /= 100;
+		*--q = pairs[d + 1];
+		*--q = pairs[d];
+	}
+	if (v >= 10) {
+		*--q = pairs[v * 2 + 1];
+		*--q = pairs[v * 2];
+	} else {
+		*--q = (char)('0' + v);
+	}
+	return end;
+}
+
 void
 mm_buf_append_u64(struct mm_buf *b, uint64_t v)
 {
-	char d[20];
-	size_t i = sizeof(d);
-
-	do {
-		d[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	mm_buf_append(b, d + i, sizeof(d) - i);
+	mm_buf_reserve(b, MM_U64_DIGITS_MAX);
+	b->len = (size_t)(mm_put_u64(b->data + b->len, v) - b->data);
 }
 
 char *

@@ -32,11 +32,22 @@ void mm_buf_init(struct mm_buf *b);
 void mm_buf_free(struct mm_buf *b);
 void mm_buf_reserve(struct mm_buf *b, size_t extra);
 void mm_buf_append(struct mm_buf *b, const void *p, size_t n);
-void mm_buf_appendc(struct mm_buf *b, char c);
+/* One byte; inline, since decoding and folding append byte by byte. */
+static inline void
+mm_buf_appendc(struct mm_buf *b, char c)
+{
+	if (b->len + 2 > b->cap)
+		mm_buf_reserve(b, 1);
+	b->data[b->len++] = c;
+}
 void mm_buf_printf(struct mm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A C string; a number in decimal (no printf: FETCH lines by thousands). */
 void mm_buf_append_str(struct mm_buf *b, const char *str);
 void mm_buf_append_u64(struct mm_buf *b, uint64_t v);
+/* v in decimal at p, which has MM_U64_DIGITS_MAX bytes of room; returns
+ * the end (no NUL): for lines formatted straight into reserved room. */
+#define MM_U64_DIGITS_MAX 20
+char *mm_put_u64(char *p, uint64_t v);
 /* Ensures data is NUL-terminated (not counted in len) and returns it. */
 char *mm_buf_cstr(struct mm_buf *b);
 

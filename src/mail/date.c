@@ -291,12 +291,43 @@ split(time_t t, int tz_min, struct tmx *x)
 	x->wday = (unsigned)(((days % 7) + 11) % 7);	/* 1970-01-01 was a Thursday */
 }
 
+/* Two digits of v < 100 */
+static char *
+put2(char *p, unsigned v)
+{
+	*p++ = (char)('0' + v / 10);
+	*p++ = (char)('0' + v % 10);
+	return p;
+}
+
 void
 mail_date_format_imap(time_t t, int tz_min, char *buf, size_t size)
 {
 	struct tmx x;
 	int a = tz_min < 0 ? -tz_min : tz_min;
 	split(t, tz_min, &x);
+	if (size > MAIL_DATE_IMAP_LEN && x.y >= 0 && x.y <= 9999 && a < 100 * 60) {
+		/* by hand (FETCH 1:* INTERNALDATE writes thousands): what the
+		 * snprintf below writes for these */
+		char *p = put2(buf, x.d);
+		*p++ = '-';
+		memcpy(p, months[x.mon - 1], 3);
+		p[3] = '-';
+		p = put2(p + 4, (unsigned)(x.y / 100));
+		p = put2(p, (unsigned)(x.y % 100));
+		*p++ = ' ';
+		p = put2(p, x.H);
+		*p++ = ':';
+		p = put2(p, x.M);
+		*p++ = ':';
+		p = put2(p, x.S);
+		*p++ = ' ';
+		*p++ = tz_min < 0 ? '-' : '+';
+		p = put2(p, (unsigned)(a / 60));
+		p = put2(p, (unsigned)(a % 60));
+		*p = '\0';
+		return;
+	}
 	snprintf(buf, size, "%02u-%s-%04ld %02u:%02u:%02u %c%02d%02d", x.d,
 	    months[x.mon - 1], x.y, x.H, x.M, x.S, tz_min < 0 ? '-' : '+', a / 60, a % 60);
 }

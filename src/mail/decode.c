@@ -48,8 +48,18 @@ utf8_sanitize(const char *in, size_t len, struct mm_buf *out)
 	const unsigned char *s = (const unsigned char *)in;
 	size_t i = 0;
 	mm_buf_reserve(out, len);
-	while (i < len)
+	while (i < len) {
+		/* a run of ASCII is itself: one copy, not a byte at a time */
+		size_t run = i;
+		while (run < len && s[run] < 0x80)
+			run++;
+		if (run > i) {
+			mm_buf_append(out, in + i, run - i);
+			i = run;
+			continue;
+		}
 		mm_buf_append_utf8(out, next_char(s, len, &i));
+	}
 }
 
 enum cs_kind { CS_UTF8, CS_LATIN1, CS_LATIN9, CS_CP1252, CS_OTHER };
@@ -432,8 +442,14 @@ mail_text_fold(const char *s, size_t len, struct mm_buf *out)
 	mm_buf_reserve(out, len);
 	while (i < len) {
 		if (u[i] < 0x80) {
-			mm_buf_appendc(out, (char)(u[i] >= 'A' && u[i] <= 'Z' ? u[i] + 32 : u[i]));
-			i++;
+			/* an ASCII run folds byte for byte, straight into the room */
+			mm_buf_reserve(out, len - i);
+			char *d = out->data + out->len;
+			size_t k = i;
+			for (; k < len && u[k] < 0x80; k++)
+				*d++ = (char)(u[k] >= 'A' && u[k] <= 'Z' ? u[k] + 32 : u[k]);
+			out->len += k - i;
+			i = k;
 			continue;
 		}
 		mm_buf_append_utf8(out, fold_cp(next_char(u, len, &i)));

@@ -13,7 +13,11 @@
 #include "mail/decode.h"
 #include "mail/mime.h"
 
-#define SET_SLOTS (4 * MAIL_FTS_TERMS_MAX)   /* a power of two */
+#define SET_BITS  14                         /* 4 * MAIL_FTS_TERMS_MAX slots */
+#define SET_SLOTS ((size_t)1 << SET_BITS)
+#if (1 << SET_BITS) != 4 * MAIL_FTS_TERMS_MAX
+#error "SET_BITS must give 4 * MAIL_FTS_TERMS_MAX slots"
+#endif
 #define SET_EMPTY UINT32_MAX                 /* trigrams fit in 24 bits */
 
 struct tset {
@@ -28,7 +32,11 @@ tset_add_text(struct tset *t, const char *s, size_t len)
 	const unsigned char *u = (const unsigned char *)s;
 	for (size_t i = 0; i + 3 <= len && !t->full; i++) {
 		uint32_t v = mail_fts_term(u + i);
-		size_t h = (v * 2654435761u) & (SET_SLOTS - 1);
+		/* the product's top bits: its low ones depend only on the
+		 * trigram's low bits (the last byte and a half), which left
+		 * text of a small alphabet in a few hundred slots, probed
+		 * linearly through clusters of thousands */
+		size_t h = (uint32_t)(v * 2654435761u) >> (32 - SET_BITS);
 		while (t->slot[h] != SET_EMPTY && t->slot[h] != v)
 			h = (h + 1) & (SET_SLOTS - 1);
 		if (t->slot[h] == v)

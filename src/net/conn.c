@@ -25,7 +25,16 @@
  * false) and the socket is not read, so pipelined commands wait in the
  * kernel, not here; input resumes when the output drained to the low
  * watermark. Output that still grows past a hard cap (lower before
- * authentication) closes the connection. */
+ * authentication) closes the connection.
+ *
+ * Writes, on a plain socket: what a session writes in one turn of the
+ * loop (its input, a job's done, the accept) is written to the socket by
+ * us at the end of that turn (conn_flush, from the deferred event), all
+ * of it in one writev, and EV_WRITE stays off; only output the socket
+ * did not take turns EV_WRITE on, and libevent writes the rest as it
+ * did. So a reply costs one writev and no epoll_ctl, and goes out in the
+ * turn that made it, not the next. Under TLS or COMPRESS (a filter, or
+ * an OpenSSL bufferevent) libevent writes everything, as before. */
 #include "net/conn.h"
 #include "net/conn-int.h"
 #include "net/listener.h"
@@ -51,6 +60,7 @@
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -60,6 +70,7 @@
 /* deferred work */
 #define DEFER_INPUT   0x1
 #define DEFER_FINISH  0x2
+#define DEFER_FLUSH   0x4     /* write the turn's output (c->direct) */
 
 /* callbacks held back while a job runs (c->pending) */
 #define PEND_TIMEOUT  0x1
@@ -68,6 +79,12 @@
 #define PEND_DRAINED  0x8
 
 #define CONN_BP_POLL_MS 10
+
+/* libevent 2.1 reads a socket 4 KiB at a time (an ioctl, a readv and a
+ * turn of the loop each): input of at least this much is topped up by
+ * one read of ours, of at most CONN_READ_MORE_BYTES (conn_read_more). */
+#define CONN_READ_MORE_MIN   4096
+#define CONN_READ_MORE_BYTES (64 * 1024)
 
 /* Where a connection is in its life. Everything else about it (paused,
  * a job, backpressure, TLS, COMPRESS, logged in) is a flag beside this. */
@@ -136,6 +153,8 @@ struct conn {
 	uint64_t last_active_ms;        /* input seen or output taken */
 	bool coalesce_jobs;  /* conn_coalesce_output: hold output across a job */
 	bool output_held;    /* EV_WRITE off while a job runs (coalesce_jobs) */
+	bool direct;         /* a plain socket: we write it (conn_flush) */
+	bool write_armed;    /* direct, and libevent writes what was left */
 
 	struct conn *prev, *next;
 };
@@ -169,6 +188,8 @@ static uint64_t conn_next_id;
 
 static void conn_finish(struct conn *c);
 static void conn_defer_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_flush(struct conn *c);
+static void conn_output_drained(struct conn *c);
 static void conn_turn(struct conn *c);
 static void conn_z_pump(struct conn *c);
 static void conn_readcb(struct bufferevent *bev, void *arg);
@@ -328,7 +349,10 @@ conn_setup_bev(struct conn *c)
 	bufferevent_setwatermark(c->bev, EV_READ, 0, conn_input_max(c));
 	bufferevent_setwatermark(c->bev, EV_WRITE, conn_closing(c) ? 0 : CONN_OUTPUT_LOW_BYTES, 0);
 	conn_apply_timeouts(c);
-	bufferevent_enable(c->bev, EV_WRITE);
+	if (!c->direct)
+		bufferevent_enable(c->bev, EV_WRITE);
+	else
+		bufferevent_disable(c->bev, EV_WRITE);   /* a new bufferevent has it on */
 	conn_update_read(c);
 }
 
@@ -362,6 +386,11 @@ conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_turn(c);
 	if (d & DEFER_INPUT)
 		conn_after_input(c);
+	/* what that turn wrote, or what was written before this event ran */
+	if ((d | c->defer) & DEFER_FLUSH) {
+		c->defer &= ~(unsigned)DEFER_FLUSH;
+		conn_flush(c);
+	}
 	/* Nothing scheduled again: the event goes (made again at the next
 	 * conn_schedule), so that an IDLE session does not keep its 144
 	 * bytes. libevent allows freeing an event from its own callback. */
@@ -637,6 +666,7 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 		}
 	} else {
 		c->bev = bufferevent_socket_new(srv->base, fd, opts);
+		c->direct = c->bev != NULL;
 	}
 
 	c->next = conn_list;
@@ -658,6 +688,47 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 		conn_start(c);
 }
 
+/* Direct (a plain socket): libevent's read filled its 4 KiB, so more is
+ * likely waiting (a message body): read what is there, up to the read
+ * watermark, before the session's turn, instead of 4 KiB a turn. An end
+ * of file or an error is left to libevent, whose next read sees it too. */
+static void
+conn_read_more(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t have = evbuffer_get_length(in), max = conn_input_max(c);
+	if (!c->direct || have < CONN_READ_MORE_MIN || have >= max)
+		return;
+	size_t want = max - have < CONN_READ_MORE_BYTES ? max - have : CONN_READ_MORE_BYTES;
+	struct evbuffer_iovec v[2];
+	/* a socket bufferevent keeps its input's end frozen: only its own
+	 * read adds to it, as we do here in its place */
+	evbuffer_unfreeze(in, 0);
+	int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
+	if (nv <= 0) {
+		evbuffer_freeze(in, 0);
+		return;
+	}
+	size_t room = 0;
+	for (int i = 0; i < nv; i++) {
+		if (room + v[i].iov_len > want)
+			v[i].iov_len = want - room;
+		room += v[i].iov_len;
+	}
+	/* an evbuffer_iovec is a struct iovec on Unix (event2/buffer.h) */
+	ssize_t n = readv(bufferevent_getfd(c->bev), (struct iovec *)v, nv);
+	size_t left = n > 0 ? (size_t)n : 0;
+	int used = 0;
+	for (; used < nv && left > 0; used++) {
+		if (v[used].iov_len > left)
+			v[used].iov_len = left;
+		left -= v[used].iov_len;
+	}
+	if (used > 0)     /* else nothing committed: the space is given back */
+		evbuffer_commit_space(in, v, used);
+	evbuffer_freeze(in, 0);
+}
+
 static void
 conn_readcb(struct bufferevent *bev, void *arg)
 {
@@ -668,15 +739,33 @@ conn_readcb(struct bufferevent *bev, void *arg)
 			evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
 		return;
 	}
+	conn_read_more(c);
 	conn_turn(c);
 	conn_after_input(c);
 }
 
+/* libevent wrote (or conn_want_drained's trigger). */
 static void
 conn_writecb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	size_t out = evbuffer_get_length(bufferevent_get_output(bev));
+
+	/* direct: what was left is out, EV_WRITE goes off again */
+	if (c->write_armed && evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+	    !c->output_held) {
+		c->write_armed = false;
+		bufferevent_disable(bev, EV_WRITE);
+	}
+	conn_output_drained(c);
+}
+
+/* The output went down (written by libevent or by conn_flush). */
+static void
+conn_output_drained(struct conn *c)
+{
+	if (c->bev == NULL)
+		return;
+	size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
 
 	if (conn_closing(c)) {
 		if (conn_pending_out(c) == 0)
@@ -816,7 +905,57 @@ conn_output_release(struct conn *c)
 	if (!c->output_held)
 		return;
 	c->output_held = false;
-	if (c->bev != NULL)
+	if (c->bev == NULL)
+		return;
+	if (c->direct && !c->write_armed)
+		conn_schedule(c, DEFER_FLUSH);
+	else
+		bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* Direct output (c->direct): write what the session wrote, now; what the
+ * socket does not take is left to libevent (EV_WRITE on until it is
+ * out). A write error is left to libevent too: its write sees it and
+ * the event callback closes. */
+static void
+conn_flush(struct conn *c)
+{
+	if (!c->direct || c->bev == NULL || c->state == CONN_S_FINISHED || c->output_held ||
+	    c->write_armed)
+		return;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) == 0)
+		return;
+	/* a socket bufferevent keeps its output's front frozen: only its own
+	 * write callback drains it, as we do here in its place */
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, bufferevent_getfd(c->bev));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) > 0) {
+		c->write_armed = true;
+		bufferevent_enable(c->bev, EV_WRITE);
+		return;
+	}
+	/* what libevent's write would have done next, as it does it: later
+	 * (conn_flush may run inside a session's callback: conn_close) */
+	if (conn_closing(c))
+		conn_schedule(c, DEFER_FINISH);
+	else if (c->want_drained || c->backpressure)
+		bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* Leaving direct output (a filter goes on top): the plain output left
+ * is written by libevent, before what the filter writes below it. */
+static void
+conn_direct_end(struct conn *c)
+{
+	if (!c->direct)
+		return;
+	conn_flush(c);
+	c->direct = false;
+	c->write_armed = false;
+	c->defer &= ~(unsigned)DEFER_FLUSH;
+	if (c->bev != NULL && !c->output_held)
 		bufferevent_enable(c->bev, EV_WRITE);
 }
 
@@ -832,6 +971,7 @@ conn_close(struct conn *c)
 	c->want_drained = false;
 	if (c->compressed)
 		(void)bufferevent_flush(c->bev, EV_WRITE, BEV_FLUSH);   /* the last reply */
+	conn_flush(c);          /* direct: the last reply, now */
 	if (c->bev == NULL || handshaking || conn_pending_out(c) == 0) {
 		conn_schedule(c, DEFER_FINISH);
 		return;
@@ -956,6 +1096,12 @@ conn_evbuffer_getline(struct evbuffer *in, size_t maxlen, bool *discarding,
 	}
 }
 
+bool
+conn_line_discarding(const struct conn *c)
+{
+	return c->discarding;
+}
+
 size_t
 conn_input_len(struct conn *c)
 {
@@ -1016,6 +1162,14 @@ conn_check_cap(struct conn *c)
 	conn_schedule(c, DEFER_FINISH);
 }
 
+/* Direct output: written at the end of this turn, with the rest of it. */
+static void
+conn_flush_later(struct conn *c)
+{
+	if (c->direct && !c->output_held && !c->write_armed && !(c->defer & DEFER_FLUSH))
+		conn_schedule(c, DEFER_FLUSH);
+}
+
 void
 conn_write(struct conn *c, const void *data, size_t len)
 {
@@ -1023,6 +1177,7 @@ conn_write(struct conn *c, const void *data, size_t len)
 		return;
 	bufferevent_write(c->bev, data, len);
 	conn_check_cap(c);
+	conn_flush_later(c);
 }
 
 void
@@ -1038,6 +1193,7 @@ conn_vprintf(struct conn *c, const char *fmt, va_list ap)
 		return;
 	evbuffer_add_vprintf(bufferevent_get_output(c->bev), fmt, ap);
 	conn_check_cap(c);
+	conn_flush_later(c);
 }
 
 void
@@ -1271,6 +1427,7 @@ conn_starttls(struct conn *c)
 		log_info("conn=%llx event=starttls-discard bytes=%zu", (unsigned long long)c->id, junk);
 	evbuffer_drain(in, junk);
 	c->discarding = false;
+	conn_direct_end(c);     /* the go-ahead leaves in clear, first */
 	struct bufferevent *nb = tls_filter_new(c->srv->base, c->bev, ssl, false);
 	if (nb == NULL) {
 		SSL_free(ssl);
@@ -1464,6 +1621,7 @@ conn_compress_start(struct conn *c)
 		return false;
 	}
 	z->ev_flush = event_new(c->srv->base, -1, 0, conn_z_flush_cb, z);
+	conn_direct_end(c);     /* the OK leaves uncompressed, first */
 	struct bufferevent *nb = bufferevent_filter_new(c->bev, conn_z_input, conn_z_output,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS, conn_z_free, z);
 	if (z->ev_flush == NULL || nb == NULL) {

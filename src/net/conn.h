@@ -45,6 +45,10 @@ enum conn_line {
  * is returned as is: len is authoritative. */
 enum conn_line conn_getline(struct conn *c, size_t maxlen, char **line_r,
     size_t *len_r, unsigned *ending_r);
+/* Is conn_getline swallowing the rest of an overlong line? Then a
+ * session that reads the input in place (conn_input) must leave it to
+ * conn_getline until it returns again. */
+bool conn_line_discarding(const struct conn *c);
 /* Bytes buffered and not yet consumed. */
 size_t conn_input_len(struct conn *c);
 /* Moves up to n buffered bytes into dst (NULL: discard); returns count. */

@@ -21,6 +21,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+
 #include "dkim/dkim.h"
 #include "inbound/inbound.h"
 #include "inbound/milter.h"
@@ -1054,30 +1056,16 @@ smtp_cmd_data(struct smtp_session *s, const struct smtp_cmdline *cmd)
 	smtp_enter_state(s, SMTP_STATE_BODY);
 }
 
-bool
-smtp_data_input(struct smtp_session *s)
+/* One line of the body (without its ending; ending as conn_getline
+ * says), into the message. True when it was the final ".": consumed
+ * already, the caller ends the message. */
+static bool
+data_line(struct smtp_session *s, const char *line, size_t len, unsigned ending)
 {
 	struct smtp_tx *tx = s->tx;
-	char *line;
-	size_t len;
-	unsigned ending = 0;
 
-	switch (conn_getline(s->c, SMTP_DATA_LINE_MAX_BYTES, &line, &len, &ending)) {
-	case CONN_LINE_NEED_MORE:
-		return false;
-	case CONN_LINE_TOO_LONG:
-		/* Swallowed up to its LF; we cannot tell how it ended, and the
-		 * message is refused anyway. */
-		data_error(tx, SMTP_DATA_LONG_LINE);
-		tx->prev_crlf = true;
+	if ((ending & CONN_LINE_CRLF) && tx->prev_crlf && len == 1 && line[0] == '.')
 		return true;
-	case CONN_LINE_OK:
-		break;
-	}
-	if ((ending & CONN_LINE_CRLF) && tx->prev_crlf && len == 1 && line[0] == '.') {
-		message_end(s);
-		return true;
-	}
 	if (!(ending & CONN_LINE_CRLF))
 		data_error(tx, SMTP_DATA_BARE_LF);
 	else if (memchr(line, '\r', len) != NULL)
@@ -1096,6 +1084,76 @@ smtp_data_input(struct smtp_session *s)
 		mm_buf_append(dst, "\r\n", 2);
 		data_added(s, len + 2);
 	}
+	return false;
+}
+
+/* The whole lines in the input's first contiguous block, read in place
+ * and drained once, instead of one conn_getline (search, copy, drain)
+ * each: a 10 KB body is ~140 lines. Stops before a line that is not
+ * whole in the block or is too long (conn_getline takes that one), and
+ * at anything that may start a job or look at the input (the final
+ * ".", and data_added once the message may go to the spool), after
+ * draining what it took. Returns whether it took anything. */
+static bool
+data_lines_inplace(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	struct evbuffer *in = conn_input(s->c);
+	struct evbuffer_iovec v;
+	size_t off = 0;
+	bool end = false;
+
+	if (in == NULL || conn_line_discarding(s->c) || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+		return false;
+	const char *p = v.iov_base;
+	while (off < v.iov_len && !tx->spooling && tx->msg.len < MSG_SPOOL_THRESHOLD_BYTES) {
+		const char *line = p + off, *lf = memchr(line, '\n', v.iov_len - off);
+		if (lf == NULL)
+			break;
+		size_t n = (size_t)(lf - line), len = n;
+		unsigned ending = CONN_LINE_BARE_LF;
+		if (n > 0 && line[n - 1] == '\r') {
+			len = n - 1;
+			ending = CONN_LINE_CRLF;
+		}
+		if (len > SMTP_DATA_LINE_MAX_BYTES)
+			break;
+		off += n + 1;
+		if (data_line(s, line, len, ending)) {
+			end = true;
+			break;
+		}
+	}
+	conn_read_bytes(s->c, NULL, off);
+	if (end)
+		message_end(s);
+	return off > 0;
+}
+
+bool
+smtp_data_input(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	char *line;
+	size_t len;
+	unsigned ending = 0;
+
+	if (data_lines_inplace(s))
+		return true;
+	switch (conn_getline(s->c, SMTP_DATA_LINE_MAX_BYTES, &line, &len, &ending)) {
+	case CONN_LINE_NEED_MORE:
+		return false;
+	case CONN_LINE_TOO_LONG:
+		/* Swallowed up to its LF; we cannot tell how it ended, and the
+		 * message is refused anyway. */
+		data_error(tx, SMTP_DATA_LONG_LINE);
+		tx->prev_crlf = true;
+		return true;
+	case CONN_LINE_OK:
+		break;
+	}
+	if (data_line(s, line, len, ending))
+		message_end(s);
 	return true;
 }
 

@@ -250,6 +250,37 @@ class Flood(unittest.TestCase):
         for s in socks:
             s.close()
 
+    def deliver_pipelined(self, user, n):
+        """n small messages by pipelined LITERAL+ APPENDs on one connection."""
+        s = self.srv.ssl_context().wrap_socket(self.srv.connect("imaps", timeout=60))
+        read_until(s, b"\r\n")
+        s.sendall(b"l LOGIN %s %s\r\n" % (user.encode(), USERS[user].encode()))
+        read_until(s, b"l OK")
+        for lo in range(0, n, 500):
+            data = b"".join(b"a%d APPEND INBOX {%d+}\r\n%s\r\n" % (i, len(m), m)
+                            for i, m in ((i, message(200, i)) for i in range(lo, min(n, lo + 500))))
+            s.sendall(data)
+            read_until(s, b"a%d OK" % (min(n, lo + 500) - 1), limit=1 << 24)
+        s.close()
+
+    def test_imap_50_clients_fetch_view_all(self):
+        """50 clients each pipeline 200 FETCH 1:* (UID FLAGS RFC822.SIZE)
+        on 5,000 messages (answered from the view on the loop, 2,000
+        lines a turn), never reading: some 45 MiB of answers asked for by
+        each; growth under 1 MiB per client."""
+        self.deliver_pipelined("bob@example.org", 5000)
+        base = self.baseline()
+        socks = []
+        for _ in range(50):
+            s = self.imap_login_select(self.srv.ports["imap"], "bob@example.org", False)
+            data = b"".join(b"f%d FETCH 1:* (UID FLAGS RFC822.SIZE)\r\n" % i for i in range(200))
+            push(s, data, 0.2)
+            socks.append(s)
+        self.check("imap 143 50 clients x 200 x FETCH 1:* (UID FLAGS RFC822.SIZE) of 5,000",
+                   base, 50 * 1024, clients=50)
+        for s in socks:
+            s.close()
+
 
 if __name__ == "__main__":
     mmtest.main()

@@ -747,6 +747,14 @@ class SMTPTest(unittest.TestCase):
         c.send(b"Subject: long\r\n\r\n" + b"w" * 10000 + b"\r\nafter\r\n.\r\n")
         self.assertEqual(c.reply(), "550 5.6.0 Message refused: line too long")
         self.assertEqual(c.cmd("NOOP"), "250 2.0.0 Ok")
+        # one over the read watermark, swallowed in parts, of dots: no
+        # part of it may end the message (the body is read in place
+        # only between whole lines)
+        self.raw_tx(c)
+        c.cmd("DATA")
+        c.send(b"Subject: long\r\n\r\n" + b"." * 70001 + b"\r\nafter\r\n.\r\n")
+        self.assertEqual(c.reply(), "550 5.6.0 Message refused: line too long")
+        self.assertEqual(c.cmd("NOOP"), "250 2.0.0 Ok")
         c.close()
         self.assertServing()
 
