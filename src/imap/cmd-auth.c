@@ -120,7 +120,8 @@ auth_cb(void *sess, bool ok, int err, const char *canon, unsigned fails)
 
 	switch (session_auth_outcome(ok, err, fails)) {
 	case SESSION_AUTH_OK:
-		mm_strlcpy(s->user, canon, sizeof(s->user));
+		free(s->user);
+		s->user = xstrdup(canon);
 		imap_enter_state(s, IMAP_STATE_AUTH);
 		mm_buf_init(&b);
 		imap_capability_string(s, &b);
@@ -218,11 +219,32 @@ static const struct sasl_session_ops imap_sasl_ops = {
 	.password_max_bytes = 1023,
 };
 
+/* The step machine is kept only while it waits for a line (an IDLE
+ * session does not carry its 330 bytes): freed once a step returns with
+ * the exchange over, never from inside one (the check may answer at once). */
+void
+imap_sasl_free(struct imap_session *s)
+{
+	if (s->sasl == NULL)
+		return;
+	sasl_session_reset(s->sasl);
+	free(s->sasl);
+	s->sasl = NULL;
+}
+
+static void
+imap_sasl_done(struct imap_session *s)
+{
+	if (s->sasl != NULL && !sasl_session_active(s->sasl))
+		imap_sasl_free(s);
+}
+
 void
 imap_sasl_line(struct imap_session *s, const char *line, size_t len)
 {
 	s->input = IMAP_INPUT_COMMAND;
-	sasl_session_line(&s->sasl, &imap_sasl_ops, s, line, len);
+	sasl_session_line(s->sasl, &imap_sasl_ops, s, line, len);
+	imap_sasl_done(s);
 }
 
 void
@@ -245,7 +267,10 @@ cmd_authenticate(struct imap_session *s, const struct imap_arg *args, size_t n)
 	}
 	if (refuse_plaintext(s))
 		return;
-	sasl_session_begin(&s->sasl, &imap_sasl_ops, s, m, ir, irlen);
+	if (s->sasl == NULL)
+		s->sasl = xcalloc(1, sizeof(*s->sasl));
+	sasl_session_begin(s->sasl, &imap_sasl_ops, s, m, ir, irlen);
+	imap_sasl_done(s);
 }
 
 void

@@ -714,7 +714,7 @@ mbox_done(void *arg, bool alive)
 	/* a renamed selected mailbox keeps being the selected one */
 	if (j->op == OP_RENAME && s->state == IMAP_STATE_SELECTED &&
 	    strcmp(s->mbox, j->a) == 0 && strcmp(j->a, "INBOX") != 0)
-		mm_strlcpy(s->mbox, j->b, sizeof(s->mbox));
+		imap_set_mbox(s, j->b);
 	/* NOTIFY (RFC 5465 5.4, 5.5): the user's other sessions */
 	if (j->op == OP_RENAME)
 		imap_notify_post_mbox(s, NOTIFY_MBOX_RENAMED, j->b, j->a);

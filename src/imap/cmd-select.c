@@ -138,7 +138,7 @@ select_done(void *arg, bool alive)
 		imap_no(s, "[CANNOT] Mailbox can't be selected");
 		goto out;
 	}
-	mm_strlcpy(s->mbox, j->name, sizeof(s->mbox));
+	imap_set_mbox(s, j->name);
 	s->readonly = j->readonly;
 	imap_view_load(s, j->idx);
 	imap_enter_state(s, IMAP_STATE_SELECTED);

@@ -108,8 +108,9 @@ struct imap_session {
 	bool uid;                 /* "UID " prefix */
 
 	/* authentication */
-	char user[ADDRESS_MAX_BYTES + 1];
-	struct sasl_session sasl; /* AUTHENTICATE: the shared step machine */
+	char *user;               /* the canonical name once logged in; NULL before */
+	struct sasl_session *sasl;  /* AUTHENTICATE: the shared step machine,
+	                               only while an exchange waits for a line */
 
 	/* ENABLE */
 	bool enabled_utf8;
@@ -119,7 +120,7 @@ struct imap_session {
 	bool uidonly;             /* RFC 9586: no sequence numbers either way */
 
 	/* the selected mailbox */
-	char mbox[STORE_MBOX_NAME_MAX];   /* UTF-8 store name */
+	char *mbox;                       /* UTF-8 store name; NULL unless selected */
 	uint32_t mbox_id;
 	bool readonly;
 	uint32_t uidvalidity;
@@ -208,6 +209,8 @@ void imap_no_store(struct imap_session *s, int err, const char *what);
 void imap_cmd_done(struct imap_session *s);
 
 void imap_enter_state(struct imap_session *s, enum imap_state st);
+/* The selected mailbox's name becomes a copy of name (NULL: none). */
+void imap_set_mbox(struct imap_session *s, const char *name);
 /* "* BYE text", then close. */
 void imap_bye(struct imap_session *s, const char *text);
 /* The CAPABILITY list for the current state, without "* CAPABILITY ". */
@@ -409,6 +412,8 @@ void cmd_enable(struct imap_session *, const struct imap_arg *, size_t);
 void cmd_namespace(struct imap_session *, const struct imap_arg *, size_t);
 void cmd_compress(struct imap_session *, const struct imap_arg *, size_t);
 void imap_sasl_line(struct imap_session *s, const char *line, size_t len);
+/* Ends an AUTHENTICATE exchange without a callback (the session goes). */
+void imap_sasl_free(struct imap_session *s);
 
 /* cmd-mailbox.c */
 void cmd_list(struct imap_session *, const struct imap_arg *, size_t);

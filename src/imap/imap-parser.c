@@ -202,8 +202,9 @@ imap_parser_reset(struct imap_parser *p)
 	p->err = IMAP_PERR_NONE;
 	if (p->st != ST_SKIP && p->st != ST_SKIP_LITERAL && p->st != ST_FATAL)
 		p->st = ST_START;
-	/* shrink a buffer a big command left behind */
-	if (p->tok.cap > 4096) {
+	/* between commands the token buffer holds nothing: an IDLE session
+	 * does not keep it (nor a buffer a big command left behind) */
+	if (p->tok.cap > 4096 || (p->tok.cap > 0 && p->tok.len == 0)) {
 		mm_buf_free(&p->tok);
 		mm_buf_init(&p->tok);
 	}

@@ -447,6 +447,14 @@ imap_bye(struct imap_session *s, const char *text)
 /* ---- state ---- */
 
 void
+imap_set_mbox(struct imap_session *s, const char *name)
+{
+	char *copy = name != NULL ? xstrdup(name) : NULL;
+	free(s->mbox);
+	s->mbox = copy;
+}
+
+void
 imap_enter_state(struct imap_session *s, enum imap_state st)
 {
 	if (s->state != st)
@@ -1169,7 +1177,10 @@ imap_free(void *arg)
 	literal_release(s);
 	imap_parser_free(&s->parser);
 	imap_spool_reset(s);
+	imap_sasl_free(s);
 	free(s->tag);
+	free(s->user);
+	free(s->mbox);
 	free(s);
 }
 

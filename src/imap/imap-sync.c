@@ -124,7 +124,7 @@ imap_view_clear(struct imap_session *s)
 	s->msgs = NULL;
 	s->nmsgs = s->capmsgs = 0;
 	keywords_free(s);
-	s->mbox[0] = '\0';
+	imap_set_mbox(s, NULL);
 	s->mbox_id = 0;
 	s->last_uid = 0;
 	s->uidvalidity = s->uidnext = 0;

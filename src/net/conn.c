@@ -111,11 +111,12 @@ struct conn {
 	uint64_t id;
 	int lsn;
 	int refs;
-	char peer[64];
-	char limkey[80];     /* the per-address limit's key (listener_limit_key) */
-	char user[ADDRESS_MAX_BYTES + 1];   /* counted for max_connections_per_user */
+	char peer[INET6_ADDRSTRLEN];
+	char *limkey;        /* the per-address limit's key (listener_limit_key):
+	                        peer itself, or a copy of an IPv6 prefix */
+	char *user;          /* counted for max_connections_per_user; NULL before */
 	uint16_t peer_port;
-	char local[64];
+	char local[INET6_ADDRSTRLEN];
 	uint16_t local_port;
 
 	enum conn_state state;   /* changed only by conn_enter_state */
@@ -186,6 +187,7 @@ static size_t conn_count;
 static uint64_t conn_next_id;
 
 static void conn_finish(struct conn *c);
+static void conn_defer_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_flush(struct conn *c);
 static void conn_output_drained(struct conn *c);
 static void conn_turn(struct conn *c);
@@ -198,6 +200,8 @@ static void
 conn_schedule(struct conn *c, unsigned what)
 {
 	c->defer |= what;
+	if (c->ev_defer == NULL)
+		c->ev_defer = event_new(c->srv->base, -1, 0, conn_defer_cb, c);
 	event_active(c->ev_defer, EV_TIMEOUT, 0);
 }
 
@@ -280,12 +284,18 @@ conn_active(struct conn *c)
 	c->last_active_ms = mm_now_ms();
 }
 
-/* Output taken by the level below (or the socket): progress. */
+/* Output taken by the level below (or the socket): progress. Taken from
+ * the top buffer (what the session wrote, before TLS or COMPRESS), it is
+ * also what the sent-bytes counter counts. */
 static void
 conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
-	if (info->n_deleted > 0)
-		conn_active(arg);
+	struct conn *c = arg;
+	if (info->n_deleted == 0)
+		return;
+	conn_active(c);
+	if (c->bev != NULL && buf == bufferevent_get_output(c->bev))
+		metrics_bytes_out(info->n_deleted);
 }
 
 /* A whole idle timeout (the same few lengths for every session: 60 s
@@ -371,6 +381,7 @@ conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_finish(c);
 		return;
 	}
+	conn_hold(c);
 	if ((d & DEFER_INPUT) && conn_deliverable(c) && conn_input_len(c) > 0)
 		conn_turn(c);
 	if (d & DEFER_INPUT)
@@ -380,6 +391,14 @@ conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 		c->defer &= ~(unsigned)DEFER_FLUSH;
 		conn_flush(c);
 	}
+	/* Nothing scheduled again: the event goes (made again at the next
+	 * conn_schedule), so that an IDLE session does not keep its 144
+	 * bytes. libevent allows freeing an event from its own callback. */
+	if (c->defer == 0) {
+		event_free(c->ev_defer);
+		c->ev_defer = NULL;
+	}
+	conn_release(c);
 }
 
 /* Output not yet on the wire: the bufferevent's own, plus, under filters
@@ -568,7 +587,7 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 	const struct listener_def *def = listener_def(lsn);
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
-	char peer[64], key[80];
+	char peer[INET6_ADDRSTRLEN], key[80];
 	uint16_t peer_port = 0;
 
 	if (sa->sa_family == AF_INET) {
@@ -597,7 +616,7 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 
 	struct conn *c = xcalloc(1, sizeof(*c));
 	mm_strlcpy(c->peer, peer, sizeof(c->peer));
-	mm_strlcpy(c->limkey, key, sizeof(c->limkey));
+	c->limkey = strcmp(key, c->peer) == 0 ? c->peer : xstrdup(key);
 	c->peer_port = peer_port;
 	c->counted = true;
 
@@ -629,7 +648,6 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 	 * CPU for answers it never takes. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
 
-	c->ev_defer = event_new(srv->base, -1, 0, conn_defer_cb, c);
 	c->ev_idle = evtimer_new(srv->base, conn_idle_cb, c);
 
 	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
@@ -870,9 +888,10 @@ conn_finish(struct conn *c)
 		listener_conn_gone(c->limkey);
 		c->counted = false;
 	}
-	if (c->user[0] != '\0') {
+	if (c->user != NULL) {
 		listener_user_gone(c->user);
-		c->user[0] = '\0';
+		free(c->user);
+		c->user = NULL;
 	}
 	log_debug("conn=%llx event=closed", (unsigned long long)c->id);
 	conn_release(c);
@@ -990,12 +1009,16 @@ conn_release(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	conn_count--;
-	event_free(c->ev_defer);
+	if (c->ev_defer != NULL)
+		event_free(c->ev_defer);
 	conn_timer_del(&c->ev_close_timer, true);
 	event_free(c->ev_idle);
 	conn_timer_del(&c->ev_bp, true);
 	conn_timer_del(&c->ev_yield, true);
 	free(c->line);
+	free(c->user);
+	if (c->limkey != c->peer)
+		free(c->limkey);
 	free(c);
 }
 
@@ -1249,7 +1272,7 @@ conn_set_authenticated(struct conn *c, const char *user)
 		    c->srv->cfg->max_connections_per_user);
 		return false;
 	}
-	mm_strlcpy(c->user, user, sizeof(c->user));
+	c->user = xstrdup(user);
 	c->authed = true;
 	if (c->bev)
 		bufferevent_setwatermark(c->bev, EV_READ, 0, conn_input_max(c));

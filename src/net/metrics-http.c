@@ -55,25 +55,16 @@ count_in_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg
 		metrics_bytes_in(info->n_added);
 }
 
-static void
-count_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-	if (info->n_deleted)
-		metrics_bytes_out(info->n_deleted);
-}
-
 void
 metrics_watch_bev(struct bufferevent *bev)
 {
 	evbuffer_add_cb(bufferevent_get_input(bev), count_in_cb, NULL);
-	evbuffer_add_cb(bufferevent_get_output(bev), count_out_cb, NULL);
 }
 
 void
 metrics_unwatch_bev(struct bufferevent *bev)
 {
 	evbuffer_remove_cb(bufferevent_get_input(bev), count_in_cb, NULL);
-	evbuffer_remove_cb(bufferevent_get_output(bev), count_out_cb, NULL);
 }
 
 /* ---- the listener ---- */

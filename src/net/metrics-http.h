@@ -23,9 +23,11 @@ void metrics_http_stop(void);
 /* For -t: "cannot listen on ADDR for metrics" warnings. */
 void metrics_http_check(const struct config *cfg, struct config_errors *errs);
 
-/* Counts the bytes through bev's buffers into the byte counters (conn.c
- * calls it for every bufferevent it reads and writes through), and stops
- * counting on one that is wrapped by a TLS filter. */
+/* Counts the bytes into bev's input buffer into the received counter
+ * (conn.c calls it for every bufferevent it reads through), and stops
+ * counting on one that is wrapped by a TLS filter. What is sent conn.c
+ * counts itself (metrics_bytes_out) in the output callback it has anyway:
+ * one callback less a connection. */
 void metrics_watch_bev(struct bufferevent *bev);
 void metrics_unwatch_bev(struct bufferevent *bev);
 

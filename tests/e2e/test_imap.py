@@ -155,6 +155,26 @@ class ImapTest(unittest.TestCase):
         self.assertEqual(m.noop()[0], "OK")
         m.shutdown()
 
+    def test_tls_session_resumption(self):
+        # the server keeps TLS 1.3's stateless tickets and TLS 1.2's session
+        # cache: a second connection with the first one's session resumes;
+        # TLS 1.3 prefers AES-128-GCM (Mozilla's order) over AES-256-GCM
+        for ver in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx = self.srv.ssl_context()
+            ctx.maximum_version = ver
+            sess = None
+            for i in range(2):
+                s = ctx.wrap_socket(self.srv.connect("imaps"), session=sess)
+                r = Raw(s)
+                self.assertTrue(r.line().startswith(b"* OK [CAPABILITY IMAP4rev1 "))
+                self.assertEqual(s.session_reused, i == 1, (ver, i))
+                if ver == ssl.TLSVersion.TLSv1_3:
+                    self.assertEqual(s.cipher()[0], "TLS_AES_128_GCM_SHA256")
+                sess = s.session
+                out = r.cmd(b"a1", b"LOGIN alice@example.org alice-secret")
+                self.assertTrue(out[-1].startswith(b"a1 OK"), out)
+                r.close()
+
     def test_logout_after_starttls(self):
         m = self.starttls()
         self.assertEqual(m.logout()[0], "BYE")
