@@ -812,7 +812,10 @@ imap_view_advance(struct imap_session *s, struct imap_sync *sy, bool allow_expun
 	s->modseq = nw->modseq;
 	if (s->nmsgs != before)
 		mm_buf_printf(&b, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->nmsgs, s->nrecent);
-	if (b.len > 0)
+	/* in IDLE nothing follows: to the socket as the fan-out goes */
+	if (b.len > 0 && s->input == IMAP_INPUT_IDLE)
+		conn_write_now(s->c, b.data, b.len);
+	else if (b.len > 0)
 		imap_write(s, b.data, b.len);
 	mm_buf_free(&b);
 	free(gone);
