@@ -502,7 +502,8 @@ def smtp_deliver(port, rcpt, i):
 
 
 async def bench_idle(new_server, nsess, pushes, nmsgs=0, variants=("tls", "plain"),
-                     push_on=("tls",), nworkers=1, per_addr=20000, reader="raw"):
+                     push_on=("tls",), nworkers=1, per_addr=20000, reader="raw",
+                     perf_events=False):
     """Each variant on a fresh daemon: memory freed by one would be reused
     by the next and hide its cost. nmsgs messages are put into the INBOX
     first (--idle-messages), so that what a session costs per message of
@@ -562,6 +563,7 @@ async def bench_idle(new_server, nsess, pushes, nmsgs=0, variants=("tls", "plain
                 lat, after_ack, acks, cpu = [], [], [], []
                 loop = asyncio.get_running_loop()
                 wait = max(20, nopen // 2000)
+                pstat = perf_stat_start(pid) if perf_events else None
                 for k in range(pushes):
                     n = count + k + 1
                     await workers.expect(n)
@@ -579,6 +581,8 @@ async def bench_idle(new_server, nsess, pushes, nmsgs=0, variants=("tls", "plain
                     after_ack += [(t - t_ack) * 1000 for t in got]
                     acks.append((t_ack - t_dot) * 1000)
                     await asyncio.sleep(0.5)
+                if pstat is not None:
+                    perf_stat_report(pstat, pushes)
                 if lat:
                     print("push to %d IDLE sessions (%d deliveries, %d EXISTS seen):\n"
                           "  from the final '.' of DATA to EXISTS  p50=%.1f ms  p99=%.1f ms  "
@@ -595,6 +599,43 @@ async def bench_idle(new_server, nsess, pushes, nmsgs=0, variants=("tls", "plain
         await asyncio.sleep(1.0)
         srv.close()
     return out
+
+
+PERF_EVENTS = ("instructions", "syscalls:sys_enter_write", "syscalls:sys_enter_writev",
+               "syscalls:sys_enter_sendto", "syscalls:sys_enter_epoll_ctl",
+               "syscalls:sys_enter_epoll_wait")
+
+
+def perf_stat_start(pid):
+    """perf stat on the daemon for the pushes (--push-perf): counts that
+    do not depend on the machine's load, as the wall clock does."""
+    import subprocess
+    import tempfile
+    out = tempfile.NamedTemporaryFile(prefix="bench-perf-", suffix=".csv", delete=False)
+    out.close()
+    p = subprocess.Popen(["perf", "stat", "-x", ",", "-o", out.name, "-e", ",".join(PERF_EVENTS),
+                          "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return p, out.name
+
+
+def perf_stat_report(pstat, pushes):
+    import signal
+    p, path = pstat
+    p.send_signal(signal.SIGINT)
+    p.wait(30)
+    counts = {}
+    with open(path) as f:
+        for ln in f:
+            parts = ln.strip().split(",")
+            if len(parts) > 2 and parts[2] in PERF_EVENTS and parts[0].isdigit():
+                counts[parts[2]] = int(parts[0])
+    os.unlink(path)
+    print("  daemon per delivery with its fan-out (perf stat, the 0.5 s pauses included): "
+          + "  ".join("%s=%s" % (e.replace("syscalls:sys_enter_", ""),
+                                 "%.1fM" % (counts[e] / pushes / 1e6) if e == "instructions"
+                                 else "%.0f" % (counts[e] / pushes))
+                      for e in PERF_EVENTS if e in counts), flush=True)
 
 
 def srv_count(srv, user):
@@ -959,7 +1000,7 @@ async def amain(args, new_server):
     if "idle" in only:
         await bench_idle(new_server, args.sessions, args.pushes, args.idle_messages,
                          args.idle_variants.split(","), args.push_on.split(","),
-                         args.workers, args.per_address, args.idle_reader)
+                         args.workers, args.per_address, args.idle_reader, args.push_perf)
     if "mix" in only:
         srv = new_server()
         await bench_mix(srv, [int(x) for x in args.mix_clients.split(",")], args.seconds,
@@ -991,6 +1032,9 @@ def main():
     ap.add_argument("--idle-reader", default="raw", choices=("raw", "asyncio"),
                     help="idle: how the client processes read the pushes: raw (an epoll "
                     "loop, the default) or asyncio (each session's stream, as before)")
+    ap.add_argument("--push-perf", action="store_true",
+                    help="idle: perf stat the daemon over the pushes (instructions, writes, "
+                    "epoll_ctl calls per delivery)")
     ap.add_argument("--idle-variants", default="tls,plain",
                     help="idle: tls (993), plain (143) or both")
     ap.add_argument("--push-on", default="tls",
