@@ -49,12 +49,18 @@ what the daemon needs.
         python3 bench/bench_imap.py [--sessions 2000] [--messages 50000] \\
         [--clients 10,50] [--seconds 5] [--only idle,big,ops] \\
         [--idle-messages 0] [--idle-variants tls,plain] [--push-on tls] \\
-        [--workers 0] [--per-address 20000] \\
+        [--workers 0] [--per-address 20000] [--idle-reader raw] \\
         [--only mix --mix-messages 2000 --mix-clients 1,10,50 --procs 4]
 
 --idle-messages N fills the IDLE sessions' INBOX with N messages first (a
 session's cost per message of its mailbox shows: issue 19); --idle-variants
 picks TLS and/or plaintext, --push-on the variants the pushes are timed on.
+--idle-reader raw (the default) reads the pushes in each client process
+with one epoll loop over the raw sockets (TLS records decrypted by each
+session's own SSLObject); --idle-reader asyncio reads them through each
+session's asyncio stream, as the bench did before 2026-12-02: that costs
+the client some 25 us a session, so 2,000 sessions in one process put
+about 50 ms of this client's own queueing into the p99.
 """
 import argparse
 import asyncio
@@ -292,7 +298,86 @@ async def open_idle_slice(port, ctx, user, idxs, per_addr, sessions, exists_at, 
     await asyncio.gather(*[one(i) for i in idxs])
 
 
-async def idle_worker_main(conn, port, cafile, user, lo, hi, per_addr):
+class RawReader:
+    """Reads the IDLE sessions' sockets for the pushes without asyncio:
+    one epoll loop in a thread, a read (and for TLS the session's own
+    SSLObject fed from the socket) per ready socket. asyncio's stream and
+    SSL protocol layers cost this client some 25 us a session, so with
+    2,000 sessions in one process the p99 was mostly the time this client
+    took to get to the last socket, not when the daemon wrote it. The
+    sessions' asyncio transports stop reading (the sockets are the
+    reader's from then on)."""
+
+    def __init__(self, sessions):
+        import select
+        self.ep = select.epoll()
+        self.socks = {}
+        for c in sessions:
+            t = c.w.transport
+            ssl_proto = getattr(t, "_ssl_protocol", None)
+            if ssl_proto is not None:
+                # the socket transport under asyncio's SSL protocol
+                ssl_proto._transport.pause_reading()
+                sslobj, inc = ssl_proto._sslobj, ssl_proto._incoming
+            else:
+                t.pause_reading()
+                sslobj = inc = None
+            fd = t.get_extra_info("socket").fileno()
+            self.socks[fd] = [sslobj, inc, b""]
+            self.ep.register(fd, select.EPOLLIN)
+        self.thread = None
+
+    def start(self, n, times):
+        """Until every session read '* n EXISTS' (or wait() gives up),
+        append the monotonic time of each such read to times."""
+        import threading
+        self.stopping = False
+        want = b"* %d EXISTS\r\n" % n
+        self.thread = threading.Thread(target=self._run, args=(want, times), daemon=True)
+        self.thread.start()
+
+    def _run(self, want, times):
+        left = set(self.socks)
+        while left and not self.stopping:
+            for fd, _ in self.ep.poll(0.05):
+                st = self.socks.get(fd)
+                if st is None or fd not in left:
+                    continue
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    self.ep.unregister(fd)
+                    del self.socks[fd]
+                    left.discard(fd)
+                    continue
+                if st[0] is not None:
+                    st[1].write(data)
+                    data = b""
+                    while True:
+                        try:
+                            data += st[0].read(65536)
+                        except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                            break
+                        except ssl.SSLError:
+                            break
+                buf = st[2] + data
+                if want in buf:
+                    times.append(time.monotonic())
+                    left.discard(fd)
+                    buf = b""
+                st[2] = buf[-64:]
+
+    def wait(self, secs):
+        self.thread.join(secs)
+        self.stopping = True
+        self.thread.join()
+
+
+async def idle_worker_main(conn, port, cafile, user, lo, hi, per_addr, reader="raw"):
     """One client process: sessions lo..hi-1 of the run, driven by the
     parent over conn: ("open", k) opens k more, ("expect", n) arms the
     wait for "* n EXISTS", ("seen", n, secs) answers when every session saw
@@ -303,6 +388,7 @@ async def idle_worker_main(conn, port, cafile, user, lo, hi, per_addr):
         ctx = ssl.create_default_context(cafile=cafile)
         ctx.check_hostname = False
     sessions, errors, exists_at, expect = [], [], {}, [0]
+    raw = None
     nxt = lo
     while True:
         msg = await loop.run_in_executor(None, conn.recv)
@@ -315,8 +401,14 @@ async def idle_worker_main(conn, port, cafile, user, lo, hi, per_addr):
         elif msg[0] == "expect":
             expect[0] = msg[1]
             exists_at[msg[1]] = []
+            if reader == "raw":
+                if raw is None:
+                    raw = RawReader(sessions)
+                raw.start(msg[1], exists_at[msg[1]])
             conn.send(("ready",))
         elif msg[0] == "seen":
+            if raw is not None:
+                await loop.run_in_executor(None, raw.wait, msg[2])
             deadline = time.monotonic() + msg[2]
             while len(exists_at[msg[1]]) < len(sessions) and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
@@ -329,9 +421,9 @@ async def idle_worker_main(conn, port, cafile, user, lo, hi, per_addr):
             return
 
 
-def idle_worker(conn, port, cafile, user, lo, hi, per_addr):
+def idle_worker(conn, port, cafile, user, lo, hi, per_addr, reader):
     try:
-        asyncio.run(idle_worker_main(conn, port, cafile, user, lo, hi, per_addr))
+        asyncio.run(idle_worker_main(conn, port, cafile, user, lo, hi, per_addr, reader))
     except KeyboardInterrupt:
         pass
 
@@ -340,7 +432,7 @@ class IdleWorkers:
     """nworkers client processes (one asyncio process cannot drive 100,000
     TLS handshakes quickly), each owning a slice of the sessions."""
 
-    def __init__(self, nworkers, nsess, port, cafile, user, per_addr):
+    def __init__(self, nworkers, nsess, port, cafile, user, per_addr, reader="raw"):
         import multiprocessing
         mp = multiprocessing.get_context("spawn")
         self.procs, self.conns, self.sizes = [], [], []
@@ -350,7 +442,7 @@ class IdleWorkers:
             if lo >= hi:
                 break
             a, b = mp.Pipe()
-            p = mp.Process(target=idle_worker, args=(b, port, cafile, user, lo, hi, per_addr),
+            p = mp.Process(target=idle_worker, args=(b, port, cafile, user, lo, hi, per_addr, reader),
                            daemon=True)
             p.start()
             b.close()
@@ -430,7 +522,8 @@ def smtp_deliver(port, rcpt, i):
 
 
 async def bench_idle(new_server, nsess, pushes, nmsgs=0, variants=("tls", "plain"),
-                     push_on=("tls",), nworkers=1, per_addr=20000):
+                     push_on=("tls",), nworkers=1, per_addr=20000, reader="raw",
+                     perf_events=False):
     """Each variant on a fresh daemon: memory freed by one would be reused
     by the next and hide its cost. nmsgs messages are put into the INBOX
     first (--idle-messages), so that what a session costs per message of
@@ -453,7 +546,8 @@ async def bench_idle(new_server, nsess, pushes, nmsgs=0, variants=("tls", "plain
         await open_idle(port, ctx, user, 20, warm, {0: []}, [0])
         for c in warm:
             c.close()
-        workers = IdleWorkers(nworkers, nsess, port, srv.cert if tls else None, user, per_addr)
+        workers = IdleWorkers(nworkers, nsess, port, srv.cert if tls else None, user, per_addr,
+                              reader)
         try:
             await asyncio.sleep(1.0)
             before = rss_kib(pid)
@@ -489,6 +583,7 @@ async def bench_idle(new_server, nsess, pushes, nmsgs=0, variants=("tls", "plain
                 lat, after_ack, acks, cpu = [], [], [], []
                 loop = asyncio.get_running_loop()
                 wait = max(20, nopen // 2000)
+                pstat = perf_stat_start(pid) if perf_events else None
                 for k in range(pushes):
                     n = count + k + 1
                     await workers.expect(n)
@@ -506,6 +601,8 @@ async def bench_idle(new_server, nsess, pushes, nmsgs=0, variants=("tls", "plain
                     after_ack += [(t - t_ack) * 1000 for t in got]
                     acks.append((t_ack - t_dot) * 1000)
                     await asyncio.sleep(0.5)
+                if pstat is not None:
+                    perf_stat_report(pstat, pushes)
                 if lat:
                     print("push to %d IDLE sessions (%d deliveries, %d EXISTS seen):\n"
                           "  from the final '.' of DATA to EXISTS  p50=%.1f ms  p99=%.1f ms  "
@@ -522,6 +619,43 @@ async def bench_idle(new_server, nsess, pushes, nmsgs=0, variants=("tls", "plain
         await asyncio.sleep(1.0)
         srv.close()
     return out
+
+
+PERF_EVENTS = ("instructions", "syscalls:sys_enter_write", "syscalls:sys_enter_writev",
+               "syscalls:sys_enter_sendto", "syscalls:sys_enter_epoll_ctl",
+               "syscalls:sys_enter_epoll_wait")
+
+
+def perf_stat_start(pid):
+    """perf stat on the daemon for the pushes (--push-perf): counts that
+    do not depend on the machine's load, as the wall clock does."""
+    import subprocess
+    import tempfile
+    out = tempfile.NamedTemporaryFile(prefix="bench-perf-", suffix=".csv", delete=False)
+    out.close()
+    p = subprocess.Popen(["perf", "stat", "-x", ",", "-o", out.name, "-e", ",".join(PERF_EVENTS),
+                          "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return p, out.name
+
+
+def perf_stat_report(pstat, pushes):
+    import signal
+    p, path = pstat
+    p.send_signal(signal.SIGINT)
+    p.wait(30)
+    counts = {}
+    with open(path) as f:
+        for ln in f:
+            parts = ln.strip().split(",")
+            if len(parts) > 2 and parts[2] in PERF_EVENTS and parts[0].isdigit():
+                counts[parts[2]] = int(parts[0])
+    os.unlink(path)
+    print("  daemon per delivery with its fan-out (perf stat, the 0.5 s pauses included): "
+          + "  ".join("%s=%s" % (e.replace("syscalls:sys_enter_", ""),
+                                 "%.1fM" % (counts[e] / pushes / 1e6) if e == "instructions"
+                                 else "%.0f" % (counts[e] / pushes))
+                      for e in PERF_EVENTS if e in counts), flush=True)
 
 
 def srv_count(srv, user):
@@ -907,7 +1041,7 @@ async def amain(args, new_server):
     if "idle" in only:
         await bench_idle(new_server, args.sessions, args.pushes, args.idle_messages,
                          args.idle_variants.split(","), args.push_on.split(","),
-                         args.workers, args.per_address)
+                         args.workers, args.per_address, args.idle_reader, args.push_perf)
     if "mix" in only:
         srv = new_server()
         await bench_mix(srv, [int(x) for x in args.mix_clients.split(",")], args.seconds,
@@ -936,6 +1070,12 @@ def main():
     ap.add_argument("--procs", type=int, default=4, help="client processes for mix")
     ap.add_argument("--idle-messages", type=int, default=0,
                     help="messages in the IDLE sessions' INBOX (idle)")
+    ap.add_argument("--idle-reader", default="raw", choices=("raw", "asyncio"),
+                    help="idle: how the client processes read the pushes: raw (an epoll "
+                    "loop, the default) or asyncio (each session's stream, as before)")
+    ap.add_argument("--push-perf", action="store_true",
+                    help="idle: perf stat the daemon over the pushes (instructions, writes, "
+                    "epoll_ctl calls per delivery)")
     ap.add_argument("--idle-variants", default="tls,plain",
                     help="idle: tls (993), plain (143) or both")
     ap.add_argument("--push-on", default="tls",

@@ -658,26 +658,28 @@ sync_job_done(void *arg, bool alive)
 void
 imap_sync_command(struct imap_session *s, void (*then)(struct imap_session *s))
 {
-	struct sync_job *j = xcalloc(1, sizeof(*j));
-	j->s = s;
-	j->then = then;
-	imap_sync_prepare(s, &j->sy, false);
-	if (j->sy.wait) {
+	/* on the stack until a job needs it: a push to every IDLE member
+	 * of a group allocates nothing here */
+	struct imap_sync sy;
+	imap_sync_prepare(s, &sy, false);
+	if (sy.wait) {
 		/* the group reads it for this session (imap-view.c): the
 		 * command goes on when the refresh is published */
-		imap_sync_free(&j->sy);
-		free(j);
+		imap_sync_free(&sy);
 		s->sync_parked = then;
 		conn_pause(s->c);
 		return;
 	}
-	if (!j->sy.want || j->sy.delta != NULL) {
+	if (!sy.want || sy.delta != NULL) {
 		/* nothing new: answer without a round trip to a worker */
-		imap_sync_finish(s, &j->sy, imap_expunge_allowed(s));
-		free(j);
+		imap_sync_finish(s, &sy, imap_expunge_allowed(s));
 		if (then != NULL)
 			then(s);
 		return;
 	}
+	struct sync_job *j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->then = then;
+	j->sy = sy;
 	imap_run_job(s, WORKER_LANE_READ, sync_job_work, sync_job_done, j);
 }

@@ -690,6 +690,27 @@ recent_add(struct imap_session *s, const uint32_t *uids, size_t n)
 	s->nrecent = s->nrecent_uids;
 }
 
+/* What a push to every member of a group needs for its own, without an
+ * allocation each in the common case: a delivery or a few changes (the
+ * arrays of imap_view_advance) and the lines told (one buffer for the
+ * loop, kept while it stays small). */
+#define ADVANCE_SMALL 16
+#define PUSH_OUT_KEEP (64 * 1024)
+static struct mm_buf push_out;
+
+static void *
+advance_array(void *small, size_t n, size_t size)
+{
+	return n <= ADVANCE_SMALL ? small : xmalloc(n * size);
+}
+
+static void
+advance_array_free(void *p, void *small)
+{
+	if (p != small)
+		free(p);
+}
+
 /* Loop: a shared view moves to the delta's snapshot, telling the client
  * what imap-sync.c's apply_changes/apply_full would tell for a private
  * copy, in the same order. False (nothing done) when something vanished
@@ -701,15 +722,17 @@ imap_view_advance(struct imap_session *s, struct imap_sync *sy, bool allow_expun
 	const struct imap_delta *d = sy->delta;
 	size_t *gone = NULL, ngone = 0, *chg = NULL, nchg = 0;
 	const struct imap_msg **chg_new = NULL;
+	size_t gone_s[ADVANCE_SMALL], chg_s[ADVANCE_SMALL];
+	const struct imap_msg *chg_new_s[ADVANCE_SMALL];
 	bool ok = true;
 
 	if (old == NULL || d == NULL || old->gen != d->from_gen)
 		return false;
 	if (d->full) {
 		/* both in UID order: a merge */
-		gone = xmalloc((old->nmsgs + 1) * sizeof(*gone));
-		chg = xmalloc((old->nmsgs + 1) * sizeof(*chg));
-		chg_new = xmalloc((old->nmsgs + 1) * sizeof(*chg_new));
+		gone = advance_array(gone_s, old->nmsgs + 1, sizeof(*gone));
+		chg = advance_array(chg_s, old->nmsgs + 1, sizeof(*chg));
+		chg_new = advance_array(chg_new_s, old->nmsgs + 1, sizeof(*chg_new));
 		size_t j = 0;
 		for (size_t i = 0; i < old->nmsgs; i++) {
 			const struct imap_msg *m = &old->msgs[i];
@@ -731,9 +754,9 @@ imap_view_advance(struct imap_session *s, struct imap_sync *sy, bool allow_expun
 			if (nw->msgs[j].uid <= old->last_uid)
 				ok = false;
 	} else {
-		gone = xmalloc((d->nvanished + 1) * sizeof(*gone));
-		chg = xmalloc((d->idx->nmsgs + 1) * sizeof(*chg));
-		chg_new = xmalloc((d->idx->nmsgs + 1) * sizeof(*chg_new));
+		gone = advance_array(gone_s, d->nvanished + 1, sizeof(*gone));
+		chg = advance_array(chg_s, d->idx->nmsgs + 1, sizeof(*chg));
+		chg_new = advance_array(chg_new_s, d->idx->nmsgs + 1, sizeof(*chg_new));
 		for (size_t i = 0; i < d->nvanished; i++) {
 			size_t vi = imap_view_find(s, d->vanished[i]);
 			if (vi != (size_t)-1)
@@ -761,35 +784,35 @@ imap_view_advance(struct imap_session *s, struct imap_sync *sy, bool allow_expun
 		}
 	}
 	if (!ok || (ngone > 0 && !allow_expunge)) {
-		free(gone);
-		free(chg);
-		free(chg_new);
+		advance_array_free(gone, gone_s);
+		advance_array_free(chg, chg_s);
+		advance_array_free(chg_new, chg_new_s);
 		return false;
 	}
 
 	imap_view_keywords(s, nw->keywords, nw->nkeywords);
 	/* changed flags, in view order, with the sequence numbers the client
 	 * has (the index walk ascends by UID, so chg does) */
-	struct mm_buf b;
-	mm_buf_init(&b);
+	struct mm_buf *b = &push_out;
+	b->len = 0;
 	for (size_t k = 0; k < nchg; k++) {
-		mm_buf_printf(&b, "* %zu FETCH (UID %u FLAGS ", chg[k] + 1, chg_new[k]->uid);
-		imap_append_flags(s, &b, chg_new[k]);
+		mm_buf_printf(b, "* %zu FETCH (UID %u FLAGS ", chg[k] + 1, chg_new[k]->uid);
+		imap_append_flags(s, b, chg_new[k]);
 		if (s->condstore)
-			mm_buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)chg_new[k]->modseq);
-		mm_buf_append(&b, ")\r\n", 3);
+			mm_buf_printf(b, " MODSEQ (%llu)", (unsigned long long)chg_new[k]->modseq);
+		mm_buf_append(b, ")\r\n", 3);
 	}
 	if (ngone > 0) {
 		uint32_t *uids = xmalloc(ngone * sizeof(*uids));
 		for (size_t k = 0; k < ngone; k++)
 			uids[k] = old->msgs[gone[k]].uid;
 		if (s->qresync) {
-			mm_buf_append(&b, "* VANISHED ", 11);
-			imap_append_uid_set(&b, uids, ngone);
-			mm_buf_append(&b, "\r\n", 2);
+			mm_buf_append(b, "* VANISHED ", 11);
+			imap_append_uid_set(b, uids, ngone);
+			mm_buf_append(b, "\r\n", 2);
 		} else {
 			for (size_t k = ngone; k-- > 0;)
-				mm_buf_printf(&b, "* %zu EXPUNGE\r\n", gone[k] + 1);
+				mm_buf_printf(b, "* %zu EXPUNGE\r\n", gone[k] + 1);
 		}
 		recent_drop(s, uids, ngone);
 		free(uids);
@@ -811,13 +834,17 @@ imap_view_advance(struct imap_session *s, struct imap_sync *sy, bool allow_expun
 	s->uidnext = nw->uidnext;
 	s->modseq = nw->modseq;
 	if (s->nmsgs != before)
-		mm_buf_printf(&b, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->nmsgs, s->nrecent);
-	if (b.len > 0)
-		imap_write(s, b.data, b.len);
-	mm_buf_free(&b);
-	free(gone);
-	free(chg);
-	free(chg_new);
+		mm_buf_printf(b, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->nmsgs, s->nrecent);
+	/* in IDLE nothing follows: to the socket as the fan-out goes */
+	if (b->len > 0 && s->input == IMAP_INPUT_IDLE)
+		conn_write_now(s->c, b->data, b->len);
+	else if (b->len > 0)
+		imap_write(s, b->data, b->len);
+	if (b->cap > PUSH_OUT_KEEP)
+		mm_buf_free(b);
+	advance_array_free(gone, gone_s);
+	advance_array_free(chg, chg_s);
+	advance_array_free(chg_new, chg_new_s);
 	return true;
 }
 

@@ -50,6 +50,7 @@
 #include "lib/util.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -1178,6 +1179,61 @@ conn_write(struct conn *c, const void *data, size_t len)
 	bufferevent_write(c->bev, data, len);
 	conn_check_cap(c);
 	conn_flush_later(c);
+}
+
+/* The most conn_write_now gives OpenSSL at once: one TLS record, so that
+ * a write the socket refuses is retried by libevent (the same bytes, now
+ * first in the output buffer, within its 16 KiB a write) as OpenSSL asks. */
+#define CONN_WRITE_NOW_TLS_MAX 15000
+
+/* What the socket took of data now; 0 when it may not be written
+ * around the bufferevent (a filter, COMPRESS, output queued or held, a
+ * handshake, input waiting for its turn, TLS with a write pending). */
+static size_t
+conn_send_now(struct conn *c, const void *data, size_t len)
+{
+	if (c->compressed || c->output_held || conn_handshaking(c) || len == 0 ||
+	    (c->state != CONN_S_OPEN && c->state != CONN_S_EOF) ||
+	    bufferevent_get_underlying(c->bev) != NULL || conn_output_len(c) > 0 ||
+	    conn_input_len(c) > 0)
+		return 0;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	if (ssl != NULL) {
+		if (!c->tls || len > CONN_WRITE_NOW_TLS_MAX || SSL_want(ssl) == SSL_WRITING)
+			return 0;
+		ERR_clear_error();
+		int r = SSL_write(ssl, data, (int)len);
+		if (r > 0)
+			return (size_t)r;
+		/* WANT_WRITE: OpenSSL holds the record and wants the same
+		 * bytes again, which conn_write queues for libevent's retry;
+		 * an error shows there too */
+		ERR_clear_error();
+		return 0;
+	}
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	if (fd < 0)
+		return 0;
+	ssize_t r = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return r > 0 ? (size_t)r : 0;
+}
+
+/* Skips the loop's turn for the write event and the epoll_ctl pair that
+ * arms and disarms it: a push to 2,000 IDLE sessions is 2,000 writes as
+ * the fan-out goes, not 2,000 queued until it ends. What the socket does
+ * not take is queued as conn_write queues it, under the same bounds. */
+void
+conn_write_now(struct conn *c, const void *data, size_t len)
+{
+	if (c->bev == NULL || c->state == CONN_S_FINISHED || c->overflowed)
+		return;
+	size_t n = conn_send_now(c, data, len);
+	if (n > 0) {
+		conn_active(c);
+		metrics_bytes_out(n);
+	}
+	if (n < len)
+		conn_write(c, (const char *)data + n, len - n);
 }
 
 void

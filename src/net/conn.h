@@ -58,6 +58,10 @@ struct evbuffer *conn_input(struct conn *c);
 
 /* Output. Never blocks; data is buffered in the bufferevent. */
 void conn_write(struct conn *c, const void *data, size_t len);
+/* All the session has to say for now (an IDLE push, the reply that ends
+ * an SMTP transaction): straight to the socket when nothing is queued
+ * before it and no input waits, else as conn_write. */
+void conn_write_now(struct conn *c, const void *data, size_t len);
 void conn_puts(struct conn *c, const char *s);
 void conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void conn_vprintf(struct conn *c, const char *fmt, va_list ap)

@@ -712,7 +712,7 @@ deliver_done(void *arg, bool alive)
 		snprintf(result, sizeof(result), "421 4.3.0 %s Error: mail storage is "
 		    "failing, try again later", smtp_hostname(s));
 	if (alive)
-		smtp_reply(s, "%s", result);
+		smtp_reply_now(s, "%s", result);
 	else {
 		char gone[260];
 		snprintf(gone, sizeof(gone), "client gone before reply: %s", result);

@@ -138,6 +138,12 @@ struct smtp_session {
 void smtp_enter_state(struct smtp_session *s, enum smtp_state st);
 void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The same, for the reply that ends a transaction (the message is
+ * stored): to the socket at once unless input waits (conn_write_now), not
+ * after whatever else the loop has to do in this turn (a fan-out of the
+ * delivery to 2,000 IDLE sessions). */
+void smtp_reply_now(struct smtp_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* A client error: counts it, closes after SMTP_MAX_BAD_COMMANDS.
  * Returns true when the session is now closing. */
 bool smtp_bad_command(struct smtp_session *s);

@@ -84,16 +84,11 @@ smtp_enter_ready(struct smtp_session *s)
 	smtp_enter_state(s, s->helo[0] ? SMTP_STATE_HELO : SMTP_STATE_CONNECTED);
 }
 
-void
-smtp_reply(struct smtp_session *s, const char *fmt, ...)
+static void
+smtp_vreply(struct smtp_session *s, bool now, const char *fmt, va_list ap)
 {
 	char buf[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
-	va_end(ap);
+	int n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
 	if (n < 0)
 		return;
 	if ((size_t)n > sizeof(buf) - 3)
@@ -109,7 +104,28 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 		metrics_observe(MH_CMD_SMTP, metrics_now_us() - s->cmd_start_us);
 		s->cmd_start_us = 0;
 	}
-	conn_write(s->c, buf, n);
+	if (now)
+		conn_write_now(s->c, buf, n);
+	else
+		conn_write(s->c, buf, n);
+}
+
+void
+smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	smtp_vreply(s, false, fmt, ap);
+	va_end(ap);
+}
+
+void
+smtp_reply_now(struct smtp_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	smtp_vreply(s, true, fmt, ap);
+	va_end(ap);
 }
 
 bool
