@@ -20,6 +20,9 @@
 #include "net/worker.h"
 
 #include <check.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <pthread.h>
@@ -556,6 +559,41 @@ peer_read(int ms)
 	buf[off] = '\0';
 	return buf;
 }
+
+/* conn_accept no longer sets TCP_NODELAY and TCP_NOTSENT_LOWAT per
+ * socket: the listener's are inherited by what accept(2) returns. If a
+ * kernel stopped copying them, this fails. */
+START_TEST(test_listener_inherits)
+{
+	struct config_addr a = { "127.0.0.1", 0 };
+	int lfd = listener_conn_socket(&a);
+	ck_assert_int_ge(lfd, 0);
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	int cfd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(cfd, 0);
+	ck_assert_int_eq(connect(cfd, (struct sockaddr *)&sin, len), 0);
+	int afd = -1;
+	for (int i = 0; i < 1000 && afd < 0; i++) {
+		afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (afd < 0)
+			usleep(1000);
+	}
+	ck_assert_int_ge(afd, 0);
+	int v = 0;
+	len = sizeof(v);
+	ck_assert_int_eq(getsockopt(afd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+	ck_assert_int_ne(v, 0);
+	v = 0;
+	len = sizeof(v);
+	ck_assert_int_eq(getsockopt(afd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, &len), 0);
+	ck_assert_int_eq(v, CONN_NOTSENT_LOWAT_BYTES);
+	close(afd);
+	close(cfd);
+	close(lfd);
+}
+END_TEST
 
 START_TEST(test_conn_lines)
 {
@@ -1227,6 +1265,7 @@ net_suite(void)
 	tcase_add_test(tc, test_user_limit);
 	tcase_add_test(tc, test_limit_table_grows);
 	tcase_add_test(tc, test_hostname_default);
+	tcase_add_test(tc, test_listener_inherits);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("notify");
 	tcase_add_test(tc, test_notify_hub_grows);

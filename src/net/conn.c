@@ -55,7 +55,6 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
@@ -565,9 +564,16 @@ void
 conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
     socklen_t salen, int lsn)
 {
+	conn_accept_at(srv, fd, sa, salen, lsn, NULL);
+}
+
+void
+conn_accept_at(struct mm_server *srv, int fd, const struct sockaddr *sa,
+    socklen_t salen, int lsn, const struct sockaddr *local)
+{
 	const struct listener_def *def = listener_def(lsn);
-	struct sockaddr_storage local;
-	socklen_t llen = sizeof(local);
+	struct sockaddr_storage ss;
+	socklen_t llen = sizeof(ss);
 	char peer[64], key[80];
 	uint16_t peer_port = 0;
 
@@ -610,24 +616,20 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 	c->id = ++conn_next_id;
 	c->timeout_secs = 300;
 
-	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
-		if (local.ss_family == AF_INET) {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&local;
-			inet_ntop(AF_INET, &s4->sin_addr, c->local, sizeof(c->local));
-			c->local_port = ntohs(s4->sin_port);
-		} else if (local.ss_family == AF_INET6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&local;
-			inet_ntop(AF_INET6, &s6->sin6_addr, c->local, sizeof(c->local));
-			c->local_port = ntohs(s6->sin6_port);
-		}
+	/* A listener bound to one address knows it; a wildcard one asks.
+	 * TCP_NODELAY and TCP_NOTSENT_LOWAT come from the listening socket
+	 * (listener_conn_socket). */
+	if (local == NULL && getsockname(fd, (struct sockaddr *)&ss, &llen) == 0)
+		local = (const struct sockaddr *)&ss;
+	if (local != NULL && local->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)local;
+		inet_ntop(AF_INET, &s4->sin_addr, c->local, sizeof(c->local));
+		c->local_port = ntohs(s4->sin_port);
+	} else if (local != NULL && local->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)local;
+		inet_ntop(AF_INET6, &s6->sin6_addr, c->local, sizeof(c->local));
+		c->local_port = ntohs(s6->sin6_port);
 	}
-	int one = 1, lowat = CONN_NOTSENT_LOWAT_BYTES;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* The kernel keeps at most this much not yet sent for a client that
-	 * does not read (bytes in flight are not limited: long fat links keep
-	 * their speed), so such a client costs neither kernel memory nor our
-	 * CPU for answers it never takes. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
 
 	c->ev_defer = event_new(srv->base, -1, 0, conn_defer_cb, c);
 	c->ev_idle = evtimer_new(srv->base, conn_idle_cb, c);

@@ -170,6 +170,10 @@ void *conn_session(const struct conn *c);
 /* A connection accepted on listener lsn (enum listener_id). */
 void conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
     socklen_t salen, int lsn);
+/* The same with the socket's local address known (a listener bound to one
+ * address), or NULL to ask getsockname(2). */
+void conn_accept_at(struct mm_server *srv, int fd, const struct sockaddr *sa,
+    socklen_t salen, int lsn, const struct sockaddr *local);
 /* Shutdown: tell every session goodbye and close it. */
 void conn_shutdown_all(void);
 /* Drop every connection at once (end of the shutdown grace period). */
