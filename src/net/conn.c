@@ -114,8 +114,9 @@ struct conn {
 	char limkey[80];     /* the per-address limit's key (listener_limit_key) */
 	char user[ADDRESS_MAX_BYTES + 1];   /* counted for max_connections_per_user */
 	uint16_t peer_port;
-	char local[64];
+	char local[64];          /* "" until conn_local_addr asks */
 	uint16_t local_port;
+	bool local_known;
 
 	enum conn_state state;   /* changed only by conn_enter_state */
 	bool started;        /* module->start ran: there is a session to free */
@@ -564,16 +565,7 @@ void
 conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
     socklen_t salen, int lsn)
 {
-	conn_accept_at(srv, fd, sa, salen, lsn, NULL);
-}
-
-void
-conn_accept_at(struct mm_server *srv, int fd, const struct sockaddr *sa,
-    socklen_t salen, int lsn, const struct sockaddr *local)
-{
 	const struct listener_def *def = listener_def(lsn);
-	struct sockaddr_storage ss;
-	socklen_t llen = sizeof(ss);
 	char peer[64], key[80];
 	uint16_t peer_port = 0;
 
@@ -616,20 +608,9 @@ conn_accept_at(struct mm_server *srv, int fd, const struct sockaddr *sa,
 	c->id = ++conn_next_id;
 	c->timeout_secs = 300;
 
-	/* A listener bound to one address knows it; a wildcard one asks.
-	 * TCP_NODELAY and TCP_NOTSENT_LOWAT come from the listening socket
-	 * (listener_conn_socket). */
-	if (local == NULL && getsockname(fd, (struct sockaddr *)&ss, &llen) == 0)
-		local = (const struct sockaddr *)&ss;
-	if (local != NULL && local->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)local;
-		inet_ntop(AF_INET, &s4->sin_addr, c->local, sizeof(c->local));
-		c->local_port = ntohs(s4->sin_port);
-	} else if (local != NULL && local->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)local;
-		inet_ntop(AF_INET6, &s6->sin6_addr, c->local, sizeof(c->local));
-		c->local_port = ntohs(s6->sin6_port);
-	}
+	/* The local address is asked for when wanted (conn_local_addr), not
+	 * per connection; TCP_NODELAY and TCP_NOTSENT_LOWAT come from the
+	 * listening socket (listener_conn_socket). */
 
 	c->ev_defer = event_new(srv->base, -1, 0, conn_defer_cb, c);
 	c->ev_idle = evtimer_new(srv->base, conn_idle_cb, c);
@@ -1631,8 +1612,42 @@ uint64_t conn_id(const struct conn *c) { return c->id; }
 const char *conn_peer_addr(const struct conn *c) { return c->peer; }
 const char *conn_limit_key(const struct conn *c) { return c->limkey; }
 uint16_t conn_peer_port(const struct conn *c) { return c->peer_port; }
-const char *conn_local_addr(const struct conn *c) { return c->local; }
-uint16_t conn_local_port(const struct conn *c) { return c->local_port; }
+/* getsockname the first time it is wanted: most sessions never ask. */
+static void
+conn_local_fill(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	c->local_known = true;
+	if (c->bev == NULL || getsockname(bufferevent_getfd(c->bev),
+	    (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &s4->sin_addr, c->local, sizeof(c->local));
+		c->local_port = ntohs(s4->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, c->local, sizeof(c->local));
+		c->local_port = ntohs(s6->sin6_port);
+	}
+}
+
+const char *
+conn_local_addr(struct conn *c)
+{
+	if (!c->local_known)
+		conn_local_fill(c);
+	return c->local;
+}
+
+uint16_t
+conn_local_port(struct conn *c)
+{
+	if (!c->local_known)
+		conn_local_fill(c);
+	return c->local_port;
+}
 int conn_listener(const struct conn *c) { return c->lsn; }
 struct event_base *conn_base(const struct conn *c) { return c->srv->base; }
 struct mm_server *conn_server(const struct conn *c) { return c->srv; }

@@ -155,8 +155,10 @@ const char *conn_peer_addr(const struct conn *c);       /* "192.0.2.1" / "2001:d
  * its [limits] ipv6_prefix network ("2001:db8:1:2::/64"). */
 const char *conn_limit_key(const struct conn *c);
 uint16_t conn_peer_port(const struct conn *c);
-const char *conn_local_addr(const struct conn *c);
-uint16_t conn_local_port(const struct conn *c);
+/* The socket's local address and port ("" and 0 if unknown), asked of
+ * the kernel on the first call. */
+const char *conn_local_addr(struct conn *c);
+uint16_t conn_local_port(struct conn *c);
 int conn_listener(const struct conn *c);                /* enum listener_id */
 struct event_base *conn_base(const struct conn *c);
 /* The daemon context (config, store, worker pool, notify hub). */
@@ -170,10 +172,6 @@ void *conn_session(const struct conn *c);
 /* A connection accepted on listener lsn (enum listener_id). */
 void conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
     socklen_t salen, int lsn);
-/* The same with the socket's local address known (a listener bound to one
- * address), or NULL to ask getsockname(2). */
-void conn_accept_at(struct mm_server *srv, int fd, const struct sockaddr *sa,
-    socklen_t salen, int lsn, const struct sockaddr *local);
 /* Shutdown: tell every session goodbye and close it. */
 void conn_shutdown_all(void);
 /* Drop every connection at once (end of the shutdown grace period). */

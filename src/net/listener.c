@@ -36,10 +36,6 @@ struct bound {
 	int lsn;
 	struct mm_server *srv;
 	struct event *ev_retry;
-	/* the address every accepted socket has, when bound to one (not a
-	 * wildcard): no getsockname per connection */
-	struct sockaddr_storage local;
-	bool local_known;
 };
 
 struct bound_set {
@@ -91,8 +87,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		return;
 	}
 	metrics_connection(b->lsn);
-	conn_accept_at(b->srv, fd, sa, (socklen_t)salen, b->lsn,
-	    b->local_known ? (const struct sockaddr *)&b->local : NULL);
+	conn_accept(b->srv, fd, sa, (socklen_t)salen, b->lsn);
 }
 
 static void
@@ -292,9 +287,6 @@ bind_one(struct mm_server *srv, int lsn, const struct config_listen *cl,
 		b->addr = cl->addrs[i];
 		b->lsn = lsn;
 		b->srv = srv;
-		socklen_t llen;
-		b->local_known = cl->addrs[i].host[0] != '\0' &&
-		    addr_sockaddr(&cl->addrs[i], &b->local, &llen, false);
 		b->ev_retry = evtimer_new(srv->base, bound_retry_cb, b);
 		b->l = evconnlistener_new(srv->base, accept_cb, b,
 		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
