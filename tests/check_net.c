@@ -20,8 +20,12 @@
 #include "net/worker.h"
 
 #include <check.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -556,6 +560,55 @@ peer_read(int ms)
 	buf[off] = '\0';
 	return buf;
 }
+
+/* conn_accept sets neither TCP_NODELAY nor TCP_NOTSENT_LOWAT per socket:
+ * the listener's are inherited by what accept(2) returns (if a kernel
+ * stopped copying them, this fails); and the local address is asked of
+ * the kernel only when a session wants it. */
+START_TEST(test_conn_tcp_accept)
+{
+	conn_setup();
+	struct config_addr a = { "127.0.0.1", 0 };
+	int lfd = listener_conn_socket(&a);
+	ck_assert_int_ge(lfd, 0);
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	int cfd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(cfd, 0);
+	ck_assert_int_eq(connect(cfd, (struct sockaddr *)&sin, len), 0);
+	ck_assert_int_eq(fcntl(cfd, F_SETFL, O_NONBLOCK), 0);   /* for peer_read */
+	struct sockaddr_in peer;
+	socklen_t plen = sizeof(peer);
+	int afd = -1;
+	for (int i = 0; i < 1000 && afd < 0; i++) {
+		afd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (afd < 0)
+			usleep(1000);
+	}
+	ck_assert_int_ge(afd, 0);
+	int v = 0;
+	len = sizeof(v);
+	ck_assert_int_eq(getsockopt(afd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+	ck_assert_int_ne(v, 0);
+	v = 0;
+	len = sizeof(v);
+	ck_assert_int_eq(getsockopt(afd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, &len), 0);
+	ck_assert_int_eq(v, CONN_NOTSENT_LOWAT_BYTES);
+
+	last_sess = NULL;
+	conn_accept(&tsrv, afd, (struct sockaddr *)&peer, plen, LSN_SMTP);
+	peer_fd = cfd;
+	ck_assert_str_eq(peer_read(50), "hello\r\n");
+	ck_assert_ptr_nonnull(last_sess);
+	ck_assert_str_eq(conn_local_addr(last_sess->c), "127.0.0.1");
+	ck_assert_uint_eq(conn_local_port(last_sess->c), ntohs(sin.sin_port));
+	ck_assert_str_eq(conn_peer_addr(last_sess->c), "127.0.0.1");
+	close(cfd);
+	close(lfd);
+	conn_teardown();
+}
+END_TEST
 
 START_TEST(test_conn_lines)
 {
@@ -1213,6 +1266,7 @@ net_suite(void)
 	tcase_add_test(tc, test_conn_close_flushes);
 	tcase_add_test(tc, test_conn_limit_per_ip);
 	tcase_add_test(tc, test_conn_idle_timeout);
+	tcase_add_test(tc, test_conn_tcp_accept);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("job_isolation");
 	tcase_set_timeout(tc, 30);

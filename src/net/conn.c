@@ -56,7 +56,6 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
@@ -117,8 +116,9 @@ struct conn {
 	                        peer itself, or a copy of an IPv6 prefix */
 	char *user;          /* counted for max_connections_per_user; NULL before */
 	uint16_t peer_port;
-	char local[INET6_ADDRSTRLEN];
+	char local[INET6_ADDRSTRLEN];   /* "" until conn_local_addr asks */
 	uint16_t local_port;
+	bool local_known;
 
 	enum conn_state state;   /* changed only by conn_enter_state */
 	bool started;        /* module->start ran: there is a session to free */
@@ -586,8 +586,6 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
     socklen_t salen, int lsn)
 {
 	const struct listener_def *def = listener_def(lsn);
-	struct sockaddr_storage local;
-	socklen_t llen = sizeof(local);
 	char peer[INET6_ADDRSTRLEN], key[80];
 	uint16_t peer_port = 0;
 
@@ -630,24 +628,9 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 	c->id = ++conn_next_id;
 	c->timeout_secs = 300;
 
-	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
-		if (local.ss_family == AF_INET) {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&local;
-			inet_ntop(AF_INET, &s4->sin_addr, c->local, sizeof(c->local));
-			c->local_port = ntohs(s4->sin_port);
-		} else if (local.ss_family == AF_INET6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&local;
-			inet_ntop(AF_INET6, &s6->sin6_addr, c->local, sizeof(c->local));
-			c->local_port = ntohs(s6->sin6_port);
-		}
-	}
-	int one = 1, lowat = CONN_NOTSENT_LOWAT_BYTES;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* The kernel keeps at most this much not yet sent for a client that
-	 * does not read (bytes in flight are not limited: long fat links keep
-	 * their speed), so such a client costs neither kernel memory nor our
-	 * CPU for answers it never takes. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+	/* The local address is asked for when wanted (conn_local_addr), not
+	 * per connection; TCP_NODELAY and TCP_NOTSENT_LOWAT come from the
+	 * listening socket (listener_conn_socket). */
 
 	c->ev_idle = evtimer_new(srv->base, conn_idle_cb, c);
 
@@ -1708,8 +1691,42 @@ uint64_t conn_id(const struct conn *c) { return c->id; }
 const char *conn_peer_addr(const struct conn *c) { return c->peer; }
 const char *conn_limit_key(const struct conn *c) { return c->limkey; }
 uint16_t conn_peer_port(const struct conn *c) { return c->peer_port; }
-const char *conn_local_addr(const struct conn *c) { return c->local; }
-uint16_t conn_local_port(const struct conn *c) { return c->local_port; }
+/* getsockname the first time it is wanted: most sessions never ask. */
+static void
+conn_local_fill(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	c->local_known = true;
+	if (c->bev == NULL || getsockname(bufferevent_getfd(c->bev),
+	    (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &s4->sin_addr, c->local, sizeof(c->local));
+		c->local_port = ntohs(s4->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, c->local, sizeof(c->local));
+		c->local_port = ntohs(s6->sin6_port);
+	}
+}
+
+const char *
+conn_local_addr(struct conn *c)
+{
+	if (!c->local_known)
+		conn_local_fill(c);
+	return c->local;
+}
+
+uint16_t
+conn_local_port(struct conn *c)
+{
+	if (!c->local_known)
+		conn_local_fill(c);
+	return c->local_port;
+}
 int conn_listener(const struct conn *c) { return c->lsn; }
 struct event_base *conn_base(const struct conn *c) { return c->srv->base; }
 struct mm_server *conn_server(const struct conn *c) { return c->srv; }

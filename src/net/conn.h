@@ -159,8 +159,10 @@ const char *conn_peer_addr(const struct conn *c);       /* "192.0.2.1" / "2001:d
  * its [limits] ipv6_prefix network ("2001:db8:1:2::/64"). */
 const char *conn_limit_key(const struct conn *c);
 uint16_t conn_peer_port(const struct conn *c);
-const char *conn_local_addr(const struct conn *c);
-uint16_t conn_local_port(const struct conn *c);
+/* The socket's local address and port ("" and 0 if unknown), asked of
+ * the kernel on the first call. */
+const char *conn_local_addr(struct conn *c);
+uint16_t conn_local_port(struct conn *c);
 int conn_listener(const struct conn *c);                /* enum listener_id */
 struct event_base *conn_base(const struct conn *c);
 /* The daemon context (config, store, worker pool, notify hub). */

@@ -19,6 +19,7 @@
 #include <event2/listener.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,25 @@ listener_bind_socket(const struct config_addr *a)
 	}
 }
 
+int
+listener_conn_socket(const struct config_addr *a)
+{
+	int fd = listener_bind_socket(a);
+	if (fd < 0)
+		return -1;
+	/* Linux copies both into every socket accept(2) returns
+	 * (check_net's test_listener_inherits), so conn_accept does not set
+	 * them again per connection. The low-water mark: the kernel keeps at
+	 * most this much not yet sent for a client that does not read (bytes
+	 * in flight are not limited: long fat links keep their speed), so
+	 * such a client costs neither kernel memory nor our CPU for answers
+	 * it never takes. */
+	int one = 1, lowat = CONN_NOTSENT_LOWAT_BYTES;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+	return fd;
+}
+
 const char *
 listener_bind_hint(int e)
 {
@@ -255,7 +275,7 @@ bind_one(struct mm_server *srv, int lsn, const struct config_listen *cl,
 			out->v[out->n++] = old;
 			continue;
 		}
-		int fd = listener_bind_socket(&cl->addrs[i]);
+		int fd = listener_conn_socket(&cl->addrs[i]);
 		if (fd < 0) {
 			int e = errno;
 			snprintf(err, errlen, "cannot listen on %s for %s: %s%s", desc,

@@ -45,6 +45,9 @@ void listeners_check(const struct config *cfg, struct config_errors *errs);
 /* A bound, listening, non-blocking socket for a (a bare port: IPv6 any with
  * v6only off, or IPv4 any where there is no IPv6), or -1 with errno set. */
 int listener_bind_socket(const struct config_addr *a);
+/* listener_bind_socket with TCP_NODELAY and TCP_NOTSENT_LOWAT set, which
+ * the sockets it accepts inherit: the mail listeners' socket. */
+int listener_conn_socket(const struct config_addr *a);
 /* "127.0.0.1:25", "[::1]:143", "*:993" */
 void listener_addr_desc(const struct config_addr *a, char *buf, size_t len);
 /* The fix to suggest for a bind(2) errno, with a leading space, or "". */
