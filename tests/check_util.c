@@ -142,7 +142,7 @@ END_TEST
 /* ---- htab ---- */
 
 struct hkey {
-	char key[16];
+	char key[24];
 	struct mm_hnode node;
 };
 
@@ -211,7 +211,7 @@ END_TEST
 START_TEST(test_htab_same_hash)
 {
 	struct mm_htab t = { 0 };
-	struct hkey k[3] = { { "a" }, { "b" }, { "c" } };
+	struct hkey k[3] = { { .key = "a" }, { .key = "b" }, { .key = "c" } };
 	for (int i = 0; i < 3; i++)
 		mm_htab_add(&t, &k[i].node, 7);
 	ck_assert_uint_eq(mm_htab_longest_chain(&t), 3);
