@@ -321,6 +321,9 @@ void imap_view_clear(struct imap_session *s);
 /* m from the store's message, \Recent included (imap-sync.c). */
 void imap_msg_from_store(struct imap_msg *m, const struct store_msg *sm);
 size_t imap_view_find(struct imap_session *s, uint32_t uid);
+/* Index of uid in n messages in UID order (a view, a snapshot), or
+ * (size_t)-1. */
+size_t imap_msgs_find(const struct imap_msg *msgs, size_t n, uint32_t uid);
 /* "1:3,7" for ascending UIDs. */
 void imap_append_uid_set(struct mm_buf *b, const uint32_t *uids, size_t n);
 /* The command's sequence set (or UID set for UID commands) to view

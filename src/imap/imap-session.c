@@ -800,7 +800,7 @@ imap_put_flags(const struct imap_session *s, char *p, const struct imap_msg *m)
 			p += n;
 		}
 	}
-	if (imap_msg_recent(s, m) && !s->rev2) {
+	if (imap_msg_recent(s, m) && !imap_rev2(s)) {
 		/* RFC 9051 2.3.2: IMAP4rev2 has no \Recent flag */
 		if (p != start)
 			*p++ = ' ';

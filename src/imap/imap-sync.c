@@ -166,19 +166,25 @@ imap_view_load(struct imap_session *s, struct store_index *idx)
 	imap_notify_view_loaded(s);
 }
 
-/* View index of uid, or (size_t)-1. The view is in UID order. */
 size_t
-imap_view_find(struct imap_session *s, uint32_t uid)
+imap_msgs_find(const struct imap_msg *msgs, size_t n, uint32_t uid)
 {
-	size_t l = 0, h = s->nmsgs;
+	size_t l = 0, h = n;
 	while (l < h) {
 		size_t mid = l + (h - l) / 2;
-		if (s->msgs[mid].uid < uid)
+		if (msgs[mid].uid < uid)
 			l = mid + 1;
 		else
 			h = mid;
 	}
-	return l < s->nmsgs && s->msgs[l].uid == uid ? l : (size_t)-1;
+	return l < n && msgs[l].uid == uid ? l : (size_t)-1;
+}
+
+/* View index of uid, or (size_t)-1. The view is in UID order. */
+size_t
+imap_view_find(struct imap_session *s, uint32_t uid)
+{
+	return imap_msgs_find(s->msgs, s->nmsgs, uid);
 }
 
 void

@@ -374,18 +374,8 @@ refresh_complete(struct refresh_job *j, const struct store_index *idx,
 	if (store_expunged_since(j->st, b->mbox_id, b->modseq, idx->mailbox.highestmodseq,
 	    vanished_r, nvanished_r) != STORE_OK)
 		return false;
-	for (size_t i = 0; i < *nvanished_r; i++) {
-		const uint32_t u = (*vanished_r)[i];
-		size_t l = 0, h = b->nmsgs;
-		while (l < h) {
-			size_t mid = l + (h - l) / 2;
-			if (b->msgs[mid].uid < u)
-				l = mid + 1;
-			else
-				h = mid;
-		}
-		gone += l < b->nmsgs && b->msgs[l].uid == u;
-	}
+	for (size_t i = 0; i < *nvanished_r; i++)
+		gone += imap_msgs_find(b->msgs, b->nmsgs, (*vanished_r)[i]) != (size_t)-1;
 	return b->nmsgs - gone + fresh == idx->mailbox.messages;
 }
 
@@ -963,16 +953,7 @@ imap_view_current(const struct imap_session *s, uint32_t uid)
 	if (g == NULL || g->watch == NULL || g->refreshing || g->cur == NULL ||
 	    g->cur->uidvalidity != s->uidvalidity || g->cur->mbox_id != s->mbox_id)
 		return false;
-	const struct imap_msg *v = g->cur->msgs;
-	size_t l = 0, h = g->cur->nmsgs;
-	while (l < h) {
-		size_t mid = l + (h - l) / 2;
-		if (v[mid].uid < uid)
-			l = mid + 1;
-		else
-			h = mid;
-	}
-	return l < g->cur->nmsgs && v[l].uid == uid;
+	return imap_msgs_find(g->cur->msgs, g->cur->nmsgs, uid) != (size_t)-1;
 }
 
 struct imap_searchmem *
