@@ -51,8 +51,7 @@ struct worker_pool {
 	struct event *ev_done;
 	pthread_mutex_t lock;
 	pthread_cond_t cond_work;   /* jobs queued, or stopping */
-	pthread_cond_t cond_idle;   /* a job finished (worker_pool_free waits) */
-	unsigned idle_waiters;      /* threads waiting on cond_idle */
+	pthread_cond_t cond_idle;   /* a job finished */
 	pthread_cond_t cond_commit; /* a commit job queued (commit-only threads) */
 	unsigned idle_commit;       /* commit-only threads waiting on it */
 	struct job_fifo queue[WORKER_LANES];   /* waiting for a thread */
@@ -155,9 +154,7 @@ worker_main(void *arg)
 			pthread_cond_signal(&pool->cond_work);
 		bool was_empty = pool->done.head == NULL;
 		fifo_push(&pool->done, j);
-		/* only worker_pool_free waits for this: not a wake-up per job */
-		if (pool->idle_waiters > 0)
-			pthread_cond_broadcast(&pool->cond_idle);
+		pthread_cond_broadcast(&pool->cond_idle);
 		if (was_empty)
 			event_active(pool->ev_done, EV_READ, 0);
 	}
@@ -271,11 +268,8 @@ worker_pool_free(struct worker_pool **poolp)
 	/* Drain: done functions may submit more jobs; run until none remain. */
 	for (;;) {
 		pthread_mutex_lock(&pool->lock);
-		while (pool->done.head == NULL && pool->pending > 0) {
-			pool->idle_waiters++;
+		while (pool->done.head == NULL && pool->pending > 0)
 			pthread_cond_wait(&pool->cond_idle, &pool->lock);
-			pool->idle_waiters--;
-		}
 		bool idle = pool->pending == 0;
 		pthread_mutex_unlock(&pool->lock);
 		if (idle)
