@@ -617,7 +617,11 @@ class Pop3Test(unittest.TestCase):
                     '  mda "cat >> %s"\n' % (self.srv.ports["pop3s"], self.srv.cert, out))
         os.chmod(rc, 0o600)
         env = dict(os.environ, HOME=home, FETCHMAILHOME=home)
-        args = ["fetchmail", "-f", rc, "--nodetach", "-v"] + (["--keep"] if keep else ["--nokeep"])
+        # as root fetchmail locks /var/run/fetchmail.pid, which another
+        # fetchmail on the machine (a second test run) may hold: its own
+        args = ["fetchmail", "-f", rc, "--nodetach", "-v",
+                "--pidfile", os.path.join(home, "fetchmail.pid")] + \
+            (["--keep"] if keep else ["--nokeep"])
         r = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
         try:
             with open(out, "rb") as f:
