@@ -51,6 +51,13 @@ what the daemon needs.
         [--idle-messages 0] [--idle-variants tls,plain] [--push-on tls] \\
         [--workers 0] [--per-address 20000] [--idle-reader raw] \\
         [--only mix --mix-messages 2000 --mix-clients 1,10,50 --procs 4]
+        [--only sort --messages 50000]
+
+--only sort (not in the default set) fills a --messages INBOX as big does
+and times SORT (ARRIVAL/DATE/SUBJECT/FROM) and THREAD
+REFERENCES/ORDEREDSUBJECT: once with nothing of the mailbox in memory,
+then 5 times each while another session keeps INBOX selected, with the
+daemon's CPU per command and where the sort keys came from.
 
 --idle-messages N fills the IDLE sessions' INBOX with N messages first (a
 session's cost per message of its mailbox shows: issue 19); --idle-variants
@@ -838,6 +845,89 @@ async def bench_big(srv, total, reps=5):
     holder.close()
 
 
+# ---------------------------------------------------------------- sort
+
+def metric_labeled(srv, name, labels):
+    """A labelled sample from the daemon's /metrics, or None."""
+    import urllib.request
+    want = "%s{%s} " % (name, labels)
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.metrics_port, timeout=20) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(want):
+                return float(line.split()[1])
+    return None
+
+
+SORT_CMDS = (b"SORT (ARRIVAL) UTF-8 ALL", b"SORT (DATE) UTF-8 ALL", b"SORT (SUBJECT) UTF-8 ALL",
+             b"SORT (FROM) UTF-8 ALL", b"THREAD REFERENCES UTF-8 ALL",
+             b"THREAD ORDEREDSUBJECT UTF-8 ALL")
+
+
+async def bench_sort(srv, total, reps=5):
+    """--only sort: SORT and THREAD on a --messages INBOX (the big
+    section's messages), each command once in a fresh session with no
+    other session on the mailbox (nothing of it in memory), then reps times
+    in fresh sessions while another keeps INBOX selected (the search
+    records and their sort keys stay in memory beside the shared view).
+    Prints the wall clock, the daemon's CPU (utime+stime) per command and
+    where the sort keys came from (minimaild_imap_sort_keys_total, absent
+    in builds before it)."""
+    port, ctx = srv.ports["imaps"], srv.ssl_context()
+    user = USERS[1]
+    secs = await fill(port, ctx, user, b"INBOX", total)
+    print("sort: filled INBOX with %d messages in %.1f s" % (total, secs), flush=True)
+
+    def sources():
+        return {k: metric_labeled(srv, "minimaild_imap_sort_keys_total", 'source="%s"' % k)
+                for k in ("memory", "blob", "header")}
+
+    async def once(cmd):
+        c = await Client.open(port, ctx)
+        await c.login(user)
+        await c.cmd(b"SELECT INBOX")
+        cpu0 = cpu_secs(srv.proc.pid)
+        t0 = time.monotonic()
+        u = await c.cmd(cmd)
+        ms = (time.monotonic() - t0) * 1000
+        cpu = (cpu_secs(srv.proc.pid) - cpu0) * 1000
+        if (len(u) != 1 or not u[0].startswith((b"* SORT ", b"* THREAD (")) or
+                (u[0].startswith(b"* SORT ") and len(u[0].split()) != total + 2)):
+            raise RuntimeError("%r: %r" % (cmd, u[0][:100] if u else u))
+        await c.cmd(b"LOGOUT")
+        c.close()
+        return ms, cpu
+
+    for held in (False, True):
+        holder = None
+        if held:
+            holder = await Client.open(port, ctx)
+            await holder.login(user)
+            await holder.cmd(b"SELECT INBOX")
+        for cmd in SORT_CMDS:
+            k0 = sources()
+            runs = [await once(cmd) for _ in range(reps if held else 1)]
+            k1 = sources()
+            keys = ("keys " + " ".join("%s %d" % (k, k1[k] - k0[k]) for k in k0)
+                    if None not in k0.values() else "keys (no such metric)")
+            if held:
+                ms = [r[0] for r in runs]
+                cpu = [r[1] for r in runs]
+                print("sort: %-32s on %d messages, INBOX held  median %.1f ms  max %.1f ms  "
+                      "daemon CPU median %.1f ms  (%d runs; %s)"
+                      % (cmd.decode(), total, statistics.median(ms), max(ms),
+                         statistics.median(cpu), len(runs), keys), flush=True)
+            else:
+                print("sort: %-32s on %d messages, nothing held  %.1f ms  daemon CPU %.1f ms  (%s)"
+                      % (cmd.decode(), total, runs[0][0], runs[0][1], keys), flush=True)
+        if holder is not None:
+            await holder.cmd(b"LOGOUT")
+            holder.close()
+    smem = metric(srv, "minimaild_imap_search_memory_bytes")
+    print("sort: daemon RSS %d KiB; search records in memory %s"
+          % (rss_kib(srv.proc.pid), "(no such gauge)" if smem is None else
+             "%d bytes, %.1f bytes a message" % (smem, smem / total)), flush=True)
+
+
 # ---------------------------------------------------------------- 3. ops
 
 async def bench_ops(srv, levels, seconds, nmsgs=1000):
@@ -1046,6 +1136,10 @@ async def amain(args, new_server):
         srv = new_server()
         await bench_mix(srv, [int(x) for x in args.mix_clients.split(",")], args.seconds,
                         args.mix_messages, args.procs)
+        srv.close()
+    if "sort" in only:
+        srv = new_server()
+        await bench_sort(srv, args.messages)
         srv.close()
     if not only & {"big", "ops"}:
         return

@@ -16,14 +16,14 @@
 #include <string.h>
 
 #define LIMIT   (4u * 1024 * 1024)     /* max_memory: the tables get 1 MiB */
-#define NMSG    300                    /* ~1 KiB records: ~310 KiB a table */
+#define NMSG    300                    /* ~1.1 KiB records (sort keys too): ~330 KiB a table */
 #define UIDV    7
 
 static char *blobs[NMSG];
 static size_t lens[NMSG];
 static uint32_t uids[NMSG];
 
-/* Messages 1..NMSG of table t, each with a subject of over 1,000 bytes. */
+/* Messages 1..NMSG of table t, each with a subject of some 900 bytes. */
 static void
 make_blobs(int t)
 {
@@ -32,7 +32,7 @@ make_blobs(int t)
 		mm_buf_init(&msg);
 		mm_buf_init(&out);
 		mm_buf_printf(&msg, "From: a@example.org\r\nSubject: Table%d Msg%d", t, i + 1);
-		for (int k = 0; k < 100; k++)
+		for (int k = 0; k < 80; k++)
 			mm_buf_printf(&msg, "\r\n filler%03d", k);
 		mm_buf_printf(&msg, "\r\nDate: 1 Jan 2024 10:00:00 +0000\r\n\r\nbody\r\n");
 		mail_cache_build(msg.data, msg.len, &out);

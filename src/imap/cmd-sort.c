@@ -6,17 +6,112 @@
  * cmd-search.c keeps with the sort keys of its messages).
  *
  * The one idea: one job on a worker runs the search program (shared with
- * SEARCH), reads only the header of each hit (and no header at all when
- * the criteria are ARRIVAL and SIZE), turns it into plain sort keys with
- * src/mail/sort.c, and sorts; the loop only writes the answer. The
- * header reader here serves THREAD too (cmd-thread.c). */
+ * SEARCH), takes each hit's sort keys (nothing when the criteria are
+ * ARRIVAL and SIZE) and sorts; the loop only writes the answer. The keys
+ * were computed at delivery by src/mail/sort.c into the cache blob's
+ * search record (mail/cache.h) and are kept in memory with the search
+ * records (imap-searchmem.h), so a SORT reads nothing from the store
+ * once they are there; a message without them has its header read and
+ * turned into the same keys by the same code. The key and header readers
+ * here serve THREAD too (cmd-thread.c). */
 #include "imap/imap-search.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/imap-searchmem.h"
+#include "lib/metrics.h"
+#include "mail/cache.h"
 #include "mail/header.h"
 #include "mail/sort.h"
+
+#define KEYS_BATCH 256            /* cache blobs read in one transaction */
+
+static bool
+sort_headers_only(void)
+{
+	static _Atomic int v = -1;
+	int x = atomic_load_explicit(&v, memory_order_relaxed);
+	if (x < 0) {
+		x = getenv("MINIMAILD_SORT_HEADERS") != NULL;
+		atomic_store_explicit(&v, x, memory_order_relaxed);
+	}
+	return x != 0;
+}
+
+/* each() of a record's keys, or NULL when it has none. */
+static void
+keys_of(const struct mail_cache_search *rec, size_t i,
+    void (*each)(void *, size_t, const struct mail_cache_sort *), void *arg)
+{
+	struct mail_cache_sort k;
+	bool ok = rec != NULL && mail_cache_sort_get(rec->sort, rec->sort_len, &k);
+	each(arg, i, ok ? &k : NULL);
+}
+
+void
+imap_sort_keys(struct imap_session *s, struct imap_searchmem *sm, const size_t *vidx,
+    size_t n, void (*each)(void *arg, size_t i, const struct mail_cache_sort *keys), void *arg)
+{
+	uint64_t mem = 0, blob = 0, none = 0;
+	if (sort_headers_only()) {
+		for (size_t i = 0; i < n; i++)
+			each(arg, i, NULL);
+		metrics_sort_keys(0, 0, n);
+		return;
+	}
+	struct imap_searchmem_ver *v = sm != NULL ? imap_searchmem_get(sm) : NULL;
+	struct imap_searchmem_pos pos = { 0, 0 };
+	struct mail_cache_search *rec = xmalloc(sizeof(*rec));
+	for (size_t b = 0; b < n; b += KEYS_BATCH) {
+		size_t nb = n - b < KEYS_BATCH ? n - b : KEYS_BATCH, nu = 0;
+		uint64_t ids[KEYS_BATCH];
+		uint32_t uids[KEYS_BATCH];
+		size_t at[KEYS_BATCH];
+		char *blobs[KEYS_BATCH];
+		size_t lens[KEYS_BATCH];
+		for (size_t k = 0; k < nb; k++) {
+			const struct imap_msg *m = &s->msgs[vidx[b + k]];
+			int r = imap_searchmem_find_at(v, s->uidvalidity, m->uid, &pos, rec);
+			if (r < 0) {
+				ids[nu] = m->body_id;
+				uids[nu] = m->uid;
+				at[nu++] = b + k;
+				continue;
+			}
+			bool has = r > 0 && rec->sort != NULL;
+			mem += has;
+			none += !has;
+			keys_of(has ? rec : NULL, b + k, each, arg);
+		}
+		if (nu == 0)
+			continue;
+		if (store_body_cache_many(imap_store(s), ids, nu, blobs, lens) != STORE_OK) {
+			for (size_t k = 0; k < nu; k++)
+				each(arg, at[k], NULL);
+			none += nu;
+			continue;
+		}
+		if (sm != NULL) {
+			/* what the view has between the one before and the last */
+			size_t first = vidx[at[0]];
+			uint32_t lo = first > 0 ? s->msgs[first - 1].uid : 0;
+			imap_searchmem_add(sm, s->uidvalidity, lo, uids[nu - 1], uids, blobs, lens, nu);
+		}
+		for (size_t k = 0; k < nu; k++) {
+			bool has = blobs[k] != NULL &&
+			    mail_cache_search_get(blobs[k], lens[k], rec) == 0 && rec->sort != NULL;
+			blob += has;
+			none += !has;
+			keys_of(has ? rec : NULL, at[k], each, arg);
+			free(blobs[k]);
+		}
+	}
+	free(rec);
+	imap_searchmem_ver_unref(&v);
+	metrics_sort_keys(mem, blob, none);
+}
 
 static int
 uid_cmp(const void *a, const void *b)
@@ -35,6 +130,8 @@ struct sort_job {
 	size_t *vidx;             /* hits in sort order: view indexes */
 	size_t nhits;
 	struct mail_sort_rec **recs;  /* RETURN (UPDATE): the keys, in sort order */
+	struct mail_sort_rec **fill;  /* sort_work: in view order */
+	struct imap_searchmem *smem;  /* the mailbox's records in memory, or NULL */
 	struct imap_sync sy;
 };
 
@@ -67,6 +164,51 @@ imap_msg_header(struct imap_session *s, const struct imap_msg *m, char **buf_r,
 	return true;
 }
 
+/* A sort record's keys from the blob's, as mail_sort_rec_fill makes
+ * them from the header. */
+static void
+rec_from_keys(struct mail_sort_rec *r, const struct mail_cache_sort *k,
+    const struct mail_sort_crit *crit, size_t ncrit)
+{
+	static const int text[MAIL_SORT_KEY_COUNT] = {
+		[MAIL_SORT_ARRIVAL] = -1, [MAIL_SORT_SIZE] = -1, [MAIL_SORT_DATE] = -1,
+		[MAIL_SORT_CC] = MAIL_CST_CC, [MAIL_SORT_FROM] = MAIL_CST_FROM,
+		[MAIL_SORT_SUBJECT] = MAIL_CST_SUBJECT, [MAIL_SORT_TO] = MAIL_CST_TO,
+		[MAIL_SORT_DISPLAYFROM] = MAIL_CST_DISPLAYFROM,
+		[MAIL_SORT_DISPLAYTO] = MAIL_CST_DISPLAYTO,
+	};
+	for (size_t i = 0; i < ncrit; i++) {
+		enum mail_sort_key key = crit[i].key;
+		if (key == MAIL_SORT_ARRIVAL || key == MAIL_SORT_SIZE || r->text[key] != NULL)
+			continue;
+		if (key == MAIL_SORT_DATE) {
+			r->date = k->has_date ? k->date : r->arrival;
+			r->text[key] = xstrdup("");      /* marks it done */
+		} else {
+			const struct mail_cache_sort_str *t = &k->text[text[key]];
+			r->text[key] = xstrndup(t->v, t->len);
+		}
+	}
+}
+
+static void
+sort_each(void *arg, size_t i, const struct mail_cache_sort *keys)
+{
+	struct sort_job *j = arg;
+	struct mail_sort_rec *r = j->fill[i];
+	if (keys != NULL) {
+		rec_from_keys(r, keys, j->crit, j->ncrit);
+		return;
+	}
+	char *buf;
+	struct mail_header h;
+	if (imap_msg_header(j->s, &j->s->msgs[r->seq], &buf, &h)) {
+		mail_sort_rec_fill(r, &h, j->crit, j->ncrit, IMAP_SORT_KEY_MAX_BYTES);
+		mail_header_free(&h);
+		free(buf);
+	}
+}
+
 static void
 sort_work(void *arg)
 {
@@ -85,16 +227,11 @@ sort_work(void *arg)
 		r->arrival = m->idate;
 		r->date = m->idate;
 		v[i] = r;
-		if (header) {
-			char *buf;
-			struct mail_header h;
-			if (imap_msg_header(s, m, &buf, &h)) {
-				mail_sort_rec_fill(r, &h, j->crit, j->ncrit,
-				    IMAP_SORT_KEY_MAX_BYTES);
-				mail_header_free(&h);
-				free(buf);
-			}
-		}
+	}
+	if (header) {
+		j->fill = v;
+		imap_sort_keys(s, j->smem, j->vidx, j->nhits, sort_each, j);
+		j->fill = NULL;
 	}
 	mail_sort(v, j->nhits, j->crit, j->ncrit);
 	for (size_t i = 0; i < j->nhits; i++)
@@ -180,6 +317,7 @@ sort_done(void *arg, bool alive)
 	}
 	imap_sync_free(&j->sy);
 	imap_search_free(&j->q);
+	imap_searchmem_unref(&j->smem);
 	free(j->vidx);
 	free(j);
 }
@@ -266,8 +404,11 @@ cmd_sort(struct imap_session *s, const struct imap_arg *args, size_t n)
 	if (imap_search_has_modseq(j->q))
 		imap_condstore_enable(s);
 	imap_sync_prepare(s, &j->sy, false);
-	/* every message's header fields are read: in a big mailbox that is
-	 * slow work, which commits and FETCH must not wait behind */
+	if (mail_sort_needs_header(j->crit, j->ncrit))
+		j->smem = imap_view_searchmem(s);
+	/* every message's keys are read: in a big mailbox that is slow work
+	 * (until they are in memory), which commits and FETCH must not wait
+	 * behind */
 	imap_run_job(s, s->nmsgs >= IMAP_SEARCH_SLOW_MSGS ? WORKER_LANE_SLOW : WORKER_LANE_READ,
 	    sort_work, sort_done, j);
 }

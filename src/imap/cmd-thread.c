@@ -2,15 +2,18 @@
  * and REFERENCES algorithms.
  *
  * The one idea: as for SORT, one worker job runs the search program,
- * reads the header of each hit (Message-ID, References, In-Reply-To,
- * Subject, Date) into a record, and hands the records to the pure
- * threading code in src/mail/thread.c, which writes the answer; the loop
- * only sends it. */
+ * takes each hit's sort keys (imap_sort_keys: Message-ID, references,
+ * base subject, sent date, computed at delivery; the header read and
+ * parsed when a message has none) into a record, and hands the records
+ * to the pure threading code in src/mail/thread.c, which writes the
+ * answer; the loop only sends it. */
 #include "imap/imap-search.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/imap-searchmem.h"
+#include "mail/cache.h"
 #include "mail/header.h"
 #include "mail/thread.h"
 
@@ -18,9 +21,48 @@ struct thread_job {
 	struct imap_session *s;
 	struct imap_search *q;
 	bool references;          /* else ORDEREDSUBJECT */
+	struct imap_searchmem *smem;  /* the mailbox's records in memory, or NULL */
+	struct mail_thread_msg *msgs; /* thread_work: the hits' */
+	const size_t *vidx;
 	struct mm_buf out;
 	struct imap_sync sy;
 };
+
+/* A thread record from the blob's keys, as mail_thread_msg_fill makes
+ * it from the header with the limits cmd-thread.c passes (the blob's were
+ * computed with the same). */
+static void
+msg_from_keys(struct mail_thread_msg *m, const struct mail_cache_sort *k)
+{
+	if (k->has_date)
+		m->date = k->date;
+	m->msgid = k->has_msgid ? xstrndup(k->msgid.v, k->msgid.len) : NULL;
+	m->nrefs = k->nrefs;
+	m->refs = k->nrefs > 0 ? xmalloc(k->nrefs * sizeof(*m->refs)) : NULL;
+	for (size_t i = 0; i < k->nrefs; i++)
+		m->refs[i] = xstrndup(k->refs[i].v, k->refs[i].len);
+	m->subject = xstrndup(k->text[MAIL_CST_SUBJECT].v, k->text[MAIL_CST_SUBJECT].len);
+	m->reply = k->reply;
+}
+
+static void
+thread_each(void *arg, size_t i, const struct mail_cache_sort *keys)
+{
+	struct thread_job *j = arg;
+	struct mail_thread_msg *tm = &j->msgs[i];
+	if (keys != NULL) {
+		msg_from_keys(tm, keys);
+		return;
+	}
+	char *buf;
+	struct mail_header h;
+	if (imap_msg_header(j->s, &j->s->msgs[j->vidx[i]], &buf, &h)) {
+		mail_thread_msg_fill(tm, &h, IMAP_THREAD_REFS_MAX, IMAP_MSGID_MAX_BYTES,
+		    IMAP_SORT_KEY_MAX_BYTES);
+		mail_header_free(&h);
+		free(buf);
+	}
+}
 
 static void
 thread_work(void *arg)
@@ -33,17 +75,14 @@ thread_work(void *arg)
 
 	for (size_t i = 0; i < n; i++) {
 		const struct imap_msg *m = &s->msgs[vidx[i]];
-		char *buf;
-		struct mail_header h;
 		msgs[i].num = s->uid ? m->uid : (uint32_t)(vidx[i] + 1);
 		msgs[i].date = m->idate;
-		if (imap_msg_header(s, m, &buf, &h)) {
-			mail_thread_msg_fill(&msgs[i], &h, IMAP_THREAD_REFS_MAX,
-			    IMAP_MSGID_MAX_BYTES, IMAP_SORT_KEY_MAX_BYTES);
-			mail_header_free(&h);
-			free(buf);
-		}
 	}
+	j->msgs = msgs;
+	j->vidx = vidx;
+	imap_sort_keys(s, j->smem, vidx, n, thread_each, j);
+	j->msgs = NULL;
+	j->vidx = NULL;
 	mm_buf_append(&j->out, "* THREAD", 8);
 	if (n > 0)
 		mm_buf_appendc(&j->out, ' ');
@@ -72,6 +111,7 @@ thread_done(void *arg, bool alive)
 	}
 	imap_sync_free(&j->sy);
 	imap_search_free(&j->q);
+	imap_searchmem_unref(&j->smem);
 	mm_buf_free(&j->out);
 	free(j);
 }
@@ -116,8 +156,10 @@ cmd_thread(struct imap_session *s, const struct imap_arg *args, size_t n)
 		return;
 	}
 	imap_sync_prepare(s, &j->sy, false);
-	/* every message's header fields are read: in a big mailbox that is
-	 * slow work, which commits and FETCH must not wait behind */
+	j->smem = imap_view_searchmem(s);
+	/* every message's keys are read: in a big mailbox that is slow work
+	 * (until they are in memory), which commits and FETCH must not wait
+	 * behind */
 	imap_run_job(s, s->nmsgs >= IMAP_SEARCH_SLOW_MSGS ? WORKER_LANE_SLOW : WORKER_LANE_READ,
 	    thread_work, thread_done, j);
 }

@@ -46,6 +46,19 @@ bool imap_searchres_resolve(struct imap_session *s, size_t **idx_r, size_t *n_r)
 bool imap_msg_header(struct imap_session *s, const struct imap_msg *m, char **buf_r,
     struct mail_header *h);
 
+/* Worker: the sort keys (mail/cache.h) of the view messages vidx[0..n)
+ * (ascending), each(arg, i, keys) once per i, keys NULL for a message
+ * that has none (a blob from before version 3, too big keys, a store
+ * error: the caller reads its header with imap_msg_header). They come
+ * from the mailbox's search records in memory (sm, NULL: none), those
+ * not there from the cache blobs, 256 to a read transaction, which then
+ * join sm (within its memory bound). MINIMAILD_SORT_HEADERS=1 in the
+ * environment: every key is NULL (the header path, for tests). */
+struct imap_searchmem;
+struct mail_cache_sort;
+void imap_sort_keys(struct imap_session *s, struct imap_searchmem *sm, const size_t *vidx,
+    size_t n, void (*each)(void *arg, size_t i, const struct mail_cache_sort *keys), void *arg);
+
 /* CONTEXT=SORT: a SORT RETURN (UPDATE) context for the current command's
  * tag: the program and criteria, the result in sort order (each rec's seq
  * holding its UID), all taken over (set to NULL). False when the session

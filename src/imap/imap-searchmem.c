@@ -11,10 +11,12 @@
  * the table. Dropping expunged records replaces the chunks that held them
  * by smaller copies, made outside the lock.
  *
- * A record: u8 has_sent, u8 n, i32 sent_day, then n times (u8 field, u16
- * length, bytes): 6 + 3 per entry + the text, kept folded (mail_text_fold:
- * what mail_text_contains_folded does to it at every comparison, done
- * once). A message whose record is
+ * A record: u8 has_sent, u8 n, i32 sent_day, u16 sort_len, then n times
+ * (u8 field, u16 length, bytes), then the blob's sort keys (sort_len
+ * bytes as the blob has them, for SORT and THREAD: mail_cache_sort_get
+ * reads them; 0 when it has none): 8 + 3 per entry + the text, kept
+ * folded (mail_text_fold: what mail_text_contains_folded does to it at
+ * every comparison, done once), + the sort keys. A message whose record is
  * absent from its blob, or has a field over 65,535 bytes, is kept as "no
  * record" (it is read, as it was before). Every byte a chunk takes is
  * counted in one global total that may not go over
@@ -40,7 +42,7 @@
 #include "mail/decode.h"
 
 #define NOREC       UINT32_MAX    /* offset of a message without a record */
-#define REC_HEAD    6
+#define REC_HEAD    8
 #define REC_ENTRY   3
 #define FETCH_BATCH 256           /* blobs read in one transaction */
 
@@ -185,13 +187,15 @@ chunk_alloc(const struct imap_searchmem *sm, uint32_t lo, uint32_t hi, size_t n,
 static size_t
 rec_len(const unsigned char *p)
 {
+	uint16_t sl;
 	size_t len = REC_HEAD;
 	for (unsigned i = 0; i < p[1]; i++) {
 		uint16_t l;
 		memcpy(&l, p + len + 1, sizeof(l));
 		len += REC_ENTRY + l;
 	}
-	return len;
+	memcpy(&sl, p + 6, sizeof(sl));
+	return len + sl;           /* the sort keys follow the entries */
 }
 
 /* Appends mail_text_fold(v) to b: ASCII (the usual header) lowercased
@@ -223,9 +227,11 @@ rec_encode(const char *blob, size_t len, struct mm_buf *b)
 		return false;
 	unsigned char head[REC_HEAD];
 	int32_t day = (int32_t)r.sent_day;
+	uint16_t sl = r.sort_len <= UINT16_MAX ? (uint16_t)r.sort_len : 0;
 	head[0] = r.has_sent;
 	head[1] = (unsigned char)r.n;
 	memcpy(head + 2, &day, sizeof(day));
+	memcpy(head + 6, &sl, sizeof(sl));
 	mm_buf_append(b, head, sizeof(head));
 	for (size_t i = 0; i < r.n; i++) {
 		unsigned char e[REC_ENTRY] = { (unsigned char)r.e[i].field, 0, 0 };
@@ -240,6 +246,8 @@ rec_encode(const char *blob, size_t len, struct mm_buf *b)
 		uint16_t l = (uint16_t)fl;
 		memcpy(b->data + at, &l, sizeof(l));
 	}
+	if (sl > 0)
+		mm_buf_append(b, r.sort, sl);
 	return true;
 }
 
@@ -385,8 +393,10 @@ imap_searchmem_find_at(const struct imap_searchmem_ver *v, uint32_t uidvalidity,
 		return 1;
 	const unsigned char *p = (const unsigned char *)c->arena + c->off[l];
 	int32_t day;
+	uint16_t sl;
 	size_t at = REC_HEAD;
 	memcpy(&day, p + 2, sizeof(day));
+	memcpy(&sl, p + 6, sizeof(sl));
 	out->has_sent = p[0] != 0;
 	out->sent_day = day;
 	out->n = p[1];
@@ -398,6 +408,8 @@ imap_searchmem_find_at(const struct imap_searchmem_ver *v, uint32_t uidvalidity,
 		out->e[i].len = len;
 		at += REC_ENTRY + len;
 	}
+	out->sort = sl > 0 ? p + at : NULL;
+	out->sort_len = sl;
 	return 1;
 }
 

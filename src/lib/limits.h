@@ -67,6 +67,7 @@
 #define IMAP_SEARCH_UPDATES_MAX      8     /* RFC 5267 4.3 UPDATE contexts per session (more: NOUPDATE) */
 #define IMAP_SORT_UPDATES_MAX        2     /* of them SORT contexts (each keeps its sort keys) */
 #define IMAP_SORT_HEADER_READ_BYTES  (16 * 1024) /* first read of a header for SORT/THREAD */
+#define IMAP_SORT_RECORD_MAX_BYTES   4096  /* a cache blob's sort keys (bigger: SORT/THREAD read the header) */
 #define IMAP_BODY_CACHE_BYTES        (32 * 1024 * 1024) /* bodies FETCH keeps in memory (imap-bodycache.c) */
 #define IMAP_BODY_CACHE_MSG_BYTES    (64 * 1024) /* a bigger body is not kept */
 #define IMAP_NOTIFY_PENDING_MAX      256   /* NOTIFY (RFC 5465): changed mailboxes waiting per session (more: NOTIFICATIONOVERFLOW) */

@@ -24,6 +24,7 @@ static counter auth_cache[2];               /* [hit] */
 static counter pop3_ahead[2];               /* [used] */
 static counter search_rec[2];               /* [used] */
 static counter search_fts[2];               /* [used] */
+static counter sort_keys[3];                /* memory, blob, header */
 static counter accepted;
 static counter refused[MR_COUNT];
 static counter deliveries[MD_COUNT];
@@ -98,6 +99,17 @@ metrics_search_records(uint64_t used, uint64_t read)
 		inc(&search_rec[1], used);
 	if (read > 0)
 		inc(&search_rec[0], read);
+}
+
+void
+metrics_sort_keys(uint64_t memory, uint64_t blob, uint64_t header)
+{
+	if (memory > 0)
+		inc(&sort_keys[0], memory);
+	if (blob > 0)
+		inc(&sort_keys[1], blob);
+	if (header > 0)
+		inc(&sort_keys[2], header);
 }
 
 void
@@ -292,6 +304,12 @@ metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
 	sample(b, "minimaild_imap_search_record_total", "result=\"used\"", get(&search_rec[1]));
 	sample(b, "minimaild_imap_search_record_total", "result=\"read\"", get(&search_rec[0]));
 
+	family(b, "minimaild_imap_sort_keys_total", "counter",
+	    "Messages SORT and THREAD ordered by sort keys from the search records in memory, from their cache blobs, or by reading their header.");
+	sample(b, "minimaild_imap_sort_keys_total", "source=\"memory\"", get(&sort_keys[0]));
+	sample(b, "minimaild_imap_sort_keys_total", "source=\"blob\"", get(&sort_keys[1]));
+	sample(b, "minimaild_imap_sort_keys_total", "source=\"header\"", get(&sort_keys[2]));
+
 	family(b, "minimaild_imap_search_fts_total", "counter",
 	    "SEARCHes with BODY or TEXT keys whose candidates the full-text index gave (used) or that read every message (scan).");
 	sample(b, "minimaild_imap_search_fts_total", "result=\"used\"", get(&search_fts[1]));
@@ -394,6 +412,7 @@ metrics_reset(void)
 	memset(auth_cache, 0, sizeof(auth_cache));
 	memset(pop3_ahead, 0, sizeof(pop3_ahead));
 	memset(search_rec, 0, sizeof(search_rec));
+	memset(sort_keys, 0, sizeof(sort_keys));
 	atomic_store(&accepted, 0);
 	memset(refused, 0, sizeof(refused));
 	memset(deliveries, 0, sizeof(deliveries));

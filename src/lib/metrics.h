@@ -54,6 +54,10 @@ void metrics_search_records(uint64_t used, uint64_t read);
 /* IMAP SEARCH with BODY/TEXT keys: candidates from the full-text index
  * (used) or every message read (false). */
 void metrics_search_fts(bool used);
+/* SORT and THREAD (cmd-sort.c): messages whose sort keys came from the
+ * search records in memory, from their cache blobs, or from reading the
+ * header (none in the record). */
+void metrics_sort_keys(uint64_t memory, uint64_t blob, uint64_t header);
 /* Bytes of search records held in memory (imap-searchmem.c): +/- delta. */
 void metrics_search_memory(int64_t delta);
 /* A message accepted by SMTP (the 250 after its data). */

@@ -3,8 +3,11 @@
  * length-prefixed strings: message size, parts in preorder (parent index,
  * flags, offsets, lines, type, subtype), then the ENVELOPE, BODYSTRUCTURE
  * and BODY strings and the sent date; since version 2 then the search
- * record: flags (1: present, 2: has_sent), the sent day, the entry count,
- * and per entry its field and string, followed by the record's length and
+ * record: flags (1: present, 2: has_sent, 4: sort keys follow), the sent
+ * day, the entry count, and per entry its field and string, since version
+ * 3 then the sort keys as one string (put_sort: flags, the sent date, the
+ * six text keys, the Message-ID and the references), followed by the
+ * record's length and
  * its own CRC-32 (u32 LE each), so that SEARCH finds and checks the record
  * from the end without walking or checksumming the rest. To change the
  * layout, bump
@@ -15,6 +18,8 @@
 #include "mail/date.h"
 #include "mail/decode.h"
 #include "mail/header.h"
+#include "mail/sort.h"
+#include "mail/thread.h"
 #include "lib/limits.h"
 
 #include <stdint.h>
@@ -109,6 +114,68 @@ put_search(struct mm_buf *p, const char *msg, size_t len)
 	mm_buf_append(p, (const char *)t, sizeof(t));
 }
 
+/* The sort keys of a parsed header appended to p as one string, as
+ * mail_sort_rec_fill and mail_thread_msg_fill compute them (cmd-sort.c
+ * and cmd-thread.c pass the same limits); false (nothing appended) when
+ * they take more than IMAP_SORT_RECORD_MAX_BYTES. */
+static bool
+put_sort(struct mm_buf *p, const struct mail_header *h)
+{
+	static const char *const hdr[MAIL_CST_COUNT] = {
+		[MAIL_CST_SUBJECT] = "Subject", [MAIL_CST_FROM] = "From", [MAIL_CST_TO] = "To",
+		[MAIL_CST_CC] = "Cc", [MAIL_CST_DISPLAYFROM] = "From", [MAIL_CST_DISPLAYTO] = "To",
+	};
+	struct mm_buf e;
+	struct mm_strlist l;
+	const struct mail_hdr_field *f;
+	bool reply = false, ok;
+	time_t t = 0;
+	bool has_date = mail_sort_sent_date_get(h, &t);
+	char *text[MAIL_CST_COUNT];
+
+	for (int k = 0; k < MAIL_CST_COUNT; k++) {
+		f = mail_header_find(h, hdr[k]);
+		const char *v = f != NULL ? f->value : "";
+		size_t vl = f != NULL ? f->value_len : 0;
+		if (k == MAIL_CST_SUBJECT) {
+			char *b = mail_base_subject(v, vl, &reply);
+			text[k] = mail_sort_text(b, strlen(b), IMAP_SORT_KEY_MAX_BYTES);
+			free(b);
+		} else if (k == MAIL_CST_DISPLAYFROM || k == MAIL_CST_DISPLAYTO) {
+			text[k] = mail_sort_addr_display(v, vl, IMAP_SORT_KEY_MAX_BYTES);
+		} else {
+			text[k] = mail_sort_addr_mailbox(v, vl, IMAP_SORT_KEY_MAX_BYTES);
+		}
+	}
+	mm_buf_init(&e);
+	mm_strlist_init(&l);
+	if ((f = mail_header_find(h, "Message-ID")) != NULL)
+		mail_thread_ids(f->value, f->value_len, 1, false, IMAP_MSGID_MAX_BYTES, &l);
+	put_varint(&e, (has_date ? 1u : 0u) | (reply ? 2u : 0u) | (l.n > 0 ? 4u : 0u));
+	put_varint(&e, has_date ? (uint64_t)(int64_t)t : 0);
+	for (int k = 0; k < MAIL_CST_COUNT; k++) {
+		put_str(&e, text[k], strlen(text[k]));
+		free(text[k]);
+	}
+	if (l.n > 0)
+		put_str(&e, l.v[0], strlen(l.v[0]));
+	mm_strlist_clear(&l);
+	if ((f = mail_header_find(h, "References")) != NULL)
+		mail_thread_ids(f->value, f->value_len, IMAP_THREAD_REFS_MAX, true,
+		    IMAP_MSGID_MAX_BYTES, &l);
+	if (l.n == 0 && (f = mail_header_find(h, "In-Reply-To")) != NULL)
+		mail_thread_ids(f->value, f->value_len, 1, false, IMAP_MSGID_MAX_BYTES, &l);
+	put_varint(&e, l.n);
+	for (size_t i = 0; i < l.n; i++)
+		put_str(&e, l.v[i], strlen(l.v[i]));
+	mm_strlist_clear(&l);
+	ok = e.len <= IMAP_SORT_RECORD_MAX_BYTES;
+	if (ok)
+		put_str(p, e.data, e.len);
+	mm_buf_free(&e);
+	return ok;
+}
+
 static void
 put_record(struct mm_buf *p, const char *msg, size_t len)
 {
@@ -150,15 +217,20 @@ put_record(struct mm_buf *p, const char *msg, size_t len)
 		day = mail_date_day(t, tz);
 	}
 	free(d);
-	mail_header_free(&h);
 	if (too_many) {
 		put_varint(p, 0);
 	} else {
-		put_varint(p, 1u | (has_sent ? 2u : 0u));
+		struct mm_buf srt;
+		mm_buf_init(&srt);
+		bool sort = put_sort(&srt, &h);
+		put_varint(p, 1u | (has_sent ? 2u : 0u) | (sort ? 4u : 0u));
 		put_varint(p, (uint64_t)(int64_t)day);
 		put_varint(p, n);
 		mm_buf_append(p, e.data, e.len);
+		mm_buf_append(p, srt.data, srt.len);
+		mm_buf_free(&srt);
 	}
+	mail_header_free(&h);
 	mm_buf_free(&e);
 }
 
@@ -289,14 +361,15 @@ skip_str(struct rd *r, const char **v_r, size_t *len_r)
 
 /* The search record at r (up to r->e) into out, pointing into the blob:
  * 1 present, 0 absent (flags 0: built without the message, or with more
- * fields than fit), -1 bad. The one reader of the record's layout, for
+ * fields than fit), -1 bad (flag 4, the sort keys, only since version 3).
+ * The one reader of the record's layout, for
  * mail_cache_parse and mail_cache_search_get alike. */
 static int
-record_read(struct rd *r, struct mail_cache_search *out)
+record_read(struct rd *r, unsigned version, struct mail_cache_search *out)
 {
 	memset(out, 0, sizeof(*out));
 	uint64_t flags = get_varint(r);
-	if (r->bad || flags > 3)
+	if (r->bad || flags > (version >= 3 ? 7u : 3u))
 		return -1;
 	if (flags == 0)
 		return 0;
@@ -312,7 +385,41 @@ record_read(struct rd *r, struct mail_cache_search *out)
 		out->e[i].field = (enum mail_search_field)f;
 	}
 	out->n = (size_t)n;
+	const char *sv = NULL;
+	if ((flags & 4) && !skip_str(r, &sv, &out->sort_len))
+		return -1;
+	out->sort = sv;
 	return r->bad ? -1 : 1;
+}
+
+bool
+mail_cache_sort_get(const void *p, size_t len, struct mail_cache_sort *out)
+{
+	struct rd r = { p, (const unsigned char *)p + len, false };
+
+	memset(out, 0, sizeof(*out));
+	if (p == NULL)
+		return false;
+	uint64_t flags = get_varint(&r);
+	if (r.bad || flags > 7)
+		return false;
+	out->has_date = (flags & 1) != 0;
+	out->reply = (flags & 2) != 0;
+	out->has_msgid = (flags & 4) != 0;
+	out->date = (time_t)(int64_t)get_varint(&r);
+	for (int k = 0; k < MAIL_CST_COUNT; k++)
+		if (!skip_str(&r, &out->text[k].v, &out->text[k].len))
+			return false;
+	if (out->has_msgid && !skip_str(&r, &out->msgid.v, &out->msgid.len))
+		return false;
+	uint64_t n = get_varint(&r);
+	if (r.bad || n > IMAP_THREAD_REFS_MAX)
+		return false;
+	for (uint64_t i = 0; i < n; i++)
+		if (!skip_str(&r, &out->refs[i].v, &out->refs[i].len))
+			return false;
+	out->nrefs = (size_t)n;
+	return !r.bad && r.p == r.e;
 }
 
 int
@@ -333,7 +440,7 @@ mail_cache_search_get(const void *blob, size_t len, struct mail_cache_search *ou
 	r.bad = false;
 	if (get_u32(b + len - 4) != mail_cache_crc32(r.p, rlen))
 		return -1;
-	if (record_read(&r, out) != 1 || r.p != r.e) {
+	if (record_read(&r, b[3], out) != 1 || r.p != r.e) {
 		memset(out, 0, sizeof(*out));
 		return -1;
 	}
@@ -405,7 +512,7 @@ mail_cache_parse(const void *blob, size_t len, struct mail_cache **c_r)
 	if (b[3] >= 2) {
 		const unsigned char *rs = r.p;
 		struct mail_cache_search rec;
-		if (record_read(&r, &rec) < 0 || r.e - r.p != 8 ||
+		if (record_read(&r, b[3], &rec) < 0 || r.e - r.p != 8 ||
 		    get_u32(r.p) != (uint32_t)(r.p - rs))
 			goto bad;
 		r.p += 8;

@@ -9,11 +9,13 @@
 #include <stddef.h>
 #include <stdbool.h>
 #include <time.h>
+#include "lib/limits.h"
 #include "lib/util.h"
 #include "mail/mime.h"
 
-/* 2 added the search record; version 1 blobs still parse (without it). */
-#define MAIL_CACHE_VERSION	2
+/* 2 added the search record, 3 the sort keys in it; version 1 and 2
+ * blobs still parse (without them). */
+#define MAIL_CACHE_VERSION	3
 
 struct mail_cache {
 	struct mail_msg *tree;	/* offsets, flags, type/subtype; no other strings */
@@ -55,7 +57,46 @@ struct mail_cache_search {
 		const char *v;    /* into the blob: not NUL-terminated */
 		size_t len;
 	} e[MAIL_CACHE_SEARCH_MAX];
+	/* version 3: the sort keys (mail_cache_sort_get reads them), NULL and
+	 * 0 when the blob has none */
+	const void *sort;
+	size_t sort_len;
 };
+
+/* The sort keys of the search record (version 3): what SORT (RFC 5256,
+ * 5957) and THREAD compute from the header, computed at delivery by the
+ * same calls of src/mail/sort.c and thread.c on the same header
+ * (mail_header_parse of the message, which is what cmd-sort.c's reader
+ * parses too), with the limits of lib/limits.h, so the answers agree. A
+ * header whose keys take more than IMAP_SORT_RECORD_MAX_BYTES has none
+ * (SORT reads it). */
+enum mail_cache_sort_text {
+	MAIL_CST_SUBJECT = 0,     /* base subject, mail_sort_text form */
+	MAIL_CST_FROM,            /* mail_sort_addr_mailbox */
+	MAIL_CST_TO,
+	MAIL_CST_CC,
+	MAIL_CST_DISPLAYFROM,     /* mail_sort_addr_display */
+	MAIL_CST_DISPLAYTO,
+	MAIL_CST_COUNT
+};
+
+struct mail_cache_sort {
+	bool has_date;            /* mail_sort_sent_date did not fall back */
+	time_t date;
+	bool reply;               /* the base subject dropped Re:/Fwd: */
+	struct mail_cache_sort_str {
+		const char *v;    /* not NUL-terminated; no NUL inside */
+		size_t len;
+	} text[MAIL_CST_COUNT];
+	bool has_msgid;
+	struct mail_cache_sort_str msgid;   /* mail_thread_msg's msgid */
+	size_t nrefs;                       /* and refs */
+	struct mail_cache_sort_str refs[IMAP_THREAD_REFS_MAX];
+};
+
+/* The sort keys at p (a search record's sort, sort_len) into out,
+ * pointing into p; false if they cannot be read (then read the header). */
+bool mail_cache_sort_get(const void *p, size_t len, struct mail_cache_sort *out);
 
 /* The search record of a blob, pointing into it (no copy). 0, or -1: a
  * version 1 blob, a message whose header had more than

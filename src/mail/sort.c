@@ -279,16 +279,21 @@ mail_sort_addr_display(const char *raw, size_t len, size_t max_bytes)
 	return addr_key(raw, len, max_bytes, true);
 }
 
+bool
+mail_sort_sent_date_get(const struct mail_header *h, time_t *t_r)
+{
+	char *d = mail_header_get(h, "Date");
+	int tz;
+	bool ok = d != NULL && mail_date_parse_rfc5322(d, strlen(d), t_r, &tz);
+	free(d);
+	return ok;
+}
+
 time_t
 mail_sort_sent_date(const struct mail_header *h, time_t fallback)
 {
-	char *d = mail_header_get(h, "Date");
 	time_t t;
-	int tz;
-	if (d == NULL || !mail_date_parse_rfc5322(d, strlen(d), &t, &tz))
-		t = fallback;
-	free(d);
-	return t;
+	return mail_sort_sent_date_get(h, &t) ? t : fallback;
 }
 
 /* ---- records ---- */

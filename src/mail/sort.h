@@ -39,6 +39,8 @@ char *mail_sort_addr_display(const char *raw, size_t len, size_t max_bytes);
 /* The sent date (RFC 5256 2.2): the Date: header in UTC, or fallback
  * (the internal date) when it is missing or cannot be parsed. */
 time_t mail_sort_sent_date(const struct mail_header *h, time_t fallback);
+/* The same: true and *t_r, or false when it would fall back. */
+bool mail_sort_sent_date_get(const struct mail_header *h, time_t *t_r);
 
 enum mail_sort_key {
 	MAIL_SORT_ARRIVAL = 0, MAIL_SORT_CC, MAIL_SORT_DATE, MAIL_SORT_FROM,
