@@ -2,12 +2,16 @@
  * the base subject rules of RFC 5256 2.1, the SORT keys and order, the
  * msg-id reader, and both THREAD algorithms on the RFC's rules (dummy
  * parents, pruning, subject merging, loops, duplicate Message-IDs,
- * siblings by date), with exact answers. */
+ * siblings by date), with exact answers; and the sort keys computed at
+ * delivery into the cache blob (mail/cache.h), which must equal what the
+ * same code gives from the header, over awkward headers. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/limits.h"
+#include "mail/cache.h"
 #include "mail/header.h"
 #include "mail/sort.h"
 #include "mail/thread.h"
@@ -450,6 +454,139 @@ START_TEST(test_thread_deep)
 }
 END_TEST
 
+/* ---- the sort keys of the cache blob ---- */
+
+/* Headers SORT and THREAD find awkward: each blob's keys must be what
+ * mail_sort_rec_fill and mail_thread_msg_fill give from the header. */
+static const char *const kcases[] = {
+	"Subject: =?UTF-8?B?UmU6IGjDqWxsbw==?=\r\nFrom: =?UTF-8?Q?J=C3=B6rg_M?= <jorg@example.org>\r\n"
+	"Date: Mon, 1 Jan 2024 10:00:00 +0100\r\nMessage-ID: <a1@x>\r\n\r\nbody\r\n",
+	"Subject: Re: Fwd: [list] Re[3]: topic (fwd)\r\nFrom: b@example.org\r\n\r\nno date\r\n",
+	"Subject: [fwd: Re: wrapped]\r\nDate: yesterday at noon\r\nFrom: <c@example.org>\r\n\r\nx\r\n",
+	"Subject: RE: =?ISO-8859-1?Q?Fwd:_h=E9llo_=C6sir?=\r\nTo: undisclosed-recipients:;\r\n"
+	"Cc: Team: a@example.org, Zed <z@example.org>;, other@example.org\r\n\r\nx\r\n",
+	"To: \"Last, First\" <first@example.org>\r\nDate: 1 Jan 24 10:00 EST\r\n\r\nno from, no subject\r\n",
+	"From: jorg@example.org (J\xc3\xb6rg Comment)\r\nSubject: \xc3\x9c" "ber caf\xc3\xa9\r\n"
+	"Subject: second subject ignored\r\nDate: Tue, 2 Jan 2024 25:61:00 +0000\r\n\r\nx\r\n",
+	"Subject: folded\r\n  over\r\n\tlines   with   space\r\nFrom: \"\" <empty-name@example.org>\r\n"
+	"References: junk <r1@x> (comment <no@x>) <r2@x> <bad id@x> <noat>\r\nIn-Reply-To: <irt@x>\r\n"
+	"Message-ID: not-bracketed@x\r\n\r\nx\r\n",
+	"Subject:\r\nIn-Reply-To: <only-irt@x> <second@x>\r\nMessage-ID: <m@x> <m2@x>\r\n"
+	"From: =?UTF-8?B?" "?= <enc-empty@example.org>\r\n\r\nx\r\n",
+	"From: Group: ;\r\nTo: , , <late@example.org>\r\nSubject: (fwd) Re: ()\r\n\r\nx\r\n",
+	"Subject: header only, no blank line\r\nDate: Wed, 3 Jan 2024 00:00:00 -1200\r\n",
+	"Subject: =?utf-8?q?=E2=80=9Cquoted=E2=80=9D?= =?utf-8?q?_joined?=\r\n"
+	"From: =?x-unknown?Q?who?= <u@example.org>\r\nDate: Thu, 29 Feb 2024 23:59:60 +1400\r\n\r\nx\r\n",
+	"FROM: upper@example.org\r\nsubject: lower case names\r\nDATE: Fri, 5 Jan 2024 08:00:00 GMT\r\n\r\nx\r\n",
+};
+
+/* A subject and a References over the limits: keys cut, or too big. */
+static char *
+long_case(int which)
+{
+	struct mm_buf b;
+	mm_buf_init(&b);
+	if (which == 0) {
+		mm_buf_printf(&b, "Subject: Re: ");
+		for (int i = 0; i < 60; i++)
+			mm_buf_printf(&b, "\xc3\xa9l\xc3\xa8ve%02d ", i);
+		mm_buf_printf(&b, "\r\nFrom: %0300d@example.org\r\n\r\nx\r\n", 7);
+	} else {
+		mm_buf_printf(&b, "Subject: many refs\r\nReferences:");
+		for (int i = 0; i < 80; i++)
+			mm_buf_printf(&b, "\r\n <%0100d.%d@example.org>", 0, i);
+		mm_buf_printf(&b, "\r\n\r\nx\r\n");
+	}
+	return b.data;
+}
+
+static void
+str_eq(const struct mail_cache_sort_str *k, const char *want, const char *what)
+{
+	ck_assert_msg(want != NULL, "%s: no header value", what);
+	ck_assert_msg(k->len == strlen(want) && memcmp(k->v, want, k->len) == 0,
+	    "%s: blob %.*s, header %s", what, (int)k->len, k->v, want);
+}
+
+/* 1: the keys were in the blob and equal the header's; 0: none. */
+static int
+keys_match(const char *msg)
+{
+	struct mm_buf blob;
+	struct mail_cache_search rec;
+	struct mail_cache_sort k;
+	mm_buf_init(&blob);
+	mail_cache_build(msg, strlen(msg), &blob);
+	ck_assert_int_eq(mail_cache_search_get(blob.data, blob.len, &rec), 0);
+	if (rec.sort == NULL) {
+		mm_buf_free(&blob);
+		return 0;
+	}
+	ck_assert(mail_cache_sort_get(rec.sort, rec.sort_len, &k));
+
+	struct mail_header h;
+	mail_header_parse(msg, 0, strlen(msg), &h);
+	struct mail_sort_crit crit[MAIL_SORT_KEY_COUNT];
+	for (int i = 0; i < MAIL_SORT_KEY_COUNT; i++)
+		crit[i] = (struct mail_sort_crit){ (enum mail_sort_key)i, false };
+	struct mail_sort_rec r = { .arrival = 12345, .date = 12345 };
+	mail_sort_rec_fill(&r, &h, crit, MAIL_SORT_KEY_COUNT, IMAP_SORT_KEY_MAX_BYTES);
+	ck_assert_int_eq((long)(k.has_date ? k.date : 12345), (long)r.date);
+	str_eq(&k.text[MAIL_CST_SUBJECT], r.text[MAIL_SORT_SUBJECT], "SUBJECT");
+	str_eq(&k.text[MAIL_CST_FROM], r.text[MAIL_SORT_FROM], "FROM");
+	str_eq(&k.text[MAIL_CST_TO], r.text[MAIL_SORT_TO], "TO");
+	str_eq(&k.text[MAIL_CST_CC], r.text[MAIL_SORT_CC], "CC");
+	str_eq(&k.text[MAIL_CST_DISPLAYFROM], r.text[MAIL_SORT_DISPLAYFROM], "DISPLAYFROM");
+	str_eq(&k.text[MAIL_CST_DISPLAYTO], r.text[MAIL_SORT_DISPLAYTO], "DISPLAYTO");
+	mail_sort_rec_free(&r);
+
+	struct mail_thread_msg t = { .num = 1, .date = 12345 };
+	mail_thread_msg_fill(&t, &h, IMAP_THREAD_REFS_MAX, IMAP_MSGID_MAX_BYTES,
+	    IMAP_SORT_KEY_MAX_BYTES);
+	ck_assert_int_eq((long)(k.has_date ? k.date : 12345), (long)t.date);
+	ck_assert_int_eq(k.reply, t.reply);
+	ck_assert_int_eq(k.has_msgid, t.msgid != NULL);
+	if (t.msgid != NULL)
+		str_eq(&k.msgid, t.msgid, "Message-ID");
+	ck_assert_uint_eq(k.nrefs, t.nrefs);
+	for (size_t i = 0; i < t.nrefs; i++)
+		str_eq(&k.refs[i], t.refs[i], "references");
+	str_eq(&k.text[MAIL_CST_SUBJECT], t.subject, "THREAD subject");
+	mail_thread_msg_free(&t);
+	mail_header_free(&h);
+
+	/* keys of another version, or cut with other limits, are refused */
+	unsigned char *c = malloc(rec.sort_len);
+	memcpy(c, rec.sort, rec.sort_len);
+	for (int at = 0; at < 2; at++) {
+		c[at == 0 ? 0 : 1]++;
+		ck_assert(!mail_cache_sort_get(c, rec.sort_len, &k));
+		c[at == 0 ? 0 : 1]--;
+	}
+	ck_assert(mail_cache_sort_get(c, rec.sort_len, &k));
+	ck_assert(!mail_cache_sort_get(c, rec.sort_len - 1, &k));
+	free(c);
+	mm_buf_free(&blob);
+	return 1;
+}
+
+START_TEST(test_cache_keys)
+{
+	ck_assert_int_eq(keys_match(kcases[_i]), 1);
+}
+END_TEST
+
+START_TEST(test_cache_keys_long)
+{
+	char *m = long_case(0);
+	ck_assert_int_eq(keys_match(m), 1);       /* cut as SORT cuts them */
+	free(m);
+	m = long_case(1);
+	ck_assert_int_eq(keys_match(m), 0);       /* over 4 KiB: the header is read */
+	free(m);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -465,6 +602,10 @@ main(void)
 	tcase_add_loop_test(tc, test_ids, 0, sizeof(icases) / sizeof(icases[0]));
 	tcase_add_loop_test(tc, test_thread, 0, sizeof(thcases) / sizeof(thcases[0]));
 	tcase_add_test(tc, test_thread_deep);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("cache");
+	tcase_add_loop_test(tc, test_cache_keys, 0, sizeof(kcases) / sizeof(kcases[0]));
+	tcase_add_test(tc, test_cache_keys_long);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -20,6 +20,13 @@
 #define UIDV    7
 
 static char *blobs[NMSG];
+
+static void
+str_key(const struct mail_cache_sort_str *k, const char *want)
+{
+	ck_assert_msg(k->len == strlen(want) && memcmp(k->v, want, k->len) == 0,
+	    "key %.*s, want %s", (int)k->len, k->v, want);
+}
 static size_t lens[NMSG];
 static uint32_t uids[NMSG];
 
@@ -256,6 +263,58 @@ START_TEST(test_find_at)
 }
 END_TEST
 
+/* The sort keys (cache version 3) stay with their record, in a chunk
+ * built from blobs and in the smaller copy left when UIDs vanish: each
+ * still reads, and is its own message's. */
+static void
+keys_hold(const struct imap_searchmem_ver *v, uint32_t uid)
+{
+	struct mail_cache_search r;
+	struct mail_cache_sort k;
+	char want[32];
+	ck_assert_int_eq(imap_searchmem_find(v, UIDV, uid, &r), 1);
+	ck_assert_ptr_nonnull(r.sort);
+	ck_assert(mail_cache_sort_get(r.sort, r.sort_len, &k));
+	snprintf(want, sizeof(want), "TABLE0 MSG%u FILLER", uid);
+	ck_assert_msg(k.text[MAIL_CST_SUBJECT].len > strlen(want) &&
+	    memcmp(k.text[MAIL_CST_SUBJECT].v, want, strlen(want)) == 0,
+	    "uid %u: subject key %.*s", uid, (int)k.text[MAIL_CST_SUBJECT].len,
+	    k.text[MAIL_CST_SUBJECT].v);
+	str_key(&k.text[MAIL_CST_FROM], "A");
+	str_key(&k.text[MAIL_CST_DISPLAYFROM], "A@EXAMPLE.ORG");
+	ck_assert(k.has_date);
+}
+
+START_TEST(test_sort_keys_kept)
+{
+	struct imap_searchmem *sm = imap_searchmem_new();
+	fill(sm, 0);
+	struct imap_searchmem_ver *v = imap_searchmem_get(sm);
+	for (uint32_t u = 1; u <= NMSG; u++)
+		keys_hold(v, u);
+	imap_searchmem_ver_unref(&v);
+	uint32_t gone[NMSG / 3];
+	for (size_t i = 0; i < NMSG / 3; i++)
+		gone[i] = (uint32_t)(3 * i + 2);
+	struct store_index idx;
+	memset(&idx, 0, sizeof(idx));
+	uint64_t before = imap_searchmem_bytes();
+	imap_searchmem_refresh(sm, NULL, &idx, NMSG, gone, NMSG / 3, false);
+	ck_assert_uint_lt(imap_searchmem_bytes(), before - NMSG / 3 * 1000);
+	v = imap_searchmem_get(sm);
+	for (uint32_t u = 1; u <= NMSG; u++) {
+		if (u % 3 == 2)
+			ck_assert_int_eq(imap_searchmem_find(v, UIDV, u, NULL), -1);
+		else
+			keys_hold(v, u);
+	}
+	imap_searchmem_ver_unref(&v);
+	imap_searchmem_close(sm);
+	imap_searchmem_unref(&sm);
+	ck_assert_uint_eq(imap_searchmem_bytes(), 0);
+}
+END_TEST
+
 static Suite *
 searchmem_suite(void)
 {
@@ -266,6 +325,7 @@ searchmem_suite(void)
 	tcase_add_test(tc, test_held_kept);
 	tcase_add_test(tc, test_messages_first);
 	tcase_add_test(tc, test_find_at);
+	tcase_add_test(tc, test_sort_keys_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,8 +5,9 @@
  * and BODY strings and the sent date; since version 2 then the search
  * record: flags (1: present, 2: has_sent, 4: sort keys follow), the sent
  * day, the entry count, and per entry its field and string, since version
- * 3 then the sort keys as one string (put_sort: flags, the sent date, the
- * six text keys, the Message-ID and the references), followed by the
+ * 3 then the sort keys as one string (put_sort: MAIL_SORT_KEYS_VERSION
+ * and the three limits they were cut with, flags, the sent date, the six
+ * text keys, the Message-ID and the references), followed by the
  * record's length and
  * its own CRC-32 (u32 LE each), so that SEARCH finds and checks the record
  * from the end without walking or checksumming the rest. To change the
@@ -151,6 +152,10 @@ put_sort(struct mm_buf *p, const struct mail_header *h)
 	mm_strlist_init(&l);
 	if ((f = mail_header_find(h, "Message-ID")) != NULL)
 		mail_thread_ids(f->value, f->value_len, 1, false, IMAP_MSGID_MAX_BYTES, &l);
+	put_varint(&e, MAIL_SORT_KEYS_VERSION);
+	put_varint(&e, IMAP_SORT_KEY_MAX_BYTES);
+	put_varint(&e, IMAP_THREAD_REFS_MAX);
+	put_varint(&e, IMAP_MSGID_MAX_BYTES);
 	put_varint(&e, (has_date ? 1u : 0u) | (reply ? 2u : 0u) | (l.n > 0 ? 4u : 0u));
 	put_varint(&e, has_date ? (uint64_t)(int64_t)t : 0);
 	for (int k = 0; k < MAIL_CST_COUNT; k++) {
@@ -399,6 +404,10 @@ mail_cache_sort_get(const void *p, size_t len, struct mail_cache_sort *out)
 
 	memset(out, 0, sizeof(*out));
 	if (p == NULL)
+		return false;
+	/* computed by other code or with other limits: the header says */
+	if (get_varint(&r) != MAIL_SORT_KEYS_VERSION || get_varint(&r) != IMAP_SORT_KEY_MAX_BYTES ||
+	    get_varint(&r) != IMAP_THREAD_REFS_MAX || get_varint(&r) != IMAP_MSGID_MAX_BYTES)
 		return false;
 	uint64_t flags = get_varint(&r);
 	if (r.bad || flags > 7)

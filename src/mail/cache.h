@@ -69,7 +69,8 @@ struct mail_cache_search {
  * (mail_header_parse of the message, which is what cmd-sort.c's reader
  * parses too), with the limits of lib/limits.h, so the answers agree. A
  * header whose keys take more than IMAP_SORT_RECORD_MAX_BYTES has none
- * (SORT reads it). */
+ * (SORT reads it), and so do keys of another MAIL_SORT_KEYS_VERSION
+ * (mail/sort.h) or other limits. */
 enum mail_cache_sort_text {
 	MAIL_CST_SUBJECT = 0,     /* base subject, mail_sort_text form */
 	MAIL_CST_FROM,            /* mail_sort_addr_mailbox */
@@ -95,7 +96,9 @@ struct mail_cache_sort {
 };
 
 /* The sort keys at p (a search record's sort, sort_len) into out,
- * pointing into p; false if they cannot be read (then read the header). */
+ * pointing into p; false if they cannot be read or were computed by
+ * another MAIL_SORT_KEYS_VERSION or with other limits (then read the
+ * header). */
 bool mail_cache_sort_get(const void *p, size_t len, struct mail_cache_sort *out);
 
 /* The search record of a blob, pointing into it (no copy). 0, or -1: a

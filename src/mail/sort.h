@@ -42,6 +42,15 @@ time_t mail_sort_sent_date(const struct mail_header *h, time_t fallback);
 /* The same: true and *t_r, or false when it would fall back. */
 bool mail_sort_sent_date_get(const struct mail_header *h, time_t *t_r);
 
+/* The sort keys that delivery computes into the cache blob (mail/cache.h)
+ * carry this and the limits they were cut with (IMAP_SORT_KEY_MAX_BYTES,
+ * IMAP_THREAD_REFS_MAX, IMAP_MSGID_MAX_BYTES); a blob with others is not
+ * used (SORT reads the header). Bump it when mail_base_subject,
+ * mail_sort_text, the address keys, mail_sort_sent_date or
+ * mail_thread_ids change what they give, so stored keys never answer
+ * differently from a header read. */
+#define MAIL_SORT_KEYS_VERSION	1
+
 enum mail_sort_key {
 	MAIL_SORT_ARRIVAL = 0, MAIL_SORT_CC, MAIL_SORT_DATE, MAIL_SORT_FROM,
 	MAIL_SORT_SIZE, MAIL_SORT_SUBJECT, MAIL_SORT_TO,
