@@ -920,12 +920,12 @@ async def bench_sort(srv, total, reps=5):
                 print("sort: %-32s on %d messages, nothing held  %.1f ms  daemon CPU %.1f ms  (%s)"
                       % (cmd.decode(), total, runs[0][0], runs[0][1], keys), flush=True)
         if holder is not None:
+            smem = metric(srv, "minimaild_imap_search_memory_bytes")
+            print("sort: daemon RSS with INBOX held %d KiB; search records in memory %s"
+                  % (rss_kib(srv.proc.pid), "(no such gauge)" if smem is None else
+                     "%d bytes, %.1f bytes a message" % (smem, smem / total)), flush=True)
             await holder.cmd(b"LOGOUT")
             holder.close()
-    smem = metric(srv, "minimaild_imap_search_memory_bytes")
-    print("sort: daemon RSS %d KiB; search records in memory %s"
-          % (rss_kib(srv.proc.pid), "(no such gauge)" if smem is None else
-             "%d bytes, %.1f bytes a message" % (smem, smem / total)), flush=True)
 
 
 # ---------------------------------------------------------------- 3. ops
