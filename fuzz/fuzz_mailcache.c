@@ -4,8 +4,10 @@
  * of the payload) so that the fuzzer reaches the payload reader instead
  * of stopping at the checksum. A blob that loads is then used as
  * cmd-fetch.c uses it: BODY[section] against a message of the size it
- * names. Properties: a loaded tree has sane offsets and links, and using
- * it stays inside the message. */
+ * names, and its sort keys are read as cmd-sort.c reads them (also the
+ * raw input as keys). Properties: a loaded tree has sane offsets and
+ * links, using it stays inside the message, and the keys point inside
+ * what they were read from. */
 #include "fuzz/fuzz.h"
 
 #include "mail/cache.h"
@@ -18,6 +20,26 @@ put_u32(unsigned char *p, uint32_t v)
 	p[1] = (unsigned char)(v >> 8);
 	p[2] = (unsigned char)(v >> 16);
 	p[3] = (unsigned char)(v >> 24);
+}
+
+/* Sort keys read from p..p+len point inside it. */
+static void
+check_keys(const void *p, size_t len)
+{
+	struct mail_cache_sort k;
+	const unsigned char *lo = p, *hi = lo + len;
+	if (!mail_cache_sort_get(p, len, &k))
+		return;
+	FUZZ_CHECK(k.nrefs <= IMAP_THREAD_REFS_MAX);
+	for (int i = 0; i < MAIL_CST_COUNT; i++)
+		FUZZ_CHECK((const unsigned char *)k.text[i].v >= lo &&
+		    (const unsigned char *)k.text[i].v + k.text[i].len <= hi);
+	if (k.has_msgid)
+		FUZZ_CHECK((const unsigned char *)k.msgid.v >= lo &&
+		    (const unsigned char *)k.msgid.v + k.msgid.len <= hi);
+	for (size_t i = 0; i < k.nrefs; i++)
+		FUZZ_CHECK((const unsigned char *)k.refs[i].v >= lo &&
+		    (const unsigned char *)k.refs[i].v + k.refs[i].len <= hi);
 }
 
 static const char *const specs[] = {
@@ -83,7 +105,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK((const unsigned char *)sr.e[i].v >= blob + 12 &&
 			    (const unsigned char *)sr.e[i].v + sr.e[i].len <= blob + 12 + size);
 		}
+		if (sr.sort != NULL) {
+			FUZZ_CHECK((const unsigned char *)sr.sort >= blob + 12 &&
+			    (const unsigned char *)sr.sort + sr.sort_len <= blob + 12 + size);
+			check_keys(sr.sort, sr.sort_len);
+		}
 	}
+	check_keys(data, size);
 
 	struct mail_cache *c = NULL;
 	if (mail_cache_parse(blob, 12 + size, &c) == 0) {
