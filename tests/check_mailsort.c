@@ -587,6 +587,62 @@ START_TEST(test_cache_keys_long)
 }
 END_TEST
 
+static void
+put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* A version 2 blob (a store from before the keys): the same blob without
+ * the keys, flag 4 and version 3. It loads, its search record reads, and
+ * it has no keys (SORT reads the header); with flag 4 it is refused. */
+START_TEST(test_cache_keys_v2)
+{
+	const char *msg = kcases[0];
+	struct mm_buf blob;
+	struct mail_cache_search rec;
+	mm_buf_init(&blob);
+	mail_cache_build(msg, strlen(msg), &blob);
+	ck_assert_int_eq(mail_cache_search_get(blob.data, blob.len, &rec), 0);
+	ck_assert_ptr_nonnull(rec.sort);
+	unsigned char *b = (unsigned char *)blob.data;
+	size_t len = blob.len;
+	uint32_t rlen = (uint32_t)b[len - 8] | (uint32_t)b[len - 7] << 8 |
+	    (uint32_t)b[len - 6] << 16 | (uint32_t)b[len - 5] << 24;
+	size_t rstart = len - 8 - rlen;
+	/* the keys are the record's last string: a one-byte length (< 128) */
+	size_t kstart = (size_t)((const unsigned char *)rec.sort - b) - 1;
+	ck_assert_uint_lt(rec.sort_len, 128);
+	ck_assert_uint_eq(kstart + 1 + rec.sort_len, len - 8);
+	for (int flag4 = 0; flag4 < 2; flag4++) {
+		size_t nlen = kstart + 8;
+		unsigned char *v2 = malloc(nlen);
+		memcpy(v2, b, kstart);
+		v2[3] = 2;
+		v2[rstart] = flag4 ? b[rstart] : (unsigned char)(b[rstart] & ~4u);
+		put_le32(v2 + kstart, (uint32_t)(kstart - rstart));
+		put_le32(v2 + kstart + 4, mail_cache_crc32(v2 + rstart, kstart - rstart));
+		put_le32(v2 + 4, (uint32_t)(nlen - 12));
+		put_le32(v2 + 8, mail_cache_crc32(v2 + 12, nlen - 12));
+		struct mail_cache *c = NULL;
+		struct mail_cache_search r2;
+		if (flag4) {
+			ck_assert_int_eq(mail_cache_search_get(v2, nlen, &r2), -1);
+			ck_assert_int_eq(mail_cache_parse(v2, nlen, &c), -1);
+		} else {
+			ck_assert_int_eq(mail_cache_search_get(v2, nlen, &r2), 0);
+			ck_assert_ptr_null(r2.sort);
+			ck_assert_uint_eq(r2.n, rec.n);
+			ck_assert_int_eq(mail_cache_parse(v2, nlen, &c), 0);
+			mail_cache_free(&c);
+		}
+		free(v2);
+	}
+	mm_buf_free(&blob);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -606,6 +662,7 @@ main(void)
 	tc = tcase_create("cache");
 	tcase_add_loop_test(tc, test_cache_keys, 0, sizeof(kcases) / sizeof(kcases[0]));
 	tcase_add_test(tc, test_cache_keys_long);
+	tcase_add_test(tc, test_cache_keys_v2);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
