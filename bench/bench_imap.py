@@ -80,6 +80,7 @@ import random
 import re
 import resource
 import shutil
+import signal
 import socket
 import ssl
 import statistics
@@ -1362,6 +1363,15 @@ def main():
               flush=True)
         return srv
 
+    # a SIGTERM (timeout(1)) still stops the servers: the finally below
+    # runs (Dovecot's master would otherwise stay)
+    main_pid = os.getpid()
+
+    def on_term(signum, frame):
+        if os.getpid() == main_pid:
+            raise SystemExit(128 + signum)
+        os._exit(128 + signum)
+    signal.signal(signal.SIGTERM, on_term)
     try:
         loop = asyncio.new_event_loop()
         task = loop.create_task(amain(args, new_server))
