@@ -256,6 +256,51 @@ conn_output_cap(const struct conn *c)
 
 static size_t conn_pending_out(struct conn *c);
 
+/* libevent's TLS socket bufferevent stops reading at the input's high
+ * watermark before it looks at what OpenSSL holds decrypted (the rest of
+ * a record, SSL_pending), and when reading resumes it only waits for the
+ * socket (libevent issues 690 and 854). A client that sent everything
+ * (pipelined APPENDs, the last one) would then wait for a reply to bytes
+ * we already have: take them here, as libevent's own read would, up to
+ * the same bound. Under a TLS filter (STARTTLS) libevent's resume reads
+ * them itself; under COMPRESS, conn_z_pump takes them up. Returns whether
+ * input was added. */
+static bool
+conn_tls_pending(struct conn *c)
+{
+	struct bufferevent *b = c->bev;
+	if (b == NULL || !c->tls)
+		return false;
+	if (c->compressed)
+		b = bufferevent_get_underlying(b);
+	SSL *ssl = b != NULL ? bufferevent_openssl_get_ssl(b) : NULL;
+	if (ssl == NULL || bufferevent_get_underlying(b) != NULL)
+		return false;
+	struct evbuffer *in = bufferevent_get_input(b);
+	size_t have = evbuffer_get_length(in), max = conn_input_max(c);
+	bool added = false;
+	int pend;
+	while (have < max && (pend = SSL_pending(ssl)) > 0) {
+		size_t want = (size_t)pend < max - have ? (size_t)pend : max - have;
+		struct evbuffer_iovec v;
+		if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) < 1)
+			break;
+		if (v.iov_len > want)
+			v.iov_len = want;
+		/* decrypted already: no socket I/O, so no WANT_READ/WRITE */
+		int n = SSL_read(ssl, v.iov_base, (int)v.iov_len);
+		if (n <= 0) {
+			ERR_clear_error();
+			break;
+		}
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		have += (size_t)n;
+		added = true;
+	}
+	return added;
+}
+
 /* After the session had its turn: a client that sent EOF is closed once
  * nothing it sent can still be served. */
 static void
@@ -264,6 +309,8 @@ conn_after_input(struct conn *c)
 	if (c->state == CONN_S_EOF && !c->job_running && !c->paused && c->started &&
 	    !c->yielded && !c->backpressure)
 		conn_close(c);
+	if (!conn_closing(c) && conn_tls_pending(c) && !c->compressed && conn_deliverable(c))
+		conn_schedule(c, DEFER_INPUT);
 	if (c->compressed)
 		conn_z_pump(c);
 }
