@@ -233,6 +233,7 @@ conn_deliverable(const struct conn *c)
  * and input is offered to the session only when it is deliverable. Under
  * backpressure the socket is not read at all. */
 static size_t conn_input_max(const struct conn *c);
+static void conn_in_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
 
 static void
 conn_update_read(struct conn *c)
@@ -252,10 +253,14 @@ conn_update_read(struct conn *c)
 				event_del(c->ev_read);
 			c->read_on = on;
 		}
-		if (full && !on)
-			evbuffer_cb_set_flags(in, c->in_cb, EVBUFFER_CB_ENABLED);
-		else
-			evbuffer_cb_clear_flags(in, c->in_cb, EVBUFFER_CB_ENABLED);
+		/* the drain callback only while it is needed (rare: an IDLE
+		 * session does without its 48 bytes) */
+		if (full && !on && c->in_cb == NULL) {
+			c->in_cb = evbuffer_add_cb(in, conn_in_cb, c);
+		} else if (on && c->in_cb != NULL) {
+			evbuffer_remove_cb_entry(in, c->in_cb);
+			c->in_cb = NULL;
+		}
 		return;
 	}
 	if (c->state < CONN_S_EOF && !c->backpressure)
@@ -380,7 +385,7 @@ conn_idle_cb(evutil_socket_t fd, short what, void *arg)
 static void conn_sock_read_cb(evutil_socket_t fd, short what, void *arg);
 
 /* Direct: input the session consumed while reading was off at the
- * watermark (the callback is enabled only then). */
+ * watermark (the callback is there only then). */
 static void
 conn_in_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
@@ -393,13 +398,9 @@ static void
 conn_setup_bev(struct conn *c)
 {
 	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
-	if (c->direct && c->ev_read == NULL) {
-		struct evbuffer *in = bufferevent_get_input(c->bev);
+	if (c->direct && c->ev_read == NULL)
 		c->ev_read = event_new(c->srv->base, bufferevent_getfd(c->bev), EV_READ | EV_PERSIST,
 		    conn_sock_read_cb, c);
-		c->in_cb = evbuffer_add_cb(in, conn_in_cb, c);
-		evbuffer_cb_clear_flags(in, c->in_cb, EVBUFFER_CB_ENABLED);
-	}
 	metrics_watch_bev(c->bev);
 	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, conn_input_max(c));
@@ -811,7 +812,7 @@ conn_sock_read_end(struct conn *c)
 	event_free(c->ev_read);
 	c->ev_read = NULL;
 	c->read_on = false;
-	if (c->bev != NULL)
+	if (c->bev != NULL && c->in_cb != NULL)
 		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cb);
 	c->in_cb = NULL;
 }
