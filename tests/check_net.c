@@ -31,7 +31,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static struct event_base *base;
@@ -974,6 +977,81 @@ START_TEST(test_conn_backpressure)
 }
 END_TEST
 
+/* Every ioctl(FIONREAD) of the process (libevent's evbuffer_read asks one
+ * before each read it makes); the rest passes through. */
+static atomic_int fionread_calls;
+
+int
+ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	if (req == FIONREAD)
+		atomic_fetch_add(&fionread_calls, 1);
+	return (int)syscall(SYS_ioctl, fd, req, arg);
+}
+
+START_TEST(test_conn_direct_read)
+{
+	/* A plain socket is read by conn itself: no FIONREAD per read; while
+	 * a job holds the session, reading stops at the read watermark, and
+	 * goes on as the session consumes the input, to the last line. */
+	conn_setup();
+	open_conn();
+	peer_read(20);
+	atomic_store(&fionread_calls, 0);
+	enum { NLINES = 2000, LINE = 50 };
+	static char cmds[5 + NLINES * LINE];
+	memcpy(cmds, "JOB\r\n", 5);
+	for (int i = 0; i < NLINES; i++) {
+		memset(cmds + 5 + i * LINE, 'a' + i % 26, LINE - 2);
+		memcpy(cmds + 5 + i * LINE + LINE - 2, "\r\n", 2);
+	}
+	size_t off = 0;
+	struct tsess *s = last_sess;
+	uint64_t end = mm_now_ms() + 3000;
+	while (mm_now_ms() < end && conn_input_len(s->c) < CONN_INPUT_PREAUTH_MAX_BYTES) {
+		ssize_t n = write(peer_fd, cmds + off, sizeof(cmds) - off);
+		if (n > 0)
+			off += (size_t)n;
+		struct timeval tv = { 0, 2000 };
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+	peer_read(50);
+	ck_assert_uint_eq(conn_input_len(s->c), CONN_INPUT_PREAUTH_MAX_BYTES);
+	ck_assert_uint_eq(s->lines.n, 1);
+	job_gate = 1;
+	static char buf[65536];
+	size_t got = 0, want = NLINES * strlen("OK 48\r\n");
+	end = mm_now_ms() + 10000;
+	while (got < want && mm_now_ms() < end) {
+		if (off < sizeof(cmds)) {
+			ssize_t n = write(peer_fd, cmds + off, sizeof(cmds) - off);
+			if (n > 0)
+				off += (size_t)n;
+		}
+		struct timeval tv = { 0, 2000 };
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+		ssize_t n;
+		while ((n = read(peer_fd, buf, sizeof(buf))) > 0)
+			got += (size_t)n;
+	}
+	ck_assert_uint_eq(got, want);
+	ck_assert_uint_eq(last_sess->lines.n, 1 + NLINES);
+	int fionreads = atomic_load(&fionread_calls);
+	ck_assert_int_eq(fionreads, 0);
+	/* the end of file is seen by our read, too */
+	close(peer_fd);
+	loop_until(&sess_freed, 1000);
+	ck_assert_int_eq(sess_freed, 1);
+	conn_teardown();
+}
+END_TEST
+
 START_TEST(test_conn_eof_after_pipelined)
 {
 	/* 300 pipelined commands of 10 KiB answers, then the client's EOF:
@@ -1290,6 +1368,7 @@ net_suite(void)
 	tcase_add_test(tc, test_conn_backpressure);
 	tcase_add_test(tc, test_conn_output_cap);
 	tcase_add_test(tc, test_conn_eof_after_pipelined);
+	tcase_add_test(tc, test_conn_direct_read);
 	tcase_add_test(tc, test_conn_timeout_output_progress);
 	suite_add_tcase(s, tc);
 	return s;

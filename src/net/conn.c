@@ -34,7 +34,16 @@
  * did not take turns EV_WRITE on, and libevent writes the rest as it
  * did. So a reply costs one writev and no epoll_ctl, and goes out in the
  * turn that made it, not the next. Under TLS or COMPRESS (a filter, or
- * an OpenSSL bufferevent) libevent writes everything, as before. */
+ * an OpenSSL bufferevent) libevent writes everything, as before.
+ *
+ * Reads, on a plain socket: the same, the other way. The bufferevent's
+ * EV_READ stays off and our own event on the socket (c->ev_read) reads
+ * into the bufferevent's input buffer (conn_sock_read_cb), 16 KiB at
+ * first and up to 64 KiB more when that filled, without the ioctl
+ * (FIONREAD) libevent's evbuffer_read asks before each of its 4 KiB
+ * reads; an end of file or an error goes to conn_eventcb as libevent
+ * would report it. Once a filter goes on top (STARTTLS, COMPRESS) the
+ * bufferevent reads again. */
 #include "net/conn.h"
 #include "net/conn-int.h"
 #include "net/listener.h"
@@ -58,6 +67,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -80,11 +90,13 @@
 
 #define CONN_BP_POLL_MS 10
 
-/* libevent 2.1 reads a socket 4 KiB at a time (an ioctl, a readv and a
- * turn of the loop each): input of at least this much is topped up by
- * one read of ours, of at most CONN_READ_MORE_BYTES (conn_read_more). */
-#define CONN_READ_MORE_MIN   4096
-#define CONN_READ_MORE_BYTES (64 * 1024)
+/* Direct reads (conn_sock_read_cb): a read of at most CONN_READ_FIRST_BYTES
+ * (a command, or most of a 10 KB message); when it filled, more is likely
+ * waiting (a message body) and one read of at most CONN_READ_MORE_BYTES
+ * follows, before the session's turn. libevent 2.1 reads 4 KiB at a time,
+ * with an ioctl before each. */
+#define CONN_READ_FIRST_BYTES (16 * 1024)
+#define CONN_READ_MORE_BYTES  (64 * 1024)
 
 /* Where a connection is in its life. Everything else about it (paused,
  * a job, backpressure, TLS, COMPRESS, logged in) is a flag beside this. */
@@ -156,6 +168,9 @@ struct conn {
 	bool output_held;    /* EV_WRITE off while a job runs (coalesce_jobs) */
 	bool direct;         /* a plain socket: we write it (conn_flush) */
 	bool write_armed;    /* direct, and libevent writes what was left */
+	struct event *ev_read;          /* direct: our read of the socket */
+	struct evbuffer_cb_entry *in_cb;   /* direct: input drained (conn_in_cb) */
+	bool read_on;        /* ev_read is added */
 
 	struct conn *prev, *next;
 };
@@ -217,11 +232,37 @@ conn_deliverable(const struct conn *c)
  * vanished client is noticed; the read watermark bounds what is buffered,
  * and input is offered to the session only when it is deliverable. Under
  * backpressure the socket is not read at all. */
+static size_t conn_input_max(const struct conn *c);
+static void conn_in_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+
 static void
 conn_update_read(struct conn *c)
 {
 	if (c->bev == NULL)
 		return;
+	if (c->ev_read != NULL) {
+		/* direct: our read event, off also while the input is at the
+		 * read watermark (conn_in_cb turns it on again as it drains) */
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+		bool full = evbuffer_get_length(in) >= conn_input_max(c);
+		bool on = c->state < CONN_S_EOF && !c->backpressure && !full;
+		if (on != c->read_on) {
+			if (on)
+				event_add(c->ev_read, NULL);
+			else
+				event_del(c->ev_read);
+			c->read_on = on;
+		}
+		/* the drain callback only while it is needed (rare: an IDLE
+		 * session does without its 48 bytes) */
+		if (full && !on && c->in_cb == NULL) {
+			c->in_cb = evbuffer_add_cb(in, conn_in_cb, c);
+		} else if (on && c->in_cb != NULL) {
+			evbuffer_remove_cb_entry(in, c->in_cb);
+			c->in_cb = NULL;
+		}
+		return;
+	}
 	if (c->state < CONN_S_EOF && !c->backpressure)
 		bufferevent_enable(c->bev, EV_READ);
 	else
@@ -388,10 +429,25 @@ conn_idle_cb(evutil_socket_t fd, short what, void *arg)
 	conn_idle_check(arg);
 }
 
+static void conn_sock_read_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Direct: input the session consumed while reading was off at the
+ * watermark (the callback is there only then). */
+static void
+conn_in_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+	if (info->n_deleted > 0 && !c->read_on)
+		conn_update_read(c);
+}
+
 static void
 conn_setup_bev(struct conn *c)
 {
 	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
+	if (c->direct && c->ev_read == NULL)
+		c->ev_read = event_new(c->srv->base, bufferevent_getfd(c->bev), EV_READ | EV_PERSIST,
+		    conn_sock_read_cb, c);
 	metrics_watch_bev(c->bev);
 	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, conn_input_max(c));
@@ -719,18 +775,11 @@ conn_accept(struct mm_server *srv, int fd, const struct sockaddr *sa,
 		conn_start(c);
 }
 
-/* Direct (a plain socket): libevent's read filled its 4 KiB, so more is
- * likely waiting (a message body): read what is there, up to the read
- * watermark, before the session's turn, instead of 4 KiB a turn. An end
- * of file or an error is left to libevent, whose next read sees it too. */
-static void
-conn_read_more(struct conn *c)
+/* Direct: one readv of at most want bytes into the input buffer;
+ * returns what readv returned. */
+static ssize_t
+conn_sock_readv(struct conn *c, struct evbuffer *in, size_t want)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	size_t have = evbuffer_get_length(in), max = conn_input_max(c);
-	if (!c->direct || have < CONN_READ_MORE_MIN || have >= max)
-		return;
-	size_t want = max - have < CONN_READ_MORE_BYTES ? max - have : CONN_READ_MORE_BYTES;
 	struct evbuffer_iovec v[2];
 	/* a socket bufferevent keeps its input's end frozen: only its own
 	 * read adds to it, as we do here in its place */
@@ -738,7 +787,8 @@ conn_read_more(struct conn *c)
 	int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
 	if (nv <= 0) {
 		evbuffer_freeze(in, 0);
-		return;
+		errno = ENOMEM;
+		return -1;
 	}
 	size_t room = 0;
 	for (int i = 0; i < nv; i++) {
@@ -748,6 +798,7 @@ conn_read_more(struct conn *c)
 	}
 	/* an evbuffer_iovec is a struct iovec on Unix (event2/buffer.h) */
 	ssize_t n = readv(bufferevent_getfd(c->bev), (struct iovec *)v, nv);
+	int saved = errno;
 	size_t left = n > 0 ? (size_t)n : 0;
 	int used = 0;
 	for (; used < nv && left > 0; used++) {
@@ -758,6 +809,59 @@ conn_read_more(struct conn *c)
 	if (used > 0)     /* else nothing committed: the space is given back */
 		evbuffer_commit_space(in, v, used);
 	evbuffer_freeze(in, 0);
+	errno = saved;
+	return n;
+}
+
+/* Direct: the socket is readable. Reads what is there (bounded by the
+ * read watermark), then the session has its turn, as after libevent's
+ * read; an end of file or an error is reported as libevent reports it. */
+static void
+conn_sock_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	(void)fd;
+	(void)what;
+	if (c->bev == NULL || c->ev_read == NULL)
+		return;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t have = evbuffer_get_length(in), max = conn_input_max(c);
+	if (have >= max) {
+		conn_update_read(c);
+		return;
+	}
+	size_t want = max - have < CONN_READ_FIRST_BYTES ? max - have : CONN_READ_FIRST_BYTES;
+	ssize_t n = conn_sock_readv(c, in, want);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n == (ssize_t)want && have + want < max) {
+		size_t more = max - have - want;
+		(void)conn_sock_readv(c, in, more < CONN_READ_MORE_BYTES ? more : CONN_READ_MORE_BYTES);
+	}
+	conn_hold(c);
+	if (n > 0) {
+		conn_readcb(c->bev, c);
+		conn_update_read(c);    /* at the watermark: off until drained */
+	} else {
+		event_del(c->ev_read);
+		c->read_on = false;
+		conn_eventcb(c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+	}
+	conn_release(c);
+}
+
+/* The direct read ends (a filter goes on top, or the socket goes). */
+static void
+conn_sock_read_end(struct conn *c)
+{
+	if (c->ev_read == NULL)
+		return;
+	event_free(c->ev_read);
+	c->ev_read = NULL;
+	c->read_on = false;
+	if (c->bev != NULL && c->in_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cb);
+	c->in_cb = NULL;
 }
 
 static void
@@ -770,7 +874,6 @@ conn_readcb(struct bufferevent *bev, void *arg)
 			evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
 		return;
 	}
-	conn_read_more(c);
 	conn_turn(c);
 	conn_after_input(c);
 }
@@ -908,6 +1011,7 @@ conn_finish(struct conn *c)
 	if (c->bev) {
 		if (c->orderly && c->tls && !c->overflowed)
 			conn_close_notify(c);
+		conn_sock_read_end(c);
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
@@ -988,6 +1092,9 @@ conn_direct_end(struct conn *c)
 	c->defer &= ~(unsigned)DEFER_FLUSH;
 	if (c->bev != NULL && !c->output_held)
 		bufferevent_enable(c->bev, EV_WRITE);
+	/* the bufferevent reads from now on (the filter reads through it) */
+	conn_sock_read_end(c);
+	conn_update_read(c);
 }
 
 void
@@ -1007,7 +1114,7 @@ conn_close(struct conn *c)
 		conn_schedule(c, DEFER_FINISH);
 		return;
 	}
-	bufferevent_disable(c->bev, EV_READ);
+	conn_update_read(c);    /* CLOSING: off */
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	c->close_deadline_ms = mm_now_ms() + CONN_SHUTDOWN_GRACE_SECS * 1000ULL;
 	struct timeval tv = { 0, CONN_CLOSE_POLL_MS * 1000 };
@@ -1360,8 +1467,10 @@ conn_set_authenticated(struct conn *c, const char *user)
 	}
 	c->user = xstrdup(user);
 	c->authed = true;
-	if (c->bev)
+	if (c->bev) {
 		bufferevent_setwatermark(c->bev, EV_READ, 0, conn_input_max(c));
+		conn_update_read(c);
+	}
 	return true;
 }
 
