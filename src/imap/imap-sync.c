@@ -187,8 +187,8 @@ imap_view_find(struct imap_session *s, uint32_t uid)
 	return imap_msgs_find(s->msgs, s->nmsgs, uid);
 }
 
-void
-imap_sync_prepare(struct imap_session *s, struct imap_sync *sy, bool force)
+static void
+sync_prepare(struct imap_session *s, struct imap_sync *sy, bool force, bool may_wait)
 {
 	memset(sy, 0, sizeof(*sy));
 	/* an IMAP4rev2 session shows no \Recent, so it takes none: the
@@ -197,11 +197,17 @@ imap_sync_prepare(struct imap_session *s, struct imap_sync *sy, bool force)
 	sy->since = s->modseq;
 	sy->full = s->modseq == 0;
 	/* the group read it already (imap-view.c) */
-	if (!force && imap_view_prepare(s, sy))
+	if (!force && imap_view_prepare(s, sy, may_wait))
 		return;
 	sy->want = force || s->dirty;
 	if (sy->want)
 		s->dirty = false;
+}
+
+void
+imap_sync_prepare(struct imap_session *s, struct imap_sync *sy, bool force)
+{
+	sync_prepare(s, sy, force, false);
 }
 
 /* Worker: do the changes in sy->idx (and the expunge log) account for
@@ -667,7 +673,7 @@ imap_sync_command(struct imap_session *s, void (*then)(struct imap_session *s))
 	/* on the stack until a job needs it: a push to every IDLE member
 	 * of a group allocates nothing here */
 	struct imap_sync sy;
-	imap_sync_prepare(s, &sy, false);
+	sync_prepare(s, &sy, false, true);
 	if (sy.wait) {
 		/* the group reads it for this session (imap-view.c): the
 		 * command goes on when the refresh is published */
