@@ -652,9 +652,14 @@ imap_view_wait(const struct imap_session *s)
 	return g != NULL && g->refreshing && view_at_cur(s, g);
 }
 
-/* The delta the refresh now running will publish applies to the view:
- * it is the group's snapshot (shared, or a private copy as far as its
- * counters tell), and nothing new can be left unclaimed (flags only). */
+/* Will the view need no read of its own once the refresh now running (of
+ * flag changes only: no message new, none unclaimed) is published? Yes
+ * when the view is the group's snapshot (shared, or a private copy as far
+ * as its counters tell): the delta applies to it. Also, most likely, when
+ * it is a private copy ahead of the snapshot by a STORE of its own, which
+ * read its change after the commit whose post started this refresh: the
+ * refresh then reads the same state, and the published snapshot is the
+ * view (view_at_cur); if not, the session reads for itself after all. */
 static bool
 view_at_refresh(const struct imap_session *s, const struct imap_group *g)
 {
@@ -662,7 +667,7 @@ view_at_refresh(const struct imap_session *s, const struct imap_group *g)
 		return false;
 	if (s->snap != NULL)
 		return s->snap == g->cur;
-	return s->modseq == g->cur->modseq && s->last_uid == g->cur->last_uid &&
+	return s->modseq >= g->cur->modseq && s->last_uid == g->cur->last_uid &&
 	    s->uidvalidity == g->cur->uidvalidity;
 }
 
@@ -701,13 +706,21 @@ imap_view_prepare(struct imap_session *s, struct imap_sync *sy, bool may_wait)
 	if (g == NULL || !s->dirty)
 		return false;
 	bool idle = s->input == IMAP_INPUT_IDLE;
-	if (!idle && waited != 0 && g->delta != NULL && g->delta->seq == waited &&
-	    delta_applies(s, g)) {
+	if (!idle && waited != 0 && g->delta != NULL && g->delta->seq == waited) {
 		/* parked for that refresh, which had every change told before
-		 * the command: its delta is enough, a newer one may run */
-		take_delta(s, g, sy);
-		s->dirty = g->refreshing;
-		return true;
+		 * the command: its delta is enough, or nothing when the view
+		 * already is its snapshot (a STORE of our own); a newer one
+		 * may run */
+		if (delta_applies(s, g)) {
+			take_delta(s, g, sy);
+			s->dirty = g->refreshing;
+			return true;
+		}
+		if (view_at_cur(s, g)) {
+			sy->want = false;
+			s->dirty = g->refreshing;
+			return true;
+		}
 	}
 	if (!idle && g->refreshing) {
 		/* A command shows every change the hub told of before it:
