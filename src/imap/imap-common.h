@@ -129,6 +129,10 @@ struct imap_session {
 	uint64_t modseq;                  /* the store's highestmodseq the view reflects */
 	struct imap_msg *msgs;            /* sequence number i+1 */
 	size_t nmsgs, capmsgs;
+	/* imap-sync.c: messages of the view marked expunged (exact) and
+	 * marked to report (at least; 0: none), so that a sync after a
+	 * command costs what changed, not a walk over the view */
+	size_t nexpunged, nreport;
 	size_t nrecent;
 	char **keywords;                  /* the mailbox's keyword table */
 	size_t nkeywords;
@@ -344,6 +348,8 @@ void imap_sync_notify(struct imap_session *s);
 /* Takes the keyword table kw; sends FLAGS and PERMANENTFLAGS when it
  * differs from the view's. */
 void imap_view_keywords(struct imap_session *s, char *const *kw, size_t n);
+/* Marks m (in s's own view) to have its flags told at the next sync. */
+void imap_view_mark_report(struct imap_session *s, struct imap_msg *m);
 
 /* ---- imap-view.c: one shared view per mailbox ---- */
 

@@ -123,6 +123,7 @@ imap_view_clear(struct imap_session *s)
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->capmsgs = 0;
+	s->nexpunged = s->nreport = 0;
 	keywords_free(s);
 	imap_set_mbox(s, NULL);
 	s->mbox_id = 0;
@@ -141,6 +142,7 @@ imap_view_load(struct imap_session *s, struct store_index *idx)
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->capmsgs = 0;
+	s->nexpunged = s->nreport = 0;
 	keywords_take(s, idx->keywords, idx->nkeywords);
 	s->mbox_id = idx->mailbox.id;
 	s->uidvalidity = idx->mailbox.uidvalidity;
@@ -217,12 +219,10 @@ static bool
 changes_complete(struct imap_session *s, struct imap_sync *sy)
 {
 	const struct store_index *idx = sy->idx;
-	size_t live = 0, fresh = 0, gone = 0;
+	size_t live = s->nmsgs - s->nexpunged, fresh = 0, gone = 0;
 
 	if (idx->mailbox.uidvalidity != s->uidvalidity || idx->mailbox.id != s->mbox_id)
 		return false;
-	for (size_t i = 0; i < s->nmsgs; i++)
-		live += !s->msgs[i].expunged;
 	for (size_t i = 0; i < idx->nmsgs; i++)
 		fresh += idx->msgs[i].uid > s->last_uid;
 	if (live + fresh == idx->mailbox.messages)
@@ -335,6 +335,28 @@ report_flags(struct imap_session *s, size_t i)
 }
 
 void
+imap_view_mark_report(struct imap_session *s, struct imap_msg *m)
+{
+	if (!m->report)
+		s->nreport++;
+	m->report = true;
+}
+
+/* FETCH FLAGS for the marked messages, in view order: a walk only when
+ * some are marked (one left marked on an expunged message is never
+ * reported, so none is left to report after it). */
+static void
+report_marked(struct imap_session *s)
+{
+	if (s->nreport == 0)
+		return;
+	for (size_t i = 0; i < s->nmsgs; i++)
+		if (s->msgs[i].report && !s->msgs[i].expunged)
+			report_flags(s, i);
+	s->nreport = 0;
+}
+
+void
 imap_append_uid_set(struct mm_buf *b, const uint32_t *uids, size_t n)
 {
 	for (size_t i = 0; i < n;) {
@@ -351,9 +373,7 @@ imap_append_uid_set(struct mm_buf *b, const uint32_t *uids, size_t n)
 static void
 flush_expunges(struct imap_session *s)
 {
-	size_t n = s->nmsgs, k = 0, ngone = 0;
-	for (size_t i = 0; i < n; i++)
-		ngone += s->msgs[i].expunged;
+	size_t n = s->nmsgs, k = 0, ngone = s->nexpunged;
 	if (ngone == 0)
 		return;
 	if (s->qresync || s->uidonly) {
@@ -386,6 +406,7 @@ flush_expunges(struct imap_session *s)
 		s->msgs[k++] = s->msgs[i];
 	}
 	s->nmsgs = k;
+	s->nexpunged = 0;
 }
 
 void
@@ -402,13 +423,13 @@ imap_view_keywords(struct imap_session *s, char *const *kw, size_t n)
 
 /* A message of the view as the store has it now. */
 static void
-update_msg(struct imap_msg *m, const struct store_msg *sm)
+update_msg(struct imap_session *s, struct imap_msg *m, const struct store_msg *sm)
 {
 	uint32_t flags = sm->flags & ~(uint32_t)MSG_RECENT;
 	if (flags != m->flags || sm->keywords != m->keywords) {
 		m->flags = flags;
 		m->keywords = sm->keywords;
-		m->report = true;
+		imap_view_mark_report(s, m);
 	}
 	m->modseq = sm->modseq;
 }
@@ -467,12 +488,14 @@ apply_full(struct imap_session *s, const struct imap_sync *sy, bool allow_expung
 			j++;
 		if (j >= idx->nmsgs || idx->msgs[j].uid != m->uid) {
 			m->expunged = true;
+			s->nexpunged++;
 			continue;
 		}
-		update_msg(m, &idx->msgs[j]);
+		update_msg(s, m, &idx->msgs[j]);
 		if (m->report)
 			report_flags(s, i);
 	}
+	s->nreport = 0;
 	if (allow_expunge)
 		flush_expunges(s);
 	add_new(s, sy);
@@ -486,17 +509,17 @@ apply_changes(struct imap_session *s, const struct imap_sync *sy, bool allow_exp
 	const struct store_index *idx = sy->idx;
 	for (size_t i = 0; i < sy->nvanished; i++) {
 		size_t vi = imap_view_find(s, sy->vanished[i]);
-		if (vi != (size_t)-1)
+		if (vi != (size_t)-1 && !s->msgs[vi].expunged) {
 			s->msgs[vi].expunged = true;
+			s->nexpunged++;
+		}
 	}
 	for (size_t k = 0; k < idx->nmsgs && idx->msgs[k].uid <= s->last_uid; k++) {
 		size_t vi = imap_view_find(s, idx->msgs[k].uid);
 		if (vi != (size_t)-1 && !s->msgs[vi].expunged)
-			update_msg(&s->msgs[vi], &idx->msgs[k]);
+			update_msg(s, &s->msgs[vi], &idx->msgs[k]);
 	}
-	for (size_t i = 0; i < s->nmsgs; i++)
-		if (s->msgs[i].report && !s->msgs[i].expunged)
-			report_flags(s, i);
+	report_marked(s);
 	if (allow_expunge)
 		flush_expunges(s);
 	add_new(s, sy);
@@ -512,9 +535,7 @@ imap_sync_finish(struct imap_session *s, struct imap_sync *sy, bool allow_expung
 		return true;
 	}
 	if (!sy->want) {
-		for (size_t i = 0; i < s->nmsgs; i++)
-			if (s->msgs[i].report && !s->msgs[i].expunged)
-				report_flags(s, i);
+		report_marked(s);
 		if (allow_expunge)
 			flush_expunges(s);
 	} else if (sy->err == STORE_NOTFOUND) {

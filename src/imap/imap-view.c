@@ -589,6 +589,7 @@ view_take_snap(struct imap_session *s, struct imap_snap *sn)
 	s->nmsgs = sn->nmsgs;
 	s->capmsgs = 0;
 	s->last_uid = sn->last_uid;
+	s->nexpunged = s->nreport = 0;    /* a snapshot has no marks */
 }
 
 void
