@@ -130,9 +130,12 @@ struct imap_session {
 	struct imap_msg *msgs;            /* sequence number i+1 */
 	size_t nmsgs, capmsgs;
 	/* imap-sync.c: messages of the view marked expunged (exact) and
-	 * marked to report (at least; 0: none), so that a sync after a
-	 * command costs what changed, not a walk over the view */
+	 * marked to report (at least; 0: none), and the first of the latter
+	 * (their view indexes; more than IMAP_REPORT_AT: a walk), so that a
+	 * sync after a command costs what changed, not a walk over the view */
 	size_t nexpunged, nreport;
+#define IMAP_REPORT_AT 8
+	uint32_t report_at[IMAP_REPORT_AT];
 	size_t nrecent;
 	char **keywords;                  /* the mailbox's keyword table */
 	size_t nkeywords;

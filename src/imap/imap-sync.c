@@ -337,23 +337,40 @@ report_flags(struct imap_session *s, size_t i)
 void
 imap_view_mark_report(struct imap_session *s, struct imap_msg *m)
 {
-	if (!m->report)
-		s->nreport++;
+	if (m->report)
+		return;
 	m->report = true;
+	if (s->nreport < IMAP_REPORT_AT)
+		s->report_at[s->nreport] = (uint32_t)(m - s->msgs);
+	s->nreport++;
 }
 
-/* FETCH FLAGS for the marked messages, in view order: a walk only when
- * some are marked (one left marked on an expunged message is never
+/* FETCH FLAGS for the marked messages, in view order: the few marked, or
+ * a walk when more were (one left marked on an expunged message is never
  * reported, so none is left to report after it). */
 static void
 report_marked(struct imap_session *s)
 {
-	if (s->nreport == 0)
+	size_t n = s->nreport;
+	if (n == 0)
 		return;
-	for (size_t i = 0; i < s->nmsgs; i++)
-		if (s->msgs[i].report && !s->msgs[i].expunged)
-			report_flags(s, i);
 	s->nreport = 0;
+	if (n > IMAP_REPORT_AT || s->nmsgs > UINT32_MAX) {
+		for (size_t i = 0; i < s->nmsgs; i++)
+			if (s->msgs[i].report && !s->msgs[i].expunged)
+				report_flags(s, i);
+		return;
+	}
+	uint32_t *at = s->report_at;
+	for (size_t i = 1; i < n; i++)
+		for (size_t k = i; k > 0 && at[k - 1] > at[k]; k--) {
+			uint32_t t = at[k];
+			at[k] = at[k - 1];
+			at[k - 1] = t;
+		}
+	for (size_t i = 0; i < n; i++)
+		if (at[i] < s->nmsgs && s->msgs[at[i]].report && !s->msgs[at[i]].expunged)
+			report_flags(s, at[i]);
 }
 
 void
