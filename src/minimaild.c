@@ -149,9 +149,9 @@ check_config(void)
 /* ---- store ---- */
 
 static void
-store_change_hook(void *arg, const char *user, uint32_t mailbox_id)
+store_change_hook(void *arg, const char *user, uint32_t mailbox_id, unsigned kind)
 {
-	notify_hub_post(arg, user, mailbox_id);
+	notify_hub_post(arg, user, mailbox_id, kind);
 }
 
 static void

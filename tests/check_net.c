@@ -17,6 +17,7 @@
 #include "net/notify.h"
 #include "net/proto.h"
 #include "net/server.h"
+#include "store/store.h"
 #include "net/worker.h"
 
 #include <check.h>
@@ -1277,12 +1278,39 @@ END_TEST
 /* ---- the notify hub ---- */
 
 static int hub_calls[64];
+static unsigned hub_kind;
 
 static void
-hub_count_cb(void *arg, const char *user, uint32_t mailbox_id)
+hub_count_cb(void *arg, const char *user, uint32_t mailbox_id, unsigned kind)
 {
 	hub_calls[(intptr_t)arg]++;
+	hub_kind = kind;
 }
+
+/* Posts of one mailbox coalesced before the loop runs are one call with
+ * the kinds of all: "flags only" only if each was. */
+START_TEST(test_notify_hub_kinds)
+{
+	struct event_base *ebase = event_base_new();
+	struct notify_hub *hub = notify_hub_new(ebase);
+	struct notify_watch *w = notify_watch_add(hub, "a@example.org", 7, hub_count_cb,
+	    (void *)(intptr_t)0);
+	memset(hub_calls, 0, sizeof(hub_calls));
+	notify_hub_post(hub, "a@example.org", 7, STORE_CHANGE_FLAGS);
+	notify_hub_post(hub, "a@example.org", 7, STORE_CHANGE_FLAGS);
+	event_base_loop(ebase, EVLOOP_NONBLOCK);
+	ck_assert_int_eq(hub_calls[0], 1);
+	ck_assert_uint_eq(hub_kind, STORE_CHANGE_FLAGS);
+	notify_hub_post(hub, "a@example.org", 7, STORE_CHANGE_FLAGS);
+	notify_hub_post(hub, "a@example.org", 7, STORE_CHANGE_MESSAGES);
+	event_base_loop(ebase, EVLOOP_NONBLOCK);
+	ck_assert_int_eq(hub_calls[0], 2);
+	ck_assert_uint_eq(hub_kind, STORE_CHANGE_FLAGS | STORE_CHANGE_MESSAGES);
+	notify_watch_del(hub, &w);
+	notify_hub_free(&hub);
+	event_base_free(ebase);
+}
+END_TEST
 
 /* 20,000 watches, each user its own (100,000 IDLE sessions of as many
  * users): the table grows, so a post walks a short chain instead of a
@@ -1303,17 +1331,19 @@ START_TEST(test_notify_hub_grows)
 	}
 	ck_assert_uint_le(notify_hub_longest_chain(hub), 16);
 	memset(hub_calls, 0, sizeof(hub_calls));
-	notify_hub_post(hub, "user130@example.org", 1 + 130 % 3);
-	notify_hub_post(hub, "user131@example.org", 1);      /* not its mailbox */
-	notify_hub_post(hub, "nobody@example.org", 1);
+	notify_hub_post(hub, "user130@example.org", 1 + 130 % 3, STORE_CHANGE_MESSAGES);
+	/* not its mailbox */
+	notify_hub_post(hub, "user131@example.org", 1, STORE_CHANGE_MESSAGES);
+	notify_hub_post(hub, "nobody@example.org", 1, STORE_CHANGE_MESSAGES);
 	event_base_loop(ebase, EVLOOP_NONBLOCK);
 	for (int k = 0; k < 64; k++)
 		ck_assert_int_eq(hub_calls[k], k == 130 % 64 ? 1 : 0);
 	for (int i = 0; i < N; i += 2)
 		notify_watch_del(hub, &w[i]);
 	memset(hub_calls, 0, sizeof(hub_calls));
-	notify_hub_post(hub, "user130@example.org", 1 + 130 % 3);  /* deleted */
-	notify_hub_post(hub, "user19999@example.org", 1 + 19999 % 3);
+	/* deleted */
+	notify_hub_post(hub, "user130@example.org", 1 + 130 % 3, STORE_CHANGE_MESSAGES);
+	notify_hub_post(hub, "user19999@example.org", 1 + 19999 % 3, STORE_CHANGE_MESSAGES);
 	event_base_loop(ebase, EVLOOP_NONBLOCK);
 	for (int k = 0; k < 64; k++)
 		ck_assert_int_eq(hub_calls[k], k == 19999 % 64 ? 1 : 0);
@@ -1362,6 +1392,7 @@ net_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("notify");
 	tcase_add_test(tc, test_notify_hub_grows);
+	tcase_add_test(tc, test_notify_hub_kinds);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("backpressure");
 	tcase_set_timeout(tc, 30);

@@ -941,12 +941,16 @@ END_TEST
 static uint32_t hook_ids[16];
 static int hook_n;
 
+static unsigned hook_kinds[16];
+
 static void
-hook(void *arg, const char *user, uint32_t id)
+hook(void *arg, const char *user, uint32_t id, unsigned kind)
 {
 	ck_assert_str_eq(user, (const char *)arg);
-	if (hook_n < 16)
+	if (hook_n < 16) {
 		hook_ids[hook_n] = id;
+		hook_kinds[hook_n] = kind;
+	}
 	hook_n++;
 }
 
@@ -958,9 +962,12 @@ START_TEST(test_change_hook)
 	uint32_t uid = deliver1("alice@example.org", NULL, "x");
 	ck_assert_int_eq(hook_n, 1);
 	ck_assert_uint_eq(hook_ids[0], mb.id);
+	ck_assert_uint_eq(hook_kinds[0], STORE_CHANGE_MESSAGES);
 	ck_assert_int_eq(store_flags_update(st, "alice@example.org", "INBOX", &uid, 1,
 	    STORE_FLAGS_ADD, MSG_SEEN, NULL, 0, 0, NULL, NULL), STORE_OK);
 	ck_assert_int_eq(hook_n, 2);
+	/* a flag change says so: a watcher knows no message came or went */
+	ck_assert_uint_eq(hook_kinds[1], STORE_CHANGE_FLAGS);
 	/* no change, no call */
 	ck_assert_int_eq(store_flags_update(st, "alice@example.org", "INBOX", &uid, 1,
 	    STORE_FLAGS_ADD, MSG_SEEN, NULL, 0, 0, NULL, NULL), STORE_OK);
@@ -968,6 +975,7 @@ START_TEST(test_change_hook)
 	ck_assert_int_eq(store_expunge(st, "alice@example.org", "INBOX", &uid, 1), STORE_OK);
 	ck_assert_int_eq(hook_n, 3);
 	ck_assert_uint_eq(hook_ids[2], mb.id);
+	ck_assert_uint_eq(hook_kinds[2], STORE_CHANGE_MESSAGES);
 	/* a failed call does not notify */
 	struct store_rcpt rc = { .user = "alice@example.org", .mailbox = "Nope" };
 	ck_assert_int_eq(store_deliver(st, &rc, 1, "x", 1, 0, NULL, 0, NULL, 0, false),

@@ -914,9 +914,12 @@ fetch_view_only(const struct imap_fetch *f)
 
 /* BODY.PEEK[] / RFC822.HEADER... of messages whose bodies are in the
  * cache and still in the store: either the hub has told the view no
- * change since its last sync, or the group's snapshot, which has every
- * change told, still has the message (imap_view_current: what is pending
- * is then flag changes or other messages, and a body never changes). An
+ * change since its last sync, or the group's snapshot still has the
+ * message and every change told since it is a flag change (the hub's
+ * post says so), or in other messages (imap_view_current; a body never
+ * changes). The sync after it then waits for the group's refresh of
+ * those flag changes rather than reading for itself (imap_view_prepare),
+ * so the whole FETCH needs no worker. An
  * expunge elsewhere is posted to the hub by the worker that commits it,
  * before that command's reply, so a message expunged, or one whose
  * change is still being read, goes to a worker, which finds the body gone

@@ -104,7 +104,7 @@ store_done(void *arg, bool alive)
 			if (m->expunged || uid_failed(j, m->uid))
 				continue;
 			if (!j->silent) {
-				m->report = true;
+				imap_view_mark_report(s, m);
 				continue;
 			}
 			while (k < idx->nmsgs && idx->msgs[k].uid < m->uid)

@@ -129,6 +129,13 @@ struct imap_session {
 	uint64_t modseq;                  /* the store's highestmodseq the view reflects */
 	struct imap_msg *msgs;            /* sequence number i+1 */
 	size_t nmsgs, capmsgs;
+	/* imap-sync.c: messages of the view marked expunged (exact) and
+	 * marked to report (at least; 0: none), and the first of the latter
+	 * (their view indexes; more than IMAP_REPORT_AT: a walk), so that a
+	 * sync after a command costs what changed, not a walk over the view */
+	size_t nexpunged, nreport;
+#define IMAP_REPORT_AT 8
+	uint32_t report_at[IMAP_REPORT_AT];
 	size_t nrecent;
 	char **keywords;                  /* the mailbox's keyword table */
 	size_t nkeywords;
@@ -141,6 +148,7 @@ struct imap_session {
 	struct imap_group *group;         /* the sessions with this mailbox selected */
 	struct imap_session *gnext, *gprev;
 	void (*sync_parked)(struct imap_session *s);  /* imap_sync_command waiting for it */
+	uint64_t wait_seq;                /* the group's refresh it waits for (imap-view.c) */
 	bool dirty;                       /* the hub said the mailbox changed */
 	bool idle_sync_running;
 
@@ -343,6 +351,8 @@ void imap_sync_notify(struct imap_session *s);
 /* Takes the keyword table kw; sends FLAGS and PERMANENTFLAGS when it
  * differs from the view's. */
 void imap_view_keywords(struct imap_session *s, char *const *kw, size_t n);
+/* Marks m (in s's own view) to have its flags told at the next sync. */
+void imap_view_mark_report(struct imap_session *s, struct imap_msg *m);
 
 /* ---- imap-view.c: one shared view per mailbox ---- */
 
@@ -362,18 +372,22 @@ void imap_view_share(struct imap_session *s);
 struct imap_searchmem;
 struct imap_searchmem *imap_view_searchmem(struct imap_session *s);
 /* Loop: is uid still a message of the mailbox after every change the
- * hub has told of? True when the group's snapshot has it and no refresh
- * is reading a newer change (group_notify_cb starts one at once, before
- * the members hear of it); false when unknown. A message body never
- * changes, so FETCH may serve a cached body of such a message while the
- * session has flag changes still to take. */
+ * hub has told of? True when the group's snapshot has it and the changes
+ * not yet in that snapshot (being read by a refresh, or told since it
+ * started; group_notify_cb starts one at once, before the members hear
+ * of it) are flag changes only, as the hub's post says; false when
+ * unknown. A message body never changes, so FETCH may serve a cached
+ * body of such a message while the session has flag changes to take. */
 bool imap_view_current(const struct imap_session *s, uint32_t uid);
 /* True while the group reads a change and the view has nothing newer to
  * take: an IDLE session then waits instead of reading for itself. */
 bool imap_view_wait(const struct imap_session *s);
 /* imap_sync_prepare: takes the group's delta when it starts where the view
- * is (or nothing when the view is the group's snapshot); false: read. */
-bool imap_view_prepare(struct imap_session *s, struct imap_sync *sy);
+ * is (or nothing when the view is the group's snapshot); false: read.
+ * may_wait: the caller can park the sync until the group's refresh is
+ * published (sy->wait; imap_sync_command), which it is then asked for
+ * when a refresh of flag changes runs that the view is where it starts. */
+bool imap_view_prepare(struct imap_session *s, struct imap_sync *sy, bool may_wait);
 /* imap_sync_finish, shared view: tells the client the delta and moves to
  * its snapshot; false when it cannot (then: imap_view_own, apply). */
 bool imap_view_advance(struct imap_session *s, struct imap_sync *sy, bool allow_expunge);

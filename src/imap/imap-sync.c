@@ -123,6 +123,7 @@ imap_view_clear(struct imap_session *s)
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->capmsgs = 0;
+	s->nexpunged = s->nreport = 0;
 	keywords_free(s);
 	imap_set_mbox(s, NULL);
 	s->mbox_id = 0;
@@ -141,6 +142,7 @@ imap_view_load(struct imap_session *s, struct store_index *idx)
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->capmsgs = 0;
+	s->nexpunged = s->nreport = 0;
 	keywords_take(s, idx->keywords, idx->nkeywords);
 	s->mbox_id = idx->mailbox.id;
 	s->uidvalidity = idx->mailbox.uidvalidity;
@@ -187,8 +189,8 @@ imap_view_find(struct imap_session *s, uint32_t uid)
 	return imap_msgs_find(s->msgs, s->nmsgs, uid);
 }
 
-void
-imap_sync_prepare(struct imap_session *s, struct imap_sync *sy, bool force)
+static void
+sync_prepare(struct imap_session *s, struct imap_sync *sy, bool force, bool may_wait)
 {
 	memset(sy, 0, sizeof(*sy));
 	/* an IMAP4rev2 session shows no \Recent, so it takes none: the
@@ -197,11 +199,17 @@ imap_sync_prepare(struct imap_session *s, struct imap_sync *sy, bool force)
 	sy->since = s->modseq;
 	sy->full = s->modseq == 0;
 	/* the group read it already (imap-view.c) */
-	if (!force && imap_view_prepare(s, sy))
+	if (!force && imap_view_prepare(s, sy, may_wait))
 		return;
 	sy->want = force || s->dirty;
 	if (sy->want)
 		s->dirty = false;
+}
+
+void
+imap_sync_prepare(struct imap_session *s, struct imap_sync *sy, bool force)
+{
+	sync_prepare(s, sy, force, false);
 }
 
 /* Worker: do the changes in sy->idx (and the expunge log) account for
@@ -211,12 +219,10 @@ static bool
 changes_complete(struct imap_session *s, struct imap_sync *sy)
 {
 	const struct store_index *idx = sy->idx;
-	size_t live = 0, fresh = 0, gone = 0;
+	size_t live = s->nmsgs - s->nexpunged, fresh = 0, gone = 0;
 
 	if (idx->mailbox.uidvalidity != s->uidvalidity || idx->mailbox.id != s->mbox_id)
 		return false;
-	for (size_t i = 0; i < s->nmsgs; i++)
-		live += !s->msgs[i].expunged;
 	for (size_t i = 0; i < idx->nmsgs; i++)
 		fresh += idx->msgs[i].uid > s->last_uid;
 	if (live + fresh == idx->mailbox.messages)
@@ -329,6 +335,45 @@ report_flags(struct imap_session *s, size_t i)
 }
 
 void
+imap_view_mark_report(struct imap_session *s, struct imap_msg *m)
+{
+	if (m->report)
+		return;
+	m->report = true;
+	if (s->nreport < IMAP_REPORT_AT)
+		s->report_at[s->nreport] = (uint32_t)(m - s->msgs);
+	s->nreport++;
+}
+
+/* FETCH FLAGS for the marked messages, in view order: the few marked, or
+ * a walk when more were (one left marked on an expunged message is never
+ * reported, so none is left to report after it). */
+static void
+report_marked(struct imap_session *s)
+{
+	size_t n = s->nreport;
+	if (n == 0)
+		return;
+	s->nreport = 0;
+	if (n > IMAP_REPORT_AT || s->nmsgs > UINT32_MAX) {
+		for (size_t i = 0; i < s->nmsgs; i++)
+			if (s->msgs[i].report && !s->msgs[i].expunged)
+				report_flags(s, i);
+		return;
+	}
+	uint32_t *at = s->report_at;
+	for (size_t i = 1; i < n; i++)
+		for (size_t k = i; k > 0 && at[k - 1] > at[k]; k--) {
+			uint32_t t = at[k];
+			at[k] = at[k - 1];
+			at[k - 1] = t;
+		}
+	for (size_t i = 0; i < n; i++)
+		if (at[i] < s->nmsgs && s->msgs[at[i]].report && !s->msgs[at[i]].expunged)
+			report_flags(s, at[i]);
+}
+
+void
 imap_append_uid_set(struct mm_buf *b, const uint32_t *uids, size_t n)
 {
 	for (size_t i = 0; i < n;) {
@@ -345,9 +390,7 @@ imap_append_uid_set(struct mm_buf *b, const uint32_t *uids, size_t n)
 static void
 flush_expunges(struct imap_session *s)
 {
-	size_t n = s->nmsgs, k = 0, ngone = 0;
-	for (size_t i = 0; i < n; i++)
-		ngone += s->msgs[i].expunged;
+	size_t n = s->nmsgs, k = 0, ngone = s->nexpunged;
 	if (ngone == 0)
 		return;
 	if (s->qresync || s->uidonly) {
@@ -380,6 +423,7 @@ flush_expunges(struct imap_session *s)
 		s->msgs[k++] = s->msgs[i];
 	}
 	s->nmsgs = k;
+	s->nexpunged = 0;
 }
 
 void
@@ -396,13 +440,13 @@ imap_view_keywords(struct imap_session *s, char *const *kw, size_t n)
 
 /* A message of the view as the store has it now. */
 static void
-update_msg(struct imap_msg *m, const struct store_msg *sm)
+update_msg(struct imap_session *s, struct imap_msg *m, const struct store_msg *sm)
 {
 	uint32_t flags = sm->flags & ~(uint32_t)MSG_RECENT;
 	if (flags != m->flags || sm->keywords != m->keywords) {
 		m->flags = flags;
 		m->keywords = sm->keywords;
-		m->report = true;
+		imap_view_mark_report(s, m);
 	}
 	m->modseq = sm->modseq;
 }
@@ -461,12 +505,14 @@ apply_full(struct imap_session *s, const struct imap_sync *sy, bool allow_expung
 			j++;
 		if (j >= idx->nmsgs || idx->msgs[j].uid != m->uid) {
 			m->expunged = true;
+			s->nexpunged++;
 			continue;
 		}
-		update_msg(m, &idx->msgs[j]);
+		update_msg(s, m, &idx->msgs[j]);
 		if (m->report)
 			report_flags(s, i);
 	}
+	s->nreport = 0;
 	if (allow_expunge)
 		flush_expunges(s);
 	add_new(s, sy);
@@ -480,17 +526,17 @@ apply_changes(struct imap_session *s, const struct imap_sync *sy, bool allow_exp
 	const struct store_index *idx = sy->idx;
 	for (size_t i = 0; i < sy->nvanished; i++) {
 		size_t vi = imap_view_find(s, sy->vanished[i]);
-		if (vi != (size_t)-1)
+		if (vi != (size_t)-1 && !s->msgs[vi].expunged) {
 			s->msgs[vi].expunged = true;
+			s->nexpunged++;
+		}
 	}
 	for (size_t k = 0; k < idx->nmsgs && idx->msgs[k].uid <= s->last_uid; k++) {
 		size_t vi = imap_view_find(s, idx->msgs[k].uid);
 		if (vi != (size_t)-1 && !s->msgs[vi].expunged)
-			update_msg(&s->msgs[vi], &idx->msgs[k]);
+			update_msg(s, &s->msgs[vi], &idx->msgs[k]);
 	}
-	for (size_t i = 0; i < s->nmsgs; i++)
-		if (s->msgs[i].report && !s->msgs[i].expunged)
-			report_flags(s, i);
+	report_marked(s);
 	if (allow_expunge)
 		flush_expunges(s);
 	add_new(s, sy);
@@ -506,9 +552,7 @@ imap_sync_finish(struct imap_session *s, struct imap_sync *sy, bool allow_expung
 		return true;
 	}
 	if (!sy->want) {
-		for (size_t i = 0; i < s->nmsgs; i++)
-			if (s->msgs[i].report && !s->msgs[i].expunged)
-				report_flags(s, i);
+		report_marked(s);
 		if (allow_expunge)
 			flush_expunges(s);
 	} else if (sy->err == STORE_NOTFOUND) {
@@ -667,7 +711,7 @@ imap_sync_command(struct imap_session *s, void (*then)(struct imap_session *s))
 	/* on the stack until a job needs it: a push to every IDLE member
 	 * of a group allocates nothing here */
 	struct imap_sync sy;
-	imap_sync_prepare(s, &sy, false);
+	sync_prepare(s, &sy, false, true);
 	if (sy.wait) {
 		/* the group reads it for this session (imap-view.c): the
 		 * command goes on when the refresh is published */

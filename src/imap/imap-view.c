@@ -19,6 +19,11 @@
  * snapshot. A member whose view is not where the delta starts (it read the
  * index itself meanwhile) reads its own changes, as before.
  *
+ * The hub's post says whether a change was flags only (STORE) or may have
+ * added or removed messages: while only flag changes are being read, a
+ * cached body is still served on the loop (imap_view_current), and a
+ * command's sync waits for that refresh instead of reading for itself.
+ *
  * Lifetimes: a snapshot or delta is never changed once published; its
  * count is atomic (a worker may read a session's snapshot through s->msgs
  * while the session holds its reference). The refresh job touches only
@@ -36,6 +41,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/htab.h"
 #include "lib/log.h"
@@ -67,6 +73,7 @@ struct imap_delta {
 	uint32_t *vanished;       /* expunged since (ascending) */
 	size_t nvanished;
 	uint64_t owner;           /* conn_id the claimed \Recent belong to */
+	uint64_t seq;             /* the group's refresh_seq of the refresh that made it */
 	uint32_t *claimed;        /* ascending */
 	size_t nclaimed;
 	bool unclaimed;           /* new \Recent with no owner: claim by reading */
@@ -83,7 +90,13 @@ struct imap_group {
 	struct imap_snap *cur;            /* may be NULL after a failed refresh */
 	struct imap_delta *delta;         /* cur's, or NULL */
 	bool refreshing;                  /* a refresh job runs */
+	uint64_t refresh_seq;             /* of the last refresh started (from 1) */
 	bool again;                       /* changed again meanwhile */
+	/* What the changes not yet in cur did (STORE_CHANGE_* bits from the
+	 * hub): those the running refresh reads, and those told since it
+	 * started (again). STORE_CHANGE_FLAGS alone: no message came or went,
+	 * so every message of cur is still in the store (imap_view_current). */
+	unsigned run_kind, again_kind;
 	uint64_t owner;                   /* the running refresh claims \Recent for it */
 	struct imap_searchmem *smem;      /* search records, or NULL before a SEARCH */
 	struct mm_hnode node;             /* in groups */
@@ -240,7 +253,7 @@ group_hash(const char *user, uint32_t id)
 	return mm_fnv1a(MM_FNV_BASIS ^ id, user);
 }
 
-static void group_refresh(struct imap_group *g);
+static void group_refresh(struct imap_group *g, unsigned kind);
 
 static void
 group_tell(struct imap_group *g)
@@ -253,14 +266,26 @@ group_tell(struct imap_group *g)
  * the members hear of it now (a command reads for itself, IDLE waits for
  * the refresh: imap_view_wait) and again when it is published. */
 static void
-group_notify_cb(void *arg, const char *user, uint32_t mailbox_id)
+group_notify_cb(void *arg, const char *user, uint32_t mailbox_id, unsigned kind)
 {
 	struct imap_group *g = arg;
-	if (g->refreshing)
+	if (kind == 0)
+		kind = STORE_CHANGE_MESSAGES;   /* unknown: anything */
+	if (g->refreshing) {
 		g->again = true;
-	else
-		group_refresh(g);
+		g->again_kind |= kind;
+	} else {
+		group_refresh(g, kind);
+	}
 	group_tell(g);
+}
+
+/* Only flag changes between cur and every change told. */
+static bool
+group_flags_only(const struct imap_group *g)
+{
+	unsigned k = g->refreshing ? g->run_kind | (g->again ? g->again_kind : 0) : 0;
+	return (k & ~STORE_CHANGE_FLAGS) == 0;
 }
 
 static struct imap_group *
@@ -351,6 +376,7 @@ struct refresh_job {
 	struct imap_snap *base;
 	struct imap_searchmem *smem;      /* the group's, referenced, or NULL */
 	uint64_t owner;           /* claims \Recent for this conn; 0: none */
+	uint64_t seq;             /* g->refresh_seq when it started */
 	int err;
 	struct imap_snap *snap;
 	struct imap_delta *delta;
@@ -408,6 +434,22 @@ refresh_claim(struct refresh_job *j, struct store_index *idx, struct imap_delta 
 	free(uids);
 }
 
+/* MINIMAILD_TEST_REFRESH_DELAY_MS=n: every refresh job first sleeps n
+ * ms (tests: a command that comes while a refresh runs, every time). */
+static unsigned
+refresh_test_delay_ms(void)
+{
+	static _Atomic int v = -1;
+	int x = atomic_load_explicit(&v, memory_order_relaxed);
+	if (x < 0) {
+		const char *e = getenv("MINIMAILD_TEST_REFRESH_DELAY_MS");
+		x = e != NULL ? atoi(e) : 0;
+		x = x < 0 ? 0 : x > 10000 ? 10000 : x;
+		atomic_store_explicit(&v, x, memory_order_relaxed);
+	}
+	return (unsigned)x;
+}
+
 static void
 refresh_work(void *arg)
 {
@@ -416,6 +458,10 @@ refresh_work(void *arg)
 	uint32_t *vanished = NULL;
 	size_t nvanished = 0;
 	bool full = false;
+	unsigned delay = refresh_test_delay_ms();
+
+	if (delay > 0)
+		usleep(delay * 1000);
 
 	j->err = store_index_read_changed(j->st, j->user, j->mbox, j->base->modseq, &idx);
 	if (j->err == STORE_OK && !refresh_complete(j, idx, &vanished, &nvanished)) {
@@ -439,6 +485,7 @@ refresh_work(void *arg)
 	struct imap_delta *d = xcalloc(1, sizeof(*d));
 	atomic_init(&d->refs, 1);
 	d->from_gen = j->base->gen;
+	d->seq = j->seq;
 	d->since = j->base->modseq;
 	d->since_last_uid = j->base->last_uid;
 	d->full = full;
@@ -487,23 +534,28 @@ refresh_done(void *arg)
 	}
 	free(j);
 	if (g->again) {
+		unsigned kind = g->again_kind;
 		g->again = false;
-		group_refresh(g);
+		g->again_kind = 0;
+		group_refresh(g, kind);
 	}
 	group_tell(g);
 }
 
 static void
-group_refresh(struct imap_group *g)
+group_refresh(struct imap_group *g, unsigned kind)
 {
 	if (g->cur == NULL || g->srv->pool == NULL)
 		return;
+	g->run_kind = kind;
+	g->refresh_seq++;
 	struct refresh_job *j = xcalloc(1, sizeof(*j));
 	j->g = g;
 	j->st = g->srv->store;
 	mm_strlcpy(j->user, g->user, sizeof(j->user));
 	mm_strlcpy(j->mbox, g->mbox, sizeof(j->mbox));
 	j->base = snap_ref(g->cur);
+	j->seq = g->refresh_seq;
 	if (g->smem != NULL)
 		j->smem = imap_searchmem_ref(g->smem);
 	/* \Recent of the new messages goes to a session that waits for this
@@ -537,6 +589,7 @@ view_take_snap(struct imap_session *s, struct imap_snap *sn)
 	s->nmsgs = sn->nmsgs;
 	s->capmsgs = 0;
 	s->last_uid = sn->last_uid;
+	s->nexpunged = s->nreport = 0;    /* a snapshot has no marks */
 }
 
 void
@@ -600,36 +653,100 @@ imap_view_wait(const struct imap_session *s)
 	return g != NULL && g->refreshing && view_at_cur(s, g);
 }
 
+/* Will the view need no read of its own once the refresh now running (of
+ * flag changes only: no message new, none unclaimed) is published? Yes
+ * when the view is the group's snapshot (shared, or a private copy as far
+ * as its counters tell): the delta applies to it. Also, most likely, when
+ * it is a private copy ahead of the snapshot by a STORE of its own, which
+ * read its change after the commit whose post started this refresh: the
+ * refresh then reads the same state, and the published snapshot is the
+ * view (view_at_cur); if not, the session reads for itself after all. */
+static bool
+view_at_refresh(const struct imap_session *s, const struct imap_group *g)
+{
+	if (g->cur == NULL || s->nsctx > 0 || g->run_kind != STORE_CHANGE_FLAGS)
+		return false;
+	if (s->snap != NULL)
+		return s->snap == g->cur;
+	return s->modseq >= g->cur->modseq && s->last_uid == g->cur->last_uid &&
+	    s->uidvalidity == g->cur->uidvalidity;
+}
+
+static void
+take_delta(struct imap_session *s, struct imap_group *g, struct imap_sync *sy)
+{
+	sy->want = true;
+	sy->full = g->delta->full;
+	sy->delta = g->delta;
+	atomic_fetch_add(&g->delta->refs, 1);
+	sy->snap = snap_ref(g->cur);
+	sy->idx = g->delta->idx;
+	sy->vanished = g->delta->vanished;
+	sy->nvanished = g->delta->nvanished;
+	sy->claimed = g->delta->owner == conn_id(s->c) ? g->delta->claimed : NULL;
+	sy->nclaimed = sy->claimed != NULL ? g->delta->nclaimed : 0;
+}
+
+static void
+park(struct imap_session *s, struct imap_group *g, struct imap_sync *sy, bool may_wait)
+{
+	sy->want = false;
+	sy->wait = true;
+	/* the running refresh has every change told before the command
+	 * only if none came after it started; only imap_sync_command's
+	 * parked sync comes back for it (may_wait) */
+	s->wait_seq = may_wait && !g->again ? g->refresh_seq : 0;
+}
+
 bool
-imap_view_prepare(struct imap_session *s, struct imap_sync *sy)
+imap_view_prepare(struct imap_session *s, struct imap_sync *sy, bool may_wait)
 {
 	struct imap_group *g = s->group;
+	uint64_t waited = s->wait_seq;
+	s->wait_seq = 0;
 	if (g == NULL || !s->dirty)
 		return false;
 	bool idle = s->input == IMAP_INPUT_IDLE;
+	if (!idle && waited != 0 && g->delta != NULL && g->delta->seq == waited) {
+		/* parked for that refresh, which had every change told before
+		 * the command: its delta is enough, or nothing when the view
+		 * already is its snapshot (a STORE of our own); a newer one
+		 * may run */
+		if (delta_applies(s, g)) {
+			take_delta(s, g, sy);
+			s->dirty = g->refreshing;
+			return true;
+		}
+		if (view_at_cur(s, g)) {
+			sy->want = false;
+			s->dirty = g->refreshing;
+			return true;
+		}
+	}
 	if (!idle && g->refreshing) {
 		/* A command shows every change the hub told of before it:
 		 * one still being read is read by the session itself, as
 		 * before, unless the refresh claims \Recent for this session
-		 * (it was in IDLE when the refresh started): then it waits
-		 * for the refresh (sy->wait; s->dirty stays). */
-		if (g->owner == 0 || g->owner != conn_id(s->c))
-			return false;
-		sy->want = false;
-		sy->wait = true;
-		return true;
+		 * (it was in IDLE when the refresh started), or the session's
+		 * sync may wait (imap_sync_command) for a refresh of flag
+		 * changes only, whose delta then applies to the view: then it
+		 * waits for the refresh (sy->wait; s->dirty stays). Woken by
+		 * a newer post before the publish, it waits again. */
+		if (may_wait && waited != 0 && waited == g->refresh_seq) {
+			sy->want = false;
+			sy->wait = true;
+			s->wait_seq = waited;
+			return true;
+		}
+		if ((g->owner != 0 && g->owner == conn_id(s->c)) ||
+		    (may_wait && !g->again && view_at_refresh(s, g))) {
+			park(s, g, sy, may_wait);
+			return true;
+		}
+		return false;
 	}
 	if (delta_applies(s, g)) {
-		sy->want = true;
-		sy->full = g->delta->full;
-		sy->delta = g->delta;
-		atomic_fetch_add(&g->delta->refs, 1);
-		sy->snap = snap_ref(g->cur);
-		sy->idx = g->delta->idx;
-		sy->vanished = g->delta->vanished;
-		sy->nvanished = g->delta->nvanished;
-		sy->claimed = g->delta->owner == conn_id(s->c) ? g->delta->claimed : NULL;
-		sy->nclaimed = sy->claimed != NULL ? g->delta->nclaimed : 0;
+		take_delta(s, g, sy);
 		s->dirty = g->refreshing;   /* IDLE: the next one comes */
 		return true;
 	}
@@ -950,7 +1067,7 @@ bool
 imap_view_current(const struct imap_session *s, uint32_t uid)
 {
 	const struct imap_group *g = s->group;
-	if (g == NULL || g->watch == NULL || g->refreshing || g->cur == NULL ||
+	if (g == NULL || g->watch == NULL || !group_flags_only(g) || g->cur == NULL ||
 	    g->cur->uidvalidity != s->uidvalidity || g->cur->mbox_id != s->mbox_id)
 		return false;
 	return imap_msgs_find(g->cur->msgs, g->cur->nmsgs, uid) != (size_t)-1;

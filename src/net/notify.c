@@ -2,7 +2,8 @@
  * worker threads to the sessions on the loop that watch that mailbox.
  *
  * The one idea: posts are queued under a mutex and coalesced (the same
- * mailbox posted twice before the loop runs is delivered once); the loop
+ * mailbox posted twice before the loop runs is delivered once, with the
+ * kinds of both: "flags only" survives only if both were); the loop
  * drains the queue in one event callback and walks a hash of watches,
  * which grows with them: a post costs its mailbox's watches, not a share
  * of all the daemon's. */
@@ -32,6 +33,7 @@ struct notify_watch {
 struct notify_post {
 	char *user;
 	uint32_t mailbox_id;
+	unsigned kind;            /* of all the posts coalesced into it */
 	struct notify_post *next;
 };
 
@@ -122,13 +124,13 @@ notify_dispatch_user(struct notify_hub *hub, const char *user, uint32_t id,
 }
 
 static void
-notify_dispatch(struct notify_hub *hub, const char *user, uint32_t id)
+notify_dispatch(struct notify_hub *hub, const char *user, uint32_t id, unsigned kind)
 {
 	hub->walking++;
 	for (struct notify_watch *w = *notify_slot(hub, user, id); w; w = w->next)
 		if (!w->dead && w->ufn == NULL && w->mailbox_id == id &&
 		    strcmp(w->user, user) == 0)
-			w->fn(w->arg, user, id);
+			w->fn(w->arg, user, id, kind);
 	hub->walking--;
 	notify_dispatch_user(hub, user, id, NULL);
 	notify_bury(hub);
@@ -153,7 +155,7 @@ notify_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&hub->lock);
 	while (p) {
 		struct notify_post *next = p->next;
-		notify_dispatch(hub, p->user, p->mailbox_id);
+		notify_dispatch(hub, p->user, p->mailbox_id, p->kind);
 		free(p->user);
 		free(p);
 		p = next;
@@ -198,11 +200,13 @@ notify_hub_free(struct notify_hub **hubp)
 }
 
 void
-notify_hub_post(struct notify_hub *hub, const char *user, uint32_t mailbox_id)
+notify_hub_post(struct notify_hub *hub, const char *user, uint32_t mailbox_id,
+    unsigned kind)
 {
 	pthread_mutex_lock(&hub->lock);
 	for (struct notify_post *p = hub->head; p; p = p->next)
 		if (p->mailbox_id == mailbox_id && strcmp(p->user, user) == 0) {
+			p->kind |= kind;
 			pthread_mutex_unlock(&hub->lock);
 			return;
 		}
@@ -214,6 +218,7 @@ notify_hub_post(struct notify_hub *hub, const char *user, uint32_t mailbox_id)
 	struct notify_post *p = xmalloc(sizeof(*p));
 	p->user = xstrdup(user);
 	p->mailbox_id = mailbox_id;
+	p->kind = kind;
 	p->next = NULL;
 	if (hub->tail)
 		hub->tail->next = p;

@@ -12,12 +12,16 @@ struct event_base;
 struct notify_hub;
 struct notify_watch;
 
-typedef void notify_fn(void *arg, const char *user, uint32_t mailbox_id);
+/* kind: what the posts delivered together did (STORE_CHANGE_* bits of
+ * store.h, OR-ed when posts of one mailbox are coalesced; 0 is no kind
+ * known, to be taken as "anything"). */
+typedef void notify_fn(void *arg, const char *user, uint32_t mailbox_id, unsigned kind);
 
 struct notify_hub *notify_hub_new(struct event_base *base);
 void notify_hub_free(struct notify_hub **hub);
 /* Thread-safe: called from the store's change hook. */
-void notify_hub_post(struct notify_hub *hub, const char *user, uint32_t mailbox_id);
+void notify_hub_post(struct notify_hub *hub, const char *user, uint32_t mailbox_id,
+    unsigned kind);
 /* Loop thread only. */
 struct notify_watch *notify_watch_add(struct notify_hub *hub, const char *user,
     uint32_t mailbox_id, notify_fn *fn, void *arg);

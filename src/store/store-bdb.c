@@ -209,12 +209,14 @@ sdb_counters_del(struct sdb_tx *tx, uint32_t recno)
 
 /* ---- transactions ---- */
 
-void
-sdb_changed(struct sdb_tx *tx, const char *user, uint32_t id)
+static void
+sdb_changed_kind(struct sdb_tx *tx, const char *user, uint32_t id, unsigned kind)
 {
 	for (size_t i = 0; i < tx->nchanges; i++)
-		if (tx->changes[i].id == id && strcmp(tx->changes[i].user, user) == 0)
+		if (tx->changes[i].id == id && strcmp(tx->changes[i].user, user) == 0) {
+			tx->changes[i].kind |= kind;
 			return;
+		}
 	if (tx->nchanges == tx->capchanges) {
 		tx->capchanges = tx->capchanges ? tx->capchanges * 2 : 4;
 		tx->changes = xrealloc(tx->changes,
@@ -223,7 +225,20 @@ sdb_changed(struct sdb_tx *tx, const char *user, uint32_t id)
 	mm_strlcpy(tx->changes[tx->nchanges].user, user,
 	    sizeof(tx->changes[0].user));
 	tx->changes[tx->nchanges].id = id;
+	tx->changes[tx->nchanges].kind = kind;
 	tx->nchanges++;
+}
+
+void
+sdb_changed(struct sdb_tx *tx, const char *user, uint32_t id)
+{
+	sdb_changed_kind(tx, user, id, STORE_CHANGE_MESSAGES);
+}
+
+void
+sdb_changed_flags(struct sdb_tx *tx, const char *user, uint32_t id)
+{
+	sdb_changed_kind(tx, user, id, STORE_CHANGE_FLAGS);
 }
 
 static void
@@ -469,7 +484,8 @@ sdb_run_tx(struct store *st, bool write, bool once, sdb_txn_fn *fn, void *arg)
 	}
 	if (r == STORE_OK && st->hook != NULL)
 		for (size_t i = 0; i < tx.nchanges; i++)
-			st->hook(st->hook_arg, tx.changes[i].user, tx.changes[i].id);
+			st->hook(st->hook_arg, tx.changes[i].user, tx.changes[i].id,
+			    tx.changes[i].kind);
 	free(tx.changes);
 	return r;
 }

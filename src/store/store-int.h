@@ -147,6 +147,7 @@ struct sdb_bodymeta {
 struct sdb_change {
 	char user[ADDRESS_MAX_BYTES + 1];
 	uint32_t id;
+	unsigned kind;            /* STORE_CHANGE_* bits */
 };
 
 /* A token in tokens.db: one per transaction that must not be applied
@@ -218,6 +219,9 @@ extern int sdb_test_flags;
 typedef int sdb_commit_hook_fn(struct store *st);
 extern sdb_commit_hook_fn *sdb_test_commit_hook;
 void sdb_changed(struct sdb_tx *tx, const char *user, uint32_t id);
+/* As sdb_changed, for a change of flags or keywords only (no message
+ * added or removed): STORE_CHANGE_FLAGS for the hook. */
+void sdb_changed_flags(struct sdb_tx *tx, const char *user, uint32_t id);
 int sdb_map(int dberr);
 int sdb_get(DB *db, DB_TXN *txn, const void *key, size_t klen, void *buf,
     size_t buflen, uint32_t flags);

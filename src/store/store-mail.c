@@ -1072,7 +1072,7 @@ flags_tx(struct sdb_tx *tx, void *varg)
 	r = STORE_OK;
 	if (changed) {
 		r = sdb_counters_put(tx, mb->rec.id, &c);
-		sdb_changed(tx, a->mb.user, mb->rec.id);
+		sdb_changed_flags(tx, a->mb.user, mb->rec.id);
 	}
 out:
 	free(mb);

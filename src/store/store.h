@@ -67,8 +67,14 @@ void store_stats(struct store *st, uint64_t *commits_r, uint64_t *log_flushes_r)
 bool store_failed(struct store *st);
 
 /* Called after every committed change to a mailbox, from the thread that
- * made it. user is the owner, mailbox_id the mailbox's id. */
-typedef void store_change_fn(void *arg, const char *user, uint32_t mailbox_id);
+ * made it. user is the owner, mailbox_id the mailbox's id, kind what the
+ * transaction did to it (STORE_CHANGE_* bits): STORE_CHANGE_FLAGS alone
+ * means no message was added or removed (flags, keywords, modseqs only),
+ * so a reader that still has a message knows it is still there. */
+#define STORE_CHANGE_FLAGS    0x1u   /* flags or keywords of messages */
+#define STORE_CHANGE_MESSAGES 0x2u   /* messages added or expunged, or the mailbox */
+typedef void store_change_fn(void *arg, const char *user, uint32_t mailbox_id,
+    unsigned kind);
 void store_set_change_hook(struct store *st, store_change_fn *fn, void *arg);
 
 /* ---- users ---- */
