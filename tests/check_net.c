@@ -924,6 +924,31 @@ END_TEST
 
 /* ---- backpressure ---- */
 
+/* Run the loop, writing the rest of cmds from *off to the peer and
+ * reading what the daemon answers, until want bytes came or ms passed;
+ * returns the bytes read. */
+static size_t
+pump_peer(const char *cmds, size_t len, size_t *off, size_t want, uint64_t ms)
+{
+	static char buf[65536];
+	size_t got = 0;
+	uint64_t end = mm_now_ms() + ms;
+	while (got < want && mm_now_ms() < end) {
+		if (*off < len) {
+			ssize_t n = write(peer_fd, cmds + *off, len - *off);
+			if (n > 0)
+				*off += (size_t)n;
+		}
+		struct timeval tv = { 0, 2000 };
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+		ssize_t n;
+		while ((n = read(peer_fd, buf, sizeof(buf))) > 0)
+			got += (size_t)n;
+	}
+	return got;
+}
+
 START_TEST(test_conn_backpressure)
 {
 	/* A peer pipelines 2000 commands of 10 KiB answers each and reads
@@ -955,23 +980,8 @@ START_TEST(test_conn_backpressure)
 	ck_assert_uint_le(pending, CONN_OUTPUT_PREAUTH_HIGH_BYTES + 10240);
 	ck_assert_int_eq(sess_freed, 0);
 	/* now read: everything arrives */
-	size_t want = 2000 * 10240 + 0, got = 0;
-	static char buf[65536];
-	end = mm_now_ms() + 20000;
-	while (got < want && mm_now_ms() < end) {
-		if (off < sizeof(cmds)) {
-			ssize_t n = write(peer_fd, cmds + off, sizeof(cmds) - off);
-			if (n > 0)
-				off += (size_t)n;
-		}
-		struct timeval tv = { 0, 2000 };
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-		ssize_t n;
-		while ((n = read(peer_fd, buf, sizeof(buf))) > 0)
-			got += (size_t)n;
-	}
-	ck_assert_uint_eq(got, want);
+	size_t want = 2000 * 10240 + 0;
+	ck_assert_uint_eq(pump_peer(cmds, sizeof(cmds), &off, want, 20000), want);
 	ck_assert_uint_eq(last_sess->lines.n, 2000);
 	close(peer_fd);
 	conn_teardown();
@@ -1025,23 +1035,8 @@ START_TEST(test_conn_direct_read)
 	ck_assert_uint_eq(conn_input_len(s->c), CONN_INPUT_PREAUTH_MAX_BYTES);
 	ck_assert_uint_eq(s->lines.n, 1);
 	job_gate = 1;
-	static char buf[65536];
-	size_t got = 0, want = NLINES * strlen("OK 48\r\n");
-	end = mm_now_ms() + 10000;
-	while (got < want && mm_now_ms() < end) {
-		if (off < sizeof(cmds)) {
-			ssize_t n = write(peer_fd, cmds + off, sizeof(cmds) - off);
-			if (n > 0)
-				off += (size_t)n;
-		}
-		struct timeval tv = { 0, 2000 };
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-		ssize_t n;
-		while ((n = read(peer_fd, buf, sizeof(buf))) > 0)
-			got += (size_t)n;
-	}
-	ck_assert_uint_eq(got, want);
+	size_t want = NLINES * strlen("OK 48\r\n");
+	ck_assert_uint_eq(pump_peer(cmds, sizeof(cmds), &off, want, 10000), want);
 	ck_assert_uint_eq(last_sess->lines.n, 1 + NLINES);
 	int fionreads = atomic_load(&fionread_calls);
 	ck_assert_int_eq(fionreads, 0);
