@@ -91,9 +91,11 @@ mail_fts_terms(const char *msg, size_t len, uint32_t **terms_r, size_t *n_r)
 	mail_text_body(tree, msg, len, MAIL_FTS_TEXT_MAX + 1, &raw);
 	if (raw.len > MAIL_FTS_TEXT_MAX)
 		goto out;
-	/* BODY: match_text() folds the body text, and the match folds it again */
+	/* BODY: match_text() folds the body text, and the match folds it
+	 * again; folding is idempotent (check_fts: fold_idempotent), so
+	 * once gives the same trigrams */
 	mail_text_fold(raw.data ? raw.data : "", raw.len, &text);
-	add_folded(t, &text);
+	tset_add_text(t, text.data ? text.data : "", text.len);
 	/* TEXT: the header lines, folded by mail_text_contains() */
 	raw.len = 0;
 	mail_text_all_headers(tree, msg, len, MAIL_FTS_TEXT_MAX + 1, &raw);
