@@ -228,6 +228,30 @@ START_TEST(test_htab_same_hash)
 }
 END_TEST
 
+/* The environment switches: read once, then the cached answer. */
+START_TEST(test_env_once)
+{
+	static _Atomic int flag = -1, empty = -1, unset = -1, num = -1, big = -1, neg = -1;
+	setenv("MM_TEST_FLAG", "0", 1);
+	setenv("MM_TEST_EMPTY", "", 1);
+	unsetenv("MM_TEST_UNSET");
+	setenv("MM_TEST_NUM", "250", 1);
+	setenv("MM_TEST_BIG", "99999999999", 1);
+	setenv("MM_TEST_NEG", "-5", 1);
+	ck_assert(mm_env_flag(&flag, "MM_TEST_FLAG"));     /* set, whatever it says */
+	ck_assert(mm_env_flag(&empty, "MM_TEST_EMPTY"));
+	ck_assert(!mm_env_flag(&unset, "MM_TEST_UNSET"));
+	ck_assert_uint_eq(mm_env_uint(&num, "MM_TEST_NUM", 10000), 250);
+	ck_assert_uint_eq(mm_env_uint(&big, "MM_TEST_BIG", 10000), 10000);
+	ck_assert_uint_eq(mm_env_uint(&neg, "MM_TEST_NEG", 10000), 0);
+	/* read once: a later change is not seen */
+	unsetenv("MM_TEST_FLAG");
+	setenv("MM_TEST_NUM", "7", 1);
+	ck_assert(mm_env_flag(&flag, "MM_TEST_FLAG"));
+	ck_assert_uint_eq(mm_env_uint(&num, "MM_TEST_NUM", 10000), 250);
+}
+END_TEST
+
 static Suite *
 util_suite(void)
 {
@@ -244,6 +268,9 @@ util_suite(void)
 	TCase *tu = tcase_create("u64");
 	tcase_add_test(tu, test_put_u64);
 	suite_add_tcase(s, tu);
+	TCase *te = tcase_create("env");
+	tcase_add_test(te, test_env_once);
+	suite_add_tcase(s, te);
 	TCase *tn = tcase_create("nofile");
 	tcase_add_test(tn, test_nofile_raise);
 	suite_add_tcase(s, tn);

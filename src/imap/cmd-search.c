@@ -59,6 +59,7 @@
 #include "mail/mime.h"
 #include "mail/sort.h"
 #include "lib/metrics.h"
+#include "lib/util.h"
 #include "net/conn.h"
 
 #define SEARCH_TEXT_MAX_BYTES   (4 * 1024 * 1024)   /* decoded text searched per message */
@@ -427,12 +428,7 @@ static bool
 search_scan_only(void)
 {
 	static _Atomic int v = -1;
-	int x = atomic_load_explicit(&v, memory_order_relaxed);
-	if (x < 0) {
-		x = getenv("MINIMAILD_SEARCH_SCAN") != NULL;
-		atomic_store_explicit(&v, x, memory_order_relaxed);
-	}
-	return x != 0;
+	return mm_env_flag(&v, "MINIMAILD_SEARCH_SCAN");
 }
 
 /* The message's search record, read once; false: read the message. */

@@ -22,6 +22,7 @@
 
 #include "imap/imap-searchmem.h"
 #include "lib/metrics.h"
+#include "lib/util.h"
 #include "mail/cache.h"
 #include "mail/header.h"
 #include "mail/sort.h"
@@ -32,12 +33,7 @@ static bool
 sort_headers_only(void)
 {
 	static _Atomic int v = -1;
-	int x = atomic_load_explicit(&v, memory_order_relaxed);
-	if (x < 0) {
-		x = getenv("MINIMAILD_SORT_HEADERS") != NULL;
-		atomic_store_explicit(&v, x, memory_order_relaxed);
-	}
-	return x != 0;
+	return mm_env_flag(&v, "MINIMAILD_SORT_HEADERS");
 }
 
 /* each() of a record's keys, or NULL when it has none. */

@@ -46,6 +46,7 @@
 #include "lib/htab.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/util.h"
 #include "net/conn.h"
 #include "net/notify.h"
 #include "net/server.h"
@@ -440,14 +441,7 @@ static unsigned
 refresh_test_delay_ms(void)
 {
 	static _Atomic int v = -1;
-	int x = atomic_load_explicit(&v, memory_order_relaxed);
-	if (x < 0) {
-		const char *e = getenv("MINIMAILD_TEST_REFRESH_DELAY_MS");
-		x = e != NULL ? atoi(e) : 0;
-		x = x < 0 ? 0 : x > 10000 ? 10000 : x;
-		atomic_store_explicit(&v, x, memory_order_relaxed);
-	}
-	return (unsigned)x;
+	return mm_env_uint(&v, "MINIMAILD_TEST_REFRESH_DELAY_MS", 10000);
 }
 
 static void

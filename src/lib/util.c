@@ -273,6 +273,38 @@ mm_buf_append_utf8(struct mm_buf *b, uint32_t cp)
 	}
 }
 
+/* flag: any value counts as 1; else the number, clamped to 0..max */
+static int
+env_once(_Atomic int *cache, const char *name, bool flag, unsigned max)
+{
+	int x = atomic_load_explicit(cache, memory_order_relaxed);
+	if (x >= 0)
+		return x;
+	const char *e = getenv(name);
+	if (flag) {
+		x = e != NULL;
+	} else {
+		long n = e != NULL ? atol(e) : 0;
+		x = n < 0 ? 0 : (unsigned long)n > max ? (int)max : (int)n;
+	}
+	atomic_store_explicit(cache, x, memory_order_relaxed);
+	return x;
+}
+
+bool
+mm_env_flag(_Atomic int *cache, const char *name)
+{
+	return env_once(cache, name, true, 1) != 0;
+}
+
+unsigned
+mm_env_uint(_Atomic int *cache, const char *name, unsigned max)
+{
+	if (max > INT32_MAX)
+		max = INT32_MAX;
+	return (unsigned)env_once(cache, name, false, max);
+}
+
 void
 mm_strlist_init(struct mm_strlist *l)
 {

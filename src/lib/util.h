@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t nmemb, size_t size);
@@ -58,6 +59,13 @@ char *mm_buf_cstr(struct mm_buf *b);
 size_t mm_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp_r);
 /* Appends cp (a scalar value) as UTF-8. */
 void mm_buf_append_utf8(struct mm_buf *b, uint32_t cp);
+
+/* Switches for tests and comparisons, read from the environment once,
+ * from any thread, into *cache (a static that starts at -1).
+ * mm_env_flag: whether name is set (to anything, even empty).
+ * mm_env_uint: its number, 0 when unset or not one, at most max. */
+bool mm_env_flag(_Atomic int *cache, const char *name);
+unsigned mm_env_uint(_Atomic int *cache, const char *name, unsigned max);
 
 /* A list of strings. */
 struct mm_strlist {
