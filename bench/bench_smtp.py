@@ -346,10 +346,38 @@ def client_main(host, port, rcpts, count, data, barrier, result_q, new_conn=Fals
         result_q.put(("error", repr(e)))
 
 
+def c_client_path():
+    path = os.environ.get("BENCH_SMTP_CLIENT")
+    if not path:
+        path = os.path.join(os.path.dirname(os.path.abspath(
+            os.environ.get("MINIMAILD", "./minimaild"))), "bench_smtp_client")
+    if not os.access(path, os.X_OK):
+        sys.exit("bench_smtp: --client c needs %s (make bench), or BENCH_SMTP_CLIENT" % path)
+    return path
+
+
+def run_c_level(host, port, rcpts, nclients, per, data, new_conn, nrcpts):
+    """One bench_smtp_client run: acknowledged, seconds, its CPU seconds."""
+    import subprocess
+    import tempfile
+    with tempfile.NamedTemporaryFile(prefix="bench-smtp-", suffix=".eml") as f:
+        f.write(data)
+        f.flush()
+        out = subprocess.run([c_client_path(), host, str(port), str(nclients), str(per),
+                              "1" if new_conn else "0", str(nrcpts), f.name, SENDER] + rcpts,
+                             stdout=subprocess.PIPE, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError("bench_smtp_client failed (exit %d)" % out.returncode)
+    vals = dict(kv.split("=") for kv in out.stdout.decode().split())
+    return int(vals["acked"]), float(vals["seconds"]), float(vals["cpu_seconds"])
+
+
 def run_level(host, port, rcpts, nclients, total, data, new_conn=False, nrcpts=1,
               client="process", client_procs=2):
     """Messages acknowledged, seconds, and the clients' CPU seconds."""
     per = max(1, total // nclients)
+    if client == "c":
+        return run_c_level(host, port, rcpts, nclients, per, data, new_conn, nrcpts)
     # spread the recipients: client k starts at a different user
     rots = [rcpts[k % len(rcpts):] + rcpts[:k % len(rcpts)] for k in range(nclients)]
     if client == "raw":
@@ -442,9 +470,10 @@ def main():
     ap.add_argument("--rcpt", default="bench@example.org")
     ap.add_argument("--new-conn", action="store_true",
                     help="a new connection (EHLO ... QUIT) for every message")
-    ap.add_argument("--client", choices=("process", "raw"), default="process",
-                    help="a process per connection (default), or raw: a few "
-                    "selectors loops sending pre-built bytes")
+    ap.add_argument("--client", choices=("process", "raw", "c"), default="process",
+                    help="a process per connection (default), raw: a few "
+                    "selectors loops sending pre-built bytes, or c: the same from "
+                    "bench_smtp_client (make bench), one epoll loop in C")
     ap.add_argument("--client-procs", type=int, default=2,
                     help="processes of the raw client")
     ap.add_argument("--rcpts", type=int, default=1,
