@@ -31,7 +31,9 @@ which shows what a pipelined envelope costs.
 Without --port the daemon's metrics listener is on, and each level also
 prints the worker jobs it took per message (minimaild_worker_job_duration_
 seconds_count before and after the level): every job is two thread
-switches and a wake-up of the event loop.
+switches and a wake-up of the event loop; and batch=, the deliveries the
+store's group delivery put into one transaction, on average
+(minimaild_store_batched_deliveries_total / ..._delivery_batches_total).
 
 --client raw replaces the client processes (one per connection, each a
 blocking socket and Python's line handling, the default --client process) by
@@ -411,8 +413,13 @@ def run_level(host, port, rcpts, nclients, total, data, new_conn=False, nrcpts=1
     return acked, elapsed, cpu
 
 
-def jobs_count(metrics_port):
-    """minimaild_worker_job_duration_seconds_count from /metrics, or None."""
+METRICS = ("minimaild_worker_job_duration_seconds_count",
+           "minimaild_store_delivery_batches_total",
+           "minimaild_store_batched_deliveries_total")
+
+
+def metrics_read(metrics_port):
+    """The METRICS values from /metrics (a dict), or None."""
     if metrics_port is None:
         return None
     try:
@@ -427,10 +434,18 @@ def jobs_count(metrics_port):
         s.close()
     except OSError:
         return None
+    vals = {}
     for line in buf.decode("utf-8", "replace").splitlines():
-        if line.startswith("minimaild_worker_job_duration_seconds_count"):
-            return int(float(line.split()[-1]))
-    return None
+        f = line.split()
+        if len(f) == 2 and f[0] in METRICS:
+            vals[f[0]] = int(float(f[1]))
+    return vals
+
+
+def metrics_delta(m0, m1, name):
+    if m0 is None or m1 is None or name not in m0 or name not in m1:
+        return None
+    return m1[name] - m0[name]
 
 
 def inbox_count(srv, user, password):
@@ -533,13 +548,18 @@ def main():
                  (", Sieve script of %d rules" % args.sieve_rules if args.sieve_rules else "")))
         sent = 0
         for n in levels:
-            j0 = jobs_count(metrics_port)
+            m0 = metrics_read(metrics_port)
             count, secs, ccpu = run_level(host, port, rcpts, n, args.messages, data,
                                           args.new_conn, args.rcpts, args.client,
                                           args.client_procs)
-            j1 = jobs_count(metrics_port)
+            m1 = metrics_read(metrics_port)
             sent += count * min(args.rcpts, len(rcpts))
-            jobs = "  jobs/msg=%5.2f" % ((j1 - j0) / count) if j0 is not None and j1 is not None else ""
+            dj = metrics_delta(m0, m1, METRICS[0])
+            jobs = "  jobs/msg=%5.2f" % (dj / count) if dj is not None else ""
+            db = metrics_delta(m0, m1, METRICS[1])
+            dd = metrics_delta(m0, m1, METRICS[2])
+            if db:
+                jobs += "  batch=%.2f" % (dd / db)
             print("clients=%-3d messages=%-6d seconds=%7.2f  msgs/s=%8.1f  MB/s=%6.1f%s"
                   "  client_cpu_ms=%.3f"
                   % (n, count, secs, count / secs, count * args.size / secs / 1e6, jobs,

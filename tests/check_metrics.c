@@ -83,11 +83,15 @@ START_TEST(test_counters)
 	snap.have_store = snap.have_queue = true;
 	snap.store_commits = 5;
 	snap.store_log_flushes = 3;
+	snap.store_delivery_batches = 2;
+	snap.store_batched_deliveries = 7;
 	snap.queue_entries = 9;
 	snap.worker_jobs = 4;
 	t = render(&snap);
 	ck_assert_int_eq(value(t, "minimaild_store_commits_total"), 5);
 	ck_assert_int_eq(value(t, "minimaild_store_log_flushes_total"), 3);
+	ck_assert_int_eq(value(t, "minimaild_store_delivery_batches_total"), 2);
+	ck_assert_int_eq(value(t, "minimaild_store_batched_deliveries_total"), 7);
 	ck_assert_int_eq(value(t, "minimaild_queue_entries"), 9);
 	ck_assert_int_eq(value(t, "minimaild_worker_jobs"), 4);
 	/* every family has HELP and TYPE before its samples */

@@ -1597,6 +1597,234 @@ START_TEST(test_exactly_once_panic)
 }
 END_TEST
 
+/* ---- group delivery: concurrent deliveries share one transaction ---- */
+
+struct gd_job {
+	struct store_rcpt rc[2];
+	size_t n;
+	bool aon;
+	const char *text;
+	int r;
+};
+
+static void *
+gd_deliver(void *arg)
+{
+	struct gd_job *j = arg;
+	j->r = store_deliver(st, j->rc, j->n, j->text, strlen(j->text), 1700000000,
+	    NULL, 0, NULL, 0, j->aon);
+	return NULL;
+}
+
+static void
+gd_verify_clean(void)
+{
+	struct store_verify_stats vs;
+	char err[256];
+	ck_assert_int_eq(store_verify(st, tmpdir, false, NULL, NULL, NULL, NULL, &vs,
+	    err, sizeof(err)), STORE_OK);
+	ck_assert_uint_eq(vs.problems, 0);
+}
+
+/* Runs the jobs as one batch: held until every one is waiting for it. */
+static void
+gd_run_batch(struct gd_job *jobs, size_t n)
+{
+	pthread_t t[8];
+	uint64_t b0, d0, b1, d1;
+
+	ck_assert_uint_le(n, 8);
+	store_delivery_stats(st, &b0, &d0);
+	sdb_dq_test_hold(st, true);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, gd_deliver, &jobs[i]), 0);
+	for (int w = 0; sdb_dq_waiting(st) < n; w++) {
+		ck_assert_int_lt(w, 10000);
+		usleep(1000);
+	}
+	sdb_dq_test_hold(st, false);
+	for (size_t i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	store_delivery_stats(st, &b1, &d1);
+	ck_assert_uint_eq(b1 - b0, 1);              /* one transaction */
+	ck_assert_uint_eq(d1 - d0, n);
+}
+
+/* Each delivery of a batch gets what it would have got alone: the ones
+ * that fail (unknown user, over quota, all-or-nothing with an unknown
+ * recipient) leave nothing behind, the others are stored once each, and
+ * the store checks clean. */
+START_TEST(test_group_deliver)
+{
+	ck_assert_int_eq(store_user_add(st, "carol@example.org", hash), STORE_OK);
+	ck_assert_int_eq(store_user_set_quota(st, "carol@example.org", 0, 1), STORE_OK);
+	deliver1("carol@example.org", NULL, "carol's one");
+	struct gd_job jobs[] = {
+		{ .rc = { { .user = "alice@example.org" } }, .n = 1, .text = "to alice" },
+		{ .rc = { { .user = "nobody@example.org" } }, .n = 1, .text = "to nobody" },
+		{ .rc = { { .user = "carol@example.org" } }, .n = 1, .text = "carol over" },
+		{ .rc = { { .user = "alice@example.org" }, { .user = "nobody@example.org" } },
+		    .n = 2, .aon = true, .text = "all or nothing" },
+		{ .rc = { { .user = "bob@example.org" }, { .user = "nobody@example.org" } },
+		    .n = 2, .text = "bob of two" },
+		{ .rc = { { .user = "bob@example.org", .mailbox = "Nowhere" } }, .n = 1,
+		    .text = "no such mailbox" },
+		{ .rc = { { .user = "bob@example.org" } }, .n = 1, .text = "to bob" },
+	};
+	size_t n = sizeof(jobs) / sizeof(jobs[0]);
+	gd_run_batch(jobs, n);
+
+	ck_assert_int_eq(jobs[0].r, STORE_OK);
+	ck_assert_int_eq(jobs[0].rc[0].result_r, STORE_OK);
+	ck_assert_uint_eq(jobs[0].rc[0].uid_r, 1);
+	ck_assert_int_eq(jobs[1].r, STORE_NOTFOUND);
+	ck_assert_int_eq(jobs[1].rc[0].result_r, STORE_NOTFOUND);
+	ck_assert_int_eq(jobs[2].r, STORE_QUOTA);
+	ck_assert_int_eq(jobs[2].rc[0].result_r, STORE_QUOTA);
+	ck_assert_int_eq(jobs[3].r, STORE_NOTFOUND);
+	ck_assert_int_ne(jobs[3].rc[0].result_r, STORE_OK);
+	ck_assert_uint_eq(jobs[3].rc[0].uid_r, 0);
+	ck_assert_int_eq(jobs[4].r, STORE_OK);
+	ck_assert_int_eq(jobs[4].rc[0].result_r, STORE_OK);
+	ck_assert_int_eq(jobs[4].rc[1].result_r, STORE_NOTFOUND);
+	ck_assert_int_eq(jobs[5].r, STORE_NOTFOUND);
+	ck_assert_int_eq(jobs[6].r, STORE_OK);
+
+	struct store_index *idx = index_of("alice@example.org", "INBOX");
+	ck_assert_uint_eq(idx->nmsgs, 1);                 /* not the aon one */
+	ck_assert_uint_eq(idx->mailbox.uidnext, 2);
+	assert_body(idx->msgs[0].body_id, "to alice");
+	ck_assert_uint_eq(refs_of(idx->msgs[0].body_id), 1);
+	store_index_free(&idx);
+	idx = index_of("bob@example.org", "INBOX");
+	ck_assert_uint_eq(idx->nmsgs, 2);
+	ck_assert_uint_eq(idx->mailbox.uidnext, 3);
+	uint32_t uids = 0;
+	for (size_t i = 0; i < 2; i++) {
+		bool two = idx->msgs[i].uid == jobs[4].rc[0].uid_r;
+		ck_assert(two || idx->msgs[i].uid == jobs[6].rc[0].uid_r);
+		assert_body(idx->msgs[i].body_id, two ? "bob of two" : "to bob");
+		uids |= 1u << idx->msgs[i].uid;
+	}
+	ck_assert_uint_eq(uids, 6);
+	store_index_free(&idx);
+	uint64_t bytes, msgs;
+	ck_assert_int_eq(store_quota_usage(st, "carol@example.org", &bytes, &msgs), STORE_OK);
+	ck_assert_uint_eq(msgs, 1);
+	gd_verify_clean();
+	reopen();
+	ck_assert_uint_eq(deliver1("alice@example.org", NULL, "next"), 2);
+	gd_verify_clean();
+}
+END_TEST
+
+#define GD_THREADS 8
+#define GD_PER_THREAD 40
+
+static void *
+gd_flood(void *arg)
+{
+	long n = (long)arg;
+	char text[64];
+	for (int i = 0; i < GD_PER_THREAD; i++) {
+		struct store_rcpt rc = { .user = i % 5 == 4 ? "nobody@example.org" :
+		    "alice@example.org" };
+		snprintf(text, sizeof(text), "%ld %d", n, i);
+		int r = store_deliver(st, &rc, 1, text, strlen(text), 0, NULL, 0, NULL, 0,
+		    false);
+		if (r != (i % 5 == 4 ? STORE_NOTFOUND : STORE_OK))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+/* Free-running deliveries from many threads: every message that was
+ * acknowledged is there once, and nothing else. */
+START_TEST(test_group_deliver_flood)
+{
+	pthread_t t[GD_THREADS];
+	bool seen[GD_THREADS][GD_PER_THREAD] = { { false } };
+	uint64_t b0, d0, b1, d1;
+
+	store_delivery_stats(st, &b0, &d0);
+	for (long i = 0; i < GD_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, gd_flood, (void *)i), 0);
+	for (int i = 0; i < GD_THREADS; i++) {
+		void *ret;
+		pthread_join(t[i], &ret);
+		ck_assert_ptr_null(ret);
+	}
+	store_delivery_stats(st, &b1, &d1);
+	ck_assert_uint_eq(d1 - d0, GD_THREADS * GD_PER_THREAD);
+	ck_assert_uint_le(b1 - b0, d1 - d0);
+	struct store_index *idx = index_of("alice@example.org", "INBOX");
+	ck_assert_uint_eq(idx->nmsgs, GD_THREADS * GD_PER_THREAD * 4 / 5);
+	ck_assert_uint_eq(idx->mailbox.uidnext, idx->nmsgs + 1);
+	for (size_t i = 0; i < idx->nmsgs; i++) {
+		char *data;
+		size_t len;
+		long tn;
+		int mn;
+		char text[64];
+		ck_assert_int_eq(store_body_get(st, idx->msgs[i].body_id, &data, &len), STORE_OK);
+		ck_assert_uint_lt(len, sizeof(text));
+		memcpy(text, data, len);
+		text[len] = '\0';
+		free(data);
+		ck_assert_int_eq(sscanf(text, "%ld %d", &tn, &mn), 2);
+		ck_assert(tn >= 0 && tn < GD_THREADS && mn >= 0 && mn < GD_PER_THREAD);
+		ck_assert(mn % 5 != 4);
+		ck_assert_msg(!seen[tn][mn], "\"%s\" stored twice", text);
+		seen[tn][mn] = true;
+	}
+	store_index_free(&idx);
+	gd_verify_clean();
+}
+END_TEST
+
+/* A recovery cuts a batch's commit short (loop 0: its log had reached
+ * the disk; loop 1: it had not): the rerun stores each delivery of the
+ * batch once, and each caller gets the UID that is in the store. */
+START_TEST(test_group_deliver_panic)
+{
+	struct gd_job jobs[] = {
+		{ .rc = { { .user = "alice@example.org" } }, .n = 1, .text = "a1" },
+		{ .rc = { { .user = "bob@example.org" } }, .n = 1, .text = "b1" },
+		{ .rc = { { .user = "nobody@example.org" } }, .n = 1, .text = "n1" },
+		{ .rc = { { .user = "alice@example.org" }, { .user = "bob@example.org" } },
+		    .n = 2, .text = "ab" },
+	};
+	sdb_test_flags = SDB_TEST_NO_REGISTRY_WATCH;
+	hook_mode = _i;
+	hook_calls = 0;
+	sdb_test_commit_hook = commit_hook;
+	gd_run_batch(jobs, 4);
+	sdb_test_commit_hook = NULL;
+	sdb_test_flags = 0;
+	ck_assert_int_ge(hook_calls, 2);
+	ck_assert_uint_eq(sdb_reopens(st), 1);
+	ck_assert_int_eq(jobs[0].r, STORE_OK);
+	ck_assert_int_eq(jobs[1].r, STORE_OK);
+	ck_assert_int_eq(jobs[2].r, STORE_NOTFOUND);
+	ck_assert_int_eq(jobs[3].r, STORE_OK);
+	const char *users[] = { "alice@example.org", "bob@example.org" };
+	for (int u = 0; u < 2; u++) {
+		struct store_index *idx = index_of(users[u], "INBOX");
+		ck_assert_uint_eq(idx->nmsgs, 2);
+		ck_assert_uint_eq(idx->mailbox.uidnext, 3);
+		for (size_t i = 0; i < 2; i++) {
+			bool own = idx->msgs[i].uid == jobs[u].rc[0].uid_r;
+			ck_assert(own || idx->msgs[i].uid == jobs[3].rc[u].uid_r);
+			assert_body(idx->msgs[i].body_id, own ? jobs[u].text : "ab");
+			ck_assert_uint_eq(refs_of(idx->msgs[i].body_id), own ? 1 : 2);
+		}
+		ck_assert_uint_ne(jobs[u].rc[0].uid_r, jobs[3].rc[u].uid_r);
+		store_index_free(&idx);
+	}
+	gd_verify_clean();
+}
+END_TEST
+
 /* Keywords (Sieve imap4flags) with a queued copy in the same transaction:
  * the local copies carry them, the queue entry is made as well. */
 START_TEST(test_deliver_queue_keywords)
@@ -2349,6 +2577,8 @@ store_suite(void)
 		{ "mailboxes", test_mailboxes },
 		{ "change_hook", test_change_hook },
 		{ "threads", test_threads },
+		{ "group_deliver", test_group_deliver },
+		{ "group_deliver_flood", test_group_deliver_flood },
 		{ "recent_claim", test_recent_claim },
 		{ "subscription_ghost", test_subscription_ghost },
 		{ "append_multi", test_append_multi },
@@ -2378,6 +2608,7 @@ store_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_exactly_once_panic, 0, 2);
+	tcase_add_loop_test(tc, test_group_deliver_panic, 0, 2);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("exactly_once_copy_move");
 	tcase_add_checked_fixture(tc, setup, teardown);

@@ -351,6 +351,15 @@ metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
 		family(b, "minimaild_store_log_flushes_total", "counter",
 		    "Log writes to disk (fsync) of the store's environment.");
 		sample(b, "minimaild_store_log_flushes_total", NULL, snap->store_log_flushes);
+		family(b, "minimaild_store_delivery_batches_total", "counter",
+		    "Delivery transactions, each holding the deliveries that came "
+		    "together (group delivery).");
+		sample(b, "minimaild_store_delivery_batches_total", NULL,
+		    snap->store_delivery_batches);
+		family(b, "minimaild_store_batched_deliveries_total", "counter",
+		    "Deliveries those transactions held.");
+		sample(b, "minimaild_store_batched_deliveries_total", NULL,
+		    snap->store_batched_deliveries);
 	}
 	family(b, "minimaild_store_log_flush_duration_seconds", "histogram",
 	    "Time a commit waited for its log flush (group commit).");

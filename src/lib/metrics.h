@@ -85,6 +85,7 @@ uint64_t metrics_now_us(void);
  * a worker, not counted by the calls above). */
 struct metrics_snapshot {
 	uint64_t store_commits, store_log_flushes;
+	uint64_t store_delivery_batches, store_batched_deliveries;
 	uint64_t queue_entries;          /* outbound queue length */
 	uint64_t worker_jobs;            /* queued + running + done not yet called */
 	uint64_t connections_open;

@@ -174,6 +174,8 @@ scrape_work(void *arg)
 	if (sc->st == NULL)
 		return;
 	store_stats(sc->st, &sc->snap.store_commits, &sc->snap.store_log_flushes);
+	store_delivery_stats(sc->st, &sc->snap.store_delivery_batches,
+	    &sc->snap.store_batched_deliveries);
 	sc->snap.have_store = true;
 	sc->snap.have_queue = store_queue_schedule(sc->st, count_queue_cb, sc) == STORE_OK;
 }

@@ -401,6 +401,8 @@ sdb_run_locked(struct store *st, bool write, sdb_txn_fn *fn, void *arg,
 			committing = true;
 			r = sdb_map(tx->txn->commit(tx->txn, flags));
 			tx->txn = NULL;
+			if (r == STORE_OK && tx->committed != NULL)
+				tx->committed(tx->committed_arg);
 			if (r == STORE_OK && write)
 				atomic_fetch_add(&st->commits, 1);
 			if (r == STORE_OK && write && sdb_test_commit_hook != NULL)
@@ -452,9 +454,11 @@ sdb_run_locked(struct store *st, bool write, sdb_txn_fn *fn, void *arg,
 }
 
 static int
-sdb_run_tx(struct store *st, bool write, bool once, sdb_txn_fn *fn, void *arg)
+sdb_run_tx(struct store *st, bool write, bool once, sdb_txn_fn *fn, void *arg,
+    void (*committed)(void *), void *carg)
 {
-	struct sdb_tx tx = { .st = st, .once = once };
+	struct sdb_tx tx = { .st = st, .once = once, .committed = committed,
+	    .committed_arg = carg };
 	uint64_t gen;
 	int r;
 
@@ -493,11 +497,18 @@ sdb_run_tx(struct store *st, bool write, bool once, sdb_txn_fn *fn, void *arg)
 int
 sdb_run(struct store *st, bool write, sdb_txn_fn *fn, void *arg)
 {
-	return sdb_run_tx(st, write, false, fn, arg);
+	return sdb_run_tx(st, write, false, fn, arg, NULL, NULL);
+}
+
+int
+sdb_run_committed(struct store *st, sdb_txn_fn *fn, void *arg,
+    void (*committed)(void *), void *carg)
+{
+	return sdb_run_tx(st, true, false, fn, arg, committed, carg);
 }
 
 int
 sdb_run_once(struct store *st, sdb_txn_fn *fn, void *arg)
 {
-	return sdb_run_tx(st, true, true, fn, arg);
+	return sdb_run_tx(st, true, true, fn, arg, NULL, NULL);
 }

@@ -46,6 +46,13 @@ store_body_file(int fd, uint64_t off)
 	body_off = off;
 }
 
+void
+sdb_body_file_get(int *fd_r, uint64_t *off_r)
+{
+	*fd_r = body_fd;
+	*off_r = body_off;
+}
+
 int
 sdb_body_put(struct sdb_tx *tx, uint64_t id, const void *data, size_t len,
     const void *cache, size_t cachelen, uint32_t refs)

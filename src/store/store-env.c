@@ -424,6 +424,7 @@ static void
 sdb_free(struct store *st)
 {
 	sdb_rcpt_cache_close(st);
+	pthread_mutex_destroy(&st->dq_mu);
 	pthread_cond_destroy(&st->wdcond);
 	pthread_mutex_destroy(&st->envmu);
 	pthread_rwlock_destroy(&st->lock);
@@ -543,6 +544,7 @@ store_open(const char *data_dir, int flags, struct store **st_r,
 	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&st->envmu, NULL);
 	pthread_cond_init(&st->wdcond, NULL);
+	pthread_mutex_init(&st->dq_mu, NULL);
 	sdb_rcpt_cache_open(st);
 	if ((r = sdb_env_open(st, err, errlen)) != STORE_OK) {
 		sdb_free(st);

@@ -90,6 +90,12 @@ struct store {
 	pthread_mutex_t rc_mu;
 	struct sdb_rcpt_entry *rc_table;    /* RCPT_CACHE_ENTRIES, under rc_mu */
 	atomic_uint_fast64_t rc_hits, rc_misses;
+	/* Deliveries waiting for a batch (store-mail.c, "group delivery"),
+	 * FIFO, and whether a thread is leading one; under dq_mu. */
+	pthread_mutex_t dq_mu;
+	struct sdb_dq_ent *dq_head, *dq_tail;
+	bool dq_leading;
+	atomic_uint_fast64_t dq_batches, dq_batched;
 };
 
 /* On-disk records (host byte order: the environment is not portable
@@ -180,6 +186,10 @@ struct sdb_tx {
 	struct sdb_token_key token;
 	time_t token_time;
 	size_t redo_nchanges;
+	/* sdb_run_committed(): called once the commit is in the log, before
+	 * its flush (each attempt that gets that far). */
+	void (*committed)(void *arg);
+	void *committed_arg;
 };
 
 typedef int sdb_txn_fn(struct sdb_tx *tx, void *arg);
@@ -195,6 +205,11 @@ int sdb_run(struct store *st, bool write, sdb_txn_fn *fn, void *arg);
  * the token the first run is lost and fn runs as a first run (redo
  * false). */
 int sdb_run_once(struct store *st, sdb_txn_fn *fn, void *arg);
+/* sdb_run(st, true, fn, arg) that calls committed(carg) after the commit
+ * and before it waits for the log flush (so the next group of writes can
+ * start while this one's is on its way to the disk). */
+int sdb_run_committed(struct store *st, sdb_txn_fn *fn, void *arg,
+    void (*committed)(void *), void *carg);
 /* Berkeley DB's last error message on this thread (its errcall). */
 extern __thread char sdb_lasterr[256];
 /* store-env.c: reopens the environment (recovering it) unless another
@@ -203,6 +218,11 @@ int sdb_reopen(struct store *st, uint64_t gen);
 /* Read-only transactions that flushed the log, and that did not need to
  * (the log was synced to its end: sdb_read_flush). For tests. */
 void sdb_read_flush_stats(struct store *st, uint64_t *flushed_r, uint64_t *skipped_r);
+/* Test knobs: with hold, no batch starts while nobody leads one (the
+ * deliveries queue up); released, the first waiting takes the lead; and
+ * how many are waiting. */
+void sdb_dq_test_hold(struct store *st, bool hold);
+size_t sdb_dq_waiting(struct store *st);
 /* How often the environment was reopened after a recovery (for tests). */
 uint64_t sdb_reopens(struct store *st);
 /* Test knobs: the watchdog ignores dead processes in the registry; an
@@ -236,6 +256,8 @@ int sdb_counters_get(struct sdb_tx *tx, uint32_t recno, struct sdb_counters *c_r
 int sdb_counters_put(struct sdb_tx *tx, uint32_t recno, const struct sdb_counters *c);
 int sdb_counters_del(struct sdb_tx *tx, uint32_t recno);
 /* store-body.c */
+/* This thread's store_body_file() setting. */
+void sdb_body_file_get(int *fd_r, uint64_t *off_r);
 int sdb_body_put(struct sdb_tx *tx, uint64_t id, const void *data, size_t len,
     const void *cache, size_t cachelen, uint32_t refs);
 /* Adds delta to the body's reference count; frees it when it reaches 0. */

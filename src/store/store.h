@@ -60,6 +60,9 @@ void store_close(struct store **st);
 int store_checkpoint(struct store *st);
 /* Counters for benchmarks: commits and log flushes (fsyncs) so far. */
 void store_stats(struct store *st, uint64_t *commits_r, uint64_t *log_flushes_r);
+/* Group delivery: transactions that held concurrent deliveries, and the
+ * deliveries they held (deliveries / batches is the mean batch). */
+void store_delivery_stats(struct store *st, uint64_t *batches_r, uint64_t *deliveries_r);
 /* True once a log flush failed after a commit: the disk is failing. The
  * store then refuses every write (STORE_IO) until the process restarts,
  * and the delivery whose flush failed was reported as STORE_IO, never as

@@ -84,6 +84,8 @@ class MetricsTest(unittest.TestCase):
                        "minimaild_smtp_refused_total", "minimaild_queue_entries",
                        "minimaild_relay_deliveries_total", "minimaild_store_commits_total",
                        "minimaild_store_log_flushes_total",
+                       "minimaild_store_delivery_batches_total",
+                       "minimaild_store_batched_deliveries_total",
                        "minimaild_store_log_flush_duration_seconds",
                        "minimaild_worker_jobs", "minimaild_worker_job_duration_seconds",
                        "minimaild_command_duration_seconds", "minimaild_imap_idle_sessions",
@@ -132,6 +134,10 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(delta('minimaild_tls_handshakes_total{result="ok"}'), 2)
         self.assertGreaterEqual(delta("minimaild_store_commits_total"), 1)
         self.assertGreaterEqual(delta("minimaild_store_log_flushes_total"), 1)
+        # the accepted message went through one delivery batch
+        self.assertGreaterEqual(delta("minimaild_store_delivery_batches_total"), 1)
+        self.assertGreaterEqual(delta("minimaild_store_batched_deliveries_total"),
+                                delta("minimaild_store_delivery_batches_total"))
         self.assertGreater(delta("minimaild_received_bytes_total"), 0)
         self.assertGreater(delta("minimaild_sent_bytes_total"), 0)
         # histograms: the count is the +Inf bucket
