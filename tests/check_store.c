@@ -2008,6 +2008,94 @@ usage_messages(void)
  * in the target exactly once (MOVE: gone from the source), the caller
  * gets the UIDs that are in the store, the counters count them once, and
  * the next UIDs follow on. */
+/* Two commits in flight when the first one's log flush fails: the second
+ * committed after it (its records follow the first's in the log) and its
+ * own flush comes later. A later flush that succeeds proves nothing of
+ * the first's records (the kernel reports a write-back error once), so
+ * the second is not acknowledged either. */
+static pthread_mutex_t ff_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ff_cond = PTHREAD_COND_INITIALIZER;
+static int ff_calls, ff_stage;
+
+static void
+ff_wait(int stage)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 20;
+	while (ff_stage < stage)
+		ck_assert_int_eq(pthread_cond_timedwait(&ff_cond, &ff_mu, &until), 0);
+}
+
+static int
+ff_hook(struct store *s)
+{
+	int r = 0;
+	(void)s;
+	pthread_mutex_lock(&ff_mu);
+	int call = ff_calls++;
+	pthread_cond_broadcast(&ff_cond);
+	if (call == 0) {               /* the delivery: fails once the other committed */
+		ff_wait(1);
+		r = EIO;
+	} else if (call == 1) {        /* the user add: flushes after that failure */
+		ff_stage = 1;
+		pthread_cond_broadcast(&ff_cond);
+		ff_wait(2);
+	}
+	pthread_mutex_unlock(&ff_mu);
+	return r;
+}
+
+static void *
+ff_deliver(void *arg)
+{
+	struct store_rcpt rc = { .user = "alice@example.org" };
+	*(int *)arg = store_deliver(st, &rc, 1, "lost?", 5, 0, NULL, 0, NULL, 0, false);
+	return NULL;
+}
+
+static void *
+ff_user_add(void *arg)
+{
+	*(int *)arg = store_user_add(st, "carol@example.org", hash);
+	return NULL;
+}
+
+START_TEST(test_flush_failure_later_flush)
+{
+	pthread_t a, b;
+	int ra = -1, rb = -1;
+
+	ff_calls = ff_stage = 0;
+	sdb_test_commit_hook = ff_hook;
+	ck_assert_int_eq(pthread_create(&a, NULL, ff_deliver, &ra), 0);
+	pthread_mutex_lock(&ff_mu);
+	while (ff_calls < 1) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 20;
+		ck_assert_int_eq(pthread_cond_timedwait(&ff_cond, &ff_mu, &until), 0);
+	}
+	pthread_mutex_unlock(&ff_mu);
+	ck_assert_int_eq(pthread_create(&b, NULL, ff_user_add, &rb), 0);
+	pthread_join(a, NULL);
+	ck_assert_int_eq(ra, STORE_IO);
+	pthread_mutex_lock(&ff_mu);
+	ff_stage = 2;
+	pthread_cond_broadcast(&ff_cond);
+	pthread_mutex_unlock(&ff_mu);
+	pthread_join(b, NULL);
+	sdb_test_commit_hook = NULL;
+	ck_assert_int_eq(ff_calls, 2);
+	ck_assert_int_eq(rb, STORE_IO);             /* not acknowledged */
+	ck_assert(store_failed(st));
+	reopen();
+	ck_assert(!store_failed(st));
+	ck_assert_uint_ge(deliver1("alice@example.org", NULL, "after"), 1);
+}
+END_TEST
+
 START_TEST(test_exactly_once_copy_move)
 {
 	bool move = _i >= 2;
@@ -2593,6 +2681,7 @@ store_suite(void)
 		{ "reopen_concurrent", test_reopen_concurrent },
 		{ "kill_inside_bdb", test_kill_inside_bdb },
 		{ "flush_failure", test_flush_failure },
+		{ "flush_failure_later_flush", test_flush_failure_later_flush },
 		{ "tokens_pruned", test_tokens_pruned },
 		{ "deliver_queue_keywords", test_deliver_queue_keywords },
 		{ "deliver_queue_extra", test_deliver_queue_extra },

@@ -262,8 +262,8 @@ sdb_disk_failed(struct store *st, const char *why)
 {
 	if (atomic_exchange(&st->failed, true))
 		return;
-	log_error("store: DISK FAILURE: the log flush after a commit failed (%s%s%s): "
-	    "that commit is not acknowledged, and every write is refused until "
+	log_error("store: DISK FAILURE: a log flush failed (%s%s%s): the commits "
+	    "it held are not acknowledged, and every write is refused until "
 	    "minimaild is restarted; check the disk under %s",
 	    why, sdb_lasterr[0] ? ": " : "", sdb_lasterr, st->data_dir);
 }
@@ -274,14 +274,38 @@ store_failed(struct store *st)
 	return atomic_load(&st->failed);
 }
 
+/* The log flush, or (a test) failed, its result given. A flush that
+ * failed is remembered under flush_mu before the next flush may start:
+ * Linux reports a write-back error to one fsync only, so a later flush
+ * that succeeds says nothing of the records before it (a commit that
+ * followed the failed one in the log must not be acknowledged on the
+ * strength of it). Berkeley DB serialises its flushes anyway; waiting
+ * here instead of inside log_flush costs the same. A panic's error
+ * (DB_RUNRECOVERY) is not the disk's: the environment is reopened. */
 static int
-sdb_flush(struct store *st)
+sdb_flush(struct store *st, int failed, bool read)
 {
+	int r;
+
 	atomic_fetch_add(&st->own_flushes, 1);
 	uint64_t t0 = metrics_now_us();
-	int r = st->env->log_flush(st->env, NULL);
+	pthread_mutex_lock(&st->flush_mu);
+	if (st->flush_failed)
+		r = read ? 0 : EIO;    /* reads go on until the restart */
+	else if ((r = failed != 0 ? failed : st->env->log_flush(st->env, NULL)) > 0)
+		st->flush_failed = true;   /* the system's error, not a panic's */
+	pthread_mutex_unlock(&st->flush_mu);
 	metrics_observe(MH_LOG_FLUSH, metrics_now_us() - t0);
 	return sdb_map(r);
+}
+
+void
+sdb_flush_failed(struct store *st, const char *why)
+{
+	pthread_mutex_lock(&st->flush_mu);
+	st->flush_failed = true;
+	pthread_mutex_unlock(&st->flush_mu);
+	sdb_disk_failed(st, why);
 }
 
 /* After a read-only transaction: could it have seen a commit that is not
@@ -312,7 +336,7 @@ sdb_read_flush(struct store *st)
 		}
 	}
 	atomic_fetch_add(&st->read_flushes, 1);
-	return sdb_flush(st);
+	return sdb_flush(st, 0, true);
 }
 
 void
@@ -412,7 +436,7 @@ sdb_run_locked(struct store *st, bool write, sdb_txn_fn *fn, void *arg,
 			if (r == STORE_OK && !write)
 				r = sdb_read_flush(st);
 			else if (r == STORE_OK && !st->sync_commit)
-				r = hr != 0 ? sdb_map(hr) : sdb_flush(st);
+				r = sdb_flush(st, hr, false);
 			/* The commit is visible but its log did not reach the
 			 * disk, and a later flush that succeeds proves nothing
 			 * (the kernel may have dropped the pages it could not
