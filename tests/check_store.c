@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +29,22 @@ const char *
 __lsan_default_suppressions(void)
 {
 	return "leak:libdb-5.3.so\n";
+}
+
+/* The fdatasync the store's fsync (sdb_fsync) calls, linked in here
+ * instead of libc's: it fails the next fdatasync_fail calls with EIO. */
+static atomic_int fdatasync_fail, fdatasync_calls;
+
+int
+fdatasync(int fd)
+{
+	atomic_fetch_add(&fdatasync_calls, 1);
+	if (atomic_load(&fdatasync_fail) > 0) {
+		atomic_fetch_sub(&fdatasync_fail, 1);
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fdatasync, fd);
 }
 
 static char tmpdir[64];
@@ -2096,6 +2114,32 @@ START_TEST(test_flush_failure_later_flush)
 }
 END_TEST
 
+/* A real fsync failure (fdatasync above): the delivery whose flush it
+ * was is not acknowledged, the store refuses writes, and every later
+ * fsync of the process fails without reaching the disk (a checkpoint's
+ * too), since one that succeeded would prove nothing; a new open starts
+ * again. */
+START_TEST(test_fsync_failure)
+{
+	struct store_rcpt rc = { .user = "alice@example.org" };
+	atomic_store(&fdatasync_fail, 1);
+	ck_assert_int_eq(store_deliver(st, &rc, 1, "lost?", 5, 0, NULL, 0, NULL, 0,
+	    false), STORE_IO);
+	ck_assert_int_eq(atomic_load(&fdatasync_fail), 0);   /* it was called */
+	ck_assert(store_failed(st));
+	int calls = atomic_load(&fdatasync_calls);
+	ck_assert_int_ne(st->env->txn_checkpoint(st->env, 0, 0, DB_FORCE), 0);
+	ck_assert_int_eq(atomic_load(&fdatasync_calls), calls);
+	struct store_user u;
+	ck_assert_int_eq(store_user_get(st, "alice@example.org", &u), STORE_OK);
+	reopen();
+	ck_assert(!store_failed(st));
+	ck_assert_uint_ge(deliver1("alice@example.org", NULL, "after"), 1);
+	ck_assert_int_gt(atomic_load(&fdatasync_calls), calls);
+	ck_assert_int_eq(store_checkpoint(st), STORE_OK);
+}
+END_TEST
+
 START_TEST(test_exactly_once_copy_move)
 {
 	bool move = _i >= 2;
@@ -2682,6 +2726,7 @@ store_suite(void)
 		{ "kill_inside_bdb", test_kill_inside_bdb },
 		{ "flush_failure", test_flush_failure },
 		{ "flush_failure_later_flush", test_flush_failure_later_flush },
+		{ "fsync_failure", test_fsync_failure },
 		{ "tokens_pruned", test_tokens_pruned },
 		{ "deliver_queue_keywords", test_deliver_queue_keywords },
 		{ "deliver_queue_extra", test_deliver_queue_extra },

@@ -274,38 +274,51 @@ store_failed(struct store *st)
 	return atomic_load(&st->failed);
 }
 
-/* The log flush, or (a test) failed, its result given. A flush that
- * failed is remembered under flush_mu before the next flush may start:
- * Linux reports a write-back error to one fsync only, so a later flush
- * that succeeds says nothing of the records before it (a commit that
- * followed the failed one in the log must not be acknowledged on the
- * strength of it). Berkeley DB serialises its flushes anyway; waiting
- * here instead of inside log_flush costs the same. A panic's error
- * (DB_RUNRECOVERY) is not the disk's: the environment is reopened. */
+/* Every fsync Berkeley DB does in this process (db_env_set_func_fsync:
+ * the log's flushes, a checkpoint's), and whether one failed. Linux
+ * reports a write-back error to one fsync only, so one that succeeds
+ * after one that failed says nothing of the records before it: a commit
+ * that followed the failed one in the log would be acknowledged on the
+ * strength of it. The failure is remembered before this returns, so
+ * before Berkeley DB lets the next log flush start (its flush mutex),
+ * and every later fsync fails too, until the store is opened again. */
+static atomic_bool sdb_fsync_failed;
+
 static int
-sdb_flush(struct store *st, int failed, bool read)
+sdb_fsync(int fd)
 {
 	int r;
 
-	atomic_fetch_add(&st->own_flushes, 1);
-	uint64_t t0 = metrics_now_us();
-	pthread_mutex_lock(&st->flush_mu);
-	if (st->flush_failed)
-		r = read ? 0 : EIO;    /* reads go on until the restart */
-	else if ((r = failed != 0 ? failed : st->env->log_flush(st->env, NULL)) > 0)
-		st->flush_failed = true;   /* the system's error, not a panic's */
-	pthread_mutex_unlock(&st->flush_mu);
-	metrics_observe(MH_LOG_FLUSH, metrics_now_us() - t0);
-	return sdb_map(r);
+	/* Berkeley DB takes what a replaced fsync returns as the errno */
+	if (atomic_load(&sdb_fsync_failed))
+		return EIO;
+	do
+		r = fdatasync(fd) == 0 ? 0 : errno;
+	while (r == EINTR);
+	if (r != 0)
+		atomic_store(&sdb_fsync_failed, true);
+	return r;
 }
 
 void
-sdb_flush_failed(struct store *st, const char *why)
+sdb_fsync_install(void)
 {
-	pthread_mutex_lock(&st->flush_mu);
-	st->flush_failed = true;
-	pthread_mutex_unlock(&st->flush_mu);
-	sdb_disk_failed(st, why);
+	atomic_store(&sdb_fsync_failed, false);
+	(void)db_env_set_func_fsync(sdb_fsync);
+}
+
+/* After a commit or a read: flushes the log. A read after the disk
+ * failed does not flush (reads go on until the restart). */
+static int
+sdb_flush(struct store *st, bool read)
+{
+	if (read && atomic_load(&sdb_fsync_failed))
+		return STORE_OK;
+	atomic_fetch_add(&st->own_flushes, 1);
+	uint64_t t0 = metrics_now_us();
+	int r = st->env->log_flush(st->env, NULL);
+	metrics_observe(MH_LOG_FLUSH, metrics_now_us() - t0);
+	return sdb_map(r);
 }
 
 /* After a read-only transaction: could it have seen a commit that is not
@@ -336,7 +349,7 @@ sdb_read_flush(struct store *st)
 		}
 	}
 	atomic_fetch_add(&st->read_flushes, 1);
-	return sdb_flush(st, 0, true);
+	return sdb_flush(st, true);
 }
 
 void
@@ -436,7 +449,9 @@ sdb_run_locked(struct store *st, bool write, sdb_txn_fn *fn, void *arg,
 			if (r == STORE_OK && !write)
 				r = sdb_read_flush(st);
 			else if (r == STORE_OK && !st->sync_commit)
-				r = sdb_flush(st, hr, false);
+				r = hr != 0 ? sdb_map(hr) : sdb_flush(st, false);
+			if (hr != 0)    /* a test's failed flush: as sdb_fsync's */
+				atomic_store(&sdb_fsync_failed, true);
 			/* The commit is visible but its log did not reach the
 			 * disk, and a later flush that succeeds proves nothing
 			 * (the kernel may have dropped the pages it could not

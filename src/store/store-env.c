@@ -425,7 +425,6 @@ sdb_free(struct store *st)
 {
 	sdb_rcpt_cache_close(st);
 	pthread_mutex_destroy(&st->dq_mu);
-	pthread_mutex_destroy(&st->flush_mu);
 	pthread_cond_destroy(&st->wdcond);
 	pthread_mutex_destroy(&st->envmu);
 	pthread_rwlock_destroy(&st->lock);
@@ -546,8 +545,8 @@ store_open(const char *data_dir, int flags, struct store **st_r,
 	pthread_mutex_init(&st->envmu, NULL);
 	pthread_cond_init(&st->wdcond, NULL);
 	pthread_mutex_init(&st->dq_mu, NULL);
-	pthread_mutex_init(&st->flush_mu, NULL);
 	sdb_rcpt_cache_open(st);
+	sdb_fsync_install();
 	if ((r = sdb_env_open(st, err, errlen)) != STORE_OK) {
 		sdb_free(st);
 		return r;
@@ -591,14 +590,6 @@ store_checkpoint(struct store *st)
 			r = DB_RUNRECOVERY;
 		} else {
 			r = st->env->txn_checkpoint(st->env, 0, 0, 0);
-			/* an error of the system (EIO, ENOSPC) from its log
-			 * flush or page writes: the disk is failing, and its
-			 * fsync may have taken the error a commit's would need */
-			if (r > 0 && !atomic_load(&st->panicked)) {
-				char why[128];
-				snprintf(why, sizeof(why), "checkpoint: %s", db_strerror(r));
-				sdb_flush_failed(st, why);
-			}
 			if (r == 0)
 				r = sdb_archive_logs(st);   /* store-backup.c */
 			if (r != 0 && atomic_load(&st->panicked))

@@ -82,10 +82,6 @@ struct store {
 	/* A log flush failed after a commit: the disk is failing. Writes are
 	 * refused until the process restarts (store_failed). */
 	atomic_bool failed;
-	/* Log flushes of this process one at a time, and whether one failed
-	 * (sdb_flush): once a flush failed none succeeds again. */
-	pthread_mutex_t flush_mu;
-	bool flush_failed;
 	atomic_uint_fast64_t read_flushes;         /* read-only txns that flushed */
 	atomic_uint_fast64_t read_flushes_skipped; /* ... that saw a synced log */
 	/* The RCPT cache (store-rcptcache.c): rc_gen is the generation shared
@@ -214,6 +210,10 @@ int sdb_run_once(struct store *st, sdb_txn_fn *fn, void *arg);
  * start while this one's is on its way to the disk). */
 int sdb_run_committed(struct store *st, sdb_txn_fn *fn, void *arg,
     void (*committed)(void *), void *carg);
+/* Installs the fsync every environment of this process uses (store-bdb.c:
+ * a failure is remembered and every later fsync fails), its failure
+ * forgotten: store_open() calls it before the environment opens. */
+void sdb_fsync_install(void);
 /* Berkeley DB's last error message on this thread (its errcall). */
 extern __thread char sdb_lasterr[256];
 /* store-env.c: reopens the environment (recovering it) unless another
@@ -222,9 +222,6 @@ int sdb_reopen(struct store *st, uint64_t gen);
 /* Read-only transactions that flushed the log, and that did not need to
  * (the log was synced to its end: sdb_read_flush). For tests. */
 void sdb_read_flush_stats(struct store *st, uint64_t *flushed_r, uint64_t *skipped_r);
-/* The disk failed outside a commit (a checkpoint's flush or writes):
- * no flush succeeds again and every write is refused (store_failed). */
-void sdb_flush_failed(struct store *st, const char *why);
 /* Test knobs: with hold, no batch starts while nobody leads one (the
  * deliveries queue up); released, the first waiting takes the lead; and
  * how many are waiting. */
