@@ -412,6 +412,7 @@ main(int argc, char **argv)
 	hostname_config(srv.cfg);
 	if (srv.cfg == NULL) {
 		print_errors(&errs);
+		config_errors_clear(&errs);
 		return 1;
 	}
 	for (size_t i = 0; i < errs.warnings.n; i++)

@@ -35,13 +35,19 @@ HOSTNAME = "mail.example.org"
 PORT_RANGE = (10000, 32767)
 
 
+_handed_out = set()
+
+
 def free_ports(n):
-    """n distinct free TCP ports on 127.0.0.1 (bound briefly, then released)."""
+    """n distinct free TCP ports on 127.0.0.1 (bound briefly, then released).
+    A port is handed out once per process: a test that asks for one more
+    port after a Server took its own (released until the daemon binds
+    them) must not get one of those."""
     import random
     socks, ports = [], []
     while len(ports) < n:
         port = random.randint(*PORT_RANGE)
-        if port in ports:
+        if port in ports or port in _handed_out:
             continue
         s = socket.socket()
         try:
@@ -53,6 +59,7 @@ def free_ports(n):
         ports.append(port)
     for s in socks:
         s.close()
+    _handed_out.update(ports)
     return ports
 
 
