@@ -2035,13 +2035,14 @@ static pthread_mutex_t ff_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ff_cond = PTHREAD_COND_INITIALIZER;
 static int ff_calls, ff_stage;
 
+/* Under ff_mu: until *v is at least n (20 s at most). */
 static void
-ff_wait(int stage)
+ff_wait(const int *v, int n)
 {
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 20;
-	while (ff_stage < stage)
+	while (*v < n)
 		ck_assert_int_eq(pthread_cond_timedwait(&ff_cond, &ff_mu, &until), 0);
 }
 
@@ -2054,12 +2055,12 @@ ff_hook(struct store *s)
 	int call = ff_calls++;
 	pthread_cond_broadcast(&ff_cond);
 	if (call == 0) {               /* the delivery: fails once the other committed */
-		ff_wait(1);
+		ff_wait(&ff_stage, 1);
 		r = EIO;
 	} else if (call == 1) {        /* the user add: flushes after that failure */
 		ff_stage = 1;
 		pthread_cond_broadcast(&ff_cond);
-		ff_wait(2);
+		ff_wait(&ff_stage, 2);
 	}
 	pthread_mutex_unlock(&ff_mu);
 	return r;
@@ -2089,12 +2090,7 @@ START_TEST(test_flush_failure_later_flush)
 	sdb_test_commit_hook = ff_hook;
 	ck_assert_int_eq(pthread_create(&a, NULL, ff_deliver, &ra), 0);
 	pthread_mutex_lock(&ff_mu);
-	while (ff_calls < 1) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 20;
-		ck_assert_int_eq(pthread_cond_timedwait(&ff_cond, &ff_mu, &until), 0);
-	}
+	ff_wait(&ff_calls, 1);
 	pthread_mutex_unlock(&ff_mu);
 	ck_assert_int_eq(pthread_create(&b, NULL, ff_user_add, &rb), 0);
 	pthread_join(a, NULL);
