@@ -213,6 +213,9 @@ static const struct run_case ext[] = {
 	  NULL, NULL, NULL, "discard\n" },
 	{ "require \"regex\"; if address :regex :comparator \"i;octet\" :domain \"from\" \"^EXAMPLE\" { discard; }",
 	  NULL, NULL, NULL, "keep\n" },
+	/* intervals, classes and alternations within the cost bound compile */
+	{ "require \"regex\"; if header :regex \"subject\" \"\\\\[u[[:alpha:]]{1,400}(x|y|[]a-z])*\\\\]$\" { discard; }",
+	  NULL, NULL, NULL, "discard\n" },
 	{ "require [\"encoded-character\", \"fileinto\"]; fileinto \"${hex:41 42}${unicode:e9}\";",
 	  NULL, NULL, NULL, "fileinto \"ABé\"\n" },
 	{ "require \"fileinto\"; fileinto \"${hex:41}\";", NULL, NULL, NULL, "fileinto \"${hex:41}\"\n" },
@@ -296,6 +299,14 @@ static const struct {
 	{ "if header :is :contains \"a\" \"b\" { }", 1, "takes one match type" },
 	{ "if header :regex \"a\" \"b\" { }", 1, "needs require \"regex\"" },
 	{ "require \"regex\";\r\nif header :regex \"a\" \"(\" { }", 2, "invalid regular expression" },
+	/* regcomp copies what a repetition repeats: stacked or nested ones are
+	 * refused before it builds gigabytes (a libFuzzer find) */
+	{ "require \"regex\";\r\nif header :regex \"a\" \"a++++++++++++++++++++++++\" { }", 2,
+	  "regular expression too complex" },
+	{ "require \"regex\";\r\nif header :regex \"a\" \"((a{100}){100})\" { }", 2,
+	  "regular expression too complex" },
+	{ "require \"regex\";\r\nif header :regex \"a\" \"(a)\\\\1\" { }", 2,
+	  "back-references are not supported" },
 	{ "if header :comparator \"i;nope\" \"a\" \"b\" { }", 1, "unknown comparator" },
 	{ "require \"comparator-i;ascii-numeric\";\r\nif header :comparator \"i;ascii-numeric\" :contains \"a\" \"1\" { }",
 	  2, "cannot be used with :contains" },
@@ -443,6 +454,29 @@ START_TEST(test_bounds)
 	    NULL, NULL, &lim, &error);
 	ck_assert(error);
 	ck_assert_str_eq(got, "keep\n");
+	free(got);
+
+	/* regular expressions: nesting, and a key from a variable (compiled
+	 * at run time) judged by the same cost bound */
+	b.len = 0;
+	mm_buf_printf(&b, "require \"regex\"; if header :regex \"subject\" \"");
+	for (int i = 0; i < SIEVE_REGEX_DEPTH_MAX + 1; i++)
+		mm_buf_printf(&b, "(");
+	mm_buf_printf(&b, "a");
+	for (int i = 0; i < SIEVE_REGEX_DEPTH_MAX + 1; i++)
+		mm_buf_printf(&b, ")");
+	mm_buf_printf(&b, "\" { discard; }");
+	ck_assert(!sieve_compile(b.data, b.len, &lim, NULL, &s, &err));
+	ck_assert_msg(strstr(err.msg, "nested too deeply") != NULL, "%s", err.msg);
+	got = run_script("require [\"regex\", \"variables\"]; set \"r\" \"a+++++++++++++++++++++++++++++\";"
+	    " if header :regex \"subject\" \"${r}\" { discard; }", NULL, NULL, NULL, &lim, &error);
+	ck_assert(error);
+	ck_assert_str_eq(got, "keep\n");
+	free(got);
+	got = run_script("require [\"regex\", \"variables\"]; set \"r\" \"\\\\[u(r)g\";"
+	    " if header :regex \"subject\" \"${r}\" { discard; }", NULL, NULL, NULL, &lim, &error);
+	ck_assert(!error);
+	ck_assert_str_eq(got, "discard\n");
 	free(got);
 
 	/* variables: values are cut at SIEVE_VARIABLE_MAX_BYTES */

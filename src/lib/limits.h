@@ -181,6 +181,8 @@
 #define SIEVE_VAR_NAME_MAX_BYTES     64    /* RFC 5229 6: at least 32 */
 #define SIEVE_INCLUDE_DEPTH_MAX      10    /* RFC 6609 3.2: implementations limit it */
 #define SIEVE_REGEX_MAX_BYTES        1024  /* one :regex key */
+#define SIEVE_REGEX_COST_MAX         4096  /* nodes regcomp builds for one key (repetitions copy) */
+#define SIEVE_REGEX_DEPTH_MAX        32    /* nested groups in one key */
 #define SIEVE_ERROR_MAX_BYTES        256   /* one compile or run-time error */
 
 /* Messages streamed, not held (issue 18): SMTP data is kept in RAM up to

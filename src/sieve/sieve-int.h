@@ -193,6 +193,10 @@ int sv_compare(enum sv_cmp cmp, const char *a, size_t alen, const char *b, size_
 bool sv_rel_holds(enum sv_rel rel, int c);
 /* regcomp flags for a key under a comparator */
 int sv_regex_flags(enum sv_cmp cmp);
+/* The nodes regcomp would build for the ERE s[0..n), or -1 with *why set
+ * when it is over SIEVE_REGEX_COST_MAX, nests deeper than
+ * SIEVE_REGEX_DEPTH_MAX or uses a back-reference. Call before regcomp. */
+int sv_regex_check(const char *s, size_t n, const char **why);
 
 /* Variables (sieve-run.c): expand ${...} in s into out. */
 void sv_expand(struct sv_run *rt, const struct sv_str *s, struct mm_buf *out);

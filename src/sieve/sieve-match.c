@@ -249,11 +249,153 @@ matches(struct sv_run *rt, enum sv_cmp cmp, const char *v, size_t vn, const char
 	return true;
 }
 
+/* The regex cost estimate. glibc's regcomp copies the operand of every
+ * repetition (a+ becomes aa*, a{3,5} five copies of a), so stacked or
+ * nested repetitions grow the compiled pattern exponentially: "a" and 24
+ * '+' ask for gigabytes. This walks the ERE once and counts the nodes
+ * regcomp would build, each repetition multiplying what it repeats,
+ * saturating at SIEVE_REGEX_COST_MAX + 1. Back-references (a glibc
+ * extension to POSIX ERE, and exponential to match) are refused, as is
+ * nesting deeper than SIEVE_REGEX_DEPTH_MAX (regcomp recurses on it). */
+struct rx_frame {
+	size_t total;	/* nodes of this group so far */
+	size_t last;	/* nodes of its last atom, the one a repetition repeats */
+};
+
+static size_t
+rx_mul(size_t a, size_t b)
+{
+	return b != 0 && a > (SIEVE_REGEX_COST_MAX + 1) / b ? SIEVE_REGEX_COST_MAX + 1 : a * b;
+}
+
+static size_t
+rx_cap(size_t a)
+{
+	return a > SIEVE_REGEX_COST_MAX ? SIEVE_REGEX_COST_MAX + 1 : a;
+}
+
+/* Reads "{m}", "{m,}" or "{m,n}" at s[*i] (the '{'); the copies regcomp
+ * makes of the operand, or 0 when it is not an interval (a literal '{'). */
+static size_t
+rx_interval(const char *s, size_t n, size_t *i)
+{
+	size_t j = *i + 1, m = 0, hi = 0;
+	bool digits = false, comma = false, hidigits = false;
+	for (; j < n && s[j] >= '0' && s[j] <= '9'; j++, digits = true)
+		m = m > 100000 ? m : m * 10 + (size_t)(s[j] - '0');
+	if (j < n && s[j] == ',') {
+		comma = true;
+		for (j++; j < n && s[j] >= '0' && s[j] <= '9'; j++, hidigits = true)
+			hi = hi > 100000 ? hi : hi * 10 + (size_t)(s[j] - '0');
+	}
+	if (j >= n || s[j] != '}' || (!digits && !(comma && hidigits)))
+		return 0;
+	*i = j;
+	/* {m} is m copies, {m,} m and a star, {m,n} n (optional ones) */
+	size_t c = comma ? (hidigits ? hi : m + 1) : m;
+	return c == 0 ? 1 : c;
+}
+
+int
+sv_regex_check(const char *s, size_t n, const char **why)
+{
+	struct rx_frame st[SIEVE_REGEX_DEPTH_MAX + 1];
+	size_t d = 0;
+	st[0] = (struct rx_frame){ 0, 0 };
+	for (size_t i = 0; i < n; i++) {
+		struct rx_frame *f = &st[d];
+		size_t copies = 0, atom = 1;
+		switch (s[i]) {
+		case '(':
+			if (d == SIEVE_REGEX_DEPTH_MAX) {
+				*why = "regular expression nested too deeply";
+				return -1;
+			}
+			st[++d] = (struct rx_frame){ 0, 0 };
+			continue;
+		case ')':
+			if (d == 0)
+				break;	/* a literal ')' in an ERE */
+			atom = st[d--].total + 1;
+			f = &st[d];
+			f->total = rx_cap(f->total + atom);
+			f->last = atom;
+			continue;
+		case '|':
+			f->total = rx_cap(f->total + 1);
+			f->last = 0;
+			continue;
+		case '*':
+		case '?':
+			copies = 1;
+			break;
+		case '+':
+			copies = 2;
+			break;
+		case '{':
+			copies = rx_interval(s, n, &i);
+			break;
+		case '\\':
+			if (i + 1 < n && s[i + 1] >= '1' && s[i + 1] <= '9') {
+				*why = "back-references are not supported in a regular expression";
+				return -1;
+			}
+			i++;
+			break;
+		case '[':
+			/* a bracket expression is one node: skip to its ']' */
+			i++;
+			if (i < n && s[i] == '^')
+				i++;
+			if (i < n && s[i] == ']')
+				i++;
+			while (i < n && s[i] != ']') {
+				if (s[i] == '[' && i + 1 < n &&
+				    (s[i + 1] == ':' || s[i + 1] == '=' || s[i + 1] == '.')) {
+					char c = s[i + 1];
+					for (i += 2; i + 1 < n && !(s[i] == c && s[i + 1] == ']'); i++)
+						;
+					i++;
+				}
+				i++;
+			}
+			break;
+		default:
+			break;
+		}
+		if (copies > 0) {
+			/* the repeated atom is replaced by its copies and a node */
+			size_t grown = rx_cap(rx_mul(f->last, copies) + 1);
+			f->total = rx_cap(f->total - f->last + grown);
+			f->last = grown;
+		} else {
+			f->total = rx_cap(f->total + atom);
+			f->last = atom;
+		}
+		if (f->total > SIEVE_REGEX_COST_MAX) {
+			*why = "regular expression too complex";
+			return -1;
+		}
+	}
+	size_t total = st[0].total;
+	for (size_t k = 1; k <= d; k++)
+		total = rx_cap(total + st[k].total);
+	if (total > SIEVE_REGEX_COST_MAX) {
+		*why = "regular expression too complex";
+		return -1;
+	}
+	return (int)total;
+}
+
 static bool
 regex_match(struct sv_run *rt, enum sv_cmp cmp, const char *v, size_t vn,
     const char *k, size_t kn, const regex_t *re, bool capture)
 {
 	regex_t tmp;
+	const char *why = NULL;
+	int cost = sv_regex_check(k, kn, &why);
+	if (cost < 0)
+		return sv_fail(rt, 0, "%s", why);
 	if (re == NULL) {
 		if (kn > SIEVE_REGEX_MAX_BYTES)
 			return sv_fail(rt, 0, "regular expression too long");
@@ -264,8 +406,8 @@ regex_match(struct sv_run *rt, enum sv_cmp cmp, const char *v, size_t vn,
 			return sv_fail(rt, 0, "invalid regular expression in a variable");
 		re = &tmp;
 	}
-	/* regexec time grows with the value: count it */
-	if (!sv_step(rt, 1 + vn / 16)) {
+	/* regexec time grows with the value and the pattern: count both */
+	if (!sv_step(rt, 1 + vn / 16 + (uint64_t)vn * (uint64_t)cost / 1024)) {
 		if (re == &tmp)
 			regfree(&tmp);
 		return false;

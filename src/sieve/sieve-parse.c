@@ -1101,6 +1101,11 @@ check_node(struct parser *p, struct chk *c, struct sv_node *n, bool test, bool t
 			}
 			if (x->vars)
 				continue;
+			const char *why = NULL;
+			if (sv_regex_check(x->s, x->len, &why) < 0) {
+				perr(p, n->line, "%s: \"%.64s\"", why, x->s);
+				return;
+			}
 			x->re = xmalloc(sizeof(*x->re));
 			int rc = regcomp(x->re, x->s, sv_regex_flags(n->cmp));
 			if (rc != 0) {
