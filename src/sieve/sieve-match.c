@@ -316,11 +316,10 @@ sv_regex_check(const char *s, size_t n, const char **why)
 		case ')':
 			if (d == 0)
 				break;	/* a literal ')' in an ERE */
-			atom = st[d--].total + 1;
+			/* the group is one atom: its nodes and a subexpression node */
+			atom = rx_cap(st[d--].total + 1);
 			f = &st[d];
-			f->total = rx_cap(f->total + atom);
-			f->last = atom;
-			continue;
+			break;
 		case '|':
 			f->total = rx_cap(f->total + 1);
 			f->last = 0;
