@@ -9,7 +9,7 @@
 #define ADDRESS_MAX_BYTES            320   /* RFC 5321 4.5.3.1: 64 + 1 + 255 */
 #define WORKER_THREADS_DEFAULT       4
 #define WORKER_SLOW_SHARE_PERCENT    50   /* of the non-commit threads, for slow work (worker.h) */
-#define WORKER_COMMIT_THREADS        8    /* more threads for commit-lane jobs only: bigger group commits (net/worker.c) */
+#define WORKER_COMMIT_THREADS        16   /* more threads for commit-lane jobs only: bigger group commits (net/worker.c) */
 #define IMAP_SEARCH_SLOW_MSGS        1000 /* a SEARCH reading bodies of this many messages runs on the slow lane */
 /* Search records kept in memory beside the shared views, all mailboxes
  * together (imap/imap-searchmem.c); with [limits] max_memory set, at most
