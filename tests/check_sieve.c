@@ -10,6 +10,7 @@
 #include "lib/util.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -634,6 +635,199 @@ START_TEST(test_vacation_fields)
 }
 END_TEST
 
+/* The compiled-script cache: a hit only for the same key, text and
+ * limits; a script replaced while held stays valid until released (ASan
+ * in the sanitizer build sees a use after free); includes are not kept;
+ * entries and bytes stay bounded; threads share it. */
+static const char *
+run_shared(const struct sieve_script *s)
+{
+	struct sieve_msg *m = sieve_msg_new(msg_plain, strlen(msg_plain), NULL, NULL);
+	struct sieve_result r;
+	sieve_run(s, sieve_msg_if(m), NULL, &r);
+	const char *what = r.n == 1 && r.a[0].kind == SIEVE_ACT_DISCARD ? "discard" :
+	    r.n == 1 && r.a[0].kind == SIEVE_ACT_KEEP ? "keep" : "other";
+	sieve_result_free(&r);
+	sieve_msg_free(&m);
+	return what;
+}
+
+static bool
+inc_none(void *ctx, bool global, const char *name, char **text_r, size_t *len_r)
+{
+	(void)ctx;
+	(void)global;
+	(void)name;
+	(void)text_r;
+	(void)len_r;
+	return false;
+}
+
+START_TEST(test_cache)
+{
+	static const char a[] = "if header :contains \"subject\" \"urgent\" { discard; }";
+	static const char b[] = "if header :contains \"subject\" \"nothing\" { discard; }";
+	struct sieve_cache *c = sieve_cache_new();
+	struct sieve_error err;
+	bool hit;
+	uint64_t hits, misses;
+	size_t n;
+
+	struct sieve_script *s1 = sieve_cache_compile(c, "u1", a, strlen(a), NULL, NULL, &err, &hit);
+	ck_assert_ptr_nonnull(s1);
+	ck_assert(!hit);
+	struct sieve_script *s2 = sieve_cache_compile(c, "u1", a, strlen(a), NULL, NULL, &err, &hit);
+	ck_assert(hit);
+	ck_assert_ptr_eq(s1, s2);
+	sieve_cache_release(c, &s2);
+	ck_assert_ptr_null(s2);
+	/* another user with the same text: an entry of its own */
+	s2 = sieve_cache_compile(c, "u2", a, strlen(a), NULL, NULL, &err, &hit);
+	ck_assert(!hit);
+	ck_assert_ptr_ne(s1, s2);
+	sieve_cache_release(c, &s2);
+	/* u1's script changes: compiled again, and the old form still runs */
+	s2 = sieve_cache_compile(c, "u1", b, strlen(b), NULL, NULL, &err, &hit);
+	ck_assert(!hit);
+	ck_assert_str_eq(run_shared(s1), "discard");
+	ck_assert_str_eq(run_shared(s2), "keep");
+	sieve_cache_release(c, &s1);
+	sieve_cache_release(c, &s2);
+	s1 = sieve_cache_compile(c, "u1", a, strlen(a), NULL, NULL, &err, &hit);
+	ck_assert(!hit);
+	sieve_cache_release(c, &s1);
+	/* other limits: compiled again */
+	struct sieve_limits lim;
+	sieve_limits_default(&lim);
+	lim.max_actions = 3;
+	s1 = sieve_cache_compile(c, "u1", a, strlen(a), &lim, NULL, &err, &hit);
+	ck_assert(!hit);
+	sieve_cache_release(c, &s1);
+	s1 = sieve_cache_compile(c, "u1", a, strlen(a), &lim, NULL, &err, &hit);
+	ck_assert(hit);
+	sieve_cache_release(c, &s1);
+	/* a compile error: NULL, the error, nothing kept */
+	s1 = sieve_cache_compile(c, "u3", "keep", 4, NULL, NULL, &err, &hit);
+	ck_assert_ptr_null(s1);
+	ck_assert(strstr(err.msg, "missing ';'") != NULL);
+	/* a script that includes (even an optional one that is missing) is
+	 * compiled every time: its form depends on other scripts */
+	static const char inc[] = "require \"include\"; include :optional \"x\"; discard;";
+	struct sieve_include_if ii = { NULL, inc_none };
+	for (int k = 0; k < 2; k++) {
+		s1 = sieve_cache_compile(c, "u4", inc, strlen(inc), NULL, &ii, &err, &hit);
+		ck_assert_ptr_nonnull(s1);
+		ck_assert(!hit);
+		ck_assert_str_eq(run_shared(s1), "discard");
+		sieve_cache_release(c, &s1);
+	}
+	sieve_cache_stats(c, &hits, &misses, &n);
+	ck_assert_uint_eq(hits, 2);
+	ck_assert_uint_eq(n, 2);	/* u1, u2 */
+
+	/* bounded: entries, then bytes */
+	for (int k = 0; k < SIEVE_CACHE_ENTRIES + 10; k++) {
+		char key[32];
+		snprintf(key, sizeof(key), "user%d", k);
+		s1 = sieve_cache_compile(c, key, a, strlen(a), NULL, NULL, &err, &hit);
+		ck_assert_ptr_nonnull(s1);
+		sieve_cache_release(c, &s1);
+	}
+	sieve_cache_stats(c, &hits, &misses, &n);
+	ck_assert_uint_eq(n, SIEVE_CACHE_ENTRIES);
+	/* the most recent ones are the ones kept */
+	s1 = sieve_cache_compile(c, "user265", a, strlen(a), NULL, NULL, &err, &hit);
+	ck_assert(hit);
+	sieve_cache_release(c, &s1);
+	size_t big = SIEVE_CACHE_BYTES / 8 - 64;
+	char *t = xmalloc(big + 1);
+	memset(t, ' ', big);
+	memcpy(t, "discard;", 8);
+	for (int k = 0; k < 20; k++) {
+		char key[32];
+		snprintf(key, sizeof(key), "big%d", k);
+		lim.max_script_bytes = big + 1;
+		s1 = sieve_cache_compile(c, key, t, big, &lim, NULL, &err, &hit);
+		ck_assert_msg(s1 != NULL, "%s", err.msg);
+		sieve_cache_release(c, &s1);
+	}
+	/* at most 8 big texts fit: the 9th evicted the oldest of them */
+	s1 = sieve_cache_compile(c, "big0", t, big, &lim, NULL, &err, &hit);
+	ck_assert(!hit);
+	sieve_cache_release(c, &s1);
+	s1 = sieve_cache_compile(c, "big19", t, big, &lim, NULL, &err, &hit);
+	ck_assert(hit);
+	sieve_cache_release(c, &s1);
+	/* too big to keep at all */
+	char *t2 = xmalloc(SIEVE_CACHE_BYTES / 4);
+	memset(t2, ' ', SIEVE_CACHE_BYTES / 4);
+	memcpy(t2, "keep;", 5);
+	lim.max_script_bytes = SIEVE_CACHE_BYTES;
+	for (int k = 0; k < 2; k++) {
+		s1 = sieve_cache_compile(c, "huge", t2, SIEVE_CACHE_BYTES / 4, &lim, NULL, &err, &hit);
+		ck_assert_ptr_nonnull(s1);
+		ck_assert(!hit);
+		sieve_cache_release(c, &s1);
+	}
+	free(t2);
+	free(t);
+	sieve_cache_free(&c);
+	ck_assert_ptr_null(c);
+}
+END_TEST
+
+struct cache_thread {
+	struct sieve_cache *c;
+	int id;
+	int bad;
+};
+
+static void *
+cache_worker(void *arg)
+{
+	struct cache_thread *ct = arg;
+	static const char *texts[] = {
+		"if header :contains \"subject\" \"urgent\" { discard; }",
+		"if header :contains \"subject\" \"nothing\" { discard; }",
+	};
+	for (int i = 0; i < 2000; i++) {
+		char key[16];
+		int v = (i / 7 + ct->id) & 1;
+		snprintf(key, sizeof(key), "k%d", i % 5);
+		struct sieve_error err;
+		bool hit;
+		struct sieve_script *s = sieve_cache_compile(ct->c, key, texts[v], strlen(texts[v]),
+		    NULL, NULL, &err, &hit);
+		if (s == NULL || strcmp(run_shared(s), v == 0 ? "discard" : "keep") != 0)
+			ct->bad++;
+		sieve_cache_release(ct->c, &s);
+	}
+	return NULL;
+}
+
+START_TEST(test_cache_threads)
+{
+	struct sieve_cache *c = sieve_cache_new();
+	pthread_t th[4];
+	struct cache_thread ct[4];
+	for (int i = 0; i < 4; i++) {
+		ct[i] = (struct cache_thread){ c, i, 0 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, cache_worker, &ct[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(ct[i].bad, 0);
+	}
+	uint64_t hits, misses;
+	size_t n;
+	sieve_cache_stats(c, &hits, &misses, &n);
+	ck_assert_uint_eq(hits + misses, 8000);
+	ck_assert_uint_gt(hits, 0);
+	ck_assert_uint_le(n, 5);
+	sieve_cache_free(&c);
+}
+END_TEST
+
 static Suite *
 sieve_suite(void)
 {
@@ -658,6 +852,11 @@ sieve_suite(void)
 	tc = tcase_create("vacation");
 	tcase_add_loop_test(tc, test_vacation_rules, 0, N(vac));
 	tcase_add_test(tc, test_vacation_fields);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("cache");
+	tcase_add_test(tc, test_cache);
+	tcase_add_test(tc, test_cache_threads);
+	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -184,6 +184,8 @@
 #define SIEVE_REGEX_COST_MAX         4096  /* nodes regcomp builds for one key (repetitions copy) */
 #define SIEVE_REGEX_DEPTH_MAX        32    /* nested groups in one key */
 #define SIEVE_ERROR_MAX_BYTES        256   /* one compile or run-time error */
+#define SIEVE_CACHE_ENTRIES          256   /* compiled scripts kept, one a user (sieve-cache.c) */
+#define SIEVE_CACHE_BYTES            (4 * 1024 * 1024) /* their texts, in all */
 
 /* Messages streamed, not held (issue 18): SMTP data is kept in RAM up to
  * MSG_SPOOL_THRESHOLD_BYTES (its header block up to

@@ -21,6 +21,7 @@ static counter conns[LSN_COUNT];
 static counter tls_ok, tls_failed;
 static counter auth[MP_COUNT][2];           /* [proto][ok] */
 static counter auth_cache[2];               /* [hit] */
+static counter sieve_cache[2];              /* [hit] */
 static counter pop3_ahead[2];               /* [used] */
 static counter search_rec[2];               /* [used] */
 static counter search_fts[2];               /* [used] */
@@ -84,6 +85,12 @@ void
 metrics_auth_cache(bool hit)
 {
 	inc(&auth_cache[hit ? 1 : 0], 1);
+}
+
+void
+metrics_sieve_cache(bool hit)
+{
+	inc(&sieve_cache[hit ? 1 : 0], 1);
 }
 
 void
@@ -293,6 +300,10 @@ metrics_render(struct mm_buf *b, const struct metrics_snapshot *snap)
 	    "Password checks with the auth cache on, by result: hit (no crypt(3)) or miss.");
 	sample(b, "minimaild_auth_cache_total", "result=\"hit\"", get(&auth_cache[1]));
 	sample(b, "minimaild_auth_cache_total", "result=\"miss\"", get(&auth_cache[0]));
+	family(b, "minimaild_sieve_cache_total", "counter",
+	    "Sieve scripts at delivery: found compiled (hit) or compiled (miss).");
+	sample(b, "minimaild_sieve_cache_total", "result=\"hit\"", get(&sieve_cache[1]));
+	sample(b, "minimaild_sieve_cache_total", "result=\"miss\"", get(&sieve_cache[0]));
 
 	family(b, "minimaild_pop3_read_ahead_total", "counter",
 	    "POP3 first chunks read ahead, by whether the next RETR used them.");
@@ -419,6 +430,7 @@ metrics_reset(void)
 	atomic_store(&tls_failed, 0);
 	memset(auth, 0, sizeof(auth));
 	memset(auth_cache, 0, sizeof(auth_cache));
+	memset(sieve_cache, 0, sizeof(sieve_cache));
 	memset(pop3_ahead, 0, sizeof(pop3_ahead));
 	memset(search_rec, 0, sizeof(search_rec));
 	memset(sort_keys, 0, sizeof(sort_keys));

@@ -45,6 +45,8 @@ void metrics_auth(enum metrics_proto p, bool ok);
 void metrics_auth_listener(int lsn, bool ok);
 /* A password check answered from the auth cache (hit) or by crypt(3). */
 void metrics_auth_cache(bool hit);
+/* A Sieve script at delivery found compiled (hit) or compiled (smtp-sieve.c). */
+void metrics_sieve_cache(bool hit);
 /* A POP3 read-ahead chunk, used by the RETR that followed or dropped. */
 void metrics_pop3_read_ahead(bool used);
 /* IMAP SEARCH, one batch: how many messages' header/date keys were

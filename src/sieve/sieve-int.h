@@ -142,6 +142,7 @@ struct sieve_script {
 	char *name;		/* for include :once and loops */
 	bool global_src;
 	struct mm_strlist globals;	/* names declared global */
+	unsigned refs;		/* sieve-cache.c: holders, under its mutex */
 };
 
 /* Run state */

@@ -54,6 +54,23 @@ bool sieve_compile(const char *text, size_t len, const struct sieve_limits *lim,
     const struct sieve_include_if *inc, struct sieve_script **s_r,
     struct sieve_error *err_r);
 void sieve_script_free(struct sieve_script **s);
+
+/* Compiled scripts shared by threads, one per key (a user), reused while
+ * the text and the limits are the same (sieve-cache.c). */
+struct sieve_cache;
+struct sieve_cache *sieve_cache_new(void);
+void sieve_cache_free(struct sieve_cache **c);
+/* The compiled form of text for key: the cached one when key's entry was
+ * compiled from the same bytes under the same limits (*hit_r set), else
+ * sieve_compile()'s, kept unless it looked up an include. NULL with
+ * *err_r on a compile error. The script is shared: run it, never free
+ * it; give it back with sieve_cache_release(). Thread-safe. */
+struct sieve_script *sieve_cache_compile(struct sieve_cache *c, const char *key,
+    const char *text, size_t len, const struct sieve_limits *lim,
+    const struct sieve_include_if *inc, struct sieve_error *err_r, bool *hit_r);
+void sieve_cache_release(struct sieve_cache *c, struct sieve_script **s);
+void sieve_cache_stats(struct sieve_cache *c, uint64_t *hits_r, uint64_t *misses_r,
+    size_t *entries_r);
 /* The extensions the compiler knows, space separated (ManageSieve SIEVE). */
 const char *sieve_extensions(void);
 

@@ -22,6 +22,7 @@
  * Runs on a worker thread: it may block on the store. */
 #include "smtp/smtp-sieve.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "lib/base64.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "mail/address.h"
 #include "mail/cache.h"
 #include "mail/date.h"
@@ -428,6 +430,24 @@ env_to_of(struct smtp_sieve *j, const char *user)
 	return user;
 }
 
+/* The users' compiled scripts, shared by the delivery threads: a
+ * script is compiled again only when its text changes (sieve-cache.c). */
+static struct sieve_cache *scripts;
+static pthread_once_t scripts_once = PTHREAD_ONCE_INIT;
+
+static void
+scripts_init(void)
+{
+	scripts = sieve_cache_new();
+}
+
+static struct sieve_cache *
+script_cache(void)
+{
+	pthread_once(&scripts_once, scripts_init);
+	return scripts;
+}
+
 /* One user's script. false: keep the INBOX default. */
 static bool
 run_user(struct smtp_sieve *j, struct mm_buf *msg, const char *user, bool *kw_differ,
@@ -447,13 +467,17 @@ run_user(struct smtp_sieve *j, struct mm_buf *msg, const char *user, bool *kw_di
 	struct sieve_include_if inc = { &ic, inc_lookup };
 	struct sieve_script *s;
 	struct sieve_error err;
-	if (!sieve_compile(text, len, &j->lim, &inc, &s, &err)) {
+	bool hit;
+	if ((s = sieve_cache_compile(script_cache(), user, text, len, &j->lim, &inc, &err,
+	    &hit)) == NULL) {
+		metrics_sieve_cache(false);
 		log_warn("sieve session=%llx id=%s user=%s script=\"%s\" event=keep "
 		    "error=\"line %u: %s\"", j->session, j->id, user, name, err.line, err.msg);
 		free(name);
 		free(text);
 		return false;
 	}
+	metrics_sieve_cache(hit);
 	struct sieve_msg *m = sieve_msg_new(msg->data, msg->len, j->env_from, env_to_of(j, user));
 	struct sieve_msg_if mif2 = *sieve_msg_if(m);
 	/* mailboxexists asks the store; everything else the message */
@@ -525,7 +549,7 @@ run_user(struct smtp_sieve *j, struct mm_buf *msg, const char *user, bool *kw_di
 	}
 	sieve_result_free(&res);
 	sieve_msg_free(&m);
-	sieve_script_free(&s);
+	sieve_cache_release(script_cache(), &s);
 	free(name);
 	free(text);
 	return true;

@@ -9,7 +9,8 @@ reject as a 550 at DATA, and a script failing at run time keeping the
 message with a log line; a reject after another recipient took the
 message as a bounce (DSN) to the sender (the sink, or a local sender's
 INBOX), never to <> or for auto-submitted mail; imap4flags keywords kept
-when the same delivery queues a redirect."""
+when the same delivery queues a redirect; a script replaced under the
+same name runs from the next delivery on (compiled scripts are cached)."""
 import email
 import imaplib
 import os
@@ -376,6 +377,27 @@ class SieveTest(unittest.TestCase):
         with self.sink.lock:
             self.assertEqual(self.sink.messages, [])
         self.srv.ctl("sieve", "activate", "bob@example.org")
+
+    def test_19_changed_script_runs_at_once(self):
+        """Scripts are kept compiled between deliveries (sieve-cache.c):
+        the same script twice gives the same answer, and a script replaced
+        under the same name (minimailctl sieve put, still active) is the
+        one the very next delivery runs."""
+        u = "bob@example.org"
+        self.put(u, "cached", 'if header :contains "subject" "drop" { discard; }\n')
+        before = self.count("INBOX", u)
+        for i in range(3):
+            self.send(message("drop me %d" % i, to=u), rcpts=(u,))
+        self.assertEqual(self.count("INBOX", u), before)
+        self.put(u, "cached", 'if header :contains "subject" "nothing" { discard; }\n',
+                 activate=False)
+        self.send(message("drop me again", to=u), rcpts=(u,))
+        self.assertEqual(self.count("INBOX", u), before + 1)
+        self.put(u, "cached", 'if header :contains "subject" "drop" { discard; }\n',
+                 activate=False)
+        self.send(message("drop me last", to=u), rcpts=(u,))
+        self.assertEqual(self.count("INBOX", u), before + 1)
+        self.srv.ctl("sieve", "activate", u)
 
 
 def subprocess_ctl(srv, *args):
