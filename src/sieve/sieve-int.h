@@ -53,6 +53,7 @@ struct sv_str {
 	size_t len;
 	bool vars;
 	regex_t *re;		/* a constant :regex key, compiled */
+	int re_cost;		/* ... and its sv_regex_check() cost */
 };
 struct sv_slist {
 	struct sv_str *v;
@@ -184,11 +185,11 @@ bool sv_fail(struct sv_run *rt, unsigned line, const char *fmt, ...)
 /* Counts steps; false (and an error) past max_steps. */
 bool sv_step(struct sv_run *rt, uint64_t n);
 
-/* Matching (sieve-match.c). key is expanded already; re a compiled key
- * or NULL. Sets the match variables on success for :matches / :regex
- * when capture is set. */
+/* Matching (sieve-match.c). key is the expansion of ks; ks->re, when
+ * set, is that key compiled (a constant :regex key). Sets the match
+ * variables on success for :matches / :regex when capture is set. */
 bool sv_match_one(struct sv_run *rt, const struct sv_node *n, const char *val,
-    size_t vlen, const char *key, size_t klen, const regex_t *re, bool capture);
+    size_t vlen, const char *key, size_t klen, const struct sv_str *ks, bool capture);
 /* The relational comparison of a and b under the comparator. */
 int sv_compare(enum sv_cmp cmp, const char *a, size_t alen, const char *b, size_t blen);
 bool sv_rel_holds(enum sv_rel rel, int c);

@@ -388,19 +388,21 @@ sv_regex_check(const char *s, size_t n, const char **why)
 
 static bool
 regex_match(struct sv_run *rt, enum sv_cmp cmp, const char *v, size_t vn,
-    const char *k, size_t kn, const regex_t *re, bool capture)
+    const char *k, size_t kn, const struct sv_str *ks, bool capture)
 {
 	regex_t tmp;
-	const char *why = NULL;
-	int cost = sv_regex_check(k, kn, &why);
-	if (cost < 0)
-		return sv_fail(rt, 0, "%s", why);
+	const regex_t *re = ks->re;
+	/* a constant key was judged when the script was compiled */
+	int cost = ks->re_cost;
 	if (re == NULL) {
+		const char *why = NULL;
 		if (kn > SIEVE_REGEX_MAX_BYTES)
 			return sv_fail(rt, 0, "regular expression too long");
-		char *ks = xstrndup(k, kn);
-		int rc = regcomp(&tmp, ks, sv_regex_flags(cmp));
-		free(ks);
+		if ((cost = sv_regex_check(k, kn, &why)) < 0)
+			return sv_fail(rt, 0, "%s", why);
+		char *kz = xstrndup(k, kn);
+		int rc = regcomp(&tmp, kz, sv_regex_flags(cmp));
+		free(kz);
 		if (rc != 0)
 			return sv_fail(rt, 0, "invalid regular expression in a variable");
 		re = &tmp;
@@ -436,7 +438,7 @@ regex_match(struct sv_run *rt, enum sv_cmp cmp, const char *v, size_t vn,
 
 bool
 sv_match_one(struct sv_run *rt, const struct sv_node *n, const char *val, size_t vlen,
-    const char *key, size_t klen, const regex_t *re, bool capture)
+    const char *key, size_t klen, const struct sv_str *ks, bool capture)
 {
 	if (!sv_step(rt, 1 + (vlen + klen) / 64))
 		return false;
@@ -448,7 +450,7 @@ sv_match_one(struct sv_run *rt, const struct sv_node *n, const char *val, size_t
 	case SV_M_MATCHES:
 		return matches(rt, n->cmp, val, vlen, key, klen, capture);
 	case SV_M_REGEX:
-		return regex_match(rt, n->cmp, val, vlen, key, klen, re, capture);
+		return regex_match(rt, n->cmp, val, vlen, key, klen, ks, capture);
 	case SV_M_VALUE:
 		return sv_rel_holds(n->rel, sv_compare(n->cmp, val, vlen, key, klen));
 	case SV_M_COUNT:

@@ -1102,7 +1102,7 @@ check_node(struct parser *p, struct chk *c, struct sv_node *n, bool test, bool t
 			if (x->vars)
 				continue;
 			const char *why = NULL;
-			if (sv_regex_check(x->s, x->len, &why) < 0) {
+			if ((x->re_cost = sv_regex_check(x->s, x->len, &why)) < 0) {
 				perr(p, n->line, "%s: \"%.64s\"", why, x->s);
 				return;
 			}

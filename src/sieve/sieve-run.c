@@ -340,7 +340,7 @@ match_values(struct sv_run *rt, const struct sv_node *n, const struct mm_strlist
 		for (size_t j = 0; j < keys->n && !ok && !rt->failed; j++) {
 			sv_expand(rt, &keys->v[j], &k);
 			ok = sv_match_one(rt, n, vals->v[i], strlen(vals->v[i]), k.data, k.len,
-			    keys->v[j].re, capture);
+			    &keys->v[j], capture);
 		}
 	}
 	mm_buf_free(&k);
