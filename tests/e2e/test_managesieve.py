@@ -192,6 +192,14 @@ class ManageSieveTest(unittest.TestCase):
         self.assertTrue(c.response()[1].startswith(b"NO (NONEXISTENT)"))
         c.send(b'CHECKSCRIPT {9+}\r\nif foo {}\r\n')
         self.assertEqual(c.response()[1], b'NO "line 1: unknown test \'foo\'"\r\n')
+        # a :regex whose compiled form would take gigabytes (regcomp copies
+        # each repetition's operand) is refused, and the server goes on
+        bomb = b'require "regex";\r\nif header :regex "subject" "a' + b"+" * 40 + b'" { keep; }\r\n'
+        c.send(b'PUTSCRIPT "bomb" {%d+}\r\n' % len(bomb) + bomb + b"\r\n")
+        last = c.response()[1]
+        self.assertTrue(last.startswith(b'NO "line 2: regular expression too complex'), last)
+        c.send(b'GETSCRIPT "bomb"\r\n')
+        self.assertTrue(c.response()[1].startswith(b"NO (NONEXISTENT)"))
         c.send(b'NOOP "t1"\r\n')
         self.assertEqual(c.response()[1], b'OK (TAG "t1") "Done"\r\n')
         # a literal over max_script_size is swallowed and refused once
