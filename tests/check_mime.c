@@ -1751,6 +1751,99 @@ START_TEST(test_decode_cte)
 }
 END_TEST
 
+/* The quoted-printable decoder a byte at a time, as it was before it
+ * copied runs: the reference for test_qp_runs. */
+static int
+ref_hex(unsigned char c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	return -1;
+}
+
+static void
+ref_qp(const char *in, size_t len, bool us, struct mm_buf *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+		if (c == '_' && us) {
+			mm_buf_appendc(out, ' ');
+			continue;
+		}
+		if (c == ' ' || c == '\t') {
+			size_t j = i;
+			while (j < len && (in[j] == ' ' || in[j] == '\t'))
+				j++;
+			if (j >= len || in[j] == '\n' || (in[j] == '\r' && j + 1 < len &&
+			    in[j + 1] == '\n')) {
+				i = j - 1;
+				continue;
+			}
+			mm_buf_append(out, in + i, j - i);
+			i = j - 1;
+			continue;
+		}
+		if (c != '=') {
+			mm_buf_appendc(out, c);
+			continue;
+		}
+		if (i + 2 < len && ref_hex((unsigned char)in[i + 1]) >= 0 &&
+		    ref_hex((unsigned char)in[i + 2]) >= 0) {
+			mm_buf_appendc(out, (char)(ref_hex((unsigned char)in[i + 1]) * 16 +
+			    ref_hex((unsigned char)in[i + 2])));
+			i += 2;
+			continue;
+		}
+		size_t j = i + 1;
+		while (j < len && (in[j] == ' ' || in[j] == '\t'))
+			j++;
+		if (j < len && in[j] == '\r')
+			j++;
+		if (j < len && in[j] == '\n') {
+			i = j;
+			continue;
+		}
+		if (j >= len) {
+			i = len;
+			continue;
+		}
+		mm_buf_appendc(out, '=');
+	}
+}
+
+/* Literal runs are copied whole: random strings of the bytes that matter
+ * to the decoder (white space, line ends, '=', '_', hex digits) decode as
+ * they did a byte at a time, with and without '_' as a space. */
+START_TEST(test_qp_runs)
+{
+	static const char abc[] = "ab _\t\t  ==\r\n\n3De9z\r";
+	unsigned seed = 12345;
+	struct mm_buf got, want;
+	char in[40];
+	mm_buf_init(&got);
+	mm_buf_init(&want);
+	for (int round = 0; round < 40000; round++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t n = (seed >> 16) % sizeof(in);
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = abc[(seed >> 16) % (sizeof(abc) - 1)];
+		}
+		bool us = round % 2;
+		got.len = want.len = 0;
+		mm_buf_append(&got, "X", 1);          /* appends to what is there */
+		mm_buf_append(&want, "X", 1);
+		mail_decode_qp(in, n, us, &got);
+		ref_qp(in, n, us, &want);
+		ck_assert_msg(got.len == want.len && memcmp(got.data, want.data, got.len) == 0,
+		    "round %d: \"%.*s\" (underscore %d)", round, (int)n, in, us);
+	}
+	mm_buf_free(&got);
+	mm_buf_free(&want);
+}
+END_TEST
+
 /* BINARY[section] (RFC 3516): the transfer encoding undone */
 START_TEST(test_binary_fetch)
 {
@@ -2099,6 +2192,54 @@ START_TEST(test_text_ascii_runs)
 		}
 	}
 	ck_assert_uint_eq(out.len, j);
+	mm_buf_free(&out);
+}
+END_TEST
+
+/* Eight bytes at a time: every ASCII byte value, at every position of a
+ * word, beside a non-ASCII byte anywhere near it, folds and copies as it
+ * does a byte at a time. */
+START_TEST(test_text_ascii_words)
+{
+	struct mm_buf out;
+	mm_buf_init(&out);
+	for (int c = 1; c < 0x80; c++) {
+		for (size_t at = 0; at < 16; at++) {
+			for (int hi = -1; hi < 24; hi++) {
+				unsigned char in[24];
+				char want[32];
+				size_t w = 0;
+				for (size_t i = 0; i < sizeof(in); i++)
+					in[i] = (unsigned char)("MixEd-CaSe@[Zz]`{ok}"[i % 20]);
+				in[at] = (unsigned char)c;
+				if (hi >= 0)
+					in[hi] = 0xc9;                  /* junk: É in 1252 */
+				for (size_t i = 0; i < sizeof(in); i++) {
+					if (in[i] == 0xc9) {
+						memcpy(want + w, "\xc3\xa9", 2);  /* folded é */
+						w += 2;
+					} else
+						want[w++] = (char)(in[i] >= 'A' && in[i] <= 'Z' ?
+						    in[i] + 32 : in[i]);
+				}
+				out.len = 0;
+				mail_text_fold((const char *)in, sizeof(in), &out);
+				ck_assert_msg(out.len == w && memcmp(out.data, want, w) == 0,
+				    "fold: byte 0x%02x at %zu, junk at %d", c, at, hi);
+				out.len = 0;
+				ck_assert(mail_charset_to_utf8("utf-8", (const char *)in, sizeof(in), &out));
+				size_t j = 0;
+				for (size_t i = 0; i < sizeof(in); i++, j++) {
+					if (in[i] == 0xc9) {
+						ck_assert(memcmp(out.data + j, "\xc3\x89", 2) == 0);
+						j++;
+					} else
+						ck_assert_int_eq((unsigned char)out.data[j], in[i]);
+				}
+				ck_assert_uint_eq(out.len, j);
+			}
+		}
+	}
 	mm_buf_free(&out);
 }
 END_TEST
@@ -2764,6 +2905,7 @@ mime_suite(void)
 	tc = tcase_create("decode");
 	tcase_add_loop_test(tc, test_decode_header, 0, sizeof(dec_cases) / sizeof(dec_cases[0]));
 	tcase_add_test(tc, test_decode_cte);
+	tcase_add_test(tc, test_qp_runs);
 	tcase_add_test(tc, test_binary_fetch);
 	tcase_add_test(tc, test_binary_encode);
 	tcase_add_test(tc, test_binary_convert);
@@ -2775,6 +2917,7 @@ mime_suite(void)
 	tcase_add_test(tc, test_text_bound_and_headers);
 	tcase_add_test(tc, test_text_contains);
 	tcase_add_test(tc, test_text_ascii_runs);
+	tcase_add_test(tc, test_text_ascii_words);
 	tcase_add_test(tc, test_text_body_types);
 	tcase_add_test(tc, test_text_all_headers);
 	suite_add_tcase(s, tc);

@@ -41,6 +41,43 @@ next_char(const unsigned char *s, size_t len, size_t *i)
 	return c;
 }
 
+/* Eight bytes at a time (SWAR) for the ASCII runs that are most of any
+ * mail text: a word whose bytes all lack the high bit is ASCII. */
+#define ASCII_HIGH UINT64_C(0x8080808080808080)
+#define ASCII_ONES UINT64_C(0x0101010101010101)
+
+static uint64_t
+load64(const unsigned char *p)
+{
+	uint64_t w;
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+/* How many bytes from s[i] on are ASCII, up to len. */
+static size_t
+ascii_run(const unsigned char *s, size_t i, size_t len)
+{
+	size_t k = i;
+	while (k + 8 <= len && (load64(s + k) & ASCII_HIGH) == 0)
+		k += 8;
+	while (k < len && s[k] < 0x80)
+		k++;
+	return k - i;
+}
+
+/* w's eight ASCII bytes with A-Z made a-z: a byte's high bit, after
+ * adding 0x80 - 'A' (no carry: every byte is below 0x80), says it is >=
+ * 'A'; after adding 0x80 - 'Z' - 1, that it is > 'Z'. */
+static uint64_t
+ascii_lower8(uint64_t w)
+{
+	uint64_t ge_a = w + ASCII_ONES * (0x80 - 'A');
+	uint64_t gt_z = w + ASCII_ONES * (0x80 - 'Z' - 1);
+	uint64_t upper = (ge_a & ~gt_z) & ASCII_HIGH;
+	return w | (upper >> 2);
+}
+
 /* Valid UTF-8 is copied, invalid bytes are read as windows-1252. */
 static void
 utf8_sanitize(const char *in, size_t len, struct mm_buf *out)
@@ -50,12 +87,10 @@ utf8_sanitize(const char *in, size_t len, struct mm_buf *out)
 	mm_buf_reserve(out, len);
 	while (i < len) {
 		/* a run of ASCII is itself: one copy, not a byte at a time */
-		size_t run = i;
-		while (run < len && s[run] < 0x80)
-			run++;
-		if (run > i) {
-			mm_buf_append(out, in + i, run - i);
-			i = run;
+		size_t run = ascii_run(s, i, len);
+		if (run > 0) {
+			mm_buf_append(out, in + i, run);
+			i += run;
 			continue;
 		}
 		mm_buf_append_utf8(out, next_char(s, len, &i));
@@ -158,21 +193,27 @@ bool
 mail_charset_to_utf8(const char *cs, const char *in, size_t len, struct mm_buf *out)
 {
 	const unsigned char *s = (const unsigned char *)in;
-	switch (cs == NULL ? CS_UTF8 : cs_kind(cs)) {
+	enum cs_kind k = cs == NULL ? CS_UTF8 : cs_kind(cs);
+	switch (k) {
 	case CS_UTF8:
 		utf8_sanitize(in, len, out);
 		return true;
 	case CS_LATIN1:
-		for (size_t i = 0; i < len; i++)
-			mm_buf_append_utf8(out, s[i]);
-		return true;
 	case CS_LATIN9:
-		for (size_t i = 0; i < len; i++)
-			mm_buf_append_utf8(out, latin9(s[i]));
-		return true;
 	case CS_CP1252:
-		for (size_t i = 0; i < len; i++)
-			mm_buf_append_utf8(out, cp1252(s[i]));
+		mm_buf_reserve(out, len);
+		for (size_t i = 0; i < len;) {
+			/* ASCII is itself in all three: a run at a time */
+			size_t run = ascii_run(s, i, len);
+			if (run > 0) {
+				mm_buf_append(out, in + i, run);
+				i += run;
+				continue;
+			}
+			mm_buf_append_utf8(out, k == CS_LATIN1 ? s[i] :
+			    k == CS_LATIN9 ? latin9(s[i]) : cp1252(s[i]));
+			i++;
+		}
 		return true;
 	case CS_OTHER:
 		break;
@@ -221,23 +262,29 @@ mail_decode_qp(const char *in, size_t len, bool underscore_is_space, struct mm_b
 			mm_buf_appendc(out, ' ');
 			continue;
 		}
-		if (c == ' ' || c == '\t') {
-			/* RFC 2045 6.7 (3): white space at the end of an
-			 * encoded line is padding, deleted by the decoder */
-			size_t j = i;
-			while (j < len && (in[j] == ' ' || in[j] == '\t'))
-				j++;
-			if (j >= len || in[j] == '\n' || (in[j] == '\r' && j + 1 < len &&
-			    in[j + 1] == '\n')) {
-				i = j - 1;
-				continue;
+		if (c != '=') {
+			/* literal bytes, and white space that is not padding, up
+			 * to the next byte that means something: one copy */
+			size_t j = i, padding_end = 0;
+			while (j < len && in[j] != '=' && !(in[j] == '_' && underscore_is_space)) {
+				if (in[j] != ' ' && in[j] != '\t') {
+					j++;
+					continue;
+				}
+				size_t k = j;
+				while (k < len && (in[k] == ' ' || in[k] == '\t'))
+					k++;
+				/* RFC 2045 6.7 (3): white space at the end of an
+				 * encoded line is padding, deleted by the decoder */
+				if (k >= len || in[k] == '\n' || (in[k] == '\r' && k + 1 < len &&
+				    in[k + 1] == '\n')) {
+					padding_end = k;
+					break;
+				}
+				j = k;
 			}
 			mm_buf_append(out, in + i, j - i);
-			i = j - 1;
-			continue;
-		}
-		if (c != '=') {
-			mm_buf_appendc(out, c);
+			i = (padding_end > 0 ? padding_end : j) - 1;
 			continue;
 		}
 		if (i + 2 < len && hexval((unsigned char)in[i + 1]) >= 0 &&
@@ -446,6 +493,11 @@ mail_text_fold(const char *s, size_t len, struct mm_buf *out)
 			mm_buf_reserve(out, len - i);
 			char *d = out->data + out->len;
 			size_t k = i;
+			uint64_t w;
+			for (; k + 8 <= len && ((w = load64(u + k)) & ASCII_HIGH) == 0; k += 8, d += 8) {
+				w = ascii_lower8(w);
+				memcpy(d, &w, sizeof(w));
+			}
 			for (; k < len && u[k] < 0x80; k++)
 				*d++ = (char)(u[k] >= 'A' && u[k] <= 'Z' ? u[k] + 32 : u[k]);
 			out->len += k - i;
