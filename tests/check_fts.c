@@ -141,6 +141,43 @@ START_TEST(terms_bounded)
 }
 END_TEST
 
+/* The set of trigrams is kept per thread between messages: what one
+ * message left (a full set too) is never in the next one's terms. */
+START_TEST(terms_set_reused)
+{
+	static const char small[] = "Subject: tiny\r\n\r\nzanzibar\r\n";
+	uint32_t *first, *v;
+	size_t nfirst, n;
+	struct mm_buf b;
+
+	ck_assert(mail_fts_terms(small, strlen(small), &first, &nfirst));
+	mm_buf_init(&b);
+	mm_buf_append(&b, "Subject: many\r\n\r\n", 17);
+	for (unsigned i = 0; i < 5000; i++)
+		mm_buf_printf(&b, "%c%c%c ", 'a' + i % 26, 'a' + i / 26 % 26, 'a' + i / 676);
+	for (int round = 0; round < 3; round++) {
+		ck_assert(!mail_fts_terms(b.data, b.len, &v, &n));   /* fills the set */
+		ck_assert(mail_fts_terms(small, strlen(small), &v, &n));
+		ck_assert_uint_eq(n, nfirst);
+		ck_assert(memcmp(v, first, n * sizeof(*v)) == 0);
+		free(v);
+	}
+	free(first);
+	/* a message just under the bound after one over it: all its terms */
+	b.len = 0;
+	mm_buf_append(&b, "Subject: x\r\n\r\n", 14);
+	for (unsigned i = 0; i < 900; i++)
+		mm_buf_printf(&b, "%c%c%c ", 'a' + i % 26, 'a' + i / 26 % 26, 'a' + i / 676);
+	ck_assert(mail_fts_terms(b.data, b.len, &first, &nfirst));
+	ck_assert_uint_gt(nfirst, 900);
+	for (size_t i = 1; i < nfirst; i++)
+		ck_assert_uint_lt(first[i - 1], first[i]);
+	ck_assert(has_word(first, nfirst, "zaa"));
+	free(first);
+	mm_buf_free(&b);
+}
+END_TEST
+
 START_TEST(needle_terms)
 {
 	uint32_t t[MAIL_FTS_NEEDLE_TERMS];
@@ -338,6 +375,7 @@ fts_suite(void)
 	tcase_add_test(tc, terms_decoded_folded);
 	tcase_add_test(tc, terms_base64);
 	tcase_add_test(tc, terms_bounded);
+	tcase_add_test(tc, terms_set_reused);
 	tcase_add_test(tc, needle_terms);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("store");
