@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "lib/util.h"
 #include "store/store.h"
@@ -114,6 +116,96 @@ START_TEST(test_scripts)
 }
 END_TEST
 
+static void
+active_is(struct store *s, const char *user, const char *want_name, const char *want_text)
+{
+	char *n = NULL, *t = NULL;
+	size_t len = 0;
+	int r = store_sieve_active(s, user, &n, &t, &len);
+	if (want_name == NULL) {
+		ck_assert_int_eq(r, STORE_NOTFOUND);
+		return;
+	}
+	ck_assert_int_eq(r, STORE_OK);
+	ck_assert_str_eq(n, want_name);
+	ck_assert_uint_eq(len, strlen(want_text));
+	ck_assert_str_eq(t, want_text);
+	free(n);
+	free(t);
+}
+
+/* Another process's change of alice's scripts: step 0 renames a to b,
+ * 1 deactivates, 2 puts and activates c, 3 removes the user. */
+static void
+in_child(int step)
+{
+	const char *u = "alice@example.org";
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct store *s2;
+		char err[256];
+		int r = store_open(tmpdir, 0, &s2, err, sizeof(err));
+		if (r == STORE_OK && step == 0)
+			r = store_sieve_rename(s2, u, "a", "b");
+		else if (r == STORE_OK && step == 1)
+			r = store_sieve_activate(s2, u, NULL);
+		else if (r == STORE_OK && step == 2 &&
+		    (r = store_sieve_put(s2, u, "c", "stop;", 5)) == STORE_OK)
+			r = store_sieve_activate(s2, u, "c");
+		else if (r == STORE_OK && step == 3)
+			r = store_user_del(s2, u);
+		if (r == STORE_OK)
+			store_close(&s2);
+		_exit(r == STORE_OK ? 0 : 1);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* The active script is cached: a second delivery's lookup is a hit, and
+ * any change, by this process or another one, is seen by the very next
+ * lookup. */
+START_TEST(test_active_cache)
+{
+	const char *u = "alice@example.org";
+	uint64_t h0, m0, h, m;
+
+	store_sieve_cache_stats(st, &h0, &m0);
+	active_is(st, u, NULL, NULL);
+	active_is(st, "ALICE@example.org", NULL, NULL);   /* the same user: a hit */
+	store_sieve_cache_stats(st, &h, &m);
+	ck_assert_uint_eq(m - m0, 1);
+	ck_assert_uint_eq(h - h0, 1);
+
+	/* this process's own changes */
+	ck_assert_int_eq(store_sieve_put(st, u, "a", "keep;", 5), STORE_OK);
+	ck_assert_int_eq(store_sieve_activate(st, u, "a"), STORE_OK);
+	active_is(st, u, "a", "keep;");
+	ck_assert_int_eq(store_sieve_put(st, u, "a", "discard;", 8), STORE_OK);
+	active_is(st, u, "a", "discard;");
+	store_sieve_cache_stats(st, &h0, &m0);
+	active_is(st, u, "a", "discard;");
+	store_sieve_cache_stats(st, &h, &m);
+	ck_assert_uint_eq(h - h0, 1);
+
+	/* another process's, each after this one has the answer cached */
+	in_child(0);
+	active_is(st, u, "b", "discard;");
+	active_is(st, u, "b", "discard;");
+	in_child(1);
+	active_is(st, u, NULL, NULL);
+	active_is(st, u, NULL, NULL);
+	in_child(2);
+	active_is(st, u, "c", "stop;");
+	in_child(3);           /* the user's removal takes the scripts */
+	active_is(st, u, NULL, NULL);
+	store_sieve_cache_stats(st, &h, &m);
+	ck_assert_uint_ge(h - h0, 3);
+}
+END_TEST
+
 static const char *const bad_names[] = { "", "a/b", "tab\there", "nl\n", "\x7f" };
 
 START_TEST(test_bad_names)
@@ -175,6 +267,7 @@ main(void)
 	TCase *tc = tcase_create("scripts");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_scripts);
+	tcase_add_test(tc, test_active_cache);
 	tcase_add_loop_test(tc, test_bad_names, 0, (int)(sizeof(bad_names) / sizeof(bad_names[0])));
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_vacation);

@@ -186,6 +186,13 @@
 #define SIEVE_ERROR_MAX_BYTES        256   /* one compile or run-time error */
 #define SIEVE_CACHE_ENTRIES          256   /* compiled scripts kept, one a user (sieve-cache.c) */
 #define SIEVE_CACHE_BYTES            (4 * 1024 * 1024) /* their texts, in all */
+/* The active-script cache (store/store-sieve.c): each user's active script
+ * (or that there is none) as the store has it, invalidated by any change
+ * of any user's scripts in any process; the TTL, as the RCPT cache's, only
+ * bounds what a process that died during a change can leave behind. */
+#define SIEVE_ACTIVE_CACHE_ENTRIES   1024
+#define SIEVE_ACTIVE_CACHE_BYTES     (4 * 1024 * 1024) /* texts and names, in all */
+#define SIEVE_ACTIVE_CACHE_TTL_MSECS 5000
 
 /* Messages streamed, not held (issue 18): SMTP data is kept in RAM up to
  * MSG_SPOOL_THRESHOLD_BYTES (its header block up to

@@ -253,13 +253,16 @@ user_add_tx(struct sdb_tx *tx, void *varg)
 }
 
 /* A change of users or aliases: the RCPT caches of every process stop
- * using what they looked up before it (store-rcptcache.c). */
+ * using what they looked up before it (store-rcptcache.c), and so do the
+ * active-Sieve-script caches (a removed user's scripts go with it). */
 static int
 sdb_run_account(struct store *st, sdb_txn_fn *fn, void *arg)
 {
 	sdb_rcpt_gen_bump(st);
+	sdb_sieve_gen_bump(st);
 	int r = sdb_run(st, true, fn, arg);
 	sdb_rcpt_gen_bump(st);
+	sdb_sieve_gen_bump(st);
 	return r;
 }
 

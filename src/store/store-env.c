@@ -424,6 +424,7 @@ static void
 sdb_free(struct store *st)
 {
 	sdb_rcpt_cache_close(st);
+	sdb_sieve_cache_close(st);
 	pthread_mutex_destroy(&st->dq_mu);
 	pthread_cond_destroy(&st->wdcond);
 	pthread_mutex_destroy(&st->envmu);
@@ -546,6 +547,7 @@ store_open(const char *data_dir, int flags, struct store **st_r,
 	pthread_cond_init(&st->wdcond, NULL);
 	pthread_mutex_init(&st->dq_mu, NULL);
 	sdb_rcpt_cache_open(st);
+	sdb_sieve_cache_open(st);
 	sdb_fsync_install();
 	if ((r = sdb_env_open(st, err, errlen)) != STORE_OK) {
 		sdb_free(st);

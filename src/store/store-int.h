@@ -90,6 +90,13 @@ struct store {
 	pthread_mutex_t rc_mu;
 	struct sdb_rcpt_entry *rc_table;    /* RCPT_CACHE_ENTRIES, under rc_mu */
 	atomic_uint_fast64_t rc_hits, rc_misses;
+	/* The active-Sieve-script cache (store-sieve.c), the same way: sv_gen
+	 * mapped from SIEVE_GEN_FILE (NULL: off), the table under sv_mu. */
+	_Atomic uint64_t *sv_gen;
+	pthread_mutex_t sv_mu;
+	struct sdb_sieve_entry *sv_table;  /* SIEVE_ACTIVE_CACHE_ENTRIES */
+	size_t sv_bytes;                   /* text and names held, under sv_mu */
+	atomic_uint_fast64_t sv_hits, sv_misses;
 	/* Deliveries waiting for a batch (store-mail.c, "group delivery"),
 	 * FIFO, and whether a thread is leading one; under dq_mu. */
 	pthread_mutex_t dq_mu;
@@ -289,9 +296,22 @@ void sdb_auth_cache_insert(const char *addr, const char *hash, const char *passw
  * by store_open and freed with the store; sdb_rcpt_gen_bump before and
  * after every change of a user or an alias. */
 #define RCPT_GEN_FILE "rcpt-generation"
+/* A generation counter shared by every process that opens the store: the
+ * file data_dir/file (created, zeros: 0) mapped MAP_SHARED; NULL, with a
+ * warning naming what is off, when it cannot be mapped. */
+_Atomic uint64_t *sdb_gen_map(struct store *st, const char *file, const char *what);
+void sdb_gen_unmap(_Atomic uint64_t **gen);
 void sdb_rcpt_cache_open(struct store *st);
 void sdb_rcpt_cache_close(struct store *st);
 void sdb_rcpt_gen_bump(struct store *st);
+
+/* store-sieve.c: the active-script cache, set up by store_open and freed
+ * with the store; sdb_sieve_gen_bump before and after every change of a
+ * user's scripts (a user's removal too). */
+#define SIEVE_GEN_FILE "sieve-generation"
+void sdb_sieve_cache_open(struct store *st);
+void sdb_sieve_cache_close(struct store *st);
+void sdb_sieve_gen_bump(struct store *st);
 
 /* store-mail.c: mailboxes and messages */
 int sdb_mailbox_create_tx(struct sdb_tx *tx, const char *user, const char *name,

@@ -39,22 +39,19 @@ struct sdb_rcpt_entry {
 	size_t nusers, nremote;
 };
 
-void
-sdb_rcpt_cache_open(struct store *st)
+_Atomic uint64_t *
+sdb_gen_map(struct store *st, const char *file, const char *what)
 {
 	char path[PATH_MAX];
 	int fd;
 	void *p;
 
-	pthread_mutex_init(&st->rc_mu, NULL);
-	st->rc_gen = NULL;
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", st->data_dir, RCPT_GEN_FILE) >=
-	    sizeof(path))
-		return;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", st->data_dir, file) >= sizeof(path))
+		return NULL;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		log_warn("store: %s: %s; the RCPT cache is off", path, strerror(errno));
-		return;
+		log_warn("store: %s: %s; the %s is off", path, strerror(errno), what);
+		return NULL;
 	}
 	struct stat sb;
 	/* a fresh file is zeros: generation 0 */
@@ -62,13 +59,30 @@ sdb_rcpt_cache_open(struct store *st)
 	    (sb.st_size < (off_t)sizeof(uint64_t) && ftruncate(fd, sizeof(uint64_t)) != 0) ||
 	    (p = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
 	    MAP_FAILED) {
-		log_warn("store: %s: %s; the RCPT cache is off", path, strerror(errno));
+		log_warn("store: %s: %s; the %s is off", path, strerror(errno), what);
 		close(fd);
-		return;
+		return NULL;
 	}
 	close(fd);
-	st->rc_gen = p;
-	st->rc_table = xcalloc(RCPT_CACHE_ENTRIES, sizeof(*st->rc_table));
+	return p;
+}
+
+void
+sdb_gen_unmap(_Atomic uint64_t **gen)
+{
+	if (*gen != NULL) {
+		(void)munmap((void *)*gen, sizeof(uint64_t));
+		*gen = NULL;
+	}
+}
+
+void
+sdb_rcpt_cache_open(struct store *st)
+{
+	pthread_mutex_init(&st->rc_mu, NULL);
+	st->rc_gen = sdb_gen_map(st, RCPT_GEN_FILE, "RCPT cache");
+	if (st->rc_gen != NULL)
+		st->rc_table = xcalloc(RCPT_CACHE_ENTRIES, sizeof(*st->rc_table));
 }
 
 void
@@ -80,10 +94,7 @@ sdb_rcpt_cache_close(struct store *st)
 		free(st->rc_table);
 		st->rc_table = NULL;
 	}
-	if (st->rc_gen != NULL) {
-		(void)munmap((void *)st->rc_gen, sizeof(uint64_t));
-		st->rc_gen = NULL;
-	}
+	sdb_gen_unmap(&st->rc_gen);
 	pthread_mutex_destroy(&st->rc_mu);
 }
 

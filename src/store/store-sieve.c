@@ -9,13 +9,35 @@
  *   'V' user NUL handle NUL from -> the time (int64) of the last reply
  *
  * The store keeps bytes; checking that a script compiles is the caller's
- * (minimailctl, ManageSieve), since the compiler lives in src/sieve. */
+ * (minimailctl, ManageSieve), since the compiler lives in src/sieve.
+ *
+ * Every delivery asks for its user's active script (store_sieve_active),
+ * and most users have none: the answer is cached as the RCPT cache does
+ * it (store-rcptcache.c), under a generation counter of its own shared
+ * with every process (SIEVE_GEN_FILE), which every change of scripts
+ * (put, delete, rename, activate, a user's removal) moves before its
+ * transaction and again after it commits. An entry holds the generation
+ * read before its lookup and is used only while the counter still has
+ * it, so no delivery after a change commits, in any process, runs what
+ * was active before it; a delivery costs an atomic load and a copy, not
+ * a read transaction. */
 #include "store/store-int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/limits.h"
+#include "lib/log.h"
 #include "lib/util.h"
+
+struct sdb_sieve_entry {
+	char user[ADDRESS_MAX_BYTES + 1];  /* normalised; "" empty */
+	uint64_t gen;
+	uint64_t expires_ms;
+	bool found;                        /* else: no active script */
+	char *name, *text;                 /* if found */
+	size_t len;                        /* of text */
+};
 
 #define SV_KEY_MAX (1 + ADDRESS_MAX_BYTES + 1 + STORE_SIEVE_NAME_MAX + 1 + ADDRESS_MAX_BYTES + 1)
 
@@ -360,6 +382,137 @@ prepare(struct sv_arg *a, const char *user, const char *name)
 	return STORE_OK;
 }
 
+/* ---- the active-script cache ---- */
+
+void
+sdb_sieve_cache_open(struct store *st)
+{
+	pthread_mutex_init(&st->sv_mu, NULL);
+	st->sv_bytes = 0;
+	st->sv_gen = sdb_gen_map(st, SIEVE_GEN_FILE, "active Sieve script cache");
+	if (st->sv_gen != NULL)
+		st->sv_table = xcalloc(SIEVE_ACTIVE_CACHE_ENTRIES, sizeof(*st->sv_table));
+}
+
+static void
+sv_entry_clear(struct store *st, struct sdb_sieve_entry *e)
+{
+	if (e->found)
+		st->sv_bytes -= strlen(e->name) + e->len;
+	free(e->name);
+	free(e->text);
+	e->name = e->text = NULL;
+	e->found = false;
+	e->user[0] = '\0';
+}
+
+void
+sdb_sieve_cache_close(struct store *st)
+{
+	if (st->sv_table != NULL) {
+		for (size_t i = 0; i < SIEVE_ACTIVE_CACHE_ENTRIES; i++)
+			sv_entry_clear(st, &st->sv_table[i]);
+		free(st->sv_table);
+		st->sv_table = NULL;
+	}
+	sdb_gen_unmap(&st->sv_gen);
+	pthread_mutex_destroy(&st->sv_mu);
+}
+
+void
+sdb_sieve_gen_bump(struct store *st)
+{
+	if (st->sv_gen != NULL)
+		atomic_fetch_add(st->sv_gen, 1);
+}
+
+static uint64_t
+sv_gen_load(struct store *st)
+{
+	return st->sv_gen != NULL ? atomic_load(st->sv_gen) : 0;
+}
+
+static struct sdb_sieve_entry *
+sv_slot(struct store *st, const char *user)
+{
+	return &st->sv_table[mm_fnv1a(MM_FNV_BASIS, user) % SIEVE_ACTIVE_CACHE_ENTRIES];
+}
+
+/* A hit: *r is STORE_OK (copies in the _r arguments) or STORE_NOTFOUND. */
+static bool
+sv_cache_get(struct store *st, const char *user, char **name_r, char **text_r,
+    size_t *len_r, int *r)
+{
+	bool hit = false;
+	if (st->sv_table == NULL)
+		return false;
+	pthread_mutex_lock(&st->sv_mu);
+	struct sdb_sieve_entry *e = sv_slot(st, user);
+	if (e->user[0] != '\0' && strcmp(e->user, user) == 0 &&
+	    e->gen == atomic_load(st->sv_gen) && mm_now_ms() < e->expires_ms) {
+		hit = true;
+		*r = e->found ? STORE_OK : STORE_NOTFOUND;
+		if (e->found) {
+			if (name_r)
+				*name_r = xstrdup(e->name);
+			*text_r = xmalloc(e->len + 1);
+			memcpy(*text_r, e->text, e->len + 1);
+			*len_r = e->len;
+		}
+	}
+	pthread_mutex_unlock(&st->sv_mu);
+	atomic_fetch_add(hit ? &st->sv_hits : &st->sv_misses, 1);
+	return hit;
+}
+
+/* The answer of a lookup that began at generation gen: entered only if
+ * nothing changed since (and if it fits). */
+static void
+sv_cache_put(struct store *st, uint64_t gen, const char *user, bool found,
+    const char *name, const char *text, size_t len)
+{
+	if (st->sv_table == NULL)
+		return;
+	size_t bytes = found ? strlen(name) + len : 0;
+	uint64_t expires = mm_now_ms() + SIEVE_ACTIVE_CACHE_TTL_MSECS;
+	pthread_mutex_lock(&st->sv_mu);
+	struct sdb_sieve_entry *e = sv_slot(st, user);
+	sv_entry_clear(st, e);
+	if (gen == atomic_load(st->sv_gen) && st->sv_bytes + bytes <= SIEVE_ACTIVE_CACHE_BYTES) {
+		mm_strlcpy(e->user, user, sizeof(e->user));
+		e->gen = gen;
+		e->expires_ms = expires;
+		e->found = found;
+		if (found) {
+			e->name = xstrdup(name);
+			e->text = xmalloc(len + 1);
+			memcpy(e->text, text, len);
+			e->text[len] = '\0';
+			e->len = len;
+			st->sv_bytes += bytes;
+		}
+	}
+	pthread_mutex_unlock(&st->sv_mu);
+}
+
+void
+store_sieve_cache_stats(struct store *st, uint64_t *hits_r, uint64_t *misses_r)
+{
+	*hits_r = atomic_load(&st->sv_hits);
+	*misses_r = atomic_load(&st->sv_misses);
+}
+
+/* A change of scripts: every process's cache stops using what it looked
+ * up before (the first move) or during (the second) the transaction. */
+static int
+sv_run_change(struct store *st, sdb_txn_fn *fn, struct sv_arg *a)
+{
+	sdb_sieve_gen_bump(st);
+	int r = sdb_run(st, true, fn, a);
+	sdb_sieve_gen_bump(st);
+	return r;
+}
+
 int
 store_sieve_put(struct store *st, const char *user, const char *name, const char *text,
     size_t len)
@@ -370,7 +523,7 @@ store_sieve_put(struct store *st, const char *user, const char *name, const char
 		return r;
 	a.text = text;
 	a.len = len;
-	return sdb_run(st, true, put_tx, &a);
+	return sv_run_change(st, put_tx, &a);
 }
 
 int
@@ -393,7 +546,7 @@ store_sieve_del(struct store *st, const char *user, const char *name)
 {
 	struct sv_arg a;
 	int r = prepare(&a, user, name);
-	return r != STORE_OK ? r : sdb_run(st, true, del_tx, &a);
+	return r != STORE_OK ? r : sv_run_change(st, del_tx, &a);
 }
 
 int
@@ -404,7 +557,7 @@ store_sieve_rename(struct store *st, const char *user, const char *from, const c
 	if (r != STORE_OK || !store_sieve_name_valid(to))
 		return r != STORE_OK ? r : STORE_INVALID;
 	a.name2 = to;
-	return sdb_run(st, true, rename_tx, &a);
+	return sv_run_change(st, rename_tx, &a);
 }
 
 int
@@ -412,7 +565,7 @@ store_sieve_activate(struct store *st, const char *user, const char *name)
 {
 	struct sv_arg a;
 	int r = prepare(&a, user, name && *name ? name : NULL);
-	return r != STORE_OK ? r : sdb_run(st, true, activate_tx, &a);
+	return r != STORE_OK ? r : sv_run_change(st, activate_tx, &a);
 }
 
 int
@@ -435,7 +588,13 @@ store_sieve_active(struct store *st, const char *user, char **name_r, char **tex
 	int r = prepare(&a, user, NULL);
 	if (r != STORE_OK)
 		return r;
-	if ((r = sdb_run(st, false, active_tx, &a)) != STORE_OK)
+	if (sv_cache_get(st, a.user, name_r, text_r, len_r, &r))
+		return r;
+	uint64_t gen = sv_gen_load(st);
+	r = sdb_run(st, false, active_tx, &a);
+	if (r == STORE_OK || r == STORE_NOTFOUND)
+		sv_cache_put(st, gen, a.user, r == STORE_OK, a.active_r, a.text_r, a.len_r);
+	if (r != STORE_OK)
 		return r;
 	if (name_r)
 		*name_r = a.active_r;

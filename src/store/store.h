@@ -595,10 +595,15 @@ int store_sieve_activate(struct store *st, const char *user, const char *name);
 /* Every script of the user by name; cb's non-zero return stops. */
 typedef int store_sieve_cb(void *arg, const char *name, bool active);
 int store_sieve_list(struct store *st, const char *user, store_sieve_cb *cb, void *arg);
-/* The active script (name and text malloc'd; name_r may be NULL), or
- * STORE_NOTFOUND when none is active. */
+/* The active script (name and text malloc'd, text NUL-terminated; name_r
+ * may be NULL), or STORE_NOTFOUND when none is active. Cached (the
+ * answer, for SIEVE_ACTIVE_CACHE_TTL_MSECS at most, and only until the
+ * next change of any user's scripts by any process: store-sieve.c), so a
+ * delivery seldom needs a transaction for it. */
 int store_sieve_active(struct store *st, const char *user, char **name_r,
     char **text_r, size_t *len_r);
+/* Hits and misses of that cache (for tests). */
+void store_sieve_cache_stats(struct store *st, uint64_t *hits_r, uint64_t *misses_r);
 /* Vacation (RFC 5230 4.2): *send_r is true, and now is recorded, when no
  * reply for (user, handle, sender) was recorded within seconds of now. */
 int store_sieve_vacation(struct store *st, const char *user, const char *handle,
