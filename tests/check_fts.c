@@ -141,8 +141,8 @@ START_TEST(terms_bounded)
 }
 END_TEST
 
-/* The set of trigrams is kept per thread between messages: what one
- * message left (a full set too) is never in the next one's terms. */
+/* What one message put in the set of trigrams (a full set too) is never
+ * in the next one's terms, and the terms come out sorted. */
 START_TEST(terms_set_reused)
 {
 	static const char small[] = "Subject: tiny\r\n\r\nzanzibar\r\n";
