@@ -400,7 +400,7 @@ parse_key(struct sparse *p, struct skey *k, int depth)
 
 /* ---- evaluation (worker) ---- */
 
-struct msgctx {
+struct msgctx {             /* every field above srec: ctx_init */
 	struct imap_session *s;
 	size_t vi;
 	const struct imap_msg *m;
@@ -422,6 +422,33 @@ struct msgctx {
 	size_t bloblen;
 	struct mail_cache_search srec;
 };
+
+/* Every field before srec, one store each: a memset of them was a tenth
+ * of a SEARCH from the records in memory (perf: about 25 ns a message).
+ * Not the record's entries (1.5 KiB): whoever fills it sets what it
+ * holds. hdr, blen and sent_day are set by whoever sets loaded and
+ * have_sent. A field added above srec must be set here. */
+static void
+ctx_init(struct msgctx *c, struct imap_session *s, size_t vi, uint64_t *tally)
+{
+	c->s = s;
+	c->vi = vi;
+	c->m = &s->msgs[vi];
+	c->loaded = c->failed = false;
+	c->body = NULL;
+	c->blen = 0;
+	c->tree = NULL;
+	c->have_text = false;
+	mm_buf_init(&c->text);
+	c->have_sent = c->sent_ok = false;
+	c->sent_day = 0;
+	c->srec_tried = c->have_srec = false;
+	c->tally = tally;
+	c->prefetched = c->memrec = false;
+	c->blob = NULL;
+	c->bloblen = 0;
+	c->srec.n = 0;
+}
 
 /* MINIMAILD_SEARCH_SCAN set: never use the search record (for comparing). */
 static bool
@@ -468,13 +495,15 @@ ctx_load(struct msgctx *c)
 static void
 ctx_free(struct msgctx *c)
 {
-	if (c->loaded && !c->failed)
-		mail_header_free(&c->hdr);
-	free(c->body);
+	if (c->loaded) {          /* what only a message read from the store has */
+		if (!c->failed)
+			mail_header_free(&c->hdr);
+		free(c->body);
+		if (c->tree != NULL)
+			mail_msg_free(&c->tree);
+		mm_buf_free(&c->text);
+	}
 	free(c->blob);
-	if (c->tree != NULL)
-		mail_msg_free(&c->tree);
-	mm_buf_free(&c->text);
 }
 
 static bool
@@ -796,15 +825,7 @@ search_some(struct imap_session *s, struct imap_search *q, struct imap_searchmem
 		have = search_blobs(s, sm, v, at, n, known, blobs, lens, &nread);
 	for (size_t k = 0; k < n; k++) {
 		struct msgctx c;
-		/* not the record's entries (1.5 KiB a message): whoever fills
-		 * it sets what it holds */
-		memset(&c, 0, offsetof(struct msgctx, srec));
-		c.srec.n = 0;
-		c.s = s;
-		c.vi = at[k];
-		c.m = &s->msgs[at[k]];
-		c.tally = tally;
-		mm_buf_init(&c.text);
+		ctx_init(&c, s, at[k], tally);
 		if (have && known[k] > 0 &&
 		    imap_searchmem_find_at(v, s->uidvalidity, c.m->uid, &pos, &c.srec) > 0) {
 			c.memrec = true;
