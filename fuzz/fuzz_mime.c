@@ -9,10 +9,13 @@
  * length); the cache blob parses back to the same strings, offsets and
  * flags, and sections fetched on the cached tree equal those on the
  * parse. IMAP4rev2's parse (message/global as a message) gets the same
- * tree and value checks. */
+ * tree and value checks. The stored form's full-text terms
+ * (mail_fts_terms) are distinct 24-bit trigrams in ascending order, at
+ * most MAIL_FTS_TERMS_MAX, or none when it is not indexed. */
 #include "fuzz/fuzz.h"
 
 #include "mail/cache.h"
+#include "mail/fts.h"
 #include "mail/mime.h"
 
 /* ---- an independent reader for IMAP values (RFC 3501 9) ---- */
@@ -351,6 +354,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else if (norm[i] == '\n')
 			FUZZ_CHECK(i > 0 && norm[i - 1] == '\r');
 	}
+	uint32_t *terms;
+	size_t nterms;
+	bool indexed = mail_fts_terms(norm, nlen, &terms, &nterms);
+	FUZZ_CHECK(indexed ? nterms <= MAIL_FTS_TERMS_MAX : terms == NULL && nterms == 0);
+	for (size_t i = 0; i < nterms; i++)
+		FUZZ_CHECK(terms[i] < (1u << 24) && (i == 0 || terms[i - 1] < terms[i]));
+	free(terms);
 	if (nlen != size || memcmp(norm, msg, size) != 0) {
 		char *exact = fuzz_dup(norm, nlen);
 		check_msg(exact, nlen);
