@@ -301,6 +301,9 @@ void sdb_auth_cache_insert(const char *addr, const char *hash, const char *passw
  * warning naming what is off, when it cannot be mapped. */
 _Atomic uint64_t *sdb_gen_map(struct store *st, const char *file, const char *what);
 void sdb_gen_unmap(_Atomic uint64_t **gen);
+/* Moves it by one / reads it; a NULL counter (off) stays 0. */
+void sdb_gen_bump(_Atomic uint64_t *gen);
+uint64_t sdb_gen_get(_Atomic uint64_t *gen);
 void sdb_rcpt_cache_open(struct store *st);
 void sdb_rcpt_cache_close(struct store *st);
 void sdb_rcpt_gen_bump(struct store *st);

@@ -77,6 +77,19 @@ sdb_gen_unmap(_Atomic uint64_t **gen)
 }
 
 void
+sdb_gen_bump(_Atomic uint64_t *gen)
+{
+	if (gen != NULL)
+		atomic_fetch_add(gen, 1);
+}
+
+uint64_t
+sdb_gen_get(_Atomic uint64_t *gen)
+{
+	return gen != NULL ? atomic_load(gen) : 0;
+}
+
+void
 sdb_rcpt_cache_open(struct store *st)
 {
 	pthread_mutex_init(&st->rc_mu, NULL);
@@ -101,14 +114,13 @@ sdb_rcpt_cache_close(struct store *st)
 void
 sdb_rcpt_gen_bump(struct store *st)
 {
-	if (st->rc_gen != NULL)
-		atomic_fetch_add(st->rc_gen, 1);
+	sdb_gen_bump(st->rc_gen);
 }
 
 uint64_t
 store_rcpt_cache_gen(struct store *st)
 {
-	return st->rc_gen != NULL ? atomic_load(st->rc_gen) : 0;
+	return sdb_gen_get(st->rc_gen);
 }
 
 static struct sdb_rcpt_entry *

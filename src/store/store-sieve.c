@@ -27,7 +27,6 @@
 #include <string.h>
 
 #include "lib/limits.h"
-#include "lib/log.h"
 #include "lib/util.h"
 
 struct sdb_sieve_entry {
@@ -422,14 +421,7 @@ sdb_sieve_cache_close(struct store *st)
 void
 sdb_sieve_gen_bump(struct store *st)
 {
-	if (st->sv_gen != NULL)
-		atomic_fetch_add(st->sv_gen, 1);
-}
-
-static uint64_t
-sv_gen_load(struct store *st)
-{
-	return st->sv_gen != NULL ? atomic_load(st->sv_gen) : 0;
+	sdb_gen_bump(st->sv_gen);
 }
 
 static struct sdb_sieve_entry *
@@ -590,7 +582,7 @@ store_sieve_active(struct store *st, const char *user, char **name_r, char **tex
 		return r;
 	if (sv_cache_get(st, a.user, name_r, text_r, len_r, &r))
 		return r;
-	uint64_t gen = sv_gen_load(st);
+	uint64_t gen = sdb_gen_get(st->sv_gen);
 	r = sdb_run(st, false, active_tx, &a);
 	if (r == STORE_OK || r == STORE_NOTFOUND)
 		sv_cache_put(st, gen, a.user, r == STORE_OK, a.active_r, a.text_r, a.len_r);
