@@ -66,6 +66,19 @@ ascii_run(const unsigned char *s, size_t i, size_t len)
 	return k - i;
 }
 
+/* If in[*i] starts a run of ASCII, appends the run (it is itself in
+ * UTF-8 and in every 8-bit charset here), moves *i past it and is true. */
+static bool
+ascii_copy(const char *in, size_t *i, size_t len, struct mm_buf *out)
+{
+	size_t run = ascii_run((const unsigned char *)in, *i, len);
+	if (run == 0)
+		return false;
+	mm_buf_append(out, in + *i, run);
+	*i += run;
+	return true;
+}
+
 /* w's eight ASCII bytes with A-Z made a-z: a byte's high bit, after
  * adding 0x80 - 'A' (no carry: every byte is below 0x80), says it is >=
  * 'A'; after adding 0x80 - 'Z' - 1, that it is > 'Z'. */
@@ -87,13 +100,8 @@ utf8_sanitize(const char *in, size_t len, struct mm_buf *out)
 	mm_buf_reserve(out, len);
 	while (i < len) {
 		/* a run of ASCII is itself: one copy, not a byte at a time */
-		size_t run = ascii_run(s, i, len);
-		if (run > 0) {
-			mm_buf_append(out, in + i, run);
-			i += run;
-			continue;
-		}
-		mm_buf_append_utf8(out, next_char(s, len, &i));
+		if (!ascii_copy(in, &i, len, out))
+			mm_buf_append_utf8(out, next_char(s, len, &i));
 	}
 }
 
@@ -203,13 +211,8 @@ mail_charset_to_utf8(const char *cs, const char *in, size_t len, struct mm_buf *
 	case CS_CP1252:
 		mm_buf_reserve(out, len);
 		for (size_t i = 0; i < len;) {
-			/* ASCII is itself in all three: a run at a time */
-			size_t run = ascii_run(s, i, len);
-			if (run > 0) {
-				mm_buf_append(out, in + i, run);
-				i += run;
+			if (ascii_copy(in, &i, len, out))
 				continue;
-			}
 			mm_buf_append_utf8(out, k == CS_LATIN1 ? s[i] :
 			    k == CS_LATIN9 ? latin9(s[i]) : cp1252(s[i]));
 			i++;

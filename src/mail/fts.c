@@ -138,12 +138,11 @@ mail_fts_terms(const char *msg, size_t len, uint32_t **terms_r, size_t *n_r)
 		goto out;
 	whole = true;
 	uint32_t *v = xmalloc((t->n ? t->n : 1) * sizeof(*v));
-	size_t n = 0;
 	for (size_t i = 0; i < t->n; i++)
-		v[n++] = t->slot[t->used[i]];
-	terms_sort(v, n, t->sort_tmp);
+		v[i] = t->slot[t->used[i]];
+	terms_sort(v, t->n, t->sort_tmp);
 	*terms_r = v;
-	*n_r = n;
+	*n_r = t->n;
 out:
 	mail_msg_free(&tree);
 	mm_buf_free(&raw);
