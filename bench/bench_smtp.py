@@ -18,7 +18,9 @@ POP3S, so a message that was acknowledged but not stored fails the run.
 
 --sieve-rules N gives every recipient an active Sieve script of N rules
 (N - 1 that do not match, of the usual kinds, and a last one that flags
-and keeps the message), to compare with the rate without one.
+and keeps the message), to compare with the rate without one. With
+--sieve-include the active script is two lines that include those rules,
+kept as a second script.
 
 --new-conn opens a new connection for every message (greeting, EHLO, the
 transaction, QUIT), the way most MTAs deliver, instead of one connection
@@ -497,6 +499,8 @@ def main():
                     help="SPF+DKIM+DMARC on, against a loopback DNS server")
     ap.add_argument("--sieve-rules", type=int, default=0,
                     help="an active Sieve script of N rules for every recipient")
+    ap.add_argument("--sieve-include", action="store_true",
+                    help="the active script includes the rules (RFC 6609)")
     args = ap.parse_args()
 
     levels = [int(x) for x in args.clients.split(",")]
@@ -533,9 +537,17 @@ def main():
             path = os.path.join(srv.tmp, "bench.sieve")
             with open(path, "w") as f:
                 f.write(sieve_script(args.sieve_rules))
+            active = "bench"
+            if args.sieve_include:
+                active = "bench-main"
+                with open(os.path.join(srv.tmp, "main.sieve"), "w") as f:
+                    f.write('require "include";\ninclude :personal "bench";\n')
             for u in users:
                 srv.ctl("sieve", "put", u, "bench", path, check=True)
-                srv.ctl("sieve", "activate", u, "bench", check=True)
+                if args.sieve_include:
+                    srv.ctl("sieve", "put", u, "bench-main",
+                            os.path.join(srv.tmp, "main.sieve"), check=True)
+                srv.ctl("sieve", "activate", u, active, check=True)
         srv.start()
         host, port = "127.0.0.1", srv.ports["smtp"]
         rcpts = sorted(users)
@@ -545,7 +557,8 @@ def main():
               % (args.size, len(rcpts), args.messages, args.rcpts, args.client,
                  "new connection per message" if args.new_conn else "connections reused",
                  (", SPF+DKIM+DMARC on" if args.inbound else "") +
-                 (", Sieve script of %d rules" % args.sieve_rules if args.sieve_rules else "")))
+                 (", Sieve script of %d rules" % args.sieve_rules if args.sieve_rules else "") +
+                 (" (included)" if args.sieve_rules and args.sieve_include else "")))
         sent = 0
         for n in levels:
             m0 = metrics_read(metrics_port)

@@ -54,7 +54,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < fuzz_len; i++)
 		lines += text[i] == '\n';
 
-	struct sieve_include_if inc = { NULL, lookup };
+	struct sieve_include_if inc = { NULL, lookup, NULL };
 	struct sieve_script *s = NULL;
 	struct sieve_error err;
 	if (!sieve_compile(text, fuzz_len, &lim, &inc, &s, &err)) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -544,7 +545,7 @@ static const struct {
 
 START_TEST(test_include)
 {
-	struct sieve_include_if inc = { NULL, lookup };
+	struct sieve_include_if inc = { NULL, lookup, NULL };
 	struct sieve_script *s;
 	struct sieve_error err;
 	struct mm_buf out;
@@ -713,7 +714,7 @@ START_TEST(test_cache)
 	/* a script that includes (even an optional one that is missing) is
 	 * compiled every time: its form depends on other scripts */
 	static const char inc[] = "require \"include\"; include :optional \"x\"; discard;";
-	struct sieve_include_if ii = { NULL, inc_none };
+	struct sieve_include_if ii = { NULL, inc_none, NULL };
 	for (int k = 0; k < 2; k++) {
 		s1 = sieve_cache_compile(c, "u4", inc, strlen(inc), NULL, &ii, &err, &hit);
 		ck_assert_ptr_nonnull(s1);
@@ -773,6 +774,100 @@ START_TEST(test_cache)
 	free(t);
 	sieve_cache_free(&c);
 	ck_assert_ptr_null(c);
+}
+END_TEST
+
+/* An include interface over one personal script "r", with a stamp that
+ * the test moves when it changes r (or withholds). */
+struct inc_one {
+	const char *text;
+	uint64_t stamp;
+	bool have_stamp;
+	unsigned lookups;
+};
+
+static bool
+inc_one_lookup(void *ctx, bool global, const char *name, char **text_r, size_t *len_r)
+{
+	struct inc_one *o = ctx;
+	o->lookups++;
+	if (global || strcmp(name, "r") != 0)
+		return false;
+	*len_r = strlen(o->text);
+	*text_r = xstrdup(o->text);
+	return true;
+}
+
+static bool
+inc_one_stamp(void *ctx, uint64_t *stamp_r)
+{
+	struct inc_one *o = ctx;
+	*stamp_r = o->stamp;
+	return o->have_stamp;
+}
+
+/* Compiles main for "u" through c and o: whether it was a hit, and what
+ * the script did. */
+static bool
+cache_inc_run(struct sieve_cache *c, struct inc_one *o, const char **what_r)
+{
+	static const char main_text[] = "require \"include\"; include :personal \"r\";";
+	struct sieve_include_if ii = { o, inc_one_lookup, inc_one_stamp };
+	struct sieve_error err;
+	bool hit;
+	struct sieve_script *s = sieve_cache_compile(c, "u", main_text, strlen(main_text), NULL,
+	    &ii, &err, &hit);
+	ck_assert_msg(s != NULL, "%s", err.msg);
+	*what_r = run_shared(s);
+	sieve_cache_release(c, &s);
+	return hit;
+}
+
+/* A script that includes is kept while the includes' stamp holds, and
+ * compiled again (with the included script's new text) once it moves,
+ * once it is unknown, and once SIEVE_CACHE_INCLUDE_TTL_MSECS have gone. */
+START_TEST(test_cache_includes)
+{
+	struct sieve_cache *c = sieve_cache_new();
+	struct inc_one o = { "discard;", 7, true, 0 };
+	const char *what;
+
+	ck_assert(!cache_inc_run(c, &o, &what));
+	ck_assert_str_eq(what, "discard");
+	ck_assert_uint_eq(o.lookups, 1);
+	ck_assert(cache_inc_run(c, &o, &what));
+	ck_assert_str_eq(what, "discard");
+	ck_assert_uint_eq(o.lookups, 1);        /* not compiled: not looked up */
+	/* r changes, the stamp moves: compiled again, r's new text runs */
+	o.text = "keep;";
+	o.stamp = 8;
+	ck_assert(!cache_inc_run(c, &o, &what));
+	ck_assert_str_eq(what, "keep");
+	ck_assert(cache_inc_run(c, &o, &what));
+	ck_assert_str_eq(what, "keep");
+	/* the stamp unknown: compiled at every use, nothing kept */
+	o.have_stamp = false;
+	o.text = "discard;";
+	ck_assert(!cache_inc_run(c, &o, &what));
+	ck_assert_str_eq(what, "discard");
+	ck_assert(!cache_inc_run(c, &o, &what));
+	o.have_stamp = true;
+	o.stamp = 9;
+	ck_assert(!cache_inc_run(c, &o, &what));
+	ck_assert_str_eq(what, "discard");
+	ck_assert(cache_inc_run(c, &o, &what));
+	/* r changed with the stamp left where it was (a writer that died
+	 * between its commit and its second move): the TTL ends it */
+	o.text = "keep;";
+	ck_assert(cache_inc_run(c, &o, &what));
+	ck_assert_str_eq(what, "discard");
+	struct timespec ttl = { (SIEVE_CACHE_INCLUDE_TTL_MSECS + 100) / 1000,
+	    (long)((SIEVE_CACHE_INCLUDE_TTL_MSECS + 100) % 1000) * 1000000 };
+	while (nanosleep(&ttl, &ttl) != 0)
+		;
+	ck_assert(!cache_inc_run(c, &o, &what));
+	ck_assert_str_eq(what, "keep");
+	sieve_cache_free(&c);
 }
 END_TEST
 
@@ -857,6 +952,7 @@ sieve_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("cache");
 	tcase_add_test(tc, test_cache);
+	tcase_add_test(tc, test_cache_includes);
 	tcase_add_test(tc, test_cache_threads);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

@@ -179,12 +179,21 @@ START_TEST(test_active_cache)
 	ck_assert_uint_eq(m - m0, 1);
 	ck_assert_uint_eq(h - h0, 1);
 
-	/* this process's own changes */
+	/* this process's own changes, each moving the generation (what a
+	 * compiled script that includes is kept under) */
+	uint64_t g0, g1;
+	ck_assert(store_sieve_generation(st, &g0));
 	ck_assert_int_eq(store_sieve_put(st, u, "a", "keep;", 5), STORE_OK);
+	ck_assert(store_sieve_generation(st, &g1));
+	ck_assert_uint_gt(g1, g0);
 	ck_assert_int_eq(store_sieve_activate(st, u, "a"), STORE_OK);
 	active_is(st, u, "a", "keep;");
+	ck_assert(store_sieve_generation(st, &g0));
+	ck_assert_uint_gt(g0, g1);
 	ck_assert_int_eq(store_sieve_put(st, u, "a", "discard;", 8), STORE_OK);
 	active_is(st, u, "a", "discard;");
+	ck_assert(store_sieve_generation(st, &g1));
+	ck_assert_uint_gt(g1, g0);
 	store_sieve_cache_stats(st, &h0, &m0);
 	active_is(st, u, "a", "discard;");
 	store_sieve_cache_stats(st, &h, &m);
@@ -201,6 +210,8 @@ START_TEST(test_active_cache)
 	active_is(st, u, "c", "stop;");
 	in_child(3);           /* the user's removal takes the scripts */
 	active_is(st, u, NULL, NULL);
+	ck_assert(store_sieve_generation(st, &g0));
+	ck_assert_uint_gt(g0, g1);      /* moved by the other processes too */
 	store_sieve_cache_stats(st, &h, &m);
 	ck_assert_uint_ge(h - h0, 3);
 }

@@ -112,7 +112,7 @@ ctl_sieve_test(int argc, char **argv)
 		sdir = slash ? xstrndup(script, (size_t)(slash - script)) : xstrdup(".");
 		dirs.personal = sdir;
 	}
-	struct sieve_include_if inc = { &dirs, inc_lookup };
+	struct sieve_include_if inc = { &dirs, inc_lookup, NULL };
 	struct sieve_limits lim;
 	sieve_limits_default(&lim);
 	size_t slen, mlen;
@@ -247,7 +247,7 @@ ctl_sieve_cmd(struct store *st, const struct sieve_limits *lim, int argc, char *
 		if (text == NULL)
 			return fail("%s: %s", argv[3], strerror(errno));
 		struct store_inc si = { st, user };
-		struct sieve_include_if inc = { &si, store_lookup };
+		struct sieve_include_if inc = { &si, store_lookup, NULL };
 		struct sieve_script *s;
 		struct sieve_error err;
 		if (!sieve_compile(text, len, lim, &inc, &s, &err)) {

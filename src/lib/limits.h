@@ -186,6 +186,11 @@
 #define SIEVE_ERROR_MAX_BYTES        256   /* one compile or run-time error */
 #define SIEVE_CACHE_ENTRIES          256   /* compiled scripts kept, one a user (sieve-cache.c) */
 #define SIEVE_CACHE_BYTES            (4 * 1024 * 1024) /* their texts, in all */
+/* A compiled script that includes others is kept while the includes'
+ * stamp (the store's sieve generation) holds, and at most this long: the
+ * TTL, as the active-script cache's, only bounds what a process that died
+ * during a change can leave behind. */
+#define SIEVE_CACHE_INCLUDE_TTL_MSECS 5000
 /* The active-script cache (store/store-sieve.c): each user's active script
  * (or that there is none) as the store has it, invalidated by any change
  * of any user's scripts in any process; the TTL, as the RCPT cache's, only

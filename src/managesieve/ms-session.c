@@ -231,7 +231,7 @@ job_work(void *arg)
 	struct sieve_script *sc;
 	struct sieve_error err;
 	struct inc_ctx ic = { j->st, j->user };
-	struct sieve_include_if inc = { &ic, inc_lookup };
+	struct sieve_include_if inc = { &ic, inc_lookup, NULL };
 	char *t;
 	size_t len;
 	int r;

@@ -6,8 +6,13 @@
  * lookup whose text or limits differ compiles again and replaces it, so a
  * changed script is never run from its old form, with no invalidation
  * message from the store or from minimailctl. A script whose compile
- * looked up an include (found or not) is not kept: its form depends on
- * other scripts' texts, which this key does not see. Compiled scripts are
+ * looked up an include (found or not) depends on other scripts' texts,
+ * which this key does not see: it is kept only with the include
+ * interface's stamp read before the compile (the store's sieve
+ * generation, moved by every change of any script), and used again only
+ * while the stamp is the same and for at most
+ * SIEVE_CACHE_INCLUDE_TTL_MSECS; without a stamp it is compiled at every
+ * use. Compiled scripts are
  * immutable once made (a run keeps its state apart) and counted, so an
  * entry replaced or evicted while a delivery runs it is freed by the last
  * one to let it go. Bounded by SIEVE_CACHE_ENTRIES entries and
@@ -27,6 +32,9 @@ struct sc_entry {
 	char *text;
 	size_t len;
 	struct sieve_limits lim;
+	bool includes;               /* looked up an include: stamp, expires_ms */
+	uint64_t stamp;
+	uint64_t expires_ms;
 	struct sieve_script *s;      /* one reference is the entry's */
 	uint64_t used;               /* LRU tick */
 };
@@ -105,6 +113,20 @@ watch_lookup(void *ctx, bool global, const char *name, char **text_r, size_t *le
 	    w->inc->lookup(w->inc->ctx, global, name, text_r, len_r);
 }
 
+/* The includes' stamp now; false: inc has none. */
+static bool
+inc_stamp(const struct sieve_include_if *inc, uint64_t *stamp_r)
+{
+	return inc != NULL && inc->stamp != NULL && inc->stamp(inc->ctx, stamp_r);
+}
+
+/* Under mu: may e (same key, text, limits) be run? */
+static bool
+entry_fresh(const struct sc_entry *e, bool have_stamp, uint64_t stamp)
+{
+	return !e->includes || (have_stamp && stamp == e->stamp && mm_now_ms() < e->expires_ms);
+}
+
 struct sieve_script *
 sieve_cache_compile(struct sieve_cache *c, const char *key, const char *text, size_t len,
     const struct sieve_limits *lim, const struct sieve_include_if *inc,
@@ -116,11 +138,15 @@ sieve_cache_compile(struct sieve_cache *c, const char *key, const char *text, si
 		lim = &dl;
 	}
 	*hit_r = false;
+	/* read before the compile's lookups: a change meanwhile moves it */
+	uint64_t stamp = 0;
+	bool have_stamp = inc_stamp(inc, &stamp);
 	pthread_mutex_lock(&c->mu);
 	for (size_t i = 0; i < SIEVE_CACHE_ENTRIES; i++) {
 		struct sc_entry *e = &c->e[i];
 		if (e->key != NULL && strcmp(e->key, key) == 0 && e->len == len &&
-		    memcmp(e->text, text, len) == 0 && lim_eq(&e->lim, lim)) {
+		    memcmp(e->text, text, len) == 0 && lim_eq(&e->lim, lim) &&
+		    entry_fresh(e, have_stamp, stamp)) {
 			e->used = ++c->tick;
 			e->s->refs++;
 			c->hits++;
@@ -135,12 +161,12 @@ sieve_cache_compile(struct sieve_cache *c, const char *key, const char *text, si
 
 	/* compiled outside the lock: other deliveries go on meanwhile */
 	struct inc_watch w = { inc, false };
-	struct sieve_include_if winc = { &w, watch_lookup };
+	struct sieve_include_if winc = { &w, watch_lookup, NULL };
 	struct sieve_script *s;
 	if (!sieve_compile(text, len, lim, &winc, &s, err_r))
 		return NULL;
 	s->refs = 1;
-	if (w.looked || len > SIEVE_CACHE_BYTES / 8)
+	if ((w.looked && !have_stamp) || len > SIEVE_CACHE_BYTES / 8)
 		return s;
 
 	pthread_mutex_lock(&c->mu);
@@ -171,6 +197,9 @@ sieve_cache_compile(struct sieve_cache *c, const char *key, const char *text, si
 	memcpy(slot->text, text, len);
 	slot->len = len;
 	slot->lim = *lim;
+	slot->includes = w.looked;
+	slot->stamp = stamp;
+	slot->expires_ms = mm_now_ms() + SIEVE_CACHE_INCLUDE_TTL_MSECS;
 	slot->s = s;
 	slot->used = ++c->tick;
 	s->refs++;

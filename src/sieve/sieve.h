@@ -33,11 +33,15 @@ struct sieve_limits {
 void sieve_limits_default(struct sieve_limits *l);
 
 /* include (RFC 6609): the script named name, personal or global, as
- * bytes (malloc'd into *text_r). false when there is none. */
+ * bytes (malloc'd into *text_r). false when there is none. stamp (may be
+ * NULL) gives a value that moves whenever any script lookup could return
+ * changes (false: none is known); only with one is a script that
+ * includes kept compiled by sieve_cache_compile. */
 struct sieve_include_if {
 	void *ctx;
 	bool (*lookup)(void *ctx, bool global, const char *name,
 	    char **text_r, size_t *len_r);
+	bool (*stamp)(void *ctx, uint64_t *stamp_r);
 };
 
 struct sieve_error {
@@ -62,7 +66,10 @@ struct sieve_cache *sieve_cache_new(void);
 void sieve_cache_free(struct sieve_cache **c);
 /* The compiled form of text for key: the cached one when key's entry was
  * compiled from the same bytes under the same limits (*hit_r set), else
- * sieve_compile()'s, kept unless it looked up an include. NULL with
+ * sieve_compile()'s, kept. One that looked up an include (found or not)
+ * is kept only if inc has a stamp, and used again only while the stamp
+ * is the one read before its compile, for at most
+ * SIEVE_CACHE_INCLUDE_TTL_MSECS. NULL with
  * *err_r on a compile error. The script is shared: run it, never free
  * it; give it back with sieve_cache_release(). Thread-safe. */
 struct sieve_script *sieve_cache_compile(struct sieve_cache *c, const char *key,

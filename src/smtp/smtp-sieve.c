@@ -128,6 +128,13 @@ inc_lookup(void *ctx, bool global, const char *name, char **text_r, size_t *len_
 }
 
 static bool
+inc_stamp(void *ctx, uint64_t *stamp_r)
+{
+	struct inc_ctx *c = ctx;
+	return store_sieve_generation(c->st, stamp_r);
+}
+
+static bool
 mailbox_exists(void *ctx, const char *name)
 {
 	struct inc_ctx *c = ctx;
@@ -464,7 +471,7 @@ run_user(struct smtp_sieve *j, struct mm_buf *msg, const char *user, bool *kw_di
 		return false;
 	}
 	struct inc_ctx ic = { j->st, user };
-	struct sieve_include_if inc = { &ic, inc_lookup };
+	struct sieve_include_if inc = { &ic, inc_lookup, inc_stamp };
 	struct sieve_script *s;
 	struct sieve_error err;
 	bool hit;

@@ -424,6 +424,15 @@ sdb_sieve_gen_bump(struct store *st)
 	sdb_gen_bump(st->sv_gen);
 }
 
+bool
+store_sieve_generation(struct store *st, uint64_t *gen_r)
+{
+	if (st->sv_gen == NULL)
+		return false;
+	*gen_r = sdb_gen_get(st->sv_gen);
+	return true;
+}
+
 static struct sdb_sieve_entry *
 sv_slot(struct store *st, const char *user)
 {

@@ -604,6 +604,12 @@ int store_sieve_active(struct store *st, const char *user, char **name_r,
     char **text_r, size_t *len_r);
 /* Hits and misses of that cache (for tests). */
 void store_sieve_cache_stats(struct store *st, uint64_t *hits_r, uint64_t *misses_r);
+/* The generation of every user's scripts (data_dir/sieve-generation):
+ * moved before and after any change of any script by any process, so
+ * whatever was read of the scripts since a value was read is still what
+ * the store has while the value stays. false: not known (the counter
+ * could not be mapped). */
+bool store_sieve_generation(struct store *st, uint64_t *gen_r);
 /* Vacation (RFC 5230 4.2): *send_r is true, and now is recorded, when no
  * reply for (user, handle, sender) was recorded within seconds of now. */
 int store_sieve_vacation(struct store *st, const char *user, const char *handle,

@@ -10,14 +10,17 @@ message with a log line; a reject after another recipient took the
 message as a bounce (DSN) to the sender (the sink, or a local sender's
 INBOX), never to <> or for auto-submitted mail; imap4flags keywords kept
 when the same delivery queues a redirect; a script replaced under the
-same name runs from the next delivery on (compiled scripts are cached)."""
+same name runs from the next delivery on (compiled scripts are cached),
+and so does an included script replaced under its name."""
 import email
 import imaplib
 import os
+import re
 import smtplib
 import tempfile
 import time
 import unittest
+import urllib.request
 
 import mmtest
 from test_relay import Sink, relay_conf, submit
@@ -38,8 +41,10 @@ class SieveTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.sink = Sink().start()
+        (cls.mport,) = mmtest.free_ports(1)
         cls.srv = mmtest.Server(users=USERS, allow_plaintext=True, extra_conf=relay_conf(
-            cls.sink.port) + "[sieve]\nmax_redirects = 2\nvacation_min_days = 1\n")
+            cls.sink.port) + "[sieve]\nmax_redirects = 2\nvacation_min_days = 1\n"
+            "[listen]\nmetrics = 127.0.0.1:%d\n" % cls.mport)
         cls.tmp = tempfile.mkdtemp(prefix="mm-sieve-e2e-")
 
     @classmethod
@@ -394,6 +399,40 @@ class SieveTest(unittest.TestCase):
         self.send(message("drop me again", to=u), rcpts=(u,))
         self.assertEqual(self.count("INBOX", u), before + 1)
         self.put(u, "cached", 'if header :contains "subject" "drop" { discard; }\n',
+                 activate=False)
+        self.send(message("drop me last", to=u), rcpts=(u,))
+        self.assertEqual(self.count("INBOX", u), before + 1)
+        self.srv.ctl("sieve", "activate", u)
+
+    def cache_hits(self):
+        """minimaild_sieve_cache_total{result="hit"}."""
+        url = "http://127.0.0.1:%d/metrics" % self.mport
+        with urllib.request.urlopen(url, timeout=20) as r:
+            m = re.search(r'^minimaild_sieve_cache_total\{result="hit"\} (\S+)$',
+                          r.read().decode(), re.M)
+        self.assertIsNotNone(m)
+        return float(m.group(1))
+
+    def test_20_included_script_changes(self):
+        """A script that includes another is kept compiled too (the
+        second delivery is a cache hit), and the included script replaced
+        (minimailctl sieve put, the including script untouched and still
+        active) is what the very next delivery runs."""
+        u = "bob@example.org"
+        self.put(u, "inc-rules", 'if header :contains "subject" "drop" { discard; }\n',
+                 activate=False)
+        self.put(u, "inc-main", 'require "include";\ninclude :personal "inc-rules";\n')
+        before = self.count("INBOX", u)
+        self.send(message("drop me first", to=u), rcpts=(u,))
+        h0 = self.cache_hits()
+        self.send(message("drop me second", to=u), rcpts=(u,))
+        self.assertEqual(self.cache_hits(), h0 + 1)
+        self.assertEqual(self.count("INBOX", u), before)
+        self.put(u, "inc-rules", 'if header :contains "subject" "nothing" { discard; }\n',
+                 activate=False)
+        self.send(message("drop me again", to=u), rcpts=(u,))
+        self.assertEqual(self.count("INBOX", u), before + 1)
+        self.put(u, "inc-rules", 'if header :contains "subject" "drop" { discard; }\n',
                  activate=False)
         self.send(message("drop me last", to=u), rcpts=(u,))
         self.assertEqual(self.count("INBOX", u), before + 1)
