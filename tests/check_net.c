@@ -271,6 +271,26 @@ START_TEST(test_worker_lanes)
 }
 END_TEST
 
+/* Reads one at a time, each submitted after the last one's done ran:
+ * the thread that takes each is woken once, and a job's end wakes no
+ * other thread (it used to wake one per job, to find nothing). */
+START_TEST(test_worker_no_empty_wakeups)
+{
+	struct worker_pool *pool = worker_pool_new(base, 4);
+	lane_done[WORKER_LANE_READ] = 0;
+	for (int i = 0; i < 50; i++) {
+		worker_submit(pool, WORKER_LANE_READ, lane_work, lane_done_cb,
+		    (void *)(intptr_t)WORKER_LANE_READ);
+		ck_assert_int_eq(loop_for(&lane_done[WORKER_LANE_READ], i + 1, 5000), i + 1);
+	}
+	uint64_t empty = worker_empty_wakeups(pool);
+	printf("worker: 50 reads one at a time, %llu empty wake-ups\n",
+	    (unsigned long long)empty);
+	ck_assert_uint_le(empty, 10);
+	worker_pool_free(&pool);
+}
+END_TEST
+
 /* ---- conn with a test protocol module ---- */
 
 struct tsess {
@@ -1359,6 +1379,7 @@ net_suite(void)
 	tcase_add_test(tc, test_worker_jobs);
 	tcase_add_test(tc, test_worker_free_drains);
 	tcase_add_test(tc, test_worker_lanes);
+	tcase_add_test(tc, test_worker_no_empty_wakeups);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("conn");
 	tcase_add_test(tc, test_conn_lines);

@@ -60,6 +60,7 @@ struct worker_pool {
 	unsigned slow_max;
 	struct job_fifo done;       /* finished, waiting for the loop */
 	size_t pending;             /* queued + running + done-not-yet-called */
+	uint64_t empty_wakeups;     /* worker_empty_wakeups */
 	bool stopping;
 	unsigned nthreads;          /* threads for every lane */
 	unsigned ncommit;           /* ... and threads for the commit lane only */
@@ -128,6 +129,7 @@ worker_main(void *arg)
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
 		struct worker_job *j;
+		bool woken = false;
 		for (;;) {
 			j = t->commit_only ? fifo_pop(&pool->queue[WORKER_LANE_COMMIT]) :
 			    worker_pick(pool);
@@ -138,7 +140,9 @@ worker_main(void *arg)
 				pthread_cond_wait(&pool->cond_commit, &pool->lock);
 				pool->idle_commit--;
 			} else {
+				pool->empty_wakeups += woken;
 				pthread_cond_wait(&pool->cond_work, &pool->lock);
+				woken = true;
 			}
 		}
 		if (j == NULL)
@@ -149,14 +153,28 @@ worker_main(void *arg)
 		metrics_observe(MH_JOB, metrics_now_us() - j->submitted_us);
 		pthread_mutex_lock(&pool->lock);
 		pool->running[j->lane]--;
-		/* the lane's slot is free: a thread waiting for it may go */
-		if (j->lane != WORKER_LANE_COMMIT)
-			pthread_cond_signal(&pool->cond_work);
+		/* the lane's slot is free: a thread waiting for it may go, if
+		 * a job waits for one (a wake-up for nothing is two switches) */
+		bool slot = j->lane != WORKER_LANE_COMMIT &&
+		    (pool->queue[WORKER_LANE_READ].head != NULL ||
+		    pool->queue[WORKER_LANE_SLOW].head != NULL);
 		bool was_empty = pool->done.head == NULL;
 		fifo_push(&pool->done, j);
 		pthread_cond_broadcast(&pool->cond_idle);
-		if (was_empty)
-			event_active(pool->ev_done, EV_READ, 0);
+		if (slot || was_empty) {
+			/* woken and told outside the lock: the thread woken does
+			 * not block on it at once, and the loop's wake-up (a
+			 * write to its notification descriptor) does not hold
+			 * it. The done list was empty, so this worker's
+			 * event_active is due; another's meanwhile, or a drain
+			 * before it, costs one empty run of worker_run_done. */
+			pthread_mutex_unlock(&pool->lock);
+			if (slot)
+				pthread_cond_signal(&pool->cond_work);
+			if (was_empty)
+				event_active(pool->ev_done, EV_READ, 0);
+			pthread_mutex_lock(&pool->lock);
+		}
 	}
 	pthread_mutex_unlock(&pool->lock);
 	return NULL;
@@ -243,11 +261,13 @@ worker_submit(struct worker_pool *pool, enum worker_lane lane,
 	pool->pending++;
 	/* a commit wakes a commit-only thread if one waits: the others stay
 	 * for the other lanes */
-	if (lane == WORKER_LANE_COMMIT && pool->idle_commit > 0)
-		pthread_cond_signal(&pool->cond_commit);
-	else
-		pthread_cond_signal(&pool->cond_work);
+	bool commit = lane == WORKER_LANE_COMMIT && pool->idle_commit > 0;
 	pthread_mutex_unlock(&pool->lock);
+	/* after the unlock, so that the thread woken does not block on the
+	 * lock the loop still holds (the conditions live as long as the
+	 * pool; a thread that took the job meanwhile makes this one find
+	 * nothing and wait again) */
+	pthread_cond_signal(commit ? &pool->cond_commit : &pool->cond_work);
 }
 
 size_t
@@ -255,6 +275,15 @@ worker_pending(struct worker_pool *pool)
 {
 	pthread_mutex_lock(&pool->lock);
 	size_t n = pool->pending;
+	pthread_mutex_unlock(&pool->lock);
+	return n;
+}
+
+uint64_t
+worker_empty_wakeups(struct worker_pool *pool)
+{
+	pthread_mutex_lock(&pool->lock);
+	uint64_t n = pool->empty_wakeups;
 	pthread_mutex_unlock(&pool->lock);
 	return n;
 }

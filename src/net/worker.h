@@ -6,6 +6,7 @@
 #define MM_WORKER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct worker_pool;
@@ -33,6 +34,9 @@ void worker_submit(struct worker_pool *pool, enum worker_lane lane,
     worker_work_fn *work, worker_done_fn *done, void *arg);
 /* Jobs queued or running (for tests and shutdown). */
 size_t worker_pending(struct worker_pool *pool);
+/* Times a thread was woken for the other lanes and found no job it may
+ * take (for tests: each is two context switches for nothing). */
+uint64_t worker_empty_wakeups(struct worker_pool *pool);
 /* Waits for every queued job to finish and runs their done functions on
  * the calling (loop) thread, then stops the threads and frees the pool. */
 void worker_pool_free(struct worker_pool **pool);
