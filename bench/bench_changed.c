@@ -9,7 +9,6 @@
  * Built by `make bench`, never run by make check.
  *
  * usage: bench_changed [-d DIR] [-n MESSAGES] [-r ROUNDS] */
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,12 +69,6 @@ report(const char *what, double *v, int n)
 	printf("%-58s p50 %9.1f us  p99 %9.1f us\n", what, v[n / 2], v[(n * 99) / 100]);
 }
 
-static int
-rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb; (void)type; (void)ftw;
-	return remove(path);
-}
 
 int
 main(int argc, char **argv)
@@ -158,6 +151,6 @@ main(int argc, char **argv)
 	report("read_changed after one flag change (old message)", after_flag, rounds);
 	report("whole index read (what read_changed cost before)", full, rounds);
 	store_close(&st);
-	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	mm_rmtree(dir);
 	return 0;
 }

@@ -10,7 +10,6 @@
  * of -r rounds of -n calls. Built by `make bench`, never run by make check.
  *
  * usage: bench_index [-n CALLS] [-r ROUNDS] [-d DIR] [-m 1|2|3: that body only] */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,14 +148,6 @@ run(bench_fn *fn, const struct mm_buf *msg, struct store *st, long n, int rounds
 	return per[rounds / 2];
 }
 
-static int
-rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
 
 int
 main(int argc, char **argv)
@@ -233,6 +224,6 @@ main(int argc, char **argv)
 		mm_buf_free(&msgs[i].b);
 	store_close(&st);
 	if (dir == tmp)
-		nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+		mm_rmtree(tmp);
 	return 0;
 }

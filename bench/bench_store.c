@@ -12,7 +12,6 @@
  *   -s  message size (default 10240)
  *   -S  also measure plain synchronous commits (STORE_OPEN_SYNC_COMMIT) */
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -119,11 +118,6 @@ run(const char *mode, int nthreads, double secs, double fsyncs)
 	(void)store_checkpoint(st);
 }
 
-static int
-rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static void
 open_store(const char *dir, int flags)
@@ -199,7 +193,7 @@ main(int argc, char **argv)
 			run("sync", counts[i], secs, fs);
 	}
 	store_close(&st);
-	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	mm_rmtree(dir);
 	free(msg);
 	return 0;
 }

@@ -4,7 +4,6 @@
  * delete, messages too big to index, and a store whose messages predate
  * the index. */
 #include <check.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,12 +196,6 @@ static char tmpdir[64];
 static struct store *st;
 static const char *user = "alice@example.org";
 
-static int
-rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb, (void)type, (void)ftw;
-	return remove(path);
-}
 
 static void
 open_store(void)
@@ -227,7 +220,7 @@ static void
 teardown(void)
 {
 	store_close(&st);
-	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	mm_rmtree(tmpdir);
 }
 
 static uint32_t

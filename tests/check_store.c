@@ -5,7 +5,6 @@
 #include <check.h>
 #include <crypt.h>
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,11 +50,6 @@ static char tmpdir[64];
 static struct store *st;
 static char hash[256];
 
-static int
-rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static void
 open_store(void)
@@ -90,7 +84,7 @@ static void
 teardown(void)
 {
 	store_close(&st);
-	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	mm_rmtree(tmpdir);
 }
 
 /* Delivers text to user's mailbox (NULL = INBOX); returns the UID. */

@@ -5,7 +5,6 @@
  * everything gone with the user (and not another user's with the same
  * prefix). Every test opens a fresh environment in a mkdtemp() dir. */
 #include <check.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +25,6 @@ static char tmpdir[64];
 static struct store *st;
 static char hash[256];
 
-static int
-rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
 
 static void
 setup(void)
@@ -52,7 +43,7 @@ static void
 teardown(void)
 {
 	store_close(&st);
-	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	mm_rmtree(tmpdir);
 }
 
 static int

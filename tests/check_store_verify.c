@@ -5,7 +5,6 @@
  * must fix them, and a second verify must be clean. Backups: full, then
  * incremental, also across log files removed by checkpoints. */
 #include <check.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +25,6 @@ static char tmpdir[64];
 static char datadir[128];
 static struct store *st;
 
-static int
-rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb; (void)type; (void)ftw;
-	return remove(path);
-}
 
 static void
 setup(void)
@@ -62,7 +55,7 @@ static void
 teardown(void)
 {
 	store_close(&st);
-	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	mm_rmtree(tmpdir);
 }
 
 struct problems {

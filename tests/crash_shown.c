@@ -13,7 +13,6 @@
  * still there with the same message: a shown UID that a crash lost would
  * be given again to another message, and shown twice. */
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -179,12 +178,6 @@ verify(struct store *st)
 	store_index_free(&idx);
 }
 
-static int
-rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb; (void)type; (void)ftw;
-	return remove(path);
-}
 
 int
 main(void)
@@ -242,7 +235,7 @@ main(void)
 		    ts.tv_nsec / 1000000L, n);
 		store_close(&st);
 	}
-	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	mm_rmtree(tmpdir);
 	if (total == 0) {
 		fprintf(stderr, "crash_shown: FAIL: nothing was shown at all\n");
 		failures++;

@@ -21,7 +21,6 @@
  * every delivery is reported. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -394,11 +393,6 @@ verify(struct store *st, size_t acks_before)
 	}
 }
 
-static int
-rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 int
 main(void)
@@ -466,7 +460,7 @@ main(void)
 			store_checkpoint(st);
 		store_close(&st);
 	}
-	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	mm_rmtree(tmpdir);
 	printf("crash_store: %d kill cycles, %zu acknowledged deliveries checked, "
 	    "%zu without a log sync, %.1f s\n",
 	    cycles, nacks, nosync, (double)(mm_now_ms() - t0) / 1000.0);

@@ -4,6 +4,7 @@
 #include "lib/log.h"
 
 #include <ctype.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,4 +399,19 @@ mm_u32_lower(const uint32_t *v, size_t n, uint32_t x)
 			h = mid;
 	}
 	return l;
+}
+
+static int
+rmtree_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+int
+mm_rmtree(const char *dir)
+{
+	return nftw(dir, rmtree_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -82,6 +82,9 @@ void mm_strlist_clear(struct mm_strlist *l);
 
 /* Monotonic clock in milliseconds. */
 uint64_t mm_now_ms(void);
+/* Removes dir and everything under it, symbolic links not followed;
+ * 0, or -1 with errno (what is left stays). */
+int mm_rmtree(const char *dir);
 /* FNV-1a of the string s, going on from h (MM_FNV_BASIS to start): the
  * hash of the daemon's small in-memory tables. */
 #define MM_FNV_BASIS 2166136261u
