@@ -423,11 +423,11 @@ struct msgctx {             /* every field above srec: ctx_init */
 	struct mail_cache_search srec;
 };
 
-/* Every field before srec, one store each: a memset of them was a tenth
- * of a SEARCH from the records in memory (perf: about 25 ns a message).
- * Not the record's entries (1.5 KiB): whoever fills it sets what it
- * holds. hdr, blen and sent_day are set by whoever sets loaded and
- * have_sent. A field added above srec must be set here. */
+/* Every field before srec but hdr (filled by whoever sets loaded), one
+ * store each: a memset of them was a tenth of a SEARCH from the records
+ * in memory (perf: about 25 ns a message). Not the record's entries (1.5
+ * KiB): whoever fills it sets what it holds. A field added above srec
+ * must be set here. */
 static void
 ctx_init(struct msgctx *c, struct imap_session *s, size_t vi, uint64_t *tally)
 {

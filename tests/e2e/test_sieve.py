@@ -383,6 +383,20 @@ class SieveTest(unittest.TestCase):
             self.assertEqual(self.sink.messages, [])
         self.srv.ctl("sieve", "activate", "bob@example.org")
 
+    def replaced_rule_applies(self, u, name, before):
+        """Script name (active, or included by the active one) replaced
+        by a rule that drops nothing, then by the "drop" rule again: each
+        applies to the very next delivery. u's scripts end inactive."""
+        self.put(u, name, 'if header :contains "subject" "nothing" { discard; }\n',
+                 activate=False)
+        self.send(message("drop me again", to=u), rcpts=(u,))
+        self.assertEqual(self.count("INBOX", u), before + 1)
+        self.put(u, name, 'if header :contains "subject" "drop" { discard; }\n',
+                 activate=False)
+        self.send(message("drop me last", to=u), rcpts=(u,))
+        self.assertEqual(self.count("INBOX", u), before + 1)
+        self.srv.ctl("sieve", "activate", u)
+
     def test_19_changed_script_runs_at_once(self):
         """Scripts are kept compiled between deliveries (sieve-cache.c):
         the same script twice gives the same answer, and a script replaced
@@ -394,15 +408,7 @@ class SieveTest(unittest.TestCase):
         for i in range(3):
             self.send(message("drop me %d" % i, to=u), rcpts=(u,))
         self.assertEqual(self.count("INBOX", u), before)
-        self.put(u, "cached", 'if header :contains "subject" "nothing" { discard; }\n',
-                 activate=False)
-        self.send(message("drop me again", to=u), rcpts=(u,))
-        self.assertEqual(self.count("INBOX", u), before + 1)
-        self.put(u, "cached", 'if header :contains "subject" "drop" { discard; }\n',
-                 activate=False)
-        self.send(message("drop me last", to=u), rcpts=(u,))
-        self.assertEqual(self.count("INBOX", u), before + 1)
-        self.srv.ctl("sieve", "activate", u)
+        self.replaced_rule_applies(u, "cached", before)
 
     def cache_hits(self):
         """minimaild_sieve_cache_total{result="hit"}."""
@@ -428,15 +434,7 @@ class SieveTest(unittest.TestCase):
         self.send(message("drop me second", to=u), rcpts=(u,))
         self.assertEqual(self.cache_hits(), h0 + 1)
         self.assertEqual(self.count("INBOX", u), before)
-        self.put(u, "inc-rules", 'if header :contains "subject" "nothing" { discard; }\n',
-                 activate=False)
-        self.send(message("drop me again", to=u), rcpts=(u,))
-        self.assertEqual(self.count("INBOX", u), before + 1)
-        self.put(u, "inc-rules", 'if header :contains "subject" "drop" { discard; }\n',
-                 activate=False)
-        self.send(message("drop me last", to=u), rcpts=(u,))
-        self.assertEqual(self.count("INBOX", u), before + 1)
-        self.srv.ctl("sieve", "activate", u)
+        self.replaced_rule_applies(u, "inc-rules", before)
 
 
 def subprocess_ctl(srv, *args):
